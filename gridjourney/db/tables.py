@@ -1,0 +1,168 @@
+"""Every table of gridjourney, in one SQLAlchemy Core metadata (Alembic's target)."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    Identity,
+    Index,
+    Integer,
+    MetaData,
+    PrimaryKeyConstraint,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    func,
+)
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
+
+metadata = MetaData()
+
+# The event log: append-only; `position` is global and gap-free in commit order (see events/store.py).
+events = Table(
+    "events",
+    metadata,
+    Column("position", BigInteger, Identity(always=False), primary_key=True),
+    Column("event_id", UUID(as_uuid=True), nullable=False, unique=True),
+    Column("type", String(100), nullable=False),
+    Column("customer_id", String(100)),
+    Column("occurred_at", DateTime(timezone=True), nullable=False),
+    Column("recorded_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("source", String(100), nullable=False),
+    Column("payload", JSONB, nullable=False),
+    Column("schema_version", Integer, nullable=False, server_default="1"),
+    Index("ix_events_customer_position", "customer_id", "position"),
+    Index("ix_events_type_position", "type", "position"),
+)
+
+# One row per subscription: the position of the last event it has fully handled.
+subscription_checkpoints = Table(
+    "subscription_checkpoints",
+    metadata,
+    Column("name", String(100), primary_key=True),
+    Column("position", BigInteger, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+
+# Published journey versions: immutable; a run pins (journey_id, version).
+journey_versions = Table(
+    "journey_versions",
+    metadata,
+    Column("journey_id", String(100), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("content_hash", String(64), nullable=False),
+    Column("source_yaml", Text, nullable=False),
+    Column("compiled", JSONB, nullable=False),
+    Column("published_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    PrimaryKeyConstraint("journey_id", "version"),
+    UniqueConstraint("journey_id", "content_hash"),
+)
+
+# Exactly-once sends: a row is claimed before the provider call (see activities/send.py).
+send_ledger = Table(
+    "send_ledger",
+    metadata,
+    Column("idempotency_key", String(300), primary_key=True),
+    Column("customer_id", String(100), nullable=False),
+    Column("channel", String(20)),
+    Column("status", String(20), nullable=False),  # claimed | sent | suppressed | failed
+    Column("provider_message_id", String(100)),
+    Column("claimed_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("completed_at", DateTime(timezone=True)),
+)
+
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("key_id", String(32), primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("secret_hash", String(128), nullable=False),
+    Column("scopes", ARRAY(String(50)), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("revoked_at", DateTime(timezone=True)),
+)
+
+# The dev outbox channel: messages "sent" here are only recorded.
+outbox_messages = Table(
+    "outbox_messages",
+    metadata,
+    Column("id", BigInteger, Identity(), primary_key=True),
+    Column("idempotency_key", String(300), nullable=False, unique=True),
+    Column("channel", String(20), nullable=False),
+    Column("recipient", String(320), nullable=False),
+    Column("subject", Text),
+    Column("body", Text, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+
+# --- Projections: folds over the event log, rebuildable (projections/). Each row notes the
+# position of the last event applied to it.
+customers = Table(
+    "customers",
+    metadata,
+    Column("customer_id", String(100), primary_key=True),
+    Column("name", String(200)),
+    Column("phone", String(32)),
+    Column("email", String(320)),
+    Column("locale", String(10), nullable=False, server_default="en"),
+    Column("time_zone", String(64), nullable=False, server_default="UTC"),
+    Column("attributes", JSONB, nullable=False, server_default="{}"),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("last_position", BigInteger, nullable=False),
+)
+
+consents = Table(
+    "consents",
+    metadata,
+    Column("customer_id", String(100), nullable=False),
+    Column("channel", String(20), nullable=False),
+    Column("purpose", String(20), nullable=False),
+    Column("granted", Boolean, nullable=False),
+    Column("source", String(100)),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("last_position", BigInteger, nullable=False),
+    PrimaryKeyConstraint("customer_id", "channel", "purpose"),
+)
+
+messages = Table(
+    "messages",
+    metadata,
+    Column("idempotency_key", String(300), primary_key=True),
+    Column("customer_id", String(100), nullable=False, index=True),
+    Column("journey_id", String(100)),
+    Column("instance_id", String(300)),
+    Column("step_id", String(100)),
+    Column("channel", String(20)),
+    Column("template", String(100)),
+    Column("locale", String(10)),
+    Column("status", String(20), nullable=False),  # sent | suppressed | delivered | failed
+    Column("reason", Text),
+    Column("provider_message_id", String(100)),
+    Column("occurred_at", DateTime(timezone=True), nullable=False),
+    Column("last_position", BigInteger, nullable=False),
+)
+
+journey_instances = Table(
+    "journey_instances",
+    metadata,
+    Column("instance_id", String(300), primary_key=True),
+    Column("journey_id", String(100), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("customer_id", String(100), nullable=False, index=True),
+    Column("status", String(20), nullable=False),  # active | completed | exited | converted
+    Column("current_step", String(100)),
+    Column("holdout", Boolean, nullable=False, server_default="false"),
+    Column("steps_completed", Integer, nullable=False, server_default="0"),
+    Column("exit_reason", Text),
+    Column("entered_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("last_position", BigInteger, nullable=False),
+    Index("ix_journey_instances_journey", "journey_id", "entered_at"),
+)
+
+PROJECTION_TABLES = (customers, consents, messages, journey_instances)

@@ -1,0 +1,1 @@
+"""The journey language: schema, YAML loader with positions, expressions, compiler."""

@@ -1,0 +1,214 @@
+"""The journey language, version 1: the pydantic models a journey YAML file is validated into.
+
+This module is the reference for the language (and the source of `gridjourney journeys schema`).
+It is pure data: the workflow imports it, so nothing here may do I/O.
+"""
+
+from __future__ import annotations
+
+from datetime import time
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, model_validator
+
+from gridjourney.dsl.durations import Duration
+
+Channel = Literal["sms", "email", "push"]
+Purpose = Literal["marketing", "informational", "safety"]
+Identifier = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$", max_length=64)]
+Expression = Annotated[
+    str,
+    Field(
+        min_length=1,
+        description="A sandboxed expression over `event`, `customer` and `journey`, "
+        "e.g. \"event.projected_amount > 1.3 * event.typical_amount\"",
+    ),
+]
+END = "end"  # as a `next`/`goto` target: finish the journey
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# --- steps ----------------------------------------------------------------------------------------
+class StepBase(Strict):
+    id: Identifier
+    next: Identifier | None = Field(
+        None, description="The step that follows; default: the next one in the list. `end` finishes."
+    )
+
+
+class SendSpec(Strict):
+    channels: list[Channel] = Field(min_length=1, description="Tried in order: the first eligible is used.")
+    template: Identifier
+
+
+class SendStep(StepBase):
+    send: SendSpec
+
+
+class WaitSpec(Strict):
+    duration: Duration | None = None
+    until_local_time: time | None = Field(
+        None, description="Wait until this time of day in the customer's own time zone (e.g. 09:00)."
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthand(cls, value: Any) -> Any:
+        # `wait: 3d` is a duration
+        return {"duration": value} if isinstance(value, str | int) else value
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> WaitSpec:
+        if (self.duration is None) == (self.until_local_time is None):
+            raise ValueError("give exactly one of `duration` or `until_local_time`")
+        return self
+
+
+class WaitStep(StepBase):
+    wait: WaitSpec
+
+
+class WaitForSpec(Strict):
+    event: str = Field(description="The event type to wait for, about this customer.")
+    when: Expression | None = None
+    timeout: Duration
+    on_event: Identifier | None = Field(None, description="Step after the event; default: the next one.")
+    on_timeout: Identifier | None = Field(None, description="Step after the timeout; default: the next one.")
+
+
+class WaitForStep(StepBase):
+    wait_for: WaitForSpec
+
+
+class BranchCase(Strict):
+    when: Expression | None = Field(None, description="Omitted on the last case: the otherwise branch.")
+    goto: Identifier
+
+
+class BranchStep(StepBase):
+    branch: list[BranchCase] = Field(min_length=1)
+
+
+class SplitArm(Strict):
+    weight: float = Field(gt=0)
+    goto: Identifier
+    label: str | None = None
+
+
+class SplitStep(StepBase):
+    split: list[SplitArm] = Field(min_length=2, description="Weighted random, stable per customer.")
+
+
+class UpdateSpec(Strict):
+    attribute: Identifier
+    value: str | int | float | bool | None = None
+    expression: Expression | None = Field(None, description="Computed value instead of a literal one.")
+
+
+class UpdateStep(StepBase):
+    update: UpdateSpec
+
+
+class EndStep(StepBase):
+    end: Literal[True] = True
+
+
+STEP_KINDS = ("send", "wait", "wait_for", "branch", "split", "update", "end")
+
+
+def _step_kind(value: Any) -> str | None:
+    if isinstance(value, dict):
+        kinds = [kind for kind in STEP_KINDS if kind in value]
+        return kinds[0] if len(kinds) == 1 else None
+    if isinstance(value, BaseModel):
+        return next((kind for kind in STEP_KINDS if kind in type(value).model_fields and kind != "id"), None)
+    return None
+
+
+Step = Annotated[
+    Annotated[SendStep, Tag("send")]
+    | Annotated[WaitStep, Tag("wait")]
+    | Annotated[WaitForStep, Tag("wait_for")]
+    | Annotated[BranchStep, Tag("branch")]
+    | Annotated[SplitStep, Tag("split")]
+    | Annotated[UpdateStep, Tag("update")]
+    | Annotated[EndStep, Tag("end")],
+    Discriminator(
+        _step_kind,
+        custom_error_type="step_kind",
+        custom_error_message="a step needs exactly one of: " + ", ".join(STEP_KINDS),
+    ),
+]
+
+
+# --- the journey ----------------------------------------------------------------------------------
+class TriggerSpec(Strict):
+    event: str
+    when: Expression | None = None
+
+
+class EntrySpec(Strict):
+    reentry: Literal["once", "after_exit", "once_per_window", "every_trigger"] = "after_exit"
+    window: Duration | None = Field(None, description="Required with once_per_window.")
+    holdout: float = Field(0.0, ge=0.0, lt=1.0, description="Share of customers who receive nothing.")
+
+    @model_validator(mode="after")
+    def _window(self) -> EntrySpec:
+        if (self.reentry == "once_per_window") != (self.window is not None):
+            raise ValueError("`window` is required with reentry once_per_window, and only with it")
+        return self
+
+
+class GoalSpec(Strict):
+    event: str
+    when: Expression | None = None
+    within: Duration
+
+
+class JourneyDefinition(Strict):
+    id: Identifier
+    name: str | None = None
+    description: str | None = None
+    mode: Literal["per_customer"] = "per_customer"
+    purpose: Purpose
+    trigger: list[TriggerSpec] = Field(min_length=1)
+    entry: EntrySpec = EntrySpec()
+    exit_on: list[str] = Field(default_factory=list)
+    goal: GoalSpec | None = None
+    steps: list[Step] = Field(min_length=1)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _single_trigger(cls, value: Any) -> Any:
+        # `trigger: {event: ...}` is a list of one
+        if isinstance(value, dict) and isinstance(value.get("trigger"), dict):
+            return {**value, "trigger": [value["trigger"]]}
+        return value
+
+
+AnyStep = SendStep | WaitStep | WaitForStep | BranchStep | SplitStep | UpdateStep | EndStep
+
+
+class CompiledJourney(Strict):
+    """What a workflow runs: the definition, its pinned version, and every step's resolved successor."""
+
+    journey_id: str
+    version: int
+    content_hash: str
+    definition: JourneyDefinition
+    successors: dict[str, str | None] = Field(
+        description="Step id → the step after it (None: end), with list order and `next` resolved."
+    )
+
+    def step(self, step_id: str) -> AnyStep:
+        for step in self.definition.steps:
+            if step.id == step_id:
+                return step
+        raise KeyError(step_id)
+
+    @property
+    def first_step(self) -> str:
+        return self.definition.steps[0].id

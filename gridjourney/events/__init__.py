@@ -1,0 +1,1 @@
+"""The event store: append-only log, event type schemas, subscriptions with checkpoints."""

@@ -1,0 +1,1 @@
+"""Temporal workflows only: deterministic code that imports nothing doing I/O."""

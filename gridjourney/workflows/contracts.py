@@ -1,0 +1,128 @@
+"""What workflows, activities, the router and the API exchange: names, inputs, outputs, signals, queries.
+
+Pure pydantic models (serialized by the pydantic data converter). Workflows call activities by the
+names below, so they never import the activity modules (which do I/O).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from gridjourney.dsl.schema import Channel, CompiledJourney, Purpose
+
+# Activity names (implemented in gridjourney/activities/).
+LOAD_CONTEXT = "load_context"
+RECORD_JOURNEY_EVENT = "record_journey_event"
+SEND_MESSAGE = "send_message"
+UPDATE_CUSTOMER = "update_customer"
+
+# Signal, query and search attribute names of JourneyWorkflow.
+JOURNEY_EVENT_SIGNAL = "journey_event"
+JOURNEY_STATE_QUERY = "state"
+SEARCH_ATTRIBUTES = ("CustomerId", "JourneyId", "JourneyVersion")
+
+
+class Contract(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class EventRef(Contract):
+    """An event as a journey sees it (trigger, wait_for match, goal, exit)."""
+
+    event_id: str
+    type: str
+    customer_id: str | None
+    occurred_at: datetime
+    payload: dict[str, Any]
+    position: int
+
+
+class StepRecord(Contract):
+    step_id: str
+    kind: str
+    outcome: str | None = None
+    completed_at: datetime
+
+
+class JourneyState(Contract):
+    """Returned by the `state` query; also carried across continue-as-new."""
+
+    status: Literal["active", "completed", "exited", "converted"] = "active"
+    current_step: str | None = None
+    waiting_for: str | None = Field(None, description="Event type awaited by a wait_for step.")
+    waiting_until: datetime | None = None
+    holdout: bool = False
+    steps_taken: list[StepRecord] = Field(default_factory=list)
+    converted: bool = False
+    exit_reason: str | None = None
+    entered_at: datetime | None = None
+    journey_event_seq: int = Field(0, description="Counter for deterministic ids of recorded events.")
+
+
+class JourneyInput(Contract):
+    journey: CompiledJourney
+    customer_id: str
+    trigger: EventRef
+    resume: JourneyState | None = Field(None, description="Set when continuing as new.")
+    pending_events: list[EventRef] = Field(
+        default_factory=list, description="Signals received but not yet handled, carried over continue-as-new."
+    )
+
+
+# --- activity inputs and outputs ------------------------------------------------------------------
+class LoadContextInput(Contract):
+    customer_id: str
+
+
+class CustomerContext(Contract):
+    """The customer as expressions (`customer.*`) and templates see it. No consent details here:
+    eligibility is decided by the send activity against the projections at send time."""
+
+    customer_id: str
+    name: str | None = None
+    locale: str = "en"
+    time_zone: str = "UTC"
+    attributes: dict[str, Any] = Field(default_factory=dict)
+    exists: bool = True
+
+
+class RecordJourneyEventInput(Contract):
+    event_id: str = Field(description="Deterministic (uuid5 of instance id and sequence): retries are idempotent.")
+    type: Literal["journey.entered", "journey.step_completed", "journey.exited", "journey.converted"]
+    customer_id: str
+    occurred_at: datetime
+    payload: dict[str, Any]
+
+
+class SendMessageInput(Contract):
+    idempotency_key: str = Field(description="journey instance id + step id + customer id")
+    customer_id: str
+    journey_id: str
+    journey_version: int
+    instance_id: str
+    step_id: str
+    channels: list[Channel]
+    template: str
+    purpose: Purpose
+    variables: dict[str, Any] = Field(
+        default_factory=dict, description="Template variables beyond the customer's: event, journey."
+    )
+
+
+class SendOutcome(Contract):
+    status: Literal["sent", "suppressed", "failed"]
+    channel: Channel | None = None
+    reason: str | None = None
+    provider_message_id: str | None = None
+    duplicate: bool = Field(False, description="The key had been handled before: nothing was sent again.")
+
+
+class UpdateCustomerInput(Contract):
+    event_id: str
+    customer_id: str
+    attribute: str
+    value: Any
+    occurred_at: datetime

@@ -1,0 +1,89 @@
+"""Shared fixtures: a real PostgreSQL (pip-installed server) and real Temporal servers.
+
+One Postgres server and one Temporal dev server serve the whole session; every test gets a fresh
+database cloned from a migrated template, so tests never see each other's rows.
+"""
+
+from __future__ import annotations
+
+import itertools
+import tempfile
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
+from temporalio.testing import WorkflowEnvironment
+
+from gridjourney.db.engine import create_engine
+from gridjourney.db.migrate import upgrade
+from gridjourney.devstack import postgres_database_url, start_postgres
+from gridjourney.temporal import DATA_CONVERTER, SEARCH_ATTRIBUTE_KEYS, temporal_cli_path, test_server_path
+
+TEMPLATE_DB = "gridjourney_template"
+_database_names = (f"test_{n}_{uuid.uuid4().hex[:6]}" for n in itertools.count())
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """URL of the session's Postgres server (its `postgres` database)."""
+    with tempfile.TemporaryDirectory(prefix="gridjourney-pg-") as data_dir:
+        server = start_postgres(Path(data_dir))
+        try:
+            yield server.get_uri()
+        finally:
+            server.cleanup()
+
+
+@pytest.fixture(scope="session")
+def template_database(postgres_url: str) -> str:
+    with psycopg.connect(postgres_url, autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {TEMPLATE_DB}")
+    upgrade(postgres_database_url(postgres_url, TEMPLATE_DB))
+    return TEMPLATE_DB
+
+
+@pytest.fixture
+def database_url(postgres_url: str, template_database: str) -> str:
+    """A fresh, migrated database for one test."""
+    name = next(_database_names)
+    with psycopg.connect(postgres_url, autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {name} TEMPLATE {template_database}")
+    return postgres_database_url(postgres_url, name)
+
+
+@pytest.fixture
+async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
+    engine = create_engine(database_url)
+    try:
+        yield engine
+    finally:
+        await engine.dispose()
+
+
+@pytest.fixture(scope="session")
+async def temporal_dev_env() -> AsyncIterator[WorkflowEnvironment]:
+    """The real Temporal dev server (the pip-installed CLI), with our search attributes."""
+    env = await WorkflowEnvironment.start_local(
+        data_converter=DATA_CONVERTER,
+        search_attributes=SEARCH_ATTRIBUTE_KEYS,
+        dev_server_existing_path=str(temporal_cli_path()),
+    )
+    try:
+        yield env
+    finally:
+        await env.shutdown()
+
+
+@pytest.fixture
+async def time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
+    """The native time-skipping test server: multi-day waits pass in milliseconds."""
+    env = await WorkflowEnvironment.start_time_skipping(
+        data_converter=DATA_CONVERTER, test_server_existing_path=str(test_server_path())
+    )
+    try:
+        yield env
+    finally:
+        await env.shutdown()
