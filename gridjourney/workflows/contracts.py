@@ -39,6 +39,10 @@ class EventRef(Contract):
     payload: dict[str, Any]
     position: int
 
+    def namespace(self) -> dict[str, Any]:
+        """The event as expressions and templates see it: its payload plus `type` and `occurred_at`."""
+        return {**self.payload, "type": self.type, "occurred_at": self.occurred_at.isoformat()}
+
 
 class StepRecord(Contract):
     step_id: str
