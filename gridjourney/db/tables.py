@@ -75,6 +75,19 @@ send_ledger = Table(
     Column("completed_at", DateTime(timezone=True)),
 )
 
+# The router's own record of the journey instances it started, so that later events about a customer
+# reach that customer's running instances as signals (the projections may lag behind the router).
+routed_instances = Table(
+    "routed_instances",
+    metadata,
+    Column("instance_id", String(300), primary_key=True),
+    Column("journey_id", String(100), nullable=False),
+    Column("customer_id", String(100), nullable=False),
+    Column("started_position", BigInteger, nullable=False),
+    Column("closed", Boolean, nullable=False, server_default="false"),
+    Index("ix_routed_instances_customer", "customer_id"),
+)
+
 api_keys = Table(
     "api_keys",
     metadata,
