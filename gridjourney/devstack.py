@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import signal
+import socket
+import subprocess
+import time
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -49,3 +53,97 @@ def resolve_database_url(settings: Settings) -> str:
     url = embedded_database_url(settings.home)
     upgrade(url)
     return url
+
+
+class PortBusyError(RuntimeError):
+    """A port the embedded stack needs is taken; the message says which and how to change it."""
+
+
+def ensure_port_free(host: str, port: int, what: str, setting: str) -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError:
+            raise PortBusyError(
+                f"port {port} on {host} is already in use, so the {what} cannot start there; "
+                f"stop what is using it or choose another port with GRIDJOURNEY_{setting.upper()}=..."
+            ) from None
+
+
+class TemporalDevServer:
+    """The Temporal dev server from the pip-installed CLI, persisted to a SQLite file under `home`,
+    so a restart resumes the journeys that were running. Our search attributes are registered at start."""
+
+    def __init__(self, home: Path, *, port: int, ui_port: int, namespace: str = "default") -> None:
+        self.home = home
+        self.port = port
+        self.ui_port = ui_port
+        self.namespace = namespace
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    @property
+    def ui_url(self) -> str:
+        return f"http://127.0.0.1:{self.ui_port}"
+
+    def start(self, timeout: float = 60.0) -> None:
+        from gridjourney.temporal import temporal_cli_path
+
+        ensure_port_free("127.0.0.1", self.port, "Temporal dev server", "temporal_port")
+        ensure_port_free("127.0.0.1", self.ui_port, "Temporal UI", "temporal_ui_port")
+        self.home.mkdir(parents=True, exist_ok=True)
+        args = [
+            str(temporal_cli_path()),
+            "server",
+            "start-dev",
+            "--ip",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--ui-port",
+            str(self.ui_port),
+            "--db-filename",
+            str(self.home / "temporal.sqlite"),
+            "--namespace",
+            self.namespace,
+            "--log-level",
+            "error",
+            *SEARCH_ATTRIBUTE_FLAGS,
+        ]
+        log_file = (self.home / "temporal.log").open("ab")
+        # Its own process group: Ctrl-C reaches us first, and we stop it in order.
+        self.process = subprocess.Popen(args, stdout=log_file, stderr=log_file, start_new_session=True)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"the Temporal dev server exited; see {self.home / 'temporal.log'}")
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+                if probe.connect_ex(("127.0.0.1", self.port)) == 0:
+                    return
+            time.sleep(0.2)
+        self.stop()
+        raise RuntimeError(f"the Temporal dev server did not answer on port {self.port} within {timeout:.0f}s")
+
+    def stop(self) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+SEARCH_ATTRIBUTE_FLAGS = (
+    "--search-attribute",
+    "CustomerId=Keyword",
+    "--search-attribute",
+    "JourneyId=Keyword",
+    "--search-attribute",
+    "JourneyVersion=Int",
+)

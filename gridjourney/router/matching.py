@@ -1,0 +1,48 @@
+"""Which journeys an event starts, and which running journeys want to hear about it. Pure functions."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from gridjourney.dsl.expressions import evaluate
+from gridjourney.dsl.schema import CompiledJourney, WaitForStep
+from gridjourney.workflows.contracts import EventRef
+
+
+def triggered_journeys(
+    event: EventRef, journeys: Iterable[CompiledJourney], customer: dict[str, Any] | None
+) -> list[CompiledJourney]:
+    """Per-customer journeys whose trigger matches: the event type is listed and its `when` holds.
+
+    A `when` that cannot be evaluated (a field the event lacks) counts as false, as in branches.
+    """
+    if event.customer_id is None:
+        return []
+    namespace = {"event": event.namespace(), "customer": customer or {}, "journey": {}}
+    matched = []
+    for journey in journeys:
+        for trigger in journey.definition.trigger:
+            if trigger.event != event.type:
+                continue
+            namespace["journey"] = {"id": journey.journey_id, "version": journey.version}
+            if trigger.when is None or _holds(trigger.when, namespace):
+                matched.append(journey)
+                break
+    return matched
+
+
+def listened_event_types(journey: CompiledJourney) -> set[str]:
+    """Event types a running instance of this journey reacts to: wait_for, goal and exit_on."""
+    types = set(journey.definition.exit_on)
+    if journey.definition.goal is not None:
+        types.add(journey.definition.goal.event)
+    types.update(step.wait_for.event for step in journey.definition.steps if isinstance(step, WaitForStep))
+    return types
+
+
+def _holds(expression: str, namespace: dict[str, Any]) -> bool:
+    try:
+        return bool(evaluate(expression, namespace))
+    except Exception:  # a failing condition is false: the event does not match
+        return False

@@ -1,0 +1,77 @@
+"""All SQL of the router: its record of started instances, and the customer row for trigger conditions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from gridjourney.db.tables import customers, journey_instances, routed_instances, subscription_checkpoints
+
+
+async def record_started(
+    engine: AsyncEngine, instance_id: str, journey_id: str, customer_id: str, position: int, *, started: bool
+) -> None:
+    """Remember an instance; a new run under a reused workflow id (re-entry after exit) reopens it."""
+    statement = insert(routed_instances).values(
+        instance_id=instance_id, journey_id=journey_id, customer_id=customer_id, started_position=position
+    )
+    if started:
+        statement = statement.on_conflict_do_update(
+            index_elements=["instance_id"], set_={"closed": False, "started_position": position}
+        )
+    else:
+        statement = statement.on_conflict_do_nothing(index_elements=["instance_id"])
+    async with engine.begin() as conn:
+        await conn.execute(statement)
+
+
+async def open_instances(engine: AsyncEngine, customer_id: str, journey_ids: set[str]) -> list[tuple[str, str]]:
+    """(instance id, journey id) of the customer's instances not known to have finished."""
+    finished = select(journey_instances.c.instance_id).where(
+        journey_instances.c.instance_id == routed_instances.c.instance_id,
+        journey_instances.c.status != "active",
+    )
+    query = select(routed_instances.c.instance_id, routed_instances.c.journey_id).where(
+        routed_instances.c.customer_id == customer_id,
+        routed_instances.c.journey_id.in_(journey_ids),
+        routed_instances.c.closed.is_(False),
+        ~finished.exists(),
+    )
+    async with engine.connect() as conn:
+        return [(row.instance_id, row.journey_id) for row in await conn.execute(query)]
+
+
+async def mark_closed(engine: AsyncEngine, instance_id: str) -> None:
+    async with engine.begin() as conn:
+        await conn.execute(
+            update(routed_instances).where(routed_instances.c.instance_id == instance_id).values(closed=True)
+        )
+
+
+async def customer_namespace(engine: AsyncEngine, customer_id: str) -> dict[str, Any] | None:
+    """The customer as trigger conditions see it (attributes merged in), or None if unknown."""
+    query = select(customers).where(customers.c.customer_id == customer_id)
+    async with engine.connect() as conn:
+        row = (await conn.execute(query)).first()
+    if row is None:
+        return None
+    return {
+        **row.attributes,
+        "customer_id": row.customer_id,
+        "name": row.name,
+        "locale": row.locale,
+        "time_zone": row.time_zone,
+    }
+
+
+async def checkpoint(engine: AsyncEngine, subscription: str) -> int:
+    async with engine.connect() as conn:
+        value = (
+            await conn.execute(
+                select(subscription_checkpoints.c.position).where(subscription_checkpoints.c.name == subscription)
+            )
+        ).scalar_one_or_none()
+    return int(value or 0)

@@ -1,0 +1,106 @@
+"""EventRouter: the handler of the "router" subscription.
+
+For each event, in log order: start the per-customer journeys it triggers (deterministic workflow ids
+make this idempotent, so redelivery starts nothing new), then signal the customer's running instances
+of journeys that listen for its type (workflows ignore an event id they have seen). The router waits
+for the projections to reach an event before handling it, so a journey started by `customer.created`
+finds the customer's row.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+from temporalio.client import Client
+from temporalio.service import RPCError, RPCStatusCode
+
+from gridjourney.dsl import registry
+from gridjourney.dsl.schema import CompiledJourney
+from gridjourney.events.models import StoredEvent
+from gridjourney.router import queries
+from gridjourney.router.matching import listened_event_types, triggered_journeys
+from gridjourney.workflows.contracts import JOURNEY_EVENT_SIGNAL, EventRef
+from gridjourney.workflows.entry import start_journey
+
+log = logging.getLogger(__name__)
+
+SUBSCRIPTION_NAME = "router"
+PROJECTIONS_SUBSCRIPTION = "projections"
+
+
+def event_ref(event: StoredEvent) -> EventRef:
+    return EventRef(
+        event_id=str(event.event_id),
+        type=event.type,
+        customer_id=event.customer_id,
+        occurred_at=event.occurred_at,
+        payload=event.payload,
+        position=event.position,
+    )
+
+
+class EventRouter:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        client: Client,
+        *,
+        task_queue: str,
+        send_task_queue: str,
+        wait_for_projections: bool = True,
+    ) -> None:
+        self.engine = engine
+        self.client = client
+        self.task_queue = task_queue
+        self.send_task_queue = send_task_queue
+        self.wait_for_projections = wait_for_projections
+        self.started = 0
+        self.signalled = 0
+
+    async def handle(self, batch: list[StoredEvent]) -> None:
+        if not batch:
+            return
+        if self.wait_for_projections:
+            await self._projections_reach(batch[-1].position)
+        journeys = await registry.all_latest(self.engine)
+        for event in batch:
+            if event.customer_id is not None and not event.type.startswith(("journey.", "message.")):
+                await self._route(event_ref(event), event.customer_id, journeys)
+
+    async def _route(self, event: EventRef, customer_id: str, journeys: list[CompiledJourney]) -> None:
+        customer = await queries.customer_namespace(self.engine, customer_id)
+        for journey in triggered_journeys(event, journeys, customer):
+            result = await start_journey(
+                self.client,
+                journey,
+                customer_id,
+                event,
+                task_queue=self.task_queue,
+                send_task_queue=self.send_task_queue,
+            )
+            await queries.record_started(
+                self.engine, result.workflow_id, journey.journey_id, customer_id, event.position, started=result.started
+            )
+            self.started += int(result.started)
+        listeners = {journey.journey_id for journey in journeys if event.type in listened_event_types(journey)}
+        if not listeners:
+            return
+        for instance_id, _journey_id in await queries.open_instances(self.engine, customer_id, listeners):
+            await self._signal(instance_id, event)
+
+    async def _signal(self, instance_id: str, event: EventRef) -> None:
+        handle = self.client.get_workflow_handle(instance_id)
+        try:
+            await handle.signal(JOURNEY_EVENT_SIGNAL, event)
+            self.signalled += 1
+        except RPCError as error:
+            if error.status != RPCStatusCode.NOT_FOUND:
+                raise
+            # The instance has finished: nothing to deliver, and nothing to deliver to it again.
+            await queries.mark_closed(self.engine, instance_id)
+
+    async def _projections_reach(self, position: int) -> None:
+        while await queries.checkpoint(self.engine, PROJECTIONS_SUBSCRIPTION) < position:
+            await asyncio.sleep(0.05)
