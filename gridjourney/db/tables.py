@@ -137,6 +137,7 @@ consents = Table(
     Column("purpose", String(20), nullable=False),
     Column("granted", Boolean, nullable=False),
     Column("source", String(100)),
+    Column("method", String(100)),  # how it was given or revoked: web, sms_stop, call, ...
     Column("updated_at", DateTime(timezone=True), nullable=False),
     Column("last_position", BigInteger, nullable=False),
     PrimaryKeyConstraint("customer_id", "channel", "purpose"),
@@ -146,7 +147,8 @@ messages = Table(
     "messages",
     metadata,
     Column("idempotency_key", String(300), primary_key=True),
-    Column("customer_id", String(100), nullable=False, index=True),
+    # Nullable: a delivery report may name only the message, never the customer.
+    Column("customer_id", String(100), index=True),
     Column("journey_id", String(100)),
     Column("instance_id", String(300)),
     Column("step_id", String(100)),
@@ -157,6 +159,7 @@ messages = Table(
     Column("reason", Text),
     Column("provider_message_id", String(100)),
     Column("occurred_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),  # of the latest status change
     Column("last_position", BigInteger, nullable=False),
 )
 

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-23 11:01:51.589950
+Create Date: 2026-11-23 11:04:00.329886
 """
 
 from collections.abc import Sequence
@@ -36,6 +36,7 @@ def upgrade() -> None:
         sa.Column("purpose", sa.String(length=20), nullable=False),
         sa.Column("granted", sa.Boolean(), nullable=False),
         sa.Column("source", sa.String(length=100), nullable=True),
+        sa.Column("method", sa.String(length=100), nullable=True),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("last_position", sa.BigInteger(), nullable=False),
         sa.PrimaryKeyConstraint("customer_id", "channel", "purpose"),
@@ -108,7 +109,7 @@ def upgrade() -> None:
     op.create_table(
         "messages",
         sa.Column("idempotency_key", sa.String(length=300), nullable=False),
-        sa.Column("customer_id", sa.String(length=100), nullable=False),
+        sa.Column("customer_id", sa.String(length=100), nullable=True),
         sa.Column("journey_id", sa.String(length=100), nullable=True),
         sa.Column("instance_id", sa.String(length=300), nullable=True),
         sa.Column("step_id", sa.String(length=100), nullable=True),
@@ -119,6 +120,7 @@ def upgrade() -> None:
         sa.Column("reason", sa.Text(), nullable=True),
         sa.Column("provider_message_id", sa.String(length=100), nullable=True),
         sa.Column("occurred_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("last_position", sa.BigInteger(), nullable=False),
         sa.PrimaryKeyConstraint("idempotency_key"),
     )
