@@ -1,0 +1,50 @@
+"""The dev outbox: email and push "sent" here are only recorded in `outbox_messages`.
+
+Used until the SendGrid and push providers land, and by the demo so a person can read what a
+customer would have received. Writing is idempotent on the send's key: a retried send finds the
+row it wrote before and reports the same receipt.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from gridjourney.channels.base import OutgoingMessage, ProviderReceipt, TransientSendError
+from gridjourney.db.tables import outbox_messages
+
+
+class OutboxSender:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+
+    async def send(self, message: OutgoingMessage) -> ProviderReceipt:
+        statement = (
+            insert(outbox_messages)
+            .values(
+                idempotency_key=message.idempotency_key,
+                channel=message.channel,
+                recipient=message.recipient,
+                subject=message.subject,
+                body=message.body,
+            )
+            .on_conflict_do_nothing(index_elements=[outbox_messages.c.idempotency_key])
+        )
+        try:
+            async with self.engine.begin() as conn:
+                await conn.execute(statement)
+                row_id = (
+                    await conn.execute(
+                        select(outbox_messages.c.id).where(
+                            outbox_messages.c.idempotency_key == message.idempotency_key
+                        )
+                    )
+                ).scalar_one()
+        except SQLAlchemyError as error:
+            raise TransientSendError(f"outbox write failed: {error}") from error
+        return ProviderReceipt(provider="outbox", provider_message_id=f"outbox-{row_id}", status="stored")
+
+    async def close(self) -> None:
+        """Nothing to release: the engine belongs to the caller."""

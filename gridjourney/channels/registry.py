@@ -1,0 +1,47 @@
+"""Which sender serves which channel, from settings.
+
+SMS goes through Twilio (the real API, or the local stand-in when no base URL is set); email and
+push go to the dev outbox until their providers land.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from gridjourney.channels.base import Sender
+from gridjourney.channels.outbox import OutboxSender
+from gridjourney.channels.sms import TwilioSmsSender
+from gridjourney.config import Settings
+from gridjourney.dsl.schema import Channel
+
+Senders = Mapping[Channel, Sender]
+
+
+def twilio_base_url(settings: Settings) -> str:
+    """The configured Twilio URL, or the embedded stack's stand-in on 127.0.0.1."""
+    return settings.twilio_base_url or f"http://127.0.0.1:{settings.sms_standin_port}"
+
+
+def build_senders(settings: Settings, engine: AsyncEngine) -> dict[Channel, Sender]:
+    outbox = OutboxSender(engine)
+    return {
+        "sms": TwilioSmsSender(
+            account_sid=settings.twilio_account_sid,
+            auth_token=settings.twilio_auth_token.get_secret_value(),
+            from_number=settings.twilio_from_number,
+            base_url=twilio_base_url(settings),
+        ),
+        "email": outbox,
+        "push": outbox,
+    }
+
+
+async def close_senders(senders: Senders) -> None:
+    # One sender may serve several channels (the outbox): close each once.
+    seen: set[int] = set()
+    for sender in senders.values():
+        if id(sender) not in seen:
+            seen.add(id(sender))
+            await sender.close()

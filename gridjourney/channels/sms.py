@@ -1,0 +1,125 @@
+"""SMS through the official Twilio client, pointed at a configurable base URL.
+
+The client's async HTTP client (aiohttp, installed with `twilio`) keeps the activity worker's event
+loop free during the provider call. The base URL replaces `https://api.twilio.com` on the client's
+`api` domain, which is how tests and the embedded stack reach the local stand-in.
+"""
+
+from __future__ import annotations
+
+import aiohttp
+from twilio.base.exceptions import TwilioRestException, TwilioServiceException
+from twilio.http.async_http_client import AsyncTwilioHttpClient
+from twilio.rest import Client
+
+from gridjourney.channels.base import (
+    OutgoingMessage,
+    PermanentSendError,
+    ProviderReceipt,
+    SendError,
+    TransientSendError,
+)
+
+TWILIO_API_URL = "https://api.twilio.com"
+
+# Twilio error codes that are about the recipient's number itself: it will never work, so the
+# number becomes a suppression (https://www.twilio.com/docs/api/errors).
+INVALID_RECIPIENT_CODES = frozenset({21211, 21217, 21401, 21407, 21408, 21610, 21612, 21614})
+# Statuses where Twilio certainly did not create the message: retrying cannot duplicate it.
+NOT_ACCEPTED_STATUSES = frozenset({401, 403, 429, 503})
+
+
+class TwilioSmsSender:
+    def __init__(
+        self,
+        *,
+        account_sid: str,
+        auth_token: str,
+        from_number: str,
+        base_url: str | None = None,
+        timeout_seconds: float = 10.0,
+    ) -> None:
+        self.account_sid = account_sid
+        self.from_number = from_number
+        self.base_url = (base_url or TWILIO_API_URL).rstrip("/")
+        self._auth_token = auth_token
+        self._timeout = timeout_seconds
+        self._client: Client | None = None
+        self._http: AsyncTwilioHttpClient | None = None
+
+    def _get_client(self) -> Client:
+        # Created lazily inside the running event loop: aiohttp sessions belong to one loop.
+        if self._client is None:
+            self._http = AsyncTwilioHttpClient(timeout=self._timeout)
+            # A non-empty environment mapping keeps TWILIO_EDGE/TWILIO_REGION from the process
+            # environment from rewriting the host we point at.
+            client = Client(
+                self.account_sid,
+                self._auth_token,
+                http_client=self._http,
+                environment={"TWILIO_ACCOUNT_SID": self.account_sid},
+            )
+            client.api.base_url = self.base_url
+            self._client = client
+        return self._client
+
+    async def send(self, message: OutgoingMessage) -> ProviderReceipt:
+        if message.channel != "sms":
+            raise PermanentSendError(f"TwilioSmsSender cannot send {message.channel}")
+        client = self._get_client()
+        options: dict[str, str] = {}
+        if message.status_callback:
+            options["status_callback"] = message.status_callback
+        try:
+            created = await client.messages.create_async(
+                to=message.recipient, from_=self.from_number, body=message.body, **options
+            )
+        except (TwilioRestException, TwilioServiceException) as error:
+            raise classify_twilio_error(int(error.status), _as_int(error.code), _error_text(error)) from error
+        except aiohttp.ClientConnectorError as error:
+            # The connection was never made: nothing reached Twilio.
+            raise TransientSendError(f"cannot reach Twilio at {self.base_url}: {error}") from error
+        except (TimeoutError, aiohttp.ClientError) as error:
+            raise TransientSendError(
+                f"Twilio call interrupted: {type(error).__name__}: {error}", maybe_accepted=True
+            ) from error
+        return ProviderReceipt(
+            provider="twilio",
+            provider_message_id=str(created.sid),
+            status=str(created.status),
+            segments=_as_int(created.num_segments),
+        )
+
+    async def close(self) -> None:
+        if self._http is not None:
+            await self._http.close()
+        self._client = None
+        self._http = None
+
+
+def classify_twilio_error(status: int, code: int | None, text: str) -> SendError:
+    """Twilio's answer as a permanent or transient error (pure, so it is testable on its own)."""
+    code_text = None if code is None else str(code)
+    reason = f"twilio {status} code {code_text}: {text}"
+    if code in INVALID_RECIPIENT_CODES:
+        return PermanentSendError(reason, code=code_text, invalid_recipient=True)
+    if status in NOT_ACCEPTED_STATUSES:
+        # 401/403: the credentials are wrong; fixing them lets retries through without losing messages.
+        return TransientSendError(reason, code=code_text)
+    if status >= 500:
+        # A gateway error may hide a message Twilio already created.
+        return TransientSendError(reason, code=code_text, maybe_accepted=True)
+    return PermanentSendError(reason, code=code_text)
+
+
+def _as_int(value: object) -> int | None:
+    try:
+        return int(str(value))
+    except (TypeError, ValueError):
+        return None
+
+
+def _error_text(error: TwilioRestException | TwilioServiceException) -> str:
+    if isinstance(error, TwilioRestException):
+        return str(error.msg)
+    return str(error.detail or error.title)

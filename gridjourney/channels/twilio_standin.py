@@ -1,0 +1,289 @@
+"""A local stand-in that speaks Twilio's Messages REST API on 127.0.0.1.
+
+Tests and the embedded stack point the official `twilio` client at it. It checks HTTP basic auth,
+validates the request as Twilio does (same error codes and JSON error shape), records every message
+it accepts and answers with a Twilio-shaped message resource. Twilio's magic test numbers behave as
+with Twilio's test credentials (+15005550001 is invalid, +15005550009 cannot receive SMS, ...), so a
+demo can show failures. Nothing is delivered anywhere.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import contextlib
+import errno
+import re
+import secrets
+import socket
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from email.utils import format_datetime
+from typing import Any
+from urllib.parse import parse_qs
+
+import uvicorn
+from pydantic import BaseModel, Field
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from gridjourney.channels.segments import count_segments
+from gridjourney.config import Settings
+
+API_VERSION = "2010-04-01"
+# E.164: 7 to 15 digits in practice; North American numbers (+1) have exactly 11.
+E164 = re.compile(r"^\+(1\d{10}|[2-9]\d{6,14})$")
+# Twilio's magic "To" numbers for test credentials: https://www.twilio.com/docs/iam/test-credentials
+MAGIC_TO_ERRORS: dict[str, tuple[int, str]] = {
+    "+15005550001": (21211, "The 'To' number {to} is not a valid phone number."),
+    "+15005550002": (21612, "The 'To' phone number: {to}, is not currently reachable"),
+    "+15005550003": (21408, "Permission to send an SMS has not been enabled for the region of {to}."),
+    "+15005550004": (21610, "Attempt to send to unsubscribed recipient"),
+    "+15005550009": (21614, "'To' number {to} is not a valid mobile number"),
+}
+MAX_BODY_CHARS = 1600
+
+
+class StandInPortBusy(OSError):
+    """The stand-in's port is taken by another process."""
+
+
+class ReceivedMessage(BaseModel):
+    sid: str
+    account_sid: str
+    to: str
+    from_: str = Field(alias="from")
+    body: str
+    status: str
+    num_segments: int
+    status_callback: str | None
+    date_created: datetime
+
+    model_config = {"populate_by_name": True}
+
+    def resource(self) -> dict[str, Any]:
+        """The message as Twilio's API returns it."""
+        created = format_datetime(self.date_created)
+        base = f"/{API_VERSION}/Accounts/{self.account_sid}/Messages/{self.sid}"
+        return {
+            "account_sid": self.account_sid,
+            "api_version": API_VERSION,
+            "body": self.body,
+            "date_created": created,
+            "date_sent": None,
+            "date_updated": created,
+            "direction": "outbound-api",
+            "error_code": None,
+            "error_message": None,
+            "from": self.from_,
+            "messaging_service_sid": None,
+            "num_media": "0",
+            "num_segments": str(self.num_segments),
+            "price": None,
+            "price_unit": "USD",
+            "sid": self.sid,
+            "status": self.status,
+            "subresource_uris": {"media": f"{base}/Media.json"},
+            "to": self.to,
+            "uri": f"{base}.json",
+        }
+
+
+def twilio_error(status: int, code: int, message: str) -> JSONResponse:
+    """Twilio's error body, which twilio-python turns into TwilioRestException(status, code)."""
+    more_info = f"https://www.twilio.com/docs/errors/{code}"
+    body = {"code": code, "message": message, "more_info": more_info, "status": status}
+    headers = {"WWW-Authenticate": 'Basic realm="Twilio API"'} if status == 401 else None
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+class TwilioStandIn:
+    """Serve with `async with TwilioStandIn(...) as standin:` or `await start()` / `await stop()`.
+
+    `port=0` picks a free port; `base_url` tells the client where to go once started.
+    """
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, *, account_sid: str, auth_token: str) -> None:
+        self.host = host
+        self.port = port
+        self.account_sid = account_sid
+        self.auth_token = auth_token
+        self.received: list[ReceivedMessage] = []
+        self._failures: list[tuple[int, int, str]] = []
+        self._server: uvicorn.Server | None = None
+        self._task: asyncio.Task[None] | None = None
+        messages = f"/{API_VERSION}/Accounts/{{account}}/Messages"
+        self.app = Starlette(
+            routes=[
+                Route(f"{messages}.json", self._create, methods=["POST"]),
+                Route(f"{messages}.json", self._list, methods=["GET"]),
+                Route(f"{messages}/{{sid}}.json", self._fetch, methods=["GET"]),
+            ]
+        )
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def fail_next(self, status: int, code: int, message: str = "Service unavailable", count: int = 1) -> None:
+        """Answer the next `count` message creations with this error (provider outages in tests)."""
+        self._failures.extend([(status, code, message)] * count)
+
+    # --- HTTP handlers ---------------------------------------------------------------------------
+    def _check_auth(self, request: Request) -> JSONResponse | None:
+        header = request.headers.get("authorization", "")
+        scheme, _, encoded = header.partition(" ")
+        try:
+            user, _, password = base64.b64decode(encoded, validate=True).decode().partition(":")
+        except (binascii.Error, UnicodeDecodeError):
+            user, password = "", ""
+        valid = scheme.lower() == "basic" and secrets.compare_digest(
+            f"{user}:{password}", f"{self.account_sid}:{self.auth_token}"
+        )
+        if not valid:
+            return twilio_error(401, 20003, "Authenticate")
+        if request.path_params["account"] != self.account_sid:
+            return twilio_error(404, 20404, f"The requested resource {request.url.path} was not found")
+        return None
+
+    async def _create(self, request: Request) -> JSONResponse:
+        if (denied := self._check_auth(request)) is not None:
+            return denied
+        # Twilio's API takes form-encoded bodies only; parsed here without python-multipart.
+        form = {key: values[0] for key, values in parse_qs((await request.body()).decode()).items()}
+        to, from_, body = (form.get(name, "") for name in ("To", "From", "Body"))
+        callback = form.get("StatusCallback")
+        if not to:
+            return twilio_error(400, 21604, "A 'To' phone number is required.")
+        if not from_:
+            return twilio_error(400, 21603, "A 'From' phone number is required.")
+        if not body:
+            return twilio_error(400, 21602, "Message body is required.")
+        if not E164.match(to):
+            return twilio_error(400, 21211, f"The 'To' number {to} is not a valid phone number.")
+        if to in MAGIC_TO_ERRORS:
+            code, text = MAGIC_TO_ERRORS[to]
+            return twilio_error(400, code, text.format(to=to))
+        if len(body) > MAX_BODY_CHARS:
+            return twilio_error(400, 21617, "The concatenated message body exceeds the 1600 character limit.")
+        if self._failures:
+            status, code, text = self._failures.pop(0)
+            return twilio_error(status, code, text)
+        message = ReceivedMessage(
+            sid="SM" + secrets.token_hex(16),
+            account_sid=self.account_sid,
+            to=to,
+            from_=from_,
+            body=body,
+            status="queued",
+            num_segments=count_segments(body),
+            status_callback=callback,
+            date_created=datetime.now(UTC).replace(microsecond=0),
+        )
+        self.received.append(message)
+        return JSONResponse(message.resource(), status_code=201)
+
+    async def _fetch(self, request: Request) -> JSONResponse:
+        if (denied := self._check_auth(request)) is not None:
+            return denied
+        for message in self.received:
+            if message.sid == request.path_params["sid"]:
+                return JSONResponse(message.resource())
+        return twilio_error(404, 20404, f"The requested resource {request.url.path} was not found")
+
+    async def _list(self, request: Request) -> JSONResponse:
+        if (denied := self._check_auth(request)) is not None:
+            return denied
+        to, from_ = request.query_params.get("To"), request.query_params.get("From")
+        # Twilio lists newest first.
+        found = [
+            m.resource()
+            for m in reversed(self.received)
+            if (to is None or m.to == to) and (from_ is None or m.from_ == from_)
+        ]
+        path = request.url.path
+        return JSONResponse(
+            {
+                "messages": found,
+                "end": max(len(found) - 1, 0),
+                "first_page_uri": f"{path}?PageSize=50&Page=0",
+                "next_page_uri": None,
+                "page": 0,
+                "page_size": max(len(found), 50),
+                "previous_page_uri": None,
+                "start": 0,
+                "uri": f"{path}?PageSize=50&Page=0",
+            }
+        )
+
+    # --- serving -------------------------------------------------------------------------------
+    async def start(self) -> None:
+        if self._server is not None:
+            raise RuntimeError("the Twilio stand-in is already running")
+        sock = bind_socket(self.host, self.port)
+        self.port = sock.getsockname()[1]
+        config = uvicorn.Config(self.app, log_level="warning", lifespan="off", access_log=False)
+        server = _EmbeddedServer(config)
+        self._server = server
+        self._task = asyncio.create_task(server.serve(sockets=[sock]), name="twilio-standin")
+        while not server.started:
+            if self._task.done():
+                self._server = None
+                await self._task  # surfaces the startup error
+                raise RuntimeError("the Twilio stand-in stopped during startup")
+            await asyncio.sleep(0.01)
+
+    async def stop(self) -> None:
+        if self._server is None or self._task is None:
+            return
+        self._server.should_exit = True
+        await self._task
+        self._server, self._task = None, None
+
+    async def __aenter__(self) -> TwilioStandIn:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.stop()
+
+
+class _EmbeddedServer(uvicorn.Server):
+    """uvicorn without its signal handlers: the process that embeds the stand-in owns Ctrl-C."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+def bind_socket(host: str, port: int) -> socket.socket:
+    """Bind first, so that a busy port is a clear error rather than a uvicorn exit."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as error:
+        sock.close()
+        if error.errno == errno.EADDRINUSE:
+            raise StandInPortBusy(
+                errno.EADDRINUSE,
+                f"port {port} on {host} is already in use, so the Twilio SMS stand-in cannot start; "
+                "stop the other process or choose another port (GRIDJOURNEY_SMS_STANDIN_PORT)",
+            ) from error
+        raise
+    sock.listen(128)
+    sock.setblocking(False)
+    return sock
+
+
+def standin_from_settings(settings: Settings) -> TwilioStandIn:
+    """The embedded stack's stand-in: the configured port and the credentials the sender uses."""
+    return TwilioStandIn(
+        "127.0.0.1",
+        settings.sms_standin_port,
+        account_sid=settings.twilio_account_sid,
+        auth_token=settings.twilio_auth_token.get_secret_value(),
+    )

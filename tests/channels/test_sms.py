@@ -1,0 +1,105 @@
+"""TwilioSmsSender against the stand-in over real HTTP (the official client's async path)."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import AsyncIterator
+
+import pytest
+
+from gridjourney.channels.base import OutgoingMessage, PermanentSendError, TransientSendError
+from gridjourney.channels.sms import TwilioSmsSender
+from gridjourney.channels.twilio_standin import TwilioStandIn
+from tests.channels.conftest import ACCOUNT_SID, AUTH_TOKEN
+
+FROM = "+15005550006"
+
+
+def sms(
+    to: str, body: str = "Power is out at your address. Estimated restoration 6:30 PM."
+) -> OutgoingMessage:
+    return OutgoingMessage(idempotency_key="k1", channel="sms", recipient=to, body=body)
+
+
+@pytest.fixture
+async def sender(standin: TwilioStandIn) -> AsyncIterator[TwilioSmsSender]:
+    sender = TwilioSmsSender(
+        account_sid=ACCOUNT_SID, auth_token=AUTH_TOKEN, from_number=FROM, base_url=standin.base_url
+    )
+    yield sender
+    await sender.close()
+
+
+async def test_send_returns_the_providers_receipt(sender: TwilioSmsSender, standin: TwilioStandIn) -> None:
+    receipt = await sender.send(sms("+15035550100"))
+    [received] = standin.received
+    assert receipt.provider == "twilio"
+    assert receipt.provider_message_id == received.sid
+    assert receipt.status == "queued"
+    assert receipt.segments == 1
+    assert (received.to, received.from_) == ("+15035550100", FROM)
+
+
+async def test_long_unicode_body_counts_its_segments(sender: TwilioSmsSender) -> None:
+    receipt = await sender.send(sms("+15035550100", body="Corte de energía ⚡ " * 6))
+    assert receipt.segments == 2
+
+
+async def test_an_invalid_number_is_a_permanent_recipient_error(sender: TwilioSmsSender) -> None:
+    with pytest.raises(PermanentSendError) as raised:
+        await sender.send(sms("+1503"))
+    assert raised.value.code == "21211"
+    assert raised.value.invalid_recipient
+
+
+async def test_a_throttled_provider_is_transient_and_not_accepted(
+    sender: TwilioSmsSender, standin: TwilioStandIn
+) -> None:
+    standin.fail_next(429, 20429, "Too Many Requests")
+    with pytest.raises(TransientSendError) as raised:
+        await sender.send(sms("+15035550100"))
+    assert not raised.value.maybe_accepted
+    # The next attempt goes through.
+    await sender.send(sms("+15035550100"))
+    assert len(standin.received) == 1
+
+
+async def test_a_gateway_error_may_hide_an_accepted_message(
+    sender: TwilioSmsSender, standin: TwilioStandIn
+) -> None:
+    standin.fail_next(502, 20500, "Bad Gateway")
+    with pytest.raises(TransientSendError) as raised:
+        await sender.send(sms("+15035550100"))
+    assert raised.value.maybe_accepted
+
+
+async def test_wrong_credentials_are_transient_so_no_message_is_lost(standin: TwilioStandIn) -> None:
+    sender = TwilioSmsSender(
+        account_sid=ACCOUNT_SID, auth_token="wrong", from_number=FROM, base_url=standin.base_url
+    )
+    try:
+        with pytest.raises(TransientSendError) as raised:
+            await sender.send(sms("+15035550100"))
+    finally:
+        await sender.close()
+    assert raised.value.code == "20003"
+    assert not raised.value.maybe_accepted
+
+
+async def test_an_unreachable_provider_is_transient_and_not_accepted() -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        free_port = probe.getsockname()[1]
+    sender = TwilioSmsSender(
+        account_sid=ACCOUNT_SID,
+        auth_token=AUTH_TOKEN,
+        from_number=FROM,
+        base_url=f"http://127.0.0.1:{free_port}",
+    )
+    try:
+        with pytest.raises(TransientSendError) as raised:
+            await sender.send(sms("+15035550100"))
+    finally:
+        await sender.close()
+    assert not raised.value.maybe_accepted
+    assert "cannot reach Twilio" in raised.value.reason
