@@ -21,7 +21,7 @@ Expression = Annotated[
     Field(
         min_length=1,
         description="A sandboxed expression over `event`, `customer` and `journey`, "
-        "e.g. \"event.projected_amount > 1.3 * event.typical_amount\"",
+        'e.g. "event.projected_amount > 1.3 * event.typical_amount"',
     ),
 ]
 END = "end"  # as a `next`/`goto` target: finish the journey
@@ -53,6 +53,12 @@ class WaitSpec(Strict):
     until_local_time: time | None = Field(
         None, description="Wait until this time of day in the customer's own time zone (e.g. 09:00)."
     )
+    until: Expression | None = Field(
+        None,
+        description="Wait until the time this expression gives (an ISO 8601 timestamp with a zone), "
+        'e.g. "event.start"; a time already past does not wait.',
+    )
+    before: Duration | None = Field(None, description="With `until`: wake this long before that time.")
 
     @model_validator(mode="before")
     @classmethod
@@ -62,8 +68,11 @@ class WaitSpec(Strict):
 
     @model_validator(mode="after")
     def _exactly_one(self) -> WaitSpec:
-        if (self.duration is None) == (self.until_local_time is None):
-            raise ValueError("give exactly one of `duration` or `until_local_time`")
+        given = [value for value in (self.duration, self.until_local_time, self.until) if value is not None]
+        if len(given) != 1:
+            raise ValueError("give exactly one of `duration`, `until_local_time` or `until`")
+        if self.before is not None and self.until is None:
+            raise ValueError("`before` goes with `until` only")
         return self
 
 

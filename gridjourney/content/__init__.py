@@ -1,0 +1,36 @@
+"""Message content: Jinja2 templates per channel and locale, rendering, SMS segment counting.
+
+Layout of a templates folder::
+
+    templates/{channel}/{locale}/{name}.j2      e.g. templates/sms/es/high_bill_alert.j2
+
+Email (and push) templates start with a `Subject: ...` line; the body follows after it (a blank line
+between them is dropped). SMS templates are the body only. A customer whose locale has no template
+gets the `en` one (`es-MX` tries `es-MX`, then `es`, then `en`).
+
+The context a template sees at send time:
+    customer  customer_id, name, locale, time_zone, plus the customer's attributes merged in
+    event     the trigger event's payload plus `type` and `occurred_at` (ISO 8601 strings for times)
+    journey   id, version
+Undefined names are errors (StrictUndefined); templates run in Jinja2's sandbox.
+"""
+
+from gridjourney.content.render import (
+    RenderedMessage,
+    TemplateProblem,
+    render,
+    template_exists,
+    template_locales,
+    template_variables,
+)
+from gridjourney.content.sms import sms_segments
+
+__all__ = [
+    "RenderedMessage",
+    "TemplateProblem",
+    "render",
+    "sms_segments",
+    "template_exists",
+    "template_locales",
+    "template_variables",
+]

@@ -1,0 +1,158 @@
+"""Rendering templates, and finding the variables a template uses (for the compiler's check)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from jinja2 import FileSystemLoader, StrictUndefined, TemplateError, TemplateNotFound, meta, nodes
+from jinja2.sandbox import SandboxedEnvironment
+
+from gridjourney.content.filters import FILTERS
+
+DEFAULT_LOCALE = "en"
+SUFFIX = ".j2"
+SUBJECT_PREFIX = "Subject:"
+# Channels whose templates carry a subject line (push uses it as the notification title).
+SUBJECT_CHANNELS = frozenset({"email", "push"})
+
+
+class TemplateProblem(ValueError):
+    """A template is missing, does not compile, or uses a variable the context lacks."""
+
+
+@dataclass(frozen=True)
+class RenderedMessage:
+    subject: str | None
+    body: str
+    locale: str
+
+
+@lru_cache(maxsize=32)
+def environment(templates_dir: str) -> SandboxedEnvironment:
+    env = SandboxedEnvironment(
+        loader=FileSystemLoader(templates_dir),
+        undefined=StrictUndefined,
+        autoescape=False,  # plain-text bodies: SMS and text email
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=False,
+    )
+    env.filters.update(FILTERS)
+    return env
+
+
+def _env(templates_dir: Path | str) -> SandboxedEnvironment:
+    return environment(str(Path(templates_dir).resolve()))
+
+
+def template_path(channel: str, template: str, locale: str) -> str:
+    return f"{channel}/{locale}/{template}{SUFFIX}"
+
+
+def candidate_locales(locale: str | None) -> list[str]:
+    """`es-MX` → [es-MX, es, en]: the customer's exact locale, its language, then the default."""
+    chosen = [locale] if locale else []
+    if locale and "-" in locale:
+        chosen.append(locale.split("-")[0])
+    chosen.append(DEFAULT_LOCALE)
+    return list(dict.fromkeys(chosen))
+
+
+def template_exists(
+    templates_dir: Path | str, channel: str, template: str, locale: str = DEFAULT_LOCALE
+) -> bool:
+    return (Path(templates_dir) / template_path(channel, template, locale)).is_file()
+
+
+def template_locales(templates_dir: Path | str, channel: str, template: str) -> list[str]:
+    """Every locale that has this template, sorted."""
+    channel_dir = Path(templates_dir) / channel
+    if not channel_dir.is_dir():
+        return []
+    return sorted(d.name for d in channel_dir.iterdir() if (d / f"{template}{SUFFIX}").is_file())
+
+
+def render(
+    templates_dir: Path | str, channel: str, template: str, locale: str | None, variables: Mapping[str, Any]
+) -> RenderedMessage:
+    """Render `template` for `channel` in the customer's locale (falling back to `en`).
+
+    Raises TemplateProblem when no template exists, or a variable is missing or a filter fails.
+    """
+    env = _env(templates_dir)
+    for candidate in candidate_locales(locale):
+        name = template_path(channel, template, candidate)
+        try:
+            compiled = env.get_template(name)
+        except TemplateNotFound:
+            continue
+        except TemplateError as error:
+            raise TemplateProblem(f"{name}: {error}") from error
+        try:
+            text = compiled.render(dict(variables))
+        except TemplateError as error:
+            raise TemplateProblem(f"{name}: {error}") from error
+        except (TypeError, ValueError) as error:  # a filter given the wrong kind of value
+            raise TemplateProblem(f"{name}: {error}") from error
+        subject, body = split_subject(text, channel, name)
+        return RenderedMessage(subject=subject, body=body, locale=candidate)
+    tried = ", ".join(template_path(channel, template, c) for c in candidate_locales(locale))
+    raise TemplateProblem(f"no template {template!r} for {channel}; looked for {tried} in {templates_dir}")
+
+
+def split_subject(text: str, channel: str, name: str) -> tuple[str | None, str]:
+    if channel not in SUBJECT_CHANNELS:
+        return None, text.strip()
+    first, _, rest = text.lstrip().partition("\n")
+    if not first.startswith(SUBJECT_PREFIX):
+        raise TemplateProblem(f"{name}: the first line must be `{SUBJECT_PREFIX} ...`")
+    return first.removeprefix(SUBJECT_PREFIX).strip(), rest.strip()
+
+
+def template_variables(templates_dir: Path | str, channel: str, template: str, locale: str) -> set[str]:
+    """The context paths a template reads: `customer`, `event.projected_amount`, `customer.plan.name`...
+
+    A path stops at the first dynamic part (`event[key]` gives `event`). Names the template sets
+    itself (`{% set %}`, loop variables) are not included. Raises TemplateProblem if it does not parse.
+    """
+    env = _env(templates_dir)
+    name = template_path(channel, template, locale)
+    try:
+        source, _, _ = env.loader.get_source(env, name)  # type: ignore[union-attr]
+        tree = env.parse(source, name=name)
+    except TemplateNotFound:
+        raise TemplateProblem(f"no template {name} in {templates_dir}") from None
+    except TemplateError as error:
+        raise TemplateProblem(f"{name}: {error}") from error
+    free = meta.find_undeclared_variables(tree)
+    return {path for path in _paths(tree) if path.split(".")[0] in free}
+
+
+def _paths(node: nodes.Node) -> Iterator[str]:
+    """Dotted paths of the outermost `a.b.c` / `a["b"]` chains; recurse elsewhere."""
+    chain = _chain(node)
+    if chain is not None:
+        yield ".".join(chain)
+        return
+    for child in node.iter_child_nodes():
+        yield from _paths(child)
+
+
+def _chain(node: nodes.Node) -> list[str] | None:
+    if isinstance(node, nodes.Name) and node.ctx == "load":
+        return [node.name]
+    if isinstance(node, nodes.Getattr):
+        inner = _chain(node.node)
+        return [*inner, node.attr] if inner is not None else None
+    if isinstance(node, nodes.Getitem):
+        inner = _chain(node.node)
+        if inner is None:
+            return None
+        if isinstance(node.arg, nodes.Const) and isinstance(node.arg.value, str):
+            return [*inner, node.arg.value]
+        return None
+    return None

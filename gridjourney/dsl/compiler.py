@@ -1,0 +1,364 @@
+"""Checks a JourneyDefinition as a whole and compiles it into the step graph a workflow runs.
+
+Successors: a step's `next` if given (`end` → None), else the next step in the list, else None.
+A `branch` whose cases all have a `when` and none holds continues with its successor; `wait_for`
+continues with `on_event` / `on_timeout`, each defaulting to the successor.
+
+The content hash is the sha256 of the definition's canonical JSON (keys sorted, defaults filled,
+durations normalised), so comments, whitespace, key order or `3d` vs `72h` create no new version.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+from gridjourney.content import TemplateProblem, template_exists, template_locales, template_variables
+from gridjourney.dsl.expressions import EVENT_ENVELOPE, JOURNEY_FIELDS, check_expression, event_fields
+from gridjourney.dsl.loader import (
+    JourneyError,
+    JourneyErrors,
+    Positions,
+    did_you_mean,
+    load_journey_with_positions,
+)
+from gridjourney.dsl.loader import (
+    Path as DataPath,
+)
+from gridjourney.dsl.schema import (
+    END,
+    AnyStep,
+    BranchStep,
+    CompiledJourney,
+    EndStep,
+    JourneyDefinition,
+    SendStep,
+    SplitStep,
+    UpdateStep,
+    WaitForStep,
+    WaitStep,
+)
+from gridjourney.events.types import EVENT_TYPES
+
+TEMPLATE_NAMES = ("customer", "event", "journey")
+Fields = frozenset[str] | None
+
+
+def definition_hash(definition: JourneyDefinition) -> str:
+    canonical = json.dumps(definition.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def content_hash(source_yaml: str, filename: str = "<journey>") -> str:
+    """The hash a publish of this YAML stores. Raises JourneyErrors if it does not load."""
+    return definition_hash(load_journey_with_positions(source_yaml, filename).definition)
+
+
+def successors(definition: JourneyDefinition) -> dict[str, str | None]:
+    steps = definition.steps
+    result: dict[str, str | None] = {}
+    for i, step in enumerate(steps):
+        if isinstance(step, EndStep):
+            following = None
+        elif step.next is not None:
+            following = None if step.next == END else step.next
+        else:
+            following = steps[i + 1].id if i + 1 < len(steps) else None
+        result.setdefault(step.id, following)
+    return result
+
+
+def compile_journey(
+    definition: JourneyDefinition, *, version: int, content_hash: str, templates_dir: Path | None
+) -> CompiledJourney:
+    """Check and compile; raises JourneyErrors. `templates_dir=None` skips the template checks."""
+    errors = check_journey(definition, Positions(f"<{definition.id}>"), templates_dir)
+    if errors:
+        raise JourneyErrors(errors)
+    return CompiledJourney(
+        journey_id=definition.id,
+        version=version,
+        content_hash=content_hash,
+        definition=definition,
+        successors=successors(definition),
+    )
+
+
+def check_journey(
+    definition: JourneyDefinition, positions: Positions, templates_dir: Path | None
+) -> list[JourneyError]:
+    errors = [
+        *_check_ids(definition, positions),
+        *_check_event_types(definition, positions),
+        *_check_expressions(definition, positions),
+        *_check_graph(definition, positions),
+    ]
+    if templates_dir is not None:
+        errors.extend(_check_templates(definition, positions, templates_dir))
+    return sorted(dict.fromkeys(errors), key=lambda e: (e.line, e.column, e.message))
+
+
+def _targets(step: AnyStep) -> Iterator[tuple[DataPath, str]]:
+    """(path below the step, target id) for every reference a step makes."""
+    if step.next is not None:
+        yield ("next",), step.next
+    if isinstance(step, WaitForStep):
+        for name in ("on_event", "on_timeout"):
+            target = getattr(step.wait_for, name)
+            if target is not None:
+                yield ("wait_for", name), target
+    if isinstance(step, BranchStep):
+        for i, case in enumerate(step.branch):
+            yield ("branch", i, "goto"), case.goto
+    if isinstance(step, SplitStep):
+        for i, arm in enumerate(step.split):
+            yield ("split", i, "goto"), arm.goto
+
+
+def _check_ids(definition: JourneyDefinition, positions: Positions) -> Iterator[JourneyError]:
+    seen: set[str] = set()
+    for i, step in enumerate(definition.steps):
+        if step.id in seen:
+            yield positions.error(
+                ("steps", i, "id"), f"duplicate step id `{step.id}`", "give each step its own id"
+            )
+        if step.id == END:
+            yield positions.error(("steps", i, "id"), "`end` is reserved", "name the step differently")
+        seen.add(step.id)
+    for i, step in enumerate(definition.steps):
+        for path, target in _targets(step):
+            if target != END and target not in seen:
+                yield positions.error(
+                    ("steps", i, *path),
+                    f"unknown step `{target}`",
+                    did_you_mean(target, [*seen, END], "steps"),
+                )
+        if isinstance(step, BranchStep):
+            for j, case in enumerate(step.branch[:-1]):
+                if case.when is None:
+                    yield positions.error(
+                        ("steps", i, "branch", j),
+                        "a case without `when` matches always; the cases after it never run",
+                        "move the otherwise case (no `when`) to the end",
+                    )
+
+
+def _check_event_types(definition: JourneyDefinition, positions: Positions) -> Iterator[JourneyError]:
+    refs: list[tuple[DataPath, str]] = [
+        (("trigger", i, "event"), t.event) for i, t in enumerate(definition.trigger)
+    ]
+    refs += [(("exit_on", i), event) for i, event in enumerate(definition.exit_on)]
+    if definition.goal is not None:
+        refs.append((("goal", "event"), definition.goal.event))
+    refs += [
+        (("steps", i, "wait_for", "event"), step.wait_for.event)
+        for i, step in enumerate(definition.steps)
+        if isinstance(step, WaitForStep)
+    ]
+    for path, event_type in refs:
+        if event_type not in EVENT_TYPES:
+            yield positions.error(
+                path,
+                f"unknown event type `{event_type}`",
+                did_you_mean(event_type, EVENT_TYPES, "known types"),
+            )
+
+
+def trigger_fields(definition: JourneyDefinition) -> Fields:
+    """Keys `event` has in steps and templates: those of every trigger's payload (any may start it)."""
+    fields: frozenset[str] | None = None
+    for trigger in definition.trigger:
+        known = event_fields(trigger.event)
+        if known is None:
+            return None  # reported as an unknown event type; do not pile up follow-on errors
+        fields = known if fields is None else fields & known
+    return fields if fields is not None else EVENT_ENVELOPE
+
+
+def _check_expressions(definition: JourneyDefinition, positions: Positions) -> Iterator[JourneyError]:
+    in_steps = {"event": trigger_fields(definition), "customer": None, "journey": JOURNEY_FIELDS}
+    checks: list[tuple[DataPath, str, dict[str, Fields]]] = []
+    for i, trigger in enumerate(definition.trigger):
+        if trigger.when is not None:
+            scope = {"event": event_fields(trigger.event), "customer": None, "journey": JOURNEY_FIELDS}
+            checks.append((("trigger", i, "when"), trigger.when, scope))
+    if definition.goal is not None and definition.goal.when is not None:
+        checks.append(
+            (("goal", "when"), definition.goal.when, _awaited_scope(definition.goal.event, in_steps))
+        )
+    for i, step in enumerate(definition.steps):
+        if isinstance(step, WaitForStep) and step.wait_for.when is not None:
+            scope = _awaited_scope(step.wait_for.event, in_steps)
+            checks.append((("steps", i, "wait_for", "when"), step.wait_for.when, scope))
+        if isinstance(step, BranchStep):
+            checks += [
+                (("steps", i, "branch", j, "when"), case.when, in_steps)
+                for j, case in enumerate(step.branch)
+                if case.when is not None
+            ]
+        if isinstance(step, UpdateStep) and step.update.expression is not None:
+            checks.append((("steps", i, "update", "expression"), step.update.expression, in_steps))
+        if isinstance(step, WaitStep) and step.wait.until is not None:
+            checks.append((("steps", i, "wait", "until"), step.wait.until, in_steps))
+    for path, expr, scope in checks:
+        for problem in check_expression(expr, scope):
+            yield positions.error(path, f"expression {expr!r}: {problem}", _expression_hint(scope))
+
+
+def _awaited_scope(event_type: str, in_steps: dict[str, Fields]) -> dict[str, Fields]:
+    """In `wait_for` and `goal` conditions `event` is the awaited event and `trigger` the one that started."""
+    return {
+        "event": event_fields(event_type),
+        "trigger": in_steps["event"],
+        "customer": None,
+        "journey": JOURNEY_FIELDS,
+    }
+
+
+def _expression_hint(scope: dict[str, Fields]) -> str:
+    names = ", ".join(scope)
+    return f"expressions use {names} and min, max, abs, round, len, int, float, str, bool"
+
+
+def _check_graph(definition: JourneyDefinition, positions: Positions) -> Iterator[JourneyError]:
+    ids = {step.id for step in definition.steps}
+    graph = _edges(definition, ids)
+    index = {step.id: i for i, step in reversed(list(enumerate(definition.steps)))}
+    reached: set[str] = set()
+    frontier = [definition.steps[0].id]
+    while frontier:
+        current = frontier.pop()
+        if current not in reached:
+            reached.add(current)
+            frontier.extend(graph.get(current, []))
+    for i, step in enumerate(definition.steps):
+        if step.id not in reached and index[step.id] == i:
+            yield positions.error(
+                ("steps", i, "id"),
+                f"step `{step.id}` can never be reached",
+                "point a `next`, `goto`, `on_event` or `on_timeout` at it, or remove it",
+            )
+    waits = {s.id for s in definition.steps if isinstance(s, WaitStep | WaitForStep)}
+    for cycle in _cycles_without(graph, waits):
+        shown = " → ".join([*cycle, cycle[0]])
+        yield positions.error(
+            ("steps", index[cycle[0]], "id"),
+            f"the steps {shown} loop without a wait: the journey would never stop",
+            "put a `wait` or `wait_for` step on the loop",
+        )
+
+
+def _edges(definition: JourneyDefinition, ids: set[str]) -> dict[str, list[str]]:
+    after = successors(definition)
+    graph: dict[str, list[str]] = {}
+    for step in definition.steps:
+        targets = [target for _, target in _targets(step) if target in ids]
+        follows = after.get(step.id)
+        falls_through = not isinstance(step, SplitStep | EndStep) and not (
+            isinstance(step, BranchStep) and step.branch[-1].when is None
+        )
+        if falls_through and follows is not None and not (isinstance(step, WaitForStep) and _both_set(step)):
+            targets.append(follows)
+        graph.setdefault(step.id, []).extend(t for t in targets if t not in graph.get(step.id, []))
+    return graph
+
+
+def _both_set(step: WaitForStep) -> bool:
+    return step.wait_for.on_event is not None and step.wait_for.on_timeout is not None
+
+
+def _cycles_without(graph: dict[str, list[str]], breakers: set[str]) -> list[list[str]]:
+    """One cycle per strongly connected group of steps that has no step from `breakers` (Tarjan)."""
+    nodes = [n for n in graph if n not in breakers]
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    found: list[list[str]] = []
+
+    def visit(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        for nxt in graph.get(node, []):
+            if nxt in breakers:
+                continue
+            if nxt not in index:
+                visit(nxt)
+                low[node] = min(low[node], low[nxt])
+            elif nxt in stack:
+                low[node] = min(low[node], index[nxt])
+        if low[node] == index[node]:
+            group: list[str] = []
+            while True:
+                member = stack.pop()
+                group.append(member)
+                if member == node:
+                    break
+            if len(group) > 1 or node in graph.get(node, []):
+                found.append([n for n in graph if n in group])
+
+    for node in nodes:
+        if node not in index:
+            visit(node)
+    return found
+
+
+def _check_templates(
+    definition: JourneyDefinition, positions: Positions, templates_dir: Path
+) -> Iterator[JourneyError]:
+    fields = trigger_fields(definition)
+    for i, step in enumerate(definition.steps):
+        if not isinstance(step, SendStep):
+            continue
+        path: DataPath = ("steps", i, "send", "template")
+        name = step.send.template
+        for channel in dict.fromkeys(step.send.channels):
+            if not template_exists(templates_dir, channel, name, "en"):
+                yield positions.error(
+                    path,
+                    f"no {channel} template `{name}` in English",
+                    f"create {templates_dir / channel / 'en' / (name + '.j2')}",
+                )
+            for locale in template_locales(templates_dir, channel, name):
+                yield from _check_template_variables(
+                    positions, path, templates_dir, channel, name, locale, fields
+                )
+
+
+def _check_template_variables(
+    positions: Positions,
+    path: DataPath,
+    templates_dir: Path,
+    channel: str,
+    name: str,
+    locale: str,
+    fields: Fields,
+) -> Iterator[JourneyError]:
+    where = f"{channel}/{locale}/{name}.j2"
+    try:
+        used = template_variables(templates_dir, channel, name, locale)
+    except TemplateProblem as problem:
+        yield positions.error(path, f"template {where} does not compile: {problem}", "fix the Jinja syntax")
+        return
+    for variable in sorted(used):
+        root, _, rest = variable.partition(".")
+        field = rest.split(".")[0]
+        if root not in TEMPLATE_NAMES:
+            yield positions.error(
+                path,
+                f"template {where} uses `{root}`, which messages do not have",
+                did_you_mean(root, TEMPLATE_NAMES, "templates can use"),
+            )
+        elif root == "event" and field and fields is not None and field not in fields:
+            yield positions.error(
+                path,
+                f"template {where} uses `{variable}`, which the trigger event does not have",
+                did_you_mean(field, fields, "event fields"),
+            )
+        elif root == "journey" and field and field not in JOURNEY_FIELDS:
+            yield positions.error(
+                path,
+                f"template {where} uses `{variable}`",
+                did_you_mean(field, JOURNEY_FIELDS, "journey fields"),
+            )

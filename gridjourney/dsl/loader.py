@@ -1,0 +1,323 @@
+"""Journey YAML → JourneyDefinition, with every error located as `file:line:column`.
+
+The YAML is composed into a node tree (so every value keeps its line and column), turned into plain
+data while recording the position of each value and key under its path (`("steps", 2, "send",
+"template")`), then validated by the pydantic schema. Validation errors are mapped back to those
+positions; a missing field is reported at the mapping that lacks it. `Positions` is kept so the
+compiler can locate its own findings the same way. Lines and columns are 1-based.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path as FsPath
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from gridjourney.dsl import schema
+from gridjourney.dsl.schema import JourneyDefinition
+
+Path = tuple[str | int, ...]
+GENERIC_HINT = "see `gridjourney journeys schema` for the journey language"
+
+
+@dataclass(frozen=True)
+class JourneyError:
+    file: str
+    line: int
+    column: int
+    message: str
+    hint: str | None = None
+
+    def __str__(self) -> str:
+        hint = f" (hint: {self.hint})" if self.hint else ""
+        return f"{self.file}:{self.line}:{self.column}: {self.message}{hint}"
+
+
+class JourneyErrors(Exception):
+    """A journey file that cannot be used; `errors` holds every problem found, in file order."""
+
+    def __init__(self, errors: Iterable[JourneyError]) -> None:
+        self.errors = sorted(errors, key=lambda e: (e.file, e.line, e.column))
+        super().__init__(str(self))
+
+    def __str__(self) -> str:
+        return "\n".join(str(error) for error in self.errors)
+
+
+@dataclass
+class Positions:
+    """Where each value (and each mapping key) of a journey file is, by its path in the data."""
+
+    file: str
+    values: dict[Path, tuple[int, int]] = field(default_factory=dict)
+    keys: dict[Path, tuple[int, int]] = field(default_factory=dict)
+
+    def at(self, path: Path) -> tuple[int, int]:
+        """The position of `path`, or of its nearest ancestor that has one."""
+        for end in range(len(path), -1, -1):
+            if path[:end] in self.values:
+                return self.values[path[:end]]
+        return (1, 1)
+
+    def key_at(self, path: Path) -> tuple[int, int]:
+        return self.keys.get(path) or self.at(path)
+
+    def error(self, path: Path, message: str, hint: str | None = None, *, key: bool = False) -> JourneyError:
+        line, column = self.key_at(path) if key else self.at(path)
+        return JourneyError(self.file, line, column, message, hint or GENERIC_HINT)
+
+
+@dataclass(frozen=True)
+class LoadedJourney:
+    definition: JourneyDefinition
+    positions: Positions
+
+
+def load_journey_text(text: str, filename: str) -> JourneyDefinition:
+    return load_journey_with_positions(text, filename).definition
+
+
+def load_journey_file(path: str | FsPath) -> JourneyDefinition:
+    path = FsPath(path)
+    return load_journey_text(path.read_text(encoding="utf-8"), str(path))
+
+
+def load_journey_with_positions(text: str, filename: str) -> LoadedJourney:
+    """Parse and validate; raises JourneyErrors listing every problem."""
+    positions = Positions(filename)
+    data, errors = _compose(text, positions)
+    if errors:
+        raise JourneyErrors(errors)
+    if not isinstance(data, dict):
+        raise JourneyErrors(
+            [positions.error((), "a journey file must be a mapping", "start with `id: my_journey`")]
+        )
+    _alias_single_trigger(data, positions)
+    try:
+        definition = JourneyDefinition.model_validate(data)
+    except ValidationError as error:
+        raise JourneyErrors(_validation_errors(error, data, positions)) from None
+    return LoadedJourney(definition, positions)
+
+
+# --- YAML → data with positions --------------------------------------------------------------------
+def _compose(text: str, positions: Positions) -> tuple[Any, list[JourneyError]]:
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+    except yaml.MarkedYAMLError as error:
+        mark = error.problem_mark or error.context_mark
+        line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+        message = f"YAML syntax error: {error.problem or error.context}"
+        hint = f"{error.context}; " if error.context and error.problem else ""
+        hint += "check the indentation, and quote values that contain ': ' or start with a special character"
+        return None, [JourneyError(positions.file, line, column, message, hint)]
+    finally:
+        loader.dispose()
+    if node is None:
+        return None, [positions.error((), "the file is empty", "start with `id: my_journey`")]
+    errors: list[JourneyError] = []
+    return _to_data(node, (), loader, positions, errors), errors
+
+
+def _to_data(
+    node: yaml.Node, path: Path, loader: yaml.SafeLoader, positions: Positions, errors: list[JourneyError]
+) -> Any:
+    positions.values[path] = (node.start_mark.line + 1, node.start_mark.column + 1)
+    if isinstance(node, yaml.MappingNode):
+        loader.flatten_mapping(node)  # resolve `<<: *anchor` merges
+        result: dict[str, Any] = {}
+        for key_node, value_node in node.value:
+            key_pos = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
+            if not isinstance(key_node, yaml.ScalarNode):
+                errors.append(
+                    JourneyError(positions.file, *key_pos, "a key must be a plain name", GENERIC_HINT)
+                )
+                continue
+            key = str(key_node.value)
+            if key in result:
+                errors.append(
+                    JourneyError(positions.file, *key_pos, f"duplicate key `{key}`", "keep only one of them")
+                )
+                continue
+            positions.keys[(*path, key)] = key_pos
+            result[key] = _to_data(value_node, (*path, key), loader, positions, errors)
+        return result
+    if isinstance(node, yaml.SequenceNode):
+        return [_to_data(item, (*path, i), loader, positions, errors) for i, item in enumerate(node.value)]
+    value = loader.construct_object(node, deep=True)
+    # YAML 1.1 reads an unquoted 9:30 as the base-60 integer 570; a journey means a time of day.
+    if isinstance(value, int) and ":" in str(node.value):
+        return str(node.value)
+    return value
+
+
+def _alias_single_trigger(data: dict[str, Any], positions: Positions) -> None:
+    """`trigger: {event: ...}` becomes `trigger[0]` in the model: record its positions under both paths."""
+    if not isinstance(data.get("trigger"), dict):
+        return
+    for table in (positions.values, positions.keys):
+        for path, pos in list(table.items()):
+            if path[:1] == ("trigger",):
+                table.setdefault(("trigger", 0, *path[1:]), pos)
+
+
+# --- pydantic errors → positioned errors -----------------------------------------------------------
+def _validation_errors(error: ValidationError, data: Any, positions: Positions) -> list[JourneyError]:
+    found = []
+    for item in error.errors(include_url=False):
+        path, rest = _data_path(item["loc"], data)
+        found.append(_describe(item, path, rest, positions, data))
+    return list(dict.fromkeys(found))
+
+
+def _data_path(loc: tuple[str | int, ...], data: Any) -> tuple[Path, Path]:
+    """The part of pydantic's location that exists in the data, and the rest. Union tags
+    (`send` in `steps.0.send.send`) and validator-made keys are skipped along the way."""
+    path: list[str | int] = []
+    current = data
+    remaining = list(loc)
+    while remaining:
+        part = remaining[0]
+        if _has(current, part):
+            current = current[part]
+        elif isinstance(current, dict) and len(remaining) > 1 and remaining[1] in current:
+            remaining.pop(0)  # a union tag, not a key
+            continue
+        elif isinstance(current, dict) and isinstance(part, int) and part == 0 and path == ["trigger"]:
+            remaining.pop(0)  # `trigger` given as one mapping
+            continue
+        else:
+            break
+        path.append(part)
+        remaining.pop(0)
+    return tuple(path), tuple(remaining)
+
+
+def _has(container: Any, part: str | int) -> bool:
+    if isinstance(container, dict):
+        return part in container
+    return isinstance(container, list) and isinstance(part, int) and 0 <= part < len(container)
+
+
+def _describe(item: Any, path: Path, rest: Path, positions: Positions, data: Any) -> JourneyError:
+    kind: str = item["type"]
+    where = ".".join(str(p) for p in (*path, *rest)) or "the journey"
+    message = str(item["msg"]).removeprefix("Value error, ")
+    if kind == "missing":
+        name = rest[-1] if rest else path[-1]
+        return positions.error(path, f"`{name}` is required here", f"add `{name}:` to this mapping")
+    if kind == "extra_forbidden":
+        name = str(path[-1])
+        return positions.error(
+            path, f"unknown key `{name}`", did_you_mean(name, _fields_at(path), "allowed keys"), key=True
+        )
+    if kind == "step_kind":
+        return _step_kind_error(path, positions, data)
+    if kind == "literal_error":
+        expected = item.get("ctx", {}).get("expected", "")
+        return positions.error(path, f"{where}: {message}", f"use one of {expected}")
+    if kind == "string_pattern_mismatch":
+        hint = "use lowercase letters, digits and _, starting with a letter (e.g. high_bill_alert)"
+        return positions.error(path, f"{where}: {item['input']!r} is not a valid name", hint)
+    if kind in ("list_type", "dict_type", "model_type", "model_attributes_type"):
+        return positions.error(path, f"{where}: {message}", "check the indentation and the `-` of list items")
+    return positions.error(path, f"{where}: {message}", _hint_for(path, kind))
+
+
+def _hint_for(path: Path, kind: str) -> str:
+    if any(part in ("window", "within", "timeout", "duration", "before") for part in path[-1:]):
+        return "write a duration such as 30m, 12h, 3d or 2w"
+    if path[-1:] == ("wait",) or "wait" in path[-2:]:
+        return (
+            "e.g. `wait: 3d`, `wait: {until_local_time: '09:00'}` or `wait: {until: event.start, before: 1h}`"
+        )
+    if kind.startswith(("greater", "less")):
+        return "use a number in the allowed range"
+    return GENERIC_HINT
+
+
+def _step_kind_error(path: Path, positions: Positions, data: Any) -> JourneyError:
+    step = _get(data, path)
+    kinds = [k for k in schema.STEP_KINDS if isinstance(step, dict) and k in step]
+    if len(kinds) > 1:
+        return positions.error(
+            path, f"a step has one kind, this one has {len(kinds)}: {', '.join(kinds)}", "split it into steps"
+        )
+    allowed = {name for kind in _STEP_MODELS.values() for name in kind.model_fields}
+    unknown = [k for k in step if k not in allowed] if isinstance(step, dict) else []
+    if unknown:
+        name = unknown[0]
+        return positions.error(
+            (*path, name), f"unknown key `{name}`", did_you_mean(name, allowed, "allowed keys"), key=True
+        )
+    return positions.error(path, "a step needs exactly one of: " + ", ".join(schema.STEP_KINDS), GENERIC_HINT)
+
+
+_STEP_MODELS: dict[str, type[schema.Strict]] = {
+    "send": schema.SendStep,
+    "wait": schema.WaitStep,
+    "wait_for": schema.WaitForStep,
+    "branch": schema.BranchStep,
+    "split": schema.SplitStep,
+    "update": schema.UpdateStep,
+    "end": schema.EndStep,
+}
+_NESTED: dict[tuple[type[schema.Strict], str], type[schema.Strict]] = {
+    (JourneyDefinition, "trigger"): schema.TriggerSpec,
+    (JourneyDefinition, "entry"): schema.EntrySpec,
+    (JourneyDefinition, "goal"): schema.GoalSpec,
+    (schema.SendStep, "send"): schema.SendSpec,
+    (schema.WaitStep, "wait"): schema.WaitSpec,
+    (schema.WaitForStep, "wait_for"): schema.WaitForSpec,
+    (schema.BranchStep, "branch"): schema.BranchCase,
+    (schema.SplitStep, "split"): schema.SplitArm,
+    (schema.UpdateStep, "update"): schema.UpdateSpec,
+}
+
+
+def _fields_at(path: Path) -> list[str]:
+    """The keys allowed in the mapping that holds `path[-1]`."""
+    model: type[schema.Strict] = JourneyDefinition
+    parts = [p for p in path[:-1] if isinstance(p, str)]
+    for i, part in enumerate(parts):
+        if model is JourneyDefinition and part == "steps":
+            kind = next((k for k in _STEP_MODELS if k in parts[i + 1 :] or k == path[-1]), None)
+            if kind is None:
+                return sorted({n for m in _STEP_MODELS.values() for n in m.model_fields})
+            model = _STEP_MODELS[kind]
+            continue
+        nested = _NESTED.get((model, part))
+        if nested is None:
+            break
+        model = nested
+    return sorted(model.model_fields)
+
+
+def did_you_mean(name: str, candidates: Iterable[str], what: str = "one of") -> str:
+    """A hint naming the closest candidate (for the compiler's unknown ids and event types)."""
+    candidates = sorted(set(candidates))
+    close = difflib.get_close_matches(name, candidates, n=1, cutoff=0.6)
+    listed = ", ".join(candidates)
+    return f"did you mean `{close[0]}`? {what}: {listed}" if close else f"{what}: {listed}"
+
+
+def _get(data: Any, path: Path) -> Any:
+    for part in path:
+        data = data[part]
+    return data
+
+
+def iter_yaml_files(paths: Iterable[str | FsPath]) -> Iterator[FsPath]:
+    """The journey files named: files as given, directories' *.yaml / *.yml (sorted)."""
+    for raw in paths:
+        path = FsPath(raw)
+        if path.is_dir():
+            yield from sorted(p for p in path.iterdir() if p.suffix in (".yaml", ".yml") and p.is_file())
+        else:
+            yield path

@@ -1,0 +1,177 @@
+"""Published journey versions: immutable rows of `journey_versions`. All SQL about journeys is here.
+
+Publishing validates and compiles the YAML, then stores it as version max+1 unless a version with
+the same content hash exists (then that version is returned and nothing is written; this holds for
+an older version too, since (journey_id, content_hash) is unique: re-publishing an earlier text
+gives back that earlier version). Concurrent publishes of one journey are serialised by a
+transaction-scoped advisory lock.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import func, select, text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from gridjourney.db.tables import journey_versions
+from gridjourney.dsl.compiler import check_journey, definition_hash, successors
+from gridjourney.dsl.loader import JourneyErrors, load_journey_with_positions
+from gridjourney.dsl.schema import CompiledJourney
+
+
+@dataclass(frozen=True)
+class PublishResult:
+    journey_id: str
+    version: int
+    content_hash: str
+    created: bool
+
+
+@dataclass(frozen=True)
+class VersionInfo:
+    journey_id: str
+    version: int
+    content_hash: str
+    published_at: datetime
+    name: str | None
+    purpose: str
+
+
+def prepare(source_yaml: str, filename: str, templates_dir: Path | None) -> tuple[CompiledJourney, str]:
+    """Load, check and compile (version 0 until stored); raises JourneyErrors. No database needed."""
+    loaded = load_journey_with_positions(source_yaml, filename)
+    errors = check_journey(loaded.definition, loaded.positions, templates_dir)
+    if errors:
+        raise JourneyErrors(errors)
+    digest = definition_hash(loaded.definition)
+    compiled = CompiledJourney(
+        journey_id=loaded.definition.id,
+        version=0,
+        content_hash=digest,
+        definition=loaded.definition,
+        successors=successors(loaded.definition),
+    )
+    return compiled, digest
+
+
+async def publish(
+    engine: AsyncEngine, source_yaml: str, filename: str, templates_dir: Path | None
+) -> PublishResult:
+    compiled, digest = prepare(source_yaml, filename, templates_dir)
+    journey_id = compiled.journey_id
+    async with engine.begin() as conn:
+        await conn.execute(
+            text("SELECT pg_advisory_xact_lock(hashtext(:key))"), {"key": f"journey:{journey_id}"}
+        )
+        existing = await conn.scalar(
+            select(journey_versions.c.version).where(
+                journey_versions.c.journey_id == journey_id, journey_versions.c.content_hash == digest
+            )
+        )
+        if existing is not None:
+            return PublishResult(journey_id, existing, digest, created=False)
+        current = await conn.scalar(
+            select(func.max(journey_versions.c.version)).where(journey_versions.c.journey_id == journey_id)
+        )
+        version = (current or 0) + 1
+        stored = compiled.model_copy(update={"version": version})
+        await conn.execute(
+            journey_versions.insert().values(
+                journey_id=journey_id,
+                version=version,
+                content_hash=digest,
+                source_yaml=source_yaml,
+                compiled=stored.model_dump(mode="json"),
+            )
+        )
+    return PublishResult(journey_id, version, digest, created=True)
+
+
+def _compiled(row: Any) -> CompiledJourney:
+    return CompiledJourney.model_validate(row.compiled)
+
+
+async def get(engine: AsyncEngine, journey_id: str, version: int) -> CompiledJourney | None:
+    async with engine.connect() as conn:
+        row = (
+            await conn.execute(
+                select(journey_versions.c.compiled).where(
+                    journey_versions.c.journey_id == journey_id, journey_versions.c.version == version
+                )
+            )
+        ).first()
+    return _compiled(row) if row is not None else None
+
+
+async def latest(engine: AsyncEngine, journey_id: str) -> CompiledJourney | None:
+    async with engine.connect() as conn:
+        row = (
+            await conn.execute(
+                select(journey_versions.c.compiled)
+                .where(journey_versions.c.journey_id == journey_id)
+                .order_by(journey_versions.c.version.desc())
+                .limit(1)
+            )
+        ).first()
+    return _compiled(row) if row is not None else None
+
+
+async def get_source(engine: AsyncEngine, journey_id: str, version: int) -> str | None:
+    async with engine.connect() as conn:
+        result = await conn.scalar(
+            select(journey_versions.c.source_yaml).where(
+                journey_versions.c.journey_id == journey_id, journey_versions.c.version == version
+            )
+        )
+    return str(result) if result is not None else None
+
+
+def _latest_rows() -> Any:
+    return (
+        select(journey_versions)
+        .distinct(journey_versions.c.journey_id)
+        .order_by(journey_versions.c.journey_id, journey_versions.c.version.desc())
+    )
+
+
+def _info(row: Any) -> VersionInfo:
+    definition = row.compiled["definition"]
+    return VersionInfo(
+        journey_id=row.journey_id,
+        version=row.version,
+        content_hash=row.content_hash,
+        published_at=row.published_at,
+        name=definition.get("name"),
+        purpose=definition["purpose"],
+    )
+
+
+async def list_journeys(engine: AsyncEngine) -> list[VersionInfo]:
+    """Each published journey's latest version, by journey id."""
+    async with engine.connect() as conn:
+        rows = (await conn.execute(_latest_rows())).all()
+    return [_info(row) for row in rows]
+
+
+async def list_versions(engine: AsyncEngine, journey_id: str) -> list[VersionInfo]:
+    """Every version of one journey, oldest first ([] if it was never published)."""
+    async with engine.connect() as conn:
+        rows = (
+            await conn.execute(
+                select(journey_versions)
+                .where(journey_versions.c.journey_id == journey_id)
+                .order_by(journey_versions.c.version)
+            )
+        ).all()
+    return [_info(row) for row in rows]
+
+
+async def all_latest(engine: AsyncEngine) -> list[CompiledJourney]:
+    """The latest version of every journey: what new entries start on."""
+    async with engine.connect() as conn:
+        rows = (await conn.execute(_latest_rows())).all()
+    return [_compiled(row) for row in rows]
