@@ -30,8 +30,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from gridjourney.channels.segments import count_segments
 from gridjourney.config import Settings
+from gridjourney.content.sms import sms_segments
 
 API_VERSION = "2010-04-01"
 # E.164: 7 to 15 digits in practice; North American numbers (+1) have exactly 11.
@@ -179,7 +179,7 @@ class TwilioStandIn:
             from_=from_,
             body=body,
             status="queued",
-            num_segments=count_segments(body),
+            num_segments=sms_segments(body)[1],
             status_callback=callback,
             date_created=datetime.now(UTC).replace(microsecond=0),
         )
