@@ -28,7 +28,9 @@ async def record_started(
         await conn.execute(statement)
 
 
-async def open_instances(engine: AsyncEngine, customer_id: str, journey_ids: set[str]) -> list[tuple[str, str]]:
+async def open_instances(
+    engine: AsyncEngine, customer_id: str, journey_ids: set[str]
+) -> list[tuple[str, str]]:
     """(instance id, journey id) of the customer's instances not known to have finished."""
     finished = select(journey_instances.c.instance_id).where(
         journey_instances.c.instance_id == routed_instances.c.instance_id,
@@ -71,7 +73,9 @@ async def checkpoint(engine: AsyncEngine, subscription: str) -> int:
     async with engine.connect() as conn:
         value = (
             await conn.execute(
-                select(subscription_checkpoints.c.position).where(subscription_checkpoints.c.name == subscription)
+                select(subscription_checkpoints.c.position).where(
+                    subscription_checkpoints.c.name == subscription
+                )
             )
         ).scalar_one_or_none()
     return int(value or 0)

@@ -81,10 +81,17 @@ class EventRouter:
                 send_task_queue=self.send_task_queue,
             )
             await queries.record_started(
-                self.engine, result.workflow_id, journey.journey_id, customer_id, event.position, started=result.started
+                self.engine,
+                result.workflow_id,
+                journey.journey_id,
+                customer_id,
+                event.position,
+                started=result.started,
             )
             self.started += int(result.started)
-        listeners = {journey.journey_id for journey in journeys if event.type in listened_event_types(journey)}
+        listeners = {
+            journey.journey_id for journey in journeys if event.type in listened_event_types(journey)
+        }
         if not listeners:
             return
         for instance_id, _journey_id in await queries.open_instances(self.engine, customer_id, listeners):

@@ -1,0 +1,157 @@
+"""`gridjourney run` (the embedded stack with the demo), `gridjourney worker` and `gridjourney api`."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from gridjourney.api.server import serve_api
+from gridjourney.channels.twilio_standin import standin_from_settings
+from gridjourney.config import Settings, get_settings
+from gridjourney.db.engine import create_engine
+from gridjourney.devstack import PortBusyError, TemporalDevServer, ensure_port_free, resolve_database_url
+from gridjourney.dsl import registry
+from gridjourney.stack import connect_when_available, worker_side
+
+console = Console()
+
+
+def install_stop_handlers(stop: asyncio.Event) -> None:
+    """Ctrl-C and SIGTERM ask every part to finish its work and stop; no traceback, nothing orphaned."""
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+
+
+async def publish_journeys(database_url: str, settings: Settings) -> None:
+    engine = create_engine(database_url)
+    try:
+        for path in sorted(Path(settings.journeys_dir).glob("*.yaml")):
+            result = await registry.publish(engine, path.read_text(), str(path), settings.templates_dir)
+            state = "published" if result.created else "unchanged"
+            console.print(f"  journey [bold]{result.journey_id}[/] v{result.version} {state}")
+    finally:
+        await engine.dispose()
+
+
+async def run_embedded(settings: Settings, *, demo: bool, exit_after_demo: bool, customers: int) -> int:
+    from gridjourney.demo.runner import run_demo
+
+    for port, what, setting in (
+        (settings.api_port, "API", "api_port"),
+        (settings.sms_standin_port, "SMS stand-in", "sms_standin_port"),
+    ):
+        ensure_port_free(settings.api_host if what == "API" else "127.0.0.1", port, what, setting)
+    console.print(f"[bold]gridjourney[/] embedded stack in {settings.home.resolve()}")
+    console.print("  starting PostgreSQL and running migrations …")
+    database_url = resolve_database_url(settings)
+    temporal = TemporalDevServer(
+        settings.home / "temporal",
+        port=settings.temporal_port,
+        ui_port=settings.temporal_ui_port,
+        namespace=settings.temporal_namespace,
+    )
+    console.print("  starting the Temporal dev server …")
+    temporal.start()
+    standin = standin_from_settings(settings)
+    stop = asyncio.Event()
+    install_stop_handlers(stop)
+    exit_code = 0
+    try:
+        await standin.start()
+        await publish_journeys(database_url, settings)
+        client = await connect_when_available(temporal.address, settings.temporal_namespace, stop)
+        if client is None:
+            return 130
+        async with worker_side(settings, database_url, client) as workers, asyncio.TaskGroup() as tasks:
+            worker_task = tasks.create_task(workers.run(stop))
+            api_task = tasks.create_task(serve_api(settings, database_url, temporal.address))
+            console.print(
+                f"  API docs: http://{settings.api_host}:{settings.api_port}/docs   "
+                f"Temporal UI: {temporal.ui_url}   SMS stand-in: {standin.base_url}"
+            )
+            if demo:
+                passed = await run_demo(workers.engine, client, settings, console, customers=customers)
+                exit_code = 0 if passed else 1
+                if exit_after_demo:
+                    stop.set()
+            if not stop.is_set():
+                console.print("Running. Press Ctrl-C to stop.")
+            await stop.wait()
+            console.print("Stopping …")
+            api_task.cancel()
+            await worker_task
+    finally:
+        await standin.stop()
+        temporal.stop()
+        stop_embedded_postgres(settings)
+    return exit_code
+
+
+def stop_embedded_postgres(settings: Settings) -> None:
+    from gridjourney.devstack import start_postgres
+
+    if settings.database_url is None:
+        start_postgres(settings.home / "postgres").cleanup()
+
+
+def run(
+    demo: Annotated[
+        bool, typer.Option(help="Load a synthetic utility and play events for the four journeys.")
+    ] = True,
+    exit_after_demo: Annotated[
+        bool,
+        typer.Option(help="Exit when the demo is checked: 0 if its journeys reached their expected states."),
+    ] = False,
+    customers: Annotated[int, typer.Option(min=20, help="Customers in the demo utility.")] = 200,
+) -> None:
+    """Start the embedded stack (Postgres, Temporal, SMS stand-in, API, workers, router) and the demo."""
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        code = asyncio.run(
+            run_embedded(get_settings(), demo=demo, exit_after_demo=exit_after_demo, customers=customers)
+        )
+    except PortBusyError as error:
+        console.print(f"[red]error:[/] {error}")
+        raise typer.Exit(2) from None
+    raise typer.Exit(code)
+
+
+def worker() -> None:
+    """Run the Temporal workers, the projections and the event router against configured servers."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    settings = get_settings()
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        install_stop_handlers(stop)
+        database_url = resolve_database_url(settings)
+        address = settings.temporal_address or f"127.0.0.1:{settings.temporal_port}"
+        client = await connect_when_available(address, settings.temporal_namespace, stop)
+        if client is None:
+            return
+        async with worker_side(settings, database_url, client) as workers:
+            await workers.run(stop)
+
+    asyncio.run(main())
+
+
+def api() -> None:
+    """Serve the HTTP API against configured servers."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    settings = get_settings()
+    database_url = resolve_database_url(settings)
+    address = settings.temporal_address or f"127.0.0.1:{settings.temporal_port}"
+    try:
+        with contextlib.suppress(KeyboardInterrupt):
+            asyncio.run(serve_api(settings, database_url, address))
+    except PortBusyError as error:
+        console.print(f"[red]error:[/] {error}")
+        raise typer.Exit(2) from None
