@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import typer
 
+from gridjourney.cli.journeys import journeys_app
+from gridjourney.cli.keys import keys_app
+
 app = typer.Typer(
     name="gridjourney",
     help="Event-sourced journey orchestration for energy utilities.",
@@ -12,3 +15,11 @@ app = typer.Typer(
 )
 
 # Command groups (one module each) are registered below.
+app.add_typer(keys_app, name="keys")
+app.add_typer(journeys_app, name="journeys")
+
+from gridjourney.cli.run import api, run, worker  # noqa: E402
+
+app.command()(run)
+app.command()(worker)
+app.command()(api)

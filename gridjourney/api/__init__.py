@@ -1,0 +1,1 @@
+"""The HTTP API: a FastAPI app (app.py) with one router per resource (routes/)."""

@@ -1,0 +1,147 @@
+"""Dependencies of the routes, as `Annotated` types: settings, database, event store, Temporal, caller."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.ext.asyncio import AsyncEngine
+from temporalio.client import Client
+
+from gridjourney.api.auth import Principal, authenticate
+from gridjourney.api.problems import ApiProblem, FieldError
+from gridjourney.config import Settings
+from gridjourney.events.store import EventStore
+from gridjourney.temporal import connect
+
+# Returns a connected client; raises when Temporal cannot be reached.
+TemporalClientProvider = Callable[[], Awaitable[Client]]
+TEMPORAL_CONNECT_TIMEOUT_S = 5.0
+
+
+def lazy_temporal_client(address: str, namespace: str = "default") -> TemporalClientProvider:
+    """Connect on first use and keep the client; a failed attempt is retried on the next request, so the
+    API starts (and accepts events) while Temporal is still down."""
+    client: Client | None = None
+    lock = asyncio.Lock()
+
+    async def provide() -> Client:
+        nonlocal client
+        async with lock:
+            if client is None:
+                client = await asyncio.wait_for(connect(address, namespace), TEMPORAL_CONNECT_TIMEOUT_S)
+            return client
+
+    return provide
+
+
+def _settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def _engine(request: Request) -> AsyncEngine:
+    engine: AsyncEngine = request.app.state.engine
+    return engine
+
+
+def _store(request: Request) -> EventStore:
+    store: EventStore = request.app.state.store
+    return store
+
+
+async def _temporal(request: Request) -> Client:
+    provider: TemporalClientProvider = request.app.state.temporal_client_provider
+    try:
+        return await provider()
+    except Exception as exc:  # any connection failure means the same to the caller: try later
+        raise ApiProblem(503, "temporal-unavailable", "Temporal is unavailable", f"{exc}") from exc
+
+
+SettingsDep = Annotated[Settings, Depends(_settings)]
+EngineDep = Annotated[AsyncEngine, Depends(_engine)]
+StoreDep = Annotated[EventStore, Depends(_store)]
+TemporalDep = Annotated[Client, Depends(_temporal)]
+
+# Both schemes appear in the OpenAPI document (the docs' Authorize button); either one is accepted.
+_bearer = HTTPBearer(auto_error=False, description="`Authorization: Bearer gj_<key_id>_<secret>`")
+_api_key_header = APIKeyHeader(
+    name="X-API-Key", auto_error=False, description="`X-API-Key: gj_<key_id>_<secret>`"
+)
+
+
+def _unauthorized(detail: str) -> ApiProblem:
+    return ApiProblem(
+        401, "unauthorized", "Missing or invalid API key", detail, headers={"WWW-Authenticate": "Bearer"}
+    )
+
+
+async def _principal(
+    engine: EngineDep,
+    bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    api_key: Annotated[str | None, Depends(_api_key_header)],
+) -> Principal:
+    raw = bearer.credentials if bearer is not None else api_key
+    if not raw:
+        raise _unauthorized("send an API key as `Authorization: Bearer <key>` or `X-API-Key: <key>`")
+    principal = await authenticate(engine, raw)
+    if principal is None:
+        raise _unauthorized(
+            "the API key is unknown, revoked or malformed (create one: gridjourney keys create)"
+        )
+    return principal
+
+
+def require_scope(scope: str) -> Callable[[Principal], Awaitable[Principal]]:
+    async def check(principal: Annotated[Principal, Depends(_principal)]) -> Principal:
+        if not principal.allows(scope):
+            raise ApiProblem(
+                403,
+                "forbidden",
+                "The API key lacks the scope",
+                f"this operation needs the scope {scope!r}; the key {principal.key_id} has "
+                f"{', '.join(principal.scopes)}",
+            )
+        return principal
+
+    return check
+
+
+EventsWriter = Annotated[Principal, Depends(require_scope("events:write"))]
+JourneysReader = Annotated[Principal, Depends(require_scope("journeys:read"))]
+JourneysWriter = Annotated[Principal, Depends(require_scope("journeys:write"))]
+
+
+async def read_limited_body(request: Request, limit: int) -> bytes:
+    """The raw body, refused with 413 as soon as it exceeds `limit` bytes: before any parsing, and
+    without buffering more than the limit (a declared Content-Length is checked first)."""
+    too_large = ApiProblem(
+        413,
+        "body-too-large",
+        "The body is over the size limit",
+        f"the limit is {limit} bytes; split the request",
+        [FieldError(field="body", reason=f"larger than {limit} bytes")],
+    )
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise too_large
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            raise too_large
+    return bytes(body)
+
+
+async def _optional_temporal(request: Request) -> Client | None:
+    provider: TemporalClientProvider = request.app.state.temporal_client_provider
+    try:
+        return await provider()
+    except Exception:  # reads that can answer from Postgres alone do so while Temporal is down
+        return None
+
+
+OptionalTemporalDep = Annotated[Client | None, Depends(_optional_temporal)]

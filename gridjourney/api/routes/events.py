@@ -1,0 +1,204 @@
+"""`POST /v1/events`: append one event or a batch, idempotently and all-or-nothing.
+
+The body is read and size-checked before it is parsed, then every event of the request is validated
+(envelope and type-specific payload) and all errors are reported together; only a request without
+errors is appended, in one transaction.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from fastapi import APIRouter, Request, Response, status
+from pydantic import BaseModel, Field, ValidationError
+
+from gridjourney.api.deps import EventsWriter, SettingsDep, StoreDep, read_limited_body
+from gridjourney.api.problems import (
+    ApiProblem,
+    FieldError,
+    field_path,
+    invalid,
+    problem_responses,
+    pydantic_errors,
+)
+from gridjourney.events.models import AppendResult, NewEvent
+from gridjourney.events.types import ENGINE_EVENT_PREFIXES, EVENT_TYPES, UnknownEventType, payload_model
+
+router = APIRouter(prefix="/v1/events", tags=["events"])
+
+INTEGRATION_EVENT_TYPES = sorted(t for t in EVENT_TYPES if not t.startswith(ENGINE_EVENT_PREFIXES))
+
+
+class EventsAccepted(BaseModel):
+    events: list[AppendResult] = Field(description="One result per event, in request order.")
+    appended: int = Field(description="Events written by this request.")
+    duplicates: int = Field(description="Events whose event_id was already in the log (nothing written).")
+
+
+BILL_PROJECTION_EXAMPLE: dict[str, Any] = {
+    "event_id": "0b7f6c1e-3d2a-4f7b-9a51-2f8c1d9e4a10",
+    "type": "bill.projection_updated",
+    "customer_id": "C-1001",
+    "occurred_at": "2025-07-14T08:00:00-05:00",
+    "source": "billing",
+    "payload": {"projected_amount": 182.4, "typical_amount": 121.0, "days_left": 12, "currency": "USD"},
+}
+BATCH_EXAMPLE: dict[str, Any] = {
+    "events": [
+        {
+            "event_id": "5d1c3a8e-7a0e-4c1e-8d3b-0a6a2b9f7c21",
+            "type": "customer.created",
+            "customer_id": "C-1002",
+            "occurred_at": "2025-07-14T09:30:00Z",
+            "source": "crm",
+            "payload": {
+                "name": "Ana Ruiz",
+                "phone": "+15035550142",
+                "email": "ana@example.com",
+                "locale": "es",
+                "time_zone": "America/Los_Angeles",
+            },
+        },
+        {
+            "event_id": "9e2b7f44-1c6d-4b8e-a3f0-6d5c4b3a2e19",
+            "type": "consent.changed",
+            "customer_id": "C-1002",
+            "occurred_at": "2025-07-14T09:30:05Z",
+            "source": "crm",
+            "payload": {"channel": "sms", "purpose": "informational", "granted": True, "method": "web"},
+        },
+    ]
+}
+
+
+def _request_body_schema() -> dict[str, Any]:
+    single = NewEvent.model_json_schema()
+    single["properties"]["type"] = {**single["properties"]["type"], "enum": INTEGRATION_EVENT_TYPES}
+    batch = {
+        "type": "object",
+        "title": "EventBatch",
+        "additionalProperties": False,
+        "required": ["events"],
+        "properties": {"events": {"type": "array", "items": single, "minItems": 1}},
+    }
+    return {
+        "required": True,
+        "content": {
+            "application/json": {
+                "schema": {"oneOf": [single, batch]},
+                "examples": {
+                    "single": {"summary": "One bill projection", "value": BILL_PROJECTION_EXAMPLE},
+                    "batch": {"summary": "A batch (all or nothing)", "value": BATCH_EXAMPLE},
+                },
+            }
+        },
+    }
+
+
+def _check_event(item: Any, prefix: list[int | str]) -> tuple[NewEvent | None, list[FieldError]]:
+    """The event and every error found in it: envelope, type and payload."""
+    errors: list[FieldError] = []
+    event: NewEvent | None = None
+    try:
+        event = NewEvent.model_validate(item)
+    except ValidationError as exc:
+        errors += pydantic_errors(exc.errors(), prefix)  # type: ignore[arg-type]
+    if not isinstance(item, dict) or not isinstance(item.get("type"), str):
+        return event, errors
+    event_type: str = item["type"]
+    if event_type.startswith(ENGINE_EVENT_PREFIXES):
+        reason = "journey.* and message.* events are recorded by the engine; integrations may not post them"
+        return None, [*errors, FieldError(field=field_path([*prefix, "type"]), reason=reason)]
+    try:
+        model = payload_model(event_type)
+    except UnknownEventType as exc:
+        return None, [*errors, FieldError(field=field_path([*prefix, "type"]), reason=str(exc))]
+    payload = item.get("payload", {})
+    if isinstance(payload, dict):
+        try:
+            model.model_validate(payload)
+        except ValidationError as exc:
+            errors += pydantic_errors(exc.errors(), [*prefix, "payload"])  # type: ignore[arg-type]
+    return (event if not errors else None), errors
+
+
+def _items(body: Any, max_batch: int) -> tuple[list[Any], bool]:
+    """(the events of the body, whether it was a batch)."""
+    if isinstance(body, dict) and "events" in body:
+        extra = sorted(set(body) - {"events"})
+        if extra:
+            raise invalid("a batch has only `events`", [FieldError(field=extra[0], reason="unknown field")])
+        items = body["events"]
+        if not isinstance(items, list) or not items:
+            raise invalid(
+                "`events` must be a non-empty list", [FieldError(field="events", reason="not a list")]
+            )
+        if len(items) > max_batch:
+            reason = f"{len(items)} events; at most {max_batch} per request"
+            raise ApiProblem(
+                413, "batch-too-large", "Too many events", reason, [FieldError(field="events", reason=reason)]
+            )
+        return items, True
+    if isinstance(body, dict):
+        return [body], False
+    raise invalid(
+        'the body must be an event object or {"events": [...]}',
+        [FieldError(field="body", reason="not an object")],
+    )
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    summary="Append events",
+    description=(
+        'Append one event, or a batch as `{"events": [...]}`. Every event is validated against its '
+        "type's schema before anything is written; one bad event refuses the whole request (422, with "
+        "each field named as e.g. `events[3].payload.projected_amount`). `event_id` is the idempotency "
+        "key: a repeated event gets its original position with `duplicate: true` and writes nothing. "
+        "Answers **201** when anything was appended and **200** when every event was a duplicate, only "
+        "after the events are committed (durable). Engine events (`journey.*`, `message.*`) are refused. "
+        "Limits: `GRIDJOURNEY_MAX_EVENT_BODY_BYTES` (default 1 MB) and `GRIDJOURNEY_MAX_EVENTS_PER_BATCH` "
+        "(default 1000), both answered with 413."
+    ),
+    responses={
+        **problem_responses(400, 401, 403, 413, 415, 422),
+        200: {"description": "Every event was a duplicate; nothing was written", "model": EventsAccepted},
+    },
+    openapi_extra={"requestBody": _request_body_schema()},
+)
+async def post_events(
+    request: Request, response: Response, _: EventsWriter, store: StoreDep, settings: SettingsDep
+) -> EventsAccepted:
+    content_type = request.headers.get("content-type", "application/json").split(";")[0].strip().lower()
+    if content_type not in ("application/json", "") and not content_type.endswith("+json"):
+        raise ApiProblem(
+            415, "unsupported-media-type", "Send JSON", f"got {content_type}; use application/json"
+        )
+    raw = await read_limited_body(request, settings.max_event_body_bytes)
+    try:
+        body = json.loads(raw)
+    except ValueError as exc:
+        raise ApiProblem(
+            400,
+            "malformed-json",
+            "The body is not JSON",
+            str(exc),
+            [FieldError(field="body", reason=str(exc))],
+        ) from exc
+    items, is_batch = _items(body, settings.max_events_per_batch)
+    events: list[NewEvent] = []
+    errors: list[FieldError] = []
+    for index, item in enumerate(items):
+        event, item_errors = _check_event(item, ["events", index] if is_batch else [])
+        errors += item_errors
+        if event is not None:
+            events.append(event)
+    if errors:
+        raise invalid(f"{len(errors)} invalid value(s); nothing was appended", errors)
+    results = await store.append(events)
+    duplicates = sum(r.duplicate for r in results)
+    if duplicates == len(results):
+        response.status_code = status.HTTP_200_OK
+    return EventsAccepted(events=results, appended=len(results) - duplicates, duplicates=duplicates)

@@ -1,0 +1,331 @@
+"""Journeys: list, read with versions, publish from YAML, start an instance by hand, list instances."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Body, Query, Request, Response, status
+from pydantic import BaseModel, Field
+from sqlalchemy import and_, exists, or_, select
+
+from gridjourney.api.deps import (
+    EngineDep,
+    JourneysReader,
+    JourneysWriter,
+    SettingsDep,
+    StoreDep,
+    TemporalDep,
+    read_limited_body,
+)
+from gridjourney.api.pagination import Page, PageQuery, cursor_time, decode_cursor, encode_cursor
+from gridjourney.api.problems import ApiProblem, FieldError, invalid, not_found, problem_responses
+from gridjourney.db.tables import customers, journey_instances
+from gridjourney.dsl import registry
+from gridjourney.dsl.loader import JourneyErrors
+from gridjourney.router.queries import record_started
+from gridjourney.workflows.contracts import EventRef
+from gridjourney.workflows.entry import start_journey
+
+router = APIRouter(prefix="/v1/journeys", tags=["journeys"])
+
+YAML_TYPES = ("application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml")
+MANUAL_ENTRY_TYPE = "api.manual_entry"
+# uuid5 namespace of synthetic trigger ids: one request id always names the same trigger.
+MANUAL_ENTRY_NAMESPACE = uuid.UUID("6f1d2c4e-8b7a-4e59-9c3d-1a2b3c4d5e6f")
+
+JOURNEY_YAML_EXAMPLE = """\
+id: bill_watch
+name: Bill watch
+purpose: informational
+trigger:
+  event: bill.projection_updated
+  when: "event.projected_amount > 1.3 * event.typical_amount and event.days_left >= 5"
+entry: {reentry: once_per_window, window: 30d, holdout: 0.05}
+exit_on: [bill.issued]
+steps:
+  - id: alert
+    send: {channels: [sms, email], template: high_bill_alert}
+"""
+
+
+class JourneyVersion(BaseModel):
+    journey_id: str
+    version: int
+    content_hash: str
+    published_at: datetime
+    name: str | None
+    purpose: str
+
+
+class JourneyDetail(BaseModel):
+    journey_id: str
+    latest: JourneyVersion
+    source_yaml: str = Field(description="The YAML of the latest version.")
+    definition: dict[str, Any] = Field(description="The latest version's parsed definition.")
+    versions: list[JourneyVersion] = Field(description="Oldest first.")
+
+
+class JourneyPublished(BaseModel):
+    journey_id: str
+    version: int
+    content_hash: str
+    created: bool = Field(description="False when this exact content was already published (same version).")
+
+
+class StartInstance(BaseModel):
+    customer_id: str = Field(max_length=100)
+    payload: dict[str, Any] = Field(
+        default_factory=dict, description="The synthetic trigger event's payload, as templates see `event.*`."
+    )
+    request_id: uuid.UUID | None = Field(
+        None, description="Idempotency key: the same request_id names the same trigger (and workflow)."
+    )
+
+
+class InstanceStarted(BaseModel):
+    instance_id: str
+    journey_id: str
+    version: int
+    customer_id: str
+    started: bool = Field(description="False when the journey's re-entry rule kept the customer out.")
+    trigger_event_id: str
+
+
+class InstanceRow(BaseModel):
+    instance_id: str
+    journey_id: str
+    version: int
+    customer_id: str
+    status: str
+    current_step: str | None
+    holdout: bool
+    steps_completed: int
+    exit_reason: str | None
+    entered_at: datetime
+    updated_at: datetime
+
+
+@router.get("", summary="Published journeys (latest versions)", responses=problem_responses(401, 403, 422))
+async def list_journeys(_: JourneysReader, engine: EngineDep, page: PageQuery) -> Page[JourneyVersion]:
+    limit, cursor = page
+    after = str(decode_cursor(cursor, ("after",))["after"]) if cursor else ""
+    # A utility has tens of journeys, not thousands: the registry lists them all, we page in memory.
+    rows = [info for info in await registry.list_journeys(engine) if info.journey_id > after]
+    items = [JourneyVersion.model_validate(info, from_attributes=True) for info in rows[:limit]]
+    next_cursor = encode_cursor({"after": items[-1].journey_id}) if len(rows) > limit else None
+    return Page[JourneyVersion](items=items, next_cursor=next_cursor)
+
+
+@router.get(
+    "/{journey_id}", summary="A journey with its versions", responses=problem_responses(401, 403, 404)
+)
+async def get_journey(journey_id: str, _: JourneysReader, engine: EngineDep) -> JourneyDetail:
+    versions = await registry.list_versions(engine, journey_id)
+    if not versions:
+        raise not_found("journey", journey_id)
+    newest = versions[-1]
+    compiled = await registry.get(engine, journey_id, newest.version)
+    source = await registry.get_source(engine, journey_id, newest.version)
+    if compiled is None or source is None:  # versions are immutable; only a concurrent delete could do this
+        raise not_found("journey", journey_id)
+    return JourneyDetail(
+        journey_id=journey_id,
+        latest=JourneyVersion.model_validate(newest, from_attributes=True),
+        source_yaml=source,
+        definition=compiled.definition.model_dump(mode="json", exclude_none=True),
+        versions=[JourneyVersion.model_validate(v, from_attributes=True) for v in versions],
+    )
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    summary="Validate and publish a journey (YAML body)",
+    description=(
+        "Send the journey file as the body with `Content-Type: application/yaml` (or `text/yaml`). "
+        "It is validated (schema, step graph, expressions, templates) and stored as a new immutable "
+        "version: **201**; the same content again answers **200** with the existing version. A broken "
+        "file answers 422 with every error's `line`, `column` and `hint`; nothing is stored."
+    ),
+    responses={
+        **problem_responses(400, 401, 403, 413, 415, 422),
+        200: {"description": "Already published; nothing stored", "model": JourneyPublished},
+    },
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                media: {
+                    "schema": {"type": "string"},
+                    "examples": {"journey": {"value": JOURNEY_YAML_EXAMPLE}},
+                }
+                for media in ("application/yaml", "text/yaml")
+            },
+        }
+    },
+)
+async def publish_journey(
+    request: Request,
+    response: Response,
+    _: JourneysWriter,
+    engine: EngineDep,
+    settings: SettingsDep,
+    filename: Annotated[str, Query(max_length=200, description="Named in error messages.")] = "journey.yaml",
+) -> JourneyPublished:
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type not in YAML_TYPES:
+        raise ApiProblem(
+            415,
+            "unsupported-media-type",
+            "Send YAML",
+            f"got {content_type or 'no content type'}; use application/yaml",
+        )
+    raw = await read_limited_body(request, settings.max_event_body_bytes)
+    try:
+        source = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ApiProblem(
+            400, "not-utf8", "The body is not UTF-8", str(exc), [FieldError(field="body", reason=str(exc))]
+        ) from exc
+    try:
+        result = await registry.publish(engine, source, filename, settings.templates_dir)
+    except JourneyErrors as exc:
+        errors = [
+            FieldError(field="body", reason=e.message, line=e.line, column=e.column, hint=e.hint)
+            for e in exc.errors
+        ]
+        raise invalid(f"{len(errors)} error(s) in {filename}; nothing was stored", errors) from exc
+    if not result.created:
+        response.status_code = status.HTTP_200_OK
+    return JourneyPublished(
+        journey_id=result.journey_id,
+        version=result.version,
+        content_hash=result.content_hash,
+        created=result.created,
+    )
+
+
+@router.post(
+    "/{journey_id}/instances",
+    status_code=status.HTTP_201_CREATED,
+    summary="Start the journey for one customer (manual entry)",
+    description=(
+        "Starts the latest version for the customer with a synthetic trigger event of type "
+        f"`{MANUAL_ENTRY_TYPE}` (so the run records that it was entered by hand, by which key). The "
+        "journey's re-entry rule still applies: **201** when a run started, **200** with "
+        "`started: false` when the rule kept the customer out."
+    ),
+    responses={
+        **problem_responses(401, 403, 404, 422, 503),
+        200: {"description": "Not started (re-entry rule)", "model": InstanceStarted},
+    },
+)
+async def start_instance(
+    journey_id: str,
+    body: Annotated[
+        StartInstance,
+        Body(
+            openapi_examples={
+                "manual": {
+                    "summary": "Enter a customer by hand",
+                    "value": {
+                        "customer_id": "C-1001",
+                        "payload": {"projected_amount": 182.4, "typical_amount": 121.0, "days_left": 12},
+                        "request_id": "3f2b8c1a-6d4e-4a7b-9c8d-2e1f0a9b8c7d",
+                    },
+                }
+            }
+        ),
+    ],
+    response: Response,
+    principal: JourneysWriter,
+    engine: EngineDep,
+    store: StoreDep,
+    client: TemporalDep,
+    settings: SettingsDep,
+) -> InstanceStarted:
+    journey = await registry.latest(engine, journey_id)
+    if journey is None:
+        raise not_found("journey", journey_id)
+    async with engine.connect() as conn:
+        known = (
+            await conn.execute(select(exists().where(customers.c.customer_id == body.customer_id)))
+        ).scalar_one()
+    if not known:
+        raise not_found("customer", body.customer_id, field="customer_id")
+    request_id = body.request_id or uuid.uuid4()
+    trigger = EventRef(
+        event_id=str(uuid.uuid5(MANUAL_ENTRY_NAMESPACE, f"{journey_id}:{body.customer_id}:{request_id}")),
+        type=MANUAL_ENTRY_TYPE,
+        customer_id=body.customer_id,
+        occurred_at=datetime.now(UTC),
+        payload={**body.payload, "entered_by": principal.name},
+        position=0,  # not in the event log: the run's input and journey.entered record it
+    )
+    result = await start_journey(
+        client,
+        journey,
+        body.customer_id,
+        trigger,
+        task_queue=settings.task_queue,
+        send_task_queue=settings.send_task_queue,
+    )
+    # Register the run with the router, so later events (wait_for, goal, exit) reach it as signals.
+    await record_started(
+        engine, result.workflow_id, journey_id, body.customer_id, await store.head(), started=result.started
+    )
+    if not result.started:
+        response.status_code = status.HTTP_200_OK
+    return InstanceStarted(
+        instance_id=result.workflow_id,
+        journey_id=journey_id,
+        version=journey.version,
+        customer_id=body.customer_id,
+        started=result.started,
+        trigger_event_id=trigger.event_id,
+    )
+
+
+@router.get(
+    "/{journey_id}/instances",
+    summary="Instances of a journey, newest first (from the journey_instances projection)",
+    responses=problem_responses(401, 403, 422),
+)
+async def list_instances(
+    journey_id: str,
+    _: JourneysReader,
+    engine: EngineDep,
+    page: PageQuery,
+    status: Literal["active", "completed", "exited", "converted"] | None = None,
+    customer_id: Annotated[str | None, Query(max_length=100)] = None,
+) -> Page[InstanceRow]:
+    limit, cursor = page
+    conditions = [journey_instances.c.journey_id == journey_id]
+    if status is not None:
+        conditions.append(journey_instances.c.status == status)
+    if customer_id is not None:
+        conditions.append(journey_instances.c.customer_id == customer_id)
+    if cursor:
+        key = decode_cursor(cursor, ("at", "id"))
+        at = cursor_time(key["at"])
+        conditions.append(
+            or_(
+                journey_instances.c.entered_at < at,
+                and_(journey_instances.c.entered_at == at, journey_instances.c.instance_id < key["id"]),
+            )
+        )
+    query = (
+        select(journey_instances)
+        .where(*conditions)
+        .order_by(journey_instances.c.entered_at.desc(), journey_instances.c.instance_id.desc())
+        .limit(limit + 1)
+    )
+    async with engine.connect() as conn:
+        rows = (await conn.execute(query)).all()
+    items = [InstanceRow.model_validate(r._mapping) for r in rows[:limit]]
+    next_cursor = None
+    if len(rows) > limit:
+        next_cursor = encode_cursor({"at": items[-1].entered_at.isoformat(), "id": items[-1].instance_id})
+    return Page[InstanceRow](items=items, next_cursor=next_cursor)

@@ -1,0 +1,57 @@
+"""Serving the API with uvicorn: for `gridjourney api` and for the embedded stack of `gridjourney run`."""
+
+from __future__ import annotations
+
+import errno
+import socket
+
+import uvicorn
+
+from gridjourney.api.app import create_app
+from gridjourney.api.deps import lazy_temporal_client
+from gridjourney.config import Settings
+from gridjourney.db.engine import create_engine
+
+
+class PortInUse(RuntimeError):
+    """The API's port is taken; the message says which and how to choose another."""
+
+
+def bind_socket(host: str, port: int) -> socket.socket:
+    """Bind before uvicorn starts, so a busy port is a clear error and not a log line plus exit."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        if exc.errno in (errno.EADDRINUSE, errno.EACCES):
+            raise PortInUse(
+                f"cannot listen on {host}:{port} ({exc.strerror}): another process uses the port; "
+                "stop it or choose another with GRIDJOURNEY_API_PORT"
+            ) from None
+        raise
+    sock.set_inheritable(True)
+    return sock
+
+
+async def serve_api(settings: Settings, database_url: str, temporal_address: str) -> None:
+    """Serve until cancelled or interrupted. Raises PortInUse before anything starts if the port is taken.
+
+    Temporal is connected on first use, so the API accepts events even while Temporal is down.
+    """
+    sock = bind_socket(settings.api_host, settings.api_port)
+    engine = create_engine(database_url)
+    app = create_app(
+        settings,
+        engine,
+        lazy_temporal_client(temporal_address, settings.temporal_namespace),
+        dispose_engine=True,
+    )
+    config = uvicorn.Config(app, log_level="info", lifespan="on")
+    server = uvicorn.Server(config)
+    try:
+        await server.serve(sockets=[sock])
+    finally:
+        sock.close()

@@ -1,0 +1,207 @@
+"""POST /v1/events: idempotent, all-or-nothing, and every refusal names the field."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from gridjourney.config import Settings
+from gridjourney.db.tables import events
+
+
+def bill_event(**overrides: Any) -> dict[str, Any]:
+    event: dict[str, Any] = {
+        "event_id": str(uuid.uuid4()),
+        "type": "bill.projection_updated",
+        "customer_id": "C-1",
+        "occurred_at": "2025-07-14T08:00:00-05:00",
+        "source": "billing",
+        "payload": {"projected_amount": 182.4, "typical_amount": 121.0, "days_left": 12},
+    }
+    event.update(overrides)
+    return event
+
+
+async def event_count(engine: AsyncEngine) -> int:
+    async with engine.connect() as conn:
+        return int((await conn.execute(select(func.count()).select_from(events))).scalar_one())
+
+
+def assert_problem(response: httpx.Response, status: int, field: str) -> dict[str, Any]:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+    problem: dict[str, Any] = response.json()
+    assert problem["status"] == status
+    assert field in [e["field"] for e in problem["errors"]], problem
+    return problem
+
+
+async def test_one_event_is_appended(
+    client: httpx.AsyncClient, admin: dict[str, str], engine: AsyncEngine
+) -> None:
+    event = bill_event()
+    response = await client.post("/v1/events", json=event, headers=admin)
+    assert response.status_code == 201, response.text
+    body = response.json()
+    assert body["appended"] == 1 and body["duplicates"] == 0
+    assert body["events"][0]["event_id"] == event["event_id"]
+    assert body["events"][0]["position"] >= 1 and body["events"][0]["duplicate"] is False
+    async with engine.connect() as conn:
+        stored = (await conn.execute(select(events))).one()
+    assert stored.payload["projected_amount"] == 182.4 and stored.payload["currency"] == "USD"
+
+
+async def test_the_same_event_twice_is_acknowledged_with_its_first_position(
+    client: httpx.AsyncClient, admin: dict[str, str], engine: AsyncEngine
+) -> None:
+    event = bill_event()
+    first = await client.post("/v1/events", json=event, headers=admin)
+    second = await client.post("/v1/events", json=event, headers=admin)
+    assert first.status_code == 201 and second.status_code == 200
+    assert second.json()["events"][0]["position"] == first.json()["events"][0]["position"]
+    assert second.json()["events"][0]["duplicate"] is True
+    assert second.json()["appended"] == 0
+    assert await event_count(engine) == 1
+
+
+async def test_batch_is_appended_in_order(client: httpx.AsyncClient, admin: dict[str, str]) -> None:
+    batch = [bill_event(), bill_event(customer_id="C-2"), bill_event(customer_id="C-3")]
+    response = await client.post("/v1/events", json={"events": batch}, headers=admin)
+    assert response.status_code == 201
+    results = response.json()["events"]
+    assert [r["event_id"] for r in results] == [e["event_id"] for e in batch]
+    positions = [r["position"] for r in results]
+    assert positions == sorted(positions) and len(set(positions)) == 3
+
+
+async def test_batch_with_one_bad_event_appends_nothing(
+    client: httpx.AsyncClient, admin: dict[str, str], engine: AsyncEngine
+) -> None:
+    bad = bill_event(payload={"projected_amount": "a lot", "typical_amount": 121.0, "days_left": 12})
+    batch = [bill_event(), bill_event(), bill_event(), bad]
+    response = await client.post("/v1/events", json={"events": batch}, headers=admin)
+    problem = assert_problem(response, 422, "events[3].payload.projected_amount")
+    assert "nothing was appended" in problem["detail"]
+    assert await event_count(engine) == 0
+
+
+async def test_every_error_of_a_batch_is_reported_at_once(
+    client: httpx.AsyncClient, admin: dict[str, str]
+) -> None:
+    batch = [bill_event(type="bill.projected"), bill_event(occurred_at="2025-07-14T08:00:00"), bill_event()]
+    response = await client.post("/v1/events", json={"events": batch}, headers=admin)
+    problem = assert_problem(response, 422, "events[0].type")
+    assert "events[1].occurred_at" in [e["field"] for e in problem["errors"]]
+    assert not any(e["field"].startswith("events[2]") for e in problem["errors"])
+
+
+async def test_unknown_type_is_refused(
+    client: httpx.AsyncClient, admin: dict[str, str], engine: AsyncEngine
+) -> None:
+    response = await client.post("/v1/events", json=bill_event(type="bill.projected"), headers=admin)
+    problem = assert_problem(response, 422, "type")
+    assert "bill.projection_updated" in problem["errors"][0]["reason"]  # the known types are listed
+    assert await event_count(engine) == 0
+
+
+async def test_missing_payload_field_is_named(
+    client: httpx.AsyncClient, admin: dict[str, str], engine: AsyncEngine
+) -> None:
+    event = bill_event(payload={"projected_amount": 182.4, "typical_amount": 121.0})
+    problem = assert_problem(
+        await client.post("/v1/events", json=event, headers=admin), 422, "payload.days_left"
+    )
+    assert "required" in problem["errors"][0]["reason"].lower()
+    assert await event_count(engine) == 0
+
+
+async def test_wrong_type_and_unknown_payload_field_are_named(
+    client: httpx.AsyncClient, admin: dict[str, str]
+) -> None:
+    event = bill_event(
+        payload={"projected_amount": 182.4, "typical_amount": 121.0, "days_left": "soon", "x": 1}
+    )
+    problem = assert_problem(
+        await client.post("/v1/events", json=event, headers=admin), 422, "payload.days_left"
+    )
+    assert "payload.x" in [e["field"] for e in problem["errors"]]
+
+
+async def test_timestamps_without_a_zone_are_refused(
+    client: httpx.AsyncClient, admin: dict[str, str], engine: AsyncEngine
+) -> None:
+    naive_envelope = bill_event(occurred_at="2025-07-14T08:00:00")
+    problem = assert_problem(
+        await client.post("/v1/events", json=naive_envelope, headers=admin), 422, "occurred_at"
+    )
+    assert "zone" in problem["errors"][0]["reason"]
+    dr = bill_event(
+        type="dr.event_scheduled",
+        payload={
+            "dr_event_id": "DR-7",
+            "program": "peak-saver",
+            "start": "2025-07-15T16:00:00",
+            "end": "2025-07-15T19:00:00Z",
+        },
+    )
+    assert_problem(await client.post("/v1/events", json=dr, headers=admin), 422, "payload.start")
+    assert await event_count(engine) == 0
+
+
+async def test_engine_events_are_refused(
+    client: httpx.AsyncClient, admin: dict[str, str], engine: AsyncEngine
+) -> None:
+    event = bill_event(
+        type="message.sent", payload={"idempotency_key": "k", "channel": "sms", "template": "high_bill_alert"}
+    )
+    problem = assert_problem(await client.post("/v1/events", json=event, headers=admin), 422, "type")
+    assert "engine" in problem["errors"][0]["reason"]
+    assert await event_count(engine) == 0
+
+
+async def test_oversized_body_is_refused_before_parsing(
+    client: httpx.AsyncClient, admin: dict[str, str], engine: AsyncEngine
+) -> None:
+    huge = bill_event(
+        payload={"projected_amount": 1.0, "typical_amount": 1.0, "days_left": 1, "pad": "x" * 60_000}
+    )
+    assert_problem(await client.post("/v1/events", json=huge, headers=admin), 413, "body")
+
+    # Without a Content-Length (chunked), the limit is enforced while reading.
+    async def chunks() -> AsyncIterator[bytes]:
+        yield b'{"events": ['
+        for _ in range(300):  # ~75 kB, over the 50 kB limit of these tests
+            yield json.dumps(bill_event()).encode() + b","
+        yield json.dumps(bill_event()).encode() + b"]}"
+
+    headers = {**admin, "Content-Type": "application/json"}
+    assert_problem(await client.post("/v1/events", content=chunks(), headers=headers), 413, "body")
+    assert await event_count(engine) == 0
+
+
+async def test_too_many_events_in_a_batch(
+    client: httpx.AsyncClient, admin: dict[str, str], engine: AsyncEngine, settings: Settings
+) -> None:
+    settings.max_events_per_batch = 2  # the app reads the same settings object per request
+    response = await client.post(
+        "/v1/events", json={"events": [bill_event() for _ in range(3)]}, headers=admin
+    )
+    assert_problem(response, 413, "events")
+    assert await event_count(engine) == 0
+
+
+async def test_malformed_bodies(client: httpx.AsyncClient, admin: dict[str, str]) -> None:
+    headers = {**admin, "Content-Type": "application/json"}
+    assert_problem(await client.post("/v1/events", content=b'{"event_id": ', headers=headers), 400, "body")
+    assert_problem(await client.post("/v1/events", json=[bill_event()], headers=admin), 422, "body")
+    assert_problem(await client.post("/v1/events", json={"events": []}, headers=admin), 422, "events")
+    wrong_type = await client.post(
+        "/v1/events", content=b"x", headers={**admin, "Content-Type": "text/plain"}
+    )
+    assert wrong_type.status_code == 415
