@@ -109,6 +109,14 @@ def local_date(context: Context, value: Any) -> str:
 
 
 @pass_context
+def local_day(context: Context, value: Any) -> str:
+    """`July 14` (en) / `14 de julio` (es): a date without the weekday (GSM-7 safe in Spanish SMS)."""
+    moment, locale = _local(context, value), _locale(context)
+    month = _MONTHS[locale][moment.month - 1]
+    return f"{moment.day} de {month}" if locale == "es" else f"{month} {moment.day}"
+
+
+@pass_context
 def local_datetime(context: Context, value: Any) -> str:
     """`Tuesday, July 14 at 3:00 PM PDT` (en) / `martes 14 de julio a las 3:00 p. m. PDT` (es)."""
     moment, locale = _local(context, value), _locale(context)
@@ -120,5 +128,6 @@ FILTERS = {
     "money": money,
     "local_time": local_time,
     "local_date": local_date,
+    "local_day": local_day,
     "local_datetime": local_datetime,
 }
