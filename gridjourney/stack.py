@@ -66,8 +66,8 @@ class WorkerSide:
         workers: list[Worker] = build_workers(
             self.client,
             self.settings,
-            journey_activities=activities.journey_activities(),
-            send_activities=activities.send_activities(),
+            journey_activities=activities.journey_activities,
+            send_activities=activities.send_activities,
         )
         router_subscription = Subscription(self.engine, SUBSCRIPTION_NAME, self.router.handle)
         try:

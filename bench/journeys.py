@@ -1,0 +1,203 @@
+"""Per-customer journey throughput: the journey interpreter against a hand-written workflow.
+
+Both run the same three activities (SMS, attribute update, email) for the same customers, on the
+same Temporal dev server, Postgres and SMS stand-in, one after the other in one run. The journey
+also records its own progress events (entered, three steps completed) — that is the price measured.
+
+    gridjourney bench journeys [--journeys 300]       (or: make bench)
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import platform
+import resource
+import tempfile
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from temporalio.client import Client, WorkflowHandle
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
+
+from bench.handwritten import HandWrittenThreeSteps
+from gridjourney.activities import JourneyActivities
+from gridjourney.channels.registry import build_senders, close_senders
+from gridjourney.channels.twilio_standin import TwilioStandIn
+from gridjourney.config import Settings
+from gridjourney.db.engine import create_engine
+from gridjourney.db.migrate import upgrade
+from gridjourney.demo.utility import customer_events, make_customers
+from gridjourney.devstack import postgres_database_url, start_postgres
+from gridjourney.dsl.compiler import compile_journey
+from gridjourney.dsl.loader import load_journey_text
+from gridjourney.events.store import EventStore
+from gridjourney.projections.runner import ProjectionRunner
+from gridjourney.temporal import DATA_CONVERTER, SEARCH_ATTRIBUTE_KEYS, temporal_cli_path
+from gridjourney.workflows.contracts import EventRef
+from gridjourney.workflows.entry import start_journey
+from gridjourney.workflows.journey import JourneyWorkflow
+
+RESULTS_DIR = Path(__file__).parent / "results"
+BENCH_JOURNEY = """\
+id: bench_three_steps
+purpose: informational
+trigger: {event: customer.created}
+entry: {reentry: every_trigger}
+steps:
+  - id: sms
+    send: {channels: [sms], template: welcome}
+  - id: touch
+    update: {attribute: bench_touched, value: true}
+  - id: email
+    send: {channels: [email], template: welcome}
+"""
+
+
+async def _wait_all(handles: list[WorkflowHandle[Any, Any]]) -> None:
+    await asyncio.gather(*(handle.result() for handle in handles))
+
+
+async def run(journeys: int) -> dict[str, Any]:
+    settings = Settings(templates_dir=Path("templates"), send_rate_per_second=100_000)
+    with tempfile.TemporaryDirectory(prefix="gridjourney-bench-") as tmp:
+        server = start_postgres(Path(tmp) / "pg")
+        with psycopg.connect(server.get_uri(), autocommit=True) as conn:
+            conn.execute("CREATE DATABASE bench")
+        url = postgres_database_url(server.get_uri(), "bench")
+        upgrade(url)
+        engine = create_engine(url)
+        env = await WorkflowEnvironment.start_local(
+            data_converter=DATA_CONVERTER,
+            search_attributes=SEARCH_ATTRIBUTE_KEYS,
+            dev_server_existing_path=str(temporal_cli_path()),
+        )
+        standin = TwilioStandIn(
+            account_sid=settings.twilio_account_sid,
+            auth_token=settings.twilio_auth_token.get_secret_value(),
+        )
+        await standin.start()
+        settings = settings.model_copy(update={"twilio_base_url": standin.base_url})
+        senders = build_senders(settings, engine)
+        try:
+            customers = make_customers(journeys, seed=11)
+            now = datetime.now(UTC)
+            await EventStore(engine).append([e for c in customers for e in customer_events(c, now)])
+            await ProjectionRunner(engine).catch_up()
+            figures = await _measure(env.client, engine, settings, senders, [c.customer_id for c in customers])
+            figures["sms_received_by_standin"] = len(standin.received)
+        finally:
+            await close_senders(senders)
+            await standin.stop()
+            await env.shutdown()
+            await engine.dispose()
+            server.cleanup()
+    return figures
+
+
+async def _measure(
+    client: Client, engine: Any, settings: Settings, senders: Any, customer_ids: list[str]
+) -> dict[str, Any]:
+    activities = JourneyActivities(engine, settings, senders)
+    journey = compile_journey(
+        load_journey_text(BENCH_JOURNEY, "bench_three_steps.yaml"),
+        version=1,
+        content_hash="bench",
+        templates_dir=settings.templates_dir,
+    )
+    run_id = uuid.uuid4().hex[:8]
+    workers = [
+        Worker(
+            client,
+            task_queue=settings.task_queue,
+            workflows=[JourneyWorkflow, HandWrittenThreeSteps],
+            activities=activities.journey_activities,
+        ),
+        Worker(
+            client,
+            task_queue=settings.send_task_queue,
+            activities=activities.send_activities,
+            disable_eager_activity_execution=True,
+        ),
+    ]
+    async with workers[0], workers[1]:
+        started = time.perf_counter()
+        handles = [
+            await client.start_workflow(
+                HandWrittenThreeSteps.run,
+                args=[customer_id, settings.send_task_queue],
+                id=f"bench:{run_id}:handwritten:{customer_id}",
+                task_queue=settings.task_queue,
+            )
+            for customer_id in customer_ids
+        ]
+        await _wait_all(handles)
+        baseline_seconds = time.perf_counter() - started
+
+        started = time.perf_counter()
+        journey_handles = []
+        for n, customer_id in enumerate(customer_ids):
+            trigger = EventRef(
+                event_id=f"bench-{run_id}-{n}",
+                type="customer.created",
+                customer_id=customer_id,
+                occurred_at=datetime.now(UTC),
+                payload={},
+                position=n + 1,
+            )
+            result = await start_journey(
+                client,
+                journey,
+                customer_id,
+                trigger,
+                task_queue=settings.task_queue,
+                send_task_queue=settings.send_task_queue,
+            )
+            journey_handles.append(client.get_workflow_handle(result.workflow_id))
+        await _wait_all(journey_handles)
+        journey_seconds = time.perf_counter() - started
+
+    count = len(customer_ids)
+    return {
+        "journeys": count,
+        "handwritten_seconds": round(baseline_seconds, 3),
+        "handwritten_per_second": round(count / baseline_seconds, 1),
+        "journey_seconds": round(journey_seconds, 3),
+        "journey_per_second": round(count / journey_seconds, 1),
+        "journey_to_handwritten_ratio": round((count / journey_seconds) / (count / baseline_seconds), 3),
+    }
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--journeys", type=int, default=300, help="customers (workflows) per variant")
+    args = parser.parse_args(argv)
+    figures = asyncio.run(run(args.journeys))
+    figures["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    figures["machine"] = f"{platform.machine()}, {platform.python_version()}, {_cpus()} cpus"
+    figures["measured_at"] = datetime.now(UTC).isoformat(timespec="seconds")
+    print(f"{'variant':<32}{'seconds':>10}{'journeys/s':>12}")
+    print(f"{'hand-written workflow':<32}{figures['handwritten_seconds']:>10}{figures['handwritten_per_second']:>12}")
+    print(f"{'journey interpreter':<32}{figures['journey_seconds']:>10}{figures['journey_per_second']:>12}")
+    print(f"ratio (journey / hand-written): {figures['journey_to_handwritten_ratio']}")
+    print(f"SMS at the stand-in: {figures['sms_received_by_standin']}   peak RSS: {figures['peak_rss_mb']} MB")
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    out = RESULTS_DIR / f"journeys-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"
+    out.write_text(json.dumps(figures, indent=2) + "\n")
+    print(f"saved {out}")
+
+
+def _cpus() -> int:
+    import os
+
+    return os.cpu_count() or 1
+
+
+if __name__ == "__main__":
+    main()
