@@ -1,0 +1,98 @@
+"""Temporal activities: everything a journey does that touches the world.
+
+Construct once per worker and register the bound methods::
+
+    senders = build_senders(settings, engine)          # gridjourney.channels.registry
+    activities = JourneyActivities(engine, settings, senders)
+    Worker(client, task_queue=settings.task_queue, activities=activities.journey_activities, ...)
+    Worker(client, task_queue=settings.send_task_queue, activities=activities.send_activities, ...)
+
+(or `activities.all` on one queue). Workflows call them by the names in workflows/contracts.py.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from datetime import timedelta
+from typing import Any
+
+from pydantic import ValidationError
+from sqlalchemy.ext.asyncio import AsyncEngine
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from gridjourney.activities.context import load_context
+from gridjourney.activities.customers import update_customer
+from gridjourney.activities.journey_events import record_journey_event
+from gridjourney.activities.send import MessageSending
+from gridjourney.channels.base import Sender
+from gridjourney.config import Settings
+from gridjourney.dsl.schema import Channel
+from gridjourney.events.store import EventStore
+from gridjourney.events.types import UnknownEventType
+from gridjourney.workflows.contracts import (
+    LOAD_CONTEXT,
+    RECORD_JOURNEY_EVENT,
+    SEND_MESSAGE,
+    UPDATE_CUSTOMER,
+    CustomerContext,
+    LoadContextInput,
+    RecordJourneyEventInput,
+    SendMessageInput,
+    SendOutcome,
+    UpdateCustomerInput,
+)
+
+
+class JourneyActivities:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        settings: Settings,
+        senders: Mapping[Channel, Sender],
+        *,
+        claim_lease: timedelta = timedelta(seconds=60),
+    ) -> None:
+        self.engine = engine
+        self.store = EventStore(engine)
+        self.sending = MessageSending(self.store, settings.templates_dir, senders, claim_lease=claim_lease)
+
+    @activity.defn(name=LOAD_CONTEXT)
+    async def load_context(self, request: LoadContextInput) -> CustomerContext:
+        return await load_context(self.engine, request.customer_id)
+
+    @activity.defn(name=RECORD_JOURNEY_EVENT)
+    async def record_journey_event(self, request: RecordJourneyEventInput) -> None:
+        try:
+            await record_journey_event(self.store, request)
+        except (UnknownEventType, ValidationError) as error:
+            # A payload the schema refuses is refused on every retry: fail the activity for good.
+            raise ApplicationError(str(error), type="InvalidEvent", non_retryable=True) from error
+
+    @activity.defn(name=UPDATE_CUSTOMER)
+    async def update_customer(self, request: UpdateCustomerInput) -> None:
+        try:
+            await update_customer(self.store, request)
+        except ValidationError as error:
+            raise ApplicationError(str(error), type="InvalidEvent", non_retryable=True) from error
+
+    @activity.defn(name=SEND_MESSAGE)
+    async def send_message(self, request: SendMessageInput) -> SendOutcome:
+        # Transient provider errors and SendInProgress propagate: Temporal's retry policy retries them.
+        return await self.sending.send(request)
+
+    @property
+    def journey_activities(self) -> list[Callable[..., Any]]:
+        return [self.load_context, self.record_journey_event, self.update_customer]
+
+    @property
+    def send_activities(self) -> list[Callable[..., Any]]:
+        """For the dedicated send task queue, whose rate limit throttles provider calls."""
+        return [self.send_message]
+
+    @property
+    def all(self) -> list[Callable[..., Any]]:
+        return [*self.journey_activities, *self.send_activities]
+
+
+__all__ = ["JourneyActivities"]
