@@ -1,0 +1,41 @@
+from __future__ import annotations
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from gridjourney.activities import JourneyActivities
+from gridjourney.activities.context import template_customer
+from gridjourney.workflows.contracts import CustomerContext, LoadContextInput
+from tests.activities.conftest import add_customer
+
+
+async def test_loads_the_customer_from_the_projection(
+    engine: AsyncEngine, activities: JourneyActivities
+) -> None:
+    await add_customer(
+        engine, "c1", locale="es", name="Lucía", attributes={"plan": "TOU-D", "scores": {"dr": 0.7}}
+    )
+    context = await activities.load_context(LoadContextInput(customer_id="c1"))
+    assert context == CustomerContext(
+        customer_id="c1",
+        name="Lucía",
+        locale="es",
+        time_zone="America/Los_Angeles",
+        attributes={"plan": "TOU-D", "scores": {"dr": 0.7}},
+        exists=True,
+    )
+
+
+async def test_an_unknown_customer_is_a_context_that_does_not_exist(activities: JourneyActivities) -> None:
+    context = await activities.load_context(LoadContextInput(customer_id="ghost"))
+    assert (context.customer_id, context.exists, context.locale) == ("ghost", False, "en")
+
+
+def test_templates_see_attributes_merged_with_the_profile_winning() -> None:
+    context = CustomerContext(customer_id="c1", name="Ana", attributes={"plan": "E-1", "name": "spoofed"})
+    assert template_customer(context) == {
+        "plan": "E-1",
+        "name": "Ana",
+        "customer_id": "c1",
+        "locale": "en",
+        "time_zone": "UTC",
+    }

@@ -1,0 +1,62 @@
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+
+import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
+from temporalio.exceptions import ApplicationError
+
+from gridjourney.activities import JourneyActivities
+from gridjourney.events.store import EventStore
+from gridjourney.workflows.contracts import RecordJourneyEventInput, UpdateCustomerInput
+
+
+def entered(event_id: uuid.UUID, **payload_changes: object) -> RecordJourneyEventInput:
+    payload = {
+        "journey_id": "onboarding",
+        "version": 1,
+        "instance_id": "journey:onboarding:c1:once",
+        "holdout": False,
+    }
+    return RecordJourneyEventInput(
+        event_id=str(event_id),
+        type="journey.entered",
+        customer_id="c1",
+        occurred_at=datetime(2026, 11, 23, 9, 0, tzinfo=UTC),
+        payload=payload | payload_changes,
+    )
+
+
+async def test_recording_twice_appends_once(engine: AsyncEngine, activities: JourneyActivities) -> None:
+    event_id = uuid.uuid5(uuid.NAMESPACE_URL, "journey:onboarding:c1:once#1")
+    await activities.record_journey_event(entered(event_id))
+    await activities.record_journey_event(entered(event_id))
+    store = EventStore(engine)
+    [event] = await store.read_customer("c1")
+    assert (event.event_id, event.type, event.source) == (event_id, "journey.entered", "gridjourney.journey")
+    assert event.payload["instance_id"] == "journey:onboarding:c1:once"
+
+
+async def test_a_payload_the_schema_refuses_fails_without_retry(activities: JourneyActivities) -> None:
+    with pytest.raises(ApplicationError) as raised:
+        await activities.record_journey_event(entered(uuid.uuid4(), version="one"))
+    assert raised.value.non_retryable
+    assert "version" in str(raised.value)
+
+
+async def test_update_customer_appends_customer_updated_once(
+    engine: AsyncEngine, activities: JourneyActivities
+) -> None:
+    update = UpdateCustomerInput(
+        event_id=str(uuid.uuid4()),
+        customer_id="c1",
+        attribute="onboarded",
+        value=True,
+        occurred_at=datetime(2026, 11, 23, 9, 0, tzinfo=UTC),
+    )
+    await activities.update_customer(update)
+    await activities.update_customer(update)
+    [event] = await EventStore(engine).read_customer("c1")
+    assert event.type == "customer.updated"
+    assert event.payload["attributes"] == {"onboarded": True}

@@ -1,0 +1,40 @@
+"""The embedded stack's wiring: settings → stand-in on the configured port → the SMS sender finds it."""
+
+from __future__ import annotations
+
+import socket
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from gridjourney.channels.base import OutgoingMessage
+from gridjourney.channels.outbox import OutboxSender
+from gridjourney.channels.registry import build_senders, close_senders, twilio_base_url
+from gridjourney.channels.sms import TwilioSmsSender
+from gridjourney.channels.twilio_standin import standin_from_settings
+from gridjourney.config import Settings
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def test_an_explicit_base_url_wins_over_the_standin() -> None:
+    assert twilio_base_url(Settings(twilio_base_url="https://api.twilio.com")) == "https://api.twilio.com"
+    assert twilio_base_url(Settings(sms_standin_port=9999)) == "http://127.0.0.1:9999"
+
+
+async def test_default_settings_send_sms_to_the_embedded_standin(engine: AsyncEngine) -> None:
+    settings = Settings(sms_standin_port=free_port())
+    senders = build_senders(settings, engine)
+    assert isinstance(senders["sms"], TwilioSmsSender)
+    assert isinstance(senders["email"], OutboxSender) and senders["push"] is senders["email"]
+    async with standin_from_settings(settings) as standin:
+        receipt = await senders["sms"].send(
+            OutgoingMessage(idempotency_key="k", channel="sms", recipient="+15035550100", body="Test")
+        )
+        await close_senders(senders)
+    assert [m.sid for m in standin.received] == [receipt.provider_message_id]
+    assert standin.received[0].from_ == settings.twilio_from_number
