@@ -207,7 +207,7 @@ def _has(container: Any, part: str | int) -> bool:
 
 def _describe(item: Any, path: Path, rest: Path, positions: Positions, data: Any) -> JourneyError:
     kind: str = item["type"]
-    where = ".".join(str(p) for p in (*path, *rest)) or "the journey"
+    where = ".".join(str(p) for p in path) or "the journey"
     message = str(item["msg"]).removeprefix("Value error, ")
     if kind == "missing":
         name = rest[-1] if rest else path[-1]
@@ -227,18 +227,30 @@ def _describe(item: Any, path: Path, rest: Path, positions: Positions, data: Any
         return positions.error(path, f"{where}: {item['input']!r} is not a valid name", hint)
     if kind in ("list_type", "dict_type", "model_type", "model_attributes_type"):
         return positions.error(path, f"{where}: {message}", "check the indentation and the `-` of list items")
-    return positions.error(path, f"{where}: {message}", _hint_for(path, kind))
+    return positions.error(path, f"{where}: {message}", _hint_for(path, kind, message))
 
 
-def _hint_for(path: Path, kind: str) -> str:
-    if any(part in ("window", "within", "timeout", "duration", "before") for part in path[-1:]):
-        return "write a duration such as 30m, 12h, 3d or 2w"
-    if path[-1:] == ("wait",) or "wait" in path[-2:]:
-        return (
-            "e.g. `wait: 3d`, `wait: {until_local_time: '09:00'}` or `wait: {until: event.start, before: 1h}`"
-        )
+_VALIDATOR_HINTS = {
+    "`window` is required": "e.g. `entry: {reentry: once_per_window, window: 30d}`",
+    "exactly one of `duration`": "e.g. `wait: 3d`, `wait: {until_local_time: '09:00'}` or "
+    "`wait: {until: event.start, before: 1h}`",
+    "`before` goes with `until`": "e.g. `wait: {until: event.start, before: 1h}`",
+    "not a duration": "write a duration such as 30m, 12h, 3d or 2w",
+}
+
+
+def _hint_for(path: Path, kind: str, message: str) -> str:
+    for fragment, hint in _VALIDATOR_HINTS.items():
+        if fragment in message:
+            return hint
+    if path[-1:] == ("until_local_time",):
+        return "write a time of day in quotes, as HH:MM, e.g. '09:00' or '18:30'"
     if kind.startswith(("greater", "less")):
         return "use a number in the allowed range"
+    if kind in ("float_parsing", "int_parsing", "float_type", "int_type"):
+        return "write a plain number, e.g. 0.05"
+    if kind in ("string_type", "bool_type", "bool_parsing"):
+        return "check the value's type against `gridjourney journeys schema`"
     return GENERIC_HINT
 
 

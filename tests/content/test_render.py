@@ -1,0 +1,109 @@
+"""Rendering per channel and locale, with fallback; strict variables; the variables a template uses."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from gridjourney.content import TemplateProblem, render, template_locales, template_variables
+from gridjourney.content.render import candidate_locales
+
+CONTEXT: dict[str, Any] = {
+    "customer": {"customer_id": "c1", "name": "Ana", "locale": "es", "time_zone": "America/Los_Angeles"},
+    "event": {"projected_amount": 182.4, "typical_amount": 120, "start": "2026-07-14T22:00:00+00:00"},
+    "journey": {"id": "high_bill_alert", "version": 1},
+}
+
+
+@pytest.fixture
+def templates(tmp_path: Path) -> Path:
+    for channel, locale, name, body in [
+        ("sms", "en", "alert", "{{ customer.name }}: bill {{ event.projected_amount | money }}\n"),
+        ("sms", "es", "alert", "{{ customer.name }}: factura {{ event.projected_amount | money }}"),
+        ("sms", "en", "english_only", "Hi {{ customer.name }}"),
+        ("sms", "en", "undefined", "Hi {{ customer.nickname }}"),
+        ("sms", "en", "bad_filter", "{{ customer.name | money }}"),
+        ("sms", "en", "unsafe", "{{ customer.__class__.__mro__ }}"),
+        (
+            "email",
+            "en",
+            "alert",
+            "Subject: Your bill: {{ event.projected_amount | money }}\n\nHello {{ customer.name }}",
+        ),
+        (
+            "email",
+            "es",
+            "alert",
+            "Subject: Su factura\nHola {{ customer.name }},\n{{ event.start | local_datetime }}",
+        ),
+        ("email", "en", "no_subject", "Hello"),
+        (
+            "sms",
+            "en",
+            "paths",
+            "{{ event.a.b }} {{ customer['plan'].name }} {{ customer[key] }} {{ journey.id }}",
+        ),
+    ]:
+        path = tmp_path / channel / locale / f"{name}.j2"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(body)
+    return tmp_path
+
+
+def test_render_sms_in_english_and_spanish(templates: Path) -> None:
+    english = render(templates, "sms", "alert", "en", CONTEXT)
+    assert (english.subject, english.body, english.locale) == (None, "Ana: bill $182.40", "en")
+    spanish = render(templates, "sms", "alert", "es", CONTEXT)
+    assert (spanish.body, spanish.locale) == ("Ana: factura $182.40", "es")
+
+
+def test_locale_falls_back_to_language_then_english(templates: Path) -> None:
+    assert candidate_locales("es-MX") == ["es-MX", "es", "en"]
+    assert render(templates, "sms", "alert", "es-MX", CONTEXT).locale == "es"
+    assert render(templates, "sms", "alert", "fr", CONTEXT).locale == "en"
+    assert render(templates, "sms", "english_only", "es", CONTEXT).body == "Hi Ana"
+    assert render(templates, "sms", "alert", None, CONTEXT).locale == "en"
+
+
+def test_email_subject_line(templates: Path) -> None:
+    english = render(templates, "email", "alert", "en", CONTEXT)
+    assert (english.subject, english.body) == ("Your bill: $182.40", "Hello Ana")
+    spanish = render(templates, "email", "alert", "es", CONTEXT)
+    assert spanish.subject == "Su factura"
+    assert spanish.body == "Hola Ana,\nmartes 14 de julio a las 3:00 p. m. PDT"
+    with pytest.raises(TemplateProblem, match="first line must be `Subject:"):
+        render(templates, "email", "no_subject", "en", CONTEXT)
+
+
+def test_undefined_variable_is_an_error(templates: Path) -> None:
+    with pytest.raises(TemplateProblem, match="nickname"):
+        render(templates, "sms", "undefined", "en", CONTEXT)
+
+
+def test_filter_errors_and_sandbox(templates: Path) -> None:
+    with pytest.raises(TemplateProblem, match="could not convert"):
+        render(templates, "sms", "bad_filter", "en", CONTEXT)
+    with pytest.raises(TemplateProblem):
+        render(templates, "sms", "unsafe", "en", CONTEXT)
+
+
+def test_missing_template(templates: Path) -> None:
+    with pytest.raises(TemplateProblem, match=r"looked for sms/es/nothing.j2, sms/en/nothing.j2"):
+        render(templates, "sms", "nothing", "es", CONTEXT)
+
+
+def test_template_variables_and_locales(templates: Path) -> None:
+    assert template_variables(templates, "sms", "alert", "en") == {"customer.name", "event.projected_amount"}
+    assert template_variables(templates, "sms", "paths", "en") == {
+        "event.a.b",
+        "customer.plan.name",
+        "customer",
+        "key",
+        "journey.id",
+    }
+    assert template_locales(templates, "sms", "alert") == ["en", "es"]
+    assert template_locales(templates, "push", "alert") == []
+    with pytest.raises(TemplateProblem):
+        template_variables(templates, "sms", "nothing", "en")
