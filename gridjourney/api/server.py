@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import errno
 import socket
+from collections.abc import Generator
 
 import uvicorn
 
@@ -11,10 +14,19 @@ from gridjourney.api.app import create_app
 from gridjourney.api.deps import lazy_temporal_client
 from gridjourney.config import Settings
 from gridjourney.db.engine import create_engine
+from gridjourney.devstack import PortBusyError
 
 
-class PortInUse(RuntimeError):
+class PortInUse(PortBusyError):
     """The API's port is taken; the message says which and how to choose another."""
+
+
+class _EmbeddedServer(uvicorn.Server):
+    """Leaves SIGINT/SIGTERM to the embedding process (uvicorn would otherwise take them over)."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Generator[None, None, None]:
+        yield
 
 
 def bind_socket(host: str, port: int) -> socket.socket:
@@ -36,10 +48,14 @@ def bind_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
-async def serve_api(settings: Settings, database_url: str, temporal_address: str) -> None:
+async def serve_api(
+    settings: Settings, database_url: str, temporal_address: str, *, handle_signals: bool = True
+) -> None:
     """Serve until cancelled or interrupted. Raises PortInUse before anything starts if the port is taken.
 
     Temporal is connected on first use, so the API accepts events even while Temporal is down.
+    Cancelling the task shuts down gracefully (in-flight requests finish, the engine is disposed).
+    `handle_signals=False` leaves Ctrl-C to an embedding process that stops everything itself.
     """
     sock = bind_socket(settings.api_host, settings.api_port)
     engine = create_engine(database_url)
@@ -50,8 +66,13 @@ async def serve_api(settings: Settings, database_url: str, temporal_address: str
         dispose_engine=True,
     )
     config = uvicorn.Config(app, log_level="info", lifespan="on")
-    server = uvicorn.Server(config)
+    server = uvicorn.Server(config) if handle_signals else _EmbeddedServer(config)
+    serving = asyncio.ensure_future(server.serve(sockets=[sock]))
     try:
-        await server.serve(sockets=[sock])
+        await asyncio.shield(serving)
+    except asyncio.CancelledError:
+        server.should_exit = True
+        await serving
+        raise
     finally:
         sock.close()

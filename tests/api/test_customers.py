@@ -1,0 +1,135 @@
+"""GET /v1/customers/{id} and its timeline: in log order, each entry with the reason in words."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+
+import httpx
+from sqlalchemy import insert
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from gridjourney.db.tables import consents, customers
+from gridjourney.events.models import NewEvent
+from gridjourney.events.store import EventStore
+from tests.api.test_events import bill_event
+
+
+def engine_event(event_type: str, payload: dict[str, object]) -> NewEvent:
+    return NewEvent(
+        event_id=uuid.uuid4(),
+        type=event_type,
+        customer_id="C-1",
+        occurred_at=datetime.now(UTC),
+        source="engine",
+        payload=payload,
+    )
+
+
+async def add_customer_rows(engine: AsyncEngine) -> None:
+    # Projection rows as the projections subscription writes them (it is tested on its own).
+    now = datetime.now(UTC)
+    async with engine.begin() as conn:
+        await conn.execute(
+            insert(customers).values(
+                customer_id="C-1",
+                name="Ana Ruiz",
+                phone="+15035550142",
+                locale="es",
+                time_zone="America/Los_Angeles",
+                attributes={"rate_plan": "TOU-D"},
+                created_at=now,
+                updated_at=now,
+                last_position=1,
+            )
+        )
+        await conn.execute(
+            insert(consents).values(
+                customer_id="C-1",
+                channel="sms",
+                purpose="informational",
+                granted=True,
+                updated_at=now,
+                last_position=1,
+            )
+        )
+
+
+async def test_customer_with_consents(
+    client: httpx.AsyncClient, admin: dict[str, str], engine: AsyncEngine
+) -> None:
+    await add_customer_rows(engine)
+    response = await client.get("/v1/customers/C-1", headers=admin)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["name"] == "Ana Ruiz" and body["attributes"] == {"rate_plan": "TOU-D"}
+    assert body["consents"] == [
+        {
+            "channel": "sms",
+            "purpose": "informational",
+            "granted": True,
+            "method": None,
+            "source": None,
+            "updated_at": body["consents"][0]["updated_at"],
+        }
+    ]
+
+
+async def test_unknown_customer_is_404(client: httpx.AsyncClient, admin: dict[str, str]) -> None:
+    for path in ("/v1/customers/nobody", "/v1/customers/nobody/timeline"):
+        response = await client.get(path, headers=admin)
+        assert response.status_code == 404
+        assert response.headers["content-type"].startswith("application/problem+json")
+
+
+async def test_timeline_explains_each_entry_in_position_order(
+    client: httpx.AsyncClient, admin: dict[str, str], engine: AsyncEngine
+) -> None:
+    assert (await client.post("/v1/events", json=bill_event(), headers=admin)).status_code == 201
+    ids = {"journey_id": "high_bill_alert", "version": 1, "instance_id": "journey:high_bill_alert:C-1:w1"}
+    await EventStore(engine).append(
+        [
+            engine_event("journey.entered", {**ids, "holdout": False}),
+            engine_event(
+                "message.suppressed",
+                {
+                    "idempotency_key": "k1",
+                    "journey_id": "high_bill_alert",
+                    "channel": "sms",
+                    "template": "high_bill_alert",
+                    "reason": "no sms consent for marketing",
+                },
+            ),
+            engine_event(
+                "journey.step_completed", {**ids, "step_id": "alert", "kind": "send", "outcome": "suppressed"}
+            ),
+            engine_event("journey.exited", {**ids, "reason": "bill.issued"}),
+        ]
+    )
+    response = await client.get("/v1/customers/C-1/timeline", headers=admin)
+    assert response.status_code == 200, response.text
+    items = response.json()["items"]
+    assert [i["position"] for i in items] == sorted(i["position"] for i in items)
+    assert [i["kind"] for i in items] == ["event", "journey", "message", "journey", "journey"]
+    lines = [i["line"] for i in items]
+    assert lines[0].startswith("bill projected at 182.40 USD against a typical 121.00 USD (+51%)")
+    assert lines[1] == "entered journey high_bill_alert (version 1)"
+    assert lines[2] == "message suppressed: no sms consent for marketing (sms, high_bill_alert)"
+    assert lines[3] == "journey high_bill_alert: step alert (send) done: suppressed"
+    assert lines[4] == "left journey high_bill_alert: bill.issued"
+    assert items[1]["instance_id"] == ids["instance_id"]
+
+
+async def test_timeline_pages(client: httpx.AsyncClient, admin: dict[str, str]) -> None:
+    batch = [bill_event() for _ in range(5)]
+    assert (await client.post("/v1/events", json={"events": batch}, headers=admin)).status_code == 201
+    seen: list[str] = []
+    cursor: str | None = None
+    for _ in range(3):
+        params = {"limit": "2"} | ({"cursor": cursor} if cursor else {})
+        page = (await client.get("/v1/customers/C-1/timeline", params=params, headers=admin)).json()
+        seen += [item["event_id"] for item in page["items"]]
+        cursor = page["next_cursor"]
+    assert seen == [e["event_id"] for e in batch] and cursor is None
+    bad = await client.get("/v1/customers/C-1/timeline", params={"cursor": "!!"}, headers=admin)
+    assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "cursor"
