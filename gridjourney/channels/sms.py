@@ -7,6 +7,8 @@ loop free during the provider call. The base URL replaces `https://api.twilio.co
 
 from __future__ import annotations
 
+import asyncio
+
 import aiohttp
 from twilio.base.exceptions import TwilioRestException, TwilioServiceException
 from twilio.http.async_http_client import AsyncTwilioHttpClient
@@ -71,9 +73,11 @@ class TwilioSmsSender:
         if message.status_callback:
             options["status_callback"] = message.status_callback
         try:
-            created = await client.messages.create_async(
-                to=message.recipient, from_=self.from_number, body=message.body, **options
-            )
+            # The client's async HTTP path ignores its own timeout setting, so the deadline is ours.
+            async with asyncio.timeout(self._timeout):
+                created = await client.messages.create_async(
+                    to=message.recipient, from_=self.from_number, body=message.body, **options
+                )
         except (TwilioRestException, TwilioServiceException) as error:
             raise classify_twilio_error(int(error.status), _as_int(error.code), _error_text(error)) from error
         except aiohttp.ClientConnectorError as error:

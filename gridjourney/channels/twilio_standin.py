@@ -112,6 +112,7 @@ class TwilioStandIn:
         self.account_sid = account_sid
         self.auth_token = auth_token
         self.received: list[ReceivedMessage] = []
+        self.response_delay_seconds = 0.0  # a slow provider, for timeout tests
         self._failures: list[tuple[int, int, str]] = []
         self._server: uvicorn.Server | None = None
         self._task: asyncio.Task[None] | None = None
@@ -184,6 +185,9 @@ class TwilioStandIn:
             date_created=datetime.now(UTC).replace(microsecond=0),
         )
         self.received.append(message)
+        if self.response_delay_seconds:
+            # After recording: a client that gives up now leaves a message that was in fact accepted.
+            await asyncio.sleep(self.response_delay_seconds)
         return JSONResponse(message.resource(), status_code=201)
 
     async def _fetch(self, request: Request) -> JSONResponse:

@@ -103,3 +103,21 @@ async def test_an_unreachable_provider_is_transient_and_not_accepted() -> None:
         await sender.close()
     assert not raised.value.maybe_accepted
     assert "cannot reach Twilio" in raised.value.reason
+
+
+async def test_a_timeout_after_the_request_left_may_have_been_accepted(standin: TwilioStandIn) -> None:
+    sender = TwilioSmsSender(
+        account_sid=ACCOUNT_SID,
+        auth_token=AUTH_TOKEN,
+        from_number=FROM,
+        base_url=standin.base_url,
+        timeout_seconds=0.2,
+    )
+    standin.response_delay_seconds = 2.0
+    try:
+        with pytest.raises(TransientSendError) as raised:
+            await sender.send(sms("+15035550100"))
+    finally:
+        await sender.close()
+    assert raised.value.maybe_accepted
+    assert len(standin.received) == 1  # it was accepted: the ambiguous case is real
