@@ -58,7 +58,7 @@ def test_validate_warns_about_long_sms(tmp_path: Path) -> None:
         "steps:\n  - {id: a, send: {channels: [sms], template: long}}\n"
     )
     code, out, err = invoke("validate", str(journey), "--templates", str(tmp_path))
-    assert code == 0
+    assert code == 0 and out == f"{journey}: OK (j, 1 steps, marketing)\n"
     assert "warning: sms/en/long.j2: 8 segments (UCS-2, 509 characters)" in err
 
 
