@@ -120,7 +120,7 @@ def local_day(context: Context, value: Any) -> str:
 def local_datetime(context: Context, value: Any) -> str:
     """`Tuesday, July 14 at 3:00 PM PDT` (en) / `martes 14 de julio a las 3:00 p. m. PDT` (es)."""
     moment, locale = _local(context, value), _locale(context)
-    joiner = " a las " if locale == "es" else " at "
+    joiner = " at " if locale == "en" else (" a la " if moment.hour % 12 == 1 else " a las ")  # a la 1:00
     return _date(moment, locale) + joiner + _time(moment, locale)
 
 
