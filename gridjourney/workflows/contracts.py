@@ -64,15 +64,27 @@ class JourneyState(Contract):
     exit_reason: str | None = None
     entered_at: datetime | None = None
     journey_event_seq: int = Field(0, description="Counter for deterministic ids of recorded events.")
+    step_visits: dict[str, int] = Field(
+        default_factory=dict, description="Times each step was completed, for idempotency keys in loops."
+    )
 
 
 class JourneyInput(Contract):
     journey: CompiledJourney
     customer_id: str
     trigger: EventRef
+    send_task_queue: str = Field(description="Task queue of SEND_MESSAGE (rate-limited send workers).")
     resume: JourneyState | None = Field(None, description="Set when continuing as new.")
     pending_events: list[EventRef] = Field(
-        default_factory=list, description="Signals received but not yet handled, carried over continue-as-new."
+        default_factory=list,
+        description="Signals received but not yet handled, carried over continue-as-new.",
+    )
+    seen_event_ids: list[str] = Field(
+        default_factory=list,
+        description="Ids of signals already received (the latest ones), so repeats are ignored.",
+    )
+    history_budget: int = Field(
+        2000, ge=50, description="Continue as new once the run's history has this many events."
     )
 
 
@@ -94,7 +106,9 @@ class CustomerContext(Contract):
 
 
 class RecordJourneyEventInput(Contract):
-    event_id: str = Field(description="Deterministic (uuid5 of instance id and sequence): retries are idempotent.")
+    event_id: str = Field(
+        description="Deterministic (uuid5 of instance id and sequence): retries are idempotent."
+    )
     type: Literal["journey.entered", "journey.step_completed", "journey.exited", "journey.converted"]
     customer_id: str
     occurred_at: datetime

@@ -1,0 +1,491 @@
+"""JourneyWorkflow: one customer's run through a compiled journey, interpreted step by step.
+
+Decisions worth knowing (the module is the reference for them):
+- Everything the run does is recorded through RECORD_JOURNEY_EVENT with ids derived from the
+  workflow id, the trigger event id and a counter kept in state. The trigger id is part of it because
+  `after_exit` re-entry reuses the workflow id: the next instance must not collide with the last one.
+  The run id is never used: it changes on continue-as-new.
+- Signalled events are queued and handled at the run's own pace, in arrival order: an `exit_on`
+  event stops the run at once (even mid-wait; a step already running finishes first), a goal event
+  converts it, a `wait_for` step takes the first event it accepts. Other events are dropped.
+  `wait_for` hears events from the moment the previous step finished.
+- Conversion does not end the journey: the remaining steps still run (a holdout comparison needs
+  both groups to see the same steps). When the steps are done and the goal window is still open,
+  the run stays active to observe the goal, then finishes ("converted" or "completed").
+- Finishing records `journey.exited` with reason "completed"; an exit event records its type as the
+  reason; cancellation records "cancelled" and ends the run as cancelled.
+- The customer context is loaded at entry and again (lazily) after every wait: a wait of days may
+  see a changed time zone or score.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any, Literal
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy, SearchAttributeUpdate
+from temporalio.exceptions import ActivityError, is_cancelled_exception
+
+with workflow.unsafe.imports_passed_through():
+    from gridjourney.dsl.expressions import evaluate, evaluate_datetime
+    from gridjourney.dsl.schema import (
+        END,
+        AnyStep,
+        BranchStep,
+        EndStep,
+        SendStep,
+        SplitStep,
+        UpdateStep,
+        WaitForStep,
+        WaitStep,
+    )
+    from gridjourney.temporal import CUSTOMER_ID, JOURNEY_ID, JOURNEY_VERSION
+    from gridjourney.workflows import assignment, clock
+    from gridjourney.workflows.contracts import (
+        JOURNEY_EVENT_SIGNAL,
+        JOURNEY_STATE_QUERY,
+        LOAD_CONTEXT,
+        RECORD_JOURNEY_EVENT,
+        SEND_MESSAGE,
+        UPDATE_CUSTOMER,
+        CustomerContext,
+        EventRef,
+        JourneyInput,
+        JourneyState,
+        LoadContextInput,
+        RecordJourneyEventInput,
+        SendMessageInput,
+        SendOutcome,
+        StepRecord,
+        UpdateCustomerInput,
+    )
+
+# uuid5 namespace of the ids of events this workflow records.
+EVENT_ID_NAMESPACE = uuid.UUID("6f1c3a52-93d4-4f0e-9b7a-2c51d8e0a4b7")
+SEEN_EVENTS_KEPT = 1000  # duplicates arrive close together; older ids are forgotten
+STEPS_KEPT = 200  # steps_taken in state (the full record is in the event log)
+
+_BOOKKEEPING_RETRY = RetryPolicy(maximum_interval=timedelta(minutes=1))  # until the database is back
+_SEND_RETRY = RetryPolicy(maximum_interval=timedelta(minutes=5))
+_SEND_GIVE_UP = timedelta(hours=12)  # a message later than this is worse than none: record it failed
+
+_KINDS: dict[type[AnyStep], str] = {
+    SendStep: "send",
+    WaitStep: "wait",
+    WaitForStep: "wait_for",
+    BranchStep: "branch",
+    SplitStep: "split",
+    UpdateStep: "update",
+    EndStep: "end",
+}
+JourneyEventType = Literal["journey.entered", "journey.step_completed", "journey.exited", "journey.converted"]
+
+
+class _Exited(Exception):
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def _holds(expression: str | None, namespace: dict[str, Any]) -> bool:
+    if expression is None:
+        return True
+    try:
+        return bool(evaluate(expression, namespace))
+    except Exception:  # a condition that cannot be evaluated is false (DSL rule)
+        return False
+
+
+@workflow.defn(name="JourneyWorkflow")
+class JourneyWorkflow:
+    @workflow.init
+    def __init__(self, input: JourneyInput) -> None:
+        self._input = input
+        self._journey = input.journey
+        self._state = input.resume.model_copy(deep=True) if input.resume else JourneyState()
+        self._inbox: list[EventRef] = list(input.pending_events)
+        self._seen: list[str] = list(input.seen_event_ids) or [input.trigger.event_id]
+        self._seen_set = set(self._seen)
+        self._customer: dict[str, Any] | None = None
+        self._trigger_view = input.trigger.namespace()
+        # A run continued mid-wait keeps the deadline it had.
+        resume = input.resume
+        self._resumed_wait = (
+            (resume.current_step, resume.waiting_until)
+            if resume and resume.current_step and resume.waiting_until
+            else None
+        )
+
+    # --- handlers ---------------------------------------------------------------------------------
+    @workflow.signal(name=JOURNEY_EVENT_SIGNAL)
+    def on_event(self, event: EventRef) -> None:
+        if event.event_id in self._seen_set or self._state.status != "active":
+            return
+        self._seen.append(event.event_id)
+        self._seen_set.add(event.event_id)
+        if len(self._seen) > SEEN_EVENTS_KEPT:
+            self._seen_set.discard(self._seen.pop(0))
+        self._inbox.append(event)
+
+    @workflow.query(name=JOURNEY_STATE_QUERY)
+    def state(self) -> JourneyState:
+        return self._state
+
+    # --- the run ----------------------------------------------------------------------------------
+    @workflow.run
+    async def run(self, input: JourneyInput) -> JourneyState:
+        try:
+            if input.resume is None:
+                await self._enter()
+            self._upsert_search_attributes()
+            await self._run_steps()
+            await self._observe_goal()
+            await self._finish("completed")
+        except _Exited as exited:
+            await self._finish(exited.reason)
+        except (asyncio.CancelledError, ActivityError) as error:
+            # Cancelled by the API (a pending activity reports it as its cause): the record says so,
+            # then Temporal marks the run cancelled.
+            if not is_cancelled_exception(error):
+                raise
+            await self._finish("cancelled")
+            raise asyncio.CancelledError("journey cancelled") from error
+        return self._state
+
+    async def _enter(self) -> None:
+        self._state.entered_at = workflow.now()
+        self._state.current_step = self._journey.first_step
+        context = await self._load_context()
+        entry = self._journey.definition.entry
+        self._state.holdout = assignment.in_holdout(
+            self._journey.journey_id, self._customer_id, entry.holdout
+        )
+        await self._record(
+            "journey.entered", holdout=self._state.holdout, trigger_event_id=self._input.trigger.event_id
+        )
+        if not context.exists:
+            raise _Exited("unknown_customer")
+
+    def _upsert_search_attributes(self) -> None:
+        # start_journey sets them at start; this covers runs started otherwise. Opaque ids only.
+        wanted: list[SearchAttributeUpdate[Any]] = [
+            CUSTOMER_ID.value_set(self._customer_id),
+            JOURNEY_ID.value_set(self._journey.journey_id),
+            JOURNEY_VERSION.value_set(self._journey.version),
+        ]
+        current = workflow.info().typed_search_attributes
+        missing = [update for update in wanted if current.get(update.key) != update.value]
+        if missing:
+            workflow.upsert_search_attributes(missing)
+
+    async def _run_steps(self) -> None:
+        step_id = self._state.current_step
+        while step_id is not None:
+            self._state.current_step = step_id
+            await self._continue_as_new_if_due()
+            step = self._journey.step(step_id)
+            if not isinstance(step, WaitForStep):  # a wait_for drains the queue itself, with its matcher
+                await self._drain(None)
+            outcome, following = await self._execute(step)
+            self._state.step_visits[step_id] = self._state.step_visits.get(step_id, 0) + 1
+            kind = _KINDS[type(step)]
+            self._state.steps_taken.append(
+                StepRecord(step_id=step_id, kind=kind, outcome=outcome, completed_at=workflow.now())
+            )
+            del self._state.steps_taken[:-STEPS_KEPT]
+            await self._record("journey.step_completed", step_id=step_id, kind=kind, outcome=outcome)
+            step_id = following
+        self._state.current_step = None
+
+    async def _observe_goal(self) -> None:
+        goal = self._journey.definition.goal
+        if goal is None or self._state.converted or self._state.entered_at is None:
+            return
+        self._state.waiting_for = goal.event
+        # the goal check in _drain converts; the matcher then ends the wait
+        await self._wait(self._state.entered_at + goal.within, lambda _event: self._state.converted)
+        self._state.waiting_for = None
+
+    async def _finish(self, reason: str) -> None:
+        if reason == "completed":
+            self._state.status = "converted" if self._state.converted else "completed"
+        else:
+            self._state.status = "exited"
+            self._state.exit_reason = reason
+        self._state.waiting_for = None
+        self._state.waiting_until = None
+        await self._record("journey.exited", reason=reason)
+        await workflow.wait_condition(workflow.all_handlers_finished)
+
+    # --- steps ------------------------------------------------------------------------------------
+    async def _execute(self, step: AnyStep) -> tuple[str | None, str | None]:
+        """(outcome, next step id) of one step."""
+        following = self._journey.successors.get(step.id)
+        if isinstance(step, SendStep):
+            return await self._send(step), following
+        if isinstance(step, WaitStep):
+            return await self._wait_step(step), following
+        if isinstance(step, WaitForStep):
+            return await self._wait_for(step, following)
+        if isinstance(step, BranchStep):
+            namespace = self._namespace(await self._fresh_customer())
+            case = next((case for case in step.branch if _holds(case.when, namespace)), None)
+            return (case.goto, _target(case.goto)) if case else ("no_case", following)
+        if isinstance(step, SplitStep):
+            arm = assignment.split_arm(
+                [(arm, arm.weight) for arm in step.split],
+                self._journey.journey_id,
+                step.id,
+                self._customer_id,
+            )
+            return arm.label or arm.goto, _target(arm.goto)
+        if isinstance(step, UpdateStep):
+            return await self._update(step), following
+        return None, None  # EndStep
+
+    async def _send(self, step: SendStep) -> str:
+        if self._state.holdout:
+            return "holdout"
+        visit = self._state.step_visits.get(step.id, 0) + 1
+        key = f"{self._instance_key}:{step.id}:{self._customer_id}" + (f":{visit}" if visit > 1 else "")
+        request = SendMessageInput(
+            idempotency_key=key,
+            customer_id=self._customer_id,
+            journey_id=self._journey.journey_id,
+            journey_version=self._journey.version,
+            instance_id=workflow.info().workflow_id,
+            step_id=step.id,
+            channels=step.send.channels,
+            template=step.send.template,
+            purpose=self._journey.definition.purpose,
+            variables={"event": self._trigger_view, "journey": self._journey_view},
+        )
+        try:
+            outcome: SendOutcome = await workflow.execute_activity(
+                SEND_MESSAGE,
+                request,
+                task_queue=self._input.send_task_queue,
+                result_type=SendOutcome,
+                start_to_close_timeout=timedelta(minutes=2),
+                schedule_to_close_timeout=_SEND_GIVE_UP,
+                retry_policy=_SEND_RETRY,
+            )
+        except ActivityError as error:
+            if is_cancelled_exception(error):
+                raise
+            return f"failed:{error.cause or error}"
+        detail = outcome.channel if outcome.status == "sent" else outcome.reason
+        return f"{outcome.status}:{detail}" if detail else outcome.status
+
+    async def _wait_step(self, step: WaitStep) -> str:
+        spec = step.wait
+        deadline = self._resumed_deadline(step.id)
+        if deadline is None:
+            now = workflow.now()
+            if spec.duration is not None:
+                deadline = now + spec.duration
+            elif spec.until_local_time is not None:
+                time_zone = (await self._fresh_customer())["time_zone"]
+                deadline = clock.next_local_time(now, spec.until_local_time, time_zone)
+            else:
+                assert spec.until is not None  # the schema requires exactly one of the three
+                try:
+                    at = evaluate_datetime(spec.until, self._namespace(await self._fresh_customer()))
+                except Exception as error:  # no time to wait for: go on rather than stall the run
+                    return f"skipped:{error}"
+                deadline = max(now, at - (spec.before or timedelta(0)))
+        await self._wait(deadline, None)
+        self._customer = None  # the world moved on while we waited
+        return f"until {deadline.isoformat()}"
+
+    async def _wait_for(self, step: WaitForStep, following: str | None) -> tuple[str, str | None]:
+        spec = step.wait_for
+        deadline = self._resumed_deadline(step.id) or workflow.now() + spec.timeout
+        self._state.waiting_for = spec.event
+
+        def accepts(event: EventRef) -> bool:
+            return event.type == spec.event and _holds(spec.when, self._event_namespace(event))
+
+        event = await self._wait(deadline, accepts)
+        self._state.waiting_for = None
+        self._customer = None
+        if event is not None:
+            return "event", following if spec.on_event is None else _target(spec.on_event)
+        return "timeout", following if spec.on_timeout is None else _target(spec.on_timeout)
+
+    async def _update(self, step: UpdateStep) -> str:
+        spec = step.update
+        customer = await self._fresh_customer()
+        value: Any = spec.value
+        if spec.expression is not None:
+            try:
+                value = evaluate(spec.expression, self._namespace(customer))
+            except Exception as error:  # keep the attribute as it was rather than write a wrong value
+                return f"skipped:{error}"
+        request = UpdateCustomerInput(
+            event_id=self._next_event_id(),
+            customer_id=self._customer_id,
+            attribute=spec.attribute,
+            value=value,
+            occurred_at=workflow.now(),
+        )
+        await self._bookkeeping(UPDATE_CUSTOMER, request)
+        customer[spec.attribute] = value  # later conditions see the new value
+        return "updated"
+
+    # --- waiting and events -----------------------------------------------------------------------
+    async def _wait(self, deadline: datetime, accepts: Callable[[EventRef], bool] | None) -> EventRef | None:
+        """Wait until `deadline`, handling events as they arrive; the event `accepts` took, or None."""
+        self._state.waiting_until = deadline
+        while True:
+            matched = await self._drain(accepts)
+            if matched is not None:
+                break
+            remaining = deadline - workflow.now()
+            if remaining <= timedelta(0):
+                break
+            await self._continue_as_new_if_due()
+            try:
+                await workflow.wait_condition(lambda: bool(self._inbox), timeout=remaining)
+            except TimeoutError:
+                # An event delivered together with the timer still counts: the last moment wins.
+                matched = await self._drain(accepts)
+                break
+        self._state.waiting_until = None
+        return matched
+
+    async def _drain(self, accepts: Callable[[EventRef], bool] | None) -> EventRef | None:
+        """Handle queued events in arrival order until one is accepted (later ones stay queued)."""
+        definition = self._journey.definition
+        while self._inbox:
+            event = self._inbox.pop(0)
+            goal = definition.goal
+            if (
+                goal is not None
+                and not self._state.converted
+                and event.type == goal.event
+                and self._in_goal_window(event)
+                and _holds(goal.when, self._event_namespace(event))
+            ):
+                self._state.converted = True
+                await self._record("journey.converted", goal_event=event.type, goal_event_id=event.event_id)
+            if event.type in definition.exit_on:
+                raise _Exited(event.type)
+            if accepts is not None and accepts(event):
+                return event
+        return None
+
+    def _in_goal_window(self, event: EventRef) -> bool:
+        goal = self._journey.definition.goal
+        entered_at = self._state.entered_at
+        if goal is None or entered_at is None:
+            return False
+        return self._input.trigger.occurred_at <= event.occurred_at <= entered_at + goal.within
+
+    def _resumed_deadline(self, step_id: str) -> datetime | None:
+        if self._resumed_wait is None or self._resumed_wait[0] != step_id:
+            return None
+        deadline = self._resumed_wait[1]
+        self._resumed_wait = None
+        return deadline
+
+    async def _continue_as_new_if_due(self) -> None:
+        info = workflow.info()
+        if not (
+            info.is_continue_as_new_suggested()
+            or info.get_current_history_length() >= self._input.history_budget
+        ):
+            return
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        workflow.continue_as_new(
+            self._input.model_copy(
+                update={
+                    "resume": self._state.model_copy(deep=True),
+                    "pending_events": list(self._inbox),
+                    "seen_event_ids": list(self._seen),
+                }
+            )
+        )
+
+    # --- context and records ----------------------------------------------------------------------
+    @property
+    def _customer_id(self) -> str:
+        return self._input.customer_id
+
+    @property
+    def _instance_key(self) -> str:
+        # Stable across continue-as-new, distinct between instances that reuse the workflow id.
+        return f"{workflow.info().workflow_id}:{self._input.trigger.event_id}"
+
+    @property
+    def _journey_view(self) -> dict[str, Any]:
+        return {"id": self._journey.journey_id, "version": self._journey.version}
+
+    async def _load_context(self) -> CustomerContext:
+        context: CustomerContext = await self._bookkeeping(
+            LOAD_CONTEXT, LoadContextInput(customer_id=self._customer_id), result_type=CustomerContext
+        )
+        # as the router's trigger conditions see a customer: attributes with the fields on top
+        self._customer = {
+            **context.attributes,
+            "customer_id": context.customer_id,
+            "name": context.name,
+            "locale": context.locale,
+            "time_zone": context.time_zone,
+        }
+        return context
+
+    async def _fresh_customer(self) -> dict[str, Any]:
+        if self._customer is None:
+            await self._load_context()
+        assert self._customer is not None
+        return self._customer
+
+    def _namespace(self, customer: dict[str, Any]) -> dict[str, Any]:
+        return {"event": self._trigger_view, "customer": customer, "journey": self._journey_view}
+
+    def _event_namespace(self, event: EventRef) -> dict[str, Any]:
+        """For wait_for and goal conditions: `event` is the awaited event, `trigger` the trigger."""
+        return {
+            "event": event.namespace(),
+            "trigger": self._trigger_view,
+            "customer": self._customer or {},
+            "journey": self._journey_view,
+        }
+
+    def _next_event_id(self) -> str:
+        self._state.journey_event_seq += 1
+        return str(uuid.uuid5(EVENT_ID_NAMESPACE, f"{self._instance_key}:{self._state.journey_event_seq}"))
+
+    async def _record(self, event_type: JourneyEventType, **fields: Any) -> None:
+        payload = {
+            "journey_id": self._journey.journey_id,
+            "version": self._journey.version,
+            "instance_id": workflow.info().workflow_id,
+            **fields,
+        }
+        request = RecordJourneyEventInput(
+            event_id=self._next_event_id(),
+            type=event_type,
+            customer_id=self._customer_id,
+            occurred_at=workflow.now(),
+            payload=payload,
+        )
+        await self._bookkeeping(RECORD_JOURNEY_EVENT, request)
+
+    async def _bookkeeping(self, activity: str, arg: Any, result_type: type | None = None) -> Any:
+        return await workflow.execute_activity(
+            activity,
+            arg,
+            result_type=result_type,
+            start_to_close_timeout=timedelta(seconds=30),
+            retry_policy=_BOOKKEEPING_RETRY,
+        )
+
+
+def _target(goto: str) -> str | None:
+    return None if goto == END else goto
