@@ -44,7 +44,10 @@ with workflow.unsafe.imports_passed_through():
         WaitStep,
     )
     from gridjourney.temporal import CUSTOMER_ID, JOURNEY_ID, JOURNEY_VERSION
-    from gridjourney.workflows import assignment, clock
+
+    # `from package import module` would bypass the sandbox's pass-through: import the modules by name
+    from gridjourney.workflows.assignment import in_holdout, split_arm
+    from gridjourney.workflows.clock import next_local_time
     from gridjourney.workflows.contracts import (
         JOURNEY_EVENT_SIGNAL,
         JOURNEY_STATE_QUERY,
@@ -161,9 +164,7 @@ class JourneyWorkflow:
         self._state.current_step = self._journey.first_step
         context = await self._load_context()
         entry = self._journey.definition.entry
-        self._state.holdout = assignment.in_holdout(
-            self._journey.journey_id, self._customer_id, entry.holdout
-        )
+        self._state.holdout = in_holdout(self._journey.journey_id, self._customer_id, entry.holdout)
         await self._record(
             "journey.entered", holdout=self._state.holdout, trigger_event_id=self._input.trigger.event_id
         )
@@ -236,7 +237,7 @@ class JourneyWorkflow:
             case = next((case for case in step.branch if _holds(case.when, namespace)), None)
             return (case.goto, _target(case.goto)) if case else ("no_case", following)
         if isinstance(step, SplitStep):
-            arm = assignment.split_arm(
+            arm = split_arm(
                 [(arm, arm.weight) for arm in step.split],
                 self._journey.journey_id,
                 step.id,
@@ -290,7 +291,7 @@ class JourneyWorkflow:
                 deadline = now + spec.duration
             elif spec.until_local_time is not None:
                 time_zone = (await self._fresh_customer())["time_zone"]
-                deadline = clock.next_local_time(now, spec.until_local_time, time_zone)
+                deadline = next_local_time(now, spec.until_local_time, time_zone)
             else:
                 assert spec.until is not None  # the schema requires exactly one of the three
                 try:

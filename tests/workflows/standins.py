@@ -1,0 +1,137 @@
+"""In-memory stand-ins for the journey activities, registered under the real activity names.
+
+They isolate the interpreter: the real activities need Postgres and the SMS stand-in and are covered
+by the integration tests. Like the real ones, they are idempotent on the ids the workflow sends
+(event ids, idempotency keys), so a retried or replayed call is visible as "not recorded twice".
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from temporalio import activity
+from temporalio.api.enums.v1 import IndexedValueType
+from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from gridjourney.dsl.compiler import compile_journey, definition_hash
+from gridjourney.dsl.loader import load_journey_text
+from gridjourney.dsl.schema import CompiledJourney
+from gridjourney.workflows.contracts import (
+    LOAD_CONTEXT,
+    RECORD_JOURNEY_EVENT,
+    SEND_MESSAGE,
+    UPDATE_CUSTOMER,
+    CustomerContext,
+    EventRef,
+    LoadContextInput,
+    RecordJourneyEventInput,
+    SendMessageInput,
+    SendOutcome,
+    UpdateCustomerInput,
+)
+from gridjourney.workflows.journey import JourneyWorkflow
+
+TASK_QUEUE = "journeys-test"
+SEND_TASK_QUEUE = "sends-test"
+
+
+@dataclass
+class StandIns:
+    customers: dict[str, CustomerContext] = field(default_factory=dict)
+    records: list[RecordJourneyEventInput] = field(default_factory=list)
+    sends: list[SendMessageInput] = field(default_factory=list)
+    updates: list[UpdateCustomerInput] = field(default_factory=list)
+    context_loads: int = 0
+
+    @activity.defn(name=LOAD_CONTEXT)
+    async def load_context(self, request: LoadContextInput) -> CustomerContext:
+        self.context_loads += 1
+        return self.customers.get(request.customer_id) or CustomerContext(customer_id=request.customer_id)
+
+    @activity.defn(name=RECORD_JOURNEY_EVENT)
+    async def record_journey_event(self, request: RecordJourneyEventInput) -> None:
+        if all(record.event_id != request.event_id for record in self.records):
+            self.records.append(request)
+
+    @activity.defn(name=SEND_MESSAGE)
+    async def send_message(self, request: SendMessageInput) -> SendOutcome:
+        if any(sent.idempotency_key == request.idempotency_key for sent in self.sends):
+            return SendOutcome(status="sent", channel=request.channels[0], duplicate=True)
+        self.sends.append(request)
+        return SendOutcome(
+            status="sent", channel=request.channels[0], provider_message_id=f"SM{len(self.sends)}"
+        )
+
+    @activity.defn(name=UPDATE_CUSTOMER)
+    async def update_customer(self, request: UpdateCustomerInput) -> None:
+        self.updates.append(request)
+        context = self.customers.setdefault(
+            request.customer_id, CustomerContext(customer_id=request.customer_id)
+        )
+        context.attributes[request.attribute] = request.value
+
+    # --- what the tests read ------------------------------------------------------------------
+    def of_type(self, event_type: str) -> list[RecordJourneyEventInput]:
+        return [record for record in self.records if record.type == event_type]
+
+    def steps(self) -> list[tuple[str, str | None]]:
+        return [(r.payload["step_id"], r.payload["outcome"]) for r in self.of_type("journey.step_completed")]
+
+    def step_time(self, step_id: str) -> datetime:
+        [record] = [r for r in self.of_type("journey.step_completed") if r.payload["step_id"] == step_id]
+        return record.occurred_at
+
+    def sent_templates(self) -> list[str]:
+        return [send.template for send in self.sends]
+
+
+def compiled(yaml_text: str, version: int = 1) -> CompiledJourney:
+    definition = load_journey_text(yaml_text, "<test>")
+    return compile_journey(
+        definition, version=version, content_hash=definition_hash(definition), templates_dir=None
+    )
+
+
+def event(event_type: str, customer_id: str, occurred_at: datetime | None = None, **payload: Any) -> EventRef:
+    return EventRef(
+        event_id=str(uuid.uuid4()),
+        type=event_type,
+        customer_id=customer_id,
+        occurred_at=occurred_at or datetime.now(UTC),
+        payload=payload,
+        position=0,
+    )
+
+
+async def register_search_attributes(client: Client) -> None:
+    """The time-skipping server knows no custom search attributes until told (the dev server
+    fixture registers them at start)."""
+    keyword, integer = IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD, IndexedValueType.INDEXED_VALUE_TYPE_INT
+    await client.operator_service.add_search_attributes(
+        AddSearchAttributesRequest(
+            namespace=client.namespace,
+            search_attributes={"CustomerId": keyword, "JourneyId": keyword, "JourneyVersion": integer},
+        )
+    )
+
+
+@asynccontextmanager
+async def running_workers(client: Client, standins: StandIns) -> AsyncIterator[None]:
+    """A journey worker and a send worker (separate queue, as in production)."""
+    journey_activities: Sequence[Callable[..., Any]] = [
+        standins.load_context,
+        standins.record_journey_event,
+        standins.update_customer,
+    ]
+    async with (
+        Worker(client, task_queue=TASK_QUEUE, workflows=[JourneyWorkflow], activities=journey_activities),
+        Worker(client, task_queue=SEND_TASK_QUEUE, activities=[standins.send_message]),
+    ):
+        yield
