@@ -32,28 +32,27 @@ class EventStore:
 
         Raises UnknownEventType or pydantic.ValidationError before anything is written.
         """
-        rows = [
-            {
-                "event_id": event.event_id,
-                "type": event.type,
-                "customer_id": event.customer_id,
-                "occurred_at": event.occurred_at,
-                "source": event.source,
-                "payload": validate_payload(event.type, event.payload),
-                "schema_version": event.schema_version,
-            }
-            for event in new_events
-        ]
+        rows = _rows(new_events)
         if not rows:
             return []
         async with self.engine.begin() as conn:
             return await self._append_rows(conn, rows)
 
+    async def append_in(self, conn: AsyncConnection, new_events: Sequence[NewEvent]) -> list[AppendResult]:
+        """Append inside the caller's transaction on `conn`, so the events commit (or roll back) with the
+        caller's own writes. The append lock is held until that transaction ends: keep it short."""
+        rows = _rows(new_events)
+        return await self._append_rows(conn, rows) if rows else []
+
     async def _append_rows(self, conn: AsyncConnection, rows: list[dict[str, object]]) -> list[AppendResult]:
         await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": APPEND_LOCK_KEY})
         ids = [row["event_id"] for row in rows]
         existing = dict(
-            (await conn.execute(select(events.c.event_id, events.c.position).where(events.c.event_id.in_(ids))))
+            (
+                await conn.execute(
+                    select(events.c.event_id, events.c.position).where(events.c.event_id.in_(ids))
+                )
+            )
             .tuples()
             .all()
         )
@@ -92,10 +91,7 @@ class EventStore:
 
     async def read_customer(self, customer_id: str, limit: int = 1000) -> list[StoredEvent]:
         query = (
-            select(events)
-            .where(events.c.customer_id == customer_id)
-            .order_by(events.c.position)
-            .limit(limit)
+            select(events).where(events.c.customer_id == customer_id).order_by(events.c.position).limit(limit)
         )
         async with self.engine.connect() as conn:
             return [StoredEvent.model_validate(row._mapping) for row in await conn.execute(query)]
@@ -108,4 +104,22 @@ class EventStore:
     async def head(self) -> int:
         """The position of the newest event (0 when the log is empty)."""
         async with self.engine.connect() as conn:
-            return int((await conn.execute(select(func.coalesce(func.max(events.c.position), 0)))).scalar_one())
+            return int(
+                (await conn.execute(select(func.coalesce(func.max(events.c.position), 0)))).scalar_one()
+            )
+
+
+def _rows(new_events: Sequence[NewEvent]) -> list[dict[str, object]]:
+    """The rows to insert, every payload validated first (nothing is written if one is refused)."""
+    return [
+        {
+            "event_id": event.event_id,
+            "type": event.type,
+            "customer_id": event.customer_id,
+            "occurred_at": event.occurred_at,
+            "source": event.source,
+            "payload": validate_payload(event.type, event.payload),
+            "schema_version": event.schema_version,
+        }
+        for event in new_events
+    ]

@@ -1,0 +1,243 @@
+"""Subscriptions: read the event log by position from a named checkpoint, woken by LISTEN/NOTIFY.
+
+A subscription hands batches of events, in position order, to its handler and saves the position of
+the last event in `subscription_checkpoints` once the handler has succeeded. Delivery is therefore
+at-least-once (a crash between handler and checkpoint repeats the batch) and handlers must be
+idempotent. A transactional handler gets the connection of the transaction that saves the checkpoint,
+so its writes and the checkpoint commit together: exactly-once for state kept in the same database.
+
+Reading `position > checkpoint` never skips an event because the store serializes appends (see
+events/store.py): a position becomes visible only after every smaller one has.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+
+import psycopg
+from sqlalchemy import func, select
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from gridjourney.db.engine import libpq_url
+from gridjourney.db.tables import subscription_checkpoints
+from gridjourney.events.models import StoredEvent
+from gridjourney.events.store import NOTIFY_CHANNEL, EventStore
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[list[StoredEvent]], Awaitable[None]]
+TransactionalHandler = Callable[[AsyncConnection, list[StoredEvent]], Awaitable[None]]
+
+
+# --- checkpoints ---------------------------------------------------------------------------------
+async def load_checkpoint(conn: AsyncConnection, name: str) -> int:
+    """The saved position of subscription `name` (0 when it has never saved one)."""
+    query = select(subscription_checkpoints.c.position).where(subscription_checkpoints.c.name == name)
+    value = (await conn.execute(query)).scalar_one_or_none()
+    return int(value or 0)
+
+
+async def save_checkpoint(conn: AsyncConnection, name: str, position: int) -> None:
+    """Move the checkpoint forward to `position` (never back: a slower duplicate instance of the same
+    subscription must not undo a faster one's progress)."""
+    statement = insert(subscription_checkpoints).values(name=name, position=position)
+    statement = statement.on_conflict_do_update(
+        index_elements=["name"],
+        set_={
+            "position": func.greatest(subscription_checkpoints.c.position, statement.excluded.position),
+            "updated_at": func.now(),
+        },
+    )
+    await conn.execute(statement)
+
+
+async def set_checkpoint(conn: AsyncConnection, name: str, position: int) -> None:
+    """Set the checkpoint to `position`, also backwards (a rebuild or a deliberate replay)."""
+    statement = insert(subscription_checkpoints).values(name=name, position=position)
+    statement = statement.on_conflict_do_update(
+        index_elements=["name"], set_={"position": statement.excluded.position, "updated_at": func.now()}
+    )
+    await conn.execute(statement)
+
+
+async def lock_checkpoint(conn: AsyncConnection, name: str) -> int:
+    """Create the checkpoint row if needed, lock it until the transaction ends, and return it.
+
+    Holders of the lock are serialized: two instances of a transactional subscription (or a rebuild and
+    the runner) never apply the same batch concurrently."""
+    await conn.execute(
+        insert(subscription_checkpoints)
+        .values(name=name, position=0)
+        .on_conflict_do_nothing(index_elements=["name"])
+    )
+    query = (
+        select(subscription_checkpoints.c.position)
+        .where(subscription_checkpoints.c.name == name)
+        .with_for_update()
+    )
+    return int((await conn.execute(query)).scalar_one())
+
+
+# --- the subscription ----------------------------------------------------------------------------
+class Subscription:
+    """Feeds the log to a handler from a named checkpoint.
+
+    `catch_up()` handles everything up to the head once and raises a handler's error (the checkpoint
+    stays before the failed batch). `run_forever(stop)` keeps going: on a handler error it logs, backs
+    off and retries from the same checkpoint (never skipping); when caught up it sleeps until a NOTIFY
+    from the store, or `poll_interval` as a fallback if a notification is lost.
+    """
+
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        name: str,
+        handler: Handler | None = None,
+        *,
+        transactional: TransactionalHandler | None = None,
+        batch_size: int = 500,
+        poll_interval: float = 5.0,
+        initial_backoff: float = 0.5,
+        max_backoff: float = 30.0,
+        listen_url: str | None = None,
+    ) -> None:
+        """Give exactly one of `handler` (called, then the checkpoint is saved) and `transactional`
+        (called with the connection of the transaction that saves the checkpoint)."""
+        if (handler is None) == (transactional is None):
+            raise ValueError("give exactly one of handler and transactional")
+        self.engine = engine
+        self.name = name
+        self.batch_size = batch_size
+        self.poll_interval = poll_interval
+        self.initial_backoff = initial_backoff
+        self.max_backoff = max_backoff
+        # The engine's own URL (with the password) unless given: LISTEN needs a plain libpq connection.
+        self.listen_url = listen_url or libpq_url(engine.url.render_as_string(hide_password=False))
+        self.store = EventStore(engine)
+        self.ready = asyncio.Event()
+        """Set once `run_forever` has caught up for the first time (after trying to LISTEN)."""
+        self.listening = asyncio.Event()
+        """Set while `run_forever`'s LISTEN connection is open."""
+        self.notifications = 0
+        """NOTIFYs received by `run_forever`'s listener (for tests and metrics)."""
+        self.errors = 0
+        """Handler errors seen by `run_forever`."""
+        self._handler = handler
+        self._transactional = transactional
+        self._position: int | None = None
+        self._wake = asyncio.Event()
+        self._listen_attempted = asyncio.Event()
+
+    async def checkpoint(self) -> int:
+        """The saved checkpoint, as in the database."""
+        async with self.engine.connect() as conn:
+            return await load_checkpoint(conn, self.name)
+
+    async def catch_up(self) -> int:
+        """Handle every event up to the head as of the call; return how many were handed over."""
+        head = await self.store.head()
+        handled = 0
+        while True:
+            position = await self._current_position()
+            if position >= head:
+                return handled
+            count = await self._handle_next_batch(position)
+            if count is None:
+                return handled
+            handled += count
+
+    async def run_forever(self, stop: asyncio.Event) -> None:
+        """Handle events as they are appended until `stop` is set."""
+        listener = asyncio.create_task(self._listen(stop), name=f"subscription-{self.name}-listen")
+        try:
+            # Listen before the first read, so an append committed in between still wakes us.
+            await _wait_any(stop, self._listen_attempted, seconds=None)
+            backoff = self.initial_backoff
+            while not stop.is_set():
+                self._wake.clear()
+                try:
+                    while not stop.is_set():
+                        if await self._handle_next_batch(await self._current_position()) is None:
+                            break
+                except Exception:
+                    self.errors += 1
+                    log.exception("subscription %s: handler failed; retrying in %.1fs", self.name, backoff)
+                    self._position = None  # re-read the checkpoint: the failed batch is retried, not skipped
+                    await _wait_any(stop, seconds=backoff)
+                    backoff = min(backoff * 2, self.max_backoff)
+                    continue
+                backoff = self.initial_backoff
+                self.ready.set()
+                await _wait_any(stop, self._wake, seconds=self.poll_interval)
+        finally:
+            listener.cancel()
+            await asyncio.gather(listener, return_exceptions=True)
+
+    # --- internals -------------------------------------------------------------------------------
+    async def _current_position(self) -> int:
+        if self._position is None:
+            self._position = await self.checkpoint()
+        return self._position
+
+    async def _handle_next_batch(self, position: int) -> int | None:
+        """Hand over the batch after `position`. The number of events handled (0 when another instance
+        had moved the checkpoint), or None when there is nothing after `position`."""
+        batch = await self.store.read_after(position, self.batch_size)
+        if not batch:
+            return None
+        last = batch[-1].position
+        if self._transactional is not None:
+            async with self.engine.begin() as conn:
+                saved = await lock_checkpoint(conn, self.name)
+                if saved != position:
+                    # Someone else (another instance, a rebuild) moved it: continue from theirs.
+                    self._position = saved
+                    return 0
+                await self._transactional(conn, batch)
+                await set_checkpoint(conn, self.name, last)
+        else:
+            assert self._handler is not None
+            await self._handler(batch)
+            async with self.engine.begin() as conn:
+                await save_checkpoint(conn, self.name, last)
+        self._position = last
+        return len(batch)
+
+    async def _listen(self, stop: asyncio.Event) -> None:
+        """Keep a LISTEN connection open and turn every notification into a wake-up."""
+        backoff = self.initial_backoff
+        while not stop.is_set():
+            try:
+                conn = await psycopg.AsyncConnection.connect(self.listen_url, autocommit=True)
+                async with conn:
+                    await conn.execute(f"LISTEN {NOTIFY_CHANNEL}")
+                    self.listening.set()
+                    self._listen_attempted.set()
+                    self._wake.set()  # anything committed while we were not listening gets read now
+                    backoff = self.initial_backoff
+                    async for _ in conn.notifies():
+                        self.notifications += 1
+                        self._wake.set()
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:
+                # The poll fallback keeps the subscription going while the listener reconnects.
+                log.warning("subscription %s: LISTEN connection failed (%s); retrying", self.name, error)
+            self.listening.clear()
+            self._listen_attempted.set()
+            await _wait_any(stop, seconds=backoff)
+            backoff = min(backoff * 2, self.max_backoff)
+
+
+async def _wait_any(*events: asyncio.Event, seconds: float | None) -> None:
+    """Return when any of `events` is set or after `seconds`."""
+    waiters = [asyncio.ensure_future(event.wait()) for event in events]
+    try:
+        await asyncio.wait(waiters, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiter in waiters:
+            waiter.cancel()
+        await asyncio.gather(*waiters, return_exceptions=True)

@@ -1,0 +1,188 @@
+"""The event store's contract, against a real Postgres."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from pydantic import ValidationError
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from gridjourney.db.tables import events
+from gridjourney.events.store import EventStore
+from gridjourney.events.types import UnknownEventType
+from tests.events.builders import new_event, usage
+
+
+async def count_rows(engine: AsyncEngine) -> int:
+    async with engine.connect() as conn:
+        return int((await conn.execute(select(func.count()).select_from(events))).scalar_one())
+
+
+async def test_append_one_returns_its_position_and_stores_the_validated_payload(engine: AsyncEngine) -> None:
+    store = EventStore(engine)
+    event = new_event("customer.created", "c-1", {"name": "Ada", "phone": "+15035550100"})
+
+    [result] = await store.append([event])
+
+    assert result.event_id == event.event_id
+    assert result.position == 1
+    assert result.duplicate is False
+    stored = await store.get(event.event_id)
+    assert stored is not None
+    assert stored.position == 1
+    assert stored.type == "customer.created"
+    assert stored.customer_id == "c-1"
+    assert stored.occurred_at == event.occurred_at
+    # Defaults of the payload model are filled in, so readers see the full shape.
+    assert stored.payload == {
+        "name": "Ada",
+        "phone": "+15035550100",
+        "email": None,
+        "locale": "en",
+        "time_zone": "UTC",
+        "attributes": {},
+    }
+    assert stored.recorded_at is not None
+
+
+async def test_append_a_batch_gives_consecutive_positions_in_batch_order(engine: AsyncEngine) -> None:
+    store = EventStore(engine)
+    batch = [usage(kwh=n) for n in range(5)]
+
+    results = await store.append(batch)
+
+    assert [r.event_id for r in results] == [e.event_id for e in batch]
+    assert [r.position for r in results] == [1, 2, 3, 4, 5]
+    assert not any(r.duplicate for r in results)
+    assert await store.head() == 5
+
+
+async def test_repeated_append_returns_the_original_position_and_writes_nothing(engine: AsyncEngine) -> None:
+    store = EventStore(engine)
+    first, second = usage(), usage()
+    [original] = await store.append([first])
+    await store.append([second])
+
+    # The repeat carries a different payload: the first version wins and nothing is rewritten.
+    repeat = first.model_copy(update={"payload": {"kwh_saved": 99.0, "period_days": 3}})
+    [again] = await store.append([repeat])
+
+    assert again.position == original.position == 1
+    assert again.duplicate is True
+    assert await count_rows(engine) == 2
+    stored = await store.get(first.event_id)
+    assert stored is not None
+    assert stored.payload["kwh_saved"] == 1.0
+
+
+async def test_batch_mixing_new_and_known_events_writes_only_the_new(engine: AsyncEngine) -> None:
+    store = EventStore(engine)
+    known = usage()
+    await store.append([known])
+    fresh = usage()
+
+    results = await store.append([fresh, known])
+
+    assert [(r.position, r.duplicate) for r in results] == [(2, False), (1, True)]
+    assert await count_rows(engine) == 2
+
+
+async def test_duplicate_inside_one_batch_is_written_once(engine: AsyncEngine) -> None:
+    store = EventStore(engine)
+    event = usage()
+
+    results = await store.append([event, usage(), event])
+
+    assert [r.event_id for r in results] == [event.event_id, results[1].event_id, event.event_id]
+    assert results[0].position == results[2].position
+    assert [r.duplicate for r in results] == [False, False, True]
+    assert await count_rows(engine) == 2
+
+
+async def test_unknown_type_is_refused_with_nothing_appended(engine: AsyncEngine) -> None:
+    store = EventStore(engine)
+
+    with pytest.raises(UnknownEventType) as raised:
+        await store.append([usage(), new_event("bill.teleported", "c-1", {})])
+
+    assert raised.value.event_type == "bill.teleported"
+    assert "bill.teleported" in str(raised.value)
+    assert await count_rows(engine) == 0
+
+
+async def test_bad_payload_is_refused_naming_the_field_with_nothing_appended(engine: AsyncEngine) -> None:
+    store = EventStore(engine)
+    bad = new_event("bill.projection_updated", "c-1", {"projected_amount": "lots", "typical_amount": 80})
+
+    with pytest.raises(ValidationError) as raised:
+        await store.append([usage(), bad])
+
+    fields = {error["loc"][0] for error in raised.value.errors()}
+    assert fields == {"projected_amount", "days_left"}
+    assert await count_rows(engine) == 0
+
+
+async def test_unknown_payload_field_is_refused(engine: AsyncEngine) -> None:
+    store = EventStore(engine)
+    typo = new_event("usage.reduced", "c-1", {"kwh_saved": 1.0, "period_days": 1, "kwh_savd": 2})
+
+    with pytest.raises(ValidationError) as raised:
+        await store.append([typo])
+
+    assert [error["loc"] for error in raised.value.errors()] == [("kwh_savd",)]
+    assert await count_rows(engine) == 0
+
+
+async def test_a_batch_failing_in_the_database_appends_nothing(engine: AsyncEngine) -> None:
+    """All or nothing even past validation: a customer id longer than the column aborts the batch."""
+    store = EventStore(engine)
+    too_long = usage().model_copy(update={"customer_id": "x" * 101})
+
+    with pytest.raises(Exception, match="value too long"):
+        await store.append([usage(), usage(), too_long])
+
+    assert await count_rows(engine) == 0
+    # The store is still usable, and the failed batch left at most a hole in the positions.
+    [after] = await store.append([usage()])
+    assert after.duplicate is False
+    assert await count_rows(engine) == 1
+
+
+async def test_empty_append_does_nothing(engine: AsyncEngine) -> None:
+    assert await EventStore(engine).append([]) == []
+    assert await count_rows(engine) == 0
+
+
+async def test_read_after_pages_by_position(engine: AsyncEngine) -> None:
+    store = EventStore(engine)
+    appended = await store.append([usage(kwh=n) for n in range(7)])
+
+    page1 = await store.read_after(0, limit=3)
+    page2 = await store.read_after(page1[-1].position, limit=3)
+    page3 = await store.read_after(page2[-1].position, limit=3)
+
+    assert [e.position for e in page1] == [1, 2, 3]
+    assert [e.position for e in page2] == [4, 5, 6]
+    assert [e.position for e in page3] == [7]
+    assert await store.read_after(7) == []
+    assert [e.event_id for e in page1 + page2 + page3] == [r.event_id for r in appended]
+
+
+async def test_read_customer_returns_only_that_customers_events_in_order(engine: AsyncEngine) -> None:
+    store = EventStore(engine)
+    await store.append([usage("a", 1), usage("b", 2), usage("a", 3)])
+    restored = {"incident_id": "i", "restored_at": "2026-07-01T13:00Z"}
+    await store.append([new_event("outage.restored", None, restored)])
+    await store.append([usage("a", 4)])
+
+    history = await store.read_customer("a")
+
+    assert [(e.position, e.payload["kwh_saved"]) for e in history] == [(1, 1.0), (3, 3.0), (5, 4.0)]
+    assert await store.read_customer("nobody") == []
+    assert await store.get(uuid.uuid4()) is None
+
+
+async def test_head_of_an_empty_log_is_zero(engine: AsyncEngine) -> None:
+    assert await EventStore(engine).head() == 0
