@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import typer
 
+from gridjourney.cli.bench import bench_app
 from gridjourney.cli.journeys import journeys_app
 from gridjourney.cli.keys import keys_app
+from gridjourney.cli.run import api, run, worker
 
 app = typer.Typer(
     name="gridjourney",
@@ -14,12 +16,9 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-# Command groups (one module each) are registered below.
-app.add_typer(keys_app, name="keys")
-app.add_typer(journeys_app, name="journeys")
-
-from gridjourney.cli.run import api, run, worker  # noqa: E402
-
 app.command()(run)
 app.command()(worker)
 app.command()(api)
+app.add_typer(journeys_app, name="journeys")
+app.add_typer(keys_app, name="keys")
+app.add_typer(bench_app, name="bench")

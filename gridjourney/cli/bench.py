@@ -1,0 +1,29 @@
+"""`gridjourney bench ...`: the benchmarks in the checkout's bench/ folder (they are not installed)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+bench_app = typer.Typer(help="Run benchmarks: figures are printed and saved under bench/results/.")
+
+CHECKOUT = Path(__file__).resolve().parents[2]
+
+
+def _run_module(module: str, *args: str) -> None:
+    if not (CHECKOUT / "bench" / "__init__.py").exists():
+        raise typer.BadParameter(f"the benchmarks live in a checkout's bench/ folder; none at {CHECKOUT}")
+    result = subprocess.run([sys.executable, "-m", module, *args], cwd=CHECKOUT, check=False)
+    raise typer.Exit(result.returncode)
+
+
+@bench_app.command()
+def journeys(
+    count: Annotated[int, typer.Option("--journeys", min=10, help="Workflows per variant.")] = 300,
+) -> None:
+    """Journey throughput of the interpreter beside a hand-written workflow doing the same activities."""
+    _run_module("bench.journeys", "--journeys", str(count))
