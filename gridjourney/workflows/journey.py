@@ -166,7 +166,10 @@ class JourneyWorkflow:
         entry = self._journey.definition.entry
         self._state.holdout = in_holdout(self._journey.journey_id, self._customer_id, entry.holdout)
         await self._record(
-            "journey.entered", holdout=self._state.holdout, trigger_event_id=self._input.trigger.event_id
+            "journey.entered",
+            occurred_at=self._state.entered_at,  # the moment the goal window counts from
+            holdout=self._state.holdout,
+            trigger_event_id=self._input.trigger.event_id,
         )
         if not context.exists:
             raise _Exited("unknown_customer")
@@ -462,7 +465,9 @@ class JourneyWorkflow:
         self._state.journey_event_seq += 1
         return str(uuid.uuid5(EVENT_ID_NAMESPACE, f"{self._instance_key}:{self._state.journey_event_seq}"))
 
-    async def _record(self, event_type: JourneyEventType, **fields: Any) -> None:
+    async def _record(
+        self, event_type: JourneyEventType, occurred_at: datetime | None = None, **fields: Any
+    ) -> None:
         payload = {
             "journey_id": self._journey.journey_id,
             "version": self._journey.version,
@@ -473,7 +478,7 @@ class JourneyWorkflow:
             event_id=self._next_event_id(),
             type=event_type,
             customer_id=self._customer_id,
-            occurred_at=workflow.now(),
+            occurred_at=occurred_at or workflow.now(),
             payload=payload,
         )
         await self._bookkeeping(RECORD_JOURNEY_EVENT, request)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 from temporalio.api.testservice.v1 import LockTimeSkippingRequest, UnlockTimeSkippingRequest
 from temporalio.client import WorkflowHandle
@@ -34,13 +35,17 @@ async def state(handle: WorkflowHandle[JourneyWorkflow, JourneyState]) -> Journe
     return result
 
 
-def _payload(journey: CompiledJourney) -> dict[str, object]:
+def _payload(journey: CompiledJourney) -> dict[str, Any]:
     # trigger payloads the test journeys' conditions read
     return {"incident_id": "inc-1"} if journey.definition.trigger[0].event == "outage.detected" else {}
 
 
-async def waiting_at(handle: WorkflowHandle[JourneyWorkflow, JourneyState], step_id: str) -> JourneyState:
-    """The state once the run waits at `step_id` (polled in real time; queries do not skip time)."""
+async def waiting_at(
+    handle: WorkflowHandle[JourneyWorkflow, JourneyState], step_id: str | None
+) -> JourneyState:
+    """The state once the run waits at `step_id` (None: for the goal, after the steps).
+
+    Polled in real time: queries do not skip time."""
     for _ in range(400):
         current = await state(handle)
         if current.current_step == step_id and current.waiting_until is not None:
@@ -52,8 +57,10 @@ async def waiting_at(handle: WorkflowHandle[JourneyWorkflow, JourneyState], step
 async def finish(
     env: WorkflowEnvironment, handle: WorkflowHandle[JourneyWorkflow, JourneyState]
 ) -> JourneyState:
-    """The run's result, letting the server skip time meanwhile (as handles from the test
-    environment's own start_workflow do; start_journey's handle is not returned)."""
+    """The run's result, letting the server skip time meanwhile.
+
+    For handles made with get_workflow_handle (start_journey returns no handle). A handle from the
+    test environment's own start_workflow unlocks time itself: unlocking twice breaks the clock."""
     await env.client.test_service.unlock_time_skipping(UnlockTimeSkippingRequest())
     try:
         return await handle.result()
