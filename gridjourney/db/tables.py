@@ -175,6 +175,7 @@ journey_instances = Table(
     Column("holdout", Boolean, nullable=False, server_default="false"),
     Column("steps_completed", Integer, nullable=False, server_default="0"),
     Column("exit_reason", Text),
+    Column("converted_at", DateTime(timezone=True)),  # goal reached; the run may still be active
     Column("entered_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
     Column("last_position", BigInteger, nullable=False),

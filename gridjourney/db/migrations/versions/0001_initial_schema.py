@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-23 11:04:00.329886
+Create Date: 2026-11-23 11:22:28.457675
 """
 
 from collections.abc import Sequence
@@ -82,6 +82,7 @@ def upgrade() -> None:
         sa.Column("holdout", sa.Boolean(), server_default="false", nullable=False),
         sa.Column("steps_completed", sa.Integer(), server_default="0", nullable=False),
         sa.Column("exit_reason", sa.Text(), nullable=True),
+        sa.Column("converted_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("entered_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("last_position", sa.BigInteger(), nullable=False),
