@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 from typing import Any
 
 from temporalio.api.testservice.v1 import LockTimeSkippingRequest, UnlockTimeSkippingRequest
@@ -66,3 +67,18 @@ async def finish(
         return await handle.result()
     finally:
         await env.client.test_service.lock_time_skipping(LockTimeSkippingRequest())
+
+
+async def skip_to(
+    env: WorkflowEnvironment, handle: WorkflowHandle[JourneyWorkflow, JourneyState], step_id: str
+) -> JourneyState:
+    """Advance the test server's clock through earlier waits until the run waits at `step_id`."""
+    for _ in range(400):
+        current = await state(handle)
+        if current.current_step == step_id and current.waiting_until is not None:
+            return current
+        if current.waiting_until is not None:
+            await env.sleep(max(current.waiting_until - await env.get_current_time(), timedelta(seconds=1)))
+        else:
+            await asyncio.sleep(0.025)
+    raise AssertionError(f"the run never waited at {step_id!r}; state: {current}")

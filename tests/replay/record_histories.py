@@ -1,0 +1,155 @@
+"""Record one workflow history per shipped journey, for the replay tests.
+
+    .venv/bin/python -m tests.replay.record_histories
+
+Each journey in journeys/ runs through the time-skipping test server along its most telling path
+(waits, signals, branches), with the in-memory activity stand-ins of tests/workflows (the real
+activities need Postgres and the SMS stand-in; replay needs only the history). The history is saved
+as tests/replay/histories/<journey id>.json: {"workflow_id": ..., "history": <history JSON>}.
+
+Re-record after publishing a journey's new shape; never after changing JourneyWorkflow itself: the
+old histories are what prove a change of the interpreter is replay-safe (guard it with
+`workflow.patched`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from pathlib import Path
+
+from temporalio.client import WorkflowHandle
+from temporalio.testing import WorkflowEnvironment
+
+from gridjourney.dsl.compiler import compile_journey, definition_hash
+from gridjourney.dsl.loader import load_journey_file
+from gridjourney.dsl.schema import CompiledJourney
+from gridjourney.temporal import DATA_CONVERTER, test_server_path
+from gridjourney.workflows.assignment import in_holdout
+from gridjourney.workflows.contracts import JOURNEY_EVENT_SIGNAL, CustomerContext, JourneyState
+from gridjourney.workflows.journey import JourneyWorkflow
+from tests.workflows.helpers import finish, skip_to, start, waiting_at
+from tests.workflows.standins import StandIns, event, register_search_attributes, running_workers
+
+ROOT = Path(__file__).resolve().parents[2]
+JOURNEYS_DIR = ROOT / "journeys"
+TEMPLATES_DIR = ROOT / "templates"
+HISTORIES_DIR = Path(__file__).resolve().parent / "histories"
+
+Handle = WorkflowHandle[JourneyWorkflow, JourneyState]
+Scenario = Callable[[WorkflowEnvironment, CompiledJourney], Awaitable[Handle]]
+
+
+def customer_outside_holdout(journey: CompiledJourney) -> str:
+    holdout = journey.definition.entry.holdout
+    return next(f"cust-{n}" for n in range(1000) if not in_holdout(journey.journey_id, f"cust-{n}", holdout))
+
+
+async def onboarding(env: WorkflowEnvironment, journey: CompiledJourney) -> Handle:
+    """Welcome, two days, 10:00 in Chicago, invite; the customer says yes by text (goal too)."""
+    customer = customer_outside_holdout(journey)
+    handle = await start(env, journey, customer, event("customer.created", customer))
+    await skip_to(env, handle, "await_answer")
+    consent = event("consent.changed", customer, channel="sms", purpose="informational", granted=True)
+    await handle.signal(JOURNEY_EVENT_SIGNAL, consent)
+    return handle
+
+
+async def high_bill_alert(env: WorkflowEnvironment, journey: CompiledJourney) -> Handle:
+    """Alert, a saving during the pause (goal), then the DR offer for a likely responder."""
+    customer = customer_outside_holdout(journey)
+    projection = event(
+        "bill.projection_updated", customer, projected_amount=182.0, typical_amount=120.0, days_left=12
+    )
+    handle = await start(env, journey, customer, projection)
+    await waiting_at(handle, "pause")
+    await handle.signal(JOURNEY_EVENT_SIGNAL, event("usage.reduced", customer, kwh_saved=35.0, period_days=7))
+    return handle
+
+
+async def dr_event(env: WorkflowEnvironment, journey: CompiledJourney) -> Handle:
+    """Notice the day ahead, reminder an hour before the start, thank-you at the end."""
+    customer = customer_outside_holdout(journey)
+    now = await env.get_current_time()
+    start_at, end_at = now + timedelta(days=1), now + timedelta(days=1, hours=3)
+    scheduled = event(
+        "dr.event_scheduled",
+        customer,
+        dr_event_id="dr-2025-07-14",
+        program="peak_time_rewards",
+        start=start_at.isoformat(),
+        end=end_at.isoformat(),
+        modification_number=0,
+    )
+    return await start(env, journey, customer, scheduled)
+
+
+async def outage_notice(env: WorkflowEnvironment, journey: CompiledJourney) -> Handle:
+    """Detected, then restored within the first wait."""
+    customer = customer_outside_holdout(journey)
+    detected = event("outage.detected", customer, incident_id="inc-77", feeder="F12")
+    handle = await start(env, journey, customer, detected)
+    await waiting_at(handle, "await_restoration")
+    await env.sleep(timedelta(hours=2))
+    restored_at = (await env.get_current_time()).isoformat()
+    restored = event("outage.restored", customer, incident_id="inc-77", restored_at=restored_at)
+    await handle.signal(JOURNEY_EVENT_SIGNAL, restored)
+    return handle
+
+
+SCENARIOS: dict[str, Scenario] = {
+    "onboarding": onboarding,
+    "high_bill_alert": high_bill_alert,
+    "dr_event": dr_event,
+    "outage_notice": outage_notice,
+}
+
+
+def shipped_journey(journey_id: str) -> CompiledJourney:
+    definition = load_journey_file(JOURNEYS_DIR / f"{journey_id}.yaml")
+    return compile_journey(
+        definition, version=1, content_hash=definition_hash(definition), templates_dir=TEMPLATES_DIR
+    )
+
+
+def standins_for(journey_id: str) -> StandIns:
+    standins = StandIns()
+    for n in range(1000):  # every candidate customer: in Chicago, a likely DR responder
+        standins.customers[f"cust-{n}"] = CustomerContext(
+            customer_id=f"cust-{n}",
+            name="Ana Diaz",
+            locale="es",
+            time_zone="America/Chicago",
+            attributes={"scores": {"dr_propensity": 0.8}},
+        )
+    return standins
+
+
+async def record(journey_id: str, env: WorkflowEnvironment) -> tuple[Path, JourneyState]:
+    async with running_workers(env.client, standins_for(journey_id)):
+        handle = await SCENARIOS[journey_id](env, shipped_journey(journey_id))
+        final = await finish(env, handle)
+        history = await handle.fetch_history()
+    path = HISTORIES_DIR / f"{journey_id}.json"
+    document = {"workflow_id": handle.id, "history": json.loads(history.to_json())}
+    path.write_text(json.dumps(document, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+    return path, final
+
+
+async def main() -> None:
+    HISTORIES_DIR.mkdir(parents=True, exist_ok=True)
+    env = await WorkflowEnvironment.start_time_skipping(
+        data_converter=DATA_CONVERTER, test_server_existing_path=str(test_server_path())
+    )
+    async with env:
+        await register_search_attributes(env.client)
+        for journey_id in SCENARIOS:
+            path, final = await record(journey_id, env)
+            steps = " → ".join(f"{step.step_id}({step.outcome})" for step in final.steps_taken)
+            print(f"{journey_id}: {final.status}; {steps}\n  saved {path.relative_to(ROOT)}")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
