@@ -1,0 +1,215 @@
+"""The read side: what the API and activities ask of the projections (and the log, for timelines)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from gridjourney.db.tables import consents, customers, events, journey_instances, messages
+from gridjourney.events.types import Channel, Purpose
+
+
+class View(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+
+class CustomerView(View):
+    customer_id: str
+    name: str | None
+    phone: str | None
+    email: str | None
+    locale: str
+    time_zone: str
+    attributes: dict[str, Any]
+    created_at: datetime
+    updated_at: datetime
+
+
+class ConsentView(View):
+    customer_id: str
+    channel: str
+    purpose: str
+    granted: bool
+    source: str | None
+    method: str | None
+    updated_at: datetime
+
+
+class MessageView(View):
+    idempotency_key: str
+    customer_id: str | None
+    journey_id: str | None
+    instance_id: str | None
+    step_id: str | None
+    channel: str | None
+    template: str | None
+    locale: str | None
+    status: str
+    reason: str | None
+    provider_message_id: str | None
+    occurred_at: datetime
+    updated_at: datetime
+
+
+class InstanceView(View):
+    instance_id: str
+    journey_id: str
+    version: int
+    customer_id: str
+    status: str
+    current_step: str | None
+    holdout: bool
+    steps_completed: int
+    exit_reason: str | None
+    converted_at: datetime | None
+    entered_at: datetime
+    updated_at: datetime
+
+
+TimelineKind = Literal["event", "journey", "message"]
+
+
+class TimelineRow(View):
+    """One line of a customer's timeline: an event of the log, classified for display."""
+
+    position: int
+    occurred_at: datetime
+    recorded_at: datetime
+    type: str
+    kind: TimelineKind
+    source: str
+    journey_id: str | None
+    instance_id: str | None
+    payload: dict[str, Any]
+
+
+async def get_customer(conn: AsyncConnection, customer_id: str) -> CustomerView | None:
+    row = (await conn.execute(select(customers).where(customers.c.customer_id == customer_id))).first()
+    return None if row is None else CustomerView.model_validate(row)
+
+
+async def get_consent(
+    conn: AsyncConnection, customer_id: str, channel: Channel, purpose: Purpose
+) -> ConsentView | None:
+    """The latest consent for (customer, channel, purpose); None when the customer never stated one."""
+    query = select(consents).where(
+        consents.c.customer_id == customer_id, consents.c.channel == channel, consents.c.purpose == purpose
+    )
+    row = (await conn.execute(query)).first()
+    return None if row is None else ConsentView.model_validate(row)
+
+
+async def list_consents(conn: AsyncConnection, customer_id: str) -> list[ConsentView]:
+    query = (
+        select(consents)
+        .where(consents.c.customer_id == customer_id)
+        .order_by(consents.c.channel, consents.c.purpose)
+    )
+    return [ConsentView.model_validate(row) for row in await conn.execute(query)]
+
+
+async def list_messages(
+    conn: AsyncConnection,
+    *,
+    customer_id: str | None = None,
+    journey_id: str | None = None,
+    instance_id: str | None = None,
+    status: str | None = None,
+    channel: str | None = None,
+    template: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    limit: int = 100,
+    offset: int = 0,
+) -> list[MessageView]:
+    """Messages matching every filter given, newest first (ties by key, so pages are stable)."""
+    filters = [
+        column == value
+        for column, value in (
+            (messages.c.customer_id, customer_id),
+            (messages.c.journey_id, journey_id),
+            (messages.c.instance_id, instance_id),
+            (messages.c.status, status),
+            (messages.c.channel, channel),
+            (messages.c.template, template),
+        )
+        if value is not None
+    ]
+    if since is not None:
+        filters.append(messages.c.occurred_at >= since)
+    if until is not None:
+        filters.append(messages.c.occurred_at < until)
+    query = (
+        select(messages)
+        .where(*filters)
+        .order_by(messages.c.occurred_at.desc(), messages.c.idempotency_key)
+        .limit(limit)
+        .offset(offset)
+    )
+    return [MessageView.model_validate(row) for row in await conn.execute(query)]
+
+
+async def get_instance(conn: AsyncConnection, instance_id: str) -> InstanceView | None:
+    query = select(journey_instances).where(journey_instances.c.instance_id == instance_id)
+    row = (await conn.execute(query)).first()
+    return None if row is None else InstanceView.model_validate(row)
+
+
+async def list_instances(
+    conn: AsyncConnection,
+    journey_id: str,
+    *,
+    status: str | None = None,
+    customer_id: str | None = None,
+    limit: int = 100,
+    offset: int = 0,
+) -> list[InstanceView]:
+    """Instances of a journey, most recently entered first."""
+    query = select(journey_instances).where(journey_instances.c.journey_id == journey_id)
+    if status is not None:
+        query = query.where(journey_instances.c.status == status)
+    if customer_id is not None:
+        query = query.where(journey_instances.c.customer_id == customer_id)
+    query = (
+        query.order_by(journey_instances.c.entered_at.desc(), journey_instances.c.instance_id)
+        .limit(limit)
+        .offset(offset)
+    )
+    return [InstanceView.model_validate(row) for row in await conn.execute(query)]
+
+
+def _kind(event_type: str) -> TimelineKind:
+    if event_type.startswith("journey."):
+        return "journey"
+    return "message" if event_type.startswith("message.") else "event"
+
+
+async def customer_timeline(
+    conn: AsyncConnection, customer_id: str, *, after_position: int = 0, limit: int = 200
+) -> list[TimelineRow]:
+    """The customer's events, journey progress and messages, in log order, from the log itself (it
+    holds the reasons: why a message was suppressed, which event exited a journey)."""
+    query = (
+        select(events)
+        .where(events.c.customer_id == customer_id, events.c.position > after_position)
+        .order_by(events.c.position)
+        .limit(limit)
+    )
+    return [
+        TimelineRow(
+            position=row.position,
+            occurred_at=row.occurred_at,
+            recorded_at=row.recorded_at,
+            type=row.type,
+            kind=_kind(row.type),
+            source=row.source,
+            journey_id=row.payload.get("journey_id"),
+            instance_id=row.payload.get("instance_id"),
+            payload=row.payload,
+        )
+        for row in await conn.execute(query)
+    ]

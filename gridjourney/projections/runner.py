@@ -1,0 +1,115 @@
+"""Keeps the projections current ("projections" subscription) and rebuilds them from the log.
+
+Each batch is applied and the checkpoint saved in one transaction, so the tables always equal the
+fold of the log up to the checkpoint: exactly-once, whatever crashes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Sequence
+
+from pydantic import BaseModel
+from sqlalchemy import delete, func, select
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from gridjourney.events.models import StoredEvent
+from gridjourney.events.store import EventStore
+from gridjourney.events.subscription import Subscription, lock_checkpoint, set_checkpoint
+from gridjourney.projections import consents, customers, journey_instances, messages
+from gridjourney.projections.model import Projection
+
+log = logging.getLogger(__name__)
+
+SUBSCRIPTION_NAME = "projections"
+PROJECTIONS: tuple[Projection, ...] = (
+    customers.PROJECTION,
+    consents.PROJECTION,
+    messages.PROJECTION,
+    journey_instances.PROJECTION,
+)
+_BY_TYPE: dict[str, list[Projection]] = {}
+for _projection in PROJECTIONS:
+    for _event_type in _projection.event_types:
+        _BY_TYPE.setdefault(_event_type, []).append(_projection)
+
+Progress = Callable[[int, int], None]
+"""Called with (position reached, head of the log) as a rebuild goes."""
+
+
+async def apply_events(conn: AsyncConnection, batch: Sequence[StoredEvent]) -> None:
+    """Fold `batch`, in order, into every projection that reads its types (idempotent)."""
+    for event in batch:
+        for projection in _BY_TYPE.get(event.type, ()):
+            await projection.apply(conn, event)
+
+
+class ProjectionRunner:
+    """The "projections" subscription: `run_forever(stop)` in the worker, `catch_up()` on demand."""
+
+    def __init__(self, engine: AsyncEngine, *, batch_size: int = 500, poll_interval: float = 5.0) -> None:
+        self.subscription = Subscription(
+            engine,
+            SUBSCRIPTION_NAME,
+            transactional=apply_events,
+            batch_size=batch_size,
+            poll_interval=poll_interval,
+        )
+
+    async def run_forever(self, stop: asyncio.Event) -> None:
+        await self.subscription.run_forever(stop)
+
+    async def catch_up(self) -> int:
+        return await self.subscription.catch_up()
+
+    async def checkpoint(self) -> int:
+        return await self.subscription.checkpoint()
+
+
+class RebuildResult(BaseModel):
+    events: int
+    position: int
+    counts: dict[str, int]
+
+
+async def rebuild(
+    engine: AsyncEngine, *, batch_size: int = 1000, on_progress: Progress | None = None
+) -> RebuildResult:
+    """Empty the projection tables and fold the whole log into them again, from position 0.
+
+    One transaction: readers keep seeing the old rows until the new ones commit (DELETE, not
+    TRUNCATE, whose exclusive lock would block them), and a crash leaves the old tables. The
+    checkpoint row is locked first, so a running ProjectionRunner waits, then continues from the
+    position the rebuild reached.
+    """
+    store = EventStore(engine)
+    folded = 0
+    async with engine.begin() as conn:
+        await lock_checkpoint(conn, SUBSCRIPTION_NAME)
+        for projection in PROJECTIONS:
+            await conn.execute(delete(projection.table))
+        head = await store.head()
+        position = 0
+        if on_progress is not None:
+            on_progress(0, head)
+        # Events are immutable and appear in position order, so reading on other connections is safe.
+        while batch := await store.read_after(position, batch_size):
+            await apply_events(conn, batch)
+            folded += len(batch)
+            position = batch[-1].position
+            if on_progress is not None:
+                on_progress(position, max(head, position))
+        await set_checkpoint(conn, SUBSCRIPTION_NAME, position)
+        counts = await table_counts(conn)
+    log.info("projections rebuilt from %d events up to position %d: %s", folded, position, counts)
+    return RebuildResult(events=folded, position=position, counts=counts)
+
+
+async def table_counts(conn: AsyncConnection) -> dict[str, int]:
+    """Rows per projection table."""
+    counts: dict[str, int] = {}
+    for projection in PROJECTIONS:
+        query = select(func.count()).select_from(projection.table)
+        counts[projection.table.name] = int((await conn.execute(query)).scalar_one())
+    return counts
