@@ -7,6 +7,7 @@ import typer
 from gridjourney.cli.bench import bench_app
 from gridjourney.cli.journeys import journeys_app
 from gridjourney.cli.keys import keys_app
+from gridjourney.cli.projections import projections_app
 from gridjourney.cli.run import api, run, worker
 
 app = typer.Typer(
@@ -21,4 +22,5 @@ app.command()(worker)
 app.command()(api)
 app.add_typer(journeys_app, name="journeys")
 app.add_typer(keys_app, name="keys")
+app.add_typer(projections_app, name="projections")
 app.add_typer(bench_app, name="bench")
