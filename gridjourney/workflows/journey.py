@@ -21,7 +21,6 @@ Decisions worth knowing (the module is the reference for them):
 from __future__ import annotations
 
 import asyncio
-import uuid
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any, Literal
@@ -31,12 +30,11 @@ from temporalio.common import RetryPolicy, SearchAttributeUpdate
 from temporalio.exceptions import ActivityError, is_cancelled_exception
 
 with workflow.unsafe.imports_passed_through():
-    from gridjourney.dsl.expressions import evaluate, evaluate_datetime
+    # import modules by name: `from package import module` would bypass the sandbox's pass-through
+    from gridjourney.dsl.expressions import evaluate
     from gridjourney.dsl.schema import (
-        END,
         AnyStep,
         BranchStep,
-        EndStep,
         SendStep,
         SplitStep,
         UpdateStep,
@@ -44,10 +42,7 @@ with workflow.unsafe.imports_passed_through():
         WaitStep,
     )
     from gridjourney.temporal import CUSTOMER_ID, JOURNEY_ID, JOURNEY_VERSION
-
-    # `from package import module` would bypass the sandbox's pass-through: import the modules by name
-    from gridjourney.workflows.assignment import in_holdout, split_arm
-    from gridjourney.workflows.clock import next_local_time
+    from gridjourney.workflows.assignment import in_holdout
     from gridjourney.workflows.contracts import (
         JOURNEY_EVENT_SIGNAL,
         JOURNEY_STATE_QUERY,
@@ -66,9 +61,23 @@ with workflow.unsafe.imports_passed_through():
         StepRecord,
         UpdateCustomerInput,
     )
+    from gridjourney.workflows.decisions import (
+        KINDS,
+        accepts,
+        choose_branch,
+        choose_split,
+        customer_namespace,
+        event_namespace,
+        idempotency_key,
+        in_goal_window,
+        instance_key,
+        journey_namespace,
+        recorded_event_id,
+        step_namespace,
+        target,
+        wait_deadline,
+    )
 
-# uuid5 namespace of the ids of events this workflow records.
-EVENT_ID_NAMESPACE = uuid.UUID("6f1c3a52-93d4-4f0e-9b7a-2c51d8e0a4b7")
 SEEN_EVENTS_KEPT = 1000  # duplicates arrive close together; older ids are forgotten
 STEPS_KEPT = 200  # steps_taken in state (the full record is in the event log)
 
@@ -76,15 +85,6 @@ _BOOKKEEPING_RETRY = RetryPolicy(maximum_interval=timedelta(minutes=1))  # until
 _SEND_RETRY = RetryPolicy(maximum_interval=timedelta(minutes=5))
 _SEND_GIVE_UP = timedelta(hours=12)  # a message later than this is worse than none: record it failed
 
-_KINDS: dict[type[AnyStep], str] = {
-    SendStep: "send",
-    WaitStep: "wait",
-    WaitForStep: "wait_for",
-    BranchStep: "branch",
-    SplitStep: "split",
-    UpdateStep: "update",
-    EndStep: "end",
-}
 JourneyEventType = Literal["journey.entered", "journey.step_completed", "journey.exited", "journey.converted"]
 
 
@@ -92,15 +92,6 @@ class _Exited(Exception):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
-
-
-def _holds(expression: str | None, namespace: dict[str, Any]) -> bool:
-    if expression is None:
-        return True
-    try:
-        return bool(evaluate(expression, namespace))
-    except Exception:  # a condition that cannot be evaluated is false (DSL rule)
-        return False
 
 
 @workflow.defn(name="JourneyWorkflow")
@@ -114,7 +105,6 @@ class JourneyWorkflow:
         self._seen: list[str] = list(input.seen_event_ids) or [input.trigger.event_id]
         self._seen_set = set(self._seen)
         self._customer: dict[str, Any] | None = None
-        self._trigger_view = input.trigger.namespace()
         # A run continued mid-wait keeps the deadline it had.
         resume = input.resume
         self._resumed_wait = (
@@ -196,7 +186,7 @@ class JourneyWorkflow:
                 await self._drain(None)
             outcome, following = await self._execute(step)
             self._state.step_visits[step_id] = self._state.step_visits.get(step_id, 0) + 1
-            kind = _KINDS[type(step)]
+            kind = KINDS[type(step)]
             self._state.steps_taken.append(
                 StepRecord(step_id=step_id, kind=kind, outcome=outcome, completed_at=workflow.now())
             )
@@ -236,17 +226,11 @@ class JourneyWorkflow:
         if isinstance(step, WaitForStep):
             return await self._wait_for(step, following)
         if isinstance(step, BranchStep):
-            namespace = self._namespace(await self._fresh_customer())
-            case = next((case for case in step.branch if _holds(case.when, namespace)), None)
-            return (case.goto, _target(case.goto)) if case else ("no_case", following)
+            goto = choose_branch(step, await self._step_namespace())
+            return (goto, target(goto)) if goto else ("no_case", following)
         if isinstance(step, SplitStep):
-            arm = split_arm(
-                [(arm, arm.weight) for arm in step.split],
-                self._journey.journey_id,
-                step.id,
-                self._customer_id,
-            )
-            return arm.label or arm.goto, _target(arm.goto)
+            arm = choose_split(step, self._journey.journey_id, self._customer_id)
+            return arm.label or arm.goto, target(arm.goto)
         if isinstance(step, UpdateStep):
             return await self._update(step), following
         return None, None  # EndStep
@@ -255,9 +239,8 @@ class JourneyWorkflow:
         if self._state.holdout:
             return "holdout"
         visit = self._state.step_visits.get(step.id, 0) + 1
-        key = f"{self._instance_key}:{step.id}:{self._customer_id}" + (f":{visit}" if visit > 1 else "")
         request = SendMessageInput(
-            idempotency_key=key,
+            idempotency_key=idempotency_key(self._instance, step.id, self._customer_id, visit),
             customer_id=self._customer_id,
             journey_id=self._journey.journey_id,
             journey_version=self._journey.version,
@@ -266,7 +249,7 @@ class JourneyWorkflow:
             channels=step.send.channels,
             template=step.send.template,
             purpose=self._journey.definition.purpose,
-            variables={"event": self._trigger_view, "journey": self._journey_view},
+            variables={"event": self._input.trigger.namespace(), "journey": journey_namespace(self._journey)},
         )
         try:
             outcome: SendOutcome = await workflow.execute_activity(
@@ -286,22 +269,12 @@ class JourneyWorkflow:
         return f"{outcome.status}:{detail}" if detail else outcome.status
 
     async def _wait_step(self, step: WaitStep) -> str:
-        spec = step.wait
         deadline = self._resumed_deadline(step.id)
         if deadline is None:
-            now = workflow.now()
-            if spec.duration is not None:
-                deadline = now + spec.duration
-            elif spec.until_local_time is not None:
-                time_zone = (await self._fresh_customer())["time_zone"]
-                deadline = next_local_time(now, spec.until_local_time, time_zone)
-            else:
-                assert spec.until is not None  # the schema requires exactly one of the three
-                try:
-                    at = evaluate_datetime(spec.until, self._namespace(await self._fresh_customer()))
-                except Exception as error:  # no time to wait for: go on rather than stall the run
-                    return f"skipped:{error}"
-                deadline = max(now, at - (spec.before or timedelta(0)))
+            try:
+                deadline = wait_deadline(step.wait, workflow.now(), await self._step_namespace())
+            except Exception as error:  # `until` gave no time: go on rather than stall the run
+                return f"skipped:{error}"
         await self._wait(deadline, None)
         self._customer = None  # the world moved on while we waited
         return f"until {deadline.isoformat()}"
@@ -310,24 +283,22 @@ class JourneyWorkflow:
         spec = step.wait_for
         deadline = self._resumed_deadline(step.id) or workflow.now() + spec.timeout
         self._state.waiting_for = spec.event
-
-        def accepts(event: EventRef) -> bool:
-            return event.type == spec.event and _holds(spec.when, self._event_namespace(event))
-
-        event = await self._wait(deadline, accepts)
+        event = await self._wait(
+            deadline, lambda event: accepts(event, spec.event, spec.when, self._event_namespace(event))
+        )
         self._state.waiting_for = None
         self._customer = None
         if event is not None:
-            return "event", following if spec.on_event is None else _target(spec.on_event)
-        return "timeout", following if spec.on_timeout is None else _target(spec.on_timeout)
+            return "event", following if spec.on_event is None else target(spec.on_event)
+        return "timeout", following if spec.on_timeout is None else target(spec.on_timeout)
 
     async def _update(self, step: UpdateStep) -> str:
         spec = step.update
-        customer = await self._fresh_customer()
+        namespace = await self._step_namespace()
         value: Any = spec.value
         if spec.expression is not None:
             try:
-                value = evaluate(spec.expression, self._namespace(customer))
+                value = evaluate(spec.expression, namespace)
             except Exception as error:  # keep the attribute as it was rather than write a wrong value
                 return f"skipped:{error}"
         request = UpdateCustomerInput(
@@ -338,15 +309,15 @@ class JourneyWorkflow:
             occurred_at=workflow.now(),
         )
         await self._bookkeeping(UPDATE_CUSTOMER, request)
-        customer[spec.attribute] = value  # later conditions see the new value
+        namespace["customer"][spec.attribute] = value  # later conditions see the new value
         return "updated"
 
     # --- waiting and events -----------------------------------------------------------------------
-    async def _wait(self, deadline: datetime, accepts: Callable[[EventRef], bool] | None) -> EventRef | None:
-        """Wait until `deadline`, handling events as they arrive; the event `accepts` took, or None."""
+    async def _wait(self, deadline: datetime, take: Callable[[EventRef], bool] | None) -> EventRef | None:
+        """Wait until `deadline`, handling events as they arrive; the event `take` accepted, or None."""
         self._state.waiting_until = deadline
         while True:
-            matched = await self._drain(accepts)
+            matched = await self._drain(take)
             if matched is not None:
                 break
             remaining = deadline - workflow.now()
@@ -357,12 +328,12 @@ class JourneyWorkflow:
                 await workflow.wait_condition(lambda: bool(self._inbox), timeout=remaining)
             except TimeoutError:
                 # An event delivered together with the timer still counts: the last moment wins.
-                matched = await self._drain(accepts)
+                matched = await self._drain(take)
                 break
         self._state.waiting_until = None
         return matched
 
-    async def _drain(self, accepts: Callable[[EventRef], bool] | None) -> EventRef | None:
+    async def _drain(self, take: Callable[[EventRef], bool] | None) -> EventRef | None:
         """Handle queued events in arrival order until one is accepted (later ones stay queued)."""
         definition = self._journey.definition
         while self._inbox:
@@ -371,24 +342,17 @@ class JourneyWorkflow:
             if (
                 goal is not None
                 and not self._state.converted
-                and event.type == goal.event
-                and self._in_goal_window(event)
-                and _holds(goal.when, self._event_namespace(event))
+                and self._state.entered_at is not None
+                and in_goal_window(self._journey, self._input.trigger, self._state.entered_at, event)
+                and accepts(event, goal.event, goal.when, self._event_namespace(event))
             ):
                 self._state.converted = True
                 await self._record("journey.converted", goal_event=event.type, goal_event_id=event.event_id)
             if event.type in definition.exit_on:
                 raise _Exited(event.type)
-            if accepts is not None and accepts(event):
+            if take is not None and take(event):
                 return event
         return None
-
-    def _in_goal_window(self, event: EventRef) -> bool:
-        goal = self._journey.definition.goal
-        entered_at = self._state.entered_at
-        if goal is None or entered_at is None:
-            return False
-        return self._input.trigger.occurred_at <= event.occurred_at <= entered_at + goal.within
 
     def _resumed_deadline(self, step_id: str) -> datetime | None:
         if self._resumed_wait is None or self._resumed_wait[0] != step_id:
@@ -421,49 +385,29 @@ class JourneyWorkflow:
         return self._input.customer_id
 
     @property
-    def _instance_key(self) -> str:
-        # Stable across continue-as-new, distinct between instances that reuse the workflow id.
-        return f"{workflow.info().workflow_id}:{self._input.trigger.event_id}"
-
-    @property
-    def _journey_view(self) -> dict[str, Any]:
-        return {"id": self._journey.journey_id, "version": self._journey.version}
+    def _instance(self) -> str:
+        return instance_key(workflow.info().workflow_id, self._input.trigger)
 
     async def _load_context(self) -> CustomerContext:
         context: CustomerContext = await self._bookkeeping(
             LOAD_CONTEXT, LoadContextInput(customer_id=self._customer_id), result_type=CustomerContext
         )
-        # as the router's trigger conditions see a customer: attributes with the fields on top
-        self._customer = {
-            **context.attributes,
-            "customer_id": context.customer_id,
-            "name": context.name,
-            "locale": context.locale,
-            "time_zone": context.time_zone,
-        }
+        self._customer = customer_namespace(context)
         return context
 
-    async def _fresh_customer(self) -> dict[str, Any]:
+    async def _step_namespace(self) -> dict[str, Any]:
         if self._customer is None:
             await self._load_context()
         assert self._customer is not None
-        return self._customer
-
-    def _namespace(self, customer: dict[str, Any]) -> dict[str, Any]:
-        return {"event": self._trigger_view, "customer": customer, "journey": self._journey_view}
+        return step_namespace(self._journey, self._input.trigger, self._customer)
 
     def _event_namespace(self, event: EventRef) -> dict[str, Any]:
-        """For wait_for and goal conditions: `event` is the awaited event, `trigger` the trigger."""
-        return {
-            "event": event.namespace(),
-            "trigger": self._trigger_view,
-            "customer": self._customer or {},
-            "journey": self._journey_view,
-        }
+        # synchronous (called from a wait's matcher): the last loaded context serves
+        return event_namespace(self._journey, self._input.trigger, self._customer or {}, event)
 
     def _next_event_id(self) -> str:
         self._state.journey_event_seq += 1
-        return str(uuid.uuid5(EVENT_ID_NAMESPACE, f"{self._instance_key}:{self._state.journey_event_seq}"))
+        return recorded_event_id(self._instance, self._state.journey_event_seq)
 
     async def _record(
         self, event_type: JourneyEventType, occurred_at: datetime | None = None, **fields: Any
@@ -491,7 +435,3 @@ class JourneyWorkflow:
             start_to_close_timeout=timedelta(seconds=30),
             retry_policy=_BOOKKEEPING_RETRY,
         )
-
-
-def _target(goto: str) -> str | None:
-    return None if goto == END else goto
