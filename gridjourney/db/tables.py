@@ -7,11 +7,13 @@ from sqlalchemy import (
     Boolean,
     Column,
     DateTime,
+    Float,
     Identity,
     Index,
     Integer,
     MetaData,
     PrimaryKeyConstraint,
+    SmallInteger,
     String,
     Table,
     Text,
@@ -110,6 +112,24 @@ outbox_messages = Table(
     Column("subject", Text),
     Column("body", Text, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+
+# Interval meter reads (metering/store.py): kept out of the event log; partitioned by month on
+# read_at, the partitions created on demand by the loader. The primary key makes re-imports idempotent.
+meter_reads = Table(
+    "meter_reads",
+    metadata,
+    Column("customer_id", String(100), nullable=False),
+    Column("meter_id", String(100), nullable=False),
+    Column("read_at", DateTime(timezone=True), nullable=False),  # start of the interval
+    Column("interval_seconds", Integer, nullable=False),
+    Column("kwh", Float(53), nullable=False),  # negative = exported to the grid
+    Column("quality", SmallInteger),  # ESPI ReadingQuality code, when the source gives one
+    Column("source", String(100), nullable=False),
+    Column("import_id", String(100)),
+    PrimaryKeyConstraint("meter_id", "read_at", "interval_seconds"),
+    Index("ix_meter_reads_customer_read_at", "customer_id", "read_at"),
+    postgresql_partition_by="RANGE (read_at)",
 )
 
 # --- Projections: folds over the event log, rebuildable (projections/). Each row notes the

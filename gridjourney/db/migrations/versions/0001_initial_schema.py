@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-23 11:22:28.457675
+Create Date: 2026-11-23 11:25:49.305255
 """
 
 from collections.abc import Sequence
@@ -127,6 +127,22 @@ def upgrade() -> None:
     )
     op.create_index(op.f("ix_messages_customer_id"), "messages", ["customer_id"], unique=False)
     op.create_table(
+        "meter_reads",
+        sa.Column("customer_id", sa.String(length=100), nullable=False),
+        sa.Column("meter_id", sa.String(length=100), nullable=False),
+        sa.Column("read_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("interval_seconds", sa.Integer(), nullable=False),
+        sa.Column("kwh", sa.Float(precision=53), nullable=False),
+        sa.Column("quality", sa.SmallInteger(), nullable=True),
+        sa.Column("source", sa.String(length=100), nullable=False),
+        sa.Column("import_id", sa.String(length=100), nullable=True),
+        sa.PrimaryKeyConstraint("meter_id", "read_at", "interval_seconds"),
+        postgresql_partition_by="RANGE (read_at)",
+    )
+    op.create_index(
+        "ix_meter_reads_customer_read_at", "meter_reads", ["customer_id", "read_at"], unique=False
+    )
+    op.create_table(
         "outbox_messages",
         sa.Column("id", sa.BigInteger(), sa.Identity(always=False), nullable=False),
         sa.Column("idempotency_key", sa.String(length=300), nullable=False),
@@ -176,6 +192,8 @@ def downgrade() -> None:
     op.drop_index("ix_routed_instances_customer", table_name="routed_instances")
     op.drop_table("routed_instances")
     op.drop_table("outbox_messages")
+    op.drop_index("ix_meter_reads_customer_read_at", table_name="meter_reads")
+    op.drop_table("meter_reads")
     op.drop_index(op.f("ix_messages_customer_id"), table_name="messages")
     op.drop_table("messages")
     op.drop_table("journey_versions")
