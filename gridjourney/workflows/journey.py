@@ -80,6 +80,7 @@ with workflow.unsafe.imports_passed_through():
 
 SEEN_EVENTS_KEPT = 1000  # duplicates arrive close together; older ids are forgotten
 STEPS_KEPT = 200  # steps_taken in state (the full record is in the event log)
+HELD_EVENTS_KEPT = 100  # events kept for a later wait_for
 
 _BOOKKEEPING_RETRY = RetryPolicy(maximum_interval=timedelta(minutes=1))  # until the database is back
 _SEND_RETRY = RetryPolicy(maximum_interval=timedelta(minutes=5))
@@ -102,6 +103,12 @@ class JourneyWorkflow:
         self._journey = input.journey
         self._state = input.resume.model_copy(deep=True) if input.resume else JourneyState()
         self._inbox: list[EventRef] = list(input.pending_events)
+        # Events a later wait_for may want, kept from the moment they arrive: an outage restored while
+        # the notice was being sent still ends the wait for restoration.
+        self._held: list[EventRef] = []
+        self._awaited_types = {
+            step.wait_for.event for step in input.journey.definition.steps if isinstance(step, WaitForStep)
+        }
         self._seen: list[str] = list(input.seen_event_ids) or [input.trigger.event_id]
         self._seen_set = set(self._seen)
         self._customer: dict[str, Any] | None = None
@@ -283,9 +290,15 @@ class JourneyWorkflow:
         spec = step.wait_for
         deadline = self._resumed_deadline(step.id) or workflow.now() + spec.timeout
         self._state.waiting_for = spec.event
-        event = await self._wait(
-            deadline, lambda event: accepts(event, spec.event, spec.when, self._event_namespace(event))
-        )
+
+        def wanted(event: EventRef) -> bool:
+            return accepts(event, spec.event, spec.when, self._event_namespace(event))
+
+        event = next((held for held in self._held if wanted(held)), None)
+        if event is not None:
+            self._held.remove(event)
+        else:
+            event = await self._wait(deadline, wanted)
         self._state.waiting_for = None
         self._customer = None
         if event is not None:
@@ -352,6 +365,9 @@ class JourneyWorkflow:
                 raise _Exited(event.type)
             if take is not None and take(event):
                 return event
+            if event.type in self._awaited_types:
+                self._held.append(event)
+                del self._held[:-HELD_EVENTS_KEPT]
         return None
 
     def _resumed_deadline(self, step_id: str) -> datetime | None:
@@ -373,7 +389,8 @@ class JourneyWorkflow:
             self._input.model_copy(
                 update={
                     "resume": self._state.model_copy(deep=True),
-                    "pending_events": list(self._inbox),
+                    # held events were checked for goal and exit already; checking again changes nothing
+                    "pending_events": [*self._held, *self._inbox],
                     "seen_event_ids": list(self._seen),
                 }
             )

@@ -169,3 +169,19 @@ async def test_state_query_answers_after_the_run(env: WorkflowEnvironment) -> No
     final = await state(handle)
     assert final.status == "completed" and final.current_step is None
     assert [step.step_id for step in final.steps_taken] == ["notice", "await_restoration", "still_out"]
+
+
+async def test_an_event_arriving_before_its_wait_for_is_kept_for_it(
+    env: WorkflowEnvironment, standins: StandIns
+) -> None:
+    # Power comes back while the outage notice is still being sent: the wait for restoration that
+    # follows must see it, not time out four hours later.
+    handle = await start(env, compiled(RESTORATION))
+    await handle.signal(JOURNEY_EVENT_SIGNAL, event("outage.restored", "c-1", incident_id="inc-1"))
+    final = await finish(env, handle)
+    assert final.status == "completed"
+    assert standins.steps() == [
+        ("notice", "sent:sms"),
+        ("await_restoration", "event"),
+        ("restored", "sent:sms"),
+    ]
