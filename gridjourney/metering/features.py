@@ -24,6 +24,7 @@ Definitions (hours are local clock hours, `h` = the hour starting at h:00):
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -40,34 +41,107 @@ HOUR_COLUMNS_WE = [f"we_{h:02d}" for h in range(24)]
 TimeZones = str | Mapping[str, str]
 
 
-def _local_frame(reads: pd.DataFrame, time_zone: TimeZones) -> pd.DataFrame:
-    """customer_id, wall (naive local time of the read's start), offset (wall - UTC), kwh, seconds."""
-    read_at = pd.to_datetime(reads["read_at"])
-    if read_at.dt.tz is None:
-        raise ValueError("read_at must be time-zone aware")
-    utc = read_at.dt.tz_convert("UTC")
-    customers = reads["customer_id"].astype(str)
-    if isinstance(time_zone, str):
-        zones = pd.Series(time_zone, index=reads.index)
-    else:
-        zones = customers.map(time_zone)
-        unknown = customers[zones.isna()].unique()
-        if len(unknown):
-            raise ValueError(f"no time zone for customer(s) {', '.join(map(str, unknown[:5]))}")
-    wall = pd.Series(pd.NaT, index=reads.index, dtype="datetime64[ns]")
-    # One conversion per zone: a handful of zones, however many customers.
-    for zone, index in zones.groupby(zones, sort=False).groups.items():
-        wall.loc[index] = (
-            utc.loc[index].dt.tz_convert(str(zone)).dt.tz_localize(None).astype("datetime64[ns]")
+HOUR_NS = 3_600_000_000_000
+DAY_NS = 24 * HOUR_NS
+
+
+@dataclass(frozen=True)
+class _Local:
+    """Reads in local time as flat numpy arrays: customer code (into `customers`), local wall-clock
+    nanoseconds, UTC offset nanoseconds, kWh, interval seconds."""
+
+    customers: pd.Index
+    code: np.ndarray
+    wall: np.ndarray
+    offset: np.ndarray
+    kwh: np.ndarray
+    seconds: np.ndarray
+
+    def subset(self, mask: np.ndarray) -> _Local:
+        return _Local(
+            self.customers,
+            self.code[mask],
+            self.wall[mask],
+            self.offset[mask],
+            self.kwh[mask],
+            self.seconds[mask],
         )
-    utc_naive = utc.dt.tz_localize(None).astype("datetime64[ns]")
+
+
+def _localise(reads: pd.DataFrame, time_zone: TimeZones) -> _Local:
+    read_at = pd.DatetimeIndex(reads["read_at"])
+    if read_at.tz is None:
+        raise ValueError("read_at must be time-zone aware")
+    utc = read_at.tz_convert("UTC")
+    utc_ns = utc.tz_localize(None).as_unit("ns").asi8
+    code, customers = pd.factorize(reads["customer_id"])
+    offset = np.zeros(len(reads), dtype="int64")
+    if isinstance(time_zone, str):
+        offset[:] = utc.tz_convert(time_zone).tz_localize(None).as_unit("ns").asi8 - utc_ns
+    else:
+        zone_of_code = pd.Series(customers).map(time_zone)
+        if zone_of_code.isna().any():
+            unknown = ", ".join(map(str, customers[zone_of_code.isna().to_numpy()][:5]))
+            raise ValueError(f"no time zone for customer(s) {unknown}")
+        zone_codes, zones = pd.factorize(zone_of_code.to_numpy(dtype=object))
+        row_zone = zone_codes[code]
+        # One conversion per zone: a handful of zones, however many customers.
+        for z, zone in enumerate(zones):
+            rows = np.flatnonzero(row_zone == z)
+            local = utc[rows].tz_convert(str(zone)).tz_localize(None).as_unit("ns").asi8
+            offset[rows] = local - utc_ns[rows]
+    return _Local(
+        customers=pd.Index(np.asarray(customers, dtype=object)),
+        code=code.astype("int64"),
+        wall=utc_ns + offset,
+        offset=offset,
+        kwh=reads["kwh"].to_numpy(dtype="float64"),
+        seconds=reads["interval_seconds"].to_numpy(dtype="int64"),
+    )
+
+
+def _group(code: np.ndarray, key: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Group rows by (code, key), sorted: (group of each row, code of each group, key of each group)."""
+    if not len(key):
+        empty = np.zeros(0, dtype="int64")
+        return empty, empty, empty
+    low = int(key.min())
+    span = int(key.max()) - low + 1
+    combined = code * span + (key - low)
+    size = (int(code.max()) + 1) * span
+    if size <= max(4 * len(combined), 1 << 20):
+        # Dense keys (the usual case: many rows per customer-hour): a counting sort, no hashing.
+        present = np.bincount(combined, minlength=size) > 0
+        unique = np.flatnonzero(present)
+        rank = np.cumsum(present) - 1
+        group = rank[combined]
+    else:
+        group, unique = pd.factorize(combined, sort=True)
+    return group, unique // span, unique % span + low
+
+
+def _first_row(group: np.ndarray, n_groups: int) -> np.ndarray:
+    first = np.empty(n_groups, dtype="int64")
+    first[group[::-1]] = np.arange(len(group) - 1, -1, -1)  # later writes win: the first row
+    return first
+
+
+def _hourly(local: _Local) -> pd.DataFrame:
+    """Sub-daily reads summed into local clock hours: code, day (local midnight, ns), hour, kwh, seconds.
+    Keyed by the hour's UTC start, so the two 01:00 hours of a DST fall-back stay apart."""
+    sub = local.subset(local.seconds <= 3600)
+    wall_hour = sub.wall // HOUR_NS * HOUR_NS
+    group, code, _ = _group(sub.code, (wall_hour - sub.offset) // HOUR_NS)
+    n = len(code)
+    wall = wall_hour[_first_row(group, n)] if n else np.zeros(0, dtype="int64")
+    day = wall // DAY_NS * DAY_NS
     return pd.DataFrame(
         {
-            "customer_id": customers.to_numpy(),
-            "wall": wall.to_numpy(),
-            "offset": (wall - utc_naive).to_numpy(),
-            "kwh": reads["kwh"].astype("float64").to_numpy(),
-            "seconds": reads["interval_seconds"].astype("int64").to_numpy(),
+            "code": code,
+            "day": day,
+            "hour": (wall - day) // HOUR_NS,
+            "kwh": np.bincount(group, weights=sub.kwh, minlength=n),
+            "seconds": np.bincount(group, weights=sub.seconds, minlength=n),
         }
     )
 
@@ -75,31 +149,15 @@ def _local_frame(reads: pd.DataFrame, time_zone: TimeZones) -> pd.DataFrame:
 def hourly_kwh(reads: pd.DataFrame, *, time_zone: TimeZones = "UTC") -> pd.DataFrame:
     """kWh per customer and local clock hour, from the sub-daily reads: customer_id, date (naive local
     midnight), hour (0-23), kwh, seconds. A repeated DST hour gives two rows with the same hour."""
-    local = _local_frame(reads, time_zone)
-    local = local[local["seconds"] <= 3600]
-    wall_hour = local["wall"].dt.floor("h")
-    # The hour's UTC start keeps the two 01:00 hours of a DST fall-back apart.
-    frame = pd.DataFrame(
-        {
-            "customer_id": local["customer_id"],
-            "key": wall_hour - local["offset"],
-            "wall_hour": wall_hour,
-            "kwh": local["kwh"],
-            "seconds": local["seconds"],
-        }
-    )
-    hourly = (
-        frame.groupby(["customer_id", "key"], sort=True)
-        .agg(wall_hour=("wall_hour", "first"), kwh=("kwh", "sum"), seconds=("seconds", "sum"))
-        .reset_index()
-    )
+    local = _localise(reads, time_zone)
+    hourly = _hourly(local)
     return pd.DataFrame(
         {
-            "customer_id": hourly["customer_id"],
-            "date": hourly["wall_hour"].dt.normalize(),
-            "hour": hourly["wall_hour"].dt.hour.astype("int64"),
-            "kwh": hourly["kwh"],
-            "seconds": hourly["seconds"],
+            "customer_id": local.customers.take(hourly["code"].to_numpy()),
+            "date": pd.to_datetime(hourly["day"].to_numpy(), unit="ns"),
+            "hour": hourly["hour"].to_numpy(),
+            "kwh": hourly["kwh"].to_numpy(),
+            "seconds": hourly["seconds"].to_numpy().astype("int64"),
         }
     )
 
@@ -127,10 +185,17 @@ def _zones_of(customers: pd.Series, time_zone: TimeZones) -> pd.Series:
     return customers.map(time_zone)
 
 
-def _hour_mask_mean(hourly: pd.DataFrame, hours: tuple[int, ...], how: str) -> pd.Series:
-    subset = hourly[hourly["hour"].isin(hours)]
-    grouped = subset.groupby(["customer_id", "date"])["kwh"]
-    return grouped.mean() if how == "mean" else grouped.sum()
+def _per_group_mean(group: np.ndarray, values: np.ndarray, mask: np.ndarray, n: int) -> np.ndarray:
+    counts = np.bincount(group[mask], minlength=n)
+    sums = np.bincount(group[mask], weights=values[mask], minlength=n)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(counts > 0, sums / np.maximum(counts, 1), np.nan)
+
+
+def _per_group_sum(group: np.ndarray, values: np.ndarray, mask: np.ndarray, n: int) -> np.ndarray:
+    counts = np.bincount(group[mask], minlength=n)
+    sums = np.bincount(group[mask], weights=values[mask], minlength=n)
+    return np.where(counts > 0, sums, np.nan)
 
 
 def daily_features(
@@ -145,29 +210,52 @@ def daily_features(
     or one per customer. `temperatures`: date and temp_f (the day's mean, °F), with customer_id when it
     differs by customer. `date` in the result is the local date as a naive midnight timestamp.
     """
-    local = _local_frame(reads, time_zone)
-    local["date"] = local["wall"].dt.normalize()
-    totals = local.groupby(["customer_id", "date"]).agg(kwh=("kwh", "sum"), read_seconds=("seconds", "sum"))
+    local = _localise(reads, time_zone)
+    hourly = _hourly(local)
+    longer = local.subset(local.seconds > 3600)
+    n_hourly = len(hourly)
+    # Hourly rows first, then the daily (or longer) reads: both count towards the day's total.
+    codes = np.concatenate([hourly["code"].to_numpy(), longer.code])
+    days = np.concatenate([hourly["day"].to_numpy(), longer.wall // DAY_NS * DAY_NS])
+    kwh_all = np.concatenate([hourly["kwh"].to_numpy(), longer.kwh])
+    seconds_all = np.concatenate([hourly["seconds"].to_numpy(), longer.seconds.astype("float64")])
+    group, day_code, day_index = _group(codes, days // DAY_NS)
+    n = len(day_code)
 
-    hourly = hourly_kwh(reads, time_zone=time_zone)
-    per_day = hourly.groupby(["customer_id", "date"])
-    hours = per_day["kwh"].agg(hourly_kwh="sum", hours="count", peak_kw="max")
-    # The peak hour: the first row of each day once sorted by kWh descending, then hour ascending.
-    ranked = hourly.sort_values(["customer_id", "date", "kwh", "hour"], ascending=[True, True, False, True])
-    peak_hour = ranked.drop_duplicates(["customer_id", "date"]).set_index(["customer_id", "date"])["hour"]
+    g = group[:n_hourly]
+    kwh = hourly["kwh"].to_numpy()
+    hour = hourly["hour"].to_numpy()
+    every = np.ones(n_hourly, dtype=bool)
+    hours = np.bincount(g, minlength=n)
+    peak = np.full(n, -np.inf)
+    np.maximum.at(peak, g, kwh)
+    peak = np.where(hours > 0, peak, np.nan)
+    # The earliest hour whose kWh equals the day's peak.
+    at_peak = kwh == peak[g]
+    peak_hour = np.full(n, 99, dtype="int64")
+    np.minimum.at(peak_hour, g[at_peak], hour[at_peak])
+    morning = _per_group_sum(g, kwh, np.isin(hour, MORNING_HOURS), n)
+    evening = _per_group_sum(g, kwh, np.isin(hour, EVENING_HOURS), n)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        load_factor = np.where(peak > 0, _per_group_mean(g, kwh, every, n) / peak, np.nan)
+        ratio = np.where(morning > 0, evening / morning, np.nan)
 
-    out = totals.join(hours, how="left")
-    out["peak_hour"] = peak_hour.reindex(out.index).astype("Int64")
-    out["baseload_kwh"] = _hour_mask_mean(hourly, OVERNIGHT_HOURS, "mean").reindex(out.index)
-    morning = _hour_mask_mean(hourly, MORNING_HOURS, "sum").reindex(out.index)
-    evening = _hour_mask_mean(hourly, EVENING_HOURS, "sum").reindex(out.index)
-    out["evening_morning_ratio"] = (evening / morning.where(morning > 0)).astype("float64")
-    mean_hourly = out["hourly_kwh"] / out["hours"]
-    out["load_factor"] = (mean_hourly / out["peak_kw"].where(out["peak_kw"] > 0)).astype("float64")
-    out = out.reset_index()
-
-    out["is_weekday"] = out["date"].dt.dayofweek < 5
-    out["hours"] = out["hours"].fillna(0).astype("int64")
+    out = pd.DataFrame(
+        {
+            "customer_id": local.customers.take(day_code).to_numpy(),
+            "date": pd.to_datetime(day_index * DAY_NS, unit="ns"),
+            "kwh": np.bincount(group, weights=kwh_all, minlength=n),
+            "baseload_kwh": _per_group_mean(g, kwh, np.isin(hour, OVERNIGHT_HOURS), n),
+            "peak_kw": peak,
+            "peak_hour": pd.array(np.where(hours > 0, peak_hour, 0), dtype="Int64"),
+            "load_factor": load_factor,
+            "evening_morning_ratio": ratio,
+            "hours": hours.astype("int64"),
+            "read_seconds": np.bincount(group, weights=seconds_all, minlength=n),
+        }
+    )
+    out.loc[hours == 0, "peak_hour"] = pd.NA
+    out["is_weekday"] = out["date"].dt.day_of_week < 5
     zones = _zones_of(out["customer_id"], time_zone)
     out["coverage"] = out["read_seconds"] / _day_seconds(out["date"], zones)
     out = _with_degree_days(out, temperatures)
@@ -188,7 +276,7 @@ def daily_features(
         "hours",
         "coverage",
     ]
-    return out[columns].sort_values(["customer_id", "date"]).reset_index(drop=True)
+    return out[columns]
 
 
 def _with_degree_days(out: pd.DataFrame, temperatures: pd.DataFrame | None) -> pd.DataFrame:
@@ -223,24 +311,24 @@ def _deviation(out: pd.DataFrame) -> pd.Series:
 def load_shapes(reads: pd.DataFrame, *, time_zone: TimeZones = "UTC") -> pd.DataFrame:
     """Per customer, the mean kWh of each local hour on weekdays (wd_00..wd_23) and weekend days
     (we_00..we_23), each half divided by the sum of its absolute values: it sums to 1 when the customer
-    never exports, and export hours stay negative (which is what marks a solar household). A half
-    without any day is NaN."""
-    hourly = hourly_kwh(reads, time_zone=time_zone)
-    hourly["part"] = np.where(hourly["date"].dt.dayofweek < 5, "wd", "we")
-    means = hourly.groupby(["customer_id", "part", "hour"])["kwh"].mean()
-    wide = means.unstack(["part", "hour"])
-    halves: list[pd.DataFrame] = []
-    for part, names in (("wd", HOUR_COLUMNS_WD), ("we", HOUR_COLUMNS_WE)):
-        half = pd.DataFrame(np.nan, index=wide.index, columns=names)
-        for hour in range(24):
-            if (part, hour) in wide.columns:
-                half[names[hour]] = wide[(part, hour)].to_numpy()
-        # A day is one hour short across DST, and a sparse customer may miss an hour: count it as 0.
-        present = half.notna().any(axis=1)
-        half = half.fillna(0.0)
-        half.loc[~present] = np.nan
-        scale = half.abs().sum(axis=1)
-        halves.append(half.div(scale.where(scale > 0), axis=0))
-    shapes = pd.concat(halves, axis=1)
-    shapes.index.name = "customer_id"
-    return shapes
+    never exports, and export hours stay negative (which is what marks a solar household). An hour never
+    seen in a half that has data counts as 0; a half without any day is NaN."""
+    local = _localise(reads, time_zone)
+    hourly = _hourly(local)
+    n_customers = len(local.customers)
+    # 1970-01-01 was a Thursday (Monday = 0).
+    weekend = ((hourly["day"].to_numpy() // DAY_NS + 3) % 7) >= 5
+    slot = hourly["code"].to_numpy() * 48 + weekend * 24 + hourly["hour"].to_numpy()
+    counts = np.bincount(slot, minlength=n_customers * 48).reshape(n_customers, 2, 24)
+    sums = np.bincount(slot, weights=hourly["kwh"].to_numpy(), minlength=n_customers * 48)
+    sums = sums.reshape(n_customers, 2, 24)
+    means = sums / np.maximum(counts, 1)
+    scale = np.abs(means).sum(axis=2, keepdims=True)
+    present = (counts.sum(axis=2, keepdims=True) > 0) & (scale > 0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        shapes = np.where(present, means / scale, np.nan)
+    return pd.DataFrame(
+        shapes.reshape(n_customers, 48),
+        index=pd.Index(local.customers, name="customer_id"),
+        columns=HOUR_COLUMNS_WD + HOUR_COLUMNS_WE,
+    )

@@ -51,15 +51,10 @@ async def test_copy_is_idempotent_and_partitioned_by_month(engine: AsyncEngine) 
             .scalars()
             .all()
         )
-        per_partition = dict(
-            (
-                await conn.execute(
-                    text("SELECT tableoid::regclass::text, count(*) FROM meter_reads GROUP BY 1")
-                )
-            )
-            .tuples()
-            .all()
+        rows = await conn.execute(
+            text("SELECT tableoid::regclass::text, count(*) FROM meter_reads GROUP BY 1")
         )
+        per_partition: dict[str, int] = {name: count for name, count in rows}
     assert "meter_reads_2024_01" in partitions and "meter_reads_2024_02" in partitions
     assert per_partition == {"meter_reads_2024_01": 8, "meter_reads_2024_02": 12}
 
