@@ -70,6 +70,23 @@ class MeterAnomalyDetected(Payload):
     days: list[str] = Field(default_factory=list)
 
 
+class MeterReadsImported(Payload):
+    """One imported file of interval reads (the reads themselves are in meter_reads, not in the log)."""
+
+    import_id: str
+    format: str = Field(description="espi-xml or csv")
+    content_sha256: str
+    file_name: str | None = None
+    meter_ids: list[str] = Field(default_factory=list)
+    reads_in_file: int = Field(ge=0)
+    reads_stored: int = Field(ge=0, description="Reads not stored before (overlaps with earlier files merge).")
+    first_read_at: AwareDatetime | None = None
+    last_read_at: AwareDatetime | None = None
+    total_kwh: float
+    interval_seconds: list[int] = Field(default_factory=list)
+    issue_counts: dict[str, int] = Field(default_factory=dict, description="gap, duplicate, negative, ...")
+
+
 class UsageReduced(Payload):
     kwh_saved: float
     period_days: int = Field(ge=1)
@@ -174,6 +191,7 @@ EVENT_TYPES: dict[str, type[Payload]] = {
     "bill.projection_updated": BillProjectionUpdated,
     "bill.issued": BillIssued,
     "meter.anomaly_detected": MeterAnomalyDetected,
+    "meter.reads_imported": MeterReadsImported,
     "usage.reduced": UsageReduced,
     "dr.event_scheduled": DrEventScheduled,
     "dr.event_cancelled": DrEventCancelled,
