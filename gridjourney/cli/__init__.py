@@ -9,6 +9,7 @@ from gridjourney.cli.journeys import journeys_app
 from gridjourney.cli.keys import keys_app
 from gridjourney.cli.projections import projections_app
 from gridjourney.cli.run import api, run, worker
+from gridjourney.cli.models import models_app
 from gridjourney.cli.simulate import simulate_app
 
 app = typer.Typer(
@@ -26,3 +27,4 @@ app.add_typer(keys_app, name="keys")
 app.add_typer(projections_app, name="projections")
 app.add_typer(bench_app, name="bench")
 app.add_typer(simulate_app, name="simulate")
+app.add_typer(models_app, name="models")

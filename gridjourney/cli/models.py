@@ -1,0 +1,167 @@
+"""`gridjourney models train|list|evaluate`: models as versioned artifacts with their quality figures."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import Progress
+from rich.table import Table
+
+models_app = typer.Typer(help="Train, list and evaluate the scoring models.", no_args_is_help=True)
+console = Console()
+
+DataOption = Annotated[
+    Path | None, typer.Option("--data", help="Simulation folder. Default: <home>/simulation.")
+]
+DirOption = Annotated[Path | None, typer.Option("--dir", help="Model folder. Default: <home>/models.")]
+
+
+def _folders(data: Path | None, directory: Path | None) -> tuple[Path, Path]:
+    from gridjourney.config import get_settings
+
+    home = get_settings().home
+    return data or home / "simulation", directory or home / "models"
+
+
+def _load(data: Path) -> Any:
+    from gridjourney.scoring.dataset import from_parquet, row_groups
+
+    try:
+        total = row_groups(data)
+    except FileNotFoundError:
+        raise typer.BadParameter(f"no simulation in {data}: run `gridjourney simulate` first") from None
+    with Progress(console=console) as bar:
+        task = bar.add_task("features from reads", total=total)
+        return from_parquet(data, progress=lambda: bar.advance(task))
+
+
+def _figures(evaluation: dict[str, Any]) -> list[tuple[str, str]]:
+    rows = []
+    for key, value in evaluation.items():
+        if key in ("calibration", "segments"):
+            continue
+        if isinstance(value, dict):
+            rows += [(f"{key}.{k}", f"{v:.3f}" if isinstance(v, float) else str(v)) for k, v in value.items()]
+        else:
+            rows.append((key, f"{value:.3f}" if isinstance(value, float) else str(value)))
+    return rows
+
+
+def _print(name: str, version: int, evaluation: dict[str, Any]) -> None:
+    table = Table(title=f"{name} v{version} (held-out / planted truth)")
+    table.add_column("figure")
+    table.add_column("value", justify="right")
+    for key, value in _figures(evaluation):
+        table.add_row(key, value)
+    console.print(table)
+    if "segments" in evaluation:
+        console.print("  segments: " + "; ".join(evaluation["segments"]))
+    if evaluation.get("calibration"):
+        cal = Table(title=f"{name} calibration (deciles of the score)")
+        for col in ("bin", "count", "predicted", "observed"):
+            cal.add_column(col, justify="right")
+        for row in evaluation["calibration"]:
+            cal.add_row(
+                str(row["bin"]), str(row["count"]), f"{row['predicted']:.3f}", f"{row['observed']:.3f}"
+            )
+        console.print(cal)
+
+
+@models_app.command()
+def train(
+    data: DataOption = None,
+    directory: DirOption = None,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    segments: Annotated[
+        int | None, typer.Option(help="Fix the number of segments (else by silhouette).")
+    ] = None,
+) -> None:
+    """Train every model on a simulation and save each as a new version with its evaluation."""
+    from gridjourney.scoring.training import MODEL_NAMES, train_all
+
+    data_dir, model_dir = _folders(data, directory)
+    dataset = _load(data_dir)
+    with Progress(console=console) as bar:
+        task = bar.add_task("training", total=len(MODEL_NAMES))
+        started: list[str] = []
+
+        def step(name: str) -> None:
+            if started:
+                bar.advance(task)
+            started.append(name)
+            bar.update(task, description=f"training {name}")
+
+        saved = train_all(dataset, model_dir, seed=seed, k=segments, step=step)
+        bar.advance(task)
+    for artifact in saved:
+        _print(artifact.name, artifact.version, artifact.meta["evaluation"])
+    console.print(f"[green]OK[/] {len(saved)} models saved under {model_dir}")
+
+
+@models_app.command("list")
+def list_(directory: DirOption = None) -> None:
+    """Saved models: name, version, training time, data hash, headline figure."""
+    from gridjourney.scoring.registry import list_models
+
+    _, model_dir = _folders(None, directory)
+    table = Table(title=f"models in {model_dir}")
+    for col in ("name", "version", "trained at", "features", "data hash", "headline"):
+        table.add_column(col)
+    for a in list_models(model_dir):
+        ev = a.meta["evaluation"]
+        headline = (
+            f"AUC {ev['roc_auc']:.3f}"
+            if "roc_auc" in ev
+            else f"ARI {ev['adjusted_rand_index']:.3f}"
+            if "adjusted_rand_index" in ev
+            else f"precision {ev['isolation_forest']['precision']:.2f} recall {ev['isolation_forest']['recall']:.2f}"
+            if "isolation_forest" in ev
+            else ""
+        )
+        table.add_row(
+            a.name,
+            str(a.version),
+            a.meta["trained_at"],
+            str(len(a.meta["features"])),
+            a.meta["data_hash"],
+            headline,
+        )
+    console.print(table)
+
+
+@models_app.command()
+def evaluate(
+    data: DataOption = None,
+    directory: DirOption = None,
+    name: Annotated[list[str] | None, typer.Option(help="Model name(s); default all.")] = None,
+    version: Annotated[int | None, typer.Option(help="Version (default: the latest).")] = None,
+    csv: Annotated[Path | None, typer.Option(help="Also write the figures to this CSV file.")] = None,
+) -> None:
+    """Load saved models (refusing a feature-list mismatch) and evaluate them on a simulation."""
+    from gridjourney.scoring.registry import FeatureMismatch
+    from gridjourney.scoring.training import MODEL_NAMES, evaluate_saved
+
+    data_dir, model_dir = _folders(data, directory)
+    dataset = _load(data_dir)
+    rows = []
+    for model_name in name or list(MODEL_NAMES):
+        try:
+            artifact, evaluation = evaluate_saved(dataset, model_dir, model_name, version)
+        except (FeatureMismatch, FileNotFoundError) as exc:
+            console.print(f"[red]{model_name}[/]: {exc}")
+            continue
+        _print(artifact.name, artifact.version, evaluation)
+        rows += [
+            {"model": artifact.name, "version": artifact.version, "figure": k, "value": v}
+            for k, v in _figures(evaluation)
+        ]
+    if csv is not None:
+        import pandas as pd
+
+        pd.DataFrame(rows).to_csv(csv, index=False)
+        console.print(f"figures written to {csv}")
+    if not rows:
+        raise typer.Exit(1)

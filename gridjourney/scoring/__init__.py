@@ -1,0 +1,1 @@
+"""Scoring: segments, anomalies, bill projections and propensity models from interval reads."""

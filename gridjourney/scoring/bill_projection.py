@@ -1,0 +1,211 @@
+"""Mid-cycle bill projection: the bill so far plus the remaining days, against the typical bill.
+
+Remaining days come from the customer's own last four weeks: a small ridge regression of daily kWh on
+weekend/holiday, heating and cooling degree-days, fed with a temperature forecast (or, without one,
+the last week's weather). Typical is the same period last year where the reads cover it, else the
+mean of the earlier complete cycles. No projection in the first or last days of a cycle.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+import numpy as np
+import pandas as pd
+
+from gridjourney.scoring.baselines import to_matrix
+from gridjourney.simulate.calendar import holidays_between
+
+# USD: (fixed charge per cycle, energy rate per kWh); net-metered customers pay nothing below zero.
+TARIFFS: dict[str, tuple[float, float]] = {
+    "residential_flat": (12.0, 0.16),
+    "residential_tou": (12.0, 0.15),
+    "ev_tou": (12.0, 0.13),
+    "nem": (12.0, 0.16),
+    "commercial_small": (25.0, 0.14),
+}
+DEFAULT_TARIFF = "residential_flat"
+QUIET_DAYS = 7  # no projection in the first or last 7 days of a cycle (utility practice)
+FIT_DAYS = 28
+MIN_FIT_DAYS = 14
+
+
+def bill_amount(kwh: float | np.ndarray, tariff: str) -> np.ndarray:
+    fixed, rate = TARIFFS.get(tariff, TARIFFS[DEFAULT_TARIFF])
+    return np.asarray(fixed + rate * np.clip(kwh, 0.0, None), dtype=np.float64)
+
+
+def cycle_bounds(day: date, cycle_day: int) -> tuple[date, date]:
+    """The billing cycle containing `day`: [start, end] inclusive, starting on `cycle_day`."""
+    start = day.replace(day=cycle_day) if day.day >= cycle_day else _month_back(day).replace(day=cycle_day)
+    nxt = (start.replace(day=1) + timedelta(days=32)).replace(day=cycle_day)
+    return start, nxt - timedelta(days=1)
+
+
+def _month_back(day: date) -> date:
+    return (day.replace(day=1) - timedelta(days=1)).replace(day=1)
+
+
+@dataclass(frozen=True)
+class Projections:
+    projections: pd.DataFrame  # customer_id, as_of, bill_period_start/end, days_left, kwh_to_date,
+    # projected_kwh, projected_amount, typical_amount, ratio, typical_basis
+    skipped: pd.DataFrame  # customer_id, reason
+
+
+def project_bills(
+    daily: pd.DataFrame,
+    *,
+    as_of: date | dict[str, date],
+    billing_cycle_day: dict[str, int],
+    tariff: dict[str, str] | None = None,
+    forecast: pd.DataFrame | None = None,
+    require_typical: bool = True,
+) -> Projections:
+    """Project each customer's current cycle from daily features (customer_id, date, kwh, hdd, cdd)
+    up to and including `as_of` (one date for all, or one per customer). `forecast`: customer_id, date,
+    hdd, cdd for the days ahead."""
+    m = to_matrix(daily, ["kwh", "hdd", "cdd"])
+    if len(m.dates) == 0:
+        return Projections(pd.DataFrame(), pd.DataFrame({"customer_id": m.customers, "reason": "no reads"}))
+    holidays = holidays_between(
+        m.dates[0].date() - timedelta(days=400), m.dates[-1].date() + timedelta(days=60)
+    )
+    fc = None
+    if forecast is not None:
+        fc = forecast.assign(date=pd.to_datetime(forecast["date"])).set_index(["customer_id", "date"])
+    rows, skipped = [], []
+    kwh_all, hdd_all, cdd_all = m["kwh"], np.nan_to_num(m["hdd"]), np.nan_to_num(m["cdd"])
+    for r, cid in enumerate(m.customers):
+        day = as_of[cid] if isinstance(as_of, dict) else as_of
+        start, end = cycle_bounds(day, int(billing_cycle_day.get(cid, 1)))
+        elapsed, left = (day - start).days + 1, (end - day).days
+        if elapsed <= QUIET_DAYS or left < QUIET_DAYS:
+            skipped.append(
+                (cid, f"day {elapsed} of the cycle, {left} left: too early or too late to project")
+            )
+            continue
+        idx = m.dates.get_indexer(pd.DatetimeIndex([start, day]))
+        if idx[1] < 0 or idx[0] < 0:
+            skipped.append((cid, "the reads do not cover the cycle so far"))
+            continue
+        kwh = kwh_all[r]
+        lo = max(0, idx[1] - FIT_DAYS + 1)
+        sl = slice(lo, idx[1] + 1)
+        ok = ~np.isnan(kwh[sl])
+        if ok.sum() < MIN_FIT_DAYS:
+            skipped.append((cid, f"{int(ok.sum())} days of recent reads; {MIN_FIT_DAYS} needed to project"))
+            continue
+        off = np.array([d.weekday() >= 5 or d.date() in holidays for d in m.dates[sl]], dtype=float)
+        x = np.column_stack([np.ones(len(off)), off, hdd_all[r, sl], cdd_all[r, sl]])[ok]
+        y = kwh[sl][ok]
+        ridge = np.diag([0.0, 1.0, 5.0, 5.0])  # temperature terms shrink towards none on little data
+        beta = np.linalg.solve(x.T @ x + ridge, x.T @ y)
+        ahead = [day + timedelta(days=i) for i in range(1, left + 1)]
+        if fc is not None:
+            f = fc.reindex(pd.MultiIndex.from_product([[cid], pd.to_datetime(ahead)]))
+            h, c = (
+                f["hdd"].fillna(hdd_all[r, max(0, idx[1] - 6) : idx[1] + 1].mean()).to_numpy(),
+                f["cdd"].fillna(cdd_all[r, max(0, idx[1] - 6) : idx[1] + 1].mean()).to_numpy(),
+            )
+        else:
+            h = np.full(left, hdd_all[r, max(0, idx[1] - 6) : idx[1] + 1].mean())
+            c = np.full(left, cdd_all[r, max(0, idx[1] - 6) : idx[1] + 1].mean())
+        off_ahead = np.array([d.weekday() >= 5 or d in holidays for d in ahead], dtype=float)
+        rest = float((np.column_stack([np.ones(left), off_ahead, h, c]) @ beta).sum())
+        to_date = float(
+            np.nansum(kwh[idx[0] : idx[1] + 1])
+            * elapsed
+            / max(1, (~np.isnan(kwh[idx[0] : idx[1] + 1])).sum())
+        )
+        plan = (tariff or {}).get(cid, DEFAULT_TARIFF)
+        typical, basis = _typical(m.dates, kwh, start, end, plan)
+        if typical is None and require_typical:
+            skipped.append((cid, "no earlier cycle or last year's period to compare with"))
+            continue
+        projected = float(bill_amount(to_date + rest, plan))
+        rows.append(
+            {
+                "customer_id": cid,
+                "as_of": day,
+                "bill_period_start": start,
+                "bill_period_end": end,
+                "days_left": left,
+                "kwh_to_date": round(to_date, 2),
+                "projected_kwh": round(to_date + rest, 2),
+                "projected_amount": round(projected, 2),
+                "typical_amount": round(typical, 2) if typical is not None else float("nan"),
+                "ratio": round(projected / typical, 3) if typical else float("nan"),
+                "typical_basis": basis,
+            }
+        )
+    return Projections(pd.DataFrame(rows), pd.DataFrame(skipped, columns=["customer_id", "reason"]))
+
+
+def _typical(
+    dates: pd.DatetimeIndex, kwh: np.ndarray, start: date, end: date, plan: str
+) -> tuple[float | None, str]:
+    days = (end - start).days + 1
+    last_year = dates.get_indexer(pd.DatetimeIndex([start - timedelta(days=364), end - timedelta(days=364)]))
+    if (last_year >= 0).all():
+        seg = kwh[last_year[0] : last_year[1] + 1]
+        if (~np.isnan(seg)).mean() >= 0.9:
+            return float(bill_amount(np.nanmean(seg) * days, plan)), "same period last year"
+    # Earlier complete cycles within the reads, most recent first, up to three.
+    amounts = []
+    s = start
+    for _ in range(3):
+        prev_start = _month_back(s).replace(day=start.day) if start.day <= 28 else s
+        idx = dates.get_indexer(pd.DatetimeIndex([prev_start, s - timedelta(days=1)]))
+        if (idx < 0).any():
+            break
+        seg = kwh[idx[0] : idx[1] + 1]
+        if (~np.isnan(seg)).mean() < 0.9:
+            break
+        amounts.append(float(bill_amount(np.nanmean(seg) * days, plan)))
+        s = prev_start
+    if not amounts:
+        return None, ""
+    return float(np.mean(amounts)), f"mean of the last {len(amounts)} cycle(s)"
+
+
+def mid_cycle_errors(
+    daily: pd.DataFrame,
+    *,
+    billing_cycle_day: dict[str, int],
+    tariff: dict[str, str] | None = None,
+    forecast: pd.DataFrame | None = None,
+) -> pd.DataFrame:
+    """For each customer's latest cycle fully inside the reads: the projection made on its 15th day
+    against the actual bill. customer_id, projected_amount, actual_amount, ape."""
+    last = pd.to_datetime(daily["date"]).max().date()
+    as_of: dict[str, date] = {}
+    for cid in daily["customer_id"].unique():
+        start, end = cycle_bounds(last, int(billing_cycle_day.get(cid, 1)))
+        if end != last:
+            start, end = cycle_bounds(start - timedelta(days=1), int(billing_cycle_day.get(cid, 1)))
+        as_of[cid] = start + timedelta(days=14)
+    result = project_bills(
+        daily,
+        as_of=as_of,
+        billing_cycle_day=billing_cycle_day,
+        tariff=tariff,
+        forecast=forecast,
+        require_typical=False,
+    )
+    p = result.projections
+    if p.empty:
+        return pd.DataFrame(columns=["customer_id", "projected_amount", "actual_amount", "ape"])
+    frame = daily[["customer_id", "date", "kwh"]].assign(date=pd.to_datetime(daily["date"]).dt.date)
+    frame = frame.merge(p[["customer_id", "bill_period_start", "bill_period_end"]], on="customer_id")
+    inside = (frame["date"] >= frame["bill_period_start"]) & (frame["date"] <= frame["bill_period_end"])
+    kwh = frame[inside].groupby("customer_id")["kwh"].sum()
+    out = p[["customer_id", "projected_amount"]].copy()
+    plans = out["customer_id"].map(tariff or {}).fillna(DEFAULT_TARIFF)
+    out["actual_amount"] = [
+        float(bill_amount(k, plan))
+        for k, plan in zip(kwh.reindex(out["customer_id"]).fillna(0.0), plans, strict=True)
+    ]
+    out["ape"] = (out["projected_amount"] - out["actual_amount"]).abs() / out["actual_amount"]
+    return out

@@ -1,0 +1,58 @@
+"""Scores as events: meter.anomaly_detected and bill.projection_updated, with stable ids so a rescan
+of the same days appends nothing twice."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, time
+
+import pandas as pd
+
+from gridjourney.events.models import NewEvent
+
+SOURCE = "scoring"
+NAMESPACE = uuid.UUID("9d1f3a52-62a4-4c1e-8f0b-7c3d2e5a4b61")
+
+
+def _at(day: object) -> datetime:
+    return datetime.combine(pd.Timestamp(str(day)).date(), time(), tzinfo=UTC)
+
+
+def anomaly_events(alerts: pd.DataFrame, meter_ids: dict[str, str] | None = None) -> list[NewEvent]:
+    return [
+        NewEvent(
+            event_id=uuid.uuid5(NAMESPACE, f"anomaly:{a.customer_id}:{a.anomaly_type}:{a.first_date}"),
+            type="meter.anomaly_detected",
+            customer_id=str(a.customer_id),
+            occurred_at=_at(a.alert_date),
+            source=SOURCE,
+            payload={
+                "anomaly_type": a.anomaly_type,
+                "score": float(a.score),
+                "meter_id": (meter_ids or {}).get(str(a.customer_id)),
+                "description": a.description,
+                "days": list(a.days),
+            },
+        )
+        for a in alerts.itertuples()
+    ]
+
+
+def projection_events(projections: pd.DataFrame) -> list[NewEvent]:
+    return [
+        NewEvent(
+            event_id=uuid.uuid5(NAMESPACE, f"projection:{p.customer_id}:{p.bill_period_start}:{p.as_of}"),
+            type="bill.projection_updated",
+            customer_id=str(p.customer_id),
+            occurred_at=_at(p.as_of),
+            source=SOURCE,
+            payload={
+                "projected_amount": float(p.projected_amount),
+                "typical_amount": float(p.typical_amount),
+                "days_left": int(p.days_left),
+                "bill_period_start": _at(p.bill_period_start).isoformat(),
+                "bill_period_end": _at(p.bill_period_end).isoformat(),
+            },
+        )
+        for p in projections.dropna(subset=["typical_amount"]).itertuples()
+    ]
