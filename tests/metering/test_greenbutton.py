@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gridjourney.db.tables import events, meter_reads
-from gridjourney.metering.greenbutton import GreenButtonError, import_greenbutton, parse_greenbutton
+from gridjourney.metering.greenbutton import import_greenbutton
 from gridjourney.metering.store import load_reads
 
 DATA = Path(__file__).parent / "data"
