@@ -1,0 +1,142 @@
+"""End to end on real components: the API over the test Postgres, the Temporal dev server, the
+workers, projections and router of the stack, and the SMS stand-in reached through the official
+twilio client. An event posted to the API becomes an SMS at the stand-in, and the customer's
+timeline says why."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
+from temporalio.testing import WorkflowEnvironment
+
+from gridjourney.api.app import create_app
+from gridjourney.api.auth import create_key
+from gridjourney.channels.twilio_standin import TwilioStandIn
+from gridjourney.config import Settings
+from gridjourney.dsl import registry
+from gridjourney.stack import WorkerSide
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@dataclass
+class Stack:
+    http: httpx.AsyncClient
+    headers: dict[str, str]
+    standin: TwilioStandIn
+    workers: WorkerSide
+
+
+@pytest.fixture
+async def stack(engine: AsyncEngine, temporal_dev_env: WorkflowEnvironment) -> AsyncIterator[Stack]:
+    queue = f"it-{uuid.uuid4().hex[:8]}"
+    async with TwilioStandIn(account_sid="ACtest00000000000000000000000000", auth_token="secret") as standin:
+        settings = Settings(
+            templates_dir=REPO / "templates",
+            task_queue=queue,
+            send_task_queue=f"{queue}-send",
+            twilio_account_sid="ACtest00000000000000000000000000",
+            twilio_auth_token="secret",  # type: ignore[arg-type]  # pydantic turns it into a SecretStr
+            twilio_base_url=standin.base_url,
+        )
+        for path in sorted((REPO / "journeys").glob("*.yaml")):
+            await registry.publish(engine, path.read_text(), str(path), settings.templates_dir)
+        workers = WorkerSide(engine, temporal_dev_env.client, settings)
+        stop = asyncio.Event()
+        running = asyncio.create_task(workers.run(stop))
+        app = create_app(settings, engine, lambda: _client(temporal_dev_env))
+        _, key = await create_key(engine, "integration", ["admin"])
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://api.test"
+        ) as http:
+            yield Stack(http, {"Authorization": f"Bearer {key}"}, standin, workers)
+        stop.set()
+        await running
+
+
+async def _client(env: WorkflowEnvironment) -> Any:
+    return env.client
+
+
+def _event(kind: str, customer_id: str, payload: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "event_id": str(uuid.uuid4()),
+        "type": kind,
+        "customer_id": customer_id,
+        "occurred_at": "2026-11-23T15:00:00+00:00",
+        "source": "billing",
+        "payload": payload,
+    }
+
+
+async def _eventually(predicate: Any, what: str, attempts: int = 300) -> None:
+    """Poll (bounded by attempts, not asserted on time) until the predicate holds."""
+    for _ in range(attempts):
+        if await predicate():
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"never happened: {what}")
+
+
+async def test_high_bill_event_sends_one_sms_and_the_timeline_says_why(stack: Stack) -> None:
+    customer = "C-IT-1"
+    created = _event(
+        "customer.created",
+        customer,
+        {
+            "name": "Rosa Diaz",
+            "phone": "+15035550142",
+            "email": "rosa@example.com",
+            "time_zone": "America/Los_Angeles",
+        },
+    )
+    consent = _event(
+        "consent.changed", customer, {"channel": "sms", "purpose": "informational", "granted": True}
+    )
+    response = await stack.http.post("/v1/events", json={"events": [created, consent]}, headers=stack.headers)
+    assert response.status_code in (200, 201, 202), response.text
+
+    bill = _event(
+        "bill.projection_updated",
+        customer,
+        {"projected_amount": 212.4, "typical_amount": 138.0, "days_left": 12},
+    )
+    first = await stack.http.post("/v1/events", json=bill, headers=stack.headers)
+    assert first.status_code in (200, 201, 202), first.text
+
+    async def high_bill_sms_arrived() -> bool:
+        return any("212.40" in message.body for message in stack.standin.received)
+
+    await _eventually(high_bill_sms_arrived, "the high-bill SMS at the stand-in")
+    sms = next(message for message in stack.standin.received if "212.40" in message.body)
+    assert sms.to == "+15035550142"
+
+    # The same event again: the original result, no second journey, no second message.
+    again = await stack.http.post("/v1/events", json=bill, headers=stack.headers)
+    assert again.json()["events"][0]["duplicate"] is True
+    assert again.json()["events"][0]["position"] == first.json()["events"][0]["position"]
+
+    async def timeline_explains() -> bool:
+        timeline = await stack.http.get(f"/v1/customers/{customer}/timeline", headers=stack.headers)
+        types = [entry["type"] for entry in timeline.json()["items"]]
+        return "journey.entered" in types and "message.sent" in types
+
+    await _eventually(timeline_explains, "the timeline shows the journey and the message")
+    await asyncio.sleep(1.0)  # give a wrongly started second journey time to send
+    high_bill_sms = [message for message in stack.standin.received if "212.40" in message.body]
+    assert len(high_bill_sms) == 1
+    timeline = (await stack.http.get(f"/v1/customers/{customer}/timeline", headers=stack.headers)).json()
+    entered = [entry for entry in timeline["items"] if entry["type"] == "journey.entered"]
+    assert {entry["payload"]["journey_id"] for entry in entered} >= {"high_bill_alert"}
+    assert sum(entry["payload"]["journey_id"] == "high_bill_alert" for entry in entered) == 1
+    sent = next(entry for entry in timeline["items"] if entry["type"] == "message.sent")
+    assert sent["payload"]["channel"] == "sms"
+    assert "sms" in sent["line"]
