@@ -67,7 +67,7 @@ def fit_segments(
     shapes: pd.DataFrame | npt.NDArray[np.float64],
     *,
     k: int | None = None,
-    k_range: range = range(4, 11),
+    k_range: range = range(6, 13),  # below six, silhouette lumps distinct habits together
     seed: int = 0,
 ) -> SegmentModel:
     if isinstance(shapes, pd.DataFrame):

@@ -109,7 +109,7 @@ def generate_block(
             "read_at": pd.DatetimeIndex(read_at.ravel()).tz_localize("UTC"),
             "interval_seconds": np.full(kwh.size, interval_minutes * 60, dtype=np.int32),
             "kwh": kwh.ravel(),
-            "quality": "valid",
+            "quality": pd.array(np.zeros(kwh.size, dtype=np.int16), dtype="Int16"),  # ESPI 0 = valid
             "source": SOURCE,
         }
     )

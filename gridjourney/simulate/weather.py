@@ -60,7 +60,7 @@ def zone_timeline(zone: str, start: date, days: int, interval_minutes: int, seed
     for i, shock in enumerate(shocks):
         level = 0.75 * level + shock
         anomaly[i] = level
-    doy = np.asarray(calendar.dayofyear, dtype=np.int64)
+    doy = np.asarray(calendar.day_of_year, dtype=np.int64)
     day_mean = mean - seasonal * np.cos(2 * np.pi * (doy - 20) / 365.25) + anomaly
     hour = minutes / 60.0
     temp = (

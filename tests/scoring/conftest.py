@@ -1,0 +1,21 @@
+"""One small simulation and its features, shared by the scoring tests (built once per session)."""
+
+from __future__ import annotations
+
+import pytest
+
+from gridjourney.scoring.dataset import Dataset, build
+from gridjourney.simulate import Simulation, SimulationConfig
+
+
+@pytest.fixture(scope="session")
+def dataset() -> Dataset:
+    sim = Simulation(SimulationConfig(customers=800, days=60, seed=21, interval_minutes=60))
+    return build(
+        sim.customers,
+        sim.anomalies(),
+        sim.dr_event_dates(),
+        sim.daily_temperatures(),
+        sim.read_blocks(),
+        sim.config.days,
+    )
