@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gridjourney.api.deps import TemporalClientProvider
 from gridjourney.api.problems import install_problem_handlers
-from gridjourney.api.routes import customers, events, health, instances, journeys, messages
+from gridjourney.api.routes import customers, events, health, instances, journeys, messages, reads
 from gridjourney.config import Settings
 from gridjourney.events.store import EventStore
 
@@ -77,4 +77,5 @@ def create_app(
     install_problem_handlers(app)
     for module in (events, customers, journeys, instances, messages, health):
         app.include_router(module.router)
+    app.include_router(reads.router)
     return app

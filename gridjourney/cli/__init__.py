@@ -5,11 +5,12 @@ from __future__ import annotations
 import typer
 
 from gridjourney.cli.bench import bench_app
+from gridjourney.cli.ingest import ingest_app
 from gridjourney.cli.journeys import journeys_app
 from gridjourney.cli.keys import keys_app
+from gridjourney.cli.models import models_app
 from gridjourney.cli.projections import projections_app
 from gridjourney.cli.run import api, run, worker
-from gridjourney.cli.models import models_app
 from gridjourney.cli.simulate import simulate_app
 
 app = typer.Typer(
@@ -28,3 +29,4 @@ app.add_typer(projections_app, name="projections")
 app.add_typer(bench_app, name="bench")
 app.add_typer(simulate_app, name="simulate")
 app.add_typer(models_app, name="models")
+app.add_typer(ingest_app, name="ingest")

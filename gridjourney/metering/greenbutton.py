@@ -17,6 +17,7 @@ import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import pandas as pd
 from pydantic import BaseModel, Field
@@ -210,6 +211,11 @@ async def import_greenbutton(
     is_csv = not data.lstrip().lstrip(b"\xef\xbb\xbf").startswith(b"<")
     if is_csv and time_zone is None:
         time_zone = await _customer_time_zone(engine, customer_id)
+    if time_zone is not None:
+        try:
+            ZoneInfo(time_zone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise GreenButtonError("time zone", f"unknown IANA time zone {time_zone!r}") from None
     parsed = parse_greenbutton(data, customer_id, time_zone=time_zone)
     digest = hashlib.sha256(data).hexdigest()
     import_id = f"gb-{digest[:24]}"

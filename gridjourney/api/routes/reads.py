@@ -1,0 +1,77 @@
+"""Meter reads in: a Green Button file (ESPI XML or CSV) as the request body."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query, Request, status
+
+from gridjourney.api.deps import EngineDep, EventsWriter, read_limited_body
+from gridjourney.api.problems import ApiProblem, FieldError, invalid, problem_responses
+from gridjourney.metering.greenbutton import GreenButtonError, ImportReport, import_greenbutton
+
+router = APIRouter(prefix="/v1/customers", tags=["customers"])
+
+# A year of 15-minute ESPI XML is ~10 MB; the event body limit (1 MB) is far too small for files.
+MAX_GREENBUTTON_BYTES = 64 * 1024 * 1024
+XML_TYPES = {"application/xml", "text/xml", "application/atom+xml"}
+CSV_TYPES = {"text/csv", "application/csv"}
+
+
+@router.post(
+    "/{customer_id}/reads/greenbutton",
+    status_code=status.HTTP_200_OK,
+    summary="Import a Green Button file of interval reads",
+    description=(
+        "The body is the file: ESPI XML (`application/xml`) or the Green Button CSV export "
+        "(`text/csv`; its times are local, in `time_zone` or else the customer's zone). The file is "
+        "stored whole or not at all: a malformed file or a unit that is not electric energy answers 422 "
+        "naming the element and the reason. Reads already stored are kept (re-sending a file changes "
+        "nothing; overlapping files merge). Gaps, duplicates, negative values and DST repeats are "
+        "reported, not dropped. One `meter.reads_imported` event is appended per file."
+    ),
+    responses=problem_responses(401, 403, 413, 415, 422),
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {media: {"schema": {"type": "string"}} for media in (*sorted(XML_TYPES), *CSV_TYPES)},
+        }
+    },
+)
+async def import_reads(
+    request: Request,
+    engine: EngineDep,
+    _: EventsWriter,
+    customer_id: Annotated[str, Path(max_length=100)],
+    time_zone: Annotated[str | None, Query(description="IANA zone of a CSV's local times.")] = None,
+) -> ImportReport:
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type not in XML_TYPES | CSV_TYPES:
+        raise ApiProblem(
+            415,
+            "unsupported-media-type",
+            "Unsupported content type",
+            f"got {content_type or 'no content type'}; use application/xml or text/csv",
+        )
+    body = await read_limited_body(request, MAX_GREENBUTTON_BYTES)
+    looks_xml = body.lstrip().lstrip(b"\xef\xbb\xbf").startswith(b"<")
+    if looks_xml != (content_type in XML_TYPES):
+        raise invalid(
+            "the body does not match its content type",
+            [
+                FieldError(
+                    field="body",
+                    reason=f"declared {content_type}, but the body is {'XML' if looks_xml else 'not XML'}",
+                )
+            ],
+        )
+    try:
+        return await import_greenbutton(engine, body, customer_id, time_zone=time_zone)
+    except GreenButtonError as exc:
+        field = f"body.{exc.element}" + (f" (line {exc.line})" if exc.line is not None else "")
+        raise invalid(
+            f"the file was refused, nothing stored: {exc}",
+            [FieldError(field=field, reason=exc.reason, line=exc.line)],
+        ) from None
+    except UnicodeDecodeError as exc:
+        raise invalid("the file is not UTF-8", [FieldError(field="body", reason=str(exc))]) from None
