@@ -117,7 +117,7 @@ def list_(directory: DirOption = None) -> None:
             if "roc_auc" in ev
             else f"ARI {ev['adjusted_rand_index']:.3f}"
             if "adjusted_rand_index" in ev
-            else f"precision {ev['isolation_forest']['precision']:.2f} recall {ev['isolation_forest']['recall']:.2f}"
+            else "precision {precision:.2f} recall {recall:.2f}".format(**ev["isolation_forest"])
             if "isolation_forest" in ev
             else ""
         )

@@ -15,6 +15,8 @@ import pandas as pd
 from sklearn.ensemble import IsolationForest
 
 from gridjourney.scoring.baselines import DailyMatrix, Matrix, to_matrix, trailing
+
+__all__ = ["AnomalyDetector", "Detection", "detect", "fit_detector", "rule_detect", "rule_flags", "to_matrix"]
 from gridjourney.simulate.calendar import holidays_between
 
 BASELINE_DAYS = 28
@@ -187,15 +189,13 @@ def _describe(kind: str, rel: Relative, r: int, c: int, run: int) -> str:
     kwh, usual = m["kwh"][r, c], med["kwh"][r, c]
     parts = [f"daily use {kwh:.1f} kWh against a usual {usual:.1f} kWh {span}"]
     if kind == "added_baseload":
-        parts.append(
-            f"overnight use {m['baseload_kwh'][r, c]:.2f} kW against a usual {med['baseload_kwh'][r, c]:.2f} kW"
-        )
+        now, usual_kw = m["baseload_kwh"][r, c], med["baseload_kwh"][r, c]
+        parts.append(f"overnight use {now:.2f} kW against a usual {usual_kw:.2f} kW")
     elif kind == "spike":
         parts.append(f"a peak of {m['peak_kw'][r, c]:.1f} kW against a usual {med['peak_kw'][r, c]:.1f} kW")
     elif kind == "shifted_peak":
-        parts.append(
-            f"peak at {int(m['peak_hour'][r, c]):02d}:00 instead of about {int(med['peak_hour'][r, c]):02d}:00"
-        )
+        hour, usual_hour = int(m["peak_hour"][r, c]), int(med["peak_hour"][r, c])
+        parts.append(f"peak at {hour:02d}:00 instead of about {usual_hour:02d}:00")
     elif kind == "flat_line":
         parts.append(f"load factor {m['load_factor'][r, c]:.2f} (flat or missing reads)")
     text = "; ".join(parts)
@@ -240,7 +240,7 @@ def _alerts_from(
     out = pd.DataFrame(records, columns=ALERT_COLUMNS)
     if out.empty:
         return out
-    cycle = out["customer_id"].map(billing_cycle_day or {}).fillna(1).astype(np.int64).to_numpy()
+    cycle = np.asarray(out["customer_id"].map(billing_cycle_day or {}).fillna(1), dtype=np.int64)
     out["period"] = _period_keys(pd.DatetimeIndex(pd.to_datetime(out["alert_date"])), cycle)
     out = out.sort_values(["customer_id", "alert_date"]).drop_duplicates(
         ["customer_id", "anomaly_type", "period"]

@@ -56,7 +56,7 @@ def to_matrix(
         if "customer_id" in excluded.columns:
             ex_rows = customers.get_indexer(pd.Index(excluded["customer_id"]))
             bad = set(zip(ex_rows.tolist(), ex_cols.tolist(), strict=True))
-            keep = np.array([(r, c) not in bad for r, c in zip(rows, cols, strict=True)])
+            keep = np.array([(r, c) not in bad for r, c in zip(rows.tolist(), cols.tolist(), strict=True)])
         else:
             keep = ~np.isin(cols, ex_cols[ex_cols >= 0])
     values: dict[str, Matrix] = {}

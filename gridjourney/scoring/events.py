@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime, time
+from typing import Any
 
 import pandas as pd
 
@@ -16,6 +17,11 @@ NAMESPACE = uuid.UUID("9d1f3a52-62a4-4c1e-8f0b-7c3d2e5a4b61")
 
 def _at(day: object) -> datetime:
     return datetime.combine(pd.Timestamp(str(day)).date(), time(), tzinfo=UTC)
+
+
+def _rows(frame: pd.DataFrame) -> list[Any]:
+    # itertuples rows: pandas-stubs cannot type their fields, so they are Any here.
+    return list(frame.itertuples())
 
 
 def anomaly_events(alerts: pd.DataFrame, meter_ids: dict[str, str] | None = None) -> list[NewEvent]:
@@ -34,7 +40,7 @@ def anomaly_events(alerts: pd.DataFrame, meter_ids: dict[str, str] | None = None
                 "days": list(a.days),
             },
         )
-        for a in alerts.itertuples()
+        for a in _rows(alerts)
     ]
 
 
@@ -54,5 +60,5 @@ def projection_events(projections: pd.DataFrame) -> list[NewEvent]:
                 "bill_period_end": _at(p.bill_period_end).isoformat(),
             },
         )
-        for p in projections.dropna(subset=["typical_amount"]).itertuples()
+        for p in _rows(projections.dropna(subset=["typical_amount"]))
     ]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from typing import Any
 
 import lightgbm as lgb
 import numpy as np
@@ -45,7 +46,7 @@ FEATURES: tuple[str, ...] = (*ATTRIBUTE_FEATURES, *USAGE_FEATURES)
 HOLDOUT_SHARE = 0.3
 MIN_DAYS = 14
 # Small, regularised trees: a few thousand labelled customers overfit deeper ones.
-PARAMS: dict[str, float | int] = {
+PARAMS: dict[str, Any] = {
     "n_estimators": 200,
     "learning_rate": 0.03,
     "num_leaves": 7,
@@ -93,9 +94,9 @@ def customer_features(customers: pd.DataFrame, daily: pd.DataFrame) -> tuple[pd.
     c = customers.set_index("customer_id")
     attrs = pd.DataFrame(index=c.index)
     for name in ("sqft", "billing_cycle_day", "tenure_years", "late_payments_12m", "contacts_12m"):
-        attrs[name] = pd.to_numeric(c.get(name), errors="coerce")
+        attrs[name] = pd.to_numeric(c[name], errors="coerce")
     for name in ("has_smart_thermostat", "online_account"):
-        attrs[name] = c.get(name).astype(float)
+        attrs[name] = c[name].astype(float)
     attrs["is_business"] = (c["dwelling"] == "small_business").astype(float)
     attrs["is_apartment"] = (c["dwelling"] == "apartment").astype(float)
     attrs["tariff_tou"] = (c["tariff"] == "residential_tou").astype(float)
@@ -119,7 +120,8 @@ class PropensityModel:
     features: tuple[str, ...] = FEATURES
 
     def score(self, features: pd.DataFrame) -> pd.Series:
-        return pd.Series(self.model.predict_proba(features[list(self.features)])[:, 1], index=features.index)
+        proba = np.asarray(self.model.predict_proba(features[list(self.features)]), dtype=np.float64)
+        return pd.Series(proba[:, 1], index=features.index)
 
 
 def train_propensity(

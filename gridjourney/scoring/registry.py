@@ -88,7 +88,8 @@ def load_model(
         extra = sorted(set(saved) - set(features))
         raise FeatureMismatch(
             f"model {name} v{artifact.version} was trained on other features than this code computes "
-            f"(missing: {missing or 'none'}; unknown: {extra or 'none'}; order differs: {not missing and not extra}); "
+            f"(missing: {missing or 'none'}; unknown: {extra or 'none'}; "
+            f"order differs: {not missing and not extra}); "
             "retrain it with `gridjourney models train`"
         )
     return pickle.loads((artifact.path / "model.pkl").read_bytes()), artifact

@@ -40,7 +40,7 @@ class SegmentModel:
         out["segment"] = pd.array([pd.NA] * len(shapes), dtype="Int64")
         out["segment_name"] = None
         out["distance"] = np.nan
-        out["reason"] = np.where(ok, None, "no weekday and weekend load shape yet")
+        out["reason"] = [None if good else "no weekday and weekend load shape yet" for good in ok]
         if ok.any():
             labels = self.model.predict(x[ok])
             dist = self.model.transform(x[ok]).min(axis=1)
