@@ -101,7 +101,7 @@ def _duplicates(reads: pd.DataFrame) -> tuple[pd.DataFrame, list[ImportIssue]]:
     kept = reads.groupby(key, sort=False)["kwh"].transform("first")
     issues = []
     for row, first in zip(reads[duplicated].itertuples(index=False), kept[duplicated], strict=True):
-        same = "the same value" if first == row.kwh else f"{row.kwh} kWh, while {first} kWh was kept"
+        same = "the same value" if first == row.kwh else f"{row.kwh:.6g} kWh, while {first:.6g} kWh was kept"
         issues.append(
             ImportIssue(
                 kind="duplicate", meter_id=str(row.meter_id), start=row.read_at, count=1,

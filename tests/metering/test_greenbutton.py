@@ -11,8 +11,9 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gridjourney.db.tables import events, meter_reads
-from gridjourney.metering.greenbutton import import_greenbutton
+from gridjourney.metering.greenbutton import GreenButtonError, import_greenbutton, parse_greenbutton
 from gridjourney.metering.store import load_reads
+from tests.metering.espi_builder import espi_feed
 
 DATA = Path(__file__).parent / "data"
 SAMPLE = DATA / "coastal_multi_family_hourly_2011.xml"
@@ -79,3 +80,101 @@ async def test_an_overlapping_file_merges(engine: AsyncEngine) -> None:
     assert (one.reads_stored, two.reads_in_file, two.reads_stored) == (744, 960, 960 - 22 * 12)
     assert two.reads_already_stored == 22 * 12
     assert await _counts(engine) == (744 + 960 - 22 * 12, 2)
+
+
+# 2024-11-03 04:00 UTC is local midnight in New York (EDT); DST ends at 06:00 UTC (01:00 twice).
+NOV3 = 1730606400
+
+
+async def test_gaps_duplicates_negatives_and_dst_repeats_are_flagged_not_dropped(engine: AsyncEngine) -> None:
+    hours: list[tuple[int, ...]] = [
+        (NOV3 + h * 3600, 3600, 1000 + h) for h in range(8) if h != 5
+    ]  # 09:00 missing
+    hours += [(NOV3 + 7 * 3600, 3600, 999)]  # a conflicting repeat of the last hour
+    hours += [(NOV3 + 8 * 3600, 3600, -250, 14), (NOV3 + 9 * 3600, 3600, -150)]  # negative run
+    parsed = parse_greenbutton(espi_feed(hours, power_of_ten=-1), "c")
+    kinds = [(i.kind, i.count) for i in parsed.issues]
+    assert sorted(kinds) == [("dst_repeat", 2), ("duplicate", 1), ("gap", 1), ("negative", 2)]
+    by_kind = {i.kind: i for i in parsed.issues}
+    assert by_kind["gap"].start == pd.Timestamp(NOV3 + 5 * 3600, unit="s", tz="UTC")
+    assert by_kind["duplicate"].detail == "repeated read: 0.0999 kWh, while 0.1007 kWh was kept"
+    # Local 01:00 is 05:00 UTC (EDT) and again 06:00 UTC (EST).
+    assert by_kind["dst_repeat"].start == pd.Timestamp(NOV3 + 3600, unit="s", tz="UTC")
+    assert by_kind["negative"].detail.startswith("2 negative read(s), -0.040 kWh")
+    reads = parsed.reads.set_index("read_at")
+    assert len(reads) == 9  # 7 + 2 negative; the duplicate's first value kept
+    assert reads.loc[pd.Timestamp(NOV3 + 7 * 3600, unit="s", tz="UTC"), "kwh"] == pytest.approx(0.1007)
+    assert reads.loc[pd.Timestamp(NOV3 + 8 * 3600, unit="s", tz="UTC"), "quality"] == 14
+    report = await import_greenbutton(engine, espi_feed(hours, power_of_ten=-1), "c")
+    assert report.reads_stored == 9 and report.issue_counts == {
+        "gap": 1,
+        "duplicate": 1,
+        "negative": 1,
+        "dst_repeat": 1,
+    }
+
+
+@pytest.mark.parametrize(
+    ("data", "element", "reason"),
+    [
+        (
+            espi_feed([(NOV3, 3600, 5)]).replace(b"</IntervalBlock>", b""),
+            "feed/entry/content",
+            "mismatched tag",
+        ),
+        (espi_feed([(NOV3, 3600, 5)], uom=169), "ReadingType/uom", "uom 169 (therm) is not electric energy"),
+        (espi_feed([(NOV3, 3600, 5)], uom=999), "ReadingType/uom", "uom 999 is not a known unit"),
+        (espi_feed([(NOV3, 3600, 5)], flow_direction=20), "ReadingType/flowDirection", "neither forward"),
+        (
+            espi_feed([(NOV3, 3600, 5)]).replace(b"<value>5<", b"<value>5.5<"),
+            "IntervalReading[1]/value",
+            "not an integer",
+        ),
+        (b'<?xml version="1.0"?><!DOCTYPE x [<!ENTITY a "aaaa">]><feed/>', "DOCTYPE", "refused"),
+    ],
+)
+async def test_refused_files_store_nothing(
+    engine: AsyncEngine, data: bytes, element: str, reason: str
+) -> None:
+    good = espi_feed([(NOV3 - 3600, 3600, 5)])
+    await import_greenbutton(engine, good, "c")
+    with pytest.raises(GreenButtonError) as refused:
+        await import_greenbutton(engine, data, "c")
+    assert element in refused.value.element and reason in refused.value.reason
+    assert await _counts(engine) == (1, 1)
+
+
+PGE_CSV = """Name,JANE DOE
+Address,"1 MAIN ST, SAN FRANCISCO CA 94105"
+Account Number,1234567890
+Service,Service 1
+
+TYPE,DATE,START TIME,END TIME,IMPORT (kWh),EXPORT (kWh),NOTES
+Electric usage,2024-11-03,00:00,00:59,0.50,0.00,
+Electric usage,2024-11-03,01:00,01:59,0.40,0.00,
+Electric usage,2024-11-03,01:00,01:59,0.30,0.00,
+Electric usage,2024-11-03,02:00,02:59,0.20,0.00,
+Electric usage,2024-11-03,12:00,12:59,0.10,1.60,
+"""
+
+
+async def test_csv_with_import_and_export_columns(engine: AsyncEngine) -> None:
+    report = await import_greenbutton(engine, PGE_CSV.encode(), "c", time_zone="America/Los_Angeles")
+    assert report.format == "csv" and report.reads_stored == 5 and report.interval_seconds == [3600]
+    assert report.total_kwh == pytest.approx(0.5 + 0.4 + 0.3 + 0.2 + 0.1 - 1.6)
+    assert report.meter_ids == ["c:Service-1"]
+    assert report.issue_counts == {"dst_repeat": 1, "gap": 1, "negative": 1}
+    reads = (await load_reads(engine)).set_index("read_at")["kwh"]
+    # Local 01:00 twice: first PDT (08:00 UTC), then PST (09:00 UTC).
+    assert reads[pd.Timestamp("2024-11-03 08:00", tz="UTC")] == pytest.approx(0.4)
+    assert reads[pd.Timestamp("2024-11-03 09:00", tz="UTC")] == pytest.approx(0.3)
+    assert reads[pd.Timestamp("2024-11-03 20:00", tz="UTC")] == pytest.approx(-1.5)
+
+
+async def test_csv_without_a_known_time_zone_or_with_gas_units_is_refused(engine: AsyncEngine) -> None:
+    with pytest.raises(GreenButtonError, match="time zone"):
+        await import_greenbutton(engine, PGE_CSV.encode(), "unknown-customer")
+    gas = "TYPE,DATE,START TIME,END TIME,USAGE,UNITS\nNatural gas usage,2024-01-01,00:00,23:59,1.2,therms\n"
+    with pytest.raises(GreenButtonError, match="'therms' is not electric energy"):
+        await import_greenbutton(engine, gas.encode(), "c", time_zone="UTC")
+    assert await _counts(engine) == (0, 0)
