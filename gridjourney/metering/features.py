@@ -17,6 +17,7 @@ Definitions (hours are local clock hours, `h` = the hour starting at h:00):
 - hdd, cdd: heating and cooling degree-days from the day's mean temperature in °F, base 65.
 - deviation_28d: kwh / median(kwh over the 28 calendar days before this day) - 1; NaN until at least
   7 of those days have reads (the day itself is excluded so that an anomaly does not mask itself).
+- A day with sub-daily reads ignores any daily read of that day (files often carry both).
 - hours, coverage: the clock hours with sub-daily reads, and the read seconds over the day's length,
   so callers can leave out partial days.
 """
@@ -213,6 +214,10 @@ def daily_features(
     local = _localise(reads, time_zone)
     hourly = _hourly(local)
     longer = local.subset(local.seconds > 3600)
+    # A day with sub-daily reads takes its total from them: a daily read of the same day would double it.
+    longer_day = longer.wall // DAY_NS
+    hourly_keys = hourly["code"].to_numpy() * (1 << 32) + hourly["day"].to_numpy() // DAY_NS
+    longer = longer.subset(~np.isin(longer.code * (1 << 32) + longer_day, hourly_keys))
     n_hourly = len(hourly)
     # Hourly rows first, then the daily (or longer) reads: both count towards the day's total.
     codes = np.concatenate([hourly["code"].to_numpy(), longer.code])

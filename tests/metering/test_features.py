@@ -26,7 +26,7 @@ def _row(customer: str, local: str, seconds: int, kwh: float, zone: str = NY) ->
 
 
 def _customer_a() -> pd.DataFrame:
-    rows = [_row("a", f"2024-01-0{d} 00:00", 86400, 10.0 * d) for d in range(1, 8)]  # daily reads
+    rows = [_row("a", f"2024-01-0{d} 00:00", 86400, 10.0 * d) for d in range(1, 9)]  # daily reads
     for hour, kwh in MONDAY.items():
         if hour == 18:
             rows += [_row("a", f"2024-01-08 18:{m:02d}", 900, 0.75) for m in (0, 15, 30, 45)]
@@ -40,7 +40,7 @@ def test_daily_features_match_hand_computed_values() -> None:
     features = daily_features(_customer_a(), time_zone=NY, temperatures=temps).set_index("date")
     assert len(features) == 8
     monday = features.loc[pd.Timestamp("2024-01-08")]
-    assert monday["kwh"] == pytest.approx(27.0)
+    assert monday["kwh"] == pytest.approx(27.0)  # the day's 80 kWh daily read is not added
     assert monday["baseload_kwh"] == pytest.approx(0.5)
     assert monday["peak_kw"] == pytest.approx(3.0)
     assert monday["peak_hour"] == 18
