@@ -3,12 +3,19 @@
 Appends are serialized by a transaction-scoped advisory lock, so positions become visible in the
 order they were assigned: a reader that remembers the last position it saw can never skip an event
 committed late by a concurrent writer. Appends are idempotent on `event_id`.
+
+Serialized appends cost one commit (a WAL flush) each, so one store instance groups the appends
+its callers make concurrently into one transaction (group commit): while a transaction is being
+written, the next callers queue; they are written together as soon as it commits. Each caller still
+gets its own results, and only after its events are durable.
 """
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 
 from sqlalchemy import func, select, text
 from sqlalchemy.dialects.postgresql import insert
@@ -23,20 +30,76 @@ APPEND_LOCK_KEY = 0x6A6F75726E6579
 NOTIFY_CHANNEL = "gridjourney_events"
 
 
+# Rows written in one grouped transaction at most (a single larger request is still written whole).
+GROUP_COMMIT_MAX_ROWS = 2000
+
+
+@dataclass
+class _PendingAppend:
+    rows: list[dict[str, object]]
+    done: asyncio.Future[list[AppendResult]] = field(
+        default_factory=lambda: asyncio.get_running_loop().create_future()
+    )
+
+
+class _Single(_PendingAppend):
+    """A request to be written in a transaction of its own (after its group failed)."""
+
+    def __init__(self, item: _PendingAppend) -> None:
+        super().__init__(item.rows, item.done)
+
+
 class EventStore:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
+        self._queue: list[_PendingAppend] = []
+        self._writer: asyncio.Task[None] | None = None
 
     async def append(self, new_events: Sequence[NewEvent]) -> list[AppendResult]:
         """Validate every payload, then append all events in one transaction (all or nothing).
 
-        Raises UnknownEventType or pydantic.ValidationError before anything is written.
+        Raises UnknownEventType or pydantic.ValidationError before anything is written. Returns once
+        the events are committed, possibly together with other callers' (group commit).
         """
         rows = _rows(new_events)
         if not rows:
             return []
-        async with self.engine.begin() as conn:
-            return await self._append_rows(conn, rows)
+        pending = _PendingAppend(rows)
+        self._queue.append(pending)
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.create_task(self._write_queued())
+        # shield: a cancelled caller must not cancel the transaction that also carries others' events
+        return await asyncio.shield(pending.done)
+
+    async def _write_queued(self) -> None:
+        while self._queue:
+            group: list[_PendingAppend] = []
+            size = 0
+            while self._queue and (
+                not group
+                or (
+                    not isinstance(group[0], _Single)
+                    and not isinstance(self._queue[0], _Single)
+                    and size + len(self._queue[0].rows) <= GROUP_COMMIT_MAX_ROWS
+                )
+            ):
+                group.append(self._queue.pop(0))
+                size += len(group[-1].rows)
+            try:
+                async with self.engine.begin() as conn:
+                    results = await self._append_rows(conn, [row for item in group for row in item.rows])
+            except Exception as error:
+                if len(group) == 1:
+                    group[0].done.set_exception(error)
+                else:
+                    # One caller's rows must not fail the others': write each request on its own.
+                    self._queue[:0] = [_Single(item) for item in group]
+                continue
+            start = 0
+            for item in group:
+                if not item.done.done():
+                    item.done.set_result(results[start : start + len(item.rows)])
+                start += len(item.rows)
 
     async def append_in(self, conn: AsyncConnection, new_events: Sequence[NewEvent]) -> list[AppendResult]:
         """Append inside the caller's transaction on `conn`, so the events commit (or roll back) with the
@@ -47,15 +110,10 @@ class EventStore:
     async def _append_rows(self, conn: AsyncConnection, rows: list[dict[str, object]]) -> list[AppendResult]:
         await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": APPEND_LOCK_KEY})
         ids = [row["event_id"] for row in rows]
-        existing = dict(
-            (
-                await conn.execute(
-                    select(events.c.event_id, events.c.position).where(events.c.event_id.in_(ids))
-                )
-            )
-            .tuples()
-            .all()
+        found = await conn.execute(
+            select(events.c.event_id, events.c.position).where(events.c.event_id.in_(ids))
         )
+        existing = {row.event_id: row.position for row in found}
         results: dict[uuid.UUID, AppendResult] = {
             event_id: AppendResult(event_id=event_id, position=position, duplicate=True)
             for event_id, position in existing.items()
@@ -71,16 +129,18 @@ class EventStore:
             inserted = await conn.execute(
                 insert(events).values(fresh).returning(events.c.event_id, events.c.position)
             )
-            for event_id, position in inserted.tuples():
+            for event_id, position in inserted:
                 results[event_id] = AppendResult(event_id=event_id, position=position, duplicate=False)
             await conn.execute(text(f"NOTIFY {NOTIFY_CHANNEL}"))
         out: list[AppendResult] = []
+        answered: set[uuid.UUID] = set()
         for row in rows:
             event_id = row["event_id"]
             assert isinstance(event_id, uuid.UUID)
             result = results[event_id]
             # An event repeated inside one batch: the first copy wrote it, the later ones are duplicates.
-            out.append(result if result not in out else result.model_copy(update={"duplicate": True}))
+            out.append(result if event_id not in answered else result.model_copy(update={"duplicate": True}))
+            answered.add(event_id)
         return out
 
     async def read_after(self, position: int, limit: int = 500) -> list[StoredEvent]:
