@@ -15,6 +15,25 @@ router = APIRouter(prefix="/v1/customers", tags=["customers"])
 # A year of 15-minute ESPI XML is ~10 MB; the event body limit (1 MB) is far too small for files.
 MAX_GREENBUTTON_BYTES = 64 * 1024 * 1024
 XML_TYPES = {"application/xml", "text/xml", "application/atom+xml"}
+# Trimmed examples for the OpenAPI document: one hourly reading of each format.
+ESPI_EXAMPLE = """<feed xmlns="http://www.w3.org/2005/Atom" xmlns:espi="http://naesb.org/espi">
+  <entry><content><espi:ReadingType><espi:accumulationBehaviour>4</espi:accumulationBehaviour>
+    <espi:intervalLength>3600</espi:intervalLength><espi:powerOfTenMultiplier>0</espi:powerOfTenMultiplier>
+    <espi:uom>72</espi:uom></espi:ReadingType></content></entry>
+  <entry><content><espi:IntervalBlock><espi:interval><espi:duration>3600</espi:duration>
+    <espi:start>1293868800</espi:start></espi:interval>
+    <espi:IntervalReading><espi:timePeriod><espi:duration>3600</espi:duration>
+      <espi:start>1293868800</espi:start></espi:timePeriod><espi:value>450</espi:value></espi:IntervalReading>
+  </espi:IntervalBlock></content></entry>
+</feed>
+"""
+CSV_EXAMPLE = """Name,ROSA DIAZ
+Address,"123 MAIN ST, SPRINGFIELD"
+Account Number,1234567890
+
+TYPE,DATE,START TIME,END TIME,USAGE,UNITS,NOTES
+Electric usage,2026-11-01,00:00,00:59,0.45,kWh,
+"""
 CSV_TYPES = {"text/csv", "application/csv"}
 
 
@@ -34,7 +53,16 @@ CSV_TYPES = {"text/csv", "application/csv"}
     openapi_extra={
         "requestBody": {
             "required": True,
-            "content": {media: {"schema": {"type": "string"}} for media in (*sorted(XML_TYPES), *CSV_TYPES)},
+            "content": {
+                **{
+                    media: {"schema": {"type": "string"}, "examples": {"espi": {"value": ESPI_EXAMPLE}}}
+                    for media in sorted(XML_TYPES)
+                },
+                **{
+                    media: {"schema": {"type": "string"}, "examples": {"export": {"value": CSV_EXAMPLE}}}
+                    for media in CSV_TYPES
+                },
+            },
         }
     },
 )
