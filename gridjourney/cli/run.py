@@ -78,7 +78,9 @@ async def run_embedded(settings: Settings, *, demo: bool, exit_after_demo: bool,
             return 130
         async with worker_side(settings, database_url, client) as workers, asyncio.TaskGroup() as tasks:
             worker_task = tasks.create_task(workers.run(stop))
-            api_task = tasks.create_task(serve_api(settings, database_url, temporal.address, handle_signals=False))
+            api_task = tasks.create_task(
+                serve_api(settings, database_url, temporal.address, handle_signals=False)
+            )
             console.print(
                 f"  API docs: http://{settings.api_host}:{settings.api_port}/docs   "
                 f"Temporal UI: {temporal.ui_url}   SMS stand-in: {standin.base_url}"

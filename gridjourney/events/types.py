@@ -79,7 +79,9 @@ class MeterReadsImported(Payload):
     file_name: str | None = None
     meter_ids: list[str] = Field(default_factory=list)
     reads_in_file: int = Field(ge=0)
-    reads_stored: int = Field(ge=0, description="Reads not stored before (overlaps with earlier files merge).")
+    reads_stored: int = Field(
+        ge=0, description="Reads not stored before (overlaps with earlier files merge)."
+    )
     first_read_at: AwareDatetime | None = None
     last_read_at: AwareDatetime | None = None
     total_kwh: float

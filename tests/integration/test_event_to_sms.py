@@ -44,7 +44,7 @@ async def stack(engine: AsyncEngine, temporal_dev_env: WorkflowEnvironment) -> A
             task_queue=queue,
             send_task_queue=f"{queue}-send",
             twilio_account_sid="ACtest00000000000000000000000000",
-            twilio_auth_token="secret",  # type: ignore[arg-type]  # pydantic turns it into a SecretStr
+            twilio_auth_token="secret",
             twilio_base_url=standin.base_url,
         )
         for path in sorted((REPO / "journeys").glob("*.yaml")):
