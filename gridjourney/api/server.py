@@ -49,13 +49,19 @@ def bind_socket(host: str, port: int) -> socket.socket:
 
 
 async def serve_api(
-    settings: Settings, database_url: str, temporal_address: str, *, handle_signals: bool = True
+    settings: Settings,
+    database_url: str,
+    temporal_address: str,
+    *,
+    handle_signals: bool = True,
+    log_level: str = "info",
 ) -> None:
     """Serve until cancelled or interrupted. Raises PortInUse before anything starts if the port is taken.
 
     Temporal is connected on first use, so the API accepts events even while Temporal is down.
     Cancelling the task shuts down gracefully (in-flight requests finish, the engine is disposed).
-    `handle_signals=False` leaves Ctrl-C to an embedding process that stops everything itself.
+    `handle_signals=False` leaves Ctrl-C to an embedding process that stops everything itself;
+    such a process may also quieten the access log with `log_level="warning"`.
     """
     sock = bind_socket(settings.api_host, settings.api_port)
     engine = create_engine(database_url)
@@ -65,7 +71,7 @@ async def serve_api(
         lazy_temporal_client(temporal_address, settings.temporal_namespace),
         dispose_engine=True,
     )
-    config = uvicorn.Config(app, log_level="info", lifespan="on")
+    config = uvicorn.Config(app, log_level=log_level, lifespan="on")
     server = uvicorn.Server(config) if handle_signals else _EmbeddedServer(config)
     serving = asyncio.ensure_future(server.serve(sockets=[sock]))
     try:

@@ -79,7 +79,7 @@ async def run_embedded(settings: Settings, *, demo: bool, exit_after_demo: bool,
         async with worker_side(settings, database_url, client) as workers, asyncio.TaskGroup() as tasks:
             worker_task = tasks.create_task(workers.run(stop))
             api_task = tasks.create_task(
-                serve_api(settings, database_url, temporal.address, handle_signals=False)
+                serve_api(settings, database_url, temporal.address, handle_signals=False, log_level="warning")
             )
             console.print(
                 f"  API docs: http://{settings.api_host}:{settings.api_port}/docs   "

@@ -142,6 +142,7 @@ class JourneyStepCompleted(Payload):
     step_id: str
     kind: str
     outcome: str | None = None
+    next_step: str | None = Field(None, description="The step the journey goes on to (None: it ends).")
 
 
 class JourneyExited(Payload):

@@ -3,7 +3,8 @@
 - journey.entered opens the instance; under `after_exit` re-entry the workflow id (the instance id)
   is reused, so entering a finished instance starts it afresh, while a repeated record of an entry
   into a running one changes nothing but the version and holdout flag.
-- journey.step_completed sets `current_step` to the step just completed and counts it.
+- journey.step_completed sets `current_step` to the step the journey went on to (None once the
+  steps are done) and counts it.
 - journey.converted notes `converted_at`; the run goes on (status stays active).
 - journey.exited finishes it: reason "completed" gives "converted" if it converted, else
   "completed"; any other reason (an exit event's type, "cancelled") gives "exited" with that reason.
@@ -66,8 +67,8 @@ async def apply(conn: AsyncConnection, event: StoredEvent) -> None:
         ids: JourneyEntered | JourneyStepCompleted | JourneyConverted | JourneyExited = entered
     elif event.type == "journey.step_completed":
         step = JourneyStepCompleted.model_validate(event.payload)
-        row |= {"current_step": step.step_id, "steps_completed": 1}
-        changes = {"current_step": step.step_id, "steps_completed": table.steps_completed + 1}
+        row |= {"current_step": step.next_step, "steps_completed": 1}
+        changes = {"current_step": step.next_step, "steps_completed": table.steps_completed + 1}
         ids = step
     elif event.type == "journey.converted":
         converted = JourneyConverted.model_validate(event.payload)

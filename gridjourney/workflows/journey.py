@@ -198,7 +198,9 @@ class JourneyWorkflow:
                 StepRecord(step_id=step_id, kind=kind, outcome=outcome, completed_at=workflow.now())
             )
             del self._state.steps_taken[:-STEPS_KEPT]
-            await self._record("journey.step_completed", step_id=step_id, kind=kind, outcome=outcome)
+            await self._record(
+                "journey.step_completed", step_id=step_id, kind=kind, outcome=outcome, next_step=following
+            )
             step_id = following
         self._state.current_step = None
 

@@ -152,15 +152,16 @@ async def test_journey_instances_track_steps_conversion_and_exit(engine: AsyncEn
     await project(
         engine,
         journey("entered", 0, holdout=False),
-        journey("step_completed", 1, step_id="alert", kind="send", outcome="sent"),
+        journey("step_completed", 1, step_id="alert", kind="send", outcome="sent", next_step="pause"),
         journey("converted", 2, goal_event="usage.reduced"),
-        journey("step_completed", 3, step_id="pause", kind="wait"),
+        journey("step_completed", 3, step_id="pause", kind="wait", next_step="tips"),
         journey("entered", 4, instance="i-2", holdout=True),
         journey("exited", 5, instance="i-2", reason="bill.issued"),
     )
 
     first, second = await rows(engine, "journey_instances")
-    assert (first["status"], first["current_step"], first["steps_completed"]) == ("active", "pause", 2)
+    # current_step is where the journey is now: the step after the last one completed
+    assert (first["status"], first["current_step"], first["steps_completed"]) == ("active", "tips", 2)
     assert first["converted_at"] == at(2)  # converted, yet still running its remaining steps
     assert (second["status"], second["exit_reason"], second["holdout"]) == ("exited", "bill.issued", True)
 
