@@ -40,6 +40,10 @@ class Settings(BaseSettings):
         None, description="Base URL of the Twilio API. Unset: the local stand-in of the embedded stack."
     )
 
+    scoring_schedule: bool = Field(
+        True, description="Workers create the Temporal Schedule `daily-scoring` (the daily scan)."
+    )
+
     journeys_dir: Path = Path("journeys")
     templates_dir: Path = Path("templates")
     max_event_body_bytes: int = 1_000_000

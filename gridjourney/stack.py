@@ -15,6 +15,7 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from gridjourney.activities import JourneyActivities
+from gridjourney.activities.scoring import ScoringActivities
 from gridjourney.channels.registry import build_senders, close_senders
 from gridjourney.config import Settings
 from gridjourney.db.engine import create_engine
@@ -22,7 +23,7 @@ from gridjourney.events.subscription import Subscription
 from gridjourney.projections.runner import ProjectionRunner
 from gridjourney.router.router import SUBSCRIPTION_NAME, EventRouter
 from gridjourney.temporal import connect
-from gridjourney.worker import build_workers
+from gridjourney.worker import build_workers, ensure_scoring_schedule
 
 log = logging.getLogger(__name__)
 
@@ -63,17 +64,21 @@ class WorkerSide:
     async def run(self, stop: asyncio.Event) -> None:
         senders = build_senders(self.settings, self.engine)
         activities = JourneyActivities(self.engine, self.settings, senders)
+        scoring = ScoringActivities(self.engine, models_dir=self.settings.home / "models")
         workers: list[Worker] = build_workers(
             self.client,
             self.settings,
             journey_activities=activities.journey_activities,
             send_activities=activities.send_activities,
+            scoring_activities=scoring.activities,
         )
         router_subscription = Subscription(self.engine, SUBSCRIPTION_NAME, self.router.handle)
         try:
             async with contextlib.AsyncExitStack() as stack:
                 for worker in workers:
                     await stack.enter_async_context(worker)
+                if self.settings.scoring_schedule:
+                    await ensure_scoring_schedule(self.client, self.settings)
                 async with asyncio.TaskGroup() as tasks:
                     tasks.create_task(self.projections.run_forever(stop))
                     tasks.create_task(router_subscription.run_forever(stop))

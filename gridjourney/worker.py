@@ -1,16 +1,31 @@
-"""The Temporal workers: journeys and their bookkeeping activities on the main task queue; provider
-sends on a dedicated queue whose rate limit holds across all workers (DESIGN.md section 8)."""
+"""The Temporal workers: journeys, the daily scoring scan and their activities on the main task queue;
+provider sends on a dedicated queue whose rate limit holds across all workers (DESIGN.md section 8).
+`ensure_scoring_schedule` creates (or brings up to date) the Temporal Schedule that runs the scan."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from temporalio.client import Client
+from temporalio.client import (
+    Client,
+    Schedule,
+    ScheduleActionStartWorkflow,
+    ScheduleAlreadyRunningError,
+    ScheduleCalendarSpec,
+    ScheduleHandle,
+    ScheduleOverlapPolicy,
+    SchedulePolicy,
+    ScheduleRange,
+    ScheduleSpec,
+    ScheduleUpdate,
+    ScheduleUpdateInput,
+)
 from temporalio.worker import Worker
 
 from gridjourney.config import Settings
 from gridjourney.workflows.journey import JourneyWorkflow
+from gridjourney.workflows.scoring import SCHEDULE_HOUR_UTC, SCHEDULE_ID, DailyScoringWorkflow, ScanInput
 
 
 def build_workers(
@@ -19,12 +34,13 @@ def build_workers(
     *,
     journey_activities: Sequence[Callable[..., Any]],
     send_activities: Sequence[Callable[..., Any]],
+    scoring_activities: Sequence[Callable[..., Any]] = (),
 ) -> list[Worker]:
     journeys = Worker(
         client,
         task_queue=settings.task_queue,
-        workflows=[JourneyWorkflow],
-        activities=list(journey_activities),
+        workflows=[JourneyWorkflow, DailyScoringWorkflow],
+        activities=[*journey_activities, *scoring_activities],
     )
     sends = Worker(
         client,
@@ -35,3 +51,40 @@ def build_workers(
         disable_eager_activity_execution=True,
     )
     return [journeys, sends]
+
+
+def scoring_schedule(settings: Settings) -> Schedule:
+    """The daily scan at SCHEDULE_HOUR_UTC; a run still going when the next is due: the next is skipped
+    (it would scan the same new days)."""
+    return Schedule(
+        action=ScheduleActionStartWorkflow(
+            DailyScoringWorkflow.run,
+            ScanInput(),
+            id=SCHEDULE_ID,
+            task_queue=settings.task_queue,
+        ),
+        spec=ScheduleSpec(
+            calendars=[
+                ScheduleCalendarSpec(hour=[ScheduleRange(SCHEDULE_HOUR_UTC)], minute=[ScheduleRange(0)])
+            ]
+        ),
+        policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP),
+    )
+
+
+async def ensure_scoring_schedule(client: Client, settings: Settings) -> ScheduleHandle:
+    """Create the `daily-scoring` schedule, or update an existing one to this configuration (its task
+    queue may have changed). Safe to call from every worker at every start."""
+    schedule = scoring_schedule(settings)
+    try:
+        return await client.create_schedule(SCHEDULE_ID, schedule)
+    except ScheduleAlreadyRunningError:
+        handle = client.get_schedule_handle(SCHEDULE_ID)
+
+        def updated(current: ScheduleUpdateInput) -> ScheduleUpdate:
+            # keep the schedule's state (paused, notes) as the operator left it
+            schedule.state = current.description.schedule.state
+            return ScheduleUpdate(schedule=schedule)
+
+        await handle.update(updated)
+        return handle

@@ -50,6 +50,9 @@ class BillProjectionUpdated(Payload):
     projected_amount: float = Field(ge=0)
     typical_amount: float = Field(ge=0)
     days_left: int = Field(ge=0)
+    ratio: float | None = Field(
+        None, ge=0, description="projected_amount / typical_amount (the scorer fills it; optional)."
+    )
     bill_period_start: datetime | None = None
     bill_period_end: datetime | None = None
     currency: str = "USD"
