@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
@@ -24,6 +25,7 @@ from temporalio.exceptions import ApplicationError
 from gridjourney.activities.context import load_context
 from gridjourney.activities.customers import update_customer
 from gridjourney.activities.journey_events import record_journey_event
+from gridjourney.activities.scores import Scoring
 from gridjourney.activities.send import MessageSending
 from gridjourney.channels.base import Sender
 from gridjourney.config import Settings
@@ -33,11 +35,14 @@ from gridjourney.events.types import UnknownEventType
 from gridjourney.workflows.contracts import (
     LOAD_CONTEXT,
     RECORD_JOURNEY_EVENT,
+    SCORE_CUSTOMER,
     SEND_MESSAGE,
     UPDATE_CUSTOMER,
     CustomerContext,
     LoadContextInput,
     RecordJourneyEventInput,
+    ScoreCustomerInput,
+    ScoreOutcome,
     SendMessageInput,
     SendOutcome,
     UpdateCustomerInput,
@@ -52,9 +57,13 @@ class JourneyActivities:
         senders: Mapping[Channel, Sender],
         *,
         claim_lease: timedelta = timedelta(seconds=60),
+        models_dir: Path | None = None,
     ) -> None:
+        """`models_dir`: the saved models `score` steps use; default <home>/models, where
+        `gridjourney models train` saves them."""
         self.engine = engine
         self.store = EventStore(engine)
+        self.scoring = Scoring(engine, models_dir or settings.home / "models")
         self.sending = MessageSending(self.store, settings.templates_dir, senders, claim_lease=claim_lease)
 
     @activity.defn(name=LOAD_CONTEXT)
@@ -76,6 +85,14 @@ class JourneyActivities:
         except ValidationError as error:
             raise ApplicationError(str(error), type="InvalidEvent", non_retryable=True) from error
 
+    @activity.defn(name=SCORE_CUSTOMER)
+    async def score_customer(self, request: ScoreCustomerInput) -> ScoreOutcome:
+        # No model, too little data: a `skipped` outcome. Database errors propagate and are retried.
+        try:
+            return await self.scoring.score(request)
+        except ValidationError as error:
+            raise ApplicationError(str(error), type="InvalidEvent", non_retryable=True) from error
+
     @activity.defn(name=SEND_MESSAGE)
     async def send_message(self, request: SendMessageInput) -> SendOutcome:
         # Transient provider errors and SendInProgress propagate: Temporal's retry policy retries them.
@@ -83,7 +100,7 @@ class JourneyActivities:
 
     @property
     def journey_activities(self) -> list[Callable[..., Any]]:
-        return [self.load_context, self.record_journey_event, self.update_customer]
+        return [self.load_context, self.record_journey_event, self.update_customer, self.score_customer]
 
     @property
     def send_activities(self) -> list[Callable[..., Any]]:

@@ -29,11 +29,13 @@ from gridjourney.dsl.loader import (
 )
 from gridjourney.dsl.schema import (
     END,
+    SCORE_MODELS,
     AnyStep,
     BranchStep,
     CompiledJourney,
     EndStep,
     JourneyDefinition,
+    ScoreStep,
     SendStep,
     SplitStep,
     UpdateStep,
@@ -93,6 +95,7 @@ def check_journey(
         *_check_ids(definition, positions),
         *_check_event_types(definition, positions),
         *_check_expressions(definition, positions),
+        *_check_scores(definition, positions),
         *_check_graph(definition, positions),
     ]
     if templates_dir is not None:
@@ -164,6 +167,20 @@ def _check_event_types(definition: JourneyDefinition, positions: Positions) -> I
                 f"unknown event type `{event_type}`",
                 did_you_mean(event_type, EVENT_TYPES, "known types"),
             )
+
+
+def _check_scores(definition: JourneyDefinition, positions: Positions) -> Iterator[JourneyError]:
+    for i, step in enumerate(definition.steps):
+        if isinstance(step, ScoreStep) and step.score.model not in SCORE_MODELS:
+            name = step.score.model
+            # a model's saved name (dr_enrolment) for its score name (dr_propensity)
+            known_as = [score for score, model in SCORE_MODELS.items() if model == name]
+            hint = (
+                f"the {name} model's score is called `{known_as[0]}`"
+                if known_as
+                else did_you_mean(name, SCORE_MODELS, "known scores")
+            )
+            yield positions.error(("steps", i, "score", "model"), f"unknown score model `{name}`", hint)
 
 
 def trigger_fields(definition: JourneyDefinition) -> Fields:

@@ -277,6 +277,7 @@ _STEP_MODELS: dict[str, type[schema.Strict]] = {
     "wait_for": schema.WaitForStep,
     "branch": schema.BranchStep,
     "split": schema.SplitStep,
+    "score": schema.ScoreStep,
     "update": schema.UpdateStep,
     "end": schema.EndStep,
 }
@@ -289,6 +290,7 @@ _NESTED: dict[tuple[type[schema.Strict], str], type[schema.Strict]] = {
     (schema.WaitForStep, "wait_for"): schema.WaitForSpec,
     (schema.BranchStep, "branch"): schema.BranchCase,
     (schema.SplitStep, "split"): schema.SplitArm,
+    (schema.ScoreStep, "score"): schema.ScoreSpec,
     (schema.UpdateStep, "update"): schema.UpdateSpec,
 }
 

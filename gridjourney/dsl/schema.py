@@ -121,11 +121,54 @@ class UpdateStep(StepBase):
     update: UpdateSpec
 
 
+# Journey-facing score names → the propensity model (gridjourney/scoring, `gridjourney models train`)
+# that computes them. A `score` step writes `customer.scores.<score name>` (a probability, 0-1) and
+# `customer.scores_updated_at.<score name>` (ISO 8601, UTC).
+SCORE_MODELS: dict[str, str] = {
+    "dr_propensity": "dr_enrolment",  # likely to enrol in a demand-response program
+    "dr_response": "dr_response",  # likely to reduce load when a DR event is called
+    "churn": "churn",  # likely to leave (switch supplier, close the account)
+}
+
+
+class ScoreSpec(Strict):
+    model: Identifier = Field(
+        description="The score to refresh: "
+        + ", ".join(f"`{name}` (model {model})" for name, model in SCORE_MODELS.items())
+        + ". Branches then read `customer.scores.<model>`, e.g. `customer.scores.dr_propensity > 0.6`."
+    )
+    version: int | None = Field(
+        None, ge=1, description="The saved model version to use; default: the latest trained."
+    )
+    max_age: Duration | None = Field(
+        None, description="Keep a score refreshed less than this long ago instead of scoring again."
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthand(cls, value: Any) -> Any:
+        # `score: dr_propensity` names the model
+        return {"model": value} if isinstance(value, str) else value
+
+    @property
+    def model_name(self) -> str | None:
+        """The saved model behind this score (None: not a known score; the compiler reports it)."""
+        return SCORE_MODELS.get(self.model)
+
+
+class ScoreStep(StepBase):
+    score: ScoreSpec = Field(
+        description="Refresh one model score of the customer from their attributes and meter reads. "
+        "Without a trained model or with too little history the score is left as it was and the journey "
+        "goes on (outcome `skipped:<reason>`)."
+    )
+
+
 class EndStep(StepBase):
     end: Literal[True] = True
 
 
-STEP_KINDS = ("send", "wait", "wait_for", "branch", "split", "update", "end")
+STEP_KINDS = ("send", "wait", "wait_for", "branch", "split", "score", "update", "end")
 
 
 def _step_kind(value: Any) -> str | None:
@@ -143,6 +186,7 @@ Step = Annotated[
     | Annotated[WaitForStep, Tag("wait_for")]
     | Annotated[BranchStep, Tag("branch")]
     | Annotated[SplitStep, Tag("split")]
+    | Annotated[ScoreStep, Tag("score")]
     | Annotated[UpdateStep, Tag("update")]
     | Annotated[EndStep, Tag("end")],
     Discriminator(
@@ -198,7 +242,7 @@ class JourneyDefinition(Strict):
         return value
 
 
-AnyStep = SendStep | WaitStep | WaitForStep | BranchStep | SplitStep | UpdateStep | EndStep
+AnyStep = SendStep | WaitStep | WaitForStep | BranchStep | SplitStep | ScoreStep | UpdateStep | EndStep
 
 
 class CompiledJourney(Strict):

@@ -6,7 +6,7 @@ names below, so they never import the activity modules (which do I/O).
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -16,6 +16,7 @@ from gridjourney.dsl.schema import Channel, CompiledJourney, Purpose
 # Activity names (implemented in gridjourney/activities/).
 LOAD_CONTEXT = "load_context"
 RECORD_JOURNEY_EVENT = "record_journey_event"
+SCORE_CUSTOMER = "score_customer"
 SEND_MESSAGE = "send_message"
 UPDATE_CUSTOMER = "update_customer"
 
@@ -144,3 +145,34 @@ class UpdateCustomerInput(Contract):
     attribute: str
     value: Any
     occurred_at: datetime
+
+
+class ScoreCustomerInput(Contract):
+    """A `score` step: refresh `customer.scores.<score>` with the named saved model."""
+
+    event_id: str = Field(description="Of the customer.updated it appends; deterministic, like updates'.")
+    customer_id: str
+    score: str = Field(description="The journey-facing score name, e.g. dr_propensity (the attribute key).")
+    model: str = Field(description="The saved model that computes it, e.g. dr_enrolment.")
+    version: int | None = Field(None, description="The model version; None: the latest.")
+    max_age: timedelta | None = Field(None, description="A score refreshed less long ago is kept.")
+    occurred_at: datetime
+
+
+class ScoreOutcome(Contract):
+    status: Literal["scored", "fresh", "skipped"] = Field(
+        description="scored: a new score was written; fresh: the current one is younger than max_age; "
+        "skipped: no score (no model, too little data, unknown customer), see `reason`."
+    )
+    score: str
+    value: float | None = Field(None, description="The score now on the customer (None when skipped).")
+    updated_at: datetime | None = Field(None, description="When that score was computed.")
+    model_version: int | None = None
+    reason: str | None = None
+
+    @property
+    def outcome(self) -> str:
+        """As recorded in journey.step_completed: `scored:0.734`, `fresh:0.612`, `skipped:<reason>`."""
+        if self.status == "skipped":
+            return f"skipped:{self.reason}"
+        return f"{self.status}:{self.value:.3f}" if self.value is not None else self.status

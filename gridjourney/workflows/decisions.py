@@ -9,6 +9,7 @@ module through `imports_passed_through()` (it uses zoneinfo, which the sandbox p
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -19,6 +20,7 @@ from gridjourney.dsl.schema import (
     BranchStep,
     CompiledJourney,
     EndStep,
+    ScoreStep,
     SendStep,
     SplitArm,
     SplitStep,
@@ -29,7 +31,7 @@ from gridjourney.dsl.schema import (
 )
 from gridjourney.workflows.assignment import split_arm
 from gridjourney.workflows.clock import next_local_time
-from gridjourney.workflows.contracts import CustomerContext, EventRef
+from gridjourney.workflows.contracts import CustomerContext, EventRef, ScoreOutcome
 
 # uuid5 namespace of the ids of events a run records.
 EVENT_ID_NAMESPACE = uuid.UUID("6f1c3a52-93d4-4f0e-9b7a-2c51d8e0a4b7")
@@ -40,6 +42,7 @@ KINDS: dict[type[AnyStep], str] = {
     WaitForStep: "wait_for",
     BranchStep: "branch",
     SplitStep: "split",
+    ScoreStep: "score",
     UpdateStep: "update",
     EndStep: "end",
 }
@@ -103,6 +106,24 @@ def customer_namespace(context: CustomerContext) -> dict[str, Any]:
         "locale": context.locale,
         "time_zone": context.time_zone,
     }
+
+
+def with_scores(customer: dict[str, Any], refreshed: Iterable[ScoreOutcome]) -> dict[str, Any]:
+    """`scores` and `scores_updated_at` of `customer` with the scores a run refreshed laid over the
+    ones loaded, where those are older (the customers projection may not have applied them yet)."""
+    scores = dict(customer.get("scores") or {})
+    updated = dict(customer.get("scores_updated_at") or {})
+    for outcome in refreshed:
+        if outcome.value is None or outcome.updated_at is None:
+            continue
+        try:
+            loaded_at: datetime | None = datetime.fromisoformat(str(updated.get(outcome.score)))
+        except ValueError:
+            loaded_at = None
+        if loaded_at is None or loaded_at.tzinfo is None or loaded_at < outcome.updated_at:
+            scores[outcome.score] = outcome.value
+            updated[outcome.score] = outcome.updated_at.isoformat()
+    return {"scores": scores, "scores_updated_at": updated}
 
 
 def journey_namespace(journey: CompiledJourney) -> dict[str, Any]:

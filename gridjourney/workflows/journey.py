@@ -16,6 +16,11 @@ Decisions worth knowing (the module is the reference for them):
   reason; cancellation records "cancelled" and ends the run as cancelled.
 - The customer context is loaded at entry and again (lazily) after every wait: a wait of days may
   see a changed time zone or score.
+- A `score` step refreshes one score through SCORE_CUSTOMER and drops the loaded context; the next
+  load shows the new score even when the customers projection has not applied it yet (the outcome is
+  laid over an older `scores.<name>`). No model or too little data is outcome `skipped:<reason>`;
+  a score that cannot be computed after a few attempts is `failed:<error>`; either way the journey
+  goes on, and a branch on the score takes its otherwise case.
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ with workflow.unsafe.imports_passed_through():
     from gridjourney.dsl.schema import (
         AnyStep,
         BranchStep,
+        ScoreStep,
         SendStep,
         SplitStep,
         UpdateStep,
@@ -48,6 +54,7 @@ with workflow.unsafe.imports_passed_through():
         JOURNEY_STATE_QUERY,
         LOAD_CONTEXT,
         RECORD_JOURNEY_EVENT,
+        SCORE_CUSTOMER,
         SEND_MESSAGE,
         UPDATE_CUSTOMER,
         CustomerContext,
@@ -56,6 +63,8 @@ with workflow.unsafe.imports_passed_through():
         JourneyState,
         LoadContextInput,
         RecordJourneyEventInput,
+        ScoreCustomerInput,
+        ScoreOutcome,
         SendMessageInput,
         SendOutcome,
         StepRecord,
@@ -76,6 +85,7 @@ with workflow.unsafe.imports_passed_through():
         step_namespace,
         target,
         wait_deadline,
+        with_scores,
     )
 
 SEEN_EVENTS_KEPT = 1000  # duplicates arrive close together; older ids are forgotten
@@ -85,6 +95,10 @@ HELD_EVENTS_KEPT = 100  # events kept for a later wait_for
 _BOOKKEEPING_RETRY = RetryPolicy(maximum_interval=timedelta(minutes=1))  # until the database is back
 _SEND_RETRY = RetryPolicy(maximum_interval=timedelta(minutes=5))
 _SEND_GIVE_UP = timedelta(hours=12)  # a message later than this is worse than none: record it failed
+# Permanent reasons are a `skipped` outcome, not an error; a few tries cover a database hiccup.
+_SCORE_RETRY = RetryPolicy(
+    maximum_interval=timedelta(minutes=1), maximum_attempts=5, non_retryable_error_types=["InvalidEvent"]
+)
 
 JourneyEventType = Literal["journey.entered", "journey.step_completed", "journey.exited", "journey.converted"]
 
@@ -112,6 +126,7 @@ class JourneyWorkflow:
         self._seen: list[str] = list(input.seen_event_ids) or [input.trigger.event_id]
         self._seen_set = set(self._seen)
         self._customer: dict[str, Any] | None = None
+        self._scores: dict[str, ScoreOutcome] = {}  # refreshed by score steps, laid over loaded contexts
         # A run continued mid-wait keeps the deadline it had.
         resume = input.resume
         self._resumed_wait = (
@@ -240,6 +255,8 @@ class JourneyWorkflow:
         if isinstance(step, SplitStep):
             arm = choose_split(step, self._journey.journey_id, self._customer_id)
             return arm.label or arm.goto, target(arm.goto)
+        if isinstance(step, ScoreStep):
+            return await self._score(step), following
         if isinstance(step, UpdateStep):
             return await self._update(step), following
         return None, None  # EndStep
@@ -327,6 +344,36 @@ class JourneyWorkflow:
         namespace["customer"][spec.attribute] = value  # later conditions see the new value
         return "updated"
 
+    async def _score(self, step: ScoreStep) -> str:
+        spec = step.score
+        if spec.model_name is None:  # the compiler refuses unknown scores; a run never stalls on one
+            return f"skipped:unknown score {spec.model}"
+        request = ScoreCustomerInput(
+            event_id=self._next_event_id(),
+            customer_id=self._customer_id,
+            score=spec.model,
+            model=spec.model_name,
+            version=spec.version,
+            max_age=spec.max_age,
+            occurred_at=workflow.now(),
+        )
+        try:
+            outcome: ScoreOutcome = await workflow.execute_activity(
+                SCORE_CUSTOMER,
+                request,
+                result_type=ScoreOutcome,
+                start_to_close_timeout=timedelta(minutes=2),
+                retry_policy=_SCORE_RETRY,
+            )
+        except ActivityError as error:
+            if is_cancelled_exception(error):
+                raise
+            return f"failed:{error.cause or error}"
+        if outcome.value is not None and outcome.updated_at is not None:
+            self._scores[outcome.score] = outcome
+        self._customer = None  # the next condition loads the customer again, with the new score
+        return outcome.outcome
+
     # --- waiting and events -----------------------------------------------------------------------
     async def _wait(self, deadline: datetime, take: Callable[[EventRef], bool] | None) -> EventRef | None:
         """Wait until `deadline`, handling events as they arrive; the event `take` accepted, or None."""
@@ -412,6 +459,8 @@ class JourneyWorkflow:
             LOAD_CONTEXT, LoadContextInput(customer_id=self._customer_id), result_type=CustomerContext
         )
         self._customer = customer_namespace(context)
+        if self._scores:
+            self._customer.update(with_scores(self._customer, self._scores.values()))
         return context
 
     async def _step_namespace(self) -> dict[str, Any]:

@@ -26,12 +26,15 @@ from gridjourney.dsl.schema import CompiledJourney
 from gridjourney.workflows.contracts import (
     LOAD_CONTEXT,
     RECORD_JOURNEY_EVENT,
+    SCORE_CUSTOMER,
     SEND_MESSAGE,
     UPDATE_CUSTOMER,
     CustomerContext,
     EventRef,
     LoadContextInput,
     RecordJourneyEventInput,
+    ScoreCustomerInput,
+    ScoreOutcome,
     SendMessageInput,
     SendOutcome,
     UpdateCustomerInput,
@@ -49,6 +52,11 @@ class StandIns:
     sends: list[SendMessageInput] = field(default_factory=list)
     updates: list[UpdateCustomerInput] = field(default_factory=list)
     context_loads: int = 0
+    # score_customer: the value each (customer, score) gets; absent means "no trained model"
+    model_scores: dict[tuple[str, str], float] = field(default_factory=dict)
+    score_requests: list[ScoreCustomerInput] = field(default_factory=list)
+    # False: a new score does not reach load_context (a customers projection that lags behind)
+    project_scores: bool = True
 
     @activity.defn(name=LOAD_CONTEXT)
     async def load_context(self, request: LoadContextInput) -> CustomerContext:
@@ -76,6 +84,26 @@ class StandIns:
             request.customer_id, CustomerContext(customer_id=request.customer_id)
         )
         context.attributes[request.attribute] = request.value
+
+    @activity.defn(name=SCORE_CUSTOMER)
+    async def score_customer(self, request: ScoreCustomerInput) -> ScoreOutcome:
+        self.score_requests.append(request)
+        value = self.model_scores.get((request.customer_id, request.score))
+        if value is None:
+            return ScoreOutcome(
+                status="skipped", score=request.score, reason=f"no trained {request.model} model"
+            )
+        if self.project_scores:
+            context = self.customers.setdefault(
+                request.customer_id, CustomerContext(customer_id=request.customer_id)
+            )
+            context.attributes.setdefault("scores", {})[request.score] = value
+            context.attributes.setdefault("scores_updated_at", {})[request.score] = (
+                request.occurred_at.isoformat()
+            )
+        return ScoreOutcome(
+            status="scored", score=request.score, value=value, updated_at=request.occurred_at, model_version=1
+        )
 
     # --- what the tests read ------------------------------------------------------------------
     def of_type(self, event_type: str) -> list[RecordJourneyEventInput]:
@@ -129,6 +157,7 @@ async def running_workers(client: Client, standins: StandIns) -> AsyncIterator[N
         standins.load_context,
         standins.record_journey_event,
         standins.update_customer,
+        standins.score_customer,
     ]
     async with (
         Worker(client, task_queue=TASK_QUEUE, workflows=[JourneyWorkflow], activities=journey_activities),
