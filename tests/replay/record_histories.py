@@ -1,6 +1,7 @@
 """Record one workflow history per shipped journey, for the replay tests.
 
-    .venv/bin/python -m tests.replay.record_histories
+    .venv/bin/python -m tests.replay.record_histories               # every journey
+    .venv/bin/python -m tests.replay.record_histories usage_spike   # only the named ones
 
 Each journey in journeys/ runs through the time-skipping test server along its most telling path
 (waits, signals, branches), with the in-memory activity stand-ins of tests/workflows (the real
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sys
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from pathlib import Path
@@ -99,11 +101,27 @@ async def outage_notice(env: WorkflowEnvironment, journey: CompiledJourney) -> H
     return handle
 
 
+async def usage_spike(env: WorkflowEnvironment, journey: CompiledJourney) -> Handle:
+    """The short text, then the email with the days and what to check."""
+    customer = customer_outside_holdout(journey)
+    spike = event(
+        "meter.anomaly_detected",
+        customer,
+        anomaly_type="step_increase",
+        score=2.1,
+        meter_id="M-1",
+        description="Daily use 30.2 kWh against a usual 14.8 kWh for 3 days",
+        days=["2025-03-18", "2025-03-19", "2025-03-20"],
+    )
+    return await start(env, journey, customer, spike)
+
+
 SCENARIOS: dict[str, Scenario] = {
     "onboarding": onboarding,
     "high_bill_alert": high_bill_alert,
     "dr_event": dr_event,
     "outage_notice": outage_notice,
+    "usage_spike": usage_spike,
 }
 
 
@@ -138,18 +156,21 @@ async def record(journey_id: str, env: WorkflowEnvironment) -> tuple[Path, Journ
     return path, final
 
 
-async def main() -> None:
+async def main(journey_ids: list[str]) -> None:
+    unknown = sorted(set(journey_ids) - set(SCENARIOS))
+    if unknown:
+        raise SystemExit(f"no scenario for {', '.join(unknown)}; known: {', '.join(SCENARIOS)}")
     HISTORIES_DIR.mkdir(parents=True, exist_ok=True)
     env = await WorkflowEnvironment.start_time_skipping(
         data_converter=DATA_CONVERTER, test_server_existing_path=str(test_server_path())
     )
     async with env:
         await register_search_attributes(env.client)
-        for journey_id in SCENARIOS:
+        for journey_id in journey_ids or list(SCENARIOS):
             path, final = await record(journey_id, env)
             steps = " → ".join(f"{step.step_id}({step.outcome})" for step in final.steps_taken)
             print(f"{journey_id}: {final.status}; {steps}\n  saved {path.relative_to(ROOT)}")
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    asyncio.run(main(sys.argv[1:]))
