@@ -1,0 +1,67 @@
+"""Which journeys an event starts, and which running journeys listen for it."""
+
+from __future__ import annotations
+
+from gridjourney.router.matching import listened_event_types, triggered_journeys
+from tests.workflows.standins import compiled, event
+
+HIGH_BILL = compiled(
+    """
+id: high_bill
+purpose: informational
+trigger:
+  event: bill.projection_updated
+  when: "event.projected_amount >= 1.3 * event.typical_amount"
+exit_on: [bill.issued]
+goal: {event: usage.reduced, within: 14d}
+steps:
+  - id: alert
+    send: {channels: [sms], template: high_bill_alert}
+  - id: answer
+    wait_for: {event: consent.changed, timeout: 2d}
+"""
+)
+WELCOME = compiled(
+    """
+id: welcome
+purpose: informational
+trigger:
+  - event: customer.created
+  - event: customer.updated
+    when: "customer.segment == 'ev_charging'"
+steps:
+  - id: hello
+    send: {channels: [sms], template: welcome}
+"""
+)
+
+
+def test_a_trigger_matches_when_its_condition_holds() -> None:
+    high = event("bill.projection_updated", "c-1", projected_amount=200.0, typical_amount=100.0, days_left=9)
+    normal = event(
+        "bill.projection_updated", "c-1", projected_amount=110.0, typical_amount=100.0, days_left=9
+    )
+    assert [j.journey_id for j in triggered_journeys(high, [HIGH_BILL, WELCOME], None)] == ["high_bill"]
+    assert triggered_journeys(normal, [HIGH_BILL, WELCOME], None) == []
+
+
+def test_a_condition_on_the_customer_sees_the_customer() -> None:
+    updated = event("customer.updated", "c-1")
+    assert triggered_journeys(updated, [WELCOME], {"segment": "ev_charging"}) == [WELCOME]
+    assert triggered_journeys(updated, [WELCOME], {"segment": "flat"}) == []
+
+
+def test_a_condition_that_cannot_be_evaluated_does_not_match() -> None:
+    # no typical_amount: the expression fails, which counts as false rather than starting anything
+    partial = event("bill.projection_updated", "c-1", projected_amount=200.0)
+    assert triggered_journeys(partial, [HIGH_BILL], None) == []
+
+
+def test_events_without_a_customer_start_no_per_customer_journey() -> None:
+    feeder_event = event("customer.created", "c-1").model_copy(update={"customer_id": None})
+    assert triggered_journeys(feeder_event, [WELCOME], None) == []
+
+
+def test_running_journeys_listen_for_wait_for_goal_and_exit_events() -> None:
+    assert listened_event_types(HIGH_BILL) == {"bill.issued", "usage.reduced", "consent.changed"}
+    assert listened_event_types(WELCOME) == set()
