@@ -165,3 +165,48 @@ def evaluate(
         console.print(f"figures written to {csv}")
     if not rows:
         raise typer.Exit(1)
+
+
+@models_app.command()
+def score(
+    directory: DirOption = None,
+    customer: Annotated[
+        list[str] | None, typer.Option("--customer", help="Customer id(s); default every customer.")
+    ] = None,
+) -> None:
+    """Write segments and propensity scores to customers (customer.updated: segment, scores.*)."""
+    import asyncio
+
+    from gridjourney.config import get_settings
+    from gridjourney.db.engine import create_engine
+    from gridjourney.devstack import resolve_database_url
+    from gridjourney.scoring.customer_scores import ScoreReport, write_customer_scores
+
+    _, model_dir = _folders(None, directory)
+
+    async def main() -> ScoreReport:
+        engine = create_engine(resolve_database_url(get_settings()), pool_size=2)
+        try:
+            with Progress(console=console) as bar:
+                task = bar.add_task("scoring customers", total=None)
+                return await write_customer_scores(
+                    engine, model_dir, customer_ids=customer, progress=lambda n: bar.advance(task, n)
+                )
+        finally:
+            await engine.dispose()
+
+    report = asyncio.run(main())
+    table = Table(title="customer scores")
+    table.add_column("")
+    table.add_column("", justify="right")
+    for name, version in report.models.items():
+        table.add_row(f"model {name}", version)
+    table.add_row("customers scored", f"{report.scored:,}")
+    table.add_row("customer.updated appended", f"{report.appended:,}")
+    table.add_row("already appended today", f"{report.duplicates:,}")
+    table.add_row("without a score", f"{len(report.skipped):,}")
+    console.print(table)
+    for cid, reason in report.skipped[:20]:
+        console.print(f"  [yellow]{cid}[/]: {reason}")
+    if report.scored == 0:
+        raise typer.Exit(1)

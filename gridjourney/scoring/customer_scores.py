@@ -1,0 +1,181 @@
+"""Segments and propensity scores written to customers, as `customer.updated` events.
+
+Each scored customer gets `attributes: {segment: <name>, scores: {dr_propensity: ..., churn_risk:
+...}}`, so journeys branch on `customer.segment` and `customer.scores.dr_propensity`. The saved
+models are loaded by name (the latest version unless told): segmentation, dr_enrolment (the DR
+propensity) and churn. Event ids are derived from the customer, the day and the model versions, so
+running it twice on a day appends nothing twice. A customer without enough reads, or a model not
+trained yet, is reported with the reason and left as it is.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from gridjourney.events.models import NewEvent
+from gridjourney.events.store import EventStore
+from gridjourney.metering.features import daily_features, load_shapes
+from gridjourney.metering.store import load_reads
+from gridjourney.scoring import propensity, segmentation
+from gridjourney.scoring.registry import FeatureMismatch, load_model
+
+SOURCE = "scoring"
+NAMESPACE = uuid.UUID("3b0e6a1c-5d2f-4e8a-9c71-2f4b8d6e0a13")
+HISTORY_DAYS = 90
+BATCH = 1000
+# attribute -> (saved model, what it predicts)
+SCORE_MODELS = {"dr_propensity": "dr_enrolment", "churn_risk": "churn"}
+
+
+@dataclass
+class ScoreReport:
+    scored: int = 0
+    appended: int = 0
+    duplicates: int = 0
+    models: dict[str, str] = field(default_factory=dict)  # name -> "v3" or the reason it is missing
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (customer_id, reason)
+
+
+@dataclass(frozen=True)
+class Models:
+    segments: segmentation.SegmentModel | None
+    scores: dict[str, propensity.PropensityModel]
+    versions: dict[str, str]
+
+
+def load_models(models_dir: Path) -> Models:
+    versions: dict[str, str] = {}
+    segments: segmentation.SegmentModel | None = None
+    try:
+        model, artifact = load_model(models_dir, "segmentation", features=segmentation.FEATURES)
+        segments, versions["segmentation"] = model, f"v{artifact.version}"
+    except (FileNotFoundError, FeatureMismatch) as error:
+        versions["segmentation"] = f"not used: {error}"
+    scores: dict[str, propensity.PropensityModel] = {}
+    for attribute, name in SCORE_MODELS.items():
+        try:
+            model, artifact = load_model(models_dir, name, features=propensity.FEATURES)
+            scores[attribute], versions[name] = model, f"v{artifact.version}"
+        except (FileNotFoundError, FeatureMismatch) as error:
+            versions[name] = f"not used: {error}"
+    return Models(segments, scores, versions)
+
+
+def customer_table(rows: list[tuple[str, dict[str, Any]]]) -> pd.DataFrame:
+    """The columns propensity.customer_features reads, from customer attributes (missing: NaN)."""
+    columns = (
+        "sqft",
+        "billing_cycle_day",
+        "tenure_years",
+        "late_payments_12m",
+        "contacts_12m",
+        "has_smart_thermostat",
+        "online_account",
+        "dwelling",
+        "tariff",
+    )
+    return pd.DataFrame(
+        [{"customer_id": cid, **{c: attributes.get(c) for c in columns}} for cid, attributes in rows],
+        columns=["customer_id", *columns],
+    )
+
+
+def score_frame(
+    customers: pd.DataFrame, reads: pd.DataFrame, zones: dict[str, str], models: Models
+) -> tuple[dict[str, dict[str, Any]], list[tuple[str, str]]]:
+    """({customer_id: attributes to write}, [(customer_id, reason)]) — pure computation."""
+    out: dict[str, dict[str, Any]] = {}
+    skipped: list[tuple[str, str]] = []
+    present = set(reads["customer_id"]) if len(reads) else set()
+    for cid in customers["customer_id"]:
+        if cid not in present:
+            skipped.append((str(cid), "no reads in the last days scored"))
+    if not present:
+        return out, skipped
+    reads = reads[reads["customer_id"].isin(set(customers["customer_id"]))]
+    daily = daily_features(reads, time_zone={c: zones.get(c, "UTC") for c in present})
+    if models.segments is not None:
+        assigned = models.segments.assign(
+            load_shapes(reads, time_zone={c: zones.get(c, "UTC") for c in present})
+        )
+        for row in assigned.itertuples():
+            if row.segment_name is not None:
+                out.setdefault(str(row.customer_id), {})["segment"] = str(row.segment_name)
+            else:
+                skipped.append((str(row.customer_id), f"segment: {row.reason}"))
+    if models.scores:
+        features, short = propensity.customer_features(customers, daily)
+        skipped += [(str(r.customer_id), f"scores: {r.reason}") for r in short.itertuples()]
+        features = features.astype(np.float64)
+        for attribute, model in models.scores.items():
+            for cid, value in model.score(features).items():
+                out.setdefault(str(cid), {}).setdefault("scores", {})[attribute] = round(float(value), 4)
+    return out, skipped
+
+
+async def write_customer_scores(
+    engine: AsyncEngine,
+    models_dir: Path,
+    *,
+    customer_ids: list[str] | None = None,
+    as_of: date | None = None,
+    progress: Callable[[int], None] = lambda done: None,
+) -> ScoreReport:
+    """Score the given customers (default: every customer with a profile), from the reads of the
+    HISTORY_DAYS days up to `as_of` (default: today, UTC), and append their customer.updated."""
+    day = as_of or datetime.now(UTC).date()
+    models = load_models(models_dir)
+    report = ScoreReport(models=dict(models.versions))
+    if models.segments is None and not models.scores:
+        report.skipped.append(
+            ("*", "no segmentation or propensity model trained: run `gridjourney models train`")
+        )
+        return report
+    async with engine.connect() as conn:
+        query = "SELECT customer_id, time_zone, attributes FROM customers"
+        params: dict[str, Any] = {}
+        if customer_ids is not None:
+            query += " WHERE customer_id = ANY(:ids)"
+            params["ids"] = list(customer_ids)
+        rows = (await conn.execute(text(query + " ORDER BY customer_id"), params)).all()
+    known = {str(row.customer_id) for row in rows}
+    report.skipped += [(cid, "no such customer") for cid in customer_ids or [] if cid not in known]
+    store = EventStore(engine)
+    tag = ",".join(f"{k}={v}" for k, v in sorted(models.versions.items()) if v.startswith("v"))
+    end = datetime.combine(day + timedelta(days=1), time(), tzinfo=UTC)
+    stamped = min(datetime.now(UTC), end - timedelta(seconds=1))
+    for offset in range(0, len(rows), BATCH):
+        batch = rows[offset : offset + BATCH]
+        ids = [str(row.customer_id) for row in batch]
+        reads = await load_reads(engine, customer_ids=ids, start=end - timedelta(days=HISTORY_DAYS), end=end)
+        customers = customer_table([(str(row.customer_id), dict(row.attributes or {})) for row in batch])
+        zones = {str(row.customer_id): row.time_zone or "UTC" for row in batch}
+        attributes, skipped = score_frame(customers, reads, zones, models)
+        report.skipped += skipped
+        events = [
+            NewEvent(
+                event_id=uuid.uuid5(NAMESPACE, f"customer-scores:{cid}:{day.isoformat()}:{tag}"),
+                type="customer.updated",
+                customer_id=cid,
+                occurred_at=stamped,
+                source=SOURCE,
+                payload={"attributes": values},
+            )
+            for cid, values in sorted(attributes.items())
+        ]
+        results = await store.append(events)
+        report.scored += len(events)
+        report.appended += sum(not r.duplicate for r in results)
+        report.duplicates += sum(r.duplicate for r in results)
+        progress(len(batch))
+    return report
