@@ -139,8 +139,23 @@ def evaluate(
     name: Annotated[list[str] | None, typer.Option(help="Model name(s); default all.")] = None,
     version: Annotated[int | None, typer.Option(help="Version (default: the latest).")] = None,
     csv: Annotated[Path | None, typer.Option(help="Also write the figures to this CSV file.")] = None,
+    bill_sample: Annotated[
+        Path | None,
+        typer.Option(
+            "--bill-sample",
+            exists=True,
+            dir_okay=False,
+            help="Instead: the bill projection's mid-cycle error on this Green Button file.",
+        ),
+    ] = None,
+    time_zone: Annotated[
+        str, typer.Option(help="Time zone of the --bill-sample reads.")
+    ] = "America/Los_Angeles",
 ) -> None:
     """Load saved models (refusing a feature-list mismatch) and evaluate them on a simulation."""
+    if bill_sample is not None:
+        _bill_sample(bill_sample, time_zone, csv)
+        return
     from gridjourney.scoring.registry import FeatureMismatch
     from gridjourney.scoring.training import MODEL_NAMES, evaluate_saved
 
@@ -210,3 +225,21 @@ def score(
         console.print(f"  [yellow]{cid}[/]: {reason}")
     if report.scored == 0:
         raise typer.Exit(1)
+
+
+def _bill_sample(path: Path, time_zone: str, csv: Path | None) -> None:
+    from gridjourney.scoring.bill_sample import sample_mape
+
+    mape, projections = sample_mape(path, time_zone=time_zone)
+    table = Table(title=f"bill projection on day 15 of the cycle: {path.name}")
+    table.add_column("figure")
+    table.add_column("value", justify="right")
+    table.add_row("cycles projected (start days 1-28)", str(len(projections)))
+    table.add_row("MAPE of the bill amount", f"{mape:.2%}")
+    table.add_row("MAPE of the cycle's kWh", f"{projections['ape_kwh'].mean():.2%}")
+    table.add_row("median APE (amount)", f"{projections['ape'].median():.2%}")
+    table.add_row("90th percentile APE (amount)", f"{projections['ape'].quantile(0.9):.2%}")
+    console.print(table)
+    if csv is not None:
+        projections.to_csv(csv, index=False)
+        console.print(f"projections written to {csv}")
