@@ -81,13 +81,17 @@ async def run_embedded(settings: Settings, *, demo: bool, exit_after_demo: bool,
             api_task = tasks.create_task(
                 serve_api(settings, database_url, temporal.address, handle_signals=False, log_level="warning")
             )
-            console.print(
-                f"  API docs: http://{settings.api_host}:{settings.api_port}/docs   "
-                f"Temporal UI: {temporal.ui_url}   SMS stand-in: {standin.base_url}"
+            urls = (
+                f"API docs: http://{settings.api_host}:{settings.api_port}/docs\n"
+                f"Temporal UI: {temporal.ui_url}\n"
+                f"SMS stand-in: {standin.base_url}/2010-04-01/Accounts/"
+                f"{settings.twilio_account_sid}/Messages.json"
             )
+            console.print(urls)
             if demo:
                 passed = await run_demo(workers.engine, client, settings, console, customers=customers)
                 exit_code = 0 if passed else 1
+                console.print(urls)
                 if exit_after_demo:
                     stop.set()
             if not stop.is_set():
