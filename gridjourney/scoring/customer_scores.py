@@ -114,6 +114,8 @@ def score_frame(
             else:
                 skipped.append((str(row.customer_id), f"segment: {row.reason}"))
     if models.scores:
+        # No weather in the database yet: degree-days unknown count as none (slopes of 0).
+        daily = daily.assign(hdd=daily["hdd"].fillna(0.0), cdd=daily["cdd"].fillna(0.0))
         features, short = propensity.customer_features(customers, daily)
         skipped += [(str(r.customer_id), f"scores: {r.reason}") for r in short.itertuples()]
         features = features.astype(np.float64)

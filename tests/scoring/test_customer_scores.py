@@ -1,0 +1,65 @@
+"""Segments and propensity scores written to customers (customer.updated), on the test Postgres with
+models trained on the shared simulation: journeys then see customer.segment and customer.scores.*."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import pandas as pd
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from gridjourney.activities.context import load_customer
+from gridjourney.projections.runner import ProjectionRunner
+from gridjourney.scoring import propensity, segmentation
+from gridjourney.scoring.customer_scores import write_customer_scores
+from gridjourney.scoring.dataset import Dataset
+from gridjourney.scoring.registry import data_hash, save_model
+from gridjourney.simulate import Simulation, SimulationConfig
+from gridjourney.simulate.output import write_simulation
+
+
+def train(dataset: Dataset, directory: Path) -> None:
+    seg = segmentation.fit_segments(dataset.shapes, k=6)
+    save_model(directory, "segmentation", seg, features=segmentation.FEATURES, parameters={},
+               data_digest=data_hash(dataset.shapes), evaluation={})  # fmt: skip
+    features, _ = propensity.customer_features(dataset.customers, dataset.daily)
+    for name in ("dr_enrolment", "churn"):
+        model, _, _ = propensity.train_propensity(name, features, dataset.customers)
+        save_model(directory, name, model, features=propensity.FEATURES, parameters={},
+                   data_digest=data_hash(features), evaluation={})  # fmt: skip
+
+
+async def test_scores_and_segments_become_customer_attributes(
+    engine: AsyncEngine, dataset: Dataset, tmp_path: Path
+) -> None:
+    train(dataset, tmp_path)
+    sim = Simulation(SimulationConfig(customers=12, days=30, seed=5, interval_minutes=60))
+    await write_simulation(sim, parquet_dir=None, engine=engine)
+    await ProjectionRunner(engine).catch_up()
+    last_day = sim.config.start + timedelta(days=sim.config.days - 1)
+    ids = list(sim.customers["customer_id"])
+    report = await write_customer_scores(engine, tmp_path, customer_ids=[*ids, "nobody"], as_of=last_day)
+    assert report.scored == 12 and report.appended == 12
+    assert report.models == {"segmentation": "v1", "dr_enrolment": "v1", "churn": "v1"}
+    assert report.skipped == [("nobody", "no such customer")]
+    await ProjectionRunner(engine).catch_up()
+    record = await load_customer(engine, ids[0])
+    assert record is not None
+    assert isinstance(record.attributes["segment"], str) and record.attributes["segment"]
+    scores = record.attributes["scores"]
+    assert set(scores) == {"dr_propensity", "churn_risk"}
+    assert 0.0 <= scores["dr_propensity"] <= 1.0 and 0.0 <= scores["churn_risk"] <= 1.0
+    # the simulator's attributes are still there (attributes merge)
+    assert record.attributes["billing_cycle_day"] == int(
+        pd.Series(sim.customers["billing_cycle_day"]).iloc[0]
+    )
+    # the same day again: nothing new
+    again = await write_customer_scores(engine, tmp_path, customer_ids=ids, as_of=last_day)
+    assert again.appended == 0 and again.duplicates == 12
+
+
+async def test_without_models_nothing_is_written(engine: AsyncEngine, tmp_path: Path) -> None:
+    report = await write_customer_scores(engine, tmp_path)
+    assert report.scored == 0
+    assert "gridjourney models train" in report.skipped[0][1]
