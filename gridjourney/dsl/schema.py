@@ -123,11 +123,12 @@ class UpdateStep(StepBase):
 
 # Journey-facing score names → the propensity model (gridjourney/scoring, `gridjourney models train`)
 # that computes them. A `score` step writes `customer.scores.<score name>` (a probability, 0-1) and
-# `customer.scores_updated_at.<score name>` (ISO 8601, UTC).
+# `customer.scores_updated_at.<score name>` (ISO 8601, UTC). The daily scoring scan
+# (gridjourney/scoring/customer_scores.py) writes the same names.
 SCORE_MODELS: dict[str, str] = {
     "dr_propensity": "dr_enrolment",  # likely to enrol in a demand-response program
     "dr_response": "dr_response",  # likely to reduce load when a DR event is called
-    "churn": "churn",  # likely to leave (switch supplier, close the account)
+    "churn_risk": "churn",  # likely to leave (switch supplier, close the account)
 }
 
 

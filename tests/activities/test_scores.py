@@ -72,7 +72,7 @@ async def add_customer(engine: AsyncEngine, trained: Trained, customer_id: str, 
     """customer.created with the simulated attributes (and an older churn score), and `days` of reads."""
     row = trained.customer
     attributes = {key: plain(row[key]) for key in VISIBLE_ATTRIBUTES}
-    attributes["scores"] = {"churn": 0.25}
+    attributes["scores"] = {"churn_risk": 0.25}
     await EventStore(engine).append(
         [
             NewEvent(
@@ -95,7 +95,7 @@ def request(
     trained: Trained, customer_id: str, model: str = "dr_enrolment", **fields: Any
 ) -> ScoreCustomerInput:
     after_reads = trained.reads["read_at"].max().to_pydatetime() + timedelta(hours=1)
-    score = {"dr_enrolment": "dr_propensity"}.get(model, model)
+    score = {"dr_enrolment": "dr_propensity", "churn": "churn_risk"}[model]
     values: dict[str, Any] = {
         "event_id": str(uuid.uuid4()),
         "customer_id": customer_id,
@@ -131,7 +131,7 @@ async def test_the_score_lands_in_the_customers_attributes(engine: AsyncEngine, 
     await ProjectionRunner(engine).catch_up()
     context = await activities.load_context(LoadContextInput(customer_id="c-1"))
     # the new score beside the churn score the customer already had
-    assert context.attributes["scores"] == {"churn": 0.25, "dr_propensity": outcome.value}
+    assert context.attributes["scores"] == {"churn_risk": 0.25, "dr_propensity": outcome.value}
     assert context.attributes["scores_updated_at"] == {"dr_propensity": asked.occurred_at.isoformat()}
     assert context.attributes["tariff"] == trained.customer["tariff"]
 

@@ -31,10 +31,10 @@ def test_a_score_step_parses_and_compiles() -> None:
   - id: refresh
     score: {model: dr_propensity, version: 3, max_age: 7d}
   - id: churn_now
-    score: churn
+    score: churn_risk
   - id: route
     branch:
-      - when: "customer.scores.dr_propensity > 0.6 and customer.scores.churn < 0.5"
+      - when: "customer.scores.dr_propensity > 0.6 and customer.scores.churn_risk < 0.5"
         goto: end
 """
     )
@@ -44,8 +44,9 @@ def test_a_score_step_parses_and_compiles() -> None:
         id="refresh", score=ScoreSpec(model="dr_propensity", version=3, max_age=timedelta(days=7))
     )
     assert refresh.score.model_name == "dr_enrolment"
-    assert isinstance(churn_now, ScoreStep)  # `score: churn` is short for {model: churn}
-    assert churn_now.score == ScoreSpec(model="churn")
+    assert isinstance(churn_now, ScoreStep)  # `score: churn_risk` is short for {model: churn_risk}
+    assert churn_now.score == ScoreSpec(model="churn_risk")
+    assert churn_now.score.model_name == "churn"
     compiled = compile_journey(
         definition, version=1, content_hash=definition_hash(definition), templates_dir=None
     )
@@ -71,6 +72,15 @@ def test_an_unknown_model_is_refused_at_its_line_and_column() -> None:
     assert errors[1].hint == "the dr_enrolment model's score is called `dr_propensity`"
 
 
+def test_the_churn_model_is_pointed_to_its_score_name() -> None:
+    _, [error] = check("  - id: refresh\n    score: churn\n")
+    assert (error.line, error.column, error.hint) == (
+        6,
+        12,
+        "the churn model's score is called `churn_risk`",
+    )
+
+
 def test_compile_refuses_an_unknown_model() -> None:
     definition, _ = check("  - id: refresh\n    score: {model: credit_risk}\n")
     with pytest.raises(JourneyErrors, match="unknown score model `credit_risk`"):
@@ -80,9 +90,9 @@ def test_compile_refuses_an_unknown_model() -> None:
 @pytest.mark.parametrize(
     ("spec", "message"),
     [
-        ("{model: churn, version: 0}", "greater than or equal to 1"),
-        ("{model: churn, max_age: soon}", "is not a duration"),
-        ("{model: churn, refresh: true}", "unknown key `refresh`"),
+        ("{model: churn_risk, version: 0}", "greater than or equal to 1"),
+        ("{model: churn_risk, max_age: soon}", "is not a duration"),
+        ("{model: churn_risk, refresh: true}", "unknown key `refresh`"),
         ("{version: 2}", "model"),
     ],
 )

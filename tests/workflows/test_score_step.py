@@ -40,7 +40,7 @@ def _customer(standins: StandIns, customer_id: str, dr_propensity: float) -> Non
     standins.customers[customer_id] = CustomerContext(
         customer_id=customer_id,
         attributes={
-            "scores": {"dr_propensity": dr_propensity, "churn": 0.4},
+            "scores": {"dr_propensity": dr_propensity, "churn_risk": 0.4},
             "scores_updated_at": {"dr_propensity": "2020-01-01T00:00:00+00:00"},
         },
     )
