@@ -14,8 +14,9 @@ Permanent reasons for no score — no trained model, a model that does not match
 an unknown customer, no or too few reads — are an outcome `skipped` with the reason, never an error:
 the journey goes on. Only transient failures (the database) raise, for Temporal to retry.
 
-Temperatures are not stored with the reads: the heating and cooling slopes are passed to the model as
-missing (LightGBM's own handling of missing values), not as a made-up zero.
+Temperatures are not stored with the reads: degree-days count as none (heating and cooling slopes of
+0), as in the daily scoring scan (gridjourney/scoring/customer_scores.py), so both give a customer the
+same score from the same reads. Scores are rounded to 4 decimals, as there.
 """
 
 from __future__ import annotations
@@ -55,7 +56,6 @@ ATTRIBUTE_INPUTS = (
     "dwelling",
     "tariff",
 )
-SLOPES = ("cooling_slope", "heating_slope")
 
 
 class NoScore(Exception):
@@ -176,15 +176,11 @@ def features_of(
     if reads.empty:
         raise NoScore("no meter reads")
     daily = daily_features(reads, time_zone=time_zone)
-    # No stored temperatures: zero degree-days keep the slopes computable; they are blanked below.
-    daily["hdd"] = 0.0
-    daily["cdd"] = 0.0
+    daily = daily.assign(hdd=0.0, cdd=0.0)  # no stored temperatures (module docstring)
     features, skipped = propensity.customer_features(frame, daily)
     if not skipped.empty:
         raise NoScore(str(skipped["reason"].iloc[0]))
-    features = features.copy()
-    features[list(SLOPES)] = np.nan
-    return features
+    return features.astype(np.float64)
 
 
 @dataclass
@@ -282,7 +278,7 @@ def _score(
     model: propensity.PropensityModel, customer_id: str, snapshot: CustomerSnapshot, reads: pd.DataFrame
 ) -> float:
     features = features_of(customer_id, snapshot.attributes, reads, snapshot.time_zone)
-    return round(float(model.score(features).iloc[0]), 6)
+    return round(float(model.score(features).iloc[0]), 4)
 
 
 def _skipped(request: ScoreCustomerInput, reason: str) -> ScoreOutcome:

@@ -124,7 +124,7 @@ async def test_the_score_lands_in_the_customers_attributes(engine: AsyncEngine, 
         0
     ]
     assert outcome.status == "scored"
-    assert outcome.value == pytest.approx(expected, abs=1e-6)
+    assert outcome.value == round(expected, 4)
     assert outcome.value is not None and 0.0 < outcome.value < 1.0
     assert (outcome.model_version, outcome.updated_at) == (1, asked.occurred_at)
 
