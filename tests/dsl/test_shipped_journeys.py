@@ -14,7 +14,7 @@ from gridjourney.dsl.schema import STEP_KINDS, JourneyDefinition, SendStep
 ROOT = Path(__file__).resolve().parents[2]
 JOURNEYS = ROOT / "journeys"
 TEMPLATES = ROOT / "templates"
-NAMES = ["onboarding", "high_bill_alert", "dr_event", "outage_notice"]
+NAMES = ["onboarding", "high_bill_alert", "dr_event", "outage_notice", "usage_spike"]
 
 
 def load(name: str) -> JourneyDefinition:
