@@ -4,8 +4,6 @@ the states the demo expects — the same check `gridjourney run --exit-after-dem
 
 from __future__ import annotations
 
-import asyncio
-import uuid
 from pathlib import Path
 
 from rich.console import Console
@@ -13,12 +11,9 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.testing import WorkflowEnvironment
 
-from gridjourney.channels.twilio_standin import TwilioStandIn
-from gridjourney.config import Settings
 from gridjourney.db.tables import journey_instances
 from gridjourney.demo.runner import run_demo
-from gridjourney.dsl import registry
-from gridjourney.stack import WorkerSide
+from tests.stack import running_stack
 
 REPO = Path(__file__).resolve().parents[2]
 SID = "ACdemo0000000000000000000000000000"
@@ -27,33 +22,13 @@ SID = "ACdemo0000000000000000000000000000"
 async def test_the_demo_reaches_its_expected_states(
     engine: AsyncEngine, temporal_dev_env: WorkflowEnvironment
 ) -> None:
-    queue = f"demo-{uuid.uuid4().hex[:8]}"
-    async with TwilioStandIn(account_sid=SID, auth_token="secret") as standin:
-        settings = Settings.model_validate(
-            {
-                "templates_dir": REPO / "templates",
-                "task_queue": queue,
-                "send_task_queue": f"{queue}-send",
-                "twilio_account_sid": SID,
-                "twilio_auth_token": "secret",
-                "twilio_base_url": standin.base_url,
-            }
+    async with running_stack(engine, temporal_dev_env.client) as running:
+        console = Console(record=True, width=120)
+        passed = await run_demo(
+            engine, temporal_dev_env.client, running.settings, console, customers=20, timeout=120
         )
-        for path in sorted((REPO / "journeys").glob("*.yaml")):
-            await registry.publish(engine, path.read_text(), str(path), settings.templates_dir)
-        workers = WorkerSide(engine, temporal_dev_env.client, settings)
-        stop = asyncio.Event()
-        running = asyncio.create_task(workers.run(stop))
-        try:
-            console = Console(record=True, width=120)
-            passed = await run_demo(
-                engine, temporal_dev_env.client, settings, console, customers=20, timeout=120
-            )
-        finally:
-            stop.set()
-            await running
         assert passed, console.export_text()
-        assert standin.received, "the demo's SMS reached the stand-in"
+        assert running.standin.received, "the demo's SMS reached the stand-in"
     async with engine.connect() as conn:
         journeys = set((await conn.execute(select(journey_instances.c.journey_id).distinct())).scalars())
         instances = (await conn.execute(select(func.count()).select_from(journey_instances))).scalar_one()

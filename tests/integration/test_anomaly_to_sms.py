@@ -22,12 +22,11 @@ from temporalio.testing import WorkflowEnvironment
 
 from gridjourney.channels.twilio_standin import TwilioStandIn
 from gridjourney.config import Settings
-from gridjourney.dsl import registry
 from gridjourney.events.models import NewEvent
 from gridjourney.events.store import EventStore
 from gridjourney.metering.store import copy_reads
-from gridjourney.stack import WorkerSide
 from gridjourney.workflows.scoring import SCHEDULE_ID, DailyScoringWorkflow, ScanInput, ScanResult
+from tests.stack import running_stack
 
 REPO = Path(__file__).resolve().parents[2]
 THROUGH = date(2025, 3, 20)
@@ -46,27 +45,9 @@ class Stack:
 async def stack(
     engine: AsyncEngine, temporal_dev_env: WorkflowEnvironment, tmp_path: Path
 ) -> AsyncIterator[Stack]:
-    queue = f"it-{uuid.uuid4().hex[:8]}"
-    async with TwilioStandIn(account_sid="ACtest00000000000000000000000000", auth_token="secret") as standin:
-        settings = Settings(
-            home=tmp_path,  # no trained models: the scan uses the rule baseline, and says so
-            templates_dir=REPO / "templates",
-            task_queue=queue,
-            send_task_queue=f"{queue}-send",
-            twilio_account_sid="ACtest00000000000000000000000000",
-            twilio_auth_token="secret",
-            twilio_base_url=standin.base_url,
-        )
-        for path in sorted((REPO / "journeys").glob("*.yaml")):
-            await registry.publish(engine, path.read_text(), str(path), settings.templates_dir)
-        workers = WorkerSide(engine, temporal_dev_env.client, settings)
-        stop = asyncio.Event()
-        running = asyncio.create_task(workers.run(stop))
-        try:
-            yield Stack(EventStore(engine), standin, settings, temporal_dev_env)
-        finally:
-            stop.set()
-            await running
+    # home: no trained models there, so the scan uses the rule baseline, and says so
+    async with running_stack(engine, temporal_dev_env.client, home=tmp_path) as running:
+        yield Stack(EventStore(engine), running.standin, running.settings, temporal_dev_env)
 
 
 def hourly_reads(customer_id: str, days: int, step_days: int, seed: int) -> pd.DataFrame:

@@ -9,22 +9,18 @@ import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
+from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
 from gridjourney.api.app import create_app
 from gridjourney.api.auth import create_key
 from gridjourney.channels.twilio_standin import TwilioStandIn
-from gridjourney.config import Settings
-from gridjourney.dsl import registry
-from gridjourney.stack import WorkerSide
-
-REPO = Path(__file__).resolve().parents[2]
+from tests.stack import running_stack
 
 
 @dataclass
@@ -32,37 +28,20 @@ class Stack:
     http: httpx.AsyncClient
     headers: dict[str, str]
     standin: TwilioStandIn
-    workers: WorkerSide
 
 
 @pytest.fixture
 async def stack(engine: AsyncEngine, temporal_dev_env: WorkflowEnvironment) -> AsyncIterator[Stack]:
-    queue = f"it-{uuid.uuid4().hex[:8]}"
-    async with TwilioStandIn(account_sid="ACtest00000000000000000000000000", auth_token="secret") as standin:
-        settings = Settings(
-            templates_dir=REPO / "templates",
-            task_queue=queue,
-            send_task_queue=f"{queue}-send",
-            twilio_account_sid="ACtest00000000000000000000000000",
-            twilio_auth_token="secret",
-            twilio_base_url=standin.base_url,
-        )
-        for path in sorted((REPO / "journeys").glob("*.yaml")):
-            await registry.publish(engine, path.read_text(), str(path), settings.templates_dir)
-        workers = WorkerSide(engine, temporal_dev_env.client, settings)
-        stop = asyncio.Event()
-        running = asyncio.create_task(workers.run(stop))
-        app = create_app(settings, engine, lambda: _client(temporal_dev_env))
+    async with running_stack(engine, temporal_dev_env.client) as running:
+        app = create_app(running.settings, engine, lambda: _client(temporal_dev_env))
         _, key = await create_key(engine, "integration", ["admin"])
         async with httpx.AsyncClient(
             transport=httpx.ASGITransport(app=app), base_url="http://api.test"
         ) as http:
-            yield Stack(http, {"Authorization": f"Bearer {key}"}, standin, workers)
-        stop.set()
-        await running
+            yield Stack(http, {"Authorization": f"Bearer {key}"}, running.standin)
 
 
-async def _client(env: WorkflowEnvironment) -> Any:
+async def _client(env: WorkflowEnvironment) -> Client:
     return env.client
 
 
