@@ -123,7 +123,7 @@ async def load_consents(engine: AsyncEngine, customer_id: str) -> Consents:
         consents.c.customer_id == customer_id
     )
     async with engine.connect() as conn:
-        rows = (await conn.execute(query)).tuples().all()
+        rows = (await conn.execute(query)).all()
     return Consents({(channel, purpose): granted for channel, purpose, granted in rows})
 
 

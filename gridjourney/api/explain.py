@@ -7,18 +7,9 @@ engine recorded at the time, e.g. "message suppressed: no sms consent for market
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, Literal
+from typing import Any
 
-Kind = Literal["event", "journey", "message"]
 Payload = dict[str, Any]
-
-
-def kind_of(event_type: str) -> Kind:
-    if event_type.startswith("journey."):
-        return "journey"
-    if event_type.startswith("message."):
-        return "message"
-    return "event"
 
 
 def _money(value: Any, currency: Any) -> str:

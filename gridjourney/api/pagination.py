@@ -5,8 +5,9 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import Annotated, Any, Generic, TypeVar
+from typing import Annotated, Any, Generic, Self, TypeVar
 
 from fastapi import Depends, Query
 from pydantic import BaseModel, Field
@@ -21,6 +22,15 @@ MAX_LIMIT = 500
 class Page(BaseModel, Generic[T]):
     items: list[T]
     next_cursor: str | None = Field(None, description="Pass as `cursor` for the next page; null on the last.")
+
+    @classmethod
+    def of(cls, rows: Sequence[T], limit: int, cursor_key: Callable[[T], dict[str, Any]]) -> Self:
+        """The first `limit` of `rows`, fetched as `limit + 1`: one more means another page, whose
+        cursor is `cursor_key` of the last item shown."""
+        items = list(rows[:limit])
+        return cls(
+            items=items, next_cursor=encode_cursor(cursor_key(items[-1])) if len(rows) > limit else None
+        )
 
 
 class PageParams(BaseModel):
@@ -63,3 +73,9 @@ def cursor_time(value: Any) -> datetime:
         raise invalid(
             "the cursor is not one this API returned", [FieldError(field="cursor", reason="malformed")]
         ) from None
+
+
+def decode_time_cursor(cursor: str, id_name: str) -> tuple[datetime, Any]:
+    """The (timestamp, id) keyset of a listing newest first: a cursor `{"at": ..., id_name: ...}`."""
+    key = decode_cursor(cursor, ("at", id_name))
+    return cursor_time(key["at"]), key[id_name]

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import func, select, text
+from sqlalchemy.dialects.postgresql import distinct_on
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gridjourney.db.tables import journey_versions
@@ -133,7 +134,7 @@ async def get_source(engine: AsyncEngine, journey_id: str, version: int) -> str 
 def _latest_rows() -> Any:
     return (
         select(journey_versions)
-        .distinct(journey_versions.c.journey_id)
+        .ext(distinct_on(journey_versions.c.journey_id))
         .order_by(journey_versions.c.journey_id, journey_versions.c.version.desc())
     )
 

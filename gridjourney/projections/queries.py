@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, exists, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gridjourney.db.tables import consents, customers, events, journey_instances, messages
@@ -55,7 +57,9 @@ class MessageView(View):
     updated_at: datetime
 
 
-class InstanceView(View):
+class InstanceSummary(View):
+    """A journey instance as the API lists it (InstanceView without the conversion time)."""
+
     instance_id: str
     journey_id: str
     version: int
@@ -65,9 +69,12 @@ class InstanceView(View):
     holdout: bool
     steps_completed: int
     exit_reason: str | None
-    converted_at: datetime | None
     entered_at: datetime
     updated_at: datetime
+
+
+class InstanceView(InstanceSummary):
+    converted_at: datetime | None
 
 
 TimelineKind = Literal["event", "journey", "message"]
@@ -77,6 +84,7 @@ class TimelineRow(View):
     """One line of a customer's timeline: an event of the log, classified for display."""
 
     position: int
+    event_id: uuid.UUID
     occurred_at: datetime
     recorded_at: datetime
     type: str
@@ -87,9 +95,19 @@ class TimelineRow(View):
     payload: dict[str, Any]
 
 
+def _before(columns: Sequence[ColumnElement[Any]], key: tuple[Any, ...]) -> ColumnElement[bool]:
+    """Keyset condition: rows after `key` in a listing ordered by `columns`, all descending."""
+    return tuple_(*columns) < tuple_(*key)
+
+
 async def get_customer(conn: AsyncConnection, customer_id: str) -> CustomerView | None:
     row = (await conn.execute(select(customers).where(customers.c.customer_id == customer_id))).first()
     return None if row is None else CustomerView.model_validate(row)
+
+
+async def customer_exists(conn: AsyncConnection, customer_id: str) -> bool:
+    result = await conn.execute(select(exists().where(customers.c.customer_id == customer_id)))
+    return bool(result.scalar_one())
 
 
 async def get_consent(
@@ -123,10 +141,13 @@ async def list_messages(
     template: str | None = None,
     since: datetime | None = None,
     until: datetime | None = None,
+    before: tuple[datetime, str] | None = None,
     limit: int = 100,
     offset: int = 0,
 ) -> list[MessageView]:
-    """Messages matching every filter given, newest first (ties by key, so pages are stable)."""
+    """Messages matching every filter given, newest first (ties by key, descending, so pages are
+    stable). `before` is the (occurred_at, idempotency_key) of the last message of the previous page:
+    a keyset that stays stable while new messages arrive."""
     filters = [
         column == value
         for column, value in (
@@ -143,10 +164,13 @@ async def list_messages(
         filters.append(messages.c.occurred_at >= since)
     if until is not None:
         filters.append(messages.c.occurred_at < until)
+    order = (messages.c.occurred_at, messages.c.idempotency_key)
+    if before is not None:
+        filters.append(_before(order, before))
     query = (
         select(messages)
         .where(*filters)
-        .order_by(messages.c.occurred_at.desc(), messages.c.idempotency_key)
+        .order_by(*(column.desc() for column in order))
         .limit(limit)
         .offset(offset)
     )
@@ -165,20 +189,21 @@ async def list_instances(
     *,
     status: str | None = None,
     customer_id: str | None = None,
+    before: tuple[datetime, str] | None = None,
     limit: int = 100,
     offset: int = 0,
 ) -> list[InstanceView]:
-    """Instances of a journey, most recently entered first."""
+    """Instances of a journey, most recently entered first (ties by id, descending). `before` is the
+    (entered_at, instance_id) of the last instance of the previous page."""
     query = select(journey_instances).where(journey_instances.c.journey_id == journey_id)
     if status is not None:
         query = query.where(journey_instances.c.status == status)
     if customer_id is not None:
         query = query.where(journey_instances.c.customer_id == customer_id)
-    query = (
-        query.order_by(journey_instances.c.entered_at.desc(), journey_instances.c.instance_id)
-        .limit(limit)
-        .offset(offset)
-    )
+    order = (journey_instances.c.entered_at, journey_instances.c.instance_id)
+    if before is not None:
+        query = query.where(_before(order, before))
+    query = query.order_by(*(column.desc() for column in order)).limit(limit).offset(offset)
     return [InstanceView.model_validate(row) for row in await conn.execute(query)]
 
 
@@ -202,6 +227,7 @@ async def customer_timeline(
     return [
         TimelineRow(
             position=row.position,
+            event_id=row.event_id,
             occurred_at=row.occurred_at,
             recorded_at=row.recorded_at,
             type=row.type,

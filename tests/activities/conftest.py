@@ -155,7 +155,7 @@ async def message_events(engine: AsyncEngine, customer_id: str) -> list[tuple[st
         .order_by(events.c.position)
     )
     async with engine.connect() as conn:
-        return [(t, p) for t, p in (await conn.execute(query)).tuples()]
+        return [(t, p) for t, p in await conn.execute(query)]
 
 
 async def count_rows(engine: AsyncEngine, table_name: str) -> int:

@@ -8,13 +8,12 @@ from typing import Any
 
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
-from sqlalchemy import exists, select
 
 from gridjourney.api.deps import EngineDep, JourneysReader
-from gridjourney.api.explain import Kind, explain, kind_of
-from gridjourney.api.pagination import Page, PageQuery, decode_cursor, encode_cursor
+from gridjourney.api.explain import explain
+from gridjourney.api.pagination import Page, PageQuery, decode_cursor
 from gridjourney.api.problems import not_found, problem_responses
-from gridjourney.db.tables import consents, customers, events
+from gridjourney.projections import queries
 
 router = APIRouter(prefix="/v1/customers", tags=["customers"])
 
@@ -28,16 +27,7 @@ class Consent(BaseModel):
     updated_at: datetime
 
 
-class Customer(BaseModel):
-    customer_id: str
-    name: str | None
-    phone: str | None
-    email: str | None
-    locale: str
-    time_zone: str
-    attributes: dict[str, Any]
-    created_at: datetime
-    updated_at: datetime
+class Customer(queries.CustomerView):
     consents: list[Consent]
 
 
@@ -45,7 +35,7 @@ class TimelineEntry(BaseModel):
     position: int
     event_id: uuid.UUID
     type: str
-    kind: Kind = Field(
+    kind: queries.TimelineKind = Field(
         description="event: from an integration; journey: a journey step; message: a send decision"
     )
     occurred_at: datetime
@@ -64,16 +54,13 @@ class TimelineEntry(BaseModel):
 )
 async def get_customer(customer_id: str, _: JourneysReader, engine: EngineDep) -> Customer:
     async with engine.connect() as conn:
-        row = (await conn.execute(select(customers).where(customers.c.customer_id == customer_id))).first()
-        if row is None:
+        customer = await queries.get_customer(conn, customer_id)
+        if customer is None:
             raise not_found("customer", customer_id)
-        consent_rows = await conn.execute(
-            select(consents)
-            .where(consents.c.customer_id == customer_id)
-            .order_by(consents.c.channel, consents.c.purpose)
-        )
-        consent_list = [Consent.model_validate(c._mapping) for c in consent_rows]
-    return Customer.model_validate({**row._mapping, "consents": consent_list})
+        consents = await queries.list_consents(conn, customer_id)
+    return Customer(
+        **customer.model_dump(), consents=[Consent.model_validate(c, from_attributes=True) for c in consents]
+    )
 
 
 @router.get(
@@ -87,33 +74,9 @@ async def get_timeline(
 ) -> Page[TimelineEntry]:
     limit, cursor = page
     after = int(decode_cursor(cursor, ("after",))["after"]) if cursor else 0
-    query = (
-        select(events)
-        .where(events.c.customer_id == customer_id, events.c.position > after)
-        .order_by(events.c.position)
-        .limit(limit + 1)
-    )
     async with engine.connect() as conn:
-        rows = (await conn.execute(query)).all()
-        if not rows and not after:
-            known = await conn.execute(select(exists().where(customers.c.customer_id == customer_id)))
-            if not known.scalar_one():
-                raise not_found("customer", customer_id)
-    items = [
-        TimelineEntry(
-            position=row.position,
-            event_id=row.event_id,
-            type=row.type,
-            kind=kind_of(row.type),
-            occurred_at=row.occurred_at,
-            recorded_at=row.recorded_at,
-            source=row.source,
-            journey_id=row.payload.get("journey_id"),
-            instance_id=row.payload.get("instance_id"),
-            line=explain(row.type, row.payload),
-            payload=row.payload,
-        )
-        for row in rows[:limit]
-    ]
-    next_cursor = encode_cursor({"after": items[-1].position}) if len(rows) > limit else None
-    return Page[TimelineEntry](items=items, next_cursor=next_cursor)
+        rows = await queries.customer_timeline(conn, customer_id, after_position=after, limit=limit + 1)
+        if not rows and not after and not await queries.customer_exists(conn, customer_id):
+            raise not_found("customer", customer_id)
+    entries = [TimelineEntry(**row.model_dump(), line=explain(row.type, row.payload)) for row in rows]
+    return Page[TimelineEntry].of(entries, limit, lambda entry: {"after": entry.position})

@@ -8,14 +8,13 @@ from typing import Any
 
 from fastapi import APIRouter, status
 from pydantic import BaseModel, Field
-from sqlalchemy import select
 from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.service import RPCError, RPCStatusCode
 
 from gridjourney.api.deps import EngineDep, JourneysReader, JourneysWriter, OptionalTemporalDep, TemporalDep
 from gridjourney.api.problems import ApiProblem, not_found, problem_responses
 from gridjourney.api.routes.journeys import InstanceRow
-from gridjourney.db.tables import journey_instances
+from gridjourney.projections import queries
 from gridjourney.workflows.contracts import JOURNEY_STATE_QUERY, JourneyState
 
 router = APIRouter(prefix="/v1/instances", tags=["instances"])
@@ -74,12 +73,8 @@ async def get_instance(
     instance_id: str, _: JourneysReader, engine: EngineDep, client: OptionalTemporalDep
 ) -> InstanceView:
     async with engine.connect() as conn:
-        row = (
-            await conn.execute(
-                select(journey_instances).where(journey_instances.c.instance_id == instance_id)
-            )
-        ).first()
-    projection = None if row is None else InstanceRow.model_validate(row._mapping)
+        row = await queries.get_instance(conn, instance_id)
+    projection = None if row is None else InstanceRow.model_validate(row)
     live: JourneyState | None = None
     live_error: str | None = None
     workflow_status: WorkflowExecutionStatus | None = None

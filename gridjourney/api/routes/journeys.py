@@ -8,7 +8,6 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Query, Request, Response, status
 from pydantic import BaseModel, Field
-from sqlalchemy import and_, exists, or_, select
 
 from gridjourney.api.deps import (
     EngineDep,
@@ -19,11 +18,11 @@ from gridjourney.api.deps import (
     TemporalDep,
     read_limited_body,
 )
-from gridjourney.api.pagination import Page, PageQuery, cursor_time, decode_cursor, encode_cursor
+from gridjourney.api.pagination import Page, PageQuery, decode_cursor, decode_time_cursor
 from gridjourney.api.problems import ApiProblem, FieldError, invalid, not_found, problem_responses
-from gridjourney.db.tables import customers, journey_instances
 from gridjourney.dsl import registry
 from gridjourney.dsl.loader import JourneyErrors
+from gridjourney.projections import queries
 from gridjourney.router.queries import record_started
 from gridjourney.workflows.contracts import EventRef
 from gridjourney.workflows.entry import start_journey
@@ -93,18 +92,8 @@ class InstanceStarted(BaseModel):
     trigger_event_id: str
 
 
-class InstanceRow(BaseModel):
-    instance_id: str
-    journey_id: str
-    version: int
-    customer_id: str
-    status: str
-    current_step: str | None
-    holdout: bool
-    steps_completed: int
-    exit_reason: str | None
-    entered_at: datetime
-    updated_at: datetime
+class InstanceRow(queries.InstanceSummary):
+    pass
 
 
 @router.get("", summary="Published journeys (latest versions)", responses=problem_responses(401, 403, 422))
@@ -112,10 +101,12 @@ async def list_journeys(_: JourneysReader, engine: EngineDep, page: PageQuery) -
     limit, cursor = page
     after = str(decode_cursor(cursor, ("after",))["after"]) if cursor else ""
     # A utility has tens of journeys, not thousands: the registry lists them all, we page in memory.
-    rows = [info for info in await registry.list_journeys(engine) if info.journey_id > after]
-    items = [JourneyVersion.model_validate(info, from_attributes=True) for info in rows[:limit]]
-    next_cursor = encode_cursor({"after": items[-1].journey_id}) if len(rows) > limit else None
-    return Page[JourneyVersion](items=items, next_cursor=next_cursor)
+    rows = [
+        JourneyVersion.model_validate(info, from_attributes=True)
+        for info in await registry.list_journeys(engine)
+        if info.journey_id > after
+    ]
+    return Page[JourneyVersion].of(rows, limit, lambda last: {"after": last.journey_id})
 
 
 @router.get(
@@ -250,9 +241,7 @@ async def start_instance(
     if journey is None:
         raise not_found("journey", journey_id)
     async with engine.connect() as conn:
-        known = (
-            await conn.execute(select(exists().where(customers.c.customer_id == body.customer_id)))
-        ).scalar_one()
+        known = await queries.customer_exists(conn, body.customer_id)
     if not known:
         raise not_found("customer", body.customer_id, field="customer_id")
     request_id = body.request_id or uuid.uuid4()
@@ -302,30 +291,13 @@ async def list_instances(
     customer_id: Annotated[str | None, Query(max_length=100)] = None,
 ) -> Page[InstanceRow]:
     limit, cursor = page
-    conditions = [journey_instances.c.journey_id == journey_id]
-    if status is not None:
-        conditions.append(journey_instances.c.status == status)
-    if customer_id is not None:
-        conditions.append(journey_instances.c.customer_id == customer_id)
-    if cursor:
-        key = decode_cursor(cursor, ("at", "id"))
-        at = cursor_time(key["at"])
-        conditions.append(
-            or_(
-                journey_instances.c.entered_at < at,
-                and_(journey_instances.c.entered_at == at, journey_instances.c.instance_id < key["id"]),
-            )
-        )
-    query = (
-        select(journey_instances)
-        .where(*conditions)
-        .order_by(journey_instances.c.entered_at.desc(), journey_instances.c.instance_id.desc())
-        .limit(limit + 1)
-    )
+    before = decode_time_cursor(cursor, "id") if cursor else None
     async with engine.connect() as conn:
-        rows = (await conn.execute(query)).all()
-    items = [InstanceRow.model_validate(r._mapping) for r in rows[:limit]]
-    next_cursor = None
-    if len(rows) > limit:
-        next_cursor = encode_cursor({"at": items[-1].entered_at.isoformat(), "id": items[-1].instance_id})
-    return Page[InstanceRow](items=items, next_cursor=next_cursor)
+        rows = await queries.list_instances(
+            conn, journey_id, status=status, customer_id=customer_id, before=before, limit=limit + 1
+        )
+    return Page[InstanceRow].of(
+        [InstanceRow.model_validate(row) for row in rows],
+        limit,
+        lambda last: {"at": last.entered_at.isoformat(), "id": last.instance_id},
+    )
