@@ -51,9 +51,31 @@ def build(
         daily.append(daily_features(block, time_zone=zones, temperatures=temps))
         shapes.append(load_shapes(block, time_zone=zones))
         progress()
-    return Dataset(
-        customers, anomalies, dr_days, pd.concat(daily, ignore_index=True), pd.concat(shapes), days
-    )
+    all_daily, all_shapes = pd.concat(daily, ignore_index=True), pd.concat(shapes)
+    split = all_shapes.index[all_shapes.index.duplicated()].unique()
+    if len(split):
+        # Features of a customer whose reads are cut across blocks would be partial shapes and days.
+        raise ValueError(
+            f"reads of {len(split)} customers (e.g. {split[0]}) are split across blocks: "
+            "each customer's reads must be in one block"
+        )
+    return Dataset(customers, anomalies, dr_days, all_daily, all_shapes, days)
+
+
+def _customer_blocks(reads: pq.ParquetFile) -> list[list[int]]:
+    """Row groups gathered so that every customer's reads fall in one group of row groups: a writer
+    is free to cut row groups anywhere (pyarrow cuts at 1,048,576 rows), also inside a customer."""
+    groups: list[list[int]] = []
+    seen: set[str] = set()
+    for i in range(reads.num_row_groups):
+        ids = set(reads.read_row_group(i, columns=["customer_id"]).column(0).unique().to_pylist())
+        if groups and ids & seen:
+            groups[-1].append(i)
+            seen |= ids
+        else:
+            groups.append([i])
+            seen = ids
+    return groups
 
 
 def from_parquet(directory: Path, progress: Callable[[], None] = lambda: None) -> Dataset:
@@ -64,7 +86,7 @@ def from_parquet(directory: Path, progress: Callable[[], None] = lambda: None) -
     customers = pd.read_parquet(directory / "customers.parquet")
     config = pd.read_parquet(directory / "config.parquet").iloc[0]
     reads = pq.ParquetFile(directory / "reads.parquet")
-    blocks = (reads.read_row_group(i).to_pandas() for i in range(reads.num_row_groups))
+    blocks = (reads.read_row_groups(group).to_pandas() for group in _customer_blocks(reads))
     return build(
         customers,
         pd.read_parquet(directory / "anomalies.parquet"),
@@ -77,4 +99,5 @@ def from_parquet(directory: Path, progress: Callable[[], None] = lambda: None) -
 
 
 def row_groups(directory: Path) -> int:
-    return int(pq.ParquetFile(directory / "reads.parquet").num_row_groups)
+    """How many blocks `from_parquet` reads (its progress steps)."""
+    return len(_customer_blocks(pq.ParquetFile(directory / "reads.parquet")))

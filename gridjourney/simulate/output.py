@@ -132,7 +132,9 @@ async def write_simulation(
                 table = pa.Table.from_pandas(block, preserve_index=False)
                 if writer is None:
                     writer = pq.ParquetWriter(parquet_dir / "reads.parquet", table.schema)
-                writer.write_table(table)
+                # One row group per block: pyarrow would otherwise cut at 1,048,576 rows, inside a
+                # customer, and readers going row group by row group would see partial customers.
+                writer.write_table(table, row_group_size=len(table))
             if engine is not None:
                 from gridjourney.metering.store import copy_reads
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pandas as pd
+import pyarrow.parquet as pq
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -57,3 +58,12 @@ async def test_writes_events_reads_and_parquet(engine: AsyncEngine, tmp_path: Pa
     await write_simulation(sim, parquet_dir=None, engine=engine)  # idempotent: same ids, same reads
     async with engine.connect() as conn:
         assert await conn.scalar(text("SELECT count(*) FROM events WHERE type = 'customer.created'")) == 12
+
+
+async def test_parquet_reads_have_one_row_group_per_block(tmp_path: Path) -> None:
+    # 250 customers x 44 days x 96 reads = 1,056,000 rows: more than pyarrow's default row group.
+    sim = Simulation(SimulationConfig(customers=250, days=44, seed=5, interval_minutes=15))
+    written = await write_simulation(sim, parquet_dir=tmp_path, engine=None)
+    meta = pq.ParquetFile(tmp_path / "reads.parquet").metadata
+    assert meta.num_row_groups == sim.blocks == 1
+    assert meta.num_rows == written == 1_056_000
