@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -188,6 +189,12 @@ def score(
     customer: Annotated[
         list[str] | None, typer.Option("--customer", help="Customer id(s); default every customer.")
     ] = None,
+    as_of: Annotated[
+        datetime | None,
+        typer.Option(
+            "--as-of", formats=["%Y-%m-%d"], help="Score from the reads up to this day. Default: latest read."
+        ),
+    ] = None,
 ) -> None:
     """Write segments and propensity scores to customers (customer.updated: segment, scores.*)."""
     import asyncio
@@ -205,7 +212,11 @@ def score(
             with Progress(console=console) as bar:
                 task = bar.add_task("scoring customers", total=None)
                 return await write_customer_scores(
-                    engine, model_dir, customer_ids=customer, progress=lambda n: bar.advance(task, n)
+                    engine,
+                    model_dir,
+                    customer_ids=customer,
+                    as_of=as_of.date() if as_of else None,
+                    progress=lambda n: bar.advance(task, n),
                 )
         finally:
             await engine.dispose()
@@ -216,6 +227,7 @@ def score(
     table.add_column("", justify="right")
     for name, version in report.models.items():
         table.add_row(f"model {name}", version)
+    table.add_row("reads up to", str(report.as_of or "-"))
     table.add_row("customers scored", f"{report.scored:,}")
     table.add_row("customer.updated appended", f"{report.appended:,}")
     table.add_row("already appended today", f"{report.duplicates:,}")

@@ -26,6 +26,7 @@ from gridjourney.events.models import NewEvent
 from gridjourney.events.store import EventStore
 from gridjourney.metering.features import daily_features, load_shapes
 from gridjourney.metering.store import load_reads
+from gridjourney.projections.runner import ProjectionRunner
 from gridjourney.scoring import propensity, segmentation
 from gridjourney.scoring.registry import FeatureMismatch, load_model
 
@@ -42,6 +43,7 @@ class ScoreReport:
     scored: int = 0
     appended: int = 0
     duplicates: int = 0
+    as_of: date | None = None
     models: dict[str, str] = field(default_factory=dict)  # name -> "v3" or the reason it is missing
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (customer_id, reason)
 
@@ -125,6 +127,19 @@ def score_frame(
     return out, skipped
 
 
+async def latest_read_day(engine: AsyncEngine, customer_ids: list[str]) -> date | None:
+    """The UTC day of the latest stored read of these customers (at most today), None without reads."""
+    query = text(
+        "SELECT max(last.read_at) FROM unnest(CAST(:ids AS text[])) AS c(id), "
+        "LATERAL (SELECT max(read_at) AS read_at FROM meter_reads WHERE customer_id = c.id) AS last"
+    )
+    async with engine.connect() as conn:
+        latest = await conn.scalar(query, {"ids": customer_ids})
+    if not isinstance(latest, datetime):
+        return None
+    return min(latest.astimezone(UTC).date(), datetime.now(UTC).date())
+
+
 async def write_customer_scores(
     engine: AsyncEngine,
     models_dir: Path,
@@ -134,8 +149,9 @@ async def write_customer_scores(
     progress: Callable[[int], None] = lambda done: None,
 ) -> ScoreReport:
     """Score the given customers (default: every customer with a profile), from the reads of the
-    HISTORY_DAYS days up to `as_of` (default: today, UTC), and append their customer.updated."""
-    day = as_of or datetime.now(UTC).date()
+    HISTORY_DAYS days up to `as_of` (default: the UTC day of their latest stored read, at most today,
+    so that a simulation or a back-filled import is scored on its own reads), and append their
+    customer.updated."""
     models = load_models(models_dir)
     report = ScoreReport(models=dict(models.versions))
     if models.segments is None and not models.scores:
@@ -143,6 +159,10 @@ async def write_customer_scores(
             ("*", "no segmentation or propensity model trained: run `gridjourney models train`")
         )
         return report
+    # Customers are a projection: bring it up to date first, or customers just created (a simulation
+    # written without a worker running) are not there. Safe beside a running worker (the projection's
+    # checkpoint is locked per batch).
+    await ProjectionRunner(engine).catch_up()
     async with engine.connect() as conn:
         query = "SELECT customer_id, time_zone, attributes FROM customers"
         params: dict[str, Any] = {}
@@ -151,6 +171,8 @@ async def write_customer_scores(
             params["ids"] = list(customer_ids)
         rows = (await conn.execute(text(query + " ORDER BY customer_id"), params)).all()
     known = {str(row.customer_id) for row in rows}
+    day = as_of or await latest_read_day(engine, sorted(known)) or datetime.now(UTC).date()
+    report.as_of = day
     report.skipped += [(cid, "no such customer") for cid in customer_ids or [] if cid not in known]
     store = EventStore(engine)
     tag = ",".join(f"{k}={v}" for k, v in sorted(models.versions.items()) if v.startswith("v"))

@@ -63,3 +63,17 @@ async def test_without_models_nothing_is_written(engine: AsyncEngine, tmp_path: 
     report = await write_customer_scores(engine, tmp_path)
     assert report.scored == 0
     assert "gridjourney models train" in report.skipped[0][1]
+
+
+async def test_scores_a_fresh_simulation_on_its_own_reads(
+    engine: AsyncEngine, dataset: Dataset, tmp_path: Path
+) -> None:
+    # As `gridjourney simulate` then `gridjourney models score`: no worker has projected the customers
+    # yet, and the simulated reads end long before today.
+    train(dataset, tmp_path)
+    sim = Simulation(SimulationConfig(customers=12, days=30, seed=5, interval_minutes=60))
+    await write_simulation(sim, parquet_dir=None, engine=engine)
+    report = await write_customer_scores(engine, tmp_path)
+    # The last local day's evening in US zones is the next day in UTC.
+    assert report.as_of == sim.config.start + timedelta(days=sim.config.days)
+    assert report.scored == 12 and report.skipped == []
