@@ -17,7 +17,7 @@ from sklearn.ensemble import IsolationForest
 from gridjourney.scoring.baselines import DailyMatrix, Matrix, to_matrix, trailing
 
 __all__ = ["AnomalyDetector", "Detection", "detect", "fit_detector", "rule_detect", "rule_flags", "to_matrix"]
-from gridjourney.simulate.calendar import holidays_between
+from gridjourney.metering.holidays import holidays_between
 
 BASELINE_DAYS = 28
 MIN_HISTORY_DAYS = 14

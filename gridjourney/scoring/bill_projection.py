@@ -14,8 +14,8 @@ from datetime import date, timedelta
 import numpy as np
 import pandas as pd
 
+from gridjourney.metering.holidays import holidays_between
 from gridjourney.scoring.baselines import to_matrix
-from gridjourney.simulate.calendar import holidays_between
 
 # USD: (fixed charge per cycle, energy rate per kWh); net-metered customers pay nothing below zero.
 TARIFFS: dict[str, tuple[float, float]] = {

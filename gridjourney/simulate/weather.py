@@ -13,7 +13,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from gridjourney.simulate.calendar import holidays_between
+from gridjourney.metering.holidays import holidays_between
 
 # zone: (annual mean °C, seasonal amplitude, daily amplitude, share of customers)
 CLIMATES: dict[str, tuple[float, float, float, float]] = {

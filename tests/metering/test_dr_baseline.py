@@ -8,7 +8,8 @@ from zoneinfo import ZoneInfo
 import pandas as pd
 import pytest
 
-from gridjourney.metering.dr_baseline import dr_performance, federal_holidays
+from gridjourney.metering.dr_baseline import dr_performance
+from gridjourney.metering.holidays import federal_holidays, holidays_between
 
 NY = ZoneInfo("America/New_York")
 
@@ -104,3 +105,8 @@ def test_federal_holidays() -> None:
     # 1 January 2022 a Saturday, observed on 31 December 2021.
     assert {date(2021, 7, 5), date(2021, 12, 24), date(2021, 12, 31)} <= in_2021
     assert date(2020, 6, 19) not in federal_holidays(2020)  # Juneteenth only from 2021
+
+
+def test_holidays_between_spans_years() -> None:
+    days = holidays_between(date(2024, 12, 20), date(2025, 1, 25))
+    assert days == {date(2024, 12, 25), date(2025, 1, 1), date(2025, 1, 20)}

@@ -10,7 +10,6 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gridjourney.simulate import ANOMALY_TYPES, ARCHETYPE_NAMES, Simulation, SimulationConfig
-from gridjourney.simulate.calendar import us_holidays
 from gridjourney.simulate.output import write_simulation
 
 SMALL = SimulationConfig(customers=60, days=35, seed=11, interval_minutes=60)
@@ -38,11 +37,6 @@ def test_ground_truth_shape() -> None:
     assert {"dr_enrolled", "dr_responder", "churned"} <= set(labels.columns)
     solar = sim.customers.loc[sim.customers["archetype"] == "solar_export", "customer_id"]
     assert (reads[reads["customer_id"].isin(solar)]["kwh"] < 0).any()  # midday export
-
-
-def test_us_holidays() -> None:
-    days = {d.isoformat() for d in us_holidays(2024)}
-    assert {"2024-05-27", "2024-07-04", "2024-11-28", "2024-12-25"} <= days
 
 
 async def test_writes_events_reads_and_parquet(engine: AsyncEngine, tmp_path: Path) -> None:
