@@ -44,18 +44,6 @@ from gridjourney.workflows.contracts import ScoreCustomerInput, ScoreOutcome
 
 SOURCE = "gridjourney.journey"
 HISTORY = timedelta(days=90)  # reads used for the usage features
-# customer attributes the propensity features are computed from (see propensity.customer_features)
-ATTRIBUTE_INPUTS = (
-    "sqft",
-    "billing_cycle_day",
-    "tenure_years",
-    "late_payments_12m",
-    "contacts_12m",
-    "has_smart_thermostat",
-    "online_account",
-    "dwelling",
-    "tariff",
-)
 
 
 class NoScore(Exception):
@@ -148,24 +136,9 @@ def _fresh(snapshot: CustomerSnapshot, request: ScoreCustomerInput) -> ScoreOutc
 
 def customer_frame(customer_id: str, attributes: dict[str, Any]) -> pd.DataFrame:
     """The one-row customers frame propensity.customer_features expects; absent attributes are missing."""
-    if all(attributes.get(name) is None for name in ATTRIBUTE_INPUTS):
+    if all(attributes.get(name) is None for name in propensity.CUSTOMER_ATTRIBUTES):
         raise NoScore("no customer attributes to score (sqft, tariff, dwelling, ...)")
-    row: dict[str, Any] = {"customer_id": customer_id}
-    for name in ATTRIBUTE_INPUTS:
-        value = attributes.get(name)
-        row[name] = value if isinstance(value, int | float | str | bool) else None
-    frame = pd.DataFrame([row])
-    for name in ("has_smart_thermostat", "online_account"):
-        frame[name] = pd.to_numeric(frame[name].map(_as_flag), errors="coerce")
-    return frame
-
-
-def _as_flag(value: Any) -> float | None:
-    if isinstance(value, bool | int | float):
-        return float(value)
-    if isinstance(value, str) and value.lower() in ("true", "false"):
-        return float(value.lower() == "true")
-    return None
+    return propensity.customer_table([(customer_id, attributes)])
 
 
 def features_of(

@@ -73,25 +73,6 @@ def load_models(models_dir: Path) -> Models:
     return Models(segments, scores, versions)
 
 
-def customer_table(rows: list[tuple[str, dict[str, Any]]]) -> pd.DataFrame:
-    """The columns propensity.customer_features reads, from customer attributes (missing: NaN)."""
-    columns = (
-        "sqft",
-        "billing_cycle_day",
-        "tenure_years",
-        "late_payments_12m",
-        "contacts_12m",
-        "has_smart_thermostat",
-        "online_account",
-        "dwelling",
-        "tariff",
-    )
-    return pd.DataFrame(
-        [{"customer_id": cid, **{c: attributes.get(c) for c in columns}} for cid, attributes in rows],
-        columns=["customer_id", *columns],
-    )
-
-
 def score_frame(
     customers: pd.DataFrame, reads: pd.DataFrame, zones: dict[str, str], models: Models
 ) -> tuple[dict[str, dict[str, Any]], list[tuple[str, str]]]:
@@ -182,7 +163,9 @@ async def write_customer_scores(
         batch = rows[offset : offset + BATCH]
         ids = [str(row.customer_id) for row in batch]
         reads = await load_reads(engine, customer_ids=ids, start=end - timedelta(days=HISTORY_DAYS), end=end)
-        customers = customer_table([(str(row.customer_id), dict(row.attributes or {})) for row in batch])
+        customers = propensity.customer_table(
+            [(str(row.customer_id), dict(row.attributes or {})) for row in batch]
+        )
         zones = {str(row.customer_id): row.time_zone or "UTC" for row in batch}
         attributes, skipped = score_frame(customers, reads, zones, models)
         report.skipped += skipped

@@ -71,6 +71,56 @@ def _slope(g: pd.DataFrame, x: str) -> float:
     return float(np.polyfit(v, g["kwh"].to_numpy(dtype=float), 1)[0])
 
 
+# Customer attributes the features are computed from (customer.created / customer.updated).
+CUSTOMER_ATTRIBUTES = (
+    "sqft",
+    "billing_cycle_day",
+    "tenure_years",
+    "late_payments_12m",
+    "contacts_12m",
+    "has_smart_thermostat",
+    "online_account",
+    "dwelling",
+    "tariff",
+)
+_FLAGS = ("has_smart_thermostat", "online_account")
+
+
+def customer_table(rows: list[tuple[str, dict[str, Any]]]) -> pd.DataFrame:
+    """The customers frame customer_features reads, from (customer id, attributes); a missing or
+    malformed attribute is missing (NaN), flags given as "true"/"false" become 1/0."""
+    frame = pd.DataFrame(
+        [
+            {
+                "customer_id": customer_id,
+                **{
+                    name: value
+                    if isinstance(value := attributes.get(name), int | float | str | bool)
+                    else None
+                    for name in CUSTOMER_ATTRIBUTES
+                },
+            }
+            for customer_id, attributes in rows
+        ],
+        columns=["customer_id", *CUSTOMER_ATTRIBUTES],
+    )
+    for name in _FLAGS:
+        frame[name] = pd.to_numeric(frame[name].map(_as_flag), errors="coerce")
+    return frame
+
+
+def _plain(value: Any) -> int | float | str | bool | None:
+    return value if isinstance(value, int | float | str | bool) else None
+
+
+def _as_flag(value: Any) -> float | None:
+    if isinstance(value, bool | int | float):
+        return float(value)
+    if isinstance(value, str) and value.lower() in ("true", "false"):
+        return float(value.lower() == "true")
+    return None
+
+
 def customer_features(customers: pd.DataFrame, daily: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(features indexed by customer_id, skipped with reason). Attributes come from customer.created,
     usage from daily features (customers with fewer than MIN_DAYS days get no score)."""
