@@ -1,5 +1,8 @@
 """JourneyWorkflow: one customer's run through a compiled journey, interpreted step by step.
 
+One state machine, kept in one module so it reads in one place; its pure decisions (branches,
+splits, deadlines, matching, ids) are in decisions.py and tested on their own.
+
 Decisions worth knowing (the module is the reference for them):
 - Everything the run does is recorded through RECORD_JOURNEY_EVENT with ids derived from the
   workflow id, the trigger event id and a counter kept in state. The trigger id is part of it because
@@ -7,8 +10,9 @@ Decisions worth knowing (the module is the reference for them):
   The run id is never used: it changes on continue-as-new.
 - Signalled events are queued and handled at the run's own pace, in arrival order: an `exit_on`
   event stops the run at once (even mid-wait; a step already running finishes first), a goal event
-  converts it, a `wait_for` step takes the first event it accepts. Other events are dropped.
-  `wait_for` hears events from the moment the previous step finished.
+  converts it, a `wait_for` step takes the first event it accepts. Events of a type some `wait_for`
+  of the journey awaits are kept until one takes them (power restored while the outage notice was
+  still being sent ends the wait for restoration at once); other events are dropped.
 - Conversion does not end the journey: the remaining steps still run (a holdout comparison needs
   both groups to see the same steps). When the steps are done and the goal window is still open,
   the run stays active to observe the goal, then finishes ("converted" or "completed").
