@@ -140,6 +140,14 @@ def evaluate(
     name: Annotated[list[str] | None, typer.Option(help="Model name(s); default all.")] = None,
     version: Annotated[int | None, typer.Option(help="Version (default: the latest).")] = None,
     csv: Annotated[Path | None, typer.Option(help="Also write the figures to this CSV file.")] = None,
+    plot: Annotated[
+        Path | None,
+        typer.Option(
+            "--plot",
+            dir_okay=False,
+            help="Also save the figures as one PNG: calibration curves, anomaly precision/recall, ARI.",
+        ),
+    ] = None,
     bill_sample: Annotated[
         Path | None,
         typer.Option(
@@ -154,7 +162,11 @@ def evaluate(
     ] = "America/Los_Angeles",
 ) -> None:
     """Load saved models (refusing a feature-list mismatch) and evaluate them on a simulation."""
+    if plot is not None and plot.suffix.lower() != ".png":
+        raise typer.BadParameter(f"{plot} is not a .png file", param_hint="--plot")
     if bill_sample is not None:
+        if plot is not None:
+            raise typer.BadParameter("not with --bill-sample", param_hint="--plot")
         _bill_sample(bill_sample, time_zone, csv)
         return
     from gridjourney.scoring.registry import FeatureMismatch
@@ -163,6 +175,7 @@ def evaluate(
     data_dir, model_dir = _folders(data, directory)
     dataset = _load(data_dir)
     rows = []
+    evaluated: list[tuple[str, int, dict[str, Any]]] = []
     for model_name in name or list(MODEL_NAMES):
         try:
             artifact, evaluation = evaluate_saved(dataset, model_dir, model_name, version)
@@ -170,6 +183,7 @@ def evaluate(
             console.print(f"[red]{model_name}[/]: {exc}")
             continue
         _print(artifact.name, artifact.version, evaluation)
+        evaluated.append((artifact.name, artifact.version, evaluation))
         rows += [
             {"model": artifact.name, "version": artifact.version, "figure": k, "value": v}
             for k, v in _figures(evaluation)
@@ -179,6 +193,15 @@ def evaluate(
 
         pd.DataFrame(rows).to_csv(csv, index=False)
         console.print(f"figures written to {csv}")
+    if plot is not None and evaluated:
+        from gridjourney.scoring.plots import NoFigures, plot_evaluations
+
+        try:
+            plot_evaluations(evaluated, plot)
+        except NoFigures as exc:
+            console.print(f"[red]--plot[/]: {exc}")
+            raise typer.Exit(1) from None
+        console.print(f"plot written to {plot}")
     if not rows:
         raise typer.Exit(1)
 
