@@ -28,6 +28,14 @@ async def record_started(
         await conn.execute(statement)
 
 
+async def was_started(engine: AsyncEngine, instance_id: str) -> bool:
+    async with engine.connect() as conn:
+        found = await conn.execute(
+            select(routed_instances.c.instance_id).where(routed_instances.c.instance_id == instance_id)
+        )
+        return found.first() is not None
+
+
 async def open_instances(
     engine: AsyncEngine, customer_id: str, journey_ids: set[str]
 ) -> list[tuple[str, str]]:

@@ -22,7 +22,7 @@ from gridjourney.events.models import StoredEvent
 from gridjourney.router import queries
 from gridjourney.router.matching import listened_event_types, triggered_journeys
 from gridjourney.workflows.contracts import JOURNEY_EVENT_SIGNAL, EventRef
-from gridjourney.workflows.entry import start_journey
+from gridjourney.workflows.entry import entry_plan, start_journey
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +72,12 @@ class EventRouter:
     async def _route(self, event: EventRef, customer_id: str, journeys: list[CompiledJourney]) -> None:
         customer = await queries.customer_namespace(self.engine, customer_id)
         for journey in triggered_journeys(event, journeys, customer):
+            if journey.definition.entry.reentry != "after_exit" and await queries.was_started(
+                self.engine, entry_plan(journey, customer_id, event).workflow_id
+            ):
+                # Temporal refuses a duplicate id only while it keeps the closed run (the namespace's
+                # retention); this record keeps "once" and "once per window" true for good.
+                continue
             result = await start_journey(
                 self.client,
                 journey,

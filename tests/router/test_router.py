@@ -10,16 +10,20 @@ import asyncio
 import uuid
 from datetime import UTC, datetime
 
+import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import WorkflowExecutionStatus
+from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import WorkflowEnvironment
 
 from gridjourney.dsl import registry
 from gridjourney.events.models import NewEvent
 from gridjourney.events.store import EventStore
 from gridjourney.projections.runner import ProjectionRunner
-from gridjourney.router.router import EventRouter
+from gridjourney.router import queries
+from gridjourney.router.router import EventRouter, event_ref
 from gridjourney.workflows.contracts import JourneyState
+from gridjourney.workflows.entry import entry_plan
 from tests.workflows.standins import SEND_TASK_QUEUE, TASK_QUEUE, StandIns, running_workers
 
 BILL_WATCH = """
@@ -96,3 +100,40 @@ async def _entered_instances(customer: str, standins: StandIns) -> list[str]:
             return [str(record.payload["instance_id"]) for record in entered]
         await asyncio.sleep(0.05)
     raise AssertionError("the journey never recorded its entry")
+
+
+ONCE = """
+id: welcome_once
+purpose: informational
+trigger: {event: customer.updated}
+entry: {reentry: once}
+steps:
+  - id: pause
+    wait: 1h
+"""
+
+
+async def test_once_holds_after_temporal_has_forgotten_the_run(
+    engine: AsyncEngine, temporal_dev_env: WorkflowEnvironment
+) -> None:
+    """Temporal refuses a duplicate id only while it keeps the closed run. A run started long ago,
+    which the router recorded and Temporal has since removed, must still count."""
+    client = temporal_dev_env.client
+    customer = f"c-{uuid.uuid4().hex[:8]}"
+    journey = (await registry.publish(engine, ONCE, "welcome_once.yaml", None)).journey_id
+    compiled = await registry.latest(engine, journey)
+    assert compiled is not None
+    store = EventStore(engine)
+    await store.append([_new("customer.created", customer), _new("customer.updated", customer)])
+    await ProjectionRunner(engine).catch_up()
+    batch = await store.read_after(0)
+    trigger = event_ref(batch[-1])
+    workflow_id = entry_plan(compiled, customer, trigger).workflow_id
+    await queries.record_started(engine, workflow_id, journey, customer, position=0, started=True)
+
+    router = EventRouter(engine, client, task_queue=TASK_QUEUE, send_task_queue=SEND_TASK_QUEUE)
+    await router.handle(batch)
+    assert router.started == 0
+    with pytest.raises(RPCError) as unknown:
+        await client.get_workflow_handle(workflow_id).describe()
+    assert unknown.value.status == RPCStatusCode.NOT_FOUND
