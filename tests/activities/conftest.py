@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr
 from sqlalchemy import func, select
-from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gridjourney.activities import JourneyActivities
@@ -19,10 +18,11 @@ from gridjourney.channels.outbox import OutboxSender
 from gridjourney.channels.sms import TwilioSmsSender
 from gridjourney.channels.twilio_standin import TwilioStandIn
 from gridjourney.config import Settings
-from gridjourney.db.tables import consents, customers, events
+from gridjourney.db.tables import events
 from gridjourney.dsl.schema import Channel
 from gridjourney.events.models import NewEvent
 from gridjourney.events.store import EventStore
+from gridjourney.projections.runner import ProjectionRunner
 
 ACCOUNT_SID = "AC" + "2" * 32
 AUTH_TOKEN = "activities-test-token"
@@ -96,10 +96,16 @@ async def add_customer(
     attributes: dict[str, object] | None = None,
     consent: Sequence[tuple[str, str, bool]] = (),
 ) -> None:
-    """Appends customer.created and consent.changed, and writes the projection rows they give."""
-    store = EventStore(engine)
+    """Appends customer.created and consent.changed, and folds them into the projections."""
     now = datetime.now(UTC)
-    profile = {"name": name, "phone": phone, "email": email, "locale": locale, "attributes": attributes or {}}
+    profile = {
+        "name": name,
+        "phone": phone,
+        "email": email,
+        "locale": locale,
+        "time_zone": "America/Los_Angeles",
+        "attributes": attributes or {},
+    }
     new = [
         NewEvent(
             event_id=uuid.uuid4(),
@@ -121,31 +127,8 @@ async def add_customer(
         )
         for channel, purpose, granted in consent
     ]
-    results = await store.append(new)
-    async with engine.begin() as conn:
-        await conn.execute(
-            insert(customers).values(
-                customer_id=customer_id,
-                time_zone="America/Los_Angeles",
-                created_at=now,
-                updated_at=now,
-                last_position=results[0].position,
-                **profile,
-            )
-        )
-        for (channel, purpose, granted), result in zip(consent, results[1:], strict=True):
-            await conn.execute(
-                insert(consents).values(
-                    customer_id=customer_id,
-                    channel=channel,
-                    purpose=purpose,
-                    granted=granted,
-                    source="test",
-                    method="web",
-                    updated_at=now,
-                    last_position=result.position,
-                )
-            )
+    await EventStore(engine).append(new)
+    await ProjectionRunner(engine).catch_up()
 
 
 async def message_events(engine: AsyncEngine, customer_id: str) -> list[tuple[str, dict[str, object]]]:
