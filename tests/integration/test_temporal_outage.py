@@ -7,19 +7,18 @@ from __future__ import annotations
 import asyncio
 import socket
 import uuid
-from datetime import UTC, datetime
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import WorkflowExecutionStatus
 from temporalio.testing import WorkflowEnvironment
 
 from gridjourney.dsl import registry
-from gridjourney.events.models import NewEvent
 from gridjourney.events.store import EventStore
 from gridjourney.events.subscription import Subscription
 from gridjourney.projections.runner import ProjectionRunner
 from gridjourney.router.router import SUBSCRIPTION_NAME, EventRouter
 from gridjourney.temporal import DATA_CONVERTER, SEARCH_ATTRIBUTE_KEYS, connect, temporal_cli_path
+from tests.events.builders import new_event
 from tests.workflows.standins import SEND_TASK_QUEUE, TASK_QUEUE, StandIns, running_workers
 
 WELCOME = """
@@ -59,18 +58,7 @@ async def test_events_are_kept_while_temporal_is_down_and_journeys_start_when_it
 
     store = EventStore(engine)
     customer = f"c-{uuid.uuid4().hex[:8]}"
-    [appended] = await store.append(
-        [
-            NewEvent(
-                event_id=uuid.uuid4(),
-                type="customer.created",
-                customer_id=customer,
-                occurred_at=datetime.now(UTC),
-                source="crm",
-                payload={"name": "Ana"},
-            )
-        ]
-    )
+    [appended] = await store.append([new_event("customer.created", customer, {"name": "Ana"})])
     await ProjectionRunner(engine).catch_up()
     router = EventRouter(engine, client, task_queue=TASK_QUEUE, send_task_queue=SEND_TASK_QUEUE)
     subscription = Subscription(

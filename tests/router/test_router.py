@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -24,6 +23,7 @@ from gridjourney.router import queries
 from gridjourney.router.router import EventRouter, event_ref
 from gridjourney.workflows.contracts import JourneyState
 from gridjourney.workflows.entry import entry_plan
+from tests.events.builders import new_event
 from tests.workflows.standins import SEND_TASK_QUEUE, TASK_QUEUE, StandIns, running_workers
 
 BILL_WATCH = """
@@ -41,14 +41,7 @@ steps:
 
 
 def _new(kind: str, customer_id: str, **payload: object) -> NewEvent:
-    return NewEvent(
-        event_id=uuid.uuid4(),
-        type=kind,
-        customer_id=customer_id,
-        occurred_at=datetime.now(UTC),
-        source="test",
-        payload=payload,
-    )
+    return new_event(kind, customer_id, dict(payload))
 
 
 async def test_triggers_start_once_and_later_events_are_signalled(
