@@ -5,10 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from gridjourney.db.tables import customers
+from gridjourney.projections.queries import get_customer
 from gridjourney.workflows.contracts import CustomerContext
 
 
@@ -37,8 +36,8 @@ class CustomerRecord(BaseModel):
 
 async def load_customer(engine: AsyncEngine, customer_id: str) -> CustomerRecord | None:
     async with engine.connect() as conn:
-        row = (await conn.execute(select(customers).where(customers.c.customer_id == customer_id))).first()
-    return None if row is None else CustomerRecord.model_validate(dict(row._mapping))
+        view = await get_customer(conn, customer_id)
+    return None if view is None else CustomerRecord.model_validate(view.model_dump())
 
 
 async def load_context(engine: AsyncEngine, customer_id: str) -> CustomerContext:
@@ -48,14 +47,3 @@ async def load_context(engine: AsyncEngine, customer_id: str) -> CustomerContext
     if record is None:
         return CustomerContext(customer_id=customer_id, exists=False)
     return record.context()
-
-
-def template_customer(context: CustomerContext) -> dict[str, Any]:
-    """`customer` in templates: attributes merged in, the profile's own fields winning on a clash."""
-    return {
-        **context.attributes,
-        "customer_id": context.customer_id,
-        "name": context.name,
-        "locale": context.locale,
-        "time_zone": context.time_zone,
-    }

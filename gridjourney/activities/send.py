@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from gridjourney.activities import ledger
-from gridjourney.activities.context import load_customer, template_customer
+from gridjourney.activities.context import load_customer
 from gridjourney.activities.eligibility import eligible_channel
 from gridjourney.channels.base import OutgoingMessage, PermanentSendError, Sender, TransientSendError
 from gridjourney.content import TemplateProblem, render
@@ -154,7 +154,7 @@ class MessageSending:
         variables: dict[str, Any] = {
             "journey": {"id": request.journey_id, "version": request.journey_version},
             **request.variables,
-            "customer": template_customer(customer.context()),
+            "customer": customer.context().namespace(),
         }
         try:
             rendered = render(

@@ -1,4 +1,5 @@
-"""All SQL of the router: its record of started instances, and the customer row for trigger conditions."""
+"""All SQL of the router: its record of the instances it started. The customer comes from the
+projections' queries."""
 
 from __future__ import annotations
 
@@ -8,7 +9,9 @@ from sqlalchemy import select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from gridjourney.db.tables import customers, journey_instances, routed_instances, subscription_checkpoints
+from gridjourney.db.tables import journey_instances, routed_instances
+from gridjourney.projections.queries import get_customer
+from gridjourney.workflows.contracts import CustomerContext
 
 
 async def record_started(
@@ -62,28 +65,16 @@ async def mark_closed(engine: AsyncEngine, instance_id: str) -> None:
 
 
 async def customer_namespace(engine: AsyncEngine, customer_id: str) -> dict[str, Any] | None:
-    """The customer as trigger conditions see it (attributes merged in), or None if unknown."""
-    query = select(customers).where(customers.c.customer_id == customer_id)
+    """The customer as trigger conditions see it, or None if the projections do not know them."""
     async with engine.connect() as conn:
-        row = (await conn.execute(query)).first()
-    if row is None:
+        view = await get_customer(conn, customer_id)
+    if view is None:
         return None
-    return {
-        **row.attributes,
-        "customer_id": row.customer_id,
-        "name": row.name,
-        "locale": row.locale,
-        "time_zone": row.time_zone,
-    }
-
-
-async def checkpoint(engine: AsyncEngine, subscription: str) -> int:
-    async with engine.connect() as conn:
-        value = (
-            await conn.execute(
-                select(subscription_checkpoints.c.position).where(
-                    subscription_checkpoints.c.name == subscription
-                )
-            )
-        ).scalar_one_or_none()
-    return int(value or 0)
+    context = CustomerContext(
+        customer_id=view.customer_id,
+        name=view.name,
+        locale=view.locale,
+        time_zone=view.time_zone,
+        attributes=view.attributes,
+    )
+    return context.namespace()

@@ -19,6 +19,8 @@ from temporalio.service import RPCError, RPCStatusCode
 from gridjourney.dsl import registry
 from gridjourney.dsl.schema import CompiledJourney
 from gridjourney.events.models import StoredEvent
+from gridjourney.events.subscription import load_checkpoint
+from gridjourney.projections import runner as projections
 from gridjourney.router import queries
 from gridjourney.router.matching import listened_event_types, triggered_journeys
 from gridjourney.workflows.contracts import JOURNEY_EVENT_SIGNAL, EventRef
@@ -27,7 +29,6 @@ from gridjourney.workflows.entry import entry_plan, start_journey
 log = logging.getLogger(__name__)
 
 SUBSCRIPTION_NAME = "router"
-PROJECTIONS_SUBSCRIPTION = "projections"
 
 
 def event_ref(event: StoredEvent) -> EventRef:
@@ -115,5 +116,8 @@ class EventRouter:
             await queries.mark_closed(self.engine, instance_id)
 
     async def _projections_reach(self, position: int) -> None:
-        while await queries.checkpoint(self.engine, PROJECTIONS_SUBSCRIPTION) < position:
+        while True:
+            async with self.engine.connect() as conn:
+                if await load_checkpoint(conn, projections.SUBSCRIPTION_NAME) >= position:
+                    return
             await asyncio.sleep(0.05)

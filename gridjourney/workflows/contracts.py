@@ -105,6 +105,17 @@ class CustomerContext(Contract):
     attributes: dict[str, Any] = Field(default_factory=dict)
     exists: bool = True
 
+    def namespace(self) -> dict[str, Any]:
+        """`customer` as expressions and templates see it: the attributes, with the profile's own
+        fields on top (a clash never hides the customer's id, name, language or zone)."""
+        return {
+            **self.attributes,
+            "customer_id": self.customer_id,
+            "name": self.name,
+            "locale": self.locale,
+            "time_zone": self.time_zone,
+        }
+
 
 class RecordJourneyEventInput(Contract):
     event_id: str = Field(

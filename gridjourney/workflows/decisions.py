@@ -31,7 +31,7 @@ from gridjourney.dsl.schema import (
 )
 from gridjourney.workflows.assignment import split_arm
 from gridjourney.workflows.clock import next_local_time
-from gridjourney.workflows.contracts import CustomerContext, EventRef, ScoreOutcome
+from gridjourney.workflows.contracts import EventRef, ScoreOutcome
 
 # uuid5 namespace of the ids of events a run records.
 EVENT_ID_NAMESPACE = uuid.UUID("6f1c3a52-93d4-4f0e-9b7a-2c51d8e0a4b7")
@@ -94,18 +94,6 @@ def in_goal_window(
     """A goal counts when it happened after the trigger and within `goal.within` of entry."""
     goal = journey.definition.goal
     return goal is not None and trigger.occurred_at <= event.occurred_at <= entered_at + goal.within
-
-
-def customer_namespace(context: CustomerContext) -> dict[str, Any]:
-    """`customer` as expressions see it (as the router's trigger conditions do): the attributes,
-    with the context's own fields on top."""
-    return {
-        **context.attributes,
-        "customer_id": context.customer_id,
-        "name": context.name,
-        "locale": context.locale,
-        "time_zone": context.time_zone,
-    }
 
 
 def with_scores(customer: dict[str, Any], refreshed: Iterable[ScoreOutcome]) -> dict[str, Any]:

@@ -79,7 +79,6 @@ with workflow.unsafe.imports_passed_through():
         accepts,
         choose_branch,
         choose_split,
-        customer_namespace,
         event_namespace,
         idempotency_key,
         in_goal_window,
@@ -462,7 +461,7 @@ class JourneyWorkflow:
         context: CustomerContext = await self._bookkeeping(
             LOAD_CONTEXT, LoadContextInput(customer_id=self._customer_id), result_type=CustomerContext
         )
-        self._customer = customer_namespace(context)
+        self._customer = context.namespace()
         if self._scores:
             self._customer.update(with_scores(self._customer, self._scores.values()))
         return context

@@ -3,7 +3,6 @@ from __future__ import annotations
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gridjourney.activities import JourneyActivities
-from gridjourney.activities.context import template_customer
 from gridjourney.workflows.contracts import CustomerContext, LoadContextInput
 from tests.activities.conftest import add_customer
 
@@ -32,7 +31,7 @@ async def test_an_unknown_customer_is_a_context_that_does_not_exist(activities: 
 
 def test_templates_see_attributes_merged_with_the_profile_winning() -> None:
     context = CustomerContext(customer_id="c1", name="Ana", attributes={"plan": "E-1", "name": "spoofed"})
-    assert template_customer(context) == {
+    assert context.namespace() == {
         "plan": "E-1",
         "name": "Ana",
         "customer_id": "c1",
