@@ -14,11 +14,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client
 
 from gridjourney.config import Settings
-from gridjourney.demo import report
 from gridjourney.demo.scenario import Expectation, build_scenario
 from gridjourney.demo.utility import make_customers
 from gridjourney.events.models import NewEvent
 from gridjourney.events.store import EventStore
+from gridjourney.projections import queries
 from gridjourney.workflows.contracts import JOURNEY_STATE_QUERY, JourneyState
 
 BATCH = 200
@@ -78,8 +78,9 @@ async def _append(store: EventStore, events: list[NewEvent], label: str, console
 async def _unmet(
     engine: AsyncEngine, client: Client, expectations: list[Expectation]
 ) -> list[tuple[Expectation, str]]:
-    instances = await report.instances(engine)
-    decided = await report.message_steps(engine)
+    async with engine.connect() as conn:
+        instances = await queries.instances_by_customer(conn)
+        decided = await queries.decided_steps(conn)
     missing: list[tuple[Expectation, str]] = []
     for expectation in expectations:
         instance = instances.get((expectation.journey_id, expectation.customer_id))
@@ -111,12 +112,15 @@ async def print_summary(engine: AsyncEngine, console: Console) -> None:
     journeys = Table(title="Journeys")
     for column in ("journey", "status", "instances"):
         journeys.add_column(column)
-    for journey_id, status, count in await report.journey_counts(engine):
+    async with engine.connect() as conn:
+        journey_rows = await queries.journey_status_counts(conn)
+        message_rows = await queries.message_counts(conn)
+    for journey_id, status, count in journey_rows:
         journeys.add_row(journey_id, status, str(count))
     console.print(journeys)
     messages = Table(title="Messages")
     for column in ("status", "channel", "template", "reason", "count"):
         messages.add_column(column)
-    for status, channel, template, reason, count in await report.message_counts(engine):
+    for status, channel, template, reason, count in message_rows:
         messages.add_row(status, channel, template, reason, str(count))
     console.print(messages)

@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
-from sqlalchemy import ColumnElement, exists, select, tuple_
+from sqlalchemy import ColumnElement, exists, func, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gridjourney.db.tables import consents, customers, events, journey_instances, messages
@@ -239,3 +239,42 @@ async def customer_timeline(
         )
         for row in await conn.execute(query)
     ]
+
+
+# --- summaries (the demo's check and tables) ------------------------------------------------------
+async def instances_by_customer(conn: AsyncConnection) -> dict[tuple[str, str], InstanceSummary]:
+    """Every instance, keyed by (journey id, customer id): the latest entry where there are several."""
+    rows = await conn.execute(select(journey_instances).order_by(journey_instances.c.entered_at))
+    return {(row.journey_id, row.customer_id): InstanceSummary.model_validate(row) for row in rows}
+
+
+async def decided_steps(conn: AsyncConnection) -> set[tuple[str, str]]:
+    """(instance id, step id) of every message decision recorded (sent, suppressed or failed)."""
+    query = select(messages.c.instance_id, messages.c.step_id).where(messages.c.instance_id.is_not(None))
+    return {(row.instance_id, row.step_id) for row in await conn.execute(query)}
+
+
+async def journey_status_counts(conn: AsyncConnection) -> list[tuple[str, str, int]]:
+    """(journey id, status, instances)."""
+    query = (
+        select(journey_instances.c.journey_id, journey_instances.c.status, func.count())
+        .group_by(journey_instances.c.journey_id, journey_instances.c.status)
+        .order_by(journey_instances.c.journey_id)
+    )
+    return [(row[0], row[1], int(row[2])) for row in await conn.execute(query)]
+
+
+async def message_counts(conn: AsyncConnection) -> list[tuple[str, str, str, str, int]]:
+    """(status, channel, template, reason, count), most frequent first."""
+    query = (
+        select(
+            messages.c.status,
+            func.coalesce(messages.c.channel, "-"),
+            func.coalesce(messages.c.template, "-"),
+            func.coalesce(messages.c.reason, ""),
+            func.count(),
+        )
+        .group_by(messages.c.status, messages.c.channel, messages.c.template, messages.c.reason)
+        .order_by(func.count().desc())
+    )
+    return [(row[0], row[1], row[2], row[3], int(row[4])) for row in await conn.execute(query)]
