@@ -5,6 +5,7 @@ Unset `database_url` / `temporal_address` mean "use the embedded stack" (see dev
 
 from __future__ import annotations
 
+from datetime import timedelta
 from functools import lru_cache
 from pathlib import Path
 
@@ -48,6 +49,17 @@ class Settings(BaseSettings):
     templates_dir: Path = Path("templates")
     max_event_body_bytes: int = 1_000_000
     max_events_per_batch: int = 1_000
+
+    # --- what the doors accept (api/, events/types.py)
+    locales: list[str] = Field(
+        ["en", "es"], description="Message languages a customer may have (templates exist for each)."
+    )
+    occurred_at_max_future: timedelta = Field(
+        timedelta(days=1), description="How far ahead of now an event's occurred_at may lie."
+    )
+    occurred_at_max_past: timedelta = Field(
+        timedelta(days=3650), description="How far back an event's occurred_at may lie."
+    )
 
 
 @lru_cache

@@ -14,6 +14,7 @@ from rich.console import Console
 
 from gridjourney.config import Settings, get_settings
 from gridjourney.devstack import PortBusyError, TemporalDevServer, ensure_port_free, resolve_database_url
+from gridjourney.logs import configure_logging
 
 console = Console()
 
@@ -125,7 +126,7 @@ def run(
     customers: Annotated[int, typer.Option(min=20, help="Customers in the demo utility.")] = 200,
 ) -> None:
     """Start the embedded stack (Postgres, Temporal, SMS stand-in, API, workers, router) and the demo."""
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    configure_logging(logging.WARNING)
     try:
         code = asyncio.run(
             run_embedded(get_settings(), demo=demo, exit_after_demo=exit_after_demo, customers=customers)
@@ -138,7 +139,7 @@ def run(
 
 def worker() -> None:
     """Run the Temporal workers, the projections and the event router against configured servers."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging(logging.INFO)
     settings = get_settings()
 
     async def main() -> None:
@@ -161,7 +162,7 @@ def api() -> None:
     """Serve the HTTP API against configured servers."""
     from gridjourney.api.server import serve_api
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging(logging.INFO)
     settings = get_settings()
     database_url = resolve_database_url(settings)
     address = settings.temporal_address or f"127.0.0.1:{settings.temporal_port}"

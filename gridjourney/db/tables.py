@@ -11,6 +11,7 @@ from sqlalchemy import (
     Identity,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     PrimaryKeyConstraint,
     SmallInteger,
@@ -37,6 +38,8 @@ events = Table(
     Column("source", String(100), nullable=False),
     Column("payload", JSONB, nullable=False),
     Column("schema_version", Integer, nullable=False, server_default="1"),
+    # A digest of the content (events/fingerprint.py): a reused event_id with other content is a conflict.
+    Column("fingerprint", String(64)),
     Index("ix_events_customer_position", "customer_id", "position"),
     Index("ix_events_type_position", "type", "position"),
 )
@@ -48,6 +51,33 @@ subscription_checkpoints = Table(
     Column("name", String(100), primary_key=True),
     Column("position", BigInteger, nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+
+# Events a subscription could not handle, set aside so that one event never stops the others.
+# Replayed by `gridjourney subscriptions retry NAME`; a row is deleted once its retry succeeds.
+dead_letters = Table(
+    "dead_letters",
+    metadata,
+    Column("subscription", String(100), nullable=False),
+    Column("position", BigInteger, nullable=False),
+    Column("event_id", UUID(as_uuid=True), nullable=False),
+    Column("event_type", String(100), nullable=False),
+    Column("error", Text, nullable=False),
+    Column("attempts", Integer, nullable=False, server_default="1"),
+    Column("failed_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    PrimaryKeyConstraint("subscription", "position"),
+)
+
+# One data key per customer, for the personal fields of their events (crypto-shredding): erasure
+# destroys the key, which makes those fields unreadable everywhere without rewriting the log.
+customer_keys = Table(
+    "customer_keys",
+    metadata,
+    Column("customer_id", String(100), primary_key=True),
+    Column("wrapping_key_id", String(40)),  # the settings key that wraps it (rotation); null once erased
+    Column("wrapped_key", LargeBinary),  # null once erased
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("erased_at", DateTime(timezone=True)),
 )
 
 # Published journey versions: immutable; a run pins (journey_id, version).
@@ -146,6 +176,7 @@ customers = Table(
     Column("attributes", JSONB, nullable=False, server_default="{}"),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("erased_at", DateTime(timezone=True)),  # customer.erased: personal fields are gone
     Column("last_position", BigInteger, nullable=False),
 )
 

@@ -24,6 +24,9 @@ class NewEvent(BaseModel):
 
 
 class StoredEvent(NewEvent):
+    # Rows carry storage columns (the fingerprint) that are not part of the event as readers see it.
+    model_config = ConfigDict(extra="ignore")
+
     position: int
     recorded_at: datetime
 

@@ -22,6 +22,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from gridjourney.db.tables import events
+from gridjourney.events.fingerprint import canonical_content, fingerprint
 from gridjourney.events.models import AppendResult, NewEvent, StoredEvent
 from gridjourney.events.types import validate_payload
 
@@ -32,6 +33,16 @@ NOTIFY_CHANNEL = "gridjourney_events"
 
 # Rows written in one grouped transaction at most (a single larger request is still written whole).
 GROUP_COMMIT_MAX_ROWS = 2000
+
+
+class EventIdConflict(ValueError):
+    """An `event_id` already names an event with other content: the new content is refused, not dropped."""
+
+    def __init__(self, event_id: uuid.UUID, position: int | None) -> None:
+        where = f"at position {position}" if position is not None else "earlier in the same request"
+        super().__init__(f"event_id {event_id} was already used for an event with other content ({where})")
+        self.event_id = event_id
+        self.position = position
 
 
 @dataclass
@@ -111,17 +122,26 @@ class EventStore:
         await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": APPEND_LOCK_KEY})
         ids = [row["event_id"] for row in rows]
         found = await conn.execute(
-            select(events.c.event_id, events.c.position).where(events.c.event_id.in_(ids))
+            select(events.c.event_id, events.c.position, events.c.fingerprint).where(
+                events.c.event_id.in_(ids)
+            )
         )
-        existing = {row.event_id: row.position for row in found}
+        existing = {row.event_id: (row.position, row.fingerprint) for row in found}
         results: dict[uuid.UUID, AppendResult] = {
             event_id: AppendResult(event_id=event_id, position=position, duplicate=True)
-            for event_id, position in existing.items()
+            for event_id, (position, _) in existing.items()
         }
         fresh: list[dict[str, object]] = []
+        fingerprints: dict[uuid.UUID, object] = {}
         for row in rows:
             event_id = row["event_id"]
             assert isinstance(event_id, uuid.UUID)
+            known = existing[event_id][1] if event_id in existing else fingerprints.get(event_id)
+            # Rows written before fingerprints existed (None) cannot be compared: they stay duplicates.
+            if known is not None and known != row["fingerprint"]:
+                position = existing[event_id][0] if event_id in existing else None
+                raise EventIdConflict(event_id, position)
+            fingerprints.setdefault(event_id, row["fingerprint"])
             if event_id not in results:
                 results[event_id] = AppendResult(event_id=event_id, position=-1, duplicate=False)
                 fresh.append(row)
@@ -171,15 +191,27 @@ class EventStore:
 
 def _rows(new_events: Sequence[NewEvent]) -> list[dict[str, object]]:
     """The rows to insert, every payload validated first (nothing is written if one is refused)."""
-    return [
-        {
-            "event_id": event.event_id,
-            "type": event.type,
-            "customer_id": event.customer_id,
-            "occurred_at": event.occurred_at,
-            "source": event.source,
-            "payload": validate_payload(event.type, event.payload),
-            "schema_version": event.schema_version,
-        }
-        for event in new_events
-    ]
+    rows: list[dict[str, object]] = []
+    for event in new_events:
+        payload = validate_payload(event.type, event.payload)
+        content = canonical_content(
+            event_type=event.type,
+            customer_id=event.customer_id,
+            occurred_at=event.occurred_at,
+            source=event.source,
+            payload=payload,
+            schema_version=event.schema_version,
+        )
+        rows.append(
+            {
+                "event_id": event.event_id,
+                "type": event.type,
+                "customer_id": event.customer_id,
+                "occurred_at": event.occurred_at,
+                "source": event.source,
+                "payload": payload,
+                "schema_version": event.schema_version,
+                "fingerprint": fingerprint(content),
+            }
+        )
+    return rows

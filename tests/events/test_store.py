@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gridjourney.db.tables import events
-from gridjourney.events.store import EventStore
+from gridjourney.events.store import EventIdConflict, EventStore
 from gridjourney.events.types import UnknownEventType
 from tests.events.builders import new_event, usage
 
@@ -65,8 +65,8 @@ async def test_repeated_append_returns_the_original_position_and_writes_nothing(
     [original] = await store.append([first])
     await store.append([second])
 
-    # The repeat carries a different payload: the first version wins and nothing is rewritten.
-    repeat = first.model_copy(update={"payload": {"kwh_saved": 99.0, "period_days": 3}})
+    # The same content again (formatted differently by the sender): nothing is rewritten.
+    repeat = first.model_copy(update={"payload": {"period_days": 1, "kwh_saved": 1}})
     [again] = await store.append([repeat])
 
     assert again.position == original.position == 1
@@ -186,3 +186,27 @@ async def test_read_customer_returns_only_that_customers_events_in_order(engine:
 
 async def test_head_of_an_empty_log_is_zero(engine: AsyncEngine) -> None:
     assert await EventStore(engine).head() == 0
+
+
+async def test_reused_event_id_with_other_content_is_a_conflict(engine: AsyncEngine) -> None:
+    store = EventStore(engine)
+    first = usage(kwh=1.0)
+    [written] = await store.append([first])
+    changed = first.model_copy(update={"payload": {**first.payload, "kwh_saved": 2.0}})
+    with pytest.raises(EventIdConflict) as raised:
+        await store.append([changed])
+    assert raised.value.position == written.position
+    # the same content again is still an idempotent duplicate
+    [again] = await store.append([first])
+    assert again.duplicate and again.position == written.position
+    assert await store.head() == written.position
+
+
+async def test_reused_event_id_inside_one_batch_with_other_content_is_a_conflict(engine: AsyncEngine) -> None:
+    store = EventStore(engine)
+    first = usage()
+    other = first.model_copy(update={"source": "another-system"})
+    with pytest.raises(EventIdConflict) as raised:
+        await store.append([first, other])
+    assert raised.value.position is None
+    assert await store.head() == 0
