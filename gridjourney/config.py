@@ -61,6 +61,22 @@ class Settings(BaseSettings):
         timedelta(days=3650), description="How far back an event's occurred_at may lie."
     )
 
+    # --- personal data (privacy/): Temporal payloads and personal event fields are encrypted
+    encryption_keys: dict[str, SecretStr] = Field(
+        default_factory=dict,
+        description='Key id -> base64 of a 32-byte AES key, as JSON: {"2026-11": "..."}. Old ids stay '
+        "listed so that what they encrypted can be read. Unset with the embedded Postgres: a key is "
+        "generated once under `home`; unset with a configured database: api and worker refuse to start.",
+    )
+    encryption_key_id: str | None = Field(
+        None, description="The key id new data is encrypted with (may be omitted when only one key is set)."
+    )
+    codec_server_port: int = Field(8234, description="Port of `gridjourney codec-server`.")
+    codec_server_cors_origins: list[str] = Field(
+        ["http://localhost:8233", "http://127.0.0.1:8233"],
+        description="Origins (the Temporal UI) allowed to call the codec server from a browser.",
+    )
+
 
 @lru_cache
 def get_settings() -> Settings:
