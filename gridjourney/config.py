@@ -61,6 +61,12 @@ class Settings(BaseSettings):
         timedelta(days=3650), description="How far back an event's occurred_at may lie."
     )
 
+    # --- purpose governance (dsl/compiler.py)
+    safety_event_types: list[str] = Field(
+        ["outage.*"],
+        description="Event types (glob patterns) that may trigger a journey with purpose `safety`.",
+    )
+
     # --- personal data (privacy/): Temporal payloads and personal event fields are encrypted
     encryption_keys: dict[str, SecretStr] = Field(
         default_factory=dict,
