@@ -117,6 +117,8 @@ routed_instances = Table(
     Column("customer_id", String(100), nullable=False),
     Column("started_position", BigInteger, nullable=False),
     Column("closed", Boolean, nullable=False, server_default="false"),
+    # When the trigger occurred: once_per_window slides from here (gridjourney/entry/enter.py).
+    Column("entered_at", DateTime(timezone=True)),
     Index("ix_routed_instances_customer", "customer_id"),
 )
 

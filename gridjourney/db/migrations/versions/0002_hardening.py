@@ -40,9 +40,16 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("customer_id"),
     )
     op.add_column("customers", sa.Column("erased_at", sa.DateTime(timezone=True), nullable=True))
+    op.add_column("routed_instances", sa.Column("entered_at", sa.DateTime(timezone=True), nullable=True))
+    # Entries made before this column: the instance's entry as the projection recorded it.
+    op.execute(
+        "UPDATE routed_instances r SET entered_at = j.entered_at"
+        " FROM journey_instances j WHERE j.instance_id = r.instance_id"
+    )
 
 
 def downgrade() -> None:
+    op.drop_column("routed_instances", "entered_at")
     op.drop_column("customers", "erased_at")
     op.drop_table("customer_keys")
     op.drop_table("dead_letters")
