@@ -37,11 +37,11 @@ from gridjourney.demo.utility import customer_events, make_customers
 from gridjourney.devstack import postgres_database_url, start_postgres
 from gridjourney.dsl.compiler import compile_journey
 from gridjourney.dsl.loader import load_journey_text
+from gridjourney.entry.starter import start_journey
 from gridjourney.events.store import EventStore
 from gridjourney.projections.runner import ProjectionRunner
 from gridjourney.temporal import DATA_CONVERTER, SEARCH_ATTRIBUTE_KEYS, temporal_cli_path
 from gridjourney.workflows.contracts import EventRef
-from gridjourney.workflows.entry import start_journey
 from gridjourney.workflows.journey import JourneyWorkflow
 
 RESULTS_DIR = Path(__file__).parent / "results"

@@ -1,42 +1,16 @@
-"""All SQL of the router: its record of the instances it started. The customer comes from the
-projections' queries."""
+"""All SQL of the router: the open instances that events are signalled to, from the entry record
+that gridjourney/entry/queries.py writes. The customer comes from the projections' queries."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from sqlalchemy import select, update
-from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gridjourney.db.tables import journey_instances, routed_instances
 from gridjourney.projections.queries import get_customer
 from gridjourney.workflows.contracts import CustomerContext
-
-
-async def record_started(
-    engine: AsyncEngine, instance_id: str, journey_id: str, customer_id: str, position: int, *, started: bool
-) -> None:
-    """Remember an instance; a new run under a reused workflow id (re-entry after exit) reopens it."""
-    statement = insert(routed_instances).values(
-        instance_id=instance_id, journey_id=journey_id, customer_id=customer_id, started_position=position
-    )
-    if started:
-        statement = statement.on_conflict_do_update(
-            index_elements=["instance_id"], set_={"closed": False, "started_position": position}
-        )
-    else:
-        statement = statement.on_conflict_do_nothing(index_elements=["instance_id"])
-    async with engine.begin() as conn:
-        await conn.execute(statement)
-
-
-async def was_started(engine: AsyncEngine, instance_id: str) -> bool:
-    async with engine.connect() as conn:
-        found = await conn.execute(
-            select(routed_instances.c.instance_id).where(routed_instances.c.instance_id == instance_id)
-        )
-        return found.first() is not None
 
 
 async def open_instances(

@@ -18,13 +18,13 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from gridjourney.dsl import registry
 from gridjourney.dsl.schema import CompiledJourney
+from gridjourney.entry.enter import enter_journey
 from gridjourney.events.models import StoredEvent
 from gridjourney.events.subscription import load_checkpoint
 from gridjourney.projections import runner as projections
 from gridjourney.router import queries
 from gridjourney.router.matching import listened_event_types, triggered_journeys
 from gridjourney.workflows.contracts import JOURNEY_EVENT_SIGNAL, EventRef
-from gridjourney.workflows.entry import entry_plan, start_journey
 
 log = logging.getLogger(__name__)
 
@@ -73,27 +73,15 @@ class EventRouter:
     async def _route(self, event: EventRef, customer_id: str, journeys: list[CompiledJourney]) -> None:
         customer = await queries.customer_namespace(self.engine, customer_id)
         for journey in triggered_journeys(event, journeys, customer):
-            if journey.definition.entry.reentry != "after_exit" and await queries.was_started(
-                self.engine, entry_plan(journey, customer_id, event).workflow_id
-            ):
-                # Temporal refuses a duplicate id only while it keeps the closed run (the namespace's
-                # retention); this record keeps "once" and "once per window" true for good.
-                continue
-            result = await start_journey(
+            result = await enter_journey(
+                self.engine,
                 self.client,
                 journey,
                 customer_id,
                 event,
+                position=event.position,
                 task_queue=self.task_queue,
                 send_task_queue=self.send_task_queue,
-            )
-            await queries.record_started(
-                self.engine,
-                result.workflow_id,
-                journey.journey_id,
-                customer_id,
-                event.position,
-                started=result.started,
             )
             self.started += int(result.started)
         listeners = {

@@ -9,20 +9,17 @@ from __future__ import annotations
 import asyncio
 import uuid
 
-import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import WorkflowExecutionStatus
-from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import WorkflowEnvironment
 
 from gridjourney.dsl import registry
 from gridjourney.events.models import NewEvent
 from gridjourney.events.store import EventStore
 from gridjourney.projections.runner import ProjectionRunner
-from gridjourney.router import queries
-from gridjourney.router.router import EventRouter, event_ref
+from gridjourney.router.router import EventRouter
 from gridjourney.workflows.contracts import JourneyState
-from gridjourney.workflows.entry import entry_plan
+from tests.entry.retention import forget_run
 from tests.events.builders import new_event
 from tests.workflows.standins import SEND_TASK_QUEUE, TASK_QUEUE, StandIns, running_workers
 
@@ -114,19 +111,17 @@ async def test_once_holds_after_temporal_has_forgotten_the_run(
     client = temporal_dev_env.client
     customer = f"c-{uuid.uuid4().hex[:8]}"
     journey = (await registry.publish(engine, ONCE, "welcome_once.yaml", None)).journey_id
-    compiled = await registry.latest(engine, journey)
-    assert compiled is not None
     store = EventStore(engine)
+    projections = ProjectionRunner(engine)
     await store.append([_new("customer.created", customer), _new("customer.updated", customer)])
-    await ProjectionRunner(engine).catch_up()
-    batch = await store.read_after(0)
-    trigger = event_ref(batch[-1])
-    workflow_id = entry_plan(compiled, customer, trigger).workflow_id
-    await queries.record_started(engine, workflow_id, journey, customer, position=0, started=True)
-
+    await projections.catch_up()
     router = EventRouter(engine, client, task_queue=TASK_QUEUE, send_task_queue=SEND_TASK_QUEUE)
+    batch = await store.read_after(0)
     await router.handle(batch)
-    assert router.started == 0
-    with pytest.raises(RPCError) as unknown:
-        await client.get_workflow_handle(workflow_id).describe()
-    assert unknown.value.status == RPCStatusCode.NOT_FOUND
+    assert router.started == 1
+    await forget_run(client, f"journey:{journey}:{customer}")  # no worker ran it: it only has to exist
+
+    await store.append([_new("customer.updated", customer)])
+    await projections.catch_up()
+    await router.handle(await store.read_after(batch[-1].position))
+    assert router.started == 1

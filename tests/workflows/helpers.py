@@ -11,8 +11,8 @@ from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
 from gridjourney.dsl.schema import CompiledJourney
+from gridjourney.entry.starter import start_journey
 from gridjourney.workflows.contracts import JOURNEY_STATE_QUERY, EventRef, JourneyState
-from gridjourney.workflows.entry import start_journey
 from gridjourney.workflows.journey import JourneyWorkflow
 from tests.workflows.standins import SEND_TASK_QUEUE, TASK_QUEUE, event
 

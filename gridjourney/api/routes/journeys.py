@@ -22,10 +22,9 @@ from gridjourney.api.pagination import Page, PageQuery, decode_cursor, decode_ti
 from gridjourney.api.problems import ApiProblem, FieldError, invalid, not_found, problem_responses
 from gridjourney.dsl import registry
 from gridjourney.dsl.loader import JourneyErrors
+from gridjourney.entry.enter import enter_journey
 from gridjourney.projections import queries
-from gridjourney.router.queries import record_started
 from gridjourney.workflows.contracts import EventRef
-from gridjourney.workflows.entry import start_journey
 
 router = APIRouter(prefix="/v1/journeys", tags=["journeys"])
 
@@ -253,17 +252,17 @@ async def start_instance(
         payload={**body.payload, "entered_by": principal.name},
         position=0,  # not in the event log: the run's input and journey.entered record it
     )
-    result = await start_journey(
+    # The same entry as the router's: the re-entry record decides, and the recorded run receives later
+    # events (wait_for, goal, exit) as signals from the router.
+    result = await enter_journey(
+        engine,
         client,
         journey,
         body.customer_id,
         trigger,
+        position=await store.head(),
         task_queue=settings.task_queue,
         send_task_queue=settings.send_task_queue,
-    )
-    # Register the run with the router, so later events (wait_for, goal, exit) reach it as signals.
-    await record_started(
-        engine, result.workflow_id, journey_id, body.customer_id, await store.head(), started=result.started
     )
     if not result.started:
         response.status_code = status.HTTP_200_OK
