@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gridjourney.api.deps import TemporalClientProvider
+from gridjourney.api.middleware import install_middleware
 from gridjourney.api.problems import install_problem_handlers
 from gridjourney.api.routes import customers, events, health, instances, journeys, messages, reads
 from gridjourney.config import Settings
@@ -75,6 +76,7 @@ def create_app(
     app.state.store = EventStore(engine)
     app.state.temporal_client_provider = temporal_client_provider
     install_problem_handlers(app)
+    install_middleware(app, settings)
     for module in (events, customers, journeys, instances, messages, health):
         app.include_router(module.router)
     app.include_router(reads.router)

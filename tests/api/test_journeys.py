@@ -1,14 +1,27 @@
-"""Journeys: publish YAML (errors with line and column, nothing stored), versions, listing."""
+"""Journeys: publish YAML (errors with line and column, nothing stored), versions, listing, and a
+manual start under the same re-entry record as the router's."""
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
 import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
+from temporalio.client import Client
+from temporalio.testing import WorkflowEnvironment
 
+from gridjourney.api.app import create_app
 from gridjourney.config import Settings
+from gridjourney.events.store import EventStore
+from gridjourney.projections.runner import ProjectionRunner
+from gridjourney.router.router import EventRouter
 from tests.api.conftest import KeyFactory
+from tests.api.test_events import bill_event
+from tests.entry.retention import forget_run
 
 YAML = {"Content-Type": "application/yaml"}
 
@@ -104,3 +117,92 @@ async def test_listing_pages(client: httpx.AsyncClient, admin: dict[str, str]) -
 async def test_instances_of_unknown_journey_is_404(client: httpx.AsyncClient, admin: dict[str, str]) -> None:
     listing = await client.get("/v1/journeys/nope/instances", headers=admin)
     assert listing.status_code == 200 and listing.json()["items"] == []
+
+
+ONCE = """\
+id: welcome_once
+purpose: informational
+trigger: {event: customer.updated}
+entry: {reentry: once}
+steps:
+  - id: pause
+    wait: 1h
+"""
+ONCE_INSTANCE = "journey:welcome_once:C-1"
+ONCE_START = "/v1/journeys/welcome_once/instances"
+
+
+@pytest.fixture
+async def entering(
+    settings: Settings, engine: AsyncEngine, temporal_dev_env: WorkflowEnvironment
+) -> AsyncIterator[tuple[httpx.AsyncClient, EventRouter]]:
+    """The API and the router on one Temporal server, with a task queue no worker serves: the
+    instances only have to exist."""
+    settings.task_queue = settings.send_task_queue = f"entry-{uuid.uuid4().hex[:8]}"
+
+    async def provider() -> Client:
+        return temporal_dev_env.client
+
+    app = create_app(settings, engine, provider)
+    router = EventRouter(
+        engine,
+        temporal_dev_env.client,
+        task_queue=settings.task_queue,
+        send_task_queue=settings.task_queue,
+        wait_for_projections=False,
+    )
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://api.test") as http:
+        yield http, router
+
+
+async def _post_and_route(
+    http: httpx.AsyncClient, engine: AsyncEngine, router: EventRouter, headers: dict[str, str], kind: str
+) -> None:
+    store = EventStore(engine)
+    before = await store.head()
+    event = bill_event(type=kind, payload={"name": "Ana"} if kind == "customer.created" else {})
+    event["occurred_at"] = datetime.now(UTC).isoformat()
+    assert (await http.post("/v1/events", json=event, headers=headers)).status_code == 201
+    await ProjectionRunner(engine).catch_up()
+    await router.handle(await store.read_after(before))
+
+
+async def test_a_manual_start_obeys_the_routers_record(
+    entering: tuple[httpx.AsyncClient, EventRouter],
+    engine: AsyncEngine,
+    temporal_dev_env: WorkflowEnvironment,
+    admin: dict[str, str],
+) -> None:
+    http, router = entering
+    assert (await http.post("/v1/journeys", content=ONCE, headers=admin | YAML)).status_code == 201
+    await _post_and_route(http, engine, router, admin, "customer.created")
+    await _post_and_route(http, engine, router, admin, "customer.updated")
+    assert router.started == 1
+    # Long after: Temporal's retention has removed the run; the record still says "entered once".
+    await forget_run(temporal_dev_env.client, ONCE_INSTANCE)
+    manual = await http.post(
+        "/v1/journeys/welcome_once/instances", json={"customer_id": "C-1"}, headers=admin
+    )
+    assert manual.status_code == 200, manual.text
+    assert (manual.json()["instance_id"], manual.json()["started"]) == (ONCE_INSTANCE, False)
+
+
+async def test_the_router_obeys_a_manual_start(
+    entering: tuple[httpx.AsyncClient, EventRouter],
+    engine: AsyncEngine,
+    temporal_dev_env: WorkflowEnvironment,
+    admin: dict[str, str],
+) -> None:
+    http, router = entering
+    assert (await http.post("/v1/journeys", content=ONCE, headers=admin | YAML)).status_code == 201
+    await _post_and_route(http, engine, router, admin, "customer.created")
+    manual = await http.post(
+        "/v1/journeys/welcome_once/instances", json={"customer_id": "C-1"}, headers=admin
+    )
+    assert manual.status_code == 201 and manual.json()["started"] is True
+    await forget_run(temporal_dev_env.client, ONCE_INSTANCE)
+    await _post_and_route(http, engine, router, admin, "customer.updated")
+    assert router.started == 0
+
+
+# --- purpose governance: `safety` goes out without consent, so it is for safety content, by admins
