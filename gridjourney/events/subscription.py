@@ -8,13 +8,20 @@ so its writes and the checkpoint commit together: exactly-once for state kept in
 
 Reading `position > checkpoint` never skips an event because the store serializes appends (see
 events/store.py): a position becomes visible only after every smaller one has.
+
+One event must never stop the others. When a batch fails, its events are handled one by one: an event
+whose handler still fails after `attempts` tries is set aside in `dead_letters` (events/dead_letters.py)
+with the error and the subscription goes on; `retry_dead_letters()` replays them later. A transient
+error (database connection, Temporal unavailable: events/failures.py) sets nothing aside: the batch
+is retried, with backoff, until it goes through.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any
 
 import psycopg
 from sqlalchemy import func, select
@@ -23,13 +30,21 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from gridjourney.db.engine import libpq_url
 from gridjourney.db.tables import subscription_checkpoints
+from gridjourney.events import dead_letters
+from gridjourney.events.failures import describe, is_transient
 from gridjourney.events.models import StoredEvent
+from gridjourney.events.poison import (
+    DEFAULT_ATTEMPTS,
+    RetryReport,
+    TransactionalHandler,
+    handle_isolating_failures,
+    set_aside,
+)
 from gridjourney.events.store import NOTIFY_CHANNEL, EventStore
 
 log = logging.getLogger(__name__)
 
 Handler = Callable[[list[StoredEvent]], Awaitable[None]]
-TransactionalHandler = Callable[[AsyncConnection, list[StoredEvent]], Awaitable[None]]
 
 
 # --- checkpoints ---------------------------------------------------------------------------------
@@ -85,10 +100,12 @@ async def lock_checkpoint(conn: AsyncConnection, name: str) -> int:
 class Subscription:
     """Feeds the log to a handler from a named checkpoint.
 
-    `catch_up()` handles everything up to the head once and raises a handler's error (the checkpoint
-    stays before the failed batch). `run_forever(stop)` keeps going: on a handler error it logs, backs
-    off and retries from the same checkpoint (never skipping); when caught up it sleeps until a NOTIFY
-    from the store, or `poll_interval` as a fallback if a notification is lost.
+    `catch_up()` handles everything up to the head once and raises a transient error (the checkpoint
+    stays before the failed batch). `run_forever(stop)` keeps going: on a transient error it logs,
+    backs off and retries from the same checkpoint (never skipping); when caught up it sleeps until a
+    NOTIFY from the store, or `poll_interval` as a fallback if a notification is lost. Once `stop` is
+    set, the batch in hand gets `stop_grace` seconds to finish, then is abandoned (it is delivered
+    again after a restart).
     """
 
     def __init__(
@@ -103,6 +120,9 @@ class Subscription:
         initial_backoff: float = 0.5,
         max_backoff: float = 30.0,
         listen_url: str | None = None,
+        attempts: int = DEFAULT_ATTEMPTS,
+        retry_delay: float = 0.1,
+        stop_grace: float = 3.0,
     ) -> None:
         """Give exactly one of `handler` (called, then the checkpoint is saved) and `transactional`
         (called with the connection of the transaction that saves the checkpoint)."""
@@ -114,6 +134,9 @@ class Subscription:
         self.poll_interval = poll_interval
         self.initial_backoff = initial_backoff
         self.max_backoff = max_backoff
+        self.attempts = attempts
+        self.retry_delay = retry_delay
+        self.stop_grace = stop_grace
         # The engine's own URL (with the password) unless given: LISTEN needs a plain libpq connection.
         self.listen_url = listen_url or libpq_url(engine.url.render_as_string(hide_password=False))
         self.store = EventStore(engine)
@@ -124,7 +147,7 @@ class Subscription:
         self.notifications = 0
         """NOTIFYs received by `run_forever`'s listener (for tests and metrics)."""
         self.errors = 0
-        """Handler errors seen by `run_forever`."""
+        """Transient errors seen by `run_forever`."""
         self._handler = handler
         self._transactional = transactional
         self._position: int | None = None
@@ -159,16 +182,16 @@ class Subscription:
             while not stop.is_set():
                 self._wake.clear()
                 try:
-                    while not stop.is_set():
-                        if await self._handle_next_batch(await self._current_position()) is None:
-                            break
-                except Exception:
+                    await self._unless_stopped(stop, self._drain(stop))
+                except Exception as error:
                     self.errors += 1
-                    log.exception("subscription %s: handler failed; retrying in %.1fs", self.name, backoff)
+                    log.warning("subscription %s: %s; retrying in %.1fs", self.name, describe(error), backoff)
                     self._position = None  # re-read the checkpoint: the failed batch is retried, not skipped
                     await _wait_any(stop, seconds=backoff)
                     backoff = min(backoff * 2, self.max_backoff)
                     continue
+                if stop.is_set():
+                    break
                 backoff = self.initial_backoff
                 self.ready.set()
                 await _wait_any(stop, self._wake, seconds=self.poll_interval)
@@ -176,11 +199,53 @@ class Subscription:
             listener.cancel()
             await asyncio.gather(listener, return_exceptions=True)
 
+    async def retry_dead_letters(self) -> RetryReport:
+        """Hand each dead letter's event to the handler again; delete those that now succeed."""
+        async with self.engine.connect() as conn:
+            letters = await dead_letters.list_for(conn, self.name, limit=1_000_000)
+        succeeded = failed = 0
+        for letter in letters:
+            event = await self.store.get(letter.event_id)
+            if event is None:  # the log is append-only, so this only happens if it was tampered with
+                failed += 1
+                continue
+            if await self._retry(event):
+                succeeded += 1
+            else:
+                failed += 1
+        return RetryReport(retried=len(letters), succeeded=succeeded, failed=failed)
+
     # --- internals -------------------------------------------------------------------------------
     async def _current_position(self) -> int:
         if self._position is None:
             self._position = await self.checkpoint()
         return self._position
+
+    async def _drain(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            if await self._handle_next_batch(await self._current_position()) is None:
+                return
+
+    async def _unless_stopped(self, stop: asyncio.Event, work: Coroutine[Any, Any, None]) -> None:
+        """Run `work`; once `stop` is set, give it `stop_grace` seconds, then cancel it."""
+        task = asyncio.ensure_future(work)
+        stopping = asyncio.ensure_future(stop.wait())
+        try:
+            await asyncio.wait({task, stopping}, return_when=asyncio.FIRST_COMPLETED)
+            if not task.done():
+                await asyncio.wait({task}, timeout=self.stop_grace)
+            if not task.done():
+                log.warning("subscription %s: abandoning the batch in hand to stop", self.name)
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
+                self._position = None
+                return
+            await task
+        finally:
+            stopping.cancel()
+            if not task.done():
+                task.cancel()
+            await asyncio.gather(stopping, task, return_exceptions=True)
 
     async def _handle_next_batch(self, position: int) -> int | None:
         """Hand over the batch after `position`. The number of events handled (0 when another instance
@@ -196,15 +261,76 @@ class Subscription:
                     # Someone else (another instance, a rebuild) moved it: continue from theirs.
                     self._position = saved
                     return 0
-                await self._transactional(conn, batch)
+                await handle_isolating_failures(
+                    conn, self.name, batch, self._transactional, attempts=self.attempts
+                )
                 await set_checkpoint(conn, self.name, last)
         else:
             assert self._handler is not None
-            await self._handler(batch)
+            try:
+                await self._handler(batch)
+            except Exception as error:
+                if is_transient(error):
+                    raise
+                log.warning(
+                    "subscription %s: batch %d-%d failed (%s); handling its events one by one",
+                    self.name,
+                    batch[0].position,
+                    last,
+                    describe(error),
+                )
+                await self._handle_one_by_one(batch)
             async with self.engine.begin() as conn:
                 await save_checkpoint(conn, self.name, last)
         self._position = last
         return len(batch)
+
+    async def _handle_one_by_one(self, batch: list[StoredEvent]) -> None:
+        """Each event of a failed batch on its own, with quick retries; the checkpoint follows each."""
+        assert self._handler is not None
+        for event in batch:
+            failure: Exception | None = None
+            for attempt in range(self.attempts):
+                try:
+                    await self._handler([event])
+                except Exception as error:
+                    if is_transient(error):
+                        raise
+                    failure = error
+                    await asyncio.sleep(self.retry_delay * 2**attempt)
+                else:
+                    failure = None
+                    break
+            async with self.engine.begin() as conn:
+                if failure is not None:
+                    await set_aside(conn, self.name, event, failure, self.attempts)
+                await save_checkpoint(conn, self.name, event.position)
+            self._position = event.position
+
+    async def _retry(self, event: StoredEvent) -> bool:
+        """One more try for a dead letter's event: True (and the dead letter deleted) if it went through."""
+        async with self.engine.begin() as conn:
+            if self._transactional is not None:
+                await lock_checkpoint(conn, self.name)  # not concurrently with a running instance
+                try:
+                    async with conn.begin_nested():
+                        await self._transactional(conn, [event])
+                except Exception as error:
+                    if is_transient(error):
+                        raise
+                    await set_aside(conn, self.name, event, error, 1)
+                    return False
+            else:
+                assert self._handler is not None
+                try:
+                    await self._handler([event])
+                except Exception as error:
+                    if is_transient(error):
+                        raise
+                    await set_aside(conn, self.name, event, error, 1)
+                    return False
+            await dead_letters.remove(conn, self.name, event.position)
+        return True
 
     async def _listen(self, stop: asyncio.Event) -> None:
         """Keep a LISTEN connection open and turn every notification into a wake-up."""

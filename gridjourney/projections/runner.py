@@ -1,20 +1,24 @@
 """Keeps the projections current ("projections" subscription) and rebuilds them from the log.
 
 Each batch is applied and the checkpoint saved in one transaction, so the tables always equal the
-fold of the log up to the checkpoint: exactly-once, whatever crashes.
+fold of the log up to the checkpoint: exactly-once, whatever crashes. An event a fold refuses (a bug,
+or a payload written before a schema change) is set aside as a dead letter of "projections" in that
+same transaction, with none of its writes (events/poison.py), and the others are folded.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 
 from pydantic import BaseModel
 from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from gridjourney.events import dead_letters
 from gridjourney.events.models import StoredEvent
+from gridjourney.events.poison import RetryReport, handle_isolating_failures
 from gridjourney.events.store import EventStore
 from gridjourney.events.subscription import Subscription, lock_checkpoint, set_checkpoint
 from gridjourney.projections import consents, customers, journey_instances, messages
@@ -38,7 +42,7 @@ Progress = Callable[[int, int], None]
 """Called with (position reached, head of the log) as a rebuild goes."""
 
 
-async def apply_events(conn: AsyncConnection, batch: Sequence[StoredEvent]) -> None:
+async def apply_events(conn: AsyncConnection, batch: list[StoredEvent]) -> None:
     """Fold `batch`, in order, into every projection that reads its types (idempotent)."""
     for event in batch:
         for projection in _BY_TYPE.get(event.type, ()):
@@ -66,6 +70,9 @@ class ProjectionRunner:
     async def checkpoint(self) -> int:
         return await self.subscription.checkpoint()
 
+    async def retry_dead_letters(self) -> RetryReport:
+        return await self.subscription.retry_dead_letters()
+
 
 class RebuildResult(BaseModel):
     events: int
@@ -81,12 +88,14 @@ async def rebuild(
     One transaction: readers keep seeing the old rows until the new ones commit (DELETE, not
     TRUNCATE, whose exclusive lock would block them), and a crash leaves the old tables. The
     checkpoint row is locked first, so a running ProjectionRunner waits, then continues from the
-    position the rebuild reached.
+    position the rebuild reached. The dead letters of "projections" are folded again too: those that
+    still fail are set aside anew.
     """
     store = EventStore(engine)
     folded = 0
     async with engine.begin() as conn:
         await lock_checkpoint(conn, SUBSCRIPTION_NAME)
+        await dead_letters.remove_all(conn, SUBSCRIPTION_NAME)
         for projection in PROJECTIONS:
             await conn.execute(delete(projection.table))
         head = await store.head()
@@ -95,7 +104,7 @@ async def rebuild(
             on_progress(0, head)
         # Events are immutable and appear in position order, so reading on other connections is safe.
         while batch := await store.read_after(position, batch_size):
-            await apply_events(conn, batch)
+            await handle_isolating_failures(conn, SUBSCRIPTION_NAME, batch, apply_events)
             folded += len(batch)
             position = batch[-1].position
             if on_progress is not None:

@@ -1,18 +1,23 @@
-"""Replays change nothing; a rebuild gives the tables the live runner built; the runner runs live."""
+"""Replays change nothing; a rebuild gives the tables the live runner built; the runner runs live; an
+event a fold refuses is set aside with none of its writes, and the events after it are folded."""
 
 from __future__ import annotations
 
 import asyncio
 import random
+import uuid
 
-from sqlalchemy import update
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy import insert, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from gridjourney.db.tables import customers
-from gridjourney.events.models import NewEvent
+from gridjourney.db.tables import customers, events
+from gridjourney.events import dead_letters
+from gridjourney.events.models import NewEvent, StoredEvent
 from gridjourney.events.store import EventStore
+from gridjourney.events.subscription import Subscription
+from gridjourney.projections import runner as projections_runner
 from gridjourney.projections.runner import ProjectionRunner, apply_events, rebuild
-from tests.events.builders import new_event, usage
+from tests.events.builders import BASE_TIME, new_event, usage
 from tests.projections.helpers import dump, project
 
 
@@ -149,3 +154,78 @@ async def test_the_runner_projects_appends_as_they_happen(engine: AsyncEngine) -
     assert row[:2] == ("c-live", "Live")
     assert runner.subscription.notifications >= 1
     assert await runner.checkpoint() == 1
+
+
+LEGACY_NAME = "Old Format " + "x" * 190  # 201 characters: longer than the customers table takes
+
+
+async def append_legacy_customer(engine: AsyncEngine, customer_id: str) -> int:
+    """An event as an older release wrote it, straight into the log: today's model refuses its payload."""
+    async with engine.begin() as conn:
+        row = await conn.execute(
+            insert(events)
+            .values(
+                event_id=uuid.uuid4(),
+                type="customer.created",
+                customer_id=customer_id,
+                occurred_at=BASE_TIME,
+                source="legacy",
+                payload={"name": LEGACY_NAME, "phone": "+15035550199"},
+            )
+            .returning(events.c.position)
+        )
+        return int(row.scalar_one())
+
+
+async def projection_letters(engine: AsyncEngine) -> list[dead_letters.DeadLetter]:
+    async with engine.connect() as conn:
+        return await dead_letters.list_for(conn, projections_runner.SUBSCRIPTION_NAME)
+
+
+async def test_an_event_written_before_a_schema_change_is_set_aside_and_the_rest_is_folded(
+    engine: AsyncEngine,
+) -> None:
+    await EventStore(engine).append([new_event("customer.created", "c-before", {"name": "Before"})])
+    legacy = await append_legacy_customer(engine, "c-legacy")
+    await EventStore(engine).append([new_event("customer.created", "c-after", {"name": "After"})])
+    runner = ProjectionRunner(engine)
+
+    assert await runner.catch_up() == 3
+
+    assert [row[0] for row in (await dump(engine))["customers"]] == ["c-after", "c-before"]
+    assert await runner.checkpoint() == legacy + 1
+    [letter] = await projection_letters(engine)
+    assert (letter.position, letter.event_type) == (legacy, "customer.created")
+    # The error says what went wrong, never with the customer's data.
+    assert letter.error and "Old Format" not in letter.error and "5550199" not in letter.error
+
+    # A rebuild folds it again, sets it aside again, and still builds everything else.
+    result = await rebuild(engine)
+    assert result.counts["customers"] == 2
+    assert [letter.position for letter in await projection_letters(engine)] == [legacy]
+
+
+async def test_a_bug_in_a_fold_sets_that_event_aside_without_its_writes(engine: AsyncEngine) -> None:
+    async def fold_with_a_bug(conn: AsyncConnection, batch: list[StoredEvent]) -> None:
+        # The real folds, then a new fold that breaks on one customer after the others have written.
+        await apply_events(conn, batch)
+        for event in batch:
+            if event.customer_id == "c-bug":
+                raise ZeroDivisionError("division by zero")
+
+    await EventStore(engine).append(
+        [
+            new_event("customer.created", "c-1", {"name": "One"}),
+            new_event("customer.created", "c-bug", {"name": "Bug"}),
+            new_event("customer.created", "c-3", {"name": "Three"}),
+        ]
+    )
+    subscription = Subscription(engine, projections_runner.SUBSCRIPTION_NAME, transactional=fold_with_a_bug)
+
+    assert await subscription.catch_up() == 3
+
+    assert [row[0] for row in (await dump(engine))["customers"]] == ["c-1", "c-3"]
+    assert [(letter.position, letter.error) for letter in await projection_letters(engine)] == [
+        (2, "ZeroDivisionError: division by zero")
+    ]
+    assert await subscription.checkpoint() == 3
