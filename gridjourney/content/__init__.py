@@ -5,8 +5,10 @@ Layout of a templates folder::
     templates/{channel}/{locale}/{name}.j2      e.g. templates/sms/es/high_bill_alert.j2
 
 Email (and push) templates start with a `Subject: ...` line; the body follows after it (a blank line
-between them is dropped). SMS templates are the body only. A customer whose locale has no template
-gets the `en` one (`es-MX` tries `es-MX`, then `es`, then `en`).
+between them is dropped). SMS templates are the body only. Any template may start with a
+`Purpose: safety` line (before the subject): it marks the content as safety content, which a journey
+with `purpose: safety` requires of every template it sends; the line itself is never sent. A
+customer whose locale has no template gets the `en` one (`es-MX` tries `es-MX`, then `es`, then `en`).
 
 The context a template sees at send time:
     customer  customer_id, name, locale, time_zone, plus the customer's attributes merged in
@@ -21,6 +23,7 @@ from gridjourney.content.render import (
     render,
     template_exists,
     template_locales,
+    template_purpose,
     template_variables,
 )
 from gridjourney.content.sms import sms_segments
@@ -32,5 +35,6 @@ __all__ = [
     "sms_segments",
     "template_exists",
     "template_locales",
+    "template_purpose",
     "template_variables",
 ]

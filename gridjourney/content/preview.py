@@ -29,6 +29,8 @@ class SmsPreview:
 
 
 def _sample(annotation: Any, name: str) -> Any:
+    if typing.get_origin(annotation) is typing.Annotated:  # constrained types: sample the base type
+        return _sample(typing.get_args(annotation)[0], name)
     if typing.get_origin(annotation) in (typing.Union, types.UnionType):
         options = [a for a in typing.get_args(annotation) if a is not type(None)]
         return _sample(options[0], name) if options else None

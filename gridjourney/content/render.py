@@ -16,6 +16,10 @@ from gridjourney.content.filters import FILTERS
 DEFAULT_LOCALE = "en"
 SUFFIX = ".j2"
 SUBJECT_PREFIX = "Subject:"
+# A template's first line may declare its purpose (`Purpose: safety`): metadata, never sent. Only
+# templates marked safety may go out under a journey's `purpose: safety` (gridjourney/dsl/compiler.py).
+PURPOSE_PREFIX = "Purpose:"
+PURPOSES = ("marketing", "informational", "safety")
 # Channels whose templates carry a subject line (push uses it as the notification title).
 SUBJECT_CHANNELS = frozenset({"email", "push"})
 
@@ -98,10 +102,40 @@ def render(
             raise TemplateProblem(f"{name}: {error}") from error
         except (TypeError, ValueError) as error:  # a filter given the wrong kind of value
             raise TemplateProblem(f"{name}: {error}") from error
+        _, text = split_purpose(text)
         subject, body = split_subject(text, channel, name)
         return RenderedMessage(subject=subject, body=body, locale=candidate)
     tried = ", ".join(template_path(channel, template, c) for c in candidate_locales(locale))
     raise TemplateProblem(f"no template {template!r} for {channel}; looked for {tried} in {templates_dir}")
+
+
+def split_purpose(text: str) -> tuple[str | None, str]:
+    """(declared purpose or None, the text without its `Purpose:` line)."""
+    first, _, rest = text.partition("\n")
+    if not first.startswith(PURPOSE_PREFIX):
+        return None, text
+    return first.removeprefix(PURPOSE_PREFIX).strip(), rest
+
+
+def template_purpose(templates_dir: Path | str, channel: str, template: str, locale: str) -> str | None:
+    """The purpose a template's first line declares (None: not declared).
+
+    Read from the file, not from a rendering, so no variable can change it. Raises TemplateProblem
+    when the template is missing or declares a purpose that does not exist.
+    """
+    name = template_path(channel, template, locale)
+    try:
+        with (Path(templates_dir) / name).open(encoding="utf-8") as file:
+            first = file.readline()
+    except (OSError, UnicodeDecodeError) as error:
+        raise TemplateProblem(f"{name}: {error}") from error
+    declared, _ = split_purpose(first.rstrip("\r\n"))
+    if declared is not None and declared not in PURPOSES:
+        raise TemplateProblem(
+            f"{name}: unknown purpose {declared!r} in the `{PURPOSE_PREFIX}` line; "
+            f"use one of {', '.join(PURPOSES)}"
+        )
+    return declared
 
 
 def split_subject(text: str, channel: str, name: str) -> tuple[str | None, str]:

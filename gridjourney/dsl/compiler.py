@@ -10,12 +10,20 @@ durations normalised), so comments, whitespace, key order or `3d` vs `72h` creat
 
 from __future__ import annotations
 
+import fnmatch
 import hashlib
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from gridjourney.content import TemplateProblem, template_exists, template_locales, template_variables
+from gridjourney.config import get_settings
+from gridjourney.content import (
+    TemplateProblem,
+    template_exists,
+    template_locales,
+    template_purpose,
+    template_variables,
+)
 from gridjourney.dsl.expressions import EVENT_ENVELOPE, JOURNEY_FIELDS, check_expression, event_fields
 from gridjourney.dsl.loader import (
     JourneyError,
@@ -46,6 +54,10 @@ from gridjourney.events.types import EVENT_TYPES
 
 TEMPLATE_NAMES = ("customer", "event", "journey")
 Fields = frozenset[str] | None
+SAFETY_HINT = (
+    "marketing content can never go out as safety: use purpose informational or marketing, which "
+    "need the customer's consent"
+)
 
 
 def definition_hash(definition: JourneyDefinition) -> str:
@@ -73,10 +85,17 @@ def successors(definition: JourneyDefinition) -> dict[str, str | None]:
 
 
 def compile_journey(
-    definition: JourneyDefinition, *, version: int, content_hash: str, templates_dir: Path | None
+    definition: JourneyDefinition,
+    *,
+    version: int,
+    content_hash: str,
+    templates_dir: Path | None,
+    safety_event_types: Sequence[str] | None = None,
 ) -> CompiledJourney:
     """Check and compile; raises JourneyErrors. `templates_dir=None` skips the template checks."""
-    errors = check_journey(definition, Positions(f"<{definition.id}>"), templates_dir)
+    errors = check_journey(
+        definition, Positions(f"<{definition.id}>"), templates_dir, safety_event_types=safety_event_types
+    )
     if errors:
         raise JourneyErrors(errors)
     return CompiledJourney(
@@ -89,17 +108,29 @@ def compile_journey(
 
 
 def check_journey(
-    definition: JourneyDefinition, positions: Positions, templates_dir: Path | None
+    definition: JourneyDefinition,
+    positions: Positions,
+    templates_dir: Path | None,
+    *,
+    safety_event_types: Sequence[str] | None = None,
 ) -> list[JourneyError]:
+    """Every problem of a loaded journey, in file order.
+
+    `safety_event_types` (glob patterns) are the triggers `purpose: safety` allows; None: the
+    configured ones (GRIDJOURNEY_SAFETY_EVENT_TYPES).
+    """
+    safety_types = get_settings().safety_event_types if safety_event_types is None else safety_event_types
     errors = [
         *_check_ids(definition, positions),
         *_check_event_types(definition, positions),
+        *_check_safety_triggers(definition, positions, safety_types),
         *_check_expressions(definition, positions),
         *_check_scores(definition, positions),
         *_check_graph(definition, positions),
     ]
     if templates_dir is not None:
         errors.extend(_check_templates(definition, positions, templates_dir))
+        errors.extend(_check_safety_templates(definition, positions, templates_dir))
     return sorted(dict.fromkeys(errors), key=lambda e: (e.line, e.column, e.message))
 
 
@@ -379,3 +410,53 @@ def _check_template_variables(
                 f"template {where} uses `{variable}`",
                 did_you_mean(field, JOURNEY_FIELDS, "journey fields"),
             )
+
+
+# --- purpose governance: `safety` skips consent (activities/eligibility.py), so it must carry only
+# safety content, sent because of a safety event.
+def is_safety_event(event_type: str, safety_event_types: Sequence[str]) -> bool:
+    return any(fnmatch.fnmatchcase(event_type, pattern) for pattern in safety_event_types)
+
+
+def _check_safety_triggers(
+    definition: JourneyDefinition, positions: Positions, safety_event_types: Sequence[str]
+) -> Iterator[JourneyError]:
+    if definition.purpose != "safety":
+        return
+    allowed = ", ".join(safety_event_types) or "none configured"
+    for i, trigger in enumerate(definition.trigger):
+        if not is_safety_event(trigger.event, safety_event_types):
+            yield positions.error(
+                ("trigger", i, "event"),
+                f"purpose `safety` needs a safety trigger; `{trigger.event}` is not a safety event "
+                f"type (safety event types: {allowed})",
+                SAFETY_HINT,
+            )
+
+
+def _check_safety_templates(
+    definition: JourneyDefinition, positions: Positions, templates_dir: Path
+) -> Iterator[JourneyError]:
+    if definition.purpose != "safety":
+        return
+    for i, step in enumerate(definition.steps):
+        if not isinstance(step, SendStep):
+            continue
+        name = step.send.template
+        for channel in dict.fromkeys(step.send.channels):
+            for locale in template_locales(templates_dir, channel, name):
+                where = f"{channel}/{locale}/{name}.j2"
+                try:
+                    declared = template_purpose(templates_dir, channel, name, locale)
+                except TemplateProblem as problem:
+                    yield positions.error(
+                        ("steps", i, "send", "template"), str(problem), "fix the template's first line"
+                    )
+                    continue
+                if declared != "safety":
+                    yield positions.error(
+                        ("steps", i, "send", "template"),
+                        f"purpose `safety` needs safety templates; template {where} is not marked "
+                        "safety (its first line would be `Purpose: safety`)",
+                        SAFETY_HINT,
+                    )

@@ -9,6 +9,7 @@ transaction-scoped advisory lock.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -20,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gridjourney.db.tables import journey_versions
 from gridjourney.dsl.compiler import check_journey, definition_hash, successors
-from gridjourney.dsl.loader import JourneyErrors, load_journey_with_positions
+from gridjourney.dsl.loader import JourneyErrors, LoadedJourney, load_journey_with_positions
 from gridjourney.dsl.schema import CompiledJourney
 
 
@@ -42,28 +43,55 @@ class VersionInfo:
     purpose: str
 
 
-def prepare(source_yaml: str, filename: str, templates_dir: Path | None) -> tuple[CompiledJourney, str]:
+def prepare(
+    source_yaml: str,
+    filename: str,
+    templates_dir: Path | None,
+    *,
+    safety_event_types: Sequence[str] | None = None,
+) -> CompiledJourney:
     """Load, check and compile (version 0 until stored); raises JourneyErrors. No database needed."""
-    loaded = load_journey_with_positions(source_yaml, filename)
-    errors = check_journey(loaded.definition, loaded.positions, templates_dir)
+    return compile_loaded(
+        load_journey_with_positions(source_yaml, filename),
+        templates_dir,
+        safety_event_types=safety_event_types,
+    )
+
+
+def compile_loaded(
+    loaded: LoadedJourney, templates_dir: Path | None, *, safety_event_types: Sequence[str] | None = None
+) -> CompiledJourney:
+    """Check and compile a journey already loaded (version 0 until stored); raises JourneyErrors."""
+    errors = check_journey(
+        loaded.definition, loaded.positions, templates_dir, safety_event_types=safety_event_types
+    )
     if errors:
         raise JourneyErrors(errors)
-    digest = definition_hash(loaded.definition)
-    compiled = CompiledJourney(
+    return CompiledJourney(
         journey_id=loaded.definition.id,
         version=0,
-        content_hash=digest,
+        content_hash=definition_hash(loaded.definition),
         definition=loaded.definition,
         successors=successors(loaded.definition),
     )
-    return compiled, digest
 
 
 async def publish(
-    engine: AsyncEngine, source_yaml: str, filename: str, templates_dir: Path | None
+    engine: AsyncEngine,
+    source_yaml: str,
+    filename: str,
+    templates_dir: Path | None,
+    *,
+    safety_event_types: Sequence[str] | None = None,
 ) -> PublishResult:
-    compiled, digest = prepare(source_yaml, filename, templates_dir)
+    compiled = prepare(source_yaml, filename, templates_dir, safety_event_types=safety_event_types)
+    return await store(engine, source_yaml, compiled)
+
+
+async def store(engine: AsyncEngine, source_yaml: str, compiled: CompiledJourney) -> PublishResult:
+    """Store a compiled journey as its next version, unless this content is already stored."""
     journey_id = compiled.journey_id
+    digest = compiled.content_hash
     async with engine.begin() as conn:
         await conn.execute(
             text("SELECT pg_advisory_xact_lock(hashtext(:key))"), {"key": f"journey:{journey_id}"}

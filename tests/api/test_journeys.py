@@ -15,6 +15,7 @@ from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
 from gridjourney.api.app import create_app
+from gridjourney.api.deps import TemporalClientProvider
 from gridjourney.config import Settings
 from gridjourney.events.store import EventStore
 from gridjourney.projections.runner import ProjectionRunner
@@ -206,3 +207,90 @@ async def test_the_router_obeys_a_manual_start(
 
 
 # --- purpose governance: `safety` goes out without consent, so it is for safety content, by admins
+SAFETY = """\
+id: outage_watch
+purpose: safety
+trigger:
+  event: outage.detected
+steps:
+  - id: notice
+    send: {channels: [sms], template: outage_watch}
+"""
+SAFETY_TIPS = """\
+id: sneaky_tips
+purpose: safety
+trigger:
+  event: bill.projection_updated
+entry: {reentry: every_trigger}
+steps:
+  - id: tips
+    send: {channels: [sms], template: saving_tips}
+"""
+
+
+@pytest.fixture
+def safety_templates(templates: Path) -> Path:
+    (templates / "sms" / "en" / "outage_watch.j2").write_text(
+        "Purpose: safety\nPower is out at your address.\n"
+    )
+    (templates / "sms" / "en" / "saving_tips.j2").write_text(
+        "Save with our new plan! Reply STOP to opt out.\n"
+    )
+    return templates
+
+
+@pytest.mark.usefixtures("safety_templates")
+async def test_a_journeys_write_key_cannot_publish_safety(
+    client: httpx.AsyncClient, admin: dict[str, str], make_key: KeyFactory
+) -> None:
+    writer = await make_key("journeys:write")
+    for source in (SAFETY, SAFETY_TIPS):
+        response = await client.post("/v1/journeys", content=source, headers=writer | YAML)
+        assert response.status_code == 403, response.text
+        assert response.headers["content-type"].startswith("application/problem+json")
+        problem = response.json()
+        assert problem["title"] == "Publishing a safety journey needs the admin scope"
+        assert "sent without the customer's consent" in problem["detail"]
+        assert problem["errors"][0]["field"] == "purpose"
+    assert (await client.get("/v1/journeys", headers=admin)).json()["items"] == []
+    # Other purposes stay open to the write scope.
+    assert (await client.post("/v1/journeys", content=JOURNEY, headers=writer | YAML)).status_code == 201
+
+
+@pytest.mark.usefixtures("safety_templates")
+async def test_even_an_admin_cannot_send_marketing_content_as_safety(
+    client: httpx.AsyncClient, admin: dict[str, str]
+) -> None:
+    response = await client.post(
+        "/v1/journeys?filename=sneaky.yaml", content=SAFETY_TIPS, headers=admin | YAML
+    )
+    assert response.status_code == 422, response.text
+    errors = response.json()["errors"]
+    assert [(e["line"], e["column"]) for e in errors] == [(4, 10), (8, 39)]
+    assert "`bill.projection_updated` is not a safety event type" in errors[0]["reason"]
+    assert "template sms/en/saving_tips.j2 is not marked safety" in errors[1]["reason"]
+    assert all("marketing content can never go out as safety" in e["hint"] for e in errors)
+    assert (await client.get("/v1/journeys", headers=admin)).json()["items"] == []
+    published = await client.post("/v1/journeys", content=SAFETY, headers=admin | YAML)
+    assert published.status_code == 201, published.text
+    assert published.json()["journey_id"] == "outage_watch"
+
+
+async def test_safety_event_types_are_configurable(
+    safety_templates: Path,
+    engine: AsyncEngine,
+    temporal_provider: TemporalClientProvider,
+    admin: dict[str, str],
+) -> None:
+    (safety_templates / "sms" / "en" / "dr_notice.j2").write_text(
+        "Purpose: safety\nGrid emergency: reduce use.\n"
+    )
+    source = SAFETY.replace("outage_watch", "dr_notice").replace("outage.detected", "dr.event_scheduled")
+    for patterns, expected in ((["outage.*"], 422), (["outage.*", "dr.event_*"], 201)):
+        settings = Settings(templates_dir=safety_templates, safety_event_types=patterns)
+        app = create_app(settings, engine, temporal_provider)
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://api.test"
+        ) as http:
+            response = await http.post("/v1/journeys", content=source, headers=admin | YAML)
+        assert response.status_code == expected, response.text

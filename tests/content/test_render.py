@@ -7,7 +7,13 @@ from typing import Any
 
 import pytest
 
-from gridjourney.content import TemplateProblem, render, template_locales, template_variables
+from gridjourney.content import (
+    TemplateProblem,
+    render,
+    template_locales,
+    template_purpose,
+    template_variables,
+)
 from gridjourney.content.render import candidate_locales
 
 CONTEXT: dict[str, Any] = {
@@ -107,3 +113,28 @@ def test_template_variables_and_locales(templates: Path) -> None:
     assert template_locales(templates, "push", "alert") == []
     with pytest.raises(TemplateProblem):
         template_variables(templates, "sms", "nothing", "en")
+
+
+def test_the_purpose_line_marks_a_template_and_is_never_sent(templates: Path) -> None:
+    (templates / "sms" / "en" / "outage.j2").write_text(
+        "Purpose: safety\nPower is out, {{ customer.name }}.\n"
+    )
+    (templates / "email" / "en" / "outage.j2").write_text("Purpose: safety\nSubject: Outage\n\nPower is out.")
+    (templates / "sms" / "en" / "typo.j2").write_text("Purpose: saftey\nPower is out.")
+    sms = render(templates, "sms", "outage", "en", CONTEXT)
+    assert (sms.subject, sms.body) == (None, "Power is out, Ana.")
+    email = render(templates, "email", "outage", "en", CONTEXT)
+    assert (email.subject, email.body) == ("Outage", "Power is out.")
+    assert template_purpose(templates, "sms", "outage", "en") == "safety"
+    assert template_purpose(templates, "email", "outage", "en") == "safety"
+    assert template_purpose(templates, "sms", "alert", "en") is None
+    with pytest.raises(TemplateProblem, match="unknown purpose 'saftey'"):
+        template_purpose(templates, "sms", "typo", "en")
+    with pytest.raises(TemplateProblem, match=r"sms/en/nothing\.j2"):
+        template_purpose(templates, "sms", "nothing", "en")
+
+
+def test_a_purpose_line_further_down_is_text(templates: Path) -> None:
+    (templates / "sms" / "en" / "quoted.j2").write_text("Hello\nPurpose: safety")
+    assert template_purpose(templates, "sms", "quoted", "en") is None
+    assert render(templates, "sms", "quoted", "en", CONTEXT).body == "Hello\nPurpose: safety"

@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
 from typer.testing import CliRunner
 
 from gridjourney.cli.journeys import journeys_app
+from gridjourney.config import get_settings
+from gridjourney.dsl import registry
 
 ROOT = Path(__file__).resolve().parents[2]
 runner = CliRunner()
+SHIPPED = sorted(path.stem for path in (ROOT / "journeys").glob("*.yaml"))
 
 
 def invoke(*args: str) -> tuple[int, str, str]:
@@ -70,11 +76,35 @@ def test_schema_is_json_schema() -> None:
     assert {"id", "purpose", "trigger", "steps"} <= set(document["properties"])
 
 
-def test_publish_new_then_unchanged(database_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.fixture
+def configured_database(database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """GRIDJOURNEY_DATABASE_URL for the CLI; the settings cache is cleared so it reads it."""
     monkeypatch.setenv("GRIDJOURNEY_DATABASE_URL", database_url)
+    get_settings.cache_clear()
+    yield database_url
+    get_settings.cache_clear()
+
+
+@pytest.mark.usefixtures("configured_database")
+def test_publish_new_then_unchanged() -> None:
     args = ("publish", str(ROOT / "journeys" / "outage_notice.yaml"), "--templates", str(ROOT / "templates"))
     code, out, err = invoke(*args)
     assert code == 0, err
     assert out.startswith("outage_notice  version 1  ") and out.rstrip().endswith("new")
     code, out, _ = invoke(*args)
     assert code == 0 and out.rstrip().endswith("unchanged")
+
+
+@pytest.mark.usefixtures("configured_database")
+async def test_publishing_the_journeys_folder_twice_publishes_nothing_new(engine: AsyncEngine) -> None:
+    args = ("publish", str(ROOT / "journeys"), "--templates", str(ROOT / "templates"))
+    # The CLI runs its own event loop (asyncio.run), so it is called from a thread here.
+    first = await asyncio.to_thread(runner.invoke, journeys_app, list(args))
+    assert first.exit_code == 0, first.stderr
+    published = await registry.list_journeys(engine)
+    second = await asyncio.to_thread(runner.invoke, journeys_app, list(args))
+    assert second.exit_code == 0, second.stderr
+    assert [line.split()[-1] for line in first.stdout.splitlines()] == ["new"] * len(SHIPPED)
+    assert [line.split()[-1] for line in second.stdout.splitlines()] == ["unchanged"] * len(SHIPPED)
+    assert await registry.list_journeys(engine) == published
+    assert sorted((j.journey_id, j.version) for j in published) == [(name, 1) for name in SHIPPED]

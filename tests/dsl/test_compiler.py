@@ -256,3 +256,99 @@ steps:
     assert content_hash(compact) != content_hash(compact.replace("3d", "4d"))
     loaded = load_journey_with_positions(compact, "j.yaml")
     assert definition_hash(loaded.definition) == content_hash(compact)
+
+
+# --- purpose governance: `safety` skips consent, so it carries safety content on safety triggers only
+SAFETY_HEAD = """\
+id: sample
+purpose: safety
+trigger:
+  event: outage.detected
+steps:
+"""
+
+
+@pytest.fixture
+def safety_templates(templates: Path) -> Path:
+    for channel, locale, name, body in [
+        ("sms", "en", "outage", "Purpose: safety\nPower is out at your address."),
+        ("sms", "es", "outage", "Purpose: safety\nNo hay luz en su domicilio."),
+        ("email", "en", "outage", "Purpose: safety\nSubject: Outage\nPower is out."),
+        ("sms", "en", "tips", "Purpose: marketing\nSave with our new plan! Reply STOP to opt out."),
+        ("sms", "en", "misspelt", "Purpose: saftey\nPower is out."),
+    ]:
+        path = templates / channel / locale / f"{name}.j2"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(body)
+    return templates
+
+
+def test_a_safety_journey_with_safety_triggers_and_templates_is_fine(safety_templates: Path) -> None:
+    steps = "  - {id: a, send: {channels: [sms, email], template: outage}}\n"
+    assert check(steps, safety_templates, head=SAFETY_HEAD) == []
+
+
+def test_safety_needs_a_safety_trigger() -> None:
+    head = SAFETY_HEAD.replace(
+        "  event: outage.detected\n", "  - event: outage.detected\n  - event: bill.issued\n"
+    )
+    errors = check("  - {id: a, wait: 1d}\n", head=head)
+    assert summary(errors) == [
+        (
+            5,
+            12,
+            "purpose `safety` needs a safety trigger; `bill.issued` is not a safety event type "
+            "(safety event types: outage.*)",
+        )
+    ]
+    assert "marketing content can never go out as safety" in (errors[0].hint or "")
+
+
+def test_safety_event_types_come_from_the_policy() -> None:
+    head = SAFETY_HEAD.replace("outage.detected", "dr.event_scheduled")
+    loaded = load_journey_with_positions(head + "  - {id: a, wait: 1d}\n", "j.yaml")
+    assert (
+        check_journey(loaded.definition, loaded.positions, None, safety_event_types=["outage.*", "dr.*"])
+        == []
+    )
+    refused = check_journey(loaded.definition, loaded.positions, None, safety_event_types=["outage.*"])
+    assert [e.line for e in refused] == [4]
+
+
+@pytest.mark.parametrize(
+    ("template", "message"),
+    [
+        ("alert", "purpose `safety` needs safety templates; template sms/en/alert.j2 is not marked safety"),
+        ("tips", "purpose `safety` needs safety templates; template sms/en/tips.j2 is not marked safety"),
+        ("misspelt", "sms/en/misspelt.j2: unknown purpose 'saftey' in the `Purpose:` line"),
+    ],
+)
+def test_safety_needs_templates_marked_safety(safety_templates: Path, template: str, message: str) -> None:
+    errors = check(
+        f"  - {{id: a, send: {{channels: [sms], template: {template}}}}}\n", safety_templates, SAFETY_HEAD
+    )
+    assert errors and errors[0].message.startswith(message), errors
+    assert (errors[0].line, errors[0].column) == (6, 47)
+
+
+def test_every_locale_of_a_safety_template_is_marked(safety_templates: Path) -> None:
+    (safety_templates / "sms" / "es" / "outage.j2").write_text("Ofertas: ¡ahorre con nuestro plan!")
+    errors = check("  - {id: a, send: {channels: [sms], template: outage}}\n", safety_templates, SAFETY_HEAD)
+    assert [e.message.split(";")[1] for e in errors] == [
+        " template sms/es/outage.j2 is not marked safety (its first line would be `Purpose: safety`)"
+    ]
+
+
+def test_other_purposes_may_send_safety_templates(safety_templates: Path) -> None:
+    steps = "  - {id: a, send: {channels: [sms], template: outage}}\n"
+    assert (
+        check(steps, safety_templates, head=HEAD.replace("bill.projection_updated", "outage.detected")) == []
+    )
+
+
+def test_compile_journey_refuses_marketing_content_as_safety(safety_templates: Path) -> None:
+    loaded = load_journey_with_positions(
+        SAFETY_HEAD + "  - {id: a, send: {channels: [sms], template: tips}}\n", "j.yaml"
+    )
+    with pytest.raises(JourneyErrors, match="not marked safety"):
+        compile_journey(loaded.definition, version=1, content_hash="x", templates_dir=safety_templates)

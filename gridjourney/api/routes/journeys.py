@@ -9,6 +9,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Body, Query, Request, Response, status
 from pydantic import BaseModel, Field
 
+from gridjourney.api.auth import Principal
 from gridjourney.api.deps import (
     EngineDep,
     JourneysReader,
@@ -21,7 +22,7 @@ from gridjourney.api.deps import (
 from gridjourney.api.pagination import Page, PageQuery, decode_cursor, decode_time_cursor
 from gridjourney.api.problems import ApiProblem, FieldError, invalid, not_found, problem_responses
 from gridjourney.dsl import registry
-from gridjourney.dsl.loader import JourneyErrors
+from gridjourney.dsl.loader import JourneyErrors, load_journey_with_positions
 from gridjourney.entry.enter import enter_journey
 from gridjourney.projections import queries
 from gridjourney.workflows.contracts import EventRef
@@ -137,7 +138,10 @@ async def get_journey(journey_id: str, _: JourneysReader, engine: EngineDep) -> 
         "Send the journey file as the body with `Content-Type: application/yaml` (or `text/yaml`). "
         "It is validated (schema, step graph, expressions, templates) and stored as a new immutable "
         "version: **201**; the same content again answers **200** with the existing version. A broken "
-        "file answers 422 with every error's `line`, `column` and `hint`; nothing is stored."
+        "file answers 422 with every error's `line`, `column` and `hint`; nothing is stored. A journey "
+        "with `purpose: safety` is sent without consent: it needs the `admin` scope (else **403**), "
+        "safety triggers (GRIDJOURNEY_SAFETY_EVENT_TYPES, default `outage.*`) and templates whose "
+        "first line is `Purpose: safety` (else 422)."
     ),
     responses={
         **problem_responses(400, 401, 403, 413, 415, 422),
@@ -159,7 +163,7 @@ async def get_journey(journey_id: str, _: JourneysReader, engine: EngineDep) -> 
 async def publish_journey(
     request: Request,
     response: Response,
-    _: JourneysWriter,
+    principal: JourneysWriter,
     engine: EngineDep,
     settings: SettingsDep,
     filename: Annotated[str, Query(max_length=200, description="Named in error messages.")] = "journey.yaml",
@@ -180,13 +184,18 @@ async def publish_journey(
             400, "not-utf8", "The body is not UTF-8", str(exc), [FieldError(field="body", reason=str(exc))]
         ) from exc
     try:
-        result = await registry.publish(engine, source, filename, settings.templates_dir)
+        loaded = load_journey_with_positions(source, filename)
+        _check_may_publish(principal, loaded.definition.purpose)
+        compiled = registry.compile_loaded(
+            loaded, settings.templates_dir, safety_event_types=settings.safety_event_types
+        )
     except JourneyErrors as exc:
         errors = [
             FieldError(field="body", reason=e.message, line=e.line, column=e.column, hint=e.hint)
             for e in exc.errors
         ]
         raise invalid(f"{len(errors)} error(s) in {filename}; nothing was stored", errors) from exc
+    result = await registry.store(engine, source, compiled)
     if not result.created:
         response.status_code = status.HTTP_200_OK
     return JourneyPublished(
@@ -195,6 +204,19 @@ async def publish_journey(
         content_hash=result.content_hash,
         created=result.created,
     )
+
+
+def _check_may_publish(principal: Principal, purpose: str) -> None:
+    # `safety` messages go out without consent (activities/eligibility.py): only an admin may publish them.
+    if purpose == "safety" and not principal.allows("admin"):
+        raise ApiProblem(
+            403,
+            "forbidden",
+            "Publishing a safety journey needs the admin scope",
+            f"`purpose: safety` journeys are sent without the customer's consent, so publishing one "
+            f"needs the scope 'admin'; the key {principal.key_id} has {', '.join(principal.scopes)}",
+            [FieldError(field="purpose", reason="`safety` needs the admin scope")],
+        )
 
 
 @router.post(

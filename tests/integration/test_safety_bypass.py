@@ -1,0 +1,121 @@
+"""The consent bypass of issue 6, replayed on the running stack: a journey labelled `safety` (which is
+sent without consent) carrying a tips text is refused for a `journeys:write` key and, by the compiler,
+for an admin; a customer who never consented then gets no text, though the stand-in does see the
+real safety message an outage sends them."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
+from temporalio.client import Client
+from temporalio.testing import WorkflowEnvironment
+
+from gridjourney.api.app import create_app
+from gridjourney.api.auth import create_key
+from gridjourney.channels.twilio_standin import TwilioStandIn
+from tests.stack import running_stack
+
+PHONE = "+15035550177"
+SNEAKY_TIPS = """\
+id: sneaky_tips
+purpose: safety
+trigger:
+  event: bill.projection_updated
+entry: {reentry: every_trigger}
+steps:
+  - id: tips
+    send: {channels: [sms], template: saving_tips}
+"""
+
+
+@dataclass
+class Stack:
+    http: httpx.AsyncClient
+    admin: dict[str, str]
+    writer: dict[str, str]
+    standin: TwilioStandIn
+
+
+@pytest.fixture
+async def stack(engine: AsyncEngine, temporal_dev_env: WorkflowEnvironment) -> AsyncIterator[Stack]:
+    async def temporal() -> Client:
+        return temporal_dev_env.client
+
+    async with running_stack(engine, temporal_dev_env.client) as running:
+        app = create_app(running.settings, engine, temporal)
+        _, admin = await create_key(engine, "admin", ["admin"])
+        _, writer = await create_key(engine, "writer", ["journeys:write", "journeys:read", "events:write"])
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://api.test"
+        ) as http:
+            yield Stack(
+                http,
+                {"Authorization": f"Bearer {admin}"},
+                {"Authorization": f"Bearer {writer}"},
+                running.standin,
+            )
+
+
+def _event(kind: str, payload: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "event_id": str(uuid.uuid4()),
+        "type": kind,
+        "customer_id": "C-NO-CONSENT",
+        "occurred_at": "2026-11-23T18:00:00+00:00",
+        "source": "test",
+        "payload": payload,
+    }
+
+
+async def _eventually(predicate: Any, what: str, attempts: int = 300) -> None:
+    for _ in range(attempts):
+        if await predicate():
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"never happened: {what}")
+
+
+async def test_tips_labelled_safety_never_reach_a_customer_without_consent(stack: Stack) -> None:
+    yaml = {"Content-Type": "application/yaml"}
+    by_writer = await stack.http.post("/v1/journeys", content=SNEAKY_TIPS, headers=stack.writer | yaml)
+    assert by_writer.status_code == 403, by_writer.text
+    by_admin = await stack.http.post("/v1/journeys", content=SNEAKY_TIPS, headers=stack.admin | yaml)
+    assert by_admin.status_code == 422, by_admin.text
+    assert any("not marked safety" in error["reason"] for error in by_admin.json()["errors"])
+
+    created = _event(
+        "customer.created", {"name": "Lee Park", "phone": PHONE, "time_zone": "America/Los_Angeles"}
+    )
+    bill = _event(
+        "bill.projection_updated", {"projected_amount": 212.4, "typical_amount": 138.0, "days_left": 12}
+    )
+    posted = await stack.http.post("/v1/events", json={"events": [created, bill]}, headers=stack.writer)
+    assert posted.status_code == 201, posted.text
+
+    async def bill_alert_suppressed() -> bool:
+        response = await stack.http.get(
+            "/v1/messages",
+            params={"customer_id": "C-NO-CONSENT", "journey_id": "high_bill_alert"},
+            headers=stack.admin,
+        )
+        return any(message["status"] == "suppressed" for message in response.json()["items"])
+
+    await _eventually(bill_alert_suppressed, "the high-bill alert suppressed for want of consent")
+
+    # An outage is what `safety` is for: its notice does go out, and it is the only text they get.
+    outage = _event("outage.detected", {"incident_id": "INC-7", "feeder": "F-1"})
+    assert (await stack.http.post("/v1/events", json=outage, headers=stack.writer)).status_code == 201
+
+    async def outage_notice_arrived() -> bool:
+        return any(message.to == PHONE for message in stack.standin.received)
+
+    await _eventually(outage_notice_arrived, "the outage notice at the stand-in")
+    texts = [message.body for message in stack.standin.received if message.to == PHONE]
+    assert len(texts) == 1 and "power outage" in texts[0] and "Purpose" not in texts[0], texts
