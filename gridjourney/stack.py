@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client
+from temporalio.converter import DataConverter
 from temporalio.worker import Worker
 
 from gridjourney.activities import JourneyActivities
@@ -28,12 +29,14 @@ from gridjourney.worker import build_workers, ensure_scoring_schedule
 log = logging.getLogger(__name__)
 
 
-async def connect_when_available(address: str, namespace: str, stop: asyncio.Event) -> Client | None:
+async def connect_when_available(
+    address: str, namespace: str, converter: DataConverter, stop: asyncio.Event
+) -> Client | None:
     """Connect to Temporal, retrying while it is down (appends keep working meanwhile)."""
     delay = 0.5
     while not stop.is_set():
         try:
-            return await connect(address, namespace)
+            return await connect(address, namespace, converter)
         except RuntimeError as error:  # the SDK raises RuntimeError when the server is unreachable
             log.warning("Temporal at %s is not reachable yet (%s); retrying in %.0fs", address, error, delay)
             with contextlib.suppress(TimeoutError):

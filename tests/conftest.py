@@ -7,6 +7,8 @@ database cloned from a migrated template, so tests never see each other's rows.
 from __future__ import annotations
 
 import itertools
+import json
+import os
 import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -17,10 +19,18 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.testing import WorkflowEnvironment
 
+from gridjourney.config import Settings
 from gridjourney.db.engine import create_engine
 from gridjourney.db.migrate import upgrade
 from gridjourney.devstack import postgres_database_url, start_postgres
-from gridjourney.temporal import DATA_CONVERTER, SEARCH_ATTRIBUTE_KEYS, temporal_cli_path, test_server_path
+from gridjourney.privacy.keyring import generate_key
+from gridjourney.temporal import SEARCH_ATTRIBUTE_KEYS, data_converter, temporal_cli_path, test_server_path
+
+# One encryption key for the session, as one deployment's processes share theirs: every Settings(),
+# every EventStore and the stack's subprocesses read it from the environment. Fresh each session, so
+# no test can depend on its value.
+os.environ.setdefault("GRIDJOURNEY_ENCRYPTION_KEYS", json.dumps({"test-session": generate_key()}))
+DATA_CONVERTER = data_converter(Settings())
 
 TEMPLATE_DB = "gridjourney_template"
 _database_names = (f"test_{n}_{uuid.uuid4().hex[:6]}" for n in itertools.count())

@@ -10,6 +10,7 @@ from fastapi import Depends, Request
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client
+from temporalio.converter import DataConverter
 
 from gridjourney.api.auth import Principal, authenticate
 from gridjourney.api.problems import ApiProblem, FieldError
@@ -22,7 +23,7 @@ TemporalClientProvider = Callable[[], Awaitable[Client]]
 TEMPORAL_CONNECT_TIMEOUT_S = 5.0
 
 
-def lazy_temporal_client(address: str, namespace: str = "default") -> TemporalClientProvider:
+def lazy_temporal_client(address: str, namespace: str, converter: DataConverter) -> TemporalClientProvider:
     """Connect on first use and keep the client; a failed attempt is retried on the next request, so the
     API starts (and accepts events) while Temporal is still down."""
     client: Client | None = None
@@ -32,7 +33,9 @@ def lazy_temporal_client(address: str, namespace: str = "default") -> TemporalCl
         nonlocal client
         async with lock:
             if client is None:
-                client = await asyncio.wait_for(connect(address, namespace), TEMPORAL_CONNECT_TIMEOUT_S)
+                client = await asyncio.wait_for(
+                    connect(address, namespace, converter), TEMPORAL_CONNECT_TIMEOUT_S
+                )
             return client
 
     return provide

@@ -15,6 +15,7 @@ from gridjourney.api.deps import lazy_temporal_client
 from gridjourney.config import Settings
 from gridjourney.db.engine import create_engine
 from gridjourney.devstack import PortBusyError
+from gridjourney.temporal import data_converter
 
 
 class PortInUse(PortBusyError):
@@ -63,12 +64,13 @@ async def serve_api(
     `handle_signals=False` leaves Ctrl-C to an embedding process that stops everything itself;
     such a process may also quieten the access log with `log_level="warning"`.
     """
+    converter = data_converter(settings)  # before binding: missing keys are a startup error
     sock = bind_socket(settings.api_host, settings.api_port)
     engine = create_engine(database_url)
     app = create_app(
         settings,
         engine,
-        lazy_temporal_client(temporal_address, settings.temporal_namespace),
+        lazy_temporal_client(temporal_address, settings.temporal_namespace, converter),
         dispose_engine=True,
     )
     config = uvicorn.Config(app, log_level=log_level, lifespan="on")

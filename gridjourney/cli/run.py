@@ -15,6 +15,7 @@ from rich.console import Console
 from gridjourney.config import Settings, get_settings
 from gridjourney.devstack import PortBusyError, TemporalDevServer, ensure_port_free, resolve_database_url
 from gridjourney.logs import configure_logging
+from gridjourney.privacy.keyring import KeyConfigurationError
 
 console = Console()
 
@@ -50,7 +51,9 @@ async def run_embedded(settings: Settings, *, demo: bool, exit_after_demo: bool,
     from gridjourney.channels.twilio_standin import standin_from_settings
     from gridjourney.demo.runner import run_demo
     from gridjourney.stack import connect_when_available, worker_side
+    from gridjourney.temporal import data_converter
 
+    converter = data_converter(settings)
     for port, what, setting in (
         (settings.api_port, "API", "api_port"),
         (settings.sms_standin_port, "SMS stand-in", "sms_standin_port"),
@@ -74,7 +77,7 @@ async def run_embedded(settings: Settings, *, demo: bool, exit_after_demo: bool,
     try:
         await standin.start()
         await publish_journeys(database_url, journey_sources(settings), settings)
-        client = await connect_when_available(temporal.address, settings.temporal_namespace, stop)
+        client = await connect_when_available(temporal.address, settings.temporal_namespace, converter, stop)
         if client is None:
             return 130
         async with worker_side(settings, database_url, client) as workers, asyncio.TaskGroup() as tasks:
@@ -131,7 +134,7 @@ def run(
         code = asyncio.run(
             run_embedded(get_settings(), demo=demo, exit_after_demo=exit_after_demo, customers=customers)
         )
-    except PortBusyError as error:
+    except (PortBusyError, KeyConfigurationError) as error:
         console.print(f"[red]error:[/] {error}")
         raise typer.Exit(2) from None
     raise typer.Exit(code)
@@ -144,18 +147,24 @@ def worker() -> None:
 
     async def main() -> None:
         from gridjourney.stack import connect_when_available, worker_side
+        from gridjourney.temporal import data_converter
 
+        converter = data_converter(settings)
         stop = asyncio.Event()
         install_stop_handlers(stop)
         database_url = resolve_database_url(settings)
         address = settings.temporal_address or f"127.0.0.1:{settings.temporal_port}"
-        client = await connect_when_available(address, settings.temporal_namespace, stop)
+        client = await connect_when_available(address, settings.temporal_namespace, converter, stop)
         if client is None:
             return
         async with worker_side(settings, database_url, client) as workers:
             await workers.run(stop)
 
-    asyncio.run(main())
+    try:
+        asyncio.run(main())
+    except KeyConfigurationError as error:
+        console.print(f"[red]error:[/] {error}")
+        raise typer.Exit(2) from None
 
 
 def api() -> None:
@@ -169,6 +178,6 @@ def api() -> None:
     try:
         with contextlib.suppress(KeyboardInterrupt):
             asyncio.run(serve_api(settings, database_url, address))
-    except PortBusyError as error:
+    except (PortBusyError, KeyConfigurationError) as error:
         console.print(f"[red]error:[/] {error}")
         raise typer.Exit(2) from None

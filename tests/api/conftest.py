@@ -14,6 +14,7 @@ from gridjourney.api.app import create_app
 from gridjourney.api.auth import create_key
 from gridjourney.api.deps import TemporalClientProvider, lazy_temporal_client
 from gridjourney.config import Settings
+from gridjourney.temporal import data_converter
 
 KeyFactory = Callable[..., Awaitable[dict[str, str]]]
 # Nothing listens on port 1: connecting fails at once, as with a Temporal server that is down.
@@ -26,9 +27,9 @@ def settings(tmp_path: Path) -> Settings:
 
 
 @pytest.fixture
-def temporal_provider() -> TemporalClientProvider:
+def temporal_provider(settings: Settings) -> TemporalClientProvider:
     """Routes that do not need Temporal are tested without it."""
-    return lazy_temporal_client(UNREACHABLE_TEMPORAL)
+    return lazy_temporal_client(UNREACHABLE_TEMPORAL, "default", data_converter(settings))
 
 
 @pytest.fixture

@@ -12,14 +12,18 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import WorkflowExecutionStatus
 from temporalio.testing import WorkflowEnvironment
 
+from gridjourney.config import Settings
 from gridjourney.dsl import registry
 from gridjourney.events.store import EventStore
 from gridjourney.events.subscription import Subscription
 from gridjourney.projections.runner import ProjectionRunner
 from gridjourney.router.router import SUBSCRIPTION_NAME, EventRouter
-from gridjourney.temporal import DATA_CONVERTER, SEARCH_ATTRIBUTE_KEYS, connect, temporal_cli_path
+from gridjourney.temporal import SEARCH_ATTRIBUTE_KEYS, connect, data_converter, temporal_cli_path
 from tests.events.builders import new_event
 from tests.workflows.standins import SEND_TASK_QUEUE, TASK_QUEUE, StandIns, running_workers
+
+# The session's key (tests/conftest.py sets it in the environment), as every client of the stack uses.
+DATA_CONVERTER = data_converter(Settings())
 
 WELCOME = """
 id: welcome
@@ -52,7 +56,7 @@ async def test_events_are_kept_while_temporal_is_down_and_journeys_start_when_it
 ) -> None:
     port = _free_port()
     server = await _dev_server(port)
-    client = await connect(f"127.0.0.1:{port}")
+    client = await connect(f"127.0.0.1:{port}", "default", DATA_CONVERTER)
     await registry.publish(engine, WELCOME, "welcome.yaml", None)
     await server.shutdown()  # Temporal goes away
 

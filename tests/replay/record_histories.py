@@ -6,7 +6,10 @@
 Each journey in journeys/ runs through the time-skipping test server along its most telling path
 (waits, signals, branches), with the in-memory activity stand-ins of tests/workflows (the real
 activities need Postgres and the SMS stand-in; replay needs only the history). The history is saved
-as tests/replay/histories/<journey id>.json: {"workflow_id": ..., "history": <history JSON>}.
+as tests/replay/histories/encrypted/<journey id>.json: {"workflow_id": ..., "history": <history JSON>},
+its payloads sealed by the encryption codec under REPLAY_KEYRING (a key for these recordings only).
+The histories in histories/pre-codec/ were recorded before the codec existed: they stay, and replay,
+because the codec passes unmarked payloads through.
 
 Re-record after publishing a journey's new shape; never after changing JourneyWorkflow itself: the
 old histories are what prove a change of the interpreter is replay-safe (guard it with
@@ -16,6 +19,7 @@ old histories are what prove a change of the interpreter is replay-safe (guard i
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import sys
 from collections.abc import Awaitable, Callable
@@ -28,7 +32,8 @@ from temporalio.testing import WorkflowEnvironment
 from gridjourney.dsl.compiler import compile_journey, definition_hash
 from gridjourney.dsl.loader import load_journey_file
 from gridjourney.dsl.schema import CompiledJourney
-from gridjourney.temporal import DATA_CONVERTER, test_server_path
+from gridjourney.privacy.keyring import Keyring
+from gridjourney.temporal import encrypting_converter, test_server_path
 from gridjourney.workflows.assignment import in_holdout
 from gridjourney.workflows.contracts import JOURNEY_EVENT_SIGNAL, CustomerContext, JourneyState
 from gridjourney.workflows.journey import JourneyWorkflow
@@ -38,7 +43,14 @@ from tests.workflows.standins import StandIns, event, register_search_attributes
 ROOT = Path(__file__).resolve().parents[2]
 JOURNEYS_DIR = ROOT / "journeys"
 TEMPLATES_DIR = ROOT / "templates"
-HISTORIES_DIR = Path(__file__).resolve().parent / "histories"
+HISTORIES_ROOT = Path(__file__).resolve().parent / "histories"
+HISTORIES_DIR = HISTORIES_ROOT / "encrypted"
+PRE_CODEC_DIR = HISTORIES_ROOT / "pre-codec"
+
+# Not a secret: it seals only these recordings, so that the replay test can open them.
+REPLAY_KEY = base64.b64decode("cmVwbGF5LWhpc3Rvcmllcy1rZXktMzItYnl0ZXMhISE=")
+REPLAY_KEYRING = Keyring({"replay-1": REPLAY_KEY}, "replay-1")
+REPLAY_CONVERTER = encrypting_converter(REPLAY_KEYRING)
 
 Handle = WorkflowHandle[JourneyWorkflow, JourneyState]
 Scenario = Callable[[WorkflowEnvironment, CompiledJourney], Awaitable[Handle]]
@@ -162,7 +174,7 @@ async def main(journey_ids: list[str]) -> None:
         raise SystemExit(f"no scenario for {', '.join(unknown)}; known: {', '.join(SCENARIOS)}")
     HISTORIES_DIR.mkdir(parents=True, exist_ok=True)
     env = await WorkflowEnvironment.start_time_skipping(
-        data_converter=DATA_CONVERTER, test_server_existing_path=str(test_server_path())
+        data_converter=REPLAY_CONVERTER, test_server_existing_path=str(test_server_path())
     )
     async with env:
         await register_search_attributes(env.client)
