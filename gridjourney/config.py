@@ -83,6 +83,21 @@ class Settings(BaseSettings):
         description="Origins (the Temporal UI) allowed to call the codec server from a browser.",
     )
 
+    # --- resilience (events/subscription.py, router/, api/routes/health.py)
+    router_projections_wait: float = Field(
+        30.0,
+        description="Seconds the router waits for the projections to reach an event, then routes it anyway.",
+    )
+    router_election_interval: float = Field(
+        1.0, description="Seconds between a standby router's attempts to take the leadership."
+    )
+    health_max_lag_positions: int = Field(
+        1000, description="/healthz is degraded when a subscription is more events than this behind."
+    )
+    health_max_lag_seconds: float = Field(
+        120.0, description="/healthz is degraded when a subscription's oldest unhandled event is older."
+    )
+
 
 @lru_cache
 def get_settings() -> Settings:
