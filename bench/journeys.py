@@ -40,7 +40,7 @@ from gridjourney.dsl.loader import load_journey_text
 from gridjourney.entry.starter import start_journey
 from gridjourney.events.store import EventStore
 from gridjourney.projections.runner import ProjectionRunner
-from gridjourney.temporal import DATA_CONVERTER, SEARCH_ATTRIBUTE_KEYS, temporal_cli_path
+from gridjourney.temporal import SEARCH_ATTRIBUTE_KEYS, data_converter, temporal_cli_path
 from gridjourney.workflows.contracts import EventRef
 from gridjourney.workflows.journey import JourneyWorkflow
 
@@ -74,7 +74,7 @@ async def run(journeys: int) -> dict[str, Any]:
         upgrade(url)
         engine = create_engine(url)
         env = await WorkflowEnvironment.start_local(
-            data_converter=DATA_CONVERTER,
+            data_converter=data_converter(settings),
             search_attributes=SEARCH_ATTRIBUTE_KEYS,
             dev_server_existing_path=str(temporal_cli_path()),
         )
