@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from gridjourney.cli.bench import bench_app
+from gridjourney.cli.db import db_app
 from gridjourney.cli.ingest import ingest_app
 from gridjourney.cli.journeys import journeys_app
 from gridjourney.cli.keys import keys_app
@@ -23,6 +24,7 @@ app = typer.Typer(
 app.command()(run)
 app.command()(worker)
 app.command()(api)
+app.add_typer(db_app, name="db")
 app.add_typer(journeys_app, name="journeys")
 app.add_typer(keys_app, name="keys")
 app.add_typer(projections_app, name="projections")

@@ -12,6 +12,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from gridjourney.cli.db import require_current_schema
 from gridjourney.config import Settings, get_settings
 from gridjourney.devstack import PortBusyError, TemporalDevServer, ensure_port_free, resolve_database_url
 from gridjourney.logs import configure_logging
@@ -153,6 +154,7 @@ def worker() -> None:
         stop = asyncio.Event()
         install_stop_handlers(stop)
         database_url = resolve_database_url(settings)
+        require_current_schema(database_url)
         address = settings.temporal_address or f"127.0.0.1:{settings.temporal_port}"
         client = await connect_when_available(address, settings.temporal_namespace, converter, stop)
         if client is None:
@@ -174,6 +176,7 @@ def api() -> None:
     configure_logging(logging.INFO)
     settings = get_settings()
     database_url = resolve_database_url(settings)
+    require_current_schema(database_url)
     address = settings.temporal_address or f"127.0.0.1:{settings.temporal_port}"
     try:
         with contextlib.suppress(KeyboardInterrupt):
