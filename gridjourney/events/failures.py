@@ -22,6 +22,11 @@ _TRANSIENT_RPC = frozenset(
 )
 
 
+class Interrupted(Exception):
+    """A handler gave up on its batch because its subscription is stopping: the batch is not done,
+    so its checkpoint must not move, and nothing is wrong with its events."""
+
+
 def is_transient(error: BaseException) -> bool:
     """True for failures of a dependency (database connection, serialization conflict, timeout,
     Temporal unavailable): the same event will probably succeed later, so it must not be set aside."""
@@ -29,7 +34,8 @@ def is_transient(error: BaseException) -> bool:
         return True
     if isinstance(
         error,
-        sqlalchemy.exc.OperationalError
+        Interrupted
+        | sqlalchemy.exc.OperationalError
         | sqlalchemy.exc.InterfaceError
         | sqlalchemy.exc.DisconnectionError
         | sqlalchemy.exc.TimeoutError

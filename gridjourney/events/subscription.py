@@ -184,6 +184,8 @@ class Subscription:
                 try:
                     await self._unless_stopped(stop, self._drain(stop))
                 except Exception as error:
+                    if stop.is_set():
+                        break  # the handler was interrupted by the stop (events/failures.py Interrupted)
                     self.errors += 1
                     log.warning("subscription %s: %s; retrying in %.1fs", self.name, describe(error), backoff)
                     self._position = None  # re-read the checkpoint: the failed batch is retried, not skipped

@@ -4,12 +4,15 @@ For each event, in log order: start the per-customer journeys it triggers (deter
 make this idempotent, so redelivery starts nothing new), then signal the customer's running instances
 of journeys that listen for its type (workflows ignore an event id they have seen). The router waits
 for the projections to reach an event before handling it, so a journey started by `customer.created`
-finds the customer's row.
+finds the customer's row; but never longer than `projections_wait` seconds (then it routes with what
+the projections know, so a stalled projection delays journeys without stopping them) and never past
+a stop.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -19,6 +22,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from gridjourney.dsl import registry
 from gridjourney.dsl.schema import CompiledJourney
 from gridjourney.entry.enter import enter_journey
+from gridjourney.events.failures import Interrupted
 from gridjourney.events.models import StoredEvent
 from gridjourney.events.subscription import load_checkpoint
 from gridjourney.projections import runner as projections
@@ -51,12 +55,17 @@ class EventRouter:
         task_queue: str,
         send_task_queue: str,
         wait_for_projections: bool = True,
+        projections_wait: float = 30.0,
+        stop: asyncio.Event | None = None,
     ) -> None:
         self.engine = engine
         self.client = client
         self.task_queue = task_queue
         self.send_task_queue = send_task_queue
         self.wait_for_projections = wait_for_projections
+        self.projections_wait = projections_wait
+        self.stop = stop or asyncio.Event()
+        """Set when the router's subscription stops: a wait for the projections ends at once."""
         self.started = 0
         self.signalled = 0
 
@@ -65,6 +74,8 @@ class EventRouter:
             return
         if self.wait_for_projections:
             await self._projections_reach(batch[-1].position)
+            if self.stop.is_set():
+                raise Interrupted("the router is stopping")
         journeys = await registry.all_latest(self.engine)
         for event in batch:
             if event.customer_id is not None and not event.type.startswith(("journey.", "message.")):
@@ -104,8 +115,35 @@ class EventRouter:
             await queries.mark_closed(self.engine, instance_id)
 
     async def _projections_reach(self, position: int) -> None:
+        """Wait until the projections have folded `position`, `projections_wait` seconds at most."""
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        delay = 0.05
+        told = False
         while True:
             async with self.engine.connect() as conn:
-                if await load_checkpoint(conn, projections.SUBSCRIPTION_NAME) >= position:
-                    return
-            await asyncio.sleep(0.05)
+                reached = await load_checkpoint(conn, projections.SUBSCRIPTION_NAME)
+            if reached >= position or self.stop.is_set():
+                return
+            waited = loop.time() - started
+            if waited >= self.projections_wait:
+                log.warning(
+                    "router: the projections are still at %d after %.0fs; routing up to %d without them "
+                    "(journeys may see customers as of an earlier event)",
+                    reached,
+                    waited,
+                    position,
+                )
+                return
+            if not told and waited >= 1.0:
+                told = True
+                log.info(
+                    "router: waiting for the projections (at %d) to reach %d, so that journeys see the "
+                    "customer as of the event; at most %.0fs",
+                    reached,
+                    position,
+                    self.projections_wait,
+                )
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.stop.wait(), min(delay, self.projections_wait - waited))
+            delay = min(delay * 2, 0.5)

@@ -14,10 +14,12 @@ from temporalio.client import WorkflowExecutionStatus
 from temporalio.testing import WorkflowEnvironment
 
 from gridjourney.dsl import registry
+from gridjourney.events import dead_letters
 from gridjourney.events.models import NewEvent
 from gridjourney.events.store import EventStore
+from gridjourney.events.subscription import Subscription
 from gridjourney.projections.runner import ProjectionRunner
-from gridjourney.router.router import EventRouter
+from gridjourney.router.router import SUBSCRIPTION_NAME, EventRouter
 from gridjourney.workflows.contracts import JourneyState
 from tests.entry.retention import forget_run
 from tests.events.builders import new_event
@@ -125,3 +127,53 @@ async def test_once_holds_after_temporal_has_forgotten_the_run(
     await projections.catch_up()
     await router.handle(await store.read_after(batch[-1].position))
     assert router.started == 1
+
+
+async def test_the_router_waits_for_the_projections_only_so_long_then_routes(
+    engine: AsyncEngine, temporal_dev_env: WorkflowEnvironment
+) -> None:
+    client = temporal_dev_env.client
+    customer = f"c-{uuid.uuid4().hex[:8]}"
+    await registry.publish(engine, BILL_WATCH, "bill_watch.yaml", None)
+    store = EventStore(engine)
+    await store.append(
+        [_new("bill.projection_updated", customer, projected_amount=200.0, typical_amount=100.0, days_left=9)]
+    )
+    # No projection runner: their checkpoint never reaches the event.
+    router = EventRouter(
+        engine, client, task_queue=TASK_QUEUE, send_task_queue=SEND_TASK_QUEUE, projections_wait=0.5
+    )
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    await asyncio.wait_for(router.handle(await store.read_after(0)), timeout=30)
+    assert loop.time() - started >= 0.5
+    assert router.started == 1
+
+
+async def test_stopping_ends_the_wait_for_the_projections_without_moving_the_checkpoint(
+    engine: AsyncEngine, temporal_dev_env: WorkflowEnvironment
+) -> None:
+    store = EventStore(engine)
+    await store.append([_new("customer.created", "c-1", name="Ana")])
+    stop = asyncio.Event()
+    router = EventRouter(
+        engine,
+        temporal_dev_env.client,
+        task_queue=TASK_QUEUE,
+        send_task_queue=SEND_TASK_QUEUE,
+        projections_wait=3600,
+        stop=stop,
+    )
+    # A long grace: the subscription would cancel the handler only after it, so a quick stop is the
+    # router's own doing.
+    subscription = Subscription(engine, SUBSCRIPTION_NAME, router.handle, stop_grace=60)
+    running = asyncio.create_task(subscription.run_forever(stop))
+    await asyncio.sleep(0.5)  # the router is waiting for projections that never run
+    assert not running.done()
+
+    stop.set()
+    await asyncio.wait_for(running, timeout=2)
+    assert await subscription.checkpoint() == 0
+    assert subscription.errors == 0
+    async with engine.connect() as conn:
+        assert await dead_letters.list_for(conn, SUBSCRIPTION_NAME) == []
