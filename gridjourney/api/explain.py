@@ -16,9 +16,19 @@ def _money(value: Any, currency: Any) -> str:
     return f"{float(value):.2f} {currency or ''}".strip()
 
 
+def bill_ratio(p: Payload) -> float | None:
+    """projected / typical: the payload's own `ratio` (optional, events/types.py), else computed; None
+    when there is no typical bill to compare with."""
+    if p.get("ratio") is not None:
+        return float(p["ratio"])
+    typical = float(p["typical_amount"])
+    return round(float(p["projected_amount"]) / typical, 4) if typical else None
+
+
 def _bill_projection(p: Payload) -> str:
     projected, typical = float(p["projected_amount"]), float(p["typical_amount"])
-    change = f" ({(projected / typical - 1) * 100:+.0f}%)" if typical else ""
+    ratio = bill_ratio(p)
+    change = f" ({(ratio - 1) * 100:+.0f}%)" if ratio is not None else ""
     currency = p.get("currency")
     return (
         f"bill projected at {_money(projected, currency)} against a typical {_money(typical, currency)}"
@@ -100,6 +110,18 @@ LINES: dict[str, Callable[[Payload], str]] = {
     "message.delivered": _message("delivered"),
     "message.failed": _message("failed"),
 }
+
+
+def with_derived_fields(event_type: str, payload: Payload) -> Payload:
+    """The payload as the timeline shows it: a bill projection carries the `ratio` its line quotes,
+    also when the sender left it out."""
+    if event_type != "bill.projection_updated" or payload.get("ratio") is not None:
+        return payload
+    try:
+        ratio = bill_ratio(payload)
+    except (KeyError, TypeError, ValueError):
+        return payload
+    return payload if ratio is None else {**payload, "ratio": ratio}
 
 
 def explain(event_type: str, payload: Payload) -> str:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import httpx
 from sqlalchemy import insert
@@ -133,3 +133,58 @@ async def test_timeline_pages(client: httpx.AsyncClient, admin: dict[str, str]) 
     assert seen == [e["event_id"] for e in batch] and cursor is None
     bad = await client.get("/v1/customers/C-1/timeline", params={"cursor": "!!"}, headers=admin)
     assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "cursor"
+
+
+async def test_a_bill_projection_carries_the_ratio_its_line_quotes(
+    client: httpx.AsyncClient, admin: dict[str, str]
+) -> None:
+    without = bill_event()  # 182.40 against 121.00, no ratio sent
+    given = bill_event(
+        payload={"projected_amount": 150.0, "typical_amount": 100.0, "days_left": 9, "ratio": 1.5}
+    )
+    for event in (without, given):
+        assert (await client.post("/v1/events", json=event, headers=admin)).status_code == 201
+    items = (await client.get("/v1/customers/C-1/timeline", headers=admin)).json()["items"]
+    assert [item["payload"]["ratio"] for item in items] == [round(182.4 / 121.0, 4), 1.5]
+    assert [item["line"].split(" (")[1][:4] for item in items] == ["+51%", "+50%"]
+
+
+async def test_a_goal_follows_the_send_that_preceded_it(
+    client: httpx.AsyncClient, admin: dict[str, str], engine: AsyncEngine
+) -> None:
+    """Log order, not `occurred_at`: integrations date their events (a usage reduction measured over
+    last week), the engine dates its own when it records them. Ordered by time, the goal below would
+    come before the alert that led to it."""
+    ids = {"journey_id": "high_bill_alert", "version": 1, "instance_id": "journey:high_bill_alert:C-1:we-1"}
+    sent = engine_event(
+        "message.sent",
+        {
+            "idempotency_key": "k1",
+            "journey_id": "high_bill_alert",
+            "channel": "sms",
+            "template": "high_bill_alert",
+        },
+    )
+    goal = bill_event(
+        type="usage.reduced",
+        occurred_at=(sent.occurred_at - timedelta(days=2)).isoformat(),
+        payload={"kwh_saved": 40.0, "period_days": 7},
+    )
+    store = EventStore(engine)
+    await store.append([engine_event("journey.entered", {**ids, "holdout": False}), sent])
+    assert (await client.post("/v1/events", json=goal, headers=admin)).status_code == 201
+    await store.append(
+        [
+            engine_event(
+                "journey.converted", {**ids, "goal_event": "usage.reduced", "goal_event_id": goal["event_id"]}
+            )
+        ]
+    )
+    items = (await client.get("/v1/customers/C-1/timeline", headers=admin)).json()["items"]
+    assert [item["type"] for item in items] == [
+        "journey.entered",
+        "message.sent",
+        "usage.reduced",
+        "journey.converted",
+    ]
+    assert items[-1]["line"] == "reached the goal of journey high_bill_alert (usage.reduced)"

@@ -10,7 +10,7 @@ from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
 from gridjourney.api.deps import EngineDep, JourneysReader
-from gridjourney.api.explain import explain
+from gridjourney.api.explain import explain, with_derived_fields
 from gridjourney.api.pagination import Page, PageQuery, decode_cursor
 from gridjourney.api.problems import not_found, problem_responses
 from gridjourney.projections import queries
@@ -78,5 +78,12 @@ async def get_timeline(
         rows = await queries.customer_timeline(conn, customer_id, after_position=after, limit=limit + 1)
         if not rows and not after and not await queries.customer_exists(conn, customer_id):
             raise not_found("customer", customer_id)
-    entries = [TimelineEntry(**row.model_dump(), line=explain(row.type, row.payload)) for row in rows]
+    entries = [
+        TimelineEntry(
+            **row.model_dump(exclude={"payload"}),
+            payload=with_derived_fields(row.type, row.payload),
+            line=explain(row.type, row.payload),
+        )
+        for row in rows
+    ]
     return Page[TimelineEntry].of(entries, limit, lambda entry: {"after": entry.position})
