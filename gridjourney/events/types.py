@@ -190,6 +190,11 @@ class MessageFailed(MessageBase):
     reason: str
 
 
+class CustomerErased(Payload):
+    """Recorded by `DELETE /v1/customers/{id}`: the customer's data key is destroyed, their personal
+    fields in the log read null and the projections hold none (gridjourney/privacy/)."""
+
+
 EVENT_TYPES: dict[str, type[Payload]] = {
     "customer.created": CustomerCreated,
     "customer.updated": CustomerUpdated,
@@ -212,10 +217,11 @@ EVENT_TYPES: dict[str, type[Payload]] = {
     "message.suppressed": MessageSuppressed,
     "message.delivered": MessageDelivered,
     "message.failed": MessageFailed,
+    "customer.erased": CustomerErased,
 }
 
 # Events only the engine itself may append (the API refuses them from integrations).
-ENGINE_EVENT_PREFIXES = ("journey.", "message.")
+ENGINE_EVENT_PREFIXES = ("journey.", "message.", "customer.erased")
 
 
 class UnknownEventType(ValueError):
