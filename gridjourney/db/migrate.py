@@ -7,6 +7,7 @@ long-running commands check with `check_current` and refuse to start on any othe
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 from alembic import command
@@ -42,10 +43,15 @@ def head_revision() -> str:
 def current_revision(database_url: str) -> str | None:
     """The revision the database was migrated to (None: never migrated)."""
     engine = create_engine(sqlalchemy_url(database_url), poolclass=pool.NullPool)
+    # Alembic announces its migration context at INFO; a read of the revision is not worth a log line.
+    context_logger = logging.getLogger("alembic.runtime.migration")
+    level = context_logger.level
+    context_logger.setLevel(logging.WARNING)
     try:
         with engine.connect() as conn:
             return MigrationContext.configure(conn).get_current_revision()
     finally:
+        context_logger.setLevel(level)
         engine.dispose()
 
 
