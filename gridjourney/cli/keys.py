@@ -7,6 +7,7 @@ from collections.abc import Awaitable, Callable
 from typing import Annotated, TypeVar
 
 import typer
+from rich import box
 from rich.console import Console
 from rich.table import Table
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -55,7 +56,14 @@ def create(
 def list_() -> None:
     """List keys (never their secrets)."""
     keys = _run(list_keys)
-    table = Table("key id", "name", "scopes", "created", "revoked")
+    table = Table(box=box.SIMPLE_HEAD)
+    # The key id is what `keys revoke` takes: whole on one line at any width (80 columns included);
+    # the other columns give way, a scope never split inside.
+    table.add_column("key id", no_wrap=True, min_width=max((len(info.key_id) for info in keys), default=0))
+    table.add_column("name", overflow="fold", ratio=1)
+    table.add_column("scopes", min_width=max(len(scope) for scope in SCOPES))
+    table.add_column("created")
+    table.add_column("revoked")
     for info in keys:
         revoked = info.revoked_at.strftime("%Y-%m-%d %H:%M") if info.revoked_at else ""
         table.add_row(
