@@ -1,6 +1,7 @@
 """The running parts of gridjourney against a given Postgres and Temporal: the API, the Temporal
 workers, the projections and the event router. `gridjourney run` starts them all beside the
-embedded servers; `gridjourney api` and `gridjourney worker` start their share (docker-compose)."""
+embedded servers; `gridjourney api`, `gridjourney worker` and `gridjourney router` start their share
+(docker-compose)."""
 
 from __future__ import annotations
 
@@ -19,9 +20,10 @@ from gridjourney.activities import JourneyActivities
 from gridjourney.activities.scoring import ScoringActivities
 from gridjourney.channels.registry import build_senders, close_senders
 from gridjourney.config import Settings
-from gridjourney.db.engine import create_engine
+from gridjourney.db.engine import create_engine, libpq_url
 from gridjourney.events.subscription import Subscription
 from gridjourney.projections.runner import ProjectionRunner
+from gridjourney.router.leader import LeaderElection
 from gridjourney.router.router import SUBSCRIPTION_NAME, EventRouter
 from gridjourney.temporal import connect
 from gridjourney.worker import build_workers, ensure_scoring_schedule
@@ -46,23 +48,59 @@ async def connect_when_available(
 
 
 @dataclass
-class WorkerSide:
-    """Workers, projections and router, started together: the router waits for the projections."""
+class RouterSide:
+    """The projections and the event router, run only while this process leads the router election
+    (router/leader.py): however many processes run them, exactly one routes. The router waits for the
+    projections, so both live in the leader."""
 
     engine: AsyncEngine
     client: Client
     settings: Settings
-    router: EventRouter = field(init=False)
+    election: LeaderElection = field(init=False)
     projections: ProjectionRunner = field(init=False)
+    router: EventRouter | None = field(init=False, default=None)
+    """The router of the current (or last) term of leadership."""
 
     def __post_init__(self) -> None:
-        self.router = EventRouter(
+        self.election = LeaderElection(
+            libpq_url(self.engine.url.render_as_string(hide_password=False)),
+            retry_interval=self.settings.router_election_interval,
+        )
+        self.projections = ProjectionRunner(self.engine)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        await self.election.run(stop, self._lead)
+
+    async def _lead(self, resign: asyncio.Event) -> None:
+        """One term of leadership: until `resign` (stop, or the lock connection was lost)."""
+        router = EventRouter(
             self.engine,
             self.client,
             task_queue=self.settings.task_queue,
             send_task_queue=self.settings.send_task_queue,
+            projections_wait=self.settings.router_projections_wait,
+            stop=resign,
         )
-        self.projections = ProjectionRunner(self.engine)
+        self.router = router
+        subscription = Subscription(self.engine, SUBSCRIPTION_NAME, router.handle)
+        async with asyncio.TaskGroup() as tasks:
+            tasks.create_task(self.projections.run_forever(resign))
+            tasks.create_task(subscription.run_forever(resign))
+
+
+@dataclass
+class WorkerSide:
+    """The Temporal workers and, with `route` (`gridjourney run`, tests), the router side as well;
+    `gridjourney worker` runs the workers alone and `gridjourney router` the router side alone."""
+
+    engine: AsyncEngine
+    client: Client
+    settings: Settings
+    route: bool = True
+    routing: RouterSide = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.routing = RouterSide(self.engine, self.client, self.settings)
 
     async def run(self, stop: asyncio.Event) -> None:
         senders = build_senders(self.settings, self.engine)
@@ -75,24 +113,35 @@ class WorkerSide:
             send_activities=activities.send_activities,
             scoring_activities=scoring.activities,
         )
-        router_subscription = Subscription(self.engine, SUBSCRIPTION_NAME, self.router.handle)
         try:
             async with contextlib.AsyncExitStack() as stack:
                 for worker in workers:
                     await stack.enter_async_context(worker)
                 if self.settings.scoring_schedule:
                     await ensure_scoring_schedule(self.client, self.settings)
-                async with asyncio.TaskGroup() as tasks:
-                    tasks.create_task(self.projections.run_forever(stop))
-                    tasks.create_task(router_subscription.run_forever(stop))
+                if self.route:
+                    await self.routing.run(stop)
+                else:
+                    await stop.wait()
         finally:
             await close_senders(senders)
 
 
 @contextlib.asynccontextmanager
-async def worker_side(settings: Settings, database_url: str, client: Client) -> AsyncIterator[WorkerSide]:
+async def worker_side(
+    settings: Settings, database_url: str, client: Client, *, route: bool = True
+) -> AsyncIterator[WorkerSide]:
     engine = create_engine(database_url)
     try:
-        yield WorkerSide(engine, client, settings)
+        yield WorkerSide(engine, client, settings, route=route)
+    finally:
+        await engine.dispose()
+
+
+@contextlib.asynccontextmanager
+async def router_side(settings: Settings, database_url: str, client: Client) -> AsyncIterator[RouterSide]:
+    engine = create_engine(database_url)
+    try:
+        yield RouterSide(engine, client, settings)
     finally:
         await engine.dispose()

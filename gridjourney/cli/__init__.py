@@ -11,7 +11,7 @@ from gridjourney.cli.journeys import journeys_app
 from gridjourney.cli.keys import keys_app
 from gridjourney.cli.models import models_app
 from gridjourney.cli.projections import projections_app
-from gridjourney.cli.run import api, run, worker
+from gridjourney.cli.run import api, router, run, worker
 from gridjourney.cli.simulate import simulate_app
 
 app = typer.Typer(
@@ -23,6 +23,7 @@ app = typer.Typer(
 
 app.command()(run)
 app.command()(worker)
+app.command()(router)
 app.command()(api)
 app.add_typer(db_app, name="db")
 app.add_typer(journeys_app, name="journeys")

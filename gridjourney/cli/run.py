@@ -1,4 +1,5 @@
-"""`gridjourney run` (the embedded stack with the demo), `gridjourney worker` and `gridjourney api`."""
+"""`gridjourney run` (the embedded stack with the demo), `gridjourney worker`, `gridjourney router` and
+`gridjourney api`."""
 
 from __future__ import annotations
 
@@ -142,12 +143,23 @@ def run(
 
 
 def worker() -> None:
-    """Run the Temporal workers, the projections and the event router against configured servers."""
+    """Run the Temporal workers against configured servers (routing is `gridjourney router`'s job)."""
+    _serve_side(route=False)
+
+
+def router() -> None:
+    """Run the projections and the event router against configured servers. Start two or more for
+    availability: a Postgres advisory lock elects one to route; the others stand by and take over
+    within seconds if it dies."""
+    _serve_side(route=True)
+
+
+def _serve_side(*, route: bool) -> None:
     configure_logging(logging.INFO)
     settings = get_settings()
 
     async def main() -> None:
-        from gridjourney.stack import connect_when_available, worker_side
+        from gridjourney.stack import connect_when_available, router_side, worker_side
         from gridjourney.temporal import data_converter
 
         converter = data_converter(settings)
@@ -159,8 +171,12 @@ def worker() -> None:
         client = await connect_when_available(address, settings.temporal_namespace, converter, stop)
         if client is None:
             return
-        async with worker_side(settings, database_url, client) as workers:
-            await workers.run(stop)
+        if route:
+            async with router_side(settings, database_url, client) as routing:
+                await routing.run(stop)
+        else:
+            async with worker_side(settings, database_url, client, route=False) as workers:
+                await workers.run(stop)
 
     try:
         asyncio.run(main())
