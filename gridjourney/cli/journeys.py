@@ -98,6 +98,7 @@ def schema() -> None:
 @journeys_app.command()
 def publish(paths: PathsArg, templates: TemplatesOpt = None) -> None:
     """Validate and store each journey as a new immutable version (unchanged content: nothing stored)."""
+    from gridjourney.cli.db import require_current_schema
     from gridjourney.db.engine import create_engine
     from gridjourney.devstack import resolve_database_url
     from gridjourney.dsl import registry
@@ -114,8 +115,11 @@ def publish(paths: PathsArg, templates: TemplatesOpt = None) -> None:
     if failed:
         raise typer.Exit(1)
 
+    database_url = resolve_database_url(get_settings())
+    require_current_schema(database_url)
+
     async def run() -> None:
-        engine = create_engine(resolve_database_url(get_settings()), pool_size=1)
+        engine = create_engine(database_url, pool_size=1)
         try:
             for path in files:
                 result = await registry.publish(

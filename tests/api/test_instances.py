@@ -15,12 +15,13 @@ import httpx
 import pytest
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.testing import WorkflowEnvironment
 
 from gridjourney.api.app import create_app
 from gridjourney.config import Settings
 from gridjourney.stack import worker_side
+from tests.api.conftest import KeyFactory
 from tests.api.test_events import bill_event
 
 YAML = {"Content-Type": "application/yaml"}
@@ -144,3 +145,32 @@ async def test_starting_without_temporal_is_503(client: httpx.AsyncClient, admin
     )
     assert response.status_code == 503
     assert response.headers["content-type"].startswith("application/problem+json")
+
+
+async def test_only_journey_workflows_are_instances(
+    live: httpx.AsyncClient, make_key: KeyFactory, temporal_dev_env: WorkflowEnvironment
+) -> None:
+    """The scoring schedule's runs (and any workflow that is not a journey, even under a journey-like
+    id) can be neither read nor cancelled through the instance endpoints."""
+    writer = await make_key("journeys:read", "journeys:write")
+    client = temporal_dev_env.client
+    queue = f"nobody-{uuid.uuid4().hex[:8]}"  # no worker polls it: the workflows stay running
+    others = [f"daily-scoring-{uuid.uuid4().hex[:8]}", f"journey:fake:C-1:{uuid.uuid4().hex[:8]}"]
+    handles = [await client.start_workflow("ScoringWorkflow", id=other, task_queue=queue) for other in others]
+    try:
+        for other in others:
+            read = await live.get(f"/v1/instances/{other}", headers=writer)
+            assert read.status_code == 404, read.text
+            assert read.headers["content-type"].startswith("application/problem+json")
+            cancel = await live.post(f"/v1/instances/{other}/cancel", headers=writer)
+            assert cancel.status_code == 404, cancel.text
+        for handle in handles:
+            description = await handle.describe()
+            assert description.status == WorkflowExecutionStatus.RUNNING
+            history = [event async for event in handle.fetch_history_events()]
+            assert not any(
+                event.HasField("workflow_execution_cancel_requested_event_attributes") for event in history
+            )
+    finally:
+        for handle in handles:
+            await handle.terminate("test over")

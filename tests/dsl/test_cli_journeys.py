@@ -7,12 +7,14 @@ import json
 from collections.abc import Iterator
 from pathlib import Path
 
+import psycopg
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 from typer.testing import CliRunner
 
 from gridjourney.cli.journeys import journeys_app
 from gridjourney.config import get_settings
+from gridjourney.devstack import postgres_database_url
 from gridjourney.dsl import registry
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -108,3 +110,16 @@ async def test_publishing_the_journeys_folder_twice_publishes_nothing_new(engine
     assert [line.split()[-1] for line in second.stdout.splitlines()] == ["unchanged"] * len(SHIPPED)
     assert await registry.list_journeys(engine) == published
     assert sorted((j.journey_id, j.version) for j in published) == [(name, 1) for name in SHIPPED]
+
+
+def test_publish_refuses_a_database_not_migrated(postgres_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    with psycopg.connect(postgres_url, autocommit=True) as conn:
+        conn.execute("CREATE DATABASE publish_unmigrated")
+    monkeypatch.setenv("GRIDJOURNEY_DATABASE_URL", postgres_database_url(postgres_url, "publish_unmigrated"))
+    get_settings.cache_clear()
+    try:
+        code, out, err = invoke("publish", str(ROOT / "journeys"), "--templates", str(ROOT / "templates"))
+    finally:
+        get_settings.cache_clear()
+    assert (code, out) == (2, "")
+    assert "run `gridjourney db upgrade` first" in err

@@ -1,4 +1,9 @@
-"""One journey instance (a workflow run): live state merged with the projection, and cancellation."""
+"""One journey instance (a workflow run): live state merged with the projection, and cancellation.
+
+Only journey instances are reachable here: an id outside the journeys' id space, or a workflow of
+another type (the scoring schedule's runs, say), is 404 whatever the key's scope, so a
+`journeys:write` key can neither read nor cancel the engine's own workflows.
+"""
 
 from __future__ import annotations
 
@@ -20,6 +25,10 @@ from gridjourney.workflows.contracts import JOURNEY_STATE_QUERY, JourneyState
 router = APIRouter(prefix="/v1/instances", tags=["instances"])
 
 RPC_TIMEOUT = timedelta(seconds=5)
+# Every journey instance id starts so (gridjourney/entry/plan.py), and runs this workflow type
+# (`@workflow.defn(name=...)` in gridjourney/workflows/journey.py).
+JOURNEY_ID_PREFIX = "journey:"
+JOURNEY_WORKFLOW_TYPE = "JourneyWorkflow"
 # A query needs a worker to answer; without one it would wait for the RPC deadline.
 QUERY_TIMEOUT_S = 5.0
 
@@ -46,13 +55,22 @@ class CancelRequested(BaseModel):
     cancel_requested: bool = True
 
 
+def _require_journey_id(instance_id: str) -> None:
+    """404 before anything is looked up, unless the id can name a journey instance."""
+    if not instance_id.startswith(JOURNEY_ID_PREFIX):
+        raise not_found("instance", instance_id)
+
+
 async def _workflow_status(client: Client, instance_id: str) -> WorkflowExecutionStatus | None:
+    """The status of the journey workflow with this id; None when there is none (or it is another type)."""
     try:
         description = await client.get_workflow_handle(instance_id).describe(rpc_timeout=RPC_TIMEOUT)
     except RPCError as error:
         if error.status == RPCStatusCode.NOT_FOUND:
             return None
         raise
+    if description.workflow_type != JOURNEY_WORKFLOW_TYPE:
+        return None
     return description.status
 
 
@@ -72,6 +90,7 @@ async def _live_state(client: Client, instance_id: str) -> JourneyState:
 async def get_instance(
     instance_id: str, _: JourneysReader, engine: EngineDep, client: OptionalTemporalDep
 ) -> InstanceView:
+    _require_journey_id(instance_id)
     async with engine.connect() as conn:
         row = await queries.get_instance(conn, instance_id)
     projection = None if row is None else InstanceRow.model_validate(row)
@@ -84,7 +103,7 @@ async def get_instance(
         try:
             workflow_status = await _workflow_status(client, instance_id)
             if workflow_status is None:
-                live_error = "no such workflow in Temporal"
+                live_error = "no such journey workflow in Temporal"
             else:
                 live = await _live_state(client, instance_id)
         except (RPCError, TimeoutError) as error:
@@ -114,12 +133,14 @@ async def get_instance(
     "/{instance_id:path}/cancel",
     status_code=status.HTTP_202_ACCEPTED,
     summary="Cancel a running instance",
-    description="Requests cancellation; the workflow records `journey.exited` (reason: cancelled) and stops.",
+    description="Requests cancellation; the workflow records `journey.exited` (reason: cancelled) and stops. "
+    "Only journey instances can be cancelled; any other workflow id is 404.",
     responses=problem_responses(401, 403, 404, 409, 503),
 )
 async def cancel_instance(
     instance_id: str, principal: JourneysWriter, client: TemporalDep
 ) -> CancelRequested:
+    _require_journey_id(instance_id)
     workflow_status = await _workflow_status(client, instance_id)
     if workflow_status is None:
         raise not_found("instance", instance_id)
