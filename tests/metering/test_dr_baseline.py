@@ -1,4 +1,4 @@
-"""The 10-of-10 like-day baseline against hand-worked numbers, and the federal holidays."""
+"""The 10-of-10 like-day baseline against hand-worked numbers."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ import pandas as pd
 import pytest
 
 from gridjourney.metering.dr_baseline import dr_performance
-from gridjourney.metering.holidays import federal_holidays, holidays_between
 
 NY = ZoneInfo("America/New_York")
 
@@ -92,21 +91,3 @@ def test_a_weekend_event_uses_weekend_days_and_short_history_is_reported() -> No
         time_zone="America/New_York",
     )
     assert not early.complete and len(early.like_days) == 2 and "only 2 like days" in (early.reason or "")
-
-
-def test_federal_holidays() -> None:
-    assert sorted(federal_holidays(2024)) == [
-        date(2024, 1, 1), date(2024, 1, 15), date(2024, 2, 19), date(2024, 5, 27), date(2024, 6, 19),
-        date(2024, 7, 4), date(2024, 9, 2), date(2024, 10, 14), date(2024, 11, 11), date(2024, 11, 28),
-        date(2024, 12, 25),
-    ]  # fmt: skip
-    in_2021 = federal_holidays(2021)
-    # 4 July 2021 was a Sunday (observed Monday 5th); Christmas a Saturday (observed Friday 24th); and
-    # 1 January 2022 a Saturday, observed on 31 December 2021.
-    assert {date(2021, 7, 5), date(2021, 12, 24), date(2021, 12, 31)} <= in_2021
-    assert date(2020, 6, 19) not in federal_holidays(2020)  # Juneteenth only from 2021
-
-
-def test_holidays_between_spans_years() -> None:
-    days = holidays_between(date(2024, 12, 20), date(2025, 1, 25))
-    assert days == {date(2024, 12, 25), date(2025, 1, 1), date(2025, 1, 20)}
