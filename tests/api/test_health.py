@@ -1,22 +1,32 @@
-"""GET /healthz against a real Temporal dev server, an unreachable one, and a dead database; and
-serve_api over real HTTP."""
+"""GET /healthz against a real Temporal dev server, an unreachable one, and a dead database (reason
+codes, never error text); degraded by lagging subscriptions and dead letters; and serve_api over real
+HTTP."""
 
 from __future__ import annotations
 
 import asyncio
 import socket
+from datetime import timedelta
 from pathlib import Path
 
 import httpx
 import pytest
+from sqlalchemy import func, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
 from gridjourney.api.app import create_app
+from gridjourney.api.deps import TemporalClientProvider
 from gridjourney.api.server import PortInUse, serve_api
 from gridjourney.config import Settings
 from gridjourney.db.engine import create_engine
+from gridjourney.db.tables import events
+from gridjourney.events import dead_letters
+from gridjourney.events.models import StoredEvent
+from gridjourney.events.store import EventStore
+from gridjourney.events.subscription import set_checkpoint
+from tests.events.builders import usage
 
 
 async def healthz(settings: Settings, engine: AsyncEngine, provider: object) -> httpx.Response:
@@ -35,14 +45,65 @@ async def test_healthy_when_database_and_temporal_answer(
     assert response.status_code == 200, response.text
     body = response.json()
     assert (body["status"], body["database"]["status"], body["temporal"]["status"]) == ("ok", "ok", "ok")
+    assert (body["subscriptions"]["status"], body["reasons"]) == ("ok", [])
 
 
 async def test_unavailable_when_temporal_is_down(client: httpx.AsyncClient) -> None:
     response = await client.get("/healthz")  # the client fixture's Temporal address has no server
     assert response.status_code == 503
     body = response.json()
+    assert (body["status"], body["reasons"]) == ("unavailable", ["temporal_unreachable"])
     assert body["database"]["status"] == "ok"
-    assert body["temporal"]["status"] == "unavailable" and body["temporal"]["detail"]
+    assert body["temporal"] == {"status": "unavailable", "reasons": ["temporal_unreachable"]}
+    assert "127.0.0.1" not in response.text and "Error" not in response.text  # no exception text
+
+
+def served_by(env: WorkflowEnvironment) -> TemporalClientProvider:
+    async def provide() -> Client:
+        return env.client
+
+    return provide
+
+
+async def test_degraded_while_a_subscription_holds_dead_letters(
+    settings: Settings, engine: AsyncEngine, temporal_dev_env: WorkflowEnvironment
+) -> None:
+    [event] = await append_usage(engine, 1)
+    async with engine.begin() as conn:
+        await dead_letters.record(conn, "projections", event, "KeyError: 'x'", 3)
+        await set_checkpoint(conn, "projections", event.position)
+        await set_checkpoint(conn, "router", event.position)
+
+    response = await healthz(settings, engine, served_by(temporal_dev_env))
+    assert response.status_code == 503
+    body = response.json()
+    assert (body["status"], body["reasons"]) == ("degraded", ["dead_letters"])
+    assert body["subscriptions"] == {"status": "degraded", "reasons": ["dead_letters"]}
+    assert "KeyError" not in response.text
+
+
+@pytest.mark.parametrize("by", ["positions", "seconds"])
+async def test_degraded_while_a_subscription_lags_beyond_the_threshold(
+    settings: Settings, engine: AsyncEngine, temporal_dev_env: WorkflowEnvironment, by: str
+) -> None:
+    await append_usage(engine, 3)  # nothing has handled them: both subscriptions lag by 3 events
+    provider = served_by(temporal_dev_env)
+    settings.health_max_lag_positions, settings.health_max_lag_seconds = 3, 3600.0
+    assert (await healthz(settings, engine, provider)).status_code == 200  # within both thresholds
+
+    if by == "positions":
+        settings.health_max_lag_positions = 2
+    else:
+        async with engine.begin() as conn:  # the oldest unhandled event waits for an hour
+            await conn.execute(update(events).values(recorded_at=func.now() - timedelta(hours=1)))
+    response = await healthz(settings, engine, provider)
+    assert response.status_code == 503
+    assert (response.json()["status"], response.json()["reasons"]) == ("degraded", ["subscription_lagging"])
+
+
+async def append_usage(engine: AsyncEngine, count: int) -> list[StoredEvent]:
+    await EventStore(engine).append([usage() for _ in range(count)])
+    return await EventStore(engine).read_after(0)
 
 
 async def test_unavailable_when_the_database_is_down(
@@ -58,8 +119,10 @@ async def test_unavailable_when_the_database_is_down(
     finally:
         await dead.dispose()
     assert response.status_code == 503
-    assert response.json()["database"]["status"] == "unavailable"
-    assert response.json()["temporal"]["status"] == "ok"
+    body = response.json()
+    assert (body["status"], body["reasons"]) == ("unavailable", ["database_unreachable"])
+    assert body["temporal"]["status"] == "ok" and body["subscriptions"]["status"] == "unknown"
+    assert str(tmp_path) not in response.text and "Error" not in response.text
 
 
 def free_port() -> int:
