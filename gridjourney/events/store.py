@@ -4,6 +4,10 @@ Appends are serialized by a transaction-scoped advisory lock, so positions becom
 order they were assigned: a reader that remembers the last position it saw can never skip an event
 committed late by a concurrent writer. Appends are idempotent on `event_id`.
 
+A customer's personal fields are sealed with that customer's data key as they are appended, and
+opened as they are read (gridjourney/privacy/): readers see plain payloads, the table never holds them.
+Once a customer is erased their sealed fields read null, and appending for them raises CustomerErased.
+
 Serialized appends cost one commit (a WAL flush) each, so one store instance groups the appends
 its callers make concurrently into one transaction (group commit): while a transaction is being
 written, the next callers queue; they are written together as soon as it commits. Each caller still
@@ -16,15 +20,22 @@ import asyncio
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy import func, select, text
 from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from gridjourney.db.tables import events
 from gridjourney.events.fingerprint import canonical_content, fingerprint
 from gridjourney.events.models import AppendResult, NewEvent, StoredEvent
 from gridjourney.events.types import validate_payload
+from gridjourney.privacy import customer_keys, fields
+from gridjourney.privacy.customer_keys import CustomerErased
+from gridjourney.privacy.keyring import Keyring, process_keyring
+
+__all__ = ["CustomerErased", "EventIdConflict", "EventStore"]
 
 # Arbitrary constant naming the "event log append" lock; NOTIFY channel woken on every commit.
 APPEND_LOCK_KEY = 0x6A6F75726E6579
@@ -45,9 +56,17 @@ class EventIdConflict(ValueError):
         self.position = position
 
 
+@dataclass(frozen=True)
+class _NewRow:
+    """A validated event before it is written: its row holds the plain payload until it is sealed."""
+
+    values: dict[str, Any]
+    content: bytes  # canonical content (events/fingerprint.py), fingerprinted when written
+
+
 @dataclass
 class _PendingAppend:
-    rows: list[dict[str, object]]
+    rows: list[_NewRow]
     done: asyncio.Future[list[AppendResult]] = field(
         default_factory=lambda: asyncio.get_running_loop().create_future()
     )
@@ -61,16 +80,23 @@ class _Single(_PendingAppend):
 
 
 class EventStore:
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, keyring: Keyring | None = None) -> None:
+        """`keyring` wraps the customers' data keys; by default the process's (from its settings)."""
         self.engine = engine
+        self._keyring = keyring
         self._queue: list[_PendingAppend] = []
         self._writer: asyncio.Task[None] | None = None
+
+    @property
+    def keyring(self) -> Keyring:
+        return self._keyring if self._keyring is not None else process_keyring()
 
     async def append(self, new_events: Sequence[NewEvent]) -> list[AppendResult]:
         """Validate every payload, then append all events in one transaction (all or nothing).
 
-        Raises UnknownEventType or pydantic.ValidationError before anything is written. Returns once
-        the events are committed, possibly together with other callers' (group commit).
+        Raises UnknownEventType or pydantic.ValidationError before anything is written, EventIdConflict
+        or CustomerErased and writes nothing. Returns once the events are committed, possibly together
+        with other callers' (group commit).
         """
         rows = _rows(new_events)
         if not rows:
@@ -118,8 +144,26 @@ class EventStore:
         rows = _rows(new_events)
         return await self._append_rows(conn, rows) if rows else []
 
-    async def _append_rows(self, conn: AsyncConnection, rows: list[dict[str, object]]) -> list[AppendResult]:
+    async def _sealed(self, conn: AsyncConnection, new_rows: list[_NewRow]) -> list[dict[str, object]]:
+        """The rows as stored: personal fields sealed, fingerprints keyed by the customer's data key."""
+        customer_ids = {row.values["customer_id"] for row in new_rows} - {None}
+        keys = await customer_keys.keys_for_writing(conn, self.keyring, customer_ids)
+        rows: list[dict[str, object]] = []
+        for row in new_rows:
+            customer_id = row.values["customer_id"]
+            if customer_id is None:
+                rows.append(row.values | {"fingerprint": fingerprint(row.content)})
+                continue
+            key = keys[customer_id]
+            payload = fields.seal(row.values["type"], customer_id, row.values["payload"], key)
+            rows.append(
+                row.values | {"payload": payload, "fingerprint": fields.keyed_fingerprint(row.content, key)}
+            )
+        return rows
+
+    async def _append_rows(self, conn: AsyncConnection, new_rows: list[_NewRow]) -> list[AppendResult]:
         await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": APPEND_LOCK_KEY})
+        rows = await self._sealed(conn, new_rows)
         ids = [row["event_id"] for row in rows]
         found = await conn.execute(
             select(events.c.event_id, events.c.position, events.c.fingerprint).where(
@@ -167,19 +211,32 @@ class EventStore:
         """Events with a position greater than `position`, in order."""
         query = select(events).where(events.c.position > position).order_by(events.c.position).limit(limit)
         async with self.engine.connect() as conn:
-            return [StoredEvent.model_validate(row._mapping) for row in await conn.execute(query)]
+            return await self.opened(conn, list(await conn.execute(query)))
 
     async def read_customer(self, customer_id: str, limit: int = 1000) -> list[StoredEvent]:
         query = (
             select(events).where(events.c.customer_id == customer_id).order_by(events.c.position).limit(limit)
         )
         async with self.engine.connect() as conn:
-            return [StoredEvent.model_validate(row._mapping) for row in await conn.execute(query)]
+            return await self.opened(conn, list(await conn.execute(query)))
 
     async def get(self, event_id: uuid.UUID) -> StoredEvent | None:
         async with self.engine.connect() as conn:
             row = (await conn.execute(select(events).where(events.c.event_id == event_id))).first()
-        return None if row is None else StoredEvent.model_validate(row._mapping)
+            return None if row is None else (await self.opened(conn, [row]))[0]
+
+    async def opened(self, conn: AsyncConnection, rows: list[Row[Any]]) -> list[StoredEvent]:
+        """Rows of the events table as events, their personal fields opened (null once erased)."""
+        sealed = [row for row in rows if fields.has_sealed_fields(row.type, row.payload)]
+        keys = await customer_keys.keys_for_reading(conn, self.keyring, {row.customer_id for row in sealed})
+        out: list[StoredEvent] = []
+        for row in rows:
+            event = StoredEvent.model_validate(row._mapping)
+            if row.customer_id in keys:
+                payload = fields.open_sealed(row.type, row.customer_id, row.payload, keys[row.customer_id])
+                event = event.model_copy(update={"payload": payload})
+            out.append(event)
+        return out
 
     async def head(self) -> int:
         """The position of the newest event (0 when the log is empty)."""
@@ -189,9 +246,9 @@ class EventStore:
             )
 
 
-def _rows(new_events: Sequence[NewEvent]) -> list[dict[str, object]]:
+def _rows(new_events: Sequence[NewEvent]) -> list[_NewRow]:
     """The rows to insert, every payload validated first (nothing is written if one is refused)."""
-    rows: list[dict[str, object]] = []
+    rows: list[_NewRow] = []
     for event in new_events:
         payload = validate_payload(event.type, event.payload)
         content = canonical_content(
@@ -202,16 +259,14 @@ def _rows(new_events: Sequence[NewEvent]) -> list[dict[str, object]]:
             payload=payload,
             schema_version=event.schema_version,
         )
-        rows.append(
-            {
-                "event_id": event.event_id,
-                "type": event.type,
-                "customer_id": event.customer_id,
-                "occurred_at": event.occurred_at,
-                "source": event.source,
-                "payload": payload,
-                "schema_version": event.schema_version,
-                "fingerprint": fingerprint(content),
-            }
-        )
+        values = {
+            "event_id": event.event_id,
+            "type": event.type,
+            "customer_id": event.customer_id,
+            "occurred_at": event.occurred_at,
+            "source": event.source,
+            "payload": payload,
+            "schema_version": event.schema_version,
+        }
+        rows.append(_NewRow(values, content))
     return rows

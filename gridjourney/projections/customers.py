@@ -1,7 +1,9 @@
-"""The customers projection: customer.created and customer.updated, attributes merged.
+"""The customers projection: customer.created and customer.updated, attributes merged; customer.erased.
 
 An attribute set to null by an event is removed, so a journey's `update` step can clear one.
-Profile fields absent (null) from customer.updated keep their value.
+Profile fields absent (null) from customer.updated keep their value. The personal fields of an erased
+customer read null from the store (gridjourney/privacy/fields.py), so a rebuild stores none, and
+customer.erased clears them from the row and marks it.
 """
 
 from __future__ import annotations
@@ -36,9 +38,37 @@ def _merged(current: ColumnElement[Any], attributes: dict[str, Any]) -> ColumnEl
     return merged.op("-")(literal(removed, ARRAY(String))) if removed else merged
 
 
+PERSONAL_FIELDS = ("name", "phone", "email")
+
+
+async def _erase(conn: AsyncConnection, customer_id: str, event: StoredEvent) -> None:
+    statement = insert(customers).values(
+        customer_id=customer_id,
+        erased_at=event.occurred_at,
+        created_at=event.occurred_at,
+        updated_at=event.occurred_at,
+        last_position=event.position,
+    )
+    await conn.execute(
+        statement.on_conflict_do_update(
+            index_elements=[customers.c.customer_id],
+            set_={field: None for field in PERSONAL_FIELDS}
+            | {
+                "erased_at": statement.excluded.erased_at,
+                "updated_at": statement.excluded.updated_at,
+                "last_position": statement.excluded.last_position,
+            },
+            where=customers.c.last_position < statement.excluded.last_position,
+        )
+    )
+
+
 async def apply(conn: AsyncConnection, event: StoredEvent) -> None:
     if event.customer_id is None:
         log.warning("customers: %s at %d names no customer; ignored", event.type, event.position)
+        return
+    if event.type == "customer.erased":
+        await _erase(conn, event.customer_id, event)
         return
     if event.type == "customer.created":
         created = CustomerCreated.model_validate(event.payload)
@@ -82,6 +112,6 @@ async def apply(conn: AsyncConnection, event: StoredEvent) -> None:
 PROJECTION = Projection(
     name="customers",
     table=customers,
-    event_types=frozenset({"customer.created", "customer.updated"}),
+    event_types=frozenset({"customer.created", "customer.updated", "customer.erased"}),
     apply=apply,
 )

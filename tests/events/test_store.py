@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import json
 import uuid
+from typing import Any
 
 import pytest
 from pydantic import ValidationError
-from sqlalchemy import func, select
+from sqlalchemy import Row, func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gridjourney.db.tables import events
-from gridjourney.events.store import EventIdConflict, EventStore
+from gridjourney.events.fingerprint import canonical_content, fingerprint
+from gridjourney.events.store import CustomerErased, EventIdConflict, EventStore
 from gridjourney.events.types import UnknownEventType
+from gridjourney.privacy import customer_keys
 from tests.events.builders import new_event, usage
 
 
@@ -210,3 +214,68 @@ async def test_reused_event_id_inside_one_batch_with_other_content_is_a_conflict
         await store.append([first, other])
     assert raised.value.position is None
     assert await store.head() == 0
+
+
+async def _stored_row(engine: AsyncEngine, event_id: uuid.UUID) -> Row[Any]:
+    async with engine.connect() as conn:
+        return (await conn.execute(select(events).where(events.c.event_id == event_id))).one()
+
+
+async def test_personal_fields_are_sealed_at_rest_and_read_in_the_clear(engine: AsyncEngine) -> None:
+    store = EventStore(engine)
+    profile = {"name": "Ada Byron", "phone": "+15035550100", "email": "ada@example.com"}
+    event = new_event("customer.created", "c-1", profile)
+    await store.append([event])
+
+    row = await _stored_row(engine, event.event_id)
+    for field, value in profile.items():
+        assert value not in json.dumps(row.payload)
+        assert set(row.payload[field]) == {"sealed"}
+    assert row.payload["locale"] == "en"  # what is not personal stays readable (and queryable)
+    for read in (
+        await store.get(event.event_id),
+        *await store.read_customer("c-1"),
+        *await store.read_after(0),
+    ):
+        assert read is not None
+        assert {field: read.payload[field] for field in profile} == profile
+
+
+async def test_a_customers_fingerprint_is_keyed_by_their_data_key(engine: AsyncEngine) -> None:
+    """A plain digest of a known content could be recomputed from a guess; the HMAC cannot."""
+    store = EventStore(engine)
+    about_a_customer, about_a_feeder = (
+        usage("c-1"),
+        new_event("outage.restored", None, {"incident_id": "i-1", "restored_at": "2026-07-01T13:00:00Z"}),
+    )
+    await store.append([about_a_customer, about_a_feeder])
+
+    for event, keyed in ((about_a_customer, True), (about_a_feeder, False)):
+        row = await _stored_row(engine, event.event_id)
+        content = canonical_content(
+            event_type=row.type,
+            customer_id=row.customer_id,
+            occurred_at=row.occurred_at,
+            source=row.source,
+            payload=row.payload,
+            schema_version=row.schema_version,
+        )
+        assert (row.fingerprint != fingerprint(content)) is keyed
+        assert len(row.fingerprint) == 64
+
+
+async def test_new_events_about_an_erased_customer_are_refused(engine: AsyncEngine) -> None:
+    store = EventStore(engine)
+    created = new_event("customer.created", "c-1", {"name": "Ada Byron"})
+    await store.append([created])
+    async with engine.begin() as conn:
+        await customer_keys.destroy_key(conn, "c-1")
+
+    with pytest.raises(CustomerErased, match="c-1"):
+        await store.append([usage("c-1")])
+    with pytest.raises(CustomerErased):  # a repeat of an old event too: nothing more is said about them
+        await store.append([created])
+    [other] = await store.append([usage("c-2")])  # everyone else's events go on
+    assert not other.duplicate
+    read = await store.get(created.event_id)
+    assert read is not None and read.payload["name"] is None  # the sealed name can no longer be read

@@ -1,0 +1,103 @@
+"""Erasing a customer without rewriting the log (crypto-shredding).
+
+In one transaction: `customer.erased` is appended (while the customer's key still exists), the data
+key is destroyed, and the personal data held outside the log is removed: the customers projection's
+profile fields, the dev outbox's copies of the messages sent to them (recipient, subject, body) and
+the failure reasons of their messages (a provider's error can quote the number). Their sealed event
+fields read null from then on, and the store refuses new events about them (CustomerErased).
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import exists, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from gridjourney.db.tables import customer_keys, customers, events, messages, outbox_messages, send_ledger
+from gridjourney.events.models import NewEvent
+from gridjourney.events.store import EventStore
+from gridjourney.privacy import customer_keys as keys
+
+ERASED_EVENT_NAMESPACE = uuid.UUID("5b0c3f9e-8a51-4e0b-9d47-1c2f6a7e0d13")
+ERASED_TEXT = "[erased]"
+SOURCE = "gridjourney"
+
+
+@dataclass(frozen=True)
+class Erasure:
+    customer_id: str
+    erased_at: datetime
+    already: bool  # erased by an earlier request: nothing was done this time
+
+
+async def _known(conn: AsyncConnection, customer_id: str) -> bool:
+    """Anything recorded about the customer: events, a projection row or a key."""
+    query = select(
+        or_(
+            exists().where(events.c.customer_id == customer_id),
+            exists().where(customers.c.customer_id == customer_id),
+            exists().where(customer_keys.c.customer_id == customer_id),
+        )
+    )
+    return bool((await conn.execute(query)).scalar_one())
+
+
+async def _remove_personal_data(conn: AsyncConnection, customer_id: str, erased_at: datetime) -> None:
+    await conn.execute(
+        update(customers)
+        .where(customers.c.customer_id == customer_id)
+        .values(name=None, phone=None, email=None, erased_at=erased_at)
+    )
+    their_sends = select(send_ledger.c.idempotency_key).where(send_ledger.c.customer_id == customer_id)
+    their_messages = select(messages.c.idempotency_key).where(messages.c.customer_id == customer_id)
+    await conn.execute(
+        update(outbox_messages)
+        .where(
+            or_(
+                outbox_messages.c.idempotency_key.in_(their_sends),
+                outbox_messages.c.idempotency_key.in_(their_messages),
+            )
+        )
+        .values(recipient=ERASED_TEXT, subject=None, body=ERASED_TEXT)
+    )
+    await conn.execute(
+        update(messages)
+        .where(messages.c.customer_id == customer_id, messages.c.status == "failed")
+        .values(reason=None)
+    )
+
+
+async def erase_customer(engine: AsyncEngine, store: EventStore, customer_id: str) -> Erasure | None:
+    """Erase the customer (idempotent). None when nothing was ever recorded about them."""
+    try:
+        return await _erase(engine, store, customer_id)
+    except keys.CustomerErased as concurrent:  # another request erased them first
+        return Erasure(customer_id, concurrent.erased_at, already=True)
+
+
+async def _erase(engine: AsyncEngine, store: EventStore, customer_id: str) -> Erasure | None:
+    async with engine.begin() as conn:
+        already = await keys.erased_at(conn, customer_id)
+        if already is not None:
+            return Erasure(customer_id, already, already=True)
+        if not await _known(conn, customer_id):
+            return None
+        erased = NewEvent(
+            event_id=uuid.uuid5(ERASED_EVENT_NAMESPACE, customer_id),
+            type="customer.erased",
+            customer_id=customer_id,
+            occurred_at=datetime.now(UTC),
+            source=SOURCE,
+        )
+        await store.append_in(conn, [erased])
+        erased_at = await keys.destroy_key(conn, customer_id)
+        await _remove_personal_data(conn, customer_id, erased_at)
+    return Erasure(customer_id, erased_at, already=False)
+
+
+async def erased_at(engine: AsyncEngine, customer_id: str) -> datetime | None:
+    async with engine.connect() as conn:
+        return await keys.erased_at(conn, customer_id)
