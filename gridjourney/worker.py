@@ -1,5 +1,6 @@
 """The Temporal workers: journeys, the daily scoring scan and their activities on the main task queue;
-provider sends on a dedicated queue whose rate limit holds across all workers (DESIGN.md section 8).
+provider sends on a dedicated queue whose rate limit holds across all workers (Temporal's server
+enforces `max_task_queue_activities_per_second` for the whole task queue, not per worker).
 `ensure_scoring_schedule` creates (or brings up to date) the Temporal Schedule that runs the scan."""
 
 from __future__ import annotations

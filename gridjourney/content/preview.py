@@ -1,6 +1,6 @@
-"""Rendering a journey's SMS templates with sample values, to warn about segment counts before
-publishing (DESIGN.md §4). Sample values are deliberately on the long side (a four-digit amount,
-a long name) so a template that fits here fits for real customers too."""
+"""Rendering a journey's SMS templates with sample values, to warn about segment counts (counted by
+gridjourney/content/sms.py) before publishing. Sample values are deliberately on the long side (a
+four-digit amount, a long name) so a template that fits here fits for real customers too."""
 
 from __future__ import annotations
 
