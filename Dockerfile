@@ -6,4 +6,9 @@ COPY gridjourney ./gridjourney
 COPY journeys ./journeys
 COPY templates ./templates
 RUN pip install --no-cache-dir --no-deps .
+# Log lines reach `docker compose logs` as they are written; the processes need no root.
+ENV PYTHONUNBUFFERED=1
+RUN useradd --system --no-create-home gridjourney
+USER gridjourney
+# docker-compose.yml runs `gridjourney db upgrade`, `journeys publish journeys/`, `api`, `worker`, `router`.
 CMD ["gridjourney", "api"]
