@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from gridjourney.api.deps import TemporalClientProvider
 from gridjourney.api.middleware import install_middleware
 from gridjourney.api.problems import install_problem_handlers
-from gridjourney.api.routes import customers, events, health, instances, journeys, messages, reads
+from gridjourney.api.routes import admin, customers, events, health, instances, journeys, messages, reads
 from gridjourney.config import Settings
 from gridjourney.events.store import EventStore
 
@@ -37,7 +37,8 @@ OPENAPI_TAGS = [
     {"name": "journeys", "description": "Journey definitions (YAML), their versions and instances."},
     {"name": "instances", "description": "One customer's run of a journey: live state, cancellation."},
     {"name": "messages", "description": "The message log: sent, suppressed (with the reason), delivered."},
-    {"name": "health", "description": "Reachability of the database and Temporal."},
+    {"name": "health", "description": "Reachability of the database and Temporal; subscription lag."},
+    {"name": "admin", "description": "Operations (scope `admin`): subscriptions and their dead letters."},
 ]
 
 
@@ -77,7 +78,7 @@ def create_app(
     app.state.temporal_client_provider = temporal_client_provider
     install_problem_handlers(app)
     install_middleware(app, settings)
-    for module in (events, customers, journeys, instances, messages, health):
+    for module in (events, customers, journeys, instances, messages, health, admin):
         app.include_router(module.router)
     app.include_router(reads.router)
     return app

@@ -13,7 +13,7 @@ from temporalio.client import Client
 from temporalio.converter import DataConverter
 
 from gridjourney.api.auth import Principal, authenticate
-from gridjourney.api.problems import ApiProblem, FieldError
+from gridjourney.api.problems import ApiProblem, FieldError, unavailable
 from gridjourney.config import Settings
 from gridjourney.events.store import EventStore
 from gridjourney.temporal import connect
@@ -61,7 +61,7 @@ async def _temporal(request: Request) -> Client:
     try:
         return await provider()
     except Exception as exc:  # any connection failure means the same to the caller: try later
-        raise ApiProblem(503, "temporal-unavailable", "Temporal is unavailable", f"{exc}") from exc
+        raise unavailable("temporal") from exc
 
 
 SettingsDep = Annotated[Settings, Depends(_settings)]

@@ -6,16 +6,24 @@ integration can point at the exact value it got wrong.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+import psycopg
+import sqlalchemy.exc
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from temporalio.service import RPCError, RPCStatusCode
 
+from gridjourney.events.store import EventIdConflict
 from gridjourney.events.types import UnknownEventType
+from gridjourney.privacy.customer_keys import CustomerErased
+
+log = logging.getLogger(__name__)
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 PROBLEM_BASE = "urn:gridjourney:problem:"
@@ -30,12 +38,18 @@ class FieldError(BaseModel):
 
 
 class Problem(BaseModel):
+    # Problem types may add members of their own (RFC 9457, section 3.2), e.g. `position` of a conflict.
+    model_config = ConfigDict(extra="allow")
+
     type: str = Field(description="A URN naming the kind of problem.", examples=[PROBLEM_BASE + "validation"])
     title: str
     status: int
     detail: str | None = None
     instance: str | None = Field(None, description="The request path.")
     errors: list[FieldError] = Field(default_factory=list)
+    position: int | None = Field(
+        None, description="For an event_id conflict (409): the position of the original event."
+    )
 
 
 class ApiProblem(Exception):
@@ -49,8 +63,10 @@ class ApiProblem(Exception):
         detail: str | None = None,
         errors: Sequence[FieldError] = (),
         headers: dict[str, str] | None = None,
+        extensions: dict[str, Any] | None = None,
     ) -> None:
         super().__init__(detail or title)
+        self.extensions = extensions or {}
         self.status = status
         self.slug = slug
         self.title = title
@@ -70,6 +86,62 @@ def invalid(detail: str, errors: Sequence[FieldError], status: int = 422) -> Api
     return ApiProblem(status, "validation", "The request is invalid", detail, errors)
 
 
+def event_id_conflict(conflict: EventIdConflict, field: str = "event_id") -> ApiProblem:
+    reason = "already used for an event with other content; send a new event_id for a new event"
+    return ApiProblem(
+        409,
+        "event-id-conflict",
+        "The event_id names another event",
+        str(conflict),
+        [FieldError(field=field, reason=reason)],
+        extensions={"position": conflict.position} if conflict.position is not None else None,
+    )
+
+
+# Seconds a client should wait before retrying while a dependency is down (outages seen are seconds).
+RETRY_AFTER_SECONDS = 5
+
+
+def unavailable(dependency: str) -> ApiProblem:
+    return ApiProblem(
+        503,
+        f"{dependency}-unavailable",
+        f"{dependency.capitalize()} is unavailable",
+        "a dependency is down or overloaded; nothing was changed unless a response said so. Retry later.",
+        headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+    )
+
+
+def outage(exc: BaseException) -> str | None:
+    """The dependency whose outage `exc` shows ("database", "temporal"), or None for other errors."""
+    if isinstance(
+        exc, (sqlalchemy.exc.OperationalError, sqlalchemy.exc.TimeoutError, psycopg.OperationalError)
+    ):
+        return "database"
+    if isinstance(exc, sqlalchemy.exc.DBAPIError) and exc.connection_invalidated:
+        return "database"
+    if isinstance(exc, sqlalchemy.exc.InterfaceError | psycopg.InterfaceError):
+        return "database"
+    if isinstance(exc, RPCError) and exc.status in (
+        RPCStatusCode.UNAVAILABLE,
+        RPCStatusCode.DEADLINE_EXCEEDED,
+        RPCStatusCode.RESOURCE_EXHAUSTED,
+    ):
+        return "temporal"
+    if isinstance(exc, RuntimeError) and str(exc).startswith("Failed client connect"):
+        return "temporal"  # temporalio's error when the server cannot be reached
+    return None
+
+
+def internal_error() -> ApiProblem:
+    return ApiProblem(
+        500,
+        "internal",
+        "Internal error",
+        "the error was logged; nothing in this response describes it. Retry, or report the time.",
+    )
+
+
 def field_path(loc: Iterable[int | str]) -> str:
     """("events", 3, "payload", "x") -> "events[3].payload.x"."""
     path = ""
@@ -82,7 +154,7 @@ def field_path(loc: Iterable[int | str]) -> str:
 
 
 def _reason(error: dict[str, Any]) -> str:
-    reason = str(error.get("msg", "invalid value"))
+    reason = str(error.get("msg", "invalid value")).removeprefix("Value error, ")
     if error.get("type") == "timezone_aware":
         reason += " (add a zone, e.g. 2025-07-01T14:00:00Z or +02:00)"
     if error.get("type") == "extra_forbidden":
@@ -103,6 +175,7 @@ def problem_response(request: Request, problem: ApiProblem) -> JSONResponse:
         detail=problem.detail,
         instance=request.url.path,
         errors=problem.errors,
+        **problem.extensions,
     )
     return JSONResponse(
         body.model_dump(mode="json", exclude_none=True),
@@ -144,11 +217,60 @@ async def _http_exception(request: Request, exc: Exception) -> JSONResponse:
     return problem_response(request, problem)
 
 
+def customer_erased(customer_id: str, status: int = 410) -> ApiProblem:
+    """410 for a new event about an erased customer; 404 (with `erased`) for a read of one."""
+    return ApiProblem(
+        status,
+        "customer-erased",
+        "The customer was erased",
+        f"customer {customer_id!r} was erased: their personal data is gone and nothing new is recorded",
+        [FieldError(field="customer_id", reason="erased")] if status == 410 else [],
+        extensions={"erased": True},
+    )
+
+
+async def _customer_erased(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, CustomerErased)
+    return problem_response(request, customer_erased(exc.customer_id))
+
+
+async def _event_id_conflict(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, EventIdConflict)
+    return problem_response(request, event_id_conflict(exc))
+
+
+async def unexpected_error(request: Request, exc: Exception) -> JSONResponse:
+    """503 for an outage of a dependency, else 500: never the exception's text, which may quote data.
+    Logged with the request's method, path template and exception type only."""
+    dependency = outage(exc)
+    route = request.scope.get("route")
+    where = getattr(route, "path", "(no route)")
+    if dependency is not None:
+        log.warning("%s unavailable during %s %s: %s", dependency, request.method, where, type(exc).__name__)
+        return problem_response(request, unavailable(dependency))
+    log.error("unexpected %s in %s %s", type(exc).__name__, request.method, where)
+    return problem_response(request, internal_error())
+
+
+OUTAGE_ERRORS: tuple[type[Exception], ...] = (
+    sqlalchemy.exc.SQLAlchemyError,
+    psycopg.Error,
+    RPCError,
+    RuntimeError,
+)
+
+
 def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ApiProblem, _api_problem)
     app.add_exception_handler(RequestValidationError, _request_validation)
     app.add_exception_handler(UnknownEventType, _unknown_event_type)
     app.add_exception_handler(StarletteHTTPException, _http_exception)
+    app.add_exception_handler(EventIdConflict, _event_id_conflict)
+    app.add_exception_handler(CustomerErased, _customer_erased)
+    # Errors of the database and Temporal clients: 503 when they show an outage, else a plain 500.
+    # Anything else that escapes a route is caught by api/middleware.py's last resort.
+    for error_class in OUTAGE_ERRORS:
+        app.add_exception_handler(error_class, unexpected_error)
 
 
 # For `responses=` of routes: the problem documents an operation can return.

@@ -4,23 +4,61 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+
+from gridjourney.events.fields import (
+    CUSTOMER_ID_PATTERN,
+    INT32_MAX,
+    CustomerId,
+    Label,
+    PayloadObject,
+    Timestamp,
+    admission,
+)
+from gridjourney.events.types import CUSTOMER_EVENT_PREFIXES
 
 
 class NewEvent(BaseModel):
     """An event to append. `event_id` is the idempotency key: a repeat returns the first result."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     event_id: uuid.UUID = Field(description="Idempotency key chosen by the sender (UUID).")
-    type: str = Field(description="A registered event type, e.g. bill.projection_updated.")
-    customer_id: str | None = Field(None, max_length=100, description="Unset for feeder/program events.")
-    occurred_at: AwareDatetime = Field(description="When it happened, with a time zone.")
-    source: str = Field(max_length=100, description="Who sent it: billing, mdm, oms, dr-operator, ...")
-    payload: dict[str, Any] = Field(default_factory=dict)
-    schema_version: int = Field(1, ge=1)
+    type: Label = Field(description="A registered event type, e.g. bill.projection_updated.")
+    customer_id: CustomerId | None = Field(
+        None,
+        validate_default=True,
+        description=f"The customer the event is about, matching `{CUSTOMER_ID_PATTERN}`. Required for "
+        f"{', '.join(p + '*' for p in CUSTOMER_EVENT_PREFIXES)} events; unset for feeder/program events.",
+    )
+    occurred_at: Timestamp = Field(
+        description="When it happened: an RFC 3339 string with a zone, by default at most 1 day ahead "
+        "and 10 years back (GRIDJOURNEY_OCCURRED_AT_MAX_FUTURE / _MAX_PAST)."
+    )
+    source: Label = Field(description="Who sent it: billing, mdm, oms, dr-operator, ...")
+    payload: PayloadObject = Field(default_factory=dict)
+    schema_version: int = Field(1, ge=1, le=INT32_MAX)
+
+    @field_validator("customer_id")
+    @classmethod
+    def _about_a_customer(cls, value: str | None, info: ValidationInfo) -> str | None:
+        event_type = info.data.get("type")
+        if value is None and isinstance(event_type, str) and event_type.startswith(CUSTOMER_EVENT_PREFIXES):
+            raise ValueError(f"required for {event_type} events (they are about one customer)")
+        return value
+
+    @field_validator("occurred_at")
+    @classmethod
+    def _within_bounds(cls, value: datetime, info: ValidationInfo) -> datetime:
+        door = admission(info)
+        if door is None:
+            return value
+        if value > door.now + door.max_future:
+            raise ValueError(f"lies more than {door.max_future} in the future")
+        if value < door.now - door.max_past:
+            raise ValueError(f"lies more than {door.max_past.days} days in the past")
+        return value
 
 
 class StoredEvent(NewEvent):
@@ -35,3 +73,6 @@ class AppendResult(BaseModel):
     event_id: uuid.UUID
     position: int
     duplicate: bool = Field(description="True when this event_id was appended before; nothing was written.")
+
+
+__all__ = ["AppendResult", "NewEvent", "StoredEvent"]

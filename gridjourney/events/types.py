@@ -2,192 +2,218 @@
 
 An event's `type` must be registered here; its payload is validated against the model before it is
 appended. Models forbid unknown fields so a typo in an integration is refused, not silently kept.
+Every field is bounded by what the tables and the code can hold (see events/fields.py), so that an
+event accepted here can be folded by every projection.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from gridjourney.events.fields import (
+    INT32_MAX,
+    Amount,
+    Count,
+    Email,
+    JsonObject,
+    Label,
+    Locale,
+    LongLabel,
+    Name,
+    Phone,
+    SignedQuantity,
+    Text,
+    Timestamp,
+    TimeZone,
+)
 
 Channel = Literal["sms", "email", "push"]
 Purpose = Literal["marketing", "informational", "safety"]
 
 
 class Payload(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 # --- customers and consent -----------------------------------------------------------------------
 class CustomerCreated(Payload):
-    name: str | None = None
-    phone: str | None = Field(None, description="E.164, e.g. +15035550100")
-    email: str | None = None
-    locale: str = Field("en", description="Language for messages: en, es, ...")
-    time_zone: str = Field("UTC", description="IANA zone, e.g. America/Los_Angeles")
-    attributes: dict[str, Any] = Field(default_factory=dict)
+    name: Name | None = None
+    phone: Phone | None = None
+    email: Email | None = None
+    locale: Locale = "en"
+    time_zone: TimeZone = "UTC"
+    attributes: JsonObject = Field(default_factory=dict)
 
 
 class CustomerUpdated(Payload):
-    name: str | None = None
-    phone: str | None = None
-    email: str | None = None
-    locale: str | None = None
-    time_zone: str | None = None
-    attributes: dict[str, Any] = Field(default_factory=dict, description="Merged into the customer's.")
+    name: Name | None = None
+    phone: Phone | None = None
+    email: Email | None = None
+    locale: Locale | None = None
+    time_zone: TimeZone | None = None
+    attributes: JsonObject = Field(default_factory=dict, description="Merged into the customer's.")
 
 
 class ConsentChanged(Payload):
     channel: Channel
     purpose: Purpose
     granted: bool
-    method: str | None = Field(None, description="How it was given or revoked: web, sms_stop, call, ...")
+    method: Label | None = Field(None, description="How it was given or revoked: web, sms_stop, call, ...")
 
 
 # --- billing and metering -------------------------------------------------------------------------
 class BillProjectionUpdated(Payload):
-    projected_amount: float = Field(ge=0)
-    typical_amount: float = Field(ge=0)
-    days_left: int = Field(ge=0)
+    projected_amount: Amount
+    typical_amount: Amount
+    days_left: int = Field(ge=0, le=366)
     ratio: float | None = Field(
-        None, ge=0, description="projected_amount / typical_amount (the scorer fills it; optional)."
+        None,
+        ge=0,
+        le=1e6,
+        description="projected_amount / typical_amount (the scorer fills it; optional).",
     )
-    bill_period_start: datetime | None = None
-    bill_period_end: datetime | None = None
-    currency: str = "USD"
+    bill_period_start: Timestamp | None = None
+    bill_period_end: Timestamp | None = None
+    currency: str = Field("USD", pattern=r"^[A-Z]{3}$", description="ISO 4217 code.")
 
 
 class BillIssued(Payload):
-    amount: float = Field(ge=0)
-    due_date: datetime | None = None
-    bill_period_start: datetime | None = None
-    bill_period_end: datetime | None = None
+    amount: Amount
+    due_date: Timestamp | None = None
+    bill_period_start: Timestamp | None = None
+    bill_period_end: Timestamp | None = None
 
 
 class MeterAnomalyDetected(Payload):
-    anomaly_type: str
-    score: float
-    meter_id: str | None = None
-    description: str | None = None
-    days: list[str] = Field(default_factory=list)
+    anomaly_type: Label
+    score: SignedQuantity
+    meter_id: Label | None = None
+    description: Text | None = None
+    days: list[Label] = Field(default_factory=list, max_length=366)
 
 
 class MeterReadsImported(Payload):
     """One imported file of interval reads (the reads themselves are in meter_reads, not in the log)."""
 
-    import_id: str
-    format: str = Field(description="espi-xml or csv")
-    content_sha256: str
-    file_name: str | None = None
-    meter_ids: list[str] = Field(default_factory=list)
-    reads_in_file: int = Field(ge=0)
-    reads_stored: int = Field(
-        ge=0, description="Reads not stored before (overlaps with earlier files merge)."
+    import_id: Label
+    format: Label = Field(description="espi-xml or csv")
+    content_sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    file_name: Text | None = None
+    meter_ids: list[Label] = Field(default_factory=list, max_length=10_000)
+    reads_in_file: Count
+    reads_stored: Count = Field(description="Reads not stored before (overlaps with earlier files merge).")
+    first_read_at: Timestamp | None = None
+    last_read_at: Timestamp | None = None
+    total_kwh: SignedQuantity
+    interval_seconds: list[Annotated[int, Field(ge=1, le=31 * 86_400)]] = Field(
+        default_factory=list, max_length=100
     )
-    first_read_at: AwareDatetime | None = None
-    last_read_at: AwareDatetime | None = None
-    total_kwh: float
-    interval_seconds: list[int] = Field(default_factory=list)
-    issue_counts: dict[str, int] = Field(default_factory=dict, description="gap, duplicate, negative, ...")
+    issue_counts: dict[Label, Count] = Field(
+        default_factory=dict, max_length=100, description="gap, duplicate, negative, ..."
+    )
 
 
 class UsageReduced(Payload):
-    kwh_saved: float
-    period_days: int = Field(ge=1)
+    kwh_saved: SignedQuantity
+    period_days: int = Field(ge=1, le=3660)
 
 
 # --- demand response and outages -----------------------------------------------------------------
 class DrEventScheduled(Payload):
-    dr_event_id: str
-    program: str
-    start: AwareDatetime
-    end: AwareDatetime
-    modification_number: int = 0
+    dr_event_id: Label
+    program: Label
+    start: Timestamp
+    end: Timestamp
+    modification_number: Count = 0
 
 
 class DrEventCancelled(Payload):
-    dr_event_id: str
-    reason: str | None = None
+    dr_event_id: Label
+    reason: Text | None = None
 
 
 class OutageDetected(Payload):
-    incident_id: str
-    premise_id: str | None = None
-    feeder: str | None = None
-    cause: str | None = None
-    etr: AwareDatetime | None = Field(None, description="Estimated time of restoration.")
+    incident_id: Label
+    premise_id: Label | None = None
+    feeder: Label | None = None
+    cause: Text | None = None
+    etr: Timestamp | None = Field(None, description="Estimated time of restoration.")
 
 
 class OutageEtrUpdated(Payload):
-    incident_id: str
-    etr: AwareDatetime
+    incident_id: Label
+    etr: Timestamp
 
 
 class OutageRestored(Payload):
-    incident_id: str
-    restored_at: AwareDatetime
+    incident_id: Label
+    restored_at: Timestamp
 
 
 # --- the engine's own events ---------------------------------------------------------------------
+JourneyVersionNumber = Field(ge=1, le=INT32_MAX)
+
+
 class JourneyEntered(Payload):
-    journey_id: str
-    version: int
-    instance_id: str
+    journey_id: Label
+    version: int = JourneyVersionNumber
+    instance_id: LongLabel
     holdout: bool
-    trigger_event_id: str | None = None
+    trigger_event_id: Label | None = None
 
 
 class JourneyStepCompleted(Payload):
-    journey_id: str
-    version: int
-    instance_id: str
-    step_id: str
-    kind: str
-    outcome: str | None = None
-    next_step: str | None = Field(None, description="The step the journey goes on to (None: it ends).")
+    journey_id: Label
+    version: int = JourneyVersionNumber
+    instance_id: LongLabel
+    step_id: Label
+    kind: Label
+    outcome: Text | None = None
+    next_step: Label | None = Field(None, description="The step the journey goes on to (None: it ends).")
 
 
 class JourneyExited(Payload):
-    journey_id: str
-    version: int
-    instance_id: str
-    reason: str
+    journey_id: Label
+    version: int = JourneyVersionNumber
+    instance_id: LongLabel
+    reason: Text
 
 
 class JourneyConverted(Payload):
-    journey_id: str
-    version: int
-    instance_id: str
-    goal_event: str
-    goal_event_id: str | None = None
+    journey_id: Label
+    version: int = JourneyVersionNumber
+    instance_id: LongLabel
+    goal_event: Label
+    goal_event_id: Label | None = None
 
 
 class MessageBase(Payload):
-    idempotency_key: str
-    journey_id: str | None = None
-    instance_id: str | None = None
-    step_id: str | None = None
-    template: str | None = None
+    idempotency_key: LongLabel
+    journey_id: Label | None = None
+    instance_id: LongLabel | None = None
+    step_id: Label | None = None
+    template: Label | None = None
     channel: Channel | None = None
-    locale: str | None = None
+    locale: Locale | None = None
 
 
 class MessageSent(MessageBase):
-    provider_message_id: str | None = None
-    segments: int | None = None
+    provider_message_id: Label | None = None
+    segments: int | None = Field(None, ge=0, le=10_000)
 
 
 class MessageSuppressed(MessageBase):
-    reason: str
+    reason: Text
 
 
 class MessageDelivered(MessageBase):
-    provider_message_id: str | None = None
+    provider_message_id: Label | None = None
 
 
 class MessageFailed(MessageBase):
-    reason: str
+    reason: Text
 
 
 class CustomerErased(Payload):
@@ -222,6 +248,8 @@ EVENT_TYPES: dict[str, type[Payload]] = {
 
 # Events only the engine itself may append (the API refuses them from integrations).
 ENGINE_EVENT_PREFIXES = ("journey.", "message.", "customer.erased")
+# Events about one customer: they must name it (customer_id is required).
+CUSTOMER_EVENT_PREFIXES = ("customer.", "consent.", "bill.", "meter.", "usage.")
 
 
 class UnknownEventType(ValueError):
@@ -238,10 +266,21 @@ def payload_model(event_type: str) -> type[Payload]:
         raise UnknownEventType(event_type) from None
 
 
-def validate_payload(event_type: str, payload: dict[str, Any]) -> dict[str, Any]:
+def validate_payload(
+    event_type: str, payload: dict[str, Any], context: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """The payload as stored: validated, defaults filled, JSON-ready. Raises UnknownEventType or
-    pydantic.ValidationError (whose locations name the payload field)."""
-    return payload_model(event_type).model_validate(payload).model_dump(mode="json")
+    pydantic.ValidationError (whose locations name the payload field). `context` may carry the
+    door's Admission (events/fields.py)."""
+    model = payload_model(event_type)
+    return model.model_validate(payload, context=context).model_dump(mode="json")
 
 
-__all__ = ["EVENT_TYPES", "UnknownEventType", "ValidationError", "payload_model", "validate_payload"]
+__all__ = [
+    "CUSTOMER_EVENT_PREFIXES",
+    "EVENT_TYPES",
+    "UnknownEventType",
+    "ValidationError",
+    "payload_model",
+    "validate_payload",
+]

@@ -252,7 +252,11 @@ async def import_greenbutton(
             source="greenbutton",
             payload=payload,
         )
-        (result,) = await store.append_in(conn, [event])
+        # A file imported before already has its event (with that import's counts): appending again
+        # would reuse the event_id for other content, which the store refuses.
+        already_imported = await store.get(event_id) is not None
+        if not already_imported:
+            await store.append_in(conn, [event])
     return ImportReport(
         customer_id=customer_id,
         file_name=file_name,
@@ -260,7 +264,7 @@ async def import_greenbutton(
         content_sha256=digest,
         import_id=import_id,
         event_id=event_id,
-        already_imported=result.duplicate,
+        already_imported=already_imported,
         meter_ids=payload["meter_ids"],
         interval_seconds=payload["interval_seconds"],
         reads_in_file=len(reads),

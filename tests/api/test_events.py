@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
+from fastapi import FastAPI
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -205,3 +207,85 @@ async def test_malformed_bodies(client: httpx.AsyncClient, admin: dict[str, str]
         "/v1/events", content=b"x", headers={**admin, "Content-Type": "text/plain"}
     )
     assert wrong_type.status_code == 415
+
+
+def customer_event(**payload: Any) -> dict[str, Any]:
+    return bill_event(type="customer.created", customer_id="C-9", source="crm", payload=payload)
+
+
+async def test_every_bad_value_of_the_issue_is_refused_naming_its_field(
+    client: httpx.AsyncClient, admin: dict[str, str], engine: AsyncEngine
+) -> None:
+    cases: list[tuple[dict[str, Any], str]] = [
+        (customer_event(name="x" * 201), "payload.name"),
+        (customer_event(phone="not-a-phone"), "payload.phone"),
+        (customer_event(email="not an email"), "payload.email"),
+        (customer_event(time_zone="Mars/Olympus"), "payload.time_zone"),
+        (customer_event(locale="xx"), "payload.locale"),  # well-formed, but not a configured locale
+        (customer_event(phone="+1" + "5" * 40), "payload.phone"),
+        (bill_event(occurred_at="0001-01-01T00:00:00Z"), "occurred_at"),
+        (bill_event(occurred_at="9999-01-01T00:00:00Z"), "occurred_at"),
+        (bill_event(occurred_at=0), "occurred_at"),
+        (bill_event(occurred_at="1700000000"), "occurred_at"),
+        (bill_event(payload={**bill_event()["payload"], "days_left": int("9" * 50)}), "payload.days_left"),
+        (bill_event(customer_id=""), "customer_id"),
+        (bill_event(customer_id=None), "customer_id"),
+        (bill_event(schema_version=2**63), "schema_version"),
+    ]
+    for event, field in cases:
+        assert_problem(await client.post("/v1/events", json=event, headers=admin), 422, field)
+    assert await event_count(engine) == 0
+
+
+async def test_occurred_at_bounds_come_from_the_settings(
+    client: httpx.AsyncClient, admin: dict[str, str], settings: Settings
+) -> None:
+    ahead = (datetime.now(UTC) + timedelta(hours=2)).isoformat()
+    assert (
+        await client.post("/v1/events", json=bill_event(occurred_at=ahead), headers=admin)
+    ).status_code == 201
+    settings.occurred_at_max_future = timedelta(hours=1)
+    problem = assert_problem(
+        await client.post("/v1/events", json=bill_event(occurred_at=ahead), headers=admin), 422, "occurred_at"
+    )
+    assert "future" in problem["errors"][0]["reason"]
+    settings.locales = ["en", "fr"]
+    accepted = await client.post("/v1/events", json=customer_event(locale="fr"), headers=admin)
+    assert accepted.status_code == 201, accepted.text
+
+
+async def test_phone_and_email_are_stored_normalised(
+    client: httpx.AsyncClient, admin: dict[str, str], app: FastAPI
+) -> None:
+    event = customer_event(phone="+1 503-555-0142", email="ana@EXAMPLE.com")
+    assert (await client.post("/v1/events", json=event, headers=admin)).status_code == 201
+    (stored,) = await app.state.store.read_customer("C-9")
+    assert (stored.payload["phone"], stored.payload["email"]) == ("+15035550142", "ana@example.com")
+
+
+async def test_an_event_id_reused_for_other_content_is_a_conflict(
+    client: httpx.AsyncClient, admin: dict[str, str], engine: AsyncEngine
+) -> None:
+    event = bill_event()
+    first = (await client.post("/v1/events", json=event, headers=admin)).json()["events"][0]
+    again = await client.post("/v1/events", json=event, headers=admin)
+    assert again.status_code == 200 and again.json()["events"][0]["duplicate"] is True
+    for changed in (
+        {**event, "customer_id": "C-2"},
+        {**event, "type": "bill.issued", "payload": {"amount": 1.0}},
+        {**event, "payload": {**event["payload"], "days_left": 3}},
+    ):
+        problem = assert_problem(
+            await client.post("/v1/events", json=changed, headers=admin), 409, "event_id"
+        )
+        assert problem["position"] == first["position"]
+    batch = {"events": [bill_event(), {**event, "customer_id": "C-3"}]}
+    problem = assert_problem(
+        await client.post("/v1/events", json=batch, headers=admin), 409, "events[1].event_id"
+    )
+    assert problem["position"] == first["position"]
+    twice_in_one_batch = {"events": [(fresh := bill_event()), {**fresh, "source": "other"}]}
+    assert_problem(
+        await client.post("/v1/events", json=twice_in_one_batch, headers=admin), 409, "events[1].event_id"
+    )
+    assert await event_count(engine) == 1

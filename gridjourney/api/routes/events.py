@@ -8,6 +8,7 @@ errors is appended, in one transaction.
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import APIRouter, Request, Response, status
@@ -17,12 +18,16 @@ from gridjourney.api.deps import EventsWriter, SettingsDep, StoreDep, read_limit
 from gridjourney.api.problems import (
     ApiProblem,
     FieldError,
+    event_id_conflict,
     field_path,
     invalid,
     problem_responses,
     pydantic_errors,
 )
+from gridjourney.config import Settings
+from gridjourney.events.fields import ADMISSION, Admission
 from gridjourney.events.models import AppendResult, NewEvent
+from gridjourney.events.store import EventIdConflict
 from gridjourney.events.types import ENGINE_EVENT_PREFIXES, EVENT_TYPES, UnknownEventType, payload_model
 
 router = APIRouter(prefix="/v1/events", tags=["events"])
@@ -96,12 +101,25 @@ def _request_body_schema() -> dict[str, Any]:
     }
 
 
-def _check_event(item: Any, prefix: list[int | str]) -> tuple[NewEvent | None, list[FieldError]]:
+def _admission(settings: Settings) -> dict[str, Any]:
+    """The validation context of the door: configured locales and occurred_at bounds, as of now."""
+    door = Admission(
+        now=datetime.now(UTC),
+        max_future=settings.occurred_at_max_future,
+        max_past=settings.occurred_at_max_past,
+        locales=frozenset(settings.locales),
+    )
+    return {ADMISSION: door}
+
+
+def _check_event(
+    item: Any, prefix: list[int | str], context: dict[str, Any]
+) -> tuple[NewEvent | None, list[FieldError]]:
     """The event and every error found in it: envelope, type and payload."""
     errors: list[FieldError] = []
     event: NewEvent | None = None
     try:
-        event = NewEvent.model_validate(item)
+        event = NewEvent.model_validate(item, context=context)
     except ValidationError as exc:
         errors += pydantic_errors(exc.errors(), prefix)  # type: ignore[arg-type]
     if not isinstance(item, dict) or not isinstance(item.get("type"), str):
@@ -117,7 +135,7 @@ def _check_event(item: Any, prefix: list[int | str]) -> tuple[NewEvent | None, l
     payload = item.get("payload", {})
     if isinstance(payload, dict):
         try:
-            model.model_validate(payload)
+            model.model_validate(payload, context=context)
         except ValidationError as exc:
             errors += pydantic_errors(exc.errors(), [*prefix, "payload"])  # type: ignore[arg-type]
     return (event if not errors else None), errors
@@ -148,6 +166,14 @@ def _items(body: Any, max_batch: int) -> tuple[list[Any], bool]:
     )
 
 
+def _conflict(conflict: EventIdConflict, events: list[NewEvent], is_batch: bool) -> ApiProblem:
+    """409 naming the event whose event_id was used before for other content (the last copy: in a
+    batch that repeats an event_id, the first copy is the original)."""
+    index = max(i for i, event in enumerate(events) if event.event_id == conflict.event_id)
+    field = field_path(["events", index, "event_id"] if is_batch else ["event_id"])
+    return event_id_conflict(conflict, field)
+
+
 @router.post(
     "",
     status_code=status.HTTP_201_CREATED,
@@ -156,14 +182,15 @@ def _items(body: Any, max_batch: int) -> tuple[list[Any], bool]:
         'Append one event, or a batch as `{"events": [...]}`. Every event is validated against its '
         "type's schema before anything is written; one bad event refuses the whole request (422, with "
         "each field named as e.g. `events[3].payload.projected_amount`). `event_id` is the idempotency "
-        "key: a repeated event gets its original position with `duplicate: true` and writes nothing. "
+        "key: a repeated event gets its original position with `duplicate: true` and writes nothing; "
+        "an event_id reused for other content is refused with 409 naming the original position. "
         "Answers **201** when anything was appended and **200** when every event was a duplicate, only "
         "after the events are committed (durable). Engine events (`journey.*`, `message.*`) are refused. "
         "Limits: `GRIDJOURNEY_MAX_EVENT_BODY_BYTES` (default 1 MB) and `GRIDJOURNEY_MAX_EVENTS_PER_BATCH` "
         "(default 1000), both answered with 413."
     ),
     responses={
-        **problem_responses(400, 401, 403, 413, 415, 422),
+        **problem_responses(400, 401, 403, 409, 413, 415, 422, 503),
         200: {"description": "Every event was a duplicate; nothing was written", "model": EventsAccepted},
     },
     openapi_extra={"requestBody": _request_body_schema()},
@@ -190,14 +217,18 @@ async def post_events(
     items, is_batch = _items(body, settings.max_events_per_batch)
     events: list[NewEvent] = []
     errors: list[FieldError] = []
+    context = _admission(settings)
     for index, item in enumerate(items):
-        event, item_errors = _check_event(item, ["events", index] if is_batch else [])
+        event, item_errors = _check_event(item, ["events", index] if is_batch else [], context)
         errors += item_errors
         if event is not None:
             events.append(event)
     if errors:
         raise invalid(f"{len(errors)} invalid value(s); nothing was appended", errors)
-    results = await store.append(events)
+    try:
+        results = await store.append(events)
+    except EventIdConflict as conflict:
+        raise _conflict(conflict, events, is_batch) from conflict
     duplicates = sum(r.duplicate for r in results)
     if duplicates == len(results):
         response.status_code = status.HTTP_200_OK

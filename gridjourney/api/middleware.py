@@ -1,0 +1,237 @@
+"""ASGI middleware that keeps malformed input and unexpected errors from ever becoming a bare 500.
+
+`InputGuard` refuses, before routing, what no route can store: NUL characters in the path or query,
+and JSON bodies that are over the size limit, nested too deeply, or carry non-finite numbers
+(`NaN`, `Infinity`, `1e400`), integers beyond 64 bits, NUL characters or lone surrogates. Text bodies
+(YAML, XML, CSV) are checked for NUL bytes as the route reads them. `LastResort` answers any exception
+that escaped every handler with a problem document (503 for an outage, else 500) and logs it without
+its message, which may quote personal data.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import traceback
+from typing import Any
+from urllib.parse import parse_qsl
+
+from fastapi import FastAPI
+from starlette.requests import Request
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from gridjourney.api.problems import (
+    ApiProblem,
+    FieldError,
+    field_path,
+    internal_error,
+    invalid,
+    outage,
+    problem_response,
+    unavailable,
+)
+from gridjourney.config import Settings
+from gridjourney.events.fields import INT64_MAX, clean_text_problem
+
+log = logging.getLogger(__name__)
+
+TEXT_TYPES = ("text/", "application/xml", "application/yaml", "application/x-yaml", "application/csv")
+
+
+class _Unfit:
+    """A JSON number no route can use, kept in place by the parser so that its path can be named."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+
+
+def _parse_float(text: str) -> float | _Unfit:
+    value = float(text)
+    return value if math.isfinite(value) else _Unfit(f"{text} is not a finite number")
+
+
+def _parse_int(text: str) -> int | _Unfit:
+    # Check the length first: int() of thousands of digits is slow, and refused beyond 4300.
+    digits = text.lstrip("-")
+    if len(digits) > 19 or abs(int(text)) > INT64_MAX:
+        return _Unfit("out of range (64-bit integers only)")
+    return int(text)
+
+
+def _parse_constant(text: str) -> _Unfit:
+    return _Unfit(f"{text} is not valid JSON (numbers must be finite)")
+
+
+def json_body_problems(raw: bytes) -> list[FieldError] | None:
+    """The values of a JSON body no route can store (an empty list: none), or None when it is not
+    JSON at all (the route reports that in its own words)."""
+    try:
+        body = json.loads(raw, parse_float=_parse_float, parse_int=_parse_int, parse_constant=_parse_constant)
+    except RecursionError:
+        return [FieldError(field="body", reason="nested too deeply")]
+    except ValueError:
+        return None
+    errors: list[FieldError] = []
+    stack: list[tuple[Any, list[int | str]]] = [(body, [])]
+    while stack and len(errors) < 20:
+        value, path = stack.pop()
+        if isinstance(value, dict):
+            for key, child in value.items():
+                if (problem := clean_text_problem(key)) is not None:
+                    errors.append(FieldError(field=field_path(path) or "body", reason=f"a key {problem}"))
+                    continue
+                stack.append((child, [*path, key]))
+        elif isinstance(value, list):
+            stack.extend((child, [*path, index]) for index, child in enumerate(value))
+        elif isinstance(value, str):
+            if (problem := clean_text_problem(value)) is not None:
+                errors.append(FieldError(field=field_path(path) or "body", reason=problem))
+        elif isinstance(value, _Unfit):
+            errors.append(FieldError(field=field_path(path) or "body", reason=value.reason))
+    return sorted(errors, key=lambda error: error.field)
+
+
+def url_problems(scope: Scope) -> list[FieldError]:
+    errors: list[FieldError] = []
+    if "\x00" in scope.get("path", ""):
+        errors.append(FieldError(field="path", reason="contains a NUL character (%00)"))
+    query = scope.get("query_string", b"").decode("latin-1")
+    for name, value in parse_qsl(query, keep_blank_values=True):
+        if "\x00" in name or "\x00" in value:
+            label = name.replace("\x00", "") or "query"
+            errors.append(FieldError(field=label, reason="contains a NUL character (%00)"))
+    return errors
+
+
+def _content_type(scope: Scope) -> str:
+    raw: bytes = dict(scope.get("headers", [])).get(b"content-type", b"")
+    return raw.decode("latin-1").split(";")[0].strip().lower()
+
+
+def _is_json(content_type: str) -> bool:
+    return content_type in ("", "application/json") or content_type.endswith("+json")
+
+
+class InputGuard:
+    def __init__(self, app: ASGIApp, settings: Settings) -> None:
+        self.app = app
+        self.settings = settings
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        if errors := url_problems(scope):
+            await _refuse(scope, receive, send, invalid("the URL carries a NUL character", errors))
+            return
+        content_type = _content_type(scope)
+        if scope["method"] in ("GET", "HEAD", "OPTIONS", "DELETE") and content_type == "":
+            await self.app(scope, receive, send)
+            return
+        if _is_json(content_type):
+            await self._guard_json(scope, receive, send)
+        elif content_type.startswith(TEXT_TYPES):
+            await self.app(scope, _refusing_nul(receive), send)
+        else:
+            await self.app(scope, receive, send)
+
+    async def _guard_json(self, scope: Scope, receive: Receive, send: Send) -> None:
+        limit = self.settings.max_event_body_bytes
+        body = bytearray()
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                break  # the client went away: let the app see it as usual
+            body += message.get("body", b"")
+            if len(body) > limit:
+                reason = f"larger than {limit} bytes"
+                problem = ApiProblem(
+                    413,
+                    "body-too-large",
+                    "The body is over the size limit",
+                    f"the limit is {limit} bytes; split the request",
+                    [FieldError(field="body", reason=reason)],
+                )
+                await _refuse(scope, receive, send, problem)
+                return
+            if not message.get("more_body", False):
+                break
+        if body and (errors := json_body_problems(bytes(body))):
+            detail = f"{len(errors)} value(s) that cannot be stored; nothing was done"
+            await _refuse(scope, receive, send, invalid(detail, errors))
+            return
+        await self.app(scope, _replaying(bytes(body), receive), send)
+
+
+def _replaying(body: bytes, receive: Receive) -> Receive:
+    """A receive that gives the already-read body once, then defers to the client's."""
+    sent = False
+
+    async def replay() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replay
+
+
+def _refusing_nul(receive: Receive) -> Receive:
+    async def checked() -> Message:
+        message = await receive()
+        if message["type"] == "http.request" and b"\x00" in message.get("body", b""):
+            raise invalid(
+                "the body carries a NUL byte", [FieldError(field="body", reason="contains a NUL byte")]
+            )
+        return message
+
+    return checked
+
+
+async def _refuse(scope: Scope, receive: Receive, send: Send, problem: ApiProblem) -> None:
+    await problem_response(Request(scope), problem)(scope, receive, send)
+
+
+def _where(exc: BaseException) -> str:
+    """Where `exc` was raised: file:line of the innermost frames, never the message."""
+    frames = traceback.extract_tb(exc.__traceback__)[-3:]
+    return " < ".join(f"{frame.filename.rsplit('/', 1)[-1]}:{frame.lineno}" for frame in reversed(frames))
+
+
+class LastResort:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracking(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking)
+        except Exception as exc:
+            dependency = outage(exc)
+            method, path = scope.get("method"), getattr(scope.get("route"), "path", "(no route)")
+            if dependency is not None:
+                log.warning("%s unavailable during %s %s (%s)", dependency, method, path, type(exc).__name__)
+            else:
+                log.error("unexpected %s in %s %s at %s", type(exc).__name__, method, path, _where(exc))
+            if started:
+                raise  # the response is under way: the server can only close the connection
+            problem = unavailable(dependency) if dependency is not None else internal_error()
+            await _refuse(scope, receive, send, problem)
+
+
+def install_middleware(app: FastAPI, settings: Settings) -> None:
+    # Added last = outermost: LastResort also answers for errors of InputGuard and of any middleware.
+    app.add_middleware(InputGuard, settings=settings)
+    app.add_middleware(LastResort)

@@ -1,0 +1,236 @@
+"""Field types of events: every value an event may carry is one the tables can hold and the code can use.
+
+Lengths match the columns behind them (gridjourney/db/tables.py); strings never carry NUL or lone
+surrogates (Postgres and UTF-8 refuse both); numbers are finite and bounded; times are RFC 3339
+strings within a sane range; free-form JSON (attributes) is bounded in depth and size. Each check
+raises ValueError, which pydantic reports at the field's location.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from functools import lru_cache
+from typing import Annotated, Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
+
+import phonenumbers
+from email_validator import EmailNotValidError, validate_email
+from pydantic import AfterValidator, AwareDatetime, BeforeValidator, Field, StringConstraints, ValidationInfo
+
+INT32_MAX = 2**31 - 1
+INT64_MAX = 2**63 - 1
+# Beyond any plausible event (and far from the limits of datetime arithmetic and time zone shifts).
+EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)
+LATEST = datetime(2200, 1, 1, tzinfo=UTC)
+
+JSON_MAX_DEPTH = 8
+JSON_MAX_NODES = 1_000
+JSON_MAX_KEY_LENGTH = 200
+JSON_MAX_STRING_LENGTH = 10_000
+
+CUSTOMER_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,99}$"
+LOCALE_PATTERN = r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$"
+# An RFC 3339 date-time (seconds may be left out, as ISO 8601 allows). The zone is optional here so
+# that a missing one gets its own, clearer error.
+_RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?([Zz]|[+-]\d{2}:\d{2})?$")
+
+
+def clean_text_problem(value: str) -> str | None:
+    """Why `value` cannot be stored as text, or None when it can."""
+    if "\x00" in value:
+        return "contains a NUL character (\\u0000)"
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return "contains a lone UTF-16 surrogate (not valid Unicode)"
+    return None
+
+
+@dataclass(frozen=True)
+class Admission:
+    """What the API door accepts beyond the schema (from Settings), passed as pydantic validation
+    context under ADMISSION. Folds validate without it: a stored event stays readable when the
+    settings change."""
+
+    now: datetime
+    max_future: timedelta
+    max_past: timedelta
+    locales: frozenset[str]
+
+
+ADMISSION = "admission"
+
+
+def admission(info: ValidationInfo) -> Admission | None:
+    found = (info.context or {}).get(ADMISSION) if isinstance(info.context, dict) else None
+    return found if isinstance(found, Admission) else None
+
+
+def _configured_locale(value: str, info: ValidationInfo) -> str:
+    door = admission(info)
+    if door is not None and value not in door.locales:
+        raise ValueError(f"not a configured locale; use one of: {', '.join(sorted(door.locales))}")
+    return value
+
+
+def _clean_text(value: str) -> str:
+    problem = clean_text_problem(value)
+    if problem is not None:
+        raise ValueError(problem)
+    return value
+
+
+def _rfc3339(value: Any) -> Any:
+    # datetime objects come from Python callers and database rows; JSON must send the string form.
+    if isinstance(value, datetime):
+        return value
+    if not isinstance(value, str) or not _RFC3339.match(value):
+        raise ValueError("must be an RFC 3339 date-time string, e.g. 2025-07-14T08:00:00Z")
+    return value
+
+
+def _in_range(value: datetime) -> datetime:
+    if not EARLIEST <= value <= LATEST:
+        raise ValueError(f"must lie between {EARLIEST.year} and {LATEST.year}")
+    return value
+
+
+def _e164(value: str) -> str:
+    try:
+        number = phonenumbers.parse(value, None)
+    except phonenumbers.NumberParseException as exc:
+        raise ValueError("not a phone number; use E.164, e.g. +15035550142") from exc
+    if not phonenumbers.is_valid_number(number):
+        raise ValueError("not a valid phone number; use E.164, e.g. +15035550142")
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def _email(value: str) -> str:
+    try:
+        # No DNS: validation must not depend on the network, nor leak addresses to resolvers.
+        return validate_email(value, check_deliverability=False).normalized
+    except EmailNotValidError as exc:
+        raise ValueError(f"not a valid email address: {exc}") from exc
+
+
+@lru_cache(maxsize=1)
+def _zones() -> frozenset[str]:
+    return frozenset(available_timezones())
+
+
+def _time_zone(value: str) -> str:
+    # Membership first: an arbitrary string never becomes a file name for zoneinfo to look up.
+    if value not in _zones():
+        raise ValueError("not an IANA time zone, e.g. America/Los_Angeles")
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError("not an IANA time zone, e.g. America/Los_Angeles") from exc
+    return value
+
+
+def json_value_problem(value: Any, *, json_only: bool = True) -> str | None:
+    """Why a JSON value cannot be kept (naming the path inside it), or None. Iterative: no recursion.
+    Without `json_only`, other Python values (datetimes, ...) pass: a payload model converts them."""
+    nodes = 0
+    stack: list[tuple[Any, str, int]] = [(value, "", 0)]
+    while stack:
+        item, where, level = stack.pop()
+        nodes += 1
+        if nodes > JSON_MAX_NODES:
+            return f"more than {JSON_MAX_NODES} values"
+        if level > JSON_MAX_DEPTH:
+            return f"nested deeper than {JSON_MAX_DEPTH} levels at {where or 'the top'}"
+        if isinstance(item, dict):
+            for key, child in item.items():
+                if not isinstance(key, str) or len(key) > JSON_MAX_KEY_LENGTH:
+                    return f"a key longer than {JSON_MAX_KEY_LENGTH} characters at {where or 'the top'}"
+                if (problem := clean_text_problem(key)) is not None:
+                    return f"key at {where or 'the top'} {problem}"
+                stack.append((child, f"{where}.{key}" if where else key, level + 1))
+        elif isinstance(item, list):
+            stack.extend((child, f"{where}[{index}]", level + 1) for index, child in enumerate(item))
+        elif isinstance(item, str):
+            if len(item) > JSON_MAX_STRING_LENGTH:
+                return f"a string longer than {JSON_MAX_STRING_LENGTH} characters at {where}"
+            if (problem := clean_text_problem(item)) is not None:
+                return f"{where} {problem}"
+        elif isinstance(item, bool) or item is None:
+            continue
+        elif isinstance(item, int):
+            if abs(item) > INT64_MAX:
+                return f"{where} is out of range (64-bit integers only)"
+        elif isinstance(item, float):
+            if item != item or item in (float("inf"), float("-inf")):
+                return f"{where} is not a finite number"
+        elif json_only:
+            return f"{where} is not a JSON value"
+    return None
+
+
+def _bounded_json(value: dict[str, Any]) -> dict[str, Any]:
+    problem = json_value_problem(value)
+    if problem is not None:
+        raise ValueError(problem)
+    return value
+
+
+def _bounded_payload(value: dict[str, Any]) -> dict[str, Any]:
+    problem = json_value_problem(value, json_only=False)
+    if problem is not None:
+        raise ValueError(problem)
+    return value
+
+
+def _text(max_length: int, min_length: int = 0) -> Any:
+    return StringConstraints(min_length=min_length, max_length=max_length)
+
+
+NoNul = AfterValidator(_clean_text)
+
+# Identifiers and short labels (String(100) columns); free text (Text columns, kept readable).
+Label = Annotated[str, _text(100, 1), NoNul]
+Text = Annotated[str, _text(2_000), NoNul]
+LongLabel = Annotated[str, _text(300, 1), NoNul]  # instance ids and idempotency keys: String(300)
+Name = Annotated[str, _text(200), NoNul]
+Phone = Annotated[
+    str,
+    _text(32),
+    NoNul,
+    AfterValidator(_e164),
+    Field(description="E.164, e.g. +15035550142 (other formats with a + are normalised to it)"),
+]
+Email = Annotated[
+    str, _text(320), NoNul, AfterValidator(_email), Field(json_schema_extra={"format": "email"})
+]
+TimeZone = Annotated[
+    str, _text(64, 1), NoNul, AfterValidator(_time_zone), Field(description="IANA zone, e.g. America/Chicago")
+]
+Locale = Annotated[
+    str,
+    StringConstraints(min_length=2, max_length=10, pattern=LOCALE_PATTERN),
+    AfterValidator(_configured_locale),
+    Field(description="Language for messages, one of the configured locales (GRIDJOURNEY_LOCALES)."),
+]
+CustomerId = Annotated[str, StringConstraints(pattern=CUSTOMER_ID_PATTERN)]
+Timestamp = Annotated[
+    AwareDatetime,
+    BeforeValidator(_rfc3339),
+    AfterValidator(_in_range),
+    Field(description="RFC 3339 with a zone, e.g. 2025-07-14T08:00:00Z"),
+]
+JsonObject = Annotated[
+    dict[str, Any],
+    AfterValidator(_bounded_json),
+    Field(
+        description=f"Free-form JSON: at most {JSON_MAX_DEPTH} levels and {JSON_MAX_NODES} values, "
+        f"strings up to {JSON_MAX_STRING_LENGTH} characters."
+    ),
+]
+# An event's payload before its type's model validates it (events/types.py): bounded the same way.
+PayloadObject = Annotated[dict[str, Any], AfterValidator(_bounded_payload)]
+Amount = Annotated[float, Field(ge=0, le=1e9, allow_inf_nan=False)]
+SignedQuantity = Annotated[float, Field(ge=-1e9, le=1e9, allow_inf_nan=False)]
+Count = Annotated[int, Field(ge=0, le=INT32_MAX)]
