@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import httpx
 from sqlalchemy import insert
@@ -12,6 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from gridjourney.db.tables import consents, customers
 from gridjourney.events.models import NewEvent
 from gridjourney.events.store import EventStore
+from gridjourney.projections.runner import ProjectionRunner
+from tests.api.conftest import KeyFactory
 from tests.api.test_events import bill_event
 
 
@@ -188,3 +191,64 @@ async def test_a_goal_follows_the_send_that_preceded_it(
         "journey.converted",
     ]
     assert items[-1]["line"] == "reached the goal of journey high_bill_alert (usage.reduced)"
+
+
+def created_event(customer_id: str = "C-1") -> dict[str, Any]:
+    return {
+        "event_id": str(uuid.uuid4()),
+        "type": "customer.created",
+        "customer_id": customer_id,
+        "occurred_at": datetime.now(UTC).isoformat(),
+        "source": "crm",
+        "payload": {"name": "Ana Ruiz", "phone": "+15035550142", "email": "ana.ruiz@example.com"},
+    }
+
+
+async def test_the_timeline_shows_personal_fields_opened(
+    client: httpx.AsyncClient, admin: dict[str, str]
+) -> None:
+    assert (await client.post("/v1/events", json=created_event(), headers=admin)).status_code == 201
+    response = await client.get("/v1/customers/C-1/timeline", headers=admin)
+    assert response.status_code == 200, response.text
+    assert response.json()["items"][0]["payload"]["phone"] == "+15035550142"
+
+
+async def test_erasure_is_admin_only_idempotent_and_answers_erased_afterwards(
+    client: httpx.AsyncClient, admin: dict[str, str], make_key: KeyFactory, engine: AsyncEngine
+) -> None:
+    assert (await client.post("/v1/events", json=created_event(), headers=admin)).status_code == 201
+    await ProjectionRunner(engine).catch_up()
+    writer = await make_key("events:write", "journeys:read", "journeys:write")
+    assert (await client.delete("/v1/customers/C-1", headers=writer)).status_code == 403
+
+    first = await client.delete("/v1/customers/C-1", headers=admin)
+    assert first.status_code == 200, first.text
+    assert first.json()["already_erased"] is False
+    again = await client.delete("/v1/customers/C-1", headers=admin)
+    assert again.status_code == 200
+    assert again.json() == first.json() | {"already_erased": True}
+
+    for path in ("/v1/customers/C-1", "/v1/customers/C-1/timeline"):
+        read = await client.get(path, headers=admin)
+        assert read.status_code == 404, read.text
+        assert read.headers["content-type"].startswith("application/problem+json")
+        assert read.json()["erased"] is True
+        assert "Ana" not in read.text
+    for body in (bill_event(), {"events": [bill_event(customer_id="C-2"), bill_event()]}):
+        refused = await client.post("/v1/events", json=body, headers=admin)
+        assert refused.status_code == 410, refused.text
+        assert refused.json()["erased"] is True
+        assert refused.json()["errors"] == [{"field": "customer_id", "reason": "erased"}]
+    assert (
+        await client.post("/v1/events", json=bill_event(customer_id="C-2"), headers=admin)
+    ).status_code == 201
+
+
+async def test_erasing_an_unknown_customer_is_404_and_integrations_cannot_post_the_erasure(
+    client: httpx.AsyncClient, admin: dict[str, str]
+) -> None:
+    response = await client.delete("/v1/customers/nobody", headers=admin)
+    assert response.status_code == 404 and "erased" not in response.json()
+    posted = created_event() | {"type": "customer.erased", "payload": {}}
+    refused = await client.post("/v1/events", json=posted, headers=admin)
+    assert refused.status_code == 422, refused.text

