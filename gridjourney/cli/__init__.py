@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from gridjourney.cli.bench import bench_app
+from gridjourney.cli.codec_server import codec_server
 from gridjourney.cli.db import db_app
 from gridjourney.cli.ingest import ingest_app
 from gridjourney.cli.journeys import journeys_app
@@ -26,6 +27,7 @@ app.command()(run)
 app.command()(worker)
 app.command()(router)
 app.command()(api)
+app.command(name="codec-server")(codec_server)
 app.add_typer(db_app, name="db")
 app.add_typer(journeys_app, name="journeys")
 app.add_typer(keys_app, name="keys")

@@ -1,0 +1,75 @@
+"""The Temporal codec server protocol over HTTP, so the Temporal UI (and CLI) can show sealed payloads
+to an operator: `POST /decode` and `POST /encode` take and give `{"payloads": [...]}` in protobuf's
+JSON form (metadata values and data in base64).
+
+Only an API key with the `admin` scope may call it: decoding shows customers' personal data. Browsers
+reach it from the Temporal UI's origin, so that origin (a setting) is allowed by CORS.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import Body, Depends, FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+from google.protobuf import json_format
+from google.protobuf.message import DecodeError
+from sqlalchemy.ext.asyncio import AsyncEngine
+from temporalio.api.common.v1 import Payloads
+
+from gridjourney.api.auth import Principal
+from gridjourney.api.deps import require_scope
+from gridjourney.api.problems import FieldError, install_problem_handlers, invalid
+from gridjourney.privacy.codec import EncryptionCodec
+from gridjourney.privacy.keyring import Keyring
+
+Operator = Annotated[Principal, Depends(require_scope("admin"))]
+PayloadsBody = Annotated[
+    dict[str, Any],
+    Body(examples=[{"payloads": [{"metadata": {"encoding": "anNvbi9wbGFpbg=="}, "data": "e30="}]}]),
+]
+
+
+def _parse(body: dict[str, Any]) -> Payloads:
+    try:
+        return json_format.ParseDict(body, Payloads())
+    except (json_format.ParseError, DecodeError) as error:
+        raise invalid(
+            "the body is not a list of Temporal payloads", [FieldError(field="payloads", reason=str(error))]
+        ) from None
+
+
+def _dump(payloads: Payloads) -> dict[str, Any]:
+    out: dict[str, Any] = json_format.MessageToDict(payloads)
+    return {"payloads": out.get("payloads", [])}
+
+
+def create_codec_app(keyring: Keyring, engine: AsyncEngine, cors_origins: list[str]) -> FastAPI:
+    codec = EncryptionCodec(keyring)
+    app = FastAPI(title="gridjourney codec server", docs_url=None, redoc_url=None)
+    app.state.engine = engine  # read by the API's authentication (api/deps.py)
+    install_problem_handlers(app)
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=cors_origins,
+        allow_methods=["POST"],
+        allow_headers=["Authorization", "X-API-Key", "Content-Type", "X-Namespace"],
+        allow_credentials=True,
+    )
+
+    @app.post("/decode", summary="Open sealed payloads (unsealed ones come back unchanged)")
+    async def decode(body: PayloadsBody, _: Operator) -> dict[str, Any]:
+        payloads = _parse(body)
+        try:
+            opened = await codec.decode(list(payloads.payloads))
+        except Exception as error:  # an unknown key id or altered data: say which, never the content
+            raise invalid(
+                "a payload could not be opened", [FieldError(field="payloads", reason=type(error).__name__)]
+            ) from None
+        return _dump(Payloads(payloads=opened))
+
+    @app.post("/encode", summary="Seal payloads with the active key")
+    async def encode(body: PayloadsBody, _: Operator) -> dict[str, Any]:
+        return _dump(Payloads(payloads=await codec.encode(list(_parse(body).payloads))))
+
+    return app
