@@ -20,6 +20,7 @@ from pydantic import ValidationError
 
 from gridjourney.dsl import schema
 from gridjourney.dsl.schema import JourneyDefinition
+from gridjourney.dsl.yaml_bounds import size_problem, structure_problem
 
 Path = tuple[str | int, ...]
 GENERIC_HINT = "see `gridjourney journeys schema` for the journey language"
@@ -106,23 +107,39 @@ def load_journey_with_positions(text: str, filename: str) -> LoadedJourney:
 
 
 # --- YAML → data with positions --------------------------------------------------------------------
+SYNTAX_HINT = "check the indentation, and quote values that contain ': ' or start with a special character"
+
+
 def _compose(text: str, positions: Positions) -> tuple[Any, list[JourneyError]]:
-    loader = yaml.SafeLoader(text)
     try:
-        node = loader.get_single_node()
+        if problem := size_problem(text) or structure_problem(text):
+            found = JourneyError(positions.file, problem.line, problem.column, problem.message, problem.hint)
+            return None, [found]
+        loader = yaml.SafeLoader(text)
+        try:
+            node = loader.get_single_node()
+            errors: list[JourneyError] = []
+            data = None if node is None else _to_data(node, (), loader, positions, errors)
+        finally:
+            loader.dispose()
     except yaml.MarkedYAMLError as error:
         mark = error.problem_mark or error.context_mark
         line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
         message = f"YAML syntax error: {error.problem or error.context}"
         hint = f"{error.context}; " if error.context and error.problem else ""
-        hint += "check the indentation, and quote values that contain ': ' or start with a special character"
-        return None, [JourneyError(positions.file, line, column, message, hint)]
-    finally:
-        loader.dispose()
+        return None, [JourneyError(positions.file, line, column, message, hint + SYNTAX_HINT)]
+    except yaml.reader.ReaderError as error:  # a character YAML does not allow (NUL, other controls)
+        line, column = _line_column(text, error.position)
+        message = f"YAML syntax error: character {error.character!r} is not allowed"
+        return None, [JourneyError(positions.file, line, column, message, "remove it")]
     if node is None:
         return None, [positions.error((), "the file is empty", "start with `id: my_journey`")]
-    errors: list[JourneyError] = []
-    return _to_data(node, (), loader, positions, errors), errors
+    return data, errors
+
+
+def _line_column(text: str, index: int) -> tuple[int, int]:
+    before = text[:index]
+    return before.count("\n") + 1, index - (before.rfind("\n") + 1) + 1
 
 
 def _to_data(
@@ -150,7 +167,14 @@ def _to_data(
         return result
     if isinstance(node, yaml.SequenceNode):
         return [_to_data(item, (*path, i), loader, positions, errors) for i, item in enumerate(node.value)]
-    value = loader.construct_object(node, deep=True)
+    try:
+        value = loader.construct_object(node, deep=True)
+    except (ValueError, OverflowError, yaml.constructor.ConstructorError) as error:
+        # e.g. an integer of thousands of digits, or a date like 2025-02-30
+        line, column = positions.values[path]
+        reason = error.problem if isinstance(error, yaml.MarkedYAMLError) else str(error)
+        errors.append(JourneyError(positions.file, line, column, f"unusable value: {reason}", GENERIC_HINT))
+        return None
     # YAML 1.1 reads an unquoted 9:30 as the base-60 integer 570; a journey means a time of day.
     if isinstance(value, int) and ":" in str(node.value):
         return str(node.value)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -17,6 +18,7 @@ from gridjourney.api.deps import TemporalClientProvider
 from gridjourney.config import Settings
 from gridjourney.db.engine import create_engine
 from tests.api.test_events import assert_problem, bill_event, event_count
+from tests.dsl.test_loader_bounds import billion_laughs, deeply_nested
 
 JSON = {"Content-Type": "application/json"}
 
@@ -170,3 +172,17 @@ async def test_a_database_outage_is_a_503_with_retry_after(
                 assert "127.0.0.1" not in response.text  # no connection details
     finally:
         await down.dispose()
+
+
+@pytest.mark.parametrize("name", ["billion_laughs", "deeply_nested"])
+async def test_hostile_journey_yaml_is_a_fast_422_with_its_position(
+    client: httpx.AsyncClient, admin: dict[str, str], name: str
+) -> None:
+    text = billion_laughs() if name == "billion_laughs" else deeply_nested(5_000)
+    started = time.monotonic()
+    response = await client.post(
+        "/v1/journeys", content=text, headers=admin | {"Content-Type": "application/yaml"}
+    )
+    assert time.monotonic() - started < 5
+    problem = assert_problem(response, 422, "body")
+    assert problem["errors"][0]["line"] >= 1 and problem["errors"][0]["column"] >= 1
