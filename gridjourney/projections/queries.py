@@ -217,7 +217,10 @@ async def customer_timeline(
     conn: AsyncConnection, customer_id: str, *, after_position: int = 0, limit: int = 200
 ) -> list[TimelineRow]:
     """The customer's events, journey progress and messages, in log order, from the log itself (it
-    holds the reasons: why a message was suppressed, which event exited a journey)."""
+    holds the reasons: why a message was suppressed, which event exited a journey).
+
+    Log order, not `occurred_at`: integrations date their events themselves (a usage reduction is
+    dated by the period it measured), so time order could put a goal before the send that led to it."""
     query = (
         select(events)
         .where(events.c.customer_id == customer_id, events.c.position > after_position)
