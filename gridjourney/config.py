@@ -82,6 +82,10 @@ class Settings(BaseSettings):
         ["http://localhost:8233", "http://127.0.0.1:8233"],
         description="Origins (the Temporal UI) allowed to call the codec server from a browser.",
     )
+    log_level: str | None = Field(
+        None,
+        description="Level of the JSON-lines log (DEBUG, INFO, WARNING, ...). Unset: each command's own.",
+    )
 
     # --- resilience (events/subscription.py, router/, api/routes/health.py)
     router_projections_wait: float = Field(
