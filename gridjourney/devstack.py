@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import ctypes
 import signal
 import socket
 import subprocess
+import sys
 import time
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -94,7 +97,9 @@ class TemporalDevServer:
     def ui_url(self) -> str:
         return f"http://127.0.0.1:{self.ui_port}"
 
-    def start(self, timeout: float = 60.0) -> None:
+    def start(self, timeout: float = 60.0, *, on_launch: Callable[[int], None] | None = None) -> None:
+        """Launch the server and wait until it answers. `on_launch` gets its process id (also its
+        process group) as soon as it exists: the watchdog (watchdog.py) stops it if we die."""
         from gridjourney.temporal import temporal_cli_path
 
         ensure_port_free("127.0.0.1", self.port, "Temporal dev server", "temporal_port")
@@ -119,8 +124,13 @@ class TemporalDevServer:
             *SEARCH_ATTRIBUTE_FLAGS,
         ]
         log_file = (self.home / "temporal.log").open("ab")
-        # Its own process group: Ctrl-C reaches us first, and we stop it in order.
-        self.process = subprocess.Popen(args, stdout=log_file, stderr=log_file, start_new_session=True)
+        # Its own process group: Ctrl-C reaches us first, and we stop it in order. And it is told to
+        # terminate when we die, even by SIGKILL.
+        self.process = subprocess.Popen(
+            args, stdout=log_file, stderr=log_file, start_new_session=True, preexec_fn=_die_with_parent
+        )
+        if on_launch is not None:
+            on_launch(self.process.pid)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -134,15 +144,25 @@ class TemporalDevServer:
             f"the Temporal dev server did not answer on port {self.port} within {timeout:.0f}s"
         )
 
-    def stop(self) -> None:
+    def stop(self, timeout: float = 4.0) -> None:
+        """SIGTERM, then SIGKILL after `timeout` seconds: stopping must fit in the 10 s of a Ctrl-C."""
         if self.process is None or self.process.poll() is not None:
             return
         self.process.send_signal(signal.SIGTERM)
         try:
-            self.process.wait(timeout=20)
+            self.process.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
+
+
+PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    """In the child, before exec: ask Linux to send SIGTERM when the parent dies."""
+    if sys.platform.startswith("linux"):
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 SEARCH_ATTRIBUTE_FLAGS = (

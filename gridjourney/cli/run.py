@@ -6,9 +6,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import signal
+import sys
+import threading
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -19,14 +22,42 @@ from gridjourney.devstack import PortBusyError, TemporalDevServer, ensure_port_f
 from gridjourney.logs import configure_logging
 from gridjourney.privacy.keyring import KeyConfigurationError
 
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncEngine
+    from temporalio.client import Client
+
 console = Console()
 
 
+FORCED_EXIT_AFTER = 9.0
+"""Seconds after Ctrl-C or SIGTERM after which the process leaves whatever still runs: stopping always
+takes less than 10 s (the embedded servers are stopped by the watchdog, watchdog.py)."""
+
+
 def install_stop_handlers(stop: asyncio.Event) -> None:
-    """Ctrl-C and SIGTERM ask every part to finish its work and stop; no traceback, nothing orphaned."""
+    """Ctrl-C and SIGTERM ask every part to finish its work and stop; no traceback, nothing orphaned.
+    A second Ctrl-C, or `FORCED_EXIT_AFTER` seconds, ends the process at once."""
     loop = asyncio.get_running_loop()
+    signalled = threading.Event()
+
+    def request_stop() -> None:
+        if signalled.is_set():
+            _force_exit("stopping again on request")
+        signalled.set()
+        stop.set()
+        # A timer thread, not the event loop: it fires even if something blocks the loop.
+        timer = threading.Timer(FORCED_EXIT_AFTER, _force_exit, args=("the stop took too long",))
+        timer.daemon = True
+        timer.start()
+
     for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
+        loop.add_signal_handler(sig, request_stop)
+
+
+def _force_exit(why: str) -> None:
+    sys.stderr.write(f"gridjourney: {why}; exiting now\n")
+    sys.stderr.flush()
+    os._exit(130)
 
 
 def journey_sources(settings: Settings) -> list[tuple[Path, str]]:
@@ -51,9 +82,9 @@ async def run_embedded(settings: Settings, *, demo: bool, exit_after_demo: bool,
     # Imported here so that `gridjourney journeys ...` starts without loading the whole stack.
     from gridjourney.api.server import serve_api
     from gridjourney.channels.twilio_standin import standin_from_settings
-    from gridjourney.demo.runner import run_demo
     from gridjourney.stack import connect_when_available, worker_side
     from gridjourney.temporal import data_converter
+    from gridjourney.watchdog import Watchdog, stop_postgres
 
     converter = data_converter(settings)
     for port, what, setting in (
@@ -61,22 +92,28 @@ async def run_embedded(settings: Settings, *, demo: bool, exit_after_demo: bool,
         (settings.sms_standin_port, "SMS stand-in", "sms_standin_port"),
     ):
         ensure_port_free(settings.api_host if what == "API" else "127.0.0.1", port, what, setting)
-    console.print(f"[bold]gridjourney[/] embedded stack in {settings.home.resolve()}")
-    console.print("  starting PostgreSQL and running migrations …")
-    database_url = resolve_database_url(settings)
+    stop = asyncio.Event()
+    install_stop_handlers(stop)
+    # Started first, so that the servers are stopped even if we are killed while starting them.
+    watchdog = Watchdog()
+    postgres_dir = settings.home / "postgres"
     temporal = TemporalDevServer(
         settings.home / "temporal",
         port=settings.temporal_port,
         ui_port=settings.temporal_ui_port,
         namespace=settings.temporal_namespace,
     )
-    console.print("  starting the Temporal dev server …")
-    temporal.start()
     standin = standin_from_settings(settings)
-    stop = asyncio.Event()
-    install_stop_handlers(stop)
-    exit_code = 0
+    console.print(f"[bold]gridjourney[/] embedded stack in {settings.home.resolve()}")
     try:
+        if settings.database_url is None:
+            watchdog.postgres(postgres_dir)
+        console.print("  starting PostgreSQL and running migrations …")
+        database_url = resolve_database_url(settings)
+        if stop.is_set():
+            return 130
+        console.print("  starting the Temporal dev server …")
+        temporal.start(on_launch=watchdog.group)
         await standin.start()
         await publish_journeys(database_url, journey_sources(settings), settings)
         client = await connect_when_available(temporal.address, settings.temporal_namespace, converter, stop)
@@ -94,9 +131,9 @@ async def run_embedded(settings: Settings, *, demo: bool, exit_after_demo: bool,
                 f"{settings.twilio_account_sid}/Messages.json"
             )
             console.print(urls)
+            exit_code = 0
             if demo:
-                passed = await run_demo(workers.engine, client, settings, console, customers=customers)
-                exit_code = 0 if passed else 1
+                exit_code = await _demo_unless_stopped(workers.engine, client, settings, customers, stop)
                 console.print(urls)
                 if exit_after_demo:
                     stop.set()
@@ -106,18 +143,29 @@ async def run_embedded(settings: Settings, *, demo: bool, exit_after_demo: bool,
             console.print("Stopping …")
             api_task.cancel()
             await worker_task
+        return exit_code
     finally:
         await standin.stop()
         temporal.stop()
-        stop_embedded_postgres(settings)
-    return exit_code
+        if settings.database_url is None:
+            stop_postgres(postgres_dir)
 
 
-def stop_embedded_postgres(settings: Settings) -> None:
-    from gridjourney.devstack import start_postgres
+async def _demo_unless_stopped(
+    engine: AsyncEngine, client: Client, settings: Settings, customers: int, stop: asyncio.Event
+) -> int:
+    """0 if the demo's journeys reached their expected states, 1 if not, 130 if stopped before."""
+    from gridjourney.demo.runner import run_demo
 
-    if settings.database_url is None:
-        start_postgres(settings.home / "postgres").cleanup()
+    demo = asyncio.create_task(run_demo(engine, client, settings, console, customers=customers))
+    stopping = asyncio.create_task(stop.wait())
+    await asyncio.wait({demo, stopping}, return_when=asyncio.FIRST_COMPLETED)
+    stopping.cancel()
+    if not demo.done():
+        demo.cancel()
+        await asyncio.gather(demo, return_exceptions=True)
+        return 130
+    return 0 if demo.result() else 1
 
 
 def run(
