@@ -294,3 +294,22 @@ async def test_safety_event_types_are_configurable(
         ) as http:
             response = await http.post("/v1/journeys", content=source, headers=admin | YAML)
         assert response.status_code == expected, response.text
+
+
+@pytest.mark.usefixtures("safety_templates")
+async def test_starting_a_safety_journey_by_hand_needs_the_admin_scope(
+    entering: tuple[httpx.AsyncClient, EventRouter],
+    engine: AsyncEngine,
+    admin: dict[str, str],
+    make_key: KeyFactory,
+) -> None:
+    http, router = entering
+    assert (await http.post("/v1/journeys", content=SAFETY, headers=admin | YAML)).status_code == 201
+    await _post_and_route(http, engine, router, admin, "customer.created")
+    writer = await make_key("journeys:write")
+    start = {"customer_id": "C-1", "payload": {"incident_id": "INC-1"}}
+    refused = await http.post("/v1/journeys/outage_watch/instances", json=start, headers=writer)
+    assert refused.status_code == 403, refused.text
+    assert refused.json()["title"] == "Starting a safety journey needs the admin scope"
+    started = await http.post("/v1/journeys/outage_watch/instances", json=start, headers=admin)
+    assert started.status_code == 201, started.text

@@ -185,7 +185,7 @@ async def publish_journey(
         ) from exc
     try:
         loaded = load_journey_with_positions(source, filename)
-        _check_may_publish(principal, loaded.definition.purpose)
+        _require_admin_for_safety(principal, loaded.definition.purpose, "publishing")
         compiled = registry.compile_loaded(
             loaded, settings.templates_dir, safety_event_types=settings.safety_event_types
         )
@@ -206,14 +206,15 @@ async def publish_journey(
     )
 
 
-def _check_may_publish(principal: Principal, purpose: str) -> None:
-    # `safety` messages go out without consent (activities/eligibility.py): only an admin may publish them.
+def _require_admin_for_safety(principal: Principal, purpose: str, doing: str) -> None:
+    # `safety` messages go out without consent (activities/eligibility.py): only an admin may publish
+    # a safety journey or enter a customer into one by hand.
     if purpose == "safety" and not principal.allows("admin"):
         raise ApiProblem(
             403,
             "forbidden",
-            "Publishing a safety journey needs the admin scope",
-            f"`purpose: safety` journeys are sent without the customer's consent, so publishing one "
+            f"{doing.capitalize()} a safety journey needs the admin scope",
+            f"`purpose: safety` journeys are sent without the customer's consent, so {doing} one "
             f"needs the scope 'admin'; the key {principal.key_id} has {', '.join(principal.scopes)}",
             [FieldError(field="purpose", reason="`safety` needs the admin scope")],
         )
@@ -227,7 +228,8 @@ def _check_may_publish(principal: Principal, purpose: str) -> None:
         "Starts the latest version for the customer with a synthetic trigger event of type "
         f"`{MANUAL_ENTRY_TYPE}` (so the run records that it was entered by hand, by which key). The "
         "journey's re-entry rule still applies: **201** when a run started, **200** with "
-        "`started: false` when the rule kept the customer out."
+        "`started: false` when the rule kept the customer out. A journey with `purpose: safety` "
+        "(sent without consent) needs the `admin` scope: else **403**."
     ),
     responses={
         **problem_responses(401, 403, 404, 422, 503),
@@ -261,6 +263,7 @@ async def start_instance(
     journey = await registry.latest(engine, journey_id)
     if journey is None:
         raise not_found("journey", journey_id)
+    _require_admin_for_safety(principal, journey.definition.purpose, "starting")
     async with engine.connect() as conn:
         known = await queries.customer_exists(conn, body.customer_id)
     if not known:
