@@ -3,6 +3,9 @@
 Records carry what the code logs (ids, positions, reasons). As a second line of defence, anything in a
 message or traceback that looks like a phone number or an email address is masked before it is
 written: database drivers quote parameters in their errors, and those can hold a customer's contact.
+Every writer of the process goes through the same formatter: uvicorn (api/server.py passes no log
+config of its own), Python warnings, and the Temporal SDK's core, whose own logger would otherwise
+print plain text to stderr.
 """
 
 from __future__ import annotations
@@ -12,9 +15,14 @@ import logging
 import re
 from datetime import UTC, datetime
 
-PHONE = re.compile(r"\+?\d[\d\s().-]{7,}\d")
-EMAIL = re.compile(r"[^\s@'\"<>(),;:]+@[^\s@'\"<>(),;:]+\.[A-Za-z]{2,}")
+from temporalio.runtime import LogForwardingConfig, LoggingConfig, Runtime, TelemetryConfig, TelemetryFilter
 
+from gridjourney.config import get_settings
+
+# E.164 (also URL-encoded, as in a form body) or a national format such as (503) 555-0100; not dates,
+# times or IP addresses, which would otherwise be masked too.
+PHONE = re.compile(r"(?:\+|%2B)\d{7,15}\b|\(?\b\d{3}\)?[\s.-]?\d{3}[\s.-]\d{4}\b")
+EMAIL = re.compile(r"[^\s@'\"<>(),;:]+@[^\s@'\"<>(),;:]+\.[A-Za-z]{2,}")
 
 def redact(text: str) -> str:
     return PHONE.sub("[phone]", EMAIL.sub("[email]", text))
@@ -33,8 +41,29 @@ class JsonLines(logging.Formatter):
         return json.dumps(line, ensure_ascii=False)
 
 
+def _forward_temporal_core_logs() -> None:
+    """The SDK core's records, through Python logging (and so through JsonLines). Only possible before
+    the first Temporal client of the process exists, which is when the commands configure logging."""
+    forwarding = LogForwardingConfig(logger=logging.getLogger("temporalio.core"))
+    telemetry = TelemetryConfig(
+        logging=LoggingConfig(
+            filter=TelemetryFilter(core_level="WARN", other_level="ERROR"), forwarding=forwarding
+        )
+    )
+    try:
+        Runtime.set_default(Runtime(telemetry=telemetry), error_if_already_set=True)
+    except RuntimeError:
+        logging.getLogger(__name__).warning(
+            "Temporal's runtime already existed: its core logs stay unforwarded"
+        )
+
+
 def configure_logging(level: int = logging.INFO) -> None:
-    """JSON lines on stderr for the whole process (replaces any earlier configuration)."""
+    """JSON lines on stderr for the whole process (replaces any earlier configuration).
+    GRIDJOURNEY_LOG_LEVEL, when set, overrides the command's `level`."""
+    configured = get_settings().log_level
     handler = logging.StreamHandler()
     handler.setFormatter(JsonLines())
-    logging.basicConfig(level=level, handlers=[handler], force=True)
+    logging.basicConfig(level=configured.upper() if configured else level, handlers=[handler], force=True)
+    logging.captureWarnings(True)
+    _forward_temporal_core_logs()

@@ -73,7 +73,8 @@ async def serve_api(
         lazy_temporal_client(temporal_address, settings.temporal_namespace, converter),
         dispose_engine=True,
     )
-    config = uvicorn.Config(app, log_level=log_level, lifespan="on")
+    # log_config=None: uvicorn's records reach the process's JSON-lines handler (gridjourney/logs.py)
+    config = uvicorn.Config(app, log_level=log_level, log_config=None, lifespan="on")
     server = uvicorn.Server(config) if handle_signals else _EmbeddedServer(config)
     serving = asyncio.ensure_future(server.serve(sockets=[sock]))
     try:
