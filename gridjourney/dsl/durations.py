@@ -16,11 +16,14 @@ DURATION_PATTERN = r"^(\d+[smhdw])+$"
 def parse_duration(value: Any) -> timedelta:
     if isinstance(value, timedelta):
         return value
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return timedelta(seconds=value)
-    if isinstance(value, str) and re.fullmatch(DURATION_PATTERN, value.strip()):
-        seconds = sum(int(n) * _UNITS[unit] for n, unit in _PART.findall(value.strip()))
-        return timedelta(seconds=seconds)
+    try:
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return timedelta(seconds=value)
+        if isinstance(value, str) and re.fullmatch(DURATION_PATTERN, value.strip()):
+            seconds = sum(int(n) * _UNITS[unit] for n, unit in _PART.findall(value.strip()))
+            return timedelta(seconds=seconds)
+    except OverflowError:  # beyond timedelta's range (about 2.7 million years): a ValueError like others
+        raise ValueError(f"{value!r} is too long a duration") from None
     raise ValueError(f"{value!r} is not a duration; write a number and a unit, e.g. 30m, 12h, 3d or 2w")
 
 

@@ -68,3 +68,13 @@ def test_a_file_over_the_size_limit_is_refused() -> None:
 def test_unusable_characters_and_values_are_located(text: str, line: int, column: int) -> None:
     error = refusal(text)
     assert (error.line, error.column) == (line, column), error
+
+
+@pytest.mark.parametrize("wait", ["99999999999999w", "-86399999913601"])
+def test_a_duration_beyond_timedeltas_range_is_an_error_not_a_crash(wait: str) -> None:
+    head = "id: x\npurpose: informational\ntrigger: {event: bill.issued}\n"
+    text = head + f"steps:\n  - id: w\n    wait: {wait}\n"
+    with pytest.raises(JourneyErrors) as caught:
+        load_journey_text(text, "long.yaml")
+    (error,) = caught.value.errors
+    assert "too long" in error.message and (error.line, error.column) == (6, 11)
