@@ -55,7 +55,7 @@ def _resolve(args: list[str]) -> tuple[list[str], TyperCommand, list[str]]:
 
 
 def test_the_compose_file_runs_gridjourney_commands() -> None:
-    assert set(_commands()) == {*ONE_SHOT, *LONG_RUNNING}
+    assert set(_commands()) == {*ONE_SHOT, *LONG_RUNNING, "codec-server"}
 
 
 @pytest.mark.parametrize(("service", "args"), sorted(_commands().items()))
@@ -93,6 +93,8 @@ def test_migrate_then_publish_run_once_before_the_long_running_services() -> Non
         depends_on = SERVICES[name]["depends_on"]
         for step in ONE_SHOT:
             assert depends_on[step] == {"condition": "service_completed_successfully"}, (name, step)
+    codec_server = SERVICES["codec-server"]["depends_on"]  # it reads API keys: after the migration
+    assert codec_server["migrate"] == {"condition": "service_completed_successfully"}
     assert _commands()["migrate"] == ["db", "upgrade"]
     assert _commands()["publish"] == ["journeys", "publish", "journeys/"]
 
