@@ -5,6 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
+import jsonschema_rs
+
+from gridjourney.api.routes.events import INTEGRATION_EVENT_TYPES
 
 
 async def test_every_request_body_has_an_example(client: httpx.AsyncClient) -> None:
@@ -31,3 +34,24 @@ async def test_protected_operations_declare_401(client: httpx.AsyncClient) -> No
             if path.startswith("/v1/"):
                 assert "401" in operation["responses"], f"{method.upper()} {path}"
                 assert operation.get("security"), f"{method.upper()} {path}"
+
+
+async def test_the_events_body_documents_each_type_with_its_payload(client: httpx.AsyncClient) -> None:
+    document = (await client.get("/openapi.json")).json()
+    body = document["paths"]["/v1/events"]["post"]["requestBody"]["content"]["application/json"]
+    single, batch = body["schema"]["oneOf"]
+    by_type = {schema["properties"]["type"]["const"]: schema for schema in single["oneOf"]}
+    assert sorted(by_type) == INTEGRATION_EVENT_TYPES
+    created = by_type["customer.created"]
+    assert created["properties"]["payload"]["properties"]["name"]["anyOf"][0]["maxLength"] == 200
+    assert "customer_id" in created["required"] and "customer_id" in by_type["bill.issued"]["required"]
+    assert "customer_id" not in by_type["outage.detected"]["required"]
+    assert by_type["bill.projection_updated"]["properties"]["payload"]["required"] == [
+        "projected_amount",
+        "typical_amount",
+        "days_left",
+    ]
+    assert batch["properties"]["events"]["items"] == single
+    validator = jsonschema_rs.validator_for(body["schema"])
+    for example in body["examples"].values():
+        assert validator.is_valid(example["value"]), example["summary"]

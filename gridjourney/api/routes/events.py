@@ -7,6 +7,7 @@ errors is appended, in one transaction.
 
 from __future__ import annotations
 
+import copy
 import json
 from datetime import UTC, datetime
 from typing import Any
@@ -28,7 +29,13 @@ from gridjourney.config import Settings
 from gridjourney.events.fields import ADMISSION, Admission
 from gridjourney.events.models import AppendResult, NewEvent
 from gridjourney.events.store import EventIdConflict
-from gridjourney.events.types import ENGINE_EVENT_PREFIXES, EVENT_TYPES, UnknownEventType, payload_model
+from gridjourney.events.types import (
+    CUSTOMER_EVENT_PREFIXES,
+    ENGINE_EVENT_PREFIXES,
+    EVENT_TYPES,
+    UnknownEventType,
+    payload_model,
+)
 
 router = APIRouter(prefix="/v1/events", tags=["events"])
 
@@ -77,9 +84,26 @@ BATCH_EXAMPLE: dict[str, Any] = {
 }
 
 
+def _event_schema(event_type: str) -> dict[str, Any]:
+    """The envelope of one event type, with that type's payload schema in place of a free object."""
+    schema = copy.deepcopy(NewEvent.model_json_schema())
+    model = payload_model(event_type)
+    properties = schema["properties"]
+    schema["title"] = f"Event {event_type}"
+    schema["description"] = (model.__doc__ or "").strip() or f"A {event_type} event."
+    properties["type"] = {"type": "string", "const": event_type}
+    properties["payload"] = {**model.model_json_schema(), "title": f"{model.__name__} payload"}
+    if event_type.startswith(CUSTOMER_EVENT_PREFIXES):
+        properties["customer_id"] = {**properties["customer_id"]["anyOf"][0], "description": "Required."}
+        schema["required"] = [*schema["required"], "customer_id"]
+    if any(properties["payload"].get("required", [])):
+        schema["required"] = [*schema["required"], "payload"]
+    return schema
+
+
 def _request_body_schema() -> dict[str, Any]:
-    single = NewEvent.model_json_schema()
-    single["properties"]["type"] = {**single["properties"]["type"], "enum": INTEGRATION_EVENT_TYPES}
+    # One schema per event type, told apart by `type` (a const in each): a discriminated union.
+    single = {"oneOf": [_event_schema(event_type) for event_type in INTEGRATION_EVENT_TYPES]}
     batch = {
         "type": "object",
         "title": "EventBatch",
