@@ -24,6 +24,7 @@ from gridjourney.config import get_settings
 PHONE = re.compile(r"(?:\+|%2B)\d{7,15}\b|\(?\b\d{3}\)?[\s.-]?\d{3}[\s.-]\d{4}\b")
 EMAIL = re.compile(r"[^\s@'\"<>(),;:]+@[^\s@'\"<>(),;:]+\.[A-Za-z]{2,}")
 
+
 def redact(text: str) -> str:
     return PHONE.sub("[phone]", EMAIL.sub("[email]", text))
 
