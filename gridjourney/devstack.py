@@ -35,6 +35,17 @@ def postgres_database_url(server_url: str, database: str) -> str:
     return urlunsplit(parts._replace(path=f"/{database}"))
 
 
+def stop_embedded_postgres(data_dir: Path) -> None:
+    """Stop the server of `data_dir` through its handle (pg_ctl stop; this also makes the handle's exit
+    hook a no-op), then make sure: a process killed earlier leaves a stale handle behind, which would
+    otherwise keep the server running."""
+    from gridjourney.watchdog import stop_postgres
+
+    if (data_dir / "postmaster.pid").exists():
+        start_postgres(data_dir).cleanup()
+    stop_postgres(data_dir)
+
+
 EMBEDDED_DATABASE = "gridjourney"
 
 
@@ -144,11 +155,16 @@ class TemporalDevServer:
             f"the Temporal dev server did not answer on port {self.port} within {timeout:.0f}s"
         )
 
+    def request_stop(self) -> None:
+        """Send SIGTERM and return at once (`stop()` waits)."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+
     def stop(self, timeout: float = 4.0) -> None:
         """SIGTERM, then SIGKILL after `timeout` seconds: stopping must fit in the 10 s of a Ctrl-C."""
         if self.process is None or self.process.poll() is not None:
             return
-        self.process.send_signal(signal.SIGTERM)
+        self.request_stop()
         try:
             self.process.wait(timeout=timeout)
         except subprocess.TimeoutExpired:

@@ -18,7 +18,13 @@ from rich.console import Console
 
 from gridjourney.cli.db import require_current_schema
 from gridjourney.config import Settings, get_settings
-from gridjourney.devstack import PortBusyError, TemporalDevServer, ensure_port_free, resolve_database_url
+from gridjourney.devstack import (
+    PortBusyError,
+    TemporalDevServer,
+    ensure_port_free,
+    resolve_database_url,
+    stop_embedded_postgres,
+)
 from gridjourney.logs import configure_logging
 from gridjourney.privacy.keyring import KeyConfigurationError
 
@@ -84,7 +90,7 @@ async def run_embedded(settings: Settings, *, demo: bool, exit_after_demo: bool,
     from gridjourney.channels.twilio_standin import standin_from_settings
     from gridjourney.stack import connect_when_available, worker_side
     from gridjourney.temporal import data_converter
-    from gridjourney.watchdog import Watchdog, stop_postgres
+    from gridjourney.watchdog import Watchdog
 
     converter = data_converter(settings)
     for port, what, setting in (
@@ -146,9 +152,10 @@ async def run_embedded(settings: Settings, *, demo: bool, exit_after_demo: bool,
         return exit_code
     finally:
         await standin.stop()
-        temporal.stop()
+        temporal.request_stop()  # it winds down while Postgres does
         if settings.database_url is None:
-            stop_postgres(postgres_dir)
+            stop_embedded_postgres(postgres_dir)
+        temporal.stop()
 
 
 async def _demo_unless_stopped(

@@ -74,7 +74,7 @@ class Subscription:
         listen_url: str | None = None,
         attempts: int = DEFAULT_ATTEMPTS,
         retry_delay: float = 0.1,
-        stop_grace: float = 3.0,
+        stop_grace: float = 1.0,
     ) -> None:
         """Give exactly one of `handler` (called, then the checkpoint is saved) and `transactional`
         (called with the connection of the transaction that saves the checkpoint)."""
