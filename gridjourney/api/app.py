@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gridjourney.api.deps import TemporalClientProvider
 from gridjourney.api.middleware import install_middleware
-from gridjourney.api.problems import install_problem_handlers
+from gridjourney.api.problems import COMMON_PROBLEMS, install_problem_handlers
 from gridjourney.api.routes import admin, customers, events, health, instances, journeys, messages, reads
 from gridjourney.config import Settings
 from gridjourney.events.store import EventStore
@@ -71,6 +71,7 @@ def create_app(
         version=version("gridjourney"),
         openapi_tags=OPENAPI_TAGS,
         lifespan=lifespan,
+        responses=COMMON_PROBLEMS,
     )
     app.state.settings = settings
     app.state.engine = engine

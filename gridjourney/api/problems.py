@@ -284,7 +284,8 @@ def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
         413: "Body over the size limit",
         415: "Unsupported content type",
         422: "Invalid values; `errors` names each field and the reason",
-        503: "A dependency (database, Temporal) is unavailable",
+        500: "Unexpected error: logged, and not described in the response",
+        503: "A dependency (database, Temporal) is unavailable; `Retry-After` says when to retry",
     }
     return {
         status: {
@@ -294,3 +295,9 @@ def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
         }
         for status in statuses
     }
+
+
+# What any operation may answer: the input guard (api/middleware.py) refuses bodies, paths and queries
+# before routing (400, 413, 422), any route may find a dependency down (503), and the last resort
+# answers what escaped every handler (500).
+COMMON_PROBLEMS = problem_responses(400, 413, 422, 500, 503)
