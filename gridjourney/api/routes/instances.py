@@ -83,7 +83,7 @@ async def _live_state(client: Client, instance_id: str) -> JourneyState:
 
 
 @router.get(
-    "/{instance_id:path}",
+    "/{instance_id}",
     summary="An instance: live workflow state merged with the projection",
     responses=problem_responses(401, 403, 404),
 )
@@ -130,7 +130,7 @@ async def get_instance(
 
 
 @router.post(
-    "/{instance_id:path}/cancel",
+    "/{instance_id}/cancel",
     status_code=status.HTTP_202_ACCEPTED,
     summary="Cancel a running instance",
     description="Requests cancellation; the workflow records `journey.exited` (reason: cancelled) and stops. "
