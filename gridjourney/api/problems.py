@@ -17,6 +17,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 from temporalio.service import RPCError, RPCStatusCode
 
 from gridjourney.events.store import EventIdConflict
@@ -211,10 +212,22 @@ async def _unknown_event_type(request: Request, exc: Exception) -> JSONResponse:
 async def _http_exception(request: Request, exc: Exception) -> JSONResponse:
     # Routing errors (unknown path, wrong method) get the same shape as everything else.
     assert isinstance(exc, StarletteHTTPException)
-    problem = ApiProblem(
-        exc.status_code, f"http-{exc.status_code}", str(exc.detail), headers=dict(exc.headers or {})
-    )
+    headers = dict(exc.headers or {})
+    if exc.status_code == 405:
+        headers["Allow"] = ", ".join(allowed_methods(request))
+    problem = ApiProblem(exc.status_code, f"http-{exc.status_code}", str(exc.detail), headers=headers)
     return problem_response(request, problem)
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """Every method some route serves at this path. Starlette's own 405 names only the first route's,
+    though one path may be served by several routes (GET and DELETE of a customer)."""
+    routes = request.app.router.routes
+    return [
+        method
+        for method in ("DELETE", "GET", "PATCH", "POST", "PUT")
+        if any(route.matches({**request.scope, "method": method})[0] == Match.FULL for route in routes)
+    ]
 
 
 def customer_erased(customer_id: str, status: int = 410) -> ApiProblem:

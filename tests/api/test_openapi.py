@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import httpx
@@ -55,3 +56,17 @@ async def test_the_events_body_documents_each_type_with_its_payload(client: http
     validator = jsonschema_rs.validator_for(body["schema"])
     for example in body["examples"].values():
         assert validator.is_valid(example["value"]), example["summary"]
+
+
+async def test_every_path_answers_other_methods_with_405_and_its_documented_methods(
+    client: httpx.AsyncClient,
+) -> None:
+    document = (await client.get("/openapi.json")).json()
+    for template, operations in document["paths"].items():
+        path = re.sub(r"\{[^}]+\}", "x", template)
+        documented = sorted(method.upper() for method in operations)
+        for method in sorted({"DELETE", "GET", "OPTIONS", "PATCH", "POST", "PUT"} - set(documented)):
+            response = await client.request(method, path)
+            assert response.status_code == 405, f"{method} {template}: {response.status_code}"
+            assert response.headers["allow"] == ", ".join(documented), f"{method} {template}"
+            assert response.headers["content-type"].startswith("application/problem+json")

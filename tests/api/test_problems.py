@@ -186,3 +186,12 @@ async def test_hostile_journey_yaml_is_a_fast_422_with_its_position(
     assert time.monotonic() - started < 5
     problem = assert_problem(response, 422, "body")
     assert problem["errors"][0]["line"] >= 1 and problem["errors"][0]["column"] >= 1
+
+
+async def test_a_wrong_method_names_every_method_of_the_path(client: httpx.AsyncClient) -> None:
+    # GET and DELETE of a customer are two routes; the 405 must name both.
+    response = await client.request("OPTIONS", "/v1/customers/C-1")
+    assert response.status_code == 405
+    assert response.headers["allow"] == "DELETE, GET"
+    assert response.headers["content-type"].startswith("application/problem+json")
+    assert (await client.put("/v1/journeys")).headers["allow"] == "GET, POST"
