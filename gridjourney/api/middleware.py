@@ -21,13 +21,13 @@ from fastapi import FastAPI
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from gridjourney.api.outages import outage
 from gridjourney.api.problems import (
     ApiProblem,
     FieldError,
     field_path,
     internal_error,
     invalid,
-    outage,
     problem_response,
     unavailable,
 )

@@ -10,16 +10,14 @@ import logging
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-import psycopg
-import sqlalchemy.exc
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
-from temporalio.service import RPCError, RPCStatusCode
 
+from gridjourney.api.outages import CLIENT_ERRORS, outage
 from gridjourney.events.store import EventIdConflict
 from gridjourney.events.types import UnknownEventType
 from gridjourney.privacy.customer_keys import CustomerErased
@@ -111,27 +109,6 @@ def unavailable(dependency: str) -> ApiProblem:
         "a dependency is down or overloaded; nothing was changed unless a response said so. Retry later.",
         headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
     )
-
-
-def outage(exc: BaseException) -> str | None:
-    """The dependency whose outage `exc` shows ("database", "temporal"), or None for other errors."""
-    if isinstance(
-        exc, (sqlalchemy.exc.OperationalError, sqlalchemy.exc.TimeoutError, psycopg.OperationalError)
-    ):
-        return "database"
-    if isinstance(exc, sqlalchemy.exc.DBAPIError) and exc.connection_invalidated:
-        return "database"
-    if isinstance(exc, sqlalchemy.exc.InterfaceError | psycopg.InterfaceError):
-        return "database"
-    if isinstance(exc, RPCError) and exc.status in (
-        RPCStatusCode.UNAVAILABLE,
-        RPCStatusCode.DEADLINE_EXCEEDED,
-        RPCStatusCode.RESOURCE_EXHAUSTED,
-    ):
-        return "temporal"
-    if isinstance(exc, RuntimeError) and str(exc).startswith("Failed client connect"):
-        return "temporal"  # temporalio's error when the server cannot be reached
-    return None
 
 
 def internal_error() -> ApiProblem:
@@ -265,14 +242,6 @@ async def unexpected_error(request: Request, exc: Exception) -> JSONResponse:
     return problem_response(request, internal_error())
 
 
-OUTAGE_ERRORS: tuple[type[Exception], ...] = (
-    sqlalchemy.exc.SQLAlchemyError,
-    psycopg.Error,
-    RPCError,
-    RuntimeError,
-)
-
-
 def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ApiProblem, _api_problem)
     app.add_exception_handler(RequestValidationError, _request_validation)
@@ -282,7 +251,7 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(CustomerErased, _customer_erased)
     # Errors of the database and Temporal clients: 503 when they show an outage, else a plain 500.
     # Anything else that escapes a route is caught by api/middleware.py's last resort.
-    for error_class in OUTAGE_ERRORS:
+    for error_class in CLIENT_ERRORS:
         app.add_exception_handler(error_class, unexpected_error)
 
 

@@ -1,0 +1,43 @@
+"""Which exceptions of the database and Temporal clients mean "the dependency is down" (a 503 with
+Retry-After, see api/problems.py) rather than a bug (a 500)."""
+
+from __future__ import annotations
+
+import psycopg
+import sqlalchemy.exc
+from temporalio.service import RPCError, RPCStatusCode
+
+# The client libraries' error bases: their errors get an answer even when they show no outage.
+CLIENT_ERRORS: tuple[type[Exception], ...] = (
+    sqlalchemy.exc.SQLAlchemyError,
+    psycopg.Error,
+    RPCError,
+    RuntimeError,
+)
+
+_TEMPORAL_DOWN = (
+    RPCStatusCode.UNAVAILABLE,
+    RPCStatusCode.DEADLINE_EXCEEDED,
+    RPCStatusCode.RESOURCE_EXHAUSTED,
+)
+
+
+def outage(exc: BaseException) -> str | None:
+    """The dependency whose outage `exc` shows ("database", "temporal"), or None for other errors."""
+    # Connection refused or lost, a pool with no free connection, a statement cancelled by the server.
+    database_down = (
+        sqlalchemy.exc.OperationalError,
+        sqlalchemy.exc.TimeoutError,
+        sqlalchemy.exc.InterfaceError,
+        psycopg.OperationalError,
+        psycopg.InterfaceError,
+    )
+    if isinstance(exc, database_down):
+        return "database"
+    if isinstance(exc, sqlalchemy.exc.DBAPIError) and exc.connection_invalidated:
+        return "database"
+    if isinstance(exc, RPCError) and exc.status in _TEMPORAL_DOWN:
+        return "temporal"
+    if isinstance(exc, RuntimeError) and str(exc).startswith("Failed client connect"):
+        return "temporal"  # temporalio's error when the server cannot be reached
+    return None
