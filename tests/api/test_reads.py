@@ -60,3 +60,16 @@ async def test_scope_and_content_type_are_checked(client: httpx.AsyncClient, mak
     assert response.json()["total_kwh"] == 1.5 and response.json()["first_read_at"].startswith(
         "2024-01-02T06:00"
     )
+
+
+async def test_a_customer_id_off_the_pattern_is_refused_before_anything_is_read(
+    client: httpx.AsyncClient, make_key: KeyFactory
+) -> None:
+    # The import's event must be able to name the customer: an id the log cannot hold is a 422, not a 500.
+    headers = await make_key("events:write") | {"Content-Type": "application/xml"}
+    for customer_id in ("a b", "-x", "x" * 101):
+        response = await client.post(
+            f"/v1/customers/{customer_id}/reads/greenbutton", content=SAMPLE.read_bytes(), headers=headers
+        )
+        assert response.status_code == 422, response.text
+        assert response.json()["errors"][0]["field"] == "customer_id"

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Path, Query, Request, status
 
 from gridjourney.api.deps import EngineDep, EventsWriter, read_limited_body
 from gridjourney.api.problems import ApiProblem, FieldError, invalid, problem_responses
+from gridjourney.events.fields import CUSTOMER_ID_PATTERN
 from gridjourney.metering.greenbutton import GreenButtonError, ImportReport, import_greenbutton
 
 router = APIRouter(prefix="/v1/customers", tags=["customers"])
@@ -68,8 +69,12 @@ async def import_reads(
     request: Request,
     engine: EngineDep,
     _: EventsWriter,
-    customer_id: Annotated[str, Path(max_length=100)],
-    time_zone: Annotated[str | None, Query(description="IANA zone of a CSV's local times.")] = None,
+    customer_id: Annotated[
+        str, Path(pattern=CUSTOMER_ID_PATTERN, description="The customer the reads are of.")
+    ],
+    time_zone: Annotated[
+        str | None, Query(max_length=64, description="IANA zone of a CSV's local times.")
+    ] = None,
 ) -> ImportReport:
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type not in XML_TYPES | CSV_TYPES:
