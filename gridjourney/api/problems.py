@@ -263,6 +263,7 @@ def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
         403: "The API key lacks the scope",
         404: "Not found",
         409: "Conflict with the current state",
+        410: "The customer was erased: nothing more is recorded about them",
         413: "Body over the size limit",
         415: "Unsupported content type",
         422: "Invalid values; `errors` names each field and the reason",

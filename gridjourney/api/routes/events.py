@@ -214,7 +214,7 @@ def _conflict(conflict: EventIdConflict, events: list[NewEvent], is_batch: bool)
         "(default 1000), both answered with 413."
     ),
     responses={
-        **problem_responses(400, 401, 403, 409, 413, 415, 422, 503),
+        **problem_responses(400, 401, 403, 409, 410, 413, 415, 422, 503),
         200: {"description": "Every event was a duplicate; nothing was written", "model": EventsAccepted},
     },
     openapi_extra={"requestBody": _request_body_schema()},

@@ -50,7 +50,7 @@ CSV_TYPES = {"text/csv", "application/csv"}
         "nothing; overlapping files merge). Gaps, duplicates, negative values and DST repeats are "
         "reported, not dropped. One `meter.reads_imported` event is appended per file."
     ),
-    responses=problem_responses(401, 403, 413, 415, 422),
+    responses=problem_responses(401, 403, 410, 413, 415, 422),
     openapi_extra={
         "requestBody": {
             "required": True,
