@@ -101,7 +101,7 @@ class MeterReadsImported(Payload):
     format: Label = Field(description="espi-xml or csv")
     content_sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
     file_name: Text | None = None
-    meter_ids: list[Label] = Field(default_factory=list, max_length=10_000)
+    meter_ids: list[Label] = Field(default_factory=list, max_length=1_000)
     reads_in_file: Count
     reads_stored: Count = Field(description="Reads not stored before (overlaps with earlier files merge).")
     first_read_at: Timestamp | None = None
