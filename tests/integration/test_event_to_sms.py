@@ -8,41 +8,19 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from typing import Any
 
-import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
-from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
-from gridjourney.api.app import create_app
-from gridjourney.api.auth import create_key
-from gridjourney.channels.twilio_standin import TwilioStandIn
-from tests.stack import running_stack
-
-
-@dataclass
-class Stack:
-    http: httpx.AsyncClient
-    headers: dict[str, str]
-    standin: TwilioStandIn
+from tests.stack import ApiStack, api_stack, eventually
 
 
 @pytest.fixture
-async def stack(engine: AsyncEngine, temporal_dev_env: WorkflowEnvironment) -> AsyncIterator[Stack]:
-    async with running_stack(engine, temporal_dev_env.client) as running:
-        app = create_app(running.settings, engine, lambda: _client(temporal_dev_env))
-        _, key = await create_key(engine, "integration", ["admin"])
-        async with httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app), base_url="http://api.test"
-        ) as http:
-            yield Stack(http, {"Authorization": f"Bearer {key}"}, running.standin)
-
-
-async def _client(env: WorkflowEnvironment) -> Client:
-    return env.client
+async def stack(engine: AsyncEngine, temporal_dev_env: WorkflowEnvironment) -> AsyncIterator[ApiStack]:
+    async with api_stack(engine, temporal_dev_env.client) as running:
+        yield running
 
 
 def _event(kind: str, customer_id: str, payload: dict[str, Any]) -> dict[str, Any]:
@@ -56,16 +34,7 @@ def _event(kind: str, customer_id: str, payload: dict[str, Any]) -> dict[str, An
     }
 
 
-async def _eventually(predicate: Any, what: str, attempts: int = 300) -> None:
-    """Poll (bounded by attempts, not asserted on time) until the predicate holds."""
-    for _ in range(attempts):
-        if await predicate():
-            return
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"never happened: {what}")
-
-
-async def test_high_bill_event_sends_one_sms_and_the_timeline_says_why(stack: Stack) -> None:
+async def test_high_bill_event_sends_one_sms_and_the_timeline_says_why(stack: ApiStack) -> None:
     customer = "C-IT-1"
     created = _event(
         "customer.created",
@@ -80,7 +49,7 @@ async def test_high_bill_event_sends_one_sms_and_the_timeline_says_why(stack: St
     consent = _event(
         "consent.changed", customer, {"channel": "sms", "purpose": "informational", "granted": True}
     )
-    response = await stack.http.post("/v1/events", json={"events": [created, consent]}, headers=stack.headers)
+    response = await stack.http.post("/v1/events", json={"events": [created, consent]}, headers=stack.admin)
     assert response.status_code in (200, 201, 202), response.text
 
     bill = _event(
@@ -88,31 +57,31 @@ async def test_high_bill_event_sends_one_sms_and_the_timeline_says_why(stack: St
         customer,
         {"projected_amount": 212.4, "typical_amount": 138.0, "days_left": 12},
     )
-    first = await stack.http.post("/v1/events", json=bill, headers=stack.headers)
+    first = await stack.http.post("/v1/events", json=bill, headers=stack.admin)
     assert first.status_code in (200, 201, 202), first.text
 
     async def high_bill_sms_arrived() -> bool:
         return any("212.40" in message.body for message in stack.standin.received)
 
-    await _eventually(high_bill_sms_arrived, "the high-bill SMS at the stand-in")
+    await eventually(high_bill_sms_arrived, "the high-bill SMS at the stand-in")
     sms = next(message for message in stack.standin.received if "212.40" in message.body)
     assert sms.to == "+15035550142"
 
     # The same event again: the original result, no second journey, no second message.
-    again = await stack.http.post("/v1/events", json=bill, headers=stack.headers)
+    again = await stack.http.post("/v1/events", json=bill, headers=stack.admin)
     assert again.json()["events"][0]["duplicate"] is True
     assert again.json()["events"][0]["position"] == first.json()["events"][0]["position"]
 
     async def timeline_explains() -> bool:
-        timeline = await stack.http.get(f"/v1/customers/{customer}/timeline", headers=stack.headers)
+        timeline = await stack.http.get(f"/v1/customers/{customer}/timeline", headers=stack.admin)
         types = [entry["type"] for entry in timeline.json()["items"]]
         return "journey.entered" in types and "message.sent" in types
 
-    await _eventually(timeline_explains, "the timeline shows the journey and the message")
+    await eventually(timeline_explains, "the timeline shows the journey and the message")
     await asyncio.sleep(1.0)  # give a wrongly started second journey time to send
     high_bill_sms = [message for message in stack.standin.received if "212.40" in message.body]
     assert len(high_bill_sms) == 1
-    timeline = (await stack.http.get(f"/v1/customers/{customer}/timeline", headers=stack.headers)).json()
+    timeline = (await stack.http.get(f"/v1/customers/{customer}/timeline", headers=stack.admin)).json()
     entered = [entry for entry in timeline["items"] if entry["type"] == "journey.entered"]
     assert {entry["payload"]["journey_id"] for entry in entered} >= {"high_bill_alert"}
     assert sum(entry["payload"]["journey_id"] == "high_bill_alert" for entry in entered) == 1

@@ -8,49 +8,21 @@ import asyncio
 import json
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from typing import Any
 
-import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
-from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
-from gridjourney.api.app import create_app
-from gridjourney.api.auth import create_key
-from gridjourney.channels.twilio_standin import TwilioStandIn
-from tests.stack import running_stack
+from tests.stack import ApiStack, api_stack
 
 PROBLEM = "application/problem+json"
 
 
-@dataclass
-class Stack:
-    http: httpx.AsyncClient
-    admin: dict[str, str]
-    writer: dict[str, str]
-    standin: TwilioStandIn
-
-
 @pytest.fixture
-async def stack(engine: AsyncEngine, temporal_dev_env: WorkflowEnvironment) -> AsyncIterator[Stack]:
-    async def client() -> Client:
-        return temporal_dev_env.client
-
-    async with running_stack(engine, temporal_dev_env.client) as running:
-        app = create_app(running.settings, engine, client)
-        _, admin = await create_key(engine, "hostile-admin", ["admin"])
-        _, writer = await create_key(engine, "hostile-writer", ["events:write", "journeys:write"])
-        async with httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app), base_url="http://api.test"
-        ) as http:
-            yield Stack(
-                http,
-                {"Authorization": f"Bearer {admin}"},
-                {"Authorization": f"Bearer {writer}"},
-                running.standin,
-            )
+async def stack(engine: AsyncEngine, temporal_dev_env: WorkflowEnvironment) -> AsyncIterator[ApiStack]:
+    async with api_stack(engine, temporal_dev_env.client) as running:
+        yield running
 
 
 def event(kind: str, customer_id: Any, payload: dict[str, Any], **envelope: Any) -> dict[str, Any]:
@@ -102,7 +74,7 @@ BAD_EVENTS: dict[str, dict[str, Any]] = {
 
 
 @pytest.mark.parametrize("case", sorted(BAD_EVENTS))
-async def test_bad_events_are_refused_naming_the_field(stack: Stack, case: str) -> None:
+async def test_bad_events_are_refused_naming_the_field(stack: ApiStack, case: str) -> None:
     response = await stack.http.post("/v1/events", json=BAD_EVENTS[case], headers=stack.writer)
     assert 400 <= response.status_code < 500, (case, response.status_code, response.text)
     assert response.headers["content-type"].startswith(PROBLEM)
@@ -122,7 +94,7 @@ RAW_BODIES = {
 
 
 @pytest.mark.parametrize("case", sorted(RAW_BODIES))
-async def test_unrepresentable_json_is_refused(stack: Stack, case: str) -> None:
+async def test_unrepresentable_json_is_refused(stack: ApiStack, case: str) -> None:
     body = RAW_BODIES[case] % uuid.uuid4()
     response = await stack.http.post(
         "/v1/events",
@@ -136,13 +108,13 @@ async def test_unrepresentable_json_is_refused(stack: Stack, case: str) -> None:
 @pytest.mark.parametrize(
     "path", ["/v1/customers/C%00X", "/v1/messages?customer_id=C%00X", "/v1/instances/journey%00x"]
 )
-async def test_nul_bytes_in_paths_and_queries_are_refused(stack: Stack, path: str) -> None:
+async def test_nul_bytes_in_paths_and_queries_are_refused(stack: ApiStack, path: str) -> None:
     response = await stack.http.get(path, headers=stack.admin)
     assert 400 <= response.status_code < 500, (path, response.status_code, response.text)
     assert response.headers["content-type"].startswith(PROBLEM)
 
 
-async def test_a_reused_event_id_with_other_content_is_a_conflict(stack: Stack) -> None:
+async def test_a_reused_event_id_with_other_content_is_a_conflict(stack: ApiStack) -> None:
     first = bill("C-HOSTILE")
     accepted = await stack.http.post("/v1/events", json=first, headers=stack.writer)
     assert accepted.status_code == 201, accepted.text
@@ -172,7 +144,7 @@ ALIAS_BOMB = "\n".join(
 @pytest.mark.parametrize(
     "case,source", [("alias bomb", ALIAS_BOMB), ("5,000 levels deep", "a: " + "[" * 5000 + "]" * 5000)]
 )
-async def test_hostile_journey_yaml_is_refused_quickly(stack: Stack, case: str, source: str) -> None:
+async def test_hostile_journey_yaml_is_refused_quickly(stack: ApiStack, case: str, source: str) -> None:
     response = await asyncio.wait_for(
         stack.http.post(
             "/v1/journeys",
@@ -197,7 +169,7 @@ steps:
 """
 
 
-async def test_a_safety_label_cannot_carry_tips(stack: Stack) -> None:
+async def test_a_safety_label_cannot_carry_tips(stack: ApiStack) -> None:
     for headers in (stack.writer, stack.admin):
         response = await stack.http.post(
             "/v1/journeys",
@@ -210,7 +182,7 @@ async def test_a_safety_label_cannot_carry_tips(stack: Stack) -> None:
     assert "sneaky_tips" not in {item["journey_id"] for item in listed.json()["items"]}
 
 
-async def test_journeys_keep_running_for_everyone_else(stack: Stack) -> None:
+async def test_journeys_keep_running_for_everyone_else(stack: ApiStack) -> None:
     for case in sorted(BAD_EVENTS):
         await stack.http.post("/v1/events", json=BAD_EVENTS[case], headers=stack.writer)
     customer = "C-AFTER"

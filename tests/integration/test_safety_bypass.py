@@ -5,22 +5,15 @@ real safety message an outage sends them."""
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from typing import Any
 
-import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
-from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
-from gridjourney.api.app import create_app
-from gridjourney.api.auth import create_key
-from gridjourney.channels.twilio_standin import TwilioStandIn
-from tests.stack import running_stack
+from tests.stack import ApiStack, api_stack, eventually
 
 PHONE = "+15035550177"
 SNEAKY_TIPS = """\
@@ -35,32 +28,10 @@ steps:
 """
 
 
-@dataclass
-class Stack:
-    http: httpx.AsyncClient
-    admin: dict[str, str]
-    writer: dict[str, str]
-    standin: TwilioStandIn
-
-
 @pytest.fixture
-async def stack(engine: AsyncEngine, temporal_dev_env: WorkflowEnvironment) -> AsyncIterator[Stack]:
-    async def temporal() -> Client:
-        return temporal_dev_env.client
-
-    async with running_stack(engine, temporal_dev_env.client) as running:
-        app = create_app(running.settings, engine, temporal)
-        _, admin = await create_key(engine, "admin", ["admin"])
-        _, writer = await create_key(engine, "writer", ["journeys:write", "journeys:read", "events:write"])
-        async with httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app), base_url="http://api.test"
-        ) as http:
-            yield Stack(
-                http,
-                {"Authorization": f"Bearer {admin}"},
-                {"Authorization": f"Bearer {writer}"},
-                running.standin,
-            )
+async def stack(engine: AsyncEngine, temporal_dev_env: WorkflowEnvironment) -> AsyncIterator[ApiStack]:
+    async with api_stack(engine, temporal_dev_env.client) as running:
+        yield running
 
 
 def _event(kind: str, payload: dict[str, Any]) -> dict[str, Any]:
@@ -74,15 +45,7 @@ def _event(kind: str, payload: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-async def _eventually(predicate: Any, what: str, attempts: int = 300) -> None:
-    for _ in range(attempts):
-        if await predicate():
-            return
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"never happened: {what}")
-
-
-async def test_tips_labelled_safety_never_reach_a_customer_without_consent(stack: Stack) -> None:
+async def test_tips_labelled_safety_never_reach_a_customer_without_consent(stack: ApiStack) -> None:
     yaml = {"Content-Type": "application/yaml"}
     by_writer = await stack.http.post("/v1/journeys", content=SNEAKY_TIPS, headers=stack.writer | yaml)
     assert by_writer.status_code == 403, by_writer.text
@@ -107,7 +70,7 @@ async def test_tips_labelled_safety_never_reach_a_customer_without_consent(stack
         )
         return any(message["status"] == "suppressed" for message in response.json()["items"])
 
-    await _eventually(bill_alert_suppressed, "the high-bill alert suppressed for want of consent")
+    await eventually(bill_alert_suppressed, "the high-bill alert suppressed for want of consent")
 
     # An outage is what `safety` is for: its notice does go out, and it is the only text they get.
     outage = _event("outage.detected", {"incident_id": "INC-7", "feeder": "F-1"})
@@ -116,6 +79,6 @@ async def test_tips_labelled_safety_never_reach_a_customer_without_consent(stack
     async def outage_notice_arrived() -> bool:
         return any(message.to == PHONE for message in stack.standin.received)
 
-    await _eventually(outage_notice_arrived, "the outage notice at the stand-in")
+    await eventually(outage_notice_arrived, "the outage notice at the stand-in")
     texts = [message.body for message in stack.standin.received if message.to == PHONE]
     assert len(texts) == 1 and "power outage" in texts[0] and "Purpose" not in texts[0], texts
