@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
@@ -61,10 +62,20 @@ class NewEvent(BaseModel):
         return value
 
 
-class StoredEvent(NewEvent):
+class StoredEvent(BaseModel):
+    """An event as the log holds it. The rules of the door (NewEvent) are not applied again on reading:
+    an event accepted under older rules must still be read, so one old row can never stop a reader."""
+
     # Rows carry storage columns (the fingerprint) that are not part of the event as readers see it.
     model_config = ConfigDict(extra="ignore")
 
+    event_id: uuid.UUID
+    type: str
+    customer_id: str | None = None
+    occurred_at: datetime
+    source: str
+    payload: dict[str, Any] = Field(default_factory=dict)
+    schema_version: int = 1
     position: int
     recorded_at: datetime
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import random
 import uuid
+from datetime import UTC, datetime
 
 from sqlalchemy import insert, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -229,3 +230,27 @@ async def test_a_bug_in_a_fold_sets_that_event_aside_without_its_writes(engine: 
         (2, "ZeroDivisionError: division by zero")
     ]
     assert await subscription.checkpoint() == 3
+
+
+async def test_an_envelope_accepted_under_older_rules_is_still_read_and_the_rest_is_folded(
+    engine: AsyncEngine,
+) -> None:
+    # Today's door refuses an empty customer_id and a year-1 time; an older release took both.
+    async with engine.begin() as conn:
+        await conn.execute(
+            insert(events).values(
+                event_id=uuid.uuid4(),
+                type="consent.changed",
+                customer_id="",
+                occurred_at=datetime(1, 1, 1, tzinfo=UTC),
+                source="legacy",
+                payload={"channel": "sms", "purpose": "marketing", "granted": True},
+            )
+        )
+    await EventStore(engine).append([new_event("customer.created", "c-after", {"name": "After"})])
+    runner = ProjectionRunner(engine)
+
+    assert await runner.catch_up() == 2
+
+    assert [row[0] for row in (await dump(engine))["customers"]] == ["c-after"]
+    assert await runner.checkpoint() == 2
