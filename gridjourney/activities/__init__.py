@@ -32,6 +32,7 @@ from gridjourney.config import Settings
 from gridjourney.dsl.schema import Channel
 from gridjourney.events.store import EventStore
 from gridjourney.events.types import UnknownEventType
+from gridjourney.privacy.customer_keys import CustomerErased
 from gridjourney.workflows.contracts import (
     LOAD_CONTEXT,
     RECORD_JOURNEY_EVENT,
@@ -77,6 +78,8 @@ class JourneyActivities:
         except (UnknownEventType, ValidationError) as error:
             # A payload the schema refuses is refused on every retry: fail the activity for good.
             raise ApplicationError(str(error), type="InvalidEvent", non_retryable=True) from error
+        except CustomerErased as error:
+            raise _erased(error) from error
 
     @activity.defn(name=UPDATE_CUSTOMER)
     async def update_customer(self, request: UpdateCustomerInput) -> None:
@@ -84,6 +87,8 @@ class JourneyActivities:
             await update_customer(self.store, request)
         except ValidationError as error:
             raise ApplicationError(str(error), type="InvalidEvent", non_retryable=True) from error
+        except CustomerErased as error:
+            raise _erased(error) from error
 
     @activity.defn(name=SCORE_CUSTOMER)
     async def score_customer(self, request: ScoreCustomerInput) -> ScoreOutcome:
@@ -96,7 +101,10 @@ class JourneyActivities:
     @activity.defn(name=SEND_MESSAGE)
     async def send_message(self, request: SendMessageInput) -> SendOutcome:
         # Transient provider errors and SendInProgress propagate: Temporal's retry policy retries them.
-        return await self.sending.send(request)
+        try:
+            return await self.sending.send(request)
+        except CustomerErased as error:
+            raise _erased(error) from error
 
     @property
     def journey_activities(self) -> list[Callable[..., Any]]:
@@ -113,3 +121,11 @@ class JourneyActivities:
 
 
 __all__ = ["JourneyActivities"]
+
+
+def _erased(error: CustomerErased) -> ApplicationError:
+    """Nothing more may be recorded about an erased customer, on this attempt or any later one: the
+    journey fails for good instead of retrying without end."""
+    return ApplicationError(
+        f"customer {error.customer_id} was erased", type="CustomerErased", non_retryable=True
+    )

@@ -9,6 +9,7 @@ from temporalio.exceptions import ApplicationError
 
 from gridjourney.activities import JourneyActivities
 from gridjourney.events.store import EventStore
+from gridjourney.privacy.erasure import erase_customer
 from gridjourney.workflows.contracts import RecordJourneyEventInput, UpdateCustomerInput
 
 
@@ -60,3 +61,18 @@ async def test_update_customer_appends_customer_updated_once(
     [event] = await EventStore(engine).read_customer("c1")
     assert event.type == "customer.updated"
     assert event.payload["attributes"] == {"onboarded": True}
+
+
+async def test_recording_for_an_erased_customer_fails_without_retry(
+    engine: AsyncEngine, activities: JourneyActivities
+) -> None:
+    store = EventStore(engine)
+    await activities.record_journey_event(entered(uuid.uuid4()))
+    assert await erase_customer(engine, store, "c1") is not None
+
+    with pytest.raises(ApplicationError) as raised:
+        await activities.record_journey_event(entered(uuid.uuid4()))
+
+    # Retrying could never succeed: the journey must fail, not retry without end.
+    assert raised.value.non_retryable
+    assert raised.value.type == "CustomerErased"

@@ -206,6 +206,23 @@ async def test_the_router_obeys_a_manual_start(
     assert router.started == 0
 
 
+async def test_an_erased_customer_cannot_be_started_by_hand(
+    entering: tuple[httpx.AsyncClient, EventRouter], engine: AsyncEngine, admin: dict[str, str]
+) -> None:
+    http, _ = entering
+    assert (await http.post("/v1/journeys", content=ONCE, headers=admin | YAML)).status_code == 201
+    created = bill_event(type="customer.created", payload={"name": "Ana"})
+    created["occurred_at"] = datetime.now(UTC).isoformat()
+    assert (await http.post("/v1/events", json=created, headers=admin)).status_code == 201
+    await ProjectionRunner(engine).catch_up()
+    assert (await http.delete("/v1/customers/C-1", headers=admin)).status_code == 200
+
+    manual = await http.post(ONCE_START, json={"customer_id": "C-1"}, headers=admin)
+
+    assert manual.status_code == 410, manual.text
+    assert manual.json()["erased"] is True
+
+
 # --- purpose governance: `safety` goes out without consent, so it is for safety content, by admins
 SAFETY = """\
 id: outage_watch

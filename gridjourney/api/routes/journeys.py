@@ -20,10 +20,18 @@ from gridjourney.api.deps import (
     read_limited_body,
 )
 from gridjourney.api.pagination import Page, PageQuery, decode_cursor, decode_time_cursor
-from gridjourney.api.problems import ApiProblem, FieldError, invalid, not_found, problem_responses
+from gridjourney.api.problems import (
+    ApiProblem,
+    FieldError,
+    customer_erased,
+    invalid,
+    not_found,
+    problem_responses,
+)
 from gridjourney.dsl import registry
 from gridjourney.dsl.loader import JourneyErrors, load_journey_with_positions
 from gridjourney.entry.enter import enter_journey
+from gridjourney.privacy.erasure import erased_at
 from gridjourney.projections import queries
 from gridjourney.workflows.contracts import EventRef
 
@@ -232,7 +240,7 @@ def _require_admin_for_safety(principal: Principal, purpose: str, doing: str) ->
         "(sent without consent) needs the `admin` scope: else **403**."
     ),
     responses={
-        **problem_responses(401, 403, 404, 422, 503),
+        **problem_responses(401, 403, 404, 410, 422, 503),
         200: {"description": "Not started (re-entry rule)", "model": InstanceStarted},
     },
 )
@@ -268,6 +276,8 @@ async def start_instance(
         known = await queries.customer_exists(conn, body.customer_id)
     if not known:
         raise not_found("customer", body.customer_id, field="customer_id")
+    if await erased_at(engine, body.customer_id) is not None:
+        raise customer_erased(body.customer_id)
     request_id = body.request_id or uuid.uuid4()
     trigger = EventRef(
         event_id=str(uuid.uuid5(MANUAL_ENTRY_NAMESPACE, f"{journey_id}:{body.customer_id}:{request_id}")),
