@@ -116,6 +116,7 @@ def require_scope(scope: str) -> Callable[[Principal], Awaitable[Principal]]:
 EventsWriter = Annotated[Principal, Depends(require_scope("events:write"))]
 JourneysReader = Annotated[Principal, Depends(require_scope("journeys:read"))]
 JourneysWriter = Annotated[Principal, Depends(require_scope("journeys:write"))]
+Admin = Annotated[Principal, Depends(require_scope("admin"))]
 
 
 async def read_limited_body(request: Request, limit: int) -> bytes:

@@ -10,20 +10,18 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import Body, Depends, FastAPI
+from fastapi import Body, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from google.protobuf import json_format
 from google.protobuf.message import DecodeError
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.api.common.v1 import Payloads
 
-from gridjourney.api.auth import Principal
-from gridjourney.api.deps import require_scope
+from gridjourney.api.deps import Admin
 from gridjourney.api.problems import FieldError, install_problem_handlers, invalid
 from gridjourney.privacy.codec import EncryptionCodec
 from gridjourney.privacy.keyring import Keyring
 
-Operator = Annotated[Principal, Depends(require_scope("admin"))]
 PayloadsBody = Annotated[
     dict[str, Any],
     Body(examples=[{"payloads": [{"metadata": {"encoding": "anNvbi9wbGFpbg=="}, "data": "e30="}]}]),
@@ -58,7 +56,7 @@ def create_codec_app(keyring: Keyring, engine: AsyncEngine, cors_origins: list[s
     )
 
     @app.post("/decode", summary="Open sealed payloads (unsealed ones come back unchanged)")
-    async def decode(body: PayloadsBody, _: Operator) -> dict[str, Any]:
+    async def decode(body: PayloadsBody, _: Admin) -> dict[str, Any]:
         payloads = _parse(body)
         try:
             opened = await codec.decode(list(payloads.payloads))
@@ -69,7 +67,7 @@ def create_codec_app(keyring: Keyring, engine: AsyncEngine, cors_origins: list[s
         return _dump(Payloads(payloads=opened))
 
     @app.post("/encode", summary="Seal payloads with the active key")
-    async def encode(body: PayloadsBody, _: Operator) -> dict[str, Any]:
+    async def encode(body: PayloadsBody, _: Admin) -> dict[str, Any]:
         return _dump(Payloads(payloads=await codec.encode(list(_parse(body).payloads))))
 
     return app

@@ -5,11 +5,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
-from gridjourney.api.auth import Principal
-from gridjourney.api.deps import EngineDep, require_scope
+from gridjourney.api.deps import Admin, EngineDep
 from gridjourney.api.problems import problem_responses
 from gridjourney.events import dead_letters
 from gridjourney.events.dead_letters import DeadLetter
@@ -18,7 +17,6 @@ from gridjourney.projections.runner import SUBSCRIPTION_NAME as PROJECTIONS
 from gridjourney.router.router import SUBSCRIPTION_NAME as ROUTER
 
 router = APIRouter(prefix="/v1/admin", tags=["admin"])
-Admin = Annotated[Principal, Depends(require_scope("admin"))]
 
 
 class Subscriptions(BaseModel):

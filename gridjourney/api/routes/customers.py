@@ -6,13 +6,12 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
-from gridjourney.api.auth import Principal
-from gridjourney.api.deps import EngineDep, JourneysReader, StoreDep, require_scope
+from gridjourney.api.deps import Admin, EngineDep, JourneysReader, StoreDep
 from gridjourney.api.explain import explain, with_derived_fields
 from gridjourney.api.pagination import Page, PageQuery, decode_cursor
 from gridjourney.api.problems import customer_erased, not_found, problem_responses
@@ -21,7 +20,6 @@ from gridjourney.privacy.erasure import erase_customer, erased_at
 from gridjourney.projections import queries
 
 router = APIRouter(prefix="/v1/customers", tags=["customers"])
-Admin = Annotated[Principal, Depends(require_scope("admin"))]
 
 
 class Consent(BaseModel):
