@@ -120,7 +120,8 @@ def _zones() -> frozenset[str]:
     return frozenset(available_timezones())
 
 
-def _time_zone(value: str) -> str:
+def iana_time_zone(value: str) -> str:
+    """`value` if it names an IANA time zone, else ValueError."""
     # Membership first: an arbitrary string never becomes a file name for zoneinfo to look up.
     if value not in _zones():
         raise ValueError("not an IANA time zone, e.g. America/Los_Angeles")
@@ -206,7 +207,11 @@ Email = Annotated[
     str, _text(320), NoNul, AfterValidator(_email), Field(json_schema_extra={"format": "email"})
 ]
 TimeZone = Annotated[
-    str, _text(64, 1), NoNul, AfterValidator(_time_zone), Field(description="IANA zone, e.g. America/Chicago")
+    str,
+    _text(64, 1),
+    NoNul,
+    AfterValidator(iana_time_zone),
+    Field(description="IANA zone, e.g. America/Chicago"),
 ]
 Locale = Annotated[
     str,

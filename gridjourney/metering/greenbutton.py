@@ -17,7 +17,6 @@ import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import pandas as pd
 from pydantic import BaseModel, Field
@@ -25,6 +24,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gridjourney.db.tables import customers
+from gridjourney.events.fields import iana_time_zone
 from gridjourney.events.models import NewEvent
 from gridjourney.events.store import EventStore
 from gridjourney.metering.errors import GreenButtonError
@@ -213,8 +213,8 @@ async def import_greenbutton(
         time_zone = await _customer_time_zone(engine, customer_id)
     if time_zone is not None:
         try:
-            ZoneInfo(time_zone)
-        except (ZoneInfoNotFoundError, ValueError):
+            iana_time_zone(time_zone)
+        except ValueError:
             raise GreenButtonError("time zone", f"unknown IANA time zone {time_zone!r}") from None
     parsed = parse_greenbutton(data, customer_id, time_zone=time_zone)
     digest = hashlib.sha256(data).hexdigest()
