@@ -61,7 +61,8 @@ async def test_status_then_retry_of_the_projections(engine: AsyncEngine, databas
     assert [row["customer_id"] for row in await rows(engine, "customers")] == ["c-1"]
     async with engine.connect() as conn:
         [left] = await dead_letters.list_for(conn, "projections")
-    assert (left.position, left.attempts) == (legacy, 4)
+    # The rebuild that retried it set it aside anew, after its own attempts.
+    assert left.position == legacy and "at most 200 characters" in left.error
 
 
 async def test_retry_of_the_router_and_of_an_unknown_subscription(

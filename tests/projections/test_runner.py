@@ -15,11 +15,11 @@ from gridjourney.db.tables import customers, events
 from gridjourney.events import dead_letters
 from gridjourney.events.models import NewEvent, StoredEvent
 from gridjourney.events.store import EventStore
-from gridjourney.events.subscription import Subscription
+from gridjourney.events.subscription import Subscription, set_checkpoint
 from gridjourney.projections import runner as projections_runner
 from gridjourney.projections.runner import ProjectionRunner, apply_events, rebuild
 from tests.events.builders import BASE_TIME, new_event, usage
-from tests.projections.helpers import dump, project
+from tests.projections.helpers import dump, project, rows
 
 
 def scenario(customers_count: int = 12, seed: int = 7) -> list[NewEvent]:
@@ -254,3 +254,24 @@ async def test_an_envelope_accepted_under_older_rules_is_still_read_and_the_rest
 
     assert [row[0] for row in (await dump(engine))["customers"]] == ["c-after"]
     assert await runner.checkpoint() == 2
+
+
+async def test_retrying_a_dead_letter_that_a_later_event_superseded_still_folds_it(
+    engine: AsyncEngine,
+) -> None:
+    store = EventStore(engine)
+    await store.append([new_event("customer.created", "c-1", {"name": "Ada", "locale": "es"})])
+    await store.append([new_event("customer.updated", "c-1", {"name": "Ada Lovelace"})])
+    [created, updated] = await store.read_after(0)
+    async with engine.begin() as conn:
+        # As if a fold bug, fixed since, had set the creation aside and the update had been folded.
+        await apply_events(conn, [updated])
+        await dead_letters.record(conn, projections_runner.SUBSCRIPTION_NAME, created, "KeyError: 'bug'", 3)
+        await set_checkpoint(conn, projections_runner.SUBSCRIPTION_NAME, updated.position)
+
+    report = await ProjectionRunner(engine).retry_dead_letters()
+
+    assert (report.retried, report.succeeded, report.failed) == (1, 1, 0)
+    [row] = await rows(engine, "customers")
+    # The creation's locale is there, under the later name: each event folded in its place.
+    assert (row["name"], row["locale"]) == ("Ada Lovelace", "es")
