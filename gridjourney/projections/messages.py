@@ -3,14 +3,16 @@
 message.sent / message.suppressed create the row; message.delivered / message.failed (provider
 reports) update its status. A report may be recorded before the send it reports on (a fast webhook
 racing the send activity's record), so each event creates the row if it is missing, and a late
-"sent" never downgrades a final status.
+"sent" never downgrades a final status. customer.erased clears the provider's failure reasons of the
+customer's messages (a provider's error can quote the number): a reason read before the erasure and
+folded after it is cleared by the erasure's own event, which comes later in the log.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import case, func
+from sqlalchemy import case, func, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -24,6 +26,13 @@ DESCRIPTIVE = ("customer_id", "journey_id", "instance_id", "step_id", "channel",
 
 
 async def apply(conn: AsyncConnection, event: StoredEvent) -> None:
+    if event.type == "customer.erased":
+        await conn.execute(
+            update(messages)
+            .where(messages.c.customer_id == event.customer_id, messages.c.status == "failed")
+            .values(reason=None)
+        )
+        return
     message = EVENT_TYPES[event.type].model_validate(event.payload)
     assert isinstance(message, MessageBase)
     status = event.type.removeprefix("message.")
@@ -77,6 +86,8 @@ async def apply(conn: AsyncConnection, event: StoredEvent) -> None:
 PROJECTION = Projection(
     name="messages",
     table=messages,
-    event_types=frozenset({"message.sent", "message.suppressed", "message.delivered", "message.failed"}),
+    event_types=frozenset(
+        {"message.sent", "message.suppressed", "message.delivered", "message.failed", "customer.erased"}
+    ),
     apply=apply,
 )

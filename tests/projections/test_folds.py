@@ -184,3 +184,18 @@ async def test_reentering_a_finished_instance_starts_it_afresh(engine: AsyncEngi
     [again] = await rows(engine, "journey_instances")
     assert (again["status"], again["steps_completed"], again["current_step"]) == ("active", 0, None)
     assert again["entered_at"] == at(10)
+
+
+async def test_an_erasure_clears_a_failure_reason_folded_after_it_was_read(engine: AsyncEngine) -> None:
+    # The projection read message.failed (opened) before the erasure committed, and folds it after:
+    # the erasure's own event, later in the log, clears the reason again.
+    failed = new_event(
+        "message.failed",
+        "c-1",
+        {"idempotency_key": "k-1", "channel": "sms", "reason": "21211: +15035550100 is not a valid number"},
+    )
+    erased = new_event("customer.erased", "c-1", {})
+    await project(engine, failed, erased)
+
+    [row] = await rows(engine, "messages")
+    assert row["status"] == "failed" and row["reason"] is None
