@@ -26,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from gridjourney.db.tables import customers
 from gridjourney.events.fields import iana_time_zone
 from gridjourney.events.models import NewEvent
-from gridjourney.events.store import EventStore
+from gridjourney.events.store import EventIdConflict, EventStore
 from gridjourney.metering.errors import GreenButtonError
 from gridjourney.metering.espi import parse_espi
 from gridjourney.metering.gbcsv import parse_csv
@@ -252,11 +252,15 @@ async def import_greenbutton(
             source="greenbutton",
             payload=payload,
         )
-        # A file imported before already has its event (with that import's counts): appending again
-        # would reuse the event_id for other content, which the store refuses.
-        already_imported = await store.get(event_id) is not None
-        if not already_imported:
+        # A file imported before already has its event (with that import's counts): the store refuses
+        # the event_id for other content. It decides under its append lock, in this transaction, so
+        # two concurrent imports of one file write one event; an erased customer raises CustomerErased
+        # and the reads roll back with it.
+        try:
             await store.append_in(conn, [event])
+            already_imported = False
+        except EventIdConflict:
+            already_imported = True
     return ImportReport(
         customer_id=customer_id,
         file_name=file_name,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 from pathlib import Path
 
@@ -11,8 +12,10 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gridjourney.db.tables import events, meter_reads
+from gridjourney.events.store import CustomerErased, EventStore
 from gridjourney.metering.greenbutton import GreenButtonError, import_greenbutton, parse_greenbutton
 from gridjourney.metering.store import load_reads
+from gridjourney.privacy.erasure import erase_customer
 from tests.metering.espi_builder import espi_feed
 
 DATA = Path(__file__).parent / "data"
@@ -63,6 +66,23 @@ async def test_reimporting_the_same_file_changes_nothing(engine: AsyncEngine) ->
     again = await import_greenbutton(engine, SAMPLE.read_bytes(), "cust-1")
     assert again.event_id == first.event_id and again.already_imported and not first.already_imported
     assert again.reads_stored == 0 and again.reads_already_stored == 8760
+    assert await _counts(engine) == (8760, 1)
+
+
+async def test_two_concurrent_imports_of_one_file_write_one_event(engine: AsyncEngine) -> None:
+    data = SAMPLE.read_bytes()
+    reports = await asyncio.gather(*(import_greenbutton(engine, data, "cust-1") for _ in range(2)))
+    assert sorted(report.already_imported for report in reports) == [False, True]
+    assert await _counts(engine) == (8760, 1)
+
+
+async def test_an_erased_customer_gets_no_reads(engine: AsyncEngine) -> None:
+    await import_greenbutton(engine, SAMPLE, "cust-1")
+    assert await erase_customer(engine, EventStore(engine), "cust-1") is not None
+    with pytest.raises(CustomerErased):
+        await import_greenbutton(engine, SAMPLE, "cust-1")
+    with pytest.raises(CustomerErased):
+        await import_greenbutton(engine, espi_feed([(1420070400, 3600, 500)]), "cust-1")
     assert await _counts(engine) == (8760, 1)
 
 
