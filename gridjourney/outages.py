@@ -1,5 +1,7 @@
-"""Which exceptions of the database and Temporal clients mean "the dependency is down" (a 503 with
-Retry-After, see api/problems.py) rather than a bug (a 500)."""
+"""Which exceptions of the database and Temporal clients mean "the dependency is down" rather than a
+bug. One answer for every caller: the API turns an outage into a 503 with Retry-After
+(api/problems.py), a subscription retries the batch later instead of setting its events aside
+(events/failures.py)."""
 
 from __future__ import annotations
 
@@ -7,18 +9,14 @@ import psycopg
 import sqlalchemy.exc
 from temporalio.service import RPCError, RPCStatusCode
 
-# The client libraries' error bases: their errors get an answer even when they show no outage.
-CLIENT_ERRORS: tuple[type[Exception], ...] = (
-    sqlalchemy.exc.SQLAlchemyError,
-    psycopg.Error,
-    RPCError,
-    RuntimeError,
-)
-
-_TEMPORAL_DOWN = (
-    RPCStatusCode.UNAVAILABLE,
-    RPCStatusCode.DEADLINE_EXCEEDED,
-    RPCStatusCode.RESOURCE_EXHAUSTED,
+_TEMPORAL_DOWN = frozenset(
+    {
+        RPCStatusCode.UNAVAILABLE,
+        RPCStatusCode.DEADLINE_EXCEEDED,
+        RPCStatusCode.RESOURCE_EXHAUSTED,
+        RPCStatusCode.ABORTED,
+        RPCStatusCode.CANCELLED,
+    }
 )
 
 
@@ -29,6 +27,7 @@ def outage(exc: BaseException) -> str | None:
         sqlalchemy.exc.OperationalError,
         sqlalchemy.exc.TimeoutError,
         sqlalchemy.exc.InterfaceError,
+        sqlalchemy.exc.DisconnectionError,
         psycopg.OperationalError,
         psycopg.InterfaceError,
     )

@@ -21,7 +21,6 @@ from fastapi import FastAPI
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from gridjourney.api.outages import outage
 from gridjourney.api.problems import (
     ApiProblem,
     FieldError,
@@ -33,6 +32,7 @@ from gridjourney.api.problems import (
 )
 from gridjourney.config import Settings
 from gridjourney.events.fields import INT64_MAX, clean_text_problem
+from gridjourney.outages import outage
 
 log = logging.getLogger(__name__)
 

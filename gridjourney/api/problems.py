@@ -10,16 +10,19 @@ import logging
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+import psycopg
+import sqlalchemy.exc
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
+from temporalio.service import RPCError
 
-from gridjourney.api.outages import CLIENT_ERRORS, outage
 from gridjourney.events.store import EventIdConflict
 from gridjourney.events.types import UnknownEventType
+from gridjourney.outages import outage
 from gridjourney.privacy.customer_keys import CustomerErased
 
 log = logging.getLogger(__name__)
@@ -251,7 +254,7 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(CustomerErased, _customer_erased)
     # Errors of the database and Temporal clients: 503 when they show an outage, else a plain 500.
     # Anything else that escapes a route is caught by api/middleware.py's last resort.
-    for error_class in CLIENT_ERRORS:
+    for error_class in (sqlalchemy.exc.SQLAlchemyError, psycopg.Error, RPCError, RuntimeError):
         app.add_exception_handler(error_class, unexpected_error)
 
 

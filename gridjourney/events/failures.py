@@ -7,19 +7,10 @@ from __future__ import annotations
 import psycopg
 import sqlalchemy.exc
 from pydantic import ValidationError
-from temporalio.service import RPCError, RPCStatusCode
+
+from gridjourney.outages import outage
 
 MAX_DESCRIPTION = 1000
-
-_TRANSIENT_RPC = frozenset(
-    {
-        RPCStatusCode.UNAVAILABLE,
-        RPCStatusCode.DEADLINE_EXCEEDED,
-        RPCStatusCode.RESOURCE_EXHAUSTED,
-        RPCStatusCode.ABORTED,
-        RPCStatusCode.CANCELLED,
-    }
-)
 
 
 class Interrupted(Exception):
@@ -30,23 +21,8 @@ class Interrupted(Exception):
 def is_transient(error: BaseException) -> bool:
     """True for failures of a dependency (database connection, serialization conflict, timeout,
     Temporal unavailable): the same event will probably succeed later, so it must not be set aside."""
-    if isinstance(error, sqlalchemy.exc.DBAPIError) and error.connection_invalidated:
+    if isinstance(error, Interrupted | ConnectionError | TimeoutError) or outage(error) is not None:
         return True
-    if isinstance(
-        error,
-        Interrupted
-        | sqlalchemy.exc.OperationalError
-        | sqlalchemy.exc.InterfaceError
-        | sqlalchemy.exc.DisconnectionError
-        | sqlalchemy.exc.TimeoutError
-        | psycopg.OperationalError
-        | psycopg.InterfaceError
-        | ConnectionError
-        | TimeoutError,
-    ):
-        return True
-    if isinstance(error, RPCError):
-        return error.status in _TRANSIENT_RPC
     cause = error.__cause__
     return cause is not None and cause is not error and is_transient(cause)
 
