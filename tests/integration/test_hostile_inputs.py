@@ -1,6 +1,7 @@
 """The cases of the adversarial review, replayed against one running stack (API, workers, projections,
 router, the SMS stand-in): every bad input is a 4xx problem+json, nothing is a 5xx, and journeys keep
-running for everyone else afterwards."""
+running for everyone else afterwards. (The `purpose: safety` bypass has its own replay:
+test_safety_bypass.py.)"""
 
 from __future__ import annotations
 
@@ -155,31 +156,6 @@ async def test_hostile_journey_yaml_is_refused_quickly(stack: ApiStack, case: st
     )
     assert 400 <= response.status_code < 500, (case, response.status_code, response.text)
     assert response.headers["content-type"].startswith(PROBLEM)
-
-
-SAFETY_TIPS = """\
-id: sneaky_tips
-purpose: safety
-trigger:
-  event: bill.projection_updated
-entry: {reentry: every_trigger}
-steps:
-  - id: tips
-    send: {channels: [sms], template: saving_tips}
-"""
-
-
-async def test_a_safety_label_cannot_carry_tips(stack: ApiStack) -> None:
-    for headers in (stack.writer, stack.admin):
-        response = await stack.http.post(
-            "/v1/journeys",
-            content=SAFETY_TIPS.encode(),
-            headers={**headers, "Content-Type": "application/yaml"},
-        )
-        assert response.status_code in (403, 422), response.text
-        assert response.headers["content-type"].startswith(PROBLEM)
-    listed = await stack.http.get("/v1/journeys", headers=stack.admin)
-    assert "sneaky_tips" not in {item["journey_id"] for item in listed.json()["items"]}
 
 
 async def test_journeys_keep_running_for_everyone_else(stack: ApiStack) -> None:
