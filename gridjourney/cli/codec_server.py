@@ -31,7 +31,7 @@ async def serve_codec_server(settings: Settings, database_url: str, host: str, p
 
     keyring = keyring_from_settings(settings)
     engine = create_engine(database_url)
-    app = create_codec_app(keyring, engine, settings.codec_server_cors_origins)
+    app = create_codec_app(settings, keyring, engine)
     server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_config=None, lifespan="off"))
     serving = asyncio.ensure_future(server.serve())
     try:

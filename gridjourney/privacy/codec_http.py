@@ -18,7 +18,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.api.common.v1 import Payloads
 
 from gridjourney.api.deps import Admin
+from gridjourney.api.middleware import install_middleware
 from gridjourney.api.problems import FieldError, install_problem_handlers, invalid
+from gridjourney.config import Settings
 from gridjourney.privacy.codec import EncryptionCodec
 from gridjourney.privacy.keyring import Keyring
 
@@ -42,14 +44,16 @@ def _dump(payloads: Payloads) -> dict[str, Any]:
     return {"payloads": out.get("payloads", [])}
 
 
-def create_codec_app(keyring: Keyring, engine: AsyncEngine, cors_origins: list[str]) -> FastAPI:
+def create_codec_app(settings: Settings, keyring: Keyring, engine: AsyncEngine) -> FastAPI:
     codec = EncryptionCodec(keyring)
     app = FastAPI(title="gridjourney codec server", docs_url=None, redoc_url=None)
     app.state.engine = engine  # read by the API's authentication (api/deps.py)
     install_problem_handlers(app)
+    # The API's own door: bodies bounded and checked before anything (authentication included) reads them.
+    install_middleware(app, settings)
     app.add_middleware(
         CORSMiddleware,
-        allow_origins=cors_origins,
+        allow_origins=settings.codec_server_cors_origins,
         allow_methods=["POST"],
         allow_headers=["Authorization", "X-API-Key", "Content-Type", "X-Namespace"],
         allow_credentials=True,

@@ -135,3 +135,12 @@ async def test_bad_payloads_get_a_clear_error(codec_server: httpx.AsyncClient, e
     unknown_key = await codec_server.post("/decode", json={"payloads": [as_json(foreign)]}, headers=admin)
     assert unknown_key.status_code == 422
     assert unknown_key.json()["errors"] == [{"field": "payloads", "reason": "UnknownKeyId"}]
+
+
+async def test_an_oversized_body_is_refused_before_anything_reads_it(
+    codec_server: httpx.AsyncClient, settings: Settings
+) -> None:
+    body = b'{"payloads": [{"data": "' + b"A" * (settings.max_event_body_bytes + 1) + b'"}]}'
+    response = await codec_server.post("/decode", content=body, headers={"Content-Type": "application/json"})
+    assert response.status_code == 413, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
