@@ -76,12 +76,18 @@ async def serve_api(
     # log_config=None: uvicorn's records reach the process's JSON-lines handler (gridjourney/logs.py)
     config = uvicorn.Config(app, log_level=log_level, log_config=None, lifespan="on")
     server = uvicorn.Server(config) if handle_signals else _EmbeddedServer(config)
-    serving = asyncio.ensure_future(server.serve(sockets=[sock]))
+    try:
+        await serve_until_cancelled(server, sockets=[sock])
+    finally:
+        sock.close()
+
+
+async def serve_until_cancelled(server: uvicorn.Server, sockets: list[socket.socket] | None = None) -> None:
+    """Serve until cancelled; a cancellation lets in-flight requests finish, then propagates."""
+    serving = asyncio.ensure_future(server.serve(sockets=sockets))
     try:
         await asyncio.shield(serving)
     except asyncio.CancelledError:
         server.should_exit = True
         await serving
         raise
-    finally:
-        sock.close()

@@ -26,6 +26,7 @@ async def serve_codec_server(settings: Settings, database_url: str, host: str, p
     # Imported here so that other commands start without loading the web stack.
     import uvicorn
 
+    from gridjourney.api.server import serve_until_cancelled
     from gridjourney.db.engine import create_engine
     from gridjourney.privacy.codec_http import create_codec_app
 
@@ -33,13 +34,8 @@ async def serve_codec_server(settings: Settings, database_url: str, host: str, p
     engine = create_engine(database_url)
     app = create_codec_app(settings, keyring, engine)
     server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_config=None, lifespan="off"))
-    serving = asyncio.ensure_future(server.serve())
     try:
-        await asyncio.shield(serving)
-    except asyncio.CancelledError:
-        server.should_exit = True
-        await serving
-        raise
+        await serve_until_cancelled(server)
     finally:
         await engine.dispose()
 
