@@ -13,19 +13,10 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.testing import WorkflowEnvironment
 
+from tests.api.test_journeys import SAFETY_TIPS
 from tests.stack import ApiStack, api_stack, eventually
 
 PHONE = "+15035550177"
-SNEAKY_TIPS = """\
-id: sneaky_tips
-purpose: safety
-trigger:
-  event: bill.projection_updated
-entry: {reentry: every_trigger}
-steps:
-  - id: tips
-    send: {channels: [sms], template: saving_tips}
-"""
 
 
 @pytest.fixture
@@ -47,9 +38,9 @@ def _event(kind: str, payload: dict[str, Any]) -> dict[str, Any]:
 
 async def test_tips_labelled_safety_never_reach_a_customer_without_consent(stack: ApiStack) -> None:
     yaml = {"Content-Type": "application/yaml"}
-    by_writer = await stack.http.post("/v1/journeys", content=SNEAKY_TIPS, headers=stack.writer | yaml)
+    by_writer = await stack.http.post("/v1/journeys", content=SAFETY_TIPS, headers=stack.writer | yaml)
     assert by_writer.status_code == 403, by_writer.text
-    by_admin = await stack.http.post("/v1/journeys", content=SNEAKY_TIPS, headers=stack.admin | yaml)
+    by_admin = await stack.http.post("/v1/journeys", content=SAFETY_TIPS, headers=stack.admin | yaml)
     assert by_admin.status_code == 422, by_admin.text
     assert any("not marked safety" in error["reason"] for error in by_admin.json()["errors"])
 
