@@ -18,13 +18,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
 
+import numpy as np
 import pandas as pd
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gridjourney.db.tables import customers
-from gridjourney.events.fields import iana_time_zone
+from gridjourney.events.fields import EARLIEST, LATEST, iana_time_zone
 from gridjourney.events.models import NewEvent
 from gridjourney.events.store import EventIdConflict, EventStore
 from gridjourney.metering.errors import GreenButtonError
@@ -148,6 +149,30 @@ def _series_issues(reads: pd.DataFrame) -> list[ImportIssue]:
     return issues
 
 
+# What a meter_reads row can hold and a fold can read: the event log's time range, and energy that is a
+# finite number no home meter exceeds in one interval (a larger value is a unit or file error).
+MAX_KWH_PER_INTERVAL = 1_000_000.0
+
+
+def _check_storable(reads: pd.DataFrame) -> None:
+    """Refuse the file (naming the first bad read) if a read lies outside the storable time range or its
+    energy is not a finite, plausible number."""
+    early, late = pd.Timestamp(EARLIEST), pd.Timestamp(LATEST)
+    outside = (reads["read_at"] < early) | (reads["read_at"] > late)
+    if outside.any():
+        at = reads["read_at"][outside].iloc[0]
+        raise GreenButtonError(
+            "interval start", f"{at} lies outside {early.year}-{late.year}: not a meter read time"
+        )
+    kwh = reads["kwh"].to_numpy(dtype="float64")
+    unfit = ~np.isfinite(kwh) | (np.abs(kwh) > MAX_KWH_PER_INTERVAL)
+    if unfit.any():
+        at = reads["read_at"][unfit].iloc[0]
+        raise GreenButtonError(
+            "value", f"the read at {at} is not a finite energy within ±{MAX_KWH_PER_INTERVAL:,.0f} kWh"
+        )
+
+
 def parse_greenbutton(data: bytes, customer_id: str, *, time_zone: str | None = None) -> ParsedFile:
     """Parse and check a file (XML or CSV, told apart by content). CSV times are local to `time_zone`."""
     head = data.lstrip()[:200]
@@ -176,6 +201,7 @@ def parse_greenbutton(data: bytes, customer_id: str, *, time_zone: str | None = 
         ]  # fmt: skip
     if reads.empty:
         raise GreenButtonError("file", "no reads in the file")
+    _check_storable(reads)
     # Meter ids carry the customer: two customers' files may both call their meter "UsagePoint/1".
     reads["meter_id"] = customer_id + ":" + reads["meter_key"].astype(str)
     reads, duplicates = _duplicates(reads)

@@ -198,3 +198,37 @@ async def test_csv_without_a_known_time_zone_or_with_gas_units_is_refused(engine
     with pytest.raises(GreenButtonError, match="'therms' is not electric energy"):
         await import_greenbutton(engine, gas.encode(), "c", time_zone="UTC")
     assert await _counts(engine) == (0, 0)
+
+
+@pytest.mark.parametrize(
+    "row,refusal",
+    [
+        ("Electric usage,0001-01-01,00:00,00:59,1.0,kWh", "outside 1900-2200"),
+        ("Electric usage,9999-12-31,00:00,00:59,1.0,kWh", "outside 1900-2200"),
+        ("Electric usage,2025-01-01,00:00,00:59,Infinity,kWh", "not a finite energy"),
+        ("Electric usage,2025-01-01,00:00,00:59,1e400,kWh", "not a finite energy"),
+        ("Electric usage,2025-01-01,00:00,00:59,2000000,kWh", "not a finite energy"),
+    ],
+)
+async def test_csv_reads_no_table_or_fold_can_hold_are_refused(
+    engine: AsyncEngine, row: str, refusal: str
+) -> None:
+    csv = f"TYPE,DATE,START TIME,END TIME,USAGE,UNITS\n{row}\n"
+    with pytest.raises(GreenButtonError, match=refusal):
+        await import_greenbutton(engine, csv.encode(), "c", time_zone="UTC")
+    assert await _counts(engine) == (0, 0)
+
+
+@pytest.mark.parametrize(
+    "reading,refusal",
+    [
+        ((253402214400, 3600, 500), "outside 1900-2200"),  # 9999-12-31
+        ((1420070400, 3600, 10**18), "not a finite energy"),
+    ],
+)
+async def test_espi_reads_no_table_or_fold_can_hold_are_refused(
+    engine: AsyncEngine, reading: tuple[int, int, int], refusal: str
+) -> None:
+    with pytest.raises(GreenButtonError, match=refusal):
+        await import_greenbutton(engine, espi_feed([reading]), "c")
+    assert await _counts(engine) == (0, 0)
