@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import re
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
@@ -25,7 +26,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gridjourney.db.tables import customers
-from gridjourney.events.fields import EARLIEST, LATEST, iana_time_zone
+from gridjourney.events.fields import CUSTOMER_ID_PATTERN, EARLIEST, LATEST, iana_time_zone
 from gridjourney.events.models import NewEvent
 from gridjourney.events.store import EventIdConflict, EventStore
 from gridjourney.metering.errors import GreenButtonError
@@ -229,6 +230,8 @@ async def import_greenbutton(
 ) -> ImportReport:
     """Import one file for `customer_id`. CSV times are read in `time_zone`, else the customer's zone
     as the customers projection knows it; a CSV for a customer with no known zone is refused."""
+    if re.fullmatch(CUSTOMER_ID_PATTERN, customer_id) is None:
+        raise GreenButtonError("customer", f"customer ids match {CUSTOMER_ID_PATTERN}")
     if isinstance(path_or_bytes, bytes):
         data = path_or_bytes
     else:

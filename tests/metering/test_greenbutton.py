@@ -232,3 +232,10 @@ async def test_espi_reads_no_table_or_fold_can_hold_are_refused(
     with pytest.raises(GreenButtonError, match=refusal):
         await import_greenbutton(engine, espi_feed([reading]), "c")
     assert await _counts(engine) == (0, 0)
+
+
+@pytest.mark.parametrize("customer_id", ["C" * 101, "C\x00X", "", "-leading-dash"])
+async def test_a_customer_id_the_log_cannot_hold_is_refused(engine: AsyncEngine, customer_id: str) -> None:
+    with pytest.raises(GreenButtonError, match="customer ids match"):
+        await import_greenbutton(engine, SAMPLE, customer_id)
+    assert await _counts(engine) == (0, 0)
