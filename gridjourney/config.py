@@ -41,6 +41,36 @@ class Settings(BaseSettings):
         None, description="Base URL of the Twilio API. Unset: the local stand-in of the embedded stack."
     )
 
+    # --- sending (channels/, activities/send.py, api/routes/webhooks): providers and their stand-ins
+    public_base_url: str | None = Field(
+        None,
+        description="The API's public URL, as providers call it: Twilio signs requests to it, status "
+        "callbacks and unsubscribe links point at it. Unset: http://<api_host>:<api_port>.",
+    )
+    policy_file: Path = Field(Path("policy.yaml"), description="The compliance policy (policy/).")
+    sendgrid_api_key: SecretStr = SecretStr("SG.dev-key")
+    sendgrid_base_url: str | None = Field(
+        None, description="Base URL of the SendGrid API. Unset: the local stand-in of the embedded stack."
+    )
+    sendgrid_webhook_public_key: str | None = Field(
+        None,
+        description="SendGrid's Event Webhook verification key (base64 DER ECDSA public key). Unset with "
+        "the embedded stack: the stand-in's key under `home`.",
+    )
+    email_standin_port: int = 8090
+    push_standin_port: int = 8091
+    vapid_private_key: SecretStr | None = Field(
+        None,
+        description="Web Push VAPID private key (base64url raw P-256). Unset: generated once under `home`.",
+    )
+    webhook_max_age: timedelta = Field(
+        timedelta(minutes=10), description="Signed webhook requests older than this are refused as replays."
+    )
+    send_claim_lease: timedelta = Field(
+        timedelta(seconds=60),
+        description="How long a claimed send is presumed in flight without a heartbeat renewing it.",
+    )
+
     scoring_schedule: bool = Field(
         True, description="Workers create the Temporal Schedule `daily-scoring` (the daily scan)."
     )
@@ -106,3 +136,9 @@ class Settings(BaseSettings):
 @lru_cache
 def get_settings() -> Settings:
     return Settings()
+
+
+def public_base_url(settings: Settings) -> str:
+    """The URL providers reach the API at (no trailing slash)."""
+    return (settings.public_base_url or f"http://{settings.api_host}:{settings.api_port}").rstrip("/")
+

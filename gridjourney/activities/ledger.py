@@ -33,6 +33,14 @@ class LedgerRow:
     provider_message_id: str | None
     claimed_at: datetime
     completed_at: datetime | None
+    owner: str | None = None
+    lease_expires_at: datetime | None = None
+    purpose: str | None = None
+    reserved_at: datetime | None = None
+    journey_id: str | None = None
+    step_id: str | None = None
+    attempts: int = 1
+    note: str | None = None
 
     @property
     def completed(self) -> bool:

@@ -7,6 +7,7 @@ will fail the same way on every retry, so it becomes a `message.failed` event; a
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -19,9 +20,16 @@ class OutgoingMessage(BaseModel):
 
     idempotency_key: str = Field(description="The send's key; senders that can deduplicate use it.")
     channel: Channel
-    recipient: str = Field(description="E.164 phone number, email address or push token.")
-    subject: str | None = None
-    body: str
+    customer_id: str | None = Field(None, description="Whose message it is (push finds the devices by it).")
+    purpose: str | None = Field(None, description="marketing, informational or safety.")
+    recipient: str = Field(description="E.164 phone number, email address or push endpoint.")
+    subject: str | None = Field(None, description="Email subject; push notification title.")
+    body: str = Field(description="SMS text, the email's text part, the push notification body.")
+    html: str | None = Field(None, description="Email HTML part (rendered with autoescape).")
+    url: str | None = Field(None, description="Push: the page the notification opens.")
+    headers: dict[str, str] = Field(
+        default_factory=dict, description="Email headers, e.g. List-Unsubscribe (RFC 8058)."
+    )
     status_callback: str | None = Field(None, description="Delivery-status webhook URL, if any.")
 
 
@@ -62,9 +70,19 @@ class TransientSendError(SendError):
         self.maybe_accepted = maybe_accepted
 
 
+class LookupUnavailable(Exception):
+    """The provider cannot say whether it has a message (no look-up API, or it is unreachable)."""
+
+
 class Sender(Protocol):
     """Sends one message on one channel. Raises PermanentSendError or TransientSendError."""
 
     async def send(self, message: OutgoingMessage) -> ProviderReceipt: ...
+
+    async def lookup(self, message: OutgoingMessage, since: datetime) -> ProviderReceipt | None:
+        """The provider's record of this message if it accepted it at or after `since`, else None.
+        Used when an earlier attempt may have reached the provider before it crashed. Raises
+        LookupUnavailable when the provider cannot answer (then the purpose decides)."""
+        ...
 
     async def close(self) -> None: ...

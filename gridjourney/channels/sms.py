@@ -8,6 +8,7 @@ loop free during the provider call. The base URL replaces `https://api.twilio.co
 from __future__ import annotations
 
 import asyncio
+from datetime import datetime
 
 import aiohttp
 from twilio.base.exceptions import TwilioRestException, TwilioServiceException
@@ -15,6 +16,7 @@ from twilio.http.async_http_client import AsyncTwilioHttpClient
 from twilio.rest import Client
 
 from gridjourney.channels.base import (
+    LookupUnavailable,
     OutgoingMessage,
     PermanentSendError,
     ProviderReceipt,
@@ -93,6 +95,9 @@ class TwilioSmsSender:
             status=str(created.status),
             segments=_as_int(created.num_segments),
         )
+
+    async def lookup(self, message: OutgoingMessage, since: datetime) -> ProviderReceipt | None:
+        raise LookupUnavailable("Twilio look-up is not wired yet")
 
     async def close(self) -> None:
         if self._http is not None:

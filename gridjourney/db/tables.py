@@ -94,17 +94,40 @@ journey_versions = Table(
     UniqueConstraint("journey_id", "content_hash"),
 )
 
-# Exactly-once sends: a row is claimed before the provider call (see activities/send.py).
+# Exactly-once sends: a row is claimed before the provider call (see activities/send.py and
+# activities/ledger.py for the statuses). `owner` is the token of the attempt that holds the row; only
+# it may move the row on. `reserved_at` is when a channel was chosen: from then on the row counts
+# against the customer's frequency caps (activities/eligibility.py).
 send_ledger = Table(
     "send_ledger",
     metadata,
     Column("idempotency_key", String(300), primary_key=True),
     Column("customer_id", String(100), nullable=False),
     Column("channel", String(20)),
-    Column("status", String(20), nullable=False),  # claimed | sent | suppressed | failed
+    Column("status", String(20), nullable=False),
     Column("provider_message_id", String(100)),
     Column("claimed_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("completed_at", DateTime(timezone=True)),
+    Column("owner", String(36)),
+    Column("lease_expires_at", DateTime(timezone=True)),
+    Column("purpose", String(20)),
+    Column("reserved_at", DateTime(timezone=True)),
+    Column("journey_id", String(100)),
+    Column("step_id", String(100)),
+    Column("attempts", Integer, nullable=False, server_default="1"),
+    Column("note", Text),  # why the row is in doubt, or who resolved it
+    Index("ix_send_ledger_customer_reserved", "customer_id", "reserved_at"),
+    Index("ix_send_ledger_status", "status"),
+)
+
+# Webhook requests already accepted (provider, a digest of the signed request): a replay is refused.
+webhook_receipts = Table(
+    "webhook_receipts",
+    metadata,
+    Column("provider", String(20), nullable=False),
+    Column("receipt_id", String(128), nullable=False),
+    Column("received_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    PrimaryKeyConstraint("provider", "receipt_id"),
 )
 
 # The router's own record of the journey instances it started, so that later events about a customer
@@ -235,4 +258,33 @@ journey_instances = Table(
     Index("ix_journey_instances_journey", "journey_id", "entered_at"),
 )
 
-PROJECTION_TABLES = (customers, consents, messages, journey_instances)
+# Addresses that must not be sent to (suppression.added / suppression.removed): invalid numbers,
+# hard bounces, spam reports, carrier opt-outs. Keyed by the address itself, so a customer who
+# changes a bounced email address can be reached at the new one.
+suppressions = Table(
+    "suppressions",
+    metadata,
+    Column("customer_id", String(100), nullable=False),
+    Column("channel", String(20), nullable=False),
+    Column("address", String(1000), nullable=False),  # E.164 phone, email address or push endpoint
+    Column("reason", String(100), nullable=False),
+    Column("source", String(100)),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("last_position", BigInteger, nullable=False),
+    PrimaryKeyConstraint("customer_id", "channel", "address"),
+)
+
+# Web Push subscriptions registered by customers' browsers (push.subscribed / push.unsubscribed).
+push_subscriptions = Table(
+    "push_subscriptions",
+    metadata,
+    Column("endpoint_sha256", String(64), primary_key=True),
+    Column("customer_id", String(100), nullable=False, index=True),
+    Column("endpoint", String(1000), nullable=False),
+    Column("p256dh", String(200), nullable=False),
+    Column("auth", String(100), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("last_position", BigInteger, nullable=False),
+)
+
+PROJECTION_TABLES = (customers, consents, messages, journey_instances, suppressions, push_subscriptions)

@@ -22,6 +22,7 @@ from gridjourney.events.fields import (
     Locale,
     LongLabel,
     Name,
+    NoNul,
     Phone,
     SignedQuantity,
     Text,
@@ -214,6 +215,83 @@ class MessageDelivered(MessageBase):
 
 class MessageFailed(MessageBase):
     reason: Text
+    error_code: Label | None = Field(None, description="The provider's error code, when it gave one.")
+
+
+class MessageDeferred(MessageBase):
+    """Quiet hours: the message waits on a durable timer until `until`, then eligibility is checked
+    again (consent may have changed meanwhile)."""
+
+    until: Timestamp
+    time_zone: TimeZone = Field(description="The zone the quiet hours were judged in.")
+    reason: Text
+
+
+class MessageUndelivered(MessageBase):
+    provider_message_id: Label | None = None
+    error_code: Label | None = None
+    reason: Text | None = None
+
+
+class MessageBounced(MessageBase):
+    provider_message_id: Label | None = None
+    bounce_type: Literal["hard", "soft", "blocked"] = "hard"
+    reason: Text | None = None
+
+
+class MessageDropped(MessageBase):
+    provider_message_id: Label | None = None
+    reason: Text | None = None
+
+
+class MessageSpamReported(MessageBase):
+    provider_message_id: Label | None = None
+
+
+class MessageOpened(MessageBase):
+    provider_message_id: Label | None = None
+
+
+class MessageClicked(MessageBase):
+    provider_message_id: Label | None = None
+    url: Text | None = None
+
+
+class MessageReceived(Payload):
+    """An inbound message that is not a keyword the engine acts on (STOP, START, HELP): journeys may
+    `wait_for` it, e.g. a reply "OUT" after a restoration notice."""
+
+    channel: Channel = "sms"
+    body: Text = Field(description="The text as received (personal: sealed with the customer's key).")
+    keyword: Label | None = Field(None, description="The first word, upper-cased: what journeys match on.")
+    provider_message_id: Label | None = None
+
+
+Address = Annotated[str, Field(min_length=1, max_length=1_000), NoNul]
+
+
+class SuppressionAdded(Payload):
+    channel: Channel
+    address: Address = Field(description="E.164 phone, email address or push endpoint (sealed).")
+    reason: Label = Field(description="invalid_number, hard_bounce, spam_report, carrier_opt_out, ...")
+    source: Label | None = Field(None, description="twilio, sendgrid, push, admin, ...")
+
+
+class SuppressionRemoved(Payload):
+    channel: Channel
+    address: Address
+    reason: Text | None = None
+
+
+class PushSubscribed(Payload):
+    endpoint: Annotated[str, Field(min_length=1, max_length=1_000, pattern=r"^https?://"), NoNul]
+    p256dh: Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9_=-]+$")]
+    auth: Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_=-]+$")]
+
+
+class PushUnsubscribed(Payload):
+    endpoint: Annotated[str, Field(min_length=1, max_length=1_000), NoNul]
+    reason: Text | None = None
 
 
 class CustomerErased(Payload):
@@ -243,13 +321,25 @@ EVENT_TYPES: dict[str, type[Payload]] = {
     "message.suppressed": MessageSuppressed,
     "message.delivered": MessageDelivered,
     "message.failed": MessageFailed,
+    "message.deferred": MessageDeferred,
+    "message.undelivered": MessageUndelivered,
+    "message.bounced": MessageBounced,
+    "message.dropped": MessageDropped,
+    "message.spam_reported": MessageSpamReported,
+    "message.opened": MessageOpened,
+    "message.clicked": MessageClicked,
+    "message.received": MessageReceived,
+    "suppression.added": SuppressionAdded,
+    "suppression.removed": SuppressionRemoved,
+    "push.subscribed": PushSubscribed,
+    "push.unsubscribed": PushUnsubscribed,
     "customer.erased": CustomerErased,
 }
 
 # Events only the engine itself may append (the API refuses them from integrations).
-ENGINE_EVENT_PREFIXES = ("journey.", "message.", "customer.erased")
+ENGINE_EVENT_PREFIXES = ("journey.", "message.", "customer.erased", "suppression.", "push.")
 # Events about one customer: they must name it (customer_id is required).
-CUSTOMER_EVENT_PREFIXES = ("customer.", "consent.", "bill.", "meter.", "usage.")
+CUSTOMER_EVENT_PREFIXES = ("customer.", "consent.", "bill.", "meter.", "usage.", "suppression.", "push.")
 
 
 class UnknownEventType(ValueError):

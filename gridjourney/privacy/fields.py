@@ -28,6 +28,11 @@ PERSONAL_FIELDS: dict[str, dict[str, str | None]] = {
     "customer.updated": _PROFILE,
     # a provider's error can quote the recipient ("the 'To' number +1503... is not valid")
     "message.failed": {"reason": "erased"},
+    "message.received": {"body": "erased"},
+    "suppression.added": {"address": "erased"},
+    "suppression.removed": {"address": "erased"},
+    "push.subscribed": {"endpoint": "erased", "auth": "erased", "p256dh": "erased"},
+    "push.unsubscribed": {"endpoint": "erased"},
 }
 SEALED = "sealed"
 

@@ -18,6 +18,7 @@ LOAD_CONTEXT = "load_context"
 RECORD_JOURNEY_EVENT = "record_journey_event"
 SCORE_CUSTOMER = "score_customer"
 SEND_MESSAGE = "send_message"
+RECORD_SEND_GIVEN_UP = "record_send_given_up"
 UPDATE_CUSTOMER = "update_customer"
 
 # Signal, query and search attribute names of JourneyWorkflow.
@@ -140,14 +141,33 @@ class SendMessageInput(Contract):
     variables: dict[str, Any] = Field(
         default_factory=dict, description="Template variables beyond the customer's: event, journey."
     )
+    sending_hours: list[str] | None = Field(
+        None, description="The step's own sending hours (\"09:00-18:00\"), narrowing the policy's."
+    )
+    can_defer: bool = Field(
+        False,
+        description="The workflow waits out quiet hours itself (outcome `deferred`). Histories from "
+        "before quiet hours send without it: then a message in quiet hours is suppressed instead.",
+    )
 
 
 class SendOutcome(Contract):
-    status: Literal["sent", "suppressed", "failed"]
+    status: Literal["sent", "suppressed", "failed", "deferred"]
     channel: Channel | None = None
     reason: str | None = None
     provider_message_id: str | None = None
     duplicate: bool = Field(False, description="The key had been handled before: nothing was sent again.")
+    deferred_until: datetime | None = Field(
+        None, description="With `deferred`: the next allowed moment (UTC); ask again then."
+    )
+
+
+class SendGivenUpInput(Contract):
+    """The workflow stopped retrying a send (its retry policy ran out): record `message.failed`
+    with the reason and complete the ledger row."""
+
+    request: SendMessageInput
+    reason: str
 
 
 class UpdateCustomerInput(Contract):

@@ -1,0 +1,190 @@
+"""The compliance policy, version 1: the pydantic models `policy.yaml` is validated into.
+
+One file says what every message must satisfy before it leaves (activities/eligibility.py applies
+it to every send): consent per purpose, the hours a purpose may be sent in (outside them are quiet
+hours: the message is deferred, never dropped), frequency caps over rolling windows, which purposes
+are exempt from which rule, the HELP answer and the sender identity of each channel.
+Pure data, no I/O: the loader (policy/loader.py) gives file:line:column errors.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+from datetime import time, timedelta
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from gridjourney.dsl.durations import Duration
+from gridjourney.dsl.schema import Channel, Purpose
+from gridjourney.events.fields import Email, Phone, TimeZone
+
+Exemption = Literal["quiet_hours", "frequency_caps"]
+ConsentRule = Literal["opt_in", "implied"]
+_WINDOW = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-4]):([0-5]\d)$")
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class TimeWindow(Strict):
+    """Local wall-clock hours, start included, end excluded; `24:00` ends at midnight."""
+
+    start: time
+    end: time | None = Field(description="None: midnight at the end of the day.")
+
+    @classmethod
+    def parse(cls, text: str) -> TimeWindow:
+        match = _WINDOW.match(text.strip())
+        if match is None:
+            raise ValueError(f"{text!r} is not a window; write HH:MM-HH:MM, e.g. 08:00-21:00")
+        start = time(int(match[1]), int(match[2]))
+        end = None if match[3] == "24" else time(int(match[3]), int(match[4]))
+        if match[3] == "24" and match[4] != "00":
+            raise ValueError(f"{text!r}: the latest end is 24:00")
+        window = cls(start=start, end=end)
+        if end is not None and end <= start:
+            raise ValueError(f"{text!r} is empty or runs backwards; a window ends after it starts")
+        return window
+
+    def __str__(self) -> str:
+        end = "24:00" if self.end is None else self.end.strftime("%H:%M")
+        return f"{self.start.strftime('%H:%M')}-{end}"
+
+
+def _windows(value: Any) -> Any:
+    if isinstance(value, str):
+        value = [value]
+    if isinstance(value, list):
+        return [TimeWindow.parse(item) if isinstance(item, str) else item for item in value]
+    return value
+
+
+def check_no_overlap(windows: list[TimeWindow]) -> list[TimeWindow]:
+    ordered = sorted(windows, key=lambda w: w.start)
+    for earlier, later in itertools.pairwise(ordered):
+        if earlier.end is None or later.start < earlier.end:
+            raise ValueError(f"windows {earlier} and {later} overlap")
+    return ordered
+
+
+SendingHours = Annotated[
+    list[TimeWindow],
+    Field(
+        min_length=1,
+        description='Local hours a message may be sent in, e.g. "08:00-21:00" or a list of windows; '
+        "outside them are quiet hours.",
+    ),
+]
+
+
+class FrequencyCap(Strict):
+    channel: Channel | Literal["any"] = Field(description="The channel counted; `any` counts all three.")
+    max: int = Field(ge=1, le=10_000, description="At most this many messages ...")
+    per: Duration = Field(description="... in any rolling window this long, e.g. 1d or 7d.")
+
+    @field_validator("per")
+    @classmethod
+    def _positive(cls, value: timedelta) -> timedelta:
+        if value <= timedelta(0) or value > timedelta(days=366):
+            raise ValueError("a cap's window is between 1s and 366d")
+        return value
+
+
+class PurposeRules(Strict):
+    consent: ConsentRule = Field(
+        "opt_in",
+        description="opt_in: only with consent recorded for (channel, purpose). implied: unless revoked "
+        "(TCPA lets service-related safety messages rely on the number the customer gave).",
+    )
+    sending_hours: SendingHours = Field(default_factory=lambda: [TimeWindow.parse("08:00-21:00")])
+    caps: list[FrequencyCap] = Field(default_factory=list, max_length=20)
+    exempt_from: list[Exemption] = Field(
+        default_factory=list, description="Rules this purpose skips: quiet_hours, frequency_caps."
+    )
+
+    @field_validator("sending_hours", mode="before")
+    @classmethod
+    def _parse_windows(cls, value: Any) -> Any:
+        return _windows(value)
+
+    @field_validator("sending_hours")
+    @classmethod
+    def _disjoint(cls, value: list[TimeWindow]) -> list[TimeWindow]:
+        return check_no_overlap(value)
+
+
+class SmsSender(Strict):
+    from_number: Phone = Field(description="The E.164 number messages come from (a Twilio number).")
+
+
+class EmailSender(Strict):
+    from_address: Email
+    from_name: str = Field(min_length=1, max_length=200)
+    reply_to: Email | None = None
+
+
+class PushSender(Strict):
+    vapid_subject: str = Field(
+        pattern=r"^(mailto:|https://)", description="VAPID `sub` claim: a mailto: or https: contact."
+    )
+
+
+class Senders(Strict):
+    sms: SmsSender
+    email: EmailSender
+    push: PushSender
+
+
+class Program(Strict):
+    name: str = Field(min_length=1, max_length=100, description="Named in HELP answers and footers.")
+    contact: str = Field(min_length=1, max_length=200, description="A phone number or URL for help.")
+    frequency: str = Field(
+        min_length=1, max_length=100, description='Message frequency for HELP, e.g. "up to 8 msgs/month".'
+    )
+
+
+LocalizedText = dict[str, Annotated[str, Field(min_length=1, max_length=1_600)]]
+
+
+class Replies(Strict):
+    """Answers to inbound keywords, per locale (`en` required). `{program}`, `{contact}` and
+    `{frequency}` are filled from `program`."""
+
+    help: LocalizedText
+    stop: LocalizedText
+    start: LocalizedText
+
+    @field_validator("help", "stop", "start")
+    @classmethod
+    def _has_english(cls, value: dict[str, str]) -> dict[str, str]:
+        if "en" not in value:
+            raise ValueError("give at least the `en` text")
+        return value
+
+    def text(self, kind: Literal["help", "stop", "start"], locale: str | None, program: Program) -> str:
+        texts: dict[str, str] = getattr(self, kind)
+        language = (locale or "en").split("-")[0]
+        chosen = texts.get(locale or "en") or texts.get(language) or texts["en"]
+        return chosen.format(program=program.name, contact=program.contact, frequency=program.frequency)
+
+
+class Policy(Strict):
+    version: Literal[1] = 1
+    default_time_zone: TimeZone = Field(description="For customers without a zone of their own.")
+    program: Program
+    senders: Senders
+    purposes: dict[Purpose, PurposeRules] = Field(description="Rules of each purpose; all three required.")
+    replies: Replies
+
+    @model_validator(mode="after")
+    def _every_purpose(self) -> Policy:
+        missing = [p for p in ("marketing", "informational", "safety") if p not in self.purposes]
+        if missing:
+            raise ValueError(f"purposes lacks {', '.join(missing)}: every purpose needs its rules")
+        return self
+
+    def rules(self, purpose: Purpose) -> PurposeRules:
+        return self.purposes[purpose]
