@@ -141,4 +141,3 @@ def get_settings() -> Settings:
 def public_base_url(settings: Settings) -> str:
     """The URL providers reach the API at (no trailing slash)."""
     return (settings.public_base_url or f"http://{settings.api_host}:{settings.api_port}").rstrip("/")
-

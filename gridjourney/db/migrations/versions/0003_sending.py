@@ -15,6 +15,7 @@ down_revision: str | None = "0002"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
+
 def ledger_columns() -> list[sa.Column[object]]:
     return [
         sa.Column("owner", sa.String(length=36), nullable=True),
