@@ -15,13 +15,15 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from gridjourney.db.tables import send_ledger
 
 CLAIMED = "claimed"
 AMBIGUOUS = "ambiguous"
 COMPLETED = frozenset({"sent", "suppressed", "failed"})
+# First key of the two-key advisory locks on customers (the second is hashtext(customer_id)).
+CUSTOMER_LOCK_CLASS = 7301
 
 
 @dataclass(frozen=True)
@@ -120,3 +122,32 @@ async def mark_ambiguous(engine: AsyncEngine, key: str) -> None:
     )
     async with engine.begin() as conn:
         await conn.execute(statement)
+
+
+# --- frequency caps: counted from the ledger, under a per-customer lock -------------------------------
+RESERVED = ("sending", "sent", AMBIGUOUS)  # rows whose message is (or may be) on its way
+
+
+async def lock_customer(conn: AsyncConnection, customer_id: str) -> None:
+    """Serialize the send decisions of one customer until this transaction ends, so that two journeys
+    deciding at the same moment cannot both pass a cap of 1."""
+    await conn.execute(select(func.pg_advisory_xact_lock(CUSTOMER_LOCK_CLASS, func.hashtext(customer_id))))
+
+
+async def count_reserved(
+    conn: AsyncConnection, customer_id: str, purpose: str, channel: str | None, since: datetime
+) -> int:
+    """Messages of this purpose (on this channel; None: any) reserved for the customer since `since`."""
+    query = (
+        select(func.count())
+        .select_from(send_ledger)
+        .where(
+            send_ledger.c.customer_id == customer_id,
+            send_ledger.c.purpose == purpose,
+            send_ledger.c.status.in_(RESERVED),
+            send_ledger.c.reserved_at >= since,
+        )
+    )
+    if channel is not None:
+        query = query.where(send_ledger.c.channel == channel)
+    return int((await conn.execute(query)).scalar_one())
