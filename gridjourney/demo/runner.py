@@ -34,7 +34,8 @@ async def run_demo(
     timeout: float = 300,
 ) -> bool:
     """True when every journey instance of the demo reached its expected state within `timeout` seconds."""
-    scenario = build_scenario(make_customers(customers), datetime.now(UTC))
+    now = datetime.now(UTC)
+    scenario = build_scenario(make_customers(customers, now), now)
     store = EventStore(engine)
     await _append(store, scenario.onboarding, "customers sign up", console)
     await _append(store, scenario.day, "a day of events", console)

@@ -8,12 +8,76 @@ from __future__ import annotations
 import random
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, time
+from zoneinfo import ZoneInfo
 
 from gridjourney.events.models import NewEvent
 
 SOURCE = "demo"
-ZONES = ("America/Los_Angeles", "America/Denver", "America/Chicago", "America/New_York", "America/Phoenix")
+US_ZONES = (
+    "America/Los_Angeles",
+    "America/Denver",
+    "America/Chicago",
+    "America/New_York",
+    "America/Phoenix",
+    "Pacific/Honolulu",
+)
+# When it is night across the US, the demo's customers live where it is day: the demo must show the
+# journeys' daytime behaviour whatever the hour it runs at (quiet hours are shown on purpose, apart).
+WORLD_ZONES = (
+    "Europe/London",
+    "Europe/Berlin",
+    "Africa/Nairobi",
+    "Asia/Dubai",
+    "Asia/Kolkata",
+    "Asia/Bangkok",
+    "Asia/Singapore",
+    "Asia/Tokyo",
+    "Australia/Sydney",
+    "Pacific/Auckland",
+)
+# One real zone for most whole-hour offsets, so the quiet-hours case can find "22:00 local" any time.
+OTHER_ZONES = (
+    "Pacific/Pago_Pago",
+    "America/Anchorage",
+    "America/Halifax",
+    "America/Sao_Paulo",
+    "America/Noronha",
+    "Atlantic/Azores",
+    "Africa/Johannesburg",
+    "Europe/Moscow",
+    "Asia/Karachi",
+    "Asia/Dhaka",
+    "Australia/Brisbane",
+    "Pacific/Noumea",
+    "Pacific/Fiji",
+    "Pacific/Tongatapu",
+    "Pacific/Kiritimati",
+)
+DAYTIME = (time(9, 30), time(17, 0))  # inside every shipped sending window, with room to spare
+
+
+def local_time(zone: str, at: datetime) -> time:
+    return at.astimezone(ZoneInfo(zone)).time()
+
+
+def daytime_zones(at: datetime) -> tuple[str, ...]:
+    """US zones where it is daytime at `at`; if none, zones elsewhere where it is."""
+    for candidates in (US_ZONES, WORLD_ZONES):
+        chosen = tuple(z for z in candidates if DAYTIME[0] <= local_time(z, at) < DAYTIME[1])
+        if chosen:
+            return chosen
+    raise RuntimeError(f"no demo zone has daytime at {at.isoformat()}")  # the lists span the globe
+
+
+def zone_at_local_hour(hour: int, at: datetime) -> str:
+    """A zone whose local time at `at` is within [hour:00, hour+1:00): the quiet-hours case."""
+    for zone in (*US_ZONES, *WORLD_ZONES, *OTHER_ZONES, *(f"Etc/GMT{-o:+d}" for o in range(-12, 15))):
+        if local_time(zone, at).hour == hour:
+            return zone
+    raise RuntimeError(f"no zone has local hour {hour} at {at.isoformat()}")  # Etc/GMT covers all
+
+
 FIRST_NAMES = (
     "Ana",
     "Ben",
@@ -50,8 +114,9 @@ class DemoCustomer:
     segment: str
 
 
-def make_customers(count: int, seed: int = 7) -> list[DemoCustomer]:
+def make_customers(count: int, now: datetime, seed: int = 7) -> list[DemoCustomer]:
     rng = random.Random(seed)
+    zones = daytime_zones(now)
     customers = []
     for n in range(1, count + 1):
         first, last = rng.choice(FIRST_NAMES), rng.choice(LAST_NAMES)
@@ -63,7 +128,7 @@ def make_customers(count: int, seed: int = 7) -> list[DemoCustomer]:
                 phone=f"+1{rng.choice(('503', '303', '312', '212', '602'))}5550{100 + n % 100:03d}",
                 email=f"{first.lower()}.{last.lower()}.{n}@example.com",
                 locale="es" if rng.random() < 0.25 else "en",
-                time_zone=rng.choice(ZONES),
+                time_zone=rng.choice(zones),
                 sms_consent=rng.random() < 0.8,
                 email_consent=rng.random() < 0.9,
                 segment=rng.choice(("evening_peak", "ev_charging", "solar_export", "flat")),
