@@ -1,0 +1,2 @@
+"""What providers send back to the engine: signed webhooks (delivery reports, inbound replies,
+unsubscribes) turned into events."""
