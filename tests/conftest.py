@@ -23,6 +23,8 @@ from gridjourney.config import Settings
 from gridjourney.db.engine import create_engine
 from gridjourney.db.migrate import upgrade
 from gridjourney.devstack import postgres_database_url, start_postgres
+from gridjourney.policy.loader import load_policy
+from gridjourney.policy.model import Policy
 from gridjourney.privacy.keyring import generate_key
 from gridjourney.temporal import SEARCH_ATTRIBUTE_KEYS, data_converter, temporal_cli_path, test_server_path
 
@@ -97,3 +99,12 @@ async def time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
         yield env
     finally:
         await env.shutdown()
+
+
+SHIPPED_POLICY = Path(__file__).resolve().parent.parent / "policy.yaml"
+
+
+@pytest.fixture(scope="session")
+def policy() -> Policy:
+    """The shipped compliance policy (policy.yaml at the top of the repository)."""
+    return load_policy(SHIPPED_POLICY)

@@ -107,6 +107,14 @@ def load_journey_with_positions(text: str, filename: str) -> LoadedJourney:
 
 
 # --- YAML → data with positions --------------------------------------------------------------------
+def compose_with_positions(text: str, filename: str) -> tuple[Any, Positions, list[JourneyError]]:
+    """Bounded YAML → plain data, where each value and key is, and the problems found. Also the
+    compliance policy's reader (gridjourney/policy/loader.py)."""
+    positions = Positions(filename)
+    data, errors = _compose(text, positions)
+    return data, positions, errors
+
+
 SYNTAX_HINT = "check the indentation, and quote values that contain ': ' or start with a special character"
 
 

@@ -1,4 +1,4 @@
-"""Bounds on journey YAML, checked before the document is composed into nodes.
+"""Bounds on journey (and policy) YAML, checked before the document is composed into nodes.
 
 A journey is a page of YAML. The bounds keep a hostile file cheap to refuse: no anchors or aliases (an
 alias bomb expands a kilobyte into gigabytes), limited nesting (PyYAML's composer recurses once per
@@ -41,7 +41,7 @@ def structure_problem(text: str) -> BoundsProblem | None:
         mark = event.start_mark
         line, column = (mark.line + 1, mark.column + 1) if mark is not None else (1, 1)
         if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None) is not None:
-            message = "anchors (&name) and aliases (*name) are not allowed in a journey"
+            message = "anchors (&name) and aliases (*name) are not allowed"
             return BoundsProblem(line, column, message, "write the value out where it is used")
         if isinstance(event, yaml.CollectionStartEvent):
             depth += 1

@@ -14,7 +14,7 @@ import re
 from datetime import time, timedelta
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, field_validator, model_validator
 
 from gridjourney.dsl.durations import Duration
 from gridjourney.dsl.schema import Channel, Purpose
@@ -34,6 +34,15 @@ class TimeWindow(Strict):
 
     start: time
     end: time | None = Field(description="None: midnight at the end of the day.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_text(cls, value: Any) -> Any:
+        # Each window of a list is parsed here, so that an error names the window's own position.
+        if isinstance(value, str):
+            window = cls.parse(value)
+            return {"start": window.start, "end": window.end}
+        return value
 
     @classmethod
     def parse(cls, text: str) -> TimeWindow:
@@ -55,11 +64,7 @@ class TimeWindow(Strict):
 
 
 def _windows(value: Any) -> Any:
-    if isinstance(value, str):
-        value = [value]
-    if isinstance(value, list):
-        return [TimeWindow.parse(item) if isinstance(item, str) else item for item in value]
-    return value
+    return [value] if isinstance(value, str) else value
 
 
 def check_no_overlap(windows: list[TimeWindow]) -> list[TimeWindow]:
@@ -76,6 +81,16 @@ SendingHours = Annotated[
         min_length=1,
         description='Local hours a message may be sent in, e.g. "08:00-21:00" or a list of windows; '
         "outside them are quiet hours.",
+    ),
+    # As the file writes them: one window or a list of windows, each "HH:MM-HH:MM".
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "string", "pattern": _WINDOW.pattern},
+                {"type": "array", "items": {"type": "string", "pattern": _WINDOW.pattern}, "minItems": 1},
+            ],
+            "examples": ["08:00-21:00", ["07:00-12:00", "13:00-20:00"]],
+        }
     ),
 ]
 
@@ -179,12 +194,13 @@ class Policy(Strict):
     purposes: dict[Purpose, PurposeRules] = Field(description="Rules of each purpose; all three required.")
     replies: Replies
 
-    @model_validator(mode="after")
-    def _every_purpose(self) -> Policy:
-        missing = [p for p in ("marketing", "informational", "safety") if p not in self.purposes]
+    @field_validator("purposes")
+    @classmethod
+    def _every_purpose(cls, value: dict[Purpose, PurposeRules]) -> dict[Purpose, PurposeRules]:
+        missing = [p for p in ("marketing", "informational", "safety") if p not in value]
         if missing:
             raise ValueError(f"purposes lacks {', '.join(missing)}: every purpose needs its rules")
-        return self
+        return value
 
     def rules(self, purpose: Purpose) -> PurposeRules:
         return self.purposes[purpose]
