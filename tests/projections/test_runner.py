@@ -133,7 +133,13 @@ async def test_rebuild_repairs_a_damaged_table_and_the_runner_continues_after_it
 async def test_rebuild_of_an_empty_log_empties_the_tables(engine: AsyncEngine) -> None:
     result = await rebuild(engine)
     assert (result.events, result.position) == (0, 0)
-    assert result.counts == {"customers": 0, "consents": 0, "messages": 0, "journey_instances": 0}
+    assert result.counts == {
+        "customers": 0,
+        "consents": 0,
+        "messages": 0,
+        "journey_instances": 0,
+        "push_subscriptions": 0,
+    }
 
 
 async def test_the_runner_projects_appends_as_they_happen(engine: AsyncEngine) -> None:
