@@ -1,7 +1,15 @@
-"""Rendering templates, and finding the variables a template uses (for the compiler's check)."""
+"""Rendering templates, and finding the variables a template uses (for the compiler's check).
+
+Email gets two parts: the text template's output, and an HTML part rendered with autoescape on, from
+`email/{locale}/{name}.html.j2` when that exists, else the text's paragraphs and lists poured into
+`email/layout.html.j2` (or a bare page when the templates folder has no layout). Either way every
+value a template prints lands in the HTML escaped: a customer named `<b>` reads as text.
+"""
 
 from __future__ import annotations
 
+import itertools
+import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
@@ -15,13 +23,26 @@ from gridjourney.content.filters import FILTERS
 
 DEFAULT_LOCALE = "en"
 SUFFIX = ".j2"
+HTML_SUFFIX = ".html.j2"
+EMAIL_LAYOUT = "email/layout.html.j2"
 SUBJECT_PREFIX = "Subject:"
+# Push templates name the page a notification opens on the line after the subject (the title).
+URL_PREFIX = "URL:"
+URL_STARTS = ("https://", "http://", "/")
 # A template's first line may declare its purpose (`Purpose: safety`): metadata, never sent. Only
 # templates marked safety may go out under a journey's `purpose: safety` (gridjourney/dsl/compiler.py).
 PURPOSE_PREFIX = "Purpose:"
 PURPOSES = ("marketing", "informational", "safety")
 # Channels whose templates carry a subject line (push uses it as the notification title).
 SUBJECT_CHANNELS = frozenset({"email", "push"})
+LIST_ITEM = "- "
+# Used when a templates folder has no layout of its own: the blocks, escaped, in a bare page.
+BARE_LAYOUT = (
+    '<!DOCTYPE html><html lang="{{ locale }}"><head><meta charset="utf-8"><title>{{ subject }}</title>'
+    "</head><body>{% for block in blocks %}{% if block.kind == 'list' %}<ul>{% for line in block.lines %}"
+    "<li>{{ line }}</li>{% endfor %}</ul>{% else %}<p>{% for line in block.lines %}{{ line }}"
+    "{% if not loop.last %}<br>{% endif %}{% endfor %}</p>{% endif %}{% endfor %}</body></html>"
+)
 
 
 class TemplateProblem(ValueError):
@@ -33,6 +54,8 @@ class RenderedMessage:
     subject: str | None
     body: str
     locale: str
+    html: str | None = None  # email: the HTML part (autoescaped)
+    url: str | None = None  # push: the page the notification opens
 
 
 @lru_cache(maxsize=32)
@@ -40,7 +63,7 @@ def environment(templates_dir: str) -> SandboxedEnvironment:
     env = SandboxedEnvironment(
         loader=FileSystemLoader(templates_dir),
         undefined=StrictUndefined,
-        autoescape=False,  # plain-text bodies: SMS and text email
+        autoescape=False,  # plain-text bodies: SMS, text email, push
         trim_blocks=True,
         lstrip_blocks=True,
         keep_trailing_newline=False,
@@ -49,8 +72,25 @@ def environment(templates_dir: str) -> SandboxedEnvironment:
     return env
 
 
+@lru_cache(maxsize=32)
+def html_environment(templates_dir: str) -> SandboxedEnvironment:
+    env = SandboxedEnvironment(
+        loader=FileSystemLoader(templates_dir),
+        undefined=StrictUndefined,
+        autoescape=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters.update(FILTERS)
+    return env
+
+
 def _env(templates_dir: Path | str) -> SandboxedEnvironment:
     return environment(str(Path(templates_dir).resolve()))
+
+
+def _html_env(templates_dir: Path | str) -> SandboxedEnvironment:
+    return html_environment(str(Path(templates_dir).resolve()))
 
 
 def template_path(channel: str, template: str, locale: str) -> str:
@@ -104,7 +144,13 @@ def render(
             raise TemplateProblem(f"{name}: {error}") from error
         _, text = split_purpose(text)
         subject, body = split_subject(text, channel, name)
-        return RenderedMessage(subject=subject, body=body, locale=candidate)
+        url = None
+        if channel == "push":
+            url, body = split_url(body, name)
+        html = None
+        if channel == "email":
+            html = render_html(templates_dir, template, candidate, variables, subject, body)
+        return RenderedMessage(subject=subject, body=body, locale=candidate, html=html, url=url)
     tried = ", ".join(template_path(channel, template, c) for c in candidate_locales(locale))
     raise TemplateProblem(f"no template {template!r} for {channel}; looked for {tried} in {templates_dir}")
 
@@ -145,6 +191,57 @@ def split_subject(text: str, channel: str, name: str) -> tuple[str | None, str]:
     if not first.startswith(SUBJECT_PREFIX):
         raise TemplateProblem(f"{name}: the first line must be `{SUBJECT_PREFIX} ...`")
     return first.removeprefix(SUBJECT_PREFIX).strip(), rest.strip()
+
+
+def split_url(body: str, name: str) -> tuple[str | None, str]:
+    """(the `URL:` line's address or None, the body without it). The line comes first in the body."""
+    first, _, rest = body.partition("\n")
+    if not first.startswith(URL_PREFIX):
+        return None, body
+    url = first.removeprefix(URL_PREFIX).strip()
+    if not url.startswith(URL_STARTS) or any(c.isspace() for c in url):
+        raise TemplateProblem(
+            f"{name}: the `{URL_PREFIX}` line must give an https:// address or a /path, got {url!r}"
+        )
+    return url, rest.strip()
+
+
+def text_blocks(body: str) -> list[dict[str, Any]]:
+    """The text part as paragraphs and lists (runs of lines starting with `- `), for the layout."""
+    blocks: list[dict[str, Any]] = []
+    for paragraph in re.split(r"\n\s*\n", body):
+        lines = [line for line in paragraph.splitlines() if line.strip()]
+        for is_item, run in itertools.groupby(lines, key=lambda line: line.startswith(LIST_ITEM)):
+            if is_item:
+                blocks.append({"kind": "list", "lines": [line.removeprefix(LIST_ITEM) for line in run]})
+            else:
+                blocks.append({"kind": "paragraph", "lines": list(run)})
+    return blocks
+
+
+def render_html(
+    templates_dir: Path | str,
+    template: str,
+    locale: str,
+    variables: Mapping[str, Any],
+    subject: str | None,
+    body: str,
+) -> str:
+    """The HTML part, with autoescape on: the template's own `.html.j2` in the same locale as its
+    text, else the text's blocks in the folder's layout."""
+    env = _html_env(templates_dir)
+    own = f"email/{locale}/{template}{HTML_SUFFIX}"
+    context = {**variables, "subject": subject, "locale": locale}
+    if (Path(templates_dir) / own).is_file():
+        name = own
+    else:
+        name = EMAIL_LAYOUT if (Path(templates_dir) / EMAIL_LAYOUT).is_file() else ""
+        context["blocks"] = text_blocks(body)
+    try:
+        compiled = env.get_template(name) if name else env.from_string(BARE_LAYOUT)
+        return compiled.render(context).strip()
+    except (TemplateError, TypeError, ValueError) as error:
+        raise TemplateProblem(f"{name or 'the bare email layout'}: {error}") from error
 
 
 def template_variables(templates_dir: Path | str, channel: str, template: str, locale: str) -> set[str]:

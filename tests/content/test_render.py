@@ -138,3 +138,94 @@ def test_a_purpose_line_further_down_is_text(templates: Path) -> None:
     (templates / "sms" / "en" / "quoted.j2").write_text("Hello\nPurpose: safety")
     assert template_purpose(templates, "sms", "quoted", "en") is None
     assert render(templates, "sms", "quoted", "en", CONTEXT).body == "Hello\nPurpose: safety"
+
+
+# --- the HTML part of email, the URL line of push ---------------------------------------------------
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_email_gets_an_html_part_with_every_value_escaped(templates: Path) -> None:
+    (templates / "email" / "layout.html.j2").write_text(
+        '<html lang="{{ locale }}"><title>{{ subject }}</title><body>{% for block in blocks %}'
+        "[{{ block.kind }}:{{ block.lines | join('|') }}]{% endfor %}</body></html>"
+    )
+    (templates / "email" / "en" / "tips.j2").write_text(
+        "Subject: Tips for {{ customer.name }}\nHi {{ customer.name }} & family,\nread on:\n\n"
+        "- one\n- two & three\nBye\n"
+    )
+    hostile = {**CONTEXT, "customer": {**CONTEXT["customer"], "name": "<b>Ana</b>"}}
+    message = render(templates, "email", "tips", "en", hostile)
+    assert message.body.startswith("Hi <b>Ana</b> & family")  # the text part is plain text
+    assert message.html == (
+        '<html lang="en"><title>Tips for &lt;b&gt;Ana&lt;/b&gt;</title><body>'
+        "[paragraph:Hi &lt;b&gt;Ana&lt;/b&gt; &amp; family,|read on:][list:one|two &amp; three]"
+        "[paragraph:Bye]</body></html>"
+    )
+
+
+def test_an_html_template_beside_the_text_one_wins_in_the_same_locale(templates: Path) -> None:
+    (templates / "email" / "es" / "alert.html.j2").write_text("<p>Hola {{ customer.name }}</p>")
+    hostile = {**CONTEXT, "customer": {**CONTEXT["customer"], "name": "<script>x</script>"}}
+    spanish = render(templates, "email", "alert", "es", hostile)
+    assert spanish.html == "<p>Hola &lt;script&gt;x&lt;/script&gt;</p>"
+    english = render(templates, "email", "alert", "en", hostile)  # no en/alert.html.j2: the bare layout
+    assert english.html is not None
+    assert "<p>Hello &lt;script&gt;x&lt;/script&gt;</p>" in english.html
+    assert "<title>Your bill: $182.40</title>" in english.html
+
+
+def test_sms_and_push_get_no_html(templates: Path) -> None:
+    assert render(templates, "sms", "alert", "en", CONTEXT).html is None
+
+
+def test_push_templates_carry_a_url_line(templates: Path) -> None:
+    push = templates / "push" / "en"
+    push.mkdir(parents=True)
+    (push / "alert.j2").write_text(
+        "Subject: Bill alert\nURL: https://cascadepower.example/bills/{{ customer.customer_id }}\n"
+        "Your bill is {{ event.projected_amount | money }}."
+    )
+    (push / "relative.j2").write_text("Subject: Bill\nURL: /bills\n\nSee your bill.")
+    (push / "plain.j2").write_text("Subject: Bill\nSee your bill.")
+    (push / "bad.j2").write_text("Subject: Bill\nURL: javascript:alert(1)\nSee your bill.")
+    message = render(templates, "push", "alert", "en", CONTEXT)
+    assert (message.subject, message.url, message.body) == (
+        "Bill alert",
+        "https://cascadepower.example/bills/c1",
+        "Your bill is $182.40.",
+    )
+    assert render(templates, "push", "relative", "en", CONTEXT).url == "/bills"
+    plain = render(templates, "push", "plain", "en", CONTEXT)
+    assert (plain.url, plain.body) == (None, "See your bill.")
+    with pytest.raises(TemplateProblem, match=r"push/en/bad\.j2: the `URL:` line"):
+        render(templates, "push", "bad", "en", CONTEXT)
+
+
+def shipped_email_sends() -> list[tuple[str, str, str]]:
+    from gridjourney.dsl.loader import load_journey_with_positions
+    from gridjourney.dsl.schema import SendStep
+
+    sends = []
+    for path in sorted((ROOT / "journeys").glob("*.yaml")):
+        definition = load_journey_with_positions(path.read_text(), str(path)).definition
+        for step in definition.steps:
+            if isinstance(step, SendStep) and "email" in step.send.channels:
+                sends.append((definition.id, definition.trigger[0].event, step.send.template))
+    return sends
+
+
+@pytest.mark.parametrize("locale", ["en", "es"])
+def test_every_shipped_email_renders_both_parts(locale: str) -> None:
+    from gridjourney.content.preview import sample_context
+
+    sends = shipped_email_sends()
+    assert sends, "the shipped journeys send email"
+    for journey_id, event_type, template in sends:
+        context = sample_context(event_type, journey_id, locale)
+        context["customer"]["name"] = "<i>Alexandra</i>"
+        message = render(ROOT / "templates", "email", template, locale, context)
+        assert message.locale == locale
+        assert message.html is not None and message.html.startswith("<!DOCTYPE html>")
+        assert f'<html lang="{locale}">' in message.html
+        assert "&lt;i&gt;Alexandra&lt;/i&gt;" in message.html, template
+        assert "<i>" not in message.html
