@@ -61,7 +61,13 @@ SAFETY_HINT = (
 
 
 def definition_hash(definition: JourneyDefinition) -> str:
-    canonical = json.dumps(definition.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+    data = definition.model_dump(mode="json")
+    for step in data["steps"]:
+        # A key added to the language after journeys were published: unset, it leaves their hash as
+        # it was, so publishing an unchanged file makes no new version.
+        if "send" in step and step["send"].get("sending_hours") is None:
+            step["send"].pop("sending_hours", None)
+    canonical = json.dumps(data, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 

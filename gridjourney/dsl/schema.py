@@ -9,9 +9,19 @@ from __future__ import annotations
 from datetime import time
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
 
 from gridjourney.dsl.durations import Duration
+from gridjourney.dsl.windows import WINDOWS_JSON_SCHEMA, TimeWindow, check_no_overlap, windows_from_text
 
 Channel = Literal["sms", "email", "push"]
 Purpose = Literal["marketing", "informational", "safety"]
@@ -42,6 +52,30 @@ class StepBase(Strict):
 class SendSpec(Strict):
     channels: list[Channel] = Field(min_length=1, description="Tried in order: the first eligible is used.")
     template: Identifier
+    sending_hours: Annotated[list[TimeWindow] | None, WithJsonSchema(WINDOWS_JSON_SCHEMA)] = Field(
+        None,
+        description="Local hours this step may send in, narrowing the policy's for the purpose "
+        '(e.g. "09:00-18:00", or a list of windows). Outside them the message waits for the next '
+        "allowed minute; it is never dropped. Safety messages ignore quiet hours.",
+    )
+
+    @field_validator("sending_hours", mode="before")
+    @classmethod
+    def _parse_windows(cls, value: Any) -> Any:
+        return windows_from_text(value)
+
+    @field_validator("sending_hours")
+    @classmethod
+    def _disjoint(cls, value: list[TimeWindow] | None) -> list[TimeWindow] | None:
+        if value is None:
+            return None
+        if not value:
+            raise ValueError("give at least one window, or leave `sending_hours` out")
+        return check_no_overlap(value)
+
+    def sending_hours_text(self) -> list[str] | None:
+        """The windows as the send activity takes them ("09:00-18:00")."""
+        return None if self.sending_hours is None else [str(window) for window in self.sending_hours]
 
 
 class SendStep(StepBase):
