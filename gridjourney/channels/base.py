@@ -22,6 +22,7 @@ class OutgoingMessage(BaseModel):
     channel: Channel
     customer_id: str | None = Field(None, description="Whose message it is (push finds the devices by it).")
     purpose: str | None = Field(None, description="marketing, informational or safety.")
+    locale: str | None = Field(None, description="The rendered template's locale (email footer language).")
     recipient: str = Field(description="E.164 phone number, email address or push endpoint.")
     subject: str | None = Field(None, description="Email subject; push notification title.")
     body: str = Field(description="SMS text, the email's text part, the push notification body.")
