@@ -194,7 +194,7 @@ customers = Table(
     metadata,
     Column("customer_id", String(100), primary_key=True),
     Column("name", String(200)),
-    Column("phone", String(32)),
+    Column("phone", String(32), index=True),  # inbound SMS find their customer by it
     Column("email", String(320)),
     Column("locale", String(10), nullable=False, server_default="en"),
     Column("time_zone", String(64), nullable=False, server_default="UTC"),

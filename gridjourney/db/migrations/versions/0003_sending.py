@@ -34,6 +34,8 @@ def upgrade() -> None:
         op.add_column("send_ledger", column)
     op.create_index("ix_send_ledger_customer_reserved", "send_ledger", ["customer_id", "reserved_at"])
     op.create_index("ix_send_ledger_status", "send_ledger", ["status"])
+    # Inbound SMS find their customer by the number they come from (inbound/twilio_inbound.py).
+    op.create_index("ix_customers_phone", "customers", ["phone"])
     op.create_table(
         "webhook_receipts",
         sa.Column("provider", sa.String(length=20), nullable=False),
@@ -71,6 +73,7 @@ def downgrade() -> None:
     op.drop_table("push_subscriptions")
     op.drop_table("suppressions")
     op.drop_table("webhook_receipts")
+    op.drop_index("ix_customers_phone", table_name="customers")
     op.drop_index("ix_send_ledger_status", table_name="send_ledger")
     op.drop_index("ix_send_ledger_customer_reserved", table_name="send_ledger")
     for column in reversed(ledger_columns()):
