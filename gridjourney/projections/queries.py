@@ -105,6 +105,16 @@ async def get_customer(conn: AsyncConnection, customer_id: str) -> CustomerView 
     return None if row is None else CustomerView.model_validate(row)
 
 
+async def customers_with_phone(conn: AsyncConnection, phone: str) -> list[CustomerView]:
+    """Customers (not erased) whose number is `phone` (E.164), by id: a household may share one."""
+    query = (
+        select(customers)
+        .where(customers.c.phone == phone, customers.c.erased_at.is_(None))
+        .order_by(customers.c.customer_id)
+    )
+    return [CustomerView.model_validate(row) for row in await conn.execute(query)]
+
+
 async def customer_exists(conn: AsyncConnection, customer_id: str) -> bool:
     result = await conn.execute(select(exists().where(customers.c.customer_id == customer_id)))
     return bool(result.scalar_one())
@@ -128,6 +138,12 @@ async def list_consents(conn: AsyncConnection, customer_id: str) -> list[Consent
         .order_by(consents.c.channel, consents.c.purpose)
     )
     return [ConsentView.model_validate(row) for row in await conn.execute(query)]
+
+
+async def get_message(conn: AsyncConnection, idempotency_key: str) -> MessageView | None:
+    query = select(messages).where(messages.c.idempotency_key == idempotency_key)
+    row = (await conn.execute(query)).first()
+    return None if row is None else MessageView.model_validate(row)
 
 
 async def list_messages(
