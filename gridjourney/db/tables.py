@@ -270,6 +270,8 @@ suppressions = Table(
     Column("reason", String(100), nullable=False),
     Column("source", String(100)),
     Column("created_at", DateTime(timezone=True), nullable=False),
+    # suppression.removed keeps the row (with the position) so that a replayed add stays undone
+    Column("removed_at", DateTime(timezone=True)),
     Column("last_position", BigInteger, nullable=False),
     PrimaryKeyConstraint("customer_id", "channel", "address"),
 )

@@ -51,6 +51,7 @@ def upgrade() -> None:
         sa.Column("reason", sa.String(length=100), nullable=False),
         sa.Column("source", sa.String(length=100), nullable=True),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("removed_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("last_position", sa.BigInteger(), nullable=False),
         sa.PrimaryKeyConstraint("customer_id", "channel", "address"),
     )
