@@ -58,6 +58,7 @@ with workflow.unsafe.imports_passed_through():
         JOURNEY_STATE_QUERY,
         LOAD_CONTEXT,
         RECORD_JOURNEY_EVENT,
+        RECORD_SEND_GIVEN_UP,
         SCORE_CUSTOMER,
         SEND_MESSAGE,
         UPDATE_CUSTOMER,
@@ -69,6 +70,7 @@ with workflow.unsafe.imports_passed_through():
         RecordJourneyEventInput,
         ScoreCustomerInput,
         ScoreOutcome,
+        SendGivenUpInput,
         SendMessageInput,
         SendOutcome,
         StepRecord,
@@ -98,6 +100,13 @@ HELD_EVENTS_KEPT = 100  # events kept for a later wait_for
 _BOOKKEEPING_RETRY = RetryPolicy(maximum_interval=timedelta(minutes=1))  # until the database is back
 _SEND_RETRY = RetryPolicy(maximum_interval=timedelta(minutes=5))
 _SEND_GIVE_UP = timedelta(hours=12)  # a message later than this is worse than none: record it failed
+# The send activity heartbeats while it holds a ledger claim (activities/send.py renews the claim's
+# lease on each); a worker that died is noticed within this, not after the 2-minute timeout.
+_SEND_HEARTBEAT = timedelta(seconds=30)
+_MIN_DEFERRAL = timedelta(minutes=1)
+# Quiet hours: send steps pass the step's sending hours, wait out a deferral on a timer and record a
+# send given up. Runs started before it keep sending as they did (tests/replay/ proves both).
+QUIET_HOURS_PATCH = "quiet-hours-1"
 # Permanent reasons are a `skipped` outcome, not an error; a few tries cover a database hiccup.
 _SCORE_RETRY = RetryPolicy(
     maximum_interval=timedelta(minutes=1), maximum_attempts=5, non_retryable_error_types=["InvalidEvent"]
@@ -280,22 +289,58 @@ class JourneyWorkflow:
             purpose=self._journey.definition.purpose,
             variables={"event": self._input.trigger.namespace(), "journey": journey_namespace(self._journey)},
         )
+        if not workflow.patched(QUIET_HOURS_PATCH):
+            return await self._send_once(request)
+        request = request.model_copy(
+            update={"sending_hours": step.send.sending_hours_text(), "can_defer": True}
+        )
+        # continued as new while deferred: wait out the rest before asking again
+        deferred_until = self._resumed_deadline(step.id)
+        while True:
+            if deferred_until is not None:
+                await self._wait(deferred_until, None)  # an exit event still ends the run here
+                self._customer = None
+            try:
+                outcome = await self._send_message(request, heartbeat_timeout=_SEND_HEARTBEAT)
+            except ActivityError as error:
+                if is_cancelled_exception(error):
+                    raise
+                reason = str(error.cause or error)
+                await self._bookkeeping(
+                    RECORD_SEND_GIVEN_UP, SendGivenUpInput(request=request, reason=reason)
+                )
+                return f"failed:{reason}"
+            if outcome.status != "deferred" or outcome.deferred_until is None:
+                return _outcome_text(outcome)
+            # Asked again at the next allowed minute with the same key: the activity checks eligibility
+            # anew (consent may have been revoked meanwhile). Never sooner than a minute: a moment
+            # already past must not make a busy loop.
+            deferred_until = max(outcome.deferred_until, workflow.now() + _MIN_DEFERRAL)
+
+    async def _send_once(self, request: SendMessageInput) -> str:
+        """The send step as histories from before quiet hours recorded it (no deferral, no give-up record)."""
         try:
-            outcome: SendOutcome = await workflow.execute_activity(
-                SEND_MESSAGE,
-                request,
-                task_queue=self._input.send_task_queue,
-                result_type=SendOutcome,
-                start_to_close_timeout=timedelta(minutes=2),
-                schedule_to_close_timeout=_SEND_GIVE_UP,
-                retry_policy=_SEND_RETRY,
-            )
+            outcome = await self._send_message(request, heartbeat_timeout=None)
         except ActivityError as error:
             if is_cancelled_exception(error):
                 raise
             return f"failed:{error.cause or error}"
-        detail = outcome.channel if outcome.status == "sent" else outcome.reason
-        return f"{outcome.status}:{detail}" if detail else outcome.status
+        return _outcome_text(outcome)
+
+    async def _send_message(
+        self, request: SendMessageInput, heartbeat_timeout: timedelta | None
+    ) -> SendOutcome:
+        outcome: SendOutcome = await workflow.execute_activity(
+            SEND_MESSAGE,
+            request,
+            task_queue=self._input.send_task_queue,
+            result_type=SendOutcome,
+            start_to_close_timeout=timedelta(minutes=2),
+            schedule_to_close_timeout=_SEND_GIVE_UP,
+            heartbeat_timeout=heartbeat_timeout,
+            retry_policy=_SEND_RETRY,
+        )
+        return outcome
 
     async def _wait_step(self, step: WaitStep) -> str:
         deadline = self._resumed_deadline(step.id)
@@ -506,3 +551,9 @@ class JourneyWorkflow:
             start_to_close_timeout=timedelta(seconds=30),
             retry_policy=_BOOKKEEPING_RETRY,
         )
+
+
+def _outcome_text(outcome: SendOutcome) -> str:
+    """As recorded in journey.step_completed: `sent:sms`, `suppressed:<reason>`, `failed:<reason>`."""
+    detail = outcome.channel if outcome.status == "sent" else outcome.reason
+    return f"{outcome.status}:{detail}" if detail else outcome.status

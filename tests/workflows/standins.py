@@ -18,6 +18,7 @@ from temporalio import activity
 from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
 from temporalio.client import Client
+from temporalio.exceptions import ApplicationError
 from temporalio.worker import Worker
 
 from gridjourney.dsl.compiler import compile_journey, definition_hash
@@ -26,6 +27,7 @@ from gridjourney.dsl.schema import CompiledJourney
 from gridjourney.workflows.contracts import (
     LOAD_CONTEXT,
     RECORD_JOURNEY_EVENT,
+    RECORD_SEND_GIVEN_UP,
     SCORE_CUSTOMER,
     SEND_MESSAGE,
     UPDATE_CUSTOMER,
@@ -35,6 +37,7 @@ from gridjourney.workflows.contracts import (
     RecordJourneyEventInput,
     ScoreCustomerInput,
     ScoreOutcome,
+    SendGivenUpInput,
     SendMessageInput,
     SendOutcome,
     UpdateCustomerInput,
@@ -57,6 +60,12 @@ class StandIns:
     score_requests: list[ScoreCustomerInput] = field(default_factory=list)
     # False: a new score does not reach load_context (a customers projection that lags behind)
     project_scores: bool = True
+    # send_message, as the policy would decide: every call (deferred ones too) is in `send_requests`
+    send_requests: list[SendMessageInput] = field(default_factory=list)
+    quiet_until: datetime | None = None  # a send asked before this is deferred until it
+    revoked: set[str] = field(default_factory=set)  # customers whose consent is revoked: suppressed
+    send_error: str | None = None  # every send fails for good with this (the retry policy gives up)
+    given_up: list[SendGivenUpInput] = field(default_factory=list)
 
     @activity.defn(name=LOAD_CONTEXT)
     async def load_context(self, request: LoadContextInput) -> CustomerContext:
@@ -70,12 +79,26 @@ class StandIns:
 
     @activity.defn(name=SEND_MESSAGE)
     async def send_message(self, request: SendMessageInput) -> SendOutcome:
+        self.send_requests.append(request)
+        if self.send_error is not None:
+            raise ApplicationError(self.send_error, non_retryable=True)
+        # the server's clock (time-skipping), not this process's
+        asked_at = activity.info().current_attempt_scheduled_time
+        if self.quiet_until is not None and asked_at < self.quiet_until and request.can_defer:
+            return SendOutcome(status="deferred", deferred_until=self.quiet_until, reason="sms: quiet_hours")
+        if request.customer_id in self.revoked:
+            return SendOutcome(status="suppressed", reason="sms: consent_revoked")
         if any(sent.idempotency_key == request.idempotency_key for sent in self.sends):
             return SendOutcome(status="sent", channel=request.channels[0], duplicate=True)
         self.sends.append(request)
         return SendOutcome(
             status="sent", channel=request.channels[0], provider_message_id=f"SM{len(self.sends)}"
         )
+
+    @activity.defn(name=RECORD_SEND_GIVEN_UP)
+    async def record_send_given_up(self, request: SendGivenUpInput) -> None:
+        if all(done.request.idempotency_key != request.request.idempotency_key for done in self.given_up):
+            self.given_up.append(request)
 
     @activity.defn(name=UPDATE_CUSTOMER)
     async def update_customer(self, request: UpdateCustomerInput) -> None:
@@ -158,6 +181,7 @@ async def running_workers(client: Client, standins: StandIns) -> AsyncIterator[N
         standins.record_journey_event,
         standins.update_customer,
         standins.score_customer,
+        standins.record_send_given_up,
     ]
     async with (
         Worker(client, task_queue=TASK_QUEUE, workflows=[JourneyWorkflow], activities=journey_activities),
