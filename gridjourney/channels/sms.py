@@ -8,10 +8,10 @@ loop free during the provider call. The base URL replaces `https://api.twilio.co
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import aiohttp
-from twilio.base.exceptions import TwilioRestException, TwilioServiceException
+from twilio.base.exceptions import TwilioException, TwilioRestException, TwilioServiceException
 from twilio.http.async_http_client import AsyncTwilioHttpClient
 from twilio.rest import Client
 
@@ -31,6 +31,9 @@ TWILIO_API_URL = "https://api.twilio.com"
 INVALID_RECIPIENT_CODES = frozenset({21211, 21217, 21401, 21407, 21408, 21610, 21612, 21614})
 # Statuses where Twilio certainly did not create the message: retrying cannot duplicate it.
 NOT_ACCEPTED_STATUSES = frozenset({401, 403, 429, 503})
+# Look-ups: our clock and Twilio's may disagree a little; a send fans out to one number rarely.
+LOOKUP_CLOCK_SKEW = timedelta(minutes=5)
+LOOKUP_LIMIT = 200
 
 
 class TwilioSmsSender:
@@ -97,7 +100,30 @@ class TwilioSmsSender:
         )
 
     async def lookup(self, message: OutgoingMessage, since: datetime) -> ProviderReceipt | None:
-        raise LookupUnavailable("Twilio look-up is not wired yet")
+        """Twilio's Messages list filtered by To, From and DateSent (from `since`, less a margin for
+        clock skew), with the body matched; the oldest match is the earlier attempt's message."""
+        client = self._get_client()
+        try:
+            async with asyncio.timeout(self._timeout):
+                found = await client.messages.list_async(
+                    to=message.recipient,
+                    from_=self.from_number,
+                    date_sent_after=since - LOOKUP_CLOCK_SKEW,
+                    limit=LOOKUP_LIMIT,
+                )
+        except (TwilioException, TimeoutError, aiohttp.ClientError) as error:
+            # TwilioException: list pages that fail raise the base class, not TwilioRestException.
+            raise LookupUnavailable(f"Twilio look-up failed: {type(error).__name__}: {error}") from error
+        matches = [m for m in found if m.body == message.body]
+        if not matches:
+            return None
+        earliest = min(matches, key=lambda m: m.date_created or since)
+        return ProviderReceipt(
+            provider="twilio",
+            provider_message_id=str(earliest.sid),
+            status=str(earliest.status),
+            segments=_as_int(earliest.num_segments),
+        )
 
     async def close(self) -> None:
         if self._http is not None:

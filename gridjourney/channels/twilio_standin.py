@@ -17,11 +17,11 @@ import errno
 import re
 import secrets
 import socket
-from collections.abc import Iterator
-from datetime import UTC, datetime
+from collections.abc import Callable, Iterator, Mapping
+from datetime import UTC, date, datetime
 from email.utils import format_datetime
 from typing import Any
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, quote
 
 import uvicorn
 from pydantic import BaseModel, Field
@@ -73,7 +73,7 @@ class ReceivedMessage(BaseModel):
             "api_version": API_VERSION,
             "body": self.body,
             "date_created": created,
-            "date_sent": None,
+            "date_sent": format_datetime(self.date_created),
             "date_updated": created,
             "direction": "outbound-api",
             "error_code": None,
@@ -90,6 +90,41 @@ class ReceivedMessage(BaseModel):
             "to": self.to,
             "uri": f"{base}.json",
         }
+
+
+def parse_date_filter(value: str) -> date | datetime:
+    """A DateSent filter value: a GMT day, or a moment (twilio-python sends `2026-11-29T21:00:00Z`)."""
+    text = value.strip()
+    if len(text) == 10:
+        return date.fromisoformat(text)
+    moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+def list_filter(
+    to: str | None, from_: str | None, params: Mapping[str, str]
+) -> Callable[[ReceivedMessage], bool]:
+    """Raises ValueError for a date filter that is neither a day nor a moment."""
+    bounds = [
+        (name, parse_date_filter(params[name]))
+        for name in ("DateSent", "DateSent>", "DateSent<")
+        if params.get(name)
+    ]
+
+    def within(sent: datetime, name: str, bound: date | datetime) -> bool:
+        value: date | datetime = sent if isinstance(bound, datetime) else sent.date()
+        if name == "DateSent":
+            return value == bound
+        return value >= bound if name == "DateSent>" else value <= bound
+
+    def matches(message: ReceivedMessage) -> bool:
+        return (
+            (to is None or message.to == to)
+            and (from_ is None or message.from_ == from_)
+            and all(within(message.date_created, name, bound) for name, bound in bounds)
+        )
+
+    return matches
 
 
 def twilio_error(status: int, code: int, message: str) -> JSONResponse:
@@ -114,6 +149,7 @@ class TwilioStandIn:
         self.received: list[ReceivedMessage] = []
         self.response_delay_seconds = 0.0  # a slow provider, for timeout tests
         self._failures: list[tuple[int, int, str]] = []
+        self.lookups_unavailable = False  # Messages list answers 503 (a provider that cannot look up)
         self._server: uvicorn.Server | None = None
         self._task: asyncio.Task[None] | None = None
         messages = f"/{API_VERSION}/Accounts/{{account}}/Messages"
@@ -199,27 +235,41 @@ class TwilioStandIn:
         return twilio_error(404, 20404, f"The requested resource {request.url.path} was not found")
 
     async def _list(self, request: Request) -> JSONResponse:
+        """Twilio's Messages list: filters To, From, DateSent, DateSent> and DateSent< (a day
+        `YYYY-MM-DD` or an ISO 8601 moment, inclusive), newest first, paged by PageSize and Page."""
         if (denied := self._check_auth(request)) is not None:
             return denied
-        to, from_ = request.query_params.get("To"), request.query_params.get("From")
-        # Twilio lists newest first.
-        found = [
-            m.resource()
-            for m in reversed(self.received)
-            if (to is None or m.to == to) and (from_ is None or m.from_ == from_)
-        ]
+        if self.lookups_unavailable:
+            return twilio_error(503, 20503, "Service Unavailable")
+        params = request.query_params
+        try:
+            matches = list_filter(params.get("To"), params.get("From"), params)
+            page_size = min(int(params.get("PageSize", "50")), 1000)
+            page = int(params.get("Page", "0"))
+        except ValueError as error:
+            return twilio_error(400, 20001, str(error))
+        if page_size < 1 or page < 0:
+            return twilio_error(400, 20001, "PageSize and Page must be positive")
+        found = [m.resource() for m in reversed(self.received) if matches(m)]
+        chunk = found[page * page_size : (page + 1) * page_size]
         path = request.url.path
+        query = "&".join(f"{k}={quote(v)}" for k, v in params.items() if k not in ("Page", "PageSize"))
+
+        def page_uri(number: int) -> str:
+            return f"{path}?{query}&PageSize={page_size}&Page={number}".replace("?&", "?")
+
+        more = (page + 1) * page_size < len(found)
         return JSONResponse(
             {
-                "messages": found,
-                "end": max(len(found) - 1, 0),
-                "first_page_uri": f"{path}?PageSize=50&Page=0",
-                "next_page_uri": None,
-                "page": 0,
-                "page_size": max(len(found), 50),
-                "previous_page_uri": None,
-                "start": 0,
-                "uri": f"{path}?PageSize=50&Page=0",
+                "messages": chunk,
+                "end": page * page_size + max(len(chunk) - 1, 0),
+                "first_page_uri": page_uri(0),
+                "next_page_uri": page_uri(page + 1) if more else None,
+                "page": page,
+                "page_size": page_size,
+                "previous_page_uri": page_uri(page - 1) if page > 0 else None,
+                "start": page * page_size,
+                "uri": page_uri(page),
             }
         )
 

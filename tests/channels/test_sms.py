@@ -4,10 +4,16 @@ from __future__ import annotations
 
 import socket
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from gridjourney.channels.base import OutgoingMessage, PermanentSendError, TransientSendError
+from gridjourney.channels.base import (
+    LookupUnavailable,
+    OutgoingMessage,
+    PermanentSendError,
+    TransientSendError,
+)
 from gridjourney.channels.sms import TwilioSmsSender
 from gridjourney.channels.twilio_standin import TwilioStandIn
 from tests.channels.conftest import ACCOUNT_SID, AUTH_TOKEN
@@ -121,3 +127,36 @@ async def test_a_timeout_after_the_request_left_may_have_been_accepted(standin: 
         await sender.close()
     assert raised.value.maybe_accepted
     assert len(standin.received) == 1  # it was accepted: the ambiguous case is real
+
+
+async def test_lookup_finds_the_message_an_earlier_attempt_sent(
+    sender: TwilioSmsSender, standin: TwilioStandIn
+) -> None:
+    since = datetime.now(UTC)
+    receipt = await sender.send(sms("+15035550100"))
+    await sender.send(sms("+15035550100", body="Another message to the same number."))
+    await sender.send(sms("+15035550199"))
+    found = await sender.lookup(sms("+15035550100"), since)
+    assert found is not None
+    assert found.provider_message_id == receipt.provider_message_id
+    assert found.segments == 1
+
+
+async def test_lookup_finds_nothing_for_a_message_never_sent(
+    sender: TwilioSmsSender, standin: TwilioStandIn
+) -> None:
+    await sender.send(sms("+15035550100", body="Something else."))
+    assert await sender.lookup(sms("+15035550100"), datetime.now(UTC)) is None
+    # Sent the day before the attempt began: not this attempt's message.
+    standin.received[0].date_created -= timedelta(days=1)
+    await sender.send(sms("+15035550100"))
+    standin.received[1].date_created -= timedelta(days=1)
+    assert await sender.lookup(sms("+15035550100"), datetime.now(UTC)) is None
+
+
+async def test_lookup_unavailable_when_the_provider_cannot_list(
+    sender: TwilioSmsSender, standin: TwilioStandIn
+) -> None:
+    standin.lookups_unavailable = True
+    with pytest.raises(LookupUnavailable, match="503"):
+        await sender.lookup(sms("+15035550100"), datetime.now(UTC))

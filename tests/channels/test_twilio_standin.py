@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import socket
+from datetime import timedelta
 
+import httpx
 import pytest
-from twilio.base.exceptions import TwilioRestException
+from twilio.base.exceptions import TwilioException, TwilioRestException
 from twilio.rest import Client
 
 from gridjourney.channels.twilio_standin import StandInPortBusy, TwilioStandIn
@@ -107,3 +109,48 @@ async def test_stop_frees_the_port_for_a_restart() -> None:
     await first.stop()
     async with TwilioStandIn("127.0.0.1", port, account_sid=ACCOUNT_SID, auth_token=AUTH_TOKEN) as second:
         assert second.port == port
+
+
+async def test_the_list_filters_by_to_from_and_date_sent(standin: TwilioStandIn) -> None:
+    client = official_client(standin)
+    for to, from_ in (("+15035550100", "+15005550006"), ("+15035550199", "+15005550006")):
+        await asyncio.to_thread(client.messages.create, to=to, from_=from_, body=f"hello {to}")
+    await asyncio.to_thread(client.messages.create, to="+15035550100", from_="+15005550007", body="other")
+    sent = standin.received[0].date_created
+
+    mine = await asyncio.to_thread(client.messages.list, to="+15035550100", from_="+15005550006")
+    assert [m.body for m in mine] == ["hello +15035550100"]
+    since = await asyncio.to_thread(client.messages.list, to="+15035550100", date_sent_after=sent)
+    assert sorted(m.body for m in since) == ["hello +15035550100", "other"]
+    later = await asyncio.to_thread(
+        client.messages.list, to="+15035550100", date_sent_after=sent + timedelta(minutes=1)
+    )
+    assert later == []
+    that_day = await asyncio.to_thread(client.messages.list, date_sent=sent)
+    assert len(that_day) == 3
+    assert that_day[0].date_sent == sent  # the stand-in sends at once
+
+
+async def test_the_list_pages_like_twilio(standin: TwilioStandIn) -> None:
+    client = official_client(standin)
+    for number in range(5):
+        await asyncio.to_thread(
+            client.messages.create, to="+15035550100", from_="+15005550006", body=f"m{number}"
+        )
+    listed = await asyncio.to_thread(client.messages.list, to="+15035550100", page_size=2)
+    assert [m.body for m in listed] == ["m4", "m3", "m2", "m1", "m0"]  # newest first, over 3 pages
+
+
+async def test_a_malformed_date_filter_is_a_400(standin: TwilioStandIn) -> None:
+    async with httpx.AsyncClient(base_url=standin.base_url, auth=(ACCOUNT_SID, AUTH_TOKEN)) as http:
+        answer = await http.get(
+            f"/2010-04-01/Accounts/{ACCOUNT_SID}/Messages.json", params={"DateSent>": "yesterday"}
+        )
+    assert answer.status_code == 400
+    assert answer.json()["code"] == 20001
+
+
+async def test_lookups_can_be_made_unavailable(standin: TwilioStandIn) -> None:
+    standin.lookups_unavailable = True
+    with pytest.raises(TwilioException, match="503"):
+        await asyncio.to_thread(official_client(standin).messages.list, to="+15035550100")
