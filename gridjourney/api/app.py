@@ -12,7 +12,17 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from gridjourney.api.deps import TemporalClientProvider
 from gridjourney.api.middleware import install_middleware
 from gridjourney.api.problems import COMMON_PROBLEMS, install_problem_handlers
-from gridjourney.api.routes import admin, customers, events, health, instances, journeys, messages, reads
+from gridjourney.api.routes import (
+    admin,
+    customers,
+    events,
+    health,
+    instances,
+    journeys,
+    messages,
+    push_subscriptions,
+    reads,
+)
 from gridjourney.config import Settings
 from gridjourney.events.store import EventStore
 
@@ -79,7 +89,7 @@ def create_app(
     app.state.temporal_client_provider = temporal_client_provider
     install_problem_handlers(app)
     install_middleware(app, settings)
-    for module in (events, customers, journeys, instances, messages, health, admin):
+    for module in (events, customers, push_subscriptions, journeys, instances, messages, health, admin):
         app.include_router(module.router)
     app.include_router(reads.router)
     return app

@@ -1,19 +1,23 @@
 """Record one workflow history per shipped journey, for the replay tests.
 
     .venv/bin/python -m tests.replay.record_histories               # every journey
-    .venv/bin/python -m tests.replay.record_histories usage_spike   # only the named ones
+    .venv/bin/python -m tests.replay.record_histories usage_spike   # only the named recordings
 
 Each journey in journeys/ runs through the time-skipping test server along its most telling path
 (waits, signals, branches), with the in-memory activity stand-ins of tests/workflows (the real
-activities need Postgres and the SMS stand-in; replay needs only the history). The history is saved
-as tests/replay/histories/encrypted/<journey id>.json: {"workflow_id": ..., "history": <history JSON>},
-its payloads sealed by the encryption codec under REPLAY_KEYRING (a key for these recordings only).
-The histories in histories/pre-codec/ were recorded before the codec existed: they stay, and replay,
-because the codec passes unmarked payloads through.
+activities need Postgres and the SMS stand-in; replay needs only the history), and so do a few more
+paths worth keeping (a send deferred by quiet hours, then sent; a send given up). The history is saved
+as tests/replay/histories/quiet-hours/<recording>.json: {"workflow_id": ..., "history": <history
+JSON>}, its payloads sealed by the encryption codec under REPLAY_KEYRING (a key for these recordings
+only).
+
+Older sets stay, and replay, untouched: histories/pre-codec/ (recorded before the codec existed: the
+codec passes unmarked payloads through) and histories/encrypted/ (before quiet hours: the workflow
+takes its pre-`quiet-hours-1` path for them).
 
 Re-record after publishing a journey's new shape; never after changing JourneyWorkflow itself: the
 old histories are what prove a change of the interpreter is replay-safe (guard it with
-`workflow.patched`).
+`workflow.patched`, and record a new set in a new directory).
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ import base64
 import json
 import sys
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
@@ -44,8 +49,9 @@ ROOT = Path(__file__).resolve().parents[2]
 JOURNEYS_DIR = ROOT / "journeys"
 TEMPLATES_DIR = ROOT / "templates"
 HISTORIES_ROOT = Path(__file__).resolve().parent / "histories"
-HISTORIES_DIR = HISTORIES_ROOT / "encrypted"
-PRE_CODEC_DIR = HISTORIES_ROOT / "pre-codec"
+PRE_CODEC_DIR = HISTORIES_ROOT / "pre-codec"  # issue 2, before the codec
+ENCRYPTED_DIR = HISTORIES_ROOT / "encrypted"  # issue 2, sealed; before quiet hours
+HISTORIES_DIR = HISTORIES_ROOT / "quiet-hours"  # the current interpreter: where recordings go
 
 # Not a secret: it seals only these recordings, so that the replay test can open them.
 REPLAY_KEY = base64.b64decode("cmVwbGF5LWhpc3Rvcmllcy1rZXktMzItYnl0ZXMhISE=")
@@ -54,6 +60,7 @@ REPLAY_CONVERTER = encrypting_converter(REPLAY_KEYRING)
 
 Handle = WorkflowHandle[JourneyWorkflow, JourneyState]
 Scenario = Callable[[WorkflowEnvironment, CompiledJourney], Awaitable[Handle]]
+Preparation = Callable[[WorkflowEnvironment, StandIns], Awaitable[None]]
 
 
 def customer_outside_holdout(journey: CompiledJourney) -> str:
@@ -78,7 +85,7 @@ async def high_bill_alert(env: WorkflowEnvironment, journey: CompiledJourney) ->
         "bill.projection_updated", customer, projected_amount=182.0, typical_amount=120.0, days_left=12
     )
     handle = await start(env, journey, customer, projection)
-    await waiting_at(handle, "pause")
+    await skip_to(env, handle, "pause")  # through quiet hours, when the alert is deferred
     await handle.signal(JOURNEY_EVENT_SIGNAL, event("usage.reduced", customer, kwh_saved=35.0, period_days=7))
     return handle
 
@@ -137,6 +144,30 @@ SCENARIOS: dict[str, Scenario] = {
 }
 
 
+async def quiet_night(env: WorkflowEnvironment, standins: StandIns) -> None:
+    """Triggered at night: the alert is deferred until the morning, then sent."""
+    standins.quiet_until = await env.get_current_time() + timedelta(hours=10)
+
+
+async def provider_refuses(env: WorkflowEnvironment, standins: StandIns) -> None:
+    """Every send fails for good: the journey records each as given up and goes on."""
+    standins.send_error = "provider refused the message"
+
+
+@dataclass(frozen=True)
+class Recording:
+    journey_id: str
+    scenario: Scenario
+    prepare: Preparation | None = None
+
+
+RECORDINGS: dict[str, Recording] = {
+    **{journey_id: Recording(journey_id, scenario) for journey_id, scenario in SCENARIOS.items()},
+    "high_bill_alert_deferred": Recording("high_bill_alert", high_bill_alert, quiet_night),
+    "usage_spike_given_up": Recording("usage_spike", usage_spike, provider_refuses),
+}
+
+
 def shipped_journey(journey_id: str) -> CompiledJourney:
     definition = load_journey_file(JOURNEYS_DIR / f"{journey_id}.yaml")
     return compile_journey(
@@ -157,31 +188,35 @@ def standins_for(journey_id: str) -> StandIns:
     return standins
 
 
-async def record(journey_id: str, env: WorkflowEnvironment) -> tuple[Path, JourneyState]:
-    async with running_workers(env.client, standins_for(journey_id)):
-        handle = await SCENARIOS[journey_id](env, shipped_journey(journey_id))
+async def record(name: str, env: WorkflowEnvironment) -> tuple[Path, JourneyState]:
+    recording = RECORDINGS[name]
+    standins = standins_for(recording.journey_id)
+    if recording.prepare is not None:
+        await recording.prepare(env, standins)
+    async with running_workers(env.client, standins):
+        handle = await recording.scenario(env, shipped_journey(recording.journey_id))
         final = await finish(env, handle)
         history = await handle.fetch_history()
-    path = HISTORIES_DIR / f"{journey_id}.json"
+    path = HISTORIES_DIR / f"{name}.json"
     document = {"workflow_id": handle.id, "history": json.loads(history.to_json())}
     path.write_text(json.dumps(document, indent=1, sort_keys=True) + "\n", encoding="utf-8")
     return path, final
 
 
-async def main(journey_ids: list[str]) -> None:
-    unknown = sorted(set(journey_ids) - set(SCENARIOS))
+async def main(names: list[str]) -> None:
+    unknown = sorted(set(names) - set(RECORDINGS))
     if unknown:
-        raise SystemExit(f"no scenario for {', '.join(unknown)}; known: {', '.join(SCENARIOS)}")
+        raise SystemExit(f"no recording {', '.join(unknown)}; known: {', '.join(RECORDINGS)}")
     HISTORIES_DIR.mkdir(parents=True, exist_ok=True)
     env = await WorkflowEnvironment.start_time_skipping(
         data_converter=REPLAY_CONVERTER, test_server_existing_path=str(test_server_path())
     )
     async with env:
         await register_search_attributes(env.client)
-        for journey_id in journey_ids or list(SCENARIOS):
-            path, final = await record(journey_id, env)
+        for name in names or list(RECORDINGS):
+            path, final = await record(name, env)
             steps = " → ".join(f"{step.step_id}({step.outcome})" for step in final.steps_taken)
-            print(f"{journey_id}: {final.status}; {steps}\n  saved {path.relative_to(ROOT)}")
+            print(f"{name}: {final.status}; {steps}\n  saved {path.relative_to(ROOT)}")
 
 
 if __name__ == "__main__":

@@ -2,8 +2,10 @@
 
 A failure here means a change of the interpreter would break running journeys: guard the change
 with `workflow.patched(...)` instead of re-recording. Histories are made by
-`python -m tests.replay.record_histories` (see there). Two sets replay: the histories sealed by the
-encryption codec, and those recorded before it (the codec must keep reading unmarked payloads).
+`python -m tests.replay.record_histories` (see there). Three sets replay: those recorded before the
+codec (it must keep reading unmarked payloads), those sealed by it before quiet hours (the interpreter
+takes its pre-`quiet-hours-1` path for them), and the current ones, which include a send deferred by
+quiet hours and a send given up.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -19,26 +22,31 @@ from temporalio.client import WorkflowHistory
 from temporalio.worker import Replayer
 
 from gridjourney.privacy.codec import ENCODING
-from gridjourney.workflows.journey import JourneyWorkflow
+from gridjourney.workflows.contracts import RECORD_SEND_GIVEN_UP, SEND_MESSAGE
+from gridjourney.workflows.journey import QUIET_HOURS_PATCH, JourneyWorkflow
 from tests.replay.record_histories import (
+    ENCRYPTED_DIR,
     HISTORIES_DIR,
     JOURNEYS_DIR,
     PRE_CODEC_DIR,
+    RECORDINGS,
     REPLAY_CONVERTER,
-    SCENARIOS,
 )
 
-ENCRYPTED = sorted(HISTORIES_DIR.glob("*.json"))
+CURRENT = sorted(HISTORIES_DIR.glob("*.json"))
+ENCRYPTED = sorted(ENCRYPTED_DIR.glob("*.json"))
 PRE_CODEC = sorted(PRE_CODEC_DIR.glob("*.json"))
-HISTORIES = ENCRYPTED + PRE_CODEC
+SEALED = CURRENT + ENCRYPTED
+HISTORIES = CURRENT + ENCRYPTED + PRE_CODEC
 # What the recordings' customer stand-ins are called (tests/replay/record_histories.py).
 CUSTOMER_NAME = b"Ana Diaz"
 
 
 def test_every_shipped_journey_has_a_history() -> None:
     shipped = {path.stem for path in JOURNEYS_DIR.glob("*.yaml")}
-    assert shipped <= set(SCENARIOS), f"add a scenario to record_histories.py for {shipped - set(SCENARIOS)}"
-    assert shipped <= {path.stem for path in ENCRYPTED}
+    missing = shipped - set(RECORDINGS)
+    assert not missing, f"add a scenario to record_histories.py for {missing}"
+    assert set(RECORDINGS) == {path.stem for path in CURRENT}
 
 
 def load(path: Path) -> WorkflowHistory:
@@ -48,12 +56,13 @@ def load(path: Path) -> WorkflowHistory:
 
 def payloads(node: Any) -> Iterator[dict[str, Any]]:
     """Every payload in a history's JSON (the objects with an `encoding` in their metadata), except the
-    search attributes: Temporal indexes those, so they stay readable and hold opaque ids only."""
+    search attributes (Temporal indexes those, so they stay readable and hold opaque ids only) and the
+    patch markers (written by the SDK's core itself, past the codec: they hold the patch id only)."""
     if isinstance(node, dict):
         if "encoding" in node.get("metadata", {}):
             yield node
         for key, value in node.items():
-            if key != "searchAttributes":
+            if key not in ("searchAttributes", "markerRecordedEventAttributes"):
                 yield from payloads(value)
     elif isinstance(node, list):
         for value in node:
@@ -75,7 +84,7 @@ async def test_history_replays(path: Path) -> None:
     assert last_event.HasField("workflow_execution_completed_event_attributes")
 
 
-@pytest.mark.parametrize("path", ENCRYPTED, ids=[path.stem for path in ENCRYPTED])
+@pytest.mark.parametrize("path", SEALED, ids=[f"{path.parent.name}/{path.stem}" for path in SEALED])
 def test_recorded_payloads_are_sealed(path: Path) -> None:
     found = list(payloads(_document(path)))
     assert found
@@ -88,3 +97,42 @@ def test_pre_codec_histories_hold_the_data_in_the_clear() -> None:
     """The other side of the check above: unsealed, the customer's name is readable in the history."""
     onboarding = _document(PRE_CODEC_DIR / "onboarding.json")
     assert any(CUSTOMER_NAME in base64.b64decode(payload.get("data", "")) for payload in payloads(onboarding))
+
+
+def _patched(history: WorkflowHistory) -> bool:
+    """Whether the run took the quiet-hours path (its patch marker names the patch id)."""
+    return any(
+        QUIET_HOURS_PATCH.encode() in event.marker_recorded_event_attributes.SerializeToString()
+        for event in history.events
+        if event.HasField("marker_recorded_event_attributes")
+    )
+
+
+def _activities(history: WorkflowHistory) -> list[str]:
+    return [
+        event.activity_task_scheduled_event_attributes.activity_type.name
+        for event in history.events
+        if event.HasField("activity_task_scheduled_event_attributes")
+    ]
+
+
+def test_the_older_sets_replay_the_path_from_before_quiet_hours() -> None:
+    # Without the patch marker the replay takes the old path: these histories are what prove it unchanged.
+    assert not any(_patched(load(path)) for path in ENCRYPTED + PRE_CODEC)
+    assert all(_patched(load(path)) for path in CURRENT)
+
+
+def test_the_current_set_holds_a_deferral_and_a_give_up() -> None:
+    deferred = load(HISTORIES_DIR / "high_bill_alert_deferred.json")
+    activities = _activities(deferred)
+    # the alert asked twice around a timer of the night's length
+    first, second, _offer = (i for i, name in enumerate(activities) if name == SEND_MESSAGE)
+    assert second == first + 1
+    timers = [
+        event.timer_started_event_attributes.start_to_fire_timeout.ToTimedelta()
+        for event in deferred.events
+        if event.HasField("timer_started_event_attributes")
+    ]
+    assert timedelta(hours=9) < timers[0] <= timedelta(hours=10)
+    given_up = _activities(load(HISTORIES_DIR / "usage_spike_given_up.json"))
+    assert given_up.count(RECORD_SEND_GIVEN_UP) == given_up.count(SEND_MESSAGE) == 2
