@@ -231,8 +231,11 @@ messages = Table(
     Column("channel", String(20)),
     Column("template", String(100)),
     Column("locale", String(10)),
-    Column("status", String(20), nullable=False),  # sent | suppressed | delivered | failed
+    # deferred | sent | suppressed | delivered | undelivered | bounced | dropped | failed | opened |
+    # clicked | spam_reported (projections/messages.py)
+    Column("status", String(20), nullable=False),
     Column("reason", Text),
+    Column("deferred_until", DateTime(timezone=True)),  # status deferred: asked again then
     Column("provider_message_id", String(100)),
     Column("occurred_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),  # of the latest status change

@@ -52,6 +52,7 @@ class MessageView(View):
     locale: str | None
     status: str
     reason: str | None
+    deferred_until: datetime | None = None
     provider_message_id: str | None
     occurred_at: datetime
     updated_at: datetime

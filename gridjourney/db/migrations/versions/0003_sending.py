@@ -36,6 +36,8 @@ def upgrade() -> None:
     op.create_index("ix_send_ledger_status", "send_ledger", ["status"])
     # Inbound SMS find their customer by the number they come from (inbound/twilio_inbound.py).
     op.create_index("ix_customers_phone", "customers", ["phone"])
+    # A message deferred by quiet hours: when it will be asked for again (projections/messages.py).
+    op.add_column("messages", sa.Column("deferred_until", sa.DateTime(timezone=True), nullable=True))
     op.create_table(
         "webhook_receipts",
         sa.Column("provider", sa.String(length=20), nullable=False),
@@ -74,6 +76,7 @@ def downgrade() -> None:
     op.drop_table("push_subscriptions")
     op.drop_table("suppressions")
     op.drop_table("webhook_receipts")
+    op.drop_column("messages", "deferred_until")
     op.drop_index("ix_customers_phone", table_name="customers")
     op.drop_index("ix_send_ledger_status", table_name="send_ledger")
     op.drop_index("ix_send_ledger_customer_reserved", table_name="send_ledger")
