@@ -21,7 +21,14 @@ from gridjourney.events.models import StoredEvent
 from gridjourney.events.poison import RetryReport, handle_isolating_failures
 from gridjourney.events.store import EventStore
 from gridjourney.events.subscription import Subscription, lock_checkpoint, set_checkpoint
-from gridjourney.projections import consents, customers, journey_instances, messages, push_subscriptions
+from gridjourney.projections import (
+    consents,
+    customers,
+    journey_instances,
+    messages,
+    push_subscriptions,
+    suppressions,
+)
 from gridjourney.projections.model import Projection
 
 log = logging.getLogger(__name__)
@@ -33,6 +40,7 @@ PROJECTIONS: tuple[Projection, ...] = (
     messages.PROJECTION,
     journey_instances.PROJECTION,
     push_subscriptions.PROJECTION,
+    suppressions.PROJECTION,
 )
 _BY_TYPE: dict[str, list[Projection]] = {}
 for _projection in PROJECTIONS:

@@ -53,6 +53,12 @@ def scenario(customers_count: int = 12, seed: int = 7) -> list[NewEvent]:
         )
         if n % 3 == 0:
             out.append(new_event("message.failed", c, {**key, "reason": "invalid_number"}, minute=minute + 1))
+            number = {"channel": "sms", "address": f"+1503555{n:04d}"}
+            out.append(
+                new_event("suppression.added", c, {**number, "reason": "invalid_number"}, minute=minute + 1)
+            )
+            if n % 2 == 0:
+                out.append(new_event("suppression.removed", c, number, minute=minute + 5))
             out.append(new_event("journey.exited", c, {**instance, "reason": "completed"}, minute=minute + 2))
         else:
             out.append(new_event("message.delivered", c, key, minute=minute + 1))
@@ -64,6 +70,9 @@ def scenario(customers_count: int = 12, seed: int = 7) -> list[NewEvent]:
         if n % 4 == 0:
             payload = {"channel": "sms", "purpose": "marketing", "granted": False, "method": "sms_stop"}
             out.append(new_event("consent.changed", c, payload, minute=minute + 3))
+        if n % 5 == 1:
+            browser = {"endpoint": f"https://push.example/{c}", "p256dh": "BKey-" + c, "auth": "auth-" + c}
+            out.append(new_event("push.subscribed", c, browser, minute=minute + 4))
         out.append(usage(c))
     return out
 
@@ -139,6 +148,7 @@ async def test_rebuild_of_an_empty_log_empties_the_tables(engine: AsyncEngine) -
         "messages": 0,
         "journey_instances": 0,
         "push_subscriptions": 0,
+        "suppressions": 0,
     }
 
 
