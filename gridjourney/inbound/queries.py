@@ -1,0 +1,55 @@
+"""The SQL of the inbound webhooks: receipts of requests already handled, and a customer's SMS
+consent history as the log tells it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from gridjourney.db.tables import events, webhook_receipts
+from gridjourney.events.types import ConsentChanged
+
+
+async def first_receipt(conn: AsyncConnection, provider: str, receipt_id: str) -> bool:
+    """Note a request as handled; False when it was handled before (a provider's retry).
+
+    Inside the caller's transaction: a concurrent copy of the request waits on the row until this
+    transaction ends, then finds it."""
+    statement = (
+        insert(webhook_receipts)
+        .values(provider=provider, receipt_id=receipt_id)
+        .on_conflict_do_nothing(index_elements=[webhook_receipts.c.provider, webhook_receipts.c.receipt_id])
+        .returning(webhook_receipts.c.receipt_id)
+    )
+    return (await conn.execute(statement)).first() is not None
+
+
+@dataclass(frozen=True)
+class ConsentChange:
+    purpose: str
+    granted: bool
+    method: str | None
+
+
+async def sms_consent_changes(conn: AsyncConnection, customer_id: str) -> list[ConsentChange]:
+    """Every consent.changed of the customer for SMS, in log order (the payload holds no sealed field).
+
+    From the log rather than the consents projection: the projection keeps only the latest state, and
+    undoing a STOP needs the state before it."""
+    query = (
+        select(events.c.payload)
+        .where(
+            events.c.customer_id == customer_id,
+            events.c.type == "consent.changed",
+            events.c.payload["channel"].astext == "sms",
+        )
+        .order_by(events.c.position)
+    )
+    changes = []
+    for (payload,) in await conn.execute(query):
+        change = ConsentChanged.model_validate(payload)
+        changes.append(ConsentChange(change.purpose, change.granted, change.method))
+    return changes
