@@ -1,0 +1,223 @@
+"""`POST /v1/customers/{id}/push-subscriptions`: a browser's Web Push subscription, as
+PushSubscription.toJSON() gives it, recorded as `push.subscribed`; `DELETE` of one by its endpoint
+records `push.unsubscribed`. The push sender reaches every subscription (gridjourney/channels/push.py).
+
+A subscription is checked as a push service would use it: an https endpoint (http only on 127.0.0.1,
+the local stand-in), a P-256 public key that is a point on the curve, a 16-byte auth secret.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+import uuid
+from datetime import UTC, datetime
+from typing import Annotated
+from urllib.parse import urlsplit
+
+from cryptography.hazmat.primitives.asymmetric import ec
+from fastapi import APIRouter, Path, Query, Response, status
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from gridjourney.api.deps import EngineDep, EventsWriter, StoreDep
+from gridjourney.api.problems import customer_erased, not_found, problem_responses
+from gridjourney.events.fields import CUSTOMER_ID_PATTERN
+from gridjourney.events.models import NewEvent
+from gridjourney.privacy.erasure import erased_at
+from gridjourney.projections import queries
+from gridjourney.projections.push_subscriptions import subscription_at
+
+router = APIRouter(prefix="/v1/customers", tags=["customers"])
+
+CustomerPath = Annotated[str, Path(pattern=CUSTOMER_ID_PATTERN, description="The customer's id.")]
+MAX_ENDPOINT_CHARS = 1000
+LOCAL_HOSTS = frozenset({"127.0.0.1"})  # where plain http is allowed: the embedded push stand-in
+SOURCE = "api"
+
+
+def _base64url(value: str) -> bytes:
+    if not re.fullmatch(r"[A-Za-z0-9_-]+={0,2}", value):
+        raise ValueError("must be base64url (A-Z a-z 0-9 - _), as the browser gives it")
+    unpadded = value.rstrip("=")
+    try:
+        return base64.urlsafe_b64decode(unpadded + "=" * (-len(unpadded) % 4))
+    except binascii.Error as error:
+        raise ValueError(f"is not valid base64url: {error}") from error
+
+
+class PushKeys(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    p256dh: str = Field(max_length=200, description="The browser's P-256 public key (base64url, 65 bytes).")
+    auth: str = Field(
+        max_length=100, description="The browser's authentication secret (base64url, 16 bytes)."
+    )
+
+    @field_validator("p256dh")
+    @classmethod
+    def _a_p256_point(cls, value: str) -> str:
+        raw = _base64url(value)
+        if len(raw) != 65 or raw[0] != 4:
+            raise ValueError(
+                f"must be an uncompressed P-256 public key (65 bytes, first 0x04); got {len(raw)} bytes"
+            )
+        try:
+            ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(), raw)
+        except ValueError as error:
+            raise ValueError("is not a point on the P-256 curve") from error
+        return value
+
+    @field_validator("auth")
+    @classmethod
+    def _sixteen_bytes(cls, value: str) -> str:
+        raw = _base64url(value)
+        if len(raw) != 16:
+            raise ValueError(f"must be a 16-byte authentication secret; got {len(raw)} bytes")
+        return value
+
+
+class PushSubscriptionBody(BaseModel):
+    """PushSubscription.toJSON() of the customer's browser."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "endpoint": "https://push.example.net/wpush/v2/NAMGV4a-0xhy0gM4RYarhjguInU",
+                    "expirationTime": None,
+                    "keys": {
+                        "p256dh": "BOI6qr2UUUVJ59jkdr_YeFxkuvvKfZsqqxj_69CYK-Qmy1ANmSLPh3mpKjkDVDl7in17HwCk"
+                        "Ei7ZR6cNtPn7HcU",
+                        "auth": "yNERLAqIgiAfkj79dlwlSQ",
+                    },
+                }
+            ]
+        },
+    )
+
+    endpoint: str = Field(max_length=MAX_ENDPOINT_CHARS, description="The push service URL (https).")
+    expirationTime: int | None = Field(  # the browser's own name
+        None, description="When the subscription expires (ms since the epoch), if the browser says."
+    )
+    keys: PushKeys
+
+    @field_validator("endpoint")
+    @classmethod
+    def _push_service_url(cls, value: str) -> str:
+        try:
+            url = urlsplit(value)
+            host = url.hostname
+        except ValueError as error:
+            raise ValueError(f"is not a URL: {error}") from error
+        if not host or url.username is not None or url.password is not None:
+            raise ValueError("must be a push service URL with a host and no credentials")
+        if url.scheme == "https" or (url.scheme == "http" and host in LOCAL_HOSTS):
+            return value
+        raise ValueError("must be an https URL (plain http only on 127.0.0.1, the local push stand-in)")
+
+    @field_validator("expirationTime")
+    @classmethod
+    def _not_expired(cls, value: int | None) -> int | None:
+        if value is not None and value <= datetime.now(UTC).timestamp() * 1000:
+            raise ValueError("the subscription has already expired; subscribe the browser again")
+        return value
+
+
+class PushSubscriptionRecorded(BaseModel):
+    customer_id: str
+    endpoint: str
+    event_id: uuid.UUID | None = Field(
+        description="The push.subscribed / push.unsubscribed event; null: nothing new."
+    )
+    position: int | None = Field(description="Its position in the log.")
+
+
+async def _writable_customer(engine: EngineDep, customer_id: str) -> None:
+    if await erased_at(engine, customer_id) is not None:
+        raise customer_erased(customer_id)
+    async with engine.connect() as conn:
+        if not await queries.customer_exists(conn, customer_id):
+            raise not_found("customer", customer_id, field="customer_id")
+
+
+@router.post(
+    "/{customer_id}/push-subscriptions",
+    status_code=status.HTTP_201_CREATED,
+    summary="Register a browser for push notifications",
+    description="Records `push.subscribed` with the body of the browser's PushSubscription.toJSON(). "
+    "Registering a subscription the customer already has, with the same keys, answers 200 and records "
+    "nothing. The endpoint is removed again when the customer or the push service says it is gone.",
+    responses={
+        **problem_responses(401, 403, 404, 410, 422),
+        200: {"description": "Already registered; nothing recorded", "model": PushSubscriptionRecorded},
+    },
+)
+async def register_push_subscription(
+    customer_id: CustomerPath,
+    body: PushSubscriptionBody,
+    response: Response,
+    _: EventsWriter,
+    engine: EngineDep,
+    store: StoreDep,
+) -> PushSubscriptionRecorded:
+    await _writable_customer(engine, customer_id)
+    async with engine.connect() as conn:
+        known = await subscription_at(conn, body.endpoint)
+    if known is not None and (known.customer_id, known.p256dh, known.auth) == (
+        customer_id,
+        body.keys.p256dh,
+        body.keys.auth,
+    ):
+        response.status_code = status.HTTP_200_OK
+        return PushSubscriptionRecorded(
+            customer_id=customer_id, endpoint=body.endpoint, event_id=None, position=None
+        )
+    event = NewEvent(
+        event_id=uuid.uuid4(),
+        type="push.subscribed",
+        customer_id=customer_id,
+        occurred_at=datetime.now(UTC),
+        source=SOURCE,
+        payload={"endpoint": body.endpoint, "p256dh": body.keys.p256dh, "auth": body.keys.auth},
+    )
+    [result] = await store.append([event])  # CustomerErased (erased meanwhile) answers 410
+    return PushSubscriptionRecorded(
+        customer_id=customer_id, endpoint=body.endpoint, event_id=result.event_id, position=result.position
+    )
+
+
+@router.delete(
+    "/{customer_id}/push-subscriptions",
+    summary="Remove a browser's push subscription",
+    description="Records `push.unsubscribed` for the subscription with this `endpoint` (404 if the customer "
+    "has none with it).",
+    responses=problem_responses(401, 403, 404, 410, 422),
+)
+async def delete_push_subscription(
+    customer_id: CustomerPath,
+    endpoint: Annotated[
+        str, Query(min_length=1, max_length=MAX_ENDPOINT_CHARS, description="Its endpoint URL.")
+    ],
+    _: EventsWriter,
+    engine: EngineDep,
+    store: StoreDep,
+) -> PushSubscriptionRecorded:
+    await _writable_customer(engine, customer_id)
+    async with engine.connect() as conn:
+        known = await subscription_at(conn, endpoint)
+    if known is None or known.customer_id != customer_id:
+        raise not_found("push subscription", endpoint, field="endpoint")
+    event = NewEvent(
+        event_id=uuid.uuid4(),
+        type="push.unsubscribed",
+        customer_id=customer_id,
+        occurred_at=datetime.now(UTC),
+        source=SOURCE,
+        payload={"endpoint": endpoint, "reason": "unsubscribed by the customer"},
+    )
+    [result] = await store.append([event])
+    return PushSubscriptionRecorded(
+        customer_id=customer_id, endpoint=endpoint, event_id=result.event_id, position=result.position
+    )
