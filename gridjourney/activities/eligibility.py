@@ -1,138 +1,213 @@
-"""Which channel a message may go out on: the first eligible one in the step's order.
+"""Whether a message may go out now, and on which channel: the compliance policy applied to one send.
 
-Each channel runs through the checks in CHANNEL_CHECKS in order; the first check that objects gives
-the channel's reason, and every channel tried is reported, so a suppression says why each channel
-was refused. The compliance policy of the next issue (suppression lists, quiet hours, frequency caps)
-adds checks to that list; quiet hours will defer rather than refuse.
+The order (issue 7, part 5):
+  1. per channel, in the step's order: a sender for it → consent per the policy's rule for the
+     purpose (an explicit revocation always wins) → the suppression list → a contact point;
+  2. for the message: quiet hours (the purpose's sending hours ∩ the step's, in the customer's zone);
+     outside them it is deferred to the next allowed minute, never dropped;
+  3. per channel left: frequency caps, counted from the send ledger across all journeys;
+  4. the first channel left wins.
+Exempt purposes (policy `exempt_from`) skip quiet hours and caps. Each refusal is a stable snake_case
+code with an optional detail: `sms: frequency_cap (3 informational sms in 7d)`.
+
+`decide` reads everything it needs in one place (`gather`), then `judge` decides without I/O. The
+caller (activities/send.py) runs it in the transaction that holds `ledger.lock_customer` and
+reserves the chosen channel, so concurrent decisions for one customer see each other's reservations.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Sequence
-from dataclasses import dataclass
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection
 
+from gridjourney.activities import ledger
 from gridjourney.activities.context import CustomerRecord
-from gridjourney.db.tables import consents
 from gridjourney.dsl.schema import Channel, Purpose
+from gridjourney.policy import caps
+from gridjourney.policy.model import FrequencyCap, Policy, PurposeRules, TimeWindow
+from gridjourney.policy.quiet_hours import intersect, next_allowed, parse_windows, zone_for
+from gridjourney.projections.push_subscriptions import subscriptions_of
+from gridjourney.projections.queries import list_consents
+from gridjourney.projections.suppressions import suppressed_addresses
+from gridjourney.workflows.contracts import SendMessageInput
 
 ELIGIBLE = "eligible"
-
-
-@dataclass(frozen=True)
-class Consents:
-    """The customer's consent rows: (channel, purpose) → granted."""
-
-    granted: dict[tuple[str, str], bool]
-
-    def get(self, channel: Channel, purpose: Purpose) -> bool | None:
-        return self.granted.get((channel, purpose))
-
-
-@dataclass(frozen=True)
-class CheckInput:
-    customer: CustomerRecord
-    channel: Channel
-    purpose: Purpose
-    consents: Consents
-    available_channels: Collection[Channel]
-
-
-# A check returns None when it has no objection, else the reason (snake_case, stable: it is recorded).
-Check = Callable[[CheckInput], str | None]
-
-
-def contact_point(customer: CustomerRecord, channel: Channel) -> str | None:
-    """Where a message on this channel goes. Push needs a device token registered as the
-    `push_token` attribute (device registration is not modelled yet)."""
-    if channel == "sms":
-        return customer.phone or None
-    if channel == "email":
-        return customer.email or None
-    token = customer.attributes.get("push_token")
-    return token if isinstance(token, str) and token else None
-
-
-def check_sender(item: CheckInput) -> str | None:
-    return None if item.channel in item.available_channels else "channel_not_configured"
-
-
-def check_consent(item: CheckInput) -> str | None:
-    granted = item.consents.get(item.channel, item.purpose)
-    if granted is True:
-        return None
-    if granted is False:
-        return "consent_revoked"
-    # TCPA: messages closely related to the service (outages, safety) may rely on the customer
-    # having given the number; an explicit revocation above still wins.
-    if item.purpose == "safety":
-        return None
-    return "no_consent"
-
-
-def check_contact(item: CheckInput) -> str | None:
-    return None if contact_point(item.customer, item.channel) else "no_contact_point"
-
-
-CHANNEL_CHECKS: list[Check] = [check_sender, check_consent, check_contact]
+CHANNEL_NOT_CONFIGURED = "channel_not_configured"
+NO_CONSENT = "no_consent"
+CONSENT_REVOKED = "consent_revoked"
+SUPPRESSED_ADDRESS = "suppressed_address"
+NO_CONTACT_POINT = "no_contact_point"
+QUIET_HOURS = "quiet_hours"
+NO_SENDING_HOURS = "no_sending_hours"
+FREQUENCY_CAP = caps.FREQUENCY_CAP
 
 
 @dataclass(frozen=True)
 class ChannelDecision:
     channel: Channel
-    reason: str  # ELIGIBLE or the first objection
+    code: str  # ELIGIBLE or the refusal: stable, recorded in events
+    detail: str | None = None  # for people: which cap, which suppression, until when
 
     @property
     def eligible(self) -> bool:
-        return self.reason == ELIGIBLE
+        return self.code == ELIGIBLE
+
+    def __str__(self) -> str:
+        return f"{self.code} ({self.detail})" if self.detail else self.code
 
 
 @dataclass(frozen=True)
-class EligibilityDecision:
-    channel: Channel | None
-    recipient: str | None
-    checked: list[ChannelDecision]
+class SendDecision:
+    channel: Channel | None  # the first eligible channel; None: nothing may be sent now
+    recipient: str | None  # its contact point (push: the first subscription's endpoint)
+    deferred_until: datetime | None  # quiet hours: the next allowed moment (UTC aware)
+    time_zone: str  # the zone quiet hours were judged in
+    checked: list[ChannelDecision]  # every channel tried, with its reason
 
     def reason(self) -> str:
-        """E.g. `sms: no_consent; email: no_contact_point`."""
-        return "; ".join(f"{d.channel}: {d.reason}" for d in self.checked)
+        """E.g. `sms: consent_revoked; email: frequency_cap (2 marketing email in 7d)`."""
+        return "; ".join(f"{d.channel}: {d}" for d in self.checked)
 
 
-def decide(
+@dataclass(frozen=True)
+class Facts:
+    """What the decision reads from the database about the customer, at one moment."""
+
+    consents: Mapping[tuple[str, str], bool] = field(default_factory=dict)  # (channel, purpose) → granted
+    suppressed: Mapping[tuple[str, str], str] = field(default_factory=dict)  # (channel, address) → reason
+    push_endpoints: Sequence[str] = ()  # the customer's push subscriptions, oldest first
+    cap_counts: Mapping[FrequencyCap, int] = field(default_factory=dict)  # messages counted per cap
+
+
+async def decide(
+    conn: AsyncConnection,
+    policy: Policy,
     customer: CustomerRecord,
-    channels: Sequence[Channel],
-    purpose: Purpose,
-    customer_consents: Consents,
+    request: SendMessageInput,
     available_channels: Collection[Channel],
-    checks: Sequence[Check] = CHANNEL_CHECKS,
-) -> EligibilityDecision:
-    checked: list[ChannelDecision] = []
-    for channel in channels:
-        item = CheckInput(customer, channel, purpose, customer_consents, available_channels)
-        objection = next((reason for check in checks if (reason := check(item)) is not None), None)
-        checked.append(ChannelDecision(channel, objection or ELIGIBLE))
-        if objection is None:
-            return EligibilityDecision(channel, contact_point(customer, channel), checked)
-    return EligibilityDecision(None, None, checked)
+    now: datetime,
+) -> SendDecision:
+    facts = await gather(conn, policy, customer.customer_id, request.purpose, now)
+    return judge(policy, customer, request, available_channels, now, facts)
 
 
-async def load_consents(engine: AsyncEngine, customer_id: str) -> Consents:
-    query = select(consents.c.channel, consents.c.purpose, consents.c.granted).where(
-        consents.c.customer_id == customer_id
+async def gather(
+    conn: AsyncConnection, policy: Policy, customer_id: str, purpose: Purpose, now: datetime
+) -> Facts:
+    """Every database read of a decision. Cap counts are read for every cap of the purpose (a few),
+    whichever channel ends up being judged."""
+    consents = {(c.channel, c.purpose): c.granted for c in await list_consents(conn, customer_id)}
+    rules = policy.rules(purpose)
+    counts: dict[FrequencyCap, int] = {}
+    if "frequency_caps" not in rules.exempt_from:
+        for cap in rules.caps:
+            since = caps.window_start(cap, now)
+            counted = caps.counted_channel(cap)
+            counts[cap] = await ledger.count_reserved(conn, customer_id, purpose, counted, since)
+    return Facts(
+        consents=consents,
+        suppressed=await suppressed_addresses(conn, customer_id),
+        push_endpoints=[s.endpoint for s in await subscriptions_of(conn, customer_id)],
+        cap_counts=counts,
     )
-    async with engine.connect() as conn:
-        rows = (await conn.execute(query)).all()
-    return Consents({(channel, purpose): granted for channel, purpose, granted in rows})
 
 
-async def eligible_channel(
-    engine: AsyncEngine,
+def judge(
+    policy: Policy,
     customer: CustomerRecord,
-    channels: Sequence[Channel],
+    request: SendMessageInput,
+    available_channels: Collection[Channel],
+    now: datetime,
+    facts: Facts,
+) -> SendDecision:
+    """The decision from the facts alone (no I/O)."""
+    purpose = request.purpose
+    rules = policy.rules(purpose)
+    zone = zone_for(customer.time_zone, policy.default_time_zone)
+    decided: dict[Channel, ChannelDecision] = {}
+    reachable: dict[Channel, str] = {}  # channels that passed the channel checks → recipient
+    for channel in request.channels:
+        refusal, recipient = _channel_check(rules, customer, channel, purpose, available_channels, facts)
+        if refusal is not None:
+            decided[channel] = refusal
+        elif recipient is not None:
+            reachable[channel] = recipient
+
+    def result(
+        channel: Channel | None = None, deferred_until: datetime | None = None, last: Channel | None = None
+    ) -> SendDecision:
+        tried = request.channels if last is None else request.channels[: request.channels.index(last) + 1]
+        checked = [decided[c] for c in dict.fromkeys(tried) if c in decided]
+        recipient = reachable.get(channel) if channel is not None else None
+        return SendDecision(channel, recipient, deferred_until, zone, checked)
+
+    if not reachable:
+        return result()
+    if "quiet_hours" not in rules.exempt_from:
+        windows = _sending_hours(rules, request)
+        if not windows:
+            detail = f"the step's {_text(parse_windows(request.sending_hours or []))} lies outside "
+            detail += f"{purpose} hours {_text(rules.sending_hours)}"
+            decided |= {c: ChannelDecision(c, NO_SENDING_HOURS, detail) for c in reachable}
+            return result()
+        until = next_allowed(now, zone, windows)
+        if until is not None:
+            detail = f"until {until.astimezone(ZoneInfo(zone)):%Y-%m-%d %H:%M} {zone}"
+            decided |= {c: ChannelDecision(c, QUIET_HOURS, detail) for c in reachable}
+            return result(deferred_until=until)
+    for channel in reachable:
+        cap = caps.reached(rules, purpose, channel, facts.cap_counts)
+        if cap is not None:
+            decided[channel] = ChannelDecision(channel, FREQUENCY_CAP, caps.describe(cap, purpose))
+            continue
+        decided[channel] = ChannelDecision(channel, ELIGIBLE)
+        return result(channel, last=channel)
+    return result()
+
+
+def _channel_check(
+    rules: PurposeRules,
+    customer: CustomerRecord,
+    channel: Channel,
     purpose: Purpose,
     available_channels: Collection[Channel],
-) -> EligibilityDecision:
-    customer_consents = await load_consents(engine, customer.customer_id)
-    return decide(customer, channels, purpose, customer_consents, available_channels)
+    facts: Facts,
+) -> tuple[ChannelDecision | None, str | None]:
+    """(the refusal, None) or (None, the recipient)."""
+    if channel not in available_channels:
+        return ChannelDecision(channel, CHANNEL_NOT_CONFIGURED), None
+    granted = facts.consents.get((channel, purpose))
+    if granted is False:  # an explicit revocation wins over every rule
+        return ChannelDecision(channel, CONSENT_REVOKED), None
+    if granted is None and rules.consent == "opt_in":
+        return ChannelDecision(channel, NO_CONSENT), None
+    addresses = _contact_points(customer, channel, facts)
+    open_addresses = [a for a in addresses if (channel, a) not in facts.suppressed]
+    if addresses and not open_addresses:
+        return ChannelDecision(channel, SUPPRESSED_ADDRESS, facts.suppressed[(channel, addresses[0])]), None
+    if not open_addresses:
+        detail = "no push subscription" if channel == "push" else None
+        return ChannelDecision(channel, NO_CONTACT_POINT, detail), None
+    return None, open_addresses[0]
+
+
+def _contact_points(customer: CustomerRecord, channel: Channel, facts: Facts) -> list[str]:
+    if channel == "sms":
+        return [customer.phone] if customer.phone else []
+    if channel == "email":
+        return [customer.email] if customer.email else []
+    return list(facts.push_endpoints)
+
+
+def _sending_hours(rules: PurposeRules, request: SendMessageInput) -> list[TimeWindow]:
+    if not request.sending_hours:
+        return list(rules.sending_hours)
+    return intersect(rules.sending_hours, parse_windows(request.sending_hours))
+
+
+def _text(windows: Sequence[TimeWindow]) -> str:
+    return ", ".join(str(w) for w in windows)
