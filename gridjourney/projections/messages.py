@@ -1,11 +1,18 @@
-"""The messages projection: one row per idempotency key.
+"""The messages projection: one row per idempotency key, at the furthest status its events reached.
 
-message.sent / message.suppressed create the row; message.delivered / message.failed (provider
-reports) update its status. A report may be recorded before the send it reports on (a fast webhook
-racing the send activity's record), so each event creates the row if it is missing, and a late
-"sent" never downgrades a final status. customer.erased clears the provider's failure reasons of the
-customer's messages (a provider's error can quote the number): a reason read before the erasure and
-folded after it is cleared by the erasure's own event, which comes later in the log.
+A message goes forward through stages: deferred (quiet hours; `deferred_until` says when it is asked
+for again) → sent or suppressed (the send's own decision) → what the provider reported (delivered,
+undelivered, bounced, dropped, failed; `message.failed` is also a send given up) → what the recipient
+did (opened, clicked, spam_reported). An event moves the row to its status unless the row is already
+at a later stage: reports may be recorded before the send they report on (a fast webhook racing the
+send activity's record), and engagement before delivery (SendGrid does not order its events), so
+each event creates the row if it is missing, and a late "sent" never downgrades a final status.
+Within one stage the later event wins (a deferral suppressed after the night, a delivered email that
+bounced later). `message.received` (an inbound reply) is no message of ours: not folded here.
+
+customer.erased clears the provider's reasons of the customer's messages (a provider's error can
+quote the number or the address): a reason read before the erasure and folded after it is cleared by
+the erasure's own event, which comes later in the log.
 """
 
 from __future__ import annotations
@@ -21,15 +28,44 @@ from gridjourney.events.models import StoredEvent
 from gridjourney.events.types import EVENT_TYPES, MessageBase
 from gridjourney.projections.model import Projection
 
-FINAL = ("delivered", "failed")
+# status → stage; a row never moves to an earlier stage
+STAGES: dict[str, int] = {
+    "deferred": 0,
+    "sent": 1,
+    "suppressed": 1,
+    "delivered": 2,
+    "undelivered": 2,
+    "bounced": 2,
+    "dropped": 2,
+    "failed": 2,
+    "opened": 3,
+    "clicked": 4,
+    "spam_reported": 5,
+}
+SEND_DECISIONS = frozenset(status for status, stage in STAGES.items() if stage <= 1)
+PROVIDER_REASONS = ("failed", "undelivered", "bounced", "dropped")  # cleared on erasure
 DESCRIPTIVE = ("customer_id", "journey_id", "instance_id", "step_id", "channel", "template", "locale")
+
+
+def reason_of(status: str, message: MessageBase) -> str | None:
+    """The row's reason: what the event says, with the provider's error code or bounce type."""
+    reason: str | None = getattr(message, "reason", None)
+    if status == "bounced":
+        kind = f"{getattr(message, 'bounce_type', 'hard')} bounce"
+        return f"{kind}: {reason}" if reason else kind
+    error_code = getattr(message, "error_code", None)
+    if error_code and not reason:
+        return f"error {error_code}"
+    if error_code and reason and error_code not in reason:
+        return f"{reason} (error {error_code})"
+    return reason
 
 
 async def apply(conn: AsyncConnection, event: StoredEvent) -> None:
     if event.type == "customer.erased":
         await conn.execute(
             update(messages)
-            .where(messages.c.customer_id == event.customer_id, messages.c.status == "failed")
+            .where(messages.c.customer_id == event.customer_id, messages.c.status.in_(PROVIDER_REASONS))
             .values(reason=None)
         )
         return
@@ -46,34 +82,36 @@ async def apply(conn: AsyncConnection, event: StoredEvent) -> None:
         template=message.template,
         locale=message.locale,
         status=status,
-        reason=getattr(message, "reason", None),
+        reason=reason_of(status, message),
+        deferred_until=getattr(message, "until", None),
         provider_message_id=getattr(message, "provider_message_id", None),
         occurred_at=event.occurred_at,
         updated_at=event.occurred_at,
         last_position=event.position,
     )
     new = statement.excluded
-    changes: dict[str, Any]
-    if status in FINAL:
-        changes = {
-            # What the send recorded describes the message best; a report only fills gaps.
-            **{column: func.coalesce(messages.c[column], new[column]) for column in DESCRIPTIVE},
-            "status": new.status,
-            "reason": new.reason if status == "failed" else messages.c.reason,
-            "provider_message_id": func.coalesce(new.provider_message_id, messages.c.provider_message_id),
-            "updated_at": new.updated_at,
-        }
-    else:
-        already_final = messages.c.status.in_(FINAL)
-        changes = {
+    current_stage = case(STAGES, value=messages.c.status, else_=0)
+    moves = current_stage <= STAGES[status]
+    changes: dict[str, Any] = {
+        "status": case((moves, new.status), else_=messages.c.status),
+        "reason": case((moves, new.reason), else_=messages.c.reason),
+        "deferred_until": case((moves, new.deferred_until), else_=messages.c.deferred_until),
+        "updated_at": func.greatest(messages.c.updated_at, new.updated_at),
+        "last_position": new.last_position,
+    }
+    if status in SEND_DECISIONS:
+        # What the send recorded describes the message best, and says when it was sent.
+        changes |= {
             **{column: func.coalesce(new[column], messages.c[column]) for column in DESCRIPTIVE},
-            "status": case((already_final, messages.c.status), else_=new.status),
-            "reason": case((already_final, messages.c.reason), else_=new.reason),
             "provider_message_id": func.coalesce(messages.c.provider_message_id, new.provider_message_id),
             "occurred_at": new.occurred_at,
-            "updated_at": func.greatest(messages.c.updated_at, new.updated_at),
         }
-    changes["last_position"] = new.last_position
+    else:
+        # A report only fills gaps.
+        changes |= {
+            **{column: func.coalesce(messages.c[column], new[column]) for column in DESCRIPTIVE},
+            "provider_message_id": func.coalesce(new.provider_message_id, messages.c.provider_message_id),
+        }
     await conn.execute(
         statement.on_conflict_do_update(
             index_elements=[messages.c.idempotency_key],
@@ -86,8 +124,6 @@ async def apply(conn: AsyncConnection, event: StoredEvent) -> None:
 PROJECTION = Projection(
     name="messages",
     table=messages,
-    event_types=frozenset(
-        {"message.sent", "message.suppressed", "message.delivered", "message.failed", "customer.erased"}
-    ),
+    event_types=frozenset({*(f"message.{status}" for status in STAGES), "customer.erased"}),
     apply=apply,
 )
