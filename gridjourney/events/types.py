@@ -216,6 +216,7 @@ class MessageDelivered(MessageBase):
 class MessageFailed(MessageBase):
     reason: Text
     error_code: Label | None = Field(None, description="The provider's error code, when it gave one.")
+    provider_message_id: Label | None = Field(None, description="Set when the provider reported the failure.")
 
 
 class MessageDeferred(MessageBase):
