@@ -1,0 +1,291 @@
+"""Push notifications through Web Push (RFC 8030), encrypted to each browser (RFC 8291, aes128gcm) and
+signed with the application server's VAPID key (RFC 8292), by `pywebpush`.
+
+A message goes to every browser the customer subscribed (projections/push_subscriptions.py). The
+notification is JSON {title, body, url}: a service worker on the utility's site shows it. A push
+service that answers 404 or 410 says the subscription is gone for good: `push.unsubscribed` is
+recorded and the others still count. Web Push has no way to ask whether a message arrived, so
+`lookup` raises LookupUnavailable and the purpose decides (activities/send.py).
+
+pywebpush's aiohttp path keeps the worker's event loop free; the deadline is ours (asyncio.timeout).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import hashlib
+import json
+import logging
+import os
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import aiohttp
+from py_vapid import Vapid
+from pywebpush import WebPushException, webpush_async
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from gridjourney.channels.base import (
+    LookupUnavailable,
+    OutgoingMessage,
+    PermanentSendError,
+    ProviderReceipt,
+    SendError,
+    TransientSendError,
+)
+from gridjourney.config import Settings
+from gridjourney.events.models import NewEvent
+from gridjourney.events.store import CustomerErased, EventIdConflict, EventStore
+from gridjourney.projections.push_subscriptions import PushSubscription, subscription_at, subscriptions_of
+
+log = logging.getLogger(__name__)
+
+PROVIDER = "webpush"
+VAPID_KEY_FILE = "vapid-private-key.txt"
+# How long a push service keeps a message for a browser that is offline, and how eagerly it wakes the
+# device (RFC 8030 sections 5.2 and 5.3): an outage notice a day late helps nobody.
+TTL_BY_PURPOSE = {
+    "safety": timedelta(hours=12),
+    "informational": timedelta(hours=24),
+    "marketing": timedelta(hours=24),
+}
+URGENCY_BY_PURPOSE = {"safety": "high", "informational": "normal", "marketing": "low"}
+DEFAULT_TTL, DEFAULT_URGENCY = timedelta(hours=24), "normal"
+# Push services take 4096 bytes of ciphertext (RFC 8030 section 7.2); aes128gcm adds a 86-byte header,
+# a 16-byte tag and a padding delimiter.
+MAX_PLAINTEXT_BYTES = 4096 - 86 - 16 - 1
+UNSUBSCRIBED_NAMESPACE = uuid.UUID("0f3e2d77-52a4-4f0c-9a3b-6e1d2c8b7f41")
+
+
+class VapidKeyError(ValueError):
+    """The configured VAPID key is not a base64url raw P-256 private key."""
+
+
+def vapid_private_key(settings: Settings) -> str:
+    """The VAPID private key (base64url of the raw 32-byte scalar): the setting, else one generated once
+    and kept under `home` (owner-only), so subscriptions made against its public key keep working."""
+    if settings.vapid_private_key is not None:
+        return settings.vapid_private_key.get_secret_value().strip()
+    path = settings.home / VAPID_KEY_FILE
+    if not path.exists():
+        _create_once(path, _generated_key())
+    return path.read_text().strip()
+
+
+def _generated_key() -> str:
+    vapid = Vapid()
+    vapid.generate_keys()
+    scalar = vapid.private_key.private_numbers().private_value.to_bytes(32, "big")
+    return base64.urlsafe_b64encode(scalar).rstrip(b"=").decode()
+
+
+def _create_once(path: Path, content: str) -> None:
+    # Written under another name, then linked: two processes starting at once agree on one key, and
+    # none reads a half-written file.
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}")
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as file:
+        file.write(content + "\n")
+    try:
+        os.link(temporary, path)
+    except FileExistsError:
+        pass
+    finally:
+        temporary.unlink()
+
+
+def vapid_signer(settings: Settings) -> Vapid:
+    key = vapid_private_key(settings)
+    problem = "GRIDJOURNEY_VAPID_PRIVATE_KEY must be the base64url raw P-256 private key (32 bytes)"
+    try:
+        scalar = base64.urlsafe_b64decode(key + "=" * (-len(key) % 4))
+    except binascii.Error as error:
+        raise VapidKeyError(f"{problem}: {error}") from error
+    if len(scalar) != 32:
+        raise VapidKeyError(f"{problem}; it has {len(scalar)} bytes")
+    try:
+        return Vapid.from_raw(key.encode())
+    except ValueError as error:  # not a valid scalar on the curve
+        raise VapidKeyError(f"{problem}: {error}") from error
+
+
+def application_server_key(vapid: Vapid) -> str:
+    """The VAPID public key, base64url: browsers subscribe with it (`applicationServerKey`)."""
+    public = vapid.public_key.public_numbers()
+    point = b"\x04" + public.x.to_bytes(32, "big") + public.y.to_bytes(32, "big")
+    return base64.urlsafe_b64encode(point).rstrip(b"=").decode()
+
+
+def topic(idempotency_key: str) -> str:
+    """A Topic (RFC 8030 section 5.4) per send: a resend while the first copy still waits at the push
+    service replaces it instead of reaching the browser twice."""
+    return base64.urlsafe_b64encode(hashlib.sha256(idempotency_key.encode()).digest()).decode()[:32]
+
+
+def classify_push_status(status: int, text: str) -> SendError | None:
+    """The push service's refusal as an error; None when the subscription is gone (404, 410)."""
+    reason = f"push service {status}: {text.strip()[:300]}"
+    if status in (404, 410):
+        return None
+    if status in (401, 403, 429):
+        # Our VAPID credentials or our rate: fixing them (or waiting) lets retries through; the
+        # service did not take the message.
+        return TransientSendError(reason, code=str(status))
+    if status >= 500:
+        return TransientSendError(reason, code=str(status), maybe_accepted=True)
+    return PermanentSendError(reason, code=str(status))
+
+
+@dataclass(frozen=True)
+class _Delivery:
+    subscription: PushSubscription
+    location: str | None = None  # accepted: the push service's message URL
+    error: SendError | None = None  # refused, or could not be reached
+    # neither: the subscription is gone (404/410)
+
+
+class WebPushSender:
+    def __init__(
+        self,
+        *,
+        engine: AsyncEngine,
+        vapid: Vapid,
+        vapid_subject: str,
+        store: EventStore | None = None,
+        timeout_seconds: float = 10.0,
+    ) -> None:
+        self.engine = engine
+        self.store = store or EventStore(engine)
+        self.vapid = vapid
+        self.vapid_subject = vapid_subject
+        self._timeout = timeout_seconds
+        self._http: aiohttp.ClientSession | None = None
+
+    async def send(self, message: OutgoingMessage) -> ProviderReceipt:
+        if message.channel != "push":
+            raise PermanentSendError(f"WebPushSender cannot send {message.channel}")
+        data = json.dumps({"title": message.subject or "", "body": message.body, "url": message.url})
+        if len(data.encode()) > MAX_PLAINTEXT_BYTES:
+            raise PermanentSendError(f"the notification is over {MAX_PLAINTEXT_BYTES} bytes of JSON")
+        subscriptions = await self._subscriptions(message)
+        if not subscriptions:
+            raise PermanentSendError("the customer has no push subscription", invalid_recipient=True)
+        deliveries = await asyncio.gather(*(self._push(s, data, message) for s in subscriptions))
+        gone = [d.subscription for d in deliveries if d.location is None and d.error is None]
+        await self._record_gone(message, gone)
+        accepted = [d.location for d in deliveries if d.location is not None]
+        errors = [d.error for d in deliveries if d.error is not None]
+        if accepted:
+            for error in errors:
+                log.warning("push to one of %d browsers failed: %s", len(deliveries), error.reason)
+            return ProviderReceipt(provider=PROVIDER, provider_message_id=accepted[0], status="created")
+        transient = [e for e in errors if isinstance(e, TransientSendError)]
+        if transient:
+            raise TransientSendError(
+                "; ".join(e.reason for e in transient),
+                code=transient[0].code,
+                maybe_accepted=any(e.maybe_accepted for e in transient),
+            )
+        if errors:
+            raise PermanentSendError("; ".join(e.reason for e in errors), code=errors[0].code)
+        raise PermanentSendError(
+            f"every push subscription of the customer is gone ({len(gone)})",
+            code="410",
+            invalid_recipient=True,
+        )
+
+    async def _subscriptions(self, message: OutgoingMessage) -> list[PushSubscription]:
+        try:
+            async with self.engine.connect() as conn:
+                if message.customer_id is not None:
+                    return await subscriptions_of(conn, message.customer_id)
+                # Without the customer's id, only the endpoint the message names can be reached.
+                one = await subscription_at(conn, message.recipient)
+                return [one] if one is not None else []
+        except SQLAlchemyError as error:
+            raise TransientSendError(f"reading the push subscriptions failed: {error}") from error
+
+    def _session(self) -> aiohttp.ClientSession:
+        # Created lazily inside the running event loop: aiohttp sessions belong to one loop.
+        if self._http is None or self._http.closed:
+            self._http = aiohttp.ClientSession()
+        return self._http
+
+    async def _push(self, subscription: PushSubscription, data: str, message: OutgoingMessage) -> _Delivery:
+        purpose = message.purpose or ""
+        ttl = TTL_BY_PURPOSE.get(purpose, DEFAULT_TTL)
+        headers = {
+            "Urgency": URGENCY_BY_PURPOSE.get(purpose, DEFAULT_URGENCY),
+            "Topic": topic(message.idempotency_key),
+        }
+        try:
+            async with asyncio.timeout(self._timeout):
+                response = await webpush_async(
+                    subscription.subscription_info(),
+                    data,
+                    vapid_private_key=self.vapid,
+                    vapid_claims={"sub": self.vapid_subject},  # aud and exp are added per endpoint
+                    content_encoding="aes128gcm",
+                    ttl=int(ttl.total_seconds()),
+                    headers=headers,
+                    aiohttp_session=self._session(),
+                )
+        except WebPushException as error:
+            status = error.status_code
+            if status is None:  # refused before sending: the subscription's keys are unusable
+                return _Delivery(subscription, error=PermanentSendError(f"push not sent: {error.message}"))
+            text = str(error.message)
+            return _Delivery(subscription, error=classify_push_status(int(status), text))
+        except aiohttp.ClientConnectorError as error:
+            # The connection was never made: nothing reached the push service.
+            return _Delivery(
+                subscription, error=TransientSendError(f"cannot reach the push service: {error}")
+            )
+        except (TimeoutError, aiohttp.ClientError) as error:
+            reason = f"push interrupted: {type(error).__name__}: {error}"
+            return _Delivery(subscription, error=TransientSendError(reason, maybe_accepted=True))
+        except ValueError as error:  # the browser's key is not a usable P-256 point
+            return _Delivery(subscription, error=PermanentSendError(f"push not encrypted: {error}"))
+        location = response.headers.get("Location") or f"{subscription.endpoint}#{response.status}"
+        return _Delivery(subscription, location=location)
+
+    async def _record_gone(self, message: OutgoingMessage, gone: list[PushSubscription]) -> None:
+        """push.unsubscribed for each subscription the push service no longer knows. The event id comes
+        from the send and the endpoint, so a retried send records it once."""
+        now = datetime.now(UTC)
+        for subscription in gone:
+            event = NewEvent(
+                event_id=uuid.uuid5(
+                    UNSUBSCRIBED_NAMESPACE, f"{message.idempotency_key}\x00{subscription.endpoint}"
+                ),
+                type="push.unsubscribed",
+                customer_id=subscription.customer_id,
+                occurred_at=now,
+                source="gridjourney",
+                payload={"endpoint": subscription.endpoint, "reason": "gone"},
+            )
+            try:
+                await self.store.append([event])
+            except (EventIdConflict, CustomerErased):
+                continue  # recorded by an earlier attempt; or the customer is erased, rows and all
+            except SQLAlchemyError as error:
+                # The next send finds it gone again and records it then.
+                log.warning("recording a gone push subscription failed: %s", type(error).__name__)
+
+    async def lookup(self, message: OutgoingMessage, since: datetime) -> ProviderReceipt | None:
+        raise LookupUnavailable("Web Push has no look-up: a push service cannot say what it delivered")
+
+    async def close(self) -> None:
+        if self._http is not None:
+            await self._http.close()
+        self._http = None
+
+
+def push_sender_from_settings(settings: Settings, engine: AsyncEngine, vapid_subject: str) -> WebPushSender:
+    return WebPushSender(engine=engine, vapid=vapid_signer(settings), vapid_subject=vapid_subject)
