@@ -1,0 +1,243 @@
+"""Email through SendGrid's v3 Mail Send API with the official client, pointed at a configurable host.
+
+Every email has a text and an HTML part, the unsubscribe headers of RFC 8058 (List-Unsubscribe with
+an https link and a mailto, List-Unsubscribe-Post for one-click) and a footer link to the same URL
+in both parts. `custom_args` carry the idempotency key, the customer and the purpose: SendGrid
+returns them on every Event Webhook row (gridjourney/inbound/sendgrid_events.py) and answers
+Email Activity queries by them (`lookup`).
+
+The client is synchronous (urllib), so each call runs in a worker thread with a deadline.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import html
+import json
+import socket
+import urllib.error
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, get_args
+from urllib.parse import quote
+
+from python_http_client.exceptions import HTTPError
+from sendgrid import SendGridAPIClient
+
+from gridjourney.channels.base import (
+    LookupUnavailable,
+    OutgoingMessage,
+    PermanentSendError,
+    ProviderReceipt,
+    SendError,
+    TransientSendError,
+)
+from gridjourney.events.types import Purpose
+from gridjourney.inbound.unsubscribe import UnsubscribeLinks
+
+SENDGRID_API_URL = "https://api.sendgrid.com"
+# custom_args names: SendGrid copies them onto every event row, beside its own fields.
+KEY_ARG = "gridjourney_key"
+CUSTOMER_ARG = "gridjourney_customer"
+PURPOSE_ARG = "gridjourney_purpose"
+ONE_CLICK = "List-Unsubscribe=One-Click"
+# Statuses where SendGrid certainly did not take the message: retrying cannot duplicate it.
+# 401/403: the key or the sender identity is wrong; fixed, the retries go through with nothing lost.
+NOT_ACCEPTED_STATUSES = frozenset({401, 403, 429})
+PURPOSES: tuple[str, ...] = get_args(Purpose)
+
+FOOTERS = {
+    "en": {
+        "marketing": "You get offers and news by email from {sender}.",
+        "informational": "You get account alerts by email from {sender}.",
+        "safety": "You get safety notices by email from {sender}.",
+        "link": "Unsubscribe",
+    },
+    "es": {
+        "marketing": "Recibe ofertas y novedades por correo de {sender}.",
+        "informational": "Recibe avisos de su cuenta por correo de {sender}.",
+        "safety": "Recibe avisos de seguridad por correo de {sender}.",
+        "link": "Cancelar la suscripción",
+    },
+}
+
+
+@dataclass(frozen=True)
+class EmailIdentity:
+    """Who emails come from (the policy's `senders.email`)."""
+
+    from_address: str
+    from_name: str
+    reply_to: str | None = None
+
+
+class SendGridEmailSender:
+    """`activity_lag`: how long SendGrid's Email Activity may take to show an accepted message; a
+    look-up that finds nothing for an attempt younger than that cannot say "not sent"."""
+
+    def __init__(
+        self,
+        *,
+        api_key: str,
+        identity: EmailIdentity,
+        links: UnsubscribeLinks,
+        base_url: str | None = None,
+        timeout_seconds: float = 10.0,
+        activity_lag: timedelta = timedelta(minutes=5),
+    ) -> None:
+        self.identity = identity
+        self.links = links
+        self.base_url = (base_url or SENDGRID_API_URL).rstrip("/")
+        self.activity_lag = activity_lag
+        self._api_key = api_key
+        self._timeout = timeout_seconds
+
+    def _client(self) -> SendGridAPIClient:
+        # One per call: the client's request headers are shared mutable state, and calls run in threads.
+        return SendGridAPIClient(self._api_key, host=self.base_url)
+
+    # --- sending -------------------------------------------------------------------------------
+    async def send(self, message: OutgoingMessage) -> ProviderReceipt:
+        mail = self.mail(message)
+        try:
+            response = await self._call(lambda client: client.client.mail.send.post(request_body=mail))
+        except HTTPError as error:
+            raise classify_sendgrid_error(int(error.status_code), _error_text(error)) from error
+        except urllib.error.URLError as error:
+            raise _network_error(error, self.base_url) from error
+        except (TimeoutError, OSError) as error:
+            raise TransientSendError(
+                f"SendGrid call interrupted: {type(error).__name__}: {error}", maybe_accepted=True
+            ) from error
+        message_id = response.headers.get("X-Message-Id") or ""
+        if not message_id:
+            # Accepted (2xx) yet unnamed: the message is on its way; the key still finds it later.
+            message_id = f"sendgrid-{message.idempotency_key}"[:100]
+        return ProviderReceipt(provider="sendgrid", provider_message_id=message_id, status="accepted")
+
+    def mail(self, message: OutgoingMessage) -> dict[str, Any]:
+        """The Mail Send request body for `message` (headers, parts, custom_args, footer)."""
+        if message.channel != "email":
+            raise PermanentSendError(f"SendGridEmailSender cannot send {message.channel}")
+        if message.customer_id is None or message.purpose not in PURPOSES:
+            raise PermanentSendError(
+                "an email needs its customer and purpose: its unsubscribe link names them"
+            )
+        purpose: Purpose = message.purpose  # type: ignore[assignment]
+        token = self.links.token(message.customer_id, "email", purpose)
+        url = self.links.url_of(token)
+        mailbox = self.identity.reply_to or self.identity.from_address
+        mailto = f"mailto:{mailbox}?subject={quote('unsubscribe ' + token)}"
+        footer_text, link_text = self._footer(message.locale, purpose)
+        text = f"{message.body}\n\n--\n{footer_text}\n{link_text}: {url}\n"
+        page = (
+            message.html or f"<!DOCTYPE html><html><body><pre>{html.escape(message.body)}</pre></body></html>"
+        )
+        footer_html = (
+            '<p style="font-size:12px;color:#52606d;">'
+            f'{html.escape(footer_text)} <a href="{html.escape(url)}">{html.escape(link_text)}</a></p>'
+        )
+        end = page.lower().rfind("</body>")
+        page = page[:end] + footer_html + page[end:] if end >= 0 else page + footer_html
+        # Written as the API's JSON, not with the Mail helper: the helper reads an address without
+        # "@" as a display name and fails, where SendGrid's own answer names the field at fault.
+        body: dict[str, Any] = {
+            "personalizations": [{"to": [{"email": message.recipient}]}],
+            "from": {"email": self.identity.from_address, "name": self.identity.from_name},
+            "subject": message.subject or "",
+            "content": [{"type": "text/plain", "value": text}, {"type": "text/html", "value": page}],
+            "headers": {
+                **message.headers,
+                "List-Unsubscribe": f"<{url}>, <{mailto}>",
+                "List-Unsubscribe-Post": ONE_CLICK,
+            },
+            "custom_args": {
+                KEY_ARG: message.idempotency_key,
+                CUSTOMER_ARG: message.customer_id,
+                PURPOSE_ARG: purpose,
+            },
+        }
+        if self.identity.reply_to:
+            body["reply_to"] = {"email": self.identity.reply_to}
+        return body
+
+    def _footer(self, locale: str | None, purpose: str) -> tuple[str, str]:
+        language = (locale or "en").split("-")[0]
+        words = FOOTERS.get(language, FOOTERS["en"])
+        return words[purpose].format(sender=self.identity.from_name), words["link"]
+
+    # --- looking up ----------------------------------------------------------------------------
+    async def lookup(self, message: OutgoingMessage, since: datetime) -> ProviderReceipt | None:
+        """The message SendGrid accepted with this key since `since`, via the Email Activity API."""
+        key = message.idempotency_key
+        if '"' in key or "\\" in key:
+            raise LookupUnavailable("the key holds a character the Email Activity query cannot quote")
+        now = datetime.now(UTC)
+        query = (
+            f"unique_args['{KEY_ARG}']=\"{key}\" AND last_event_time BETWEEN "
+            f'TIMESTAMP "{_timestamp(since)}" AND TIMESTAMP "{_timestamp(now + timedelta(minutes=1))}"'
+        )
+        try:
+            response = await self._call(
+                lambda client: client.client.messages.get(query_params={"query": query, "limit": 10})
+            )
+            found = json.loads(response.body or b"{}").get("messages") or []
+        except (HTTPError, OSError, ValueError, AttributeError) as error:
+            raise LookupUnavailable(f"SendGrid Email Activity did not answer: {error}") from error
+        for row in found:
+            if isinstance(row, dict) and row.get("msg_id"):
+                message_id = str(row["msg_id"]).split(".")[0]
+                return ProviderReceipt(
+                    provider="sendgrid", provider_message_id=message_id, status=str(row.get("status"))
+                )
+        if now - since < self.activity_lag:
+            raise LookupUnavailable(
+                f"nothing found, but Email Activity may show a message up to {self.activity_lag} late"
+            )
+        return None
+
+    async def _call(self, request: Any) -> Any:
+        client = self._client()
+        # The thread keeps the socket timeout; the deadline here bounds the wait for it.
+        client.client.timeout = self._timeout
+        async with asyncio.timeout(self._timeout + 1):
+            return await asyncio.to_thread(request, client)
+
+    async def close(self) -> None:
+        """Nothing to release: each call opens and closes its own connection."""
+
+
+def classify_sendgrid_error(status: int, text: str) -> SendError:
+    """SendGrid's answer as a permanent or transient error (pure, so it is testable on its own)."""
+    reason = f"sendgrid {status}: {text}"
+    if status in NOT_ACCEPTED_STATUSES:
+        return TransientSendError(reason, code=str(status))
+    if status >= 500:
+        # A gateway error may hide a message SendGrid already took.
+        return TransientSendError(reason, code=str(status), maybe_accepted=True)
+    invalid_recipient = status == 400 and ".to." in text and "valid" in text.lower()
+    return PermanentSendError(reason, code=str(status), invalid_recipient=invalid_recipient)
+
+
+def _error_text(error: HTTPError) -> str:
+    """SendGrid's `errors` as `field: message; ...` (the field names the recipient when it is at fault)."""
+    try:
+        errors = json.loads(error.body).get("errors") or []
+        parts = [
+            f"{e.get('field')}: {e.get('message')}" if e.get("field") else str(e.get("message"))
+            for e in errors
+        ]
+        return "; ".join(parts) or str(error.reason)
+    except (ValueError, AttributeError, TypeError):
+        return str(error.reason)
+
+
+def _network_error(error: urllib.error.URLError, base_url: str) -> TransientSendError:
+    if isinstance(error.reason, ConnectionRefusedError | socket.gaierror):
+        # The connection was never made: nothing reached SendGrid.
+        return TransientSendError(f"cannot reach SendGrid at {base_url}: {error.reason}")
+    return TransientSendError(f"SendGrid call interrupted: {error.reason}", maybe_accepted=True)
+
+
+def _timestamp(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -1,0 +1,490 @@
+"""A local stand-in that speaks SendGrid's v3 Mail Send and Email Activity APIs on 127.0.0.1.
+
+Tests and the embedded stack point the official `sendgrid` client at it. It checks the bearer key,
+validates the Mail Send body roughly as SendGrid does (same error shape: `errors: [{field, message}]`),
+answers 202 with an X-Message-Id header and records what it accepted. `GET /v3/messages?query=...`
+answers Email Activity queries by `unique_args['...']`, `to_email`, `msg_id`, `subject`, `status`
+and `last_event_time BETWEEN TIMESTAMP ... AND TIMESTAMP ...`.
+
+Given a webhook URL, it posts Event Webhook batches as SendGrid does, signed with an ECDSA P-256 key
+(gridjourney/inbound/sendgrid_keys.py): `processed` then `delivered`; addresses whose local part is
+`bounce`, `blocked`, `dropped` or `spam` get a hard bounce, a block, a drop or a spam report instead,
+so a demo can show each. Nothing is delivered anywhere.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import json
+import logging
+import re
+import secrets
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+import uvicorn
+from cryptography.hazmat.primitives.asymmetric import ec
+from email_validator import EmailNotValidError, validate_email
+from pydantic import BaseModel
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from gridjourney.channels.twilio_standin import StandInPortBusy, bind_socket
+from gridjourney.config import Settings, public_base_url
+from gridjourney.inbound.sendgrid_keys import embedded_signing_key, sign_payload
+
+log = logging.getLogger(__name__)
+
+SIGNATURE_HEADER = "X-Twilio-Email-Event-Webhook-Signature"
+TIMESTAMP_HEADER = "X-Twilio-Email-Event-Webhook-Timestamp"
+WEBHOOK_PATH = "/webhooks/sendgrid/events"
+# Headers SendGrid sets itself and refuses in `headers`.
+RESERVED_HEADERS = frozenset(
+    {
+        "x-sg-id",
+        "x-sg-eid",
+        "received",
+        "dkim-signature",
+        "content-type",
+        "content-transfer-encoding",
+        "to",
+        "from",
+        "subject",
+        "reply-to",
+        "cc",
+        "bcc",
+    }
+)
+MAX_CUSTOM_ARGS_BYTES = 10_000
+MAX_BODY_BYTES = 30 * 1024 * 1024
+WEBHOOK_ATTEMPTS = 8  # SendGrid retries failed posts for a day; a stand-in for a few seconds
+# Local parts that end in something other than delivery (SendGrid's own test domains do the same).
+OUTCOMES: dict[str, list[dict[str, Any]]] = {
+    "bounce": [
+        {
+            "event": "bounce",
+            "type": "bounce",
+            "status": "5.1.1",
+            "reason": "550 5.1.1 The email account that you tried to reach does not exist",
+            "bounce_classification": "Invalid Address",
+        },
+    ],
+    "blocked": [
+        {
+            "event": "bounce",
+            "type": "blocked",
+            "status": "5.7.1",
+            "reason": "550 5.7.1 Message rejected by the receiving server's policy",
+            "bounce_classification": "Reputation",
+        },
+    ],
+    "dropped": [{"event": "dropped", "reason": "Bounced Address"}],
+    "spam": [{"event": "delivered", "response": "250 OK"}, {"event": "spamreport"}],
+}
+DELIVERED: list[dict[str, Any]] = [{"event": "delivered", "response": "250 OK"}]
+QUERY_TERM = re.compile(
+    r"""\(?\s*(?:
+        unique_args\['(?P<arg>[^']+)'\]\s*=\s*"(?P<arg_value>[^"]*)"
+      | (?P<field>to_email|from_email|msg_id|subject|status)\s*=\s*"(?P<value>[^"]*)"
+      | last_event_time\s+BETWEEN\s+TIMESTAMP\s+"(?P<start>[^"]+)"\s+AND\s+TIMESTAMP\s+"(?P<end>[^"]+)"
+    )\s*\)?""",
+    re.VERBOSE | re.IGNORECASE,
+)
+QUERY_AND = re.compile(r"\s*AND\s+", re.IGNORECASE)
+
+
+class SentEmail(BaseModel):
+    """One accepted message to one recipient, as the stand-in recorded it."""
+
+    message_id: str  # the X-Message-Id of the request
+    msg_id: str  # SendGrid's id of this recipient's copy (sg_message_id on events)
+    to: str
+    from_email: str
+    from_name: str | None
+    subject: str
+    text: str | None
+    html: str | None
+    headers: dict[str, str]
+    custom_args: dict[str, str]
+    received_at: datetime
+    events: list[str]  # what happened to it: processed, delivered, bounce, ...
+
+    @property
+    def status(self) -> str:
+        if {"bounce", "dropped"} & set(self.events):
+            return "not_delivered"
+        return "delivered" if "delivered" in self.events else "processed"
+
+    def activity(self) -> dict[str, Any]:
+        """The message as the Email Activity API lists it."""
+        return {
+            "from_email": self.from_email,
+            "msg_id": self.msg_id,
+            "subject": self.subject,
+            "to_email": self.to,
+            "status": self.status,
+            "opens_count": 0,
+            "clicks_count": 0,
+            "last_event_time": self.received_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        }
+
+
+Predicate = Callable[[SentEmail], bool]
+
+
+def sendgrid_error(status: int, message: str, field: str | None = None) -> JSONResponse:
+    return JSONResponse({"errors": [{"message": message, "field": field, "help": None}]}, status_code=status)
+
+
+class SendGridStandIn:
+    """Serve with `async with SendGridStandIn(...) as standin:` or `await start()` / `await stop()`.
+
+    `port=0` picks a free port. With `webhook_url` and `signing_key`, each accepted message's events
+    are posted there, signed; `await webhooks_done()` waits for the posts under way.
+    """
+
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        api_key: str,
+        webhook_url: str | None = None,
+        signing_key: ec.EllipticCurvePrivateKey | None = None,
+    ) -> None:
+        if webhook_url is not None and signing_key is None:
+            raise ValueError("a webhook URL needs a signing key: SendGrid signs every post")
+        self.host = host
+        self.port = port
+        self.api_key = api_key
+        self.webhook_url = webhook_url
+        self.signing_key = signing_key
+        self.received: list[SentEmail] = []
+        self.posted: list[tuple[int, list[dict[str, Any]]]] = []  # (answer status, batch)
+        self.response_delay_seconds = 0.0  # a slow provider, for timeout tests
+        self._failures: list[tuple[int, str]] = []
+        self._posts: set[asyncio.Task[None]] = set()
+        self._server: uvicorn.Server | None = None
+        self._task: asyncio.Task[None] | None = None
+        self.app = Starlette(
+            routes=[
+                Route("/v3/mail/send", self._send, methods=["POST"]),
+                Route("/v3/messages", self._activity, methods=["GET"]),
+            ]
+        )
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def fail_next(self, status: int, message: str = "Service unavailable", count: int = 1) -> None:
+        """Answer the next `count` Mail Send requests with this error (provider outages in tests)."""
+        self._failures.extend([(status, message)] * count)
+
+    async def webhooks_done(self) -> None:
+        while self._posts:
+            await asyncio.gather(*self._posts, return_exceptions=True)
+
+    # --- HTTP handlers ---------------------------------------------------------------------------
+    def _denied(self, request: Request) -> JSONResponse | None:
+        scheme, _, key = request.headers.get("authorization", "").partition(" ")
+        if scheme.lower() == "bearer" and secrets.compare_digest(key.encode(), self.api_key.encode()):
+            return None
+        return sendgrid_error(401, "The provided authorization grant is invalid, expired, or revoked")
+
+    async def _send(self, request: Request) -> Response:
+        if (denied := self._denied(request)) is not None:
+            return denied
+        raw = await request.body()
+        if len(raw) > MAX_BODY_BYTES:
+            return sendgrid_error(413, "The JSON payload you have included in your request is too large.")
+        try:
+            body = json.loads(raw)
+        except ValueError:
+            return sendgrid_error(400, "Bad Request")
+        if not isinstance(body, dict):
+            return sendgrid_error(400, "Bad Request")
+        if (problem := mail_problem(body)) is not None:
+            return sendgrid_error(400, *problem)
+        if self._failures:
+            status, text = self._failures.pop(0)
+            return sendgrid_error(status, text)
+        message_id = secrets.token_urlsafe(16)[:22]
+        accepted = self._record(body, message_id)
+        if self.webhook_url is not None:
+            task = asyncio.create_task(self._post_events(accepted), name="sendgrid-standin-webhook")
+            self._posts.add(task)
+            task.add_done_callback(self._posts.discard)
+        if self.response_delay_seconds:
+            # After recording: a client that gives up now leaves a message that was in fact accepted.
+            await asyncio.sleep(self.response_delay_seconds)
+        return Response(status_code=202, headers={"X-Message-Id": message_id})
+
+    def _record(self, body: dict[str, Any], message_id: str) -> list[SentEmail]:
+        parts = {part["type"]: part["value"] for part in body["content"]}
+        sender = body["from"]
+        accepted = []
+        for index, personalization in enumerate(body["personalizations"]):
+            for copy, recipient in enumerate(personalization["to"]):
+                to = str(recipient["email"])
+                local = to.split("@")[0].lower()
+                outcome = OUTCOMES.get(local, DELIVERED)
+                email = SentEmail(
+                    message_id=message_id,
+                    msg_id=f"{message_id}.standin-{index}-{copy}-{secrets.token_hex(4)}.0",
+                    to=to,
+                    from_email=sender["email"],
+                    from_name=sender.get("name"),
+                    subject=personalization.get("subject") or body.get("subject") or "",
+                    text=parts.get("text/plain"),
+                    html=parts.get("text/html"),
+                    headers={**(body.get("headers") or {}), **(personalization.get("headers") or {})},
+                    custom_args={
+                        **(body.get("custom_args") or {}),
+                        **(personalization.get("custom_args") or {}),
+                    },
+                    received_at=datetime.now(UTC).replace(microsecond=0),
+                    events=["processed", *(row["event"] for row in outcome)],
+                )
+                self.received.append(email)
+                accepted.append(email)
+        return accepted
+
+    async def _activity(self, request: Request) -> JSONResponse:
+        if (denied := self._denied(request)) is not None:
+            return denied
+        try:
+            limit = int(request.query_params.get("limit", "10"))
+        except ValueError:
+            limit = 0
+        if not 1 <= limit <= 1000:
+            return sendgrid_error(400, "limit must be between 1 and 1000", "limit")
+        try:
+            matches = parse_activity_query(request.query_params.get("query", ""))
+        except ValueError as error:
+            return sendgrid_error(400, str(error), "query")
+        found = [email.activity() for email in reversed(self.received) if all(m(email) for m in matches)]
+        return JSONResponse({"messages": found[:limit]})
+
+    # --- the Event Webhook -----------------------------------------------------------------------
+    def event_rows(self, email: SentEmail) -> list[dict[str, Any]]:
+        """The Event Webhook rows for one accepted message, custom_args beside SendGrid's fields."""
+        local = email.to.split("@")[0].lower()
+        timestamp = int(datetime.now(UTC).timestamp())
+        rows = []
+        for extra in [{"event": "processed"}, *OUTCOMES.get(local, DELIVERED)]:
+            rows.append(
+                {
+                    **email.custom_args,
+                    "email": email.to,
+                    "timestamp": timestamp,
+                    "smtp-id": f"<{email.message_id}@standin.sendgrid.local>",
+                    "sg_event_id": secrets.token_urlsafe(16),
+                    "sg_message_id": email.msg_id,
+                    "category": [],
+                    **extra,
+                }
+            )
+        return rows
+
+    async def _post_events(self, emails: list[SentEmail]) -> None:
+        batch = [row for email in emails for row in self.event_rows(email)]
+        payload = json.dumps(batch).encode()
+        assert self.webhook_url is not None and self.signing_key is not None
+        delay = 0.2
+        async with httpx.AsyncClient(timeout=10.0) as client:
+            for _ in range(WEBHOOK_ATTEMPTS):
+                # Signed afresh on each attempt, with the time of the attempt, as SendGrid does.
+                timestamp = str(int(datetime.now(UTC).timestamp()))
+                headers = {
+                    "Content-Type": "application/json",
+                    SIGNATURE_HEADER: sign_payload(self.signing_key, timestamp, payload),
+                    TIMESTAMP_HEADER: timestamp,
+                }
+                try:
+                    answer = await client.post(self.webhook_url, content=payload, headers=headers)
+                except httpx.HTTPError as error:
+                    log.info("SendGrid stand-in: webhook post failed (%s); retrying", type(error).__name__)
+                else:
+                    self.posted.append((answer.status_code, batch))
+                    if answer.status_code < 500:
+                        return
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+
+    # --- serving -------------------------------------------------------------------------------
+    async def start(self) -> None:
+        if self._server is not None:
+            raise RuntimeError("the SendGrid stand-in is already running")
+        try:
+            sock = bind_socket(self.host, self.port)
+        except StandInPortBusy:
+            raise StandInPortBusy(
+                errno.EADDRINUSE,
+                f"port {self.port} on {self.host} is already in use, so the SendGrid email stand-in cannot "
+                "start; stop the other process or choose another port (GRIDJOURNEY_EMAIL_STANDIN_PORT)",
+            ) from None
+        self.port = sock.getsockname()[1]
+        config = uvicorn.Config(self.app, log_level="warning", lifespan="off", access_log=False)
+        server = _EmbeddedServer(config)
+        self._server = server
+        self._task = asyncio.create_task(server.serve(sockets=[sock]), name="sendgrid-standin")
+        while not server.started:
+            if self._task.done():
+                self._server = None
+                await self._task  # surfaces the startup error
+                raise RuntimeError("the SendGrid stand-in stopped during startup")
+            await asyncio.sleep(0.01)
+
+    async def stop(self) -> None:
+        for task in list(self._posts):
+            task.cancel()
+        await asyncio.gather(*self._posts, return_exceptions=True)
+        if self._server is None or self._task is None:
+            return
+        self._server.should_exit = True
+        await self._task
+        self._server, self._task = None, None
+
+    async def __aenter__(self) -> SendGridStandIn:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.stop()
+
+
+class _EmbeddedServer(uvicorn.Server):
+    """uvicorn without its signal handlers: the process that embeds the stand-in owns Ctrl-C."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+def _valid_address(value: object) -> bool:
+    if not isinstance(value, str):
+        return False
+    try:
+        validate_email(value, check_deliverability=False, test_environment=True)
+    except EmailNotValidError:
+        return False
+    return True
+
+
+def mail_problem(body: dict[str, Any]) -> tuple[str, str] | None:
+    """(message, field) of the first thing SendGrid would refuse in a Mail Send body, else None."""
+    personalizations = body.get("personalizations")
+    if not isinstance(personalizations, list) or not 1 <= len(personalizations) <= 1000:
+        return (
+            "The personalizations field is required and must have at least one personalization.",
+            "personalizations",
+        )
+    for index, personalization in enumerate(personalizations):
+        to = personalization.get("to") if isinstance(personalization, dict) else None
+        if not isinstance(to, list) or not to:
+            return (
+                "The to array is required for all personalization objects",
+                f"personalizations.{index}.to",
+            )
+        for copy, recipient in enumerate(to):
+            address = recipient.get("email") if isinstance(recipient, dict) else None
+            if not _valid_address(address):
+                return ("Does not contain a valid address.", f"personalizations.{index}.to.{copy}.email")
+    sender = body.get("from")
+    if not isinstance(sender, dict) or not _valid_address(sender.get("email")):
+        return ("The from email does not contain a valid address.", "from.email")
+    reply_to = body.get("reply_to")
+    if reply_to is not None and not (isinstance(reply_to, dict) and _valid_address(reply_to.get("email"))):
+        return ("The reply_to email does not contain a valid address.", "reply_to.email")
+    if not body.get("subject") and not all(
+        isinstance(p, dict) and p.get("subject") for p in personalizations
+    ):
+        return (
+            "The subject is required. You can get around this requirement if every personalization "
+            "has a subject defined.",
+            "subject",
+        )
+    content = body.get("content")
+    if (
+        not isinstance(content, list)
+        or not content
+        or not all(
+            isinstance(part, dict)
+            and isinstance(part.get("type"), str)
+            and isinstance(part.get("value"), str)
+            and part["value"]
+            for part in content
+        )
+    ):
+        return ("The content value must be a string at least one character in length.", "content")
+    types = [part["type"] for part in content]
+    if (
+        "text/html" in types
+        and "text/plain" in types
+        and types.index("text/html") < types.index("text/plain")
+    ):
+        return ("If present, text/plain and text/html may only be provided in this order.", "content")
+    headers = body.get("headers") or {}
+    if not isinstance(headers, dict) or not all(isinstance(v, str) for v in headers.values()):
+        return ("Invalid type. Expected: string, given: object.", "headers")
+    if reserved := sorted(name for name in headers if name.lower() in RESERVED_HEADERS):
+        return (f"The header(s) {', '.join(reserved)} are reserved and cannot be set.", "headers")
+    custom_args = body.get("custom_args") or {}
+    if not isinstance(custom_args, dict) or not all(isinstance(v, str) for v in custom_args.values()):
+        return ("Invalid type. Expected: string, given: object.", "custom_args")
+    if len(json.dumps(custom_args).encode()) > MAX_CUSTOM_ARGS_BYTES:
+        return ("The custom_args may not exceed 10,000 bytes.", "custom_args")
+    return None
+
+
+def parse_activity_query(query: str) -> list[Predicate]:
+    """The Email Activity query as a list of predicates on a SentEmail (all must hold)."""
+    predicates: list[Predicate] = []
+    position, query = 0, query.strip()
+    while position < len(query):
+        term = QUERY_TERM.match(query, position)
+        if term is None:
+            raise ValueError(f"invalid query at character {position}: {query[position : position + 40]!r}")
+        predicates.append(_predicate(term))
+        position = term.end()
+        if position < len(query):
+            joint = QUERY_AND.match(query, position)
+            if joint is None:
+                raise ValueError(f"invalid query at character {position}: expected AND")
+            position = joint.end()
+    return predicates
+
+
+def _predicate(term: re.Match[str]) -> Predicate:
+    if term["arg"] is not None:
+        name, value = term["arg"], term["arg_value"]
+        return lambda email: email.custom_args.get(name) == value
+    if term["field"] is not None:
+        field, value = term["field"].lower(), term["value"]
+        read = {"to_email": "to", "from_email": "from_email", "msg_id": "msg_id", "subject": "subject"}
+        if field == "status":
+            return lambda email: email.status == value
+        return lambda email: getattr(email, read[field]) == value
+    try:
+        start, end = (datetime.fromisoformat(term[name].replace("Z", "+00:00")) for name in ("start", "end"))
+    except ValueError:
+        raise ValueError("last_event_time needs ISO 8601 timestamps, e.g. 2026-07-14T22:00:00Z") from None
+    return lambda email: start <= email.received_at <= end
+
+
+def standin_from_settings(settings: Settings) -> SendGridStandIn:
+    """The embedded stack's stand-in: the configured port and key; it posts signed events to the API."""
+    return SendGridStandIn(
+        "127.0.0.1",
+        settings.email_standin_port,
+        api_key=settings.sendgrid_api_key.get_secret_value(),
+        webhook_url=f"{public_base_url(settings)}{WEBHOOK_PATH}",
+        signing_key=embedded_signing_key(settings.home),
+    )

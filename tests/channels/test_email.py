@@ -1,0 +1,192 @@
+"""SendGridEmailSender against the stand-in over real HTTP, through the official sendgrid client."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from gridjourney.channels.base import (
+    LookupUnavailable,
+    OutgoingMessage,
+    PermanentSendError,
+    TransientSendError,
+)
+from gridjourney.channels.email import EmailIdentity, SendGridEmailSender
+from gridjourney.channels.sendgrid_standin import SendGridStandIn
+from gridjourney.content import render
+from gridjourney.inbound.unsubscribe import Unsubscribe, UnsubscribeLinks
+from tests.channels.sendgrid_fixtures import API_KEY
+
+ROOT = Path(__file__).resolve().parents[2]
+LINKS = UnsubscribeLinks([b"test-secret"], "https://gj.example")
+IDENTITY = EmailIdentity("alerts@gridjourney.example", "Gridjourney Energy", "help@gridjourney.example")
+CONTEXT: dict[str, Any] = {
+    "customer": {"customer_id": "c1", "name": "<b>Ana</b>"},
+    "event": {"projected_amount": 182.4, "typical_amount": 120, "days_left": 9},
+}
+
+
+@pytest.fixture
+async def standin() -> AsyncIterator[SendGridStandIn]:
+    async with SendGridStandIn("127.0.0.1", 0, api_key=API_KEY) as running:
+        yield running
+
+
+def sender_for(base_url: str, **options: Any) -> SendGridEmailSender:
+    return SendGridEmailSender(api_key=API_KEY, identity=IDENTITY, links=LINKS, base_url=base_url, **options)
+
+
+def email(to: str = "ana@example.org", locale: str = "en", **fields: Any) -> OutgoingMessage:
+    rendered = render(ROOT / "templates", "email", "high_bill_alert", locale, CONTEXT)
+    values: dict[str, Any] = {
+        "idempotency_key": "hb:c1:1",
+        "channel": "email",
+        "customer_id": "c1",
+        "purpose": "informational",
+        "locale": rendered.locale,
+        "recipient": to,
+        "subject": rendered.subject,
+        "body": rendered.body,
+        "html": rendered.html,
+    }
+    return OutgoingMessage(**(values | fields))
+
+
+async def test_an_email_goes_out_with_both_parts_the_unsubscribe_headers_and_custom_args(
+    standin: SendGridStandIn,
+) -> None:
+    receipt = await sender_for(standin.base_url).send(email())
+    [received] = standin.received
+    assert (receipt.provider, receipt.provider_message_id) == ("sendgrid", received.message_id)
+    assert (received.to, received.from_email, received.from_name) == (
+        "ana@example.org",
+        "alerts@gridjourney.example",
+        "Gridjourney Energy",
+    )
+    assert received.subject == "Your bill is on track to be $182.40"
+    assert received.custom_args == {
+        "gridjourney_key": "hb:c1:1",
+        "gridjourney_customer": "c1",
+        "gridjourney_purpose": "informational",
+    }
+    # RFC 8058: an https link and a mailto, and the one-click marker.
+    https_part, mailto_part = received.headers["List-Unsubscribe"].split(", ")
+    url = https_part.removeprefix("<").removesuffix(">")
+    assert url.startswith("https://gj.example/u/")
+    assert LINKS.read(url.removeprefix("https://gj.example/u/")) == Unsubscribe(
+        "c1", "email", "informational"
+    )
+    assert mailto_part.startswith("<mailto:help@gridjourney.example?subject=unsubscribe%20")
+    assert received.headers["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    # The footer links to the same URL in both parts.
+    assert received.text is not None and received.html is not None
+    assert received.text.startswith("Hi <b>Ana</b>,")  # text is text
+    assert received.text.endswith(
+        f"You get account alerts by email from Gridjourney Energy.\nUnsubscribe: {url}\n"
+    )
+    assert f'<a href="{url}">Unsubscribe</a></p></body>' in received.html
+    # Autoescape: the customer's name is text in the HTML part too, never markup.
+    assert "<p>Hi &lt;b&gt;Ana&lt;/b&gt;,</p>" in received.html
+    assert "<b>" not in received.html
+
+
+async def test_the_footer_speaks_the_messages_language(standin: SendGridStandIn) -> None:
+    await sender_for(standin.base_url).send(email(locale="es", purpose="marketing"))
+    [received] = standin.received
+    assert (
+        received.text is not None
+        and "Recibe ofertas y novedades por correo de Gridjourney Energy." in received.text
+    )
+    assert received.html is not None and ">Cancelar la suscripción</a>" in received.html
+
+
+async def test_an_email_without_its_customer_and_purpose_is_refused(standin: SendGridStandIn) -> None:
+    with pytest.raises(PermanentSendError, match="unsubscribe link"):
+        await sender_for(standin.base_url).send(email(customer_id=None))
+    assert standin.received == []
+
+
+async def test_an_invalid_address_is_a_permanent_recipient_error(standin: SendGridStandIn) -> None:
+    with pytest.raises(PermanentSendError) as raised:
+        await sender_for(standin.base_url).send(email(to="ana.example.org"))
+    assert raised.value.invalid_recipient
+    assert raised.value.code == "400"
+    assert "personalizations.0.to.0.email" in raised.value.reason
+
+
+async def test_throttling_and_a_wrong_key_are_transient_and_not_accepted(standin: SendGridStandIn) -> None:
+    standin.fail_next(429, "too many requests")
+    with pytest.raises(TransientSendError) as throttled:
+        await sender_for(standin.base_url).send(email())
+    assert not throttled.value.maybe_accepted
+    wrong_key = SendGridEmailSender(
+        api_key="SG.wrong", identity=IDENTITY, links=LINKS, base_url=standin.base_url
+    )
+    with pytest.raises(TransientSendError) as refused:
+        await wrong_key.send(email())
+    assert (refused.value.code, refused.value.maybe_accepted) == ("401", False)
+    assert standin.received == []
+
+
+async def test_a_gateway_error_may_hide_an_accepted_message(standin: SendGridStandIn) -> None:
+    standin.fail_next(502, "Bad Gateway")
+    with pytest.raises(TransientSendError) as raised:
+        await sender_for(standin.base_url).send(email())
+    assert raised.value.maybe_accepted
+
+
+async def test_an_unreachable_provider_is_transient_and_not_accepted() -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        free_port = probe.getsockname()[1]
+    with pytest.raises(TransientSendError) as raised:
+        await sender_for(f"http://127.0.0.1:{free_port}").send(email())
+    assert not raised.value.maybe_accepted
+    assert "cannot reach SendGrid" in raised.value.reason
+
+
+async def test_a_timeout_after_the_request_left_may_have_been_accepted(standin: SendGridStandIn) -> None:
+    standin.response_delay_seconds = 2.0
+    with pytest.raises(TransientSendError) as raised:
+        await sender_for(standin.base_url, timeout_seconds=0.3).send(email())
+    assert raised.value.maybe_accepted
+    assert len(standin.received) == 1  # it was accepted: the ambiguous case is real
+
+
+async def test_lookup_finds_the_accepted_message_by_its_key(standin: SendGridStandIn) -> None:
+    sender = sender_for(standin.base_url, activity_lag=timedelta(0))
+    since = datetime.now(UTC) - timedelta(seconds=5)
+    assert await sender.lookup(email(), since) is None
+    receipt = await sender.send(email())
+    found = await sender.lookup(email(), since)
+    assert found is not None
+    assert (found.provider, found.provider_message_id, found.status) == (
+        "sendgrid",
+        receipt.provider_message_id,
+        "delivered",
+    )
+    assert await sender.lookup(email(idempotency_key="hb:c1:2"), since) is None
+
+
+async def test_lookup_cannot_say_not_sent_while_the_activity_feed_may_lag(standin: SendGridStandIn) -> None:
+    sender = sender_for(standin.base_url, activity_lag=timedelta(minutes=5))
+    with pytest.raises(LookupUnavailable, match="late"):
+        await sender.lookup(email(), datetime.now(UTC) - timedelta(minutes=1))
+    assert await sender.lookup(email(), datetime.now(UTC) - timedelta(minutes=10)) is None
+
+
+async def test_lookup_is_unavailable_when_sendgrid_cannot_answer() -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        free_port = probe.getsockname()[1]
+    with pytest.raises(LookupUnavailable):
+        await sender_for(f"http://127.0.0.1:{free_port}").lookup(email(), datetime.now(UTC))
+    with pytest.raises(LookupUnavailable, match="cannot quote"):
+        await sender_for(f"http://127.0.0.1:{free_port}").lookup(
+            email(idempotency_key='a"b'), datetime.now(UTC)
+        )
