@@ -1,0 +1,205 @@
+"""POST / DELETE /v1/customers/{id}/push-subscriptions: recorded as push.subscribed / push.unsubscribed,
+refused with 422 naming the field when a push service could not use the subscription."""
+
+from __future__ import annotations
+
+import base64
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from gridjourney.channels.push_standin import new_subscriber
+from gridjourney.events.models import NewEvent
+from gridjourney.events.store import EventStore
+from gridjourney.projections.push_subscriptions import subscriptions_of
+from gridjourney.projections.runner import ProjectionRunner
+from tests.api.conftest import KeyFactory
+
+PUSH_SERVICE = "https://push.example.net"
+PATH = "/v1/customers/C-1/push-subscriptions"
+
+
+def browser_subscription() -> dict[str, Any]:
+    """What PushSubscription.toJSON() gives: fresh, valid keys each time."""
+    return new_subscriber(PUSH_SERVICE).subscription()
+
+
+def b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+async def add_customer(engine: AsyncEngine, customer_id: str = "C-1") -> None:
+    created = NewEvent(
+        event_id=uuid.uuid4(),
+        type="customer.created",
+        customer_id=customer_id,
+        occurred_at=datetime.now(UTC),
+        source="crm",
+        payload={"name": "Ana Ruiz"},
+    )
+    await EventStore(engine).append([created])
+    await ProjectionRunner(engine).catch_up()
+
+
+@pytest.fixture
+async def writer(make_key: KeyFactory) -> dict[str, str]:
+    return await make_key("events:write")
+
+
+async def test_a_subscription_is_recorded_and_projected(
+    client: httpx.AsyncClient, engine: AsyncEngine, writer: dict[str, str]
+) -> None:
+    await add_customer(engine)
+    subscription = browser_subscription()
+
+    response = await client.post(PATH, json=subscription, headers=writer)
+
+    assert response.status_code == 201, response.text
+    answer = response.json()
+    assert answer["customer_id"] == "C-1" and answer["endpoint"] == subscription["endpoint"]
+    [event] = [e for e in await EventStore(engine).read_customer("C-1") if e.type == "push.subscribed"]
+    assert (event.event_id, event.position) == (uuid.UUID(answer["event_id"]), answer["position"])
+    assert event.payload == {"endpoint": subscription["endpoint"], **subscription["keys"]}
+    await ProjectionRunner(engine).catch_up()
+    async with engine.connect() as conn:
+        [row] = await subscriptions_of(conn, "C-1")
+    assert row.subscription_info() == {"endpoint": subscription["endpoint"], "keys": subscription["keys"]}
+
+    # The page that registers on every visit: the same subscription again records nothing.
+    again = await client.post(PATH, json=subscription, headers=writer)
+    assert again.status_code == 200, again.text
+    assert again.json()["event_id"] is None
+    assert len([e for e in await EventStore(engine).read_customer("C-1") if e.type == "push.subscribed"]) == 1
+
+
+def _without_keys(s: dict[str, Any]) -> None:
+    del s["keys"]
+
+
+def _key(name: str, value: str) -> Any:
+    def change(s: dict[str, Any]) -> None:
+        s["keys"][name] = value
+
+    return change
+
+
+def _endpoint(value: str) -> Any:
+    def change(s: dict[str, Any]) -> None:
+        s["endpoint"] = value
+
+    return change
+
+
+def _expired(s: dict[str, Any]) -> None:
+    s["expirationTime"] = int((datetime.now(UTC) - timedelta(minutes=1)).timestamp() * 1000)
+
+
+def _drop_auth(s: dict[str, Any]) -> None:
+    del s["keys"]["auth"]
+
+
+@pytest.mark.parametrize(
+    ("change", "field", "reason"),
+    [
+        (_without_keys, "keys", "Field required"),
+        (_drop_auth, "keys.auth", "Field required"),
+        (_key("p256dh", "not base64!"), "keys.p256dh", "base64url"),
+        (_key("p256dh", b64url(b"\x04" + b"\x01" * 64)), "keys.p256dh", "not a point on the P-256 curve"),
+        (_key("p256dh", b64url(b"\x04" + b"\x01" * 31)), "keys.p256dh", "65 bytes"),
+        (_key("auth", b64url(b"\x00" * 8)), "keys.auth", "16-byte"),
+        (_endpoint("http://push.example.net/wpush/1"), "endpoint", "https"),
+        (_endpoint("ftp://push.example.net/1"), "endpoint", "https"),
+        (_endpoint("https://user:secret@push.example.net/1"), "endpoint", "no credentials"),
+        (_endpoint("push.example.net/1"), "endpoint", "host"),
+        (_expired, "expirationTime", "expired"),
+    ],
+)
+async def test_a_subscription_a_push_service_could_not_use_is_422_naming_the_field(
+    client: httpx.AsyncClient,
+    engine: AsyncEngine,
+    writer: dict[str, str],
+    change: Any,
+    field: str,
+    reason: str,
+) -> None:
+    await add_customer(engine)
+    subscription = browser_subscription()
+    change(subscription)
+
+    response = await client.post(PATH, json=subscription, headers=writer)
+
+    assert response.status_code == 422, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+    [error] = response.json()["errors"]
+    assert error["field"] == field and reason in error["reason"], error
+    assert [e.type for e in await EventStore(engine).read_customer("C-1")] == ["customer.created"]
+
+
+async def test_plain_http_is_allowed_on_127_0_0_1_only(
+    client: httpx.AsyncClient, engine: AsyncEngine, writer: dict[str, str]
+) -> None:
+    await add_customer(engine)
+    local = new_subscriber("http://127.0.0.1:8091").subscription()
+    assert (await client.post(PATH, json=local, headers=writer)).status_code == 201
+    elsewhere = new_subscriber("http://localhost.example:8091").subscription()
+    assert (await client.post(PATH, json=elsewhere, headers=writer)).status_code == 422
+
+
+async def test_unknown_and_erased_customers_and_scopes(
+    client: httpx.AsyncClient,
+    engine: AsyncEngine,
+    writer: dict[str, str],
+    admin: dict[str, str],
+    make_key: KeyFactory,
+) -> None:
+    unknown = await client.post(PATH, json=browser_subscription(), headers=writer)
+    assert unknown.status_code == 404, unknown.text
+    assert unknown.json()["errors"] == [{"field": "customer_id", "reason": "unknown customer"}]
+
+    await add_customer(engine)
+    reader = await make_key("journeys:read")
+    assert (await client.post(PATH, json=browser_subscription(), headers=reader)).status_code == 403
+    assert (await client.post(PATH, json=browser_subscription())).status_code == 401
+    bad_id = await client.post(
+        "/v1/customers/%20bad/push-subscriptions", json=browser_subscription(), headers=writer
+    )
+    assert bad_id.status_code == 422, bad_id.text
+
+    assert (await client.delete("/v1/customers/C-1", headers=admin)).status_code == 200
+    erased = await client.post(PATH, json=browser_subscription(), headers=writer)
+    assert erased.status_code == 410, erased.text
+    assert erased.json()["erased"] is True
+    assert "push.subscribed" not in [e.type for e in await EventStore(engine).read_customer("C-1")]
+
+
+async def test_delete_records_push_unsubscribed_and_the_row_goes(
+    client: httpx.AsyncClient, engine: AsyncEngine, writer: dict[str, str]
+) -> None:
+    await add_customer(engine)
+    await add_customer(engine, "C-2")
+    phone, laptop = browser_subscription(), browser_subscription()
+    for subscription in (phone, laptop):
+        assert (await client.post(PATH, json=subscription, headers=writer)).status_code == 201
+    await ProjectionRunner(engine).catch_up()
+
+    others = await client.delete(
+        "/v1/customers/C-2/push-subscriptions", params={"endpoint": phone["endpoint"]}, headers=writer
+    )
+    assert others.status_code == 404, others.text
+    assert others.json()["errors"] == [{"field": "endpoint", "reason": "unknown push subscription"}]
+
+    response = await client.delete(PATH, params={"endpoint": phone["endpoint"]}, headers=writer)
+
+    assert response.status_code == 200, response.text
+    event = await EventStore(engine).get(uuid.UUID(response.json()["event_id"]))
+    assert event is not None and event.type == "push.unsubscribed"
+    assert event.payload["endpoint"] == phone["endpoint"]
+    await ProjectionRunner(engine).catch_up()
+    async with engine.connect() as conn:
+        assert [s.endpoint for s in await subscriptions_of(conn, "C-1")] == [laptop["endpoint"]]
+    gone = await client.delete(PATH, params={"endpoint": phone["endpoint"]}, headers=writer)
+    assert gone.status_code == 404
