@@ -22,6 +22,7 @@ from gridjourney.api.routes import (
     messages,
     push_subscriptions,
     reads,
+    suppressions,
 )
 from gridjourney.config import Settings
 from gridjourney.events.store import EventStore
@@ -49,6 +50,7 @@ OPENAPI_TAGS = [
     {"name": "messages", "description": "The message log: sent, suppressed (with the reason), delivered."},
     {"name": "health", "description": "Reachability of the database and Temporal; subscription lag."},
     {"name": "admin", "description": "Operations (scope `admin`): subscriptions and their dead letters."},
+    {"name": "suppressions", "description": "The suppression list (scope `admin`): addresses not sent to."},
 ]
 
 
@@ -89,7 +91,17 @@ def create_app(
     app.state.temporal_client_provider = temporal_client_provider
     install_problem_handlers(app)
     install_middleware(app, settings)
-    for module in (events, customers, push_subscriptions, journeys, instances, messages, health, admin):
+    for module in (
+        events,
+        customers,
+        push_subscriptions,
+        journeys,
+        instances,
+        messages,
+        health,
+        admin,
+        suppressions,
+    ):
         app.include_router(module.router)
     app.include_router(reads.router)
     return app

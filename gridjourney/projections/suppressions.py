@@ -15,7 +15,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import delete, literal, select, tuple_
+from sqlalchemy import delete, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -133,6 +133,18 @@ class Suppression:
     reason: str
     source: str | None
     created_at: datetime
+    position: int  # of the event that last changed it: the listing's order and cursor
+
+
+_COLUMNS = (
+    suppressions.c.customer_id,
+    suppressions.c.channel,
+    suppressions.c.address,
+    suppressions.c.reason,
+    suppressions.c.source,
+    suppressions.c.created_at,
+    suppressions.c.last_position.label("position"),
+)
 
 
 async def suppressed_addresses(conn: AsyncConnection, customer_id: str) -> dict[tuple[str, str], str]:
@@ -143,31 +155,28 @@ async def suppressed_addresses(conn: AsyncConnection, customer_id: str) -> dict[
     return {(channel, address): reason for channel, address, reason in await conn.execute(query)}
 
 
-Key = tuple[str, str, str]  # (customer_id, channel, address): the listing's order and cursor
-
-
 async def list_suppressions(
     conn: AsyncConnection,
     *,
     customer_id: str | None = None,
     channel: str | None = None,
-    after: Key | None = None,
+    before: int | None = None,
     limit: int = 100,
 ) -> list[Suppression]:
-    """Active suppressions in key order (stable while rows are added)."""
-    columns = (suppressions.c.customer_id, suppressions.c.channel, suppressions.c.address)
+    """Active suppressions, the most recently changed first. Each event changes one row, so the
+    position is a unique key, and the cursor carries no address."""
     query = (
-        select(*columns, suppressions.c.reason, suppressions.c.source, suppressions.c.created_at)
+        select(*_COLUMNS)
         .where(suppressions.c.removed_at.is_(None))
-        .order_by(*columns)
+        .order_by(suppressions.c.last_position.desc())
         .limit(limit)
     )
     if customer_id is not None:
         query = query.where(suppressions.c.customer_id == customer_id)
     if channel is not None:
         query = query.where(suppressions.c.channel == channel)
-    if after is not None:
-        query = query.where(tuple_(*columns) > tuple_(*(literal(part) for part in after)))
+    if before is not None:
+        query = query.where(suppressions.c.last_position < before)
     return [Suppression(**row) for row in (await conn.execute(query)).mappings()]
 
 
@@ -175,14 +184,7 @@ async def get_suppression(
     conn: AsyncConnection, customer_id: str, channel: str, address: str
 ) -> Suppression | None:
     """The active suppression of this address, or None."""
-    query = select(
-        suppressions.c.customer_id,
-        suppressions.c.channel,
-        suppressions.c.address,
-        suppressions.c.reason,
-        suppressions.c.source,
-        suppressions.c.created_at,
-    ).where(
+    query = select(*_COLUMNS).where(
         suppressions.c.customer_id == customer_id,
         suppressions.c.channel == channel,
         suppressions.c.address == address,
