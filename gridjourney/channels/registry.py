@@ -1,7 +1,8 @@
 """Which sender serves which channel, from settings.
 
-SMS goes through Twilio (the real API, or the local stand-in when no base URL is set); email and
-push go to the dev outbox until their providers land.
+SMS goes through Twilio (the real API, or the local stand-in when no base URL is set); push through
+Web Push to each subscription's push service, signed with the VAPID key (channels/push.py) and the
+policy's subject; email goes to the dev outbox until its provider lands.
 """
 
 from __future__ import annotations
@@ -12,9 +13,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gridjourney.channels.base import Sender
 from gridjourney.channels.outbox import OutboxSender
+from gridjourney.channels.push import WebPushSender, vapid_signer
 from gridjourney.channels.sms import TwilioSmsSender
 from gridjourney.config import Settings
 from gridjourney.dsl.schema import Channel
+from gridjourney.policy.loader import policy_from_settings
 
 Senders = Mapping[Channel, Sender]
 
@@ -34,7 +37,11 @@ def build_senders(settings: Settings, engine: AsyncEngine) -> dict[Channel, Send
             base_url=twilio_base_url(settings),
         ),
         "email": outbox,
-        "push": outbox,
+        "push": WebPushSender(
+            engine=engine,
+            vapid=vapid_signer(settings),
+            vapid_subject=policy_from_settings(settings).senders.push.vapid_subject,
+        ),
     }
 
 

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import socket
+from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gridjourney.channels.base import OutgoingMessage
 from gridjourney.channels.outbox import OutboxSender
+from gridjourney.channels.push import WebPushSender
 from gridjourney.channels.registry import build_senders, close_senders, twilio_base_url
 from gridjourney.channels.sms import TwilioSmsSender
 from gridjourney.channels.twilio_standin import standin_from_settings
@@ -26,11 +28,14 @@ def test_an_explicit_base_url_wins_over_the_standin() -> None:
     assert twilio_base_url(Settings(sms_standin_port=9999)) == "http://127.0.0.1:9999"
 
 
-async def test_default_settings_send_sms_to_the_embedded_standin(engine: AsyncEngine) -> None:
-    settings = Settings(sms_standin_port=free_port())
+async def test_default_settings_send_sms_to_the_embedded_standin(engine: AsyncEngine, tmp_path: Path) -> None:
+    settings = Settings(sms_standin_port=free_port(), home=tmp_path)
     senders = build_senders(settings, engine)
     assert isinstance(senders["sms"], TwilioSmsSender)
-    assert isinstance(senders["email"], OutboxSender) and senders["push"] is senders["email"]
+    assert isinstance(senders["email"], OutboxSender)
+    assert isinstance(senders["push"], WebPushSender)
+    assert senders["push"].vapid_subject == "mailto:alerts@gridjourney.example"  # policy.yaml's
+    assert (tmp_path / "vapid-private-key.txt").is_file()  # generated once under home
     async with standin_from_settings(settings) as standin:
         receipt = await senders["sms"].send(
             OutgoingMessage(idempotency_key="k", channel="sms", recipient="+15035550100", body="Test")
