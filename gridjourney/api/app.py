@@ -22,7 +22,6 @@ from gridjourney.api.routes import (
     messages,
     push_subscriptions,
     reads,
-    sends,
     suppressions,
 )
 from gridjourney.config import Settings
@@ -51,7 +50,6 @@ OPENAPI_TAGS = [
     {"name": "messages", "description": "The message log: sent, suppressed (with the reason), delivered."},
     {"name": "health", "description": "Reachability of the database and Temporal; subscription lag."},
     {"name": "admin", "description": "Operations (scope `admin`): subscriptions and their dead letters."},
-    {"name": "sends", "description": "The send ledger (scope `admin`): sends in flight or in doubt."},
     {"name": "suppressions", "description": "The suppression list (scope `admin`): addresses not sent to."},
 ]
 
@@ -102,7 +100,6 @@ def create_app(
         messages,
         health,
         admin,
-        sends,
         suppressions,
     ):
         app.include_router(module.router)
