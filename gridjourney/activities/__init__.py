@@ -13,7 +13,6 @@ Construct once per worker and register the bound methods::
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -25,17 +24,21 @@ from temporalio.exceptions import ApplicationError
 from gridjourney.activities.context import load_context
 from gridjourney.activities.customers import update_customer
 from gridjourney.activities.journey_events import record_journey_event
+from gridjourney.activities.ledger import ClaimLost
 from gridjourney.activities.scores import Scoring
-from gridjourney.activities.send import MessageSending
+from gridjourney.activities.send import MessageSending, SendHeld, SendInProgress
 from gridjourney.channels.base import Sender
-from gridjourney.config import Settings
+from gridjourney.config import Settings, public_base_url
 from gridjourney.dsl.schema import Channel
 from gridjourney.events.store import EventStore
 from gridjourney.events.types import UnknownEventType
+from gridjourney.policy.loader import policy_from_settings
+from gridjourney.policy.model import Policy
 from gridjourney.privacy.customer_keys import CustomerErased
 from gridjourney.workflows.contracts import (
     LOAD_CONTEXT,
     RECORD_JOURNEY_EVENT,
+    RECORD_SEND_GIVEN_UP,
     SCORE_CUSTOMER,
     SEND_MESSAGE,
     UPDATE_CUSTOMER,
@@ -44,6 +47,7 @@ from gridjourney.workflows.contracts import (
     RecordJourneyEventInput,
     ScoreCustomerInput,
     ScoreOutcome,
+    SendGivenUpInput,
     SendMessageInput,
     SendOutcome,
     UpdateCustomerInput,
@@ -57,15 +61,22 @@ class JourneyActivities:
         settings: Settings,
         senders: Mapping[Channel, Sender],
         *,
-        claim_lease: timedelta = timedelta(seconds=60),
+        policy: Policy | None = None,
         models_dir: Path | None = None,
     ) -> None:
         """`models_dir`: the saved models `score` steps use; default <home>/models, where
-        `gridjourney models train` saves them."""
+        `gridjourney models train` saves them. `policy`: default the settings' policy file."""
         self.engine = engine
         self.store = EventStore(engine)
         self.scoring = Scoring(engine, models_dir or settings.home / "models")
-        self.sending = MessageSending(self.store, settings.templates_dir, senders, claim_lease=claim_lease)
+        self.sending = MessageSending(
+            self.store,
+            settings.templates_dir,
+            senders,
+            policy or policy_from_settings(settings),
+            claim_lease=settings.send_claim_lease,
+            status_callback_base=public_base_url(settings),
+        )
 
     @activity.defn(name=LOAD_CONTEXT)
     async def load_context(self, request: LoadContextInput) -> CustomerContext:
@@ -100,15 +111,30 @@ class JourneyActivities:
 
     @activity.defn(name=SEND_MESSAGE)
     async def send_message(self, request: SendMessageInput) -> SendOutcome:
-        # Transient provider errors and SendInProgress propagate: Temporal's retry policy retries them.
+        # Transient provider errors, SendInProgress, SendHeld and ClaimLost propagate: Temporal's retry
+        # policy retries them. Heartbeats (which renew the ledger lease) only inside an activity.
+        heartbeat = activity.heartbeat if activity.in_activity() else None
         try:
-            return await self.sending.send(request)
+            return await self.sending.send(request, heartbeat)
+        except CustomerErased as error:
+            raise _erased(error) from error
+
+    @activity.defn(name=RECORD_SEND_GIVEN_UP)
+    async def record_send_given_up(self, request: SendGivenUpInput) -> None:
+        try:
+            await self.sending.give_up(request.request, request.reason)
         except CustomerErased as error:
             raise _erased(error) from error
 
     @property
     def journey_activities(self) -> list[Callable[..., Any]]:
-        return [self.load_context, self.record_journey_event, self.update_customer, self.score_customer]
+        return [
+            self.load_context,
+            self.record_journey_event,
+            self.update_customer,
+            self.score_customer,
+            self.record_send_given_up,
+        ]
 
     @property
     def send_activities(self) -> list[Callable[..., Any]]:
@@ -120,7 +146,7 @@ class JourneyActivities:
         return [*self.journey_activities, *self.send_activities]
 
 
-__all__ = ["JourneyActivities"]
+__all__ = ["ClaimLost", "JourneyActivities", "SendHeld", "SendInProgress"]
 
 
 def _erased(error: CustomerErased) -> ApplicationError:

@@ -1,11 +1,19 @@
 """The send ledger: every SQL statement on `send_ledger`, in one place.
 
-A row is claimed (INSERT ... ON CONFLICT DO NOTHING) before any provider call, so exactly one
-attempt owns a key at a time. Statuses:
+A row is owned by the attempt that acquired it: each attempt draws a fresh token, and every later
+move of the row names the key AND the token, and says whether it happened. An attempt whose lease
+ran out (and was taken over) can then neither reserve, send, complete nor release: its statements
+match no row and it raises ClaimLost. Statuses:
 
-    claimed     an attempt owns the key and may be talking to the provider right now
-    ambiguous   an attempt lost track of a provider call that may have gone through
-    sent | suppressed | failed      the outcome is recorded (as an event first, then here)
+    claimed     an attempt owns the key; the provider has not been called
+    sending     a channel is reserved (it counts against frequency caps); the provider may be called
+    ambiguous   the provider may have the message and cannot tell us: the next attempt looks it up,
+                or, when the provider cannot answer, the row waits for an operator (`note` says why)
+    released    given back (nothing was sent: a retry, a deferral or an operator's "not sent")
+    sent | suppressed | failed      the outcome, recorded in the same transaction as its event
+
+A row whose owner is gone (lease expired, or no owner) is taken over by the next attempt, which
+counts in `attempts`.
 """
 
 from __future__ import annotations
@@ -13,17 +21,32 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy import and_, func, literal, or_, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.sql.elements import ColumnElement
 
 from gridjourney.db.tables import send_ledger
 
 CLAIMED = "claimed"
+SENDING = "sending"
 AMBIGUOUS = "ambiguous"
+RELEASED = "released"
 COMPLETED = frozenset({"sent", "suppressed", "failed"})
+OPEN = (CLAIMED, SENDING, AMBIGUOUS, RELEASED)
+STATUSES = (CLAIMED, SENDING, AMBIGUOUS, RELEASED, "sent", "suppressed", "failed")
 # First key of the two-key advisory locks on customers (the second is hashtext(customer_id)).
 CUSTOMER_LOCK_CLASS = 7301
+
+
+class ClaimLost(RuntimeError):
+    """This attempt no longer owns the ledger row (its lease ran out and another attempt took the
+    key over, or an operator resolved it): it must neither send nor record anything."""
+
+    def __init__(self, key: str, step: str) -> None:
+        super().__init__(f"{key}: this attempt no longer owns the send (lost before: {step})")
+        self.key = key
+        self.step = step
 
 
 @dataclass(frozen=True)
@@ -49,83 +72,209 @@ class LedgerRow:
         return self.status in COMPLETED
 
 
-async def claim(engine: AsyncEngine, key: str, customer_id: str) -> bool:
-    """True when this call created the row and so owns the key."""
-    statement = (
-        insert(send_ledger)
-        .values(idempotency_key=key, customer_id=customer_id, status=CLAIMED)
-        .on_conflict_do_nothing(index_elements=[send_ledger.c.idempotency_key])
-        .returning(send_ledger.c.idempotency_key)
+def _row(mapping: object) -> LedgerRow:
+    return LedgerRow(**dict(mapping))  # type: ignore[call-overload]
+
+
+def _unowned() -> ColumnElement[bool]:
+    """The row's attempt is gone: released, never owned, or its lease ran out."""
+    return or_(
+        send_ledger.c.status == RELEASED,
+        send_ledger.c.owner.is_(None),
+        send_ledger.c.lease_expires_at.is_(None),
+        send_ledger.c.lease_expires_at < func.now(),
     )
-    async with engine.begin() as conn:
-        return (await conn.execute(statement)).first() is not None
+
+
+def _owned(key: str, token: str, *statuses: str) -> ColumnElement[bool]:
+    return and_(
+        send_ledger.c.idempotency_key == key,
+        send_ledger.c.owner == token,
+        send_ledger.c.status.in_(statuses),
+    )
+
+
+async def acquire(
+    conn: AsyncConnection,
+    key: str,
+    token: str,
+    lease: timedelta,
+    *,
+    customer_id: str,
+    purpose: str | None = None,
+    journey_id: str | None = None,
+    step_id: str | None = None,
+) -> LedgerRow | None:
+    """Own the key: a new row, or one whose attempt is gone. None when it is completed or another
+    attempt holds it. The returned status tells the caller where the last attempt stopped: `claimed`
+    (nothing reached the provider), `sending` or `ambiguous` (the provider may have the message).
+    A released row comes back as `claimed`. The condition is checked under the row lock, so of
+    several callers exactly one wins."""
+    expires = func.now() + lease
+    statement = insert(send_ledger).values(
+        idempotency_key=key,
+        customer_id=customer_id,
+        status=CLAIMED,
+        owner=token,
+        lease_expires_at=expires,
+        purpose=purpose,
+        journey_id=journey_id,
+        step_id=step_id,
+        attempts=1,
+    )
+    upsert = statement.on_conflict_do_update(
+        index_elements=[send_ledger.c.idempotency_key],
+        set_={
+            "owner": token,
+            "lease_expires_at": expires,
+            "attempts": send_ledger.c.attempts + 1,
+            "status": func.coalesce(func.nullif(send_ledger.c.status, literal(RELEASED)), literal(CLAIMED)),
+            "purpose": func.coalesce(send_ledger.c.purpose, statement.excluded.purpose),
+            "journey_id": func.coalesce(send_ledger.c.journey_id, statement.excluded.journey_id),
+            "step_id": func.coalesce(send_ledger.c.step_id, statement.excluded.step_id),
+        },
+        where=and_(send_ledger.c.status.in_(OPEN), _unowned()),
+    ).returning(*send_ledger.c)
+    row = (await conn.execute(upsert)).mappings().first()
+    return None if row is None else _row(row)
 
 
 async def get(engine: AsyncEngine, key: str) -> LedgerRow | None:
     async with engine.connect() as conn:
-        row = (await conn.execute(select(send_ledger).where(send_ledger.c.idempotency_key == key))).first()
-    return None if row is None else LedgerRow(**row._mapping)
+        return await get_in(conn, key)
 
 
-async def take_over(engine: AsyncEngine, key: str, lease: timedelta) -> bool:
-    """Claim a key whose previous attempt is gone: marked ambiguous, or claimed longer ago than the
-    lease. The condition is re-checked under the row lock, so only one of several callers wins."""
+async def get_in(conn: AsyncConnection, key: str) -> LedgerRow | None:
+    row = (
+        (await conn.execute(select(send_ledger).where(send_ledger.c.idempotency_key == key)))
+        .mappings()
+        .first()
+    )
+    return None if row is None else _row(row)
+
+
+async def _moved(conn: AsyncConnection, statement: object) -> bool:
+    result = await conn.execute(statement.returning(send_ledger.c.idempotency_key))  # type: ignore[attr-defined]
+    return result.first() is not None
+
+
+async def reserve(
+    conn: AsyncConnection, key: str, token: str, channel: str, purpose: str, lease: timedelta
+) -> bool:
+    """claimed → sending: the channel is chosen and counts against the customer's caps from now on.
+    Run in the eligibility transaction, after `lock_customer`."""
     statement = (
         update(send_ledger)
-        .where(send_ledger.c.idempotency_key == key)
-        .where(
-            or_(
-                send_ledger.c.status == AMBIGUOUS,
-                (send_ledger.c.status == CLAIMED) & (send_ledger.c.claimed_at < func.now() - lease),
-            )
+        .where(_owned(key, token, CLAIMED))
+        .values(
+            status=SENDING,
+            channel=channel,
+            purpose=purpose,
+            reserved_at=func.now(),
+            lease_expires_at=func.now() + lease,
         )
-        .values(status=CLAIMED, claimed_at=func.now())
-        .returning(send_ledger.c.idempotency_key)
     )
-    async with engine.begin() as conn:
-        return (await conn.execute(statement)).first() is not None
+    return await _moved(conn, statement)
+
+
+async def renew(conn: AsyncConnection, key: str, token: str, lease: timedelta) -> bool:
+    """Keep the lease alive (each heartbeat, and right before the provider call)."""
+    statement = (
+        update(send_ledger)
+        .where(_owned(key, token, CLAIMED, SENDING, AMBIGUOUS))
+        .values(lease_expires_at=func.now() + lease)
+    )
+    return await _moved(conn, statement)
 
 
 async def complete(
-    engine: AsyncEngine, key: str, status: str, channel: str | None, provider_message_id: str | None
-) -> None:
-    """Record the outcome; a row that is already completed keeps its first outcome."""
+    conn: AsyncConnection,
+    key: str,
+    token: str,
+    status: str,
+    channel: str | None,
+    provider_message_id: str | None,
+    note: str | None = None,
+) -> bool:
+    """Record the outcome (in the transaction that appends its event)."""
     if status not in COMPLETED:
         raise ValueError(f"not an outcome status: {status!r}")
     statement = (
         update(send_ledger)
-        .where(send_ledger.c.idempotency_key == key)
-        .where(send_ledger.c.status.in_([CLAIMED, AMBIGUOUS]))
+        .where(_owned(key, token, CLAIMED, SENDING, AMBIGUOUS))
         .values(
-            status=status, channel=channel, provider_message_id=provider_message_id, completed_at=func.now()
+            status=status,
+            channel=channel,
+            provider_message_id=provider_message_id,
+            completed_at=func.now(),
+            lease_expires_at=None,
+            note=note,
         )
     )
-    async with engine.begin() as conn:
-        await conn.execute(statement)
+    return await _moved(conn, statement)
 
 
-async def release(engine: AsyncEngine, key: str) -> None:
-    """Give the key back after a failure that certainly sent nothing, so a retry starts afresh."""
-    statement = delete(send_ledger).where(
-        send_ledger.c.idempotency_key == key, send_ledger.c.status == CLAIMED
-    )
-    async with engine.begin() as conn:
-        await conn.execute(statement)
-
-
-async def mark_ambiguous(engine: AsyncEngine, key: str) -> None:
-    """The provider call may have gone through: a retry follows the purpose's rule."""
+async def release(conn: AsyncConnection, key: str, token: str, note: str) -> bool:
+    """Give the key back: nothing was sent, and the next attempt sends afresh."""
     statement = (
         update(send_ledger)
-        .where(send_ledger.c.idempotency_key == key, send_ledger.c.status == CLAIMED)
-        .values(status=AMBIGUOUS)
+        .where(_owned(key, token, CLAIMED, SENDING, AMBIGUOUS))
+        .values(status=RELEASED, channel=None, reserved_at=None, owner=None, lease_expires_at=None, note=note)
     )
-    async with engine.begin() as conn:
-        await conn.execute(statement)
+    return await _moved(conn, statement)
+
+
+async def mark_ambiguous(conn: AsyncConnection, key: str, token: str, note: str) -> bool:
+    """The provider may have the message and cannot tell us. The owner lets go at once, so the next
+    attempt looks the message up (or holds it for an operator) without waiting for the lease."""
+    statement = (
+        update(send_ledger)
+        .where(_owned(key, token, CLAIMED, SENDING, AMBIGUOUS))
+        .values(status=AMBIGUOUS, owner=None, lease_expires_at=None, note=note)
+    )
+    return await _moved(conn, statement)
+
+
+async def unreserve(conn: AsyncConnection, key: str, token: str) -> bool:
+    """sending/ambiguous → claimed: the provider does not have the message, so this attempt decides
+    and reserves again (the old reservation must not count against the new decision's caps)."""
+    statement = (
+        update(send_ledger)
+        .where(_owned(key, token, SENDING, AMBIGUOUS))
+        .values(status=CLAIMED, channel=None, reserved_at=None)
+    )
+    return await _moved(conn, statement)
+
+
+# --- operators: rows in doubt, resolved by hand -------------------------------------------------------
+async def list_rows(
+    conn: AsyncConnection, status: str | None, *, after_key: str | None = None, limit: int = 100
+) -> list[LedgerRow]:
+    """Rows by key (stable keyset order), optionally of one status."""
+    query = select(send_ledger).order_by(send_ledger.c.idempotency_key).limit(limit)
+    if status is not None:
+        query = query.where(send_ledger.c.status == status)
+    if after_key is not None:
+        query = query.where(send_ledger.c.idempotency_key > after_key)
+    return [_row(row) for row in (await conn.execute(query)).mappings()]
+
+
+async def take_for_operator(conn: AsyncConnection, key: str, token: str) -> LedgerRow | None:
+    """An operator takes an open row no live attempt holds (same rule as `acquire`), without counting
+    an attempt. None: unknown, completed, or still in flight."""
+    statement = (
+        update(send_ledger)
+        .where(send_ledger.c.idempotency_key == key)
+        .where(send_ledger.c.status.in_((CLAIMED, SENDING, AMBIGUOUS)), _unowned())
+        .values(owner=token, lease_expires_at=func.now() + timedelta(minutes=1))
+        .returning(*send_ledger.c)
+    )
+    row = (await conn.execute(statement)).mappings().first()
+    return None if row is None else _row(row)
 
 
 # --- frequency caps: counted from the ledger, under a per-customer lock -------------------------------
-RESERVED = ("sending", "sent", AMBIGUOUS)  # rows whose message is (or may be) on its way
+RESERVED = (SENDING, "sent", AMBIGUOUS)  # rows whose message is (or may be) on its way
 
 
 async def lock_customer(conn: AsyncConnection, customer_id: str) -> None:

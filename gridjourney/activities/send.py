@@ -1,56 +1,90 @@
 """SEND_MESSAGE: exactly-once sending from the customer's side.
 
-    claim the key in the ledger → customer → eligibility → render → provider → event → ledger
+    acquire the key (ledger, owner token + lease) → [an earlier attempt may have reached the provider:
+    look the message up] → customer → eligibility + reservation (one transaction, customer locked) →
+    render → renew the lease → provider → outcome event + ledger row (one transaction, retried)
 
-The claim comes before the provider call, so a retried or concurrent attempt finds it and does not
-send again. The outcome is appended to the event log (under an id derived from the key) before the
-ledger row is marked, so a crash between the two is healed by finding the event. A claim whose
-attempt vanished mid-call (a crash, a timeout after the request left) is ambiguous: the message may
-be on the customer's phone already. Safety messages are sent again (a duplicate outage notice is
-better than none); marketing and informational ones are not, and that is recorded as a suppression.
+Every move of the ledger row names this attempt's token, so an attempt that lost its lease (paused,
+partitioned) can neither send nor record: it raises ClaimLost. A lease is kept alive by the activity's
+heartbeats. The next attempt after a crash knows from the row's status where the last one stopped:
+`claimed` (the provider was not called: send), `sending`/`ambiguous` (it may have been: ask the
+provider first; only when the provider cannot answer does the purpose decide, see `RESENT_PURPOSES`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
-from gridjourney.activities import ledger
-from gridjourney.activities.context import load_customer
-from gridjourney.activities.eligibility import eligible_channel
-from gridjourney.channels.base import OutgoingMessage, PermanentSendError, Sender, TransientSendError
+from gridjourney.activities import eligibility, ledger
+from gridjourney.activities.context import CustomerRecord, load_customer
+from gridjourney.activities.send_events import (
+    OUTCOME_TYPES,
+    deferred_event,
+    message_event_id,
+    outcome_event,
+    outcome_from_event,
+    suppression_event_id,
+)
+from gridjourney.channels.base import (
+    LookupUnavailable,
+    OutgoingMessage,
+    PermanentSendError,
+    Sender,
+    TransientSendError,
+)
 from gridjourney.content import TemplateProblem, render
 from gridjourney.dsl.schema import Channel
-from gridjourney.events.models import NewEvent, StoredEvent
+from gridjourney.events.models import NewEvent
 from gridjourney.events.store import EventStore
+from gridjourney.outages import outage
+from gridjourney.policy.model import Policy
+from gridjourney.projections.suppressions import suppression_added
 from gridjourney.workflows.contracts import SendMessageInput, SendOutcome
 
-SOURCE = "gridjourney.send"
-OUTCOME_TYPES = {"sent": "message.sent", "suppressed": "message.suppressed", "failed": "message.failed"}
-# Fixed namespace: message event ids are uuid5(namespace, key + type), the same on every attempt.
-MESSAGE_EVENT_NAMESPACE = uuid.UUID("5b0f1c4e-6a43-4d55-9a51-2f0c8f3e7d21")
+log = logging.getLogger(__name__)
+
+# Purposes resent when the provider cannot say whether an earlier attempt reached it: a duplicate
+# outage notice is better than none. The others wait as `ambiguous` for an operator.
 RESENT_PURPOSES = frozenset({"safety"})
+Heartbeat = Callable[[], None]
+# Keep it well under the workflow's heartbeat_timeout for SEND_MESSAGE (workflows/journey.py).
+MAX_HEARTBEAT_INTERVAL = timedelta(seconds=10)
 
 
 class SendInProgress(RuntimeError):
     """Another attempt holds the key and is still within its lease; Temporal retries later."""
 
 
-def message_event_id(idempotency_key: str, event_type: str) -> uuid.UUID:
-    return uuid.uuid5(MESSAGE_EVENT_NAMESPACE, f"{idempotency_key}#{event_type}")
+class SendHeld(RuntimeError):
+    """The message may be at the provider, which cannot tell us: it waits as `ambiguous` until an
+    operator resolves it (`gridjourney sends resolve`); retried, never recorded as suppressed."""
+
+
+@dataclass
+class _ProviderCall:
+    """Whether this attempt has called the provider: before, a failure gives the key back."""
+
+    started: bool = False
 
 
 class MessageSending:
     """The send activity's logic, independent of Temporal (the activity class wraps it).
 
-    `claim_lease`: how long a claimed key is presumed in flight; keep it above the provider
-    timeout. `wait_for_other`: how long to wait for a concurrent attempt before giving up (and
-    letting Temporal retry).
+    `claim_lease`: how long a key stays owned without a renewal; the attempt renews it (and
+    heartbeats) every quarter lease, at most every 10 s (`heartbeat_every` overrides it).
+    `wait_for_other`: how long to wait for a concurrent attempt before giving up (and letting
+    Temporal retry). `status_callback_base`: the API's public URL, for Twilio's
+    status callbacks.
     """
 
     def __init__(
@@ -58,40 +92,278 @@ class MessageSending:
         store: EventStore,
         templates_dir: Path,
         senders: Mapping[Channel, Sender],
+        policy: Policy,
         *,
         claim_lease: timedelta = timedelta(seconds=60),
         wait_for_other: timedelta = timedelta(seconds=5),
+        status_callback_base: str | None = None,
+        heartbeat_every: timedelta | None = None,
     ) -> None:
         self.store = store
         self.engine = store.engine
         self.templates_dir = templates_dir
         self.senders = senders
+        self.policy = policy
         self.claim_lease = claim_lease
         self.wait_for_other = wait_for_other
+        self.status_callback_base = status_callback_base
+        self.record_retry_max = timedelta(seconds=5)
+        self.heartbeat_every = heartbeat_every or min(claim_lease / 4, MAX_HEARTBEAT_INTERVAL)
 
-    async def send(self, request: SendMessageInput) -> SendOutcome:
+    async def send(self, request: SendMessageInput, heartbeat: Heartbeat | None = None) -> SendOutcome:
         key = request.idempotency_key
+        token = str(uuid.uuid4())
         deadline = time.monotonic() + self.wait_for_other.total_seconds()
         while True:
-            if await ledger.claim(self.engine, key, request.customer_id):
-                return await self._send_owned(request)
-            row = await ledger.get(self.engine, key)
-            if row is None:
-                continue  # released by a failed attempt in between: claim again
+            async with self.engine.begin() as conn:
+                row = await ledger.acquire(
+                    conn,
+                    key,
+                    token,
+                    self.claim_lease,
+                    customer_id=request.customer_id,
+                    purpose=request.purpose,
+                    journey_id=request.journey_id,
+                    step_id=request.step_id,
+                )
+            if row is not None:
+                async with self._kept_alive(key, token, heartbeat):
+                    return await self._send_owned(request, token, row)
             recorded = await self._recorded_outcome(key)
             if recorded is not None:
-                if not row.completed:  # the event was written, the ledger mark was lost
-                    await ledger.complete(
-                        self.engine, key, recorded.status, recorded.channel, recorded.provider_message_id
-                    )
                 return recorded.model_copy(update={"duplicate": True})
-            if row.completed:  # outcomes are evented before the ledger mark; kept for rows from elsewhere
-                return outcome_from_ledger(row)
-            if await ledger.take_over(self.engine, key, self.claim_lease):
-                return await self._resume_ambiguous(request)
-            if time.monotonic() >= deadline:
-                raise SendInProgress(f"{key}: another attempt holds the claim (since {row.claimed_at})")
+            current = await ledger.get(self.engine, key)
+            if current is not None and current.completed:
+                return outcome_from_ledger(current)
+            if current is not None and time.monotonic() >= deadline:
+                raise SendInProgress(f"{key}: another attempt holds the claim (since {current.claimed_at})")
             await asyncio.sleep(0.05)
+
+    async def give_up(self, request: SendMessageInput, reason: str) -> SendOutcome:
+        """The workflow's retries ran out: record `message.failed` and complete the row, unless an
+        outcome is recorded already. Raises SendInProgress while a live attempt holds the key."""
+        recorded = await self._recorded_outcome(request.idempotency_key)
+        if recorded is not None:
+            return recorded.model_copy(update={"duplicate": True})
+        token = str(uuid.uuid4())
+        async with self.engine.begin() as conn:
+            row = await ledger.acquire(
+                conn, request.idempotency_key, token, self.claim_lease, customer_id=request.customer_id
+            )
+        if row is None:
+            current = await ledger.get(self.engine, request.idempotency_key)
+            if current is not None and current.completed:
+                return outcome_from_ledger(current)
+            raise SendInProgress(f"{request.idempotency_key}: an attempt still holds the send")
+        channel = row.channel if row.channel in ("sms", "email", "push") else None
+        failed = SendOutcome.model_validate(
+            {"status": "failed", "channel": channel, "reason": f"gave_up: {reason}"}
+        )
+        return await self._record(request, token, failed, [outcome_event(request, failed)])
+
+    # --- the owned path ----------------------------------------------------------------------------
+    async def _send_owned(self, request: SendMessageInput, token: str, row: ledger.LedgerRow) -> SendOutcome:
+        key = request.idempotency_key
+        if row.attempts > 1:
+            recorded = await self._recorded_outcome(key)
+            if recorded is not None:  # recorded by a version that wrote the event before the row
+                await self._record(request, token, recorded, [])
+                return recorded.model_copy(update={"duplicate": True})
+        if row.status in (ledger.SENDING, ledger.AMBIGUOUS):
+            found = await self._look_up_earlier(request, token, row)
+            if found is not None:
+                return found
+        called = _ProviderCall()
+        try:
+            return await self._decide_and_send(request, token, called)
+        except BaseException as error:
+            if called.started or isinstance(error, ledger.ClaimLost):
+                raise  # _call_provider left the row where it must be; a lost row is not ours
+            # Nothing reached the provider: give the key back. If even that fails, the lease runs
+            # out and the next attempt takes the `claimed` (or `sending`, then looked up) row over.
+            with contextlib.suppress(Exception):
+                async with self.engine.begin() as conn:
+                    await ledger.release(conn, key, token, f"attempt failed before sending: {error!r}"[:500])
+            raise
+
+    async def _look_up_earlier(
+        self, request: SendMessageInput, token: str, row: ledger.LedgerRow
+    ) -> SendOutcome | None:
+        """An earlier attempt reserved a channel and may have called the provider: ask it. Returns the
+        recorded outcome when the provider has the message; None when this attempt should send
+        (the row is back to `claimed`)."""
+        key = request.idempotency_key
+        customer = await load_customer(self.engine, request.customer_id)
+        message = None
+        if customer is not None and row.channel in self.senders:
+            prepared = self._message(request, customer, row.channel, _address(customer, row.channel))  # type: ignore[arg-type]
+            message = None if isinstance(prepared, SendOutcome) else prepared[0]
+        if message is not None:
+            since = row.reserved_at or row.claimed_at
+            try:
+                receipt = await self.senders[message.channel].lookup(message, since)
+            except LookupUnavailable as error:
+                if request.purpose not in RESENT_PURPOSES:
+                    note = (
+                        f"held: the provider cannot say whether it has the message ({error}); "
+                        f"{request.purpose} messages are not resent blindly: `gridjourney sends resolve`"
+                    )
+                    async with self.engine.begin() as conn:
+                        if not await ledger.mark_ambiguous(conn, key, token, note[:1000]):
+                            raise ledger.ClaimLost(key, "holding") from error
+                    raise SendHeld(f"{key}: {note}") from error
+                log.warning("%s: provider look-up unavailable; %s is resent", key, request.purpose)
+                receipt = None
+            if receipt is not None:
+                sent = SendOutcome(
+                    status="sent", channel=message.channel, provider_message_id=receipt.provider_message_id
+                )
+                return await self._record(
+                    request, token, sent, [outcome_event(request, sent, segments=receipt.segments)]
+                )
+        async with self.engine.begin() as conn:
+            if not await ledger.unreserve(conn, key, token):
+                raise ledger.ClaimLost(key, "sending again")
+        return None
+
+    async def _decide_and_send(
+        self, request: SendMessageInput, token: str, called: _ProviderCall
+    ) -> SendOutcome:
+        key = request.idempotency_key
+        customer = await load_customer(self.engine, request.customer_id)
+        if customer is None:
+            unknown = SendOutcome(status="suppressed", reason="unknown_customer")
+            return await self._record(request, token, unknown, [outcome_event(request, unknown)])
+        # One transaction: the customer's lock, the decision and the reservation, so that a concurrent
+        # decision for the same customer counts this message against its caps.
+        async with self.engine.begin() as conn:
+            await ledger.lock_customer(conn, request.customer_id)
+            decision = await eligibility.decide(
+                conn, self.policy, customer, request, self.senders.keys(), datetime.now(UTC)
+            )
+            chosen = decision.deferred_until is None and decision.channel is not None
+            if chosen and decision.channel is not None:
+                reserved = await ledger.reserve(
+                    conn, key, token, decision.channel, request.purpose, self.claim_lease
+                )
+                if not reserved:
+                    raise ledger.ClaimLost(key, "reserving a channel")
+        if decision.deferred_until is not None:
+            return await self._defer(request, token, decision)
+        if decision.channel is None or decision.recipient is None:
+            refused = SendOutcome(status="suppressed", reason=decision.reason())
+            return await self._record(request, token, refused, [outcome_event(request, refused)])
+        prepared = self._message(request, customer, decision.channel, decision.recipient)
+        if isinstance(prepared, SendOutcome):
+            return await self._record(request, token, prepared, [outcome_event(request, prepared)])
+        message, locale = prepared
+        return await self._call_provider(request, token, message, locale, called)
+
+    async def _defer(
+        self, request: SendMessageInput, token: str, decision: eligibility.SendDecision
+    ) -> SendOutcome:
+        until = decision.deferred_until
+        assert until is not None
+        if not request.can_defer:
+            # A workflow from before quiet hours cannot wait them out: the message is not sent now.
+            quiet = SendOutcome(status="suppressed", reason="quiet_hours")
+            return await self._record(request, token, quiet, [outcome_event(request, quiet)])
+        event = deferred_event(request, until, decision.time_zone, decision.reason())
+        async with self.engine.begin() as conn:
+            if not await ledger.release(
+                conn, request.idempotency_key, token, f"deferred to {until.isoformat()}"
+            ):
+                raise ledger.ClaimLost(request.idempotency_key, "deferring")
+            await self.store.append_in(conn, [event])
+        return SendOutcome(status="deferred", deferred_until=until, reason=decision.reason())
+
+    async def _call_provider(
+        self,
+        request: SendMessageInput,
+        token: str,
+        message: OutgoingMessage,
+        locale: str,
+        called: _ProviderCall,
+    ) -> SendOutcome:
+        key = request.idempotency_key
+        # Right before the call: a paused attempt whose lease ran out stops here.
+        async with self.engine.begin() as conn:
+            if not await ledger.renew(conn, key, token, self.claim_lease):
+                raise ledger.ClaimLost(key, "calling the provider")
+        called.started = True
+        try:
+            receipt = await self.senders[message.channel].send(message)
+        except PermanentSendError as error:
+            kind = "invalid_recipient" if error.invalid_recipient else "provider_refused"
+            failed = SendOutcome(status="failed", channel=message.channel, reason=f"{kind}: {error.reason}")
+            events = [outcome_event(request, failed, locale=locale, error_code=error.code)]
+            if error.invalid_recipient:
+                events.append(
+                    suppression_added(
+                        request.customer_id,
+                        message.channel,
+                        message.recipient,
+                        kind,
+                        "gridjourney.send",
+                        suppression_event_id(key),
+                    )
+                )
+            return await self._record(request, token, failed, events)
+        except TransientSendError as error:
+            await self._let_go(key, token, error, maybe_accepted=error.maybe_accepted)
+            raise
+        except BaseException as error:
+            # Cancelled or crashed mid-call: the provider may have the message.
+            await self._let_go(key, token, error, maybe_accepted=True)
+            raise
+        sent = SendOutcome(
+            status="sent", channel=message.channel, provider_message_id=receipt.provider_message_id
+        )
+        event = outcome_event(request, sent, locale=locale, segments=receipt.segments)
+        return await self._record(request, token, sent, [event])
+
+    async def _let_go(self, key: str, token: str, error: BaseException, *, maybe_accepted: bool) -> None:
+        """After a failed provider call. Best effort: if the database is down too, the lease runs
+        out and the next attempt looks the message up anyway."""
+        note = f"{type(error).__name__}: {error}"[:1000]
+        with contextlib.suppress(Exception):
+            async with self.engine.begin() as conn:
+                if maybe_accepted:
+                    await ledger.mark_ambiguous(conn, key, token, note)
+                else:
+                    await ledger.release(conn, key, token, note)
+
+    # --- recording ---------------------------------------------------------------------------------
+    async def _record(
+        self, request: SendMessageInput, token: str, outcome: SendOutcome, events: list[NewEvent]
+    ) -> SendOutcome:
+        """The outcome's events and the ledger row in one transaction, retried through database
+        outages for as long as it takes (the activity heartbeats meanwhile): a message the provider
+        accepted is recorded as sent, never lost to a suppression."""
+        key = request.idempotency_key
+        delay = 0.1
+        while True:
+            try:
+                async with self.engine.begin() as conn:
+                    done = await ledger.complete(
+                        conn, key, token, outcome.status, outcome.channel, outcome.provider_message_id
+                    )
+                    if not done:
+                        raise ledger.ClaimLost(key, f"recording {outcome.status}")
+                    await self.store.append_in(conn, events)
+                return outcome
+            except ledger.ClaimLost:
+                # A commit whose answer was lost in an outage, then retried: the row is ours, done.
+                row = await ledger.get(self.engine, key)
+                if row is not None and row.owner == token and row.status == outcome.status:
+                    return outcome
+                raise
+            except Exception as error:
+                if outage(error) != "database":
+                    raise
+                log.warning("%s: cannot record %s yet (%s); retrying", key, outcome.status, error)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, self.record_retry_max.total_seconds())
 
     async def _recorded_outcome(self, key: str) -> SendOutcome | None:
         for status, event_type in OUTCOME_TYPES.items():
@@ -100,124 +372,71 @@ class MessageSending:
                 return outcome_from_event(status, event)
         return None
 
-    async def _resume_ambiguous(self, request: SendMessageInput) -> SendOutcome:
-        if request.purpose in RESENT_PURPOSES:
-            return await self._send_owned(request)
-        reason = (
-            f"ambiguous_prior_attempt: an earlier attempt may have reached the provider; "
-            f"{request.purpose} messages are not resent"
-        )
-        return await self._finish(request, SendOutcome(status="suppressed", reason=reason))
+    @contextlib.asynccontextmanager
+    async def _kept_alive(self, key: str, token: str, heartbeat: Heartbeat | None) -> AsyncIterator[None]:
+        """Heartbeat and renew the lease while this attempt works."""
 
-    async def _send_owned(self, request: SendMessageInput) -> SendOutcome:
-        """We hold the claim. Until the provider is called nothing can have been sent, so any
-        failure before then gives the key back."""
-        try:
-            prepared = await self._prepare(request)
-        except BaseException:
-            await ledger.release(self.engine, request.idempotency_key)
-            raise
-        if isinstance(prepared, SendOutcome):
-            return await self._finish(request, prepared)
-        message, locale = prepared
-        try:
-            receipt = await self.senders[message.channel].send(message)
-        except PermanentSendError as error:
-            kind = "invalid_recipient" if error.invalid_recipient else "provider_refused"
-            failed = SendOutcome(status="failed", channel=message.channel, reason=f"{kind}: {error.reason}")
-            return await self._finish(request, failed, locale=locale)
-        except TransientSendError as error:
-            if error.maybe_accepted:
-                await ledger.mark_ambiguous(self.engine, request.idempotency_key)
-            else:
-                await ledger.release(self.engine, request.idempotency_key)
-            raise
-        except BaseException:
-            # Cancelled or crashed mid-call: the provider may have the message.
-            await ledger.mark_ambiguous(self.engine, request.idempotency_key)
-            raise
-        sent = SendOutcome(
-            status="sent", channel=message.channel, provider_message_id=receipt.provider_message_id
-        )
-        return await self._finish(request, sent, locale=locale, segments=receipt.segments)
+        async def keep() -> None:
+            while True:
+                if heartbeat is not None:
+                    heartbeat()
+                await asyncio.sleep(self.heartbeat_every.total_seconds())
+                try:
+                    async with self.engine.begin() as conn:
+                        if not await ledger.renew(conn, key, token, self.claim_lease):
+                            return  # recorded, released or lost: nothing left to keep
+                except Exception as error:
+                    if outage(error) != "database":
+                        raise
+                    log.warning("%s: cannot renew the send's lease (%s)", key, error)
 
-    async def _prepare(self, request: SendMessageInput) -> SendOutcome | tuple[OutgoingMessage, str]:
-        """The message to send, or the outcome that makes sending unnecessary."""
-        customer = await load_customer(self.engine, request.customer_id)
-        if customer is None:
-            return SendOutcome(status="suppressed", reason="unknown_customer")
-        decision = await eligible_channel(
-            self.engine, customer, request.channels, request.purpose, available_channels=self.senders.keys()
-        )
-        if decision.channel is None or decision.recipient is None:
-            return SendOutcome(status="suppressed", reason=decision.reason())
+        keeper = asyncio.create_task(keep(), name=f"lease {key}")
+        try:
+            yield
+        finally:
+            keeper.cancel()
+            await asyncio.gather(keeper, return_exceptions=True)
+
+    # --- the message -------------------------------------------------------------------------------
+    def _message(
+        self, request: SendMessageInput, customer: CustomerRecord, channel: Channel, recipient: str
+    ) -> SendOutcome | tuple[OutgoingMessage, str]:
+        """The message to send, or the `failed` outcome of a template that cannot render."""
         variables: dict[str, Any] = {
             "journey": {"id": request.journey_id, "version": request.journey_version},
             **request.variables,
             "customer": customer.context().namespace(),
         }
         try:
-            rendered = render(
-                self.templates_dir, decision.channel, request.template, customer.locale, variables
-            )
+            rendered = render(self.templates_dir, channel, request.template, customer.locale, variables)
         except TemplateProblem as error:
-            return SendOutcome(status="failed", channel=decision.channel, reason=f"template_error: {error}")
+            return SendOutcome(status="failed", channel=channel, reason=f"template_error: {error}")
+        callback = None
+        if channel == "sms" and self.status_callback_base is not None:
+            key = quote(request.idempotency_key, safe="")
+            callback = f"{self.status_callback_base}/webhooks/twilio/status?key={key}"
         message = OutgoingMessage(
             idempotency_key=request.idempotency_key,
-            channel=decision.channel,
-            recipient=decision.recipient,
+            channel=channel,
+            customer_id=request.customer_id,
+            purpose=request.purpose,
+            recipient=recipient,
             subject=rendered.subject,
             body=rendered.body,
+            html=rendered.html,
+            url=rendered.url,
+            status_callback=callback,
         )
         return message, rendered.locale
 
-    async def _finish(
-        self,
-        request: SendMessageInput,
-        outcome: SendOutcome,
-        *,
-        locale: str | None = None,
-        segments: int | None = None,
-    ) -> SendOutcome:
-        event_type = OUTCOME_TYPES[outcome.status]
-        payload: dict[str, Any] = {
-            "idempotency_key": request.idempotency_key,
-            "journey_id": request.journey_id,
-            "instance_id": request.instance_id,
-            "step_id": request.step_id,
-            "template": request.template,
-            "channel": outcome.channel,
-            "locale": locale,
-        }
-        if outcome.status == "sent":
-            payload |= {"provider_message_id": outcome.provider_message_id, "segments": segments}
-        else:
-            payload["reason"] = outcome.reason
-        event = NewEvent(
-            event_id=message_event_id(request.idempotency_key, event_type),
-            type=event_type,
-            customer_id=request.customer_id,
-            occurred_at=datetime.now(UTC),
-            source=SOURCE,
-            payload=payload,
-        )
-        await self.store.append([event])
-        await ledger.complete(
-            self.engine, request.idempotency_key, outcome.status, outcome.channel, outcome.provider_message_id
-        )
-        return outcome
 
-
-def outcome_from_event(status: str, event: StoredEvent) -> SendOutcome:
-    payload = event.payload
-    return SendOutcome.model_validate(
-        {
-            "status": status,
-            "channel": payload.get("channel"),
-            "reason": payload.get("reason"),
-            "provider_message_id": payload.get("provider_message_id"),
-        }
-    )
+def _address(customer: CustomerRecord, channel: str) -> str:
+    """Where an earlier attempt sent on `channel` (look-ups match on it). Push has no look-up."""
+    if channel == "sms":
+        return customer.phone or ""
+    if channel == "email":
+        return customer.email or ""
+    return customer.customer_id
 
 
 def outcome_from_ledger(row: ledger.LedgerRow) -> SendOutcome:

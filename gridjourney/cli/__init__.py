@@ -13,6 +13,7 @@ from gridjourney.cli.keys import keys_app
 from gridjourney.cli.models import models_app
 from gridjourney.cli.projections import projections_app
 from gridjourney.cli.run import api, router, run, worker
+from gridjourney.cli.sends import sends_app
 from gridjourney.cli.simulate import simulate_app
 from gridjourney.cli.subscriptions import subscriptions_app
 
@@ -33,6 +34,7 @@ app.add_typer(journeys_app, name="journeys")
 app.add_typer(keys_app, name="keys")
 app.add_typer(projections_app, name="projections")
 app.add_typer(subscriptions_app, name="subscriptions")
+app.add_typer(sends_app, name="sends")
 app.add_typer(bench_app, name="bench")
 app.add_typer(simulate_app, name="simulate")
 app.add_typer(models_app, name="models")

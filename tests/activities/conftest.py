@@ -93,6 +93,7 @@ async def add_customer(
     email: str | None = None,
     locale: str = "en",
     name: str = "Ana",
+    time_zone: str = "America/Los_Angeles",
     attributes: dict[str, object] | None = None,
     consent: Sequence[tuple[str, str, bool]] = (),
 ) -> None:
@@ -103,7 +104,7 @@ async def add_customer(
         "phone": phone,
         "email": email,
         "locale": locale,
-        "time_zone": "America/Los_Angeles",
+        "time_zone": time_zone,
         "attributes": attributes or {},
     }
     new = [
