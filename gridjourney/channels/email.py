@@ -32,8 +32,10 @@ from gridjourney.channels.base import (
     SendError,
     TransientSendError,
 )
+from gridjourney.config import Settings
 from gridjourney.events.types import Purpose
-from gridjourney.inbound.unsubscribe import UnsubscribeLinks
+from gridjourney.inbound.unsubscribe import UnsubscribeLinks, unsubscribe_links
+from gridjourney.policy.model import Policy
 
 SENDGRID_API_URL = "https://api.sendgrid.com"
 # custom_args names: SendGrid copies them onto every event row, beside its own fields.
@@ -205,6 +207,25 @@ class SendGridEmailSender:
 
     async def close(self) -> None:
         """Nothing to release: each call opens and closes its own connection."""
+
+
+def sendgrid_base_url(settings: Settings) -> str:
+    """The configured SendGrid URL, or the embedded stack's stand-in on 127.0.0.1."""
+    return settings.sendgrid_base_url or f"http://127.0.0.1:{settings.email_standin_port}"
+
+
+def email_sender_from_settings(settings: Settings, policy: Policy) -> SendGridEmailSender:
+    """The sender the workers use: SendGrid (or its stand-in), the policy's identity, the deployment's
+    unsubscribe links."""
+    identity = policy.senders.email
+    return SendGridEmailSender(
+        api_key=settings.sendgrid_api_key.get_secret_value(),
+        identity=EmailIdentity(identity.from_address, identity.from_name, identity.reply_to),
+        links=unsubscribe_links(settings),
+        base_url=sendgrid_base_url(settings),
+        # The stand-in lists a message the moment it accepts it; SendGrid's feed may lag.
+        activity_lag=timedelta(minutes=5) if settings.sendgrid_base_url else timedelta(0),
+    )
 
 
 def classify_sendgrid_error(status: int, text: str) -> SendError:

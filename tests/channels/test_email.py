@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gridjourney.channels.base import (
     LookupUnavailable,
@@ -17,9 +18,11 @@ from gridjourney.channels.base import (
     TransientSendError,
 )
 from gridjourney.channels.email import EmailIdentity, SendGridEmailSender
-from gridjourney.channels.sendgrid_standin import SendGridStandIn
+from gridjourney.channels.registry import build_senders, close_senders
+from gridjourney.channels.sendgrid_standin import SendGridStandIn, standin_from_settings
+from gridjourney.config import Settings
 from gridjourney.content import render
-from gridjourney.inbound.unsubscribe import Unsubscribe, UnsubscribeLinks
+from gridjourney.inbound.unsubscribe import Unsubscribe, UnsubscribeLinks, unsubscribe_links
 from tests.channels.sendgrid_fixtures import API_KEY
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -190,3 +193,24 @@ async def test_lookup_is_unavailable_when_sendgrid_cannot_answer() -> None:
         await sender_for(f"http://127.0.0.1:{free_port}").lookup(
             email(idempotency_key='a"b'), datetime.now(UTC)
         )
+
+
+async def test_default_settings_send_email_to_the_embedded_standin(
+    engine: AsyncEngine, tmp_path: Path
+) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    settings = Settings(
+        email_standin_port=port, sms_standin_port=port, home=tmp_path, public_base_url="https://gj.example"
+    )
+    senders = build_senders(settings, engine)
+    async with standin_from_settings(settings) as standin:
+        receipt = await senders["email"].send(email())
+        await close_senders(senders)
+        await standin.stop()  # its webhook posts go to the configured public URL, which is not running
+    [received] = standin.received
+    assert receipt.provider_message_id == received.message_id
+    assert (received.from_email, received.from_name) == ("alerts@gridjourney.example", "Gridjourney Energy")
+    token = received.headers["List-Unsubscribe"].split(">")[0].removeprefix("<https://gj.example/u/")
+    assert unsubscribe_links(settings).read(token) == Unsubscribe("c1", "email", "informational")
