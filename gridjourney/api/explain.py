@@ -1,13 +1,16 @@
 """One human-readable line per event of a customer's timeline: what happened and why.
 
 Lines are built from the stored payloads (validated JSON), so every reason shown here is one the
-engine recorded at the time, e.g. "message suppressed: no sms consent for marketing".
+engine recorded at the time, e.g. "capped: 3 informational SMS in 7 days" (send decisions are worded
+by api/send_words.py).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
+
+from gridjourney.api.send_words import deferral_words, suppression_words
 
 Payload = dict[str, Any]
 
@@ -37,10 +40,18 @@ def _bill_projection(p: Payload) -> str:
 
 
 def _consent(p: Payload) -> str:
-    how = f" ({p['method']})" if p.get("method") else ""
-    return (
-        f"{'granted' if p['granted'] else 'revoked'} {p['channel']} consent for {p['purpose']} messages{how}"
-    )
+    method = p.get("method")
+    what = f"{p['channel']} consent for {p['purpose']} messages"
+    if method == "sms_reply":
+        return (
+            f"opted out by reply STOP: {what} revoked"
+            if not p["granted"]
+            else f"opted in by reply START: {what} granted"
+        )
+    if method == "unsubscribe_link" and not p["granted"]:
+        return f"unsubscribed by link: {what} revoked"
+    how = f" ({method})" if method else ""
+    return f"{'granted' if p['granted'] else 'revoked'} {what}{how}"
 
 
 def _customer_updated(p: Payload) -> str:
@@ -60,6 +71,11 @@ def _step(p: Payload) -> str:
     return f"journey {p['journey_id']}: step {p['step_id']} ({p['kind']}) done{outcome}"
 
 
+def _context(*details: Any) -> str:
+    shown = ", ".join(str(d) for d in details if d)
+    return f" ({shown})" if shown else ""
+
+
 def _message(verb: str) -> Callable[[Payload], str]:
     def line(p: Payload) -> str:
         channel = p.get("channel")
@@ -67,11 +83,50 @@ def _message(verb: str) -> Callable[[Payload], str]:
         head = f"message {verb}" if verb == "suppressed" else f"{channel or 'message'} {verb}"
         if p.get("reason"):
             head += f": {p['reason']}"
-        details = [channel if verb == "suppressed" else None, p.get("template"), p.get("locale")]
-        context = ", ".join(str(d) for d in details if d)
-        return head + (f" ({context})" if context else "")
+        return head + _context(channel if verb == "suppressed" else None, p.get("template"), p.get("locale"))
 
     return line
+
+
+def _suppressed(p: Payload, revoked_by: Mapping[str, str]) -> str:
+    words = suppression_words(str(p.get("reason") or ""), revoked_by)
+    if words is None:
+        return _message("suppressed")(p)
+    return words + _context(p.get("template"), p.get("locale"))
+
+
+def _deferred(p: Payload) -> str:
+    words, day = deferral_words(p["until"], p["time_zone"])
+    return words + _context(day, p.get("template"), p.get("locale"))
+
+
+def _bounced(p: Payload) -> str:
+    head = f"{p.get('channel') or 'email'} bounced ({p.get('bounce_type') or 'hard'})"
+    return head + (f": {p['reason']}" if p.get("reason") else "") + _context(p.get("template"))
+
+
+def _undelivered(p: Payload) -> str:
+    why = [p.get("reason"), f"error {p['error_code']}" if p.get("error_code") else None]
+    shown = ", ".join(str(w) for w in why if w)
+    return (
+        f"{p.get('channel') or 'message'} undelivered"
+        + (f": {shown}" if shown else "")
+        + _context(p.get("template"))
+    )
+
+
+def _engagement(what: str) -> Callable[[Payload], str]:
+    return lambda p: f"{p.get('channel') or 'email'} {what}" + _context(p.get("template"))
+
+
+def _suppression(p: Payload, added: bool) -> str:
+    # the address itself is personal: the line names the channel and the reason only
+    if added:
+        source = f" (reported by {p['source']})" if p.get("source") else ""
+        return f"{p['channel']} address put on the suppression list: {p['reason'].replace('_', ' ')}{source}"
+    return f"{p['channel']} address taken off the suppression list" + (
+        f": {p['reason']}" if p.get("reason") else ""
+    )
 
 
 LINES: dict[str, Callable[[Payload], str]] = {
@@ -106,9 +161,24 @@ LINES: dict[str, Callable[[Payload], str]] = {
     "journey.exited": lambda p: f"left journey {p['journey_id']}: {p['reason']}",
     "journey.converted": lambda p: f"reached the goal of journey {p['journey_id']} ({p['goal_event']})",
     "message.sent": _message("sent"),
-    "message.suppressed": _message("suppressed"),
+    "message.deferred": _deferred,
     "message.delivered": _message("delivered"),
     "message.failed": _message("failed"),
+    "message.undelivered": _undelivered,
+    "message.bounced": _bounced,
+    "message.dropped": _message("dropped"),
+    "message.spam_reported": _engagement("reported as spam"),
+    "message.opened": _engagement("opened"),
+    "message.clicked": _engagement("link clicked"),
+    "message.received": lambda p: (
+        f"{p.get('channel') or 'sms'} reply received" + (f": {p['keyword']}" if p.get("keyword") else "")
+    ),
+    "suppression.added": lambda p: _suppression(p, added=True),
+    "suppression.removed": lambda p: _suppression(p, added=False),
+    "push.subscribed": lambda p: "push subscription added",
+    "push.unsubscribed": lambda p: (
+        "push subscription removed" + (f": {p['reason']}" if p.get("reason") else "")
+    ),
 }
 
 
@@ -124,12 +194,14 @@ def with_derived_fields(event_type: str, payload: Payload) -> Payload:
     return payload if ratio is None else {**payload, "ratio": ratio}
 
 
-def explain(event_type: str, payload: Payload) -> str:
-    render = LINES.get(event_type)
-    if render is None:
-        return event_type
+def explain(event_type: str, payload: Payload, revoked_by: Mapping[str, str] | None = None) -> str:
+    """The line for one event. `revoked_by`: channel → how its consent was last revoked before this
+    event (consent.changed `method`), for "not sent: consent revoked by SMS reply"."""
     try:
-        return render(payload)
-    except (KeyError, TypeError, ValueError):
+        if event_type == "message.suppressed":
+            return _suppressed(payload, revoked_by or {})
+        render = LINES.get(event_type)
+        return event_type if render is None else render(payload)
+    except (KeyError, TypeError, ValueError, AttributeError):
         # An older schema version may lack a field: say what happened rather than fail the timeline.
         return event_type.replace(".", " ").replace("_", " ")

@@ -252,3 +252,95 @@ async def test_erasing_an_unknown_customer_is_404_and_integrations_cannot_post_t
     posted = created_event() | {"type": "customer.erased", "payload": {}}
     refused = await client.post("/v1/events", json=posted, headers=admin)
     assert refused.status_code == 422, refused.text
+
+
+def at_minute(minute: int) -> datetime:
+    return datetime(2026, 12, 1, 3, 0, tzinfo=UTC) + timedelta(minutes=minute)
+
+
+def dated(event: NewEvent, minute: int) -> NewEvent:
+    return event.model_copy(update={"occurred_at": at_minute(minute)})
+
+
+ALERT = {"idempotency_key": "k1", "journey_id": "high_bill_alert", "template": "high_bill_alert"}
+
+
+async def test_the_timeline_words_each_send_decision(
+    client: httpx.AsyncClient, admin: dict[str, str], engine: AsyncEngine
+) -> None:
+    stop = {"channel": "sms", "purpose": "informational", "granted": False, "method": "sms_reply"}
+    await EventStore(engine).append(
+        [
+            dated(
+                engine_event(
+                    "message.deferred",
+                    {
+                        **ALERT,
+                        "until": "2026-12-01T14:00:00+00:00",
+                        "time_zone": "America/Chicago",
+                        "reason": "sms: quiet_hours (until 2026-12-01 08:00 America/Chicago)",
+                    },
+                ),
+                0,
+            ),
+            dated(engine_event("consent.changed", stop), 1),
+            dated(engine_event("message.suppressed", {**ALERT, "reason": "sms: consent_revoked"}), 660),
+            dated(
+                engine_event(
+                    "message.suppressed",
+                    {
+                        **ALERT,
+                        "idempotency_key": "k2",
+                        "reason": "sms: frequency_cap (3 informational sms in 7d)",
+                    },
+                ),
+                661,
+            ),
+            dated(
+                engine_event("message.delivered", {**ALERT, "idempotency_key": "k3", "channel": "sms"}), 662
+            ),
+            dated(
+                engine_event(
+                    "message.bounced",
+                    {**ALERT, "idempotency_key": "k4", "channel": "email", "bounce_type": "hard"},
+                ),
+                663,
+            ),
+        ]
+    )
+    response = await client.get("/v1/customers/C-1/timeline", headers=admin)
+    assert response.status_code == 200, response.text
+    assert [item["line"] for item in response.json()["items"]] == [
+        "deferred to 08:00 America/Chicago by quiet hours (Tue 2026-12-01, high_bill_alert)",
+        "opted out by reply STOP: sms consent for informational messages revoked",
+        "not sent: consent revoked by SMS reply (high_bill_alert)",
+        "capped: 3 informational SMS in 7 days (high_bill_alert)",
+        "sms delivered (high_bill_alert)",
+        "email bounced (hard) (high_bill_alert)",
+    ]
+
+
+async def test_a_revocation_before_the_page_still_says_how(
+    client: httpx.AsyncClient, admin: dict[str, str], engine: AsyncEngine
+) -> None:
+    link = {"channel": "email", "purpose": "marketing", "granted": False, "method": "unsubscribe_link"}
+    store = EventStore(engine)
+    await store.append([dated(engine_event("consent.changed", link), 0)])
+    await ProjectionRunner(engine).catch_up()
+    refused: dict[str, object] = {**ALERT, "reason": "email: consent_revoked"}
+    await store.append([dated(engine_event("message.suppressed", refused), 10)])
+    first = (await client.get("/v1/customers/C-1/timeline", params={"limit": 1}, headers=admin)).json()
+    page = await client.get(
+        "/v1/customers/C-1/timeline", params={"limit": 1, "cursor": first["next_cursor"]}, headers=admin
+    )
+    assert [item["line"] for item in page.json()["items"]] == [
+        "not sent: consent revoked by unsubscribe link (high_bill_alert)"
+    ]
+
+    # A consent changed after the suppression says nothing about it.
+    await store.append([dated(engine_event("consent.changed", {**link, "method": "web"}), 20)])
+    await ProjectionRunner(engine).catch_up()
+    page = await client.get(
+        "/v1/customers/C-1/timeline", params={"limit": 1, "cursor": first["next_cursor"]}, headers=admin
+    )
+    assert [item["line"] for item in page.json()["items"]] == ["not sent: consent revoked (high_bill_alert)"]

@@ -74,3 +74,34 @@ async def test_pages_cover_everything_once_newest_first(
     assert [m["occurred_at"] for m in seen] == sorted((m["occurred_at"] for m in seen), reverse=True)
     too_many = await client.get("/v1/messages", params={"limit": "501"}, headers=admin)
     assert too_many.status_code == 422 and too_many.json()["errors"][0]["field"] == "limit"
+
+
+async def test_deferred_and_reported_statuses_are_listed(
+    client: httpx.AsyncClient, admin: dict[str, str], engine: AsyncEngine
+) -> None:
+    morning = START + timedelta(hours=10)
+    rows = [
+        {
+            "idempotency_key": f"k-{status}",
+            "customer_id": "C-1",
+            "channel": "email",
+            "status": status,
+            "reason": "sms: quiet_hours" if status == "deferred" else None,
+            "deferred_until": morning if status == "deferred" else None,
+            "occurred_at": START,
+            "updated_at": START,
+            "last_position": n + 1,
+        }
+        for n, status in enumerate(["deferred", "bounced", "opened", "spam_reported"])
+    ]
+    async with engine.begin() as conn:
+        await conn.execute(insert(messages), rows)
+    response = await client.get("/v1/messages", params={"status": "deferred"}, headers=admin)
+    assert response.status_code == 200, response.text
+    [deferred] = response.json()["items"]
+    assert deferred["deferred_until"] == morning.isoformat().replace("+00:00", "Z")
+    for status in ("bounced", "opened", "spam_reported"):
+        listed = (await client.get("/v1/messages", params={"status": status}, headers=admin)).json()["items"]
+        assert [m["idempotency_key"] for m in listed] == [f"k-{status}"]
+    unknown = await client.get("/v1/messages", params={"status": "lost"}, headers=admin)
+    assert unknown.status_code == 422 and unknown.json()["errors"][0]["field"] == "status"

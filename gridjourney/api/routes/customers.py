@@ -5,6 +5,7 @@ with `"erased": true`."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -87,6 +88,7 @@ async def get_timeline(
         if not rows and not after and not await queries.customer_exists(conn, customer_id):
             raise not_found("customer", customer_id)
         keys = await customer_keys.keys_for_reading(conn, store.keyring, {customer_id})
+        consents = await queries.list_consents(conn, customer_id)
     rows = [
         row.model_copy(
             update={"payload": fields.open_sealed(row.type, customer_id, row.payload, keys[customer_id])}
@@ -97,11 +99,34 @@ async def get_timeline(
         TimelineEntry(
             **row.model_dump(exclude={"payload"}),
             payload=with_derived_fields(row.type, row.payload),
-            line=explain(row.type, row.payload),
+            line=explain(row.type, row.payload, revoked_by),
         )
-        for row in rows
+        for row, revoked_by in zip(rows, revocations(rows, consents), strict=True)
     ]
     return Page[TimelineEntry].of(entries, limit, lambda entry: {"after": entry.position})
+
+
+def revocations(
+    rows: Sequence[queries.TimelineRow], consents: Sequence[queries.ConsentView]
+) -> list[dict[str, str]]:
+    """For each row, how each channel's consent was last revoked before it (consent.changed `method`),
+    so that a suppression reads "consent revoked by SMS reply". The rows of the page tell it as they
+    go; before the first of them, a revocation still in force that was made before the row tells it
+    (a consent changed after the row says nothing about the row's moment)."""
+    seen: dict[str, tuple[datetime, str]] = {}  # channel → (when, method), from the page
+    found = []
+    for row in rows:
+        latest = dict(seen)
+        for consent in consents:
+            if consent.granted or not consent.method or consent.updated_at > row.occurred_at:
+                continue
+            if consent.channel not in latest or latest[consent.channel][0] < consent.updated_at:
+                latest[consent.channel] = (consent.updated_at, consent.method)
+        found.append({channel: method for channel, (_, method) in latest.items()})
+        payload = row.payload
+        if row.type == "consent.changed" and payload.get("granted") is False and payload.get("method"):
+            seen[str(payload["channel"])] = (row.occurred_at, str(payload["method"]))
+    return found
 
 
 class Erased(BaseModel):

@@ -13,7 +13,20 @@ from gridjourney.projections import queries
 
 router = APIRouter(prefix="/v1/messages", tags=["messages"])
 
-MessageStatus = Literal["sent", "suppressed", "delivered", "failed"]
+# the stages of projections/messages.py
+MessageStatus = Literal[
+    "deferred",
+    "sent",
+    "suppressed",
+    "delivered",
+    "undelivered",
+    "bounced",
+    "dropped",
+    "failed",
+    "opened",
+    "clicked",
+    "spam_reported",
+]
 ChannelName = Literal["sms", "email", "push", "outbox"]
 
 
