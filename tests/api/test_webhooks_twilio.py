@@ -4,7 +4,9 @@ problem+json and record nothing; bad parameters of a signed request get 422 nami
 
 from __future__ import annotations
 
+import asyncio
 import secrets
+import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 from urllib.parse import quote, urlencode
@@ -252,3 +254,33 @@ async def test_the_signature_is_checked_against_the_configured_public_url(
         proxied_client, path, params, signed_url="https://hooks.utility.example/gj" + path
     )
     assert public.status_code == 200 and "Msg &amp; data rates may apply" in public.text
+
+
+# The README's tour: the signature of a curl STOP, computed with the twilio helper in one line.
+README_SIGNATURE_COMMAND = (
+    "from twilio.request_validator import RequestValidator as V; "
+    "print(V('dev-auth-token').compute_signature('http://127.0.0.1:8000/webhooks/twilio/inbound', "
+    "{'From': '+15035550142', 'To': '+15005550006', 'Body': 'STOP', "
+    "'MessageSid': 'SM00000000000000000000000000000001'}))"
+)
+
+
+async def test_the_readme_one_liner_signs_a_stop_the_api_accepts(
+    client: httpx.AsyncClient, engine: AsyncEngine
+) -> None:
+    await add_customer(engine, locale="es")
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", README_SIGNATURE_COMMAND, stdout=asyncio.subprocess.PIPE
+    )
+    output, _ = await process.communicate()
+    assert process.returncode == 0
+    params = {
+        "From": "+15035550142",
+        "To": "+15005550006",
+        "Body": "STOP",
+        "MessageSid": "SM00000000000000000000000000000001",
+    }
+    headers = FORM | {"X-Twilio-Signature": output.decode().strip()}
+    response = await client.post("/webhooks/twilio/inbound", content=urlencode(params), headers=headers)
+    assert response.status_code == 200, response.text
+    assert "se canceló su suscripción" in response.text
