@@ -29,6 +29,8 @@ from gridjourney.temporal import connect
 from gridjourney.worker import build_workers, ensure_scoring_schedule
 
 log = logging.getLogger(__name__)
+# The workers' task queues, as `gridjourney worker --queues` names them.
+QUEUES = frozenset({"journeys", "send"})
 
 
 async def connect_when_available(
@@ -97,6 +99,8 @@ class WorkerSide:
     client: Client
     settings: Settings
     route: bool = True
+    queues: frozenset[str] = QUEUES
+    """The task queues served: `journeys` (workflows and their activities), `send` (provider sends)."""
     routing: RouterSide = field(init=False)
 
     def __post_init__(self) -> None:
@@ -113,11 +117,14 @@ class WorkerSide:
             send_activities=activities.send_activities,
             scoring_activities=scoring.activities,
         )
+        workers = [
+            worker for name, worker in zip(("journeys", "send"), workers, strict=True) if name in self.queues
+        ]
         try:
             async with contextlib.AsyncExitStack() as stack:
                 for worker in workers:
                     await stack.enter_async_context(worker)
-                if self.settings.scoring_schedule:
+                if self.settings.scoring_schedule and "journeys" in self.queues:
                     await ensure_scoring_schedule(self.client, self.settings)
                 if self.route:
                     await self.routing.run(stop)
@@ -129,11 +136,16 @@ class WorkerSide:
 
 @contextlib.asynccontextmanager
 async def worker_side(
-    settings: Settings, database_url: str, client: Client, *, route: bool = True
+    settings: Settings,
+    database_url: str,
+    client: Client,
+    *,
+    route: bool = True,
+    queues: frozenset[str] = QUEUES,
 ) -> AsyncIterator[WorkerSide]:
     engine = create_engine(database_url)
     try:
-        yield WorkerSide(engine, client, settings, route=route)
+        yield WorkerSide(engine, client, settings, route=route, queues=queues)
     finally:
         await engine.dispose()
 

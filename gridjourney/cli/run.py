@@ -203,9 +203,22 @@ def run(
     raise typer.Exit(code)
 
 
-def worker() -> None:
+def worker(
+    queues: Annotated[
+        str,
+        typer.Option(
+            help="Comma-separated task queues to serve: journeys (workflows and their activities), "
+            "send (provider sends, e.g. a send worker of its own)."
+        ),
+    ] = "journeys,send",
+) -> None:
     """Run the Temporal workers against configured servers (routing is `gridjourney router`'s job)."""
-    _serve_side(route=False)
+    from gridjourney.stack import QUEUES
+
+    chosen = frozenset(name.strip() for name in queues.split(",") if name.strip())
+    if not chosen or not chosen <= QUEUES:
+        raise typer.BadParameter(f"{queues!r}: name one or both of {', '.join(sorted(QUEUES))}")
+    _serve_side(route=False, queues=chosen)
 
 
 def router() -> None:
@@ -215,7 +228,7 @@ def router() -> None:
     _serve_side(route=True)
 
 
-def _serve_side(*, route: bool) -> None:
+def _serve_side(*, route: bool, queues: frozenset[str] = frozenset({"journeys", "send"})) -> None:
     configure_logging(logging.INFO)
     settings = get_settings()
 
@@ -236,7 +249,7 @@ def _serve_side(*, route: bool) -> None:
             async with router_side(settings, database_url, client) as routing:
                 await routing.run(stop)
         else:
-            async with worker_side(settings, database_url, client, route=False) as workers:
+            async with worker_side(settings, database_url, client, route=False, queues=queues) as workers:
                 await workers.run(stop)
 
     try:
