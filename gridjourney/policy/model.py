@@ -9,70 +9,26 @@ Pure data, no I/O: the loader (policy/loader.py) gives file:line:column errors.
 
 from __future__ import annotations
 
-import itertools
-import re
-from datetime import time, timedelta
+from datetime import timedelta
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, field_validator
 
 from gridjourney.dsl.durations import Duration
 from gridjourney.dsl.schema import Channel, Purpose
+
+# Windows are parsed as journeys parse theirs (a pure module: the workflow imports journey definitions).
+from gridjourney.dsl.windows import WINDOW_PATTERN, windows_from_text
+from gridjourney.dsl.windows import TimeWindow as TimeWindow
+from gridjourney.dsl.windows import check_no_overlap as check_no_overlap
 from gridjourney.events.fields import Email, Phone, TimeZone
 
 Exemption = Literal["quiet_hours", "frequency_caps"]
 ConsentRule = Literal["opt_in", "implied"]
-_WINDOW = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-4]):([0-5]\d)$")
 
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class TimeWindow(Strict):
-    """Local wall-clock hours, start included, end excluded; `24:00` ends at midnight."""
-
-    start: time
-    end: time | None = Field(description="None: midnight at the end of the day.")
-
-    @model_validator(mode="before")
-    @classmethod
-    def _from_text(cls, value: Any) -> Any:
-        # Each window of a list is parsed here, so that an error names the window's own position.
-        if isinstance(value, str):
-            window = cls.parse(value)
-            return {"start": window.start, "end": window.end}
-        return value
-
-    @classmethod
-    def parse(cls, text: str) -> TimeWindow:
-        match = _WINDOW.match(text.strip())
-        if match is None:
-            raise ValueError(f"{text!r} is not a window; write HH:MM-HH:MM, e.g. 08:00-21:00")
-        start = time(int(match[1]), int(match[2]))
-        end = None if match[3] == "24" else time(int(match[3]), int(match[4]))
-        if match[3] == "24" and match[4] != "00":
-            raise ValueError(f"{text!r}: the latest end is 24:00")
-        window = cls(start=start, end=end)
-        if end is not None and end <= start:
-            raise ValueError(f"{text!r} is empty or runs backwards; a window ends after it starts")
-        return window
-
-    def __str__(self) -> str:
-        end = "24:00" if self.end is None else self.end.strftime("%H:%M")
-        return f"{self.start.strftime('%H:%M')}-{end}"
-
-
-def _windows(value: Any) -> Any:
-    return [value] if isinstance(value, str) else value
-
-
-def check_no_overlap(windows: list[TimeWindow]) -> list[TimeWindow]:
-    ordered = sorted(windows, key=lambda w: w.start)
-    for earlier, later in itertools.pairwise(ordered):
-        if earlier.end is None or later.start < earlier.end:
-            raise ValueError(f"windows {earlier} and {later} overlap")
-    return ordered
 
 
 SendingHours = Annotated[
@@ -86,8 +42,8 @@ SendingHours = Annotated[
     WithJsonSchema(
         {
             "anyOf": [
-                {"type": "string", "pattern": _WINDOW.pattern},
-                {"type": "array", "items": {"type": "string", "pattern": _WINDOW.pattern}, "minItems": 1},
+                {"type": "string", "pattern": WINDOW_PATTERN},
+                {"type": "array", "items": {"type": "string", "pattern": WINDOW_PATTERN}, "minItems": 1},
             ],
             "examples": ["08:00-21:00", ["07:00-12:00", "13:00-20:00"]],
         }
@@ -123,7 +79,7 @@ class PurposeRules(Strict):
     @field_validator("sending_hours", mode="before")
     @classmethod
     def _parse_windows(cls, value: Any) -> Any:
-        return _windows(value)
+        return windows_from_text(value)
 
     @field_validator("sending_hours")
     @classmethod
