@@ -16,6 +16,7 @@ from gridjourney.events.store import EventStore
 from gridjourney.inbound.queries import ConsentChange
 from gridjourney.inbound.twilio_inbound import InboundSms, answer_inbound, opt_out_state
 from gridjourney.policy.model import Policy
+from gridjourney.privacy.erasure import erase_customer
 from gridjourney.projections import queries
 from gridjourney.projections.runner import ProjectionRunner
 from tests.events.builders import new_event
@@ -249,3 +250,12 @@ def test_opt_out_state_after_start_has_nothing_stopped() -> None:
     changes = [change("informational", False, "sms_reply"), change("informational", True, "sms_reply")]
     assert opt_out_state(changes, implied=set()).stopped == frozenset()
     assert opt_out_state([change("safety", False, "web")], implied={"safety"}).stopped == frozenset()
+
+
+async def test_an_erased_customers_number_is_unknown(engine: AsyncEngine, policy: Policy) -> None:
+    await add_customer(engine, granted=("informational",))
+    await erase_customer(engine, EventStore(engine), "c-1")
+    await ProjectionRunner(engine).catch_up()
+    reply, recorded = await answer(engine, policy, sms("STOP"))
+    assert reply == policy.replies.text("stop", "en", policy.program)
+    assert recorded == []

@@ -15,6 +15,7 @@ from gridjourney.db.tables import send_ledger
 from gridjourney.events.models import StoredEvent
 from gridjourney.events.store import EventStore
 from gridjourney.inbound.twilio_status import StatusOutcome, StatusReport, record_status
+from gridjourney.privacy.erasure import erase_customer
 from tests.events.builders import new_event
 from tests.projections.helpers import project
 
@@ -145,3 +146,12 @@ async def test_a_report_on_an_unknown_key_names_no_customer_and_suppresses_nothi
     outcome, [event] = await report(engine, "undelivered", new_sid(), "30003", key="no-such-key")
     assert outcome == StatusOutcome("message.undelivered", recorded=True, suppressed=None)
     assert event.customer_id is None and event.payload["idempotency_key"] == "no-such-key"
+
+
+async def test_a_report_on_an_erased_customers_message_records_nothing(engine: AsyncEngine) -> None:
+    sid = new_sid()
+    await a_sent_sms(engine, sid)
+    await erase_customer(engine, EventStore(engine), "c-1")
+    outcome, recorded = await report(engine, "undelivered", sid, "30003")
+    assert outcome == StatusOutcome("message.undelivered", recorded=False, suppressed=None)
+    assert recorded == []
