@@ -113,8 +113,11 @@ async def record_status(
         )
     ]
     suppression = SUPPRESSING_ERRORS.get(report.error_code or "") if report.status != "delivered" else None
+    # The number the message went to; the customer's current one if Twilio did not say.
     address = report.to_number or (customer.phone if customer else None)
-    if suppression and customer_id and address:
+    if suppression is None or customer_id is None or address is None:
+        suppression = None
+    else:
         new_events.append(
             suppression_added(
                 customer_id=customer_id,
@@ -126,8 +129,6 @@ async def record_status(
                 occurred_at=now,
             )
         )
-    else:
-        suppression = None
     try:
         async with engine.begin() as conn:
             receipt = f"status:{report.message_sid}:{report.status}"
