@@ -2,8 +2,8 @@
 suppression list (projections/suppressions.py) as operators see and correct it.
 
 Addresses are personal data: the listing shows only their last 4 characters, and its cursor is a log
-position, never an address. A removal records `suppression.removed`; its event id is derived from the
-suppression it ends, so a repeated DELETE before the projection catches up records nothing twice.
+position, never an address. A removal records `suppression.removed`; the list changes when the
+projections fold it (a DELETE repeated before then records a second removal, which changes nothing).
 """
 
 from __future__ import annotations
@@ -31,8 +31,6 @@ router = APIRouter(prefix="/v1/suppressions", tags=["suppressions"])
 
 SOURCE = "admin"
 VISIBLE_CHARS = 4
-# Removal event ids: uuid5 of (customer, channel, address, the position of the suppression ended).
-REMOVAL_NAMESPACE = uuid.UUID("0b7f4a52-3c1e-4f4e-9a64-6f1d2c8e5a90")
 CustomerQuery = Annotated[str, Query(pattern=CUSTOMER_ID_PATTERN, description="The customer's id.")]
 
 
@@ -113,8 +111,9 @@ async def remove_suppression(
         found = await get_suppression(conn, customer_id, channel, address)
     if found is None:
         raise not_found("suppression", f"{customer_id} {channel} {mask(address)}", field="address")
-    event_id = uuid.uuid5(REMOVAL_NAMESPACE, f"{customer_id}\n{channel}\n{address}\n{found.position}")
-    event = suppression_removed(customer_id, channel, address, SOURCE, event_id, reason="removed by an admin")
+    event = suppression_removed(
+        customer_id, channel, address, SOURCE, uuid.uuid4(), reason="removed by an admin"
+    )
     [result] = await store.append([event])  # CustomerErased (erased meanwhile) answers 410
     return SuppressionRemoved(
         customer_id=customer_id,
