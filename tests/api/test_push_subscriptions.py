@@ -4,6 +4,7 @@ refused with 422 naming the field when a push service could not use the subscrip
 from __future__ import annotations
 
 import base64
+import json
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -12,7 +13,10 @@ import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from gridjourney.channels.push_standin import new_subscriber
+from gridjourney.channels.base import OutgoingMessage
+from gridjourney.channels.push import WebPushSender, vapid_signer
+from gridjourney.channels.push_standin import PushStandIn, new_subscriber
+from gridjourney.config import Settings
 from gridjourney.events.models import NewEvent
 from gridjourney.events.store import EventStore
 from gridjourney.projections.push_subscriptions import subscriptions_of
@@ -113,6 +117,7 @@ def _drop_auth(s: dict[str, Any]) -> None:
         (_key("auth", b64url(b"\x00" * 8)), "keys.auth", "16-byte"),
         (_endpoint("http://push.example.net/wpush/1"), "endpoint", "https"),
         (_endpoint("ftp://push.example.net/1"), "endpoint", "https"),
+        (_endpoint("HTTPS://push.example.net/1"), "endpoint", "https"),  # the log stores https:// only
         (_endpoint("https://user:secret@push.example.net/1"), "endpoint", "no credentials"),
         (_endpoint("push.example.net/1"), "endpoint", "host"),
         (_expired, "expirationTime", "expired"),
@@ -203,3 +208,38 @@ async def test_delete_records_push_unsubscribed_and_the_row_goes(
         assert [s.endpoint for s in await subscriptions_of(conn, "C-1")] == [laptop["endpoint"]]
     gone = await client.delete(PATH, params={"endpoint": phone["endpoint"]}, headers=writer)
     assert gone.status_code == 404
+
+
+async def test_a_browser_subscribed_with_the_served_key_receives_what_the_sender_signs(
+    client: httpx.AsyncClient, engine: AsyncEngine, writer: dict[str, str], settings: Settings
+) -> None:
+    await add_customer(engine)
+    served = await client.get("/v1/push/application-server-key", headers=writer)
+    assert served.status_code == 200, served.text
+    key = served.json()["application_server_key"]
+    assert (await client.get("/v1/push/application-server-key")).status_code == 401
+
+    async with PushStandIn() as service:
+        browser = service.new_subscriber(application_server_key=key)  # refuses any other key (403)
+        assert (await client.post(PATH, json=browser.subscription(), headers=writer)).status_code == 201
+        await ProjectionRunner(engine).catch_up()
+        sender = WebPushSender(
+            engine=engine, vapid=vapid_signer(settings), vapid_subject="mailto:ops@utility.example"
+        )
+        try:
+            receipt = await sender.send(
+                OutgoingMessage(
+                    idempotency_key="k-1",
+                    channel="push",
+                    customer_id="C-1",
+                    recipient=browser.endpoint,
+                    subject="Power is back on",
+                    body="Power has been restored at your address.",
+                    url="https://utility.example/outages",
+                )
+            )
+        finally:
+            await sender.close()
+        [received] = service.received_by(browser)
+    assert receipt.status == "created" and received.vapid_key == key
+    assert json.loads(browser.decrypt(received.body))["title"] == "Power is back on"

@@ -1,6 +1,7 @@
 """`POST /v1/customers/{id}/push-subscriptions`: a browser's Web Push subscription, as
 PushSubscription.toJSON() gives it, recorded as `push.subscribed`; `DELETE` of one by its endpoint
 records `push.unsubscribed`. The push sender reaches every subscription (gridjourney/channels/push.py).
+`GET /v1/push/application-server-key`: the VAPID public key browsers subscribe with.
 
 A subscription is checked as a push service would use it: an https endpoint (http only on 127.0.0.1,
 the local stand-in), a P-256 public key that is a point on the curve, a 16-byte auth secret.
@@ -20,15 +21,16 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from fastapi import APIRouter, Path, Query, Response, status
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from gridjourney.api.deps import EngineDep, EventsWriter, StoreDep
-from gridjourney.api.problems import customer_erased, not_found, problem_responses
-from gridjourney.events.fields import CUSTOMER_ID_PATTERN
+from gridjourney.api.deps import EngineDep, EventsWriter, SettingsDep, StoreDep
+from gridjourney.api.problems import FieldError, customer_erased, invalid, not_found, problem_responses
+from gridjourney.channels.push import application_server_key, vapid_signer
+from gridjourney.events.fields import CUSTOMER_ID_PATTERN, clean_text_problem
 from gridjourney.events.models import NewEvent
 from gridjourney.privacy.erasure import erased_at
 from gridjourney.projections import queries
 from gridjourney.projections.push_subscriptions import subscription_at
 
-router = APIRouter(prefix="/v1/customers", tags=["customers"])
+router = APIRouter(tags=["customers"])
 
 CustomerPath = Annotated[str, Path(pattern=CUSTOMER_ID_PATTERN, description="The customer's id.")]
 MAX_ENDPOINT_CHARS = 1000
@@ -44,6 +46,22 @@ def _base64url(value: str) -> bytes:
         return base64.urlsafe_b64decode(unpadded + "=" * (-len(unpadded) % 4))
     except binascii.Error as error:
         raise ValueError(f"is not valid base64url: {error}") from error
+
+
+def push_service_url(value: str) -> str:
+    """The endpoint if a push service could be reached at it, else ValueError saying why."""
+    if (problem := clean_text_problem(value)) is not None:
+        raise ValueError(problem)
+    try:
+        url = urlsplit(value)
+        host = url.hostname
+    except ValueError as error:
+        raise ValueError(f"is not a URL: {error}") from error
+    if not host or url.username is not None or url.password is not None:
+        raise ValueError("must be a push service URL with a host and no credentials")
+    if value.startswith("https://") or (value.startswith("http://") and host in LOCAL_HOSTS):
+        return value
+    raise ValueError("must be an https URL (plain http only on 127.0.0.1, the local push stand-in)")
 
 
 class PushKeys(BaseModel):
@@ -106,16 +124,7 @@ class PushSubscriptionBody(BaseModel):
     @field_validator("endpoint")
     @classmethod
     def _push_service_url(cls, value: str) -> str:
-        try:
-            url = urlsplit(value)
-            host = url.hostname
-        except ValueError as error:
-            raise ValueError(f"is not a URL: {error}") from error
-        if not host or url.username is not None or url.password is not None:
-            raise ValueError("must be a push service URL with a host and no credentials")
-        if url.scheme == "https" or (url.scheme == "http" and host in LOCAL_HOSTS):
-            return value
-        raise ValueError("must be an https URL (plain http only on 127.0.0.1, the local push stand-in)")
+        return push_service_url(value)
 
     @field_validator("expirationTime")
     @classmethod
@@ -143,7 +152,7 @@ async def _writable_customer(engine: EngineDep, customer_id: str) -> None:
 
 
 @router.post(
-    "/{customer_id}/push-subscriptions",
+    "/v1/customers/{customer_id}/push-subscriptions",
     status_code=status.HTTP_201_CREATED,
     summary="Register a browser for push notifications",
     description="Records `push.subscribed` with the body of the browser's PushSubscription.toJSON(). "
@@ -189,7 +198,7 @@ async def register_push_subscription(
 
 
 @router.delete(
-    "/{customer_id}/push-subscriptions",
+    "/v1/customers/{customer_id}/push-subscriptions",
     summary="Remove a browser's push subscription",
     description="Records `push.unsubscribed` for the subscription with this `endpoint` (404 if the customer "
     "has none with it).",
@@ -204,6 +213,8 @@ async def delete_push_subscription(
     engine: EngineDep,
     store: StoreDep,
 ) -> PushSubscriptionRecorded:
+    if (problem := clean_text_problem(endpoint)) is not None:
+        raise invalid(f"endpoint {problem}", [FieldError(field="endpoint", reason=problem)])
     await _writable_customer(engine, customer_id)
     async with engine.connect() as conn:
         known = await subscription_at(conn, endpoint)
@@ -221,3 +232,21 @@ async def delete_push_subscription(
     return PushSubscriptionRecorded(
         customer_id=customer_id, endpoint=endpoint, event_id=result.event_id, position=result.position
     )
+
+
+class ApplicationServerKey(BaseModel):
+    application_server_key: str = Field(
+        description="base64url of the VAPID public key (P-256): the browser subscribes with "
+        "`pushManager.subscribe({userVisibleOnly: true, applicationServerKey: <it>})`."
+    )
+
+
+@router.get(
+    "/v1/push/application-server-key",
+    summary="The key browsers subscribe to push with",
+    description="Push services accept messages for a subscription only when signed by the key it was "
+    "made with (VAPID, RFC 8292): the page that subscribes a browser passes this key.",
+    responses=problem_responses(401, 403),
+)
+async def get_application_server_key(_: EventsWriter, settings: SettingsDep) -> ApplicationServerKey:
+    return ApplicationServerKey(application_server_key=application_server_key(vapid_signer(settings)))
