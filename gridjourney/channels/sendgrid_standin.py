@@ -157,6 +157,7 @@ class SendGridStandIn:
         api_key: str,
         webhook_url: str | None = None,
         signing_key: ec.EllipticCurvePrivateKey | None = None,
+        webhook_transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         if webhook_url is not None and signing_key is None:
             raise ValueError("a webhook URL needs a signing key: SendGrid signs every post")
@@ -165,6 +166,7 @@ class SendGridStandIn:
         self.api_key = api_key
         self.webhook_url = webhook_url
         self.signing_key = signing_key
+        self.webhook_transport = webhook_transport  # tests: the API app in-process (httpx.ASGITransport)
         self.received: list[SentEmail] = []
         self.posted: list[tuple[int, list[dict[str, Any]]]] = []  # (answer status, batch)
         self.response_delay_seconds = 0.0  # a slow provider, for timeout tests
@@ -298,7 +300,7 @@ class SendGridStandIn:
         payload = json.dumps(batch).encode()
         assert self.webhook_url is not None and self.signing_key is not None
         delay = 0.2
-        async with httpx.AsyncClient(timeout=10.0) as client:
+        async with httpx.AsyncClient(timeout=10.0, transport=self.webhook_transport) as client:
             for _ in range(WEBHOOK_ATTEMPTS):
                 # Signed afresh on each attempt, with the time of the attempt, as SendGrid does.
                 timestamp = str(int(datetime.now(UTC).timestamp()))
