@@ -1,8 +1,8 @@
 """Which sender serves which channel, from settings.
 
-SMS goes through Twilio (the real API, or the local stand-in when no base URL is set); push through
-Web Push to each subscription's push service, signed with the VAPID key (channels/push.py) and the
-policy's subject; email goes to the dev outbox until its provider lands.
+SMS goes through Twilio and email through SendGrid (the real APIs, or the local stand-ins when no
+base URL is set); push through Web Push to each subscription's push service, signed with the VAPID
+key (channels/push.py) and the policy's subject.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gridjourney.channels.base import Sender
-from gridjourney.channels.outbox import OutboxSender
+from gridjourney.channels.email import email_sender_from_settings
 from gridjourney.channels.push import WebPushSender, vapid_signer
 from gridjourney.channels.sms import TwilioSmsSender
 from gridjourney.config import Settings
@@ -28,7 +28,7 @@ def twilio_base_url(settings: Settings) -> str:
 
 
 def build_senders(settings: Settings, engine: AsyncEngine) -> dict[Channel, Sender]:
-    outbox = OutboxSender(engine)
+    policy = policy_from_settings(settings)
     return {
         "sms": TwilioSmsSender(
             account_sid=settings.twilio_account_sid,
@@ -36,11 +36,11 @@ def build_senders(settings: Settings, engine: AsyncEngine) -> dict[Channel, Send
             from_number=settings.twilio_from_number,
             base_url=twilio_base_url(settings),
         ),
-        "email": outbox,
+        "email": email_sender_from_settings(settings, policy),
         "push": WebPushSender(
             engine=engine,
             vapid=vapid_signer(settings),
-            vapid_subject=policy_from_settings(settings).senders.push.vapid_subject,
+            vapid_subject=policy.senders.push.vapid_subject,
         ),
     }
 

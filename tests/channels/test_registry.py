@@ -8,7 +8,7 @@ from pathlib import Path
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gridjourney.channels.base import OutgoingMessage
-from gridjourney.channels.outbox import OutboxSender
+from gridjourney.channels.email import SendGridEmailSender
 from gridjourney.channels.push import WebPushSender
 from gridjourney.channels.registry import build_senders, close_senders, twilio_base_url
 from gridjourney.channels.sms import TwilioSmsSender
@@ -32,7 +32,7 @@ async def test_default_settings_send_sms_to_the_embedded_standin(engine: AsyncEn
     settings = Settings(sms_standin_port=free_port(), home=tmp_path)
     senders = build_senders(settings, engine)
     assert isinstance(senders["sms"], TwilioSmsSender)
-    assert isinstance(senders["email"], OutboxSender)
+    assert isinstance(senders["email"], SendGridEmailSender)
     assert isinstance(senders["push"], WebPushSender)
     assert senders["push"].vapid_subject == "mailto:alerts@gridjourney.example"  # policy.yaml's
     assert (tmp_path / "vapid-private-key.txt").is_file()  # generated once under home
