@@ -23,6 +23,8 @@ from gridjourney.api.routes import (
     push_subscriptions,
     reads,
     suppressions,
+    unsubscribe,
+    webhooks_sendgrid,
 )
 from gridjourney.config import Settings
 from gridjourney.events.store import EventStore
@@ -51,6 +53,8 @@ OPENAPI_TAGS = [
     {"name": "health", "description": "Reachability of the database and Temporal; subscription lag."},
     {"name": "admin", "description": "Operations (scope `admin`): subscriptions and their dead letters."},
     {"name": "suppressions", "description": "The suppression list (scope `admin`): addresses not sent to."},
+    {"name": "webhooks", "description": "Providers' callbacks, authenticated by the provider's signature."},
+    {"name": "unsubscribe", "description": "The unsubscribe link of every email: a signed token, no login."},
 ]
 
 
@@ -104,4 +108,6 @@ def create_app(
     ):
         app.include_router(module.router)
     app.include_router(reads.router)
+    app.include_router(unsubscribe.router)
+    app.include_router(webhooks_sendgrid.router)
     return app
