@@ -103,7 +103,7 @@ _SEND_GIVE_UP = timedelta(hours=12)  # a message later than this is worse than n
 # The send activity heartbeats while it holds a ledger claim (activities/send.py renews the claim's
 # lease on each); a worker that died is noticed within this, not after the 2-minute timeout.
 _SEND_HEARTBEAT = timedelta(seconds=30)
-_MIN_DEFERRAL = timedelta(minutes=1)
+_PAST_DEFERRAL = timedelta(minutes=1)
 # Quiet hours: send steps pass the step's sending hours, wait out a deferral on a timer and record a
 # send given up. Runs started before it keep sending as they did (tests/replay/ proves both).
 QUIET_HOURS_PATCH = "quiet-hours-1"
@@ -313,9 +313,11 @@ class JourneyWorkflow:
             if outcome.status != "deferred" or outcome.deferred_until is None:
                 return _outcome_text(outcome)
             # Asked again at the next allowed minute with the same key: the activity checks eligibility
-            # anew (consent may have been revoked meanwhile). Never sooner than a minute: a moment
-            # already past must not make a busy loop.
-            deferred_until = max(outcome.deferred_until, workflow.now() + _MIN_DEFERRAL)
+            # anew (consent may have been revoked meanwhile). A moment already past (clocks differ)
+            # waits a minute rather than ask again at once, round after round.
+            deferred_until = outcome.deferred_until
+            if deferred_until <= workflow.now():
+                deferred_until = workflow.now() + _PAST_DEFERRAL
 
     async def _send_once(self, request: SendMessageInput) -> str:
         """The send step as histories from before quiet hours recorded it (no deferral, no give-up record)."""

@@ -63,6 +63,7 @@ class StandIns:
     # send_message, as the policy would decide: every call (deferred ones too) is in `send_requests`
     send_requests: list[SendMessageInput] = field(default_factory=list)
     quiet_until: datetime | None = None  # a send asked before this is deferred until it
+    defer_to: datetime | None = None  # the moment a deferral names, when not quiet_until
     revoked: set[str] = field(default_factory=set)  # customers whose consent is revoked: suppressed
     send_error: str | None = None  # every send fails for good with this (the retry policy gives up)
     given_up: list[SendGivenUpInput] = field(default_factory=list)
@@ -85,7 +86,8 @@ class StandIns:
         # the server's clock (time-skipping), not this process's
         asked_at = activity.info().current_attempt_scheduled_time
         if self.quiet_until is not None and asked_at < self.quiet_until and request.can_defer:
-            return SendOutcome(status="deferred", deferred_until=self.quiet_until, reason="sms: quiet_hours")
+            until = self.defer_to or self.quiet_until
+            return SendOutcome(status="deferred", deferred_until=until, reason="sms: quiet_hours")
         if request.customer_id in self.revoked:
             return SendOutcome(status="suppressed", reason="sms: consent_revoked")
         if any(sent.idempotency_key == request.idempotency_key for sent in self.sends):

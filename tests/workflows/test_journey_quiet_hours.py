@@ -98,8 +98,10 @@ async def test_a_send_given_up_is_recorded_and_the_journey_goes_on(
 async def test_a_deferral_to_a_moment_already_past_waits_a_minute(
     env: WorkflowEnvironment, standins: StandIns
 ) -> None:
-    # A deferral whose moment has passed when the workflow sees it must not loop without a timer.
-    standins.quiet_until = await env.get_current_time() + timedelta(seconds=1)
+    # The activity names a moment the workflow's clock has passed: waiting "until" it would ask again
+    # at once, round after round.
+    now = await env.get_current_time()
+    standins.quiet_until, standins.defer_to = now + timedelta(seconds=30), now - timedelta(hours=1)
     handle = await start(env, compiled(DAYTIME_ALERT))
     await finish(env, handle)
     entered = standins.of_type("journey.entered")[0].occurred_at
