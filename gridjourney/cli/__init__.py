@@ -11,6 +11,7 @@ from gridjourney.cli.ingest import ingest_app
 from gridjourney.cli.journeys import journeys_app
 from gridjourney.cli.keys import keys_app
 from gridjourney.cli.models import models_app
+from gridjourney.cli.policy import policy_app
 from gridjourney.cli.projections import projections_app
 from gridjourney.cli.run import api, router, run, worker
 from gridjourney.cli.sends import sends_app
@@ -31,6 +32,7 @@ app.command()(api)
 app.command(name="codec-server")(codec_server)
 app.add_typer(db_app, name="db")
 app.add_typer(journeys_app, name="journeys")
+app.add_typer(policy_app, name="policy")
 app.add_typer(keys_app, name="keys")
 app.add_typer(projections_app, name="projections")
 app.add_typer(subscriptions_app, name="subscriptions")

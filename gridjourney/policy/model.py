@@ -147,7 +147,10 @@ class Policy(Strict):
     default_time_zone: TimeZone = Field(description="For customers without a zone of their own.")
     program: Program
     senders: Senders
-    purposes: dict[Purpose, PurposeRules] = Field(description="Rules of each purpose; all three required.")
+    purposes: dict[Purpose, PurposeRules] = Field(
+        description="Rules of each purpose; all three required.",
+        json_schema_extra={"required": ["marketing", "informational", "safety"]},
+    )
     replies: Replies
 
     @field_validator("purposes")
