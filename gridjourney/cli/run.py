@@ -88,6 +88,7 @@ async def run_embedded(settings: Settings, *, demo: bool, exit_after_demo: bool,
     # Imported here so that `gridjourney journeys ...` starts without loading the whole stack.
     from gridjourney.api.server import serve_api
     from gridjourney.channels.push_standin import push_standin_from_settings
+    from gridjourney.channels.sendgrid_standin import standin_from_settings as email_standin_from_settings
     from gridjourney.channels.twilio_standin import standin_from_settings
     from gridjourney.stack import connect_when_available, worker_side
     from gridjourney.temporal import data_converter
@@ -98,6 +99,7 @@ async def run_embedded(settings: Settings, *, demo: bool, exit_after_demo: bool,
         (settings.api_port, "API", "api_port"),
         (settings.sms_standin_port, "SMS stand-in", "sms_standin_port"),
         (settings.push_standin_port, "push stand-in", "push_standin_port"),
+        (settings.email_standin_port, "email stand-in", "email_standin_port"),
     ):
         ensure_port_free(settings.api_host if what == "API" else "127.0.0.1", port, what, setting)
     stop = asyncio.Event()
@@ -113,6 +115,7 @@ async def run_embedded(settings: Settings, *, demo: bool, exit_after_demo: bool,
     )
     standin = standin_from_settings(settings)
     push_standin = push_standin_from_settings(settings)
+    email_standin = email_standin_from_settings(settings)
     console.print(f"[bold]gridjourney[/] embedded stack in {settings.home.resolve()}")
     try:
         if settings.database_url is None:
@@ -125,6 +128,7 @@ async def run_embedded(settings: Settings, *, demo: bool, exit_after_demo: bool,
         temporal.start(on_launch=watchdog.group)
         await standin.start()
         await push_standin.start()
+        await email_standin.start()
         await publish_journeys(database_url, journey_sources(settings), settings)
         client = await connect_when_available(temporal.address, settings.temporal_namespace, converter, stop)
         if client is None:
@@ -139,7 +143,8 @@ async def run_embedded(settings: Settings, *, demo: bool, exit_after_demo: bool,
                 f"Temporal UI: {temporal.ui_url}\n"
                 f"SMS stand-in: {standin.base_url}/2010-04-01/Accounts/"
                 f"{settings.twilio_account_sid}/Messages.json\n"
-                f"Push stand-in: {push_standin.base_url}/messages"
+                f"Push stand-in: {push_standin.base_url}/messages\n"
+                f"Email stand-in (SendGrid): {email_standin.base_url}/v3/messages"
             )
             console.print(urls)
             exit_code = 0
@@ -158,6 +163,7 @@ async def run_embedded(settings: Settings, *, demo: bool, exit_after_demo: bool,
     finally:
         await standin.stop()
         await push_standin.stop()
+        await email_standin.stop()
         temporal.request_stop()  # it winds down while Postgres does
         if settings.database_url is None:
             stop_embedded_postgres(postgres_dir)

@@ -34,6 +34,7 @@ def test_the_demos_log_is_json_lines_without_personal_data(tmp_path: Path) -> No
         "GRIDJOURNEY_TEMPORAL_UI_PORT": str(free_port()),
         "GRIDJOURNEY_SMS_STANDIN_PORT": str(free_port()),
         "GRIDJOURNEY_PUSH_STANDIN_PORT": str(free_port()),
+        "GRIDJOURNEY_EMAIL_STANDIN_PORT": str(free_port()),
     }
     demo = subprocess.run(
         [str(GRIDJOURNEY), "run", "--exit-after-demo", "--customers", str(CUSTOMERS)],

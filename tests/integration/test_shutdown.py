@@ -115,6 +115,7 @@ def stack(tmp_path: Path) -> Iterator[Stack]:
         GRIDJOURNEY_TEMPORAL_UI_PORT=str(free_port()),
         GRIDJOURNEY_SMS_STANDIN_PORT=str(free_port()),
         GRIDJOURNEY_PUSH_STANDIN_PORT=str(free_port()),
+        GRIDJOURNEY_EMAIL_STANDIN_PORT=str(free_port()),
         GRIDJOURNEY_SCORING_SCHEDULE="false",
     )
     log = tmp_path / "run.log"
