@@ -8,12 +8,14 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.testing import WorkflowEnvironment
 
+from gridjourney.demo.utility import daytime_zones
 from tests.stack import ApiStack, api_stack, eventually
 
 
@@ -43,7 +45,8 @@ async def test_high_bill_event_sends_one_sms_and_the_timeline_says_why(stack: Ap
             "name": "Rosa Diaz",
             "phone": "+15035550142",
             "email": "rosa@example.com",
-            "time_zone": "America/Los_Angeles",
+            # where it is daytime now: the high-bill alert sends 09:00-18:00 local (quiet hours)
+            "time_zone": daytime_zones(datetime.now(UTC))[0],
         },
     )
     consent = _event(
