@@ -1,0 +1,74 @@
+"""SEND_MESSAGE under the compliance policy: quiet hours defer (or, for workflows that cannot wait,
+suppress), and frequency caps hold when two sends race for one customer. Real Postgres, the stand-in."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from gridjourney.activities import JourneyActivities, ledger
+from gridjourney.channels.base import Sender
+from gridjourney.channels.twilio_standin import TwilioStandIn
+from gridjourney.config import Settings
+from gridjourney.dsl.schema import Channel
+from gridjourney.policy.model import Policy
+from tests.activities.conftest import add_customer
+from tests.activities.test_send import message_and_suppression_events, request
+
+
+def zone_at_three_in_the_morning() -> str:
+    """A fixed-offset zone where it is now 03:xx: quiet hours for informational messages."""
+    offset = (3 - datetime.now(UTC).hour) % 24
+    offset = offset - 24 if offset > 14 else offset
+    # Etc/GMT signs are inverted (POSIX): Etc/GMT-3 is UTC+3.
+    return "Etc/GMT" if offset == 0 else f"Etc/GMT{-offset:+d}"
+
+
+async def test_quiet_hours_defer_the_message_and_release_the_key(
+    engine: AsyncEngine, activities: JourneyActivities, standin: TwilioStandIn
+) -> None:
+    zone = zone_at_three_in_the_morning()
+    await add_customer(engine, "c1", time_zone=zone, consent=[("sms", "informational", True)])
+    deferrable = request(channels=["sms"]).model_copy(update={"can_defer": True})
+    outcome = await activities.send_message(deferrable)
+    assert outcome.status == "deferred" and outcome.deferred_until is not None
+    assert timedelta(hours=4) < outcome.deferred_until - datetime.now(UTC) < timedelta(hours=5, minutes=1)
+    assert standin.received == []
+    row = await ledger.get(engine, deferrable.idempotency_key)
+    assert row is not None and (row.status, row.reserved_at) == ("released", None)
+    [(event_type, payload)] = await message_and_suppression_events(engine, "c1")
+    assert (event_type, payload["time_zone"]) == ("message.deferred", zone)
+    assert datetime.fromisoformat(payload["until"]) == outcome.deferred_until
+
+
+async def test_quiet_hours_suppress_when_the_workflow_cannot_defer(
+    engine: AsyncEngine, activities: JourneyActivities, standin: TwilioStandIn
+) -> None:
+    await add_customer(
+        engine, "c1", time_zone=zone_at_three_in_the_morning(), consent=[("sms", "informational", True)]
+    )
+    outcome = await activities.send_message(request(channels=["sms"]))
+    assert (outcome.status, outcome.reason) == ("suppressed", "quiet_hours")
+    assert standin.received == []
+
+
+async def test_two_sends_racing_for_one_customer_respect_a_cap_of_one(
+    engine: AsyncEngine,
+    settings: Settings,
+    senders: dict[Channel, Sender],
+    policy: Policy,
+    standin: TwilioStandIn,
+) -> None:
+    # The shipped policy caps marketing SMS at 1 a day; quiet hours are lifted so the test holds at night.
+    marketing = policy.purposes["marketing"].model_copy(update={"exempt_from": ["quiet_hours"]})
+    capped = policy.model_copy(update={"purposes": {**policy.purposes, "marketing": marketing}})
+    activities = JourneyActivities(engine, settings, senders, policy=capped)
+    await add_customer(engine, "c1", consent=[("sms", "marketing", True)])
+    racing = [request(channels=["sms"], purpose="marketing", key=f"journey-{n}/offer/c1") for n in range(2)]
+    outcomes = await asyncio.gather(*(activities.send_message(r) for r in racing))
+    assert sorted(o.status for o in outcomes) == ["sent", "suppressed"]
+    [suppressed] = [o for o in outcomes if o.status == "suppressed"]
+    assert suppressed.reason is not None and "frequency_cap" in suppressed.reason
+    assert len(standin.received) == 1
