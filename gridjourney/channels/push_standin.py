@@ -290,7 +290,10 @@ class PushStandIn:
         subscriber = self._subscribers.get(push.subscriber_id)
         text: str | None = None
         if subscriber is not None and push.body:
-            text = subscriber.decrypt(push.body).decode(errors="replace")
+            try:
+                text = subscriber.decrypt(push.body).decode(errors="replace")
+            except http_ece.ECEException:
+                text = None  # not encrypted to this subscriber's keys: shown as bytes only
         return {
             "id": push.id,
             "endpoint": f"{self.base_url}/push/{push.subscriber_id}",

@@ -18,7 +18,7 @@ from typing import Annotated
 from urllib.parse import urlsplit
 
 from cryptography.hazmat.primitives.asymmetric import ec
-from fastapi import APIRouter, Path, Query, Response, status
+from fastapi import APIRouter, Body, Path, Query, Response, status
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from gridjourney.api.deps import EngineDep, EventsWriter, SettingsDep, StoreDep
@@ -98,22 +98,7 @@ class PushKeys(BaseModel):
 class PushSubscriptionBody(BaseModel):
     """PushSubscription.toJSON() of the customer's browser."""
 
-    model_config = ConfigDict(
-        extra="forbid",
-        json_schema_extra={
-            "examples": [
-                {
-                    "endpoint": "https://push.example.net/wpush/v2/NAMGV4a-0xhy0gM4RYarhjguInU",
-                    "expirationTime": None,
-                    "keys": {
-                        "p256dh": "BOI6qr2UUUVJ59jkdr_YeFxkuvvKfZsqqxj_69CYK-Qmy1ANmSLPh3mpKjkDVDl7in17HwCk"
-                        "Ei7ZR6cNtPn7HcU",
-                        "auth": "yNERLAqIgiAfkj79dlwlSQ",
-                    },
-                }
-            ]
-        },
-    )
+    model_config = ConfigDict(extra="forbid")
 
     endpoint: str = Field(max_length=MAX_ENDPOINT_CHARS, description="The push service URL (https).")
     expirationTime: int | None = Field(  # the browser's own name
@@ -132,6 +117,20 @@ class PushSubscriptionBody(BaseModel):
         if value is not None and value <= datetime.now(UTC).timestamp() * 1000:
             raise ValueError("the subscription has already expired; subscribe the browser again")
         return value
+
+
+BROWSER_EXAMPLE = {
+    "endpoint": "https://push.example.net/wpush/v2/NAMGV4a-0xhy0gM4RYarhjguInU",
+    "expirationTime": None,
+    "keys": {
+        "p256dh": "BOI6qr2UUUVJ59jkdr_YeFxkuvvKfZsqqxj_69CYK-Qmy1ANmSLPh3mpKjkDVDl7in17HwCkEi7ZR6cNtPn7HcU",
+        "auth": "yNERLAqIgiAfkj79dlwlSQ",
+    },
+}
+SubscriptionBody = Annotated[
+    PushSubscriptionBody,
+    Body(openapi_examples={"browser": {"summary": "PushSubscription.toJSON()", "value": BROWSER_EXAMPLE}}),
+]
 
 
 class PushSubscriptionRecorded(BaseModel):
@@ -165,7 +164,7 @@ async def _writable_customer(engine: EngineDep, customer_id: str) -> None:
 )
 async def register_push_subscription(
     customer_id: CustomerPath,
-    body: PushSubscriptionBody,
+    body: SubscriptionBody,
     response: Response,
     _: EventsWriter,
     engine: EngineDep,
