@@ -102,3 +102,10 @@ def test_error_type_is_a_journey_error() -> None:
         )
     assert all(isinstance(error, JourneyError) for error in caught.value.errors)
     assert str(caught.value.errors[0]).startswith("j.yaml:5:")
+
+
+def test_the_schema_shows_windows_as_files_write_them() -> None:
+    schema = JourneyDefinition.model_json_schema()
+    hours = schema["$defs"]["SendSpec"]["properties"]["sending_hours"]
+    assert [option["type"] for option in hours["anyOf"]] == ["string", "array"]
+    assert "09:00-18:00" in hours["examples"]
