@@ -420,6 +420,7 @@ class MessageSending:
             channel=channel,
             customer_id=request.customer_id,
             purpose=request.purpose,
+            locale=rendered.locale,
             recipient=recipient,
             subject=rendered.subject,
             body=rendered.body,
