@@ -36,7 +36,6 @@ class Settings(BaseSettings):
 
     twilio_account_sid: str = "ACdev00000000000000000000000000000"
     twilio_auth_token: SecretStr = SecretStr("dev-auth-token")
-    twilio_from_number: str = "+15005550006"
     twilio_base_url: str | None = Field(
         None, description="Base URL of the Twilio API. Unset: the local stand-in of the embedded stack."
     )

@@ -33,7 +33,7 @@ def build_senders(settings: Settings, engine: AsyncEngine) -> dict[Channel, Send
         "sms": TwilioSmsSender(
             account_sid=settings.twilio_account_sid,
             auth_token=settings.twilio_auth_token.get_secret_value(),
-            from_number=settings.twilio_from_number,
+            from_number=policy.senders.sms.from_number,
             base_url=twilio_base_url(settings),
         ),
         "email": email_sender_from_settings(settings, policy),

@@ -61,7 +61,6 @@ def settings(standin: TwilioStandIn, templates_dir: Path) -> Settings:
     return Settings(
         twilio_account_sid=ACCOUNT_SID,
         twilio_auth_token=SecretStr(AUTH_TOKEN),
-        twilio_from_number=FROM_NUMBER,
         twilio_base_url=standin.base_url,
         templates_dir=templates_dir,
     )
@@ -72,7 +71,7 @@ async def senders(settings: Settings, engine: AsyncEngine) -> AsyncIterator[dict
     sms = TwilioSmsSender(
         account_sid=settings.twilio_account_sid,
         auth_token=settings.twilio_auth_token.get_secret_value(),
-        from_number=settings.twilio_from_number,
+        from_number=FROM_NUMBER,
         base_url=settings.twilio_base_url,
     )
     outbox = OutboxSender(engine)

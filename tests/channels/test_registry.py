@@ -14,6 +14,7 @@ from gridjourney.channels.registry import build_senders, close_senders, twilio_b
 from gridjourney.channels.sms import TwilioSmsSender
 from gridjourney.channels.twilio_standin import standin_from_settings
 from gridjourney.config import Settings
+from tests.conftest import SHIPPED_POLICY
 
 
 def free_port() -> int:
@@ -29,7 +30,7 @@ def test_an_explicit_base_url_wins_over_the_standin() -> None:
 
 
 async def test_default_settings_send_sms_to_the_embedded_standin(engine: AsyncEngine, tmp_path: Path) -> None:
-    settings = Settings(sms_standin_port=free_port(), home=tmp_path)
+    settings = Settings(sms_standin_port=free_port(), home=tmp_path, policy_file=SHIPPED_POLICY)
     senders = build_senders(settings, engine)
     assert isinstance(senders["sms"], TwilioSmsSender)
     assert isinstance(senders["email"], SendGridEmailSender)
@@ -42,4 +43,17 @@ async def test_default_settings_send_sms_to_the_embedded_standin(engine: AsyncEn
         )
         await close_senders(senders)
     assert [m.sid for m in standin.received] == [receipt.provider_message_id]
-    assert standin.received[0].from_ == settings.twilio_from_number
+    assert standin.received[0].from_ == "+15005550006"  # policy.yaml's senders.sms.from_number
+
+
+async def test_the_sms_sender_identity_is_the_policys(engine: AsyncEngine, tmp_path: Path) -> None:
+    policy_file = tmp_path / "policy.yaml"
+    policy_file.write_text(SHIPPED_POLICY.read_text().replace('"+15005550006"', '"+15035550123"'))
+    settings = Settings(sms_standin_port=free_port(), home=tmp_path, policy_file=policy_file)
+    senders = build_senders(settings, engine)
+    async with standin_from_settings(settings) as standin:
+        await senders["sms"].send(
+            OutgoingMessage(idempotency_key="k", channel="sms", recipient="+15035550100", body="Test")
+        )
+        await close_senders(senders)
+    assert [m.from_ for m in standin.received] == ["+15035550123"]

@@ -88,7 +88,6 @@ async def activities(
     settings = Settings(
         twilio_account_sid=ACCOUNT_SID,
         twilio_auth_token=SecretStr(AUTH_TOKEN),
-        twilio_from_number=FROM_NUMBER,
         twilio_base_url=standin.base_url,
         templates_dir=tmp_path,
     )
