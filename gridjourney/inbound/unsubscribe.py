@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import get_args
 
-from itsdangerous import BadSignature, URLSafeSerializer
+from itsdangerous import BadData, URLSafeSerializer
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -79,7 +79,7 @@ class UnsubscribeLinks:
     def read(self, token: str) -> Unsubscribe:
         try:
             content = self._serializer.loads(token)
-        except BadSignature:
+        except BadData:
             raise InvalidUnsubscribeToken(
                 "not a valid unsubscribe link: it was altered or not issued here"
             ) from None
