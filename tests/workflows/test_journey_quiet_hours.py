@@ -11,9 +11,10 @@ from datetime import timedelta
 
 from temporalio.testing import WorkflowEnvironment
 
-from gridjourney.workflows.contracts import JOURNEY_EVENT_SIGNAL
+from gridjourney.workflows.contracts import JOURNEY_EVENT_SIGNAL, JourneyInput
+from gridjourney.workflows.journey import JourneyWorkflow
 from tests.workflows.helpers import finish, start, waiting_at
-from tests.workflows.standins import StandIns, compiled, event
+from tests.workflows.standins import SEND_TASK_QUEUE, TASK_QUEUE, StandIns, compiled, event
 
 DAYTIME_ALERT = """
 id: daytime_alert
@@ -107,3 +108,33 @@ async def test_a_deferral_to_a_moment_already_past_waits_a_minute(
     entered = standins.of_type("journey.entered")[0].occurred_at
     assert len([r for r in standins.send_requests if r.step_id == "alert"]) == 2
     assert standins.step_time("alert") - entered >= timedelta(minutes=1)
+
+
+async def test_a_run_continued_as_new_while_deferred_waits_out_the_rest(
+    env: WorkflowEnvironment, standins: StandIns
+) -> None:
+    quiet_until = await env.get_current_time() + timedelta(hours=9)
+    standins.quiet_until = quiet_until
+    request = JourneyInput(
+        journey=compiled(DAYTIME_ALERT),
+        customer_id="c-1",
+        trigger=event("bill.projection_updated", "c-1"),
+        send_task_queue=SEND_TASK_QUEUE,
+        history_budget=50,  # the smallest allowed: the events below push the run past it mid-wait
+    )
+    handle = await env.client.start_workflow(
+        JourneyWorkflow.run, request, id="deferred-can", task_queue=TASK_QUEUE
+    )
+    await waiting_at(handle, "alert")
+    for _ in range(12):
+        await handle.signal(JOURNEY_EVENT_SIGNAL, event("usage.reduced", "c-1", kwh_saved=1.0, period_days=1))
+    final = await handle.result()  # this handle lets the server skip time
+
+    first_run = env.client.get_workflow_handle(handle.id, run_id=handle.first_execution_run_id)
+    last = (await first_run.fetch_history()).events[-1]
+    assert last.HasField("workflow_execution_continued_as_new_event_attributes")
+    assert final.status == "completed"
+    # the next run waited for the rest of the night instead of asking again at once
+    alert = [r for r in standins.send_requests if r.step_id == "alert"]
+    assert len(alert) == 2 and standins.sent_templates() == ["high_bill_alert", "saving_tips"]
+    assert quiet_until <= standins.step_time("alert") < quiet_until + timedelta(minutes=1)
