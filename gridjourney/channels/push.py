@@ -59,6 +59,7 @@ DEFAULT_TTL, DEFAULT_URGENCY = timedelta(hours=24), "normal"
 # Push services take 4096 bytes of ciphertext (RFC 8030 section 7.2); aes128gcm adds a 86-byte header,
 # a 16-byte tag and a padding delimiter.
 MAX_PLAINTEXT_BYTES = 4096 - 86 - 16 - 1
+MAX_MESSAGE_ID_CHARS = 100  # provider_message_id is a Label in the log (events/types.py)
 UNSUBSCRIBED_NAMESPACE = uuid.UUID("0f3e2d77-52a4-4f0c-9a3b-6e1d2c8b7f41")
 
 
@@ -128,6 +129,17 @@ def topic(idempotency_key: str) -> str:
     return base64.urlsafe_b64encode(hashlib.sha256(idempotency_key.encode()).digest()).decode()[:32]
 
 
+def provider_message_id(location: str | None, idempotency_key: str) -> str:
+    """The push service's message URL (its Location, RFC 8030 section 5) when it fits the 100
+    characters the log keeps; a digest of it when longer (some services' URLs are); the send's
+    Topic when the service gave none."""
+    if location is None:
+        return f"webpush:{topic(idempotency_key)}"
+    if len(location) <= MAX_MESSAGE_ID_CHARS:
+        return location
+    return f"webpush:{hashlib.sha256(location.encode()).hexdigest()}"
+
+
 def classify_push_status(status: int, text: str) -> SendError | None:
     """The push service's refusal as an error; None when the subscription is gone (404, 410)."""
     reason = f"push service {status}: {text.strip()[:300]}"
@@ -145,7 +157,7 @@ def classify_push_status(status: int, text: str) -> SendError | None:
 @dataclass(frozen=True)
 class _Delivery:
     subscription: PushSubscription
-    location: str | None = None  # accepted: the push service's message URL
+    location: str | None = None  # accepted: the push service's message id (provider_message_id)
     error: SendError | None = None  # refused, or could not be reached
     # neither: the subscription is gone (404/410)
 
@@ -252,7 +264,7 @@ class WebPushSender:
             return _Delivery(subscription, error=TransientSendError(reason, maybe_accepted=True))
         except ValueError as error:  # the browser's key is not a usable P-256 point
             return _Delivery(subscription, error=PermanentSendError(f"push not encrypted: {error}"))
-        location = response.headers.get("Location") or f"{subscription.endpoint}#{response.status}"
+        location = provider_message_id(response.headers.get("Location"), message.idempotency_key)
         return _Delivery(subscription, location=location)
 
     async def _record_gone(self, message: OutgoingMessage, gone: list[PushSubscription]) -> None:

@@ -29,6 +29,7 @@ from gridjourney.channels.push import (
     WebPushSender,
     application_server_key,
     classify_push_status,
+    provider_message_id,
     topic,
     vapid_private_key,
     vapid_signer,
@@ -301,3 +302,13 @@ def test_the_vapid_key_is_generated_once_under_home_or_taken_from_settings(tmp_p
     for bad in ("not base64!", "AAAA", "_" * 43):
         with pytest.raises(VapidKeyError, match="GRIDJOURNEY_VAPID_PRIVATE_KEY"):
             vapid_signer(Settings(home=tmp_path, vapid_private_key=SecretStr(bad)))
+
+
+def test_the_provider_message_id_fits_the_log() -> None:
+    short = "https://push.example.net/m/abc"
+    assert provider_message_id(short, "k") == short
+    long = "https://updates.push.example.net/m/" + "g" * 200
+    digest = provider_message_id(long, "k")
+    assert digest.startswith("webpush:") and len(digest) <= 100
+    assert digest == provider_message_id(long, "other key") != provider_message_id(long + "x", "k")
+    assert provider_message_id(None, "k") == f"webpush:{topic('k')}"
