@@ -54,18 +54,17 @@ def test_validate_prints_every_error_at_its_position(tmp_path: Path) -> None:
     assert lines[1].startswith(f"{bad}:25:29: purposes.marketing.caps.0.max:")
 
 
-def test_validate_defaults_to_the_configured_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    # The environment is how an operator configures the file; get_settings() is cached, so clear it.
-    from gridjourney.config import get_settings
-
-    monkeypatch.setenv("GRIDJOURNEY_POLICY_FILE", str(tmp_path / "absent.yaml"))
-    get_settings.cache_clear()
-    try:
-        code, _, err = invoke("validate")
-    finally:
-        get_settings.cache_clear()
-    assert code == 1
-    assert err.startswith(f"{tmp_path / 'absent.yaml'}:1:1: cannot read the policy")
+def test_validate_defaults_to_policy_yaml_in_the_working_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # `monkeypatch.chdir` only: the default file is relative to where the command runs.
+    (tmp_path / "policy.yaml").write_text(
+        SHIPPED_POLICY.read_text().replace("America/Chicago", "America/Denver")
+    )
+    monkeypatch.chdir(tmp_path)
+    code, out, err = invoke("validate")
+    assert code == 0, err
+    assert out.startswith("policy.yaml: OK (default zone America/Denver;")
 
 
 def test_the_schema_is_valid_and_describes_its_fields() -> None:
