@@ -157,9 +157,9 @@ def classify_push_status(status: int, text: str) -> SendError | None:
 @dataclass(frozen=True)
 class _Delivery:
     subscription: PushSubscription
-    location: str | None = None  # accepted: the push service's message id (provider_message_id)
+    message_id: str | None = None  # accepted: the provider_message_id
     error: SendError | None = None  # refused, or could not be reached
-    # neither: the subscription is gone (404/410)
+    gone_status: int | None = None  # 404/410: the subscription is gone for good
 
 
 class WebPushSender:
@@ -189,9 +189,9 @@ class WebPushSender:
         if not subscriptions:
             raise PermanentSendError("the customer has no push subscription", invalid_recipient=True)
         deliveries = await asyncio.gather(*(self._push(s, data, message) for s in subscriptions))
-        gone = [d.subscription for d in deliveries if d.location is None and d.error is None]
+        gone = [d for d in deliveries if d.gone_status is not None]
         await self._record_gone(message, gone)
-        accepted = [d.location for d in deliveries if d.location is not None]
+        accepted = [d.message_id for d in deliveries if d.message_id is not None]
         errors = [d.error for d in deliveries if d.error is not None]
         if accepted:
             for error in errors:
@@ -253,7 +253,10 @@ class WebPushSender:
             if status is None:  # refused before sending: the subscription's keys are unusable
                 return _Delivery(subscription, error=PermanentSendError(f"push not sent: {error.message}"))
             text = str(error.message)
-            return _Delivery(subscription, error=classify_push_status(int(status), text))
+            refusal = classify_push_status(int(status), text)
+            if refusal is None:
+                return _Delivery(subscription, gone_status=int(status))
+            return _Delivery(subscription, error=refusal)
         except aiohttp.ClientConnectorError as error:
             # The connection was never made: nothing reached the push service.
             return _Delivery(
@@ -264,14 +267,15 @@ class WebPushSender:
             return _Delivery(subscription, error=TransientSendError(reason, maybe_accepted=True))
         except ValueError as error:  # the browser's key is not a usable P-256 point
             return _Delivery(subscription, error=PermanentSendError(f"push not encrypted: {error}"))
-        location = provider_message_id(response.headers.get("Location"), message.idempotency_key)
-        return _Delivery(subscription, location=location)
+        message_id = provider_message_id(response.headers.get("Location"), message.idempotency_key)
+        return _Delivery(subscription, message_id=message_id)
 
-    async def _record_gone(self, message: OutgoingMessage, gone: list[PushSubscription]) -> None:
+    async def _record_gone(self, message: OutgoingMessage, gone: list[_Delivery]) -> None:
         """push.unsubscribed for each subscription the push service no longer knows. The event id comes
         from the send and the endpoint, so a retried send records it once."""
         now = datetime.now(UTC)
-        for subscription in gone:
+        for delivery in gone:
+            subscription = delivery.subscription
             event = NewEvent(
                 event_id=uuid.uuid5(
                     UNSUBSCRIBED_NAMESPACE, f"{message.idempotency_key}\x00{subscription.endpoint}"
@@ -280,7 +284,10 @@ class WebPushSender:
                 customer_id=subscription.customer_id,
                 occurred_at=now,
                 source="gridjourney",
-                payload={"endpoint": subscription.endpoint, "reason": "gone"},
+                payload={
+                    "endpoint": subscription.endpoint,
+                    "reason": f"gone: the push service answered {delivery.gone_status}",
+                },
             )
             try:
                 await self.store.append([event])

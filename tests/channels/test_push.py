@@ -161,7 +161,9 @@ async def test_a_gone_browser_is_unsubscribed_and_the_other_takes_the_message(
 
     assert receipt.status == "created"
     assert len(service.received_by(current)) == 1 and service.received_by(old) == []
-    assert await unsubscribed_events(engine) == [{"endpoint": old.endpoint, "reason": "gone"}]
+    assert await unsubscribed_events(engine) == [
+        {"endpoint": old.endpoint, "reason": "gone: the push service answered 410"}
+    ]
     assert await endpoints(engine) == [current.endpoint]
 
 
@@ -180,8 +182,11 @@ async def test_when_every_browser_is_gone_the_recipient_is_invalid_and_recorded_
     with pytest.raises(PermanentSendError):
         await sender.send(message())
 
-    assert sorted(p["endpoint"] for p in await unsubscribed_events(engine)) == sorted(
-        [gone.endpoint, unknown.endpoint]
+    assert sorted((p["endpoint"], p["reason"]) for p in await unsubscribed_events(engine)) == sorted(
+        [
+            (gone.endpoint, "gone: the push service answered 410"),
+            (unknown.endpoint, "gone: the push service answered 404"),
+        ]
     )
     assert await endpoints(engine) == []
     with pytest.raises(PermanentSendError, match="no push subscription") as none_left:
