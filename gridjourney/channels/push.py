@@ -304,7 +304,3 @@ class WebPushSender:
         if self._http is not None:
             await self._http.close()
         self._http = None
-
-
-def push_sender_from_settings(settings: Settings, engine: AsyncEngine, vapid_subject: str) -> WebPushSender:
-    return WebPushSender(engine=engine, vapid=vapid_signer(settings), vapid_subject=vapid_subject)
