@@ -45,7 +45,10 @@ def summary(policy: Policy) -> str:
         hours = ", ".join(str(w) for w in rules.sending_hours)
         if "quiet_hours" in rules.exempt_from:
             hours = "any hour"
-        caps = "never capped" if "frequency_caps" in rules.exempt_from else f"{len(rules.caps)} caps"
+        count = len(rules.caps)
+        caps = f"{count} cap{'' if count == 1 else 's'}"
+        if "frequency_caps" in rules.exempt_from:
+            caps = "never capped"
         parts.append(f"{purpose}: {rules.consent}, {hours}, {caps}")
     return "; ".join(parts)
 
