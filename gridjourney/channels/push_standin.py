@@ -200,7 +200,11 @@ class PushStandIn:
 
     # --- the browsers' side ------------------------------------------------------------------------
     def new_subscriber(self, application_server_key: str | None = None) -> PushSubscriber:
-        """A subscriber whose endpoint is on this service (start the service first)."""
+        """A subscriber whose endpoint is on this service (which must be started: its port is known)."""
+        if self._server is None:
+            raise RuntimeError(
+                "start the push stand-in before making subscribers: their endpoints need its port"
+            )
         subscriber = new_subscriber(self.base_url, application_server_key)
         self._subscribers[subscriber.id] = subscriber
         return subscriber

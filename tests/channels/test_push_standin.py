@@ -175,6 +175,11 @@ async def test_subscribers_and_messages_over_http(service: PushStandIn, vapid: A
     assert raised.value.status_code == 410
 
 
+async def test_subscribers_need_a_started_service() -> None:
+    with pytest.raises(RuntimeError, match="start the push stand-in"):
+        PushStandIn().new_subscriber()
+
+
 async def test_a_busy_port_names_the_setting() -> None:
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
