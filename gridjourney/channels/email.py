@@ -16,9 +16,10 @@ import html
 import json
 import socket
 import urllib.error
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, get_args
+from typing import Any, cast, get_args
 from urllib.parse import quote
 
 from python_http_client.exceptions import HTTPError
@@ -125,7 +126,7 @@ class SendGridEmailSender:
             raise PermanentSendError(
                 "an email needs its customer and purpose: its unsubscribe link names them"
             )
-        purpose: Purpose = message.purpose  # type: ignore[assignment]
+        purpose = cast(Purpose, message.purpose)
         token = self.links.token(message.customer_id, "email", purpose)
         url = self.links.url_of(token)
         mailbox = self.identity.reply_to or self.identity.from_address
@@ -198,7 +199,7 @@ class SendGridEmailSender:
             )
         return None
 
-    async def _call(self, request: Any) -> Any:
+    async def _call(self, request: Callable[[SendGridAPIClient], Any]) -> Any:
         client = self._client()
         # The thread keeps the socket timeout; the deadline here bounds the wait for it.
         client.client.timeout = self._timeout
