@@ -34,3 +34,21 @@ def scoring() -> None:
     """Anomaly scan (10,000 meters x 90 days), LightGBM scoring (1,000,000 customers) and segmentation
     (1,200,000 load shapes), each beside a simple baseline; a few minutes and ~2 GB of memory."""
     _run_module("bench.scoring")
+
+
+@bench_app.command()
+def chaos(
+    trials: Annotated[int, typer.Option(min=1, help="Trials; every second one aims its kills.")] = 4,
+    messages: Annotated[int, typer.Option(min=2, help="Messages per trial.")] = 60,
+    customers: Annotated[int, typer.Option(min=1, help="Customers the messages go to.")] = 20,
+    kills: Annotated[int, typer.Option(min=0, help="SIGKILLs of the send worker per trial.")] = 2,
+    seed: Annotated[int, typer.Option(help="Seed of the random kill moments.")] = 7,
+) -> None:
+    """The send ledger under SIGKILL: journeys send through a send worker of its own that is killed and
+    restarted (half the trials at random moments, half while a ledger row is held); prints duplicates,
+    lost and ambiguous messages (goal: 0 duplicates, 0 lost). Exits 1 if any was doubled or lost."""
+    _run_module(
+        "bench.chaos",
+        *("--trials", str(trials), "--messages", str(messages), "--customers", str(customers)),
+        *("--kills", str(kills), "--seed", str(seed)),
+    )
