@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Mapping
@@ -183,7 +184,7 @@ class MessageSending:
             # out and the next attempt takes the `claimed` (or `sending`, then looked up) row over.
             with contextlib.suppress(Exception):
                 async with self.engine.begin() as conn:
-                    await ledger.release(conn, key, token, f"attempt failed before sending: {error!r}"[:500])
+                    await ledger.release(conn, key, token, _note(f"attempt failed before sending: {error!r}"))
             raise
 
     async def _look_up_earlier(
@@ -209,7 +210,7 @@ class MessageSending:
                         f"{request.purpose} messages are not resent blindly: `gridjourney sends resolve`"
                     )
                     async with self.engine.begin() as conn:
-                        if not await ledger.mark_ambiguous(conn, key, token, note[:1000]):
+                        if not await ledger.mark_ambiguous(conn, key, token, _note(note)):
                             raise ledger.ClaimLost(key, "holding") from error
                     raise SendHeld(f"{key}: {note}") from error
                 log.warning("%s: provider look-up unavailable; %s is resent", key, request.purpose)
@@ -325,7 +326,7 @@ class MessageSending:
     async def _let_go(self, key: str, token: str, error: BaseException, *, maybe_accepted: bool) -> None:
         """After a failed provider call. Best effort: if the database is down too, the lease runs
         out and the next attempt looks the message up anyway."""
-        note = f"{type(error).__name__}: {error}"[:1000]
+        note = _note(f"{type(error).__name__}: {error}")
         with contextlib.suppress(Exception):
             async with self.engine.begin() as conn:
                 if maybe_accepted:
@@ -429,6 +430,15 @@ class MessageSending:
             status_callback=callback,
         )
         return message, rendered.locale
+
+
+_CONTACT_POINT = re.compile(r"\+\d{7,15}|[\w.+-]+@[\w-]+(\.[\w-]+)+")
+
+
+def _note(text: str) -> str:
+    """A ledger note operators read (`gridjourney sends list`): no phone numbers or email addresses,
+    whatever an error message quoted."""
+    return _CONTACT_POINT.sub("<redacted>", text)[:500]
 
 
 def _address(customer: CustomerRecord, channel: str) -> str:

@@ -350,3 +350,15 @@ async def test_runs_as_a_temporal_activity_and_heartbeats(
     assert outcome.status == "sent"
     assert len(standin.received) == 1
     assert beats  # the lease keeper heartbeats as soon as it starts
+
+
+async def test_ledger_notes_never_quote_a_contact_point(
+    engine: AsyncEngine, activities: JourneyActivities, standin: TwilioStandIn
+) -> None:
+    await add_customer(engine, "c1", consent=ALL_PURPOSES)
+    standin.fail_next(502, 20500, "Bad Gateway while sending to +15035550100 (ana@example.org)")
+    with pytest.raises(TransientSendError):
+        await activities.send_message(request())
+    row = await ledger.get(engine, request().idempotency_key)
+    assert row is not None and row.note is not None and "Bad Gateway" in row.note
+    assert "+1503" not in row.note and "ana@" not in row.note
