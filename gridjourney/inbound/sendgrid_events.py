@@ -31,14 +31,13 @@ from gridjourney.db.tables import webhook_receipts
 from gridjourney.events.models import NewEvent
 from gridjourney.events.store import CustomerErased, EventStore
 from gridjourney.events.types import validate_payload
+from gridjourney.inbound.sendgrid_keys import SIGNATURE_HEADER, TIMESTAMP_HEADER
 from gridjourney.projections.suppressions import suppression_added
 
 log = logging.getLogger(__name__)
 
 PROVIDER = "sendgrid"
 SOURCE = "sendgrid"
-SIGNATURE_HEADER = "X-Twilio-Email-Event-Webhook-Signature"
-TIMESTAMP_HEADER = "X-Twilio-Email-Event-Webhook-Timestamp"
 # uuid5 namespace of the events rows become: one id per SendGrid event (and one for its suppression).
 EVENT_NAMESPACE = uuid.UUID("8c2e4f1a-6b3d-4a9e-b5c7-0d1f2e3a4b5c")
 EVENT_TYPES = {

@@ -21,6 +21,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from gridjourney.config import Settings
 
 KEY_FILE = "sendgrid-webhook-key.pem"
+SIGNATURE_HEADER = "X-Twilio-Email-Event-Webhook-Signature"
+TIMESTAMP_HEADER = "X-Twilio-Email-Event-Webhook-Timestamp"
 
 
 def embedded_signing_key(home: Path) -> ec.EllipticCurvePrivateKey:

@@ -17,11 +17,16 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gridjourney.channels.base import OutgoingMessage
 from gridjourney.channels.email import EmailIdentity, SendGridEmailSender
-from gridjourney.channels.sendgrid_standin import SIGNATURE_HEADER, TIMESTAMP_HEADER, SendGridStandIn
+from gridjourney.channels.sendgrid_standin import SendGridStandIn
 from gridjourney.config import Settings
 from gridjourney.db.tables import webhook_receipts
 from gridjourney.events.store import EventStore
-from gridjourney.inbound.sendgrid_keys import embedded_signing_key, sign_payload
+from gridjourney.inbound.sendgrid_keys import (
+    SIGNATURE_HEADER,
+    TIMESTAMP_HEADER,
+    embedded_signing_key,
+    sign_payload,
+)
 from gridjourney.inbound.unsubscribe import unsubscribe_links
 
 URL = "/webhooks/sendgrid/events"

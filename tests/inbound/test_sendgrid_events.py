@@ -9,14 +9,17 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from gridjourney.inbound.sendgrid_events import (
-    SIGNATURE_HEADER,
-    TIMESTAMP_HEADER,
     VerificationKeyInvalid,
     WebhookRefused,
     events_from_rows,
     verify,
 )
-from gridjourney.inbound.sendgrid_keys import public_key_text, sign_payload
+from gridjourney.inbound.sendgrid_keys import (
+    SIGNATURE_HEADER,
+    TIMESTAMP_HEADER,
+    public_key_text,
+    sign_payload,
+)
 
 NOW = datetime(2026, 7, 14, 22, 0, tzinfo=UTC)
 OURS = {"gridjourney_key": "k1", "gridjourney_customer": "c1", "email": "ana@example.org"}

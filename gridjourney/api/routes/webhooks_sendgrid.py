@@ -13,8 +13,6 @@ from fastapi import APIRouter, Request
 from gridjourney.api.deps import SettingsDep, StoreDep, read_limited_body
 from gridjourney.api.problems import ApiProblem, FieldError, problem_responses
 from gridjourney.inbound.sendgrid_events import (
-    SIGNATURE_HEADER,
-    TIMESTAMP_HEADER,
     IngestResult,
     VerificationKeyInvalid,
     WebhookRefused,
@@ -22,7 +20,7 @@ from gridjourney.inbound.sendgrid_events import (
     ingest,
     verify,
 )
-from gridjourney.inbound.sendgrid_keys import webhook_public_key
+from gridjourney.inbound.sendgrid_keys import SIGNATURE_HEADER, TIMESTAMP_HEADER, webhook_public_key
 
 log = logging.getLogger(__name__)
 
