@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gridjourney.channels.base import OutgoingMessage
 from gridjourney.channels.email import EmailIdentity, SendGridEmailSender
@@ -20,6 +21,7 @@ from gridjourney.config import Settings, public_base_url
 from gridjourney.events.models import NewEvent
 from gridjourney.events.store import EventStore
 from gridjourney.inbound.unsubscribe import UnsubscribeLinks, link_secrets, unsubscribe_links
+from gridjourney.projections.runner import ProjectionRunner
 
 API_KEY = "SG.unsubscribe-test"
 ONE_CLICK = {"Content-Type": "application/x-www-form-urlencoded"}
@@ -150,3 +152,26 @@ async def test_the_input_guard_still_applies(client: httpx.AsyncClient, app: Fas
     assert response.status_code == 422
     assert response.json()["errors"][0]["field"] == "path"
     assert await consents(app) == []
+
+
+async def test_the_pages_speak_the_customers_language(
+    client: httpx.AsyncClient, app: FastAPI, engine: AsyncEngine, settings: Settings, standin: SendGridStandIn
+) -> None:
+    store: EventStore = app.state.store
+    created = NewEvent(
+        event_id=uuid.uuid4(),
+        type="customer.created",
+        customer_id="c1",
+        occurred_at=datetime.now(UTC),
+        source="crm",
+        payload={"name": "Ana", "email": "ana@example.org", "locale": "es"},
+    )
+    await store.append([created])
+    await ProjectionRunner(engine).catch_up()
+    path = await emailed_link(settings, standin, "marketing")
+    page = await client.get(path)
+    assert (
+        '<html lang="es">' in page.text and "¿Dejar de recibir ofertas y novedades por correo?" in page.text
+    )
+    done = await client.post(path)
+    assert "Ya no recibirá ofertas y novedades por correo." in done.text

@@ -14,8 +14,9 @@ from typing import Annotated
 from fastapi import APIRouter
 from fastapi import Path as PathParam
 from fastapi.responses import HTMLResponse
+from sqlalchemy.ext.asyncio import AsyncEngine
 
-from gridjourney.api.deps import SettingsDep, StoreDep
+from gridjourney.api.deps import EngineDep, SettingsDep, StoreDep
 from gridjourney.api.problems import ApiProblem, FieldError, problem_responses
 from gridjourney.inbound.unsubscribe import (
     InvalidUnsubscribeToken,
@@ -23,18 +24,42 @@ from gridjourney.inbound.unsubscribe import (
     record_unsubscribe,
     unsubscribe_links,
 )
+from gridjourney.projections.queries import get_customer
 
 router = APIRouter(tags=["unsubscribe"])
 
 Token = Annotated[str, PathParam(max_length=1000, description="The signed token of the link.")]
-WHAT = {
-    "marketing": "offers and news",
-    "informational": "account alerts",
-    "safety": "safety notices",
+# The page speaks the customer's language (their locale in the customers projection), else English.
+WORDS: dict[str, dict[str, str]] = {
+    "en": {
+        "marketing": "offers and news",
+        "informational": "account alerts",
+        "safety": "safety notices",
+        "email": "by email",
+        "sms": "by text message",
+        "push": "as notifications",
+        "title": "Unsubscribe",
+        "question": "Stop receiving {what}?",
+        "button": "Unsubscribe",
+        "done_title": "You are unsubscribed",
+        "done": "You will no longer receive {what}.",
+    },
+    "es": {
+        "marketing": "ofertas y novedades",
+        "informational": "avisos de su cuenta",
+        "safety": "avisos de seguridad",
+        "email": "por correo",
+        "sms": "por mensaje de texto",
+        "push": "como notificaciones",
+        "title": "Cancelar la suscripción",
+        "question": "¿Dejar de recibir {what}?",
+        "button": "Cancelar la suscripción",
+        "done_title": "Se canceló su suscripción",
+        "done": "Ya no recibirá {what}.",
+    },
 }
-CHANNEL_WORDS = {"email": "email", "sms": "text messages", "push": "notifications"}
 PAGE = """<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8">
+<html lang="{lang}"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{title}</title></head>
 <body style="font-family:Helvetica,Arial,sans-serif;max-width:480px;margin:48px auto;padding:0 16px;">
@@ -57,8 +82,15 @@ def _read(settings: SettingsDep, token: str) -> Unsubscribe:
         ) from None
 
 
-def _subject(request: Unsubscribe) -> str:
-    return f"{WHAT[request.purpose]} by {CHANNEL_WORDS[request.channel]}"
+async def _words(engine: AsyncEngine, customer_id: str) -> tuple[str, dict[str, str]]:
+    async with engine.connect() as conn:
+        customer = await get_customer(conn, customer_id)
+    language = (customer.locale if customer is not None else "en").split("-")[0]
+    return (language, WORDS[language]) if language in WORDS else ("en", WORDS["en"])
+
+
+def _what(words: dict[str, str], request: Unsubscribe) -> str:
+    return f"{words[request.purpose]} {words[request.channel]}"
 
 
 @router.get(
@@ -67,15 +99,16 @@ def _subject(request: Unsubscribe) -> str:
     response_class=HTMLResponse,
     responses=problem_responses(400),
 )
-async def unsubscribe_page(token: Token, settings: SettingsDep) -> HTMLResponse:
+async def unsubscribe_page(token: Token, settings: SettingsDep, engine: EngineDep) -> HTMLResponse:
     request = _read(settings, token)
+    language, words = await _words(engine, request.customer_id)
     # No action attribute: the form posts back to this very URL, wherever the API is mounted.
     content = (
-        f"<p>Stop receiving {_subject(request)}?</p>"
+        f"<p>{words['question'].format(what=_what(words, request))}</p>"
         '<form method="post"><button type="submit" style="font-size:16px;padding:8px 16px;">'
-        "Unsubscribe</button></form>"
+        f"{words['button']}</button></form>"
     )
-    return HTMLResponse(PAGE.format(title="Unsubscribe", content=content))
+    return HTMLResponse(PAGE.format(lang=language, title=words["title"], content=content))
 
 
 @router.post(
@@ -88,5 +121,6 @@ async def unsubscribe_page(token: Token, settings: SettingsDep) -> HTMLResponse:
 async def unsubscribe(token: Token, settings: SettingsDep, store: StoreDep) -> HTMLResponse:
     request = _read(settings, token)
     await record_unsubscribe(store, request, datetime.now(UTC))
-    content = f"<p>You will no longer receive {_subject(request)}.</p>"
-    return HTMLResponse(PAGE.format(title="You are unsubscribed", content=content))
+    language, words = await _words(store.engine, request.customer_id)
+    content = f"<p>{words['done'].format(what=_what(words, request))}</p>"
+    return HTMLResponse(PAGE.format(lang=language, title=words["done_title"], content=content))
