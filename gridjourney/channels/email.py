@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import html
 import json
+import logging
 import socket
 import urllib.error
 from collections.abc import Callable
@@ -39,6 +40,9 @@ from gridjourney.inbound.unsubscribe import UnsubscribeLinks, unsubscribe_links
 from gridjourney.policy.model import Policy
 
 SENDGRID_API_URL = "https://api.sendgrid.com"
+# The client's HTTP layer logs every request's headers and body at DEBUG: the API key, the customer's
+# address and name. Nothing below a warning of it may reach our logs, whatever their level.
+logging.getLogger("python_http_client").setLevel(logging.WARNING)
 # custom_args names: SendGrid copies them onto every event row, beside its own fields.
 KEY_ARG = "gridjourney_key"
 CUSTOMER_ARG = "gridjourney_customer"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import socket
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -96,6 +97,17 @@ async def test_an_email_goes_out_with_both_parts_the_unsubscribe_headers_and_cus
     # Autoescape: the customer's name is text in the HTML part too, never markup.
     assert "<p>Hi &lt;b&gt;Ana&lt;/b&gt;,</p>" in received.html
     assert "<b>" not in received.html
+
+
+async def test_nothing_personal_or_secret_is_logged_even_at_debug(
+    standin: SendGridStandIn, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    await sender_for(standin.base_url).send(email())
+    await sender_for(standin.base_url, activity_lag=timedelta(0)).lookup(email(), datetime.now(UTC))
+    assert len(standin.received) == 1
+    for secret in ("Ana", "ana@example.org", API_KEY):
+        assert secret not in caplog.text
 
 
 async def test_the_footer_speaks_the_messages_language(standin: SendGridStandIn) -> None:
