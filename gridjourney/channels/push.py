@@ -19,13 +19,14 @@ import hashlib
 import json
 import logging
 import os
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import aiohttp
-from py_vapid import Vapid
+from py_vapid import Vapid, VapidException
 from pywebpush import WebPushException, webpush_async
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -64,7 +65,7 @@ UNSUBSCRIBED_NAMESPACE = uuid.UUID("0f3e2d77-52a4-4f0c-9a3b-6e1d2c8b7f41")
 
 
 class VapidKeyError(ValueError):
-    """The configured VAPID key is not a base64url raw P-256 private key."""
+    """The configured VAPID key or subject cannot sign tokens push services accept."""
 
 
 def vapid_private_key(settings: Settings) -> str:
@@ -114,6 +115,19 @@ def vapid_signer(settings: Settings) -> Vapid:
         return Vapid.from_raw(key.encode())
     except ValueError as error:  # not a valid scalar on the curve
         raise VapidKeyError(f"{problem}: {error}") from error
+
+
+def checked_subject(vapid: Vapid, subject: str) -> str:
+    """The VAPID `sub` if a token can be signed with it: a mailto: address, or an https: origin without
+    a path (py_vapid's rule). Checked once, when the sender is built, instead of failing every push."""
+    try:
+        vapid.sign({"sub": subject, "aud": "https://push.example.net", "exp": int(time.time()) + 60})
+    except VapidException as error:
+        raise VapidKeyError(
+            f"senders.push.vapid_subject {subject!r} in the policy is not a contact push services accept "
+            "(use mailto:someone@utility.example or https://utility.example)"
+        ) from error
+    return subject
 
 
 def application_server_key(vapid: Vapid) -> str:
@@ -175,7 +189,7 @@ class WebPushSender:
         self.engine = engine
         self.store = store or EventStore(engine)
         self.vapid = vapid
-        self.vapid_subject = vapid_subject
+        self.vapid_subject = checked_subject(vapid, vapid_subject)
         self._timeout = timeout_seconds
         self._http: aiohttp.ClientSession | None = None
 

@@ -317,3 +317,12 @@ def test_the_provider_message_id_fits_the_log() -> None:
     assert digest.startswith("webpush:") and len(digest) <= 100
     assert digest == provider_message_id(long, "other key") != provider_message_id(long + "x", "k")
     assert provider_message_id(None, "k") == f"webpush:{topic('k')}"
+
+
+def test_a_vapid_subject_push_services_would_refuse_stops_the_sender_from_being_built(
+    engine: AsyncEngine, vapid: Any
+) -> None:
+    for subject in ("https://utility.example/contact", "mailto:nobody"):
+        with pytest.raises(VapidKeyError, match="vapid_subject"):
+            WebPushSender(engine=engine, vapid=vapid, vapid_subject=subject)
+    assert WebPushSender(engine=engine, vapid=vapid, vapid_subject="https://utility.example").vapid_subject
