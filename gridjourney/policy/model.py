@@ -99,7 +99,9 @@ class EmailSender(Strict):
 
 class PushSender(Strict):
     vapid_subject: str = Field(
-        pattern=r"^(mailto:|https://)", description="VAPID `sub` claim: a mailto: or https: contact."
+        # What push services (and py_vapid) accept: a mailto: address or an https: origin, no path.
+        pattern=r"^(mailto:[^@\s]+@[\w-]+(\.[\w-]+)+|https://[\w-]+(\.[\w-]+)+(:\d+)?)$",
+        description="VAPID `sub` claim: mailto:someone@utility.example or https://utility.example.",
     )
 
 

@@ -14,7 +14,7 @@ from typing import Any
 import http_ece
 import pytest
 from py_vapid import Vapid
-from pydantic import SecretStr
+from pydantic import SecretStr, ValidationError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gridjourney.channels.base import (
@@ -38,6 +38,7 @@ from gridjourney.channels.push_standin import PushStandIn, PushSubscriber, new_s
 from gridjourney.config import Settings
 from gridjourney.events.models import NewEvent
 from gridjourney.events.store import EventStore
+from gridjourney.policy.model import PushSender
 from gridjourney.projections.push_subscriptions import subscriptions_of
 from gridjourney.projections.runner import ProjectionRunner
 
@@ -326,3 +327,11 @@ def test_a_vapid_subject_push_services_would_refuse_stops_the_sender_from_being_
         with pytest.raises(VapidKeyError, match="vapid_subject"):
             WebPushSender(engine=engine, vapid=vapid, vapid_subject=subject)
     assert WebPushSender(engine=engine, vapid=vapid, vapid_subject="https://utility.example").vapid_subject
+
+
+def test_the_policy_refuses_the_vapid_subjects_the_sender_would() -> None:
+    for subject in ("https://utility.example/contact", "mailto:nobody", "alerts@utility.example"):
+        with pytest.raises(ValidationError, match="vapid_subject"):
+            PushSender(vapid_subject=subject)
+    for subject in ("mailto:alerts@utility.example", "https://utility.example:8443"):
+        assert PushSender(vapid_subject=subject).vapid_subject == subject
