@@ -20,6 +20,10 @@ Decisions worth knowing (the module is the reference for them):
   reason; cancellation records "cancelled" and ends the run as cancelled.
 - The customer context is loaded at entry and again (lazily) after every wait: a wait of days may
   see a changed time zone or score.
+- Quiet hours (patch `quiet-hours-1`): a send step passes its own `sending_hours` and may be
+  deferred; it then waits on a timer until the moment the activity named (exit events still end the
+  run meanwhile) and asks again with the same idempotency key, so eligibility is judged anew. A send
+  the retry policy gives up on is recorded through RECORD_SEND_GIVEN_UP, then the journey goes on.
 - A `score` step refreshes one score through SCORE_CUSTOMER and drops the loaded context; the next
   load shows the new score even when the customers projection has not applied it yet (the outcome is
   laid over an older `scores.<name>`). No model or too little data is outcome `skipped:<reason>`;
