@@ -117,12 +117,12 @@ class RowEvents:
     skipped: int
 
 
-def events_from_rows(rows: Sequence[Any], now: datetime) -> RowEvents:
+def events_from_rows(rows: Sequence[Any]) -> RowEvents:
     """The events the rows become; a row that is not ours or does not fit the schema is skipped."""
     new_events: list[NewEvent] = []
     skipped = 0
     for row in rows:
-        made = _row_events(row, now) if isinstance(row, Mapping) else None
+        made = _row_events(row) if isinstance(row, Mapping) else None
         if made is None:
             skipped += 1
         else:
@@ -130,7 +130,7 @@ def events_from_rows(rows: Sequence[Any], now: datetime) -> RowEvents:
     return RowEvents(new_events, skipped)
 
 
-def _row_events(row: Mapping[str, Any], now: datetime) -> list[NewEvent] | None:
+def _row_events(row: Mapping[str, Any]) -> list[NewEvent] | None:
     event_type = EVENT_TYPES.get(str(row.get("event")))
     key, customer_id, sg_event_id = row.get(KEY_ARG), row.get(CUSTOMER_ARG), row.get("sg_event_id")
     if event_type is None or not isinstance(key, str) or not isinstance(customer_id, str) or not sg_event_id:
@@ -149,7 +149,9 @@ def _row_events(row: Mapping[str, Any], now: datetime) -> list[NewEvent] | None:
     try:
         occurred_at = datetime.fromtimestamp(int(row.get("timestamp", "")), UTC)
     except (TypeError, ValueError, OverflowError, OSError):
-        occurred_at = now
+        # The event's time is part of its content: a time made up here would differ on a retry and
+        # turn the retry into a conflict. SendGrid always sends one; a row without it is not SendGrid's.
+        return None
     try:
         made = [
             NewEvent(

@@ -102,7 +102,7 @@ async def sendgrid_events(request: Request, settings: SettingsDep, store: StoreD
             "the Event Webhook body must be a JSON array of event rows",
             [FieldError(field="body", reason="not a JSON array")],
         )
-    made = events_from_rows(rows, now)
+    made = events_from_rows(rows)
     try:
         return await ingest(store, signature, made.events, made.skipped)
     except WebhookRefused as error:
