@@ -5,6 +5,8 @@ data is untouched."""
 from __future__ import annotations
 
 import subprocess
+import uuid
+from datetime import timedelta
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -52,7 +54,9 @@ async def _customer_with_history(
         ]
     )
     key = f"k-{customer_id}-email"
-    assert await ledger.claim(engine, key, customer_id)
+    async with engine.begin() as conn:
+        attempt = str(uuid.uuid4())
+        assert await ledger.acquire(conn, key, attempt, timedelta(minutes=1), customer_id=customer_id)
     await OutboxSender(engine).send(
         OutgoingMessage(
             idempotency_key=key, channel="email", recipient=email, subject=f"Hi {name}", body=f"Dear {name}"
