@@ -35,6 +35,16 @@ log = logging.getLogger(__name__)
 SUBSCRIPTION_NAME = "router"
 
 
+# The engine's own records are not routed (a journey reacting to its own bookkeeping could loop),
+# except what a customer said: an inbound reply such as "OUT" after a restoration notice.
+UNROUTED_PREFIXES = ("journey.", "message.", "suppression.", "push.")
+ROUTED_ENGINE_EVENTS = frozenset({"message.received"})
+
+
+def is_routed(event_type: str) -> bool:
+    return event_type in ROUTED_ENGINE_EVENTS or not event_type.startswith(UNROUTED_PREFIXES)
+
+
 def event_ref(event: StoredEvent) -> EventRef:
     return EventRef(
         event_id=str(event.event_id),
@@ -78,7 +88,7 @@ class EventRouter:
                 raise Interrupted("the router is stopping")
         journeys = await registry.all_latest(self.engine)
         for event in batch:
-            if event.customer_id is not None and not event.type.startswith(("journey.", "message.")):
+            if event.customer_id is not None and is_routed(event.type):
                 await self._route(event_ref(event), event.customer_id, journeys)
 
     async def _route(self, event: EventRef, customer_id: str, journeys: list[CompiledJourney]) -> None:

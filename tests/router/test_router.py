@@ -19,7 +19,7 @@ from gridjourney.events.models import NewEvent
 from gridjourney.events.store import EventStore
 from gridjourney.events.subscription import Subscription
 from gridjourney.projections.runner import ProjectionRunner
-from gridjourney.router.router import SUBSCRIPTION_NAME, EventRouter
+from gridjourney.router.router import SUBSCRIPTION_NAME, EventRouter, is_routed
 from gridjourney.workflows.contracts import JourneyState
 from tests.entry.retention import forget_run
 from tests.events.builders import new_event
@@ -177,3 +177,66 @@ async def test_stopping_ends_the_wait_for_the_projections_without_moving_the_che
     assert subscription.errors == 0
     async with engine.connect() as conn:
         assert await dead_letters.list_for(conn, SUBSCRIPTION_NAME) == []
+
+
+STILL_OUT = """
+id: still_out
+purpose: safety
+trigger: {event: outage.restored}
+entry: {reentry: every_trigger}
+steps:
+  - id: await_reply
+    wait_for:
+      event: message.received
+      when: "event.keyword == 'OUT'"
+      timeout: 1d
+      on_event: end
+      on_timeout: end
+"""
+
+
+def test_only_what_a_customer_said_is_routed_among_the_engines_records() -> None:
+    assert is_routed("message.received")
+    assert is_routed("outage.restored")
+    for engine_record in ("message.sent", "message.deferred", "journey.entered", "suppression.added"):
+        assert not is_routed(engine_record), engine_record
+
+
+async def test_an_inbound_reply_reaches_the_journey_waiting_for_it(
+    engine: AsyncEngine, temporal_dev_env: WorkflowEnvironment
+) -> None:
+    client = temporal_dev_env.client
+    customer = f"c-{uuid.uuid4().hex[:8]}"
+    await registry.publish(engine, STILL_OUT, "still_out.yaml", None)
+    store = EventStore(engine)
+    projections = ProjectionRunner(engine)
+    router = EventRouter(engine, client, task_queue=TASK_QUEUE, send_task_queue=SEND_TASK_QUEUE)
+    await store.append(
+        [
+            _new("customer.created", customer, name="Ana"),
+            new_event(
+                "outage.restored",
+                customer,
+                {"incident_id": "INC-1", "restored_at": "2026-11-29T20:00:00Z"},
+            ),
+        ]
+    )
+    await projections.catch_up()
+    standins = StandIns()
+    async with running_workers(client, standins):
+        first = await store.read_after(0)
+        await router.handle(first)
+        [instance_id] = await _entered_instances(customer, standins)
+        # the engine's record of a send is no news to the journey; the customer's reply is
+        await store.append(
+            [
+                _new("message.sent", customer, idempotency_key="k-1", channel="sms"),
+                _new("message.received", customer, body="OUT", keyword="OUT"),
+            ]
+        )
+        await projections.catch_up()
+        await router.handle(await store.read_after(first[-1].position))
+        assert router.signalled == 1
+        final = await client.get_workflow_handle(instance_id, result_type=JourneyState).result()
+    assert final.status == "completed"
+    assert (final.steps_taken[-1].step_id, final.steps_taken[-1].outcome) == ("await_reply", "event")
