@@ -1,10 +1,13 @@
 """The running stack for end-to-end tests: the shipped journeys published, the worker side (Temporal
-workers, projections, router) on its own task queues, and the Twilio stand-in the SMS goes to; and
-the API over it (`api_stack`), reached in-process with an admin key and an integration's key."""
+workers, projections, router) on its own task queues, and the provider stand-ins (Twilio, SendGrid,
+a Web Push service) the messages go to; and the API over it (`api_stack`), reached in-process with
+an admin key and an integration's key."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import tempfile
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -13,11 +16,14 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import yaml
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client
 
 from gridjourney.api.app import create_app
 from gridjourney.api.auth import create_key
+from gridjourney.channels.push_standin import PushStandIn
+from gridjourney.channels.sendgrid_standin import SendGridStandIn
 from gridjourney.channels.twilio_standin import TwilioStandIn
 from gridjourney.config import Settings
 from gridjourney.dsl import registry
@@ -26,6 +32,7 @@ from gridjourney.stack import WorkerSide
 REPO = Path(__file__).resolve().parents[1]
 ACCOUNT_SID = "ACtest00000000000000000000000000"
 AUTH_TOKEN = "secret"
+SENDGRID_KEY = "SG.test-key"
 
 
 @dataclass
@@ -33,21 +40,44 @@ class RunningStack:
     settings: Settings
     standin: TwilioStandIn
     workers: WorkerSide
+    email: SendGridStandIn
+    push: PushStandIn
+
+
+def all_day_policy(directory: Path) -> Path:
+    """The shipped policy with every purpose sendable around the clock: for tests about something
+    other than quiet hours, which must pass whatever the hour they run at."""
+    policy = yaml.safe_load((REPO / "policy.yaml").read_text())
+    for rules in policy["purposes"].values():
+        rules["sending_hours"] = "00:00-24:00"
+    path = directory / "policy-all-day.yaml"
+    path.write_text(yaml.safe_dump(policy, sort_keys=False))
+    return path
 
 
 @asynccontextmanager
 async def running_stack(engine: AsyncEngine, client: Client, **settings: Any) -> AsyncIterator[RunningStack]:
     """`settings` override the defaults (e.g. `home` for a models folder)."""
     queue = f"e2e-{uuid.uuid4().hex[:8]}"
-    async with TwilioStandIn(account_sid=ACCOUNT_SID, auth_token=AUTH_TOKEN) as standin:
+    async with (
+        contextlib.AsyncExitStack() as stack,
+        TwilioStandIn(account_sid=ACCOUNT_SID, auth_token=AUTH_TOKEN) as standin,
+        SendGridStandIn(api_key=SENDGRID_KEY) as email,
+        PushStandIn() as push,
+    ):
+        home = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="gridjourney-home-")))
         configured = Settings.model_validate(
             {
                 "templates_dir": REPO / "templates",
+                "policy_file": REPO / "policy.yaml",
+                "home": home,  # the VAPID key and other generated keys of the embedded stack
                 "task_queue": queue,
                 "send_task_queue": f"{queue}-send",
                 "twilio_account_sid": ACCOUNT_SID,
                 "twilio_auth_token": AUTH_TOKEN,
                 "twilio_base_url": standin.base_url,
+                "sendgrid_api_key": SENDGRID_KEY,
+                "sendgrid_base_url": email.base_url,
                 **settings,
             }
         )
@@ -57,7 +87,7 @@ async def running_stack(engine: AsyncEngine, client: Client, **settings: Any) ->
         stop = asyncio.Event()
         running = asyncio.create_task(workers.run(stop))
         try:
-            yield RunningStack(configured, standin, workers)
+            yield RunningStack(configured, standin, workers, email, push)
         finally:
             stop.set()
             await running

@@ -26,7 +26,7 @@ from gridjourney.events.models import NewEvent
 from gridjourney.events.store import EventStore
 from gridjourney.metering.store import copy_reads
 from gridjourney.workflows.scoring import SCHEDULE_ID, DailyScoringWorkflow, ScanInput, ScanResult
-from tests.stack import running_stack
+from tests.stack import all_day_policy, running_stack
 
 REPO = Path(__file__).resolve().parents[2]
 THROUGH = date(2025, 3, 20)
@@ -46,7 +46,12 @@ async def stack(
     engine: AsyncEngine, temporal_dev_env: WorkflowEnvironment, tmp_path: Path
 ) -> AsyncIterator[Stack]:
     # home: no trained models there, so the scan uses the rule baseline, and says so
-    async with running_stack(engine, temporal_dev_env.client, home=tmp_path) as running:
+    # The usage-spike SMS is informational: sendable around the clock here, so that the test passes
+    # at night in Los Angeles too (quiet hours have their own tests).
+    policy_file = all_day_policy(tmp_path)
+    async with running_stack(
+        engine, temporal_dev_env.client, home=tmp_path, policy_file=policy_file
+    ) as running:
         yield Stack(EventStore(engine), running.standin, running.settings, temporal_dev_env)
 
 
