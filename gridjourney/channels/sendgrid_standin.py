@@ -4,7 +4,8 @@ Tests and the embedded stack point the official `sendgrid` client at it. It chec
 validates the Mail Send body roughly as SendGrid does (same error shape: `errors: [{field, message}]`),
 answers 202 with an X-Message-Id header and records what it accepted. `GET /v3/messages?query=...`
 answers Email Activity queries by `unique_args['...']`, `to_email`, `msg_id`, `subject`, `status`
-and `last_event_time BETWEEN TIMESTAMP ... AND TIMESTAMP ...`.
+and `last_event_time BETWEEN TIMESTAMP ... AND TIMESTAMP ...`. `GET /standin/emails` (not
+SendGrid's) shows every accepted email whole, for the demo and for people.
 
 Given a webhook URL, it posts Event Webhook batches as SendGrid does, signed with an ECDSA P-256 key
 (gridjourney/inbound/sendgrid_keys.py): `processed` then `delivered`; addresses whose local part is
@@ -45,6 +46,7 @@ from gridjourney.inbound.sendgrid_keys import (
 log = logging.getLogger(__name__)
 
 WEBHOOK_PATH = "/webhooks/sendgrid/events"
+RECEIVED_PATH = "/standin/emails"
 MAX_BODY_BYTES = 30 * 1024 * 1024
 WEBHOOK_ATTEMPTS = 8  # SendGrid retries failed posts for a day; a stand-in for a few seconds
 # Local parts whose messages end in something other than delivery, for tests and the demo.
@@ -113,6 +115,7 @@ class SendGridStandIn:
             routes=[
                 Route("/v3/mail/send", self._send, methods=["POST"]),
                 Route("/v3/messages", self._activity, methods=["GET"]),
+                Route(RECEIVED_PATH, self._received, methods=["GET"]),
             ]
         )
 
@@ -192,6 +195,17 @@ class SendGridStandIn:
                 self.received.append(email)
                 accepted.append(email)
         return accepted
+
+    async def _received(self, request: Request) -> JSONResponse:
+        """Not SendGrid's: every accepted email whole (parts, headers, custom_args), newest first, for
+        the demo and for people to read what a customer would have received. `?to=` filters."""
+        if (denied := self._denied(request)) is not None:
+            return denied
+        to = request.query_params.get("to")
+        found = [email for email in reversed(self.received) if to is None or email.to == to]
+        return JSONResponse(
+            {"emails": [email.model_dump(mode="json") | {"status": email.status} for email in found]}
+        )
 
     async def _activity(self, request: Request) -> JSONResponse:
         if (denied := self._denied(request)) is not None:

@@ -144,7 +144,7 @@ async def run_embedded(settings: Settings, *, demo: bool, exit_after_demo: bool,
                 f"SMS stand-in: {standin.base_url}/2010-04-01/Accounts/"
                 f"{settings.twilio_account_sid}/Messages.json\n"
                 f"Push stand-in: {push_standin.base_url}/messages\n"
-                f"Email stand-in (SendGrid): {email_standin.base_url}/v3/messages"
+                f"Email stand-in (SendGrid): {email_standin.base_url}/standin/emails"
             )
             console.print(urls)
             exit_code = 0

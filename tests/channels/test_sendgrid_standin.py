@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import httpx
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 from python_http_client.exceptions import BadRequestsError, UnauthorizedError
@@ -172,3 +173,21 @@ async def test_a_busy_port_is_a_clear_error() -> None:
         port = holder.getsockname()[1]
         with pytest.raises(StandInPortBusy, match="GRIDJOURNEY_EMAIL_STANDIN_PORT"):
             await SendGridStandIn("127.0.0.1", port, api_key=API_KEY).start()
+
+
+async def test_every_accepted_email_can_be_read_whole(standin: SendGridStandIn) -> None:
+    await asyncio.to_thread(client(standin).send, mail(to="ana@example.org", key="k1"))
+    await asyncio.to_thread(client(standin).send, mail(to="bounce@example.org", key="k2"))
+    headers = {"Authorization": f"Bearer {API_KEY}"}
+    async with httpx.AsyncClient(base_url=standin.base_url, headers=headers) as http:
+        everything = (await http.get("/standin/emails")).json()["emails"]
+        ana = (await http.get("/standin/emails", params={"to": "ana@example.org"})).json()["emails"]
+        denied = await http.get("/standin/emails", headers={"Authorization": "Bearer SG.wrong"})
+    assert [(e["to"], e["status"]) for e in everything] == [
+        ("bounce@example.org", "not_delivered"),
+        ("ana@example.org", "delivered"),
+    ]
+    assert [(e["subject"], e["html"], e["custom_args"]["gridjourney_key"]) for e in ana] == [
+        ("Your bill", "<p>Your bill is $182.</p>", "k1")
+    ]
+    assert denied.status_code == 401
