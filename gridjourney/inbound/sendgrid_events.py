@@ -32,6 +32,7 @@ from gridjourney.events.models import NewEvent
 from gridjourney.events.store import CustomerErased, EventStore
 from gridjourney.events.types import validate_payload
 from gridjourney.inbound.sendgrid_keys import SIGNATURE_HEADER, TIMESTAMP_HEADER
+from gridjourney.projections.queries import get_customer
 from gridjourney.projections.suppressions import suppression_added
 
 log = logging.getLogger(__name__)
@@ -193,6 +194,18 @@ def _suppression_reason(event_type: str, row_kind: str) -> str | None:
     return None
 
 
+async def _as_customers_address(conn: AsyncConnection, event: NewEvent) -> NewEvent:
+    """A suppression names the address as the customer record spells it: SendGrid may report it in
+    other letter case, and the suppression list is matched exactly against the customer's address."""
+    if event.type != "suppression.added" or event.customer_id is None:
+        return event
+    customer = await get_customer(conn, event.customer_id)
+    reported = str(event.payload["address"])
+    if customer is None or customer.email is None or customer.email.lower() != reported.lower():
+        return event
+    return event.model_copy(update={"payload": {**event.payload, "address": customer.email}})
+
+
 async def _claim_receipt(conn: AsyncConnection, receipt: str) -> bool:
     inserted = await conn.execute(
         insert(webhook_receipts)
@@ -211,7 +224,7 @@ async def ingest(store: EventStore, signature: str, new_events: list[NewEvent], 
             raise WebhookRefused(
                 "this signed request was accepted before: refused as a replay", SIGNATURE_HEADER
             )
-        pending = list(new_events)
+        pending = [await _as_customers_address(conn, event) for event in new_events]
         while True:
             try:
                 results = await store.append_in(conn, pending)

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 import time
+import uuid
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -20,6 +22,7 @@ from gridjourney.channels.email import EmailIdentity, SendGridEmailSender
 from gridjourney.channels.sendgrid_standin import SendGridStandIn
 from gridjourney.config import Settings
 from gridjourney.db.tables import webhook_receipts
+from gridjourney.events.models import NewEvent
 from gridjourney.events.store import EventStore
 from gridjourney.inbound.sendgrid_keys import (
     SIGNATURE_HEADER,
@@ -28,6 +31,7 @@ from gridjourney.inbound.sendgrid_keys import (
     sign_payload,
 )
 from gridjourney.inbound.unsubscribe import unsubscribe_links
+from gridjourney.projections.runner import ProjectionRunner
 
 URL = "/webhooks/sendgrid/events"
 API_KEY = "SG.webhook-test"
@@ -243,3 +247,26 @@ async def test_the_standin_posts_signed_events_the_api_accepts(
         receipt.provider_message_id,
     )
     assert (suppressed["address"], suppressed["reason"]) == ("bounce@example.org", "hard_bounce")
+
+
+async def test_a_suppression_names_the_address_as_the_customer_record_spells_it(
+    client: httpx.AsyncClient, app: FastAPI, engine: AsyncEngine, key: ec.EllipticCurvePrivateKey
+) -> None:
+    store: EventStore = app.state.store
+    created = NewEvent(
+        event_id=uuid.uuid4(),
+        type="customer.created",
+        customer_id="c1",
+        occurred_at=datetime.now(UTC),
+        source="crm",
+        payload={"name": "Ana", "email": "Ana.Smith@Example.org"},
+    )
+    await store.append([created])
+    await ProjectionRunner(engine).catch_up()
+    # SendGrid reports the address in lower case; the eligibility check matches it exactly.
+    body, headers = signed([row("spamreport", "s1", email="ana.smith@example.org")], key)
+    assert (await client.post(URL, content=body, headers=headers)).status_code == 200
+    suppression = [
+        payload for event_type, payload in await recorded(app) if event_type == "suppression.added"
+    ]
+    assert [p["address"] for p in suppression] == ["Ana.Smith@example.org"]
