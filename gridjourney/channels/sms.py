@@ -14,6 +14,7 @@ import aiohttp
 from twilio.base.exceptions import TwilioException, TwilioRestException, TwilioServiceException
 from twilio.http.async_http_client import AsyncTwilioHttpClient
 from twilio.rest import Client
+from twilio.rest.api.v2010.account.message import MessageInstance
 
 from gridjourney.channels.base import (
     LookupUnavailable,
@@ -101,29 +102,40 @@ class TwilioSmsSender:
 
     async def lookup(self, message: OutgoingMessage, since: datetime) -> ProviderReceipt | None:
         """Twilio's Messages list filtered by To, From and DateSent (from `since`, less a margin for
-        clock skew), with the body matched; the oldest match is the earlier attempt's message."""
+        clock skew), with the body matched; the oldest match is the earlier attempt's message. A
+        message still queued at Twilio has no DateSent yet: then the newest messages to the number
+        are read, by creation time."""
+        earliest = since - LOOKUP_CLOCK_SKEW
+        sent = await self._list(message, date_sent_after=earliest)
+        matches = [m for m in sent if m.body == message.body]
+        if not matches:
+            recent = await self._list(message)
+            matches = [
+                m
+                for m in recent
+                if m.body == message.body and m.date_sent is None and (m.date_created or since) >= earliest
+            ]
+        if not matches:
+            return None
+        first = min(matches, key=lambda m: m.date_created or since)
+        return ProviderReceipt(
+            provider="twilio",
+            provider_message_id=str(first.sid),
+            status=str(first.status),
+            segments=_as_int(first.num_segments),
+        )
+
+    async def _list(self, message: OutgoingMessage, **filters: datetime) -> list[MessageInstance]:
         client = self._get_client()
         try:
             async with asyncio.timeout(self._timeout):
-                found = await client.messages.list_async(
-                    to=message.recipient,
-                    from_=self.from_number,
-                    date_sent_after=since - LOOKUP_CLOCK_SKEW,
-                    limit=LOOKUP_LIMIT,
+                found: list[MessageInstance] = await client.messages.list_async(
+                    to=message.recipient, from_=self.from_number, limit=LOOKUP_LIMIT, **filters
                 )
+                return found
         except (TwilioException, TimeoutError, aiohttp.ClientError) as error:
             # TwilioException: list pages that fail raise the base class, not TwilioRestException.
             raise LookupUnavailable(f"Twilio look-up failed: {type(error).__name__}: {error}") from error
-        matches = [m for m in found if m.body == message.body]
-        if not matches:
-            return None
-        earliest = min(matches, key=lambda m: m.date_created or since)
-        return ProviderReceipt(
-            provider="twilio",
-            provider_message_id=str(earliest.sid),
-            status=str(earliest.status),
-            segments=_as_int(earliest.num_segments),
-        )
 
     async def close(self) -> None:
         if self._http is not None:

@@ -61,6 +61,7 @@ class ReceivedMessage(BaseModel):
     num_segments: int
     status_callback: str | None
     date_created: datetime
+    date_sent: datetime | None = None
 
     model_config = {"populate_by_name": True}
 
@@ -73,7 +74,7 @@ class ReceivedMessage(BaseModel):
             "api_version": API_VERSION,
             "body": self.body,
             "date_created": created,
-            "date_sent": format_datetime(self.date_created),
+            "date_sent": None if self.date_sent is None else format_datetime(self.date_sent),
             "date_updated": created,
             "direction": "outbound-api",
             "error_code": None,
@@ -121,7 +122,13 @@ def list_filter(
         return (
             (to is None or message.to == to)
             and (from_ is None or message.from_ == from_)
-            and all(within(message.date_created, name, bound) for name, bound in bounds)
+            and (
+                not bounds
+                or (
+                    message.date_sent is not None
+                    and all(within(message.date_sent, name, bound) for name, bound in bounds)
+                )
+            )
         )
 
     return matches
@@ -150,6 +157,9 @@ class TwilioStandIn:
         self.response_delay_seconds = 0.0  # a slow provider, for timeout tests
         self._failures: list[tuple[int, int, str]] = []
         self.lookups_unavailable = False  # Messages list answers 503 (a provider that cannot look up)
+        # Sent the moment it is accepted (DateSent set); False: left queued, DateSent null, as Twilio
+        # leaves a message waiting in a busy sender's queue.
+        self.sends_at_once = True
         self._server: uvicorn.Server | None = None
         self._task: asyncio.Task[None] | None = None
         messages = f"/{API_VERSION}/Accounts/{{account}}/Messages"
@@ -209,6 +219,7 @@ class TwilioStandIn:
         if self._failures:
             status, code, text = self._failures.pop(0)
             return twilio_error(status, code, text)
+        now = datetime.now(UTC).replace(microsecond=0)
         message = ReceivedMessage(
             sid="SM" + secrets.token_hex(16),
             account_sid=self.account_sid,
@@ -218,7 +229,8 @@ class TwilioStandIn:
             status="queued",
             num_segments=sms_segments(body)[1],
             status_callback=callback,
-            date_created=datetime.now(UTC).replace(microsecond=0),
+            date_created=now,
+            date_sent=now if self.sends_at_once else None,
         )
         self.received.append(message)
         if self.response_delay_seconds:

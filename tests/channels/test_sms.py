@@ -148,9 +148,9 @@ async def test_lookup_finds_nothing_for_a_message_never_sent(
     await sender.send(sms("+15035550100", body="Something else."))
     assert await sender.lookup(sms("+15035550100"), datetime.now(UTC)) is None
     # Sent the day before the attempt began: not this attempt's message.
-    standin.received[0].date_created -= timedelta(days=1)
     await sender.send(sms("+15035550100"))
-    standin.received[1].date_created -= timedelta(days=1)
+    day_before = standin.received[1].date_created - timedelta(days=1)
+    standin.received[1].date_created = standin.received[1].date_sent = day_before
     assert await sender.lookup(sms("+15035550100"), datetime.now(UTC)) is None
 
 
@@ -160,3 +160,13 @@ async def test_lookup_unavailable_when_the_provider_cannot_list(
     standin.lookups_unavailable = True
     with pytest.raises(LookupUnavailable, match="503"):
         await sender.lookup(sms("+15035550100"), datetime.now(UTC))
+
+
+async def test_lookup_finds_a_message_still_queued_at_twilio(
+    sender: TwilioSmsSender, standin: TwilioStandIn
+) -> None:
+    standin.sends_at_once = False  # queued: no DateSent, so the DateSent filter cannot see it
+    since = datetime.now(UTC)
+    receipt = await sender.send(sms("+15035550100"))
+    found = await sender.lookup(sms("+15035550100"), since)
+    assert found is not None and found.provider_message_id == receipt.provider_message_id

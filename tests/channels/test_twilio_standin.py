@@ -154,3 +154,13 @@ async def test_lookups_can_be_made_unavailable(standin: TwilioStandIn) -> None:
     standin.lookups_unavailable = True
     with pytest.raises(TwilioException, match="503"):
         await asyncio.to_thread(official_client(standin).messages.list, to="+15035550100")
+
+
+async def test_a_queued_message_has_no_date_sent_and_escapes_date_filters(standin: TwilioStandIn) -> None:
+    standin.sends_at_once = False
+    client = official_client(standin)
+    await asyncio.to_thread(client.messages.create, to="+15035550100", from_="+15005550006", body="queued")
+    [listed] = await asyncio.to_thread(client.messages.list, to="+15035550100")
+    assert listed.date_sent is None
+    after = standin.received[0].date_created - timedelta(days=1)
+    assert await asyncio.to_thread(client.messages.list, to="+15035550100", date_sent_after=after) == []
