@@ -10,6 +10,10 @@ between them is dropped). SMS templates are the body only. Any template may star
 with `purpose: safety` requires of every template it sends; the line itself is never sent. A
 customer whose locale has no template gets the `en` one (`es-MX` tries `es-MX`, then `es`, then `en`).
 
+Email also gets an HTML part, rendered with autoescape on: `email/{locale}/{name}.html.j2` when it
+exists, else the text's paragraphs and `- ` lists in `email/layout.html.j2`. Push templates may give
+the page a notification opens on a `URL: https://...` (or `URL: /path`) line right after the subject.
+
 The context a template sees at send time:
     customer  customer_id, name, locale, time_zone, plus the customer's attributes merged in
     event     the trigger event's payload plus `type` and `occurred_at` (ISO 8601 strings for times)
