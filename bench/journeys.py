@@ -86,7 +86,7 @@ async def run(journeys: int) -> dict[str, Any]:
         settings = settings.model_copy(update={"twilio_base_url": standin.base_url})
         senders = build_senders(settings, engine)
         try:
-            customers = make_customers(journeys, seed=11)
+            customers = make_customers(journeys, datetime.now(UTC), seed=11)
             now = datetime.now(UTC)
             await EventStore(engine).append([e for c in customers for e in customer_events(c, now)])
             await ProjectionRunner(engine).catch_up()
