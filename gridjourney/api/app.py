@@ -22,9 +22,11 @@ from gridjourney.api.routes import (
     messages,
     push_subscriptions,
     reads,
+    sends,
     suppressions,
     unsubscribe,
     webhooks_sendgrid,
+    webhooks_twilio,
 )
 from gridjourney.config import Settings
 from gridjourney.events.store import EventStore
@@ -52,6 +54,7 @@ OPENAPI_TAGS = [
     {"name": "messages", "description": "The message log: sent, suppressed (with the reason), delivered."},
     {"name": "health", "description": "Reachability of the database and Temporal; subscription lag."},
     {"name": "admin", "description": "Operations (scope `admin`): subscriptions and their dead letters."},
+    {"name": "sends", "description": "The send ledger (scope `admin`): sends in flight or in doubt."},
     {"name": "suppressions", "description": "The suppression list (scope `admin`): addresses not sent to."},
     {"name": "webhooks", "description": "Providers' callbacks, authenticated by the provider's signature."},
     {"name": "unsubscribe", "description": "The unsubscribe link of every email: a signed token, no login."},
@@ -104,10 +107,12 @@ def create_app(
         messages,
         health,
         admin,
+        sends,
         suppressions,
     ):
         app.include_router(module.router)
     app.include_router(reads.router)
     app.include_router(unsubscribe.router)
     app.include_router(webhooks_sendgrid.router)
+    app.include_router(webhooks_twilio.router)
     return app
