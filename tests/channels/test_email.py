@@ -223,6 +223,9 @@ async def test_default_settings_send_email_to_the_embedded_standin(
         await standin.stop()  # its webhook posts go to the configured public URL, which is not running
     [received] = standin.received
     assert receipt.provider_message_id == received.message_id
-    assert (received.from_email, received.from_name) == ("alerts@gridjourney.example", "Gridjourney Energy")
+    assert (received.from_email, received.from_name) == (
+        "alerts@cascadepower.example",
+        "Cascade Power",
+    )  # policy.yaml's
     token = received.headers["List-Unsubscribe"].split(">")[0].removeprefix("<https://gj.example/u/")
     assert unsubscribe_links(settings).read(token) == Unsubscribe("c1", "email", "informational")

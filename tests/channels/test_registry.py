@@ -35,7 +35,7 @@ async def test_default_settings_send_sms_to_the_embedded_standin(engine: AsyncEn
     assert isinstance(senders["sms"], TwilioSmsSender)
     assert isinstance(senders["email"], SendGridEmailSender)
     assert isinstance(senders["push"], WebPushSender)
-    assert senders["push"].vapid_subject == "mailto:alerts@gridjourney.example"  # policy.yaml's
+    assert senders["push"].vapid_subject == "mailto:alerts@cascadepower.example"  # policy.yaml's
     assert (tmp_path / "vapid-private-key.txt").is_file()  # generated once under home
     async with standin_from_settings(settings) as standin:
         receipt = await senders["sms"].send(
