@@ -99,7 +99,9 @@ class MessageSending:
         wait_for_other: timedelta = timedelta(seconds=5),
         status_callback_base: str | None = None,
         heartbeat_every: timedelta | None = None,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
+        """`clock`: the time eligibility is judged at (quiet hours); see activities/__init__.py."""
         self.store = store
         self.engine = store.engine
         self.templates_dir = templates_dir
@@ -110,6 +112,7 @@ class MessageSending:
         self.status_callback_base = status_callback_base
         self.record_retry_max = timedelta(seconds=5)
         self.heartbeat_every = heartbeat_every or min(claim_lease / 4, MAX_HEARTBEAT_INTERVAL)
+        self.clock = clock
 
     async def send(self, request: SendMessageInput, heartbeat: Heartbeat | None = None) -> SendOutcome:
         key = request.idempotency_key
@@ -240,7 +243,7 @@ class MessageSending:
         async with self.engine.begin() as conn:
             await ledger.lock_customer(conn, request.customer_id)
             decision = await eligibility.decide(
-                conn, self.policy, customer, request, self.senders.keys(), datetime.now(UTC)
+                conn, self.policy, customer, request, self.senders.keys(), self.clock()
             )
             chosen = decision.deferred_until is None and decision.channel is not None
             if chosen and decision.channel is not None:
