@@ -276,6 +276,7 @@ async def run(trials: int, messages: int, customers: int, kills: int, seed: int)
             data_converter=data_converter(settings),
             search_attributes=SEARCH_ATTRIBUTE_KEYS,
             dev_server_existing_path=str(temporal_cli_path()),
+            dev_server_log_level="never",  # its warnings about the killed worker's calls are expected
         )
         standin = TwilioStandIn(
             account_sid=settings.twilio_account_sid, auth_token=settings.twilio_auth_token.get_secret_value()
@@ -385,7 +386,8 @@ def main(argv: list[str] | None = None) -> None:
         f"trials {figures['trials']}  messages {figures['messages']}  kills {figures['kills']} "
         f"({figures['kills_while_claimed']} while a row was claimed, {figures['kills_while_sending']} while "
         f"sending)  duplicates {figures['duplicates']}  lost {figures['lost']}  ambiguous "
-        f"{figures['ambiguous']}  misrecorded {figures['misrecorded']}"
+        f"{figures['ambiguous']}  misrecorded {figures['misrecorded']}  not sent on purpose "
+        f"{figures['not_sent_on_purpose']}"
     )
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     out = RESULTS_DIR / f"chaos-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"

@@ -16,24 +16,24 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import re
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
-from urllib.parse import quote
 
 from gridjourney.activities import eligibility, ledger
 from gridjourney.activities.context import CustomerRecord, load_customer
+from gridjourney.activities.lease import Heartbeat, kept_alive
+from gridjourney.activities.send_content import ledger_note, lookup_address, outgoing_message
 from gridjourney.activities.send_events import (
     OUTCOME_TYPES,
     deferred_event,
     message_event_id,
     outcome_event,
     outcome_from_event,
+    outcome_from_ledger,
     suppression_event_id,
 )
 from gridjourney.channels.base import (
@@ -43,7 +43,6 @@ from gridjourney.channels.base import (
     Sender,
     TransientSendError,
 )
-from gridjourney.content import TemplateProblem, render
 from gridjourney.dsl.schema import Channel
 from gridjourney.events.models import NewEvent
 from gridjourney.events.store import EventStore
@@ -57,7 +56,6 @@ log = logging.getLogger(__name__)
 # Purposes resent when the provider cannot say whether an earlier attempt reached it: a duplicate
 # outage notice is better than none. The others wait as `ambiguous` for an operator.
 RESENT_PURPOSES = frozenset({"safety"})
-Heartbeat = Callable[[], None]
 # Keep it well under the workflow's heartbeat_timeout for SEND_MESSAGE (workflows/journey.py).
 MAX_HEARTBEAT_INTERVAL = timedelta(seconds=10)
 
@@ -131,7 +129,9 @@ class MessageSending:
                     step_id=request.step_id,
                 )
             if row is not None:
-                async with self._kept_alive(key, token, heartbeat):
+                async with kept_alive(
+                    self.engine, key, token, self.claim_lease, self.heartbeat_every, heartbeat
+                ):
                     return await self._send_owned(request, token, row)
             recorded = await self._recorded_outcome(key)
             if recorded is not None:
@@ -187,7 +187,9 @@ class MessageSending:
             # out and the next attempt takes the `claimed` (or `sending`, then looked up) row over.
             with contextlib.suppress(Exception):
                 async with self.engine.begin() as conn:
-                    await ledger.release(conn, key, token, _note(f"attempt failed before sending: {error!r}"))
+                    await ledger.release(
+                        conn, key, token, ledger_note(f"attempt failed before sending: {error!r}")
+                    )
             raise
 
     async def _look_up_earlier(
@@ -199,8 +201,9 @@ class MessageSending:
         key = request.idempotency_key
         customer = await load_customer(self.engine, request.customer_id)
         message = None
-        if customer is not None and row.channel in self.senders:
-            prepared = self._message(request, customer, row.channel, _address(customer, row.channel))  # type: ignore[arg-type]
+        if customer is not None and row.channel is not None and row.channel in self.senders:
+            address = lookup_address(customer, row.channel)
+            prepared = self._message(request, customer, row.channel, address)  # type: ignore[arg-type]
             message = None if isinstance(prepared, SendOutcome) else prepared[0]
         if message is not None:
             since = row.reserved_at or row.claimed_at
@@ -213,7 +216,7 @@ class MessageSending:
                         f"{request.purpose} messages are not resent blindly: `gridjourney sends resolve`"
                     )
                     async with self.engine.begin() as conn:
-                        if not await ledger.mark_ambiguous(conn, key, token, _note(note)):
+                        if not await ledger.mark_ambiguous(conn, key, token, ledger_note(note)):
                             raise ledger.ClaimLost(key, "holding") from error
                     raise SendHeld(f"{key}: {note}") from error
                 log.warning("%s: provider look-up unavailable; %s is resent", key, request.purpose)
@@ -329,7 +332,7 @@ class MessageSending:
     async def _let_go(self, key: str, token: str, error: BaseException, *, maybe_accepted: bool) -> None:
         """After a failed provider call. Best effort: if the database is down too, the lease runs
         out and the next attempt looks the message up anyway."""
-        note = _note(f"{type(error).__name__}: {error}")
+        note = ledger_note(f"{type(error).__name__}: {error}")
         with contextlib.suppress(Exception):
             async with self.engine.begin() as conn:
                 if maybe_accepted:
@@ -376,89 +379,9 @@ class MessageSending:
                 return outcome_from_event(status, event)
         return None
 
-    @contextlib.asynccontextmanager
-    async def _kept_alive(self, key: str, token: str, heartbeat: Heartbeat | None) -> AsyncIterator[None]:
-        """Heartbeat and renew the lease while this attempt works."""
-
-        async def keep() -> None:
-            while True:
-                if heartbeat is not None:
-                    heartbeat()
-                await asyncio.sleep(self.heartbeat_every.total_seconds())
-                try:
-                    async with self.engine.begin() as conn:
-                        if not await ledger.renew(conn, key, token, self.claim_lease):
-                            return  # recorded, released or lost: nothing left to keep
-                except Exception as error:
-                    if outage(error) != "database":
-                        raise
-                    log.warning("%s: cannot renew the send's lease (%s)", key, error)
-
-        keeper = asyncio.create_task(keep(), name=f"lease {key}")
-        try:
-            yield
-        finally:
-            keeper.cancel()
-            await asyncio.gather(keeper, return_exceptions=True)
-
-    # --- the message -------------------------------------------------------------------------------
     def _message(
         self, request: SendMessageInput, customer: CustomerRecord, channel: Channel, recipient: str
     ) -> SendOutcome | tuple[OutgoingMessage, str]:
-        """The message to send, or the `failed` outcome of a template that cannot render."""
-        variables: dict[str, Any] = {
-            "journey": {"id": request.journey_id, "version": request.journey_version},
-            **request.variables,
-            "customer": customer.context().namespace(),
-        }
-        try:
-            rendered = render(self.templates_dir, channel, request.template, customer.locale, variables)
-        except TemplateProblem as error:
-            return SendOutcome(status="failed", channel=channel, reason=f"template_error: {error}")
-        callback = None
-        if channel == "sms" and self.status_callback_base is not None:
-            key = quote(request.idempotency_key, safe="")
-            callback = f"{self.status_callback_base}/webhooks/twilio/status?key={key}"
-        message = OutgoingMessage(
-            idempotency_key=request.idempotency_key,
-            channel=channel,
-            customer_id=request.customer_id,
-            purpose=request.purpose,
-            locale=rendered.locale,
-            recipient=recipient,
-            subject=rendered.subject,
-            body=rendered.body,
-            html=rendered.html,
-            url=rendered.url,
-            status_callback=callback,
+        return outgoing_message(
+            self.templates_dir, request, customer, channel, recipient, self.status_callback_base
         )
-        return message, rendered.locale
-
-
-_CONTACT_POINT = re.compile(r"\+\d{7,15}|[\w.+-]+@[\w-]+(\.[\w-]+)+")
-
-
-def _note(text: str) -> str:
-    """A ledger note operators read (`gridjourney sends list`): no phone numbers or email addresses,
-    whatever an error message quoted."""
-    return _CONTACT_POINT.sub("<redacted>", text)[:500]
-
-
-def _address(customer: CustomerRecord, channel: str) -> str:
-    """Where an earlier attempt sent on `channel` (look-ups match on it). Push has no look-up."""
-    if channel == "sms":
-        return customer.phone or ""
-    if channel == "email":
-        return customer.email or ""
-    return customer.customer_id
-
-
-def outcome_from_ledger(row: ledger.LedgerRow) -> SendOutcome:
-    return SendOutcome.model_validate(
-        {
-            "status": row.status,
-            "channel": row.channel,
-            "provider_message_id": row.provider_message_id,
-            "duplicate": True,
-        }
-    )

@@ -7,6 +7,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
+from gridjourney.activities.ledger import LedgerRow
 from gridjourney.events.models import NewEvent, StoredEvent
 from gridjourney.workflows.contracts import SendMessageInput, SendOutcome
 
@@ -92,5 +93,17 @@ def outcome_from_event(status: str, event: StoredEvent) -> SendOutcome:
             "channel": payload.get("channel"),
             "reason": payload.get("reason"),
             "provider_message_id": payload.get("provider_message_id"),
+        }
+    )
+
+
+def outcome_from_ledger(row: LedgerRow) -> SendOutcome:
+    """A completed row's outcome (a send handled before: nothing is sent again)."""
+    return SendOutcome.model_validate(
+        {
+            "status": row.status,
+            "channel": row.channel,
+            "provider_message_id": row.provider_message_id,
+            "duplicate": True,
         }
     )

@@ -1,0 +1,70 @@
+"""What a send puts on the wire: the rendered OutgoingMessage, and what operators may read of it."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from gridjourney.activities.context import CustomerRecord
+from gridjourney.channels.base import OutgoingMessage
+from gridjourney.content import TemplateProblem, render
+from gridjourney.dsl.schema import Channel
+from gridjourney.workflows.contracts import SendMessageInput, SendOutcome
+
+_CONTACT_POINT = re.compile(r"\+\d{7,15}|[\w.+-]+@[\w-]+(\.[\w-]+)+")
+
+
+def outgoing_message(
+    templates_dir: Path,
+    request: SendMessageInput,
+    customer: CustomerRecord,
+    channel: Channel,
+    recipient: str,
+    status_callback_base: str | None,
+) -> SendOutcome | tuple[OutgoingMessage, str]:
+    """The message and its locale, or the `failed` outcome of a template that cannot render."""
+    variables: dict[str, Any] = {
+        "journey": {"id": request.journey_id, "version": request.journey_version},
+        **request.variables,
+        "customer": customer.context().namespace(),
+    }
+    try:
+        rendered = render(templates_dir, channel, request.template, customer.locale, variables)
+    except TemplateProblem as error:
+        return SendOutcome(status="failed", channel=channel, reason=f"template_error: {error}")
+    callback = None
+    if channel == "sms" and status_callback_base is not None:
+        # Twilio's status callbacks name the send by its key (inbound/twilio_status.py reads it).
+        key = quote(request.idempotency_key, safe="")
+        callback = f"{status_callback_base}/webhooks/twilio/status?key={key}"
+    message = OutgoingMessage(
+        idempotency_key=request.idempotency_key,
+        channel=channel,
+        customer_id=request.customer_id,
+        purpose=request.purpose,
+        locale=rendered.locale,
+        recipient=recipient,
+        subject=rendered.subject,
+        body=rendered.body,
+        html=rendered.html,
+        url=rendered.url,
+        status_callback=callback,
+    )
+    return message, rendered.locale
+
+
+def lookup_address(customer: CustomerRecord, channel: str) -> str:
+    """Where an earlier attempt sent on `channel` (look-ups match on it). Push has no look-up."""
+    if channel == "sms":
+        return customer.phone or ""
+    if channel == "email":
+        return customer.email or ""
+    return customer.customer_id
+
+
+def ledger_note(text: str) -> str:
+    """A ledger note operators read (`gridjourney sends list`): no phone numbers or email addresses,
+    whatever an error message quoted."""
+    return _CONTACT_POINT.sub("<redacted>", text)[:500]
