@@ -101,6 +101,7 @@ class ApiStack:
     writer: dict[str, str]
     """Headers with an integration's key: events:write, journeys:read and journeys:write, not admin."""
     standin: TwilioStandIn
+    running: RunningStack
 
 
 @asynccontextmanager
@@ -120,6 +121,7 @@ async def api_stack(engine: AsyncEngine, client: Client) -> AsyncIterator[ApiSta
                 {"Authorization": f"Bearer {admin}"},
                 {"Authorization": f"Bearer {writer}"},
                 running.standin,
+                running,
             )
 
 

@@ -32,6 +32,8 @@ if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncEngine
     from temporalio.client import Client
 
+    from gridjourney.demo.compliance import Providers
+
 console = Console()
 
 
@@ -86,10 +88,13 @@ async def publish_journeys(database_url: str, sources: list[tuple[Path, str]], s
 
 async def run_embedded(settings: Settings, *, demo: bool, exit_after_demo: bool, customers: int) -> int:
     # Imported here so that `gridjourney journeys ...` starts without loading the whole stack.
+    import httpx
+
     from gridjourney.api.server import serve_api
     from gridjourney.channels.push_standin import push_standin_from_settings
     from gridjourney.channels.sendgrid_standin import standin_from_settings as email_standin_from_settings
     from gridjourney.channels.twilio_standin import standin_from_settings
+    from gridjourney.demo.compliance import Providers
     from gridjourney.stack import connect_when_available, worker_side
     from gridjourney.temporal import data_converter
     from gridjourney.watchdog import Watchdog
@@ -149,7 +154,11 @@ async def run_embedded(settings: Settings, *, demo: bool, exit_after_demo: bool,
             console.print(urls)
             exit_code = 0
             if demo:
-                exit_code = await _demo_unless_stopped(workers.engine, client, settings, customers, stop)
+                async with httpx.AsyncClient(base_url=local_api_url(settings)) as api:
+                    providers = Providers(sms=standin, email=email_standin, push=push_standin, api=api)
+                    exit_code = await _demo_unless_stopped(
+                        workers.engine, client, settings, providers, customers, stop
+                    )
                 console.print(urls)
                 if exit_after_demo:
                     stop.set()
@@ -171,12 +180,17 @@ async def run_embedded(settings: Settings, *, demo: bool, exit_after_demo: bool,
 
 
 async def _demo_unless_stopped(
-    engine: AsyncEngine, client: Client, settings: Settings, customers: int, stop: asyncio.Event
+    engine: AsyncEngine,
+    client: Client,
+    settings: Settings,
+    providers: Providers,
+    customers: int,
+    stop: asyncio.Event,
 ) -> int:
     """0 if the demo's journeys reached their expected states, 1 if not, 130 if stopped before."""
     from gridjourney.demo.runner import run_demo
 
-    demo = asyncio.create_task(run_demo(engine, client, settings, console, customers=customers))
+    demo = asyncio.create_task(run_demo(engine, client, settings, providers, console, customers=customers))
     stopping = asyncio.create_task(stop.wait())
     await asyncio.wait({demo, stopping}, return_when=asyncio.FIRST_COMPLETED)
     stopping.cancel()
@@ -280,3 +294,9 @@ def api() -> None:
     except (PortBusyError, KeyConfigurationError) as error:
         console.print(f"[red]error:[/] {error}")
         raise typer.Exit(2) from None
+
+
+def local_api_url(settings: Settings) -> str:
+    """The embedded API as this process reaches it (a wildcard bind is reached on loopback)."""
+    host = "127.0.0.1" if settings.api_host in ("0.0.0.0", "::", "") else settings.api_host
+    return f"http://{host}:{settings.api_port}"

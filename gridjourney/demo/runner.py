@@ -5,15 +5,31 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import Counter
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
+import httpx
 from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client
 
+from gridjourney.channels.push import application_server_key, vapid_signer
 from gridjourney.config import Settings
+from gridjourney.demo.compliance import (
+    CaseResult,
+    ComplianceCases,
+    Providers,
+    check_cases,
+    compliance_cases,
+    day_events,
+    messages_of,
+    reply_stop,
+    restoration,
+    sign_up_events,
+)
+from gridjourney.demo.night import play_night
 from gridjourney.demo.scenario import Expectation, build_scenario
 from gridjourney.demo.utility import make_customers
 from gridjourney.events.models import NewEvent
@@ -28,29 +44,87 @@ async def run_demo(
     engine: AsyncEngine,
     client: Client,
     settings: Settings,
+    providers: Providers,
     console: Console,
     *,
     customers: int,
     timeout: float = 300,
 ) -> bool:
-    """True when every journey instance of the demo reached its expected state within `timeout` seconds."""
+    """True when every journey instance of the demo reached its expected state, and every compliance
+    case (demo/compliance.py) held, within `timeout` seconds."""
     now = datetime.now(UTC)
-    scenario = build_scenario(make_customers(customers, now), now)
+    population = make_customers(customers, now)
+    scenario = build_scenario(population, now)
+    # the key an app subscribes with (GET /v1/push/application-server-key serves the same)
+    vapid_key = application_server_key(vapid_signer(settings))
+    cases = compliance_cases(now, population[0].time_zone, providers.push, vapid_key)
     store = EventStore(engine)
-    await _append(store, scenario.onboarding, "customers sign up", console)
-    await _append(store, scenario.day, "a day of events", console)
+    await _append(store, scenario.onboarding + sign_up_events(cases, now), "customers sign up", console)
+    await _append(store, scenario.day + day_events(cases, now), "a day of events", console)
+    await _stop_then_restore(engine, settings, providers, cases, store, console)
 
     deadline = time.monotonic() + timeout
     with Progress(console=console, transient=True) as progress:
         task = progress.add_task("journeys settling", total=len(scenario.expectations))
         while True:
             missing = await _unmet(engine, client, scenario.expectations)
+            results = await check_cases(engine, cases, providers)
             progress.update(task, completed=len(scenario.expectations) - len(missing))
-            if not missing or time.monotonic() > deadline:
+            settled = not missing and all(result.passed for result in results)
+            if settled or time.monotonic() > deadline:
                 break
             await asyncio.sleep(1.0)
+    with console.status("a night on Temporal's time-skipping server …"):
+        results.append(await play_night(engine, settings, cases.night, now))
     await print_summary(engine, console)
-    by_journey = Counter(expectation.journey_id for expectation in scenario.expectations)
+    print_providers(providers, console)
+    passed = _print_journey_check(scenario.expectations, missing, console)
+    passed = _print_cases(results, console) and passed
+    if passed:
+        console.print("[green]all demo journeys reached their expected states; every compliance case held[/]")
+    return passed
+
+
+async def _with_retries(call: Callable[[], Awaitable[httpx.Response]], attempts: int = 50) -> httpx.Response:
+    """The API starts next to the demo: give it a few seconds to listen."""
+    for _ in range(attempts - 1):
+        try:
+            response = await call()
+        except httpx.TransportError:
+            await asyncio.sleep(0.2)
+            continue
+        response.raise_for_status()
+        return response
+    response = await call()
+    response.raise_for_status()
+    return response
+
+
+async def _stop_then_restore(
+    engine: AsyncEngine,
+    settings: Settings,
+    providers: Providers,
+    cases: ComplianceCases,
+    store: EventStore,
+    console: Console,
+) -> None:
+    """The STOP case in order: the outage text goes out, the customer replies STOP, power comes back."""
+    with console.status(f"{cases.stop.customer_id}: waiting for the outage text, then replying STOP …"):
+        for _ in range(300):
+            if any(
+                m.step_id == "notice" and m.status == "sent"
+                for m in await messages_of(engine, cases.stop.customer_id)
+            ):
+                break
+            await asyncio.sleep(0.2)
+        await _with_retries(lambda: reply_stop(settings, providers, cases.stop))
+    await store.append([restoration(cases, datetime.now(UTC))])
+
+
+def _print_journey_check(
+    expectations: list[Expectation], missing: list[tuple[Expectation, str]], console: Console
+) -> bool:
+    by_journey = Counter(expectation.journey_id for expectation in expectations)
     unmet = Counter(expectation.journey_id for expectation, _ in missing)
     table = Table(title="Demo check: journeys in their expected state")
     for column in ("journey", "instances", "as expected", "first problem"):
@@ -63,9 +137,42 @@ async def run_demo(
     console.print(table)
     if missing:
         console.print(f"[red]{len(missing)} journey instances did not reach their expected state[/]")
-        return False
-    console.print("[green]all demo journeys reached their expected states[/]")
-    return True
+    return not missing
+
+
+def _print_cases(results: list[CaseResult], console: Console) -> bool:
+    table = Table(title="Demo check: compliance cases")
+    for column in ("case", "customer", "expected", "observed", "held"):
+        table.add_column(column)
+    for result in results:
+        table.add_row(
+            result.case,
+            result.customer,
+            result.expected,
+            result.observed,
+            "yes" if result.passed else "[red]NO[/]",
+        )
+    console.print(table)
+    failed = [result.case for result in results if not result.passed]
+    if failed:
+        console.print(f"[red]compliance cases that did not hold: {', '.join(failed)}[/]")
+    return not failed
+
+
+def print_providers(providers: Providers, console: Console) -> None:
+    table = Table(title="At the provider stand-ins")
+    for column in ("provider", "received", "where to look"):
+        table.add_column(column)
+    table.add_row(
+        "Twilio (SMS)",
+        str(len(providers.sms.received)),
+        f"{providers.sms.base_url}/2010-04-01/Accounts/…/Messages.json",
+    )
+    table.add_row(
+        "SendGrid (email)", str(len(providers.email.received)), f"{providers.email.base_url}/standin/emails"
+    )
+    table.add_row("Web Push", str(len(providers.push.received)), f"{providers.push.base_url}/messages")
+    console.print(table)
 
 
 async def _append(store: EventStore, events: list[NewEvent], label: str, console: Console) -> None:

@@ -23,6 +23,7 @@ from gridjourney.dsl.schema import Channel
 from gridjourney.events.models import NewEvent
 from gridjourney.events.store import EventStore
 from gridjourney.projections.runner import ProjectionRunner
+from tests.stack import all_day_policy
 
 ACCOUNT_SID = "AC" + "2" * 32
 AUTH_TOKEN = "activities-test-token"
@@ -57,12 +58,15 @@ def templates_dir(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def settings(standin: TwilioStandIn, templates_dir: Path) -> Settings:
+def settings(standin: TwilioStandIn, templates_dir: Path, tmp_path: Path) -> Settings:
+    # The shipped policy, sendable around the clock: these tests pass whatever the hour in Los Angeles
+    # (quiet hours have tests of their own, with their own clock and policy).
     return Settings(
         twilio_account_sid=ACCOUNT_SID,
         twilio_auth_token=SecretStr(AUTH_TOKEN),
         twilio_base_url=standin.base_url,
         templates_dir=templates_dir,
+        policy_file=all_day_policy(tmp_path),
     )
 
 

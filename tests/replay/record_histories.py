@@ -38,12 +38,12 @@ from gridjourney.dsl.compiler import compile_journey, definition_hash
 from gridjourney.dsl.loader import load_journey_file
 from gridjourney.dsl.schema import CompiledJourney
 from gridjourney.privacy.keyring import Keyring
-from gridjourney.temporal import encrypting_converter, test_server_path
+from gridjourney.temporal import encrypting_converter, register_search_attributes, test_server_path
 from gridjourney.workflows.assignment import in_holdout
 from gridjourney.workflows.contracts import JOURNEY_EVENT_SIGNAL, CustomerContext, JourneyState
 from gridjourney.workflows.journey import JourneyWorkflow
 from tests.workflows.helpers import finish, skip_to, start, waiting_at
-from tests.workflows.standins import StandIns, event, register_search_attributes, running_workers
+from tests.workflows.standins import StandIns, event, running_workers
 
 ROOT = Path(__file__).resolve().parents[2]
 JOURNEYS_DIR = ROOT / "journeys"

@@ -5,7 +5,8 @@ from collections.abc import AsyncIterator
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
-from tests.workflows.standins import StandIns, register_search_attributes, running_workers
+from gridjourney.temporal import register_search_attributes
+from tests.workflows.standins import StandIns, running_workers
 
 
 @pytest.fixture

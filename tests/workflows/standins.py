@@ -15,8 +15,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 from temporalio import activity
-from temporalio.api.enums.v1 import IndexedValueType
-from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
 from temporalio.client import Client
 from temporalio.exceptions import ApplicationError
 from temporalio.worker import Worker
@@ -160,18 +158,6 @@ def event(event_type: str, customer_id: str, occurred_at: datetime | None = None
         occurred_at=occurred_at or datetime.now(UTC),
         payload=payload,
         position=0,
-    )
-
-
-async def register_search_attributes(client: Client) -> None:
-    """The time-skipping server knows no custom search attributes until told (the dev server
-    fixture registers them at start)."""
-    keyword, integer = IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD, IndexedValueType.INDEXED_VALUE_TYPE_INT
-    await client.operator_service.add_search_attributes(
-        AddSearchAttributesRequest(
-            namespace=client.namespace,
-            search_attributes={"CustomerId": keyword, "JourneyId": keyword, "JourneyVersion": integer},
-        )
     )
 
 

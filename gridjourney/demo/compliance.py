@@ -1,0 +1,299 @@
+"""The demo's compliance cases: one customer for each rule a message must pass, and how each is checked.
+
+    email   welcome emails reach the SendGrid stand-in, with their unsubscribe link
+    push    customers with the app get the DR notice as Web Push (decrypted at the push stand-in)
+    stop    a customer replies STOP to an outage text: the restoration notice avoids SMS
+    night   a customer for whom it is 22:00 now: the welcome waits for 08:00 their time
+    cap     four DR notices in a week to one customer: the policy caps informational SMS at 3 a week
+
+The night's high-bill alert, sent at 09:00 after a whole night, is played on a time-skipping Temporal
+server apart (demo/night.py): nobody waits eleven hours for a demo.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import httpx
+from sqlalchemy.ext.asyncio import AsyncEngine
+from twilio.request_validator import RequestValidator
+
+from gridjourney.channels.push_standin import PushStandIn, PushSubscriber
+from gridjourney.channels.sendgrid_standin import SendGridStandIn
+from gridjourney.channels.twilio_standin import TwilioStandIn
+from gridjourney.config import Settings, public_base_url
+from gridjourney.demo.utility import SOURCE, DemoCustomer, customer_events, event_id, zone_at_local_hour
+from gridjourney.events.models import NewEvent
+from gridjourney.policy.loader import policy_from_settings
+from gridjourney.projections import queries
+from gridjourney.projections.queries import MessageView
+
+INBOUND_PATH = "/webhooks/twilio/inbound"
+CAPPED_NOTICES = 4  # DR notices to the capped customer; the policy lets 3 informational SMS a week through
+
+
+@dataclass(frozen=True)
+class Providers:
+    """The stand-ins the demo's messages reach, and the API a customer's SMS reply is posted to."""
+
+    sms: TwilioStandIn
+    email: SendGridStandIn
+    push: PushStandIn
+    api: httpx.AsyncClient
+
+
+@dataclass(frozen=True)
+class CaseResult:
+    case: str
+    customer: str
+    expected: str
+    observed: str
+    passed: bool
+
+
+@dataclass
+class ComplianceCases:
+    night: DemoCustomer
+    stop: DemoCustomer
+    cap: DemoCustomer
+    push: list[DemoCustomer]
+    subscribers: dict[str, PushSubscriber]
+
+    @property
+    def customers(self) -> list[DemoCustomer]:
+        return [self.night, self.stop, self.cap, *self.push]
+
+
+def special_customer(customer_id: str, name: str, zone: str, *, email: bool = True) -> DemoCustomer:
+    number = 200 + sum(map(ord, customer_id)) % 100
+    return DemoCustomer(
+        customer_id=customer_id,
+        name=name,
+        phone=f"+1312555{number:04d}",
+        email=f"{customer_id.lower()}@example.com",
+        locale="en",
+        time_zone=zone,
+        sms_consent=True,
+        email_consent=email,
+        segment="evening_peak",
+    )
+
+
+def compliance_cases(now: datetime, daytime_zone: str, push: PushStandIn, vapid_key: str) -> ComplianceCases:
+    push_customers = [special_customer(f"C-PUSH-{n}", f"Pat App{n}", daytime_zone) for n in (1, 2)]
+    return ComplianceCases(
+        night=special_customer("C-NIGHT", "Nora Night", zone_at_local_hour(22, now)),
+        stop=special_customer("C-STOP", "Sam Stop", daytime_zone),
+        # no email consent: a capped SMS cannot fall back to email, so the cap shows
+        cap=special_customer("C-CAP", "Cam Cap", daytime_zone, email=False),
+        push=push_customers,
+        subscribers={c.customer_id: push.new_subscriber(vapid_key) for c in push_customers},
+    )
+
+
+def sign_up_events(cases: ComplianceCases, now: datetime) -> list[NewEvent]:
+    events = [event for customer in cases.customers for event in customer_events(customer, now)]
+    for customer_id, subscriber in cases.subscribers.items():
+        keys = subscriber.subscription()["keys"]
+        # the app asked whether it may notify: the customer said yes (consent is per channel)
+        events.append(
+            NewEvent(
+                event_id=event_id("consent", customer_id, "push", "informational"),
+                type="consent.changed",
+                customer_id=customer_id,
+                occurred_at=now,
+                source=SOURCE,
+                payload={"channel": "push", "purpose": "informational", "granted": True, "method": "app"},
+            )
+        )
+        events.append(
+            NewEvent(
+                event_id=event_id("push.subscribed", customer_id),
+                type="push.subscribed",
+                customer_id=customer_id,
+                occurred_at=now,
+                source=SOURCE,
+                payload={"endpoint": subscriber.endpoint, "p256dh": keys["p256dh"], "auth": keys["auth"]},
+            )
+        )
+    return events
+
+
+def _event(kind: str, customer: DemoCustomer, at: datetime, key: str, **payload: Any) -> NewEvent:
+    return NewEvent(
+        event_id=event_id(kind, customer.customer_id, key),
+        type=kind,
+        customer_id=customer.customer_id,
+        occurred_at=at,
+        source=SOURCE,
+        payload=payload,
+    )
+
+
+def _dr_event(customer: DemoCustomer, now: datetime, day: int) -> NewEvent:
+    start = (now + timedelta(days=day)).replace(hour=20, minute=0, second=0, microsecond=0)
+    dr_event_id = f"PTR-{start:%Y%m%d}-{customer.customer_id}"
+    return _event(
+        "dr.event_scheduled",
+        customer,
+        now,
+        dr_event_id,
+        dr_event_id=dr_event_id,
+        program="Peak Time Rewards",
+        start=start.isoformat(),
+        end=(start + timedelta(hours=3)).isoformat(),
+        modification_number=0,
+    )
+
+
+def day_events(cases: ComplianceCases, now: datetime) -> list[NewEvent]:
+    incident = f"INC-{now:%Y%m%d}-STOP"
+    events = [
+        _event(
+            "outage.detected",
+            cases.stop,
+            now,
+            incident,
+            incident_id=incident,
+            cause="tree on line",
+            feeder="F-7",
+            etr=(now + timedelta(hours=2)).isoformat(),
+        )
+    ]
+    events += [_dr_event(cases.cap, now, day) for day in range(1, CAPPED_NOTICES + 1)]
+    events += [_dr_event(customer, now, 1) for customer in cases.push]
+    return events
+
+
+def restoration(cases: ComplianceCases, now: datetime) -> NewEvent:
+    incident = f"INC-{now:%Y%m%d}-STOP"
+    return _event(
+        "outage.restored", cases.stop, now, incident, incident_id=incident, restored_at=now.isoformat()
+    )
+
+
+async def reply_stop(settings: Settings, providers: Providers, customer: DemoCustomer) -> httpx.Response:
+    """The customer texts STOP: Twilio's signed webhook, as the README's curl posts it (the answer
+    is TwiML with the policy's confirmation)."""
+    params = {
+        "From": customer.phone,
+        "To": policy_from_settings(settings).senders.sms.from_number,
+        "Body": "STOP",
+        "MessageSid": f"SM{event_id('stop', customer.customer_id).hex}",
+    }
+    url = f"{public_base_url(settings)}{INBOUND_PATH}"
+    signature = RequestValidator(settings.twilio_auth_token.get_secret_value()).compute_signature(url, params)
+    return await providers.api.post(INBOUND_PATH, data=params, headers={"X-Twilio-Signature": signature})
+
+
+async def messages_of(engine: AsyncEngine, customer_id: str) -> list[MessageView]:
+    async with engine.connect() as conn:
+        return await queries.list_messages(conn, customer_id=customer_id, limit=50)
+
+
+def local_clock(moment: datetime | None, zone: str) -> str:
+    return "-" if moment is None else f"{moment.astimezone(ZoneInfo(zone)):%H:%M} {zone}"
+
+
+async def check_cases(engine: AsyncEngine, cases: ComplianceCases, providers: Providers) -> list[CaseResult]:
+    """Where each case stands now (the runner polls until all pass or time is up)."""
+    return [
+        _email_case(providers),
+        await _push_case(engine, cases, providers),
+        await _stop_case(engine, cases),
+        await _night_case(engine, cases),
+        await _cap_case(engine, cases),
+    ]
+
+
+def _email_case(providers: Providers) -> CaseResult:
+    received = providers.email.received
+    with_link = [email for email in received if "List-Unsubscribe" in email.headers]
+    delivered = sum("delivered" in email.events for email in received)
+    return CaseResult(
+        "email",
+        f"{len(received)} customers",
+        "welcome emails at the SendGrid stand-in, each with a one-click unsubscribe link",
+        f"{len(received)} emails, {len(with_link)} with List-Unsubscribe, {delivered} delivered",
+        bool(received) and len(with_link) == len(received),
+    )
+
+
+async def _push_case(engine: AsyncEngine, cases: ComplianceCases, providers: Providers) -> CaseResult:
+    titles: list[str] = []
+    on_push = 0
+    for customer in cases.push:
+        on_push += sum(
+            m.channel == "push" and m.status == "sent" and m.template == "dr_day_ahead"
+            for m in await messages_of(engine, customer.customer_id)
+        )
+        for push in providers.push.received_by(cases.subscribers[customer.customer_id]):
+            payload = json.loads(cases.subscribers[customer.customer_id].decrypt(push.body))
+            titles.append(str(payload.get("title")))
+    return CaseResult(
+        "push",
+        ", ".join(c.customer_id for c in cases.push),
+        "the DR notice as Web Push (not SMS) to customers with the app",
+        f"{on_push} sent on push; decrypted at the stand-in: {titles[0] if titles else '-'}",
+        on_push == len(cases.push) and len(titles) >= len(cases.push),
+    )
+
+
+async def _stop_case(engine: AsyncEngine, cases: ComplianceCases) -> CaseResult:
+    found = {m.step_id: m for m in await messages_of(engine, cases.stop.customer_id) if m.step_id}
+    notice, restored = found.get("notice"), found.get("restored")
+    observed = (
+        f"notice: {notice.status if notice else '-'} by {notice.channel if notice else '-'}; STOP; "
+        f"restored: {restored.status if restored else '-'} by {restored.channel if restored else '-'}"
+    )
+    passed = (
+        notice is not None
+        and (notice.status, notice.channel) == ("sent", "sms")
+        and restored is not None
+        and restored.status == "sent"
+        and restored.channel != "sms"
+    )
+    return CaseResult(
+        "STOP reply",
+        cases.stop.customer_id,
+        "outage text, STOP by SMS reply, then the restoration notice by another channel",
+        observed,
+        passed,
+    )
+
+
+async def _night_case(engine: AsyncEngine, cases: ComplianceCases) -> CaseResult:
+    zone = cases.night.time_zone
+    welcome = next(
+        (m for m in await messages_of(engine, cases.night.customer_id) if m.step_id == "welcome"), None
+    )
+    until = welcome.deferred_until if welcome else None
+    local_until = until.astimezone(ZoneInfo(zone)) if until else None
+    return CaseResult(
+        "quiet hours",
+        cases.night.customer_id,
+        "welcome at 22:xx local is deferred to 08:00 local (policy: informational 08:00-21:00)",
+        f"welcome {welcome.status if welcome else '-'} until {local_clock(until, zone)}",
+        welcome is not None
+        and welcome.status == "deferred"
+        and local_until is not None
+        and (local_until.hour, local_until.minute) == (8, 0),
+    )
+
+
+async def _cap_case(engine: AsyncEngine, cases: ComplianceCases) -> CaseResult:
+    found = await messages_of(engine, cases.cap.customer_id)
+    sms_sent = sum(m.status == "sent" and m.channel == "sms" for m in found)
+    capped = [m for m in found if m.status == "suppressed" and "frequency_cap" in (m.reason or "")]
+    expected_capped = 1 + CAPPED_NOTICES - 3  # the welcome and the DR notices, beyond 3 a week
+    return CaseResult(
+        "frequency cap",
+        cases.cap.customer_id,
+        f"welcome + {CAPPED_NOTICES} DR notices by SMS: 3 sent, {expected_capped} capped",
+        f"{sms_sent} SMS sent, {len(capped)} capped" + (f": {capped[0].reason}" if capped else ""),
+        sms_sent == 3 and len(capped) == expected_capped,
+    )
