@@ -4,52 +4,64 @@ suppress), and frequency caps hold when two sends race for one customer. Real Po
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
+from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gridjourney.activities import JourneyActivities, ledger
+from gridjourney.activities.send import MessageSending
 from gridjourney.channels.base import Sender
 from gridjourney.channels.twilio_standin import TwilioStandIn
 from gridjourney.config import Settings
 from gridjourney.dsl.schema import Channel
+from gridjourney.events.store import EventStore
 from gridjourney.policy.model import Policy
 from tests.activities.conftest import add_customer
 from tests.activities.test_send import message_and_suppression_events, request
 
+# 22:30 in Chicago (CST, UTC-6): quiet hours for informational messages under the shipped policy,
+# whose sending hours are 08:00-21:00. A fixed clock: the tests do not depend on the hour they run at.
+ZONE = "America/Chicago"
+NIGHT = datetime(2026, 11, 10, 22, 30, tzinfo=ZoneInfo(ZONE))
+NEXT_MORNING = datetime(2026, 11, 11, 8, 0, tzinfo=ZoneInfo(ZONE))
 
-def zone_at_three_in_the_morning() -> str:
-    """A fixed-offset zone where it is now 03:xx: quiet hours for informational messages."""
-    offset = (3 - datetime.now(UTC).hour) % 24
-    offset = offset - 24 if offset > 14 else offset
-    # Etc/GMT signs are inverted (POSIX): Etc/GMT-3 is UTC+3.
-    return "Etc/GMT" if offset == 0 else f"Etc/GMT{-offset:+d}"
+
+def sending_at_night(
+    engine: AsyncEngine, settings: Settings, senders: dict[Channel, Sender], policy: Policy
+) -> MessageSending:
+    """The send logic under the shipped policy (not the fixture's all-day one), judged at NIGHT."""
+    return MessageSending(EventStore(engine), settings.templates_dir, senders, policy, clock=lambda: NIGHT)
 
 
 async def test_quiet_hours_defer_the_message_and_release_the_key(
-    engine: AsyncEngine, activities: JourneyActivities, standin: TwilioStandIn
+    engine: AsyncEngine,
+    settings: Settings,
+    senders: dict[Channel, Sender],
+    policy: Policy,
+    standin: TwilioStandIn,
 ) -> None:
-    zone = zone_at_three_in_the_morning()
-    await add_customer(engine, "c1", time_zone=zone, consent=[("sms", "informational", True)])
+    await add_customer(engine, "c1", time_zone=ZONE, consent=[("sms", "informational", True)])
     deferrable = request(channels=["sms"]).model_copy(update={"can_defer": True})
-    outcome = await activities.send_message(deferrable)
-    assert outcome.status == "deferred" and outcome.deferred_until is not None
-    assert timedelta(hours=4) < outcome.deferred_until - datetime.now(UTC) < timedelta(hours=5, minutes=1)
+    outcome = await sending_at_night(engine, settings, senders, policy).send(deferrable)
+    assert outcome.status == "deferred" and outcome.deferred_until == NEXT_MORNING
     assert standin.received == []
     row = await ledger.get(engine, deferrable.idempotency_key)
     assert row is not None and (row.status, row.reserved_at) == ("released", None)
     [(event_type, payload)] = await message_and_suppression_events(engine, "c1")
-    assert (event_type, payload["time_zone"]) == ("message.deferred", zone)
-    assert datetime.fromisoformat(payload["until"]) == outcome.deferred_until
+    assert (event_type, payload["time_zone"]) == ("message.deferred", ZONE)
+    assert datetime.fromisoformat(payload["until"]) == NEXT_MORNING
 
 
 async def test_quiet_hours_suppress_when_the_workflow_cannot_defer(
-    engine: AsyncEngine, activities: JourneyActivities, standin: TwilioStandIn
+    engine: AsyncEngine,
+    settings: Settings,
+    senders: dict[Channel, Sender],
+    policy: Policy,
+    standin: TwilioStandIn,
 ) -> None:
-    await add_customer(
-        engine, "c1", time_zone=zone_at_three_in_the_morning(), consent=[("sms", "informational", True)]
-    )
-    outcome = await activities.send_message(request(channels=["sms"]))
+    await add_customer(engine, "c1", time_zone=ZONE, consent=[("sms", "informational", True)])
+    outcome = await sending_at_night(engine, settings, senders, policy).send(request(channels=["sms"]))
     assert (outcome.status, outcome.reason) == ("suppressed", "quiet_hours")
     assert standin.received == []
 
