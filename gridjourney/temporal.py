@@ -7,8 +7,6 @@ import dataclasses
 import sys
 from pathlib import Path
 
-from temporalio.api.enums.v1 import IndexedValueType
-from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
 from temporalio.client import Client
 from temporalio.common import SearchAttributeKey
 from temporalio.contrib.pydantic import pydantic_data_converter
@@ -58,19 +56,3 @@ def temporal_cli_path() -> Path:
 
 def test_server_path() -> Path:
     return _venv_binary("temporal-test-server")
-
-
-async def register_search_attributes(client: Client) -> None:
-    """Tell a server that does not know them yet (the time-skipping test server) our search attributes;
-    the dev server gets them at start (devstack.py), a production cluster from its operator."""
-    keyword, integer = IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD, IndexedValueType.INDEXED_VALUE_TYPE_INT
-    await client.operator_service.add_search_attributes(
-        AddSearchAttributesRequest(
-            namespace=client.namespace,
-            search_attributes={
-                CUSTOMER_ID.name: keyword,
-                JOURNEY_ID.name: keyword,
-                JOURNEY_VERSION.name: integer,
-            },
-        )
-    )

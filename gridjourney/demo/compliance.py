@@ -33,6 +33,7 @@ from gridjourney.projections import queries
 from gridjourney.projections.queries import MessageView
 
 INBOUND_PATH = "/webhooks/twilio/inbound"
+SENT = ("sent", "delivered")  # a delivery report may already have come back
 CAPPED_NOTICES = 4  # DR notices to the capped customer; the policy lets 3 informational SMS a week through
 
 
@@ -169,6 +170,12 @@ def day_events(cases: ComplianceCases, now: datetime) -> list[NewEvent]:
     return events
 
 
+async def notice_went_out(engine: AsyncEngine, cases: ComplianceCases) -> bool:
+    """The STOP case's outage text has been sent: the customer can reply to it."""
+    found = await messages_of(engine, cases.stop.customer_id)
+    return any(m.step_id == "notice" and m.status in SENT for m in found)
+
+
 def restoration(cases: ComplianceCases, now: datetime) -> NewEvent:
     incident = f"INC-{now:%Y%m%d}-STOP"
     return _event(
@@ -228,7 +235,7 @@ async def _push_case(engine: AsyncEngine, cases: ComplianceCases, providers: Pro
     on_push = 0
     for customer in cases.push:
         on_push += sum(
-            m.channel == "push" and m.status == "sent" and m.template == "dr_day_ahead"
+            m.channel == "push" and m.status in SENT and m.template == "dr_day_ahead"
             for m in await messages_of(engine, customer.customer_id)
         )
         for push in providers.push.received_by(cases.subscribers[customer.customer_id]):
@@ -252,9 +259,10 @@ async def _stop_case(engine: AsyncEngine, cases: ComplianceCases) -> CaseResult:
     )
     passed = (
         notice is not None
-        and (notice.status, notice.channel) == ("sent", "sms")
+        and notice.status in SENT
+        and notice.channel == "sms"
         and restored is not None
-        and restored.status == "sent"
+        and restored.status in SENT
         and restored.channel != "sms"
     )
     return CaseResult(
@@ -287,7 +295,7 @@ async def _night_case(engine: AsyncEngine, cases: ComplianceCases) -> CaseResult
 
 async def _cap_case(engine: AsyncEngine, cases: ComplianceCases) -> CaseResult:
     found = await messages_of(engine, cases.cap.customer_id)
-    sms_sent = sum(m.status == "sent" and m.channel == "sms" for m in found)
+    sms_sent = sum(m.status in SENT and m.channel == "sms" for m in found)
     capped = [m for m in found if m.status == "suppressed" and "frequency_cap" in (m.reason or "")]
     expected_capped = 1 + CAPPED_NOTICES - 3  # the welcome and the DR notices, beyond 3 a week
     return CaseResult(

@@ -26,9 +26,10 @@ from gridjourney.channels.registry import build_senders, close_senders
 from gridjourney.config import Settings
 from gridjourney.demo.compliance import CaseResult, local_clock, messages_of
 from gridjourney.demo.utility import DemoCustomer, event_id
+from gridjourney.devstack import register_search_attributes
 from gridjourney.dsl import registry
 from gridjourney.entry.starter import start_journey
-from gridjourney.temporal import data_converter, register_search_attributes, test_server_path
+from gridjourney.temporal import data_converter, test_server_path
 from gridjourney.workflows.contracts import JOURNEY_STATE_QUERY, EventRef, JourneyState
 from gridjourney.workflows.journey import JourneyWorkflow
 

@@ -34,11 +34,12 @@ from pathlib import Path
 from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
+from gridjourney.devstack import register_search_attributes
 from gridjourney.dsl.compiler import compile_journey, definition_hash
 from gridjourney.dsl.loader import load_journey_file
 from gridjourney.dsl.schema import CompiledJourney
 from gridjourney.privacy.keyring import Keyring
-from gridjourney.temporal import encrypting_converter, register_search_attributes, test_server_path
+from gridjourney.temporal import encrypting_converter, test_server_path
 from gridjourney.workflows.assignment import in_holdout
 from gridjourney.workflows.contracts import JOURNEY_EVENT_SIGNAL, CustomerContext, JourneyState
 from gridjourney.workflows.journey import JourneyWorkflow

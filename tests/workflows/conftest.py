@@ -5,7 +5,7 @@ from collections.abc import AsyncIterator
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
-from gridjourney.temporal import register_search_attributes
+from gridjourney.devstack import register_search_attributes
 from tests.workflows.standins import StandIns, running_workers
 
 
