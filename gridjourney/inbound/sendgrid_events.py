@@ -2,7 +2,7 @@
 
 A request is accepted only when its ECDSA signature verifies (with the client library's helper) over
 the timestamp header and the raw body, the timestamp is recent (settings.webhook_max_age), and its
-signature was never accepted before (`webhook_receipts`, written in the same transaction as the
+timestamp and body were never accepted before (`webhook_receipts`, written in the same transaction as the
 events, so a request that failed to record can be delivered again). Rows carry our custom_args
 (gridjourney/channels/email.py): the idempotency key and the customer. Each row becomes one message.*
 event whose id derives from SendGrid's `sg_event_id`, so a batch sent twice records nothing new; a
@@ -23,14 +23,13 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 from sendgrid.helpers.eventwebhook import EventWebhook
-from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gridjourney.channels.email import CUSTOMER_ARG, KEY_ARG
-from gridjourney.db.tables import webhook_receipts
 from gridjourney.events.models import NewEvent
 from gridjourney.events.store import CustomerErased, EventStore
 from gridjourney.events.types import validate_payload
+from gridjourney.inbound.queries import first_receipt
 from gridjourney.inbound.sendgrid_keys import SIGNATURE_HEADER, TIMESTAMP_HEADER
 from gridjourney.projections.queries import get_customer
 from gridjourney.projections.suppressions import suppression_added
@@ -107,9 +106,11 @@ def verify(
         raise WebhookRefused("the signature does not match the body and timestamp", SIGNATURE_HEADER)
 
 
-def receipt_id(signature: str) -> str:
-    """What `webhook_receipts` keeps of a request: a digest of its signature."""
-    return hashlib.sha256(signature.encode()).hexdigest()
+def receipt_id(timestamp: str, payload: bytes) -> str:
+    """What `webhook_receipts` keeps of a request: a digest of what was signed, the timestamp and the
+    raw body. Not of the signature header: its base64 decoding ignores stray characters, so one
+    signature has many spellings that all verify."""
+    return hashlib.sha256(timestamp.encode() + payload).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -206,21 +207,11 @@ async def _as_customers_address(conn: AsyncConnection, event: NewEvent) -> NewEv
     return event.model_copy(update={"payload": {**event.payload, "address": customer.email}})
 
 
-async def _claim_receipt(conn: AsyncConnection, receipt: str) -> bool:
-    inserted = await conn.execute(
-        insert(webhook_receipts)
-        .values(provider=PROVIDER, receipt_id=receipt)
-        .on_conflict_do_nothing()
-        .returning(webhook_receipts.c.receipt_id)
-    )
-    return inserted.first() is not None
-
-
-async def ingest(store: EventStore, signature: str, new_events: list[NewEvent], skipped: int) -> IngestResult:
-    """Record the receipt and the events in one transaction. Raises WebhookRefused for a replay.
-    Events about an erased customer are dropped: nothing more is recorded about them."""
+async def ingest(store: EventStore, receipt: str, new_events: list[NewEvent], skipped: int) -> IngestResult:
+    """Record the receipt (see receipt_id) and the events in one transaction. Raises WebhookRefused
+    for a replay. Events about an erased customer are dropped: nothing more is recorded about them."""
     async with store.engine.begin() as conn:
-        if not await _claim_receipt(conn, receipt_id(signature)):
+        if not await first_receipt(conn, PROVIDER, receipt):
             raise WebhookRefused(
                 "this signed request was accepted before: refused as a replay", SIGNATURE_HEADER
             )

@@ -164,6 +164,30 @@ async def test_a_replayed_request_is_refused_and_records_nothing(
     assert await receipts(engine) == 1
 
 
+@pytest.mark.parametrize(("before", "after"), [("", "!"), (" ", ""), ("", "==")])
+async def test_a_replay_with_the_signature_spelled_otherwise_is_refused_and_records_nothing(
+    client: httpx.AsyncClient,
+    app: FastAPI,
+    engine: AsyncEngine,
+    key: ec.EllipticCurvePrivateKey,
+    before: str,
+    after: str,
+) -> None:
+    """Base64 decoding skips stray characters, so one signature has many spellings that verify: the
+    receipt is of what was signed (timestamp and body), not of how the header spells the signature."""
+    body, headers = signed([row("delivered", "e1")], key)
+    assert (await client.post(URL, content=body, headers=headers)).status_code == 200
+    replay = await client.post(
+        URL, content=body, headers={**headers, SIGNATURE_HEADER: before + headers[SIGNATURE_HEADER] + after}
+    )
+    assert replay.status_code == 403
+    assert replay.json()["errors"] == [
+        {"field": SIGNATURE_HEADER, "reason": "this signed request was accepted before: refused as a replay"}
+    ]
+    assert len(await recorded(app)) == 1
+    assert await receipts(engine) == 1
+
+
 @pytest.mark.parametrize(
     "case", ["forged", "unsigned", "no timestamp", "stale", "future", "tampered", "garbage"]
 )

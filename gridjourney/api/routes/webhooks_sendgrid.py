@@ -18,6 +18,7 @@ from gridjourney.inbound.sendgrid_events import (
     WebhookRefused,
     events_from_rows,
     ingest,
+    receipt_id,
     verify,
 )
 from gridjourney.inbound.sendgrid_keys import SIGNATURE_HEADER, TIMESTAMP_HEADER, webhook_public_key
@@ -71,14 +72,14 @@ def _refused(error: WebhookRefused) -> ApiProblem:
 )
 async def sendgrid_events(request: Request, settings: SettingsDep, store: StoreDep) -> IngestResult:
     payload = await read_limited_body(request, settings.max_event_body_bytes)
-    signature = request.headers.get(SIGNATURE_HEADER)
+    timestamp = request.headers.get(TIMESTAMP_HEADER)
     now = datetime.now(UTC)
     try:
         verify(
             webhook_public_key(settings),
             payload,
-            signature,
-            request.headers.get(TIMESTAMP_HEADER),
+            request.headers.get(SIGNATURE_HEADER),
+            timestamp,
             now,
             settings.webhook_max_age,
         )
@@ -89,7 +90,7 @@ async def sendgrid_events(request: Request, settings: SettingsDep, store: StoreD
         raise ApiProblem(
             500, "webhook-key", "The webhook verification key is misconfigured", str(error)
         ) from None
-    assert signature is not None  # verify() refuses unsigned requests
+    assert timestamp is not None  # verify() refuses requests without one
     try:
         rows = json.loads(payload)
     except ValueError:
@@ -104,6 +105,6 @@ async def sendgrid_events(request: Request, settings: SettingsDep, store: StoreD
         )
     made = events_from_rows(rows)
     try:
-        return await ingest(store, signature, made.events, made.skipped)
+        return await ingest(store, receipt_id(timestamp, payload), made.events, made.skipped)
     except WebhookRefused as error:
         raise _refused(error) from None
