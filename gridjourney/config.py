@@ -58,6 +58,11 @@ class Settings(BaseSettings):
     )
     email_standin_port: int = 8090
     push_standin_port: int = 8091
+    push_local_endpoints: bool = Field(
+        False,
+        description="Allow push endpoints on this machine: the embedded stack's stand-in. Off, the API "
+        "refuses push subscriptions on loopback, private, link-local or reserved addresses.",
+    )
     vapid_private_key: SecretStr | None = Field(
         None,
         description="Web Push VAPID private key (base64url raw P-256). Unset: generated once under `home`.",

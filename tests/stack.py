@@ -78,6 +78,7 @@ async def running_stack(engine: AsyncEngine, client: Client, **settings: Any) ->
                 "twilio_base_url": standin.base_url,
                 "sendgrid_api_key": SENDGRID_KEY,
                 "sendgrid_base_url": email.base_url,
+                "push_local_endpoints": True,  # the push stand-in listens on 127.0.0.1
                 **settings,
             }
         )

@@ -99,6 +99,8 @@ async def run_embedded(settings: Settings, *, demo: bool, exit_after_demo: bool,
     from gridjourney.temporal import data_converter
     from gridjourney.watchdog import Watchdog
 
+    # The push stand-in listens on 127.0.0.1: browsers the demo subscribes there must be accepted.
+    settings = settings.model_copy(update={"push_local_endpoints": True})
     converter = data_converter(settings)
     for port, what, setting in (
         (settings.api_port, "API", "api_port"),
