@@ -34,6 +34,8 @@ AMBIGUOUS = "ambiguous"
 RELEASED = "released"
 COMPLETED = frozenset({"sent", "suppressed", "failed"})
 OPEN = (CLAIMED, SENDING, AMBIGUOUS, RELEASED)
+# The provider may have the message: a take-over (or a give-up) looks it up first.
+IN_DOUBT = (SENDING, AMBIGUOUS)
 STATUSES = (CLAIMED, SENDING, AMBIGUOUS, RELEASED, "sent", "suppressed", "failed")
 # First key of the two-key advisory locks on customers (the second is hashtext(customer_id)).
 CUSTOMER_LOCK_CLASS = 7301

@@ -40,6 +40,7 @@ from gridjourney.channels.base import (
     LookupUnavailable,
     OutgoingMessage,
     PermanentSendError,
+    ProviderReceipt,
     Sender,
     TransientSendError,
 )
@@ -144,7 +145,9 @@ class MessageSending:
             await asyncio.sleep(0.05)
 
     async def give_up(self, request: SendMessageInput, reason: str) -> SendOutcome:
-        """The workflow's retries ran out: record `message.failed` and complete the row, unless an
+        """The workflow's retries ran out. A row in doubt (the provider may have the message) is looked
+        up first: found, it is recorded `sent`. Otherwise (not found, never sent, or the provider cannot
+        answer) `message.failed` with the reason, and the row is completed. Nothing changes when an
         outcome is recorded already. Raises SendInProgress while a live attempt holds the key."""
         recorded = await self._recorded_outcome(request.idempotency_key)
         if recorded is not None:
@@ -159,6 +162,15 @@ class MessageSending:
             if current is not None and current.completed:
                 return outcome_from_ledger(current)
             raise SendInProgress(f"{request.idempotency_key}: an attempt still holds the send")
+        if row.status in ledger.IN_DOUBT:
+            try:
+                found = await self._find_earlier(request, row)
+            except LookupUnavailable as error:
+                log.warning("%s: giving up; the provider cannot say (%s)", request.idempotency_key, error)
+                found = None
+            if found is not None:
+                message, receipt = found
+                return await self._record_found(request, token, message, receipt)
         channel = row.channel if row.channel in ("sms", "email", "push") else None
         failed = SendOutcome.model_validate(
             {"status": "failed", "channel": channel, "reason": f"gave_up: {reason}"}
@@ -173,7 +185,7 @@ class MessageSending:
             if recorded is not None:  # recorded by a version that wrote the event before the row
                 await self._record(request, token, recorded, [])
                 return recorded.model_copy(update={"duplicate": True})
-        if row.status in (ledger.SENDING, ledger.AMBIGUOUS):
+        if row.status in ledger.IN_DOUBT:
             found = await self._look_up_earlier(request, token, row)
             if found is not None:
                 return found
@@ -195,43 +207,57 @@ class MessageSending:
     async def _look_up_earlier(
         self, request: SendMessageInput, token: str, row: ledger.LedgerRow
     ) -> SendOutcome | None:
-        """An earlier attempt reserved a channel and may have called the provider: ask it. Returns the
-        recorded outcome when the provider has the message; None when this attempt should send
-        (the row is back to `claimed`)."""
+        """An earlier attempt may have called the provider: ask it. Returns the recorded outcome when
+        the provider has the message; None when this attempt should send (the row is back to
+        `claimed`). Raises SendHeld when the provider cannot answer and the purpose is not resent."""
         key = request.idempotency_key
-        customer = await load_customer(self.engine, request.customer_id)
-        message = None
-        if customer is not None and row.channel is not None and row.channel in self.senders:
-            address = lookup_address(customer, row.channel)
-            prepared = self._message(request, customer, row.channel, address)  # type: ignore[arg-type]
-            message = None if isinstance(prepared, SendOutcome) else prepared[0]
-        if message is not None:
-            since = row.reserved_at or row.claimed_at
-            try:
-                receipt = await self.senders[message.channel].lookup(message, since)
-            except LookupUnavailable as error:
-                if request.purpose not in RESENT_PURPOSES:
-                    note = (
-                        f"held: the provider cannot say whether it has the message ({error}); "
-                        f"{request.purpose} messages are not resent blindly: `gridjourney sends resolve`"
-                    )
-                    async with self.engine.begin() as conn:
-                        if not await ledger.mark_ambiguous(conn, key, token, ledger_note(note)):
-                            raise ledger.ClaimLost(key, "holding") from error
-                    raise SendHeld(f"{key}: {note}") from error
-                log.warning("%s: provider look-up unavailable; %s is resent", key, request.purpose)
-                receipt = None
-            if receipt is not None:
-                sent = SendOutcome(
-                    status="sent", channel=message.channel, provider_message_id=receipt.provider_message_id
+        try:
+            found = await self._find_earlier(request, row)
+        except LookupUnavailable as error:
+            if request.purpose not in RESENT_PURPOSES:
+                note = (
+                    f"held: the provider cannot say whether it has the message ({error}); "
+                    f"{request.purpose} messages are not resent blindly: `gridjourney sends resolve`"
                 )
-                return await self._record(
-                    request, token, sent, [outcome_event(request, sent, segments=receipt.segments)]
-                )
+                async with self.engine.begin() as conn:
+                    if not await ledger.mark_ambiguous(conn, key, token, ledger_note(note)):
+                        raise ledger.ClaimLost(key, "holding") from error
+                raise SendHeld(f"{key}: {note}") from error
+            log.warning("%s: provider look-up unavailable; %s is resent", key, request.purpose)
+            found = None
+        if found is not None:
+            message, receipt = found
+            return await self._record_found(request, token, message, receipt)
         async with self.engine.begin() as conn:
             if not await ledger.unreserve(conn, key, token):
                 raise ledger.ClaimLost(key, "sending again")
         return None
+
+    async def _find_earlier(
+        self, request: SendMessageInput, row: ledger.LedgerRow
+    ) -> tuple[OutgoingMessage, ProviderReceipt] | None:
+        """The earlier attempt's message at the provider, or None (not there, or it cannot be
+        rebuilt). Raises LookupUnavailable when the provider cannot answer."""
+        customer = await load_customer(self.engine, request.customer_id)
+        if customer is None or row.channel is None or row.channel not in self.senders:
+            return None
+        address = lookup_address(customer, row.channel)
+        prepared = self._message(request, customer, row.channel, address)  # type: ignore[arg-type]
+        if isinstance(prepared, SendOutcome):
+            return None
+        message = prepared[0]
+        receipt = await self.senders[message.channel].lookup(message, row.reserved_at or row.claimed_at)
+        return None if receipt is None else (message, receipt)
+
+    async def _record_found(
+        self, request: SendMessageInput, token: str, message: OutgoingMessage, receipt: ProviderReceipt
+    ) -> SendOutcome:
+        sent = SendOutcome(
+            status="sent", channel=message.channel, provider_message_id=receipt.provider_message_id
+        )
+        return await self._record(
+            request, token, sent, [outcome_event(request, sent, segments=receipt.segments)]
+        )
 
     async def _decide_and_send(
         self, request: SendMessageInput, token: str, called: _ProviderCall

@@ -340,7 +340,18 @@ async def test_the_lease_is_renewed_while_a_slow_provider_call_lasts(
     assert len(beats) >= 3
 
 
-async def test_giving_up_records_message_failed_and_completes_the_row(
+async def crash_after_the_provider_accepted_then_hold(
+    make: Build, senders: dict[Channel, Sender], standin: TwilioStandIn
+) -> None:
+    """The stand-in has the message; the next attempt cannot look it up, so the row is held."""
+    with pytest.raises(Crash):
+        await make(StoppingSender(senders["sms"], after_send="crash")).send(sms_request())
+    standin.lookups_unavailable = True
+    with pytest.raises(SendHeld):
+        await make().send(sms_request())
+
+
+async def test_giving_up_on_a_held_message_the_provider_has_records_it_sent(
     engine: AsyncEngine,
     activities: JourneyActivities,
     make: Build,
@@ -348,18 +359,48 @@ async def test_giving_up_records_message_failed_and_completes_the_row(
     standin: TwilioStandIn,
 ) -> None:
     await add_customer(engine, "c1", consent=[("sms", "informational", True)])
-    with pytest.raises(Crash):
-        await make(StoppingSender(senders["sms"], after_send="crash")).send(sms_request())
-    standin.lookups_unavailable = True
-    with pytest.raises(SendHeld):
-        await make().send(sms_request())
+    await crash_after_the_provider_accepted_then_hold(make, senders, standin)
+    standin.lookups_unavailable = False  # the provider answers again by the time the retries run out
     given_up = SendGivenUpInput(request=sms_request(), reason="SendHeld: retries ran out")
     await activities.record_send_given_up(given_up)
     await activities.record_send_given_up(given_up)  # a retried give-up records nothing more
+    [sms] = standin.received
+    row = await ledger_row(engine)
+    assert (row.status, row.channel, row.provider_message_id) == ("sent", "sms", sms.sid)
+    assert [t for t, _ in await message_and_suppression_events(engine, "c1")] == ["message.sent"]
+
+
+async def test_giving_up_when_the_provider_cannot_answer_records_message_failed(
+    engine: AsyncEngine,
+    activities: JourneyActivities,
+    make: Build,
+    senders: dict[Channel, Sender],
+    standin: TwilioStandIn,
+) -> None:
+    await add_customer(engine, "c1", consent=[("sms", "informational", True)])
+    await crash_after_the_provider_accepted_then_hold(make, senders, standin)
+    given_up = SendGivenUpInput(request=sms_request(), reason="SendHeld: retries ran out")
+    await activities.record_send_given_up(given_up)
+    await activities.record_send_given_up(given_up)
     row = await ledger_row(engine)
     assert (row.status, row.channel) == ("failed", "sms")
     [(event_type, payload)] = await message_and_suppression_events(engine, "c1")
     assert (event_type, payload["reason"]) == ("message.failed", "gave_up: SendHeld: retries ran out")
+
+
+async def test_giving_up_on_a_reservation_the_provider_never_got_records_message_failed(
+    engine: AsyncEngine, activities: JourneyActivities, standin: TwilioStandIn
+) -> None:
+    await add_customer(engine, "c1", consent=[("sms", "informational", True)])
+    key = request().idempotency_key
+    async with engine.begin() as conn:
+        await ledger.acquire(conn, key, "crashed", timedelta(minutes=1), customer_id="c1")
+        await ledger.reserve(conn, key, "crashed", "sms", "informational", timedelta(minutes=1))
+        await conn.execute(update(send_ledger).values(status="ambiguous", owner=None, lease_expires_at=None))
+    await activities.record_send_given_up(SendGivenUpInput(request=sms_request(), reason="x"))
+    assert standin.received == []
+    assert (await ledger_row(engine)).status == "failed"
+    assert [t for t, _ in await message_and_suppression_events(engine, "c1")] == ["message.failed"]
 
 
 async def test_giving_up_after_a_recorded_outcome_changes_nothing(
