@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import json
 import uuid
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -13,6 +14,8 @@ import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from gridjourney.api.app import create_app
+from gridjourney.api.deps import TemporalClientProvider
 from gridjourney.channels.base import OutgoingMessage
 from gridjourney.channels.push import WebPushSender, vapid_signer
 from gridjourney.channels.push_standin import PushStandIn, new_subscriber
@@ -144,14 +147,84 @@ async def test_a_subscription_a_push_service_could_not_use_is_422_naming_the_fie
     assert [e.type for e in await EventStore(engine).read_customer("C-1")] == ["customer.created"]
 
 
-async def test_plain_http_is_allowed_on_127_0_0_1_only(
-    client: httpx.AsyncClient, engine: AsyncEngine, writer: dict[str, str]
+@pytest.fixture
+async def local_client(
+    settings: Settings, engine: AsyncEngine, temporal_provider: TemporalClientProvider
+) -> AsyncIterator[httpx.AsyncClient]:
+    """The API as the embedded stack runs it: push endpoints on this machine allowed (the stand-in)."""
+    app = create_app(settings.model_copy(update={"push_local_endpoints": True}), engine, temporal_provider)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://api.test") as http:
+        yield http
+
+
+LOCAL_ENDPOINTS = [
+    "http://127.0.0.1:8091/wpush/1",
+    "https://127.0.0.1/wpush/1",
+    "https://127.1/wpush/1",  # a resolver reads it as 127.0.0.1
+    "https://2130706433/wpush/1",  # and this too
+    "https://localhost/wpush/1",
+    "https://api.localhost/wpush/1",
+    "https://[::1]/wpush/1",
+    "https://[::ffff:10.0.0.5]/wpush/1",
+    "https://10.0.0.5/wpush/1",
+    "https://172.16.3.4/wpush/1",
+    "https://192.168.1.1/wpush/1",
+    "https://169.254.169.254/latest/meta-data",  # a cloud's metadata service: link-local
+    "https://[fe80::1]/wpush/1",
+    "https://[fd00::1]/wpush/1",
+    "https://0.0.0.0/wpush/1",
+    "https://240.0.0.1/wpush/1",  # reserved
+]
+
+
+@pytest.mark.parametrize("endpoint", LOCAL_ENDPOINTS)
+async def test_an_endpoint_on_this_machine_or_a_private_network_is_refused(
+    client: httpx.AsyncClient, engine: AsyncEngine, writer: dict[str, str], endpoint: str
+) -> None:
+    """The sender posts to the endpoint from inside our network: it must not be sent anywhere there."""
+    await add_customer(engine)
+    subscription = browser_subscription()
+    subscription["endpoint"] = endpoint
+
+    response = await client.post(PATH, json=subscription, headers=writer)
+
+    assert response.status_code == 422, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+    [error] = response.json()["errors"]
+    assert error["field"] == "endpoint", error
+    assert ("https" if endpoint.startswith("http:") else "this machine or a private network") in error[
+        "reason"
+    ]
+    assert [e.type for e in await EventStore(engine).read_customer("C-1")] == ["customer.created"]
+
+
+@pytest.mark.parametrize(
+    "endpoint",
+    ["http://127.0.0.1:8091/wpush/1", "http://localhost:8091/wpush/1", "https://10.0.0.5/wpush/1"],
+)
+async def test_the_stand_in_setting_allows_endpoints_on_this_machine(
+    local_client: httpx.AsyncClient, engine: AsyncEngine, writer: dict[str, str], endpoint: str
 ) -> None:
     await add_customer(engine)
-    local = new_subscriber("http://127.0.0.1:8091").subscription()
-    assert (await client.post(PATH, json=local, headers=writer)).status_code == 201
-    elsewhere = new_subscriber("http://localhost.example:8091").subscription()
-    assert (await client.post(PATH, json=elsewhere, headers=writer)).status_code == 422
+    subscription = browser_subscription()
+    subscription["endpoint"] = endpoint
+    response = await local_client.post(PATH, json=subscription, headers=writer)
+    assert response.status_code == 201, response.text
+
+
+@pytest.mark.parametrize(
+    "endpoint", ["http://push.example.net/wpush/1", "http://10.0.0.5/wpush/1", "http://[fe80::1]/wpush/1"]
+)
+async def test_plain_http_off_loopback_is_refused_even_with_the_stand_in_setting(
+    local_client: httpx.AsyncClient, engine: AsyncEngine, writer: dict[str, str], endpoint: str
+) -> None:
+    await add_customer(engine)
+    subscription = browser_subscription()
+    subscription["endpoint"] = endpoint
+    response = await local_client.post(PATH, json=subscription, headers=writer)
+    assert response.status_code == 422, response.text
+    [error] = response.json()["errors"]
+    assert error["field"] == "endpoint" and "https" in error["reason"], error
 
 
 async def test_unknown_and_erased_customers_and_scopes(
@@ -211,8 +284,9 @@ async def test_delete_records_push_unsubscribed_and_the_row_goes(
 
 
 async def test_a_browser_subscribed_with_the_served_key_receives_what_the_sender_signs(
-    client: httpx.AsyncClient, engine: AsyncEngine, writer: dict[str, str], settings: Settings
+    local_client: httpx.AsyncClient, engine: AsyncEngine, writer: dict[str, str], settings: Settings
 ) -> None:
+    client = local_client  # the push stand-in listens on 127.0.0.1
     await add_customer(engine)
     served = await client.get("/v1/push/application-server-key", headers=writer)
     assert served.status_code == 200, served.text

@@ -3,15 +3,20 @@ PushSubscription.toJSON() gives it, recorded as `push.subscribed`; `DELETE` of o
 records `push.unsubscribed`. The push sender reaches every subscription (gridjourney/channels/push.py).
 `GET /v1/push/application-server-key`: the VAPID public key browsers subscribe with.
 
-A subscription is checked as a push service would use it: an https endpoint (http only on 127.0.0.1,
-the local stand-in), a P-256 public key that is a point on the curve, a 16-byte auth secret.
+A subscription is checked as a push service would use it: an https endpoint, a P-256 public key that
+is a point on the curve, a 16-byte auth secret. The sender posts to the endpoint from inside our
+network, so an endpoint naming this machine or a private network (by address or as `localhost`) is
+refused: only the embedded stack's stand-in may be local (settings.push_local_endpoints), and plain
+http is allowed only there, on loopback.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import ipaddress
 import re
+import socket
 import uuid
 from datetime import UTC, datetime
 from typing import Annotated
@@ -34,7 +39,6 @@ router = APIRouter(tags=["customers"])
 
 CustomerPath = Annotated[str, Path(pattern=CUSTOMER_ID_PATTERN, description="The customer's id.")]
 MAX_ENDPOINT_CHARS = 1000
-LOCAL_HOSTS = frozenset({"127.0.0.1"})  # where plain http is allowed: the embedded push stand-in
 SOURCE = "api"
 
 
@@ -59,9 +63,56 @@ def push_service_url(value: str) -> str:
         raise ValueError(f"is not a URL: {error}") from error
     if not host or url.username is not None or url.password is not None:
         raise ValueError("must be a push service URL with a host and no credentials")
-    if value.startswith("https://") or (value.startswith("http://") and host in LOCAL_HOSTS):
-        return value
-    raise ValueError("must be an https URL (plain http only on 127.0.0.1, the local push stand-in)")
+    if value.startswith(("https://", "http://")):
+        return value  # where it points is judged with the settings: endpoint_problem
+    raise ValueError("must be an https URL")
+
+
+def _literal_address(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """The address a host spells literally, also in the forms a resolver reads (127.1, 2130706433)."""
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        try:
+            return ipaddress.IPv4Address(socket.inet_aton(host))
+        except OSError:
+            return None
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    return address
+
+
+def _is_loopback(host: str) -> bool:
+    address = _literal_address(host)
+    return host == "localhost" or host.endswith(".localhost") or (address is not None and address.is_loopback)
+
+
+def _is_local(host: str) -> bool:
+    """This machine or a network that is not the internet's: no push service lives there."""
+    address = _literal_address(host)
+    return _is_loopback(host) or (
+        address is not None
+        and (
+            address.is_private
+            or address.is_link_local
+            or address.is_reserved
+            or address.is_multicast
+            or address.is_unspecified
+        )
+    )
+
+
+def endpoint_problem(endpoint: str, local_allowed: bool) -> str | None:
+    """Why the sender must not post to this (well-formed) endpoint, or None.
+
+    Only hosts spelled as addresses are judged: a name resolving to a private address is not."""
+    url = urlsplit(endpoint)
+    host = (url.hostname or "").rstrip(".")
+    if url.scheme == "http" and not (local_allowed and _is_loopback(host)):
+        return "must be an https URL (plain http only for the local push stand-in)"
+    if _is_local(host) and not local_allowed:
+        return f"must be a push service on the internet; {host} is this machine or a private network"
+    return None
 
 
 class PushKeys(BaseModel):
@@ -100,7 +151,9 @@ class PushSubscriptionBody(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    endpoint: str = Field(max_length=MAX_ENDPOINT_CHARS, description="The push service URL (https).")
+    endpoint: str = Field(
+        max_length=MAX_ENDPOINT_CHARS, description="The push service URL (https, on the internet)."
+    )
     expirationTime: int | None = Field(  # the browser's own name
         None, description="When the subscription expires (ms since the epoch), if the browser says."
     )
@@ -169,7 +222,10 @@ async def register_push_subscription(
     _: EventsWriter,
     engine: EngineDep,
     store: StoreDep,
+    settings: SettingsDep,
 ) -> PushSubscriptionRecorded:
+    if (problem := endpoint_problem(body.endpoint, settings.push_local_endpoints)) is not None:
+        raise invalid(f"endpoint {problem}", [FieldError(field="endpoint", reason=problem)])
     await _writable_customer(engine, customer_id)
     async with engine.connect() as conn:
         known = await subscription_at(conn, body.endpoint)
