@@ -1,10 +1,10 @@
 """Email through SendGrid's v3 Mail Send API with the official client, pointed at a configurable host.
 
 Every email has a text and an HTML part, the unsubscribe headers of RFC 8058 (List-Unsubscribe with
-an https link and a mailto, List-Unsubscribe-Post for one-click) and a footer link to the same URL
-in both parts. `custom_args` carry the idempotency key, the customer and the purpose: SendGrid
-returns them on every Event Webhook row (gridjourney/inbound/sendgrid_events.py) and answers
-Email Activity queries by them (`lookup`).
+the https link alone, since no mailbox reads unsubscribe mail; List-Unsubscribe-Post for one-click)
+and a footer link to the same URL in both parts. `custom_args` carry the idempotency key, the
+customer and the purpose: SendGrid returns them on every Event Webhook row
+(gridjourney/inbound/sendgrid_events.py) and answers Email Activity queries by them (`lookup`).
 
 The client is synchronous (urllib), so each call runs in a worker thread with a deadline.
 """
@@ -21,7 +21,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast, get_args
-from urllib.parse import quote
 
 from python_http_client.exceptions import HTTPError
 from sendgrid import SendGridAPIClient
@@ -133,8 +132,6 @@ class SendGridEmailSender:
         purpose = cast(Purpose, message.purpose)
         token = self.links.token(message.customer_id, "email", purpose)
         url = self.links.url_of(token)
-        mailbox = self.identity.reply_to or self.identity.from_address
-        mailto = f"mailto:{mailbox}?subject={quote('unsubscribe ' + token)}"
         footer_text, link_text = self._footer(message.locale, purpose)
         text = f"{message.body}\n\n--\n{footer_text}\n{link_text}: {url}\n"
         page = (
@@ -155,7 +152,7 @@ class SendGridEmailSender:
             "content": [{"type": "text/plain", "value": text}, {"type": "text/html", "value": page}],
             "headers": {
                 **message.headers,
-                "List-Unsubscribe": f"<{url}>, <{mailto}>",
+                "List-Unsubscribe": f"<{url}>",
                 "List-Unsubscribe-Post": ONE_CLICK,
             },
             "custom_args": {

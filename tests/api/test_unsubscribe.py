@@ -52,7 +52,7 @@ async def emailed_link(settings: Settings, standin: SendGridStandIn, purpose: st
     )
     await sender.send(message)
     header = standin.received[-1].headers["List-Unsubscribe"]
-    url = header.split(", ")[0].removeprefix("<").removesuffix(">")
+    url = header.removeprefix("<").removesuffix(">")
     assert url.startswith(public_base_url(settings) + "/u/")
     assert standin.received[-1].text is not None and url in standin.received[-1].text  # the footer link
     return url.removeprefix(public_base_url(settings))
