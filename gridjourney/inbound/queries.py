@@ -1,4 +1,4 @@
-"""The SQL of the inbound webhooks: receipts of requests already handled, and a customer's SMS
+"""The SQL of the inbound webhooks and links: receipts of requests already handled, and a customer's
 consent history as the log tells it."""
 
 from __future__ import annotations
@@ -53,3 +53,23 @@ async def sms_consent_changes(conn: AsyncConnection, customer_id: str) -> list[C
         change = ConsentChanged.model_validate(payload)
         changes.append(ConsentChange(change.purpose, change.granted, change.method))
     return changes
+
+
+async def latest_consent(
+    conn: AsyncConnection, customer_id: str, channel: str, purpose: str
+) -> tuple[int, bool] | None:
+    """(position, granted) of the customer's last consent.changed for this channel and purpose, read
+    from the log itself: the consents projection may not have folded a change made a moment ago."""
+    query = (
+        select(events.c.position, events.c.payload["granted"].as_boolean())
+        .where(
+            events.c.customer_id == customer_id,
+            events.c.type == "consent.changed",
+            events.c.payload["channel"].as_string() == channel,
+            events.c.payload["purpose"].as_string() == purpose,
+        )
+        .order_by(events.c.position.desc())
+        .limit(1)
+    )
+    row = (await conn.execute(query)).first()
+    return None if row is None else (int(row[0]), bool(row[1]))

@@ -19,15 +19,14 @@ from datetime import datetime
 from typing import get_args
 
 from itsdangerous import BadData, URLSafeSerializer
-from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncConnection
 
+from gridjourney.activities import ledger
 from gridjourney.config import Settings, public_base_url
-from gridjourney.db.tables import events
 from gridjourney.events.fields import CUSTOMER_ID_PATTERN
 from gridjourney.events.models import NewEvent
 from gridjourney.events.store import EventStore
 from gridjourney.events.types import Channel, Purpose
+from gridjourney.inbound import queries
 from gridjourney.privacy.keyring import keyring_from_settings
 
 SALT = "gridjourney.unsubscribe"
@@ -104,34 +103,13 @@ def unsubscribe_links(settings: Settings) -> UnsubscribeLinks:
     return UnsubscribeLinks(link_secrets(settings), public_base_url(settings))
 
 
-async def latest_consent(
-    conn: AsyncConnection, customer_id: str, channel: str, purpose: str
-) -> tuple[int, bool] | None:
-    """(position, granted) of the customer's last consent.changed for this channel and purpose, read
-    from the log itself: the consents projection may not have folded a change made a moment ago."""
-    query = (
-        select(events.c.position, events.c.payload["granted"].as_boolean())
-        .where(
-            events.c.customer_id == customer_id,
-            events.c.type == "consent.changed",
-            events.c.payload["channel"].as_string() == channel,
-            events.c.payload["purpose"].as_string() == purpose,
-        )
-        .order_by(events.c.position.desc())
-        .limit(1)
-    )
-    row = (await conn.execute(query)).first()
-    return None if row is None else (int(row[0]), bool(row[1]))
-
-
 async def record_unsubscribe(store: EventStore, request: Unsubscribe, now: datetime) -> bool:
     """Record the revocation unless the customer's consent for it is already revoked. True when an
-    event was recorded. Under the customer's lock, so two clicks at once record one event."""
+    event was recorded. Under the customer's lock (activities/ledger.py), like the sends and the SMS
+    replies: two clicks at once record one event, and a send decision waits for the revocation."""
     async with store.engine.begin() as conn:
-        await conn.execute(
-            select(func.pg_advisory_xact_lock(func.hashtext(f"{SOURCE}:{request.customer_id}")))
-        )
-        latest = await latest_consent(conn, request.customer_id, request.channel, request.purpose)
+        await ledger.lock_customer(conn, request.customer_id)
+        latest = await queries.latest_consent(conn, request.customer_id, request.channel, request.purpose)
         if latest is not None and not latest[1]:
             return False
         after = 0 if latest is None else latest[0]

@@ -1,21 +1,28 @@
 """Unsubscribe tokens: signed with secrets derived from the encryption keys, readable after a key
-rotation while the old key stays listed, refused when altered."""
+rotation while the old key stays listed, refused when altered; using one records the revocation
+under the customer's lock."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import os
+from datetime import UTC, datetime
 
 import pytest
 from pydantic import SecretStr
+from sqlalchemy.ext.asyncio import AsyncEngine
 
+from gridjourney.activities import ledger
 from gridjourney.config import Settings
+from gridjourney.events.store import EventStore
 from gridjourney.inbound.unsubscribe import (
     InvalidUnsubscribeToken,
     Unsubscribe,
     UnsubscribeLinks,
     link_secrets,
+    record_unsubscribe,
     unsubscribe_links,
 )
 
@@ -85,3 +92,20 @@ def test_a_signed_token_of_another_shape_is_refused() -> None:
     for content in (["c1", "fax", "marketing"], ["c1", "email"], ["bad id!", "email", "marketing"], {"c": 1}):
         with pytest.raises(InvalidUnsubscribeToken, match="names no customer"):
             links.read(str(serializer.dumps(content)))
+
+
+async def test_an_unsubscribe_waits_for_the_lock_send_decisions_hold(engine: AsyncEngine) -> None:
+    """A send decision holds the customer's lock (activities/ledger.py) from reading consent to
+    reserving the send: a revocation must not be recorded in between."""
+    store = EventStore(engine)
+    request = Unsubscribe("c1", "email", "marketing")
+    async with engine.begin() as deciding:
+        await ledger.lock_customer(deciding, "c1")
+        click = asyncio.create_task(record_unsubscribe(store, request, datetime.now(UTC)))
+        await asyncio.sleep(0.5)
+        assert not click.done()  # waiting for the decision's transaction
+        assert [e.type for e in await store.read_customer("c1")] == []
+    assert await asyncio.wait_for(click, timeout=10) is True
+    [event] = await store.read_customer("c1")
+    assert event.type == "consent.changed" and event.payload["granted"] is False
+    assert await record_unsubscribe(store, request, datetime.now(UTC)) is False  # already revoked
