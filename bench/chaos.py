@@ -4,7 +4,7 @@ Real Temporal (the dev server), real Postgres and the Twilio SMS stand-in (in th
 receives survives the kills). The journey worker runs here; the send worker is its own process,
 `gridjourney worker --queues send`, killed and restarted during every trial. Half the trials kill at
 random moments; the other half aim: they poll send_ledger and kill as soon as an attempt holds a row
-(`claimed` or `sending`), the window random kills rarely hit. Each trial sends `--messages` messages
+(`claimed` or `calling`), the window random kills rarely hit. Each trial sends `--messages` messages
 (half informational, half marketing: the purposes a crash used to lose or misrecord) to
 `--customers` customers, every message with its own body.
 
@@ -106,7 +106,7 @@ async def _live_rows(engine: AsyncEngine, journeys: list[str]) -> Counter[str]:
     """Rows of this trial an attempt holds right now, by status."""
     query = select(send_ledger.c.status).where(
         send_ledger.c.journey_id.in_(journeys),
-        send_ledger.c.status.in_(("claimed", "sending")),
+        send_ledger.c.status.in_(("claimed", "sending", "calling")),
         send_ledger.c.owner.is_not(None),
     )
     async with engine.connect() as conn:
@@ -117,7 +117,7 @@ async def _kill_when_held(
     engine: AsyncEngine, journeys: list[str], status: str, done: asyncio.Event
 ) -> Counter[str]:
     """Poll the ledger and return (the worker is killed then) as soon as an attempt holds a row in
-    `status` (claimed: before the provider call; sending: around it)."""
+    `status` (claimed: before the provider call; calling: around it)."""
     while not done.is_set():
         held = await _live_rows(engine, journeys)
         if held[status]:
@@ -185,7 +185,7 @@ async def run_trial(
     waiting.add_done_callback(lambda _: all_done.set())
     for kill in range(kills):
         if aimed:
-            aim = "claimed" if kill % 2 == 0 else "sending"
+            aim = "claimed" if kill % 2 == 0 else "calling"
             held = await _kill_when_held(engine, journey_ids, aim, all_done)
         else:
             # A random moment once sending has begun (before it, a kill only delays the start).
@@ -198,7 +198,7 @@ async def run_trial(
         worker.kill()
         trial.kills += 1
         trial.kills_while_claimed += held["claimed"] > 0
-        trial.kills_while_sending += held["sending"] > 0
+        trial.kills_while_sending += held["sending"] + held["calling"] > 0
         await asyncio.sleep(rng.uniform(0.0, 1.0))
         worker.start()
     await waiting

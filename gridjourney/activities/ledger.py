@@ -6,7 +6,8 @@ ran out (and was taken over) can then neither reserve, send, complete nor releas
 match no row and it raises ClaimLost. Statuses:
 
     claimed     an attempt owns the key; the provider has not been called
-    sending     a channel is reserved (it counts against frequency caps); the provider may be called
+    sending     a channel is reserved (it counts against frequency caps); the provider is not called yet
+    calling     the provider is being called (set right before the call): it may have the message
     ambiguous   the provider may have the message and cannot tell us: the next attempt looks it up,
                 or, when the provider cannot answer, the row waits for an operator (`note` says why)
     released    given back (nothing was sent: a retry, a deferral or an operator's "not sent")
@@ -30,13 +31,14 @@ from gridjourney.db.tables import send_ledger
 
 CLAIMED = "claimed"
 SENDING = "sending"
+CALLING = "calling"
 AMBIGUOUS = "ambiguous"
 RELEASED = "released"
 COMPLETED = frozenset({"sent", "suppressed", "failed"})
-OPEN = (CLAIMED, SENDING, AMBIGUOUS, RELEASED)
+OPEN = (CLAIMED, SENDING, CALLING, AMBIGUOUS, RELEASED)
 # The provider may have the message: a take-over (or a give-up) looks it up first.
-IN_DOUBT = (SENDING, AMBIGUOUS)
-STATUSES = (CLAIMED, SENDING, AMBIGUOUS, RELEASED, "sent", "suppressed", "failed")
+IN_DOUBT = (CALLING, AMBIGUOUS)
+STATUSES = (CLAIMED, SENDING, CALLING, AMBIGUOUS, RELEASED, "sent", "suppressed", "failed")
 # First key of the two-key advisory locks on customers (the second is hashtext(customer_id)).
 CUSTOMER_LOCK_CLASS = 7301
 
@@ -109,7 +111,8 @@ async def acquire(
 ) -> LedgerRow | None:
     """Own the key: a new row, or one whose attempt is gone. None when it is completed or another
     attempt holds it. The returned status tells the caller where the last attempt stopped: `claimed`
-    (nothing reached the provider), `sending` or `ambiguous` (the provider may have the message).
+    or `sending` (nothing reached the provider), `calling` or `ambiguous` (the provider may have
+    the message).
     A released row comes back as `claimed`. The condition is checked under the row lock, so of
     several callers exactly one wins."""
     expires = func.now() + lease
@@ -183,8 +186,19 @@ async def renew(conn: AsyncConnection, key: str, token: str, lease: timedelta) -
     """Keep the lease alive (each heartbeat, and right before the provider call)."""
     statement = (
         update(send_ledger)
-        .where(_owned(key, token, CLAIMED, SENDING, AMBIGUOUS))
+        .where(_owned(key, token, CLAIMED, SENDING, CALLING, AMBIGUOUS))
         .values(lease_expires_at=func.now() + lease)
+    )
+    return await _moved(conn, statement)
+
+
+async def start_call(conn: AsyncConnection, key: str, token: str, lease: timedelta) -> bool:
+    """sending → calling, with a fresh lease, right before the provider call: from here on the provider
+    may have the message, so a take-over looks it up before sending again."""
+    statement = (
+        update(send_ledger)
+        .where(_owned(key, token, SENDING, CALLING))
+        .values(status=CALLING, lease_expires_at=func.now() + lease)
     )
     return await _moved(conn, statement)
 
@@ -203,7 +217,7 @@ async def complete(
         raise ValueError(f"not an outcome status: {status!r}")
     statement = (
         update(send_ledger)
-        .where(_owned(key, token, CLAIMED, SENDING, AMBIGUOUS))
+        .where(_owned(key, token, CLAIMED, SENDING, CALLING, AMBIGUOUS))
         .values(
             status=status,
             channel=channel,
@@ -220,7 +234,7 @@ async def release(conn: AsyncConnection, key: str, token: str, note: str) -> boo
     """Give the key back: nothing was sent, and the next attempt sends afresh."""
     statement = (
         update(send_ledger)
-        .where(_owned(key, token, CLAIMED, SENDING, AMBIGUOUS))
+        .where(_owned(key, token, CLAIMED, SENDING, CALLING, AMBIGUOUS))
         .values(status=RELEASED, channel=None, reserved_at=None, owner=None, lease_expires_at=None, note=note)
     )
     return await _moved(conn, statement)
@@ -231,18 +245,19 @@ async def mark_ambiguous(conn: AsyncConnection, key: str, token: str, note: str)
     attempt looks the message up (or holds it for an operator) without waiting for the lease."""
     statement = (
         update(send_ledger)
-        .where(_owned(key, token, CLAIMED, SENDING, AMBIGUOUS))
+        .where(_owned(key, token, CLAIMED, SENDING, CALLING, AMBIGUOUS))
         .values(status=AMBIGUOUS, owner=None, lease_expires_at=None, note=note)
     )
     return await _moved(conn, statement)
 
 
 async def unreserve(conn: AsyncConnection, key: str, token: str) -> bool:
-    """sending/ambiguous → claimed: the provider does not have the message, so this attempt decides
-    and reserves again (the old reservation must not count against the new decision's caps)."""
+    """sending/calling/ambiguous → claimed: the provider does not have (or never got) the message, so
+    this attempt decides and reserves again (the old reservation must not count against the new
+    decision's caps)."""
     statement = (
         update(send_ledger)
-        .where(_owned(key, token, SENDING, AMBIGUOUS))
+        .where(_owned(key, token, SENDING, CALLING, AMBIGUOUS))
         .values(status=CLAIMED, channel=None, reserved_at=None)
     )
     return await _moved(conn, statement)
@@ -267,7 +282,7 @@ async def take_for_operator(conn: AsyncConnection, key: str, token: str) -> Ledg
     statement = (
         update(send_ledger)
         .where(send_ledger.c.idempotency_key == key)
-        .where(send_ledger.c.status.in_((CLAIMED, SENDING, AMBIGUOUS)), _unowned())
+        .where(send_ledger.c.status.in_((CLAIMED, SENDING, CALLING, AMBIGUOUS)), _unowned())
         .values(owner=token, lease_expires_at=func.now() + timedelta(minutes=1))
         .returning(*send_ledger.c)
     )
@@ -276,7 +291,7 @@ async def take_for_operator(conn: AsyncConnection, key: str, token: str) -> Ledg
 
 
 # --- frequency caps: counted from the ledger, under a per-customer lock -------------------------------
-RESERVED = (SENDING, "sent", AMBIGUOUS)  # rows whose message is (or may be) on its way
+RESERVED = (SENDING, CALLING, "sent", AMBIGUOUS)  # rows whose message is (or may be) on its way
 
 
 async def lock_customer(conn: AsyncConnection, customer_id: str) -> None:

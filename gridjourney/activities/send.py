@@ -2,13 +2,14 @@
 
     acquire the key (ledger, owner token + lease) → [an earlier attempt may have reached the provider:
     look the message up] → customer → eligibility + reservation (one transaction, customer locked) →
-    render → renew the lease → provider → outcome event + ledger row (one transaction, retried)
+    render → `calling` (lease renewed) → provider → outcome event + ledger row (one transaction, retried)
 
 Every move of the ledger row names this attempt's token, so an attempt that lost its lease (paused,
 partitioned) can neither send nor record: it raises ClaimLost. A lease is kept alive by the activity's
 heartbeats. The next attempt after a crash knows from the row's status where the last one stopped:
-`claimed` (the provider was not called: send), `sending`/`ambiguous` (it may have been: ask the
-provider first; only when the provider cannot answer does the purpose decide, see `RESENT_PURPOSES`).
+`claimed` or `sending` (reserved, but the provider was not called: decide and send afresh),
+`calling`/`ambiguous` (it may have been: ask the provider first; only when the provider cannot answer
+does the purpose decide, see `RESENT_PURPOSES`).
 """
 
 from __future__ import annotations
@@ -189,6 +190,11 @@ class MessageSending:
             found = await self._look_up_earlier(request, token, row)
             if found is not None:
                 return found
+        elif row.status == ledger.SENDING:
+            # Reserved, but the attempt stopped before the provider call: nothing to look up.
+            async with self.engine.begin() as conn:
+                if not await ledger.unreserve(conn, request.idempotency_key, token):
+                    raise ledger.ClaimLost(request.idempotency_key, "deciding again")
         called = _ProviderCall()
         try:
             return await self._decide_and_send(request, token, called)
@@ -319,9 +325,10 @@ class MessageSending:
         called: _ProviderCall,
     ) -> SendOutcome:
         key = request.idempotency_key
-        # Right before the call: a paused attempt whose lease ran out stops here.
+        # Right before the call: a paused attempt whose lease ran out stops here; from here on a
+        # take-over looks the message up.
         async with self.engine.begin() as conn:
-            if not await ledger.renew(conn, key, token, self.claim_lease):
+            if not await ledger.start_call(conn, key, token, self.claim_lease):
                 raise ledger.ClaimLost(key, "calling the provider")
         called.started = True
         try:

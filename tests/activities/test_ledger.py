@@ -138,3 +138,21 @@ async def test_list_rows_by_status_in_key_order(engine: AsyncEngine) -> None:
         assert [r.idempotency_key for r in await ledger.list_rows(conn, "ambiguous")] == ["a", "b"]
         assert [r.idempotency_key for r in await ledger.list_rows(conn, None, after_key="a")] == ["b", "c"]
         assert [r.idempotency_key for r in await ledger.list_rows(conn, None, limit=1)] == ["a"]
+
+
+async def test_a_row_is_calling_from_right_before_the_provider_call_and_still_counts(
+    engine: AsyncEngine,
+) -> None:
+    owner, stale = token(), token()
+    row = await acquire(engine, owner)
+    assert row is not None
+    async with engine.begin() as conn:
+        assert not await ledger.start_call(conn, KEY, owner, LEASE)  # nothing reserved yet
+        assert await ledger.reserve(conn, KEY, owner, "sms", "safety", LEASE)
+        assert not await ledger.start_call(conn, KEY, stale, LEASE)
+        assert await ledger.start_call(conn, KEY, owner, LEASE)
+        assert await ledger.count_reserved(conn, "c1", "safety", "sms", row.claimed_at) == 1
+    await expire_lease(engine)
+    taken = await acquire(engine, token())
+    # The provider may have the message: the taker learns it from the status.
+    assert taken is not None and taken.status == "calling" and taken.status in ledger.IN_DOUBT

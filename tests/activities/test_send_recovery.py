@@ -148,10 +148,11 @@ async def test_an_attempt_paused_before_the_provider_call_cannot_send_when_it_wa
 ) -> None:
     await add_customer(engine, "c1", consent=[("sms", "informational", True)])
     key = request().idempotency_key
-    async with engine.begin() as conn:  # an earlier attempt reserved SMS, then died
+    async with engine.begin() as conn:  # an earlier attempt reserved SMS, was calling it, then died
         dead = str(uuid.uuid4())
         await ledger.acquire(conn, key, dead, SHORT_LEASE, customer_id="c1")
         await ledger.reserve(conn, key, dead, "sms", "informational", SHORT_LEASE)
+        await ledger.start_call(conn, key, dead, SHORT_LEASE)
     await asyncio.sleep(SHORT_LEASE.total_seconds() + 0.1)
     paused = StoppingSender(senders["sms"], before_lookup=True)
     stale = make(paused, claim_lease=SHORT_LEASE, heartbeat_every=NO_KEEPER)
@@ -338,6 +339,45 @@ async def test_the_lease_is_renewed_while_a_slow_provider_call_lasts(
     outcome = await first
     assert outcome.status == "sent" and len(standin.received) == 1
     assert len(beats) >= 3
+
+
+async def test_a_crash_between_reservation_and_provider_call_is_resent_without_a_look_up(
+    engine: AsyncEngine, make: Build, standin: TwilioStandIn
+) -> None:
+    # The provider cannot answer a look-up (like Web Push). The crashed attempt reserved SMS but died
+    # before calling it: nothing to hold, the next attempt sends once.
+    await add_customer(engine, "c1", consent=[("sms", "informational", True)])
+    standin.lookups_unavailable = True
+    key = sms_request().idempotency_key
+    async with engine.begin() as conn:
+        assert await ledger.acquire(conn, key, "crashed", SHORT_LEASE, customer_id="c1") is not None
+        assert await ledger.reserve(conn, key, "crashed", "sms", "informational", SHORT_LEASE)
+    await asyncio.sleep(SHORT_LEASE.total_seconds() + 0.2)  # the crashed worker renews nothing
+    outcome = await make().send(sms_request())
+    [sms] = standin.received
+    assert (outcome.status, outcome.provider_message_id) == ("sent", sms.sid)
+    row = await ledger_row(engine)
+    assert (row.status, row.attempts) == ("sent", 2)
+
+
+async def test_a_crash_during_the_provider_call_is_still_held_when_the_provider_cannot_answer(
+    engine: AsyncEngine, make: Build, senders: dict[Channel, Sender], standin: TwilioStandIn
+) -> None:
+    await add_customer(engine, "c1", consent=[("sms", "informational", True)])
+    paused = StoppingSender(senders["sms"], after_send="pause")
+    crashed = asyncio.create_task(
+        make(paused, claim_lease=SHORT_LEASE, heartbeat_every=NO_KEEPER).send(sms_request())
+    )
+    await asyncio.wait_for(paused.stopped.wait(), 10)
+    assert (await ledger_row(engine)).status == "calling"
+    crashed.cancel()  # dies mid-call
+    with pytest.raises(asyncio.CancelledError):
+        await crashed
+    standin.lookups_unavailable = True
+    with pytest.raises(SendHeld):
+        await make().send(sms_request())
+    assert len(standin.received) == 1
+    assert (await ledger_row(engine)).status == "ambiguous"
 
 
 async def crash_after_the_provider_accepted_then_hold(

@@ -16,7 +16,7 @@ from gridjourney.api.problems import problem_responses
 
 router = APIRouter(prefix="/v1/sends", tags=["sends"])
 
-SendStatus = Literal["claimed", "sending", "ambiguous", "released", "sent", "suppressed", "failed"]
+SendStatus = Literal["claimed", "sending", "calling", "ambiguous", "released", "sent", "suppressed", "failed"]
 
 
 class Send(BaseModel):
