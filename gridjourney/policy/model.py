@@ -9,10 +9,11 @@ Pure data, no I/O: the loader (policy/loader.py) gives file:line:column errors.
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, WithJsonSchema, field_validator
 
 from gridjourney.dsl.durations import Duration
 from gridjourney.dsl.schema import Channel, Purpose
@@ -119,12 +120,33 @@ class Program(Strict):
     )
 
 
-LocalizedText = dict[str, Annotated[str, Field(min_length=1, max_length=1_600)]]
+REPLY_PLACEHOLDERS = ("program", "contact", "frequency")
+# What str.format reads in a text: a doubled brace, a {field}, or a lone brace (which it refuses).
+_FORMAT_PART = re.compile(r"\{\{|\}\}|\{([^{}]*)\}|[{}]")
+
+
+def _known_placeholders(text: str) -> str:
+    """Refuse, at load, a reply Replies.text could not format: it answers STOP and HELP."""
+    for part in _FORMAT_PART.finditer(text):
+        token, name, at = part.group(0), part.group(1), part.start() + 1
+        if token in ("{{", "}}"):
+            continue
+        if name is None:
+            raise ValueError(f"a lone `{token}` at character {at}; write `{token * 2}` for the brace itself")
+        if name not in REPLY_PLACEHOLDERS:
+            known = ", ".join(f"{{{known}}}" for known in REPLY_PLACEHOLDERS)
+            raise ValueError(f"unknown placeholder `{token}` at character {at}; use {known}")
+    return text
+
+
+LocalizedText = dict[
+    str, Annotated[str, Field(min_length=1, max_length=1_600), AfterValidator(_known_placeholders)]
+]
 
 
 class Replies(Strict):
     """Answers to inbound keywords, per locale (`en` required). `{program}`, `{contact}` and
-    `{frequency}` are filled from `program`."""
+    `{frequency}` are filled from `program`; any other brace is refused at load (`{{` writes one)."""
 
     help: LocalizedText
     stop: LocalizedText
