@@ -164,10 +164,19 @@ async def _moved(conn: AsyncConnection, statement: object) -> bool:
 
 
 async def reserve(
-    conn: AsyncConnection, key: str, token: str, channel: str, purpose: str, lease: timedelta
+    conn: AsyncConnection,
+    key: str,
+    token: str,
+    channel: str,
+    purpose: str,
+    lease: timedelta,
+    *,
+    at: datetime | None = None,
 ) -> bool:
-    """claimed → sending: the channel is chosen and counts against the customer's caps from now on.
-    Run in the eligibility transaction, after `lock_customer`."""
+    """claimed → sending: the channel is chosen and counts against the customer's caps from `at` on.
+    Run in the eligibility transaction, after `lock_customer`. `at`: the decision's time, on the
+    clock the caps' windows are counted by (activities/__init__.py `decision_time`); None: the
+    database's now."""
     statement = (
         update(send_ledger)
         .where(_owned(key, token, CLAIMED))
@@ -175,7 +184,7 @@ async def reserve(
             status=SENDING,
             channel=channel,
             purpose=purpose,
-            reserved_at=func.now(),
+            reserved_at=func.now() if at is None else at,
             lease_expires_at=func.now() + lease,
         )
     )

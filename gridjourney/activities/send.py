@@ -202,7 +202,7 @@ class MessageSending:
             if called.started or isinstance(error, ledger.ClaimLost):
                 raise  # _call_provider left the row where it must be; a lost row is not ours
             # Nothing reached the provider: give the key back. If even that fails, the lease runs
-            # out and the next attempt takes the `claimed` (or `sending`, then looked up) row over.
+            # out and the next attempt takes the `claimed` (or `sending`) row over and decides afresh.
             with contextlib.suppress(Exception):
                 async with self.engine.begin() as conn:
                     await ledger.release(
@@ -275,15 +275,16 @@ class MessageSending:
             return await self._record(request, token, unknown, [outcome_event(request, unknown)])
         # One transaction: the customer's lock, the decision and the reservation, so that a concurrent
         # decision for the same customer counts this message against its caps.
+        now = self.clock()  # one clock for the decision and the reservation its caps count
         async with self.engine.begin() as conn:
             await ledger.lock_customer(conn, request.customer_id)
             decision = await eligibility.decide(
-                conn, self.policy, customer, request, self.senders.keys(), self.clock()
+                conn, self.policy, customer, request, self.senders.keys(), now
             )
             chosen = decision.deferred_until is None and decision.channel is not None
             if chosen and decision.channel is not None:
                 reserved = await ledger.reserve(
-                    conn, key, token, decision.channel, request.purpose, self.claim_lease
+                    conn, key, token, decision.channel, request.purpose, self.claim_lease, at=now
                 )
                 if not reserved:
                     raise ledger.ClaimLost(key, "reserving a channel")

@@ -4,7 +4,7 @@ suppress), and frequency caps hold when two sends race for one customer. Real Po
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -83,4 +83,29 @@ async def test_two_sends_racing_for_one_customer_respect_a_cap_of_one(
     assert sorted(o.status for o in outcomes) == ["sent", "suppressed"]
     [suppressed] = [o for o in outcomes if o.status == "suppressed"]
     assert suppressed.reason is not None and "frequency_cap" in suppressed.reason
+    assert len(standin.received) == 1
+
+
+async def test_caps_count_reservations_on_the_clock_the_decision_was_taken_by(
+    engine: AsyncEngine,
+    settings: Settings,
+    senders: dict[Channel, Sender],
+    policy: Policy,
+    standin: TwilioStandIn,
+) -> None:
+    # A time-skipping Temporal server judges sends ten days ahead of the wall clock (and the
+    # database's). The shipped policy caps marketing SMS at 1 a day; quiet hours are lifted.
+    marketing = policy.purposes["marketing"].model_copy(update={"exempt_from": ["quiet_hours"]})
+    capped = policy.model_copy(update={"purposes": {**policy.purposes, "marketing": marketing}})
+    ahead = datetime.now(UTC) + timedelta(days=10)
+    sending = MessageSending(EventStore(engine), settings.templates_dir, senders, capped, clock=lambda: ahead)
+    await add_customer(engine, "c1", consent=[("sms", "marketing", True)])
+    first, second = (
+        request(channels=["sms"], purpose="marketing", key=f"journey-{n}/offer/c1") for n in range(2)
+    )
+    assert (await sending.send(first)).status == "sent"
+    row = await ledger.get(engine, first.idempotency_key)
+    assert row is not None and row.reserved_at == ahead
+    outcome = await sending.send(second)
+    assert outcome.status == "suppressed" and outcome.reason is not None and "frequency_cap" in outcome.reason
     assert len(standin.received) == 1
