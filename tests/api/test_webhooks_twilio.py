@@ -5,7 +5,9 @@ problem+json and record nothing; bad parameters of a signed request get 422 nami
 from __future__ import annotations
 
 import asyncio
+import os
 import secrets
+import shutil
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -21,7 +23,9 @@ from gridjourney.api.app import create_app
 from gridjourney.api.deps import TemporalClientProvider
 from gridjourney.config import Settings
 from gridjourney.events.store import EventStore
+from gridjourney.policy.loader import PolicyErrors, load_policy
 from gridjourney.policy.model import Policy
+from tests.conftest import SHIPPED_POLICY
 from tests.events.builders import new_event
 from tests.projections.helpers import project
 
@@ -254,6 +258,57 @@ async def test_the_signature_is_checked_against_the_configured_public_url(
         proxied_client, path, params, signed_url="https://hooks.utility.example/gj" + path
     )
     assert public.status_code == 200 and "Msg &amp; data rates may apply" in public.text
+
+
+def policy_client(
+    settings: Settings, policy_file: Path, temporal: TemporalClientProvider, engine: AsyncEngine
+) -> httpx.AsyncClient:
+    app = create_app(settings.model_copy(update={"policy_file": policy_file}), engine, temporal)
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://api.test")
+
+
+def break_policy(path: Path) -> None:
+    """An edit that no longer loads (an unknown placeholder), saved with a new modification time."""
+    text = path.read_text()
+    path.write_text(text.replace("{program}: you are unsubscribed", "{programme}: you are unsubscribed"))
+    stamp = path.stat().st_mtime_ns + 1_000_000_000
+    os.utime(path, ns=(stamp, stamp))
+
+
+async def test_a_policy_broken_while_the_api_runs_still_answers_stop_with_the_last_good_one(
+    tmp_path: Path,
+    settings: Settings,
+    engine: AsyncEngine,
+    temporal_provider: TemporalClientProvider,
+    policy: Policy,
+) -> None:
+    await add_customer(engine)
+    policy_file = tmp_path / "policy.yaml"
+    shutil.copyfile(SHIPPED_POLICY, policy_file)
+    async with policy_client(settings, policy_file, temporal_provider, engine) as client:
+        helped = await post_signed(client, "/webhooks/twilio/inbound", inbound_params("HELP"))
+        assert helped.status_code == 200 and "Msg &amp; data rates may apply" in helped.text
+        break_policy(policy_file)
+        with pytest.raises(PolicyErrors):
+            load_policy(policy_file)  # the file is really broken
+        stopped = await post_signed(client, "/webhooks/twilio/inbound", inbound_params("STOP"))
+    assert stopped.status_code == 200, stopped.text
+    assert policy.replies.text("stop", "en", policy.program) in stopped.text
+    assert "suppression.added" in await logged_events(engine)
+
+
+async def test_a_policy_that_never_loaded_is_a_503_problem_not_a_500(
+    tmp_path: Path, settings: Settings, engine: AsyncEngine, temporal_provider: TemporalClientProvider
+) -> None:
+    await add_customer(engine)
+    policy_file = tmp_path / "policy.yaml"
+    shutil.copyfile(SHIPPED_POLICY, policy_file)
+    break_policy(policy_file)
+    async with policy_client(settings, policy_file, temporal_provider, engine) as client:
+        response = await post_signed(client, "/webhooks/twilio/inbound", inbound_params("STOP"))
+    assert response.status_code == 503, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+    assert "{programme}" in response.json()["detail"]
 
 
 # The README's tour: the signature of a curl STOP, computed with the twilio helper in one line.

@@ -8,6 +8,7 @@ No API key: Twilio cannot send one. Its signature is the authentication: a reque
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime
 from typing import Annotated, Any, TypeVar
 from urllib.parse import parse_qsl
@@ -32,8 +33,10 @@ from gridjourney.events.fields import LongLabel, Phone, Text
 from gridjourney.inbound.twilio_inbound import InboundSms, answer_inbound
 from gridjourney.inbound.twilio_signature import SIGNATURE_HEADER, is_signed, signed_url
 from gridjourney.inbound.twilio_status import StatusReport, record_status
-from gridjourney.policy.loader import policy_from_settings
+from gridjourney.policy.loader import PolicyErrors, policy_from_settings
+from gridjourney.policy.model import Policy
 
+log = logging.getLogger(__name__)
 router = APIRouter(prefix="/webhooks/twilio", tags=["webhooks"])
 
 FORM_MEDIA_TYPE = "application/x-www-form-urlencoded"
@@ -214,7 +217,7 @@ async def twilio_status(
     response_class=Response,
     responses={200: {"content": {TWIML_MEDIA_TYPE: {}}, "description": "TwiML: the reply, if any"}}
     | _FORBIDDEN
-    | problem_responses(413, 415, 422),
+    | problem_responses(413, 415, 422, 503),
     openapi_extra=_documented_body(
         {"MessageSid": "SM" + "0" * 32, "From": "+15035550142", "To": "+15005550006", "Body": "STOP"},
         ["MessageSid", "From"],
@@ -226,8 +229,26 @@ async def twilio_inbound(
     params = await _signed_form(request, settings)
     form = _parsed(InboundForm, params)
     sms = InboundSms(message_sid=form.MessageSid, from_number=form.From, body=form.Body)
-    answer = await answer_inbound(engine, store, policy_from_settings(settings), sms, datetime.now(UTC))
+    answer = await answer_inbound(engine, store, _answering_policy(request, settings), sms, datetime.now(UTC))
     twiml = MessagingResponse()
     if answer.reply is not None:
         twiml.message(answer.reply)
     return Response(str(twiml), media_type=TWIML_MEDIA_TYPE)
+
+
+def _answering_policy(request: Request, settings: Settings) -> Policy:
+    """The policy file as it is now, or else the last version of it this app loaded: an edit that
+    breaks the file while the API runs must not turn every STOP into a 500 (logged until fixed)."""
+    try:
+        policy = policy_from_settings(settings)
+    except PolicyErrors as errors:
+        last_good: Policy | None = getattr(request.app.state, "last_good_policy", None)
+        if last_good is None:
+            log.error("no policy to answer SMS with: %s", errors)
+            raise ApiProblem(
+                503, "policy-unavailable", "The compliance policy does not load", str(errors)
+            ) from None
+        log.error("answering SMS with the last policy that loaded; the file does not: %s", errors)
+        return last_good
+    request.app.state.last_good_policy = policy
+    return policy
