@@ -1,8 +1,8 @@
-"""The dev outbox: email and push "sent" here are only recorded in `outbox_messages`.
+"""The recording sender: email and push "sent" here are only recorded in `outbox_messages`.
 
-Used until the SendGrid and push providers land, and by the demo so a person can read what a
-customer would have received. Writing is idempotent on the send's key: a retried send finds the
-row it wrote before and reports the same receipt.
+The tests use it where a message's provider does not matter, to read what a customer would have
+received (the real senders are channels/email.py and channels/push.py). Writing is idempotent on
+the send's key: a retried send finds the row it wrote before and reports the same receipt.
 """
 
 from __future__ import annotations

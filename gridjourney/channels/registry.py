@@ -46,7 +46,8 @@ def build_senders(settings: Settings, engine: AsyncEngine) -> dict[Channel, Send
 
 
 async def close_senders(senders: Senders) -> None:
-    # One sender may serve several channels (the outbox): close each once.
+    # One sender may serve several channels (tests give the recording outbox both email and push):
+    # close each once.
     seen: set[int] = set()
     for sender in senders.values():
         if id(sender) not in seen:

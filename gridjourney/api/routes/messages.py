@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query
 from gridjourney.api.deps import EngineDep, JourneysReader
 from gridjourney.api.pagination import Page, PageQuery, decode_time_cursor
 from gridjourney.api.problems import problem_responses
+from gridjourney.events.types import Channel
 from gridjourney.projections import queries
 
 router = APIRouter(prefix="/v1/messages", tags=["messages"])
@@ -27,7 +28,6 @@ MessageStatus = Literal[
     "clicked",
     "spam_reported",
 ]
-ChannelName = Literal["sms", "email", "push", "outbox"]
 
 
 class Message(queries.MessageView):
@@ -42,7 +42,7 @@ async def list_messages(
     customer_id: Annotated[str | None, Query(max_length=100)] = None,
     journey_id: Annotated[str | None, Query(max_length=100)] = None,
     status: MessageStatus | None = None,
-    channel: ChannelName | None = None,
+    channel: Channel | None = None,
 ) -> Page[Message]:
     limit, cursor = page
     # Keyset on (occurred_at, idempotency_key) descending: stable while new messages arrive.
