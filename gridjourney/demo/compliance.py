@@ -224,8 +224,8 @@ def _email_case(providers: Providers) -> CaseResult:
     return CaseResult(
         "email",
         f"{len(received)} customers",
-        "welcome emails at the SendGrid stand-in, each with a one-click unsubscribe link",
-        f"{len(received)} emails, {len(with_link)} with List-Unsubscribe, {delivered} delivered",
+        "welcome emails, one-click unsubscribe",
+        f"{len(received)} sent, {len(with_link)} with the link, {delivered} delivered",
         bool(received) and len(with_link) == len(received),
     )
 
@@ -244,8 +244,8 @@ async def _push_case(engine: AsyncEngine, cases: ComplianceCases, providers: Pro
     return CaseResult(
         "push",
         ", ".join(c.customer_id for c in cases.push),
-        "the DR notice as Web Push (not SMS) to customers with the app",
-        f"{on_push} sent on push; decrypted at the stand-in: {titles[0] if titles else '-'}",
+        "DR notice by Web Push, not SMS",
+        f"{on_push} by push, decrypted: {titles[0] if titles else '-'}",
         on_push == len(cases.push) and len(titles) >= len(cases.push),
     )
 
@@ -254,8 +254,8 @@ async def _stop_case(engine: AsyncEngine, cases: ComplianceCases) -> CaseResult:
     found = {m.step_id: m for m in await messages_of(engine, cases.stop.customer_id) if m.step_id}
     notice, restored = found.get("notice"), found.get("restored")
     observed = (
-        f"notice: {notice.status if notice else '-'} by {notice.channel if notice else '-'}; STOP; "
-        f"restored: {restored.status if restored else '-'} by {restored.channel if restored else '-'}"
+        f"notice by {notice.channel if notice else '-'}; STOP; "
+        f"restored by {restored.channel if restored else '-'}"
     )
     passed = (
         notice is not None
@@ -268,7 +268,7 @@ async def _stop_case(engine: AsyncEngine, cases: ComplianceCases) -> CaseResult:
     return CaseResult(
         "STOP reply",
         cases.stop.customer_id,
-        "outage text, STOP by SMS reply, then the restoration notice by another channel",
+        "outage text; STOP; restored not by SMS",
         observed,
         passed,
     )
@@ -284,8 +284,8 @@ async def _night_case(engine: AsyncEngine, cases: ComplianceCases) -> CaseResult
     return CaseResult(
         "quiet hours",
         cases.night.customer_id,
-        "welcome at 22:xx local is deferred to 08:00 local (policy: informational 08:00-21:00)",
-        f"welcome {welcome.status if welcome else '-'} until {local_clock(until, zone)}",
+        "22:xx welcome deferred to 08:00",
+        f"{welcome.status if welcome else 'no welcome'} until {local_clock(until, zone)}",
         welcome is not None
         and welcome.status == "deferred"
         and local_until is not None
@@ -301,7 +301,13 @@ async def _cap_case(engine: AsyncEngine, cases: ComplianceCases) -> CaseResult:
     return CaseResult(
         "frequency cap",
         cases.cap.customer_id,
-        f"welcome + {CAPPED_NOTICES} DR notices by SMS: 3 sent, {expected_capped} capped",
-        f"{sms_sent} SMS sent, {len(capped)} capped" + (f": {capped[0].reason}" if capped else ""),
+        f"{1 + CAPPED_NOTICES} SMS a week: 3 sent, {expected_capped} capped",
+        f"{sms_sent} sent, {len(capped)} capped" + (f": {_cap_reason(capped[0].reason)}" if capped else ""),
         sms_sent == 3 and len(capped) == expected_capped,
     )
+
+
+def _cap_reason(reason: str | None) -> str:
+    """The SMS part of a suppression reason: `frequency_cap (3 informational sms in 7d)`."""
+    parts = [part.strip() for part in (reason or "").split(";")]
+    return next((part.removeprefix("sms: ") for part in parts if part.startswith("sms:")), reason or "")
