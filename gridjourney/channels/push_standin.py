@@ -18,19 +18,15 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
-import contextlib
-import errno
 import json
 import re
 import secrets
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import http_ece
 import jwt
-import uvicorn
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from starlette.applications import Starlette
@@ -38,7 +34,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from gridjourney.channels.twilio_standin import StandInPortBusy, bind_socket
+from gridjourney.channels.standin_server import ServedApp
 from gridjourney.config import Settings
 
 URGENCIES = frozenset({"very-low", "low", "normal", "high"})
@@ -183,8 +179,6 @@ class PushStandIn:
         self._subscribers: dict[str, PushSubscriber | None] = {}  # None: registered from outside
         self._gone: set[str] = set()
         self._failures: list[int] = []
-        self._server: uvicorn.Server | None = None
-        self._task: asyncio.Task[None] | None = None
         self.app = Starlette(
             routes=[
                 Route("/push/{id}", self._push, methods=["POST"]),
@@ -193,6 +187,7 @@ class PushStandIn:
                 Route("/messages", self._messages, methods=["GET"]),
             ]
         )
+        self._served = ServedApp(self.app, what="the push stand-in", setting="GRIDJOURNEY_PUSH_STANDIN_PORT")
 
     @property
     def base_url(self) -> str:
@@ -201,7 +196,7 @@ class PushStandIn:
     # --- the browsers' side ------------------------------------------------------------------------
     def new_subscriber(self, application_server_key: str | None = None) -> PushSubscriber:
         """A subscriber whose endpoint is on this service (which must be started: its port is known)."""
-        if self._server is None:
+        if not self._served.running:
             raise RuntimeError(
                 "start the push stand-in before making subscribers: their endpoints need its port"
             )
@@ -312,34 +307,10 @@ class PushStandIn:
 
     # --- serving -----------------------------------------------------------------------------------
     async def start(self) -> None:
-        if self._server is not None:
-            raise RuntimeError("the push stand-in is already running")
-        try:
-            sock = bind_socket(self.host, self.port)
-        except StandInPortBusy as busy:
-            raise StandInPortBusy(
-                errno.EADDRINUSE,
-                f"port {self.port} on {self.host} is already in use, so the push stand-in cannot start; "
-                "stop the other process or choose another port (GRIDJOURNEY_PUSH_STANDIN_PORT)",
-            ) from busy
-        self.port = sock.getsockname()[1]
-        config = uvicorn.Config(self.app, log_level="warning", lifespan="off", access_log=False)
-        server = _EmbeddedServer(config)
-        self._server = server
-        self._task = asyncio.create_task(server.serve(sockets=[sock]), name="push-standin")
-        while not server.started:
-            if self._task.done():
-                self._server = None
-                await self._task  # surfaces the startup error
-                raise RuntimeError("the push stand-in stopped during startup")
-            await asyncio.sleep(0.01)
+        self.port = await self._served.start(self.host, self.port)
 
     async def stop(self) -> None:
-        if self._server is None or self._task is None:
-            return
-        self._server.should_exit = True
-        await self._task
-        self._server, self._task = None, None
+        await self._served.stop()
 
     async def __aenter__(self) -> PushStandIn:
         await self.start()
@@ -347,14 +318,6 @@ class PushStandIn:
 
     async def __aexit__(self, *exc_info: object) -> None:
         await self.stop()
-
-
-class _EmbeddedServer(uvicorn.Server):
-    """uvicorn without its signal handlers: the process that embeds the stand-in owns Ctrl-C."""
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield
 
 
 def push_standin_from_settings(settings: Settings) -> PushStandIn:

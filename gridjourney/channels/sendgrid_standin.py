@@ -16,17 +16,13 @@ so a demo can show each. Nothing is delivered anywhere.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import errno
 import json
 import logging
 import secrets
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
 import httpx
-import uvicorn
 from cryptography.hazmat.primitives.asymmetric import ec
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -34,7 +30,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from gridjourney.channels.sendgrid_standin_checks import SentEmail, mail_problem, parse_activity_query
-from gridjourney.channels.twilio_standin import StandInPortBusy, bind_socket
+from gridjourney.channels.standin_server import ServedApp
 from gridjourney.config import Settings, public_base_url
 from gridjourney.inbound.sendgrid_keys import (
     SIGNATURE_HEADER,
@@ -109,14 +105,15 @@ class SendGridStandIn:
         self.response_delay_seconds = 0.0  # a slow provider, for timeout tests
         self._failures: list[tuple[int, str]] = []
         self._posts: set[asyncio.Task[None]] = set()
-        self._server: uvicorn.Server | None = None
-        self._task: asyncio.Task[None] | None = None
         self.app = Starlette(
             routes=[
                 Route("/v3/mail/send", self._send, methods=["POST"]),
                 Route("/v3/messages", self._activity, methods=["GET"]),
                 Route(RECEIVED_PATH, self._received, methods=["GET"]),
             ]
+        )
+        self._served = ServedApp(
+            self.app, what="the SendGrid email stand-in", setting="GRIDJOURNEY_EMAIL_STANDIN_PORT"
         )
 
     @property
@@ -271,37 +268,13 @@ class SendGridStandIn:
 
     # --- serving -------------------------------------------------------------------------------
     async def start(self) -> None:
-        if self._server is not None:
-            raise RuntimeError("the SendGrid stand-in is already running")
-        try:
-            sock = bind_socket(self.host, self.port)
-        except StandInPortBusy:
-            raise StandInPortBusy(
-                errno.EADDRINUSE,
-                f"port {self.port} on {self.host} is already in use, so the SendGrid email stand-in cannot "
-                "start; stop the other process or choose another port (GRIDJOURNEY_EMAIL_STANDIN_PORT)",
-            ) from None
-        self.port = sock.getsockname()[1]
-        config = uvicorn.Config(self.app, log_level="warning", lifespan="off", access_log=False)
-        server = _EmbeddedServer(config)
-        self._server = server
-        self._task = asyncio.create_task(server.serve(sockets=[sock]), name="sendgrid-standin")
-        while not server.started:
-            if self._task.done():
-                self._server = None
-                await self._task  # surfaces the startup error
-                raise RuntimeError("the SendGrid stand-in stopped during startup")
-            await asyncio.sleep(0.01)
+        self.port = await self._served.start(self.host, self.port)
 
     async def stop(self) -> None:
         for task in list(self._posts):
             task.cancel()
         await asyncio.gather(*self._posts, return_exceptions=True)
-        if self._server is None or self._task is None:
-            return
-        self._server.should_exit = True
-        await self._task
-        self._server, self._task = None, None
+        await self._served.stop()
 
     async def __aenter__(self) -> SendGridStandIn:
         await self.start()
@@ -309,14 +282,6 @@ class SendGridStandIn:
 
     async def __aexit__(self, *exc_info: object) -> None:
         await self.stop()
-
-
-class _EmbeddedServer(uvicorn.Server):
-    """uvicorn without its signal handlers: the process that embeds the stand-in owns Ctrl-C."""
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield
 
 
 def standin_from_settings(settings: Settings) -> SendGridStandIn:

@@ -12,24 +12,21 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
-import contextlib
-import errno
 import re
 import secrets
-import socket
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, date, datetime
 from email.utils import format_datetime
 from typing import Any
 from urllib.parse import parse_qs, quote
 
-import uvicorn
 from pydantic import BaseModel, Field
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from gridjourney.channels.standin_server import ServedApp
 from gridjourney.config import Settings
 from gridjourney.content.sms import sms_segments
 
@@ -45,10 +42,6 @@ MAGIC_TO_ERRORS: dict[str, tuple[int, str]] = {
     "+15005550009": (21614, "'To' number {to} is not a valid mobile number"),
 }
 MAX_BODY_CHARS = 1600
-
-
-class StandInPortBusy(OSError):
-    """The stand-in's port is taken by another process."""
 
 
 class ReceivedMessage(BaseModel):
@@ -160,8 +153,6 @@ class TwilioStandIn:
         # Sent the moment it is accepted (DateSent set); False: left queued, DateSent null, as Twilio
         # leaves a message waiting in a busy sender's queue.
         self.sends_at_once = True
-        self._server: uvicorn.Server | None = None
-        self._task: asyncio.Task[None] | None = None
         messages = f"/{API_VERSION}/Accounts/{{account}}/Messages"
         self.app = Starlette(
             routes=[
@@ -169,6 +160,9 @@ class TwilioStandIn:
                 Route(f"{messages}.json", self._list, methods=["GET"]),
                 Route(f"{messages}/{{sid}}.json", self._fetch, methods=["GET"]),
             ]
+        )
+        self._served = ServedApp(
+            self.app, what="the Twilio SMS stand-in", setting="GRIDJOURNEY_SMS_STANDIN_PORT"
         )
 
     @property
@@ -287,27 +281,10 @@ class TwilioStandIn:
 
     # --- serving -------------------------------------------------------------------------------
     async def start(self) -> None:
-        if self._server is not None:
-            raise RuntimeError("the Twilio stand-in is already running")
-        sock = bind_socket(self.host, self.port)
-        self.port = sock.getsockname()[1]
-        config = uvicorn.Config(self.app, log_level="warning", lifespan="off", access_log=False)
-        server = _EmbeddedServer(config)
-        self._server = server
-        self._task = asyncio.create_task(server.serve(sockets=[sock]), name="twilio-standin")
-        while not server.started:
-            if self._task.done():
-                self._server = None
-                await self._task  # surfaces the startup error
-                raise RuntimeError("the Twilio stand-in stopped during startup")
-            await asyncio.sleep(0.01)
+        self.port = await self._served.start(self.host, self.port)
 
     async def stop(self) -> None:
-        if self._server is None or self._task is None:
-            return
-        self._server.should_exit = True
-        await self._task
-        self._server, self._task = None, None
+        await self._served.stop()
 
     async def __aenter__(self) -> TwilioStandIn:
         await self.start()
@@ -315,34 +292,6 @@ class TwilioStandIn:
 
     async def __aexit__(self, *exc_info: object) -> None:
         await self.stop()
-
-
-class _EmbeddedServer(uvicorn.Server):
-    """uvicorn without its signal handlers: the process that embeds the stand-in owns Ctrl-C."""
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield
-
-
-def bind_socket(host: str, port: int) -> socket.socket:
-    """Bind first, so that a busy port is a clear error rather than a uvicorn exit."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        sock.bind((host, port))
-    except OSError as error:
-        sock.close()
-        if error.errno == errno.EADDRINUSE:
-            raise StandInPortBusy(
-                errno.EADDRINUSE,
-                f"port {port} on {host} is already in use, so the Twilio SMS stand-in cannot start; "
-                "stop the other process or choose another port (GRIDJOURNEY_SMS_STANDIN_PORT)",
-            ) from error
-        raise
-    sock.listen(128)
-    sock.setblocking(False)
-    return sock
 
 
 def standin_from_settings(settings: Settings) -> TwilioStandIn:

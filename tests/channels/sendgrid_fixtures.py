@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from gridjourney.channels.twilio_standin import bind_socket
+from gridjourney.channels.standin_server import bind_socket
 
 API_KEY = "SG.standin-test-key"
 

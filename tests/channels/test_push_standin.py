@@ -14,7 +14,7 @@ from py_vapid import Vapid
 from pywebpush import WebPushException, webpush_async
 
 from gridjourney.channels.push_standin import PushStandIn, PushSubscriber, public_key_text
-from gridjourney.channels.twilio_standin import StandInPortBusy
+from gridjourney.channels.standin_server import StandInPortBusy
 
 SUBJECT = "mailto:alerts@utility.example"
 

@@ -20,7 +20,7 @@ from sendgrid.helpers.mail import CustomArg, Header, Mail
 
 from gridjourney.channels.sendgrid_standin import SendGridStandIn
 from gridjourney.channels.sendgrid_standin_checks import parse_activity_query
-from gridjourney.channels.twilio_standin import StandInPortBusy
+from gridjourney.channels.standin_server import StandInPortBusy
 from gridjourney.inbound.sendgrid_keys import SIGNATURE_HEADER, TIMESTAMP_HEADER, public_key_text
 from tests.channels.sendgrid_fixtures import API_KEY, receiver
 

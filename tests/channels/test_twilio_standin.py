@@ -11,7 +11,8 @@ import pytest
 from twilio.base.exceptions import TwilioException, TwilioRestException
 from twilio.rest import Client
 
-from gridjourney.channels.twilio_standin import StandInPortBusy, TwilioStandIn
+from gridjourney.channels.standin_server import StandInPortBusy
+from gridjourney.channels.twilio_standin import TwilioStandIn
 from tests.channels.conftest import ACCOUNT_SID, AUTH_TOKEN
 
 
