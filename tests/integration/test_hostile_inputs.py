@@ -9,12 +9,14 @@ import asyncio
 import json
 import uuid
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.testing import WorkflowEnvironment
 
+from gridjourney.demo.utility import daytime_zones
 from tests.stack import ApiStack, api_stack
 
 PROBLEM = "application/problem+json"
@@ -167,7 +169,14 @@ async def test_journeys_keep_running_for_everyone_else(stack: ApiStack) -> None:
     )
     response = await stack.http.post(
         "/v1/events",
-        json={"events": [created(customer, phone="+15035550143"), consent, bill(customer)]},
+        # a zone where it is daytime now: the high-bill alert is sent 09:00-18:00 local only
+        json={
+            "events": [
+                created(customer, phone="+15035550143", time_zone=daytime_zones(datetime.now(UTC))[0]),
+                consent,
+                bill(customer),
+            ]
+        },
         headers=stack.writer,
     )
     assert response.status_code == 201, response.text
