@@ -136,6 +136,52 @@ class Settings(BaseSettings):
         120.0, description="/healthz is degraded when a subscription's oldest unhandled event is older."
     )
 
+    # --- cohort runs (workflows/cohort.py) ---------------------------------------------------------
+    cohort_batch_size: int = Field(500, ge=1, le=10_000, description="Members per cohort batch activity.")
+    cohort_concurrency: int = Field(
+        8, ge=1, le=200, description="Batch activities one cohort step runs at once."
+    )
+    sms_rate_per_second: float | None = Field(
+        None, gt=0, description="Texts per second across all send workers (Twilio's limit). Unset: none."
+    )
+    email_rate_per_second: float | None = Field(
+        None, gt=0, description="Emails per second across all send workers. Unset: none."
+    )
+    push_rate_per_second: float | None = Field(
+        None, gt=0, description="Push notifications per second across all send workers. Unset: none."
+    )
+    sms_concurrency: int = Field(
+        32, ge=1, le=1_000, description="Twilio requests one cohort batch has in flight at once."
+    )
+
+    # --- power outages (gridjourney/incidents) -----------------------------------------------------
+    outage_dedup_window: timedelta = Field(
+        timedelta(minutes=30),
+        description="Incidents on the same transformer or feeder detected within this are one incident.",
+    )
+
+    # --- OpenADR 2.0b VEN (gridjourney/openadr) ----------------------------------------------------
+    vtn_url: str | None = Field(
+        None,
+        description="The VTN's OpenADR endpoint, e.g. https://vtn.example/OpenADR2/Simple/2.0b. "
+        "Unset: no VEN.",
+    )
+    ven_name: str = Field("gridjourney", description="This VEN's name at the VTN.")
+    ven_poll_interval: timedelta = Field(
+        timedelta(seconds=10), description="How often the VEN polls the VTN."
+    )
+    ven_cert: Path | None = Field(
+        None, description="The VEN's TLS certificate (PEM); optional for a local VTN."
+    )
+    ven_key: Path | None = Field(None, description="The VEN's TLS private key (PEM).")
+    vtn_ca_file: Path | None = Field(None, description="The CA that signed the VTN's certificate.")
+    local_vtn: bool = Field(
+        False,
+        description="The embedded stack runs a local OpenADR VTN (openleadr) for the demo, "
+        "and the VEN polls it.",
+    )
+    local_vtn_port: int = 8092
+
 
 @lru_cache
 def get_settings() -> Settings:

@@ -199,6 +199,10 @@ customers = Table(
     Column("locale", String(10), nullable=False, server_default="en"),
     Column("time_zone", String(64), nullable=False, server_default="UTC"),
     Column("attributes", JSONB, nullable=False, server_default="{}"),
+    # Where the customer is supplied: cohort audiences and outage rules select by these.
+    Column("premise_id", String(100), index=True),
+    Column("transformer_id", String(100), index=True),
+    Column("feeder_id", String(100), index=True),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
     Column("erased_at", DateTime(timezone=True)),  # customer.erased: personal fields are gone
@@ -292,4 +296,137 @@ push_subscriptions = Table(
     Column("last_position", BigInteger, nullable=False),
 )
 
-PROJECTION_TABLES = (customers, consents, messages, journey_instances, suppressions, push_subscriptions)
+# Program enrolments (program.enrolled / program.unenrolled): a DR event's audience.
+customer_programs = Table(
+    "customer_programs",
+    metadata,
+    Column("customer_id", String(100), nullable=False),
+    Column("program", String(100), nullable=False),
+    Column("enrolled_at", DateTime(timezone=True), nullable=False),
+    Column("last_position", BigInteger, nullable=False),
+    PrimaryKeyConstraint("customer_id", "program"),
+    Index("ix_customer_programs_program", "program"),
+)
+
+# Power outage incidents (outage.*): where they are, whether power is back. Incidents about the same
+# transformer or feeder within the dedup window share `canonical_incident_id` (gridjourney/incidents).
+outages = Table(
+    "outages",
+    metadata,
+    Column("incident_id", String(100), primary_key=True),
+    Column("canonical_incident_id", String(100), nullable=False, index=True),
+    Column("premise_ids", ARRAY(String(100)), nullable=False, server_default="{}"),
+    Column("transformer_ids", ARRAY(String(100)), nullable=False, server_default="{}"),
+    Column("feeder_ids", ARRAY(String(100)), nullable=False, server_default="{}"),
+    Column("cause", Text),
+    Column("detected_at", DateTime(timezone=True), nullable=False),
+    Column("etr", DateTime(timezone=True)),
+    # premises restored while the rest of the incident is still out
+    Column("restored_premise_ids", ARRAY(String(100)), nullable=False, server_default="{}"),
+    Column("restored_at", DateTime(timezone=True)),  # the whole incident
+    Column("last_position", BigInteger, nullable=False),
+    Index("ix_outages_premises", "premise_ids", postgresql_using="gin"),
+    Index("ix_outages_transformers", "transformer_ids", postgresql_using="gin"),
+    Index("ix_outages_feeders", "feeder_ids", postgresql_using="gin"),
+)
+
+# Demand-response events as last scheduled, modified or cancelled (dr.*).
+dr_events = Table(
+    "dr_events",
+    metadata,
+    Column("dr_event_id", String(100), primary_key=True),
+    Column("program", String(100), nullable=False),
+    Column("start_at", DateTime(timezone=True), nullable=False),
+    Column("end_at", DateTime(timezone=True), nullable=False),
+    Column("signal_level", Float),
+    Column("target_kw", Float),
+    Column("modification_number", Integer, nullable=False, server_default="0"),
+    Column("status", String(20), nullable=False),  # scheduled | cancelled
+    Column("last_position", BigInteger, nullable=False),
+)
+
+PROJECTION_TABLES = (
+    customers,
+    consents,
+    messages,
+    journey_instances,
+    suppressions,
+    push_subscriptions,
+    customer_programs,
+    outages,
+    dr_events,
+)
+
+# --- cohort runs (workflows/cohort.py): one run per triggering event, its members as rows ----------
+# Not projections: written by the cohort activities, never rebuilt from the log.
+cohort_runs = Table(
+    "cohort_runs",
+    metadata,
+    Column("run_id", String(300), primary_key=True),  # the CohortWorkflow id
+    Column("journey_id", String(100), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("cohort_key", String(200), nullable=False),  # e.g. the DR event id or the incident id
+    Column("trigger_event_id", UUID(as_uuid=True), nullable=False),
+    Column("status", String(20), nullable=False),  # resolving | running | completed | exited
+    Column("members", Integer, nullable=False, server_default="0"),
+    Column("holdout", Integer, nullable=False, server_default="0"),
+    Column("target_kw", Float),
+    Column("expected_kw", Float),  # the expected reduction of the treated members (target runs)
+    Column("subject", JSONB, nullable=False, server_default="{}"),  # the event as last updated
+    Column("exit_reason", Text),
+    Column("started_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("finished_at", DateTime(timezone=True)),
+    UniqueConstraint("journey_id", "cohort_key", name="uq_cohort_runs_journey_key"),
+)
+
+cohort_members = Table(
+    "cohort_members",
+    metadata,
+    Column("run_id", String(300), nullable=False),
+    Column("customer_id", String(100), nullable=False),
+    Column("member_no", Integer, nullable=False),  # 0..n-1: batches are ranges of it
+    Column("premise_id", String(100)),
+    Column("transformer_id", String(100)),
+    Column("feeder_id", String(100)),
+    Column("segment", String(100)),
+    Column("holdout", Boolean, nullable=False, server_default="false"),
+    Column("expected_kw", Float),  # DR: propensity x expected kW shed in the event window
+    # Where the member is: the step and the track (a group that arrived there together) it waits at.
+    # NULL step: finished (`left_reason` says why).
+    Column("step_id", String(64)),
+    Column("track", String(100)),
+    Column("deferred_until", DateTime(timezone=True)),  # a send deferred by quiet hours
+    Column("arm", String(64)),  # the split arm taken, for reports
+    Column("left_reason", String(100)),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    PrimaryKeyConstraint("run_id", "customer_id"),
+    UniqueConstraint("run_id", "member_no", name="uq_cohort_members_no"),
+    Index("ix_cohort_members_track", "run_id", "track", "member_no"),
+)
+
+# Each member's measured DR performance (dr/performance.py): read into the templates of the messages
+# after a `dr_performance` step, and summed by the program manager's report.
+dr_performance = Table(
+    "dr_performance",
+    metadata,
+    Column("run_id", String(300), nullable=False),
+    Column("customer_id", String(100), nullable=False),
+    Column("dr_event_id", String(100), nullable=False, index=True),
+    Column("baseline_kwh", Float, nullable=False),  # the 10-of-10 like-day baseline over the window
+    Column("actual_kwh", Float, nullable=False),
+    Column("kwh_saved", Float, nullable=False),  # baseline - actual (negative: used more)
+    Column("credit", Float, nullable=False),
+    Column("responded", Boolean, nullable=False),
+    Column("computed_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    PrimaryKeyConstraint("run_id", "customer_id"),
+)
+
+# Provider rate limits shared by every send worker (activities/rate_limit.py): a token bucket per
+# channel, refilled from the elapsed time whenever tokens are taken.
+rate_limit_buckets = Table(
+    "rate_limit_buckets",
+    metadata,
+    Column("name", String(100), primary_key=True),
+    Column("tokens", Float, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)

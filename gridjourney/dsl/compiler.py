@@ -62,6 +62,8 @@ SAFETY_HINT = (
 
 def definition_hash(definition: JourneyDefinition) -> str:
     data = definition.model_dump(mode="json")
+    if data.get("cohort") is None:  # per-customer journeys published before cohort mode existed
+        data.pop("cohort", None)
     for step in data["steps"]:
         # A key added to the language after journeys were published: unset, it leaves their hash as
         # it was, so publishing an unchanged file makes no new version.

@@ -6,7 +6,7 @@ It is pure data: the workflow imports it, so nothing here may do I/O.
 
 from __future__ import annotations
 
-from datetime import time
+from datetime import time, timedelta
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -199,11 +199,30 @@ class ScoreStep(StepBase):
     )
 
 
+class DrPerformanceSpec(Strict):
+    credit_per_kwh: float = Field(
+        ge=0, le=100, description="Bill credit per kWh saved, in the bill's currency (e.g. 0.5)."
+    )
+    wait_for_reads: Duration = Field(
+        timedelta(days=3),
+        description="How long to wait for meter reads that cover the event window; members whose "
+        "reads have not arrived by then go on without figures (`performance.known` is false).",
+    )
+
+
+class DrPerformanceStep(StepBase):
+    dr_performance: DrPerformanceSpec = Field(
+        description="Cohort mode, DR events: each member's kWh saved against their 10-of-10 like-day "
+        "baseline, and the bill credit, for the next messages' templates: `performance.kwh_saved`, "
+        "`performance.credit`, `performance.responded`, `performance.known`."
+    )
+
+
 class EndStep(StepBase):
     end: Literal[True] = True
 
 
-STEP_KINDS = ("send", "wait", "wait_for", "branch", "split", "score", "update", "end")
+STEP_KINDS = ("send", "wait", "wait_for", "branch", "split", "score", "update", "dr_performance", "end")
 
 
 def _step_kind(value: Any) -> str | None:
@@ -223,6 +242,7 @@ Step = Annotated[
     | Annotated[SplitStep, Tag("split")]
     | Annotated[ScoreStep, Tag("score")]
     | Annotated[UpdateStep, Tag("update")]
+    | Annotated[DrPerformanceStep, Tag("dr_performance")]
     | Annotated[EndStep, Tag("end")],
     Discriminator(
         _step_kind,
@@ -256,11 +276,89 @@ class GoalSpec(Strict):
     within: Duration
 
 
+# --- cohort mode ----------------------------------------------------------------------------------
+class TargetSpec(Strict):
+    kw: Expression = Field(
+        description="The reduction to reach, in kW, from the event (e.g. `event.target_kw`). When it "
+        "gives null the whole audience is notified."
+    )
+    rank_by: Literal["expected_reduction", "dr_response", "expected_shed"] = Field(
+        "expected_reduction",
+        description="Who is picked first: `expected_reduction` (DR-response propensity x expected kW "
+        "shed in the event window), `dr_response` (the propensity alone) or `expected_shed`.",
+    )
+
+
+class AudienceSpec(Strict):
+    program: Expression | None = Field(
+        None, description="Customers enrolled in the program this gives, e.g. `event.program`."
+    )
+    grid: bool = Field(
+        False,
+        description="Customers at the premises, transformers or feeders the event names (outages).",
+    )
+    where: Expression | None = Field(
+        None,
+        description="A filter over `customer` (and `event`), e.g. `customer.segment == 'residential'`.",
+    )
+    target: TargetSpec | None = Field(
+        None, description="DR: pick members, best first, until the expected reduction reaches a target."
+    )
+    holdout: float = Field(
+        0.0,
+        ge=0.0,
+        lt=1.0,
+        description="Share of the audience kept apart and sent nothing, to measure the real effect.",
+    )
+
+    @model_validator(mode="after")
+    def _some_source(self) -> AudienceSpec:
+        if self.program is None and not self.grid and self.where is None:
+            raise ValueError("give the audience a source: `program`, `grid: true` or `where`")
+        return self
+
+
+class MovedBy(Strict):
+    field: Identifier = Field(description="A time field of the event, e.g. `etr`.")
+    more_than: Duration = Field(
+        description="Notify only when it moved by more than this since the last notice."
+    )
+
+
+class UpdateNotice(Strict):
+    event: str = Field(description="An update of the cohort's event, e.g. `outage.etr_updated`.")
+    send: SendSpec
+    at_steps: list[Identifier] = Field(
+        min_length=1, description="Members waiting at these steps hear about the update."
+    )
+    moved_by: MovedBy | None = None
+    at_most_every: Duration | None = Field(None, description="At most one such notice per this long.")
+
+
+class CohortSpec(Strict):
+    key: Expression = Field(
+        description="What makes one run: an expression over the triggering event, e.g. "
+        "`event.dr_event_id`. Later events giving the same key update the run instead of starting one."
+    )
+    audience: AudienceSpec
+    updates: list[str] = Field(
+        default_factory=list,
+        description="Event types whose fields replace the run's `event` fields (e.g. `dr.event_modified` "
+        "moves `event.start`, and waits on it move with it).",
+    )
+    on_update: list[UpdateNotice] = Field(default_factory=list)
+
+
 class JourneyDefinition(Strict):
     id: Identifier
     name: str | None = None
     description: str | None = None
-    mode: Literal["per_customer"] = "per_customer"
+    mode: Literal["per_customer", "cohort"] = Field(
+        "per_customer",
+        description="`per_customer`: one run per customer and entry. `cohort`: one run per triggering "
+        "event (a DR event, an outage incident) for its whole audience (needs `cohort`).",
+    )
+    cohort: CohortSpec | None = None
     purpose: Purpose
     trigger: list[TriggerSpec] = Field(min_length=1)
     entry: EntrySpec = EntrySpec()
@@ -276,8 +374,24 @@ class JourneyDefinition(Strict):
             return {**value, "trigger": [value["trigger"]]}
         return value
 
+    @model_validator(mode="after")
+    def _cohort_with_mode(self) -> JourneyDefinition:
+        if (self.mode == "cohort") != (self.cohort is not None):
+            raise ValueError("`cohort` is required with mode cohort, and only with it")
+        return self
 
-AnyStep = SendStep | WaitStep | WaitForStep | BranchStep | SplitStep | ScoreStep | UpdateStep | EndStep
+
+AnyStep = (
+    SendStep
+    | WaitStep
+    | WaitForStep
+    | BranchStep
+    | SplitStep
+    | ScoreStep
+    | UpdateStep
+    | DrPerformanceStep
+    | EndStep
+)
 
 
 class CompiledJourney(Strict):

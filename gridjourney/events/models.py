@@ -31,7 +31,7 @@ class NewEvent(BaseModel):
         None,
         validate_default=True,
         description=f"The customer the event is about, matching `{CUSTOMER_ID_PATTERN}`. Required for "
-        f"{', '.join(p + '*' for p in CUSTOMER_EVENT_PREFIXES)} events; unset for feeder/program events.",
+        f"{', '.join(p + '*' for p in CUSTOMER_EVENT_PREFIXES)} events; unset for DR and outage events.",
     )
     occurred_at: Timestamp = Field(
         description="When it happened: an RFC 3339 string with a zone, by default at most 1 day ahead "

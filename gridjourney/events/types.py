@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, model_validator
 
 from gridjourney.events.fields import (
     INT32_MAX,
@@ -28,6 +28,7 @@ from gridjourney.events.fields import (
     Text,
     Timestamp,
     TimeZone,
+    admission,
 )
 
 Channel = Literal["sms", "email", "push"]
@@ -45,6 +46,9 @@ class CustomerCreated(Payload):
     email: Email | None = None
     locale: Locale = "en"
     time_zone: TimeZone = "UTC"
+    premise_id: Label | None = Field(None, description="The service point the customer is supplied at.")
+    transformer_id: Label | None = None
+    feeder_id: Label | None = None
     attributes: JsonObject = Field(default_factory=dict)
 
 
@@ -54,6 +58,9 @@ class CustomerUpdated(Payload):
     email: Email | None = None
     locale: Locale | None = None
     time_zone: TimeZone | None = None
+    premise_id: Label | None = Field(None, description="The service point the customer is supplied at.")
+    transformer_id: Label | None = None
+    feeder_id: Label | None = None
     attributes: JsonObject = Field(default_factory=dict, description="Merged into the customer's.")
 
 
@@ -121,13 +128,57 @@ class UsageReduced(Payload):
     period_days: int = Field(ge=1, le=3660)
 
 
-# --- demand response and outages -----------------------------------------------------------------
-class DrEventScheduled(Payload):
-    dr_event_id: Label
+# --- programs, demand response and outages --------------------------------------------------------
+class ProgramEnrolled(Payload):
+    """The customer joined a program (e.g. Peak Time Rewards): cohort audiences select by it."""
+
     program: Label
+
+
+class ProgramUnenrolled(Payload):
+    program: Label
+
+
+SignalLevel = Annotated[
+    float,
+    Field(ge=0, le=1e6, allow_inf_nan=False, description="OpenADR SIMPLE signal level (0 normal to 3)."),
+]
+Kilowatts = Annotated[float, Field(ge=0, le=1e9, allow_inf_nan=False)]
+# An event names at most this many premises; a larger outage names its transformers or feeders.
+MAX_NAMED_PREMISES = 10_000
+PremiseIds = Annotated[list[Label], Field(max_length=MAX_NAMED_PREMISES)]
+GridIds = Annotated[list[Label], Field(max_length=1_000)]
+
+
+class DrEventWindow(Payload):
+    """The active period of a demand-response event: it must end after it starts, and an event
+    arriving through the API must not have ended already."""
+
+    dr_event_id: Label
     start: Timestamp
     end: Timestamp
+    signal_level: SignalLevel | None = None
+    target_kw: Kilowatts | None = Field(None, description="The load reduction the event aims at (kW).")
+
+    @model_validator(mode="after")
+    def _period(self, info: ValidationInfo) -> DrEventWindow:
+        if self.end <= self.start:
+            raise ValueError("`end` must be after `start`")
+        door = admission(info)
+        if door is not None and self.end <= door.now:
+            raise ValueError("the event has ended already (`end` is in the past)")
+        return self
+
+
+class DrEventScheduled(DrEventWindow):
+    program: Label
     modification_number: Count = 0
+
+
+class DrEventModified(DrEventWindow):
+    """The VTN (or the program manager) changed a scheduled event: new period, level or target."""
+
+    modification_number: int = Field(ge=1, le=INT32_MAX)
 
 
 class DrEventCancelled(Payload):
@@ -135,12 +186,42 @@ class DrEventCancelled(Payload):
     reason: Text | None = None
 
 
-class OutageDetected(Payload):
+class OutageScope(Payload):
+    """Where an outage is: its premises, or the transformers or feeders that serve them. `premise_id`
+    and `feeder` are the single-value forms of the first version of this event."""
+
     incident_id: Label
-    premise_id: Label | None = None
-    feeder: Label | None = None
+    premise_ids: PremiseIds = Field(default_factory=list)
+    transformer_ids: GridIds = Field(default_factory=list)
+    feeder_ids: GridIds = Field(default_factory=list)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _single_values(cls, value: Any) -> Any:
+        if not isinstance(value, dict) or not ({"premise_id", "feeder"} & value.keys()):
+            return value
+        value = dict(value)
+        premise, feeder = value.pop("premise_id", None), value.pop("feeder", None)
+        if premise is not None:
+            value["premise_ids"] = [*value.get("premise_ids", []), premise]
+        if feeder is not None:
+            value["feeder_ids"] = [*value.get("feeder_ids", []), feeder]
+        return value
+
+    @property
+    def named(self) -> bool:
+        return bool(self.premise_ids or self.transformer_ids or self.feeder_ids)
+
+
+class OutageDetected(OutageScope):
     cause: Text | None = None
     etr: Timestamp | None = Field(None, description="Estimated time of restoration.")
+
+    @model_validator(mode="after")
+    def _scope(self) -> OutageDetected:
+        if not self.named:
+            raise ValueError("name the outage's premise_ids, transformer_ids or feeder_ids")
+        return self
 
 
 class OutageEtrUpdated(Payload):
@@ -148,9 +229,19 @@ class OutageEtrUpdated(Payload):
     etr: Timestamp
 
 
-class OutageRestored(Payload):
-    incident_id: Label
+class OutageRestored(OutageScope):
+    """Power is back: for the premises, transformers or feeders named, or, naming none, for the
+    whole incident."""
+
     restored_at: Timestamp
+
+
+class OutageReported(Payload):
+    """A customer says they have no power (e.g. replied OUT to a restoration notice)."""
+
+    incident_id: Label | None = None
+    premise_id: Label | None = None
+    channel: Channel | None = None
 
 
 # --- the engine's own events ---------------------------------------------------------------------
@@ -309,11 +400,15 @@ EVENT_TYPES: dict[str, type[Payload]] = {
     "meter.anomaly_detected": MeterAnomalyDetected,
     "meter.reads_imported": MeterReadsImported,
     "usage.reduced": UsageReduced,
+    "program.enrolled": ProgramEnrolled,
+    "program.unenrolled": ProgramUnenrolled,
     "dr.event_scheduled": DrEventScheduled,
+    "dr.event_modified": DrEventModified,
     "dr.event_cancelled": DrEventCancelled,
     "outage.detected": OutageDetected,
     "outage.etr_updated": OutageEtrUpdated,
     "outage.restored": OutageRestored,
+    "outage.reported": OutageReported,
     "journey.entered": JourneyEntered,
     "journey.step_completed": JourneyStepCompleted,
     "journey.exited": JourneyExited,
@@ -340,7 +435,17 @@ EVENT_TYPES: dict[str, type[Payload]] = {
 # Events only the engine itself may append (the API refuses them from integrations).
 ENGINE_EVENT_PREFIXES = ("journey.", "message.", "customer.erased", "suppression.", "push.")
 # Events about one customer: they must name it (customer_id is required).
-CUSTOMER_EVENT_PREFIXES = ("customer.", "consent.", "bill.", "meter.", "usage.", "suppression.", "push.")
+CUSTOMER_EVENT_PREFIXES = (
+    "customer.",
+    "consent.",
+    "bill.",
+    "meter.",
+    "usage.",
+    "suppression.",
+    "push.",
+    "program.",
+    "outage.reported",
+)
 
 
 class UnknownEventType(ValueError):
