@@ -46,6 +46,9 @@ async def test_append_one_returns_its_position_and_stores_the_validated_payload(
         "email": None,
         "locale": "en",
         "time_zone": "UTC",
+        "premise_id": None,
+        "transformer_id": None,
+        "feeder_id": None,
         "attributes": {},
     }
     assert stored.recorded_at is not None
