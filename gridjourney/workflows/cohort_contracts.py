@@ -47,6 +47,11 @@ class CohortSendInput(Contract):
     next_step: str | None = Field(description="Where sent, suppressed and failed members go (None: end).")
     next_track: str | None = Field(description="Their track there (None with next_step None).")
     can_defer: bool = True
+    stay: bool = Field(
+        False,
+        description="A notice to members waiting at a step (an `on_update` message): they stay in "
+        "their track instead of moving to next_track.",
+    )
 
     def idempotency_key(self, customer_id: str) -> str:
         """The member's send ledger key: the run, the step, its visit and the customer."""
