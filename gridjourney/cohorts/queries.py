@@ -33,7 +33,10 @@ class Member:
 
 
 async def batch_members(conn: AsyncConnection, batch: MemberBatch) -> list[Member]:
-    """The members of `batch.track` waiting at `batch.step_id` with member_no in [lo, hi), in order."""
+    """The members of `batch.track` with member_no in [lo, hi), in order, not yet finished.
+
+    A track waits at one step, so the track alone names its members: `batch.step_id` is the step
+    for ledger keys and records (an `on_update` notice passes `{event type}#{n}` there)."""
     c = cohort_members.c
     rows = await conn.execute(
         select(
@@ -50,7 +53,7 @@ async def batch_members(conn: AsyncConnection, batch: MemberBatch) -> list[Membe
         .where(
             c.run_id == batch.run_id,
             c.track == batch.track,
-            c.step_id == batch.step_id,
+            c.step_id.is_not(None),
             c.member_no >= batch.lo,
             c.member_no < batch.hi,
         )
