@@ -22,6 +22,10 @@ class CustomerRecord(BaseModel):
     email: str | None = None
     locale: str = "en"
     time_zone: str = "UTC"
+    # Where the customer is supplied: outage rules and cohort audiences read these.
+    premise_id: str | None = None
+    transformer_id: str | None = None
+    feeder_id: str | None = None
     attributes: dict[str, Any] = Field(default_factory=dict)
 
     def context(self) -> CustomerContext:

@@ -1,7 +1,8 @@
 """The customers projection: customer.created and customer.updated, attributes merged; customer.erased.
 
 An attribute set to null by an event is removed, so a journey's `update` step can clear one.
-Profile fields absent (null) from customer.updated keep their value. The personal fields of an erased
+Profile and grid fields (premise, transformer, feeder) absent (null) from customer.updated keep their
+value. The personal fields of an erased
 customer read null from the store (gridjourney/privacy/fields.py), so a rebuild stores none, and
 customer.erased clears them from the row and marks it.
 """
@@ -24,6 +25,9 @@ from gridjourney.projections.model import Projection
 log = logging.getLogger(__name__)
 
 PROFILE_FIELDS = ("name", "phone", "email", "locale", "time_zone")
+# Where the customer is supplied (cohort audiences and outages select by these); not personal data,
+# so an erased customer keeps them.
+GRID_FIELDS = ("premise_id", "transformer_id", "feeder_id")
 
 
 def _split_attributes(attributes: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
@@ -72,11 +76,11 @@ async def apply(conn: AsyncConnection, event: StoredEvent) -> None:
         return
     if event.type == "customer.created":
         created = CustomerCreated.model_validate(event.payload)
-        fields: dict[str, Any] = {field: getattr(created, field) for field in PROFILE_FIELDS}
+        fields: dict[str, Any] = {field: getattr(created, field) for field in PROFILE_FIELDS + GRID_FIELDS}
         attributes = created.attributes
     else:
         updated = CustomerUpdated.model_validate(event.payload)
-        fields = {field: getattr(updated, field) for field in PROFILE_FIELDS}
+        fields = {field: getattr(updated, field) for field in PROFILE_FIELDS + GRID_FIELDS}
         attributes = updated.attributes
     row = {
         "customer_id": event.customer_id,

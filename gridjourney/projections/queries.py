@@ -26,6 +26,9 @@ class CustomerView(View):
     email: str | None
     locale: str
     time_zone: str
+    premise_id: str | None = None
+    transformer_id: str | None = None
+    feeder_id: str | None = None
     attributes: dict[str, Any]
     created_at: datetime
     updated_at: datetime
@@ -106,6 +109,12 @@ async def get_customer(conn: AsyncConnection, customer_id: str) -> CustomerView 
     return None if row is None else CustomerView.model_validate(row)
 
 
+async def get_customers(conn: AsyncConnection, customer_ids: Sequence[str]) -> dict[str, CustomerView]:
+    """Many customers at once (a cohort batch), by id; unknown ids are absent."""
+    query = select(customers).where(customers.c.customer_id.in_(list(customer_ids)))
+    return {row.customer_id: CustomerView.model_validate(row) for row in await conn.execute(query)}
+
+
 async def customers_with_phone(conn: AsyncConnection, phone: str) -> list[CustomerView]:
     """Customers (not erased) whose number is `phone` (E.164), by id: a household may share one."""
     query = (
@@ -139,6 +148,19 @@ async def list_consents(conn: AsyncConnection, customer_id: str) -> list[Consent
         .order_by(consents.c.channel, consents.c.purpose)
     )
     return [ConsentView.model_validate(row) for row in await conn.execute(query)]
+
+
+async def consents_of_many(
+    conn: AsyncConnection, customer_ids: Sequence[str]
+) -> dict[str, dict[tuple[str, str], bool]]:
+    """customer id → (channel, purpose) → granted, for many customers at once (a cohort batch)."""
+    query = select(consents.c.customer_id, consents.c.channel, consents.c.purpose, consents.c.granted).where(
+        consents.c.customer_id.in_(list(customer_ids))
+    )
+    found: dict[str, dict[tuple[str, str], bool]] = {}
+    for customer_id, channel, purpose, granted in await conn.execute(query):
+        found.setdefault(customer_id, {})[(channel, purpose)] = granted
+    return found
 
 
 async def get_message(conn: AsyncConnection, idempotency_key: str) -> MessageView | None:

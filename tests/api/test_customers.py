@@ -40,6 +40,7 @@ async def add_customer_rows(engine: AsyncEngine) -> None:
                 phone="+15035550142",
                 locale="es",
                 time_zone="America/Los_Angeles",
+                premise_id="P-7",
                 attributes={"rate_plan": "TOU-D"},
                 created_at=now,
                 updated_at=now,
@@ -66,6 +67,7 @@ async def test_customer_with_consents(
     assert response.status_code == 200, response.text
     body = response.json()
     assert body["name"] == "Ana Ruiz" and body["attributes"] == {"rate_plan": "TOU-D"}
+    assert (body["premise_id"], body["transformer_id"], body["feeder_id"]) == ("P-7", None, None)
     assert body["consents"] == [
         {
             "channel": "sms",

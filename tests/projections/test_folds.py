@@ -6,7 +6,9 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from gridjourney.activities.context import CustomerRecord
 from gridjourney.events.models import NewEvent
+from gridjourney.projections.queries import get_customer
 from tests.events.builders import BASE_TIME, new_event
 from tests.projections.helpers import project, rows
 
@@ -61,6 +63,30 @@ async def test_customers_update_of_an_unknown_customer_creates_the_row(engine: A
         "en",
         {"a": 1},
     )
+
+
+async def test_customers_grid_location_is_stated_by_created_and_changed_field_by_field_by_updated(
+    engine: AsyncEngine,
+) -> None:
+    grid = {"premise_id": "P-1", "transformer_id": "T-1", "feeder_id": "F-1"}
+    await project(
+        engine,
+        new_event("customer.created", "c-1", {"name": "Ada", **grid}),
+        new_event("customer.created", "c-2", {"name": "Bo"}, minute=1),
+        new_event("customer.updated", "c-1", {"transformer_id": "T-2"}, minute=2),
+        new_event("customer.erased", "c-1", {}, minute=3),
+    )
+
+    ada, bo = await rows(engine, "customers")
+    # The update moved the transformer only; the erasure removed personal data, not the location.
+    assert (ada["premise_id"], ada["transformer_id"], ada["feeder_id"]) == ("P-1", "T-2", "F-1")
+    assert ada["name"] is None and ada["erased_at"] == at(3)
+    assert (bo["premise_id"], bo["transformer_id"], bo["feeder_id"]) == (None, None, None)
+    async with engine.connect() as conn:
+        view = await get_customer(conn, "c-1")
+    assert view is not None
+    record = CustomerRecord.model_validate(view.model_dump())
+    assert (record.premise_id, record.transformer_id, record.feeder_id) == ("P-1", "T-2", "F-1")
 
 
 async def test_consents_keep_the_latest_change_per_channel_and_purpose(engine: AsyncEngine) -> None:
