@@ -19,10 +19,11 @@ counts in `attempts`.
 
 from __future__ import annotations
 
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, func, literal, or_, select, update
+from sqlalchemy import String, Update, and_, column, func, literal, or_, select, text, update, values
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.sql.elements import ColumnElement
@@ -326,3 +327,227 @@ async def count_reserved(
     if channel is not None:
         query = query.where(send_ledger.c.channel == channel)
     return int((await conn.execute(query)).scalar_one())
+
+
+# --- many keys at once: a cohort batch (activities/send_batch.py) --------------------------------------
+# The same moves as above, under the same owner/lease rules, for the keys of one batch. Each returns
+# the keys it moved: a key missing from the answer is not (or no longer) this attempt's.
+async def acquire_many(
+    conn: AsyncConnection,
+    entries: Mapping[str, str],
+    token: str,
+    lease: timedelta,
+    *,
+    purpose: str,
+    journey_id: str,
+    step_id: str,
+) -> dict[str, LedgerRow]:
+    """`acquire` for key → customer id, in one statement: the rows this attempt now owns, by key."""
+    if not entries:
+        return {}
+    expires = func.now() + lease
+    statement = insert(send_ledger).values(
+        [
+            {
+                "idempotency_key": key,
+                "customer_id": customer_id,
+                "status": CLAIMED,
+                "owner": token,
+                "lease_expires_at": expires,
+                "purpose": purpose,
+                "journey_id": journey_id,
+                "step_id": step_id,
+                "attempts": 1,
+            }
+            for key, customer_id in entries.items()
+        ]
+    )
+    upsert = statement.on_conflict_do_update(
+        index_elements=[send_ledger.c.idempotency_key],
+        set_={
+            "owner": token,
+            "lease_expires_at": expires,
+            "attempts": send_ledger.c.attempts + 1,
+            "status": func.coalesce(func.nullif(send_ledger.c.status, literal(RELEASED)), literal(CLAIMED)),
+            "purpose": func.coalesce(send_ledger.c.purpose, statement.excluded.purpose),
+            "journey_id": func.coalesce(send_ledger.c.journey_id, statement.excluded.journey_id),
+            "step_id": func.coalesce(send_ledger.c.step_id, statement.excluded.step_id),
+        },
+        where=and_(send_ledger.c.status.in_(OPEN), _unowned()),
+    ).returning(*send_ledger.c)
+    return {row.idempotency_key: row for row in map(_row, (await conn.execute(upsert)).mappings())}
+
+
+async def rows_of(conn: AsyncConnection, keys: Collection[str]) -> dict[str, LedgerRow]:
+    query = select(send_ledger).where(send_ledger.c.idempotency_key.in_(list(keys)))
+    return {row.idempotency_key: row for row in map(_row, (await conn.execute(query)).mappings())}
+
+
+async def _moved_keys(conn: AsyncConnection, statement: Update) -> set[str]:
+    result = await conn.execute(statement.returning(send_ledger.c.idempotency_key))
+    return {key for (key,) in result}
+
+
+def _owned_keys(keys: Collection[str], token: str, *statuses: str) -> ColumnElement[bool]:
+    return and_(
+        send_ledger.c.idempotency_key.in_(list(keys)),
+        send_ledger.c.owner == token,
+        send_ledger.c.status.in_(statuses),
+    )
+
+
+async def reserve_many(
+    conn: AsyncConnection,
+    chosen: Mapping[str, str],
+    token: str,
+    purpose: str,
+    lease: timedelta,
+    *,
+    at: datetime,
+) -> set[str]:
+    """`reserve` for key → chosen channel (one statement per channel), after `lock_customers`."""
+    moved: set[str] = set()
+    for channel in sorted(set(chosen.values())):
+        keys = [key for key, chosen_channel in chosen.items() if chosen_channel == channel]
+        statement = (
+            update(send_ledger)
+            .where(_owned_keys(keys, token, CLAIMED))
+            .values(
+                status=SENDING,
+                channel=channel,
+                purpose=purpose,
+                reserved_at=at,
+                lease_expires_at=func.now() + lease,
+            )
+        )
+        moved |= await _moved_keys(conn, statement)
+    return moved
+
+
+async def renew_many(conn: AsyncConnection, keys: Collection[str], token: str, lease: timedelta) -> set[str]:
+    statement = (
+        update(send_ledger)
+        .where(_owned_keys(keys, token, CLAIMED, SENDING, CALLING, AMBIGUOUS))
+        .values(lease_expires_at=func.now() + lease)
+    )
+    return await _moved_keys(conn, statement)
+
+
+async def start_call_many(
+    conn: AsyncConnection, keys: Collection[str], token: str, lease: timedelta
+) -> set[str]:
+    statement = (
+        update(send_ledger)
+        .where(_owned_keys(keys, token, SENDING, CALLING))
+        .values(status=CALLING, lease_expires_at=func.now() + lease)
+    )
+    return await _moved_keys(conn, statement)
+
+
+async def unreserve_many(conn: AsyncConnection, keys: Collection[str], token: str) -> set[str]:
+    statement = (
+        update(send_ledger)
+        .where(_owned_keys(keys, token, SENDING, CALLING, AMBIGUOUS))
+        .values(status=CLAIMED, channel=None, reserved_at=None)
+    )
+    return await _moved_keys(conn, statement)
+
+
+async def release_many(conn: AsyncConnection, keys: Collection[str], token: str, note: str) -> set[str]:
+    statement = (
+        update(send_ledger)
+        .where(_owned_keys(keys, token, CLAIMED, SENDING, CALLING, AMBIGUOUS))
+        .values(status=RELEASED, channel=None, reserved_at=None, owner=None, lease_expires_at=None, note=note)
+    )
+    return await _moved_keys(conn, statement)
+
+
+async def mark_ambiguous_many(
+    conn: AsyncConnection, keys: Collection[str], token: str, note: str
+) -> set[str]:
+    statement = (
+        update(send_ledger)
+        .where(_owned_keys(keys, token, CLAIMED, SENDING, CALLING, AMBIGUOUS))
+        .values(status=AMBIGUOUS, owner=None, lease_expires_at=None, note=note)
+    )
+    return await _moved_keys(conn, statement)
+
+
+@dataclass(frozen=True)
+class Completion:
+    """One key's outcome for `complete_many`."""
+
+    key: str
+    status: str
+    channel: str | None
+    provider_message_id: str | None
+    note: str | None = None
+
+
+async def complete_many(conn: AsyncConnection, completions: Sequence[Completion], token: str) -> set[str]:
+    """`complete` for many keys in one statement (in the transaction that appends their events)."""
+    if not completions:
+        return set()
+    if bad := {c.status for c in completions} - COMPLETED:
+        raise ValueError(f"not outcome statuses: {sorted(bad)}")
+    done = values(
+        column("key", String),
+        column("status", String),
+        column("channel", String),
+        column("provider_message_id", String),
+        column("note", String),
+        name="done",
+    ).data([(c.key, c.status, c.channel, c.provider_message_id, c.note) for c in completions])
+    statement = (
+        update(send_ledger)
+        .where(
+            send_ledger.c.idempotency_key == done.c.key,
+            send_ledger.c.owner == token,
+            send_ledger.c.status.in_((CLAIMED, SENDING, CALLING, AMBIGUOUS)),
+        )
+        .values(
+            status=done.c.status,
+            channel=done.c.channel,
+            provider_message_id=done.c.provider_message_id,
+            completed_at=func.now(),
+            lease_expires_at=None,
+            note=done.c.note,
+        )
+    )
+    return await _moved_keys(conn, statement)
+
+
+async def lock_customers(conn: AsyncConnection, customer_ids: Collection[str]) -> None:
+    """`lock_customer` for many customers, in the order of their lock keys: two batches locking
+    overlapping customers take the locks in the same order and cannot deadlock."""
+    if not customer_ids:
+        return
+    # The outer select reads the sorted subquery in order, so the locks are taken in that order.
+    statement = text(
+        "SELECT pg_advisory_xact_lock(:lock_class, k) FROM "
+        "(SELECT DISTINCT hashtext(id) AS k FROM unnest(CAST(:ids AS text[])) AS id ORDER BY k) AS keys"
+    )
+    await conn.execute(statement, {"lock_class": CUSTOMER_LOCK_CLASS, "ids": sorted(customer_ids)})
+
+
+async def count_reserved_many(
+    conn: AsyncConnection,
+    customer_ids: Collection[str],
+    purpose: str,
+    channel: str | None,
+    since: datetime,
+) -> dict[str, int]:
+    """`count_reserved` for many customers in one grouped query (customers without any: absent)."""
+    query = (
+        select(send_ledger.c.customer_id, func.count())
+        .where(
+            send_ledger.c.customer_id.in_(list(customer_ids)),
+            send_ledger.c.purpose == purpose,
+            send_ledger.c.status.in_(RESERVED),
+            send_ledger.c.reserved_at >= since,
+        )
+        .group_by(send_ledger.c.customer_id)
+    )
+    if channel is not None:
+        query = query.where(send_ledger.c.channel == channel)
+    return {customer_id: int(count) for customer_id, count in await conn.execute(query)}

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -109,6 +110,19 @@ async def subscriptions_of(conn: AsyncConnection, customer_id: str) -> list[Push
         .order_by(push_subscriptions.c.created_at, push_subscriptions.c.endpoint_sha256)
     )
     return [_subscription(row._mapping) for row in await conn.execute(query)]
+
+
+async def endpoints_of_many(conn: AsyncConnection, customer_ids: Sequence[str]) -> dict[str, list[str]]:
+    """Each customer's push endpoints, oldest first (as `subscriptions_of`), for many customers."""
+    query = (
+        select(push_subscriptions.c.customer_id, push_subscriptions.c.endpoint)
+        .where(push_subscriptions.c.customer_id.in_(list(customer_ids)))
+        .order_by(push_subscriptions.c.created_at, push_subscriptions.c.endpoint_sha256)
+    )
+    found: dict[str, list[str]] = {}
+    for customer_id, endpoint in await conn.execute(query):
+        found.setdefault(customer_id, []).append(endpoint)
+    return found
 
 
 async def subscription_at(conn: AsyncConnection, endpoint: str) -> PushSubscription | None:

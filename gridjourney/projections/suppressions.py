@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -153,6 +154,19 @@ async def suppressed_addresses(conn: AsyncConnection, customer_id: str) -> dict[
         suppressions.c.customer_id == customer_id, suppressions.c.removed_at.is_(None)
     )
     return {(channel, address): reason for channel, address, reason in await conn.execute(query)}
+
+
+async def suppressed_addresses_of_many(
+    conn: AsyncConnection, customer_ids: Sequence[str]
+) -> dict[str, dict[tuple[str, str], str]]:
+    """`suppressed_addresses` for many customers at once (a cohort batch), by customer id."""
+    query = select(
+        suppressions.c.customer_id, suppressions.c.channel, suppressions.c.address, suppressions.c.reason
+    ).where(suppressions.c.customer_id.in_(list(customer_ids)), suppressions.c.removed_at.is_(None))
+    found: dict[str, dict[tuple[str, str], str]] = {}
+    for customer_id, channel, address, reason in await conn.execute(query):
+        found.setdefault(customer_id, {})[(channel, address)] = reason
+    return found
 
 
 async def list_suppressions(
