@@ -7,11 +7,14 @@ The order (issue 7, part 5):
      outside them it is deferred to the next allowed minute, never dropped;
   3. per channel left: frequency caps, counted from the send ledger across all journeys;
   4. the first channel left wins.
+Before all of these: a customer whose premise is in an active outage (incidents/queries.py) gets no
+marketing or informational message (`active_outage`); safety messages are never refused by it.
 Exempt purposes (policy `exempt_from`) skip quiet hours and caps. Each refusal is a stable snake_case
 code with an optional detail: `sms: frequency_cap (3 informational sms in 7d)`.
 
-`decide` reads everything it needs in one place (`gather`), then `judge` decides without I/O. The
-caller (activities/send.py) runs it in the transaction that holds `ledger.lock_customer` and
+`decide` reads everything it needs in one place (`gather`; `gather_many` for a cohort batch, the same
+facts in a few queries), then `judge` decides without I/O. The caller (activities/send.py,
+activities/send_batch.py) runs it in the transaction that holds `ledger.lock_customer` and
 reserves the chosen channel, so concurrent decisions for one customer see each other's reservations.
 """
 
@@ -27,12 +30,13 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from gridjourney.activities import ledger
 from gridjourney.activities.context import CustomerRecord
 from gridjourney.dsl.schema import Channel, Purpose
+from gridjourney.incidents.queries import customers_without_power
 from gridjourney.policy import caps
 from gridjourney.policy.model import FrequencyCap, Policy, PurposeRules, TimeWindow
 from gridjourney.policy.quiet_hours import intersect, next_allowed, parse_windows, zone_for
-from gridjourney.projections.push_subscriptions import subscriptions_of
-from gridjourney.projections.queries import list_consents
-from gridjourney.projections.suppressions import suppressed_addresses
+from gridjourney.projections.push_subscriptions import endpoints_of_many, subscriptions_of
+from gridjourney.projections.queries import consents_of_many, list_consents
+from gridjourney.projections.suppressions import suppressed_addresses, suppressed_addresses_of_many
 from gridjourney.workflows.contracts import SendMessageInput
 
 ELIGIBLE = "eligible"
@@ -44,6 +48,9 @@ NO_CONTACT_POINT = "no_contact_point"
 QUIET_HOURS = "quiet_hours"
 NO_SENDING_HOURS = "no_sending_hours"
 FREQUENCY_CAP = caps.FREQUENCY_CAP
+ACTIVE_OUTAGE = "active_outage"
+# Purposes an active outage at the customer's premise refuses: the outage notices themselves are safety.
+REFUSED_IN_OUTAGE: frozenset[str] = frozenset({"marketing", "informational"})
 
 
 @dataclass(frozen=True)
@@ -81,6 +88,7 @@ class Facts:
     suppressed: Mapping[tuple[str, str], str] = field(default_factory=dict)  # (channel, address) → reason
     push_endpoints: Sequence[str] = ()  # the customer's push subscriptions, oldest first
     cap_counts: Mapping[FrequencyCap, int] = field(default_factory=dict)  # messages counted per cap
+    without_power: bool = False  # the premise is in an outage that is not over
 
 
 async def decide(
@@ -113,7 +121,35 @@ async def gather(
         suppressed=await suppressed_addresses(conn, customer_id),
         push_endpoints=[s.endpoint for s in await subscriptions_of(conn, customer_id)],
         cap_counts=counts,
+        without_power=customer_id in await customers_without_power(conn, [customer_id]),
     )
+
+
+async def gather_many(
+    conn: AsyncConnection, policy: Policy, customer_ids: Sequence[str], purpose: Purpose, now: datetime
+) -> dict[str, Facts]:
+    """`gather` for many customers (a cohort batch) in a few queries: the same facts per customer."""
+    rules = policy.rules(purpose)
+    counts: dict[FrequencyCap, dict[str, int]] = {}
+    if "frequency_caps" not in rules.exempt_from:
+        for cap in rules.caps:
+            since = caps.window_start(cap, now)
+            counted = caps.counted_channel(cap)
+            counts[cap] = await ledger.count_reserved_many(conn, customer_ids, purpose, counted, since)
+    consents = await consents_of_many(conn, customer_ids)
+    suppressed = await suppressed_addresses_of_many(conn, customer_ids)
+    endpoints = await endpoints_of_many(conn, customer_ids)
+    without_power = await customers_without_power(conn, customer_ids)
+    return {
+        customer_id: Facts(
+            consents=consents.get(customer_id, {}),
+            suppressed=suppressed.get(customer_id, {}),
+            push_endpoints=endpoints.get(customer_id, []),
+            cap_counts={cap: counted.get(customer_id, 0) for cap, counted in counts.items()},
+            without_power=customer_id in without_power,
+        )
+        for customer_id in customer_ids
+    }
 
 
 def judge(
@@ -130,6 +166,9 @@ def judge(
     zone = zone_for(customer.time_zone, policy.default_time_zone)
     decided: dict[Channel, ChannelDecision] = {}
     reachable: dict[Channel, str] = {}  # channels that passed the channel checks → recipient
+    if facts.without_power and purpose in REFUSED_IN_OUTAGE:
+        outage = {c: ChannelDecision(c, ACTIVE_OUTAGE, "the premise has no power") for c in request.channels}
+        return SendDecision(None, None, None, zone, list(outage.values()))
     for channel in request.channels:
         refusal, recipient = _channel_check(rules, customer, channel, purpose, available_channels, facts)
         if refusal is not None:

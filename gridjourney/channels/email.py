@@ -15,9 +15,10 @@ import asyncio
 import html
 import json
 import logging
+import re
 import socket
 import urllib.error
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast, get_args
@@ -51,6 +52,11 @@ ONE_CLICK = "List-Unsubscribe=One-Click"
 # 401/403: the key or the sender identity is wrong; fixed, the retries go through with nothing lost.
 NOT_ACCEPTED_STATUSES = frozenset({401, 403, 429})
 PURPOSES: tuple[str, ...] = get_args(Purpose)
+# Mail Send's limit of personalizations per request.
+MAX_PERSONALIZATIONS = 1000
+# Written where the unsubscribe link goes in a shared body; each personalization substitutes its own.
+UNSUBSCRIBE_TAG = "-gridjourney_unsubscribe_url-"
+REFUSED_PERSONALIZATION = re.compile(r"personalizations\.(?P<index>\d+)\.to")
 
 FOOTERS = {
     "en": {
@@ -121,8 +127,10 @@ class SendGridEmailSender:
             message_id = f"sendgrid-{message.idempotency_key}"[:100]
         return ProviderReceipt(provider="sendgrid", provider_message_id=message_id, status="accepted")
 
-    def mail(self, message: OutgoingMessage) -> dict[str, Any]:
-        """The Mail Send request body for `message` (headers, parts, custom_args, footer)."""
+    def mail(self, message: OutgoingMessage, unsubscribe_url: str | None = None) -> dict[str, Any]:
+        """The Mail Send request body for `message` (headers, parts, custom_args, footer).
+        `unsubscribe_url`: written in the footer instead of the customer's own link (`send_many`
+        writes a substitution tag there)."""
         if message.channel != "email":
             raise PermanentSendError(f"SendGridEmailSender cannot send {message.channel}")
         if message.customer_id is None or message.purpose not in PURPOSES:
@@ -130,8 +138,7 @@ class SendGridEmailSender:
                 "an email needs its customer and purpose: its unsubscribe link names them"
             )
         purpose = cast(Purpose, message.purpose)
-        token = self.links.token(message.customer_id, "email", purpose)
-        url = self.links.url_of(token)
+        url = unsubscribe_url or self.links.url(message.customer_id, "email", purpose)
         footer_text, link_text = self._footer(message.locale, purpose)
         text = f"{message.body}\n\n--\n{footer_text}\n{link_text}: {url}\n"
         page = (
@@ -164,6 +171,81 @@ class SendGridEmailSender:
         if self.identity.reply_to:
             body["reply_to"] = {"email": self.identity.reply_to}
         return body
+
+    async def send_many(self, messages: Sequence[OutgoingMessage]) -> list[ProviderReceipt | SendError]:
+        """Many emails, one Mail Send request per group of messages identical but for the recipient
+        (`content_key`), up to 1,000 personalizations each. Each personalization carries its own
+        custom_args (the key, so Email Activity look-ups and Event Webhook rows name the send), its
+        List-Unsubscribe header and a substitution of the footer's unsubscribe link. Answers in the
+        order of `messages`: the receipt, or the error of that message (a refused address fails
+        alone: the request goes again without it)."""
+        answers: list[ProviderReceipt | SendError | None] = [None] * len(messages)
+        groups: dict[tuple[object, ...], list[int]] = {}
+        for index, message in enumerate(messages):
+            groups.setdefault(content_key(message), []).append(index)
+        for indexes in groups.values():
+            for start in range(0, len(indexes), MAX_PERSONALIZATIONS):
+                part = indexes[start : start + MAX_PERSONALIZATIONS]
+                for index, answer in zip(
+                    part, await self._send_group([messages[i] for i in part]), strict=True
+                ):
+                    answers[index] = answer
+        return [answer for answer in answers if answer is not None]
+
+    async def _send_group(self, group: list[OutgoingMessage]) -> list[ProviderReceipt | SendError]:
+        answers: dict[int, ProviderReceipt | SendError] = {}
+        left = list(range(len(group)))
+        while left:
+            body = self.mail(group[left[0]], unsubscribe_url=UNSUBSCRIBE_TAG)
+            body.pop("custom_args")
+            for name in ("List-Unsubscribe", "List-Unsubscribe-Post"):
+                body["headers"].pop(name)
+            body["personalizations"] = [self._personalization(group[i]) for i in left]
+            try:
+                error: SendError | None = None
+                response = await self._post(body)
+            except HTTPError as http_error:
+                text = _error_text(http_error)
+                error = classify_sendgrid_error(int(http_error.status_code), text)
+                refused = REFUSED_PERSONALIZATION.search(text)
+                if isinstance(error, PermanentSendError) and error.invalid_recipient and refused:
+                    answers[left.pop(int(refused["index"]))] = error
+                    continue
+            except urllib.error.URLError as network_error:
+                error = _network_error(network_error, self.base_url)
+            except (TimeoutError, OSError) as interrupted:
+                error = TransientSendError(
+                    f"SendGrid call interrupted: {type(interrupted).__name__}: {interrupted}",
+                    maybe_accepted=True,
+                )
+            if error is not None:
+                answers |= dict.fromkeys(left, error)
+                break
+            message_id = response.headers.get("X-Message-Id") or ""
+            for index in left:
+                named = message_id or f"sendgrid-{group[index].idempotency_key}"[:100]
+                answers[index] = ProviderReceipt(
+                    provider="sendgrid", provider_message_id=named, status="accepted"
+                )
+            break
+        return [answers[index] for index in range(len(group))]
+
+    async def _post(self, body: dict[str, Any]) -> Any:
+        return await self._call(lambda client: client.client.mail.send.post(request_body=body))
+
+    def _personalization(self, message: OutgoingMessage) -> dict[str, Any]:
+        purpose = cast(Purpose, message.purpose)
+        url = self.links.url(cast(str, message.customer_id), "email", purpose)
+        return {
+            "to": [{"email": message.recipient}],
+            "headers": {"List-Unsubscribe": f"<{url}>", "List-Unsubscribe-Post": ONE_CLICK},
+            "substitutions": {UNSUBSCRIBE_TAG: url},
+            "custom_args": {
+                KEY_ARG: message.idempotency_key,
+                CUSTOMER_ARG: cast(str, message.customer_id),
+                PURPOSE_ARG: purpose,
+            },
+        }
 
     def _footer(self, locale: str | None, purpose: str) -> tuple[str, str]:
         language = (locale or "en").split("-")[0]
@@ -228,6 +310,12 @@ def email_sender_from_settings(settings: Settings, policy: Policy) -> SendGridEm
         # The stand-in lists a message the moment it accepts it; SendGrid's feed may lag.
         activity_lag=timedelta(minutes=5) if settings.sendgrid_base_url else timedelta(0),
     )
+
+
+def content_key(message: OutgoingMessage) -> tuple[object, ...]:
+    """What must be equal for two emails to share one Mail Send request: all but the recipient."""
+    headers = tuple(sorted(message.headers.items()))
+    return (message.purpose, message.locale, message.subject, message.body, message.html, headers)
 
 
 def classify_sendgrid_error(status: int, text: str) -> SendError:

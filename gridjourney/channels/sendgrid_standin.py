@@ -101,6 +101,7 @@ class SendGridStandIn:
         self.signing_key = signing_key
         self.webhook_transport = webhook_transport  # tests: the API app in-process (httpx.ASGITransport)
         self.received: list[SentEmail] = []
+        self.requests: list[int] = []  # personalizations per accepted Mail Send request, in order
         self.posted: list[tuple[int, list[dict[str, Any]]]] = []  # (answer status, batch)
         self.response_delay_seconds = 0.0  # a slow provider, for timeout tests
         self._failures: list[tuple[int, str]] = []
@@ -153,6 +154,7 @@ class SendGridStandIn:
             status, text = self._failures.pop(0)
             return sendgrid_error(status, text)
         message_id = secrets.token_urlsafe(16)[:22]
+        self.requests.append(len(body["personalizations"]))
         accepted = self._record(body, message_id)
         if self.webhook_url is not None:
             task = asyncio.create_task(self._post_events(accepted), name="sendgrid-standin-webhook")
@@ -168,6 +170,14 @@ class SendGridStandIn:
         sender = body["from"]
         accepted = []
         for index, personalization in enumerate(body["personalizations"]):
+            substitutions = personalization.get("substitutions") or {}
+
+            def substituted(text: str | None, substitutions: dict[str, str] = substitutions) -> str | None:
+                # SendGrid's legacy substitutions: each tag replaced in the subject and the parts.
+                for tag, value in substitutions.items():
+                    text = None if text is None else text.replace(tag, value)
+                return text
+
             for copy, recipient in enumerate(personalization["to"]):
                 to = str(recipient["email"])
                 local = to.split("@")[0].lower()
@@ -178,9 +188,9 @@ class SendGridStandIn:
                     to=to,
                     from_email=sender["email"],
                     from_name=sender.get("name"),
-                    subject=personalization.get("subject") or body.get("subject") or "",
-                    text=parts.get("text/plain"),
-                    html=parts.get("text/html"),
+                    subject=substituted(personalization.get("subject") or body.get("subject")) or "",
+                    text=substituted(parts.get("text/plain")),
+                    html=substituted(parts.get("text/html")),
                     headers={**(body.get("headers") or {}), **(personalization.get("headers") or {})},
                     custom_args={
                         **(body.get("custom_args") or {}),

@@ -105,6 +105,12 @@ def mail_problem(body: dict[str, Any]) -> tuple[str, str] | None:
                 "The to array is required for all personalization objects",
                 f"personalizations.{index}.to",
             )
+        substitutions = personalization.get("substitutions", {})
+        if not isinstance(substitutions, dict) or not all(isinstance(v, str) for v in substitutions.values()):
+            return (
+                "Invalid type. Expected: string, given: object.",
+                f"personalizations.{index}.substitutions",
+            )
         for copy, recipient in enumerate(to):
             address = recipient.get("email") if isinstance(recipient, dict) else None
             if not _valid_address(address):

@@ -55,6 +55,8 @@ class ReceivedMessage(BaseModel):
     status_callback: str | None
     date_created: datetime
     date_sent: datetime | None = None
+    # Not Twilio's (its times are whole seconds): when the stand-in took the message, for rate checks.
+    received_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
 
     model_config = {"populate_by_name": True}
 
