@@ -12,12 +12,21 @@ Pure pydantic models, imported by the workflow: nothing here may do I/O.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field
 
-from gridjourney.dsl.schema import Channel, Purpose
-from gridjourney.workflows.contracts import Contract
+from gridjourney.dsl.schema import (
+    AudienceSpec,
+    BranchStep,
+    Channel,
+    CompiledJourney,
+    Purpose,
+    ScoreSpec,
+    SplitStep,
+    UpdateSpec,
+)
+from gridjourney.workflows.contracts import Contract, EventRef
 
 # Activity names implemented outside the cohort engine.
 SEND_COHORT_BATCH = "send_cohort_batch"  # activities/send_batch.py (send task queue)
@@ -81,3 +90,131 @@ class DrPerformanceInput(Contract):
     )
     next_step: str | None
     next_track: str | None
+
+
+# --- the cohort engine's own activities (gridjourney/cohorts/activities.py) -------------------------
+RESOLVE_AUDIENCE = "resolve_cohort_audience"
+PARTITION_BATCH = "partition_cohort_batch"
+MATCH_EVENT = "match_cohort_event"
+MOVE_TRACK = "move_cohort_track"
+UPDATE_BATCH = "update_cohort_batch"
+SCORE_BATCH = "score_cohort_batch"
+RECORD_RUN = "record_cohort_run"
+
+# Query of CohortWorkflow (its signal is workflows/contracts.py JOURNEY_EVENT_SIGNAL, with an EventRef).
+COHORT_STATE_QUERY = "cohort_state"
+
+
+class CohortInput(Contract):
+    journey: CompiledJourney
+    cohort_key: str
+    trigger: EventRef
+    send_task_queue: str = Field(description="Task queue of SEND_COHORT_BATCH (rate-limited send workers).")
+    batch_size: int = Field(500, ge=1, description="settings.cohort_batch_size at start.")
+    concurrency: int = Field(8, ge=1, description="settings.cohort_concurrency: batch activities at once.")
+
+
+class TrackState(Contract):
+    step_id: str
+    members: int = Field(description="Members known to wait in the track (as batches reported).")
+
+
+class CohortState(Contract):
+    """Returned by the `cohort_state` query."""
+
+    status: Literal["resolving", "running", "completed", "exited"] = "resolving"
+    members: int = 0
+    holdout: int = 0
+    exit_reason: str | None = None
+    tracks: dict[str, TrackState] = Field(default_factory=dict)
+    counts: dict[str, int] = Field(default_factory=dict, description="Batch outcomes summed over the run.")
+
+    def per_step(self) -> dict[str, int]:
+        """Members waiting at each step."""
+        waiting: dict[str, int] = {}
+        for track in self.tracks.values():
+            if track.members > 0:
+                waiting[track.step_id] = waiting.get(track.step_id, 0) + track.members
+        return waiting
+
+
+class ResolveAudienceInput(Contract):
+    run_id: str
+    journey_id: str
+    version: int
+    cohort_key: str
+    trigger_event_id: str
+    audience: AudienceSpec
+    subject: dict[str, Any]
+    first_step: str
+    track: str = Field(description="The track every member starts in, at first_step.")
+
+
+class AudienceOutcome(Contract):
+    members: int
+    holdout: int
+    target_kw: float | None = None
+    expected_kw: float | None = Field(None, description="Expected reduction of the treated members.")
+
+
+class PartitionInput(Contract):
+    """A branch or split step over one batch: each member goes to the track of the case it takes."""
+
+    batch: MemberBatch
+    journey_id: str
+    step: BranchStep | SplitStep
+    subject: dict[str, Any]
+    tracks: dict[str, str] = Field(description="goto → the track its members form (goto `end`: absent).")
+    otherwise_step: str | None = Field(description="A branch where no case holds: the step after it.")
+    otherwise_track: str | None
+
+
+class MatchEventInput(Contract):
+    """A wait_for event: the members of the track the event names (all when it names none) go on."""
+
+    run_id: str
+    track: str
+    premise_ids: list[str] = Field(default_factory=list)
+    transformer_ids: list[str] = Field(default_factory=list)
+    feeder_ids: list[str] = Field(default_factory=list)
+    next_step: str | None
+    next_track: str | None
+    left_reason: str = "completed"
+
+
+class MoveTrackInput(Contract):
+    run_id: str
+    track: str
+    next_step: str | None
+    next_track: str | None
+    left_reason: str = "completed"
+
+
+class UpdateBatchInput(Contract):
+    batch: MemberBatch
+    journey_id: str
+    version: int
+    spec: UpdateSpec
+    subject: dict[str, Any]
+    visit: int = 1
+    occurred_at: datetime
+    next_step: str | None
+    next_track: str | None
+
+
+class ScoreBatchInput(Contract):
+    batch: MemberBatch
+    spec: ScoreSpec
+    visit: int = 1
+    occurred_at: datetime
+    next_step: str | None
+    next_track: str | None
+
+
+class RecordRunInput(Contract):
+    """The run's status; `exited` also lets every member still waiting leave with the reason."""
+
+    run_id: str
+    status: Literal["running", "completed", "exited"]
+    exit_reason: str | None = None
+    subject: dict[str, Any] | None = None

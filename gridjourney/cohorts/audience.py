@@ -1,0 +1,237 @@
+"""Resolving a cohort run's audience into `cohort_members` (RESOLVE_AUDIENCE).
+
+The sources select candidates in SQL (program enrolment from the `customer_programs` projection,
+premises/transformers/feeders the event names); the `where` filter is the journey language's
+expression over each candidate as the router sees a customer; a DR `target` ranks the rest by
+expected reduction and keeps members until it reaches the event's kW; the holdout is a stable hash
+of (run id, customer id). Everything is written in one transaction that first locks the run's row:
+a retry after a crash either finds the run resolved (and returns its figures) or redoes it all, so
+members are never written twice.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import pandas as pd
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from gridjourney.cohorts import queries
+from gridjourney.cohorts.queries import Candidate, NewMember, NewRun
+from gridjourney.dsl.expressions import ExpressionError, evaluate
+from gridjourney.dsl.schema import AudienceSpec, TargetSpec
+from gridjourney.metering.dr_baseline import MAX_LOOKBACK_DAYS, dr_performance
+from gridjourney.metering.store import load_reads
+from gridjourney.workflows.assignment import unit_interval
+from gridjourney.workflows.cohort_contracts import AudienceOutcome, ResolveAudienceInput
+from gridjourney.workflows.contracts import CustomerContext
+
+DEFAULT_DR_RESPONSE = 0.5  # the propensity of a customer never scored: no better guess than a coin
+
+
+async def resolve_audience(engine: AsyncEngine, request: ResolveAudienceInput) -> AudienceOutcome:
+    run = NewRun(
+        run_id=request.run_id,
+        journey_id=request.journey_id,
+        version=request.version,
+        cohort_key=request.cohort_key,
+        trigger_event_id=request.trigger_event_id,
+        subject=request.subject,
+    )
+    async with engine.begin() as conn:
+        status, members, holdout = await queries.claim_run(conn, run)
+        if status != "resolving":  # resolved by an earlier attempt
+            target, expected = await queries.run_figures(conn, request.run_id)
+            return AudienceOutcome(members=members, holdout=holdout, target_kw=target, expected_kw=expected)
+        audience = request.audience
+        candidates = await queries.audience_candidates(
+            conn, program=_program(audience, request.subject), grid=_grid(audience, request.subject)
+        )
+        if audience.where is not None:
+            candidates = [
+                candidate
+                for candidate in candidates
+                if _holds(audience.where, _namespace(candidate, request))
+            ]
+        picked = [_member(candidate, request.run_id, audience.holdout) for candidate in candidates]
+        target_kw: float | None = None
+        expected_kw: float | None = None
+        if audience.target is not None:
+            target_kw = _target_kw(audience.target, request.subject)
+            expectations = await _expected_reductions(engine, candidates, request.subject)
+            picked, expected_kw = pick_until_target(picked, expectations, audience.target, target_kw)
+        await queries.insert_members(conn, request.run_id, picked, request.first_step, request.track)
+        held = sum(member.holdout for member in picked)
+        await queries.mark_resolved(
+            conn,
+            request.run_id,
+            members=len(picked),
+            holdout=held,
+            target_kw=target_kw,
+            expected_kw=expected_kw,
+        )
+    return AudienceOutcome(members=len(picked), holdout=held, target_kw=target_kw, expected_kw=expected_kw)
+
+
+def _program(audience: AudienceSpec, subject: dict[str, Any]) -> str | None:
+    if audience.program is None:
+        return None
+    return str(evaluate(audience.program, {"event": subject}))
+
+
+def _grid(audience: AudienceSpec, subject: dict[str, Any]) -> tuple[list[str], list[str], list[str]] | None:
+    if not audience.grid:
+        return None
+    return (
+        [str(v) for v in subject.get("premise_ids") or []],
+        [str(v) for v in subject.get("transformer_ids") or []],
+        [str(v) for v in subject.get("feeder_ids") or []],
+    )
+
+
+def _namespace(candidate: Candidate, request: ResolveAudienceInput) -> dict[str, Any]:
+    """As the router's trigger conditions see a customer (router/queries.py customer_namespace)."""
+    customer = CustomerContext(
+        customer_id=candidate.customer_id,
+        name=candidate.name,
+        locale=candidate.locale,
+        time_zone=candidate.time_zone,
+        attributes=candidate.attributes,
+    ).namespace()
+    return {
+        "event": request.subject,
+        "customer": customer,
+        "journey": {"id": request.journey_id, "version": request.version},
+    }
+
+
+def _holds(expression: str, namespace: dict[str, Any]) -> bool:
+    try:
+        return bool(evaluate(expression, namespace))
+    except ExpressionError:  # a field the customer lacks: not in the audience (as in branches)
+        return False
+
+
+def _member(candidate: Candidate, run_id: str, holdout: float) -> NewMember:
+    segment = candidate.attributes.get("segment")
+    return NewMember(
+        customer_id=candidate.customer_id,
+        premise_id=candidate.premise_id,
+        transformer_id=candidate.transformer_id,
+        feeder_id=candidate.feeder_id,
+        segment=None if segment is None else str(segment),
+        holdout=holdout > 0 and unit_interval("holdout", run_id, candidate.customer_id) < holdout,
+        expected_kw=None,
+    )
+
+
+def _target_kw(target: TargetSpec, subject: dict[str, Any]) -> float | None:
+    try:
+        value = evaluate(target.kw, {"event": subject})
+    except ExpressionError:  # the event gives no target: everyone is notified
+        return None
+    return None if value is None else float(value)
+
+
+# --- the DR target ----------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Expectation:
+    dr_response: float
+    shed_kw: float
+
+    @property
+    def reduction_kw(self) -> float:
+        return self.dr_response * self.shed_kw
+
+
+def pick_until_target(
+    members: list[NewMember],
+    expectations: dict[str, Expectation],
+    target: TargetSpec,
+    target_kw: float | None,
+) -> tuple[list[NewMember], float]:
+    """The members, best first by `target.rank_by`, until the treated members' expected reduction
+    reaches `target_kw` (None: all of them), each with its expected kW; and that expected total.
+    Holdout members come along in rank order (they are measured) but add nothing to the total."""
+    none = Expectation(DEFAULT_DR_RESPONSE, 0.0)
+
+    def rank(member: NewMember) -> tuple[float, str]:
+        expected = expectations.get(member.customer_id, none)
+        value = {
+            "expected_reduction": expected.reduction_kw,
+            "dr_response": expected.dr_response,
+            "expected_shed": expected.shed_kw,
+        }[target.rank_by]
+        return (-value, member.customer_id)
+
+    picked: list[NewMember] = []
+    total = 0.0
+    for member in sorted(members, key=rank):
+        if target_kw is not None and total >= target_kw:
+            break
+        reduction = expectations.get(member.customer_id, none).reduction_kw
+        picked.append(
+            NewMember(**{**member.__dict__, "expected_kw": round(reduction, 4)})  # frozen: a new one
+        )
+        if not member.holdout:
+            total += reduction
+    return picked, round(total, 4)
+
+
+async def _expected_reductions(
+    engine: AsyncEngine, candidates: list[Candidate], subject: dict[str, Any]
+) -> dict[str, Expectation]:
+    start = datetime.fromisoformat(str(subject["start"]))
+    end = datetime.fromisoformat(str(subject["end"]))
+    reads = await load_reads(
+        engine,
+        customer_ids=[candidate.customer_id for candidate in candidates],
+        start=start - timedelta(days=MAX_LOOKBACK_DAYS + 1),
+        end=start,
+    )
+    by_customer = dict(iter(reads.groupby("customer_id", sort=False))) if not reads.empty else {}
+    expectations: dict[str, Expectation] = {}
+    for candidate in candidates:
+        scores = candidate.attributes.get("scores") or {}
+        response = scores.get("dr_response") if isinstance(scores, dict) else None
+        own = by_customer.get(candidate.customer_id)
+        shed = 0.0 if own is None else window_load_kw(own, start, end, candidate.time_zone)
+        expectations[candidate.customer_id] = Expectation(
+            dr_response=DEFAULT_DR_RESPONSE if response is None else float(response), shed_kw=shed
+        )
+    return expectations
+
+
+def window_load_kw(reads: pd.DataFrame, start: datetime, end: datetime, time_zone: str) -> float:
+    """The customer's expected load over the event window (mean kW of the event hours) by the 10-of-10
+    like-day baseline: the load a responder can shed. 0 without like days.
+
+    metering/dr_baseline.py computes the baseline beside the event day's reads; before the event there
+    are none, so the event hours are given as zero reads and the baseline is read off its hours.
+    """
+    first = pd.Timestamp(start).floor("h")
+    hours = pd.date_range(first, pd.Timestamp(end), freq="h", inclusive="left")
+    placeholder = pd.DataFrame(
+        {
+            "customer_id": reads["customer_id"].iloc[0],
+            "meter_id": "expected",
+            "read_at": hours,
+            "interval_seconds": 3600,
+            "kwh": 0.0,
+        }
+    )
+    columns = ["customer_id", "meter_id", "read_at", "interval_seconds", "kwh"]
+    try:
+        performance = dr_performance(
+            pd.concat([reads[columns], placeholder], ignore_index=True),
+            event_start=start,
+            event_end=end,
+            time_zone=time_zone,
+        )
+    except ValueError:  # an event across two local days has no single like-day baseline
+        return 0.0
+    if not performance.hours:
+        return 0.0
+    return float(sum(hour.baseline_kwh for hour in performance.hours) / len(performance.hours))
