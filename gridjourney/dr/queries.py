@@ -3,12 +3,23 @@
 from __future__ import annotations
 
 from collections.abc import Collection
+from dataclasses import dataclass, replace
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
+from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from gridjourney.db.tables import dr_performance
+from gridjourney.db.tables import (
+    cohort_members,
+    cohort_runs,
+    customers,
+    dr_events,
+    dr_performance,
+    events,
+)
+from gridjourney.dr.performance import MemberPerformance
 
 
 async def performance_of(
@@ -34,3 +45,218 @@ async def performance_of(
         }
         for row in rows
     }
+
+
+@dataclass(frozen=True)
+class DrEventView:
+    """A DR event as last scheduled, modified or cancelled."""
+
+    dr_event_id: str
+    program: str
+    start: datetime
+    end: datetime
+    signal_level: float | None
+    target_kw: float | None
+    status: str  # scheduled | cancelled
+
+
+@dataclass(frozen=True)
+class RunView:
+    run_id: str
+    journey_id: str
+    started_at: datetime
+    finished_at: datetime | None
+    target_kw: float | None
+    expected_kw: float | None
+
+
+@dataclass(frozen=True)
+class MemberView:
+    customer_id: str
+    segment: str | None
+    holdout: bool
+    time_zone: str
+
+
+async def upsert_performance(
+    conn: AsyncConnection,
+    run_id: str,
+    dr_event_id: str,
+    figures: Collection[MemberPerformance],
+    credit_per_kwh: float,
+) -> None:
+    """Write (or rewrite, when a batch is retried or later reads arrive) each member's figures."""
+    if not figures:
+        return
+    c = dr_performance.c
+    statement = insert(dr_performance).values(
+        [
+            {
+                "run_id": run_id,
+                "customer_id": figure.customer_id,
+                "dr_event_id": dr_event_id,
+                "baseline_kwh": figure.baseline_kwh,
+                "actual_kwh": figure.actual_kwh,
+                "kwh_saved": figure.kwh_saved,
+                "credit": figure.credit(credit_per_kwh),
+                "responded": figure.responded,
+            }
+            for figure in figures
+        ]
+    )
+    await conn.execute(
+        statement.on_conflict_do_update(
+            index_elements=[c.run_id, c.customer_id],
+            set_={
+                name: statement.excluded[name]
+                for name in ("dr_event_id", "baseline_kwh", "actual_kwh", "kwh_saved", "credit", "responded")
+            }
+            | {"computed_at": func.now()},
+        )
+    )
+
+
+async def time_zones_of(conn: AsyncConnection, customer_ids: Collection[str]) -> dict[str, str]:
+    """Each customer's time zone (UTC for a customer the projection does not know)."""
+    rows = await conn.execute(
+        select(customers.c.customer_id, customers.c.time_zone).where(
+            customers.c.customer_id.in_(list(customer_ids))
+        )
+    )
+    zones = {row.customer_id: row.time_zone for row in rows}
+    return {customer_id: zones.get(customer_id, "UTC") for customer_id in customer_ids}
+
+
+DR_EVENT_TYPES = ("dr.event_scheduled", "dr.event_modified", "dr.event_cancelled")
+
+
+async def dr_events_from_log(conn: AsyncConnection, dr_event_id: str | None = None) -> dict[str, DrEventView]:
+    """The DR events folded from the event log (all, or one): for when the `dr_events` projection
+    has not folded them (yet)."""
+    query = select(events.c.type, events.c.payload).where(events.c.type.in_(DR_EVENT_TYPES))
+    if dr_event_id is not None:
+        query = query.where(events.c.payload["dr_event_id"].astext == dr_event_id)
+    folded: dict[str, DrEventView] = {}
+    for row in await conn.execute(query.order_by(events.c.position)):
+        payload: dict[str, Any] = row.payload
+        event_id = str(payload["dr_event_id"])
+        known = folded.get(event_id)
+        if row.type == "dr.event_cancelled":
+            if known is not None:
+                folded[event_id] = replace(known, status="cancelled")
+            continue
+        folded[event_id] = DrEventView(
+            dr_event_id=event_id,
+            program=str(payload.get("program") or (known.program if known else "")),
+            start=datetime.fromisoformat(payload["start"]),
+            end=datetime.fromisoformat(payload["end"]),
+            signal_level=payload.get("signal_level"),
+            target_kw=payload.get("target_kw"),
+            status="scheduled",
+        )
+    return folded
+
+
+def _view(row: Any) -> DrEventView:
+    return DrEventView(
+        dr_event_id=row.dr_event_id,
+        program=row.program,
+        start=row.start_at,
+        end=row.end_at,
+        signal_level=row.signal_level,
+        target_kw=row.target_kw,
+        status=row.status,
+    )
+
+
+async def find_dr_event(conn: AsyncConnection, dr_event_id: str) -> DrEventView | None:
+    row = (await conn.execute(select(dr_events).where(dr_events.c.dr_event_id == dr_event_id))).first()
+    if row is not None:
+        return _view(row)
+    return (await dr_events_from_log(conn, dr_event_id)).get(dr_event_id)
+
+
+async def all_dr_events(conn: AsyncConnection) -> dict[str, DrEventView]:
+    """Every DR event: the projection's rows over those folded from the log."""
+    known = await dr_events_from_log(conn)
+    for row in await conn.execute(select(dr_events)):
+        known[row.dr_event_id] = _view(row)
+    return known
+
+
+async def runs_of_event(conn: AsyncConnection, dr_event_id: str) -> list[RunView]:
+    """The cohort runs the event started (one per DR journey)."""
+    c = cohort_runs.c
+    rows = await conn.execute(
+        select(c.run_id, c.journey_id, c.started_at, c.finished_at, c.target_kw, c.expected_kw)
+        .where(c.cohort_key == dr_event_id)
+        .order_by(c.run_id)
+    )
+    return [RunView(**row._mapping) for row in rows]
+
+
+async def members_of_runs(conn: AsyncConnection, run_ids: Collection[str]) -> list[MemberView]:
+    """The members of the runs with their segment, holdout flag and time zone (a customer in two runs
+    counts once, as treated if treated in either)."""
+    m = cohort_members.c
+    rows = await conn.execute(
+        select(m.customer_id, m.segment, m.holdout, customers.c.time_zone)
+        .select_from(cohort_members.outerjoin(customers, customers.c.customer_id == m.customer_id))
+        .where(m.run_id.in_(list(run_ids)))
+        .order_by(m.customer_id, m.holdout)
+    )
+    members: dict[str, MemberView] = {}
+    for row in rows:
+        if row.customer_id not in members:
+            members[row.customer_id] = MemberView(
+                customer_id=row.customer_id,
+                segment=row.segment,
+                holdout=row.holdout,
+                time_zone=row.time_zone or "UTC",
+            )
+    return list(members.values())
+
+
+async def notified_members(conn: AsyncConnection, run_ids: Collection[str]) -> set[str]:
+    """Members a message of the run was sent to (message.sent)."""
+    rows = await conn.execute(
+        select(events.c.customer_id)
+        .distinct()
+        .where(events.c.type == "message.sent", events.c.payload["instance_id"].astext.in_(list(run_ids)))
+    )
+    return {row.customer_id for row in rows if row.customer_id is not None}
+
+
+async def opted_out_members(
+    conn: AsyncConnection, customer_ids: Collection[str], since: datetime, until: datetime
+) -> set[str]:
+    """Members who revoked a consent (STOP included) between `since` and `until`."""
+    if not customer_ids:
+        return set()
+    rows = await conn.execute(
+        select(events.c.customer_id)
+        .distinct()
+        .where(
+            events.c.type == "consent.changed",
+            events.c.payload["granted"].astext == "false",
+            events.c.customer_id.in_(list(customer_ids)),
+            events.c.occurred_at >= since,
+            events.c.occurred_at < until,
+        )
+    )
+    return {row.customer_id for row in rows}
+
+
+async def record_imported_run(
+    conn: AsyncConnection, run: dict[str, Any], members: list[dict[str, Any]]
+) -> bool:
+    """Store a cohort run of an imported historical trial (its members and holdout known from the
+    trial, no journey ran). Returns False when the run was imported before (nothing changes)."""
+    created = await conn.execute(
+        insert(cohort_runs).values(**run).on_conflict_do_nothing(index_elements=[cohort_runs.c.run_id])
+    )
+    if not created.rowcount:
+        return False
+    if members:
+        await conn.execute(insert(cohort_members).values(members))
+    return True

@@ -54,6 +54,24 @@ def _event_hours(start: datetime, end: datetime, time_zone: str) -> tuple[date, 
     return local_start.date(), list(range(local_start.hour, last.hour + 1))
 
 
+def event_day_hours(start: datetime, end: datetime, time_zone: str) -> list[tuple[date, list[int]]]:
+    """The local days an event window touches, each with its event hours (a window across local
+    midnight is judged day by day, each day against its own like days)."""
+    local_start = pd.Timestamp(start).tz_convert(time_zone)
+    local_end = pd.Timestamp(end).tz_convert(time_zone)
+    if local_end <= local_start:
+        raise ValueError("the event ends before it starts")
+    last = local_end - pd.Timedelta(microseconds=1)
+    days: list[tuple[date, list[int]]] = []
+    day = local_start.date()
+    while day <= last.date():
+        first_hour = local_start.hour if day == local_start.date() else 0
+        last_hour = last.hour if day == last.date() else 23
+        days.append((day, list(range(first_hour, last_hour + 1))))
+        day += timedelta(days=1)
+    return days
+
+
 def dr_performance(
     reads: pd.DataFrame,
     *,
@@ -71,7 +89,27 @@ def dr_performance(
     if reads["customer_id"].nunique() > 1:
         raise ValueError("dr_performance takes the reads of one customer")
     event_day, hours = _event_hours(event_start, event_end, time_zone)
-    hourly = hourly_kwh(reads, time_zone=time_zone)
+    return performance_from_hourly(
+        hourly_kwh(reads, time_zone=time_zone),
+        event_day=event_day,
+        hours=hours,
+        earlier_event_days=earlier_event_days,
+        like_days=like_days,
+        max_lookback_days=max_lookback_days,
+    )
+
+
+def performance_from_hourly(
+    hourly: pd.DataFrame,
+    *,
+    event_day: date,
+    hours: list[int],
+    earlier_event_days: Iterable[date] = (),
+    like_days: int = LIKE_DAYS,
+    max_lookback_days: int = MAX_LOOKBACK_DAYS,
+) -> DrPerformance:
+    """`dr_performance` from one customer's kWh per local clock hour (the frame of
+    metering/features.py `hourly_kwh`), for callers that compute the hours of many customers at once."""
     hourly = hourly[hourly["hour"].isin(hours)]
     # The hours of each day (summed: a repeated DST hour counts as one clock hour).
     table = hourly.groupby([hourly["date"].dt.date, "hour"])["kwh"].sum().unstack("hour")
@@ -87,8 +125,9 @@ def dr_performance(
             chosen.append(day)
             if len(chosen) == like_days:
                 break
-    if event_day not in table.index or not chosen:
-        reason = "no reads for the event hours" if event_day not in table.index else "no like days with reads"
+    event_read = event_day in table.index and bool(table.loc[event_day].notna().all())
+    if not event_read or not chosen:
+        reason = "no reads for the event hours" if not event_read else "no like days with reads"
         return DrPerformance(event_day=event_day, like_days=chosen, hours=[], complete=False, reason=reason)
     baseline = table.loc[chosen].to_numpy(dtype="float64").mean(axis=0)
     actual = table.loc[[event_day]].to_numpy(dtype="float64")[0]

@@ -1,0 +1,88 @@
+"""DR_PERFORMANCE_BATCH: the `dr_performance` step of a cohort run, over one batch of members.
+
+Members whose reads cover the event window get a `dr_performance` row (kWh saved against their
+10-of-10 like-day baseline, the credit, whether they responded) and move on. The others wait in the
+track for later reads (counted `waiting`), unless the workflow has given up waiting: then they move
+on without figures (counted `no_reads`). Rows are upserted and members moved in one transaction, so a
+retried batch redoes only the members still in the track.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+from temporalio import activity
+
+from gridjourney.cohorts.queries import batch_members, move_members
+from gridjourney.dr import queries
+from gridjourney.dr.performance import full_hours, member_performance, window_hours
+from gridjourney.metering.dr_baseline import MAX_LOOKBACK_DAYS
+from gridjourney.metering.store import load_reads
+from gridjourney.workflows.cohort_contracts import DR_PERFORMANCE_BATCH, BatchOutcome, DrPerformanceInput
+
+FINISHED = "completed"  # left_reason of members whose last step this was
+
+
+class DrActivities:
+    """Activities of the DR performance report (registered on the main task queue by worker.py)."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+
+    @property
+    def activities(self) -> list[Callable[..., Any]]:
+        return [self.dr_performance_batch]
+
+    @activity.defn(name=DR_PERFORMANCE_BATCH)
+    async def dr_performance_batch(self, task: DrPerformanceInput) -> BatchOutcome:
+        batch = task.batch
+        async with self.engine.connect() as conn:
+            members = await batch_members(conn, batch)
+            ids = [member.customer_id for member in members]
+            zones = await queries.time_zones_of(conn, ids)
+            others = [
+                (event.start, event.end)
+                for event in (await queries.all_dr_events(conn)).values()
+                if event.dr_event_id != task.dr_event_id and event.status != "cancelled"
+            ]
+        if not members:
+            return BatchOutcome()
+        reads = await load_reads(
+            self.engine,
+            customer_ids=ids,
+            start=task.event_start - timedelta(days=MAX_LOOKBACK_DAYS + 2),
+            end=task.event_end,
+        )
+        window = window_hours(
+            full_hours(reads, zones),
+            start=task.event_start,
+            end=task.event_end,
+            time_zones=zones,
+            other_events=others,
+        )
+        figures = member_performance(window)
+        activity.heartbeat(len(figures))
+        measured = [customer_id for customer_id in ids if customer_id in figures]
+        waiting = [customer_id for customer_id in ids if customer_id not in figures]
+        leaving = measured + waiting if task.give_up else measured
+        left_reason = FINISHED if task.next_step is None else None
+        async with self.engine.begin() as conn:
+            await queries.upsert_performance(
+                conn, batch.run_id, task.dr_event_id, list(figures.values()), task.credit_per_kwh
+            )
+            moved = await move_members(
+                conn, batch.run_id, leaving, task.next_step, task.next_track, left_reason=left_reason
+            )
+        counts = {
+            "measured": len(measured),
+            "responded": sum(1 for figure in figures.values() if figure.responded),
+            "no_reads" if task.give_up else "waiting": len(waiting),
+        }
+        return BatchOutcome(
+            processed=len(members),
+            counts={name: count for name, count in counts.items() if count},
+            moved={task.next_track or FINISHED: moved} if moved else {},
+        )

@@ -1,0 +1,136 @@
+"""Each member's load over a DR event window against their own 10-of-10 like-day baseline.
+
+Pure functions over meter reads (the frames of metering/store.py `load_reads`). The like-day rule is
+metering/dr_baseline.py's; here it is applied to many members at once: their reads are summed into
+local clock hours in one pass, then each member's hours are judged. An hour counts only when its reads
+cover all of it, so a member whose reads do not yet cover every event hour has no figures ("not known
+yet"), and a day with a gap in an event hour is not a like day.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+import pandas as pd
+
+from gridjourney.metering.dr_baseline import MAX_LOOKBACK_DAYS, event_day_hours, performance_from_hourly
+from gridjourney.metering.features import hourly_kwh
+
+# A member responded when they used at least this much less than their baseline over the window: a
+# small absolute floor (meter rounding) and a share of the baseline (like-day noise).
+RESPONSE_MIN_KWH = 0.05
+RESPONSE_MIN_SHARE = 0.05
+HOUR_SECONDS = 3600
+WINDOW_COLUMNS = ["customer_id", "hour_start", "baseline_kwh", "actual_kwh"]
+
+
+@dataclass(frozen=True)
+class MemberPerformance:
+    """One member's energy over the whole event window."""
+
+    customer_id: str
+    baseline_kwh: float
+    actual_kwh: float
+
+    @property
+    def kwh_saved(self) -> float:
+        return self.baseline_kwh - self.actual_kwh
+
+    @property
+    def responded(self) -> bool:
+        return self.kwh_saved > max(RESPONSE_MIN_KWH, RESPONSE_MIN_SHARE * self.baseline_kwh)
+
+    def credit(self, credit_per_kwh: float) -> float:
+        """The bill credit: kWh saved (never below zero) times the program's rate."""
+        return round(max(0.0, self.kwh_saved) * credit_per_kwh, 2)
+
+
+def event_days(windows: Iterable[tuple[datetime, datetime]], time_zone: str) -> set[date]:
+    """The local days other DR events touched: never like days."""
+    days: set[date] = set()
+    for start, end in windows:
+        days |= {day for day, _ in event_day_hours(start, end, time_zone)}
+    return days
+
+
+def full_hours(reads: pd.DataFrame, time_zones: Mapping[str, str]) -> pd.DataFrame:
+    """kWh per member and local clock hour, keeping only hours whose reads cover the whole hour."""
+    if reads.empty:
+        return pd.DataFrame(columns=["customer_id", "date", "hour", "kwh", "seconds"])
+    hourly = hourly_kwh(reads, time_zone=dict(time_zones))
+    return hourly[hourly["seconds"] >= HOUR_SECONDS]
+
+
+def window_hours(
+    hourly: pd.DataFrame,
+    *,
+    start: datetime,
+    end: datetime,
+    time_zones: Mapping[str, str],
+    other_events: Iterable[tuple[datetime, datetime]] = (),
+) -> pd.DataFrame:
+    """customer_id, hour_start (UTC), baseline_kwh, actual_kwh for every event hour of every member
+    whose reads cover the window (`hourly` from `full_hours`). Members without figures are absent."""
+    others = list(other_events)
+    frames: list[pd.DataFrame] = []
+    zones = pd.Series(time_zones, dtype=object)
+    for zone, members in zones.groupby(zones):
+        parts = event_day_hours(start, end, str(zone))
+        excluded = event_days(others, str(zone)) - {day for day, _ in parts}
+        earliest = pd.Timestamp(parts[0][0] - timedelta(days=MAX_LOOKBACK_DAYS))
+        latest = pd.Timestamp(parts[-1][0])
+        wanted_hours = {hour for _, hours in parts for hour in hours}
+        near = hourly[
+            hourly["customer_id"].isin(members.index)
+            & (hourly["date"] >= earliest)
+            & (hourly["date"] <= latest)
+            & hourly["hour"].isin(wanted_hours)
+        ]
+        for customer_id, own in near.groupby("customer_id", sort=True):
+            rows = _member_rows(str(customer_id), own, parts, excluded, str(zone))
+            if rows is not None:
+                frames.append(rows)
+    if not frames:
+        return pd.DataFrame({column: pd.Series(dtype=object) for column in WINDOW_COLUMNS})
+    return pd.concat(frames, ignore_index=True)
+
+
+def _member_rows(
+    customer_id: str,
+    hourly: pd.DataFrame,
+    parts: list[tuple[date, list[int]]],
+    excluded: set[date],
+    zone: str,
+) -> pd.DataFrame | None:
+    starts: list[pd.Timestamp] = []
+    baseline: list[float] = []
+    actual: list[float] = []
+    for day, hours in parts:
+        judged = performance_from_hourly(hourly, event_day=day, hours=hours, earlier_event_days=excluded)
+        if not judged.hours:
+            return None  # not known yet: no reads for an event hour, or no like day
+        for hour in judged.hours:
+            local = pd.Timestamp(datetime(day.year, day.month, day.day, hour.hour))
+            starts.append(
+                local.tz_localize(zone, ambiguous=True, nonexistent="shift_forward").tz_convert("UTC")
+            )
+            baseline.append(hour.baseline_kwh)
+            actual.append(hour.actual_kwh)
+    return pd.DataFrame(
+        {"customer_id": customer_id, "hour_start": starts, "baseline_kwh": baseline, "actual_kwh": actual}
+    )
+
+
+def member_performance(window: pd.DataFrame) -> dict[str, MemberPerformance]:
+    """Each member's window totals, from the frame of `window_hours`."""
+    totals = window.groupby("customer_id")[["baseline_kwh", "actual_kwh"]].sum()
+    return {
+        str(customer_id): MemberPerformance(
+            customer_id=str(customer_id),
+            baseline_kwh=float(row.baseline_kwh),
+            actual_kwh=float(row.actual_kwh),
+        )
+        for customer_id, row in totals.iterrows()
+    }
