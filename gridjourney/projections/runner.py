@@ -26,6 +26,7 @@ from gridjourney.projections import (
     customers,
     journey_instances,
     messages,
+    programs,
     push_subscriptions,
     suppressions,
 )
@@ -41,6 +42,7 @@ PROJECTIONS: tuple[Projection, ...] = (
     journey_instances.PROJECTION,
     push_subscriptions.PROJECTION,
     suppressions.PROJECTION,
+    programs.PROJECTION,
 )
 _BY_TYPE: dict[str, list[Projection]] = {}
 for _projection in PROJECTIONS:

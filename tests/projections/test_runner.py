@@ -29,9 +29,11 @@ def scenario(customers_count: int = 12, seed: int = 7) -> list[NewEvent]:
     for n in range(customers_count):
         c = f"c-{n}"
         attributes = {"segment": rng.choice(["ev", "solar", "flat"]), "score": rng.random()}
-        out.append(
-            new_event("customer.created", c, {"name": f"Customer {n}", "attributes": attributes}, minute=n)
-        )
+        grid = {"premise_id": f"P-{n}", "transformer_id": f"T-{n // 4}", "feeder_id": f"F-{n // 8}"}
+        profile = {"name": f"Customer {n}", "attributes": attributes, **grid}
+        out.append(new_event("customer.created", c, profile, minute=n))
+        if n % 2 == 0:
+            out.append(new_event("program.enrolled", c, {"program": "ptr"}, minute=n))
         out.append(
             new_event(
                 "consent.changed", c, {"channel": "sms", "purpose": "marketing", "granted": True}, minute=n
@@ -73,8 +75,36 @@ def scenario(customers_count: int = 12, seed: int = 7) -> list[NewEvent]:
         if n % 5 == 1:
             browser = {"endpoint": f"https://push.example/{c}", "p256dh": "BKey-" + c, "auth": "auth-" + c}
             out.append(new_event("push.subscribed", c, browser, minute=minute + 4))
+        if n % 6 == 0:
+            out.append(new_event("program.unenrolled", c, {"program": "ptr"}, minute=minute + 6))
         out.append(usage(c))
+    out.extend(grid_events())
     return out
+
+
+def grid_events() -> list[NewEvent]:
+    """A DR event rescheduled then cancelled, and two outages, one deduplicated and partly restored."""
+    window = {"dr_event_id": "dr-1", "start": "2026-07-02T17:00:00Z", "end": "2026-07-02T19:00:00Z"}
+    etr = {"incident_id": "o-1", "etr": "2026-07-01T18:00:00Z"}
+    return [
+        new_event("dr.event_scheduled", None, {**window, "program": "ptr"}, minute=200),
+        new_event(
+            "dr.event_modified",
+            None,
+            {**window, "modification_number": 1, "end": "2026-07-02T20:00:00Z"},
+            minute=201,
+        ),
+        new_event("dr.event_cancelled", None, {"dr_event_id": "dr-1"}, minute=202),
+        new_event("outage.detected", None, {"incident_id": "o-1", "transformer_ids": ["T-0"]}, minute=210),
+        new_event("outage.detected", None, {"incident_id": "o-2", "transformer_ids": ["T-0"]}, minute=211),
+        new_event("outage.etr_updated", None, etr, minute=212),
+        new_event(
+            "outage.restored",
+            None,
+            {"incident_id": "o-1", "premise_ids": ["P-1"], "restored_at": "2026-07-01T17:00:00Z"},
+            minute=213,
+        ),
+    ]
 
 
 async def append_in_chunks(engine: AsyncEngine, events: list[NewEvent], size: int) -> None:
@@ -149,6 +179,7 @@ async def test_rebuild_of_an_empty_log_empties_the_tables(engine: AsyncEngine) -
         "journey_instances": 0,
         "push_subscriptions": 0,
         "suppressions": 0,
+        "customer_programs": 0,
     }
 
 
