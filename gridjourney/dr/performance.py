@@ -23,7 +23,6 @@ from gridjourney.metering.features import hourly_kwh
 RESPONSE_MIN_KWH = 0.05
 RESPONSE_MIN_SHARE = 0.05
 HOUR_SECONDS = 3600
-WINDOW_COLUMNS = ["customer_id", "hour_start", "baseline_kwh", "actual_kwh"]
 
 
 @dataclass(frozen=True)
@@ -93,8 +92,20 @@ def window_hours(
             if rows is not None:
                 frames.append(rows)
     if not frames:
-        return pd.DataFrame({column: pd.Series(dtype=object) for column in WINDOW_COLUMNS})
+        return empty_window()
     return pd.concat(frames, ignore_index=True)
+
+
+def empty_window() -> pd.DataFrame:
+    """The frame of `window_hours` without members."""
+    return pd.DataFrame(
+        {
+            "customer_id": pd.Series(dtype=object),
+            "hour_start": pd.Series(dtype="datetime64[ns, UTC]"),
+            "baseline_kwh": pd.Series(dtype="float64"),
+            "actual_kwh": pd.Series(dtype="float64"),
+        }
+    )
 
 
 def _member_rows(

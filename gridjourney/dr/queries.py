@@ -195,6 +195,11 @@ async def runs_of_event(conn: AsyncConnection, dr_event_id: str) -> list[RunView
     return [RunView(**row._mapping) for row in rows]
 
 
+async def cohort_keys(conn: AsyncConnection) -> set[str]:
+    """The keys (event ids) of every cohort run."""
+    return set((await conn.execute(select(cohort_runs.c.cohort_key).distinct())).scalars())
+
+
 async def members_of_runs(conn: AsyncConnection, run_ids: Collection[str]) -> list[MemberView]:
     """The members of the runs with their segment, holdout flag and time zone (a customer in two runs
     counts once, as treated if treated in either)."""

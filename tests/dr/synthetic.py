@@ -40,10 +40,12 @@ def build_trial(
     rng = np.random.default_rng(seed)
     treated_ids = [f"t{i:03d}" for i in range(treated)]
     holdout_ids = [f"h{i:03d}" for i in range(holdout)]
-    hours = pd.date_range(EVENT_START.replace(hour=0) - timedelta(days=DAYS_BEFORE), EVENT_END, freq="h")
-    hours = hours[hours < EVENT_START.replace(hour=0) + timedelta(days=1)]
+    midnight = pd.Timestamp(EVENT_START.replace(hour=0))
+    hours = pd.date_range(
+        midnight - pd.Timedelta(days=DAYS_BEFORE), midnight + pd.Timedelta(days=1), freq="h"
+    )[:-1]
     event_day = hours.date == EVENT_START.date()
-    in_event = (hours >= EVENT_START) & (hours < EVENT_END)
+    in_event = (hours >= pd.Timestamp(EVENT_START)) & (hours < pd.Timestamp(EVENT_END))
     evening = np.isin(hours.hour, range(17, 21))
     frames = []
     for customer_id in treated_ids + holdout_ids:

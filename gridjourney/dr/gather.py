@@ -1,0 +1,85 @@
+"""What the DR report needs from the database: the events, their runs and members, who was notified
+or opted out, and the members' reads (loaded once for all the events asked about)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import timedelta
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from gridjourney.dr import queries
+from gridjourney.dr.performance import empty_window, full_hours, window_hours
+from gridjourney.dr.queries import DrEventView
+from gridjourney.dr.report import EventData
+from gridjourney.metering.dr_baseline import MAX_LOOKBACK_DAYS
+from gridjourney.metering.store import load_reads
+
+
+class UnknownDrEvent(LookupError):
+    def __init__(self, dr_event_id: str) -> None:
+        super().__init__(f"no DR event {dr_event_id!r}")
+        self.dr_event_id = dr_event_id
+
+
+async def event_ids_with_runs(engine: AsyncEngine, program: str | None = None) -> list[str]:
+    """The DR events that started a cohort run (of one program, or all), by start."""
+    async with engine.connect() as conn:
+        known = await queries.all_dr_events(conn)
+        with_runs = await queries.cohort_keys(conn)
+    chosen = [e for e in known.values() if e.dr_event_id in with_runs and program in (None, e.program)]
+    return [e.dr_event_id for e in sorted(chosen, key=lambda e: (e.start, e.dr_event_id))]
+
+
+async def gather(engine: AsyncEngine, event_ids: Sequence[str]) -> list[EventData]:
+    """One EventData per event id, in order; UnknownDrEvent for an id that is no DR event."""
+    datas: list[EventData] = []
+    async with engine.connect() as conn:
+        every = await queries.all_dr_events(conn)
+        for event_id in event_ids:
+            event = every.get(event_id) or await queries.find_dr_event(conn, event_id)
+            if event is None:
+                raise UnknownDrEvent(event_id)
+            runs = await queries.runs_of_event(conn, event_id)
+            run_ids = [run.run_id for run in runs]
+            members = await queries.members_of_runs(conn, run_ids) if runs else []
+            ids = [m.customer_id for m in members]
+            since = min((run.started_at for run in runs), default=event.start)
+            until = max([event.end, *(run.finished_at for run in runs if run.finished_at)])
+            expected = [run.expected_kw for run in runs if run.expected_kw is not None]
+            datas.append(
+                EventData(
+                    event=event,
+                    run_ids=run_ids,
+                    members=members,
+                    window=empty_window(),
+                    notified=await queries.notified_members(conn, run_ids) if runs else set(),
+                    opted_out=await queries.opted_out_members(conn, ids, since, until),
+                    expected_kw=sum(expected) if expected else None,
+                )
+            )
+    await _fill_windows(engine, datas, list(every.values()))
+    return datas
+
+
+async def _fill_windows(engine: AsyncEngine, datas: list[EventData], every: list[DrEventView]) -> None:
+    zones = {m.customer_id: m.time_zone for data in datas for m in data.members}
+    if not zones:
+        return
+    start = min(data.event.start for data in datas) - timedelta(days=MAX_LOOKBACK_DAYS + 2)
+    end = max(data.event.end for data in datas)
+    hourly = full_hours(await load_reads(engine, customer_ids=list(zones), start=start, end=end), zones)
+    for data in datas:
+        others = [
+            (e.start, e.end)
+            for e in every
+            if e.dr_event_id != data.event.dr_event_id and e.status != "cancelled"
+        ]
+        own = {m.customer_id: m.time_zone for m in data.members}
+        data.window = window_hours(
+            hourly[hourly["customer_id"].isin(list(own))],
+            start=data.event.start,
+            end=data.event.end,
+            time_zones=own,
+            other_events=others,
+        )
