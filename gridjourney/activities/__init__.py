@@ -7,7 +7,8 @@ Construct once per worker and register the bound methods::
     Worker(client, task_queue=settings.task_queue, activities=activities.journey_activities, ...)
     Worker(client, task_queue=settings.send_task_queue, activities=activities.send_activities, ...)
 
-(or `activities.all` on one queue). Workflows call them by the names in workflows/contracts.py.
+(or `activities.all` on one queue). Workflows call them by the names in workflows/contracts.py and
+workflows/cohort_contracts.py (SEND_COHORT_BATCH, on the send task queue: `send_activities`).
 """
 
 from __future__ import annotations
@@ -26,9 +27,12 @@ from gridjourney.activities.context import load_context
 from gridjourney.activities.customers import update_customer
 from gridjourney.activities.journey_events import record_journey_event
 from gridjourney.activities.ledger import ClaimLost
+from gridjourney.activities.rate_limit import buckets_from_settings
 from gridjourney.activities.scores import Scoring
 from gridjourney.activities.send import MessageSending, SendHeld, SendInProgress
+from gridjourney.activities.send_batch import BatchIncomplete, BatchProgress, CohortSending
 from gridjourney.channels.base import Sender
+from gridjourney.channels.bulk import ProviderCalls
 from gridjourney.config import Settings, public_base_url
 from gridjourney.dsl.schema import Channel
 from gridjourney.events.store import EventStore
@@ -36,6 +40,7 @@ from gridjourney.events.types import UnknownEventType
 from gridjourney.policy.loader import policy_from_settings
 from gridjourney.policy.model import Policy
 from gridjourney.privacy.customer_keys import CustomerErased
+from gridjourney.workflows.cohort_contracts import SEND_COHORT_BATCH, BatchOutcome, CohortSendInput
 from gridjourney.workflows.contracts import (
     LOAD_CONTEXT,
     RECORD_JOURNEY_EVENT,
@@ -79,6 +84,13 @@ class JourneyActivities:
             status_callback_base=public_base_url(settings),
             clock=decision_time,
         )
+        # Cohort batches: the same send, in bulk; provider rates shared by every worker.
+        calls = ProviderCalls(
+            senders,
+            throttles=buckets_from_settings(engine, settings),
+            concurrency={"sms": settings.sms_concurrency, "push": settings.sms_concurrency},
+        )
+        self.cohort_sending = CohortSending(self.sending, calls)
 
     @activity.defn(name=LOAD_CONTEXT)
     async def load_context(self, request: LoadContextInput) -> CustomerContext:
@@ -121,6 +133,24 @@ class JourneyActivities:
         except CustomerErased as error:
             raise _erased(error) from error
 
+    @activity.defn(name=SEND_COHORT_BATCH)
+    async def send_cohort_batch(self, request: CohortSendInput) -> BatchOutcome:
+        # A retried batch carries on from its last heartbeat (plain dicts: validated again). Transient
+        # provider errors (BatchIncomplete) propagate and Temporal retries what is left.
+        heartbeat = None
+        resumed = None
+        if activity.in_activity():
+            details = activity.info().heartbeat_details
+            resumed = BatchProgress.model_validate(details[0]) if details else None
+
+            def heartbeat(progress: BatchProgress) -> None:
+                activity.heartbeat(progress.model_dump(mode="json"))
+
+        try:
+            return await self.cohort_sending.send_batch(request, heartbeat, resumed)
+        except CustomerErased as error:
+            raise _erased(error) from error
+
     @activity.defn(name=RECORD_SEND_GIVEN_UP)
     async def record_send_given_up(self, request: SendGivenUpInput) -> None:
         try:
@@ -141,14 +171,21 @@ class JourneyActivities:
     @property
     def send_activities(self) -> list[Callable[..., Any]]:
         """For the dedicated send task queue, whose rate limit throttles provider calls."""
-        return [self.send_message]
+        return [self.send_message, self.send_cohort_batch]
 
     @property
     def all(self) -> list[Callable[..., Any]]:
         return [*self.journey_activities, *self.send_activities]
 
 
-__all__ = ["ClaimLost", "JourneyActivities", "SendHeld", "SendInProgress", "decision_time"]
+__all__ = [
+    "BatchIncomplete",
+    "ClaimLost",
+    "JourneyActivities",
+    "SendHeld",
+    "SendInProgress",
+    "decision_time",
+]
 
 
 def decision_time() -> datetime:

@@ -155,10 +155,12 @@ class TwilioStandIn:
         # Sent the moment it is accepted (DateSent set); False: left queued, DateSent null, as Twilio
         # leaves a message waiting in a busy sender's queue.
         self.sends_at_once = True
+        self.in_flight = 0  # message creations being answered now, and the most there ever were
+        self.max_in_flight = 0
         messages = f"/{API_VERSION}/Accounts/{{account}}/Messages"
         self.app = Starlette(
             routes=[
-                Route(f"{messages}.json", self._create, methods=["POST"]),
+                Route(f"{messages}.json", self._create_counted, methods=["POST"]),
                 Route(f"{messages}.json", self._list, methods=["GET"]),
                 Route(f"{messages}/{{sid}}.json", self._fetch, methods=["GET"]),
             ]
@@ -191,6 +193,14 @@ class TwilioStandIn:
         if request.path_params["account"] != self.account_sid:
             return twilio_error(404, 20404, f"The requested resource {request.url.path} was not found")
         return None
+
+    async def _create_counted(self, request: Request) -> JSONResponse:
+        self.in_flight += 1
+        self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        try:
+            return await self._create(request)
+        finally:
+            self.in_flight -= 1
 
     async def _create(self, request: Request) -> JSONResponse:
         if (denied := self._check_auth(request)) is not None:

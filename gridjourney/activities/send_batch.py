@@ -1,0 +1,429 @@
+"""SEND_COHORT_BATCH: one send step for the members of one cohort batch, through the per-customer
+send's own pieces (activities/send.py) in bulk.
+
+Per chunk of members: acquire their ledger keys in one statement → recover rows an earlier attempt
+left in doubt (MessageSending's look-up, per member) → one decision transaction (the chunk's
+customers locked in lock order, `eligibility.gather_many` + `eligibility.judge` per member, the
+chosen channels reserved) → render (send_content.outgoing_message) → `calling` → the providers
+(channels/bulk.py: SendGrid personalizations, bounded Twilio and push concurrency, the shared
+rate limits) → the outcomes, their events and the members' moves in one transaction.
+
+A retry finds the chunk's members where the last attempt left them: moved members are gone from the
+track, completed ledger rows are duplicates, rows in doubt are looked up. The heartbeat details carry
+the counts of what is done, so a retried batch reports the whole batch.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from collections.abc import AsyncIterator, Callable, Collection, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, Field
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from gridjourney.activities import eligibility, ledger
+from gridjourney.activities.context import CustomerRecord
+from gridjourney.activities.send import MessageSending, SendHeld
+from gridjourney.activities.send_content import ledger_note, outgoing_message
+from gridjourney.activities.send_events import deferred_event, outcome_event, suppression_event_id
+from gridjourney.channels.base import LookupUnavailable, OutgoingMessage, PermanentSendError, SendError
+from gridjourney.channels.bulk import ProviderCalls
+from gridjourney.cohorts.queries import Member, batch_members, defer_members, move_members
+from gridjourney.dr.queries import performance_of
+from gridjourney.events.models import NewEvent
+from gridjourney.projections.queries import get_customers
+from gridjourney.projections.suppressions import suppression_added
+from gridjourney.workflows.cohort_contracts import BatchOutcome, CohortSendInput
+from gridjourney.workflows.contracts import SendMessageInput, SendOutcome
+
+log = logging.getLogger(__name__)
+BatchHeartbeat = Callable[["BatchProgress"], None]
+# Counts of members left where they are: recounted by each attempt, never carried over.
+LEFT_COUNTS = ("deferred", "in_progress", "held", "retrying")
+
+
+class BatchProgress(BaseModel):
+    """A batch attempt's heartbeat details: its counts so far, and the last member it finished."""
+
+    outcome: BatchOutcome
+    done_through: int = Field(-1, description="member_no of the last member of the last finished chunk")
+
+
+class BatchIncomplete(RuntimeError):
+    """Some members met a transient provider error: they wait in the track for the retry."""
+
+
+@dataclass
+class _Pending:
+    """A member on its way to the provider."""
+
+    request: SendMessageInput
+    message: OutgoingMessage
+    locale: str
+
+
+class CohortSending:
+    """The batch activity's logic, independent of Temporal (activities/__init__.py wraps it).
+
+    `sending`: the per-customer send, whose store, senders, policy, templates, lease and clock this
+    shares; `calls`: the provider paths; `chunk_size`: members per ledger/decision/record round."""
+
+    def __init__(self, sending: MessageSending, calls: ProviderCalls, *, chunk_size: int = 500) -> None:
+        self.sending = sending
+        self.engine = sending.engine
+        self.calls = calls
+        self.chunk_size = chunk_size
+
+    async def send_batch(
+        self,
+        request: CohortSendInput,
+        heartbeat: BatchHeartbeat | None = None,
+        resumed: BatchProgress | None = None,
+    ) -> BatchOutcome:
+        """`resumed`: the last heartbeat of an earlier attempt of this batch (its counts carry on)."""
+        tally = _Tally(resumed)
+        async with self.engine.connect() as conn:
+            members = await batch_members(conn, request.batch)
+        now = self.sending.clock()
+        holdout = [m for m in members if m.holdout]
+        waiting = [m for m in members if not m.holdout and m.deferred_until and m.deferred_until > now]
+        waiting_nos = {m.member_no for m in waiting}
+        for member in waiting:
+            tally.deferred(member.deferred_until)  # type: ignore[arg-type]
+        if holdout:
+            async with self.engine.begin() as conn:
+                await self._move(conn, request, [m.customer_id for m in holdout], tally)
+            tally.count("holdout", sum(1 for m in holdout if tally.new(m.member_no)))
+        others = [m for m in members if not m.holdout and m.member_no not in waiting_nos]
+        for start in range(0, len(others), self.chunk_size):
+            chunk = others[start : start + self.chunk_size]
+            await self._chunk(request, chunk, tally, heartbeat)
+            tally.done_through = chunk[-1].member_no
+            if heartbeat is not None:
+                heartbeat(tally.progress())
+        if tally.counts.get("retrying"):
+            raise BatchIncomplete(f"{tally.counts['retrying']} members met a transient provider error")
+        return tally.outcome()
+
+    # --- one chunk ---------------------------------------------------------------------------------
+    async def _chunk(
+        self, request: CohortSendInput, chunk: list[Member], tally: _Tally, heartbeat: BatchHeartbeat | None
+    ) -> None:
+        ids = [m.customer_id for m in chunk]
+        async with self.engine.connect() as conn:
+            performance = await performance_of(conn, request.batch.run_id, ids)
+        requests = {m.customer_id: _member_request(request, m, performance.get(m.customer_id)) for m in chunk}
+        by_key = {r.idempotency_key: r for r in requests.values()}
+        numbers = {m.customer_id: m.member_no for m in chunk}
+        token = str(uuid.uuid4())
+        async with self.engine.begin() as conn:
+            owned = await ledger.acquire_many(
+                conn,
+                {key: r.customer_id for key, r in by_key.items()},
+                token,
+                self.sending.claim_lease,
+                purpose=request.purpose,
+                journey_id=request.journey_id,
+                step_id=request.batch.step_id,
+            )
+            others = await ledger.rows_of(conn, by_key.keys() - owned.keys())
+            duplicates = [by_key[k].customer_id for k, row in others.items() if row.completed]
+            await self._move(conn, request, duplicates, tally)
+        tally.count("duplicate", sum(1 for c in duplicates if tally.new(numbers[c])))
+        tally.count("in_progress", len(others) - len(duplicates))
+        async with self._kept_alive(list(owned), token, tally, heartbeat):
+            ready = await self._recover(request, by_key, owned, token, tally)
+            if ready:
+                await self._decide_and_send(request, [by_key[k] for k in ready], token, tally)
+
+    async def _recover(
+        self,
+        request: CohortSendInput,
+        by_key: dict[str, SendMessageInput],
+        owned: dict[str, ledger.LedgerRow],
+        token: str,
+        tally: _Tally,
+    ) -> list[str]:
+        """Rows an earlier attempt left: `sending` is simply decided again; `calling`/`ambiguous` are
+        looked up at the provider by MessageSending (one path for both modes). The keys to decide."""
+        ready = [k for k, row in owned.items() if row.status not in ledger.IN_DOUBT]
+        reserved = [k for k in ready if owned[k].status == ledger.SENDING]
+        if reserved:
+            async with self.engine.begin() as conn:
+                await ledger.unreserve_many(conn, reserved, token)
+        for key, row in owned.items():
+            if row.status not in ledger.IN_DOUBT:
+                continue
+            try:
+                # MessageSending's own recovery: it records what the provider has, or gives the row
+                # back as `claimed` (None) for this attempt to decide afresh.
+                found = await self.sending._look_up_earlier(by_key[key], token, row)
+            except (SendHeld, LookupUnavailable, ledger.ClaimLost) as error:
+                log.warning("%s: left in the track (%s)", key, error)
+                tally.count("held", 1)
+                continue
+            if found is None:
+                ready.append(key)
+            else:
+                async with self.engine.begin() as conn:
+                    await self._move(conn, request, [by_key[key].customer_id], tally)
+                tally.count(found.status, 1)
+        return ready
+
+    async def _decide_and_send(
+        self, request: CohortSendInput, requests: list[SendMessageInput], token: str, tally: _Tally
+    ) -> None:
+        policy, senders, lease = self.sending.policy, self.sending.senders, self.sending.claim_lease
+        ids = [r.customer_id for r in requests]
+        async with self.engine.connect() as conn:
+            views = await get_customers(conn, ids)
+        customers = {cid: CustomerRecord.model_validate(v.model_dump()) for cid, v in views.items()}
+        now = self.sending.clock()  # one clock for the decisions and the reservations their caps count
+        decisions: dict[str, eligibility.SendDecision] = {}
+        async with self.engine.begin() as conn:
+            await ledger.lock_customers(conn, list(customers))
+            facts = await eligibility.gather_many(conn, policy, list(customers), request.purpose, now)
+            for r in requests:
+                if r.customer_id in customers:
+                    customer = customers[r.customer_id]
+                    judged = eligibility.judge(policy, customer, r, senders.keys(), now, facts[r.customer_id])
+                    decisions[r.idempotency_key] = judged
+            chosen = {
+                key: d.channel
+                for key, d in decisions.items()
+                if d.deferred_until is None and d.channel is not None and d.recipient is not None
+            }
+            reserved = await ledger.reserve_many(conn, chosen, token, request.purpose, lease, at=now)
+        finished: list[tuple[SendMessageInput, SendOutcome, list[NewEvent]]] = []
+        deferred: list[tuple[SendMessageInput, datetime, NewEvent]] = []
+        pending: list[_Pending] = []
+        for r in requests:
+            decision = decisions.get(r.idempotency_key)
+            if decision is None:
+                unknown = SendOutcome(status="suppressed", reason="unknown_customer")
+                finished.append((r, unknown, [outcome_event(r, unknown)]))
+            elif decision.deferred_until is not None and r.can_defer:
+                event = deferred_event(r, decision.deferred_until, decision.time_zone, decision.reason())
+                deferred.append((r, decision.deferred_until, event))
+            elif decision.deferred_until is not None or r.idempotency_key not in chosen:
+                reason = "quiet_hours" if decision.deferred_until is not None else decision.reason()
+                refused = SendOutcome(status="suppressed", reason=reason)
+                finished.append((r, refused, [outcome_event(r, refused)]))
+            elif r.idempotency_key in reserved:
+                assert decision.channel is not None and decision.recipient is not None
+                prepared = outgoing_message(
+                    self.sending.templates_dir,
+                    r,
+                    customers[r.customer_id],
+                    decision.channel,
+                    decision.recipient,
+                    self.sending.status_callback_base,
+                )
+                if isinstance(prepared, SendOutcome):
+                    finished.append((r, prepared, [outcome_event(r, prepared)]))
+                else:
+                    pending.append(_Pending(r, *prepared))
+            else:
+                tally.count("held", 1)  # the row was taken over while deciding: not ours to send
+        await self._record(request, token, finished, tally)
+        await self._defer(request, token, deferred, tally)
+        await self._call(request, token, pending, tally)
+
+    async def _call(
+        self, request: CohortSendInput, token: str, pending: list[_Pending], tally: _Tally
+    ) -> None:
+        if not pending:
+            return
+        async with self.engine.begin() as conn:
+            calling = await ledger.start_call_many(
+                conn, [p.request.idempotency_key for p in pending], token, self.sending.claim_lease
+            )
+        pending = [p for p in pending if p.request.idempotency_key in calling]
+        tally.count("held", len(calling) - len(pending))
+        try:
+            answers = await self.calls.send([p.message for p in pending])
+        except BaseException as error:
+            # Cancelled or crashed mid-call: the provider may have any of these messages.
+            with contextlib.suppress(Exception):
+                async with self.engine.begin() as conn:
+                    note = ledger_note(f"{type(error).__name__}: {error}")
+                    await ledger.mark_ambiguous_many(conn, calling, token, note)
+            raise
+        finished: list[tuple[SendMessageInput, SendOutcome, list[NewEvent]]] = []
+        transient: dict[bool, list[str]] = {True: [], False: []}
+        for p, answer in zip(pending, answers, strict=True):
+            r, channel = p.request, p.message.channel
+            if isinstance(answer, PermanentSendError):
+                kind = "invalid_recipient" if answer.invalid_recipient else "provider_refused"
+                failed = SendOutcome(status="failed", channel=channel, reason=f"{kind}: {answer.reason}")
+                events = [outcome_event(r, failed, locale=p.locale, error_code=answer.code)]
+                if answer.invalid_recipient:
+                    key = suppression_event_id(r.idempotency_key)
+                    added = suppression_added(
+                        r.customer_id, channel, p.message.recipient, kind, "gridjourney.send", key
+                    )
+                    events.append(added)
+                finished.append((r, failed, events))
+            elif isinstance(answer, SendError):
+                transient[getattr(answer, "maybe_accepted", False)].append(r.idempotency_key)
+            else:
+                sent = SendOutcome(
+                    status="sent", channel=channel, provider_message_id=answer.provider_message_id
+                )
+                finished.append(
+                    (r, sent, [outcome_event(r, sent, locale=p.locale, segments=answer.segments)])
+                )
+        await self._record(request, token, finished, tally)
+        if transient[True] or transient[False]:
+            async with self.engine.begin() as conn:
+                await ledger.mark_ambiguous_many(conn, transient[True], token, "transient provider error")
+                await ledger.release_many(conn, transient[False], token, "transient provider error")
+            tally.count("retrying", len(transient[True]) + len(transient[False]))
+
+    # --- recording ---------------------------------------------------------------------------------
+    async def _record(
+        self,
+        request: CohortSendInput,
+        token: str,
+        finished: list[tuple[SendMessageInput, SendOutcome, list[NewEvent]]],
+        tally: _Tally,
+    ) -> None:
+        """The outcomes, their events and the members' moves in one transaction."""
+        if not finished:
+            return
+        completions = [
+            ledger.Completion(r.idempotency_key, o.status, o.channel, o.provider_message_id)
+            for r, o, _ in finished
+        ]
+        async with self.engine.begin() as conn:
+            done = await ledger.complete_many(conn, completions, token)
+            recorded = [(r, o, e) for r, o, e in finished if r.idempotency_key in done]
+            await self.sending.store.append_in(conn, [event for _, _, events in recorded for event in events])
+            await self._move(conn, request, [r.customer_id for r, _, _ in recorded], tally)
+        for _, outcome, _ in recorded:
+            tally.count(outcome.status, 1)
+        tally.count("held", len(finished) - len(recorded))
+
+    async def _defer(
+        self,
+        request: CohortSendInput,
+        token: str,
+        deferred: list[tuple[SendMessageInput, datetime, NewEvent]],
+        tally: _Tally,
+    ) -> None:
+        """Quiet hours: the members stay in the track with `deferred_until`, their keys released."""
+        by_until: dict[datetime, list[str]] = {}
+        async with self.engine.begin() as conn:
+            released = await ledger.release_many(
+                conn, [r.idempotency_key for r, _, _ in deferred], token, "deferred by quiet hours"
+            )
+            kept = [(r, until, event) for r, until, event in deferred if r.idempotency_key in released]
+            await self.sending.store.append_in(conn, [event for _, _, event in kept])
+            for r, until, _ in kept:
+                by_until.setdefault(until, []).append(r.customer_id)
+            for until, ids in by_until.items():
+                await defer_members(conn, request.batch.run_id, ids, until)
+        for _, until, _ in kept:
+            tally.deferred(until)
+
+    async def _move(
+        self, conn: AsyncConnection, request: CohortSendInput, customer_ids: Sequence[str], tally: _Tally
+    ) -> None:
+        if not customer_ids or request.stay:
+            return  # `stay`: an on_update notice; its members wait where they are
+        left = "end" if request.next_step is None else None
+        run_id, step, track = request.batch.run_id, request.next_step, request.next_track
+        moved = await move_members(conn, run_id, customer_ids, step, track, left)
+        tally.moved[track or "end"] = tally.moved.get(track or "end", 0) + moved
+
+    @contextlib.asynccontextmanager
+    async def _kept_alive(
+        self, owned: Collection[str], token: str, tally: _Tally, heartbeat: BatchHeartbeat | None
+    ) -> AsyncIterator[None]:
+        """Renew the chunk's leases and heartbeat while it works (activities/lease.py, for many keys)."""
+        every = self.sending.heartbeat_every.total_seconds()
+
+        async def keep() -> None:
+            while True:
+                if heartbeat is not None:
+                    heartbeat(tally.progress())
+                await asyncio.sleep(every)
+                try:
+                    async with self.engine.begin() as conn:
+                        await ledger.renew_many(conn, owned, token, self.sending.claim_lease)
+                except Exception as error:
+                    log.warning("cannot renew the batch's leases (%s)", error)
+
+        keeper = asyncio.create_task(keep(), name="cohort batch leases")
+        try:
+            yield
+        finally:
+            keeper.cancel()
+            await asyncio.gather(keeper, return_exceptions=True)
+
+
+def _member_request(
+    request: CohortSendInput, member: Member, performance: dict[str, Any] | None
+) -> SendMessageInput:
+    """The per-customer send's input for one member: the same key, template and variables."""
+    return SendMessageInput(
+        idempotency_key=request.idempotency_key(member.customer_id),
+        customer_id=member.customer_id,
+        journey_id=request.journey_id,
+        journey_version=request.version,
+        instance_id=request.batch.run_id,
+        step_id=request.batch.step_id,
+        channels=request.channels,
+        template=request.template,
+        purpose=request.purpose,
+        variables={"event": request.subject, "performance": performance or {"known": False}},
+        sending_hours=request.sending_hours,
+        can_defer=request.can_defer,
+    )
+
+
+class _Tally:
+    """What the batch did so far, carried over from the last attempt's heartbeat."""
+
+    def __init__(self, resumed: BatchProgress | None) -> None:
+        self.counts: dict[str, int] = {}
+        self.moved: dict[str, int] = {}
+        self.next_deferred_until: datetime | None = None
+        # Members up to here were counted by an earlier attempt (a `stay` batch sees them again).
+        self.done_through = -1
+        if resumed is not None:
+            self.counts = {k: v for k, v in resumed.outcome.counts.items() if k not in LEFT_COUNTS}
+            self.moved = dict(resumed.outcome.moved)
+            self.done_through = resumed.done_through
+        self._resumed_through = self.done_through
+
+    def new(self, member_no: int) -> bool:
+        return member_no > self._resumed_through
+
+    def count(self, what: str, n: int) -> None:
+        if n:
+            self.counts[what] = self.counts.get(what, 0) + n
+
+    def deferred(self, until: datetime) -> None:
+        self.count("deferred", 1)
+        if self.next_deferred_until is None or until < self.next_deferred_until:
+            self.next_deferred_until = until
+
+    def outcome(self) -> BatchOutcome:
+        counts = {k: v for k, v in self.counts.items() if k != "retrying"}
+        processed = sum(v for k, v in counts.items() if k not in LEFT_COUNTS)
+        return BatchOutcome(
+            processed=processed,
+            counts=counts,
+            moved=dict(self.moved),
+            next_deferred_until=self.next_deferred_until,
+        )
+
+    def progress(self) -> BatchProgress:
+        return BatchProgress(outcome=self.outcome(), done_through=self.done_through)
