@@ -352,3 +352,11 @@ async def where_members_are(conn: AsyncConnection, run_id: str) -> dict[str | No
     c = cohort_members.c
     rows = await conn.execute(select(c.step_id, func.count()).where(c.run_id == run_id).group_by(c.step_id))
     return {row[0]: row[1] for row in rows}
+
+
+async def run_finished(conn: AsyncConnection, run_id: str) -> bool:
+    """Whether the run exists and has completed or exited (the router starts it no more)."""
+    status = (
+        await conn.execute(select(cohort_runs.c.status).where(cohort_runs.c.run_id == run_id))
+    ).scalar_one_or_none()
+    return status in ("completed", "exited")

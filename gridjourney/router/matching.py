@@ -22,18 +22,23 @@ def triggered_journeys(
     namespace = {"event": event.namespace(), "customer": customer or {}, "journey": {}}
     matched = []
     for journey in journeys:
+        if journey.definition.mode == "cohort":  # one run per event: router/cohorts.py
+            continue
         for trigger in journey.definition.trigger:
             if trigger.event != event.type:
                 continue
             namespace["journey"] = {"id": journey.journey_id, "version": journey.version}
-            if trigger.when is None or _holds(trigger.when, namespace):
+            if trigger.when is None or holds(trigger.when, namespace):
                 matched.append(journey)
                 break
     return matched
 
 
 def listened_event_types(journey: CompiledJourney) -> set[str]:
-    """Event types a running instance of this journey reacts to: wait_for, goal and exit_on."""
+    """Event types a running instance of this journey reacts to: wait_for, goal and exit_on.
+    Cohort journeys have no per-customer instances (router/cohorts.py signals their runs)."""
+    if journey.definition.mode == "cohort":
+        return set()
     types = set(journey.definition.exit_on)
     if journey.definition.goal is not None:
         types.add(journey.definition.goal.event)
@@ -41,7 +46,7 @@ def listened_event_types(journey: CompiledJourney) -> set[str]:
     return types
 
 
-def _holds(expression: str, namespace: dict[str, Any]) -> bool:
+def holds(expression: str, namespace: dict[str, Any]) -> bool:
     try:
         return bool(evaluate(expression, namespace))
     except Exception:  # a failing condition is false: the event does not match

@@ -1,6 +1,7 @@
 """EventRouter: the handler of the "router" subscription.
 
-For each event, in log order: start the per-customer journeys it triggers (deterministic workflow ids
+For each event, in log order: start or signal the cohort runs it concerns (router/cohorts.py), start
+the per-customer journeys it triggers (deterministic workflow ids
 make this idempotent, so redelivery starts nothing new), then signal the customer's running instances
 of journeys that listen for its type (workflows ignore an event id they have seen). The router waits
 for the projections to reach an event before handling it, so a journey started by `customer.created`
@@ -27,6 +28,7 @@ from gridjourney.events.models import StoredEvent
 from gridjourney.events.subscription import load_checkpoint
 from gridjourney.projections import runner as projections
 from gridjourney.router import queries
+from gridjourney.router.cohorts import CohortRouting
 from gridjourney.router.matching import listened_event_types, triggered_journeys
 from gridjourney.workflows.contracts import JOURNEY_EVENT_SIGNAL, EventRef
 
@@ -67,6 +69,8 @@ class EventRouter:
         wait_for_projections: bool = True,
         projections_wait: float = 30.0,
         stop: asyncio.Event | None = None,
+        cohort_batch_size: int = 500,
+        cohort_concurrency: int = 8,
     ) -> None:
         self.engine = engine
         self.client = client
@@ -76,8 +80,25 @@ class EventRouter:
         self.projections_wait = projections_wait
         self.stop = stop or asyncio.Event()
         """Set when the router's subscription stops: a wait for the projections ends at once."""
-        self.started = 0
-        self.signalled = 0
+        self._started = 0
+        self._signalled = 0
+        self.cohorts = CohortRouting(
+            engine,
+            client,
+            task_queue=task_queue,
+            send_task_queue=send_task_queue,
+            batch_size=cohort_batch_size,
+            concurrency=cohort_concurrency,
+        )
+
+    @property
+    def started(self) -> int:
+        """Per-customer instances and cohort runs started."""
+        return self._started + self.cohorts.started
+
+    @property
+    def signalled(self) -> int:
+        return self._signalled + self.cohorts.signalled
 
     async def handle(self, batch: list[StoredEvent]) -> None:
         if not batch:
@@ -88,8 +109,13 @@ class EventRouter:
                 raise Interrupted("the router is stopping")
         journeys = await registry.all_latest(self.engine)
         for event in batch:
-            if event.customer_id is not None and is_routed(event.type):
-                await self._route(event_ref(event), event.customer_id, journeys)
+            if not is_routed(event.type):
+                continue
+            ref = event_ref(event)
+            # events about a DR event or an outage (no customer) and a customer's (a reply OUT) alike
+            await self.cohorts.route(ref, journeys)
+            if event.customer_id is not None:
+                await self._route(ref, event.customer_id, journeys)
 
     async def _route(self, event: EventRef, customer_id: str, journeys: list[CompiledJourney]) -> None:
         customer = await queries.customer_namespace(self.engine, customer_id)
@@ -104,7 +130,7 @@ class EventRouter:
                 task_queue=self.task_queue,
                 send_task_queue=self.send_task_queue,
             )
-            self.started += int(result.started)
+            self._started += int(result.started)
         listeners = {
             journey.journey_id for journey in journeys if event.type in listened_event_types(journey)
         }
@@ -117,7 +143,7 @@ class EventRouter:
         handle = self.client.get_workflow_handle(instance_id)
         try:
             await handle.signal(JOURNEY_EVENT_SIGNAL, event)
-            self.signalled += 1
+            self._signalled += 1
         except RPCError as error:
             if error.status != RPCStatusCode.NOT_FOUND:
                 raise

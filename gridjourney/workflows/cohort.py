@@ -1,0 +1,617 @@
+"""CohortWorkflow: one utility-scale event (a DR event, an outage incident) for its whole audience.
+
+Its id is `cohort:{journey id}:{key}` (router/cohorts.py). Members are rows of `cohort_members`,
+never history (workflows/cohort_contracts.py). How a run goes:
+- RESOLVE_AUDIENCE puts every member in track `t1` at the first step; each track then runs as its
+  own coroutine. A step over a track runs as batch activities over member_no ranges of
+  `batch_size`, at most `concurrency` at once for the whole run. Members a step is done with form a
+  new track at the next step (a branch or split: one per target), which starts at once.
+- send: SEND_COHORT_BATCH on the send task queue. Members deferred by quiet hours stay; the track
+  sleeps until the earliest deferral and runs the step again for them (the others have gone on).
+- wait: one durable timer per track. An `updates` event (dr.event_modified) changes the subject;
+  the wait wakes and aims again (`until: event.start` moves with the event).
+- wait_for: each signalled event of the type (kept from the start of the run, so a restoration that
+  came while the notice was being sent counts) moves the members it names to on_event; at the
+  timeout the rest go to on_timeout.
+- dr_performance: DR_PERFORMANCE_BATCH every READS_POLL until every member has figures or the
+  wait for reads is over; then once more with give_up.
+- exit_on: the tracks are cancelled, every member leaves with the event type as reason, the run
+  ends `exited`. `on_update` notices: SEND_COHORT_BATCH with `stay` to the members waiting at
+  `at_steps`, keyed by step id `{event type}#{n}`.
+History holds batch activities and signals only; a run lives for hours to days, so it does not
+continue as new (a storm of signals would be the reason to add it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
+from functools import partial
+from typing import Any, Literal
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+
+with workflow.unsafe.imports_passed_through():
+    from gridjourney.dsl.expressions import ExpressionError
+    from gridjourney.dsl.schema import (
+        AnyStep,
+        BranchStep,
+        CohortSpec,
+        DrPerformanceStep,
+        ScoreStep,
+        SendSpec,
+        SendStep,
+        SplitStep,
+        UpdateStep,
+        WaitForStep,
+        WaitStep,
+    )
+    from gridjourney.workflows.cohort_contracts import (
+        COHORT_STATE_QUERY,
+        DR_PERFORMANCE_BATCH,
+        MATCH_EVENT,
+        MOVE_TRACK,
+        PARTITION_BATCH,
+        RECORD_RUN,
+        RESOLVE_AUDIENCE,
+        SCORE_BATCH,
+        SEND_COHORT_BATCH,
+        UPDATE_BATCH,
+        AudienceOutcome,
+        BatchOutcome,
+        CohortInput,
+        CohortSendInput,
+        CohortState,
+        DrPerformanceInput,
+        MatchEventInput,
+        MemberBatch,
+        MoveTrackInput,
+        PartitionInput,
+        RecordRunInput,
+        ResolveAudienceInput,
+        ScoreBatchInput,
+        TrackState,
+        UpdateBatchInput,
+    )
+    from gridjourney.workflows.cohort_decisions import (
+        batches,
+        cohort_wait_end,
+        moved_enough,
+        notice_due,
+        updated_subject,
+        wait_for_accepts,
+    )
+    from gridjourney.workflows.contracts import JOURNEY_EVENT_SIGNAL, EventRef
+    from gridjourney.workflows.decisions import target
+
+RunStatus = Literal["running", "completed", "exited"]
+EVENTS_KEPT = 1000  # wait_for events kept for tracks that reach their wait_for later
+READS_POLL = timedelta(hours=1)  # dr_performance: how often to look for reads again
+_BOOKKEEPING_RETRY = RetryPolicy(maximum_interval=timedelta(minutes=1))  # until the database is back
+_BATCH_RETRY = RetryPolicy(maximum_interval=timedelta(minutes=1))
+# Batch activities heartbeat their progress: a dead worker is noticed within this, and the retry
+# finds only the members not yet moved.
+_BATCH_HEARTBEAT = timedelta(minutes=1)
+_BATCH_TIMEOUT = timedelta(minutes=30)
+_PAST_DEFERRAL = timedelta(minutes=1)
+
+
+class _Exit(Exception):
+    pass
+
+
+@workflow.defn(name="CohortWorkflow")
+class CohortWorkflow:
+    @workflow.init
+    def __init__(self, input: CohortInput) -> None:
+        self._input = input
+        self._journey = input.journey
+        assert input.journey.definition.cohort is not None  # the router starts cohort journeys only
+        self._cohort: CohortSpec = input.journey.definition.cohort
+        self._subject: dict[str, Any] = input.trigger.namespace()
+        self._subject_version = 0
+        self._subject_recorded = 0
+        self._state = CohortState()
+        self._seen: set[str] = {input.trigger.event_id}
+        self._events: list[EventRef] = []  # of wait_for types, in arrival order
+        self._notices: list[EventRef] = []
+        self._exit_reason: str | None = None
+        self._tracks_made = 0
+        self._spans: dict[str, tuple[int, int]] = {}
+        self._live = 0
+        self._tasks: list[asyncio.Task[None]] = []
+        self._slots = asyncio.Semaphore(input.concurrency)
+        self._notices_sent: dict[str, int] = {}
+        self._notice_at: dict[int, datetime] = {}
+        self._notice_value: dict[int, Any] = {}
+        definition = input.journey.definition
+        self._wait_for_types = {s.wait_for.event for s in definition.steps if isinstance(s, WaitForStep)}
+
+    # --- handlers ---------------------------------------------------------------------------------
+    @workflow.signal(name=JOURNEY_EVENT_SIGNAL)
+    def on_event(self, event: EventRef) -> None:
+        if event.event_id in self._seen or self._state.status in ("completed", "exited"):
+            return
+        self._seen.add(event.event_id)
+        if event.type in self._journey.definition.exit_on:
+            self._exit_reason = self._exit_reason or event.type
+            return
+        if event.type in self._cohort.updates:
+            self._subject = updated_subject(self._subject, event.payload)
+            self._subject_version += 1
+        if any(notice.event == event.type for notice in self._cohort.on_update):
+            self._notices.append(event)
+        if event.type in self._wait_for_types:
+            self._events.append(event)
+            del self._events[:-EVENTS_KEPT]
+
+    @workflow.query(name=COHORT_STATE_QUERY)
+    def state(self) -> CohortState:
+        return self._state
+
+    # --- the run ----------------------------------------------------------------------------------
+    @workflow.run
+    async def run(self, input: CohortInput) -> CohortState:
+        first = self._new_track()
+        audience: AudienceOutcome = await self._bookkeeping(
+            RESOLVE_AUDIENCE,
+            ResolveAudienceInput(
+                run_id=self._run_id,
+                journey_id=self._journey.journey_id,
+                version=self._journey.version,
+                cohort_key=input.cohort_key,
+                trigger_event_id=input.trigger.event_id,
+                audience=self._cohort.audience,
+                subject=self._subject,
+                first_step=self._journey.first_step,
+                track=first,
+            ),
+            result_type=AudienceOutcome,
+            timeout=timedelta(minutes=10),
+        )
+        self._state.members, self._state.holdout = audience.members, audience.holdout
+        self._state.status = "running"
+        await self._record("running")
+        self._spans[first] = (0, audience.members)
+        self._spawn(first, self._journey.first_step, audience.members)
+        notices = asyncio.create_task(self._notice_loop())
+        await workflow.wait_condition(lambda: self._exit_reason is not None or self._live == 0)
+        notices.cancel()
+        if self._exit_reason is not None:
+            for task in self._tasks:
+                task.cancel()
+            await asyncio.gather(*self._tasks, notices, return_exceptions=True)
+            self._state.status = "exited"
+            self._state.exit_reason = self._exit_reason
+            self._state.tracks.clear()
+            await self._record("exited", self._exit_reason)
+        else:
+            await asyncio.gather(notices, return_exceptions=True)
+            self._state.status = "completed"
+            await self._record("completed")
+        return self._state
+
+    # --- tracks -----------------------------------------------------------------------------------
+    def _new_track(self) -> str:
+        self._tracks_made += 1
+        return f"t{self._tracks_made}"
+
+    def _spawn(
+        self, track: str, step_id: str | None, members: int, visits: dict[str, int] | None = None
+    ) -> None:
+        """Run `track` from `step_id` (None: its members have finished) in its own coroutine."""
+        if step_id is None or members <= 0:
+            return
+        self._state.tracks[track] = TrackState(step_id=step_id, members=members)
+        self._live += 1
+        self._tasks.append(asyncio.create_task(self._run_track(track, step_id, dict(visits or {}))))
+
+    async def _run_track(self, track: str, step_id: str, visits: dict[str, int]) -> None:
+        try:
+            visits[step_id] = visits.get(step_id, 0) + 1
+            await self._step(track, self._journey.step(step_id), visits)
+        finally:
+            self._live -= 1
+            self._state.tracks.pop(track, None)
+
+    async def _step(self, track: str, step: AnyStep, visits: dict[str, int]) -> None:
+        following = self._journey.successors.get(step.id)
+        if isinstance(step, SendStep):
+            await self._send(track, step, following, visits)
+        elif isinstance(step, WaitStep):
+            await self._wait(track, step, following, visits)
+        elif isinstance(step, WaitForStep):
+            await self._wait_for(track, step, following, visits)
+        elif isinstance(step, BranchStep | SplitStep):
+            await self._partition(track, step, following, visits)
+        elif isinstance(step, UpdateStep | ScoreStep):
+            await self._per_member(track, step, following, visits)
+        elif isinstance(step, DrPerformanceStep):
+            await self._dr_performance(track, step, following, visits)
+        else:  # EndStep
+            await self._move_track(track, None)
+
+    def _subject_moved(self, seen: int) -> bool:
+        return self._subject_version != seen
+
+    def _more_events(self, read: int) -> bool:
+        return len(self._events) > read
+
+    def _members(self, track: str) -> int:
+        state = self._state.tracks.get(track)
+        return 0 if state is None else state.members
+
+    def _went_on(self, track: str, moved: int) -> None:
+        state = self._state.tracks.get(track)
+        if state is not None:
+            state.members = max(0, state.members - moved)
+
+    def _follow(
+        self, outcome: BatchOutcome, steps: dict[str, str | None], visits: dict[str, int], parent: str
+    ) -> int:
+        """Start the tracks an outcome moved members to (track → its step); returns how many moved."""
+        for track, moved in outcome.moved.items():
+            self._spans[track] = self._spans[parent]
+            self._spawn(track, steps.get(track), moved, visits)
+        total = outcome.processed - outcome.counts.get("deferred", 0) - outcome.counts.get("waiting", 0)
+        self._went_on(parent, total)
+        return total
+
+    async def _over_batches(
+        self, track: str, step_id: str, call: Callable[[MemberBatch], Awaitable[BatchOutcome]]
+    ) -> BatchOutcome:
+        async def one(batch: MemberBatch) -> BatchOutcome:
+            async with self._slots:
+                return await call(batch)
+
+        parts = batches(self._run_id, step_id, track, self._spans[track], self._input.batch_size)
+        results = await asyncio.gather(*(one(batch) for batch in parts))
+        total = BatchOutcome()
+        for result in results:
+            total.processed += result.processed
+            for key, value in result.counts.items():
+                total.counts[key] = total.counts.get(key, 0) + value
+            for key, value in result.moved.items():
+                total.moved[key] = total.moved.get(key, 0) + value
+            if result.next_deferred_until is not None and (
+                total.next_deferred_until is None or result.next_deferred_until < total.next_deferred_until
+            ):
+                total.next_deferred_until = result.next_deferred_until
+        for key, value in total.counts.items():
+            self._state.counts[key] = self._state.counts.get(key, 0) + value
+        return total
+
+    # --- steps ------------------------------------------------------------------------------------
+    async def _send(self, track: str, step: SendStep, following: str | None, visits: dict[str, int]) -> None:
+        while True:
+            next_track = self._new_track() if following is not None else None
+
+            def request(batch: MemberBatch, next_track: str | None = next_track) -> CohortSendInput:
+                return self._send_input(batch, step.send, visits[step.id], following, next_track)
+
+            outcome = await self._over_batches(track, step.id, lambda batch: self._send_batch(request(batch)))
+            self._follow(outcome, {next_track: following} if next_track else {}, visits, track)
+            deferred_until = outcome.next_deferred_until
+            if deferred_until is None or outcome.counts.get("deferred", 0) == 0:
+                return
+            # the deferred members are asked again at the next allowed minute (never in a busy loop)
+            await workflow.sleep(max(deferred_until - workflow.now(), _PAST_DEFERRAL))
+
+    def _send_input(
+        self,
+        batch: MemberBatch,
+        send: SendSpec,
+        visit: int,
+        next_step: str | None,
+        next_track: str | None,
+        *,
+        stay: bool = False,
+    ) -> CohortSendInput:
+        return CohortSendInput(
+            batch=batch,
+            journey_id=self._journey.journey_id,
+            version=self._journey.version,
+            purpose=self._journey.definition.purpose,
+            channels=send.channels,
+            template=send.template,
+            sending_hours=send.sending_hours_text(),
+            subject=self._subject,
+            visit=visit,
+            next_step=next_step,
+            next_track=next_track,
+            can_defer=not stay,
+            stay=stay,
+        )
+
+    async def _send_batch(self, request: CohortSendInput) -> BatchOutcome:
+        outcome: BatchOutcome = await workflow.execute_activity(
+            SEND_COHORT_BATCH,
+            request,
+            task_queue=self._input.send_task_queue,
+            result_type=BatchOutcome,
+            start_to_close_timeout=_BATCH_TIMEOUT,
+            heartbeat_timeout=_BATCH_HEARTBEAT,
+            retry_policy=_BATCH_RETRY,
+        )
+        return outcome
+
+    async def _wait(self, track: str, step: WaitStep, following: str | None, visits: dict[str, int]) -> None:
+        started = workflow.now()
+        while True:
+            seen = self._subject_version
+            try:
+                end = cohort_wait_end(step.wait, started, self._subject, self._journey_namespace)
+            except ExpressionError:  # `until` gave no time: go on rather than stall the run
+                break
+            remaining = end - workflow.now()
+            if remaining <= timedelta(0):
+                break
+            try:
+                await workflow.wait_condition(partial(self._subject_moved, seen), timeout=remaining)
+            except TimeoutError:
+                break
+        await self._move_on(track, following, visits)
+
+    async def _wait_for(
+        self, track: str, step: WaitForStep, following: str | None, visits: dict[str, int]
+    ) -> None:
+        spec = step.wait_for
+        on_event = following if spec.on_event is None else target(spec.on_event)
+        on_timeout = following if spec.on_timeout is None else target(spec.on_timeout)
+        deadline = workflow.now() + spec.timeout
+        read = 0
+        while self._members(track) > 0:
+            while read < len(self._events) and self._members(track) > 0:
+                event = self._events[read]
+                read += 1
+                if event.type != spec.event or not wait_for_accepts(
+                    spec.when, event.namespace(), self._subject, self._journey_namespace
+                ):
+                    continue
+                next_track = self._new_track() if on_event is not None else None
+                moved: int = await self._bookkeeping(
+                    MATCH_EVENT,
+                    MatchEventInput(
+                        run_id=self._run_id,
+                        track=track,
+                        premise_ids=_ids(event.payload, "premise_ids"),
+                        transformer_ids=_ids(event.payload, "transformer_ids"),
+                        feeder_ids=_ids(event.payload, "feeder_ids"),
+                        next_step=on_event,
+                        next_track=next_track,
+                    ),
+                    result_type=int,
+                )
+                self._went_on(track, moved)
+                if next_track is not None:
+                    self._spans[next_track] = self._spans[track]
+                    self._spawn(next_track, on_event, moved, visits)
+            remaining = deadline - workflow.now()
+            if self._members(track) <= 0 or remaining <= timedelta(0):
+                break
+            try:
+                events_read = read
+                await workflow.wait_condition(partial(self._more_events, events_read), timeout=remaining)
+            except TimeoutError:
+                break
+        if self._members(track) > 0:
+            await self._move_on(track, on_timeout, visits)
+
+    async def _partition(
+        self, track: str, step: BranchStep | SplitStep, following: str | None, visits: dict[str, int]
+    ) -> None:
+        gotos = (
+            [case.goto for case in step.branch]
+            if isinstance(step, BranchStep)
+            else [arm.goto for arm in step.split]
+        )
+        tracks: dict[str, str] = {}
+        for goto in gotos:
+            if target(goto) is not None and goto not in tracks:
+                tracks[goto] = self._new_track()
+        otherwise = self._new_track() if isinstance(step, BranchStep) and following is not None else None
+        steps: dict[str, str | None] = {name: goto for goto, name in tracks.items()}
+        if otherwise is not None:
+            steps[otherwise] = following
+        request = PartitionInput(
+            batch=MemberBatch(run_id=self._run_id, step_id=step.id, track=track, lo=0, hi=0),
+            journey_id=self._journey.journey_id,
+            step=step,
+            subject=self._subject,
+            tracks=tracks,
+            otherwise_step=following if otherwise is not None else None,
+            otherwise_track=otherwise,
+        )
+        outcome = await self._over_batches(
+            track,
+            step.id,
+            lambda batch: self._batch_activity(PARTITION_BATCH, request.model_copy(update={"batch": batch})),
+        )
+        self._follow(outcome, steps, visits, track)
+
+    async def _per_member(
+        self, track: str, step: UpdateStep | ScoreStep, following: str | None, visits: dict[str, int]
+    ) -> None:
+        next_track = self._new_track() if following is not None else None
+        now = workflow.now()
+
+        def call(batch: MemberBatch) -> Awaitable[BatchOutcome]:
+            if isinstance(step, UpdateStep):
+                return self._batch_activity(
+                    UPDATE_BATCH,
+                    UpdateBatchInput(
+                        batch=batch,
+                        journey_id=self._journey.journey_id,
+                        version=self._journey.version,
+                        spec=step.update,
+                        subject=self._subject,
+                        visit=visits[step.id],
+                        occurred_at=now,
+                        next_step=following,
+                        next_track=next_track,
+                    ),
+                )
+            return self._batch_activity(
+                SCORE_BATCH,
+                ScoreBatchInput(
+                    batch=batch,
+                    spec=step.score,
+                    visit=visits[step.id],
+                    occurred_at=now,
+                    next_step=following,
+                    next_track=next_track,
+                ),
+            )
+
+        outcome = await self._over_batches(track, step.id, call)
+        self._follow(outcome, {next_track: following} if next_track else {}, visits, track)
+
+    async def _dr_performance(
+        self, track: str, step: DrPerformanceStep, following: str | None, visits: dict[str, int]
+    ) -> None:
+        spec = step.dr_performance
+        window = _window(self._subject)
+        if window is None:  # not a DR event: nothing to measure
+            await self._move_on(track, following, visits)
+            return
+        give_up_at = workflow.now() + spec.wait_for_reads
+        while self._members(track) > 0:
+            give_up = workflow.now() >= give_up_at
+            next_track = self._new_track() if following is not None else None
+
+            def request(
+                batch: MemberBatch, next_track: str | None = next_track, give_up: bool = give_up
+            ) -> DrPerformanceInput:
+                return DrPerformanceInput(
+                    batch=batch,
+                    dr_event_id=str(self._subject.get("dr_event_id")),
+                    event_start=window[0],
+                    event_end=window[1],
+                    credit_per_kwh=spec.credit_per_kwh,
+                    give_up=give_up,
+                    next_step=following,
+                    next_track=next_track,
+                )
+
+            outcome = await self._over_batches(
+                track, step.id, lambda batch: self._batch_activity(DR_PERFORMANCE_BATCH, request(batch))
+            )
+            self._follow(outcome, {next_track: following} if next_track else {}, visits, track)
+            if give_up or outcome.counts.get("waiting", 0) == 0:
+                return
+            await workflow.sleep(min(READS_POLL, max(give_up_at - workflow.now(), timedelta(seconds=1))))
+
+    async def _move_on(self, track: str, step_id: str | None, visits: dict[str, int]) -> None:
+        next_track = self._new_track() if step_id is not None else None
+        moved = await self._move_track(track, step_id, next_track)
+        if next_track is not None:
+            self._spans[next_track] = self._spans[track]
+            self._spawn(next_track, step_id, moved, visits)
+
+    async def _move_track(self, track: str, step_id: str | None, next_track: str | None = None) -> int:
+        moved: int = await self._bookkeeping(
+            MOVE_TRACK,
+            MoveTrackInput(run_id=self._run_id, track=track, next_step=step_id, next_track=next_track),
+            result_type=int,
+        )
+        self._went_on(track, moved)
+        return moved
+
+    # --- on_update notices ------------------------------------------------------------------------
+    async def _notice_loop(self) -> None:
+        while True:
+            await workflow.wait_condition(
+                lambda: bool(self._notices) or self._subject_recorded != self._subject_version
+            )
+            if self._subject_recorded != self._subject_version:
+                self._subject_recorded = self._subject_version
+                await self._record("running")
+            while self._notices:
+                await self._notify(self._notices.pop(0))
+
+    async def _notify(self, event: EventRef) -> None:
+        for n, notice in enumerate(self._cohort.on_update):
+            if notice.event != event.type:
+                continue
+            now = workflow.now()
+            if notice.moved_by is not None:
+                field = notice.moved_by.field
+                before = self._notice_value.get(n, self._input.trigger.payload.get(field))
+                if not moved_enough(notice.moved_by, before, event.payload.get(field)):
+                    continue
+                self._notice_value[n] = event.payload.get(field)
+            if not notice_due(self._notice_at.get(n), notice.at_most_every, now):
+                continue
+            self._notice_at[n] = now
+            self._notices_sent[event.type] = self._notices_sent.get(event.type, 0) + 1
+            step_id = f"{event.type}#{self._notices_sent[event.type]}"
+            send = notice.send
+            waiting = [
+                (track, state.step_id)
+                for track, state in list(self._state.tracks.items())
+                if state.step_id in notice.at_steps and state.members > 0
+            ]
+            for track, at_step in waiting:
+
+                def request(
+                    batch: MemberBatch, at_step: str = at_step, track: str = track, spec: SendSpec = send
+                ) -> CohortSendInput:
+                    return self._send_input(batch, spec, 1, at_step, track, stay=True)
+
+                await self._over_batches(track, step_id, lambda batch: self._send_batch(request(batch)))
+
+    # --- activities -------------------------------------------------------------------------------
+    @property
+    def _run_id(self) -> str:
+        return workflow.info().workflow_id
+
+    @property
+    def _journey_namespace(self) -> dict[str, Any]:
+        return {"id": self._journey.journey_id, "version": self._journey.version}
+
+    async def _batch_activity(self, activity: str, request: Any) -> BatchOutcome:
+        outcome: BatchOutcome = await workflow.execute_activity(
+            activity,
+            request,
+            result_type=BatchOutcome,
+            start_to_close_timeout=_BATCH_TIMEOUT,
+            heartbeat_timeout=_BATCH_HEARTBEAT,
+            retry_policy=_BATCH_RETRY,
+        )
+        return outcome
+
+    async def _record(self, status: RunStatus, exit_reason: str | None = None) -> None:
+        await self._bookkeeping(
+            RECORD_RUN,
+            RecordRunInput(
+                run_id=self._run_id, status=status, exit_reason=exit_reason, subject=self._subject
+            ),
+        )
+
+    async def _bookkeeping(
+        self,
+        activity: str,
+        arg: Any,
+        result_type: type | None = None,
+        timeout: timedelta = timedelta(minutes=2),
+    ) -> Any:
+        return await workflow.execute_activity(
+            activity,
+            arg,
+            result_type=result_type,
+            start_to_close_timeout=timeout,
+            retry_policy=_BOOKKEEPING_RETRY,
+        )
+
+
+def _ids(payload: dict[str, Any], name: str) -> list[str]:
+    return [str(value) for value in payload.get(name) or []]
+
+
+def _window(subject: dict[str, Any]) -> tuple[datetime, datetime] | None:
+    try:
+        return datetime.fromisoformat(str(subject["start"])), datetime.fromisoformat(str(subject["end"]))
+    except (KeyError, ValueError):
+        return None
