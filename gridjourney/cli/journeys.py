@@ -14,7 +14,7 @@ from gridjourney.config import get_settings
 from gridjourney.content.preview import preview_sms
 from gridjourney.dsl.compiler import check_journey
 from gridjourney.dsl.loader import JourneyError, JourneyErrors, iter_yaml_files, load_journey_with_positions
-from gridjourney.dsl.schema import JourneyDefinition, SendStep
+from gridjourney.dsl.schema import JourneyDefinition, SendStep, journey_json_schema
 
 journeys_app = typer.Typer(help="Validate, inspect and publish journey definitions.", no_args_is_help=True)
 
@@ -89,10 +89,7 @@ def validate(paths: PathsArg, templates: TemplatesOpt = None) -> None:
 @journeys_app.command()
 def schema() -> None:
     """Print the JSON Schema of journey files (point your editor's YAML support at it)."""
-    document = JourneyDefinition.model_json_schema()
-    document["$schema"] = "https://json-schema.org/draft/2020-12/schema"
-    document["title"] = "gridjourney journey"
-    typer.echo(json.dumps(document, indent=2))
+    typer.echo(json.dumps(journey_json_schema(), indent=2))
 
 
 @journeys_app.command()

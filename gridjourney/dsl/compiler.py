@@ -17,13 +17,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from gridjourney.config import get_settings
-from gridjourney.content import (
-    TemplateProblem,
-    template_exists,
-    template_locales,
-    template_purpose,
-    template_variables,
-)
+from gridjourney.dsl.cohort_checks import check_cohort
 from gridjourney.dsl.expressions import EVENT_ENVELOPE, JOURNEY_FIELDS, check_expression, event_fields
 from gridjourney.dsl.loader import (
     JourneyError,
@@ -41,23 +35,19 @@ from gridjourney.dsl.schema import (
     AnyStep,
     BranchStep,
     CompiledJourney,
+    DrPerformanceStep,
     EndStep,
     JourneyDefinition,
     ScoreStep,
-    SendStep,
     SplitStep,
     UpdateStep,
     WaitForStep,
     WaitStep,
 )
+from gridjourney.dsl.template_checks import SAFETY_HINT, check_safety_templates, check_templates, sends
 from gridjourney.events.types import EVENT_TYPES
 
-TEMPLATE_NAMES = ("customer", "event", "journey")
 Fields = frozenset[str] | None
-SAFETY_HINT = (
-    "marketing content can never go out as safety: use purpose informational or marketing, which "
-    "need the customer's consent"
-)
 
 
 def definition_hash(definition: JourneyDefinition) -> str:
@@ -135,10 +125,12 @@ def check_journey(
         *_check_expressions(definition, positions),
         *_check_scores(definition, positions),
         *_check_graph(definition, positions),
+        *check_cohort(definition, positions, trigger_fields(definition)),
     ]
     if templates_dir is not None:
-        errors.extend(_check_templates(definition, positions, templates_dir))
-        errors.extend(_check_safety_templates(definition, positions, templates_dir))
+        uses = sends(definition, trigger_fields(definition), measured_steps(definition))
+        errors.extend(check_templates(uses, positions, templates_dir))
+        errors.extend(check_safety_templates(definition, uses, positions, templates_dir))
     return sorted(dict.fromkeys(errors), key=lambda e: (e.line, e.column, e.message))
 
 
@@ -321,6 +313,22 @@ def _edges(definition: JourneyDefinition, ids: set[str]) -> dict[str, list[str]]
     return graph
 
 
+def measured_steps(definition: JourneyDefinition) -> set[str]:
+    """The steps reached only through a `dr_performance` step: their messages have `performance`."""
+    ids = {step.id for step in definition.steps}
+    graph = _edges(definition, ids)
+    measuring = {step.id for step in definition.steps if isinstance(step, DrPerformanceStep)}
+    unmeasured: set[str] = set()
+    frontier = [definition.steps[0].id]
+    while frontier:
+        current = frontier.pop()
+        if current not in unmeasured:
+            unmeasured.add(current)
+            if current not in measuring:
+                frontier.extend(graph.get(current, []))
+    return ids - unmeasured
+
+
 def _both_set(step: WaitForStep) -> bool:
     return step.wait_for.on_event is not None and step.wait_for.on_timeout is not None
 
@@ -360,66 +368,6 @@ def _cycles_without(graph: dict[str, list[str]], breakers: set[str]) -> list[lis
     return found
 
 
-def _check_templates(
-    definition: JourneyDefinition, positions: Positions, templates_dir: Path
-) -> Iterator[JourneyError]:
-    fields = trigger_fields(definition)
-    for i, step in enumerate(definition.steps):
-        if not isinstance(step, SendStep):
-            continue
-        path: DataPath = ("steps", i, "send", "template")
-        name = step.send.template
-        for channel in dict.fromkeys(step.send.channels):
-            if not template_exists(templates_dir, channel, name, "en"):
-                yield positions.error(
-                    path,
-                    f"no {channel} template `{name}` in English",
-                    f"create {templates_dir / channel / 'en' / (name + '.j2')}",
-                )
-            for locale in template_locales(templates_dir, channel, name):
-                yield from _check_template_variables(
-                    positions, path, templates_dir, channel, name, locale, fields
-                )
-
-
-def _check_template_variables(
-    positions: Positions,
-    path: DataPath,
-    templates_dir: Path,
-    channel: str,
-    name: str,
-    locale: str,
-    fields: Fields,
-) -> Iterator[JourneyError]:
-    where = f"{channel}/{locale}/{name}.j2"
-    try:
-        used = template_variables(templates_dir, channel, name, locale)
-    except TemplateProblem as problem:
-        yield positions.error(path, f"template {where} does not compile: {problem}", "fix the Jinja syntax")
-        return
-    for variable in sorted(used):
-        root, _, rest = variable.partition(".")
-        field = rest.split(".")[0]
-        if root not in TEMPLATE_NAMES:
-            yield positions.error(
-                path,
-                f"template {where} uses `{root}`, which messages do not have",
-                did_you_mean(root, TEMPLATE_NAMES, "templates can use"),
-            )
-        elif root == "event" and field and fields is not None and field not in fields:
-            yield positions.error(
-                path,
-                f"template {where} uses `{variable}`, which the trigger event does not have",
-                did_you_mean(field, fields, "event fields"),
-            )
-        elif root == "journey" and field and field not in JOURNEY_FIELDS:
-            yield positions.error(
-                path,
-                f"template {where} uses `{variable}`",
-                did_you_mean(field, JOURNEY_FIELDS, "journey fields"),
-            )
-
-
 # --- purpose governance: `safety` skips consent (activities/eligibility.py), so it must carry only
 # safety content, sent because of a safety event.
 def is_safety_event(event_type: str, safety_event_types: Sequence[str]) -> bool:
@@ -440,31 +388,3 @@ def _check_safety_triggers(
                 f"type (safety event types: {allowed})",
                 SAFETY_HINT,
             )
-
-
-def _check_safety_templates(
-    definition: JourneyDefinition, positions: Positions, templates_dir: Path
-) -> Iterator[JourneyError]:
-    if definition.purpose != "safety":
-        return
-    for i, step in enumerate(definition.steps):
-        if not isinstance(step, SendStep):
-            continue
-        name = step.send.template
-        for channel in dict.fromkeys(step.send.channels):
-            for locale in template_locales(templates_dir, channel, name):
-                where = f"{channel}/{locale}/{name}.j2"
-                try:
-                    declared = template_purpose(templates_dir, channel, name, locale)
-                except TemplateProblem as problem:
-                    yield positions.error(
-                        ("steps", i, "send", "template"), str(problem), "fix the template's first line"
-                    )
-                    continue
-                if declared != "safety":
-                    yield positions.error(
-                        ("steps", i, "send", "template"),
-                        f"purpose `safety` needs safety templates; template {where} is not marked "
-                        "safety (its first line would be `Purpose: safety`)",
-                        SAFETY_HINT,
-                    )

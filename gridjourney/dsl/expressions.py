@@ -153,6 +153,16 @@ def _check_fields(tree: ast.AST, allowed_fields: Mapping[str, frozenset[str] | s
     return problems
 
 
+def fields_read(expr: str, name: str) -> frozenset[str]:
+    """The keys `expr` reads from `name` (`event.x`, `event["x"]`); empty when it does not parse."""
+    try:
+        tree = ast.parse(expr.strip(), mode="eval")
+    except SyntaxError:
+        return frozenset()
+    found = (_first_key(node) for node in ast.walk(tree))
+    return frozenset(key for root, key in found if root == name and key is not None)
+
+
 def _first_key(node: ast.AST) -> tuple[str | None, str | None]:
     """(`event`, `x`) for `event.x` or `event["x"]`; (None, None) for anything else."""
     if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name):

@@ -311,6 +311,7 @@ _STEP_MODELS: dict[str, type[schema.Strict]] = {
     "split": schema.SplitStep,
     "score": schema.ScoreStep,
     "update": schema.UpdateStep,
+    "dr_performance": schema.DrPerformanceStep,
     "end": schema.EndStep,
 }
 _NESTED: dict[tuple[type[schema.Strict], str], type[schema.Strict]] = {
@@ -324,6 +325,13 @@ _NESTED: dict[tuple[type[schema.Strict], str], type[schema.Strict]] = {
     (schema.SplitStep, "split"): schema.SplitArm,
     (schema.ScoreStep, "score"): schema.ScoreSpec,
     (schema.UpdateStep, "update"): schema.UpdateSpec,
+    (schema.DrPerformanceStep, "dr_performance"): schema.DrPerformanceSpec,
+    (JourneyDefinition, "cohort"): schema.CohortSpec,
+    (schema.CohortSpec, "audience"): schema.AudienceSpec,
+    (schema.AudienceSpec, "target"): schema.TargetSpec,
+    (schema.CohortSpec, "on_update"): schema.UpdateNotice,
+    (schema.UpdateNotice, "send"): schema.SendSpec,
+    (schema.UpdateNotice, "moved_by"): schema.MovedBy,
 }
 
 
@@ -333,7 +341,9 @@ def _fields_at(path: Path) -> list[str]:
     parts = [p for p in path[:-1] if isinstance(p, str)]
     for i, part in enumerate(parts):
         if model is JourneyDefinition and part == "steps":
-            kind = next((k for k in _STEP_MODELS if k in parts[i + 1 :] or k == path[-1]), None)
+            # the step's kind is a key on the way (a step's own unknown key may be named like one)
+            below = [k for k in _STEP_MODELS if k in parts[i + 1 :]]
+            kind = below[0] if below else next((k for k in _STEP_MODELS if k == path[-1]), None)
             if kind is None:
                 return sorted({n for m in _STEP_MODELS.values() for n in m.model_fields})
             model = _STEP_MODELS[kind]

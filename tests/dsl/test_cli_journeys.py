@@ -53,7 +53,7 @@ def test_validate_reports_positions_and_exits_1(tmp_path: Path) -> None:
     assert code == 1
     assert err.splitlines() == [
         f"{bad}:5:13: unknown key `wiat` (hint: did you mean `wait`? allowed keys: "
-        "branch, end, id, next, score, send, split, update, wait, wait_for)"
+        "branch, dr_performance, end, id, next, score, send, split, update, wait, wait_for)"
     ]
     assert out == f"{good}: OK (good, 1 steps, safety)\n"
 

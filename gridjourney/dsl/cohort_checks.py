@@ -1,0 +1,194 @@
+"""The compiler's checks of `mode: cohort`: one run per triggering event for a whole audience.
+
+A cohort run has no single customer: it cannot wait for each member's local time, track each
+member's goal, or hear an event that is about one customer. Every event it hears (updates, notices,
+exits, `wait_for`) must carry the field its `cohort.key` reads, since that field is how the event is
+routed to the run. `dr_performance` measures a DR event's members, so it needs cohort mode and a
+`dr.*` trigger.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from gridjourney.dsl.expressions import check_expression, event_fields, fields_read
+from gridjourney.dsl.loader import JourneyError, Positions, did_you_mean
+from gridjourney.dsl.loader import Path as DataPath
+from gridjourney.dsl.schema import CohortSpec, DrPerformanceStep, JourneyDefinition, WaitForStep, WaitStep
+from gridjourney.events.types import EVENT_TYPES
+
+Fields = frozenset[str] | None
+DR_TRIGGER_PREFIX = "dr."
+ONE_RUN_PER_KEY = "a cohort journey runs once per `cohort.key` (e.g. once per DR event): remove it"
+PER_CUSTOMER_EVENT_HINT = (
+    "a cohort run hears only events about its whole event; an event about one customer belongs "
+    "in a per_customer journey"
+)
+
+
+def check_cohort(
+    definition: JourneyDefinition, positions: Positions, event_scope: Fields
+) -> Iterator[JourneyError]:
+    """Every cohort-mode problem of `definition`; `event_scope` is the keys `event` has in its steps
+    (those of every trigger type, None when a trigger type is unknown)."""
+    if definition.cohort is None:
+        yield from _dr_performance_needs_cohort(definition, positions)
+        return
+    yield from _per_customer_only(definition, positions)
+    yield from _dr_performance_needs_dr_trigger(definition, positions)
+    yield from _check_block(definition, definition.cohort, positions, event_scope)
+    yield from _heard_events_carry_the_key(definition, definition.cohort, positions)
+
+
+def _dr_performance_needs_cohort(
+    definition: JourneyDefinition, positions: Positions
+) -> Iterator[JourneyError]:
+    for i, step in enumerate(definition.steps):
+        if isinstance(step, DrPerformanceStep):
+            yield positions.error(
+                ("steps", i, "dr_performance"),
+                "`dr_performance` runs in cohort mode only: it measures the members of a DR event",
+                "use `mode: cohort` with a `cohort:` block and a dr.* trigger (see journeys/dr_event.yaml)",
+                key=True,
+            )
+
+
+def _dr_performance_needs_dr_trigger(
+    definition: JourneyDefinition, positions: Positions
+) -> Iterator[JourneyError]:
+    others = [t.event for t in definition.trigger if not t.event.startswith(DR_TRIGGER_PREFIX)]
+    if not others:
+        return
+    for i, step in enumerate(definition.steps):
+        if isinstance(step, DrPerformanceStep):
+            yield positions.error(
+                ("steps", i, "dr_performance"),
+                f"`dr_performance` measures a DR event; the trigger `{others[0]}` is not one",
+                "trigger the journey with a DR event (e.g. `dr.event_scheduled`), or remove the step",
+                key=True,
+            )
+
+
+def _per_customer_only(definition: JourneyDefinition, positions: Positions) -> Iterator[JourneyError]:
+    """What needs one customer's own clock or identity."""
+    for name in sorted(definition.entry.model_fields_set):
+        hint = (
+            "the holdout of a cohort is `cohort.audience.holdout`" if name == "holdout" else ONE_RUN_PER_KEY
+        )
+        yield positions.error(
+            ("entry", name), f"`entry.{name}` is per-customer; cohort mode has no entries", hint, key=True
+        )
+    if definition.goal is not None:
+        yield positions.error(
+            ("goal",),
+            "`goal` tracks each customer's conversion; cohort mode has none",
+            "measure a cohort's effect against `cohort.audience.holdout` (DR: a `dr_performance` step), "
+            "or use mode per_customer",
+            key=True,
+        )
+    for i, step in enumerate(definition.steps):
+        if isinstance(step, WaitStep) and step.wait.until_local_time is not None:
+            yield positions.error(
+                ("steps", i, "wait", "until_local_time"),
+                "`until_local_time` waits for each member's own local time; a cohort waits once for all "
+                "its members",
+                "wait `until:` a time of the event (e.g. `until: event.start, before: 1h`) or for a "
+                "duration (e.g. `wait: 2h`)",
+                key=True,
+            )
+
+
+def _check_block(
+    definition: JourneyDefinition, cohort: CohortSpec, positions: Positions, event_scope: Fields
+) -> Iterator[JourneyError]:
+    over_event: dict[str, Fields] = {"event": event_scope}
+    checks: list[tuple[DataPath, str, dict[str, Fields]]] = [(("cohort", "key"), cohort.key, over_event)]
+    audience = cohort.audience
+    if audience.program is not None:
+        checks.append((("cohort", "audience", "program"), audience.program, over_event))
+    if audience.where is not None:
+        where_scope: dict[str, Fields] = {"customer": None, "event": event_scope}
+        checks.append((("cohort", "audience", "where"), audience.where, where_scope))
+    if audience.target is not None:
+        checks.append((("cohort", "audience", "target", "kw"), audience.target.kw, over_event))
+    for path, expr, scope in checks:
+        for problem in check_expression(expr, scope):
+            names = " and ".join(f"`{name}`" for name in scope)
+            yield positions.error(path, f"expression {expr!r}: {problem}", f"this expression reads {names}")
+    if not fields_read(cohort.key, "event"):
+        yield positions.error(
+            ("cohort", "key"),
+            f"the cohort key {cohort.key!r} reads nothing from the triggering event",
+            "name the field that identifies the event, e.g. `event.dr_event_id` or `event.incident_id`",
+        )
+    step_ids = [step.id for step in definition.steps]
+    for j, notice in enumerate(cohort.on_update):
+        for k, step_id in enumerate(notice.at_steps):
+            if step_id not in step_ids:
+                yield positions.error(
+                    ("cohort", "on_update", j, "at_steps", k),
+                    f"unknown step `{step_id}`",
+                    did_you_mean(step_id, step_ids, "steps"),
+                )
+        if notice.moved_by is not None:
+            yield from _check_moved_by(notice.event, notice.moved_by.field, j, positions)
+
+
+def _check_moved_by(event_type: str, field: str, j: int, positions: Positions) -> Iterator[JourneyError]:
+    model = EVENT_TYPES.get(event_type)
+    if model is None:
+        return  # reported as an unknown event type
+    times = sorted(name for name, schema in _properties(model).items() if _is_timestamp(schema))
+    if field not in times:
+        known = ", ".join(f"`{name}`" for name in times) or "none"
+        yield positions.error(
+            ("cohort", "on_update", j, "moved_by", "field"),
+            f"`{field}` is not a time field of `{event_type}`",
+            did_you_mean(field, times, "its time fields") if times else f"its time fields: {known}",
+        )
+
+
+def _properties(model: type[Any]) -> dict[str, Any]:
+    properties: dict[str, Any] = model.model_json_schema().get("properties", {})
+    return properties
+
+
+def _is_timestamp(schema: dict[str, Any]) -> bool:
+    options = schema.get("anyOf", [schema])
+    return any(option.get("format") == "date-time" for option in options)
+
+
+def _heard_events_carry_the_key(
+    definition: JourneyDefinition, cohort: CohortSpec, positions: Positions
+) -> Iterator[JourneyError]:
+    key_fields = fields_read(cohort.key, "event")
+    heard: list[tuple[DataPath, str, bool]] = [
+        (("cohort", "updates", j), event, True) for j, event in enumerate(cohort.updates)
+    ]
+    heard += [(("cohort", "on_update", j, "event"), n.event, True) for j, n in enumerate(cohort.on_update)]
+    # exit_on and wait_for types are checked for being known with the per-customer ones
+    heard += [(("exit_on", j), event, False) for j, event in enumerate(definition.exit_on)]
+    heard += [
+        (("steps", i, "wait_for", "event"), step.wait_for.event, False)
+        for i, step in enumerate(definition.steps)
+        if isinstance(step, WaitForStep)
+    ]
+    for path, event_type, report_unknown in heard:
+        fields = event_fields(event_type)
+        if fields is None:
+            if report_unknown:
+                yield positions.error(
+                    path,
+                    f"unknown event type `{event_type}`",
+                    did_you_mean(event_type, EVENT_TYPES, "known types"),
+                )
+            continue
+        missing = sorted(key_fields - fields)
+        if missing:
+            yield positions.error(
+                path,
+                f"`{event_type}` has no `{missing[0]}`, which the cohort key {cohort.key!r} reads: it "
+                "cannot reach the run",
+                PER_CUSTOMER_EVENT_HINT,
+            )

@@ -1,0 +1,151 @@
+"""The compiler's checks of the templates a journey sends: they exist, compile, read only what
+messages have, and, for `purpose: safety`, are marked safety.
+
+A journey sends from its `send` steps and, in cohort mode, from its `cohort.on_update` notices. What a
+template may read depends on where it is sent from (see gridjourney/content/__init__.py for the
+context): `event` has the trigger's fields (an update notice's event also those of the update),
+and `performance` exists only after a `dr_performance` step.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from gridjourney.content import (
+    TemplateProblem,
+    template_exists,
+    template_locales,
+    template_purpose,
+    template_variables,
+)
+from gridjourney.dsl.expressions import JOURNEY_FIELDS, event_fields
+from gridjourney.dsl.loader import JourneyError, Positions, did_you_mean
+from gridjourney.dsl.loader import Path as DataPath
+from gridjourney.dsl.schema import JourneyDefinition, SendSpec, SendStep
+
+TEMPLATE_NAMES = ("customer", "event", "journey")
+# What a `dr_performance` step gives the messages after it (gridjourney/dr/queries.py performance_of).
+PERFORMANCE_FIELDS = frozenset({"known", "kwh_saved", "credit", "responded"})
+Fields = frozenset[str] | None
+SAFETY_HINT = (
+    "marketing content can never go out as safety: use purpose informational or marketing, which "
+    "need the customer's consent"
+)
+
+
+@dataclass(frozen=True)
+class SendUse:
+    """One place a journey sends from: the path of its `send` mapping and what its templates see."""
+
+    path: DataPath
+    send: SendSpec
+    event_fields: Fields
+    performance: bool
+
+
+def sends(definition: JourneyDefinition, event_scope: Fields, measured_steps: set[str]) -> list[SendUse]:
+    """Every send of the journey. `measured_steps`: the steps reached only through a dr_performance step."""
+    uses = [
+        SendUse(("steps", i, "send"), step.send, event_scope, step.id in measured_steps)
+        for i, step in enumerate(definition.steps)
+        if isinstance(step, SendStep)
+    ]
+    if definition.cohort is not None:
+        for j, notice in enumerate(definition.cohort.on_update):
+            update = event_fields(notice.event)
+            fields = None if event_scope is None or update is None else event_scope | update
+            uses.append(SendUse(("cohort", "on_update", j, "send"), notice.send, fields, False))
+    return uses
+
+
+def check_templates(uses: list[SendUse], positions: Positions, templates_dir: Path) -> Iterator[JourneyError]:
+    for use in uses:
+        path: DataPath = (*use.path, "template")
+        name = use.send.template
+        for channel in dict.fromkeys(use.send.channels):
+            if not template_exists(templates_dir, channel, name, "en"):
+                yield positions.error(
+                    path,
+                    f"no {channel} template `{name}` in English",
+                    f"create {templates_dir / channel / 'en' / (name + '.j2')}",
+                )
+            for locale in template_locales(templates_dir, channel, name):
+                yield from _check_variables(positions, path, templates_dir, f"{channel}/{locale}/{name}", use)
+
+
+def _check_variables(
+    positions: Positions, path: DataPath, templates_dir: Path, where: str, use: SendUse
+) -> Iterator[JourneyError]:
+    channel, locale, name = where.split("/")
+    where += ".j2"
+    try:
+        used = template_variables(templates_dir, channel, name, locale)
+    except TemplateProblem as problem:
+        yield positions.error(path, f"template {where} does not compile: {problem}", "fix the Jinja syntax")
+        return
+    fields = use.event_fields
+    for variable in sorted(used):
+        root, _, rest = variable.partition(".")
+        field = rest.split(".")[0]
+        if root == "performance":
+            if not use.performance:
+                yield positions.error(
+                    path,
+                    f"template {where} uses `performance`, which only messages after a "
+                    "`dr_performance` step have",
+                    "put a `dr_performance` step before this send (cohort mode, DR events), or use "
+                    "another template",
+                )
+            elif field and field not in PERFORMANCE_FIELDS:
+                yield positions.error(
+                    path,
+                    f"template {where} uses `{variable}`",
+                    did_you_mean(field, PERFORMANCE_FIELDS, "performance fields"),
+                )
+        elif root not in TEMPLATE_NAMES:
+            names = (*TEMPLATE_NAMES, "performance") if use.performance else TEMPLATE_NAMES
+            yield positions.error(
+                path,
+                f"template {where} uses `{root}`, which messages do not have",
+                did_you_mean(root, names, "templates can use"),
+            )
+        elif root == "event" and field and fields is not None and field not in fields:
+            yield positions.error(
+                path,
+                f"template {where} uses `{variable}`, which the trigger event does not have",
+                did_you_mean(field, fields, "event fields"),
+            )
+        elif root == "journey" and field and field not in JOURNEY_FIELDS:
+            yield positions.error(
+                path,
+                f"template {where} uses `{variable}`",
+                did_you_mean(field, JOURNEY_FIELDS, "journey fields"),
+            )
+
+
+def check_safety_templates(
+    definition: JourneyDefinition, uses: list[SendUse], positions: Positions, templates_dir: Path
+) -> Iterator[JourneyError]:
+    """`purpose: safety` skips consent (activities/eligibility.py), so it may send safety content only."""
+    if definition.purpose != "safety":
+        return
+    for use in uses:
+        path: DataPath = (*use.path, "template")
+        name = use.send.template
+        for channel in dict.fromkeys(use.send.channels):
+            for locale in template_locales(templates_dir, channel, name):
+                where = f"{channel}/{locale}/{name}.j2"
+                try:
+                    declared = template_purpose(templates_dir, channel, name, locale)
+                except TemplateProblem as problem:
+                    yield positions.error(path, str(problem), "fix the template's first line")
+                    continue
+                if declared != "safety":
+                    yield positions.error(
+                        path,
+                        f"purpose `safety` needs safety templates; template {where} is not marked "
+                        "safety (its first line would be `Purpose: safety`)",
+                        SAFETY_HINT,
+                    )
