@@ -24,6 +24,7 @@ TRIGGERS = {
     "outage_detected": "outage.detected",
     "outage_still_working": "outage.detected",
     "outage_restored": "outage.detected",
+    "outage_etr_updated": "outage.etr_updated",
     "high_bill_alert": "bill.projection_updated",
     "dr_day_ahead": "dr.event_scheduled",
     "dr_reminder": "dr.event_scheduled",
