@@ -49,24 +49,42 @@ def validate_file(path: Path, templates_dir: Path) -> tuple[JourneyDefinition | 
     return loaded.definition, check_journey(loaded.definition, loaded.positions, templates_dir)
 
 
+def _sms_sends(definition: JourneyDefinition) -> list[tuple[str, str]]:
+    """(template, the event type its `event` is) of every send on SMS, update notices included."""
+    trigger = definition.trigger[0].event
+    found = [
+        (step.send.template, trigger)
+        for step in definition.steps
+        if isinstance(step, SendStep) and "sms" in step.send.channels
+    ]
+    if definition.cohort is not None:
+        found += [
+            (notice.send.template, notice.event)
+            for notice in definition.cohort.on_update
+            if "sms" in notice.send.channels
+        ]
+    return found
+
+
 def _sms_warnings(definition: JourneyDefinition, templates_dir: Path, path: Path) -> list[str]:
     warnings = []
-    for step in definition.steps:
-        if isinstance(step, SendStep) and "sms" in step.send.channels:
-            previews = preview_sms(
-                templates_dir,
-                step.send.template,
-                definition.trigger[0].event,
-                definition.id,
-                marketing=definition.purpose == "marketing",
-            )
-            warnings += [f"{path}: warning: {p.template_path}: {p.warning}" for p in previews if p.warning]
+    for template, event_type in _sms_sends(definition):
+        previews = preview_sms(
+            templates_dir, template, event_type, definition.id, marketing=definition.purpose == "marketing"
+        )
+        warnings += [f"{path}: warning: {p.template_path}: {p.warning}" for p in previews if p.warning]
     return warnings
+
+
+def _summary(definition: JourneyDefinition) -> str:
+    mode = "" if definition.cohort is None else f", cohort: one run per {definition.cohort.key}"
+    return f"{definition.id}, {len(definition.steps)} steps, {definition.purpose}{mode}"
 
 
 @journeys_app.command()
 def validate(paths: PathsArg, templates: TemplatesOpt = None) -> None:
-    """Check journey files: YAML, schema, step graph, expressions, event types and templates.
+    """Check journey files: YAML, schema, step graph, expressions, event types and templates, and
+    in cohort mode what a run over a whole audience can do.
 
     Every problem is printed as file:line:column: message (hint: ...). Exit status 1 on any error.
     """
@@ -81,14 +99,14 @@ def validate(paths: PathsArg, templates: TemplatesOpt = None) -> None:
             continue
         for warning in _sms_warnings(definition, templates_dir, path):
             typer.echo(warning, err=True)
-        typer.echo(f"{path}: OK ({definition.id}, {len(definition.steps)} steps, {definition.purpose})")
+        typer.echo(f"{path}: OK ({_summary(definition)})")
     if failed:
         raise typer.Exit(1)
 
 
 @journeys_app.command()
 def schema() -> None:
-    """Print the JSON Schema of journey files (point your editor's YAML support at it)."""
+    """Print the JSON Schema of journey files, both modes (point your editor's YAML support at it)."""
     typer.echo(json.dumps(journey_json_schema(), indent=2))
 
 

@@ -38,7 +38,10 @@ def check_cohort(
     yield from _per_customer_only(definition, positions)
     yield from _dr_performance_needs_dr_trigger(definition, positions)
     yield from _check_block(definition, definition.cohort, positions, event_scope)
-    yield from _heard_events_carry_the_key(definition, definition.cohort, positions)
+    key_fields = fields_read(definition.cohort.key, "event")
+    if event_scope is not None and not key_fields <= event_scope:
+        key_fields = frozenset()  # the key itself is reported; its fields would be reported again here
+    yield from _heard_events_carry_the_key(definition, definition.cohort, key_fields, positions)
 
 
 def _dr_performance_needs_cohort(
@@ -160,9 +163,8 @@ def _is_timestamp(schema: dict[str, Any]) -> bool:
 
 
 def _heard_events_carry_the_key(
-    definition: JourneyDefinition, cohort: CohortSpec, positions: Positions
+    definition: JourneyDefinition, cohort: CohortSpec, key_fields: frozenset[str], positions: Positions
 ) -> Iterator[JourneyError]:
-    key_fields = fields_read(cohort.key, "event")
     heard: list[tuple[DataPath, str, bool]] = [
         (("cohort", "updates", j), event, True) for j, event in enumerate(cohort.updates)
     ]
