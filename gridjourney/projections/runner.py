@@ -21,6 +21,7 @@ from gridjourney.events.models import StoredEvent
 from gridjourney.events.poison import RetryReport, handle_isolating_failures
 from gridjourney.events.store import EventStore
 from gridjourney.events.subscription import Subscription, lock_checkpoint, set_checkpoint
+from gridjourney.incidents import projection as outages
 from gridjourney.projections import (
     consents,
     customers,
@@ -43,6 +44,8 @@ PROJECTIONS: tuple[Projection, ...] = (
     push_subscriptions.PROJECTION,
     suppressions.PROJECTION,
     programs.PROJECTION,
+    # after customers: a restoration of a transformer or feeder reads the premises of its customers
+    outages.PROJECTION,
 )
 _BY_TYPE: dict[str, list[Projection]] = {}
 for _projection in PROJECTIONS:

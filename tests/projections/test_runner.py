@@ -180,6 +180,7 @@ async def test_rebuild_of_an_empty_log_empties_the_tables(engine: AsyncEngine) -
         "push_subscriptions": 0,
         "suppressions": 0,
         "customer_programs": 0,
+        "outages": 0,
     }
 
 

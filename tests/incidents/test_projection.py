@@ -1,0 +1,173 @@
+"""The outages projection: incidents deduplicated by transformer or feeder within the window, scopes
+merged, ETRs and restorations applied to the whole (deduplicated) incident."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from gridjourney.config import get_settings
+from gridjourney.events.store import EventStore
+from gridjourney.incidents.queries import Incident, canonical_incident_id, get_incident
+from gridjourney.projections.runner import apply_events
+from tests.events.builders import BASE_TIME
+from tests.incidents.builders import customer, outage
+from tests.projections.helpers import dump, project
+
+WINDOW_MINUTES = int(get_settings().outage_dedup_window / timedelta(minutes=1))
+
+
+async def incident(engine: AsyncEngine, incident_id: str) -> Incident:
+    async with engine.connect() as conn:
+        found = await get_incident(conn, incident_id)
+    assert found is not None, incident_id
+    return found
+
+
+async def canonical(engine: AsyncEngine, incident_id: str) -> str | None:
+    async with engine.connect() as conn:
+        return await canonical_incident_id(conn, incident_id)
+
+
+async def test_an_incident_on_a_transformer_or_feeder_of_an_open_one_within_the_window_shares_its_id(
+    engine: AsyncEngine,
+) -> None:
+    await project(
+        engine,
+        outage("outage.detected", "o-1", 0, transformer_ids=["T-1"], feeder_ids=["F-1"], cause="storm"),
+        outage("outage.detected", "o-2", 4, transformer_ids=["T-1"]),
+        outage("outage.detected", "o-3", 5, feeder_ids=["F-1", "F-2"]),
+        outage("outage.detected", "o-5", 6, transformer_ids=["T-2"], premise_ids=["P-1"]),  # elsewhere
+        outage("outage.detected", "o-6", 7, premise_ids=["P-9"]),  # premises alone: by id only
+        # within the window of o-2 (itself o-1), though not of o-1
+        outage("outage.detected", "o-7", WINDOW_MINUTES + 3, transformer_ids=["T-1"]),
+        outage("outage.detected", "o-4", 2 * WINDOW_MINUTES + 4, transformer_ids=["T-1"]),  # too late
+    )
+
+    assert await canonical(engine, "o-1") == "o-1"
+    assert await canonical(engine, "o-2") == "o-1"
+    assert await canonical(engine, "o-3") == "o-1"
+    assert await canonical(engine, "o-4") == "o-4"
+    assert await canonical(engine, "o-5") == "o-5"
+    assert await canonical(engine, "o-6") == "o-6"
+    assert await canonical(engine, "o-7") == "o-1"
+    assert await canonical(engine, "o-unknown") is None
+    first = await incident(engine, "o-1")
+    assert (first.transformer_ids, first.feeder_ids, first.cause) == (["T-1"], ["F-1"], "storm")
+    assert first.detected_at == BASE_TIME and first.open
+
+
+async def test_an_incident_restored_before_the_next_one_is_detected_is_not_its_duplicate(
+    engine: AsyncEngine,
+) -> None:
+    await project(
+        engine,
+        outage("outage.detected", "o-1", 0, transformer_ids=["T-1"]),
+        outage("outage.restored", "o-1", 1, restored_at=(BASE_TIME + timedelta(minutes=1)).isoformat()),
+        outage("outage.detected", "o-2", 2, transformer_ids=["T-1"]),
+    )
+
+    assert await canonical(engine, "o-2") == "o-2"
+
+
+async def test_the_same_incident_detected_again_adds_to_its_scope_and_keeps_its_id(
+    engine: AsyncEngine,
+) -> None:
+    etr = BASE_TIME + timedelta(hours=3)
+    await project(
+        engine,
+        outage("outage.detected", "o-1", 0, transformer_ids=["T-1"]),
+        outage("outage.detected", "o-2", 1, transformer_ids=["T-1"]),
+        # o-2 again, now also on F-7: it stays a duplicate of o-1
+        outage("outage.detected", "o-2", 2, feeder_ids=["F-7"], premise_id="P-3", etr=etr.isoformat()),
+    )
+
+    again = await incident(engine, "o-2")
+    assert (again.canonical_incident_id, again.transformer_ids, again.feeder_ids) == ("o-1", ["T-1"], ["F-7"])
+    assert (again.premise_ids, again.etr, again.detected_at) == (
+        ["P-3"],
+        etr,
+        BASE_TIME + timedelta(minutes=1),
+    )
+
+
+async def test_an_etr_update_applies_to_every_open_incident_of_the_deduplicated_incident(
+    engine: AsyncEngine,
+) -> None:
+    etr = BASE_TIME + timedelta(hours=2)
+    await project(
+        engine,
+        outage("outage.detected", "o-1", 0, transformer_ids=["T-1"]),
+        outage("outage.detected", "o-2", 1, transformer_ids=["T-1"]),
+        outage("outage.detected", "o-3", 2, transformer_ids=["T-3"]),
+        outage("outage.etr_updated", "o-2", 3, etr=etr.isoformat()),
+        outage("outage.etr_updated", "o-unknown", 4, etr=etr.isoformat()),  # ignored
+    )
+
+    assert (await incident(engine, "o-1")).etr == etr
+    assert (await incident(engine, "o-2")).etr == etr
+    assert (await incident(engine, "o-3")).etr is None
+
+
+async def test_restoring_transformers_restores_their_customers_premises_then_the_rest_ends_it(
+    engine: AsyncEngine,
+) -> None:
+    restored_at = (BASE_TIME + timedelta(hours=1)).isoformat()
+    await project(
+        engine,
+        customer("c-1", "P-1", "T-1", "F-1"),
+        customer("c-2", "P-2", "T-1", "F-1"),
+        customer("c-3", "P-3", "T-2", "F-1"),
+        outage("outage.detected", "o-1", 1, feeder_ids=["F-1"]),
+        outage("outage.restored", "o-1", 2, transformer_ids=["T-1"], restored_at=restored_at),
+    )
+
+    partly = await incident(engine, "o-1")
+    assert (partly.restored_premise_ids, partly.open) == (["P-1", "P-2"], True)
+
+    await project(engine, outage("outage.restored", "o-1", 3, premise_ids=["P-3"], restored_at=restored_at))
+
+    whole = await incident(engine, "o-1")
+    assert whole.restored_premise_ids == ["P-1", "P-2", "P-3"]
+    assert whole.restored_at == BASE_TIME + timedelta(hours=1)  # every premise on F-1 is back
+
+
+async def test_a_restoration_naming_nothing_or_the_whole_scope_ends_the_deduplicated_incident(
+    engine: AsyncEngine,
+) -> None:
+    restored_at = (BASE_TIME + timedelta(hours=1)).isoformat()
+    await project(
+        engine,
+        outage("outage.detected", "o-1", 0, transformer_ids=["T-1"]),
+        outage("outage.detected", "o-2", 1, transformer_ids=["T-1"]),
+        outage("outage.detected", "o-3", 2, transformer_ids=["T-3"], premise_ids=["P-8"]),
+        outage("outage.restored", "o-2", 3, restored_at=restored_at),
+        outage(
+            "outage.restored", "o-3", 4, transformer_ids=["T-3"], premise_ids=["P-8"], restored_at=restored_at
+        ),
+    )
+
+    for incident_id in ("o-1", "o-2", "o-3"):
+        assert (await incident(engine, incident_id)).restored_at == BASE_TIME + timedelta(hours=1)
+
+
+async def test_folding_the_outages_again_changes_nothing(engine: AsyncEngine) -> None:
+    restored_at = (BASE_TIME + timedelta(hours=1)).isoformat()
+    await project(
+        engine,
+        customer("c-1", "P-1", "T-1", "F-1"),
+        outage("outage.detected", "o-1", 0, transformer_ids=["T-1"]),
+        outage("outage.detected", "o-2", 1, transformer_ids=["T-1"], premise_ids=["P-5"]),
+        outage("outage.detected", "o-1", 2, feeder_ids=["F-1"]),
+        outage("outage.etr_updated", "o-1", 3, etr=(BASE_TIME + timedelta(hours=2)).isoformat()),
+        outage("outage.restored", "o-1", 4, premise_ids=["P-1"], restored_at=restored_at),
+    )
+    before = await dump(engine)
+    assert len(before["outages"]) == 2
+
+    batch = await EventStore(engine).read_after(0, limit=100)
+    async with engine.begin() as conn:
+        await apply_events(conn, batch)
+
+    assert await dump(engine) == before
