@@ -21,6 +21,7 @@ from gridjourney.projections.suppressions import suppression_added
 from gridjourney.workflows.cohort_contracts import CohortSendInput, MemberBatch
 
 RUN_ID = "cohort:dr_event:EV-1"
+SMS_OK = [("sms", "informational", True)]
 
 
 @dataclass

@@ -22,6 +22,7 @@ from gridjourney.demo.utility import zone_at_local_hour
 from gridjourney.dsl.schema import Channel
 from gridjourney.workflows.contracts import SendMessageInput
 from tests.activities.cohort_fixtures import (
+    SMS_OK,
     Person,
     add_members,
     add_outage,
@@ -31,7 +32,6 @@ from tests.activities.cohort_fixtures import (
 )
 from tests.activities.conftest import message_events
 
-SMS_OK = [("sms", "informational", True)]
 LEASE = timedelta(seconds=60)
 _numbers = itertools.count(5_550_000)
 KINDS = ("ok", "revoked", "suppressed", "no_phone", "night", "cap", "outage", "safety_outage")

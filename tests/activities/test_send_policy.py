@@ -17,6 +17,7 @@ from gridjourney.config import Settings
 from gridjourney.dsl.schema import Channel
 from gridjourney.events.store import EventStore
 from gridjourney.policy.model import Policy
+from tests.activities.cohort_fixtures import SMS_OK, Person, add_outage, add_people
 from tests.activities.conftest import add_customer
 from tests.activities.test_send import message_and_suppression_events, request
 
@@ -109,3 +110,20 @@ async def test_caps_count_reservations_on_the_clock_the_decision_was_taken_by(
     outcome = await sending.send(second)
     assert outcome.status == "suppressed" and outcome.reason is not None and "frequency_cap" in outcome.reason
     assert len(standin.received) == 1
+
+
+async def test_an_active_outage_refuses_informational_messages_but_not_safety_ones(
+    engine: AsyncEngine, activities: JourneyActivities, standin: TwilioStandIn
+) -> None:
+    # The per-customer path (test_send_batch.py has the cohort one): the premise is out of power.
+    await add_people(engine, [Person("c1", phone="+15035550100", premise_id="P-1", consent=SMS_OK)])
+    await add_outage(engine, "INC-1", ["P-1"])
+    informational = await activities.send_message(request(channels=["sms"]))
+    safety = request(channels=["sms"], purpose="safety", key="outage-notice:c1")
+    notice = await activities.send_message(safety)
+    assert (informational.status, informational.reason) == (
+        "suppressed",
+        "sms: active_outage (the premise has no power)",
+    )
+    assert notice.status == "sent"
+    assert [m.to for m in standin.received] == ["+15035550100"]
