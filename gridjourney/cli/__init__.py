@@ -7,6 +7,7 @@ import typer
 from gridjourney.cli.bench import bench_app
 from gridjourney.cli.codec_server import codec_server
 from gridjourney.cli.db import db_app
+from gridjourney.cli.dr import dr_app
 from gridjourney.cli.ingest import ingest_app
 from gridjourney.cli.journeys import journeys_app
 from gridjourney.cli.keys import keys_app
@@ -41,3 +42,4 @@ app.add_typer(bench_app, name="bench")
 app.add_typer(simulate_app, name="simulate")
 app.add_typer(models_app, name="models")
 app.add_typer(ingest_app, name="ingest")
+app.add_typer(dr_app, name="dr")

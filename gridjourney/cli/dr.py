@@ -1,0 +1,191 @@
+"""`gridjourney dr report EVENT_ID|--all [--plot FILE.png]` and `gridjourney dr import-lcl DIR`: the
+DR program manager's report, and the London 2013 trial as DR events to run it on."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from datetime import date, datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from gridjourney.config import get_settings
+from gridjourney.db.engine import create_engine
+from gridjourney.devstack import resolve_database_url
+from gridjourney.dr.gather import UnknownDrEvent, event_ids_with_runs, gather
+from gridjourney.dr.lcl import LclDataError, LclImport, import_lcl
+from gridjourney.dr.plot import plot_event
+from gridjourney.dr.report import (
+    DrEventReport,
+    EventData,
+    Interval,
+    PooledReport,
+    build_report,
+    pooled_report,
+)
+
+dr_app = typer.Typer(help="Demand response: the event performance report.", no_args_is_help=True)
+console = Console()
+
+
+def _kw(value: Interval | None, per: str = "") -> str:
+    if value is None:
+        return "-"
+    return f"{value.estimate:+.3f} [{value.low:+.3f}, {value.high:+.3f}]{per}"
+
+
+def _print_event(report: DrEventReport) -> None:
+    span = f"{report.start:%Y-%m-%d %H:%M}-{report.end:%H:%M} UTC"
+    table = Table(title=f"DR event {report.dr_event_id} ({report.program}, {span}, {report.status})")
+    table.add_column("")
+    table.add_column("", justify="right")
+    table.add_row("members (treated / holdout)", f"{report.members} ({report.treated} / {report.holdout})")
+    table.add_row("notified", str(report.notified))
+    table.add_row("opted out during the run", str(report.opted_out))
+    table.add_row("measured (treated / holdout)", f"{report.measured_treated} / {report.measured_holdout}")
+    table.add_row("responded (treated)", str(report.responded))
+    table.add_row("kW per member vs holdout", _kw(report.reduction_kw))
+    table.add_row("kW per member below baseline", _kw(report.reduction_vs_baseline_kw))
+    table.add_row("expected kW", f"{report.expected_kw:.1f}" if report.expected_kw is not None else "-")
+    table.add_row("achieved kW (vs holdout)", _kw(report.achieved_kw))
+    table.caption = f"reduction > 0: less load; [{report.confidence:.0%} bootstrap interval over customers]"
+    console.print(table)
+    hours = Table("hour (UTC)", "treated vs baseline kW", "holdout vs baseline kW", "reduction kW vs holdout")
+    for hour in report.hours:
+        holdout = f"{hour.holdout_kw:+.3f}" if hour.holdout_kw is not None else "-"
+        hours.add_row(
+            f"{hour.hour_start:%Y-%m-%d %H:%M}", f"{hour.treated_kw:+.3f}", holdout, _kw(hour.reduction_kw)
+        )
+    console.print(hours)
+    segments = Table("segment", "treated", "holdout", "responded", "kW vs holdout", "kW below baseline")
+    for segment in report.segments:
+        segments.add_row(
+            segment.segment,
+            str(segment.treated),
+            str(segment.holdout),
+            str(segment.responded),
+            _kw(segment.reduction_kw),
+            _kw(segment.reduction_vs_baseline_kw),
+        )
+    console.print(segments)
+
+
+def _print_summary(reports: list[DrEventReport], pooled: PooledReport) -> None:
+    table = Table(
+        "event",
+        "start (UTC)",
+        "hours",
+        "treated",
+        "holdout",
+        "responded",
+        "kW vs holdout",
+        "kW below baseline",
+    )
+    for report in reports:
+        table.add_row(
+            report.dr_event_id,
+            f"{report.start:%Y-%m-%d %H:%M}",
+            str(len(report.hours)),
+            str(report.measured_treated),
+            str(report.measured_holdout),
+            str(report.responded),
+            _kw(report.reduction_kw),
+            _kw(report.reduction_vs_baseline_kw),
+        )
+    console.print(table)
+    console.print(
+        f"all {pooled.events} events, per customer over all event hours "
+        f"({pooled.treated} treated, {pooled.holdout} holdout):\n"
+        f"  reduction against the holdout: {_kw(pooled.reduction_kw, ' kW per member')}\n"
+        f"  reduction below own baseline:  {_kw(pooled.reduction_vs_baseline_kw, ' kW per member')}\n"
+        f"  ({pooled.confidence:.0%} bootstrap intervals over customers, {pooled.resamples} resamples)"
+    )
+
+
+@dr_app.command("report")
+def report_command(
+    event_id: Annotated[str | None, typer.Argument(help="The DR event id.")] = None,
+    all_events: Annotated[
+        bool, typer.Option("--all", help="Every DR event with a cohort run (of --program), pooled.")
+    ] = False,
+    program: Annotated[str | None, typer.Option(help="With --all: only this program's events.")] = None,
+    plot: Annotated[
+        Path | None, typer.Option("--plot", dir_okay=False, help="Draw treated vs holdout load to this PNG.")
+    ] = None,
+) -> None:
+    """Members notified, opted out and responded; kW reduction per event hour against the holdout."""
+    if (event_id is None) == (not all_events):
+        raise typer.BadParameter("name one EVENT_ID, or --all")
+
+    async def main() -> list[EventData]:
+        engine = create_engine(resolve_database_url(get_settings()), pool_size=2)
+        try:
+            ids = [event_id] if event_id is not None else await event_ids_with_runs(engine, program)
+            return await gather(engine, ids)
+        finally:
+            await engine.dispose()
+
+    began = time.monotonic()
+    try:
+        datas = asyncio.run(main())
+    except UnknownDrEvent as exc:
+        console.print(f"[red]{exc}[/]")
+        raise typer.Exit(1) from exc
+    if not datas:
+        console.print("no DR events with a cohort run")
+        raise typer.Exit(1)
+    reports = [build_report(data) for data in datas]
+    if event_id is not None:
+        _print_event(reports[0])
+    else:
+        _print_summary(reports, pooled_report(datas))
+    if plot is not None:
+        plot_event(datas, plot)
+        console.print(f"plot written to {plot}")
+    console.print(f"({time.monotonic() - began:.1f} s)")
+
+
+@dr_app.command("import-lcl")
+def import_lcl_command(
+    directory: Annotated[Path, typer.Argument(exists=True, file_okay=False, help="The lcl-2013 directory.")],
+    first: Annotated[
+        datetime | None, typer.Option("--from", formats=["%Y-%m-%d"], help="First event day.")
+    ] = None,
+    last: Annotated[
+        datetime | None, typer.Option("--to", formats=["%Y-%m-%d"], help="Last event day.")
+    ] = None,
+    homes: Annotated[
+        int | None, typer.Option(min=1, help="Only the first N homes of each tariff (a quick look).")
+    ] = None,
+) -> None:
+    """Load the London 2013 homes, their reads, and each High-price period as a DR event with a
+    cohort run: time-of-use homes treated, flat-tariff homes the holdout."""
+
+    async def main() -> LclImport:
+        engine = create_engine(resolve_database_url(get_settings()), pool_size=2)
+        try:
+            return await import_lcl(engine, directory, first=_day(first), last=_day(last), per_tariff=homes)
+        finally:
+            await engine.dispose()
+
+    began = time.monotonic()
+    try:
+        result = asyncio.run(main())
+    except LclDataError as exc:
+        console.print(f"[red]{exc}[/]")
+        raise typer.Exit(1) from exc
+    console.print(
+        f"{result.homes} homes ({result.treated} time-of-use, {result.holdout} flat tariff), "
+        f"{len(result.events)} High-price events ({result.events[0]} .. {result.events[-1]}), "
+        f"{result.reads_in_files:,} reads read, {result.reads_stored:,} newly stored "
+        f"({time.monotonic() - began:.1f} s)\n"
+        "next: gridjourney dr report --all (or one event id)"
+    )
+
+
+def _day(value: datetime | None) -> date | None:
+    return value.date() if value is not None else None
