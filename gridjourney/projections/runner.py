@@ -25,6 +25,7 @@ from gridjourney.incidents import projection as outages
 from gridjourney.projections import (
     consents,
     customers,
+    dr_events,
     journey_instances,
     messages,
     programs,
@@ -46,6 +47,7 @@ PROJECTIONS: tuple[Projection, ...] = (
     programs.PROJECTION,
     # after customers: a restoration of a transformer or feeder reads the premises of its customers
     outages.PROJECTION,
+    dr_events.PROJECTION,
 )
 _BY_TYPE: dict[str, list[Projection]] = {}
 for _projection in PROJECTIONS:

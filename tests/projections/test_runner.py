@@ -181,6 +181,7 @@ async def test_rebuild_of_an_empty_log_empties_the_tables(engine: AsyncEngine) -
         "suppressions": 0,
         "customer_programs": 0,
         "outages": 0,
+        "dr_events": 0,
     }
 
 
