@@ -229,3 +229,43 @@ async def test_default_settings_send_email_to_the_embedded_standin(
     )  # policy.yaml's
     token = received.headers["List-Unsubscribe"].split(">")[0].removeprefix("<https://gj.example/u/")
     assert unsubscribe_links(settings).read(token) == Unsubscribe("c1", "email", "informational")
+
+
+def member_email(n: int, **fields: Any) -> OutgoingMessage:
+    """Member n's copy of one notice: the same content, its own key, customer and address."""
+    return email(to=f"member{n}@example.org").model_copy(
+        update={"idempotency_key": f"cohort:dr:EV-1:notice:1:c{n}", "customer_id": f"c{n}"} | fields
+    )
+
+
+async def test_many_emails_share_requests_of_at_most_1000_personalizations(standin: SendGridStandIn) -> None:
+    sender = sender_for(standin.base_url)
+    same = [member_email(n) for n in range(2300)]
+    other = [member_email(n, subject="Another subject") for n in range(2300, 2305)]
+    answers = await sender.send_many([*same, *other])
+
+    # Identical content shares a request, up to SendGrid's 1,000; different content goes apart.
+    assert sorted(standin.requests) == [5, 300, 1000, 1000]
+    assert len(standin.received) == 2305
+    by_key = {r.custom_args["gridjourney_key"]: r for r in standin.received}
+    for message, answer in zip([*same, *other], answers, strict=True):
+        received = by_key[message.idempotency_key]
+        assert not isinstance(answer, Exception) and answer.provider_message_id == received.message_id
+        assert received.to == message.recipient
+        assert received.custom_args["gridjourney_customer"] == message.customer_id
+        # Each copy carries its own customer's unsubscribe link, in the header and the footer.
+        url = LINKS.url(str(message.customer_id), "email", "informational")
+        assert received.headers["List-Unsubscribe"] == f"<{url}>"
+        assert received.text is not None and url in received.text and "-gridjourney_" not in received.text
+        assert received.html is not None and url in received.html
+    # The per-customer look-up (Email Activity by the key) finds a copy sent in a shared request.
+    found = await sender.lookup(same[1234], datetime.now(UTC) - timedelta(minutes=1))
+    assert found is not None and found.provider_message_id == by_key[same[1234].idempotency_key].message_id
+
+
+async def test_a_refused_address_fails_alone_in_a_shared_request(standin: SendGridStandIn) -> None:
+    messages = [member_email(0), member_email(1, recipient="not-an-address"), member_email(2)]
+    answers = await sender_for(standin.base_url).send_many(messages)
+    assert isinstance(answers[1], PermanentSendError) and answers[1].invalid_recipient
+    assert not isinstance(answers[0], Exception) and not isinstance(answers[2], Exception)
+    assert sorted(r.to for r in standin.received) == ["member0@example.org", "member2@example.org"]
