@@ -29,6 +29,7 @@ from gridjourney.dsl.schema import SCORE_MODELS, BranchStep
 from gridjourney.events.store import EventStore
 from gridjourney.projections.queries import CustomerView, get_customers
 from gridjourney.workflows.cohort_contracts import (
+    COUNT_TRACKS,
     MATCH_EVENT,
     MOVE_TRACK,
     PARTITION_BATCH,
@@ -38,6 +39,7 @@ from gridjourney.workflows.cohort_contracts import (
     UPDATE_BATCH,
     AudienceOutcome,
     BatchOutcome,
+    CountTracksInput,
     MatchEventInput,
     MoveTrackInput,
     PartitionInput,
@@ -221,6 +223,11 @@ class CohortActivities:
         await self._move_on(batch.run_id, done, request.next_step, request.next_track, outcome)
         return outcome
 
+    @activity.defn(name=COUNT_TRACKS)
+    async def count_tracks(self, request: CountTracksInput) -> dict[str, int]:
+        async with self.engine.connect() as conn:
+            return await queries.track_sizes(conn, request.run_id, request.tracks)
+
     @activity.defn(name=RECORD_RUN)
     async def record_run(self, request: RecordRunInput) -> None:
         async with self.engine.begin() as conn:
@@ -253,4 +260,5 @@ class CohortActivities:
             self.update_batch,
             self.score_batch,
             self.record_run,
+            self.count_tracks,
         ]

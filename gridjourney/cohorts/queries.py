@@ -360,3 +360,15 @@ async def run_finished(conn: AsyncConnection, run_id: str) -> bool:
         await conn.execute(select(cohort_runs.c.status).where(cohort_runs.c.run_id == run_id))
     ).scalar_one_or_none()
     return status in ("completed", "exited")
+
+
+async def track_sizes(conn: AsyncConnection, run_id: str, tracks: Collection[str]) -> dict[str, int]:
+    """Members waiting in each of `tracks` (0 for an empty one)."""
+    c = cohort_members.c
+    rows = await conn.execute(
+        select(c.track, func.count())
+        .where(c.run_id == run_id, c.track.in_(list(tracks)), c.step_id.is_not(None))
+        .group_by(c.track)
+    )
+    found = {row[0]: row[1] for row in rows}
+    return {track: found.get(track, 0) for track in tracks}

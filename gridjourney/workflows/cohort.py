@@ -50,6 +50,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from gridjourney.workflows.cohort_contracts import (
         COHORT_STATE_QUERY,
+        COUNT_TRACKS,
         DR_PERFORMANCE_BATCH,
         MATCH_EVENT,
         MOVE_TRACK,
@@ -64,6 +65,7 @@ with workflow.unsafe.imports_passed_through():
         CohortInput,
         CohortSendInput,
         CohortState,
+        CountTracksInput,
         DrPerformanceInput,
         MatchEventInput,
         MemberBatch,
@@ -248,16 +250,21 @@ class CohortWorkflow:
         if state is not None:
             state.members = max(0, state.members - moved)
 
-    def _follow(
-        self, outcome: BatchOutcome, steps: dict[str, str | None], visits: dict[str, int], parent: str
-    ) -> int:
-        """Start the tracks an outcome moved members to (track → its step); returns how many moved."""
-        for track, moved in outcome.moved.items():
+    async def _follow(self, steps: dict[str, str | None], visits: dict[str, int], parent: str) -> int:
+        """Start the tracks a step moved members to (track → its step), counted in the table; returns
+        how many members are left in `parent`."""
+        sizes: dict[str, int] = await self._bookkeeping(
+            COUNT_TRACKS,
+            CountTracksInput(run_id=self._run_id, tracks=[parent, *steps]),
+            result_type=dict[str, int],
+        )
+        for track, step_id in steps.items():
             self._spans[track] = self._spans[parent]
-            self._spawn(track, steps.get(track), moved, visits)
-        total = outcome.processed - outcome.counts.get("deferred", 0) - outcome.counts.get("waiting", 0)
-        self._went_on(parent, total)
-        return total
+            self._spawn(track, step_id, sizes[track], visits)
+        state = self._state.tracks.get(parent)
+        if state is not None:
+            state.members = sizes[parent]
+        return sizes[parent]
 
     async def _over_batches(
         self, track: str, step_id: str, call: Callable[[MemberBatch], Awaitable[BatchOutcome]]
@@ -292,9 +299,9 @@ class CohortWorkflow:
                 return self._send_input(batch, step.send, visits[step.id], following, next_track)
 
             outcome = await self._over_batches(track, step.id, lambda batch: self._send_batch(request(batch)))
-            self._follow(outcome, {next_track: following} if next_track else {}, visits, track)
+            left = await self._follow({next_track: following} if next_track else {}, visits, track)
             deferred_until = outcome.next_deferred_until
-            if deferred_until is None or outcome.counts.get("deferred", 0) == 0:
+            if deferred_until is None or left == 0:
                 return
             # the deferred members are asked again at the next allowed minute (never in a busy loop)
             await workflow.sleep(max(deferred_until - workflow.now(), _PAST_DEFERRAL))
@@ -424,12 +431,12 @@ class CohortWorkflow:
             otherwise_step=following if otherwise is not None else None,
             otherwise_track=otherwise,
         )
-        outcome = await self._over_batches(
+        await self._over_batches(
             track,
             step.id,
             lambda batch: self._batch_activity(PARTITION_BATCH, request.model_copy(update={"batch": batch})),
         )
-        self._follow(outcome, steps, visits, track)
+        await self._follow(steps, visits, track)
 
     async def _per_member(
         self, track: str, step: UpdateStep | ScoreStep, following: str | None, visits: dict[str, int]
@@ -465,8 +472,8 @@ class CohortWorkflow:
                 ),
             )
 
-        outcome = await self._over_batches(track, step.id, call)
-        self._follow(outcome, {next_track: following} if next_track else {}, visits, track)
+        await self._over_batches(track, step.id, call)
+        await self._follow({next_track: following} if next_track else {}, visits, track)
 
     async def _dr_performance(
         self, track: str, step: DrPerformanceStep, following: str | None, visits: dict[str, int]
@@ -495,11 +502,11 @@ class CohortWorkflow:
                     next_track=next_track,
                 )
 
-            outcome = await self._over_batches(
+            await self._over_batches(
                 track, step.id, lambda batch: self._batch_activity(DR_PERFORMANCE_BATCH, request(batch))
             )
-            self._follow(outcome, {next_track: following} if next_track else {}, visits, track)
-            if give_up or outcome.counts.get("waiting", 0) == 0:
+            left = await self._follow({next_track: following} if next_track else {}, visits, track)
+            if give_up or left == 0:
                 return
             await workflow.sleep(min(READS_POLL, max(give_up_at - workflow.now(), timedelta(seconds=1))))
 

@@ -100,6 +100,7 @@ MOVE_TRACK = "move_cohort_track"
 UPDATE_BATCH = "update_cohort_batch"
 SCORE_BATCH = "score_cohort_batch"
 RECORD_RUN = "record_cohort_run"
+COUNT_TRACKS = "count_cohort_tracks"
 
 # Query of CohortWorkflow (its signal is workflows/contracts.py JOURNEY_EVENT_SIGNAL, with an EventRef).
 COHORT_STATE_QUERY = "cohort_state"
@@ -218,3 +219,11 @@ class RecordRunInput(Contract):
     status: Literal["running", "completed", "exited"]
     exit_reason: str | None = None
     subject: dict[str, Any] | None = None
+
+
+class CountTracksInput(Contract):
+    """How many members wait in each of these tracks: batches report what they moved, but a batch
+    retried after a crash cannot report what its lost attempt moved, so the workflow counts."""
+
+    run_id: str
+    tracks: list[str]

@@ -1,0 +1,187 @@
+"""What the cohort tests share: customers on a grid (through events and the projections), a cohort
+worker with the real cohort activities, and a recording SEND_COHORT_BATCH.
+
+The recording send activity stands in for helper C's activities/send_batch.py in the workflow tests:
+those test the engine (tracks, batches, timers, signals) and must see every send the workflow asks
+for, at the server's (skipped) time, without providers and quiet-hour policies deciding for them. It
+uses the same member-moving code C's activity uses (cohorts/queries.py), so what it does to the
+members is what production does; C's own tests cover the per-member sending.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+from temporalio import activity
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from gridjourney.activities.scores import Scoring
+from gridjourney.cohorts import queries
+from gridjourney.cohorts.activities import CohortActivities
+from gridjourney.events.models import NewEvent
+from gridjourney.events.store import EventStore
+from gridjourney.projections.runner import ProjectionRunner
+from gridjourney.workflows.cohort import CohortWorkflow
+from gridjourney.workflows.cohort_contracts import SEND_COHORT_BATCH, BatchOutcome, CohortSendInput
+from gridjourney.workflows.contracts import EventRef
+
+TASK_QUEUE = "cohorts-test"
+SEND_TASK_QUEUE = "cohort-sends-test"
+
+
+@dataclass(frozen=True)
+class GridCustomer:
+    customer_id: str
+    premise_id: str
+    transformer_id: str
+    feeder_id: str
+
+
+async def add_customers(
+    engine: AsyncEngine,
+    count: int,
+    *,
+    prefix: str = "c",
+    transformers: int = 4,
+    program: str | None = None,
+    attributes: Callable[[int], dict[str, Any]] | None = None,
+) -> list[GridCustomer]:
+    """`count` customers, premise p-{i}, spread over `transformers` transformers on feeder f-1 (and
+    enrolled in `program`), appended as events and folded by the projections."""
+    made = [
+        GridCustomer(f"{prefix}-{i:05d}", f"p-{prefix}-{i}", f"t-{i % transformers}", "f-1")
+        for i in range(count)
+    ]
+    now = datetime.now(UTC)
+    events = []
+    for i, customer in enumerate(made):
+        events.append(
+            NewEvent(
+                event_id=uuid.uuid4(),
+                type="customer.created",
+                customer_id=customer.customer_id,
+                occurred_at=now,
+                source="test",
+                payload={
+                    "name": f"Customer {i}",
+                    "phone": f"+1503555{i:04d}",
+                    "premise_id": customer.premise_id,
+                    "transformer_id": customer.transformer_id,
+                    "feeder_id": customer.feeder_id,
+                    "attributes": attributes(i) if attributes else {},
+                },
+            )
+        )
+        if program is not None:
+            events.append(
+                NewEvent(
+                    event_id=uuid.uuid4(),
+                    type="program.enrolled",
+                    customer_id=customer.customer_id,
+                    occurred_at=now,
+                    source="test",
+                    payload={"program": program},
+                )
+            )
+    await EventStore(engine).append(events)
+    await ProjectionRunner(engine).catch_up()
+    return made
+
+
+def subject_event(event_type: str, **payload: Any) -> EventRef:
+    return EventRef(
+        event_id=str(uuid.uuid4()),
+        type=event_type,
+        customer_id=None,
+        occurred_at=datetime.now(UTC),
+        payload=payload,
+        position=1,
+    )
+
+
+@dataclass
+class Sent:
+    key: str
+    customer_id: str
+    step_id: str
+    template: str
+    at: datetime  # the server's time the batch was scheduled at (skipped time in tests)
+
+
+@dataclass
+class RecordingSends:
+    """SEND_COHORT_BATCH that records one send per idempotency key and moves members as C's does."""
+
+    engine: AsyncEngine
+    sent: list[Sent] = field(default_factory=list)
+    keys: set[str] = field(default_factory=set)
+    duplicates: int = 0
+    defer: dict[str, datetime] = field(default_factory=dict)  # customer → deferred until, once
+    fail_after: int | None = None  # the first batch sends this many, then fails (a crash mid-way)
+    calls: int = 0
+
+    @activity.defn(name=SEND_COHORT_BATCH)
+    async def send_cohort_batch(self, request: CohortSendInput) -> BatchOutcome:
+        self.calls += 1
+        at = activity.info().current_attempt_scheduled_time
+        async with self.engine.connect() as conn:
+            members = await queries.batch_members(conn, request.batch)
+        outcome = BatchOutcome(processed=len(members))
+        done: list[str] = []
+        for member in members:
+            if self.fail_after is not None and len(done) == self.fail_after:
+                self.fail_after = None
+                await self._move(request, done)  # what was done is recorded before the crash
+                raise RuntimeError("worker lost mid-batch")
+            until = self.defer.pop(member.customer_id, None)
+            if until is not None:
+                async with self.engine.begin() as conn:
+                    await queries.defer_members(conn, request.batch.run_id, [member.customer_id], until)
+                outcome.counts["deferred"] = outcome.counts.get("deferred", 0) + 1
+                if outcome.next_deferred_until is None or until < outcome.next_deferred_until:
+                    outcome.next_deferred_until = until
+                continue
+            what = "holdout" if member.holdout else "sent"
+            key = request.idempotency_key(member.customer_id)
+            if what == "sent" and key in self.keys:
+                self.duplicates += 1
+            elif what == "sent":
+                self.keys.add(key)
+                self.sent.append(Sent(key, member.customer_id, request.batch.step_id, request.template, at))
+            outcome.counts[what] = outcome.counts.get(what, 0) + 1
+            done.append(member.customer_id)
+        moved = await self._move(request, done)
+        if request.next_track is not None and moved and not request.stay:
+            outcome.moved[request.next_track] = moved
+        return outcome
+
+    async def _move(self, request: CohortSendInput, customer_ids: list[str]) -> int:
+        if request.stay:
+            return 0
+        async with self.engine.begin() as conn:
+            return await queries.move_members(
+                conn, request.batch.run_id, customer_ids, request.next_step, request.next_track, "completed"
+            )
+
+    def to(self, template: str) -> list[str]:
+        return sorted(sent.customer_id for sent in self.sent if sent.template == template)
+
+
+@asynccontextmanager
+async def cohort_workers(
+    client: Client, engine: AsyncEngine, sends: RecordingSends, models_dir: Path
+) -> AsyncIterator[None]:
+    activities = CohortActivities(engine, Scoring(engine, models_dir))
+    async with (
+        Worker(client, task_queue=TASK_QUEUE, workflows=[CohortWorkflow], activities=activities.all),
+        Worker(client, task_queue=SEND_TASK_QUEUE, activities=[sends.send_cohort_batch]),
+    ):
+        yield
