@@ -1,13 +1,16 @@
-"""The Temporal workers: journeys, the daily scoring scan and their activities on the main task queue;
-provider sends on a dedicated queue whose rate limit holds across all workers (Temporal's server
-enforces `max_task_queue_activities_per_second` for the whole task queue, not per worker).
+"""The Temporal workers: journeys, cohort runs, the daily scoring scan and their activities on the main
+task queue; provider sends (one message, or a cohort batch) on a dedicated queue whose rate limit holds
+across all workers (Temporal's server enforces `max_task_queue_activities_per_second` for the whole
+task queue, not per worker).
 `ensure_scoring_schedule` creates (or brings up to date) the Temporal Schedule that runs the scan."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
+from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import (
     Client,
     Schedule,
@@ -24,7 +27,11 @@ from temporalio.client import (
 )
 from temporalio.worker import Worker
 
+from gridjourney.activities.scores import Scoring
+from gridjourney.cohorts.activities import CohortActivities
 from gridjourney.config import Settings
+from gridjourney.dr.activities import DrActivities
+from gridjourney.workflows.cohort import CohortWorkflow
 from gridjourney.workflows.journey import JourneyWorkflow
 from gridjourney.workflows.scoring import SCHEDULE_HOUR_UTC, SCHEDULE_ID, DailyScoringWorkflow, ScanInput
 
@@ -36,12 +43,15 @@ def build_workers(
     journey_activities: Sequence[Callable[..., Any]],
     send_activities: Sequence[Callable[..., Any]],
     scoring_activities: Sequence[Callable[..., Any]] = (),
+    cohort_activities: Sequence[Callable[..., Any]] = (),
 ) -> list[Worker]:
+    """`send_activities` carry SEND_COHORT_BATCH (JourneyActivities.send_activities);
+    `cohort_activities` the rest of what CohortWorkflow calls (see `cohort_activities()`)."""
     journeys = Worker(
         client,
         task_queue=settings.task_queue,
-        workflows=[JourneyWorkflow, DailyScoringWorkflow],
-        activities=[*journey_activities, *scoring_activities],
+        workflows=[JourneyWorkflow, CohortWorkflow, DailyScoringWorkflow],
+        activities=[*journey_activities, *scoring_activities, *cohort_activities],
     )
     sends = Worker(
         client,
@@ -52,6 +62,12 @@ def build_workers(
         disable_eager_activity_execution=True,
     )
     return [journeys, sends]
+
+
+def cohort_activities(engine: AsyncEngine, models_dir: Path) -> list[Callable[..., Any]]:
+    """The main-queue activities of CohortWorkflow: the cohort engine's (gridjourney/cohorts) and
+    DR_PERFORMANCE_BATCH (gridjourney/dr). `models_dir`: the saved models of `score` steps."""
+    return [*CohortActivities(engine, Scoring(engine, models_dir)).all, *DrActivities(engine).activities]
 
 
 def scoring_schedule(settings: Settings) -> Schedule:
