@@ -26,7 +26,7 @@ from gridjourney.projections.runner import ProjectionRunner
 from gridjourney.router.leader import LeaderElection
 from gridjourney.router.router import SUBSCRIPTION_NAME, EventRouter
 from gridjourney.temporal import connect
-from gridjourney.worker import build_workers, ensure_scoring_schedule
+from gridjourney.worker import build_workers, cohort_activities, ensure_scoring_schedule
 
 log = logging.getLogger(__name__)
 # The workers' task queues, as `gridjourney worker --queues` names them.
@@ -82,6 +82,8 @@ class RouterSide:
             send_task_queue=self.settings.send_task_queue,
             projections_wait=self.settings.router_projections_wait,
             stop=resign,
+            cohort_batch_size=self.settings.cohort_batch_size,
+            cohort_concurrency=self.settings.cohort_concurrency,
         )
         self.router = router
         subscription = Subscription(self.engine, SUBSCRIPTION_NAME, router.handle)
@@ -116,6 +118,7 @@ class WorkerSide:
             journey_activities=activities.journey_activities,
             send_activities=activities.send_activities,
             scoring_activities=scoring.activities,
+            cohort_activities=cohort_activities(self.engine, self.settings.home / "models"),
         )
         workers = [
             worker for name, worker in zip(("journeys", "send"), workers, strict=True) if name in self.queues
