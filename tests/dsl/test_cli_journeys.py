@@ -7,8 +7,10 @@ import json
 from collections.abc import Iterator
 from pathlib import Path
 
+import jsonschema
 import psycopg
 import pytest
+import yaml
 from sqlalchemy.ext.asyncio import AsyncEngine
 from typer.testing import CliRunner
 
@@ -76,6 +78,72 @@ def test_schema_is_json_schema() -> None:
     document = json.loads(out)
     assert code == 0 and document["title"] == "gridjourney journey"
     assert {"id", "purpose", "trigger", "steps"} <= set(document["properties"])
+
+
+def schema_validator() -> jsonschema.Draft202012Validator:
+    code, out, _ = invoke("schema")
+    assert code == 0
+    document = json.loads(out)
+    jsonschema.Draft202012Validator.check_schema(document)
+    return jsonschema.Draft202012Validator(document)
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_shipped_journeys_validate_against_the_printed_schema(name: str) -> None:
+    data = yaml.safe_load((ROOT / "journeys" / f"{name}.yaml").read_text())
+    errors = [f"{list(e.absolute_path)}: {e.message}" for e in schema_validator().iter_errors(data)]
+    assert errors == []
+
+
+def test_the_schema_knows_cohort_mode() -> None:
+    document = json.loads(invoke("schema")[1])
+    assert document["properties"]["mode"]["enum"] == ["per_customer", "cohort"]
+    assert {"key", "audience", "updates", "on_update"} <= set(document["$defs"]["CohortSpec"]["properties"])
+    step_refs = {ref["$ref"] for ref in document["properties"]["steps"]["items"]["oneOf"]}
+    assert "#/$defs/DrPerformanceStep" in step_refs
+    validator = schema_validator()
+    dr_event = yaml.safe_load((ROOT / "journeys" / "dr_event.yaml").read_text())
+    assert list(validator.iter_errors(dr_event)) == []
+    for broken, path in [
+        ({**dr_event, "cohort": {**dr_event["cohort"], "key": None}}, ["cohort", "key"]),
+        ({**dr_event, "cohort": {**dr_event["cohort"], "size": 3}}, ["cohort"]),
+        ({**dr_event, "mode": "batch"}, ["mode"]),
+    ]:
+        error = jsonschema.exceptions.best_match(validator.iter_errors(broken))
+        assert error is not None and list(error.absolute_path) == path, error
+
+
+def test_the_schema_allows_the_shorthands_files_use() -> None:
+    validator = schema_validator()
+    head = {"id": "j", "purpose": "informational", "trigger": {"event": "customer.created"}}
+    shorthand = {**head, "steps": [{"id": "a", "wait": "3d"}, {"id": "b", "score": "dr_propensity"}]}
+    assert list(validator.iter_errors(shorthand)) == []
+    assert list(validator.iter_errors({**shorthand, "trigger": "customer.created"})) != []
+    assert list(validator.iter_errors({**head, "steps": [{"id": "a", "wait": "3 days"}]})) != []
+
+
+def test_validate_names_the_key_of_cohort_journeys() -> None:
+    code, out, err = invoke(
+        "validate", str(ROOT / "journeys" / "outage_notice.yaml"), "--templates", str(ROOT / "templates")
+    )
+    assert code == 0, err
+    summary = "outage_notice, 6 steps, safety, cohort: one run per event.incident_id"
+    assert out.rstrip().endswith(f": OK ({summary})")
+
+
+def test_validate_refuses_per_customer_steps_in_cohort_mode(tmp_path: Path) -> None:
+    source = (ROOT / "journeys" / "dr_event.yaml").read_text()
+    lines = source.splitlines(keepends=True)
+    at = next(i for i, line in enumerate(lines) if line.strip() == "- id: until_the_end")
+    lines[at + 2] = '      until_local_time: "18:00"\n'
+    journey = tmp_path / "dr_event.yaml"
+    journey.write_text("".join(lines))
+    code, out, err = invoke("validate", str(journey), "--templates", str(ROOT / "templates"))
+    assert code == 1 and out == ""
+    assert err.startswith(
+        f"{journey}:{at + 3}:7: `until_local_time` waits for each member's own local time; a cohort waits "
+        "once for all its members (hint: wait `until:` a time of the event"
+    )
 
 
 @pytest.fixture

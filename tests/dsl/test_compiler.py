@@ -352,3 +352,32 @@ def test_compile_journey_refuses_marketing_content_as_safety(safety_templates: P
     )
     with pytest.raises(JourneyErrors, match="not marked safety"):
         compile_journey(loaded.definition, version=1, content_hash="x", templates_dir=safety_templates)
+
+
+PUBLISHED_BEFORE_COHORTS = """\
+id: outage_small
+purpose: safety
+trigger: {event: outage.detected}
+entry: {reentry: every_trigger}
+steps:
+  - id: notice
+    send: {channels: [sms, email], template: outage_detected}
+"""
+# Its hash at 599c637, before cohort mode existed (also pinned in tests/dsl/test_windows.py).
+HASH_BEFORE_COHORTS = "a09e7bbb50c8b705b09f7620f0fbd9ff4e60809775a0349afb421c6040cb0c5a"
+
+
+def test_per_customer_journeys_keep_their_hash_with_or_without_the_mode() -> None:
+    assert content_hash(PUBLISHED_BEFORE_COHORTS) == HASH_BEFORE_COHORTS
+    explicit = PUBLISHED_BEFORE_COHORTS.replace("purpose:", "mode: per_customer\npurpose:")
+    assert content_hash(explicit) == HASH_BEFORE_COHORTS
+
+
+def test_a_cohort_journey_hashes_its_cohort_block() -> None:
+    cohort = PUBLISHED_BEFORE_COHORTS.replace(
+        "entry: {reentry: every_trigger}\n",
+        "mode: cohort\ncohort: {key: event.incident_id, audience: {grid: true}}\n",
+    )
+    other_key = cohort.replace("key: event.incident_id", "key: event.cause")
+    hashes = {content_hash(cohort), content_hash(other_key), HASH_BEFORE_COHORTS}
+    assert len(hashes) == 3

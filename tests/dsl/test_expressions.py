@@ -13,6 +13,7 @@ from gridjourney.dsl.expressions import (
     evaluate,
     evaluate_datetime,
     event_fields,
+    fields_read,
 )
 
 BILL = event_fields("bill.projection_updated")
@@ -139,3 +140,10 @@ def test_evaluate_datetime() -> None:
     for bad in ("event.naive", "event.n", "'tomorrow'"):
         with pytest.raises(ExpressionError):
             evaluate_datetime(bad, ns)
+
+
+def test_fields_read_names_the_keys_an_expression_reads() -> None:
+    assert fields_read("event.dr_event_id", "event") == {"dr_event_id"}
+    assert fields_read("event['incident_id'] + ':' + customer.premise_id", "event") == {"incident_id"}
+    assert fields_read("customer.segment", "event") == frozenset()
+    assert fields_read("event.", "event") == frozenset()
