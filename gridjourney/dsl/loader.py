@@ -259,8 +259,24 @@ def _describe(item: Any, path: Path, rest: Path, positions: Positions, data: Any
         return positions.error(path, f"{where}: {item['input']!r} is not a valid name", hint)
     if kind in ("list_type", "dict_type", "model_type", "model_attributes_type"):
         return positions.error(path, f"{where}: {message}", "check the indentation and the `-` of list items")
+    for fragment, (place, hint) in _PLACED.items():
+        if fragment in message and isinstance(data, dict) and place[0] in data:
+            return positions.error(place, message, hint, key=True)
     return positions.error(path, f"{where}: {message}", _hint_for(path, kind, message))
 
+
+COHORT_EXAMPLE = "`cohort: {key: event.dr_event_id, audience: {program: event.program}}`"
+# Whole-journey validator errors, placed at the key they are about (when the file has it).
+_PLACED: dict[str, tuple[Path, str]] = {
+    "mode cohort needs a `cohort` block": (
+        ("mode",),
+        f"say which event makes a run and who hears it, e.g. {COHORT_EXAMPLE}",
+    ),
+    "a `cohort` block needs `mode: cohort`": (
+        ("cohort",),
+        "add `mode: cohort`, or remove the block for a per-customer journey",
+    ),
+}
 
 _VALIDATOR_HINTS = {
     "`window` is required": "e.g. `entry: {reentry: once_per_window, window: 30d}`",
@@ -268,6 +284,8 @@ _VALIDATOR_HINTS = {
     "`wait: {until: event.start, before: 1h}`",
     "`before` goes with `until`": "e.g. `wait: {until: event.start, before: 1h}`",
     "not a duration": "write a duration such as 30m, 12h, 3d or 2w",
+    "give the audience a source": "e.g. `audience: {program: event.program}` (DR) or "
+    "`audience: {grid: true}` (outages)",
 }
 
 

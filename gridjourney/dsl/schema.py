@@ -376,8 +376,10 @@ class JourneyDefinition(Strict):
 
     @model_validator(mode="after")
     def _cohort_with_mode(self) -> JourneyDefinition:
-        if (self.mode == "cohort") != (self.cohort is not None):
-            raise ValueError("`cohort` is required with mode cohort, and only with it")
+        if self.mode == "cohort" and self.cohort is None:
+            raise ValueError("mode cohort needs a `cohort` block")
+        if self.mode != "cohort" and self.cohort is not None:
+            raise ValueError("a `cohort` block needs `mode: cohort`")
         return self
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from gridjourney.dsl.compiler import check_journey
-from gridjourney.dsl.loader import JourneyError, load_journey_with_positions
+from gridjourney.dsl.loader import JourneyError, JourneyErrors, load_journey_with_positions
 
 # Lines 1-14; steps start on line 15.
 DR_HEAD = """\
@@ -284,3 +284,32 @@ steps:
   - {id: hear, wait_for: {event: bill.issued, timeout: 1d}}
 """
     assert check(text) == []
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            "id: run\nmode: cohort\npurpose: informational\ntrigger: {event: dr.event_scheduled}\n"
+            "steps:\n  - {id: a, wait: 1d}\n",
+            "run.yaml:2:1: mode cohort needs a `cohort` block",
+        ),
+        (
+            "id: run\npurpose: informational\ntrigger: {event: dr.event_scheduled}\n"
+            "cohort: {key: event.dr_event_id, audience: {program: event.program}}\n"
+            "steps:\n  - {id: a, wait: 1d}\n",
+            "run.yaml:4:1: a `cohort` block needs `mode: cohort`",
+        ),
+        (
+            DR_HEAD.replace("    program: event.program\n    target: {kw: event.target_kw}\n", "") + STEPS,
+            "run.yaml:9:5: cohort.audience: give the audience a source: `program`, `grid: true` or `where`",
+        ),
+    ],
+)
+def test_mode_and_block_go_together_at_load(text: str, expected: str) -> None:
+    with pytest.raises(JourneyErrors) as caught:
+        load_journey_with_positions(text, "run.yaml")
+    assert located(caught.value.errors) == [expected]
+    assert caught.value.errors[0].hint is not None and caught.value.errors[0].hint.startswith(
+        ("say which event", "add `mode: cohort`", "e.g. `audience:")
+    )
