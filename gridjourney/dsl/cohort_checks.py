@@ -9,6 +9,7 @@ routed to the run. `dr_performance` measures a DR event's members, so it needs c
 
 from __future__ import annotations
 
+import ast
 from collections.abc import Iterator
 from typing import Any
 
@@ -36,6 +37,7 @@ def check_cohort(
         yield from _dr_performance_needs_cohort(definition, positions)
         return
     yield from _per_customer_only(definition, positions)
+    yield from _run_expressions_without_customer(definition, positions)
     yield from _dr_performance_needs_dr_trigger(definition, positions)
     yield from _check_block(definition, definition.cohort, positions, event_scope)
     key_fields = fields_read(definition.cohort.key, "event")
@@ -100,6 +102,37 @@ def _per_customer_only(definition: JourneyDefinition, positions: Positions) -> I
                 "duration (e.g. `wait: 2h`)",
                 key=True,
             )
+
+
+def _run_expressions_without_customer(
+    definition: JourneyDefinition, positions: Positions
+) -> Iterator[JourneyError]:
+    """Triggers, waits and wait_for conditions are decided once for the whole run: no `customer`.
+    (Branches, splits and updates are decided per member.)"""
+    decided_once: list[tuple[DataPath, str, str]] = [
+        (("trigger", i, "when"), "trigger", t.when) for i, t in enumerate(definition.trigger) if t.when
+    ]
+    for i, step in enumerate(definition.steps):
+        if isinstance(step, WaitStep) and step.wait.until is not None:
+            decided_once.append((("steps", i, "wait", "until"), "wait", step.wait.until))
+        if isinstance(step, WaitForStep) and step.wait_for.when is not None:
+            decided_once.append((("steps", i, "wait_for", "when"), "wait_for", step.wait_for.when))
+    for path, what, expr in decided_once:
+        if "customer" in _names_used(expr):
+            yield positions.error(
+                path,
+                f"expression {expr!r}: a cohort's `{what}` is decided once for the whole run; it has no "
+                "`customer`",
+                "choose members with `cohort.audience.where`, or route them with a `branch` step",
+            )
+
+
+def _names_used(expr: str) -> set[str]:
+    try:
+        tree = ast.parse(expr.strip(), mode="eval")
+    except SyntaxError:
+        return set()  # reported by the expression checks
+    return {node.id for node in ast.walk(tree) if isinstance(node, ast.Name)}
 
 
 def _check_block(

@@ -313,3 +313,35 @@ def test_mode_and_block_go_together_at_load(text: str, expected: str) -> None:
     assert caught.value.errors[0].hint is not None and caught.value.errors[0].hint.startswith(
         ("say which event", "add `mode: cohort`", "e.g. `audience:")
     )
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "message"),
+    [
+        (
+            "  event: dr.event_scheduled\n",
+            '  event: dr.event_scheduled\n  when: "customer.vip"\n',
+            "run.yaml:6:9: expression 'customer.vip': a cohort's `trigger` is decided once",
+        ),
+        (
+            "until: event.start, before: 1h",
+            "until: customer.start, before: 1h",
+            "run.yaml:15:32: expression 'customer.start': a cohort's `wait` is decided once",
+        ),
+    ],
+)
+def test_what_is_decided_once_per_run_has_no_customer(old: str, new: str, message: str) -> None:
+    errors = check((DR_HEAD + STEPS).replace(old, new))
+    assert [m for m in located(errors) if "decided once" in m] == [
+        message + " for the whole run; it has no `customer`"
+    ]
+
+
+def test_a_wait_for_condition_has_no_customer() -> None:
+    steps = '  - {id: hear, wait_for: {event: dr.event_modified, when: "customer.vip", timeout: 1d}}\n'
+    errors = check(DR_HEAD + steps)
+    assert located(errors) == [
+        "run.yaml:15:59: expression 'customer.vip': a cohort's `wait_for` is decided once for the whole run; "
+        "it has no `customer`"
+    ]
+    assert errors[0].hint is not None and "cohort.audience.where" in errors[0].hint
