@@ -13,8 +13,9 @@ import typer
 from gridjourney.config import get_settings
 from gridjourney.content.preview import preview_sms
 from gridjourney.dsl.compiler import check_journey
+from gridjourney.dsl.json_schema import journey_json_schema
 from gridjourney.dsl.loader import JourneyError, JourneyErrors, iter_yaml_files, load_journey_with_positions
-from gridjourney.dsl.schema import JourneyDefinition, SendStep, journey_json_schema
+from gridjourney.dsl.schema import JourneyDefinition, SendStep
 
 journeys_app = typer.Typer(help="Validate, inspect and publish journey definitions.", no_args_is_help=True)
 
