@@ -15,6 +15,7 @@ from gridjourney.api.problems import COMMON_PROBLEMS, install_problem_handlers
 from gridjourney.api.routes import (
     admin,
     customers,
+    dr_events,
     events,
     health,
     instances,
@@ -56,6 +57,7 @@ OPENAPI_TAGS = [
     {"name": "admin", "description": "Operations (scope `admin`): subscriptions and their dead letters."},
     {"name": "sends", "description": "The send ledger (scope `admin`): sends in flight or in doubt."},
     {"name": "suppressions", "description": "The suppression list (scope `admin`): addresses not sent to."},
+    {"name": "dr-events", "description": "Demand-response events (scope `admin`): the performance report."},
     {"name": "webhooks", "description": "Providers' callbacks, authenticated by the provider's signature."},
     {"name": "unsubscribe", "description": "The unsubscribe link of every email: a signed token, no login."},
 ]
@@ -109,6 +111,7 @@ def create_app(
         admin,
         sends,
         suppressions,
+        dr_events,
     ):
         app.include_router(module.router)
     app.include_router(reads.router)
