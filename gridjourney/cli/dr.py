@@ -7,26 +7,20 @@ import asyncio
 import time
 from datetime import date, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from gridjourney.config import get_settings
-from gridjourney.db.engine import create_engine
 from gridjourney.devstack import resolve_database_url
-from gridjourney.dr.gather import UnknownDrEvent, event_ids_with_runs, gather
-from gridjourney.dr.lcl import LclDataError, LclImport, import_lcl
-from gridjourney.dr.plot import plot_event
-from gridjourney.dr.report import (
-    DrEventReport,
-    EventData,
-    Interval,
-    PooledReport,
-    build_report,
-    pooled_report,
-)
+
+# pandas, matplotlib and the database driver are imported by the commands that use them, so that
+# every other `gridjourney` command starts without them (as cli/models.py does).
+if TYPE_CHECKING:
+    from gridjourney.dr.lcl import LclImport
+    from gridjourney.dr.report import DrEventReport, EventData, Interval, PooledReport
 
 dr_app = typer.Typer(help="Demand response: the event performance report.", no_args_is_help=True)
 console = Console()
@@ -118,6 +112,11 @@ def report_command(
     ] = None,
 ) -> None:
     """Members notified, opted out and responded; kW reduction per event hour against the holdout."""
+    from gridjourney.db.engine import create_engine
+    from gridjourney.dr.gather import UnknownDrEvent, event_ids_with_runs, gather
+    from gridjourney.dr.plot import plot_event
+    from gridjourney.dr.report import build_report, pooled_report
+
     if (event_id is None) == (not all_events):
         raise typer.BadParameter("name one EVENT_ID, or --all")
 
@@ -164,6 +163,8 @@ def import_lcl_command(
 ) -> None:
     """Load the London 2013 homes, their reads, and each High-price period as a DR event with a
     cohort run: time-of-use homes treated, flat-tariff homes the holdout."""
+    from gridjourney.db.engine import create_engine
+    from gridjourney.dr.lcl import LclDataError, import_lcl
 
     async def main() -> LclImport:
         engine = create_engine(resolve_database_url(get_settings()), pool_size=2)

@@ -258,9 +258,12 @@ async def record_imported_run(
     """Store a cohort run of an imported historical trial (its members and holdout known from the
     trial, no journey ran). Returns False when the run was imported before (nothing changes)."""
     created = await conn.execute(
-        insert(cohort_runs).values(**run).on_conflict_do_nothing(index_elements=[cohort_runs.c.run_id])
+        insert(cohort_runs)
+        .values(**run)
+        .on_conflict_do_nothing(index_elements=[cohort_runs.c.run_id])
+        .returning(cohort_runs.c.run_id)
     )
-    if not created.rowcount:
+    if created.first() is None:
         return False
     if members:
         await conn.execute(insert(cohort_members).values(members))

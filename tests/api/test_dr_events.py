@@ -1,0 +1,50 @@
+"""GET /v1/dr-events/{id}/performance: the DR report for program managers (admin scope)."""
+
+from __future__ import annotations
+
+import httpx
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from tests.api.conftest import KeyFactory
+from tests.dr.synthetic import build_trial, store_trial
+
+PATH = "/v1/dr-events/ev-1/performance"
+
+
+async def test_needs_the_admin_scope(client: httpx.AsyncClient, make_key: KeyFactory) -> None:
+    answer = await client.get(PATH)
+    assert answer.status_code == 401
+    assert answer.headers["content-type"] == "application/problem+json"
+    reader = await make_key("journeys:read")
+    answer = await client.get(PATH, headers=reader)
+    assert answer.status_code == 403
+    assert answer.headers["content-type"] == "application/problem+json"
+
+
+async def test_an_unknown_event_is_404(client: httpx.AsyncClient, admin: dict[str, str]) -> None:
+    answer = await client.get("/v1/dr-events/no-such-event/performance", headers=admin)
+    assert answer.status_code == 404
+    assert answer.headers["content-type"] == "application/problem+json"
+    assert "no-such-event" in answer.json()["detail"]
+
+
+async def test_reports_the_event(
+    client: httpx.AsyncClient, engine: AsyncEngine, admin: dict[str, str]
+) -> None:
+    await store_trial(
+        engine, build_trial(treated=12, holdout=12, responders=12, shed_kw=1.0), expected_kw=9.0
+    )
+    answer = await client.get(PATH, headers=admin)
+    assert answer.status_code == 200, answer.text
+    report = answer.json()
+    assert (report["dr_event_id"], report["program"], report["status"]) == ("ev-1", "ptr", "scheduled")
+    assert report["run_ids"] == ["cohort:dr_event:ev-1"]
+    assert (report["treated"], report["holdout"], report["notified"], report["opted_out"]) == (12, 12, 0, 0)
+    assert report["responded"] == 12
+    assert len(report["hours"]) == 3
+    hour = report["hours"][0]
+    assert set(hour) == {"hour_start", "treated_kw", "holdout_kw", "reduction_kw"}
+    assert hour["reduction_kw"]["low"] < 1.0 < hour["reduction_kw"]["high"]
+    assert report["expected_kw"] == 9.0
+    assert report["achieved_kw"]["low"] < 12.0 < report["achieved_kw"]["high"]
+    assert [s["segment"] for s in report["segments"]] == ["even", "odd"]
