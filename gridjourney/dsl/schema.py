@@ -115,7 +115,10 @@ class WaitStep(StepBase):
 
 
 class WaitForSpec(Strict):
-    event: str = Field(description="The event type to wait for, about this customer.")
+    event: str = Field(
+        description="The event type to wait for: about this customer (per_customer), or, in cohort mode, "
+        "about the run's event (it carries the field `cohort.key` reads, e.g. `outage.restored`)."
+    )
     when: Expression | None = None
     timeout: Duration
     on_event: Identifier | None = Field(None, description="Step after the event; default: the next one.")
@@ -327,7 +330,10 @@ class MovedBy(Strict):
 
 class UpdateNotice(Strict):
     event: str = Field(description="An update of the cohort's event, e.g. `outage.etr_updated`.")
-    send: SendSpec
+    send: SendSpec = Field(
+        description="The notice. Its templates' `event` is the run's event: list this event type in "
+        "`updates` too when the notice shows the fields it brings (e.g. the new `etr`)."
+    )
     at_steps: list[Identifier] = Field(
         min_length=1, description="Members waiting at these steps hear about the update."
     )

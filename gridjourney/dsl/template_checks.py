@@ -3,8 +3,8 @@ messages have, and, for `purpose: safety`, are marked safety.
 
 A journey sends from its `send` steps and, in cohort mode, from its `cohort.on_update` notices. What a
 template may read depends on where it is sent from (see gridjourney/content/__init__.py for the
-context): `event` has the trigger's fields (an update notice's event also those of the update),
-and `performance` exists only after a `dr_performance` step.
+context): `event` has the trigger's fields (an update notice's event also those of the
+`cohort.updates` types), and `performance` exists only after a `dr_performance` step.
 """
 
 from __future__ import annotations
@@ -53,9 +53,12 @@ def sends(definition: JourneyDefinition, event_scope: Fields, measured_steps: se
         if isinstance(step, SendStep)
     ]
     if definition.cohort is not None:
+        # a notice's `event` is the run's event, whose fields the `updates` types replace
+        updated = [event_fields(update) for update in definition.cohort.updates]
+        fields = event_scope
+        for update_fields in updated:
+            fields = None if fields is None or update_fields is None else fields | update_fields
         for j, notice in enumerate(definition.cohort.on_update):
-            update = event_fields(notice.event)
-            fields = None if event_scope is None or update is None else event_scope | update
             uses.append(SendUse(("cohort", "on_update", j, "send"), notice.send, fields, False))
     return uses
 

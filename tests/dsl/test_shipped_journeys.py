@@ -106,6 +106,7 @@ def test_outage_notice_is_a_cohort_journey_per_incident() -> None:
     definition, cohort = journey.definition, journey.definition.cohort
     assert definition.mode == "cohort" and definition.purpose == "safety" and cohort is not None
     assert cohort.key == "event.incident_id" and cohort.audience.grid
+    assert cohort.updates == ["outage.etr_updated"]  # the notices show the new event.etr
     assert kinds(journey) == [
         ("hold", "wait_for"),
         ("notice", "send"),

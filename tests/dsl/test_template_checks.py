@@ -55,6 +55,7 @@ def templates(tmp_path: Path) -> Path:
         ("sms", "en", "etr", "Purpose: safety\nBack by {{ event.etr }} ({{ event.incident_id }})"),
         ("sms", "en", "etr_unsafe", "Back by {{ event.etr }}"),
         ("sms", "en", "etr_typo", "Purpose: safety\nBack by {{ event.eta }}"),
+        ("sms", "en", "back", "Purpose: safety\nBack at {{ event.restored_at }}"),
     ]:
         path = tmp_path / channel / locale / f"{name}.j2"
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -157,3 +158,15 @@ def test_update_notices_of_safety_journeys_need_safety_templates(templates: Path
         "run.yaml:10:41: purpose `safety` needs safety templates; template sms/en/etr_unsafe.j2 is not "
         "marked safety (its first line would be `Purpose: safety`)"
     ]
+
+
+def test_update_notices_see_the_fields_of_the_updates_types(templates: Path) -> None:
+    notice = OUTAGE.replace("template: etr}", "template: back}").replace(
+        "event: outage.etr_updated", "event: outage.restored"
+    )
+    assert located(check(notice, templates)) == [
+        "run.yaml:10:41: template sms/en/back.j2 uses `event.restored_at`, which the trigger event does "
+        "not have"
+    ]
+    updated = notice.replace("  on_update:", "  updates: [outage.restored]\n  on_update:")
+    assert check(updated, templates) == []
