@@ -1,4 +1,5 @@
-"""What an inbound SMS asks for: opt out (STOP), opt back in (START), help (HELP), or nothing.
+"""What an inbound SMS asks for: opt out (STOP), opt back in (START), help (HELP), report that the
+power is still out (OUT), or nothing.
 
 The rule: a message is a keyword only when the WHOLE message is one, after case, accents and
 punctuation are set aside ("Stop!", "stop.", "  STOP ", "Stóp" are STOP) and courtesy words around
@@ -6,6 +7,9 @@ it are dropped ("stop please", "por favor baja"). A keyword inside a sentence is
 stop the outage" or "end of the month?" are ordinary replies that journeys may wait for. Besides the
 carriers' single-word keywords, a short list of plain-language opt-outs in English and Spanish counts
 ("stop texting me", "no more messages", "no más mensajes", "dejen de enviarme", "darme de baja").
+
+OUT ("still out", "no power", "sin luz") answers a restoration notice's "Reply OUT if you still have
+no power". Opt-outs are tried first, so "opt out" stays a STOP.
 
 YES is kept apart from START: it restores only a customer who opted out, since a journey may ask a
 question that YES answers (gridjourney/inbound/twilio_inbound.py decides).
@@ -18,7 +22,7 @@ import unicodedata
 from dataclasses import dataclass
 from typing import Literal
 
-KeywordKind = Literal["stop", "start", "yes", "help"]
+KeywordKind = Literal["stop", "start", "yes", "help", "out"]
 Language = Literal["en", "es"]
 
 _COURTESY = r"(?:please|pls|plz|thanks|thank you|thx|now|por favor|porfavor|gracias|ya|ahora)"
@@ -31,6 +35,7 @@ _NEUTRAL: dict[KeywordKind, list[str]] = {
     "start": [r"start", r"unstop"],
     "yes": [r"yes"],
     "help": [r"help", r"info"],
+    "out": [r"out"],
 }
 _ENGLISH: dict[KeywordKind, list[str]] = {
     "stop": [
@@ -46,6 +51,11 @@ _ENGLISH: dict[KeywordKind, list[str]] = {
         r"cancel (?:my |the )?subscription",
     ],
     "help": [r"help me", r"information"],
+    "out": [
+        r"(?:(?:i am|im|i m|we are|were|we re) )?still out",
+        r"(?:(?:i|we) )?(?:still )?(?:have )?no (?:power|electricity|lights)(?: still)?",
+        r"(?:the )?(?:power|lights|electricity) (?:is |are )?still (?:out|off)",
+    ],
 }
 _SPANISH: dict[KeywordKind, list[str]] = {
     "stop": [
@@ -59,6 +69,10 @@ _SPANISH: dict[KeywordKind, list[str]] = {
         r"(?:cancelar|anular) (?:la |mi )?suscripcion",
     ],
     "help": [r"ayuda", r"informacion"],
+    "out": [
+        r"(?:(?:sigo|seguimos|todavia|aun) )?sin (?:luz|electricidad|corriente|energia)(?: todavia| aun)?",
+        r"(?:no hay|no tengo|no tenemos) (?:luz|electricidad|corriente)(?: todavia| aun)?",
+    ],
 }
 
 

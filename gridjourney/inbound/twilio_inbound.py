@@ -3,8 +3,11 @@
 STOP (and its plain-language forms, inbound/keywords.py) revokes SMS consent for every purpose with
 method `sms_reply` and puts the number on the suppression list; START and UNSTOP restore what the
 STOP took away; YES does too, but only for a customer who opted out (otherwise it is an ordinary
-reply); HELP answers with the policy's help text and records nothing. Anything else is
-`message.received`, for journeys to wait for. Replies come from the policy, in the customer's locale.
+reply); HELP answers with the policy's help text and records nothing. OUT ("still out", "no power")
+from a known customer is `outage.reported` for their premise and the open outage covering them, if
+any, besides `message.received`, and is answered with the policy's outage text when it has one.
+Anything else is `message.received`, for journeys to wait for. Replies come from the policy, in the
+customer's locale.
 
 A number may belong to several customers (a household): each is handled. An unknown number still
 gets its STOP or HELP answered (carriers require it), and nothing is recorded. Event ids derive from
@@ -25,11 +28,13 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from gridjourney.activities import ledger
 from gridjourney.events.models import NewEvent
 from gridjourney.events.store import EventStore
-from gridjourney.events.types import Purpose
+from gridjourney.events.types import OutageReported, Purpose
 from gridjourney.inbound.keywords import classify, first_word
 from gridjourney.inbound.queries import ConsentChange, first_receipt, sms_consent_changes
+from gridjourney.incidents.queries import open_incident_covering
 from gridjourney.policy.model import Policy
 from gridjourney.projections import queries
+from gridjourney.projections.queries import CustomerView
 from gridjourney.projections.suppressions import get_suppression, suppression_added, suppression_removed
 
 log = logging.getLogger(__name__)
@@ -42,7 +47,7 @@ START_REASON = "start_reply"
 # Fixed: the ids of the events an inbound message records are the same on every delivery of it.
 INBOUND_EVENT_NAMESPACE = uuid.UUID("3c8e2f61-7b0d-4a9e-8c25-91d4e6a0b7f3")
 
-Action = Literal["stop", "start", "help", "received"]
+Action = Literal["stop", "start", "help", "out", "received"]
 
 
 @dataclass(frozen=True)
@@ -155,6 +160,21 @@ def received_event(sms: InboundSms, customer_id: str, now: datetime) -> NewEvent
     )
 
 
+def reported_event(
+    sms: InboundSms, customer: CustomerView, incident_id: str | None, now: datetime
+) -> NewEvent:
+    """The customer's report that they have no power (an OUT reply)."""
+    payload = OutageReported(incident_id=incident_id, premise_id=customer.premise_id, channel="sms")
+    return NewEvent(
+        event_id=_event_id(sms, customer.customer_id, "outage_reported"),
+        type="outage.reported",
+        customer_id=customer.customer_id,
+        occurred_at=now,
+        source=SOURCE,
+        payload=payload.model_dump(mode="json", exclude_none=True),
+    )
+
+
 async def answer_inbound(
     engine: AsyncEngine, store: EventStore, policy: Policy, sms: InboundSms, now: datetime
 ) -> InboundAnswer:
@@ -166,6 +186,8 @@ async def answer_inbound(
         action: Action
         if keyword is None or (keyword.kind == "yes" and not any(s.stopped for s in states.values())):
             action = "received"
+        elif keyword.kind == "out" and not customers:
+            action = "received"  # an outage report needs a customer to place it: nothing to record
         else:
             action = "start" if keyword.kind == "yes" else keyword.kind
         new_events: list[NewEvent] = []
@@ -177,12 +199,19 @@ async def answer_inbound(
                 new_events += start_events(sms, customer_id, state, suppressed is not None, now)
             elif action == "received":
                 new_events.append(received_event(sms, customer_id, now))
+        if action == "out":
+            for customer in customers:
+                incident_id = await open_incident_covering(conn, customer.customer_id)
+                new_events.append(reported_event(sms, customer, incident_id, now))
+                new_events.append(received_event(sms, customer.customer_id, now))
         recorded = 0
         if new_events and await first_receipt(conn, SOURCE, f"inbound:{sms.message_sid}"):
             results = await store.append_in(conn, new_events)
             recorded = sum(not result.duplicate for result in results)
     locale = customers[0].locale if customers else (keyword.language if keyword else None)
-    reply = None if action == "received" else policy.replies.text(action, locale, policy.program)
+    reply = None
+    if action != "received":
+        reply = policy.replies.text("outage" if action == "out" else action, locale, policy.program)
     # Ids only: the number and the text are personal.
     log.info(
         "inbound sms %s: %s for %d customer(s) %s, %d event(s) recorded",

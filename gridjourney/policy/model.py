@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, overload
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, WithJsonSchema, field_validator
 
@@ -151,16 +151,28 @@ class Replies(Strict):
     help: LocalizedText
     stop: LocalizedText
     start: LocalizedText
+    outage: LocalizedText | None = Field(
+        None, description="The confirmation of an OUT reply (power still out); unset: no answer."
+    )
 
-    @field_validator("help", "stop", "start")
+    @field_validator("help", "stop", "start", "outage")
     @classmethod
-    def _has_english(cls, value: dict[str, str]) -> dict[str, str]:
-        if "en" not in value:
+    def _has_english(cls, value: dict[str, str] | None) -> dict[str, str] | None:
+        if value is not None and "en" not in value:
             raise ValueError("give at least the `en` text")
         return value
 
-    def text(self, kind: Literal["help", "stop", "start"], locale: str | None, program: Program) -> str:
-        texts: dict[str, str] = getattr(self, kind)
+    @overload
+    def text(self, kind: Literal["help", "stop", "start"], locale: str | None, program: Program) -> str: ...
+    @overload
+    def text(self, kind: Literal["outage"], locale: str | None, program: Program) -> str | None: ...
+    def text(
+        self, kind: Literal["help", "stop", "start", "outage"], locale: str | None, program: Program
+    ) -> str | None:
+        """The reply to `kind` in `locale` (else its language, else English); None when unset."""
+        texts: dict[str, str] | None = getattr(self, kind)
+        if texts is None:
+            return None
         language = (locale or "en").split("-")[0]
         chosen = texts.get(locale or "en") or texts.get(language) or texts["en"]
         return chosen.format(program=program.name, contact=program.contact, frequency=program.frequency)

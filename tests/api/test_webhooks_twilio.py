@@ -95,7 +95,7 @@ async def test_a_signed_stop_is_confirmed_in_twiml_and_recorded(
 
 async def test_an_ordinary_reply_answers_empty_twiml(client: httpx.AsyncClient, engine: AsyncEngine) -> None:
     await add_customer(engine)
-    response = await post_signed(client, "/webhooks/twilio/inbound", inbound_params("OUT"))
+    response = await post_signed(client, "/webhooks/twilio/inbound", inbound_params("thanks"))
     assert response.status_code == 200
     assert response.text == '<?xml version="1.0" encoding="UTF-8"?><Response />'
     assert (await logged_events(engine))[-1] == "message.received"

@@ -41,7 +41,9 @@ ORDINARY = [
     "Para cuándo vuelve la luz?",
     "yes the power is back but the meter is blinking",
     "help is on the way, thanks",
-    "OUT",
+    "out of town until Friday",
+    "the power is out at my neighbour's",
+    "no power bill this month?",
     "thanks",
     "",
     "!!!",
@@ -85,6 +87,32 @@ def test_start_yes_and_help(body: str, expected: Keyword) -> None:
     assert classify(body) == expected
 
 
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        ("OUT", Keyword("out", None)),
+        ("out please", Keyword("out", None)),
+        ("Still out", Keyword("out", "en")),
+        ("STILL OUT!", Keyword("out", "en")),
+        ("we're still out", Keyword("out", "en")),
+        ("No power", Keyword("out", "en")),
+        ("I still have no power", Keyword("out", "en")),
+        ("power is still out", Keyword("out", "en")),
+        ("sin luz", Keyword("out", "es")),
+        ("Sigo sin luz", Keyword("out", "es")),
+        ("no tenemos luz todavía", Keyword("out", "es")),
+    ],
+)
+def test_out_and_its_plain_forms_report_no_power(body: str, expected: Keyword) -> None:
+    assert classify(body) == expected
+
+
+@pytest.mark.parametrize("body", ["OPT OUT", "opt-out", "Stop", "no more"])
+def test_an_opt_out_with_out_in_it_stays_stop(body: str) -> None:
+    keyword = classify(body)
+    assert keyword is not None and keyword.kind == "stop"
+
+
 def test_case_accents_punctuation_and_courtesy_are_set_aside() -> None:
     for body in ["stop", "Stop!", " STOP. ", "stóp", "¡Stop!", "please stop", "stop now, thank you"]:
         assert classify(body) == Keyword("stop", None), body
@@ -100,6 +128,9 @@ KEYWORDS = [
     "YES",
     "HELP",
     "INFO",
+    "OUT",
+    "NO POWER",
+    "sin luz",
 ]
 
 

@@ -1,12 +1,13 @@
 """Inbound SMS: STOP revokes every SMS purpose and suppresses the number, START restores what STOP
-took, HELP answers in the customer's language, anything else is message.received; retries are
-idempotent, unknown numbers get their answer and nothing is recorded."""
+took, HELP answers in the customer's language, OUT reports the power still out, anything else is
+message.received; retries are idempotent, unknown numbers get their answer and nothing is recorded."""
 
 from __future__ import annotations
 
 import logging
 import secrets
 from datetime import UTC, datetime
+from typing import Literal
 
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -20,6 +21,7 @@ from gridjourney.privacy.erasure import erase_customer
 from gridjourney.projections import queries
 from gridjourney.projections.runner import ProjectionRunner
 from tests.events.builders import new_event
+from tests.incidents.builders import outage
 from tests.projections.helpers import project
 
 PHONE = "+15035550142"
@@ -31,11 +33,15 @@ def sms(body: str, from_number: str = PHONE, sid: str | None = None) -> InboundS
 
 
 async def add_customer(
-    engine: AsyncEngine, customer_id: str = "c-1", locale: str = "en", granted: tuple[str, ...] = ()
+    engine: AsyncEngine,
+    customer_id: str = "c-1",
+    locale: str = "en",
+    granted: tuple[str, ...] = (),
+    grid: dict[str, str] | None = None,
 ) -> None:
     await project(
         engine,
-        new_event("customer.created", customer_id, {"phone": PHONE, "locale": locale}),
+        new_event("customer.created", customer_id, {"phone": PHONE, "locale": locale, **(grid or {})}),
         *(
             new_event(
                 "consent.changed", customer_id, {"channel": "sms", "purpose": p, "granted": True}, minute=1
@@ -199,11 +205,11 @@ async def test_every_customer_of_a_shared_number_is_stopped(engine: AsyncEngine,
     [("STOP", "stop", "en"), ("HELP", "help", "en"), ("ayuda", "help", "es"), ("baja", "stop", "es")],
 )
 async def test_an_unknown_number_is_answered_and_nothing_is_recorded(
-    engine: AsyncEngine, policy: Policy, body: str, kind: str, locale: str
+    engine: AsyncEngine, policy: Policy, body: str, kind: Literal["stop", "help"], locale: str
 ) -> None:
     await add_customer(engine)
     reply, recorded = await answer(engine, policy, sms(body, from_number="+15035550199"))
-    assert reply == policy.replies.text(kind, locale, policy.program)  # type: ignore[arg-type]
+    assert reply == policy.replies.text(kind, locale, policy.program)
     assert recorded == []
 
 
@@ -259,3 +265,79 @@ async def test_an_erased_customers_number_is_unknown(engine: AsyncEngine, policy
     reply, recorded = await answer(engine, policy, sms("STOP"))
     assert reply == policy.replies.text("stop", "en", policy.program)
     assert recorded == []
+
+
+GRID = {"premise_id": "P-1", "transformer_id": "T-1", "feeder_id": "F-1"}
+
+
+@pytest.mark.parametrize("body", ["OUT", "Still out", "no power", "sigo sin luz"])
+async def test_out_reports_the_customers_premise_in_their_open_outage_and_is_confirmed(
+    engine: AsyncEngine, policy: Policy, body: str
+) -> None:
+    await add_customer(engine, granted=("informational",), grid=GRID)
+    await project(
+        engine,
+        outage("outage.detected", "o-1", 1, feeder_ids=["F-1"]),
+        outage("outage.detected", "o-2", 2, transformer_ids=["T-1"]),  # a duplicate of o-1
+    )
+    message = sms(body)
+    reply, recorded = await answer(engine, policy, message)
+
+    assert reply == policy.replies.text("outage", "en", policy.program)
+    assert reply is not None and "still out" in reply
+    reported, received = recorded
+    assert (reported.type, reported.customer_id) == ("outage.reported", "c-1")
+    assert reported.payload == {"incident_id": "o-1", "premise_id": "P-1", "channel": "sms"}
+    assert received.type == "message.received" and received.payload["body"] == body
+    assert await sms_consents(engine) == {"informational": (True, None)}  # not a STOP
+
+
+async def test_out_without_an_open_outage_reports_the_premise_alone(
+    engine: AsyncEngine, policy: Policy
+) -> None:
+    await add_customer(engine, grid=GRID)
+    await project(
+        engine,
+        outage("outage.detected", "o-1", 1, premise_ids=["P-1"]),
+        outage("outage.restored", "o-1", 2, restored_at="2026-07-01T12:30:00Z"),
+    )
+    _, recorded = await answer(engine, policy, sms("OUT"))
+
+    assert [event.payload for event in recorded if event.type == "outage.reported"] == [
+        {"incident_id": None, "premise_id": "P-1", "channel": "sms"}
+    ]
+
+
+async def test_out_is_recorded_once_and_unanswered_when_the_policy_has_no_outage_text(
+    engine: AsyncEngine, policy: Policy
+) -> None:
+    await add_customer(engine, locale="es", grid=GRID)
+    silent = policy.model_copy(update={"replies": policy.replies.model_copy(update={"outage": None})})
+    message = sms("OUT")
+    reply, recorded = await answer(engine, silent, message)
+    again_reply, again = await answer(engine, silent, message)
+
+    assert reply is None and again_reply is None
+    assert [event.type for event in recorded] == ["outage.reported", "message.received"]
+    assert again == []
+    es_reply, _ = await answer(engine, policy, sms("sin luz"))
+    assert es_reply == policy.replies.text("outage", "es", policy.program)
+    assert es_reply is not None and "sin luz" in es_reply
+
+
+async def test_out_from_an_unknown_number_records_nothing(engine: AsyncEngine, policy: Policy) -> None:
+    await add_customer(engine, grid=GRID)
+    reply, recorded = await answer(engine, policy, sms("OUT", from_number="+15035550199"))
+    assert reply is None and recorded == []
+
+
+async def test_stop_still_wins_over_out(engine: AsyncEngine, policy: Policy) -> None:
+    await add_customer(engine, granted=("informational",), grid=GRID)
+    await project(engine, outage("outage.detected", "o-1", 1, premise_ids=["P-1"]))
+    reply, recorded = await answer(engine, policy, sms("OPT OUT"))
+
+    assert reply == policy.replies.text("stop", "en", policy.program)
+    assert {event.type for event in recorded} == {"consent.changed", "suppression.added"}
+    # an opted-out customer can still report that the power is out
+    _, reported = await answer(engine, policy, sms("OUT"))
+    assert [event.type for event in reported] == ["outage.reported", "message.received"]
