@@ -52,3 +52,31 @@ def chaos(
         *("--trials", str(trials), "--messages", str(messages), "--customers", str(customers)),
         *("--kills", str(kills), "--seed", str(seed)),
     )
+
+
+@bench_app.command()
+def cohort(
+    members: Annotated[int, typer.Option(min=10, help="Members of the cohort run.")] = 100_000,
+    slice_: Annotated[
+        int, typer.Option("--slice", min=1, help="Customers of the per-customer path beside it.")
+    ] = 2_000,
+    rate_members: Annotated[int, typer.Option(min=10, help="SMS-only members of the rate run.")] = 3_000,
+    sms_rate: Annotated[float, typer.Option(min=1, help="Configured SMS/s of the rate run.")] = 100.0,
+    kill_members: Annotated[int, typer.Option(min=10, help="Members of the SIGKILL run.")] = 10_000,
+    kills: Annotated[int, typer.Option(min=1, help="SIGKILLs of the send worker in that run.")] = 2,
+    seed: Annotated[int, typer.Option(help="Seed of the kill moments.")] = 7,
+    skip_rate: Annotated[bool, typer.Option("--skip-rate", help="No rate-limit run.")] = False,
+    skip_kill: Annotated[bool, typer.Option("--skip-kill", help="No SIGKILL run.")] = False,
+    standins: Annotated[
+        str, typer.Option(help="Serve the provider stand-ins from a `child` process or `inline`.")
+    ] = "child",
+) -> None:
+    """A DR day-ahead notice to 100,000 members through the cohort path beside a per-customer slice
+    (msg/s, ratio, time to the last message, peak memory, provider requests), the SMS rate limit with
+    two send workers, and a SIGKILL of the send worker mid-step (duplicates, lost). About 10 minutes;
+    try `--members 5000 --slice 200 --rate-members 300 --kill-members 1000` first."""
+    args = ["--members", str(members), "--slice", str(slice_), "--rate-members", str(rate_members)]
+    args += ["--sms-rate", str(sms_rate), "--kill-members", str(kill_members), "--kills", str(kills)]
+    args += ["--seed", str(seed), "--standins", standins]
+    args += ["--skip-rate"] * skip_rate + ["--skip-kill"] * skip_kill
+    _run_module("bench.cohort", *args)

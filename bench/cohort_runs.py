@@ -1,0 +1,239 @@
+"""The cohort benchmark's phases: throughput (the cohort path beside the per-customer path), the
+shared SMS rate limit with two send workers, and a SIGKILL of the send worker mid-step.
+
+Times are wall-clock: from the moment the run is asked for (the dr.event_scheduled append, or the
+first per-customer start) to the last provider request the stand-ins answered."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import resource
+import time
+import uuid
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import text
+
+from bench.cohort_seed import Population
+from bench.cohort_stack import Bench, worker_side
+from bench.cohort_standins import CHANNELS, Receipts
+from gridjourney.channels.push import topic
+from gridjourney.entry.starter import start_journey
+from gridjourney.stack import QUEUES
+from gridjourney.workflows.contracts import EventRef
+
+STEP = "day_ahead_notice"
+START_CONCURRENCY = 32  # per-customer starts in flight (the per-customer path at its best)
+
+
+def _since(before: Receipts, after: Receipts) -> Receipts:
+    """What the stand-ins received between two snapshots (their lists only grow)."""
+    return Receipts(
+        {c: after.request_times[c][len(before.request_times[c]) :] for c in CHANNELS},
+        {c: after.keys[c][len(before.keys[c]) :] for c in CHANNELS},
+    )
+
+
+def _delivery_figures(received: Receipts, started_at: float) -> dict[str, Any]:
+    messages = sum(received.messages().values())
+    last = received.last_time()
+    seconds = (last - started_at) if last is not None else float("nan")
+    return {
+        "messages": messages,
+        "per_channel": received.messages(),
+        "provider_requests": received.requests(),
+        "seconds_to_last_message": round(seconds, 2),
+        "messages_per_second": round(messages / seconds, 1) if seconds > 0 else 0.0,
+    }
+
+
+def _peak_rss_mb() -> float:
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+
+async def throughput(
+    bench: Bench, cohort: Population, per_customer: Population, journey: Any
+) -> dict[str, Any]:
+    settings = bench.phase_settings("throughput")
+    async with worker_side(bench, settings, QUEUES):
+        slice_figures = await _per_customer_path(bench, per_customer, journey)
+        cohort_figures = await _cohort_path(bench, cohort)
+    return {"per_customer": slice_figures, "cohort": cohort_figures}
+
+
+async def _per_customer_path(bench: Bench, population: Population, journey: Any) -> dict[str, Any]:
+    settings = bench.phase_settings("throughput")
+    now = datetime.now(UTC)
+    start = (now + timedelta(days=1)).replace(hour=17, minute=0, second=0, microsecond=0)
+    payload = {
+        "dr_event_id": f"bench-per-customer-{uuid.uuid4().hex[:6]}",
+        "program": population.program,
+        "start": start.isoformat(),
+        "end": (start + timedelta(hours=3)).isoformat(),
+    }
+    limit = asyncio.Semaphore(START_CONCURRENCY)
+
+    async def one(n: int) -> Any:
+        customer_id = population.customer_id(n)
+        trigger = EventRef(
+            event_id=str(uuid.uuid4()),
+            type="dr.event_scheduled",
+            customer_id=customer_id,
+            occurred_at=now,
+            payload=payload,
+            position=n + 1,
+        )
+        async with limit:
+            result = await start_journey(
+                bench.client,
+                journey,
+                customer_id,
+                trigger,
+                task_queue=settings.task_queue,
+                send_task_queue=settings.send_task_queue,
+            )
+        return await bench.client.get_workflow_handle(result.workflow_id).result()
+
+    before = await bench.standins.receipts()
+    started_at = time.time()
+    await asyncio.gather(*(one(n) for n in range(population.count)))
+    finished_at = time.time()
+    received = _since(before, await bench.standins.receipts())
+    figures = _delivery_figures(received, started_at)
+    figures |= {"members": population.count, "workflows_seconds": round(finished_at - started_at, 2)}
+    figures["peak_rss_mb"] = _peak_rss_mb()
+    return figures
+
+
+async def _cohort_path(bench: Bench, population: Population) -> dict[str, Any]:
+    cpu_before = bench.standins.cpu_seconds()
+    before = await bench.standins.receipts()
+    run_id, appended_at = await bench.schedule_dr_event(population.program)
+    state = await bench.finished(run_id)
+    finished_at = time.time()
+    received = _since(before, await bench.standins.receipts())
+    figures = _delivery_figures(received, appended_at)
+    cpu_after = bench.standins.cpu_seconds()
+    figures |= {
+        "run_id": run_id,
+        "members": state.members,
+        "outcomes": state.counts,
+        "workflow_seconds": round(finished_at - appended_at, 2),
+        "peak_rss_mb": _peak_rss_mb(),
+        "standins_cpu_seconds": None if cpu_before is None else round((cpu_after or 0) - cpu_before, 1),
+    }
+    figures["projections_caught_up_seconds"] = await _projected(
+        bench, run_id, appended_at, figures["messages"]
+    )
+    return figures
+
+
+async def _projected(
+    bench: Bench, run_id: str, since: float, messages: int, timeout: float = 300
+) -> float | None:
+    """Seconds from the append until the messages projection shows every sent message of the run."""
+    query = text("SELECT count(*) FROM messages WHERE instance_id = :run AND status <> 'deferred'")
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        async with bench.engine.connect() as conn:
+            if int((await conn.execute(query, {"run": run_id})).scalar_one()) >= messages:
+                return round(time.time() - since, 2)
+        await asyncio.sleep(0.5)
+    return None
+
+
+async def rate_limited(bench: Bench, population: Population, rate: float) -> dict[str, Any]:
+    """`population` (SMS-only) through two send worker processes sharing `rate` SMS/s."""
+    settings = bench.phase_settings("rate")
+    workers = [
+        bench.send_worker("rate", f"send-{n}", GRIDJOURNEY_SMS_RATE_PER_SECOND=str(rate)) for n in (1, 2)
+    ]
+    async with worker_side(bench, settings, frozenset({"journeys"})):
+        for worker in workers:
+            worker.start()
+        try:
+            before = await bench.standins.receipts()
+            run_id, _ = await bench.schedule_dr_event(population.program)
+            state = await bench.finished(run_id)
+            received = _since(before, await bench.standins.receipts())
+        finally:
+            for worker in workers:
+                worker.stop()
+    times = sorted(received.request_times["sms"])
+    achieved = (len(times) - 1) / (times[-1] - times[0]) if len(times) > 1 else 0.0
+    return {
+        "members": state.members,
+        "send_workers": len(workers),
+        "configured_sms_per_second": rate,
+        "sms_received": len(times),
+        "seconds_first_to_last": round(times[-1] - times[0], 2) if times else None,
+        "achieved_sms_per_second": round(achieved, 2),
+        "deviation_percent": round(100 * (achieved - rate) / rate, 2),
+        "outcomes": state.counts,
+    }
+
+
+async def killed(bench: Bench, population: Population, kills: int, seed: int) -> dict[str, Any]:
+    """The send worker in its own process, SIGKILLed `kills` times during the step and restarted."""
+    rng = random.Random(seed)
+    settings = bench.phase_settings("kill")
+    worker = bench.send_worker("kill", "send")
+    kill_points: list[int] = []
+    async with worker_side(bench, settings, frozenset({"journeys"})):
+        worker.start()
+        try:
+            before = await bench.standins.receipts()
+            run_id, started_at = await bench.schedule_dr_event(population.program)
+            done = asyncio.create_task(bench.finished(run_id))
+            for k in range(kills):
+                # spread the kills over the step: each somewhere in its share of the members
+                aim = int(population.count * (k + rng.uniform(0.3, 0.7)) / (kills + 1))
+                while not done.done() and await bench.ledger_rows(run_id) < aim:
+                    await asyncio.sleep(0.02)
+                if done.done():
+                    break
+                kill_points.append(await bench.ledger_rows(run_id))
+                worker.kill()
+                await asyncio.sleep(rng.uniform(0.2, 1.0))
+                worker.start()
+            state = await done
+            finished_at = time.time()
+            received = _since(before, await bench.standins.receipts())
+        finally:
+            worker.stop()
+    figures = await _count(bench, run_id, population, received)
+    figures |= {
+        "members": state.members,
+        "kills": len(kill_points),
+        "killed_at_ledger_rows": kill_points,
+        "seconds": round(finished_at - started_at, 1),
+        "outcomes": state.counts,
+    }
+    return figures
+
+
+async def _count(bench: Bench, run_id: str, population: Population, received: Receipts) -> dict[str, Any]:
+    """Duplicates and lost messages from the stand-ins' receipts and the ledger (as bench/chaos.py)."""
+    keys = [f"{run_id}:{STEP}:1:{population.customer_id(n)}" for n in range(population.count)]
+    by_topic = {topic(key): key for key in keys}
+    receipts = Counter(received.keys["sms"] + received.keys["email"])
+    receipts.update(by_topic.get(t, t) for t in received.keys["push"])
+    async with bench.engine.connect() as conn:
+        found = await conn.execute(
+            text("SELECT idempotency_key, status FROM send_ledger WHERE idempotency_key LIKE :p"),
+            {"p": f"{run_id}:%"},
+        )
+        rows: dict[str, str] = {key: status for key, status in found}
+    ours = [key for key in keys if key in receipts]
+    not_sent_on_purpose = sum(rows.get(k) in ("suppressed", "failed") and k not in receipts for k in keys)
+    return {
+        "duplicates": sum(receipts[k] - 1 for k in ours),
+        "lost": len(keys) - len(ours) - not_sent_on_purpose,
+        "ambiguous": sum(status == "ambiguous" for status in rows.values()),
+        "misrecorded": sum(rows.get(k) != "sent" for k in ours),
+        "not_sent_on_purpose": not_sent_on_purpose,
+        "ledger": dict(Counter(rows.values())),
+    }

