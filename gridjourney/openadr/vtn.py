@@ -1,0 +1,207 @@
+"""A local OpenADR 2.0b VTN (openleadr's server) for the demo and the tests: it schedules, modifies and
+cancels DR events for our VEN and records the VEN's optIn / optOut answers.
+
+It speaks plain HTTP and registers any VEN that asks, without certificates or fingerprint checks
+(openleadr authenticates only requests that arrive over TLS). That is safe only because it listens on a
+loopback address: `LocalVtn` refuses any other host.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import logging
+import uuid
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import quote
+
+from aiohttp import web
+from openleadr import OpenADRServer, objects, utils
+
+from gridjourney.channels.standin_server import bind_socket
+
+log = logging.getLogger(__name__)
+
+PATH_PREFIX = "/OpenADR2/Simple/2.0b"
+MARKET_CONTEXT_BASE = "http://gridjourney.local/programs/"
+
+
+@dataclass(frozen=True)
+class OptAnswer:
+    """A VEN's answer to one version of an event."""
+
+    ven_id: str
+    event_id: str
+    modification_number: int
+    opt_type: str
+
+
+class LocalVtn:
+    """Serve with `start()` / `stop()` or `async with local_vtn(...)`; the VEN's URL is `url`."""
+
+    def __init__(
+        self,
+        *,
+        vtn_id: str = "GRIDJOURNEY-LOCAL-VTN",
+        host: str = "127.0.0.1",
+        port: int = 0,
+        poll_interval: timedelta = timedelta(seconds=10),
+    ) -> None:
+        if not ipaddress.ip_address(host).is_loopback:
+            raise ValueError(
+                f"the local VTN registers VENs without certificates: it serves loopback only, not {host}"
+            )
+        self.host = host
+        self.port = port
+        self.vtn_id = vtn_id
+        self.answers: list[OptAnswer] = []
+        self.registrations: dict[str, str] = {}  # ven_id -> registration id
+        self.server = OpenADRServer(
+            vtn_id=vtn_id,
+            http_host=host,
+            http_port=port,
+            http_path_prefix=PATH_PREFIX,
+            requested_poll_freq=poll_interval,
+            ven_lookup=self._ven_lookup,
+            show_fingerprint=False,
+        )
+        self.server.add_handler("on_create_party_registration", self._register)
+        self._runner: web.AppRunner | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}{PATH_PREFIX}"
+
+    async def start(self) -> int:
+        """Serve; the port bound (a busy port is a clear error naming GRIDJOURNEY_LOCAL_VTN_PORT)."""
+        sock = bind_socket(self.host, self.port, "the local OpenADR VTN", "GRIDJOURNEY_LOCAL_VTN_PORT")
+        self.port = int(sock.getsockname()[1])
+        runner = web.AppRunner(self.server.app, access_log=None)
+        await runner.setup()
+        await web.SockSite(runner, sock).start()
+        self._runner = runner
+        log.info("local OpenADR VTN %s at %s", self.vtn_id, self.url)
+        return self.port
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    # --- registration: any VEN, by name; its VEN id is its name, so events can wait for it -------------
+    def _register(self, payload: dict[str, Any]) -> tuple[str, str]:
+        ven_id = str(payload["ven_name"])
+        registration_id = self.registrations.setdefault(ven_id, str(uuid.uuid4()))
+        log.info("local VTN registered VEN %s", ven_id)
+        return ven_id, registration_id
+
+    def _ven_lookup(self, ven_id: str) -> dict[str, Any] | None:
+        registration_id = self.registrations.get(ven_id)
+        if registration_id is None:
+            return None  # openleadr asks the VEN to register again
+        return {"ven_id": ven_id, "ven_name": ven_id, "fingerprint": None, "registration_id": registration_id}
+
+    # --- events -------------------------------------------------------------------------------------
+    def add_event(
+        self,
+        *,
+        ven_name: str,
+        program: str,
+        start: datetime,
+        duration: timedelta,
+        level: float = 1.0,
+        event_id: str | None = None,
+        signal_name: str = "SIMPLE",
+        signal_type: str = "level",
+    ) -> str:
+        """Schedule an event for the VEN named `ven_name` (registered or not yet); its id. The market
+        context names the program (http://gridjourney.local/programs/<program>)."""
+        interval = objects.Interval(dtstart=start, duration=duration, signal_payload=level)
+        added: str = self.server.add_event(
+            ven_id=ven_name,
+            signal_name=signal_name,
+            signal_type=signal_type,
+            intervals=[interval],
+            event_id=event_id or f"evt-{uuid.uuid4().hex[:12]}",
+            market_context=MARKET_CONTEXT_BASE + quote(program),
+            callback=self._listener(0),
+        )
+        return added
+
+    def modify_event(
+        self,
+        event_id: str,
+        *,
+        ven_name: str,
+        start: datetime | None = None,
+        duration: timedelta | None = None,
+        level: float | None = None,
+    ) -> int:
+        """Change an event's period or level; its new modification number."""
+        event = self._event(ven_name, event_id)
+        signal = event.event_signals[0]
+        interval = signal.intervals[0]
+        interval.dtstart = start or interval.dtstart
+        interval.duration = duration if duration is not None else interval.duration
+        if level is not None:
+            interval.signal_payload = level
+        event.active_period = utils.get_active_period_from_intervals(signal.intervals, as_dict=False)
+        return self._modified(ven_name, event)
+
+    def cancel_event(self, event_id: str, *, ven_name: str) -> int:
+        """Cancel an event; its new modification number."""
+        event = self._event(ven_name, event_id)
+        event.event_descriptor.event_status = "cancelled"
+        return self._modified(ven_name, event)
+
+    def redeliver(self, ven_name: str) -> None:
+        """Send the VEN all its events again at its next poll, as a VTN may."""
+        self.server.events_updated[ven_name] = True
+
+    def _event(self, ven_name: str, event_id: str) -> Any:
+        event = utils.find_by(self.server.events.get(ven_name, []), "event_descriptor.event_id", event_id)
+        if event is None:
+            raise KeyError(f"the local VTN has no event {event_id} for VEN {ven_name}")
+        return event
+
+    def _modified(self, ven_name: str, event: Any) -> int:
+        number: int = utils.increment_event_modification_number(event)
+        event.event_descriptor.modification_date_time = datetime.now(UTC)
+        # openleadr calls an event's callback once: listen again for the answer to this version.
+        self.server.event_callbacks[event.event_descriptor.event_id] = (event, self._listener(number))
+        self.server.events_updated[ven_name] = True
+        return number
+
+    def _listener(self, modification_number: int) -> Callable[[str, str, str], None]:
+        """The callback that records the answer to one version of an event (openleadr pops a
+        cancelled event from its queue before calling it, so the version is fixed here)."""
+
+        def answered(ven_id: str, event_id: str, opt_type: str) -> None:
+            self.answers.append(OptAnswer(ven_id, event_id, modification_number, opt_type))
+
+        return answered
+
+    async def answer_for(self, event_id: str, modification_number: int, *, within: float = 10.0) -> OptAnswer:
+        """Wait for the VEN's answer to this version of the event."""
+        async with asyncio.timeout(within):
+            while True:
+                for answer in self.answers:
+                    if (answer.event_id, answer.modification_number) == (event_id, modification_number):
+                        return answer
+                await asyncio.sleep(0.02)
+
+
+@asynccontextmanager
+async def local_vtn(
+    *, host: str = "127.0.0.1", port: int = 0, poll_interval: timedelta = timedelta(seconds=10)
+) -> AsyncIterator[LocalVtn]:
+    vtn = LocalVtn(host=host, port=port, poll_interval=poll_interval)
+    await vtn.start()
+    try:
+        yield vtn
+    finally:
+        await vtn.stop()

@@ -1,0 +1,154 @@
+"""VTN -> VEN on loopback: our local VTN (openleadr's server) schedules, modifies and cancels events;
+the VEN (openleadr's client) turns them into dr.* events in the real event store, once each."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from gridjourney.config import Settings
+from gridjourney.db.tables import events
+from gridjourney.openadr.ven import Ven, VenConfigError, running_ven
+from gridjourney.openadr.vtn import LocalVtn, local_vtn
+
+POLL = timedelta(seconds=0.2)
+VEN_NAME = "gridjourney-test"
+
+
+def settings() -> Settings:
+    return Settings(ven_name=VEN_NAME, ven_poll_interval=POLL)
+
+
+@pytest.fixture
+async def vtn() -> AsyncIterator[LocalVtn]:
+    async with local_vtn(poll_interval=timedelta(seconds=30)) as served:
+        yield served
+
+
+async def dr_events(engine: AsyncEngine) -> list[tuple[str, dict[str, Any]]]:
+    async with engine.connect() as conn:
+        rows = await conn.execute(
+            select(events.c.type, events.c.payload)
+            .where(events.c.type.like("dr.%"))
+            .order_by(events.c.position)
+        )
+        return [(row.type, row.payload) for row in rows]
+
+
+def window_of(payload: dict[str, Any]) -> tuple[datetime, datetime]:
+    return datetime.fromisoformat(payload["start"]), datetime.fromisoformat(payload["end"])
+
+
+async def test_an_event_its_modification_and_its_cancellation_arrive_once_each(
+    engine: AsyncEngine, vtn: LocalVtn
+) -> None:
+    start = (datetime.now(UTC) + timedelta(hours=20)).replace(microsecond=0)
+    async with running_ven(engine, settings(), vtn_url=vtn.url) as ven:
+        event_id = vtn.add_event(
+            ven_name=VEN_NAME, program="Peak Time Rewards", start=start, duration=timedelta(hours=3), level=2
+        )
+        assert (await vtn.answer_for(event_id, 0)).opt_type == "optIn"
+        vtn.redeliver(VEN_NAME)
+        number = vtn.modify_event(event_id, ven_name=VEN_NAME, start=start + timedelta(hours=1), level=3)
+        assert number == 1
+        assert (await vtn.answer_for(event_id, 1)).opt_type == "optIn"
+        vtn.redeliver(VEN_NAME)
+        assert vtn.cancel_event(event_id, ven_name=VEN_NAME) == 2
+        assert (await vtn.answer_for(event_id, 2)).opt_type == "optIn"
+        vtn.redeliver(VEN_NAME)
+        await asyncio.sleep(POLL.total_seconds() * 3)
+        assert ven.vtn_id == vtn.vtn_id
+
+    found = await dr_events(engine)
+    assert [kind for kind, _ in found] == ["dr.event_scheduled", "dr.event_modified", "dr.event_cancelled"]
+    scheduled, modified, cancelled = (payload for _, payload in found)
+    assert scheduled["dr_event_id"] == event_id
+    assert scheduled["program"] == "Peak Time Rewards"
+    assert window_of(scheduled) == (start, start + timedelta(hours=3))
+    assert (scheduled["signal_level"], scheduled["modification_number"]) == (2.0, 0)
+    assert window_of(modified) == (start + timedelta(hours=1), start + timedelta(hours=4))
+    assert (modified["signal_level"], modified["modification_number"]) == (3.0, 1)
+    assert cancelled["dr_event_id"] == event_id
+    assert [h.outcome for h in ven.handled] == ["scheduled", "modified", "cancelled"]
+
+
+async def test_a_restarted_ven_sees_every_event_again_and_appends_nothing(
+    engine: AsyncEngine, vtn: LocalVtn
+) -> None:
+    start = datetime.now(UTC) + timedelta(hours=5)
+    event_id = vtn.add_event(ven_name=VEN_NAME, program="ptr", start=start, duration=timedelta(hours=2))
+    async with running_ven(engine, settings(), vtn_url=vtn.url):
+        await vtn.answer_for(event_id, 0)
+    vtn.modify_event(event_id, ven_name=VEN_NAME, level=2)
+    async with running_ven(engine, settings(), vtn_url=vtn.url) as restarted:
+        await vtn.answer_for(event_id, 1)
+    async with running_ven(engine, settings(), vtn_url=vtn.url) as again:
+        async with asyncio.timeout(10):
+            while not again.handled:
+                await asyncio.sleep(0.05)
+
+    assert [kind for kind, _ in await dr_events(engine)] == ["dr.event_scheduled", "dr.event_modified"]
+    assert [h.outcome for h in restarted.handled] == ["modified"]
+    assert [(h.outcome, h.opt) for h in again.handled] == [("duplicate", "optIn")]
+
+
+@pytest.mark.parametrize(
+    ("signal_name", "duration", "reason"),
+    [
+        ("x-price-tier", timedelta(hours=2), "unknown signal name 'x-price-tier'"),
+        ("SIMPLE", timedelta(0), "the active period has no duration"),
+    ],
+)
+async def test_a_bad_event_is_answered_opt_out_and_appends_nothing(
+    engine: AsyncEngine, vtn: LocalVtn, signal_name: str, duration: timedelta, reason: str
+) -> None:
+    start = datetime.now(UTC) + timedelta(hours=5)
+    async with running_ven(engine, settings(), vtn_url=vtn.url) as ven:
+        event_id = vtn.add_event(
+            ven_name=VEN_NAME, program="ptr", start=start, duration=duration, signal_name=signal_name
+        )
+        answer = await vtn.answer_for(event_id, 0)
+        good = vtn.add_event(ven_name=VEN_NAME, program="ptr", start=start, duration=timedelta(hours=1))
+        await vtn.answer_for(good, 0)
+
+    assert answer.opt_type == "optOut"
+    assert ven.handled[0].outcome == "refused"
+    assert reason in (ven.handled[0].reason or "")
+    assert [payload["dr_event_id"] for _, payload in await dr_events(engine)] == [good]
+
+
+async def test_a_ven_without_a_vtn_url_is_a_clear_error(engine: AsyncEngine) -> None:
+    with pytest.raises(VenConfigError, match="GRIDJOURNEY_VTN_URL"):
+        Ven(engine, settings())
+
+
+async def test_a_certificate_without_its_key_and_ca_is_a_clear_error(engine: AsyncEngine) -> None:
+    with pytest.raises(VenConfigError, match="all three"):
+        Ven(engine, Settings(vtn_url="https://vtn.example/OpenADR2/Simple/2.0b", ven_cert="ven.pem"))
+
+
+async def test_the_ven_keeps_trying_until_the_vtn_is_up(engine: AsyncEngine) -> None:
+    vtn = LocalVtn(poll_interval=timedelta(seconds=30))
+    port = await vtn.start()
+    await vtn.stop()  # a port that was free a moment ago: nothing listens there now
+    stop = asyncio.Event()
+    ven = Ven(engine, settings(), vtn_url=f"http://127.0.0.1:{port}/OpenADR2/Simple/2.0b")
+    task = asyncio.create_task(ven.run(stop))
+    await asyncio.sleep(0.5)
+    assert not ven.registered.is_set()
+    later = LocalVtn(port=port, poll_interval=timedelta(seconds=30))
+    await later.start()
+    try:
+        async with asyncio.timeout(10):
+            await ven.registered.wait()
+    finally:
+        stop.set()
+        await task
+        await later.stop()
+    assert ven.vtn_id == later.vtn_id
