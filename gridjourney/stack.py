@@ -1,6 +1,6 @@
 """The running parts of gridjourney against a given Postgres and Temporal: the API, the Temporal
-workers, the projections and the event router. `gridjourney run` starts them all beside the
-embedded servers; `gridjourney api`, `gridjourney worker` and `gridjourney router` start their share
+workers, the projections, the event router and the OpenADR VEN. `gridjourney run` starts them all beside
+the embedded servers; `gridjourney api`, `gridjourney worker` and `gridjourney router` start their share
 (docker-compose)."""
 
 from __future__ import annotations
@@ -22,6 +22,8 @@ from gridjourney.channels.registry import build_senders, close_senders
 from gridjourney.config import Settings
 from gridjourney.db.engine import create_engine, libpq_url
 from gridjourney.events.subscription import Subscription
+from gridjourney.openadr.ven import Ven, client_options
+from gridjourney.openadr.vtn import LocalVtn
 from gridjourney.projections.runner import ProjectionRunner
 from gridjourney.router.leader import LeaderElection
 from gridjourney.router.router import SUBSCRIPTION_NAME, EventRouter
@@ -62,6 +64,10 @@ class RouterSide:
     projections: ProjectionRunner = field(init=False)
     router: EventRouter | None = field(init=False, default=None)
     """The router of the current (or last) term of leadership."""
+    vtn_url: str | None = field(init=False, default=None)
+    """The VTN the OpenADR VEN polls while this process leads (settings.vtn_url; the local VTN's)."""
+    ven: Ven | None = field(init=False, default=None)
+    """The VEN of the current (or last) term of leadership."""
 
     def __post_init__(self) -> None:
         self.election = LeaderElection(
@@ -69,12 +75,16 @@ class RouterSide:
             retry_interval=self.settings.router_election_interval,
         )
         self.projections = ProjectionRunner(self.engine)
+        self.vtn_url = self.settings.vtn_url
+        if self.vtn_url:
+            client_options(self.settings)  # incomplete certificate settings fail here, at startup
 
     async def run(self, stop: asyncio.Event) -> None:
         await self.election.run(stop, self._lead)
 
     async def _lead(self, resign: asyncio.Event) -> None:
-        """One term of leadership: until `resign` (stop, or the lock connection was lost)."""
+        """One term of leadership: until `resign` (stop, or the lock connection was lost). The VEN runs
+        here too, so that one VEN polls the VTN however many router processes stand by."""
         router = EventRouter(
             self.engine,
             self.client,
@@ -90,6 +100,9 @@ class RouterSide:
         async with asyncio.TaskGroup() as tasks:
             tasks.create_task(self.projections.run_forever(resign))
             tasks.create_task(subscription.run_forever(resign))
+            if self.vtn_url:
+                self.ven = Ven(self.engine, self.settings, vtn_url=self.vtn_url)
+                tasks.create_task(self.ven.run(resign))
 
 
 @dataclass
@@ -104,9 +117,15 @@ class WorkerSide:
     queues: frozenset[str] = QUEUES
     """The task queues served: `journeys` (workflows and their activities), `send` (provider sends)."""
     routing: RouterSide = field(init=False)
+    local_vtn: LocalVtn | None = field(init=False, default=None)
+    """With `route` and settings.local_vtn: the local OpenADR VTN the VEN polls (the demo's events)."""
 
     def __post_init__(self) -> None:
         self.routing = RouterSide(self.engine, self.client, self.settings)
+        if self.route and self.settings.local_vtn:
+            self.local_vtn = LocalVtn(
+                port=self.settings.local_vtn_port, poll_interval=self.settings.ven_poll_interval
+            )
 
     async def run(self, stop: asyncio.Event) -> None:
         senders = build_senders(self.settings, self.engine)
@@ -129,6 +148,10 @@ class WorkerSide:
                     await stack.enter_async_context(worker)
                 if self.settings.scoring_schedule and "journeys" in self.queues:
                     await ensure_scoring_schedule(self.client, self.settings)
+                if self.local_vtn is not None:
+                    await self.local_vtn.start()
+                    stack.push_async_callback(self.local_vtn.stop)
+                    self.routing.vtn_url = self.local_vtn.url
                 if self.route:
                     await self.routing.run(stop)
                 else:
