@@ -8,9 +8,19 @@ event accepted here can be folded by every projection.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from gridjourney.events.fields import (
     INT32_MAX,
@@ -160,14 +170,17 @@ class DrEventWindow(Payload):
     signal_level: SignalLevel | None = None
     target_kw: Kilowatts | None = Field(None, description="The load reduction the event aims at (kW).")
 
-    @model_validator(mode="after")
-    def _period(self, info: ValidationInfo) -> DrEventWindow:
-        if self.end <= self.start:
-            raise ValueError("`end` must be after `start`")
+    # On `end` (validated after `start`), so that a refusal names payload.end.
+    @field_validator("end")
+    @classmethod
+    def _period(cls, end: datetime, info: ValidationInfo) -> datetime:
+        start = info.data.get("start")
+        if start is not None and end <= start:
+            raise ValueError("must be after `start`")
         door = admission(info)
-        if door is not None and self.end <= door.now:
+        if door is not None and end <= door.now:
             raise ValueError("the event has ended already (`end` is in the past)")
-        return self
+        return end
 
 
 class DrEventScheduled(DrEventWindow):
@@ -220,7 +233,13 @@ class OutageDetected(OutageScope):
     @model_validator(mode="after")
     def _scope(self) -> OutageDetected:
         if not self.named:
-            raise ValueError("name the outage's premise_ids, transformer_ids or feeder_ids")
+            # Located at premise_ids (a model validator's error names no field otherwise), so that
+            # a refusal names payload.premise_ids.
+            reason = "name the outage's premise_ids, transformer_ids or feeder_ids: none is given"
+            detail = InitErrorDetails(
+                type=PydanticCustomError("outage_scope", reason), loc=("premise_ids",), input=[]
+            )
+            raise ValidationError.from_exception_data(type(self).__name__, [detail])
         return self
 
 

@@ -14,7 +14,8 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gridjourney.config import Settings
-from gridjourney.db.tables import events
+from gridjourney.db.tables import events, outages
+from gridjourney.projections.runner import ProjectionRunner
 
 
 def bill_event(**overrides: Any) -> dict[str, Any]:
@@ -289,3 +290,84 @@ async def test_an_event_id_reused_for_other_content_is_a_conflict(
         await client.post("/v1/events", json=twice_in_one_batch, headers=admin), 409, "events[1].event_id"
     )
     assert await event_count(engine) == 1
+
+
+# --- DR events and outages (no customer: they name their own subject) -------------------------------
+def grid_event(event_type: str, **payload: Any) -> dict[str, Any]:
+    return bill_event(type=event_type, customer_id=None, source="oms", payload=payload)
+
+
+def dr_window(start: datetime, end: datetime) -> dict[str, str]:
+    return {"dr_event_id": "dr-1", "start": start.isoformat(), "end": end.isoformat()}
+
+
+async def test_an_outage_naming_no_premise_transformer_or_feeder_is_refused_naming_the_field(
+    client: httpx.AsyncClient, admin: dict[str, str], engine: AsyncEngine
+) -> None:
+    for payload in ({"incident_id": "o-1"}, {"incident_id": "o-1", "premise_ids": [], "feeder_ids": []}):
+        problem = assert_problem(
+            await client.post("/v1/events", json=grid_event("outage.detected", **payload), headers=admin),
+            422,
+            "payload.premise_ids",
+        )
+        assert "transformer_ids or feeder_ids" in problem["errors"][0]["reason"]
+    # A restoration naming none is the whole incident: accepted.
+    restored = grid_event("outage.restored", incident_id="o-1", restored_at="2025-07-14T09:00:00Z")
+    assert (await client.post("/v1/events", json=restored, headers=admin)).status_code == 201
+    assert await event_count(engine) == 1
+
+
+async def test_a_dr_event_ending_before_it_starts_or_already_over_is_refused_naming_end(
+    client: httpx.AsyncClient, admin: dict[str, str], engine: AsyncEngine
+) -> None:
+    now = datetime.now(UTC)
+    tomorrow = now + timedelta(days=1)
+    cases = [
+        (grid_event("dr.event_scheduled", program="ptr", **dr_window(tomorrow, tomorrow)), "after `start`"),
+        (
+            grid_event(
+                "dr.event_scheduled", program="ptr", **dr_window(tomorrow, tomorrow - timedelta(hours=1))
+            ),
+            "after `start`",
+        ),
+        (
+            grid_event(
+                "dr.event_scheduled",
+                program="ptr",
+                **dr_window(now - timedelta(hours=3), now - timedelta(hours=1)),
+            ),
+            "ended already",
+        ),
+        (
+            grid_event("dr.event_modified", modification_number=1, **dr_window(tomorrow, now)),
+            "after `start`",
+        ),
+    ]
+    for event, reason in cases:
+        problem = assert_problem(
+            await client.post("/v1/events", json=event, headers=admin), 422, "payload.end"
+        )
+        assert reason in problem["errors"][0]["reason"]
+    assert await event_count(engine) == 0
+    # Under way (started, not ended) is fine.
+    running = grid_event("dr.event_scheduled", program="ptr", **dr_window(now - timedelta(hours=1), tomorrow))
+    assert (await client.post("/v1/events", json=running, headers=admin)).status_code == 201
+
+
+async def test_the_same_incident_posted_twice_is_one_event_and_one_incident(
+    client: httpx.AsyncClient, admin: dict[str, str], engine: AsyncEngine
+) -> None:
+    detected = grid_event("outage.detected", incident_id="o-1", transformer_ids=["T-1"], cause="storm")
+    for _ in range(2):
+        response = await client.post("/v1/events", json=detected, headers=admin)
+        assert response.status_code in (200, 201), response.text
+    assert response.json()["events"][0]["duplicate"] is True
+    # The OMS sending it again under a new event id: one incident still.
+    again = {**detected, "event_id": str(uuid.uuid4())}
+    assert (await client.post("/v1/events", json=again, headers=admin)).status_code == 201
+    await ProjectionRunner(engine).catch_up()
+
+    assert await event_count(engine) == 2
+    async with engine.connect() as conn:
+        rows = (await conn.execute(select(outages.c.incident_id, outages.c.canonical_incident_id))).all()
+    assert [tuple(row) for row in rows] == [("o-1", "o-1")]
