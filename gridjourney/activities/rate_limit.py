@@ -40,9 +40,14 @@ _CREATE = text(
 )
 
 
-async def take(conn: AsyncConnection, name: str, rate: float, burst: float, want: int) -> tuple[int, float]:
-    """(tokens granted, 0..want; tokens that were available before the take)."""
+async def create(conn: AsyncConnection, name: str) -> None:
+    """The bucket, empty, unless it exists."""
     await conn.execute(_CREATE, {"name": name})
+
+
+async def take(conn: AsyncConnection, name: str, rate: float, burst: float, want: int) -> tuple[int, float]:
+    """(tokens granted, 0..want; tokens that were available before the take). None exist before
+    `create`."""
     row = (await conn.execute(_TAKE, {"name": name, "rate": rate, "burst": burst, "want": want})).one()
     return int(row.granted), float(row.available)
 
@@ -51,8 +56,9 @@ async def take(conn: AsyncConnection, name: str, rate: float, burst: float, want
 class TokenBucket:
     """One channel's shared bucket as seen by one sender: `await acquire()` before each provider call.
 
-    `chunk`: tokens taken per database round trip (default: 1/50 of a second's worth, at least 1,
-    so a chunk's calls are spread finely enough for the achieved rate to match the configured one)."""
+    `chunk`: tokens taken per take (default: 1/20 of a second's worth, at least 1: few enough
+    database round trips, calls spread finely enough for the achieved rate to match the configured
+    one)."""
 
     engine: AsyncEngine
     name: str
@@ -62,20 +68,28 @@ class TokenBucket:
     def __post_init__(self) -> None:
         if self.rate <= 0:
             raise ValueError(f"rate limit {self.name}: the rate must be positive, not {self.rate}")
-        self.chunk = self.chunk or max(1, math.floor(self.rate / 50))
+        self.chunk = self.chunk or max(1, math.floor(self.rate / 20))
+        self._created = False
         self._held = 0
         self._lock = asyncio.Lock()
 
     async def acquire(self, count: int = 1) -> None:
         """Wait until `count` calls (email: recipients) may go out."""
+        # The bucket holds up to a second's worth (or one take): tokens that refill while a loaded
+        # worker sleeps or queries are kept, not capped away. It starts empty, so no run starts
+        # with a burst.
+        burst = max(self.chunk, count, self.rate)
         async with self._lock:
             while self._held < count:
                 want = max(self.chunk, count) - self._held
                 async with self.engine.begin() as conn:
-                    granted, _ = await take(conn, self.name, self.rate, max(self.chunk, count), want)
+                    if not self._created:
+                        await create(conn, self.name)
+                        self._created = True
+                    granted, available = await take(conn, self.name, self.rate, burst, want)
                 self._held += granted
                 if granted < want:
-                    await asyncio.sleep((want - granted) / self.rate)
+                    await asyncio.sleep((want - available) / self.rate)
             self._held -= count
 
 

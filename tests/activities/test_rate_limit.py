@@ -1,0 +1,67 @@
+"""The shared provider rate limit (activities/rate_limit.py) against real Postgres and the Twilio
+stand-in: two workers, each with its own engine, share one bucket."""
+
+from __future__ import annotations
+
+import asyncio
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from gridjourney.activities.rate_limit import TokenBucket, create, take
+from gridjourney.channels.base import OutgoingMessage
+from gridjourney.channels.bulk import ProviderCalls
+from gridjourney.channels.sms import TwilioSmsSender
+from gridjourney.channels.twilio_standin import TwilioStandIn
+from gridjourney.db.engine import create_engine
+from tests.activities.conftest import ACCOUNT_SID, AUTH_TOKEN, FROM_NUMBER
+
+
+def sms(worker: int, n: int) -> OutgoingMessage:
+    return OutgoingMessage(
+        idempotency_key=f"w{worker}:{n}", channel="sms", recipient=f"+1503{worker}{n:06d}", body="Peak event"
+    )
+
+
+async def worker(database_url: str, standin: TwilioStandIn, number: int, count: int) -> None:
+    """One send worker: its own engine, sender and view of the shared bucket."""
+    engine = create_engine(database_url)
+    sender = TwilioSmsSender(
+        account_sid=ACCOUNT_SID, auth_token=AUTH_TOKEN, from_number=FROM_NUMBER, base_url=standin.base_url
+    )
+    try:
+        bucket = TokenBucket(engine, "send:sms", 100.0)
+        calls = ProviderCalls({"sms": sender}, throttles={"sms": bucket}, concurrency={"sms": 32})
+        answers = await calls.send([sms(number, n) for n in range(count)])
+        assert all(not isinstance(answer, Exception) for answer in answers)
+    finally:
+        await sender.close()
+        await engine.dispose()
+
+
+async def test_two_workers_under_100_per_second_achieve_100_per_second(
+    database_url: str, standin: TwilioStandIn
+) -> None:
+    await asyncio.gather(worker(database_url, standin, 1, 250), worker(database_url, standin, 2, 250))
+
+    times = sorted(m.received_at for m in standin.received)
+    assert len(times) == 500
+    span = (times[-1] - times[0]).total_seconds()
+    rate = (len(times) - 1) / span  # messages over the measured span, as the provider saw them
+    assert 95 <= rate <= 105, f"{rate:.1f} messages/s"
+    assert {m.to[5] for m in standin.received} == {"1", "2"}  # both workers sent
+
+
+async def test_a_take_refills_from_the_elapsed_time_and_never_grants_more_than_asked(
+    engine: AsyncEngine,
+) -> None:
+    async with engine.begin() as conn:
+        await create(conn, "send:email")
+        granted, available = await take(conn, "send:email", 10.0, 5.0, 3)
+    assert granted == 0 and available < 1  # a new bucket starts empty (a few µs of refill)
+    await asyncio.sleep(0.6)  # 6 tokens' worth at 10/s, capped at the burst of 5
+    async with engine.begin() as conn:
+        granted, available = await take(conn, "send:email", 10.0, 5.0, 3)
+    assert (granted, available) == (3, 5.0)
+    async with engine.begin() as conn:
+        granted, available = await take(conn, "send:email", 10.0, 5.0, 3)
+    assert granted == 2 and 2 <= available < 3
