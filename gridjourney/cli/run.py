@@ -10,8 +10,10 @@ import os
 import signal
 import sys
 import threading
+from collections.abc import AsyncIterator, Coroutine
+from datetime import timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -33,8 +35,10 @@ if TYPE_CHECKING:
     from temporalio.client import Client
 
     from gridjourney.demo.compliance import Providers
+    from gridjourney.openadr.vtn import LocalVtn
 
 console = Console()
+DEMO_VEN_POLL = timedelta(seconds=2)
 
 
 FORCED_EXIT_AFTER = 9.0
@@ -107,6 +111,7 @@ async def run_embedded(settings: Settings, *, demo: bool, exit_after_demo: bool,
         (settings.sms_standin_port, "SMS stand-in", "sms_standin_port"),
         (settings.push_standin_port, "push stand-in", "push_standin_port"),
         (settings.email_standin_port, "email stand-in", "email_standin_port"),
+        *([(settings.local_vtn_port, "local OpenADR VTN", "local_vtn_port")] if demo else []),
     ):
         ensure_port_free(settings.api_host if what == "API" else "127.0.0.1", port, what, setting)
     stop = asyncio.Event()
@@ -192,7 +197,35 @@ async def _demo_unless_stopped(
     """0 if the demo's journeys reached their expected states, 1 if not, 130 if stopped before."""
     from gridjourney.demo.runner import run_demo
 
-    demo = asyncio.create_task(run_demo(engine, client, settings, providers, console, customers=customers))
+    async with _demo_vtn(engine, settings) as vtn:
+        return await _until_stopped(
+            run_demo(engine, client, settings, providers, console, customers=customers, vtn=vtn), stop
+        )
+
+
+@contextlib.asynccontextmanager
+async def _demo_vtn(engine: AsyncEngine, settings: Settings) -> AsyncIterator[LocalVtn]:
+    """The local OpenADR VTN the demo's DR events come from, and the VEN polling it (often, so the demo
+    does not wait on it)."""
+    from gridjourney.openadr.ven import running_ven
+    from gridjourney.openadr.vtn import local_vtn
+
+    poll = min(settings.ven_poll_interval, DEMO_VEN_POLL)
+    # openleadr logs every poll at INFO, and warns of values it corrects itself: the demo's console is
+    # for the demo (the VEN logs what it appends and refuses on gridjourney.openadr's loggers)
+    logging.getLogger("openleadr").setLevel(logging.ERROR)
+    async with (
+        local_vtn(port=settings.local_vtn_port, poll_interval=poll) as vtn,
+        running_ven(engine, settings, vtn_url=vtn.url, poll_interval=poll),
+    ):
+        console.print(
+            f"Local OpenADR VTN: {vtn.url} (VEN {settings.ven_name} polls it every {poll.seconds}s)"
+        )
+        yield vtn
+
+
+async def _until_stopped(demo_run: Coroutine[Any, Any, bool], stop: asyncio.Event) -> int:
+    demo = asyncio.create_task(demo_run)
     stopping = asyncio.create_task(stop.wait())
     await asyncio.wait({demo, stopping}, return_when=asyncio.FIRST_COMPLETED)
     stopping.cancel()
@@ -205,7 +238,11 @@ async def _demo_unless_stopped(
 
 def run(
     demo: Annotated[
-        bool, typer.Option(help="Load a synthetic utility and play events for the four journeys.")
+        bool,
+        typer.Option(
+            help="Load a synthetic utility and play a day of events: the per-customer journeys, a DR "
+            "event from a local OpenADR VTN, and outages."
+        ),
     ] = True,
     exit_after_demo: Annotated[
         bool,

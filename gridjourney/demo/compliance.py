@@ -2,9 +2,10 @@
 
     email   welcome emails reach the SendGrid stand-in, with their unsubscribe link
     push    customers with the app get the DR notice as Web Push (decrypted at the push stand-in)
-    stop    a customer replies STOP to an outage text: the restoration notice avoids SMS
+    stop    a customer on the outage's feeder replies STOP to its text: the restoration avoids SMS
     night   a customer for whom it is 22:00 now: the welcome waits for 08:00 their time
-    cap     four DR notices in a week to one customer: the policy caps informational SMS at 3 a week
+    cap     a welcome and four DR notices in a week to one customer (Peak Time Rewards, and three
+            Critical Peak Pricing events for them alone): the policy caps informational SMS at 3 a week
 
 The night's high-bill alert, sent at 09:00 after a whole night, is played on a time-skipping Temporal
 server apart (demo/night.py): nobody waits eleven hours for a demo.
@@ -14,8 +15,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import datetime, timedelta
-from typing import Any
+from datetime import datetime
 from zoneinfo import ZoneInfo
 
 import httpx
@@ -26,7 +26,17 @@ from gridjourney.channels.push_standin import PushStandIn, PushSubscriber
 from gridjourney.channels.sendgrid_standin import SendGridStandIn
 from gridjourney.channels.twilio_standin import TwilioStandIn
 from gridjourney.config import Settings, public_base_url
-from gridjourney.demo.utility import SOURCE, DemoCustomer, customer_events, event_id, zone_at_local_hour
+from gridjourney.demo.grid_day import CRITICAL_PEAK, OUTAGE_FEEDER, RESTORED_TRANSFORMER
+from gridjourney.demo.utility import (
+    PEAK_TIME_REWARDS,
+    SOURCE,
+    DemoCustomer,
+    customer_events,
+    event_id,
+    feeder_id,
+    transformer_id,
+    zone_at_local_hour,
+)
 from gridjourney.events.models import NewEvent
 from gridjourney.policy.loader import policy_from_settings
 from gridjourney.projections import queries
@@ -35,6 +45,7 @@ from gridjourney.projections.queries import MessageView
 INBOUND_PATH = "/webhooks/twilio/inbound"
 SENT = ("sent", "delivered")  # a delivery report may already have come back
 CAPPED_NOTICES = 4  # DR notices to the capped customer; the policy lets 3 informational SMS a week through
+AWAY = (transformer_id(1, 2), feeder_id(1))  # far from the outages
 
 
 @dataclass(frozen=True)
@@ -69,7 +80,16 @@ class ComplianceCases:
         return [self.night, self.stop, self.cap, *self.push]
 
 
-def special_customer(customer_id: str, name: str, zone: str, *, email: bool = True) -> DemoCustomer:
+def special_customer(
+    customer_id: str,
+    name: str,
+    zone: str,
+    *,
+    email: bool = True,
+    grid: tuple[str, str] = AWAY,
+    programs: tuple[str, ...] = (),
+) -> DemoCustomer:
+    """`grid`: (transformer, feeder) of the customer's premise."""
     number = 200 + sum(map(ord, customer_id)) % 100
     return DemoCustomer(
         customer_id=customer_id,
@@ -81,16 +101,26 @@ def special_customer(customer_id: str, name: str, zone: str, *, email: bool = Tr
         sms_consent=True,
         email_consent=email,
         segment="evening_peak",
+        premise_id=f"P-{customer_id.removeprefix('C-')}",
+        transformer_id=grid[0],
+        feeder_id=grid[1],
+        programs=programs,
     )
 
 
 def compliance_cases(now: datetime, daytime_zone: str, push: PushStandIn, vapid_key: str) -> ComplianceCases:
-    push_customers = [special_customer(f"C-PUSH-{n}", f"Pat App{n}", daytime_zone) for n in (1, 2)]
+    push_customers = [
+        special_customer(f"C-PUSH-{n}", f"Pat App{n}", daytime_zone, programs=(PEAK_TIME_REWARDS,))
+        for n in (1, 2)
+    ]
     return ComplianceCases(
         night=special_customer("C-NIGHT", "Nora Night", zone_at_local_hour(22, now)),
-        stop=special_customer("C-STOP", "Sam Stop", daytime_zone),
+        # on the transformer whose premises get power back first
+        stop=special_customer("C-STOP", "Sam Stop", daytime_zone, grid=(RESTORED_TRANSFORMER, OUTAGE_FEEDER)),
         # no email consent: a capped SMS cannot fall back to email, so the cap shows
-        cap=special_customer("C-CAP", "Cam Cap", daytime_zone, email=False),
+        cap=special_customer(
+            "C-CAP", "Cam Cap", daytime_zone, email=False, programs=(PEAK_TIME_REWARDS, CRITICAL_PEAK)
+        ),
         push=push_customers,
         subscribers={c.customer_id: push.new_subscriber(vapid_key) for c in push_customers},
     )
@@ -124,63 +154,10 @@ def sign_up_events(cases: ComplianceCases, now: datetime) -> list[NewEvent]:
     return events
 
 
-def _event(kind: str, customer: DemoCustomer, at: datetime, key: str, **payload: Any) -> NewEvent:
-    return NewEvent(
-        event_id=event_id(kind, customer.customer_id, key),
-        type=kind,
-        customer_id=customer.customer_id,
-        occurred_at=at,
-        source=SOURCE,
-        payload=payload,
-    )
-
-
-def _dr_event(customer: DemoCustomer, now: datetime, day: int) -> NewEvent:
-    start = (now + timedelta(days=day)).replace(hour=20, minute=0, second=0, microsecond=0)
-    dr_event_id = f"PTR-{start:%Y%m%d}-{customer.customer_id}"
-    return _event(
-        "dr.event_scheduled",
-        customer,
-        now,
-        dr_event_id,
-        dr_event_id=dr_event_id,
-        program="Peak Time Rewards",
-        start=start.isoformat(),
-        end=(start + timedelta(hours=3)).isoformat(),
-        modification_number=0,
-    )
-
-
-def day_events(cases: ComplianceCases, now: datetime) -> list[NewEvent]:
-    incident = f"INC-{now:%Y%m%d}-STOP"
-    events = [
-        _event(
-            "outage.detected",
-            cases.stop,
-            now,
-            incident,
-            incident_id=incident,
-            cause="tree on line",
-            feeder="F-7",
-            etr=(now + timedelta(hours=2)).isoformat(),
-        )
-    ]
-    events += [_dr_event(cases.cap, now, day) for day in range(1, CAPPED_NOTICES + 1)]
-    events += [_dr_event(customer, now, 1) for customer in cases.push]
-    return events
-
-
 async def notice_went_out(engine: AsyncEngine, cases: ComplianceCases) -> bool:
     """The STOP case's outage text has been sent: the customer can reply to it."""
     found = await messages_of(engine, cases.stop.customer_id)
     return any(m.step_id == "notice" and m.status in SENT for m in found)
-
-
-def restoration(cases: ComplianceCases, now: datetime) -> NewEvent:
-    incident = f"INC-{now:%Y%m%d}-STOP"
-    return _event(
-        "outage.restored", cases.stop, now, incident, incident_id=incident, restored_at=now.isoformat()
-    )
 
 
 async def reply_stop(settings: Settings, providers: Providers, customer: DemoCustomer) -> httpx.Response:

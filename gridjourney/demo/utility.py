@@ -1,4 +1,5 @@
-"""A small synthetic utility: customers with time zones, languages, contact points and consent.
+"""A small synthetic utility: customers with time zones, languages, contact points and consent, a place
+on the grid (premise, transformer, feeder) and, for a share of them, Peak Time Rewards enrolment.
 
 Seeded, so the same seed gives the same customers and the same events (and ids) every time.
 """
@@ -94,6 +95,18 @@ FIRST_NAMES = (
 )
 LAST_NAMES = ("Garcia", "Smith", "Nguyen", "Johnson", "Martinez", "Brown", "Lopez", "Davis", "Patel", "Kim")
 NAMESPACE = uuid.UUID("5b0c6a1e-8a51-4d8e-9a62-0f3f3c0d9e11")
+PEAK_TIME_REWARDS = "Peak Time Rewards"
+FEEDERS = 4
+TRANSFORMERS_PER_FEEDER = 3
+ENROLLED_SHARE = 0.6  # of the population, in Peak Time Rewards
+
+
+def feeder_id(feeder: int) -> str:
+    return f"F-{feeder}"
+
+
+def transformer_id(feeder: int, transformer: int) -> str:
+    return f"T-{feeder}-{transformer}"
 
 
 def event_id(*parts: object) -> uuid.UUID:
@@ -112,6 +125,18 @@ class DemoCustomer:
     sms_consent: bool
     email_consent: bool
     segment: str
+    premise_id: str
+    transformer_id: str
+    feeder_id: str
+    programs: tuple[str, ...] = ()
+
+
+def grid_place(n: int) -> tuple[str, str, str]:
+    """Customer number n's premise, transformer and feeder: the feeders take turns, then their
+    transformers, so every feeder and transformer serves a few customers even in a small utility."""
+    feeder = 1 + (n - 1) % FEEDERS
+    transformer = 1 + ((n - 1) // FEEDERS) % TRANSFORMERS_PER_FEEDER
+    return f"P{n:05d}", transformer_id(feeder, transformer), feeder_id(feeder)
 
 
 def make_customers(count: int, now: datetime, seed: int = 7) -> list[DemoCustomer]:
@@ -120,6 +145,7 @@ def make_customers(count: int, now: datetime, seed: int = 7) -> list[DemoCustome
     customers = []
     for n in range(1, count + 1):
         first, last = rng.choice(FIRST_NAMES), rng.choice(LAST_NAMES)
+        premise, transformer, feeder = grid_place(n)
         customers.append(
             DemoCustomer(
                 customer_id=f"C{n:05d}",
@@ -132,13 +158,18 @@ def make_customers(count: int, now: datetime, seed: int = 7) -> list[DemoCustome
                 sms_consent=rng.random() < 0.8,
                 email_consent=rng.random() < 0.9,
                 segment=rng.choice(("evening_peak", "ev_charging", "solar_export", "flat")),
+                premise_id=premise,
+                transformer_id=transformer,
+                feeder_id=feeder,
+                # a stable share, drawn apart from the other fields so that adding it changed none
+                programs=(PEAK_TIME_REWARDS,) if (n * 37) % 100 < ENROLLED_SHARE * 100 else (),
             )
         )
     return customers
 
 
 def customer_events(customer: DemoCustomer, at: datetime) -> list[NewEvent]:
-    """customer.created, then the consent the customer gave at sign-up."""
+    """customer.created, then the consent the customer gave at sign-up and their program enrolments."""
     events = [
         NewEvent(
             event_id=event_id("customer.created", customer.customer_id),
@@ -152,6 +183,9 @@ def customer_events(customer: DemoCustomer, at: datetime) -> list[NewEvent]:
                 "email": customer.email,
                 "locale": customer.locale,
                 "time_zone": customer.time_zone,
+                "premise_id": customer.premise_id,
+                "transformer_id": customer.transformer_id,
+                "feeder_id": customer.feeder_id,
                 "attributes": {"segment": customer.segment, "scores": {"dr_propensity": 0.5}},
             },
         )
@@ -168,4 +202,15 @@ def customer_events(customer: DemoCustomer, at: datetime) -> list[NewEvent]:
                     payload={"channel": channel, "purpose": purpose, "granted": granted, "method": "web"},
                 )
             )
+    for program in customer.programs:
+        events.append(
+            NewEvent(
+                event_id=event_id("program.enrolled", customer.customer_id, program),
+                type="program.enrolled",
+                customer_id=customer.customer_id,
+                occurred_at=at,
+                source=SOURCE,
+                payload={"program": program},
+            )
+        )
     return events

@@ -2,9 +2,10 @@
 `publish` once, then one API, two workers and two routers) against a Postgres database of their own
 and the Temporal dev server, with SMS going to the Twilio stand-in.
 
-Events posted through the API start each journey exactly once per trigger, and SIGKILL of the active
-router loses nothing and doubles nothing: the standby takes over within 10 s and routes what was
-posted meanwhile.
+Events posted through the API start each journey exactly once per trigger (an outage: one cohort run
+of the outage notice, published here without its 5-minute hold, so the texts come at once), and
+SIGKILL of the active router loses nothing and doubles nothing: the standby takes over within 10 s and
+routes what was posted meanwhile.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from temporalio.testing import WorkflowEnvironment
 from gridjourney.channels.twilio_standin import TwilioStandIn
 from gridjourney.devstack import postgres_database_url
 from gridjourney.privacy.keyring import generate_key
+from tests.integration.cohort_journeys import outage_notice_without_hold
 
 REPO = Path(__file__).resolve().parents[2]
 GRIDJOURNEY = Path(sys.executable).parent / "gridjourney"
@@ -115,6 +117,8 @@ class Running:
     http: httpx.AsyncClient
     headers: dict[str, str]
     standin: TwilioStandIn
+    database_url: str
+    """libpq URL of the topology's database (cohort runs have no API listing)."""
 
 
 @pytest.fixture
@@ -145,6 +149,10 @@ async def running(
         try:
             for step in ("migrate", "publish"):
                 await asyncio.to_thread(topology.run_once, compose_command(step))
+            no_hold = tmp_path / "outage_notice.yaml"
+            no_hold.write_text(outage_notice_without_hold())
+            publish = [str(GRIDJOURNEY), "journeys", "publish", str(no_hold)]
+            await asyncio.to_thread(topology.run_once, publish)
             create_key = [str(GRIDJOURNEY), "keys", "create", "--name", "topology", "--scope", "admin"]
             key = (await asyncio.to_thread(topology.run_once, create_key)).splitlines()[-1]
             topology.start("api", "api")
@@ -152,7 +160,13 @@ async def running(
                 topology.start(f"worker-{n}", "worker")
                 topology.start(f"router-{n}", "router")
             async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{api_port}", timeout=30) as http:
-                yield Running(topology, http, {"Authorization": f"Bearer {key}"}, standin)
+                yield Running(
+                    topology,
+                    http,
+                    {"Authorization": f"Bearer {key}"},
+                    standin,
+                    postgres_database_url(postgres_url, database),
+                )
         finally:
             await asyncio.to_thread(topology.stop)
 
@@ -171,7 +185,7 @@ async def eventually(probe: Callable[[], Any], what: str, topology: Topology, li
     pytest.fail(f"never happened within {limit:.0f} s: {what}\n{tails}")
 
 
-def event(kind: str, customer_id: str, payload: dict[str, Any]) -> dict[str, Any]:
+def event(kind: str, customer_id: str | None, payload: dict[str, Any]) -> dict[str, Any]:
     return {
         "event_id": str(uuid.uuid4()),
         "type": kind,
@@ -184,11 +198,13 @@ def event(kind: str, customer_id: str, payload: dict[str, Any]) -> dict[str, Any
 
 @dataclass
 class Expected:
-    """Each journey's instance ids (gridjourney/entry/plan.py) and each phone's outage texts."""
+    """Each journey's instance ids (gridjourney/entry/plan.py), the outage notice's cohort runs
+    (router/cohorts.py) and each phone's outage texts."""
 
     instances: dict[str, set[str]] = field(
-        default_factory=lambda: {"onboarding": set(), "outage_notice": set(), "high_bill_alert": set()}
+        default_factory=lambda: {"onboarding": set(), "high_bill_alert": set()}
     )
+    outage_runs: set[str] = field(default_factory=set)
     outage_texts: dict[str, int] = field(default_factory=dict)
 
 
@@ -204,7 +220,9 @@ async def post(running: Running, events: list[dict[str, Any]]) -> None:
 async def new_customers(running: Running, expected: Expected, numbers: range) -> None:
     for n in numbers:
         customer = f"C-TOPO-{n}"
-        created = event("customer.created", customer, {"name": f"Topo {n}", "phone": phone(n)})
+        created = event(
+            "customer.created", customer, {"name": f"Topo {n}", "phone": phone(n), "premise_id": premise(n)}
+        )
         consent = event(
             "consent.changed", customer, {"channel": "sms", "purpose": "informational", "granted": True}
         )
@@ -219,11 +237,16 @@ async def new_customers(running: Running, expected: Expected, numbers: range) ->
         await outage(running, expected, n)
 
 
+def premise(n: int) -> str:
+    return f"P-TOPO-{n}"
+
+
 async def outage(running: Running, expected: Expected, n: int) -> None:
-    customer = f"C-TOPO-{n}"
-    detected = event("outage.detected", customer, {"incident_id": f"INC-{uuid.uuid4().hex[:6]}"})
-    await post(running, [detected])
-    expected.instances["outage_notice"].add(f"journey:outage_notice:{customer}:e{detected['event_id']}")
+    incident = f"INC-{uuid.uuid4().hex[:6]}"
+    await post(
+        running, [event("outage.detected", None, {"incident_id": incident, "premise_ids": [premise(n)]})]
+    )
+    expected.outage_runs.add(f"cohort:outage_notice:{incident}")
     expected.outage_texts[phone(n)] = expected.outage_texts.get(phone(n), 0) + 1
 
 
@@ -243,16 +266,28 @@ def outage_texts(running: Running) -> dict[str, int]:
     return counts
 
 
+def outage_runs(running: Running) -> dict[str, int]:
+    """The outage notice's cohort runs and their members."""
+    with psycopg.connect(running.database_url) as conn:
+        rows = conn.execute(
+            "SELECT run_id, members FROM cohort_runs WHERE journey_id = 'outage_notice'"
+        ).fetchall()
+    return {run_id: members for run_id, members in rows}
+
+
 async def all_routed(running: Running, expected: Expected) -> bool:
     for journey_id, ids in expected.instances.items():
         if await instances(running, journey_id) != ids:
             return False
-    return outage_texts(running) == expected.outage_texts
+    runs = await asyncio.to_thread(outage_runs, running)
+    return set(runs) == expected.outage_runs and outage_texts(running) == expected.outage_texts
 
 
 async def assert_exactly(running: Running, expected: Expected) -> None:
     for journey_id, ids in expected.instances.items():
         assert await instances(running, journey_id) == ids, journey_id
+    runs = await asyncio.to_thread(outage_runs, running)
+    assert runs == dict.fromkeys(expected.outage_runs, 1), runs  # one run per incident, its one premise
     assert outage_texts(running) == expected.outage_texts
 
 
