@@ -18,6 +18,7 @@ from gridjourney.cli.run import api, router, run, worker
 from gridjourney.cli.sends import sends_app
 from gridjourney.cli.simulate import simulate_app
 from gridjourney.cli.subscriptions import subscriptions_app
+from gridjourney.cli.ven import ven
 
 app = typer.Typer(
     name="gridjourney",
@@ -31,6 +32,7 @@ app.command()(worker)
 app.command()(router)
 app.command()(api)
 app.command(name="codec-server")(codec_server)
+app.command()(ven)
 app.add_typer(db_app, name="db")
 app.add_typer(journeys_app, name="journeys")
 app.add_typer(policy_app, name="policy")
