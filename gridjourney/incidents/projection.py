@@ -5,7 +5,8 @@ Deduplication: an incident detected on a transformer or feeder that an open inci
 `canonical_incident_id` is that incident's: the router keys the cohort run by it, so one run notifies
 both. The incidents sharing a canonical id are one incident from then on: an ETR or a restoration of
 any of them applies to all of them that are still open. A second outage.detected of the same incident
-id adds to its scope and keeps its canonical id.
+id adds to its scope and keeps its canonical id; it does not reopen a restored incident (a late
+redelivery of the first report must not put the power out again).
 
 A restoration naming premises, transformers or feeders adds the premises restored (for a transformer
 or feeder: the premises of the customers there, as the customers projection knows them when the event

@@ -69,6 +69,10 @@ async def test_an_incident_restored_before_the_next_one_is_detected_is_not_its_d
     )
 
     assert await canonical(engine, "o-2") == "o-2"
+    # o-1 reported again late (another event id): merged, still restored
+    await project(engine, outage("outage.detected", "o-1", 3, transformer_ids=["T-1"], cause="storm"))
+    late = await incident(engine, "o-1")
+    assert (late.cause, late.restored_at) == ("storm", BASE_TIME + timedelta(minutes=1))
 
 
 async def test_the_same_incident_detected_again_adds_to_its_scope_and_keeps_its_id(
