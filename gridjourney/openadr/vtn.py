@@ -12,6 +12,7 @@ import asyncio
 import ipaddress
 import logging
 import uuid
+import weakref
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -28,6 +29,20 @@ log = logging.getLogger(__name__)
 
 PATH_PREFIX = "/OpenADR2/Simple/2.0b"
 MARKET_CONTEXT_BASE = "http://gridjourney.local/programs/"
+
+
+# openleadr keeps the VEN lookup on a class shared by every server in the process, so one function
+# answers for all local VTNs (one in the stack; tests may have two alive at once).
+_VTNS: weakref.WeakSet[LocalVtn] = weakref.WeakSet()
+
+
+def _ven_lookup(ven_id: str) -> dict[str, Any] | None:
+    """A VEN no local VTN has registered is asked to register again (openleadr's reregistration)."""
+    for vtn in list(_VTNS):
+        found = vtn.registration(ven_id)
+        if found is not None:
+            return found
+    return None
 
 
 @dataclass(frozen=True)
@@ -66,11 +81,12 @@ class LocalVtn:
             http_port=port,
             http_path_prefix=PATH_PREFIX,
             requested_poll_freq=poll_interval,
-            ven_lookup=self._ven_lookup,
+            ven_lookup=_ven_lookup,
             show_fingerprint=False,
         )
         self.server.add_handler("on_create_party_registration", self._register)
         self._runner: web.AppRunner | None = None
+        _VTNS.add(self)
 
     @property
     def url(self) -> str:
@@ -99,10 +115,10 @@ class LocalVtn:
         log.info("local VTN registered VEN %s", ven_id)
         return ven_id, registration_id
 
-    def _ven_lookup(self, ven_id: str) -> dict[str, Any] | None:
+    def registration(self, ven_id: str) -> dict[str, Any] | None:
         registration_id = self.registrations.get(ven_id)
         if registration_id is None:
-            return None  # openleadr asks the VEN to register again
+            return None
         return {"ven_id": ven_id, "ven_name": ven_id, "fingerprint": None, "registration_id": registration_id}
 
     # --- events -------------------------------------------------------------------------------------
