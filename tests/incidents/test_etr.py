@@ -56,3 +56,18 @@ def test_due_exactly_when_moved_beyond_the_margin_and_the_period_has_passed(
     last_etr = ETR + last_moved
     due = etr_notice_due(last_etr, NOW - elapsed, last_etr + move, NOW)
     assert due == (abs(move) > minutes(30) and elapsed >= minutes(60))
+
+
+def test_a_move_held_back_by_the_rate_limit_is_told_at_the_next_update_after_the_period() -> None:
+    """The caller remembers the ETR it last told, not the last one it received: an estimate held
+    back by the hourly limit still counts as news against what the customers were told."""
+    told_etr, told_at = ETR, NOW
+    told: list[tuple[int, datetime]] = []
+    # (minutes after NOW, new estimate): 19:00 comes too soon after the last notice; 19:10 moved
+    # only 10 minutes from 19:00 but 70 from the 18:00 the customers know.
+    updates = [(10, ETR + minutes(60)), (70, ETR + minutes(70)), (80, ETR + minutes(75))]
+    for at, new_etr in updates:
+        if etr_notice_due(told_etr, told_at, new_etr, NOW + minutes(at)):
+            told_etr, told_at = new_etr, NOW + minutes(at)
+            told.append((at, new_etr))
+    assert told == [(70, ETR + minutes(70))]
