@@ -117,3 +117,9 @@ async def get_dr_event(conn: AsyncConnection, dr_event_id: str) -> DrEventView |
     query = select(dr_events).where(dr_events.c.dr_event_id == dr_event_id)
     row = (await conn.execute(query)).first()
     return None if row is None else DrEventView.model_validate(row)
+
+
+async def list_dr_events(conn: AsyncConnection) -> list[DrEventView]:
+    """Every DR event, by start (then id)."""
+    query = select(dr_events).order_by(dr_events.c.start_at, dr_events.c.dr_event_id)
+    return [DrEventView.model_validate(row) for row in await conn.execute(query)]

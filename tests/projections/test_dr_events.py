@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gridjourney.events.models import NewEvent
-from gridjourney.projections.dr_events import DrEventView, get_dr_event
+from gridjourney.projections.dr_events import DrEventView, get_dr_event, list_dr_events
 from tests.events.builders import new_event
 from tests.projections.helpers import project
 
@@ -87,3 +87,15 @@ async def test_a_cancellation_is_final(engine: AsyncEngine) -> None:
         START.replace(hour=18),
     )
     assert await read(engine, "dr-9") is None
+
+
+async def test_events_are_listed_by_start(engine: AsyncEngine) -> None:
+    await project(
+        engine,
+        dr("dr.event_scheduled", 0, program="ptr", **window(17, 19)),
+        dr("dr.event_scheduled", 1, dr_event_id="dr-0", program="ev", **window(13, 14)),
+    )
+
+    async with engine.connect() as conn:
+        listed = await list_dr_events(conn)
+    assert [(event.dr_event_id, event.program) for event in listed] == [("dr-0", "ev"), ("dr-1", "ptr")]
