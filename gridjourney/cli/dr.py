@@ -32,6 +32,10 @@ def _kw(value: Interval | None, per: str = "") -> str:
     return f"{value.estimate:+.3f} [{value.low:+.3f}, {value.high:+.3f}]{per}"
 
 
+def _baseline(kw: float | None) -> str:
+    return f"{kw:.3f} kW per member" if kw is not None else "-"
+
+
 def _print_event(report: DrEventReport) -> None:
     span = f"{report.start:%Y-%m-%d %H:%M}-{report.end:%H:%M} UTC"
     table = Table(title=f"DR event {report.dr_event_id} ({report.program}, {span}, {report.status})")
@@ -96,6 +100,7 @@ def _print_summary(reports: list[DrEventReport], pooled: PooledReport) -> None:
         f"({pooled.treated} treated, {pooled.holdout} holdout):\n"
         f"  reduction against the holdout: {_kw(pooled.reduction_kw, ' kW per member')}\n"
         f"  reduction below own baseline:  {_kw(pooled.reduction_vs_baseline_kw, ' kW per member')}\n"
+        f"  treated members' mean baseline: {_baseline(pooled.treated_baseline_kw)}\n"
         f"  ({pooled.confidence:.0%} bootstrap intervals over customers, {pooled.resamples} resamples)"
     )
 

@@ -15,7 +15,7 @@ from datetime import date, datetime, timedelta
 
 import pandas as pd
 
-from gridjourney.metering.dr_baseline import MAX_LOOKBACK_DAYS, event_day_hours, performance_from_hourly
+from gridjourney.metering.dr_baseline import MAX_LOOKBACK_DAYS, event_day_hours, performances_from_hourly
 from gridjourney.metering.features import hourly_kwh
 
 # A member responded when they used at least this much less than their baseline over the window: a
@@ -79,21 +79,40 @@ def window_hours(
         parts = event_day_hours(start, end, str(zone))
         excluded = event_days(others, str(zone)) - {day for day, _ in parts}
         earliest = pd.Timestamp(parts[0][0] - timedelta(days=MAX_LOOKBACK_DAYS))
-        latest = pd.Timestamp(parts[-1][0])
-        wanted_hours = {hour for _, hours in parts for hour in hours}
         near = hourly[
             hourly["customer_id"].isin(members.index)
             & (hourly["date"] >= earliest)
-            & (hourly["date"] <= latest)
-            & hourly["hour"].isin(wanted_hours)
+            & (hourly["date"] <= pd.Timestamp(parts[-1][0]))
         ]
-        for customer_id, own in near.groupby("customer_id", sort=True):
-            rows = _member_rows(str(customer_id), own, parts, excluded, str(zone))
-            if rows is not None:
-                frames.append(rows)
+        judged = [
+            performances_from_hourly(near, event_day=day, hours=hours, earlier_event_days=excluded)
+            for day, hours in parts
+        ]
+        covered = set.intersection(*({c for c, p in part.items() if p.hours} for part in judged))
+        rows = [
+            (
+                customer_id,
+                _hour_start(part.event_day, hour.hour, str(zone)),
+                hour.baseline_kwh,
+                hour.actual_kwh,
+            )
+            for one_day in judged
+            for customer_id, part in one_day.items()
+            if customer_id in covered
+            for hour in part.hours
+        ]
+        if rows:
+            frames.append(
+                pd.DataFrame(rows, columns=["customer_id", "hour_start", "baseline_kwh", "actual_kwh"])
+            )
     if not frames:
         return empty_window()
-    return pd.concat(frames, ignore_index=True)
+    return pd.concat(frames, ignore_index=True).sort_values(["customer_id", "hour_start"], ignore_index=True)
+
+
+def _hour_start(day: date, hour: int, zone: str) -> pd.Timestamp:
+    local = pd.Timestamp(datetime(day.year, day.month, day.day, hour))
+    return local.tz_localize(zone, ambiguous=True, nonexistent="shift_forward").tz_convert("UTC")
 
 
 def empty_window() -> pd.DataFrame:
@@ -105,32 +124,6 @@ def empty_window() -> pd.DataFrame:
             "baseline_kwh": pd.Series(dtype="float64"),
             "actual_kwh": pd.Series(dtype="float64"),
         }
-    )
-
-
-def _member_rows(
-    customer_id: str,
-    hourly: pd.DataFrame,
-    parts: list[tuple[date, list[int]]],
-    excluded: set[date],
-    zone: str,
-) -> pd.DataFrame | None:
-    starts: list[pd.Timestamp] = []
-    baseline: list[float] = []
-    actual: list[float] = []
-    for day, hours in parts:
-        judged = performance_from_hourly(hourly, event_day=day, hours=hours, earlier_event_days=excluded)
-        if not judged.hours:
-            return None  # not known yet: no reads for an event hour, or no like day
-        for hour in judged.hours:
-            local = pd.Timestamp(datetime(day.year, day.month, day.day, hour.hour))
-            starts.append(
-                local.tz_localize(zone, ambiguous=True, nonexistent="shift_forward").tz_convert("UTC")
-            )
-            baseline.append(hour.baseline_kwh)
-            actual.append(hour.actual_kwh)
-    return pd.DataFrame(
-        {"customer_id": customer_id, "hour_start": starts, "baseline_kwh": baseline, "actual_kwh": actual}
     )
 
 

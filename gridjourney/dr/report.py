@@ -85,6 +85,7 @@ class PooledReport(BaseModel):
     holdout: int
     reduction_kw: Interval | None
     reduction_vs_baseline_kw: Interval | None
+    treated_baseline_kw: float | None = Field(description="The treated members' mean baseline (kW).")
     confidence: float = CONFIDENCE
     resamples: int = RESAMPLES
 
@@ -105,8 +106,8 @@ class EventData:
 def _deltas(window: pd.DataFrame, customer_ids: Sequence[str]) -> pd.DataFrame:
     """customers x event hours of actual - baseline (kWh in an hour = mean kW)."""
     own = window[window["customer_id"].isin(list(customer_ids))]
-    delta = own.assign(delta=own["actual_kwh"] - own["baseline_kwh"])
-    return delta.pivot_table(index="customer_id", columns="hour_start", values="delta", aggfunc="sum")
+    delta = own["actual_kwh"] - own["baseline_kwh"]
+    return delta.groupby([own["customer_id"], own["hour_start"]]).sum().unstack("hour_start")
 
 
 def _bootstrap_means(values: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -237,25 +238,35 @@ def build_report(data: EventData) -> DrEventReport:
 def pooled_report(datas: Sequence[EventData]) -> PooledReport:
     """Several events at once: each (customer, group) is one observation, the mean of its load
     relative to baseline over all its event hours."""
-    per_customer: dict[tuple[str, bool], list[float]] = {}
+    frames = []
     for data in datas:
-        for in_holdout in (False, True):
-            ids = [m.customer_id for m in data.members if m.holdout is in_holdout]
-            deltas = _deltas(data.window, ids)
-            for customer_id, row in deltas.iterrows():
-                per_customer.setdefault((str(customer_id), in_holdout), []).extend(row.dropna().tolist())
-    treated = np.array([[np.mean(v)] for (_, h), v in per_customer.items() if not h], dtype="float64")
-    holdout = np.array([[np.mean(v)] for (_, h), v in per_customer.items() if h], dtype="float64")
+        holdout_ids = {m.customer_id for m in data.members if m.holdout}
+        members = {m.customer_id for m in data.members}
+        own = data.window[data.window["customer_id"].isin(list(members))]
+        frames.append(own.assign(holdout=own["customer_id"].isin(list(holdout_ids))))
+    joined = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
     below: Interval | None = None
     against: Interval | None = None
-    if len(treated):
-        below_all, against_all = reduction(treated, holdout if len(holdout) else None)
-        below = below_all[0]
-        against = against_all[0] if against_all else None
+    treated_baseline: float | None = None
+    treated = holdout = np.empty((0, 1))
+    if not joined.empty:
+        joined = joined.assign(delta=joined["actual_kwh"] - joined["baseline_kwh"])
+        per_customer = (
+            joined.groupby(["holdout", "customer_id"])[["delta", "baseline_kwh"]].mean().reset_index()
+        )
+        in_holdout = per_customer["holdout"].to_numpy(dtype=bool)
+        treated = per_customer.loc[~in_holdout, ["delta"]].to_numpy(dtype="float64")
+        holdout = per_customer.loc[in_holdout, ["delta"]].to_numpy(dtype="float64")
+        if len(treated):
+            treated_baseline = float(per_customer.loc[~in_holdout, "baseline_kwh"].to_numpy().mean())
+            below_all, against_all = reduction(treated, holdout if len(holdout) else None)
+            below = below_all[0]
+            against = against_all[0] if against_all else None
     return PooledReport(
         events=len(datas),
         treated=len(treated),
         holdout=len(holdout),
         reduction_kw=against,
         reduction_vs_baseline_kw=below,
+        treated_baseline_kw=treated_baseline,
     )

@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
+import numpy as np
 import pandas as pd
 
 from gridjourney.metering.features import hourly_kwh
@@ -109,44 +110,88 @@ def performance_from_hourly(
     max_lookback_days: int = MAX_LOOKBACK_DAYS,
 ) -> DrPerformance:
     """`dr_performance` from one customer's kWh per local clock hour (the frame of
-    metering/features.py `hourly_kwh`), for callers that compute the hours of many customers at once."""
-    hourly = hourly[hourly["hour"].isin(hours)]
-    # The hours of each day (summed: a repeated DST hour counts as one clock hour).
-    table = hourly.groupby([hourly["date"].dt.date, "hour"])["kwh"].sum().unstack("hour")
-    table = table.reindex(columns=hours)
-    excluded = set(earlier_event_days)
-    weekend = event_day.weekday() >= 5
-    chosen: list[date] = []
-    for back in range(1, max_lookback_days + 1):
-        day = event_day - timedelta(days=back)
-        if (day.weekday() >= 5) != weekend or day in excluded or is_federal_holiday(day):
-            continue
-        if day in table.index and bool(table.loc[day].notna().all()):
-            chosen.append(day)
-            if len(chosen) == like_days:
-                break
-    event_read = event_day in table.index and bool(table.loc[event_day].notna().all())
-    if not event_read or not chosen:
-        reason = "no reads for the event hours" if not event_read else "no like days with reads"
-        return DrPerformance(event_day=event_day, like_days=chosen, hours=[], complete=False, reason=reason)
-    baseline = table.loc[chosen].to_numpy(dtype="float64").mean(axis=0)
-    actual = table.loc[[event_day]].to_numpy(dtype="float64")[0]
-    performance = [
-        HourPerformance(
-            hour=hour,
-            baseline_kwh=float(baseline[i]),
-            actual_kwh=float(actual[i]),
-            reduction_kwh=float(baseline[i] - actual[i]),
-        )
-        for i, hour in enumerate(hours)
-    ]
-    short = len(chosen) < like_days
-    return DrPerformance(
+    metering/features.py `hourly_kwh`)."""
+    judged = performances_from_hourly(
+        hourly.assign(customer_id="customer"),
         event_day=event_day,
-        like_days=chosen,
-        hours=performance,
-        complete=not short,
-        reason=f"only {len(chosen)} like days in {max_lookback_days} days before the event"
-        if short
-        else None,
+        hours=hours,
+        earlier_event_days=earlier_event_days,
+        like_days=like_days,
+        max_lookback_days=max_lookback_days,
     )
+    return judged.get("customer") or DrPerformance(
+        event_day=event_day, like_days=[], hours=[], complete=False, reason="no reads for the event hours"
+    )
+
+
+def like_day_candidates(event_day: date, excluded: Iterable[date], max_lookback_days: int) -> list[date]:
+    """The days that may be like days, most recent first: the same kind of day (weekday or weekend),
+    neither a holiday nor an excluded (earlier event) day, within the lookback."""
+    weekend = event_day.weekday() >= 5
+    skip = set(excluded)
+    candidates = (event_day - timedelta(days=back) for back in range(1, max_lookback_days + 1))
+    return [
+        day
+        for day in candidates
+        if (day.weekday() >= 5) == weekend and day not in skip and not is_federal_holiday(day)
+    ]
+
+
+def performances_from_hourly(
+    hourly: pd.DataFrame,
+    *,
+    event_day: date,
+    hours: list[int],
+    earlier_event_days: Iterable[date] = (),
+    like_days: int = LIKE_DAYS,
+    max_lookback_days: int = MAX_LOOKBACK_DAYS,
+) -> dict[str, DrPerformance]:
+    """customer id -> DrPerformance, for every customer of `hourly` (the frame of
+    metering/features.py `hourly_kwh`, all in one time zone), judged at once: a like day is a candidate
+    day with reads for every event hour, and the `like_days` most recent of them make the baseline."""
+    candidates = like_day_candidates(event_day, earlier_event_days, max_lookback_days)
+    days = [*candidates, event_day]
+    day_of = hourly["date"].dt.date
+    hourly = hourly[hourly["hour"].isin(hours) & day_of.isin(days)]
+    if hourly.empty:
+        return {}
+    # customers x days x hours (summed: a repeated DST hour counts as one clock hour); NaN = no read.
+    table = hourly.groupby(["customer_id", hourly["date"].dt.date, "hour"])["kwh"].sum()
+    customers = table.index.get_level_values(0).unique()
+    grid = pd.MultiIndex.from_product([customers, days, hours])
+    cube = table.reindex(grid).to_numpy(dtype="float64").reshape(len(customers), len(days), len(hours))
+    complete = ~np.isnan(cube).any(axis=2)
+    usable = complete[:, : len(candidates)]
+    chosen = usable & (np.cumsum(usable, axis=1) <= like_days)
+    counts = chosen.sum(axis=1)
+    sums = np.where(chosen[:, :, None], np.nan_to_num(cube[:, : len(candidates)]), 0.0).sum(axis=1)
+    judged: dict[str, DrPerformance] = {}
+    for index, customer_id in enumerate(customers):
+        picked = [day for day, taken in zip(candidates, chosen[index], strict=True) if taken]
+        if not complete[index, -1] or not picked:
+            reason = "no reads for the event hours" if not complete[index, -1] else "no like days with reads"
+            judged[str(customer_id)] = DrPerformance(
+                event_day=event_day, like_days=picked, hours=[], complete=False, reason=reason
+            )
+            continue
+        baseline = sums[index] / counts[index]
+        actual = cube[index, -1]
+        short = len(picked) < like_days
+        judged[str(customer_id)] = DrPerformance(
+            event_day=event_day,
+            like_days=picked,
+            hours=[
+                HourPerformance(
+                    hour=hour,
+                    baseline_kwh=float(baseline[i]),
+                    actual_kwh=float(actual[i]),
+                    reduction_kwh=float(baseline[i] - actual[i]),
+                )
+                for i, hour in enumerate(hours)
+            ],
+            complete=not short,
+            reason=f"only {len(picked)} like days in {max_lookback_days} days before the event"
+            if short
+            else None,
+        )
+    return judged
