@@ -4,16 +4,20 @@ the VEN (openleadr's client) turns them into dr.* events in the real event store
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import psycopg
 import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gridjourney.config import Settings
+from gridjourney.db.engine import create_engine
 from gridjourney.db.tables import events
+from gridjourney.devstack import postgres_database_url
 from gridjourney.openadr.ven import Ven, VenConfigError, running_ven
 from gridjourney.openadr.vtn import LocalVtn, local_vtn
 
@@ -152,3 +156,28 @@ async def test_the_ven_keeps_trying_until_the_vtn_is_up(engine: AsyncEngine) -> 
         await task
         await later.stop()
     assert ven.vtn_id == later.vtn_id
+
+
+async def test_an_event_the_store_could_not_take_is_recorded_at_its_redelivery(
+    postgres_url: str, template_database: str, vtn: LocalVtn
+) -> None:
+    name = f"openadr_{uuid.uuid4().hex[:8]}"
+    engine = create_engine(postgres_database_url(postgres_url, name))  # a database that does not exist yet
+    start = datetime.now(UTC) + timedelta(hours=5)
+    try:
+        async with running_ven(engine, settings(), vtn_url=vtn.url) as ven:
+            event_id = vtn.add_event(
+                ven_name=VEN_NAME, program="ptr", start=start, duration=timedelta(hours=1)
+            )
+            assert (await vtn.answer_for(event_id, 0)).opt_type == "optOut"  # openleadr's answer to an error
+            assert ven.handled == []
+            with psycopg.connect(postgres_url, autocommit=True) as conn:
+                conn.execute(f"CREATE DATABASE {name} TEMPLATE {template_database}")
+            vtn.redeliver(VEN_NAME)
+            async with asyncio.timeout(10):
+                while not ven.handled:
+                    await asyncio.sleep(0.05)
+        assert [(h.outcome, h.opt) for h in ven.handled] == [("scheduled", "optIn")]
+        assert [payload["dr_event_id"] for _, payload in await dr_events(engine)] == [event_id]
+    finally:
+        await engine.dispose()
