@@ -15,14 +15,16 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gridjourney.cohorts import queries
 from gridjourney.cohorts.queries import Candidate, NewMember, NewRun
+from gridjourney.dr.performance import full_hours, window_hours
 from gridjourney.dsl.expressions import ExpressionError, evaluate
 from gridjourney.dsl.schema import AudienceSpec, TargetSpec
-from gridjourney.metering.dr_baseline import MAX_LOOKBACK_DAYS, dr_performance
+from gridjourney.metering.dr_baseline import MAX_LOOKBACK_DAYS
 from gridjourney.metering.store import load_reads
 from gridjourney.workflows.assignment import unit_interval
 from gridjourney.workflows.cohort_contracts import AudienceOutcome, ResolveAudienceInput
@@ -47,7 +49,8 @@ async def resolve_audience(engine: AsyncEngine, request: ResolveAudienceInput) -
             return AudienceOutcome(members=members, holdout=holdout, target_kw=target, expected_kw=expected)
         audience = request.audience
         program, grid = _program(audience, request.subject), _grid(audience, request.subject)
-        if audience.where is None and audience.target is None:  # all in SQL: 100,000 in a second or two
+        no_target = audience.target is None or _target_kw(audience.target, request.subject) is None
+        if audience.where is None and no_target:  # all in SQL: 100,000 in a few seconds
             count, held = await queries.insert_audience(
                 conn,
                 request.run_id,
@@ -73,6 +76,7 @@ async def resolve_audience(engine: AsyncEngine, request: ResolveAudienceInput) -
         expected_kw: float | None = None
         if audience.target is not None:
             target_kw = _target_kw(audience.target, request.subject)
+        if audience.target is not None and target_kw is not None:  # no target: the whole audience
             expectations = await _expected_reductions(engine, candidates, request.subject)
             picked, expected_kw = pick_until_target(picked, expectations, audience.target, target_kw)
         await queries.insert_members(conn, request.run_id, picked, request.first_step, request.track)
@@ -204,47 +208,47 @@ async def _expected_reductions(
         start=start - timedelta(days=MAX_LOOKBACK_DAYS + 1),
         end=start,
     )
-    by_customer = dict(iter(reads.groupby("customer_id", sort=False))) if not reads.empty else {}
+    loads = window_loads_kw(reads, start, end, {c.customer_id: c.time_zone for c in candidates})
     expectations: dict[str, Expectation] = {}
     for candidate in candidates:
         scores = candidate.attributes.get("scores") or {}
         response = scores.get("dr_response") if isinstance(scores, dict) else None
-        own = by_customer.get(candidate.customer_id)
-        shed = 0.0 if own is None else window_load_kw(own, start, end, candidate.time_zone)
         expectations[candidate.customer_id] = Expectation(
-            dr_response=DEFAULT_DR_RESPONSE if response is None else float(response), shed_kw=shed
+            dr_response=DEFAULT_DR_RESPONSE if response is None else float(response),
+            shed_kw=loads.get(candidate.customer_id, 0.0),
         )
     return expectations
 
 
-def window_load_kw(reads: pd.DataFrame, start: datetime, end: datetime, time_zone: str) -> float:
-    """The customer's expected load over the event window (mean kW of the event hours) by the 10-of-10
-    like-day baseline: the load a responder can shed. 0 without like days.
+def window_loads_kw(
+    reads: pd.DataFrame, start: datetime, end: datetime, time_zones: dict[str, str]
+) -> dict[str, float]:
+    """Each customer's expected load over the event window (mean kW of the event hours) by the 10-of-10
+    like-day baseline: the load a responder can shed. Customers without like days are absent.
 
-    metering/dr_baseline.py computes the baseline beside the event day's reads; before the event there
-    are none, so the event hours are given as zero reads and the baseline is read off its hours.
+    The baseline is dr/performance.py's, computed for all customers at once beside the event day's
+    reads; before the event there are none, so the event hours are given as zero reads and the
+    baseline is read off them.
     """
-    first = pd.Timestamp(start).floor("h")
-    hours = pd.date_range(first, pd.Timestamp(end), freq="h", inclusive="left")
+    if reads.empty:
+        return {}
+    customers = reads["customer_id"].unique()
+    hours = pd.date_range(pd.Timestamp(start).floor("h"), pd.Timestamp(end), freq="h", inclusive="left")
     placeholder = pd.DataFrame(
         {
-            "customer_id": reads["customer_id"].iloc[0],
+            "customer_id": np.repeat(customers, len(hours)),
             "meter_id": "expected",
-            "read_at": hours,
+            "read_at": np.tile(hours, len(customers)),
             "interval_seconds": 3600,
             "kwh": 0.0,
         }
     )
     columns = ["customer_id", "meter_id", "read_at", "interval_seconds", "kwh"]
+    zones = {customer: time_zones.get(customer, "UTC") for customer in customers}
+    hourly = full_hours(pd.concat([reads[columns], placeholder], ignore_index=True), zones)
     try:
-        performance = dr_performance(
-            pd.concat([reads[columns], placeholder], ignore_index=True),
-            event_start=start,
-            event_end=end,
-            time_zone=time_zone,
-        )
-    except ValueError:  # an event across two local days has no single like-day baseline
-        return 0.0
-    if not performance.hours:
-        return 0.0
-    return float(sum(hour.baseline_kwh for hour in performance.hours) / len(performance.hours))
+        window = window_hours(hourly, start=start, end=end, time_zones=zones)
+    except ValueError:  # a period the like-day baseline cannot judge
+        return {}
+    means = window.groupby("customer_id")["baseline_kwh"].mean()
+    return {str(customer): float(kw) for customer, kw in means.items()}

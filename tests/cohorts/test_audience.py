@@ -11,7 +11,7 @@ import pandas as pd
 from sqlalchemy import func, insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from gridjourney.cohorts.audience import resolve_audience, window_load_kw
+from gridjourney.cohorts.audience import resolve_audience, window_loads_kw
 from gridjourney.db.tables import cohort_members, cohort_runs, customer_programs, customers
 from gridjourney.dsl.schema import AudienceSpec
 from gridjourney.metering.store import copy_reads
@@ -160,10 +160,10 @@ def test_the_expected_window_load_is_the_like_day_baseline() -> None:
     reads = pd.DataFrame(
         {"customer_id": "c", "meter_id": "m", "read_at": hours, "interval_seconds": 3600, "kwh": kwh}
     )
-    assert window_load_kw(reads, EVENT_START, EVENT_END, "UTC") == 5.0
+    assert window_loads_kw(reads, EVENT_START, EVENT_END, {"c": "UTC"}) == {"c": 5.0}
     # reads of the weekend only: no like day for a Wednesday event
     weekend = reads[reads["read_at"].dt.day_of_week >= 5]
-    assert window_load_kw(weekend, EVENT_START, EVENT_END, "UTC") == 0.0
+    assert window_loads_kw(weekend, EVENT_START, EVENT_END, {"c": "UTC"}) == {}
 
 
 async def test_a_hundred_thousand_members_resolve_in_seconds(engine: AsyncEngine) -> None:
@@ -207,3 +207,19 @@ async def test_a_hundred_thousand_members_resolve_in_seconds(engine: AsyncEngine
     print(f"resolved {count} members in {elapsed:.2f}s")
     assert elapsed < 10.0  # 4.3 s measured on the shared 2-core machine
     assert 4_000 < outcome.holdout < 6_000
+
+
+async def test_an_event_without_a_target_notifies_the_whole_audience(engine: AsyncEngine) -> None:
+    await add_customers(engine, 5, program="ptr")
+    outcome = await resolve_audience(
+        engine,
+        _request(
+            "cohort:j:no-target",
+            {"program": "event.program", "target": {"kw": "event.target_kw"}},
+            program="ptr",
+            target_kw=None,
+            start=EVENT_START.isoformat(),
+            end=EVENT_END.isoformat(),
+        ),
+    )
+    assert (outcome.members, outcome.target_kw, outcome.expected_kw) == (5, None, None)
