@@ -13,7 +13,7 @@ import ipaddress
 import logging
 import uuid
 import weakref
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -21,7 +21,7 @@ from typing import Any
 from urllib.parse import quote
 
 from aiohttp import web
-from openleadr import OpenADRServer, objects, utils
+from openleadr import OpenADRServer, hooks, objects, utils
 
 from gridjourney.channels.standin_server import bind_socket
 
@@ -45,14 +45,44 @@ def _ven_lookup(ven_id: str) -> dict[str, Any] | None:
     return None
 
 
+async def _record_answers(message_type: str, payload: dict[str, Any]) -> None:
+    """openleadr hook (before_handle, process-wide): every oadrCreatedEvent a VEN sends a local VTN,
+    redeliveries included, with its OpenADR response code."""
+    if message_type != "oadrCreatedEvent":
+        return
+    ven_id = str(payload.get("ven_id"))
+    for vtn in list(_VTNS):
+        if vtn.registration(ven_id) is not None:
+            vtn.answers.extend(
+                OptAnswer(
+                    ven_id=ven_id,
+                    event_id=str(response["event_id"]),
+                    modification_number=int(response["modification_number"]),
+                    opt_type=str(response["opt_type"]),
+                    response_code=int(response["response_code"]),
+                )
+                for response in payload.get("event_responses") or []
+            )
+
+
+hooks.register("before_handle", _record_answers)
+
+
+def _log_answer(ven_id: str, event_id: str, opt_type: str) -> None:
+    """openleadr's per-event callback (it warns about events without one): the first answer, logged."""
+    log.info("VEN %s answered %s to event %s", ven_id, opt_type, event_id)
+
+
 @dataclass(frozen=True)
 class OptAnswer:
-    """A VEN's answer to one version of an event."""
+    """A VEN's answer to one version of an event: optIn / optOut, and the OpenADR response code
+    (200, or e.g. 460 "signal not supported")."""
 
     ven_id: str
     event_id: str
     modification_number: int
     opt_type: str
+    response_code: int
 
 
 class LocalVtn:
@@ -144,7 +174,7 @@ class LocalVtn:
             intervals=[interval],
             event_id=event_id or f"evt-{uuid.uuid4().hex[:12]}",
             market_context=MARKET_CONTEXT_BASE + quote(program),
-            callback=self._listener(0),
+            callback=_log_answer,
         )
         return added
 
@@ -187,19 +217,8 @@ class LocalVtn:
     def _modified(self, ven_name: str, event: Any) -> int:
         number: int = utils.increment_event_modification_number(event)
         event.event_descriptor.modification_date_time = datetime.now(UTC)
-        # openleadr calls an event's callback once: listen again for the answer to this version.
-        self.server.event_callbacks[event.event_descriptor.event_id] = (event, self._listener(number))
         self.server.events_updated[ven_name] = True
         return number
-
-    def _listener(self, modification_number: int) -> Callable[[str, str, str], None]:
-        """The callback that records the answer to one version of an event (openleadr pops a
-        cancelled event from its queue before calling it, so the version is fixed here)."""
-
-        def answered(ven_id: str, event_id: str, opt_type: str) -> None:
-            self.answers.append(OptAnswer(ven_id, event_id, modification_number, opt_type))
-
-        return answered
 
     async def answer_for(self, event_id: str, modification_number: int, *, within: float = 10.0) -> OptAnswer:
         """Wait for the VEN's answer to this version of the event."""
