@@ -68,6 +68,13 @@ async def _record_answers(message_type: str, payload: dict[str, Any]) -> None:
 hooks.register("before_handle", _record_answers)
 
 
+def _check_level(signal_name: str, level: float) -> None:
+    """openleadr's server cannot send a SIMPLE level other than 0-3, and then fails every poll of the
+    VEN (its events go out together): refuse it here."""
+    if signal_name == "SIMPLE" and level not in (0, 1, 2, 3):
+        raise ValueError(f"a SIMPLE signal's level is 0, 1, 2 or 3, not {level}")
+
+
 def _log_answer(ven_id: str, event_id: str, opt_type: str) -> None:
     """openleadr's per-event callback (it warns about events without one): the first answer, logged."""
     log.info("VEN %s answered %s to event %s", ven_id, opt_type, event_id)
@@ -166,6 +173,7 @@ class LocalVtn:
     ) -> str:
         """Schedule an event for the VEN named `ven_name` (registered or not yet); its id. The market
         context names the program (http://gridjourney.local/programs/<program>)."""
+        _check_level(signal_name, level)
         interval = objects.Interval(dtstart=start, duration=duration, signal_payload=level)
         added: str = self.server.add_event(
             ven_id=ven_name,
@@ -176,6 +184,9 @@ class LocalVtn:
             market_context=MARKET_CONTEXT_BASE + quote(program),
             callback=_log_answer,
         )
+        # A SIMPLE signal's current value is 0 until the event is active (OpenADR); openleadr would
+        # otherwise warn at every delivery that it corrects it.
+        self._event(ven_name, added).event_signals[0].current_value = 0.0
         return added
 
     def modify_event(
@@ -194,6 +205,7 @@ class LocalVtn:
         interval.dtstart = start or interval.dtstart
         interval.duration = duration if duration is not None else interval.duration
         if level is not None:
+            _check_level(signal.signal_name, level)
             interval.signal_payload = level
         event.active_period = utils.get_active_period_from_intervals(signal.intervals, as_dict=False)
         return self._modified(ven_name, event)

@@ -40,3 +40,13 @@ def test_versions_of_an_event_count_up() -> None:
     )
     assert vtn.modify_event(event_id, ven_name="v", duration=timedelta(hours=2)) == 1
     assert vtn.cancel_event(event_id, ven_name="v") == 2
+
+
+def test_a_simple_level_outside_0_to_3_is_refused() -> None:
+    vtn = LocalVtn()
+    start = datetime.now(UTC) + timedelta(hours=1)
+    with pytest.raises(ValueError, match=r"0, 1, 2 or 3, not 1\.5"):
+        vtn.add_event(ven_name="v", program="ptr", start=start, duration=timedelta(hours=1), level=1.5)
+    event_id = vtn.add_event(ven_name="v", program="ptr", start=start, duration=timedelta(hours=1), level=3)
+    with pytest.raises(ValueError, match="not 4"):
+        vtn.modify_event(event_id, ven_name="v", level=4)
