@@ -46,6 +46,8 @@ log = logging.getLogger(__name__)
 BatchHeartbeat = Callable[["BatchProgress"], None]
 # Counts of members left where they are: recounted by each attempt, never carried over.
 LEFT_COUNTS = ("deferred", "in_progress", "held", "retrying")
+# Provider look-ups at once when a retry finds rows an earlier attempt left in doubt.
+RECOVERY_CONCURRENCY = 16
 
 
 class BatchProgress(BaseModel):
@@ -157,23 +159,29 @@ class CohortSending:
         if reserved:
             async with self.engine.begin() as conn:
                 await ledger.unreserve_many(conn, reserved, token)
-        for key, row in owned.items():
-            if row.status not in ledger.IN_DOUBT:
-                continue
-            try:
-                # MessageSending's own recovery: it records what the provider has, or gives the row
-                # back as `claimed` (None) for this attempt to decide afresh.
-                found = await self.sending._look_up_earlier(by_key[key], token, row)
-            except (SendHeld, LookupUnavailable, ledger.ClaimLost) as error:
-                log.warning("%s: left in the track (%s)", key, error)
-                tally.count("held", 1)
-                continue
-            if found is None:
-                ready.append(key)
-            else:
+        limit = asyncio.Semaphore(RECOVERY_CONCURRENCY)
+
+        async def recover(key: str, row: ledger.LedgerRow) -> None:
+            async with limit:
+                try:
+                    # MessageSending's own recovery: it records what the provider has, or gives the
+                    # row back as `claimed` (None) for this attempt to decide afresh.
+                    found = await self.sending._look_up_earlier(by_key[key], token, row)
+                except (SendHeld, LookupUnavailable, ledger.ClaimLost) as error:
+                    log.warning("%s: left in the track (%s)", key, error)
+                    tally.count("held", 1)
+                    return
+                if found is None:
+                    ready.append(key)
+                    return
                 async with self.engine.begin() as conn:
                     await self._move(conn, request, [by_key[key].customer_id], tally)
                 tally.count(found.status, 1)
+
+        async with asyncio.TaskGroup() as group:
+            for key, row in owned.items():
+                if row.status in ledger.IN_DOUBT:
+                    group.create_task(recover(key, row))
         return ready
 
     async def _decide_and_send(

@@ -69,7 +69,9 @@ async def add_people(engine: AsyncEngine, people: Sequence[Person]) -> None:
             new.append(
                 suppression_added(p.customer_id, "sms", p.phone, "invalid_recipient", "test", uuid.uuid4())
             )
-    await EventStore(engine).append(new)
+    store = EventStore(engine)
+    for start in range(0, len(new), 2000):  # a statement binds at most 65,535 parameters
+        await store.append(new[start : start + 2000])
     await ProjectionRunner(engine).catch_up()
 
 

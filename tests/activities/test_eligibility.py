@@ -377,3 +377,19 @@ async def test_two_concurrent_decisions_for_one_customer_respect_a_cap_of_1(
     async with engine.connect() as conn:
         since = datetime.now(UTC) - timedelta(days=1)
         assert await ledger.count_reserved(conn, "c1", "marketing", "sms", since) == 1
+
+
+@pytest.mark.parametrize("purpose", ["marketing", "informational"])
+def test_an_active_outage_refuses_every_channel_before_quiet_hours(policy: Policy, purpose: Purpose) -> None:
+    facts = Facts(consents=granted(*((c, purpose) for c in ALL)), without_power=True)
+    night = NOON.replace(hour=23)  # an outage refusal is not deferred: it is refused at any hour
+    decision = judged(policy, ["sms", "email"], purpose, facts=facts, now=night)
+    assert (decision.channel, decision.deferred_until) == (None, None)
+    assert decision.reason() == (
+        "sms: active_outage (the premise has no power); email: active_outage (the premise has no power)"
+    )
+
+
+def test_an_active_outage_never_refuses_safety(policy: Policy) -> None:
+    decision = judged(policy, ["sms"], "safety", facts=Facts(without_power=True))
+    assert (decision.channel, decision.reason()) == ("sms", "sms: eligible")
