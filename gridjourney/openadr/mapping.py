@@ -127,6 +127,8 @@ def _simple_signal(signals: Any) -> Mapping[str, Any] | str:
     if not isinstance(signals, Sequence) or not signals:
         return "the event has no signal"
     for signal in signals:
+        if not isinstance(signal, Mapping):
+            return "a malformed signal"
         name, kind = signal.get("signal_name"), signal.get("signal_type")
         if name not in SIMPLE_SIGNAL_NAMES:
             return f"unknown signal name {name!r} (this VEN understands SIMPLE only)"

@@ -102,6 +102,7 @@ def test_a_cancelled_event_reads_as_a_cancellation() -> None:
         ({"signals": [{**simple_signal(), "signal_name": "ELECTRICITY_PRICE"}]}, "unknown signal name"),
         ({"signals": [{**simple_signal(), "signal_type": "price"}]}, "unknown signal type 'price'"),
         ({"signals": []}, "the event has no signal"),
+        ({"signals": ["SIMPLE"]}, "a malformed signal"),
         ({"duration": timedelta(0)}, "the active period has no duration"),
         ({"duration": None}, "the active period has no duration"),
         ({"duration": timedelta(hours=-1)}, "the active period ends before it starts"),
