@@ -142,7 +142,11 @@ def _level_at(signal: Mapping[str, Any], when: datetime) -> float | None:
     """The signal's level in force at `when`: the payload of the interval covering it, else of the
     first interval; the signal's current value when it has no intervals. (A VTN sends currentValue 0
     until the event starts, so the intervals say what the event will ask for.)"""
-    intervals = [i for i in signal.get("intervals") or [] if isinstance(i.get("signal_payload"), int | float)]
+    intervals = [
+        interval
+        for interval in signal.get("intervals") or []
+        if isinstance(interval, Mapping) and isinstance(interval.get("signal_payload"), int | float)
+    ]
     if intervals:
         covering = [
             interval
