@@ -41,7 +41,7 @@ GOAL_RATE_DEVIATION = 5.0
 
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
-    cohort = Population("ptr", args.members, "ptr")
+    cohort = Population("ptr", args.members, "ptr", named=not args.no_names)
     per_customer = Population("one", args.slice, "ptr-slice")
     rate = Population("rate", 0 if args.skip_rate else args.rate_members, "ptr-rate", sms_only=True)
     kill = Population("kill", 0 if args.skip_kill else args.kill_members, "ptr-kill")
@@ -52,13 +52,14 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "channel_mix_rule": f"{PUSH_SHARE:.0%} push app (+email), {SMS_SHARE:.0%} SMS-only, the rest email "
         "(a tenth of them with a phone but no SMS consent); notice tries push, SMS, email",
         "standins": "child process" if args.standins == "child" else "in-process",
+        "customers_named": not args.no_names,
         "started_by": "router (dr.event_scheduled appended); per-customer slice: start_journey per customer",
     }
     seeded = time.perf_counter()
     async with bench_servers(populations, standins_in_child=args.standins == "child") as bench:
         figures["seed_seconds"] = round(time.perf_counter() - seeded, 1)
         _, per_customer_journey = journeys(CHECKOUT / "templates")
-        figures |= await throughput(bench, cohort, per_customer, per_customer_journey)
+        figures |= await throughput(bench, cohort, per_customer, per_customer_journey, args.profile)
         _print_throughput(figures)
         if not args.skip_rate:
             figures["rate"] = await rate_limited(bench, rate, args.sms_rate)
@@ -141,6 +142,13 @@ def main(argv: list[str] | None = None) -> None:
         default="child",
         help="serve the provider stand-ins from a child process (default) or this process",
     )
+    parser.add_argument(
+        "--no-names",
+        action="store_true",
+        help="cohort customers without a name: the email (which greets by name) is then the same for "
+        "all, and SendGrid gets up to 1,000 of them per request",
+    )
+    parser.add_argument("--profile", type=Path, help="save a cProfile of the cohort path's process here")
     args = parser.parse_args(argv)
     figures = asyncio.run(run(args))
     figures["machine"] = f"{platform.machine()}, {platform.python_version()}, {os.cpu_count()} cpus"

@@ -7,12 +7,14 @@ first per-customer start) to the last provider request the stand-ins answered.""
 from __future__ import annotations
 
 import asyncio
+import cProfile
 import random
 import resource
 import time
 import uuid
 from collections import Counter
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import text
@@ -47,6 +49,9 @@ def _delivery_figures(received: Receipts, started_at: float) -> dict[str, Any]:
         "provider_requests": received.requests(),
         "seconds_to_last_message": round(seconds, 2),
         "messages_per_second": round(messages / seconds, 1) if seconds > 0 else 0.0,
+        "seconds_to_last_by_channel": {
+            c: round(max(times) - started_at, 2) for c, times in received.request_times.items() if times
+        },
     }
 
 
@@ -55,12 +60,20 @@ def _peak_rss_mb() -> float:
 
 
 async def throughput(
-    bench: Bench, cohort: Population, per_customer: Population, journey: Any
+    bench: Bench, cohort: Population, per_customer: Population, journey: Any, profile: Path | None = None
 ) -> dict[str, Any]:
+    """`profile`: cProfile this process (workers, router, projections) during the cohort path and
+    save the stats there (the figures are then slower than without)."""
     settings = bench.phase_settings("throughput")
     async with worker_side(bench, settings, QUEUES):
         slice_figures = await _per_customer_path(bench, per_customer, journey)
+        profiler = cProfile.Profile() if profile is not None else None
+        if profiler is not None:
+            profiler.enable()
         cohort_figures = await _cohort_path(bench, cohort)
+        if profiler is not None:
+            profiler.disable()
+            profiler.dump_stats(profile)
     return {"per_customer": slice_figures, "cohort": cohort_figures}
 
 

@@ -75,6 +75,7 @@ class Population:
     count: int
     program: str
     sms_only: bool = False  # the rate-limit run: every member SMS-only
+    named: bool = True  # the email greets customers by name: one SendGrid request per email
 
     def customer_id(self, n: int) -> str:
         return f"{self.prefix}-{n:06d}"
@@ -116,7 +117,7 @@ def seed(database_uri: str, populations: Sequence[Population], endpoints: Sequen
                     customers.write_row(
                         (
                             customer_id,
-                            f"Customer {n}",
+                            f"Customer {n}" if population.named else None,
                             phone if has_phone else None,
                             None if channel == "sms" else email,
                             "en",
