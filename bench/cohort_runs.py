@@ -67,11 +67,12 @@ async def throughput(
     settings = bench.phase_settings("throughput")
     async with worker_side(bench, settings, QUEUES):
         slice_figures = await _per_customer_path(bench, per_customer, journey)
-        profiler = cProfile.Profile() if profile is not None else None
-        if profiler is not None:
+        if profile is None:
+            cohort_figures = await _cohort_path(bench, cohort)
+        else:
+            profiler = cProfile.Profile()
             profiler.enable()
-        cohort_figures = await _cohort_path(bench, cohort)
-        if profiler is not None:
+            cohort_figures = await _cohort_path(bench, cohort)
             profiler.disable()
             profiler.dump_stats(profile)
     return {"per_customer": slice_figures, "cohort": cohort_figures}
