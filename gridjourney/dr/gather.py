@@ -37,7 +37,7 @@ async def gather(engine: AsyncEngine, event_ids: Sequence[str]) -> list[EventDat
     async with engine.connect() as conn:
         every = await queries.all_dr_events(conn)
         for event_id in event_ids:
-            event = every.get(event_id) or await queries.find_dr_event(conn, event_id)
+            event = every.get(event_id)
             if event is None:
                 raise UnknownDrEvent(event_id)
             runs = await queries.runs_of_event(conn, event_id)

@@ -133,7 +133,6 @@ async def import_lcl(
         raise LclDataError("no homes or no High-price periods in the chosen range")
     store = EventStore(engine)
     await store.append([_customer_created(home) for home in homes])
-    await ProjectionRunner(engine).catch_up()  # the report reads the members' time zone from `customers`
     reads = read_meters(
         directory,
         homes,
@@ -143,6 +142,8 @@ async def import_lcl(
     stored = await copy_reads(engine, reads, import_id=f"{SOURCE}:{directory.name}")
     scheduled = [_event_scheduled(period) for period in periods]
     await store.append(scheduled)
+    # The report reads the members' time zones from `customers` and the events from `dr_events`.
+    await ProjectionRunner(engine).catch_up()
     treated = [home for home in homes if home.tariff == "ToU"]
     holdout = [home for home in homes if home.tariff != "ToU"]
     async with engine.begin() as conn:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Collection
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -11,15 +11,10 @@ from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from gridjourney.db.tables import (
-    cohort_members,
-    cohort_runs,
-    customers,
-    dr_events,
-    dr_performance,
-    events,
-)
+from gridjourney.db.tables import cohort_members, cohort_runs, customers, dr_performance, events
 from gridjourney.dr.performance import MemberPerformance
+from gridjourney.projections.dr_events import DrEventView as DrEventRow
+from gridjourney.projections.dr_events import list_dr_events
 
 
 async def performance_of(
@@ -127,37 +122,7 @@ async def time_zones_of(conn: AsyncConnection, customer_ids: Collection[str]) ->
     return {customer_id: zones.get(customer_id, "UTC") for customer_id in customer_ids}
 
 
-DR_EVENT_TYPES = ("dr.event_scheduled", "dr.event_modified", "dr.event_cancelled")
-
-
-async def dr_events_from_log(conn: AsyncConnection, dr_event_id: str | None = None) -> dict[str, DrEventView]:
-    """The DR events folded from the event log (all, or one): for when the `dr_events` projection
-    has not folded them (yet)."""
-    query = select(events.c.type, events.c.payload).where(events.c.type.in_(DR_EVENT_TYPES))
-    if dr_event_id is not None:
-        query = query.where(events.c.payload["dr_event_id"].astext == dr_event_id)
-    folded: dict[str, DrEventView] = {}
-    for row in await conn.execute(query.order_by(events.c.position)):
-        payload: dict[str, Any] = row.payload
-        event_id = str(payload["dr_event_id"])
-        known = folded.get(event_id)
-        if row.type == "dr.event_cancelled":
-            if known is not None:
-                folded[event_id] = replace(known, status="cancelled")
-            continue
-        folded[event_id] = DrEventView(
-            dr_event_id=event_id,
-            program=str(payload.get("program") or (known.program if known else "")),
-            start=datetime.fromisoformat(payload["start"]),
-            end=datetime.fromisoformat(payload["end"]),
-            signal_level=payload.get("signal_level"),
-            target_kw=payload.get("target_kw"),
-            status="scheduled",
-        )
-    return folded
-
-
-def _view(row: Any) -> DrEventView:
+def _view(row: DrEventRow) -> DrEventView:
     return DrEventView(
         dr_event_id=row.dr_event_id,
         program=row.program,
@@ -169,19 +134,9 @@ def _view(row: Any) -> DrEventView:
     )
 
 
-async def find_dr_event(conn: AsyncConnection, dr_event_id: str) -> DrEventView | None:
-    row = (await conn.execute(select(dr_events).where(dr_events.c.dr_event_id == dr_event_id))).first()
-    if row is not None:
-        return _view(row)
-    return (await dr_events_from_log(conn, dr_event_id)).get(dr_event_id)
-
-
 async def all_dr_events(conn: AsyncConnection) -> dict[str, DrEventView]:
-    """Every DR event: the projection's rows over those folded from the log."""
-    known = await dr_events_from_log(conn)
-    for row in await conn.execute(select(dr_events)):
-        known[row.dr_event_id] = _view(row)
-    return known
+    """The DR events as the `dr_events` projection has them (projections/dr_events.py)."""
+    return {row.dr_event_id: _view(row) for row in await list_dr_events(conn)}
 
 
 async def runs_of_event(conn: AsyncConnection, dr_event_id: str) -> list[RunView]:

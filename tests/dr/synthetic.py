@@ -16,6 +16,7 @@ from gridjourney.dr import queries
 from gridjourney.events.models import NewEvent
 from gridjourney.events.store import EventStore
 from gridjourney.metering.store import copy_reads
+from gridjourney.projections.runner import ProjectionRunner
 
 EVENT_START = datetime(2024, 3, 14, 17, tzinfo=UTC)  # a Thursday, 17:00-20:00 UTC
 EVENT_END = EVENT_START + timedelta(hours=3)
@@ -100,6 +101,7 @@ async def store_trial(
             )
         ]
     )
+    await ProjectionRunner(engine).catch_up()  # the `dr_events` projection the report reads
     await copy_reads(engine, trial.reads)
     members = [
         {
