@@ -18,9 +18,9 @@ from temporalio import activity
 
 from gridjourney.cohorts.queries import batch_members, move_members
 from gridjourney.dr import queries
-from gridjourney.dr.performance import full_hours, member_performance, window_hours
+from gridjourney.dr.gather import load_full_hours
+from gridjourney.dr.performance import member_performance, window_hours
 from gridjourney.metering.dr_baseline import MAX_LOOKBACK_DAYS
-from gridjourney.metering.store import load_reads
 from gridjourney.workflows.cohort_contracts import DR_PERFORMANCE_BATCH, BatchOutcome, DrPerformanceInput
 
 FINISHED = "completed"  # left_reason of members whose last step this was
@@ -50,14 +50,11 @@ class DrActivities:
             ]
         if not members:
             return BatchOutcome()
-        reads = await load_reads(
-            self.engine,
-            customer_ids=ids,
-            start=task.event_start - timedelta(days=MAX_LOOKBACK_DAYS + 2),
-            end=task.event_end,
+        hourly = await load_full_hours(
+            self.engine, zones, task.event_start - timedelta(days=MAX_LOOKBACK_DAYS + 2), task.event_end
         )
         window = window_hours(
-            full_hours(reads, zones),
+            hourly,
             start=task.event_start,
             end=task.event_end,
             time_zones=zones,

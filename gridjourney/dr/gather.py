@@ -1,11 +1,13 @@
 """What the DR report needs from the database: the events, their runs and members, who was notified
-or opted out, and the members' reads (loaded once for all the events asked about)."""
+or opted out, and the members' reads (loaded once for all the events asked about, a group of
+customers at a time)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 
+import pandas as pd
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gridjourney.dr import queries
@@ -14,6 +16,9 @@ from gridjourney.dr.queries import DrEventView
 from gridjourney.dr.report import EventData
 from gridjourney.metering.dr_baseline import MAX_LOOKBACK_DAYS
 from gridjourney.metering.store import load_reads
+
+READS_PER_DAY_AT_MOST = 96  # 15-minute reads
+READS_PER_LOAD = 500_000  # reads held in memory at once, about 150 MB as a DataFrame
 
 
 class UnknownDrEvent(LookupError):
@@ -68,7 +73,7 @@ async def _fill_windows(engine: AsyncEngine, datas: list[EventData], every: list
         return
     start = min(data.event.start for data in datas) - timedelta(days=MAX_LOOKBACK_DAYS + 2)
     end = max(data.event.end for data in datas)
-    hourly = full_hours(await load_reads(engine, customer_ids=list(zones), start=start, end=end), zones)
+    hourly = await load_full_hours(engine, zones, start, end)
     for data in datas:
         others = [
             (e.start, e.end)
@@ -83,3 +88,20 @@ async def _fill_windows(engine: AsyncEngine, datas: list[EventData], every: list
             time_zones=own,
             other_events=others,
         )
+
+
+async def load_full_hours(
+    engine: AsyncEngine, time_zones: dict[str, str], start: datetime, end: datetime
+) -> pd.DataFrame:
+    """The customers' full local clock hours of kWh (dr/performance.py `full_hours`) from reads in
+    [start, end), loaded a group of customers at a time so that memory stays bounded: a customer's
+    hours never depend on another's reads."""
+    per_customer = max(1, (end - start).days + 1) * READS_PER_DAY_AT_MOST
+    group = max(1, READS_PER_LOAD // per_customer)
+    customer_ids = sorted(time_zones)
+    parts: list[pd.DataFrame] = []
+    for offset in range(0, len(customer_ids), group):
+        ids = customer_ids[offset : offset + group]
+        reads = await load_reads(engine, customer_ids=ids, start=start, end=end)
+        parts.append(full_hours(reads, {customer_id: time_zones[customer_id] for customer_id in ids}))
+    return pd.concat(parts, ignore_index=True) if parts else full_hours(pd.DataFrame(), {})
