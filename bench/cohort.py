@@ -89,7 +89,8 @@ def _print_throughput(figures: dict[str, Any]) -> None:
         )
     scaled = c["seconds_to_last_message"] * 100_000 / max(c["members"], 1)
     print(
-        f"cohort per channel: {c['per_channel']}  outcomes: {c['outcomes']}  projections caught up after "
+        f"cohort per channel: {c['per_channel']}  outcomes: {c['outcomes']}  router started the run after "
+        f"{c['router_start_seconds']} s; projections caught up after "
         f"{c['projections_caught_up_seconds']} s  stand-ins CPU: {c['standins_cpu_seconds']} s"
     )
     print(

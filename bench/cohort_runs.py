@@ -68,6 +68,7 @@ async def throughput(
     settings = bench.phase_settings("throughput")
     async with worker_side(bench, settings, QUEUES):
         slice_figures = await _per_customer_path(bench, per_customer, journey)
+        await bench.settled()
         if profile is None:
             cohort_figures = await _cohort_path(bench, cohort)
         else:
@@ -138,6 +139,7 @@ async def _cohort_path(bench: Bench, population: Population) -> dict[str, Any]:
         "members": state.members,
         "outcomes": state.counts,
         "workflow_seconds": round(finished_at - appended_at, 2),
+        "router_start_seconds": await bench.start_latency(run_id, appended_at),
         "peak_rss_mb": _peak_rss_mb(),
         "standins_cpu_seconds": None if cpu_before is None else round((cpu_after or 0) - cpu_before, 1),
     }

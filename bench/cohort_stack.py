@@ -114,6 +114,27 @@ class Bench:
                     raise
                 await asyncio.sleep(0.05)
 
+    async def settled(self, timeout: float = 600.0) -> None:
+        """Wait until the projections and the router have handled every event stored so far (the
+        per-customer slice leaves thousands of message events to fold: a run started before they are
+        would wait for them at the router)."""
+        query = text(
+            "SELECT (SELECT coalesce(max(position), 0) FROM events), "
+            "(SELECT coalesce(min(position), 0) FROM subscription_checkpoints)"
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            async with self.engine.connect() as conn:
+                head, slowest = (await conn.execute(query)).one()
+            if slowest >= head:
+                return
+            await asyncio.sleep(0.5)
+
+    async def start_latency(self, run_id: str, appended_at: float) -> float:
+        """Seconds from the dr.event_scheduled append to the start of the run the router started."""
+        described = await self.client.get_workflow_handle(run_id).describe()
+        return round(described.start_time.timestamp() - appended_at, 2)
+
     async def ledger_rows(self, run_id: str) -> int:
         async with self.engine.connect() as conn:
             found = await conn.execute(
