@@ -104,6 +104,13 @@ async def _timer_fires(client: Client, run_id: str) -> list[datetime]:
     return fires
 
 
+def _moment(value: object) -> datetime | None:
+    try:
+        return datetime.fromisoformat(str(value))
+    except ValueError:
+        return None
+
+
 def _near(moment: datetime, target: datetime) -> bool:
     return abs(moment - target) <= TIMER_SLACK
 
@@ -115,11 +122,11 @@ async def _dr_modification(engine: AsyncEngine, client: Client, plan: DrEventPla
         waiting = await where_members_are(conn, plan.run_id)
     fires = await _timer_fires(client, plan.run_id)
     first, moved = plan.start - DR_WAIT_BEFORE, plan.new_start - DR_WAIT_BEFORE
-    start = str(run.subject.get("start")) if run else "-"
+    start = _moment(run.subject.get("start")) if run else None
     still = {step: n for step, n in waiting.items() if step is not None}
     passed = (
         run is not None
-        and start == plan.new_start.isoformat()
+        and start == plan.new_start
         and any(_near(fire, first) for fire in fires)
         and bool(fires)
         and _near(fires[-1], moved)
@@ -226,7 +233,8 @@ async def print_cohort_runs(engine: AsyncEngine, day: GridDay, console: Console)
         if run is None:
             table.add_row("-", plan.run_id, "-", "-", "-", "-", "not started")
             continue
-        waiting = ", ".join(f"{n} {step}" for step, n in sorted(where[plan.run_id].items()) if step) or "-"
+        at_steps = sorted((step, n) for step, n in where[plan.run_id].items() if step is not None)
+        waiting = ", ".join(f"{n} {step}" for step, n in at_steps) or "-"
         table.add_row(
             run.journey_id,
             run.cohort_key,
