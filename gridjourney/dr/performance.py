@@ -72,6 +72,8 @@ def window_hours(
 ) -> pd.DataFrame:
     """customer_id, hour_start (UTC), baseline_kwh, actual_kwh for every event hour of every member
     whose reads cover the window (`hourly` from `full_hours`). Members without figures are absent."""
+    if hourly.empty:  # no reads at all (its `date` column is not even a datetime then)
+        return empty_window()
     others = list(other_events)
     frames: list[pd.DataFrame] = []
     zones = pd.Series(time_zones, dtype=object)
