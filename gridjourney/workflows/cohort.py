@@ -13,8 +13,8 @@ never history (workflows/cohort_contracts.py). How a run goes:
 - wait_for: each signalled event of the type (kept from the start of the run, so a restoration that
   came while the notice was being sent counts) moves the members it names to on_event; at the
   timeout the rest go to on_timeout.
-- dr_performance: DR_PERFORMANCE_BATCH every READS_POLL until every member has figures or the
-  wait for reads is over; then once more with give_up.
+- dr_performance: DR_PERFORMANCE_BATCH until every member has figures or the wait for reads is
+  over (then once more with give_up), looking again after READS_POLL, doubling up to READS_POLL_MAX.
 - exit_on: the tracks are cancelled, every member leaves with the event type as reason, the run
   ends `exited`. `on_update` notices: SEND_COHORT_BATCH with `stay` to the members waiting at
   `at_steps`, keyed by step id `{event type}#{n}`.
@@ -90,7 +90,10 @@ with workflow.unsafe.imports_passed_through():
 
 RunStatus = Literal["running", "completed", "exited"]
 EVENTS_KEPT = 1000  # wait_for events kept for tracks that reach their wait_for later
-READS_POLL = timedelta(hours=1)  # dr_performance: how often to look for reads again
+# dr_performance: look for reads again after 1 h, 2 h, 4 h ... at most 12 h apart, so that a wait of
+# days for late reads costs a few rounds of batches, not one every hour (history stays small).
+READS_POLL = timedelta(hours=1)
+READS_POLL_MAX = timedelta(hours=12)
 _BOOKKEEPING_RETRY = RetryPolicy(maximum_interval=timedelta(minutes=1))  # until the database is back
 _BATCH_RETRY = RetryPolicy(maximum_interval=timedelta(minutes=1))
 # Batch activities heartbeat their progress: a dead worker is noticed within this, and the retry
@@ -484,6 +487,7 @@ class CohortWorkflow:
             await self._move_on(track, following, visits)
             return
         give_up_at = workflow.now() + spec.wait_for_reads
+        poll = READS_POLL
         while self._members(track) > 0:
             give_up = workflow.now() >= give_up_at
             next_track = self._new_track() if following is not None else None
@@ -508,7 +512,8 @@ class CohortWorkflow:
             left = await self._follow({next_track: following} if next_track else {}, visits, track)
             if give_up or left == 0:
                 return
-            await workflow.sleep(min(READS_POLL, max(give_up_at - workflow.now(), timedelta(seconds=1))))
+            await workflow.sleep(min(poll, max(give_up_at - workflow.now(), timedelta(seconds=1))))
+            poll = min(poll * 2, READS_POLL_MAX)
 
     async def _move_on(self, track: str, step_id: str | None, visits: dict[str, int]) -> None:
         next_track = self._new_track() if step_id is not None else None

@@ -1,5 +1,6 @@
 """What the cohort tests share: customers on a grid (through events and the projections), a cohort
-worker with the real cohort activities, and a recording SEND_COHORT_BATCH.
+worker with the real cohort activities (worker.cohort_activities: the engine's and helper F's
+DR_PERFORMANCE_BATCH), and a recording SEND_COHORT_BATCH.
 
 The recording send activity stands in for helper C's activities/send_batch.py in the workflow tests:
 those test the engine (tracks, batches, timers, signals) and must see every send the workflow asks
@@ -23,12 +24,11 @@ from temporalio import activity
 from temporalio.client import Client
 from temporalio.worker import Worker
 
-from gridjourney.activities.scores import Scoring
 from gridjourney.cohorts import queries
-from gridjourney.cohorts.activities import CohortActivities
 from gridjourney.events.models import NewEvent
 from gridjourney.events.store import EventStore
 from gridjourney.projections.runner import ProjectionRunner
+from gridjourney.worker import cohort_activities
 from gridjourney.workflows.cohort import CohortWorkflow
 from gridjourney.workflows.cohort_contracts import SEND_COHORT_BATCH, BatchOutcome, CohortSendInput
 from gridjourney.workflows.contracts import EventRef
@@ -179,9 +179,13 @@ class RecordingSends:
 async def cohort_workers(
     client: Client, engine: AsyncEngine, sends: RecordingSends, models_dir: Path
 ) -> AsyncIterator[None]:
-    activities = CohortActivities(engine, Scoring(engine, models_dir))
     async with (
-        Worker(client, task_queue=TASK_QUEUE, workflows=[CohortWorkflow], activities=activities.all),
+        Worker(
+            client,
+            task_queue=TASK_QUEUE,
+            workflows=[CohortWorkflow],
+            activities=cohort_activities(engine, models_dir),
+        ),
         Worker(client, task_queue=SEND_TASK_QUEUE, activities=[sends.send_cohort_batch]),
     ):
         yield

@@ -15,7 +15,12 @@ from temporalio.testing import WorkflowEnvironment
 
 from gridjourney.db.tables import cohort_members, cohort_runs
 from gridjourney.workflows.cohort import CohortWorkflow
-from gridjourney.workflows.cohort_contracts import COHORT_STATE_QUERY, CohortInput, CohortState
+from gridjourney.workflows.cohort_contracts import (
+    COHORT_STATE_QUERY,
+    DR_PERFORMANCE_BATCH,
+    CohortInput,
+    CohortState,
+)
 from gridjourney.workflows.contracts import JOURNEY_EVENT_SIGNAL, EventRef
 from tests.cohorts.support import (
     SEND_TASK_QUEUE,
@@ -317,3 +322,51 @@ async def test_members_deferred_by_quiet_hours_are_sent_at_the_next_window(
     assert all(s.at >= later for s in detected if s.customer_id in deferred)
     # the deferred members still reached the restoration, which had come while they waited
     assert sends.to("outage_restored") == sorted(c.customer_id for c in customers)
+
+
+MEASURED = """
+id: ptr_thanks
+mode: cohort
+purpose: informational
+trigger: {event: dr.event_scheduled}
+cohort:
+  key: event.dr_event_id
+  audience: {program: event.program}
+steps:
+  - id: measure
+    dr_performance: {credit_per_kwh: 0.5, wait_for_reads: 3d}
+  - id: thank_you
+    send: {channels: [sms], template: dr_thank_you}
+"""
+
+
+async def test_members_without_reads_go_on_once_the_wait_for_reads_is_over(
+    engine: AsyncEngine, time_skipping_env: WorkflowEnvironment, tmp_path: Path
+) -> None:
+    """With helper F's DR_PERFORMANCE_BATCH (registered by worker.cohort_activities)."""
+    env = time_skipping_env
+    customers = await add_customers(engine, 30, program="ptr")
+    now = await env.get_current_time()
+    trigger = subject_event(
+        "dr.event_scheduled",
+        dr_event_id="dr-m",
+        program="ptr",
+        start=(now - timedelta(hours=3)).isoformat(),
+        end=(now - timedelta(hours=1)).isoformat(),
+    )
+    sends = RecordingSends(engine)
+    async with cohort_workers(env.client, engine, sends, tmp_path):
+        handle = await _start(env, MEASURED, "dr-m", trigger, batch_size=10)
+        final = await handle.result()
+        history = await handle.fetch_history()
+
+    assert final.status == "completed"
+    assert sends.to("dr_thank_you") == sorted(c.customer_id for c in customers)
+    rounds = [
+        e
+        for e in history.events
+        if e.HasField("activity_task_scheduled_event_attributes")
+        and e.activity_task_scheduled_event_attributes.activity_type.name == DR_PERFORMANCE_BATCH
+    ]
+    # 3 batches a round: after 0, 1, 3, 7, 15, 27, 39, 51, 63 h and the give-up round at 72 h
+    assert len(rounds) == 3 * 10
