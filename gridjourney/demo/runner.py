@@ -5,49 +5,34 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
-import httpx
 from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 from sqlalchemy.ext.asyncio import AsyncEngine
-from temporalio.client import Client, WorkflowQueryFailedError
-from temporalio.service import RPCError
+from temporalio.client import Client
 
 from gridjourney.channels.push import application_server_key, vapid_signer
-from gridjourney.cohorts.queries import where_members_are
 from gridjourney.config import Settings
-from gridjourney.demo import queries as demo_queries
 from gridjourney.demo.cohort_checks import (
-    DR_WAIT_STEP,
-    ETR_NOTICE,
-    OUTAGE_WAIT_STEP,
     check_grid_day,
-    decided_by_customer,
     print_cohort_runs,
-    run_messages,
 )
 from gridjourney.demo.compliance import (
     CaseResult,
-    ComplianceCases,
     Providers,
     check_cases,
     compliance_cases,
-    notice_went_out,
-    reply_stop,
     sign_up_events,
 )
 from gridjourney.demo.dr_feed import DrFeed, LogFeed, VtnFeed
 from gridjourney.demo.grid_day import (
     DR_JOURNEY,
-    GridDay,
-    etr_updated,
     outage_detected,
     plan_grid_day,
-    restored,
 )
+from gridjourney.demo.grid_play import dr_modified, feeder_outage, momentary_restored
 from gridjourney.demo.night import play_night
 from gridjourney.demo.scenario import Expectation, build_scenario
 from gridjourney.demo.utility import make_customers
@@ -56,11 +41,9 @@ from gridjourney.events.models import NewEvent
 from gridjourney.events.store import EventStore
 from gridjourney.openadr.vtn import LocalVtn
 from gridjourney.projections import queries
-from gridjourney.workflows.cohort_contracts import COHORT_STATE_QUERY, CohortState
 from gridjourney.workflows.contracts import JOURNEY_STATE_QUERY, JourneyState
 
 BATCH = 200
-POLL = 0.5  # seconds between looks at a run's progress
 
 
 async def run_demo(
@@ -109,9 +92,11 @@ async def run_demo(
     console.print(f"  DR events from {feed.origin}")
     for plan in (day.dr, *day.capped):
         await feed.schedule(plan)
-    await _momentary_restored(engine, store, day, console, deadline)
-    await _dr_modified(client, feed, day, console, deadline)
-    await _outage_day(engine, client, settings, providers, cases, store, day, detected_at, console, deadline)
+    await momentary_restored(engine, store, day, console, deadline)
+    await dr_modified(client, feed, day, console, deadline)
+    await feeder_outage(
+        engine, client, settings, providers, cases, store, day, detected_at, console, deadline
+    )
 
     with Progress(console=console, transient=True) as progress:
         task = progress.add_task("journeys settling", total=len(scenario.expectations))
@@ -144,130 +129,6 @@ async def _dr_holdout(engine: AsyncEngine) -> float:
     journey = await registry.latest(engine, DR_JOURNEY)
     cohort = None if journey is None else journey.definition.cohort
     return 0.0 if cohort is None else cohort.audience.holdout
-
-
-async def _until(done: Callable[[], Awaitable[bool]], what: str, console: Console, deadline: float) -> bool:
-    """Poll until `done` or the demo's deadline (then the checks report what is missing)."""
-    with console.status(what):
-        while not await done():
-            if time.monotonic() > deadline:
-                console.print(f"[red]gave up waiting: {what}[/]")
-                return False
-            await asyncio.sleep(POLL)
-    return True
-
-
-async def _cohort_state(client: Client, run_id: str) -> CohortState | None:
-    try:
-        state: CohortState = await client.get_workflow_handle(run_id).query(
-            COHORT_STATE_QUERY, result_type=CohortState
-        )
-    except (RPCError, WorkflowQueryFailedError):
-        return None  # not started yet
-    return state
-
-
-async def _all_at(client: Client, run_id: str, step_id: str) -> bool:
-    """Every member of the run waits at `step_id`, as the run itself sees it."""
-    state = await _cohort_state(client, run_id)
-    if state is None or state.status != "running" or state.members == 0:
-        return False
-    tracks = list(state.tracks.values())
-    return (
-        bool(tracks)
-        and all(t.step_id == step_id for t in tracks)
-        and sum(t.members for t in tracks) == state.members
-    )
-
-
-async def _momentary_restored(
-    engine: AsyncEngine, store: EventStore, day: GridDay, console: Console, deadline: float
-) -> None:
-    """Power comes back on the momentary outage's transformer while its run holds the notice."""
-
-    async def holding() -> bool:
-        async with engine.connect() as conn:
-            run = (await demo_queries.runs(conn, [day.momentary.run_id])).get(day.momentary.run_id)
-        return run is not None and run.status == "running"
-
-    await _until(
-        holding, f"{day.momentary.incident_id}: outage on a transformer, holding …", console, deadline
-    )
-    await store.append([restored(day.momentary, datetime.now(UTC))])
-
-
-async def _dr_modified(client: Client, feed: DrFeed, day: GridDay, console: Console, deadline: float) -> None:
-    """Once the day-ahead notices are out and the run waits for the event, the VTN moves it."""
-    await _until(
-        lambda: _all_at(client, day.dr.run_id, DR_WAIT_STEP),
-        f"{day.dr.dr_event_id}: day-ahead notices to the enrolled customers …",
-        console,
-        deadline,
-    )
-    await feed.modify(day.dr)
-
-
-async def _outage_day(
-    engine: AsyncEngine,
-    client: Client,
-    settings: Settings,
-    providers: Providers,
-    cases: ComplianceCases,
-    store: EventStore,
-    day: GridDay,
-    detected_at: datetime,
-    console: Console,
-    deadline: float,
-) -> None:
-    """The feeder outage in order: the notices after the hold, the STOP case's customer replies STOP
-    to theirs, the estimate moves, some premises get power back."""
-    outage = day.outage
-    await _until(
-        lambda: _all_at(client, outage.run_id, OUTAGE_WAIT_STEP),
-        f"{outage.incident_id}: holding the notices for 5 minutes (momentary outages get none) …",
-        console,
-        deadline,
-    )
-    # the reply comes after the text it answers, however long a busy stack takes to send it
-    await _until(
-        lambda: notice_went_out(engine, cases), "the outage text to reach Sam Stop …", console, deadline
-    )
-    await _with_retries(lambda: reply_stop(settings, providers, cases.stop))
-    await store.append([etr_updated(outage, detected_at, datetime.now(UTC))])
-
-    async def updated() -> bool:
-        found = decided_by_customer(await run_messages(engine, outage.run_id), f"{ETR_NOTICE}1")
-        return set(found) >= outage.members
-
-    await _until(updated, f"{outage.incident_id}: the new estimate to every member …", console, deadline)
-    await store.append([restored(outage, datetime.now(UTC))])
-
-    async def restoring() -> bool:
-        async with engine.connect() as conn:
-            where = await where_members_are(conn, outage.run_id)
-        return set(where) - {None} == {OUTAGE_WAIT_STEP}
-
-    await _until(
-        restoring,
-        f"{outage.incident_id}: power back at {len(outage.restored_premises)} premises …",
-        console,
-        deadline,
-    )
-
-
-async def _with_retries(call: Callable[[], Awaitable[httpx.Response]], attempts: int = 50) -> httpx.Response:
-    """The API starts next to the demo: give it a few seconds to listen."""
-    for _ in range(attempts - 1):
-        try:
-            response = await call()
-        except httpx.TransportError:
-            await asyncio.sleep(0.2)
-            continue
-        response.raise_for_status()
-        return response
-    response = await call()
-    response.raise_for_status()
-    return response
 
 
 def _print_journey_check(
