@@ -161,9 +161,10 @@ async def _cohort_path(bench: Bench, population: Population) -> dict[str, Any]:
 
 
 async def _projected(
-    bench: Bench, run_id: str, since: float, messages: int, timeout: float = 300
+    bench: Bench, run_id: str, since: float, messages: int, timeout: float = 120
 ) -> float | None:
-    """Seconds from the append until the messages projection shows every sent message of the run."""
+    """Seconds from the append until the messages projection shows every sent message of the run
+    (None: not within `timeout` seconds after the run ended)."""
     query = text("SELECT count(*) FROM messages WHERE instance_id = :run AND status <> 'deferred'")
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
