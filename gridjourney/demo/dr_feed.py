@@ -1,30 +1,13 @@
-"""Where the demo's DR events come from: the local OpenADR VTN, which the VEN polls (the events reach the
-log as the VEN appends them), or, with no VTN, the demo appends the same dr.* events itself."""
+"""Where the demo's DR events come from: the local OpenADR VTN schedules and moves them for our VEN,
+which polls it and appends what they become (dr.event_scheduled, dr.event_modified: openadr/ven.py)."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-from typing import Protocol
-
-from gridjourney.demo.grid_day import DrEventPlan, dr_modified, dr_scheduled
-from gridjourney.events.store import EventStore
+from gridjourney.demo.grid_day import DrEventPlan
 from gridjourney.openadr.vtn import LocalVtn
 
 
-class DrFeed(Protocol):
-    @property
-    def origin(self) -> str: ...
-
-    async def schedule(self, plan: DrEventPlan) -> None: ...
-
-    async def modify(self, plan: DrEventPlan) -> None:
-        """Move the event to `plan.new_start` (same duration)."""
-        ...
-
-
-class VtnFeed:
-    """The local VTN schedules the events for our VEN, which turns them into dr.* events."""
-
+class DrFeed:
     def __init__(self, vtn: LocalVtn, ven_name: str) -> None:
         self.vtn = vtn
         self.ven_name = ven_name
@@ -33,7 +16,7 @@ class VtnFeed:
     def origin(self) -> str:
         return f"OpenADR VTN {self.vtn.url}"
 
-    async def schedule(self, plan: DrEventPlan) -> None:
+    def schedule(self, plan: DrEventPlan) -> None:
         self.vtn.add_event(
             ven_name=self.ven_name,
             program=plan.program,
@@ -42,22 +25,6 @@ class VtnFeed:
             event_id=plan.dr_event_id,
         )
 
-    async def modify(self, plan: DrEventPlan) -> None:
+    def modify(self, plan: DrEventPlan) -> None:
+        """Move the event to `plan.new_start` (same duration): a new modification number."""
         self.vtn.modify_event(plan.dr_event_id, ven_name=self.ven_name, start=plan.new_start)
-
-
-class LogFeed:
-    """No VTN: the demo appends the dr.* events a VEN would."""
-
-    def __init__(self, store: EventStore) -> None:
-        self.store = store
-
-    @property
-    def origin(self) -> str:
-        return "appended by the demo (no VTN)"
-
-    async def schedule(self, plan: DrEventPlan) -> None:
-        await self.store.append([dr_scheduled(plan, datetime.now(UTC))])
-
-    async def modify(self, plan: DrEventPlan) -> None:
-        await self.store.append([dr_modified(plan, datetime.now(UTC))])

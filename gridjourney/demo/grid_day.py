@@ -172,32 +172,3 @@ def restored(plan: OutagePlan, now: datetime) -> NewEvent:
         premise_ids=list(plan.restored_premises),
         restored_at=now.isoformat(),
     )
-
-
-def dr_scheduled(plan: DrEventPlan, now: datetime) -> NewEvent:
-    """The event as the VEN appends it (without a VTN, the demo appends it itself)."""
-    return _grid_event(
-        "dr.event_scheduled",
-        plan.dr_event_id,
-        now,
-        dr_event_id=plan.dr_event_id,
-        program=plan.program,
-        start=plan.start.isoformat(),
-        end=plan.end.isoformat(),
-        signal_level=1.0,
-        modification_number=0,
-    )
-
-
-def dr_modified(plan: DrEventPlan, now: datetime) -> NewEvent:
-    assert plan.new_start is not None
-    return _grid_event(
-        "dr.event_modified",
-        f"{plan.dr_event_id}:1",
-        now,
-        dr_event_id=plan.dr_event_id,
-        start=plan.new_start.isoformat(),
-        end=(plan.new_start + plan.duration).isoformat(),
-        signal_level=1.0,
-        modification_number=1,
-    )

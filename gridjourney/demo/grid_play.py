@@ -85,7 +85,9 @@ async def momentary_restored(
     await store.append([restored(day.momentary, datetime.now(UTC))])
 
 
-async def dr_modified(client: Client, feed: DrFeed, day: GridDay, console: Console, deadline: float) -> None:
+async def move_dr_event(
+    client: Client, feed: DrFeed, day: GridDay, console: Console, deadline: float
+) -> None:
     """Once the day-ahead notices are out and the run waits for the event, the VTN moves it."""
     await _until(
         lambda: _all_at(client, day.dr.run_id, DR_WAIT_STEP),
@@ -93,7 +95,7 @@ async def dr_modified(client: Client, feed: DrFeed, day: GridDay, console: Conso
         console,
         deadline,
     )
-    await feed.modify(day.dr)
+    feed.modify(day.dr)
 
 
 async def feeder_outage(

@@ -26,13 +26,13 @@ from gridjourney.demo.compliance import (
     compliance_cases,
     sign_up_events,
 )
-from gridjourney.demo.dr_feed import DrFeed, LogFeed, VtnFeed
+from gridjourney.demo.dr_feed import DrFeed
 from gridjourney.demo.grid_day import (
     DR_JOURNEY,
     outage_detected,
     plan_grid_day,
 )
-from gridjourney.demo.grid_play import dr_modified, feeder_outage, momentary_restored
+from gridjourney.demo.grid_play import feeder_outage, momentary_restored, move_dr_event
 from gridjourney.demo.night import play_night
 from gridjourney.demo.scenario import Expectation, build_scenario
 from gridjourney.demo.utility import make_customers
@@ -55,11 +55,11 @@ async def run_demo(
     *,
     customers: int,
     timeout: float = 900,
-    vtn: LocalVtn | None = None,
+    vtn: LocalVtn,
 ) -> bool:
     """True when every journey instance and cohort run of the demo reached its expected state, and
     every compliance case (demo/compliance.py) held, within `timeout` seconds. The DR events come from
-    `vtn` through the stack's VEN (None: the demo appends them itself)."""
+    `vtn`, the local OpenADR VTN, through the stack's VEN (the caller runs both)."""
     deadline = time.monotonic() + timeout
     now = datetime.now(UTC)
     population = make_customers(customers, now)
@@ -75,7 +75,7 @@ async def run_demo(
         capped=cases.cap.customer_id,
     )
     store = EventStore(engine)
-    feed: DrFeed = LogFeed(store) if vtn is None else VtnFeed(vtn, settings.ven_name)
+    feed = DrFeed(vtn, settings.ven_name)
     # The outages' customers sign up first and the outages follow at once: the router takes the log in
     # order, and the notices wait out the journey's hold while the rest of the day plays.
     signing_up = scenario.onboarding + sign_up_events(cases, now)
@@ -91,9 +91,9 @@ async def run_demo(
     await _append(store, scenario.day, "a day of events", console)
     console.print(f"  DR events from {feed.origin}")
     for plan in (day.dr, *day.capped):
-        await feed.schedule(plan)
+        feed.schedule(plan)
     await momentary_restored(engine, store, day, console, deadline)
-    await dr_modified(client, feed, day, console, deadline)
+    await move_dr_event(client, feed, day, console, deadline)
     await feeder_outage(
         engine, client, settings, providers, cases, store, day, detected_at, console, deadline
     )

@@ -10,8 +10,6 @@ from gridjourney.demo.grid_day import (
     MOMENTARY_TRANSFORMER,
     OUTAGE_FEEDER,
     RESTORED_TRANSFORMER,
-    dr_modified,
-    dr_scheduled,
     etr_updated,
     outage_detected,
     plan_grid_day,
@@ -64,8 +62,6 @@ def test_the_grid_events_are_valid_events() -> None:
         etr_updated(day.outage, NOW, later),
         restored(day.outage, later),
         restored(day.momentary, later),
-        dr_scheduled(day.dr, NOW),
-        dr_modified(day.dr, later),
     ]
     for event in events:
         validate_payload(event.type, event.payload)
