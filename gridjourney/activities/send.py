@@ -187,7 +187,7 @@ class MessageSending:
                 await self._record(request, token, recorded, [])
                 return recorded.model_copy(update={"duplicate": True})
         if row.status in ledger.IN_DOUBT:
-            found = await self._look_up_earlier(request, token, row)
+            found = await self.look_up_earlier(request, token, row)
             if found is not None:
                 return found
         elif row.status == ledger.SENDING:
@@ -210,7 +210,7 @@ class MessageSending:
                     )
             raise
 
-    async def _look_up_earlier(
+    async def look_up_earlier(
         self, request: SendMessageInput, token: str, row: ledger.LedgerRow
     ) -> SendOutcome | None:
         """An earlier attempt may have called the provider: ask it. Returns the recorded outcome when

@@ -166,7 +166,7 @@ class CohortSending:
                 try:
                     # MessageSending's own recovery: it records what the provider has, or gives the
                     # row back as `claimed` (None) for this attempt to decide afresh.
-                    found = await self.sending._look_up_earlier(by_key[key], token, row)
+                    found = await self.sending.look_up_earlier(by_key[key], token, row)
                 except (SendHeld, LookupUnavailable, ledger.ClaimLost) as error:
                     log.warning("%s: left in the track (%s)", key, error)
                     tally.count("held", 1)
@@ -336,7 +336,7 @@ class CohortSending:
             for r, until, _ in kept:
                 by_until.setdefault(until, []).append(r.customer_id)
             for until, ids in by_until.items():
-                await defer_members(conn, request.batch.run_id, ids, until)
+                await defer_members(conn, request.batch.run_id, ids, until, from_track=request.batch.track)
         for _, until, _ in kept:
             tally.deferred(until)
 
@@ -347,7 +347,8 @@ class CohortSending:
             return  # `stay`: an on_update notice; its members wait where they are
         left = "end" if request.next_step is None else None
         run_id, step, track = request.batch.run_id, request.next_step, request.next_track
-        moved = await move_members(conn, run_id, customer_ids, step, track, left)
+        owner = request.batch.track  # only members still in this track move: a late attempt moves none
+        moved = await move_members(conn, run_id, customer_ids, step, track, left, from_track=owner)
         tally.moved[track or "end"] = tally.moved.get(track or "end", 0) + moved
 
     @contextlib.asynccontextmanager
