@@ -152,6 +152,12 @@ def _check_block(
         for problem in check_expression(expr, scope):
             names = " and ".join(f"`{name}`" for name in scope)
             yield positions.error(path, f"expression {expr!r}: {problem}", f"this expression reads {names}")
+    if audience.holdout > 0 and definition.purpose == "safety":
+        yield positions.error(
+            ("cohort", "audience", "holdout"),
+            "a safety journey cannot hold members out: they would not hear about a hazard",
+            "remove `holdout` (holdouts measure informational or marketing journeys, e.g. DR events)",
+        )
     if not fields_read(cohort.key, "event"):
         yield positions.error(
             ("cohort", "key"),

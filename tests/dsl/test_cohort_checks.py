@@ -345,3 +345,21 @@ def test_a_wait_for_condition_has_no_customer() -> None:
         "it has no `customer`"
     ]
     assert errors[0].hint is not None and "cohort.audience.where" in errors[0].hint
+
+
+def test_a_safety_cohort_cannot_hold_members_out() -> None:
+    text = """\
+id: outage
+mode: cohort
+purpose: safety
+trigger: {event: outage.detected}
+cohort:
+  key: event.incident_id
+  audience: {grid: true, holdout: 0.1}
+steps:
+  - {id: hold, wait: 5m}
+"""
+    errors = check(text)
+    assert located(errors) == [
+        "run.yaml:7:35: a safety journey cannot hold members out: they would not hear about a hazard"
+    ]
