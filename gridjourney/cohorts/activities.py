@@ -41,6 +41,7 @@ from gridjourney.workflows.cohort_contracts import (
     BatchOutcome,
     CountTracksInput,
     MatchEventInput,
+    MemberBatch,
     MoveTrackInput,
     PartitionInput,
     RecordRunInput,
@@ -51,7 +52,7 @@ from gridjourney.workflows.cohort_contracts import (
 from gridjourney.workflows.contracts import CustomerContext, ScoreCustomerInput, UpdateCustomerInput
 from gridjourney.workflows.decisions import EVENT_ID_NAMESPACE, choose_branch, choose_split
 
-END_OF_RUN = "completed"  # left_reason of members who reach the end
+END_OF_RUN = queries.FINISHED  # left_reason of members who reach the end
 
 
 def member_event_id(run_id: str, step_id: str, visit: int, customer_id: str) -> str:
@@ -118,7 +119,15 @@ class CohortActivities:
                 else:
                     track = request.tracks.get(goto)
                     step = goto if track is not None else None
-                await queries.move_members(conn, request.batch.run_id, customer_ids, step, track, END_OF_RUN)
+                await queries.move_members(
+                    conn,
+                    request.batch.run_id,
+                    customer_ids,
+                    step,
+                    track,
+                    END_OF_RUN,
+                    from_track=request.batch.track,
+                )
                 outcome.counts[goto or "no_case"] = len(customer_ids)
                 if track is not None:
                     outcome.moved[track] = outcome.moved.get(track, 0) + len(customer_ids)
@@ -187,7 +196,7 @@ class CohortActivities:
             outcome.counts["updated"] = outcome.counts.get("updated", 0) + 1
             done.append(member.customer_id)
             _heartbeat(len(done))
-        await self._move_on(batch.run_id, done, request.next_step, request.next_track, outcome)
+        await self._move_on(batch, done, request.next_step, request.next_track, outcome)
         return outcome
 
     @activity.defn(name=SCORE_BATCH)
@@ -220,7 +229,7 @@ class CohortActivities:
             outcome.counts[status] = outcome.counts.get(status, 0) + 1
             done.append(member.customer_id)
             _heartbeat(len(done))
-        await self._move_on(batch.run_id, done, request.next_step, request.next_track, outcome)
+        await self._move_on(batch, done, request.next_step, request.next_track, outcome)
         return outcome
 
     @activity.defn(name=COUNT_TRACKS)
@@ -239,14 +248,16 @@ class CohortActivities:
 
     async def _move_on(
         self,
-        run_id: str,
+        batch: MemberBatch,
         customer_ids: list[str],
         next_step: str | None,
         next_track: str | None,
         outcome: BatchOutcome,
     ) -> None:
         async with self.engine.begin() as conn:
-            moved = await queries.move_members(conn, run_id, customer_ids, next_step, next_track, END_OF_RUN)
+            moved = await queries.move_members(
+                conn, batch.run_id, customer_ids, next_step, next_track, END_OF_RUN, from_track=batch.track
+            )
         if next_track is not None and moved:
             outcome.moved[next_track] = moved
 

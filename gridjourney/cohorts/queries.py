@@ -35,6 +35,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from gridjourney.db.tables import cohort_members, cohort_runs, customer_programs, customers
 from gridjourney.workflows.cohort_contracts import MemberBatch
 
+# left_reason of a member who finished the journey (its last step moved it on to no step); exits and
+# a run's release use the event type or reason instead.
+FINISHED = "completed"
+
 
 @dataclass(frozen=True)
 class Member:
@@ -101,15 +105,24 @@ async def move_members(
     step_id: str | None,
     track: str | None,
     left_reason: str | None = None,
+    *,
+    from_track: str,
 ) -> int:
     """Move the members to `step_id` in `track` (step None: they have finished, for `left_reason`).
-    A move clears any deferral. Returns the number of members moved."""
+    Only members still waiting in `from_track` (the track the caller works on) move: a late batch
+    attempt (after an exit released them, or a retry after they went on) moves nobody it no longer
+    owns. A move clears any deferral. Returns the number of members moved."""
     if not customer_ids:
         return 0
     c = cohort_members.c
     result = await conn.execute(
         update(cohort_members)
-        .where(c.run_id == run_id, c.customer_id.in_(list(customer_ids)))
+        .where(
+            c.run_id == run_id,
+            c.track == from_track,
+            c.step_id.is_not(None),
+            c.customer_id.in_(list(customer_ids)),
+        )
         .values(
             step_id=step_id,
             track=track if step_id is not None else None,
@@ -122,15 +135,26 @@ async def move_members(
 
 
 async def defer_members(
-    conn: AsyncConnection, run_id: str, customer_ids: Collection[str], until: datetime
+    conn: AsyncConnection,
+    run_id: str,
+    customer_ids: Collection[str],
+    until: datetime,
+    *,
+    from_track: str,
 ) -> int:
-    """Leave the members where they are, not to be sent to before `until` (quiet hours)."""
+    """Leave the members where they are, not to be sent to before `until` (quiet hours): those still
+    waiting in `from_track` only (see move_members)."""
     if not customer_ids:
         return 0
     c = cohort_members.c
     result = await conn.execute(
         update(cohort_members)
-        .where(c.run_id == run_id, c.customer_id.in_(list(customer_ids)))
+        .where(
+            c.run_id == run_id,
+            c.track == from_track,
+            c.step_id.is_not(None),
+            c.customer_id.in_(list(customer_ids)),
+        )
         .values(deferred_until=until, updated_at=func.now())
     )
     return result.rowcount or 0
@@ -378,7 +402,7 @@ async def move_track(
     step_id: str | None,
     next_track: str | None,
     *,
-    left_reason: str = "completed",
+    left_reason: str = FINISHED,
     grid: tuple[list[str], list[str], list[str]] | None = None,
 ) -> int:
     """Move every member of `track` (with `grid`, those at the named premises, transformers or

@@ -71,7 +71,13 @@ class DrActivities:
                 conn, batch.run_id, task.dr_event_id, list(figures.values()), task.credit_per_kwh
             )
             moved = await move_members(
-                conn, batch.run_id, leaving, task.next_step, task.next_track, left_reason=left_reason
+                conn,
+                batch.run_id,
+                leaving,
+                task.next_step,
+                task.next_track,
+                left_reason=left_reason,
+                from_track=batch.track,
             )
         counts = {
             "measured": len(measured),

@@ -32,6 +32,7 @@ from typing import Any, Literal
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
+from temporalio.workflow import ActivityCancellationType
 
 with workflow.unsafe.imports_passed_through():
     from gridjourney.dsl.expressions import ExpressionError
@@ -100,6 +101,9 @@ _BATCH_RETRY = RetryPolicy(maximum_interval=timedelta(minutes=1))
 # finds only the members not yet moved.
 _BATCH_HEARTBEAT = timedelta(minutes=1)
 _BATCH_TIMEOUT = timedelta(minutes=30)
+# An exit cancels the tracks: the run waits until each batch has stopped (it sees the cancellation at
+# its next heartbeat) before it releases the members, so no batch sends after the run has exited.
+_BATCH_CANCELLATION = ActivityCancellationType.WAIT_CANCELLATION_COMPLETED
 _PAST_DEFERRAL = timedelta(minutes=1)
 
 
@@ -344,6 +348,7 @@ class CohortWorkflow:
             start_to_close_timeout=_BATCH_TIMEOUT,
             heartbeat_timeout=_BATCH_HEARTBEAT,
             retry_policy=_BATCH_RETRY,
+            cancellation_type=_BATCH_CANCELLATION,
         )
         return outcome
 
@@ -591,6 +596,7 @@ class CohortWorkflow:
             start_to_close_timeout=_BATCH_TIMEOUT,
             heartbeat_timeout=_BATCH_HEARTBEAT,
             retry_policy=_BATCH_RETRY,
+            cancellation_type=_BATCH_CANCELLATION,
         )
         return outcome
 

@@ -144,7 +144,13 @@ class RecordingSends:
             until = self.defer.pop(member.customer_id, None)
             if until is not None:
                 async with self.engine.begin() as conn:
-                    await queries.defer_members(conn, request.batch.run_id, [member.customer_id], until)
+                    await queries.defer_members(
+                        conn,
+                        request.batch.run_id,
+                        [member.customer_id],
+                        until,
+                        from_track=request.batch.track,
+                    )
                 outcome.counts["deferred"] = outcome.counts.get("deferred", 0) + 1
                 if outcome.next_deferred_until is None or until < outcome.next_deferred_until:
                     outcome.next_deferred_until = until
@@ -168,7 +174,13 @@ class RecordingSends:
             return 0
         async with self.engine.begin() as conn:
             return await queries.move_members(
-                conn, request.batch.run_id, customer_ids, request.next_step, request.next_track, "completed"
+                conn,
+                request.batch.run_id,
+                customer_ids,
+                request.next_step,
+                request.next_track,
+                queries.FINISHED,
+                from_track=request.batch.track,
             )
 
     def to(self, template: str) -> list[str]:

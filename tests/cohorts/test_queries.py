@@ -1,0 +1,84 @@
+"""Member-moving SQL of cohorts/queries.py against real Postgres."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from gridjourney.cohorts import queries
+from gridjourney.cohorts.audience import resolve_audience
+from gridjourney.db.tables import cohort_members
+from gridjourney.dsl.schema import AudienceSpec
+from gridjourney.workflows.cohort_contracts import ResolveAudienceInput
+from tests.cohorts.support import add_customers
+
+RUN = "cohort:j:k"
+
+
+async def _resolved(engine: AsyncEngine, count: int) -> list[str]:
+    made = await add_customers(engine, count)
+    await resolve_audience(
+        engine,
+        ResolveAudienceInput(
+            run_id=RUN,
+            journey_id="j",
+            version=1,
+            cohort_key="k",
+            trigger_event_id=str(uuid.uuid4()),
+            audience=AudienceSpec(grid=True),
+            subject={"feeder_ids": ["f-1"]},
+            first_step="first",
+            track="t1",
+        ),
+    )
+    return [customer.customer_id for customer in made]
+
+
+async def _rows(engine: AsyncEngine) -> dict[str, tuple[str | None, str | None, str | None, datetime | None]]:
+    c = cohort_members.c
+    async with engine.connect() as conn:
+        rows = await conn.execute(
+            select(c.customer_id, c.step_id, c.track, c.left_reason, c.deferred_until).where(c.run_id == RUN)
+        )
+        return {
+            row.customer_id: (row.step_id, row.track, row.left_reason, row.deferred_until) for row in rows
+        }
+
+
+async def test_a_late_batch_moves_no_member_that_left_its_track(engine: AsyncEngine) -> None:
+    ids = await _resolved(engine, 4)
+    async with engine.begin() as conn:
+        # the run exited: every member was released, then a batch of t1 that was still running ends
+        await queries.release_all(conn, RUN, "dr.event_cancelled")
+        moved = await queries.move_members(conn, RUN, ids, "next", "t2", from_track="t1")
+    assert moved == 0
+    assert {row[:3] for row in (await _rows(engine)).values()} == {(None, None, "dr.event_cancelled")}
+
+
+async def test_a_retried_batch_moves_only_the_members_still_in_its_track(engine: AsyncEngine) -> None:
+    ids = await _resolved(engine, 4)
+    async with engine.begin() as conn:
+        assert await queries.move_members(conn, RUN, ids[:2], "next", "t2", from_track="t1") == 2
+        # a second attempt of the t1 batch (or a batch of another track) names all four
+        assert await queries.move_members(conn, RUN, ids, None, None, queries.FINISHED, from_track="t1") == 2
+    rows = await _rows(engine)
+    assert [rows[i][:3] for i in ids] == [
+        ("next", "t2", None),
+        ("next", "t2", None),
+        (None, None, queries.FINISHED),
+        (None, None, queries.FINISHED),
+    ]
+
+
+async def test_a_late_deferral_leaves_members_that_went_on_alone(engine: AsyncEngine) -> None:
+    ids = await _resolved(engine, 3)
+    until = datetime.now(UTC) + timedelta(hours=8)
+    async with engine.begin() as conn:
+        await queries.move_members(conn, RUN, ids[:1], "next", "t2", from_track="t1")
+        deferred = await queries.defer_members(conn, RUN, ids, until, from_track="t1")
+    assert deferred == 2
+    rows = await _rows(engine)
+    assert [rows[i][3] for i in ids] == [None, until, until]
