@@ -13,43 +13,11 @@ import asyncio
 import math
 from dataclasses import dataclass
 
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
+from gridjourney.activities.rate_limit_queries import create, take
 from gridjourney.config import Settings
 from gridjourney.dsl.schema import Channel
-
-# Refill, then take up to :want whole tokens; clock_timestamp(), not now(): the time of the take.
-_TAKE = text(
-    """
-    WITH bucket AS (
-        SELECT name,
-               LEAST(:burst, tokens + :rate * EXTRACT(EPOCH FROM clock_timestamp() - updated_at)) AS available
-        FROM rate_limit_buckets WHERE name = :name FOR UPDATE
-    )
-    UPDATE rate_limit_buckets AS b
-    SET tokens = bucket.available - LEAST(FLOOR(bucket.available), :want),
-        updated_at = clock_timestamp()
-    FROM bucket WHERE b.name = bucket.name
-    RETURNING LEAST(FLOOR(bucket.available), :want)::int AS granted, bucket.available AS available
-    """
-)
-_CREATE = text(
-    "INSERT INTO rate_limit_buckets (name, tokens, updated_at) VALUES (:name, 0, clock_timestamp()) "
-    "ON CONFLICT (name) DO NOTHING"
-)
-
-
-async def create(conn: AsyncConnection, name: str) -> None:
-    """The bucket, empty, unless it exists."""
-    await conn.execute(_CREATE, {"name": name})
-
-
-async def take(conn: AsyncConnection, name: str, rate: float, burst: float, want: int) -> tuple[int, float]:
-    """(tokens granted, 0..want; tokens that were available before the take). None exist before
-    `create`."""
-    row = (await conn.execute(_TAKE, {"name": name, "rate": rate, "burst": burst, "want": want})).one()
-    return int(row.granted), float(row.available)
 
 
 @dataclass
@@ -85,8 +53,9 @@ class TokenBucket:
                 async with self.engine.begin() as conn:
                     if not self._created:
                         await create(conn, self.name)
-                        self._created = True
                     granted, available = await take(conn, self.name, self.rate, burst, want)
+                # Only once committed: a create rolled back with its take is made again next time.
+                self._created = True
                 self._held += granted
                 if granted < want:
                     await asyncio.sleep((want - available) / self.rate)
