@@ -61,6 +61,11 @@ class BatchIncomplete(RuntimeError):
     """Some members met a transient provider error: they wait in the track for the retry."""
 
 
+class BatchInProgress(BatchIncomplete):
+    """Some members' keys are held by another attempt within its lease (after a worker died, its lease
+    outlives it): they wait in the track, and the retry, once that lease has run out, redoes them."""
+
+
 @dataclass
 class _Pending:
     """A member on its way to the provider."""
@@ -111,6 +116,9 @@ class CohortSending:
                 heartbeat(tally.progress())
         if tally.counts.get("retrying"):
             raise BatchIncomplete(f"{tally.counts['retrying']} members met a transient provider error")
+        if tally.counts.get("in_progress"):
+            # Not done: the workflow would take the step as finished and leave them in the track.
+            raise BatchInProgress(f"{tally.counts['in_progress']} members are held by another attempt")
         return tally.outcome()
 
     # --- one chunk ---------------------------------------------------------------------------------
@@ -167,9 +175,17 @@ class CohortSending:
                     # MessageSending's own recovery: it records what the provider has, or gives the
                     # row back as `claimed` (None) for this attempt to decide afresh.
                     found = await self.sending.look_up_earlier(by_key[key], token, row)
-                except (SendHeld, LookupUnavailable, ledger.ClaimLost) as error:
-                    log.warning("%s: left in the track (%s)", key, error)
+                except SendHeld as error:
+                    # Waits for an operator (`gridjourney sends resolve`), its row kept: the member
+                    # goes on rather than block the run.
+                    log.warning("%s: held for an operator (%s)", key, error)
+                    async with self.engine.begin() as conn:
+                        await self._move(conn, request, [by_key[key].customer_id], tally)
                     tally.count("held", 1)
+                    return
+                except (LookupUnavailable, ledger.ClaimLost) as error:
+                    log.warning("%s: left in the track for the retry (%s)", key, error)
+                    tally.count("in_progress", 1)
                     return
                 if found is None:
                     ready.append(key)
@@ -238,10 +254,24 @@ class CohortSending:
                 else:
                     pending.append(_Pending(r, *prepared))
             else:
-                tally.count("held", 1)  # the row was taken over while deciding: not ours to send
+                tally.count("in_progress", 1)  # taken over while deciding: the retry sees to it
         await self._record(request, token, finished, tally)
         await self._defer(request, token, deferred, tally)
-        await self._call(request, token, pending, tally)
+        await self._call_to_the_end(request, token, pending, tally)
+
+    async def _call_to_the_end(
+        self, request: CohortSendInput, token: str, pending: list[_Pending], tally: _Tally
+    ) -> None:
+        """A cancellation (the run exited) lets the chunk's provider calls finish and be recorded,
+        then stops the batch before the next chunk: nothing sent is left for a look-up to find."""
+        calls = asyncio.create_task(self._call(request, token, pending, tally))
+        try:
+            await asyncio.shield(calls)
+        except asyncio.CancelledError:
+            if calls.done():
+                raise
+            await calls
+            raise
 
     async def _call(
         self, request: CohortSendInput, token: str, pending: list[_Pending], tally: _Tally
@@ -252,8 +282,8 @@ class CohortSending:
             calling = await ledger.start_call_many(
                 conn, [p.request.idempotency_key for p in pending], token, self.sending.claim_lease
             )
+        tally.count("in_progress", len(pending) - len(calling))  # taken over: the retry sees to it
         pending = [p for p in pending if p.request.idempotency_key in calling]
-        tally.count("held", len(calling) - len(pending))
         try:
             answers = await self.calls.send([p.message for p in pending])
         except BaseException as error:
@@ -316,7 +346,7 @@ class CohortSending:
             await self._move(conn, request, [r.customer_id for r, _, _ in recorded], tally)
         for _, outcome, _ in recorded:
             tally.count(outcome.status, 1)
-        tally.count("held", len(finished) - len(recorded))
+        tally.count("in_progress", len(finished) - len(recorded))  # taken over: the retry sees to it
 
     async def _defer(
         self,

@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gridjourney.activities import JourneyActivities, ledger
-from gridjourney.activities.send_batch import CohortSending
+from gridjourney.activities.send_batch import BatchInProgress, BatchProgress, CohortSending
 from gridjourney.channels.base import Sender
 from gridjourney.channels.bulk import ProviderCalls
 from gridjourney.channels.twilio_standin import TwilioStandIn
@@ -176,8 +176,14 @@ async def test_a_batch_cancelled_mid_way_and_retried_sends_each_member_once(
     first.cancel()
     with pytest.raises(asyncio.CancelledError):
         await first
+    # The chunk under way when cancelled (the second of 60) finished its calls and recorded them; the
+    # third was never started.
     interrupted = len(standin.received)
-    assert interrupted < len(people)
+    assert interrupted == 120
+    for p in people[:interrupted]:
+        row = await ledger.get(engine, request.idempotency_key(p.customer_id))
+        assert row is not None and row.status == "sent", p.customer_id
+    assert await ledger.get(engine, request.idempotency_key(people[interrupted].customer_id)) is None
 
     outcome = await cohort.send_batch(request)
 
@@ -224,3 +230,37 @@ async def test_a_member_already_sent_is_moved_on_as_a_duplicate(
     assert second.counts == {"duplicate": 5}
     assert len(standin.received) == 5
     assert set((await member_places(engine)).values()) == {("notice", "t0", None)}
+
+
+async def test_members_held_by_a_live_lease_fail_the_batch_and_are_sent_once_by_the_retry(
+    engine: AsyncEngine, cohort: CohortSending, standin: TwilioStandIn
+) -> None:
+    """A worker killed while calling the provider leaves `calling` rows whose lease outlives it."""
+    now = datetime.now(UTC)
+    people = [person("l", "ok", i, now) for i in range(10)]
+    await add_people(engine, people)
+    await add_members(engine, people)
+    request = batch_input(len(people))
+    lease = timedelta(seconds=1.5)
+    killed = people[:4]
+    for p in killed:
+        key = request.idempotency_key(p.customer_id)
+        async with engine.begin() as conn:
+            await ledger.acquire(conn, key, "dead-worker", lease, customer_id=p.customer_id)
+            await ledger.reserve(conn, key, "dead-worker", "sms", "informational", lease)
+            await ledger.start_call(conn, key, "dead-worker", lease)
+    beats: list[BatchProgress] = []
+
+    with pytest.raises(BatchInProgress):
+        await cohort.send_batch(request, beats.append)
+
+    places = await member_places(engine)
+    assert {places[p.customer_id][:2] for p in killed} == {("notice", "t0")}
+    assert {places[p.customer_id][:2] for p in people[4:]} == {("wait", "t1")}
+    assert beats[-1].outcome.counts == {"sent": 6, "in_progress": 4}
+    await asyncio.sleep(lease.total_seconds())
+    outcome = await cohort.send_batch(request, beats.append, beats[-1])
+
+    assert outcome.counts == {"sent": 10}
+    assert Counter(m.to for m in standin.received) == Counter(p.phone for p in people)
+    assert set((await member_places(engine)).values()) == {("wait", "t1", None)}
