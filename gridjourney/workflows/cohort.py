@@ -90,7 +90,6 @@ with workflow.unsafe.imports_passed_through():
     from gridjourney.workflows.decisions import target
 
 RunStatus = Literal["running", "completed", "exited"]
-EVENTS_KEPT = 1000  # wait_for events kept for tracks that reach their wait_for later
 # dr_performance: look for reads again after 1 h, 2 h, 4 h ... at most 12 h apart, so that a wait of
 # days for late reads costs a few rounds of batches, not one every hour (history stays small).
 READS_POLL = timedelta(hours=1)
@@ -124,7 +123,10 @@ class CohortWorkflow:
         self._subject_recorded = 0
         self._state = CohortState()
         self._seen: set[str] = {input.trigger.event_id}
-        self._events: list[EventRef] = []  # of wait_for types, in arrival order
+        # Events of wait_for types in arrival order: the last `events_kept` of them. A wait_for reads
+        # them by absolute number (0 = the first ever); `_events[0]` is number `_events_dropped`.
+        self._events: list[EventRef] = []
+        self._events_dropped = 0
         self._notices: list[EventRef] = []
         self._exit_reason: str | None = None
         self._tracks_made = 0
@@ -154,7 +156,10 @@ class CohortWorkflow:
             self._notices.append(event)
         if event.type in self._wait_for_types:
             self._events.append(event)
-            del self._events[:-EVENTS_KEPT]
+            excess = len(self._events) - self._input.events_kept
+            if excess > 0:
+                del self._events[:excess]
+                self._events_dropped += excess
 
     @workflow.query(name=COHORT_STATE_QUERY)
     def state(self) -> CohortState:
@@ -246,7 +251,7 @@ class CohortWorkflow:
         return self._subject_version != seen
 
     def _more_events(self, read: int) -> bool:
-        return len(self._events) > read
+        return self._events_dropped + len(self._events) > read
 
     def _members(self, track: str) -> int:
         state = self._state.tracks.get(track)
@@ -378,8 +383,9 @@ class CohortWorkflow:
         deadline = workflow.now() + spec.timeout
         read = 0
         while self._members(track) > 0:
-            while read < len(self._events) and self._members(track) > 0:
-                event = self._events[read]
+            while self._more_events(read) and self._members(track) > 0:
+                read = max(read, self._events_dropped)  # events dropped before this track read them
+                event = self._events[read - self._events_dropped]
                 read += 1
                 if event.type != spec.event or not wait_for_accepts(
                     spec.when, event.namespace(), self._subject, self._journey_namespace

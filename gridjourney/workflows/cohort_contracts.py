@@ -113,6 +113,9 @@ class CohortInput(Contract):
     send_task_queue: str = Field(description="Task queue of SEND_COHORT_BATCH (rate-limited send workers).")
     batch_size: int = Field(500, ge=1, description="settings.cohort_batch_size at start.")
     concurrency: int = Field(8, ge=1, description="settings.cohort_concurrency: batch activities at once.")
+    events_kept: int = Field(
+        1000, ge=1, description="wait_for events kept for tracks that reach their wait_for later."
+    )
 
 
 class TrackState(Contract):
