@@ -118,7 +118,8 @@ def _print_kill(k: dict[str, Any]) -> None:
     print(
         f"SIGKILL: {k['members']} members, {k['kills']} kills of the send worker (at ledger rows "
         f"{k['killed_at_ledger_rows']}), {k['seconds']} s: duplicates {k['duplicates']}, lost {k['lost']}, "
-        f"ambiguous {k['ambiguous']}, misrecorded {k['misrecorded']} (goal 0 duplicates, 0 lost: "
+        f"held for an operator {k['held_not_received']} not received + {k['held_but_received']} received, "
+        f"misrecorded {k['misrecorded']} (goal 0 duplicates, 0 lost: "
         f"{'met' if ok else 'NOT met'}); ledger {k['ledger']}",
         flush=True,
     )

@@ -259,11 +259,17 @@ async def _count(bench: Bench, run_id: str, population: Population, received: Re
         rows: dict[str, str] = {key: status for key, status in found}
     ours = [key for key in keys if key in receipts]
     not_sent_on_purpose = sum(rows.get(k) in ("suppressed", "failed") and k not in receipts for k in keys)
+    # In doubt after a kill and not looked up (Web Push has none; SendGrid's activity lags): held in
+    # the ledger for an operator (`gridjourney sends resolve`), neither resent nor forgotten.
+    held = [k for k in keys if rows.get(k) == "ambiguous"]
+    held_not_received = sum(1 for k in held if k not in receipts)
     return {
         "duplicates": sum(receipts[k] - 1 for k in ours),
-        "lost": len(keys) - len(ours) - not_sent_on_purpose,
+        "lost": len(keys) - len(ours) - not_sent_on_purpose - held_not_received,
+        "held_not_received": held_not_received,
+        "held_but_received": len(held) - held_not_received,
         "ambiguous": sum(status == "ambiguous" for status in rows.values()),
-        "misrecorded": sum(rows.get(k) != "sent" for k in ours),
+        "misrecorded": sum(rows.get(k) not in ("sent", "ambiguous") for k in ours),
         "not_sent_on_purpose": not_sent_on_purpose,
         "ledger": dict(Counter(rows.values())),
     }
