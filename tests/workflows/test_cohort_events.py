@@ -44,13 +44,15 @@ steps:
 async def _waiting(
     handle: WorkflowHandle[CohortWorkflow, CohortState], step: str, members: int
 ) -> CohortState:
-    state = CohortState()
+    state: CohortState = CohortState()
     for _ in range(300):
         state = await handle.query(COHORT_STATE_QUERY, result_type=CohortState)
         if state.per_step().get(step, 0) == members:
-            return state
+            break
         await asyncio.sleep(0.1)
-    raise AssertionError(f"members wait at {state.per_step()}, not {members} at {step}")
+    else:
+        raise AssertionError(f"members wait at {state.per_step()}, not {members} at {step}")
+    return state
 
 
 async def test_restorations_after_more_events_than_are_kept_still_move_members(
