@@ -82,6 +82,7 @@ with workflow.unsafe.imports_passed_through():
         batches,
         cohort_wait_end,
         moved_enough,
+        newer_update,
         notice_due,
         updated_subject,
         wait_for_accepts,
@@ -149,7 +150,7 @@ class CohortWorkflow:
         if event.type in self._journey.definition.exit_on:
             self._exit_reason = self._exit_reason or event.type
             return
-        if event.type in self._cohort.updates:
+        if event.type in self._cohort.updates and newer_update(self._subject, event.payload):
             self._subject = updated_subject(self._subject, event.payload)
             self._subject_version += 1
         if any(notice.event == event.type for notice in self._cohort.on_update):

@@ -12,6 +12,27 @@ from gridjourney.workflows.cohort_contracts import MemberBatch
 from gridjourney.workflows.decisions import holds, wait_deadline
 
 
+def supersedes(current: int | None, incoming: int | None) -> bool:
+    """Whether a modification numbered `incoming` replaces the one numbered `current` (None: the
+    event names no number). Numbers only go up: a redelivery or an older modification arriving late
+    (equal or lower) changes nothing; an update without a number always applies."""
+    return incoming is None or current is None or incoming > current
+
+
+def newer_update(subject: dict[str, Any], payload: dict[str, Any]) -> bool:
+    """Whether an `updates` event's payload is newer than the subject (see supersedes)."""
+    return supersedes(
+        _number(subject.get("modification_number")), _number(payload.get("modification_number"))
+    )
+
+
+def _number(value: Any) -> int | None:
+    try:
+        return None if value is None else int(value)
+    except (TypeError, ValueError):
+        return None
+
+
 def updated_subject(subject: dict[str, Any], payload: dict[str, Any]) -> dict[str, Any]:
     """The run's `event` after an `updates` event: its fields replace the subject's (nulls do not)."""
     return {**subject, **{key: value for key, value in payload.items() if value is not None}}

@@ -12,7 +12,9 @@ from gridjourney.workflows.cohort_decisions import (
     batches,
     cohort_wait_end,
     moved_enough,
+    newer_update,
     notice_due,
+    supersedes,
     updated_subject,
     wait_for_accepts,
 )
@@ -72,3 +74,13 @@ def test_batches_cover_the_span() -> None:
     parts = batches("r", "s", "t1", (0, 1201), 500)
     assert [(b.lo, b.hi) for b in parts] == [(0, 500), (500, 1000), (1000, 1201)]
     assert batches("r", "s", "t1", (0, 0), 500) == []
+
+
+def test_a_late_older_modification_does_not_replace_a_newer_one() -> None:
+    subject = {"dr_event_id": "e", "modification_number": 2}
+    assert newer_update(subject, {"modification_number": 3})
+    assert not newer_update(subject, {"modification_number": 2})  # redelivered
+    assert not newer_update(subject, {"modification_number": 1})  # older, arriving late
+    assert newer_update({"dr_event_id": "e"}, {"modification_number": 1})  # scheduled without a number
+    assert newer_update(subject, {"start": "x"})  # an update with no number applies
+    assert supersedes(0, 1) and not supersedes(4, 4)

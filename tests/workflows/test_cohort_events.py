@@ -1,4 +1,5 @@
-"""CohortWorkflow's signalled events over a long run: wait_for reads past the events it keeps."""
+"""CohortWorkflow's signalled events: wait_for reads past the events it keeps; modifications arriving
+out of order."""
 
 from __future__ import annotations
 
@@ -6,13 +7,15 @@ import asyncio
 from datetime import timedelta
 from pathlib import Path
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
+from gridjourney.db.tables import cohort_runs
 from gridjourney.workflows.cohort import CohortWorkflow
 from gridjourney.workflows.cohort_contracts import COHORT_STATE_QUERY, CohortInput, CohortState
-from gridjourney.workflows.contracts import JOURNEY_EVENT_SIGNAL
+from gridjourney.workflows.contracts import JOURNEY_EVENT_SIGNAL, EventRef
 from tests.cohorts.support import (
     SEND_TASK_QUEUE,
     TASK_QUEUE,
@@ -38,6 +41,24 @@ steps:
     wait_for: {event: outage.restored, timeout: 2d, on_timeout: end}
   - id: restored
     send: {channels: [sms], template: outage_restored}
+"""
+
+DR_EVENT = """
+id: peak_rewards
+mode: cohort
+purpose: informational
+trigger: {event: dr.event_scheduled}
+cohort:
+  key: event.dr_event_id
+  audience: {program: event.program}
+  updates: [dr.event_modified]
+steps:
+  - id: notice
+    send: {channels: [sms], template: dr_notice}
+  - id: before_start
+    wait: {until: event.start, before: 1h}
+  - id: reminder
+    send: {channels: [sms], template: dr_reminder}
 """
 
 
@@ -96,3 +117,58 @@ async def test_restorations_after_more_events_than_are_kept_still_move_members(
         final = await handle.result()
     assert final.status == "completed"
     assert sends.to("outage_restored") == sorted(c.customer_id for c in customers)
+
+
+async def test_a_late_older_modification_does_not_undo_a_newer_one(
+    engine: AsyncEngine, time_skipping_env: WorkflowEnvironment, tmp_path: Path
+) -> None:
+    env = time_skipping_env
+    await add_customers(engine, 10, program="ptr")
+    now = await env.get_current_time()
+    start = now + timedelta(days=1)
+    trigger = subject_event(
+        "dr.event_scheduled",
+        dr_event_id="dr-1",
+        program="ptr",
+        start=start.isoformat(),
+        end=(start + timedelta(hours=3)).isoformat(),
+    )
+
+    def modified(number: int, moved_by: timedelta) -> EventRef:
+        moved = start + moved_by
+        return subject_event(
+            "dr.event_modified",
+            dr_event_id="dr-1",
+            modification_number=number,
+            start=moved.isoformat(),
+            end=(moved + timedelta(hours=3)).isoformat(),
+        )
+
+    sends = RecordingSends(engine)
+    async with cohort_workers(env.client, engine, sends, tmp_path):
+        handle = await env.client.start_workflow(
+            CohortWorkflow.run,
+            CohortInput(
+                journey=compiled(DR_EVENT),
+                cohort_key="dr-1",
+                trigger=trigger,
+                send_task_queue=SEND_TASK_QUEUE,
+            ),
+            id="cohort:peak_rewards:dr-1",
+            task_queue=TASK_QUEUE,
+        )
+        await _waiting(handle, "before_start", 10)
+        await handle.signal(JOURNEY_EVENT_SIGNAL, modified(2, timedelta(hours=6)))
+        await handle.signal(JOURNEY_EVENT_SIGNAL, modified(1, timedelta(hours=2)))  # older, late
+        final = await handle.result()
+    assert final.status == "completed"
+    reminders = [s.at for s in sends.sent if s.template == "dr_reminder"]
+    assert len(reminders) == 10
+    assert min(reminders) >= start + timedelta(hours=5)  # modification 2's start - 1 h
+    async with engine.connect() as conn:
+        subject = (
+            await conn.execute(
+                select(cohort_runs.c.subject).where(cohort_runs.c.run_id == "cohort:peak_rewards:dr-1")
+            )
+        ).scalar_one()
+    assert subject["modification_number"] == 2
