@@ -121,7 +121,8 @@ async def gather(
         suppressed=await suppressed_addresses(conn, customer_id),
         push_endpoints=[s.endpoint for s in await subscriptions_of(conn, customer_id)],
         cap_counts=counts,
-        without_power=customer_id in await customers_without_power(conn, [customer_id]),
+        without_power=purpose in REFUSED_IN_OUTAGE
+        and customer_id in await customers_without_power(conn, [customer_id], now),
     )
 
 
@@ -139,7 +140,10 @@ async def gather_many(
     consents = await consents_of_many(conn, customer_ids)
     suppressed = await suppressed_addresses_of_many(conn, customer_ids)
     endpoints = await endpoints_of_many(conn, customer_ids)
-    without_power = await customers_without_power(conn, customer_ids)
+    # A purpose the rule never refuses (safety) does not ask.
+    without_power = (
+        await customers_without_power(conn, customer_ids, now) if purpose in REFUSED_IN_OUTAGE else set()
+    )
     return {
         customer_id: Facts(
             consents=consents.get(customer_id, {}),

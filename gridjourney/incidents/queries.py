@@ -6,11 +6,16 @@ from collections.abc import Collection, Sequence
 from datetime import datetime, timedelta
 
 from pydantic import BaseModel, ConfigDict
-from sqlalchemy import and_, any_, not_, or_, select
+from sqlalchemy import and_, any_, func, not_, or_, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gridjourney.db.tables import customers, outages
+
+# An incident detected longer ago than this no longer counts as an outage for the messages it refuses
+# (activities/eligibility.py): a restoration that never arrived must not silence a customer for good.
+# A constant rather than a setting for now: the settings are the lead's (gridjourney/config.py).
+MAX_OUTAGE_AGE = timedelta(days=7)
 
 
 class Incident(BaseModel):
@@ -35,9 +40,15 @@ class Incident(BaseModel):
         return self.restored_at is None
 
 
-async def customers_without_power(conn: AsyncConnection, customer_ids: Collection[str]) -> set[str]:
+async def customers_without_power(
+    conn: AsyncConnection,
+    customer_ids: Collection[str],
+    now: datetime | None = None,
+    max_age: timedelta = MAX_OUTAGE_AGE,
+) -> set[str]:
     """Those of `customer_ids` whose premise, transformer or feeder is in an outage that is not over,
-    unless their own premise has been restored already."""
+    unless their own premise has been restored already. Only incidents detected within `max_age`
+    before `now` (default: the database's time) count."""
     if not customer_ids:
         return set()
     affected = or_(
@@ -46,10 +57,11 @@ async def customers_without_power(conn: AsyncConnection, customer_ids: Collectio
         customers.c.feeder_id == any_(outages.c.feeder_ids),
     )
     restored_here = customers.c.premise_id == any_(outages.c.restored_premise_ids)
+    recent = outages.c.detected_at > (func.now() if now is None else now) - max_age
     rows = await conn.execute(
         select(customers.c.customer_id)
         .distinct()
-        .join(outages, and_(outages.c.restored_at.is_(None), affected, not_(restored_here)))
+        .join(outages, and_(outages.c.restored_at.is_(None), recent, affected, not_(restored_here)))
         .where(customers.c.customer_id.in_(list(customer_ids)))
     )
     return {row.customer_id for row in rows}

@@ -14,15 +14,17 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from gridjourney.activities import ledger
 from gridjourney.activities.context import CustomerRecord, load_customer
-from gridjourney.activities.eligibility import Facts, SendDecision, decide, judge
+from gridjourney.activities.eligibility import Facts, SendDecision, decide, gather, gather_many, judge
 from gridjourney.db.tables import send_ledger
 from gridjourney.dsl.schema import Channel, Purpose
 from gridjourney.events.models import NewEvent
 from gridjourney.events.store import EventStore
+from gridjourney.incidents.queries import MAX_OUTAGE_AGE
 from gridjourney.policy.model import FrequencyCap, Policy, PurposeRules, TimeWindow
 from gridjourney.projections.runner import ProjectionRunner
 from gridjourney.projections.suppressions import suppression_added
 from gridjourney.workflows.contracts import SendMessageInput
+from tests.activities.cohort_fixtures import SMS_OK, Person, add_outage, add_people
 from tests.activities.conftest import add_customer
 
 ALL: set[Channel] = {"sms", "email", "push"}
@@ -393,3 +395,30 @@ def test_an_active_outage_refuses_every_channel_before_quiet_hours(policy: Polic
 def test_an_active_outage_never_refuses_safety(policy: Policy) -> None:
     decision = judged(policy, ["sms"], "safety", facts=Facts(without_power=True))
     assert (decision.channel, decision.reason()) == ("sms", "sms: eligible")
+
+
+async def test_the_outage_facts_are_read_for_refused_purposes_only_and_only_for_recent_incidents(
+    engine: AsyncEngine, policy: Policy
+) -> None:
+    await add_people(
+        engine, [Person(c, phone=PHONE, premise_id=f"P-{c}", consent=SMS_OK) for c in ("c1", "c2")]
+    )
+    await add_outage(engine, "INC-1", ["P-c1", "P-c2"])
+    now = datetime.now(UTC)
+    stale = now + MAX_OUTAGE_AGE + timedelta(minutes=1)  # no restoration came in the week since
+    async with engine.connect() as conn:
+        one = {
+            purpose: await gather(conn, policy, "c1", purpose, now) for purpose in ("informational", "safety")
+        }
+        many = {
+            purpose: await gather_many(conn, policy, ["c1", "c2"], purpose, now)
+            for purpose in ("informational", "safety")
+        }
+        later = await gather(conn, policy, "c1", "informational", stale)
+        later_many = await gather_many(conn, policy, ["c1", "c2"], "informational", stale)
+
+    assert (one["informational"].without_power, one["safety"].without_power) == (True, False)
+    assert {c: f.without_power for c, f in many["informational"].items()} == {"c1": True, "c2": True}
+    assert {c: f.without_power for c, f in many["safety"].items()} == {"c1": False, "c2": False}
+    assert later.without_power is False
+    assert {f.without_power for f in later_many.values()} == {False}

@@ -7,13 +7,14 @@ from datetime import timedelta
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from gridjourney.incidents.queries import customers_without_power, open_incident_covering
+from gridjourney.incidents.queries import MAX_OUTAGE_AGE, customers_without_power, open_incident_covering
 from tests.events.builders import BASE_TIME
 from tests.incidents.builders import customer, outage
 from tests.projections.helpers import project
 
 EVERYONE = ["c-1", "c-2", "c-3", "c-4", "c-5", "c-none"]
 RESTORED_AT = (BASE_TIME + timedelta(hours=1)).isoformat()
+NOW = BASE_TIME + timedelta(hours=2)  # the events' day: their incidents are recent
 
 
 async def town(engine: AsyncEngine) -> None:
@@ -30,7 +31,7 @@ async def town(engine: AsyncEngine) -> None:
 
 async def without_power(engine: AsyncEngine) -> set[str]:
     async with engine.connect() as conn:
-        return await customers_without_power(conn, EVERYONE)
+        return await customers_without_power(conn, EVERYONE, NOW)
 
 
 async def test_a_premise_outage_takes_only_that_premise(engine: AsyncEngine) -> None:
@@ -46,8 +47,8 @@ async def test_a_transformer_outage_takes_its_customers(engine: AsyncEngine) -> 
 
     assert await without_power(engine) == {"c-1", "c-2"}
     async with engine.connect() as conn:
-        assert await customers_without_power(conn, ["c-2", "c-3"]) == {"c-2"}
-        assert await customers_without_power(conn, []) == set()
+        assert await customers_without_power(conn, ["c-2", "c-3"], NOW) == {"c-2"}
+        assert await customers_without_power(conn, [], NOW) == set()
 
 
 async def test_a_feeder_outage_takes_every_transformer_on_it(engine: AsyncEngine) -> None:
@@ -99,3 +100,23 @@ async def test_the_open_incident_covering_a_customer_is_its_canonical_one(engine
         assert await open_incident_covering(conn, "c-3") == "o-1"  # through o-2, a duplicate of o-1
         assert await open_incident_covering(conn, "c-4") is None  # o-3 is over
         assert await open_incident_covering(conn, "c-none") is None
+
+
+async def test_an_incident_detected_longer_ago_than_the_bound_no_longer_counts(engine: AsyncEngine) -> None:
+    """A restoration that never arrives must not keep a customer "without power" for good."""
+    await town(engine)
+    await project(
+        engine,
+        outage("outage.detected", "o-old", 1, premise_ids=["P-1"]),  # BASE_TIME + 1 min
+        outage("outage.detected", "o-new", 60 * 24 * 6, premise_ids=["P-4"]),  # six days later
+    )
+    detected = BASE_TIME + timedelta(minutes=1)
+
+    async with engine.connect() as conn:
+        within = detected + MAX_OUTAGE_AGE - timedelta(minutes=1)
+        assert await customers_without_power(conn, EVERYONE, within) == {"c-1", "c-4"}
+        later = detected + MAX_OUTAGE_AGE + timedelta(minutes=1)
+        assert await customers_without_power(conn, EVERYONE, later) == {"c-4"}
+        assert await customers_without_power(conn, EVERYONE, later, timedelta(days=30)) == {"c-1", "c-4"}
+        # without a time: the database's; both were detected months before it
+        assert await customers_without_power(conn, EVERYONE) == set()
