@@ -26,6 +26,7 @@ from gridjourney.channels.push_standin import PushStandIn
 from gridjourney.channels.sendgrid_standin import SendGridStandIn
 from gridjourney.channels.twilio_standin import TwilioStandIn
 from gridjourney.config import Settings
+from gridjourney.demo.journeys import demo_journey_sources
 from gridjourney.dsl import registry
 from gridjourney.stack import WorkerSide
 
@@ -56,8 +57,11 @@ def all_day_policy(directory: Path) -> Path:
 
 
 @asynccontextmanager
-async def running_stack(engine: AsyncEngine, client: Client, **settings: Any) -> AsyncIterator[RunningStack]:
-    """`settings` override the defaults (e.g. `home` for a models folder)."""
+async def running_stack(
+    engine: AsyncEngine, client: Client, *, demo_journeys: bool = False, **settings: Any
+) -> AsyncIterator[RunningStack]:
+    """`settings` override the defaults (e.g. `home` for a models folder). `demo_journeys`: the
+    journeys as the demo publishes them (gridjourney/demo/journeys.py: a 20-second outage hold)."""
     queue = f"e2e-{uuid.uuid4().hex[:8]}"
     async with (
         contextlib.AsyncExitStack() as stack,
@@ -82,8 +86,9 @@ async def running_stack(engine: AsyncEngine, client: Client, **settings: Any) ->
                 **settings,
             }
         )
-        for path in sorted((REPO / "journeys").glob("*.yaml")):
-            await registry.publish(engine, path.read_text(), str(path), configured.templates_dir)
+        sources = [(path, path.read_text()) for path in sorted((REPO / "journeys").glob("*.yaml"))]
+        for path, source in demo_journey_sources(sources) if demo_journeys else sources:
+            await registry.publish(engine, source, str(path), configured.templates_dir)
         workers = WorkerSide(engine, client, configured)
         stop = asyncio.Event()
         running = asyncio.create_task(workers.run(stop))
@@ -106,11 +111,13 @@ class ApiStack:
 
 
 @asynccontextmanager
-async def api_stack(engine: AsyncEngine, client: Client) -> AsyncIterator[ApiStack]:
+async def api_stack(
+    engine: AsyncEngine, client: Client, *, demo_journeys: bool = False
+) -> AsyncIterator[ApiStack]:
     async def temporal() -> Client:
         return client
 
-    async with running_stack(engine, client) as running:
+    async with running_stack(engine, client, demo_journeys=demo_journeys) as running:
         app = create_app(running.settings, engine, temporal)
         _, admin = await create_key(engine, "admin", ["admin"])
         _, writer = await create_key(engine, "writer", ["events:write", "journeys:read", "journeys:write"])

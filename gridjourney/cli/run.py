@@ -141,7 +141,15 @@ async def run_embedded(settings: Settings, *, demo: bool, exit_after_demo: bool,
         await standin.start()
         await push_standin.start()
         await email_standin.start()
-        await publish_journeys(database_url, journey_sources(settings), settings)
+        sources = journey_sources(settings)
+        if demo:
+            from gridjourney.demo.journeys import DEMO_HOLD, demo_journey_sources
+
+            sources = demo_journey_sources(sources)
+            console.print(
+                f"  the demo holds outage notices {DEMO_HOLD.seconds} s instead of the shipped 5 minutes"
+            )
+        await publish_journeys(database_url, sources, settings)
         client = await connect_when_available(temporal.address, settings.temporal_namespace, converter, stop)
         if client is None:
             return 130

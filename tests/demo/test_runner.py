@@ -4,7 +4,8 @@ Push stand-ins, a local OpenADR VTN and the VEN polling it) reach the states the
 per-customer journeys, the cohort runs (a DR event from the VTN and its modification, a feeder outage
 with an ETR update and a partial restoration, a momentary outage), and every compliance case (email,
 push, a STOP reply, quiet hours live and over a time-skipped night, a frequency cap) — the same check
-`gridjourney run --exit-after-demo` makes. It lasts a little over the outage journey's 5-minute hold."""
+`gridjourney run --exit-after-demo` makes. The journeys are published as the demo publishes them
+(gridjourney/demo/journeys.py: the outage notice held 20 seconds, not 5 minutes)."""
 
 from __future__ import annotations
 
@@ -29,7 +30,7 @@ async def test_the_demo_reaches_its_expected_states(
     engine: AsyncEngine, temporal_dev_env: WorkflowEnvironment
 ) -> None:
     async with (
-        api_stack(engine, temporal_dev_env.client) as api,
+        api_stack(engine, temporal_dev_env.client, demo_journeys=True) as api,
         local_vtn(poll_interval=POLL) as vtn,
         running_ven(engine, api.running.settings, vtn_url=vtn.url, poll_interval=POLL),
     ):

@@ -44,7 +44,7 @@ def test_the_demos_log_is_json_lines_without_personal_data(tmp_path: Path) -> No
         env=environment,
         capture_output=True,
         text=True,
-        timeout=1200,  # the demo waits out the outage notice's 5-minute hold (journeys/outage_notice.yaml)
+        timeout=300,
         check=False,
     )
     assert demo.returncode == 0, demo.stdout[-3000:] + demo.stderr[-3000:]
