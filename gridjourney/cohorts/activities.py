@@ -47,6 +47,7 @@ from gridjourney.workflows.cohort_contracts import (
     RecordRunInput,
     ResolveAudienceInput,
     ScoreBatchInput,
+    TrackSpan,
     UpdateBatchInput,
 )
 from gridjourney.workflows.contracts import CustomerContext, ScoreCustomerInput, UpdateCustomerInput
@@ -134,7 +135,7 @@ class CohortActivities:
         return outcome
 
     @activity.defn(name=MATCH_EVENT)
-    async def match_event(self, request: MatchEventInput) -> int:
+    async def match_event(self, request: MatchEventInput) -> TrackSpan:
         named = request.premise_ids or request.transformer_ids or request.feeder_ids
         grid = (request.premise_ids, request.transformer_ids, request.feeder_ids) if named else None
         async with self.engine.begin() as conn:
@@ -151,7 +152,7 @@ class CohortActivities:
     @activity.defn(name=MOVE_TRACK)
     async def move_track(self, request: MoveTrackInput) -> int:
         async with self.engine.begin() as conn:
-            return await queries.move_track(
+            span = await queries.move_track(
                 conn,
                 request.run_id,
                 request.track,
@@ -159,6 +160,7 @@ class CohortActivities:
                 request.next_track,
                 left_reason=request.left_reason,
             )
+        return span.members
 
     @activity.defn(name=UPDATE_BATCH)
     async def update_batch(self, request: UpdateBatchInput) -> BatchOutcome:
@@ -233,9 +235,9 @@ class CohortActivities:
         return outcome
 
     @activity.defn(name=COUNT_TRACKS)
-    async def count_tracks(self, request: CountTracksInput) -> dict[str, int]:
+    async def count_tracks(self, request: CountTracksInput) -> dict[str, TrackSpan]:
         async with self.engine.connect() as conn:
-            return await queries.track_sizes(conn, request.run_id, request.tracks)
+            return await queries.track_spans(conn, request.run_id, request.tracks)
 
     @activity.defn(name=RECORD_RUN)
     async def record_run(self, request: RecordRunInput) -> None:

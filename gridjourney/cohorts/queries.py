@@ -33,7 +33,7 @@ from sqlalchemy.dialects.postgresql import BIT, insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gridjourney.db.tables import cohort_members, cohort_runs, customer_programs, customers
-from gridjourney.workflows.cohort_contracts import MemberBatch
+from gridjourney.workflows.cohort_contracts import MemberBatch, TrackSpan
 
 # left_reason of a member who finished the journey (its last step moved it on to no step); exits and
 # a run's release use the event type or reason instead.
@@ -404,9 +404,10 @@ async def move_track(
     *,
     left_reason: str = FINISHED,
     grid: tuple[list[str], list[str], list[str]] | None = None,
-) -> int:
+) -> TrackSpan:
     """Move every member of `track` (with `grid`, those at the named premises, transformers or
-    feeders) to `step_id` in `next_track` (None: finished for `left_reason`). Returns how many."""
+    feeders) to `step_id` in `next_track` (None: finished for `left_reason`). Returns how many moved
+    and their member_no range."""
     c = cohort_members.c
     query = update(cohort_members).where(c.run_id == run_id, c.track == track, c.step_id.is_not(None))
     if grid is not None:
@@ -414,7 +415,7 @@ async def move_track(
         query = query.where(
             or_(c.premise_id.in_(premises), c.transformer_id.in_(transformers), c.feeder_id.in_(feeders))
         )
-    result = await conn.execute(
+    moved = (
         query.values(
             step_id=step_id,
             track=next_track if step_id is not None else None,
@@ -422,8 +423,19 @@ async def move_track(
             left_reason=None if step_id is not None else left_reason,
             updated_at=func.now(),
         )
+        .returning(c.member_no)
+        .cte("moved")
     )
-    return result.rowcount or 0
+    row = (
+        await conn.execute(select(func.count(), func.min(moved.c.member_no), func.max(moved.c.member_no)))
+    ).one()
+    return _span(row[0], row[1], row[2])
+
+
+def _span(members: int, lowest: int | None, highest: int | None) -> TrackSpan:
+    if not members or lowest is None or highest is None:
+        return TrackSpan()
+    return TrackSpan(members=members, lo=lowest, hi=highest + 1)
 
 
 async def set_run_status(
@@ -469,13 +481,13 @@ async def run_finished(conn: AsyncConnection, run_id: str) -> bool:
     return status in ("completed", "exited")
 
 
-async def track_sizes(conn: AsyncConnection, run_id: str, tracks: Collection[str]) -> dict[str, int]:
-    """Members waiting in each of `tracks` (0 for an empty one)."""
+async def track_spans(conn: AsyncConnection, run_id: str, tracks: Collection[str]) -> dict[str, TrackSpan]:
+    """Members waiting in each of `tracks` and their member_no range (empty for an empty track)."""
     c = cohort_members.c
     rows = await conn.execute(
-        select(c.track, func.count())
+        select(c.track, func.count(), func.min(c.member_no), func.max(c.member_no))
         .where(c.run_id == run_id, c.track.in_(list(tracks)), c.step_id.is_not(None))
         .group_by(c.track)
     )
-    found = {row[0]: row[1] for row in rows}
-    return {track: found.get(track, 0) for track in tracks}
+    found = {row[0]: _span(row[1], row[2], row[3]) for row in rows}
+    return {track: found.get(track, TrackSpan()) for track in tracks}

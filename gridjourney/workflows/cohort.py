@@ -75,10 +75,12 @@ with workflow.unsafe.imports_passed_through():
         RecordRunInput,
         ResolveAudienceInput,
         ScoreBatchInput,
+        TrackSpan,
         TrackState,
         UpdateBatchInput,
     )
     from gridjourney.workflows.cohort_decisions import (
+        batch_subject,
         batches,
         cohort_wait_end,
         moved_enough,
@@ -266,18 +268,21 @@ class CohortWorkflow:
     async def _follow(self, steps: dict[str, str | None], visits: dict[str, int], parent: str) -> int:
         """Start the tracks a step moved members to (track → its step), counted in the table; returns
         how many members are left in `parent`."""
-        sizes: dict[str, int] = await self._bookkeeping(
+        spans: dict[str, TrackSpan] = await self._bookkeeping(
             COUNT_TRACKS,
             CountTracksInput(run_id=self._run_id, tracks=[parent, *steps]),
-            result_type=dict[str, int],
+            result_type=dict[str, TrackSpan],
         )
         for track, step_id in steps.items():
-            self._spans[track] = self._spans[parent]
-            self._spawn(track, step_id, sizes[track], visits)
+            self._spans[track] = (spans[track].lo, spans[track].hi)
+            self._spawn(track, step_id, spans[track].members, visits)
+        left = spans[parent]
+        if left.members > 0:  # those left (deferred) are asked again over their own range only
+            self._spans[parent] = (left.lo, left.hi)
         state = self._state.tracks.get(parent)
         if state is not None:
-            state.members = sizes[parent]
-        return sizes[parent]
+            state.members = left.members
+        return left.members
 
     async def _over_batches(
         self, track: str, step_id: str, call: Callable[[MemberBatch], Awaitable[BatchOutcome]]
@@ -337,7 +342,7 @@ class CohortWorkflow:
             channels=send.channels,
             template=send.template,
             sending_hours=send.sending_hours_text(),
-            subject=self._subject,
+            subject=batch_subject(self._subject),
             visit=visit,
             next_step=next_step,
             next_track=next_track,
@@ -393,7 +398,7 @@ class CohortWorkflow:
                 ):
                     continue
                 next_track = self._new_track() if on_event is not None else None
-                moved: int = await self._bookkeeping(
+                matched: TrackSpan = await self._bookkeeping(
                     MATCH_EVENT,
                     MatchEventInput(
                         run_id=self._run_id,
@@ -404,12 +409,12 @@ class CohortWorkflow:
                         next_step=on_event,
                         next_track=next_track,
                     ),
-                    result_type=int,
+                    result_type=TrackSpan,
                 )
-                self._went_on(track, moved)
+                self._went_on(track, matched.members)
                 if next_track is not None:
-                    self._spans[next_track] = self._spans[track]
-                    self._spawn(next_track, on_event, moved, visits)
+                    self._spans[next_track] = (matched.lo, matched.hi)
+                    self._spawn(next_track, on_event, matched.members, visits)
             remaining = deadline - workflow.now()
             if self._members(track) <= 0 or remaining <= timedelta(0):
                 break
@@ -441,7 +446,7 @@ class CohortWorkflow:
             batch=MemberBatch(run_id=self._run_id, step_id=step.id, track=track, lo=0, hi=0),
             journey_id=self._journey.journey_id,
             step=step,
-            subject=self._subject,
+            subject=batch_subject(self._subject),
             tracks=tracks,
             otherwise_step=following if otherwise is not None else None,
             otherwise_track=otherwise,
@@ -468,7 +473,7 @@ class CohortWorkflow:
                         journey_id=self._journey.journey_id,
                         version=self._journey.version,
                         spec=step.update,
-                        subject=self._subject,
+                        subject=batch_subject(self._subject),
                         visit=visits[step.id],
                         occurred_at=now,
                         next_step=following,

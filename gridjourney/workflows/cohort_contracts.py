@@ -224,6 +224,15 @@ class RecordRunInput(Contract):
     subject: dict[str, Any] | None = None
 
 
+class TrackSpan(Contract):
+    """The members waiting in a track and the member_no range they occupy ([lo, hi); 0, 0 when
+    empty): a new track's batches cover its own members, not its parent's whole range."""
+
+    members: int = 0
+    lo: int = 0
+    hi: int = 0
+
+
 class CountTracksInput(Contract):
     """How many members wait in each of these tracks: batches report what they moved, but a batch
     retried after a crash cannot report what its lost attempt moved, so the workflow counts."""

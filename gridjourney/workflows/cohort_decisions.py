@@ -38,6 +38,15 @@ def updated_subject(subject: dict[str, Any], payload: dict[str, Any]) -> dict[st
     return {**subject, **{key: value for key, value in payload.items() if value is not None}}
 
 
+GRID_LISTS = ("premise_ids", "transformer_ids", "feeder_ids")
+
+
+def batch_subject(subject: dict[str, Any]) -> dict[str, Any]:
+    """The subject as batch activities get it: without an outage's premise, transformer and feeder
+    lists (one may name 10,000 premises; messages never need them, and each batch's input is history)."""
+    return {key: value for key, value in subject.items() if key not in GRID_LISTS}
+
+
 def _timestamp(value: Any) -> datetime | None:
     if isinstance(value, datetime):
         return value

@@ -22,6 +22,7 @@ from gridjourney.workflows.cohort_contracts import (
     PartitionInput,
     RecordRunInput,
     ResolveAudienceInput,
+    TrackSpan,
     UpdateBatchInput,
 )
 from tests.cohorts.support import GridCustomer, add_customers
@@ -85,7 +86,7 @@ async def test_a_branch_partitions_a_batch_by_each_members_customer(
         c.customer_id for c in made[3:]
     }
     sizes = await activities.count_tracks(CountTracksInput(run_id=RUN, tracks=["t1", "t2", "t3"]))
-    assert sizes == {"t1": 0, "t2": 3, "t3": 0}
+    assert sizes == {"t1": TrackSpan(), "t2": TrackSpan(members=3, lo=0, hi=3), "t3": TrackSpan()}
 
 
 async def test_an_event_moves_the_members_it_names_and_an_exit_releases_the_rest(
@@ -98,7 +99,7 @@ async def test_an_event_moves_the_members_it_names_and_an_exit_releases_the_rest
             run_id=RUN, track="t1", transformer_ids=["t-0"], next_step="restored", next_track="t2"
         )
     )
-    assert moved == 5
+    assert moved == TrackSpan(members=5, lo=0, hi=9)  # member_no 0, 2, 4, 6, 8
     places = await _places(engine)
     assert {places[c.customer_id] for c in made if c.transformer_id == "t-0"} == {("restored", "t2", None)}
     assert {places[c.customer_id] for c in made if c.transformer_id == "t-1"} == {("first", "t1", None)}
@@ -108,6 +109,23 @@ async def test_an_event_moves_the_members_it_names_and_an_exit_releases_the_rest
     async with engine.connect() as conn:
         run = (await conn.execute(select(cohort_runs.c.status, cohort_runs.c.exit_reason))).one()
     assert tuple(run) == ("exited", "dr.event_cancelled")
+
+
+async def test_a_partial_restoration_gives_its_new_track_the_range_of_its_own_members(
+    engine: AsyncEngine, tmp_path: Path
+) -> None:
+    await _resolved(engine, 10)
+    activities = CohortActivities(engine, Scoring(engine, tmp_path))
+    span = await activities.match_event(
+        MatchEventInput(
+            run_id=RUN, track="t1", premise_ids=["p-c-5", "p-c-6"], next_step="restored", next_track="t2"
+        )
+    )
+    assert span == TrackSpan(members=2, lo=5, hi=7)
+    assert await activities.count_tracks(CountTracksInput(run_id=RUN, tracks=["t1", "t2"])) == {
+        "t1": TrackSpan(members=8, lo=0, hi=10),
+        "t2": TrackSpan(members=2, lo=5, hi=7),
+    }
 
 
 async def test_an_update_batch_appends_one_event_per_member_even_when_retried(

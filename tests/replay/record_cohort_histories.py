@@ -8,8 +8,9 @@ activities are in-memory stand-ins of the cohort ones, moving members between tr
 do in Postgres (replay needs only the history). Saved as tests/replay/histories/cohort/<name>.json,
 sealed under the replay key of tests/replay/record_histories.py.
 
-Never re-record after changing CohortWorkflow: these histories are what prove a change replay-safe
-(guard it with `workflow.patched`).
+Once CohortWorkflow is released, never re-record after changing it: these histories are what prove a
+change replay-safe (guard it with `workflow.patched`). Until then (no run of it exists anywhere) a
+change of its activities' contracts is re-recorded here.
 """
 
 from __future__ import annotations
@@ -51,6 +52,7 @@ from gridjourney.workflows.cohort_contracts import (
     PartitionInput,
     RecordRunInput,
     ResolveAudienceInput,
+    TrackSpan,
 )
 from gridjourney.workflows.contracts import JOURNEY_EVENT_SIGNAL
 from gridjourney.workflows.decisions import choose_split
@@ -127,6 +129,12 @@ class Members:
             self.rows[customer] = (self.rows[customer][0], step, track if step else None)
         return len(customers)
 
+    def span(self, customers: list[str]) -> TrackSpan:
+        numbers = [self.rows[customer][0] for customer in customers]
+        return (
+            TrackSpan(members=len(numbers), lo=min(numbers), hi=max(numbers) + 1) if numbers else TrackSpan()
+        )
+
     @activity.defn(name=RESOLVE_AUDIENCE)
     async def resolve(self, request: ResolveAudienceInput) -> AudienceOutcome:
         self.journey_id = request.journey_id
@@ -152,14 +160,15 @@ class Members:
         return BatchOutcome(processed=len(customers))
 
     @activity.defn(name=MATCH_EVENT)
-    async def match(self, request: MatchEventInput) -> int:
+    async def match(self, request: MatchEventInput) -> TrackSpan:
         named = set(request.premise_ids)
         chosen = [
             customer
             for customer, (no, step, track) in self.rows.items()
             if track == request.track and step is not None and (not named or f"p-{no}" in named)
         ]
-        return self.move(chosen, request.next_step, request.next_track)
+        self.move(chosen, request.next_step, request.next_track)
+        return self.span(chosen)
 
     @activity.defn(name=MOVE_TRACK)
     async def move_track(self, request: MoveTrackInput) -> int:
@@ -167,8 +176,11 @@ class Members:
         return self.move(chosen, request.next_step, request.next_track)
 
     @activity.defn(name=COUNT_TRACKS)
-    async def count(self, request: CountTracksInput) -> dict[str, int]:
-        return {t: sum(1 for _, s, track in self.rows.values() if track == t and s) for t in request.tracks}
+    async def count(self, request: CountTracksInput) -> dict[str, TrackSpan]:
+        return {
+            t: self.span([c for c, (_, s, track) in self.rows.items() if track == t and s])
+            for t in request.tracks
+        }
 
     @activity.defn(name=RECORD_RUN)
     async def record(self, request: RecordRunInput) -> None:

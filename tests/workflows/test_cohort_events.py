@@ -1,5 +1,5 @@
-"""CohortWorkflow's signalled events: wait_for reads past the events it keeps; modifications arriving
-out of order."""
+"""CohortWorkflow's signalled events: wait_for reads past the events it keeps; a partial restoration's
+batches; modifications arriving out of order."""
 
 from __future__ import annotations
 
@@ -14,7 +14,13 @@ from temporalio.testing import WorkflowEnvironment
 
 from gridjourney.db.tables import cohort_runs
 from gridjourney.workflows.cohort import CohortWorkflow
-from gridjourney.workflows.cohort_contracts import COHORT_STATE_QUERY, CohortInput, CohortState
+from gridjourney.workflows.cohort_contracts import (
+    COHORT_STATE_QUERY,
+    SEND_COHORT_BATCH,
+    CohortInput,
+    CohortSendInput,
+    CohortState,
+)
 from gridjourney.workflows.contracts import JOURNEY_EVENT_SIGNAL, EventRef
 from tests.cohorts.support import (
     SEND_TASK_QUEUE,
@@ -172,3 +178,60 @@ async def test_a_late_older_modification_does_not_undo_a_newer_one(
             )
         ).scalar_one()
     assert subject["modification_number"] == 2
+
+
+async def _send_inputs(
+    env: WorkflowEnvironment, handle: WorkflowHandle[CohortWorkflow, CohortState]
+) -> list[CohortSendInput]:
+    """The inputs of the SEND_COHORT_BATCH activities the run scheduled so far, as in its history."""
+    history = await handle.fetch_history()
+    inputs: list[CohortSendInput] = []
+    for event in history.events:
+        if not event.HasField("activity_task_scheduled_event_attributes"):
+            continue
+        scheduled = event.activity_task_scheduled_event_attributes
+        if scheduled.activity_type.name == SEND_COHORT_BATCH:
+            decoded = await env.client.data_converter.decode(scheduled.input.payloads, [CohortSendInput])
+            inputs.append(decoded[0])
+    return inputs
+
+
+async def test_a_partial_restoration_sends_over_its_own_members_range_without_the_grid_lists(
+    engine: AsyncEngine, time_skipping_env: WorkflowEnvironment, tmp_path: Path
+) -> None:
+    env = time_skipping_env
+    await add_customers(engine, 20, transformers=2)
+    trigger = subject_event("outage.detected", incident_id="inc-1", transformer_ids=["t-0", "t-1"])
+    sends = RecordingSends(engine)
+    async with cohort_workers(env.client, engine, sends, tmp_path):
+        handle = await env.client.start_workflow(
+            CohortWorkflow.run,
+            CohortInput(
+                journey=compiled(OUTAGE),
+                cohort_key="inc-1",
+                trigger=trigger,
+                send_task_queue=SEND_TASK_QUEUE,
+                batch_size=2,
+            ),
+            id="cohort:outage_cohort:inc-1",
+            task_queue=TASK_QUEUE,
+        )
+        await _waiting(handle, "await_restore", 20)
+        # members 3 and 4 (customers sort as c-00000 ... c-00019) are back
+        restored = subject_event("outage.restored", incident_id="inc-1", premise_ids=["p-c-3", "p-c-4"])
+        await handle.signal(JOURNEY_EVENT_SIGNAL, restored)
+        await _waiting(handle, "await_restore", 18)
+        for _ in range(100):
+            if sends.to("outage_restored") == ["c-00003", "c-00004"]:
+                break
+            await asyncio.sleep(0.1)
+        inputs = await _send_inputs(env, handle)
+        await handle.signal(JOURNEY_EVENT_SIGNAL, subject_event("outage.restored", incident_id="inc-1"))
+        assert (await handle.result()).status == "completed"
+    assert len(sends.to("outage_restored")) == 20
+    detected = [i for i in inputs if i.template == "outage_detected"]
+    partial = [i for i in inputs if i.template == "outage_restored"]
+    assert len(detected) == 10  # 20 members, 2 a batch
+    assert [(i.batch.lo, i.batch.hi) for i in partial] == [(3, 5)]
+    assert [i.subject for i in inputs if set(i.subject) & {"premise_ids", "transformer_ids"}] == []
+    assert {i.subject["incident_id"] for i in inputs} == {"inc-1"}
