@@ -2,11 +2,10 @@
 send's own pieces (activities/send.py) in bulk.
 
 Per chunk of members: acquire their ledger keys in one statement → recover rows an earlier attempt
-left in doubt (MessageSending's look-up, per member) → one decision transaction (the chunk's
-customers locked in lock order, `eligibility.gather_many` + `eligibility.judge` per member, the
-chosen channels reserved) → render (send_content.outgoing_message) → `calling` → the providers
-(channels/bulk.py: SendGrid personalizations, bounded Twilio and push concurrency, the shared
-rate limits) → the outcomes, their events and the members' moves in one transaction.
+left in doubt (MessageSending's look-up, per member) → the decisions and reservations, rendered
+(activities/batch_decisions.py) → `calling` → the providers (activities/batch_calls.py) → the
+outcomes, their events and the members' moves in one transaction (here). Counts and heartbeat
+details: activities/batch_tally.py.
 
 A retry finds the chunk's members where the last attempt left them: moved members are gone from the
 track, completed ledger rows are duplicates, rows in doubt are looked up. The heartbeat details carry
@@ -20,41 +19,27 @@ import contextlib
 import logging
 import uuid
 from collections.abc import AsyncIterator, Callable, Collection, Sequence
-from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
-from pydantic import BaseModel, Field
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from gridjourney.activities import eligibility, ledger
-from gridjourney.activities.context import CustomerRecord
+from gridjourney.activities import ledger
+from gridjourney.activities.batch_calls import call_providers
+from gridjourney.activities.batch_decisions import Finished, Pending, decide_chunk, member_request
+from gridjourney.activities.batch_tally import BatchProgress, Tally
 from gridjourney.activities.send import MessageSending, SendHeld
-from gridjourney.activities.send_content import ledger_note, outgoing_message
-from gridjourney.activities.send_events import deferred_event, outcome_event, suppression_event_id
-from gridjourney.channels.base import LookupUnavailable, OutgoingMessage, PermanentSendError, SendError
+from gridjourney.channels.base import LookupUnavailable
 from gridjourney.channels.bulk import ProviderCalls
-from gridjourney.cohorts.queries import Member, batch_members, defer_members, move_members
+from gridjourney.cohorts.queries import FINISHED, Member, batch_members, defer_members, move_members
 from gridjourney.dr.queries import performance_of
 from gridjourney.events.models import NewEvent
-from gridjourney.projections.queries import get_customers
-from gridjourney.projections.suppressions import suppression_added
 from gridjourney.workflows.cohort_contracts import BatchOutcome, CohortSendInput
-from gridjourney.workflows.contracts import SendMessageInput, SendOutcome
+from gridjourney.workflows.contracts import SendMessageInput
 
 log = logging.getLogger(__name__)
-BatchHeartbeat = Callable[["BatchProgress"], None]
-# Counts of members left where they are: recounted by each attempt, never carried over.
-LEFT_COUNTS = ("deferred", "in_progress", "held", "retrying")
+BatchHeartbeat = Callable[[BatchProgress], None]
 # Provider look-ups at once when a retry finds rows an earlier attempt left in doubt.
 RECOVERY_CONCURRENCY = 16
-
-
-class BatchProgress(BaseModel):
-    """A batch attempt's heartbeat details: its counts so far, and the last member it finished."""
-
-    outcome: BatchOutcome
-    done_through: int = Field(-1, description="member_no of the last member of the last finished chunk")
 
 
 class BatchIncomplete(RuntimeError):
@@ -64,15 +49,6 @@ class BatchIncomplete(RuntimeError):
 class BatchInProgress(BatchIncomplete):
     """Some members' keys are held by another attempt within its lease (after a worker died, its lease
     outlives it): they wait in the track, and the retry, once that lease has run out, redoes them."""
-
-
-@dataclass
-class _Pending:
-    """A member on its way to the provider."""
-
-    request: SendMessageInput
-    message: OutgoingMessage
-    locale: str
 
 
 class CohortSending:
@@ -94,7 +70,7 @@ class CohortSending:
         resumed: BatchProgress | None = None,
     ) -> BatchOutcome:
         """`resumed`: the last heartbeat of an earlier attempt of this batch (its counts carry on)."""
-        tally = _Tally(resumed)
+        tally = Tally(resumed)
         async with self.engine.connect() as conn:
             members = await batch_members(conn, request.batch)
         now = self.sending.clock()
@@ -123,12 +99,12 @@ class CohortSending:
 
     # --- one chunk ---------------------------------------------------------------------------------
     async def _chunk(
-        self, request: CohortSendInput, chunk: list[Member], tally: _Tally, heartbeat: BatchHeartbeat | None
+        self, request: CohortSendInput, chunk: list[Member], tally: Tally, heartbeat: BatchHeartbeat | None
     ) -> None:
         ids = [m.customer_id for m in chunk]
         async with self.engine.connect() as conn:
             performance = await performance_of(conn, request.batch.run_id, ids)
-        requests = {m.customer_id: _member_request(request, m, performance.get(m.customer_id)) for m in chunk}
+        requests = {m.customer_id: member_request(request, m, performance.get(m.customer_id)) for m in chunk}
         by_key = {r.idempotency_key: r for r in requests.values()}
         numbers = {m.customer_id: m.member_no for m in chunk}
         token = str(uuid.uuid4())
@@ -158,7 +134,7 @@ class CohortSending:
         by_key: dict[str, SendMessageInput],
         owned: dict[str, ledger.LedgerRow],
         token: str,
-        tally: _Tally,
+        tally: Tally,
     ) -> list[str]:
         """Rows an earlier attempt left: `sending` is simply decided again; `calling`/`ambiguous` are
         looked up at the provider by MessageSending (one path for both modes). The keys to decide."""
@@ -201,66 +177,17 @@ class CohortSending:
         return ready
 
     async def _decide_and_send(
-        self, request: CohortSendInput, requests: list[SendMessageInput], token: str, tally: _Tally
+        self, request: CohortSendInput, requests: list[SendMessageInput], token: str, tally: Tally
     ) -> None:
-        policy, senders, lease = self.sending.policy, self.sending.senders, self.sending.claim_lease
-        ids = [r.customer_id for r in requests]
-        async with self.engine.connect() as conn:
-            views = await get_customers(conn, ids)
-        customers = {cid: CustomerRecord.model_validate(v.model_dump()) for cid, v in views.items()}
-        now = self.sending.clock()  # one clock for the decisions and the reservations their caps count
-        decisions: dict[str, eligibility.SendDecision] = {}
-        async with self.engine.begin() as conn:
-            await ledger.lock_customers(conn, list(customers))
-            facts = await eligibility.gather_many(conn, policy, list(customers), request.purpose, now)
-            for r in requests:
-                if r.customer_id in customers:
-                    customer = customers[r.customer_id]
-                    judged = eligibility.judge(policy, customer, r, senders.keys(), now, facts[r.customer_id])
-                    decisions[r.idempotency_key] = judged
-            chosen = {
-                key: d.channel
-                for key, d in decisions.items()
-                if d.deferred_until is None and d.channel is not None and d.recipient is not None
-            }
-            reserved = await ledger.reserve_many(conn, chosen, token, request.purpose, lease, at=now)
-        finished: list[tuple[SendMessageInput, SendOutcome, list[NewEvent]]] = []
-        deferred: list[tuple[SendMessageInput, datetime, NewEvent]] = []
-        pending: list[_Pending] = []
-        for r in requests:
-            decision = decisions.get(r.idempotency_key)
-            if decision is None:
-                unknown = SendOutcome(status="suppressed", reason="unknown_customer")
-                finished.append((r, unknown, [outcome_event(r, unknown)]))
-            elif decision.deferred_until is not None and r.can_defer:
-                event = deferred_event(r, decision.deferred_until, decision.time_zone, decision.reason())
-                deferred.append((r, decision.deferred_until, event))
-            elif decision.deferred_until is not None or r.idempotency_key not in chosen:
-                reason = "quiet_hours" if decision.deferred_until is not None else decision.reason()
-                refused = SendOutcome(status="suppressed", reason=reason)
-                finished.append((r, refused, [outcome_event(r, refused)]))
-            elif r.idempotency_key in reserved:
-                assert decision.channel is not None and decision.recipient is not None
-                prepared = outgoing_message(
-                    self.sending.templates_dir,
-                    r,
-                    customers[r.customer_id],
-                    decision.channel,
-                    decision.recipient,
-                    self.sending.status_callback_base,
-                )
-                if isinstance(prepared, SendOutcome):
-                    finished.append((r, prepared, [outcome_event(r, prepared)]))
-                else:
-                    pending.append(_Pending(r, *prepared))
-            else:
-                tally.count("in_progress", 1)  # taken over while deciding: the retry sees to it
-        await self._record(request, token, finished, tally)
-        await self._defer(request, token, deferred, tally)
-        await self._call_to_the_end(request, token, pending, tally)
+        plan = await decide_chunk(self.sending, request, requests, token)
+        tally.count("in_progress", plan.taken_over)  # taken over while deciding: the retry sees to it
+        await self._record(request, token, plan.finished, tally)
+        await self._defer(request, token, plan.deferred, tally)
+        if plan.pending:
+            await self._call_to_the_end(request, token, plan.pending, tally)
 
     async def _call_to_the_end(
-        self, request: CohortSendInput, token: str, pending: list[_Pending], tally: _Tally
+        self, request: CohortSendInput, token: str, pending: list[Pending], tally: Tally
     ) -> None:
         """A cancellation (the run exited) lets the chunk's provider calls finish and be recorded,
         then stops the batch before the next chunk: nothing sent is left for a look-up to find."""
@@ -273,64 +200,24 @@ class CohortSending:
             await calls
             raise
 
-    async def _call(
-        self, request: CohortSendInput, token: str, pending: list[_Pending], tally: _Tally
-    ) -> None:
-        if not pending:
-            return
-        async with self.engine.begin() as conn:
-            calling = await ledger.start_call_many(
-                conn, [p.request.idempotency_key for p in pending], token, self.sending.claim_lease
-            )
-        tally.count("in_progress", len(pending) - len(calling))  # taken over: the retry sees to it
-        pending = [p for p in pending if p.request.idempotency_key in calling]
-        try:
-            answers = await self.calls.send([p.message for p in pending])
-        except BaseException as error:
-            # Cancelled or crashed mid-call: the provider may have any of these messages.
-            with contextlib.suppress(Exception):
-                async with self.engine.begin() as conn:
-                    note = ledger_note(f"{type(error).__name__}: {error}")
-                    await ledger.mark_ambiguous_many(conn, calling, token, note)
-            raise
-        finished: list[tuple[SendMessageInput, SendOutcome, list[NewEvent]]] = []
-        transient: dict[bool, list[str]] = {True: [], False: []}
-        for p, answer in zip(pending, answers, strict=True):
-            r, channel = p.request, p.message.channel
-            if isinstance(answer, PermanentSendError):
-                kind = "invalid_recipient" if answer.invalid_recipient else "provider_refused"
-                failed = SendOutcome(status="failed", channel=channel, reason=f"{kind}: {answer.reason}")
-                events = [outcome_event(r, failed, locale=p.locale, error_code=answer.code)]
-                if answer.invalid_recipient:
-                    key = suppression_event_id(r.idempotency_key)
-                    added = suppression_added(
-                        r.customer_id, channel, p.message.recipient, kind, "gridjourney.send", key
-                    )
-                    events.append(added)
-                finished.append((r, failed, events))
-            elif isinstance(answer, SendError):
-                transient[getattr(answer, "maybe_accepted", False)].append(r.idempotency_key)
-            else:
-                sent = SendOutcome(
-                    status="sent", channel=channel, provider_message_id=answer.provider_message_id
-                )
-                finished.append(
-                    (r, sent, [outcome_event(r, sent, locale=p.locale, segments=answer.segments)])
-                )
-        await self._record(request, token, finished, tally)
-        if transient[True] or transient[False]:
+    async def _call(self, request: CohortSendInput, token: str, pending: list[Pending], tally: Tally) -> None:
+        results = await call_providers(self.sending, self.calls, token, pending)
+        tally.count("in_progress", results.taken_over)  # taken over: the retry sees to it
+        await self._record(request, token, results.finished, tally)
+        if results.maybe_accepted or results.not_accepted:
+            note = "transient provider error"
             async with self.engine.begin() as conn:
-                await ledger.mark_ambiguous_many(conn, transient[True], token, "transient provider error")
-                await ledger.release_many(conn, transient[False], token, "transient provider error")
-            tally.count("retrying", len(transient[True]) + len(transient[False]))
+                await ledger.mark_ambiguous_many(conn, results.maybe_accepted, token, note)
+                await ledger.release_many(conn, results.not_accepted, token, note)
+            tally.count("retrying", len(results.maybe_accepted) + len(results.not_accepted))
 
     # --- recording ---------------------------------------------------------------------------------
     async def _record(
         self,
         request: CohortSendInput,
         token: str,
-        finished: list[tuple[SendMessageInput, SendOutcome, list[NewEvent]]],
-        tally: _Tally,
+        finished: list[Finished],
+        tally: Tally,
     ) -> None:
         """The outcomes, their events and the members' moves in one transaction."""
         if not finished:
@@ -353,7 +240,7 @@ class CohortSending:
         request: CohortSendInput,
         token: str,
         deferred: list[tuple[SendMessageInput, datetime, NewEvent]],
-        tally: _Tally,
+        tally: Tally,
     ) -> None:
         """Quiet hours: the members stay in the track with `deferred_until`, their keys released."""
         by_until: dict[datetime, list[str]] = {}
@@ -371,11 +258,11 @@ class CohortSending:
             tally.deferred(until)
 
     async def _move(
-        self, conn: AsyncConnection, request: CohortSendInput, customer_ids: Sequence[str], tally: _Tally
+        self, conn: AsyncConnection, request: CohortSendInput, customer_ids: Sequence[str], tally: Tally
     ) -> None:
         if not customer_ids or request.stay:
             return  # `stay`: an on_update notice; its members wait where they are
-        left = "end" if request.next_step is None else None
+        left = FINISHED if request.next_step is None else None
         run_id, step, track = request.batch.run_id, request.next_step, request.next_track
         owner = request.batch.track  # only members still in this track move: a late attempt moves none
         moved = await move_members(conn, run_id, customer_ids, step, track, left, from_track=owner)
@@ -383,7 +270,7 @@ class CohortSending:
 
     @contextlib.asynccontextmanager
     async def _kept_alive(
-        self, owned: Collection[str], token: str, tally: _Tally, heartbeat: BatchHeartbeat | None
+        self, owned: Collection[str], token: str, tally: Tally, heartbeat: BatchHeartbeat | None
     ) -> AsyncIterator[None]:
         """Renew the chunk's leases and heartbeat while it works (activities/lease.py, for many keys)."""
         every = self.sending.heartbeat_every.total_seconds()
@@ -407,62 +294,4 @@ class CohortSending:
             await asyncio.gather(keeper, return_exceptions=True)
 
 
-def _member_request(
-    request: CohortSendInput, member: Member, performance: dict[str, Any] | None
-) -> SendMessageInput:
-    """The per-customer send's input for one member: the same key, template and variables."""
-    return SendMessageInput(
-        idempotency_key=request.idempotency_key(member.customer_id),
-        customer_id=member.customer_id,
-        journey_id=request.journey_id,
-        journey_version=request.version,
-        instance_id=request.batch.run_id,
-        step_id=request.batch.step_id,
-        channels=request.channels,
-        template=request.template,
-        purpose=request.purpose,
-        variables={"event": request.subject, "performance": performance or {"known": False}},
-        sending_hours=request.sending_hours,
-        can_defer=request.can_defer,
-    )
-
-
-class _Tally:
-    """What the batch did so far, carried over from the last attempt's heartbeat."""
-
-    def __init__(self, resumed: BatchProgress | None) -> None:
-        self.counts: dict[str, int] = {}
-        self.moved: dict[str, int] = {}
-        self.next_deferred_until: datetime | None = None
-        # Members up to here were counted by an earlier attempt (a `stay` batch sees them again).
-        self.done_through = -1
-        if resumed is not None:
-            self.counts = {k: v for k, v in resumed.outcome.counts.items() if k not in LEFT_COUNTS}
-            self.moved = dict(resumed.outcome.moved)
-            self.done_through = resumed.done_through
-        self._resumed_through = self.done_through
-
-    def new(self, member_no: int) -> bool:
-        return member_no > self._resumed_through
-
-    def count(self, what: str, n: int) -> None:
-        if n:
-            self.counts[what] = self.counts.get(what, 0) + n
-
-    def deferred(self, until: datetime) -> None:
-        self.count("deferred", 1)
-        if self.next_deferred_until is None or until < self.next_deferred_until:
-            self.next_deferred_until = until
-
-    def outcome(self) -> BatchOutcome:
-        counts = {k: v for k, v in self.counts.items() if k != "retrying"}
-        processed = sum(v for k, v in counts.items() if k not in LEFT_COUNTS)
-        return BatchOutcome(
-            processed=processed,
-            counts=counts,
-            moved=dict(self.moved),
-            next_deferred_until=self.next_deferred_until,
-        )
-
-    def progress(self) -> BatchProgress:
-        return BatchProgress(outcome=self.outcome(), done_through=self.done_through)
+__all__ = ["BatchHeartbeat", "BatchInProgress", "BatchIncomplete", "BatchProgress", "CohortSending"]

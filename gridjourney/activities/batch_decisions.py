@@ -1,0 +1,121 @@
+"""A cohort chunk's decisions (activities/send_batch.py): the members' requests, then one transaction
+that locks their customers, judges each as the per-customer send does (`eligibility.gather_many` +
+`eligibility.judge`) and reserves the chosen channels; then each member's lot: finished (refused,
+unknown), deferred by quiet hours, or on its way to the provider with its rendered message."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from gridjourney.activities import eligibility, ledger
+from gridjourney.activities.context import CustomerRecord
+from gridjourney.activities.send import MessageSending
+from gridjourney.activities.send_content import outgoing_message
+from gridjourney.activities.send_events import deferred_event, outcome_event
+from gridjourney.channels.base import OutgoingMessage
+from gridjourney.cohorts.queries import Member
+from gridjourney.events.models import NewEvent
+from gridjourney.projections.queries import get_customers
+from gridjourney.workflows.cohort_contracts import CohortSendInput
+from gridjourney.workflows.contracts import SendMessageInput, SendOutcome
+
+# A member's outcome with the events that record it.
+Finished = tuple[SendMessageInput, SendOutcome, list[NewEvent]]
+
+
+@dataclass
+class Pending:
+    """A member on its way to the provider."""
+
+    request: SendMessageInput
+    message: OutgoingMessage
+    locale: str
+
+
+@dataclass
+class ChunkPlan:
+    """What the decisions made of a chunk's members. `taken_over`: members whose row another attempt
+    took while deciding (not ours to send)."""
+
+    finished: list[Finished] = field(default_factory=list)
+    deferred: list[tuple[SendMessageInput, datetime, NewEvent]] = field(default_factory=list)
+    pending: list[Pending] = field(default_factory=list)
+    taken_over: int = 0
+
+
+def member_request(
+    request: CohortSendInput, member: Member, performance: dict[str, Any] | None
+) -> SendMessageInput:
+    """The per-customer send's input for one member: the same key, template and variables."""
+    return SendMessageInput(
+        idempotency_key=request.idempotency_key(member.customer_id),
+        customer_id=member.customer_id,
+        journey_id=request.journey_id,
+        journey_version=request.version,
+        instance_id=request.batch.run_id,
+        step_id=request.batch.step_id,
+        channels=request.channels,
+        template=request.template,
+        purpose=request.purpose,
+        variables={"event": request.subject, "performance": performance or {"known": False}},
+        sending_hours=request.sending_hours,
+        can_defer=request.can_defer,
+    )
+
+
+async def decide_chunk(
+    sending: MessageSending, request: CohortSendInput, requests: list[SendMessageInput], token: str
+) -> ChunkPlan:
+    """The decisions and reservations of `requests` (their keys owned by `token`)."""
+    policy, senders, lease = sending.policy, sending.senders, sending.claim_lease
+    async with sending.engine.connect() as conn:
+        views = await get_customers(conn, [r.customer_id for r in requests])
+    customers = {cid: CustomerRecord.model_validate(v.model_dump()) for cid, v in views.items()}
+    now = sending.clock()  # one clock for the decisions and the reservations their caps count
+    decisions: dict[str, eligibility.SendDecision] = {}
+    async with sending.engine.begin() as conn:
+        await ledger.lock_customers(conn, list(customers))
+        facts = await eligibility.gather_many(conn, policy, list(customers), request.purpose, now)
+        for r in requests:
+            if r.customer_id in customers:
+                customer = customers[r.customer_id]
+                judged = eligibility.judge(policy, customer, r, senders.keys(), now, facts[r.customer_id])
+                decisions[r.idempotency_key] = judged
+        chosen = {
+            key: d.channel
+            for key, d in decisions.items()
+            if d.deferred_until is None and d.channel is not None and d.recipient is not None
+        }
+        reserved = await ledger.reserve_many(conn, chosen, token, request.purpose, lease, at=now)
+    plan = ChunkPlan()
+    for r in requests:
+        decision = decisions.get(r.idempotency_key)
+        if decision is None:
+            unknown = SendOutcome(status="suppressed", reason="unknown_customer")
+            plan.finished.append((r, unknown, [outcome_event(r, unknown)]))
+        elif decision.deferred_until is not None and r.can_defer:
+            event = deferred_event(r, decision.deferred_until, decision.time_zone, decision.reason())
+            plan.deferred.append((r, decision.deferred_until, event))
+        elif decision.deferred_until is not None or r.idempotency_key not in chosen:
+            reason = "quiet_hours" if decision.deferred_until is not None else decision.reason()
+            refused = SendOutcome(status="suppressed", reason=reason)
+            plan.finished.append((r, refused, [outcome_event(r, refused)]))
+        elif r.idempotency_key in reserved:
+            assert decision.channel is not None and decision.recipient is not None
+            prepared = outgoing_message(
+                sending.templates_dir,
+                r,
+                customers[r.customer_id],
+                decision.channel,
+                decision.recipient,
+                sending.status_callback_base,
+            )
+            if isinstance(prepared, SendOutcome):
+                plan.finished.append((r, prepared, [outcome_event(r, prepared)]))
+            else:
+                plan.pending.append(Pending(r, *prepared))
+        else:
+            plan.taken_over += 1
+    return plan
