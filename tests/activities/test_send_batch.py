@@ -14,8 +14,9 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gridjourney.activities import JourneyActivities, ledger
+from gridjourney.activities.send import MessageSending
 from gridjourney.activities.send_batch import BatchInProgress, BatchProgress, CohortSending
-from gridjourney.channels.base import Sender
+from gridjourney.channels.base import LookupUnavailable, OutgoingMessage, ProviderReceipt, Sender
 from gridjourney.channels.bulk import ProviderCalls
 from gridjourney.channels.twilio_standin import TwilioStandIn
 from gridjourney.demo.utility import zone_at_local_hour
@@ -264,3 +265,48 @@ async def test_members_held_by_a_live_lease_fail_the_batch_and_are_sent_once_by_
     assert outcome.counts == {"sent": 10}
     assert Counter(m.to for m in standin.received) == Counter(p.phone for p in people)
     assert set((await member_places(engine)).values()) == {("wait", "t1", None)}
+
+
+class LookupDown:
+    """The real SMS sender whose message look-up is down (Twilio's API answers sends, not searches):
+    no stand-in option makes the look-up fail, so this wrapper does."""
+
+    def __init__(self, inner: Sender) -> None:
+        self.inner = inner
+
+    async def send(self, message: OutgoingMessage) -> ProviderReceipt:
+        return await self.inner.send(message)
+
+    async def lookup(self, message: OutgoingMessage, since: datetime) -> ProviderReceipt | None:
+        raise LookupUnavailable("the message search is down")
+
+    async def close(self) -> None:
+        return None
+
+
+async def test_a_member_held_for_an_operator_moves_on_and_its_row_waits(
+    engine: AsyncEngine, activities: JourneyActivities, senders: dict[Channel, Sender], standin: TwilioStandIn
+) -> None:
+    now = datetime.now(UTC)
+    people = [person("h", "ok", i, now) for i in range(3)]
+    await add_people(engine, people)
+    await add_members(engine, people)
+    request = batch_input(len(people))
+    held_key = request.idempotency_key(people[0].customer_id)
+    async with engine.begin() as conn:  # an earlier attempt died calling the provider
+        await ledger.acquire(conn, held_key, "dead-worker", LEASE, customer_id=people[0].customer_id)
+        await ledger.reserve(conn, held_key, "dead-worker", "sms", "informational", LEASE)
+        await ledger.start_call(conn, held_key, "dead-worker", LEASE)
+        await ledger.mark_ambiguous(conn, held_key, "dead-worker", "killed mid-call")
+    down: dict[Channel, Sender] = {"sms": LookupDown(senders["sms"])}
+    base = activities.sending
+    sending = MessageSending(base.store, base.templates_dir, down, base.policy)
+    cohort = CohortSending(sending, ProviderCalls(down), chunk_size=60)
+
+    outcome = await cohort.send_batch(request)
+
+    assert outcome.counts == {"sent": 2, "held": 1}
+    assert set((await member_places(engine)).values()) == {("wait", "t1", None)}
+    row = await ledger.get(engine, held_key)
+    assert row is not None and row.status == "ambiguous"  # for `gridjourney sends resolve`
+    assert Counter(m.to for m in standin.received) == Counter(p.phone for p in people[1:])
