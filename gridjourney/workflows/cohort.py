@@ -83,9 +83,8 @@ with workflow.unsafe.imports_passed_through():
         batch_subject,
         batches,
         cohort_wait_end,
-        moved_enough,
         newer_update,
-        notice_due,
+        update_notice_due,
         updated_subject,
         wait_for_accepts,
     )
@@ -140,6 +139,7 @@ class CohortWorkflow:
         self._notices_sent: dict[str, int] = {}
         self._notice_at: dict[int, datetime] = {}
         self._notice_value: dict[int, Any] = {}
+        self._first_shown: dict[str, Any] | None = None  # the subject as the run's first send showed it
         definition = input.journey.definition
         self._wait_for_types = {s.wait_for.event for s in definition.steps if isinstance(s, WaitForStep)}
 
@@ -310,6 +310,8 @@ class CohortWorkflow:
 
     # --- steps ------------------------------------------------------------------------------------
     async def _send(self, track: str, step: SendStep, following: str | None, visits: dict[str, int]) -> None:
+        if self._first_shown is None:
+            self._first_shown = dict(self._subject)
         while True:
             next_track = self._new_track() if following is not None else None
 
@@ -564,16 +566,14 @@ class CohortWorkflow:
         for n, notice in enumerate(self._cohort.on_update):
             if notice.event != event.type:
                 continue
+            field = notice.moved_by.field if notice.moved_by is not None else None
+            new_value = event.payload.get(field) if field is not None else None
+            # the value last notified; at first, the one the run's first message showed
+            shown = self._first_shown if self._first_shown is not None else self._subject
+            last_value = self._notice_value.get(n, shown.get(field) if field is not None else None)
             now = workflow.now()
-            if notice.moved_by is not None:
-                field = notice.moved_by.field
-                before = self._notice_value.get(n, self._input.trigger.payload.get(field))
-                if not moved_enough(notice.moved_by, before, event.payload.get(field)):
-                    continue
-                self._notice_value[n] = event.payload.get(field)
-            if not notice_due(self._notice_at.get(n), notice.at_most_every, now):
+            if not update_notice_due(notice, last_value, self._notice_at.get(n), new_value, now):
                 continue
-            self._notice_at[n] = now
             self._notices_sent[event.type] = self._notices_sent.get(event.type, 0) + 1
             step_id = f"{event.type}#{self._notices_sent[event.type]}"
             send = notice.send
@@ -582,6 +582,7 @@ class CohortWorkflow:
                 for track, state in list(self._state.tracks.items())
                 if state.step_id in notice.at_steps and state.members > 0
             ]
+            sent = 0
             for track, at_step in waiting:
 
                 def request(
@@ -589,7 +590,13 @@ class CohortWorkflow:
                 ) -> CohortSendInput:
                     return self._send_input(batch, spec, 1, at_step, track, stay=True)
 
-                await self._over_batches(track, step_id, lambda batch: self._send_batch(request(batch)))
+                outcome = await self._over_batches(
+                    track, step_id, lambda batch: self._send_batch(request(batch))
+                )
+                sent += outcome.counts.get("sent", 0) + outcome.counts.get("duplicate", 0)
+            if sent > 0:  # what customers were told is the new baseline; a notice nobody got is none
+                self._notice_at[n] = now
+                self._notice_value[n] = new_value
 
     # --- activities -------------------------------------------------------------------------------
     @property

@@ -4,10 +4,11 @@ free of I/O, like workflows/decisions.py."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
-from gridjourney.dsl.schema import MovedBy, WaitSpec
+from gridjourney.dsl.schema import UpdateNotice, WaitSpec
+from gridjourney.incidents.etr import etr_notice_due
 from gridjourney.workflows.cohort_contracts import MemberBatch
 from gridjourney.workflows.decisions import holds, wait_deadline
 
@@ -57,17 +58,22 @@ def _timestamp(value: Any) -> datetime | None:
     return parsed if parsed.tzinfo is not None else None
 
 
-def moved_enough(moved_by: MovedBy, before: Any, now: Any) -> bool:
-    """Whether a time field moved by more than `moved_by.more_than` (a time not known before, or not
-    a time at all, counts as moved: the customer should hear of it)."""
-    was, is_ = _timestamp(before), _timestamp(now)
-    if was is None or is_ is None:
-        return True
-    return abs(is_ - was) > moved_by.more_than
-
-
-def notice_due(last_at: datetime | None, at_most_every: timedelta | None, now: datetime) -> bool:
-    return at_most_every is None or last_at is None or now - last_at >= at_most_every
+def update_notice_due(
+    notice: UpdateNotice, last_value: Any, last_at: datetime | None, new_value: Any, now: datetime
+) -> bool:
+    """Whether an `on_update` notice is due, given the value of its `moved_by` field last notified
+    (the first time: the one the run's first notice showed) and when. With `moved_by` the rule is
+    incidents/etr.py etr_notice_due (one copy of it); without, `at_most_every` alone."""
+    if notice.moved_by is not None:
+        return etr_notice_due(
+            _timestamp(last_value),
+            last_at,
+            _timestamp(new_value),
+            now,
+            notice.moved_by.more_than,
+            notice.at_most_every,
+        )
+    return notice.at_most_every is None or last_at is None or now - last_at >= notice.at_most_every
 
 
 def cohort_wait_end(

@@ -7,14 +7,13 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from gridjourney.dsl.expressions import ExpressionError
-from gridjourney.dsl.schema import MovedBy, WaitSpec
+from gridjourney.dsl.schema import MovedBy, UpdateNotice, WaitSpec
 from gridjourney.workflows.cohort_decisions import (
     batches,
     cohort_wait_end,
-    moved_enough,
     newer_update,
-    notice_due,
     supersedes,
+    update_notice_due,
     updated_subject,
     wait_for_accepts,
 )
@@ -34,18 +33,40 @@ def test_an_update_replaces_the_fields_it_gives() -> None:
     }
 
 
+def _notice(moved_by: MovedBy | None, at_most_every: timedelta | None) -> UpdateNotice:
+    return UpdateNotice.model_validate(
+        {
+            "event": "outage.etr_updated",
+            "send": {"channels": ["sms"], "template": "outage_etr"},
+            "at_steps": ["await_restore"],
+            "moved_by": moved_by,
+            "at_most_every": at_most_every,
+        }
+    )
+
+
 def test_a_time_field_must_move_by_more_than_the_threshold() -> None:
-    rule = MovedBy(field="etr", more_than=timedelta(minutes=30))
-    assert not moved_enough(rule, NOON.isoformat(), (NOON + timedelta(minutes=30)).isoformat())
-    assert moved_enough(rule, NOON.isoformat(), (NOON - timedelta(minutes=31)).isoformat())
-    assert moved_enough(rule, None, NOON.isoformat())  # a first estimate is news
+    notice = _notice(MovedBy(field="etr", more_than=timedelta(minutes=30)), None)
+    later = NOON + timedelta(hours=2)
+    assert not update_notice_due(
+        notice, NOON.isoformat(), None, (NOON + timedelta(minutes=30)).isoformat(), later
+    )
+    assert update_notice_due(
+        notice, NOON.isoformat(), None, (NOON - timedelta(minutes=31)).isoformat(), later
+    )
+    assert update_notice_due(notice, None, None, NOON.isoformat(), later)  # a first estimate is news
+    assert not update_notice_due(notice, NOON.isoformat(), None, "soon", later)  # no estimate: no news
 
 
 def test_notices_at_most_every() -> None:
-    assert notice_due(None, timedelta(hours=1), NOON)
-    assert not notice_due(NOON, timedelta(hours=1), NOON + timedelta(minutes=59))
-    assert notice_due(NOON, timedelta(hours=1), NOON + timedelta(hours=1))
-    assert notice_due(NOON, None, NOON)
+    rated = _notice(MovedBy(field="etr", more_than=timedelta(minutes=30)), timedelta(hours=1))
+    moved = (NOON + timedelta(hours=3)).isoformat()
+    assert not update_notice_due(rated, NOON.isoformat(), NOON, moved, NOON + timedelta(minutes=59))
+    assert update_notice_due(rated, NOON.isoformat(), NOON, moved, NOON + timedelta(hours=1))
+    plain = _notice(None, timedelta(hours=1))
+    assert update_notice_due(plain, None, None, None, NOON)
+    assert not update_notice_due(plain, None, NOON, None, NOON + timedelta(minutes=59))
+    assert update_notice_due(_notice(None, None), None, NOON, None, NOON)
 
 
 def test_a_wait_until_the_event_follows_the_subject() -> None:
