@@ -11,6 +11,7 @@ forgotten it.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -29,6 +30,19 @@ from gridjourney.temporal import JOURNEY_ID, JOURNEY_VERSION
 from gridjourney.workflows.cohort import CohortWorkflow
 from gridjourney.workflows.cohort_contracts import CohortInput
 from gridjourney.workflows.contracts import JOURNEY_EVENT_SIGNAL, EventRef
+
+# A key longer than this is replaced by a digest of it, so that the run id (String(300)), the
+# cohort_key column (String(200)) and the ledger keys `{run}:{step}:{visit}:{customer}` built on the
+# run id (String(300)) hold whatever an event names.
+MAX_KEY_LENGTH = 100
+
+
+def bounded_key(key: str) -> str:
+    """`key`, or `sha256:` and the first 32 hex digits of its digest when it is too long: stable, so
+    every event of the long key reaches the same run."""
+    if len(key) <= MAX_KEY_LENGTH:
+        return key
+    return "sha256:" + hashlib.sha256(key.encode("utf-8")).hexdigest()[:32]
 
 
 def cohort_run_id(journey_id: str, key: str) -> str:
@@ -99,10 +113,10 @@ class CohortRouting:
     async def _key(self, journey: CompiledJourney, event: EventRef) -> str | None:
         key = event_key(journey, event)
         if key is None or not event.type.startswith("outage."):
-            return key
+            return None if key is None else bounded_key(key)
         async with self.engine.connect() as conn:
             canonical = await canonical_incident_id(conn, key)
-        return canonical or key
+        return bounded_key(canonical or key)
 
     async def _start(self, journey: CompiledJourney, key: str, event: EventRef) -> bool:
         run_id = cohort_run_id(journey.journey_id, key)

@@ -15,6 +15,7 @@ from gridjourney.dsl import registry
 from gridjourney.events.models import NewEvent
 from gridjourney.events.store import EventStore
 from gridjourney.projections.runner import ProjectionRunner
+from gridjourney.router.cohorts import MAX_KEY_LENGTH, bounded_key
 from gridjourney.router.matching import listened_event_types, triggered_journeys
 from gridjourney.router.router import EventRouter
 from gridjourney.workflows.contracts import EventRef
@@ -133,3 +134,32 @@ def test_cohort_journeys_are_not_entered_per_customer() -> None:
     )
     assert triggered_journeys(reported, [journey], {}) == []
     assert listened_event_types(journey) == set()
+
+
+def test_a_long_key_is_replaced_by_a_stable_digest_that_fits_the_columns() -> None:
+    assert bounded_key("dr-1") == "dr-1"
+    assert bounded_key("x" * MAX_KEY_LENGTH) == "x" * MAX_KEY_LENGTH
+    long = "x" * 201
+    digest = bounded_key(long)
+    assert digest == bounded_key(long) != bounded_key(long + "y")
+    assert digest.startswith("sha256:") and len(digest) <= MAX_KEY_LENGTH
+
+
+async def test_a_run_whose_key_is_too_long_starts_under_its_digest(
+    engine: AsyncEngine, temporal_dev_env: WorkflowEnvironment
+) -> None:
+    client = temporal_dev_env.client
+    journey = (
+        DR.replace("key: event.dr_event_id", "key: event.program + ':' + event.dr_event_id")
+        .replace("  updates: [dr.event_modified]\n", "")
+        .replace("exit_on: [dr.event_cancelled]\n", "")
+    )
+    await registry.publish(engine, journey, "ptr_event.yaml", None)
+    program, dr_id = "p" * 100, f"dr-{uuid.uuid4().hex}" + "d" * 60
+    await EventStore(engine).append([_dr("dr.event_scheduled", dr_id, program=program)])
+    router = EventRouter(engine, client, task_queue=TASK_QUEUE, send_task_queue=SEND_TASK_QUEUE)
+    await _route_all(engine, router)
+    assert router.started == 1
+    handle = client.get_workflow_handle(f"cohort:ptr_event:{bounded_key(f'{program}:{dr_id}')}")
+    assert (await handle.describe()).status == WorkflowExecutionStatus.RUNNING
+    await handle.terminate("test over")
