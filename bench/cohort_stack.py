@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import json
 import os
+import sys
 import tempfile
 import time
 import uuid
@@ -150,11 +151,18 @@ async def worker_side(bench: Bench, settings: Settings, queues: frozenset[str]) 
     side = WorkerSide(bench.engine, bench.client, settings, route=True, queues=queues)
     stop = asyncio.Event()
     running = asyncio.create_task(side.run(stop))
+    running.add_done_callback(_said_if_failed)
     try:
         yield side
     finally:
         stop.set()
         await running
+
+
+def _said_if_failed(task: asyncio.Task[None]) -> None:
+    """The worker side died mid-phase: say so now (the phase would otherwise wait for runs forever)."""
+    if not task.cancelled() and task.exception() is not None:
+        print(f"the worker side stopped: {task.exception()!r}", file=sys.stderr, flush=True)
 
 
 @contextlib.asynccontextmanager
