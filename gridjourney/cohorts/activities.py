@@ -19,11 +19,12 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio import activity
+from temporalio.exceptions import ApplicationError
 
 from gridjourney.activities.customers import update_customer
 from gridjourney.activities.scores import Scoring
 from gridjourney.cohorts import queries
-from gridjourney.cohorts.audience import resolve_audience
+from gridjourney.cohorts.audience import BadCohortInput, resolve_audience
 from gridjourney.dsl.expressions import ExpressionError, evaluate
 from gridjourney.dsl.schema import SCORE_MODELS, BranchStep
 from gridjourney.events.store import EventStore
@@ -90,7 +91,10 @@ class CohortActivities:
 
     @activity.defn(name=RESOLVE_AUDIENCE)
     async def resolve_audience(self, request: ResolveAudienceInput) -> AudienceOutcome:
-        return await resolve_audience(self.engine, request)
+        try:
+            return await resolve_audience(self.engine, request)
+        except BadCohortInput as error:  # recorded as the run's failure; a retry would fail the same
+            raise ApplicationError(str(error), type="BadCohortInput", non_retryable=True) from error
 
     @activity.defn(name=PARTITION_BATCH)
     async def partition_batch(self, request: PartitionInput) -> BatchOutcome:

@@ -33,8 +33,25 @@ from gridjourney.workflows.contracts import CustomerContext
 DEFAULT_DR_RESPONSE = 0.5  # the propensity of a customer never scored: no better guess than a coin
 
 
+class BadCohortInput(Exception):
+    """The journey's audience cannot be resolved on this event (an expression that fails, a target
+    that is not a number, a DR event without its window): retrying cannot help."""
+
+
 async def resolve_audience(engine: AsyncEngine, request: ResolveAudienceInput) -> AudienceOutcome:
-    run = NewRun(
+    """The audience into cohort_members. Raises BadCohortInput after recording the run `failed` with
+    the reason (cohort_runs.exit_reason)."""
+    try:
+        return await _resolve(engine, request)
+    except BadCohortInput as error:
+        async with engine.begin() as conn:
+            await queries.claim_run(conn, _new_run(request))
+            await queries.set_run_status(conn, request.run_id, "failed", exit_reason=str(error), subject=None)
+        raise
+
+
+def _new_run(request: ResolveAudienceInput) -> NewRun:
+    return NewRun(
         run_id=request.run_id,
         journey_id=request.journey_id,
         version=request.version,
@@ -42,8 +59,11 @@ async def resolve_audience(engine: AsyncEngine, request: ResolveAudienceInput) -
         trigger_event_id=request.trigger_event_id,
         subject=request.subject,
     )
+
+
+async def _resolve(engine: AsyncEngine, request: ResolveAudienceInput) -> AudienceOutcome:
     async with engine.begin() as conn:
-        status, members, holdout = await queries.claim_run(conn, run)
+        status, members, holdout = await queries.claim_run(conn, _new_run(request))
         if status != "resolving":  # resolved by an earlier attempt
             target, expected = await queries.run_figures(conn, request.run_id)
             return AudienceOutcome(members=members, holdout=holdout, target_kw=target, expected_kw=expected)
@@ -95,7 +115,10 @@ async def resolve_audience(engine: AsyncEngine, request: ResolveAudienceInput) -
 def _program(audience: AudienceSpec, subject: dict[str, Any]) -> str | None:
     if audience.program is None:
         return None
-    return str(evaluate(audience.program, {"event": subject}))
+    try:
+        return str(evaluate(audience.program, {"event": subject}))
+    except ExpressionError as error:
+        raise BadCohortInput(f"audience.program {audience.program!r}: {error}") from error
 
 
 def _grid(audience: AudienceSpec, subject: dict[str, Any]) -> tuple[list[str], list[str], list[str]] | None:
@@ -149,7 +172,12 @@ def _target_kw(target: TargetSpec, subject: dict[str, Any]) -> float | None:
         value = evaluate(target.kw, {"event": subject})
     except ExpressionError:  # the event gives no target: everyone is notified
         return None
-    return None if value is None else float(value)
+    if value is None:
+        return None
+    try:
+        return float(value)
+    except (TypeError, ValueError) as error:
+        raise BadCohortInput(f"audience.target.kw {target.kw!r} is {value!r}, not a number") from error
 
 
 # --- the DR target ----------------------------------------------------------------------------------
@@ -200,8 +228,11 @@ def pick_until_target(
 async def _expected_reductions(
     engine: AsyncEngine, candidates: list[Candidate], subject: dict[str, Any]
 ) -> dict[str, Expectation]:
-    start = datetime.fromisoformat(str(subject["start"]))
-    end = datetime.fromisoformat(str(subject["end"]))
+    try:
+        start = datetime.fromisoformat(str(subject["start"]))
+        end = datetime.fromisoformat(str(subject["end"]))
+    except (KeyError, ValueError) as error:
+        raise BadCohortInput("a DR target needs the event's start and end as times") from error
     reads = await load_reads(
         engine,
         customer_ids=[candidate.customer_id for candidate in candidates],

@@ -38,6 +38,7 @@ from gridjourney.workflows.cohort_contracts import MemberBatch, TrackSpan
 # left_reason of a member who finished the journey (its last step moved it on to no step); exits and
 # a run's release use the event type or reason instead.
 FINISHED = "completed"
+FINISHED_STATUSES = ("completed", "exited", "failed")  # cohort_runs.status of a run that is over
 
 
 @dataclass(frozen=True)
@@ -447,7 +448,7 @@ async def set_run_status(
     subject: dict[str, Any] | None,
 ) -> None:
     values: dict[str, Any] = {"status": status}
-    if status in ("completed", "exited"):
+    if status in FINISHED_STATUSES:
         values["finished_at"] = func.now()
         values["exit_reason"] = exit_reason
     if subject is not None:
@@ -474,11 +475,11 @@ async def where_members_are(conn: AsyncConnection, run_id: str) -> dict[str | No
 
 
 async def run_finished(conn: AsyncConnection, run_id: str) -> bool:
-    """Whether the run exists and has completed or exited (the router starts it no more)."""
+    """Whether the run exists and has completed, exited or failed (the router starts it no more)."""
     status = (
         await conn.execute(select(cohort_runs.c.status).where(cohort_runs.c.run_id == run_id))
     ).scalar_one_or_none()
-    return status in ("completed", "exited")
+    return status in FINISHED_STATUSES
 
 
 async def track_spans(conn: AsyncConnection, run_id: str, tracks: Collection[str]) -> dict[str, TrackSpan]:

@@ -32,6 +32,7 @@ from typing import Any, Literal
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError, ApplicationError
 from temporalio.workflow import ActivityCancellationType
 
 with workflow.unsafe.imports_passed_through():
@@ -91,7 +92,7 @@ with workflow.unsafe.imports_passed_through():
     from gridjourney.workflows.contracts import JOURNEY_EVENT_SIGNAL, EventRef
     from gridjourney.workflows.decisions import target
 
-RunStatus = Literal["running", "completed", "exited"]
+RunStatus = Literal["running", "completed", "exited", "failed"]
 # dr_performance: look for reads again after 1 h, 2 h, 4 h ... at most 12 h apart, so that a wait of
 # days for late reads costs a few rounds of batches, not one every hour (history stays small).
 READS_POLL = timedelta(hours=1)
@@ -146,7 +147,7 @@ class CohortWorkflow:
     # --- handlers ---------------------------------------------------------------------------------
     @workflow.signal(name=JOURNEY_EVENT_SIGNAL)
     def on_event(self, event: EventRef) -> None:
-        if event.event_id in self._seen or self._state.status in ("completed", "exited"):
+        if event.event_id in self._seen or self._state.status in ("completed", "exited", "failed"):
             return
         self._seen.add(event.event_id)
         if event.type in self._journey.definition.exit_on:
@@ -172,22 +173,18 @@ class CohortWorkflow:
     @workflow.run
     async def run(self, input: CohortInput) -> CohortState:
         first = self._new_track()
-        audience: AudienceOutcome = await self._bookkeeping(
-            RESOLVE_AUDIENCE,
-            ResolveAudienceInput(
-                run_id=self._run_id,
-                journey_id=self._journey.journey_id,
-                version=self._journey.version,
-                cohort_key=input.cohort_key,
-                trigger_event_id=input.trigger.event_id,
-                audience=self._cohort.audience,
-                subject=self._subject,
-                first_step=self._journey.first_step,
-                track=first,
-            ),
-            result_type=AudienceOutcome,
-            timeout=timedelta(minutes=10),
-        )
+        try:
+            audience = await self._resolve(input, first)
+        except ActivityError as error:
+            cause = error.cause
+            if not isinstance(cause, ApplicationError) or not cause.non_retryable:
+                raise
+            # bad input (an audience expression, the target, the event's window): the run fails
+            # with the reason instead of retrying for ever
+            self._state.status = "failed"
+            self._state.exit_reason = cause.message
+            await self._record("failed", cause.message)
+            return self._state
         self._state.members, self._state.holdout = audience.members, audience.holdout
         self._state.status = "running"
         await self._record("running")
@@ -209,6 +206,25 @@ class CohortWorkflow:
             self._state.status = "completed"
             await self._record("completed")
         return self._state
+
+    async def _resolve(self, input: CohortInput, first: str) -> AudienceOutcome:
+        audience: AudienceOutcome = await self._bookkeeping(
+            RESOLVE_AUDIENCE,
+            ResolveAudienceInput(
+                run_id=self._run_id,
+                journey_id=self._journey.journey_id,
+                version=self._journey.version,
+                cohort_key=input.cohort_key,
+                trigger_event_id=input.trigger.event_id,
+                audience=self._cohort.audience,
+                subject=self._subject,
+                first_step=self._journey.first_step,
+                track=first,
+            ),
+            result_type=AudienceOutcome,
+            timeout=timedelta(minutes=10),
+        )
+        return audience
 
     # --- tracks -----------------------------------------------------------------------------------
     def _new_track(self) -> str:

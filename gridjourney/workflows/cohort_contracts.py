@@ -126,7 +126,7 @@ class TrackState(Contract):
 class CohortState(Contract):
     """Returned by the `cohort_state` query."""
 
-    status: Literal["resolving", "running", "completed", "exited"] = "resolving"
+    status: Literal["resolving", "running", "completed", "exited", "failed"] = "resolving"
     members: int = 0
     holdout: int = 0
     exit_reason: str | None = None
@@ -216,10 +216,11 @@ class ScoreBatchInput(Contract):
 
 
 class RecordRunInput(Contract):
-    """The run's status; `exited` also lets every member still waiting leave with the reason."""
+    """The run's status; `exited` also lets every member still waiting leave with the reason;
+    `failed` (its input cannot be worked on) carries the reason in exit_reason."""
 
     run_id: str
-    status: Literal["running", "completed", "exited"]
+    status: Literal["running", "completed", "exited", "failed"]
     exit_reason: str | None = None
     subject: dict[str, Any] | None = None
 

@@ -8,10 +8,11 @@ from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pandas as pd
+import pytest
 from sqlalchemy import func, insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from gridjourney.cohorts.audience import resolve_audience, window_loads_kw
+from gridjourney.cohorts.audience import BadCohortInput, resolve_audience, window_loads_kw
 from gridjourney.db.tables import cohort_members, cohort_runs, customer_programs, customers
 from gridjourney.dsl.schema import AudienceSpec
 from gridjourney.metering.store import copy_reads
@@ -223,3 +224,42 @@ async def test_an_event_without_a_target_notifies_the_whole_audience(engine: Asy
         ),
     )
     assert (outcome.members, outcome.target_kw, outcome.expected_kw) == (5, None, None)
+
+
+async def _run_row(engine: AsyncEngine, run_id: str) -> tuple[str, str | None]:
+    async with engine.connect() as conn:
+        row = (
+            await conn.execute(
+                select(cohort_runs.c.status, cohort_runs.c.exit_reason).where(cohort_runs.c.run_id == run_id)
+            )
+        ).one()
+    return row.status, row.exit_reason
+
+
+@pytest.mark.parametrize(
+    ("audience", "subject", "reason"),
+    [
+        (
+            {"program": "event.program", "target": {"kw": "event.target_kw"}},
+            {"target_kw": "lots"},
+            "not a number",
+        ),
+        (
+            {"program": "event.program", "target": {"kw": "event.target_kw"}},
+            {"target_kw": 3},
+            "start and end",
+        ),
+        ({"program": "event.plan"}, {}, "audience.program"),
+    ],
+    ids=["target_not_a_number", "no_start", "program_expression_fails"],
+)
+async def test_bad_input_fails_the_run_with_the_reason(
+    engine: AsyncEngine, audience: dict[str, object], subject: dict[str, object], reason: str
+) -> None:
+    await add_customers(engine, 3, program="ptr")
+    with pytest.raises(BadCohortInput, match=reason):
+        await resolve_audience(engine, _request("cohort:j:bad", audience, program="ptr", **subject))
+    status, exit_reason = await _run_row(engine, "cohort:j:bad")
+    assert status == "failed"
+    assert exit_reason is not None and reason in exit_reason
+    assert await _members(engine, "cohort:j:bad") == []

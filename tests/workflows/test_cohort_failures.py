@@ -1,0 +1,76 @@
+"""CohortWorkflow on bad input: the run fails with the reason instead of retrying for ever."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+from pathlib import Path
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine
+from temporalio.testing import WorkflowEnvironment
+
+from gridjourney.db.tables import cohort_runs
+from gridjourney.workflows.cohort import CohortWorkflow
+from gridjourney.workflows.cohort_contracts import CohortInput, CohortState
+from tests.cohorts.support import (
+    SEND_TASK_QUEUE,
+    TASK_QUEUE,
+    RecordingSends,
+    add_customers,
+    cohort_workers,
+    subject_event,
+)
+from tests.workflows.standins import compiled
+
+DR_TARGET = """
+id: peak_rewards
+mode: cohort
+purpose: informational
+trigger: {event: dr.event_scheduled}
+cohort:
+  key: event.dr_event_id
+  audience: {program: event.program, target: {kw: event.target_kw}}
+steps:
+  - id: notice
+    send: {channels: [sms], template: dr_notice}
+"""
+
+
+async def test_a_target_that_is_not_a_number_fails_the_run_once(
+    engine: AsyncEngine, time_skipping_env: WorkflowEnvironment, tmp_path: Path
+) -> None:
+    env = time_skipping_env
+    await add_customers(engine, 5, program="ptr")
+    now = await env.get_current_time()
+    trigger = subject_event(
+        "dr.event_scheduled",
+        dr_event_id="dr-1",
+        program="ptr",
+        target_kw="a lot",
+        start=(now + timedelta(days=1)).isoformat(),
+        end=(now + timedelta(days=1, hours=2)).isoformat(),
+    )
+    sends = RecordingSends(engine)
+    async with cohort_workers(env.client, engine, sends, tmp_path):
+        handle = await env.client.start_workflow(
+            CohortWorkflow.run,
+            CohortInput(
+                journey=compiled(DR_TARGET),
+                cohort_key="dr-1",
+                trigger=trigger,
+                send_task_queue=SEND_TASK_QUEUE,
+            ),
+            id="cohort:peak_rewards:dr-1",
+            task_queue=TASK_QUEUE,
+        )
+        final: CohortState = await asyncio.wait_for(handle.result(), timeout=60)
+    assert final.status == "failed"
+    assert final.exit_reason is not None and "not a number" in final.exit_reason
+    assert sends.calls == 0
+    async with engine.connect() as conn:
+        row = (await conn.execute(select(cohort_runs.c.status, cohort_runs.c.exit_reason))).one()
+    assert row.status == "failed" and row.exit_reason == final.exit_reason
+    history = await handle.fetch_history()
+    failures = [e for e in history.events if e.HasField("activity_task_failed_event_attributes")]
+    assert len(failures) == 1  # not retried
