@@ -21,13 +21,13 @@ from gridjourney.workflows.contracts import SendOutcome
 @dataclass
 class CallResults:
     """`finished`: sent or failed for good, to record; `maybe_accepted` / `not_accepted`: keys whose
-    call met a transient error (the provider may / cannot have the message); `taken_over`: members
+    call met a transient error (the provider may / cannot have the message); `taken_over`: members (ids)
     whose row another attempt took before the call."""
 
     finished: list[Finished] = field(default_factory=list)
     maybe_accepted: list[str] = field(default_factory=list)
     not_accepted: list[str] = field(default_factory=list)
-    taken_over: int = 0
+    taken_over: list[str] = field(default_factory=list)
 
 
 async def call_providers(
@@ -38,7 +38,7 @@ async def call_providers(
         calling = await ledger.start_call_many(
             conn, [p.request.idempotency_key for p in pending], token, sending.claim_lease
         )
-    results.taken_over = len(pending) - len(calling)
+    results.taken_over = [p.request.customer_id for p in pending if p.request.idempotency_key not in calling]
     pending = [p for p in pending if p.request.idempotency_key in calling]
     try:
         answers = await calls.send([p.message for p in pending])

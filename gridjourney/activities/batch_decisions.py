@@ -36,13 +36,13 @@ class Pending:
 
 @dataclass
 class ChunkPlan:
-    """What the decisions made of a chunk's members. `taken_over`: members whose row another attempt
-    took while deciding (not ours to send)."""
+    """What the decisions made of a chunk's members. `taken_over`: the customer ids of members whose
+    row another attempt took while deciding (not ours to send)."""
 
     finished: list[Finished] = field(default_factory=list)
     deferred: list[tuple[SendMessageInput, datetime, NewEvent]] = field(default_factory=list)
     pending: list[Pending] = field(default_factory=list)
-    taken_over: int = 0
+    taken_over: list[str] = field(default_factory=list)
 
 
 def member_request(
@@ -117,5 +117,5 @@ async def decide_chunk(
             else:
                 plan.pending.append(Pending(r, *prepared))
         else:
-            plan.taken_over += 1
+            plan.taken_over.append(r.customer_id)
     return plan

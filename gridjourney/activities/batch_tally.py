@@ -3,6 +3,7 @@ members to, and the heartbeat details a retried attempt carries on from."""
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import datetime
 
 from pydantic import BaseModel, Field
@@ -18,6 +19,9 @@ class BatchProgress(BaseModel):
 
     outcome: BatchOutcome
     done_through: int = Field(-1, description="member_no of the last member of the last finished chunk")
+    left: list[int] = Field(
+        default_factory=list, description="member_no of members left to the retry (another attempt held them)"
+    )
 
 
 class Tally:
@@ -29,14 +33,24 @@ class Tally:
         self.next_deferred_until: datetime | None = None
         # Members up to here were counted by an earlier attempt (a `stay` batch sees them again).
         self.done_through = -1
+        self.numbers: dict[str, int] = {}  # customer id → member_no, of the chunks seen
+        self._left: set[int] = set()
+        self._resumed_left: frozenset[int] = frozenset()
         if resumed is not None:
             self.counts = {k: v for k, v in resumed.outcome.counts.items() if k not in LEFT_COUNTS}
             self.moved = dict(resumed.outcome.moved)
             self.done_through = resumed.done_through
+            self._resumed_left = frozenset(resumed.left)
         self._resumed_through = self.done_through
 
     def new(self, member_no: int) -> bool:
-        return member_no > self._resumed_through
+        """Not counted by an earlier attempt: past its last chunk, or left by it to this retry."""
+        return member_no > self._resumed_through or member_no in self._resumed_left
+
+    def left_to_retry(self, customer_ids: Collection[str]) -> None:
+        """Members another attempt held (`in_progress`): the retry counts them, even as duplicates."""
+        self.count("in_progress", len(customer_ids))
+        self._left.update(self.numbers[c] for c in customer_ids)
 
     def count(self, what: str, n: int) -> None:
         if n:
@@ -58,4 +72,4 @@ class Tally:
         )
 
     def progress(self) -> BatchProgress:
-        return BatchProgress(outcome=self.outcome(), done_through=self.done_through)
+        return BatchProgress(outcome=self.outcome(), done_through=self.done_through, left=sorted(self._left))

@@ -107,6 +107,7 @@ class CohortSending:
         requests = {m.customer_id: member_request(request, m, performance.get(m.customer_id)) for m in chunk}
         by_key = {r.idempotency_key: r for r in requests.values()}
         numbers = {m.customer_id: m.member_no for m in chunk}
+        tally.numbers.update(numbers)
         token = str(uuid.uuid4())
         async with self.engine.begin() as conn:
             owned = await ledger.acquire_many(
@@ -122,7 +123,7 @@ class CohortSending:
             duplicates = [by_key[k].customer_id for k, row in others.items() if row.completed]
             await self._move(conn, request, duplicates, tally)
         tally.count("duplicate", sum(1 for c in duplicates if tally.new(numbers[c])))
-        tally.count("in_progress", len(others) - len(duplicates))
+        tally.left_to_retry([by_key[k].customer_id for k, row in others.items() if not row.completed])
         async with self._kept_alive(list(owned), token, tally, heartbeat):
             ready = await self._recover(request, by_key, owned, token, tally)
             if ready:
@@ -161,7 +162,7 @@ class CohortSending:
                     return
                 except (LookupUnavailable, ledger.ClaimLost) as error:
                     log.warning("%s: left in the track for the retry (%s)", key, error)
-                    tally.count("in_progress", 1)
+                    tally.left_to_retry([by_key[key].customer_id])
                     return
                 if found is None:
                     ready.append(key)
@@ -180,7 +181,7 @@ class CohortSending:
         self, request: CohortSendInput, requests: list[SendMessageInput], token: str, tally: Tally
     ) -> None:
         plan = await decide_chunk(self.sending, request, requests, token)
-        tally.count("in_progress", plan.taken_over)  # taken over while deciding: the retry sees to it
+        tally.left_to_retry(plan.taken_over)  # taken over while deciding: the retry sees to it
         await self._record(request, token, plan.finished, tally)
         await self._defer(request, token, plan.deferred, tally)
         if plan.pending:
@@ -202,7 +203,7 @@ class CohortSending:
 
     async def _call(self, request: CohortSendInput, token: str, pending: list[Pending], tally: Tally) -> None:
         results = await call_providers(self.sending, self.calls, token, pending)
-        tally.count("in_progress", results.taken_over)  # taken over: the retry sees to it
+        tally.left_to_retry(results.taken_over)  # taken over: the retry sees to it
         await self._record(request, token, results.finished, tally)
         if results.maybe_accepted or results.not_accepted:
             note = "transient provider error"
@@ -233,7 +234,8 @@ class CohortSending:
             await self._move(conn, request, [r.customer_id for r, _, _ in recorded], tally)
         for _, outcome, _ in recorded:
             tally.count(outcome.status, 1)
-        tally.count("in_progress", len(finished) - len(recorded))  # taken over: the retry sees to it
+        # taken over: the retry sees to it
+        tally.left_to_retry([r.customer_id for r, _, _ in finished if r.idempotency_key not in done])
 
     async def _defer(
         self,
