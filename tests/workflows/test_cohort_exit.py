@@ -1,0 +1,123 @@
+"""CohortWorkflow's exit while a send batch runs: the run waits until the batch has stopped before it
+releases the members, so nothing is sent after the run has exited."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+from temporalio import activity
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
+
+from gridjourney.worker import cohort_activities
+from gridjourney.workflows.cohort import CohortWorkflow
+from gridjourney.workflows.cohort_contracts import (
+    RECORD_RUN,
+    SEND_COHORT_BATCH,
+    BatchOutcome,
+    CohortInput,
+    CohortSendInput,
+)
+from gridjourney.workflows.contracts import JOURNEY_EVENT_SIGNAL
+from tests.cohorts.support import SEND_TASK_QUEUE, TASK_QUEUE, add_customers, subject_event
+from tests.workflows.standins import compiled
+
+DR_EVENT = """
+id: peak_rewards
+mode: cohort
+purpose: informational
+trigger: {event: dr.event_scheduled}
+cohort:
+  key: event.dr_event_id
+  audience: {program: event.program}
+exit_on: [dr.event_cancelled]
+steps:
+  - id: notice
+    send: {channels: [sms], template: dr_notice}
+"""
+
+
+@dataclass
+class SlowSends:
+    """A SEND_COHORT_BATCH that is still sending when the run exits: it heartbeats until cancelled,
+    then takes a moment to stop (a provider call in flight)."""
+
+    started: asyncio.Event = field(default_factory=asyncio.Event)
+    stopped: bool = False
+
+    @activity.defn(name=SEND_COHORT_BATCH)
+    async def send_cohort_batch(self, request: CohortSendInput) -> BatchOutcome:
+        self.started.set()
+        try:
+            while True:
+                activity.heartbeat()
+                await asyncio.sleep(0.1)
+        except asyncio.CancelledError:
+            await asyncio.sleep(0.5)
+            self.stopped = True
+            raise
+
+
+async def test_an_exit_waits_for_running_batches_to_stop_before_releasing_members(
+    engine: AsyncEngine, time_skipping_env: WorkflowEnvironment, tmp_path: Path
+) -> None:
+    env = time_skipping_env
+    await add_customers(engine, 5, program="ptr")
+    now = await env.get_current_time()
+    trigger = subject_event(
+        "dr.event_scheduled",
+        dr_event_id="dr-1",
+        program="ptr",
+        start=(now + timedelta(days=1)).isoformat(),
+        end=(now + timedelta(days=1, hours=2)).isoformat(),
+    )
+    sends = SlowSends()
+    async with (
+        Worker(
+            env.client,
+            task_queue=TASK_QUEUE,
+            workflows=[CohortWorkflow],
+            activities=cohort_activities(engine, tmp_path),
+        ),
+        Worker(
+            env.client,
+            task_queue=SEND_TASK_QUEUE,
+            activities=[sends.send_cohort_batch],
+            max_heartbeat_throttle_interval=timedelta(milliseconds=100),
+            default_heartbeat_throttle_interval=timedelta(milliseconds=100),
+        ),
+    ):
+        handle = await env.client.start_workflow(
+            CohortWorkflow.run,
+            CohortInput(
+                journey=compiled(DR_EVENT),
+                cohort_key="dr-1",
+                trigger=trigger,
+                send_task_queue=SEND_TASK_QUEUE,
+            ),
+            id="cohort:peak_rewards:dr-1",
+            task_queue=TASK_QUEUE,
+        )
+        await asyncio.wait_for(sends.started.wait(), timeout=30)
+        await handle.signal(JOURNEY_EVENT_SIGNAL, subject_event("dr.event_cancelled", dr_event_id="dr-1"))
+        final = await asyncio.wait_for(handle.result(), timeout=60)
+        history = await handle.fetch_history()
+    assert final.status == "exited"
+    assert sends.stopped
+    send_cancelled = next(
+        (n for n, e in enumerate(history.events) if e.HasField("activity_task_canceled_event_attributes")),
+        len(history.events),  # never seen by the run: it did not wait for the batch to stop
+    )
+    exit_recorded = next(
+        n
+        for n, e in enumerate(history.events)
+        if e.HasField("activity_task_scheduled_event_attributes")
+        and e.activity_task_scheduled_event_attributes.activity_type.name == RECORD_RUN
+        and n > 0
+        and any(h.HasField("workflow_execution_signaled_event_attributes") for h in history.events[:n])
+    )
+    assert send_cancelled < exit_recorded  # the batch had stopped before the members were released
