@@ -11,6 +11,7 @@ Pure pydantic models, imported by the workflow: nothing here may do I/O.
 
 from __future__ import annotations
 
+import hashlib
 from datetime import datetime
 from typing import Any, Literal
 
@@ -31,6 +32,8 @@ from gridjourney.workflows.contracts import Contract, EventRef
 # Activity names implemented outside the cohort engine.
 SEND_COHORT_BATCH = "send_cohort_batch"  # activities/send_batch.py (send task queue)
 DR_PERFORMANCE_BATCH = "dr_performance_batch"  # dr/activities.py
+
+LEDGER_KEY_LENGTH = 300  # send_ledger.idempotency_key is String(300)
 
 
 class MemberBatch(Contract):
@@ -63,8 +66,12 @@ class CohortSendInput(Contract):
     )
 
     def idempotency_key(self, customer_id: str) -> str:
-        """The member's send ledger key: the run, the step, its visit and the customer."""
-        return f"{self.batch.run_id}:{self.batch.step_id}:{self.visit}:{customer_id}"
+        """The member's send ledger key: the run, the step, its visit and the customer; a digest of
+        that when it would not fit the ledger's String(300) (long journey, step and customer ids)."""
+        key = f"{self.batch.run_id}:{self.batch.step_id}:{self.visit}:{customer_id}"
+        if len(key) <= LEDGER_KEY_LENGTH:
+            return key
+        return "cohort-sha256:" + hashlib.sha256(key.encode("utf-8")).hexdigest()
 
 
 class BatchOutcome(Contract):
