@@ -15,9 +15,14 @@ never history (workflows/cohort_contracts.py). How a run goes:
   timeout the rest go to on_timeout.
 - dr_performance: DR_PERFORMANCE_BATCH until every member has figures or the wait for reads is
   over (then once more with give_up), looking again after READS_POLL, doubling up to READS_POLL_MAX.
-- exit_on: the tracks are cancelled, every member leaves with the event type as reason, the run
-  ends `exited`. `on_update` notices: SEND_COHORT_BATCH with `stay` to the members waiting at
-  `at_steps`, keyed by step id `{event type}#{n}`.
+- exit_on: the tracks are cancelled (the run waits until each running batch has stopped), every
+  member leaves with the event type as reason, the run ends `exited`. `on_update` notices:
+  SEND_COHORT_BATCH with `stay` to the members waiting at `at_steps`, keyed by step id
+  `{event type}#{n}`; incidents/etr.py decides when a moved time is news.
+- bad input (RESOLVE_AUDIENCE fails non-retryably: an audience expression, the target, the event's
+  window): the run ends `failed` with the reason.
+A new track batches over its own members' member_no range (COUNT_TRACKS / MATCH_EVENT give it), and
+batch inputs carry the subject without its grid lists (cohort_decisions.batch_subject).
 History holds batch activities and signals only; a run lives for hours to days, so it does not
 continue as new (a storm of signals would be the reason to add it).
 """
