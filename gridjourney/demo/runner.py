@@ -86,13 +86,14 @@ async def run_demo(
     await store.append(
         [outage_detected(day.outage, detected_at), outage_detected(day.momentary, detected_at)]
     )
+    # Power comes back on the momentary outage's transformer at once, well within the hold.
+    await momentary_restored(engine, store, day, console, deadline)
     rest = [event for event in signing_up if event.customer_id not in affected]
     await _append(store, rest, "the other customers sign up", console)
     await _append(store, scenario.day, "a day of events", console)
     console.print(f"  DR events from {feed.origin}")
     for plan in (day.dr, *day.capped):
         feed.schedule(plan)
-    await momentary_restored(engine, store, day, console, deadline)
     await move_dr_event(client, feed, day, console, deadline)
     await feeder_outage(
         engine, client, settings, providers, cases, store, day, detected_at, console, deadline
