@@ -105,6 +105,10 @@ async def run_embedded(settings: Settings, *, demo: bool, exit_after_demo: bool,
 
     # The push stand-in listens on 127.0.0.1: browsers the demo subscribes there must be accepted.
     settings = settings.model_copy(update={"push_local_endpoints": True})
+    if demo:
+        # The demo runs its own local VTN and a VEN polling it (_demo_vtn): the stack must not start
+        # a second VTN on the same port, nor a second VEN appending the same events.
+        settings = settings.model_copy(update={"local_vtn": False, "vtn_url": None})
     converter = data_converter(settings)
     for port, what, setting in (
         (settings.api_port, "API", "api_port"),
@@ -319,9 +323,11 @@ def _serve_side(*, route: bool, queues: frozenset[str] = frozenset({"journeys", 
             async with worker_side(settings, database_url, client, route=False, queues=queues) as workers:
                 await workers.run(stop)
 
+    from gridjourney.openadr.ven import VenConfigError  # here: openleadr is slow to import
+
     try:
         asyncio.run(main())
-    except KeyConfigurationError as error:
+    except (KeyConfigurationError, VenConfigError) as error:
         console.print(f"[red]error:[/] {error}")
         raise typer.Exit(2) from None
 
