@@ -16,8 +16,10 @@ the page a notification opens on a `URL: https://...` (or `URL: /path`) line rig
 
 The context a template sees at send time:
     customer  customer_id, name, locale, time_zone, plus the customer's attributes merged in
-    event     the trigger event's payload plus `type` and `occurred_at` (ISO 8601 strings for times)
+    event     the trigger event's payload plus `type` and `occurred_at` (ISO 8601 strings for times);
+              in a cohort run, the run's event as its `cohort.updates` last changed it
     journey   id, version
+    performance  after a cohort's `dr_performance` step: known, kwh_saved, credit, responded
 Undefined names are errors (StrictUndefined); templates run in Jinja2's sandbox.
 """
 
