@@ -6,7 +6,7 @@ and a footer link to the same URL in both parts. `custom_args` carry the idempot
 customer and the purpose: SendGrid returns them on every Event Webhook row
 (gridjourney/inbound/sendgrid_events.py) and answers Email Activity queries by them (`lookup`).
 
-The client is synchronous (urllib), so each call runs in a worker thread with a deadline.
+The client is synchronous (urllib), so each call runs in a worker thread (`_CALL_THREADS`) with a deadline.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ import re
 import socket
 import urllib.error
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast, get_args
@@ -54,6 +55,12 @@ NOT_ACCEPTED_STATUSES = frozenset({401, 403, 429})
 PURPOSES: tuple[str, ...] = get_args(Purpose)
 # Mail Send's limit of personalizations per request.
 MAX_PERSONALIZATIONS = 1000
+# Mail Send requests in flight at once from one send_many. The SendGrid client (python_http_client)
+# opens a new urllib connection per request and cannot pool them, so concurrency is what hides the
+# round trips. Its own thread pool, so these calls neither wait for nor crowd out the loop's default
+# executor (min(32, cores + 4) threads).
+EMAIL_CONCURRENCY = 16
+_CALL_THREADS = ThreadPoolExecutor(max_workers=EMAIL_CONCURRENCY * 2, thread_name_prefix="sendgrid")
 # Written where the unsubscribe link goes in a shared body; each personalization substitutes its own.
 UNSUBSCRIBE_TAG = "-gridjourney_unsubscribe_url-"
 REFUSED_PERSONALIZATION = re.compile(r"personalizations\.(?P<index>\d+)\.to")
@@ -183,13 +190,20 @@ class SendGridEmailSender:
         groups: dict[tuple[object, ...], list[int]] = {}
         for index, message in enumerate(messages):
             groups.setdefault(content_key(message), []).append(index)
-        for indexes in groups.values():
-            for start in range(0, len(indexes), MAX_PERSONALIZATIONS):
-                part = indexes[start : start + MAX_PERSONALIZATIONS]
-                for index, answer in zip(
-                    part, await self._send_group([messages[i] for i in part]), strict=True
-                ):
-                    answers[index] = answer
+        limit = asyncio.Semaphore(EMAIL_CONCURRENCY)
+
+        async def send_part(part: list[int]) -> None:
+            async with limit:
+                found = await self._send_group([messages[i] for i in part])
+            for index, answer in zip(part, found, strict=True):
+                answers[index] = answer
+
+        # Content that differs per member (a greeting by name) makes many small groups: they go
+        # concurrently, at most EMAIL_CONCURRENCY requests in flight.
+        async with asyncio.TaskGroup() as requests:
+            for indexes in groups.values():
+                for start in range(0, len(indexes), MAX_PERSONALIZATIONS):
+                    requests.create_task(send_part(indexes[start : start + MAX_PERSONALIZATIONS]))
         return [answer for answer in answers if answer is not None]
 
     async def _send_group(self, group: list[OutgoingMessage]) -> list[ProviderReceipt | SendError]:
@@ -287,7 +301,7 @@ class SendGridEmailSender:
         # The thread keeps the socket timeout; the deadline here bounds the wait for it.
         client.client.timeout = self._timeout
         async with asyncio.timeout(self._timeout + 1):
-            return await asyncio.to_thread(request, client)
+            return await asyncio.get_running_loop().run_in_executor(_CALL_THREADS, request, client)
 
     async def close(self) -> None:
         """Nothing to release: each call opens and closes its own connection."""

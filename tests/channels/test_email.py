@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import socket
+import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -269,3 +270,22 @@ async def test_a_refused_address_fails_alone_in_a_shared_request(standin: SendGr
     assert isinstance(answers[1], PermanentSendError) and answers[1].invalid_recipient
     assert not isinstance(answers[0], Exception) and not isinstance(answers[2], Exception)
     assert sorted(r.to for r in standin.received) == ["member0@example.org", "member2@example.org"]
+
+
+async def test_emails_of_different_content_go_in_concurrent_requests(standin: SendGridStandIn) -> None:
+    # Each member greeted by name: no two share a request. One after another they would take
+    # 24 x 0.25 s = 6 s; in flight together (EMAIL_CONCURRENCY) a few round trips.
+    standin.response_delay_seconds = 0.25
+    messages = [member_email(n, subject=f"Dear member {n}") for n in range(24)]
+    started = time.monotonic()
+    answers = await sender_for(standin.base_url).send_many(messages)
+    elapsed = time.monotonic() - started
+
+    assert sorted(standin.requests) == [1] * 24
+    assert not any(isinstance(answer, Exception) for answer in answers)
+    by_key = {r.custom_args["gridjourney_key"]: r for r in standin.received}
+    for message, answer in zip(messages, answers, strict=True):
+        assert not isinstance(answer, Exception)
+        assert answer.provider_message_id == by_key[message.idempotency_key].message_id
+        assert by_key[message.idempotency_key].subject == message.subject
+    assert elapsed < 3.0, f"24 requests took {elapsed:.1f} s: they went one after another"
