@@ -359,7 +359,9 @@ async def acquire_many(
                 "step_id": step_id,
                 "attempts": 1,
             }
-            for key, customer_id in entries.items()
+            # In key order: the upsert locks conflicting rows in the order of its rows (see
+            # _locked_in_key_order).
+            for key, customer_id in sorted(entries.items())
         ]
     )
     upsert = statement.on_conflict_do_update(
@@ -389,11 +391,27 @@ async def _moved_keys(conn: AsyncConnection, statement: Update) -> set[str]:
 
 
 def _owned_keys(keys: Collection[str], token: str, *statuses: str) -> ColumnElement[bool]:
-    return and_(
+    matching = and_(
         send_ledger.c.idempotency_key.in_(list(keys)),
         send_ledger.c.owner == token,
         send_ledger.c.status.in_(statuses),
     )
+    return and_(matching, _locked_in_key_order(matching))
+
+
+def _locked_in_key_order(condition: ColumnElement[bool]) -> ColumnElement[bool]:
+    """The rows of `condition`, locked first in idempotency_key order (FOR UPDATE above the sort).
+    Every many-row UPDATE of send_ledger goes through it, so two of them touching overlapping keys
+    (the lease keeper's renew_many and a batch's complete_many) wait for each other in the same
+    order instead of deadlocking; the UPDATE then locks only rows this statement already holds."""
+    locked = (
+        select(send_ledger.c.idempotency_key)
+        .where(condition)
+        .order_by(send_ledger.c.idempotency_key)
+        .with_for_update()
+        .cte("locked")
+    )
+    return send_ledger.c.idempotency_key.in_(select(locked.c.idempotency_key))
 
 
 async def reserve_many(
@@ -498,13 +516,14 @@ async def complete_many(conn: AsyncConnection, completions: Sequence[Completion]
         column("note", String),
         name="done",
     ).data([(c.key, c.status, c.channel, c.provider_message_id, c.note) for c in completions])
+    owned = and_(
+        send_ledger.c.idempotency_key.in_([c.key for c in completions]),
+        send_ledger.c.owner == token,
+        send_ledger.c.status.in_((CLAIMED, SENDING, CALLING, AMBIGUOUS)),
+    )
     statement = (
         update(send_ledger)
-        .where(
-            send_ledger.c.idempotency_key == done.c.key,
-            send_ledger.c.owner == token,
-            send_ledger.c.status.in_((CLAIMED, SENDING, CALLING, AMBIGUOUS)),
-        )
+        .where(send_ledger.c.idempotency_key == done.c.key, owned, _locked_in_key_order(owned))
         .values(
             status=done.c.status,
             channel=done.c.channel,
