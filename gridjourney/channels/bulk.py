@@ -2,7 +2,8 @@
 
 Email goes to a sender with `send_many` (SendGrid: personalizations, channels/email.py) in slices of
 up to 1,000 recipients; SMS and push go one request per message, with at most `concurrency[channel]`
-requests in flight. Before each call a channel's `Throttle` (the shared rate limit,
+requests in flight (a `PreparingSender`, push, first reads what all of them need in one query).
+Before each call a channel's `Throttle` (the shared rate limit,
 activities/rate_limit.py) is asked for as many tokens as the call carries messages.
 """
 
@@ -34,6 +35,13 @@ class BulkSender(Protocol):
         ...
 
 
+@runtime_checkable
+class PreparingSender(Protocol):
+    async def with_subscriptions_of(self, messages: Sequence[OutgoingMessage]) -> Sender:
+        """A sender for these messages with what it needs of them read once (push: subscriptions)."""
+        ...
+
+
 @dataclass
 class ProviderCalls:
     """`concurrency`: requests in flight per channel (default 32); `throttles`: rate limits."""
@@ -58,6 +66,13 @@ class ProviderCalls:
                         part = indexes[start : start + BULK_SLICE]
                         group.create_task(self._many(sender, channel, messages, part, answers, limit))
                 else:
+                    if isinstance(sender, PreparingSender):
+                        try:
+                            sender = await sender.with_subscriptions_of([messages[i] for i in indexes])
+                        except SendError as error:
+                            for index in indexes:
+                                answers[index] = error
+                            continue
                     for index in indexes:
                         group.create_task(self._one(sender, channel, messages, index, answers, limit))
         return [answer for answer in answers if answer is not None]

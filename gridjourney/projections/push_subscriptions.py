@@ -125,6 +125,22 @@ async def endpoints_of_many(conn: AsyncConnection, customer_ids: Sequence[str]) 
     return found
 
 
+async def subscriptions_of_many(
+    conn: AsyncConnection, customer_ids: Sequence[str]
+) -> dict[str, list[PushSubscription]]:
+    """`subscriptions_of` for many customers in one query (customers without any: absent)."""
+    query = (
+        select(push_subscriptions)
+        .where(push_subscriptions.c.customer_id.in_(list(customer_ids)))
+        .order_by(push_subscriptions.c.created_at, push_subscriptions.c.endpoint_sha256)
+    )
+    found: dict[str, list[PushSubscription]] = {}
+    for row in await conn.execute(query):
+        subscription = _subscription(row._mapping)
+        found.setdefault(subscription.customer_id, []).append(subscription)
+    return found
+
+
 async def subscription_at(conn: AsyncConnection, endpoint: str) -> PushSubscription | None:
     """The subscription of this endpoint, whoever owns it."""
     query = select(push_subscriptions).where(push_subscriptions.c.endpoint_sha256 == endpoint_key(endpoint))

@@ -23,6 +23,7 @@ from gridjourney.channels.base import (
     PermanentSendError,
     TransientSendError,
 )
+from gridjourney.channels.bulk import ProviderCalls
 from gridjourney.channels.push import (
     MAX_PLAINTEXT_BYTES,
     VapidKeyError,
@@ -335,3 +336,45 @@ def test_the_policy_refuses_the_vapid_subjects_the_sender_would() -> None:
             PushSender(vapid_subject=subject)
     for subject in ("mailto:alerts@utility.example", "https://utility.example:8443"):
         assert PushSender(vapid_subject=subject).vapid_subject == subject
+
+
+async def test_a_batch_reads_its_customers_subscriptions_once_before_sending(
+    engine: AsyncEngine, service: PushStandIn, sender: WebPushSender
+) -> None:
+    browsers = {customer: service.new_subscriber() for customer in ("C-1", "C-2", "C-3")}
+    for customer, browser in browsers.items():
+        await subscribe(engine, customer, browser)
+    await EventStore(engine).append([event("customer.created", "C-4", {"name": "Bo"})])  # no browser
+    batch = [message(f"k-{c}", customer_id=c) for c in ("C-1", "C-2", "C-3", "C-4")]
+
+    prepared = await sender.with_subscriptions_of(batch)
+    # Unsubscribed after the read: the batch still goes where the read found browsers, so the
+    # sends did not read again, message by message.
+    gone = browsers["C-2"]
+    await EventStore(engine).append([event("push.unsubscribed", "C-2", {"endpoint": gone.endpoint})])
+    await ProjectionRunner(engine).catch_up()
+    assert await endpoints(engine, "C-2") == []
+    receipts = [await prepared.send(m) for m in batch[:3]]
+
+    assert all(r.status == "created" for r in receipts)
+    for browser in browsers.values():
+        assert len(service.received_by(browser)) == 1
+    with pytest.raises(PermanentSendError) as refused:
+        await prepared.send(batch[3])
+    assert refused.value.invalid_recipient
+    # A customer the batch did not name reads their own subscriptions, as a single send does.
+    late = service.new_subscriber()
+    await subscribe(engine, "C-5", late)
+    await prepared.send(message("k-C-5", customer_id="C-5"))
+    assert len(service.received_by(late)) == 1
+
+
+async def test_provider_calls_send_a_push_batch_with_one_read(
+    engine: AsyncEngine, service: PushStandIn, sender: WebPushSender
+) -> None:
+    browsers = {f"C-{n}": service.new_subscriber() for n in range(1, 6)}
+    for customer, browser in browsers.items():
+        await subscribe(engine, customer, browser)
+    answers = await ProviderCalls({"push": sender}).send([message(f"k-{c}", customer_id=c) for c in browsers])
+    assert not any(isinstance(answer, Exception) for answer in answers)
+    assert all(len(service.received_by(browser)) == 1 for browser in browsers.values())
