@@ -11,8 +11,9 @@ members is what production does; C's own tests cover the per-member sending.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -21,7 +22,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio import activity
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowHandle
 from temporalio.worker import Worker
 
 from gridjourney.cohorts import queries
@@ -30,11 +31,60 @@ from gridjourney.events.store import EventStore
 from gridjourney.projections.runner import ProjectionRunner
 from gridjourney.worker import cohort_activities
 from gridjourney.workflows.cohort import CohortWorkflow
-from gridjourney.workflows.cohort_contracts import SEND_COHORT_BATCH, BatchOutcome, CohortSendInput
+from gridjourney.workflows.cohort_contracts import (
+    COHORT_STATE_QUERY,
+    SEND_COHORT_BATCH,
+    BatchOutcome,
+    CohortInput,
+    CohortSendInput,
+    CohortState,
+)
 from gridjourney.workflows.contracts import EventRef
+from tests.workflows.standins import compiled
 
 TASK_QUEUE = "cohorts-test"
 SEND_TASK_QUEUE = "cohort-sends-test"
+
+# The pieces the cohort journeys of the tests share, joined into each test's YAML text.
+OUTAGE_HEAD = """
+id: outage_cohort
+mode: cohort
+purpose: safety
+trigger: {event: outage.detected}
+cohort:
+  key: event.incident_id
+  audience: {grid: true}
+"""
+ETR_NOTICE = """  on_update:
+    - event: outage.etr_updated
+      send: {channels: [sms], template: outage_etr}
+      at_steps: [await_restore]
+      moved_by: {field: etr, more_than: 30m}
+"""
+AT_MOST_HOURLY = "      at_most_every: 1h\n"
+OUTAGE_STEPS = """  - id: detected
+    send: {channels: [sms], template: outage_detected}
+  - id: await_restore
+    wait_for: {event: outage.restored, timeout: 2d, on_timeout: end}
+  - id: restored
+    send: {channels: [sms], template: outage_restored}
+"""
+DR_HEAD = """
+id: peak_rewards
+mode: cohort
+purpose: informational
+trigger: {event: dr.event_scheduled}
+cohort:
+  key: event.dr_event_id
+"""
+DR_NOTICE = """  - id: notice
+    send: {channels: [sms], template: dr_notice}
+"""
+BEFORE_START = """  - id: before_start
+    wait: {until: event.start, before: 1h}
+"""
+
+Handle = WorkflowHandle[CohortWorkflow, CohortState]
 
 
 @dataclass(frozen=True)
@@ -189,8 +239,15 @@ class RecordingSends:
 
 @asynccontextmanager
 async def cohort_workers(
-    client: Client, engine: AsyncEngine, sends: RecordingSends, models_dir: Path
+    client: Client,
+    engine: AsyncEngine,
+    sends: RecordingSends | Sequence[Callable[..., Any]],
+    models_dir: Path,
+    **send_worker_options: Any,
 ) -> AsyncIterator[None]:
+    """The cohort worker (the real cohort activities) and the send worker, running `sends` (the
+    recording stand-in, or the given send activities) with `send_worker_options`."""
+    send_activities = [sends.send_cohort_batch] if isinstance(sends, RecordingSends) else list(sends)
     async with (
         Worker(
             client,
@@ -198,6 +255,51 @@ async def cohort_workers(
             workflows=[CohortWorkflow],
             activities=cohort_activities(engine, models_dir),
         ),
-        Worker(client, task_queue=SEND_TASK_QUEUE, activities=[sends.send_cohort_batch]),
+        Worker(client, task_queue=SEND_TASK_QUEUE, activities=send_activities, **send_worker_options),
     ):
         yield
+
+
+async def start_cohort(
+    client: Client,
+    yaml: str,
+    key: str,
+    trigger: EventRef,
+    *,
+    task_queue: str = TASK_QUEUE,
+    send_task_queue: str = SEND_TASK_QUEUE,
+    **options: Any,
+) -> Handle:
+    """Start the cohort run of `yaml`'s journey for `key` (id cohort:<journey>:<key>); `options` are
+    CohortInput's (batch_size, concurrency, events_kept), its defaults otherwise."""
+    journey = compiled(yaml)
+    return await client.start_workflow(
+        CohortWorkflow.run,
+        CohortInput(
+            journey=journey, cohort_key=key, trigger=trigger, send_task_queue=send_task_queue, **options
+        ),
+        id=f"cohort:{journey.journey_id}:{key}",
+        task_queue=task_queue,
+    )
+
+
+async def until_waiting(
+    handle: Handle,
+    waiting: dict[str, int],
+    *,
+    exactly: bool = True,
+    running: bool = False,
+    interval: float = 0.1,
+) -> CohortState:
+    """Poll (in real time: the server's clock stands still meanwhile) until members wait as given:
+    exactly (no one elsewhere) or, if not `exactly`, at the steps given whoever waits elsewhere; and, if
+    `running`, while the run still runs."""
+    state: CohortState = CohortState()
+    for _ in range(300):
+        state = await handle.query(COHORT_STATE_QUERY, result_type=CohortState)
+        per_step = state.per_step()
+        found = per_step == waiting if exactly else all(per_step.get(s, 0) == n for s, n in waiting.items())
+        if found and (not running or state.status == "running"):
+            return state
+        await asyncio.sleep(interval)
+    raise AssertionError(f"members wait at {state.per_step()}, not {waiting}")

@@ -24,7 +24,6 @@ from pathlib import Path
 from typing import Any
 
 from temporalio import activity
-from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
@@ -32,7 +31,6 @@ from gridjourney.dsl.schema import SplitStep
 from gridjourney.temporal import test_server_path
 from gridjourney.workflows.cohort import CohortWorkflow
 from gridjourney.workflows.cohort_contracts import (
-    COHORT_STATE_QUERY,
     COUNT_TRACKS,
     MATCH_EVENT,
     MOVE_TRACK,
@@ -42,9 +40,7 @@ from gridjourney.workflows.cohort_contracts import (
     SEND_COHORT_BATCH,
     AudienceOutcome,
     BatchOutcome,
-    CohortInput,
     CohortSendInput,
-    CohortState,
     CountTracksInput,
     MatchEventInput,
     MemberBatch,
@@ -56,7 +52,18 @@ from gridjourney.workflows.cohort_contracts import (
 )
 from gridjourney.workflows.contracts import JOURNEY_EVENT_SIGNAL
 from gridjourney.workflows.decisions import choose_split
-from tests.cohorts.support import subject_event
+from tests.cohorts.support import (
+    BEFORE_START,
+    DR_HEAD,
+    DR_NOTICE,
+    ETR_NOTICE,
+    OUTAGE_HEAD,
+    OUTAGE_STEPS,
+    Handle,
+    start_cohort,
+    subject_event,
+    until_waiting,
+)
 from tests.replay.record_histories import HISTORIES_ROOT, REPLAY_CONVERTER
 from tests.workflows.standins import compiled
 
@@ -64,50 +71,25 @@ COHORT_DIR = HISTORIES_ROOT / "cohort"
 TASK_QUEUE = "cohort-recordings"
 MEMBERS = 40
 
-OUTAGE = """
-id: outage_cohort
-mode: cohort
-purpose: safety
-trigger: {event: outage.detected}
-cohort:
-  key: event.incident_id
-  audience: {grid: true}
-  on_update:
-    - event: outage.etr_updated
-      send: {channels: [sms], template: outage_etr}
-      at_steps: [await_restore]
-      moved_by: {field: etr, more_than: 30m}
-steps:
-  - id: detected
-    send: {channels: [sms], template: outage_detected}
-  - id: await_restore
-    wait_for: {event: outage.restored, timeout: 2d, on_timeout: end}
-  - id: restored
-    send: {channels: [sms], template: outage_restored}
-"""
+OUTAGE = OUTAGE_HEAD + ETR_NOTICE + "steps:\n" + OUTAGE_STEPS
 
-DR = """
-id: peak_rewards
-mode: cohort
-purpose: informational
-trigger: {event: dr.event_scheduled}
-cohort:
-  key: event.dr_event_id
-  audience: {program: event.program}
+DR = (
+    DR_HEAD
+    + """  audience: {program: event.program}
   updates: [dr.event_modified]
 exit_on: [dr.event_cancelled]
 steps:
-  - id: notice
-    send: {channels: [sms], template: dr_notice}
-  - id: before_start
-    wait: {until: event.start, before: 1h}
-  - id: arms
+"""
+    + DR_NOTICE
+    + BEFORE_START
+    + """  - id: arms
     split:
       - {weight: 1, goto: reminder}
       - {weight: 1, goto: end}
   - id: reminder
     send: {channels: [sms], template: dr_reminder}
 """
+)
 
 
 @dataclass
@@ -187,28 +169,14 @@ class Members:
         return None
 
 
-Handle = WorkflowHandle[CohortWorkflow, CohortState]
-
-
 async def _waiting(handle: Handle, step: str, members: int) -> None:
-    for _ in range(300):
-        state = await handle.query(COHORT_STATE_QUERY, result_type=CohortState)
-        if state.per_step() == {step: members}:
-            return
-        await asyncio.sleep(0.05)
-    raise RuntimeError(f"never {members} at {step}")
+    await until_waiting(handle, {step: members}, interval=0.05)
 
 
 async def _start(env: WorkflowEnvironment, yaml: str, key: str, **payload: object) -> Handle:
-    journey = compiled(yaml)
-    trigger = subject_event(journey.definition.trigger[0].event, **payload)
-    return await env.client.start_workflow(
-        CohortWorkflow.run,
-        CohortInput(
-            journey=journey, cohort_key=key, trigger=trigger, send_task_queue=TASK_QUEUE, batch_size=10
-        ),
-        id=f"cohort:{journey.journey_id}:{key}",
-        task_queue=TASK_QUEUE,
+    trigger = subject_event(compiled(yaml).definition.trigger[0].event, **payload)
+    return await start_cohort(
+        env.client, yaml, key, trigger, task_queue=TASK_QUEUE, send_task_queue=TASK_QUEUE, batch_size=10
     )
 
 

@@ -10,44 +10,42 @@ from pathlib import Path
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
-from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
 from gridjourney.db.tables import cohort_members, cohort_runs
-from gridjourney.workflows.cohort import CohortWorkflow
 from gridjourney.workflows.cohort_contracts import (
     COHORT_STATE_QUERY,
     DR_PERFORMANCE_BATCH,
-    CohortInput,
     CohortState,
 )
 from gridjourney.workflows.contracts import JOURNEY_EVENT_SIGNAL, EventRef
 from tests.cohorts.support import (
-    SEND_TASK_QUEUE,
-    TASK_QUEUE,
+    AT_MOST_HOURLY,
+    BEFORE_START,
+    DR_HEAD,
+    DR_NOTICE,
+    ETR_NOTICE,
+    OUTAGE_HEAD,
+    OUTAGE_STEPS,
+    Handle,
     RecordingSends,
     add_customers,
     cohort_workers,
+    start_cohort,
     subject_event,
+    until_waiting,
 )
-from tests.workflows.standins import compiled
 
-DR_EVENT = """
-id: peak_rewards
-mode: cohort
-purpose: informational
-trigger: {event: dr.event_scheduled}
-cohort:
-  key: event.dr_event_id
-  audience: {program: event.program, holdout: 0.1}
+DR_EVENT = (
+    DR_HEAD
+    + """  audience: {program: event.program, holdout: 0.1}
   updates: [dr.event_modified]
 exit_on: [dr.event_cancelled]
 steps:
-  - id: notice
-    send: {channels: [sms], template: dr_notice}
-  - id: before_start
-    wait: {until: event.start, before: 1h}
-  - id: route
+"""
+    + DR_NOTICE
+    + BEFORE_START
+    + """  - id: route
     branch:
       - when: "customer.tier == 'gold'"
         goto: gold_reminder
@@ -58,59 +56,19 @@ steps:
   - id: reminder
     send: {channels: [sms], template: dr_reminder}
 """
+)
 
-OUTAGE = """
-id: outage_cohort
-mode: cohort
-purpose: safety
-trigger: {event: outage.detected}
-cohort:
-  key: event.incident_id
-  audience: {grid: true}
-  on_update:
-    - event: outage.etr_updated
-      send: {channels: [sms], template: outage_etr}
-      at_steps: [await_restore]
-      moved_by: {field: etr, more_than: 30m}
-      at_most_every: 1h
-steps:
-  - id: detected
-    send: {channels: [sms], template: outage_detected}
-  - id: await_restore
-    wait_for: {event: outage.restored, timeout: 2d, on_timeout: end}
-  - id: restored
-    send: {channels: [sms], template: outage_restored}
-"""
+OUTAGE = OUTAGE_HEAD + ETR_NOTICE + AT_MOST_HOURLY + "steps:\n" + OUTAGE_STEPS
 
 
 async def _start(
     env: WorkflowEnvironment, yaml: str, key: str, trigger: EventRef, batch_size: int = 50
-) -> WorkflowHandle[CohortWorkflow, CohortState]:
-    journey = compiled(yaml)
-    return await env.client.start_workflow(
-        CohortWorkflow.run,
-        CohortInput(
-            journey=journey,
-            cohort_key=key,
-            trigger=trigger,
-            send_task_queue=SEND_TASK_QUEUE,
-            batch_size=batch_size,
-            concurrency=4,
-        ),
-        id=f"cohort:{journey.journey_id}:{key}",
-        task_queue=TASK_QUEUE,
-    )
+) -> Handle:
+    return await start_cohort(env.client, yaml, key, trigger, batch_size=batch_size, concurrency=4)
 
 
-async def _until(handle: WorkflowHandle[CohortWorkflow, CohortState], waiting: dict[str, int]) -> None:
-    """Poll (in real time: the server's clock stands still meanwhile) until members wait as given."""
-    state = CohortState()
-    for _ in range(300):
-        state = await handle.query(COHORT_STATE_QUERY, result_type=CohortState)
-        if state.status == "running" and state.per_step() == waiting:
-            return
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"members wait at {state.per_step()}, not {waiting}")
+async def _until(handle: Handle, waiting: dict[str, int]) -> None:
+    await until_waiting(handle, waiting, running=True)
 
 
 async def _where(engine: AsyncEngine, run_id: str) -> dict[str | None, int]:

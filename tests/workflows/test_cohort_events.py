@@ -9,77 +9,48 @@ from pathlib import Path
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
-from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
 from gridjourney.db.tables import cohort_runs
-from gridjourney.workflows.cohort import CohortWorkflow
 from gridjourney.workflows.cohort_contracts import (
-    COHORT_STATE_QUERY,
     SEND_COHORT_BATCH,
-    CohortInput,
     CohortSendInput,
     CohortState,
 )
 from gridjourney.workflows.contracts import JOURNEY_EVENT_SIGNAL, EventRef
 from tests.cohorts.support import (
-    SEND_TASK_QUEUE,
-    TASK_QUEUE,
+    BEFORE_START,
+    DR_HEAD,
+    DR_NOTICE,
+    OUTAGE_HEAD,
+    OUTAGE_STEPS,
+    Handle,
     RecordingSends,
     add_customers,
     cohort_workers,
+    start_cohort,
     subject_event,
+    until_waiting,
 )
-from tests.workflows.standins import compiled
 
-OUTAGE = """
-id: outage_cohort
-mode: cohort
-purpose: safety
-trigger: {event: outage.detected}
-cohort:
-  key: event.incident_id
-  audience: {grid: true}
-steps:
-  - id: detected
-    send: {channels: [sms], template: outage_detected}
-  - id: await_restore
-    wait_for: {event: outage.restored, timeout: 2d, on_timeout: end}
-  - id: restored
-    send: {channels: [sms], template: outage_restored}
-"""
+OUTAGE = OUTAGE_HEAD + "steps:\n" + OUTAGE_STEPS
 
-DR_EVENT = """
-id: peak_rewards
-mode: cohort
-purpose: informational
-trigger: {event: dr.event_scheduled}
-cohort:
-  key: event.dr_event_id
-  audience: {program: event.program}
+DR_EVENT = (
+    DR_HEAD
+    + """  audience: {program: event.program}
   updates: [dr.event_modified]
 steps:
-  - id: notice
-    send: {channels: [sms], template: dr_notice}
-  - id: before_start
-    wait: {until: event.start, before: 1h}
-  - id: reminder
+"""
+    + DR_NOTICE
+    + BEFORE_START
+    + """  - id: reminder
     send: {channels: [sms], template: dr_reminder}
 """
+)
 
 
-async def _waiting(
-    handle: WorkflowHandle[CohortWorkflow, CohortState], step: str, members: int
-) -> CohortState:
-    state: CohortState = CohortState()
-    for _ in range(300):
-        state = await handle.query(COHORT_STATE_QUERY, result_type=CohortState)
-        if state.per_step().get(step, 0) == members:
-            break
-        await asyncio.sleep(0.1)
-    else:
-        raise AssertionError(f"members wait at {state.per_step()}, not {members} at {step}")
-    return state
+async def _waiting(handle: Handle, step: str, members: int) -> CohortState:
+    return await until_waiting(handle, {step: members}, exactly=False)
 
 
 async def test_restorations_after_more_events_than_are_kept_still_move_members(
@@ -89,21 +60,8 @@ async def test_restorations_after_more_events_than_are_kept_still_move_members(
     customers = await add_customers(engine, 20, transformers=2)
     trigger = subject_event("outage.detected", incident_id="inc-1", transformer_ids=["t-0", "t-1"])
     sends = RecordingSends(engine)
-    journey = compiled(OUTAGE)
     async with cohort_workers(env.client, engine, sends, tmp_path):
-        handle = await env.client.start_workflow(
-            CohortWorkflow.run,
-            CohortInput(
-                journey=journey,
-                cohort_key="inc-1",
-                trigger=trigger,
-                send_task_queue=SEND_TASK_QUEUE,
-                batch_size=50,
-                events_kept=3,
-            ),
-            id="cohort:outage_cohort:inc-1",
-            task_queue=TASK_QUEUE,
-        )
+        handle = await start_cohort(env.client, OUTAGE, "inc-1", trigger, batch_size=50, events_kept=3)
         await _waiting(handle, "await_restore", 20)
         # more restorations than the run keeps, each of a transformer outside the run: they are read
         # one by one, and the oldest are dropped
@@ -152,17 +110,7 @@ async def test_a_late_older_modification_does_not_undo_a_newer_one(
 
     sends = RecordingSends(engine)
     async with cohort_workers(env.client, engine, sends, tmp_path):
-        handle = await env.client.start_workflow(
-            CohortWorkflow.run,
-            CohortInput(
-                journey=compiled(DR_EVENT),
-                cohort_key="dr-1",
-                trigger=trigger,
-                send_task_queue=SEND_TASK_QUEUE,
-            ),
-            id="cohort:peak_rewards:dr-1",
-            task_queue=TASK_QUEUE,
-        )
+        handle = await start_cohort(env.client, DR_EVENT, "dr-1", trigger)
         await _waiting(handle, "before_start", 10)
         await handle.signal(JOURNEY_EVENT_SIGNAL, modified(2, timedelta(hours=6)))
         await handle.signal(JOURNEY_EVENT_SIGNAL, modified(1, timedelta(hours=2)))  # older, late
@@ -180,9 +128,7 @@ async def test_a_late_older_modification_does_not_undo_a_newer_one(
     assert subject["modification_number"] == 2
 
 
-async def _send_inputs(
-    env: WorkflowEnvironment, handle: WorkflowHandle[CohortWorkflow, CohortState]
-) -> list[CohortSendInput]:
+async def _send_inputs(env: WorkflowEnvironment, handle: Handle) -> list[CohortSendInput]:
     """The inputs of the SEND_COHORT_BATCH activities the run scheduled so far, as in its history."""
     history = await handle.fetch_history()
     inputs: list[CohortSendInput] = []
@@ -204,18 +150,7 @@ async def test_a_partial_restoration_sends_over_its_own_members_range_without_th
     trigger = subject_event("outage.detected", incident_id="inc-1", transformer_ids=["t-0", "t-1"])
     sends = RecordingSends(engine)
     async with cohort_workers(env.client, engine, sends, tmp_path):
-        handle = await env.client.start_workflow(
-            CohortWorkflow.run,
-            CohortInput(
-                journey=compiled(OUTAGE),
-                cohort_key="inc-1",
-                trigger=trigger,
-                send_task_queue=SEND_TASK_QUEUE,
-                batch_size=2,
-            ),
-            id="cohort:outage_cohort:inc-1",
-            task_queue=TASK_QUEUE,
-        )
+        handle = await start_cohort(env.client, OUTAGE, "inc-1", trigger, batch_size=2)
         await _waiting(handle, "await_restore", 20)
         # members 3 and 4 (customers sort as c-00000 ... c-00019) are back
         restored = subject_event("outage.restored", incident_id="inc-1", premise_ids=["p-c-3", "p-c-4"])

@@ -11,34 +11,26 @@ from pathlib import Path
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio import activity
 from temporalio.testing import WorkflowEnvironment
-from temporalio.worker import Worker
 
-from gridjourney.worker import cohort_activities
-from gridjourney.workflows.cohort import CohortWorkflow
 from gridjourney.workflows.cohort_contracts import (
     RECORD_RUN,
     SEND_COHORT_BATCH,
     BatchOutcome,
-    CohortInput,
     CohortSendInput,
 )
 from gridjourney.workflows.contracts import JOURNEY_EVENT_SIGNAL
-from tests.cohorts.support import SEND_TASK_QUEUE, TASK_QUEUE, add_customers, subject_event
-from tests.workflows.standins import compiled
+from tests.cohorts.support import (
+    DR_HEAD,
+    DR_NOTICE,
+    add_customers,
+    cohort_workers,
+    start_cohort,
+    subject_event,
+)
 
-DR_EVENT = """
-id: peak_rewards
-mode: cohort
-purpose: informational
-trigger: {event: dr.event_scheduled}
-cohort:
-  key: event.dr_event_id
-  audience: {program: event.program}
-exit_on: [dr.event_cancelled]
-steps:
-  - id: notice
-    send: {channels: [sms], template: dr_notice}
-"""
+DR_EVENT = (
+    DR_HEAD + "  audience: {program: event.program}\nexit_on: [dr.event_cancelled]\nsteps:\n" + DR_NOTICE
+)
 
 
 @dataclass
@@ -76,32 +68,15 @@ async def test_an_exit_waits_for_running_batches_to_stop_before_releasing_member
         end=(now + timedelta(days=1, hours=2)).isoformat(),
     )
     sends = SlowSends()
-    async with (
-        Worker(
-            env.client,
-            task_queue=TASK_QUEUE,
-            workflows=[CohortWorkflow],
-            activities=cohort_activities(engine, tmp_path),
-        ),
-        Worker(
-            env.client,
-            task_queue=SEND_TASK_QUEUE,
-            activities=[sends.send_cohort_batch],
-            max_heartbeat_throttle_interval=timedelta(milliseconds=100),
-            default_heartbeat_throttle_interval=timedelta(milliseconds=100),
-        ),
+    async with cohort_workers(
+        env.client,
+        engine,
+        [sends.send_cohort_batch],
+        tmp_path,
+        max_heartbeat_throttle_interval=timedelta(milliseconds=100),
+        default_heartbeat_throttle_interval=timedelta(milliseconds=100),
     ):
-        handle = await env.client.start_workflow(
-            CohortWorkflow.run,
-            CohortInput(
-                journey=compiled(DR_EVENT),
-                cohort_key="dr-1",
-                trigger=trigger,
-                send_task_queue=SEND_TASK_QUEUE,
-            ),
-            id="cohort:peak_rewards:dr-1",
-            task_queue=TASK_QUEUE,
-        )
+        handle = await start_cohort(env.client, DR_EVENT, "dr-1", trigger)
         await asyncio.wait_for(sends.started.wait(), timeout=30)
         await handle.signal(JOURNEY_EVENT_SIGNAL, subject_event("dr.event_cancelled", dr_event_id="dr-1"))
         final = await asyncio.wait_for(handle.result(), timeout=60)

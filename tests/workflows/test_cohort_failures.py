@@ -11,30 +11,20 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.testing import WorkflowEnvironment
 
 from gridjourney.db.tables import cohort_runs
-from gridjourney.workflows.cohort import CohortWorkflow
-from gridjourney.workflows.cohort_contracts import CohortInput, CohortState
+from gridjourney.workflows.cohort_contracts import CohortState
 from tests.cohorts.support import (
-    SEND_TASK_QUEUE,
-    TASK_QUEUE,
+    DR_HEAD,
+    DR_NOTICE,
     RecordingSends,
     add_customers,
     cohort_workers,
+    start_cohort,
     subject_event,
 )
-from tests.workflows.standins import compiled
 
-DR_TARGET = """
-id: peak_rewards
-mode: cohort
-purpose: informational
-trigger: {event: dr.event_scheduled}
-cohort:
-  key: event.dr_event_id
-  audience: {program: event.program, target: {kw: event.target_kw}}
-steps:
-  - id: notice
-    send: {channels: [sms], template: dr_notice}
-"""
+DR_TARGET = (
+    DR_HEAD + "  audience: {program: event.program, target: {kw: event.target_kw}}\nsteps:\n" + DR_NOTICE
+)
 
 
 async def test_a_target_that_is_not_a_number_fails_the_run_once(
@@ -53,17 +43,7 @@ async def test_a_target_that_is_not_a_number_fails_the_run_once(
     )
     sends = RecordingSends(engine)
     async with cohort_workers(env.client, engine, sends, tmp_path):
-        handle = await env.client.start_workflow(
-            CohortWorkflow.run,
-            CohortInput(
-                journey=compiled(DR_TARGET),
-                cohort_key="dr-1",
-                trigger=trigger,
-                send_task_queue=SEND_TASK_QUEUE,
-            ),
-            id="cohort:peak_rewards:dr-1",
-            task_queue=TASK_QUEUE,
-        )
+        handle = await start_cohort(env.client, DR_TARGET, "dr-1", trigger)
         final: CohortState = await asyncio.wait_for(handle.result(), timeout=60)
     assert final.status == "failed"
     assert final.exit_reason is not None and "not a number" in final.exit_reason

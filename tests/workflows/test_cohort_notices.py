@@ -7,58 +7,32 @@ from datetime import timedelta
 from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncEngine
-from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
-from gridjourney.workflows.cohort import CohortWorkflow
-from gridjourney.workflows.cohort_contracts import COHORT_STATE_QUERY, CohortInput, CohortState
 from gridjourney.workflows.contracts import JOURNEY_EVENT_SIGNAL
 from tests.cohorts.support import (
-    SEND_TASK_QUEUE,
-    TASK_QUEUE,
+    AT_MOST_HOURLY,
+    ETR_NOTICE,
+    OUTAGE_HEAD,
+    OUTAGE_STEPS,
+    Handle,
     RecordingSends,
     add_customers,
     cohort_workers,
+    start_cohort,
     subject_event,
+    until_waiting,
 )
-from tests.workflows.standins import compiled
 
 # members are held 10 minutes before the first notice: an ETR update meanwhile finds nobody at
 # await_restore
-HELD_OUTAGE = """
-id: outage_cohort
-mode: cohort
-purpose: safety
-trigger: {event: outage.detected}
-cohort:
-  key: event.incident_id
-  audience: {grid: true}
-  on_update:
-    - event: outage.etr_updated
-      send: {channels: [sms], template: outage_etr}
-      at_steps: [await_restore]
-      moved_by: {field: etr, more_than: 30m}
-      at_most_every: 1h
-steps:
-  - id: hold
-    wait: 10m
-  - id: detected
-    send: {channels: [sms], template: outage_detected}
-  - id: await_restore
-    wait_for: {event: outage.restored, timeout: 2d, on_timeout: end}
-  - id: restored
-    send: {channels: [sms], template: outage_restored}
-"""
+HELD_OUTAGE = (
+    OUTAGE_HEAD + ETR_NOTICE + AT_MOST_HOURLY + "steps:\n  - id: hold\n    wait: 10m\n" + OUTAGE_STEPS
+)
 
 
-async def _waiting(handle: WorkflowHandle[CohortWorkflow, CohortState], step: str, members: int) -> None:
-    state: CohortState = CohortState()
-    for _ in range(300):
-        state = await handle.query(COHORT_STATE_QUERY, result_type=CohortState)
-        if state.per_step() == {step: members}:
-            return
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"members wait at {state.per_step()}, not {members} at {step}")
+async def _waiting(handle: Handle, step: str, members: int) -> None:
+    await until_waiting(handle, {step: members})
 
 
 async def test_an_etr_update_nobody_was_told_does_not_become_the_baseline(
@@ -74,17 +48,7 @@ async def test_an_etr_update_nobody_was_told_does_not_become_the_baseline(
     moved = (etr + timedelta(hours=2)).isoformat()
     sends = RecordingSends(engine)
     async with cohort_workers(env.client, engine, sends, tmp_path):
-        handle = await env.client.start_workflow(
-            CohortWorkflow.run,
-            CohortInput(
-                journey=compiled(HELD_OUTAGE),
-                cohort_key="inc-1",
-                trigger=trigger,
-                send_task_queue=SEND_TASK_QUEUE,
-            ),
-            id="cohort:outage_cohort:inc-1",
-            task_queue=TASK_QUEUE,
-        )
+        handle = await start_cohort(env.client, HELD_OUTAGE, "inc-1", trigger)
         await _waiting(handle, "hold", 10)
         # nobody waits at await_restore yet: this estimate reaches no one
         await handle.signal(

@@ -11,18 +11,14 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.testing import WorkflowEnvironment
-from temporalio.worker import Worker
 
 from gridjourney.activities import JourneyActivities
 from gridjourney.channels.twilio_standin import TwilioStandIn
 from gridjourney.db.tables import cohort_members
-from gridjourney.worker import cohort_activities
-from gridjourney.workflows.cohort import CohortWorkflow
-from gridjourney.workflows.cohort_contracts import COHORT_STATE_QUERY, CohortInput, CohortState
+from gridjourney.workflows.cohort_contracts import COHORT_STATE_QUERY, CohortState
 from gridjourney.workflows.contracts import JOURNEY_EVENT_SIGNAL
 from tests.activities.conftest import activities, senders, settings, standin, templates_dir  # noqa: F401
-from tests.cohorts.support import SEND_TASK_QUEUE, TASK_QUEUE, add_customers, subject_event
-from tests.workflows.standins import compiled
+from tests.cohorts.support import add_customers, cohort_workers, start_cohort, subject_event
 
 OUTAGE = """
 id: outage_notice
@@ -52,30 +48,9 @@ async def test_an_outage_cohort_sends_each_premise_one_notice_and_one_restoratio
     env = time_skipping_env
     customers = await add_customers(engine, 120, transformers=3)
     out = [c for c in customers if c.transformer_id in ("t-0", "t-1")]
-    journey = compiled(OUTAGE)
     trigger = subject_event("outage.detected", incident_id="inc-9", transformer_ids=["t-0", "t-1"])
-    async with (
-        Worker(
-            env.client,
-            task_queue=TASK_QUEUE,
-            workflows=[CohortWorkflow],
-            activities=cohort_activities(engine, tmp_path),
-        ),
-        Worker(env.client, task_queue=SEND_TASK_QUEUE, activities=activities.send_activities),
-    ):
-        handle = await env.client.start_workflow(
-            CohortWorkflow.run,
-            CohortInput(
-                journey=journey,
-                cohort_key="inc-9",
-                trigger=trigger,
-                send_task_queue=SEND_TASK_QUEUE,
-                batch_size=25,
-                concurrency=3,
-            ),
-            id="cohort:outage_notice:inc-9",
-            task_queue=TASK_QUEUE,
-        )
+    async with cohort_workers(env.client, engine, activities.send_activities, tmp_path):
+        handle = await start_cohort(env.client, OUTAGE, "inc-9", trigger, batch_size=25, concurrency=3)
         for _ in range(300):
             state = await handle.query(COHORT_STATE_QUERY, result_type=CohortState)
             if state.per_step() == {"await_restore": len(out)}:
