@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import String, Update, and_, column, func, literal, or_, select, text, update, values
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.dialects.postgresql import Insert, insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -91,6 +91,25 @@ def _unowned() -> ColumnElement[bool]:
     )
 
 
+def _take_over(statement: Insert, token: str, expires: ColumnElement[datetime]) -> Insert:
+    """The claim of a new key, or the take-over of an open row whose attempt is gone (one rule for
+    `acquire` and `acquire_many`): this attempt owns it, counted in `attempts`; a released row is
+    claimed again, any other keeps its status for the new owner to resume from."""
+    return statement.on_conflict_do_update(
+        index_elements=[send_ledger.c.idempotency_key],
+        set_={
+            "owner": token,
+            "lease_expires_at": expires,
+            "attempts": send_ledger.c.attempts + 1,
+            "status": func.coalesce(func.nullif(send_ledger.c.status, literal(RELEASED)), literal(CLAIMED)),
+            "purpose": func.coalesce(send_ledger.c.purpose, statement.excluded.purpose),
+            "journey_id": func.coalesce(send_ledger.c.journey_id, statement.excluded.journey_id),
+            "step_id": func.coalesce(send_ledger.c.step_id, statement.excluded.step_id),
+        },
+        where=and_(send_ledger.c.status.in_(OPEN), _unowned()),
+    )
+
+
 def _owned(key: str, token: str, *statuses: str) -> ColumnElement[bool]:
     return and_(
         send_ledger.c.idempotency_key == key,
@@ -128,19 +147,7 @@ async def acquire(
         step_id=step_id,
         attempts=1,
     )
-    upsert = statement.on_conflict_do_update(
-        index_elements=[send_ledger.c.idempotency_key],
-        set_={
-            "owner": token,
-            "lease_expires_at": expires,
-            "attempts": send_ledger.c.attempts + 1,
-            "status": func.coalesce(func.nullif(send_ledger.c.status, literal(RELEASED)), literal(CLAIMED)),
-            "purpose": func.coalesce(send_ledger.c.purpose, statement.excluded.purpose),
-            "journey_id": func.coalesce(send_ledger.c.journey_id, statement.excluded.journey_id),
-            "step_id": func.coalesce(send_ledger.c.step_id, statement.excluded.step_id),
-        },
-        where=and_(send_ledger.c.status.in_(OPEN), _unowned()),
-    ).returning(*send_ledger.c)
+    upsert = _take_over(statement, token, expires).returning(*send_ledger.c)
     row = (await conn.execute(upsert)).mappings().first()
     return None if row is None else _row(row)
 
@@ -364,19 +371,7 @@ async def acquire_many(
             for key, customer_id in sorted(entries.items())
         ]
     )
-    upsert = statement.on_conflict_do_update(
-        index_elements=[send_ledger.c.idempotency_key],
-        set_={
-            "owner": token,
-            "lease_expires_at": expires,
-            "attempts": send_ledger.c.attempts + 1,
-            "status": func.coalesce(func.nullif(send_ledger.c.status, literal(RELEASED)), literal(CLAIMED)),
-            "purpose": func.coalesce(send_ledger.c.purpose, statement.excluded.purpose),
-            "journey_id": func.coalesce(send_ledger.c.journey_id, statement.excluded.journey_id),
-            "step_id": func.coalesce(send_ledger.c.step_id, statement.excluded.step_id),
-        },
-        where=and_(send_ledger.c.status.in_(OPEN), _unowned()),
-    ).returning(*send_ledger.c)
+    upsert = _take_over(statement, token, expires).returning(*send_ledger.c)
     return {row.idempotency_key: row for row in map(_row, (await conn.execute(upsert)).mappings())}
 
 

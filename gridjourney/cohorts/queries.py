@@ -19,6 +19,7 @@ from sqlalchemy import (
     Numeric,
     Select,
     String,
+    and_,
     case,
     cast,
     false,
@@ -99,6 +100,18 @@ async def batch_members(conn: AsyncConnection, batch: MemberBatch) -> list[Membe
     ]
 
 
+def _still_waiting(run_id: str, from_track: str, customer_ids: Collection[str]) -> ColumnElement[bool]:
+    """The members of `customer_ids` still waiting in `from_track`: a late batch attempt touches no
+    one who has moved on or been released."""
+    c = cohort_members.c
+    return and_(
+        c.run_id == run_id,
+        c.track == from_track,
+        c.step_id.is_not(None),
+        c.customer_id.in_(list(customer_ids)),
+    )
+
+
 async def move_members(
     conn: AsyncConnection,
     run_id: str,
@@ -115,15 +128,9 @@ async def move_members(
     owns. A move clears any deferral. Returns the number of members moved."""
     if not customer_ids:
         return 0
-    c = cohort_members.c
     result = await conn.execute(
         update(cohort_members)
-        .where(
-            c.run_id == run_id,
-            c.track == from_track,
-            c.step_id.is_not(None),
-            c.customer_id.in_(list(customer_ids)),
-        )
+        .where(_still_waiting(run_id, from_track, customer_ids))
         .values(
             step_id=step_id,
             track=track if step_id is not None else None,
@@ -147,15 +154,9 @@ async def defer_members(
     waiting in `from_track` only (see move_members)."""
     if not customer_ids:
         return 0
-    c = cohort_members.c
     result = await conn.execute(
         update(cohort_members)
-        .where(
-            c.run_id == run_id,
-            c.track == from_track,
-            c.step_id.is_not(None),
-            c.customer_id.in_(list(customer_ids)),
-        )
+        .where(_still_waiting(run_id, from_track, customer_ids))
         .values(deferred_until=until, updated_at=func.now())
     )
     return result.rowcount or 0
