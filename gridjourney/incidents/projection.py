@@ -1,12 +1,14 @@
 """The outages projection: outage.detected, outage.etr_updated and outage.restored into `outages`.
 
-Deduplication: an incident detected on a transformer or feeder that an open incident detected within
-`settings.outage_dedup_window` already names is the same incident. It keeps its own row, and its
-`canonical_incident_id` is that incident's: the router keys the cohort run by it, so one run notifies
-both. The incidents sharing a canonical id are one incident from then on: an ETR or a restoration of
-any of them applies to all of them that are still open. A second outage.detected of the same incident
-id adds to its scope and keeps its canonical id; it does not reopen a restored incident (a late
-redelivery of the first report must not put the power out again).
+Deduplication: an incident whose places overlap those of an open incident detected within
+`settings.outage_dedup_window` (a premise, transformer or feeder in common, or a premise of one on a
+transformer or feeder of the other: `queries.duplicated_incident`, the one copy of the rule) is the
+same incident. It keeps its own row, and its `canonical_incident_id` is that incident's: the router
+keys the cohort run by it, so one run notifies both. The incidents sharing a canonical id are one
+incident from then on: an ETR or a restoration of any of them applies to all of them that are still
+open. A second outage.detected of the same incident id adds to its scope and keeps its canonical id;
+it does not reopen a restored incident (a late redelivery of the first report must not put the power
+out again).
 
 A restoration naming premises, transformers or feeders adds the premises restored (for a transformer
 or feeder: the premises of the customers there, as the customers projection knows them when the event
@@ -57,6 +59,7 @@ async def _detected(conn: AsyncConnection, event: StoredEvent) -> None:
         return
     canonical = await queries.duplicated_incident(
         conn,
+        detected.premise_ids,
         detected.transformer_ids,
         detected.feeder_ids,
         event.occurred_at,

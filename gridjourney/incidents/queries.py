@@ -91,25 +91,55 @@ async def open_incidents_of(conn: AsyncConnection, canonical_id: str) -> list[In
 
 async def duplicated_incident(
     conn: AsyncConnection,
+    premise_ids: Sequence[str],
     transformer_ids: Sequence[str],
     feeder_ids: Sequence[str],
     detected_at: datetime,
     window: timedelta,
 ) -> str | None:
-    """The canonical id of the earliest open incident on one of these transformers or feeders detected
-    within `window` of `detected_at`, if there is one."""
-    if not (transformer_ids or feeder_ids):
+    """The canonical id of the earliest open incident detected within `window` of `detected_at` whose
+    places overlap these: a premise, transformer or feeder in common, or a premise of one on a
+    transformer or feeder the other names (a customer's premise_id with their transformer_id or
+    feeder_id, as the customers projection knows them). None when there is none.
+
+    The rule is symmetric, so two reports of one outage are one incident whichever arrives first."""
+    if not (premise_ids or transformer_ids or feeder_ids):
         return None
+    premises, transformers, feeders = list(premise_ids), list(transformer_ids), list(feeder_ids)
+    # a premise the earlier incident names, supplied through a transformer or feeder named here
+    its_premise_on_ours = (
+        select(customers.c.premise_id)
+        .where(
+            customers.c.premise_id == any_(outages.c.premise_ids),
+            or_(customers.c.transformer_id.in_(transformers), customers.c.feeder_id.in_(feeders)),
+        )
+        .exists()
+    )
+    # a premise named here, supplied through a transformer or feeder the earlier incident names
+    our_premise_on_its = (
+        select(customers.c.premise_id)
+        .where(
+            customers.c.premise_id.in_(premises),
+            or_(
+                customers.c.transformer_id == any_(outages.c.transformer_ids),
+                customers.c.feeder_id == any_(outages.c.feeder_ids),
+            ),
+        )
+        .exists()
+    )
     same_place = or_(
-        outages.c.transformer_ids.overlap(list(transformer_ids)),
-        outages.c.feeder_ids.overlap(list(feeder_ids)),
+        outages.c.premise_ids.overlap(premises),
+        outages.c.transformer_ids.overlap(transformers),
+        outages.c.feeder_ids.overlap(feeders),
+        its_premise_on_ours,
+        our_premise_on_its,
     )
     query = (
         select(outages.c.canonical_incident_id)
         .where(
             outages.c.restored_at.is_(None),
-            same_place,
             outages.c.detected_at.between(detected_at - window, detected_at + window),
+            same_place,
         )
         .order_by(outages.c.detected_at, outages.c.incident_id)
         .limit(1)

@@ -58,6 +58,71 @@ async def test_an_incident_on_a_transformer_or_feeder_of_an_open_one_within_the_
     assert first.detected_at == BASE_TIME and first.open
 
 
+async def test_a_premise_incident_and_a_feeder_or_transformer_incident_covering_it_are_one_either_way(
+    engine: AsyncEngine,
+) -> None:
+    await project(
+        engine,
+        customer("c-1", "P-1", "T-1", "F-1"),
+        customer("c-2", "P-2", "T-2", "F-1"),
+        customer("c-3", "P-3", "T-3", "F-2"),
+        customer("c-4", "P-4", "T-4", "F-3"),
+        # premises first, then the feeder they are on
+        outage("outage.detected", "p-first", 0, premise_ids=["P-1"]),
+        outage("outage.detected", "f-then", 3, feeder_ids=["F-1"]),
+        # a transformer first, then a premise on it (and one elsewhere, nowhere near: P-9 is unknown)
+        outage("outage.detected", "t-first", 5, transformer_ids=["T-3"]),
+        outage("outage.detected", "p-then", 6, premise_ids=["P-9", "P-3"]),
+        # two premise reports with a premise in common
+        outage("outage.detected", "p-a", 7, premise_ids=["P-4", "P-8"]),
+        outage("outage.detected", "p-b", 8, premise_ids=["P-7", "P-8"]),
+        # a premise on F-3 is not on F-2 or T-3: its own incident
+        outage("outage.detected", "p-apart", 9, premise_ids=["P-4"], feeder_ids=["F-9"]),
+        # a premise on F-1 reported after the window: its own incident
+        outage("outage.detected", "p-late", 2 * WINDOW_MINUTES + 10, premise_ids=["P-2"]),
+    )
+
+    assert await canonical(engine, "p-first") == "p-first"
+    assert await canonical(engine, "f-then") == "p-first"
+    assert await canonical(engine, "t-first") == "t-first"
+    assert await canonical(engine, "p-then") == "t-first"
+    assert await canonical(engine, "p-b") == "p-a"
+    assert await canonical(engine, "p-apart") == "p-a"  # P-4 in common with p-a
+    assert await canonical(engine, "p-late") == "p-late"
+
+
+async def test_premises_alone_on_one_feeder_are_not_one_incident_nor_a_customer_on_another_feeder(
+    engine: AsyncEngine,
+) -> None:
+    await project(
+        engine,
+        customer("c-1", "P-1", "T-1", "F-1"),
+        customer("c-2", "P-2", "T-2", "F-1"),
+        customer("c-3", "P-3", "T-3", "F-2"),
+        # neighbours on F-1, each reported alone: nothing names F-1, so nothing says they are one fault
+        outage("outage.detected", "p-1", 0, premise_ids=["P-1"]),
+        outage("outage.detected", "p-2", 1, premise_ids=["P-2"]),
+        outage("outage.detected", "f-2", 2, feeder_ids=["F-2"]),  # P-1 and P-2 are not on F-2
+        outage("outage.detected", "p-3", 3, premise_ids=["P-3"], transformer_ids=["T-7"]),
+    )
+
+    assert [await canonical(engine, i) for i in ("p-1", "p-2", "f-2", "p-3")] == ["p-1", "p-2", "f-2", "f-2"]
+
+
+async def test_a_premise_incident_after_its_feeder_incident_was_restored_is_a_new_incident(
+    engine: AsyncEngine,
+) -> None:
+    await project(
+        engine,
+        customer("c-1", "P-1", "T-1", "F-1"),
+        outage("outage.detected", "f-1", 0, feeder_ids=["F-1"]),
+        outage("outage.restored", "f-1", 1, restored_at=(BASE_TIME + timedelta(minutes=1)).isoformat()),
+        outage("outage.detected", "p-1", 2, premise_ids=["P-1"]),
+    )
+
+    assert await canonical(engine, "p-1") == "p-1"
+
+
 async def test_an_incident_restored_before_the_next_one_is_detected_is_not_its_duplicate(
     engine: AsyncEngine,
 ) -> None:
