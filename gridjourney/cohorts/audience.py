@@ -17,11 +17,14 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from gridjourney.cohorts import queries
 from gridjourney.cohorts.queries import Candidate, NewMember, NewRun
-from gridjourney.dr.performance import full_hours, window_hours
+from gridjourney.dr import queries as dr_queries
+from gridjourney.dr.gather import customers_per_read_load
+from gridjourney.dr.like_days import BadLikeDayRule, LikeDayRule
+from gridjourney.dr.performance import DEFAULT_RULE, full_hours, window_hours
 from gridjourney.dsl.expressions import ExpressionError, evaluate
 from gridjourney.dsl.schema import AudienceSpec, TargetSpec
 from gridjourney.metering.dr_baseline import MAX_LOOKBACK_DAYS
@@ -38,11 +41,13 @@ class BadCohortInput(Exception):
     that is not a number, a DR event without its window): retrying cannot help."""
 
 
-async def resolve_audience(engine: AsyncEngine, request: ResolveAudienceInput) -> AudienceOutcome:
+async def resolve_audience(
+    engine: AsyncEngine, request: ResolveAudienceInput, customers_per_load: int | None = None
+) -> AudienceOutcome:
     """The audience into cohort_members. Raises BadCohortInput after recording the run `failed` with
-    the reason (cohort_runs.exit_reason)."""
+    the reason (cohort_runs.exit_reason). `customers_per_load`: see `expected_reductions`."""
     try:
-        return await _resolve(engine, request)
+        return await _resolve(engine, request, customers_per_load)
     except BadCohortInput as error:
         async with engine.begin() as conn:
             await queries.claim_run(conn, _new_run(request))
@@ -61,7 +66,9 @@ def _new_run(request: ResolveAudienceInput) -> NewRun:
     )
 
 
-async def _resolve(engine: AsyncEngine, request: ResolveAudienceInput) -> AudienceOutcome:
+async def _resolve(
+    engine: AsyncEngine, request: ResolveAudienceInput, customers_per_load: int | None
+) -> AudienceOutcome:
     async with engine.begin() as conn:
         status, members, holdout = await queries.claim_run(conn, _new_run(request))
         if status != "resolving":  # resolved by an earlier attempt
@@ -97,7 +104,7 @@ async def _resolve(engine: AsyncEngine, request: ResolveAudienceInput) -> Audien
         if audience.target is not None:
             target_kw = _target_kw(audience.target, request.subject)
         if audience.target is not None and target_kw is not None:  # no target: the whole audience
-            expectations = await _expected_reductions(engine, candidates, request.subject)
+            expectations = await expected_reductions(engine, candidates, request.subject, customers_per_load)
             picked, expected_kw = pick_until_target(picked, expectations, audience.target, target_kw)
         await queries.insert_members(conn, request.run_id, picked, request.first_step, request.track)
         held = sum(member.holdout for member in picked)
@@ -110,6 +117,17 @@ async def _resolve(engine: AsyncEngine, request: ResolveAudienceInput) -> Audien
             expected_kw=expected_kw,
         )
     return AudienceOutcome(members=len(picked), holdout=held, target_kw=target_kw, expected_kw=expected_kw)
+
+
+async def audience_members(conn: AsyncConnection, request: ResolveAudienceInput) -> list[NewMember]:
+    """The audience's members on `request.subject` by its sources, `where` and holdout, without a
+    target: the customers a later event of a running run names (cohorts/joining.py)."""
+    audience = request.audience
+    program, grid = _program(audience, request.subject), _grid(audience, request.subject)
+    candidates = await queries.audience_candidates(conn, program=program, grid=grid)
+    if audience.where is not None:
+        candidates = [c for c in candidates if _holds(audience.where, _namespace(c, request))]
+    return [_member(candidate, request.run_id, audience.holdout) for candidate in candidates]
 
 
 def _program(audience: AudienceSpec, subject: dict[str, Any]) -> str | None:
@@ -225,21 +243,36 @@ def pick_until_target(
     return picked, round(total, 4)
 
 
-async def _expected_reductions(
-    engine: AsyncEngine, candidates: list[Candidate], subject: dict[str, Any]
+async def expected_reductions(
+    engine: AsyncEngine,
+    candidates: list[Candidate],
+    subject: dict[str, Any],
+    customers_per_load: int | None = None,
 ) -> dict[str, Expectation]:
+    """Each candidate's DR-response propensity and expected kW shed over the event window, computed a
+    group of customers at a time (a customer's baseline depends on their reads only), so that memory
+    stays bounded at any audience size. `customers_per_load`: the group (default: as many as keep
+    about READS_PER_LOAD reads in memory)."""
     try:
         start = datetime.fromisoformat(str(subject["start"]))
         end = datetime.fromisoformat(str(subject["end"]))
     except (KeyError, ValueError) as error:
         raise BadCohortInput("a DR target needs the event's start and end as times") from error
-    reads = await load_reads(
-        engine,
-        customer_ids=[candidate.customer_id for candidate in candidates],
-        start=start - timedelta(days=MAX_LOOKBACK_DAYS + 1),
-        end=start,
-    )
-    loads = window_loads_kw(reads, start, end, {c.customer_id: c.time_zone for c in candidates})
+    try:
+        async with engine.connect() as conn:
+            rule = await dr_queries.like_day_rule(conn, _event_id(subject), subject)
+    except BadLikeDayRule as error:
+        raise BadCohortInput(str(error)) from error
+    since = start - timedelta(days=MAX_LOOKBACK_DAYS + 1)
+    group = customers_per_load or customers_per_read_load(since, start)
+    loads: dict[str, float] = {}
+    for offset in range(0, len(candidates), group):
+        part = candidates[offset : offset + group]
+        reads = await load_reads(
+            engine, customer_ids=[candidate.customer_id for candidate in part], start=since, end=start
+        )
+        loads |= window_loads_kw(reads, start, end, {c.customer_id: c.time_zone for c in part}, rule)
+        del reads  # before the next group's reads arrive
     expectations: dict[str, Expectation] = {}
     for candidate in candidates:
         scores = candidate.attributes.get("scores") or {}
@@ -251,15 +284,25 @@ async def _expected_reductions(
     return expectations
 
 
+def _event_id(subject: dict[str, Any]) -> str | None:
+    event_id = subject.get("dr_event_id")
+    return None if event_id is None else str(event_id)
+
+
 def window_loads_kw(
-    reads: pd.DataFrame, start: datetime, end: datetime, time_zones: dict[str, str]
+    reads: pd.DataFrame,
+    start: datetime,
+    end: datetime,
+    time_zones: dict[str, str],
+    rule: LikeDayRule = DEFAULT_RULE,
 ) -> dict[str, float]:
     """Each customer's expected load over the event window (mean kW of the event hours) by the 10-of-10
-    like-day baseline: the load a responder can shed. Customers without like days are absent.
+        like-day baseline (like days chosen by `rule`, as the report chooses them for the achieved
+    reduction): the load a responder can shed. Customers without like days are absent.
 
-    The baseline is dr/performance.py's, computed for all customers at once beside the event day's
-    reads; before the event there are none, so the event hours are given as zero reads and the
-    baseline is read off them.
+        The baseline is dr/performance.py's, computed for all customers at once beside the event day's
+        reads; before the event there are none, so the event hours are given as zero reads and the
+        baseline is read off them.
     """
     if reads.empty:
         return {}
@@ -278,7 +321,7 @@ def window_loads_kw(
     zones = {customer: time_zones.get(customer, "UTC") for customer in customers}
     hourly = full_hours(pd.concat([reads[columns], placeholder], ignore_index=True), zones)
     try:
-        window = window_hours(hourly, start=start, end=end, time_zones=zones)
+        window = window_hours(hourly, start=start, end=end, time_zones=zones, rule=rule)
     except ValueError:  # a period the like-day baseline cannot judge
         return {}
     means = window.groupby("customer_id")["baseline_kwh"].mean()

@@ -43,11 +43,9 @@ class DrActivities:
             members = await batch_members(conn, batch)
             ids = [member.customer_id for member in members]
             zones = await queries.time_zones_of(conn, ids)
-            others = [
-                (event.start, event.end)
-                for event in (await queries.all_dr_events(conn)).values()
-                if event.dr_event_id != task.dr_event_id and event.status != "cancelled"
-            ]
+            rule = await queries.like_day_rule(
+                conn, task.dr_event_id, await queries.run_subject(conn, batch.run_id)
+            )
         if not members:
             return BatchOutcome()
         hourly = await load_full_hours(
@@ -58,7 +56,7 @@ class DrActivities:
             start=task.event_start,
             end=task.event_end,
             time_zones=zones,
-            other_events=others,
+            rule=rule,
         )
         figures = member_performance(window)
         activity.heartbeat(len(figures))

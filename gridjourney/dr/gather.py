@@ -11,8 +11,8 @@ import pandas as pd
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gridjourney.dr import queries
+from gridjourney.dr.like_days import LikeDayRule
 from gridjourney.dr.performance import empty_window, full_hours, window_hours
-from gridjourney.dr.queries import DrEventView
 from gridjourney.dr.report import EventData
 from gridjourney.metering.dr_baseline import MAX_LOOKBACK_DAYS
 from gridjourney.metering.store import load_reads
@@ -39,6 +39,7 @@ async def event_ids_with_runs(engine: AsyncEngine, program: str | None = None) -
 async def gather(engine: AsyncEngine, event_ids: Sequence[str]) -> list[EventData]:
     """One EventData per event id, in order; UnknownDrEvent for an id that is no DR event."""
     datas: list[EventData] = []
+    rules: list[LikeDayRule] = []
     async with engine.connect() as conn:
         every = await queries.all_dr_events(conn)
         for event_id in event_ids:
@@ -52,6 +53,7 @@ async def gather(engine: AsyncEngine, event_ids: Sequence[str]) -> list[EventDat
             since = min((run.started_at for run in runs), default=event.start)
             until = max([event.end, *(run.finished_at for run in runs if run.finished_at)])
             expected = [run.expected_kw for run in runs if run.expected_kw is not None]
+            rules.append(await queries.like_day_rule(conn, event_id, runs[0].subject if runs else {}))
             datas.append(
                 EventData(
                     event=event,
@@ -63,31 +65,32 @@ async def gather(engine: AsyncEngine, event_ids: Sequence[str]) -> list[EventDat
                     expected_kw=sum(expected) if expected else None,
                 )
             )
-    await _fill_windows(engine, datas, list(every.values()))
+    await _fill_windows(engine, datas, rules)
     return datas
 
 
-async def _fill_windows(engine: AsyncEngine, datas: list[EventData], every: list[DrEventView]) -> None:
+async def _fill_windows(engine: AsyncEngine, datas: list[EventData], rules: list[LikeDayRule]) -> None:
     zones = {m.customer_id: m.time_zone for data in datas for m in data.members}
     if not zones:
         return
     start = min(data.event.start for data in datas) - timedelta(days=MAX_LOOKBACK_DAYS + 2)
     end = max(data.event.end for data in datas)
     hourly = await load_full_hours(engine, zones, start, end)
-    for data in datas:
-        others = [
-            (e.start, e.end)
-            for e in every
-            if e.dr_event_id != data.event.dr_event_id and e.status != "cancelled"
-        ]
+    for data, rule in zip(datas, rules, strict=True):
         own = {m.customer_id: m.time_zone for m in data.members}
         data.window = window_hours(
             hourly[hourly["customer_id"].isin(list(own))],
             start=data.event.start,
             end=data.event.end,
             time_zones=own,
-            other_events=others,
+            rule=rule,
         )
+
+
+def customers_per_read_load(start: datetime, end: datetime) -> int:
+    """How many customers' reads in [start, end) to load at once: about READS_PER_LOAD reads."""
+    per_customer = max(1, (end - start).days + 1) * READS_PER_DAY_AT_MOST
+    return max(1, READS_PER_LOAD // per_customer)
 
 
 async def load_full_hours(
@@ -96,8 +99,7 @@ async def load_full_hours(
     """The customers' full local clock hours of kWh (dr/performance.py `full_hours`) from reads in
     [start, end), loaded a group of customers at a time so that memory stays bounded: a customer's
     hours never depend on another's reads."""
-    per_customer = max(1, (end - start).days + 1) * READS_PER_DAY_AT_MOST
-    group = max(1, READS_PER_LOAD // per_customer)
+    group = customers_per_read_load(start, end)
     customer_ids = sorted(time_zones)
     parts: list[pd.DataFrame] = []
     for offset in range(0, len(customer_ids), group):

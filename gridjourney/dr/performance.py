@@ -9,12 +9,13 @@ yet"), and a day with a gap in an event hour is not a like day.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 import pandas as pd
 
+from gridjourney.dr.like_days import LikeDayRule
 from gridjourney.metering.dr_baseline import MAX_LOOKBACK_DAYS, event_day_hours, performances_from_hourly
 from gridjourney.metering.features import hourly_kwh
 
@@ -23,6 +24,7 @@ from gridjourney.metering.features import hourly_kwh
 RESPONSE_MIN_KWH = 0.05
 RESPONSE_MIN_SHARE = 0.05
 HOUR_SECONDS = 3600
+DEFAULT_RULE = LikeDayRule()  # US federal holidays, no other events
 
 
 @dataclass(frozen=True)
@@ -46,14 +48,6 @@ class MemberPerformance:
         return round(max(0.0, self.kwh_saved) * credit_per_kwh, 2)
 
 
-def event_days(windows: Iterable[tuple[datetime, datetime]], time_zone: str) -> set[date]:
-    """The local days other DR events touched: never like days."""
-    days: set[date] = set()
-    for start, end in windows:
-        days |= {day for day, _ in event_day_hours(start, end, time_zone)}
-    return days
-
-
 def full_hours(reads: pd.DataFrame, time_zones: Mapping[str, str]) -> pd.DataFrame:
     """kWh per member and local clock hour, keeping only hours whose reads cover the whole hour."""
     if reads.empty:
@@ -68,18 +62,18 @@ def window_hours(
     start: datetime,
     end: datetime,
     time_zones: Mapping[str, str],
-    other_events: Iterable[tuple[datetime, datetime]] = (),
+    rule: LikeDayRule = DEFAULT_RULE,
 ) -> pd.DataFrame:
     """customer_id, hour_start (UTC), baseline_kwh, actual_kwh for every event hour of every member
-    whose reads cover the window (`hourly` from `full_hours`). Members without figures are absent."""
+    whose reads cover the window (`hourly` from `full_hours`), like days chosen by `rule`. Members
+    without figures are absent."""
     if hourly.empty:  # no reads at all (its `date` column is not even a datetime then)
         return empty_window()
-    others = list(other_events)
     frames: list[pd.DataFrame] = []
     zones = pd.Series(time_zones, dtype=object)
     for zone, members in zones.groupby(zones):
         parts = event_day_hours(start, end, str(zone))
-        excluded = event_days(others, str(zone)) - {day for day, _ in parts}
+        excluded = rule.excluded_days(str(zone)) - {day for day, _ in parts}
         earliest = pd.Timestamp(parts[0][0] - timedelta(days=MAX_LOOKBACK_DAYS))
         near = hourly[
             hourly["customer_id"].isin(members.index)
@@ -87,7 +81,13 @@ def window_hours(
             & (hourly["date"] <= pd.Timestamp(parts[-1][0]))
         ]
         judged = [
-            performances_from_hourly(near, event_day=day, hours=hours, earlier_event_days=excluded)
+            performances_from_hourly(
+                near,
+                event_day=day,
+                hours=hours,
+                earlier_event_days=excluded,
+                holiday_calendar=rule.holiday_calendar,
+            )
             for day, hours in parts
         ]
         covered = set.intersection(*({c for c, p in part.items() if p.hours} for part in judged))

@@ -12,6 +12,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gridjourney.db.tables import cohort_members, cohort_runs, customers, dr_performance, events
+from gridjourney.dr.like_days import LikeDayRule, rule_of
 from gridjourney.dr.performance import MemberPerformance
 from gridjourney.projections.dr_events import DrEventView as DrEventRow
 from gridjourney.projections.dr_events import list_dr_events
@@ -63,6 +64,7 @@ class RunView:
     finished_at: datetime | None
     target_kw: float | None
     expected_kw: float | None
+    subject: dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -139,11 +141,32 @@ async def all_dr_events(conn: AsyncConnection) -> dict[str, DrEventView]:
     return {row.dr_event_id: _view(row) for row in await list_dr_events(conn)}
 
 
+async def like_day_rule(
+    conn: AsyncConnection, dr_event_id: str | None, subject: dict[str, Any]
+) -> LikeDayRule:
+    """The like-day rule (dr/like_days.py) for the event `dr_event_id` of a run with this subject:
+    the days of every other DR event not cancelled are excluded."""
+    others = [
+        (event.start, event.end)
+        for event in (await all_dr_events(conn)).values()
+        if event.dr_event_id != dr_event_id and event.status != "cancelled"
+    ]
+    return rule_of(subject, others)
+
+
+async def run_subject(conn: AsyncConnection, run_id: str) -> dict[str, Any]:
+    """The subject a cohort run was started with (empty for an unknown run)."""
+    subject = (
+        await conn.execute(select(cohort_runs.c.subject).where(cohort_runs.c.run_id == run_id))
+    ).scalar()
+    return dict(subject or {})
+
+
 async def runs_of_event(conn: AsyncConnection, dr_event_id: str) -> list[RunView]:
     """The cohort runs the event started (one per DR journey)."""
     c = cohort_runs.c
     rows = await conn.execute(
-        select(c.run_id, c.journey_id, c.started_at, c.finished_at, c.target_kw, c.expected_kw)
+        select(c.run_id, c.journey_id, c.started_at, c.finished_at, c.target_kw, c.expected_kw, c.subject)
         .where(c.cohort_key == dr_event_id)
         .order_by(c.run_id)
     )

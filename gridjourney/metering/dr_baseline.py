@@ -2,9 +2,10 @@
 
 For each hour of the event, the baseline is the mean kWh of that same local clock hour over the 10 most
 recent like days before the event day: weekdays for a weekday event, Saturdays and Sundays for a
-weekend event; US federal holidays and earlier event days are never like days, and neither is a day
-without reads for every event hour. The reduction is baseline - actual. An event hour is a local clock
-hour that overlaps the event's period; the event must lie within one local day.
+weekend event; holidays (of the calendar given: US federal by default, metering/holidays.py) and
+earlier event days are never like days, and neither is a day without reads for every event hour.
+The reduction is baseline - actual. An event hour is a local clock hour that overlaps the event's
+period; the event must lie within one local day.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from gridjourney.metering.features import hourly_kwh
-from gridjourney.metering.holidays import is_federal_holiday
+from gridjourney.metering.holidays import US, is_holiday
 
 LIKE_DAYS = 10
 MAX_LOOKBACK_DAYS = 60
@@ -82,6 +83,7 @@ def dr_performance(
     earlier_event_days: Iterable[date] = (),
     like_days: int = LIKE_DAYS,
     max_lookback_days: int = MAX_LOOKBACK_DAYS,
+    holiday_calendar: str = US,
 ) -> DrPerformance:
     """One customer's baseline, actual and reduction per event hour (reads: read_at, interval_seconds,
     kwh; customer_id optional)."""
@@ -97,6 +99,7 @@ def dr_performance(
         earlier_event_days=earlier_event_days,
         like_days=like_days,
         max_lookback_days=max_lookback_days,
+        holiday_calendar=holiday_calendar,
     )
 
 
@@ -108,6 +111,7 @@ def performance_from_hourly(
     earlier_event_days: Iterable[date] = (),
     like_days: int = LIKE_DAYS,
     max_lookback_days: int = MAX_LOOKBACK_DAYS,
+    holiday_calendar: str = US,
 ) -> DrPerformance:
     """`dr_performance` from one customer's kWh per local clock hour (the frame of
     metering/features.py `hourly_kwh`)."""
@@ -118,22 +122,25 @@ def performance_from_hourly(
         earlier_event_days=earlier_event_days,
         like_days=like_days,
         max_lookback_days=max_lookback_days,
+        holiday_calendar=holiday_calendar,
     )
     return judged.get("customer") or DrPerformance(
         event_day=event_day, like_days=[], hours=[], complete=False, reason="no reads for the event hours"
     )
 
 
-def like_day_candidates(event_day: date, excluded: Iterable[date], max_lookback_days: int) -> list[date]:
+def like_day_candidates(
+    event_day: date, excluded: Iterable[date], max_lookback_days: int, holiday_calendar: str = US
+) -> list[date]:
     """The days that may be like days, most recent first: the same kind of day (weekday or weekend),
-    neither a holiday nor an excluded (earlier event) day, within the lookback."""
+    neither a holiday of `holiday_calendar` nor an excluded (earlier event) day, within the lookback."""
     weekend = event_day.weekday() >= 5
     skip = set(excluded)
     candidates = (event_day - timedelta(days=back) for back in range(1, max_lookback_days + 1))
     return [
         day
         for day in candidates
-        if (day.weekday() >= 5) == weekend and day not in skip and not is_federal_holiday(day)
+        if (day.weekday() >= 5) == weekend and day not in skip and not is_holiday(day, holiday_calendar)
     ]
 
 
@@ -145,11 +152,12 @@ def performances_from_hourly(
     earlier_event_days: Iterable[date] = (),
     like_days: int = LIKE_DAYS,
     max_lookback_days: int = MAX_LOOKBACK_DAYS,
+    holiday_calendar: str = US,
 ) -> dict[str, DrPerformance]:
     """customer id -> DrPerformance, for every customer of `hourly` (the frame of
     metering/features.py `hourly_kwh`, all in one time zone), judged at once: a like day is a candidate
     day with reads for every event hour, and the `like_days` most recent of them make the baseline."""
-    candidates = like_day_candidates(event_day, earlier_event_days, max_lookback_days)
+    candidates = like_day_candidates(event_day, earlier_event_days, max_lookback_days, holiday_calendar)
     days = [*candidates, event_day]
     day_of = hourly["date"].dt.date
     hourly = hourly[hourly["hour"].isin(hours) & day_of.isin(days)]

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gridjourney.cohorts.audience import BadCohortInput, resolve_audience, window_loads_kw
 from gridjourney.db.tables import cohort_members, cohort_runs, customer_programs, customers
+from gridjourney.dr.like_days import LikeDayRule
 from gridjourney.dsl.schema import AudienceSpec
 from gridjourney.metering.store import copy_reads
 from gridjourney.workflows.assignment import unit_interval
@@ -263,3 +264,74 @@ async def test_bad_input_fails_the_run_with_the_reason(
     assert status == "failed"
     assert exit_reason is not None and reason in exit_reason
     assert await _members(engine, "cohort:j:bad") == []
+
+
+async def test_the_expected_reduction_computed_in_groups_equals_it_computed_at_once(
+    engine: AsyncEngine,
+) -> None:
+    rng = np.random.default_rng(3)
+    responses = rng.uniform(0.05, 0.95, size=300)
+    made = await add_customers(
+        engine,
+        300,
+        program="ptr",
+        attributes=lambda i: {"scores": {"dr_response": float(responses[i])}},
+    )
+    hours = pd.date_range(EVENT_START - timedelta(days=25), EVENT_START, freq="h", inclusive="left")
+    reads = pd.concat(
+        [
+            pd.DataFrame(
+                {
+                    "customer_id": c.customer_id,
+                    "meter_id": f"m-{c.customer_id}",
+                    "read_at": hours,
+                    "interval_seconds": 3600,
+                    "kwh": rng.gamma(2.0, 0.5 + i / 300, size=len(hours)),
+                    "source": "test",
+                }
+            )
+            for i, c in enumerate(made)
+            if i % 10 != 0  # every tenth customer has no reads: expected shed 0
+        ]
+    )
+    await copy_reads(engine, reads)
+    subject = {
+        "program": "ptr",
+        "target_kw": 150.0,
+        "start": EVENT_START.isoformat(),
+        "end": EVENT_END.isoformat(),
+    }
+    audience = {"program": "event.program", "target": {"kw": "event.target_kw"}}
+    at_once = await resolve_audience(engine, _request("cohort:j:once", audience, **subject), 10_000)
+    in_groups = await resolve_audience(engine, _request("cohort:j:groups", audience, **subject), 7)
+
+    async def expected(run_id: str) -> list[tuple[str, int, float | None]]:
+        c = cohort_members.c
+        async with engine.connect() as conn:
+            rows = await conn.execute(
+                select(c.customer_id, c.member_no, c.expected_kw)
+                .where(c.run_id == run_id)
+                .order_by(c.member_no)
+            )
+            return [(row.customer_id, row.member_no, row.expected_kw) for row in rows]
+
+    picked = await expected("cohort:j:once")
+    assert 30 < len(picked) < 270  # the target stops part-way: the ranking matters
+    assert await expected("cohort:j:groups") == picked
+    assert (in_groups.members, in_groups.expected_kw) == (at_once.members, at_once.expected_kw)
+    assert at_once.expected_kw is not None and at_once.expected_kw >= 150.0
+
+
+def test_the_expected_window_load_skips_the_days_of_other_dr_events() -> None:
+    hours = pd.date_range(EVENT_START - timedelta(days=20), EVENT_START, freq="h", inclusive="left")
+    day_before = (EVENT_START - timedelta(days=1)).date()
+    # 2 kWh in the event hours, but 0.0 on the day before, when another DR event was called
+    kwh = np.where(np.isin(hours.hour, [17, 18]), 2.0, 1.0)
+    kwh = np.where(hours.date == day_before, 0.0, kwh)
+    reads = pd.DataFrame(
+        {"customer_id": "c", "meter_id": "m", "read_at": hours, "interval_seconds": 3600, "kwh": kwh}
+    )
+    other = (EVENT_START - timedelta(days=1), EVENT_END - timedelta(days=1))
+    assert window_loads_kw(reads, EVENT_START, EVENT_END, {"c": "UTC"}) == {"c": pytest.approx(1.8)}
+    ruled = window_loads_kw(reads, EVENT_START, EVENT_END, {"c": "UTC"}, LikeDayRule(other_events=(other,)))
+    assert ruled == {"c": 2.0}

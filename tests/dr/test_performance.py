@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from gridjourney.dr.like_days import LikeDayRule
 from gridjourney.dr.performance import MemberPerformance, full_hours, member_performance, window_hours
 
 # Half-hourly reads from 1 to 31 January 2013 (UTC): 0.5 kWh every half hour, except on 30 January
@@ -56,7 +57,9 @@ def test_an_earlier_event_day_is_no_like_day() -> None:
     included = window_hours(hourly, start=later, end=after, time_zones=zones)
     # The 30th's 23:00 hour was shed (0.4 kWh); the 9 other like days used 1.0.
     assert included["baseline_kwh"].iloc[0] == pytest.approx((0.4 + 9 * 1.0) / 10)
-    excluded = window_hours(hourly, start=later, end=after, time_zones=zones, other_events=[(START, END)])
+    excluded = window_hours(
+        hourly, start=later, end=after, time_zones=zones, rule=LikeDayRule(other_events=((START, END),))
+    )
     assert excluded["baseline_kwh"].iloc[0] == pytest.approx(1.0)
 
 
