@@ -1,6 +1,7 @@
-"""The cohort engine's activities: the audience, branch/split partitions, wait_for matches, moves,
-batched update and score steps, and the run's status. Sending is C's SEND_COHORT_BATCH
-(activities/send_batch.py), DR performance F's DR_PERFORMANCE_BATCH (dr/activities.py).
+"""The cohort engine's activities: the audience (and members joining a running run), branch/split
+partitions, wait_for matches, moves, batched update and score steps, and the run's status. Sending
+is C's SEND_COHORT_BATCH (activities/send_batch.py), DR performance F's DR_PERFORMANCE_BATCH
+(dr/activities.py).
 
 Batch activities move each member when done with it, so a retried batch finds only what is left;
 update and score steps append events under ids derived from (run, step, visit, member), so a member
@@ -24,12 +25,13 @@ from temporalio.exceptions import ApplicationError
 from gridjourney.activities.customers import update_customer
 from gridjourney.activities.scores import Scoring
 from gridjourney.cohorts import queries
-from gridjourney.cohorts.audience import BadCohortInput, resolve_audience
+from gridjourney.cohorts.audience import BadCohortInput, audience_members, resolve_audience
 from gridjourney.dsl.expressions import ExpressionError, evaluate
 from gridjourney.dsl.schema import SCORE_MODELS, BranchStep
 from gridjourney.events.store import EventStore
 from gridjourney.projections.queries import CustomerView, get_customers
 from gridjourney.workflows.cohort_contracts import (
+    ADD_MEMBERS,
     COUNT_TRACKS,
     MATCH_EVENT,
     MOVE_TRACK,
@@ -94,6 +96,19 @@ class CohortActivities:
         try:
             return await resolve_audience(self.engine, request)
         except BadCohortInput as error:  # recorded as the run's failure; a retry would fail the same
+            raise ApplicationError(str(error), type="BadCohortInput", non_retryable=True) from error
+
+    @activity.defn(name=ADD_MEMBERS)
+    async def add_members(self, request: ResolveAudienceInput) -> TrackSpan:
+        """The customers a later triggering event names (request.subject) who are not members yet
+        join the run at its first step, in request.track."""
+        try:
+            async with self.engine.begin() as conn:
+                members = await audience_members(conn, request)
+                return await queries.add_members(
+                    conn, request.run_id, members, request.first_step, request.track
+                )
+        except BadCohortInput as error:  # an audience expression failing on this event: no one joins
             raise ApplicationError(str(error), type="BadCohortInput", non_retryable=True) from error
 
     @activity.defn(name=PARTITION_BATCH)
@@ -271,6 +286,7 @@ class CohortActivities:
     def all(self) -> list[Callable[..., Any]]:
         return [
             self.resolve_audience,
+            self.add_members,
             self.partition_batch,
             self.match_event,
             self.move_track,

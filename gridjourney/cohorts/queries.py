@@ -335,16 +335,22 @@ class NewMember:
 
 
 async def insert_members(
-    conn: AsyncConnection, run_id: str, members: list[NewMember], step_id: str, track: str
+    conn: AsyncConnection,
+    run_id: str,
+    members: list[NewMember],
+    step_id: str,
+    track: str,
+    *,
+    first_no: int = 0,
 ) -> None:
-    """The members as rows, member_no in list order, all at `step_id` in `track`: one statement over
-    arrays (unnest), which is what keeps 100,000 members to about a second."""
+    """The members as rows, member_no in list order from `first_no`, all at `step_id` in `track`: one
+    statement over arrays (unnest), which is what keeps 100,000 members to about a second."""
     if not members:
         return
     statement = text(
         "INSERT INTO cohort_members (run_id, customer_id, member_no, premise_id, transformer_id, "
         "feeder_id, segment, holdout, expected_kw, step_id, track) "
-        "SELECT :run_id, m.customer_id, m.ord - 1, m.premise_id, m.transformer_id, m.feeder_id, "
+        "SELECT :run_id, m.customer_id, m.ord - 1 + :first_no, m.premise_id, m.transformer_id, m.feeder_id, "
         "m.segment, m.holdout, m.expected_kw, :step_id, :track "
         "FROM unnest(CAST(:ids AS text[]), CAST(:premises AS text[]), CAST(:transformers AS text[]), "
         "CAST(:feeders AS text[]), CAST(:segments AS text[]), CAST(:holdouts AS boolean[]), "
@@ -355,6 +361,7 @@ async def insert_members(
         statement,
         {
             "run_id": run_id,
+            "first_no": first_no,
             "step_id": step_id,
             "track": track,
             "ids": [m.customer_id for m in members],
@@ -366,6 +373,38 @@ async def insert_members(
             "kws": [m.expected_kw for m in members],
         },
     )
+
+
+async def add_members(
+    conn: AsyncConnection, run_id: str, members: list[NewMember], step_id: str, track: str
+) -> TrackSpan:
+    """Members joining a running run (a later event names more customers): those not members yet,
+    member_no after the run's last, at `step_id` in `track`; the run's counts grow. The run's row is
+    locked first, so the joins of a run go one at a time and none after it has ended. Returns the
+    span of `track`: a retried join finds its members there already and adds nobody twice."""
+    runs = cohort_runs.c
+    status = (
+        await conn.execute(select(runs.status).where(runs.run_id == run_id).with_for_update())
+    ).scalar_one_or_none()
+    if status != "running":
+        return TrackSpan()
+    c = cohort_members.c
+    named = [member.customer_id for member in members]
+    known = await conn.execute(select(c.customer_id).where(c.run_id == run_id, c.customer_id.in_(named)))
+    already = set(known.scalars())
+    joining = [member for member in members if member.customer_id not in already]
+    if joining:
+        last = await conn.execute(select(func.max(c.member_no)).where(c.run_id == run_id))
+        highest = last.scalar_one_or_none()
+        first_no = 0 if highest is None else highest + 1
+        await insert_members(conn, run_id, joining, step_id, track, first_no=first_no)
+        held = sum(member.holdout for member in joining)
+        await conn.execute(
+            update(cohort_runs)
+            .where(runs.run_id == run_id)
+            .values(members=runs.members + len(joining), holdout=runs.holdout + held)
+        )
+    return (await track_spans(conn, run_id, [track]))[track]
 
 
 async def mark_resolved(

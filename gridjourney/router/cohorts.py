@@ -6,7 +6,9 @@ outage.* events the key is mapped to its canonical incident (gridjourney/inciden
 two reports of one transformer make one run. The same event twice, or the same incident twice,
 starts nothing new: Temporal refuses a second run under the id (REJECT_DUPLICATE keeps a finished
 run's id taken), and a run `cohort_runs` shows finished is not started again once Temporal has
-forgotten it.
+forgotten it. A triggering event that finds its key's run running is signalled to it: the customers
+it names who are not members yet join (a second outage report merged into the incident); the run
+ignores an event it has seen, so a redelivered trigger adds nobody.
 """
 
 from __future__ import annotations
@@ -101,8 +103,13 @@ class CohortRouting:
         triggered = triggered_cohorts(event, journeys)
         for journey in triggered:
             key = await self._key(journey, event)
-            if key is not None:
-                self.started += int(await self._start(journey, key, event))
+            if key is None:
+                continue
+            started = await self._start(journey, key, event)
+            if started:
+                self.started += 1
+            elif started is False:  # running (a closed run Temporal still knows: the signal finds none)
+                await self._signal(cohort_run_id(journey.journey_id, key), event)
         for journey in cohort_journeys(journeys):
             if journey in triggered or event.type not in cohort_listened_types(journey):
                 continue
@@ -118,11 +125,12 @@ class CohortRouting:
             canonical = await canonical_incident_id(conn, key)
         return bounded_key(canonical or key)
 
-    async def _start(self, journey: CompiledJourney, key: str, event: EventRef) -> bool:
+    async def _start(self, journey: CompiledJourney, key: str, event: EventRef) -> bool | None:
+        """True: started; False: a run of the key exists; None: the run has finished."""
         run_id = cohort_run_id(journey.journey_id, key)
         async with self.engine.connect() as conn:
             if await cohort_queries.run_finished(conn, run_id):
-                return False
+                return None
         try:
             await self.client.start_workflow(
                 CohortWorkflow.run,

@@ -19,6 +19,9 @@ never history (workflows/cohort_contracts.py). How a run goes:
   member leaves with the event type as reason, the run ends `exited`. `on_update` notices:
   SEND_COHORT_BATCH with `stay` to the members waiting at `at_steps`, keyed by step id
   `{event type}#{n}`; incidents/etr.py decides when a moved time is news.
+- a triggering event signalled to the running run (router/cohorts.py: a second outage report merged
+  into the incident): ADD_MEMBERS puts the customers it names who are not members yet in a new track
+  at the first step; their wait_for steps count only the events from their joining on.
 - bad input (RESOLVE_AUDIENCE fails non-retryably: an audience expression, the target, the event's
   window): the run ends `failed` with the reason.
 A new track batches over its own members' member_no range (COUNT_TRACKS / MATCH_EVENT give it), and
@@ -56,6 +59,7 @@ with workflow.unsafe.imports_passed_through():
         WaitStep,
     )
     from gridjourney.workflows.cohort_contracts import (
+        ADD_MEMBERS,
         COHORT_STATE_QUERY,
         COUNT_TRACKS,
         DR_PERFORMANCE_BATCH,
@@ -148,6 +152,11 @@ class CohortWorkflow:
         self._first_shown: dict[str, Any] | None = None  # the subject as the run's first send showed it
         definition = input.journey.definition
         self._wait_for_types = {s.wait_for.event for s in definition.steps if isinstance(s, WaitForStep)}
+        self._trigger_types = {trigger.event for trigger in definition.trigger}
+        # Triggering events that reached the run (their members join), each with the number of the
+        # first wait_for event after it: the newcomers' wait_for steps count only events from there.
+        self._joins: list[tuple[EventRef, int]] = []
+        self._since: dict[str, int] = {}  # track → that number, for the tracks of joined members
 
     # --- handlers ---------------------------------------------------------------------------------
     @workflow.signal(name=JOURNEY_EVENT_SIGNAL)
@@ -158,6 +167,8 @@ class CohortWorkflow:
         if event.type in self._journey.definition.exit_on:
             self._exit_reason = self._exit_reason or event.type
             return
+        if event.type in self._trigger_types:
+            self._joins.append((event, self._events_dropped + len(self._events)))
         if event.type in self._cohort.updates and newer_update(self._subject, event.payload):
             self._subject = updated_subject(self._subject, event.payload)
             self._subject_version += 1
@@ -196,18 +207,22 @@ class CohortWorkflow:
         self._spans[first] = (0, audience.members)
         self._spawn(first, self._journey.first_step, audience.members)
         notices = asyncio.create_task(self._notice_loop())
-        await workflow.wait_condition(lambda: self._exit_reason is not None or self._live == 0)
+        joins = asyncio.create_task(self._join_loop())
+        await workflow.wait_condition(
+            lambda: self._exit_reason is not None or (self._live == 0 and not self._joins)
+        )
         notices.cancel()
+        joins.cancel()
         if self._exit_reason is not None:
             for task in self._tasks:
                 task.cancel()
-            await asyncio.gather(*self._tasks, notices, return_exceptions=True)
+            await asyncio.gather(*self._tasks, notices, joins, return_exceptions=True)
             self._state.status = "exited"
             self._state.exit_reason = self._exit_reason
             self._state.tracks.clear()
             await self._record("exited", self._exit_reason)
         else:
-            await asyncio.gather(notices, return_exceptions=True)
+            await asyncio.gather(notices, joins, return_exceptions=True)
             self._state.status = "completed"
             await self._record("completed")
         return self._state
@@ -237,11 +252,20 @@ class CohortWorkflow:
         return f"t{self._tracks_made}"
 
     def _spawn(
-        self, track: str, step_id: str | None, members: int, visits: dict[str, int] | None = None
+        self,
+        track: str,
+        step_id: str | None,
+        members: int,
+        visits: dict[str, int] | None = None,
+        *,
+        parent: str | None = None,
     ) -> None:
-        """Run `track` from `step_id` (None: its members have finished) in its own coroutine."""
+        """Run `track` from `step_id` (None: its members have finished) in its own coroutine; it came
+        from `parent` (joined members' tracks pass on where their wait_for events begin)."""
         if step_id is None or members <= 0:
             return
+        if parent is not None and parent in self._since:
+            self._since[track] = self._since[parent]
         self._state.tracks[track] = TrackState(step_id=step_id, members=members)
         self._live += 1
         self._tasks.append(asyncio.create_task(self._run_track(track, step_id, dict(visits or {}))))
@@ -296,7 +320,7 @@ class CohortWorkflow:
         )
         for track, step_id in steps.items():
             self._spans[track] = (spans[track].lo, spans[track].hi)
-            self._spawn(track, step_id, spans[track].members, visits)
+            self._spawn(track, step_id, spans[track].members, visits, parent=parent)
         left = spans[parent]
         if left.members > 0:  # those left (deferred) are asked again over their own range only
             self._spans[parent] = (left.lo, left.hi)
@@ -410,7 +434,7 @@ class CohortWorkflow:
         on_event = following if spec.on_event is None else target(spec.on_event)
         on_timeout = following if spec.on_timeout is None else target(spec.on_timeout)
         deadline = workflow.now() + spec.timeout
-        read = 0
+        read = self._since.get(track, 0)  # members who joined later: only events since they joined
         while self._members(track) > 0:
             while self._more_events(read) and self._members(track) > 0:
                 read = max(read, self._events_dropped)  # events dropped before this track read them
@@ -437,7 +461,7 @@ class CohortWorkflow:
                 self._went_on(track, matched.members)
                 if next_track is not None:
                     self._spans[next_track] = (matched.lo, matched.hi)
-                    self._spawn(next_track, on_event, matched.members, visits)
+                    self._spawn(next_track, on_event, matched.members, visits, parent=track)
             remaining = deadline - workflow.now()
             if self._members(track) <= 0 or remaining <= timedelta(0):
                 break
@@ -560,7 +584,7 @@ class CohortWorkflow:
         moved = await self._move_track(track, step_id, next_track)
         if next_track is not None:
             self._spans[next_track] = self._spans[track]
-            self._spawn(next_track, step_id, moved, visits)
+            self._spawn(next_track, step_id, moved, visits, parent=track)
 
     async def _move_track(self, track: str, step_id: str | None, next_track: str | None = None) -> int:
         moved: int = await self._bookkeeping(
@@ -570,6 +594,47 @@ class CohortWorkflow:
         )
         self._went_on(track, moved)
         return moved
+
+    # --- members joining the run ------------------------------------------------------------------
+    async def _join_loop(self) -> None:
+        """Each triggering event the run hears (a second outage report merged into the incident): the
+        customers it names who are not members yet join at the first step, in a track of their own,
+        and go through the journey from there (their own hold, their own first notice)."""
+        while True:
+            await workflow.wait_condition(lambda: bool(self._joins))
+            event, since = self._joins[0]
+            track = self._new_track()
+            try:
+                joined: TrackSpan = await workflow.execute_activity(
+                    ADD_MEMBERS,
+                    ResolveAudienceInput(
+                        run_id=self._run_id,
+                        journey_id=self._journey.journey_id,
+                        version=self._journey.version,
+                        cohort_key=self._input.cohort_key,
+                        trigger_event_id=event.event_id,
+                        audience=self._cohort.audience,
+                        subject=event.namespace(),
+                        first_step=self._journey.first_step,
+                        track=track,
+                    ),
+                    result_type=TrackSpan,
+                    start_to_close_timeout=timedelta(minutes=10),
+                    retry_policy=_BOOKKEEPING_RETRY,
+                    # an exit waits for a join in progress, so its members are released with the rest
+                    cancellation_type=_BATCH_CANCELLATION,
+                )
+            except ActivityError as error:
+                cause = error.cause
+                if not isinstance(cause, ApplicationError) or not cause.non_retryable:
+                    raise
+                joined = TrackSpan()  # bad input on this event (an audience expression): nobody joins
+            self._joins.pop(0)
+            if joined.members > 0:
+                self._state.members += joined.members
+                self._spans[track] = (joined.lo, joined.hi)
+                self._since[track] = since
+                self._spawn(track, self._journey.first_step, joined.members)
 
     # --- on_update notices ------------------------------------------------------------------------
     async def _notice_loop(self) -> None:

@@ -108,6 +108,10 @@ UPDATE_BATCH = "update_cohort_batch"
 SCORE_BATCH = "score_cohort_batch"
 RECORD_RUN = "record_cohort_run"
 COUNT_TRACKS = "count_cohort_tracks"
+# A triggering event that reached the running run of its key (a second outage report merged into the
+# incident): the customers it names who are not members yet join the run. Input ResolveAudienceInput
+# (the joining event as subject, the new members' track), result their TrackSpan.
+ADD_MEMBERS = "add_cohort_members"
 
 # Query of CohortWorkflow (its signal is workflows/contracts.py JOURNEY_EVENT_SIGNAL, with an EventRef).
 COHORT_STATE_QUERY = "cohort_state"
