@@ -7,7 +7,7 @@ will fail the same way on every retry, so it becomes a `message.failed` event; a
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -73,6 +73,15 @@ class TransientSendError(SendError):
 
 class LookupUnavailable(Exception):
     """The provider cannot say whether it has a message (no look-up API, or it is unreachable)."""
+
+
+class LookupNotYet(LookupUnavailable):
+    """The provider cannot say *yet* (its records lag behind its sends): asked again after
+    `retry_after`, it can. The send is looked up again later rather than held for an operator."""
+
+    def __init__(self, reason: str, *, retry_after: timedelta) -> None:
+        super().__init__(reason)
+        self.retry_after = retry_after
 
 
 class Sender(Protocol):

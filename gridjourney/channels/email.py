@@ -28,6 +28,7 @@ from python_http_client.exceptions import HTTPError
 from sendgrid import SendGridAPIClient
 
 from gridjourney.channels.base import (
+    LookupNotYet,
     LookupUnavailable,
     OutgoingMessage,
     PermanentSendError,
@@ -291,8 +292,9 @@ class SendGridEmailSender:
                     provider="sendgrid", provider_message_id=message_id, status=str(row.get("status"))
                 )
         if now - since < self.activity_lag:
-            raise LookupUnavailable(
-                f"nothing found, but Email Activity may show a message up to {self.activity_lag} late"
+            raise LookupNotYet(
+                f"nothing found, but Email Activity may show a message up to {self.activity_lag} late",
+                retry_after=since + self.activity_lag - now,
             )
         return None
 
