@@ -36,9 +36,16 @@ from gridjourney.channels.base import (
     SendError,
     TransientSendError,
 )
+from gridjourney.channels.email_shared import (
+    UNSUBSCRIBE_TAG,
+    EmailParts,
+    SharedContent,
+    holds_tag,
+    shared_content,
+)
 from gridjourney.config import Settings
 from gridjourney.events.types import Purpose
-from gridjourney.inbound.unsubscribe import UnsubscribeLinks, unsubscribe_links
+from gridjourney.inbound.unsubscribe_links import UnsubscribeLinks, unsubscribe_links
 from gridjourney.policy.model import Policy
 
 SENDGRID_API_URL = "https://api.sendgrid.com"
@@ -62,8 +69,6 @@ MAX_PERSONALIZATIONS = 1000
 # executor (min(32, cores + 4) threads).
 EMAIL_CONCURRENCY = 16
 _CALL_THREADS = ThreadPoolExecutor(max_workers=EMAIL_CONCURRENCY * 2, thread_name_prefix="sendgrid")
-# Written where the unsubscribe link goes in a shared body; each personalization substitutes its own.
-UNSUBSCRIBE_TAG = "-gridjourney_unsubscribe_url-"
 REFUSED_PERSONALIZATION = re.compile(r"personalizations\.(?P<index>\d+)\.to")
 
 FOOTERS = {
@@ -139,25 +144,10 @@ class SendGridEmailSender:
         """The Mail Send request body for `message` (headers, parts, custom_args, footer).
         `unsubscribe_url`: written in the footer instead of the customer's own link (`send_many`
         writes a substitution tag there)."""
-        if message.channel != "email":
-            raise PermanentSendError(f"SendGridEmailSender cannot send {message.channel}")
-        if message.customer_id is None or message.purpose not in PURPOSES:
-            raise PermanentSendError(
-                "an email needs its customer and purpose: its unsubscribe link names them"
-            )
+        _check(message)
         purpose = cast(Purpose, message.purpose)
-        url = unsubscribe_url or self.links.url(message.customer_id, "email", purpose)
-        footer_text, link_text = self._footer(message.locale, purpose)
-        text = f"{message.body}\n\n--\n{footer_text}\n{link_text}: {url}\n"
-        page = (
-            message.html or f"<!DOCTYPE html><html><body><pre>{html.escape(message.body)}</pre></body></html>"
-        )
-        footer_html = (
-            '<p style="font-size:12px;color:#52606d;">'
-            f'{html.escape(footer_text)} <a href="{html.escape(url)}">{html.escape(link_text)}</a></p>'
-        )
-        end = page.lower().rfind("</body>")
-        page = page[:end] + footer_html + page[end:] if end >= 0 else page + footer_html
+        url = unsubscribe_url or self._unsubscribe_url(message)
+        text, page = self._parts(message, url)
         # Written as the API's JSON, not with the Mail helper: the helper reads an address without
         # "@" as a display name and fails, where SendGrid's own answer names the field at fault.
         body: dict[str, Any] = {
@@ -180,17 +170,42 @@ class SendGridEmailSender:
             body["reply_to"] = {"email": self.identity.reply_to}
         return body
 
+    def _parts(self, message: OutgoingMessage, url: str) -> tuple[str, str]:
+        """The text and HTML parts: the rendered message with the footer and its link `url`."""
+        footer_text, link_text = self._footer(message.locale, cast(str, message.purpose))
+        text = f"{message.body}\n\n--\n{footer_text}\n{link_text}: {url}\n"
+        page = (
+            message.html or f"<!DOCTYPE html><html><body><pre>{html.escape(message.body)}</pre></body></html>"
+        )
+        footer_html = (
+            '<p style="font-size:12px;color:#52606d;">'
+            f'{html.escape(footer_text)} <a href="{html.escape(url)}">{html.escape(link_text)}</a></p>'
+        )
+        end = page.lower().rfind("</body>")
+        page = page[:end] + footer_html + page[end:] if end >= 0 else page + footer_html
+        return text, page
+
     async def send_many(self, messages: Sequence[OutgoingMessage]) -> list[ProviderReceipt | SendError]:
-        """Many emails, one Mail Send request per group of messages identical but for the recipient
-        (`content_key`), up to 1,000 personalizations each. Each personalization carries its own
-        custom_args (the key, so Email Activity look-ups and Event Webhook rows name the send), its
-        List-Unsubscribe header and a substitution of the footer's unsubscribe link. Answers in the
-        order of `messages`: the receipt, or the error of that message (a refused address fails
-        alone: the request goes again without it)."""
+        """Many emails in few Mail Send requests: those that may share one (`content_key`) go up to
+        1,000 personalizations a request, what differs between them (a greeting by name, the
+        unsubscribe link) as each personalization's substitutions (channels/email_shared.py), with
+        its own subject, List-Unsubscribe header and custom_args (the key, so Email Activity
+        look-ups and Event Webhook rows name the send). An email too different to share goes in a
+        request of its own. Answers in the order of `messages`: the receipt, or the error of that
+        message (a refused address fails alone: the request goes again without it)."""
         answers: list[ProviderReceipt | SendError | None] = [None] * len(messages)
+        requests: list[list[int]] = []
         groups: dict[tuple[object, ...], list[int]] = {}
         for index, message in enumerate(messages):
-            groups.setdefault(content_key(message), []).append(index)
+            if holds_tag(message.subject, message.body, message.html):
+                requests.append([index])
+            else:
+                groups.setdefault(content_key(message), []).append(index)
+        for indexes in groups.values():
+            requests += [
+                indexes[start : start + MAX_PERSONALIZATIONS]
+                for start in range(0, len(indexes), MAX_PERSONALIZATIONS)
+            ]
         limit = asyncio.Semaphore(EMAIL_CONCURRENCY)
 
         async def send_part(part: list[int]) -> None:
@@ -199,23 +214,37 @@ class SendGridEmailSender:
             for index, answer in zip(part, found, strict=True):
                 answers[index] = answer
 
-        # Content that differs per member (a greeting by name) makes many small groups: they go
-        # concurrently, at most EMAIL_CONCURRENCY requests in flight.
-        async with asyncio.TaskGroup() as requests:
-            for indexes in groups.values():
-                for start in range(0, len(indexes), MAX_PERSONALIZATIONS):
-                    requests.create_task(send_part(indexes[start : start + MAX_PERSONALIZATIONS]))
+        async with asyncio.TaskGroup() as running:
+            for part in requests:
+                running.create_task(send_part(part))
         return [answer for answer in answers if answer is not None]
 
     async def _send_group(self, group: list[OutgoingMessage]) -> list[ProviderReceipt | SendError]:
+        """One request for `group` (what cannot share it: one request each), answered in order."""
+        for message in group:
+            _check(message)
         answers: dict[int, ProviderReceipt | SendError] = {}
         left = list(range(len(group)))
+        urls = [self._unsubscribe_url(message) for message in group]
         while left:
-            body = self.mail(group[left[0]], unsubscribe_url=UNSUBSCRIBE_TAG)
-            body.pop("custom_args")
-            for name in ("List-Unsubscribe", "List-Unsubscribe-Post"):
-                body["headers"].pop(name)
-            body["personalizations"] = [self._personalization(group[i]) for i in left]
+            parts = [
+                EmailParts(*self._parts(group[i], UNSUBSCRIBE_TAG), unsubscribe_url=urls[i]) for i in left
+            ]
+            shared = shared_content(parts)
+            alone = [i for i, own in zip(left, shared.substitutions, strict=True) if own is None]
+            if alone and len(left) > 1:
+                for index in alone:
+                    answers[index] = (await self._send_group([group[index]]))[0]
+                left = [i for i in left if i not in set(alone)]
+                continue
+            if len(left) == 1:
+                body = self.mail(group[left[0]], unsubscribe_url=urls[left[0]])  # nothing to share
+            else:
+                body = self._shared_mail(group[left[0]], shared)
+                body["personalizations"] = [
+                    self._personalization(group[i], urls[i], cast(dict[str, str], own))
+                    for i, own in zip(left, shared.substitutions, strict=True)
+                ]
             try:
                 error: SendError | None = None
                 response = await self._post(body)
@@ -245,20 +274,36 @@ class SendGridEmailSender:
             break
         return [answers[index] for index in range(len(group))]
 
+    def _shared_mail(self, first: OutgoingMessage, shared: SharedContent) -> dict[str, Any]:
+        """The request's shared body: `first`'s, with the shared parts and nothing of `first`'s own."""
+        body = self.mail(first, unsubscribe_url=UNSUBSCRIBE_TAG)
+        body.pop("custom_args")
+        for name in ("List-Unsubscribe", "List-Unsubscribe-Post"):
+            body["headers"].pop(name)
+        body["content"] = [
+            {"type": "text/plain", "value": shared.text},
+            {"type": "text/html", "value": shared.html},
+        ]
+        return body
+
     async def _post(self, body: dict[str, Any]) -> Any:
         return await self._call(lambda client: client.client.mail.send.post(request_body=body))
 
-    def _personalization(self, message: OutgoingMessage) -> dict[str, Any]:
-        purpose = cast(Purpose, message.purpose)
-        url = self.links.url(cast(str, message.customer_id), "email", purpose)
+    def _unsubscribe_url(self, message: OutgoingMessage) -> str:
+        return self.links.url(cast(str, message.customer_id), "email", cast(Purpose, message.purpose))
+
+    def _personalization(
+        self, message: OutgoingMessage, url: str, substitutions: dict[str, str]
+    ) -> dict[str, Any]:
         return {
             "to": [{"email": message.recipient}],
+            "subject": message.subject or "",
             "headers": {"List-Unsubscribe": f"<{url}>", "List-Unsubscribe-Post": ONE_CLICK},
-            "substitutions": {UNSUBSCRIBE_TAG: url},
+            "substitutions": substitutions,
             "custom_args": {
                 KEY_ARG: message.idempotency_key,
                 CUSTOMER_ARG: cast(str, message.customer_id),
-                PURPOSE_ARG: purpose,
+                PURPOSE_ARG: cast(Purpose, message.purpose),
             },
         }
 
@@ -329,9 +374,18 @@ def email_sender_from_settings(settings: Settings, policy: Policy) -> SendGridEm
 
 
 def content_key(message: OutgoingMessage) -> tuple[object, ...]:
-    """What must be equal for two emails to share one Mail Send request: all but the recipient."""
+    """What must be equal for two emails to share one Mail Send request: the purpose and locale (the
+    footer says them), the extra headers, and whether there is a subject (a personalization's empty
+    subject would take the request's). Subjects and bodies may differ: substitutions carry them."""
     headers = tuple(sorted(message.headers.items()))
-    return (message.purpose, message.locale, message.subject, message.body, message.html, headers)
+    return (message.purpose, message.locale, bool(message.subject), headers)
+
+
+def _check(message: OutgoingMessage) -> None:
+    if message.channel != "email":
+        raise PermanentSendError(f"SendGridEmailSender cannot send {message.channel}")
+    if message.customer_id is None or message.purpose not in PURPOSES:
+        raise PermanentSendError("an email needs its customer and purpose: its unsubscribe link names them")
 
 
 def classify_sendgrid_error(status: int, text: str) -> SendError:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 import secrets
 from datetime import UTC, datetime
 from typing import Any
@@ -69,6 +70,17 @@ OUTCOMES: dict[str, list[dict[str, Any]]] = {
     "spam": [{"event": "delivered", "response": "250 OK"}, {"event": "spamreport"}],
 }
 DELIVERED: list[dict[str, Any]] = [{"event": "delivered", "response": "250 OK"}]
+
+
+def substitute(text: str, substitutions: dict[str, str]) -> str:
+    """SendGrid's legacy substitutions in a subject or content part: every occurrence of each tag
+    replaced by its value, in one pass over the text (a value is not searched for tags again); the
+    longest tag wins where two start at the same place."""
+    if not substitutions:
+        return text
+    tags = sorted(substitutions, key=len, reverse=True)
+    pattern = re.compile("|".join(re.escape(tag) for tag in tags))
+    return pattern.sub(lambda found: substitutions[found[0]], text)
 
 
 def sendgrid_error(status: int, message: str, field: str | None = None) -> JSONResponse:
@@ -170,13 +182,10 @@ class SendGridStandIn:
         sender = body["from"]
         accepted = []
         for index, personalization in enumerate(body["personalizations"]):
-            substitutions = personalization.get("substitutions") or {}
+            substitutions: dict[str, str] = personalization.get("substitutions") or {}
 
             def substituted(text: str | None, substitutions: dict[str, str] = substitutions) -> str | None:
-                # SendGrid's legacy substitutions: each tag replaced in the subject and the parts.
-                for tag, value in substitutions.items():
-                    text = None if text is None else text.replace(tag, value)
-                return text
+                return None if text is None else substitute(text, substitutions)
 
             for copy, recipient in enumerate(personalization["to"]):
                 to = str(recipient["email"])

@@ -30,6 +30,7 @@ RESERVED_HEADERS = frozenset(
     }
 )
 MAX_CUSTOM_ARGS_BYTES = 10_000
+MAX_SUBSTITUTION_BYTES = 10_000  # tags and values of one personalization
 QUERY_TERM = re.compile(
     r"""\(?\s*(?:
         unique_args\['(?P<arg>[^']+)'\]\s*=\s*"(?P<arg_value>[^"]*)"
@@ -109,6 +110,14 @@ def mail_problem(body: dict[str, Any]) -> tuple[str, str] | None:
         if not isinstance(substitutions, dict) or not all(isinstance(v, str) for v in substitutions.values()):
             return (
                 "Invalid type. Expected: string, given: object.",
+                f"personalizations.{index}.substitutions",
+            )
+        if sum(len(tag.encode()) + len(value.encode()) for tag, value in substitutions.items()) > (
+            MAX_SUBSTITUTION_BYTES
+        ):
+            return (
+                f"The total size of the substitutions may not exceed {MAX_SUBSTITUTION_BYTES:,} bytes "
+                "per personalization object.",
                 f"personalizations.{index}.substitutions",
             )
         for copy, recipient in enumerate(to):

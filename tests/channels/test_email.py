@@ -245,8 +245,8 @@ async def test_many_emails_share_requests_of_at_most_1000_personalizations(stand
     other = [member_email(n, subject="Another subject") for n in range(2300, 2305)]
     answers = await sender.send_many([*same, *other])
 
-    # Identical content shares a request, up to SendGrid's 1,000; different content goes apart.
-    assert sorted(standin.requests) == [5, 300, 1000, 1000]
+    # Up to SendGrid's 1,000 a request; another subject is a substitution, not another request.
+    assert sorted(standin.requests) == [305, 1000, 1000]
     assert len(standin.received) == 2305
     by_key = {r.custom_args["gridjourney_key"]: r for r in standin.received}
     for message, answer in zip([*same, *other], answers, strict=True):
@@ -272,11 +272,92 @@ async def test_a_refused_address_fails_alone_in_a_shared_request(standin: SendGr
     assert sorted(r.to for r in standin.received) == ["member0@example.org", "member2@example.org"]
 
 
-async def test_emails_of_different_content_go_in_concurrent_requests(standin: SendGridStandIn) -> None:
-    # Each member greeted by name: no two share a request. One after another they would take
+def named_email(n: int, name: str, **fields: Any) -> OutgoingMessage:
+    """Member n's own rendering of a notice that greets by name."""
+    context = CONTEXT | {"customer": {"customer_id": f"c{n}", "name": name}}
+    rendered = render(ROOT / "templates", "email", "high_bill_alert", "en", context)
+    values = {"subject": f"{name}, {rendered.subject}", "body": rendered.body, "html": rendered.html}
+    return member_email(n, **(values | fields))
+
+
+def as_sent_alone(sender: SendGridEmailSender, message: OutgoingMessage) -> tuple[str, str, str]:
+    """(subject, text, html) of `message` in a request of its own: what its customer must receive."""
+    body = sender.mail(message)
+    parts = {part["type"]: part["value"] for part in body["content"]}
+    return body["subject"], parts["text/plain"], parts["text/html"]
+
+
+async def test_emails_greeting_each_member_by_name_share_requests(standin: SendGridStandIn) -> None:
+    sender = sender_for(standin.base_url)
+    names = ["Ana", "<b>Bo</b>", "Zoë Ølsen", "Customer -gridjourney-", "A & B"]
+    messages = [named_email(n, f"{names[n % len(names)]} {n}") for n in range(1200)]
+    answers = await sender.send_many(messages)
+
+    # 1,200 different emails in two requests, not 1,200.
+    assert sorted(standin.requests) == [200, 1000]
+    by_key = {r.custom_args["gridjourney_key"]: r for r in standin.received}
+    for message, answer in zip(messages, answers, strict=True):
+        received = by_key[message.idempotency_key]
+        assert not isinstance(answer, Exception) and answer.provider_message_id == received.message_id
+        # Exactly the email this customer would get alone: their name, their unsubscribe link.
+        assert (received.subject, received.text, received.html) == as_sent_alone(sender, message)
+        assert received.to == message.recipient
+        assert received.custom_args["gridjourney_customer"] == message.customer_id
+    found = await sender.lookup(messages[1100], datetime.now(UTC) - timedelta(minutes=1))
+    assert found is not None
+    assert found.provider_message_id == by_key[messages[1100].idempotency_key].message_id
+
+
+async def test_an_email_whose_differences_are_too_large_to_share_goes_alone(
+    standin: SendGridStandIn,
+) -> None:
+    sender = sender_for(standin.base_url)
+    long_name = "Ana " + "x" * 12_000  # over SendGrid's 10,000 bytes of substitutions
+    messages = [named_email(0, "Ana"), named_email(1, long_name), named_email(2, "Bo")]
+    answers = await sender.send_many(messages)
+
+    assert sorted(standin.requests) == [1, 2]
+    assert not any(isinstance(answer, Exception) for answer in answers)
+    by_key = {r.custom_args["gridjourney_key"]: r for r in standin.received}
+    for message in messages:
+        received = by_key[message.idempotency_key]
+        assert (received.subject, received.text, received.html) == as_sent_alone(sender, message)
+
+
+async def test_a_content_that_holds_a_substitution_tag_goes_alone_and_verbatim(
+    standin: SendGridStandIn,
+) -> None:
+    sender = sender_for(standin.base_url)
+    messages = [named_email(0, "Ana"), named_email(1, "-gridjourney_text-"), named_email(2, "Bo")]
+    await sender.send_many(messages)
+
+    assert sorted(standin.requests) == [1, 2]
+    by_key = {r.custom_args["gridjourney_key"]: r for r in standin.received}
+    received = by_key[messages[1].idempotency_key]
+    assert received.text is not None and "Hi -gridjourney_text-," in received.text
+    assert (received.subject, received.text, received.html) == as_sent_alone(sender, messages[1])
+
+
+async def test_a_refused_address_fails_alone_among_named_emails(standin: SendGridStandIn) -> None:
+    sender = sender_for(standin.base_url)
+    messages = [named_email(n, f"Member {n}") for n in range(5)]
+    messages[3] = messages[3].model_copy(update={"recipient": "not-an-address"})
+    answers = await sender.send_many(messages)
+
+    assert isinstance(answers[3], PermanentSendError) and answers[3].invalid_recipient
+    assert [isinstance(answer, Exception) for answer in answers] == [False, False, False, True, False]
+    by_key = {r.custom_args["gridjourney_key"]: r for r in standin.received}
+    assert len(by_key) == 4
+    for n in (0, 1, 2, 4):
+        received = by_key[messages[n].idempotency_key]
+        assert (received.subject, received.text, received.html) == as_sent_alone(sender, messages[n])
+
+
+async def test_emails_that_cannot_share_go_in_concurrent_requests(standin: SendGridStandIn) -> None:
+    # Each with headers of its own: no two share a request. One after another they would take
     # 24 x 0.25 s = 6 s; in flight together (EMAIL_CONCURRENCY) a few round trips.
     standin.response_delay_seconds = 0.25
-    messages = [member_email(n, subject=f"Dear member {n}") for n in range(24)]
+    messages = [member_email(n, headers={"X-Campaign": f"c{n}"}) for n in range(24)]
     started = time.monotonic()
     answers = await sender_for(standin.base_url).send_many(messages)
     elapsed = time.monotonic() - started
@@ -287,5 +368,5 @@ async def test_emails_of_different_content_go_in_concurrent_requests(standin: Se
     for message, answer in zip(messages, answers, strict=True):
         assert not isinstance(answer, Exception)
         assert answer.provider_message_id == by_key[message.idempotency_key].message_id
-        assert by_key[message.idempotency_key].subject == message.subject
+        assert by_key[message.idempotency_key].headers["X-Campaign"] == message.headers["X-Campaign"]
     assert elapsed < 3.0, f"24 requests took {elapsed:.1f} s: they went one after another"

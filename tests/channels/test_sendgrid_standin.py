@@ -18,7 +18,7 @@ from sendgrid import SendGridAPIClient
 from sendgrid.helpers.eventwebhook import EventWebhook
 from sendgrid.helpers.mail import CustomArg, Header, Mail
 
-from gridjourney.channels.sendgrid_standin import SendGridStandIn
+from gridjourney.channels.sendgrid_standin import SendGridStandIn, substitute
 from gridjourney.channels.sendgrid_standin_checks import parse_activity_query
 from gridjourney.channels.standin_server import StandInPortBusy
 from gridjourney.inbound.sendgrid_keys import SIGNATURE_HEADER, TIMESTAMP_HEADER, public_key_text
@@ -95,6 +95,14 @@ async def test_an_invalid_recipient_is_refused_naming_the_field(standin: SendGri
         ({"from": {"email": "nobody"}}, "from.email"),
         ({"custom_args": {"n": 1}}, "custom_args"),
         ({"personalizations": []}, "personalizations"),
+        (
+            {
+                "personalizations": [
+                    {"to": [{"email": "a@example.org"}], "substitutions": {"-x-": "y" * 9_998}}
+                ]
+            },
+            "personalizations.0.substitutions",
+        ),
     ],
 )
 async def test_bodies_sendgrid_refuses_are_refused(
@@ -191,3 +199,11 @@ async def test_every_accepted_email_can_be_read_whole(standin: SendGridStandIn) 
         ("Your bill", "<p>Your bill is $182.</p>", "k1")
     ]
     assert denied.status_code == 401
+
+
+def test_substitutions_replace_every_tag_once_without_searching_the_values() -> None:
+    tags = {"-name-": "Ana -city-", "-city-": "Lyon", "-n-": "short"}
+    assert (
+        substitute("Dear -name- of -city-, -n- -name-", tags) == "Dear Ana -city- of Lyon, short Ana -city-"
+    )
+    assert substitute("nothing to do", {}) == "nothing to do"

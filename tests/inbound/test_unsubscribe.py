@@ -11,6 +11,7 @@ import os
 from datetime import UTC, datetime
 
 import pytest
+from itsdangerous import URLSafeSerializer
 from pydantic import SecretStr
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -38,6 +39,23 @@ def test_a_token_names_customer_channel_and_purpose() -> None:
     token = url.removeprefix("https://gj.example/u/")
     assert links.read(token) == Unsubscribe("C-1001", "email", "marketing")
     assert "/" not in token and "?" not in token  # one path segment
+
+
+def test_links_sent_before_tokens_stopped_compressing_still_read() -> None:
+    """Tokens were itsdangerous's URL-safe ones, compressed when that was shorter; now never
+    compressed. Short ones come out byte for byte as before, and compressed ones still read."""
+    secrets = [b"old-secret", b"active-secret"]
+    links = UnsubscribeLinks(secrets, "https://gj.example")
+    before = URLSafeSerializer(secrets, salt="gridjourney.unsubscribe")
+    assert links.token("C-1001", "email", "marketing") == before.dumps(["C-1001", "email", "marketing"])
+    long_id = "C-" + "1001" * 20  # long enough that the old tokens compressed it
+    compressed = before.dumps([long_id, "email", "marketing"])
+    assert compressed.startswith(".")
+    assert links.read(compressed) == Unsubscribe(long_id, "email", "marketing")
+    assert not links.token(long_id, "email", "marketing").startswith(".")
+    assert links.read(links.token(long_id, "email", "marketing")) == Unsubscribe(
+        long_id, "email", "marketing"
+    )
 
 
 def test_links_survive_a_key_rotation_while_the_old_key_is_listed() -> None:
