@@ -1,0 +1,340 @@
+"""The send ledger for many keys at once: the moves of a cohort chunk (activities/send_batch.py).
+
+The same moves as activities/ledger.py, under the same owner/lease rules (activities/ledger_rows.py),
+for the keys of one chunk. Each returns the keys it moved: a key missing from the answer is not (or no
+longer) this attempt's.
+
+Every statement takes its keys as one array parameter (`= ANY(:keys)`, or `unnest` of parallel arrays
+where each key has its own values), so its text is the same for any number of keys: SQLAlchemy
+compiles it once, and psycopg prepares it once per connection. The statements are built once, here.
+
+Locks: every statement that locks many rows does it in key order (`locked_in_key_order`), and a
+chunk's rows with different values (channels, outcomes) move in one statement, not one per value, so
+statements on overlapping keys queue instead of deadlocking. The lease keeper's renewal never waits
+for a lock at all (`renew_many`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import (
+    DateTime,
+    Interval,
+    String,
+    Text,
+    and_,
+    any_,
+    bindparam,
+    func,
+    literal,
+    select,
+    text,
+    update,
+)
+from sqlalchemy.dialects.postgresql import ARRAY, insert
+from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.sql.dml import ReturningUpdate
+from sqlalchemy.sql.elements import ColumnElement
+
+from gridjourney.activities.ledger_rows import (
+    AMBIGUOUS,
+    CALLING,
+    CLAIMED,
+    COMPLETED,
+    CUSTOMER_LOCK_CLASS,
+    OWNED,
+    RELEASED,
+    RESERVED,
+    SENDING,
+    LedgerRow,
+    ledger_row,
+    locked_in_key_order,
+    take_over,
+)
+from gridjourney.db.tables import send_ledger
+
+_TEXTS = ARRAY(Text)
+KEYS = bindparam("keys", type_=_TEXTS)
+TOKEN = bindparam("token", type_=String)
+LEASE = bindparam("lease", type_=Interval)
+NOTE = bindparam("note", type_=Text)
+_EXPIRES = func.now() + LEASE
+
+
+def _owned_keys(*statuses: str, skip_locked: bool = False) -> ColumnElement[bool]:
+    """The rows of :keys that :token owns in one of `statuses`, locked in key order."""
+    matching = and_(
+        send_ledger.c.idempotency_key == any_(KEYS),
+        send_ledger.c.owner == TOKEN,
+        send_ledger.c.status.in_(statuses),
+    )
+    return and_(matching, locked_in_key_order(matching, skip_locked=skip_locked))
+
+
+def _moving(*statuses: str, skip_locked: bool = False, **values: Any) -> ReturningUpdate[str]:
+    return (
+        update(send_ledger)
+        .where(_owned_keys(*statuses, skip_locked=skip_locked))
+        .values(**values)
+        .returning(send_ledger.c.idempotency_key)
+    )
+
+
+async def _moved_keys(conn: AsyncConnection, statement: ReturningUpdate[str], **params: Any) -> set[str]:
+    return set((await conn.execute(statement, params)).scalars())
+
+
+# --- owning the keys --------------------------------------------------------------------------------
+_NEW = (
+    func.unnest(KEYS, bindparam("customer_ids", type_=_TEXTS))
+    .table_valued("key", "customer_id")
+    .render_derived(name="new")
+)
+_NEW_ROWS = select(
+    _NEW.c.key,
+    _NEW.c.customer_id,
+    literal(CLAIMED),
+    TOKEN,
+    _EXPIRES,
+    bindparam("purpose", type_=String),
+    bindparam("journey_id", type_=String),
+    bindparam("step_id", type_=String),
+    literal(1),
+).order_by(_NEW.c.key)  # the upsert locks conflicting rows in the order of its rows: key order
+_COLUMNS = ("idempotency_key", "customer_id", "status", "owner", "lease_expires_at", "purpose")
+_ACQUIRE = take_over(
+    insert(send_ledger).from_select([*_COLUMNS, "journey_id", "step_id", "attempts"], _NEW_ROWS),
+    TOKEN,
+    _EXPIRES,
+).returning(*send_ledger.c)
+_ROWS_OF = select(send_ledger).where(send_ledger.c.idempotency_key == any_(KEYS))
+
+
+async def acquire_many(
+    conn: AsyncConnection,
+    entries: Mapping[str, str],
+    token: str,
+    lease: timedelta,
+    *,
+    purpose: str,
+    journey_id: str,
+    step_id: str,
+) -> dict[str, LedgerRow]:
+    """`acquire` for key → customer id, in one statement: the rows this attempt now owns, by key."""
+    if not entries:
+        return {}
+    keys = list(entries)
+    params = {
+        "keys": keys,
+        "customer_ids": [entries[key] for key in keys],
+        "token": token,
+        "lease": lease,
+        "purpose": purpose,
+        "journey_id": journey_id,
+        "step_id": step_id,
+    }
+    rows = map(ledger_row, (await conn.execute(_ACQUIRE, params)).mappings())
+    return {row.idempotency_key: row for row in rows}
+
+
+async def rows_of(conn: AsyncConnection, keys: Collection[str]) -> dict[str, LedgerRow]:
+    if not keys:
+        return {}
+    rows = map(ledger_row, (await conn.execute(_ROWS_OF, {"keys": list(keys)})).mappings())
+    return {row.idempotency_key: row for row in rows}
+
+
+# --- moving owned rows ------------------------------------------------------------------------------
+_CHOSEN = (
+    func.unnest(KEYS, bindparam("channels", type_=_TEXTS))
+    .table_valued("key", "channel")
+    .render_derived(name="chosen")
+)
+_RESERVE = (
+    update(send_ledger)
+    .where(send_ledger.c.idempotency_key == _CHOSEN.c.key, _owned_keys(CLAIMED))
+    .values(
+        status=SENDING,
+        channel=_CHOSEN.c.channel,
+        purpose=bindparam("purpose", type_=String),
+        reserved_at=bindparam("at", type_=DateTime(timezone=True)),
+        lease_expires_at=_EXPIRES,
+    )
+    .returning(send_ledger.c.idempotency_key)
+)
+# Renewal skips the rows another transaction holds: see renew_many.
+_RENEW = _moving(*OWNED, skip_locked=True, lease_expires_at=_EXPIRES)
+_START_CALL = _moving(SENDING, CALLING, status=CALLING, lease_expires_at=_EXPIRES)
+_UNRESERVE = _moving(SENDING, CALLING, AMBIGUOUS, status=CLAIMED, channel=None, reserved_at=None)
+_RELEASE = _moving(
+    *OWNED, status=RELEASED, channel=None, reserved_at=None, owner=None, lease_expires_at=None, note=NOTE
+)
+_MARK_AMBIGUOUS = _moving(*OWNED, status=AMBIGUOUS, owner=None, lease_expires_at=None, note=NOTE)
+
+
+async def reserve_many(
+    conn: AsyncConnection,
+    chosen: Mapping[str, str],
+    token: str,
+    purpose: str,
+    lease: timedelta,
+    *,
+    at: datetime,
+) -> set[str]:
+    """`reserve` for key → chosen channel, in one statement, after `lock_customers`."""
+    if not chosen:
+        return set()
+    keys = list(chosen)
+    channels = [chosen[key] for key in keys]
+    return await _moved_keys(
+        conn, _RESERVE, keys=keys, channels=channels, token=token, purpose=purpose, lease=lease, at=at
+    )
+
+
+async def renew_many(conn: AsyncConnection, keys: Collection[str], token: str, lease: timedelta) -> set[str]:
+    """Keep the leases of the keys alive (the lease keeper of a chunk, in its own transaction).
+
+    A row that another transaction holds locked is skipped, not waited for, so the keeper can never
+    be one side of a deadlock. That loses nothing: the lock holder is either this chunk's own attempt
+    moving the row (each of its moves sets a fresh lease or ends the ownership; if it rolls back, the
+    next renewal, a quarter lease later, finds the row free) or another attempt taking the row over,
+    which it can only do once this lease has already run out."""
+    if not keys:
+        return set()
+    return await _moved_keys(conn, _RENEW, keys=list(keys), token=token, lease=lease)
+
+
+async def start_call_many(
+    conn: AsyncConnection, keys: Collection[str], token: str, lease: timedelta
+) -> set[str]:
+    if not keys:
+        return set()
+    return await _moved_keys(conn, _START_CALL, keys=list(keys), token=token, lease=lease)
+
+
+async def unreserve_many(conn: AsyncConnection, keys: Collection[str], token: str) -> set[str]:
+    if not keys:
+        return set()
+    return await _moved_keys(conn, _UNRESERVE, keys=list(keys), token=token)
+
+
+async def release_many(conn: AsyncConnection, keys: Collection[str], token: str, note: str) -> set[str]:
+    if not keys:
+        return set()
+    return await _moved_keys(conn, _RELEASE, keys=list(keys), token=token, note=note)
+
+
+async def mark_ambiguous_many(
+    conn: AsyncConnection, keys: Collection[str], token: str, note: str
+) -> set[str]:
+    if not keys:
+        return set()
+    return await _moved_keys(conn, _MARK_AMBIGUOUS, keys=list(keys), token=token, note=note)
+
+
+@dataclass(frozen=True)
+class Completion:
+    """One key's outcome for `complete_many`."""
+
+    key: str
+    status: str
+    channel: str | None
+    provider_message_id: str | None
+    note: str | None = None
+
+
+_DONE = (
+    func.unnest(
+        KEYS,
+        bindparam("statuses", type_=_TEXTS),
+        bindparam("channels", type_=_TEXTS),
+        bindparam("provider_message_ids", type_=_TEXTS),
+        bindparam("notes", type_=_TEXTS),
+    )
+    .table_valued("key", "status", "channel", "provider_message_id", "note")
+    .render_derived(name="done")
+)
+_COMPLETE = (
+    update(send_ledger)
+    .where(send_ledger.c.idempotency_key == _DONE.c.key, _owned_keys(*OWNED))
+    .values(
+        status=_DONE.c.status,
+        channel=_DONE.c.channel,
+        provider_message_id=_DONE.c.provider_message_id,
+        completed_at=func.now(),
+        lease_expires_at=None,
+        note=_DONE.c.note,
+    )
+    .returning(send_ledger.c.idempotency_key)
+)
+
+
+async def complete_many(conn: AsyncConnection, completions: Sequence[Completion], token: str) -> set[str]:
+    """`complete` for many keys in one statement (in the transaction that appends their events)."""
+    if not completions:
+        return set()
+    if bad := {c.status for c in completions} - COMPLETED:
+        raise ValueError(f"not outcome statuses: {sorted(bad)}")
+    return await _moved_keys(
+        conn,
+        _COMPLETE,
+        keys=[c.key for c in completions],
+        statuses=[c.status for c in completions],
+        channels=[c.channel for c in completions],
+        provider_message_ids=[c.provider_message_id for c in completions],
+        notes=[c.note for c in completions],
+        token=token,
+    )
+
+
+# --- frequency caps for many customers ----------------------------------------------------------------
+# The outer select reads the sorted subquery in order, so the locks are taken in that order.
+_LOCK_CUSTOMERS = text(
+    "SELECT pg_advisory_xact_lock(:lock_class, k) FROM "
+    "(SELECT DISTINCT hashtext(id) AS k FROM unnest(CAST(:ids AS text[])) AS id ORDER BY k) AS keys"
+)
+_CUSTOMER_IDS = bindparam("customer_ids", type_=_TEXTS)
+_SINCE = bindparam("since", type_=DateTime(timezone=True))
+_RESERVED_BY_CUSTOMER = (
+    select(send_ledger.c.customer_id, func.count())
+    .where(
+        send_ledger.c.customer_id == any_(_CUSTOMER_IDS),
+        send_ledger.c.purpose == bindparam("purpose", type_=String),
+        send_ledger.c.status.in_(RESERVED),
+        send_ledger.c.reserved_at >= _SINCE,
+    )
+    .group_by(send_ledger.c.customer_id)
+)
+_RESERVED_BY_CUSTOMER_ON_CHANNEL = _RESERVED_BY_CUSTOMER.where(
+    send_ledger.c.channel == bindparam("channel", type_=String)
+)
+
+
+async def lock_customers(conn: AsyncConnection, customer_ids: Collection[str]) -> None:
+    """`lock_customer` for many customers, in the order of their lock keys: two batches locking
+    overlapping customers take the locks in the same order and cannot deadlock."""
+    if not customer_ids:
+        return
+    await conn.execute(_LOCK_CUSTOMERS, {"lock_class": CUSTOMER_LOCK_CLASS, "ids": sorted(customer_ids)})
+
+
+async def count_reserved_many(
+    conn: AsyncConnection,
+    customer_ids: Collection[str],
+    purpose: str,
+    channel: str | None,
+    since: datetime,
+) -> dict[str, int]:
+    """`count_reserved` for many customers in one grouped query (customers without any: absent)."""
+    if not customer_ids:
+        return {}
+    params = {"customer_ids": list(customer_ids), "purpose": purpose, "since": since}
+    if channel is None:
+        rows = await conn.execute(_RESERVED_BY_CUSTOMER, params)
+    else:
+        rows = await conn.execute(_RESERVED_BY_CUSTOMER_ON_CHANNEL, params | {"channel": channel})
+    return {customer_id: int(count) for customer_id, count in rows}

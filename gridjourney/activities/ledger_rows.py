@@ -1,0 +1,131 @@
+"""The send ledger's rows and the rules every statement on `send_ledger` shares (activities/ledger.py
+for one key, activities/ledger_many.py for many).
+
+A row is owned by the attempt that acquired it: each attempt draws a fresh token, and every later
+move of the row names the key AND the token, and says whether it happened. An attempt whose lease
+ran out (and was taken over) can then neither reserve, send, complete nor release: its statements
+match no row and it raises ClaimLost. Statuses:
+
+    claimed     an attempt owns the key; the provider has not been called
+    sending     a channel is reserved (it counts against frequency caps); the provider is not called yet
+    calling     the provider is being called (set right before the call): it may have the message
+    ambiguous   the provider may have the message and cannot tell us: the next attempt looks it up,
+                or, when the provider cannot answer, the row waits for an operator (`note` says why)
+    released    given back (nothing was sent: a retry, a deferral or an operator's "not sent")
+    sent | suppressed | failed      the outcome, recorded in the same transaction as its event
+
+A row whose owner is gone (lease expired, or no owner) is taken over by the next attempt, which
+counts in `attempts`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import and_, func, literal, or_, select
+from sqlalchemy.dialects.postgresql import Insert
+from sqlalchemy.sql.elements import ColumnElement
+
+from gridjourney.db.tables import send_ledger
+
+CLAIMED = "claimed"
+SENDING = "sending"
+CALLING = "calling"
+AMBIGUOUS = "ambiguous"
+RELEASED = "released"
+COMPLETED = frozenset({"sent", "suppressed", "failed"})
+OPEN = (CLAIMED, SENDING, CALLING, AMBIGUOUS, RELEASED)
+# Statuses an owner can still move its row from (released rows have no owner).
+OWNED = (CLAIMED, SENDING, CALLING, AMBIGUOUS)
+# The provider may have the message: a take-over (or a give-up) looks it up first.
+IN_DOUBT = (CALLING, AMBIGUOUS)
+STATUSES = (CLAIMED, SENDING, CALLING, AMBIGUOUS, RELEASED, "sent", "suppressed", "failed")
+RESERVED = (SENDING, CALLING, "sent", AMBIGUOUS)  # rows whose message is (or may be) on its way
+# First key of the two-key advisory locks on customers (the second is hashtext(customer_id)).
+CUSTOMER_LOCK_CLASS = 7301
+
+
+class ClaimLost(RuntimeError):
+    """This attempt no longer owns the ledger row (its lease ran out and another attempt took the
+    key over, or an operator resolved it): it must neither send nor record anything."""
+
+    def __init__(self, key: str, step: str) -> None:
+        super().__init__(f"{key}: this attempt no longer owns the send (lost before: {step})")
+        self.key = key
+        self.step = step
+
+
+@dataclass(frozen=True)
+class LedgerRow:
+    idempotency_key: str
+    customer_id: str
+    channel: str | None
+    status: str
+    provider_message_id: str | None
+    claimed_at: datetime
+    completed_at: datetime | None
+    owner: str | None = None
+    lease_expires_at: datetime | None = None
+    purpose: str | None = None
+    reserved_at: datetime | None = None
+    journey_id: str | None = None
+    step_id: str | None = None
+    attempts: int = 1
+    note: str | None = None
+
+    @property
+    def completed(self) -> bool:
+        return self.status in COMPLETED
+
+
+def ledger_row(mapping: object) -> LedgerRow:
+    """A row of `send_ledger` (a result mapping) as a LedgerRow."""
+    return LedgerRow(**dict(mapping))  # type: ignore[call-overload]
+
+
+def unowned() -> ColumnElement[bool]:
+    """The row's attempt is gone: released, never owned, or its lease ran out."""
+    return or_(
+        send_ledger.c.status == RELEASED,
+        send_ledger.c.owner.is_(None),
+        send_ledger.c.lease_expires_at.is_(None),
+        send_ledger.c.lease_expires_at < func.now(),
+    )
+
+
+def take_over(statement: Insert, token: str | ColumnElement[str], expires: ColumnElement[datetime]) -> Insert:
+    """The claim of a new key, or the take-over of an open row whose attempt is gone (one rule for
+    `ledger.acquire` and `ledger_many.acquire_many`): this attempt owns it, counted in `attempts`; a
+    released row is claimed again, any other keeps its status for the new owner to resume from."""
+    return statement.on_conflict_do_update(
+        index_elements=[send_ledger.c.idempotency_key],
+        set_={
+            "owner": token,
+            "lease_expires_at": expires,
+            "attempts": send_ledger.c.attempts + 1,
+            "status": func.coalesce(func.nullif(send_ledger.c.status, literal(RELEASED)), literal(CLAIMED)),
+            "purpose": func.coalesce(send_ledger.c.purpose, statement.excluded.purpose),
+            "journey_id": func.coalesce(send_ledger.c.journey_id, statement.excluded.journey_id),
+            "step_id": func.coalesce(send_ledger.c.step_id, statement.excluded.step_id),
+        },
+        where=and_(send_ledger.c.status.in_(OPEN), unowned()),
+    )
+
+
+def locked_in_key_order(condition: ColumnElement[bool], *, skip_locked: bool = False) -> ColumnElement[bool]:
+    """The rows of `condition`, locked first in idempotency_key order (FOR UPDATE above the sort).
+
+    The one lock-order rule of the ledger: every statement that locks many rows of send_ledger goes
+    through it, so two of them touching overlapping keys wait for each other in the same order
+    instead of deadlocking; the UPDATE then locks only rows this statement already holds.
+    `skip_locked`: leave out the rows another transaction holds instead of waiting for them (the
+    lease keeper's renewal, which must never wait: ledger_many.renew_many says why that is safe)."""
+    locked = (
+        select(send_ledger.c.idempotency_key)
+        .where(condition)
+        .order_by(send_ledger.c.idempotency_key)
+        .with_for_update(skip_locked=skip_locked)
+        .cte("locked")
+    )
+    return send_ledger.c.idempotency_key.in_(select(locked.c.idempotency_key))
