@@ -38,6 +38,7 @@ from gridjourney.activities.send_events import (
     suppression_event_id,
 )
 from gridjourney.channels.base import (
+    LookupNotYet,
     LookupUnavailable,
     OutgoingMessage,
     PermanentSendError,
@@ -215,11 +216,19 @@ class MessageSending:
     ) -> SendOutcome | None:
         """An earlier attempt may have called the provider: ask it. Returns the recorded outcome when
         the provider has the message; None when this attempt should send (the row is back to
-        `claimed`). Raises SendHeld when the provider cannot answer and the purpose is not resent."""
+        `claimed`). Raises SendHeld when the provider can never answer and the purpose is not resent;
+        LookupNotYet when it cannot answer yet (the row let go, still in doubt, for a later attempt)."""
         key = request.idempotency_key
         try:
             found = await self._find_earlier(request, row)
         except LookupUnavailable as error:
+            if isinstance(error, LookupNotYet) and request.purpose not in RESENT_PURPOSES:
+                # Not a reason to hold: the row stays in doubt, let go, and a retry asks again.
+                note = f"looked up again in {error.retry_after}: {error}"
+                async with self.engine.begin() as conn:
+                    if not await ledger.mark_ambiguous(conn, key, token, ledger_note(note)):
+                        raise ledger.ClaimLost(key, "waiting to look up again") from error
+                raise
             if request.purpose not in RESENT_PURPOSES:
                 note = (
                     f"held: the provider cannot say whether it has the message ({error}); "

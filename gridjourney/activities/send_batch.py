@@ -3,8 +3,9 @@ send's own pieces (activities/send.py) in bulk.
 
 Per chunk of members: acquire their ledger keys in one statement → recover rows an earlier attempt
 left in doubt (MessageSending's look-up, per member) → the decisions and reservations, rendered
-(activities/batch_decisions.py) → `calling` → the providers (activities/batch_calls.py) → the
-outcomes, their events and the members' moves in one transaction (here). Counts and heartbeat
+(activities/batch_decisions.py) → per provider request, `calling` just before it goes, then its
+outcomes, their events and the members' moves in one transaction as soon as it answers
+(activities/batch_calls.py; recorded here). Counts and heartbeat
 details: activities/batch_tally.py.
 
 A retry finds the chunk's members where the last attempt left them: moved members are gone from the
@@ -24,7 +25,7 @@ from datetime import datetime
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gridjourney.activities import ledger
-from gridjourney.activities.batch_calls import call_providers
+from gridjourney.activities.batch_calls import CallResults, call_providers
 from gridjourney.activities.batch_decisions import Finished, Pending, decide_chunk, member_request
 from gridjourney.activities.batch_tally import BatchProgress, Tally
 from gridjourney.activities.send import MessageSending, SendHeld
@@ -202,15 +203,17 @@ class CohortSending:
             raise
 
     async def _call(self, request: CohortSendInput, token: str, pending: list[Pending], tally: Tally) -> None:
-        results = await call_providers(self.sending, self.calls, token, pending)
-        tally.left_to_retry(results.taken_over)  # taken over: the retry sees to it
-        await self._record(request, token, results.finished, tally)
-        if results.maybe_accepted or results.not_accepted:
-            note = "transient provider error"
-            async with self.engine.begin() as conn:
-                await ledger.mark_ambiguous_many(conn, results.maybe_accepted, token, note)
-                await ledger.release_many(conn, results.not_accepted, token, note)
-            tally.count("retrying", len(results.maybe_accepted) + len(results.not_accepted))
+        async def record(results: CallResults) -> None:
+            tally.left_to_retry(results.taken_over)  # taken over: the retry sees to it
+            await self._record(request, token, results.finished, tally)
+            if results.maybe_accepted or results.not_accepted:
+                note = "transient provider error"
+                async with self.engine.begin() as conn:
+                    await ledger.mark_ambiguous_many(conn, results.maybe_accepted, token, note)
+                    await ledger.release_many(conn, results.not_accepted, token, note)
+                tally.count("retrying", len(results.maybe_accepted) + len(results.not_accepted))
+
+        await call_providers(self.sending, self.calls, token, pending, record)
 
     # --- recording ---------------------------------------------------------------------------------
     async def _record(

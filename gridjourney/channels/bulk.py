@@ -1,25 +1,37 @@
 """Many messages to the providers at once (a cohort batch), each in the provider's bulk way.
 
-Email goes to a sender with `send_many` (SendGrid: personalizations, channels/email.py) in slices of
-up to 1,000 recipients; SMS and push go one request per message, with at most `concurrency[channel]`
-requests in flight (a `PreparingSender`, push, first reads what all of them need in one query).
-Before each call a channel's `Throttle` (the shared rate limit,
-activities/rate_limit.py) is asked for as many tokens as the call carries messages.
+Email goes to a sender with `send_many` (SendGrid: personalizations, channels/email.py) one request's
+worth at a time: the messages identical but for the recipient (`content_key`), up to 1,000 of them.
+SMS and push go one request per message. At most `concurrency[channel]` requests are in flight (a
+`PreparingSender`, push, first reads what all of them need in one query). Before each request a
+channel's `Throttle` (the shared rate limit, activities/rate_limit.py) is asked for as many tokens as
+it carries messages, then `starting` is told which messages go (the ledger marks them `calling`), and
+after it `answered` gets their answers: only requests in flight are ever in doubt
+(activities/batch_calls.py).
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
 from gridjourney.channels.base import OutgoingMessage, ProviderReceipt, Sender, SendError, TransientSendError
+from gridjourney.channels.email import content_key
 from gridjourney.dsl.schema import Channel
 
 Answer = ProviderReceipt | SendError
+# Told the indexes (into `send`'s messages) of one request about to go; returns those that may go.
+Starting = Callable[[Sequence[int]], Awaitable[Collection[int]]]
+# Told one request's indexes and their answers, in order, once it has answered.
+Answered = Callable[[Sequence[int], Sequence[Answer]], Awaitable[None]]
 BULK_SLICE = 1000  # recipients per send_many call (SendGrid's personalizations per request)
 DEFAULT_CONCURRENCY = 32
+
+
+class NotCalled(SendError):
+    """`starting` withheld the message (another attempt took its key over): it was not sent."""
 
 
 class Throttle(Protocol):
@@ -50,9 +62,16 @@ class ProviderCalls:
     throttles: Mapping[Channel, Throttle] = field(default_factory=dict)
     concurrency: Mapping[Channel, int] = field(default_factory=dict)
 
-    async def send(self, messages: Sequence[OutgoingMessage]) -> list[Answer]:
-        """One answer per message, in order. Only cancellation propagates: any other failure of a
-        call is that message's TransientSendError (it may have reached the provider)."""
+    async def send(
+        self,
+        messages: Sequence[OutgoingMessage],
+        *,
+        starting: Starting | None = None,
+        answered: Answered | None = None,
+    ) -> list[Answer]:
+        """One answer per message, in order. Only cancellation and the hooks' errors propagate: any
+        other failure of a call is that message's TransientSendError (it may have reached the
+        provider). A message `starting` withholds is answered NotCalled."""
         answers: list[Answer | None] = [None] * len(messages)
         by_channel: dict[Channel, list[int]] = {}
         for index, message in enumerate(messages):
@@ -62,9 +81,16 @@ class ProviderCalls:
                 limit = asyncio.Semaphore(self.concurrency.get(channel, DEFAULT_CONCURRENCY))
                 sender = self.senders[channel]
                 if isinstance(sender, BulkSender):
-                    for start in range(0, len(indexes), BULK_SLICE):
-                        part = indexes[start : start + BULK_SLICE]
-                        group.create_task(self._many(sender, channel, messages, part, answers, limit))
+                    requests: dict[tuple[object, ...], list[int]] = {}
+                    for index in indexes:
+                        requests.setdefault(content_key(messages[index]), []).append(index)
+                    calls = [
+                        _Call(
+                            self, sender, channel, messages, same[start : start + BULK_SLICE], answers, limit
+                        )
+                        for same in requests.values()
+                        for start in range(0, len(same), BULK_SLICE)
+                    ]
                 else:
                     if isinstance(sender, PreparingSender):
                         try:
@@ -72,48 +98,57 @@ class ProviderCalls:
                         except SendError as error:
                             for index in indexes:
                                 answers[index] = error
+                            if answered is not None:
+                                await answered(indexes, [error] * len(indexes))
                             continue
-                    for index in indexes:
-                        group.create_task(self._one(sender, channel, messages, index, answers, limit))
+                    calls = [_Call(self, sender, channel, messages, [i], answers, limit) for i in indexes]
+                for call in calls:
+                    group.create_task(call.run(starting, answered))
         return [answer for answer in answers if answer is not None]
 
-    async def _one(
-        self,
-        sender: Sender,
-        channel: Channel,
-        messages: Sequence[OutgoingMessage],
-        index: int,
-        answers: list[Answer | None],
-        limit: asyncio.Semaphore,
-    ) -> None:
-        async with limit:
-            if channel in self.throttles:
-                await self.throttles[channel].acquire()
-            try:
-                answers[index] = await sender.send(messages[index])
-            except SendError as error:
-                answers[index] = error
-            except Exception as error:
-                answers[index] = _unexpected(error)
 
-    async def _many(
-        self,
-        sender: BulkSender,
-        channel: Channel,
-        messages: Sequence[OutgoingMessage],
-        indexes: list[int],
-        answers: list[Answer | None],
-        limit: asyncio.Semaphore,
-    ) -> None:
-        async with limit:
-            if channel in self.throttles:
-                await self.throttles[channel].acquire(len(indexes))
-            try:
-                found: list[Answer] = await sender.send_many([messages[i] for i in indexes])
-            except Exception as error:
-                found = [_unexpected(error)] * len(indexes)
-            for index, answer in zip(indexes, found, strict=True):
-                answers[index] = answer
+@dataclass
+class _Call:
+    """One provider request: a message (SMS, push) or a group of emails of identical content."""
+
+    calls: ProviderCalls
+    sender: Sender
+    channel: Channel
+    messages: Sequence[OutgoingMessage]
+    indexes: list[int]
+    answers: list[Answer | None]
+    limit: asyncio.Semaphore
+
+    async def run(self, starting: Starting | None, answered: Answered | None) -> None:
+        async with self.limit:
+            throttle = self.calls.throttles.get(self.channel)
+            if throttle is not None:
+                await throttle.acquire(len(self.indexes))
+            going = self.indexes
+            if starting is not None:
+                allowed = set(await starting(self.indexes))
+                going = [i for i in self.indexes if i in allowed]
+                for index in self.indexes:
+                    if index not in allowed:
+                        self.answers[index] = NotCalled("its key was taken over before the call")
+            if going:
+                found = await self._request([self.messages[i] for i in going])
+                for index, answer in zip(going, found, strict=True):
+                    self.answers[index] = answer
+        if answered is not None:
+            await answered(
+                self.indexes, [a for a in (self.answers[i] for i in self.indexes) if a is not None]
+            )
+
+    async def _request(self, messages: list[OutgoingMessage]) -> list[Answer]:
+        try:
+            if isinstance(self.sender, BulkSender):
+                return await self.sender.send_many(messages)
+            return [await self.sender.send(messages[0])]
+        except SendError as error:
+            return [error] * len(messages)
+        except Exception as error:
+            return [_unexpected(error)] * len(messages)
 
 
 def _unexpected(error: Exception) -> TransientSendError:
