@@ -1,5 +1,6 @@
 """Push notifications through Web Push (RFC 8030), encrypted to each browser (RFC 8291, aes128gcm) and
-signed with the application server's VAPID key (RFC 8292), by `pywebpush`.
+signed with the application server's VAPID key (RFC 8292, one token per push service and period:
+channels/push_vapid.py), by `pywebpush`.
 
 A message goes to every browser the customer subscribed (projections/push_subscriptions.py). The
 notification is JSON {title, body, url}: a service worker on the utility's site shows it. A push
@@ -41,6 +42,7 @@ from gridjourney.channels.base import (
     SendError,
     TransientSendError,
 )
+from gridjourney.channels.push_vapid import VapidTokens
 from gridjourney.config import Settings
 from gridjourney.events.models import NewEvent
 from gridjourney.events.store import CustomerErased, EventIdConflict, EventStore
@@ -197,6 +199,7 @@ class WebPushSender:
         self.store = store or EventStore(engine)
         self.vapid = vapid
         self.vapid_subject = checked_subject(vapid, vapid_subject)
+        self.vapid_tokens = VapidTokens(vapid, self.vapid_subject)
         self._timeout = timeout_seconds
         self._http: aiohttp.ClientSession | None = None
 
@@ -275,11 +278,10 @@ class WebPushSender:
                 response = await webpush_async(
                     subscription.subscription_info(),
                     data,
-                    vapid_private_key=self.vapid,
-                    vapid_claims={"sub": self.vapid_subject},  # aud and exp are added per endpoint
                     content_encoding="aes128gcm",
                     ttl=int(ttl.total_seconds()),
-                    headers=headers,
+                    # The VAPID token of the endpoint's push service, signed once for many pushes.
+                    headers={**headers, **self.vapid_tokens.headers(subscription.endpoint)},
                     aiohttp_session=self._session(),
                 )
         except WebPushException as error:

@@ -19,8 +19,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import RowMapping, delete, select
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import RowMapping, String, any_, bindparam, delete, select
+from sqlalchemy.dialects.postgresql import ARRAY, insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gridjourney.db.tables import push_subscriptions
@@ -129,16 +129,29 @@ async def subscriptions_of_many(
     conn: AsyncConnection, customer_ids: Sequence[str]
 ) -> dict[str, list[PushSubscription]]:
     """`subscriptions_of` for many customers in one query (customers without any: absent)."""
-    query = (
-        select(push_subscriptions)
-        .where(push_subscriptions.c.customer_id.in_(list(customer_ids)))
-        .order_by(push_subscriptions.c.created_at, push_subscriptions.c.endpoint_sha256)
-    )
     found: dict[str, list[PushSubscription]] = {}
-    for row in await conn.execute(query):
-        subscription = _subscription(row._mapping)
-        found.setdefault(subscription.customer_id, []).append(subscription)
+    for customer_id, endpoint, p256dh, auth, created_at in await conn.execute(
+        _OF_MANY, {"customer_ids": list(customer_ids)}
+    ):
+        subscription = PushSubscription(customer_id, endpoint, p256dh, auth, created_at)
+        found.setdefault(customer_id, []).append(subscription)
     return found
+
+
+# The customers as one array parameter: one statement, compiled and prepared once, whatever their
+# number. An IN list of 500 was a new statement of 500 parameters per batch, which SQLAlchemy
+# compiled and psycopg parsed each time (about 25 ms; the lookup in Postgres takes 0.5 ms).
+_OF_MANY = (
+    select(
+        push_subscriptions.c.customer_id,
+        push_subscriptions.c.endpoint,
+        push_subscriptions.c.p256dh,
+        push_subscriptions.c.auth,
+        push_subscriptions.c.created_at,
+    )
+    .where(push_subscriptions.c.customer_id == any_(bindparam("customer_ids", type_=ARRAY(String))))
+    .order_by(push_subscriptions.c.created_at, push_subscriptions.c.endpoint_sha256)
+)
 
 
 async def subscription_at(conn: AsyncConnection, endpoint: str) -> PushSubscription | None:

@@ -378,3 +378,16 @@ async def test_provider_calls_send_a_push_batch_with_one_read(
     answers = await ProviderCalls({"push": sender}).send([message(f"k-{c}", customer_id=c) for c in browsers])
     assert not any(isinstance(answer, Exception) for answer in answers)
     assert all(len(service.received_by(browser)) == 1 for browser in browsers.values())
+
+
+async def test_pushes_to_one_push_service_share_one_vapid_signature(
+    engine: AsyncEngine, service: PushStandIn, sender: WebPushSender
+) -> None:
+    browsers = {f"C-{n}": service.new_subscriber() for n in range(1, 21)}
+    for customer, browser in browsers.items():
+        await subscribe(engine, customer, browser)
+    answers = await ProviderCalls({"push": sender}).send([message(f"k-{c}", customer_id=c) for c in browsers])
+    assert not any(isinstance(answer, Exception) for answer in answers)
+    # Every push verified by the service (VAPID and decryption), one token signed for all of them.
+    assert all(len(service.received_by(browser)) == 1 for browser in browsers.values())
+    assert sender.vapid_tokens.signed == 1

@@ -9,7 +9,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gridjourney.events.store import EventStore
 from gridjourney.privacy.erasure import erase_customer
-from gridjourney.projections.push_subscriptions import endpoint_key, subscription_at, subscriptions_of
+from gridjourney.projections.push_subscriptions import (
+    endpoint_key,
+    subscription_at,
+    subscriptions_of,
+    subscriptions_of_many,
+)
 from gridjourney.projections.runner import ProjectionRunner, rebuild
 from tests.events.builders import BASE_TIME, new_event
 from tests.projections.helpers import project, rows
@@ -44,6 +49,23 @@ async def test_subscriptions_are_listed_oldest_first_with_their_keys(engine: Asy
     [row] = [r for r in await rows(engine, "push_subscriptions") if r["endpoint"] == PHONE]
     assert row["endpoint_sha256"] == endpoint_key(PHONE) and len(row["endpoint_sha256"]) == 64
     assert row["last_position"] == 3
+
+
+async def test_many_customers_subscriptions_in_one_read_are_each_ones_own(engine: AsyncEngine) -> None:
+    await project(
+        engine,
+        new_event("push.subscribed", "c-1", subscribed(LAPTOP, "BLaptop", "a-2"), minute=2),
+        new_event("push.subscribed", "c-1", subscribed(PHONE), minute=1),
+        new_event("push.subscribed", "c-2", subscribed(f"{PHONE}-2"), minute=3),
+        new_event("push.subscribed", "c-3", subscribed(f"{PHONE}-3"), minute=4),
+    )
+
+    async with engine.connect() as conn:
+        found = await subscriptions_of_many(conn, ["c-1", "c-2", "c-9"])
+        one_by_one = {c: await subscriptions_of(conn, c) for c in ("c-1", "c-2")}
+        assert found == one_by_one
+        assert [s.endpoint for s in found["c-1"]] == [PHONE, LAPTOP]
+        assert await subscriptions_of_many(conn, []) == {}
 
 
 async def test_unsubscribing_removes_only_that_endpoint(engine: AsyncEngine) -> None:
