@@ -20,7 +20,8 @@ from gridjourney.devstack import resolve_database_url
 # every other `gridjourney` command starts without them (as cli/models.py does).
 if TYPE_CHECKING:
     from gridjourney.dr.lcl import LclImport
-    from gridjourney.dr.report import DrEventReport, EventData, Interval, PooledReport
+    from gridjourney.dr.pooled import PooledReport
+    from gridjourney.dr.report import DrEventReport, EventData, Interval
 
 dr_app = typer.Typer(help="Demand response: the event performance report.", no_args_is_help=True)
 console = Console()
@@ -36,6 +37,10 @@ def _baseline(kw: float | None) -> str:
     return f"{kw:.3f} kW per member" if kw is not None else "-"
 
 
+def _share(count: int, of: int) -> str:
+    return f"{count} of {of} ({count / of:.0%})" if of else f"{count} of 0"
+
+
 def _print_event(report: DrEventReport) -> None:
     span = f"{report.start:%Y-%m-%d %H:%M}-{report.end:%H:%M} UTC"
     table = Table(title=f"DR event {report.dr_event_id} ({report.program}, {span}, {report.status})")
@@ -45,7 +50,8 @@ def _print_event(report: DrEventReport) -> None:
     table.add_row("notified", str(report.notified))
     table.add_row("opted out during the run", str(report.opted_out))
     table.add_row("measured (treated / holdout)", f"{report.measured_treated} / {report.measured_holdout}")
-    table.add_row("responded (treated)", str(report.responded))
+    table.add_row("responded (treated)", _share(report.responded, report.measured_treated))
+    table.add_row("holdout, by the same measure", _share(report.holdout_responded, report.measured_holdout))
     table.add_row("kW per member vs holdout", _kw(report.reduction_kw))
     table.add_row("kW per member below baseline", _kw(report.reduction_vs_baseline_kw))
     table.add_row("expected kW", f"{report.expected_kw:.1f}" if report.expected_kw is not None else "-")
@@ -59,13 +65,22 @@ def _print_event(report: DrEventReport) -> None:
             f"{hour.hour_start:%Y-%m-%d %H:%M}", f"{hour.treated_kw:+.3f}", holdout, _kw(hour.reduction_kw)
         )
     console.print(hours)
-    segments = Table("segment", "treated", "holdout", "responded", "kW vs holdout", "kW below baseline")
+    segments = Table(
+        "segment",
+        "treated",
+        "holdout",
+        "responded",
+        "holdout responded",
+        "kW vs holdout",
+        "kW below baseline",
+    )
     for segment in report.segments:
         segments.add_row(
             segment.segment,
             str(segment.treated),
             str(segment.holdout),
             str(segment.responded),
+            str(segment.holdout_responded),
             _kw(segment.reduction_kw),
             _kw(segment.reduction_vs_baseline_kw),
         )
@@ -80,6 +95,7 @@ def _print_summary(reports: list[DrEventReport], pooled: PooledReport) -> None:
         "treated",
         "holdout",
         "responded",
+        "holdout responded",
         "kW vs holdout",
         "kW below baseline",
     )
@@ -91,13 +107,15 @@ def _print_summary(reports: list[DrEventReport], pooled: PooledReport) -> None:
             str(report.measured_treated),
             str(report.measured_holdout),
             str(report.responded),
+            str(report.holdout_responded),
             _kw(report.reduction_kw),
             _kw(report.reduction_vs_baseline_kw),
         )
     console.print(table)
     console.print(
-        f"all {pooled.events} events, per customer over all event hours "
-        f"({pooled.treated} treated, {pooled.holdout} holdout):\n"
+        f"all {pooled.events} events, each treated against its own holdout, weighted by event hours "
+        f"({pooled.treated} treated, {pooled.holdout} holdout, {pooled.both} on each side in "
+        "different events):\n"
         f"  reduction against the holdout: {_kw(pooled.reduction_kw, ' kW per member')}\n"
         f"  reduction below own baseline:  {_kw(pooled.reduction_vs_baseline_kw, ' kW per member')}\n"
         f"  treated members' mean baseline: {_baseline(pooled.treated_baseline_kw)}\n"
@@ -120,7 +138,8 @@ def report_command(
     from gridjourney.db.engine import create_engine
     from gridjourney.dr.gather import UnknownDrEvent, event_ids_with_runs, gather
     from gridjourney.dr.plot import plot_event
-    from gridjourney.dr.report import build_report, pooled_report
+    from gridjourney.dr.pooled import pooled_report
+    from gridjourney.dr.report import build_report
 
     if (event_id is None) == (not all_events):
         raise typer.BadParameter("name one EVENT_ID, or --all")

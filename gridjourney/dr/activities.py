@@ -19,11 +19,13 @@ from temporalio import activity
 from gridjourney.cohorts.queries import batch_members, move_members
 from gridjourney.dr import queries
 from gridjourney.dr.gather import load_full_hours
-from gridjourney.dr.performance import member_performance, window_hours
+from gridjourney.dr.performance import MemberPerformance, member_performance, window_hours
 from gridjourney.metering.dr_baseline import MAX_LOOKBACK_DAYS
 from gridjourney.workflows.cohort_contracts import DR_PERFORMANCE_BATCH, BatchOutcome, DrPerformanceInput
 
 FINISHED = "completed"  # left_reason of members whose last step this was
+# Members judged between heartbeats: a 500-member batch of 15-minute reads takes several seconds.
+MEMBERS_PER_HEARTBEAT = 50
 
 
 class DrActivities:
@@ -48,18 +50,20 @@ class DrActivities:
             )
         if not members:
             return BatchOutcome()
-        hourly = await load_full_hours(
-            self.engine, zones, task.event_start - timedelta(days=MAX_LOOKBACK_DAYS + 2), task.event_end
-        )
-        window = window_hours(
-            hourly,
-            start=task.event_start,
-            end=task.event_end,
-            time_zones=zones,
-            rule=rule,
-        )
-        figures = member_performance(window)
-        activity.heartbeat(len(figures))
+        figures: dict[str, MemberPerformance] = {}
+        since = task.event_start - timedelta(days=MAX_LOOKBACK_DAYS + 2)
+        for offset in range(0, len(ids), MEMBERS_PER_HEARTBEAT):
+            part = {
+                customer_id: zones[customer_id]
+                for customer_id in ids[offset : offset + MEMBERS_PER_HEARTBEAT]
+            }
+            hourly = await load_full_hours(self.engine, part, since, task.event_end)
+            window = window_hours(
+                hourly, start=task.event_start, end=task.event_end, time_zones=part, rule=rule
+            )
+            figures |= member_performance(window)
+            # after each part's work, so that a stuck read shows as a missed heartbeat
+            activity.heartbeat(offset + len(part))
         measured = [customer_id for customer_id in ids if customer_id in figures]
         waiting = [customer_id for customer_id in ids if customer_id not in figures]
         leaving = measured + waiting if task.give_up else measured

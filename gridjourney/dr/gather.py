@@ -38,6 +38,16 @@ async def event_ids_with_runs(engine: AsyncEngine, program: str | None = None) -
 
 async def gather(engine: AsyncEngine, event_ids: Sequence[str]) -> list[EventData]:
     """One EventData per event id, in order; UnknownDrEvent for an id that is no DR event."""
+    datas, rules = await gather_facts(engine, event_ids)
+    await fill_windows(engine, datas, rules)
+    return datas
+
+
+async def gather_facts(
+    engine: AsyncEngine, event_ids: Sequence[str]
+) -> tuple[list[EventData], list[LikeDayRule]]:
+    """`gather` without the members' windows (the part computed from reads), with each event's
+    like-day rule."""
     datas: list[EventData] = []
     rules: list[LikeDayRule] = []
     async with engine.connect() as conn:
@@ -65,11 +75,11 @@ async def gather(engine: AsyncEngine, event_ids: Sequence[str]) -> list[EventDat
                     expected_kw=sum(expected) if expected else None,
                 )
             )
-    await _fill_windows(engine, datas, rules)
-    return datas
+    return datas, rules
 
 
-async def _fill_windows(engine: AsyncEngine, datas: list[EventData], rules: list[LikeDayRule]) -> None:
+async def fill_windows(engine: AsyncEngine, datas: list[EventData], rules: list[LikeDayRule]) -> None:
+    """Each event's members' load against baseline in the event hours, from their reads."""
     zones = {m.customer_id: m.time_zone for data in datas for m in data.members}
     if not zones:
         return

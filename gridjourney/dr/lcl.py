@@ -4,7 +4,8 @@ The directory holds `households.csv` (tariff group and Acorn group of each meter
 (half-hourly kWh, UTC, interval start) and `dtou_tariff_2013.csv.gz` (the day-ahead price signal of
 every half hour). Each run of consecutive High-price half hours becomes a `dr.event_scheduled` (said a
 day ahead, as the trial did), and a cohort run per event whose members are the time-of-use homes
-(treated: they got the signal) and the flat-tariff homes (the holdout: they did not). The homes become
+(treated: they got the signal) and the flat-tariff homes (the holdout: they did not). Like days
+skip England's bank holidays and the trial's Low-price days (the run's subject says so). The homes become
 customers in Europe/London with their reads in the metering store, from MAX_LOOKBACK_DAYS before the
 first chosen event (the baseline's like days) to the end of the last. Importing again adds nothing.
 """
@@ -20,9 +21,11 @@ import pandas as pd
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gridjourney.dr import queries
+from gridjourney.dr.like_days import HOLIDAY_CALENDAR, NOT_LIKE_DAYS
 from gridjourney.events.models import NewEvent
 from gridjourney.events.store import EventStore
 from gridjourney.metering.dr_baseline import MAX_LOOKBACK_DAYS
+from gridjourney.metering.holidays import ENGLAND
 from gridjourney.metering.store import copy_reads
 from gridjourney.projections.runner import ProjectionRunner
 
@@ -79,6 +82,14 @@ def read_homes(directory: Path, per_tariff: int | None = None) -> list[Home]:
         Home(meter_id=str(row.meter_id), tariff=str(row.stdorToU), acorn_group=str(row.Acorn_grouped))
         for row in frame.itertuples()
     ]
+
+
+def low_price_days(directory: Path) -> list[date]:
+    """The local days with a Low-price half hour: the trial asked the time-of-use homes to use more
+    then, so those days are not like days of a High-price event."""
+    tariff = pd.read_csv(_file(directory, "dtou_tariff_2013.csv.gz"))
+    starts = pd.to_datetime(tariff.loc[tariff["dtou_signal"] == "Low", "start"], utc=True)
+    return sorted(set(starts.dt.tz_convert(TIME_ZONE).dt.date))
 
 
 def high_periods(directory: Path, first: date | None = None, last: date | None = None) -> list[HighPeriod]:
@@ -146,9 +157,10 @@ async def import_lcl(
     await ProjectionRunner(engine).catch_up()
     treated = [home for home in homes if home.tariff == "ToU"]
     holdout = [home for home in homes if home.tariff != "ToU"]
+    low_days = low_price_days(directory)
     async with engine.begin() as conn:
         for period, event in zip(periods, scheduled, strict=True):
-            await queries.record_imported_run(conn, *_run(period, event.event_id, treated, holdout))
+            await queries.record_imported_run(conn, *_run(period, event.event_id, treated, holdout, low_days))
     return LclImport(
         homes=len(homes),
         treated=len(treated),
@@ -197,9 +209,11 @@ def _event_scheduled(period: HighPeriod) -> NewEvent:
 
 
 def _run(
-    period: HighPeriod, trigger: uuid.UUID, treated: list[Home], holdout: list[Home]
+    period: HighPeriod, trigger: uuid.UUID, treated: list[Home], holdout: list[Home], low_days: list[date]
 ) -> tuple[dict[str, object], list[dict[str, object]]]:
     run_id = f"cohort:{JOURNEY}:{period.dr_event_id}"
+    event_day = pd.Timestamp(period.start).tz_convert(TIME_ZONE).date()
+    first_day = event_day - timedelta(days=MAX_LOOKBACK_DAYS)
     members: list[dict[str, object]] = [
         {
             "run_id": run_id,
@@ -220,7 +234,16 @@ def _run(
         "status": "completed",
         "members": len(members),
         "holdout": len(holdout),
-        "subject": {"dr_event_id": period.dr_event_id, "program": PROGRAM},
+        "subject": {
+            "dr_event_id": period.dr_event_id,
+            "program": PROGRAM,
+            "start": period.start.isoformat(),
+            "end": period.end.isoformat(),
+            # the like-day rule of the report (dr/like_days.py): England's bank holidays, and the
+            # Low-price days of the lookback
+            HOLIDAY_CALENDAR: ENGLAND,
+            NOT_LIKE_DAYS: [day.isoformat() for day in low_days if first_day <= day < event_day],
+        },
         "started_at": period.start - timedelta(days=1),
         "finished_at": period.end,
     }

@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from gridjourney.db.tables import cohort_members, cohort_runs, customers, dr_performance, events
+from gridjourney.db.tables import cohort_members, cohort_runs, customers, dr_performance, events, meter_reads
 from gridjourney.dr.like_days import LikeDayRule, rule_of
 from gridjourney.dr.performance import MemberPerformance
 from gridjourney.projections.dr_events import DrEventView as DrEventRow
@@ -228,6 +228,25 @@ async def opted_out_members(
         )
     )
     return {row.customer_id for row in rows}
+
+
+async def reads_of_runs(
+    conn: AsyncConnection, run_ids: Collection[str], start: datetime, end: datetime
+) -> int:
+    """How many reads of the runs' members lie in [start, end) (a member of two runs counts twice).
+    Reads are only ever added (meter_reads keeps the first read of a meter and interval) or erased
+    with their customer, so the count changes exactly when the reads a report is computed from do."""
+    m = cohort_members.c
+    count = await conn.execute(
+        select(func.count())
+        .select_from(meter_reads.join(cohort_members, m.customer_id == meter_reads.c.customer_id))
+        .where(
+            m.run_id.in_(list(run_ids)),
+            meter_reads.c.read_at >= start,
+            meter_reads.c.read_at < end,
+        )
+    )
+    return int(count.scalar_one())
 
 
 async def record_imported_run(

@@ -6,15 +6,14 @@ the two groups compare even when their homes differ. The reduction in an hour is
 (actual - baseline) minus the treated members' mean: what the weather or the day did to both groups
 cancels out. Hourly kWh are mean kW. The confidence interval is a percentile bootstrap that resamples
 customers (with replacement, within each group, keeping each customer's hours together), seeded so a
-report reads the same twice. Several events pool per customer: each customer's mean over all their
-event hours is one observation.
+report reads the same twice. Several events pool in dr/pooled.py.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 
 import numpy as np
 import pandas as pd
@@ -48,6 +47,7 @@ class SegmentReduction(BaseModel):
     treated: int
     holdout: int
     responded: int
+    holdout_responded: int = Field(description="Holdout members whose load fell as far (no message).")
     reduction_kw: Interval | None = Field(description="Per member, against the segment's holdout.")
     reduction_vs_baseline_kw: Interval | None
 
@@ -66,7 +66,14 @@ class DrEventReport(BaseModel):
     opted_out: int
     measured_treated: int = Field(description="Treated members whose reads cover the window.")
     measured_holdout: int
-    responded: int
+    responded: int = Field(
+        description="Treated members who used less than their baseline over the window by more than "
+        "the response threshold (dr/performance.py)."
+    )
+    holdout_responded: int = Field(
+        description="Holdout members whose load fell by the same threshold without any message: "
+        "what `responded` would be by chance (out of measured_holdout)."
+    )
     hours: list[HourReduction]
     reduction_kw: Interval | None = Field(description="Mean kW per treated member against the holdout.")
     reduction_vs_baseline_kw: Interval | None = Field(
@@ -77,17 +84,7 @@ class DrEventReport(BaseModel):
     segments: list[SegmentReduction]
     confidence: float = CONFIDENCE
     resamples: int = RESAMPLES
-
-
-class PooledReport(BaseModel):
-    events: int
-    treated: int
-    holdout: int
-    reduction_kw: Interval | None
-    reduction_vs_baseline_kw: Interval | None
-    treated_baseline_kw: float | None = Field(description="The treated members' mean baseline (kW).")
-    confidence: float = CONFIDENCE
-    resamples: int = RESAMPLES
+    computed_at: datetime = Field(description="When the figures were computed from the reads.")
 
 
 @dataclass
@@ -168,6 +165,7 @@ def _segment(segment: str, data: EventData, responders: set[str]) -> SegmentRedu
         treated=len(treated),
         holdout=len(holdout),
         responded=len(responders & set(treated)),
+        holdout_responded=len(responders & set(holdout)),
         reduction_kw=against,
         reduction_vs_baseline_kw=below,
     )
@@ -226,47 +224,12 @@ def build_report(data: EventData) -> DrEventReport:
         measured_treated=len(treated_deltas),
         measured_holdout=len(holdout_deltas),
         responded=len(responders & set(treated)),
+        holdout_responded=len(responders & set(holdout)),
         hours=hours,
         reduction_kw=overall_against,
         reduction_vs_baseline_kw=overall_below,
         expected_kw=data.expected_kw,
         achieved_kw=achieved,
         segments=[_segment(segment, data, responders) for segment in segments],
-    )
-
-
-def pooled_report(datas: Sequence[EventData]) -> PooledReport:
-    """Several events at once: each (customer, group) is one observation, the mean of its load
-    relative to baseline over all its event hours."""
-    frames = []
-    for data in datas:
-        holdout_ids = {m.customer_id for m in data.members if m.holdout}
-        members = {m.customer_id for m in data.members}
-        own = data.window[data.window["customer_id"].isin(list(members))]
-        frames.append(own.assign(holdout=own["customer_id"].isin(list(holdout_ids))))
-    joined = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
-    below: Interval | None = None
-    against: Interval | None = None
-    treated_baseline: float | None = None
-    treated = holdout = np.empty((0, 1))
-    if not joined.empty:
-        joined = joined.assign(delta=joined["actual_kwh"] - joined["baseline_kwh"])
-        per_customer = (
-            joined.groupby(["holdout", "customer_id"])[["delta", "baseline_kwh"]].mean().reset_index()
-        )
-        in_holdout = per_customer["holdout"].to_numpy(dtype=bool)
-        treated = per_customer.loc[~in_holdout, ["delta"]].to_numpy(dtype="float64")
-        holdout = per_customer.loc[in_holdout, ["delta"]].to_numpy(dtype="float64")
-        if len(treated):
-            treated_baseline = float(per_customer.loc[~in_holdout, "baseline_kwh"].to_numpy().mean())
-            below_all, against_all = reduction(treated, holdout if len(holdout) else None)
-            below = below_all[0]
-            against = against_all[0] if against_all else None
-    return PooledReport(
-        events=len(datas),
-        treated=len(treated),
-        holdout=len(holdout),
-        reduction_kw=against,
-        reduction_vs_baseline_kw=below,
-        treated_baseline_kw=treated_baseline,
+        computed_at=datetime.now(UTC),
     )

@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+from datetime import timedelta
+from typing import Any
+
 import httpx
+from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from gridjourney.db.tables import cohort_members
+from gridjourney.metering.store import copy_reads
 from tests.api.conftest import KeyFactory
-from tests.dr.synthetic import build_trial, store_trial
+from tests.dr.synthetic import EVENT_START, build_trial, store_trial
 
 PATH = "/v1/dr-events/ev-1/performance"
 
@@ -48,3 +55,42 @@ async def test_reports_the_event(
     assert report["expected_kw"] == 9.0
     assert report["achieved_kw"]["low"] < 12.0 < report["achieved_kw"]["high"]
     assert [s["segment"] for s in report["segments"]] == ["even", "odd"]
+
+
+async def test_the_report_is_kept_until_its_reads_or_members_change(
+    client: httpx.AsyncClient, engine: AsyncEngine, admin: dict[str, str]
+) -> None:
+    trial = build_trial(treated=12, holdout=12, responders=6)
+    late = (trial.reads["customer_id"] == "t000") & (trial.reads["read_at"] >= EVENT_START)
+    await store_trial(engine, replace(trial, reads=trial.reads[~late]))
+
+    async def report() -> dict[str, Any]:
+        answer = await client.get(PATH, headers=admin)
+        assert answer.status_code == 200, answer.text
+        body: dict[str, Any] = answer.json()
+        return body
+
+    first = await report()
+    assert first["measured_treated"] == 11  # t000's event-day reads have not arrived
+    assert await report() == first  # nothing changed: the same report, not computed again
+
+    # reads after the event change nothing it is computed from
+    after = trial.reads[late].assign(read_at=trial.reads[late]["read_at"] + timedelta(days=2))
+    await copy_reads(engine, after)
+    assert await report() == first
+
+    # t000's reads over the window arrive: computed again
+    await copy_reads(engine, trial.reads[late])
+    second = await report()
+    assert second["measured_treated"] == 12 and second["computed_at"] > first["computed_at"]
+    assert await report() == second
+
+    # a member joins the run: computed again
+    async with engine.begin() as conn:
+        await conn.execute(
+            insert(cohort_members).values(
+                run_id="cohort:dr_event:ev-1", customer_id="late-joiner", member_no=24, holdout=True
+            )
+        )
+    third = await report()
+    assert (third["members"], third["holdout"]) == (25, 13) and third["computed_at"] > second["computed_at"]

@@ -54,4 +54,4 @@ async def test_import_lcl_then_report_on_a_slice_of_the_real_homes(database_url:
         assert f"2013-03-16 {hour}:00" in out
     code, out = await gridjourney(database_url, "dr", "report", "--all", "--program", "lcl-dtou-high")
     assert code == 0, out
-    assert "all 2 events" in out and "(3 treated, 3 holdout)" in out
+    assert "all 2 events" in out and "(3 treated, 3 holdout, 0 on each side" in out

@@ -71,3 +71,13 @@ async def test_members_with_reads_get_figures_and_move_on(engine: AsyncEngine) -
     done = await ActivityEnvironment().run(DrActivities(engine).dr_performance_batch, task(give_up=True))
     assert done.counts == {"no_reads": 1} and done.moved == {"t2": 1}
     assert (await where(engine))["t003"] == ("thanks", "t2")
+
+
+async def test_heartbeats_after_each_part_of_the_members(engine: AsyncEngine) -> None:
+    await store_trial(engine, build_trial(treated=60, holdout=60, responders=20))
+    beats: list[object] = []
+    environment = ActivityEnvironment()
+    environment.on_heartbeat = lambda *details: beats.append(details[0])
+    outcome = await environment.run(DrActivities(engine).dr_performance_batch, task())
+    assert outcome.processed == 120
+    assert beats == [50, 100, 120]  # MEMBERS_PER_HEARTBEAT at a time, each after its work

@@ -4,16 +4,18 @@ reduction within its confidence interval, and counts who was notified, opted out
 from __future__ import annotations
 
 import uuid
+from dataclasses import replace
 from datetime import timedelta
 
 import numpy as np
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gridjourney.dr.gather import UnknownDrEvent, gather
-from gridjourney.dr.report import build_report, pooled_report, reduction
+from gridjourney.dr.pooled import pooled_report
+from gridjourney.dr.report import build_report, reduction
 from gridjourney.events.models import NewEvent
 from gridjourney.events.store import EventStore
-from tests.dr.synthetic import EVENT_START, build_trial, store_trial
+from tests.dr.synthetic import EVENT_END, EVENT_START, build_trial, store_trial
 
 RUN = "cohort:dr_event:ev-1"
 
@@ -109,3 +111,18 @@ def test_the_bootstrap_is_seeded_and_covers_the_difference() -> None:
     assert against is not None
     for interval in against:
         assert interval.low < 1.0 < interval.high and interval.low < interval.estimate < interval.high
+
+
+async def test_responded_is_shown_beside_the_holdout_by_the_same_measure(engine: AsyncEngine) -> None:
+    trial = build_trial(treated=20, holdout=20, responders=12, shed_kw=0.6)
+    # Five holdout homes used less that evening too, without any message: chance, not response.
+    reads = trial.reads
+    fell = reads["customer_id"].isin(trial.holdout[:5]) & (reads["read_at"] >= EVENT_START)
+    fell &= reads["read_at"] < EVENT_END
+    lowered = reads.assign(kwh=(reads["kwh"] - fell * 0.6).clip(lower=0.0))
+    await store_trial(engine, replace(trial, reads=lowered))
+    report = build_report((await gather(engine, ["ev-1"]))[0])
+    assert (report.measured_treated, report.measured_holdout) == (20, 20)
+    assert 10 <= report.responded <= 13
+    assert report.holdout_responded == 5
+    assert sum(segment.holdout_responded for segment in report.segments) == 5

@@ -8,7 +8,8 @@ from zoneinfo import ZoneInfo
 import pandas as pd
 import pytest
 
-from gridjourney.metering.dr_baseline import dr_performance
+from gridjourney.metering.dr_baseline import dr_performance, like_day_candidates
+from gridjourney.metering.holidays import ENGLAND
 
 NY = ZoneInfo("America/New_York")
 
@@ -91,3 +92,23 @@ def test_a_weekend_event_uses_weekend_days_and_short_history_is_reported() -> No
         time_zone="America/New_York",
     )
     assert not early.complete and len(early.like_days) == 2 and "only 2 like days" in (early.reason or "")
+
+
+def test_the_holiday_calendar_is_a_parameter() -> None:
+    # England's calendar has no 4 July: it becomes a like day; the US one skips it.
+    us = like_day_candidates(date(2024, 7, 9), [], 10)
+    england = like_day_candidates(date(2024, 7, 9), [], 10, holiday_calendar=ENGLAND)
+    assert date(2024, 7, 4) not in us and date(2024, 7, 4) in england
+    # and the late-May bank holiday is skipped in England only
+    assert date(2024, 5, 27) not in like_day_candidates(date(2024, 6, 3), [], 10, holiday_calendar=ENGLAND)
+    assert date(2024, 5, 27) not in like_day_candidates(date(2024, 6, 3), [], 10)  # Memorial Day too
+    assert date(2024, 8, 26) in like_day_candidates(date(2024, 8, 28), [], 10)
+    assert date(2024, 8, 26) not in like_day_candidates(date(2024, 8, 28), [], 10, holiday_calendar=ENGLAND)
+    result = dr_performance(
+        _reads(),
+        event_start=datetime(2024, 7, 9, 16, tzinfo=NY),
+        event_end=datetime(2024, 7, 9, 17, tzinfo=NY),
+        time_zone="America/New_York",
+        holiday_calendar=ENGLAND,
+    )
+    assert date(2024, 7, 4) in result.like_days

@@ -3,16 +3,29 @@ DR event (gridjourney/dr/report.py), the same figures as `gridjourney dr report 
 
 from __future__ import annotations
 
-import asyncio
+from typing import Annotated
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends, Request
 
 from gridjourney.api.deps import Admin, EngineDep
 from gridjourney.api.problems import not_found, problem_responses
-from gridjourney.dr.gather import UnknownDrEvent, gather
-from gridjourney.dr.report import DrEventReport, build_report
+from gridjourney.dr.gather import UnknownDrEvent
+from gridjourney.dr.report import DrEventReport
+from gridjourney.dr.report_cache import ReportCache
 
 router = APIRouter(prefix="/v1/dr-events", tags=["dr-events"])
+
+
+def _reports(request: Request) -> ReportCache:
+    """The app's reports, kept until their reads, members or event change (gridjourney/dr/report_cache.py)."""
+    state = request.app.state
+    if not hasattr(state, "dr_reports"):
+        state.dr_reports = ReportCache()
+    cache: ReportCache = state.dr_reports
+    return cache
+
+
+Reports = Annotated[ReportCache, Depends(_reports)]
 
 
 @router.get(
@@ -20,13 +33,15 @@ router = APIRouter(prefix="/v1/dr-events", tags=["dr-events"])
     summary="The DR event's performance report",
     description="Members notified, opted out and responded; the kW reduction per event hour of the "
     "treated members against the holdout (each against its own 10-of-10 like-day baseline), with a "
-    "bootstrap confidence interval over customers; expected against achieved; by segment.",
+    "bootstrap confidence interval over customers; expected against achieved; by segment. The "
+    "report is kept and computed again only when the members' reads over the window and its like "
+    "days, the members, the notifications or the event change (`computed_at` says when).",
     responses=problem_responses(401, 403, 404),
 )
-async def dr_event_performance(dr_event_id: str, _: Admin, engine: EngineDep) -> DrEventReport:
+async def dr_event_performance(
+    dr_event_id: str, _: Admin, engine: EngineDep, reports: Reports
+) -> DrEventReport:
     try:
-        [data] = await gather(engine, [dr_event_id])
+        return await reports.report(engine, dr_event_id)
     except UnknownDrEvent as exc:
         raise not_found("DR event", dr_event_id) from exc
-    # Baselines and the bootstrap are CPU work: off the event loop.
-    return await asyncio.to_thread(build_report, data)
