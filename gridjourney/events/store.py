@@ -22,8 +22,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import func, select, text
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import DateTime, Integer, String, any_, bindparam, func, select, text
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID, insert
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -44,6 +44,44 @@ NOTIFY_CHANNEL = "gridjourney_events"
 
 # Rows written in one grouped transaction at most (a single larger request is still written whole).
 GROUP_COMMIT_MAX_ROWS = 2000
+
+# The append's statements take the rows as parallel arrays (one per column, named by its plural),
+# so their text is the same for any number of events: compiled once by SQLAlchemy, prepared once per
+# connection by psycopg.
+_EVENT_IDS = bindparam("event_ids", type_=ARRAY(UUID(as_uuid=True)))
+_KNOWN = select(events.c.event_id, events.c.position, events.c.fingerprint).where(
+    events.c.event_id == any_(_EVENT_IDS)
+)
+_COLUMNS = (
+    "event_id",
+    "type",
+    "customer_id",
+    "occurred_at",
+    "source",
+    "payload",
+    "schema_version",
+    "fingerprint",
+)
+_NEW = (
+    func.unnest(
+        _EVENT_IDS,
+        bindparam("types", type_=ARRAY(String)),
+        bindparam("customer_ids", type_=ARRAY(String)),
+        bindparam("occurred_ats", type_=ARRAY(DateTime(timezone=True))),
+        bindparam("sources", type_=ARRAY(String)),
+        bindparam("payloads", type_=ARRAY(JSONB)),
+        bindparam("schema_versions", type_=ARRAY(Integer)),
+        bindparam("fingerprints", type_=ARRAY(String)),
+    )
+    .table_valued(*_COLUMNS, with_ordinality="n")
+    .render_derived(name="new")
+)
+# Positions are drawn in the order the rows come: the request's order.
+_INSERT = (
+    insert(events)
+    .from_select(list(_COLUMNS), select(*(_NEW.c[name] for name in _COLUMNS)).order_by(_NEW.c.n))
+    .returning(events.c.event_id, events.c.position)
+)
 
 
 class EventIdConflict(ValueError):
@@ -165,11 +203,7 @@ class EventStore:
         await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": APPEND_LOCK_KEY})
         rows = await self._sealed(conn, new_rows)
         ids = [row["event_id"] for row in rows]
-        found = await conn.execute(
-            select(events.c.event_id, events.c.position, events.c.fingerprint).where(
-                events.c.event_id.in_(ids)
-            )
-        )
+        found = await conn.execute(_KNOWN, {"event_ids": ids})
         existing = {row.event_id: (row.position, row.fingerprint) for row in found}
         results: dict[uuid.UUID, AppendResult] = {
             event_id: AppendResult(event_id=event_id, position=position, duplicate=True)
@@ -190,9 +224,8 @@ class EventStore:
                 results[event_id] = AppendResult(event_id=event_id, position=-1, duplicate=False)
                 fresh.append(row)
         if fresh:
-            inserted = await conn.execute(
-                insert(events).values(fresh).returning(events.c.event_id, events.c.position)
-            )
+            columns = {f"{name}s": [row[name] for row in fresh] for name in _COLUMNS}
+            inserted = await conn.execute(_INSERT, columns)
             for event_id, position in inserted:
                 results[event_id] = AppendResult(event_id=event_id, position=position, duplicate=False)
             await conn.execute(text(f"NOTIFY {NOTIFY_CHANNEL}"))

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 from sqlalchemy import Row, func, select
+from sqlalchemy import event as sa_event
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gridjourney.db.tables import events
@@ -64,6 +65,32 @@ async def test_append_a_batch_gives_consecutive_positions_in_batch_order(engine:
     assert [r.position for r in results] == [1, 2, 3, 4, 5]
     assert not any(r.duplicate for r in results)
     assert await store.head() == 5
+
+
+async def test_an_append_sends_the_same_statements_whatever_the_number_of_events(engine: AsyncEngine) -> None:
+    # Psycopg prepares a statement per text: a cohort chunk's append must not be new text each time.
+    store = EventStore(engine)
+    await store.append([usage()])  # c-1's data key is created on first use (privacy/customer_keys.py)
+    sent: list[str] = []
+
+    def record(*args: Any) -> None:
+        sent.append(args[2])
+
+    texts: list[list[str]] = []
+    sa_event.listen(engine.sync_engine, "before_cursor_execute", record)
+    try:
+        for size in (2, 60):
+            sent.clear()
+            batch = [usage(kwh=n) for n in range(size)]
+            results = await store.append(batch)
+            assert [r.event_id for r in results] == [e.event_id for e in batch]
+            assert [r.position for r in results] == list(
+                range(results[0].position, results[0].position + size)
+            )
+            texts.append(list(sent))
+    finally:
+        sa_event.remove(engine.sync_engine, "before_cursor_execute", record)
+    assert texts[0] == texts[1]
 
 
 async def test_repeated_append_returns_the_original_position_and_writes_nothing(engine: AsyncEngine) -> None:
