@@ -259,8 +259,9 @@ async def _count(bench: Bench, run_id: str, population: Population, received: Re
         rows: dict[str, str] = {key: status for key, status in found}
     ours = [key for key in keys if key in receipts]
     not_sent_on_purpose = sum(rows.get(k) in ("suppressed", "failed") and k not in receipts for k in keys)
-    # In doubt after a kill and not looked up (Web Push has none; SendGrid's activity lags): held in
-    # the ledger for an operator (`gridjourney sends resolve`), neither resent nor forgotten.
+    # In doubt after a kill and not found by a look-up that can never answer (Web Push has none): held
+    # in the ledger for an operator (`gridjourney sends resolve`), neither resent nor forgotten. Only
+    # the requests in flight at the kill can be in doubt (activities/batch_calls.py).
     held = [k for k in keys if rows.get(k) == "ambiguous"]
     held_not_received = sum(1 for k in held if k not in receipts)
     return {

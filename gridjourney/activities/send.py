@@ -8,8 +8,9 @@ Every move of the ledger row names this attempt's token, so an attempt that lost
 partitioned) can neither send nor record: it raises ClaimLost. A lease is kept alive by the activity's
 heartbeats. The next attempt after a crash knows from the row's status where the last one stopped:
 `claimed` or `sending` (reserved, but the provider was not called: decide and send afresh),
-`calling`/`ambiguous` (it may have been: ask the provider first; only when the provider cannot answer
-does the purpose decide, see `RESENT_PURPOSES`).
+`calling`/`ambiguous` (it may have been: ask the provider first; when it cannot answer yet, as
+SendGrid's activity lags, a later attempt asks again; only when it can never answer does the purpose
+decide, see `RESENT_PURPOSES`).
 """
 
 from __future__ import annotations
