@@ -9,6 +9,7 @@ value a template prints lands in the HTML escaped: a customer named `<b>` reads 
 from __future__ import annotations
 
 import itertools
+import os
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -85,12 +86,18 @@ def html_environment(templates_dir: str) -> SandboxedEnvironment:
     return env
 
 
+@lru_cache(maxsize=64)
+def _resolved(templates_dir: Path | str) -> str:
+    # Resolving walks the path's parts with a stat each: once per folder, not once per message.
+    return str(Path(templates_dir).resolve())
+
+
 def _env(templates_dir: Path | str) -> SandboxedEnvironment:
-    return environment(str(Path(templates_dir).resolve()))
+    return environment(_resolved(templates_dir))
 
 
 def _html_env(templates_dir: Path | str) -> SandboxedEnvironment:
-    return html_environment(str(Path(templates_dir).resolve()))
+    return html_environment(_resolved(templates_dir))
 
 
 def template_path(channel: str, template: str, locale: str) -> str:
@@ -230,12 +237,14 @@ def render_html(
     """The HTML part, with autoescape on: the template's own `.html.j2` in the same locale as its
     text, else the text's blocks in the folder's layout."""
     env = _html_env(templates_dir)
+    root = _resolved(templates_dir)
     own = f"email/{locale}/{template}{HTML_SUFFIX}"
     context = {**variables, "subject": subject, "locale": locale}
-    if (Path(templates_dir) / own).is_file():
+    # os.path on the resolved folder's string: a Path built per message cost more than the stat.
+    if os.path.isfile(os.path.join(root, own)):
         name = own
     else:
-        name = EMAIL_LAYOUT if (Path(templates_dir) / EMAIL_LAYOUT).is_file() else ""
+        name = EMAIL_LAYOUT if os.path.isfile(os.path.join(root, EMAIL_LAYOUT)) else ""
         context["blocks"] = text_blocks(body)
     try:
         compiled = env.get_template(name) if name else env.from_string(BARE_LAYOUT)
