@@ -27,7 +27,7 @@ from gridjourney.dr.like_days import BadLikeDayRule, LikeDayRule
 from gridjourney.dr.performance import DEFAULT_RULE, full_hours, window_hours
 from gridjourney.dsl.expressions import ExpressionError, evaluate
 from gridjourney.dsl.schema import AudienceSpec, TargetSpec
-from gridjourney.metering.dr_baseline import MAX_LOOKBACK_DAYS
+from gridjourney.metering.dr_baseline import MAX_LOOKBACK_DAYS, event_day_hours
 from gridjourney.metering.store import load_reads
 from gridjourney.workflows.assignment import unit_interval
 from gridjourney.workflows.cohort_contracts import AudienceOutcome, ResolveAudienceInput
@@ -266,10 +266,15 @@ async def expected_reductions(
     since = start - timedelta(days=MAX_LOOKBACK_DAYS + 1)
     group = customers_per_load or customers_per_read_load(since, start)
     loads: dict[str, float] = {}
+    spans = baseline_spans(start, end, {candidate.time_zone for candidate in candidates})
     for offset in range(0, len(candidates), group):
         part = candidates[offset : offset + group]
         reads = await load_reads(
-            engine, customer_ids=[candidate.customer_id for candidate in part], start=since, end=start
+            engine,
+            customer_ids=[candidate.customer_id for candidate in part],
+            start=since,
+            end=start,
+            within=spans,
         )
         loads |= window_loads_kw(reads, start, end, {c.customer_id: c.time_zone for c in part}, rule)
         del reads  # before the next group's reads arrive
@@ -282,6 +287,28 @@ async def expected_reductions(
             shed_kw=loads.get(candidate.customer_id, 0.0),
         )
     return expectations
+
+
+def baseline_spans(start: datetime, end: datetime, time_zones: set[str]) -> list[tuple[datetime, datetime]]:
+    """The spans of the lookback whose reads the baseline can use: the event's local clock hours on
+    every day before it, an hour wider on each side (a DST change moves them by one). A read counts
+    in the hour it starts in (metering/features.py `hourly_kwh`), so no other read changes the
+    result, and a day's 3 event hours load an eighth of its reads."""
+    spans: list[tuple[datetime, datetime]] = []
+    for zone in sorted(time_zones):
+        parts = event_day_hours(start, end, zone)
+        first = min(hour for _, hours in parts for hour in hours)
+        last = max(hour for _, hours in parts for hour in hours)
+        for back in range(MAX_LOOKBACK_DAYS + 2):
+            day = pd.Timestamp(parts[0][0] - timedelta(days=back))
+            low = (day + pd.Timedelta(hours=first - 1)).tz_localize(
+                zone, ambiguous=True, nonexistent="shift_backward"
+            )
+            high = (day + pd.Timedelta(hours=last + 2)).tz_localize(
+                zone, ambiguous=False, nonexistent="shift_forward"
+            )
+            spans.append((low.to_pydatetime(), high.to_pydatetime()))
+    return sorted(spans)
 
 
 def _event_id(subject: dict[str, Any]) -> str | None:

@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import func, insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from gridjourney.cohorts.audience import BadCohortInput, resolve_audience, window_loads_kw
+from gridjourney.cohorts.audience import BadCohortInput, baseline_spans, resolve_audience, window_loads_kw
 from gridjourney.db.tables import cohort_members, cohort_runs, customer_programs, customers
 from gridjourney.dr.like_days import LikeDayRule
 from gridjourney.dsl.schema import AudienceSpec
@@ -301,7 +301,7 @@ async def test_the_expected_reduction_computed_in_groups_equals_it_computed_at_o
         "start": EVENT_START.isoformat(),
         "end": EVENT_END.isoformat(),
     }
-    audience = {"program": "event.program", "target": {"kw": "event.target_kw"}}
+    audience: dict[str, object] = {"program": "event.program", "target": {"kw": "event.target_kw"}}
     at_once = await resolve_audience(engine, _request("cohort:j:once", audience, **subject), 10_000)
     in_groups = await resolve_audience(engine, _request("cohort:j:groups", audience, **subject), 7)
 
@@ -318,6 +318,12 @@ async def test_the_expected_reduction_computed_in_groups_equals_it_computed_at_o
     picked = await expected("cohort:j:once")
     assert 30 < len(picked) < 270  # the target stops part-way: the ranking matters
     assert await expected("cohort:j:groups") == picked
+    # the same as the like-day baseline of every read in memory (the lookback's other hours unread)
+    zones = {c.customer_id: "UTC" for c in made}
+    shed = window_loads_kw(reads.drop(columns="source"), EVENT_START, EVENT_END, zones)
+    index = {c.customer_id: i for i, c in enumerate(made)}
+    for customer_id, _, expected_kw in picked:
+        assert expected_kw == round(responses[index[customer_id]] * shed.get(customer_id, 0.0), 4)
     assert (in_groups.members, in_groups.expected_kw) == (at_once.members, at_once.expected_kw)
     assert at_once.expected_kw is not None and at_once.expected_kw >= 150.0
 
@@ -335,3 +341,30 @@ def test_the_expected_window_load_skips_the_days_of_other_dr_events() -> None:
     assert window_loads_kw(reads, EVENT_START, EVENT_END, {"c": "UTC"}) == {"c": pytest.approx(1.8)}
     ruled = window_loads_kw(reads, EVENT_START, EVENT_END, {"c": "UTC"}, LikeDayRule(other_events=(other,)))
     assert ruled == {"c": 2.0}
+
+
+@pytest.mark.parametrize("zone", ["America/New_York", "Europe/London", "UTC"])
+def test_reads_outside_the_baseline_spans_do_not_change_the_expected_load(zone: str) -> None:
+    # an evening event two days after the spring clock change, with 15-minute reads
+    start = pd.Timestamp("2026-03-10 17:00", tz=zone).tz_convert("UTC").to_pydatetime()
+    end = start + timedelta(hours=3)
+    times = pd.date_range(start - timedelta(days=62), start, freq="15min", inclusive="left")
+    rng = np.random.default_rng(4)
+    reads = pd.DataFrame(
+        {
+            "customer_id": np.repeat(["a", "b"], len(times)),
+            "meter_id": np.repeat(["ma", "mb"], len(times)),
+            "read_at": np.tile(times, 2),
+            "interval_seconds": 900,
+            "kwh": rng.gamma(2.0, 0.2, size=2 * len(times)),
+        }
+    )
+    spans = baseline_spans(start, end, {zone})
+    inside = np.zeros(len(reads), dtype=bool)
+    for low, high in spans:
+        inside |= (reads["read_at"] >= low).to_numpy() & (reads["read_at"] < high).to_numpy()
+    assert inside.mean() < 0.3  # most of the lookback is not read
+    zones = {"a": zone, "b": zone}
+    every = window_loads_kw(reads, start, end, zones)
+    assert set(every) == {"a", "b"}
+    assert window_loads_kw(reads[inside], start, end, zones) == every
