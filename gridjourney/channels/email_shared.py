@@ -13,7 +13,6 @@ an email whose middle is larger goes in a request of its own, where it shares ev
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -47,25 +46,50 @@ class SharedContent:
 
 def shared_content(emails: Sequence[EmailParts]) -> SharedContent:
     """What `emails` share, and what each substitutes (see the module's docstring)."""
-    text, text_middles = _around(TEXT_TAG, [email.text for email in emails])
-    html, html_middles = _around(HTML_TAG, [email.html for email in emails])
+    text = _Cut.of(TEXT_TAG, [email.text for email in emails])
+    html = _Cut.of(HTML_TAG, [email.html for email in emails])
     substitutions: list[dict[str, str] | None] = []
-    for email, text_middle, html_middle in zip(emails, text_middles, html_middles, strict=True):
+    for n, email in enumerate(emails):
         url = email.unsubscribe_url
         # A middle that runs into the footer carries the tag: written out here, whatever the provider
         # does with tags inside values.
         own = {
-            TEXT_TAG: text_middle.replace(UNSUBSCRIBE_TAG, url),
-            HTML_TAG: html_middle.replace(UNSUBSCRIBE_TAG, url),
+            TEXT_TAG: text.middles[n].replace(UNSUBSCRIBE_TAG, url),
+            HTML_TAG: html.middles[n].replace(UNSUBSCRIBE_TAG, url),
             UNSUBSCRIBE_TAG: url,
         }
         fits = substitution_bytes(own) <= MAX_SUBSTITUTION_BYTES
-        # A cut through the middle of a tag would leave it unreplaced: checked, not assumed.
-        exact = substituted(text, own) == email.text.replace(UNSUBSCRIBE_TAG, url) and substituted(
-            html, own
-        ) == email.html.replace(UNSUBSCRIBE_TAG, url)
+        exact = text.exact(n, email.text) and html.exact(n, email.html)
         substitutions.append(own if fits and exact else None)
-    return SharedContent(text=text, html=html, substitutions=substitutions)
+    return SharedContent(text=text.content, html=html.content, substitutions=substitutions)
+
+
+@dataclass(frozen=True)
+class _Cut:
+    """One part of many emails cut as start + tag + end (`content`), with each email's middle.
+    `links`: the unsubscribe tags in the start and the end; `whole`: the content holds those and
+    its own tag whole, none made where the pieces meet."""
+
+    content: str
+    middles: list[str]
+    links: int
+    whole: bool
+
+    @classmethod
+    def of(cls, tag: str, values: Sequence[str]) -> _Cut:
+        start = _common_start(values)
+        rests = [value[len(start) :] for value in values]
+        end = _common_start([rest[::-1] for rest in rests])[::-1]
+        content = start + tag + end
+        links = start.count(UNSUBSCRIBE_TAG) + end.count(UNSUBSCRIBE_TAG)
+        whole = content.count(UNSUBSCRIBE_TAG) == links and content.count(TAG_MARK) == links + 1
+        return cls(content, [rest[: len(rest) - len(end)] for rest in rests], links, whole)
+
+    def exact(self, n: int, value: str) -> bool:
+        """Whether substituting the content gives `value` back: the content is whole and no
+        unsubscribe tag of `value` was cut in two where its middle meets the start or the end."""
+        middle_links = self.middles[n].count(UNSUBSCRIBE_TAG)
+        return self.whole and value.count(UNSUBSCRIBE_TAG) == self.links + middle_links
 
 
 def substitution_bytes(substitutions: dict[str, str]) -> int:
@@ -73,25 +97,8 @@ def substitution_bytes(substitutions: dict[str, str]) -> int:
     return sum(len(tag.encode()) + len(value.encode()) for tag, value in substitutions.items())
 
 
-def substituted(content: str, substitutions: dict[str, str]) -> str:
-    """`content` with each tag replaced by its value, in one pass (values are not searched again)."""
-    if not substitutions:
-        return content
-    tags = re.compile("|".join(re.escape(tag) for tag in sorted(substitutions, key=len, reverse=True)))
-    return tags.sub(lambda found: substitutions[found[0]], content)
-
-
 def holds_tag(*texts: str | None) -> bool:
     return any(text is not None and TAG_MARK in text for text in texts)
-
-
-def _around(tag: str, values: Sequence[str]) -> tuple[str, list[str]]:
-    """(common start + tag + common end, each value's middle)."""
-    start = _common_start(values)
-    rests = [value[len(start) :] for value in values]
-    end = _common_start([rest[::-1] for rest in rests])[::-1]
-    middles = [rest[: len(rest) - len(end)] for rest in rests]
-    return start + tag + end, middles
 
 
 def _common_start(values: Sequence[str]) -> str:
