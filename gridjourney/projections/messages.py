@@ -13,14 +13,19 @@ bounced later). `message.received` (an inbound reply) is no message of ours: not
 customer.erased clears the provider's reasons of the customer's messages (a provider's error can
 quote the number or the address): a reason read before the erasure and folded after it is cleared by
 the erasure's own event, which comes later in the log.
+
+A batch of events is folded with one statement per round (apply_many): the statement takes the
+events as parallel arrays, each row carrying its own stage rules, and a round holds at most one event
+per message, so that the rows of one message are still folded one event after the other.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import case, func, update
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import BigInteger, DateTime, String, Text, bindparam, case, func, select, update
+from sqlalchemy.dialects.postgresql import ARRAY, insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gridjourney.db.tables import messages
@@ -61,64 +66,131 @@ def reason_of(status: str, message: MessageBase) -> str | None:
     return reason
 
 
-async def apply(conn: AsyncConnection, event: StoredEvent) -> None:
-    if event.type == "customer.erased":
-        await conn.execute(
-            update(messages)
-            .where(messages.c.customer_id == event.customer_id, messages.c.status.in_(PROVIDER_REASONS))
-            .values(reason=None)
+# --- the fold of message events: one row per event, one statement per round --------------------------
+_TEXT_COLUMNS = (
+    "idempotency_key",
+    *DESCRIPTIVE,
+    "status",
+    "reason",
+    "provider_message_id",
+)
+_TYPES: dict[str, Any] = {
+    **dict.fromkeys(_TEXT_COLUMNS, ARRAY(Text)),
+    "deferred_until": ARRAY(DateTime(timezone=True)),
+    "occurred_at": ARRAY(DateTime(timezone=True)),
+    "last_position": ARRAY(BigInteger),
+}
+_NEW = (
+    func.unnest(*(bindparam(column, type_=array) for column, array in _TYPES.items()))
+    .table_valued(*_TYPES)
+    .render_derived(name="new")
+)
+_INSERT = insert(messages).from_select(
+    [*_TYPES, "updated_at"], select(*(_NEW.c[column] for column in _TYPES), _NEW.c.occurred_at)
+)
+
+
+def _stage(status: Any) -> Any:
+    return case(STAGES, value=status, else_=0)
+
+
+def _fold() -> Any:
+    """The upsert of one event's row onto the message's row, its rules chosen by the event's status."""
+    new = _INSERT.excluded
+    moves = _stage(messages.c.status) <= _stage(new.status)
+    # What the send recorded describes the message best, and says when it was sent; a report only
+    # fills gaps.
+    decision = new.status.in_(sorted(SEND_DECISIONS))
+
+    def described(column: str) -> Any:
+        return case(
+            (decision, func.coalesce(new[column], messages.c[column])),
+            else_=func.coalesce(messages.c[column], new[column]),
         )
-        return
-    message = EVENT_TYPES[event.type].model_validate(event.payload)
-    assert isinstance(message, MessageBase)
-    status = event.type.removeprefix("message.")
-    statement = insert(messages).values(
-        idempotency_key=message.idempotency_key,
-        customer_id=event.customer_id,
-        journey_id=message.journey_id,
-        instance_id=message.instance_id,
-        step_id=message.step_id,
-        channel=message.channel,
-        template=message.template,
-        locale=message.locale,
-        status=status,
-        reason=reason_of(status, message),
-        deferred_until=getattr(message, "until", None),
-        provider_message_id=getattr(message, "provider_message_id", None),
-        occurred_at=event.occurred_at,
-        updated_at=event.occurred_at,
-        last_position=event.position,
-    )
-    new = statement.excluded
-    current_stage = case(STAGES, value=messages.c.status, else_=0)
-    moves = current_stage <= STAGES[status]
+
     changes: dict[str, Any] = {
         "status": case((moves, new.status), else_=messages.c.status),
         "reason": case((moves, new.reason), else_=messages.c.reason),
         "deferred_until": case((moves, new.deferred_until), else_=messages.c.deferred_until),
         "updated_at": func.greatest(messages.c.updated_at, new.updated_at),
         "last_position": new.last_position,
+        **{column: described(column) for column in DESCRIPTIVE},
+        "provider_message_id": case(
+            (decision, func.coalesce(messages.c.provider_message_id, new.provider_message_id)),
+            else_=func.coalesce(new.provider_message_id, messages.c.provider_message_id),
+        ),
+        "occurred_at": case((decision, new.occurred_at), else_=messages.c.occurred_at),
     }
-    if status in SEND_DECISIONS:
-        # What the send recorded describes the message best, and says when it was sent.
-        changes |= {
-            **{column: func.coalesce(new[column], messages.c[column]) for column in DESCRIPTIVE},
-            "provider_message_id": func.coalesce(messages.c.provider_message_id, new.provider_message_id),
-            "occurred_at": new.occurred_at,
-        }
-    else:
-        # A report only fills gaps.
-        changes |= {
-            **{column: func.coalesce(messages.c[column], new[column]) for column in DESCRIPTIVE},
-            "provider_message_id": func.coalesce(new.provider_message_id, messages.c.provider_message_id),
-        }
-    await conn.execute(
-        statement.on_conflict_do_update(
-            index_elements=[messages.c.idempotency_key],
-            set_=changes,
-            where=messages.c.last_position < new.last_position,
-        )
+    return _INSERT.on_conflict_do_update(
+        index_elements=[messages.c.idempotency_key],
+        set_=changes,
+        where=messages.c.last_position < new.last_position,
     )
+
+
+_FOLD = _fold()
+_CLEAR_REASONS = (
+    update(messages)
+    .where(
+        messages.c.customer_id == bindparam("erased", type_=String),
+        messages.c.status.in_(PROVIDER_REASONS),
+    )
+    .values(reason=None)
+)
+
+
+def _row(event: StoredEvent) -> dict[str, Any]:
+    message = EVENT_TYPES[event.type].model_validate(event.payload)
+    assert isinstance(message, MessageBase)
+    status = event.type.removeprefix("message.")
+    return {
+        "idempotency_key": message.idempotency_key,
+        "customer_id": event.customer_id,
+        "journey_id": message.journey_id,
+        "instance_id": message.instance_id,
+        "step_id": message.step_id,
+        "channel": message.channel,
+        "template": message.template,
+        "locale": message.locale,
+        "status": status,
+        "reason": reason_of(status, message),
+        "provider_message_id": getattr(message, "provider_message_id", None),
+        "deferred_until": getattr(message, "until", None),
+        "occurred_at": event.occurred_at,
+        "last_position": event.position,
+    }
+
+
+async def _fold_rows(conn: AsyncConnection, rows: list[dict[str, Any]]) -> None:
+    """The rows in log order, in rounds: the k-th event of every message in the k-th statement."""
+    rounds: list[list[dict[str, Any]]] = []
+    seen: dict[str, int] = {}
+    for row in rows:
+        k = seen.get(row["idempotency_key"], 0)
+        seen[row["idempotency_key"]] = k + 1
+        if k == len(rounds):
+            rounds.append([])
+        rounds[k].append(row)
+    for round_rows in rounds:
+        await conn.execute(_FOLD, {column: [row[column] for row in round_rows] for column in _TYPES})
+
+
+async def apply_many(conn: AsyncConnection, batch: Sequence[StoredEvent]) -> None:
+    """Fold `batch` (in log order) as event by event, in a few statements. An erasure clears what
+    the message events before it wrote and nothing after it: the rows are folded up to it first."""
+    rows: list[dict[str, Any]] = []
+    for event in batch:
+        if event.type == "customer.erased":
+            await _fold_rows(conn, rows)
+            rows = []
+            await conn.execute(_CLEAR_REASONS, {"erased": event.customer_id})
+        else:
+            rows.append(_row(event))
+    await _fold_rows(conn, rows)
+
+
+async def apply(conn: AsyncConnection, event: StoredEvent) -> None:
+    await apply_many(conn, [event])
 
 
 PROJECTION = Projection(
@@ -126,4 +198,5 @@ PROJECTION = Projection(
     table=messages,
     event_types=frozenset({*(f"message.{status}" for status in STAGES), "customer.erased"}),
     apply=apply,
+    apply_many=apply_many,
 )

@@ -59,10 +59,21 @@ Progress = Callable[[int, int], None]
 
 
 async def apply_events(conn: AsyncConnection, batch: list[StoredEvent]) -> None:
-    """Fold `batch`, in order, into every projection that reads its types (idempotent)."""
+    """Fold `batch`, in order, into every projection that reads its types (idempotent).
+
+    A projection with a batch fold (`apply_many`) gets all its events of the batch in one call, after
+    the others have folded theirs. The tables are the same as event by event because no fold reads a
+    table that a batch fold writes (the messages projection's folds read only `messages`)."""
+    held: dict[str, list[StoredEvent]] = {}
     for event in batch:
         for projection in _BY_TYPE.get(event.type, ()):
-            await projection.apply(conn, event)
+            if projection.apply_many is None:
+                await projection.apply(conn, event)
+            else:
+                held.setdefault(projection.name, []).append(event)
+    for projection in PROJECTIONS:
+        if projection.apply_many is not None and projection.name in held:
+            await projection.apply_many(conn, held[projection.name])
 
 
 class ProjectionRunner:

@@ -5,12 +5,15 @@
 
 from __future__ import annotations
 
+import random
 from datetime import datetime, timedelta
 from typing import Any
 
+import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gridjourney.events.models import NewEvent
+from gridjourney.projections.runner import rebuild
 from tests.events.builders import BASE_TIME, new_event
 from tests.projections.helpers import project, rows
 
@@ -125,3 +128,42 @@ async def test_an_erasure_clears_the_providers_reasons(engine: AsyncEngine) -> N
     bounced, suppressed = await rows(engine, "messages")
     assert (bounced["status"], bounced["reason"]) == ("bounced", None)
     assert suppressed["reason"] == "sms: consent_revoked"  # the engine's own words quote nobody
+
+
+def life_of(key: str, customer_id: str | None, rng: random.Random) -> list[NewEvent]:
+    """Events of one message, their times and their order in the log shuffled."""
+    email = {**MESSAGE, "channel": "email"}
+    events = [
+        deferred(rng.randrange(10), at(600), key),
+        message("sent", rng.randrange(10), key, provider_message_id=f"sg-{key}", **email),
+        message("delivered", rng.randrange(10), key, provider_message_id=f"sg-{key}"),
+        message("bounced", rng.randrange(10), key, bounce_type="soft", reason="mailbox full"),
+        message("opened", rng.randrange(10), key),
+        message("failed", rng.randrange(10), key, reason="provider refused", error_code="E1"),
+    ]
+    chosen = rng.sample(events, rng.randrange(1, len(events) + 1))
+    return [e.model_copy(update={"customer_id": customer_id}) for e in chosen]
+
+
+@pytest.mark.parametrize("seed", range(3))
+async def test_a_batch_folds_to_the_rows_of_event_by_event(engine: AsyncEngine, seed: int) -> None:
+    # One batch: several events per message (one statement per round), an erasure in the middle.
+    rng = random.Random(seed)
+    before = [e for n in range(8) for e in life_of(f"k{n}", "c-1" if n % 2 else "c-2", rng)]
+    after = [e for n in range(8) for e in life_of(f"k{n}", None, rng)]  # reports naming only the message
+    # c-1's failure folded before the erasure loses its reason; a bounce reported after it keeps its own
+    before.append(message("failed", 1, "cleared", channel="sms", reason="21211: +15035550100 invalid"))
+    after.append(message("bounced", 6, "kept", bounce_type="hard", reason="550 no such user"))
+    before.append(message("sent", 0, "kept", channel="email", **MESSAGE))
+    rng.shuffle(before)
+    rng.shuffle(after)
+    erased = new_event("customer.erased", "c-1", {}, minute=5)
+    assert await project(engine, *before, erased, *after) == len(before) + 1 + len(after)
+    batched = await rows(engine, "messages")
+    reasons = {row["idempotency_key"]: (row["status"], row["reason"]) for row in batched}
+    assert reasons["cleared"] == ("failed", None)
+    assert reasons["kept"] == ("bounced", "hard bounce: 550 no such user")
+
+    await rebuild(engine, batch_size=1)  # the same log, one event per fold
+    assert await rows(engine, "messages") == batched
+    assert {row["idempotency_key"] for row in batched} == {"cleared", "kept", *(f"k{n}" for n in range(8))}
