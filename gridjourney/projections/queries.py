@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict
 from sqlalchemy import ColumnElement, exists, func, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from gridjourney.db.any_of import any_of
 from gridjourney.db.tables import consents, customers, events, journey_instances, messages
 from gridjourney.events.types import Channel, Purpose
 
@@ -111,7 +112,7 @@ async def get_customer(conn: AsyncConnection, customer_id: str) -> CustomerView 
 
 async def get_customers(conn: AsyncConnection, customer_ids: Sequence[str]) -> dict[str, CustomerView]:
     """Many customers at once (a cohort batch), by id; unknown ids are absent."""
-    query = select(customers).where(customers.c.customer_id.in_(list(customer_ids)))
+    query = select(customers).where(any_of(customers.c.customer_id, customer_ids))
     return {row.customer_id: CustomerView.model_validate(row) for row in await conn.execute(query)}
 
 
@@ -155,7 +156,7 @@ async def consents_of_many(
 ) -> dict[str, dict[tuple[str, str], bool]]:
     """customer id → (channel, purpose) → granted, for many customers at once (a cohort batch)."""
     query = select(consents.c.customer_id, consents.c.channel, consents.c.purpose, consents.c.granted).where(
-        consents.c.customer_id.in_(list(customer_ids))
+        any_of(consents.c.customer_id, customer_ids)
     )
     found: dict[str, dict[tuple[str, str], bool]] = {}
     for customer_id, channel, purpose, granted in await conn.execute(query):

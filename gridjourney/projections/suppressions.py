@@ -20,6 +20,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from gridjourney.db.any_of import any_of
 from gridjourney.db.tables import suppressions
 from gridjourney.dsl.schema import Channel
 from gridjourney.events.models import NewEvent, StoredEvent
@@ -162,7 +163,7 @@ async def suppressed_addresses_of_many(
     """`suppressed_addresses` for many customers at once (a cohort batch), by customer id."""
     query = select(
         suppressions.c.customer_id, suppressions.c.channel, suppressions.c.address, suppressions.c.reason
-    ).where(suppressions.c.customer_id.in_(list(customer_ids)), suppressions.c.removed_at.is_(None))
+    ).where(any_of(suppressions.c.customer_id, customer_ids), suppressions.c.removed_at.is_(None))
     found: dict[str, dict[tuple[str, str], str]] = {}
     for customer_id, channel, address, reason in await conn.execute(query):
         found.setdefault(customer_id, {})[(channel, address)] = reason
