@@ -175,6 +175,23 @@ def _check_block(
                 )
         if notice.moved_by is not None:
             yield from _check_moved_by(notice.event, notice.moved_by.field, j, positions)
+        yield from _check_changed(notice.event, notice.changed, j, positions)
+
+
+def _check_changed(
+    event_type: str, changed: list[str], j: int, positions: Positions
+) -> Iterator[JourneyError]:
+    model = EVENT_TYPES.get(event_type)
+    if model is None:
+        return  # reported as an unknown event type
+    fields = sorted(_properties(model))
+    for k, field in enumerate(changed):
+        if field not in fields:
+            yield positions.error(
+                ("cohort", "on_update", j, "changed", k),
+                f"`{field}` is not a field of `{event_type}`",
+                did_you_mean(field, fields, "its fields"),
+            )
 
 
 def _check_moved_by(event_type: str, field: str, j: int, positions: Positions) -> Iterator[JourneyError]:

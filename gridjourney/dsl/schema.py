@@ -338,6 +338,11 @@ class UpdateNotice(Strict):
         min_length=1, description="Members waiting at these steps hear about the update."
     )
     moved_by: MovedBy | None = None
+    changed: list[Identifier] = Field(
+        default_factory=list,
+        description="Notify only when one of these fields of the run's event differs from what the "
+        "members were last told, e.g. `[start, end]` of a moved DR event.",
+    )
     at_most_every: Duration | None = Field(None, description="At most one such notice per this long.")
 
 

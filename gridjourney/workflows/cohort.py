@@ -93,6 +93,7 @@ with workflow.unsafe.imports_passed_through():
         batch_subject,
         batches,
         cohort_wait_end,
+        fields_changed,
         newer_update,
         update_notice_due,
         updated_subject,
@@ -142,6 +143,8 @@ class CohortWorkflow:
         self._notices: list[EventRef] = []
         self._exit_reason: str | None = None
         self._tracks_made = 0
+        self._track_steps: dict[str, str] = {}  # track → the step it was made for
+        self._exit_event: EventRef | None = None  # the exit event, when an on_update notice tells of it
         self._spans: dict[str, tuple[int, int]] = {}
         self._live = 0
         self._tasks: list[asyncio.Task[None]] = []
@@ -149,6 +152,7 @@ class CohortWorkflow:
         self._notices_sent: dict[str, int] = {}
         self._notice_at: dict[int, datetime] = {}
         self._notice_value: dict[int, Any] = {}
+        self._notice_fields: dict[int, dict[str, Any]] = {}  # `changed` fields as last notified
         self._first_shown: dict[str, Any] | None = None  # the subject as the run's first send showed it
         definition = input.journey.definition
         self._wait_for_types = {s.wait_for.event for s in definition.steps if isinstance(s, WaitForStep)}
@@ -165,6 +169,8 @@ class CohortWorkflow:
             return
         self._seen.add(event.event_id)
         if event.type in self._journey.definition.exit_on:
+            if self._exit_reason is None and any(n.event == event.type for n in self._cohort.on_update):
+                self._exit_event = event
             self._exit_reason = self._exit_reason or event.type
             return
         if event.type in self._trigger_types:
@@ -188,7 +194,7 @@ class CohortWorkflow:
     # --- the run ----------------------------------------------------------------------------------
     @workflow.run
     async def run(self, input: CohortInput) -> CohortState:
-        first = self._new_track()
+        first = self._new_track(self._journey.first_step)
         try:
             audience = await self._resolve(input, first)
         except ActivityError as error:
@@ -217,6 +223,8 @@ class CohortWorkflow:
             for task in self._tasks:
                 task.cancel()
             await asyncio.gather(*self._tasks, notices, joins, return_exceptions=True)
+            if self._exit_event is not None:
+                await self._notify_exit(self._exit_event)
             self._state.status = "exited"
             self._state.exit_reason = self._exit_reason
             self._state.tracks.clear()
@@ -247,9 +255,14 @@ class CohortWorkflow:
         return audience
 
     # --- tracks -----------------------------------------------------------------------------------
-    def _new_track(self) -> str:
+    def _new_track(self, step_id: str | None) -> str:
+        """A new track's name; it will wait at `step_id` (kept for an exit's notice, which also finds
+        members a stopped batch moved to a track it did not start)."""
         self._tracks_made += 1
-        return f"t{self._tracks_made}"
+        track = f"t{self._tracks_made}"
+        if step_id is not None:
+            self._track_steps[track] = step_id
+        return track
 
     def _spawn(
         self,
@@ -358,7 +371,7 @@ class CohortWorkflow:
         if self._first_shown is None:
             self._first_shown = dict(self._subject)
         while True:
-            next_track = self._new_track() if following is not None else None
+            next_track = self._new_track(following) if following is not None else None
 
             def request(batch: MemberBatch, next_track: str | None = next_track) -> CohortSendInput:
                 return self._send_input(batch, step.send, visits[step.id], following, next_track)
@@ -444,7 +457,7 @@ class CohortWorkflow:
                     spec.when, event.namespace(), self._subject, self._journey_namespace
                 ):
                     continue
-                next_track = self._new_track() if on_event is not None else None
+                next_track = self._new_track(on_event) if on_event is not None else None
                 matched: TrackSpan = await self._bookkeeping(
                     MATCH_EVENT,
                     MatchEventInput(
@@ -484,8 +497,10 @@ class CohortWorkflow:
         tracks: dict[str, str] = {}
         for goto in gotos:
             if target(goto) is not None and goto not in tracks:
-                tracks[goto] = self._new_track()
-        otherwise = self._new_track() if isinstance(step, BranchStep) and following is not None else None
+                tracks[goto] = self._new_track(goto)
+        otherwise = (
+            self._new_track(following) if isinstance(step, BranchStep) and following is not None else None
+        )
         steps: dict[str, str | None] = {name: goto for goto, name in tracks.items()}
         if otherwise is not None:
             steps[otherwise] = following
@@ -508,7 +523,7 @@ class CohortWorkflow:
     async def _per_member(
         self, track: str, step: UpdateStep | ScoreStep, following: str | None, visits: dict[str, int]
     ) -> None:
-        next_track = self._new_track() if following is not None else None
+        next_track = self._new_track(following) if following is not None else None
         now = workflow.now()
 
         def call(batch: MemberBatch) -> Awaitable[BatchOutcome]:
@@ -554,7 +569,7 @@ class CohortWorkflow:
         poll = READS_POLL
         while self._members(track) > 0:
             give_up = workflow.now() >= give_up_at
-            next_track = self._new_track() if following is not None else None
+            next_track = self._new_track(following) if following is not None else None
 
             def request(
                 batch: MemberBatch, next_track: str | None = next_track, give_up: bool = give_up
@@ -580,7 +595,7 @@ class CohortWorkflow:
             poll = min(poll * 2, READS_POLL_MAX)
 
     async def _move_on(self, track: str, step_id: str | None, visits: dict[str, int]) -> None:
-        next_track = self._new_track() if step_id is not None else None
+        next_track = self._new_track(step_id) if step_id is not None else None
         moved = await self._move_track(track, step_id, next_track)
         if next_track is not None:
             self._spans[next_track] = self._spans[track]
@@ -603,7 +618,7 @@ class CohortWorkflow:
         while True:
             await workflow.wait_condition(lambda: bool(self._joins))
             event, since = self._joins[0]
-            track = self._new_track()
+            track = self._new_track(self._journey.first_step)
             try:
                 joined: TrackSpan = await workflow.execute_activity(
                     ADD_MEMBERS,
@@ -657,32 +672,63 @@ class CohortWorkflow:
             # the value last notified; at first, the one the run's first message showed
             shown = self._first_shown if self._first_shown is not None else self._subject
             last_value = self._notice_value.get(n, shown.get(field) if field is not None else None)
+            told = self._notice_fields.get(n, {name: shown.get(name) for name in notice.changed})
+            now_shown = {name: self._subject.get(name) for name in notice.changed}
             now = workflow.now()
             if not update_notice_due(notice, last_value, self._notice_at.get(n), new_value, now):
                 continue
-            self._notices_sent[event.type] = self._notices_sent.get(event.type, 0) + 1
-            step_id = f"{event.type}#{self._notices_sent[event.type]}"
-            send = notice.send
+            if notice.changed and not fields_changed(told, now_shown):
+                continue
             waiting = [
                 (track, state.step_id)
                 for track, state in list(self._state.tracks.items())
                 if state.step_id in notice.at_steps and state.members > 0
             ]
-            sent = 0
-            for track, at_step in waiting:
-
-                def request(
-                    batch: MemberBatch, at_step: str = at_step, track: str = track, spec: SendSpec = send
-                ) -> CohortSendInput:
-                    return self._send_input(batch, spec, 1, at_step, track, stay=True)
-
-                outcome = await self._over_batches(
-                    track, step_id, lambda batch: self._send_batch(request(batch))
-                )
-                sent += outcome.counts.get("sent", 0) + outcome.counts.get("duplicate", 0)
-            if sent > 0:  # what customers were told is the new baseline; a notice nobody got is none
+            if await self._send_notice(event.type, notice.send, waiting) > 0:
+                # what customers were told is the new baseline; a notice nobody got is none
                 self._notice_at[n] = now
                 self._notice_value[n] = new_value
+                if notice.changed:
+                    self._notice_fields[n] = now_shown
+
+    async def _notify_exit(self, event: EventRef) -> None:
+        """The exit event's notice (a cancelled DR event) to the members waiting at its steps, once
+        the tracks have stopped: counted in the table, so that members a stopped batch had moved to a
+        track not started yet hear it too."""
+        for notice in self._cohort.on_update:
+            if notice.event != event.type:
+                continue
+            tracks = [track for track, step in self._track_steps.items() if step in notice.at_steps]
+            if not tracks:
+                continue
+            spans: dict[str, TrackSpan] = await self._bookkeeping(
+                COUNT_TRACKS,
+                CountTracksInput(run_id=self._run_id, tracks=tracks),
+                result_type=dict[str, TrackSpan],
+            )
+            waiting = []
+            for track in tracks:
+                if spans[track].members > 0:
+                    self._spans[track] = (spans[track].lo, spans[track].hi)
+                    waiting.append((track, self._track_steps[track]))
+            await self._send_notice(event.type, notice.send, waiting)
+
+    async def _send_notice(self, event_type: str, send: SendSpec, waiting: list[tuple[str, str]]) -> int:
+        """An `on_update` notice to the members of the `waiting` (track, step) pairs, who stay where
+        they are; keyed by step id `{event type}#{n}`. Returns how many were sent it."""
+        self._notices_sent[event_type] = self._notices_sent.get(event_type, 0) + 1
+        step_id = f"{event_type}#{self._notices_sent[event_type]}"
+        sent = 0
+        for track, at_step in waiting:
+
+            def request(
+                batch: MemberBatch, at_step: str = at_step, track: str = track, spec: SendSpec = send
+            ) -> CohortSendInput:
+                return self._send_input(batch, spec, 1, at_step, track, stay=True)
+
+            outcome = await self._over_batches(track, step_id, lambda batch: self._send_batch(request(batch)))
+            sent += outcome.counts.get("sent", 0) + outcome.counts.get("duplicate", 0)
+        return sent
 
     # --- activities -------------------------------------------------------------------------------
     @property

@@ -98,3 +98,14 @@ def batches(run_id: str, step_id: str, track: str, span: tuple[int, int], size: 
         MemberBatch(run_id=run_id, step_id=step_id, track=track, lo=start, hi=min(start + size, hi))
         for start in range(lo, hi, size)
     ]
+
+
+def fields_changed(told: dict[str, Any], now: dict[str, Any]) -> bool:
+    """Whether any field differs from what members were told (an `on_update` notice's `changed`):
+    times compare as instants, so the same time written another way is no change."""
+    for name, value in now.items():
+        before = told.get(name)
+        then, later = _timestamp(before), _timestamp(value)
+        if (then != later) if then is not None and later is not None else (before != value):
+            return True
+    return False

@@ -363,3 +363,27 @@ steps:
     assert located(errors) == [
         "run.yaml:7:35: a safety journey cannot hold members out: they would not hear about a hazard"
     ]
+
+
+DR_NOTICES = DR_HEAD.replace(
+    "exit_on:",
+    """  on_update:
+    - event: dr.event_modified
+      send: {channels: [sms], template: dr_event_moved}
+      at_steps: [notice]
+      changed: [start, end]
+    - event: dr.event_cancelled
+      send: {channels: [sms], template: dr_event_cancelled}
+      at_steps: [notice]
+exit_on:""",
+)
+
+
+def test_a_dr_cohort_tells_of_a_move_and_of_the_cancellation_that_ends_it() -> None:
+    assert check(DR_NOTICES + STEPS) == []
+
+
+def test_a_changed_field_the_update_lacks_is_refused_at_its_position() -> None:
+    errors = check(DR_NOTICES.replace("changed: [start, end]", "changed: [start, ends]") + STEPS)
+    assert located(errors) == ["run.yaml:17:24: `ends` is not a field of `dr.event_modified`"]
+    assert errors[0].hint is not None and "`end`" in errors[0].hint

@@ -1,0 +1,131 @@
+"""A DR cohort tells the members it has notified when the event moves or is cancelled (`on_update`,
+with `changed` and on an exit type), on the time-skipping server."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from datetime import timedelta, timezone
+from pathlib import Path
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+from temporalio.testing import WorkflowEnvironment
+
+from gridjourney.workflows.contracts import JOURNEY_EVENT_SIGNAL
+from tests.cohorts.support import (
+    BEFORE_START,
+    DR_HEAD,
+    DR_NOTICE,
+    RecordingSends,
+    add_customers,
+    cohort_workers,
+    start_cohort,
+    subject_event,
+    until_waiting,
+)
+
+DR_EVENT = (
+    DR_HEAD
+    + """  audience: {program: event.program}
+  updates: [dr.event_modified]
+  on_update:
+    - event: dr.event_modified
+      send: {channels: [sms], template: dr_event_moved}
+      at_steps: [before_start]
+      changed: [start, end]
+    - event: dr.event_cancelled
+      send: {channels: [sms], template: dr_event_cancelled}
+      at_steps: [before_start]
+exit_on: [dr.event_cancelled]
+steps:
+"""
+    + DR_NOTICE
+    + BEFORE_START
+    + """  - id: reminder
+    send: {channels: [sms], template: dr_reminder}
+"""
+)
+
+
+async def _until_sent(sends: RecordingSends, template: str, count: int) -> None:
+    for _ in range(300):
+        if len(sends.to(template)) >= count:
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"{len(sends.to(template))} sent {template}, not {count}")
+
+
+async def test_notified_members_hear_of_the_move_and_of_the_cancellation_once(
+    engine: AsyncEngine, time_skipping_env: WorkflowEnvironment, tmp_path: Path
+) -> None:
+    env = time_skipping_env
+    ids = [c.customer_id for c in await add_customers(engine, 10, program="ptr")]
+    now = await env.get_current_time()
+    start = now + timedelta(days=1)
+    trigger = subject_event(
+        "dr.event_scheduled",
+        dr_event_id="dr-m",
+        program="ptr",
+        start=start.isoformat(),
+        end=(start + timedelta(hours=2)).isoformat(),
+    )
+    sends = RecordingSends(engine)
+    late = ids[-1]
+    sends.defer[late] = now + timedelta(hours=3)  # quiet hours: not told of the event yet
+    async with cohort_workers(env.client, engine, sends, tmp_path):
+        handle = await start_cohort(env.client, DR_EVENT, "dr-m", trigger)
+        await until_waiting(handle, {"before_start": 9, "notice": 1})
+        moved = start + timedelta(hours=4)
+        modified = subject_event(
+            "dr.event_modified",
+            dr_event_id="dr-m",
+            modification_number=1,
+            start=moved.isoformat(),
+            end=(moved + timedelta(hours=2)).isoformat(),
+        )
+        await handle.signal(JOURNEY_EVENT_SIGNAL, modified)
+        await _until_sent(sends, "dr_event_moved", 9)
+        # a modification that moves nothing (the same times, written another way) tells nobody
+        same = subject_event(
+            "dr.event_modified",
+            dr_event_id="dr-m",
+            modification_number=2,
+            start=moved.astimezone(timezone(timedelta(hours=-7))).isoformat(),
+            end=(moved + timedelta(hours=2)).isoformat(),
+        )
+        await handle.signal(JOURNEY_EVENT_SIGNAL, same)
+        await handle.signal(JOURNEY_EVENT_SIGNAL, subject_event("dr.event_cancelled", dr_event_id="dr-m"))
+        final = await handle.result()
+    assert (final.status, final.exit_reason) == ("exited", "dr.event_cancelled")
+    notified = sorted(set(ids) - {late})
+    assert sends.to("dr_notice") == notified
+    assert Counter(s.customer_id for s in sends.sent if s.template == "dr_event_moved") == Counter(notified)
+    assert sends.to("dr_event_cancelled") == notified
+    assert sends.to("dr_reminder") == []
+    assert sends.duplicates == 0
+
+
+async def test_a_cancellation_before_anyone_was_told_sends_no_cancel_notice(
+    engine: AsyncEngine, time_skipping_env: WorkflowEnvironment, tmp_path: Path
+) -> None:
+    env = time_skipping_env
+    ids = [c.customer_id for c in await add_customers(engine, 4, program="ptr")]
+    now = await env.get_current_time()
+    start = now + timedelta(days=1)
+    trigger = subject_event(
+        "dr.event_scheduled",
+        dr_event_id="dr-c",
+        program="ptr",
+        start=start.isoformat(),
+        end=(start + timedelta(hours=2)).isoformat(),
+    )
+    sends = RecordingSends(engine)
+    for customer in ids:
+        sends.defer[customer] = now + timedelta(hours=3)
+    async with cohort_workers(env.client, engine, sends, tmp_path):
+        handle = await start_cohort(env.client, DR_EVENT, "dr-c", trigger)
+        await until_waiting(handle, {"notice": 4})
+        await handle.signal(JOURNEY_EVENT_SIGNAL, subject_event("dr.event_cancelled", dr_event_id="dr-c"))
+        final = await handle.result()
+    assert final.status == "exited"
+    assert sends.sent == []
