@@ -22,6 +22,8 @@ from gridjourney.demo.utility import (
     transformer_id,
 )
 from gridjourney.events.models import NewEvent
+from gridjourney.openadr.mapping import dr_event_id_of
+from gridjourney.openadr.vtn import LOCAL_VTN_ID
 from gridjourney.router.cohorts import cohort_run_id
 from gridjourney.workflows.assignment import unit_interval
 
@@ -50,7 +52,7 @@ class DrEventPlan:
 
     @property
     def run_id(self) -> str:
-        return cohort_run_id(DR_JOURNEY, self.dr_event_id)
+        return dr_run_id(self.dr_event_id)
 
 
 @dataclass(frozen=True)
@@ -78,13 +80,18 @@ class GridDay:
     restored_customers: frozenset[str]
 
 
+def dr_run_id(vtn_event_id: str) -> str:
+    """The cohort run of an event the local VTN sends: the VEN names it by VTN (openadr/mapping.py)."""
+    return cohort_run_id(DR_JOURNEY, dr_event_id_of(LOCAL_VTN_ID, vtn_event_id))
+
+
 def treated_event_id(base: str, holdout: float, showcased: Iterable[str]) -> str:
     """A DR event id under which the showcased customers are treated, not held out (the holdout is a
     stable hash of run id and customer: journeys/dr_event.yaml), so the demo's cases are shown."""
     customers = list(showcased)
     for attempt in range(1000):
         candidate = base if attempt == 0 else f"{base}-{attempt}"
-        run_id = cohort_run_id(DR_JOURNEY, candidate)
+        run_id = dr_run_id(candidate)
         if all(unit_interval("holdout", run_id, customer) >= holdout for customer in customers):
             return candidate
     raise RuntimeError(f"no DR event id from {base} treats {customers}")  # 0.9^n per try: unreachable

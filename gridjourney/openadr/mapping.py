@@ -1,12 +1,14 @@
 """What an OpenADR event, as openleadr's client hands it to the VEN, means for the event log.
 
 Pure: `read_event` turns the event dict into a `Window` (a scheduled or modified event), a
-`Cancellation` or a `Refusal`; `decide` compares it with what the log already holds and names the one
-dr.* event to append, if any. The VEN (ven.py) does the I/O around them.
+`Cancellation`, a `NormalOperation` (level 0) or a `Refusal`; `decide` compares it with what the log
+already holds and names the one dr.* event to append, if any. The log names a VTN's event
+`dr_event_id_of(vtn_id, event_id)`. The VEN (ven.py) does the I/O around them.
 """
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -26,6 +28,8 @@ EVENT_SOURCE = "openadr"
 # Event ids of the appended events are uuid5 names under this namespace (fixed: redeliveries must
 # derive the same ids, across processes and restarts).
 EVENT_ID_NAMESPACE = uuid.UUID("5b0f3c1e-8f0a-4c53-9d0e-0ad7e0c1a2b8")
+# The longest dr_event_id the dr.* event types take (events/fields.py Label).
+MAX_DR_EVENT_ID = 100
 
 OptType = Literal["optIn", "optOut"]
 
@@ -49,6 +53,14 @@ class Cancellation:
 
 
 @dataclass(frozen=True)
+class NormalOperation:
+    """An event whose SIMPLE level is 0 (normal operation) throughout: it asks nothing of anyone."""
+
+    dr_event_id: str
+    modification_number: int
+
+
+@dataclass(frozen=True)
 class Refusal:
     """An event this VEN will not act on: it answers optOut and appends nothing."""
 
@@ -57,7 +69,7 @@ class Refusal:
     reason: str
 
 
-Reading = Window | Cancellation | Refusal
+Reading = Window | Cancellation | NormalOperation | Refusal
 
 
 @dataclass(frozen=True)
@@ -67,6 +79,16 @@ class Recorded:
 
     modification_number: int
     cancelled: bool
+
+
+def dr_event_id_of(vtn_id: str, event_id: str) -> str:
+    """The dr_event_id the log knows a VTN's event by: `{vtn_id}:{event_id}`, so that two VTNs using
+    one event id make two DR events. When that is longer than the event types take, `oadr:` and 32 hex
+    digits of its digest instead: stable, so the event's modifications and cancellation find it."""
+    plain = f"{vtn_id}:{event_id}"
+    if len(plain) <= MAX_DR_EVENT_ID:
+        return plain
+    return "oadr:" + hashlib.sha256(f"{vtn_id}\x1f{event_id}".encode()).hexdigest()[:32]
 
 
 def program_of(market_context: str) -> str:
@@ -110,6 +132,8 @@ def read_event(event: Mapping[str, Any], *, now: datetime) -> Reading:
     level = _level_at(signal, max(start, now))
     if level is None:
         return Refusal(dr_event_id, modification_number, "the SIMPLE signal has no level for the period")
+    if _peak_level(signal, now) == 0:
+        return NormalOperation(dr_event_id, modification_number)
     return Window(
         dr_event_id=dr_event_id,
         program=program_of(str(descriptor.get("market_context") or "")),
@@ -160,6 +184,24 @@ def _level_at(signal: Mapping[str, Any], when: datetime) -> float | None:
     return float(current) if isinstance(current, int | float) else None
 
 
+def _peak_level(signal: Mapping[str, Any], now: datetime) -> float:
+    """The highest level the signal asks for from `now` on: over its intervals not yet ended (an
+    interval without a time counts), else its current value."""
+    levels = [
+        float(interval["signal_payload"])
+        for interval in signal.get("intervals") or []
+        if isinstance(interval, Mapping)
+        and isinstance(interval.get("signal_payload"), int | float)
+        and not (
+            isinstance(interval.get("dtstart"), datetime)
+            and isinstance(interval.get("duration"), timedelta)
+            and interval["dtstart"] + interval["duration"] <= now
+        )
+    ]
+    current = signal.get("current_value")
+    return max(levels) if levels else float(current) if isinstance(current, int | float) else 0.0
+
+
 def event_id_for(vtn_id: str, dr_event_id: str, modification_number: int, kind: str) -> uuid.UUID:
     """The id of the event appended for (VTN, event, modification, kind): a redelivery derives the same
     id, so the store appends it once."""
@@ -172,25 +214,37 @@ class Decision:
 
     event: NewEvent | None
     opt: OptType
-    outcome: Literal["scheduled", "modified", "cancelled", "duplicate", "refused"]
+    outcome: Literal["scheduled", "modified", "cancelled", "duplicate", "normal", "refused"]
     reason: str | None = None
 
 
 def decide(reading: Reading, recorded: Recorded | None, *, vtn_id: str, now: datetime) -> Decision:
-    """The dr.* event a reading adds to what the log holds (`recorded`, None: nothing about it yet)."""
+    """The dr.* event a reading adds to what the log holds about the event (`recorded`, None: nothing
+    yet); it names the event by `dr_event_id_of(vtn_id, ...)`.
+
+    Level 0 is normal operation (OpenADR 2.0b SIMPLE signal): nothing to tell customers, so a new
+    event at level 0 appends nothing (a later modification raising the level is then scheduled as
+    new), and an event the log holds brought down to level 0 is cancelled for customers. Either is
+    answered optIn: the VEN takes part in normal operation."""
     if isinstance(reading, Refusal):
         return Decision(None, "optOut", "refused", reading.reason)
-    if isinstance(reading, Cancellation):
+    if isinstance(reading, NormalOperation):
+        if recorded is None or recorded.cancelled:
+            return Decision(None, "optIn", "normal")
+        if reading.modification_number <= recorded.modification_number:
+            return Decision(None, "optIn", "duplicate")
+    if isinstance(reading, Cancellation | NormalOperation):
         if recorded is not None and recorded.cancelled:
             return Decision(None, "optIn", "duplicate")
-        payload = {"dr_event_id": reading.dr_event_id, "reason": "cancelled by the VTN"}
+        why = "cancelled by the VTN" if isinstance(reading, Cancellation) else "level 0 (normal operation)"
+        payload = {"dr_event_id": dr_event_id_of(vtn_id, reading.dr_event_id), "reason": why}
         return _decision("dr.event_cancelled", payload, reading, vtn_id, now, "cancelled")
     if recorded is not None and recorded.cancelled:
         return Decision(None, "optOut", "refused", "the event was cancelled earlier")
     if recorded is not None and reading.modification_number <= recorded.modification_number:
         return Decision(None, "optIn", "duplicate")
     window = {
-        "dr_event_id": reading.dr_event_id,
+        "dr_event_id": dr_event_id_of(vtn_id, reading.dr_event_id),
         "start": reading.start.isoformat(),
         "end": reading.end.isoformat(),
         "signal_level": reading.signal_level,
@@ -213,7 +267,7 @@ _MODELS: dict[str, type[Payload]] = {
 def _decision(
     event_type: str,
     payload: dict[str, Any],
-    reading: Window | Cancellation,
+    reading: Window | Cancellation | NormalOperation,
     vtn_id: str,
     now: datetime,
     outcome: Literal["scheduled", "modified", "cancelled"],

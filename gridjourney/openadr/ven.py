@@ -2,7 +2,10 @@
 becomes at most one dr.* event in the log (mapping.py), answered optIn (or optOut when refused).
 
 Redeliveries append nothing: the appended event ids derive from (VTN id, event id, modification
-number, kind), and the log is read before appending (a restarted VEN sees every event again).
+number, kind), and the log is read before appending (a restarted VEN sees every event again). So the
+VEN keeps no memory of its own to deduplicate: `handled` is only the last few outcomes, for the log
+and for tests, and the answers openleadr's client remembers are trimmed to the events it still holds.
+The log names an event `{vtn_id}:{event_id}` (mapping.dr_event_id_of): two VTNs may use one event id.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections import deque
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -20,13 +24,23 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gridjourney.config import Settings
 from gridjourney.events.store import EventIdConflict, EventStore
-from gridjourney.openadr.mapping import Decision, OptType, Reading, decide, read_event
+from gridjourney.openadr.mapping import (
+    Decision,
+    OptType,
+    Reading,
+    Refusal,
+    decide,
+    dr_event_id_of,
+    read_event,
+)
 from gridjourney.openadr.queries import recorded_dr_event
 
 log = logging.getLogger(__name__)
 
 APPEND_ATTEMPTS = 3
 MAX_REGISTRATION_DELAY = 60.0
+# How many outcomes `Ven.handled` keeps: a window on recent work, not what deduplicates.
+RECENT_HANDLED = 256
 
 
 class VenConfigError(ValueError):
@@ -37,7 +51,7 @@ class VenConfigError(ValueError):
 class Handled:
     """One event the VEN was handed, and what it did (kept for the log and for tests)."""
 
-    dr_event_id: str
+    dr_event_id: str  # as the log names it: `{vtn_id}:{event_id}`
     modification_number: int
     outcome: str
     opt: OptType
@@ -85,7 +99,7 @@ class Ven:
         self.store = EventStore(engine)
         self.registered = asyncio.Event()
         self.vtn_id: str | None = None
-        self.handled: list[Handled] = []
+        self.handled: deque[Handled] = deque(maxlen=RECENT_HANDLED)
         self._client: Any = None
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -139,10 +153,16 @@ class Ven:
     async def _on_event(self, event: dict[str, Any]) -> OptType:
         """openleadr's on_event and on_update_event: a new event, or a new modification of one."""
         now = datetime.now(UTC)
+        self._trim_answers()
         reading = read_event(event, now=now)
-        decision = await self._record(reading, now)
+        vtn_id = self.vtn_id or self.vtn_url
+        decision = await self._record(reading, vtn_id, now)
         handled = Handled(
-            reading.dr_event_id, reading.modification_number, decision.outcome, decision.opt, decision.reason
+            dr_event_id_of(vtn_id, reading.dr_event_id),
+            reading.modification_number,
+            decision.outcome,
+            decision.opt,
+            decision.reason,
         )
         self.handled.append(handled)
         if decision.outcome == "refused":
@@ -163,13 +183,14 @@ class Ven:
             )
         return decision.opt
 
-    async def _record(self, reading: Reading, now: datetime) -> Decision:
-        vtn_id = self.vtn_id or self.vtn_url
+    async def _record(self, reading: Reading, vtn_id: str, now: datetime) -> Decision:
+        if isinstance(reading, Refusal):
+            return decide(reading, None, vtn_id=vtn_id, now=now)  # nothing to look up or append
         attempt = 1
         while True:
             try:
                 async with self.engine.connect() as conn:
-                    recorded = await recorded_dr_event(conn, reading.dr_event_id)
+                    recorded = await recorded_dr_event(conn, dr_event_id_of(vtn_id, reading.dr_event_id))
                 decision = decide(reading, recorded, vtn_id=vtn_id, now=now)
                 if decision.event is not None:
                     await self.store.append([decision.event])
@@ -184,6 +205,17 @@ class Ven:
                 log.exception("recording OpenADR event %s failed; retrying", reading.dr_event_id)
                 await asyncio.sleep(0.5 * attempt)
                 attempt += 1
+
+    def _trim_answers(self) -> None:
+        """Drop the answers openleadr's client remembers for events it no longer holds: it drops
+        ended events itself but keeps their answers for good. A redelivery of a dropped event reaches
+        the handler again, and the log answers it."""
+        client = self._client
+        if client is None:
+            return
+        held = {e["event_descriptor"]["event_id"] for e in client.received_events}
+        for event_id in [event_id for event_id in client.responded_events if event_id not in held]:
+            del client.responded_events[event_id]
 
     def _forget(self, dr_event_id: str) -> None:
         """Drop the event from the client's memory: openleadr answers a redelivery of a modification it

@@ -29,6 +29,8 @@ log = logging.getLogger(__name__)
 
 PATH_PREFIX = "/OpenADR2/Simple/2.0b"
 MARKET_CONTEXT_BASE = "http://gridjourney.local/programs/"
+# The local VTN's id: the VEN names its events `{LOCAL_VTN_ID}:{event id}` (mapping.dr_event_id_of).
+LOCAL_VTN_ID = "GRIDJOURNEY-LOCAL-VTN"
 
 
 # openleadr keeps the VEN lookup on a class shared by every server in the process, so one function
@@ -98,7 +100,7 @@ class LocalVtn:
     def __init__(
         self,
         *,
-        vtn_id: str = "GRIDJOURNEY-LOCAL-VTN",
+        vtn_id: str = LOCAL_VTN_ID,
         host: str = "127.0.0.1",
         port: int = 0,
         poll_interval: timedelta = timedelta(seconds=10),
@@ -244,9 +246,13 @@ class LocalVtn:
 
 @asynccontextmanager
 async def local_vtn(
-    *, host: str = "127.0.0.1", port: int = 0, poll_interval: timedelta = timedelta(seconds=10)
+    *,
+    vtn_id: str = LOCAL_VTN_ID,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    poll_interval: timedelta = timedelta(seconds=10),
 ) -> AsyncIterator[LocalVtn]:
-    vtn = LocalVtn(host=host, port=port, poll_interval=poll_interval)
+    vtn = LocalVtn(vtn_id=vtn_id, host=host, port=port, poll_interval=poll_interval)
     await vtn.start()
     try:
         yield vtn

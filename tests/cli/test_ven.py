@@ -63,7 +63,7 @@ async def test_it_appends_the_vtns_event_and_stops_on_ctrl_c(engine: AsyncEngine
     assert answer.opt_type == "optIn"
     assert process.returncode == 0, output
     assert "polls " + vtn.url in output
-    assert f"OpenADR event {event_id} (modification 0): scheduled, answered optIn" in output
+    assert f"OpenADR event {vtn.vtn_id}:{event_id} (modification 0): scheduled, answered optIn" in output
     async with engine.connect() as conn:
         rows = (await conn.execute(select(events.c.type, events.c.payload["dr_event_id"].astext))).all()
-    assert [tuple(row) for row in rows] == [("dr.event_scheduled", event_id)]
+    assert [tuple(row) for row in rows] == [("dr.event_scheduled", f"{vtn.vtn_id}:{event_id}")]

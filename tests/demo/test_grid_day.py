@@ -18,6 +18,7 @@ from gridjourney.demo.grid_day import (
 )
 from gridjourney.demo.utility import PEAK_TIME_REWARDS, make_customers
 from gridjourney.events.types import validate_payload
+from gridjourney.openadr.vtn import LOCAL_VTN_ID
 from gridjourney.router.cohorts import cohort_run_id
 from gridjourney.workflows.assignment import unit_interval
 
@@ -45,7 +46,7 @@ def test_the_outages_reach_their_feeder_and_transformer_and_restore_one_transfor
 def test_the_chosen_dr_event_id_treats_the_showcased_customers() -> None:
     showcased = [f"C-{n}" for n in range(8)]
     chosen = treated_event_id("PTR-2026120115", 0.5, showcased)
-    run_id = cohort_run_id("dr_event", chosen)
+    run_id = cohort_run_id("dr_event", f"{LOCAL_VTN_ID}:{chosen}")  # as the VEN names the VTN's event
     assert all(unit_interval("holdout", run_id, customer) >= 0.5 for customer in showcased)
     # with nobody to showcase, or no holdout, the base id is kept
     assert treated_event_id("PTR-X", 0.5, []) == "PTR-X"

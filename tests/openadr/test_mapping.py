@@ -8,11 +8,14 @@ from typing import Any
 import pytest
 
 from gridjourney.openadr.mapping import (
+    MAX_DR_EVENT_ID,
     Cancellation,
+    NormalOperation,
     Recorded,
     Refusal,
     Window,
     decide,
+    dr_event_id_of,
     event_id_for,
     program_of,
     read_event,
@@ -155,7 +158,7 @@ def test_a_new_event_is_scheduled_and_opted_in() -> None:
     assert decision.event.event_id == event_id_for("VTN", "evt-1", 0, "scheduled")
     assert decision.event.source == "openadr"
     assert decision.event.payload == {
-        "dr_event_id": "evt-1",
+        "dr_event_id": "VTN:evt-1",
         "program": "ptr",
         "start": START.isoformat(),
         "end": (START + timedelta(hours=3)).isoformat(),
@@ -189,7 +192,7 @@ def test_a_cancellation_is_appended_once() -> None:
     first = decide(Cancellation("evt-1", 2), Recorded(1, cancelled=False), vtn_id="VTN", now=NOW)
     assert first.event is not None
     assert first.event.type == "dr.event_cancelled"
-    assert first.event.payload["dr_event_id"] == "evt-1"
+    assert first.event.payload["dr_event_id"] == "VTN:evt-1"
     again = decide(Cancellation("evt-1", 2), Recorded(1, cancelled=True), vtn_id="VTN", now=NOW)
     assert (again.event, again.outcome) == (None, "duplicate")
 
@@ -205,9 +208,9 @@ def test_a_refusal_appends_nothing_and_opts_out() -> None:
 
 
 def test_values_the_event_types_cannot_hold_are_refused_naming_the_field() -> None:
-    decision = decide(window(dr_event_id="e" * 101), None, vtn_id="VTN", now=NOW)
+    decision = decide(window(program="p" * 101), None, vtn_id="VTN", now=NOW)
     assert (decision.event, decision.opt) == (None, "optOut")
-    assert "dr_event_id" in (decision.reason or "")
+    assert "program" in (decision.reason or "")
     high = decide(window(signal_level=-1.0), None, vtn_id="VTN", now=NOW)
     assert "signal_level" in (high.reason or "")
 
@@ -222,3 +225,74 @@ def test_event_ids_differ_by_vtn_event_modification_and_kind() -> None:
     }
     assert len(ids) == 5
     assert event_id_for("VTN", "evt-1", 0, "scheduled") == event_id_for("VTN", "evt-1", 0, "scheduled")
+
+
+def test_the_log_names_an_event_by_its_vtn_so_two_vtns_sharing_an_event_id_make_two_events() -> None:
+    first = decide(window(), None, vtn_id="VTN-A", now=NOW)
+    other = decide(window(), None, vtn_id="VTN-B", now=NOW)
+    assert first.event is not None and other.event is not None
+    assert (first.event.payload["dr_event_id"], other.event.payload["dr_event_id"]) == (
+        "VTN-A:evt-1",
+        "VTN-B:evt-1",
+    )
+    modified = decide(window(1), Recorded(0, cancelled=False), vtn_id="VTN-A", now=NOW)
+    cancelled = decide(Cancellation("evt-1", 2), Recorded(1, cancelled=False), vtn_id="VTN-A", now=NOW)
+    assert modified.event is not None and cancelled.event is not None
+    assert modified.event.payload["dr_event_id"] == cancelled.event.payload["dr_event_id"] == "VTN-A:evt-1"
+
+
+def test_a_namespaced_id_too_long_for_the_event_types_is_a_stable_digest() -> None:
+    long_vtn, long_event = "V" * 60, "e" * 60
+    named = dr_event_id_of(long_vtn, long_event)
+    assert named.startswith("oadr:") and len(named) <= MAX_DR_EVENT_ID
+    assert named == dr_event_id_of(long_vtn, long_event)
+    assert named != dr_event_id_of(long_vtn, "e" * 59 + "f")
+    assert dr_event_id_of("V" * 49, "e" * 50) == "V" * 49 + ":" + "e" * 50  # 100: fits as it is
+    decision = decide(window(dr_event_id=long_event), None, vtn_id=long_vtn, now=NOW)
+    assert decision.event is not None
+    assert decision.event.payload["dr_event_id"] == named
+
+
+def test_an_event_at_level_0_throughout_is_normal_operation() -> None:
+    level_0 = simple_signal(
+        (START, timedelta(hours=1), 0.0), (START + timedelta(hours=1), timedelta(hours=2), 0)
+    )
+    assert read_event(oadr_event(signals=[level_0], modification_number=1), now=NOW) == NormalOperation(
+        "evt-1", 1
+    )
+    assert read_event(oadr_event(signals=[simple_signal(current_value=0.0)]), now=NOW) == NormalOperation(
+        "evt-1", 0
+    )
+    # level 0 at first, then 2: it asks for something
+    rising = simple_signal(
+        (START, timedelta(hours=1), 0.0), (START + timedelta(hours=1), timedelta(hours=2), 2)
+    )
+    reading = read_event(oadr_event(signals=[rising]), now=NOW)
+    assert isinstance(reading, Window)
+    assert reading.signal_level == 0.0
+    # back to 0 for the rest of an active event: nothing more is asked
+    falling = simple_signal(
+        (START, timedelta(hours=1), 2.0), (START + timedelta(hours=1), timedelta(hours=2), 0)
+    )
+    ended = read_event(oadr_event(signals=[falling]), now=START + timedelta(hours=1, minutes=5))
+    assert ended == NormalOperation("evt-1", 0)
+
+
+def test_a_new_event_at_level_0_appends_nothing_and_a_later_level_schedules_it() -> None:
+    normal = decide(NormalOperation("evt-1", 0), None, vtn_id="VTN", now=NOW)
+    assert (normal.event, normal.opt, normal.outcome) == (None, "optIn", "normal")
+    raised = decide(window(1), None, vtn_id="VTN", now=NOW)
+    assert raised.event is not None
+    assert (raised.event.type, raised.event.payload["modification_number"]) == ("dr.event_scheduled", 1)
+
+
+def test_a_scheduled_event_brought_down_to_level_0_is_cancelled_for_customers_once() -> None:
+    lowered = decide(NormalOperation("evt-1", 2), Recorded(1, cancelled=False), vtn_id="VTN", now=NOW)
+    assert (lowered.opt, lowered.outcome) == ("optIn", "cancelled")
+    assert lowered.event is not None
+    assert lowered.event.type == "dr.event_cancelled"
+    assert lowered.event.payload == {"dr_event_id": "VTN:evt-1", "reason": "level 0 (normal operation)"}
+    again = decide(NormalOperation("evt-1", 2), Recorded(1, cancelled=True), vtn_id="VTN", now=NOW)
+    stale = decide(NormalOperation("evt-1", 1), Recorded(1, cancelled=False), vtn_id="VTN", now=NOW)
+    assert (again.event, again.outcome) == (None, "normal")
+    assert (stale.event, stale.outcome) == (None, "duplicate")

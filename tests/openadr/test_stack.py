@@ -61,7 +61,7 @@ async def test_the_stack_runs_the_local_vtn_and_the_ven_and_stops_both(
         stop.set()
         await asyncio.wait_for(running, timeout=15)
 
-    assert await scheduled_ids(engine) == [event_id]
+    assert await scheduled_ids(engine) == [f"{workers.local_vtn.vtn_id}:{event_id}"]
     assert not workers.routing.ven.registered.is_set()
     bind_socket("127.0.0.1", port).close()  # the VTN let go of its port
 
