@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from gridjourney.cohorts import queries
 from gridjourney.cohorts.queries import Candidate, NewMember, NewRun
 from gridjourney.dr import queries as dr_queries
-from gridjourney.dr.gather import customers_per_read_load
+from gridjourney.dr.gather import READS_PER_DAY_AT_MOST, READS_PER_LOAD
 from gridjourney.dr.like_days import BadLikeDayRule, LikeDayRule
 from gridjourney.dr.performance import DEFAULT_RULE, full_hours, window_hours
 from gridjourney.dsl.expressions import ExpressionError, evaluate
@@ -33,6 +33,7 @@ from gridjourney.workflows.assignment import unit_interval
 from gridjourney.workflows.cohort_contracts import AudienceOutcome, ResolveAudienceInput
 from gridjourney.workflows.contracts import CustomerContext
 
+READS_PER_HOUR_AT_MOST = READS_PER_DAY_AT_MOST // 24
 DEFAULT_DR_RESPONSE = 0.5  # the propensity of a customer never scored: no better guess than a coin
 
 
@@ -251,8 +252,9 @@ async def expected_reductions(
 ) -> dict[str, Expectation]:
     """Each candidate's DR-response propensity and expected kW shed over the event window, computed a
     group of customers at a time (a customer's baseline depends on their reads only), so that memory
-    stays bounded at any audience size. `customers_per_load`: the group (default: as many as keep
-    about READS_PER_LOAD reads in memory)."""
+    stays bounded at any audience size, reading only the lookback's event hours (`baseline_spans`).
+    `customers_per_load`: the group (default: as many as keep at most about READS_PER_LOAD reads in
+    memory)."""
     try:
         start = datetime.fromisoformat(str(subject["start"]))
         end = datetime.fromisoformat(str(subject["end"]))
@@ -264,9 +266,10 @@ async def expected_reductions(
     except BadLikeDayRule as error:
         raise BadCohortInput(str(error)) from error
     since = start - timedelta(days=MAX_LOOKBACK_DAYS + 1)
-    group = customers_per_load or customers_per_read_load(since, start)
-    loads: dict[str, float] = {}
     spans = baseline_spans(start, end, {candidate.time_zone for candidate in candidates})
+    span_hours = sum((high - low).total_seconds() for low, high in spans) / 3600
+    group = customers_per_load or max(1, int(READS_PER_LOAD // (span_hours * READS_PER_HOUR_AT_MOST)))
+    loads: dict[str, float] = {}
     for offset in range(0, len(candidates), group):
         part = candidates[offset : offset + group]
         reads = await load_reads(
