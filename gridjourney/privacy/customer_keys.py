@@ -14,6 +14,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from gridjourney.db.any_of import any_of
 from gridjourney.db.tables import customer_keys
 from gridjourney.privacy.keyring import KEY_BYTES, Keyring
 
@@ -41,7 +42,7 @@ async def keys_for_writing(
     Call inside the append's transaction (under its lock), so two appends never create two keys."""
     if not customer_ids:
         return {}
-    rows = await conn.execute(select(customer_keys).where(customer_keys.c.customer_id.in_(customer_ids)))
+    rows = await conn.execute(select(customer_keys).where(any_of(customer_keys.c.customer_id, customer_ids)))
     keys: dict[str, bytes] = {}
     for row in rows:
         if row.erased_at is not None:
@@ -64,7 +65,7 @@ async def keys_for_reading(
     """Each customer's data key; None for an erased customer (and one that never had a key)."""
     if not customer_ids:
         return {}
-    rows = await conn.execute(select(customer_keys).where(customer_keys.c.customer_id.in_(customer_ids)))
+    rows = await conn.execute(select(customer_keys).where(any_of(customer_keys.c.customer_id, customer_ids)))
     keys: dict[str, bytes | None] = dict.fromkeys(customer_ids)
     for row in rows:
         if row.wrapped_key is not None:
