@@ -18,6 +18,9 @@ class StandInPortBusy(OSError):
     """The stand-in's port is taken by another process."""
 
 
+KEEP_ALIVE_SECONDS = 75
+
+
 class EmbeddedServer(uvicorn.Server):
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
@@ -66,7 +69,15 @@ class ServedApp:
         if self._server is not None:
             raise RuntimeError(f"{self.what} is already running")
         sock = bind_socket(host, port, self.what, self.setting)
-        config = uvicorn.Config(self.app, log_level="warning", lifespan="off", access_log=False)
+        # Idle connections kept longer than any client keeps them (aiohttp: 15 s): otherwise a
+        # client reuses one the stand-in is closing, and a send fails as "interrupted" for nothing.
+        config = uvicorn.Config(
+            self.app,
+            log_level="warning",
+            lifespan="off",
+            access_log=False,
+            timeout_keep_alive=KEEP_ALIVE_SECONDS,
+        )
         server = EmbeddedServer(config)
         self._server = server
         self._task = asyncio.create_task(server.serve(sockets=[sock]), name=self.what)
