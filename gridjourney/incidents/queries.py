@@ -10,6 +10,7 @@ from sqlalchemy import and_, any_, func, not_, or_, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from gridjourney.db.any_of import any_of
 from gridjourney.db.tables import customers, outages
 
 # An incident detected longer ago than this no longer counts as an outage for the messages it refuses
@@ -62,7 +63,7 @@ async def customers_without_power(
         select(customers.c.customer_id)
         .distinct()
         .join(outages, and_(outages.c.restored_at.is_(None), recent, affected, not_(restored_here)))
-        .where(customers.c.customer_id.in_(list(customer_ids)))
+        .where(any_of(customers.c.customer_id, customer_ids))
     )
     return {row.customer_id for row in rows}
 
