@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from gridjourney.db.any_of import any_of
 from gridjourney.db.tables import cohort_members, cohort_runs, customers, dr_performance, events, meter_reads
 from gridjourney.dr.like_days import LikeDayRule, rule_of
 from gridjourney.dr.performance import MemberPerformance
@@ -30,7 +31,7 @@ async def performance_of(
             dr_performance.c.kwh_saved,
             dr_performance.c.credit,
             dr_performance.c.responded,
-        ).where(dr_performance.c.run_id == run_id, dr_performance.c.customer_id.in_(list(customer_ids)))
+        ).where(dr_performance.c.run_id == run_id, any_of(dr_performance.c.customer_id, customer_ids))
     )
     return {
         row.customer_id: {
