@@ -87,6 +87,7 @@ class Ven:
         *,
         vtn_url: str | None = None,
         poll_interval: timedelta | None = None,
+        append_backoff: float = 0.5,
     ) -> None:
         url = vtn_url or settings.vtn_url
         if not url:
@@ -94,6 +95,7 @@ class Ven:
         self.vtn_url = url
         self.ven_name = settings.ven_name
         self.poll_interval = poll_interval or settings.ven_poll_interval
+        self.append_backoff = append_backoff  # seconds before the first retry of a failed append
         self.options = client_options(settings)
         self.engine = engine
         self.store = EventStore(engine)
@@ -203,7 +205,7 @@ class Ven:
                     self._forget(reading.dr_event_id)
                     raise  # openleadr answers optOut; the event is forgotten so a redelivery retries
                 log.exception("recording OpenADR event %s failed; retrying", reading.dr_event_id)
-                await asyncio.sleep(0.5 * attempt)
+                await asyncio.sleep(self.append_backoff * attempt)
                 attempt += 1
 
     def _trim_answers(self) -> None:
@@ -233,10 +235,11 @@ async def running_ven(
     *,
     vtn_url: str | None = None,
     poll_interval: timedelta | None = None,
+    append_backoff: float = 0.5,
     register_within: float = 30.0,
 ) -> AsyncIterator[Ven]:
     """A VEN polling the VTN while the block runs; it has registered when the block starts."""
-    ven = Ven(engine, settings, vtn_url=vtn_url, poll_interval=poll_interval)
+    ven = Ven(engine, settings, vtn_url=vtn_url, poll_interval=poll_interval, append_backoff=append_backoff)
     stop = asyncio.Event()
     task = asyncio.create_task(ven.run(stop), name="openadr-ven")
     registered = asyncio.create_task(ven.registered.wait())
