@@ -29,6 +29,8 @@ TRIGGERS = {
     "dr_day_ahead": "dr.event_scheduled",
     "dr_reminder": "dr.event_scheduled",
     "dr_thank_you": "dr.event_scheduled",
+    "dr_event_moved": "dr.event_scheduled",
+    "dr_event_cancelled": "dr.event_scheduled",
     "usage_spike": "meter.anomaly_detected",
 }
 # Titles are cut by phones past about 50 characters, bodies past a few lines.
