@@ -23,6 +23,7 @@ from sqlalchemy import RowMapping, String, any_, bindparam, delete, select
 from sqlalchemy.dialects.postgresql import ARRAY, insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from gridjourney.db.any_of import any_of
 from gridjourney.db.tables import push_subscriptions
 from gridjourney.events.models import StoredEvent
 from gridjourney.events.types import PushSubscribed, PushUnsubscribed
@@ -116,7 +117,7 @@ async def endpoints_of_many(conn: AsyncConnection, customer_ids: Sequence[str]) 
     """Each customer's push endpoints, oldest first (as `subscriptions_of`), for many customers."""
     query = (
         select(push_subscriptions.c.customer_id, push_subscriptions.c.endpoint)
-        .where(push_subscriptions.c.customer_id.in_(list(customer_ids)))
+        .where(any_of(push_subscriptions.c.customer_id, customer_ids))
         .order_by(push_subscriptions.c.created_at, push_subscriptions.c.endpoint_sha256)
     )
     found: dict[str, list[str]] = {}
