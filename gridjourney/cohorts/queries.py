@@ -1,290 +1,60 @@
-"""Every SQL statement on `cohort_runs` and `cohort_members` is here.
-
-A member waits at a step in a track (workflows/cohort_contracts.py); batch activities read the
-members of one track over a range of `member_no` and move each one on when they are done with it.
-"""
+"""Every SQL statement on `cohort_runs`: a run's row, its status and figures. The statements on
+`cohort_members` are in cohorts/member_queries.py, the audience's in cohorts/audience_queries.py;
+they are re-exported here, so that `queries.<name>` keeps reaching them all."""
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Collection
 from dataclasses import dataclass
-from datetime import datetime
-from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import (
-    BigInteger,
-    ColumnElement,
-    Numeric,
-    Select,
-    String,
-    and_,
-    case,
-    cast,
-    false,
-    func,
-    literal,
-    or_,
-    select,
-    text,
-    update,
-)
-from sqlalchemy.dialects.postgresql import BIT, insert
+from sqlalchemy import func, select, update
+from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from gridjourney.db.tables import cohort_members, cohort_runs, customer_programs, customers
-from gridjourney.workflows.cohort_contracts import MemberBatch, TrackSpan
+from gridjourney.cohorts.audience_queries import Candidate, audience_candidates, insert_audience
+from gridjourney.cohorts.member_queries import (
+    FINISHED,
+    Member,
+    NewMember,
+    add_members,
+    batch_members,
+    defer_members,
+    insert_members,
+    move_members,
+    move_track,
+    release_all,
+    track_spans,
+    where_members_are,
+)
+from gridjourney.db.tables import cohort_runs
 
-# left_reason of a member who finished the journey (its last step moved it on to no step); exits and
-# a run's release use the event type or reason instead.
-FINISHED = "completed"
+__all__ = [
+    "FINISHED",
+    "FINISHED_STATUSES",
+    "Candidate",
+    "Member",
+    "NewMember",
+    "NewRun",
+    "add_members",
+    "audience_candidates",
+    "batch_members",
+    "claim_run",
+    "defer_members",
+    "insert_audience",
+    "insert_members",
+    "mark_resolved",
+    "move_members",
+    "move_track",
+    "release_all",
+    "run_figures",
+    "run_finished",
+    "set_run_status",
+    "track_spans",
+    "where_members_are",
+]
+
 FINISHED_STATUSES = ("completed", "exited", "failed")  # cohort_runs.status of a run that is over
-
-
-@dataclass(frozen=True)
-class Member:
-    """One member of a cohort run as a batch activity works on it."""
-
-    customer_id: str
-    member_no: int
-    premise_id: str | None
-    transformer_id: str | None
-    feeder_id: str | None
-    segment: str | None
-    holdout: bool
-    expected_kw: float | None
-    deferred_until: datetime | None
-
-
-async def batch_members(conn: AsyncConnection, batch: MemberBatch) -> list[Member]:
-    """The members of `batch.track` with member_no in [lo, hi), in order, not yet finished.
-
-    A track waits at one step, so the track alone names its members: `batch.step_id` is the step
-    for ledger keys and records (an `on_update` notice passes `{event type}#{n}` there)."""
-    c = cohort_members.c
-    rows = await conn.execute(
-        select(
-            c.customer_id,
-            c.member_no,
-            c.premise_id,
-            c.transformer_id,
-            c.feeder_id,
-            c.segment,
-            c.holdout,
-            c.expected_kw,
-            c.deferred_until,
-        )
-        .where(
-            c.run_id == batch.run_id,
-            c.track == batch.track,
-            c.step_id.is_not(None),
-            c.member_no >= batch.lo,
-            c.member_no < batch.hi,
-        )
-        .order_by(c.member_no)
-    )
-    return [
-        Member(
-            customer_id=row.customer_id,
-            member_no=row.member_no,
-            premise_id=row.premise_id,
-            transformer_id=row.transformer_id,
-            feeder_id=row.feeder_id,
-            segment=row.segment,
-            holdout=row.holdout,
-            expected_kw=row.expected_kw,
-            deferred_until=row.deferred_until,
-        )
-        for row in rows
-    ]
-
-
-def _still_waiting(run_id: str, from_track: str, customer_ids: Collection[str]) -> ColumnElement[bool]:
-    """The members of `customer_ids` still waiting in `from_track`: a late batch attempt touches no
-    one who has moved on or been released."""
-    c = cohort_members.c
-    return and_(
-        c.run_id == run_id,
-        c.track == from_track,
-        c.step_id.is_not(None),
-        c.customer_id.in_(list(customer_ids)),
-    )
-
-
-async def move_members(
-    conn: AsyncConnection,
-    run_id: str,
-    customer_ids: Collection[str],
-    step_id: str | None,
-    track: str | None,
-    left_reason: str | None = None,
-    *,
-    from_track: str,
-) -> int:
-    """Move the members to `step_id` in `track` (step None: they have finished, for `left_reason`).
-    Only members still waiting in `from_track` (the track the caller works on) move: a late batch
-    attempt (after an exit released them, or a retry after they went on) moves nobody it no longer
-    owns. A move clears any deferral. Returns the number of members moved."""
-    if not customer_ids:
-        return 0
-    result = await conn.execute(
-        update(cohort_members)
-        .where(_still_waiting(run_id, from_track, customer_ids))
-        .values(
-            step_id=step_id,
-            track=track if step_id is not None else None,
-            deferred_until=None,
-            left_reason=left_reason if step_id is None else None,
-            updated_at=func.now(),
-        )
-    )
-    return result.rowcount or 0
-
-
-async def defer_members(
-    conn: AsyncConnection,
-    run_id: str,
-    customer_ids: Collection[str],
-    until: datetime,
-    *,
-    from_track: str,
-) -> int:
-    """Leave the members where they are, not to be sent to before `until` (quiet hours): those still
-    waiting in `from_track` only (see move_members)."""
-    if not customer_ids:
-        return 0
-    result = await conn.execute(
-        update(cohort_members)
-        .where(_still_waiting(run_id, from_track, customer_ids))
-        .values(deferred_until=until, updated_at=func.now())
-    )
-    return result.rowcount or 0
-
-
-# --- audience resolution (cohorts/audience.py) ------------------------------------------------------
-@dataclass(frozen=True)
-class Candidate:
-    """A customer the audience's sources select, before `where`, target and holdout."""
-
-    customer_id: str
-    name: str | None
-    locale: str
-    time_zone: str
-    attributes: dict[str, Any]
-    premise_id: str | None
-    transformer_id: str | None
-    feeder_id: str | None
-
-
-def _audience(
-    columns: list[Any], program: str | None, grid: tuple[list[str], list[str], list[str]] | None
-) -> Select[Any]:
-    """Customers (not erased) enrolled in `program` (if given) and, with `grid` (premise, transformer
-    and feeder ids), supplied through one of them."""
-    c = customers.c
-    query = select(*columns).where(c.erased_at.is_(None))
-    if program is not None:
-        enrolled = select(customer_programs.c.customer_id).where(customer_programs.c.program == program)
-        query = query.where(c.customer_id.in_(enrolled))
-    if grid is not None:
-        premises, transformers, feeders = grid
-        query = query.where(
-            or_(c.premise_id.in_(premises), c.transformer_id.in_(transformers), c.feeder_id.in_(feeders))
-        )
-    return query
-
-
-async def audience_candidates(
-    conn: AsyncConnection,
-    *,
-    program: str | None,
-    grid: tuple[list[str], list[str], list[str]] | None,
-) -> list[Candidate]:
-    """The audience's customers (see _audience), in customer id order, for filters in Python."""
-    c = customers.c
-    columns = [
-        c.customer_id,
-        c.name,
-        c.locale,
-        c.time_zone,
-        c.attributes,
-        c.premise_id,
-        c.transformer_id,
-        c.feeder_id,
-    ]
-    rows = await conn.execute(_audience(columns, program, grid).order_by(c.customer_id))
-    return [
-        Candidate(
-            customer_id=row.customer_id,
-            name=row.name,
-            locale=row.locale,
-            time_zone=row.time_zone,
-            attributes=row.attributes or {},
-            premise_id=row.premise_id,
-            transformer_id=row.transformer_id,
-            feeder_id=row.feeder_id,
-        )
-        for row in rows
-    ]
-
-
-def _in_holdout(run_id: str, fraction: float) -> ColumnElement[bool]:
-    """workflows/assignment.py unit_interval("holdout", run id, customer id) < fraction, in SQL: the
-    first 8 bytes of the same sha256, unsigned, against fraction x 2^64."""
-    if fraction <= 0:
-        return false()
-    keyed = func.concat(f"holdout\x1f{run_id}\x1f", customers.c.customer_id)
-    digest = func.encode(func.sha256(func.convert_to(keyed, "UTF8")), "hex")
-    signed = cast(cast(func.concat("x", func.substr(digest, 1, 16)), BIT(64)), BigInteger)
-    two_to_64 = literal(Decimal(2**64), Numeric)
-    unsigned = cast(signed, Numeric) + case((signed < 0, two_to_64), else_=literal(Decimal(0), Numeric))
-    return unsigned < literal(Decimal(fraction) * 2**64, Numeric)
-
-
-async def insert_audience(
-    conn: AsyncConnection,
-    run_id: str,
-    *,
-    program: str | None,
-    grid: tuple[list[str], list[str], list[str]] | None,
-    holdout: float,
-    step_id: str,
-    track: str,
-) -> tuple[int, int]:
-    """The audience straight into cohort_members, in one INSERT ... SELECT (no filter or target to
-    apply in Python): member_no by customer id, the holdout hashed as in_holdout. (members, holdout)."""
-    c = customers.c
-    columns = [
-        literal(run_id, String).label("run_id"),
-        c.customer_id,
-        (func.row_number().over(order_by=c.customer_id) - 1).label("member_no"),
-        c.premise_id,
-        c.transformer_id,
-        c.feeder_id,
-        c.attributes["segment"].astext.label("segment"),
-        _in_holdout(run_id, holdout).label("holdout"),
-        literal(step_id, String).label("step_id"),
-        literal(track, String).label("track"),
-    ]
-    target = [
-        "run_id",
-        "customer_id",
-        "member_no",
-        "premise_id",
-        "transformer_id",
-        "feeder_id",
-        "segment",
-        "holdout",
-        "step_id",
-        "track",
-    ]
-    await conn.execute(insert(cohort_members).from_select(target, _audience(columns, program, grid)))
-    m = cohort_members.c
-    row = (
-        await conn.execute(select(func.count(), func.count().filter(m.holdout)).where(m.run_id == run_id))
-    ).one()
-    return row[0], row[1]
 
 
 @dataclass(frozen=True)
@@ -323,90 +93,6 @@ async def claim_run(conn: AsyncConnection, run: NewRun) -> tuple[str, int, int]:
     return row.status, row.members, row.holdout
 
 
-@dataclass(frozen=True)
-class NewMember:
-    customer_id: str
-    premise_id: str | None
-    transformer_id: str | None
-    feeder_id: str | None
-    segment: str | None
-    holdout: bool
-    expected_kw: float | None
-
-
-async def insert_members(
-    conn: AsyncConnection,
-    run_id: str,
-    members: list[NewMember],
-    step_id: str,
-    track: str,
-    *,
-    first_no: int = 0,
-) -> None:
-    """The members as rows, member_no in list order from `first_no`, all at `step_id` in `track`: one
-    statement over arrays (unnest), which is what keeps 100,000 members to about a second."""
-    if not members:
-        return
-    statement = text(
-        "INSERT INTO cohort_members (run_id, customer_id, member_no, premise_id, transformer_id, "
-        "feeder_id, segment, holdout, expected_kw, step_id, track) "
-        "SELECT :run_id, m.customer_id, m.ord - 1 + :first_no, m.premise_id, m.transformer_id, m.feeder_id, "
-        "m.segment, m.holdout, m.expected_kw, :step_id, :track "
-        "FROM unnest(CAST(:ids AS text[]), CAST(:premises AS text[]), CAST(:transformers AS text[]), "
-        "CAST(:feeders AS text[]), CAST(:segments AS text[]), CAST(:holdouts AS boolean[]), "
-        "CAST(:kws AS double precision[])) WITH ORDINALITY "
-        "AS m(customer_id, premise_id, transformer_id, feeder_id, segment, holdout, expected_kw, ord)"
-    )
-    await conn.execute(
-        statement,
-        {
-            "run_id": run_id,
-            "first_no": first_no,
-            "step_id": step_id,
-            "track": track,
-            "ids": [m.customer_id for m in members],
-            "premises": [m.premise_id for m in members],
-            "transformers": [m.transformer_id for m in members],
-            "feeders": [m.feeder_id for m in members],
-            "segments": [m.segment for m in members],
-            "holdouts": [m.holdout for m in members],
-            "kws": [m.expected_kw for m in members],
-        },
-    )
-
-
-async def add_members(
-    conn: AsyncConnection, run_id: str, members: list[NewMember], step_id: str, track: str
-) -> TrackSpan:
-    """Members joining a running run (a later event names more customers): those not members yet,
-    member_no after the run's last, at `step_id` in `track`; the run's counts grow. The run's row is
-    locked first, so the joins of a run go one at a time and none after it has ended. Returns the
-    span of `track`: a retried join finds its members there already and adds nobody twice."""
-    runs = cohort_runs.c
-    status = (
-        await conn.execute(select(runs.status).where(runs.run_id == run_id).with_for_update())
-    ).scalar_one_or_none()
-    if status != "running":
-        return TrackSpan()
-    c = cohort_members.c
-    named = [member.customer_id for member in members]
-    known = await conn.execute(select(c.customer_id).where(c.run_id == run_id, c.customer_id.in_(named)))
-    already = set(known.scalars())
-    joining = [member for member in members if member.customer_id not in already]
-    if joining:
-        last = await conn.execute(select(func.max(c.member_no)).where(c.run_id == run_id))
-        highest = last.scalar_one_or_none()
-        first_no = 0 if highest is None else highest + 1
-        await insert_members(conn, run_id, joining, step_id, track, first_no=first_no)
-        held = sum(member.holdout for member in joining)
-        await conn.execute(
-            update(cohort_runs)
-            .where(runs.run_id == run_id)
-            .values(members=runs.members + len(joining), holdout=runs.holdout + held)
-        )
-    return (await track_spans(conn, run_id, [track]))[track]
-
-
 async def mark_resolved(
     conn: AsyncConnection,
     run_id: str,
@@ -435,50 +121,6 @@ async def run_figures(conn: AsyncConnection, run_id: str) -> tuple[float | None,
     return row.target_kw, row.expected_kw
 
 
-# --- the run's progress (cohorts/activities.py) -----------------------------------------------------
-async def move_track(
-    conn: AsyncConnection,
-    run_id: str,
-    track: str,
-    step_id: str | None,
-    next_track: str | None,
-    *,
-    left_reason: str = FINISHED,
-    grid: tuple[list[str], list[str], list[str]] | None = None,
-) -> TrackSpan:
-    """Move every member of `track` (with `grid`, those at the named premises, transformers or
-    feeders) to `step_id` in `next_track` (None: finished for `left_reason`). Returns how many moved
-    and their member_no range."""
-    c = cohort_members.c
-    query = update(cohort_members).where(c.run_id == run_id, c.track == track, c.step_id.is_not(None))
-    if grid is not None:
-        premises, transformers, feeders = grid
-        query = query.where(
-            or_(c.premise_id.in_(premises), c.transformer_id.in_(transformers), c.feeder_id.in_(feeders))
-        )
-    moved = (
-        query.values(
-            step_id=step_id,
-            track=next_track if step_id is not None else None,
-            deferred_until=None,
-            left_reason=None if step_id is not None else left_reason,
-            updated_at=func.now(),
-        )
-        .returning(c.member_no)
-        .cte("moved")
-    )
-    row = (
-        await conn.execute(select(func.count(), func.min(moved.c.member_no), func.max(moved.c.member_no)))
-    ).one()
-    return _span(row[0], row[1], row[2])
-
-
-def _span(members: int, lowest: int | None, highest: int | None) -> TrackSpan:
-    if not members or lowest is None or highest is None:
-        return TrackSpan()
-    return TrackSpan(members=members, lo=lowest, hi=highest + 1)
-
-
 async def set_run_status(
     conn: AsyncConnection,
     run_id: str,
@@ -496,39 +138,9 @@ async def set_run_status(
     await conn.execute(update(cohort_runs).where(cohort_runs.c.run_id == run_id).values(**values))
 
 
-async def release_all(conn: AsyncConnection, run_id: str, left_reason: str) -> int:
-    """Every member still waiting leaves the run with `left_reason` (the run exited)."""
-    c = cohort_members.c
-    result = await conn.execute(
-        update(cohort_members)
-        .where(c.run_id == run_id, c.step_id.is_not(None))
-        .values(step_id=None, track=None, deferred_until=None, left_reason=left_reason, updated_at=func.now())
-    )
-    return result.rowcount or 0
-
-
-async def where_members_are(conn: AsyncConnection, run_id: str) -> dict[str | None, int]:
-    """Members per step (None: finished)."""
-    c = cohort_members.c
-    rows = await conn.execute(select(c.step_id, func.count()).where(c.run_id == run_id).group_by(c.step_id))
-    return {row[0]: row[1] for row in rows}
-
-
 async def run_finished(conn: AsyncConnection, run_id: str) -> bool:
     """Whether the run exists and has completed, exited or failed (the router starts it no more)."""
     status = (
         await conn.execute(select(cohort_runs.c.status).where(cohort_runs.c.run_id == run_id))
     ).scalar_one_or_none()
     return status in FINISHED_STATUSES
-
-
-async def track_spans(conn: AsyncConnection, run_id: str, tracks: Collection[str]) -> dict[str, TrackSpan]:
-    """Members waiting in each of `tracks` and their member_no range (empty for an empty track)."""
-    c = cohort_members.c
-    rows = await conn.execute(
-        select(c.track, func.count(), func.min(c.member_no), func.max(c.member_no))
-        .where(c.run_id == run_id, c.track.in_(list(tracks)), c.step_id.is_not(None))
-        .group_by(c.track)
-    )
-    found = {row[0]: _span(row[1], row[2], row[3]) for row in rows}
-    return {track: found.get(track, TrackSpan()) for track in tracks}
