@@ -12,9 +12,10 @@ import pytest
 from sqlalchemy import func, insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from gridjourney.cohorts.audience import BadCohortInput, baseline_spans, resolve_audience, window_loads_kw
+from gridjourney.cohorts.audience import BadCohortInput, resolve_audience
 from gridjourney.db.tables import cohort_members, cohort_runs, customer_programs, customers
 from gridjourney.dr.like_days import LikeDayRule
+from gridjourney.dr.target import baseline_spans, window_loads_kw
 from gridjourney.dsl.schema import AudienceSpec
 from gridjourney.metering.store import copy_reads
 from gridjourney.workflows.assignment import unit_interval
