@@ -17,7 +17,7 @@ import hashlib
 import hmac
 import re
 from dataclasses import dataclass
-from typing import get_args
+from typing import Any, get_args
 
 from itsdangerous import BadData, Signer, URLSafeSerializer
 from itsdangerous.encoding import base64_encode
@@ -54,10 +54,25 @@ def link_secrets(settings: Settings) -> list[bytes]:
     return [hmac.new(keyring.keys[key_id], SECRET_LABEL, hashlib.sha256).digest() for key_id in ordered]
 
 
+class _PreparedSigner(Signer):
+    """itsdangerous's Signer with its signing key derived and its HMAC keyed once, not per token.
+    Verifying is the Signer's own (every listed key)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._mac = hmac.new(self.derive_key(), digestmod=self.digest_method)
+
+    def get_signature(self, value: str | bytes) -> bytes:
+        mac = self._mac.copy()
+        mac.update(value.encode() if isinstance(value, str) else value)
+        return base64_encode(mac.digest())
+
+
 class _UncompressedSerializer(URLSafeSerializer):
     """itsdangerous's URL-safe serializer that never compresses what it signs (it still reads
     compressed payloads) and signs with one Signer instead of a new one per token."""
 
+    signer = _PreparedSigner
     _signer: Signer | None = None
 
     def dump_payload(self, obj: object) -> bytes:
