@@ -37,6 +37,7 @@ from gridjourney.workflows.cohort_contracts import AudienceOutcome, ResolveAudie
 from gridjourney.workflows.contracts import CustomerContext
 
 READS_PER_HOUR_AT_MOST = READS_PER_DAY_AT_MOST // 24
+MAX_GROUP_GROWTH = 4  # a group of hourly-read customers may be 4x one sized for 15-minute reads
 
 
 class BadCohortInput(Exception):
@@ -226,10 +227,17 @@ async def expected_reductions(
     since = start - timedelta(days=MAX_LOOKBACK_DAYS + 1)
     spans = baseline_spans(start, end, {candidate.time_zone for candidate in candidates})
     span_hours = sum((high - low).total_seconds() for low, high in spans) / 3600
-    group = customers_per_load or max(1, int(READS_PER_LOAD // (span_hours * READS_PER_HOUR_AT_MOST)))
+    # Groups are sized for 15-minute reads, then by the most reads per customer met so far (hourly
+    # reads: four times the customers). Memory stays within READS_PER_LOAD reads, or at worst
+    # MAX_GROUP_GROWTH times that when 15-minute readers come after hourly ones.
+    worst = max(1, int(READS_PER_LOAD // (span_hours * READS_PER_HOUR_AT_MOST)))
+    group = customers_per_load or worst
     loads: dict[str, float] = {}
-    for offset in range(0, len(candidates), group):
+    offset = 0
+    densest = 0.0  # the most reads per customer of any group so far
+    while offset < len(candidates):
         part = candidates[offset : offset + group]
+        offset += len(part)
         reads = await load_reads(
             engine,
             customer_ids=[candidate.customer_id for candidate in part],
@@ -238,6 +246,9 @@ async def expected_reductions(
             within=spans,
         )
         loads |= window_loads_kw(reads, start, end, {c.customer_id: c.time_zone for c in part}, rule)
+        densest = max(densest, len(reads) / len(part))
+        if customers_per_load is None and densest > 0:
+            group = max(worst, min(MAX_GROUP_GROWTH * worst, int(READS_PER_LOAD // densest)))
         del reads  # before the next group's reads arrive
     expectations: dict[str, Expectation] = {}
     for candidate in candidates:
