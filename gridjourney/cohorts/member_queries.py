@@ -14,6 +14,7 @@ from datetime import datetime
 from sqlalchemy import ColumnElement, and_, func, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from gridjourney.db.any_of import any_of
 from gridjourney.db.tables import cohort_members, cohort_runs
 from gridjourney.workflows.cohort_contracts import MemberBatch, TrackSpan
 
@@ -88,7 +89,7 @@ def _still_waiting(run_id: str, from_track: str, customer_ids: Collection[str]) 
         c.run_id == run_id,
         c.track == from_track,
         c.step_id.is_not(None),
-        c.customer_id.in_(list(customer_ids)),
+        any_of(c.customer_id, customer_ids),
     )
 
 
