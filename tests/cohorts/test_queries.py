@@ -82,3 +82,22 @@ async def test_a_late_deferral_leaves_members_that_went_on_alone(engine: AsyncEn
     assert deferred == 2
     rows = await _rows(engine)
     assert [rows[i][3] for i in ids] == [None, until, until]
+
+
+async def test_members_join_a_running_run_once_after_the_last_member_no(engine: AsyncEngine) -> None:
+    ids = await _resolved(engine, 3)  # all of feeder f-1
+    later = [c.customer_id for c in await add_customers(engine, 2, prefix="n")]
+    joining = [
+        queries.NewMember(customer_id, None, None, "f-1", None, False, None)
+        for customer_id in [ids[0], *later]
+    ]
+    for _ in range(2):  # the activity retried after its first attempt committed
+        async with engine.begin() as conn:
+            span = await queries.add_members(conn, RUN, joining, "first", "t9")
+        assert (span.members, span.lo, span.hi) == (2, 3, 5)
+    rows = await _rows(engine)
+    assert [rows[customer_id][:2] for customer_id in later] == [("first", "t9"), ("first", "t9")]
+    assert rows[ids[0]][1] == "t1"  # already a member: stays where it was
+    async with engine.begin() as conn:
+        await queries.set_run_status(conn, RUN, "completed", exit_reason=None, subject=None)
+        assert (await queries.add_members(conn, RUN, joining, "first", "t10")).members == 0
