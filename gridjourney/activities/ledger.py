@@ -1,7 +1,8 @@
 """The send ledger for one key: every statement of the per-customer send (activities/send.py) and of
 the operators on `send_ledger`. The rows, their statuses and the rules all statements share:
-activities/ledger_rows.py. The same moves for the keys of a cohort chunk: activities/ledger_many.py,
-re-exported here so that callers use one module.
+activities/ledger_rows.py. The same moves for the keys of a cohort chunk (activities/ledger_many.py)
+and the frequency caps counted from the ledger (activities/ledger_caps.py) are re-exported here, so
+that callers use one module.
 """
 
 from __future__ import annotations
@@ -13,12 +14,16 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.sql.elements import ColumnElement
 
+from gridjourney.activities.ledger_caps import (
+    count_reserved,
+    count_reserved_many,
+    lock_customer,
+    lock_customers,
+)
 from gridjourney.activities.ledger_many import (
     Completion,
     acquire_many,
     complete_many,
-    count_reserved_many,
-    lock_customers,
     mark_ambiguous_many,
     release_many,
     renew_many,
@@ -285,29 +290,3 @@ async def take_for_operator(conn: AsyncConnection, key: str, token: str) -> Ledg
     )
     row = (await conn.execute(statement)).mappings().first()
     return None if row is None else ledger_row(row)
-
-
-# --- frequency caps: counted from the ledger, under a per-customer lock -------------------------------
-async def lock_customer(conn: AsyncConnection, customer_id: str) -> None:
-    """Serialize the send decisions of one customer until this transaction ends, so that two journeys
-    deciding at the same moment cannot both pass a cap of 1."""
-    await conn.execute(select(func.pg_advisory_xact_lock(CUSTOMER_LOCK_CLASS, func.hashtext(customer_id))))
-
-
-async def count_reserved(
-    conn: AsyncConnection, customer_id: str, purpose: str, channel: str | None, since: datetime
-) -> int:
-    """Messages of this purpose (on this channel; None: any) reserved for the customer since `since`."""
-    query = (
-        select(func.count())
-        .select_from(send_ledger)
-        .where(
-            send_ledger.c.customer_id == customer_id,
-            send_ledger.c.purpose == purpose,
-            send_ledger.c.status.in_(RESERVED),
-            send_ledger.c.reserved_at >= since,
-        )
-    )
-    if channel is not None:
-        query = query.where(send_ledger.c.channel == channel)
-    return int((await conn.execute(query)).scalar_one())

@@ -32,7 +32,6 @@ from sqlalchemy import (
     func,
     literal,
     select,
-    text,
     update,
 )
 from sqlalchemy.dialects.postgresql import ARRAY, insert
@@ -45,10 +44,8 @@ from gridjourney.activities.ledger_rows import (
     CALLING,
     CLAIMED,
     COMPLETED,
-    CUSTOMER_LOCK_CLASS,
     OWNED,
     RELEASED,
-    RESERVED,
     SENDING,
     LedgerRow,
     ledger_row,
@@ -289,52 +286,3 @@ async def complete_many(conn: AsyncConnection, completions: Sequence[Completion]
         notes=[c.note for c in completions],
         token=token,
     )
-
-
-# --- frequency caps for many customers ----------------------------------------------------------------
-# The outer select reads the sorted subquery in order, so the locks are taken in that order.
-_LOCK_CUSTOMERS = text(
-    "SELECT pg_advisory_xact_lock(:lock_class, k) FROM "
-    "(SELECT DISTINCT hashtext(id) AS k FROM unnest(CAST(:ids AS text[])) AS id ORDER BY k) AS keys"
-)
-_CUSTOMER_IDS = bindparam("customer_ids", type_=_TEXTS)
-_SINCE = bindparam("since", type_=DateTime(timezone=True))
-_RESERVED_BY_CUSTOMER = (
-    select(send_ledger.c.customer_id, func.count())
-    .where(
-        send_ledger.c.customer_id == any_(_CUSTOMER_IDS),
-        send_ledger.c.purpose == bindparam("purpose", type_=String),
-        send_ledger.c.status.in_(RESERVED),
-        send_ledger.c.reserved_at >= _SINCE,
-    )
-    .group_by(send_ledger.c.customer_id)
-)
-_RESERVED_BY_CUSTOMER_ON_CHANNEL = _RESERVED_BY_CUSTOMER.where(
-    send_ledger.c.channel == bindparam("channel", type_=String)
-)
-
-
-async def lock_customers(conn: AsyncConnection, customer_ids: Collection[str]) -> None:
-    """`lock_customer` for many customers, in the order of their lock keys: two batches locking
-    overlapping customers take the locks in the same order and cannot deadlock."""
-    if not customer_ids:
-        return
-    await conn.execute(_LOCK_CUSTOMERS, {"lock_class": CUSTOMER_LOCK_CLASS, "ids": sorted(customer_ids)})
-
-
-async def count_reserved_many(
-    conn: AsyncConnection,
-    customer_ids: Collection[str],
-    purpose: str,
-    channel: str | None,
-    since: datetime,
-) -> dict[str, int]:
-    """`count_reserved` for many customers in one grouped query (customers without any: absent)."""
-    if not customer_ids:
-        return {}
-    params = {"customer_ids": list(customer_ids), "purpose": purpose, "since": since}
-    if channel is None:
-        rows = await conn.execute(_RESERVED_BY_CUSTOMER, params)
-    else:
-        rows = await conn.execute(_RESERVED_BY_CUSTOMER_ON_CHANNEL, params | {"channel": channel})
-    return {customer_id: int(count) for customer_id, count in rows}
