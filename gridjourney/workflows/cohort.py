@@ -26,8 +26,10 @@ never history (workflows/cohort_contracts.py). How a run goes:
   window): the run ends `failed` with the reason.
 A new track batches over its own members' member_no range (COUNT_TRACKS / MATCH_EVENT give it), and
 batch inputs carry the subject without its grid lists (cohort_decisions.batch_subject).
-History holds batch activities and signals only; a run lives for hours to days, so it does not
-continue as new (a storm of signals would be the reason to add it).
+History holds batch activities and signals. When Temporal suggests it (or the history reaches the
+input's `continue_after`), the run continues as new at a safe point, when every track waits at a wait
+or wait_for step and nothing is in flight, carrying its state (cohort_contracts.CohortCarry: the
+subject, seen events, tracks and where their waits end); the tracks go on waiting where they were.
 
 The parts: the run's state and calls (workflows/cohort_base.py), tracks (cohort_tracks.py), steps
 (cohort_steps.py), joins and on_update notices (cohort_updates.py).
@@ -94,29 +96,27 @@ class CohortWorkflow(CohortUpdates):
     # --- the run ----------------------------------------------------------------------------------
     @workflow.run
     async def run(self, input: CohortInput) -> CohortState:
-        first = self._new_track(self._journey.first_step)
-        try:
-            audience = await self._resolve(input, first)
-        except ActivityError as error:
-            cause = error.cause
-            if not isinstance(cause, ApplicationError) or not cause.non_retryable:
-                raise
-            # bad input (an audience expression, the target, the event's window): the run fails
-            # with the reason instead of retrying for ever
-            self._state.status = "failed"
-            self._state.exit_reason = cause.message
-            await self._record("failed", cause.message)
+        if input.carried is not None:  # continued as new: the tracks go on waiting where they were
+            for track, parked in input.carried.parked.items():
+                members = input.carried.state.tracks[track].members
+                self._spawn(track, parked.step_id, members, parked.visits, resume=parked)
+        elif not await self._start(input):
             return self._state
-        self._state.members, self._state.holdout = audience.members, audience.holdout
-        self._state.status = "running"
-        await self._record("running")
-        self._spans[first] = (0, audience.members)
-        self._spawn(first, self._journey.first_step, audience.members)
         notices = asyncio.create_task(self._notice_loop())
         joins = asyncio.create_task(self._join_loop())
         await workflow.wait_condition(
-            lambda: self._exit_reason is not None or (self._live == 0 and not self._joins)
+            lambda: (
+                self._exit_reason is not None or (self._live == 0 and not self._joins) or self._may_continue()
+            )
         )
+        if self._exit_reason is None and self._live > 0 and self._may_continue():
+            carry = self._carry()  # before the tracks stop (a stopped track is parked no more)
+            notices.cancel()
+            joins.cancel()
+            for task in self._tasks:
+                task.cancel()
+            await asyncio.gather(*self._tasks, notices, joins, return_exceptions=True)
+            workflow.continue_as_new(input.model_copy(update={"carried": carry}))
         notices.cancel()
         joins.cancel()
         if self._exit_reason is not None:
@@ -134,6 +134,44 @@ class CohortWorkflow(CohortUpdates):
             self._state.status = "completed"
             await self._record("completed")
         return self._state
+
+    async def _start(self, input: CohortInput) -> bool:
+        """Resolve the audience and start its first track; False: the input is bad (the run failed)."""
+        first = self._new_track(self._journey.first_step)
+        try:
+            audience = await self._resolve(input, first)
+        except ActivityError as error:
+            cause = error.cause
+            if not isinstance(cause, ApplicationError) or not cause.non_retryable:
+                raise
+            # bad input (an audience expression, the target, the event's window): the run fails
+            # with the reason instead of retrying for ever
+            self._state.status = "failed"
+            self._state.exit_reason = cause.message
+            await self._record("failed", cause.message)
+            return False
+        self._state.members, self._state.holdout = audience.members, audience.holdout
+        self._state.status = "running"
+        await self._record("running")
+        self._spans[first] = (0, audience.members)
+        self._spawn(first, self._journey.first_step, audience.members)
+        return True
+
+    def _may_continue(self) -> bool:
+        """Whether to continue as new now: Temporal suggests it (or the history reached
+        `continue_after`), and it is safe: every track waits at a wait or wait_for step and nothing is
+        in flight (no batch, no join, no notice, the subject recorded)."""
+        if self._joins or self._notices or self._notifying or self._exit_reason is not None:
+            return False
+        if self._live == 0 or len(self._parked) != self._live:
+            return False
+        if self._subject_recorded != self._subject_version:
+            return False
+        info = workflow.info()
+        limit = self._input.continue_after
+        if limit is not None and info.get_current_history_length() >= limit:
+            return True
+        return info.is_continue_as_new_suggested()
 
     async def _resolve(self, input: CohortInput, first: str) -> AudienceOutcome:
         audience: AudienceOutcome = await self._bookkeeping(

@@ -19,11 +19,13 @@ with workflow.unsafe.imports_passed_through():
         RECORD_RUN,
         SEND_COHORT_BATCH,
         BatchOutcome,
+        CohortCarry,
         CohortInput,
         CohortSendInput,
         CohortState,
         MemberBatch,
         MoveTrackInput,
+        ParkedTrack,
         RecordRunInput,
     )
     from gridjourney.workflows.cohort_decisions import batch_subject, batches
@@ -73,6 +75,8 @@ class CohortBase:
         self._notice_value: dict[int, Any] = {}
         self._notice_fields: dict[int, dict[str, Any]] = {}  # `changed` fields as last notified
         self._first_shown: dict[str, Any] | None = None  # the subject as the run's first send showed it
+        self._parked: dict[str, ParkedTrack] = {}  # tracks waiting at a wait or wait_for step
+        self._notifying = False  # an on_update notice is being sent
         definition = input.journey.definition
         self._wait_for_types = {s.wait_for.event for s in definition.steps if isinstance(s, WaitForStep)}
         self._trigger_types = {trigger.event for trigger in definition.trigger}
@@ -80,6 +84,41 @@ class CohortBase:
         # first wait_for event after it: the newcomers' wait_for steps count only events from there.
         self._joins: list[tuple[EventRef, int]] = []
         self._since: dict[str, int] = {}  # track → that number, for the tracks of joined members
+        if input.carried is not None:  # a continued run goes on from its predecessor's state
+            self._restore(input.carried)
+
+    # --- continue-as-new --------------------------------------------------------------------------
+    def _carry(self) -> CohortCarry:
+        return CohortCarry(
+            subject=self._subject,
+            subject_version=self._subject_version,
+            seen=sorted(self._seen),
+            events=self._events,
+            events_dropped=self._events_dropped,
+            state=self._state,
+            tracks_made=self._tracks_made,
+            track_steps=self._track_steps,
+            spans=self._spans,
+            since=self._since,
+            parked=self._parked,
+            notices_sent=self._notices_sent,
+            notice_at=self._notice_at,
+            notice_value=self._notice_value,
+            notice_fields=self._notice_fields,
+            first_shown=self._first_shown,
+        ).model_copy(deep=True)
+
+    def _restore(self, carry: CohortCarry) -> None:
+        self._subject = carry.subject
+        self._subject_version = self._subject_recorded = carry.subject_version
+        self._seen = set(carry.seen)
+        self._events, self._events_dropped = carry.events, carry.events_dropped
+        self._state = carry.state
+        self._tracks_made, self._track_steps = carry.tracks_made, carry.track_steps
+        self._spans, self._since = carry.spans, carry.since
+        self._notices_sent, self._notice_at = carry.notices_sent, carry.notice_at
+        self._notice_value, self._notice_fields = carry.notice_value, carry.notice_fields
+        self._first_shown = carry.first_shown
 
     def _new_track(self, step_id: str | None) -> str:
         """A new track's name; it will wait at `step_id` (kept for an exit's notice, which also finds

@@ -117,6 +117,16 @@ ADD_MEMBERS = "add_cohort_members"
 COHORT_STATE_QUERY = "cohort_state"
 
 
+class ParkedTrack(Contract):
+    """A track waiting at a wait or wait_for step, as a run continued as new resumes it."""
+
+    step_id: str
+    visits: dict[str, int]
+    started: datetime | None = Field(None, description="wait: when the wait began.")
+    deadline: datetime | None = Field(None, description="wait_for: when it times out.")
+    read: int = Field(0, description="wait_for: the number of the next event it reads.")
+
+
 class CohortInput(Contract):
     journey: CompiledJourney
     cohort_key: str
@@ -127,6 +137,13 @@ class CohortInput(Contract):
     events_kept: int = Field(
         1000, ge=1, description="wait_for events kept for tracks that reach their wait_for later."
     )
+    continue_after: int | None = Field(
+        None,
+        ge=1,
+        description="Continue as new once the history has this many events (tests; Temporal's "
+        "suggestion does it otherwise).",
+    )
+    carried: CohortCarry | None = Field(None, description="The state of the run this one continues.")
 
 
 class TrackState(Contract):
@@ -251,3 +268,28 @@ class CountTracksInput(Contract):
 
     run_id: str
     tracks: list[str]
+
+
+class CohortCarry(Contract):
+    """What a run continued as new goes on from: taken when every track waits at a wait or wait_for
+    step and nothing is in flight (workflows/cohort.py)."""
+
+    subject: dict[str, Any]
+    subject_version: int
+    seen: list[str]
+    events: list[EventRef]
+    events_dropped: int
+    state: CohortState
+    tracks_made: int
+    track_steps: dict[str, str]
+    spans: dict[str, tuple[int, int]]
+    since: dict[str, int]
+    parked: dict[str, ParkedTrack]
+    notices_sent: dict[str, int]
+    notice_at: dict[int, datetime]
+    notice_value: dict[int, Any]
+    notice_fields: dict[int, dict[str, Any]]
+    first_shown: dict[str, Any] | None
+
+
+CohortInput.model_rebuild()

@@ -35,6 +35,7 @@ with workflow.unsafe.imports_passed_through():
         DrPerformanceInput,
         MatchEventInput,
         MemberBatch,
+        ParkedTrack,
         PartitionInput,
         ScoreBatchInput,
         TrackSpan,
@@ -53,14 +54,16 @@ READS_POLL_MAX = timedelta(hours=12)
 
 
 class CohortSteps(CohortTracks):
-    async def _step(self, track: str, step: AnyStep, visits: dict[str, int]) -> None:
+    async def _step(
+        self, track: str, step: AnyStep, visits: dict[str, int], resume: ParkedTrack | None = None
+    ) -> None:
         following = self._journey.successors.get(step.id)
         if isinstance(step, SendStep):
             await self._send(track, step, following, visits)
         elif isinstance(step, WaitStep):
-            await self._wait(track, step, following, visits)
+            await self._wait(track, step, following, visits, resume)
         elif isinstance(step, WaitForStep):
-            await self._wait_for(track, step, following, visits)
+            await self._wait_for(track, step, following, visits, resume)
         elif isinstance(step, BranchStep | SplitStep):
             await self._partition(track, step, following, visits)
         elif isinstance(step, UpdateStep | ScoreStep):
@@ -87,8 +90,15 @@ class CohortSteps(CohortTracks):
             # the deferred members are asked again at the next allowed minute (never in a busy loop)
             await workflow.sleep(max(deferred_until - workflow.now(), PAST_DEFERRAL))
 
-    async def _wait(self, track: str, step: WaitStep, following: str | None, visits: dict[str, int]) -> None:
-        started = workflow.now()
+    async def _wait(
+        self,
+        track: str,
+        step: WaitStep,
+        following: str | None,
+        visits: dict[str, int],
+        resume: ParkedTrack | None = None,
+    ) -> None:
+        started = resume.started if resume is not None and resume.started else workflow.now()
         while True:
             seen = self._subject_version
             try:
@@ -98,20 +108,31 @@ class CohortSteps(CohortTracks):
             remaining = end - workflow.now()
             if remaining <= timedelta(0):
                 break
+            # parked: a continue-as-new may take the run here and resume the wait from `started`
+            self._parked[track] = ParkedTrack(step_id=step.id, visits=visits, started=started)
             try:
                 await workflow.wait_condition(partial(self._subject_moved, seen), timeout=remaining)
             except TimeoutError:
                 break
+            finally:
+                self._parked.pop(track, None)
         await self._move_on(track, following, visits)
 
     async def _wait_for(
-        self, track: str, step: WaitForStep, following: str | None, visits: dict[str, int]
+        self,
+        track: str,
+        step: WaitForStep,
+        following: str | None,
+        visits: dict[str, int],
+        resume: ParkedTrack | None = None,
     ) -> None:
         spec = step.wait_for
         on_event = following if spec.on_event is None else target(spec.on_event)
         on_timeout = following if spec.on_timeout is None else target(spec.on_timeout)
         deadline = workflow.now() + spec.timeout
         read = self._since.get(track, 0)  # members who joined later: only events since they joined
+        if resume is not None and resume.deadline is not None:
+            deadline, read = resume.deadline, resume.read
         while self._members(track) > 0:
             while self._more_events(read) and self._members(track) > 0:
                 read = max(read, self._events_dropped)  # events dropped before this track read them
@@ -142,11 +163,16 @@ class CohortSteps(CohortTracks):
             remaining = deadline - workflow.now()
             if self._members(track) <= 0 or remaining <= timedelta(0):
                 break
+            events_read = read
+            self._parked[track] = ParkedTrack(
+                step_id=step.id, visits=visits, deadline=deadline, read=events_read
+            )
             try:
-                events_read = read
                 await workflow.wait_condition(partial(self._more_events, events_read), timeout=remaining)
             except TimeoutError:
                 break
+            finally:
+                self._parked.pop(track, None)
         if self._members(track) > 0:
             await self._move_on(track, on_timeout, visits)
 

@@ -9,7 +9,13 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from gridjourney.dsl.schema import AnyStep
-    from gridjourney.workflows.cohort_contracts import COUNT_TRACKS, CountTracksInput, TrackSpan, TrackState
+    from gridjourney.workflows.cohort_contracts import (
+        COUNT_TRACKS,
+        CountTracksInput,
+        ParkedTrack,
+        TrackSpan,
+        TrackState,
+    )
 
 from gridjourney.workflows.cohort_base import CohortBase
 
@@ -23,26 +29,34 @@ class CohortTracks(CohortBase):
         visits: dict[str, int] | None = None,
         *,
         parent: str | None = None,
+        resume: ParkedTrack | None = None,
     ) -> None:
         """Run `track` from `step_id` (None: its members have finished) in its own coroutine; it came
-        from `parent` (joined members' tracks pass on where their wait_for events begin)."""
+        from `parent` (joined members' tracks pass on where their wait_for events begin); `resume`: it
+        goes on waiting where the run it continues left it."""
         if step_id is None or members <= 0:
             return
         if parent is not None and parent in self._since:
             self._since[track] = self._since[parent]
         self._state.tracks[track] = TrackState(step_id=step_id, members=members)
         self._live += 1
-        self._tasks.append(asyncio.create_task(self._run_track(track, step_id, dict(visits or {}))))
+        self._tasks.append(asyncio.create_task(self._run_track(track, step_id, dict(visits or {}), resume)))
 
-    async def _run_track(self, track: str, step_id: str, visits: dict[str, int]) -> None:
+    async def _run_track(
+        self, track: str, step_id: str, visits: dict[str, int], resume: ParkedTrack | None
+    ) -> None:
         try:
-            visits[step_id] = visits.get(step_id, 0) + 1
-            await self._step(track, self._journey.step(step_id), visits)
+            if resume is None:  # a resumed wait was counted by the run it continues
+                visits[step_id] = visits.get(step_id, 0) + 1
+            await self._step(track, self._journey.step(step_id), visits, resume)
         finally:
+            self._parked.pop(track, None)
             self._live -= 1
             self._state.tracks.pop(track, None)
 
-    async def _step(self, track: str, step: AnyStep, visits: dict[str, int]) -> None:
+    async def _step(
+        self, track: str, step: AnyStep, visits: dict[str, int], resume: ParkedTrack | None = None
+    ) -> None:
         """Run one step over the track's members (workflows/cohort_steps.py)."""
         raise NotImplementedError
 

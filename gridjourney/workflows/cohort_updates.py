@@ -74,11 +74,15 @@ class CohortUpdates(CohortSteps):
             await workflow.wait_condition(
                 lambda: bool(self._notices) or self._subject_recorded != self._subject_version
             )
-            if self._subject_recorded != self._subject_version:
-                self._subject_recorded = self._subject_version
-                await self._record("running")
-            while self._notices:
-                await self._notify(self._notices.pop(0))
+            self._notifying = True  # no continue-as-new meanwhile
+            try:
+                if self._subject_recorded != self._subject_version:
+                    self._subject_recorded = self._subject_version
+                    await self._record("running")
+                while self._notices:
+                    await self._notify(self._notices.pop(0))
+            finally:
+                self._notifying = False
 
     async def _notify(self, event: EventRef) -> None:
         for n, notice in enumerate(self._cohort.on_update):

@@ -23,6 +23,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio import activity
 from temporalio.client import Client, WorkflowHandle
+from temporalio.service import RPCError
 from temporalio.worker import Worker
 
 from gridjourney.cohorts import queries
@@ -296,7 +297,11 @@ async def until_waiting(
     `running`, while the run still runs."""
     state: CohortState = CohortState()
     for _ in range(300):
-        state = await handle.query(COHORT_STATE_QUERY, result_type=CohortState)
+        try:
+            state = await handle.query(COHORT_STATE_QUERY, result_type=CohortState)
+        except RPCError:  # a run just continued as new answers once its first task has run
+            await asyncio.sleep(interval)
+            continue
         per_step = state.per_step()
         found = per_step == waiting if exactly else all(per_step.get(s, 0) == n for s, n in waiting.items())
         if found and (not running or state.status == "running"):
