@@ -80,3 +80,24 @@ def cohort(
     args += ["--seed", str(seed), "--standins", standins]
     args += ["--skip-rate"] * skip_rate + ["--skip-kill"] * skip_kill
     _run_module("bench.cohort", *args)
+
+
+@bench_app.command("dr-target")
+def dr_target(
+    step: Annotated[
+        str, typer.Argument(help="`seed` the customers and reads, then `resolve` in a new process.")
+    ],
+    customers: Annotated[int, typer.Option(min=1, help="Customers enrolled by `seed`.")] = 100_000,
+    days: Annotated[
+        int, typer.Option(min=1, help="Days of hourly reads `seed` writes before the event.")
+    ] = 21,
+    target_kw: Annotated[
+        float, typer.Option(min=0.1, help="The event's kW target for `resolve`.")
+    ] = 20_000.0,
+) -> None:
+    """The DR target audience over a 100,000-customer program beside the plain program audience:
+    members, expected kW, seconds and peak memory (set GRIDJOURNEY_HOME to a scratch home)."""
+    if step not in ("seed", "resolve"):
+        raise typer.BadParameter("seed or resolve", param_hint="STEP")
+    args = ["--customers", str(customers), "--days", str(days), "--target-kw", str(target_kw)]
+    _run_module("bench.dr_target", step, *args)

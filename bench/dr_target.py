@@ -1,25 +1,33 @@
-"""Measures a DR target audience at utility scale (not a test: no test functions, pytest collects none).
+"""The DR target audience at utility scale: `target: {kw, rank_by}` over a 100,000-customer program.
 
-    GRIDJOURNEY_HOME=/tmp/dr-scale .venv/bin/python -m tests.cohorts.test_audience_measure seed
-    GRIDJOURNEY_HOME=/tmp/dr-scale .venv/bin/python -m tests.cohorts.test_audience_measure resolve
+    GRIDJOURNEY_HOME=/tmp/dr-scale gridjourney bench dr-target seed
+    GRIDJOURNEY_HOME=/tmp/dr-scale gridjourney bench dr-target resolve [--target-kw 20000]
 
-`seed` writes 100,000 customers enrolled in `ptr` (straight into the projections' tables, as
-tests/cohorts/test_audience.py does) and their hourly reads over the days before the event; `resolve`
-then resolves a `target` audience over them in a process of its own, so that its peak memory is the
-resolution's, and prints the time and the peak resident memory.
+`seed` writes 100,000 customers enrolled in `ptr` straight into the projections' tables, and their
+hourly reads over the days before the event (made in Postgres: from Python the rows would take the
+better part of an hour). `resolve` runs in a process of its own, so that its peak memory is the
+resolutions': first the plain program audience (every enrolled customer, no reads: the baseline),
+then the target audience (expected kW per customer from their like-day baseline over the event
+hours, ranked, picked until the target). Both are printed side by side and saved under bench/results/.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
+import os
+import platform
 import resource
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 from sqlalchemy import insert, text
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gridjourney.cohorts.audience import resolve_audience
 from gridjourney.config import get_settings
@@ -30,6 +38,7 @@ from gridjourney.dsl.schema import AudienceSpec
 from gridjourney.metering.store import ensure_partitions, months_spanned
 from gridjourney.workflows.cohort_contracts import ResolveAudienceInput
 
+RESULTS_DIR = Path(__file__).parent / "results"
 EVENT_START = datetime(2026, 7, 15, 17, tzinfo=UTC)  # a Wednesday
 EVENT_END = EVENT_START + timedelta(hours=3)
 CUSTOMERS_PER_COPY = 10_000
@@ -97,18 +106,17 @@ async def seed(count: int, days: int) -> None:
     await engine.dispose()
 
 
-async def resolve(target_kw: float) -> None:
-    engine = create_engine(resolve_database_url(get_settings()), pool_size=2)
-    run_id = f"cohort:measure:{uuid.uuid4()}"
-    request = ResolveAudienceInput(
+def _request(run_id: str, target_kw: float | None) -> ResolveAudienceInput:
+    audience: dict[str, object] = {"program": "event.program", "holdout": 0.05}
+    if target_kw is not None:
+        audience["target"] = {"kw": "event.target_kw"}
+    return ResolveAudienceInput(
         run_id=run_id,
         journey_id="measure",
         version=1,
         cohort_key=run_id,
         trigger_event_id=str(uuid.uuid4()),
-        audience=AudienceSpec.model_validate(
-            {"program": "event.program", "target": {"kw": "event.target_kw"}, "holdout": 0.05}
-        ),
+        audience=AudienceSpec.model_validate(audience),
         subject={
             "dr_event_id": run_id,
             "program": "ptr",
@@ -119,24 +127,57 @@ async def resolve(target_kw: float) -> None:
         first_step="notice",
         track="t1",
     )
+
+
+async def _resolved(engine: AsyncEngine, target_kw: float | None) -> dict[str, Any]:
+    run_id = f"cohort:measure:{uuid.uuid4()}"
     began = time.perf_counter()
-    outcome = await resolve_audience(engine, request)
-    elapsed = time.perf_counter() - began
-    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(
-        f"target {target_kw:,.0f} kW: {outcome.members:,} members ({outcome.holdout:,} holdout), "
-        f"expected {outcome.expected_kw:,.1f} kW, in {elapsed:.1f} s, peak resident memory {peak_mb:.0f} MB"
-    )
+    outcome = await resolve_audience(engine, _request(run_id, target_kw))
+    return {
+        "members": outcome.members,
+        "holdout": outcome.holdout,
+        "expected_kw": None if outcome.expected_kw is None else round(outcome.expected_kw, 1),
+        "seconds": round(time.perf_counter() - began, 1),
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+    }
+
+
+async def resolve(target_kw: float) -> None:
+    engine = create_engine(resolve_database_url(get_settings()), pool_size=2)
+    async with engine.connect() as conn:
+        enrolled = int((await conn.execute(text("SELECT count(*) FROM customer_programs"))).scalar_one())
+        reads = int((await conn.execute(text("SELECT count(*) FROM meter_reads"))).scalar_one())
+    figures: dict[str, Any] = {"enrolled": enrolled, "meter_reads": reads, "target_kw": target_kw}
+    figures["program_audience"] = await _resolved(engine, None)
+    figures["target_audience"] = await _resolved(engine, target_kw)
     await engine.dispose()
+    print(f"{enrolled:,} enrolled customers, {reads:,} meter reads; peak resident memory is the process's")
+    print(
+        f"{'audience':<18}{'members':>10}{'holdout':>9}{'expected kW':>13}{'seconds':>9}{'peak RSS MB':>13}"
+    )
+    for name in ("program_audience", "target_audience"):
+        f = figures[name]
+        expected = "" if f["expected_kw"] is None else f"{f['expected_kw']:,.1f}"
+        print(
+            f"{name:<18}{f['members']:>10,}{f['holdout']:>9,}{expected:>13}{f['seconds']:>9}{f['peak_rss_mb']:>13}"
+        )
+    figures["machine"] = f"{platform.machine()}, {platform.python_version()}, {os.cpu_count()} cpus"
+    figures["measured_at"] = datetime.now(UTC).isoformat(timespec="seconds")
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    out = RESULTS_DIR / f"dr-target-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"
+    out.write_text(json.dumps(figures, indent=2) + "\n")
+    print(f"saved {out}")
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("step", choices=["seed", "resolve"])
     parser.add_argument("--customers", type=int, default=100_000)
     parser.add_argument("--days", type=int, default=21, help="days of hourly reads before the event")
-    parser.add_argument("--target-kw", type=float, default=1e12, help="default: everyone (all ranked)")
-    args = parser.parse_args()
+    parser.add_argument("--target-kw", type=float, default=20_000.0, help="the event's kW target")
+    args = parser.parse_args(argv)
     if args.step == "seed":
         asyncio.run(seed(args.customers, args.days))
     else:
