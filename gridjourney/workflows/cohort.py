@@ -57,6 +57,9 @@ with workflow.unsafe.imports_passed_through():
 
 from gridjourney.workflows.cohort_updates import CohortUpdates
 
+# workflow.patched id: histories recorded before it cancelled a notice or join in progress on exit.
+EXIT_LETS_NOTICES_FINISH = "exit-lets-notices-finish"
+
 
 @workflow.defn(name="CohortWorkflow")
 class CohortWorkflow(CohortUpdates):
@@ -117,6 +120,10 @@ class CohortWorkflow(CohortUpdates):
                 task.cancel()
             await asyncio.gather(*self._tasks, notices, joins, return_exceptions=True)
             workflow.continue_as_new(input.model_copy(update={"carried": carry}))
+        if self._exit_reason is not None and workflow.patched(EXIT_LETS_NOTICES_FINISH):
+            # A notice or join in the middle of an activity finishes first: cancelling an activity
+            # the server has scheduled but not started can meet it already gone (ACTIVITY_UNKNOWN).
+            await workflow.wait_condition(lambda: not self._notifying and not self._joins)
         notices.cancel()
         joins.cancel()
         if self._exit_reason is not None:
