@@ -27,6 +27,9 @@ LATEST = datetime(2200, 1, 1, tzinfo=UTC)
 
 JSON_MAX_DEPTH = 8
 JSON_MAX_NODES = 1_000
+# An event's payload before its type's model bounds each field (events/types.py): room for the largest
+# payload a type admits, an outage naming 10,000 premises, 1,000 transformers and 1,000 feeders.
+PAYLOAD_MAX_NODES = 12_100
 JSON_MAX_KEY_LENGTH = 200
 JSON_MAX_STRING_LENGTH = 10_000
 
@@ -132,7 +135,7 @@ def iana_time_zone(value: str) -> str:
     return value
 
 
-def json_value_problem(value: Any, *, json_only: bool = True) -> str | None:
+def json_value_problem(value: Any, *, json_only: bool = True, max_nodes: int = JSON_MAX_NODES) -> str | None:
     """Why a JSON value cannot be kept (naming the path inside it), or None. Iterative: no recursion.
     Without `json_only`, other Python values (datetimes, ...) pass: a payload model converts them."""
     nodes = 0
@@ -140,8 +143,8 @@ def json_value_problem(value: Any, *, json_only: bool = True) -> str | None:
     while stack:
         item, where, level = stack.pop()
         nodes += 1
-        if nodes > JSON_MAX_NODES:
-            return f"more than {JSON_MAX_NODES} values"
+        if nodes > max_nodes:
+            return f"more than {max_nodes} values"
         if level > JSON_MAX_DEPTH:
             return f"nested deeper than {JSON_MAX_DEPTH} levels at {where or 'the top'}"
         if isinstance(item, dict):
@@ -179,7 +182,7 @@ def _bounded_json(value: dict[str, Any]) -> dict[str, Any]:
 
 
 def _bounded_payload(value: dict[str, Any]) -> dict[str, Any]:
-    problem = json_value_problem(value, json_only=False)
+    problem = json_value_problem(value, json_only=False, max_nodes=PAYLOAD_MAX_NODES)
     if problem is not None:
         raise ValueError(problem)
     return value
