@@ -12,6 +12,7 @@ from gridjourney.cohorts import queries
 from gridjourney.cohorts.audience import resolve_audience
 from gridjourney.db.tables import cohort_members
 from gridjourney.dsl.schema import AudienceSpec
+from gridjourney.events.types import MAX_NAMED_PREMISES
 from gridjourney.workflows.cohort_contracts import ResolveAudienceInput
 from tests.cohorts.support import add_customers
 
@@ -101,3 +102,29 @@ async def test_members_join_a_running_run_once_after_the_last_member_no(engine: 
     async with engine.begin() as conn:
         await queries.set_run_status(conn, RUN, "completed", exit_reason=None, subject=None)
         assert (await queries.add_members(conn, RUN, joining, "first", "t10")).members == 0
+
+
+async def test_the_largest_outage_an_event_may_name_resolves_its_audience(engine: AsyncEngine) -> None:
+    # An outage naming MAX_NAMED_PREMISES premises and the most transformers and feeders the events
+    # door admits (events/types.py): one statement over every id, the members those places supply.
+    made = await add_customers(engine, 30, transformers=3)
+    premises = [made[0].premise_id, *(f"elsewhere-{i}" for i in range(MAX_NAMED_PREMISES - 1))]
+    transformers = ["t-1", *(f"t-none-{i}" for i in range(999))]
+    feeders = [f"f-none-{i}" for i in range(1_000)]
+    outcome = await resolve_audience(
+        engine,
+        ResolveAudienceInput(
+            run_id=RUN,
+            journey_id="j",
+            version=1,
+            cohort_key="k",
+            trigger_event_id=str(uuid.uuid4()),
+            audience=AudienceSpec(grid=True),
+            subject={"premise_ids": premises, "transformer_ids": transformers, "feeder_ids": feeders},
+            first_step="first",
+            track="t1",
+        ),
+    )
+    expected = {made[0].customer_id} | {c.customer_id for c in made if c.transformer_id == "t-1"}
+    assert set(await _rows(engine)) == expected
+    assert outcome.members == len(expected)
