@@ -9,6 +9,7 @@ already holds and names the one dr.* event to append, if any. The log names a VT
 from __future__ import annotations
 
 import hashlib
+import math
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ from urllib.parse import unquote, urlsplit
 
 from pydantic import ValidationError
 
+from gridjourney.events.fields import clean_text_problem
 from gridjourney.events.models import NewEvent
 from gridjourney.events.types import DrEventCancelled, DrEventModified, DrEventScheduled, Payload
 
@@ -107,16 +109,24 @@ def read_event(event: Mapping[str, Any], *, now: datetime) -> Reading:
     descriptor = event.get("event_descriptor") or {}
     dr_event_id = str(descriptor.get("event_id") or "")
     modification_number = descriptor.get("modification_number")
-    if not isinstance(modification_number, int) or modification_number < 0:
-        return Refusal(dr_event_id, 0, f"bad modification number {modification_number!r}")
+    if (
+        isinstance(modification_number, bool)
+        or not isinstance(modification_number, int)
+        or modification_number < 0
+    ):
+        return Refusal(_printable(dr_event_id), 0, f"bad modification number {modification_number!r}")
     if not dr_event_id:
         return Refusal(dr_event_id, modification_number, "the event has no event id")
+    if (problem := clean_text_problem(dr_event_id)) is not None:
+        return Refusal(_printable(dr_event_id), modification_number, f"the event id {problem}")
     if descriptor.get("event_status") == "cancelled":
         return Cancellation(dr_event_id, modification_number)
 
     signal = _simple_signal(event.get("event_signals"))
     if isinstance(signal, str):
         return Refusal(dr_event_id, modification_number, signal)
+    if (problem := _level_problem(signal)) is not None:
+        return Refusal(dr_event_id, modification_number, problem)
     period = event.get("active_period") or {}
     start, duration = period.get("dtstart"), period.get("duration")
     if not isinstance(start, datetime) or start.tzinfo is None:
@@ -126,7 +136,10 @@ def read_event(event: Mapping[str, Any], *, now: datetime) -> Reading:
         return Refusal(dr_event_id, modification_number, "the active period has no duration")
     if duration < timedelta(0):
         return Refusal(dr_event_id, modification_number, "the active period ends before it starts")
-    end = start + duration
+    try:
+        end = start + duration
+    except OverflowError:
+        return Refusal(dr_event_id, modification_number, "the active period ends past the last date there is")
     if end <= now:
         return Refusal(dr_event_id, modification_number, "the event has ended already")
     level = _level_at(signal, max(start, now))
@@ -160,6 +173,30 @@ def _simple_signal(signals: Any) -> Mapping[str, Any] | str:
             return f"unknown signal type {kind!r} for the SIMPLE signal (expected {SIMPLE_SIGNAL_TYPE!r})"
     first: Mapping[str, Any] = signals[0]
     return first
+
+
+def _printable(event_id: str) -> str:
+    """The event id with what text cannot hold (NUL, lone surrogates) escaped: what a refusal is logged
+    and remembered under (ven.py Handled)."""
+    return event_id.encode("utf-8", "backslashreplace").decode("utf-8").replace("\x00", "\\x00")
+
+
+def _level_problem(signal: Mapping[str, Any]) -> str | None:
+    """Why a level the signal carries (an interval's payload, the current value) cannot be acted on."""
+    intervals = signal.get("intervals") or []
+    levels = [interval.get("signal_payload") for interval in intervals if isinstance(interval, Mapping)]
+    for level in [*levels, signal.get("current_value")]:
+        if isinstance(level, bool):
+            return f"a SIMPLE level {level!r} is not a number"
+        if not isinstance(level, int | float):
+            continue  # not a level: the intervals that have one say what the event asks for
+        try:
+            finite = math.isfinite(float(level))
+        except OverflowError:
+            finite = False
+        if not finite:
+            return "a SIMPLE level is not a finite number"
+    return None
 
 
 def _level_at(signal: Mapping[str, Any], when: datetime) -> float | None:

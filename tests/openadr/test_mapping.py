@@ -296,3 +296,43 @@ def test_a_scheduled_event_brought_down_to_level_0_is_cancelled_for_customers_on
     stale = decide(NormalOperation("evt-1", 1), Recorded(1, cancelled=False), vtn_id="VTN", now=NOW)
     assert (again.event, again.outcome) == (None, "normal")
     assert (stale.event, stale.outcome) == (None, "duplicate")
+
+
+# --- a hostile or careless VTN: every event is read as something, never an exception ----------------
+LAST_HOUR = datetime(9999, 12, 31, 23, 0, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("changes", "reason"),
+    [
+        ({"start": LAST_HOUR}, "past the last date"),
+        ({"duration": timedelta(days=999_999_999)}, "past the last date"),
+        ({"start": datetime(1, 1, 1, tzinfo=UTC), "duration": timedelta(hours=1)}, "ended already"),
+        ({"signals": [simple_signal((START, timedelta(hours=3), float("nan")))]}, "not a finite number"),
+        ({"signals": [simple_signal((START, timedelta(hours=3), float("inf")))]}, "not a finite number"),
+        ({"signals": [simple_signal((START, timedelta(hours=3), 10**400))]}, "not a finite number"),
+        ({"signals": [simple_signal(current_value=float("nan"))]}, "not a finite number"),
+        ({"signals": [simple_signal((START, timedelta(hours=3), True))]}, "not a number"),
+        ({"modification_number": True}, "bad modification number True"),
+        ({"event_id": "evt\x00-1"}, "event id contains a NUL"),
+        ({"event_id": "evt-\ud800"}, "event id contains a lone UTF-16 surrogate"),
+        ({"event_id": "e" * 10_000 + "\ud800"}, "lone UTF-16 surrogate"),
+    ],
+)
+def test_a_hostile_event_is_refused_with_its_reason(changes: dict[str, Any], reason: str) -> None:
+    reading = read_event(oadr_event(**changes), now=NOW)
+    assert isinstance(reading, Refusal), reading
+    assert reason in reading.reason
+    # What the VEN logs and keeps of it is printable, storable text (ven.py Handled).
+    decision = decide(reading, None, vtn_id="VTN", now=NOW)
+    assert (decision.event, decision.opt) == (None, "optOut")
+    named = dr_event_id_of("VTN", reading.dr_event_id)
+    assert "\x00" not in named and named.encode("utf-8") and len(named) <= MAX_DR_EVENT_ID
+
+
+def test_a_level_that_is_not_a_number_in_a_later_interval_refuses_the_event() -> None:
+    signal = simple_signal(
+        (START, timedelta(hours=1), 1.0), (START + timedelta(hours=1), timedelta(hours=2), 1e999)
+    )
+    reading = read_event(oadr_event(signals=[signal]), now=NOW)
+    assert isinstance(reading, Refusal) and "not a finite number" in reading.reason
