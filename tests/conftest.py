@@ -6,12 +6,15 @@ database cloned from a migrated template, so tests never see each other's rows.
 
 from __future__ import annotations
 
+import asyncio
+import inspect
+import io
 import itertools
 import json
 import os
 import tempfile
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Generator, Iterator
 from pathlib import Path
 
 import psycopg
@@ -120,3 +123,44 @@ SHIPPED_POLICY = Path(__file__).resolve().parent.parent / "policy.yaml"
 def policy() -> Policy:
     """The shipped compliance policy (policy.yaml at the top of the repository)."""
     return load_policy(SHIPPED_POLICY)
+
+
+TIMEOUT_FAILURE = "Timeout (>"
+"""How pytest-timeout's failure message begins (its PYTEST_FAILURE_MESSAGE)."""
+UNWIND_S = 10.0
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    """A test that runs past its timeout (`timeout` in pyproject.toml) fails where SIGALRM found the
+    main thread; for a coroutine test that is the event loop's select(), which says nothing of what it
+    awaited. The report then also shows where each of the loop's pending tasks waits, the test's own
+    first; then the test's task is cancelled, so that it unwinds (its `finally` blocks run) before the
+    next test uses the session's loop."""
+    report = yield
+    if call.excinfo is not None and str(call.excinfo.value).startswith(TIMEOUT_FAILURE):
+        function = getattr(item, "function", None)
+        if callable(function):
+            stacks = _unwind_hung_test(getattr(inspect.unwrap(function), "__code__", None))
+            if stacks:
+                report.sections.append(("asyncio tasks pending at the timeout", stacks))
+    return report
+
+
+def _unwind_hung_test(test_code: object) -> str:
+    """Where the loop's pending tasks wait (none if the test's own task is not among them: a test that
+    is not a coroutine); cancels the test's task."""
+    loop = asyncio.get_event_loop_policy().get_event_loop()
+    pending = asyncio.all_tasks(loop)
+    hung = [task for task in pending if getattr(task.get_coro(), "cr_code", None) is test_code]
+    if not hung:
+        return ""
+    written = io.StringIO()
+    for task in [*hung, *(task for task in pending if task not in hung)]:
+        task.print_stack(file=written)
+    for task in hung:
+        task.cancel()
+    loop.run_until_complete(asyncio.wait(hung, timeout=UNWIND_S))
+    return written.getvalue()
