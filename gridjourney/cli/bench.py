@@ -70,6 +70,21 @@ def cohort(
     standins: Annotated[
         str, typer.Option(help="Serve the provider stand-ins from a `child` process or `inline`.")
     ] = "child",
+    send_workers: Annotated[
+        int,
+        typer.Option(
+            min=0,
+            help="`gridjourney worker --queues send` processes serving the send queue of both paths "
+            "(0: the benchmark's own process).",
+        ),
+    ] = 2,
+    profile: Annotated[
+        Path | None,
+        typer.Option(
+            help="Save a cProfile (CPU time) of the benchmark's process during the cohort path here, "
+            "and one per send worker beside it (NAME-send-N.prof).",
+        ),
+    ] = None,
 ) -> None:
     """A DR day-ahead notice to 100,000 members through the cohort path beside a per-customer slice
     (msg/s, ratio, time to the last message, peak memory, provider requests), the SMS rate limit with
@@ -77,7 +92,8 @@ def cohort(
     try `--members 5000 --slice 200 --rate-members 300 --kill-members 1000` first."""
     args = ["--members", str(members), "--slice", str(slice_), "--rate-members", str(rate_members)]
     args += ["--sms-rate", str(sms_rate), "--kill-members", str(kill_members), "--kills", str(kills)]
-    args += ["--seed", str(seed), "--standins", standins]
+    args += ["--seed", str(seed), "--standins", standins, "--send-workers", str(send_workers)]
+    args += [] if profile is None else ["--profile", str(profile.resolve())]
     args += ["--skip-rate"] * skip_rate + ["--skip-kill"] * skip_kill
     _run_module("bench.cohort", *args)
 
