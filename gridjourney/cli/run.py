@@ -324,9 +324,10 @@ def _serve_side(*, route: bool, queues: frozenset[str] = frozenset({"journeys", 
                 await workers.run(stop)
 
     from gridjourney.openadr.ven import VenConfigError  # here: openleadr is slow to import
+    from gridjourney.worker import run_worker_process
 
     try:
-        asyncio.run(main())
+        run_worker_process(main())  # on uvloop
     except (KeyConfigurationError, VenConfigError) as error:
         console.print(f"[red]error:[/] {error}")
         raise typer.Exit(2) from None
