@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from gridjourney.activities import eligibility, ledger
-from gridjourney.activities.context import CustomerRecord
+from gridjourney.activities.context import customer_record
 from gridjourney.activities.send import MessageSending
 from gridjourney.activities.send_content import outgoing_message
 from gridjourney.activities.send_events import deferred_event, outcome_event
@@ -48,19 +48,24 @@ class ChunkPlan:
 def member_request(
     request: CohortSendInput, member: Member, performance: dict[str, Any] | None
 ) -> SendMessageInput:
-    """The per-customer send's input for one member: the same key, template and variables."""
-    return SendMessageInput(
+    """The per-customer send's input for one member: the same key, template and variables.
+
+    Built without validating again: every value comes from `request`, validated as the activity's
+    input, or from the member's row (tests/activities/test_batch_decisions.py compares it with the
+    validated build)."""
+    hours = request.sending_hours
+    return SendMessageInput.model_construct(
         idempotency_key=request.idempotency_key(member.customer_id),
         customer_id=member.customer_id,
         journey_id=request.journey_id,
         journey_version=request.version,
         instance_id=request.batch.run_id,
         step_id=request.batch.step_id,
-        channels=request.channels,
+        channels=list(request.channels),
         template=request.template,
         purpose=request.purpose,
         variables={"event": request.subject, "performance": performance or {"known": False}},
-        sending_hours=request.sending_hours,
+        sending_hours=None if hours is None else list(hours),
         can_defer=request.can_defer,
     )
 
@@ -72,7 +77,7 @@ async def decide_chunk(
     policy, senders, lease = sending.policy, sending.senders, sending.claim_lease
     async with sending.engine.connect() as conn:
         views = await get_customers(conn, [r.customer_id for r in requests])
-    customers = {cid: CustomerRecord.model_validate(v.model_dump()) for cid, v in views.items()}
+    customers = {cid: customer_record(v) for cid, v in views.items()}
     now = sending.clock()  # one clock for the decisions and the reservations their caps count
     decisions: dict[str, eligibility.SendDecision] = {}
     async with sending.engine.begin() as conn:

@@ -7,7 +7,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from gridjourney.projections.queries import get_customer
+from gridjourney.projections.queries import CustomerView, get_customer
 from gridjourney.workflows.contracts import CustomerContext
 
 
@@ -36,6 +36,26 @@ class CustomerRecord(BaseModel):
             time_zone=self.time_zone,
             attributes=dict(self.attributes),
         )
+
+    def namespace(self) -> dict[str, Any]:
+        """`self.context().namespace()` without building the context model: one per message rendered."""
+        return {
+            **self.attributes,
+            "customer_id": self.customer_id,
+            "name": self.name,
+            "locale": self.locale,
+            "time_zone": self.time_zone,
+        }
+
+
+_RECORD_FIELDS = tuple(CustomerRecord.model_fields)
+
+
+def customer_record(view: CustomerView) -> CustomerRecord:
+    """The record of a customers projection row. The view was validated as it was read, and its
+    fields of the same names have the record's types, so the record is built without validating
+    them again (tests/activities/test_batch_decisions.py compares it with the validated build)."""
+    return CustomerRecord.model_construct(**{name: getattr(view, name) for name in _RECORD_FIELDS})
 
 
 async def load_customer(engine: AsyncEngine, customer_id: str) -> CustomerRecord | None:

@@ -28,7 +28,7 @@ def outgoing_message(
     variables: dict[str, Any] = {
         "journey": {"id": request.journey_id, "version": request.journey_version},
         **request.variables,
-        "customer": customer.context().namespace(),
+        "customer": customer.namespace(),
     }
     try:
         rendered = render(templates_dir, channel, request.template, customer.locale, variables)

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from gridjourney.activities.ledger import LedgerRow
-from gridjourney.events.models import NewEvent, StoredEvent
+from gridjourney.events.models import NewEvent, StoredEvent, engine_event
 from gridjourney.workflows.contracts import SendMessageInput, SendOutcome
 
 SOURCE = "gridjourney.send"
@@ -51,9 +51,9 @@ def outcome_event(
         payload["reason"] = outcome.reason
     if error_code is not None:
         payload["error_code"] = error_code
-    return NewEvent(
+    return engine_event(
         event_id=message_event_id(request.idempotency_key, event_type),
-        type=event_type,
+        event_type=event_type,
         customer_id=request.customer_id,
         occurred_at=datetime.now(UTC),
         source=source,
@@ -71,9 +71,9 @@ def deferred_event(request: SendMessageInput, until: datetime, time_zone: str, r
         "time_zone": time_zone,
         "reason": reason,
     }
-    return NewEvent(
+    return engine_event(
         event_id=event_id,
-        type="message.deferred",
+        event_type="message.deferred",
         customer_id=request.customer_id,
         occurred_at=datetime.now(UTC),
         source=SOURCE,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import datetime
 from typing import Any
@@ -62,6 +63,42 @@ class NewEvent(BaseModel):
         return value
 
 
+_CUSTOMER_ID = re.compile(CUSTOMER_ID_PATTERN)
+
+
+def engine_event(
+    *,
+    event_id: uuid.UUID,
+    event_type: str,
+    customer_id: str | None,
+    occurred_at: datetime,
+    source: str,
+    payload: dict[str, Any],
+) -> NewEvent:
+    """A NewEvent the engine builds itself (message outcomes, one per member of a cohort batch) from
+    values it has validated already, without running the door's envelope validation again.
+
+    Only the envelope is skipped, and only what the engine derives itself: a uuid5 id, its own type
+    and source constants, the clock's time. The customer id is still checked against its pattern
+    here, and the store validates every payload by its type's model before anything is written
+    (events/store.py `_rows`), so no value reaches the log unchecked. Doors (the API, webhooks)
+    keep building NewEvent through pydantic."""
+    if customer_id is None:
+        if event_type.startswith(CUSTOMER_EVENT_PREFIXES):
+            raise ValueError(f"customer_id is required for {event_type} events (they are about one customer)")
+    elif not _CUSTOMER_ID.match(customer_id):
+        raise ValueError(f"customer_id {customer_id!r} does not match {CUSTOMER_ID_PATTERN}")
+    return NewEvent.model_construct(
+        event_id=event_id,
+        type=event_type,
+        customer_id=customer_id,
+        occurred_at=occurred_at,
+        source=source,
+        payload=payload,
+        schema_version=1,
+    )
+
+
 class StoredEvent(BaseModel):
     """An event as the log holds it. The rules of the door (NewEvent) are not applied again on reading:
     an event accepted under older rules must still be read, so one old row can never stop a reader."""
@@ -86,4 +123,4 @@ class AppendResult(BaseModel):
     duplicate: bool = Field(description="True when this event_id was appended before; nothing was written.")
 
 
-__all__ = ["AppendResult", "NewEvent", "StoredEvent"]
+__all__ = ["AppendResult", "NewEvent", "StoredEvent", "engine_event"]
