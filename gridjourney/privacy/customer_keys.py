@@ -10,15 +10,31 @@ from collections.abc import Collection
 from datetime import datetime
 
 from cryptography.exceptions import InvalidTag
-from sqlalchemy import func, select, update
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import LargeBinary, String, any_, bindparam, func, select, update
+from sqlalchemy.dialects.postgresql import ARRAY, insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from gridjourney.db.any_of import any_of
 from gridjourney.db.tables import customer_keys
 from gridjourney.privacy.keyring import KEY_BYTES, Keyring
 
 _WRAP_CONTEXT = b"customer-key:"
+
+_KEY_COLUMNS = ("customer_id", "wrapping_key_id", "wrapped_key")
+# New keys as parallel arrays: one statement text for any number of customers, so SQLAlchemy compiles
+# it once and psycopg prepares it once (a multi-row VALUES would be new text for every batch size).
+_NEW_KEYS = (
+    func.unnest(
+        bindparam("customer_ids", type_=ARRAY(String)),
+        bindparam("wrapping_key_ids", type_=ARRAY(String)),
+        bindparam("wrapped_keys", type_=ARRAY(LargeBinary)),
+    )
+    .table_valued(*_KEY_COLUMNS)
+    .render_derived(name="new")
+)
+_INSERT_KEYS = insert(customer_keys).from_select(list(_KEY_COLUMNS), select(*_NEW_KEYS.c))
+_KEYS_OF = select(customer_keys).where(
+    customer_keys.c.customer_id == any_(bindparam("ids", type_=ARRAY(String)))
+)
 
 
 class CustomerErased(ValueError):
@@ -42,20 +58,23 @@ async def keys_for_writing(
     Call inside the append's transaction (under its lock), so two appends never create two keys."""
     if not customer_ids:
         return {}
-    rows = await conn.execute(select(customer_keys).where(any_of(customer_keys.c.customer_id, customer_ids)))
+    rows = await conn.execute(_KEYS_OF, {"ids": list(customer_ids)})
     keys: dict[str, bytes] = {}
     for row in rows:
         if row.erased_at is not None:
             raise CustomerErased(row.customer_id, row.erased_at)
         keys[row.customer_id] = _unwrap(keyring, row.customer_id, row.wrapping_key_id, row.wrapped_key)
     missing = sorted(set(customer_ids) - set(keys))
-    new_rows = []
+    key_ids: list[str] = []
+    wrapped_keys: list[bytes] = []
     for customer_id in missing:
         keys[customer_id] = secrets.token_bytes(KEY_BYTES)
         key_id, wrapped = keyring.encrypt(keys[customer_id], _WRAP_CONTEXT + customer_id.encode())
-        new_rows.append({"customer_id": customer_id, "wrapping_key_id": key_id, "wrapped_key": wrapped})
-    if new_rows:
-        await conn.execute(insert(customer_keys).values(new_rows))
+        key_ids.append(key_id)
+        wrapped_keys.append(wrapped)
+    if missing:
+        new = {"customer_ids": missing, "wrapping_key_ids": key_ids, "wrapped_keys": wrapped_keys}
+        await conn.execute(_INSERT_KEYS, new)
     return keys
 
 
@@ -65,7 +84,7 @@ async def keys_for_reading(
     """Each customer's data key; None for an erased customer (and one that never had a key)."""
     if not customer_ids:
         return {}
-    rows = await conn.execute(select(customer_keys).where(any_of(customer_keys.c.customer_id, customer_ids)))
+    rows = await conn.execute(_KEYS_OF, {"ids": list(customer_ids)})
     keys: dict[str, bytes | None] = dict.fromkeys(customer_ids)
     for row in rows:
         if row.wrapped_key is not None:
