@@ -15,7 +15,7 @@ from sqlalchemy import ColumnElement, and_, func, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gridjourney.db.any_of import any_of
-from gridjourney.db.tables import cohort_members, cohort_runs
+from gridjourney.db.tables import cohort_members, cohort_runs, events
 from gridjourney.workflows.cohort_contracts import MemberBatch, TrackSpan
 
 # left_reason of a member who finished the journey (its last step moved it on to no step); exits and
@@ -44,27 +44,36 @@ async def batch_members(conn: AsyncConnection, batch: MemberBatch) -> list[Membe
     A track waits at one step, so the track alone names its members: `batch.step_id` is the step
     for ledger keys and records (an `on_update` notice passes `{event type}#{n}` there)."""
     c = cohort_members.c
-    rows = await conn.execute(
-        select(
-            c.customer_id,
-            c.member_no,
-            c.premise_id,
-            c.transformer_id,
-            c.feeder_id,
-            c.segment,
-            c.holdout,
-            c.expected_kw,
-            c.deferred_until,
-        )
-        .where(
-            c.run_id == batch.run_id,
-            c.track == batch.track,
-            c.step_id.is_not(None),
-            c.member_no >= batch.lo,
-            c.member_no < batch.hi,
-        )
-        .order_by(c.member_no)
+    query = select(
+        c.customer_id,
+        c.member_no,
+        c.premise_id,
+        c.transformer_id,
+        c.feeder_id,
+        c.segment,
+        c.holdout,
+        c.expected_kw,
+        c.deferred_until,
+    ).where(
+        c.run_id == batch.run_id,
+        c.track == batch.track,
+        c.step_id.is_not(None),
+        c.member_no >= batch.lo,
+        c.member_no < batch.hi,
     )
+    if batch.told is not None:
+        # told: a message of the run was sent to them (its message.sent, on ix_events_customer_position)
+        told = (
+            select(events.c.position)
+            .where(
+                events.c.customer_id == c.customer_id,
+                events.c.type == "message.sent",
+                events.c.payload["instance_id"].astext == batch.run_id,
+            )
+            .exists()
+        )
+        query = query.where(told if batch.told else ~told)
+    rows = await conn.execute(query.order_by(c.member_no))
     return [
         Member(
             customer_id=row.customer_id,

@@ -44,6 +44,11 @@ class MemberBatch(Contract):
     track: str
     lo: int = Field(ge=0)
     hi: int = Field(ge=0)
+    told: bool | None = Field(
+        None,
+        description="Only the members a message of the run was sent to (True), or only those none was "
+        "(False); None: every member. An `on_update` notice tells a change to those told of the event.",
+    )
 
 
 class CohortSendInput(Contract):

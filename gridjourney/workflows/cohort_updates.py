@@ -1,5 +1,11 @@
 """CohortWorkflow's answers to events after the start (workflows/cohort.py): members joining from a
-later triggering event, and the `on_update` notices (an exit's too)."""
+later triggering event, and the `on_update` notices (an exit's too).
+
+A notice tells a change to the members who were told of the event: a message of the run was sent to
+them. A member waiting at the notice's steps whom none reached (the first notice was suppressed, e.g.
+by an active outage at the time) gets the run's first message instead, with the event as it now
+stands: "the event has moved" means nothing to someone who never heard of it. An exit's notice (a
+cancelled DR event) goes to the told members only: there is nothing to call off for the others."""
 
 from __future__ import annotations
 
@@ -9,7 +15,7 @@ from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from gridjourney.dsl.schema import SendSpec
+    from gridjourney.dsl.schema import SendSpec, SendStep
     from gridjourney.workflows.cohort_contracts import (
         ADD_MEMBERS,
         COUNT_TRACKS,
@@ -24,6 +30,9 @@ with workflow.unsafe.imports_passed_through():
 
 from gridjourney.workflows.cohort_base import BATCH_CANCELLATION, BOOKKEEPING_RETRY
 from gridjourney.workflows.cohort_steps import CohortSteps
+
+# workflow.patched id: histories recorded before a notice was split into the told and the untold.
+NOTICES_TO_THE_TOLD = "notices-to-the-told"
 
 
 class CohortUpdates(CohortSteps):
@@ -105,7 +114,7 @@ class CohortUpdates(CohortSteps):
                 for track, state in list(self._state.tracks.items())
                 if state.step_id in notice.at_steps and state.members > 0
             ]
-            if await self._send_notice(event.type, notice.send, waiting) > 0:
+            if await self._send_notice(event.type, notice.send, waiting, untold=self._first_send()) > 0:
                 # what customers were told is the new baseline; a notice nobody got is none
                 self._notice_at[n] = now
                 self._notice_value[n] = new_value
@@ -132,21 +141,45 @@ class CohortUpdates(CohortSteps):
                 if spans[track].members > 0:
                     self._spans[track] = (spans[track].lo, spans[track].hi)
                     waiting.append((track, self._track_steps[track]))
-            await self._send_notice(event.type, notice.send, waiting)
+            await self._send_notice(event.type, notice.send, waiting, untold=None)
 
-    async def _send_notice(self, event_type: str, send: SendSpec, waiting: list[tuple[str, str]]) -> int:
+    def _first_send(self) -> SendSpec | None:
+        """The run's first message: what a member who was told nothing yet gets instead of a notice."""
+        for step in self._journey.definition.steps:
+            if isinstance(step, SendStep):
+                return step.send
+        return None
+
+    async def _send_notice(
+        self, event_type: str, send: SendSpec, waiting: list[tuple[str, str]], *, untold: SendSpec | None
+    ) -> int:
         """An `on_update` notice to the members of the `waiting` (track, step) pairs, who stay where
-        they are; keyed by step id `{event type}#{n}`. Returns how many were sent it."""
+        they are; keyed by step id `{event type}#{n}`, one message per member whichever they get.
+        `untold`: what the members no message of the run reached get instead (None: nothing).
+        Returns how many were sent one."""
         self._notices_sent[event_type] = self._notices_sent.get(event_type, 0) + 1
         step_id = f"{event_type}#{self._notices_sent[event_type]}"
+        passes: list[tuple[bool | None, SendSpec]] = [(None, send)]
+        if workflow.patched(NOTICES_TO_THE_TOLD):
+            passes = [(True, send)]
+            if untold is not None:
+                passes.append((False, untold))
         sent = 0
         for track, at_step in waiting:
+            for told, spec in passes:
 
-            def request(
-                batch: MemberBatch, at_step: str = at_step, track: str = track, spec: SendSpec = send
-            ) -> CohortSendInput:
-                return self._send_input(batch, spec, 1, at_step, track, stay=True)
+                def request(
+                    batch: MemberBatch,
+                    at_step: str = at_step,
+                    track: str = track,
+                    spec: SendSpec = spec,
+                    told: bool | None = told,
+                ) -> CohortSendInput:
+                    batch = batch.model_copy(update={"told": told})
+                    return self._send_input(batch, spec, 1, at_step, track, stay=True)
 
-            outcome = await self._over_batches(track, step_id, lambda batch: self._send_batch(request(batch)))
-            sent += outcome.counts.get("sent", 0) + outcome.counts.get("duplicate", 0)
+                outcome = await self._over_batches(
+                    track, step_id, lambda batch: self._send_batch(request(batch))
+                )
+                sent += outcome.counts.get("sent", 0) + outcome.counts.get("duplicate", 0)
         return sent

@@ -187,9 +187,11 @@ class RecordingSends:
             members = await queries.batch_members(conn, request.batch)
         outcome = BatchOutcome(processed=len(members))
         done: list[str] = []
+        told: list[tuple[str, str]] = []  # (customer, ledger key) sent to by this call
         for member in members:
             if self.fail_after is not None and len(done) == self.fail_after:
                 self.fail_after = None
+                await self._record_sent(request, told)
                 await self._move(request, done)  # what was done is recorded before the crash
                 raise RuntimeError("worker lost mid-batch")
             until = self.defer.pop(member.customer_id, None)
@@ -213,12 +215,36 @@ class RecordingSends:
             elif what == "sent":
                 self.keys.add(key)
                 self.sent.append(Sent(key, member.customer_id, request.batch.step_id, request.template, at))
+                told.append((member.customer_id, key))
             outcome.counts[what] = outcome.counts.get(what, 0) + 1
             done.append(member.customer_id)
+        await self._record_sent(request, told)
         moved = await self._move(request, done)
         if request.next_track is not None and moved and not request.stay:
             outcome.moved[request.next_track] = moved
         return outcome
+
+    async def _record_sent(self, request: CohortSendInput, told: list[tuple[str, str]]) -> None:
+        """message.sent of the run, as C's activity appends it: what tells an `on_update` notice who
+        heard of the event (workflows/cohort_updates.py)."""
+        if not told:
+            return
+        payload = {"journey_id": request.journey_id, "instance_id": request.batch.run_id}
+        payload |= {"step_id": request.batch.step_id, "template": request.template, "channel": "sms"}
+        now = datetime.now(UTC)
+        await EventStore(self.engine).append(
+            [
+                NewEvent(
+                    event_id=uuid.uuid4(),
+                    type="message.sent",
+                    customer_id=customer_id,
+                    occurred_at=now,
+                    source="test",
+                    payload={**payload, "idempotency_key": key},
+                )
+                for customer_id, key in told
+            ]
+        )
 
     async def _move(self, request: CohortSendInput, customer_ids: list[str]) -> int:
         if request.stay:
