@@ -20,6 +20,7 @@ from typing import Any
 from jinja2 import FileSystemLoader, StrictUndefined, TemplateError, TemplateNotFound, meta, nodes
 from jinja2.sandbox import SandboxedEnvironment
 
+from gridjourney.content.email_layout import render_shaped, shaped_layout, shaped_source
 from gridjourney.content.filters import FILTERS
 
 DEFAULT_LOCALE = "en"
@@ -247,8 +248,16 @@ def render_html(
         name = EMAIL_LAYOUT if os.path.isfile(os.path.join(root, EMAIL_LAYOUT)) else ""
         context["blocks"] = text_blocks(body)
     try:
-        compiled = env.get_template(name) if name else env.from_string(BARE_LAYOUT)
-        return compiled.render(context).strip()
+        if name == own:
+            return env.get_template(name).render(context).strip()
+        compiled = env.get_template(name) if name else None
+        # A layout that reads only the subject, locale and blocks: once per shape (content/email_layout.py).
+        shaped = shaped_layout(compiled) if compiled is not None else shaped_source(env, BARE_LAYOUT)
+        if shaped is not None:
+            page = render_shaped(shaped, subject, locale, context["blocks"])
+            if page is not None:
+                return page
+        return (compiled or env.from_string(BARE_LAYOUT)).render(context).strip()
     except (TemplateError, TypeError, ValueError) as error:
         raise TemplateProblem(f"{name or 'the bare email layout'}: {error}") from error
 
