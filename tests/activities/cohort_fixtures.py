@@ -1,18 +1,26 @@
 """Cohort batches for the send tests: many customers appended and projected at once, their member rows
-(written as the audience activity writes them), and the batch's input."""
+(written as the audience activity writes them), the batch's input, an earlier attempt that died
+calling the provider, and a sender whose look-up a test replaces."""
 
 from __future__ import annotations
 
+import itertools
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from gridjourney.activities import JourneyActivities, ledger
+from gridjourney.activities.send import MessageSending
+from gridjourney.activities.send_batch import CohortSending
+from gridjourney.channels.base import OutgoingMessage, ProviderReceipt, Sender
+from gridjourney.channels.bulk import ProviderCalls
 from gridjourney.db.tables import cohort_members
+from gridjourney.demo.utility import zone_at_local_hour
 from gridjourney.dsl.schema import Channel, Purpose
 from gridjourney.events.models import NewEvent
 from gridjourney.events.store import EventStore
@@ -22,6 +30,8 @@ from gridjourney.workflows.cohort_contracts import CohortSendInput, MemberBatch
 
 RUN_ID = "cohort:dr_event:EV-1"
 SMS_OK = [("sms", "informational", True)]
+LEASE = timedelta(seconds=60)
+_numbers = itertools.count(5_550_000)
 
 
 @dataclass
@@ -35,6 +45,31 @@ class Person:
     suppressed_phone: bool = False
     holdout: bool = False
     attributes: dict[str, Any] = field(default_factory=dict)
+
+
+def person(prefix: str, kind: str, i: int, now: datetime) -> Person:
+    """One member of the kind; `prefix` keeps the batch's population apart from the per-customer one."""
+    phone = f"+1503{next(_numbers):07d}"  # distinct: look-ups find a message by its number
+    p = Person(f"{prefix}-{kind}-{i}", phone=phone, time_zone=zone_at_local_hour(12, now), consent=SMS_OK)
+    if kind == "revoked":
+        p.consent = [("sms", "informational", False)]
+    elif kind == "suppressed":
+        p.suppressed_phone = True
+    elif kind == "no_phone":
+        p.phone = None
+    elif kind == "night":
+        p.time_zone = zone_at_local_hour(3, now)
+    elif kind in ("outage", "safety_outage"):
+        p.premise_id = f"P-{prefix}-{i}"
+    return p
+
+
+async def sendable_members(engine: AsyncEngine, prefix: str, count: int, now: datetime) -> list[Person]:
+    """`count` people whom SMS may reach ("ok"), added and made members of the batch."""
+    people = [person(prefix, "ok", i, now) for i in range(count)]
+    await add_people(engine, people)
+    await add_members(engine, people)
+    return people
 
 
 def _event(event_type: str, customer_id: str | None, payload: dict[str, Any]) -> NewEvent:
@@ -126,3 +161,40 @@ def batch_input(
         next_step="wait",
         next_track="t1",
     )
+
+
+async def died_calling(
+    engine: AsyncEngine, key: str, customer_id: str, *, lease: timedelta = LEASE, ambiguous: bool = True
+) -> None:
+    """An earlier attempt's row for `key`: its worker died calling the provider (`calling` under a lease
+    that may outlive it, or, once the lease was found expired, `ambiguous`)."""
+    async with engine.begin() as conn:
+        await ledger.acquire(conn, key, "dead-worker", lease, customer_id=customer_id)
+        await ledger.reserve(conn, key, "dead-worker", "sms", "informational", lease)
+        await ledger.start_call(conn, key, "dead-worker", lease)
+        if ambiguous:
+            await ledger.mark_ambiguous(conn, key, "dead-worker", "killed mid-call")
+
+
+class PassingThrough:
+    """The real sender, passed through: a test's subclass replaces its look-up (no stand-in option
+    makes a look-up lag or fail)."""
+
+    def __init__(self, inner: Sender) -> None:
+        self.inner = inner
+
+    async def send(self, message: OutgoingMessage) -> ProviderReceipt:
+        return await self.inner.send(message)
+
+    async def lookup(self, message: OutgoingMessage, since: datetime) -> ProviderReceipt | None:
+        return await self.inner.lookup(message, since)
+
+    async def close(self) -> None:
+        return None
+
+
+def cohort_over(activities: JourneyActivities, senders: dict[Channel, Sender]) -> CohortSending:
+    """The batch sending of `activities`, through `senders` instead of theirs."""
+    base = activities.sending
+    sending = MessageSending(base.store, base.templates_dir, senders, base.policy)
+    return CohortSending(sending, ProviderCalls(senders), chunk_size=60)

@@ -6,7 +6,6 @@ through the batch and once member by member through MessageSending, and the outc
 from __future__ import annotations
 
 import asyncio
-import itertools
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 
@@ -14,45 +13,30 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gridjourney.activities import JourneyActivities, ledger
-from gridjourney.activities.send import MessageSending
 from gridjourney.activities.send_batch import BatchInProgress, BatchProgress, CohortSending
 from gridjourney.channels.base import LookupUnavailable, OutgoingMessage, ProviderReceipt, Sender
 from gridjourney.channels.bulk import ProviderCalls
 from gridjourney.channels.twilio_standin import TwilioStandIn
-from gridjourney.demo.utility import zone_at_local_hour
 from gridjourney.dsl.schema import Channel
 from gridjourney.workflows.contracts import SendMessageInput
 from tests.activities.cohort_fixtures import (
+    LEASE,
     SMS_OK,
+    PassingThrough,
     Person,
     add_members,
     add_outage,
     add_people,
     batch_input,
+    cohort_over,
+    died_calling,
     member_places,
+    person,
+    sendable_members,
 )
 from tests.activities.conftest import message_events
 
-LEASE = timedelta(seconds=60)
-_numbers = itertools.count(5_550_000)
 KINDS = ("ok", "revoked", "suppressed", "no_phone", "night", "cap", "outage", "safety_outage")
-
-
-def person(prefix: str, kind: str, i: int, now: datetime) -> Person:
-    """One member of the kind; `prefix` keeps the batch's population apart from the per-customer one."""
-    phone = f"+1503{next(_numbers):07d}"  # distinct: look-ups find a message by its number
-    p = Person(f"{prefix}-{kind}-{i}", phone=phone, time_zone=zone_at_local_hour(12, now), consent=SMS_OK)
-    if kind == "revoked":
-        p.consent = [("sms", "informational", False)]
-    elif kind == "suppressed":
-        p.suppressed_phone = True
-    elif kind == "no_phone":
-        p.phone = None
-    elif kind == "night":
-        p.time_zone = zone_at_local_hour(3, now)
-    elif kind in ("outage", "safety_outage"):
-        p.premise_id = f"P-{prefix}-{i}"
-    return p
 
 
 async def use_up_caps(engine: AsyncEngine, customer_ids: list[str]) -> None:
@@ -165,9 +149,7 @@ async def test_a_batch_cancelled_mid_way_and_retried_sends_each_member_once(
     engine: AsyncEngine, cohort: CohortSending, standin: TwilioStandIn
 ) -> None:
     now = datetime.now(UTC)
-    people = [person("k", "ok", i, now) for i in range(150)]
-    await add_people(engine, people)
-    await add_members(engine, people)
+    people = await sendable_members(engine, "k", 150, now)
     standin.response_delay_seconds = 0.02
     request = batch_input(len(people))
 
@@ -206,9 +188,7 @@ async def test_sms_concurrency_is_bounded(
     engine: AsyncEngine, activities: JourneyActivities, senders: dict[Channel, Sender], standin: TwilioStandIn
 ) -> None:
     now = datetime.now(UTC)
-    people = [person("c", "ok", i, now) for i in range(40)]
-    await add_people(engine, people)
-    await add_members(engine, people)
+    people = await sendable_members(engine, "c", 40, now)
     standin.response_delay_seconds = 0.05
     cohort = CohortSending(activities.sending, ProviderCalls(senders, concurrency={"sms": 5}))
     outcome = await cohort.send_batch(batch_input(len(people)))
@@ -220,9 +200,7 @@ async def test_a_member_already_sent_is_moved_on_as_a_duplicate(
     engine: AsyncEngine, cohort: CohortSending, standin: TwilioStandIn
 ) -> None:
     now = datetime.now(UTC)
-    people = [person("d", "ok", i, now) for i in range(5)]
-    await add_people(engine, people)
-    await add_members(engine, people)
+    people = await sendable_members(engine, "d", 5, now)
     request = batch_input(len(people))
     request = request.model_copy(update={"stay": True})
     first = await cohort.send_batch(request)
@@ -238,18 +216,14 @@ async def test_members_held_by_a_live_lease_fail_the_batch_and_are_done_once_by_
 ) -> None:
     """A worker killed while calling the provider leaves `calling` rows whose lease outlives it."""
     now = datetime.now(UTC)
-    people = [person("l", "ok", i, now) for i in range(10)]
-    await add_people(engine, people)
-    await add_members(engine, people)
+    people = await sendable_members(engine, "l", 10, now)
     request = batch_input(len(people))
     lease = timedelta(seconds=1.5)
     killed = people[:4]
     for p in killed:
-        key = request.idempotency_key(p.customer_id)
-        async with engine.begin() as conn:
-            await ledger.acquire(conn, key, "dead-worker", lease, customer_id=p.customer_id)
-            await ledger.reserve(conn, key, "dead-worker", "sms", "informational", lease)
-            await ledger.start_call(conn, key, "dead-worker", lease)
+        await died_calling(
+            engine, request.idempotency_key(p.customer_id), p.customer_id, lease=lease, ambiguous=False
+        )
     beats: list[BatchProgress] = []
 
     with pytest.raises(BatchInProgress):
@@ -272,41 +246,22 @@ async def test_members_held_by_a_live_lease_fail_the_batch_and_are_done_once_by_
     assert set((await member_places(engine)).values()) == {("wait", "t1", None)}
 
 
-class LookupDown:
-    """The real SMS sender whose message look-up is down (Twilio's API answers sends, not searches):
-    no stand-in option makes the look-up fail, so this wrapper does."""
-
-    def __init__(self, inner: Sender) -> None:
-        self.inner = inner
-
-    async def send(self, message: OutgoingMessage) -> ProviderReceipt:
-        return await self.inner.send(message)
+class LookupDown(PassingThrough):
+    """The real SMS sender whose message look-up is down (Twilio's API answers sends, not searches)."""
 
     async def lookup(self, message: OutgoingMessage, since: datetime) -> ProviderReceipt | None:
         raise LookupUnavailable("the message search is down")
-
-    async def close(self) -> None:
-        return None
 
 
 async def test_a_member_held_for_an_operator_moves_on_and_its_row_waits(
     engine: AsyncEngine, activities: JourneyActivities, senders: dict[Channel, Sender], standin: TwilioStandIn
 ) -> None:
     now = datetime.now(UTC)
-    people = [person("h", "ok", i, now) for i in range(3)]
-    await add_people(engine, people)
-    await add_members(engine, people)
+    people = await sendable_members(engine, "h", 3, now)
     request = batch_input(len(people))
     held_key = request.idempotency_key(people[0].customer_id)
-    async with engine.begin() as conn:  # an earlier attempt died calling the provider
-        await ledger.acquire(conn, held_key, "dead-worker", LEASE, customer_id=people[0].customer_id)
-        await ledger.reserve(conn, held_key, "dead-worker", "sms", "informational", LEASE)
-        await ledger.start_call(conn, held_key, "dead-worker", LEASE)
-        await ledger.mark_ambiguous(conn, held_key, "dead-worker", "killed mid-call")
-    down: dict[Channel, Sender] = {"sms": LookupDown(senders["sms"])}
-    base = activities.sending
-    sending = MessageSending(base.store, base.templates_dir, down, base.policy)
-    cohort = CohortSending(sending, ProviderCalls(down), chunk_size=60)
+    await died_calling(engine, held_key, people[0].customer_id)  # an earlier attempt
+    cohort = cohort_over(activities, {"sms": LookupDown(senders["sms"])})
 
     outcome = await cohort.send_batch(request)
 

@@ -16,15 +16,20 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gridjourney.activities import JourneyActivities, ledger
-from gridjourney.activities.send import MessageSending
 from gridjourney.activities.send_batch import BatchInProgress, BatchProgress, CohortSending
 from gridjourney.channels.base import LookupNotYet, OutgoingMessage, ProviderReceipt, Sender
 from gridjourney.channels.bulk import ProviderCalls
 from gridjourney.channels.twilio_standin import TwilioStandIn
 from gridjourney.db.tables import send_ledger
 from gridjourney.dsl.schema import Channel
-from tests.activities.cohort_fixtures import add_members, add_people, batch_input, member_places
-from tests.activities.test_send_batch import LEASE, person
+from tests.activities.cohort_fixtures import (
+    PassingThrough,
+    batch_input,
+    cohort_over,
+    died_calling,
+    member_places,
+    sendable_members,
+)
 
 
 async def statuses(engine: AsyncEngine) -> dict[str, str]:
@@ -44,9 +49,7 @@ async def test_a_crash_during_a_call_would_leave_in_doubt_only_the_calls_in_flig
     engine: AsyncEngine, activities: JourneyActivities, senders: dict[Channel, Sender], standin: TwilioStandIn
 ) -> None:
     now = datetime.now(UTC)
-    people = [person("w", "ok", i, now) for i in range(12)]
-    await add_people(engine, people)
-    await add_members(engine, people)
+    people = await sendable_members(engine, "w", 12, now)
     request = batch_input(len(people))
     key_of = {p.phone: request.idempotency_key(p.customer_id) for p in people}
     # Two requests in flight at a time, each answered two seconds after the stand-in took its message.
@@ -73,47 +76,33 @@ async def test_a_crash_during_a_call_would_leave_in_doubt_only_the_calls_in_flig
     assert Counter(m.to for m in standin.received) == Counter(p.phone for p in people)
 
 
-class ActivityLags:
+class ActivityLags(PassingThrough):
     """The real SMS sender, whose look-up first says it cannot answer yet (as SendGrid's Email Activity
-    does within its lag), then answers. No stand-in lags its look-up, so this wrapper does."""
+    does within its lag), then answers."""
 
     def __init__(self, inner: Sender, lag: timedelta) -> None:
-        self.inner = inner
+        super().__init__(inner)
         self.lag = lag
         self.not_yet: list[str] = []
-
-    async def send(self, message: OutgoingMessage) -> ProviderReceipt:
-        return await self.inner.send(message)
 
     async def lookup(self, message: OutgoingMessage, since: datetime) -> ProviderReceipt | None:
         if datetime.now(UTC) - since < self.lag:
             self.not_yet.append(message.idempotency_key)
             raise LookupNotYet("not listed yet", retry_after=since + self.lag - datetime.now(UTC))
-        return await self.inner.lookup(message, since)
-
-    async def close(self) -> None:
-        return None
+        return await super().lookup(message, since)
 
 
 async def test_a_look_up_that_cannot_answer_yet_leaves_the_member_for_the_retry_not_held(
     engine: AsyncEngine, activities: JourneyActivities, senders: dict[Channel, Sender], standin: TwilioStandIn
 ) -> None:
     now = datetime.now(UTC)
-    people = [person("n", "ok", i, now) for i in range(3)]
-    await add_people(engine, people)
-    await add_members(engine, people)
+    people = await sendable_members(engine, "n", 3, now)
     request = batch_input(len(people))
     doubt_key = request.idempotency_key(people[0].customer_id)
-    async with engine.begin() as conn:  # an earlier attempt died calling the provider, which never got it
-        await ledger.acquire(conn, doubt_key, "dead-worker", LEASE, customer_id=people[0].customer_id)
-        await ledger.reserve(conn, doubt_key, "dead-worker", "sms", "informational", LEASE)
-        await ledger.start_call(conn, doubt_key, "dead-worker", LEASE)
-        await ledger.mark_ambiguous(conn, doubt_key, "dead-worker", "killed mid-call")
+    # an earlier attempt died calling the provider, which never got it
+    await died_calling(engine, doubt_key, people[0].customer_id)
     lagging = ActivityLags(senders["sms"], timedelta(seconds=2))
-    lagged: dict[Channel, Sender] = {"sms": lagging}
-    base = activities.sending
-    sending = MessageSending(base.store, base.templates_dir, lagged, base.policy)
-    cohort = CohortSending(sending, ProviderCalls(lagged), chunk_size=60)
+    cohort = cohort_over(activities, {"sms": lagging})
     beats: list[BatchProgress] = []
 
     with pytest.raises(BatchInProgress):

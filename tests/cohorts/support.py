@@ -16,7 +16,7 @@ import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -46,16 +46,34 @@ from tests.workflows.standins import compiled
 TASK_QUEUE = "cohorts-test"
 SEND_TASK_QUEUE = "cohort-sends-test"
 
+
 # The pieces the cohort journeys of the tests share, joined into each test's YAML text.
-OUTAGE_HEAD = """
-id: outage_cohort
+def outage_head(journey_id: str) -> str:
+    """An outage journey's head: a safety run per incident over the grid it names."""
+    return f"""
+id: {journey_id}
 mode: cohort
 purpose: safety
-trigger: {event: outage.detected}
+trigger: {{event: outage.detected}}
 cohort:
   key: event.incident_id
-  audience: {grid: true}
+  audience: {{grid: true}}
 """
+
+
+def dr_head(journey_id: str) -> str:
+    """A DR journey's head: an informational run per DR event (its audience follows)."""
+    return f"""
+id: {journey_id}
+mode: cohort
+purpose: informational
+trigger: {{event: dr.event_scheduled}}
+cohort:
+  key: event.dr_event_id
+"""
+
+
+OUTAGE_HEAD = outage_head("outage_cohort")
 ETR_NOTICE = """  on_update:
     - event: outage.etr_updated
       send: {channels: [sms], template: outage_etr}
@@ -70,13 +88,14 @@ OUTAGE_STEPS = """  - id: detected
   - id: restored
     send: {channels: [sms], template: outage_restored}
 """
-DR_HEAD = """
-id: peak_rewards
-mode: cohort
-purpose: informational
-trigger: {event: dr.event_scheduled}
-cohort:
-  key: event.dr_event_id
+HOLD_STEP = """  - id: hold
+    wait_for: {event: outage.restored, timeout: 5m, on_event: end, on_timeout: detected}
+"""
+"""Notices held 5 minutes: power back within them drops the notice."""
+PAST_THE_HOLD = timedelta(minutes=6)
+DR_HEAD = dr_head("peak_rewards")
+PROGRAM_AUDIENCE = """  audience: {program: event.program}
+  updates: [dr.event_modified]
 """
 DR_NOTICE = """  - id: notice
     send: {channels: [sms], template: dr_notice}
@@ -84,6 +103,11 @@ DR_NOTICE = """  - id: notice
 BEFORE_START = """  - id: before_start
     wait: {until: event.start, before: 1h}
 """
+DR_REMINDER = """  - id: reminder
+    send: {channels: [sms], template: dr_reminder}
+"""
+DR_STEPS = DR_NOTICE + BEFORE_START + DR_REMINDER
+"""A notice, a wait until an hour before the event, a reminder."""
 
 Handle = WorkflowHandle[CohortWorkflow, CohortState]
 
@@ -155,6 +179,23 @@ def subject_event(event_type: str, **payload: Any) -> EventRef:
         occurred_at=datetime.now(UTC),
         payload=payload,
         position=1,
+    )
+
+
+def premises_of(customer_ids: Sequence[str]) -> list[str]:
+    """The premises add_customers gave these customers (of its default prefix)."""
+    return [f"p-c-{int(customer.removeprefix('c-'))}" for customer in customer_ids]
+
+
+def dr_scheduled(dr_event_id: str, start: datetime, *, program: str = "ptr", **payload: Any) -> EventRef:
+    """dr.event_scheduled for `program`'s members, two hours from `start` (`payload`: more fields)."""
+    return subject_event(
+        "dr.event_scheduled",
+        dr_event_id=dr_event_id,
+        program=program,
+        start=start.isoformat(),
+        end=(start + timedelta(hours=2)).isoformat(),
+        **payload,
     )
 
 
@@ -262,6 +303,15 @@ class RecordingSends:
 
     def to(self, template: str) -> list[str]:
         return sorted(sent.customer_id for sent in self.sent if sent.template == template)
+
+    async def until_sent(self, template: str, count: int, *, tries: int = 300) -> None:
+        """Poll (in real time: the server's clock stands still meanwhile) until `count` members were
+        sent `template`."""
+        for _ in range(tries):
+            if len(self.to(template)) >= count:
+                return
+            await asyncio.sleep(0.1)
+        raise AssertionError(f"{len(self.to(template))} sent {template}, not {count}")
 
 
 @asynccontextmanager

@@ -20,38 +20,21 @@ from gridjourney.router.cohorts import MAX_KEY_LENGTH, bounded_key
 from gridjourney.router.matching import listened_event_types, triggered_journeys
 from gridjourney.router.router import EventRouter
 from gridjourney.workflows.contracts import EventRef
+from tests.cohorts.support import DR_NOTICE, PROGRAM_AUDIENCE, dr_head, outage_head
 from tests.events.builders import new_event
 from tests.workflows.standins import SEND_TASK_QUEUE, TASK_QUEUE, compiled
 
-DR = """
-id: ptr_event
-mode: cohort
-purpose: informational
-trigger: {event: dr.event_scheduled}
-cohort:
-  key: event.dr_event_id
-  audience: {program: event.program}
-  updates: [dr.event_modified]
-exit_on: [dr.event_cancelled]
-steps:
-  - id: notice
-    send: {channels: [sms], template: dr_notice}
-"""
+DR = dr_head("ptr_event") + PROGRAM_AUDIENCE + "exit_on: [dr.event_cancelled]\nsteps:\n" + DR_NOTICE
 
-OUTAGE = """
-id: outage_run
-mode: cohort
-purpose: safety
-trigger: {event: outage.detected}
-cohort:
-  key: event.incident_id
-  audience: {grid: true}
-steps:
+OUTAGE = (
+    outage_head("outage_run")
+    + """steps:
   - id: detected
     send: {channels: [sms], template: outage_detected}
   - id: await_restore
     wait_for: {event: outage.restored, timeout: 2d}
 """
+)
 
 
 def _dr(kind: str, dr_event_id: str, **payload: object) -> NewEvent:

@@ -31,6 +31,7 @@ from tests.cohorts.support import (
     RecordingSends,
     add_customers,
     cohort_workers,
+    dr_scheduled,
     start_cohort,
     subject_event,
     until_waiting,
@@ -142,13 +143,7 @@ async def test_a_cancelled_dr_event_lets_every_member_leave(
     env = time_skipping_env
     await add_customers(engine, 120, program="ptr")
     now = await env.get_current_time()
-    trigger = subject_event(
-        "dr.event_scheduled",
-        dr_event_id="dr-2",
-        program="ptr",
-        start=(now + timedelta(days=1)).isoformat(),
-        end=(now + timedelta(days=1, hours=2)).isoformat(),
-    )
+    trigger = dr_scheduled("dr-2", now + timedelta(days=1))
     sends = RecordingSends(engine)
     async with cohort_workers(env.client, engine, sends, tmp_path):
         handle = await _start(env, DR_EVENT, "dr-2", trigger)
@@ -305,13 +300,7 @@ async def test_members_without_reads_go_on_once_the_wait_for_reads_is_over(
     env = time_skipping_env
     customers = await add_customers(engine, 30, program="ptr")
     now = await env.get_current_time()
-    trigger = subject_event(
-        "dr.event_scheduled",
-        dr_event_id="dr-m",
-        program="ptr",
-        start=(now - timedelta(hours=3)).isoformat(),
-        end=(now - timedelta(hours=1)).isoformat(),
-    )
+    trigger = dr_scheduled("dr-m", now - timedelta(hours=3))
     sends = RecordingSends(engine)
     async with cohort_workers(env.client, engine, sends, tmp_path):
         handle = await _start(env, MEASURED, "dr-m", trigger, batch_size=10)

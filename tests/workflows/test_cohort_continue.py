@@ -4,7 +4,6 @@ update and are restored; each hears each message once."""
 
 from __future__ import annotations
 
-import asyncio
 from collections import Counter
 from datetime import timedelta
 from pathlib import Path
@@ -15,27 +14,20 @@ from temporalio.testing import WorkflowEnvironment
 from gridjourney.workflows.contracts import JOURNEY_EVENT_SIGNAL
 from tests.cohorts.support import (
     ETR_NOTICE,
+    HOLD_STEP,
     OUTAGE_HEAD,
     OUTAGE_STEPS,
+    PAST_THE_HOLD,
     RecordingSends,
     add_customers,
     cohort_workers,
+    premises_of,
     start_cohort,
     subject_event,
     until_waiting,
 )
 
-HELD = (
-    OUTAGE_HEAD
-    + ETR_NOTICE
-    + "steps:\n  - id: hold\n"
-    + "    wait_for: {event: outage.restored, timeout: 5m, on_event: end, on_timeout: detected}\n"
-    + OUTAGE_STEPS
-)
-
-
-def _premises(customers: list[str]) -> list[str]:
-    return [f"p-c-{int(customer.removeprefix('c-'))}" for customer in customers]
+HELD = OUTAGE_HEAD + ETR_NOTICE + "steps:\n" + HOLD_STEP + OUTAGE_STEPS
 
 
 async def test_a_run_continued_as_new_goes_on_where_it_was(
@@ -46,29 +38,26 @@ async def test_a_run_continued_as_new_goes_on_where_it_was(
     now = await env.get_current_time()
     etr = now + timedelta(hours=3)
     trigger = subject_event(
-        "outage.detected", incident_id="inc-can", premise_ids=_premises(ids[:5]), etr=etr.isoformat()
+        "outage.detected", incident_id="inc-can", premise_ids=premises_of(ids[:5]), etr=etr.isoformat()
     )
     sends = RecordingSends(engine)
     async with cohort_workers(env.client, engine, sends, tmp_path):
         handle = await start_cohort(env.client, HELD, "inc-can", trigger, continue_after=20)
         first_run = (await handle.describe()).run_id
         await until_waiting(handle, {"hold": 5})
-        await env.sleep(timedelta(minutes=6))
+        await env.sleep(PAST_THE_HOLD)
         await until_waiting(handle, {"await_restore": 5})
-        second = subject_event("outage.detected", incident_id="inc-can", premise_ids=_premises(ids[5:]))
+        second = subject_event("outage.detected", incident_id="inc-can", premise_ids=premises_of(ids[5:]))
         await handle.signal(JOURNEY_EVENT_SIGNAL, second)
         await until_waiting(handle, {"hold": 3, "await_restore": 5})
-        await env.sleep(timedelta(minutes=6))
+        await env.sleep(PAST_THE_HOLD)
         await until_waiting(handle, {"await_restore": 8})
         await handle.signal(JOURNEY_EVENT_SIGNAL, second)  # seen before the run continued: nobody joins
         moved = subject_event(
             "outage.etr_updated", incident_id="inc-can", etr=(etr + timedelta(hours=2)).isoformat()
         )
         await handle.signal(JOURNEY_EVENT_SIGNAL, moved)
-        for _ in range(1200):  # real time: the server's clock stands still meanwhile
-            if len(sends.to("outage_etr")) == 8:
-                break
-            await asyncio.sleep(0.1)
+        await sends.until_sent("outage_etr", 8, tries=1200)
         assert sends.to("outage_etr") == ids
         await handle.signal(JOURNEY_EVENT_SIGNAL, subject_event("outage.restored", incident_id="inc-can"))
         state = await handle.result()

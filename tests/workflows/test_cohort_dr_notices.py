@@ -3,7 +3,6 @@ with `changed` and on an exit type), on the time-skipping server."""
 
 from __future__ import annotations
 
-import asyncio
 from collections import Counter
 from datetime import timedelta, timezone
 from pathlib import Path
@@ -13,12 +12,13 @@ from temporalio.testing import WorkflowEnvironment
 
 from gridjourney.workflows.contracts import JOURNEY_EVENT_SIGNAL
 from tests.cohorts.support import (
-    BEFORE_START,
     DR_HEAD,
-    DR_NOTICE,
+    DR_STEPS,
+    PROGRAM_AUDIENCE,
     RecordingSends,
     add_customers,
     cohort_workers,
+    dr_scheduled,
     start_cohort,
     subject_event,
     until_waiting,
@@ -26,9 +26,8 @@ from tests.cohorts.support import (
 
 DR_EVENT = (
     DR_HEAD
-    + """  audience: {program: event.program}
-  updates: [dr.event_modified]
-  on_update:
+    + PROGRAM_AUDIENCE
+    + """  on_update:
     - event: dr.event_modified
       send: {channels: [sms], template: dr_event_moved}
       at_steps: [before_start]
@@ -39,20 +38,8 @@ DR_EVENT = (
 exit_on: [dr.event_cancelled]
 steps:
 """
-    + DR_NOTICE
-    + BEFORE_START
-    + """  - id: reminder
-    send: {channels: [sms], template: dr_reminder}
-"""
+    + DR_STEPS
 )
-
-
-async def _until_sent(sends: RecordingSends, template: str, count: int) -> None:
-    for _ in range(300):
-        if len(sends.to(template)) >= count:
-            return
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"{len(sends.to(template))} sent {template}, not {count}")
 
 
 async def test_notified_members_hear_of_the_move_and_of_the_cancellation_once(
@@ -62,13 +49,7 @@ async def test_notified_members_hear_of_the_move_and_of_the_cancellation_once(
     ids = [c.customer_id for c in await add_customers(engine, 10, program="ptr")]
     now = await env.get_current_time()
     start = now + timedelta(days=1)
-    trigger = subject_event(
-        "dr.event_scheduled",
-        dr_event_id="dr-m",
-        program="ptr",
-        start=start.isoformat(),
-        end=(start + timedelta(hours=2)).isoformat(),
-    )
+    trigger = dr_scheduled("dr-m", start)
     sends = RecordingSends(engine)
     late = ids[-1]
     sends.defer[late] = now + timedelta(hours=3)  # quiet hours: not told of the event yet
@@ -84,7 +65,7 @@ async def test_notified_members_hear_of_the_move_and_of_the_cancellation_once(
             end=(moved + timedelta(hours=2)).isoformat(),
         )
         await handle.signal(JOURNEY_EVENT_SIGNAL, modified)
-        await _until_sent(sends, "dr_event_moved", 9)
+        await sends.until_sent("dr_event_moved", 9)
         # a modification that moves nothing (the same times, written another way) tells nobody
         same = subject_event(
             "dr.event_modified",
@@ -112,13 +93,7 @@ async def test_a_cancellation_before_anyone_was_told_sends_no_cancel_notice(
     ids = [c.customer_id for c in await add_customers(engine, 4, program="ptr")]
     now = await env.get_current_time()
     start = now + timedelta(days=1)
-    trigger = subject_event(
-        "dr.event_scheduled",
-        dr_event_id="dr-c",
-        program="ptr",
-        start=start.isoformat(),
-        end=(start + timedelta(hours=2)).isoformat(),
-    )
+    trigger = dr_scheduled("dr-c", start)
     sends = RecordingSends(engine)
     for customer in ids:
         sends.defer[customer] = now + timedelta(hours=3)

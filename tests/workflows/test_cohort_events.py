@@ -19,11 +19,11 @@ from gridjourney.workflows.cohort_contracts import (
 )
 from gridjourney.workflows.contracts import JOURNEY_EVENT_SIGNAL, EventRef
 from tests.cohorts.support import (
-    BEFORE_START,
     DR_HEAD,
-    DR_NOTICE,
+    DR_STEPS,
     OUTAGE_HEAD,
     OUTAGE_STEPS,
+    PROGRAM_AUDIENCE,
     Handle,
     RecordingSends,
     add_customers,
@@ -35,18 +35,7 @@ from tests.cohorts.support import (
 
 OUTAGE = OUTAGE_HEAD + "steps:\n" + OUTAGE_STEPS
 
-DR_EVENT = (
-    DR_HEAD
-    + """  audience: {program: event.program}
-  updates: [dr.event_modified]
-steps:
-"""
-    + DR_NOTICE
-    + BEFORE_START
-    + """  - id: reminder
-    send: {channels: [sms], template: dr_reminder}
-"""
-)
+DR_EVENT = DR_HEAD + PROGRAM_AUDIENCE + "steps:\n" + DR_STEPS
 
 
 async def _waiting(handle: Handle, step: str, members: int) -> CohortState:

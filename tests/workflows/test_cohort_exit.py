@@ -24,6 +24,7 @@ from tests.cohorts.support import (
     DR_NOTICE,
     add_customers,
     cohort_workers,
+    dr_scheduled,
     start_cohort,
     subject_event,
 )
@@ -60,13 +61,7 @@ async def test_an_exit_waits_for_running_batches_to_stop_before_releasing_member
     env = time_skipping_env
     await add_customers(engine, 5, program="ptr")
     now = await env.get_current_time()
-    trigger = subject_event(
-        "dr.event_scheduled",
-        dr_event_id="dr-1",
-        program="ptr",
-        start=(now + timedelta(days=1)).isoformat(),
-        end=(now + timedelta(days=1, hours=2)).isoformat(),
-    )
+    trigger = dr_scheduled("dr-1", now + timedelta(days=1))
     sends = SlowSends()
     async with cohort_workers(
         env.client,

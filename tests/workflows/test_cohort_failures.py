@@ -18,8 +18,8 @@ from tests.cohorts.support import (
     RecordingSends,
     add_customers,
     cohort_workers,
+    dr_scheduled,
     start_cohort,
-    subject_event,
 )
 
 DR_TARGET = (
@@ -33,14 +33,7 @@ async def test_a_target_that_is_not_a_number_fails_the_run_once(
     env = time_skipping_env
     await add_customers(engine, 5, program="ptr")
     now = await env.get_current_time()
-    trigger = subject_event(
-        "dr.event_scheduled",
-        dr_event_id="dr-1",
-        program="ptr",
-        target_kw="a lot",
-        start=(now + timedelta(days=1)).isoformat(),
-        end=(now + timedelta(days=1, hours=2)).isoformat(),
-    )
+    trigger = dr_scheduled("dr-1", now + timedelta(days=1), target_kw="a lot")
     sends = RecordingSends(engine)
     async with cohort_workers(env.client, engine, sends, tmp_path):
         handle = await start_cohort(env.client, DR_TARGET, "dr-1", trigger)

@@ -15,27 +15,20 @@ from temporalio.testing import WorkflowEnvironment
 from gridjourney.db.tables import cohort_members, cohort_runs
 from gridjourney.workflows.contracts import JOURNEY_EVENT_SIGNAL
 from tests.cohorts.support import (
+    HOLD_STEP,
     OUTAGE_HEAD,
     OUTAGE_STEPS,
+    PAST_THE_HOLD,
     RecordingSends,
     add_customers,
     cohort_workers,
+    premises_of,
     start_cohort,
     subject_event,
     until_waiting,
 )
 
-# notices are held 5 minutes: power back within them drops the notice
-HELD = (
-    OUTAGE_HEAD
-    + "steps:\n  - id: hold\n"
-    + "    wait_for: {event: outage.restored, timeout: 5m, on_event: end, on_timeout: detected}\n"
-    + OUTAGE_STEPS
-)
-
-
-def _premises(customers: list[str]) -> list[str]:
-    return [f"p-c-{int(customer.removeprefix('c-'))}" for customer in customers]
+HELD = OUTAGE_HEAD + "steps:\n" + HOLD_STEP + OUTAGE_STEPS
 
 
 async def test_customers_named_by_a_second_report_get_their_own_notice_and_the_restoration(
@@ -44,20 +37,20 @@ async def test_customers_named_by_a_second_report_get_their_own_notice_and_the_r
     env = time_skipping_env
     ids = [c.customer_id for c in await add_customers(engine, 8, transformers=1)]
     first, joining = ids[:5], ids[5:]
-    trigger = subject_event("outage.detected", incident_id="inc-j", premise_ids=_premises(first))
+    trigger = subject_event("outage.detected", incident_id="inc-j", premise_ids=premises_of(first))
     sends = RecordingSends(engine)
     async with cohort_workers(env.client, engine, sends, tmp_path):
         handle = await start_cohort(env.client, HELD, "inc-j", trigger, batch_size=2)
         await until_waiting(handle, {"hold": 5})
-        await env.sleep(timedelta(minutes=6))
+        await env.sleep(PAST_THE_HOLD)
         await until_waiting(handle, {"await_restore": 5})
         assert sends.to("outage_detected") == first
         # the second report names two premises already out and three more
-        second = subject_event("outage.detected", incident_id="inc-j", premise_ids=_premises(ids[3:]))
+        second = subject_event("outage.detected", incident_id="inc-j", premise_ids=premises_of(ids[3:]))
         await handle.signal(JOURNEY_EVENT_SIGNAL, second)
         await handle.signal(JOURNEY_EVENT_SIGNAL, second)  # delivered twice
         await until_waiting(handle, {"hold": 3, "await_restore": 5})
-        await env.sleep(timedelta(minutes=6))
+        await env.sleep(PAST_THE_HOLD)
         await until_waiting(handle, {"await_restore": 8})
         await handle.signal(JOURNEY_EVENT_SIGNAL, subject_event("outage.restored", incident_id="inc-j"))
         state = await handle.result()
@@ -81,7 +74,7 @@ async def test_power_back_within_the_newcomers_hold_drops_their_notice(
     env = time_skipping_env
     ids = [c.customer_id for c in await add_customers(engine, 8, transformers=1)]
     first, joining = ids[:5], ids[5:]
-    trigger = subject_event("outage.detected", incident_id="inc-m", premise_ids=_premises(first))
+    trigger = subject_event("outage.detected", incident_id="inc-m", premise_ids=premises_of(first))
     sends = RecordingSends(engine)
     async with cohort_workers(env.client, engine, sends, tmp_path):
         handle = await start_cohort(env.client, HELD, "inc-m", trigger)
@@ -89,18 +82,18 @@ async def test_power_back_within_the_newcomers_hold_drops_their_notice(
         # restoration does not end their hold
         await handle.signal(
             JOURNEY_EVENT_SIGNAL,
-            subject_event("outage.restored", incident_id="inc-m", premise_ids=_premises(joining)),
+            subject_event("outage.restored", incident_id="inc-m", premise_ids=premises_of(joining)),
         )
-        await env.sleep(timedelta(minutes=6))
+        await env.sleep(PAST_THE_HOLD)
         await until_waiting(handle, {"await_restore": 5})
-        second = subject_event("outage.detected", incident_id="inc-m", premise_ids=_premises(joining))
+        second = subject_event("outage.detected", incident_id="inc-m", premise_ids=premises_of(joining))
         await handle.signal(JOURNEY_EVENT_SIGNAL, second)
         await until_waiting(handle, {"hold": 3, "await_restore": 5})
         await env.sleep(timedelta(minutes=2))
         # their power is back within their hold: no notice for them
         await handle.signal(
             JOURNEY_EVENT_SIGNAL,
-            subject_event("outage.restored", incident_id="inc-m", premise_ids=_premises(joining)),
+            subject_event("outage.restored", incident_id="inc-m", premise_ids=premises_of(joining)),
         )
         await until_waiting(handle, {"await_restore": 5})
         await env.sleep(timedelta(minutes=10))

@@ -18,17 +18,11 @@ from gridjourney.db.tables import cohort_members
 from gridjourney.workflows.cohort_contracts import COHORT_STATE_QUERY, CohortState
 from gridjourney.workflows.contracts import JOURNEY_EVENT_SIGNAL
 from tests.activities.conftest import activities, senders, settings, standin, templates_dir  # noqa: F401
-from tests.cohorts.support import add_customers, cohort_workers, start_cohort, subject_event
+from tests.cohorts.support import add_customers, cohort_workers, outage_head, start_cohort, subject_event
 
-OUTAGE = """
-id: outage_notice
-mode: cohort
-purpose: safety
-trigger: {event: outage.detected}
-cohort:
-  key: event.incident_id
-  audience: {grid: true}
-steps:
+OUTAGE = (
+    outage_head("outage_notice")
+    + """steps:
   - id: detected
     send: {channels: [sms], template: outage}
   - id: await_restore
@@ -36,6 +30,7 @@ steps:
   - id: restored
     send: {channels: [sms], template: outage}
 """
+)
 
 
 async def test_an_outage_cohort_sends_each_premise_one_notice_and_one_restoration(
