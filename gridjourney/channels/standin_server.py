@@ -77,6 +77,7 @@ class ServedApp:
             lifespan="off",
             access_log=False,
             timeout_keep_alive=KEEP_ALIVE_SECONDS,
+            http="httptools",  # the C parser (uvicorn's "auto" falls back to h11 without a word)
         )
         server = EmbeddedServer(config)
         self._server = server
