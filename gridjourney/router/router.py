@@ -101,16 +101,16 @@ class EventRouter:
         return self._signalled + self.cohorts.signalled
 
     async def handle(self, batch: list[StoredEvent]) -> None:
-        if not batch:
+        # A cohort send's batches hold only message events: nothing to wait for, load or route.
+        routed = [event for event in batch if is_routed(event.type)]
+        if not routed:
             return
         if self.wait_for_projections:
-            await self._projections_reach(batch[-1].position)
+            await self._projections_reach(routed[-1].position)
             if self.stop.is_set():
                 raise Interrupted("the router is stopping")
         journeys = await registry.all_latest(self.engine)
-        for event in batch:
-            if not is_routed(event.type):
-                continue
+        for event in routed:
             ref = event_ref(event)
             # events about a DR event or an outage (no customer) and a customer's (a reply OUT) alike
             await self.cohorts.route(ref, journeys)
