@@ -48,24 +48,19 @@ class ChunkPlan:
 def member_request(
     request: CohortSendInput, member: Member, performance: dict[str, Any] | None
 ) -> SendMessageInput:
-    """The per-customer send's input for one member: the same key, template and variables.
-
-    Built without validating again: every value comes from `request`, validated as the activity's
-    input, or from the member's row (tests/activities/test_batch_decisions.py compares it with the
-    validated build)."""
-    hours = request.sending_hours
-    return SendMessageInput.model_construct(
+    """The per-customer send's input for one member: the same key, template and variables."""
+    return SendMessageInput(
         idempotency_key=request.idempotency_key(member.customer_id),
         customer_id=member.customer_id,
         journey_id=request.journey_id,
         journey_version=request.version,
         instance_id=request.batch.run_id,
         step_id=request.batch.step_id,
-        channels=list(request.channels),
+        channels=request.channels,
         template=request.template,
         purpose=request.purpose,
         variables={"event": request.subject, "performance": performance or {"known": False}},
-        sending_hours=None if hours is None else list(hours),
+        sending_hours=request.sending_hours,
         can_defer=request.can_defer,
     )
 

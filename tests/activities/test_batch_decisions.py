@@ -1,5 +1,5 @@
-"""The per-member values a cohort chunk builds without validating again are the ones validation builds:
-the member's send input and the customer's record (activities/batch_decisions.py, activities/context.py)."""
+"""The per-member values a cohort chunk builds: the member's send input and the customer's record and
+template namespace (activities/batch_decisions.py, activities/context.py), as the per-customer send's."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from pydantic import ValidationError
 
 from gridjourney.activities.batch_decisions import member_request
 from gridjourney.activities.context import CustomerRecord, customer_record
@@ -96,6 +97,13 @@ def test_a_customer_record_is_the_validated_one(overrides: dict[str, Any]) -> No
     assert built == validated
     assert built.model_dump() == validated.model_dump()
     assert built.namespace() == validated.context().namespace()
+    assert built.attributes is not row.attributes  # the record's own, as from the dump
+
+
+def test_a_customer_record_from_a_bad_row_is_refused() -> None:
+    row = view().model_copy(update={"locale": None})
+    with pytest.raises(ValidationError):
+        customer_record(row)
 
 
 def test_the_namespace_keeps_the_profile_over_a_clashing_attribute() -> None:
