@@ -8,6 +8,7 @@ loop free during the provider call. The base URL replaces `https://api.twilio.co
 from __future__ import annotations
 
 import asyncio
+import logging
 from datetime import datetime, timedelta
 
 import aiohttp
@@ -35,6 +36,11 @@ NOT_ACCEPTED_STATUSES = frozenset({401, 403, 429, 503})
 # Look-ups: our clock and Twilio's may disagree a little; a send fans out to one number rarely.
 LOOKUP_CLOCK_SKEW = timedelta(minutes=5)
 LOOKUP_LIMIT = 200
+# The client's HTTP layer logs each request and answer at INFO, about ten lines per SMS (method, URL,
+# headers): in a send worker logging at INFO that was a log record per line and most of a line of
+# JSON per SMS. Kept to its warnings; set this logger's level to INFO to trace the calls again.
+TWILIO_HTTP_LOG = logging.getLogger(f"{__name__}.twilio_http")
+TWILIO_HTTP_LOG.setLevel(logging.WARNING)
 
 
 class TwilioSmsSender:
@@ -58,7 +64,7 @@ class TwilioSmsSender:
     def _get_client(self) -> Client:
         # Created lazily inside the running event loop: aiohttp sessions belong to one loop.
         if self._client is None:
-            self._http = AsyncTwilioHttpClient(timeout=self._timeout)
+            self._http = AsyncTwilioHttpClient(timeout=self._timeout, logger=TWILIO_HTTP_LOG)
             # A non-empty environment mapping keeps TWILIO_EDGE/TWILIO_REGION from the process
             # environment from rewriting the host we point at.
             client = Client(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import socket
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -14,7 +15,7 @@ from gridjourney.channels.base import (
     PermanentSendError,
     TransientSendError,
 )
-from gridjourney.channels.sms import TwilioSmsSender
+from gridjourney.channels.sms import TWILIO_HTTP_LOG, TwilioSmsSender
 from gridjourney.channels.twilio_standin import TwilioStandIn
 from tests.channels.conftest import ACCOUNT_SID, AUTH_TOKEN
 
@@ -44,6 +45,16 @@ async def test_send_returns_the_providers_receipt(sender: TwilioSmsSender, stand
     assert receipt.status == "queued"
     assert receipt.segments == 1
     assert (received.to, received.from_) == ("+15035550100", FROM)
+
+
+async def test_a_send_logs_nothing_at_info(sender: TwilioSmsSender, caplog: pytest.LogCaptureFixture) -> None:
+    # The official client logs every request and answer at INFO, about ten lines: a send worker
+    # logging at INFO wrote them for each SMS.
+    caplog.set_level(logging.INFO)
+    await sender.send(sms("+15035550100"))
+    assert [
+        r.getMessage() for r in caplog.records if r.name.startswith(("twilio", TWILIO_HTTP_LOG.name))
+    ] == []
 
 
 async def test_long_unicode_body_counts_its_segments(sender: TwilioSmsSender) -> None:
