@@ -72,7 +72,8 @@ class _UncompressedSerializer(URLSafeSerializer):
     """itsdangerous's URL-safe serializer that never compresses what it signs (it still reads
     compressed payloads) and signs with one Signer instead of a new one per token."""
 
-    signer = _PreparedSigner
+    # `default_signer`, not `signer`: the serializer's __init__ sets its `signer` from this one.
+    default_signer = _PreparedSigner
     _signer: Signer | None = None
 
     def dump_payload(self, obj: object) -> bytes:
