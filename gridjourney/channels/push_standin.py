@@ -42,6 +42,7 @@ TOPIC = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
 MAX_PAYLOAD_BYTES = 4096  # RFC 8030 section 7.2: services must accept at least this much
 AES128GCM_HEADER_BYTES = 16 + 4 + 1 + 65  # salt, record size, key id length, the sender's P-256 key
 MAX_VAPID_LIFETIME = timedelta(hours=24)  # RFC 8292 section 2
+MAX_KNOWN_TOKENS = 1024  # verified VAPID tokens remembered (a few per sender and day)
 
 
 def b64url(data: bytes) -> str:
@@ -132,10 +133,7 @@ def verify_vapid(header: str, audience: str, now: datetime) -> tuple[str, str]:
     scheme, _, params = header.strip().partition(" ")
     if scheme.lower() != "vapid":
         raise VapidRefused(401, "Authorization must use the vapid scheme (RFC 8292)")
-    parts: dict[str, str] = {}
-    for part in params.split(","):
-        name, _, value = part.strip().partition("=")
-        parts[name] = value
+    parts = _vapid_params(params)
     token, key_text = parts.get("t", ""), parts.get("k", "")
     if not token or not key_text:
         raise VapidRefused(401, "the vapid Authorization needs t (a JWT) and k (the public key)")
@@ -161,6 +159,21 @@ def verify_vapid(header: str, audience: str, now: datetime) -> tuple[str, str]:
     return subject, key_text
 
 
+def _vapid_params(params: str) -> dict[str, str]:
+    parts: dict[str, str] = {}
+    for part in params.split(","):
+        name, _, value = part.strip().partition("=")
+        parts[name] = value
+    return parts
+
+
+def vapid_expiry(header: str) -> datetime:
+    """The `exp` of a header `verify_vapid` has accepted (its JWT's claims, read unverified)."""
+    token = _vapid_params(header.strip().partition(" ")[2])["t"]
+    claims = jwt.decode(token, options={"verify_signature": False})
+    return datetime.fromtimestamp(int(claims["exp"]), UTC)
+
+
 def refusal(status: int, reason: str) -> JSONResponse:
     return JSONResponse({"code": status, "message": reason}, status_code=status)
 
@@ -179,6 +192,7 @@ class PushStandIn:
         self._subscribers: dict[str, PushSubscriber | None] = {}  # None: registered from outside
         self._gone: set[str] = set()
         self._failures: list[int] = []
+        self._vapid_tokens: dict[str, tuple[str, str, datetime]] = {}  # header: sub, k, exp
         self.app = Starlette(
             routes=[
                 Route("/push/{id}", self._push, methods=["POST"]),
@@ -215,6 +229,20 @@ class PushStandIn:
         """Answer the next `count` pushes with this status (outages and throttling in tests)."""
         self._failures.extend([status] * count)
 
+    def _verified(self, header: str) -> tuple[str, str]:
+        """`verify_vapid`, once per token: a sender reuses its token for many pushes (channels/
+        push_vapid.py), and its ES256 check was most of the service's CPU per push. A token seen
+        before is taken again until its `exp`; an expired one is verified anew (and refused)."""
+        now = datetime.now(UTC)
+        known = self._vapid_tokens.get(header)
+        if known is not None and now < known[2]:
+            return known[0], known[1]
+        subject, key = verify_vapid(header, self.base_url, now)
+        if len(self._vapid_tokens) >= MAX_KNOWN_TOKENS:
+            self._vapid_tokens.clear()
+        self._vapid_tokens[header] = (subject, key, vapid_expiry(header))
+        return subject, key
+
     # --- HTTP handlers -----------------------------------------------------------------------------
     async def _push(self, request: Request) -> Response:
         subscriber_id = request.path_params["id"]
@@ -223,9 +251,7 @@ class PushStandIn:
         if subscriber_id in self._gone:
             return refusal(410, "the subscription has expired or was unsubscribed")
         try:
-            subject, key = verify_vapid(
-                request.headers.get("authorization", ""), self.base_url, datetime.now(UTC)
-            )
+            subject, key = self._verified(request.headers.get("authorization", ""))
         except VapidRefused as refused:
             return refusal(refused.status, refused.reason)
         subscriber = self._subscribers[subscriber_id]

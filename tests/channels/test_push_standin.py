@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import socket
 import time
@@ -86,6 +87,32 @@ async def test_a_vapid_header_that_does_not_verify_is_401(service: PushStandIn, 
             ) as answer:
                 assert answer.status == 401, (authorization, await answer.text())
     assert service.received == []
+
+
+async def test_a_token_verified_once_is_taken_again_until_it_expires(
+    service: PushStandIn, vapid: Any
+) -> None:
+    subscriber = service.new_subscriber()
+    other = Vapid()
+    other.generate_keys()
+    expires = int(time.time()) + 2
+    signed = vapid.sign({"sub": SUBJECT, "aud": service.base_url, "exp": expires})
+    token = signed["Authorization"].split("t=")[1].split(",")[0]
+    forged = f"vapid t={token},k={public_key_text(other.public_key)}"
+    headers = {"Authorization": signed["Authorization"], "TTL": "60"}
+
+    async with aiohttp.ClientSession() as http:
+        for _ in range(2):
+            async with http.post(subscriber.endpoint, headers=headers) as answer:
+                assert answer.status == 201, await answer.text()
+        # the same JWT under another key is a header of its own: verified, and refused
+        async with http.post(subscriber.endpoint, headers={**headers, "Authorization": forged}) as answer:
+            assert answer.status == 401
+        while time.time() < expires + 0.1:
+            await asyncio.sleep(0.1)
+        async with http.post(subscriber.endpoint, headers=headers) as answer:
+            assert answer.status == 401 and "not valid" in await answer.text()
+    assert len(service.received) == 2
 
 
 async def test_a_jwt_for_another_push_service_or_too_long_lived_is_401(
