@@ -8,7 +8,7 @@ event accepted here can be folded by every projection.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -160,15 +160,31 @@ PremiseIds = Annotated[list[Label], Field(max_length=MAX_NAMED_PREMISES)]
 GridIds = Annotated[list[Label], Field(max_length=1_000)]
 
 
+# What the door admits of a DR event's period (the admission context: stored events fold unchecked).
+# The DR target and report work per event hour and member (dr/target.py): a window of years would
+# exhaust the worker's memory, and a start centuries ahead is a typo.
+MAX_DR_EVENT_DURATION = timedelta(days=7)
+MAX_DR_EVENT_LEAD = timedelta(days=366)
+
+
 class DrEventWindow(Payload):
     """The active period of a demand-response event: it must end after it starts, and an event
-    arriving through the API must not have ended already."""
+    arriving through the API must not have ended already, last more than MAX_DR_EVENT_DURATION or
+    start more than MAX_DR_EVENT_LEAD ahead."""
 
     dr_event_id: Label
     start: Timestamp
     end: Timestamp
     signal_level: SignalLevel | None = None
     target_kw: Kilowatts | None = Field(None, description="The load reduction the event aims at (kW).")
+
+    @field_validator("start")
+    @classmethod
+    def _lead(cls, start: datetime, info: ValidationInfo) -> datetime:
+        door = admission(info)
+        if door is not None and start > door.now + MAX_DR_EVENT_LEAD:
+            raise ValueError(f"lies more than {MAX_DR_EVENT_LEAD.days} days ahead")
+        return start
 
     # On `end` (validated after `start`), so that a refusal names payload.end.
     @field_validator("end")
@@ -180,6 +196,8 @@ class DrEventWindow(Payload):
         door = admission(info)
         if door is not None and end <= door.now:
             raise ValueError("the event has ended already (`end` is in the past)")
+        if door is not None and start is not None and end - start > MAX_DR_EVENT_DURATION:
+            raise ValueError(f"the event would last more than {MAX_DR_EVENT_DURATION.days} days")
         return end
 
 
