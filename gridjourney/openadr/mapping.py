@@ -21,7 +21,14 @@ from pydantic import ValidationError
 
 from gridjourney.events.fields import clean_text_problem
 from gridjourney.events.models import NewEvent
-from gridjourney.events.types import DrEventCancelled, DrEventModified, DrEventScheduled, Payload
+from gridjourney.events.types import (
+    MAX_DR_EVENT_DURATION,
+    MAX_DR_EVENT_LEAD,
+    DrEventCancelled,
+    DrEventModified,
+    DrEventScheduled,
+    Payload,
+)
 
 # The only signal this VEN understands: OpenADR's SIMPLE signal, a level from 0 (normal) to 3.
 SIMPLE_SIGNAL_NAMES = frozenset({"SIMPLE", "simple"})
@@ -142,6 +149,13 @@ def read_event(event: Mapping[str, Any], *, now: datetime) -> Reading:
         return Refusal(dr_event_id, modification_number, "the active period ends past the last date there is")
     if end <= now:
         return Refusal(dr_event_id, modification_number, "the event has ended already")
+    # the API door's bounds (events/types.py DrEventWindow)
+    if duration > MAX_DR_EVENT_DURATION:
+        why = f"the active period lasts more than {MAX_DR_EVENT_DURATION.days} days"
+        return Refusal(dr_event_id, modification_number, why)
+    if start > now + MAX_DR_EVENT_LEAD:
+        why = f"the event starts more than {MAX_DR_EVENT_LEAD.days} days ahead"
+        return Refusal(dr_event_id, modification_number, why)
     level = _level_at(signal, max(start, now))
     if level is None:
         return Refusal(dr_event_id, modification_number, "the SIMPLE signal has no level for the period")

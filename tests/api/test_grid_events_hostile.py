@@ -119,6 +119,13 @@ BAD: dict[str, tuple[dict[str, Any], str]] = {
         ),
         "payload.end",
     ),
+    "DR: lasting 8 days": (scheduled(end=(TOMORROW + timedelta(days=8)).isoformat()), "payload.end"),
+    "DR: lasting until 2199": (scheduled(end="2199-12-31T00:00:00Z"), "payload.end"),
+    "DR: starting in 2199": (
+        scheduled(start="2199-12-30T00:00:00Z", end="2199-12-31T00:00:00Z"),
+        "payload.start",
+    ),
+    "DR modified: lasting 8 days": (modified(end=(TOMORROW + timedelta(days=8)).isoformat()), "payload.end"),
     "DR: NUL in the program": (scheduled(program="p\x00tr"), "payload.program"),
     "DR: event id of 101 characters": (scheduled(dr_event_id=LONG), "payload.dr_event_id"),
     "DR: negative modification number": (scheduled(modification_number=-1), "payload.modification_number"),

@@ -306,6 +306,8 @@ LAST_HOUR = datetime(9999, 12, 31, 23, 0, tzinfo=UTC)
     ("changes", "reason"),
     [
         ({"start": LAST_HOUR}, "past the last date"),
+        ({"duration": timedelta(days=7, seconds=1)}, "lasts more than 7 days"),
+        ({"start": NOW + timedelta(days=367)}, "starts more than 366 days ahead"),
         ({"duration": timedelta(days=999_999_999)}, "past the last date"),
         ({"start": datetime(1, 1, 1, tzinfo=UTC), "duration": timedelta(hours=1)}, "ended already"),
         ({"signals": [simple_signal((START, timedelta(hours=3), float("nan")))]}, "not a finite number"),
