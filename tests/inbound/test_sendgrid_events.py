@@ -97,6 +97,9 @@ def test_a_fresh_signed_request_verifies() -> None:
         ("%%%", str(int(NOW.timestamp())), SIGNATURE_HEADER),
         (sign_payload(KEY, "1", BODY), str(int(NOW.timestamp())), SIGNATURE_HEADER),
     ],
+    # Named, not by value: the signature differs each run, and pytest-xdist's workers must collect
+    # the same test ids.
+    ids=["no-signature", "no-timestamp", "timestamp-not-a-number", "stale", "not-base64", "other-timestamp"],
 )
 def test_unsigned_stale_and_forged_requests_are_refused(
     signature: str | None, timestamp: str | None, header: str
