@@ -140,3 +140,35 @@ async def test_later_reports_join_the_running_outage_run_and_each_premise_is_tol
     await eventually(everyone_restored, "every member is told the power is back, and finishes")
     assert _texts(stack, DETECTED) == Counter({"c-first": 1, "c-overlap": 1, "c-widened": 1})
     assert "c-elsewhere" not in _texts(stack, "Cascade Power")
+
+
+# The longest id the door admits, of characters a run id, a ledger key and a URL treat specially.
+ODD_INCIDENT = ("Ünïcode/incident:with spaces & 'quotes' %2F \"\\\" 🌩️ " * 3)[:100]
+
+
+async def test_an_incident_id_of_odd_characters_makes_one_run_that_members_join(
+    stack: ApiStack, engine: AsyncEngine
+) -> None:
+    await _post(
+        stack,
+        *(
+            _event("customer.created", customer, {"name": customer, "phone": phone, "premise_id": premise})
+            for customer, (phone, premise, _) in list(CUSTOMERS.items())[:2]
+        ),
+    )
+    await _post(stack, _event("outage.detected", None, {"incident_id": ODD_INCIDENT, "premise_ids": ["P-1"]}))
+
+    async def first_told() -> bool:
+        return _texts(stack, DETECTED) == Counter({"c-first": 1})
+
+    await eventually(first_told, "the odd incident's premise is told")
+    wider = {"incident_id": ODD_INCIDENT, "premise_ids": ["P-1", "P-2"]}
+    await _post(stack, _event("outage.detected", None, wider))
+
+    async def joined() -> bool:
+        return _texts(stack, DETECTED) == Counter({"c-first": 1, "c-overlap": 1})
+
+    await eventually(joined, "the wider report's premise joins the odd incident's run")
+    async with engine.connect() as conn:
+        runs = (await conn.execute(select(cohort_runs.c.run_id, cohort_runs.c.cohort_key))).all()
+    assert [tuple(run) for run in runs] == [(f"cohort:outage_notice:{ODD_INCIDENT}", ODD_INCIDENT)]
