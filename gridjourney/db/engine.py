@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+from psycopg.types.array import ListBinaryDumper
+from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 
@@ -20,4 +24,19 @@ def libpq_url(url: str) -> str:
 
 
 def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
-    return create_async_engine(sqlalchemy_url(url), pool_size=pool_size, max_overflow=20, pool_pre_ping=True)
+    engine = create_async_engine(
+        sqlalchemy_url(url), pool_size=pool_size, max_overflow=20, pool_pre_ping=True
+    )
+    event.listen(engine.sync_engine, "connect", _arrays_in_binary)
+    return engine
+
+
+def _arrays_in_binary(dbapi_connection: Any, _record: object) -> None:
+    """Send list parameters (the batch statements' arrays) in Postgres's binary array format.
+
+    psycopg's text format quotes and escapes every element with a regular expression in Python: a
+    batch's JSON payloads and keys cost ~75 us a row that way, ~9 us in binary (and Postgres reads a
+    binary array without parsing quotes). A binary array names its element type, so a list of str is
+    a text[] (not an untyped literal): compare it with text-like columns, or cast it.
+    """
+    dbapi_connection.driver_connection.adapters.register_dumper(list, ListBinaryDumper)
