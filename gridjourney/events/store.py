@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import DateTime, Integer, String, any_, bindparam, func, select, text
+from sqlalchemy import BigInteger, DateTime, Integer, String, any_, bindparam, func, select, text
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID, insert
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -75,6 +75,14 @@ _NEW = (
     )
     .table_valued(*_COLUMNS, with_ordinality="n")
     .render_derived(name="new")
+)
+_APPEND_LOCK = text("SELECT pg_advisory_xact_lock(:key)").bindparams(key=APPEND_LOCK_KEY)
+_NOTIFY = text(f"NOTIFY {NOTIFY_CHANNEL}")
+_READ_AFTER = (
+    select(events)
+    .where(events.c.position > bindparam("position", type_=BigInteger))
+    .order_by(events.c.position)
+    .limit(bindparam("limit", type_=Integer))
 )
 # Positions are drawn in the order the rows come: the request's order.
 _INSERT = (
@@ -200,7 +208,7 @@ class EventStore:
         return rows
 
     async def _append_rows(self, conn: AsyncConnection, new_rows: list[_NewRow]) -> list[AppendResult]:
-        await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": APPEND_LOCK_KEY})
+        await conn.execute(_APPEND_LOCK)
         rows = await self._sealed(conn, new_rows)
         ids = [row["event_id"] for row in rows]
         found = await conn.execute(_KNOWN, {"event_ids": ids})
@@ -228,7 +236,7 @@ class EventStore:
             inserted = await conn.execute(_INSERT, columns)
             for event_id, position in inserted:
                 results[event_id] = AppendResult(event_id=event_id, position=position, duplicate=False)
-            await conn.execute(text(f"NOTIFY {NOTIFY_CHANNEL}"))
+            await conn.execute(_NOTIFY)
         out: list[AppendResult] = []
         answered: set[uuid.UUID] = set()
         for row in rows:
@@ -242,9 +250,9 @@ class EventStore:
 
     async def read_after(self, position: int, limit: int = 500) -> list[StoredEvent]:
         """Events with a position greater than `position`, in order."""
-        query = select(events).where(events.c.position > position).order_by(events.c.position).limit(limit)
         async with self.engine.connect() as conn:
-            return await self.opened(conn, list(await conn.execute(query)))
+            rows = await conn.execute(_READ_AFTER, {"position": position, "limit": limit})
+            return await self.opened(conn, list(rows))
 
     async def read_customer(self, customer_id: str, limit: int = 1000) -> list[StoredEvent]:
         query = (

@@ -176,8 +176,12 @@ class Subscription:
         return self._position
 
     async def _drain(self, stop: asyncio.Event) -> None:
+        """Handle batches until the log is read to its end. A batch shorter than `batch_size` was the
+        end when it was read: an append committed since then has notified (or the poll finds it), so
+        no read that would come back empty is made after it."""
         while not stop.is_set():
-            if await self._handle_next_batch(await self._current_position()) is None:
+            handled = await self._handle_next_batch(await self._current_position())
+            if handled is None or 0 < handled < self.batch_size:
                 return
 
     async def _unless_stopped(self, stop: asyncio.Event, work: Coroutine[Any, Any, None]) -> None:
