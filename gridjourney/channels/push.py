@@ -1,6 +1,6 @@
 """Push notifications through Web Push (RFC 8030), encrypted to each browser (RFC 8291, aes128gcm) and
 signed with the application server's VAPID key (RFC 8292, one token per push service and period:
-channels/push_vapid.py), by `pywebpush`.
+channels/push_vapid.py). The encryption is channels/push_encryption.py; the request goes by aiohttp.
 
 A message goes to every browser the customer subscribed (projections/push_subscriptions.py). The
 notification is JSON {title, body, url}: a service worker on the utility's site shows it. A push
@@ -8,7 +8,7 @@ service that answers 404 or 410 says the subscription is gone for good: `push.un
 recorded and the others still count. Web Push has no way to ask whether a message arrived, so
 `lookup` raises LookupUnavailable and the purpose decides (activities/send.py).
 
-pywebpush's aiohttp path keeps the worker's event loop free; the deadline is ours (asyncio.timeout).
+aiohttp keeps the worker's event loop free; the deadline is ours (asyncio.timeout).
 """
 
 from __future__ import annotations
@@ -29,7 +29,6 @@ from pathlib import Path
 
 import aiohttp
 from py_vapid import Vapid, VapidException
-from pywebpush import WebPushException, webpush_async
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -42,6 +41,7 @@ from gridjourney.channels.base import (
     SendError,
     TransientSendError,
 )
+from gridjourney.channels.push_encryption import encrypt
 from gridjourney.channels.push_vapid import VapidTokens
 from gridjourney.config import Settings
 from gridjourney.events.models import NewEvent
@@ -225,7 +225,10 @@ class WebPushSender:
     ) -> ProviderReceipt:
         if not subscriptions:
             raise PermanentSendError("the customer has no push subscription", invalid_recipient=True)
-        deliveries = await asyncio.gather(*(self._push(s, data, message) for s in subscriptions))
+        if len(subscriptions) == 1:  # most customers: no task of its own
+            deliveries = [await self._push(subscriptions[0], data, message)]
+        else:
+            deliveries = list(await asyncio.gather(*(self._push(s, data, message) for s in subscriptions)))
         gone = [d for d in deliveries if d.gone_status is not None]
         await self._record_gone(message, gone)
         accepted = [d.message_id for d in deliveries if d.message_id is not None]
@@ -269,30 +272,26 @@ class WebPushSender:
     async def _push(self, subscription: PushSubscription, data: str, message: OutgoingMessage) -> _Delivery:
         purpose = message.purpose or ""
         ttl = TTL_BY_PURPOSE.get(purpose, DEFAULT_TTL)
+        try:
+            body = encrypt(data.encode(), subscription.p256dh, subscription.auth)
+        except ValueError as error:  # the browser's key is not a usable P-256 point, or its secret
+            return _Delivery(subscription, error=PermanentSendError(f"push not encrypted: {error}"))
         headers = {
+            "TTL": str(int(ttl.total_seconds())),
+            "Content-Encoding": "aes128gcm",
+            "Content-Type": "application/octet-stream",
             "Urgency": URGENCY_BY_PURPOSE.get(purpose, DEFAULT_URGENCY),
             "Topic": topic(message.idempotency_key),
+            # The VAPID token of the endpoint's push service, signed once for many pushes.
+            **self.vapid_tokens.headers(subscription.endpoint),
         }
         try:
             async with asyncio.timeout(self._timeout):
-                response = await webpush_async(
-                    subscription.subscription_info(),
-                    data,
-                    content_encoding="aes128gcm",
-                    ttl=int(ttl.total_seconds()),
-                    # The VAPID token of the endpoint's push service, signed once for many pushes.
-                    headers={**headers, **self.vapid_tokens.headers(subscription.endpoint)},
-                    aiohttp_session=self._session(),
-                )
-        except WebPushException as error:
-            status = error.status_code
-            if status is None:  # refused before sending: the subscription's keys are unusable
-                return _Delivery(subscription, error=PermanentSendError(f"push not sent: {error.message}"))
-            text = str(error.message)
-            refusal = classify_push_status(int(status), text)
-            if refusal is None:
-                return _Delivery(subscription, gone_status=int(status))
-            return _Delivery(subscription, error=refusal)
+                session = self._session()
+                async with session.post(subscription.endpoint, data=body, headers=headers) as response:
+                    # read to the end, so that the connection goes back to the pool
+                    answer = await response.read()
+                    status, location = response.status, response.headers.get("Location")
         except aiohttp.ClientConnectorError as error:
             # The connection was never made: nothing reached the push service.
             return _Delivery(
@@ -301,10 +300,12 @@ class WebPushSender:
         except (TimeoutError, aiohttp.ClientError) as error:
             reason = f"push interrupted: {type(error).__name__}: {error}"
             return _Delivery(subscription, error=TransientSendError(reason, maybe_accepted=True))
-        except ValueError as error:  # the browser's key is not a usable P-256 point
-            return _Delivery(subscription, error=PermanentSendError(f"push not encrypted: {error}"))
-        message_id = provider_message_id(response.headers.get("Location"), message.idempotency_key)
-        return _Delivery(subscription, message_id=message_id)
+        if status >= 300:
+            refusal = classify_push_status(status, answer.decode(errors="replace"))
+            if refusal is None:
+                return _Delivery(subscription, gone_status=status)
+            return _Delivery(subscription, error=refusal)
+        return _Delivery(subscription, message_id=provider_message_id(location, message.idempotency_key))
 
     async def _record_gone(self, message: OutgoingMessage, gone: list[_Delivery]) -> None:
         """push.unsubscribed for each subscription the push service no longer knows. The event id comes
