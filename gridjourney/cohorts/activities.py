@@ -101,7 +101,13 @@ class CohortActivities:
     @activity.defn(name=ADD_MEMBERS)
     async def add_members(self, request: ResolveAudienceInput) -> TrackSpan:
         """The customers a later triggering event names (request.subject) who are not members yet
-        join the run at its first step, in request.track."""
+        join the run at its first step, in request.track.
+
+        Only an audience of places grows (a later outage report names more premises). A program's
+        audience is the run's from its start, a DR target's pick included: the same DR event sent
+        again under a new event id, or naming another program, adds no one."""
+        if not request.audience.grid:
+            return TrackSpan()
         try:
             async with self.engine.begin() as conn:
                 members = await audience_members(conn, request)

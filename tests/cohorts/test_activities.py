@@ -153,3 +153,53 @@ async def test_an_update_batch_appends_one_event_per_member_even_when_retried(
     for customer in made:
         updates = [e for e in await store.read_customer(customer.customer_id) if e.type == "customer.updated"]
         assert [e.payload["attributes"] for e in updates] == [{"last_dr_event": "dr-9"}]
+
+
+def _program_run(program: str, track: str) -> ResolveAudienceInput:
+    return ResolveAudienceInput(
+        run_id=RUN,
+        journey_id="j",
+        version=1,
+        cohort_key="k",
+        trigger_event_id=str(uuid.uuid4()),
+        audience=AudienceSpec(program="event.program", holdout=0.1),
+        subject={"dr_event_id": "dr-1", "program": program},
+        first_step="first",
+        track=track,
+    )
+
+
+async def test_a_dr_event_delivered_again_adds_no_one_to_its_run(engine: AsyncEngine, tmp_path: Path) -> None:
+    # A DR run's audience is picked once, at the start (a target picks part of the program). The same
+    # event sent again under a new event id, or by a careless integrator naming another program,
+    # must not add the rest of the program, nor another program's customers, to the run.
+    first = await add_customers(engine, 3, program="ptr")
+    await resolve_audience(engine, _program_run("ptr", "t1"))
+    await add_customers(engine, 2, prefix="late", program="ptr")
+    await add_customers(engine, 2, prefix="other", program="cpp")
+    activities = CohortActivities(engine, Scoring(engine, tmp_path))
+
+    for program, track in (("ptr", "t2"), ("cpp", "t3")):
+        joined = await activities.add_members(_program_run(program, track))
+        assert joined == TrackSpan()
+    assert set(await _places(engine)) == {c.customer_id for c in first}
+
+
+async def test_a_later_outage_report_adds_the_customers_it_names(engine: AsyncEngine, tmp_path: Path) -> None:
+    made = await _resolved(engine, 4)
+    later = await add_customers(engine, 2, prefix="f2")
+    activities = CohortActivities(engine, Scoring(engine, tmp_path))
+    request = ResolveAudienceInput(
+        run_id=RUN,
+        journey_id="j",
+        version=1,
+        cohort_key="k",
+        trigger_event_id=str(uuid.uuid4()),
+        audience=AudienceSpec(grid=True),
+        subject={"premise_ids": [made[0].premise_id, later[0].premise_id]},
+        first_step="first",
+        track="t2",
+    )
+    joined = await activities.add_members(request)
+    assert joined.members == 1
+    assert (await _places(engine))[later[0].customer_id] == ("first", "t2", None)
