@@ -10,10 +10,12 @@ from __future__ import annotations
 import asyncio
 import logging
 from datetime import datetime, timedelta
+from urllib.parse import urlencode
 
 import aiohttp
 from twilio.base.exceptions import TwilioException, TwilioRestException, TwilioServiceException
 from twilio.http.async_http_client import AsyncTwilioHttpClient
+from twilio.http.response import Response
 from twilio.rest import Client
 from twilio.rest.api.v2010.account.message import MessageInstance
 
@@ -43,6 +45,53 @@ TWILIO_HTTP_LOG = logging.getLogger(f"{__name__}.twilio_http")
 TWILIO_HTTP_LOG.setLevel(logging.WARNING)
 
 
+class _TwilioTransport(AsyncTwilioHttpClient):  # type: ignore[misc]  # twilio has no type hints
+    """The official client's aiohttp layer with the per-request work it repeats cut: the Basic
+    credentials' header is encoded once, and the form body is urlencoded directly (as Twilio's sync
+    client sends it) rather than through aiohttp's multipart-capable FormData, which cost an SMS
+    more than the encoding itself."""
+
+    def __init__(self, *, timeout: float, logger: logging.Logger) -> None:
+        super().__init__(timeout=timeout, logger=logger)
+        self._authorization: tuple[tuple[str, str], str] | None = None
+
+    async def request(
+        self,
+        method: str,
+        url: str,
+        params: dict[str, object] | None = None,
+        data: dict[str, object] | None = None,
+        headers: dict[str, str] | None = None,
+        auth: tuple[str, str] | None = None,
+        timeout: float | None = None,
+        allow_redirects: bool = False,
+    ) -> Response:
+        if timeout is not None and timeout <= 0:
+            raise ValueError(timeout)
+        sent = dict(headers or {})
+        if auth is not None:
+            sent["Authorization"] = self._basic(auth)
+        body = None
+        if data:
+            body = urlencode(data, doseq=True).encode()
+            sent["Content-Type"] = "application/x-www-form-urlencoded"
+        async with self.session.request(  # the pooled session __init__ made
+            method.upper(),
+            url,
+            params=params,
+            data=body,
+            headers=sent,
+            timeout=aiohttp.ClientTimeout(total=timeout),
+            allow_redirects=allow_redirects,
+        ) as answer:
+            return Response(answer.status, await answer.text(), answer.headers)
+
+    def _basic(self, auth: tuple[str, str]) -> str:
+        if self._authorization is None or self._authorization[0] != auth:
+            self._authorization = (auth, aiohttp.BasicAuth(auth[0], auth[1]).encode())
+        return self._authorization[1]
+
+
 class TwilioSmsSender:
     def __init__(
         self,
@@ -59,12 +108,12 @@ class TwilioSmsSender:
         self._auth_token = auth_token
         self._timeout = timeout_seconds
         self._client: Client | None = None
-        self._http: AsyncTwilioHttpClient | None = None
+        self._http: _TwilioTransport | None = None
 
     def _get_client(self) -> Client:
         # Created lazily inside the running event loop: aiohttp sessions belong to one loop.
         if self._client is None:
-            self._http = AsyncTwilioHttpClient(timeout=self._timeout, logger=TWILIO_HTTP_LOG)
+            self._http = _TwilioTransport(timeout=self._timeout, logger=TWILIO_HTTP_LOG)
             # A non-empty environment mapping keeps TWILIO_EDGE/TWILIO_REGION from the process
             # environment from rewriting the host we point at.
             client = Client(
