@@ -8,7 +8,7 @@ Every statement takes its keys as one array parameter (`= ANY(:keys)`, or `unnes
 where each key has its own values), so its text is the same for any number of keys: SQLAlchemy
 compiles it once, and psycopg prepares it once per connection. The statements are built once, here.
 
-Locks: every statement that locks many rows does it in key order (`locked_in_key_order`), and a
+Locks: every statement that locks many rows does it in key order (`key_ordered_lock`), and a
 chunk's rows with different values (channels, outcomes) move in one statement, not one per value, so
 statements on overlapping keys queue instead of deadlocking. The lease keeper's renewal never waits
 for a lock at all (`renew_many`).
@@ -37,7 +37,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY, insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.dml import ReturningUpdate
-from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.selectable import CTE
 
 from gridjourney.activities.ledger_rows import (
     AMBIGUOUS,
@@ -48,8 +48,8 @@ from gridjourney.activities.ledger_rows import (
     RELEASED,
     SENDING,
     LedgerRow,
+    key_ordered_lock,
     ledger_row,
-    locked_in_key_order,
     take_over,
 )
 from gridjourney.db.tables import send_ledger
@@ -62,20 +62,21 @@ NOTE = bindparam("note", type_=Text)
 _EXPIRES = func.now() + LEASE
 
 
-def _owned_keys(*statuses: str, skip_locked: bool = False) -> ColumnElement[bool]:
-    """The rows of :keys that :token owns in one of `statuses`, locked in key order."""
-    matching = and_(
+def _locked(*statuses: str, skip_locked: bool = False) -> CTE:
+    """The rows of :keys that :token owns in one of `statuses`, locked in key order; a move joins them."""
+    owned = and_(
         send_ledger.c.idempotency_key == any_(KEYS),
         send_ledger.c.owner == TOKEN,
         send_ledger.c.status.in_(statuses),
     )
-    return and_(matching, locked_in_key_order(matching, skip_locked=skip_locked))
+    return key_ordered_lock(owned, skip_locked=skip_locked)
 
 
 def _moving(*statuses: str, skip_locked: bool = False, **values: Any) -> ReturningUpdate[str]:
+    locked = _locked(*statuses, skip_locked=skip_locked)
     return (
         update(send_ledger)
-        .where(_owned_keys(*statuses, skip_locked=skip_locked))
+        .where(send_ledger.c.idempotency_key == locked.c.idempotency_key)
         .values(**values)
         .returning(send_ledger.c.idempotency_key)
     )
@@ -151,9 +152,13 @@ _CHOSEN = (
     .table_valued("key", "channel")
     .render_derived(name="chosen")
 )
+_RESERVING = _locked(CLAIMED)
 _RESERVE = (
     update(send_ledger)
-    .where(send_ledger.c.idempotency_key == _CHOSEN.c.key, _owned_keys(CLAIMED))
+    .where(
+        send_ledger.c.idempotency_key == _RESERVING.c.idempotency_key,
+        _CHOSEN.c.key == _RESERVING.c.idempotency_key,
+    )
     .values(
         status=SENDING,
         channel=_CHOSEN.c.channel,
@@ -255,9 +260,13 @@ _DONE = (
     .table_valued("key", "status", "channel", "provider_message_id", "note")
     .render_derived(name="done")
 )
+_COMPLETING = _locked(*OWNED)
 _COMPLETE = (
     update(send_ledger)
-    .where(send_ledger.c.idempotency_key == _DONE.c.key, _owned_keys(*OWNED))
+    .where(
+        send_ledger.c.idempotency_key == _COMPLETING.c.idempotency_key,
+        _DONE.c.key == _COMPLETING.c.idempotency_key,
+    )
     .values(
         status=_DONE.c.status,
         channel=_DONE.c.channel,

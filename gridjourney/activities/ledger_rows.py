@@ -26,6 +26,7 @@ from datetime import datetime
 from sqlalchemy import and_, func, literal, or_, select
 from sqlalchemy.dialects.postgresql import Insert
 from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.selectable import CTE
 
 from gridjourney.db.tables import send_ledger
 
@@ -117,15 +118,24 @@ def locked_in_key_order(condition: ColumnElement[bool], *, skip_locked: bool = F
     """The rows of `condition`, locked first in idempotency_key order (FOR UPDATE above the sort).
 
     The one lock-order rule of the ledger: every statement that locks many rows of send_ledger goes
-    through it, so two of them touching overlapping keys wait for each other in the same order
-    instead of deadlocking; the UPDATE then locks only rows this statement already holds.
-    `skip_locked`: leave out the rows another transaction holds instead of waiting for them (the
-    lease keeper's renewal, which must never wait: ledger_many.renew_many says why that is safe)."""
-    locked = (
+    through it (or joins `key_ordered_lock`), so two of them touching overlapping keys wait for each
+    other in the same order instead of deadlocking; the UPDATE then locks only rows this statement
+    already holds. `skip_locked`: leave out the rows another transaction holds instead of waiting for
+    them (the lease keeper's renewal, which must never wait: ledger_many.renew_many says why that is
+    safe)."""
+    locked = key_ordered_lock(condition, skip_locked=skip_locked)
+    return send_ledger.c.idempotency_key.in_(select(locked.c.idempotency_key))
+
+
+def key_ordered_lock(condition: ColumnElement[bool], *, skip_locked: bool = False) -> CTE:
+    """The keys of the rows of `condition`, locked in idempotency_key order: a CTE that an UPDATE joins
+    by key. Locking re-checks `condition` on each row's newest version, and no other transaction can
+    move a row this one holds, so the UPDATE need not test `condition` again (ledger_many.py: a join
+    on the keys costs Postgres a fraction of testing every key against the array again)."""
+    return (
         select(send_ledger.c.idempotency_key)
         .where(condition)
         .order_by(send_ledger.c.idempotency_key)
         .with_for_update(skip_locked=skip_locked)
         .cte("locked")
     )
-    return send_ledger.c.idempotency_key.in_(select(locked.c.idempotency_key))
