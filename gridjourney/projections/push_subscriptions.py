@@ -43,7 +43,7 @@ class PushSubscription:
     created_at: datetime
 
     def subscription_info(self) -> dict[str, object]:
-        """The shape of the browser's PushSubscription.toJSON(), as pywebpush takes it."""
+        """The shape of the browser's PushSubscription.toJSON()."""
         return {"endpoint": self.endpoint, "keys": {"p256dh": self.p256dh, "auth": self.auth}}
 
 
