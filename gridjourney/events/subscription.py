@@ -75,9 +75,12 @@ class Subscription:
         attempts: int = DEFAULT_ATTEMPTS,
         retry_delay: float = 0.1,
         stop_grace: float = 1.0,
+        wanted: Callable[[str], bool] | None = None,
     ) -> None:
         """Give exactly one of `handler` (called, then the checkpoint is saved) and `transactional`
-        (called with the connection of the transaction that saves the checkpoint)."""
+        (called with the connection of the transaction that saves the checkpoint). `wanted`: the event
+        types the handler acts on, when it ignores the others (events/store.py `read_wanted_after`):
+        it gets only those, and the checkpoint still moves past the others."""
         if (handler is None) == (transactional is None):
             raise ValueError("give exactly one of handler and transactional")
         self.engine = engine
@@ -89,6 +92,7 @@ class Subscription:
         self.attempts = attempts
         self.retry_delay = retry_delay
         self.stop_grace = stop_grace
+        self.wanted = wanted
         # The engine's own URL (with the password) unless given: LISTEN needs a plain libpq connection.
         self.listen_url = listen_url or libpq_url(engine.url.render_as_string(hide_password=False))
         self.store = EventStore(engine)
@@ -206,12 +210,18 @@ class Subscription:
             await asyncio.gather(stopping, task, return_exceptions=True)
 
     async def _handle_next_batch(self, position: int) -> int | None:
-        """Hand over the batch after `position`. The number of events handled (0 when another instance
+        """Hand over the batch after `position`. The number of events read (0 when another instance
         had moved the checkpoint), or None when there is nothing after `position`."""
-        batch = await self.store.read_after(position, self.batch_size)
-        if not batch:
-            return None
-        last = batch[-1].position
+        if self.wanted is None:
+            batch = await self.store.read_after(position, self.batch_size)
+            if not batch:
+                return None
+            last, read = batch[-1].position, len(batch)
+        else:
+            batch, reached, read = await self.store.read_wanted_after(position, self.wanted, self.batch_size)
+            if reached is None:
+                return None
+            last = reached
         if self._transactional is not None:
             async with self.engine.begin() as conn:
                 saved = await lock_checkpoint(conn, self.name)
@@ -219,14 +229,16 @@ class Subscription:
                     # Someone else (another instance, a rebuild) moved it: continue from theirs.
                     self._position = saved
                     return 0
-                await handle_isolating_failures(
-                    conn, self.name, batch, self._transactional, attempts=self.attempts
-                )
+                if batch:
+                    await handle_isolating_failures(
+                        conn, self.name, batch, self._transactional, attempts=self.attempts
+                    )
                 await set_checkpoint(conn, self.name, last)
         else:
             assert self._handler is not None
             try:
-                await self._handler(batch)
+                if batch:
+                    await self._handler(batch)
             except Exception as error:
                 if is_transient(error):
                     raise
@@ -241,7 +253,7 @@ class Subscription:
             async with self.engine.begin() as conn:
                 await save_checkpoint(conn, self.name, last)
         self._position = last
-        return len(batch)
+        return read
 
     async def _handle_one_by_one(self, batch: list[StoredEvent]) -> None:
         """Each event of a failed batch on its own, with quick retries; the checkpoint follows each."""
