@@ -26,7 +26,7 @@ from gridjourney.openadr.ven import Ven, client_options
 from gridjourney.openadr.vtn import LocalVtn
 from gridjourney.projections.runner import ProjectionRunner
 from gridjourney.router.leader import LeaderElection
-from gridjourney.router.router import SUBSCRIPTION_NAME, EventRouter
+from gridjourney.router.router import SUBSCRIPTION_NAME, EventRouter, is_routed
 from gridjourney.temporal import connect
 from gridjourney.worker import build_workers, cohort_activities, ensure_scoring_schedule
 
@@ -96,7 +96,7 @@ class RouterSide:
             cohort_concurrency=self.settings.cohort_concurrency,
         )
         self.router = router
-        subscription = Subscription(self.engine, SUBSCRIPTION_NAME, router.handle)
+        subscription = Subscription(self.engine, SUBSCRIPTION_NAME, router.handle, wanted=is_routed)
         async with asyncio.TaskGroup() as tasks:
             tasks.create_task(self.projections.run_forever(resign))
             tasks.create_task(subscription.run_forever(resign))

@@ -119,4 +119,4 @@ async def _router_subscription(engine: AsyncEngine, settings: Settings) -> Subsc
         send_task_queue=settings.send_task_queue,
         projections_wait=settings.router_projections_wait,
     )
-    return Subscription(engine, router.SUBSCRIPTION_NAME, handler.handle)
+    return Subscription(engine, router.SUBSCRIPTION_NAME, handler.handle, wanted=router.is_routed)
