@@ -7,6 +7,7 @@ English fallback template formats in English even for a Spanish-speaking custome
 from __future__ import annotations
 
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -60,7 +61,13 @@ def money(value: Any, currency: str = "USD") -> str:
 
 
 def _locale(context: Context) -> str:
-    parts = (context.name or "").replace("\\", "/").split("/")
+    return _language_of(context.name or "")
+
+
+@lru_cache(maxsize=256)
+def _language_of(template_name: str) -> str:
+    # Once per template, not once per filter call: a cohort renders one template thousands of times.
+    parts = template_name.replace("\\", "/").split("/")
     language = parts[-2].split("-")[0] if len(parts) >= 2 else "en"
     return language if language in _MONTHS else "en"
 

@@ -8,7 +8,6 @@ value a template prints lands in the HTML escaped: a customer named `<b>` reads 
 
 from __future__ import annotations
 
-import itertools
 import os
 import re
 from collections.abc import Iterator, Mapping
@@ -38,6 +37,7 @@ PURPOSES = ("marketing", "informational", "safety")
 # Channels whose templates carry a subject line (push uses it as the notification title).
 SUBJECT_CHANNELS = frozenset({"email", "push"})
 LIST_ITEM = "- "
+_PARAGRAPH_BREAK = re.compile(r"\n\s*\n")
 # Used when a templates folder has no layout of its own: the blocks, escaped, in a bare page.
 BARE_LAYOUT = (
     '<!DOCTYPE html><html lang="{{ locale }}"><head><meta charset="utf-8"><title>{{ subject }}</title>'
@@ -217,13 +217,17 @@ def split_url(body: str, name: str) -> tuple[str | None, str]:
 def text_blocks(body: str) -> list[dict[str, Any]]:
     """The text part as paragraphs and lists (runs of lines starting with `- `), for the layout."""
     blocks: list[dict[str, Any]] = []
-    for paragraph in re.split(r"\n\s*\n", body):
-        lines = [line for line in paragraph.splitlines() if line.strip()]
-        for is_item, run in itertools.groupby(lines, key=lambda line: line.startswith(LIST_ITEM)):
-            if is_item:
-                blocks.append({"kind": "list", "lines": [line.removeprefix(LIST_ITEM) for line in run]})
-            else:
-                blocks.append({"kind": "paragraph", "lines": list(run)})
+    for paragraph in _PARAGRAPH_BREAK.split(body):
+        in_list: bool | None = None  # each paragraph starts a new block
+        lines: list[str] = []
+        for line in paragraph.splitlines():
+            if not line.strip():
+                continue
+            is_item = line.startswith(LIST_ITEM)
+            if is_item is not in_list:
+                in_list, lines = is_item, []
+                blocks.append({"kind": "list" if is_item else "paragraph", "lines": lines})
+            lines.append(line[len(LIST_ITEM) :] if is_item else line)
     return blocks
 
 

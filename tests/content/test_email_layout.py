@@ -3,7 +3,9 @@ rendering it per email, and a layout that reads anything more is rendered per em
 
 from __future__ import annotations
 
+import itertools
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -148,3 +150,36 @@ def test_a_subject_holding_the_marker_is_rendered_per_email() -> None:
     assert layout is not None
     subject = f"{email_layout._MARK}0e"
     assert render_shaped(layout, subject, "en", text_blocks("Hi")) is None
+
+
+def blocks_as_before(body: str) -> list[dict[str, Any]]:
+    """text_blocks as it was written first (regex, splitlines and groupby): the reference."""
+    blocks: list[dict[str, Any]] = []
+    for paragraph in re.split(r"\n\s*\n", body):
+        lines = [line for line in paragraph.splitlines() if line.strip()]
+        for is_item, run in itertools.groupby(lines, key=lambda line: line.startswith("- ")):
+            if is_item:
+                blocks.append({"kind": "list", "lines": [line.removeprefix("- ") for line in run]})
+            else:
+                blocks.append({"kind": "paragraph", "lines": list(run)})
+    return blocks
+
+
+@pytest.mark.parametrize("body", BODIES)
+def test_text_blocks_cut_as_before(body: str) -> None:
+    assert text_blocks(body) == blocks_as_before(body)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.one_of(
+            st.sampled_from(["", "- ", "-", "--", " - x", "- a", "\t", "\r", "\x0b", "\x1c", "\u2028", "  "]),
+            st.text(max_size=8),
+        ),
+        max_size=16,
+    )
+)
+def test_any_text_is_cut_as_before(parts: list[str]) -> None:
+    body = "\n".join(parts)
+    assert text_blocks(body) == blocks_as_before(body)
