@@ -1,14 +1,22 @@
-"""Demand-response events as last scheduled, modified or cancelled (dr.*), and the reads of them.
+"""Demand-response events as first scheduled, then modified or cancelled (dr.*), and the reads of them.
 
-The modification number only goes up: a dr.event_scheduled or dr.event_modified whose number is not
-above the row's (a redelivery, or an older modification arriving late) changes nothing. A
-cancellation is final: later modifications still record the period, never undo the status. A
-modification of an event never scheduled has no program to record and is ignored (logged).
+The first dr.event_scheduled of an event wins: a later one for the same dr_event_id changes nothing,
+whatever its modification number, times or program. Only dr.event_modified changes a known event,
+because the event's cohort run listens to that alone (gridjourney/router/cohorts.py signals a second
+scheduling to the running run, which adds no one); were a repeated scheduling to move the period
+here, the DR report would disagree with the run's notices. The events door refuses such a repeat
+(gridjourney/api/dr_rescheduling.py); this rule holds where the projection lags that check.
+
+The modification number only goes up: a dr.event_modified whose number is not above the row's (a
+redelivery, or an older modification arriving late) changes nothing. A cancellation is final: later
+modifications still record the period, never undo the status. A modification of an event never
+scheduled has no program to record and is ignored (logged).
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Collection
 from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict
@@ -37,15 +45,7 @@ async def _scheduled(conn: AsyncConnection, event: StoredEvent) -> None:
         status="scheduled",
         last_position=event.position,
     )
-    changed = ("program", "start_at", "end_at", "signal_level", "target_kw", "modification_number")
-    await conn.execute(
-        statement.on_conflict_do_update(
-            index_elements=[dr_events.c.dr_event_id],
-            set_={column: statement.excluded[column] for column in (*changed, "last_position")},
-            where=(dr_events.c.last_position < statement.excluded.last_position)
-            & (dr_events.c.modification_number < statement.excluded.modification_number),
-        )
-    )
+    await conn.execute(statement.on_conflict_do_nothing(index_elements=[dr_events.c.dr_event_id]))
 
 
 async def _modified(conn: AsyncConnection, event: StoredEvent) -> None:
@@ -117,6 +117,12 @@ async def get_dr_event(conn: AsyncConnection, dr_event_id: str) -> DrEventView |
     query = select(dr_events).where(dr_events.c.dr_event_id == dr_event_id)
     row = (await conn.execute(query)).first()
     return None if row is None else DrEventView.model_validate(row)
+
+
+async def get_dr_events(conn: AsyncConnection, dr_event_ids: Collection[str]) -> dict[str, DrEventView]:
+    """The known events among `dr_event_ids`, by id."""
+    query = select(dr_events).where(dr_events.c.dr_event_id.in_(list(dr_event_ids)))
+    return {row.dr_event_id: DrEventView.model_validate(row) for row in await conn.execute(query)}
 
 
 async def list_dr_events(conn: AsyncConnection) -> list[DrEventView]:

@@ -99,3 +99,23 @@ async def test_events_are_listed_by_start(engine: AsyncEngine) -> None:
     async with engine.connect() as conn:
         listed = await list_dr_events(conn)
     assert [(event.dr_event_id, event.program) for event in listed] == [("dr-0", "ev"), ("dr-1", "ptr")]
+
+
+async def test_a_second_scheduling_changes_nothing_whatever_its_modification_number(
+    engine: AsyncEngine,
+) -> None:
+    # The event's cohort run hears only dr.event_modified: a repeated scheduling that moved the period
+    # here would make the DR report disagree with the run's notices.
+    await project(
+        engine,
+        dr("dr.event_scheduled", 0, program="ptr", signal_level=1, target_kw=500, **window(17, 19)),
+        dr("dr.event_scheduled", 1, program="ev", signal_level=3, modification_number=5, **window(12, 14)),
+        dr("dr.event_modified", 2, modification_number=1, **window(18, 20)),
+        dr("dr.event_scheduled", 3, program="ev", modification_number=9, **window(9, 10)),
+    )
+
+    event = await read(engine)
+    assert event is not None
+    assert (event.program, event.signal_level, event.target_kw) == ("ptr", 1.0, 500.0)
+    assert (event.start_at, event.end_at) == (START.replace(hour=18), START.replace(hour=20))
+    assert event.modification_number == 1

@@ -15,7 +15,8 @@ from typing import Any
 from fastapi import APIRouter, Request, Response, status
 from pydantic import BaseModel, Field, ValidationError
 
-from gridjourney.api.deps import EventsWriter, SettingsDep, StoreDep, read_limited_body
+from gridjourney.api.deps import EngineDep, EventsWriter, SettingsDep, StoreDep, read_limited_body
+from gridjourney.api.dr_rescheduling import refuse_rescheduling
 from gridjourney.api.problems import (
     ApiProblem,
     FieldError,
@@ -208,6 +209,9 @@ def _conflict(conflict: EventIdConflict, events: list[NewEvent], is_batch: bool)
         "each field named as e.g. `events[3].payload.projected_amount`). `event_id` is the idempotency "
         "key: a repeated event gets its original position with `duplicate: true` and writes nothing; "
         "an event_id reused for other content is refused with 409 naming the original position. "
+        "A `dr.event_scheduled` for a DR event already scheduled with another program, period, level or "
+        "target is refused with 409 naming `payload.dr_event_id`: change an event with "
+        "`dr.event_modified`. "
         "Answers **201** when anything was appended and **200** when every event was a duplicate, only "
         "after the events are committed (durable). Engine events (`journey.*`, `message.*`) are refused. "
         "Limits: `GRIDJOURNEY_MAX_EVENT_BODY_BYTES` (default 1 MB) and `GRIDJOURNEY_MAX_EVENTS_PER_BATCH` "
@@ -220,7 +224,12 @@ def _conflict(conflict: EventIdConflict, events: list[NewEvent], is_batch: bool)
     openapi_extra={"requestBody": _request_body_schema()},
 )
 async def post_events(
-    request: Request, response: Response, _: EventsWriter, store: StoreDep, settings: SettingsDep
+    request: Request,
+    response: Response,
+    _: EventsWriter,
+    store: StoreDep,
+    engine: EngineDep,
+    settings: SettingsDep,
 ) -> EventsAccepted:
     content_type = request.headers.get("content-type", "application/json").split(";")[0].strip().lower()
     if content_type not in ("application/json", "") and not content_type.endswith("+json"):
@@ -249,6 +258,7 @@ async def post_events(
             events.append(event)
     if errors:
         raise invalid(f"{len(errors)} invalid value(s); nothing was appended", errors)
+    await refuse_rescheduling(engine, store, events, is_batch)
     try:
         results = await store.append(events)
     except EventIdConflict as conflict:
