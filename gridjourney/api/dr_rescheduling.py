@@ -4,10 +4,11 @@ A DR event is changed by dr.event_modified alone: that is what its running cohor
 and the dr_events projection keeps the first scheduling of an event (gridjourney/projections/
 dr_events.py). A second dr.event_scheduled for a known dr_event_id with another program, period,
 signal level or target would be recorded and then ignored by both, so the door answers it with 409,
-naming `payload.dr_event_id` and pointing at dr.event_modified. The same content again is accepted
-(it changes nothing), and so is a retry of an event already in the log: the store answers that one
-(a duplicate, or an event_id conflict). Two schedulings of one new event in one request are held to
-the first of them. Requests racing past this check still agree, by the projection's rule.
+naming `payload.dr_event_id` and pointing at dr.event_modified. It is compared with the event as it
+stands (after its modifications), and the refusal says what that is. The same content again is
+accepted (it changes nothing), and so is a retry of an event already in the log: the store answers
+that one (a duplicate, or an event_id conflict). Two schedulings of one new event in one request are
+held to the first of them. Requests racing past this check still agree, by the projection's rule.
 """
 
 from __future__ import annotations

@@ -4,6 +4,7 @@ scheduling where the door could not see the first one yet."""
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -157,3 +158,17 @@ async def test_where_the_projection_lags_the_door_the_first_scheduling_wins(
         datetime.fromisoformat(first["payload"]["start"]),
         datetime.fromisoformat(first["payload"]["end"]),
     )
+
+
+async def test_after_a_modification_the_first_times_under_a_new_event_id_are_refused_naming_the_now(
+    client: httpx.AsyncClient, admin: dict[str, str], engine: AsyncEngine
+) -> None:
+    original = scheduled()
+    for event in (original, modified(**LATER)):
+        assert (await post(client, admin, event)).status_code == 201
+    await recorded(engine)
+
+    resent = {**original, "event_id": str(uuid.uuid4())}
+    problem = assert_problem(await post(client, admin, resent), 409, "payload.dr_event_id")
+
+    assert "modification 1" in problem["detail"] and LATER["start"] in problem["detail"]
