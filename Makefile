@@ -16,8 +16,10 @@ $(STAMP): requirements.lock pyproject.toml
 run: $(STAMP)
 	$(BIN)/gridjourney run
 
+# Two pytest-xdist workers, one per core: each worker is a pytest session with its own Postgres and
+# Temporal servers (tests/conftest.py), and worksteal rebalances when a long test lands late.
 test: $(STAMP) lint
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n 2 --dist worksteal
 
 lint: $(STAMP)
 	$(BIN)/ruff check gridjourney tests bench

@@ -1,8 +1,13 @@
 """The logged demo (tests/integration/logged_demo.py) starts as soon as the session knows it will run
-the test that reads it, so that its minute of mostly waiting overlaps the rest of the suite."""
+the test that reads it, so that its minute of mostly waiting overlaps the rest of the suite.
+
+Under pytest-xdist every worker collects every test but runs only some, so a worker cannot know at
+collection whether the log test will be its own: there the test starts the demo itself (the `logged_demo`
+fixture), and the other worker's tests keep the cores busy meanwhile."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,7 +20,7 @@ _started = pytest.StashKey[LoggedDemo]()
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
-    if session.config.option.collectonly:
+    if session.config.option.collectonly or "PYTEST_XDIST_WORKER" in os.environ:
         return
     if any(item.path == LOG_TEST for item in session.items):
         session.config.stash[_started] = start_logged_demo()

@@ -8,10 +8,14 @@ from __future__ import annotations
 import json
 from datetime import datetime
 
+import pytest
+
 from gridjourney.demo.utility import make_customers
-from tests.integration.logged_demo import CUSTOMERS, LoggedDemo
+from tests.integration.logged_demo import CUSTOMERS, TIMEOUT_S, LoggedDemo
 
 
+# The demo's own bound (TIMEOUT_S from its start, with what it wrote) comes before the suite's timeout.
+@pytest.mark.timeout(TIMEOUT_S + 60)
 def test_the_demos_log_is_json_lines_without_personal_data(logged_demo: LoggedDemo) -> None:
     demo = logged_demo.output()
     assert demo.returncode == 0, demo.stdout[-3000:] + demo.stderr[-3000:]
