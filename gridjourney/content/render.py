@@ -207,7 +207,7 @@ def split_url(body: str, name: str) -> tuple[str | None, str]:
     if not first.startswith(URL_PREFIX):
         return None, body
     url = first.removeprefix(URL_PREFIX).strip()
-    if not url.startswith(URL_STARTS) or any(c.isspace() for c in url):
+    if not url.startswith(URL_STARTS) or any(map(str.isspace, url)):
         raise TemplateProblem(
             f"{name}: the `{URL_PREFIX}` line must give an https:// address or a /path, got {url!r}"
         )
