@@ -8,6 +8,7 @@ task queue, not per worker).
 from __future__ import annotations
 
 import cProfile
+import gc
 import os
 import time
 from collections.abc import Callable, Coroutine, Sequence
@@ -78,6 +79,10 @@ def run_worker_process(main: Coroutine[Any, Any, None]) -> None:
     """Run a worker process's main coroutine to its end on uvloop: its event loop and socket I/O are
     written in C, so every provider request and Temporal poll costs the send worker less CPU than on
     asyncio's own loop. With PROFILE_ENV set, under cProfile (process time) until it returns."""
+    # The modules imported by now (Temporal, SQLAlchemy, pydantic, numpy, scikit-learn...) are millions of
+    # objects that live as long as the process: frozen, a full collection no longer walks them (it took
+    # about 250 ms every few batches of 500 members, ~0.1 ms per message).
+    gc.freeze()
     profile_path = os.environ.get(PROFILE_ENV)
     if not profile_path:
         uvloop.run(main)
