@@ -9,8 +9,10 @@ from datetime import timedelta
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from gridjourney.metering.holidays import US, check_calendar
 
 
 class Settings(BaseSettings):
@@ -153,6 +155,16 @@ class Settings(BaseSettings):
     sms_concurrency: int = Field(
         32, ge=1, le=1_000, description="Twilio requests one cohort batch has in flight at once."
     )
+    holiday_calendar: str = Field(
+        US,
+        description="Public holidays that are never DR like days, for a DR event whose run names no "
+        "`holiday_calendar` of its own: a country code with an optional subdivision (US, GB-ENG, CA-ON).",
+    )
+
+    @field_validator("holiday_calendar")
+    @classmethod
+    def _known_calendar(cls, value: str) -> str:
+        return check_calendar(value)
 
     # --- power outages (gridjourney/incidents) -----------------------------------------------------
     outage_dedup_window: timedelta = Field(

@@ -137,7 +137,9 @@ class WorkerSide:
             journey_activities=activities.journey_activities,
             send_activities=activities.send_activities,
             scoring_activities=scoring.activities,
-            cohort_activities=cohort_activities(self.engine, self.settings.home / "models"),
+            cohort_activities=cohort_activities(
+                self.engine, self.settings.home / "models", self.settings.holiday_calendar
+            ),
         )
         workers = [
             worker for name, worker in zip(("journeys", "send"), workers, strict=True) if name in self.queues

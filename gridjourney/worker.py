@@ -37,6 +37,7 @@ from gridjourney.activities.scores import Scoring
 from gridjourney.cohorts.activities import CohortActivities
 from gridjourney.config import Settings
 from gridjourney.dr.activities import DrActivities
+from gridjourney.metering.holidays import US
 from gridjourney.workflows.cohort import CohortWorkflow
 from gridjourney.workflows.journey import JourneyWorkflow
 from gridjourney.workflows.scoring import SCHEDULE_HOUR_UTC, SCHEDULE_ID, DailyScoringWorkflow, ScanInput
@@ -96,10 +97,14 @@ def run_worker_process(main: Coroutine[Any, Any, None]) -> None:
         profiler.dump_stats(profile_path)
 
 
-def cohort_activities(engine: AsyncEngine, models_dir: Path) -> list[Callable[..., Any]]:
+def cohort_activities(
+    engine: AsyncEngine, models_dir: Path, holiday_calendar: str = US
+) -> list[Callable[..., Any]]:
     """The main-queue activities of CohortWorkflow: the cohort engine's (gridjourney/cohorts) and
-    DR_PERFORMANCE_BATCH (gridjourney/dr). `models_dir`: the saved models of `score` steps."""
-    return [*CohortActivities(engine, Scoring(engine, models_dir)).all, *DrActivities(engine).activities]
+    DR_PERFORMANCE_BATCH (gridjourney/dr). `models_dir`: the saved models of `score` steps;
+    `holiday_calendar`: settings.holiday_calendar (DR like days of runs whose event names none)."""
+    cohort = CohortActivities(engine, Scoring(engine, models_dir), holiday_calendar)
+    return [*cohort.all, *DrActivities(engine, holiday_calendar).activities]
 
 
 def scoring_schedule(settings: Settings) -> Schedule:

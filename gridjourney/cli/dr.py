@@ -145,10 +145,11 @@ def report_command(
         raise typer.BadParameter("name one EVENT_ID, or --all")
 
     async def main() -> list[EventData]:
-        engine = create_engine(resolve_database_url(get_settings()), pool_size=2)
+        settings = get_settings()
+        engine = create_engine(resolve_database_url(settings), pool_size=2)
         try:
             ids = [event_id] if event_id is not None else await event_ids_with_runs(engine, program)
-            return await gather(engine, ids)
+            return await gather(engine, ids, settings.holiday_calendar)
         finally:
             await engine.dispose()
 

@@ -29,6 +29,7 @@ from gridjourney.cohorts.audience import BadCohortInput, audience_members, resol
 from gridjourney.dsl.expressions import ExpressionError, evaluate
 from gridjourney.dsl.schema import SCORE_MODELS, BranchStep
 from gridjourney.events.store import EventStore
+from gridjourney.metering.holidays import US
 from gridjourney.projections.queries import CustomerView, get_customers
 from gridjourney.workflows.cohort_contracts import (
     ADD_MEMBERS,
@@ -86,6 +87,7 @@ def _heartbeat(*details: Any) -> None:
 class CohortActivities:
     engine: AsyncEngine
     scoring: Scoring
+    holiday_calendar: str = US  # settings.holiday_calendar: a DR target's like days
     store: EventStore = field(init=False)
 
     def __post_init__(self) -> None:
@@ -94,7 +96,7 @@ class CohortActivities:
     @activity.defn(name=RESOLVE_AUDIENCE)
     async def resolve_audience(self, request: ResolveAudienceInput) -> AudienceOutcome:
         try:
-            return await resolve_audience(self.engine, request)
+            return await resolve_audience(self.engine, request, holiday_calendar=self.holiday_calendar)
         except BadCohortInput as error:  # recorded as the run's failure; a retry would fail the same
             raise ApplicationError(str(error), type="BadCohortInput", non_retryable=True) from error
 

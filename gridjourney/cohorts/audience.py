@@ -31,6 +31,7 @@ from gridjourney.dr.target import (
 from gridjourney.dsl.expressions import ExpressionError, evaluate
 from gridjourney.dsl.schema import AudienceSpec, TargetSpec
 from gridjourney.metering.dr_baseline import MAX_LOOKBACK_DAYS
+from gridjourney.metering.holidays import US
 from gridjourney.metering.store import load_reads
 from gridjourney.workflows.assignment import unit_interval
 from gridjourney.workflows.cohort_contracts import AudienceOutcome, ResolveAudienceInput
@@ -46,12 +47,16 @@ class BadCohortInput(Exception):
 
 
 async def resolve_audience(
-    engine: AsyncEngine, request: ResolveAudienceInput, customers_per_load: int | None = None
+    engine: AsyncEngine,
+    request: ResolveAudienceInput,
+    customers_per_load: int | None = None,
+    holiday_calendar: str = US,
 ) -> AudienceOutcome:
     """The audience into cohort_members. Raises BadCohortInput after recording the run `failed` with
-    the reason (cohort_runs.exit_reason). `customers_per_load`: see `expected_reductions`."""
+    the reason (cohort_runs.exit_reason). `customers_per_load`: see `expected_reductions`;
+    `holiday_calendar`: the DR target's when the run's event names none (settings.holiday_calendar)."""
     try:
-        return await _resolve(engine, request, customers_per_load)
+        return await _resolve(engine, request, customers_per_load, holiday_calendar)
     except BadCohortInput as error:
         async with engine.begin() as conn:
             await queries.claim_run(conn, _new_run(request))
@@ -71,7 +76,7 @@ def _new_run(request: ResolveAudienceInput) -> NewRun:
 
 
 async def _resolve(
-    engine: AsyncEngine, request: ResolveAudienceInput, customers_per_load: int | None
+    engine: AsyncEngine, request: ResolveAudienceInput, customers_per_load: int | None, holiday_calendar: str
 ) -> AudienceOutcome:
     async with engine.begin() as conn:
         status, members, holdout = await queries.claim_run(conn, _new_run(request))
@@ -108,7 +113,9 @@ async def _resolve(
         if audience.target is not None:
             target_kw = _target_kw(audience.target, request.subject)
         if audience.target is not None and target_kw is not None:  # no target: the whole audience
-            expectations = await expected_reductions(engine, candidates, request.subject, customers_per_load)
+            expectations = await expected_reductions(
+                engine, candidates, request.subject, customers_per_load, holiday_calendar
+            )
             picked, expected_kw = pick_until_target(picked, expectations, audience.target, target_kw)
         await queries.insert_members(conn, request.run_id, picked, request.first_step, request.track)
         held = sum(member.holdout for member in picked)
@@ -208,6 +215,7 @@ async def expected_reductions(
     candidates: list[Candidate],
     subject: dict[str, Any],
     customers_per_load: int | None = None,
+    holiday_calendar: str = US,
 ) -> dict[str, Expectation]:
     """Each candidate's DR-response propensity and expected kW shed over the event window, computed a
     group of customers at a time (a customer's baseline depends on their reads only), so that memory
@@ -221,7 +229,7 @@ async def expected_reductions(
         raise BadCohortInput("a DR target needs the event's start and end as times") from error
     try:
         async with engine.connect() as conn:
-            rule = await dr_queries.like_day_rule(conn, _event_id(subject), subject)
+            rule = await dr_queries.like_day_rule(conn, _event_id(subject), subject, holiday_calendar)
     except BadLikeDayRule as error:
         raise BadCohortInput(str(error)) from error
     since = start - timedelta(days=MAX_LOOKBACK_DAYS + 1)

@@ -21,6 +21,7 @@ from gridjourney.dr import queries
 from gridjourney.dr.gather import load_full_hours
 from gridjourney.dr.performance import MemberPerformance, member_performance, window_hours
 from gridjourney.metering.dr_baseline import MAX_LOOKBACK_DAYS
+from gridjourney.metering.holidays import US
 from gridjourney.workflows.cohort_contracts import DR_PERFORMANCE_BATCH, BatchOutcome, DrPerformanceInput
 
 FINISHED = "completed"  # left_reason of members whose last step this was
@@ -31,8 +32,9 @@ MEMBERS_PER_HEARTBEAT = 50
 class DrActivities:
     """Activities of the DR performance report (registered on the main task queue by worker.py)."""
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, holiday_calendar: str = US) -> None:
         self.engine = engine
+        self.holiday_calendar = holiday_calendar  # settings.holiday_calendar, for runs naming none
 
     @property
     def activities(self) -> list[Callable[..., Any]]:
@@ -45,9 +47,8 @@ class DrActivities:
             members = await batch_members(conn, batch)
             ids = [member.customer_id for member in members]
             zones = await queries.time_zones_of(conn, ids)
-            rule = await queries.like_day_rule(
-                conn, task.dr_event_id, await queries.run_subject(conn, batch.run_id)
-            )
+            subject = await queries.run_subject(conn, batch.run_id)
+            rule = await queries.like_day_rule(conn, task.dr_event_id, subject, self.holiday_calendar)
         if not members:
             return BatchOutcome()
         figures: dict[str, MemberPerformance] = {}

@@ -15,6 +15,7 @@ from gridjourney.dr.like_days import LikeDayRule
 from gridjourney.dr.performance import empty_window, full_hours, window_hours
 from gridjourney.dr.report import EventData
 from gridjourney.metering.dr_baseline import MAX_LOOKBACK_DAYS
+from gridjourney.metering.holidays import US
 from gridjourney.metering.store import load_reads
 
 READS_PER_DAY_AT_MOST = 96  # 15-minute reads
@@ -36,15 +37,18 @@ async def event_ids_with_runs(engine: AsyncEngine, program: str | None = None) -
     return [e.dr_event_id for e in sorted(chosen, key=lambda e: (e.start, e.dr_event_id))]
 
 
-async def gather(engine: AsyncEngine, event_ids: Sequence[str]) -> list[EventData]:
-    """One EventData per event id, in order; UnknownDrEvent for an id that is no DR event."""
-    datas, rules = await gather_facts(engine, event_ids)
+async def gather(
+    engine: AsyncEngine, event_ids: Sequence[str], default_calendar: str = US
+) -> list[EventData]:
+    """One EventData per event id, in order; UnknownDrEvent for an id that is no DR event.
+    `default_calendar`: the holidays of a run that names none (settings.holiday_calendar)."""
+    datas, rules = await gather_facts(engine, event_ids, default_calendar)
     await fill_windows(engine, datas, rules)
     return datas
 
 
 async def gather_facts(
-    engine: AsyncEngine, event_ids: Sequence[str]
+    engine: AsyncEngine, event_ids: Sequence[str], default_calendar: str = US
 ) -> tuple[list[EventData], list[LikeDayRule]]:
     """`gather` without the members' windows (the part computed from reads), with each event's
     like-day rule."""
@@ -63,7 +67,8 @@ async def gather_facts(
             since = min((run.started_at for run in runs), default=event.start)
             until = max([event.end, *(run.finished_at for run in runs if run.finished_at)])
             expected = [run.expected_kw for run in runs if run.expected_kw is not None]
-            rules.append(await queries.like_day_rule(conn, event_id, runs[0].subject if runs else {}))
+            subject = runs[0].subject if runs else {}
+            rules.append(await queries.like_day_rule(conn, event_id, subject, default_calendar))
             datas.append(
                 EventData(
                     event=event,

@@ -5,8 +5,8 @@ step), so the two are measured against the same baseline.
 Beyond the weekday/weekend kind (metering/dr_baseline.py), a day is never a like day when it is a
 holiday of the event's calendar, when another DR event touched it (its load was shifted on purpose),
 or when the program names it (the London trial's Low-price days, when homes were asked to use more).
-The calendar and the named days come from the cohort run's subject: `holiday_calendar` (default US
-federal) and `not_like_days` (ISO dates).
+The calendar and the named days come from the cohort run's subject: `holiday_calendar` (else the
+utility's, settings.holiday_calendar: US federal unless set) and `not_like_days` (ISO dates).
 """
 
 from __future__ import annotations
@@ -41,15 +41,18 @@ class LikeDayRule:
         return days
 
 
-def rule_of(subject: Mapping[str, Any], other_events: Iterable[tuple[datetime, datetime]]) -> LikeDayRule:
+def rule_of(
+    subject: Mapping[str, Any], other_events: Iterable[tuple[datetime, datetime]], default_calendar: str = US
+) -> LikeDayRule:
     """The rule of a run with this subject, excluding the days of `other_events`."""
-    calendar, days = subject_terms(subject)
+    calendar, days = subject_terms(subject, default_calendar)
     return LikeDayRule(holiday_calendar=calendar, other_events=tuple(other_events), not_like_days=days)
 
 
-def subject_terms(subject: Mapping[str, Any]) -> tuple[str, frozenset[date]]:
-    """The calendar and the named days of a run's subject (BadLikeDayRule when they are not valid)."""
-    calendar = str(subject.get(HOLIDAY_CALENDAR) or US)
+def subject_terms(subject: Mapping[str, Any], default_calendar: str = US) -> tuple[str, frozenset[date]]:
+    """The calendar (`default_calendar` when the subject names none) and the named days of a run's
+    subject (BadLikeDayRule when they are not valid)."""
+    calendar = str(subject.get(HOLIDAY_CALENDAR) or default_calendar)
     try:
         check_calendar(calendar)
         days = frozenset(date.fromisoformat(str(day)) for day in subject.get(NOT_LIKE_DAYS) or [])

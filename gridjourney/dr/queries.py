@@ -15,6 +15,7 @@ from gridjourney.db.any_of import any_of
 from gridjourney.db.tables import cohort_members, cohort_runs, customers, dr_performance, events, meter_reads
 from gridjourney.dr.like_days import LikeDayRule, rule_of
 from gridjourney.dr.performance import MemberPerformance
+from gridjourney.metering.holidays import US
 from gridjourney.projections.dr_events import DrEventView as DrEventRow
 from gridjourney.projections.dr_events import list_dr_events
 
@@ -143,16 +144,17 @@ async def all_dr_events(conn: AsyncConnection) -> dict[str, DrEventView]:
 
 
 async def like_day_rule(
-    conn: AsyncConnection, dr_event_id: str | None, subject: dict[str, Any]
+    conn: AsyncConnection, dr_event_id: str | None, subject: dict[str, Any], default_calendar: str = US
 ) -> LikeDayRule:
     """The like-day rule (dr/like_days.py) for the event `dr_event_id` of a run with this subject:
-    the days of every other DR event not cancelled are excluded."""
+    the days of every other DR event not cancelled are excluded; holidays of the subject's calendar,
+    else of `default_calendar` (settings.holiday_calendar)."""
     others = [
         (event.start, event.end)
         for event in (await all_dr_events(conn)).values()
         if event.dr_event_id != dr_event_id and event.status != "cancelled"
     ]
-    return rule_of(subject, others)
+    return rule_of(subject, others, default_calendar)
 
 
 async def run_subject(conn: AsyncConnection, run_id: str) -> dict[str, Any]:

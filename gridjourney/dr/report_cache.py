@@ -23,19 +23,21 @@ from gridjourney.dr.gather import fill_windows, gather_facts
 from gridjourney.dr.like_days import LikeDayRule
 from gridjourney.dr.report import DrEventReport, EventData, build_report
 from gridjourney.metering.dr_baseline import MAX_LOOKBACK_DAYS
+from gridjourney.metering.holidays import US
 
 REPORTS_KEPT = 32
 
 
 class ReportCache:
-    def __init__(self, capacity: int = REPORTS_KEPT) -> None:
+    def __init__(self, capacity: int = REPORTS_KEPT, default_calendar: str = US) -> None:
         self.capacity = capacity
+        self.default_calendar = default_calendar  # settings.holiday_calendar
         self._reports: OrderedDict[str, tuple[tuple[object, ...], DrEventReport]] = OrderedDict()
         self.computed = 0  # reports computed (not served from the cache): for tests and logs
 
     async def report(self, engine: AsyncEngine, dr_event_id: str) -> DrEventReport:
         """The event's report (UnknownDrEvent for an id that is no DR event)."""
-        [data], [rule] = await gather_facts(engine, [dr_event_id])
+        [data], [rule] = await gather_facts(engine, [dr_event_id], self.default_calendar)
         key = await _key(engine, data, rule)
         kept = self._reports.get(dr_event_id)
         if kept is not None and kept[0] == key:

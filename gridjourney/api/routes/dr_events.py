@@ -20,7 +20,7 @@ def _reports(request: Request) -> ReportCache:
     """The app's reports, kept until their reads, members or event change (gridjourney/dr/report_cache.py)."""
     state = request.app.state
     if not hasattr(state, "dr_reports"):
-        state.dr_reports = ReportCache()
+        state.dr_reports = ReportCache(default_calendar=state.settings.holiday_calendar)
     cache: ReportCache = state.dr_reports
     return cache
 
