@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 from urllib.parse import urlencode
 
@@ -43,6 +45,31 @@ LOOKUP_LIMIT = 200
 # JSON per SMS. Kept to its warnings; set this logger's level to INFO to trace the calls again.
 TWILIO_HTTP_LOG = logging.getLogger(f"{__name__}.twilio_http")
 TWILIO_HTTP_LOG.setLevel(logging.WARNING)
+# What urlencode's quote_plus leaves as it is (and the space, which becomes "+"); every other byte
+# of the UTF-8 text is %XX.
+_FORM_UNSAFE = re.compile(rb"[^A-Za-z0-9_.\-~ ]")
+_FORM_ESCAPES = {byte: b"%%%02X" % byte for byte in range(256)}
+
+
+def form_body(data: Mapping[str, object]) -> bytes:
+    """`urlencode(data, doseq=True).encode()`, byte for byte, with text fields escaped by one regex
+    pass over their UTF-8 instead of a quoter call per character (most of an SMS's encoding CPU).
+    Fields that are not text (lists, numbers) go through urlencode itself."""
+    fields = []
+    for key, value in data.items():
+        if isinstance(key, str) and isinstance(value, str):
+            fields.append(_form_quote(key) + b"=" + _form_quote(value))
+        elif encoded := urlencode([(key, value)], doseq=True):  # an empty list is no field at all
+            fields.append(encoded.encode())
+    return b"&".join(fields)
+
+
+def _form_quote(text: str) -> bytes:
+    return _FORM_UNSAFE.sub(_form_escape, text.encode()).replace(b" ", b"+")
+
+
+def _form_escape(unsafe: re.Match[bytes]) -> bytes:
+    return _FORM_ESCAPES[unsafe[0][0]]
 
 
 class _TwilioTransport(AsyncTwilioHttpClient):  # type: ignore[misc]  # twilio has no type hints
@@ -73,7 +100,7 @@ class _TwilioTransport(AsyncTwilioHttpClient):  # type: ignore[misc]  # twilio h
             sent["Authorization"] = self._basic(auth)
         body = None
         if data:
-            body = urlencode(data, doseq=True).encode()
+            body = form_body(data)
             sent["Content-Type"] = "application/x-www-form-urlencoded"
         async with self.session.request(  # the pooled session __init__ made
             method.upper(),

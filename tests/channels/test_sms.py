@@ -6,8 +6,11 @@ import logging
 import socket
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from urllib.parse import urlencode
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from gridjourney.channels.base import (
     LookupUnavailable,
@@ -15,11 +18,14 @@ from gridjourney.channels.base import (
     PermanentSendError,
     TransientSendError,
 )
-from gridjourney.channels.sms import TWILIO_HTTP_LOG, TwilioSmsSender
+from gridjourney.channels.sms import TWILIO_HTTP_LOG, TwilioSmsSender, form_body
 from gridjourney.channels.twilio_standin import TwilioStandIn
 from tests.channels.conftest import ACCOUNT_SID, AUTH_TOKEN
 
 FROM = "+15005550006"
+# Text as Twilio's form fields carry it (no lone surrogates: those cannot be UTF-8 at all).
+FIELD_TEXT = st.text(st.characters(exclude_categories=["Cs"]))
+FIELD_VALUE = st.one_of(FIELD_TEXT, st.integers(), st.lists(FIELD_TEXT, max_size=3), st.binary(max_size=8))
 
 
 def sms(
@@ -181,3 +187,14 @@ async def test_lookup_finds_a_message_still_queued_at_twilio(
     receipt = await sender.send(sms("+15035550100"))
     found = await sender.lookup(sms("+15035550100"), since)
     assert found is not None and found.provider_message_id == receipt.provider_message_id
+
+
+@given(st.dictionaries(FIELD_TEXT, FIELD_VALUE, max_size=6))
+def test_the_form_body_is_the_bytes_urlencode_gives(data: dict[str, object]) -> None:
+    assert form_body(data) == urlencode(data, doseq=True).encode()
+
+
+def test_the_form_body_escapes_what_quote_plus_escapes() -> None:
+    data = {"Body": "Corte de energía ⚡ 50% + más: a&b=c/d?e~f_g.h-i", "To": "+15035550100"}
+    assert form_body(data) == urlencode(data, doseq=True).encode()
+    assert form_body(data).endswith(b"&To=%2B15035550100")
