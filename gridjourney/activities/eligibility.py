@@ -137,7 +137,7 @@ async def gather_many(
             since = caps.window_start(cap, now)
             counted = caps.counted_channel(cap)
             counts[cap] = await ledger.count_reserved_many(conn, customer_ids, purpose, counted, since)
-    consents = await consents_of_many(conn, customer_ids)
+    consents = await consents_of_many(conn, customer_ids, purpose)
     suppressed = await suppressed_addresses_of_many(conn, customer_ids)
     endpoints = await endpoints_of_many(conn, customer_ids)
     # A purpose the rule never refuses (safety) does not ask.

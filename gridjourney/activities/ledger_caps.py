@@ -88,4 +88,4 @@ async def count_reserved_many(
         rows = await conn.execute(_RESERVED_BY_CUSTOMER, params)
     else:
         rows = await conn.execute(_RESERVED_BY_CUSTOMER_ON_CHANNEL, params | {"channel": channel})
-    return {customer_id: int(count) for customer_id, count in rows}
+    return {customer_id: int(count) for customer_id, count in rows.all()}

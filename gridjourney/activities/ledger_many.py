@@ -83,7 +83,8 @@ def _moving(*statuses: str, skip_locked: bool = False, **values: Any) -> Returni
 
 
 async def _moved_keys(conn: AsyncConnection, statement: ReturningUpdate[str], **params: Any) -> set[str]:
-    return set((await conn.execute(statement, params)).scalars())
+    # .all(): one fetch of the buffered rows, not a driver call per row
+    return set((await conn.execute(statement, params)).scalars().all())
 
 
 # --- owning the keys --------------------------------------------------------------------------------
@@ -135,14 +136,14 @@ async def acquire_many(
         "journey_id": journey_id,
         "step_id": step_id,
     }
-    rows = map(ledger_row, (await conn.execute(_ACQUIRE, params)).mappings())
+    rows = map(ledger_row, (await conn.execute(_ACQUIRE, params)).mappings().all())
     return {row.idempotency_key: row for row in rows}
 
 
 async def rows_of(conn: AsyncConnection, keys: Collection[str]) -> dict[str, LedgerRow]:
     if not keys:
         return {}
-    rows = map(ledger_row, (await conn.execute(_ROWS_OF, {"keys": list(keys)})).mappings())
+    rows = map(ledger_row, (await conn.execute(_ROWS_OF, {"keys": list(keys)})).mappings().all())
     return {row.idempotency_key: row for row in rows}
 
 

@@ -73,7 +73,7 @@ async def batch_members(conn: AsyncConnection, batch: MemberBatch) -> list[Membe
             .exists()
         )
         query = query.where(told if batch.told else ~told)
-    rows = await conn.execute(query.order_by(c.member_no))
+    rows = (await conn.execute(query.order_by(c.member_no))).all()
     return [
         Member(
             customer_id=row.customer_id,

@@ -222,7 +222,7 @@ class EventStore:
         await conn.execute(_APPEND_LOCK)
         rows = await self._sealed(conn, new_rows)
         ids = [row["event_id"] for row in rows]
-        found = await conn.execute(_KNOWN, {"event_ids": ids})
+        found = (await conn.execute(_KNOWN, {"event_ids": ids})).all()
         existing = {row.event_id: (row.position, row.fingerprint) for row in found}
         results: dict[uuid.UUID, AppendResult] = {
             event_id: AppendResult(event_id=event_id, position=position, duplicate=True)
@@ -244,7 +244,7 @@ class EventStore:
                 fresh.append(row)
         if fresh:
             columns = {f"{name}s": [row[name] for row in fresh] for name in _COLUMNS}
-            inserted = await conn.execute(_INSERT, columns)
+            inserted = (await conn.execute(_INSERT, columns)).all()
             for event_id, position in inserted:
                 results[event_id] = AppendResult(event_id=event_id, position=position, duplicate=False)
             await conn.execute(_NOTIFY)

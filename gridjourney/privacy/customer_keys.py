@@ -58,7 +58,7 @@ async def keys_for_writing(
     Call inside the append's transaction (under its lock), so two appends never create two keys."""
     if not customer_ids:
         return {}
-    rows = await conn.execute(_KEYS_OF, {"ids": list(customer_ids)})
+    rows = (await conn.execute(_KEYS_OF, {"ids": list(customer_ids)})).all()
     keys: dict[str, bytes] = {}
     for row in rows:
         if row.erased_at is not None:
@@ -84,7 +84,7 @@ async def keys_for_reading(
     """Each customer's data key; None for an erased customer (and one that never had a key)."""
     if not customer_ids:
         return {}
-    rows = await conn.execute(_KEYS_OF, {"ids": list(customer_ids)})
+    rows = (await conn.execute(_KEYS_OF, {"ids": list(customer_ids)})).all()
     keys: dict[str, bytes | None] = dict.fromkeys(customer_ids)
     for row in rows:
         if row.wrapped_key is not None:

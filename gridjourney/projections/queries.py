@@ -113,7 +113,8 @@ async def get_customer(conn: AsyncConnection, customer_id: str) -> CustomerView 
 async def get_customers(conn: AsyncConnection, customer_ids: Sequence[str]) -> dict[str, CustomerView]:
     """Many customers at once (a cohort batch), by id; unknown ids are absent."""
     query = select(customers).where(any_of(customers.c.customer_id, customer_ids))
-    return {row.customer_id: CustomerView.model_validate(row) for row in await conn.execute(query)}
+    rows = (await conn.execute(query)).all()  # one fetch, not a driver call per row
+    return {row.customer_id: CustomerView.model_validate(row) for row in rows}
 
 
 async def customers_with_phone(conn: AsyncConnection, phone: str) -> list[CustomerView]:
@@ -152,15 +153,18 @@ async def list_consents(conn: AsyncConnection, customer_id: str) -> list[Consent
 
 
 async def consents_of_many(
-    conn: AsyncConnection, customer_ids: Sequence[str]
+    conn: AsyncConnection, customer_ids: Sequence[str], purpose: str | None = None
 ) -> dict[str, dict[tuple[str, str], bool]]:
-    """customer id → (channel, purpose) → granted, for many customers at once (a cohort batch)."""
+    """customer id → (channel, purpose) → granted, for many customers at once (a cohort batch); with
+    `purpose`, only that purpose's consents (a batch judges one purpose: a third of the rows)."""
     query = select(consents.c.customer_id, consents.c.channel, consents.c.purpose, consents.c.granted).where(
         any_of(consents.c.customer_id, customer_ids)
     )
+    if purpose is not None:
+        query = query.where(consents.c.purpose == purpose)
     found: dict[str, dict[tuple[str, str], bool]] = {}
-    for customer_id, channel, purpose, granted in await conn.execute(query):
-        found.setdefault(customer_id, {})[(channel, purpose)] = granted
+    for customer_id, channel, purpose_of, granted in (await conn.execute(query)).all():
+        found.setdefault(customer_id, {})[(channel, purpose_of)] = granted
     return found
 
 

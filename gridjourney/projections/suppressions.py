@@ -165,7 +165,7 @@ async def suppressed_addresses_of_many(
         suppressions.c.customer_id, suppressions.c.channel, suppressions.c.address, suppressions.c.reason
     ).where(any_of(suppressions.c.customer_id, customer_ids), suppressions.c.removed_at.is_(None))
     found: dict[str, dict[tuple[str, str], str]] = {}
-    for customer_id, channel, address, reason in await conn.execute(query):
+    for customer_id, channel, address, reason in (await conn.execute(query)).all():
         found.setdefault(customer_id, {})[(channel, address)] = reason
     return found
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from gridjourney.events.models import NewEvent
 from gridjourney.projections import queries
 from tests.events.builders import BASE_TIME, new_event, usage
 from tests.projections.helpers import project
@@ -85,3 +86,30 @@ async def test_read_side_queries(engine: AsyncEngine) -> None:
         assert timeline[4].payload["reason"] == "no_consent"
         later = await queries.customer_timeline(conn, "c-1", after_position=timeline[3].position, limit=1)
         assert [row.type for row in later] == ["message.suppressed"]
+
+
+async def test_consents_of_many_by_customer_and_of_one_purpose(engine: AsyncEngine) -> None:
+    def consent(customer_id: str, channel: str, purpose: str, granted: bool, minute: int) -> NewEvent:
+        payload = {"channel": channel, "purpose": purpose, "granted": granted}
+        return new_event("consent.changed", customer_id, payload, minute=minute)
+
+    await project(
+        engine,
+        consent("c-1", "sms", "marketing", True, 1),
+        consent("c-1", "email", "informational", True, 2),
+        consent("c-1", "sms", "informational", False, 3),
+        consent("c-2", "push", "marketing", True, 4),
+    )
+    async with engine.connect() as conn:
+        every = await queries.consents_of_many(conn, ["c-1", "c-2", "c-3"])
+        informational = await queries.consents_of_many(conn, ["c-1", "c-2", "c-3"], "informational")
+
+    assert every == {
+        "c-1": {
+            ("sms", "marketing"): True,
+            ("email", "informational"): True,
+            ("sms", "informational"): False,
+        },
+        "c-2": {("push", "marketing"): True},
+    }
+    assert informational == {"c-1": {("email", "informational"): True, ("sms", "informational"): False}}
