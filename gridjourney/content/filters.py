@@ -6,6 +6,7 @@ English fallback template formats in English even for a Spanish-speaking custome
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from functools import lru_cache
 from typing import Any
@@ -72,12 +73,15 @@ def _language_of(template_name: str) -> str:
     return language if language in _MONTHS else "en"
 
 
-def _local(context: Context, value: Any) -> datetime:
+def _zone_name(context: Context) -> Any:
+    customer = context.get("customer")
+    return customer.get("time_zone", "UTC") if isinstance(customer, dict) else "UTC"
+
+
+def _local(value: Any, zone_name: Any) -> datetime:
     moment = datetime.fromisoformat(value) if isinstance(value, str) else value
     if not isinstance(moment, datetime):
         raise TypeError(f"{value!r} is not a timestamp")
-    customer = context.get("customer")
-    zone_name = customer.get("time_zone", "UTC") if isinstance(customer, dict) else "UTC"
     try:
         zone = ZoneInfo(zone_name or "UTC")
     except (ZoneInfoNotFoundError, ValueError):
@@ -103,32 +107,55 @@ def _date(moment: datetime, locale: str) -> str:
     return f"{weekday}, {month} {moment.day}"
 
 
+def _day(moment: datetime, locale: str) -> str:
+    month = _MONTHS[locale][moment.month - 1]
+    return f"{moment.day} de {month}" if locale == "es" else f"{month} {moment.day}"
+
+
+def _date_time(moment: datetime, locale: str) -> str:
+    joiner = " at " if locale == "en" else (" a la " if moment.hour % 12 == 1 else " a las ")  # a la 1:00
+    return _date(moment, locale) + joiner + _time(moment, locale)
+
+
+Form = Callable[[datetime, str], str]
+
+
+def _formatted(context: Context, value: Any, form: Form) -> str:
+    zone_name = _zone_name(context)
+    if type(value) is str and type(zone_name) is str:
+        return _formatted_text(form, value, zone_name, _locale(context))
+    return form(_local(value, zone_name), _locale(context))
+
+
+@lru_cache(maxsize=1024)
+def _formatted_text(form: Form, value: str, zone_name: str, locale: str) -> str:
+    # A timestamp's text, zone and language give one output: a cohort prints the same event times
+    # for every customer of a zone, so each is parsed, converted and formatted once.
+    return form(_local(value, zone_name), locale)
+
+
 @pass_context
 def local_time(context: Context, value: Any) -> str:
     """`3:00 PM PDT` (en) / `3:00 p. m. PDT` (es), in the customer's zone."""
-    return _time(_local(context, value), _locale(context))
+    return _formatted(context, value, _time)
 
 
 @pass_context
 def local_date(context: Context, value: Any) -> str:
     """`Tuesday, July 14` (en) / `martes 14 de julio` (es), in the customer's zone."""
-    return _date(_local(context, value), _locale(context))
+    return _formatted(context, value, _date)
 
 
 @pass_context
 def local_day(context: Context, value: Any) -> str:
     """`July 14` (en) / `14 de julio` (es): a date without the weekday (GSM-7 safe in Spanish SMS)."""
-    moment, locale = _local(context, value), _locale(context)
-    month = _MONTHS[locale][moment.month - 1]
-    return f"{moment.day} de {month}" if locale == "es" else f"{month} {moment.day}"
+    return _formatted(context, value, _day)
 
 
 @pass_context
 def local_datetime(context: Context, value: Any) -> str:
     """`Tuesday, July 14 at 3:00 PM PDT` (en) / `martes 14 de julio a las 3:00 p. m. PDT` (es)."""
-    moment, locale = _local(context, value), _locale(context)
-    joiner = " at " if locale == "en" else (" a la " if moment.hour % 12 == 1 else " a las ")  # a la 1:00
-    return _date(moment, locale) + joiner + _time(moment, locale)
+    return _formatted(context, value, _date_time)
 
 
 FILTERS = {

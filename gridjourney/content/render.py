@@ -16,7 +16,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from jinja2 import FileSystemLoader, StrictUndefined, TemplateError, TemplateNotFound, meta, nodes
+from jinja2 import FileSystemLoader, StrictUndefined, Template, TemplateError, TemplateNotFound, meta, nodes
+from jinja2.runtime import new_context
 from jinja2.sandbox import SandboxedEnvironment
 
 from gridjourney.content.email_layout import render_shaped, shaped_layout, shaped_source
@@ -145,7 +146,7 @@ def render(
         except TemplateError as error:
             raise TemplateProblem(f"{name}: {error}") from error
         try:
-            text = compiled.render(dict(variables))
+            text = render_template(compiled, variables)
         except TemplateError as error:
             raise TemplateProblem(f"{name}: {error}") from error
         except (TypeError, ValueError) as error:  # a filter given the wrong kind of value
@@ -161,6 +162,25 @@ def render(
         return RenderedMessage(subject=subject, body=body, locale=candidate, html=html, url=url)
     tried = ", ".join(template_path(channel, template, c) for c in candidate_locales(locale))
     raise TemplateProblem(f"no template {template!r} for {channel}; looked for {tried} in {templates_dir}")
+
+
+def render_template(template: Template, variables: Mapping[str, Any]) -> str:
+    """`template.render(variables)`, with the template's globals read into a dict once per template:
+    Jinja's own render walks its ChainMap of globals twice per call."""
+    globals_ = _flat_globals(template)
+    context = new_context(
+        template.environment, template.name, template.blocks, dict(globals_, **variables), True, globals_
+    )
+    try:
+        return template.environment.concat(template.root_render_func(context))
+    except Exception:
+        template.environment.handle_exception()
+
+
+@lru_cache(maxsize=256)
+def _flat_globals(template: Template) -> dict[str, Any]:
+    # The environments' globals are set when they are made (`environment`) and never changed.
+    return dict(template.globals)
 
 
 def split_purpose(text: str) -> tuple[str | None, str]:
@@ -253,7 +273,7 @@ def render_html(
         context["blocks"] = text_blocks(body)
     try:
         if name == own:
-            return env.get_template(name).render(context).strip()
+            return render_template(env.get_template(name), context).strip()
         compiled = env.get_template(name) if name else None
         # A layout that reads only the subject, locale and blocks: once per shape (content/email_layout.py).
         shaped = shaped_layout(compiled) if compiled is not None else shaped_source(env, BARE_LAYOUT)
@@ -261,7 +281,7 @@ def render_html(
             page = render_shaped(shaped, subject, locale, context["blocks"])
             if page is not None:
                 return page
-        return (compiled or env.from_string(BARE_LAYOUT)).render(context).strip()
+        return render_template(compiled or env.from_string(BARE_LAYOUT), context).strip()
     except (TemplateError, TypeError, ValueError) as error:
         raise TemplateProblem(f"{name or 'the bare email layout'}: {error}") from error
 

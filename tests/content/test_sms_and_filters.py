@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 
 import pytest
 
-from gridjourney.content import render, sms_segments
+from gridjourney.content import TemplateProblem, render, sms_segments
 from gridjourney.content.filters import money
 
 
@@ -56,3 +57,23 @@ def test_local_time_filters_use_the_customer_zone_and_template_locale(tmp_path: 
     assert render(tmp_path, "sms", "t", "es", context).body == "9:05 a. m. EST|lunes 5 de enero|5 de enero"
     unknown_zone = {"customer": {"time_zone": "Mars/Olympus"}, "event": context["event"]}
     assert render(tmp_path, "sms", "t", "en", unknown_zone).body.startswith("2:05 PM UTC")
+
+
+def test_a_timestamp_prints_the_same_as_text_or_datetime_in_each_zone(tmp_path: Path) -> None:
+    # Text timestamps are formatted once per zone and language (filters._formatted_text): the same
+    # text in another zone, or as a datetime, must still print for that zone.
+    (tmp_path / "sms" / "en").mkdir(parents=True)
+    (tmp_path / "sms" / "en" / "t.j2").write_text("{{ event.t | local_datetime }}")
+    text = "2026-07-14T20:00:00+00:00"
+    expected = {
+        "America/Los_Angeles": "Tuesday, July 14 at 1:00 PM PDT",
+        "America/New_York": "Tuesday, July 14 at 4:00 PM EDT",
+        "Mars/Olympus": "Tuesday, July 14 at 8:00 PM UTC",
+    }
+    for _ in range(2):
+        for zone, printed in expected.items():
+            for value in (text, datetime.fromisoformat(text)):
+                context = {"customer": {"time_zone": zone}, "event": {"t": value}}
+                assert render(tmp_path, "sms", "t", "en", context).body == printed
+    with pytest.raises(TemplateProblem, match="not a timestamp"):
+        render(tmp_path, "sms", "t", "en", {"customer": {"time_zone": "UTC"}, "event": {"t": 5}})
