@@ -15,13 +15,13 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import re
 from dataclasses import dataclass
 from typing import Any, get_args
 
 from itsdangerous import BadData, Signer, URLSafeSerializer
 from itsdangerous.encoding import base64_encode
-from itsdangerous.serializer import Serializer
 
 from gridjourney.config import Settings, public_base_url
 from gridjourney.events.fields import CUSTOMER_ID_PATTERN
@@ -33,6 +33,7 @@ SECRET_LABEL = b"gridjourney unsubscribe links"
 PATH = "/u/"
 CHANNELS: tuple[str, ...] = get_args(Channel)
 PURPOSES: tuple[str, ...] = get_args(Purpose)
+_COMPACT_JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 
 
 class InvalidUnsubscribeToken(ValueError):
@@ -77,7 +78,9 @@ class _UncompressedSerializer(URLSafeSerializer):
     _signer: Signer | None = None
 
     def dump_payload(self, obj: object) -> bytes:
-        return base64_encode(Serializer.dump_payload(self, obj))
+        # Serializer.dump_payload's compact JSON (itsdangerous/_json.py) from one encoder, not a new
+        # encoder per token.
+        return base64_encode(_COMPACT_JSON.encode(obj).encode())
 
     def make_signer(self, salt: str | bytes | None = None) -> Signer:
         if salt is not None and salt != self.salt:
@@ -92,10 +95,12 @@ class UnsubscribeLinks:
 
     def __init__(self, secrets: list[bytes], base_url: str) -> None:
         self._serializer = _UncompressedSerializer(secrets, salt=SALT)
+        self._signer = self._serializer.make_signer()
         self.base_url = base_url.rstrip("/")
 
     def token(self, customer_id: str, channel: Channel, purpose: Purpose) -> str:
-        return str(self._serializer.dumps([customer_id, channel, purpose]))
+        # The serializer's dumps, with its signer looked up once.
+        return self._signer.sign(self._serializer.dump_payload([customer_id, channel, purpose])).decode()
 
     def url(self, customer_id: str, channel: Channel, purpose: Purpose) -> str:
         return self.url_of(self.token(customer_id, channel, purpose))
