@@ -41,6 +41,7 @@ from gridjourney.channels.base import (
     SendError,
     TransientSendError,
 )
+from gridjourney.channels.provider_http import provider_session
 from gridjourney.channels.push_encryption import encrypt
 from gridjourney.channels.push_vapid import VapidTokens
 from gridjourney.config import Settings
@@ -266,7 +267,7 @@ class WebPushSender:
     def _session(self) -> aiohttp.ClientSession:
         # Created lazily inside the running event loop: aiohttp sessions belong to one loop.
         if self._http is None or self._http.closed:
-            self._http = aiohttp.ClientSession()
+            self._http = provider_session()
         return self._http
 
     async def _push(self, subscription: PushSubscription, data: str, message: OutgoingMessage) -> _Delivery:

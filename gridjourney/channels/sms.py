@@ -8,6 +8,7 @@ loop free during the provider call. The base URL replaces `https://api.twilio.co
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import re
 from collections.abc import Mapping
@@ -29,6 +30,7 @@ from gridjourney.channels.base import (
     SendError,
     TransientSendError,
 )
+from gridjourney.channels.provider_http import NO_SESSION_TIMEOUT, provider_session
 
 TWILIO_API_URL = "https://api.twilio.com"
 
@@ -58,10 +60,15 @@ def form_body(data: Mapping[str, object]) -> bytes:
     fields = []
     for key, value in data.items():
         if isinstance(key, str) and isinstance(value, str):
-            fields.append(_form_quote(key) + b"=" + _form_quote(value))
+            fields.append(_form_key(key) + b"=" + _form_quote(value))
         elif encoded := urlencode([(key, value)], doseq=True):  # an empty list is no field at all
             fields.append(encoded.encode())
     return b"&".join(fields)
+
+
+@functools.lru_cache(maxsize=256)  # the API's parameter names: a handful, on every request
+def _form_key(name: str) -> bytes:
+    return _form_quote(name)
 
 
 def _form_quote(text: str) -> bytes:
@@ -79,7 +86,9 @@ class _TwilioTransport(AsyncTwilioHttpClient):  # type: ignore[misc]  # twilio h
     more than the encoding itself."""
 
     def __init__(self, *, timeout: float, logger: logging.Logger) -> None:
-        super().__init__(timeout=timeout, logger=logger)
+        # Twilio's own session (pool_connections) would be a default aiohttp one: ours instead.
+        super().__init__(pool_connections=False, timeout=timeout, logger=logger)
+        self.session = provider_session()
         self._authorization: tuple[tuple[str, str], str] | None = None
 
     async def request(
@@ -105,10 +114,10 @@ class _TwilioTransport(AsyncTwilioHttpClient):  # type: ignore[misc]  # twilio h
         async with self.session.request(  # the pooled session __init__ made
             method.upper(),
             url,
-            params=params,
+            params=params,  # type: ignore[arg-type]  # the query Twilio builds: str values or lists of them
             data=body,
             headers=sent,
-            timeout=aiohttp.ClientTimeout(total=timeout),
+            timeout=NO_SESSION_TIMEOUT if timeout is None else aiohttp.ClientTimeout(total=timeout),
             allow_redirects=allow_redirects,
         ) as answer:
             return Response(answer.status, await answer.text(), answer.headers)
