@@ -133,10 +133,20 @@ def render_shaped(layout: Template, subject: str | None, locale: str, blocks: Bl
     if _MARK in (subject or "") or _MARK in locale:
         return None
     shape = tuple((str(block["kind"]), len(block["lines"])) for block in blocks)
-    lines = [str(escape(line)) for block in blocks for line in block["lines"]]
+    lines = _escaped([line for block in blocks for line in block["lines"]])
     pieces = _pieces(layout, subject, locale, shape)
     out = [pieces[0]]
     for n in range(1, len(pieces), 2):
         out.append(lines[int(pieces[n])])
         out.append(pieces[n + 1])
     return "".join(out).strip()
+
+
+def _escaped(lines: list[Any]) -> list[str]:
+    """Each line escaped as autoescape escapes it: text lines in one call, joined by line breaks (which
+    escaping leaves as they are), unless a line holds one or is not plain text."""
+    if set(map(type, lines)) <= {str}:
+        escaped = str(escape("\n".join(lines))).split("\n")
+        if len(escaped) == len(lines):
+            return escaped
+    return [str(escape(line)) for line in lines]

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from markupsafe import Markup
 
 from gridjourney.content import email_layout
 from gridjourney.content.email_layout import render_shaped, shaped_source
@@ -183,3 +184,18 @@ def test_text_blocks_cut_as_before(body: str) -> None:
 def test_any_text_is_cut_as_before(parts: list[str]) -> None:
     body = "\n".join(parts)
     assert text_blocks(body) == blocks_as_before(body)
+
+
+@pytest.mark.parametrize(
+    "lines",
+    [["a\nb", "<c>"], [Markup("<i>kept</i>"), "<escaped>"], ["", "&", "\n"], [3, "x"]],
+    ids=["line_break", "markup", "blank_and_break", "not_text"],
+)
+def test_lines_that_cannot_be_escaped_together_are_escaped_one_by_one(lines: list[Any]) -> None:
+    # Lines are escaped in one call joined by line breaks (email_layout._escaped), except these.
+    blocks = [{"kind": "paragraph", "lines": lines}]
+    context = {"subject": "s", "locale": "en", "blocks": blocks}
+    for source in LAYOUTS.values():
+        layout = shaped_source(ENV, source)
+        assert layout is not None
+        assert render_shaped(layout, "s", "en", blocks) == ENV.from_string(source).render(context).strip()
