@@ -86,7 +86,14 @@ class ProviderCalls:
                         requests.setdefault(content_key(messages[index]), []).append(index)
                     calls = [
                         _Call(
-                            self, sender, channel, messages, same[start : start + BULK_SLICE], answers, limit
+                            self,
+                            sender,
+                            channel,
+                            messages,
+                            same[start : start + BULK_SLICE],
+                            answers,
+                            limit,
+                            sender,
                         )
                         for same in requests.values()
                         for start in range(0, len(same), BULK_SLICE)
@@ -101,7 +108,9 @@ class ProviderCalls:
                             if answered is not None:
                                 await answered(indexes, [error] * len(indexes))
                             continue
-                    calls = [_Call(self, sender, channel, messages, [i], answers, limit) for i in indexes]
+                    calls = [
+                        _Call(self, sender, channel, messages, [i], answers, limit, None) for i in indexes
+                    ]
                 for call in calls:
                     group.create_task(call.run(starting, answered))
         return [answer for answer in answers if answer is not None]
@@ -118,6 +127,9 @@ class _Call:
     indexes: list[int]
     answers: list[Answer | None]
     limit: asyncio.Semaphore
+    # The sender as a BulkSender, told once per channel: a runtime-checkable protocol's isinstance
+    # looks at every attribute each time: about 0.01 ms for each SMS or push.
+    bulk: BulkSender | None
 
     async def run(self, starting: Starting | None, answered: Answered | None) -> None:
         async with self.limit:
@@ -142,8 +154,8 @@ class _Call:
 
     async def _request(self, messages: list[OutgoingMessage]) -> list[Answer]:
         try:
-            if isinstance(self.sender, BulkSender):
-                return await self.sender.send_many(messages)
+            if self.bulk is not None:
+                return await self.bulk.send_many(messages)
             return [await self.sender.send(messages[0])]
         except SendError as error:
             return [error] * len(messages)
