@@ -49,7 +49,7 @@ from gridjourney.activities.ledger_rows import (
     SENDING,
     LedgerRow,
     key_ordered_lock,
-    ledger_row,
+    ledger_row_of_columns,
     take_over,
 )
 from gridjourney.db.tables import send_ledger
@@ -136,14 +136,14 @@ async def acquire_many(
         "journey_id": journey_id,
         "step_id": step_id,
     }
-    rows = map(ledger_row, (await conn.execute(_ACQUIRE, params)).mappings().all())
+    rows = map(ledger_row_of_columns, (await conn.execute(_ACQUIRE, params)).all())
     return {row.idempotency_key: row for row in rows}
 
 
 async def rows_of(conn: AsyncConnection, keys: Collection[str]) -> dict[str, LedgerRow]:
     if not keys:
         return {}
-    rows = map(ledger_row, (await conn.execute(_ROWS_OF, {"keys": list(keys)})).mappings().all())
+    rows = map(ledger_row_of_columns, (await conn.execute(_ROWS_OF, {"keys": list(keys)})).all())
     return {row.idempotency_key: row for row in rows}
 
 

@@ -20,7 +20,8 @@ counts in `attempts`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, fields
 from datetime import datetime
 
 from sqlalchemy import and_, func, literal, or_, select
@@ -83,6 +84,18 @@ class LedgerRow:
 def ledger_row(mapping: object) -> LedgerRow:
     """A row of `send_ledger` (a result mapping) as a LedgerRow."""
     return LedgerRow(**dict(mapping))  # type: ignore[call-overload]
+
+
+# LedgerRow's fields are send_ledger's columns in table order, so a row of `select(send_ledger)` (or
+# RETURNING every column) fills it by position: no mapping built per row (a cohort chunk reads one a
+# message).
+if [f.name for f in fields(LedgerRow)] != [c.name for c in send_ledger.c]:
+    raise TypeError("LedgerRow's fields must be send_ledger's columns, in table order")
+
+
+def ledger_row_of_columns(values: Sequence[object]) -> LedgerRow:
+    """A row of every send_ledger column, in table order, as a LedgerRow."""
+    return LedgerRow(*values)  # type: ignore[arg-type]
 
 
 def unowned() -> ColumnElement[bool]:
