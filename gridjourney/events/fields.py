@@ -44,6 +44,8 @@ def clean_text_problem(value: str) -> str | None:
     """Why `value` cannot be stored as text, or None when it can."""
     if "\x00" in value:
         return "contains a NUL character (\\u0000)"
+    if value.isascii():  # ASCII always encodes: no copy made to find out
+        return None
     try:
         value.encode("utf-8")
     except UnicodeEncodeError:
