@@ -22,6 +22,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from typing import Any, cast, get_args
 
 from python_http_client.exceptions import HTTPError
@@ -177,10 +178,8 @@ class SendGridEmailSender:
         page = (
             message.html or f"<!DOCTYPE html><html><body><pre>{html.escape(message.body)}</pre></body></html>"
         )
-        footer_html = (
-            '<p style="font-size:12px;color:#52606d;">'
-            f'{html.escape(footer_text)} <a href="{html.escape(url)}">{html.escape(link_text)}</a></p>'
-        )
+        before_link, after_link = _footer_html(footer_text, link_text)
+        footer_html = f"{before_link}{html.escape(url)}{after_link}"
         end = page.lower().rfind("</body>")
         page = page[:end] + footer_html + page[end:] if end >= 0 else page + footer_html
         return text, page
@@ -379,6 +378,15 @@ def content_key(message: OutgoingMessage) -> tuple[object, ...]:
     subject would take the request's). Subjects and bodies may differ: substitutions carry them."""
     headers = tuple(sorted(message.headers.items()))
     return (message.purpose, message.locale, bool(message.subject), headers)
+
+
+@lru_cache(maxsize=64)
+def _footer_html(footer_text: str, link_text: str) -> tuple[str, str]:
+    """The HTML footer's text before and after its link's address, escaped once per footer wording."""
+    return (
+        f'<p style="font-size:12px;color:#52606d;">{html.escape(footer_text)} <a href="',
+        f'">{html.escape(link_text)}</a></p>',
+    )
 
 
 def _check(message: OutgoingMessage) -> None:
