@@ -78,6 +78,7 @@ class ServedApp:
             access_log=False,
             timeout_keep_alive=KEEP_ALIVE_SECONDS,
             http="httptools",  # the C parser (uvicorn's "auto" falls back to h11 without a word)
+            proxy_headers=False,  # nothing stands before a stand-in: no X-Forwarded-* to read per request
         )
         server = EmbeddedServer(config)
         self._server = server

@@ -5,14 +5,17 @@ from __future__ import annotations
 import asyncio
 import socket
 from datetime import timedelta
+from urllib.parse import parse_qs, urlencode
 
 import httpx
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from twilio.base.exceptions import TwilioException, TwilioRestException
 from twilio.rest import Client
 
 from gridjourney.channels.standin_server import StandInPortBusy
-from gridjourney.channels.twilio_standin import TwilioStandIn
+from gridjourney.channels.twilio_standin import TwilioStandIn, form_fields
 from tests.channels.conftest import ACCOUNT_SID, AUTH_TOKEN
 
 
@@ -169,3 +172,24 @@ async def test_a_queued_message_has_no_date_sent_and_escapes_date_filters(standi
     assert listed.date_sent is None
     after = standin.received[0].date_created - timedelta(days=1)
     assert await asyncio.to_thread(client.messages.list, to="+15035550100", date_sent_after=after) == []
+
+
+def first_values(text: str) -> dict[str, str]:
+    return {key: values[0] for key, values in parse_qs(text).items()}
+
+
+# Bodies made mostly of the characters that matter to the parse: separators, escapes, blanks.
+@given(st.text(st.sampled_from("ab=&%+2B0Fé ")))
+def test_form_fields_read_any_text_as_parse_qs_does(text: str) -> None:
+    assert form_fields(text) == first_values(text)
+
+
+@given(st.lists(st.tuples(st.text(), st.text())))
+def test_form_fields_read_encoded_forms_as_parse_qs_does(pairs: list[tuple[str, str]]) -> None:
+    text = urlencode(pairs)
+    assert form_fields(text) == first_values(text)
+
+
+def test_form_fields_keep_the_first_value_and_leave_out_blank_ones() -> None:
+    fields = form_fields("To=%2B15035550100&Body=Power+out+50%25&To=%2B1999&From=&StatusCallback")
+    assert fields == {"To": "+15035550100", "Body": "Power out 50%"}
