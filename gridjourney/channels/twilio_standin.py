@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import binascii
+import functools
 import re
 import secrets
 from collections.abc import Callable, Mapping
@@ -59,6 +59,11 @@ def form_fields(text: str) -> dict[str, str]:
     return fields
 
 
+@functools.lru_cache(maxsize=16)  # whole seconds: the messages of one second share their dates
+def _http_date(moment: datetime) -> str:
+    return format_datetime(moment)
+
+
 class ReceivedMessage(BaseModel):
     sid: str
     account_sid: str
@@ -77,14 +82,14 @@ class ReceivedMessage(BaseModel):
 
     def resource(self) -> dict[str, Any]:
         """The message as Twilio's API returns it."""
-        created = format_datetime(self.date_created)
+        created = _http_date(self.date_created)
         base = f"/{API_VERSION}/Accounts/{self.account_sid}/Messages/{self.sid}"
         return {
             "account_sid": self.account_sid,
             "api_version": API_VERSION,
             "body": self.body,
             "date_created": created,
-            "date_sent": None if self.date_sent is None else format_datetime(self.date_sent),
+            "date_sent": None if self.date_sent is None else _http_date(self.date_sent),
             "date_updated": created,
             "direction": "outbound-api",
             "error_code": None,
@@ -163,6 +168,8 @@ class TwilioStandIn:
         self.port = port
         self.account_sid = account_sid
         self.auth_token = auth_token
+        credentials = base64.b64encode(f"{account_sid}:{auth_token}".encode()).decode()
+        self._expected_authorization = f"Basic {credentials}".encode()
         self.received: list[ReceivedMessage] = []
         self.response_delay_seconds = 0.0  # a slow provider, for timeout tests
         self._failures: list[tuple[int, int, str]] = []
@@ -195,16 +202,22 @@ class TwilioStandIn:
     # --- HTTP handlers ---------------------------------------------------------------------------
     def _check_auth(self, request: Request) -> JSONResponse | None:
         header = request.headers.get("authorization", "")
+        # The header as clients write it (latin-1: how the server decoded it, so any byte compares).
+        if secrets.compare_digest(header.encode("latin-1"), self._expected_authorization):
+            return self._check_account(request)
         scheme, _, encoded = header.partition(" ")
         try:
             user, _, password = base64.b64decode(encoded, validate=True).decode().partition(":")
-        except (binascii.Error, UnicodeDecodeError):
+        except ValueError:  # binascii.Error, UnicodeDecodeError, or a header that is not ASCII
             user, password = "", ""
         valid = scheme.lower() == "basic" and secrets.compare_digest(
             f"{user}:{password}", f"{self.account_sid}:{self.auth_token}"
         )
         if not valid:
             return twilio_error(401, 20003, "Authenticate")
+        return self._check_account(request)
+
+    def _check_account(self, request: Request) -> JSONResponse | None:
         if request.path_params["account"] != self.account_sid:
             return twilio_error(404, 20404, f"The requested resource {request.url.path} was not found")
         return None

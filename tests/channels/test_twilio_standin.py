@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import socket
 from datetime import timedelta
 from urllib.parse import parse_qs, urlencode
@@ -78,6 +79,26 @@ async def test_wrong_credentials_get_401(standin: TwilioStandIn) -> None:
         await asyncio.to_thread(client.messages.create, to="+15035550100", from_="+15005550006", body="hi")
     assert (raised.value.status, raised.value.code) == (401, 20003)
     assert standin.received == []
+
+
+@pytest.mark.parametrize(
+    ("authorization", "status"),
+    [
+        ("basic " + base64.b64encode(f"{ACCOUNT_SID}:{AUTH_TOKEN}".encode()).decode(), 201),  # any case
+        ("Basic " + base64.b64encode(f"{ACCOUNT_SID}:wrong".encode()).decode(), 401),
+        ("Basic é" + base64.b64encode(f"{ACCOUNT_SID}:{AUTH_TOKEN}".encode()).decode(), 401),
+    ],
+)
+async def test_credentials_are_read_however_the_header_is_written(
+    standin: TwilioStandIn, authorization: str, status: int
+) -> None:
+    async with httpx.AsyncClient(base_url=standin.base_url) as http:
+        answer = await http.post(
+            f"/2010-04-01/Accounts/{ACCOUNT_SID}/Messages.json",
+            data={"To": "+15035550100", "From": "+15005550006", "Body": "hi"},
+            headers={b"Authorization": authorization.encode("latin-1")},
+        )
+    assert answer.status_code == status
 
 
 async def test_missing_body_is_refused_with_code_21602(standin: TwilioStandIn) -> None:
