@@ -16,6 +16,7 @@ from gridjourney.activities.send_content import outgoing_message
 from gridjourney.activities.send_events import deferred_event, outcome_event
 from gridjourney.channels.base import OutgoingMessage
 from gridjourney.cohorts.queries import Member
+from gridjourney.content import TemplateLookups
 from gridjourney.events.models import NewEvent
 from gridjourney.projections.queries import get_customers
 from gridjourney.workflows.cohort_contracts import CohortSendInput
@@ -90,6 +91,7 @@ async def decide_chunk(
         }
         reserved = await ledger.reserve_many(conn, chosen, token, request.purpose, lease, at=now)
     plan = ChunkPlan()
+    lookups = TemplateLookups()  # the chunk's messages rendered from the templates as its first found them
     for r in requests:
         decision = decisions.get(r.idempotency_key)
         if decision is None:
@@ -111,6 +113,7 @@ async def decide_chunk(
                 decision.channel,
                 decision.recipient,
                 sending.status_callback_base,
+                lookups,
             )
             if isinstance(prepared, SendOutcome):
                 plan.finished.append((r, prepared, [outcome_event(r, prepared)]))

@@ -9,7 +9,7 @@ from urllib.parse import quote
 
 from gridjourney.activities.context import CustomerRecord
 from gridjourney.channels.base import OutgoingMessage
-from gridjourney.content import TemplateProblem, render
+from gridjourney.content import TemplateLookups, TemplateProblem, render
 from gridjourney.dsl.schema import Channel
 from gridjourney.workflows.contracts import SendMessageInput, SendOutcome
 
@@ -23,15 +23,17 @@ def outgoing_message(
     channel: Channel,
     recipient: str,
     status_callback_base: str | None,
+    lookups: TemplateLookups | None = None,
 ) -> SendOutcome | tuple[OutgoingMessage, str]:
-    """The message and its locale, or the `failed` outcome of a template that cannot render."""
+    """The message and its locale, or the `failed` outcome of a template that cannot render;
+    `lookups`: the batch's template look-ups (content/render.py TemplateLookups), if it sends many."""
     variables: dict[str, Any] = {
         "journey": {"id": request.journey_id, "version": request.journey_version},
         **request.variables,
         "customer": customer.namespace(),
     }
     try:
-        rendered = render(templates_dir, channel, request.template, customer.locale, variables)
+        rendered = render(templates_dir, channel, request.template, customer.locale, variables, lookups)
     except TemplateProblem as error:
         return SendOutcome(status="failed", channel=channel, reason=f"template_error: {error}")
     callback = None

@@ -25,6 +25,7 @@ Undefined names are errors (StrictUndefined); templates run in Jinja2's sandbox.
 
 from gridjourney.content.render import (
     RenderedMessage,
+    TemplateLookups,
     TemplateProblem,
     render,
     template_exists,
@@ -36,6 +37,7 @@ from gridjourney.content.sms import sms_segments
 
 __all__ = [
     "RenderedMessage",
+    "TemplateLookups",
     "TemplateProblem",
     "render",
     "sms_segments",

@@ -16,7 +16,16 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from jinja2 import FileSystemLoader, StrictUndefined, Template, TemplateError, TemplateNotFound, meta, nodes
+from jinja2 import (
+    Environment,
+    FileSystemLoader,
+    StrictUndefined,
+    Template,
+    TemplateError,
+    TemplateNotFound,
+    meta,
+    nodes,
+)
 from jinja2.runtime import new_context
 from jinja2.sandbox import SandboxedEnvironment
 
@@ -59,6 +68,36 @@ class RenderedMessage:
     locale: str
     html: str | None = None  # email: the HTML part (autoescaped)
     url: str | None = None  # push: the page the notification opens
+
+
+class TemplateLookups:
+    """Templates and files looked up once for a batch of renderings, not once per message: Jinja
+    checks a loaded template's file on each `get_template`, and the email's HTML looks for two
+    files. A batch (a cohort chunk's members) renders every message from the templates as its first
+    message found them; a rendering without one looks everything up afresh."""
+
+    def __init__(self) -> None:
+        self._templates: dict[tuple[Environment, str], Template | None] = {}
+        self._files: dict[str, bool] = {}
+
+    def template(self, env: Environment, name: str) -> Template:
+        """`env.get_template(name)`: raises TemplateNotFound (also when an earlier look-up found
+        nothing) or TemplateError as it does."""
+        key = (env, name)
+        if key not in self._templates:
+            try:
+                self._templates[key] = env.get_template(name)
+            except TemplateNotFound:
+                self._templates[key] = None
+        found = self._templates[key]
+        if found is None:
+            raise TemplateNotFound(name)
+        return found
+
+    def is_file(self, path: str) -> bool:
+        if path not in self._files:
+            self._files[path] = os.path.isfile(path)
+        return self._files[path]
 
 
 @lru_cache(maxsize=32)
@@ -130,17 +169,24 @@ def template_locales(templates_dir: Path | str, channel: str, template: str) -> 
 
 
 def render(
-    templates_dir: Path | str, channel: str, template: str, locale: str | None, variables: Mapping[str, Any]
+    templates_dir: Path | str,
+    channel: str,
+    template: str,
+    locale: str | None,
+    variables: Mapping[str, Any],
+    lookups: TemplateLookups | None = None,
 ) -> RenderedMessage:
-    """Render `template` for `channel` in the customer's locale (falling back to `en`).
+    """Render `template` for `channel` in the customer's locale (falling back to `en`); `lookups`:
+    the batch's look-ups (TemplateLookups), if it renders many.
 
     Raises TemplateProblem when no template exists, or a variable is missing or a filter fails.
     """
     env = _env(templates_dir)
+    lookups = lookups or TemplateLookups()
     for candidate in candidate_locales(locale):
         name = template_path(channel, template, candidate)
         try:
-            compiled = env.get_template(name)
+            compiled = lookups.template(env, name)
         except TemplateNotFound:
             continue
         except TemplateError as error:
@@ -158,7 +204,7 @@ def render(
             url, body = split_url(body, name)
         html = None
         if channel == "email":
-            html = render_html(templates_dir, template, candidate, variables, subject, body)
+            html = render_html(templates_dir, template, candidate, variables, subject, body, lookups)
         return RenderedMessage(subject=subject, body=body, locale=candidate, html=html, url=url)
     tried = ", ".join(template_path(channel, template, c) for c in candidate_locales(locale))
     raise TemplateProblem(f"no template {template!r} for {channel}; looked for {tried} in {templates_dir}")
@@ -258,23 +304,25 @@ def render_html(
     variables: Mapping[str, Any],
     subject: str | None,
     body: str,
+    lookups: TemplateLookups | None = None,
 ) -> str:
     """The HTML part, with autoescape on: the template's own `.html.j2` in the same locale as its
     text, else the text's blocks in the folder's layout."""
     env = _html_env(templates_dir)
+    lookups = lookups or TemplateLookups()
     root = _resolved(templates_dir)
     own = f"email/{locale}/{template}{HTML_SUFFIX}"
     context = {**variables, "subject": subject, "locale": locale}
     # os.path on the resolved folder's string: a Path built per message cost more than the stat.
-    if os.path.isfile(os.path.join(root, own)):
+    if lookups.is_file(os.path.join(root, own)):
         name = own
     else:
-        name = EMAIL_LAYOUT if os.path.isfile(os.path.join(root, EMAIL_LAYOUT)) else ""
+        name = EMAIL_LAYOUT if lookups.is_file(os.path.join(root, EMAIL_LAYOUT)) else ""
         context["blocks"] = text_blocks(body)
     try:
         if name == own:
-            return render_template(env.get_template(name), context).strip()
-        compiled = env.get_template(name) if name else None
+            return render_template(lookups.template(env, name), context).strip()
+        compiled = lookups.template(env, name) if name else None
         # A layout that reads only the subject, locale and blocks: once per shape (content/email_layout.py).
         shaped = shaped_layout(compiled) if compiled is not None else shaped_source(env, BARE_LAYOUT)
         if shaped is not None:
