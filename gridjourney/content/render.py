@@ -78,7 +78,7 @@ class TemplateLookups:
 
     def __init__(self) -> None:
         self._templates: dict[tuple[Environment, str], Template | None] = {}
-        self._files: dict[str, bool] = {}
+        self._files: dict[tuple[str, str], bool] = {}
 
     def template(self, env: Environment, name: str) -> Template:
         """`env.get_template(name)`: raises TemplateNotFound (also when an earlier look-up found
@@ -94,10 +94,13 @@ class TemplateLookups:
             raise TemplateNotFound(name)
         return found
 
-    def is_file(self, path: str) -> bool:
-        if path not in self._files:
-            self._files[path] = os.path.isfile(path)
-        return self._files[path]
+    def is_file(self, folder: str, name: str) -> bool:
+        """Whether `name` in `folder` is a file."""
+        key = (folder, name)
+        if key not in self._files:
+            # os.path on the resolved folder's string: a Path built per message cost more than the stat.
+            self._files[key] = os.path.isfile(os.path.join(folder, name))
+        return self._files[key]
 
 
 # Names a plain dict (or its type) answers as attributes: the sandbox's own `getattr` handles those.
@@ -332,11 +335,10 @@ def render_html(
     root = _resolved(templates_dir)
     own = f"email/{locale}/{template}{HTML_SUFFIX}"
     context = {**variables, "subject": subject, "locale": locale}
-    # os.path on the resolved folder's string: a Path built per message cost more than the stat.
-    if lookups.is_file(os.path.join(root, own)):
+    if lookups.is_file(root, own):
         name = own
     else:
-        name = EMAIL_LAYOUT if lookups.is_file(os.path.join(root, EMAIL_LAYOUT)) else ""
+        name = EMAIL_LAYOUT if lookups.is_file(root, EMAIL_LAYOUT) else ""
         context["blocks"] = text_blocks(body)
     try:
         if name == own:
