@@ -88,15 +88,37 @@ def engine_event(
             raise ValueError(f"customer_id is required for {event_type} events (they are about one customer)")
     elif not _CUSTOMER_ID.match(customer_id):
         raise ValueError(f"customer_id {customer_id!r} does not match {CUSTOMER_ID_PATTERN}")
-    return NewEvent.model_construct(
-        event_id=event_id,
-        type=event_type,
-        customer_id=customer_id,
-        occurred_at=occurred_at,
-        source=source,
-        payload=payload,
-        schema_version=1,
+    # What NewEvent.model_construct makes of these seven values (every field given, in the fields'
+    # order), without its walk over each field's aliases (tests/events/test_models_engine_event.py).
+    event = _new_event(NewEvent)
+    _set_attribute(
+        event,
+        "__dict__",
+        {
+            "event_id": event_id,
+            "type": event_type,
+            "customer_id": customer_id,
+            "occurred_at": occurred_at,
+            "source": source,
+            "payload": payload,
+            "schema_version": 1,
+        },
     )
+    _set_attribute(event, "__pydantic_fields_set__", set(_ENGINE_FIELDS))
+    _set_attribute(event, "__pydantic_extra__", None)
+    _set_attribute(event, "__pydantic_private__", None)
+    return event
+
+
+_new_event = BaseModel.__new__
+_set_attribute = object.__setattr__
+_ENGINE_FIELDS = ("event_id", "type", "customer_id", "occurred_at", "source", "payload", "schema_version")
+# The construction above holds only while NewEvent is a plain model: these fields in this order, no
+# aliases, no private attributes, no post-init, extra values forbidden.
+assert tuple(NewEvent.model_fields) == _ENGINE_FIELDS
+assert not any(f.alias or f.validation_alias for f in NewEvent.model_fields.values())
+assert not NewEvent.__private_attributes__ and not NewEvent.__pydantic_post_init__
+assert NewEvent.model_config.get("extra") == "forbid" and not NewEvent.__pydantic_root_model__
 
 
 class StoredEvent(BaseModel):
