@@ -8,6 +8,7 @@ loop free during the provider call. The base URL replaces `https://api.twilio.co
 from __future__ import annotations
 
 import asyncio
+import base64
 import functools
 import logging
 import re
@@ -124,7 +125,9 @@ class _TwilioTransport(AsyncTwilioHttpClient):  # type: ignore[misc]  # twilio h
 
     def _basic(self, auth: tuple[str, str]) -> str:
         if self._authorization is None or self._authorization[0] != auth:
-            self._authorization = (auth, aiohttp.BasicAuth(auth[0], auth[1]).encode())
+            # RFC 7617 Basic credentials, latin-1 as aiohttp's (deprecated) BasicAuth.encode wrote them
+            token = base64.b64encode(f"{auth[0]}:{auth[1]}".encode("latin1")).decode("ascii")
+            self._authorization = (auth, f"Basic {token}")
         return self._authorization[1]
 
 

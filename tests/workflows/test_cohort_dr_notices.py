@@ -3,13 +3,17 @@ with `changed` and on an exit type), on the time-skipping server."""
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
 from datetime import timedelta, timezone
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
+from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
+from gridjourney.workflows.cohort_contracts import COHORT_STATE_QUERY, CohortState
 from gridjourney.workflows.contracts import JOURNEY_EVENT_SIGNAL
 from tests.cohorts.support import (
     DR_HEAD,
@@ -100,7 +104,21 @@ async def test_a_cancellation_before_anyone_was_told_sends_no_cancel_notice(
     async with cohort_workers(env.client, engine, sends, tmp_path):
         handle = await start_cohort(env.client, DR_EVENT, "dr-c", trigger)
         await until_waiting(handle, {"notice": 4})
+        # Cancelled once the deferring batch has answered: "before anyone was told" is after the notice
+        # was held back. (Cancelling the batch activity itself in flight is not what this checks, and
+        # the time-skipping server can lose a cancellation of an activity not yet started.)
+        await until_counted(handle, "deferred", 4)
         await handle.signal(JOURNEY_EVENT_SIGNAL, subject_event("dr.event_cancelled", dr_event_id="dr-c"))
         final = await handle.result()
     assert final.status == "exited"
     assert sends.sent == []
+
+
+async def until_counted(handle: WorkflowHandle[Any, Any], outcome: str, count: int) -> None:
+    """Poll (in real time) until the run's batches have reported `count` members with `outcome`."""
+    for _ in range(300):
+        state = await handle.query(COHORT_STATE_QUERY, result_type=CohortState)
+        if state.counts.get(outcome, 0) >= count:
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"the run's batches never reported {count} {outcome}: {state.counts}")
