@@ -27,6 +27,7 @@ from temporalio.service import RPCError
 from temporalio.worker import Worker
 
 from gridjourney.cohorts import queries
+from gridjourney.dsl.schema import AudienceSpec
 from gridjourney.events.models import NewEvent
 from gridjourney.events.store import EventStore
 from gridjourney.projections.runner import ProjectionRunner
@@ -39,6 +40,7 @@ from gridjourney.workflows.cohort_contracts import (
     CohortInput,
     CohortSendInput,
     CohortState,
+    ResolveAudienceInput,
 )
 from gridjourney.workflows.contracts import EventRef
 from tests.workflows.standins import compiled
@@ -384,3 +386,18 @@ async def until_waiting(
             return state
         await asyncio.sleep(interval)
     raise AssertionError(f"members wait at {state.per_step()}, not {waiting}")
+
+
+def grid_audience(run_id: str, subject: dict[str, Any]) -> ResolveAudienceInput:
+    """Resolving the places `subject` names (`audience: {grid: true}`) into run `run_id`, track t1."""
+    return ResolveAudienceInput(
+        run_id=run_id,
+        journey_id="j",
+        version=1,
+        cohort_key="k",
+        trigger_event_id=str(uuid.uuid4()),
+        audience=AudienceSpec(grid=True),
+        subject=subject,
+        first_step="first",
+        track="t1",
+    )

@@ -25,7 +25,7 @@ from gridjourney.workflows.cohort_contracts import (
     TrackSpan,
     UpdateBatchInput,
 )
-from tests.cohorts.support import GridCustomer, add_customers
+from tests.cohorts.support import GridCustomer, add_customers, grid_audience
 
 RUN = "cohort:j:k"
 
@@ -36,17 +36,7 @@ async def _resolved(engine: AsyncEngine, count: int) -> list[GridCustomer]:
     )
     await resolve_audience(
         engine,
-        ResolveAudienceInput(
-            run_id=RUN,
-            journey_id="j",
-            version=1,
-            cohort_key="k",
-            trigger_event_id=str(uuid.uuid4()),
-            audience=AudienceSpec(grid=True),
-            subject={"feeder_ids": ["f-1"]},
-            first_step="first",
-            track="t1",
-        ),
+        grid_audience(RUN, {"feeder_ids": ["f-1"]}),
     )
     return made
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
@@ -11,10 +10,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from gridjourney.cohorts import queries
 from gridjourney.cohorts.audience import resolve_audience
 from gridjourney.db.tables import cohort_members
-from gridjourney.dsl.schema import AudienceSpec
 from gridjourney.events.types import MAX_NAMED_PREMISES
-from gridjourney.workflows.cohort_contracts import ResolveAudienceInput
-from tests.cohorts.support import add_customers
+from tests.cohorts.support import add_customers, grid_audience
 
 RUN = "cohort:j:k"
 
@@ -23,17 +20,7 @@ async def _resolved(engine: AsyncEngine, count: int) -> list[str]:
     made = await add_customers(engine, count)
     await resolve_audience(
         engine,
-        ResolveAudienceInput(
-            run_id=RUN,
-            journey_id="j",
-            version=1,
-            cohort_key="k",
-            trigger_event_id=str(uuid.uuid4()),
-            audience=AudienceSpec(grid=True),
-            subject={"feeder_ids": ["f-1"]},
-            first_step="first",
-            track="t1",
-        ),
+        grid_audience(RUN, {"feeder_ids": ["f-1"]}),
     )
     return [customer.customer_id for customer in made]
 
@@ -113,17 +100,7 @@ async def test_the_largest_outage_an_event_may_name_resolves_its_audience(engine
     feeders = [f"f-none-{i}" for i in range(1_000)]
     outcome = await resolve_audience(
         engine,
-        ResolveAudienceInput(
-            run_id=RUN,
-            journey_id="j",
-            version=1,
-            cohort_key="k",
-            trigger_event_id=str(uuid.uuid4()),
-            audience=AudienceSpec(grid=True),
-            subject={"premise_ids": premises, "transformer_ids": transformers, "feeder_ids": feeders},
-            first_step="first",
-            track="t1",
-        ),
+        grid_audience(RUN, {"premise_ids": premises, "transformer_ids": transformers, "feeder_ids": feeders}),
     )
     expected = {made[0].customer_id} | {c.customer_id for c in made if c.transformer_id == "t-1"}
     assert set(await _rows(engine)) == expected
