@@ -49,6 +49,7 @@ class Settings(BaseSettings):
         "callbacks and unsubscribe links point at it. Unset: http://<api_host>:<api_port>.",
     )
     policy_file: Path = Field(Path("policy.yaml"), description="The compliance policy (policy/).")
+    tariffs_file: Path = Field(Path("tariffs.yaml"), description="Tariffs rate coaching compares (tariffs/).")
     sendgrid_api_key: SecretStr = SecretStr("SG.dev-key")
     sendgrid_base_url: str | None = Field(
         None, description="Base URL of the SendGrid API. Unset: the local stand-in of the embedded stack."
