@@ -13,6 +13,7 @@ from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from gridjourney.metering.holidays import US, check_calendar
+from gridjourney.weather.stations import SIMULATOR_STATIONS, check_stations
 
 
 class Settings(BaseSettings):
@@ -166,6 +167,19 @@ class Settings(BaseSettings):
     @classmethod
     def _known_calendar(cls, value: str) -> str:
         return check_calendar(value)
+
+    # --- weather (gridjourney/weather): degree-days for scoring --------------------------------------
+    weather_stations: dict[str, str] = Field(
+        default_factory=lambda: dict(SIMULATOR_STATIONS),
+        description="Time zone or region -> weather station whose daily means stand for it, as JSON: "
+        '{"Europe/London": "UKM00003772", "America/Chicago": "USW00094846"}. Default: the simulator\'s '
+        "five zones and its stations (gridjourney/weather/stations.py).",
+    )
+
+    @field_validator("weather_stations")
+    @classmethod
+    def _known_stations(cls, value: dict[str, str]) -> dict[str, str]:
+        return check_stations(value)
 
     # --- power outages (gridjourney/incidents) -----------------------------------------------------
     outage_dedup_window: timedelta = Field(

@@ -6,6 +6,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     Column,
+    Date,
     DateTime,
     Float,
     Identity,
@@ -185,6 +186,20 @@ meter_reads = Table(
     PrimaryKeyConstraint("meter_id", "read_at", "interval_seconds"),
     Index("ix_meter_reads_customer_read_at", "customer_id", "read_at"),
     postgresql_partition_by="RANGE (read_at)",
+)
+
+# Daily mean outdoor temperature per weather station (weather/queries.py); hourly sources are reduced
+# to daily means, `observations` says how many readings are behind each. Re-imports upsert in place.
+weather_daily = Table(
+    "weather_daily",
+    metadata,
+    Column("station_id", String(100), nullable=False),
+    Column("date", Date, nullable=False),
+    Column("temperature_c", Float(53), nullable=False),
+    Column("observations", Integer, nullable=False),
+    Column("source", String(100), nullable=False),
+    Column("imported_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    PrimaryKeyConstraint("station_id", "date"),
 )
 
 # --- Projections: folds over the event log, rebuildable (projections/). Each row notes the
