@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import sys
+
 import typer
+from pydantic import ValidationError
 
 from gridjourney.cli.bench import bench_app
 from gridjourney.cli.codec_server import codec_server
@@ -16,6 +19,7 @@ from gridjourney.cli.policy import policy_app
 from gridjourney.cli.projections import projections_app
 from gridjourney.cli.run import api, router, run, worker
 from gridjourney.cli.sends import sends_app
+from gridjourney.cli.settings_errors import is_settings_error, settings_error_lines
 from gridjourney.cli.simulate import simulate_app
 from gridjourney.cli.subscriptions import subscriptions_app
 from gridjourney.cli.ven import ven
@@ -45,3 +49,15 @@ app.add_typer(simulate_app, name="simulate")
 app.add_typer(models_app, name="models")
 app.add_typer(ingest_app, name="ingest")
 app.add_typer(dr_app, name="dr")
+
+
+def main() -> None:
+    """The console script: the app, with bad settings answered in one line each (exit 2)."""
+    try:
+        app()
+    except ValidationError as error:
+        if not is_settings_error(error):
+            raise
+        for line in settings_error_lines(error):
+            print(f"gridjourney: {line}", file=sys.stderr)
+        sys.exit(2)

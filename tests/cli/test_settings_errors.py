@@ -1,0 +1,42 @@
+"""A bad setting is one line naming the variable and the reason, exit 2, for every command."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+COMMAND = "from gridjourney.cli import main; main()"
+
+
+def _gridjourney(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", COMMAND, *args],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "reason"),
+    [
+        ("GRIDJOURNEY_COHORT_BATCH_SIZE", "0", "greater than or equal to 1"),
+        ("GRIDJOURNEY_HOLIDAY_CALENDAR", "XX", "no holiday calendar 'XX'"),
+    ],
+)
+def test_a_bad_setting_is_one_line_without_a_traceback(variable: str, value: str, reason: str) -> None:
+    result = _gridjourney({variable: value}, "policy", "validate")
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    [line] = result.stderr.strip().splitlines()
+    assert line.startswith(f"gridjourney: setting {variable}='{value}': ")
+    assert reason in line
+
+
+def test_good_settings_run_the_command() -> None:
+    result = _gridjourney({}, "policy", "validate")
+    assert result.returncode == 0, result.stderr
