@@ -1,0 +1,108 @@
+"""A year of reads, summed into what any tariff needs: kWh by bill month, day type and local hour.
+
+Every tariff kind is a function of these sums: a flat or tiered bill of the month's total, a
+time-of-use bill of the kWh in each hour of weekdays and of weekend days (holidays count as weekend
+days). So each customer's reads become one array of shape (months, 2, 24), built for a whole batch of
+customers at once with numpy (no loop over customers or reads).
+
+The window is the `WINDOW_DAYS` local days ending on `last_day`; its bill months are the calendar
+months it touches (13 at most), each with the days of it that lie in the window and have reads.
+Reads of more than an hour cannot be put in an hour and are left out (they are counted in
+`Usage.coarse_reads`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
+from gridjourney.metering.holidays import holidays_between
+
+WINDOW_DAYS = 365
+WEEKDAY, WEEKEND = 0, 1
+
+Floats = npt.NDArray[np.float64]
+Ints = npt.NDArray[np.int64]
+
+
+@dataclass(frozen=True)
+class Usage:
+    customers: list[str]  # C
+    months: Ints  # (M,) calendar month 1-12 of each bill month of the window
+    days_in_month: Ints  # (M,) its length in days
+    days: Ints  # (C, M) days of the bill month in the window with reads
+    kwh: Floats  # (C, M, 2, 24) kWh by bill month, day type (WEEKDAY, WEEKEND) and local hour
+    coarse_reads: int = 0
+
+    @property
+    def days_read(self) -> Ints:
+        """(C,) days with reads in the window."""
+        total: Ints = self.days.sum(axis=1, dtype=np.int64)
+        return total
+
+
+def window_months(last_day: date, days: int = WINDOW_DAYS) -> list[date]:
+    """The first day of each calendar month the window touches, oldest first."""
+    first = last_day - timedelta(days=days - 1)
+    months: list[date] = []
+    current = first.replace(day=1)
+    while current <= last_day:
+        months.append(current)
+        current = (current + timedelta(days=32)).replace(day=1)
+    return months
+
+
+def usage_from_reads(
+    reads: pd.DataFrame,
+    time_zones: dict[str, str],
+    last_day: date,
+    *,
+    holidays: str = "US",
+    days: int = WINDOW_DAYS,
+) -> Usage:
+    """`reads`: customer_id, read_at (UTC), interval_seconds, kwh. Customers in `time_zones` (their
+    IANA zone) only, in its order; a customer without reads has zero days."""
+    customers = list(time_zones)
+    months = window_months(last_day, days)
+    starts = np.array(months, dtype="datetime64[D]")
+    first_month = starts[0].astype("datetime64[M]").astype(np.int64)  # months since 1970-01
+    first_day = np.datetime64(last_day - timedelta(days=days - 1), "D")
+    end_day = np.datetime64(last_day, "D")
+    holiday_days = np.array(sorted(holidays_between(months[0], last_day, holidays)), dtype="datetime64[D]")
+    n_months = len(months)
+    kwh = np.zeros(len(customers) * n_months * 48)
+    day_keys: list[Ints] = []
+    coarse = int((reads["interval_seconds"] > 3600).sum()) if len(reads) else 0
+    position = {c: i for i, c in enumerate(customers)}
+    usable = reads[reads["customer_id"].isin(position) & (reads["interval_seconds"] <= 3600)]
+    for zone, group in usable.groupby(usable["customer_id"].map(time_zones), sort=False):
+        local = pd.DatetimeIndex(group["read_at"]).tz_convert(str(zone)).tz_localize(None).to_numpy()
+        day = local.astype("datetime64[D]")
+        inside = (day >= first_day) & (day <= end_day)
+        day, local = day[inside], local[inside]
+        customer = group["customer_id"].map(position).to_numpy(dtype=np.int64)[inside]
+        hour = ((local - day) // np.timedelta64(1, "h")).astype(np.int64)
+        slot = day.astype("datetime64[M]").astype(np.int64) - first_month
+        weekday = (day.astype(np.int64) + 3) % 7  # 1970-01-01 was a Thursday (Monday = 0)
+        day_type = ((weekday >= 5) | np.isin(day, holiday_days)).astype(np.int64)
+        cell = ((customer * n_months + slot) * 2 + day_type) * 24 + hour
+        kwh += np.bincount(cell, weights=group["kwh"].to_numpy(dtype=np.float64)[inside], minlength=kwh.size)
+        day_keys.append((customer * (days + 1) + (day - first_day).astype(np.int64)).astype(np.int64))
+    seen = np.unique(np.concatenate(day_keys)) if day_keys else np.zeros(0, dtype=np.int64)
+    seen_customer, seen_offset = np.divmod(seen, days + 1)
+    seen_day = first_day + seen_offset.astype("timedelta64[D]")
+    seen_slot = np.searchsorted(starts, seen_day, side="right") - 1
+    day_counts = np.bincount(seen_customer * n_months + seen_slot, minlength=len(customers) * n_months)
+    lengths = [((m + timedelta(days=32)).replace(day=1) - m).days for m in months]
+    return Usage(
+        customers=customers,
+        months=np.array([m.month for m in months], dtype=np.int64),
+        days_in_month=np.array(lengths, dtype=np.int64),
+        days=day_counts.reshape(len(customers), n_months).astype(np.int64),
+        kwh=kwh.reshape(len(customers), n_months, 2, 24),
+        coarse_reads=coarse,
+    )
