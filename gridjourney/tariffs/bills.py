@@ -54,10 +54,10 @@ def window_charges(tariff: Tariff, usage: Usage) -> Floats:
         charges = np.zeros_like(energy)
         low = 0.0
         for tier in tariff.tiered.tiers:
-            high = float("inf") if tier.up_to is None else float(tier.up_to)
-            in_tier = np.clip(energy - low * share, 0.0, (high - low) * share)
+            above = np.maximum(energy - low * share, 0.0)
+            in_tier = above if tier.up_to is None else np.minimum(above, (float(tier.up_to) - low) * share)
             charges += in_tier * float(tier.rate)
-            low = high
+            low = float(tier.up_to or 0)
     else:
         charges = np.einsum("cmdh,mdh->cm", usage.kwh, tou_rates(tariff, usage.months))
     total: Floats = (charges + float(tariff.fixed_monthly) * share).sum(axis=1)
