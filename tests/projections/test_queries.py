@@ -113,3 +113,19 @@ async def test_consents_of_many_by_customer_and_of_one_purpose(engine: AsyncEngi
         "c-2": {("push", "marketing"): True},
     }
     assert informational == {"c-1": {("email", "informational"): True, ("sms", "informational"): False}}
+
+
+async def test_many_customers_read_as_each_one_alone(engine: AsyncEngine) -> None:
+    await project(
+        engine,
+        new_event("customer.created", "c-1", {"name": "Ada", "attributes": {"ev": True, "tiers": [1, 2]}}),
+        new_event("customer.created", "c-2", {"name": None, "email": "b@example.com"}, minute=1),
+        new_event(
+            "customer.updated", "c-2", {"phone": "+15035550142", "time_zone": "Europe/London"}, minute=2
+        ),
+    )
+    async with engine.connect() as conn:
+        many = await queries.get_customers(conn, ["c-2", "c-1", "nobody"])
+        alone = {c: await queries.get_customer(conn, c) for c in ("c-1", "c-2")}
+    assert many == alone
+    assert many["c-2"].phone == "+15035550142" and many["c-1"].attributes == {"ev": True, "tiers": [1, 2]}
