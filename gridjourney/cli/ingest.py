@@ -1,10 +1,12 @@
-"""`gridjourney ingest greenbutton FILE... --customer ID`: import Green Button files (XML or CSV)."""
+"""`gridjourney ingest greenbutton FILE... --customer ID` (Green Button XML or CSV) and
+`gridjourney ingest weather FILE` (outdoor temperatures, gridjourney/weather/)."""
 
 from __future__ import annotations
 
 import asyncio
 from pathlib import Path
 from typing import Annotated
+from zoneinfo import available_timezones
 
 import typer
 from rich.console import Console
@@ -14,8 +16,10 @@ from gridjourney.config import get_settings
 from gridjourney.db.engine import create_engine
 from gridjourney.devstack import resolve_database_url
 from gridjourney.metering.greenbutton import GreenButtonError, ImportReport, import_greenbutton
+from gridjourney.weather.importer import FORMATS, UNITS, WeatherImportReport, import_weather
+from gridjourney.weather.readings import WeatherFileError
 
-ingest_app = typer.Typer(help="Import meter reads.", no_args_is_help=True)
+ingest_app = typer.Typer(help="Import meter reads and weather.", no_args_is_help=True)
 console = Console()
 
 
@@ -68,4 +72,81 @@ def greenbutton(
         return failures
 
     if asyncio.run(main()):
+        raise typer.Exit(1)
+
+
+def _print_weather(report: WeatherImportReport) -> None:
+    table = Table(title=f"{report.file_name} ({report.format}, {report.units})")
+    for column in ("station", "days", "from", "to", "new", "changed"):
+        table.add_column(column, justify="left" if column == "station" else "right")
+    for s in report.stations:
+        table.add_row(
+            s.station_id, f"{s.days:,}", f"{s.first}", f"{s.last}", f"{s.inserted:,}", f"{s.updated:,}"
+        )
+    if report.stations and not report.changed:
+        table.caption = "already stored: nothing changed"
+    console.print(table)
+    if report.missing_values or report.rejected_by_quality:
+        console.print(
+            f"  skipped: {report.missing_values:,} missing values, "
+            f"{report.rejected_by_quality:,} failing the source's quality check"
+        )
+    for issue in report.issues[:20]:
+        where = f"line {issue.line}: " if issue.line else ""
+        console.print(f"  [yellow]{report.file_name}[/] {where}{issue.message}")
+    if len(report.issues) > 20:
+        console.print(f"  ... and {len(report.issues) - 20:,} more")
+
+
+@ingest_app.command("weather")
+def weather(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="A CSV of temperatures.")],
+    station: Annotated[
+        str | None,
+        typer.Option("--station", help="Store under this station id (required when the file names none)."),
+    ] = None,
+    fmt: Annotated[
+        str, typer.Option("--format", help="auto, noaa-global-hourly, ghcn-daily or plain.")
+    ] = "auto",
+    units: Annotated[
+        str,
+        typer.Option("--units", help="auto (the header's, else the format's), C, F, K or tenths-C."),
+    ] = "auto",
+    time_zone: Annotated[
+        str | None,
+        typer.Option(
+            "--time-zone",
+            help="IANA zone whose days hourly readings are averaged over "
+            "(default: the zone the weather_stations setting maps the station to, else UTC).",
+        ),
+    ] = None,
+) -> None:
+    """Import outdoor temperatures as daily means per station; re-importing changes nothing."""
+
+    async def main() -> WeatherImportReport:
+        engine = create_engine(resolve_database_url(get_settings()), pool_size=2)
+        try:
+            return await import_weather(
+                engine, file, fmt=fmt, station=station, time_zone=time_zone, units=units
+            )
+        finally:
+            await engine.dispose()
+
+    if fmt not in FORMATS:
+        console.print(f"[red]refused[/] {file}: --format must be one of {', '.join(FORMATS)}")
+        raise typer.Exit(2)
+    if units not in UNITS:
+        console.print(f"[red]refused[/] {file}: --units must be one of {', '.join(UNITS)}")
+        raise typer.Exit(2)
+    if time_zone is not None and time_zone not in available_timezones():
+        console.print(f"[red]refused[/] {file}: --time-zone {time_zone!r} is not an IANA time zone")
+        raise typer.Exit(2)
+    try:
+        report = asyncio.run(main())
+    except WeatherFileError as exc:
+        console.print(f"[red]refused[/] {file}: {exc} (nothing stored)")
+        raise typer.Exit(1) from None
+    _print_weather(report)
+    if not report.stations:
+        console.print(f"[red]nothing stored[/] from {file}: no day had a usable temperature")
         raise typer.Exit(1)

@@ -1,0 +1,57 @@
+"""import_weather: parse, store, report; importing again changes nothing; scoring reads it by zone."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from gridjourney.weather.importer import import_weather
+from gridjourney.weather.queries import daily_temperatures
+from gridjourney.weather.readings import WeatherFileError
+
+HEATHROW_2013 = Path(__file__).parent / "data" / "london_2013_temperature.csv"
+LONDON = {"Europe/London": "UKM00003772"}
+
+
+async def test_import_is_idempotent_and_reaches_daily_temperatures(engine: AsyncEngine) -> None:
+    report = await import_weather(engine, HEATHROW_2013, station="UKM00003772", stations=LONDON)
+    [summary] = report.stations
+    assert (summary.station_id, summary.days, summary.first, summary.last) == (
+        "UKM00003772",
+        365,
+        date(2013, 1, 1),
+        date(2013, 12, 31),
+    )
+    assert (summary.inserted, summary.updated) == (365, 0)
+    again = await import_weather(engine, HEATHROW_2013, station="UKM00003772", stations=LONDON)
+    assert again.days == 365 and again.changed == 0
+
+    january = await daily_temperatures(
+        engine, ["Europe/London"], date(2013, 1, 1), date(2013, 1, 31), stations=LONDON
+    )
+    assert len(january) == 31
+    assert january["temperature_c"].mean() == pytest.approx(4.53, abs=0.01)  # the data's README
+
+
+async def test_a_corrected_file_updates_only_the_days_it_changes(engine: AsyncEngine, tmp_path: Path) -> None:
+    first = tmp_path / "a.csv"
+    first.write_text("station,date,tmean_c\nS1,2024-01-01,1.5\nS1,2024-01-02,2.5\n")
+    await import_weather(engine, first, stations={})
+    corrected = tmp_path / "b.csv"
+    corrected.write_text("station,date,tmean_c\nS1,2024-01-02,3.0\nS1,2024-01-03,4.0\n")
+    report = await import_weather(engine, corrected, stations={})
+    [summary] = report.stations
+    assert (summary.inserted, summary.updated) == (1, 1)
+
+
+async def test_a_file_that_is_not_weather_is_refused_whole(engine: AsyncEngine, tmp_path: Path) -> None:
+    path = tmp_path / "reads.csv"
+    path.write_text("meter,read_at,kwh\nM1,2024-01-01T00:00:00Z,0.4\n")
+    with pytest.raises(WeatherFileError, match=r"no column for a time or date and a mean temperature"):
+        await import_weather(engine, path, station="S1", stations={})
+    assert (
+        await daily_temperatures(engine, ["X"], date(2024, 1, 1), date(2024, 1, 2), stations={"X": "S1"})
+    ).empty
