@@ -76,21 +76,31 @@ def usage_from_reads(
     n_months = len(months)
     kwh = np.zeros(len(customers) * n_months * 48)
     day_keys: list[Ints] = []
-    coarse = int((reads["interval_seconds"] > 3600).sum()) if len(reads) else 0
-    position = {c: i for i, c in enumerate(customers)}
-    usable = reads[reads["customer_id"].isin(position) & (reads["interval_seconds"] <= 3600)]
-    for zone, group in usable.groupby(usable["customer_id"].map(time_zones), sort=False):
-        local = pd.DatetimeIndex(group["read_at"]).tz_convert(str(zone)).tz_localize(None).to_numpy()
+    seconds = reads["interval_seconds"].to_numpy()
+    coarse = int((seconds > 3600).sum())
+    # each read's customer and zone as integers (each string is hashed once; -1: not asked for)
+    codes, names = pd.factorize(reads["customer_id"])
+    customer_of_read = np.append(pd.Index(customers).get_indexer(names), -1)[codes].astype(np.int64)
+    zones, zone_of_customer = np.unique(
+        np.array([time_zones[c] for c in customers], dtype=object), return_inverse=True
+    )
+    usable = (customer_of_read >= 0) & (seconds <= 3600)
+    zone_of_read = np.where(usable, zone_of_customer[customer_of_read], -1)
+    read_at = pd.DatetimeIndex(reads["read_at"])
+    energy = reads["kwh"].to_numpy(dtype=np.float64)
+    for zone_index, zone in enumerate(zones):
+        rows = np.flatnonzero(zone_of_read == zone_index)
+        local = read_at[rows].tz_convert(str(zone)).tz_localize(None).to_numpy()
         day = local.astype("datetime64[D]")
         inside = (day >= first_day) & (day <= end_day)
-        day, local = day[inside], local[inside]
-        customer = group["customer_id"].map(position).to_numpy(dtype=np.int64)[inside]
+        rows, day, local = rows[inside], day[inside], local[inside]
+        customer = customer_of_read[rows]
         hour = ((local - day) // np.timedelta64(1, "h")).astype(np.int64)
         slot = day.astype("datetime64[M]").astype(np.int64) - first_month
         weekday = (day.astype(np.int64) + 3) % 7  # 1970-01-01 was a Thursday (Monday = 0)
         day_type = ((weekday >= 5) | np.isin(day, holiday_days)).astype(np.int64)
         cell = ((customer * n_months + slot) * 2 + day_type) * 24 + hour
-        kwh += np.bincount(cell, weights=group["kwh"].to_numpy(dtype=np.float64)[inside], minlength=kwh.size)
+        kwh += np.bincount(cell, weights=energy[rows], minlength=kwh.size)
         day_keys.append((customer * (days + 1) + (day - first_day).astype(np.int64)).astype(np.int64))
     seen = np.unique(np.concatenate(day_keys)) if day_keys else np.zeros(0, dtype=np.int64)
     seen_customer, seen_offset = np.divmod(seen, days + 1)
