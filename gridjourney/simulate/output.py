@@ -1,4 +1,5 @@
-"""Writing a simulation: customer events to the event log, reads by COPY, ground truth to Parquet.
+"""Writing a simulation: customer events to the event log, reads by COPY, each zone's daily mean
+temperature to the weather store (as `ingest weather` would), ground truth to Parquet.
 
 Reads are produced block by block and written as they come, so memory stays bounded however many
 customers are simulated; a callback reports progress after each block.
@@ -124,6 +125,9 @@ async def write_simulation(
         if batch:
             await store.append(batch)
             progress("events", len(batch))
+        from gridjourney.weather.queries import upsert_daily
+
+        await upsert_daily(engine, sim.weather_days())
     writer: pq.ParquetWriter | None = None
     total = 0
     try:

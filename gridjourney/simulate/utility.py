@@ -15,6 +15,7 @@ from gridjourney.simulate.archetypes import profile_table
 from gridjourney.simulate.population import make_population
 from gridjourney.simulate.reads import generate_block
 from gridjourney.simulate.weather import ZONES, ZoneTimeline, zone_timeline
+from gridjourney.weather.stations import SIMULATOR_STATIONS
 
 # Reads are generated in blocks of this many customers; fixed so the data does not depend on memory.
 BLOCK_CUSTOMERS = 250
@@ -105,6 +106,21 @@ class Simulation:
                 for t in self.timelines
             ],
             ignore_index=True,
+        )
+
+    def weather_days(self) -> pd.DataFrame:
+        """The daily means as the weather store keeps them: each zone under its simulator station
+        (gridjourney/weather/stations.py), so scoring reads them through the default mapping."""
+        per_day = 24 * 60 // self.config.interval_minutes
+        days = self.daily_temperatures()
+        return pd.DataFrame(
+            {
+                "station_id": days["time_zone"].map(SIMULATOR_STATIONS),
+                "date": days["date"],
+                "temperature_c": days["temperature_c"],
+                "observations": per_day,
+                "source": "simulator",
+            }
         )
 
     def hourly_temperatures(self) -> pd.DataFrame:

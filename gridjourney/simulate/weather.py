@@ -1,7 +1,9 @@
 """Per-zone time lines: UTC interval starts from local midnight, local clock, day types, temperature.
 
 Temperature is seasonal + daily cycle + an AR(1) day-to-day weather anomaly + a little hourly noise,
-with each zone's own climate, so customers in Phoenix cool and customers in Chicago heat.
+with each zone's own climate, so customers in Phoenix cool and customers in Chicago heat. The daily
+means are stored under one station per zone (SIMULATOR_STATIONS in gridjourney/weather/stations.py,
+the default `weather_stations` mapping).
 """
 
 from __future__ import annotations

@@ -6,11 +6,16 @@ from pathlib import Path
 
 import pandas as pd
 import pyarrow.parquet as pq
+import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from gridjourney.config import Settings
 from gridjourney.simulate import ANOMALY_TYPES, ARCHETYPE_NAMES, Simulation, SimulationConfig
 from gridjourney.simulate.output import write_simulation
+from gridjourney.simulate.weather import ZONES
+from gridjourney.weather.queries import daily_temperatures
+from gridjourney.weather.stations import SIMULATOR_STATIONS
 
 SMALL = SimulationConfig(customers=60, days=35, seed=11, interval_minutes=60)
 
@@ -52,6 +57,27 @@ async def test_writes_events_reads_and_parquet(engine: AsyncEngine, tmp_path: Pa
     await write_simulation(sim, parquet_dir=None, engine=engine)  # idempotent: same ids, same reads
     async with engine.connect() as conn:
         assert await conn.scalar(text("SELECT count(*) FROM events WHERE type = 'customer.created'")) == 12
+
+
+async def test_the_weather_is_stored_per_zone_and_read_back_through_the_default_mapping(
+    engine: AsyncEngine,
+) -> None:
+    sim = Simulation(SimulationConfig(customers=5, days=4, seed=5, interval_minutes=60))
+    await write_simulation(sim, parquet_dir=None, engine=engine)
+    await write_simulation(sim, parquet_dir=None, engine=engine)  # the same days: nothing doubles
+    async with engine.connect() as conn:
+        stored = await conn.scalar(text("SELECT count(*) FROM weather_daily WHERE source = 'simulator'"))
+    assert stored == len(ZONES) * 4
+    assert set(SIMULATOR_STATIONS) == set(ZONES)
+    read = await daily_temperatures(
+        engine, list(ZONES), sim.dates[0], sim.dates[-1], stations=Settings().weather_stations
+    )
+    truth = sim.daily_temperatures().sort_values(["time_zone", "date"], ignore_index=True)
+    assert read["time_zone"].tolist() == truth["time_zone"].tolist()
+    assert read["date"].tolist() == truth["date"].tolist()
+    assert read["temperature_c"].tolist() == pytest.approx(truth["temperature_c"].tolist())
+    mean = read.groupby("time_zone")["temperature_c"].mean()
+    assert mean["America/Chicago"] < mean["America/Phoenix"]  # each zone keeps its climate
 
 
 async def test_parquet_reads_have_one_row_group_per_block(tmp_path: Path) -> None:
