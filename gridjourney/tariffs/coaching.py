@@ -66,8 +66,8 @@ def coach(
             "best_tariff": [names[i] for i in best],
             "best_bill": best_bill,
             "best_tariff_savings": savings,
-            "peak_shift_kwh": shift_kwh,
-            "peak_shift_tariff": shift_tariff,
+            "peak_shift_kwh": pd.Series(shift_kwh, dtype=object),  # None stays None, not NaN
+            "peak_shift_tariff": pd.Series(shift_tariff, dtype=object),
             "days_read": bills.days_read[keep],
             "scaled": bills.scaled[keep],
         },

@@ -17,8 +17,8 @@ def hourly_reads(
     zone: str = "UTC",
     interval_minutes: int = 60,
 ) -> pd.DataFrame:
-    """Reads of `customer` from local midnight of `first` to the end of `last`, each of
-    `kwh(local start)` split evenly over the hour's intervals; read_at in UTC, as the store gives it."""
+    """Reads of `customer` from local midnight of `first` to the end of `last`: each hour's
+    `kwh(its local start)` split evenly over its intervals; read_at in UTC, as the store gives it."""
     starts = pd.date_range(
         pd.Timestamp(first, tz=zone),
         pd.Timestamp(last + timedelta(days=1), tz=zone),  # local midnight, 23 or 25 h on clock changes
@@ -31,6 +31,6 @@ def hourly_reads(
             "customer_id": customer,
             "read_at": starts.tz_convert("UTC"),
             "interval_seconds": interval_minutes * 60,
-            "kwh": [kwh(start.floor("h")) * share for start in starts],
+            "kwh": [kwh(start) * share for start in starts],
         }
     )
