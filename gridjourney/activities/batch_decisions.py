@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from gridjourney.activities import eligibility, ledger
-from gridjourney.activities.context import customer_record
+from gridjourney.activities.context import customer_records
 from gridjourney.activities.send import MessageSending
 from gridjourney.activities.send_content import outgoing_message
 from gridjourney.activities.send_events import deferred_event, outcome_event
@@ -18,7 +18,6 @@ from gridjourney.channels.base import OutgoingMessage
 from gridjourney.cohorts.queries import Member
 from gridjourney.content import TemplateLookups
 from gridjourney.events.models import NewEvent
-from gridjourney.projections.queries import get_customers
 from gridjourney.workflows.cohort_contracts import CohortSendInput
 from gridjourney.workflows.contracts import SendMessageInput, SendOutcome
 
@@ -72,8 +71,7 @@ async def decide_chunk(
     """The decisions and reservations of `requests` (their keys owned by `token`)."""
     policy, senders, lease = sending.policy, sending.senders, sending.claim_lease
     async with sending.engine.connect() as conn:
-        views = await get_customers(conn, [r.customer_id for r in requests])
-    customers = {cid: customer_record(v) for cid, v in views.items()}
+        customers = await customer_records(conn, [r.customer_id for r in requests])
     now = sending.clock()  # one clock for the decisions and the reservations their caps count
     decisions: dict[str, eligibility.SendDecision] = {}
     async with sending.engine.begin() as conn:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from gridjourney.projections.queries import CustomerView, get_customer
+from gridjourney.projections.queries import CustomerView, customer_rows, get_customer
 from gridjourney.workflows.contracts import CustomerContext
 
 
@@ -46,6 +47,13 @@ class CustomerRecord(BaseModel):
             "locale": self.locale,
             "time_zone": self.time_zone,
         }
+
+
+async def customer_records(conn: AsyncConnection, customer_ids: Sequence[str]) -> dict[str, CustomerRecord]:
+    """Many customers' records at once (a cohort chunk), by id; unknown ids are absent. Each is
+    validated once, from its row (not through a CustomerView first)."""
+    rows = await customer_rows(conn, customer_ids)
+    return {customer_id: CustomerRecord.model_validate(row) for customer_id, row in rows.items()}
 
 
 def customer_record(view: CustomerView) -> CustomerRecord:

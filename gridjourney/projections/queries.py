@@ -112,15 +112,19 @@ async def get_customer(conn: AsyncConnection, customer_id: str) -> CustomerView 
 
 async def get_customers(conn: AsyncConnection, customer_ids: Sequence[str]) -> dict[str, CustomerView]:
     """Many customers at once (a cohort batch), by id; unknown ids are absent."""
+    rows = await customer_rows(conn, customer_ids)
+    return {customer_id: CustomerView.model_validate(row) for customer_id, row in rows.items()}
+
+
+async def customer_rows(conn: AsyncConnection, customer_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """The customers' rows as column → value, by id; unknown ids are absent. A caller validates them
+    into its own model from these dicts: pydantic's from_attributes reads every field through getattr
+    on a Row (~17 us a customer, ~7 us from a dict)."""
     query = select(customers).where(any_of(customers.c.customer_id, customer_ids))
     result = await conn.execute(query)
     columns = list(result.keys())
-    rows = result.all()  # one fetch, not a driver call per row
-    # Validated from a dict, not the row: pydantic's from_attributes reads every field through getattr
-    # on the Row (~17 us a customer, ~7 us from a dict). The same checks either way.
-    return {
-        row.customer_id: CustomerView.model_validate(dict(zip(columns, row, strict=True))) for row in rows
-    }
+    # .all(): one fetch, not a driver call per row
+    return {row.customer_id: dict(zip(columns, row, strict=True)) for row in result.all()}
 
 
 async def customers_with_phone(conn: AsyncConnection, phone: str) -> list[CustomerView]:
