@@ -8,7 +8,7 @@ members of one track over a range of `member_no` and move each one on when they 
 from __future__ import annotations
 
 from collections.abc import Collection
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
 
 from sqlalchemy import ColumnElement, and_, func, or_, select, text, update
@@ -38,23 +38,18 @@ class Member:
     deferred_until: datetime | None
 
 
+# The columns batch_members reads, in Member's field order: a member is built from its row by position
+# (a few us a member less than by name, for every member of every batch).
+_MEMBER_COLUMNS = tuple(cohort_members.c[f.name] for f in fields(Member))
+
+
 async def batch_members(conn: AsyncConnection, batch: MemberBatch) -> list[Member]:
     """The members of `batch.track` with member_no in [lo, hi), in order, not yet finished.
 
     A track waits at one step, so the track alone names its members: `batch.step_id` is the step
     for ledger keys and records (an `on_update` notice passes `{event type}#{n}` there)."""
     c = cohort_members.c
-    query = select(
-        c.customer_id,
-        c.member_no,
-        c.premise_id,
-        c.transformer_id,
-        c.feeder_id,
-        c.segment,
-        c.holdout,
-        c.expected_kw,
-        c.deferred_until,
-    ).where(
+    query = select(*_MEMBER_COLUMNS).where(
         c.run_id == batch.run_id,
         c.track == batch.track,
         c.step_id.is_not(None),
@@ -74,20 +69,7 @@ async def batch_members(conn: AsyncConnection, batch: MemberBatch) -> list[Membe
         )
         query = query.where(told if batch.told else ~told)
     rows = (await conn.execute(query.order_by(c.member_no))).all()
-    return [
-        Member(
-            customer_id=row.customer_id,
-            member_no=row.member_no,
-            premise_id=row.premise_id,
-            transformer_id=row.transformer_id,
-            feeder_id=row.feeder_id,
-            segment=row.segment,
-            holdout=row.holdout,
-            expected_kw=row.expected_kw,
-            deferred_until=row.deferred_until,
-        )
-        for row in rows
-    ]
+    return [Member(*row) for row in rows]  # by position: _MEMBER_COLUMNS are Member's fields, in order
 
 
 def _still_waiting(run_id: str, from_track: str, customer_ids: Collection[str]) -> ColumnElement[bool]:

@@ -11,6 +11,7 @@ from gridjourney.cohorts import queries
 from gridjourney.cohorts.audience import resolve_audience
 from gridjourney.db.tables import cohort_members
 from gridjourney.events.types import MAX_NAMED_PREMISES
+from gridjourney.workflows.cohort_contracts import MemberBatch
 from tests.cohorts.support import add_customers, grid_audience
 
 RUN = "cohort:j:k"
@@ -105,3 +106,29 @@ async def test_the_largest_outage_an_event_may_name_resolves_its_audience(engine
     expected = {made[0].customer_id} | {c.customer_id for c in made if c.transformer_id == "t-1"}
     assert set(await _rows(engine)) == expected
     assert outcome.members == len(expected)
+
+
+async def test_a_batch_reads_its_members_with_every_field(engine: AsyncEngine) -> None:
+    ids = await _resolved(engine, 2)
+    later = [c.customer_id for c in await add_customers(engine, 1, prefix="n")]
+    until = datetime(2026, 12, 1, 7, tzinfo=UTC)
+    async with engine.begin() as conn:
+        joined = [queries.NewMember(later[0], "p-9", "t-9", "f-1", "gold", True, 1.25)]
+        span = await queries.add_members(conn, RUN, joined, "first", "t1")
+        await queries.defer_members(conn, RUN, [ids[1]], until, from_track="t1")
+        batch = MemberBatch(run_id=RUN, step_id="first", track="t1", lo=0, hi=span.hi)
+        members = await queries.batch_members(conn, batch)
+    assert [m.member_no for m in members] == sorted(m.member_no for m in members)
+    by_id = {m.customer_id: m for m in members}
+    assert sorted(by_id) == sorted([*ids, *later])
+    joiner = by_id[later[0]]
+    assert (joiner.premise_id, joiner.transformer_id, joiner.feeder_id) == ("p-9", "t-9", "f-1")
+    assert (joiner.segment, joiner.holdout, joiner.expected_kw, joiner.deferred_until) == (
+        "gold",
+        True,
+        1.25,
+        None,
+    )
+    assert joiner.member_no == span.hi - 1  # the last to join
+    assert by_id[ids[1]].deferred_until == until and by_id[ids[0]].deferred_until is None
+    assert isinstance(joiner, queries.Member)
