@@ -2,23 +2,23 @@
 
 The feed's entries are linked by their `link` hrefs: a MeterReading sits under its UsagePoint and
 names its ReadingType; an IntervalBlock sits under its MeterReading. Values are scaled by
-10^powerOfTenMultiplier and converted from `uom` to kWh; units that are not electric energy are refused
-by name, and so are cumulative register readings. Received energy (flowDirection 19) is stored as
-negative kWh. The XML is parsed by expat with document type declarations refused, so no entity can
-expand (the "billion laughs") and no external resource is read.
+10^powerOfTenMultiplier and converted from `uom` to kWh. Received energy (flowDirection 19) is stored
+as negative kWh. What cannot be read as electric interval energy is skipped and reported by name: a
+gas (or water) UsagePoint, a unit that is not electric energy, cumulative register readings (also
+when they share an address with interval ones), blocks whose ReadingType is missing (unless the
+caller assumes a unit). A file is refused only when nothing is left. The XML is read by espi_xml.py.
 """
 
 from __future__ import annotations
 
-import pyexpat
 import xml.etree.ElementTree as ET
-from dataclasses import dataclass
-from datetime import datetime, timedelta
-from typing import Any
+from dataclasses import dataclass, field
 
 import pandas as pd
 
 from gridjourney.metering.errors import GreenButtonError
+from gridjourney.metering.espi_local_time import LocalTime
+from gridjourney.metering.espi_xml import KNOWN_PREFIXES, parse_xml
 
 ATOM = "{http://www.w3.org/2005/Atom}"
 ESPI = "{http://naesb.org/espi}"
@@ -34,105 +34,27 @@ UOM_NAMES = {
 # accumulationBehaviour: 4 = deltaData (an interval's own energy) is the only one summed here.
 ACCUMULATION_NAMES = {1: "bulkQuantity", 2: "continuousCumulative", 3: "cumulative", 6: "indicating"}
 FLOW_SIGN = {1: 1.0, 4: 1.0, 19: -1.0}  # forward (delivered), net, reverse (received)
+SERVICE_KINDS = {0: "electricity", 1: "gas", 2: "water", 3: "time", 4: "pressure", 5: "heat", 6: "refuse",
+                 7: "sewerage", 8: "rates", 9: "tvLicence", 10: "internet"}  # fmt: skip
+# What `--assume-uom` may say of blocks whose ReadingType is missing: kWh per raw value.
+ASSUMABLE_UOMS = {"Wh": 0.001, "kWh": 1.0}
 
 
 @dataclass(frozen=True)
-class LocalTime:
-    """LocalTimeParameters: standard offset, DST offset and the two DST rules (ESPI DstRuleType)."""
+class SkippedSeries:
+    """A part of the file left out, and why (the rest of the file is imported)."""
 
-    tz_offset: int
-    dst_offset: int
-    dst_start_rule: int | None
-    dst_end_rule: int | None
-
-    def _rule_instant(self, rule: int, year: int) -> datetime | None:
-        """The local (standard-time) moment a DstRuleType names in `year`; None when not decodable."""
-        seconds, hours = rule & 0xFFF, (rule >> 12) & 0x1F
-        weekday, day, operator, month = (
-            (rule >> 17) & 0x7,
-            (rule >> 20) & 0x1F,
-            (rule >> 25) & 0x7,
-            rule >> 28,
-        )
-        if not 1 <= month <= 12:
-            return None
-        if operator == 0:  # the day of the month itself
-            date = datetime(year, month, max(day, 1))
-        elif 1 <= weekday <= 7 and operator in (1, 2, 3, 4, 5, 6):
-            first = datetime(year, month, 1)
-            if operator == 1:  # the weekday on or after the day of the month
-                first = datetime(year, month, max(day, 1))
-            date = first + timedelta(days=(weekday - 1 - first.weekday()) % 7)
-            if operator in (3, 4, 5):  # second, third, fourth occurrence
-                date += timedelta(weeks=operator - 2)
-            elif operator == 6:  # the last occurrence
-                while (date + timedelta(weeks=1)).month == month:
-                    date += timedelta(weeks=1)
-        else:
-            return None
-        return date + timedelta(hours=hours, seconds=seconds)
-
-    def wall_times(self, utc: pd.Series) -> pd.Series:
-        """Local wall-clock times (naive) of UTC instants."""
-        standard: pd.Series = utc.dt.tz_convert("UTC").dt.tz_localize(None) + pd.Timedelta(
-            seconds=self.tz_offset
-        )
-        if not self.dst_offset or self.dst_start_rule is None or self.dst_end_rule is None:
-            return standard
-        in_dst = pd.Series(False, index=utc.index)
-        for year in sorted(set(standard.dt.year.dropna().astype(int))):
-            start = self._rule_instant(self.dst_start_rule, year)
-            end = self._rule_instant(self.dst_end_rule, year)
-            if start is None or end is None:
-                return standard
-            # The end rule is given in daylight time: in standard time it falls an offset earlier.
-            end_standard = pd.Timestamp(end) - pd.Timedelta(seconds=self.dst_offset)
-            this_year = standard.dt.year == year
-            if start < end_standard:
-                in_dst |= this_year & (standard >= start) & (standard < end_standard)
-            else:  # southern hemisphere: DST spans the new year
-                in_dst |= this_year & ((standard >= start) | (standard < end_standard))
-        wall: pd.Series = standard + pd.to_timedelta(in_dst.astype(int) * self.dst_offset, unit="s")
-        return wall
+    element: str
+    reason: str
+    readings: int = 0
 
 
 @dataclass
 class EspiFeed:
     reads: pd.DataFrame  # meter_key, read_at, interval_seconds, kwh, quality, series
     local_time: LocalTime | None
-
-
-def parse_xml(data: bytes) -> ET.Element:
-    """Parse with expat, refusing any DTD; a syntax error names the open element, line and reason."""
-    builder = ET.TreeBuilder()
-    parser = pyexpat.ParserCreate(namespace_separator="}")
-    stack: list[str] = []
-
-    def start(tag: str, attrs: dict[str, str]) -> None:
-        name = "{" + tag if "}" in tag else tag
-        stack.append(name.rsplit("}", 1)[-1])
-        builder.start(name, attrs)
-
-    def end(tag: str) -> None:
-        stack.pop()
-        builder.end("{" + tag if "}" in tag else tag)
-
-    def refuse_doctype(*_: Any) -> None:
-        raise GreenButtonError("DOCTYPE", "document type declarations are refused (entities could expand)")
-
-    parser.StartElementHandler = start
-    parser.EndElementHandler = end
-    parser.CharacterDataHandler = builder.data
-    parser.StartDoctypeDeclHandler = refuse_doctype
-    parser.EntityDeclHandler = refuse_doctype
-    try:
-        parser.Parse(data, True)
-    except pyexpat.ExpatError as exc:
-        element = "/".join(stack) or "document"
-        raise GreenButtonError(
-            element, f"malformed XML: {pyexpat.errors.messages[exc.code]}", exc.lineno
-        ) from None
-    return builder.close()
+    skipped: list[SkippedSeries] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # what was assumed or repaired to read the file
 
 
 def _int(element: ET.Element | None, path: str, where: str, default: int | None = None) -> int | None:
@@ -185,12 +107,87 @@ def _scale(reading_type: ET.Element | None, where: str) -> float:
     return KWH_PER_UNIT[uom] * 10.0**power * FLOW_SIGN[flow]
 
 
+def _accumulation(reading_type: ET.Element) -> int | None:
+    return _int(reading_type, f"{ESPI}accumulationBehaviour", "ReadingType", 4)
+
+
+def _scale_or_assumed(reading_type: ET.Element | None, where: str, assume_uom: str | None) -> float:
+    if reading_type is not None:
+        return _scale(reading_type, f"{where}/ReadingType")
+    if assume_uom is None:
+        raise GreenButtonError(
+            where, "no ReadingType: the unit of the values is unknown (--assume-uom Wh reads them as Wh)"
+        )
+    return ASSUMABLE_UOMS[assume_uom]
+
+
 def _parent(href: str, levels: int) -> str:
     return href.rsplit("/", levels)[0] if href.count("/") >= levels else ""
 
 
-def parse_espi(data: bytes) -> EspiFeed:
-    root = parse_xml(data)
+@dataclass
+class _Series:
+    """One MeterReading: its meter, the hrefs its blocks point up to, and its scale or why it is left out."""
+
+    meter_key: str
+    hrefs: set[str]
+    element: str
+    scale: float | None = None
+    skip: GreenButtonError | None = None
+    blocks: list[int] = field(default_factory=list)
+    readings: int = 0
+
+
+def _reading_types(
+    entries: list[tuple[int, ET.Element, ET.Element, dict[str, list[str]]]], skipped: list[SkippedSeries]
+) -> dict[str, ET.Element]:
+    """ReadingTypes by href. One href given an interval and a cumulative ReadingType keeps the interval
+    one (the other is reported); two different interval ones at one href cannot be told apart."""
+    by_href: dict[str, list[tuple[int, ET.Element]]] = {}
+    for n, _, content, links in entries:
+        by_href.setdefault(links.get("self", [""])[0], []).append((n, content))
+    chosen: dict[str, ET.Element] = {}
+    for href, types in by_href.items():
+        intervals = [(n, t) for n, t in types if _accumulation(t) not in ACCUMULATION_NAMES]
+        distinct = {ET.tostring(t) for _, t in intervals}
+        if len(distinct) > 1:
+            raise GreenButtonError(
+                f"entry[{intervals[1][0]}]/ReadingType", f"{href} is given twice with different units"
+            )
+        kept = intervals[0][1] if intervals else types[0][1]
+        chosen[href] = kept
+        for n, other in types:
+            accumulation = _accumulation(other)
+            if other is not kept and accumulation in ACCUMULATION_NAMES:
+                skipped.append(
+                    SkippedSeries(
+                        f"entry[{n}]/ReadingType",
+                        f"{accumulation} ({ACCUMULATION_NAMES[accumulation]}) at the same address as an "
+                        "interval ReadingType: the interval one is used",
+                    )
+                )
+    return chosen
+
+
+def _service_kinds(entries: list[tuple[int, ET.Element, ET.Element, dict[str, list[str]]]]) -> dict[str, int]:
+    """UsagePoint href -> ServiceCategory kind (0 electricity, 1 gas, 2 water, ...)."""
+    kinds: dict[str, int] = {}
+    for _, _, content, links in entries:
+        kind = _int(content, f"{ESPI}ServiceCategory/{ESPI}kind", "UsagePoint", 0)
+        kinds[links.get("self", [""])[0]] = kind if kind is not None else 0
+    return kinds
+
+
+def parse_espi(data: bytes, *, assume_uom: str | None = None) -> EspiFeed:
+    """The file's electric interval reads; what cannot be read as such is skipped and reported, and the
+    file is refused only when nothing is left (or a part's link cannot be followed)."""
+    if assume_uom is not None and assume_uom not in ASSUMABLE_UOMS:
+        raise GreenButtonError("assume-uom", f"{assume_uom!r}: one of {', '.join(ASSUMABLE_UOMS)}")
+    root, declared = parse_xml(data)
+    notes = [
+        f"undeclared namespace prefix {p}: read as {KNOWN_PREFIXES.get(p, 'declared elsewhere')}"
+        for p in declared
+    ]
     if root.tag != f"{ATOM}feed":
         raise GreenButtonError(root.tag.rsplit("}", 1)[-1], "the document is not an Atom feed")
     kinds: dict[str, list[tuple[int, ET.Element, ET.Element, dict[str, list[str]]]]] = {}
@@ -199,9 +196,8 @@ def parse_espi(data: bytes) -> EspiFeed:
         if content is not None:
             kinds.setdefault(content.tag.removeprefix(ESPI), []).append((n, entry, content, _links(entry)))
 
-    reading_types = {
-        links.get("self", [""])[0]: content for _, _, content, links in kinds.get("ReadingType", [])
-    }
+    skipped: list[SkippedSeries] = []
+    reading_types = _reading_types(kinds.get("ReadingType", []), skipped)
     local_time = None
     for _, _, content, _ in kinds.get("LocalTimeParameters", [])[:1]:
         where = "LocalTimeParameters"
@@ -211,38 +207,53 @@ def parse_espi(data: bytes) -> EspiFeed:
             dst_start_rule=int(content.findtext(f"{ESPI}dstStartRule", "0") or "0", 16) or None,
             dst_end_rule=int(content.findtext(f"{ESPI}dstEndRule", "0") or "0", 16) or None,
         )
-    usage_points = [links.get("self", [""])[0] for _, _, _, links in kinds.get("UsagePoint", [])]
+    service = _service_kinds(kinds.get("UsagePoint", []))
+    usage_points = list(service)
+    only_type = next(iter(reading_types.values())) if len(reading_types) == 1 else None
 
-    # MeterReading: its ReadingType's scale, its usage point, and the hrefs its IntervalBlocks point up to.
-    meter_readings: list[tuple[float, str, set[str]]] = []
-    for n, _, _, links in kinds.get("MeterReading", []):
+    series: list[_Series] = []
+    meter_entries = kinds.get("MeterReading", [])
+    if not meter_entries and kinds.get("IntervalBlock"):
+        # Blocks with no MeterReading at all: one implicit series, of the file's only ReadingType if any.
+        meter_entries = [(0, root, root, {"self": [""], "related": []})]
+    for n, _, _, links in meter_entries:
         self_href = links.get("self", [""])[0]
         related = links.get("related", [])
-        reading_type = next((reading_types[h] for h in related if h in reading_types), None)
-        if reading_type is None and len(reading_types) == 1:
-            reading_type = next(iter(reading_types.values()))
-        scale = _scale(reading_type, f"entry[{n}]/MeterReading")
+        reading_type = next((reading_types[h] for h in related if h in reading_types), only_type)
         point = _parent(self_href, 2)
-        meter_key = (
-            point.rsplit("UsagePoint/", 1)[-1] if "UsagePoint/" in point else (usage_points or ["1"])[0]
-        )
-        meter_readings.append((scale, meter_key.rsplit("/", 1)[-1] or "1", {*related, self_href}))
+        key = point.rsplit("UsagePoint/", 1)[-1] if "UsagePoint/" in point else (usage_points or ["1"])[0]
+        one = _Series(key.rsplit("/", 1)[-1] or "1", {*related, self_href}, f"entry[{n}]/MeterReading")
+        kind = service.get(point, 0)
+        try:
+            if kind != 0:
+                name = SERVICE_KINDS.get(kind, "not electricity")
+                raise GreenButtonError(
+                    one.element, f"its UsagePoint is {name} (ServiceCategory kind {kind}), not electricity"
+                )
+            one.scale = _scale_or_assumed(reading_type, one.element, assume_uom)
+            if reading_type is None:
+                notes.append(f"{one.element}: no ReadingType; values read as {assume_uom} (--assume-uom)")
+        except GreenButtonError as exc:
+            one.skip = exc
+        series.append(one)
 
     rows: list[tuple[str, int, int, int, int | None, int]] = []
     scales: list[float] = []
     for n, _, block, links in kinds.get("IntervalBlock", []):
         up = links.get("up", [""])[0]
-        candidates = [
-            i for i, (_, _, hrefs) in enumerate(meter_readings) if up in hrefs or _parent(up, 1) in hrefs
-        ]
-        if not candidates and len(meter_readings) == 1:
+        candidates = [i for i, s in enumerate(series) if up in s.hrefs or _parent(up, 1) in s.hrefs]
+        if not candidates and len(series) == 1:
             candidates = [0]
         if len(candidates) != 1:
             raise GreenButtonError(
                 f"entry[{n}]/IntervalBlock", f"cannot tell which MeterReading it belongs to (up={up!r})"
             )
-        series = candidates[0]
-        scale, meter_key, _ = meter_readings[series]
+        index = candidates[0]
+        one = series[index]
+        one.blocks.append(n)
+        if one.scale is None:
+            one.readings += len(block.findall(f"{ESPI}IntervalReading"))
+            continue
         for r, reading in enumerate(block.findall(f"{ESPI}IntervalReading"), start=1):
             where = f"entry[{n}]/IntervalBlock/IntervalReading[{r}]"
             start = _int(reading, f"{ESPI}timePeriod/{ESPI}start", where)
@@ -253,9 +264,18 @@ def parse_espi(data: bytes) -> EspiFeed:
             if duration <= 0:
                 raise GreenButtonError(f"{where}/timePeriod/duration", f"must be positive, got {duration}")
             quality = _int(reading, f"{ESPI}ReadingQuality/{ESPI}quality", where)
-            rows.append((meter_key, start, duration, value, quality, series))
-            scales.append(scale)
+            rows.append((one.meter_key, start, duration, value, quality, index))
+            scales.append(one.scale)
+    left_out = [s for s in series if s.skip is not None and s.blocks]
+    for s in left_out:
+        assert s.skip is not None
+        blocks = ", ".join(f"entry[{b}]/IntervalBlock" for b in s.blocks)
+        skipped.append(SkippedSeries(f"{s.skip.element} ({blocks})", f"{s.skip.reason}; skipped", s.readings))
     if not rows:
+        if left_out and left_out[0].skip is not None:
+            first = left_out[0].skip
+            others = f" ({len(left_out) - 1} other series skipped too)" if len(left_out) > 1 else ""
+            raise GreenButtonError(first.element, first.reason + others)
         raise GreenButtonError("feed", "no IntervalReading in the file")
     frame = pd.DataFrame(
         rows, columns=["meter_key", "start", "interval_seconds", "value", "quality", "series"]
@@ -264,4 +284,4 @@ def parse_espi(data: bytes) -> EspiFeed:
     frame["kwh"] = frame["value"].astype("float64") * pd.Series(scales, dtype="float64")
     frame["quality"] = frame["quality"].astype("Int16")
     del frame["start"], frame["value"]
-    return EspiFeed(reads=frame, local_time=local_time)
+    return EspiFeed(reads=frame, local_time=local_time, skipped=skipped, notes=notes)

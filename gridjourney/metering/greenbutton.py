@@ -1,12 +1,14 @@
 """Importing Green Button files (ESPI XML or the CSV export) for one customer.
 
 A file is parsed completely before anything is stored, so a refused file (GreenButtonError: the
-element or line, and the reason) leaves nothing behind. Its reads are checked and the findings put in
-the report (gaps, duplicates, negative values, DST repeats, local times that do not exist), not
-dropped silently; then the reads are COPYed into meter_reads and ONE `meter.reads_imported` event is
-appended in the same transaction. The event id derives from the file's SHA-256 and the customer, so
-importing the same file again stores nothing and appends nothing; overlapping files merge (a read
-already stored is kept).
+element or line, and the reason) leaves nothing behind. Parts of an ESPI file that are not electric
+interval energy (a gas UsagePoint, cumulative registers, blocks without a ReadingType) are skipped
+and listed in the report; the file is refused only when nothing is left. Its reads are checked and
+the findings put in the report (gaps, duplicates, negative values, DST repeats, local times that do
+not exist), not dropped silently; then the reads are COPYed into meter_reads and ONE
+`meter.reads_imported` event is appended in the same transaction. The event id derives from the
+file's SHA-256 and the customer, so importing the same file again stores nothing and appends
+nothing; overlapping files merge (a read already stored is kept).
 """
 
 from __future__ import annotations
@@ -38,7 +40,14 @@ EVENT_NAMESPACE = uuid.UUID("6f1d3c52-8a43-4c1e-9a51-2b8e7f3d9c10")  # fixed: id
 MAX_ISSUES = 200
 IssueKind = Literal["gap", "duplicate", "negative", "dst_repeat", "dst_nonexistent"]
 
-__all__ = ["GreenButtonError", "ImportIssue", "ImportReport", "import_greenbutton", "parse_greenbutton"]
+__all__ = [
+    "GreenButtonError",
+    "ImportIssue",
+    "ImportReport",
+    "SkippedPart",
+    "import_greenbutton",
+    "parse_greenbutton",
+]
 
 
 class ImportIssue(BaseModel):
@@ -48,6 +57,12 @@ class ImportIssue(BaseModel):
     end: datetime | None = None
     count: int = Field(description="Missing intervals (gap) or reads concerned.")
     detail: str
+
+
+class SkippedPart(BaseModel):
+    element: str = Field(description="The part of the file left out (entry and element).")
+    reason: str
+    readings: int = Field(0, description="IntervalReadings left out with it.")
 
 
 class ImportReport(BaseModel):
@@ -68,6 +83,12 @@ class ImportReport(BaseModel):
     total_kwh: float = Field(description="Net kWh of the file's reads (export counts negative).")
     issue_counts: dict[str, int]
     issues: list[ImportIssue] = Field(description=f"The first {MAX_ISSUES} findings, in time order per kind.")
+    skipped: list[SkippedPart] = Field(
+        default_factory=list, description="Parts of the file not imported (gas, registers, no unit), and why."
+    )
+    notes: list[str] = Field(
+        default_factory=list, description="What was assumed to read the file (a unit, a namespace)."
+    )
 
 
 class ParsedFile(BaseModel):
@@ -77,6 +98,8 @@ class ParsedFile(BaseModel):
     format: Literal["espi-xml", "csv"]
     reads: pd.DataFrame
     issues: list[ImportIssue]
+    skipped: list[SkippedPart] = []
+    notes: list[str] = []
 
 
 def _runs(mask: pd.Series) -> list[tuple[int, int]]:
@@ -174,13 +197,20 @@ def _check_storable(reads: pd.DataFrame) -> None:
         )
 
 
-def parse_greenbutton(data: bytes, customer_id: str, *, time_zone: str | None = None) -> ParsedFile:
-    """Parse and check a file (XML or CSV, told apart by content). CSV times are local to `time_zone`."""
+def parse_greenbutton(
+    data: bytes, customer_id: str, *, time_zone: str | None = None, assume_uom: str | None = None
+) -> ParsedFile:
+    """Parse and check a file (XML or CSV, told apart by content). CSV times are local to `time_zone`;
+    `assume_uom` (Wh or kWh) is the unit of ESPI blocks that have no ReadingType."""
     head = data.lstrip()[:200]
     nonexistent: list[ImportIssue] = []
+    skipped: list[SkippedPart] = []
+    notes: list[str] = []
     if head.startswith(b"<") or head.startswith(b"\xef\xbb\xbf<"):
-        feed = parse_espi(data)
+        feed = parse_espi(data, assume_uom=assume_uom)
         reads, fmt = feed.reads, "espi-xml"
+        skipped = [SkippedPart(element=s.element, reason=s.reason, readings=s.readings) for s in feed.skipped]
+        notes = feed.notes
         wall = (
             feed.local_time.wall_times(reads["read_at"])
             if feed.local_time is not None
@@ -211,7 +241,7 @@ def parse_greenbutton(data: bytes, customer_id: str, *, time_zone: str | None = 
         kwh=("kwh", "sum"), quality=("quality", "first"), wall=("wall", "first")
     )
     issues = nonexistent + duplicates + _series_issues(net)
-    return ParsedFile(format=fmt, reads=net.drop(columns="wall"), issues=issues)
+    return ParsedFile(format=fmt, reads=net.drop(columns="wall"), issues=issues, skipped=skipped, notes=notes)
 
 
 async def _customer_time_zone(engine: AsyncEngine, customer_id: str) -> str | None:
@@ -227,6 +257,7 @@ async def import_greenbutton(
     *,
     time_zone: str | None = None,
     file_name: str | None = None,
+    assume_uom: str | None = None,
 ) -> ImportReport:
     """Import one file for `customer_id`. CSV times are read in `time_zone`, else the customer's zone
     as the customers projection knows it; a CSV for a customer with no known zone is refused."""
@@ -245,7 +276,7 @@ async def import_greenbutton(
             iana_time_zone(time_zone)
         except ValueError:
             raise GreenButtonError("time zone", f"unknown IANA time zone {time_zone!r}") from None
-    parsed = parse_greenbutton(data, customer_id, time_zone=time_zone)
+    parsed = parse_greenbutton(data, customer_id, time_zone=time_zone, assume_uom=assume_uom)
     digest = hashlib.sha256(data).hexdigest()
     import_id = f"gb-{digest[:24]}"
     event_id = uuid.uuid5(EVENT_NAMESPACE, f"{digest}:{customer_id}")
@@ -253,6 +284,8 @@ async def import_greenbutton(
     counts: dict[str, int] = {}
     for issue in parsed.issues:
         counts[issue.kind] = counts.get(issue.kind, 0) + 1
+    if parsed.skipped:
+        counts["skipped_parts"] = len(parsed.skipped)
     first, last = reads["read_at"].min(), reads["read_at"].max()
     payload = {
         "import_id": import_id,
@@ -308,4 +341,6 @@ async def import_greenbutton(
         total_kwh=float(reads["kwh"].sum()),
         issue_counts=counts,
         issues=parsed.issues[:MAX_ISSUES],
+        skipped=parsed.skipped,
+        notes=parsed.notes,
     )
