@@ -57,14 +57,18 @@ def score_attributes(frame: pd.DataFrame, tariffs: TariffFile) -> dict[str, dict
     out: dict[str, dict[str, Any]] = {}
     for row in frame.to_dict("records"):
         best = str(row["best_tariff"])
+        shift = row["peak_shift_tariff"]
         out[str(row["customer_id"])] = {
             "scores": {
                 "best_tariff": best,
                 "best_tariff_name": tariffs.tariffs[best].title(best),
                 "best_tariff_savings": float(row["best_tariff_savings"]),
-                "peak_shift_kwh": row["peak_shift_kwh"],
-                "peak_shift_tariff": row["peak_shift_tariff"],
                 "tariff_year_scaled": bool(row["scaled"]),
+                # what moving peak_shift_kwh a year out of the peak of peak_shift_tariff saves more
+                "peak_shift_kwh": row["peak_shift_kwh"],
+                "peak_shift_tariff": shift,
+                "peak_shift_tariff_name": None if shift is None else tariffs.tariffs[shift].title(shift),
+                "peak_shift_savings": float(tariffs.coaching.shift_goal),
             }
         }
     return out

@@ -37,6 +37,7 @@ def test_validate_shipped_journeys() -> None:
         "high_bill_alert.yaml",
         "onboarding.yaml",
         "outage_notice.yaml",
+        "rate_coach.yaml",
         "usage_spike.yaml",
     ]
     assert all(": OK (" in line for line in out.splitlines())

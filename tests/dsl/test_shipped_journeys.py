@@ -25,7 +25,7 @@ from gridjourney.dsl.schema import (
 ROOT = Path(__file__).resolve().parents[2]
 JOURNEYS = ROOT / "journeys"
 TEMPLATES = ROOT / "templates"
-NAMES = ["onboarding", "high_bill_alert", "dr_event", "outage_notice", "usage_spike"]
+NAMES = ["onboarding", "high_bill_alert", "dr_event", "outage_notice", "usage_spike", "rate_coach"]
 
 
 def load(name: str) -> JourneyDefinition:

@@ -51,9 +51,11 @@ def test_scores_from_reads_in_memory() -> None:
         "best_tariff": "tou",
         "best_tariff_name": "tou",
         "best_tariff_savings": 328.5,
+        "tariff_year_scaled": False,
         "peak_shift_kwh": 200.0,  # $60 more at 0.40 - 0.10 a kWh
         "peak_shift_tariff": "tou",
-        "tariff_year_scaled": False,
+        "peak_shift_tariff_name": "tou",
+        "peak_shift_savings": 60.0,
     }
     assert scores["on_tou"]["scores"]["best_tariff_savings"] == 0.0
     json.dumps(scores, allow_nan=False)  # what a customer.updated event carries
