@@ -1,9 +1,12 @@
-"""Mid-cycle bill projection: the bill so far plus the remaining days, against the typical bill.
+"""Mid-cycle bill projection: the bill so far plus the days left, with a range, against the typical bill.
 
-Remaining days come from the customer's own last four weeks: a small ridge regression of daily kWh on
-weekend/holiday, heating and cooling degree-days, fed with a temperature forecast (or, without one,
-the last week's weather). Typical is the same period last year where the reads cover it, else the
-mean of the earlier complete cycles. No projection in the first or last days of a cycle.
+The days left come from scoring/bill_remaining.py (the meter's recent level by day type, the weather
+through its degree-day fit when the daily features carry temperatures, and a 10th-90th percentile
+range from its own history). Temperatures are read back from the features' degree-days (°F, base
+65); `forecast` (customer_id, date, temperature_c) gives the days ahead, else the last week's weather
+persists. Without temperatures the projection is weather-free and says so in `weather_adjusted`.
+Typical is the same period last year where the reads cover it, else the mean of the earlier complete
+cycles. No projection in the first or last days of a cycle.
 """
 
 from __future__ import annotations
@@ -14,8 +17,10 @@ from datetime import date, timedelta
 import numpy as np
 import pandas as pd
 
+from gridjourney.metering.features import HDD_BASE_F
 from gridjourney.metering.holidays import holidays_between
 from gridjourney.scoring.baselines import to_matrix
+from gridjourney.scoring.bill_remaining import remaining_use
 
 # USD: (fixed charge per cycle, energy rate per kWh); net-metered customers pay nothing below zero.
 TARIFFS: dict[str, tuple[float, float]] = {
@@ -28,7 +33,7 @@ TARIFFS: dict[str, tuple[float, float]] = {
 DEFAULT_TARIFF = "residential_flat"
 QUIET_DAYS = 7  # no projection in the first or last 7 days of a cycle (utility practice)
 FIT_DAYS = 28
-MIN_FIT_DAYS = 14
+MIN_FIT_DAYS = 14  # days read among the last FIT_DAYS
 
 
 def bill_amount(kwh: float | np.ndarray, tariff: str) -> np.ndarray:
@@ -50,7 +55,8 @@ def _month_back(day: date) -> date:
 @dataclass(frozen=True)
 class Projections:
     projections: pd.DataFrame  # customer_id, as_of, bill_period_start/end, days_left, kwh_to_date,
-    # projected_kwh, projected_amount, typical_amount, ratio, typical_basis
+    # projected_kwh (+ _low, _high), projected_amount (+ _low, _high: the 10th-90th percentile range),
+    # typical_amount, ratio, typical_basis, weather_adjusted, range_basis
     skipped: pd.DataFrame  # customer_id, reason
 
 
@@ -64,19 +70,18 @@ def project_bills(
     require_typical: bool = True,
 ) -> Projections:
     """Project each customer's current cycle from daily features (customer_id, date, kwh, hdd, cdd)
-    up to and including `as_of` (one date for all, or one per customer). `forecast`: customer_id, date,
-    hdd, cdd for the days ahead."""
+    up to and including `as_of` (one date for all, or one per customer). `forecast`: customer_id,
+    date, temperature_c for the days ahead."""
     m = to_matrix(daily, ["kwh", "hdd", "cdd"])
     if len(m.dates) == 0:
         return Projections(pd.DataFrame(), pd.DataFrame({"customer_id": m.customers, "reason": "no reads"}))
     holidays = holidays_between(
         m.dates[0].date() - timedelta(days=400), m.dates[-1].date() + timedelta(days=60)
     )
-    fc = None
-    if forecast is not None:
-        fc = forecast.assign(date=pd.to_datetime(forecast["date"])).set_index(["customer_id", "date"])
+    ahead_temps = _forecast_by_customer(forecast)
+    # The features' degree-days are from the day's mean temperature (°F, base 65): read it back (°C).
+    temp_c = (HDD_BASE_F - m["hdd"] + m["cdd"] - 32.0) / 1.8
     rows, skipped = [], []
-    kwh_all, hdd_all, cdd_all = m["kwh"], np.nan_to_num(m["hdd"]), np.nan_to_num(m["cdd"])
     for r, cid in enumerate(m.customers):
         day = as_of[cid] if isinstance(as_of, dict) else as_of
         start, end = cycle_bounds(day, int(billing_cycle_day.get(cid, 1)))
@@ -90,41 +95,32 @@ def project_bills(
         if idx[1] < 0 or idx[0] < 0:
             skipped.append((cid, "the reads do not cover the cycle so far"))
             continue
-        kwh = kwh_all[r]
-        lo = max(0, idx[1] - FIT_DAYS + 1)
-        sl = slice(lo, idx[1] + 1)
-        ok = ~np.isnan(kwh[sl])
-        if ok.sum() < MIN_FIT_DAYS:
-            skipped.append((cid, f"{int(ok.sum())} days of recent reads; {MIN_FIT_DAYS} needed to project"))
+        kwh = m["kwh"][r]
+        read = int((~np.isnan(kwh[max(0, idx[1] - FIT_DAYS + 1) : idx[1] + 1])).sum())
+        if read < MIN_FIT_DAYS:
+            skipped.append((cid, f"{read} days of recent reads; {MIN_FIT_DAYS} needed to project"))
             continue
-        off = np.array([d.weekday() >= 5 or d.date() in holidays for d in m.dates[sl]], dtype=float)
-        x = np.column_stack([np.ones(len(off)), off, hdd_all[r, sl], cdd_all[r, sl]])[ok]
-        y = kwh[sl][ok]
-        ridge = np.diag([0.0, 1.0, 5.0, 5.0])  # temperature terms shrink towards none on little data
-        beta = np.linalg.solve(x.T @ x + ridge, x.T @ y)
-        ahead = [day + timedelta(days=i) for i in range(1, left + 1)]
-        if fc is not None:
-            f = fc.reindex(pd.MultiIndex.from_product([[cid], pd.to_datetime(ahead)]))
-            h, c = (
-                f["hdd"].fillna(hdd_all[r, max(0, idx[1] - 6) : idx[1] + 1].mean()).to_numpy(),
-                f["cdd"].fillna(cdd_all[r, max(0, idx[1] - 6) : idx[1] + 1].mean()).to_numpy(),
+        history = pd.Series(kwh[: idx[1] + 1], index=m.dates[: idx[1] + 1])
+        temperature = pd.Series(temp_c[r, : idx[1] + 1], index=history.index)
+        if cid in ahead_temps:
+            temperature = pd.concat(
+                [temperature, ahead_temps[cid][ahead_temps[cid].index > history.index[-1]]]
             )
-        else:
-            h = np.full(left, hdd_all[r, max(0, idx[1] - 6) : idx[1] + 1].mean())
-            c = np.full(left, cdd_all[r, max(0, idx[1] - 6) : idx[1] + 1].mean())
-        off_ahead = np.array([d.weekday() >= 5 or d in holidays for d in ahead], dtype=float)
-        rest = float((np.column_stack([np.ones(left), off_ahead, h, c]) @ beta).sum())
-        to_date = float(
-            np.nansum(kwh[idx[0] : idx[1] + 1])
-            * elapsed
-            / max(1, (~np.isnan(kwh[idx[0] : idx[1] + 1])).sum())
+        ahead = pd.date_range(pd.Timestamp(day) + pd.Timedelta(days=1), pd.Timestamp(end))
+        rest = remaining_use(
+            history,
+            ahead,
+            off_days=holidays,
+            temperature_c=temperature if temperature.notna().any() else None,
         )
+        so_far = kwh[idx[0] : idx[1] + 1]
+        to_date = float(np.nansum(so_far) * elapsed / max(1, (~np.isnan(so_far)).sum()))
         plan = (tariff or {}).get(cid, DEFAULT_TARIFF)
         typical, basis = _typical(m.dates, kwh, start, end, plan)
         if typical is None and require_typical:
             skipped.append((cid, "no earlier cycle or last year's period to compare with"))
             continue
-        projected = float(bill_amount(to_date + rest, plan))
+        projected = float(bill_amount(to_date + rest.kwh, plan))
         rows.append(
             {
                 "customer_id": cid,
@@ -133,14 +129,30 @@ def project_bills(
                 "bill_period_end": end,
                 "days_left": left,
                 "kwh_to_date": round(to_date, 2),
-                "projected_kwh": round(to_date + rest, 2),
+                "projected_kwh": round(to_date + rest.kwh, 2),
+                "projected_kwh_low": round(to_date + rest.low_kwh, 2),
+                "projected_kwh_high": round(to_date + rest.high_kwh, 2),
                 "projected_amount": round(projected, 2),
+                "projected_amount_low": round(float(bill_amount(to_date + rest.low_kwh, plan)), 2),
+                "projected_amount_high": round(float(bill_amount(to_date + rest.high_kwh, plan)), 2),
                 "typical_amount": round(typical, 2) if typical is not None else float("nan"),
                 "ratio": round(projected / typical, 3) if typical else float("nan"),
                 "typical_basis": basis,
+                "weather_adjusted": rest.weather_adjusted,
+                "range_basis": rest.range_basis,
             }
         )
     return Projections(pd.DataFrame(rows), pd.DataFrame(skipped, columns=["customer_id", "reason"]))
+
+
+def _forecast_by_customer(forecast: pd.DataFrame | None) -> dict[str, pd.Series]:
+    if forecast is None or forecast.empty:
+        return {}
+    frame = forecast.assign(date=pd.to_datetime(forecast["date"]))
+    return {
+        str(cid): group.set_index("date")["temperature_c"].astype("float64").sort_index()
+        for cid, group in frame.groupby("customer_id")
+    }
 
 
 def _typical(

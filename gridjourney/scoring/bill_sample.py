@@ -1,78 +1,215 @@
-"""The bill projection's error at mid-cycle on a real Green Button file.
+"""The bill projection's error at mid-cycle on real reads: a Green Button file, or the LCL trial's homes.
 
-Every billing cycle the file covers whole is projected on its 15th day from the reads up to then, and
-compared with the bill its actual reads make; cycles starting on every day 1-28 of the month are
-tried, so one household's year gives a few hundred projections. No temperatures: the projection
-falls back on the last week's weather, as it does in production without a forecast.
+Every billing cycle the reads cover whole is projected on its 15th day from the reads up to then, and
+compared with the cycle's actual kWh and bill, and with the naive projection (the average day so far
+times the cycle's length). A Green Button file tries cycles starting on every day 1-28 of the month,
+so one household's year gives a few hundred projections; the LCL homes (`meters.csv.gz`, read with
+gridjourney/dr/lcl.py) use cycles starting on the 1st, 8th, 15th and 22nd, and are split by meter in
+two halves (alternate meter ids), so that a figure tuned on one half is checked on the other. The
+daily mean temperatures beside the LCL file (`london_2013_temperature.csv`) feed the projection's
+degree-day terms; the days ahead of each projection keep the last week's weather, as in production
+without a forecast. A Green Button file has no weather: the projection is weather-free.
 """
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pandas as pd
 
+from gridjourney.dr import lcl
+from gridjourney.metering.errors import GreenButtonError
 from gridjourney.metering.features import daily_features
 from gridjourney.metering.greenbutton import parse_greenbutton
 from gridjourney.scoring.bill_projection import DEFAULT_TARIFF, bill_amount, cycle_bounds, project_bills
+from gridjourney.weather.importer import parse_weather_file
+from gridjourney.weather.readings import WeatherFileError
 
 MID_CYCLE_DAY = 15
+GREEN_BUTTON_CYCLE_DAYS = tuple(range(1, 29))
+LCL_CYCLE_DAYS = (1, 8, 15, 22)
+LCL_TEMPERATURES = "london_2013_temperature.csv"
+MIN_COVERAGE = 0.9
+
+
+class BillSampleError(ValueError):
+    """The file gives no projection to measure (one line, naming the file)."""
+
+
+@dataclass(frozen=True)
+class SampleSet:
+    name: str  # what the figures are of, e.g. "coastal_multi_family_hourly_2011.xml" or "LCL, held-out half"
+    projections: pd.DataFrame  # one row per projected cycle, see mid_cycle_projections
 
 
 def sample_daily(path: Path, time_zone: str) -> pd.DataFrame:
-    parsed = parse_greenbutton(path.read_bytes(), "sample", time_zone=time_zone)
-    reads = parsed.reads.assign(customer_id="sample")
-    daily = daily_features(reads, time_zone=time_zone)
-    return daily[daily["coverage"] >= 0.9].reset_index(drop=True)
+    """A Green Button file's whole days; BillSampleError when the importer refuses it."""
+    try:
+        parsed = parse_greenbutton(path.read_bytes(), "sample", time_zone=time_zone)
+    except GreenButtonError as exc:
+        raise BillSampleError(f"{path}: refused by the Green Button importer: {exc}") from None
+    if parsed.reads.empty:
+        raise BillSampleError(f"{path}: no electricity interval reads")
+    daily = daily_features(parsed.reads.assign(customer_id="sample"), time_zone=time_zone)
+    return daily[daily["coverage"] >= MIN_COVERAGE].reset_index(drop=True)
 
 
-def mid_cycle_projections(daily: pd.DataFrame, *, tariff: str = DEFAULT_TARIFF) -> pd.DataFrame:
-    """cycle_day, bill_period_start, projected/actual amount and kWh, ape (of the amount, fixed charge
-    included) and ape_kwh — one row per whole cycle."""
-    dates = pd.to_datetime(daily["date"]).dt.date
-    kwh = dict(zip(dates, daily["kwh"], strict=True))
-    first, last = min(dates), max(dates)
-    rows = []
-    for cycle_day in range(1, 29):
+def lcl_daily(path: Path) -> pd.DataFrame:
+    """The LCL homes' whole days (Europe/London), with degree-days when the temperatures are beside."""
+    directory = path.parent
+    try:
+        homes = lcl.read_homes(directory)
+        reads = lcl.read_meters(
+            directory, homes, datetime(1990, 1, 1, tzinfo=UTC), datetime(2100, 1, 1, tzinfo=UTC)
+        )
+    except (lcl.LclDataError, KeyError, ValueError) as exc:
+        raise BillSampleError(f"{path}: not the LCL meters file as expected: {exc}") from None
+    temperatures = _lcl_temperatures(directory)
+    daily = daily_features(reads, time_zone=lcl.TIME_ZONE, temperatures=temperatures)
+    return daily[daily["coverage"] >= MIN_COVERAGE].reset_index(drop=True)
+
+
+def _lcl_temperatures(directory: Path) -> pd.DataFrame | None:
+    path = directory / LCL_TEMPERATURES
+    if not path.is_file():
+        return None
+    try:
+        days = parse_weather_file(path, station="heathrow").days
+    except WeatherFileError as exc:
+        raise BillSampleError(f"{path}: {exc}") from None
+    return pd.DataFrame({"date": days["date"], "temp_f": days["temperature_c"] * 1.8 + 32})
+
+
+def is_lcl_file(path: Path) -> bool:
+    return path.name.startswith("meters.csv")
+
+
+def mid_cycle_projections(
+    daily: pd.DataFrame,
+    *,
+    tariff: str = DEFAULT_TARIFF,
+    cycle_days: Iterable[int] = GREEN_BUTTON_CYCLE_DAYS,
+) -> pd.DataFrame:
+    """One row per customer and whole cycle: customer_id, cycle_day, bill_period_start, projected,
+    naive and actual kWh, the projected kWh range (low, high), the projected and actual amounts, and
+    ape / ape_kwh / naive_ape_kwh (absolute errors over the actual)."""
+    frame = daily.assign(day=pd.to_datetime(daily["date"]).dt.date)
+    kwh = {
+        (str(c), d): float(k)
+        for c, d, k in zip(frame["customer_id"], frame["day"], frame["kwh"], strict=True)
+    }
+    first, last = min(frame["day"]), max(frame["day"])
+    rows: list[dict[str, object]] = []
+    for cycle_day in cycle_days:
         start, end = cycle_bounds(first, cycle_day)
         while end <= last:
             if start >= first:
-                as_of = start + timedelta(days=MID_CYCLE_DAY - 1)
-                days = [start + timedelta(days=n) for n in range((end - start).days + 1)]
-                if all(d in kwh for d in days):
-                    rows.append(_one(daily, cycle_day, start, as_of, sum(kwh[d] for d in days), tariff))
+                rows += _cycle(frame, kwh, cycle_day, start, end, tariff)
             start, end = cycle_bounds(end + timedelta(days=1), cycle_day)
-    out = pd.DataFrame([r for r in rows if r is not None])
+    out = pd.DataFrame(rows)
+    if out.empty:
+        return out
     out["ape"] = (out["projected_amount"] - out["actual_amount"]).abs() / out["actual_amount"]
     out["ape_kwh"] = (out["projected_kwh"] - out["actual_kwh"]).abs() / out["actual_kwh"].abs()
+    out["naive_ape_kwh"] = (out["naive_kwh"] - out["actual_kwh"]).abs() / out["actual_kwh"].abs()
     return out
 
 
-def _one(
-    daily: pd.DataFrame, cycle_day: int, start: date, as_of: date, actual_kwh: float, tariff: str
-) -> dict[str, object] | None:
-    upto = daily[pd.to_datetime(daily["date"]).dt.date <= as_of]
+def _cycle(
+    frame: pd.DataFrame,
+    kwh: dict[tuple[str, date], float],
+    cycle_day: int,
+    start: date,
+    end: date,
+    tariff: str,
+) -> list[dict[str, object]]:
+    """The projections of one cycle for every customer whose reads cover it whole."""
+    days = [start + timedelta(days=n) for n in range((end - start).days + 1)]
+    whole = [c for c in frame["customer_id"].unique() if all((str(c), d) in kwh for d in days)]
+    if not whole:
+        return []
+    as_of = start + timedelta(days=MID_CYCLE_DAY - 1)
+    upto = frame[(frame["day"] <= as_of) & frame["customer_id"].isin(whole)].drop(columns="day")
     result = project_bills(
         upto,
         as_of=as_of,
-        billing_cycle_day={"sample": cycle_day},
-        tariff={"sample": tariff},
+        billing_cycle_day={str(c): cycle_day for c in whole},
+        tariff={str(c): tariff for c in whole},
         require_typical=False,
     )
-    if result.projections.empty:
-        return None
+    rows: list[dict[str, object]] = []
+    for p in result.projections.to_dict("records"):
+        actual = sum(kwh[(str(p["customer_id"]), d)] for d in days)
+        so_far = sum(kwh[(str(p["customer_id"]), d)] for d in days[:MID_CYCLE_DAY])
+        rows.append(
+            {
+                "customer_id": p["customer_id"],
+                "cycle_day": cycle_day,
+                "bill_period_start": start,
+                "projected_kwh": float(p["projected_kwh"]),
+                "projected_kwh_low": float(p["projected_kwh_low"]),
+                "projected_kwh_high": float(p["projected_kwh_high"]),
+                "naive_kwh": so_far / MID_CYCLE_DAY * len(days),
+                "actual_kwh": actual,
+                "projected_amount": float(p["projected_amount"]),
+                "actual_amount": float(bill_amount(actual, tariff)),
+                "weather_adjusted": bool(p["weather_adjusted"]),
+            }
+        )
+    return rows
+
+
+def summary(projections: pd.DataFrame) -> dict[str, float]:
+    """The figures of a set of projections: cycles, MAPEs, the share of cycles where the projection
+    is closer than the naive one, and the share of actuals inside the 10-90 % range."""
+    p = projections
+    inside = (p["actual_kwh"] >= p["projected_kwh_low"]) & (p["actual_kwh"] <= p["projected_kwh_high"])
     return {
-        "cycle_day": cycle_day,
-        "bill_period_start": start,
-        "projected_amount": float(result.projections["projected_amount"].iloc[0]),
-        "actual_amount": float(bill_amount(actual_kwh, tariff)),
-        "projected_kwh": float(result.projections["projected_kwh"].iloc[0]),
-        "actual_kwh": actual_kwh,
+        "cycles": float(len(p)),
+        "mape_kwh": float(p["ape_kwh"].mean()),
+        "naive_mape_kwh": float(p["naive_ape_kwh"].mean()),
+        "beats_naive": float((p["ape_kwh"] < p["naive_ape_kwh"]).mean()),
+        "range_coverage": float(inside.mean()),
+        "mape_amount": float(p["ape"].mean()),
+        "weather_adjusted": float(p["weather_adjusted"].mean()),
     }
 
 
-def sample_mape(path: Path, *, time_zone: str = "America/Los_Angeles") -> tuple[float, pd.DataFrame]:
-    """(MAPE, the projections) of the mid-cycle bill projection on a Green Button file."""
+def evaluate_file(path: Path, *, time_zone: str = "America/Los_Angeles") -> list[SampleSet]:
+    """The projections on one file, as one set (a Green Button file) or two halves (the LCL homes).
+    BillSampleError (one line) when the file gives none."""
+    if not path.is_file():
+        raise BillSampleError(f"{path}: no such file")
+    if is_lcl_file(path):
+        daily = lcl_daily(path)
+        projections = mid_cycle_projections(daily, cycle_days=LCL_CYCLE_DAYS)
+        _require(path, projections)
+        meters = sorted(projections["customer_id"].unique())
+        halves = {str(m): ("development" if n % 2 == 0 else "held-out") for n, m in enumerate(meters)}
+        half = projections["customer_id"].map(halves)
+        sets = []
+        for name in ("development", "held-out"):
+            part = projections[half == name]
+            homes = part["customer_id"].nunique()
+            sets.append(SampleSet(f"{path.name}, {name} half ({homes} homes)", part))
+        return sets
     projections = mid_cycle_projections(sample_daily(path, time_zone))
+    _require(path, projections)
+    return [SampleSet(path.name, projections)]
+
+
+def _require(path: Path, projections: pd.DataFrame) -> None:
+    if projections.empty:
+        raise BillSampleError(
+            f"{path}: no whole billing cycle with {MID_CYCLE_DAY} days before it to project from"
+        )
+
+
+def sample_mape(path: Path, *, time_zone: str = "America/Los_Angeles") -> tuple[float, pd.DataFrame]:
+    """(MAPE of the amount, the projections) of the mid-cycle bill projection on a Green Button file."""
+    projections = mid_cycle_projections(sample_daily(path, time_zone))
+    _require(path, projections)
     return float(projections["ape"].mean()), projections
