@@ -153,8 +153,8 @@ def evaluate(
         typer.Option(
             "--bill-sample",
             exists=True,
-            dir_okay=False,
-            help="Instead: the bill projection's mid-cycle error on this Green Button file.",
+            help="Instead: the bill projection's mid-cycle error on this Green Button file, every such "
+            "file in this folder, or the LCL homes' meters.csv.gz.",
         ),
     ] = None,
     time_zone: Annotated[
@@ -263,18 +263,56 @@ def score(
 
 
 def _bill_sample(path: Path, time_zone: str, csv: Path | None) -> None:
-    from gridjourney.scoring.bill_sample import sample_mape
+    """Each file's figures, or one line saying why it has none; exit 1 when a file had none."""
+    import pandas as pd
 
-    mape, projections = sample_mape(path, time_zone=time_zone)
-    table = Table(title=f"bill projection on day 15 of the cycle: {path.name}")
-    table.add_column("figure")
-    table.add_column("value", justify="right")
-    table.add_row("cycles projected (start days 1-28)", str(len(projections)))
-    table.add_row("MAPE of the bill amount", f"{mape:.2%}")
-    table.add_row("MAPE of the cycle's kWh", f"{projections['ape_kwh'].mean():.2%}")
-    table.add_row("median APE (amount)", f"{projections['ape'].median():.2%}")
-    table.add_row("90th percentile APE (amount)", f"{projections['ape'].quantile(0.9):.2%}")
-    console.print(table)
-    if csv is not None:
-        projections.to_csv(csv, index=False)
+    from gridjourney.scoring.bill_sample import BillSampleError, SampleSet, evaluate_file, summary
+
+    files = sorted(f for f in path.iterdir() if f.is_file() and _reads_file(f)) if path.is_dir() else [path]
+    if not files:
+        console.print(f"[red]{path}[/]: no Green Button (.xml, .csv) or LCL meters file in it")
+        raise typer.Exit(1)
+    sets: list[SampleSet] = []
+    failed = 0
+    for file in files:
+        try:
+            found = evaluate_file(file, time_zone=time_zone)
+        except BillSampleError as exc:
+            console.print(f"[red]error[/]: {exc}", soft_wrap=True)
+            failed += 1
+            continue
+        except (OSError, ValueError) as exc:  # anything else the file's content makes a reader refuse
+            console.print(f"[red]error[/]: {file}: cannot be read: {exc}".splitlines()[0], soft_wrap=True)
+            failed += 1
+            continue
+        sets += found
+    if sets:
+        table = Table(title=f"bill projection on day 15 of the cycle ({path})")
+        for column in ("reads", "cycles", "kWh MAPE", "naive kWh MAPE", "beats naive", "10-90 % range holds"):
+            table.add_column(column, justify="left" if column == "reads" else "right")
+        table.add_column("amount MAPE", justify="right")
+        table.add_column("weather", justify="right")
+        for found_set in sets:
+            f = summary(found_set.projections)
+            table.add_row(
+                found_set.name,
+                f"{f['cycles']:.0f}",
+                f"{f['mape_kwh']:.2%}",
+                f"{f['naive_mape_kwh']:.2%}",
+                f"{f['beats_naive']:.0%}",
+                f"{f['range_coverage']:.0%}",
+                f"{f['mape_amount']:.2%}",
+                f"{f['weather_adjusted']:.0%} of cycles" if f["weather_adjusted"] else "none",
+            )
+        console.print(table)
+    if csv is not None and sets:
+        frame = pd.concat([s.projections.assign(set=s.name) for s in sets], ignore_index=True)
+        frame.to_csv(csv, index=False)
         console.print(f"projections written to {csv}")
+    if failed:
+        raise typer.Exit(1)
+
+
+def _reads_file(path: Path) -> bool:
+    name = path.name.lower()
+    return name.endswith((".xml", ".csv")) or name.startswith("meters.csv")

@@ -1,12 +1,22 @@
-"""The mid-cycle bill projection on the real Green Button sample (a coastal multi-family home, 2011)."""
+"""The mid-cycle bill projection on real reads, and `models evaluate --bill-sample` on bad files."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from gridjourney.scoring.bill_sample import sample_mape
+from gridjourney.scoring.bill_sample import evaluate_file, sample_mape, summary
+from tests.cli.test_subscriptions import gridjourney
 
 SAMPLE = Path(__file__).resolve().parents[1] / "metering" / "data" / "coastal_multi_family_hourly_2011.xml"
+
+
+def _green_button_csv(days: int) -> str:
+    """A Green Button CSV export of `days` days of hourly reads from 1 March 2024."""
+    rows = ["Name,Test home", "", "TYPE,DATE,START TIME,END TIME,USAGE,UNITS"]
+    for day in range(days):
+        stamp = f"2024-03-{day + 1:02d}" if day < 31 else f"2024-04-{day - 30:02d}"
+        rows += [f"Electric usage,{stamp},{h:02d}:00,{h:02d}:59,0.5,kWh" for h in range(24)]
+    return "\n".join(rows) + "\n"
 
 
 def test_mid_cycle_projection_error_on_the_real_sample() -> None:
@@ -14,5 +24,43 @@ def test_mid_cycle_projection_error_on_the_real_sample() -> None:
     # eleven whole cycles for each start day 1-28 of a calendar-year file
     assert len(projections) >= 28 * 10
     assert set(projections["cycle_day"]) == set(range(1, 29))
-    assert mape < 0.05  # measured: 2.05 % (kWh: 2.47 %)
-    assert projections["ape_kwh"].mean() < 0.06
+    assert mape < 0.03  # measured: 1.52 % (kWh: 1.83 %, naive 1.91 %)
+    figures = summary(projections)
+    assert figures["mape_kwh"] < figures["naive_mape_kwh"]
+    assert figures["weather_adjusted"] == 0  # a Green Button file has no temperatures
+    assert (projections["projected_kwh_low"] <= projections["projected_kwh"]).all()
+    assert (projections["projected_kwh"] <= projections["projected_kwh_high"]).all()
+    assert 0.5 < figures["range_coverage"] <= 1.0  # measured: 66 %
+
+
+def test_a_green_button_csv_of_two_months_is_projected(tmp_path: Path) -> None:
+    [whole] = evaluate_file(_write(tmp_path / "whole.csv", _green_button_csv(61)))
+    assert len(whole.projections) >= 1  # the same export, long enough, gives projections
+
+
+async def test_bill_sample_answers_every_bad_file_with_one_line(database_url: str, tmp_path: Path) -> None:
+    folder = tmp_path / "files"
+    folder.mkdir()
+    _write(folder / "short.csv", _green_button_csv(20))
+    _write(folder / "broken.xml", "<feed>nonsense")
+    _write(folder / "whole.csv", _green_button_csv(61))
+    code, out = await gridjourney(database_url, "models", "evaluate", "--bill-sample", str(folder))
+    assert code == 1, out
+    assert "Traceback" not in out
+    lines = out.splitlines()
+    [short_line] = [line for line in lines if "short.csv" in line]
+    assert short_line.startswith("error: ") and "no whole billing cycle" in short_line
+    [broken_line] = [line for line in lines if "broken.xml" in line]
+    assert broken_line.startswith("error: ") and "refused by the Green Button importer" in broken_line
+    assert "whole.csv" in out and "beats naive" in out  # the good file still gets its figures
+
+    code, out = await gridjourney(
+        database_url, "models", "evaluate", "--bill-sample", str(folder / "short.csv")
+    )
+    assert code == 1 and "Traceback" not in out
+    assert len([line for line in out.splitlines() if line.strip()]) == 1
+
+
+def _write(path: Path, text: str) -> Path:
+    path.write_text(text)
+    return path
