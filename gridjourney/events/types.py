@@ -95,6 +95,8 @@ class BillProjectionUpdated(Payload):
     bill_period_start: Timestamp | None = None
     bill_period_end: Timestamp | None = None
     currency: str = Field("USD", pattern=r"^[A-Z]{3}$", description="ISO 4217 code.")
+    projected_amount_low: Amount | None = Field(None, description="10th percentile of the projection.")
+    projected_amount_high: Amount | None = Field(None, description="90th percentile of the projection.")
 
 
 class BillIssued(Payload):

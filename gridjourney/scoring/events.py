@@ -73,6 +73,8 @@ def projection_events(projections: pd.DataFrame) -> list[NewEvent]:
             source=SOURCE,
             payload={
                 "projected_amount": float(p.projected_amount),
+                "projected_amount_low": float(p.projected_amount_low),
+                "projected_amount_high": float(p.projected_amount_high),
                 "typical_amount": float(p.typical_amount),
                 "days_left": int(p.days_left),
                 "ratio": float(p.ratio) if pd.notna(p.ratio) else None,
