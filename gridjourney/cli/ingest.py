@@ -44,6 +44,10 @@ def _print(report: ImportReport) -> None:
     console.print(table)
     for issue in report.issues[:20]:
         console.print(f"  [yellow]{issue.kind}[/] {issue.start:%Y-%m-%d %H:%M} {issue.detail}")
+    for part in report.skipped:
+        console.print(f"  [yellow]skipped[/] {part.element}: {part.reason} ({part.readings:,} readings)")
+    for note in report.notes:
+        console.print(f"  [cyan]note[/] {note}")
 
 
 @ingest_app.command("greenbutton")
@@ -54,8 +58,15 @@ def greenbutton(
         str | None,
         typer.Option("--time-zone", help="IANA zone of CSV times (default: the customer's time zone)."),
     ] = None,
+    assume_uom: Annotated[
+        str | None,
+        typer.Option(
+            "--assume-uom", help="Unit (Wh or kWh) of ESPI interval blocks that have no ReadingType."
+        ),
+    ] = None,
 ) -> None:
-    """Import Green Button files; each file is stored whole or not at all."""
+    """Import Green Button files. What is not electric interval energy (gas, registers, blocks with no
+    unit) is skipped and listed; a file with nothing else is refused, and then nothing is stored."""
 
     async def main() -> int:
         engine = create_engine(resolve_database_url(get_settings()), pool_size=2)
@@ -63,7 +74,11 @@ def greenbutton(
         try:
             for path in files:
                 try:
-                    _print(await import_greenbutton(engine, path, customer, time_zone=time_zone))
+                    _print(
+                        await import_greenbutton(
+                            engine, path, customer, time_zone=time_zone, assume_uom=assume_uom
+                        )
+                    )
                 except GreenButtonError as exc:
                     failures += 1
                     console.print(f"[red]refused[/] {path}: {exc} (nothing stored)")

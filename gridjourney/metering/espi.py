@@ -36,6 +36,8 @@ ACCUMULATION_NAMES = {1: "bulkQuantity", 2: "continuousCumulative", 3: "cumulati
 FLOW_SIGN = {1: 1.0, 4: 1.0, 19: -1.0}  # forward (delivered), net, reverse (received)
 SERVICE_KINDS = {0: "electricity", 1: "gas", 2: "water", 3: "time", 4: "pressure", 5: "heat", 6: "refuse",
                  7: "sewerage", 8: "rates", 9: "tvLicence", 10: "internet"}  # fmt: skip
+# A day of hourly energy never only rises; a register does. Fewer readings prove nothing.
+MIN_REGISTER_READINGS = 24
 # What `--assume-uom` may say of blocks whose ReadingType is missing: kWh per raw value.
 ASSUMABLE_UOMS = {"Wh": 0.001, "kWh": 1.0}
 
@@ -136,17 +138,19 @@ class _Series:
     skip: GreenButtonError | None = None
     blocks: list[int] = field(default_factory=list)
     readings: int = 0
+    mixed_type: str | None = None  # its ReadingType address also holds a cumulative one
 
 
 def _reading_types(
     entries: list[tuple[int, ET.Element, ET.Element, dict[str, list[str]]]], skipped: list[SkippedSeries]
-) -> dict[str, ET.Element]:
-    """ReadingTypes by href. One href given an interval and a cumulative ReadingType keeps the interval
-    one (the other is reported); two different interval ones at one href cannot be told apart."""
+) -> tuple[dict[str, ET.Element], set[str]]:
+    """ReadingTypes by href, and the hrefs that hold a cumulative one beside the interval one (the
+    interval one is kept, the other reported); two different interval ones at one href are refused."""
     by_href: dict[str, list[tuple[int, ET.Element]]] = {}
     for n, _, content, links in entries:
         by_href.setdefault(links.get("self", [""])[0], []).append((n, content))
     chosen: dict[str, ET.Element] = {}
+    mixed: set[str] = set()
     for href, types in by_href.items():
         intervals = [(n, t) for n, t in types if _accumulation(t) not in ACCUMULATION_NAMES]
         distinct = {ET.tostring(t) for _, t in intervals}
@@ -159,6 +163,7 @@ def _reading_types(
         for n, other in types:
             accumulation = _accumulation(other)
             if other is not kept and accumulation in ACCUMULATION_NAMES:
+                mixed.add(href)
                 skipped.append(
                     SkippedSeries(
                         f"entry[{n}]/ReadingType",
@@ -166,7 +171,7 @@ def _reading_types(
                         "interval ReadingType: the interval one is used",
                     )
                 )
-    return chosen
+    return chosen, mixed
 
 
 def _service_kinds(entries: list[tuple[int, ET.Element, ET.Element, dict[str, list[str]]]]) -> dict[str, int]:
@@ -176,6 +181,34 @@ def _service_kinds(entries: list[tuple[int, ET.Element, ET.Element, dict[str, li
         kind = _int(content, f"{ESPI}ServiceCategory/{ESPI}kind", "UsagePoint", 0)
         kinds[links.get("self", [""])[0]] = kind if kind is not None else 0
     return kinds
+
+
+def _drop_registers(frame: pd.DataFrame, series: list[_Series]) -> pd.DataFrame:
+    """Where MeterReadings share a ReadingType address that holds an interval and a cumulative type,
+    the links cannot say which readings are registers: a series whose values never fall is one."""
+    sharing: dict[str, list[int]] = {}
+    for i, s in enumerate(series):
+        if s.mixed_type is not None and s.scale is not None:
+            sharing.setdefault(s.mixed_type, []).append(i)
+    for indices in sharing.values():
+        if len(indices) < 2:
+            continue
+        for i in indices:
+            values = frame.loc[frame["series"] == i].sort_values("start")["value"]
+            if (
+                len(values) >= MIN_REGISTER_READINGS
+                and values.is_monotonic_increasing
+                and values.iloc[-1] > values.iloc[0]
+            ):
+                series[i].scale = None
+                series[i].readings = len(values)
+                series[i].skip = GreenButtonError(
+                    series[i].element,
+                    "its values only ever grow: the cumulative readings of a ReadingType address that "
+                    "also has an interval one",
+                )
+                frame = frame[frame["series"] != i]
+    return frame.reset_index(drop=True)
 
 
 def parse_espi(data: bytes, *, assume_uom: str | None = None) -> EspiFeed:
@@ -197,7 +230,7 @@ def parse_espi(data: bytes, *, assume_uom: str | None = None) -> EspiFeed:
             kinds.setdefault(content.tag.removeprefix(ESPI), []).append((n, entry, content, _links(entry)))
 
     skipped: list[SkippedSeries] = []
-    reading_types = _reading_types(kinds.get("ReadingType", []), skipped)
+    reading_types, mixed_types = _reading_types(kinds.get("ReadingType", []), skipped)
     local_time = None
     for _, _, content, _ in kinds.get("LocalTimeParameters", [])[:1]:
         where = "LocalTimeParameters"
@@ -209,13 +242,15 @@ def parse_espi(data: bytes, *, assume_uom: str | None = None) -> EspiFeed:
         )
     service = _service_kinds(kinds.get("UsagePoint", []))
     usage_points = list(service)
-    only_type = next(iter(reading_types.values())) if len(reading_types) == 1 else None
-
     series: list[_Series] = []
     meter_entries = kinds.get("MeterReading", [])
     if not meter_entries and kinds.get("IntervalBlock"):
         # Blocks with no MeterReading at all: one implicit series, of the file's only ReadingType if any.
         meter_entries = [(0, root, root, {"self": [""], "related": []})]
+    # A file whose MeterReadings link to no ReadingType, with one ReadingType, means that one for all;
+    # where others do link theirs, a MeterReading without a link has none.
+    linked = any(h in reading_types for *_, links in meter_entries for h in links.get("related", []))
+    only_type = next(iter(reading_types.values())) if len(reading_types) == 1 and not linked else None
     for n, _, _, links in meter_entries:
         self_href = links.get("self", [""])[0]
         related = links.get("related", [])
@@ -223,6 +258,7 @@ def parse_espi(data: bytes, *, assume_uom: str | None = None) -> EspiFeed:
         point = _parent(self_href, 2)
         key = point.rsplit("UsagePoint/", 1)[-1] if "UsagePoint/" in point else (usage_points or ["1"])[0]
         one = _Series(key.rsplit("/", 1)[-1] or "1", {*related, self_href}, f"entry[{n}]/MeterReading")
+        one.mixed_type = next((h for h in related if h in mixed_types), None)
         kind = service.get(point, 0)
         try:
             if kind != 0:
@@ -238,7 +274,6 @@ def parse_espi(data: bytes, *, assume_uom: str | None = None) -> EspiFeed:
         series.append(one)
 
     rows: list[tuple[str, int, int, int, int | None, int]] = []
-    scales: list[float] = []
     for n, _, block, links in kinds.get("IntervalBlock", []):
         up = links.get("up", [""])[0]
         candidates = [i for i, s in enumerate(series) if up in s.hrefs or _parent(up, 1) in s.hrefs]
@@ -265,21 +300,23 @@ def parse_espi(data: bytes, *, assume_uom: str | None = None) -> EspiFeed:
                 raise GreenButtonError(f"{where}/timePeriod/duration", f"must be positive, got {duration}")
             quality = _int(reading, f"{ESPI}ReadingQuality/{ESPI}quality", where)
             rows.append((one.meter_key, start, duration, value, quality, index))
-            scales.append(one.scale)
+    frame = pd.DataFrame(
+        rows, columns=["meter_key", "start", "interval_seconds", "value", "quality", "series"]
+    )
+    frame = _drop_registers(frame, series)
     left_out = [s for s in series if s.skip is not None and s.blocks]
     for s in left_out:
         assert s.skip is not None
         blocks = ", ".join(f"entry[{b}]/IntervalBlock" for b in s.blocks)
-        skipped.append(SkippedSeries(f"{s.skip.element} ({blocks})", f"{s.skip.reason}; skipped", s.readings))
-    if not rows:
-        if left_out and left_out[0].skip is not None:
-            first = left_out[0].skip
-            others = f" ({len(left_out) - 1} other series skipped too)" if len(left_out) > 1 else ""
-            raise GreenButtonError(first.element, first.reason + others)
+        skipped.append(SkippedSeries(f"{s.skip.element} ({blocks})", s.skip.reason, s.readings))
+    if frame.empty:
+        first = left_out[0].skip if left_out else None
+        if first is not None:
+            others = f"; {len(left_out) - 1} other series skipped too" if len(left_out) > 1 else ""
+            blocks = ", ".join(f"entry[{b}]/IntervalBlock" for b in left_out[0].blocks)
+            raise GreenButtonError(first.element, f"{first.reason} (in {blocks}{others})")
         raise GreenButtonError("feed", "no IntervalReading in the file")
-    frame = pd.DataFrame(
-        rows, columns=["meter_key", "start", "interval_seconds", "value", "quality", "series"]
-    )
+    scales = [series[i].scale or 0.0 for i in frame["series"]]
     frame["read_at"] = pd.to_datetime(frame["start"], unit="s", utc=True)
     frame["kwh"] = frame["value"].astype("float64") * pd.Series(scales, dtype="float64")
     frame["quality"] = frame["quality"].astype("Int16")

@@ -16,7 +16,7 @@ from gridjourney.events.store import CustomerErased, EventStore
 from gridjourney.metering.greenbutton import GreenButtonError, import_greenbutton, parse_greenbutton
 from gridjourney.metering.store import load_reads
 from gridjourney.privacy.erasure import erase_customer
-from tests.metering.espi_builder import espi_feed
+from tests.metering.espi_builder import Point, Series, espi_feed, espi_wild_feed
 
 DATA = Path(__file__).parent / "data"
 SAMPLE = DATA / "coastal_multi_family_hourly_2011.xml"
@@ -239,3 +239,27 @@ async def test_a_customer_id_the_log_cannot_hold_is_refused(engine: AsyncEngine,
     with pytest.raises(GreenButtonError, match="customer ids match"):
         await import_greenbutton(engine, SAMPLE, customer_id)
     assert await _counts(engine) == (0, 0)
+
+
+async def test_a_mixed_electric_and_gas_file_imports_the_electricity_and_reports_the_gas(
+    engine: AsyncEngine,
+) -> None:
+    hours = [(NOV3 + 3600 * i, 3600, 400 + i) for i in range(5)]
+    data = espi_wild_feed([Point([Series(hours)]), Point([Series(hours[:3], uom=169)], kind=1)])
+    report = await import_greenbutton(engine, data, "c")
+    assert report.reads_stored == 5 and report.total_kwh == pytest.approx(sum(v for *_, v in hours) / 1000)
+    assert report.meter_ids == ["c:1"]
+    [part] = report.skipped
+    assert part.readings == 3 and "gas (ServiceCategory kind 1)" in part.reason
+    assert report.issue_counts == {"skipped_parts": 1}
+    assert await _counts(engine) == (5, 1)
+
+
+async def test_blocks_without_a_reading_type_import_only_with_an_assumed_unit(engine: AsyncEngine) -> None:
+    data = espi_wild_feed([Point([Series([(NOV3, 3600, 1250), (NOV3 + 3600, 3600, 750)], uom=None)])])
+    with pytest.raises(GreenButtonError, match="no ReadingType"):
+        await import_greenbutton(engine, data, "c")
+    assert await _counts(engine) == (0, 0)
+    report = await import_greenbutton(engine, data, "c", assume_uom="Wh")
+    assert report.reads_stored == 2 and report.total_kwh == pytest.approx(2.0)
+    assert report.notes == ["entry[2]/MeterReading: no ReadingType; values read as Wh (--assume-uom)"]
