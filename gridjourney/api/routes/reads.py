@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Query, Request, status
 
@@ -75,6 +75,10 @@ async def import_reads(
     time_zone: Annotated[
         str | None, Query(max_length=64, description="IANA zone of a CSV's local times.")
     ] = None,
+    assume_uom: Annotated[
+        Literal["Wh", "kWh"] | None,
+        Query(description="Unit of ESPI interval blocks that have no ReadingType (else they are refused)."),
+    ] = None,
 ) -> ImportReport:
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type not in XML_TYPES | CSV_TYPES:
@@ -97,7 +101,7 @@ async def import_reads(
             ],
         )
     try:
-        return await import_greenbutton(engine, body, customer_id, time_zone=time_zone)
+        return await import_greenbutton(engine, body, customer_id, time_zone=time_zone, assume_uom=assume_uom)
     except GreenButtonError as exc:
         field = f"body.{exc.element}" + (f" (line {exc.line})" if exc.line is not None else "")
         raise invalid(
