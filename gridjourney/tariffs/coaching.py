@@ -2,8 +2,9 @@
 out of the peak to save more.
 
 - `best_tariff_savings`: the customer's bill on their current tariff (their `tariff` attribute, or
-  the file's default) less the bill on the cheapest tariff, a year, from their own reads; 0 when the
-  current one is the cheapest.
+  the file's default) less the bill on the cheapest tariff of the same group (a commercial customer
+  is not offered residential rates), a year, from their own reads; 0 when the current one is the
+  cheapest.
 - `peak_shift_kwh`: the kWh a year to move out of the peak hours of a time-of-use tariff, into the
   cheapest hours of the same days, so that this tariff saves `coaching.shift_goal` more than today's
   best saving; the time-of-use tariff needing the least is `peak_shift_tariff`. The peak of a season
@@ -14,6 +15,7 @@ out of the peak to save more.
 from __future__ import annotations
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
 from gridjourney.tariffs.bills import Bills, annual_bills, tou_rates
@@ -52,12 +54,14 @@ def coach(
         else:
             current_index[row] = index[tariff]
     keep = np.flatnonzero(current_index >= 0)
-    annual = bills.annual[keep]
+    group = np.array([t.group for t in tariffs.tariffs.values()])
+    offered = group[None, :] == group[current_index[keep]][:, None]  # (C, T): the customer's group
+    annual = np.where(offered, bills.annual[keep], np.inf)
     current_bill = annual[np.arange(len(keep)), current_index[keep]]
     best = annual.argmin(axis=1)
     best_bill = annual[np.arange(len(keep)), best]
     savings = np.round(current_bill - best_bill, 2)
-    shift_kwh, shift_tariff = _peak_shift(tariffs, usage, bills, keep, current_bill, savings)
+    shift_kwh, shift_tariff = _peak_shift(tariffs, usage, bills, keep, offered, current_bill, savings)
     frame = pd.DataFrame(
         {
             "customer_id": [usage.customers[i] for i in keep],
@@ -80,7 +84,8 @@ def _peak_shift(
     tariffs: TariffFile,
     usage: Usage,
     bills: Bills,
-    keep: np.ndarray,
+    keep: npt.NDArray[np.int64],
+    offered: npt.NDArray[np.bool_],
     current_bill: Floats,
     savings: Floats,
 ) -> tuple[list[float | None], list[str | None]]:
@@ -100,7 +105,9 @@ def _peak_shift(
         with np.errstate(divide="ignore", invalid="ignore"):
             # the saving this tariff must add, at the average price gap of the moved kWh
             need = (savings + goal - (current_bill - bills.annual[keep, column])) / (value / peak_kwh)
-        reachable = (peak_kwh > 0) & (value > 0) & (need <= peak_kwh) & (need < best_need)
+        reachable = (
+            offered[:, column] & (peak_kwh > 0) & (value > 0) & (need <= peak_kwh) & (need < best_need)
+        )
         for row in np.flatnonzero(reachable):
             best_need[row], best_name[row] = need[row], name
     shift = [round(float(x), 1) if np.isfinite(x) else None for x in best_need]

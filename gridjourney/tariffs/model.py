@@ -59,6 +59,11 @@ class Season(Strict):
 
 class Tariff(Strict):
     name: str | None = Field(None, max_length=80, description="As customers read it.")
+    group: str = Field(
+        "residential",
+        pattern=TARIFF_NAME,
+        description="Customers are offered only the tariffs of their current tariff's group.",
+    )
     fixed_monthly: Money = Field(Decimal(0), description="Fixed charge per month.")
     flat: Flat | None = None
     tiered: Tiered | None = None

@@ -108,3 +108,16 @@ def test_no_shift_when_even_the_whole_peak_is_not_enough() -> None:
     frame, _ = coach(load_tariffs_text(TARIFFS, "tariffs.yaml"), usage, {})
     assert frame.iloc[0].best_tariff == "flat"
     assert frame.iloc[0].peak_shift_kwh is None and frame.iloc[0].peak_shift_tariff is None
+
+
+def test_customers_are_offered_only_the_tariffs_of_their_group() -> None:
+    # a business on $0.30 a kWh: the residential tariffs are cheaper for its use, but not offered
+    text = TARIFFS + "  business:\n    group: commercial\n    flat: {rate: 0.30}\n"
+    reads = pd.concat([hourly_reads("shop", *YEAR), hourly_reads("home", *YEAR)])
+    usage = usage_from_reads(reads, {"shop": "UTC", "home": "UTC"}, YEAR[1])
+    frame, _ = coach(load_tariffs_text(text, "tariffs.yaml"), usage, {"shop": "business", "home": "flat"})
+    shop, home = frame.set_index("customer_id").loc["shop"], frame.set_index("customer_id").loc["home"]
+    # the shop: 8,760 x 0.30 = $2,628.00, alone in its group
+    assert (shop.best_tariff, shop.current_bill, shop.best_tariff_savings) == ("business", 2628.0, 0.0)
+    assert shop.peak_shift_kwh is None
+    assert (home.best_tariff, home.best_tariff_savings) == ("tou", 328.5)

@@ -23,12 +23,12 @@ ROOT = Path(__file__).resolve().parents[2]
 JOURNEY = ROOT / "journeys" / "rate_coach.yaml"
 TEMPLATES = ROOT / "templates"
 SCORES = {
-    "best_tariff": "tou_evening_peak",
+    "best_tariff": "residential_tou",
     "best_tariff_name": "Time of Use 4-9 PM",
     "best_tariff_savings": 187.72,
     "tariff_year_scaled": False,
     "peak_shift_kwh": 555.4,
-    "peak_shift_tariff": "tou_evening_peak",
+    "peak_shift_tariff": "residential_tou",
     "peak_shift_tariff_name": "Time of Use 4-9 PM",
     "peak_shift_savings": 60.0,
 }
@@ -77,7 +77,7 @@ def test_the_goal_is_a_switch_to_the_offered_tariff(journey: CompiledJourney) ->
     goal = journey.definition.goal
     assert goal is not None and goal.when is not None and goal.event == "customer.updated"
     trigger = updated({"scores": SCORES})
-    switched = event_namespace(journey, trigger, {}, updated({"tariff": "tou_evening_peak"}))
+    switched = event_namespace(journey, trigger, {}, updated({"tariff": "residential_tou"}))
     elsewhere = event_namespace(journey, trigger, {}, updated({"tariff": "residential_tiered"}))
     assert holds(goal.when, switched) and not holds(goal.when, elsewhere)
 
