@@ -29,6 +29,7 @@ from gridjourney.metering.store import load_reads
 from gridjourney.projections.runner import ProjectionRunner
 from gridjourney.scoring import propensity, segmentation
 from gridjourney.scoring.registry import FeatureMismatch, load_model
+from gridjourney.scoring.tariff_scores import add_tariff_scores
 
 SOURCE = "scoring"
 NAMESPACE = uuid.UUID("3b0e6a1c-5d2f-4e8a-9c71-2f4b8d6e0a13")
@@ -169,6 +170,7 @@ async def write_customer_scores(
         zones = {str(row.customer_id): row.time_zone or "UTC" for row in batch}
         attributes, skipped = score_frame(customers, reads, zones, models)
         report.skipped += skipped
+        report.skipped += await add_tariff_scores(engine, attributes, batch, end)  # scoring/tariff_scores.py
         events = [
             NewEvent(
                 event_id=uuid.uuid5(NAMESPACE, f"customer-scores:{cid}:{day.isoformat()}:{tag}"),

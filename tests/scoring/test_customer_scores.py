@@ -48,7 +48,7 @@ async def test_scores_and_segments_become_customer_attributes(
     assert record is not None
     assert isinstance(record.attributes["segment"], str) and record.attributes["segment"]
     scores = record.attributes["scores"]
-    assert set(scores) == {"dr_propensity", "churn_risk"}
+    assert {"dr_propensity", "churn_risk", "best_tariff", "best_tariff_savings"} <= set(scores)
     assert 0.0 <= scores["dr_propensity"] <= 1.0 and 0.0 <= scores["churn_risk"] <= 1.0
     # the simulator's attributes are still there (attributes merge)
     assert record.attributes["billing_cycle_day"] == int(
