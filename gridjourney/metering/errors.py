@@ -1,6 +1,18 @@
-"""The error a refused Green Button file raises: which element (or CSV line) and why."""
+"""What a Green Button file refuses (GreenButtonError: which element or CSV line, and why) and what
+it leaves out while importing the rest (SkippedSeries)."""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class SkippedSeries:
+    """A part of the file left out, and why (the rest of the file is imported)."""
+
+    element: str
+    reason: str
+    readings: int = 0
 
 
 class GreenButtonError(ValueError):

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from gridjourney.metering.errors import GreenButtonError
+from gridjourney.metering.errors import GreenButtonError, SkippedSeries
 from gridjourney.metering.espi_local_time import LocalTime
 from gridjourney.metering.espi_xml import KNOWN_PREFIXES, parse_xml
 
@@ -40,15 +40,6 @@ SERVICE_KINDS = {0: "electricity", 1: "gas", 2: "water", 3: "time", 4: "pressure
 MIN_REGISTER_READINGS = 24
 # What `--assume-uom` may say of blocks whose ReadingType is missing: kWh per raw value.
 ASSUMABLE_UOMS = {"Wh": 0.001, "kWh": 1.0}
-
-
-@dataclass(frozen=True)
-class SkippedSeries:
-    """A part of the file left out, and why (the rest of the file is imported)."""
-
-    element: str
-    reason: str
-    readings: int = 0
 
 
 @dataclass

@@ -2,7 +2,9 @@
 
 A few `key,value` header lines (name, address, account, service), a blank line, then
 `TYPE,DATE,START TIME,END TIME,USAGE,UNITS,...` (one unit per row) or, for net-metered customers,
-`IMPORT (kWh)` and `EXPORT (kWh)` columns (stored as import - export, so export is negative). Times are
+`IMPORT (kWh)` and `EXPORT (kWh)` columns (stored as import - export, so export is negative). Rows in
+units that are not electric energy (a gas meter's therms in the same export) are skipped and reported,
+unless nothing else is left. Times are
 local wall-clock times without an offset: the caller names the zone. In the autumn DST change the
 repeated hour appears twice: the first is taken as daylight time, the second as standard time.
 """
@@ -15,9 +17,10 @@ import re
 from dataclasses import dataclass, field
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
-from gridjourney.metering.errors import GreenButtonError
+from gridjourney.metering.errors import GreenButtonError, SkippedSeries
 
 UNIT_KWH = {"KWH": 1.0, "WH": 0.001, "MWH": 1000.0}
 DATE_FORMATS = ("%Y-%m-%d", "%m/%d/%Y", "%m/%d/%y")
@@ -30,6 +33,7 @@ class CsvFile:
     reads: pd.DataFrame  # meter_key, read_at, interval_seconds, kwh, quality, series, wall
     metadata: dict[str, str]
     nonexistent: list[tuple[pd.Timestamp, int]] = field(default_factory=list)  # (local start, line)
+    skipped: list[SkippedSeries] = field(default_factory=list)
 
 
 def _units(unit: str, where: str, line: int | None) -> float:
@@ -41,13 +45,33 @@ def _units(unit: str, where: str, line: int | None) -> float:
     return factor
 
 
-def _parse_column(values: pd.Series, formats: tuple[str, ...], what: str, first_line: int) -> pd.Series:
+def _parse_column(
+    values: pd.Series, formats: tuple[str, ...], what: str, row_lines: npt.NDArray[np.int64]
+) -> pd.Series:
     for fmt in formats:
         parsed = pd.to_datetime(values, format=fmt, errors="coerce")
         if parsed.notna().all():
             return parsed
     bad = int(np.flatnonzero(pd.to_datetime(values, format=formats[0], errors="coerce").isna())[0])
-    raise GreenButtonError(what, f"not a {what.lower()}: {values.iloc[bad]!r}", first_line + bad)
+    raise GreenButtonError(what, f"not a {what.lower()}: {values.iloc[bad]!r}", int(row_lines[bad]))
+
+
+def _other_units(
+    table: pd.DataFrame, units: pd.Series, energy: pd.Series, lines: npt.NDArray[np.int64]
+) -> list[SkippedSeries]:
+    """One entry per TYPE and unit of the rows that are not electric energy."""
+    kinds = table["TYPE"].str.strip() if "TYPE" in table.columns else pd.Series("", index=table.index)
+    other = pd.DataFrame({"type": kinds, "unit": units.str.strip(), "line": lines})
+    skipped = []
+    for (kind, unit), rows in other[~energy.to_numpy()].groupby(["type", "unit"], sort=False):
+        skipped.append(
+            SkippedSeries(
+                f"rows of {kind or 'usage'} from line {int(rows['line'].iloc[0])}",
+                f"unit {unit!r} is not electric energy; skipped",
+                len(rows),
+            )
+        )
+    return skipped
 
 
 def parse_csv(data: bytes, time_zone: str) -> CsvFile:
@@ -70,6 +94,8 @@ def parse_csv(data: bytes, time_zone: str) -> CsvFile:
     if table.empty:
         raise GreenButtonError("rows", "the file has a header but no rows")
 
+    row_lines = np.arange(len(table)) + first_line  # 1-based file line of each row
+
     def number(column: str) -> pd.Series:
         values = pd.to_numeric(
             table[column].str.replace(",", "").str.replace("$", "").str.strip(), errors="coerce"
@@ -78,15 +104,22 @@ def parse_csv(data: bytes, time_zone: str) -> CsvFile:
         bad = values.isna() & ~blank
         if bad.any():
             at = int(np.flatnonzero(bad.to_numpy())[0])
-            raise GreenButtonError(column, f"not a number: {table[column].iloc[at]!r}", first_line + at)
+            raise GreenButtonError(column, f"not a number: {table[column].iloc[at]!r}", int(row_lines[at]))
         return values
 
     flows = {m.group(1): (c, m.group(2)) for c in table.columns if (m := FLOW_COLUMN.match(c))}
+    skipped: list[SkippedSeries] = []
     if "USAGE" in table.columns:
-        kwh = number("USAGE")
         units = table["UNITS"] if "UNITS" in table.columns else pd.Series("kWh", index=table.index)
+        energy = units.str.strip().str.upper().str.replace(" ", "").isin(list(UNIT_KWH))
+        if energy.any() and not energy.all():
+            skipped = _other_units(table, units, energy, row_lines)
+            keep = energy.to_numpy()
+            table, units, row_lines = table[keep], units[keep], row_lines[keep]
+        kwh = number("USAGE")
         factors = {
-            u: _units(u, "UNITS", first_line + int(np.argmax(units.to_numpy() == u))) for u in units.unique()
+            u: _units(u, "UNITS", int(row_lines[int(np.argmax(units.to_numpy() == u))]))
+            for u in units.unique()
         }
         kwh = kwh * units.map(factors).astype("float64")
     elif "IMPORT" in flows:
@@ -98,14 +131,14 @@ def parse_csv(data: bytes, time_zone: str) -> CsvFile:
     else:
         raise GreenButtonError("header", "no USAGE column and no IMPORT (kWh) column", header_at + 1)
 
-    dates = _parse_column(table["DATE"].str.strip(), DATE_FORMATS, "DATE", first_line)
+    dates = _parse_column(table["DATE"].str.strip(), DATE_FORMATS, "DATE", row_lines)
     if "START TIME" in table.columns:
-        starts = _parse_column(table["START TIME"].str.strip(), TIME_FORMATS, "START TIME", first_line)
+        starts = _parse_column(table["START TIME"].str.strip(), TIME_FORMATS, "START TIME", row_lines)
         wall = dates + (starts - starts.dt.normalize())
     else:
         wall = dates
     if "END TIME" in table.columns and "START TIME" in table.columns:
-        ends = _parse_column(table["END TIME"].str.strip(), TIME_FORMATS, "END TIME", first_line)
+        ends = _parse_column(table["END TIME"].str.strip(), TIME_FORMATS, "END TIME", row_lines)
         minutes = (
             (ends - ends.dt.normalize() - (wall - wall.dt.normalize())).dt.total_seconds() // 60
         ) % 1440
@@ -116,7 +149,7 @@ def parse_csv(data: bytes, time_zone: str) -> CsvFile:
         seconds = pd.Series(86400, index=table.index)
 
     frame = pd.DataFrame({"wall": wall.to_numpy(), "kwh": kwh.to_numpy(), "seconds": seconds.to_numpy()})
-    frame["line"] = np.arange(len(frame)) + first_line
+    frame["line"] = row_lines
     frame = frame[frame["kwh"].notna()]  # a blank value is a missing read: it shows up as a gap
     occurrence = frame.groupby("wall").cumcount()
     local = pd.DatetimeIndex(frame["wall"])
@@ -145,4 +178,4 @@ def parse_csv(data: bytes, time_zone: str) -> CsvFile:
             "wall": frame["wall"].to_numpy(),
         }
     )
-    return CsvFile(reads=reads, metadata=metadata, nonexistent=nonexistent)
+    return CsvFile(reads=reads, metadata=metadata, nonexistent=nonexistent, skipped=skipped)

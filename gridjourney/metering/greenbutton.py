@@ -222,6 +222,9 @@ def parse_greenbutton(
             raise GreenButtonError("time zone", "CSV times are local: name the customer's time zone")
         parsed = parse_csv(data, time_zone)
         reads, fmt = parsed.reads, "csv"
+        skipped = [
+            SkippedPart(element=s.element, reason=s.reason, readings=s.readings) for s in parsed.skipped
+        ]
         meter = f"{customer_id}:{reads['meter_key'].iloc[0]}" if len(reads) else customer_id
         nonexistent = [
             ImportIssue(

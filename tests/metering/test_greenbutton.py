@@ -263,3 +263,21 @@ async def test_blocks_without_a_reading_type_import_only_with_an_assumed_unit(en
     report = await import_greenbutton(engine, data, "c", assume_uom="Wh")
     assert report.reads_stored == 2 and report.total_kwh == pytest.approx(2.0)
     assert report.notes == ["entry[2]/MeterReading: no ReadingType; values read as Wh (--assume-uom)"]
+
+
+async def test_a_csv_export_with_gas_rows_imports_the_electricity(engine: AsyncEngine) -> None:
+    mixed = (
+        "TYPE,DATE,START TIME,END TIME,USAGE,UNITS\n"
+        "Electric usage,2024-01-01,00:00,00:59,1.5,kWh\n"
+        "Natural gas usage,2024-01-01,00:00,23:59,1.2,therms\n"
+        "Electric usage,2024-01-01,01:00,01:59,0.5,kWh\n"
+        "Electric usage,2024-01-01,02:00,02:59,x,kWh\n"
+    )
+    with pytest.raises(GreenButtonError) as refused:
+        await import_greenbutton(engine, mixed.encode(), "c", time_zone="UTC")
+    assert refused.value.line == 5  # the line in the file, the gas row counted
+    report = await import_greenbutton(engine, mixed.replace(",x,", ",0.25,").encode(), "c", time_zone="UTC")
+    assert report.reads_stored == 3 and report.total_kwh == pytest.approx(2.25)
+    [part] = report.skipped
+    assert part.element == "rows of Natural gas usage from line 3" and part.readings == 1
+    assert "'therms' is not electric energy" in part.reason
