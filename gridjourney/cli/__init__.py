@@ -22,6 +22,7 @@ from gridjourney.cli.sends import sends_app
 from gridjourney.cli.settings_errors import is_settings_error, settings_error_lines
 from gridjourney.cli.simulate import simulate_app
 from gridjourney.cli.subscriptions import subscriptions_app
+from gridjourney.cli.tariffs import tariffs_app
 from gridjourney.cli.ven import ven
 
 app = typer.Typer(
@@ -49,6 +50,7 @@ app.add_typer(simulate_app, name="simulate")
 app.add_typer(models_app, name="models")
 app.add_typer(ingest_app, name="ingest")
 app.add_typer(dr_app, name="dr")
+app.add_typer(tariffs_app, name="tariffs")
 
 
 def main() -> None:
