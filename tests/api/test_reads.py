@@ -7,7 +7,7 @@ from pathlib import Path
 import httpx
 
 from tests.api.conftest import KeyFactory
-from tests.metering.espi_builder import espi_feed
+from tests.metering.espi_builder import Point, Series, espi_feed, espi_wild_feed
 
 SAMPLE = Path(__file__).parents[1] / "metering" / "data" / "coastal_multi_family_hourly_2011.xml"
 URL = "/v1/customers/cust-9/reads/greenbutton"
@@ -73,3 +73,17 @@ async def test_a_customer_id_off_the_pattern_is_refused_before_anything_is_read(
         )
         assert response.status_code == 422, response.text
         assert response.json()["errors"][0]["field"] == "customer_id"
+
+
+async def test_blocks_without_a_reading_type_need_assume_uom(
+    client: httpx.AsyncClient, make_key: KeyFactory
+) -> None:
+    headers = await make_key("events:write") | {"Content-Type": "application/xml"}
+    feed = espi_wild_feed([Point([Series([(1704067200, 3600, 1500)], uom=None)])])
+    refused = await client.post(URL, content=feed, headers=headers)
+    assert refused.status_code == 422 and "no ReadingType" in refused.json()["errors"][0]["reason"]
+    response = await client.post(URL, params={"assume_uom": "Wh"}, content=feed, headers=headers)
+    assert response.status_code == 200, response.text
+    assert response.json()["total_kwh"] == 1.5 and "values read as Wh" in response.json()["notes"][0]
+    wrong = await client.post(URL, params={"assume_uom": "therm"}, content=feed, headers=headers)
+    assert wrong.status_code == 422 and "assume_uom" in wrong.text
