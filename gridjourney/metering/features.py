@@ -14,7 +14,12 @@ Definitions (hours are local clock hours, `h` = the hour starting at h:00):
 - evening_morning_ratio: kWh over 17:00-21:00 / kWh over 06:00-10:00 (NaN when the morning is not
   positive).
 - is_weekday: Monday to Friday.
+- temperature_c: the day's mean outdoor temperature in °C (NaN without one); the per-meter weather
+  model in gridjourney/scoring/degree_days.py works from it.
 - hdd, cdd: heating and cooling degree-days from the day's mean temperature in °F, base 65.
+- median_hour_kwh: the median of the day's hourly kWh (a change of the whole day moves it; one busy
+  evening does not).
+- distinct_hours: how many different hourly kWh values the day has (1: a flat line, a stuck meter).
 - deviation_28d: kwh / median(kwh over the 28 calendar days before this day) - 1; NaN until at least
   7 of those days have reads (the day itself is excluded so that an anomaly does not mask itself).
 - A day with sub-daily reads ignores any daily read of that day (files often carry both).
@@ -199,6 +204,25 @@ def _per_group_sum(group: np.ndarray, values: np.ndarray, mask: np.ndarray, n: i
     return np.where(counts > 0, sums, np.nan)
 
 
+def _per_group_median(group: np.ndarray, values: np.ndarray, n: int) -> np.ndarray:
+    """The median of each group's values (NaN for an empty group), by one sort."""
+    order = np.lexsort((values, group))
+    counts = np.bincount(group, minlength=n)
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    sorted_values = values[order]
+    low = (
+        sorted_values[np.minimum(starts + (counts - 1) // 2, max(len(values) - 1, 0))]
+        if len(values)
+        else counts * 0.0
+    )
+    high = (
+        sorted_values[np.minimum(starts + counts // 2, max(len(values) - 1, 0))]
+        if len(values)
+        else counts * 0.0
+    )
+    return np.where(counts > 0, (low + high) / 2.0, np.nan)
+
+
 def daily_features(
     reads: pd.DataFrame,
     *,
@@ -208,8 +232,8 @@ def daily_features(
     """One row per (customer_id, date) with the features in this module's docstring.
 
     `reads`: customer_id, read_at (tz-aware), interval_seconds, kwh. `time_zone`: one IANA zone for all,
-    or one per customer. `temperatures`: date and temp_f (the day's mean, °F), with customer_id when it
-    differs by customer. `date` in the result is the local date as a naive midnight timestamp.
+    or one per customer. `temperatures`: date and temp_f (the day's mean, °F) or temperature_c (°C), with
+    customer_id when it differs by customer. `date` in the result is the local date as a naive midnight timestamp.
     """
     local = _localise(reads, time_zone)
     hourly = _hourly(local)
@@ -260,6 +284,10 @@ def daily_features(
         }
     )
     out.loc[hours == 0, "peak_hour"] = pd.NA
+    out["median_hour_kwh"] = _per_group_median(g, kwh, n)
+    # Distinct hourly values: a stuck meter repeats one reading all day.
+    rounded = pd.DataFrame({"g": g, "kwh": np.round(kwh, 4)}).drop_duplicates()
+    out["distinct_hours"] = np.bincount(rounded["g"].to_numpy(), minlength=n).astype("int64")
     out["is_weekday"] = out["date"].dt.day_of_week < 5
     zones = _zones_of(out["customer_id"], time_zone)
     out["coverage"] = out["read_seconds"] / _day_seconds(out["date"], zones)
@@ -272,13 +300,16 @@ def daily_features(
         "baseload_kwh",
         "peak_kw",
         "peak_hour",
+        "median_hour_kwh",
         "load_factor",
         "evening_morning_ratio",
         "is_weekday",
+        "temperature_c",
         "hdd",
         "cdd",
         "deviation_28d",
         "hours",
+        "distinct_hours",
         "coverage",
     ]
     return out[columns]
@@ -286,15 +317,21 @@ def daily_features(
 
 def _with_degree_days(out: pd.DataFrame, temperatures: pd.DataFrame | None) -> pd.DataFrame:
     if temperatures is None:
+        out["temperature_c"] = np.nan
         out["hdd"] = np.nan
         out["cdd"] = np.nan
         return out
     temps = temperatures.copy()
     temps["date"] = pd.to_datetime(temps["date"]).dt.tz_localize(None).dt.normalize().astype("datetime64[ns]")
+    if "temp_f" not in temps.columns:
+        if "temperature_c" not in temps.columns:
+            raise ValueError("temperatures need a temp_f or a temperature_c column")
+        temps["temp_f"] = temps["temperature_c"] * 1.8 + 32.0
     keys = ["customer_id", "date"] if "customer_id" in temps.columns else ["date"]
     temps = temps.groupby(keys)["temp_f"].mean().reset_index()
     out["date"] = out["date"].astype("datetime64[ns]")
     merged = out.merge(temps, on=keys, how="left")
+    merged["temperature_c"] = (merged["temp_f"] - 32.0) / 1.8
     merged["hdd"] = (HDD_BASE_F - merged["temp_f"]).clip(lower=0)
     merged["cdd"] = (merged["temp_f"] - HDD_BASE_F).clip(lower=0)
     return merged.drop(columns="temp_f")

@@ -1,5 +1,17 @@
-"""Meter anomalies: an Isolation Forest on each day's features relative to the meter's own baseline,
-beside the rule utilities use (daily use >= 50 % above the 30-day mean, 3 days running).
+"""Meter anomalies a utility would send: each day's use against the meter's own weather-adjusted
+baseline, with thresholds calibrated from that meter's own history, beside the rule utilities use
+(daily use >= 50 % above the 30-day mean, 3 days running).
+
+Signals (gridjourney/scoring/anomaly_signals.py) are computed per meter-day relative to the meter's
+trailing baseline, after removing the part of the day's use its own degree-day model explains
+(gridjourney/scoring/degree_days.py). Each signal is then measured in units of its spread over the
+meter's own history, so a meter that swings a lot needs a larger change than a steady one. The
+multipliers of those spreads are what `fit_detector` learns, from simulation: the quantile of each
+calibrated signal on simulated days.
+
+Types: `no_use` (a whole day of no use or a flat, stuck reading: no use or a possible meter fault),
+`added_baseload` (the increase sits in the overnight base), `spike` (a few hours far above the usual
+peak), `step_increase` (the whole day up), `shifted_peak` (the daily peak moved by hours).
 
 Alerts: at most one per customer, type and billing period; days of known outages or DR events are
 never scored (pass them as `excluded`). A meter with too little history gets no score and a reason.
@@ -7,186 +19,143 @@ never scored (pass them as `excluded`). A meter with too little history gets no 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
-from sklearn.ensemble import IsolationForest
 
-from gridjourney.scoring.baselines import DailyMatrix, Matrix, to_matrix, trailing
+from gridjourney.scoring.anomaly_signals import (
+    CALIBRATED,
+    MIN_HISTORY_DAYS,
+    Signals,
+    signals_of,
+)
+from gridjourney.scoring.baselines import Matrix, to_matrix, trailing
 
-__all__ = ["AnomalyDetector", "Detection", "detect", "fit_detector", "rule_detect", "rule_flags", "to_matrix"]
-from gridjourney.metering.holidays import holidays_between
+__all__ = [
+    "MIN_HISTORY_DAYS",
+    "AnomalyDetector",
+    "Detection",
+    "detect",
+    "fit_detector",
+    "rule_detect",
+    "rule_flags",
+    "to_matrix",
+]
 
-BASELINE_DAYS = 28
-MIN_HISTORY_DAYS = 14
 RULE_WINDOW_DAYS = 30
 RULE_FACTOR = 1.5
 RULE_RUN_DAYS = 3
-FEATURES: tuple[str, ...] = (
-    "kwh_dev",
-    "baseload_dev",
-    "peak_dev",
-    "load_factor_dev",
-    "evening_morning_dev",
-    "peak_hour_shift",
-    "kwh_dev_3d",
-    "baseload_dev_3d",
-    "peak_hour_shift_3d",
-)
-SOURCE_COLUMNS = (
-    "kwh",
-    "baseload_kwh",
-    "peak_kw",
-    "load_factor",
-    "evening_morning_ratio",
-    "peak_hour",
-    "hdd",
-    "cdd",
-)
+FEATURES: tuple[str, ...] = CALIBRATED
 
-
-@dataclass(frozen=True)
-class Relative:
-    daily: DailyMatrix
-    features: dict[str, Matrix]
-    medians: dict[str, Matrix]
-    history: npt.NDArray[np.int64]  # days in each day's baseline window
-
-    def rows(self) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.bool_]]:
-        """(cells x features) and which cells can be scored."""
-        x = np.stack([self.features[f] for f in FEATURES], axis=-1)
-        ok = (self.history >= MIN_HISTORY_DAYS) & ~np.isnan(x).any(axis=-1)
-        return x, ok
-
-
-def _dev(values: Matrix, floor: float, workday: npt.NDArray[np.bool_]) -> tuple[Matrix, Matrix]:
-    # Workdays are compared with workdays and weekends/holidays with weekends: a shop closed on Sunday
-    # is not an anomaly.
-    med = np.empty_like(values)
-    mad = np.empty_like(values)
-    for kind in (workday, ~workday):
-        part = np.where(kind, values, np.nan)
-        m, _ = trailing(part, BASELINE_DAYS, "median")
-        d, _ = trailing(part, BASELINE_DAYS, "mad")
-        med = np.where(kind, m, med)
-        mad = np.where(kind, d, mad)
-    # The floor keeps a very regular meter from turning a small wobble into a huge deviation.
-    scale = np.maximum(1.4826 * mad, 0.1 * np.abs(med) + floor)
-    return (values - med) / scale, med
-
-
-def _mean3(values: Matrix) -> Matrix:
-    padded = np.concatenate([np.full((values.shape[0], 2), np.nan), values], axis=1)
-    with np.errstate(invalid="ignore"):
-        stacked = np.stack([padded[:, 2:], padded[:, 1:-1], padded[:, :-2]])
-    out: Matrix = np.where(
-        np.isnan(stacked).all(axis=0), np.nan, np.nanmean(np.where(np.isnan(stacked), 0, stacked), axis=0)
-    )
-    return np.where(np.isnan(values), np.nan, out)
-
-
-def relative_features(daily: pd.DataFrame, *, excluded: pd.DataFrame | None = None) -> Relative:
-    m = to_matrix(daily, SOURCE_COLUMNS, excluded=excluded)
-    holidays = holidays_between(m.dates[0].date(), m.dates[-1].date()) if len(m.dates) else set()
-    workday_row = np.array([d.weekday() < 5 and d.date() not in holidays for d in m.dates], dtype=bool)
-    workday = np.broadcast_to(workday_row, m.shape)
-    feats: dict[str, Matrix] = {}
-    meds: dict[str, Matrix] = {}
-    for out, col, floor in (
-        ("kwh_dev", "kwh", 0.5),
-        ("baseload_dev", "baseload_kwh", 0.05),
-        ("peak_dev", "peak_kw", 0.2),
-        ("load_factor_dev", "load_factor", 0.02),
-    ):
-        feats[out], meds[col] = _dev(m[col], floor, workday)
-    ratio = np.log(np.clip(m["evening_morning_ratio"], 0.05, 20.0))
-    feats["evening_morning_dev"], _ = _dev(ratio, 0.1, workday)
-    hour_med, _ = trailing(m["peak_hour"], BASELINE_DAYS, "median")
-    meds["peak_hour"] = hour_med
-    shift = np.abs((m["peak_hour"] - hour_med + 12.0) % 24.0 - 12.0)
-    typical_shift, _ = trailing(shift, BASELINE_DAYS, "mean")
-    feats["peak_hour_shift"] = shift - typical_shift
-    # Three-day means: a sustained change stands out where one day's noise does not.
-    for name in ("kwh_dev", "baseload_dev", "peak_hour_shift"):
-        feats[f"{name}_3d"] = _mean3(feats[name])
-    _, history = trailing(m["kwh"], BASELINE_DAYS, "mean")
-    return Relative(daily=m, features=feats, medians=meds, history=history)
+# Physical floors: below these a change is not worth a customer's attention, whatever the statistics.
+MIN_LEVEL = 0.3  # the day's weather-adjusted use at least 30 % above its baseline
+MIN_BASELOAD_KW = 0.25  # overnight use up by at least 250 W
+MIN_SPIKE_KW = 1.5  # an hour at least 1.5 kW above the usual peak
+MIN_SHIFT_HOURS = 3.0
+BASELOAD_SHARE = 0.7  # the overnight rise explains at least 70 % of the day's extra kWh: added baseload
+DEFAULT_MULTIPLIERS = {"level_4d": 2.0, "baseload_dev": 4.5, "peak_dev": 5.7, "shift_3d": 7.7}
+# The level is a 4-day mean that each day must also confirm, so a common quantile will do; one-day
+# signals need rarer values before they are worth a message.
+QUANTILES = {"level_4d": 0.95, "baseload_dev": 0.99, "peak_dev": 0.995, "shift_3d": 0.995}
 
 
 @dataclass
 class AnomalyDetector:
-    forest: IsolationForest
-    threshold: float  # a day at or above it is unusual
-    strong_threshold: float  # one day at or above it is enough for an alert
+    """Per-signal multipliers of each meter's own spread, learnt from simulated meter-days
+    (DEFAULT_MULTIPLIERS: what a simulation of 200 customers gave, for a population without data)."""
+
+    multipliers: dict[str, float]
+    quantiles: dict[str, float]
+    trained_days: int
     features: tuple[str, ...] = FEATURES
+    notes: list[str] = field(default_factory=list)
 
 
-def fit_detector(
-    daily: pd.DataFrame,
-    *,
-    seed: int = 0,
-    day_quantile: float = 0.985,
-    strong_quantile: float = 0.998,
-    sample: int = 200_000,
-) -> AnomalyDetector:
-    x, ok = relative_features(daily).rows()
-    cells = x[ok]
-    if len(cells) < 50:
-        raise ValueError(f"only {len(cells)} scorable meter-days; at least 50 are needed to fit")
-    rng = np.random.default_rng(seed)
-    if len(cells) > sample:
-        cells = cells[rng.choice(len(cells), sample, replace=False)]
-    forest = IsolationForest(n_estimators=150, max_samples=512, random_state=seed).fit(cells)
-    scores = -forest.score_samples(cells)
-    return AnomalyDetector(
-        forest=forest,
-        threshold=float(np.quantile(scores, day_quantile)),
-        strong_threshold=float(np.quantile(scores, strong_quantile)),
-    )
+def fit_detector(daily: pd.DataFrame, *, seed: int = 0) -> AnomalyDetector:
+    """Learn each signal's multiplier from the days of a (simulated) population: the QUANTILES share
+    of its calibrated values stays below it. `seed` is kept for the registry's parameters: the fit is
+    deterministic."""
+    sig = signals_of(daily)
+    days = int(sig.scorable.sum())
+    if days < 50:
+        raise ValueError(f"only {days} scorable meter-days; at least 50 are needed to fit")
+    multipliers = {}
+    for name in CALIBRATED:
+        z = sig.z[name][sig.scorable]
+        z = z[np.isfinite(z)]
+        learnt = float(np.quantile(z, QUANTILES[name])) if len(z) else DEFAULT_MULTIPLIERS[name]
+        multipliers[name] = round(learnt, 3)
+    return AnomalyDetector(multipliers=multipliers, quantiles=dict(QUANTILES), trained_days=days)
 
 
 @dataclass(frozen=True)
 class Detection:
     alerts: pd.DataFrame  # customer_id, anomaly_type, alert_date, first_date, days, score, description
     skipped: pd.DataFrame  # customer_id, reason
+    weather: bool = False  # whether a weather model was fitted for at least one meter
 
 
 ALERT_COLUMNS = ["customer_id", "anomaly_type", "alert_date", "first_date", "days", "score", "description"]
 
 
-def _skipped(rel: Relative) -> pd.DataFrame:
-    most = rel.history.max(axis=1) if rel.history.size else np.zeros(len(rel.daily.customers), dtype=np.int64)
+def _skipped(sig: Signals) -> pd.DataFrame:
+    history = sig.history
+    most = history.max(axis=1) if history.size else np.zeros(len(sig.daily.customers), dtype=np.int64)
     short = most < MIN_HISTORY_DAYS
     return pd.DataFrame(
         {
-            "customer_id": rel.daily.customers[short],
+            "customer_id": sig.daily.customers[short],
             "reason": [f"{n} days of history; {MIN_HISTORY_DAYS} needed for a baseline" for n in most[short]],
         }
     )
 
 
-def _classify(f: dict[str, float], kwh: float, usual: float) -> str | None:
-    """The planted-style type an unusual day looks like; None for a day that is merely low (a holiday
-    away is not worth a message)."""
-    if abs(kwh) < 0.05 * abs(usual) + 0.05 or f["load_factor_dev"] > 4:
-        return "flat_line"
-    if f["peak_dev"] > 4 and f["kwh_dev"] < 0.5 * f["peak_dev"]:
-        return "spike"
-    if f["baseload_dev"] > 3 and f["baseload_dev"] >= f["kwh_dev"]:
-        return "added_baseload"
-    if f["kwh_dev"] > 2:
-        return "step_increase"
-    if f["peak_hour_shift_3d"] > 3 or abs(f["evening_morning_dev"]) > 3:
-        return "shifted_peak"
-    return None
+def _running(flags: npt.NDArray[np.bool_], days: int) -> npt.NDArray[np.bool_]:
+    """Days that end a run of at least `days` flagged days."""
+    run = flags.copy()
+    for lag in range(1, days):
+        run[:, lag:] &= flags[:, :-lag]
+        run[:, :lag] = False
+    return run
 
 
-def _describe(kind: str, rel: Relative, r: int, c: int, run: int) -> str:
-    m, med = rel.daily, rel.medians
-    span = f"for {run} day{'s' if run > 1 else ''}" if run > 1 else "on one day"
+def _flags(det: AnomalyDetector, sig: Signals) -> dict[str, tuple[npt.NDArray[np.bool_], Matrix]]:
+    """Per type: (unusual days, score). A score is the signal in multiples of its threshold."""
+    k = det.multipliers
+    ok = sig.scorable
+    z = {name: np.nan_to_num(sig.z[name], nan=-np.inf) for name in CALIBRATED}
+    raw = {name: np.nan_to_num(sig.raw[name], nan=-np.inf) for name in sig.raw}
+    level = (
+        ok & (z["level_4d"] >= k["level_4d"]) & (raw["level_4d"] >= MIN_LEVEL) & (raw["level"] >= MIN_LEVEL)
+    )
+    base = ok & (z["baseload_dev"] >= k["baseload_dev"]) & (raw["baseload_dev"] >= MIN_BASELOAD_KW)
+    extra_kwh = np.maximum(raw["extra_kwh"], 1e-9)
+    base_share = np.where(base, raw["baseload_dev"] * 24.0 / extra_kwh, 0.0)
+    # ... and the day's total rose with it: a peak moved into the night raises the base, not the day.
+    added = base & (base_share >= BASELOAD_SHARE) & (base_share <= 1.0 / BASELOAD_SHARE)
+    spike = ok & (z["peak_dev"] >= k["peak_dev"]) & (raw["peak_dev"] >= MIN_SPIKE_KW) & ~added
+    # A spike puts its extra energy into a few hours: the peak rise carries a large share of it.
+    spike &= raw["peak_dev"] * 3.0 >= 0.6 * raw["extra_kwh"]
+    step = level & ~added & ~spike
+    shift = ok & (z["shift_3d"] >= k["shift_3d"]) & (raw["shift_3d"] >= MIN_SHIFT_HOURS) & ~level
+    no_use = sig.no_use
+    return {
+        "no_use": (no_use, np.where(no_use, 1.0, np.nan)),
+        "added_baseload": (_running(added, 2), z["baseload_dev"] / k["baseload_dev"]),
+        "spike": (spike, z["peak_dev"] / k["peak_dev"]),
+        "step_increase": (step, z["level_4d"] / k["level_4d"]),
+        "shifted_peak": (_running(shift, 2), z["shift_3d"] / k["shift_3d"]),
+    }
+
+
+def _describe(kind: str, sig: Signals, r: int, c: int, run: int) -> str:
+    m, med = sig.daily, sig.medians
+    span = f"for {run} days" if run > 1 else "on one day"
     kwh, usual = m["kwh"][r, c], med["kwh"][r, c]
+    if kind == "no_use":
+        return f"Almost no use recorded ({kwh:.2f} kWh against a usual {usual:.1f} kWh) {span}"
     parts = [f"daily use {kwh:.1f} kWh against a usual {usual:.1f} kWh {span}"]
     if kind == "added_baseload":
         now, usual_kw = m["baseload_kwh"][r, c], med["baseload_kwh"][r, c]
@@ -196,8 +165,8 @@ def _describe(kind: str, rel: Relative, r: int, c: int, run: int) -> str:
     elif kind == "shifted_peak":
         hour, usual_hour = int(m["peak_hour"][r, c]), int(med["peak_hour"][r, c])
         parts.append(f"peak at {hour:02d}:00 instead of about {usual_hour:02d}:00")
-    elif kind == "flat_line":
-        parts.append(f"load factor {m['load_factor'][r, c]:.2f} (flat or missing reads)")
+    if sig.weather_fitted[r] and kind in ("step_increase", "added_baseload"):
+        parts.append(f"{sig.expected[r, c]:.1f} kWh expected for the day's weather")
     text = "; ".join(parts)
     return text[0].upper() + text[1:]
 
@@ -208,41 +177,41 @@ def _period_keys(dates: pd.DatetimeIndex, cycle_days: npt.NDArray[np.int64]) -> 
     return np.asarray(months - (dates.day.to_numpy() < cycle_days), dtype=np.int64)
 
 
-def _alerts_from(
-    rel: Relative,
-    flagged: npt.NDArray[np.bool_],
-    alert: npt.NDArray[np.bool_],
-    scores: Matrix,
-    billing_cycle_day: dict[str, int] | None,
-    kind_of: str | None,
-) -> pd.DataFrame:
-    rows, cols = np.nonzero(alert)
-    records = []
-    for r, c in zip(rows.tolist(), cols.tolist(), strict=True):
-        start = c
-        while start > 0 and flagged[r, start - 1] and c - start < 6:
+def _records(
+    sig: Signals, kind: str, alert: npt.NDArray[np.bool_], scores: Matrix
+) -> list[dict[str, object]]:
+    records: list[dict[str, object]] = []
+    dates = sig.daily.dates
+    for r, c in zip(*np.nonzero(alert), strict=True):
+        start = int(c)
+        while start > 0 and alert[r, start - 1] and c - start < 6:
             start -= 1
-        f = {name: float(rel.features[name][r, c]) for name in FEATURES}
-        kind = kind_of or _classify(f, rel.daily["kwh"][r, c], rel.medians["kwh"][r, c])
-        if kind is None:
-            continue
         records.append(
             {
-                "customer_id": rel.daily.customers[r],
+                "customer_id": sig.daily.customers[r],
                 "anomaly_type": kind,
-                "alert_date": rel.daily.dates[c].date(),
-                "first_date": rel.daily.dates[start].date(),
-                "days": [d.date().isoformat() for d in rel.daily.dates[start : c + 1]],
+                "alert_date": dates[c].date(),
+                "first_date": dates[start].date(),
+                "days": [d.date().isoformat() for d in dates[start : c + 1]],
                 "score": round(float(scores[r, c]), 4),
-                "description": _describe(kind, rel, r, c, c - start + 1),
+                "description": _describe(kind, sig, int(r), int(c), int(c) - start + 1),
             }
         )
+    return records
+
+
+def _alerts(
+    sig: Signals,
+    flags: dict[str, tuple[npt.NDArray[np.bool_], Matrix]],
+    billing_cycle_day: dict[str, int] | None,
+) -> pd.DataFrame:
+    records = [rec for kind, (alert, scores) in flags.items() for rec in _records(sig, kind, alert, scores)]
     out = pd.DataFrame(records, columns=ALERT_COLUMNS)
     if out.empty:
         return out
     cycle = np.asarray(out["customer_id"].map(billing_cycle_day or {}).fillna(1), dtype=np.int64)
     out["period"] = _period_keys(pd.DatetimeIndex(pd.to_datetime(out["alert_date"])), cycle)
-    out = out.sort_values(["customer_id", "alert_date"]).drop_duplicates(
+    out = out.sort_values(["customer_id", "alert_date", "anomaly_type"]).drop_duplicates(
         ["customer_id", "anomaly_type", "period"]
     )
     return out.drop(columns="period").reset_index(drop=True)
@@ -255,16 +224,11 @@ def detect(
     excluded: pd.DataFrame | None = None,
     billing_cycle_day: dict[str, int] | None = None,
 ) -> Detection:
-    rel = relative_features(daily, excluded=excluded)
-    x, ok = rel.rows()
-    scores = np.full(ok.shape, np.nan)
-    if ok.any():
-        scores[ok] = -detector.forest.score_samples(x[ok])
-    flagged = np.nan_to_num(scores, nan=-np.inf) >= detector.threshold
-    previous = np.concatenate([np.zeros((flagged.shape[0], 1), dtype=bool), flagged[:, :-1]], axis=1)
-    strong = np.nan_to_num(scores, nan=-np.inf) >= detector.strong_threshold
-    alert = flagged & (previous | strong)
-    return Detection(_alerts_from(rel, flagged, alert, scores, billing_cycle_day, None), _skipped(rel))
+    """Alerts from daily features (with `temperature_c` for the weather model; without it, or for
+    meters without weather dependence, the weather-free form)."""
+    sig = signals_of(daily, excluded=excluded)
+    alerts = _alerts(sig, _flags(detector, sig), billing_cycle_day)
+    return Detection(alerts, _skipped(sig), bool(sig.weather_fitted.any()))
 
 
 def rule_flags(kwh: Matrix) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.bool_], Matrix]:
@@ -272,11 +236,7 @@ def rule_flags(kwh: Matrix) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.bool_
     mean, count = trailing(kwh, RULE_WINDOW_DAYS, "mean")
     ratio = np.where((count >= MIN_HISTORY_DAYS) & (mean > 0), kwh / np.where(mean > 0, mean, 1.0), np.nan)
     high = np.nan_to_num(ratio) >= RULE_FACTOR
-    run = high.copy()
-    for lag in range(1, RULE_RUN_DAYS):
-        run[:, lag:] &= high[:, :-lag]
-        run[:, :lag] = False
-    return high, run, ratio
+    return high, _running(high, RULE_RUN_DAYS), ratio
 
 
 def rule_detect(
@@ -285,6 +245,11 @@ def rule_detect(
     excluded: pd.DataFrame | None = None,
     billing_cycle_day: dict[str, int] | None = None,
 ) -> Detection:
-    rel = relative_features(daily, excluded=excluded)
-    high, run, ratio = rule_flags(rel.daily["kwh"])
-    return Detection(_alerts_from(rel, high, run, ratio, billing_cycle_day, "step_increase"), _skipped(rel))
+    """The utility rule for increases, plus the same no-use check as `detect`."""
+    sig = signals_of(daily, excluded=excluded)
+    _, run, ratio = rule_flags(sig.daily["kwh"])
+    flags = {
+        "no_use": (sig.no_use, np.where(sig.no_use, 1.0, np.nan)),
+        "step_increase": (run, ratio),
+    }
+    return Detection(_alerts(sig, flags, billing_cycle_day), _skipped(sig), bool(sig.weather_fitted.any()))

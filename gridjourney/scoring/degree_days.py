@@ -60,57 +60,50 @@ def cooling_degree_days(tmean_c: npt.ArrayLike, balance_c: float) -> Floats:
     return np.where(np.isnan(t), np.nan, np.maximum(t - balance_c, 0.0))
 
 
-def _design(t: Floats, heating: float | None, cooling: float | None) -> Floats:
-    columns = [np.ones_like(t)]
-    if heating is not None:
-        columns.append(heating_degree_days(t, heating))
-    if cooling is not None:
-        columns.append(cooling_degree_days(t, cooling))
-    return np.stack(columns, axis=1)
-
-
-def _candidates(t: Floats) -> list[tuple[float | None, float | None]]:
+def _candidates(t: Floats) -> tuple[Floats, Floats]:
+    """Heating and cooling balance points of every candidate model; NaN: the model has no such term.
+    A term needs MIN_TERM_DAYS days past its balance point to be considered."""
     heats = [h for h in HEATING_GRID_C if int((t < h).sum()) >= MIN_TERM_DAYS]
     cools = [c for c in COOLING_GRID_C if int((t > c).sum()) >= MIN_TERM_DAYS]
-    pairs: list[tuple[float | None, float | None]] = [(None, None)]
-    pairs += [(h, None) for h in heats]
-    pairs += [(None, c) for c in cools]
+    nan = float("nan")
+    pairs = [(nan, nan)] + [(h, nan) for h in heats] + [(nan, c) for c in cools]
     pairs += [(h, c) for h in heats for c in cools if c >= h]
-    return pairs
+    both = np.array(pairs, dtype=np.float64)
+    return both[:, 0], both[:, 1]
 
 
 def _best(y: Floats, t: Floats) -> tuple[DegreeDayFit, Floats]:
-    """The candidate with the lowest BIC, and its residuals."""
+    """The candidate with the lowest BIC among those with positive slopes, and its residuals. All
+    candidates are solved at once through their normal equations (at most three columns each)."""
     n = len(y)
-    best: tuple[float, DegreeDayFit, Floats] | None = None
-    for heating, cooling in _candidates(t):
-        x = _design(t, heating, cooling)
-        coef = np.linalg.lstsq(x, y, rcond=None)[0]
-        if (coef[1:] <= 0).any():
-            continue
-        residuals = y - x @ coef
-        sse = max(float(residuals @ residuals), 1e-12 * n)
-        bic = n * np.log(sse / n) + x.shape[1] * np.log(n)
-        if best is not None and bic >= best[0]:
-            continue
-        k = 1
-        heating_slope = cooling_slope = 0.0
-        if heating is not None:
-            heating_slope = float(coef[k])
-            k += 1
-        if cooling is not None:
-            cooling_slope = float(coef[k])
-        fit = DegreeDayFit(
-            base_kwh=float(coef[0]),
-            heating_balance_c=heating,
-            heating_slope=heating_slope,
-            cooling_balance_c=cooling,
-            cooling_slope=cooling_slope,
-            days=n,
-        )
-        best = (bic, fit, residuals)
-    assert best is not None  # the (None, None) candidate always exists
-    return best[1], best[2]
+    heating, cooling = _candidates(t)
+    has_h, has_c = ~np.isnan(heating), ~np.isnan(cooling)
+    x = np.empty((len(heating), n, 3))
+    x[:, :, 0] = 1.0
+    x[:, :, 1] = np.where(has_h[:, None], np.maximum(np.nan_to_num(heating)[:, None] - t[None, :], 0.0), 0.0)
+    x[:, :, 2] = np.where(has_c[:, None], np.maximum(t[None, :] - np.nan_to_num(cooling)[:, None], 0.0), 0.0)
+    xt = x.transpose(0, 2, 1)
+    xtx = xt @ x
+    xty = xt @ y
+    # A missing term: its column is zero, so pin its coefficient to 0 with a unit diagonal.
+    xtx[:, 1, 1] += ~has_h
+    xtx[:, 2, 2] += ~has_c
+    coef = np.linalg.solve(xtx, xty[:, :, None])[:, :, 0]
+    residuals = y[None, :] - (x @ coef[:, :, None])[:, :, 0]
+    sse = np.maximum((residuals**2).sum(axis=1), 1e-12 * n)
+    k = 1 + has_h + has_c
+    bic = n * np.log(sse / n) + k * np.log(n)
+    valid = (~has_h | (coef[:, 1] > 0)) & (~has_c | (coef[:, 2] > 0))
+    best = int(np.argmin(np.where(valid, bic, np.inf)))  # candidate 0 (no terms) is always valid
+    fit = DegreeDayFit(
+        base_kwh=float(coef[best, 0]),
+        heating_balance_c=float(heating[best]) if has_h[best] else None,
+        heating_slope=float(coef[best, 1]) if has_h[best] else 0.0,
+        cooling_balance_c=float(cooling[best]) if has_c[best] else None,
+        cooling_slope=float(coef[best, 2]) if has_c[best] else 0.0,
+        days=n,
+    )
+    return fit, residuals[best]
 
 
 def fit_balance_points(kwh: npt.ArrayLike, tmean_c: npt.ArrayLike) -> DegreeDayFit:

@@ -1,4 +1,9 @@
-"""Train, save and evaluate every model on a labelled data set (what `gridjourney models` runs)."""
+"""Train, save and evaluate every model on a labelled data set (what `gridjourney models` runs).
+
+Held-out means held out: the anomaly detector and the segments are fitted on the training customers
+and evaluated on the others, with the same split by a hash of the customer id as the propensity
+models (gridjourney/scoring/propensity.py).
+"""
 
 from __future__ import annotations
 
@@ -18,7 +23,28 @@ from gridjourney.scoring.registry import Artifact, data_hash, load_model, save_m
 MODEL_NAMES = ("segmentation", "anomaly", "dr_enrolment", "dr_response", "churn")
 
 
+def split(data: Dataset) -> tuple[Dataset, Dataset]:
+    """(training customers, held-out customers), each with only its own reads and truth."""
+    holdout = set(data.customers["customer_id"][propensity.is_holdout(data.customers["customer_id"])])
+
+    def part(keep: bool) -> Dataset:
+        def mine(ids: pd.Series) -> pd.Series:
+            return ids.isin(holdout) == (not keep)
+
+        return Dataset(
+            customers=data.customers[mine(data.customers["customer_id"])].reset_index(drop=True),
+            anomalies=data.anomalies[mine(data.anomalies["customer_id"])].reset_index(drop=True),
+            dr_days=data.dr_days,
+            daily=data.daily[mine(data.daily["customer_id"])].reset_index(drop=True),
+            shapes=data.shapes[mine(pd.Series(data.shapes.index, index=data.shapes.index))],
+            days=data.days,
+        )
+
+    return part(True), part(False)
+
+
 def _evaluate(name: str, model: Any, data: Dataset) -> dict[str, Any]:
+    """Figures of a fitted model on `data` (held-out customers when called by train_all)."""
     c = data.customers
     if name == "segmentation":
         assigned = model.assign(data.shapes).set_index("customer_id")["segment"]
@@ -56,8 +82,9 @@ def train_all(
     step: Callable[[str], None] = lambda name: None,
 ) -> list[Artifact]:
     saved = []
+    train, held_out = split(data)
     step("segmentation")
-    seg = segmentation.fit_segments(data.shapes, k=k, seed=seed)
+    seg = segmentation.fit_segments(train.shapes, k=k, seed=seed)
     saved.append(
         save_model(
             directory,
@@ -65,13 +92,13 @@ def train_all(
             seg,
             features=segmentation.FEATURES,
             parameters={"k": seg.k, "silhouettes": seg.silhouettes, "seed": seed},
-            data_digest=data_hash(data.shapes),
-            evaluation=_evaluate("segmentation", seg, data),
+            data_digest=data_hash(train.shapes),
+            evaluation=_evaluate("segmentation", seg, held_out),
         )
     )
     step("anomaly")
-    det = anomaly.fit_detector(data.daily, seed=seed)
-    evaluation = _evaluate("anomaly", det, data)
+    det = anomaly.fit_detector(train.daily, seed=seed)
+    evaluation = _evaluate("anomaly", det, held_out)
     cycle = dict(zip(data.customers["customer_id"], data.customers["billing_cycle_day"], strict=True))
     tariff = dict(zip(data.customers["customer_id"], data.customers["tariff"], strict=True))
     errors = mid_cycle_errors(data.daily, billing_cycle_day=cycle, tariff=tariff)
@@ -82,8 +109,8 @@ def train_all(
             "anomaly",
             det,
             features=anomaly.FEATURES,
-            parameters={"threshold": det.threshold, "strong_threshold": det.strong_threshold, "seed": seed},
-            data_digest=data_hash(data.daily),
+            parameters={"multipliers": det.multipliers, "quantiles": det.quantiles, "seed": seed},
+            data_digest=data_hash(train.daily),
             evaluation=evaluation,
         )
     )
@@ -117,5 +144,8 @@ FEATURES_OF = {
 def evaluate_saved(
     data: Dataset, directory: Path, name: str, version: int | None = None
 ) -> tuple[Artifact, dict[str, Any]]:
+    """A saved model's figures on the held-out customers of `data` (the training ones of the same
+    simulation were seen in training)."""
     model, artifact = load_model(directory, name, features=FEATURES_OF[name], version=version)
-    return artifact, _evaluate(name, model, data)
+    _, held_out = split(data)
+    return artifact, _evaluate(name, model, held_out)

@@ -1,0 +1,175 @@
+"""Per meter-day anomaly signals relative to the meter's own weather-adjusted baseline, each also
+expressed in units of its spread over the meter's own history (what gridjourney/scoring/anomaly.py
+thresholds).
+
+- The weather: each meter's change-point model (gridjourney/scoring/degree_days.py) gives the part of
+  a day's kWh its temperature explains; it is taken off the day's use (and, spread evenly over the
+  hours, off the overnight base) before anything is compared. No temperatures, or a meter that does
+  not follow them: nothing is taken off (the weather-free form).
+- No use: a whole day with reads but (almost) no use, or one flat reading all day. Such days are left
+  out of every baseline, so a vacancy neither hides later changes nor makes the return look like one.
+- Baselines: the trailing 28-day median, workdays against workdays and weekends/holidays against
+  weekends; the day itself is never in its own baseline.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
+from gridjourney.metering.holidays import holidays_between
+from gridjourney.scoring.baselines import DailyMatrix, Matrix, to_matrix, trailing
+from gridjourney.scoring.degree_days import MIN_DAYS, expected_kwh, fit_balance_points
+
+BASELINE_DAYS = 28
+CALIBRATION_DAYS = 90  # the history each meter's own spread of a signal is measured over
+MIN_HISTORY_DAYS = 14
+NO_USE_SHARE = 0.05  # a day whose highest hour is under 5 % of the usual highest hour is "no use"
+NO_USE_KW = 0.02  # ... or under 20 W
+USED_KWH = 0.5  # a meter whose usual day is below this is not "in use" to begin with
+MIN_FLAT_HOURS = 20  # a flat line needs most of the day's hours
+SOURCE_COLUMNS = (
+    "kwh",
+    "baseload_kwh",
+    "peak_kw",
+    "peak_hour",
+    "median_hour_kwh",
+    "temperature_c",
+    "distinct_hours",
+    "hours",
+)
+LEVEL_DAYS = 4  # a change of the whole day is judged on the mean of this many days
+CALIBRATED: tuple[str, ...] = ("level_4d", "baseload_dev", "peak_dev", "shift_3d")
+SPREAD_FLOORS = {"level_4d": 0.05, "baseload_dev": 0.03, "peak_dev": 0.2, "shift_3d": 0.5}
+
+
+@dataclass(frozen=True)
+class Signals:
+    daily: DailyMatrix
+    medians: dict[str, Matrix]  # each source column's baseline
+    raw: dict[str, Matrix]  # level, mid, level_4d, extra_kwh, baseload_dev, peak_dev, shift_3d
+    z: dict[str, Matrix]  # the CALIBRATED signals over each meter's own spread
+    scorable: npt.NDArray[np.bool_]
+    no_use: npt.NDArray[np.bool_]
+    history: npt.NDArray[np.int64]  # days in each day's baseline window
+    expected: Matrix  # the day's expected kWh: baseline plus the weather's share
+    weather_fitted: npt.NDArray[np.bool_]  # per meter: a weather model with a slope
+
+
+def _matrix(daily: pd.DataFrame, excluded: pd.DataFrame | None) -> DailyMatrix:
+    present = [c for c in SOURCE_COLUMNS if c in daily.columns]
+    m = to_matrix(daily, present, excluded=excluded)
+    values = dict(m.values)
+    for name in SOURCE_COLUMNS:
+        values.setdefault(name, np.full(m.shape, np.nan))
+    return DailyMatrix(m.customers, m.dates, values)
+
+
+def _by_day_kind(values: Matrix, workday: npt.NDArray[np.bool_]) -> Matrix:
+    """Trailing median, workdays from workdays and other days from other days: a shop closed on
+    Sundays is not an anomaly."""
+    out = np.full(values.shape, np.nan)
+    for kind in (workday, ~workday):
+        med, _ = trailing(np.where(kind, values, np.nan), BASELINE_DAYS, "median")
+        out = np.where(kind, med, out)
+    return out
+
+
+def _mean(values: Matrix, days: int) -> Matrix:
+    """The mean of each day and the days-1 before it (over those with values)."""
+    padded = np.concatenate([np.full((values.shape[0], days - 1), np.nan), values], axis=1)
+    width = values.shape[1]
+    stacked = np.stack([padded[:, days - 1 - i : days - 1 - i + width] for i in range(days)])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        out = np.nanmean(stacked, axis=0)
+    return np.where(np.isnan(values), np.nan, out)
+
+
+def _weather(m: DailyMatrix, kwh: Matrix) -> tuple[Matrix, npt.NDArray[np.bool_]]:
+    """Per meter-day, the kWh the day's temperature explains under the meter's own model."""
+    temps = m["temperature_c"]
+    share = np.zeros(m.shape)
+    fitted = np.zeros(m.shape[0], dtype=bool)
+    for r in range(m.shape[0]):
+        t = temps[r]
+        if int((~np.isnan(t) & ~np.isnan(kwh[r])).sum()) < MIN_DAYS:
+            continue
+        fit = fit_balance_points(kwh[r], t)
+        if fit.weather_dependent:
+            fitted[r] = True
+            # A day without a temperature gets no weather share: its expectation is the base.
+            share[r] = np.nan_to_num(expected_kwh(fit, t) - fit.base_kwh, nan=0.0)
+    return share, fitted
+
+
+def _calibrated(values: Matrix, floor: float) -> Matrix:
+    center, count = trailing(values, CALIBRATION_DAYS, "median")
+    mad, _ = trailing(values, CALIBRATION_DAYS, "mad")
+    spread = np.maximum(1.4826 * mad, floor)
+    return np.where(count >= MIN_HISTORY_DAYS, (values - center) / spread, np.nan)
+
+
+def signals_of(daily: pd.DataFrame, *, excluded: pd.DataFrame | None = None) -> Signals:
+    m = _matrix(daily, excluded)
+    holidays = holidays_between(m.dates[0].date(), m.dates[-1].date()) if len(m.dates) else set()
+    workday_row = np.array([d.weekday() < 5 and d.date() not in holidays for d in m.dates], dtype=bool)
+    workday = np.broadcast_to(workday_row, m.shape)
+    kwh = m["kwh"]
+    usual, _ = trailing(kwh, BASELINE_DAYS, "median")
+    usual_peak, _ = trailing(m["peak_kw"], BASELINE_DAYS, "median")
+    with np.errstate(invalid="ignore"):
+        # No hour of the day above a trickle (net export of a solar home is use, not its absence).
+        low = m["peak_kw"] <= np.maximum(NO_USE_SHARE * np.nan_to_num(usual_peak, nan=0.0), NO_USE_KW)
+        flat = (m["distinct_hours"] == 1) & (m["hours"] >= MIN_FLAT_HOURS)
+    no_use = (low | flat) & ~np.isnan(kwh)
+    # Only meters that normally use something: a day at zero in an empty flat is not news.
+    no_use_alert = no_use & (np.nan_to_num(usual, nan=0.0) > USED_KWH)
+    clean = np.where(no_use, np.nan, kwh)
+    share, fitted = _weather(m, clean)
+    adj = clean - share
+    base_adj = np.where(no_use, np.nan, m["baseload_kwh"]) - share / 24.0
+    peak = np.where(no_use, np.nan, m["peak_kw"])
+    mid_adj = np.where(no_use, np.nan, m["median_hour_kwh"]) - share / 24.0
+    med_mid = _by_day_kind(mid_adj, workday)
+    med_kwh = _by_day_kind(adj, workday)
+    med_base = _by_day_kind(base_adj, workday)
+    med_peak = _by_day_kind(peak, workday)
+    hour = np.where(no_use, np.nan, m["peak_hour"])
+    med_hour, _ = trailing(hour, BASELINE_DAYS, "median")
+    _, history = trailing(clean, BASELINE_DAYS, "mean")
+    with np.errstate(invalid="ignore", divide="ignore"):
+        level = adj / np.maximum(med_kwh, 0.5) - 1.0
+        mid = mid_adj / np.maximum(med_mid, 0.02) - 1.0
+    raw = {
+        "level": level,
+        "mid": mid,
+        # The whole day up: both the total and the median hour (one busy evening moves only the first).
+        "level_4d": _mean(np.minimum(level, mid), LEVEL_DAYS),
+        "extra_kwh": adj - med_kwh,
+        "baseload_dev": base_adj - med_base,
+        "peak_dev": peak - med_peak,
+        "shift_3d": _mean(np.abs((hour - med_hour + 12.0) % 24.0 - 12.0), 3),
+    }
+    z = {name: _calibrated(raw[name], SPREAD_FLOORS[name]) for name in CALIBRATED}
+    scorable = (history >= MIN_HISTORY_DAYS) & ~np.isnan(z["level_4d"]) & ~no_use
+    return Signals(
+        daily=m,
+        medians={
+            "kwh": _by_day_kind(clean, workday),
+            "baseload_kwh": _by_day_kind(np.where(no_use, np.nan, m["baseload_kwh"]), workday),
+            "peak_kw": med_peak,
+            "peak_hour": med_hour,
+        },
+        raw=raw,
+        z=z,
+        scorable=scorable,
+        no_use=no_use_alert,
+        history=history,
+        expected=med_kwh + share,
+        weather_fitted=fitted,
+    )
