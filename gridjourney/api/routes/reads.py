@@ -44,9 +44,11 @@ CSV_TYPES = {"text/csv", "application/csv"}
     summary="Import a Green Button file of interval reads",
     description=(
         "The body is the file: ESPI XML (`application/xml`) or the Green Button CSV export "
-        "(`text/csv`; its times are local, in `time_zone` or else the customer's zone). The file is "
-        "stored whole or not at all: a malformed file or a unit that is not electric energy answers 422 "
-        "naming the element and the reason. Reads already stored are kept (re-sending a file changes "
+        "(`text/csv`; its times are local, in `time_zone` or else the customer's zone). Parts that are not "
+        "electric interval energy (a gas usage point or gas rows, cumulative registers, blocks with no "
+        "ReadingType unless `assume_uom` names their unit) are skipped and listed in `skipped`; a "
+        "malformed file, or one with nothing else, answers 422 naming the element and the reason. "
+        "Reads already stored are kept (re-sending a file changes "
         "nothing; overlapping files merge). Gaps, duplicates, negative values and DST repeats are "
         "reported, not dropped. One `meter.reads_imported` event is appended per file."
     ),
