@@ -135,6 +135,10 @@ def parse_ncei(path: Path, *, station: str | None, units: str | None) -> ParsedW
         raise WeatherFileError("the file is empty")
     header = rows[0][1]
     body = rows[1:]
+    if not looks_like_ncei(header):
+        raise WeatherFileError(
+            "not GHCN-Daily: neither ID,YYYYMMDD,ELEMENT,VALUE rows nor a STATION,DATE,TAVG/TMAX/TMIN header"
+        )
     columns: dict[str, int] = {}
     for i, name in enumerate(header):
         base = _base(name)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 from datetime import date
 from pathlib import Path
 
@@ -86,3 +87,14 @@ def test_ncei_whole_numbers_of_unknown_unit_are_refused_not_guessed(tmp_path: Pa
         parse_weather_file(path, stations={})
     told = parse_weather_file(path, stations={}, units="F")
     assert told.days["temperature_c"].round(2).tolist() == [4.44, 7.22]
+
+
+def test_gzipped_files_and_a_format_that_does_not_fit(tmp_path: Path) -> None:
+    path = tmp_path / "UKM00003772.csv.gz"
+    path.write_bytes(gzip.compress(ELEMENT_ROWS.encode()))
+    assert len(parse_weather_file(path, stations={}).days) == 2
+    plain = _ncei(tmp_path, "date,tmean_c", ["2013-01-01,6.1"])
+    with pytest.raises(WeatherFileError, match="not GHCN-Daily"):
+        parse_weather_file(plain, fmt="ghcn-daily", station="S1", stations={})
+    with pytest.raises(WeatherFileError, match="not NOAA Global Hourly CSV"):
+        parse_weather_file(plain, fmt="noaa-global-hourly", station="S1", stations={})
