@@ -28,7 +28,7 @@ from gridjourney.scoring.degree_days import fit_balance_points, weather_share
 
 HALF_LIFE_DAYS = 5.0
 SHAPE_DAYS = 56
-SHAPE_PRIOR_DAYS = 8.0  # off days' factor shrunk towards 1 as if this many off days were average
+SHAPE_PRIOR_DAYS = 2.0  # off days' factor shrunk towards 1 as if this many off days were average
 WEATHER_DAYS = 90
 PERSISTENCE_DAYS = 7
 MIN_BACKTESTS = 28
