@@ -105,3 +105,17 @@ def test_an_unknown_undeclared_prefix_is_refused_by_name() -> None:
     with pytest.raises(GreenButtonError) as refused:
         parse_espi(data)
     assert refused.value.element == "x:" and "not a Green Button prefix" in refused.value.reason
+
+
+def test_a_prefix_declared_on_one_element_and_used_elsewhere_takes_that_declaration() -> None:
+    # espi: declared (with its one URI) only on the first entry's content, used bare in the others.
+    data = espi_wild_feed([Point([ELECTRIC])], prefixed=True, declared=False).replace(
+        b"<espi:UsagePoint>", b'<espi:UsagePoint xmlns:espi="http://naesb.org/espi">', 1
+    )
+    feed = parse_espi(
+        data.replace(b"<atom:", b"<")
+        .replace(b"</atom:", b"</")
+        .replace(b"<feed>", b'<feed xmlns="http://www.w3.org/2005/Atom">')
+    )
+    assert feed.reads["kwh"].tolist() == pytest.approx([0.5, 0.7, 0.3, 0.4])
+    assert feed.notes == ["undeclared namespace prefix espi: read as http://naesb.org/espi"]
