@@ -68,14 +68,19 @@ def usage_from_reads(
     IANA zone) only, in its order; a customer without reads has zero days."""
     customers = list(time_zones)
     months = window_months(last_day, days)
-    starts = np.array(months, dtype="datetime64[D]")
-    first_month = starts[0].astype("datetime64[M]").astype(np.int64)  # months since 1970-01
-    first_day = np.datetime64(last_day - timedelta(days=days - 1), "D")
-    end_day = np.datetime64(last_day, "D")
-    holiday_days = np.array(sorted(holidays_between(months[0], last_day, holidays)), dtype="datetime64[D]")
     n_months = len(months)
+    first = last_day - timedelta(days=days - 1)
+    # per day of the window: its bill month and day type (looked up per read by the day's index)
+    window = np.arange(np.datetime64(first, "D"), np.datetime64(last_day, "D") + 1)
+    slot_of_day = np.searchsorted(np.array(months, dtype="datetime64[D]"), window, side="right") - 1
+    weekday = (window.astype(np.int64) + 3) % 7  # 1970-01-01 was a Thursday (Monday = 0)
+    holiday = np.isin(
+        window, np.array(sorted(holidays_between(first, last_day, holidays)), dtype="datetime64[D]")
+    )
+    type_of_day = np.where((weekday >= 5) | holiday, WEEKEND, WEEKDAY)
+    first_day_number = int(window[0].astype(np.int64))  # days since 1970-01-01
     kwh = np.zeros(len(customers) * n_months * 48)
-    day_keys: list[Ints] = []
+    read_days = np.zeros(len(customers) * days, dtype=np.int64)  # reads per customer and window day
     seconds = reads["interval_seconds"].to_numpy()
     coarse = int((seconds > 3600).sum())
     # each read's customer and zone as integers (each string is hashed once; -1: not asked for)
@@ -90,23 +95,20 @@ def usage_from_reads(
     energy = reads["kwh"].to_numpy(dtype=np.float64)
     for zone_index, zone in enumerate(zones):
         rows = np.flatnonzero(zone_of_read == zone_index)
+        # local wall-clock hours since 1970-01-01 00:00
         local = read_at[rows].tz_convert(str(zone)).tz_localize(None).to_numpy()
-        day = local.astype("datetime64[D]")
-        inside = (day >= first_day) & (day <= end_day)
-        rows, day, local = rows[inside], day[inside], local[inside]
+        hours = local.astype("datetime64[h]").astype(np.int64)
+        day = hours // 24 - first_day_number
+        inside = (day >= 0) & (day < days)
+        rows, day, hour = rows[inside], day[inside], hours[inside] % 24
         customer = customer_of_read[rows]
-        hour = ((local - day) // np.timedelta64(1, "h")).astype(np.int64)
-        slot = day.astype("datetime64[M]").astype(np.int64) - first_month
-        weekday = (day.astype(np.int64) + 3) % 7  # 1970-01-01 was a Thursday (Monday = 0)
-        day_type = ((weekday >= 5) | np.isin(day, holiday_days)).astype(np.int64)
-        cell = ((customer * n_months + slot) * 2 + day_type) * 24 + hour
+        cell = ((customer * n_months + slot_of_day[day]) * 2 + type_of_day[day]) * 24 + hour
         kwh += np.bincount(cell, weights=energy[rows], minlength=kwh.size)
-        day_keys.append((customer * (days + 1) + (day - first_day).astype(np.int64)).astype(np.int64))
-    seen = np.unique(np.concatenate(day_keys)) if day_keys else np.zeros(0, dtype=np.int64)
-    seen_customer, seen_offset = np.divmod(seen, days + 1)
-    seen_day = first_day + seen_offset.astype("timedelta64[D]")
-    seen_slot = np.searchsorted(starts, seen_day, side="right") - 1
-    day_counts = np.bincount(seen_customer * n_months + seen_slot, minlength=len(customers) * n_months)
+        read_days += np.bincount(customer * days + day, minlength=read_days.size)
+    seen_customer, seen_day = np.divmod(np.flatnonzero(read_days), days)
+    day_counts = np.bincount(
+        seen_customer * n_months + slot_of_day[seen_day], minlength=len(customers) * n_months
+    )
     lengths = [((m + timedelta(days=32)).replace(day=1) - m).days for m in months]
     return Usage(
         customers=customers,
