@@ -10,6 +10,7 @@ trained yet, is reported with the reason and left as it is.
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -30,6 +31,7 @@ from gridjourney.projections.runner import ProjectionRunner
 from gridjourney.scoring import propensity, segmentation
 from gridjourney.scoring.registry import FeatureMismatch, load_model
 from gridjourney.scoring.tariff_scores import add_tariff_scores
+from gridjourney.weather.queries import daily_temperatures
 
 SOURCE = "scoring"
 NAMESPACE = uuid.UUID("3b0e6a1c-5d2f-4e8a-9c71-2f4b8d6e0a13")
@@ -37,6 +39,8 @@ HISTORY_DAYS = 90
 BATCH = 1000
 # attribute -> (saved model, what it predicts)
 SCORE_MODELS = {"dr_propensity": "dr_enrolment", "churn_risk": "churn"}
+NO_WEATHER = "no temperatures stored for these zones: weather-free features (heating and cooling slopes 0)"
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -47,6 +51,7 @@ class ScoreReport:
     as_of: date | None = None
     models: dict[str, str] = field(default_factory=dict)  # name -> "v3" or the reason it is missing
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (customer_id, reason)
+    weather: str = ""  # where the degree-days came from, or NO_WEATHER
 
 
 @dataclass(frozen=True)
@@ -75,9 +80,14 @@ def load_models(models_dir: Path) -> Models:
 
 
 def score_frame(
-    customers: pd.DataFrame, reads: pd.DataFrame, zones: dict[str, str], models: Models
+    customers: pd.DataFrame,
+    reads: pd.DataFrame,
+    zones: dict[str, str],
+    models: Models,
+    temperatures: pd.DataFrame | None = None,
 ) -> tuple[dict[str, dict[str, Any]], list[tuple[str, str]]]:
-    """({customer_id: attributes to write}, [(customer_id, reason)]) — pure computation."""
+    """({customer_id: attributes to write}, [(customer_id, reason)]) — pure computation.
+    `temperatures`: time_zone, date, temperature_c (weather/queries.py daily_temperatures)."""
     out: dict[str, dict[str, Any]] = {}
     skipped: list[tuple[str, str]] = []
     present = set(reads["customer_id"]) if len(reads) else set()
@@ -87,7 +97,11 @@ def score_frame(
     if not present:
         return out, skipped
     reads = reads[reads["customer_id"].isin(set(customers["customer_id"]))]
-    daily = daily_features(reads, time_zone={c: zones.get(c, "UTC") for c in present})
+    daily = daily_features(
+        reads,
+        time_zone={c: zones.get(c, "UTC") for c in present},
+        temperatures=_by_customer(temperatures, {c: zones.get(c, "UTC") for c in present}),
+    )
     if models.segments is not None:
         assigned = models.segments.assign(
             load_shapes(reads, time_zone={c: zones.get(c, "UTC") for c in present})
@@ -98,7 +112,7 @@ def score_frame(
             else:
                 skipped.append((str(row.customer_id), f"segment: {row.reason}"))
     if models.scores:
-        # No weather in the database yet: degree-days unknown count as none (slopes of 0).
+        # Days without a stored temperature: the weather-free form (slopes of 0), never made-up weather.
         daily = daily.assign(hdd=daily["hdd"].fillna(0.0), cdd=daily["cdd"].fillna(0.0))
         features, short = propensity.customer_features(customers, daily)
         skipped += [(str(r.customer_id), f"scores: {r.reason}") for r in short.itertuples()]
@@ -107,6 +121,17 @@ def score_frame(
             for cid, value in model.score(features).items():
                 out.setdefault(str(cid), {}).setdefault("scores", {})[attribute] = round(float(value), 4)
     return out, skipped
+
+
+def _by_customer(temperatures: pd.DataFrame | None, zones: dict[str, str]) -> pd.DataFrame | None:
+    """daily_features' temperatures (customer_id, date, temp_f) from the zones' daily means."""
+    if temperatures is None or temperatures.empty:
+        return None
+    owners = pd.DataFrame({"customer_id": list(zones), "time_zone": list(zones.values())})
+    t = owners.merge(temperatures, on="time_zone")
+    return pd.DataFrame(
+        {"customer_id": t["customer_id"], "date": t["date"], "temp_f": t["temperature_c"] * 1.8 + 32}
+    )
 
 
 async def latest_read_day(engine: AsyncEngine, customer_ids: list[str]) -> date | None:
@@ -168,7 +193,16 @@ async def write_customer_scores(
             [(str(row.customer_id), dict(row.attributes or {})) for row in batch]
         )
         zones = {str(row.customer_id): row.time_zone or "UTC" for row in batch}
-        attributes, skipped = score_frame(customers, reads, zones, models)
+        start = end - timedelta(days=HISTORY_DAYS)
+        temperatures = await daily_temperatures(
+            engine, sorted(set(zones.values())), start.date(), end.date() - timedelta(days=1)
+        )
+        if temperatures.empty and not report.weather:
+            report.weather = NO_WEATHER
+            log.info(NO_WEATHER)  # once per run, not per batch
+        elif not temperatures.empty and report.weather != NO_WEATHER:
+            report.weather = f"daily mean temperatures of {temperatures['time_zone'].nunique()} zone(s)"
+        attributes, skipped = score_frame(customers, reads, zones, models, temperatures)
         report.skipped += skipped
         report.skipped += await add_tariff_scores(engine, attributes, batch, end)  # scoring/tariff_scores.py
         events = [

@@ -7,12 +7,13 @@ from datetime import timedelta
 from pathlib import Path
 
 import pandas as pd
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gridjourney.activities.context import load_customer
 from gridjourney.projections.runner import ProjectionRunner
 from gridjourney.scoring import propensity, segmentation
-from gridjourney.scoring.customer_scores import write_customer_scores
+from gridjourney.scoring.customer_scores import NO_WEATHER, write_customer_scores
 from gridjourney.scoring.dataset import Dataset
 from gridjourney.scoring.registry import data_hash, save_model
 from gridjourney.simulate import Simulation, SimulationConfig
@@ -43,6 +44,8 @@ async def test_scores_and_segments_become_customer_attributes(
     assert report.scored == 12 and report.appended == 12
     assert report.models == {"segmentation": "v1", "dr_enrolment": "v1", "churn": "v1"}
     assert report.skipped == [("nobody", "no such customer")]
+    # the simulation stored its zones' weather: the degree-day features use it
+    assert report.weather.startswith("daily mean temperatures of "), report.weather
     await ProjectionRunner(engine).catch_up()
     record = await load_customer(engine, ids[0])
     assert record is not None
@@ -77,3 +80,16 @@ async def test_scores_a_fresh_simulation_on_its_own_reads(
     # The last local day's evening in US zones is the next day in UTC.
     assert report.as_of == sim.config.start + timedelta(days=sim.config.days)
     assert report.scored == 12 and report.skipped == []
+
+
+async def test_without_weather_the_features_are_weather_free_and_say_so(
+    engine: AsyncEngine, dataset: Dataset, tmp_path: Path
+) -> None:
+    train(dataset, tmp_path)
+    sim = Simulation(SimulationConfig(customers=6, days=30, seed=6, interval_minutes=60))
+    await write_simulation(sim, parquet_dir=None, engine=engine)
+    async with engine.begin() as conn:  # as a utility that has not imported any weather yet
+        await conn.execute(text("DELETE FROM weather_daily"))
+    report = await write_customer_scores(engine, tmp_path)
+    assert report.weather == NO_WEATHER
+    assert report.scored == 6 and report.skipped == []
