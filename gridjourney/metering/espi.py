@@ -18,7 +18,7 @@ import pandas as pd
 
 from gridjourney.metering.errors import GreenButtonError, SkippedSeries
 from gridjourney.metering.espi_local_time import LocalTime
-from gridjourney.metering.espi_xml import KNOWN_PREFIXES, parse_xml
+from gridjourney.metering.espi_xml import parse_xml
 
 ATOM = "{http://www.w3.org/2005/Atom}"
 ESPI = "{http://naesb.org/espi}"
@@ -207,11 +207,7 @@ def parse_espi(data: bytes, *, assume_uom: str | None = None) -> EspiFeed:
     file is refused only when nothing is left (or a part's link cannot be followed)."""
     if assume_uom is not None and assume_uom not in ASSUMABLE_UOMS:
         raise GreenButtonError("assume-uom", f"{assume_uom!r}: one of {', '.join(ASSUMABLE_UOMS)}")
-    root, declared = parse_xml(data)
-    notes = [
-        f"undeclared namespace prefix {p}: read as {KNOWN_PREFIXES.get(p, 'declared elsewhere')}"
-        for p in declared
-    ]
+    root, notes = parse_xml(data)
     if root.tag != f"{ATOM}feed":
         raise GreenButtonError(root.tag.rsplit("}", 1)[-1], "the document is not an Atom feed")
     kinds: dict[str, list[tuple[int, ET.Element, ET.Element, dict[str, list[str]]]]] = {}

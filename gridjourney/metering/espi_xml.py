@@ -4,7 +4,8 @@ Expat parses with document type declarations refused, so no entity can expand (t
 and no external resource is read. Files in the wild use `espi:` or `atom:` without declaring them;
 where a prefix can mean only one namespace (a Green Button prefix, or one the file declares elsewhere
 with a single URI), it is declared on the root element and the file parsed again. Any other undeclared
-prefix is refused by name.
+prefix is refused by name. Elements written with no namespace at all are read as Atom outside an entry's
+content and as ESPI inside it (and so are ESPI elements that inherited the feed's default Atom one).
 """
 
 from __future__ import annotations
@@ -20,7 +21,10 @@ KNOWN_PREFIXES = {
     "espi": "http://naesb.org/espi",
     "atom": "http://www.w3.org/2005/Atom",
     "cust": "http://naesb.org/espi/customer",
+    "xsi": "http://www.w3.org/2001/XMLSchema-instance",
 }
+ATOM_NS = KNOWN_PREFIXES["atom"]
+ESPI_NS = KNOWN_PREFIXES["espi"]
 _USED = re.compile(rb"</?([A-Za-z_][\w.-]*):[A-Za-z_]|\s([A-Za-z_][\w.-]*):[\w.-]+\s*=")
 _DECLARED = re.compile(rb"""xmlns:([A-Za-z_][\w.-]*)\s*=\s*["']([^"']*)["']""")
 _ROOT = re.compile(rb"<(?![?!])[A-Za-z_][\w.:-]*")
@@ -94,13 +98,35 @@ def _declare_prefixes(data: bytes) -> tuple[bytes, list[str]]:
     return data[: root.end()] + text + data[root.end() :], sorted(additions)
 
 
+def _qualify(element: ET.Element, inside_content: bool) -> int:
+    """Put un-namespaced elements (and Atom-namespaced ones inside content) in the namespace their
+    place means; returns how many were moved."""
+    moved = 0
+    namespace, _, local = element.tag.rpartition("}")
+    if not namespace or (inside_content and namespace == "{" + ATOM_NS):
+        element.tag = f"{{{ESPI_NS if inside_content else ATOM_NS}}}{local}"
+        moved += 1
+    inside = inside_content or element.tag == f"{{{ATOM_NS}}}content"
+    for child in element:
+        moved += _qualify(child, inside)
+    return moved
+
+
 def parse_xml(data: bytes) -> tuple[ET.Element, list[str]]:
-    """The root element, and the prefixes that had to be declared for it (none in a tidy file)."""
+    """The root element, and what had to be repaired to read it (nothing in a tidy file)."""
+    notes: list[str] = []
     try:
-        return _parse(data), []
+        root = _parse(data)
     except _UnboundPrefix:
         fixed, prefixes = _declare_prefixes(data)
-    try:
-        return _parse(fixed), prefixes
-    except _UnboundPrefix:
-        raise GreenButtonError("document", "a namespace prefix is used without a declaration") from None
+        notes = [
+            f"undeclared namespace prefix {p}: read as {KNOWN_PREFIXES.get(p, 'declared elsewhere')}"
+            for p in prefixes
+        ]
+        try:
+            root = _parse(fixed)
+        except _UnboundPrefix:
+            raise GreenButtonError("document", "a namespace prefix is used without a declaration") from None
+    if moved := _qualify(root, inside_content=False):
+        notes.append(f"{moved} element(s) without the Atom or ESPI namespace read as their place means")
+    return root, notes

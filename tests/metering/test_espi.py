@@ -119,3 +119,17 @@ def test_a_prefix_declared_on_one_element_and_used_elsewhere_takes_that_declarat
     )
     assert feed.reads["kwh"].tolist() == pytest.approx([0.5, 0.7, 0.3, 0.4])
     assert feed.notes == ["undeclared namespace prefix espi: read as http://naesb.org/espi"]
+
+
+def test_elements_with_no_namespace_are_read_by_their_place() -> None:
+    tidy = espi_wild_feed([Point([ELECTRIC])])
+    # No namespace anywhere, and ESPI elements inheriting the feed's default (Atom) namespace.
+    bare = tidy.replace(b' xmlns="http://www.w3.org/2005/Atom"', b"").replace(
+        b' xmlns="http://naesb.org/espi"', b""
+    )
+    inherited = tidy.replace(b' xmlns="http://naesb.org/espi"', b"")
+    for data in (bare, inherited):
+        feed = parse_espi(data)
+        assert feed.reads["kwh"].tolist() == pytest.approx([0.5, 0.7, 0.3, 0.4])
+        assert feed.notes and "read as their place means" in feed.notes[-1]
+    assert parse_espi(tidy).notes == []
