@@ -158,12 +158,39 @@ def evaluate(
         ),
     ] = None,
     time_zone: Annotated[
-        str, typer.Option(help="Time zone of the --bill-sample reads.")
+        str, typer.Option(help="Time zone of the --bill-sample and --real Green Button reads.")
     ] = "America/Los_Angeles",
+    real: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--real",
+            help="Instead: plant anomalies in copies of these real reads (Green Button XML/CSV files, "
+            "the LCL meters.csv.gz, or folders of them; repeat the option) and measure the detectors, "
+            "beside a simulation.",
+        ),
+    ] = None,
+    temperatures: Annotated[
+        Path | None,
+        typer.Option(
+            "--temperatures", dir_okay=False, help="With --real: daily mean temperatures, CSV date,tmean_c."
+        ),
+    ] = None,
+    seed: Annotated[int, typer.Option(help="With --real: the seed of the positions and simulations.")] = 0,
+    copies: Annotated[
+        int, typer.Option(min=1, max=10, help="With --real: planted copies per meter and kind.")
+    ] = 2,
+    json_out: Annotated[
+        Path | None, typer.Option("--json", dir_okay=False, help="With --real: also write the figures here.")
+    ] = None,
 ) -> None:
     """Load saved models (refusing a feature-list mismatch) and evaluate them on a simulation."""
     if plot is not None and plot.suffix.lower() != ".png":
         raise typer.BadParameter(f"{plot} is not a .png file", param_hint="--plot")
+    if real:
+        from gridjourney.cli.real_eval import evaluate_real
+
+        evaluate_real(real, temperatures, time_zone, seed=seed, copies=copies, json_out=json_out)
+        return
     if bill_sample is not None:
         if plot is not None:
             raise typer.BadParameter("not with --bill-sample", param_hint="--plot")

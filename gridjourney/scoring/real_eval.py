@@ -173,5 +173,51 @@ def run_protocol(
 def halves(meters: list[str]) -> dict[str, list[str]]:
     """A fixed split of meters into a tuning half and a held-out half, by a hash of the id (stable
     whatever else is in the run)."""
-    tuning = [m for m in meters if zlib.crc32(m.encode()) % 2 == 0]
-    return {"tuning_half": tuning, "held_out_half": [m for m in meters if m not in set(tuning)]}
+    ordered = sorted(meters)
+    tuning = [m for m in ordered if zlib.crc32(m.encode()) % 2 == 0]
+    return {"tuning_half": tuning, "held_out_half": [m for m in ordered if m not in set(tuning)]}
+
+
+TRAINING_SIMULATION: dict[str, int] = {"customers": 300, "days": 120, "interval_minutes": 60}
+SIDE_BY_SIDE_SIMULATION: dict[str, int] = {"customers": 40, "days": 365, "interval_minutes": 30}
+
+
+def _config(seed: int, shape: dict[str, int], anomaly_rate: float = 0.2) -> Any:
+    from gridjourney.simulate import SimulationConfig
+
+    return SimulationConfig(
+        customers=shape["customers"],
+        days=shape["days"],
+        interval_minutes=shape["interval_minutes"],
+        seed=seed,
+        anomaly_rate=anomaly_rate,
+    )
+
+
+def train_on_simulation(seed: int) -> anomaly.AnomalyDetector:
+    """The detector as `models train` fits it, on a simulation of its own (never on real reads)."""
+    from gridjourney.scoring.dataset import build
+    from gridjourney.simulate import Simulation
+
+    sim = Simulation(_config(seed, TRAINING_SIMULATION))
+    data = build(
+        sim.customers,
+        sim.anomalies(),
+        sim.dr_event_dates(),
+        sim.daily_temperatures(),
+        sim.read_blocks(),
+        sim.config.days,
+    )
+    return anomaly.fit_detector(data.daily, seed=seed)
+
+
+def simulated_population(seed: int) -> Population:
+    """A year of simulated homes without planted anomalies: the protocol plants its own, as on real
+    reads (another seed than the training simulation: other homes)."""
+    from gridjourney.simulate import Simulation
+
+    sim = Simulation(_config(seed + 1, SIDE_BY_SIDE_SIMULATION, anomaly_rate=0.0))
+    reads = sim.reads()[["customer_id", "read_at", "interval_seconds", "kwh"]]
+    zones = dict(zip(sim.customers["customer_id"], sim.customers["time_zone"], strict=True))
+    temps = sim.daily_temperatures().merge(sim.customers[["customer_id", "time_zone"]], on="time_zone")
+    return Population(reads, zones, temps[["customer_id", "date", "temperature_c"]])
