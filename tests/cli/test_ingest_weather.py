@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+from typer.testing import CliRunner
+
+from gridjourney.cli import app
 from tests.cli.test_subscriptions import gridjourney
 
 HEATHROW_2013 = Path(__file__).resolve().parents[1] / "weather" / "data" / "london_2013_temperature.csv"
@@ -37,5 +41,17 @@ async def test_bad_files_and_options_are_one_line_naming_the_file(database_url: 
     assert code == 0, out
     assert "obs.csv line 3: time '2024-01-0x'" in out and "obs.csv line 4: temperature 'warm'" in out
 
-    code, out = await gridjourney(database_url, "ingest", "weather", str(bad_rows), "--format", "isd")
-    assert code == 2 and "--format must be one of auto, noaa-global-hourly, ghcn-daily, plain" in out
+
+@pytest.mark.parametrize(
+    ("option", "message"),
+    [
+        (("--format", "isd"), "--format must be one of auto, noaa-global-hourly, ghcn-daily, plain"),
+        (("--units", "R"), "--units must be one of auto, C, F, K, tenths-C"),
+        (("--time-zone", "Europe/Londres"), "--time-zone 'Europe/Londres' is not an IANA time zone"),
+    ],
+)
+def test_bad_options_are_refused_before_anything_is_read(option: tuple[str, str], message: str) -> None:
+    result = CliRunner().invoke(
+        app, ["ingest", "weather", str(HEATHROW_2013), *option], env={"COLUMNS": "200"}
+    )
+    assert result.exit_code == 2 and message in result.output
