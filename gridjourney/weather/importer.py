@@ -10,6 +10,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
+from zoneinfo import available_timezones
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -90,6 +91,10 @@ def parse_weather_file(
             check_station_id(station)
         except StationMappingError as exc:
             raise WeatherFileError(str(exc)) from None
+    if time_zone is not None and time_zone not in available_timezones():
+        raise WeatherFileError(f"time zone {time_zone!r} is not an IANA time zone")
+    if units not in (None, *UNITS):
+        raise WeatherFileError(f"unknown units {units!r}: one of {', '.join(UNITS)}")
     unit = None if units in (None, "auto") else units
     zone_of = _zone_resolver(time_zone, stations or {})
     kind = detect_format(path) if fmt == "auto" else fmt

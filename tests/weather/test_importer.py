@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from gridjourney.weather.importer import import_weather
+from gridjourney.weather.importer import import_weather, parse_weather_file
 from gridjourney.weather.queries import daily_temperatures
 from gridjourney.weather.readings import WeatherFileError
 
@@ -55,3 +55,10 @@ async def test_a_file_that_is_not_weather_is_refused_whole(engine: AsyncEngine, 
     assert (
         await daily_temperatures(engine, ["X"], date(2024, 1, 1), date(2024, 1, 2), stations={"X": "S1"})
     ).empty
+
+
+def test_a_bad_zone_or_unit_is_one_line() -> None:
+    with pytest.raises(WeatherFileError, match="'Mars/Olympus' is not an IANA time zone"):
+        parse_weather_file(HEATHROW_2013, station="S1", time_zone="Mars/Olympus", stations={})
+    with pytest.raises(WeatherFileError, match="unknown units 'R'"):
+        parse_weather_file(HEATHROW_2013, station="S1", units="R", stations={})
