@@ -70,11 +70,10 @@ async def decide_chunk(
 ) -> ChunkPlan:
     """The decisions and reservations of `requests` (their keys owned by `token`)."""
     policy, senders, lease = sending.policy, sending.senders, sending.claim_lease
-    async with sending.engine.connect() as conn:
-        customers = await customer_records(conn, [r.customer_id for r in requests])
     now = sending.clock()  # one clock for the decisions and the reservations their caps count
     decisions: dict[str, eligibility.SendDecision] = {}
-    async with sending.engine.begin() as conn:
+    async with sending.engine.begin() as conn:  # one checkout for the reads, decisions and reservations
+        customers = await customer_records(conn, [r.customer_id for r in requests])
         await ledger.lock_customers(conn, list(customers))
         facts = await eligibility.gather_many(conn, policy, list(customers), request.purpose, now)
         for r in requests:

@@ -103,14 +103,17 @@ class CohortSending:
         self, request: CohortSendInput, chunk: list[Member], tally: Tally, heartbeat: BatchHeartbeat | None
     ) -> None:
         ids = [m.customer_id for m in chunk]
-        async with self.engine.connect() as conn:
-            performance = await performance_of(conn, request.batch.run_id, ids)
-        requests = {m.customer_id: member_request(request, m, performance.get(m.customer_id)) for m in chunk}
-        by_key = {r.idempotency_key: r for r in requests.values()}
         numbers = {m.customer_id: m.member_no for m in chunk}
         tally.numbers.update(numbers)
         token = str(uuid.uuid4())
+        # One transaction (one pool checkout, one BEGIN/COMMIT) reads the members' DR figures and
+        # acquires their keys: a request's key does not depend on its figures.
         async with self.engine.begin() as conn:
+            performance = await performance_of(conn, request.batch.run_id, ids)
+            requests = {
+                m.customer_id: member_request(request, m, performance.get(m.customer_id)) for m in chunk
+            }
+            by_key = {r.idempotency_key: r for r in requests.values()}
             owned = await ledger.acquire_many(
                 conn,
                 {key: r.customer_id for key, r in by_key.items()},
