@@ -2,11 +2,16 @@
 
 The number of segments is fixed or chosen by silhouette over a range, on a sample (silhouette is
 quadratic in the rows). MiniBatchKMeans takes over above LARGE_ROWS.
+
+Names stay put across retraining: a new centroid and a previous model's centroid that are each
+other's nearest keep the previous name (the same habit, refitted); only segments without such a
+partner are named afresh from their shape, numbered after the names already taken.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
@@ -15,6 +20,7 @@ from sklearn.cluster import KMeans, MiniBatchKMeans
 from sklearn.metrics import adjusted_rand_score, silhouette_score
 
 from gridjourney.metering.features import HOUR_COLUMNS_WD, HOUR_COLUMNS_WE
+from gridjourney.scoring.registry import FeatureMismatch, load_model
 
 FEATURES: tuple[str, ...] = (*HOUR_COLUMNS_WD, *HOUR_COLUMNS_WE)
 LARGE_ROWS = 20_000
@@ -69,7 +75,9 @@ def fit_segments(
     k: int | None = None,
     k_range: range = range(6, 13),  # below six, silhouette lumps distinct habits together
     seed: int = 0,
+    previous: SegmentModel | None = None,
 ) -> SegmentModel:
+    """Fit the segments; `previous`: the model being replaced, whose names matching segments keep."""
     if isinstance(shapes, pd.DataFrame):
         x, ok = _matrix(shapes)
         x = x[ok]
@@ -88,8 +96,11 @@ def fit_segments(
             silhouettes[candidate] = float(silhouette_score(sample, labels))
         k = max(silhouettes, key=lambda c: silhouettes[c]) if silhouettes else min(2, len(x))
     model = _kmeans(k, len(x), seed).fit(x)
+    before = None
+    if previous is not None and previous.features == FEATURES:
+        before = (np.asarray(previous.model.cluster_centers_, dtype=np.float64), previous.names)
     return SegmentModel(
-        model=model, names=name_segments(model.cluster_centers_), k=k, silhouettes=silhouettes
+        model=model, names=name_segments(model.cluster_centers_, before), k=k, silhouettes=silhouettes
     )
 
 
@@ -123,14 +134,42 @@ def describe_centroid(centroid: npt.NDArray[np.float64]) -> str:
     return f"Peak at {_clock(peak)}"
 
 
-def name_segments(centroids: npt.NDArray[np.float64]) -> list[str]:
-    names: list[str] = []
-    for centroid in centroids:
+def name_segments(
+    centroids: npt.NDArray[np.float64],
+    previous: tuple[npt.NDArray[np.float64], list[str]] | None = None,
+) -> list[str]:
+    """A unique name per centroid; `previous`: (centroids, names) of the model being replaced."""
+    names: list[str | None] = [None] * len(centroids)
+    if previous is not None:
+        for new, old in mutual_nearest(centroids, previous[0]):
+            names[new] = previous[1][old]
+    taken = [name for name in names if name is not None]
+    for i, centroid in enumerate(centroids):
+        if names[i] is not None:
+            continue
         name = describe_centroid(centroid)
         # Two segments can read the same: number the repeats so names stay unique.
-        count = sum(1 for existing in names if existing == name or existing.startswith(name + " ("))
-        names.append(name if count == 0 else f"{name} ({count + 1})")
-    return names
+        count = sum(1 for existing in taken if existing == name or existing.startswith(name + " ("))
+        fresh = name if count == 0 else f"{name} ({count + 1})"
+        names[i] = fresh
+        taken.append(fresh)
+    return [str(name) for name in names]
+
+
+def mutual_nearest(a: npt.NDArray[np.float64], b: npt.NDArray[np.float64]) -> list[tuple[int, int]]:
+    """Pairs (i, j) where b[j] is a[i]'s nearest row and a[i] is b[j]'s."""
+    distances = np.linalg.norm(a[:, None, :] - b[None, :, :], axis=2)
+    nearest_b, nearest_a = distances.argmin(axis=1), distances.argmin(axis=0)
+    return [(i, int(j)) for i, j in enumerate(nearest_b) if nearest_a[j] == i]
+
+
+def previous_model(directory: Path) -> SegmentModel | None:
+    """The latest saved segmentation in `directory` (its names are kept on retraining), if any."""
+    try:
+        model, _ = load_model(directory, "segmentation", features=FEATURES)
+    except (FileNotFoundError, FeatureMismatch):
+        return None
+    return model if isinstance(model, SegmentModel) else None
 
 
 def adjusted_rand(truth: pd.Series, assigned: pd.Series) -> float:

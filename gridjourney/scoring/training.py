@@ -84,7 +84,9 @@ def train_all(
     saved = []
     train, held_out = split(data)
     step("segmentation")
-    seg = segmentation.fit_segments(train.shapes, k=k, seed=seed)
+    # The segments keep the names of the model they replace (scoring/segmentation.py).
+    previous = segmentation.previous_model(directory)
+    seg = segmentation.fit_segments(train.shapes, k=k, seed=seed, previous=previous)
     saved.append(
         save_model(
             directory,
