@@ -6,6 +6,7 @@ import sys
 
 import typer
 from pydantic import ValidationError
+from pydantic_settings import SettingsError
 
 from gridjourney.cli.bench import bench_app
 from gridjourney.cli.codec_server import codec_server
@@ -19,7 +20,7 @@ from gridjourney.cli.policy import policy_app
 from gridjourney.cli.projections import projections_app
 from gridjourney.cli.run import api, router, run, worker
 from gridjourney.cli.sends import sends_app
-from gridjourney.cli.settings_errors import is_settings_error, settings_error_lines
+from gridjourney.cli.settings_errors import is_settings_error, settings_error_lines, settings_source_line
 from gridjourney.cli.simulate import simulate_app
 from gridjourney.cli.subscriptions import subscriptions_app
 from gridjourney.cli.tariffs import tariffs_app
@@ -62,4 +63,7 @@ def main() -> None:
             raise
         for line in settings_error_lines(error):
             print(f"gridjourney: {line}", file=sys.stderr)
+        sys.exit(2)
+    except SettingsError as error:
+        print(f"gridjourney: {settings_source_line(error)}", file=sys.stderr)
         sys.exit(2)

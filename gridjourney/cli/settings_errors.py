@@ -3,7 +3,10 @@ through `get_settings`, so the one place to answer them is around the whole comm
 
 from __future__ import annotations
 
+import re
+
 from pydantic import ValidationError
+from pydantic_settings import SettingsError
 
 from gridjourney.config import Settings
 
@@ -25,3 +28,15 @@ def settings_error_lines(error: ValidationError) -> list[str]:
         reason = problem["msg"].removeprefix("Value error, ")
         lines.append(f"setting {variable}{shown}: {reason}")
     return lines
+
+
+_FIELD = re.compile(r'field "(?P<field>[^"]+)"')
+
+
+def settings_source_line(error: SettingsError) -> str:
+    """pydantic-settings refuses a value it cannot parse as JSON (a mapping or list setting) before
+    validation, naming only the field: `setting GRIDJOURNEY_WEATHER_STATIONS: not valid JSON`."""
+    found = _FIELD.search(str(error))
+    variable = f"{_PREFIX}{found['field'].upper()}" if found else "settings"
+    cause = f" ({error.__cause__})" if error.__cause__ is not None else ""
+    return f"setting {variable}: not valid JSON{cause}"

@@ -40,3 +40,11 @@ def test_a_bad_setting_is_one_line_without_a_traceback(variable: str, value: str
 def test_good_settings_run_the_command() -> None:
     result = _gridjourney({}, "policy", "validate")
     assert result.returncode == 0, result.stderr
+
+
+def test_a_mapping_setting_that_is_not_json_is_one_line() -> None:
+    result = _gridjourney({"GRIDJOURNEY_WEATHER_STATIONS": "{bad"}, "policy", "validate")
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    [line] = result.stderr.strip().splitlines()
+    assert line.startswith("gridjourney: setting GRIDJOURNEY_WEATHER_STATIONS: not valid JSON (")
