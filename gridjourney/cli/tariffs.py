@@ -3,7 +3,7 @@ each tariff, from their stored reads, with the best tariff and the peak shift (g
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -62,20 +62,18 @@ def bills(
     """A customer's bill for a year under each tariff, from their own reads, and the best one."""
     import asyncio
 
-    import pandas as pd
-
     from gridjourney.activities.context import load_customer
     from gridjourney.db.engine import create_engine
     from gridjourney.devstack import resolve_database_url
-    from gridjourney.metering.store import load_reads
     from gridjourney.scoring.customer_scores import latest_read_day
     from gridjourney.tariffs.bills import annual_bills
     from gridjourney.tariffs.coaching import coach
-    from gridjourney.tariffs.usage import WINDOW_DAYS, usage_from_reads
+    from gridjourney.tariffs.queries import stored_usage
+    from gridjourney.tariffs.usage import Usage
 
     _, tariffs = _load(file)
 
-    async def main() -> tuple[str, str | None, date, pd.DataFrame] | str:
+    async def main() -> tuple[str | None, date, Usage] | str:
         engine = create_engine(resolve_database_url(get_settings()), pool_size=2)
         try:
             record = await load_customer(engine, customer)
@@ -84,21 +82,17 @@ def bills(
             last = as_of.date() if as_of else await latest_read_day(engine, [customer])
             if last is None:
                 return f"customer {customer!r} has no reads"
-            end = datetime.combine(last + timedelta(days=1), time(), tzinfo=UTC)
-            reads = await load_reads(
-                engine, customer_ids=[customer], start=end - timedelta(days=WINDOW_DAYS + 1), end=end
-            )
+            usage = await stored_usage(engine, {customer: record.time_zone}, last, holidays=tariffs.holidays)
         finally:
             await engine.dispose()
         current = record.attributes.get("tariff")
-        return record.time_zone, current if isinstance(current, str) else None, last, reads
+        return current if isinstance(current, str) else None, last, usage
 
     found = asyncio.run(main())
     if isinstance(found, str):
         typer.echo(f"{customer}: {found}", err=True)
         raise typer.Exit(1)
-    zone, current, last, reads = found
-    usage = usage_from_reads(reads, {customer: zone}, last, holidays=tariffs.holidays)
+    current, last, usage = found
     priced = annual_bills(tariffs, usage)
     advice, skipped = coach(tariffs, usage, {customer: current})
     if skipped:

@@ -3,9 +3,9 @@
 
 The bills come from gridjourney/tariffs/ (the tariffs at GRIDJOURNEY_TARIFFS_FILE, the last 365 days
 of reads, a shorter history scaled to a year and flagged as `tariff_year_scaled`). The daily scoring
-(scoring/customer_scores.py) calls `add_tariff_scores` once per batch of customers; the reads are
-loaded in smaller batches of LOAD_BATCH customers to bound memory (a year of hourly reads is 8,760
-rows per customer).
+(scoring/customer_scores.py) calls `add_tariff_scores` once per batch of customers; Postgres sums
+their reads into what the bills need (tariffs/queries.py: at most 624 rows per customer, not the
+8,760 of a year of hourly reads), LOAD_BATCH customers per query.
 """
 
 from __future__ import annotations
@@ -19,13 +19,13 @@ import pandas as pd
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gridjourney.config import get_settings
-from gridjourney.metering.store import load_reads
 from gridjourney.tariffs.coaching import coach
 from gridjourney.tariffs.loader import TariffErrors, load_tariffs
 from gridjourney.tariffs.model import TariffFile
-from gridjourney.tariffs.usage import WINDOW_DAYS, usage_from_reads
+from gridjourney.tariffs.queries import stored_usage
+from gridjourney.tariffs.usage import usage_from_reads
 
-LOAD_BATCH = 200
+LOAD_BATCH = 500
 TARIFF_ATTRIBUTE = "tariff"  # the customer's current tariff, by its name in the tariffs file
 
 
@@ -81,7 +81,7 @@ async def add_tariff_scores(
     end: datetime,
     tariffs_file: Path | None = None,
 ) -> list[tuple[str, str]]:
-    """Merge the tariff scores of `customers` (from their reads of the WINDOW_DAYS days before `end`)
+    """Merge the tariff scores of `customers` (from their reads of the 365 local days before `end`)
     into `attributes[customer_id]["scores"]`; returns the (customer_id, reason) of those left out."""
     path = tariffs_file if tariffs_file is not None else get_settings().tariffs_file
     if not path.is_file():
@@ -94,21 +94,12 @@ async def add_tariff_scores(
     skipped: list[tuple[str, str]] = []
     for offset in range(0, len(customers), LOAD_BATCH):
         batch = customers[offset : offset + LOAD_BATCH]
-        table = pd.DataFrame(
-            {
-                "customer_id": [str(row.customer_id) for row in batch],
-                "time_zone": [row.time_zone or "UTC" for row in batch],
-                "tariff": [(row.attributes or {}).get(TARIFF_ATTRIBUTE) for row in batch],
-            }
+        zones = {str(row.customer_id): row.time_zone or "UTC" for row in batch}
+        current = {str(row.customer_id): (row.attributes or {}).get(TARIFF_ATTRIBUTE) for row in batch}
+        usage = await stored_usage(engine, zones, last_day, holidays=tariffs.holidays)
+        frame, left_out = coach(
+            tariffs, usage, {c: t if isinstance(t, str) else None for c, t in current.items()}
         )
-        # a day either side: local days run up to 14 hours off UTC days
-        reads = await load_reads(
-            engine,
-            customer_ids=list(table["customer_id"]),
-            start=end - timedelta(days=WINDOW_DAYS + 1),
-            end=end + timedelta(days=1),
-        )
-        frame, left_out = tariff_scores(reads, table, tariffs, last_day)
         skipped += left_out
         for customer_id, values in score_attributes(frame, tariffs).items():
             attributes.setdefault(customer_id, {}).setdefault("scores", {}).update(values["scores"])
