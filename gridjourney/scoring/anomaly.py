@@ -52,8 +52,10 @@ FEATURES: tuple[str, ...] = CALIBRATED
 # Physical floors: below these a change is not worth a customer's attention, whatever the statistics.
 MIN_LEVEL = 0.3  # the day's weather-adjusted use at least 30 % above its baseline
 MIN_BASELOAD_KW = 0.25  # overnight use up by at least 250 W
-MIN_SPIKE_KW = 1.5  # an hour at least 1.5 kW above the usual peak
+MIN_SPIKE_KW = 2.0  # an hour at least 2 kW above the usual peak ...
+MIN_SPIKE_KWH = 4.0  # ... that adds at least 4 kWh to the day (an oven or a shower does not)
 MIN_SHIFT_HOURS = 3.0
+SHIFT_RUN_DAYS = 3  # a peak hour wanders from day to day: only a moved habit lasts
 BASELOAD_SHARE = 0.7  # the overnight rise explains at least 70 % of the day's extra kWh: added baseload
 DEFAULT_MULTIPLIERS = {"level_4d": 2.0, "baseload_dev": 4.5, "peak_dev": 5.7, "shift_3d": 7.7}
 # The level is a 4-day mean that each day must also confirm, so a common quantile will do; one-day
@@ -137,7 +139,7 @@ def _flags(det: AnomalyDetector, sig: Signals) -> dict[str, tuple[npt.NDArray[np
     added = base & (base_share >= BASELOAD_SHARE) & (base_share <= 1.0 / BASELOAD_SHARE)
     spike = ok & (z["peak_dev"] >= k["peak_dev"]) & (raw["peak_dev"] >= MIN_SPIKE_KW) & ~added
     # A spike puts its extra energy into a few hours: the peak rise carries a large share of it.
-    spike &= raw["peak_dev"] * 3.0 >= 0.6 * raw["extra_kwh"]
+    spike &= (raw["peak_dev"] * 3.0 >= 0.6 * raw["extra_kwh"]) & (raw["extra_kwh"] >= MIN_SPIKE_KWH)
     step = level & ~added & ~spike
     shift = ok & (z["shift_3d"] >= k["shift_3d"]) & (raw["shift_3d"] >= MIN_SHIFT_HOURS) & ~level
     no_use = sig.no_use
@@ -146,7 +148,7 @@ def _flags(det: AnomalyDetector, sig: Signals) -> dict[str, tuple[npt.NDArray[np
         "added_baseload": (_running(added, 2), z["baseload_dev"] / k["baseload_dev"]),
         "spike": (spike, z["peak_dev"] / k["peak_dev"]),
         "step_increase": (step, z["level_4d"] / k["level_4d"]),
-        "shifted_peak": (_running(shift, 2), z["shift_3d"] / k["shift_3d"]),
+        "shifted_peak": (_running(shift, SHIFT_RUN_DAYS), z["shift_3d"] / k["shift_3d"]),
     }
 
 

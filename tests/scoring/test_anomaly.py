@@ -1,0 +1,114 @@
+"""The detector on hand-made homes: each meter's threshold from its own history, the weather model,
+no-use days as their own type, added baseload told from a flat line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from gridjourney.metering.features import daily_features
+from gridjourney.scoring import anomaly
+from gridjourney.scoring.anomaly_signals import signals_of
+from gridjourney.scoring.dataset import Dataset
+
+ZONE = "Europe/London"
+TEMPERATURES = Path(__file__).resolve().parent / "data" / "london_2013_temperature.csv"
+DAYS = 90
+
+
+def home(
+    name: str,
+    *,
+    seed: int,
+    day_noise: float = 0.05,
+    heating_kwh_per_degree_day: float = 0.0,
+    temps: np.ndarray | None = None,
+    change: tuple[int, int, str] | None = None,
+) -> pd.DataFrame:
+    """Hourly reads of 2013-01-01 on: 0.25 kW at night, a morning and an evening bump, day-to-day
+    noise, heating below 15.5 °C spread over the day, and an optional change (first day, days, kind:
+    x1.4, zero, +1 kW)."""
+    rng = np.random.default_rng(seed)
+    hours = np.arange(24)
+    shape = 0.25 + 0.5 * np.isin(hours, [7, 8]) + 1.2 * np.isin(hours, [18, 19, 20])
+    t = temps if temps is not None else np.full(DAYS, 10.0)
+    days = []
+    for d in range(DAYS):
+        load = shape * rng.lognormal(0.0, day_noise) * rng.lognormal(0.0, 0.05, 24)
+        load = load + heating_kwh_per_degree_day * max(15.5 - t[d], 0.0) / 24.0
+        if change is not None and change[0] <= d < change[0] + change[1]:
+            load = {"scale": load * 1.4, "zero": load * 0.0, "plus_1kw": load + 1.0}[change[2]]
+        days.append(load)
+    read_at = pd.date_range("2013-01-01", periods=DAYS * 24, freq="h", tz="UTC")
+    return pd.DataFrame(
+        {"customer_id": name, "read_at": read_at, "interval_seconds": 3600, "kwh": np.concatenate(days)}
+    )
+
+
+@pytest.fixture(scope="module")
+def detector(dataset: Dataset) -> anomaly.AnomalyDetector:
+    return anomaly.fit_detector(dataset.daily)
+
+
+def _alerts(
+    detector: anomaly.AnomalyDetector, reads: pd.DataFrame, temps: pd.DataFrame | None = None
+) -> pd.DataFrame:
+    return anomaly.detect(detector, daily_features(reads, time_zone=ZONE, temperatures=temps)).alerts
+
+
+def test_each_meter_is_judged_against_its_own_spread(detector: anomaly.AnomalyDetector) -> None:
+    steady = home("steady", seed=1, day_noise=0.05, change=(60, 5, "scale"))
+    swinging = home("swinging", seed=2, day_noise=0.3, change=(60, 5, "scale"))
+    reads = pd.concat([steady, swinging])
+    alerts = _alerts(detector, reads)
+    found = alerts[alerts["customer_id"] == "steady"]
+    assert found["anomaly_type"].tolist() == ["step_increase"]
+    assert (
+        pd.Timestamp("2013-03-02") <= pd.Timestamp(found["alert_date"].iloc[0]) <= pd.Timestamp("2013-03-06")
+    )
+    # The same +40 % over four days scores far lower in the home whose days swing anyway.
+    sig = signals_of(daily_features(reads, time_zone=ZONE))
+    day = sig.daily.dates.get_loc(pd.Timestamp("2013-03-04"))
+    rows = [sig.daily.customers.get_loc(c) for c in ("steady", "swinging")]
+    steady_raw, swinging_raw = (sig.raw["level_4d"][r, day] for r in rows)
+    steady_z, swinging_z = (sig.z["level_4d"][r, day] for r in rows)
+    assert steady_z >= detector.multipliers["level_4d"]
+    assert swinging_raw >= steady_raw and swinging_z < 0.75 * steady_z
+
+
+def test_a_cold_week_in_a_heated_home_is_expected_with_the_weather(detector: anomaly.AnomalyDetector) -> None:
+    temps = pd.read_csv(TEMPERATURES).head(DAYS)
+    t = temps["tmean_c"].to_numpy().copy()
+    t[60:67] -= 12.0  # a hard frost on top of the real winter
+    frame = pd.DataFrame({"date": temps["date"], "temperature_c": t})
+    reads = home("heated", seed=3, heating_kwh_per_degree_day=2.0, temps=t)
+    assert _alerts(detector, reads, frame).empty
+    # Without temperatures, the weather-free form sees a week of much higher use.
+    weather_free = _alerts(detector, reads)
+    assert "step_increase" in set(weather_free["anomaly_type"])
+
+
+def test_zero_days_are_no_use_and_one_kw_more_is_added_baseload(detector: anomaly.AnomalyDetector) -> None:
+    reads = pd.concat(
+        [home("away", seed=4, change=(70, 2, "zero")), home("heater", seed=5, change=(70, 7, "plus_1kw"))]
+    )
+    alerts = _alerts(detector, reads).set_index("customer_id")
+    assert alerts.loc["away", "anomaly_type"] == "no_use"
+    assert str(alerts.loc["away", "alert_date"]) == "2013-03-12"  # the first day at zero
+    assert "Almost no use" in str(alerts.loc["away", "description"])
+    assert alerts.loc["heater", "anomaly_type"] == "added_baseload"
+    # The utility rule finds no increase in a day at zero, but the same no-use check runs with it.
+    rule = anomaly.rule_detect(daily_features(reads, time_zone=ZONE)).alerts
+    assert rule[rule["customer_id"] == "away"]["anomaly_type"].tolist() == ["no_use"]
+
+
+def test_the_multipliers_are_learnt_from_simulated_days(dataset: Dataset) -> None:
+    detector = anomaly.fit_detector(dataset.daily)
+    assert set(detector.multipliers) == set(anomaly.FEATURES)
+    assert all(np.isfinite(v) and v > 0 for v in detector.multipliers.values())
+    assert detector.trained_days > 1000
+    with pytest.raises(ValueError, match="at least 50"):
+        anomaly.fit_detector(dataset.daily.head(30))
