@@ -1,10 +1,10 @@
 """Mid-cycle bill projection: the bill so far plus the days left, with a range, against the typical bill.
 
 The days left come from scoring/bill_remaining.py (the meter's recent level by day type, the weather
-through its degree-day fit when the daily features carry temperatures, and a 10th-90th percentile
-range from its own history). Temperatures are read back from the features' degree-days (°F, base
-65); `forecast` (customer_id, date, temperature_c) gives the days ahead, else the last week's weather
-persists. Without temperatures the projection is weather-free and says so in `weather_adjusted`.
+through its degree-day fit when the daily features carry temperatures and `forecast` (customer_id,
+date, temperature_c) covers the days ahead, and a 10th-90th percentile range from its own history).
+Past temperatures are read back from the features' degree-days (°F, base 65). Without them or without
+a forecast the projection is weather-free and says so in `weather_adjusted`.
 Typical is the same period last year where the reads cover it, else the mean of the earlier complete
 cycles. No projection in the first or last days of a cycle.
 """
@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from gridjourney.metering.features import HDD_BASE_F
-from gridjourney.metering.holidays import holidays_between
+from gridjourney.metering.holidays import US, holidays_between
 from gridjourney.scoring.baselines import to_matrix
 from gridjourney.scoring.bill_remaining import remaining_use
 
@@ -68,15 +68,17 @@ def project_bills(
     tariff: dict[str, str] | None = None,
     forecast: pd.DataFrame | None = None,
     require_typical: bool = True,
+    holiday_calendar: str = US,
 ) -> Projections:
     """Project each customer's current cycle from daily features (customer_id, date, kwh, hdd, cdd)
     up to and including `as_of` (one date for all, or one per customer). `forecast`: customer_id,
-    date, temperature_c for the days ahead."""
+    date, temperature_c for the days ahead. `holiday_calendar`: whose public holidays are off days
+    (metering/holidays.py)."""
     m = to_matrix(daily, ["kwh", "hdd", "cdd"])
     if len(m.dates) == 0:
         return Projections(pd.DataFrame(), pd.DataFrame({"customer_id": m.customers, "reason": "no reads"}))
     holidays = holidays_between(
-        m.dates[0].date() - timedelta(days=400), m.dates[-1].date() + timedelta(days=60)
+        m.dates[0].date() - timedelta(days=400), m.dates[-1].date() + timedelta(days=60), holiday_calendar
     )
     ahead_temps = _forecast_by_customer(forecast)
     # The features' degree-days are from the day's mean temperature (°F, base 65): read it back (°C).

@@ -6,8 +6,10 @@ day-type factor (weekends and public holidays against working days, from the las
 shrunk towards 1 when there are few off days), and its level is an exponentially weighted mean with a
 half-life of HALF_LIFE_DAYS: use drifts with the season and the household, so the last week says more
 about the next two than the first days of the cycle do. The days ahead get that level times their
-day-type factor, plus the weather part of their temperature: the forecast where one is given, else
-the mean of the last PERSISTENCE_DAYS days (persistence).
+day-type factor, plus the weather part of their forecast temperature. Without a forecast for every
+day ahead the projection is weather-free: carrying the last week's weather forward (persistence)
+made it worse than leaving the weather out, on the LCL homes (6.89 % against 6.83 % kWh MAPE) and
+on the simulation (8.4 % against 7.2 %), and it hid that error from the range.
 
 The range comes from the meter's own history: on every earlier day, the same level is compared with
 the use of the following days (as many as are left now); the 10th and 90th percentiles of that ratio
@@ -30,7 +32,6 @@ HALF_LIFE_DAYS = 5.0
 SHAPE_DAYS = 56
 SHAPE_PRIOR_DAYS = 2.0  # off days' factor shrunk towards 1 as if this many off days were average
 WEATHER_DAYS = 90
-PERSISTENCE_DAYS = 7
 MIN_BACKTESTS = 28
 WARM_UP_DAYS = 14  # a backtest starts once the level has this many days behind it
 Z_90 = 1.2815516  # the standard normal's 90th percentile: the range is 10th-90th
@@ -59,17 +60,15 @@ def remaining_use(
     weather_past = np.zeros(len(history))
     weather_ahead = np.zeros(len(ahead))
     adjusted_by_weather = False
-    if temperature_c is not None and temperature_c.notna().any():
-        recent = history.iloc[-WEATHER_DAYS:]
+    forecast = None if temperature_c is None else temperature_c.reindex(ahead).astype("float64")
+    if temperature_c is not None and forecast is not None and forecast.notna().all():
         past_t = temperature_c.reindex(history.index).astype("float64")
-        fit = fit_balance_points(recent.to_numpy(), past_t.iloc[-WEATHER_DAYS:].to_numpy())
+        fit = fit_balance_points(
+            history.iloc[-WEATHER_DAYS:].to_numpy(), past_t.iloc[-WEATHER_DAYS:].to_numpy()
+        )
         if fit.weather_dependent:
-            persisted = float(past_t.iloc[-PERSISTENCE_DAYS:].mean())
-            if np.isnan(persisted):
-                persisted = float(past_t.mean())
-            ahead_t = temperature_c.reindex(ahead).astype("float64").fillna(persisted)
             weather_past = np.nan_to_num(weather_share(fit, past_t.to_numpy()))
-            weather_ahead = weather_share(fit, ahead_t.to_numpy())
+            weather_ahead = weather_share(fit, forecast.to_numpy())
             adjusted_by_weather = True
     rest = history.to_numpy() - weather_past
     off_past = _is_off(history.index, off_days)

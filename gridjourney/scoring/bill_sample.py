@@ -4,11 +4,13 @@ Every billing cycle the reads cover whole is projected on its 15th day from the 
 compared with the cycle's actual kWh and bill, and with the naive projection (the average day so far
 times the cycle's length). A Green Button file tries cycles starting on every day 1-28 of the month,
 so one household's year gives a few hundred projections; the LCL homes (`meters.csv.gz`, read with
-gridjourney/dr/lcl.py) use cycles starting on the 1st, 8th, 15th and 22nd, and are split by meter in
-two halves (alternate meter ids), so that a figure tuned on one half is checked on the other. The
-daily mean temperatures beside the LCL file (`london_2013_temperature.csv`) feed the projection's
-degree-day terms; the days ahead of each projection keep the last week's weather, as in production
-without a forecast. A Green Button file has no weather: the projection is weather-free.
+gridjourney/dr/lcl.py) use cycles starting on the 1st, 8th, 15th and 22nd and England's bank holidays, and
+are split by meter in two halves (alternate meter ids), so that a figure tuned on one half is
+checked on the other. The daily mean temperatures beside the LCL file
+(`london_2013_temperature.csv`) give each home's degree-day fit; the projection uses it only with a
+forecast for the days ahead, so the homes are measured twice: weather-free (production without a
+forecast) and with the observed temperatures given as the forecast (a perfect one: an upper bound). A
+Green Button file has no weather: the projection is weather-free.
 """
 
 from __future__ import annotations
@@ -22,8 +24,9 @@ import pandas as pd
 
 from gridjourney.dr import lcl
 from gridjourney.metering.errors import GreenButtonError
-from gridjourney.metering.features import daily_features
+from gridjourney.metering.features import HDD_BASE_F, daily_features
 from gridjourney.metering.greenbutton import parse_greenbutton
+from gridjourney.metering.holidays import ENGLAND, US
 from gridjourney.scoring.bill_projection import DEFAULT_TARIFF, bill_amount, cycle_bounds, project_bills
 from gridjourney.weather.importer import parse_weather_file
 from gridjourney.weather.readings import WeatherFileError
@@ -92,10 +95,13 @@ def mid_cycle_projections(
     *,
     tariff: str = DEFAULT_TARIFF,
     cycle_days: Iterable[int] = GREEN_BUTTON_CYCLE_DAYS,
+    holiday_calendar: str = US,
+    temperatures_ahead: bool = False,
 ) -> pd.DataFrame:
     """One row per customer and whole cycle: customer_id, cycle_day, bill_period_start, projected,
     naive and actual kWh, the projected kWh range (low, high), the projected and actual amounts, and
-    ape / ape_kwh / naive_ape_kwh (absolute errors over the actual)."""
+    ape / ape_kwh / naive_ape_kwh (absolute errors over the actual). `temperatures_ahead`: the days
+    ahead's observed temperatures are given as the forecast (a perfect one: an upper bound)."""
     frame = daily.assign(day=pd.to_datetime(daily["date"]).dt.date)
     kwh = {
         (str(c), d): float(k)
@@ -107,7 +113,9 @@ def mid_cycle_projections(
         start, end = cycle_bounds(first, cycle_day)
         while end <= last:
             if start >= first:
-                rows += _cycle(frame, kwh, cycle_day, start, end, tariff)
+                rows += _cycle(
+                    frame, kwh, cycle_day, start, end, tariff, holiday_calendar, temperatures_ahead
+                )
             start, end = cycle_bounds(end + timedelta(days=1), cycle_day)
     out = pd.DataFrame(rows)
     if out.empty:
@@ -125,6 +133,8 @@ def _cycle(
     start: date,
     end: date,
     tariff: str,
+    holiday_calendar: str,
+    temperatures_ahead: bool,
 ) -> list[dict[str, object]]:
     """The projections of one cycle for every customer whose reads cover it whole."""
     days = [start + timedelta(days=n) for n in range((end - start).days + 1)]
@@ -133,12 +143,22 @@ def _cycle(
         return []
     as_of = start + timedelta(days=MID_CYCLE_DAY - 1)
     upto = frame[(frame["day"] <= as_of) & frame["customer_id"].isin(whole)].drop(columns="day")
+    forecast = None
+    if temperatures_ahead:
+        later = frame[(frame["day"] > as_of) & (frame["day"] <= end) & frame["customer_id"].isin(whole)]
+        # The features' degree-days are from the day's mean temperature (°F, base 65).
+        temp_c = (HDD_BASE_F - later["hdd"] + later["cdd"] - 32.0) / 1.8
+        forecast = pd.DataFrame(
+            {"customer_id": later["customer_id"], "date": later["date"], "temperature_c": temp_c}
+        )
     result = project_bills(
         upto,
         as_of=as_of,
         billing_cycle_day={str(c): cycle_day for c in whole},
         tariff={str(c): tariff for c in whole},
         require_typical=False,
+        holiday_calendar=holiday_calendar,
+        forecast=forecast,
     )
     rows: list[dict[str, object]] = []
     for p in result.projections.to_dict("records"):
@@ -185,16 +205,21 @@ def evaluate_file(path: Path, *, time_zone: str = "America/Los_Angeles") -> list
         raise BillSampleError(f"{path}: no such file")
     if is_lcl_file(path):
         daily = lcl_daily(path)
-        projections = mid_cycle_projections(daily, cycle_days=LCL_CYCLE_DAYS)
-        _require(path, projections)
-        meters = sorted(projections["customer_id"].unique())
-        halves = {str(m): ("development" if n % 2 == 0 else "held-out") for n, m in enumerate(meters)}
-        half = projections["customer_id"].map(halves)
         sets = []
-        for name in ("development", "held-out"):
-            part = projections[half == name]
-            homes = part["customer_id"].nunique()
-            sets.append(SampleSet(f"{path.name}, {name} half ({homes} homes)", part))
+        weathers = [("weather-free", False)]
+        if daily["hdd"].notna().any():
+            weathers.append(("observed temperatures as the forecast", True))
+        for weather, ahead in weathers:
+            projections = mid_cycle_projections(
+                daily, cycle_days=LCL_CYCLE_DAYS, holiday_calendar=ENGLAND, temperatures_ahead=ahead
+            )
+            _require(path, projections)
+            meters = sorted(projections["customer_id"].unique())
+            halves = {str(m): ("development" if n % 2 == 0 else "held-out") for n, m in enumerate(meters)}
+            half = projections["customer_id"].map(halves)
+            for name in ("development", "held-out"):
+                part = projections[half == name]
+                sets.append(SampleSet(f"LCL {name} ({part['customer_id'].nunique()} homes), {weather}", part))
         return sets
     projections = mid_cycle_projections(sample_daily(path, time_zone))
     _require(path, projections)
