@@ -122,3 +122,15 @@ def test_without_a_saved_model_the_rule_baseline_scores_and_says_why(tmp_path: P
     detector, name = load_detector(tmp_path, None)
     assert detector is None
     assert name.startswith("rule baseline (no saved model anomaly")
+
+
+def test_days_at_zero_are_a_no_use_event_not_a_spike() -> None:
+    frame = reads("Z", 70, 0, seed=4)
+    zero_days = pd.to_datetime(frame["read_at"]).dt.tz_convert(ZONE).dt.date >= THROUGH - timedelta(days=1)
+    frame.loc[zero_days, "kwh"] = 0.0
+    scored = scan(frame, ["Z"], {"Z": Profile(time_zone=ZONE, billing_cycle_day=1)})
+    [event] = [e for e in scored.events if e.type == "meter.anomaly_detected"]
+    validate_payload(event.type, event.payload)
+    assert event.payload["anomaly_type"] == "no_use"
+    assert event.payload["days"] == [(THROUGH - timedelta(days=1)).isoformat()]
+    assert "no use" in event.payload["description"].lower()
