@@ -17,7 +17,11 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 PANEL_ORDER = ("propensity", "anomaly", "segmentation")
-DETECTORS = (("isolation_forest", "isolation forest"), ("rule_baseline", "rule baseline"))
+DETECTORS = (
+    ("calibrated_detector", "calibrated detector"),
+    ("isolation_forest", "isolation forest"),  # models saved before the calibrated detector
+    ("rule_baseline", "rule baseline"),
+)
 Evaluation = tuple[str, int, Mapping[str, Any]]  # model name, version, its evaluation figures
 
 
