@@ -118,8 +118,8 @@ def list_(directory: DirOption = None) -> None:
             if "roc_auc" in ev
             else f"ARI {ev['adjusted_rand_index']:.3f}"
             if "adjusted_rand_index" in ev
-            else "precision {precision:.2f} recall {recall:.2f}".format(**ev["isolation_forest"])
-            if "isolation_forest" in ev
+            else "precision {precision:.2f} recall {recall:.2f}".format(**ev["calibrated_detector"])
+            if "calibrated_detector" in ev
             else ""
         )
         table.add_row(

@@ -56,7 +56,7 @@ def _evaluate(name: str, model: Any, data: Dataset) -> dict[str, Any]:
         out: dict[str, Any] = {}
         for label, found in (
             (
-                "isolation_forest",
+                "calibrated_detector",
                 anomaly.detect(model, data.daily, excluded=data.excluded, billing_cycle_day=cycle),
             ),
             (
