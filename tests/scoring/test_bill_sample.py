@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from gridjourney.scoring.bill_sample import evaluate_file, sample_mape, summary
+import numpy as np
+import pandas as pd
+import pytest
+
+from gridjourney.scoring.bill_sample import BillSampleError, evaluate_file, sample_mape, summary
 from tests.cli.test_subscriptions import gridjourney
 
 SAMPLE = Path(__file__).resolve().parents[1] / "metering" / "data" / "coastal_multi_family_hourly_2011.xml"
@@ -64,3 +68,46 @@ async def test_bill_sample_answers_every_bad_file_with_one_line(database_url: st
 def _write(path: Path, text: str) -> Path:
     path.write_text(text)
     return path
+
+
+def _lcl_folder(folder: Path, days: int) -> Path:
+    """Two homes in the LCL files' layout: half-hourly reads from 1 January 2013 (UTC)."""
+    folder.mkdir()
+    (folder / "households.csv").write_text(
+        "meter_id,stdorToU,Acorn_grouped\nMAC000001,Std,Affluent\nMAC000002,ToU,Comfortable\n"
+    )
+    stamps = pd.date_range("2013-01-01", periods=days * 48, freq="30min", tz="UTC")
+    rng = np.random.default_rng(8)
+    frames = [
+        pd.DataFrame(
+            {
+                "meter_id": meter,
+                "start": stamps.strftime("%Y-%m-%dT%H:%M:%S+00:00"),
+                "kwh": level * rng.lognormal(0, 0.3, len(stamps)),
+            }
+        )
+        for meter, level in (("MAC000001", 0.2), ("MAC000002", 0.4))
+    ]
+    path = folder / "meters.csv.gz"
+    pd.concat(frames).to_csv(path, index=False)
+    return path
+
+
+def test_the_lcl_homes_are_measured_in_two_halves(tmp_path: Path) -> None:
+    sets = evaluate_file(_lcl_folder(tmp_path / "lcl", 75))
+    # No temperature file beside the reads: only the weather-free measurement.
+    assert [s.name for s in sets] == [
+        "LCL development (1 homes), weather-free",
+        "LCL held-out (1 homes), weather-free",
+    ]
+    development, held_out = (set(s.projections["customer_id"]) for s in sets)
+    assert development == {"lcl-MAC000001"} and held_out == {"lcl-MAC000002"}
+    assert all(summary(s.projections)["weather_adjusted"] == 0 for s in sets)
+
+
+def test_an_lcl_file_without_its_households_is_one_line(tmp_path: Path) -> None:
+    path = _lcl_folder(tmp_path / "lcl", 20)
+    (path.parent / "households.csv").unlink()
+    with pytest.raises(BillSampleError, match=r"households\.csv is missing") as error:
+        evaluate_file(path)
+    assert "\n" not in str(error.value)
