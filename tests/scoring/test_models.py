@@ -131,3 +131,17 @@ def test_mismatched_feature_list_is_refused(tmp_path: Path) -> None:
     assert model == {"any": "model"} and artifact.version == 1
     with pytest.raises(FileNotFoundError):
         load_model(tmp_path, "churn", features=("a", "b"), version=2)
+
+
+def test_held_out_customers_are_not_seen_in_training(dataset: Dataset) -> None:
+    from gridjourney.scoring.training import split
+
+    train, held_out = split(dataset)
+    train_ids, held_ids = set(train.customers["customer_id"]), set(held_out.customers["customer_id"])
+    assert not train_ids & held_ids
+    assert train_ids | held_ids == set(dataset.customers["customer_id"])
+    assert 0.2 * len(dataset.customers) < len(held_ids) < 0.4 * len(dataset.customers)
+    for part, ids in ((train, train_ids), (held_out, held_ids)):
+        assert set(part.daily["customer_id"]) <= ids
+        assert set(part.shapes.index) <= ids
+        assert set(part.anomalies["customer_id"]) <= ids
