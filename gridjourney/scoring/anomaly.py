@@ -19,7 +19,7 @@ never scored (pass them as `excluded`). A meter with too little history gets no 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
@@ -72,7 +72,6 @@ class AnomalyDetector:
     quantiles: dict[str, float]
     trained_days: int
     features: tuple[str, ...] = FEATURES
-    notes: list[str] = field(default_factory=list)
 
 
 def fit_detector(daily: pd.DataFrame, *, seed: int = 0) -> AnomalyDetector:
