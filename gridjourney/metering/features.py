@@ -232,8 +232,9 @@ def daily_features(
     """One row per (customer_id, date) with the features in this module's docstring.
 
     `reads`: customer_id, read_at (tz-aware), interval_seconds, kwh. `time_zone`: one IANA zone for all,
-    or one per customer. `temperatures`: date and temp_f (the day's mean, °F) or temperature_c (°C), with
-    customer_id when it differs by customer. `date` in the result is the local date as a naive midnight timestamp.
+    or one per customer. `temperatures`: date and temp_f (the day's mean, °F) or temperature_c (°C),
+    with customer_id when it differs by customer. `date` in the result is the local date as a naive
+    midnight timestamp.
     """
     local = _localise(reads, time_zone)
     hourly = _hourly(local)
