@@ -104,3 +104,21 @@ def test_load_shapes_are_normalised_per_half() -> None:
     assert s["we_12"] == pytest.approx(-1 / 24) and s["we_00"] == pytest.approx(1 / 24)
     assert s.filter(like="we_").abs().sum() == pytest.approx(1.0)
     assert list(shapes.columns[:2]) == ["wd_00", "wd_01"] and list(shapes.columns[-1:]) == ["we_23"]
+
+
+def test_median_hour_distinct_hours_and_temperature_in_celsius() -> None:
+    temps = pd.DataFrame({"date": ["2024-01-08"], "temperature_c": [10.0]})
+    monday = daily_features(_customer_a(), time_zone=NY, temperatures=temps).set_index("date")
+    row = monday.loc[pd.Timestamp("2024-01-08")]
+    # 24 hourly values: four of 0.5, fifteen of 1, four of 2 and one of 3: the middle two are 1.
+    assert row["median_hour_kwh"] == 1.0
+    assert row["distinct_hours"] == 4
+    assert row["temperature_c"] == pytest.approx(10.0)
+    assert row["hdd"] == pytest.approx(65.0 - 50.0)
+    # A stuck meter repeats one reading all day: one distinct value.
+    stuck = pd.DataFrame([_row("s", f"2024-01-09 {h:02d}:00", 3600, 0.4) for h in range(24)])
+    flat = daily_features(stuck, time_zone=NY).iloc[0]
+    assert (flat["distinct_hours"], flat["median_hour_kwh"]) == (1, 0.4)
+    assert math.isnan(flat["temperature_c"])
+    with pytest.raises(ValueError, match="temperature_c"):
+        daily_features(stuck, time_zone=NY, temperatures=pd.DataFrame({"date": ["2024-01-09"], "t": [1.0]}))
