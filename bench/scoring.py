@@ -27,7 +27,7 @@ def _rss_mb() -> float:
 
 def anomaly_scan(meters: int, days: int) -> dict[str, Any]:
     """Simulate 15-minute reads, compute daily features block by block, then scan all meter-days with the
-    Isolation Forest and, as the baseline, with the 50 %-for-3-days rule."""
+    calibrated detector (scoring/anomaly.py) and, as the baseline, with the 50 %-for-3-days rule."""
     import pandas as pd
 
     from gridjourney.metering.features import daily_features
@@ -55,20 +55,21 @@ def anomaly_scan(meters: int, days: int) -> dict[str, Any]:
         "reads": reads,
         "meter_days": meter_days,
         "simulate_and_features_seconds": round(t1 - t0, 2),
-        "isolation_forest_fit_seconds": round(t2 - t1, 2),
-        "isolation_forest_scan_seconds": round(t3 - t2, 2),
-        "isolation_forest_meter_days_per_second": round(meter_days / (t3 - t2)),
+        "detector_fit_seconds": round(t2 - t1, 2),
+        "detector_scan_seconds": round(t3 - t2, 2),
+        "detector_meter_days_per_second": round(meter_days / (t3 - t2)),
         "rule_baseline_scan_seconds": round(t4 - t3, 2),
         "rule_baseline_meter_days_per_second": round(meter_days / (t4 - t3)),
-        "alerts_isolation_forest": len(found.alerts),
+        "alerts_detector": len(found.alerts),
         "alerts_rule": len(rule.alerts),
         "peak_rss_mb": round(_rss_mb()),
     }
 
 
 def propensity_scoring(customers: int) -> dict[str, Any]:
-    """Train churn on a simulation, then score `customers` rows (resampled with jitter) with LightGBM
-    and, as the baseline, with a logistic regression on the same features."""
+    """Train churn on a simulation, then score `customers` rows (resampled with jitter) with the churn
+    model (scoring/propensity.py) and, as the baseline, with a plain logistic regression on the raw
+    features."""
     import numpy as np
     import pandas as pd
     from sklearn.linear_model import LogisticRegression
@@ -95,10 +96,10 @@ def propensity_scoring(customers: int) -> dict[str, Any]:
     t2 = time.perf_counter()
     return {
         "customers": customers,
-        "lightgbm_seconds": round(t1 - t0, 2),
-        "lightgbm_customers_per_second": round(customers / (t1 - t0)),
+        "model_seconds": round(t1 - t0, 2),
+        "model_customers_per_second": round(customers / (t1 - t0)),
         "logistic_baseline_seconds": round(t2 - t1, 2),
-        "held_out_auc_lightgbm": round(figures["roc_auc"], 3),
+        "held_out_auc_model": round(figures["roc_auc"], 3),
         "mean_score": round(float(pd.Series(scores).mean()), 4),
         "mean_baseline_score": round(float(base.mean()), 4),
         "peak_rss_mb": round(_rss_mb()),

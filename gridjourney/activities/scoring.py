@@ -129,7 +129,7 @@ def load_detector(models_dir: Path, version: int | None) -> tuple[anomaly.Anomal
         return None, f"rule baseline ({error})"
     if not isinstance(model, anomaly.AnomalyDetector):
         return None, f"rule baseline (the saved anomaly v{artifact.version} is not an AnomalyDetector)"
-    return model, f"isolation forest anomaly v{artifact.version}"
+    return model, f"calibrated anomaly detector v{artifact.version}"
 
 
 def score_batch(
