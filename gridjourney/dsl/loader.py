@@ -21,33 +21,18 @@ from pydantic import ValidationError
 from gridjourney.dsl import schema
 from gridjourney.dsl.schema import JourneyDefinition
 from gridjourney.dsl.yaml_bounds import size_problem, structure_problem
+from gridjourney.file_errors import FileError, FileErrors
 
 Path = tuple[str | int, ...]
 GENERIC_HINT = "see `gridjourney journeys schema` for the journey language"
 
 
-@dataclass(frozen=True)
-class JourneyError:
-    file: str
-    line: int
-    column: int
-    message: str
-    hint: str | None = None
-
-    def __str__(self) -> str:
-        hint = f" (hint: {self.hint})" if self.hint else ""
-        return f"{self.file}:{self.line}:{self.column}: {self.message}{hint}"
+class JourneyError(FileError):
+    """A problem in a journey file, at its line and column."""
 
 
-class JourneyErrors(Exception):
+class JourneyErrors(FileErrors[JourneyError]):
     """A journey file that cannot be used; `errors` holds every problem found, in file order."""
-
-    def __init__(self, errors: Iterable[JourneyError]) -> None:
-        self.errors = sorted(errors, key=lambda e: (e.file, e.line, e.column))
-        super().__init__(str(self))
-
-    def __str__(self) -> str:
-        return "\n".join(str(error) for error in self.errors)
 
 
 @dataclass

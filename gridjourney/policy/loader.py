@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Iterable
-from dataclasses import dataclass
 from pathlib import Path as FsPath
 from typing import Any
 
@@ -20,34 +18,19 @@ from pydantic import ValidationError
 
 from gridjourney.config import Settings
 from gridjourney.dsl.loader import Positions, compose_with_positions
+from gridjourney.file_errors import FileError, FileErrors
 from gridjourney.policy.model import Policy
 
 Path = tuple[str | int, ...]
 GENERIC_HINT = "see `gridjourney policy schema` for the policy's fields"
 
 
-@dataclass(frozen=True)
-class PolicyError:
-    file: str
-    line: int
-    column: int
-    message: str
-    hint: str | None = None
-
-    def __str__(self) -> str:
-        hint = f" (hint: {self.hint})" if self.hint else ""
-        return f"{self.file}:{self.line}:{self.column}: {self.message}{hint}"
+class PolicyError(FileError):
+    """A problem in a policy file, at its line and column."""
 
 
-class PolicyErrors(Exception):
+class PolicyErrors(FileErrors[PolicyError]):
     """A policy file that cannot be used; `errors` holds every problem found, in file order."""
-
-    def __init__(self, errors: Iterable[PolicyError]) -> None:
-        self.errors = sorted(errors, key=lambda e: (e.file, e.line, e.column))
-        super().__init__(str(self))
-
-    def __str__(self) -> str:
-        return "\n".join(str(error) for error in self.errors)
 
 
 def load_policy_text(text: str, filename: str) -> Policy:

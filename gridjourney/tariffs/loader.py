@@ -8,42 +8,25 @@ is reported at the value it is about, or at the key when the key itself is wrong
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass
 from pathlib import Path as FsPath
 from typing import Any
 
 from pydantic import ValidationError
 
 from gridjourney.dsl.loader import Positions, compose_with_positions
+from gridjourney.file_errors import FileError, FileErrors
 from gridjourney.tariffs.checks import Finding, Path, check_file
 from gridjourney.tariffs.model import TariffFile
 
 GENERIC_HINT = "see the tariffs section of the README and the shipped tariffs.yaml"
 
 
-@dataclass(frozen=True)
-class TariffError:
-    file: str
-    line: int
-    column: int
-    message: str
-    hint: str | None = None
-
-    def __str__(self) -> str:
-        hint = f" (hint: {self.hint})" if self.hint else ""
-        return f"{self.file}:{self.line}:{self.column}: {self.message}{hint}"
+class TariffError(FileError):
+    """A problem in a tariffs file, at its line and column."""
 
 
-class TariffErrors(Exception):
+class TariffErrors(FileErrors[TariffError]):
     """A tariffs file that cannot be used; `errors` holds every problem found, in file order."""
-
-    def __init__(self, errors: Iterable[TariffError]) -> None:
-        self.errors = sorted(set(errors), key=lambda e: (e.file, e.line, e.column, e.message))
-        super().__init__(str(self))
-
-    def __str__(self) -> str:
-        return "\n".join(str(error) for error in self.errors)
 
 
 def load_tariffs_text(text: str, filename: str) -> TariffFile:
