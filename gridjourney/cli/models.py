@@ -77,7 +77,7 @@ def train(
     directory: DirOption = None,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
     segments: Annotated[
-        int | None, typer.Option(help="Fix the number of segments (else by silhouette).")
+        int | None, typer.Option(help="Fix the number of segments (else where the BIC flattens).")
     ] = None,
 ) -> None:
     """Train every model on a simulation and save each as a new version with its evaluation."""

@@ -104,7 +104,9 @@ def score_frame(
     )
     if models.segments is not None:
         assigned = models.segments.assign(
-            load_shapes(reads, time_zone={c: zones.get(c, "UTC") for c in present})
+            segmentation.segment_inputs(
+                load_shapes(reads, time_zone={c: zones.get(c, "UTC") for c in present}), daily
+            )
         )
         for row in assigned.itertuples():
             if row.segment_name is not None:

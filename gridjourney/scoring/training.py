@@ -47,7 +47,8 @@ def _evaluate(name: str, model: Any, data: Dataset) -> dict[str, Any]:
     """Figures of a fitted model on `data` (held-out customers when called by train_all)."""
     c = data.customers
     if name == "segmentation":
-        assigned = model.assign(data.shapes).set_index("customer_id")["segment"]
+        inputs = segmentation.segment_inputs(data.shapes, data.daily)
+        assigned = model.assign(inputs).set_index("customer_id")["segment"]
         ari = segmentation.adjusted_rand(c.set_index("customer_id")["archetype"], assigned)
         return {"k": model.k, "adjusted_rand_index": ari, "segments": model.names}
     if name == "anomaly":
@@ -86,14 +87,14 @@ def train_all(
     step("segmentation")
     # The segments keep the names of the model they replace (scoring/segmentation.py).
     previous = segmentation.previous_model(directory)
-    seg = segmentation.fit_segments(train.shapes, k=k, seed=seed, previous=previous)
+    seg = segmentation.fit_segments(train.shapes, train.daily, k=k, seed=seed, previous=previous)
     saved.append(
         save_model(
             directory,
             "segmentation",
             seg,
             features=segmentation.FEATURES,
-            parameters={"k": seg.k, "silhouettes": seg.silhouettes, "seed": seed},
+            parameters={"k": seg.k, "bic": seg.bic, "seed": seed},
             data_digest=data_hash(train.shapes),
             evaluation=_evaluate("segmentation", seg, held_out),
         )
