@@ -55,6 +55,7 @@ MIN_BASELOAD_KW = 0.25  # overnight use up by at least 250 W
 MIN_SPIKE_KW = 2.0  # an hour at least 2 kW above the usual peak ...
 MIN_SPIKE_KWH = 4.0  # ... that adds at least 4 kWh to the day (an oven or a shower does not)
 MIN_SHIFT_HOURS = 3.0
+EPISODE_DAYS = 14  # alerts this close after a customer's last one belong to the same episode
 SHIFT_RUN_DAYS = 3  # a peak hour wanders from day to day: only a moved habit lasts
 BASELOAD_SHARE = 0.7  # the overnight rise explains at least 70 % of the day's extra kWh: added baseload
 DEFAULT_MULTIPLIERS = {"level_4d": 2.0, "baseload_dev": 4.5, "peak_dev": 5.7, "shift_3d": 7.7}
@@ -131,6 +132,8 @@ def _flags(det: AnomalyDetector, sig: Signals) -> dict[str, tuple[npt.NDArray[np
     level = (
         ok & (z["level_4d"] >= k["level_4d"]) & (raw["level_4d"] >= MIN_LEVEL) & (raw["level"] >= MIN_LEVEL)
     )
+    # Above the meter's own usual extremes too (no reference yet: the spread alone decides).
+    level &= ~(sig.raw["level_4d"] < sig.raw["level_own"])
     base = ok & (z["baseload_dev"] >= k["baseload_dev"]) & (raw["baseload_dev"] >= MIN_BASELOAD_KW)
     extra_kwh = np.maximum(raw["extra_kwh"], 1e-9)
     base_share = np.where(base, raw["baseload_dev"] * 24.0 / extra_kwh, 0.0)
@@ -215,7 +218,24 @@ def _alerts(
     out = out.sort_values(["customer_id", "alert_date", "anomaly_type"]).drop_duplicates(
         ["customer_id", "anomaly_type", "period"]
     )
+    out = out[_first_of_episode(out)]
     return out.drop(columns="period").reset_index(drop=True)
+
+
+def _first_of_episode(alerts: pd.DataFrame) -> npt.NDArray[np.bool_]:
+    """One message per episode: an alert within EPISODE_DAYS after the customer's last kept one of the
+    same type is the same change seen again (after a new billing period began, say)."""
+    keep = np.ones(len(alerts), dtype=bool)
+    last: dict[tuple[object, object], pd.Timestamp] = {}
+    dates = pd.to_datetime(alerts["alert_date"])
+    keys = zip(alerts["customer_id"], alerts["anomaly_type"], strict=True)
+    for i, (key, day) in enumerate(zip(keys, dates, strict=True)):
+        previous = last.get(key)
+        if previous is not None and (day - previous).days <= EPISODE_DAYS:
+            keep[i] = False
+        else:
+            last[key] = day
+    return keep
 
 
 def detect(

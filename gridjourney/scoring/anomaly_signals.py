@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
+from numpy.lib.stride_tricks import sliding_window_view
 
 from gridjourney.metering.holidays import holidays_between
 from gridjourney.scoring.baselines import DailyMatrix, Matrix, to_matrix, trailing
@@ -44,6 +45,10 @@ SOURCE_COLUMNS = (
 )
 LEVEL_DAYS = 4  # a change of the whole day is judged on the mean of this many days
 CALIBRATED: tuple[str, ...] = ("level_4d", "baseload_dev", "peak_dev", "shift_3d")
+# A whole-day rise must also beat the meter's own record: this quantile of its 4-day level over the
+# QUANTILE_DAYS before the days being averaged (real homes have heavier tails than a spread says).
+LEVEL_QUANTILE = 0.99
+QUANTILE_DAYS = 180
 SPREAD_FLOORS = {"level_4d": 0.05, "baseload_dev": 0.03, "peak_dev": 0.2, "shift_3d": 0.5}
 
 
@@ -51,7 +56,7 @@ SPREAD_FLOORS = {"level_4d": 0.05, "baseload_dev": 0.03, "peak_dev": 0.2, "shift
 class Signals:
     daily: DailyMatrix
     medians: dict[str, Matrix]  # each source column's baseline
-    raw: dict[str, Matrix]  # level, mid, level_4d, extra_kwh, baseload_dev, peak_dev, shift_3d
+    raw: dict[str, Matrix]  # level, mid, level_4d, level_own, extra_kwh, baseload_dev, peak_dev, shift_3d
     z: dict[str, Matrix]  # the CALIBRATED signals over each meter's own spread
     scorable: npt.NDArray[np.bool_]
     no_use: npt.NDArray[np.bool_]
@@ -107,6 +112,19 @@ def _weather(m: DailyMatrix, kwh: Matrix) -> tuple[Matrix, npt.NDArray[np.bool_]
     return share, fitted
 
 
+def _own_quantile(values: Matrix, q: float, window: int, lag: int) -> Matrix:
+    """The q-quantile of each meter's values over the `window` days ending `lag` days before each
+    day (so the days a mean is taken over are never in their own reference)."""
+    shift = window + lag
+    padded = np.concatenate([np.full((values.shape[0], shift), np.nan), values[:, :-lag]], axis=1)
+    windows = sliding_window_view(padded, window, axis=1)[:, : values.shape[1]]
+    count = (~np.isnan(windows)).sum(axis=2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        out = np.nanquantile(windows, q, axis=2)
+    return np.where(count >= MIN_HISTORY_DAYS, out, np.nan)
+
+
 def _calibrated(values: Matrix, floor: float) -> Matrix:
     center, count = trailing(values, CALIBRATION_DAYS, "median")
     mad, _ = trailing(values, CALIBRATION_DAYS, "mad")
@@ -143,8 +161,10 @@ def signals_of(daily: pd.DataFrame, *, excluded: pd.DataFrame | None = None) -> 
     med_hour, _ = trailing(hour, BASELINE_DAYS, "median")
     _, history = trailing(clean, BASELINE_DAYS, "mean")
     with np.errstate(invalid="ignore", divide="ignore"):
-        level = adj / np.maximum(med_kwh, 0.5) - 1.0
-        mid = mid_adj / np.maximum(med_mid, 0.02) - 1.0
+        # Against the day's whole expected use (baseline plus the weather's share): an error of the
+        # weather model is then a share of the day, not of a small base that heating dwarfs.
+        level = clean / np.maximum(med_kwh + share, 0.5) - 1.0
+        mid = (mid_adj + share / 24.0) / np.maximum(med_mid + share / 24.0, 0.02) - 1.0
     raw = {
         "level": level,
         "mid": mid,
@@ -155,6 +175,7 @@ def signals_of(daily: pd.DataFrame, *, excluded: pd.DataFrame | None = None) -> 
         "peak_dev": peak - med_peak,
         "shift_3d": _mean(np.abs((hour - med_hour + 12.0) % 24.0 - 12.0), 3),
     }
+    raw["level_own"] = _own_quantile(raw["level_4d"], LEVEL_QUANTILE, QUANTILE_DAYS, LEVEL_DAYS)
     z = {name: _calibrated(raw[name], SPREAD_FLOORS[name]) for name in CALIBRATED}
     scorable = (history >= MIN_HISTORY_DAYS) & ~np.isnan(z["level_4d"]) & ~no_use
     return Signals(
