@@ -10,9 +10,12 @@ described by
 - weather sensitivity: the slope of daily kWh against degree-days (base 65 °F, heating + cooling, in
   gridjourney/metering/features.py), per kW of peak. Without temperatures it is 0 for everyone, and
   so carries no weight.
-Each value is standardised. The number of segments is where one more stops paying: the BIC of the
-mixture falls steeply while segments split real habits apart and then flattens; k is the last one
-whose drop is at least ELBOW_SHARE of the largest drop (on a sample of rows, for speed).
+Each value is standardised. The mixture shares one covariance among its segments ("tied"): the
+spread around a habit is day-to-day noise, alike for every habit, and a separate covariance per
+segment lets one broad segment swallow the customers between habits. The number of segments is where
+one more stops paying: the BIC of the mixture falls steeply while segments split real habits apart
+and then flattens; k is the last one whose drop is at least ELBOW_SHARE of the largest drop (on a
+sample of rows, for speed).
 
 Names stay put across retraining: a new segment and a previous model's segment whose centres (in the
 new model's standardised units) are each other's nearest keep the previous name (the same habit,
@@ -139,7 +142,7 @@ def _pipeline(k: int, seed: int) -> Pipeline:
             ("scale", StandardScaler()),
             (
                 "mixture",
-                GaussianMixture(k, covariance_type="diag", n_init=N_INIT, random_state=seed, max_iter=300),
+                GaussianMixture(k, covariance_type="tied", n_init=N_INIT, random_state=seed, max_iter=300),
             ),
         ]
     )

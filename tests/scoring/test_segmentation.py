@@ -12,6 +12,7 @@ import pytest
 from gridjourney.scoring import segmentation
 from gridjourney.scoring.dataset import Dataset, build
 from gridjourney.scoring.registry import data_hash, save_model
+from gridjourney.scoring.training import split
 from gridjourney.simulate import Simulation, SimulationConfig
 
 
@@ -25,7 +26,8 @@ def another_simulation() -> Dataset:
 
 def _names_by_archetype(model: segmentation.SegmentModel, data: Dataset) -> pd.Series:
     """Each planted archetype's most common segment name."""
-    assigned = model.assign(data.shapes).set_index("customer_id")["segment_name"]
+    inputs = segmentation.segment_inputs(data.shapes, data.daily)
+    assigned = model.assign(inputs).set_index("customer_id")["segment_name"]
     archetype = data.customers.set_index("customer_id")["archetype"]
     joined = pd.concat([archetype, assigned], axis=1, join="inner").dropna()
     return joined.groupby("archetype")["segment_name"].agg(lambda names: names.mode().iloc[0])
@@ -34,15 +36,18 @@ def _names_by_archetype(model: segmentation.SegmentModel, data: Dataset) -> pd.S
 def test_retraining_on_a_new_seed_keeps_the_names(
     dataset: Dataset, another_simulation: Dataset, tmp_path: Path
 ) -> None:
-    first = segmentation.fit_segments(dataset.shapes, k=8, seed=0)
+    first = segmentation.fit_segments(dataset.shapes, dataset.daily, seed=0)
     save_model(tmp_path, "segmentation", first, features=segmentation.FEATURES, parameters={},
                data_digest=data_hash(dataset.shapes), evaluation={})  # fmt: skip
     previous = segmentation.previous_model(tmp_path)
     assert previous is not None and previous.names == first.names
-    second = segmentation.fit_segments(another_simulation.shapes, k=8, seed=5, previous=previous)
+    second = segmentation.fit_segments(
+        another_simulation.shapes, another_simulation.daily, seed=5, previous=previous
+    )
     before, after = _names_by_archetype(first, dataset), _names_by_archetype(second, another_simulation)
-    # The habits K-means finds as a segment of their own in both populations keep their names.
-    distinct = ["business_hours", "evening_peak", "night_owl", "solar_export"]
+    # The habits found as a segment of their own in both populations keep their names (an EV, a home
+    # all day and electric heating share segments with others in one population or the other).
+    distinct = ["business_hours", "evening_peak", "night_owl", "solar_export", "low_use"]
     assert before[distinct].tolist() == after[distinct].tolist(), pd.concat([before, after], axis=1)
     assert len(set(second.names)) == len(second.names)
 
@@ -70,3 +75,46 @@ def test_a_segment_without_a_partner_is_named_from_its_shape() -> None:
 
 def test_no_previous_model_in_an_empty_folder(tmp_path: Path) -> None:
     assert segmentation.previous_model(tmp_path) is None
+
+
+ARI_GOAL = 0.85
+
+
+@pytest.mark.parametrize("population", ["dataset", "another_simulation"])
+def test_segments_match_the_planted_archetypes_on_held_out_customers(
+    population: str, request: pytest.FixtureRequest
+) -> None:
+    """Fitted on the training customers with k chosen by the model, scored on the held-out ones (the
+    split `models train` uses); the archetypes are only the answer key, never an input."""
+    data: Dataset = request.getfixturevalue(population)
+    train, held_out = split(data)
+    model = segmentation.fit_segments(train.shapes, train.daily, seed=0)
+    assigned = model.assign(segmentation.segment_inputs(held_out.shapes, held_out.daily))
+    truth = held_out.customers.set_index("customer_id")["archetype"]
+    ari = segmentation.adjusted_rand(truth, assigned.set_index("customer_id")["segment"])
+    assert ari >= ARI_GOAL, (model.k, ari)
+    assert 8 <= model.k <= 14 and len(set(model.names)) == len(model.names)
+
+
+def test_segment_inputs_level_and_weather_sensitivity() -> None:
+    degree_days = np.arange(20, dtype=float)
+    daily = pd.DataFrame(
+        {
+            "customer_id": ["heated"] * 20 + ["steady"] * 20,
+            "kwh": np.concatenate([10 + 2 * degree_days, np.full(20, 10.0)]),
+            "peak_kw": [2.0] * 20 + [1.0] * 20,
+            "baseload_kwh": [0.5] * 40,
+            "hdd": np.concatenate([degree_days, degree_days]),
+            "cdd": 0.0,
+            "coverage": 1.0,
+        }
+    )
+    shapes = pd.DataFrame(1 / 24, index=pd.Index(["heated", "steady", "no days"], name="customer_id"),
+                          columns=list(segmentation.SHAPE_COLUMNS))  # fmt: skip
+    inputs = segmentation.segment_inputs(shapes, daily)
+    # 2 kWh more per degree-day, per kW of peak: 1.0; use that ignores the weather: 0.
+    assert inputs.loc["heated", "weather_sensitivity"] == pytest.approx(1.0)
+    assert inputs.loc["steady", "weather_sensitivity"] == pytest.approx(0.0)
+    assert inputs.loc["heated", "log_peak_kw"] == pytest.approx(np.log(2.0))
+    without_weather = segmentation.segment_inputs(shapes, daily.assign(hdd=np.nan))
+    assert (without_weather["weather_sensitivity"].fillna(0.0) == 0.0).all()
