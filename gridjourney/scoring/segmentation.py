@@ -46,6 +46,7 @@ FEATURES: tuple[str, ...] = (*SHAPE_COLUMNS, *LEVEL_COLUMNS)
 # Parts of the day, [start, end) local hours; the night wraps past midnight.
 DAY_PARTS: tuple[tuple[int, int], ...] = ((22, 6), (6, 11), (11, 16), (16, 22))
 SELECTION_SAMPLE = 4_000
+FIT_SAMPLE = 100_000
 ELBOW_SHARE = 0.1
 N_INIT = 6  # the mixture has local optima: the best of several starts
 MIN_COVERAGE = 0.9  # days with less of their reads than this do not count towards the level
@@ -197,7 +198,10 @@ def fit_segments(
             else x[np.sort(rng.choice(len(x), SELECTION_SAMPLE, replace=False))]
         )
         k, bic = choose_k(sample, k_range, seed)
-    model = _pipeline(k, seed).fit(x)
+    # A mixture's parameters settle long before a million rows: above FIT_SAMPLE it is fitted on a
+    # sample and every row is then assigned.
+    fit_rows = x if len(x) <= FIT_SAMPLE else x[np.sort(rng.choice(len(x), FIT_SAMPLE, replace=False))]
+    model = _pipeline(k, seed).fit(fit_rows)
     labels = model.predict(x)
     physical = physical_features(x)
     clipped = np.clip(x[:, :48], EXPORT_FLOOR, None)
