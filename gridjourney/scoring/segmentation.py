@@ -47,6 +47,8 @@ FEATURES: tuple[str, ...] = (*SHAPE_COLUMNS, *LEVEL_COLUMNS)
 DAY_PARTS: tuple[tuple[int, int], ...] = ((22, 6), (6, 11), (11, 16), (16, 22))
 SELECTION_SAMPLE = 4_000
 FIT_SAMPLE = 100_000
+# A typical day's busiest hour under this (kW) is a small home's whole use: a kettle and a fridge.
+LOW_USE_PEAK_KW = 0.6
 ELBOW_SHARE = 0.1
 N_INIT = 6  # the mixture has local optima: the best of several starts
 MIN_COVERAGE = 0.9  # days with less of their reads than this do not count towards the level
@@ -219,7 +221,9 @@ def fit_segments(
     if previous is not None and previous.features == FEATURES:
         scale = model[1]
         before = (np.asarray(scale.transform(previous.centres), dtype=np.float64), previous.names)
-    names = name_segments(shapes48, before, np.asarray(model[1].transform(centres), dtype=np.float64))
+    positions = np.asarray(model[1].transform(centres), dtype=np.float64)
+    peaks = np.exp(centres[:, 2 * len(DAY_PARTS)]) if daily is not None else None
+    names = name_segments(shapes48, before, positions, peaks)
     return SegmentModel(model=model, names=names, k=k, centres=centres, shapes=shapes48, bic=bic)
 
 
@@ -257,10 +261,11 @@ def name_segments(
     centroids: npt.NDArray[np.float64],
     previous: tuple[npt.NDArray[np.float64], list[str]] | None = None,
     positions: npt.NDArray[np.float64] | None = None,
+    peak_kw: npt.NDArray[np.float64] | None = None,
 ) -> list[str]:
     """A unique name per centroid (48-hour shape); `previous`: (positions, names) of the model being
     replaced, matched against `positions` (the new segments' centres in the same units; by default
-    the centroids themselves)."""
+    the centroids themselves); `peak_kw`: each segment's typical peak, to tell a small home's use."""
     names: list[str | None] = [None] * len(centroids)
     if previous is not None:
         here = centroids if positions is None else positions
@@ -271,6 +276,8 @@ def name_segments(
         if names[i] is not None:
             continue
         name = describe_centroid(centroid)
+        if peak_kw is not None and peak_kw[i] < LOW_USE_PEAK_KW:
+            name = f"Low use, {name[0].lower()}{name[1:]}"
         # Two segments can read the same: number the repeats so names stay unique.
         count = sum(1 for existing in taken if existing == name or existing.startswith(name + " ("))
         fresh = name if count == 0 else f"{name} ({count + 1})"

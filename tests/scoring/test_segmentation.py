@@ -49,6 +49,7 @@ def test_retraining_on_a_new_seed_keeps_the_names(
     # all day and electric heating share segments with others in one population or the other).
     distinct = ["business_hours", "evening_peak", "night_owl", "solar_export", "low_use"]
     assert before[distinct].tolist() == after[distinct].tolist(), pd.concat([before, after], axis=1)
+    assert before["low_use"].startswith("Low use") and not before["evening_peak"].startswith("Low use")
     assert len(set(second.names)) == len(second.names)
 
 
