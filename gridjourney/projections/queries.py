@@ -127,6 +127,15 @@ async def customer_rows(conn: AsyncConnection, customer_ids: Sequence[str]) -> d
     return {row.customer_id: dict(zip(columns, row, strict=True)) for row in result.all()}
 
 
+async def scoring_profiles(conn: AsyncConnection, customer_ids: Sequence[str] | None = None) -> list[Any]:
+    """Each customer's id, time zone and attributes, in id order (the daily scoring); all customers
+    when `customer_ids` is None. Rows with attribute access (`row.customer_id`)."""
+    query = select(customers.c.customer_id, customers.c.time_zone, customers.c.attributes)
+    if customer_ids is not None:
+        query = query.where(any_of(customers.c.customer_id, customer_ids))
+    return list((await conn.execute(query.order_by(customers.c.customer_id))).all())
+
+
 async def customers_with_phone(conn: AsyncConnection, phone: str) -> list[CustomerView]:
     """Customers (not erased) whose number is `phone` (E.164), by id: a household may share one."""
     query = (

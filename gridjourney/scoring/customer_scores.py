@@ -27,6 +27,7 @@ from gridjourney.events.models import NewEvent
 from gridjourney.events.store import EventStore
 from gridjourney.metering.features import daily_features, load_shapes
 from gridjourney.metering.store import load_reads
+from gridjourney.projections.queries import scoring_profiles
 from gridjourney.projections.runner import ProjectionRunner
 from gridjourney.scoring import propensity, segmentation
 from gridjourney.scoring.registry import FeatureMismatch, load_model
@@ -164,21 +165,16 @@ async def write_customer_scores(
     models = load_models(models_dir)
     report = ScoreReport(models=dict(models.versions))
     if models.segments is None and not models.scores:
+        # Tariff scores need no model: they are still written.
         report.skipped.append(
             ("*", "no segmentation or propensity model trained: run `gridjourney models train`")
         )
-        return report
     # Customers are a projection: bring it up to date first, or customers just created (a simulation
     # written without a worker running) are not there. Safe beside a running worker (the projection's
     # checkpoint is locked per batch).
     await ProjectionRunner(engine).catch_up()
     async with engine.connect() as conn:
-        query = "SELECT customer_id, time_zone, attributes FROM customers"
-        params: dict[str, Any] = {}
-        if customer_ids is not None:
-            query += " WHERE customer_id = ANY(:ids)"
-            params["ids"] = list(customer_ids)
-        rows = (await conn.execute(text(query + " ORDER BY customer_id"), params)).all()
+        rows = await scoring_profiles(conn, customer_ids)
     known = {str(row.customer_id) for row in rows}
     day = as_of or await latest_read_day(engine, sorted(known)) or datetime.now(UTC).date()
     report.as_of = day

@@ -62,10 +62,21 @@ async def test_scores_and_segments_become_customer_attributes(
     assert again.appended == 0 and again.duplicates == 12
 
 
-async def test_without_models_nothing_is_written(engine: AsyncEngine, tmp_path: Path) -> None:
-    report = await write_customer_scores(engine, tmp_path)
-    assert report.scored == 0
+async def test_without_models_only_the_tariff_scores_are_written(engine: AsyncEngine, tmp_path: Path) -> None:
+    sim = Simulation(SimulationConfig(customers=3, days=30, seed=5, interval_minutes=60))
+    await write_simulation(sim, parquet_dir=None, engine=engine)
+    last_day = sim.config.start + timedelta(days=sim.config.days - 1)
+    report = await write_customer_scores(engine, tmp_path, as_of=last_day)
+    assert all(version.startswith("not used: no saved model") for version in report.models.values())
     assert "gridjourney models train" in report.skipped[0][1]
+    assert report.scored == 3 and report.appended == 3
+    await ProjectionRunner(engine).catch_up()
+    record = await load_customer(engine, str(sim.customers["customer_id"].iloc[0]))
+    assert record is not None and "segment" not in record.attributes
+    scores = record.attributes["scores"]
+    assert "best_tariff" in scores and "dr_propensity" not in scores
+    # 30 days of reads: the year is scaled and says so
+    assert scores["tariff_year_scaled"] is True
 
 
 async def test_scores_a_fresh_simulation_on_its_own_reads(
