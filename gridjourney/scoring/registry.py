@@ -92,4 +92,13 @@ def load_model(
             f"order differs: {not missing and not extra}); "
             "retrain it with `gridjourney models train`"
         )
-    return pickle.loads((artifact.path / "model.pkl").read_bytes()), artifact
+    try:
+        model = pickle.loads((artifact.path / "model.pkl").read_bytes())
+    except (ModuleNotFoundError, AttributeError, pickle.UnpicklingError) as error:
+        # a model saved by an older version of this code (LightGBM models before scoring/propensity.py
+        # moved to a logistic regression, classes since renamed): the same answer as other features
+        raise FeatureMismatch(
+            f"model {name} v{artifact.version} was saved by an older version of gridjourney ({error}); "
+            "retrain it with `gridjourney models train`"
+        ) from None
+    return model, artifact

@@ -133,6 +133,16 @@ def test_mismatched_feature_list_is_refused(tmp_path: Path) -> None:
         load_model(tmp_path, "churn", features=("a", "b"), version=2)
 
 
+def test_a_model_saved_by_an_older_version_is_refused_with_a_reason(tmp_path: Path) -> None:
+    artifact = save_model(
+        tmp_path, "churn", {"any": "model"}, features=("a",), parameters={}, data_digest="x", evaluation={}
+    )
+    # what a LightGBM model pickled before scoring/propensity.py moved to a logistic regression holds
+    (artifact.path / "model.pkl").write_bytes(b"cno_such_module_here\nLGBMClassifier\n.")
+    with pytest.raises(FeatureMismatch, match=r"older version of gridjourney.*retrain"):
+        load_model(tmp_path, "churn", features=("a",))
+
+
 def test_held_out_customers_are_not_seen_in_training(dataset: Dataset) -> None:
     from gridjourney.scoring.training import split
 
