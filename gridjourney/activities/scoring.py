@@ -30,12 +30,15 @@ from temporalio.exceptions import ApplicationError
 from gridjourney.events.models import NewEvent
 from gridjourney.events.store import EventStore
 from gridjourney.events.types import UnknownEventType
-from gridjourney.metering.features import daily_features
+from gridjourney.metering.features import customer_temperatures, daily_features
 from gridjourney.metering.store import load_reads
+from gridjourney.projections.queries import scoring_profiles
 from gridjourney.scoring import anomaly
 from gridjourney.scoring.bill_projection import QUIET_DAYS, project_bills
+from gridjourney.scoring.customer_scores import NO_WEATHER
 from gridjourney.scoring.events import anomaly_events, projection_events
 from gridjourney.scoring.registry import FeatureMismatch, load_model
+from gridjourney.weather.queries import daily_temperatures
 from gridjourney.workflows.scoring import (
     MAX_REASONS,
     NEXT_CUSTOMERS,
@@ -70,6 +73,7 @@ class Scored:
     projections: int
     reasons: list[Skip] = field(default_factory=list)
     detector: str = ""
+    weather: str = ""
 
 
 def _midnight(day: date) -> datetime:
@@ -142,9 +146,11 @@ def score_batch(
     detector: anomaly.AnomalyDetector | None,
     detector_name: str,
     excluded: pd.DataFrame | None = None,
+    temperatures: pd.DataFrame | None = None,
 ) -> Scored:
     """Score one batch (pure computation: no I/O). Alerts and projections only for days in
-    (since, through]; reads after `through` are ignored."""
+    (since, through]; reads after `through` are ignored. `temperatures`: the zones' daily means
+    (weather/queries.py daily_temperatures); without them the detector's weather-free form."""
     reasons: dict[str, list[str]] = {}
     present = set(reads["customer_id"].unique()) if len(reads) else set()
     for cid in customer_ids:
@@ -153,7 +159,7 @@ def score_batch(
     if not present:
         return Scored([], 0, 0, _skips(reasons), detector_name)
     zones = {cid: profiles.get(cid, Profile()).time_zone for cid in present}
-    daily = daily_features(reads, time_zone=zones)
+    daily = daily_features(reads, time_zone=zones, temperatures=customer_temperatures(temperatures, zones))
     daily = daily[pd.to_datetime(daily["date"]).dt.date <= through].reset_index(drop=True)
     for cid in present - set(daily["customer_id"]):
         reasons.setdefault(cid, []).append(f"no reads up to {through.isoformat()}")
@@ -181,7 +187,14 @@ def score_batch(
         if "too early or too late" not in reason:  # routine: no projection near the cycle's ends
             reasons.setdefault(str(row.customer_id), []).append(f"bill projection: {reason}")
     projections = projection_events(projected.projections) if len(projected.projections) else []
-    return Scored([*events, *projections], len(events), len(projections), _skips(reasons), detector_name)
+    weather = (
+        NO_WEATHER
+        if temperatures is None or temperatures.empty
+        else f"daily mean temperatures of {temperatures['time_zone'].nunique()} zone(s)"
+    )
+    return Scored(
+        [*events, *projections], len(events), len(projections), _skips(reasons), detector_name, weather
+    )
 
 
 def _skips(reasons: dict[str, list[str]]) -> list[Skip]:
@@ -221,6 +234,10 @@ class ScoringActivities:
         reads = await self._reads(ids, request.through)
         activity.heartbeat("outage and DR days")
         excluded = excluded_days(await self._exclusion_events(ids, request.through), profiles)
+        zones = sorted({profile.time_zone for profile in profiles.values()})
+        temperatures = await daily_temperatures(
+            self.engine, zones, request.through - timedelta(days=LAST_YEAR[0]), request.through
+        )
         detector, name = load_detector(self.models_dir, request.anomaly_model_version)
         activity.heartbeat("scoring")
         # Feature and model work is CPU-bound: off the event loop the worker shares with others.
@@ -234,6 +251,7 @@ class ScoringActivities:
             detector=detector,
             detector_name=name,
             excluded=excluded,
+            temperatures=temperatures,
         )
         activity.heartbeat("appending")
         try:
@@ -255,16 +273,12 @@ class ScoringActivities:
             skipped=len(scored.reasons),
             reasons=scored.reasons[:MAX_REASONS],
             detector=scored.detector,
+            weather=scored.weather,
         )
 
     async def _profiles(self, ids: list[str]) -> dict[str, Profile]:
         async with self.engine.connect() as conn:
-            rows = await conn.execute(
-                text(
-                    "SELECT customer_id, time_zone, attributes FROM customers WHERE customer_id = ANY(:ids)"
-                ),
-                {"ids": ids},
-            )
+            rows = await scoring_profiles(conn, ids)
             found = {
                 str(row.customer_id): Profile(
                     time_zone=row.time_zone or "UTC",

@@ -375,3 +375,17 @@ def load_shapes(reads: pd.DataFrame, *, time_zone: TimeZones = "UTC") -> pd.Data
         index=pd.Index(local.customers, name="customer_id"),
         columns=HOUR_COLUMNS_WD + HOUR_COLUMNS_WE,
     )
+
+
+def customer_temperatures(
+    zone_temperatures: pd.DataFrame | None, zones: dict[str, str]
+) -> pd.DataFrame | None:
+    """daily_features' `temperatures` (customer_id, date, temp_f) from the zones' daily means
+    (weather/queries.py daily_temperatures: time_zone, date, temperature_c); None without any."""
+    if zone_temperatures is None or zone_temperatures.empty:
+        return None
+    owners = pd.DataFrame({"customer_id": list(zones), "time_zone": list(zones.values())})
+    t = owners.merge(zone_temperatures, on="time_zone")
+    return pd.DataFrame(
+        {"customer_id": t["customer_id"], "date": t["date"], "temp_f": t["temperature_c"] * 1.8 + 32}
+    )

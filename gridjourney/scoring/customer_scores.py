@@ -25,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gridjourney.events.models import NewEvent
 from gridjourney.events.store import EventStore
-from gridjourney.metering.features import daily_features, load_shapes
+from gridjourney.metering.features import customer_temperatures, daily_features, load_shapes
 from gridjourney.metering.store import load_reads
 from gridjourney.projections.queries import scoring_profiles
 from gridjourney.projections.runner import ProjectionRunner
@@ -101,7 +101,7 @@ def score_frame(
     daily = daily_features(
         reads,
         time_zone={c: zones.get(c, "UTC") for c in present},
-        temperatures=_by_customer(temperatures, {c: zones.get(c, "UTC") for c in present}),
+        temperatures=customer_temperatures(temperatures, {c: zones.get(c, "UTC") for c in present}),
     )
     if models.segments is not None:
         assigned = models.segments.assign(
@@ -124,17 +124,6 @@ def score_frame(
             for cid, value in model.score(features).items():
                 out.setdefault(str(cid), {}).setdefault("scores", {})[attribute] = round(float(value), 4)
     return out, skipped
-
-
-def _by_customer(temperatures: pd.DataFrame | None, zones: dict[str, str]) -> pd.DataFrame | None:
-    """daily_features' temperatures (customer_id, date, temp_f) from the zones' daily means."""
-    if temperatures is None or temperatures.empty:
-        return None
-    owners = pd.DataFrame({"customer_id": list(zones), "time_zone": list(zones.values())})
-    t = owners.merge(temperatures, on="time_zone")
-    return pd.DataFrame(
-        {"customer_id": t["customer_id"], "date": t["date"], "temp_f": t["temperature_c"] * 1.8 + 32}
-    )
 
 
 async def latest_read_day(engine: AsyncEngine, customer_ids: list[str]) -> date | None:

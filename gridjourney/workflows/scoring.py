@@ -94,6 +94,7 @@ class ScoreResult(BaseModel):
     skipped: int = 0
     reasons: list[Skip] = Field(default_factory=list, description="Up to MAX_REASONS skipped customers.")
     detector: str = Field("", description="Which detector scored, and why when it is the rule baseline.")
+    weather: str = Field("", description="The temperatures the features had, or that they were weather-free.")
 
 
 class ScanResult(BaseModel):
