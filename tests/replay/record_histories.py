@@ -136,12 +136,25 @@ async def usage_spike(env: WorkflowEnvironment, journey: CompiledJourney) -> Han
     return await start(env, journey, customer, spike)
 
 
+async def rate_coach(env: WorkflowEnvironment, journey: CompiledJourney) -> Handle:
+    """The scoring's customer.updated with a tariff saving of $84 a year: the text, then the email."""
+    customer = customer_outside_holdout(journey)
+    scores = {
+        "best_tariff": "residential_tou",
+        "best_tariff_name": "Time of Use 4-9 PM",
+        "best_tariff_savings": 84.0,
+    }
+    updated = event("customer.updated", customer, attributes={"scores": scores})
+    return await start(env, journey, customer, updated)
+
+
 SCENARIOS: dict[str, Scenario] = {
     "onboarding": onboarding,
     "high_bill_alert": high_bill_alert,
     "dr_event": dr_event,
     "outage_notice": outage_notice,
     "usage_spike": usage_spike,
+    "rate_coach": rate_coach,
 }
 
 
