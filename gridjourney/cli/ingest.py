@@ -81,7 +81,7 @@ def greenbutton(
                     )
                 except GreenButtonError as exc:
                     failures += 1
-                    console.print(f"[red]refused[/] {path}: {exc} (nothing stored)")
+                    console.print(f"[red]refused[/] {path}: {exc} (nothing stored)", soft_wrap=True)
         finally:
             await engine.dispose()
         return failures
@@ -148,20 +148,22 @@ def weather(
             await engine.dispose()
 
     if fmt not in FORMATS:
-        console.print(f"[red]refused[/] {file}: --format must be one of {', '.join(FORMATS)}")
+        console.print(f"[red]refused[/] {file}: --format must be one of {', '.join(FORMATS)}", soft_wrap=True)
         raise typer.Exit(2)
     if units not in UNITS:
-        console.print(f"[red]refused[/] {file}: --units must be one of {', '.join(UNITS)}")
+        console.print(f"[red]refused[/] {file}: --units must be one of {', '.join(UNITS)}", soft_wrap=True)
         raise typer.Exit(2)
     if time_zone is not None and time_zone not in available_timezones():
-        console.print(f"[red]refused[/] {file}: --time-zone {time_zone!r} is not an IANA time zone")
+        console.print(
+            f"[red]refused[/] {file}: --time-zone {time_zone!r} is not an IANA time zone", soft_wrap=True
+        )
         raise typer.Exit(2)
     try:
         report = asyncio.run(main())
     except WeatherFileError as exc:
-        console.print(f"[red]refused[/] {file}: {exc} (nothing stored)")
+        console.print(f"[red]refused[/] {file}: {exc} (nothing stored)", soft_wrap=True)
         raise typer.Exit(1) from None
     _print_weather(report)
     if not report.stations:
-        console.print(f"[red]nothing stored[/] from {file}: no day had a usable temperature")
+        console.print(f"[red]nothing stored[/] from {file}: no day had a usable temperature", soft_wrap=True)
         raise typer.Exit(1)
