@@ -131,6 +131,8 @@ def _print_kill(k: dict[str, Any]) -> None:
         f"{'met' if ok else 'NOT met'}); ledger {k['ledger']}",
         flush=True,
     )
+    if k["duplicates"]:
+        print(f"  duplicated by channel {k['duplicates_by_channel']}: {k['duplicated_keys']}", flush=True)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -300,8 +300,13 @@ async def _count(bench: Bench, run_id: str, population: Population, received: Re
     # the requests in flight at the kill can be in doubt (activities/batch_calls.py).
     held = [k for k in keys if rows.get(k) == "ambiguous"]
     held_not_received = sum(1 for k in held if k not in receipts)
+    channel_of = {key: channel for channel in ("sms", "email") for key in received.keys[channel]}
+    channel_of |= {by_topic.get(t, t): "push" for t in received.keys["push"]}
+    twice = sorted(k for k in ours if receipts[k] > 1)
     return {
         "duplicates": sum(receipts[k] - 1 for k in ours),
+        "duplicates_by_channel": dict(Counter(channel_of[k] for k in twice)),
+        "duplicated_keys": [(k, rows.get(k)) for k in twice[:20]],
         "lost": len(keys) - len(ours) - not_sent_on_purpose - held_not_received,
         "held_not_received": held_not_received,
         "held_but_received": len(held) - held_not_received,
