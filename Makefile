@@ -19,7 +19,7 @@ run: $(STAMP)
 # Two pytest-xdist workers, one per core: each worker is a pytest session with its own Postgres and
 # Temporal servers (tests/conftest.py), and worksteal rebalances when a long test lands late.
 test: $(STAMP) lint
-	$(BIN)/python -m pytest -n 2 --dist worksteal
+	$(BIN)/python -m pytest -n 2 --dist worksteal --durations=15
 
 lint: $(STAMP)
 	$(BIN)/ruff check gridjourney tests bench
