@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 
 @dataclass(frozen=True)
@@ -33,3 +33,17 @@ class FileErrors(Exception, Generic[Problem]):
 
     def __str__(self) -> str:
         return "\n".join(str(error) for error in self.errors)
+
+
+def located_in(loc: tuple[str | int, ...], data: Any) -> tuple[tuple[str | int, ...], tuple[str | int, ...]]:
+    """The longest prefix of a pydantic error's location that exists in the file's data (where the
+    error is shown), and the rest (what is missing or not a key there)."""
+    path: list[str | int] = []
+    current = data
+    for index, part in enumerate(loc):
+        in_list = isinstance(current, list) and isinstance(part, int) and 0 <= part < len(current)
+        if not (in_list or (isinstance(current, dict) and part in current)):
+            return tuple(path), tuple(loc[index:])
+        current = current[part]
+        path.append(part)
+    return tuple(path), ()

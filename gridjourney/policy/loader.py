@@ -18,7 +18,7 @@ from pydantic import ValidationError
 
 from gridjourney.config import Settings
 from gridjourney.dsl.loader import Positions, compose_with_positions
-from gridjourney.file_errors import FileError, FileErrors
+from gridjourney.file_errors import FileError, FileErrors, located_in
 from gridjourney.policy.model import Policy
 
 Path = tuple[str | int, ...]
@@ -96,7 +96,7 @@ def _located(error: ValidationError, data: Any, positions: Positions) -> list[Po
     found: list[PolicyError] = []
     choices: dict[Path, list[str]] = {}  # a union of literals (`sms|email|push` or `any`): one error
     for item in error.errors(include_url=False):
-        path, rest = _data_path(item["loc"], data)
+        path, rest = located_in(item["loc"], data)
         if item["type"] == "literal_error" and rest[:1] != ("[key]",):
             choices.setdefault(path, []).append(str(item.get("ctx", {}).get("expected", "")))
             continue
@@ -107,19 +107,6 @@ def _located(error: ValidationError, data: Any, positions: Positions) -> list[Po
             _at(positions, path, f"{where}: not an allowed value", f"use one of {', '.join(expected)}")
         )
     return list(dict.fromkeys(found))
-
-
-def _data_path(loc: tuple[str | int, ...], data: Any) -> tuple[Path, Path]:
-    """The longest prefix of pydantic's location that exists in the data, and the rest."""
-    path: list[str | int] = []
-    current = data
-    for index, part in enumerate(loc):
-        in_list = isinstance(current, list) and isinstance(part, int) and 0 <= part < len(current)
-        if not (in_list or (isinstance(current, dict) and part in current)):
-            return tuple(path), tuple(loc[index:])
-        current = current[part]
-        path.append(part)
-    return tuple(path), ()
 
 
 def _describe(item: Any, path: Path, rest: Path, positions: Positions) -> PolicyError:

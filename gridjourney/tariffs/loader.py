@@ -14,8 +14,8 @@ from typing import Any
 from pydantic import ValidationError
 
 from gridjourney.dsl.loader import Positions, compose_with_positions
-from gridjourney.file_errors import FileError, FileErrors
-from gridjourney.tariffs.checks import Finding, Path, check_file
+from gridjourney.file_errors import FileError, FileErrors, located_in
+from gridjourney.tariffs.checks import Finding, check_file
 from gridjourney.tariffs.model import TariffFile
 
 GENERIC_HINT = "see the tariffs section of the README and the shipped tariffs.yaml"
@@ -72,7 +72,7 @@ def _at(positions: Positions, finding: Finding) -> TariffError:
 def _located(error: ValidationError, data: Any, positions: Positions) -> list[TariffError]:
     found: list[TariffError] = []
     for item in error.errors(include_url=False):
-        path, rest = _data_path(item["loc"], data)
+        path, rest = located_in(item["loc"], data)
         where = ".".join(str(p) for p in path) or "the file"
         message = str(item["msg"]).removeprefix("Value error, ")
         if item["type"] == "missing":
@@ -86,16 +86,3 @@ def _located(error: ValidationError, data: Any, positions: Positions) -> list[Ta
         else:
             found.append(_at(positions, Finding(path, f"{where}: {message}", GENERIC_HINT)))
     return found
-
-
-def _data_path(loc: tuple[str | int, ...], data: Any) -> tuple[Path, Path]:
-    """The longest prefix of pydantic's location that exists in the data, and the rest."""
-    path: list[str | int] = []
-    current = data
-    for index, part in enumerate(loc):
-        in_list = isinstance(current, list) and isinstance(part, int) and 0 <= part < len(current)
-        if not (in_list or (isinstance(current, dict) and part in current)):
-            return tuple(path), tuple(loc[index:])
-        current = current[part]
-        path.append(part)
-    return tuple(path), ()
