@@ -97,7 +97,7 @@ def parse_element_rows(path: Path, *, station: str | None) -> ParsedWeather:
             continue
         celsius = raw / 10.0
         if not plausible(celsius):
-            issues.append(RowIssue(line, f"{element} {celsius} °C is not a plausible air temperature"))
+            issues.append(RowIssue(line, f"{element} {celsius:.6g} °C is not a plausible air temperature"))
             continue
         values[(station or cells[0], day)][element] = celsius
     return ParsedWeather(FORMAT, "tenths of °C", days_frame(_means(values)), issues, rejected, missing)
@@ -179,7 +179,7 @@ def parse_ncei(path: Path, *, station: str | None, units: str | None) -> ParsedW
                 continue
             if not plausible(celsius):
                 issues.append(
-                    RowIssue(line, f"{element} {celsius:.1f} °C is not a plausible air temperature")
+                    RowIssue(line, f"{element} {celsius:.6g} °C is not a plausible air temperature")
                 )
                 continue
             values[key][element] = celsius

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import available_timezones
 
+import pandas as pd
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gridjourney.weather import ghcn_daily, noaa_hourly, plain_csv
@@ -113,6 +114,28 @@ def parse_weather_file(
             check_station_id(str(name))
         except StationMappingError as exc:
             raise WeatherFileError(f"{exc} (give --station)") from None
+    return _observed_days_only(parsed)
+
+
+# Before this, no station kept hourly or daily records; after tomorrow, a date is not an observation.
+FIRST_OBSERVED_DAY = date(1850, 1, 1)
+
+
+def _observed_days_only(parsed: ParsedWeather) -> ParsedWeather:
+    """Days dated before FIRST_OBSERVED_DAY or after tomorrow (UTC) are reported, not stored."""
+    if parsed.days.empty:
+        return parsed
+    last = datetime.now(UTC).date() + timedelta(days=1)
+    # python dates, not Timestamps: pandas cannot hold the years a bad file may carry (1, 9999)
+    days = parsed.days["date"].map(lambda d: d if type(d) is date else pd.Timestamp(d).date())
+    wrong = ((days < FIRST_OBSERVED_DAY) | (days > last)).astype(bool)
+    for row in parsed.days[wrong].itertuples():
+        parsed.issues.append(
+            RowIssue(
+                0, f"{row.station_id} {row.date}: not between {FIRST_OBSERVED_DAY} and {last}: not stored"
+            )
+        )
+    parsed.days = parsed.days[~wrong].reset_index(drop=True)
     return parsed
 
 

@@ -73,7 +73,7 @@ def parse(path: Path, *, station: str | None, zone_of: Callable[[str], str]) -> 
             continue
         celsius = tenths / 10.0
         if not plausible(celsius):
-            issues.append(RowIssue(line, f"TMP {celsius} °C is not a plausible air temperature"))
+            issues.append(RowIssue(line, f"TMP {celsius:.6g} °C is not a plausible air temperature"))
             continue
         source_station = cells[index["STATION"]]
         if not station and not source_station:

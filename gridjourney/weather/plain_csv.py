@@ -100,7 +100,7 @@ def parse(
             issues.append(RowIssue(line, f"temperature {cells[temp_at]!r} is not a number"))
             continue
         if not plausible(celsius):
-            issues.append(RowIssue(line, f"{celsius:.1f} °C is not a plausible air temperature"))
+            issues.append(RowIssue(line, f"{celsius:.6g} °C is not a plausible air temperature"))
             continue
         when = cells[time_at]
         try:

@@ -57,6 +57,14 @@ async def test_a_file_that_is_not_weather_is_refused_whole(engine: AsyncEngine, 
     ).empty
 
 
+def test_days_that_cannot_be_observations_are_reported_not_stored(tmp_path: Path) -> None:
+    path = tmp_path / "odd.csv"
+    path.write_text("station,date,tmean_c\nS1,0001-01-01,3\nS1,2024-01-01,1.5\nS1,9999-12-31,5\n")
+    parsed = parse_weather_file(path, stations={})
+    assert [str(d) for d in parsed.days["date"]] == ["2024-01-01"]
+    assert [issue.message.split(":")[0] for issue in parsed.issues] == ["S1 0001-01-01", "S1 9999-12-31"]
+
+
 def test_a_bad_zone_or_unit_is_one_line() -> None:
     with pytest.raises(WeatherFileError, match="'Mars/Olympus' is not an IANA time zone"):
         parse_weather_file(HEATHROW_2013, station="S1", time_zone="Mars/Olympus", stations={})
