@@ -7,11 +7,15 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 import pyarrow.parquet as pq
 
 from gridjourney.metering.features import daily_features, load_shapes
+
+if TYPE_CHECKING:
+    from gridjourney.simulate import Simulation
 
 
 @dataclass(frozen=True)
@@ -76,6 +80,18 @@ def _customer_blocks(reads: pq.ParquetFile) -> list[list[int]]:
             groups.append([i])
             seen = ids
     return groups
+
+
+def from_simulation(sim: Simulation) -> Dataset:
+    """The dataset of a simulation held in memory (the tests, the real-reads protocol's training)."""
+    return build(
+        sim.customers,
+        sim.anomalies(),
+        sim.dr_event_dates(),
+        sim.daily_temperatures(),
+        sim.read_blocks(),
+        sim.config.days,
+    )
 
 
 def from_parquet(directory: Path, progress: Callable[[], None] = lambda: None) -> Dataset:

@@ -196,18 +196,11 @@ def _config(seed: int, shape: dict[str, int], anomaly_rate: float = 0.2) -> Any:
 
 def train_on_simulation(seed: int) -> anomaly.AnomalyDetector:
     """The detector as `models train` fits it, on a simulation of its own (never on real reads)."""
-    from gridjourney.scoring.dataset import build
+    from gridjourney.scoring.dataset import from_simulation
     from gridjourney.simulate import Simulation
 
     sim = Simulation(_config(seed, TRAINING_SIMULATION))
-    data = build(
-        sim.customers,
-        sim.anomalies(),
-        sim.dr_event_dates(),
-        sim.daily_temperatures(),
-        sim.read_blocks(),
-        sim.config.days,
-    )
+    data = from_simulation(sim)
     return anomaly.fit_detector(data.daily, seed=seed)
 
 

@@ -4,18 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from gridjourney.scoring.dataset import Dataset, build
+from gridjourney.scoring.dataset import Dataset, from_simulation
 from gridjourney.simulate import Simulation, SimulationConfig
 
 
 @pytest.fixture(scope="session")
 def dataset() -> Dataset:
     sim = Simulation(SimulationConfig(customers=800, days=60, seed=21, interval_minutes=60))
-    return build(
-        sim.customers,
-        sim.anomalies(),
-        sim.dr_event_dates(),
-        sim.daily_temperatures(),
-        sim.read_blocks(),
-        sim.config.days,
-    )
+    return from_simulation(sim)

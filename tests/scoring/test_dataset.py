@@ -11,20 +11,13 @@ import pyarrow.parquet as pq
 import pytest
 
 from gridjourney.scoring import segmentation
-from gridjourney.scoring.dataset import build, from_parquet, row_groups
+from gridjourney.scoring.dataset import build, from_parquet, from_simulation, row_groups
 from gridjourney.simulate import Simulation, SimulationConfig
 from gridjourney.simulate.output import write_ground_truth
 
 
 def _in_memory(sim: Simulation) -> tuple[pd.DataFrame, pd.DataFrame]:
-    data = build(
-        sim.customers,
-        sim.anomalies(),
-        sim.dr_event_dates(),
-        sim.daily_temperatures(),
-        sim.read_blocks(),
-        sim.config.days,
-    )
+    data = from_simulation(sim)
     return data.daily, data.shapes
 
 
