@@ -14,9 +14,10 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Annotated
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
 
 from gridjourney.dsl.windows import TimeWindow, windows_from_text
+from gridjourney.events.fields import NoNul
 
 TARIFF_NAME = r"^[a-z][a-z0-9_]*$"
 KINDS = ("flat", "tiered", "time_of_use")
@@ -25,6 +26,9 @@ Money = Annotated[Decimal, Field(ge=0, max_digits=12, decimal_places=6)]
 Hours = Annotated[list[TimeWindow], BeforeValidator(windows_from_text), Field(min_length=1)]
 # period name -> the local hours it covers, e.g. {peak: ["16:00-21:00"], off_peak: [...]}
 Schedule = dict[Annotated[str, Field(pattern=TARIFF_NAME)], Hours]
+# The title customers read: it travels in `customer.updated` payloads (scoring/tariff_scores.py),
+# so it must be text the event store can hold (no NUL, no lone surrogate).
+Title = Annotated[str, StringConstraints(min_length=1, max_length=80), NoNul]
 
 
 class Strict(BaseModel):
@@ -58,7 +62,7 @@ class Season(Strict):
 
 
 class Tariff(Strict):
-    name: str | None = Field(None, max_length=80, description="As customers read it.")
+    name: Title | None = Field(None, description="As customers read it.")
     group: str = Field(
         "residential",
         pattern=TARIFF_NAME,

@@ -131,6 +131,11 @@ def test_a_good_file_keeps_decimal_amounts() -> None:
             "    fixed_monthly: 10.00\n    tiered: {tiers: [{rate: 1}]}",
             ["5:3: a tariff has one kind of energy charge, this one has 2: flat, tiered"],
         ),
+        (  # the name travels in customer.updated payloads, which cannot hold a NUL
+            "    flat: {rate: 0.16}",
+            '    flat: {rate: 0.16}\n    name: "Flat\\0rate"',
+            ["8:11: tariffs.flat.name: contains a NUL character (\\u0000)"],
+        ),
     ],
 )
 def test_a_bad_file_is_refused_at_its_position(old: str, new: str, expected: list[str]) -> None:
