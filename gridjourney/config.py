@@ -85,6 +85,10 @@ class Settings(BaseSettings):
 
     journeys_dir: Path = Path("journeys")
     templates_dir: Path = Path("templates")
+    events_dir: Path = Field(Path("events"), description="Declared event types (events/declared.py).")
+    customer_attributes_file: Path = Field(
+        Path("customer_attributes.yaml"), description="Declared customer attributes (dsl/vocabulary.py)."
+    )
     max_event_body_bytes: int = 1_000_000
     max_events_per_batch: int = 1_000
 
