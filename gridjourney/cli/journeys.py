@@ -1,17 +1,26 @@
-"""`gridjourney journeys validate|schema|publish`: check journey files, print the language's JSON
-Schema (for editors), and publish versions to the database."""
+"""`gridjourney journeys validate|schema|publish|preview|backtest`: check journey files, print the
+language's JSON Schema (for editors), publish versions to the database, show every message a journey
+sends, and replay a period of the event log through a journey without sending."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from gridjourney.config import get_settings
-from gridjourney.content.preview import preview_sms
+from gridjourney.content.preview import (
+    generated_customer,
+    html_file_name,
+    preview_journey,
+    preview_sms,
+    preview_text,
+    send_uses,
+)
+from gridjourney.content.preview_graph import journey_mermaid
 from gridjourney.dsl.compiler import check_journey
 from gridjourney.dsl.json_schema import journey_json_schema
 from gridjourney.dsl.loader import JourneyError, JourneyErrors, iter_yaml_files, load_journey_with_positions
@@ -149,3 +158,91 @@ def publish(paths: PathsArg, templates: TemplatesOpt = None) -> None:
             await engine.dispose()
 
     asyncio.run(run())
+
+
+def _sample_customer(
+    journey_file: Path, option: str | None, customer_id: str | None, generated: dict[str, Any]
+) -> dict[str, Any]:
+    """--customer (JSON text or a .json file), else --customer-id from the database, else generated."""
+    if option is not None:
+        source = Path(option)
+        text = source.read_text(encoding="utf-8") if source.suffix == ".json" and source.is_file() else option
+        try:
+            given = json.loads(text)
+        except json.JSONDecodeError as error:
+            typer.echo(f"{journey_file}: --customer is not JSON: {error}", err=True)
+            raise typer.Exit(2) from None
+        if not isinstance(given, dict):
+            typer.echo(f"{journey_file}: --customer must be a JSON object of customer fields", err=True)
+            raise typer.Exit(2)
+        return {**generated, **given}
+    if customer_id is not None:
+        return {**generated, **_stored_customer(journey_file, customer_id)}
+    return generated
+
+
+def _stored_customer(journey_file: Path, customer_id: str) -> dict[str, Any]:
+    from gridjourney.activities.context import load_customer
+    from gridjourney.db.engine import create_engine
+    from gridjourney.devstack import resolve_database_url
+
+    async def read() -> dict[str, Any] | None:
+        engine = create_engine(resolve_database_url(get_settings()), pool_size=1)
+        try:
+            record = await load_customer(engine, customer_id)
+        finally:
+            await engine.dispose()
+        return None if record is None else record.namespace()
+
+    found = asyncio.run(read())
+    if found is None:
+        typer.echo(f"{journey_file}: no customer {customer_id!r} in the database", err=True)
+        raise typer.Exit(2)
+    return found
+
+
+@journeys_app.command()
+def preview(
+    file: Annotated[Path, typer.Argument(help="A journey file.")],
+    templates: TemplatesOpt = None,
+    customer: Annotated[
+        str | None,
+        typer.Option("--customer", help="Sample customer: JSON text or a .json file (fields of `customer`)."),
+    ] = None,
+    customer_id: Annotated[
+        str | None, typer.Option("--customer-id", help="Sample customer: one from the database.")
+    ] = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Folder to save each email's HTML in (one file per message).")
+    ] = None,
+) -> None:
+    """Render every send step on every channel in every locale with a sample customer and event, and
+    print the journey's graph as Mermaid text. SMS show their encoding and segment count.
+
+    Without --customer or --customer-id the sample customer has every attribute its templates read."""
+    templates_dir = _templates_dir(templates)
+    (path,) = _files([file])
+    definition, errors = validate_file(path, templates_dir)
+    for error in errors:
+        typer.echo(str(error), err=True)
+    if definition is None:
+        raise typer.Exit(1)
+    generated = generated_customer(templates_dir, send_uses(definition))
+    sample = _sample_customer(path, customer, customer_id, generated)
+    previews = preview_journey(definition, templates_dir, sample)
+    if out is not None:
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            typer.echo(f"{out}: cannot create the folder: {error.strerror}", err=True)
+            raise typer.Exit(2) from None
+    for message in previews:
+        typer.echo(preview_text(message))
+        if message.html is not None and out is not None:
+            saved = out / html_file_name(message)
+            saved.write_text(message.html, encoding="utf-8")
+            typer.echo(f"   HTML: {saved}")
+    typer.echo("")
+    typer.echo(journey_mermaid(definition))
+    if errors or any(message.problem for message in previews):
+        raise typer.Exit(1)

@@ -1,6 +1,7 @@
-"""Rendering a journey's SMS templates with sample values, to warn about segment counts (counted by
-gridjourney/content/sms.py) before publishing. Sample values are deliberately on the long side (a
-four-digit amount, a long name) so a template that fits here fits for real customers too."""
+"""Rendering a journey's messages with sample values: `journeys validate` warns about SMS segment
+counts (counted by gridjourney/content/sms.py), `journeys preview` shows every message in every locale.
+Sample values are deliberately on the long side (a four-digit amount, a long name) so a template that
+fits here fits for real customers too."""
 
 from __future__ import annotations
 
@@ -11,8 +12,15 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from gridjourney.content.render import TemplateProblem, render, template_locales
+from gridjourney.content.render import (
+    TemplateProblem,
+    render,
+    template_locales,
+    template_path,
+    template_variables,
+)
 from gridjourney.content.sms import sms_segments
+from gridjourney.dsl.schema import JourneyDefinition, SendStep
 from gridjourney.events.types import EVENT_TYPES
 
 MAX_SEGMENTS = 2
@@ -98,3 +106,141 @@ def preview_sms(
             warning = 'marketing texts must say how to opt out, e.g. "Reply STOP to opt out"'
         previews.append(SmsPreview(where, encoding, segments, warning))
     return previews
+
+
+# --- the whole journey: every message a marketer can get, in every locale ------------------------
+@dataclass(frozen=True)
+class SendUse:
+    """A send of the journey: a step, or a cohort update notice (step id `on_update:<event>`)."""
+
+    step_id: str
+    channels: tuple[str, ...]
+    template: str
+    event_type: str  # what `event` is in its templates
+
+
+@dataclass(frozen=True)
+class MessagePreview:
+    step_id: str
+    channel: str
+    template: str
+    locale: str
+    subject: str | None = None
+    text: str | None = None
+    html: str | None = None
+    url: str | None = None
+    encoding: str | None = None  # SMS only
+    segments: int | None = None  # SMS only
+    problem: str | None = None  # could not render: the rest is None
+
+
+def send_uses(definition: JourneyDefinition) -> list[SendUse]:
+    trigger = definition.trigger[0].event
+    uses = [
+        SendUse(step.id, tuple(step.send.channels), step.send.template, trigger)
+        for step in definition.steps
+        if isinstance(step, SendStep)
+    ]
+    if definition.cohort is not None:
+        uses += [
+            SendUse(f"on_update:{n.event}", tuple(n.send.channels), n.send.template, trigger)
+            for n in definition.cohort.on_update
+        ]
+    return uses
+
+
+def _set_path(target: dict[str, Any], path: list[str], value: Any) -> None:
+    for key in path[:-1]:
+        inner = target.get(key)
+        if not isinstance(inner, dict):
+            inner = target[key] = {}
+        target = inner
+    target.setdefault(path[-1], value)
+
+
+def generated_customer(templates_dir: Path, uses: list[SendUse]) -> dict[str, Any]:
+    """The sample customer with every `customer.*` path the journey's templates read filled in
+    (a readable placeholder naming the attribute), so no message fails on a missing attribute."""
+    customer: dict[str, Any] = {
+        "customer_id": "C-000000123",
+        "name": "Alexandra Rodriguez",
+        "time_zone": "America/Los_Angeles",
+    }
+    for use in uses:
+        for channel in use.channels:
+            for locale in template_locales(templates_dir, channel, use.template):
+                try:
+                    read = template_variables(templates_dir, channel, use.template, locale)
+                except TemplateProblem:
+                    continue  # reported when the message is rendered
+                for path in sorted(read):
+                    parts = path.split(".")
+                    if parts[0] == "customer" and len(parts) > 1:
+                        _set_path(customer, parts[1:], parts[-1].upper())
+    return customer
+
+
+def preview_journey(
+    definition: JourneyDefinition, templates_dir: Path, customer: dict[str, Any]
+) -> list[MessagePreview]:
+    """Every message of every send, on each of its channels, in each locale that has the template.
+    `customer` is the sample customer; its `locale` is replaced by each one in turn."""
+    previews = []
+    for use in send_uses(definition):
+        event = sample_event(use.event_type) if use.event_type in EVENT_TYPES else {"type": use.event_type}
+        for channel in use.channels:
+            locales = template_locales(templates_dir, channel, use.template)
+            if not locales:
+                problem = f"no template {template_path(channel, use.template, 'en')}"
+                previews.append(MessagePreview(use.step_id, channel, use.template, "-", problem=problem))
+            for locale in locales:
+                context = {
+                    "customer": {**customer, "locale": locale},
+                    "event": event,
+                    "journey": {"id": definition.id, "version": 1},
+                }
+                previews.append(_one(templates_dir, use, channel, locale, context))
+    return previews
+
+
+def _one(
+    templates_dir: Path, use: SendUse, channel: str, locale: str, context: dict[str, Any]
+) -> MessagePreview:
+    try:
+        message = render(templates_dir, channel, use.template, locale, context)
+    except TemplateProblem as problem:
+        return MessagePreview(use.step_id, channel, use.template, locale, problem=str(problem))
+    encoding, segments = sms_segments(message.body) if channel == "sms" else (None, None)
+    return MessagePreview(
+        use.step_id,
+        channel,
+        use.template,
+        locale,
+        subject=message.subject,
+        text=message.body,
+        html=message.html,
+        url=message.url,
+        encoding=encoding,
+        segments=segments,
+    )
+
+
+def html_file_name(preview: MessagePreview) -> str:
+    return f"{preview.step_id.replace(':', '_')}.{preview.template}.{preview.locale}.html"
+
+
+def preview_text(preview: MessagePreview) -> str:
+    """One message as `journeys preview` prints it."""
+    head = f"== {preview.step_id} · {preview.channel} · {preview.template} · {preview.locale}"
+    if preview.problem is not None:
+        return f"{head}\n   cannot render: {preview.problem}"
+    lines = [head]
+    if preview.encoding is not None:
+        assert preview.text is not None
+        lines.append(f"   {preview.encoding}, {preview.segments} segment(s), {len(preview.text)} characters")
+    if preview.subject is not None:
+        lines.append(f"   Subject: {preview.subject}")
+    if preview.url is not None:
+        lines.append(f"   URL: {preview.url}")
+    lines += [f"   | {line}" for line in (preview.text or "").splitlines()]
+    return "\n".join(lines)

@@ -1,0 +1,82 @@
+"""`journeys preview`'s rendering: every send, channel and locale, SMS encodings, and the graph."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from gridjourney.content.preview import generated_customer, preview_journey, send_uses
+from gridjourney.content.preview_graph import journey_mermaid
+from gridjourney.dsl.loader import load_journey_with_positions
+from gridjourney.dsl.schema import JourneyDefinition
+
+JOURNEY = """
+id: winter_prep
+purpose: informational
+trigger: {event: bill.issued}
+steps:
+  - id: pick
+    branch:
+      - when: "customer.heating == 'electric'"
+        goto: tips
+      - goto: end
+  - id: tips
+    send: {channels: [sms, email], template: winter_tips}
+"""
+
+
+def definition(text: str = JOURNEY) -> JourneyDefinition:
+    return load_journey_with_positions(text, "winter_prep.yaml").definition
+
+
+def templates(root: Path) -> Path:
+    files = {
+        "sms/en/winter_tips.j2": (
+            "Hi {{ customer.name }}, your {{ customer.heating }} heat costs more in winter."
+        ),
+        "sms/es/winter_tips.j2": "Hola {{ customer.name }}, ¿su calefacción {{ customer.heating }}? 🔥",
+        "email/en/winter_tips.j2": "Subject: Winter is coming\n\nHi {{ customer.name }},\n\nTurn it down.",
+    }
+    for name, text in files.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text(text, encoding="utf-8")
+    return root
+
+
+def test_every_channel_and_locale_is_rendered_with_the_attributes_templates_read(tmp_path: Path) -> None:
+    root = templates(tmp_path)
+    journey = definition()
+    customer = generated_customer(root, send_uses(journey))
+    assert customer["heating"] == "HEATING"
+    previews = preview_journey(journey, root, customer)
+    assert [(p.step_id, p.channel, p.locale) for p in previews] == [
+        ("tips", "sms", "en"),
+        ("tips", "sms", "es"),
+        ("tips", "email", "en"),
+    ]
+    sms_en, sms_es, email = previews
+    assert (sms_en.encoding, sms_en.segments) == ("GSM-7", 1)
+    assert sms_en.text is not None and "HEATING" in sms_en.text
+    assert sms_es.encoding == "UCS-2"  # ¿ is GSM-7, the emoji is not
+    assert email.subject == "Winter is coming"
+    assert email.html is not None and "Turn it down." in email.html
+    assert email.encoding is None
+
+
+def test_a_given_customer_replaces_the_samples_and_a_missing_template_is_a_problem(tmp_path: Path) -> None:
+    root = templates(tmp_path)
+    (root / "email" / "en" / "winter_tips.j2").unlink()
+    previews = preview_journey(definition(), root, {"name": "Zoë", "heating": "gas"})
+    assert previews[0].text == "Hi Zoë, your gas heat costs more in winter."
+    missing = [p for p in previews if p.channel == "email"]
+    assert len(missing) == 1 and missing[0].problem is not None
+    assert "email/en/winter_tips.j2" in missing[0].problem
+
+
+def test_the_graph_shows_step_kinds_and_branch_conditions() -> None:
+    text = journey_mermaid(definition())
+    assert text.startswith("flowchart TD")
+    assert "_trigger --> pick" in text
+    assert "pick -->|\"customer.heating == 'electric'\"| tips" in text
+    assert 'pick -->|"otherwise"| _end' in text
+    assert 'tips["tips — send: winter_tips via sms, email"]' in text
+    assert "tips --> _end" in text
