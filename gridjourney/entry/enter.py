@@ -21,7 +21,7 @@ from temporalio.client import Client
 
 from gridjourney.dsl.schema import CompiledJourney
 from gridjourney.entry import queries
-from gridjourney.entry.plan import entry_plan
+from gridjourney.entry.plan import entry_plan, kept_out_by_record, window_start
 from gridjourney.entry.starter import StartResult, start_journey
 from gridjourney.workflows.contracts import EventRef
 
@@ -67,12 +67,10 @@ async def _kept_out_by_record(
     entry = journey.definition.entry
     if entry.reentry == "after_exit":
         return False
-    if await queries.is_recorded(conn, workflow_id):
-        return True
-    if entry.reentry != "once_per_window":
-        return False
-    if entry.window is None:  # the schema requires a window with once_per_window
-        raise ValueError(f"journey {journey.journey_id!r} has no entry window")
-    return await queries.entered_after(
-        conn, journey.journey_id, customer_id, trigger.occurred_at - entry.window
+    recorded = await queries.is_recorded(conn, workflow_id)
+    in_window = (
+        not recorded
+        and entry.reentry == "once_per_window"
+        and await queries.entered_after(conn, journey.journey_id, customer_id, window_start(entry, trigger))
     )
+    return kept_out_by_record(entry, recorded=recorded, entered_in_window=in_window)

@@ -16,10 +16,11 @@ express that, so gridjourney/entry/enter.py checks it against the entry record.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 
-from gridjourney.dsl.schema import CompiledJourney
+from gridjourney.dsl.schema import CompiledJourney, EntrySpec
 from gridjourney.workflows.contracts import EventRef
 
 
@@ -46,3 +47,22 @@ def entry_plan(journey: CompiledJourney, customer_id: str, trigger: EventRef) ->
     if reentry == "once_per_window":
         return EntryPlan(f"{base}:w{trigger.event_id}", reject, fail)
     return EntryPlan(f"{base}:e{trigger.event_id}", reject, fail)  # every_trigger
+
+
+def window_start(entry: EntrySpec, trigger: EventRef) -> datetime:
+    """once_per_window: an entry with a trigger after this moment keeps the customer out."""
+    if entry.window is None:  # the schema requires a window with once_per_window
+        raise ValueError("once_per_window needs an entry window")
+    return trigger.occurred_at - entry.window
+
+
+def kept_out_by_record(entry: EntrySpec, *, recorded: bool, entered_in_window: bool) -> bool:
+    """The re-entry rule against the entry record: whether this instance id was entered already
+    (`recorded`), and for once_per_window whether an entry lies after `window_start`. after_exit is
+    left to Temporal (a run still open under the id refuses the start). entry/enter.py reads the
+    record from the database; gridjourney/backtest/ keeps its own."""
+    if entry.reentry == "after_exit":
+        return False
+    if recorded:
+        return True
+    return entry.reentry == "once_per_window" and entered_in_window
