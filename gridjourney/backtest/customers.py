@@ -1,0 +1,150 @@
+"""The customers as the projections would have held them at each moment of a backtest: profiles and
+attributes, consents, suppressed addresses, push subscriptions, and the messages counted by frequency
+caps. Folded in memory from the log's events, in order, with the projections' rules
+(projections/customers.py, consents.py, suppressions.py, push_subscriptions.py), so a backtest needs
+no database writes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from gridjourney.activities.context import CustomerRecord
+from gridjourney.activities.eligibility import CONSENT_REVOKED, SUPPRESSED_ADDRESS, Facts
+from gridjourney.dsl.schema import Purpose
+from gridjourney.events.models import StoredEvent
+from gridjourney.policy import caps
+from gridjourney.policy.model import FrequencyCap, Policy
+from gridjourney.projections.customers import GRID_FIELDS, PERSONAL_FIELDS, PROFILE_FIELDS
+
+STATE_EVENT_TYPES = frozenset(
+    {
+        "customer.created",
+        "customer.updated",
+        "customer.erased",
+        "consent.changed",
+        "suppression.added",
+        "suppression.removed",
+        "push.subscribed",
+        "push.unsubscribed",
+    }
+)
+# How a STOP reply shows in the log: consent revoked by SMS reply (inbound/), or the carrier's opt-out.
+STOP_METHODS = frozenset({"sms_reply"})
+STOP_SUPPRESSIONS = frozenset({"carrier_opt_out", "stop"})
+STOP = "stop"
+
+
+@dataclass
+class CustomerState:
+    record: CustomerRecord
+    consents: dict[tuple[str, str], bool] = field(default_factory=dict)
+    consent_methods: dict[tuple[str, str], str | None] = field(default_factory=dict)
+    suppressed: dict[tuple[str, str], str] = field(default_factory=dict)
+    push_endpoints: list[str] = field(default_factory=list)
+
+
+class Customers:
+    def __init__(self) -> None:
+        self._states: dict[str, CustomerState] = {}
+        # (at, purpose, channel) of every message counted by caps: other journeys' (the send ledger)
+        # and the backtest's own
+        self._sends: dict[str, list[tuple[datetime, str, str]]] = {}
+
+    def get(self, customer_id: str) -> CustomerState | None:
+        return self._states.get(customer_id)
+
+    def apply(self, event: StoredEvent) -> None:
+        """One state event (STATE_EVENT_TYPES); other types change nothing."""
+        if event.customer_id is None:
+            return
+        if event.type in ("customer.created", "customer.updated"):
+            self._profile(event.customer_id, event.type, event.payload)
+            return
+        state = self._states.get(event.customer_id)
+        if state is None:
+            state = self._states[event.customer_id] = CustomerState(
+                CustomerRecord(customer_id=event.customer_id)
+            )
+        payload = event.payload
+        if event.type == "customer.erased":
+            state.record = state.record.model_copy(update={name: None for name in PERSONAL_FIELDS})
+        elif event.type == "consent.changed":
+            key = (payload["channel"], payload["purpose"])
+            state.consents[key] = bool(payload["granted"])
+            state.consent_methods[key] = payload.get("method")
+        elif event.type == "suppression.added":
+            state.suppressed[(payload["channel"], payload["address"])] = payload["reason"]
+        elif event.type == "suppression.removed":
+            state.suppressed.pop((payload["channel"], payload["address"]), None)
+        elif event.type == "push.subscribed" and payload["endpoint"] not in state.push_endpoints:
+            state.push_endpoints.append(payload["endpoint"])
+        elif event.type == "push.unsubscribed" and payload["endpoint"] in state.push_endpoints:
+            state.push_endpoints.remove(payload["endpoint"])
+
+    def _profile(self, customer_id: str, event_type: str, payload: dict[str, Any]) -> None:
+        state = self._states.get(customer_id)
+        fields = {name: payload.get(name) for name in PROFILE_FIELDS + GRID_FIELDS}
+        attributes = payload.get("attributes") or {}
+        if state is None:
+            state = self._states[customer_id] = CustomerState(CustomerRecord(customer_id=customer_id))
+        current = state.record
+        if event_type == "customer.created":
+            # customer.created states the whole profile (with its defaults); updated, what it names
+            changes = dict(fields)
+            changes["locale"] = fields["locale"] or "en"
+            changes["time_zone"] = fields["time_zone"] or "UTC"
+        else:
+            changes = {name: value for name, value in fields.items() if value is not None}
+        merged = {**current.attributes, **attributes}
+        changes["attributes"] = {key: value for key, value in merged.items() if value is not None}
+        state.record = current.model_copy(update=changes)
+
+    def set_attribute(self, customer_id: str, name: str, value: Any) -> None:
+        """An `update` step's write (the engine appends customer.updated; here it is folded at once)."""
+        state = self._states.get(customer_id)
+        if state is None:
+            return
+        attributes = {**state.record.attributes, name: value}
+        if value is None:
+            attributes.pop(name)
+        state.record = state.record.model_copy(update={"attributes": attributes})
+
+    def record_send(self, customer_id: str, at: datetime, purpose: str, channel: str) -> None:
+        self._sends.setdefault(customer_id, []).append((at, purpose, channel))
+
+    def facts(self, policy: Policy, state: CustomerState, purpose: Purpose, now: datetime) -> Facts:
+        """What activities/eligibility.py `gather` reads from the database, from the fold. Outages are
+        not replayed: a backtest never refuses for `active_outage`."""
+        rules = policy.rules(purpose)
+        counts: dict[FrequencyCap, int] = {}
+        sends = self._sends.get(state.record.customer_id, [])
+        if "frequency_caps" not in rules.exempt_from:
+            for cap in rules.caps:
+                since = caps.window_start(cap, now)
+                counted = caps.counted_channel(cap)
+                counts[cap] = sum(
+                    1
+                    for at, sent_purpose, channel in sends
+                    if since <= at <= now
+                    and sent_purpose == purpose
+                    and (counted is None or channel == counted)
+                )
+        return Facts(
+            consents=state.consents,
+            suppressed=state.suppressed,
+            push_endpoints=state.push_endpoints,
+            cap_counts=counts,
+        )
+
+
+def refusal_reason(state: CustomerState, channel: str, purpose: str, code: str) -> str:
+    """The eligibility code, with a STOP reply (or the carrier's opt-out) told apart as `stop`."""
+    if code == CONSENT_REVOKED and state.consent_methods.get((channel, purpose)) in STOP_METHODS:
+        return STOP
+    if code == SUPPRESSED_ADDRESS and any(
+        reason in STOP_SUPPRESSIONS for (ch, _), reason in state.suppressed.items() if ch == channel
+    ):
+        return STOP
+    return code

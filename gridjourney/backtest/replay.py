@@ -1,0 +1,398 @@
+"""The backtest's replay: a period of the event log run through one per-customer journey, in memory,
+in the order the events occurred, with simulated time. Nothing is sent and no workflow starts.
+
+Every decision is the engine's own function: which events start the journey
+(router/matching.py `triggered_journeys`), the instance id and the re-entry rule (entry/plan.py), the
+holdout and split groups (workflows/assignment.py), branches, waits, `wait_for` matches, goals
+(workflows/decisions.py), and each message's eligibility (activities/eligibility.py `judge`, over
+facts folded from the log in backtest/customers.py). What the replay does in place of I/O:
+
+- the customer is read from the fold as the projections would have held them at that moment;
+- a send judged eligible counts as sent at that moment (and against the caps of later ones);
+  deferred by quiet hours, it is judged again at the moment `judge` named, as the workflow does;
+- a `score` step does not score (no models run in a backtest): branches read the scores the log set;
+- an `update` step changes the customer in the fold, as its customer.updated event would;
+- runs still waiting when the log's period ends go on in simulated time (with no more events) until
+  they finish or `horizon` has passed, so a run's later messages are counted too.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+from collections.abc import Collection
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any, Literal
+
+from gridjourney.activities.eligibility import judge
+from gridjourney.backtest.customers import STATE_EVENT_TYPES, Customers, refusal_reason
+from gridjourney.backtest.report import EXAMPLES, BacktestReport, StepReport
+from gridjourney.content.render import candidate_locales, template_exists
+from gridjourney.dsl.expressions import evaluate
+from gridjourney.dsl.schema import (
+    AnyStep,
+    BranchStep,
+    Channel,
+    CompiledJourney,
+    ScoreStep,
+    SendStep,
+    SplitStep,
+    UpdateStep,
+    WaitForStep,
+    WaitStep,
+)
+from gridjourney.entry.plan import entry_plan, kept_out_by_record, window_start
+from gridjourney.events.models import StoredEvent
+from gridjourney.policy.model import Policy
+from gridjourney.router.matching import listened_event_types, triggered_journeys
+from gridjourney.router.router import event_ref, is_routed
+from gridjourney.workflows.assignment import in_holdout
+from gridjourney.workflows.contracts import EventRef, SendMessageInput
+from gridjourney.workflows.decisions import (
+    KINDS,
+    accepts,
+    choose_branch,
+    choose_split,
+    event_namespace,
+    in_goal_window,
+    step_namespace,
+    target,
+    wait_deadline,
+)
+
+ALL_CHANNELS: tuple[Channel, ...] = ("sms", "email", "push")
+HORIZON = timedelta(days=366)
+WaitKind = Literal["wait", "wait_for", "send", "goal"]
+
+
+@dataclass
+class _Run:
+    """One journey instance in the replay (JourneyWorkflow's state, as far as counting needs it)."""
+
+    workflow_id: str
+    customer_id: str
+    trigger: EventRef
+    holdout: bool
+    step_id: str | None = None
+    waiting: WaitKind | None = None
+    timer: int = 0  # the live timer's number; a timer with another number was cancelled
+    converted: bool = False
+    held: list[EventRef] = field(default_factory=list)
+    visits: dict[str, int] = field(default_factory=dict)
+    open: bool = True
+
+
+class Replay:
+    def __init__(
+        self,
+        journey: CompiledJourney,
+        policy: Policy,
+        start: datetime,
+        end: datetime,
+        *,
+        templates_dir: Path | None = None,
+        channels: Collection[Channel] = ALL_CHANNELS,
+        horizon: timedelta = HORIZON,
+    ) -> None:
+        if journey.definition.mode != "per_customer":
+            raise ValueError("a backtest replays per-customer journeys; cohort journeys are not replayed")
+        self.journey = journey
+        self.policy = policy
+        self.start, self.end, self.horizon = start, end, horizon
+        self.templates_dir = templates_dir
+        self.channels = channels
+        self.customers = Customers()
+        self.report = BacktestReport(journey.journey_id, start, end)
+        for step in journey.definition.steps:
+            self.report.steps.setdefault(
+                step.id, StepReport(step.id, KINDS.get(type(step), "dr_performance"))
+            )
+        self.now = start
+        self._timers: list[tuple[datetime, int, int, _Run]] = []
+        self._sequence = itertools.count()
+        self._runs: dict[str, list[_Run]] = {}  # customer → open runs
+        self._recorded: set[str] = set()  # the entry record: instance ids entered
+        self._entered_at: dict[str, list[datetime]] = {}  # customer → their entries' trigger times
+        self._listened = listened_event_types(journey)
+        self._trigger_types = {t.event for t in journey.definition.trigger}
+        self._awaited = {s.wait_for.event for s in journey.definition.steps if isinstance(s, WaitForStep)}
+        self._locales: dict[tuple[str, str, str], str] = {}
+
+    # --- the log ----------------------------------------------------------------------------------
+    def feed(self, event: StoredEvent) -> None:
+        """The next event of the log, in (occurred_at, position) order."""
+        self._run_timers(before=event.occurred_at)
+        self.now = max(self.now, event.occurred_at)
+        if event.type in STATE_EVENT_TYPES:
+            self.customers.apply(event)
+        if not self.start <= event.occurred_at < self.end:
+            return
+        customer_id = event.customer_id
+        if customer_id is None or not is_routed(event.type):
+            return
+        if event.type not in self._trigger_types and event.type not in self._listened:
+            return
+        ref = event_ref(event)
+        # the router's order (router/router.py `_route`): start what the event triggers, then signal
+        if event.type in self._trigger_types:
+            state = self.customers.get(customer_id)
+            customer = state.record.namespace() if state is not None else None
+            if triggered_journeys(ref, [self.journey], customer):
+                self.report.triggers_matched += 1
+                self._enter(ref, customer_id)
+        if event.type in self._listened:
+            for run in list(self._runs.get(customer_id, [])):
+                if run.trigger.event_id != ref.event_id:  # a run has seen its own trigger
+                    self._signal(run, ref)
+
+    def seed_send(self, customer_id: str, at: datetime, purpose: str, channel: str) -> None:
+        """A message of another journey (the send ledger): it counts against the caps."""
+        self.customers.record_send(customer_id, at, purpose, channel)
+
+    def finish(self) -> BacktestReport:
+        self._run_timers(before=self.end + self.horizon)
+        self.report.still_active = sum(len(runs) for runs in self._runs.values())
+        return self.report
+
+    # --- entering -----------------------------------------------------------------------------------
+    def _enter(self, trigger: EventRef, customer_id: str) -> None:
+        entry = self.journey.definition.entry
+        workflow_id = entry_plan(self.journey, customer_id, trigger).workflow_id
+        if any(run.workflow_id == workflow_id for run in self._runs.get(customer_id, [])):
+            # Temporal's conflict policy: a run still open under the id refuses the start
+            self.report.blocked_by_reentry[f"{entry.reentry} (still in the journey)"] += 1
+            return
+        recorded = workflow_id in self._recorded
+        in_window = (
+            not recorded
+            and entry.reentry == "once_per_window"
+            and any(at > window_start(entry, trigger) for at in self._entered_at.get(customer_id, []))
+        )
+        if kept_out_by_record(entry, recorded=recorded, entered_in_window=in_window):
+            self.report.blocked_by_reentry[entry.reentry] += 1
+            return
+        self._recorded.add(workflow_id)
+        self._entered_at.setdefault(customer_id, []).append(trigger.occurred_at)
+        run = _Run(
+            workflow_id, customer_id, trigger, in_holdout(self.journey.journey_id, customer_id, entry.holdout)
+        )
+        self.report.entered += 1
+        self.report.holdout += run.holdout
+        if len(self.report.entry_examples) < EXAMPLES and customer_id not in self.report.entry_examples:
+            self.report.entry_examples.append(customer_id)
+        self._runs.setdefault(customer_id, []).append(run)
+        if self.customers.get(customer_id) is None:
+            self._close(run, "unknown_customer")
+            return
+        self._go(run, self.journey.first_step)
+
+    # --- steps --------------------------------------------------------------------------------------
+    def _go(self, run: _Run, step_id: str | None) -> None:
+        """Run steps from `step_id` until one waits or the steps end."""
+        while step_id is not None:
+            run.step_id = step_id
+            step = self.journey.step(step_id)
+            self.report.steps[step_id].reach(run.customer_id)
+            following = self.journey.successors.get(step_id)
+            if isinstance(step, SendStep):
+                if self._send(run, step):
+                    return
+                step_id = following
+            elif isinstance(step, WaitStep):
+                try:
+                    deadline = wait_deadline(step.wait, self.now, self._namespace(run))
+                except Exception:  # as the workflow: `until` gave no time, go on
+                    self._done(run, step, "skipped")
+                    step_id = following
+                    continue
+                self._wait(run, "wait", deadline)
+                return
+            elif isinstance(step, WaitForStep):
+                spec = step.wait_for
+                held = next((e for e in run.held if self._accepts(run, e, spec.event, spec.when)), None)
+                if held is None:
+                    self._wait(run, "wait_for", self.now + spec.timeout)
+                    return
+                run.held.remove(held)
+                step_id = self._after_wait_for(run, step, "event")
+            else:
+                step_id = self._instant(run, step, following)
+        run.step_id = None
+        self._after_steps(run)
+
+    def _instant(self, run: _Run, step: AnyStep, following: str | None) -> str | None:
+        """A step that takes no time: the step after it."""
+        if isinstance(step, BranchStep):
+            goto = choose_branch(step, self._namespace(run))
+            self._done(run, step, goto or "no_case")
+            return target(goto) if goto else following
+        if isinstance(step, SplitStep):
+            arm = choose_split(step, self.journey.journey_id, run.customer_id)
+            self._done(run, step, arm.label or arm.goto)
+            return target(arm.goto)
+        if isinstance(step, ScoreStep):
+            self._done(run, step, "not_scored")
+            return following
+        if isinstance(step, UpdateStep):
+            value: Any = step.update.value
+            if step.update.expression is not None:
+                try:
+                    value = evaluate(step.update.expression, self._namespace(run))
+                except Exception:  # as the workflow: keep the attribute as it was
+                    self._done(run, step, "skipped")
+                    return following
+            self.customers.set_attribute(run.customer_id, step.update.attribute, value)
+            self._done(run, step, "updated")
+            return following
+        return None  # end (and dr_performance, which only cohort journeys have)
+
+    def _send(self, run: _Run, step: SendStep) -> bool:
+        """Judge the message now; True when quiet hours deferred it (the run waits)."""
+        stats = self.report.steps[step.id]
+        state = self.customers.get(run.customer_id)
+        if run.holdout or state is None:
+            self._done(run, step, "holdout" if run.holdout else "suppressed:unknown_customer")
+            return False
+        purpose = self.journey.definition.purpose
+        request = SendMessageInput(
+            idempotency_key=f"{run.workflow_id}:{step.id}",
+            customer_id=run.customer_id,
+            journey_id=self.journey.journey_id,
+            journey_version=self.journey.version,
+            instance_id=run.workflow_id,
+            step_id=step.id,
+            channels=step.send.channels,
+            template=step.send.template,
+            purpose=purpose,
+            sending_hours=step.send.sending_hours_text(),
+            can_defer=True,
+        )
+        facts = self.customers.facts(self.policy, state, purpose, self.now)
+        decision = judge(self.policy, state.record, request, self.channels, self.now, facts)
+        if decision.deferred_until is not None:
+            stats.deferred += 1
+            self._wait(run, "send", max(decision.deferred_until, self.now))
+            return True
+        if decision.channel is None:
+            for checked in decision.checked:
+                stats.suppressed[refusal_reason(state, checked.channel, purpose, checked.code)] += 1
+            self._done(run, step, "suppressed")
+            return False
+        locale = self._locale(decision.channel, step.send.template, state.record.locale)
+        stats.messages[(decision.channel, step.send.template, locale)] += 1
+        self.customers.record_send(run.customer_id, self.now, purpose, decision.channel)
+        self._done(run, step, f"sent:{decision.channel}")
+        return False
+
+    def _locale(self, channel: str, template: str, locale: str) -> str:
+        """The locale the message renders in (content/render.py: the customer's, its language, `en`)."""
+        key = (channel, template, locale)
+        if key not in self._locales:
+            candidates = candidate_locales(locale)
+            self._locales[key] = (
+                candidates[0]
+                if self.templates_dir is None
+                else next(
+                    (c for c in candidates if template_exists(self.templates_dir, channel, template, c)),
+                    candidates[-1],
+                )
+            )
+        return self._locales[key]
+
+    def _done(self, run: _Run, step: AnyStep, outcome: str) -> None:
+        run.visits[step.id] = run.visits.get(step.id, 0) + 1
+        if not isinstance(step, SendStep):
+            self.report.steps[step.id].outcomes[outcome] += 1
+
+    def _after_wait_for(self, run: _Run, step: WaitForStep, outcome: str) -> str | None:
+        self._done(run, step, outcome)
+        chosen = step.wait_for.on_event if outcome == "event" else step.wait_for.on_timeout
+        return self.journey.successors.get(step.id) if chosen is None else target(chosen)
+
+    def _after_steps(self, run: _Run) -> None:
+        goal = self.journey.definition.goal
+        if goal is None or run.converted:
+            self._close(run, "completed")
+            return
+        self._wait(run, "goal", run.trigger.occurred_at + goal.within)
+
+    # --- waiting and events -------------------------------------------------------------------------
+    def _wait(self, run: _Run, kind: WaitKind, deadline: datetime) -> None:
+        run.waiting = kind
+        run.timer = next(self._sequence)
+        heapq.heappush(self._timers, (deadline, run.timer, run.timer, run))
+
+    def _run_timers(self, before: datetime) -> None:
+        while self._timers and self._timers[0][0] < before:
+            deadline, _, number, run = heapq.heappop(self._timers)
+            if not run.open or number != run.timer:
+                continue
+            self.now = max(self.now, deadline)
+            self._wake(run)
+
+    def _wake(self, run: _Run) -> None:
+        kind, run.waiting = run.waiting, None
+        if kind == "goal":
+            self._close(run, "completed")
+            return
+        assert run.step_id is not None
+        step = self.journey.step(run.step_id)
+        following = self.journey.successors.get(step.id)
+        if kind == "send" and isinstance(step, SendStep):
+            if self._send(run, step):
+                return
+        elif kind == "wait_for" and isinstance(step, WaitForStep):
+            following = self._after_wait_for(run, step, "timeout")
+        else:
+            self._done(run, step, "waited")
+        self._go(run, following)
+
+    def _signal(self, run: _Run, event: EventRef) -> None:
+        """An event the run listens to (JourneyWorkflow `_drain`): goal, then exit, then the wait."""
+        definition = self.journey.definition
+        goal = definition.goal
+        if (
+            goal is not None
+            and not run.converted
+            and in_goal_window(self.journey, run.trigger, run.trigger.occurred_at, event)
+            and self._accepts(run, event, goal.event, goal.when)
+        ):
+            run.converted = True
+            self.report.converted += 1
+        if event.type in definition.exit_on:
+            self._close(run, event.type)
+            return
+        step = self.journey.step(run.step_id) if run.step_id is not None else None
+        if (
+            run.waiting == "wait_for"
+            and isinstance(step, WaitForStep)
+            and self._accepts(run, event, step.wait_for.event, step.wait_for.when)
+        ):
+            run.waiting, run.timer = None, -1
+            self._go(run, self._after_wait_for(run, step, "event"))
+            return
+        if run.waiting == "goal" and run.converted:
+            self._close(run, "completed")
+            return
+        if event.type in self._awaited:
+            run.held.append(event)
+
+    def _accepts(self, run: _Run, event: EventRef, event_type: str, when: str | None) -> bool:
+        customer = self._customer(run)
+        return accepts(event, event_type, when, event_namespace(self.journey, run.trigger, customer, event))
+
+    def _namespace(self, run: _Run) -> dict[str, Any]:
+        return step_namespace(self.journey, run.trigger, self._customer(run))
+
+    def _customer(self, run: _Run) -> dict[str, Any]:
+        state = self.customers.get(run.customer_id)
+        return state.record.namespace() if state is not None else {}
+
+    def _close(self, run: _Run, reason: str) -> None:
+        run.open, run.waiting = False, None
+        self.report.exits["converted" if reason == "completed" and run.converted else reason] += 1
+        runs = self._runs.get(run.customer_id, [])
+        if run in runs:
+            runs.remove(run)

@@ -1,0 +1,58 @@
+"""A backtest from the database: read the period's events (and what came before it that shapes the
+customers), replay them through the journey (backtest/replay.py), and report."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from gridjourney.backtest import queries
+from gridjourney.backtest.customers import STATE_EVENT_TYPES
+from gridjourney.backtest.replay import ALL_CHANNELS, Replay
+from gridjourney.backtest.report import BacktestReport
+from gridjourney.dsl.schema import Channel, CompiledJourney
+from gridjourney.events.store import EventStore
+from gridjourney.policy.model import Policy
+from gridjourney.router.matching import listened_event_types
+
+
+class NotReplayable(ValueError):
+    """The journey or the period cannot be backtested; the message says why."""
+
+
+async def backtest(
+    engine: AsyncEngine,
+    journey: CompiledJourney,
+    policy: Policy,
+    start: datetime,
+    end: datetime,
+    *,
+    templates_dir: Path | None = None,
+    channels: tuple[Channel, ...] = ALL_CHANNELS,
+) -> BacktestReport:
+    """The report of replaying [start, end). Raises NotReplayable for a cohort journey or an empty
+    or reversed period (the report of a period without events has `events_in_range` 0)."""
+    if start.tzinfo is None or end.tzinfo is None:
+        raise NotReplayable("give the period's bounds with a time zone")
+    if end <= start:
+        raise NotReplayable(f"the period ends ({end.isoformat()}) before it starts ({start.isoformat()})")
+    try:
+        replay = Replay(journey, policy, start, end, templates_dir=templates_dir, channels=channels)
+    except ValueError as error:
+        raise NotReplayable(str(error)) from error
+    routed = {t.event for t in journey.definition.trigger} | listened_event_types(journey)
+    longest_cap = max((cap.per for rules in policy.purposes.values() for cap in rules.caps), default=None)
+    store = EventStore(engine)
+    async with engine.connect() as conn:
+        replay.report.events_in_range = await queries.count_in_range(conn, start, end)
+        if replay.report.events_in_range == 0:
+            return replay.report
+        if longest_cap is not None:
+            sends = await queries.other_journeys_sends(conn, journey.journey_id, start - longest_cap, end)
+            for customer_id, at, purpose, channel in sends:
+                replay.seed_send(customer_id, at, purpose, channel)
+        async for event in queries.replayed_events(conn, store, STATE_EVENT_TYPES, routed, start, end):
+            replay.feed(event)
+    return replay.finish()
