@@ -124,6 +124,23 @@ class Settings(BaseSettings):
         ["http://localhost:8233", "http://127.0.0.1:8233"],
         description="Origins (the Temporal UI) allowed to call the codec server from a browser.",
     )
+    # --- observability (gridjourney/observability, gridjourney/logs.py) ---------------------------
+    metrics_port: int | None = Field(
+        None,
+        description="Port of the Prometheus /metrics endpoint of `gridjourney worker` and `gridjourney "
+        "router` (the API serves GET /metrics on its own port). Unset: none.",
+    )
+    metrics_host: str = Field("127.0.0.1", description="Address the workers' /metrics endpoint binds.")
+    temporal_metrics_port: int | None = Field(
+        None,
+        description="Port where the Temporal SDK's runtime serves its own Prometheus metrics (workflow "
+        "and activity task latencies, polls, schedules) on metrics_host. Unset: not exported.",
+    )
+    otlp_endpoint: str | None = Field(
+        None,
+        description="OTLP/HTTP endpoint traces are exported to, e.g. http://otel-collector:4318. Unset: "
+        "the standard OTEL_EXPORTER_OTLP_ENDPOINT if set, else no tracing.",
+    )
     log_level: str | None = Field(
         None,
         description="Level of the JSON-lines log (DEBUG, INFO, WARNING, ...). Unset: each command's own.",

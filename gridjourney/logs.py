@@ -6,6 +6,10 @@ written: database drivers quote parameters in their errors, and those can hold a
 Every writer of the process goes through the same formatter: uvicorn (api/server.py passes no log
 config of its own), Python warnings, and the Temporal SDK's core, whose own logger would otherwise
 print plain text to stderr.
+
+With tracing on (observability/tracing.py), each line written inside a span carries its `trace_id` and
+`span_id`, so that a log line leads to its trace. The SDK's runtime is also where Temporal's own
+metrics are exported (settings.temporal_metrics_port).
 """
 
 from __future__ import annotations
@@ -15,9 +19,18 @@ import logging
 import re
 from datetime import UTC, datetime
 
-from temporalio.runtime import LogForwardingConfig, LoggingConfig, Runtime, TelemetryConfig, TelemetryFilter
+from opentelemetry import trace
+from temporalio.runtime import (
+    LogForwardingConfig,
+    LoggingConfig,
+    PrometheusConfig,
+    Runtime,
+    TelemetryConfig,
+    TelemetryFilter,
+)
 
-from gridjourney.config import get_settings
+from gridjourney.config import Settings, get_settings
+from gridjourney.observability.tracing import configure_tracing
 
 # E.164 (also URL-encoded, as in a form body) or a national format such as (503) 555-0100; not dates,
 # times or IP addresses, which would otherwise be masked too.
@@ -37,20 +50,37 @@ class JsonLines(logging.Formatter):
             "logger": record.name,
             "message": redact(record.getMessage()),
         }
+        span = trace.get_current_span().get_span_context()
+        if span.is_valid:  # the ids as trace back-ends show them: 32 and 16 hex digits
+            line["trace_id"] = format(span.trace_id, "032x")
+            line["span_id"] = format(span.span_id, "016x")
         if record.exc_info:
             line["error"] = redact(self.formatException(record.exc_info))
         return json.dumps(line, ensure_ascii=False)
 
 
-def _forward_temporal_core_logs() -> None:
-    """The SDK core's records, through Python logging (and so through JsonLines). Only possible before
-    the first Temporal client of the process exists, which is when the commands configure logging."""
+def temporal_telemetry(settings: Settings) -> TelemetryConfig:
+    """The SDK core's records through Python logging (and so through JsonLines); its metrics by its own
+    Prometheus exporter when settings.temporal_metrics_port is set."""
     forwarding = LogForwardingConfig(logger=logging.getLogger("temporalio.core"))
-    telemetry = TelemetryConfig(
+    metrics = None
+    if settings.temporal_metrics_port is not None:
+        metrics = PrometheusConfig(
+            bind_address=f"{settings.metrics_host}:{settings.temporal_metrics_port}",
+            durations_as_seconds=True,
+        )
+    return TelemetryConfig(
         logging=LoggingConfig(
             filter=TelemetryFilter(core_level="WARN", other_level="ERROR"), forwarding=forwarding
-        )
+        ),
+        metrics=metrics,
     )
+
+
+def _configure_temporal_runtime(settings: Settings) -> None:
+    """Only possible before the first Temporal client of the process exists, which is when the commands
+    configure logging."""
+    telemetry = temporal_telemetry(settings)
     try:
         Runtime.set_default(Runtime(telemetry=telemetry), error_if_already_set=True)
     except RuntimeError:
@@ -60,11 +90,14 @@ def _forward_temporal_core_logs() -> None:
 
 
 def configure_logging(level: int = logging.INFO) -> None:
-    """JSON lines on stderr for the whole process (replaces any earlier configuration).
+    """JSON lines on stderr for the whole process (replaces any earlier configuration), tracing when an
+    OTLP endpoint is configured, and the Temporal runtime. Every command calls it first.
     GRIDJOURNEY_LOG_LEVEL, when set, overrides the command's `level`."""
-    configured = get_settings().log_level
+    settings = get_settings()
+    configured = settings.log_level
     handler = logging.StreamHandler()
     handler.setFormatter(JsonLines())
     logging.basicConfig(level=configured.upper() if configured else level, handlers=[handler], force=True)
     logging.captureWarnings(True)
-    _forward_temporal_core_logs()
+    configure_tracing(settings)
+    _configure_temporal_runtime(settings)

@@ -13,6 +13,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.converter import DataConverter, DefaultFailureConverterWithEncodedAttributes
 
 from gridjourney.config import Settings
+from gridjourney.observability.tracing import temporal_interceptors
 from gridjourney.privacy.codec import EncryptionCodec
 from gridjourney.privacy.keyring import Keyring, keyring_from_settings
 
@@ -39,7 +40,11 @@ def data_converter(settings: Settings) -> DataConverter:
 
 
 async def connect(address: str, namespace: str, converter: DataConverter) -> Client:
-    return await Client.connect(address, namespace=namespace, data_converter=converter)
+    # With tracing on, the SDK's tracing interceptor: the client's spans, and its workers' (the workers
+    # built on this client take its interceptors).
+    return await Client.connect(
+        address, namespace=namespace, data_converter=converter, interceptors=temporal_interceptors()
+    )
 
 
 def _venv_binary(name: str) -> Path:

@@ -31,6 +31,8 @@ from gridjourney.api.routes import (
 )
 from gridjourney.config import Settings
 from gridjourney.events.store import EventStore
+from gridjourney.observability import tracing
+from gridjourney.observability.exposition import metrics_route
 
 DESCRIPTION = """
 gridjourney runs customer journeys for energy utilities: integrations post events (bill projections,
@@ -118,4 +120,9 @@ def create_app(
     app.include_router(unsubscribe.router)
     app.include_router(webhooks_sendgrid.router)
     app.include_router(webhooks_twilio.router)
+    app.include_router(metrics_route(engine))
+    if tracing.enabled():
+        from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+
+        FastAPIInstrumentor.instrument_app(app, excluded_urls="/metrics,/healthz")
     return app

@@ -47,6 +47,7 @@ from gridjourney.channels.email_shared import (
 from gridjourney.config import Settings
 from gridjourney.events.types import Purpose
 from gridjourney.inbound.unsubscribe_links import UnsubscribeLinks, unsubscribe_links
+from gridjourney.observability.provider_calls import observed_call
 from gridjourney.policy.model import Policy
 
 SENDGRID_API_URL = "https://api.sendgrid.com"
@@ -346,8 +347,9 @@ class SendGridEmailSender:
         client = self._client()
         # The thread keeps the socket timeout; the deadline here bounds the wait for it.
         client.client.timeout = self._timeout
-        async with asyncio.timeout(self._timeout + 1):
-            return await asyncio.get_running_loop().run_in_executor(_CALL_THREADS, request, client)
+        with observed_call("sendgrid", "SendGrid API call"):  # latency metric (and span)
+            async with asyncio.timeout(self._timeout + 1):
+                return await asyncio.get_running_loop().run_in_executor(_CALL_THREADS, request, client)
 
     async def close(self) -> None:
         """Nothing to release: each call opens and closes its own connection."""

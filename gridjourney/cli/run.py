@@ -304,6 +304,7 @@ def _serve_side(*, route: bool, queues: frozenset[str] = frozenset({"journeys", 
     settings = get_settings()
 
     async def main() -> None:
+        from gridjourney.observability.exposition import serve_metrics
         from gridjourney.stack import connect_when_available, router_side, worker_side
         from gridjourney.temporal import data_converter
 
@@ -317,10 +318,16 @@ def _serve_side(*, route: bool, queues: frozenset[str] = frozenset({"journeys", 
         if client is None:
             return
         if route:
-            async with router_side(settings, database_url, client) as routing:
+            async with (
+                serve_metrics(settings, database_url),  # settings.metrics_port
+                router_side(settings, database_url, client) as routing,
+            ):
                 await routing.run(stop)
         else:
-            async with worker_side(settings, database_url, client, route=False, queues=queues) as workers:
+            async with (
+                serve_metrics(settings, database_url),  # settings.metrics_port
+                worker_side(settings, database_url, client, route=False, queues=queues) as workers,
+            ):
                 await workers.run(stop)
 
     from gridjourney.openadr.ven import VenConfigError  # here: openleadr is slow to import

@@ -41,6 +41,8 @@ events = Table(
     Column("schema_version", Integer, nullable=False, server_default="1"),
     # A digest of the content (events/fingerprint.py): a reused event_id with other content is a conflict.
     Column("fingerprint", String(64)),
+    # The W3C traceparent of the span that appended it, when tracing is on (observability/tracing.py).
+    Column("traceparent", String(55)),
     Index("ix_events_customer_position", "customer_id", "position"),
     Index("ix_events_type_position", "type", "position"),
 )
@@ -155,6 +157,9 @@ api_keys = Table(
     Column("scopes", ARRAY(String(50)), nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("revoked_at", DateTime(timezone=True)),
+    Column("expires_at", DateTime(timezone=True)),  # None: never
+    Column("last_used_at", DateTime(timezone=True)),  # to the minute (api/auth.py)
+    Column("rate_per_second", Float(precision=53)),  # POST /v1/events; None: the configured default
 )
 
 # The dev outbox channel: messages "sent" here are only recorded.

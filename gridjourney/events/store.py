@@ -31,6 +31,8 @@ from gridjourney.db.tables import events
 from gridjourney.events.fingerprint import canonical_content, fingerprint
 from gridjourney.events.models import AppendResult, NewEvent, StoredEvent
 from gridjourney.events.types import validate_payload
+from gridjourney.observability.metrics import count_appended
+from gridjourney.observability.tracing import current_traceparent
 from gridjourney.privacy import customer_keys, fields
 from gridjourney.privacy.customer_keys import CustomerErased
 from gridjourney.privacy.keyring import Keyring, process_keyring
@@ -61,6 +63,7 @@ _COLUMNS = (
     "payload",
     "schema_version",
     "fingerprint",
+    "traceparent",
 )
 _NEW = (
     func.unnest(
@@ -72,6 +75,7 @@ _NEW = (
         bindparam("payloads", type_=ARRAY(JSONB)),
         bindparam("schema_versions", type_=ARRAY(Integer)),
         bindparam("fingerprints", type_=ARRAY(String)),
+        bindparam("traceparents", type_=ARRAY(String)),
     )
     .table_valued(*_COLUMNS, with_ordinality="n")
     .render_derived(name="new")
@@ -193,6 +197,7 @@ class EventStore:
                     # One caller's rows must not fail the others': write each request on its own.
                     self._queue[:0] = [_Single(item) for item in group]
                 continue
+            _count_fresh([row for item in group for row in item.rows], results)
             start = 0
             for item in group:
                 if not item.done.done():
@@ -203,7 +208,12 @@ class EventStore:
         """Append inside the caller's transaction on `conn`, so the events commit (or roll back) with the
         caller's own writes. The append lock is held until that transaction ends: keep it short."""
         rows = _rows(new_events)
-        return await self._append_rows(conn, rows) if rows else []
+        if not rows:
+            return []
+        results = await self._append_rows(conn, rows)
+        # Counted as written: a caller's transaction that rolls back afterwards is rare (and retried).
+        _count_fresh(rows, results)
+        return results
 
     async def _sealed(self, conn: AsyncConnection, new_rows: list[_NewRow]) -> list[dict[str, object]]:
         """The rows as stored: personal fields sealed, fingerprints keyed by the customer's data key."""
@@ -317,9 +327,15 @@ class EventStore:
             )
 
 
+def _count_fresh(rows: list[_NewRow], results: list[AppendResult]) -> None:
+    """The metrics of the rows this append wrote (observability/metrics.py), not of its duplicates."""
+    count_appended(row.values for row, result in zip(rows, results, strict=True) if not result.duplicate)
+
+
 def _rows(new_events: Sequence[NewEvent]) -> list[_NewRow]:
     """The rows to insert, every payload validated first (nothing is written if one is refused)."""
     rows: list[_NewRow] = []
+    traceparent = current_traceparent()  # the router continues this trace (router/router.py)
     for event in new_events:
         payload = validate_payload(event.type, event.payload)
         content = canonical_content(
@@ -338,6 +354,7 @@ def _rows(new_events: Sequence[NewEvent]) -> list[_NewRow]:
             "source": event.source,
             "payload": payload,
             "schema_version": event.schema_version,
+            "traceparent": traceparent,
         }
         rows.append(_NewRow(values, content))
     return rows

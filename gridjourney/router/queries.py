@@ -1,5 +1,6 @@
 """All SQL of the router: the open instances that events are signalled to, from the entry record
-that gridjourney/entry/queries.py writes. The customer comes from the projections' queries."""
+that gridjourney/entry/queries.py writes, and the traces events were appended in. The customer comes
+from the projections' queries."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from gridjourney.db.tables import journey_instances, routed_instances
+from gridjourney.db.tables import events, journey_instances, routed_instances
 from gridjourney.projections.queries import get_customer
 from gridjourney.workflows.contracts import CustomerContext
 
@@ -52,3 +53,12 @@ async def customer_namespace(engine: AsyncEngine, customer_id: str) -> dict[str,
         attributes=view.attributes,
     )
     return context.namespace()
+
+
+async def traceparents(engine: AsyncEngine, positions: list[int]) -> dict[int, str]:
+    """Position -> the traceparent its event was appended in, for those appended inside a trace."""
+    query = select(events.c.position, events.c.traceparent).where(
+        events.c.position.in_(positions), events.c.traceparent.is_not(None)
+    )
+    async with engine.connect() as conn:
+        return {int(row.position): str(row.traceparent) for row in await conn.execute(query)}

@@ -8,6 +8,9 @@ for the projections to reach an event before handling it, so a journey started b
 finds the customer's row; but never longer than `projections_wait` seconds (then it routes with what
 the projections know, so a stalled projection delays journeys without stopping them) and never past
 a stop.
+
+With tracing on, each event is routed in a span that continues the trace it was appended in (the
+`traceparent` the store kept with it): the workflows it starts or signals join that trace.
 """
 
 from __future__ import annotations
@@ -16,6 +19,8 @@ import asyncio
 import contextlib
 import logging
 
+from opentelemetry import trace
+from opentelemetry.trace import SpanKind
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
@@ -26,6 +31,7 @@ from gridjourney.entry.enter import enter_journey
 from gridjourney.events.failures import Interrupted
 from gridjourney.events.models import StoredEvent
 from gridjourney.events.subscription import load_checkpoint
+from gridjourney.observability import tracing
 from gridjourney.projections import runner as projections
 from gridjourney.router import queries
 from gridjourney.router.cohorts import CohortRouting
@@ -110,12 +116,26 @@ class EventRouter:
             if self.stop.is_set():
                 raise Interrupted("the router is stopping")
         journeys = await registry.all_latest(self.engine)
+        traceparents: dict[int, str] = {}
+        if tracing.enabled():
+            traceparents = await queries.traceparents(self.engine, [event.position for event in routed])
         for event in routed:
             ref = event_ref(event)
-            # events about a DR event or an outage (no customer) and a customer's (a reply OUT) alike
-            await self.cohorts.route(ref, journeys)
-            if event.customer_id is not None:
-                await self._route(ref, event.customer_id, journeys)
+            with self._span(event, traceparents.get(event.position)):
+                # events about a DR event or an outage (no customer) and a customer's (a reply OUT) alike
+                await self.cohorts.route(ref, journeys)
+                if event.customer_id is not None:
+                    await self._route(ref, event.customer_id, journeys)
+
+    def _span(self, event: StoredEvent, traceparent: str | None) -> contextlib.AbstractContextManager[object]:
+        if not tracing.enabled():
+            return contextlib.nullcontext()
+        return trace.get_tracer(__name__).start_as_current_span(
+            f"route {event.type}",
+            context=tracing.context_of(traceparent),
+            kind=SpanKind.CONSUMER,
+            attributes={"gridjourney.event.position": event.position, "gridjourney.event.type": event.type},
+        )
 
     async def _route(self, event: EventRef, customer_id: str, journeys: list[CompiledJourney]) -> None:
         customer = await queries.customer_namespace(self.engine, customer_id)

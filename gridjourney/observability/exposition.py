@@ -1,0 +1,82 @@
+"""Serving the metrics: `GET /metrics` on the API (`metrics_route`) and a small HTTP endpoint of its
+own for `gridjourney worker` and `gridjourney router` (`serve_metrics`, on settings.metrics_port).
+
+Both render the process's counters (the default registry: observability/metrics.py, and the Python
+process collectors) followed by the database gauges, read at that moment (observability/database.py).
+The Temporal SDK's own metrics have their own endpoint, the SDK runtime's (gridjourney/logs.py)."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+from fastapi import APIRouter, Request, Response
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from gridjourney.config import Settings
+from gridjourney.db.engine import create_engine
+from gridjourney.observability.database import DatabaseGauges
+
+log = logging.getLogger(__name__)
+
+
+class Exposition:
+    """The text Prometheus scrapes: the process's metrics, then the database's."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.gauges = DatabaseGauges(engine)
+        self._registry = CollectorRegistry(auto_describe=False)
+        self._registry.register(self.gauges)
+
+    async def render(self) -> bytes:
+        await self.gauges.refresh()
+        return generate_latest(REGISTRY) + generate_latest(self._registry)
+
+
+def metrics_route(engine: AsyncEngine) -> APIRouter:
+    """`GET /metrics` for the API. Public like /healthz: labels are ids and codes, no personal data."""
+    exposition = Exposition(engine)
+    router = APIRouter(tags=["health"])
+
+    @router.get(
+        "/metrics",
+        summary="Prometheus metrics",
+        response_class=Response,
+        responses={200: {"content": {CONTENT_TYPE_LATEST: {}}}},
+    )
+    async def metrics(_: Request) -> Response:
+        return Response(await exposition.render(), media_type=CONTENT_TYPE_LATEST)
+
+    return router
+
+
+@contextlib.asynccontextmanager
+async def serve_metrics(settings: Settings, database_url: str) -> AsyncIterator[int | None]:
+    """While inside: `GET /metrics` on settings.metrics_host:metrics_port (unset port: nothing is
+    served). Yields the port listened on (0 in the settings picks a free one; None: not served)."""
+    if settings.metrics_port is None:
+        yield None
+        return
+    engine = create_engine(database_url, pool_size=1)
+    exposition = Exposition(engine)
+
+    async def metrics(_: web.Request) -> web.Response:
+        body = await exposition.render()
+        return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+    app = web.Application()
+    app.router.add_get("/metrics", metrics)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, settings.metrics_host, settings.metrics_port)
+    try:
+        await site.start()
+        port = int(runner.addresses[0][1])
+        log.info("metrics: serving /metrics on %s:%d", settings.metrics_host, port)
+        yield port
+    finally:
+        await runner.cleanup()
+        await engine.dispose()
