@@ -10,14 +10,15 @@ routed to the run. `dr_performance` measures a DR event's members, so it needs c
 from __future__ import annotations
 
 import ast
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 
-from gridjourney.dsl.expressions import check_expression, event_fields, fields_read
+from gridjourney.dsl.expressions import Scope, check_expression, event_fields, fields_read
 from gridjourney.dsl.loader import JourneyError, Positions, did_you_mean
 from gridjourney.dsl.loader import Path as DataPath
 from gridjourney.dsl.schema import CohortSpec, DrPerformanceStep, JourneyDefinition, WaitForStep, WaitStep
-from gridjourney.events.types import EVENT_TYPES
+from gridjourney.dsl.vocabulary import customer_shape
+from gridjourney.events.types import known_event_types
 
 Fields = frozenset[str] | None
 DR_TRIGGER_PREFIX = "dr."
@@ -139,12 +140,12 @@ def _check_block(
     definition: JourneyDefinition, cohort: CohortSpec, positions: Positions, event_scope: Fields
 ) -> Iterator[JourneyError]:
     over_event: dict[str, Fields] = {"event": event_scope}
-    checks: list[tuple[DataPath, str, dict[str, Fields]]] = [(("cohort", "key"), cohort.key, over_event)]
+    checks: list[tuple[DataPath, str, Mapping[str, Scope]]] = [(("cohort", "key"), cohort.key, over_event)]
     audience = cohort.audience
     if audience.program is not None:
         checks.append((("cohort", "audience", "program"), audience.program, over_event))
     if audience.where is not None:
-        where_scope: dict[str, Fields] = {"customer": None, "event": event_scope}
+        where_scope: dict[str, Scope] = {"customer": customer_shape(), "event": event_scope}
         checks.append((("cohort", "audience", "where"), audience.where, where_scope))
     if audience.target is not None:
         checks.append((("cohort", "audience", "target", "kw"), audience.target.kw, over_event))
@@ -181,7 +182,7 @@ def _check_block(
 def _check_changed(
     event_type: str, changed: list[str], j: int, positions: Positions
 ) -> Iterator[JourneyError]:
-    model = EVENT_TYPES.get(event_type)
+    model = known_event_types().get(event_type)
     if model is None:
         return  # reported as an unknown event type
     fields = sorted(_properties(model))
@@ -195,7 +196,7 @@ def _check_changed(
 
 
 def _check_moved_by(event_type: str, field: str, j: int, positions: Positions) -> Iterator[JourneyError]:
-    model = EVENT_TYPES.get(event_type)
+    model = known_event_types().get(event_type)
     if model is None:
         return  # reported as an unknown event type
     times = sorted(name for name, schema in _properties(model).items() if _is_timestamp(schema))
@@ -239,7 +240,7 @@ def _heard_events_carry_the_key(
                 yield positions.error(
                     path,
                     f"unknown event type `{event_type}`",
-                    did_you_mean(event_type, EVENT_TYPES, "known types"),
+                    did_you_mean(event_type, known_event_types(), "known types"),
                 )
             continue
         missing = sorted(key_fields - fields)

@@ -10,15 +10,23 @@ durations normalised), so comments, whitespace, key order or `3d` vs `72h` creat
 
 from __future__ import annotations
 
+import difflib
 import fnmatch
 import hashlib
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
 from gridjourney.config import get_settings
 from gridjourney.dsl.cohort_checks import check_cohort
-from gridjourney.dsl.expressions import EVENT_ENVELOPE, JOURNEY_FIELDS, check_expression, event_fields
+from gridjourney.dsl.expressions import (
+    EVENT_ENVELOPE,
+    JOURNEY_FIELDS,
+    Scope,
+    Shape,
+    check_expression,
+    event_fields,
+)
 from gridjourney.dsl.loader import (
     JourneyError,
     JourneyErrors,
@@ -45,7 +53,8 @@ from gridjourney.dsl.schema import (
     WaitStep,
 )
 from gridjourney.dsl.template_checks import SAFETY_HINT, check_safety_templates, check_templates, sends
-from gridjourney.events.types import EVENT_TYPES
+from gridjourney.dsl.vocabulary import customer_shape, event_shape
+from gridjourney.events.types import known_event_types
 
 Fields = frozenset[str] | None
 
@@ -179,7 +188,21 @@ def _check_ids(definition: JourneyDefinition, positions: Positions) -> Iterator[
                     )
 
 
+# Close enough to be a typo of a known type; a farther name is a new type to declare (bill.past_due
+# is not a misspelt bill.issued).
+EVENT_TYPE_CUTOFF = 0.75
+DECLARE_HINT = "declare a new event type in events/*.yaml (see gridjourney/events/declared.py)"
+NOT_ROUTED_HINT = (
+    "journey.*, message.*, suppression.* and push.* events are the engine's own records: the router "
+    "never hands them to journeys (a journey reacting to its own bookkeeping could loop). To follow "
+    "another journey, trigger on the event that journey reacts to, or add a step to it"
+)
+
+
 def _check_event_types(definition: JourneyDefinition, positions: Positions) -> Iterator[JourneyError]:
+    from gridjourney.router.router import is_routed  # the router's rule; imported late (cycle)
+
+    known = known_event_types()
     refs: list[tuple[DataPath, str]] = [
         (("trigger", i, "event"), t.event) for i, t in enumerate(definition.trigger)
     ]
@@ -192,12 +215,19 @@ def _check_event_types(definition: JourneyDefinition, positions: Positions) -> I
         if isinstance(step, WaitForStep)
     ]
     for path, event_type in refs:
-        if event_type not in EVENT_TYPES:
+        if event_type not in known:
             yield positions.error(
-                path,
-                f"unknown event type `{event_type}`",
-                did_you_mean(event_type, EVENT_TYPES, "known types"),
+                path, f"unknown event type `{event_type}`", _unknown_type_hint(event_type, known)
             )
+        elif not is_routed(event_type):
+            yield positions.error(path, f"`{event_type}` never reaches a journey", NOT_ROUTED_HINT)
+
+
+def _unknown_type_hint(event_type: str, known: Iterable[str]) -> str:
+    close = difflib.get_close_matches(event_type, sorted(known), n=1, cutoff=EVENT_TYPE_CUTOFF)
+    if close:
+        return f"did you mean `{close[0]}`? or {DECLARE_HINT}"
+    return DECLARE_HINT
 
 
 def _check_scores(definition: JourneyDefinition, positions: Positions) -> Iterator[JourneyError]:
@@ -225,12 +255,29 @@ def trigger_fields(definition: JourneyDefinition) -> Fields:
     return fields if fields is not None else EVENT_ENVELOPE
 
 
+def steps_event_scope(definition: JourneyDefinition, customer: Shape | None) -> Scope:
+    """What `event` has in steps: one trigger's shape, nested fields included; of several triggers,
+    the keys they all have."""
+    if len(definition.trigger) == 1:
+        return event_shape(definition.trigger[0].event, customer)
+    return trigger_fields(definition)
+
+
 def _check_expressions(definition: JourneyDefinition, positions: Positions) -> Iterator[JourneyError]:
-    in_steps = {"event": trigger_fields(definition), "customer": None, "journey": JOURNEY_FIELDS}
-    checks: list[tuple[DataPath, str, dict[str, Fields]]] = []
+    customer = customer_shape()
+    in_steps: dict[str, Scope] = {
+        "event": steps_event_scope(definition, customer),
+        "customer": customer,
+        "journey": JOURNEY_FIELDS,
+    }
+    checks: list[tuple[DataPath, str, dict[str, Scope]]] = []
     for i, trigger in enumerate(definition.trigger):
         if trigger.when is not None:
-            scope = {"event": event_fields(trigger.event), "customer": None, "journey": JOURNEY_FIELDS}
+            scope: dict[str, Scope] = {
+                "event": event_shape(trigger.event, customer),
+                "customer": customer,
+                "journey": JOURNEY_FIELDS,
+            }
             checks.append((("trigger", i, "when"), trigger.when, scope))
     if definition.goal is not None and definition.goal.when is not None:
         checks.append(
@@ -255,17 +302,18 @@ def _check_expressions(definition: JourneyDefinition, positions: Positions) -> I
             yield positions.error(path, f"expression {expr!r}: {problem}", _expression_hint(scope))
 
 
-def _awaited_scope(event_type: str, in_steps: dict[str, Fields]) -> dict[str, Fields]:
+def _awaited_scope(event_type: str, in_steps: dict[str, Scope]) -> dict[str, Scope]:
     """In `wait_for` and `goal` conditions `event` is the awaited event and `trigger` the one that started."""
+    customer = in_steps["customer"]
     return {
-        "event": event_fields(event_type),
+        "event": event_shape(event_type, customer if isinstance(customer, Shape) else None),
         "trigger": in_steps["event"],
-        "customer": None,
+        "customer": customer,
         "journey": JOURNEY_FIELDS,
     }
 
 
-def _expression_hint(scope: dict[str, Fields]) -> str:
+def _expression_hint(scope: dict[str, Scope]) -> str:
     names = ", ".join(scope)
     return f"expressions use {names} and min, max, abs, round, len, int, float, str, bool"
 

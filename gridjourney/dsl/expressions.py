@@ -17,14 +17,16 @@ a failing condition as false (the trigger does not match, the branch case is ski
 from __future__ import annotations
 
 import ast
-from collections.abc import Callable, Mapping
+import difflib
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
 from simpleeval import EvalWithCompoundTypes
 
-from gridjourney.events.types import EVENT_TYPES
+from gridjourney.events.types import known_event_types
 
 FUNCTIONS: dict[str, Callable[..., Any]] = {
     "min": min,
@@ -85,19 +87,50 @@ class ExpressionError(ValueError):
     """An expression could not be evaluated (missing key, wrong type, forbidden construct)."""
 
 
+@dataclass(frozen=True)
+class Shape:
+    """What a name holds, for the load-time check: its keys, each with its own shape (None: any key,
+    e.g. a free-form JSON object), and, for a string, the values it can have (None: any), which
+    literals it is compared with must be among (`customer.segment == 'evening_peak'`)."""
+
+    keys: Mapping[str, Shape] | None = None
+    values: frozenset[str] | None = None
+    # What its keys are called in messages ("customer attributes", "scores").
+    keys_are: str = "fields"
+
+
+ANY = Shape()
+# What one may mean by a name a customer does not have (no "did you mean" reaches them: too far).
+CUSTOMER_ALIASES = {
+    "first_name": "name",
+    "last_name": "name",
+    "full_name": "name",
+    "firstname": "name",
+    "id": "customer_id",
+    "language": "locale",
+    "lang": "locale",
+    "timezone": "time_zone",
+    "tz": "time_zone",
+}
+# Words from other languages for Python's constants.
+CONSTANTS = {"true": "True", "false": "False", "null": "None", "none": "None", "nil": "None"}
+Scope = frozenset[str] | set[str] | Shape | None
+
+
 def event_fields(event_type: str) -> frozenset[str] | None:
-    """The keys `event` has for this event type, or None when the type is unknown."""
-    model = EVENT_TYPES.get(event_type)
+    """The keys `event` has for this event type (built-in or declared), or None when it is unknown.
+    Reads the declarations (events/declared.py): a load-time check, never called in workflows."""
+    model = known_event_types().get(event_type)
     if model is None:
         return None
     return frozenset(model.model_fields) | EVENT_ENVELOPE
 
 
-def check_expression(expr: str, allowed_fields: Mapping[str, frozenset[str] | set[str] | None]) -> list[str]:
+def check_expression(expr: str, allowed_fields: Mapping[str, Scope]) -> list[str]:
     """Problems with `expr`, or [] when it is fine. Run at load time; never evaluates anything.
 
-    `allowed_fields` maps each name the expression may use to the keys it may read from it
-    (None: any key, e.g. `customer`, whose attributes are free-form).
+    `allowed_fields` maps each name the expression may use to the keys it may read from it: a set
+    of keys (each holding anything), a Shape (nested keys, string values), or None (any key).
     """
     try:
         tree = ast.parse(expr.strip(), mode="eval")
@@ -106,8 +139,26 @@ def check_expression(expr: str, allowed_fields: Mapping[str, frozenset[str] | se
         return [f"not a valid expression: {error.msg}{where}"]
     problems: list[str] = []
     _visit(tree, allowed_fields, problems)
-    problems.extend(_check_fields(tree, allowed_fields))
+    shapes = {name: as_shape(scope) for name, scope in allowed_fields.items()}
+    problems.extend(_check_fields(tree, shapes))
+    problems.extend(_check_literals(tree, shapes))
     return list(dict.fromkeys(problems))
+
+
+def as_shape(scope: Scope) -> Shape:
+    if scope is None:
+        return ANY
+    if isinstance(scope, Shape):
+        return scope
+    return Shape(keys=dict.fromkeys(scope, ANY))
+
+
+def did_you_mean(name: str, candidates: Iterable[str], what: str) -> str:
+    """`did you mean `x`? {what}: a, b, c` when one is close, else the list alone."""
+    known = sorted(set(candidates))
+    close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+    listed = ", ".join(known)
+    return f"did you mean `{close[0]}`? {what}: {listed}" if close else f"{what}: {listed}"
 
 
 def _visit(node: ast.AST, allowed_fields: Mapping[str, Any], problems: list[str]) -> None:
@@ -125,6 +176,8 @@ def _visit(node: ast.AST, allowed_fields: Mapping[str, Any], problems: list[str]
     elif isinstance(node, ast.Name) and node.id not in allowed_fields:
         if node.id in FUNCTIONS:
             problems.append(f"`{node.id}` is a function: call it, e.g. {node.id}(...)")
+        elif node.id.lower() in CONSTANTS:
+            problems.append(f"unknown name `{node.id}`: write `{CONSTANTS[node.id.lower()]}`")
         else:
             problems.append(f"unknown name `{node.id}`; use {_names(allowed_fields)}")
     for child in children:
@@ -139,18 +192,98 @@ def _check_call(node: ast.Call) -> list[str]:
     return []
 
 
-def _check_fields(tree: ast.AST, allowed_fields: Mapping[str, frozenset[str] | set[str] | None]) -> list[str]:
-    """`event.x` / `event["x"]` must name a known key of `event`."""
+def _check_fields(tree: ast.AST, shapes: Mapping[str, Shape]) -> list[str]:
+    """`event.x` / `event["x"]` / `customer.scores.y` must name known keys, all the way down."""
     problems = []
     for node in ast.walk(tree):
-        root, key = _first_key(node)
-        if root is None or key is None:
+        chain = _chain(node)
+        if chain is None or chain[0] not in shapes:
             continue
-        fields = allowed_fields.get(root)
-        if fields is not None and key not in fields:
-            known = ", ".join(sorted(fields))
-            problems.append(f"`{root}` has no field `{key}`; its fields: {known}")
+        problem = _walk(chain, shapes[chain[0]])
+        if problem is not None:
+            problems.append(problem)
     return problems
+
+
+def _walk(chain: list[str], shape: Shape) -> str | None:
+    for depth, key in enumerate(chain[1:], start=1):
+        if shape.keys is None:
+            return None
+        if key not in shape.keys:
+            holder = ".".join(chain[:depth])
+            if not shape.keys:
+                return f"`{holder}` is a single value: it has no field `{key}`"
+            alias = CUSTOMER_ALIASES.get(key) if chain[0] == "customer" and depth == 1 else None
+            if alias is not None and alias in shape.keys:
+                return f"`{holder}` has no field `{key}`: write `{holder}.{alias}`"
+            return f"`{holder}` has no field `{key}`; " + did_you_mean(
+                key, shape.keys, f"its {shape.keys_are}"
+            )
+        shape = shape.keys[key]
+    return None
+
+
+def shape_at(chain: list[str], shapes: Mapping[str, Shape]) -> Shape | None:
+    """The shape `customer.segment` (as a chain of names) has; None when it is not known."""
+    shape = shapes.get(chain[0])
+    for key in chain[1:]:
+        if shape is None or shape.keys is None:
+            return None
+        shape = shape.keys.get(key)
+    return shape
+
+
+def _check_literals(tree: ast.AST, shapes: Mapping[str, Shape]) -> list[str]:
+    """`customer.segment == 'evening_peek'` compares with a value the name never has."""
+    problems = []
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Compare):
+            continue
+        operands = [node.left, *node.comparators]
+        for op, left, right in zip(node.ops, operands, operands[1:], strict=False):
+            if not isinstance(op, ast.Eq | ast.NotEq | ast.In | ast.NotIn):
+                continue
+            for name_side, literal_side in ((left, right), (right, left)):
+                chain = _chain(name_side)
+                shape = shape_at(chain, shapes) if chain is not None else None
+                if shape is None or shape.values is None:
+                    continue
+                for literal in _string_literals(literal_side):
+                    if literal not in shape.values:
+                        shown = ".".join(chain or [])
+                        problems.append(
+                            f"`{shown}` is never {literal!r}; "
+                            + did_you_mean(literal, shape.values, "its values")
+                        )
+    return problems
+
+
+def _string_literals(node: ast.AST) -> list[str]:
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return [node.value]
+    if isinstance(node, ast.List | ast.Tuple):
+        return [e.value for e in node.elts if isinstance(e, ast.Constant) and isinstance(e.value, str)]
+    return []
+
+
+def _chain(node: ast.AST) -> list[str] | None:
+    """["customer", "scores", "x"] for `customer.scores.x` or `customer["scores"]["x"]`; else None."""
+    keys: list[str] = []
+    while True:
+        if isinstance(node, ast.Attribute):
+            keys.append(node.attr)
+            node = node.value
+        elif (
+            isinstance(node, ast.Subscript)
+            and isinstance(node.slice, ast.Constant)
+            and isinstance(node.slice.value, str)
+        ):
+            keys.append(node.slice.value)
+            node = node.value
+        elif isinstance(node, ast.Name) and keys:
+            return [node.id, *reversed(keys)]
+        else:
+            return None
 
 
 def fields_read(expr: str, name: str) -> frozenset[str]:

@@ -9,7 +9,6 @@ compiler can locate its own findings the same way. Lines and columns are 1-based
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path as FsPath
@@ -18,7 +17,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from gridjourney.dsl import schema
+from gridjourney.dsl import expressions, schema
 from gridjourney.dsl.schema import JourneyDefinition
 from gridjourney.dsl.yaml_bounds import size_problem, structure_problem
 from gridjourney.file_errors import FileError, FileErrors
@@ -175,8 +174,16 @@ def _to_data(
 
 
 def _alias_single_trigger(data: dict[str, Any], positions: Positions) -> None:
-    """`trigger: {event: ...}` becomes `trigger[0]` in the model: record its positions under both paths."""
-    if not isinstance(data.get("trigger"), dict):
+    """`trigger: {event: ...}` becomes `trigger[0]` in the model, and `trigger: bill.issued` (or a
+    list item that is a type) `trigger[i].event`: record their positions under the model's paths too."""
+    trigger = data.get("trigger")
+    if isinstance(trigger, str):
+        positions.values.setdefault(("trigger", 0, "event"), positions.at(("trigger",)))
+    if isinstance(trigger, list):
+        for i, item in enumerate(trigger):
+            if isinstance(item, str):
+                positions.values.setdefault(("trigger", i, "event"), positions.at(("trigger", i)))
+    if not isinstance(trigger, dict):
         return
     for table in (positions.values, positions.keys):
         for path, pos in list(table.items()):
@@ -201,6 +208,9 @@ def _data_path(loc: tuple[str | int, ...], data: Any) -> tuple[Path, Path]:
     remaining = list(loc)
     while remaining:
         part = remaining[0]
+        if isinstance(current, dict) and len(remaining) > 1 and part == remaining[1] and part in current:
+            remaining.pop(0)  # a step's union tag is its kind's key: `steps.1.split.split.0`
+            continue
         if _has(current, part):
             current = current[part]
         elif isinstance(current, dict) and len(remaining) > 1 and remaining[1] in current:
@@ -244,6 +254,8 @@ def _describe(item: Any, path: Path, rest: Path, positions: Positions, data: Any
         return positions.error(path, f"{where}: {item['input']!r} is not a valid name", hint)
     if kind in ("list_type", "dict_type", "model_type", "model_attributes_type"):
         return positions.error(path, f"{where}: {message}", "check the indentation and the `-` of list items")
+    if kind == "float_parsing" and isinstance(item["input"], str) and item["input"].strip().endswith("%"):
+        return positions.error(path, f"{where}: {item['input']!r} is not a number", _percent_hint(path, item))
     for fragment, (place, hint) in _PLACED.items():
         if fragment in message and isinstance(data, dict) and place[0] in data:
             return positions.error(place, message, hint, key=True)
@@ -272,6 +284,17 @@ _VALIDATOR_HINTS = {
     "give the audience a source": "e.g. `audience: {program: event.program}` (DR) or "
     "`audience: {grid: true}` (outages)",
 }
+
+
+def _percent_hint(path: Path, item: Any) -> str:
+    number = item["input"].strip().removesuffix("%").strip()
+    if path[-1:] == ("weight",):
+        return f"write {number} (weights are relative: 50 and 50 split evenly)"
+    try:
+        share = float(number) / 100
+    except ValueError:
+        return "write a plain number"
+    return f"write {share:g} (a share between 0 and 1: {number}% is {share:g})"
 
 
 def _hint_for(path: Path, kind: str, message: str) -> str:
@@ -360,10 +383,7 @@ def _fields_at(path: Path) -> list[str]:
 
 def did_you_mean(name: str, candidates: Iterable[str], what: str = "one of") -> str:
     """A hint naming the closest candidate (for the compiler's unknown ids and event types)."""
-    candidates = sorted(set(candidates))
-    close = difflib.get_close_matches(name, candidates, n=1, cutoff=0.6)
-    listed = ", ".join(candidates)
-    return f"did you mean `{close[0]}`? {what}: {listed}" if close else f"{what}: {listed}"
+    return expressions.did_you_mean(name, candidates, what)
 
 
 def _get(data: Any, path: Path) -> Any:

@@ -43,7 +43,10 @@ class Strict(BaseModel):
 
 # --- steps ----------------------------------------------------------------------------------------
 class StepBase(Strict):
-    id: Identifier
+    id: Identifier = Field(
+        description="The step's name, unique in the journey: `next`, `goto`, `on_event` and `on_timeout` "
+        "point at it, and the timeline shows it. Lowercase letters, digits and _."
+    )
     next: Identifier | None = Field(
         None, description="The step that follows; default: the next one in the list. `end` finishes."
     )
@@ -51,7 +54,11 @@ class StepBase(Strict):
 
 class SendSpec(Strict):
     channels: list[Channel] = Field(min_length=1, description="Tried in order: the first eligible is used.")
-    template: Identifier
+    template: Identifier = Field(
+        description="The message's name: `templates/{channel}/{locale}/{template}.j2` for each channel "
+        "and locale (email and push start with a `Subject:` line). Templates read `customer`, `event` "
+        "and `journey`, and may use the filters listed in `$defs/TemplateFilter`."
+    )
     sending_hours: Annotated[list[TimeWindow] | None, WithJsonSchema(WINDOWS_JSON_SCHEMA)] = Field(
         None,
         description="Local hours this step may send in, narrowing the policy's for the purpose "
@@ -79,11 +86,14 @@ class SendSpec(Strict):
 
 
 class SendStep(StepBase):
-    send: SendSpec
+    send: SendSpec = Field(
+        description="Send one message on the first channel the customer can receive (consent, contact "
+        "details, quiet hours and caps of the compliance policy apply)."
+    )
 
 
 class WaitSpec(Strict):
-    duration: Duration | None = None
+    duration: Duration | None = Field(None, description="Wait this long: 30m, 12h, 3d or 2w.")
     until_local_time: time | None = Field(
         None, description="Wait until this time of day in the customer's own time zone (e.g. 09:00)."
     )
@@ -111,7 +121,10 @@ class WaitSpec(Strict):
 
 
 class WaitStep(StepBase):
-    wait: WaitSpec
+    wait: WaitSpec = Field(
+        description="Pause the journey: for a duration (`wait: 3d`), until a local time of day, or until "
+        "a time the event gives."
+    )
 
 
 class WaitForSpec(Strict):
@@ -119,29 +132,43 @@ class WaitForSpec(Strict):
         description="The event type to wait for: about this customer (per_customer), or, in cohort mode, "
         "about the run's event (it carries the field `cohort.key` reads, e.g. `outage.restored`)."
     )
-    when: Expression | None = None
-    timeout: Duration
+    when: Expression | None = Field(
+        None,
+        description="Only an event for which this holds ends the wait; `event` is the awaited event, "
+        "`trigger` the one that started the journey.",
+    )
+    timeout: Duration = Field(description="How long to wait for the event before `on_timeout`.")
     on_event: Identifier | None = Field(None, description="Step after the event; default: the next one.")
     on_timeout: Identifier | None = Field(None, description="Step after the timeout; default: the next one.")
 
 
 class WaitForStep(StepBase):
-    wait_for: WaitForSpec
+    wait_for: WaitForSpec = Field(
+        description="Wait for an event about the customer, with a timeout; each outcome has its next step."
+    )
 
 
 class BranchCase(Strict):
     when: Expression | None = Field(None, description="Omitted on the last case: the otherwise branch.")
-    goto: Identifier
+    goto: Identifier = Field(description="The step to go to when this case holds (`end` finishes).")
 
 
 class BranchStep(StepBase):
-    branch: list[BranchCase] = Field(min_length=1)
+    branch: list[BranchCase] = Field(
+        min_length=1,
+        description="Cases tried in order: the first whose `when` holds is taken; a last case without "
+        "`when` is the otherwise branch. When none holds the journey goes on with the next step.",
+    )
 
 
 class SplitArm(Strict):
-    weight: float = Field(gt=0)
-    goto: Identifier
-    label: str | None = None
+    weight: float = Field(
+        gt=0,
+        description="This arm's share, relative to the other arms' weights: 50 and 50, or 1 and 1, "
+        "split evenly; 90 and 10 send a tenth down the second arm. A plain number, no `%`.",
+    )
+    goto: Identifier = Field(description="The step customers of this arm go to.")
+    label: str | None = Field(None, description="The arm's name in reports (default: its `goto`).")
 
 
 class SplitStep(StepBase):
@@ -149,13 +176,18 @@ class SplitStep(StepBase):
 
 
 class UpdateSpec(Strict):
-    attribute: Identifier
-    value: str | int | float | bool | None = None
+    attribute: Identifier = Field(
+        description="The customer attribute to set (then `customer.<attribute>` in later steps); "
+        "declare it in customer_attributes.yaml."
+    )
+    value: str | int | float | bool | None = Field(None, description="The value to set (a literal).")
     expression: Expression | None = Field(None, description="Computed value instead of a literal one.")
 
 
 class UpdateStep(StepBase):
-    update: UpdateSpec
+    update: UpdateSpec = Field(
+        description="Set one attribute of the customer (recorded as customer.updated)."
+    )
 
 
 # Journey-facing score names → the propensity model (gridjourney/scoring, `gridjourney models train`)
@@ -222,7 +254,7 @@ class DrPerformanceStep(StepBase):
 
 
 class EndStep(StepBase):
-    end: Literal[True] = True
+    end: Literal[True] = Field(True, description="`end: true` finishes the journey here.")
 
 
 STEP_KINDS = ("send", "wait", "wait_for", "branch", "split", "score", "update", "dr_performance", "end")
@@ -257,12 +289,22 @@ Step = Annotated[
 
 # --- the journey ----------------------------------------------------------------------------------
 class TriggerSpec(Strict):
-    event: str
-    when: Expression | None = None
+    event: str = Field(
+        description="The event type that starts the journey: a built-in type or one declared in "
+        "events/*.yaml. Engine events (`journey.*`, `message.*`) are never routed to journeys."
+    )
+    when: Expression | None = Field(
+        None, description="Start only when this holds for the event (and the customer)."
+    )
 
 
 class EntrySpec(Strict):
-    reentry: Literal["once", "after_exit", "once_per_window", "every_trigger"] = "after_exit"
+    reentry: Literal["once", "after_exit", "once_per_window", "every_trigger"] = Field(
+        "after_exit",
+        description="Who may enter again: `once` (never again), `after_exit` (once the previous run "
+        "ended), `once_per_window` (at most once per `window`, from the last entry) or `every_trigger` "
+        "(every triggering event starts a run).",
+    )
     window: Duration | None = Field(None, description="Required with once_per_window.")
     holdout: float = Field(0.0, ge=0.0, lt=1.0, description="Share of customers who receive nothing.")
 
@@ -274,9 +316,13 @@ class EntrySpec(Strict):
 
 
 class GoalSpec(Strict):
-    event: str
-    when: Expression | None = None
-    within: Duration
+    event: str = Field(description="The event that counts as the journey's success (a conversion).")
+    when: Expression | None = Field(
+        None,
+        description="Only an event for which this holds counts; `event` is the goal event, `trigger` "
+        "the one that started the journey.",
+    )
+    within: Duration = Field(description="How long after entry the goal event still counts.")
 
 
 # --- cohort mode ----------------------------------------------------------------------------------
@@ -337,7 +383,9 @@ class UpdateNotice(Strict):
     at_steps: list[Identifier] = Field(
         min_length=1, description="Members waiting at these steps hear about the update."
     )
-    moved_by: MovedBy | None = None
+    moved_by: MovedBy | None = Field(
+        None, description="Notify only when a time field of the event moved by more than a duration."
+    )
     changed: list[Identifier] = Field(
         default_factory=list,
         description="Notify only when one of these fields of the run's event differs from what the "
@@ -351,38 +399,63 @@ class CohortSpec(Strict):
         description="What makes one run: an expression over the triggering event, e.g. "
         "`event.dr_event_id`. Later events giving the same key update the run instead of starting one."
     )
-    audience: AudienceSpec
+    audience: AudienceSpec = Field(description="Who hears of the event: the run's members.")
     updates: list[str] = Field(
         default_factory=list,
         description="Event types whose fields replace the run's `event` fields (e.g. `dr.event_modified` "
         "moves `event.start`, and waits on it move with it).",
     )
-    on_update: list[UpdateNotice] = Field(default_factory=list)
+    on_update: list[UpdateNotice] = Field(
+        default_factory=list,
+        description="Notices to members already told, when an update of the run's event arrives.",
+    )
 
 
 class JourneyDefinition(Strict):
-    id: Identifier
-    name: str | None = None
-    description: str | None = None
+    id: Identifier = Field(
+        description="The journey's name, unique among journeys: versions, reports and the API use it."
+    )
+    name: str | None = Field(None, description="A readable title for people.")
+    description: str | None = Field(None, description="What the journey is for, in a few sentences.")
     mode: Literal["per_customer", "cohort"] = Field(
         "per_customer",
         description="`per_customer`: one run per customer and entry. `cohort`: one run per triggering "
         "event (a DR event, an outage incident) for its whole audience (needs `cohort`).",
     )
-    cohort: CohortSpec | None = None
-    purpose: Purpose
-    trigger: list[TriggerSpec] = Field(min_length=1)
-    entry: EntrySpec = EntrySpec()
-    exit_on: list[str] = Field(default_factory=list)
-    goal: GoalSpec | None = None
-    steps: list[Step] = Field(min_length=1)
+    cohort: CohortSpec | None = Field(
+        None, description="Cohort mode: what makes one run and who its audience is (with `mode: cohort`)."
+    )
+    purpose: Purpose = Field(
+        description="Which rules of the compliance policy its messages meet: `marketing` (needs "
+        "marketing consent; quiet hours and caps), `informational` (service messages) or `safety` "
+        "(safety triggers and templates marked `Purpose: safety` only; skips quiet hours and caps)."
+    )
+    trigger: list[TriggerSpec] = Field(
+        min_length=1, description="The events that start the journey (one, or a list: any of them)."
+    )
+    entry: EntrySpec = Field(EntrySpec(), description="Re-entry rule and hold-out.")
+    exit_on: list[str] = Field(
+        default_factory=list, description="Event types that end a customer's run wherever it is."
+    )
+    goal: GoalSpec | None = Field(
+        None, description="What counts as success, for the conversion reports (`journey.converted`)."
+    )
+    steps: list[Step] = Field(
+        min_length=1, description="What the journey does, in order: each step has an `id` and one kind."
+    )
 
     @model_validator(mode="before")
     @classmethod
     def _single_trigger(cls, value: Any) -> Any:
-        # `trigger: {event: ...}` is a list of one
-        if isinstance(value, dict) and isinstance(value.get("trigger"), dict):
-            return {**value, "trigger": [value["trigger"]]}
+        # `trigger: {event: ...}` is a list of one; `trigger: bill.issued` names its event
+        if not isinstance(value, dict):
+            return value
+        trigger = value.get("trigger")
+        if isinstance(trigger, dict | str):
+            trigger = [trigger]
+        if isinstance(trigger, list):
+            trigger = [{"event": item} if isinstance(item, str) else item for item in trigger]
+            return {**value, "trigger": trigger}
         return value
 
     @model_validator(mode="after")

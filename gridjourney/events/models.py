@@ -9,6 +9,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
+from gridjourney.dsl.declarations import DeclarationErrors
 from gridjourney.events.fields import (
     CUSTOMER_ID_PATTERN,
     INT32_MAX,
@@ -18,7 +19,7 @@ from gridjourney.events.fields import (
     Timestamp,
     admission,
 )
-from gridjourney.events.types import CUSTOMER_EVENT_PREFIXES
+from gridjourney.events.types import CUSTOMER_EVENT_PREFIXES, is_about_a_customer
 
 
 class NewEvent(BaseModel):
@@ -46,7 +47,7 @@ class NewEvent(BaseModel):
     @classmethod
     def _about_a_customer(cls, value: str | None, info: ValidationInfo) -> str | None:
         event_type = info.data.get("type")
-        if value is None and isinstance(event_type, str) and event_type.startswith(CUSTOMER_EVENT_PREFIXES):
+        if value is None and isinstance(event_type, str) and _about_a_customer_or_unknown(event_type):
             raise ValueError(f"required for {event_type} events (they are about one customer)")
         return value
 
@@ -61,6 +62,13 @@ class NewEvent(BaseModel):
         if value < door.now - door.max_past:
             raise ValueError(f"lies more than {door.max_past.days} days in the past")
         return value
+
+
+def _about_a_customer_or_unknown(event_type: str) -> bool:
+    try:
+        return is_about_a_customer(event_type)
+    except DeclarationErrors:  # the declarations are broken: the type is reported unknown instead
+        return False
 
 
 _CUSTOMER_ID = re.compile(CUSTOMER_ID_PATTERN)

@@ -489,16 +489,36 @@ CUSTOMER_EVENT_PREFIXES = (
 
 class UnknownEventType(ValueError):
     def __init__(self, event_type: str) -> None:
-        known = ", ".join(sorted(EVENT_TYPES))
-        super().__init__(f"unknown event type {event_type!r}; known types: {known}")
+        known = ", ".join(sorted(known_event_types()))
+        super().__init__(
+            f"unknown event type {event_type!r}; known types: {known} (declare new types in events/*.yaml)"
+        )
         self.event_type = event_type
 
 
+def known_event_types() -> dict[str, type[Payload]]:
+    """The built-in types and those declared in events/*.yaml (events/declared.py, read once)."""
+    from gridjourney.events.declared import declared_events  # reads files: never at import
+
+    return {**EVENT_TYPES, **declared_events().models}
+
+
 def payload_model(event_type: str) -> type[Payload]:
-    try:
-        return EVENT_TYPES[event_type]
-    except KeyError:
-        raise UnknownEventType(event_type) from None
+    found = EVENT_TYPES.get(event_type) or known_event_types().get(event_type)
+    if found is None:
+        raise UnknownEventType(event_type)
+    return found
+
+
+def is_about_a_customer(event_type: str) -> bool:
+    """Whether events of this type must name their customer (customer_id is required)."""
+    if event_type.startswith(CUSTOMER_EVENT_PREFIXES):
+        return True
+    if event_type in EVENT_TYPES:
+        return False
+    from gridjourney.events.declared import declared_events
+
+    return event_type in declared_events().about_customer
 
 
 def validate_payload(
@@ -516,6 +536,8 @@ __all__ = [
     "EVENT_TYPES",
     "UnknownEventType",
     "ValidationError",
+    "is_about_a_customer",
+    "known_event_types",
     "payload_model",
     "validate_payload",
 ]

@@ -46,7 +46,7 @@ def test_a_cohort_journey_with_cohort_steps_is_fine() -> None:
         + """\
   - id: hear
     wait_for: {event: dr.event_modified, timeout: 1d, on_event: notice, on_timeout: route}
-  - {id: route, branch: [{when: "customer.segment == 'residential'", goto: split}, {goto: end}]}
+  - {id: route, branch: [{when: "customer.segment == 'evening_peak'", goto: split}, {goto: end}]}
   - {id: split, split: [{weight: 1, goto: score}, {weight: 1, goto: end}]}
   - {id: score, score: dr_response}
   - {id: mark, update: {attribute: notified, value: true}}
@@ -197,7 +197,7 @@ def test_audience_expressions(old: str, new: str, position: str, message: str) -
 
 
 def test_audience_where_reads_customer_and_event() -> None:
-    where = "holdout: 0.1\n    where: \"customer.segment == 'residential' and event.target_kw > 0\""
+    where = "holdout: 0.1\n    where: \"customer.segment == 'evening_peak' and event.target_kw > 0\""
     assert check(DR_HEAD.replace("holdout: 0.1", where) + STEPS) == []
 
 
@@ -320,8 +320,8 @@ def test_mode_and_block_go_together_at_load(text: str, expected: str) -> None:
     [
         (
             "  event: dr.event_scheduled\n",
-            '  event: dr.event_scheduled\n  when: "customer.vip"\n',
-            "run.yaml:6:9: expression 'customer.vip': a cohort's `trigger` is decided once",
+            '  event: dr.event_scheduled\n  when: "customer.has_smart_thermostat"\n',
+            "run.yaml:6:9: expression 'customer.has_smart_thermostat': a cohort's `trigger` is decided once",
         ),
         (
             "until: event.start, before: 1h",
@@ -338,11 +338,11 @@ def test_what_is_decided_once_per_run_has_no_customer(old: str, new: str, messag
 
 
 def test_a_wait_for_condition_has_no_customer() -> None:
-    steps = '  - {id: hear, wait_for: {event: dr.event_modified, when: "customer.vip", timeout: 1d}}\n'
+    steps = '  - {id: hear, wait_for: {event: dr.event_modified, when: "customer.tariff", timeout: 1d}}\n'
     errors = check(DR_HEAD + steps)
     assert located(errors) == [
-        "run.yaml:15:59: expression 'customer.vip': a cohort's `wait_for` is decided once for the whole run; "
-        "it has no `customer`"
+        "run.yaml:15:59: expression 'customer.tariff': a cohort's `wait_for` is decided once for the whole "
+        "run; it has no `customer`"
     ]
     assert errors[0].hint is not None and "cohort.audience.where" in errors[0].hint
 

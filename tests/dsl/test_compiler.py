@@ -59,7 +59,7 @@ def test_successors_follow_list_order_next_and_end() -> None:
   - {id: c, send: {channels: [sms], template: alert}, next: end}
   - id: d
     branch:
-      - {when: "customer.vip", goto: c}
+      - {when: "customer.has_smart_thermostat", goto: c}
   - {id: e, end: true}
 """,
         "j.yaml",
@@ -117,13 +117,15 @@ def test_unreachable_step() -> None:
 
 
 def test_steps_after_an_otherwise_branch_need_a_pointer() -> None:
-    steps = "  - {id: a, branch: [{when: 'customer.x', goto: c}, {goto: c}]}\n  - {id: b, wait: 1d}\n"
+    steps = "  - {id: a, branch: [{when: 'customer.sqft', goto: c}, {goto: c}]}\n  - {id: b, wait: 1d}\n"
     steps += "  - {id: c, wait: 1d}\n"
     assert summary(check(steps)) == [(7, 10, "step `b` can never be reached")]
 
 
 def test_otherwise_case_must_be_last() -> None:
-    errors = check("  - {id: a, branch: [{goto: b}, {when: 'customer.x', goto: b}]}\n  - {id: b, wait: 1d}\n")
+    errors = check(
+        "  - {id: a, branch: [{goto: b}, {when: 'customer.sqft', goto: b}]}\n  - {id: b, wait: 1d}\n"
+    )
     assert [e.message for e in errors] == [
         "a case without `when` matches always; the cases after it never run"
     ]
@@ -133,7 +135,7 @@ def test_otherwise_case_must_be_last() -> None:
 def test_loop_without_a_wait() -> None:
     steps = """\
   - {id: a, send: {channels: [sms], template: alert}}
-  - {id: b, branch: [{when: "customer.again", goto: a}, {goto: c}]}
+  - {id: b, branch: [{when: "customer.budget_billing", goto: a}, {goto: c}]}
   - {id: c, end: true}
 """
     errors = check(steps)
@@ -154,7 +156,7 @@ def test_loop_with_a_wait_is_fine() -> None:
     steps = """\
   - {id: a, send: {channels: [sms], template: alert}}
   - {id: pause, wait: 1d}
-  - {id: b, branch: [{when: "customer.again", goto: a}, {goto: c}]}
+  - {id: b, branch: [{when: "customer.budget_billing", goto: a}, {goto: c}]}
   - {id: c, end: true}
 """
     assert check(steps) == []

@@ -98,7 +98,7 @@ def test_performance_before_any_dr_performance_step_is_refused(templates: Path) 
 
 def test_a_send_reached_around_the_dr_performance_step_is_refused(templates: Path) -> None:
     steps = """\
-  - {id: route, branch: [{when: "customer.vip", goto: thank_you}, {goto: measure}]}
+  - {id: route, branch: [{when: "customer.has_smart_thermostat", goto: thank_you}, {goto: measure}]}
   - {id: measure, dr_performance: {credit_per_kwh: 0.5}}
   - {id: thank_you, send: {channels: [sms], template: thanks}}
 """
@@ -133,7 +133,7 @@ steps:
 
 def test_measured_steps_are_those_reached_only_through_dr_performance() -> None:
     steps = """\
-  - {id: route, branch: [{when: "customer.vip", goto: c}, {goto: measure}]}
+  - {id: route, branch: [{when: "customer.has_smart_thermostat", goto: c}, {goto: measure}]}
   - {id: measure, dr_performance: {credit_per_kwh: 0.5}}
   - {id: b, wait: 1h}
   - {id: c, wait: 1h}

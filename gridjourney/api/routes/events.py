@@ -31,16 +31,17 @@ from gridjourney.events.fields import ADMISSION, Admission
 from gridjourney.events.models import AppendResult, NewEvent
 from gridjourney.events.store import EventIdConflict
 from gridjourney.events.types import (
-    CUSTOMER_EVENT_PREFIXES,
     ENGINE_EVENT_PREFIXES,
-    EVENT_TYPES,
     UnknownEventType,
+    is_about_a_customer,
+    known_event_types,
     payload_model,
 )
 
 router = APIRouter(prefix="/v1/events", tags=["events"])
 
-INTEGRATION_EVENT_TYPES = sorted(t for t in EVENT_TYPES if not t.startswith(ENGINE_EVENT_PREFIXES))
+# Built-in and declared (events/*.yaml, read here once: the OpenAPI document lists them).
+INTEGRATION_EVENT_TYPES = sorted(t for t in known_event_types() if not t.startswith(ENGINE_EVENT_PREFIXES))
 
 
 class EventsAccepted(BaseModel):
@@ -94,7 +95,7 @@ def _event_schema(event_type: str) -> dict[str, Any]:
     schema["description"] = (model.__doc__ or "").strip() or f"A {event_type} event."
     properties["type"] = {"type": "string", "const": event_type}
     properties["payload"] = {**model.model_json_schema(), "title": f"{model.__name__} payload"}
-    if event_type.startswith(CUSTOMER_EVENT_PREFIXES):
+    if is_about_a_customer(event_type):
         properties["customer_id"] = {**properties["customer_id"]["anyOf"][0], "description": "Required."}
         schema["required"] = [*schema["required"], "customer_id"]
     if any(properties["payload"].get("required", [])):
@@ -205,7 +206,8 @@ def _conflict(conflict: EventIdConflict, events: list[NewEvent], is_batch: bool)
     summary="Append events",
     description=(
         'Append one event, or a batch as `{"events": [...]}`. Every event is validated against its '
-        "type's schema before anything is written; one bad event refuses the whole request (422, with "
+        "type's schema (built-in, or declared in the utility's `events/*.yaml`) before anything is "
+        "written; one bad event refuses the whole request (422, with "
         "each field named as e.g. `events[3].payload.projected_amount`). `event_id` is the idempotency "
         "key: a repeated event gets its original position with `duplicate: true` and writes nothing; "
         "an event_id reused for other content is refused with 409 naming the original position. "
