@@ -1,0 +1,85 @@
+"""One trace follows an event: the POST to the API, the router continuing it from the event log, the
+journey workflow started by the SDK's tracing interceptor, and the send activity with its provider
+call to the SMS stand-in. Real API, database, Temporal dev server, workers and router."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from opentelemetry import trace
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from sqlalchemy.ext.asyncio import AsyncEngine
+from temporalio.client import Client
+from temporalio.testing import WorkflowEnvironment
+
+from gridjourney.demo.utility import daytime_zones
+from gridjourney.logs import JsonLines
+from gridjourney.observability.tracing import temporal_interceptors
+from tests.stack import api_stack, eventually
+
+
+def _event(kind: str, customer_id: str, payload: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "event_id": str(uuid.uuid4()),
+        "type": kind,
+        "customer_id": customer_id,
+        "occurred_at": datetime.now(UTC).isoformat(),
+        "source": "billing",
+        "payload": payload,
+    }
+
+
+async def test_one_trace_links_the_post_to_the_send(
+    engine: AsyncEngine, temporal_dev_env: WorkflowEnvironment, spans: InMemorySpanExporter
+) -> None:
+    traced = Client(**{**temporal_dev_env.client.config(), "interceptors": temporal_interceptors()})
+    customer = f"C-TR-{uuid.uuid4().hex[:6]}"
+    async with api_stack(engine, traced) as stack:
+        setup = [
+            _event(
+                "customer.created",
+                customer,
+                {"name": "Ada", "phone": "+15035550143", "time_zone": daytime_zones(datetime.now(UTC))[0]},
+            ),
+            _event(
+                "consent.changed", customer, {"channel": "sms", "purpose": "informational", "granted": True}
+            ),
+        ]
+        response = await stack.http.post("/v1/events", json={"events": setup}, headers=stack.writer)
+        assert response.status_code in (200, 201, 202), response.text
+        spans.clear()
+        bill = _event(
+            "bill.projection_updated",
+            customer,
+            {"projected_amount": 212.4, "typical_amount": 138.0, "days_left": 12},
+        )
+        response = await stack.http.post("/v1/events", json=bill, headers=stack.writer)
+        assert response.status_code in (200, 201, 202), response.text
+
+        async def sent() -> bool:
+            return any(span.name == "RunActivity:send_message" for span in spans.get_finished_spans())
+
+        await eventually(sent, "the send activity's span")
+    finished = spans.get_finished_spans()
+    [post] = [s for s in finished if s.name == "POST /v1/events" and s.kind == trace.SpanKind.SERVER]
+    assert post.context is not None
+    trace_id = post.context.trace_id
+    in_trace = {s.name for s in finished if s.context is not None and s.context.trace_id == trace_id}
+    assert "route bill.projection_updated" in in_trace
+    assert "StartWorkflow:JourneyWorkflow" in in_trace and "RunWorkflow:JourneyWorkflow" in in_trace
+    assert "RunActivity:send_message" in in_trace
+    assert any(name.startswith("POST 127.0.0.1") for name in in_trace), in_trace  # the call to Twilio
+
+
+def test_a_log_line_inside_a_span_names_its_trace(spans: InMemorySpanExporter) -> None:
+    with trace.get_tracer(__name__).start_as_current_span("work") as span:
+        record = logging.LogRecord("gridjourney", logging.INFO, __file__, 1, "routed %d", (7,), None)
+        line = JsonLines().format(record)
+    context = span.get_span_context()
+    assert f'"trace_id": "{context.trace_id:032x}"' in line
+    assert f'"span_id": "{context.span_id:016x}"' in line
+    outside = JsonLines().format(record)
+    assert "trace_id" not in outside
