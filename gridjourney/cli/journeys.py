@@ -21,7 +21,7 @@ from gridjourney.content.preview import (
     send_uses,
 )
 from gridjourney.content.preview_graph import journey_mermaid
-from gridjourney.dsl.compiler import check_journey
+from gridjourney.dsl.compiler import check_journey, file_warnings
 from gridjourney.dsl.json_schema import journey_json_schema
 from gridjourney.dsl.loader import JourneyError, JourneyErrors, iter_yaml_files, load_journey_with_positions
 from gridjourney.dsl.schema import JourneyDefinition, SendStep
@@ -109,6 +109,8 @@ def validate(paths: PathsArg, templates: TemplatesOpt = None) -> None:
             continue
         for warning in _sms_warnings(definition, templates_dir, path):
             typer.echo(warning, err=True)
+        for located in file_warnings(path, templates_dir):  # e.g. a locale without the template
+            typer.echo(str(located), err=True)
         typer.echo(f"{path}: OK ({_summary(definition)})")
     if failed:
         raise typer.Exit(1)

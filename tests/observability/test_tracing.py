@@ -35,7 +35,9 @@ def _event(kind: str, customer_id: str, payload: dict[str, Any]) -> dict[str, An
 async def test_one_trace_links_the_post_to_the_send(
     engine: AsyncEngine, temporal_dev_env: WorkflowEnvironment, spans: InMemorySpanExporter
 ) -> None:
-    traced = Client(**{**temporal_dev_env.client.config(), "interceptors": temporal_interceptors()})
+    config = temporal_dev_env.client.config()
+    config["interceptors"] = temporal_interceptors()
+    traced = Client(**config)
     customer = f"C-TR-{uuid.uuid4().hex[:6]}"
     async with api_stack(engine, traced) as stack:
         setup = [
