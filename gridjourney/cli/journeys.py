@@ -248,3 +248,69 @@ def preview(
     typer.echo(journey_mermaid(definition))
     if errors or any(message.problem for message in previews):
         raise typer.Exit(1)
+
+
+@journeys_app.command()
+def backtest(
+    file: Annotated[Path, typer.Argument(help="A journey file (published or not).")],
+    start: Annotated[
+        str, typer.Option("--from", help="First day (YYYY-MM-DD, UTC) or an ISO 8601 time with its zone.")
+    ],
+    end: Annotated[str, typer.Option("--to", help="Last day, included (or an ISO 8601 time, excluded).")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+    templates: TemplatesOpt = None,
+) -> None:
+    """Replay the event log of a period through the journey without sending or starting workflows:
+    per step, who reaches it, the messages per channel, template and locale, the messages held back by
+    the policy and why (consent, STOP, caps, quiet hours deferrals), entries kept out by the re-entry
+    rule, and the first 10 customers at each step. Reads GRIDJOURNEY_DATABASE_URL."""
+    from gridjourney.backtest.period import parse_period
+    from gridjourney.backtest.report import BacktestReport, report_text
+    from gridjourney.backtest.run import NotReplayable
+    from gridjourney.backtest.run import backtest as run_backtest
+    from gridjourney.cli.db import require_current_schema
+    from gridjourney.db.engine import create_engine
+    from gridjourney.devstack import resolve_database_url
+    from gridjourney.dsl import registry
+    from gridjourney.policy.loader import PolicyErrors, policy_from_settings
+
+    templates_dir = _templates_dir(templates)
+    (path,) = _files([file])
+    try:
+        period = parse_period(start, end)
+    except ValueError as error:
+        typer.echo(f"{path}: --{error}", err=True)
+        raise typer.Exit(2) from None
+    try:
+        journey = registry.prepare(path.read_text(encoding="utf-8"), str(path), templates_dir)
+    except JourneyErrors as errors:
+        for problem in errors.errors:
+            typer.echo(str(problem), err=True)
+        raise typer.Exit(1) from None
+    settings = get_settings()
+    try:
+        policy = policy_from_settings(settings)
+    except PolicyErrors as errors:
+        typer.echo(str(errors.errors[0]), err=True)
+        raise typer.Exit(1) from None
+    database_url = resolve_database_url(settings)
+    require_current_schema(database_url)
+
+    async def run() -> BacktestReport:
+        engine = create_engine(database_url, pool_size=1)
+        try:
+            return await run_backtest(engine, journey, policy, *period, templates_dir=templates_dir)
+        finally:
+            await engine.dispose()
+
+    try:
+        report = asyncio.run(run())
+    except NotReplayable as error:
+        typer.echo(f"{path}: {error}", err=True)
+        raise typer.Exit(2) from None
+    if as_json:
+        typer.echo(json.dumps(report.as_json(), indent=2))
+    if report.events_in_range == 0:
+        typer.echo(f"{path}: no events in the log from {start} to {end}: nothing to replay", err=as_json)
+    elif not as_json:
+        typer.echo(report_text(report))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -105,3 +106,16 @@ def projection(customer_id: str, when: datetime, amount: float = 180.0) -> NewEv
 
 async def append(engine: AsyncEngine, events: list[NewEvent]) -> None:
     await EventStore(engine).append(events)
+
+
+def write_templates(root: Path) -> Path:
+    """The test journey's templates (English only)."""
+    files = {
+        "sms/en/nudge.j2": "Your bill is heading for ${{ event.projected_amount }}. Reply STOP to opt out.",
+        "email/en/nudge.j2": "Subject: Your bill\n\nIt is heading for ${{ event.projected_amount }}.",
+        "email/en/tips.j2": "Subject: Tips\n\nTurn the heating down a degree.",
+    }
+    for name, text in files.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text(text, encoding="utf-8")
+    return root
