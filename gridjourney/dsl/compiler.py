@@ -19,7 +19,9 @@ from pathlib import Path
 
 from gridjourney.config import get_settings
 from gridjourney.dsl.cohort_checks import check_cohort
+from gridjourney.dsl.declarations import DeclarationErrors
 from gridjourney.dsl.expressions import (
+    ANY,
     EVENT_ENVELOPE,
     JOURNEY_FIELDS,
     Scope,
@@ -52,7 +54,13 @@ from gridjourney.dsl.schema import (
     WaitForStep,
     WaitStep,
 )
-from gridjourney.dsl.template_checks import SAFETY_HINT, check_safety_templates, check_templates, sends
+from gridjourney.dsl.template_checks import (
+    SAFETY_HINT,
+    check_safety_templates,
+    check_templates,
+    locale_warnings,
+    sends,
+)
 from gridjourney.dsl.vocabulary import customer_shape, event_shape
 from gridjourney.events.types import known_event_types
 
@@ -127,6 +135,9 @@ def check_journey(
     configured ones (GRIDJOURNEY_SAFETY_EVENT_TYPES).
     """
     safety_types = get_settings().safety_event_types if safety_event_types is None else safety_event_types
+    vocabulary_problems = _vocabulary_problems()
+    if vocabulary_problems:
+        return vocabulary_problems  # every name would be in doubt: the declarations first
     errors = [
         *_check_ids(definition, positions),
         *_check_event_types(definition, positions),
@@ -138,9 +149,43 @@ def check_journey(
     ]
     if templates_dir is not None:
         uses = sends(definition, trigger_fields(definition), measured_steps(definition))
-        errors.extend(check_templates(uses, positions, templates_dir))
+        errors.extend(check_templates(uses, positions, templates_dir, journey_customer_shape(definition)))
         errors.extend(check_safety_templates(definition, uses, positions, templates_dir))
     return sorted(dict.fromkeys(errors), key=lambda e: (e.line, e.column, e.message))
+
+
+def _vocabulary_problems() -> list[JourneyError]:
+    """The declaration files' problems (events/*.yaml, customer_attributes.yaml), at their positions."""
+    try:
+        known_event_types()
+        customer_shape()
+    except DeclarationErrors as errors:
+        return [JourneyError(e.file, e.line, e.column, e.message, e.hint) for e in errors.errors]
+    return []
+
+
+def file_warnings(path: Path, templates_dir: Path) -> list[JourneyError]:
+    """The warnings of a journey file that loads (journey_warnings); [] when it does not load."""
+    try:
+        loaded = load_journey_with_positions(path.read_text(encoding="utf-8"), str(path))
+    except JourneyErrors:
+        return []
+    return journey_warnings(loaded.definition, loaded.positions, templates_dir)
+
+
+def journey_warnings(
+    definition: JourneyDefinition,
+    positions: Positions,
+    templates_dir: Path,
+    locales: Sequence[str] | None = None,
+) -> list[JourneyError]:
+    """What works but is likely not meant, in file order: a configured locale (`locales`, default
+    GRIDJOURNEY_LOCALES) without a template, whose customers get the English one. Each message
+    starts with `warning:`."""
+    configured = list(get_settings().locales if locales is None else locales)
+    uses = sends(definition, trigger_fields(definition), measured_steps(definition))
+    found = locale_warnings(uses, positions, templates_dir, configured)
+    return sorted(dict.fromkeys(found), key=lambda e: (e.line, e.column, e.message))
 
 
 def _targets(step: AnyStep) -> Iterator[tuple[DataPath, str]]:
@@ -255,6 +300,15 @@ def trigger_fields(definition: JourneyDefinition) -> Fields:
     return fields if fields is not None else EVENT_ENVELOPE
 
 
+def journey_customer_shape(definition: JourneyDefinition) -> Shape | None:
+    """What `customer` has in this journey: the declared attributes, and those its `update` steps set."""
+    declared = customer_shape()
+    if declared is None or declared.keys is None:
+        return declared
+    updated = {step.update.attribute: ANY for step in definition.steps if isinstance(step, UpdateStep)}
+    return Shape(keys={**updated, **declared.keys}, keys_are=declared.keys_are)
+
+
 def steps_event_scope(definition: JourneyDefinition, customer: Shape | None) -> Scope:
     """What `event` has in steps: one trigger's shape, nested fields included; of several triggers,
     the keys they all have."""
@@ -264,7 +318,7 @@ def steps_event_scope(definition: JourneyDefinition, customer: Shape | None) -> 
 
 
 def _check_expressions(definition: JourneyDefinition, positions: Positions) -> Iterator[JourneyError]:
-    customer = customer_shape()
+    customer = journey_customer_shape(definition)
     in_steps: dict[str, Scope] = {
         "event": steps_event_scope(definition, customer),
         "customer": customer,

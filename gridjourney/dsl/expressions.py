@@ -199,13 +199,14 @@ def _check_fields(tree: ast.AST, shapes: Mapping[str, Shape]) -> list[str]:
         chain = _chain(node)
         if chain is None or chain[0] not in shapes:
             continue
-        problem = _walk(chain, shapes[chain[0]])
+        problem = field_problem(chain, shapes[chain[0]])
         if problem is not None:
             problems.append(problem)
     return problems
 
 
-def _walk(chain: list[str], shape: Shape) -> str | None:
+def field_problem(chain: list[str], shape: Shape) -> str | None:
+    """Why `chain` (["customer", "scores", "x"]) names no key of `shape`, the root's; None when it does."""
     for depth, key in enumerate(chain[1:], start=1):
         if shape.keys is None:
             return None

@@ -9,6 +9,7 @@ context): `event` has the trigger's fields (an update notice's event also those 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +21,8 @@ from gridjourney.content import (
     template_purpose,
     template_variables,
 )
-from gridjourney.dsl.expressions import JOURNEY_FIELDS, event_fields
+from gridjourney.content.render import SUBJECT_PREFIX, split_purpose, template_path
+from gridjourney.dsl.expressions import JOURNEY_FIELDS, Shape, event_fields, field_problem
 from gridjourney.dsl.loader import JourneyError, Positions, did_you_mean
 from gridjourney.dsl.loader import Path as DataPath
 from gridjourney.dsl.schema import JourneyDefinition, SendSpec, SendStep
@@ -29,6 +31,7 @@ TEMPLATE_NAMES = ("customer", "event", "journey")
 # What a `dr_performance` step gives the messages after it (gridjourney/dr/queries.py performance_of).
 PERFORMANCE_FIELDS = frozenset({"known", "kwh_saved", "credit", "responded"})
 Fields = frozenset[str] | None
+CUSTOMER_HINT = "customer attributes, segments and scores are declared in customer_attributes.yaml"
 SAFETY_HINT = (
     "marketing content can never go out as safety: use purpose informational or marketing, which "
     "need the customer's consent"
@@ -63,7 +66,11 @@ def sends(definition: JourneyDefinition, event_scope: Fields, measured_steps: se
     return uses
 
 
-def check_templates(uses: list[SendUse], positions: Positions, templates_dir: Path) -> Iterator[JourneyError]:
+def check_templates(
+    uses: list[SendUse], positions: Positions, templates_dir: Path, customer: Shape | None = None
+) -> Iterator[JourneyError]:
+    """Each template exists in English, compiles, has its subject line (email), and reads only what
+    its messages have; `customer`: what customers have (None: any attribute)."""
     for use in uses:
         path: DataPath = (*use.path, "template")
         name = use.send.template
@@ -75,11 +82,65 @@ def check_templates(uses: list[SendUse], positions: Positions, templates_dir: Pa
                     f"create {templates_dir / channel / 'en' / (name + '.j2')}",
                 )
             for locale in template_locales(templates_dir, channel, name):
-                yield from _check_variables(positions, path, templates_dir, f"{channel}/{locale}/{name}", use)
+                where = f"{channel}/{locale}/{name}"
+                yield from _check_variables(positions, path, templates_dir, where, use, customer)
+                if channel in SUBJECT_CHANNELS_REQUIRED:
+                    yield from _check_subject(positions, path, templates_dir, channel, name, locale)
+
+
+# Email needs a subject (the send fails without one); a push notification's title is its subject.
+SUBJECT_CHANNELS_REQUIRED = ("email",)
+_JINJA_TAGS = re.compile(r"\{#.*?#\}|\{%.*?%\}", re.DOTALL)
+
+
+def _check_subject(
+    positions: Positions, path: DataPath, templates_dir: Path, channel: str, name: str, locale: str
+) -> Iterator[JourneyError]:
+    """The first line a rendering gives (after `Purpose:`, comments and `{% set %}`s) is `Subject:`."""
+    relative = template_path(channel, name, locale)
+    try:
+        source = (templates_dir / relative).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return  # reported by the variables' check
+    _, text = split_purpose(source)
+    first = _JINJA_TAGS.sub("", text).lstrip().partition("\n")[0]
+    if not first.startswith(SUBJECT_PREFIX):
+        yield positions.error(
+            path,
+            f"template {relative} has no subject line: an email's first line is `{SUBJECT_PREFIX} ...`",
+            f"start {templates_dir / relative} with e.g. `{SUBJECT_PREFIX} Your bill is heading higher`",
+        )
+
+
+def locale_warnings(
+    uses: list[SendUse], positions: Positions, templates_dir: Path, locales: list[str]
+) -> Iterator[JourneyError]:
+    """A configured locale without the template: its customers get the English one (a warning)."""
+    for use in uses:
+        path: DataPath = (*use.path, "template")
+        name = use.send.template
+        for channel in dict.fromkeys(use.send.channels):
+            present = template_locales(templates_dir, channel, name)
+            if "en" not in present:
+                continue  # an error already
+            for locale in locales:
+                if locale not in present:
+                    missing = templates_dir / template_path(channel, name, locale)
+                    yield positions.error(
+                        path,
+                        f"warning: no {channel} template `{name}` in `{locale}`: customers whose locale is "
+                        f"{locale} get the English one",
+                        f"create {missing}",
+                    )
 
 
 def _check_variables(
-    positions: Positions, path: DataPath, templates_dir: Path, where: str, use: SendUse
+    positions: Positions,
+    path: DataPath,
+    templates_dir: Path,
+    where: str,
+    use: SendUse,
+    customer: Shape | None,
 ) -> Iterator[JourneyError]:
     channel, locale, name = where.split("/")
     where += ".j2"
@@ -114,6 +175,10 @@ def _check_variables(
                 f"template {where} uses `{root}`, which messages do not have",
                 did_you_mean(root, names, "templates can use"),
             )
+        elif root == "customer" and field and customer is not None:
+            unknown = field_problem(variable.split("."), customer)
+            if unknown is not None:
+                yield positions.error(path, f"template {where} uses `{variable}`: {unknown}", CUSTOMER_HINT)
         elif root == "event" and field and fields is not None and field not in fields:
             yield positions.error(
                 path,

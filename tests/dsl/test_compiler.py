@@ -31,7 +31,7 @@ def templates(tmp_path: Path) -> Path:
             "sms",
             "en",
             "uses_loop",
-            "{% for t in customer.tags %}{{ t.name }}{% endfor %}{% set x = 1 %}{{ x }}",
+            "{% for t in customer.programs %}{{ t.name }}{% endfor %}{% set x = 1 %}{{ x }}",
         ),
         ("sms", "en", "broken", "{{ event.projected_amount "),
     ]:
