@@ -25,10 +25,18 @@ AREA_CODES = {
 ANOMALY_TYPES = ("step_increase", "flat_line", "added_baseload", "spike", "shifted_peak")
 ANOMALY_WEIGHTS = (0.35, 0.15, 0.2, 0.15, 0.15)
 DAYS_BEFORE_FIRST_ANOMALY = 28
+LOGIT_NOISE = 0.5  # sd of each customer's unobservable part of a propensity's logit
 
 
 def _sigmoid(x: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
     return 1.0 / (1.0 + np.exp(-x))
+
+
+def averaged_over_noise(drivers: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    """E[sigmoid(drivers + noise)] over the logit noise N(0, LOGIT_NOISE), by Gauss-Hermite quadrature."""
+    nodes, weights = np.polynomial.hermite_e.hermegauss(32)
+    values = _sigmoid(np.asarray(drivers, dtype=np.float64)[:, None] + LOGIT_NOISE * nodes[None, :])
+    return np.asarray(values @ weights / weights.sum(), dtype=np.float64)
 
 
 def make_population(n: int, seed: int, days: int, anomaly_rate: float) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -69,8 +77,9 @@ def make_population(n: int, seed: int, days: int, anomaly_rate: float) -> tuple[
     cool_coef = np.array([a.cool_kw_per_c for a in ARCHETYPES])[arch] * rng.lognormal(0, 0.3, n) * scale
     heat_coef = np.array([a.heat_kw_per_c for a in ARCHETYPES])[arch] * rng.lognormal(0, 0.3, n) * scale
     peaky = np.isin(names, ["evening_peak", "heating_cooling", "ev_night", "solar_export"])
-    # Hidden propensities: visible drivers + noise on the logit.
-    enrol_logit = (
+    # Hidden propensities: the drivers (attributes, habits and physics a model can learn from the
+    # reads) + each customer's own noise on the logit, which nothing observable shows.
+    enrol_drivers = (
         -1.4
         + 1.5 * thermostat
         + 0.8 * online
@@ -79,9 +88,9 @@ def make_population(n: int, seed: int, days: int, anomaly_rate: float) -> tuple[
         + 0.6 * np.log(scale)
         - 0.5 * (late > 0)
         - 0.6 * business
-        + rng.normal(0, 0.5, n)
     )
-    respond_logit = (
+    enrol_noise = rng.normal(0, LOGIT_NOISE, n)
+    respond_drivers = (
         -0.6
         + 1.3 * thermostat
         + 0.9 * ev
@@ -89,9 +98,9 @@ def make_population(n: int, seed: int, days: int, anomaly_rate: float) -> tuple[
         + 3.0 * cool_coef
         - 1.0 * business
         - 0.8 * (names == "low_use")
-        + rng.normal(0, 0.5, n)
     )
-    churn_logit = (
+    respond_noise = rng.normal(0, LOGIT_NOISE, n)
+    churn_drivers = (
         -2.3
         + 0.6 * contacts
         + 0.9 * (late > 0)
@@ -99,9 +108,11 @@ def make_population(n: int, seed: int, days: int, anomaly_rate: float) -> tuple[
         + 0.7 * ~online
         + 0.5 * (tariff == "residential_flat") * np.log(scale + 0.5)
         + 0.4 * (climate_cool > 20)
-        + rng.normal(0, 0.5, n)
     )
-    enrol_p, respond_p, churn_p = _sigmoid(enrol_logit), _sigmoid(respond_logit), _sigmoid(churn_logit)
+    churn_noise = rng.normal(0, LOGIT_NOISE, n)
+    enrol_p = _sigmoid(enrol_drivers + enrol_noise)
+    respond_p = _sigmoid(respond_drivers + respond_noise)
+    churn_p = _sigmoid(churn_drivers + churn_noise)
     customers = pd.DataFrame(
         {
             "customer_id": ids,
@@ -142,6 +153,10 @@ def make_population(n: int, seed: int, days: int, anomaly_rate: float) -> tuple[
             "dr_responder": rng.random(n) < respond_p,
             "churn_risk": churn_p,
             "churned": rng.random(n) < churn_p,
+            # The best any model can know: the probability given the drivers, the noise averaged out.
+            "dr_enrol_propensity_observable": averaged_over_noise(enrol_drivers),
+            "dr_response_propensity_observable": averaged_over_noise(respond_drivers),
+            "churn_risk_observable": averaged_over_noise(churn_drivers),
         }
     )
     customers["phone"] = [

@@ -152,5 +152,8 @@ class Simulation:
             "dr_responder",
             "churn_risk",
             "churned",
+            "dr_enrol_propensity_observable",
+            "dr_response_propensity_observable",
+            "churn_risk_observable",
         ]
         return self.customers[cols].copy()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
@@ -13,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from gridjourney.config import Settings
 from gridjourney.simulate import ANOMALY_TYPES, ARCHETYPE_NAMES, Simulation, SimulationConfig
 from gridjourney.simulate.output import write_simulation
+from gridjourney.simulate.population import LOGIT_NOISE, averaged_over_noise, make_population
 from gridjourney.simulate.weather import ZONES
 from gridjourney.weather.queries import daily_temperatures
 from gridjourney.weather.stations import SIMULATOR_STATIONS
@@ -87,3 +89,20 @@ async def test_parquet_reads_have_one_row_group_per_block(tmp_path: Path) -> Non
     meta = pq.ParquetFile(tmp_path / "reads.parquet").metadata
     assert meta.num_row_groups == sim.blocks == 1
     assert meta.num_rows == written == 1_056_000
+
+
+def test_observable_propensity_is_the_true_one_averaged_over_the_hidden_noise() -> None:
+    customers, _ = make_population(20_000, seed=3, days=35, anomaly_rate=0.0)
+    for true, observable in (
+        ("dr_enrol_propensity", "dr_enrol_propensity_observable"),
+        ("dr_response_propensity", "dr_response_propensity_observable"),
+        ("churn_risk", "churn_risk_observable"),
+    ):
+        # The noise is centred on the logit, so averaging it out keeps the population's mean ...
+        assert abs(customers[true].mean() - customers[observable].mean()) < 0.01
+        # ... and ranks customers as the drivers do, without the noise.
+        assert customers[true].corr(customers[observable], method="spearman") < 0.99
+    drivers = np.array([-3.0, 0.0, 2.0])
+    rng = np.random.default_rng(0)
+    sampled = (1 / (1 + np.exp(-(drivers[:, None] + rng.normal(0, LOGIT_NOISE, (3, 200_000)))))).mean(axis=1)
+    np.testing.assert_allclose(averaged_over_noise(drivers), sampled, atol=2e-3)
