@@ -48,7 +48,7 @@ steps:
     + BEFORE_START
     + """  - id: route
     branch:
-      - when: "customer.tier == 'gold'"
+      - when: "customer.heating == 'electric'"
         goto: gold_reminder
       - goto: reminder
   - id: gold_reminder
@@ -91,7 +91,7 @@ async def test_a_dr_cohort_is_notified_waits_for_the_modified_start_and_branches
 ) -> None:
     env = time_skipping_env
     customers = await add_customers(
-        engine, 300, program="ptr", attributes=lambda i: {"tier": "gold" if i % 3 == 0 else "basic"}
+        engine, 300, program="ptr", attributes=lambda i: {"heating": "electric" if i % 3 == 0 else "gas"}
     )
     await add_customers(engine, 20, prefix="other")  # not enrolled: not in the audience
     now = await env.get_current_time()

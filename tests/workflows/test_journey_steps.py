@@ -87,7 +87,7 @@ steps:
     update: {attribute: plan, value: ev}
   - id: route
     branch:
-      - when: "customer.no_such_attribute > 1"
+      - when: "customer.sqft > 1"
         goto: never
       - when: "customer.plan == 'ev' and journey.id == 'branching'"
         goto: test
