@@ -14,6 +14,7 @@ from gridjourney.api.middleware import install_middleware
 from gridjourney.api.problems import COMMON_PROBLEMS, install_problem_handlers
 from gridjourney.api.routes import (
     admin,
+    backtest,
     customers,
     dr_events,
     events,
@@ -114,6 +115,7 @@ def create_app(
         sends,
         suppressions,
         dr_events,
+        backtest,
     ):
         app.include_router(module.router)
     app.include_router(reads.router)

@@ -1,0 +1,68 @@
+"""POST /v1/journeys/{journey_id}/backtest: the CLI's backtest over HTTP, with problem+json for bad input."""
+
+from __future__ import annotations
+
+import httpx
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from gridjourney.config import Settings
+from gridjourney.dsl import registry
+from tests.api.conftest import KeyFactory
+from tests.backtest.builders import JOURNEY, append, at, customer, projection, write_templates
+
+
+async def test_a_journey_given_as_yaml_is_replayed(
+    client: httpx.AsyncClient, engine: AsyncEngine, settings: Settings, make_key: KeyFactory
+) -> None:
+    write_templates(settings.templates_dir)
+    await append(
+        engine,
+        [
+            *customer("c-1", at("2025-12-01T10:00:00"), phone="+15035550101"),
+            projection("c-1", at("2026-01-05T12:00:00")),
+        ],
+    )
+    body = {"source_yaml": JOURNEY, "from": "2026-01-01", "to": "2026-01-31"}
+    headers = await make_key("journeys:read")
+    response = await client.post("/v1/journeys/bill_nudge/backtest", json=body, headers=headers)
+    assert response.status_code == 200, response.text
+    report = response.json()
+    assert (report["from"], report["to"]) == ("2026-01-01T00:00:00+00:00", "2026-02-01T00:00:00+00:00")
+    assert (report["events_in_range"], report["entered"]) == (1, 1)
+    assert report["steps"][0]["messages"] == [
+        {"channel": "sms", "template": "nudge", "locale": "en", "count": 1}
+    ]
+
+    await registry.publish(engine, JOURNEY, "bill_nudge.yaml", settings.templates_dir)
+    published = {"from": "2026-01-01", "to": "2026-01-31"}
+    response = await client.post("/v1/journeys/bill_nudge/backtest", json=published, headers=headers)
+    assert response.status_code == 200, response.text
+    assert response.json() == report
+
+
+async def test_bad_input_is_problem_json_naming_the_field(
+    client: httpx.AsyncClient, settings: Settings, make_key: KeyFactory
+) -> None:
+    write_templates(settings.templates_dir)
+    headers = await make_key("journeys:read")
+    body = {"source_yaml": JOURNEY, "from": "yesterday", "to": "2026-01-31T00:00:00"}
+    response = await client.post("/v1/journeys/bill_nudge/backtest", json=body, headers=headers)
+    assert response.status_code == 422
+    assert response.headers["content-type"] == "application/problem+json"
+    assert [e["field"] for e in response.json()["errors"]] == ["from", "to"]  # `to` has no zone
+
+    body = {"source_yaml": JOURNEY, "from": "2026-01-01", "to": "2026-01-31"}
+    response = await client.post("/v1/journeys/other/backtest", json=body, headers=headers)
+    assert response.status_code == 422 and response.json()["errors"][0]["field"] == "source_yaml"
+
+    broken = JOURNEY.replace("bill.projection_updated", "bill.projection_update")
+    body = {"source_yaml": broken, "from": "2026-01-01", "to": "2026-01-31"}
+    response = await client.post("/v1/journeys/bill_nudge/backtest", json=body, headers=headers)
+    assert response.status_code == 422
+    error = response.json()["errors"][0]
+    assert (error["field"], error["line"]) == ("source_yaml", 4)
+    assert "bill.projection_updated" in error["hint"]
+
+    body = {"from": "2026-01-01", "to": "2026-01-31"}
+    response = await client.post("/v1/journeys/nowhere/backtest", json=body, headers=headers)
+    assert response.status_code == 404 and response.json()["errors"][0]["field"] == "journey_id"
