@@ -78,6 +78,14 @@ class Settings(BaseSettings):
         timedelta(seconds=60),
         description="How long a claimed send is presumed in flight without a heartbeat renewing it.",
     )
+    send_look_up_after: timedelta = Field(
+        timedelta(seconds=30),
+        description=(
+            "How long a send whose provider call may have succeeded (a timeout, a dropped "
+            "connection) is left alone before it is looked up at the provider: longer than any "
+            "provider call lasts, since a provider may take a request after the client gave up."
+        ),
+    )
 
     scoring_schedule: bool = Field(
         True, description="Workers create the Temporal Schedule `daily-scoring` (the daily scan)."
@@ -140,6 +148,13 @@ class Settings(BaseSettings):
         None,
         description="OTLP/HTTP endpoint traces are exported to, e.g. http://otel-collector:4318. Unset: "
         "the standard OTEL_EXPORTER_OTLP_ENDPOINT if set, else no tracing.",
+    )
+    api_key_rate_per_second: float | None = Field(
+        1000.0,
+        gt=0,
+        description="Event writes (POST /v1/events and other `events:write` operations) per second one API "
+        "key may make, per API process, unless the key has its own rate (`keys create --rate`); bursts of "
+        "one second's worth. Beyond it: 429 with Retry-After. Unset: no limit.",
     )
     log_level: str | None = Field(
         None,

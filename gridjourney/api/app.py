@@ -9,6 +9,7 @@ from importlib.metadata import version
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from gridjourney.api.auth import RateLimiter
 from gridjourney.api.deps import TemporalClientProvider
 from gridjourney.api.middleware import install_middleware
 from gridjourney.api.problems import COMMON_PROBLEMS, install_problem_handlers
@@ -101,6 +102,7 @@ def create_app(
     app.state.engine = engine
     app.state.store = EventStore(engine)
     app.state.temporal_client_provider = temporal_client_provider
+    app.state.rate_limiter = RateLimiter(settings.api_key_rate_per_second)
     install_problem_handlers(app)
     install_middleware(app, settings)
     for module in (

@@ -1,25 +1,36 @@
 """API keys: `gj_<key_id>_<secret>`. Only an HMAC-SHA256 of the secret is stored; the key is shown once.
 
 Scopes: `events:write`, `journeys:read`, `journeys:write`, and `admin`, which implies every other.
+
+For operations: a key may expire (`expires_at`; expired keys are refused like revoked ones), `rotate_key`
+hands out a successor with the same name, scopes, expiry and rate, and the old key stops at once or
+after a grace period; `last_used_at` is kept to the minute (one write per key per minute at most, not
+one per request). Each key's event writes are rate limited per API process (`RateLimiter`): its own
+`rate_per_second`, else settings.api_key_rate_per_second.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import math
 import secrets
-from datetime import datetime
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Literal, get_args
 
 from pydantic import BaseModel
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.sql.elements import ColumnElement
 
 from gridjourney.db.tables import api_keys
 
 Scope = Literal["events:write", "journeys:read", "journeys:write", "admin"]
 SCOPES: tuple[str, ...] = get_args(Scope)
 KEY_PREFIX = "gj"
+LAST_USED_RESOLUTION = timedelta(minutes=1)
 
 
 class Principal(BaseModel):
@@ -28,6 +39,8 @@ class Principal(BaseModel):
     key_id: str
     name: str
     scopes: list[str]
+    rate_per_second: float | None = None
+    """Its own limit on event writes (None: the configured default)."""
 
     def allows(self, scope: str) -> bool:
         return "admin" in self.scopes or scope in self.scopes
@@ -39,6 +52,9 @@ class ApiKeyInfo(BaseModel):
     scopes: list[str]
     created_at: datetime
     revoked_at: datetime | None
+    expires_at: datetime | None
+    last_used_at: datetime | None
+    rate_per_second: float | None
 
 
 def hash_secret(key_id: str, secret: str) -> str:
@@ -64,7 +80,20 @@ def validate_scopes(scopes: list[str]) -> list[str]:
     return sorted(set(scopes))
 
 
-async def create_key(engine: AsyncEngine, name: str, scopes: list[str]) -> tuple[str, str]:
+def validate_rate(rate_per_second: float | None) -> float | None:
+    if rate_per_second is not None and not (math.isfinite(rate_per_second) and rate_per_second > 0):
+        raise ValueError(f"{rate_per_second} is not a rate: give a positive number of requests per second")
+    return rate_per_second
+
+
+async def create_key(
+    engine: AsyncEngine,
+    name: str,
+    scopes: list[str],
+    *,
+    expires_at: datetime | None = None,
+    rate_per_second: float | None = None,
+) -> tuple[str, str]:
     """Store a new key; returns (key_id, the full key to hand to the caller once)."""
     checked = validate_scopes(scopes)
     key_id = secrets.token_hex(8)
@@ -72,15 +101,66 @@ async def create_key(engine: AsyncEngine, name: str, scopes: list[str]) -> tuple
     async with engine.begin() as conn:
         await conn.execute(
             insert(api_keys).values(
-                key_id=key_id, name=name, secret_hash=hash_secret(key_id, secret), scopes=checked
+                key_id=key_id,
+                name=name,
+                secret_hash=hash_secret(key_id, secret),
+                scopes=checked,
+                expires_at=expires_at,
+                rate_per_second=validate_rate(rate_per_second),
             )
         )
     return key_id, f"{KEY_PREFIX}_{key_id}_{secret}"
 
 
+def _active() -> ColumnElement[bool]:
+    return api_keys.c.revoked_at.is_(None) & or_(
+        api_keys.c.expires_at.is_(None), api_keys.c.expires_at > func.now()
+    )
+
+
+async def rotate_key(
+    engine: AsyncEngine, key_id: str, grace: timedelta = timedelta(0)
+) -> tuple[str, str] | None:
+    """A successor of an active key (same name, scopes, expiry and rate); the old key is revoked now, or
+    expires after `grace` so that its users can switch. None when no active key has that id."""
+    async with engine.begin() as conn:
+        old = (
+            await conn.execute(
+                select(api_keys).where(api_keys.c.key_id == key_id, _active()).with_for_update()
+            )
+        ).first()
+        if old is None:
+            return None
+        new_id = secrets.token_hex(8)
+        secret = secrets.token_urlsafe(32)
+        await conn.execute(
+            insert(api_keys).values(
+                key_id=new_id,
+                name=old.name,
+                secret_hash=hash_secret(new_id, secret),
+                scopes=old.scopes,
+                expires_at=old.expires_at,
+                rate_per_second=old.rate_per_second,
+            )
+        )
+        ends: ColumnElement[datetime] = func.now() + grace
+        if old.expires_at is not None:
+            ends = func.least(old.expires_at, ends)
+        ending = {"revoked_at": func.now()} if grace <= timedelta(0) else {"expires_at": ends}
+        await conn.execute(update(api_keys).where(api_keys.c.key_id == key_id).values(**ending))
+    return new_id, f"{KEY_PREFIX}_{new_id}_{secret}"
+
+
 async def list_keys(engine: AsyncEngine) -> list[ApiKeyInfo]:
     query = select(
-        api_keys.c.key_id, api_keys.c.name, api_keys.c.scopes, api_keys.c.created_at, api_keys.c.revoked_at
+        api_keys.c.key_id,
+        api_keys.c.name,
+        api_keys.c.scopes,
+        api_keys.c.created_at,
+        api_keys.c.revoked_at,
+        api_keys.c.expires_at,
+        api_keys.c.last_used_at,
+        api_keys.c.rate_per_second,
     ).order_by(api_keys.c.created_at)
     async with engine.connect() as conn:
         return [ApiKeyInfo.model_validate(row._mapping) for row in await conn.execute(query)]
@@ -98,16 +178,59 @@ async def revoke_key(engine: AsyncEngine, key_id: str) -> bool:
 
 
 async def authenticate(engine: AsyncEngine, raw_key: str) -> Principal | None:
-    """The principal of an active key whose secret matches, else None."""
+    """The principal of an active (not revoked, not expired) key whose secret matches, else None.
+    Notes its use when the last one noted is over a minute old."""
     parsed = parse_key(raw_key)
     if parsed is None:
         return None
     key_id, secret = parsed
-    query = select(api_keys.c.name, api_keys.c.secret_hash, api_keys.c.scopes).where(
-        api_keys.c.key_id == key_id, api_keys.c.revoked_at.is_(None)
-    )
+    stale = or_(
+        api_keys.c.last_used_at.is_(None), api_keys.c.last_used_at < func.now() - LAST_USED_RESOLUTION
+    ).label("stale")
+    query = select(
+        api_keys.c.name, api_keys.c.secret_hash, api_keys.c.scopes, api_keys.c.rate_per_second, stale
+    ).where(api_keys.c.key_id == key_id, _active())
     async with engine.connect() as conn:
         row = (await conn.execute(query)).first()
     if row is None or not hmac.compare_digest(row.secret_hash, hash_secret(key_id, secret)):
         return None
-    return Principal(key_id=key_id, name=row.name, scopes=list(row.scopes))
+    if row.stale:
+        async with engine.begin() as conn:
+            await conn.execute(
+                update(api_keys).where(api_keys.c.key_id == key_id).values(last_used_at=func.now())
+            )
+    return Principal(
+        key_id=key_id, name=row.name, scopes=list(row.scopes), rate_per_second=row.rate_per_second
+    )
+
+
+@dataclass
+class _Bucket:
+    tokens: float
+    updated: float
+
+
+class RateLimiter:
+    """A token bucket per key: `rate` requests a second on average, bursts of one second's worth
+    (at least one request). In memory: each API process limits on its own."""
+
+    def __init__(self, default_rate: float | None) -> None:
+        self.default_rate = default_rate
+        self._buckets: dict[str, _Bucket] = {}
+
+    def retry_after(self, principal: Principal) -> float | None:
+        """None: admitted (a token is taken). Else the seconds until the key may try again."""
+        rate = principal.rate_per_second or self.default_rate
+        if rate is None:
+            return None
+        burst = max(rate, 1.0)
+        now = time.monotonic()
+        bucket = self._buckets.get(principal.key_id)
+        if bucket is None:
+            bucket = self._buckets[principal.key_id] = _Bucket(burst, now)
+        bucket.tokens = min(burst, bucket.tokens + (now - bucket.updated) * rate)
+        bucket.updated = now
+        if bucket.tokens >= 1.0:
+            bucket.tokens -= 1.0
+            return None
+        return (1.0 - bucket.tokens) / rate

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import math
 from collections.abc import Awaitable, Callable
 from typing import Annotated
 
@@ -113,7 +114,23 @@ def require_scope(scope: str) -> Callable[[Principal], Awaitable[Principal]]:
     return check
 
 
-EventsWriter = Annotated[Principal, Depends(require_scope("events:write"))]
+async def _rate_limited_writer(
+    request: Request, principal: Annotated[Principal, Depends(require_scope("events:write"))]
+) -> Principal:
+    """An `events:write` caller within its key's rate (api/auth.py RateLimiter), else 429."""
+    wait = request.app.state.rate_limiter.retry_after(principal)
+    if wait is not None:
+        raise ApiProblem(
+            429,
+            "rate-limited",
+            "Too many requests for this API key",
+            f"the key {principal.key_id} is over its rate of event writes; retry after Retry-After seconds",
+            headers={"Retry-After": str(max(1, math.ceil(wait)))},
+        )
+    return principal
+
+
+EventsWriter = Annotated[Principal, Depends(_rate_limited_writer)]
 JourneysReader = Annotated[Principal, Depends(require_scope("journeys:read"))]
 JourneysWriter = Annotated[Principal, Depends(require_scope("journeys:write"))]
 Admin = Annotated[Principal, Depends(require_scope("admin"))]

@@ -1,9 +1,10 @@
-"""`gridjourney keys create|list|revoke`: API keys for integrations and operators."""
+"""`gridjourney keys create|list|rotate|revoke`: API keys for integrations and operators."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, TypeVar
 
 import typer
@@ -12,12 +13,20 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from gridjourney.api.auth import SCOPES, create_key, list_keys, revoke_key, validate_scopes
+from gridjourney.api.auth import (
+    SCOPES,
+    create_key,
+    list_keys,
+    revoke_key,
+    rotate_key,
+    validate_rate,
+    validate_scopes,
+)
 from gridjourney.config import get_settings
 from gridjourney.db.engine import create_engine
 from gridjourney.devstack import resolve_database_url
 
-keys_app = typer.Typer(help="Create, list and revoke API keys.", no_args_is_help=True)
+keys_app = typer.Typer(help="Create, list, rotate and revoke API keys.", no_args_is_help=True)
 console = Console()
 T = TypeVar("T")
 
@@ -40,16 +49,38 @@ def create(
         list[str],
         typer.Option("--scope", help=f"Repeat for several: {', '.join(SCOPES)} (admin implies all)."),
     ],
+    expires_in_days: Annotated[
+        float | None, typer.Option("--expires-in-days", min=0.0, help="The key stops working after this.")
+    ] = None,
+    rate: Annotated[
+        float | None,
+        typer.Option("--rate", help="Event writes per second for this key (default: the configured rate)."),
+    ] = None,
 ) -> None:
     """Create a key and print it once (only its hash is stored)."""
     try:
         validate_scopes(scope)
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="--scope") from None
-    key_id, key = _run(lambda engine: create_key(engine, name, scope))
+    try:
+        validate_rate(rate)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--rate") from None
+    expires_at = None if expires_in_days is None else datetime.now(UTC) + timedelta(days=expires_in_days)
+    key_id, key = _run(
+        lambda engine: create_key(engine, name, scope, expires_at=expires_at, rate_per_second=rate)
+    )
     console.print(f"created key [bold]{key_id}[/] ({name}; scopes: {', '.join(sorted(set(scope)))})")
+    _print_once(key)
+
+
+def _print_once(key: str) -> None:
     console.print("Store it now; it cannot be shown again:", style="yellow")
     print(key)
+
+
+def _when(moment: datetime | None) -> str:
+    return moment.strftime("%Y-%m-%d %H:%M") if moment else ""  # a space to fold at
 
 
 @keys_app.command("list")
@@ -62,14 +93,39 @@ def list_() -> None:
     table.add_column("key id", no_wrap=True, min_width=max((len(info.key_id) for info in keys), default=0))
     table.add_column("name", overflow="fold", ratio=1)
     table.add_column("scopes", min_width=max(len(scope) for scope in SCOPES))
-    table.add_column("created")
-    table.add_column("revoked")
+    # Dates fold onto a second line in a narrow terminal (date, then time), never cut short.
+    for moment in ("created", "last used", "expires", "revoked"):
+        table.add_column(moment, overflow="fold", min_width=10)
     for info in keys:
-        revoked = info.revoked_at.strftime("%Y-%m-%d %H:%M") if info.revoked_at else ""
         table.add_row(
-            info.key_id, info.name, " ".join(info.scopes), info.created_at.strftime("%Y-%m-%d %H:%M"), revoked
+            info.key_id,
+            info.name,
+            " ".join(info.scopes),
+            _when(info.created_at),
+            _when(info.last_used_at),
+            _when(info.expires_at),
+            _when(info.revoked_at),
         )
     console.print(table if keys else "no API keys yet: gridjourney keys create --name NAME --scope SCOPE")
+
+
+@keys_app.command("rotate")
+def rotate(
+    key_id: Annotated[str, typer.Argument(help="The key id (the part after gj_).")],
+    grace_minutes: Annotated[
+        float,
+        typer.Option("--grace-minutes", min=0.0, help="The old key keeps working this long (0: stops now)."),
+    ] = 0.0,
+) -> None:
+    """Replace a key by a new one with the same name, scopes, expiry and rate; print the new key once."""
+    rotated = _run(lambda engine: rotate_key(engine, key_id, timedelta(minutes=grace_minutes)))
+    if rotated is None:
+        console.print(f"no active key {key_id!r}", style="red")
+        raise typer.Exit(1)
+    new_id, key = rotated
+    ends = f"in {grace_minutes:g} minutes" if grace_minutes else "now"
+    console.print(f"rotated {key_id} to [bold]{new_id}[/]; the old key stops {ends}")
+    _print_once(key)
 
 
 @keys_app.command("revoke")
