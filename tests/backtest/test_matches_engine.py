@@ -98,7 +98,7 @@ async def test_backtest_counts_match_the_engine_on_the_same_events(
         e for e in await store.read_after(0, limit=10_000) if e.type.startswith(("journey.", "message."))
     ]
 
-    entered = [e.customer_id for e in recorded if e.type == "journey.entered"]
+    entered = [str(e.customer_id) for e in recorded if e.type == "journey.entered"]
     assert report.entered == len(entered) == 4
     assert sorted(report.entry_examples) == sorted(entered)
     assert report.exits == Counter(e.payload["reason"] for e in recorded if e.type == "journey.exited")
