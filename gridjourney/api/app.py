@@ -124,7 +124,7 @@ def create_app(
     app.include_router(unsubscribe.router)
     app.include_router(webhooks_sendgrid.router)
     app.include_router(webhooks_twilio.router)
-    app.include_router(metrics_route(engine))
+    app.include_router(metrics_route(engine, settings))
     if tracing.enabled():
         from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 

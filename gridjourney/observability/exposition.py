@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 
 from aiohttp import web
 from fastapi import APIRouter, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gridjourney.config import Settings
@@ -23,22 +25,47 @@ from gridjourney.observability.database import DatabaseGauges
 log = logging.getLogger(__name__)
 
 
-class Exposition:
-    """The text Prometheus scrapes: the process's metrics, then the database's."""
+class SendRateLimits(Collector):
+    """The configured provider send rates, so that alerts can compare the send rate with its ceiling."""
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, settings: Settings) -> None:
+        self.limits = {
+            "all": settings.send_rate_per_second,
+            "sms": settings.sms_rate_per_second,
+            "email": settings.email_rate_per_second,
+            "push": settings.push_rate_per_second,
+        }
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        family = GaugeMetricFamily(
+            "gridjourney_send_rate_limit_per_second",
+            "Configured provider calls per second across all send workers (channel `all`: the send "
+            "queue's limit; sms/email/push: a channel's own, when set).",
+            labels=["channel"],
+        )
+        for channel, limit in self.limits.items():
+            if limit is not None:
+                family.add_metric([channel], limit)
+        yield family
+
+
+class Exposition:
+    """The text Prometheus scrapes: the process's metrics, then the database's and the settings'."""
+
+    def __init__(self, engine: AsyncEngine, settings: Settings) -> None:
         self.gauges = DatabaseGauges(engine)
         self._registry = CollectorRegistry(auto_describe=False)
         self._registry.register(self.gauges)
+        self._registry.register(SendRateLimits(settings))
 
     async def render(self) -> bytes:
         await self.gauges.refresh()
         return generate_latest(REGISTRY) + generate_latest(self._registry)
 
 
-def metrics_route(engine: AsyncEngine) -> APIRouter:
+def metrics_route(engine: AsyncEngine, settings: Settings) -> APIRouter:
     """`GET /metrics` for the API. Public like /healthz: labels are ids and codes, no personal data."""
-    exposition = Exposition(engine)
+    exposition = Exposition(engine, settings)
     router = APIRouter(tags=["health"])
 
     @router.get(
@@ -61,7 +88,7 @@ async def serve_metrics(settings: Settings, database_url: str) -> AsyncIterator[
         yield None
         return
     engine = create_engine(database_url, pool_size=1)
-    exposition = Exposition(engine)
+    exposition = Exposition(engine, settings)
 
     async def metrics(_: web.Request) -> web.Response:
         body = await exposition.render()

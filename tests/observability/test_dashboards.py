@@ -1,0 +1,119 @@
+"""Every metric the Grafana dashboard and the Prometheus alerts query is one the code exports: ours from
+the API's /metrics, Temporal's from the SDK runtime as gridjourney configures it (gridjourney/logs.py)."""
+
+from __future__ import annotations
+
+import json
+import re
+import socket
+import uuid
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import yaml
+from prometheus_client.parser import text_string_to_metric_families
+from sqlalchemy.ext.asyncio import AsyncEngine
+from temporalio import activity, workflow
+from temporalio.client import Client
+from temporalio.runtime import Runtime
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
+
+from gridjourney.api.app import create_app
+from gridjourney.config import Settings
+from gridjourney.logs import temporal_telemetry
+
+REPO = Path(__file__).resolve().parents[2]
+DASHBOARD: dict[str, Any] = json.loads((REPO / "deploy/grafana/gridjourney.json").read_text())
+ALERTS: dict[str, Any] = yaml.safe_load((REPO / "deploy/prometheus/alerts.yml").read_text())
+METRIC = re.compile(r"\b(?:gridjourney|temporal)_[a-z0-9_]+\b")
+SUFFIXES = {"counter": ("_total",), "histogram": ("_bucket", "_count", "_sum"), "gauge": ("",)}
+
+
+def _dashboard_queries() -> list[str]:
+    return [target["expr"] for panel in DASHBOARD["panels"] for target in panel["targets"]]
+
+
+def _alert_queries() -> list[str]:
+    return [rule["expr"] for group in ALERTS["groups"] for rule in group["rules"]]
+
+
+def _queried(prefix: str) -> set[str]:
+    queries = [*_dashboard_queries(), *_alert_queries()]
+    return {name for query in queries for name in METRIC.findall(query) if name.startswith(prefix)}
+
+
+def _series_names(text: str, *, suffixes: dict[str, tuple[str, ...]] = SUFFIXES) -> set[str]:
+    """The names a query can use: a family's samples (counter_total, histogram_bucket...)."""
+    names: set[str] = set()
+    for family in text_string_to_metric_families(text):
+        names |= {family.name + suffix for suffix in suffixes.get(family.type, ("",))}
+        names |= {sample.name for sample in family.samples}
+    return names
+
+
+async def test_our_queries_name_exported_metrics_and_every_family_has_a_panel(
+    engine: AsyncEngine, tmp_path: Path
+) -> None:
+    async def no_temporal() -> Client:
+        raise ConnectionError("not needed")
+
+    app = create_app(Settings(home=tmp_path), engine, no_temporal)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://api.test") as http:
+        text = (await http.get("/metrics")).text
+    exported = _series_names(text)
+    queried = _queried("gridjourney_")
+    assert queried, "the dashboard queries none of our metrics"
+    assert queried <= exported, sorted(queried - exported)
+    ours = {
+        family.name
+        for family in text_string_to_metric_families(text)
+        if family.name.startswith("gridjourney_")
+    }
+    paneled = {
+        family
+        for family in ours
+        if any(re.search(rf"\b{family}(_total|_bucket|_count)?\b", q) for q in _dashboard_queries())
+    }
+    assert paneled == ours, sorted(ours - paneled)
+    for rule in (rule for group in ALERTS["groups"] for rule in group["rules"]):
+        assert rule["alert"] and rule["annotations"]["summary"]
+
+
+@activity.defn
+async def echo(text: str) -> str:
+    return text
+
+
+@workflow.defn(sandboxed=False)
+class EchoWorkflow:
+    @workflow.run
+    async def run(self) -> str:
+        return await workflow.execute_activity(echo, "hi", start_to_close_timeout=timedelta(seconds=10))
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def test_temporal_queries_name_metrics_the_sdk_runtime_exports(
+    temporal_dev_env: WorkflowEnvironment,
+) -> None:
+    port = _free_port()
+    runtime = Runtime(telemetry=temporal_telemetry(Settings(temporal_metrics_port=port)))
+    target = temporal_dev_env.client.service_client.config.target_host
+    client = await Client.connect(target, runtime=runtime)
+    queue = f"metrics-{uuid.uuid4().hex[:8]}"
+    async with Worker(client, task_queue=queue, workflows=[EchoWorkflow], activities=[echo]):
+        assert await client.execute_workflow(EchoWorkflow.run, id=queue, task_queue=queue) == "hi"
+        async with httpx.AsyncClient(timeout=10) as http:
+            text = (await http.get(f"http://127.0.0.1:{port}/metrics")).text
+    # the SDK names counters without a _total suffix (PrometheusConfig counters_total_suffix=False)
+    exported = _series_names(text, suffixes={"histogram": ("_bucket", "_count", "_sum")})
+    queried = _queried("temporal_")
+    assert queried, "the dashboard shows none of Temporal's metrics"
+    assert queried <= exported, sorted(queried - exported)
