@@ -55,7 +55,7 @@ def _resolve(args: list[str]) -> tuple[list[str], TyperCommand, list[str]]:
 
 
 def test_the_compose_file_runs_gridjourney_commands() -> None:
-    assert set(_commands()) == {*ONE_SHOT, *LONG_RUNNING, "codec-server"}
+    assert set(_commands()) == {*ONE_SHOT, *LONG_RUNNING, "codec-server", "standins"}
 
 
 @pytest.mark.parametrize(("service", "args"), sorted(_commands().items()))
@@ -102,3 +102,47 @@ def test_migrate_then_publish_run_once_before_the_long_running_services() -> Non
 def test_routers_stand_by_for_each_other_and_workers_do_not_route() -> None:
     assert SERVICES["router"]["deploy"]["replicas"] >= 2
     assert _commands()["router"] == ["router"] and _commands()["worker"] == ["worker"]
+
+
+def _mounts(service: str) -> dict[str, str]:
+    """Host path (in the repository) -> path in the container, of a service's file mounts."""
+    found = {}
+    for volume in SERVICES[service].get("volumes", []):
+        source, target = str(volume).split(":")[:2]
+        if source.startswith("./"):
+            found[source.removeprefix("./")] = target
+    return found
+
+
+def test_prometheus_and_grafana_get_the_repository_s_configuration() -> None:
+    for service in ("prometheus", "grafana"):
+        for source in _mounts(service):
+            assert (REPO / source).exists(), f"{service}: {source} is not in the repository"
+    prometheus = yaml.safe_load((REPO / "deploy/prometheus/prometheus.yml").read_text())
+    assert set(prometheus["rule_files"]) <= set(_mounts("prometheus").values())
+    assert "./deploy/grafana/gridjourney.json" in [
+        str(v).split(":")[0] for v in SERVICES["grafana"]["volumes"]
+    ]
+    # Prometheus scrapes the ports the processes serve their metrics on
+    environment = _environment(SERVICES["worker"])
+    ports = {
+        job["job_name"]: config["port"]
+        for job in prometheus["scrape_configs"]
+        for config in job.get("dns_sd_configs", [])
+    }
+    assert ports["gridjourney-workers"] == int(environment["GRIDJOURNEY_METRICS_PORT"])
+    assert ports["temporal-sdk"] == int(environment["GRIDJOURNEY_TEMPORAL_METRICS_PORT"])
+    api_targets = [
+        target
+        for job in prometheus["scrape_configs"]
+        for c in job.get("static_configs", [])
+        for target in c["targets"]
+    ]
+    assert f"api:{Settings().api_port}" in api_targets
+
+
+def test_the_provider_stand_ins_run_only_in_staging() -> None:
+    assert SERVICES["standins"]["profiles"] == ["staging"]
+    assert all(
+        "profiles" not in SERVICES[name] for name in (*ONE_SHOT, *LONG_RUNNING, "prometheus", "grafana")
+    )

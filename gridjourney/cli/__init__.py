@@ -22,6 +22,7 @@ from gridjourney.cli.run import api, router, run, worker
 from gridjourney.cli.sends import sends_app
 from gridjourney.cli.settings_errors import is_settings_error, settings_error_lines, settings_source_line
 from gridjourney.cli.simulate import simulate_app
+from gridjourney.cli.standins import standins
 from gridjourney.cli.subscriptions import subscriptions_app
 from gridjourney.cli.tariffs import tariffs_app
 from gridjourney.cli.ven import ven
@@ -39,6 +40,7 @@ app.command()(router)
 app.command()(api)
 app.command(name="codec-server")(codec_server)
 app.command()(ven)
+app.command()(standins)
 app.add_typer(db_app, name="db")
 app.add_typer(journeys_app, name="journeys")
 app.add_typer(policy_app, name="policy")
