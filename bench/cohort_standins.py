@@ -15,6 +15,7 @@ key, see channels/push.py `topic`).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import subprocess
@@ -86,9 +87,9 @@ class InlineStandIns:
         self.sendgrid = SendGridStandIn(api_key=settings.sendgrid_api_key.get_secret_value())
         self.push = PushStandIn()
         self._times: dict[str, list[float]] = {channel: [] for channel in CHANNELS}
-        apps = (self.twilio.app, self.sendgrid.app, self.push.app)
-        for channel, app in zip(CHANNELS, apps, strict=True):
-            app.add_middleware(_Timed, times=self._times[channel])
+        self.twilio.app = _Timed(self.twilio.app, self._times["sms"])
+        self.sendgrid.app = _Timed(self.sendgrid.app, self._times["email"])
+        self.push.app = _Timed(self.push.app, self._times["push"])
         self.endpoints: list[PushEndpoint] = []
 
     async def start(self, push_subscribers: int) -> None:
@@ -175,6 +176,30 @@ def cpu_seconds_of(pid: int) -> float:
     """User + system CPU a running process has used (Linux /proc)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def tree_cpu_seconds(pid: int | None) -> float:
+    """User + system CPU of a process, of its children it has reaped (Postgres's ended backends) and
+    of its living descendants (Postgres's backends and background processes); 0 when it is gone."""
+    if pid is None:
+        return 0.0
+    parents: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError, IndexError, ValueError):
+                parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+                parents.setdefault(parent, []).append(int(entry.name))
+    total, tick = 0.0, os.sysconf("SC_CLK_TCK")
+    pending, first = [pid], True
+    while pending:
+        current = pending.pop()
+        with contextlib.suppress(OSError, IndexError, ValueError):
+            fields = Path(f"/proc/{current}/stat").read_text().rsplit(")", 1)[1].split()
+            # utime, stime; for the process itself also cutime, cstime (its reaped children)
+            total += sum(int(f) for f in fields[11 : 15 if first else 13]) / tick
+        first = False
+        pending.extend(parents.get(current, []))
+    return total
 
 
 def _callback_key(url: str | None) -> str:

@@ -33,8 +33,9 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
 
-from gridjourney.channels.standin_server import ServedApp
+from gridjourney.channels.standin_server import HotRoute, Reply, ServedApp, json_reply
 from gridjourney.config import Settings
 
 URGENCIES = frozenset({"very-low", "low", "normal", "high"})
@@ -178,6 +179,10 @@ def refusal(status: int, reason: str) -> JSONResponse:
     return JSONResponse({"code": status, "message": reason}, status_code=status)
 
 
+def refusal_reply(status: int, reason: str) -> Reply:
+    return json_reply({"code": status, "message": reason}, status)
+
+
 class PushStandIn:
     """Serve with `async with PushStandIn() as service:` or `await start()` / `await stop()`.
 
@@ -193,15 +198,18 @@ class PushStandIn:
         self._gone: set[str] = set()
         self._failures: list[int] = []
         self._vapid_tokens: dict[str, tuple[str, str, datetime]] = {}  # header: sub, k, exp
-        self.app = Starlette(
+        others = Starlette(
             routes=[
-                Route("/push/{id}", self._push, methods=["POST"]),
                 Route("/subscribers", self._subscribe, methods=["POST"]),
                 Route("/subscribers/{id}", self._unsubscribe, methods=["DELETE"]),
                 Route("/messages", self._messages, methods=["GET"]),
             ]
         )
-        self._served = ServedApp(self.app, what="the push stand-in", setting="GRIDJOURNEY_PUSH_STANDIN_PORT")
+        # The ASGI app served: a test or a benchmark may wrap it before start().
+        self.app: ASGIApp = HotRoute(others, "POST", "/push/(?P<id>[^/]+)", self._push)
+        self._served = ServedApp(
+            self._serve, what="the push stand-in", setting="GRIDJOURNEY_PUSH_STANDIN_PORT"
+        )
 
     @property
     def base_url(self) -> str:
@@ -243,38 +251,42 @@ class PushStandIn:
         self._vapid_tokens[header] = (subject, key, vapid_expiry(header))
         return subject, key
 
+    async def _serve(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self.app(scope, receive, send)
+
     # --- HTTP handlers -----------------------------------------------------------------------------
-    async def _push(self, request: Request) -> Response:
-        subscriber_id = request.path_params["id"]
+    async def _push(self, headers: dict[str, str], path: re.Match[str], body: bytes) -> Reply:
+        subscriber_id = path["id"]
         if subscriber_id not in self._subscribers:
-            return refusal(404, "no such subscription")
+            return refusal_reply(404, "no such subscription")
         if subscriber_id in self._gone:
-            return refusal(410, "the subscription has expired or was unsubscribed")
+            return refusal_reply(410, "the subscription has expired or was unsubscribed")
         try:
-            subject, key = self._verified(request.headers.get("authorization", ""))
+            subject, key = self._verified(headers.get("authorization", ""))
         except VapidRefused as refused:
-            return refusal(refused.status, refused.reason)
+            return refusal_reply(refused.status, refused.reason)
         subscriber = self._subscribers[subscriber_id]
         if subscriber is not None and subscriber.application_server_key not in (None, key):
-            return refusal(403, "the VAPID key is not the one this subscription was made for")
-        ttl = request.headers.get("ttl", "")
+            return refusal_reply(403, "the VAPID key is not the one this subscription was made for")
+        ttl = headers.get("ttl", "")
         if not ttl.isdigit():
-            return refusal(400, "a TTL header (seconds, a non-negative integer) is required")
-        urgency, topic = request.headers.get("urgency"), request.headers.get("topic")
+            return refusal_reply(400, "a TTL header (seconds, a non-negative integer) is required")
+        urgency, topic = headers.get("urgency"), headers.get("topic")
         if urgency is not None and urgency not in URGENCIES:
-            return refusal(400, f"Urgency must be one of {', '.join(sorted(URGENCIES))}")
+            return refusal_reply(400, f"Urgency must be one of {', '.join(sorted(URGENCIES))}")
         if topic is not None and not TOPIC.match(topic):
-            return refusal(400, "Topic must be at most 32 base64url characters")
-        body = await request.body()
-        encoding = request.headers.get("content-encoding")
+            return refusal_reply(400, "Topic must be at most 32 base64url characters")
+        encoding = headers.get("content-encoding")
         if body and encoding != "aes128gcm":
-            return refusal(415, "the payload must be encrypted with Content-Encoding: aes128gcm (RFC 8291)")
+            return refusal_reply(
+                415, "the payload must be encrypted with Content-Encoding: aes128gcm (RFC 8291)"
+            )
         if len(body) > MAX_PAYLOAD_BYTES:
-            return refusal(413, f"the payload is over {MAX_PAYLOAD_BYTES} bytes")
+            return refusal_reply(413, f"the payload is over {MAX_PAYLOAD_BYTES} bytes")
         if body and (len(body) < AES128GCM_HEADER_BYTES or body[20] != 65):
-            return refusal(400, "the aes128gcm header must carry the sender's 65-byte P-256 key")
+            return refusal_reply(400, "the aes128gcm header must carry the sender's 65-byte P-256 key")
         if self._failures:
-            return refusal(self._failures.pop(0), "the push service is unavailable")
+            return refusal_reply(self._failures.pop(0), "the push service is unavailable")
         push = ReceivedPush(
             id=secrets.token_urlsafe(12),
             subscriber_id=subscriber_id,
@@ -290,7 +302,7 @@ class PushStandIn:
         if self.response_delay_seconds:
             # After recording: a client that gives up now leaves a message that was in fact accepted.
             await asyncio.sleep(self.response_delay_seconds)
-        return Response(status_code=201, headers={"Location": f"{self.base_url}/m/{push.id}", "TTL": ttl})
+        return Reply(201, headers={"location": f"{self.base_url}/m/{push.id}", "ttl": ttl})
 
     async def _subscribe(self, request: Request) -> JSONResponse:
         try:

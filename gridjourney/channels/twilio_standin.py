@@ -23,10 +23,11 @@ from urllib.parse import quote, unquote_plus
 from pydantic import BaseModel, Field
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
 
-from gridjourney.channels.standin_server import ServedApp
+from gridjourney.channels.standin_server import HotRoute, Reply, ServedApp, json_reply
 from gridjourney.config import Settings
 from gridjourney.content.sms import sms_segments
 
@@ -149,12 +150,21 @@ def list_filter(
     return matches
 
 
-def twilio_error(status: int, code: int, message: str) -> JSONResponse:
+# An error as (HTTP status, Twilio's error code, message).
+TwilioError = tuple[int, int, str]
+
+
+def twilio_error_reply(status: int, code: int, message: str) -> Reply:
     """Twilio's error body, which twilio-python turns into TwilioRestException(status, code)."""
     more_info = f"https://www.twilio.com/docs/errors/{code}"
     body = {"code": code, "message": message, "more_info": more_info, "status": status}
     headers = {"WWW-Authenticate": 'Basic realm="Twilio API"'} if status == 401 else None
-    return JSONResponse(body, status_code=status, headers=headers)
+    return json_reply(body, status, headers)
+
+
+def twilio_error(status: int, code: int, message: str) -> Response:
+    reply = twilio_error_reply(status, code, message)
+    return Response(reply.body, status_code=reply.status, headers=dict(reply.headers or {}))
 
 
 class TwilioStandIn:
@@ -180,15 +190,17 @@ class TwilioStandIn:
         self.in_flight = 0  # message creations being answered now, and the most there ever were
         self.max_in_flight = 0
         messages = f"/{API_VERSION}/Accounts/{{account}}/Messages"
-        self.app = Starlette(
+        lookups = Starlette(
             routes=[
-                Route(f"{messages}.json", self._create_counted, methods=["POST"]),
                 Route(f"{messages}.json", self._list, methods=["GET"]),
                 Route(f"{messages}/{{sid}}.json", self._fetch, methods=["GET"]),
             ]
         )
+        creations = f"/{API_VERSION}/Accounts/(?P<account>[^/]+)/Messages\\.json"
+        # The ASGI app served: a test or a benchmark may wrap it before start().
+        self.app: ASGIApp = HotRoute(lookups, "POST", creations, self._create_counted)
         self._served = ServedApp(
-            self.app, what="the Twilio SMS stand-in", setting="GRIDJOURNEY_SMS_STANDIN_PORT"
+            self._serve, what="the Twilio SMS stand-in", setting="GRIDJOURNEY_SMS_STANDIN_PORT"
         )
 
     @property
@@ -199,60 +211,66 @@ class TwilioStandIn:
         """Answer the next `count` message creations with this error (provider outages in tests)."""
         self._failures.extend([(status, code, message)] * count)
 
-    # --- HTTP handlers ---------------------------------------------------------------------------
-    def _check_auth(self, request: Request) -> JSONResponse | None:
-        header = request.headers.get("authorization", "")
-        # The header as clients write it (latin-1: how the server decoded it, so any byte compares).
-        if secrets.compare_digest(header.encode("latin-1"), self._expected_authorization):
-            return self._check_account(request)
-        scheme, _, encoded = header.partition(" ")
-        try:
-            user, _, password = base64.b64decode(encoded, validate=True).decode().partition(":")
-        except ValueError:  # binascii.Error, UnicodeDecodeError, or a header that is not ASCII
-            user, password = "", ""
-        valid = scheme.lower() == "basic" and secrets.compare_digest(
-            f"{user}:{password}", f"{self.account_sid}:{self.auth_token}"
-        )
-        if not valid:
-            return twilio_error(401, 20003, "Authenticate")
-        return self._check_account(request)
+    async def _serve(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self.app(scope, receive, send)
 
-    def _check_account(self, request: Request) -> JSONResponse | None:
-        if request.path_params["account"] != self.account_sid:
-            return twilio_error(404, 20404, f"The requested resource {request.url.path} was not found")
+    # --- HTTP handlers ---------------------------------------------------------------------------
+    def _auth_error(self, header: str, account: str, path: str) -> TwilioError | None:
+        # The header as clients write it (latin-1: how the server decoded it, so any byte compares).
+        if not secrets.compare_digest(header.encode("latin-1"), self._expected_authorization):
+            scheme, _, encoded = header.partition(" ")
+            try:
+                user, _, password = base64.b64decode(encoded, validate=True).decode().partition(":")
+            except ValueError:  # binascii.Error, UnicodeDecodeError, or a header that is not ASCII
+                user, password = "", ""
+            valid = scheme.lower() == "basic" and secrets.compare_digest(
+                f"{user}:{password}", f"{self.account_sid}:{self.auth_token}"
+            )
+            if not valid:
+                return (401, 20003, "Authenticate")
+        if account != self.account_sid:
+            return (404, 20404, f"The requested resource {path} was not found")
         return None
 
-    async def _create_counted(self, request: Request) -> JSONResponse:
+    def _check_auth(self, request: Request) -> Response | None:
+        header = request.headers.get("authorization", "")
+        error = self._auth_error(header, request.path_params["account"], request.url.path)
+        return None if error is None else twilio_error(*error)
+
+    async def _create_counted(self, headers: dict[str, str], path: re.Match[str], body: bytes) -> Reply:
         self.in_flight += 1
         self.max_in_flight = max(self.max_in_flight, self.in_flight)
         try:
-            return await self._create(request)
+            return await self._create(headers, path, body)
         finally:
             self.in_flight -= 1
 
-    async def _create(self, request: Request) -> JSONResponse:
-        if (denied := self._check_auth(request)) is not None:
-            return denied
+    async def _create(self, headers: dict[str, str], path: re.Match[str], raw: bytes) -> Reply:
+        denied = self._auth_error(headers.get("authorization", ""), path["account"], path[0])
+        if denied is not None:
+            return twilio_error_reply(*denied)
         # Twilio's API takes form-encoded bodies only; parsed here without python-multipart.
-        form = form_fields((await request.body()).decode())
+        form = form_fields(raw.decode())
         to, from_, body = (form.get(name, "") for name in ("To", "From", "Body"))
         callback = form.get("StatusCallback")
         if not to:
-            return twilio_error(400, 21604, "A 'To' phone number is required.")
+            return twilio_error_reply(400, 21604, "A 'To' phone number is required.")
         if not from_:
-            return twilio_error(400, 21603, "A 'From' phone number is required.")
+            return twilio_error_reply(400, 21603, "A 'From' phone number is required.")
         if not body:
-            return twilio_error(400, 21602, "Message body is required.")
+            return twilio_error_reply(400, 21602, "Message body is required.")
         if not E164.match(to):
-            return twilio_error(400, 21211, f"The 'To' number {to} is not a valid phone number.")
+            return twilio_error_reply(400, 21211, f"The 'To' number {to} is not a valid phone number.")
         if to in MAGIC_TO_ERRORS:
             code, text = MAGIC_TO_ERRORS[to]
-            return twilio_error(400, code, text.format(to=to))
+            return twilio_error_reply(400, code, text.format(to=to))
         if len(body) > MAX_BODY_CHARS:
-            return twilio_error(400, 21617, "The concatenated message body exceeds the 1600 character limit.")
+            return twilio_error_reply(
+                400, 21617, "The concatenated message body exceeds the 1600 character limit."
+            )
         if self._failures:
             status, code, text = self._failures.pop(0)
-            return twilio_error(status, code, text)
+            return twilio_error_reply(status, code, text)
         now = datetime.now(UTC).replace(microsecond=0)
         message = ReceivedMessage(
             sid="SM" + secrets.token_hex(16),
@@ -270,9 +288,9 @@ class TwilioStandIn:
         if self.response_delay_seconds:
             # After recording: a client that gives up now leaves a message that was in fact accepted.
             await asyncio.sleep(self.response_delay_seconds)
-        return JSONResponse(message.resource(), status_code=201)
+        return json_reply(message.resource(), 201)
 
-    async def _fetch(self, request: Request) -> JSONResponse:
+    async def _fetch(self, request: Request) -> Response:
         if (denied := self._check_auth(request)) is not None:
             return denied
         for message in self.received:
@@ -280,7 +298,7 @@ class TwilioStandIn:
                 return JSONResponse(message.resource())
         return twilio_error(404, 20404, f"The requested resource {request.url.path} was not found")
 
-    async def _list(self, request: Request) -> JSONResponse:
+    async def _list(self, request: Request) -> Response:
         """Twilio's Messages list: filters To, From, DateSent, DateSent> and DateSent< (a day
         `YYYY-MM-DD` or an ISO 8601 moment, inclusive), newest first, paged by PageSize and Page."""
         if (denied := self._check_auth(request)) is not None:
