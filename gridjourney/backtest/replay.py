@@ -12,6 +12,8 @@ facts folded from the log in backtest/customers.py). What the replay does in pla
   deferred by quiet hours, it is judged again at the moment `judge` named, as the workflow does;
 - a `score` step does not score (no models run in a backtest): branches read the scores the log set;
 - an `update` step changes the customer in the fold, as its customer.updated event would;
+- the replay is one state machine, like the workflow it mirrors (workflows/journey.py), so it is one
+  module; messages are judged in backtest/messages.py;
 - runs still waiting when the log's period ends go on in simulated time (with no more events) until
   they finish or `horizon` has passed, so a run's later messages are counted too.
 """
@@ -26,10 +28,9 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
 
-from gridjourney.activities.eligibility import judge
-from gridjourney.backtest.customers import STATE_EVENT_TYPES, Customers, refusal_reason
+from gridjourney.backtest.customers import STATE_EVENT_TYPES, Customers
+from gridjourney.backtest.messages import MessageJudge
 from gridjourney.backtest.report import EXAMPLES, BacktestReport, StepReport
-from gridjourney.content.render import candidate_locales, template_exists
 from gridjourney.dsl.expressions import evaluate
 from gridjourney.dsl.schema import (
     AnyStep,
@@ -49,7 +50,7 @@ from gridjourney.policy.model import Policy
 from gridjourney.router.matching import listened_event_types, triggered_journeys
 from gridjourney.router.router import event_ref, is_routed
 from gridjourney.workflows.assignment import in_holdout
-from gridjourney.workflows.contracts import EventRef, SendMessageInput
+from gridjourney.workflows.contracts import EventRef
 from gridjourney.workflows.decisions import (
     KINDS,
     accepts,
@@ -101,9 +102,8 @@ class Replay:
         self.journey = journey
         self.policy = policy
         self.start, self.end, self.horizon = start, end, horizon
-        self.templates_dir = templates_dir
-        self.channels = channels
         self.customers = Customers()
+        self.messages = MessageJudge(journey, policy, self.customers, channels, templates_dir)
         self.report = BacktestReport(journey.journey_id, start, end)
         for step in journey.definition.steps:
             self.report.steps.setdefault(
@@ -118,7 +118,6 @@ class Replay:
         self._listened = listened_event_types(journey)
         self._trigger_types = {t.event for t in journey.definition.trigger}
         self._awaited = {s.wait_for.event for s in journey.definition.steps if isinstance(s, WaitForStep)}
-        self._locales: dict[tuple[str, str, str], str] = {}
 
     # --- the log ----------------------------------------------------------------------------------
     def feed(self, event: StoredEvent) -> None:
@@ -251,55 +250,22 @@ class Replay:
     def _send(self, run: _Run, step: SendStep) -> bool:
         """Judge the message now; True when quiet hours deferred it (the run waits)."""
         stats = self.report.steps[step.id]
-        state = self.customers.get(run.customer_id)
-        if run.holdout or state is None:
-            self._done(run, step, "holdout" if run.holdout else "suppressed:unknown_customer")
+        if run.holdout:
+            self._done(run, step, "holdout")
             return False
-        purpose = self.journey.definition.purpose
-        request = SendMessageInput(
-            idempotency_key=f"{run.workflow_id}:{step.id}",
-            customer_id=run.customer_id,
-            journey_id=self.journey.journey_id,
-            journey_version=self.journey.version,
-            instance_id=run.workflow_id,
-            step_id=step.id,
-            channels=step.send.channels,
-            template=step.send.template,
-            purpose=purpose,
-            sending_hours=step.send.sending_hours_text(),
-            can_defer=True,
-        )
-        facts = self.customers.facts(self.policy, state, purpose, self.now)
-        decision = judge(self.policy, state.record, request, self.channels, self.now, facts)
-        if decision.deferred_until is not None:
+        judged = self.messages.judge(run.workflow_id, run.customer_id, step, self.now)
+        if judged.deferred_until is not None:
             stats.deferred += 1
-            self._wait(run, "send", max(decision.deferred_until, self.now))
+            self._wait(run, "send", judged.deferred_until)
             return True
-        if decision.channel is None:
-            for checked in decision.checked:
-                stats.suppressed[refusal_reason(state, checked.channel, purpose, checked.code)] += 1
+        if judged.channel is None or judged.locale is None:
+            stats.suppressed.update(judged.refusals)
             self._done(run, step, "suppressed")
             return False
-        locale = self._locale(decision.channel, step.send.template, state.record.locale)
-        stats.messages[(decision.channel, step.send.template, locale)] += 1
-        self.customers.record_send(run.customer_id, self.now, purpose, decision.channel)
-        self._done(run, step, f"sent:{decision.channel}")
+        stats.messages[(judged.channel, step.send.template, judged.locale)] += 1
+        self.customers.record_send(run.customer_id, self.now, self.journey.definition.purpose, judged.channel)
+        self._done(run, step, f"sent:{judged.channel}")
         return False
-
-    def _locale(self, channel: str, template: str, locale: str) -> str:
-        """The locale the message renders in (content/render.py: the customer's, its language, `en`)."""
-        key = (channel, template, locale)
-        if key not in self._locales:
-            candidates = candidate_locales(locale)
-            self._locales[key] = (
-                candidates[0]
-                if self.templates_dir is None
-                else next(
-                    (c for c in candidates if template_exists(self.templates_dir, channel, template, c)),
-                    candidates[-1],
-                )
-            )
-        return self._locales[key]
 
     def _done(self, run: _Run, step: AnyStep, outcome: str) -> None:
         run.visits[step.id] = run.visits.get(step.id, 0) + 1
