@@ -55,6 +55,7 @@ from gridjourney.dsl.schema import (
     WaitStep,
 )
 from gridjourney.dsl.template_checks import (
+    CUSTOMER_HINT,
     SAFETY_HINT,
     check_safety_templates,
     check_templates,
@@ -237,6 +238,10 @@ def _check_ids(definition: JourneyDefinition, positions: Positions) -> Iterator[
 # is not a misspelt bill.issued).
 EVENT_TYPE_CUTOFF = 0.75
 DECLARE_HINT = "declare a new event type in events/*.yaml (see gridjourney/events/declared.py)"
+EVENT_FIELDS_HINT = (
+    "an event has its type's payload fields (POST /v1/events in the API's OpenAPI document lists them; "
+    "types of your own declare theirs in events/*.yaml), `type` and `occurred_at`"
+)
 NOT_ROUTED_HINT = (
     "journey.*, message.*, suppression.* and push.* events are the engine's own records: the router "
     "never hands them to journeys (a journey reacting to its own bookkeeping could loop). To follow "
@@ -353,7 +358,7 @@ def _check_expressions(definition: JourneyDefinition, positions: Positions) -> I
             checks.append((("steps", i, "wait", "until"), step.wait.until, in_steps))
     for path, expr, scope in checks:
         for problem in check_expression(expr, scope):
-            yield positions.error(path, f"expression {expr!r}: {problem}", _expression_hint(scope))
+            yield positions.error(path, f"expression {expr!r}: {problem}", _expression_hint(scope, problem))
 
 
 def _awaited_scope(event_type: str, in_steps: dict[str, Scope]) -> dict[str, Scope]:
@@ -367,7 +372,11 @@ def _awaited_scope(event_type: str, in_steps: dict[str, Scope]) -> dict[str, Sco
     }
 
 
-def _expression_hint(scope: dict[str, Scope]) -> str:
+def _expression_hint(scope: dict[str, Scope], problem: str) -> str:
+    if problem.startswith("`customer"):
+        return CUSTOMER_HINT
+    if problem.startswith(("`event", "`trigger")):
+        return EVENT_FIELDS_HINT
     names = ", ".join(scope)
     return f"expressions use {names} and min, max, abs, round, len, int, float, str, bool"
 

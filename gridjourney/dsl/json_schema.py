@@ -15,8 +15,6 @@ from typing import Any
 from gridjourney.content.filters import FILTERS
 from gridjourney.dsl.schema import SCORE_MODELS, JourneyDefinition, WaitSpec
 
-SCHEMA_ID = "https://gridjourney.dev/schemas/journey.json"
-
 # One example per property, by the schema definition ("Journey": the file itself) and property name.
 EXAMPLES: dict[str, dict[str, Any]] = {
     "Journey": {
@@ -130,7 +128,6 @@ def journey_json_schema(event_types: Iterable[str] | None = None) -> dict[str, A
     defs["ScoreSpec"]["properties"]["model"]["enum"] = sorted(SCORE_MODELS)
     _add_examples(document, defs)
     document["$schema"] = "https://json-schema.org/draft/2020-12/schema"
-    document["$id"] = SCHEMA_ID
     document["title"] = "gridjourney journey"
     return document
 

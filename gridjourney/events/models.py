@@ -9,7 +9,6 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
-from gridjourney.dsl.declarations import DeclarationErrors
 from gridjourney.events.fields import (
     CUSTOMER_ID_PATTERN,
     INT32_MAX,
@@ -20,6 +19,7 @@ from gridjourney.events.fields import (
     admission,
 )
 from gridjourney.events.types import CUSTOMER_EVENT_PREFIXES, is_about_a_customer
+from gridjourney.file_errors import FileErrors
 
 
 class NewEvent(BaseModel):
@@ -67,7 +67,7 @@ class NewEvent(BaseModel):
 def _about_a_customer_or_unknown(event_type: str) -> bool:
     try:
         return is_about_a_customer(event_type)
-    except DeclarationErrors:  # the declarations are broken: the type is reported unknown instead
+    except FileErrors:  # events/*.yaml is broken: the type is reported unknown instead
         return False
 
 
