@@ -319,6 +319,7 @@ def _bill_sample(path: Path, time_zone: str, csv: Path | None) -> None:
             table.add_column(column, justify="left" if column == "reads" else "right")
         table.add_column("amount MAPE", justify="right")
         table.add_column("weather", justify="right")
+        table.add_column("hindsight level beats naive", justify="right")
         for found_set in sets:
             f = summary(found_set.projections)
             table.add_row(
@@ -330,6 +331,9 @@ def _bill_sample(path: Path, time_zone: str, csv: Path | None) -> None:
                 f"{f['range_coverage']:.0%}",
                 f"{f['mape_amount']:.2%}",
                 f"{f['weather_adjusted']:.0%} of cycles" if f["weather_adjusted"] else "none",
+                f"{f['hindsight_beats_naive']:.0%} ({f['hindsight_mape_kwh']:.2%} MAPE)"
+                if f["hindsight_cycles"]
+                else "no reads after",
             )
         console.print(table)
     if csv is not None and sets:

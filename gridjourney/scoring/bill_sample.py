@@ -5,12 +5,17 @@ compared with the cycle's actual kWh and bill, and with the naive projection (th
 times the cycle's length). A Green Button file tries cycles starting on every day 1-28 of the month,
 so one household's year gives a few hundred projections; the LCL homes (`meters.csv.gz`, read with
 gridjourney/dr/lcl.py) use cycles starting on the 1st, 8th, 15th and 22nd and England's bank holidays, and
-are split by meter in two halves (alternate meter ids), so that a figure tuned on one half is
-checked on the other. The daily mean temperatures beside the LCL file
-(`london_2013_temperature.csv`) give each home's degree-day fit; the projection uses it only with a
-forecast for the days ahead, so the homes are measured twice: weather-free (production without a
-forecast) and with the observed temperatures given as the forecast (a perfect one: an upper bound). A
-Green Button file has no weather: the projection is weather-free.
+are split into a tuning half and a held-out half by a hash of the meter id (the split of
+scoring/real_eval.py), so that a figure tuned on one half is checked on the other. The daily mean
+temperatures beside the LCL file (`london_2013_temperature.csv`) give each home's degree-day fit;
+the projection uses it only with a forecast for the days ahead, so the homes are measured twice:
+weather-free (production without a forecast) and with the observed temperatures given as the
+forecast (a perfect one: an upper bound). A Green Button file has no weather: the projection is
+weather-free.
+
+Beside the naive method, each cycle also gets a ceiling: the rest of the cycle at a level known in
+hindsight (the mean of the 14 days before the projection and the 14 days after the cycle, never the
+days projected). How often even that beats the naive method says how much any projection can.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ from gridjourney.metering.features import HDD_BASE_F, daily_features
 from gridjourney.metering.greenbutton import parse_greenbutton
 from gridjourney.metering.holidays import ENGLAND, US
 from gridjourney.scoring.bill_projection import DEFAULT_TARIFF, bill_amount, cycle_bounds, project_bills
+from gridjourney.scoring.real_eval import halves
 from gridjourney.weather.importer import parse_weather_file
 from gridjourney.weather.readings import WeatherFileError
 
@@ -36,6 +42,8 @@ GREEN_BUTTON_CYCLE_DAYS = tuple(range(1, 29))
 LCL_CYCLE_DAYS = (1, 8, 15, 22)
 LCL_TEMPERATURES = "london_2013_temperature.csv"
 MIN_COVERAGE = 0.9
+HINDSIGHT_DAYS = 14  # on each side of the days projected
+MIN_HINDSIGHT_AFTER = 10  # whole days read after the cycle, for a hindsight level
 
 
 class BillSampleError(ValueError):
@@ -99,8 +107,9 @@ def mid_cycle_projections(
     temperatures_ahead: bool = False,
 ) -> pd.DataFrame:
     """One row per customer and whole cycle: customer_id, cycle_day, bill_period_start, projected,
-    naive and actual kWh, the projected kWh range (low, high), the projected and actual amounts, and
-    ape / ape_kwh / naive_ape_kwh (absolute errors over the actual). `temperatures_ahead`: the days
+    naive, hindsight (NaN without the reads after the cycle) and actual kWh, the projected kWh range
+    (low, high), the projected and actual amounts, and ape / ape_kwh / naive_ape_kwh /
+    hindsight_ape_kwh (absolute errors over the actual). `temperatures_ahead`: the days
     ahead's observed temperatures are given as the forecast (a perfect one: an upper bound)."""
     frame = daily.assign(day=pd.to_datetime(daily["date"]).dt.date)
     kwh = {
@@ -123,6 +132,7 @@ def mid_cycle_projections(
     out["ape"] = (out["projected_amount"] - out["actual_amount"]).abs() / out["actual_amount"]
     out["ape_kwh"] = (out["projected_kwh"] - out["actual_kwh"]).abs() / out["actual_kwh"].abs()
     out["naive_ape_kwh"] = (out["naive_kwh"] - out["actual_kwh"]).abs() / out["actual_kwh"].abs()
+    out["hindsight_ape_kwh"] = (out["hindsight_kwh"] - out["actual_kwh"]).abs() / out["actual_kwh"].abs()
     return out
 
 
@@ -164,6 +174,9 @@ def _cycle(
     for p in result.projections.to_dict("records"):
         actual = sum(kwh[(str(p["customer_id"]), d)] for d in days)
         so_far = sum(kwh[(str(p["customer_id"]), d)] for d in days[:MID_CYCLE_DAY])
+        level = _hindsight_level(
+            kwh, str(p["customer_id"]), days[MID_CYCLE_DAY - HINDSIGHT_DAYS : MID_CYCLE_DAY], end
+        )
         rows.append(
             {
                 "customer_id": p["customer_id"],
@@ -173,6 +186,7 @@ def _cycle(
                 "projected_kwh_low": float(p["projected_kwh_low"]),
                 "projected_kwh_high": float(p["projected_kwh_high"]),
                 "naive_kwh": so_far / MID_CYCLE_DAY * len(days),
+                "hindsight_kwh": so_far + level * (len(days) - MID_CYCLE_DAY),
                 "actual_kwh": actual,
                 "projected_amount": float(p["projected_amount"]),
                 "actual_amount": float(bill_amount(actual, tariff)),
@@ -182,11 +196,25 @@ def _cycle(
     return rows
 
 
+def _hindsight_level(
+    kwh: dict[tuple[str, date], float], customer: str, before: list[date], end: date
+) -> float:
+    """The mean day of the days `before` and the HINDSIGHT_DAYS after `end`; NaN with too few after."""
+    after = [end + timedelta(days=n) for n in range(1, HINDSIGHT_DAYS + 1)]
+    read_after = [kwh[(customer, d)] for d in after if (customer, d) in kwh]
+    if len(read_after) < MIN_HINDSIGHT_AFTER:
+        return float("nan")
+    before_mean = sum(kwh[(customer, d)] for d in before) / len(before)
+    return (before_mean + sum(read_after) / len(read_after)) / 2
+
+
 def summary(projections: pd.DataFrame) -> dict[str, float]:
     """The figures of a set of projections: cycles, MAPEs, the share of cycles where the projection
-    is closer than the naive one, and the share of actuals inside the 10-90 % range."""
+    is closer than the naive one, the share of actuals inside the 10-90 % range, and the same share
+    and MAPE for the hindsight level (over the cycles that have one)."""
     p = projections
     inside = (p["actual_kwh"] >= p["projected_kwh_low"]) & (p["actual_kwh"] <= p["projected_kwh_high"])
+    known = p[p["hindsight_kwh"].notna()]
     return {
         "cycles": float(len(p)),
         "mape_kwh": float(p["ape_kwh"].mean()),
@@ -195,6 +223,13 @@ def summary(projections: pd.DataFrame) -> dict[str, float]:
         "range_coverage": float(inside.mean()),
         "mape_amount": float(p["ape"].mean()),
         "weather_adjusted": float(p["weather_adjusted"].mean()),
+        "hindsight_cycles": float(len(known)),
+        "hindsight_mape_kwh": float(known["hindsight_ape_kwh"].mean()) if len(known) else float("nan"),
+        "hindsight_beats_naive": (
+            float((known["hindsight_ape_kwh"] < known["naive_ape_kwh"]).mean())
+            if len(known)
+            else float("nan")
+        ),
     }
 
 
@@ -214,12 +249,12 @@ def evaluate_file(path: Path, *, time_zone: str = "America/Los_Angeles") -> list
                 daily, cycle_days=LCL_CYCLE_DAYS, holiday_calendar=ENGLAND, temperatures_ahead=ahead
             )
             _require(path, projections)
-            meters = sorted(projections["customer_id"].unique())
-            halves = {str(m): ("development" if n % 2 == 0 else "held-out") for n, m in enumerate(meters)}
-            half = projections["customer_id"].map(halves)
-            for name in ("development", "held-out"):
-                part = projections[half == name]
-                sets.append(SampleSet(f"LCL {name} ({part['customer_id'].nunique()} homes), {weather}", part))
+            split = halves(sorted(str(m) for m in projections["customer_id"].unique()))
+            for name, members in (("tuning", split["tuning_half"]), ("held-out", split["held_out_half"])):
+                part = projections[projections["customer_id"].isin(members)]
+                if part.empty:
+                    continue
+                sets.append(SampleSet(f"LCL {name} half ({len(members)} homes), {weather}", part))
         return sets
     projections = mid_cycle_projections(sample_daily(path, time_zone))
     _require(path, projections)

@@ -8,7 +8,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from gridjourney.scoring.bill_sample import BillSampleError, evaluate_file, sample_mape, summary
+from gridjourney.scoring.bill_sample import (
+    BillSampleError,
+    evaluate_file,
+    mid_cycle_projections,
+    sample_mape,
+    summary,
+)
+from gridjourney.scoring.real_eval import halves
 from tests.cli.test_subscriptions import gridjourney
 
 SAMPLE = Path(__file__).resolve().parents[1] / "metering" / "data" / "coastal_multi_family_hourly_2011.xml"
@@ -74,7 +81,7 @@ def _lcl_folder(folder: Path, days: int) -> Path:
     """Two homes in the LCL files' layout: half-hourly reads from 1 January 2013 (UTC)."""
     folder.mkdir()
     (folder / "households.csv").write_text(
-        "meter_id,stdorToU,Acorn_grouped\nMAC000001,Std,Affluent\nMAC000002,ToU,Comfortable\n"
+        "meter_id,stdorToU,Acorn_grouped\nMAC000001,Std,Affluent\nMAC000004,ToU,Comfortable\n"
     )
     stamps = pd.date_range("2013-01-01", periods=days * 48, freq="30min", tz="UTC")
     rng = np.random.default_rng(8)
@@ -86,7 +93,7 @@ def _lcl_folder(folder: Path, days: int) -> Path:
                 "kwh": level * rng.lognormal(0, 0.3, len(stamps)),
             }
         )
-        for meter, level in (("MAC000001", 0.2), ("MAC000002", 0.4))
+        for meter, level in (("MAC000001", 0.2), ("MAC000004", 0.4))
     ]
     path = folder / "meters.csv.gz"
     pd.concat(frames).to_csv(path, index=False)
@@ -97,11 +104,14 @@ def test_the_lcl_homes_are_measured_in_two_halves(tmp_path: Path) -> None:
     sets = evaluate_file(_lcl_folder(tmp_path / "lcl", 75))
     # No temperature file beside the reads: only the weather-free measurement.
     assert [s.name for s in sets] == [
-        "LCL development (1 homes), weather-free",
-        "LCL held-out (1 homes), weather-free",
+        "LCL tuning half (1 homes), weather-free",
+        "LCL held-out half (1 homes), weather-free",
     ]
-    development, held_out = (set(s.projections["customer_id"]) for s in sets)
-    assert development == {"lcl-MAC000001"} and held_out == {"lcl-MAC000002"}
+    tuning, held_out = (set(s.projections["customer_id"]) for s in sets)
+    # The split of the anomaly protocol (a hash of the id), whatever else the file holds.
+    split = halves(["lcl-MAC000001", "lcl-MAC000004"])
+    assert tuning == set(split["tuning_half"]) and held_out == set(split["held_out_half"])
+    assert tuning != held_out
     assert all(summary(s.projections)["weather_adjusted"] == 0 for s in sets)
 
 
@@ -111,3 +121,22 @@ def test_an_lcl_file_without_its_households_is_one_line(tmp_path: Path) -> None:
     with pytest.raises(BillSampleError, match=r"households\.csv is missing") as error:
         evaluate_file(path)
     assert "\n" not in str(error.value)
+
+
+def test_the_hindsight_level_is_exact_on_a_steady_trend_and_absent_without_reads_after() -> None:
+    # Use rising by 0.1 kWh a day: the mean of the 14 days before the projection and the 14 after the
+    # cycle is exactly the rest of the cycle's mean day, while the naive projection lags behind.
+    days = pd.date_range("2024-01-01", periods=100)
+    daily = pd.DataFrame(
+        {"customer_id": "A", "date": days, "kwh": 5.0 + 0.1 * np.arange(100), "hdd": np.nan, "cdd": np.nan}
+    )
+    projections = mid_cycle_projections(daily, cycle_days=(1,))
+    by_start = projections.set_index("bill_period_start")
+    assert list(by_start.index.astype(str)) == ["2024-01-01", "2024-02-01", "2024-03-01"]
+    with_after = by_start.iloc[:2]
+    assert np.allclose(with_after["hindsight_kwh"], with_after["actual_kwh"])
+    assert (with_after["naive_kwh"] < with_after["actual_kwh"]).all()
+    assert np.isnan(by_start.iloc[2]["hindsight_kwh"])  # 9 days read after March: too few
+    figures = summary(projections)
+    assert figures["hindsight_cycles"] == 2
+    assert figures["hindsight_beats_naive"] == 1.0 and figures["hindsight_mape_kwh"] < 1e-9
