@@ -21,7 +21,7 @@ from gridjourney.content.render import (
 )
 from gridjourney.content.sms import sms_segments
 from gridjourney.dsl.schema import JourneyDefinition, SendStep
-from gridjourney.events.types import EVENT_TYPES
+from gridjourney.events.types import known_event_types
 
 MAX_SEGMENTS = 2
 SAMPLE_TIME = "2026-07-14T22:00:00+00:00"
@@ -60,7 +60,7 @@ def _sample(annotation: Any, name: str) -> Any:
 
 def sample_event(event_type: str) -> dict[str, Any]:
     """The event as templates see it, with sample values for every payload field."""
-    model = EVENT_TYPES[event_type]
+    model = known_event_types()[event_type]  # built-in or declared in events/*.yaml
     payload = {name: _sample(field.annotation, name) for name, field in model.model_fields.items()}
     return {**payload, "type": event_type, "occurred_at": SAMPLE_TIME}
 
@@ -187,7 +187,8 @@ def preview_journey(
     `customer` is the sample customer; its `locale` is replaced by each one in turn."""
     previews = []
     for use in send_uses(definition):
-        event = sample_event(use.event_type) if use.event_type in EVENT_TYPES else {"type": use.event_type}
+        known = use.event_type in known_event_types()
+        event = sample_event(use.event_type) if known else {"type": use.event_type}
         for channel in use.channels:
             locales = template_locales(templates_dir, channel, use.template)
             if not locales:

@@ -7,7 +7,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
+from gridjourney.cli.journeys import journeys_app
 from gridjourney.dsl.compiler import check_journey, journey_warnings
 from gridjourney.dsl.declarations import DeclarationErrors
 from gridjourney.dsl.loader import JourneyError, JourneyErrors, load_journey_with_positions
@@ -192,3 +194,19 @@ def test_mistakes_in_customer_attributes_are_located(tmp_path: Path) -> None:
         "segments)",
     ]
     assert load_customer_attributes(tmp_path / "none.yaml") is None
+
+
+def test_validate_prints_the_warning_and_passes(tmp_path: Path) -> None:
+    template = tmp_path / "templates" / "sms" / "en" / "reminder.j2"
+    template.parent.mkdir(parents=True)
+    template.write_text("{{ event.amount_due | money }} is {{ event.days_past_due }} days late")
+    journey = tmp_path / "payment_reminder.yaml"
+    journey.write_text(HEAD + "  - {id: remind, send: {channels: [sms], template: reminder}}\n")
+    args = ["validate", str(journey), "--templates", str(tmp_path / "templates")]
+    result = CliRunner().invoke(journeys_app, args)
+    assert result.exit_code == 0, result.stderr
+    missing = tmp_path / "templates" / "sms" / "es" / "reminder.j2"
+    assert result.stderr.splitlines() == [
+        f"{journey}:5:52: warning: no sms template `reminder` in `es`: customers whose locale is es get the "
+        f"English one (hint: create {missing})"
+    ]
