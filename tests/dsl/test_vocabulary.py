@@ -14,6 +14,9 @@ from gridjourney.dsl.compiler import check_journey, journey_warnings
 from gridjourney.dsl.declarations import DeclarationErrors
 from gridjourney.dsl.loader import JourneyError, JourneyErrors, load_journey_with_positions
 from gridjourney.dsl.vocabulary import customer_attributes, load_customer_attributes
+from gridjourney.events.types import validate_payload
+from gridjourney.router.matching import triggered_journeys
+from tests.workflows.standins import compiled, event
 
 SHIPPED = Path(__file__).parents[2] / "customer_attributes.yaml"
 # Lines 1-4; steps start on line 5.
@@ -210,3 +213,12 @@ def test_validate_prints_the_warning_and_passes(tmp_path: Path) -> None:
         f"{journey}:5:52: warning: no sms template `reminder` in `es`: customers whose locale is es get the "
         f"English one (hint: create {missing})"
     ]
+
+
+def test_a_journey_on_a_declared_type_starts_from_its_stored_payload() -> None:
+    journey = compiled(HEAD + "  - {id: a, wait: 1d}\n")
+    fields = {"amount_due": 84.5, "due_date": "2025-11-01T00:00:00Z"}
+    late = event("bill.past_due", "C-1", **validate_payload("bill.past_due", {**fields, "days_past_due": 6}))
+    early = event("bill.past_due", "C-1", **validate_payload("bill.past_due", {**fields, "days_past_due": 2}))
+    assert triggered_journeys(late, [journey], None) == [journey]
+    assert triggered_journeys(early, [journey], None) == []
