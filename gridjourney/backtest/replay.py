@@ -159,10 +159,6 @@ class Replay:
     def _enter(self, trigger: EventRef, customer_id: str) -> None:
         entry = self.journey.definition.entry
         workflow_id = entry_plan(self.journey, customer_id, trigger).workflow_id
-        if any(run.workflow_id == workflow_id for run in self._runs.get(customer_id, [])):
-            # Temporal's conflict policy: a run still open under the id refuses the start
-            self.report.blocked_by_reentry[f"{entry.reentry} (still in the journey)"] += 1
-            return
         recorded = workflow_id in self._recorded
         in_window = (
             not recorded
@@ -171,6 +167,10 @@ class Replay:
         )
         if kept_out_by_record(entry, recorded=recorded, entered_in_window=in_window):
             self.report.blocked_by_reentry[entry.reentry] += 1
+            return
+        if any(run.workflow_id == workflow_id for run in self._runs.get(customer_id, [])):
+            # Temporal's conflict policy: a run still open under the id refuses the start
+            self.report.blocked_by_reentry[f"{entry.reentry} (still in the journey)"] += 1
             return
         self._recorded.add(workflow_id)
         self._entered_at.setdefault(customer_id, []).append(trigger.occurred_at)

@@ -22,9 +22,11 @@ from gridjourney.content.preview import (
 )
 from gridjourney.content.preview_graph import journey_mermaid
 from gridjourney.dsl.compiler import check_journey, file_warnings
+from gridjourney.dsl.declarations import DeclarationErrors
 from gridjourney.dsl.json_schema import journey_json_schema
 from gridjourney.dsl.loader import JourneyError, JourneyErrors, iter_yaml_files, load_journey_with_positions
 from gridjourney.dsl.schema import JourneyDefinition, SendStep
+from gridjourney.dsl.vocabulary import CustomerAttributes, customer_attributes
 
 journeys_app = typer.Typer(help="Validate, inspect and publish journey definitions.", no_args_is_help=True)
 
@@ -203,6 +205,13 @@ def _stored_customer(journey_file: Path, customer_id: str) -> dict[str, Any]:
     return found
 
 
+def _declared_attributes() -> CustomerAttributes | None:
+    try:
+        return customer_attributes()
+    except DeclarationErrors:  # validation reported the file's problems already
+        return None
+
+
 @journeys_app.command()
 def preview(
     file: Annotated[Path, typer.Argument(help="A journey file.")],
@@ -229,7 +238,7 @@ def preview(
         typer.echo(str(error), err=True)
     if definition is None:
         raise typer.Exit(1)
-    generated = generated_customer(templates_dir, send_uses(definition))
+    generated = generated_customer(templates_dir, send_uses(definition), _declared_attributes())
     sample = _sample_customer(path, customer, customer_id, generated)
     previews = preview_journey(definition, templates_dir, sample)
     if out is not None:

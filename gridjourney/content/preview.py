@@ -21,6 +21,7 @@ from gridjourney.content.render import (
 )
 from gridjourney.content.sms import sms_segments
 from gridjourney.dsl.schema import JourneyDefinition, SendStep
+from gridjourney.dsl.vocabulary import AttributeSpec, CustomerAttributes
 from gridjourney.events.types import known_event_types
 
 MAX_SEGMENTS = 2
@@ -158,14 +159,38 @@ def _set_path(target: dict[str, Any], path: list[str], value: Any) -> None:
     target.setdefault(path[-1], value)
 
 
-def generated_customer(templates_dir: Path, uses: list[SendUse]) -> dict[str, Any]:
-    """The sample customer with every `customer.*` path the journey's templates read filled in
-    (a readable placeholder naming the attribute), so no message fails on a missing attribute."""
+_DECLARED_SAMPLES: dict[str, Any] = {
+    "number": 1234.56,
+    "integer": 12,
+    "boolean": True,
+    "timestamp": SAMPLE_TIME,
+    "list": [],
+    "object": {},
+}
+
+
+def _declared_sample(name: str, spec: AttributeSpec) -> Any:
+    if spec.type == "string":
+        return spec.values[0] if spec.values else name.upper()
+    return _DECLARED_SAMPLES[spec.type]
+
+
+def generated_customer(
+    templates_dir: Path, uses: list[SendUse], declared: CustomerAttributes | None = None
+) -> dict[str, Any]:
+    """The sample customer: every declared attribute, segment and score (customer_attributes.yaml)
+    with a value of its type (a string's first allowed value), and every other `customer.*` path the
+    journey's templates read with a placeholder naming it, so no message fails on a missing value."""
     customer: dict[str, Any] = {
         "customer_id": "C-000000123",
         "name": "Alexandra Rodriguez",
         "time_zone": "America/Los_Angeles",
     }
+    if declared is not None:
+        customer |= {name: _declared_sample(name, spec) for name, spec in declared.attributes.items()}
+        if declared.segments:
+            customer["segment"] = declared.segments[0]
+        customer["scores"] = {name: _declared_sample(name, spec) for name, spec in declared.scores.items()}
     for use in uses:
         for channel in use.channels:
             for locale in template_locales(templates_dir, channel, use.template):

@@ -28,7 +28,8 @@ def test_preview_prints_every_message_saves_the_html_and_prints_the_graph(tmp_pa
     assert code == 0, stderr
     assert "== tips · sms · winter_tips · es\n   UCS-2, 1 segment(s)" in stdout
     assert "   Subject: Winter is coming" in stdout
-    assert "| Hi Ana, your HEATING heat costs more in winter." in stdout
+    # customer_attributes.yaml declares heating with its values: the first one is the sample
+    assert "| Hi Ana, your electric heat costs more in winter." in stdout
     saved = out / "tips.winter_tips.en.html"
     assert f"   HTML: {saved}" in stdout
     assert "Turn it down." in saved.read_text(encoding="utf-8")

@@ -8,6 +8,7 @@ from gridjourney.content.preview import generated_customer, preview_journey, sen
 from gridjourney.content.preview_graph import journey_mermaid
 from gridjourney.dsl.loader import load_journey_with_positions
 from gridjourney.dsl.schema import JourneyDefinition
+from gridjourney.dsl.vocabulary import CustomerAttributes
 
 JOURNEY = """
 id: winter_prep
@@ -80,3 +81,20 @@ def test_the_graph_shows_step_kinds_and_branch_conditions() -> None:
     assert 'pick -->|"otherwise"| _end' in text
     assert 'tips["tips — send: winter_tips via sms, email"]' in text
     assert "tips --> _end" in text
+
+
+def test_declared_attributes_get_a_value_of_their_type(tmp_path: Path) -> None:
+    declared = CustomerAttributes.model_validate(
+        {
+            "attributes": {
+                "heating": {"type": "string", "values": ["electric", "gas"]},
+                "sqft": {"type": "number"},
+                "budget_billing": {"type": "boolean"},
+            },
+            "segments": ["evening_peak", "flat"],
+            "scores": {"dr_propensity": {"type": "number"}},
+        }
+    )
+    customer = generated_customer(templates(tmp_path), send_uses(definition()), declared)
+    assert (customer["heating"], customer["sqft"], customer["budget_billing"]) == ("electric", 1234.56, True)
+    assert (customer["segment"], customer["scores"]) == ("evening_peak", {"dr_propensity": 1234.56})
