@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from gridjourney.content.preview import generated_customer, preview_journey, send_uses
+from gridjourney.content.preview import generated_customer, preview_journey, sample_event, send_uses
 from gridjourney.content.preview_graph import journey_mermaid
 from gridjourney.dsl.loader import load_journey_with_positions
 from gridjourney.dsl.schema import JourneyDefinition
@@ -98,3 +98,9 @@ def test_declared_attributes_get_a_value_of_their_type(tmp_path: Path) -> None:
     customer = generated_customer(templates(tmp_path), send_uses(definition()), declared)
     assert (customer["heating"], customer["sqft"], customer["budget_billing"]) == ("electric", 1234.56, True)
     assert (customer["segment"], customer["scores"]) == ("evening_peak", {"dr_propensity": 1234.56})
+
+
+def test_a_declared_event_type_gets_sample_fields() -> None:
+    # bill.past_due is declared in events/billing.yaml, not built in
+    event = sample_event("bill.past_due")
+    assert (event["type"], event["amount_due"], event["days_past_due"]) == ("bill.past_due", 1234.56, 30)
