@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
+import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
 from typer.testing import CliRunner
 
 from gridjourney.cli.journeys import journeys_app
+from gridjourney.config import get_settings
+from tests.activities.conftest import add_customer
 from tests.content.test_preview_journey import JOURNEY, templates
 
 runner = CliRunner()
@@ -53,3 +58,24 @@ def test_bad_input_is_one_line_naming_the_file(tmp_path: Path) -> None:
 
     code, _, stderr = invoke("preview", str(tmp_path / "missing.yaml"))
     assert (code, stderr) == (2, f"{tmp_path / 'missing.yaml'}: no such file\n")
+
+
+async def test_a_customer_from_the_database(
+    engine: AsyncEngine, database_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("GRIDJOURNEY_DATABASE_URL", database_url)
+    get_settings.cache_clear()
+    root = templates(tmp_path / "templates")
+    journey = tmp_path / "winter_prep.yaml"
+    journey.write_text(JOURNEY)
+    await add_customer(engine, "c-7", name="Marisol", locale="es", attributes={"heating": "gas"})
+    try:
+        args = ["preview", str(journey), "--templates", str(root), "--customer-id", "c-7"]
+        # the CLI runs its own event loop (asyncio.run), so it is called from a thread here
+        found = await asyncio.to_thread(runner.invoke, journeys_app, args)
+        missing = await asyncio.to_thread(runner.invoke, journeys_app, [*args[:-1], "c-404"])
+    finally:
+        get_settings.cache_clear()
+    assert found.exit_code == 0, found.stderr
+    assert "| Hi Marisol, your gas heat costs more in winter." in found.stdout
+    assert (missing.exit_code, missing.stderr) == (2, f"{journey}: no customer 'c-404' in the database\n")
