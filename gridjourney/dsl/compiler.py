@@ -149,8 +149,11 @@ def check_journey(
         *check_cohort(definition, positions, trigger_fields(definition)),
     ]
     if templates_dir is not None:
-        uses = sends(definition, trigger_fields(definition), measured_steps(definition))
-        errors.extend(check_templates(uses, positions, templates_dir, journey_customer_shape(definition)))
+        customer = journey_customer_shape(definition)
+        shape = steps_event_scope(definition, customer)
+        nested = shape if isinstance(shape, Shape) else None
+        uses = sends(definition, trigger_fields(definition), measured_steps(definition), nested)
+        errors.extend(check_templates(uses, positions, templates_dir, customer))
         errors.extend(check_safety_templates(definition, uses, positions, templates_dir))
     return sorted(dict.fromkeys(errors), key=lambda e: (e.line, e.column, e.message))
 

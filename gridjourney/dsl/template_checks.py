@@ -46,12 +46,20 @@ class SendUse:
     send: SendSpec
     event_fields: Fields
     performance: bool
+    # The trigger's nested fields (customer.updated's `attributes`), when one event type starts it.
+    event_shape: Shape | None = None
 
 
-def sends(definition: JourneyDefinition, event_scope: Fields, measured_steps: set[str]) -> list[SendUse]:
-    """Every send of the journey. `measured_steps`: the steps reached only through a dr_performance step."""
+def sends(
+    definition: JourneyDefinition,
+    event_scope: Fields,
+    measured_steps: set[str],
+    event_shape: Shape | None = None,
+) -> list[SendUse]:
+    """Every send of the journey. `measured_steps`: the steps reached only through a dr_performance
+    step; `event_shape`: what the steps' `event` has, nested fields included (None: its keys only)."""
     uses = [
-        SendUse(("steps", i, "send"), step.send, event_scope, step.id in measured_steps)
+        SendUse(("steps", i, "send"), step.send, event_scope, step.id in measured_steps, event_shape)
         for i, step in enumerate(definition.steps)
         if isinstance(step, SendStep)
     ]
@@ -185,6 +193,10 @@ def _check_variables(
                 f"template {where} uses `{variable}`, which the trigger event does not have",
                 did_you_mean(field, fields, "event fields"),
             )
+        elif root == "event" and field and use.event_shape is not None:
+            unknown = field_problem(variable.split("."), use.event_shape)
+            if unknown is not None:
+                yield positions.error(path, f"template {where} uses `{variable}`: {unknown}", CUSTOMER_HINT)
         elif root == "journey" and field and field not in JOURNEY_FIELDS:
             yield positions.error(
                 path,

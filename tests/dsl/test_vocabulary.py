@@ -222,3 +222,20 @@ def test_a_journey_on_a_declared_type_starts_from_its_stored_payload() -> None:
     early = event("bill.past_due", "C-1", **validate_payload("bill.past_due", {**fields, "days_past_due": 2}))
     assert triggered_journeys(late, [journey], None) == [journey]
     assert triggered_journeys(early, [journey], None) == []
+
+
+def test_templates_read_the_declared_attributes_an_update_event_carries(tmp_path: Path) -> None:
+    template = tmp_path / "sms" / "en" / "coach.j2"
+    template.parent.mkdir(parents=True)
+    template.write_text("Save {{ event.attributes.scores.best_tariff_saving | money }} on {{ event.type }}")
+    text = (
+        "id: coach\npurpose: marketing\ntrigger: customer.updated\nsteps:\n"
+        "  - {id: offer, send: {channels: [sms], template: coach}}\n"
+    )
+    assert [e.message for e in check(text, tmp_path)] == [
+        "template sms/en/coach.j2 uses `event.attributes.scores.best_tariff_saving`: "
+        "`event.attributes.scores` has no field `best_tariff_saving`; did you mean `best_tariff_savings`? "
+        "its scores: best_tariff, best_tariff_name, best_tariff_savings, churn_risk, dr_propensity, "
+        "dr_response, peak_shift_kwh, peak_shift_savings, peak_shift_tariff, peak_shift_tariff_name, "
+        "tariff_year_scaled"
+    ]
