@@ -40,7 +40,7 @@ HISTORY_DAYS = 90
 BATCH = 1000
 # attribute -> (saved model, what it predicts)
 SCORE_MODELS = {"dr_propensity": "dr_enrolment", "churn_risk": "churn"}
-NO_WEATHER = "no temperatures stored for these zones: weather-free features (heating and cooling slopes 0)"
+NO_WEATHER = "no temperatures stored for these zones: weather-free features (degree-days and their slopes 0)"
 log = logging.getLogger(__name__)
 
 
@@ -103,12 +103,9 @@ def score_frame(
         time_zone={c: zones.get(c, "UTC") for c in present},
         temperatures=customer_temperatures(temperatures, {c: zones.get(c, "UTC") for c in present}),
     )
+    shapes = load_shapes(reads, time_zone={c: zones.get(c, "UTC") for c in present})
     if models.segments is not None:
-        assigned = models.segments.assign(
-            segmentation.segment_inputs(
-                load_shapes(reads, time_zone={c: zones.get(c, "UTC") for c in present}), daily
-            )
-        )
+        assigned = models.segments.assign(segmentation.segment_inputs(shapes, daily))
         for row in assigned.itertuples():
             if row.segment_name is not None:
                 out.setdefault(str(row.customer_id), {})["segment"] = str(row.segment_name)
@@ -117,7 +114,7 @@ def score_frame(
     if models.scores:
         # Days without a stored temperature: the weather-free form (slopes of 0), never made-up weather.
         daily = daily.assign(hdd=daily["hdd"].fillna(0.0), cdd=daily["cdd"].fillna(0.0))
-        features, short = propensity.customer_features(customers, daily)
+        features, short = propensity.customer_features(customers, daily, shapes)
         skipped += [(str(r.customer_id), f"scores: {r.reason}") for r in short.itertuples()]
         features = features.astype(np.float64)
         for attribute, model in models.scores.items():

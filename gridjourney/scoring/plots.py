@@ -92,7 +92,8 @@ def _calibration(ax: Axes, models: list[Evaluation]) -> None:
 
 
 def propensity_legend(figures: Mapping[str, Any]) -> str:
-    """'AUC 0.677 (oracle 0.766), Brier 0.221 (oracle 0.196)': the oracle where the data knows it."""
+    """'AUC 0.677 (oracle 0.766, observable 0.726), Brier 0.221 (oracle 0.196, observable 0.203)':
+    the oracle and the observable ceiling (scoring/propensity_eval.py) where the data knows them."""
 
     def known(key: str) -> float | None:
         value = figures.get(key)
@@ -100,9 +101,14 @@ def propensity_legend(figures: Mapping[str, Any]) -> str:
 
     parts = []
     for title, key in (("AUC", "roc_auc"), ("Brier", "brier")):
-        value, oracle = known(key), known(f"oracle_{key}")
+        value = known(key)
         text = f"{title} {value:.3f}" if value is not None else f"{title} n/a"
-        parts.append(text + (f" (oracle {oracle:.3f})" if oracle is not None else ""))
+        references = [
+            f"{label} {reference:.3f}"
+            for label in ("oracle", "observable")
+            if (reference := known(f"{label}_{key}")) is not None
+        ]
+        parts.append(text + (f" ({', '.join(references)})" if references else ""))
     return ", ".join(parts)
 
 
