@@ -69,7 +69,7 @@ def _evaluate(name: str, model: Any, data: Dataset) -> dict[str, Any]:
                 found.alerts, data.anomalies, customers=len(c), days=data.days, evaluable_from=first
             )
         return out
-    features, _ = propensity.customer_features(c, data.daily)
+    features, _ = propensity.customer_features(c, data.daily, data.shapes)
     figures, calibration = propensity.evaluate_propensity(model, features, c)
     return {**figures, "calibration": calibration.to_dict("records")}
 
@@ -117,7 +117,7 @@ def train_all(
             evaluation=evaluation,
         )
     )
-    features, _ = propensity.customer_features(data.customers, data.daily)
+    features, _ = propensity.customer_features(data.customers, data.daily, data.shapes)
     for name in ("dr_enrolment", "dr_response", "churn"):
         step(name)
         model, figures, calibration = propensity.train_propensity(name, features, data.customers, seed=seed)
