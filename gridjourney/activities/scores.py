@@ -36,7 +36,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from gridjourney.db.tables import customers, events
 from gridjourney.events.models import NewEvent
 from gridjourney.events.store import EventStore
-from gridjourney.metering.features import daily_features
+from gridjourney.metering.features import daily_features, load_shapes
 from gridjourney.metering.store import load_reads
 from gridjourney.scoring import propensity
 from gridjourney.scoring.registry import FeatureMismatch, list_models, load_model
@@ -150,7 +150,7 @@ def features_of(
         raise NoScore("no meter reads")
     daily = daily_features(reads, time_zone=time_zone)
     daily = daily.assign(hdd=0.0, cdd=0.0)  # no stored temperatures (module docstring)
-    features, skipped = propensity.customer_features(frame, daily)
+    features, skipped = propensity.customer_features(frame, daily, load_shapes(reads, time_zone=time_zone))
     if not skipped.empty:
         raise NoScore(str(skipped["reason"].iloc[0]))
     return features.astype(np.float64)
