@@ -82,7 +82,7 @@ def propensity_scoring(customers: int) -> dict[str, Any]:
 
     sim = Simulation(SimulationConfig(customers=2000, days=30, seed=2, interval_minutes=60))
     data = build(sim.customers, sim.anomalies(), [], sim.daily_temperatures(), sim.read_blocks(), 30)
-    features, _ = propensity.customer_features(data.customers, data.daily)
+    features, _ = propensity.customer_features(data.customers, data.daily, data.shapes)
     model, figures, _ = propensity.train_propensity("churn", features, data.customers)
     rng = np.random.default_rng(0)
     big = features.iloc[rng.integers(0, len(features), customers)].reset_index(drop=True)
