@@ -35,13 +35,16 @@ def test_mid_cycle_projection_error_on_the_real_sample() -> None:
     # eleven whole cycles for each start day 1-28 of a calendar-year file
     assert len(projections) >= 28 * 10
     assert set(projections["cycle_day"]) == set(range(1, 29))
-    assert mape < 0.03  # measured: 1.52 % (kWh: 1.83 %, naive 1.91 %)
+    assert mape < 0.03  # measured: 1.53 % (kWh: 1.84 %, naive 1.91 %)
     figures = summary(projections)
     assert figures["mape_kwh"] < figures["naive_mape_kwh"]
     assert figures["weather_adjusted"] == 0  # a Green Button file has no temperatures
     assert (projections["projected_kwh_low"] <= projections["projected_kwh"]).all()
     assert (projections["projected_kwh"] <= projections["projected_kwh_high"]).all()
-    assert 0.5 < figures["range_coverage"] <= 1.0  # measured: 66 %
+    # measured: 80 % (66 % when the spread was centred on the backtests' median, not on the truth)
+    assert 0.7 < figures["range_coverage"] <= 0.95
+    # Even a level known in hindsight is not always closer than the naive projection.
+    assert 0.5 < figures["hindsight_beats_naive"] < 1.0  # measured: 71 %
 
 
 def test_a_green_button_csv_of_two_months_is_projected(tmp_path: Path) -> None:
