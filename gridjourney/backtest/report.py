@@ -21,8 +21,10 @@ class StepReport:
     examples: list[str] = field(default_factory=list)
     outcomes: Counter[str] = field(default_factory=Counter)  # branch case, split arm, event/timeout...
     messages: Counter[tuple[str, str, str]] = field(default_factory=Counter)  # (channel, template, locale)
+    refused: int = 0  # messages no channel could take (send steps)
     suppressed: Counter[str] = field(default_factory=Counter)  # refusal code per channel tried
     deferred: int = 0  # messages deferred by quiet hours (sent later, counted in `messages` then)
+    held_out: int = 0  # runs in the holdout group at this send step: nothing sent
 
     def reach(self, customer_id: str) -> None:
         self.reached += 1
@@ -40,8 +42,10 @@ class StepReport:
                 {"channel": channel, "template": template, "locale": locale, "count": count}
                 for (channel, template, locale), count in sorted(self.messages.items())
             ],
+            "refused": self.refused,
             "suppressed": dict(sorted(self.suppressed.items())),
             "deferred_quiet_hours": self.deferred,
+            "held_out": self.held_out,
         }
 
 
@@ -82,6 +86,7 @@ class BacktestReport:
             "exits": dict(sorted(self.exits.items())),
             "still_active": self.still_active,
             "messages_by_channel": dict(sorted(messages.items())),
+            "refused": sum(step.refused for step in self.steps.values()),
             "suppressed_by_reason": dict(sorted(suppressed.items())),
             "deferred_quiet_hours": sum(step.deferred for step in self.steps.values()),
             "steps": [step.as_json() for step in self.steps.values()],
@@ -99,8 +104,9 @@ def report_text(report: BacktestReport) -> str:
         f"kept out by re-entry: {blocked or 'none'}; holdout {report.holdout})",
         f"  converted: {report.converted}; exits: {_counts(report.exits)}; "
         f"still active: {report.still_active}",
-        f"  messages: {_counts(data['messages_by_channel'])}; held back: "
-        f"{_counts(data['suppressed_by_reason'])}; deferred by quiet hours: {data['deferred_quiet_hours']}",
+        f"  messages: {_counts(data['messages_by_channel'])}; not sent: {data['refused']} "
+        f"(by channel tried: {_counts(data['suppressed_by_reason'])}); "
+        f"deferred by quiet hours: {data['deferred_quiet_hours']}",
     ]
     if report.entry_examples:
         lines.append(f"  e.g. {', '.join(report.entry_examples)}")
@@ -110,8 +116,10 @@ def report_text(report: BacktestReport) -> str:
             lines.append(f"      outcomes: {_counts(step.outcomes)}")
         for (channel, template, locale), count in sorted(step.messages.items()):
             lines.append(f"      {count} x {channel} {template} ({locale})")
-        if step.suppressed:
-            lines.append(f"      held back: {_counts(step.suppressed)}")
+        if step.refused:
+            lines.append(f"      {step.refused} not sent; by channel tried: {_counts(step.suppressed)}")
+        if step.held_out:
+            lines.append(f"      holdout: {step.held_out} (nothing sent)")
         if step.deferred:
             lines.append(f"      deferred by quiet hours: {step.deferred} (sent later, counted above)")
         if step.examples:

@@ -121,6 +121,8 @@ async def test_backtest_counts_match_the_engine_on_the_same_events(
         )
         assert report.steps[step].messages == sent, step
         assert report.steps[step].suppressed == refused, step
+        suppressed = [e for e in recorded if e.type == "message.suppressed" and e.payload["step_id"] == step]
+        assert report.steps[step].refused == len(suppressed), step
     assert report.steps["alert"].suppressed == {"consent_revoked": 1, "no_consent": 1}
     assert sum(report.steps["alert"].messages.values()) == 3
     assert report.steps["tips"].suppressed == {"no_consent": 1}  # c-revoked never granted email

@@ -50,7 +50,7 @@ async def test_a_month_of_events_through_trigger_reentry_policy_and_branches(
     # the night trigger is deferred to 08:00 and then sent; es has no template folder here: as sent
     assert alert.messages == {("sms", "nudge", "en"): 2, ("sms", "nudge", "es"): 1}
     assert alert.deferred == 1
-    assert alert.suppressed == {"stop": 1, "no_consent": 1}
+    assert (alert.refused, alert.suppressed) == (1, {"stop": 1, "no_consent": 1})  # one per channel tried
     assert (pause.reached, route.reached) == (4, 3)
     assert route.outcomes == {"tips": 1, "end": 2}
     assert tips.examples == ["c-sent"] and tips.messages == {("email", "tips", "en"): 1}

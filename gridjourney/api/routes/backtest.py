@@ -65,11 +65,13 @@ class StepResult(BaseModel):
     examples: list[str] = Field(description="The first 10 customers who reached it.")
     outcomes: dict[str, int] = Field(description="Branch cases, split arms, event or timeout, ...")
     messages: list[MessageCount] = Field(description="Messages it would send.")
+    refused: int = Field(description="Messages no channel could take.")
     suppressed: dict[str, int] = Field(
         description="Refusals by reason, one per channel tried: no_consent, consent_revoked, stop, "
         "frequency_cap, suppressed_address, no_contact_point, ..."
     )
     deferred_quiet_hours: int = Field(description="Messages deferred by quiet hours (sent later).")
+    held_out: int = Field(description="Runs in the holdout group at this step: nothing sent.")
 
 
 class BacktestResult(BaseModel):
@@ -88,6 +90,7 @@ class BacktestResult(BaseModel):
     exits: dict[str, int]
     still_active: int
     messages_by_channel: dict[str, int]
+    refused: int = Field(description="Messages no channel could take, all steps.")
     suppressed_by_reason: dict[str, int]
     deferred_quiet_hours: int
     steps: list[StepResult]
