@@ -86,8 +86,10 @@ class MessageSending:
     `claim_lease`: how long a key stays owned without a renewal; the attempt renews it (and
     heartbeats) every quarter lease, at most every 10 s (`heartbeat_every` overrides it).
     `wait_for_other`: how long to wait for a concurrent attempt before giving up (and letting
-    Temporal retry). `status_callback_base`: the API's public URL, for Twilio's
-    status callbacks.
+    Temporal retry). `look_up_after`: how long a send whose provider call may have succeeded (a
+    timeout, a dropped connection) is left alone before an attempt looks it up: longer than any
+    provider call can last, since the provider may take a request after the client gave up.
+    `status_callback_base`: the API's public URL, for Twilio's status callbacks.
     """
 
     def __init__(
@@ -99,6 +101,7 @@ class MessageSending:
         *,
         claim_lease: timedelta = timedelta(seconds=60),
         wait_for_other: timedelta = timedelta(seconds=5),
+        look_up_after: timedelta = timedelta(seconds=30),
         status_callback_base: str | None = None,
         heartbeat_every: timedelta | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
@@ -111,6 +114,7 @@ class MessageSending:
         self.policy = policy
         self.claim_lease = claim_lease
         self.wait_for_other = wait_for_other
+        self.look_up_after = look_up_after
         self.status_callback_base = status_callback_base
         self.record_retry_max = timedelta(seconds=5)
         self.heartbeat_every = heartbeat_every or min(claim_lease / 4, MAX_HEARTBEAT_INTERVAL)
@@ -227,7 +231,8 @@ class MessageSending:
                 # Not a reason to hold: the row stays in doubt, let go, and a retry asks again.
                 note = f"looked up again in {error.retry_after}: {error}"
                 async with self.engine.begin() as conn:
-                    if not await ledger.mark_ambiguous(conn, key, token, ledger_note(note)):
+                    again = error.retry_after
+                    if not await ledger.mark_ambiguous(conn, key, token, ledger_note(note), again):
                         raise ledger.ClaimLost(key, "waiting to look up again") from error
                 raise
             if request.purpose not in RESENT_PURPOSES:
@@ -236,7 +241,9 @@ class MessageSending:
                     f"{request.purpose} messages are not resent blindly: `gridjourney sends resolve`"
                 )
                 async with self.engine.begin() as conn:
-                    if not await ledger.mark_ambiguous(conn, key, token, ledger_note(note)):
+                    # Looked up already: an operator may take the row at once.
+                    held = timedelta(0)
+                    if not await ledger.mark_ambiguous(conn, key, token, ledger_note(note), held):
                         raise ledger.ClaimLost(key, "holding") from error
                 raise SendHeld(f"{key}: {note}") from error
             log.warning("%s: provider look-up unavailable; %s is resent", key, request.purpose)
@@ -380,7 +387,7 @@ class MessageSending:
         with contextlib.suppress(Exception):
             async with self.engine.begin() as conn:
                 if maybe_accepted:
-                    await ledger.mark_ambiguous(conn, key, token, note)
+                    await ledger.mark_ambiguous(conn, key, token, note, self.look_up_after)
                 else:
                     await ledger.release(conn, key, token, note)
 
