@@ -81,6 +81,7 @@ class JourneyActivities:
             senders,
             policy or policy_from_settings(settings),
             claim_lease=settings.send_claim_lease,
+            look_up_after=settings.send_look_up_after,
             status_callback_base=public_base_url(settings),
             clock=decision_time,
         )

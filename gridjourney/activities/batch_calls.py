@@ -118,7 +118,7 @@ async def call_providers(
         with contextlib.suppress(Exception):
             note = ledger_note(f"{type(error).__name__}: {error}")
             async with sending.engine.begin() as conn:
-                await ledger.mark_ambiguous_many(conn, unrecorded, token, note)
+                await ledger.mark_ambiguous_many(conn, unrecorded, token, note, sending.look_up_after)
                 await ledger.release_many(conn, set(keys) - started, token, f"not called: {note}")
         raise
 

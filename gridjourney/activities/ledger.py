@@ -242,13 +242,16 @@ async def release(conn: AsyncConnection, key: str, token: str, note: str) -> boo
     return await _moved(conn, statement)
 
 
-async def mark_ambiguous(conn: AsyncConnection, key: str, token: str, note: str) -> bool:
-    """The provider may have the message and cannot tell us. The owner lets go at once, so the next
-    attempt looks the message up (or holds it for an operator) without waiting for the lease."""
+async def mark_ambiguous(
+    conn: AsyncConnection, key: str, token: str, note: str, look_up_after: timedelta
+) -> bool:
+    """The provider may have the message and cannot tell us. The owner lets go; the next attempt may
+    take the row and look the message up (or hold it for an operator) once `look_up_after` has
+    passed: a request that timed out can still be taken by the provider meanwhile."""
     statement = (
         update(send_ledger)
         .where(_owned(key, token, *OWNED))
-        .values(status=AMBIGUOUS, owner=None, lease_expires_at=None, note=note)
+        .values(status=AMBIGUOUS, owner=None, lease_expires_at=func.now() + look_up_after, note=note)
     )
     return await _moved(conn, statement)
 

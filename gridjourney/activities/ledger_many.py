@@ -176,7 +176,13 @@ _UNRESERVE = _moving(SENDING, CALLING, AMBIGUOUS, status=CLAIMED, channel=None, 
 _RELEASE = _moving(
     *OWNED, status=RELEASED, channel=None, reserved_at=None, owner=None, lease_expires_at=None, note=NOTE
 )
-_MARK_AMBIGUOUS = _moving(*OWNED, status=AMBIGUOUS, owner=None, lease_expires_at=None, note=NOTE)
+_MARK_AMBIGUOUS = _moving(
+    *OWNED,
+    status=AMBIGUOUS,
+    owner=None,
+    lease_expires_at=func.now() + bindparam("look_up_after", type_=Interval),
+    note=NOTE,
+)
 
 
 async def reserve_many(
@@ -232,11 +238,14 @@ async def release_many(conn: AsyncConnection, keys: Collection[str], token: str,
 
 
 async def mark_ambiguous_many(
-    conn: AsyncConnection, keys: Collection[str], token: str, note: str
+    conn: AsyncConnection, keys: Collection[str], token: str, note: str, look_up_after: timedelta
 ) -> set[str]:
+    """`mark_ambiguous` for many keys."""
     if not keys:
         return set()
-    return await _moved_keys(conn, _MARK_AMBIGUOUS, keys=list(keys), token=token, note=note)
+    return await _moved_keys(
+        conn, _MARK_AMBIGUOUS, keys=list(keys), token=token, note=note, look_up_after=look_up_after
+    )
 
 
 @dataclass(frozen=True)

@@ -10,12 +10,15 @@ match no row and it raises ClaimLost. Statuses:
     sending     a channel is reserved (it counts against frequency caps); the provider is not called yet
     calling     the provider is being called (set right before the call): it may have the message
     ambiguous   the provider may have the message and cannot tell us: the next attempt looks it up,
-                or, when the provider cannot answer, the row waits for an operator (`note` says why)
+                or, when the provider cannot answer, the row waits for an operator (`note` says why).
+                The owner lets go, but the row keeps a lease (`look_up_after`): a request that
+                timed out may still be taken by the provider after the client gave up, so nobody
+                looks it up (and perhaps sends again) until any such request has surely landed
     released    given back (nothing was sent: a retry, a deferral or an operator's "not sent")
     sent | suppressed | failed      the outcome, recorded in the same transaction as its event
 
-A row whose owner is gone (lease expired, or no owner) is taken over by the next attempt, which
-counts in `attempts`.
+A row whose lease has run out (or that has none) is taken over by the next attempt, which counts in
+`attempts`.
 """
 
 from __future__ import annotations
@@ -99,12 +102,12 @@ def ledger_row_of_columns(values: Sequence[object]) -> LedgerRow:
 
 
 def unowned() -> ColumnElement[bool]:
-    """The row's attempt is gone: released, never owned, or its lease ran out."""
+    """Free to take: released, or its lease ran out (or it has none). An ambiguous row has no owner
+    but keeps a lease until it may be looked up (`look_up_after` in ledger.mark_ambiguous)."""
     return or_(
         send_ledger.c.status == RELEASED,
-        send_ledger.c.owner.is_(None),
         send_ledger.c.lease_expires_at.is_(None),
-        send_ledger.c.lease_expires_at < func.now(),
+        send_ledger.c.lease_expires_at <= func.now(),  # `<=`: a wait of 0 frees it at once
     )
 
 

@@ -182,6 +182,9 @@ class TwilioStandIn:
         self._expected_authorization = f"Basic {credentials}".encode()
         self.received: list[ReceivedMessage] = []
         self.response_delay_seconds = 0.0  # a slow provider, for timeout tests
+        # A provider with a queue: the request is taken this long after it arrived, so a client that
+        # gave up meanwhile leaves a message that is accepted after its timeout.
+        self.accept_delay_seconds = 0.0
         self._failures: list[tuple[int, int, str]] = []
         self.lookups_unavailable = False  # Messages list answers 503 (a provider that cannot look up)
         # Sent the moment it is accepted (DateSent set); False: left queued, DateSent null, as Twilio
@@ -251,6 +254,8 @@ class TwilioStandIn:
             return twilio_error_reply(*denied)
         # Twilio's API takes form-encoded bodies only; parsed here without python-multipart.
         form = form_fields(raw.decode())
+        if self.accept_delay_seconds:
+            await asyncio.sleep(self.accept_delay_seconds)
         to, from_, body = (form.get(name, "") for name in ("To", "From", "Body"))
         callback = form.get("StatusCallback")
         if not to:

@@ -173,7 +173,7 @@ async def died_calling(
         await ledger.reserve(conn, key, "dead-worker", "sms", "informational", lease)
         await ledger.start_call(conn, key, "dead-worker", lease)
         if ambiguous:
-            await ledger.mark_ambiguous(conn, key, "dead-worker", "killed mid-call")
+            await ledger.mark_ambiguous(conn, key, "dead-worker", "killed mid-call", timedelta(0))
 
 
 class PassingThrough:
@@ -196,5 +196,7 @@ class PassingThrough:
 def cohort_over(activities: JourneyActivities, senders: dict[Channel, Sender]) -> CohortSending:
     """The batch sending of `activities`, through `senders` instead of theirs."""
     base = activities.sending
-    sending = MessageSending(base.store, base.templates_dir, senders, base.policy)
+    sending = MessageSending(
+        base.store, base.templates_dir, senders, base.policy, look_up_after=base.look_up_after
+    )
     return CohortSending(sending, ProviderCalls(senders), chunk_size=60)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -67,6 +67,8 @@ def settings(standin: TwilioStandIn, templates_dir: Path, tmp_path: Path) -> Set
         twilio_base_url=standin.base_url,
         templates_dir=templates_dir,
         policy_file=all_day_policy(tmp_path),
+        # The stand-in takes every request at once: an interrupted call is looked up soon after.
+        send_look_up_after=timedelta(seconds=0.3),
     )
 
 

@@ -71,14 +71,16 @@ async def test_a_stale_owner_can_neither_move_nor_overwrite_the_row(engine: Asyn
         assert not await ledger.renew(conn, KEY, stale, LEASE)
         assert not await ledger.complete(conn, KEY, stale, "suppressed", None, None)
         assert not await ledger.release(conn, KEY, stale, "stale")
-        assert not await ledger.mark_ambiguous(conn, KEY, stale, "stale")
+        assert not await ledger.mark_ambiguous(conn, KEY, stale, "stale", timedelta(0))
         assert await ledger.complete(conn, KEY, fresh, "sent", "sms", "SM1")
     row = await ledger.get(engine, KEY)
     assert row is not None and (row.status, row.provider_message_id) == ("sent", "SM1")
     assert await acquire(engine, token()) is None  # completed rows are never taken again
 
 
-async def test_released_and_ambiguous_rows_are_taken_at_once(engine: AsyncEngine) -> None:
+async def test_a_released_row_is_taken_at_once_an_ambiguous_one_after_its_look_up_wait(
+    engine: AsyncEngine,
+) -> None:
     first, second, third = token(), token(), token()
     await acquire(engine, first)
     async with engine.begin() as conn:
@@ -87,7 +89,11 @@ async def test_released_and_ambiguous_rows_are_taken_at_once(engine: AsyncEngine
     assert again is not None and (again.status, again.attempts) == ("claimed", 2)
     async with engine.begin() as conn:
         assert await ledger.reserve(conn, KEY, second, "sms", "safety", LEASE)
-        assert await ledger.mark_ambiguous(conn, KEY, second, "gateway timeout")
+        assert await ledger.mark_ambiguous(conn, KEY, second, "gateway timeout", timedelta(seconds=30))
+        # The timed-out request may still be taken by the provider: nobody looks it up yet.
+        assert await ledger.take_for_operator(conn, KEY, token()) is None
+    assert await acquire(engine, third) is None
+    await expire_lease(engine)
     held = await acquire(engine, third)
     assert held is not None and (held.status, held.note, held.attempts) == ("ambiguous", "gateway timeout", 3)
     async with engine.begin() as conn:
@@ -112,7 +118,7 @@ async def test_an_operator_takes_only_rows_no_attempt_holds(engine: AsyncEngine)
     await acquire(engine, attempt)
     async with engine.begin() as conn:
         assert await ledger.take_for_operator(conn, KEY, token()) is None  # in flight
-        await ledger.mark_ambiguous(conn, KEY, attempt, "timeout")
+        await ledger.mark_ambiguous(conn, KEY, attempt, "timeout", timedelta(0))
         operator = token()
         assert await ledger.take_for_operator(conn, KEY, operator) is not None
         assert await ledger.complete(conn, KEY, operator, "sent", "sms", None, "operator: sent")
@@ -134,7 +140,7 @@ async def test_list_rows_by_status_in_key_order(engine: AsyncEngine) -> None:
             owner = token()
             await ledger.acquire(conn, name, owner, LEASE, customer_id="c1")
             if name != "c":
-                await ledger.mark_ambiguous(conn, name, owner, "timeout")
+                await ledger.mark_ambiguous(conn, name, owner, "timeout", timedelta(0))
         assert [r.idempotency_key for r in await ledger.list_rows(conn, "ambiguous")] == ["a", "b"]
         assert [r.idempotency_key for r in await ledger.list_rows(conn, None, after_key="a")] == ["b", "c"]
         assert [r.idempotency_key for r in await ledger.list_rows(conn, None, limit=1)] == ["a"]

@@ -104,7 +104,7 @@ async def test_only_the_owner_moves_its_rows_and_each_completion_keeps_its_own_v
         ]
         assert await ledger.complete_many(conn, done, other) == set()
         assert await ledger.complete_many(conn, done, owner) == {keys[1], keys[2]}
-        assert await ledger.mark_ambiguous_many(conn, keys, owner, "timeout") == {keys[3]}
+        assert await ledger.mark_ambiguous_many(conn, keys, owner, "timeout", timedelta(0)) == {keys[3]}
         rows = await ledger.rows_of(conn, keys)
     assert [(rows[k].status, rows[k].channel, rows[k].provider_message_id, rows[k].note) for k in keys] == [
         ("released", None, None, "deferred"),

@@ -21,7 +21,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from gridjourney.activities import JourneyActivities, SendInProgress, ledger
 from gridjourney.activities.send import MessageSending, SendHeld
 from gridjourney.activities.send_operator import resolve_not_sent, resolve_sent
-from gridjourney.channels.base import OutgoingMessage, ProviderReceipt, Sender
+from gridjourney.channels.base import OutgoingMessage, ProviderReceipt, Sender, TransientSendError
+from gridjourney.channels.sms import TwilioSmsSender
 from gridjourney.channels.twilio_standin import TwilioStandIn
 from gridjourney.config import Settings
 from gridjourney.db.engine import create_engine
@@ -32,12 +33,14 @@ from gridjourney.events.store import EventStore
 from gridjourney.policy.model import Policy
 from gridjourney.projections.runner import ProjectionRunner
 from gridjourney.workflows.contracts import SendGivenUpInput, SendMessageInput
-from tests.activities.conftest import add_customer, message_events
+from tests.activities.conftest import FROM_NUMBER, add_customer, message_events
 from tests.activities.tcp_proxy import TcpProxy
 from tests.activities.test_send import message_and_suppression_events, open_policy, request
 
 SHORT_LEASE = timedelta(seconds=0.5)
 NO_KEEPER = timedelta(hours=1)  # a paused or killed process renews nothing
+# An interrupted call's row is looked up after this (short here; the tests' stand-in answers at once).
+LOOK_UP_AFTER = timedelta(seconds=0.3)
 
 
 class Crash(BaseException):
@@ -83,6 +86,7 @@ class Build(Protocol):
         claim_lease: timedelta = ...,
         heartbeat_every: timedelta | None = ...,
         wait_for_other: timedelta = ...,
+        look_up_after: timedelta = ...,
     ) -> MessageSending: ...
 
 
@@ -95,6 +99,7 @@ def make(engine: AsyncEngine, settings: Settings, senders: dict[Channel, Sender]
         claim_lease: timedelta = timedelta(seconds=60),
         heartbeat_every: timedelta | None = None,
         wait_for_other: timedelta = timedelta(seconds=5),
+        look_up_after: timedelta = LOOK_UP_AFTER,
     ) -> MessageSending:
         chosen: dict[Channel, Sender] = {**senders, "sms": sms or senders["sms"]}
         return MessageSending(
@@ -105,6 +110,7 @@ def make(engine: AsyncEngine, settings: Settings, senders: dict[Channel, Sender]
             claim_lease=claim_lease,
             heartbeat_every=heartbeat_every,
             wait_for_other=wait_for_other,
+            look_up_after=look_up_after,
         )
 
     return build
@@ -215,6 +221,33 @@ async def test_a_killed_worker_s_accepted_message_is_found_after_its_lease(
     assert len(standin.received) == 1
     task.cancel()
     await asyncio.gather(task, return_exceptions=True)
+
+
+async def test_a_request_the_provider_takes_after_the_client_gave_up_is_found_not_sent_again(
+    engine: AsyncEngine, make: Build, settings: Settings, standin: TwilioStandIn
+) -> None:
+    """The client times out while the request waits in the provider's queue; the provider takes it
+    later. A retry that looked it up at once would find nothing and send it again."""
+    await add_customer(engine, "c1", consent=[("sms", "informational", True)])
+    impatient = TwilioSmsSender(
+        account_sid=settings.twilio_account_sid,
+        auth_token=settings.twilio_auth_token.get_secret_value(),
+        from_number=FROM_NUMBER,
+        base_url=settings.twilio_base_url,
+        timeout_seconds=0.2,
+    )
+    standin.accept_delay_seconds = 0.8
+    try:
+        with pytest.raises(TransientSendError, match="interrupted"):
+            await make(impatient, look_up_after=timedelta(seconds=1.5)).send(sms_request())
+        assert (await ledger_row(engine)).status == "ambiguous" and standin.received == []
+        with pytest.raises(SendInProgress):  # not looked up yet: the provider may still take it
+            await make(wait_for_other=timedelta(seconds=0.2)).send(sms_request())
+        outcome = await make(wait_for_other=timedelta(seconds=5)).send(sms_request())
+    finally:
+        await impatient.close()
+    [sms] = standin.received
+    assert (outcome.status, outcome.provider_message_id) == ("sent", sms.sid)
 
 
 async def test_lookup_unavailable_holds_an_informational_message_for_an_operator(

@@ -22,7 +22,9 @@ async def add_sends(engine: AsyncEngine) -> None:
             await ledger.acquire(conn, key, token, LEASE, customer_id="c1", purpose="informational")
             if key != "k3":
                 await ledger.reserve(conn, key, token, "sms", "informational", LEASE)
-                await ledger.mark_ambiguous(conn, key, token, "TransientSendError: Twilio call interrupted")
+                await ledger.mark_ambiguous(
+                    conn, key, token, "TransientSendError: Twilio call interrupted", timedelta(0)
+                )
 
 
 async def test_needs_the_admin_scope(client: httpx.AsyncClient, make_key: KeyFactory) -> None:

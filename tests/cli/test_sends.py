@@ -20,7 +20,7 @@ async def ambiguous(engine: AsyncEngine, key: str) -> None:
     async with engine.begin() as conn:
         await ledger.acquire(conn, key, token, LEASE, customer_id="c1", purpose="informational")
         await ledger.reserve(conn, key, token, "sms", "informational", LEASE)
-        await ledger.mark_ambiguous(conn, key, token, "held: look-up unavailable")
+        await ledger.mark_ambiguous(conn, key, token, "held: look-up unavailable", timedelta(0))
 
 
 async def test_list_shows_the_sends_in_doubt(engine: AsyncEngine, database_url: str) -> None:
