@@ -61,19 +61,25 @@ async def test_one_trace_links_the_post_to_the_send(
         response = await stack.http.post("/v1/events", json=bill, headers=stack.writer)
         assert response.status_code in (200, 201, 202), response.text
 
-        async def sent() -> bool:
-            return any(span.name == "RunActivity:send_message" for span in spans.get_finished_spans())
+        [post] = [s for s in spans.get_finished_spans() if s.name == "POST /v1/events"]
+        assert post.kind == trace.SpanKind.SERVER and post.context is not None
+        trace_id = post.context.trace_id
 
-        await eventually(sent, "the send activity's span")
-    finished = spans.get_finished_spans()
-    [post] = [s for s in finished if s.name == "POST /v1/events" and s.kind == trace.SpanKind.SERVER]
-    assert post.context is not None
-    trace_id = post.context.trace_id
-    in_trace = {s.name for s in finished if s.context is not None and s.context.trace_id == trace_id}
-    assert "route bill.projection_updated" in in_trace
-    assert "StartWorkflow:JourneyWorkflow" in in_trace and "RunWorkflow:JourneyWorkflow" in in_trace
-    assert "RunActivity:send_message" in in_trace
-    assert any(name.startswith("POST 127.0.0.1") for name in in_trace), in_trace  # the call to Twilio
+        def in_trace() -> set[str]:
+            finished = spans.get_finished_spans()
+            return {s.name for s in finished if s.context is not None and s.context.trace_id == trace_id}
+
+        async def provider_called() -> bool:  # the call to Twilio, inside the send activity
+            return any(name.startswith("POST 127.0.0.1") for name in in_trace())
+
+        async def send_activity_ended() -> bool:
+            return "RunActivity:send_message" in in_trace()
+
+        await eventually(provider_called, "the provider call's span in the POST's trace")
+        await eventually(send_activity_ended, "the send activity's span in the POST's trace")
+    names = in_trace()
+    assert "route bill.projection_updated" in names
+    assert "StartWorkflow:JourneyWorkflow" in names and "RunWorkflow:JourneyWorkflow" in names
 
 
 def test_a_log_line_inside_a_span_names_its_trace(spans: InMemorySpanExporter) -> None:
