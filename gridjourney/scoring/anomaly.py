@@ -11,7 +11,8 @@ calibrated signal on simulated days.
 
 Types: `no_use` (a whole day of no use or a flat, stuck reading: no use or a possible meter fault),
 `added_baseload` (the increase sits in the overnight base), `spike` (a few hours far above the usual
-peak), `step_increase` (the whole day up), `shifted_peak` (the daily peak moved by hours).
+peak, the rest of the day as usual), `step_increase` (the whole day up: its total, its median hour and
+its night, over 4 days), `shifted_peak` (the daily peak moved by hours).
 
 Alerts: at most one per customer, type and billing period; days of known outages or DR events are
 never scored (pass them as `excluded`). A meter with too little history gets no score and a reason.
@@ -27,6 +28,7 @@ import pandas as pd
 
 from gridjourney.scoring.anomaly_signals import (
     CALIBRATED,
+    LEVEL_DAYS,
     MIN_HISTORY_DAYS,
     Signals,
     signals_of,
@@ -50,7 +52,8 @@ RULE_RUN_DAYS = 3
 FEATURES: tuple[str, ...] = CALIBRATED
 
 # Physical floors: below these a change is not worth a customer's attention, whatever the statistics.
-MIN_LEVEL = 0.3  # the day's weather-adjusted use at least 30 % above its baseline
+MIN_LEVEL = 0.2  # the whole day's rise over 4 days: a log ratio of at least 0.2 (about +22 %)
+SPIKE_DAY_RISE = 0.1  # a day whose night and median hour rose too (log ratio) is no few-hour spike
 MIN_BASELOAD_KW = 0.25  # overnight use up by at least 250 W
 MIN_SPIKE_KW = 2.0  # an hour at least 2 kW above the usual peak ...
 MIN_SPIKE_KWH = 4.0  # ... that adds at least 4 kWh to the day (an oven or a shower does not)
@@ -59,8 +62,8 @@ EPISODE_DAYS = 14  # alerts this close after a customer's last one belong to the
 SHIFT_RUN_DAYS = 3  # a peak hour wanders from day to day: only a moved habit lasts
 BASELOAD_SHARE = 0.7  # the overnight rise explains at least 70 % of the day's extra kWh: added baseload
 DEFAULT_MULTIPLIERS = {"level_4d": 2.0, "baseload_dev": 4.5, "peak_dev": 5.7, "shift_3d": 7.7}
-# The level is a 4-day mean that each day must also confirm, so a common quantile will do; one-day
-# signals need rarer values before they are worth a message.
+# The level is a 4-day mean of the whole day's least rise (total, median hour and night) with a
+# physical floor, so a common quantile will do; one-day signals need rarer values first.
 QUANTILES = {"level_4d": 0.95, "baseload_dev": 0.99, "peak_dev": 0.995, "shift_3d": 0.995}
 
 
@@ -123,17 +126,21 @@ def _running(flags: npt.NDArray[np.bool_], days: int) -> npt.NDArray[np.bool_]:
     return run
 
 
+def _within(flags: npt.NDArray[np.bool_], days: int) -> npt.NDArray[np.bool_]:
+    """Days with a flagged day among themselves and the days-1 before."""
+    out = flags.copy()
+    for lag in range(1, days):
+        out[:, lag:] |= flags[:, :-lag]
+    return out
+
+
 def _flags(det: AnomalyDetector, sig: Signals) -> dict[str, tuple[npt.NDArray[np.bool_], Matrix]]:
     """Per type: (unusual days, score). A score is the signal in multiples of its threshold."""
     k = det.multipliers
     ok = sig.scorable
     z = {name: np.nan_to_num(sig.z[name], nan=-np.inf) for name in CALIBRATED}
     raw = {name: np.nan_to_num(sig.raw[name], nan=-np.inf) for name in sig.raw}
-    level = (
-        ok & (z["level_4d"] >= k["level_4d"]) & (raw["level_4d"] >= MIN_LEVEL) & (raw["level"] >= MIN_LEVEL)
-    )
-    # Above the meter's own usual extremes too (no reference yet: the spread alone decides).
-    level &= ~(sig.raw["level_4d"] < sig.raw["level_own"])
+    level = ok & (z["level_4d"] >= k["level_4d"]) & (raw["level_4d"] >= MIN_LEVEL)
     base = ok & (z["baseload_dev"] >= k["baseload_dev"]) & (raw["baseload_dev"] >= MIN_BASELOAD_KW)
     extra_kwh = np.maximum(raw["extra_kwh"], 1e-9)
     base_share = np.where(base, raw["baseload_dev"] * 24.0 / extra_kwh, 0.0)
@@ -142,7 +149,11 @@ def _flags(det: AnomalyDetector, sig: Signals) -> dict[str, tuple[npt.NDArray[np
     spike = ok & (z["peak_dev"] >= k["peak_dev"]) & (raw["peak_dev"] >= MIN_SPIKE_KW) & ~added
     # A spike puts its extra energy into a few hours: the peak rise carries a large share of it.
     spike &= (raw["peak_dev"] * 3.0 >= 0.6 * raw["extra_kwh"]) & (raw["extra_kwh"] >= MIN_SPIKE_KWH)
-    step = level & ~added & ~spike
+    # ... and leaves the rest of the day as it was: a whole day up is the start of a step, not a spike.
+    spike &= raw["whole_day"] < SPIKE_DAY_RISE
+    # The days of a rise already named added baseload are not a second, whole-day one (nor are the
+    # days after it ends, while the multi-day mean still holds them).
+    step = level & ~_within(added, LEVEL_DAYS) & ~spike
     shift = ok & (z["shift_3d"] >= k["shift_3d"]) & (raw["shift_3d"] >= MIN_SHIFT_HOURS) & ~level
     no_use = sig.no_use
     return {

@@ -8,6 +8,9 @@ thresholds).
   not follow them: nothing is taken off (the weather-free form).
 - No use: a whole day with reads but (almost) no use, or one flat reading all day. Such days are left
   out of every baseline, so a vacancy neither hides later changes nor makes the return look like one.
+- A whole day's rise: the least of the log rises of the day's total, its median hour and its night
+  (hours 1-4), averaged over 4 days. A +50 % week lifts all three; guests or a busy evening lift the
+  total alone, and a 4-day mean stands out where single days swing.
 - Baselines: the trailing 28-day median, workdays against workdays and weekends/holidays against
   weekends; the day itself is never in its own baseline.
 """
@@ -20,7 +23,6 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
-from numpy.lib.stride_tricks import sliding_window_view
 
 from gridjourney.metering.holidays import holidays_between
 from gridjourney.scoring.baselines import DailyMatrix, Matrix, to_matrix, trailing
@@ -45,10 +47,9 @@ SOURCE_COLUMNS = (
 )
 LEVEL_DAYS = 4  # a change of the whole day is judged on the mean of this many days
 CALIBRATED: tuple[str, ...] = ("level_4d", "baseload_dev", "peak_dev", "shift_3d")
-# A whole-day rise must also beat the meter's own record: this quantile of its 4-day level over the
-# QUANTILE_DAYS before the days being averaged (real homes have heavier tails than a spread says).
-LEVEL_QUANTILE = 0.99
-QUANTILE_DAYS = 180
+# The whole day's rise is a log ratio, bounded so that one empty or extreme day cannot dominate the
+# mean of LEVEL_DAYS (a day at a fifth or five times its usual use says enough).
+WHOLE_DAY_BOUNDS = (0.2, 5.0)
 SPREAD_FLOORS = {"level_4d": 0.05, "baseload_dev": 0.03, "peak_dev": 0.2, "shift_3d": 0.5}
 
 
@@ -56,7 +57,8 @@ SPREAD_FLOORS = {"level_4d": 0.05, "baseload_dev": 0.03, "peak_dev": 0.2, "shift
 class Signals:
     daily: DailyMatrix
     medians: dict[str, Matrix]  # each source column's baseline
-    raw: dict[str, Matrix]  # level, mid, level_4d, level_own, extra_kwh, baseload_dev, peak_dev, shift_3d
+    # level, mid, base, whole_day, level_4d, extra_kwh, baseload_dev, peak_dev, shift_3d
+    raw: dict[str, Matrix]
     z: dict[str, Matrix]  # the CALIBRATED signals over each meter's own spread
     scorable: npt.NDArray[np.bool_]
     no_use: npt.NDArray[np.bool_]
@@ -112,19 +114,6 @@ def _weather(m: DailyMatrix, kwh: Matrix) -> tuple[Matrix, npt.NDArray[np.bool_]
     return share, fitted
 
 
-def _own_quantile(values: Matrix, q: float, window: int, lag: int) -> Matrix:
-    """The q-quantile of each meter's values over the `window` days ending `lag` days before each
-    day (so the days a mean is taken over are never in their own reference)."""
-    shift = window + lag
-    padded = np.concatenate([np.full((values.shape[0], shift), np.nan), values[:, :-lag]], axis=1)
-    windows = sliding_window_view(padded, window, axis=1)[:, : values.shape[1]]
-    count = (~np.isnan(windows)).sum(axis=2)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        out = np.nanquantile(windows, q, axis=2)
-    return np.where(count >= MIN_HISTORY_DAYS, out, np.nan)
-
-
 def _calibrated(values: Matrix, floor: float) -> Matrix:
     center, count = trailing(values, CALIBRATION_DAYS, "median")
     mad, _ = trailing(values, CALIBRATION_DAYS, "mad")
@@ -156,6 +145,8 @@ def signals_of(daily: pd.DataFrame, *, excluded: pd.DataFrame | None = None) -> 
     med_mid = _by_day_kind(mid_adj, workday)
     med_kwh = _by_day_kind(adj, workday)
     med_base = _by_day_kind(base_adj, workday)
+    night = np.where(no_use, np.nan, m["baseload_kwh"])
+    med_night = _by_day_kind(night, workday)
     med_peak = _by_day_kind(peak, workday)
     hour = np.where(no_use, np.nan, m["peak_hour"])
     med_hour, _ = trailing(hour, BASELINE_DAYS, "median")
@@ -165,24 +156,33 @@ def signals_of(daily: pd.DataFrame, *, excluded: pd.DataFrame | None = None) -> 
         # weather model is then a share of the day, not of a small base that heating dwarfs.
         level = clean / np.maximum(med_kwh + share, 0.5) - 1.0
         mid = (mid_adj + share / 24.0) / np.maximum(med_mid + share / 24.0, 0.02) - 1.0
+        # The night against the nights before, as read: heating does not spread its kWh evenly over
+        # the hours, so the weather's share is not taken off the night.
+        base = night / np.maximum(med_night, 0.02) - 1.0
+        # A whole day up lifts its total, its median hour and its night alike; guests or a busy
+        # evening lift the first but seldom the night. The least of the three rises is the day's rise
+        # (fmin: a day without night reads is judged on the other two).
+        whole_day = np.log(np.clip(1.0 + np.fmin(np.minimum(level, mid), base), *WHOLE_DAY_BOUNDS))
     raw = {
         "level": level,
         "mid": mid,
-        # The whole day up: both the total and the median hour (one busy evening moves only the first).
-        "level_4d": _mean(np.minimum(level, mid), LEVEL_DAYS),
+        "base": base,
+        "whole_day": whole_day,
+        # A sustained change: the mean of the whole day's rise over LEVEL_DAYS days, so that a +50 %
+        # week stands out of a home whose single days swing by as much.
+        "level_4d": _mean(whole_day, LEVEL_DAYS),
         "extra_kwh": adj - med_kwh,
         "baseload_dev": base_adj - med_base,
         "peak_dev": peak - med_peak,
         "shift_3d": _mean(np.abs((hour - med_hour + 12.0) % 24.0 - 12.0), 3),
     }
-    raw["level_own"] = _own_quantile(raw["level_4d"], LEVEL_QUANTILE, QUANTILE_DAYS, LEVEL_DAYS)
     z = {name: _calibrated(raw[name], SPREAD_FLOORS[name]) for name in CALIBRATED}
     scorable = (history >= MIN_HISTORY_DAYS) & ~np.isnan(z["level_4d"]) & ~no_use
     return Signals(
         daily=m,
         medians={
             "kwh": _by_day_kind(clean, workday),
-            "baseload_kwh": _by_day_kind(np.where(no_use, np.nan, m["baseload_kwh"]), workday),
+            "baseload_kwh": med_night,
             "peak_kw": med_peak,
             "peak_hour": med_hour,
         },

@@ -1,5 +1,6 @@
 """The detector on hand-made homes: each meter's threshold from its own history, the weather model,
-no-use days as their own type, added baseload told from a flat line."""
+a whole day's rise told from busy evenings, no-use days as their own type, added baseload told from a
+flat line."""
 
 from __future__ import annotations
 
@@ -86,9 +87,11 @@ def test_a_cold_week_in_a_heated_home_is_expected_with_the_weather(detector: ano
     frame = pd.DataFrame({"date": temps["date"], "temperature_c": t})
     reads = home("heated", seed=3, heating_kwh_per_degree_day=2.0, temps=t)
     assert _alerts(detector, reads, frame).empty
-    # Without temperatures, the weather-free form sees a week of much higher use.
-    weather_free = _alerts(detector, reads)
-    assert "step_increase" in set(weather_free["anomaly_type"])
+    # Without temperatures, the weather-free form sees a week of much higher use; the weather explains it.
+    frost = slice(62, 67)
+    weather_free = signals_of(daily_features(reads, time_zone=ZONE)).raw["level_4d"][0, frost]
+    with_weather = signals_of(daily_features(reads, time_zone=ZONE, temperatures=frame)).raw["level_4d"]
+    assert weather_free.max() >= 0.3 and with_weather[0, frost].max() < 0.05
 
 
 def test_zero_days_are_no_use_and_one_kw_more_is_added_baseload(detector: anomaly.AnomalyDetector) -> None:
@@ -123,19 +126,30 @@ def _scaled(reads: pd.DataFrame, blocks: list[tuple[int, int, float]]) -> pd.Dat
     return reads.assign(kwh=reads["kwh"] * factor)
 
 
-def test_a_rise_the_meter_has_often_shown_is_not_news(detector: anomaly.AnomalyDetector) -> None:
-    # Busy weeks of +60 % every fortnight, then one of +40 %: within this home's own record.
-    busy = _scaled(home("busy", seed=6), [(20, 4, 1.6), (34, 4, 1.6), (48, 4, 1.6), (66, 4, 1.4)])
-    steady = _scaled(home("steady", seed=6), [(66, 4, 1.4)])
-    reads = pd.concat([busy, steady])
+def _busy_evenings(reads: pd.DataFrame, first: int, days: int) -> pd.DataFrame:
+    """The reads with the evening hours (17:00-22:00) tripled for `days` days from day `first`."""
+    day = ((reads["read_at"] - reads["read_at"].min()).dt.days).to_numpy()
+    hour = reads["read_at"].dt.hour.to_numpy()
+    busy = (day >= first) & (day < first + days) & (hour >= 17) & (hour < 22)
+    return reads.assign(kwh=np.where(busy, reads["kwh"] * 3.0, reads["kwh"]))
+
+
+def test_a_rise_of_the_whole_day_is_a_step_and_busy_evenings_are_not(
+    detector: anomaly.AnomalyDetector,
+) -> None:
+    # Guests for five evenings add as many kWh as +50 % all day, but the night and the median hour stay.
+    guests = _busy_evenings(home("guests", seed=6), 66, 5)
+    scaled = _scaled(home("scaled", seed=6), [(66, 5, 1.5)])
+    reads = pd.concat([guests, scaled])
+    days = daily_features(reads, time_zone=ZONE).set_index(["customer_id", "date"])["kwh"]
+    extra = {c: days[c].iloc[66:71].sum() - days[c].iloc[59:64].sum() for c in ("guests", "scaled")}
+    assert extra["guests"] >= 0.8 * extra["scaled"]
     alerts = _alerts(detector, reads)
-    late = alerts[pd.to_datetime(alerts["alert_date"]) >= pd.Timestamp("2013-03-07")]
-    assert late["customer_id"].tolist() == ["steady"]
+    assert alerts[alerts["customer_id"] == "scaled"]["anomaly_type"].tolist() == ["step_increase"]
+    assert "step_increase" not in set(alerts[alerts["customer_id"] == "guests"]["anomaly_type"])
     sig = signals_of(daily_features(reads, time_zone=ZONE))
-    r, c = sig.daily.customers.get_loc("busy"), sig.daily.dates.get_loc(pd.Timestamp("2013-03-11"))
-    # The spread alone would have alerted: the meter's own 99th percentile is what holds it back.
-    assert sig.z["level_4d"][r, c] >= detector.multipliers["level_4d"]
-    assert sig.raw["level_4d"][r, c] < sig.raw["level_own"][r, c]
+    r, c = sig.daily.customers.get_loc("guests"), sig.daily.dates.get_loc(pd.Timestamp("2013-03-11"))
+    assert sig.raw["level"][r, c] >= 0.5 and sig.raw["whole_day"][r, c] < anomaly.MIN_LEVEL
 
 
 def test_a_rise_across_a_new_billing_period_is_one_alert(detector: anomaly.AnomalyDetector) -> None:
