@@ -15,7 +15,7 @@ The range comes from the meter's own history: on every earlier day, the same lev
 the use of the following days (as many as are left now), and the spread of those errors sets the
 10th-90th percentile range. With too short a history for MIN_BACKTESTS such comparisons, the spread
 follows from the day-to-day variation of the meter's use, widened by how long its ups and downs last
-(the lag-1 autocorrelation), and never narrower than the few backtests it has say.
+(the lag-1 autocorrelation), and never narrower than what its few backtests say.
 
 The level itself is what it can be: at day 15 a home's next days are mostly its own noise, and even a
 level known in hindsight (from the days around the rest of the cycle) beats "average so far x cycle
