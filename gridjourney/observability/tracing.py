@@ -45,14 +45,15 @@ def install(processor: SpanProcessor, service_name: str = "gridjourney") -> Trac
 
 def configure_tracing(settings: Settings) -> TracerProvider | None:
     """Export by OTLP/HTTP when an endpoint is configured; None (tracing off) otherwise."""
+    if not settings.otlp_endpoint and not os.environ.get(STANDARD_ENDPOINT):
+        return None
+    # imported only when used: the exporter brings protobuf, which every command would load otherwise
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
     if settings.otlp_endpoint:
         exporter = OTLPSpanExporter(endpoint=f"{settings.otlp_endpoint.rstrip('/')}/v1/traces")
-    elif os.environ.get(STANDARD_ENDPOINT):
-        exporter = OTLPSpanExporter()  # reads the standard variables itself
     else:
-        return None
+        exporter = OTLPSpanExporter()  # reads the standard variables itself
     return install(BatchSpanProcessor(exporter), os.environ.get("OTEL_SERVICE_NAME", "gridjourney"))
 
 

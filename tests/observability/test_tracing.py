@@ -5,8 +5,10 @@ call to the SMS stand-in. Real API, database, Temporal dev server, workers and r
 from __future__ import annotations
 
 import logging
+import os
 import uuid
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from opentelemetry import trace
@@ -15,9 +17,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
+from gridjourney.config import Settings
 from gridjourney.demo.utility import daytime_zones
 from gridjourney.logs import JsonLines
-from gridjourney.observability.tracing import temporal_interceptors
+from gridjourney.observability.tracing import configure_tracing, temporal_interceptors
 from tests.stack import api_stack, eventually
 
 
@@ -91,3 +94,8 @@ def test_a_log_line_inside_a_span_names_its_trace(spans: InMemorySpanExporter) -
     assert f'"span_id": "{context.span_id:016x}"' in line
     outside = JsonLines().format(record)
     assert "trace_id" not in outside
+
+
+def test_without_an_endpoint_tracing_stays_off(tmp_path: Path) -> None:
+    assert "OTEL_EXPORTER_OTLP_ENDPOINT" not in os.environ  # the suite runs without one
+    assert configure_tracing(Settings(home=tmp_path)) is None
