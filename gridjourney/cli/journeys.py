@@ -253,6 +253,8 @@ def preview(
             saved = out / html_file_name(message)
             saved.write_text(message.html, encoding="utf-8")
             typer.echo(f"   HTML: {saved}")
+        elif message.html is not None:
+            typer.echo(f"   HTML: {len(message.html):,} characters (save it with --out DIR)")
     typer.echo("")
     typer.echo(journey_mermaid(definition))
     if errors or any(message.problem for message in previews):

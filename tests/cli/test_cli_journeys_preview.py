@@ -45,6 +45,9 @@ def test_bad_input_is_one_line_naming_the_file(tmp_path: Path) -> None:
     root = templates(tmp_path / "templates")
     journey = tmp_path / "winter_prep.yaml"
     journey.write_text(JOURNEY)
+    code, stdout, _ = invoke("preview", str(journey), "--templates", str(root))
+    assert code == 0 and "characters (save it with --out DIR)" in stdout
+
     code, _, stderr = invoke("preview", str(journey), "--templates", str(root), "--customer", "{name")
     assert code == 2
     assert stderr.startswith(f"{journey}: --customer is not JSON") and stderr.count("\n") == 1
