@@ -88,7 +88,7 @@ def _calibration(ax: Axes, models: list[Evaluation]) -> None:
     ax.set_ylabel("observed rate")
     ax.set_title("Propensity calibration")
     ax.grid(alpha=0.3)
-    ax.legend(loc="upper left", fontsize=8)
+    ax.legend(loc="lower right", fontsize=7)
 
 
 def propensity_legend(figures: Mapping[str, Any]) -> str:
