@@ -39,6 +39,7 @@ from gridjourney.dsl.loader import (
 from gridjourney.dsl.loader import (
     Path as DataPath,
 )
+from gridjourney.dsl.pointing import pointed_error
 from gridjourney.dsl.schema import (
     END,
     SCORE_MODELS,
@@ -361,7 +362,8 @@ def _check_expressions(definition: JourneyDefinition, positions: Positions) -> I
             checks.append((("steps", i, "wait", "until"), step.wait.until, in_steps))
     for path, expr, scope in checks:
         for problem in check_expression(expr, scope):
-            yield positions.error(path, f"expression {expr!r}: {problem}", _expression_hint(scope, problem))
+            message = f"expression {expr!r}: {problem}"
+            yield pointed_error(positions, path, expr, message, _expression_hint(scope, problem))
 
 
 def _awaited_scope(event_type: str, in_steps: dict[str, Scope]) -> dict[str, Scope]:

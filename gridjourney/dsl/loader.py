@@ -41,6 +41,8 @@ class Positions:
     file: str
     values: dict[Path, tuple[int, int]] = field(default_factory=dict)
     keys: dict[Path, tuple[int, int]] = field(default_factory=dict)
+    # The file's lines, to point inside an expression at the name that is wrong (dsl/pointing.py).
+    lines: list[str] = field(default_factory=list)
 
     def at(self, path: Path) -> tuple[int, int]:
         """The position of `path`, or of its nearest ancestor that has one."""
@@ -74,7 +76,7 @@ def load_journey_file(path: str | FsPath) -> JourneyDefinition:
 
 def load_journey_with_positions(text: str, filename: str) -> LoadedJourney:
     """Parse and validate; raises JourneyErrors listing every problem."""
-    positions = Positions(filename)
+    positions = Positions(filename, lines=text.splitlines())
     data, errors = _compose(text, positions)
     if errors:
         raise JourneyErrors(errors)

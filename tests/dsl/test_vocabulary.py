@@ -45,30 +45,46 @@ def test_the_shipped_declarations_are_the_processs() -> None:
 
 
 @pytest.mark.parametrize(
-    ("when", "message"),
+    ("when", "culprit", "message"),
     [
         (
             "customer.segmnet == 'flat'",
+            "segmnet",
             "`customer` has no field `segmnet`; did you mean `segment`? its attributes: alerts_signed_up,",
         ),
-        ("customer.first_name == 'Ana'", "`customer` has no field `first_name`: write `customer.name`"),
+        (
+            "customer.first_name == 'Ana'",
+            "first_name",
+            "`customer` has no field `first_name`: write `customer.name`",
+        ),
         (
             "customer.scores.best_tariff_saving > 60",
+            "best_tariff_saving",
             "`customer.scores` has no field `best_tariff_saving`; did you mean `best_tariff_savings`?",
         ),
         (
             "customer.segment in ['evening_peak', 'ev_charge']",
+            "'ev_charge'",
             "`customer.segment` is never 'ev_charge'; did you mean `ev_charging`? its values: ev_charging,",
         ),
-        ("customer.heating == 'electrc'", "`customer.heating` is never 'electrc'; did you mean `electric`?"),
-        ("event.ammount > 100", "`event` has no field `ammount`; did you mean `amount_due`? its fields:"),
-        ("customer.tariff.name", "`customer.tariff` is a single value: it has no field `name`"),
-        ("event.hardship == true", "unknown name `true`: write `True`"),
+        (
+            "customer.heating == 'electrc'",
+            "'electrc'",
+            "`customer.heating` is never 'electrc'; did you mean `electric`?",
+        ),
+        (
+            "event.ammount > 100",
+            "ammount",
+            "`event` has no field `ammount`; did you mean `amount_due`? its fields:",
+        ),
+        ("customer.tariff.name", "name", "`customer.tariff` is a single value: it has no field `name`"),
+        ("event.hardship == true", "true", "unknown name `true`: write `True`"),
     ],
 )
-def test_an_unknown_name_is_an_error_with_a_did_you_mean(when: str, message: str) -> None:
+def test_an_unknown_name_is_an_error_at_it_with_a_did_you_mean(when: str, culprit: str, message: str) -> None:
     errors = check(HEAD + f'  - {{id: route, branch: [{{when: "{when}", goto: end}}]}}\n')
-    assert len(errors) == 1 and errors[0].line == 5 and errors[0].column == 33, located(errors)
+    # the expression's opening quote is at column 33
+    assert [(e.line, e.column) for e in errors] == [(5, 34 + when.index(culprit))], located(errors)
     assert message in errors[0].message
 
 
@@ -103,7 +119,7 @@ def test_every_bad_arm_is_reported() -> None:
         (12, 18, "write 50 (weights are relative: 50 and 50 split evenly)"),
     ]
     errors = check(HEAD + steps.replace("50%", "50"))
-    assert [(e.line, e.column) for e in errors] == [(7, 16), (8, 16)]
+    assert [(e.line, e.column) for e in errors] == [(7, 26), (8, 23)]
 
 
 def test_a_holdout_percentage_gets_its_share() -> None:

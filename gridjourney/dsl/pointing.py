@@ -1,0 +1,40 @@
+"""Pointing inside an expression: an error about one name of `when: "customer.segmnet == 'flat'"` is
+placed at that name (`segmnet`), not at the start of the expression, when the file has it on one line
+as written."""
+
+from __future__ import annotations
+
+import re
+
+from gridjourney.dsl.loader import JourneyError, Path, Positions
+
+# What a problem of dsl/expressions.py names, and how that name appears in the expression ({} is the
+# name, escaped).
+_CULPRITS = (
+    (re.compile(r"has no field `([^`]+)`"), r"(?<=[.\[\"']){}\b"),
+    (re.compile(r"is never '((?:[^'\\]|\\.)*)'"), r"(['\"]){}\1"),
+    (re.compile(r"unknown name `([^`]+)`"), r"(?<![.\w]){}\b"),
+)
+
+
+def pointed_error(positions: Positions, path: Path, expr: str, message: str, hint: str) -> JourneyError:
+    """The error at the name `message` is about, inside `expr`; at the expression when that name or
+    the expression cannot be found as written on its line."""
+    error = positions.error(path, message, hint)
+    offset = _offset(expr.strip(), message)
+    if offset is None or not 0 < error.line <= len(positions.lines):
+        return error
+    line = positions.lines[error.line - 1]
+    start = line.find(expr.strip(), error.column - 1)
+    if start < 0 or start - (error.column - 1) > 1:  # not there as written (folded, escaped)
+        return error
+    return JourneyError(error.file, error.line, start + offset + 1, message, hint)
+
+
+def _offset(expr: str, message: str) -> int | None:
+    for problem, pattern in _CULPRITS:
+        named = problem.search(message)
+        if named is not None:
+            found = re.search(pattern.replace("{}", re.escape(named.group(1))), expr)
+            return None if found is None else found.start()
+    return None
