@@ -72,7 +72,9 @@ class CohortSending:
     ) -> BatchOutcome:
         """`resumed`: the last heartbeat of an earlier attempt of this batch (its counts carry on)."""
         tally = Tally(resumed)
-        async with self.engine.connect() as conn:
+        # begin(), not connect(): a read that ends in ROLLBACK makes psycopg forget the connection's
+        # prepared statements (db/engine.py), and the chunk's statements would be planned anew.
+        async with self.engine.begin() as conn:
             members = await batch_members(conn, request.batch)
         now = self.sending.clock()
         holdout = [m for m in members if m.holdout]
@@ -212,9 +214,7 @@ class CohortSending:
             if results.maybe_accepted or results.not_accepted:
                 note = "transient provider error"
                 async with self.engine.begin() as conn:
-                    await ledger.mark_ambiguous_many(
-                        conn, results.maybe_accepted, token, note, self.sending.look_up_after
-                    )
+                    await ledger.mark_ambiguous_many(conn, results.maybe_accepted, token, note)
                     await ledger.release_many(conn, results.not_accepted, token, note)
                 tally.count("retrying", len(results.maybe_accepted) + len(results.not_accepted))
 

@@ -213,7 +213,9 @@ class WebPushSender:
         query (a cohort batch, channels/bulk.py), instead of once per message."""
         customer_ids = sorted({m.customer_id for m in messages if m.customer_id is not None})
         try:
-            async with self.engine.connect() as conn:
+            # begin(), not connect(): a ROLLBACK would make psycopg forget the connection's prepared
+            # statements (db/engine.py)
+            async with self.engine.begin() as conn:
                 found = await subscriptions_of_many(conn, customer_ids)
         except SQLAlchemyError as error:
             raise TransientSendError(f"reading the push subscriptions failed: {error}") from error
