@@ -214,7 +214,9 @@ class CohortSending:
             if results.maybe_accepted or results.not_accepted:
                 note = "transient provider error"
                 async with self.engine.begin() as conn:
-                    await ledger.mark_ambiguous_many(conn, results.maybe_accepted, token, note)
+                    await ledger.mark_ambiguous_many(
+                        conn, results.maybe_accepted, token, note, self.sending.look_up_after
+                    )
                     await ledger.release_many(conn, results.not_accepted, token, note)
                 tally.count("retrying", len(results.maybe_accepted) + len(results.not_accepted))
 
