@@ -21,8 +21,8 @@ from sqlalchemy import text
 
 from bench.chaos import SendWorker
 from bench.cohort_seed import Population
-from bench.cohort_stack import Bench, worker_side
-from bench.cohort_standins import CHANNELS, Receipts, cpu_seconds_of
+from bench.cohort_stack import KILL_LEASE, Bench, worker_side
+from bench.cohort_standins import CHANNELS, Receipts, cpu_seconds_of, tree_cpu_seconds
 from gridjourney.channels.push import topic
 from gridjourney.entry.starter import start_journey
 from gridjourney.stack import QUEUES
@@ -151,6 +151,8 @@ async def _per_customer_path(bench: Bench, population: Population, journey: Any)
 
 async def _cohort_path(bench: Bench, population: Population, workers: list[SendWorker]) -> dict[str, Any]:
     cpu_before = _cpu_seconds(bench, workers)
+    postgres_before = await bench.postgres_activity()
+    tables_before = await bench.table_writes()
     before = await bench.standins.receipts()
     run_id, appended_at = await bench.schedule_dr_event(population.program)
     state = await bench.finished(run_id)
@@ -180,12 +182,28 @@ async def _cohort_path(bench: Bench, population: Population, workers: list[SendW
     figures["projections_caught_up_seconds"] = await _projected(
         bench, run_id, appended_at, figures["messages"]
     )
+    await asyncio.sleep(11)  # a backend reports its counts when idle, within 10 s (PGSTAT_IDLE_INTERVAL)
+    postgres = await bench.postgres_activity()
+    per_message = 1 / max(figures["messages"], 1)
+    figures["postgres_per_message"] = {
+        name: round((count - postgres_before[name]) * per_message, 2) for name, count in postgres.items()
+    }
+    tables = {
+        name: [
+            round((n - b) * per_message, 2)
+            for n, b in zip(counts, tables_before.get(name, (0, 0, 0)), strict=True)
+        ]
+        for name, counts in (await bench.table_writes()).items()
+    }
+    # by table: rows inserted, updated, updated in place (HOT), per message
+    figures["postgres_table_writes_per_message"] = {n: c for n, c in tables.items() if any(c)}
     return figures
 
 
 def _cpu_seconds(bench: Bench, workers: list[SendWorker]) -> dict[str, float]:
-    """User + system CPU so far of this process, the stand-ins' process (when a child) and the send
-    workers together (on a shared machine, CPU is the figure that compares, not wall time)."""
+    """User + system CPU so far of this process, the stand-ins' process (when a child), the send
+    workers together, Postgres and the Temporal dev server (on a shared machine, CPU is the figure
+    that compares, not wall time)."""
     usage = resource.getrusage(resource.RUSAGE_SELF)
     found = {"bench_process": usage.ru_utime + usage.ru_stime}
     standins = bench.standins.cpu_seconds()
@@ -193,6 +211,10 @@ def _cpu_seconds(bench: Bench, workers: list[SendWorker]) -> dict[str, float]:
         found["standins"] = standins
     if workers:
         found["send_workers"] = sum(cpu_seconds_of(w.process.pid) for w in workers if w.process is not None)
+    found["postgres"] = tree_cpu_seconds(bench.postgres_pid())
+    temporal = bench.temporal_pid()
+    if temporal is not None:
+        found["temporal"] = tree_cpu_seconds(temporal)
     return found
 
 
@@ -246,7 +268,7 @@ async def killed(bench: Bench, population: Population, kills: int, seed: int) ->
     """The send worker in its own process, SIGKILLed `kills` times during the step and restarted."""
     rng = random.Random(seed)
     settings = bench.phase_settings("kill")
-    worker = bench.send_worker("kill", "send")
+    worker = bench.send_worker("kill", "send", GRIDJOURNEY_SEND_CLAIM_LEASE=KILL_LEASE)
     kill_points: list[int] = []
     async with worker_side(bench, settings, frozenset({"journeys"})):
         worker.start()

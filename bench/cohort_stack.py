@@ -43,7 +43,8 @@ from gridjourney.devstack import postgres_database_url, start_postgres
 from gridjourney.dsl import registry
 from gridjourney.events.models import NewEvent
 from gridjourney.events.store import EventStore
-from gridjourney.privacy.keyring import generate_key
+from gridjourney.privacy.customer_keys import keys_for_writing
+from gridjourney.privacy.keyring import generate_key, keyring_from_settings
 from gridjourney.router.cohorts import cohort_run_id
 from gridjourney.stack import WorkerSide
 from gridjourney.temporal import SEARCH_ATTRIBUTE_KEYS, data_converter, temporal_cli_path
@@ -51,7 +52,10 @@ from gridjourney.worker import PROFILE_ENV
 from gridjourney.workflows.cohort_contracts import CohortState
 
 CHECKOUT = Path(__file__).resolve().parents[1]
-LEASE = "PT5S"  # a killed send worker's rows are taken over soon (as in bench/chaos.py)
+# The kill phase's send worker's claim lease: short, so a killed worker's rows are taken over soon (as
+# in bench/chaos.py). The other phases run with the configured lease (60 s by default), as production
+# does: a chunk's lease keeper then renews its rows every 10 s, not every 1.25 s.
+KILL_LEASE = "PT5S"
 WORKERS_READY_TIMEOUT_S = 120.0
 
 
@@ -179,6 +183,46 @@ class Bench:
         described = await self.client.get_workflow_handle(run_id).describe()
         return round(described.start_time.timestamp() - appended_at, 2)
 
+    async def postgres_activity(self) -> dict[str, int]:
+        """The database's counters so far: transactions, rows written, WAL records and bytes (what a
+        message costs Postgres beside its CPU). A backend reports its counts once idle, within 10 s:
+        read them after the run has settled."""
+        query = text(
+            "SELECT xact_commit + xact_rollback, tup_inserted, tup_updated, tup_deleted, wal_records, "
+            "wal_bytes FROM pg_stat_database, pg_stat_wal WHERE datname = current_database()"
+        )
+        async with self.engine.connect() as conn:
+            await conn.execute(text("SELECT pg_stat_force_next_flush()"))
+            row = (await conn.execute(query)).one()
+        names = ("transactions", "rows_inserted", "rows_updated", "rows_deleted", "wal_records", "wal_bytes")
+        return dict(zip(names, (int(v) for v in row), strict=True))
+
+    async def table_writes(self) -> dict[str, tuple[int, int, int]]:
+        """Rows inserted, updated and updated in place (HOT: no index entry written) so far, by table."""
+        query = text(
+            "SELECT relname, n_tup_ins, n_tup_upd, n_tup_hot_upd FROM pg_stat_user_tables "
+            "WHERE n_tup_ins + n_tup_upd > 0"
+        )
+        async with self.engine.connect() as conn:
+            await conn.execute(text("SELECT pg_stat_force_next_flush()"))
+            return {name: (int(i), int(u), int(h)) for name, i, u, h in await conn.execute(query)}
+
+    def postgres_pid(self) -> int | None:
+        """The postmaster's pid (the first line of its data directory's postmaster.pid)."""
+        found = self.tmp / "pg" / "postmaster.pid"
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            return int(found.read_text().splitlines()[0])
+        return None
+
+    def temporal_pid(self) -> int | None:
+        """The Temporal dev server's pid: the child of this process that runs `temporal`."""
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            with contextlib.suppress(OSError, IndexError, ValueError):
+                name, rest = stat.read_text().rsplit(")", 1)
+                if int(rest.split()[1]) == os.getpid() and name.endswith("(temporal"):
+                    return int(stat.parent.name)
+        return None
+
     async def ledger_rows(self, run_id: str) -> int:
         async with self.engine.connect() as conn:
             found = await conn.execute(
@@ -186,6 +230,17 @@ class Bench:
                 {"prefix": f"{run_id}:%"},
             )
             return int(found.scalar_one())
+
+
+async def _customer_keys(engine: AsyncEngine, settings: Settings, populations: list[Population]) -> None:
+    """Each seeded customer's data key, as their first event (customer.created) would have made it in
+    production: without it, a notice's message event made one (a key wrapped and a row inserted per
+    message), which no real DR notice pays."""
+    keyring = keyring_from_settings(settings)
+    ids = [p.customer_id(n) for p in populations for n in range(p.count)]
+    for start in range(0, len(ids), 5_000):
+        async with engine.begin() as conn:
+            await keys_for_writing(conn, keyring, ids[start : start + 5_000])
 
 
 def profiled_as(profile: Path, worker: int) -> Path:
@@ -222,7 +277,6 @@ async def bench_servers(populations: list[Population], standins_in_child: bool) 
             "GRIDJOURNEY_ENCRYPTION_KEYS": json.dumps({"bench": generate_key()}),
             "GRIDJOURNEY_TEMPLATES_DIR": str(CHECKOUT / "templates"),
             "GRIDJOURNEY_POLICY_FILE": str(all_day_policy(tmp)),
-            "GRIDJOURNEY_SEND_CLAIM_LEASE": LEASE,
             "GRIDJOURNEY_SEND_RATE_PER_SECOND": "100000",
             "GRIDJOURNEY_SCORING_SCHEDULE": "false",
             "GRIDJOURNEY_PUSH_LOCAL_ENDPOINTS": "true",
@@ -243,6 +297,7 @@ async def bench_servers(populations: list[Population], standins_in_child: bool) 
         settings = Settings()
         seed(url, populations, standins.endpoints)
         engine = create_engine(url)
+        await _customer_keys(engine, settings, populations)
         temporal = await WorkflowEnvironment.start_local(
             data_converter=data_converter(settings),
             search_attributes=SEARCH_ATTRIBUTE_KEYS,
