@@ -104,7 +104,7 @@ def create_app(
     app.state.temporal_client_provider = temporal_client_provider
     app.state.rate_limiter = RateLimiter(settings.api_key_rate_per_second)
     install_problem_handlers(app)
-    install_middleware(app, settings)
+    install_middleware(app, settings, app.state.rate_limiter)
     for module in (
         events,
         customers,

@@ -206,8 +206,13 @@ async def authenticate(engine: AsyncEngine, raw_key: str) -> Principal | None:
 
 @dataclass
 class _Bucket:
+    rate: float
+    burst: float
     tokens: float
     updated: float
+
+    def available(self, now: float) -> float:
+        return min(self.burst, self.tokens + (now - self.updated) * self.rate)
 
 
 class RateLimiter:
@@ -223,14 +228,23 @@ class RateLimiter:
         rate = principal.rate_per_second or self.default_rate
         if rate is None:
             return None
-        burst = max(rate, 1.0)
         now = time.monotonic()
         bucket = self._buckets.get(principal.key_id)
-        if bucket is None:
-            bucket = self._buckets[principal.key_id] = _Bucket(burst, now)
-        bucket.tokens = min(burst, bucket.tokens + (now - bucket.updated) * rate)
+        if bucket is None or bucket.rate != rate:
+            burst = max(rate, 1.0)
+            bucket = self._buckets[principal.key_id] = _Bucket(rate, burst, burst, now)
+        bucket.tokens = bucket.available(now)
         bucket.updated = now
         if bucket.tokens >= 1.0:
             bucket.tokens -= 1.0
             return None
         return (1.0 - bucket.tokens) / rate
+
+    def exhausted(self, key_id: str) -> float | None:
+        """Before authentication, without taking a token: the seconds to wait when the key's bucket is
+        empty, else None. A flood is thus refused without a database query per request."""
+        bucket = self._buckets.get(key_id)
+        if bucket is None:
+            return None
+        available = bucket.available(time.monotonic())
+        return None if available >= 1.0 else (1.0 - available) / bucket.rate

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import math
 from collections.abc import Awaitable, Callable
 from typing import Annotated
 
@@ -14,6 +13,7 @@ from temporalio.client import Client
 from temporalio.converter import DataConverter
 
 from gridjourney.api.auth import Principal, authenticate
+from gridjourney.api.middleware import rate_limited
 from gridjourney.api.problems import ApiProblem, FieldError, unavailable
 from gridjourney.config import Settings
 from gridjourney.events.store import EventStore
@@ -120,13 +120,7 @@ async def _rate_limited_writer(
     """An `events:write` caller within its key's rate (api/auth.py RateLimiter), else 429."""
     wait = request.app.state.rate_limiter.retry_after(principal)
     if wait is not None:
-        raise ApiProblem(
-            429,
-            "rate-limited",
-            "Too many requests for this API key",
-            f"the key {principal.key_id} is over its rate of event writes; retry after Retry-After seconds",
-            headers={"Retry-After": str(max(1, math.ceil(wait)))},
-        )
+        raise rate_limited(principal.key_id, wait)
     return principal
 
 

@@ -5,7 +5,8 @@ and JSON bodies that are over the size limit, nested too deeply, or carry non-fi
 (`NaN`, `Infinity`, `1e400`), integers beyond 64 bits, NUL characters or lone surrogates. Text bodies
 (YAML, XML, CSV) are checked for NUL bytes as the route reads them. `LastResort` answers any exception
 that escaped every handler with a problem document (503 for an outage, else 500) and logs it without
-its message, which may quote personal data.
+its message, which may quote personal data. `RateGate` answers 429 to event writes of a key whose rate
+limit bucket is empty (api/auth.py RateLimiter) before anything else runs, the database included.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from fastapi import FastAPI
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from gridjourney.api.auth import RateLimiter, parse_key
 from gridjourney.api.problems import (
     ApiProblem,
     FieldError,
@@ -231,7 +233,48 @@ class LastResort:
             await _refuse(scope, receive, send, problem)
 
 
-def install_middleware(app: FastAPI, settings: Settings) -> None:
-    # Added last = outermost: LastResort also answers for errors of InputGuard and of any middleware.
+RATE_LIMITED_PATHS = frozenset({"/v1/events"})
+
+
+def rate_limited(key_id: str, wait: float) -> ApiProblem:
+    return ApiProblem(
+        429,
+        "rate-limited",
+        "Too many requests for this API key",
+        f"the key {key_id} is over its rate of event writes; retry after Retry-After seconds",
+        headers={"Retry-After": str(max(1, math.ceil(wait)))},
+    )
+
+
+def _key_id(scope: Scope) -> str | None:
+    headers = dict(scope.get("headers", []))
+    raw = headers.get(b"x-api-key", b"").decode("latin-1")
+    authorization = headers.get(b"authorization", b"").decode("latin-1")
+    if authorization[:7].lower() == "bearer ":
+        raw = authorization[7:]
+    parsed = parse_key(raw) if raw else None
+    return parsed[0] if parsed else None
+
+
+class RateGate:
+    def __init__(self, app: ASGIApp, limiter: RateLimiter) -> None:
+        self.app = app
+        self.limiter = limiter
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "POST" and scope["path"] in RATE_LIMITED_PATHS:
+            key_id = _key_id(scope)
+            wait = self.limiter.exhausted(key_id) if key_id else None
+            if key_id and wait is not None:
+                await _refuse(scope, receive, send, rate_limited(key_id, wait))
+                return
+        await self.app(scope, receive, send)
+
+
+def install_middleware(app: FastAPI, settings: Settings, limiter: RateLimiter | None = None) -> None:
+    # Added last = outermost: LastResort also answers for errors of InputGuard and of any middleware;
+    # RateGate (the API's, with `limiter`) before InputGuard, so that a flood's bodies are not parsed.
     app.add_middleware(InputGuard, settings=settings)
+    if limiter is not None:
+        app.add_middleware(RateGate, limiter=limiter)
     app.add_middleware(LastResort)

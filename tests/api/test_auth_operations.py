@@ -115,6 +115,10 @@ async def test_a_flood_from_one_key_gets_429_with_retry_after_and_never_a_5xx(
     assert len(limited) >= 30
     assert limited[0].headers["content-type"] == "application/problem+json"
     assert int(limited[0].headers["retry-after"]) >= 1
+    # while the bucket is empty, the key is refused before anything else: even a wrong secret gets 429
+    key_id = flooding.split("_")[1]
+    refused = await http.post("/v1/events", json=_event(), headers=_bearer(f"gj_{key_id}_wrong"))
+    assert refused.status_code == 429
     # another key is not held back by the first one's flood
     answer = await http.post("/v1/events", json=_event(), headers=_bearer(other))
     assert answer.status_code in (200, 201, 202)
