@@ -104,7 +104,7 @@ async def run(database_url: str, customers: int, seed: int, *, full_report: bool
     source = (ROOT / "journeys" / "high_bill_alert.yaml").read_text(encoding="utf-8")
     journey = registry.prepare(source, "high_bill_alert.yaml", ROOT / "templates")
     policy = load_policy(ROOT / "policy.yaml")
-    began = time.perf_counter()
+    began, cpu = time.perf_counter(), time.process_time()
     report = await backtest(
         engine,
         journey,
@@ -113,12 +113,16 @@ async def run(database_url: str, customers: int, seed: int, *, full_report: bool
         YEAR_START + timedelta(days=365),
         templates_dir=ROOT / "templates",
     )
-    elapsed = time.perf_counter() - began
+    elapsed, cpu = time.perf_counter() - began, time.process_time() - cpu
     totals = report.as_json()
-    print(f"backtest high_bill_alert over 2025: {elapsed:.1f} s ({report.events_in_range:,} events in range)")
+    print(
+        f"backtest high_bill_alert over 2025: {elapsed:.1f} s ({cpu:.1f} s of this process's CPU; "
+        f"{report.events_in_range:,} events in range)"
+    )
     print(
         f"  entered {report.entered:,}, kept out by re-entry {sum(report.blocked_by_reentry.values()):,}, "
-        f"messages {totals['messages_by_channel']}, held back {totals['suppressed_by_reason']}, "
+        f"messages {totals['messages_by_channel']}, not sent {totals['refused']:,} "
+        f"{totals['suppressed_by_reason']}, "
         f"deferred {totals['deferred_quiet_hours']:,}"
     )
     if full_report:
