@@ -5,7 +5,8 @@ RUN pip install --no-cache-dir --require-hashes -r requirements.lock
 COPY gridjourney ./gridjourney
 COPY journeys ./journeys
 COPY templates ./templates
-COPY policy.yaml tariffs.yaml ./
+COPY events ./events
+COPY policy.yaml tariffs.yaml customer_attributes.yaml ./
 RUN pip install --no-cache-dir --no-deps .
 # Log lines reach `docker compose logs` as they are written; the processes need no root.
 ENV PYTHONUNBUFFERED=1
