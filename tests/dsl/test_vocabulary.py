@@ -37,7 +37,7 @@ def located(errors: list[JourneyError]) -> list[str]:
     return [str(error) for error in errors]
 
 
-def test_the_shipped_declarations_are_the_processs() -> None:
+def test_the_shipped_declarations_are_in_use() -> None:
     declared = customer_attributes()
     assert declared is not None and declared == load_customer_attributes(SHIPPED)
     assert "evening_peak" in declared.segments and "dr_propensity" in declared.scores

@@ -29,7 +29,7 @@ def problems(directory: Path) -> list[str]:
     return [str(error) for error in caught.value.errors]
 
 
-def test_the_shipped_declarations_are_the_processs_and_typed() -> None:
+def test_the_shipped_declarations_are_in_use_and_typed() -> None:
     declared = declared_events()
     shipped = load_declared_events(SHIPPED)
     assert set(declared.models) == set(shipped.models) and declared.about_customer == shipped.about_customer
