@@ -22,6 +22,14 @@ class NotReplayable(ValueError):
     """The journey or the period cannot be backtested; the message says why."""
 
 
+def check_replayable(journey: CompiledJourney) -> None:
+    """Raises NotReplayable for a journey a backtest cannot replay (before any database work)."""
+    if journey.definition.mode != "per_customer":
+        raise NotReplayable(
+            "a backtest replays per-customer journeys; a cohort journey's audience is not replayed"
+        )
+
+
 async def backtest(
     engine: AsyncEngine,
     journey: CompiledJourney,
@@ -34,6 +42,7 @@ async def backtest(
 ) -> BacktestReport:
     """The report of replaying [start, end). Raises NotReplayable for a cohort journey or an empty
     or reversed period (the report of a period without events has `events_in_range` 0)."""
+    check_replayable(journey)
     if start.tzinfo is None or end.tzinfo is None:
         raise NotReplayable("give the period's bounds with a time zone")
     if end <= start:

@@ -277,7 +277,7 @@ def backtest(
     rule, and the first 10 customers at each step. Reads GRIDJOURNEY_DATABASE_URL."""
     from gridjourney.backtest.period import parse_period
     from gridjourney.backtest.report import BacktestReport, report_text
-    from gridjourney.backtest.run import NotReplayable
+    from gridjourney.backtest.run import NotReplayable, check_replayable
     from gridjourney.backtest.run import backtest as run_backtest
     from gridjourney.cli.db import require_current_schema
     from gridjourney.db.engine import create_engine
@@ -298,6 +298,11 @@ def backtest(
         for problem in errors.errors:
             typer.echo(str(problem), err=True)
         raise typer.Exit(1) from None
+    try:
+        check_replayable(journey)
+    except NotReplayable as error:
+        typer.echo(f"{path}: {error}", err=True)
+        raise typer.Exit(2) from None
     settings = get_settings()
     try:
         policy = policy_from_settings(settings)
