@@ -16,6 +16,7 @@ from typing import Any
 from gridjourney.dsl.expressions import Scope, check_expression, event_fields, fields_read
 from gridjourney.dsl.loader import JourneyError, Positions, did_you_mean
 from gridjourney.dsl.loader import Path as DataPath
+from gridjourney.dsl.pointing import pointed_error
 from gridjourney.dsl.schema import CohortSpec, DrPerformanceStep, JourneyDefinition, WaitForStep, WaitStep
 from gridjourney.dsl.vocabulary import customer_shape
 from gridjourney.events.types import known_event_types
@@ -152,7 +153,8 @@ def _check_block(
     for path, expr, scope in checks:
         for problem in check_expression(expr, scope):
             names = " and ".join(f"`{name}`" for name in scope)
-            yield positions.error(path, f"expression {expr!r}: {problem}", f"this expression reads {names}")
+            message = f"expression {expr!r}: {problem}"
+            yield pointed_error(positions, path, expr, message, f"this expression reads {names}")
     if audience.holdout > 0 and definition.purpose == "safety":
         yield positions.error(
             ("cohort", "audience", "holdout"),
