@@ -28,7 +28,9 @@ from gridjourney.dsl.loader import JourneyError, JourneyErrors, iter_yaml_files,
 from gridjourney.dsl.schema import JourneyDefinition, SendStep
 from gridjourney.dsl.vocabulary import CustomerAttributes, customer_attributes
 
-journeys_app = typer.Typer(help="Validate, inspect and publish journey definitions.", no_args_is_help=True)
+journeys_app = typer.Typer(
+    help="Validate, inspect, preview, backtest and publish journey definitions.", no_args_is_help=True
+)
 
 PathsArg = Annotated[list[Path], typer.Argument(help="Journey files, or folders of *.yaml files.")]
 TemplatesOpt = Annotated[
