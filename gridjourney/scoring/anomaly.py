@@ -61,10 +61,10 @@ MIN_SHIFT_HOURS = 3.0
 EPISODE_DAYS = 14  # alerts this close after a customer's last one belong to the same episode
 SHIFT_RUN_DAYS = 3  # a peak hour wanders from day to day: only a moved habit lasts
 BASELOAD_SHARE = 0.7  # the overnight rise explains at least 70 % of the day's extra kWh: added baseload
-DEFAULT_MULTIPLIERS = {"level_4d": 2.0, "baseload_dev": 4.5, "peak_dev": 5.7, "shift_3d": 7.7}
+DEFAULT_MULTIPLIERS = {"level_4d": 1.4, "baseload_dev": 4.5, "peak_dev": 5.7, "shift_3d": 7.7}
 # The level is a 4-day mean of the whole day's least rise (total, median hour and night) with a
 # physical floor, so a common quantile will do; one-day signals need rarer values first.
-QUANTILES = {"level_4d": 0.95, "baseload_dev": 0.99, "peak_dev": 0.995, "shift_3d": 0.995}
+QUANTILES = {"level_4d": 0.9, "baseload_dev": 0.99, "peak_dev": 0.995, "shift_3d": 0.995}
 
 
 @dataclass
