@@ -152,6 +152,27 @@ def test_a_rise_of_the_whole_day_is_a_step_and_busy_evenings_are_not(
     assert sig.raw["level"][r, c] >= 0.5 and sig.raw["whole_day"][r, c] < anomaly.MIN_LEVEL
 
 
+def test_a_whole_day_up_in_a_home_with_a_shower_peak_is_a_step_not_a_spike(
+    detector: anomaly.AnomalyDetector,
+) -> None:
+    # 120 W all day and a 6.5 kW shower hour: x1.5 lifts the peak by 3 kW and adds 4.7 kWh, as a spike
+    # would, but the night and the median hour rose with it.
+    rng = np.random.default_rng(8)
+    shape = np.where(np.arange(24) == 19, 6.5, 0.12)
+    load = shape * rng.lognormal(0.0, 0.05, (DAYS, 24))
+    load[66:71] *= 1.5
+    read_at = pd.date_range("2013-01-01", periods=DAYS * 24, freq="h", tz="UTC")
+    reads = pd.DataFrame(
+        {"customer_id": "shower", "read_at": read_at, "interval_seconds": 3600, "kwh": load.ravel()}
+    )
+    alerts = _alerts(detector, reads)
+    assert alerts["anomaly_type"].tolist() == ["step_increase"]
+    sig = signals_of(daily_features(reads, time_zone=ZONE))
+    first = sig.daily.dates.get_loc(pd.Timestamp("2013-03-08"))
+    assert sig.raw["peak_dev"][0, first] >= anomaly.MIN_SPIKE_KW
+    assert sig.raw["extra_kwh"][0, first] >= anomaly.MIN_SPIKE_KWH
+
+
 def test_a_rise_across_a_new_billing_period_is_one_alert(detector: anomaly.AnomalyDetector) -> None:
     reads = _scaled(home("guests", seed=7), [(55, 12, 1.5)])  # 2013-02-25 to 2013-03-08
     alerts = _alerts(detector, reads)
