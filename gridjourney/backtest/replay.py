@@ -25,6 +25,7 @@ import itertools
 from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any, Literal
 
@@ -57,6 +58,7 @@ from gridjourney.workflows.decisions import (
     choose_branch,
     choose_split,
     event_namespace,
+    exits,
     in_goal_window,
     step_namespace,
     target,
@@ -329,7 +331,8 @@ class Replay:
         ):
             run.converted = True
             self.report.converted += 1
-        if event.type in definition.exit_on:
+        namespace = partial(event_namespace, self.journey, run.trigger, self._customer(run), event)
+        if exits(definition, event, namespace):
             self._close(run, event.type)
             return
         step = self.journey.step(run.step_id) if run.step_id is not None else None

@@ -107,5 +107,5 @@ def journey_mermaid(definition: JourneyDefinition) -> str:
             arrow = f" -->|{_quoted(label)}| " if label else " --> "
             lines.append(f"  {step.id}{arrow}{target}")
     if definition.exit_on:
-        lines.append(f"  %% exits at any step on: {', '.join(definition.exit_on)}")
+        lines.append(f"  %% exits at any step on: {', '.join(definition.exit_event_types)}")
     return "\n".join(lines)

@@ -17,7 +17,15 @@ from gridjourney.dsl.expressions import Scope, check_expression, event_fields, f
 from gridjourney.dsl.loader import JourneyError, Positions, did_you_mean
 from gridjourney.dsl.loader import Path as DataPath
 from gridjourney.dsl.pointing import pointed_error
-from gridjourney.dsl.schema import CohortSpec, DrPerformanceStep, JourneyDefinition, WaitForStep, WaitStep
+from gridjourney.dsl.schema import (
+    CohortSpec,
+    DrPerformanceStep,
+    ExitOnSpec,
+    JourneyDefinition,
+    SplitStep,
+    WaitForStep,
+    WaitStep,
+)
 from gridjourney.dsl.vocabulary import customer_shape
 from gridjourney.events.types import known_event_types
 
@@ -94,7 +102,22 @@ def _per_customer_only(definition: JourneyDefinition, positions: Positions) -> I
             "or use mode per_customer",
             key=True,
         )
+    for j, item in enumerate(definition.exit_on):
+        if isinstance(item, ExitOnSpec):
+            yield positions.error(
+                ("exit_on", j, "when"),
+                "a conditional `exit_on` is per-customer; a cohort run exits on the event type alone",
+                "write the event type alone (`exit_on: [outage.cancelled]`), or use mode per_customer",
+                key=True,
+            )
     for i, step in enumerate(definition.steps):
+        if isinstance(step, SplitStep) and any(arm.vars for arm in step.split):
+            yield positions.error(
+                ("steps", i, "split"),
+                "split arms' `vars` reach the messages of a per_customer run only",
+                "in cohort mode, send a different template on each arm",
+                key=True,
+            )
         if isinstance(step, WaitStep) and step.wait.until_local_time is not None:
             yield positions.error(
                 ("steps", i, "wait", "until_local_time"),
@@ -229,7 +252,7 @@ def _heard_events_carry_the_key(
     ]
     heard += [(("cohort", "on_update", j, "event"), n.event, True) for j, n in enumerate(cohort.on_update)]
     # exit_on and wait_for types are checked for being known with the per-customer ones
-    heard += [(("exit_on", j), event, False) for j, event in enumerate(definition.exit_on)]
+    heard += [(("exit_on", j), event, False) for j, event in enumerate(definition.exit_event_types)]
     heard += [
         (("steps", i, "wait_for", "event"), step.wait_for.event, False)
         for i, step in enumerate(definition.steps)

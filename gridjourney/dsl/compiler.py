@@ -40,6 +40,7 @@ from gridjourney.dsl.loader import (
     Path as DataPath,
 )
 from gridjourney.dsl.pointing import pointed_error
+from gridjourney.dsl.run_vars import check_split_vars, vars_at_steps
 from gridjourney.dsl.schema import (
     END,
     SCORE_MODELS,
@@ -48,6 +49,7 @@ from gridjourney.dsl.schema import (
     CompiledJourney,
     DrPerformanceStep,
     EndStep,
+    ExitOnSpec,
     JourneyDefinition,
     ScoreStep,
     SplitStep,
@@ -78,6 +80,9 @@ def definition_hash(definition: JourneyDefinition) -> str:
         # it was, so publishing an unchanged file makes no new version.
         if "send" in step and step["send"].get("sending_hours") is None:
             step["send"].pop("sending_hours", None)
+        for arm in step.get("split") or []:
+            if arm.get("vars") is None:
+                arm.pop("vars", None)
     canonical = json.dumps(data, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()
 
@@ -147,13 +152,15 @@ def check_journey(
         *_check_expressions(definition, positions),
         *_check_scores(definition, positions),
         *_check_graph(definition, positions),
+        *check_split_vars(definition, positions),
         *check_cohort(definition, positions, trigger_fields(definition)),
     ]
     if templates_dir is not None:
         customer = journey_customer_shape(definition)
         shape = steps_event_scope(definition, customer)
         nested = shape if isinstance(shape, Shape) else None
-        uses = sends(definition, trigger_fields(definition), measured_steps(definition), nested)
+        vars_at = vars_at_steps(definition, _edges(definition, {step.id for step in definition.steps}))
+        uses = sends(definition, trigger_fields(definition), measured_steps(definition), nested, vars_at)
         errors.extend(check_templates(uses, positions, templates_dir, customer))
         errors.extend(check_safety_templates(definition, uses, positions, templates_dir))
     return sorted(dict.fromkeys(errors), key=lambda e: (e.line, e.column, e.message))
@@ -260,7 +267,7 @@ def _check_event_types(definition: JourneyDefinition, positions: Positions) -> I
     refs: list[tuple[DataPath, str]] = [
         (("trigger", i, "event"), t.event) for i, t in enumerate(definition.trigger)
     ]
-    refs += [(("exit_on", i), event) for i, event in enumerate(definition.exit_on)]
+    refs += [(_exit_path(definition, i), event) for i, event in enumerate(definition.exit_event_types)]
     if definition.goal is not None:
         refs.append((("goal", "event"), definition.goal.event))
     refs += [
@@ -275,6 +282,11 @@ def _check_event_types(definition: JourneyDefinition, positions: Positions) -> I
             )
         elif not is_routed(event_type):
             yield positions.error(path, f"`{event_type}` never reaches a journey", NOT_ROUTED_HINT)
+
+
+def _exit_path(definition: JourneyDefinition, i: int) -> DataPath:
+    """Where exit_on item `i` names its event type: the item, or its `event` key."""
+    return ("exit_on", i) if isinstance(definition.exit_on[i], str) else ("exit_on", i, "event")
 
 
 def _unknown_type_hint(event_type: str, known: Iterable[str]) -> str:
@@ -346,6 +358,9 @@ def _check_expressions(definition: JourneyDefinition, positions: Positions) -> I
         checks.append(
             (("goal", "when"), definition.goal.when, _awaited_scope(definition.goal.event, in_steps))
         )
+    for i, item in enumerate(definition.exit_on):
+        if isinstance(item, ExitOnSpec):
+            checks.append((("exit_on", i, "when"), item.when, _awaited_scope(item.event, in_steps)))
     for i, step in enumerate(definition.steps):
         if isinstance(step, WaitForStep) and step.wait_for.when is not None:
             scope = _awaited_scope(step.wait_for.event, in_steps)

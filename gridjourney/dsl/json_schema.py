@@ -26,7 +26,7 @@ EXAMPLES: dict[str, dict[str, Any]] = {
         "purpose": "informational",
         "trigger": {"event": "bill.projection_updated", "when": "event.days_left >= 7"},
         "entry": {"reentry": "once_per_window", "window": "30d", "holdout": 0.05},
-        "exit_on": ["bill.issued"],
+        "exit_on": ["bill.issued", {"event": "usage.reduced", "when": "event.kwh_saved >= 50"}],
         "goal": {"event": "usage.reduced", "within": "14d"},
         "steps": [{"id": "alert", "send": {"channels": ["sms", "email"], "template": "high_bill_alert"}}],
     },
@@ -56,7 +56,13 @@ EXAMPLES: dict[str, dict[str, Any]] = {
     "MovedBy": {"field": "etr", "more_than": "30m"},
     "ScoreSpec": {"model": "dr_propensity", "version": 3, "max_age": "7d"},
     "SendSpec": {"channels": ["sms", "email"], "template": "high_bill_alert", "sending_hours": "09:00-18:00"},
-    "SplitArm": {"weight": 50, "goto": "remind", "label": "reminder"},
+    "SplitArm": {
+        "weight": 50,
+        "goto": "remind",
+        "label": "reminder",
+        "vars": {"subject": "Save on your bill"},
+    },
+    "ExitOnSpec": {"event": "usage.reduced", "when": "event.kwh_saved >= 50"},
     "TargetSpec": {"kw": "event.target_kw", "rank_by": "expected_reduction"},
     "TriggerSpec": {"event": "bill.projection_updated", "when": "event.days_left >= 7"},
     "UpdateNotice": {
@@ -83,7 +89,12 @@ STEP_EXAMPLES: dict[str, dict[str, Any]] = {
     "WaitStep": {"wait": "3d"},
     "WaitForStep": {"wait_for": EXAMPLES["WaitForSpec"]},
     "BranchStep": {"branch": [EXAMPLES["BranchCase"], {"goto": "tips"}]},
-    "SplitStep": {"split": [EXAMPLES["SplitArm"], {"weight": 50, "goto": "done"}]},
+    "SplitStep": {
+        "split": [
+            EXAMPLES["SplitArm"],
+            {"weight": 50, "goto": "remind", "label": "lower", "vars": {"subject": "Your bill, lower"}},
+        ]
+    },
     "ScoreStep": {"score": "dr_propensity"},
     "UpdateStep": {"update": {"attribute": "alerts_signed_up", "value": True}},
     "DrPerformanceStep": {"dr_performance": EXAMPLES["DrPerformanceSpec"]},
@@ -98,7 +109,7 @@ EVENT_TYPE_PROPERTIES = (
     ("GoalSpec", "event", False),
     ("WaitForSpec", "event", False),
     ("UpdateNotice", "event", False),
-    ("Journey", "exit_on", True),
+    ("ExitOnSpec", "event", False),
     ("CohortSpec", "updates", True),
 )
 
@@ -119,6 +130,12 @@ def journey_json_schema(event_types: Iterable[str] | None = None) -> dict[str, A
         "description": "An event type journeys can react to: built-in, or declared in events/*.yaml.",
     }
     _name_event_types(document, defs)
+    for option in defs["SplitArm"]["properties"]["vars"]["anyOf"]:
+        if "patternProperties" in option:  # pydantic lists the allowed names: refuse the others too
+            option["additionalProperties"] = False
+    document["properties"]["exit_on"]["items"] = {
+        "anyOf": [{"$ref": "#/$defs/EventType"}, {"$ref": "#/$defs/ExitOnSpec"}]
+    }
     defs["TemplateFilter"] = {
         "type": "string",
         "enum": sorted(FILTERS),

@@ -35,6 +35,7 @@ Expression = Annotated[
     ),
 ]
 END = "end"  # as a `next`/`goto` target: finish the journey
+VarValue = str | int | float | bool  # a split arm's template variable: a literal
 
 
 class Strict(BaseModel):
@@ -169,6 +170,14 @@ class SplitArm(Strict):
     )
     goto: Identifier = Field(description="The step customers of this arm go to.")
     label: str | None = Field(None, description="The arm's name in reports (default: its `goto`).")
+    vars: dict[Identifier, VarValue] | None = Field(
+        None,
+        description="Values this arm gives the later messages of the run, as `{{ vars.<name> }}` in "
+        "templates: an A/B test of a subject line needs one template, e.g. "
+        '`vars: {subject: "Save on your bill"}` on one arm and `vars: {subject: "Your bill, lower"}` on '
+        "the other, and the template's first line `Subject: {{ vars.subject }}`. Every arm of a split "
+        "sets the same names.",
+    )
 
 
 class SplitStep(StepBase):
@@ -411,6 +420,14 @@ class CohortSpec(Strict):
     )
 
 
+class ExitOnSpec(Strict):
+    event: str = Field(description="The event type that ends the run wherever it is.")
+    when: Expression = Field(
+        description="Only an event for which this holds ends the run; `event` is that event, `trigger` "
+        'the one that started the journey, e.g. "event.kwh_saved >= 50".'
+    )
+
+
 class JourneyDefinition(Strict):
     id: Identifier = Field(
         description="The journey's name, unique among journeys: versions, reports and the API use it."
@@ -434,8 +451,11 @@ class JourneyDefinition(Strict):
         min_length=1, description="The events that start the journey (one, or a list: any of them)."
     )
     entry: EntrySpec = Field(EntrySpec(), description="Re-entry rule and hold-out.")
-    exit_on: list[str] = Field(
-        default_factory=list, description="Event types that end a customer's run wherever it is."
+    exit_on: list[str | ExitOnSpec] = Field(
+        default_factory=list,
+        description="Events that end a customer's run wherever it is: an event type "
+        "(`bill.issued`), or an event type with a condition "
+        '(`{event: usage.reduced, when: "event.kwh_saved >= 50"}`: only such a saving ends it).',
     )
     goal: GoalSpec | None = Field(
         None, description="What counts as success, for the conversion reports (`journey.converted`)."
@@ -457,6 +477,19 @@ class JourneyDefinition(Strict):
             trigger = [{"event": item} if isinstance(item, str) else item for item in trigger]
             return {**value, "trigger": trigger}
         return value
+
+    @property
+    def exit_event_types(self) -> list[str]:
+        """The event types `exit_on` names, conditional or not."""
+        return [item if isinstance(item, str) else item.event for item in self.exit_on]
+
+    def exit_condition(self, event_type: str) -> tuple[bool, list[str]]:
+        """(whether `event_type` ends a run whatever it says, the conditions of its conditional exits)."""
+        plain = event_type in self.exit_on
+        conditions = [
+            item.when for item in self.exit_on if isinstance(item, ExitOnSpec) and item.event == event_type
+        ]
+        return plain, conditions
 
     @model_validator(mode="after")
     def _cohort_with_mode(self) -> JourneyDefinition:

@@ -10,7 +10,7 @@ context): `event` has the trigger's fields (an update notice's event also those 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,9 +25,11 @@ from gridjourney.content.render import SUBJECT_PREFIX, split_purpose, template_p
 from gridjourney.dsl.expressions import JOURNEY_FIELDS, Shape, event_fields, field_problem
 from gridjourney.dsl.loader import JourneyError, Positions, did_you_mean
 from gridjourney.dsl.loader import Path as DataPath
+from gridjourney.dsl.run_vars import all_var_names
 from gridjourney.dsl.schema import JourneyDefinition, SendSpec, SendStep
 
 TEMPLATE_NAMES = ("customer", "event", "journey")
+RUN_VARS = "vars"  # split arms' values (dsl/run_vars.py)
 # What a `dr_performance` step gives the messages after it (gridjourney/dr/queries.py performance_of).
 PERFORMANCE_FIELDS = frozenset({"known", "kwh_saved", "credit", "responded"})
 Fields = frozenset[str] | None
@@ -48,6 +50,10 @@ class SendUse:
     performance: bool
     # The trigger's nested fields (customer.updated's `attributes`), when one event type starts it.
     event_shape: Shape | None = None
+    # Split arms' `vars` (dsl/run_vars.py): the names surely set when this send runs, and every name
+    # some arm of the journey sets.
+    vars_set: frozenset[str] = frozenset()
+    vars_named: frozenset[str] = frozenset()
 
 
 def sends(
@@ -55,11 +61,22 @@ def sends(
     event_scope: Fields,
     measured_steps: set[str],
     event_shape: Shape | None = None,
+    vars_at: Mapping[str, frozenset[str]] | None = None,
 ) -> list[SendUse]:
     """Every send of the journey. `measured_steps`: the steps reached only through a dr_performance
-    step; `event_shape`: what the steps' `event` has, nested fields included (None: its keys only)."""
+    step; `event_shape`: what the steps' `event` has, nested fields included (None: its keys only);
+    `vars_at`: the split arms' names surely set at each step (run_vars.vars_at_steps)."""
+    named = all_var_names(definition)
     uses = [
-        SendUse(("steps", i, "send"), step.send, event_scope, step.id in measured_steps, event_shape)
+        SendUse(
+            ("steps", i, "send"),
+            step.send,
+            event_scope,
+            step.id in measured_steps,
+            event_shape,
+            vars_set=named if vars_at is None else vars_at.get(step.id, frozenset()),
+            vars_named=named,
+        )
         for i, step in enumerate(definition.steps)
         if isinstance(step, SendStep)
     ]
@@ -176,8 +193,11 @@ def _check_variables(
                     f"template {where} uses `{variable}`",
                     did_you_mean(field, PERFORMANCE_FIELDS, "performance fields"),
                 )
+        elif root == RUN_VARS:
+            yield from _check_run_var(positions, path, where, variable, field, use)
         elif root not in TEMPLATE_NAMES:
             names = (*TEMPLATE_NAMES, "performance") if use.performance else TEMPLATE_NAMES
+            names = (*names, RUN_VARS) if use.vars_named else names
             yield positions.error(
                 path,
                 f"template {where} uses `{root}`, which messages do not have",
@@ -203,6 +223,31 @@ def _check_variables(
                 f"template {where} uses `{variable}`",
                 did_you_mean(field, JOURNEY_FIELDS, "journey fields"),
             )
+
+
+def _check_run_var(
+    positions: Positions, path: DataPath, where: str, variable: str, field: str, use: SendUse
+) -> Iterator[JourneyError]:
+    """`vars.<name>`: set by some split arm, and on every way to this send."""
+    if not use.vars_named:
+        yield positions.error(
+            path,
+            f"template {where} uses `{variable}`, but no split arm of the journey sets `vars`",
+            'give a split\'s arms their values, e.g. `vars: {subject: "Save on your bill"}` on each arm',
+        )
+    elif field and field not in use.vars_named:
+        yield positions.error(
+            path,
+            f"template {where} uses `{variable}`, which no split arm sets",
+            did_you_mean(field, use.vars_named, "split arms set"),
+        )
+    elif field and field not in use.vars_set:
+        yield positions.error(
+            path,
+            f"template {where} uses `{variable}`, but not every way to this send passes a split arm "
+            f"that sets `{field}`",
+            "send this template only after the split whose arms set it (or set it on every split before)",
+        )
 
 
 def check_safety_templates(

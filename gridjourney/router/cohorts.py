@@ -73,7 +73,8 @@ def cohort_listened_types(journey: CompiledJourney) -> set[str]:
     spec = journey.definition.cohort
     if spec is None:
         return set()
-    types = {*spec.updates, *(notice.event for notice in spec.on_update), *journey.definition.exit_on}
+    types = {*spec.updates, *(notice.event for notice in spec.on_update)}
+    types.update(journey.definition.exit_event_types)
     types.update(step.wait_for.event for step in journey.definition.steps if isinstance(step, WaitForStep))
     return types
 

@@ -39,7 +39,7 @@ def listened_event_types(journey: CompiledJourney) -> set[str]:
     Cohort journeys have no per-customer instances (router/cohorts.py signals their runs)."""
     if journey.definition.mode == "cohort":
         return set()
-    types = set(journey.definition.exit_on)
+    types = set(journey.definition.exit_event_types)
     if journey.definition.goal is not None:
         types.add(journey.definition.goal.event)
     types.update(step.wait_for.event for step in journey.definition.steps if isinstance(step, WaitForStep))

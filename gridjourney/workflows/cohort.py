@@ -73,7 +73,7 @@ class CohortWorkflow(CohortUpdates):
         if event.event_id in self._seen or self._state.status in ("completed", "exited", "failed"):
             return
         self._seen.add(event.event_id)
-        if event.type in self._journey.definition.exit_on:
+        if event.type in self._journey.definition.exit_event_types:
             if self._exit_reason is None and any(n.event == event.type for n in self._cohort.on_update):
                 self._exit_event = event
             self._exit_reason = self._exit_reason or event.type

@@ -69,6 +69,11 @@ class JourneyState(Contract):
     step_visits: dict[str, int] = Field(
         default_factory=dict, description="Times each step was completed, for idempotency keys in loops."
     )
+    vars: dict[str, Any] = Field(
+        default_factory=dict,
+        description="The `vars` of the split arms the run took (a later arm's replace an earlier one's): "
+        "its messages read them as `vars.<name>`.",
+    )
 
 
 class JourneyInput(Contract):
@@ -139,7 +144,8 @@ class SendMessageInput(Contract):
     template: str
     purpose: Purpose
     variables: dict[str, Any] = Field(
-        default_factory=dict, description="Template variables beyond the customer's: event, journey."
+        default_factory=dict,
+        description="Template variables beyond the customer's: event, journey, and `vars` (split arms).",
     )
     sending_hours: list[str] | None = Field(
         None, description="The step's own sending hours (\"09:00-18:00\"), narrowing the policy's."

@@ -9,7 +9,7 @@ module through `imports_passed_through()` (it uses zoneinfo, which the sandbox p
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -20,6 +20,7 @@ from gridjourney.dsl.schema import (
     BranchStep,
     CompiledJourney,
     EndStep,
+    JourneyDefinition,
     ScoreStep,
     SendStep,
     SplitArm,
@@ -86,6 +87,18 @@ def wait_deadline(spec: WaitSpec, now: datetime, namespace: dict[str, Any]) -> d
 def accepts(event: EventRef, event_type: str, when: str | None, namespace: dict[str, Any]) -> bool:
     """Whether a wait_for (or goal) takes this event; `namespace` is from event_namespace()."""
     return event.type == event_type and holds(when, namespace)
+
+
+def exits(definition: JourneyDefinition, event: EventRef, namespace: Callable[[], dict[str, Any]]) -> bool:
+    """Whether `event` ends the run: its type is in `exit_on`, alone or with a condition that holds
+    (`namespace` gives event_namespace()'s, built only when a condition needs it)."""
+    plain, conditions = definition.exit_condition(event.type)
+    if plain:
+        return True
+    if not conditions:
+        return False
+    values = namespace()
+    return any(holds(condition, values) for condition in conditions)
 
 
 def in_goal_window(

@@ -9,13 +9,16 @@ Decisions worth knowing (the module is the reference for them):
   `after_exit` re-entry reuses the workflow id: the next instance must not collide with the last one.
   The run id is never used: it changes on continue-as-new.
 - Signalled events are queued and handled at the run's own pace, in arrival order: an `exit_on`
-  event stops the run at once (even mid-wait; a step already running finishes first), a goal event
-  converts it, a `wait_for` step takes the first event it accepts. Events of a type some `wait_for`
-  of the journey awaits are kept until one takes them (power restored while the outage notice was
-  still being sent ends the wait for restoration at once); other events are dropped.
+  event (whose condition, if it has one, holds) stops the run at once (even mid-wait; a step
+  already running finishes first), a goal event converts it, a `wait_for` step takes the first
+  event it accepts. Events of a type some `wait_for` of the journey awaits are kept until one takes
+  them (power restored while the outage notice was still being sent ends the wait for restoration
+  at once); other events are dropped.
 - Conversion does not end the journey: the remaining steps still run (a holdout comparison needs
   both groups to see the same steps). When the steps are done and the goal window is still open,
   the run stays active to observe the goal, then finishes ("converted" or "completed").
+- A split arm's `vars` are kept in the state (across continue-as-new) and passed to every later
+  send as the template variable `vars`; runs without them send exactly the variables they did.
 - Finishing records `journey.exited` with reason "completed"; an exit event records its type as the
   reason; cancellation records "cancelled" and ends the run as cancelled.
 - The customer context is loaded at entry and again (lazily) after every wait: a wait of days may
@@ -36,6 +39,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any, Literal
 
 from temporalio import workflow
@@ -86,6 +90,7 @@ with workflow.unsafe.imports_passed_through():
         choose_branch,
         choose_split,
         event_namespace,
+        exits,
         idempotency_key,
         in_goal_window,
         instance_key,
@@ -270,6 +275,7 @@ class JourneyWorkflow:
             return (goto, target(goto)) if goto else ("no_case", following)
         if isinstance(step, SplitStep):
             arm = choose_split(step, self._journey.journey_id, self._customer_id)
+            self._state.vars.update(arm.vars or {})  # for the later messages' templates
             return arm.label or arm.goto, target(arm.goto)
         if isinstance(step, ScoreStep):
             return await self._score(step), following
@@ -291,7 +297,7 @@ class JourneyWorkflow:
             channels=step.send.channels,
             template=step.send.template,
             purpose=self._journey.definition.purpose,
-            variables={"event": self._input.trigger.namespace(), "journey": journey_namespace(self._journey)},
+            variables=self._template_variables(),
         )
         if not workflow.patched(QUIET_HOURS_PATCH):
             return await self._send_once(request)
@@ -464,7 +470,7 @@ class JourneyWorkflow:
             ):
                 self._state.converted = True
                 await self._record("journey.converted", goal_event=event.type, goal_event_id=event.event_id)
-            if event.type in definition.exit_on:
+            if exits(definition, event, partial(self._event_namespace, event)):
                 raise _Exited(event.type)
             if take is not None and take(event):
                 return event
@@ -522,6 +528,16 @@ class JourneyWorkflow:
             await self._load_context()
         assert self._customer is not None
         return step_namespace(self._journey, self._input.trigger, self._customer)
+
+    def _template_variables(self) -> dict[str, Any]:
+        """What a message's templates read besides `customer` (added by the send activity)."""
+        variables: dict[str, Any] = {
+            "event": self._input.trigger.namespace(),
+            "journey": journey_namespace(self._journey),
+        }
+        if self._state.vars:
+            variables["vars"] = dict(self._state.vars)
+        return variables
 
     def _event_namespace(self, event: EventRef) -> dict[str, Any]:
         # synchronous (called from a wait's matcher): the last loaded context serves

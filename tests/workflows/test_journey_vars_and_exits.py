@@ -1,0 +1,97 @@
+"""JourneyWorkflow: split arms' `vars` reach the later messages, and a conditional `exit_on` ends the
+run only when its condition holds.
+
+Time-skipping test server with the in-memory activity stand-ins (tests/workflows/standins.py).
+"""
+
+from __future__ import annotations
+
+from temporalio.testing import WorkflowEnvironment
+
+from gridjourney.dsl.schema import SplitStep, VarValue
+from gridjourney.workflows.contracts import JOURNEY_EVENT_SIGNAL
+from gridjourney.workflows.decisions import choose_split
+from tests.workflows.helpers import finish, start, state, waiting_at
+from tests.workflows.standins import StandIns, compiled, event
+
+AB_SUBJECT = """
+id: budget_billing_invite
+purpose: marketing
+trigger: bill.issued
+steps:
+  - id: pick_subject
+    split:
+      - {weight: 50, goto: invite, label: save, vars: {subject: "Save on your bill"}}
+      - {weight: 50, goto: invite, label: lower, vars: {subject: "Your bill, lower"}}
+  - id: invite
+    send: {channels: [email], template: budget_invite}
+  - id: pause
+    wait: 2d
+  - id: reminder
+    send: {channels: [email], template: budget_invite}
+"""
+
+SAVINGS_WATCH = """
+id: savings_watch
+purpose: informational
+trigger: bill.projection_updated
+exit_on:
+  - bill.issued
+  - {event: usage.reduced, when: "event.kwh_saved >= 50 and trigger.days_left > 3"}
+steps:
+  - id: alert
+    send: {channels: [sms], template: high_bill_alert}
+  - id: pause
+    wait: 3d
+  - id: tips
+    send: {channels: [email], template: saving_tips}
+"""
+
+
+async def test_each_arm_s_vars_reach_every_later_message(
+    env: WorkflowEnvironment, standins: StandIns
+) -> None:
+    journey = compiled(AB_SUBJECT)
+    split = journey.step("pick_subject")
+    assert isinstance(split, SplitStep)
+    by_arm: dict[str | None, tuple[str, dict[str, VarValue] | None]] = {}
+    for n in range(100):  # one customer down each arm
+        arm = choose_split(split, journey.journey_id, f"c-{n}")
+        by_arm.setdefault(arm.label, (f"c-{n}", arm.vars))
+        if len(by_arm) == 2:
+            break
+    for customer, _ in by_arm.values():
+        handle = await start(env, journey, customer)
+        assert (await finish(env, handle)).status == "completed"
+    for label, (customer, arm_vars) in by_arm.items():
+        sent = [request for request in standins.send_requests if request.customer_id == customer]
+        assert [request.step_id for request in sent] == ["invite", "reminder"]
+        assert all(request.variables["vars"] == arm_vars for request in sent), label
+    assert set(by_arm) == {"save", "lower"}
+
+
+async def test_a_conditional_exit_waits_for_its_condition(
+    env: WorkflowEnvironment, standins: StandIns
+) -> None:
+    trigger = event("bill.projection_updated", "c-1", days_left=12)
+    handle = await start(env, compiled(SAVINGS_WATCH), "c-1", trigger)
+    await waiting_at(handle, "pause")
+    await handle.signal(JOURNEY_EVENT_SIGNAL, event("usage.reduced", "c-1", kwh_saved=20.0, period_days=7))
+    await handle.signal(JOURNEY_EVENT_SIGNAL, event("usage.reduced", "c-1", kwh_saved=35.0))  # no period_days
+    still = await state(handle)
+    assert (still.status, still.current_step) == ("active", "pause")
+    await handle.signal(JOURNEY_EVENT_SIGNAL, event("usage.reduced", "c-1", kwh_saved=60.0, period_days=7))
+    final = await finish(env, handle)
+    assert (final.status, final.exit_reason) == ("exited", "usage.reduced")
+    assert standins.sent_templates() == ["high_bill_alert"]
+    # a run that took no split sends exactly the variables it always did
+    assert set(standins.send_requests[0].variables) == {"event", "journey"}
+
+
+async def test_the_plain_event_type_still_exits_at_once(env: WorkflowEnvironment, standins: StandIns) -> None:
+    trigger = event("bill.projection_updated", "c-2", days_left=12)
+    handle = await start(env, compiled(SAVINGS_WATCH), "c-2", trigger)
+    await waiting_at(handle, "pause")
+    await handle.signal(JOURNEY_EVENT_SIGNAL, event("bill.issued", "c-2", amount=140.0))
+    final = await finish(env, handle)
+    assert (final.status, final.exit_reason) == ("exited", "bill.issued")
