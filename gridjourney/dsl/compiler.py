@@ -66,6 +66,7 @@ from gridjourney.dsl.template_checks import (
     sends,
 )
 from gridjourney.dsl.vocabulary import customer_shape, event_shape
+from gridjourney.dsl.waited_event import after_an_awaited_event
 from gridjourney.events.types import known_event_types
 
 Fields = frozenset[str] | None
@@ -159,8 +160,12 @@ def check_journey(
         customer = journey_customer_shape(definition)
         shape = steps_event_scope(definition, customer)
         nested = shape if isinstance(shape, Shape) else None
-        vars_at = vars_at_steps(definition, _edges(definition, {step.id for step in definition.steps}))
-        uses = sends(definition, trigger_fields(definition), measured_steps(definition), nested, vars_at)
+        graph = _edges(definition, {step.id for step in definition.steps})
+        vars_at = vars_at_steps(definition, graph)
+        awaited = after_an_awaited_event(definition, graph, successors(definition))
+        uses = sends(
+            definition, trigger_fields(definition), measured_steps(definition), nested, vars_at, awaited
+        )
         errors.extend(check_templates(uses, positions, templates_dir, customer))
         errors.extend(check_safety_templates(definition, uses, positions, templates_dir))
     return sorted(dict.fromkeys(errors), key=lambda e: (e.line, e.column, e.message))

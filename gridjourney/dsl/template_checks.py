@@ -27,12 +27,14 @@ from gridjourney.dsl.loader import JourneyError, Positions, did_you_mean
 from gridjourney.dsl.loader import Path as DataPath
 from gridjourney.dsl.run_vars import all_var_names
 from gridjourney.dsl.schema import JourneyDefinition, SendSpec, SendStep
+from gridjourney.dsl.waited_event import WAITED_EVENT, awaited_shape
 
 TEMPLATE_NAMES = ("customer", "event", "journey")
 RUN_VARS = "vars"  # split arms' values (dsl/run_vars.py)
 # What a `dr_performance` step gives the messages after it (gridjourney/dr/queries.py performance_of).
 PERFORMANCE_FIELDS = frozenset({"known", "kwh_saved", "credit", "responded"})
 Fields = frozenset[str] | None
+EVENT_FIELDS_HINT = "the awaited event has its type's payload fields, `type` and `occurred_at`"
 CUSTOMER_HINT = "customer attributes, segments and scores are declared in customer_attributes.yaml"
 SAFETY_HINT = (
     "marketing content can never go out as safety: use purpose informational or marketing, which "
@@ -54,6 +56,10 @@ class SendUse:
     # some arm of the journey sets.
     vars_set: frozenset[str] = frozenset()
     vars_named: frozenset[str] = frozenset()
+    # `waited_event` (dsl/waited_event.py): whether every way here passes a wait_for's event outcome,
+    # and what that event has (None: not known).
+    after_awaited: bool = False
+    awaited: Shape | None = None
 
 
 def sends(
@@ -62,11 +68,14 @@ def sends(
     measured_steps: set[str],
     event_shape: Shape | None = None,
     vars_at: Mapping[str, frozenset[str]] | None = None,
+    after_awaited: frozenset[str] | None = None,
 ) -> list[SendUse]:
     """Every send of the journey. `measured_steps`: the steps reached only through a dr_performance
     step; `event_shape`: what the steps' `event` has, nested fields included (None: its keys only);
-    `vars_at`: the split arms' names surely set at each step (run_vars.vars_at_steps)."""
+    `vars_at`: the split arms' names surely set at each step (run_vars.vars_at_steps);
+    `after_awaited`: the steps after a wait_for's event outcome (waited_event.after_an_awaited_event)."""
     named = all_var_names(definition)
+    awaited = awaited_shape(definition)
     uses = [
         SendUse(
             ("steps", i, "send"),
@@ -76,6 +85,8 @@ def sends(
             event_shape,
             vars_set=named if vars_at is None else vars_at.get(step.id, frozenset()),
             vars_named=named,
+            after_awaited=after_awaited is None or step.id in after_awaited,
+            awaited=awaited,
         )
         for i, step in enumerate(definition.steps)
         if isinstance(step, SendStep)
@@ -195,9 +206,12 @@ def _check_variables(
                 )
         elif root == RUN_VARS:
             yield from _check_run_var(positions, path, where, variable, field, use)
+        elif root == WAITED_EVENT:
+            yield from _check_waited_event(positions, path, where, variable, use)
         elif root not in TEMPLATE_NAMES:
             names = (*TEMPLATE_NAMES, "performance") if use.performance else TEMPLATE_NAMES
             names = (*names, RUN_VARS) if use.vars_named else names
+            names = (*names, WAITED_EVENT) if use.after_awaited else names
             yield positions.error(
                 path,
                 f"template {where} uses `{root}`, which messages do not have",
@@ -232,7 +246,7 @@ def _check_run_var(
     if not use.vars_named:
         yield positions.error(
             path,
-            f"template {where} uses `{variable}`, but no split arm of the journey sets `vars`",
+            f"template {where} uses `{RUN_VARS}`, but no split arm of the journey sets them",
             'give a split\'s arms their values, e.g. `vars: {subject: "Save on your bill"}` on each arm',
         )
     elif field and field not in use.vars_named:
@@ -248,6 +262,23 @@ def _check_run_var(
             f"that sets `{field}`",
             "send this template only after the split whose arms set it (or set it on every split before)",
         )
+
+
+def _check_waited_event(
+    positions: Positions, path: DataPath, where: str, variable: str, use: SendUse
+) -> Iterator[JourneyError]:
+    """`waited_event.<field>`: after a wait_for's event outcome, a field the awaited events have."""
+    if not use.after_awaited:
+        yield positions.error(
+            path,
+            f"template {where} uses `{WAITED_EVENT}`, but not every way to this send passes the event "
+            "outcome of a `wait_for` (after a timeout there is no waited event)",
+            "send this template from the `on_event` step of the wait_for",
+        )
+    elif use.awaited is not None:
+        unknown = field_problem(variable.split("."), use.awaited)
+        if unknown is not None:
+            yield positions.error(path, f"template {where} uses `{variable}`: {unknown}", EVENT_FIELDS_HINT)
 
 
 def check_safety_templates(

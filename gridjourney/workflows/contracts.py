@@ -74,6 +74,11 @@ class JourneyState(Contract):
         description="The `vars` of the split arms the run took (a later arm's replace an earlier one's): "
         "its messages read them as `vars.<name>`.",
     )
+    waited_event: dict[str, Any] | None = Field(
+        None,
+        description="The event that ended the run's last wait_for (as EventRef.namespace gives it): "
+        "its messages read it as `waited_event`.",
+    )
 
 
 class JourneyInput(Contract):

@@ -17,8 +17,9 @@ Decisions worth knowing (the module is the reference for them):
 - Conversion does not end the journey: the remaining steps still run (a holdout comparison needs
   both groups to see the same steps). When the steps are done and the goal window is still open,
   the run stays active to observe the goal, then finishes ("converted" or "completed").
-- A split arm's `vars` are kept in the state (across continue-as-new) and passed to every later
-  send as the template variable `vars`; runs without them send exactly the variables they did.
+- A split arm's `vars`, and the event that ended the last `wait_for`, are kept in the state (across
+  continue-as-new) and passed to every later send as the template variables `vars` and
+  `waited_event`; runs without them send exactly the variables they did.
 - Finishing records `journey.exited` with reason "completed"; an exit event records its type as the
   reason; cancellation records "cancelled" and ends the run as cancelled.
 - The customer context is loaded at entry and again (lazily) after every wait: a wait of days may
@@ -381,6 +382,7 @@ class JourneyWorkflow:
         self._state.waiting_for = None
         self._customer = None
         if event is not None:
+            self._state.waited_event = event.namespace()  # for the later messages' templates
             return "event", following if spec.on_event is None else target(spec.on_event)
         return "timeout", following if spec.on_timeout is None else target(spec.on_timeout)
 
@@ -537,6 +539,8 @@ class JourneyWorkflow:
         }
         if self._state.vars:
             variables["vars"] = dict(self._state.vars)
+        if self._state.waited_event is not None:
+            variables["waited_event"] = dict(self._state.waited_event)
         return variables
 
     def _event_namespace(self, event: EventRef) -> dict[str, Any]:

@@ -63,7 +63,7 @@ def test_a_var_without_any_split_is_an_error(templates: Path) -> None:
         ', vars: {subject: "Your bill, lower"}', ""
     )
     [error] = problems(source, templates)
-    assert "no split arm of the journey sets `vars`" in error.message
+    assert "no split arm of the journey sets them" in error.message
 
 
 def test_every_arm_sets_the_same_names(templates: Path) -> None:

@@ -1,5 +1,5 @@
-"""JourneyWorkflow: split arms' `vars` reach the later messages, and a conditional `exit_on` ends the
-run only when its condition holds.
+"""JourneyWorkflow: split arms' `vars` and the event that ended a `wait_for` reach the later messages,
+and a conditional `exit_on` ends the run only when its condition holds.
 
 Time-skipping test server with the in-memory activity stand-ins (tests/workflows/standins.py).
 """
@@ -95,3 +95,33 @@ async def test_the_plain_event_type_still_exits_at_once(env: WorkflowEnvironment
     await handle.signal(JOURNEY_EVENT_SIGNAL, event("bill.issued", "c-2", amount=140.0))
     final = await finish(env, handle)
     assert (final.status, final.exit_reason) == ("exited", "bill.issued")
+
+
+AUDIT_OFFER = """
+id: audit_offer
+purpose: marketing
+trigger: bill.issued
+steps:
+  - id: offer
+    send: {channels: [sms], template: audit_offer}
+  - id: await_booking
+    wait_for: {event: audit.booked, timeout: 14d, on_event: confirm, on_timeout: end}
+  - id: confirm
+    send: {channels: [sms], template: audit_confirm}
+"""
+
+
+async def test_the_confirmation_has_the_booking_that_arrived(
+    env: WorkflowEnvironment, standins: StandIns
+) -> None:
+    handle = await start(env, compiled(AUDIT_OFFER), "c-3")
+    await waiting_at(handle, "await_booking")
+    booked = event(
+        "audit.booked", "c-3", audit_id="AU-17", scheduled_for="2026-12-03T15:00:00+00:00", kind="in_home"
+    )
+    await handle.signal(JOURNEY_EVENT_SIGNAL, booked)
+    assert (await finish(env, handle)).status == "completed"
+    offer, confirm = standins.send_requests
+    assert "waited_event" not in offer.variables
+    assert confirm.variables["waited_event"] == booked.namespace()
+    assert confirm.variables["waited_event"]["scheduled_for"] == "2026-12-03T15:00:00+00:00"
