@@ -117,3 +117,27 @@ def dr_target(
         raise typer.BadParameter("seed or resolve", param_hint="STEP")
     args = ["--customers", str(customers), "--days", str(days), "--target-kw", str(target_kw)]
     _run_module("bench.dr_target", step, *args)
+
+
+@bench_app.command()
+def ingest(
+    seconds: Annotated[float, typer.Option(min=0.5, help="Measured seconds per mode and variant.")] = 10.0,
+    workers: Annotated[str, typer.Option(help="uvicorn worker counts of the API process, e.g. 1,2.")] = "1,2",
+    profile: Annotated[
+        Path | None, typer.Option(help="cProfile the first API process; stats saved as PROFILE.<pid>.")
+    ] = None,
+) -> None:
+    """POST /v1/events throughput, batches of 1,000 and single events, against the API as its own
+    uvicorn process: events/s, requests/s, p50/p99 latency and CPU seconds per process."""
+    args = ["--seconds", str(seconds), "--workers", workers]
+    _run_module("bench.ingest", *args, *([] if profile is None else ["--profile", str(profile.resolve())]))
+
+
+@bench_app.command()
+def latency(
+    rate: Annotated[float, typer.Option(min=0.1, help="Events posted per second.")] = 20.0,
+    seconds: Annotated[float, typer.Option(min=0.5, help="Seconds of posting.")] = 60.0,
+) -> None:
+    """POST /v1/events -> SMS at the stand-in at a fixed rate: p50/p90/p99 from the stand-in's receive
+    times, for a journey whose first step sends an SMS."""
+    _run_module("bench.latency", "--rate", str(rate), "--seconds", str(seconds))
