@@ -6,7 +6,9 @@
 Each journey in journeys/ runs through the time-skipping test server along its most telling path
 (waits, signals, branches), with the in-memory activity stand-ins of tests/workflows (the real
 activities need Postgres and the SMS stand-in; replay needs only the history), and so do a few more
-paths worth keeping (a send deferred by quiet hours, then sent; a send given up). The history is saved
+paths worth keeping (a send deferred by quiet hours, then sent; a send given up), and journeys of
+tests/replay/journeys/ that use what the shipped ones do not (split `vars`, a conditional `exit_on`,
+`waited_event`: budget_billing_ab). The history is saved
 as tests/replay/histories/quiet-hours/<recording>.json: {"workflow_id": ..., "history": <history
 JSON>}, its payloads sealed by the encryption codec under REPLAY_KEYRING (a key for these recordings
 only).
@@ -48,6 +50,7 @@ from tests.workflows.standins import StandIns, event, running_workers
 
 ROOT = Path(__file__).resolve().parents[2]
 JOURNEYS_DIR = ROOT / "journeys"
+TEST_JOURNEYS_DIR = Path(__file__).resolve().parent / "journeys"  # recorded, not shipped
 TEMPLATES_DIR = ROOT / "templates"
 HISTORIES_ROOT = Path(__file__).resolve().parent / "histories"
 PRE_CODEC_DIR = HISTORIES_ROOT / "pre-codec"  # issue 2, before the codec
@@ -148,6 +151,27 @@ async def rate_coach(env: WorkflowEnvironment, journey: CompiledJourney) -> Hand
     return await start(env, journey, customer, updated)
 
 
+async def budget_billing_ab(env: WorkflowEnvironment, journey: CompiledJourney) -> Handle:
+    """The invitation under the arm's subject; a past-due bill too recent to exit; the audit booked
+    and confirmed; then a bill 40 days past due ends the run before the follow-up."""
+    customer = customer_outside_holdout(journey)
+    issued = event("bill.issued", customer, amount=182.0, due_date="2025-11-20")
+    handle = await start(env, journey, customer, issued)
+    await skip_to(env, handle, "await_audit")
+    await handle.signal(
+        JOURNEY_EVENT_SIGNAL, event("bill.past_due", customer, amount_due=182.0, days_past_due=5)
+    )
+    booked = event(
+        "audit.booked", customer, audit_id="AU-17", scheduled_for="2025-11-24T15:00:00+00:00", kind="in_home"
+    )
+    await handle.signal(JOURNEY_EVENT_SIGNAL, booked)
+    await skip_to(env, handle, "pause")
+    await handle.signal(
+        JOURNEY_EVENT_SIGNAL, event("bill.past_due", customer, amount_due=182.0, days_past_due=40)
+    )
+    return handle
+
+
 SCENARIOS: dict[str, Scenario] = {
     "onboarding": onboarding,
     "high_bill_alert": high_bill_alert,
@@ -173,19 +197,23 @@ class Recording:
     journey_id: str
     scenario: Scenario
     prepare: Preparation | None = None
+    journeys_dir: Path = JOURNEYS_DIR  # a journey not shipped lives in tests/replay/journeys/
 
 
 RECORDINGS: dict[str, Recording] = {
     **{journey_id: Recording(journey_id, scenario) for journey_id, scenario in SCENARIOS.items()},
     "high_bill_alert_deferred": Recording("high_bill_alert", high_bill_alert, quiet_night),
     "usage_spike_given_up": Recording("usage_spike", usage_spike, provider_refuses),
+    "budget_billing_ab": Recording("budget_billing_ab", budget_billing_ab, journeys_dir=TEST_JOURNEYS_DIR),
 }
 
 
-def shipped_journey(journey_id: str) -> CompiledJourney:
-    definition = load_journey_file(JOURNEYS_DIR / f"{journey_id}.yaml")
+def shipped_journey(journey_id: str, journeys_dir: Path = JOURNEYS_DIR) -> CompiledJourney:
+    definition = load_journey_file(journeys_dir / f"{journey_id}.yaml")
+    # the test journeys' templates are not shipped (the stand-ins render nothing)
+    templates = TEMPLATES_DIR if journeys_dir == JOURNEYS_DIR else None
     return compile_journey(
-        definition, version=1, content_hash=definition_hash(definition), templates_dir=TEMPLATES_DIR
+        definition, version=1, content_hash=definition_hash(definition), templates_dir=templates
     )
 
 
@@ -208,7 +236,7 @@ async def record(name: str, env: WorkflowEnvironment) -> tuple[Path, JourneyStat
     if recording.prepare is not None:
         await recording.prepare(env, standins)
     async with running_workers(env.client, standins):
-        handle = await recording.scenario(env, shipped_journey(recording.journey_id))
+        handle = await recording.scenario(env, shipped_journey(recording.journey_id, recording.journeys_dir))
         final = await finish(env, handle)
         history = await handle.fetch_history()
     path = HISTORIES_DIR / f"{name}.json"

@@ -5,7 +5,7 @@ with `workflow.patched(...)` instead of re-recording. Histories are made by
 `python -m tests.replay.record_histories` (see there). Three sets replay: those recorded before the
 codec (it must keep reading unmarked payloads), those sealed by it before quiet hours (the interpreter
 takes its pre-`quiet-hours-1` path for them), and the current ones, which include a send deferred by
-quiet hours and a send given up.
+quiet hours, a send given up, and a journey using split `vars`, a conditional `exit_on` and `waited_event`.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from temporalio.client import WorkflowHistory
 from temporalio.worker import Replayer
 
 from gridjourney.privacy.codec import ENCODING
-from gridjourney.workflows.contracts import RECORD_SEND_GIVEN_UP, SEND_MESSAGE
+from gridjourney.workflows.contracts import RECORD_SEND_GIVEN_UP, SEND_MESSAGE, JourneyState, SendMessageInput
 from gridjourney.workflows.journey import QUIET_HOURS_PATCH, JourneyWorkflow
 from tests.replay.record_histories import (
     ENCRYPTED_DIR,
@@ -136,3 +136,28 @@ def test_the_current_set_holds_a_deferral_and_a_give_up() -> None:
     assert timedelta(hours=9) < timers[0] <= timedelta(hours=10)
     given_up = _activities(load(HISTORIES_DIR / "usage_spike_given_up.json"))
     assert given_up.count(RECORD_SEND_GIVEN_UP) == given_up.count(SEND_MESSAGE) == 2
+
+
+async def test_the_current_set_holds_split_vars_a_conditional_exit_and_a_waited_event() -> None:
+    history = load(HISTORIES_DIR / "budget_billing_ab.json")
+    sends: list[SendMessageInput] = []
+    for event in history.events:
+        if event.HasField("activity_task_scheduled_event_attributes"):
+            scheduled = event.activity_task_scheduled_event_attributes
+            if scheduled.activity_type.name == SEND_MESSAGE:
+                [request] = await REPLAY_CONVERTER.decode(scheduled.input.payloads, [SendMessageInput])
+                sends.append(request)
+    invite, confirm = sends
+    assert invite.variables["vars"]["subject"] in ("Save on your bill", "Your bill, lower")
+    assert "waited_event" not in invite.variables
+    assert confirm.variables["waited_event"]["audit_id"] == "AU-17"
+    # the past-due bill of 5 days did not end the run; the one of 40 days did, before the follow-up
+    completed = history.events[-1].workflow_execution_completed_event_attributes
+    [state] = await REPLAY_CONVERTER.decode(completed.result.payloads, [JourneyState])
+    assert (state.status, state.exit_reason) == ("exited", "bill.past_due")
+    assert [step.step_id for step in state.steps_taken] == [
+        "pick_subject",
+        "invite",
+        "await_audit",
+        "confirm",
+    ]
