@@ -58,7 +58,10 @@ class SendSpec(Strict):
     template: Identifier = Field(
         description="The message's name: `templates/{channel}/{locale}/{template}.j2` for each channel "
         "and locale (email and push start with a `Subject:` line). Templates read `customer`, `event` "
-        "and `journey`, and may use the filters listed in `$defs/TemplateFilter`."
+        "and `journey`; after a split whose arms set `vars`, `vars` (e.g. `{{ vars.subject }}`); after "
+        "a `wait_for`'s event, `waited_event`, the event that ended it (e.g. "
+        "`{{ waited_event.scheduled_for | local_datetime }}`); and may use the filters listed in "
+        "`$defs/TemplateFilter`."
     )
     sending_hours: Annotated[list[TimeWindow] | None, WithJsonSchema(WINDOWS_JSON_SCHEMA)] = Field(
         None,

@@ -85,7 +85,8 @@ def sends(
             event_shape,
             vars_set=named if vars_at is None else vars_at.get(step.id, frozenset()),
             vars_named=named,
-            after_awaited=after_awaited is None or step.id in after_awaited,
+            # a cohort run waits once for all its members: it has no one event per member to quote
+            after_awaited=definition.cohort is None and (after_awaited is None or step.id in after_awaited),
             awaited=awaited,
         )
         for i, step in enumerate(definition.steps)
@@ -273,7 +274,8 @@ def _check_waited_event(
             path,
             f"template {where} uses `{WAITED_EVENT}`, but not every way to this send passes the event "
             "outcome of a `wait_for` (after a timeout there is no waited event)",
-            "send this template from the `on_event` step of the wait_for",
+            "send this template from the `on_event` step of a wait_for (per_customer journeys only; "
+            "in cohort mode `event` has the fields the `cohort.updates` events bring)",
         )
     elif use.awaited is not None:
         unknown = field_problem(variable.split("."), use.awaited)

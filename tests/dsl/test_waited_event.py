@@ -72,3 +72,18 @@ def test_a_journey_without_wait_for_has_no_waited_event(templates: Path) -> None
     source = "\n".join(AUDIT_OFFER.splitlines()[:6]).replace("audit_offer}", "audit_confirm}") + "\n"
     [error] = problems(source, templates)
     assert "not every way to this send passes the event outcome" in error.message
+
+
+def test_a_cohort_journey_has_no_waited_event(templates: Path) -> None:
+    source = """\
+id: outage
+mode: cohort
+purpose: informational
+trigger: {event: outage.detected}
+cohort: {key: event.incident_id, audience: {grid: true}}
+steps:
+  - {id: waiting, wait_for: {event: outage.restored, timeout: 4h, on_event: back, on_timeout: end}}
+  - {id: back, send: {channels: [sms], template: audit_confirm}}
+"""
+    found = [e for e in problems(source, templates) if "waited_event" in e.message]
+    assert [e.line for e in found] == [8]
