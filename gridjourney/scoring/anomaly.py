@@ -61,6 +61,7 @@ MIN_SHIFT_HOURS = 3.0
 EPISODE_DAYS = 14  # alerts this close after a customer's last one belong to the same episode
 SHIFT_RUN_DAYS = 3  # a peak hour wanders from day to day: only a moved habit lasts
 BASELOAD_SHARE = 0.7  # the overnight rise explains at least 70 % of the day's extra kWh: added baseload
+NIGHT_RISE_KW = 0.75  # a whole-day rise with its extra kWh in a night raised this much: added baseload
 DEFAULT_MULTIPLIERS = {"level_4d": 1.4, "baseload_dev": 4.5, "peak_dev": 5.7, "shift_3d": 7.7}
 # The level is a 4-day mean of the whole day's least rise (total, median hour and night) with a
 # physical floor, so a common quantile will do; one-day signals need rarer values first.
@@ -143,9 +144,11 @@ def _flags(det: AnomalyDetector, sig: Signals) -> dict[str, tuple[npt.NDArray[np
     level = ok & (z["level_4d"] >= k["level_4d"]) & (raw["level_4d"] >= MIN_LEVEL)
     base = ok & (z["baseload_dev"] >= k["baseload_dev"]) & (raw["baseload_dev"] >= MIN_BASELOAD_KW)
     extra_kwh = np.maximum(raw["extra_kwh"], 1e-9)
-    base_share = np.where(base, raw["baseload_dev"] * 24.0 / extra_kwh, 0.0)
+    base_share = raw["baseload_dev"] * 24.0 / extra_kwh
     # ... and the day's total rose with it: a peak moved into the night raises the base, not the day.
-    added = base & (base_share >= BASELOAD_SHARE) & (base_share <= 1.0 / BASELOAD_SHARE)
+    in_night = (raw["baseload_dev"] >= MIN_BASELOAD_KW) & (base_share >= BASELOAD_SHARE)
+    in_night &= base_share <= 1.0 / BASELOAD_SHARE
+    added = base & in_night
     spike = ok & (z["peak_dev"] >= k["peak_dev"]) & (raw["peak_dev"] >= MIN_SPIKE_KW) & ~added
     # A spike puts its extra energy into a few hours: the peak rise carries a large share of it.
     spike &= (raw["peak_dev"] * 3.0 >= 0.6 * raw["extra_kwh"]) & (raw["extra_kwh"] >= MIN_SPIKE_KWH)
@@ -153,12 +156,19 @@ def _flags(det: AnomalyDetector, sig: Signals) -> dict[str, tuple[npt.NDArray[np
     spike &= raw["whole_day"] < SPIKE_DAY_RISE
     # The days of a rise already named added baseload are not a second, whole-day one (nor are the
     # days after it ends, while the multi-day mean still holds them).
-    step = level & ~_within(added, LEVEL_DAYS) & ~spike
+    rise = level & ~_within(added, LEVEL_DAYS) & ~spike
+    # A whole-day rise found in a home whose nights swing too much for the base signal alone is still
+    # typed by where its extra kWh sit: all in a raised night is added baseload.
+    night_rise = rise & in_night & (raw["baseload_dev"] >= NIGHT_RISE_KW)
+    step = rise & ~night_rise
     shift = ok & (z["shift_3d"] >= k["shift_3d"]) & (raw["shift_3d"] >= MIN_SHIFT_HOURS) & ~level
     no_use = sig.no_use
     return {
         "no_use": (no_use, np.where(no_use, 1.0, np.nan)),
-        "added_baseload": (_running(added, 2), z["baseload_dev"] / k["baseload_dev"]),
+        "added_baseload": (
+            _running(added, 2) | night_rise,
+            np.where(night_rise, z["level_4d"] / k["level_4d"], z["baseload_dev"] / k["baseload_dev"]),
+        ),
         "spike": (spike, z["peak_dev"] / k["peak_dev"]),
         "step_increase": (step, z["level_4d"] / k["level_4d"]),
         "shifted_peak": (_running(shift, SHIFT_RUN_DAYS), z["shift_3d"] / k["shift_3d"]),
