@@ -6,10 +6,14 @@ Time-skipping test server with the in-memory activity stand-ins (tests/workflows
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from temporalio.testing import WorkflowEnvironment
 
-from gridjourney.dsl.schema import SplitStep, VarValue
-from gridjourney.workflows.contracts import JOURNEY_EVENT_SIGNAL
+from gridjourney.activities.context import CustomerRecord
+from gridjourney.activities.send_content import outgoing_message
+from gridjourney.dsl.schema import CompiledJourney, SplitStep, VarValue
+from gridjourney.workflows.contracts import JOURNEY_EVENT_SIGNAL, SendOutcome
 from gridjourney.workflows.decisions import choose_split
 from tests.workflows.helpers import finish, start, state, waiting_at
 from tests.workflows.standins import StandIns, compiled, event
@@ -48,18 +52,24 @@ steps:
 """
 
 
+def one_customer_per_arm(
+    journey: CompiledJourney,
+) -> dict[str | None, tuple[str, dict[str, VarValue] | None]]:
+    """Arm label → a customer the split sends down it, and the arm's vars."""
+    split = journey.step("pick_subject")
+    assert isinstance(split, SplitStep)
+    by_arm: dict[str | None, tuple[str, dict[str, VarValue] | None]] = {}
+    for n in range(100):
+        arm = choose_split(split, journey.journey_id, f"c-{n}")
+        by_arm.setdefault(arm.label, (f"c-{n}", arm.vars))
+    return by_arm
+
+
 async def test_each_arm_s_vars_reach_every_later_message(
     env: WorkflowEnvironment, standins: StandIns
 ) -> None:
     journey = compiled(AB_SUBJECT)
-    split = journey.step("pick_subject")
-    assert isinstance(split, SplitStep)
-    by_arm: dict[str | None, tuple[str, dict[str, VarValue] | None]] = {}
-    for n in range(100):  # one customer down each arm
-        arm = choose_split(split, journey.journey_id, f"c-{n}")
-        by_arm.setdefault(arm.label, (f"c-{n}", arm.vars))
-        if len(by_arm) == 2:
-            break
+    by_arm = one_customer_per_arm(journey)
     for customer, _ in by_arm.values():
         handle = await start(env, journey, customer)
         assert (await finish(env, handle)).status == "completed"
@@ -68,6 +78,27 @@ async def test_each_arm_s_vars_reach_every_later_message(
         assert [request.step_id for request in sent] == ["invite", "reminder"]
         assert all(request.variables["vars"] == arm_vars for request in sent), label
     assert set(by_arm) == {"save", "lower"}
+
+
+async def test_one_template_renders_each_arm_s_subject(
+    env: WorkflowEnvironment, standins: StandIns, tmp_path: Path
+) -> None:
+    """What the workflow passes renders through the send activity's own message builder."""
+    template = tmp_path / "email" / "en" / "budget_invite.j2"
+    template.parent.mkdir(parents=True)
+    template.write_text("Subject: {{ vars.subject }}\n\nHello {{ customer.name }}", encoding="utf-8")
+    journey = compiled(AB_SUBJECT)
+    for customer, _ in one_customer_per_arm(journey).values():
+        await finish(env, await start(env, journey, customer))
+    subjects = set()
+    for request in standins.send_requests:
+        record = CustomerRecord(customer_id=request.customer_id, name="Ana", email="ana@example.com")
+        built = outgoing_message(tmp_path, request, record, "email", "ana@example.com", None)
+        assert not isinstance(built, SendOutcome), built
+        message, _locale = built
+        assert message.subject == request.variables["vars"]["subject"]
+        subjects.add(message.subject)
+    assert subjects == {"Save on your bill", "Your bill, lower"}
 
 
 async def test_a_conditional_exit_waits_for_its_condition(
