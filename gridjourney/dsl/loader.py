@@ -197,6 +197,8 @@ def _alias_single_trigger(data: dict[str, Any], positions: Positions) -> None:
 def _validation_errors(error: ValidationError, data: Any, positions: Positions) -> list[JourneyError]:
     found = []
     for item in error.errors(include_url=False):
+        if item["loc"][-1:] == ("str",) and isinstance(item["input"], dict):
+            continue  # a mapping where a union also takes a string (exit_on): the mapping's errors say it
         path, rest = _data_path(item["loc"], data)
         found.append(_describe(item, path, rest, positions, data))
     return list(dict.fromkeys(found))
@@ -346,6 +348,7 @@ _NESTED: dict[tuple[type[schema.Strict], str], type[schema.Strict]] = {
     (JourneyDefinition, "trigger"): schema.TriggerSpec,
     (JourneyDefinition, "entry"): schema.EntrySpec,
     (JourneyDefinition, "goal"): schema.GoalSpec,
+    (JourneyDefinition, "exit_on"): schema.ExitOnSpec,
     (schema.SendStep, "send"): schema.SendSpec,
     (schema.WaitStep, "wait"): schema.WaitSpec,
     (schema.WaitForStep, "wait_for"): schema.WaitForSpec,

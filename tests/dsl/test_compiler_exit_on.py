@@ -8,7 +8,7 @@ import yaml
 
 from gridjourney.dsl.compiler import check_journey
 from gridjourney.dsl.json_schema import journey_json_schema
-from gridjourney.dsl.loader import JourneyError, load_journey_with_positions
+from gridjourney.dsl.loader import JourneyError, JourneyErrors, load_journey_with_positions
 
 # exit_on's items are on lines 5 and 6.
 SAVINGS_WATCH = """\
@@ -76,3 +76,13 @@ def test_the_json_schema_accepts_both_forms() -> None:
     without_condition = SAVINGS_WATCH.replace(', when: "event.kwh_saved >= 50"', "")
     with pytest.raises(jsonschema.ValidationError):  # a mapping needs its `when`
         jsonschema.validate(yaml.safe_load(without_condition), schema)
+
+
+def test_a_misspelt_key_of_a_conditional_exit_is_named_once() -> None:
+    source = SAVINGS_WATCH.replace("when:", "wen:")
+    with pytest.raises(JourneyErrors) as raised:
+        load_journey_with_positions(source, "watch.yaml")
+    found = [(e.line, e.message, e.hint) for e in raised.value.errors]
+    assert (6, "unknown key `wen`", "did you mean `when`? allowed keys: event, when") in found
+    assert (6, "`when` is required here", "add `when:` to this mapping") in found
+    assert len(found) == 2  # not also "should be a valid string" for the plain form
