@@ -117,6 +117,24 @@ def test_the_multipliers_are_learnt_from_simulated_days(dataset: Dataset) -> Non
         anomaly.fit_detector(dataset.daily.head(30))
 
 
+def test_one_kw_more_in_a_home_whose_nights_swing_is_still_added_baseload(
+    detector: anomaly.AnomalyDetector,
+) -> None:
+    # Night storage heating of 0 to 2 kW, a different amount each night: +1 kW is within what the nights
+    # do alone, but the whole day rose, and its extra kWh sit in the night.
+    reads = home("storage", seed=9, change=(70, 7, "plus_1kw"))
+    rng = np.random.default_rng(9)
+    night = reads["read_at"].dt.hour.between(1, 4).to_numpy()
+    heat = np.repeat(rng.uniform(0.0, 2.0, DAYS), 24)
+    reads = reads.assign(kwh=reads["kwh"] + np.where(night, heat, 0.0))
+    sig = signals_of(daily_features(reads, time_zone=ZONE))
+    first = sig.daily.dates.get_loc(pd.Timestamp("2013-03-12"))
+    assert sig.z["baseload_dev"][0, first] < detector.multipliers["baseload_dev"]
+    alerts = _alerts(detector, reads)
+    assert alerts["anomaly_type"].tolist()[:1] == ["added_baseload"]
+    assert str(alerts["alert_date"].iloc[0]) <= "2013-03-18"  # while the +1 kW lasts
+
+
 def _scaled(reads: pd.DataFrame, blocks: list[tuple[int, int, float]]) -> pd.DataFrame:
     """The reads with (first day, days, factor) blocks of whole days scaled."""
     day = ((reads["read_at"] - reads["read_at"].min()).dt.days).to_numpy()
