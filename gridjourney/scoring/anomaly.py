@@ -158,9 +158,10 @@ def _flags(det: AnomalyDetector, sig: Signals) -> dict[str, tuple[npt.NDArray[np
     # days after it ends, while the multi-day mean still holds them).
     rise = level & ~_within(added, LEVEL_DAYS) & ~spike
     # A whole-day rise found in a home whose nights swing too much for the base signal alone is still
-    # typed by where its extra kWh sit: all in a raised night is added baseload.
+    # typed by where its extra kWh sit: all in a raised night is added baseload (and the days after
+    # it, while the multi-day mean still holds it, no step).
     night_rise = rise & in_night & (raw["baseload_dev"] >= NIGHT_RISE_KW)
-    step = rise & ~night_rise
+    step = rise & ~_within(night_rise, LEVEL_DAYS)
     shift = ok & (z["shift_3d"] >= k["shift_3d"]) & (raw["shift_3d"] >= MIN_SHIFT_HOURS) & ~level
     no_use = sig.no_use
     return {

@@ -133,6 +133,7 @@ def test_one_kw_more_in_a_home_whose_nights_swing_is_still_added_baseload(
     alerts = _alerts(detector, reads)
     assert alerts["anomaly_type"].tolist()[:1] == ["added_baseload"]
     assert str(alerts["alert_date"].iloc[0]) <= "2013-03-18"  # while the +1 kW lasts
+    assert "step_increase" not in set(alerts["anomaly_type"])  # nor a second message as it ends
 
 
 def _scaled(reads: pd.DataFrame, blocks: list[tuple[int, int, float]]) -> pd.DataFrame:
