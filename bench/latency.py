@@ -1,0 +1,289 @@
+"""Latency of the per-customer path: `POST /v1/events` → the SMS at the provider stand-in, at a fixed
+rate (20 events/s for 60 s by default), for a journey whose first step sends an SMS.
+
+    gridjourney bench latency [--rate 20] [--seconds 60]
+
+The API runs as its own process (uvicorn, as production runs it); the Temporal workers, the
+projections and the router run in this process (gridjourney/stack.py WorkerSide) beside the Twilio
+stand-in, on a Temporal dev server and an embedded Postgres. Each trigger goes to a customer of its own
+(the SMS cap is never reached), created and given SMS consent through the API before the clock starts.
+The load is open: each POST leaves at its scheduled moment whatever the answers before it took.
+Latency is the stand-in's receive time minus the moment the POST was sent.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import platform
+import tempfile
+import time
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psutil  # type: ignore[import-untyped]
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+from temporalio.testing import WorkflowEnvironment
+
+from bench.api_process import ApiProcess
+from bench.cohort_seed import all_day_policy
+from bench.ingest import Cpu, own_cpu_seconds, percentile_ms, postgres, tree_cpu_seconds
+from gridjourney.api.auth import create_key
+from gridjourney.channels.twilio_standin import TwilioStandIn
+from gridjourney.config import Settings, get_settings
+from gridjourney.db.engine import create_engine
+from gridjourney.dsl import registry
+from gridjourney.privacy.keyring import generate_key, process_keyring
+from gridjourney.stack import WorkerSide
+from gridjourney.temporal import SEARCH_ATTRIBUTE_KEYS, data_converter, temporal_cli_path
+
+RESULTS_DIR = Path(__file__).parent / "results"
+CHECKOUT = Path(__file__).resolve().parents[1]
+GOALS_MS = {"p50": 150, "p99": 500}
+BASELINE_MS = {"p50": 242, "p90": 284}
+SETTLE_TIMEOUT_S = 300.0
+DRAIN_TIMEOUT_S = 60.0
+LATENCY_JOURNEY = """\
+id: bench_latency_sms
+purpose: informational
+trigger: {event: bill.projection_updated}
+steps:
+  - id: sms
+    send: {channels: [sms], template: welcome}
+"""
+
+
+def phone(n: int) -> str:
+    return f"+1503{2_000_000 + n:07d}"
+
+
+def customer_id(n: int) -> str:
+    return f"C-LAT-{n:06d}"
+
+
+def _event(event_type: str, n: int, payload: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "event_id": str(uuid.uuid4()),
+        "type": event_type,
+        "customer_id": customer_id(n),
+        "occurred_at": datetime.now(UTC).isoformat(),
+        "source": "bench.latency",
+        "payload": payload,
+    }
+
+
+def customer_events(n: int) -> list[dict[str, Any]]:
+    """A customer with a phone and SMS consent for informational messages."""
+    created = {
+        "name": f"Bench {n}",
+        "phone": phone(n),
+        "locale": "en",
+        "time_zone": "America/Los_Angeles",
+    }
+    consent = {"channel": "sms", "purpose": "informational", "granted": True, "method": "web"}
+    return [_event("customer.created", n, created), _event("consent.changed", n, consent)]
+
+
+def trigger(n: int) -> dict[str, Any]:
+    payload = {"projected_amount": 182.4, "typical_amount": 121.0, "days_left": 12, "currency": "USD"}
+    return _event("bill.projection_updated", n, payload)
+
+
+async def settled(engine: AsyncEngine, timeout: float = SETTLE_TIMEOUT_S) -> None:
+    """Wait until the projections and the router have handled every event stored so far."""
+    query = text(
+        "SELECT (SELECT coalesce(max(position), 0) FROM events), "
+        "(SELECT coalesce(min(position), 0) FROM subscription_checkpoints)"
+    )
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        async with engine.connect() as conn:
+            head, slowest = (await conn.execute(query)).one()
+        if slowest >= head:
+            return
+        await asyncio.sleep(0.2)
+    raise RuntimeError(f"the projections and the router did not catch up within {timeout:.0f} s")
+
+
+async def seed_customers(api: httpx.AsyncClient, count: int) -> None:
+    events = [e for n in range(count) for e in customer_events(n)]
+    for start in range(0, len(events), 1_000):
+        answer = await api.post("/v1/events", json={"events": events[start : start + 1_000]})
+        if answer.status_code != 201:
+            raise RuntimeError(f"seeding the customers was refused: {answer.status_code} {answer.text}")
+
+
+async def fire(api: httpx.AsyncClient, rate: float, count: int) -> tuple[dict[str, float], list[int]]:
+    """POST one trigger every 1/rate seconds (open loop). (when each customer's POST left, in epoch
+    seconds by phone; the answers' status codes)."""
+    sent_at: dict[str, float] = {}
+    statuses: list[int] = []
+
+    async def post(n: int) -> None:
+        sent_at[phone(n)] = time.time()
+        statuses.append((await api.post("/v1/events", json=trigger(n))).status_code)
+
+    started = time.perf_counter()
+    posts = []
+    for n in range(count):
+        await asyncio.sleep(max(0.0, started + n / rate - time.perf_counter()))
+        posts.append(asyncio.create_task(post(n)))
+    await asyncio.gather(*posts)
+    return sent_at, statuses
+
+
+async def received_all(standin: TwilioStandIn, count: int, timeout: float = DRAIN_TIMEOUT_S) -> None:
+    deadline = time.monotonic() + timeout
+    while len(standin.received) < count and time.monotonic() < deadline:
+        await asyncio.sleep(0.1)
+
+
+@contextlib.asynccontextmanager
+async def servers(tmp: Path) -> AsyncIterator[tuple[Settings, AsyncEngine, WorkflowEnvironment, int]]:
+    """Postgres, the Temporal dev server and the configuration: (settings, engine, Temporal, the
+    postmaster's pid)."""
+    os.environ.update(
+        {
+            "GRIDJOURNEY_HOME": str(tmp / "home"),
+            "GRIDJOURNEY_ENCRYPTION_KEYS": json.dumps({"bench": generate_key()}),
+            "GRIDJOURNEY_TEMPLATES_DIR": str(CHECKOUT / "templates"),
+            "GRIDJOURNEY_POLICY_FILE": str(all_day_policy(tmp)),
+            "GRIDJOURNEY_SEND_RATE_PER_SECOND": "100000",
+            "GRIDJOURNEY_SCORING_SCHEDULE": "false",
+        }
+    )
+    get_settings.cache_clear()  # both were built at import, from the environment before the key above
+    process_keyring.cache_clear()
+    async with postgres(tmp) as (url, pg_pid):
+        os.environ["GRIDJOURNEY_DATABASE_URL"] = url
+        settings = Settings()
+        engine = create_engine(url)
+        temporal = await WorkflowEnvironment.start_local(
+            data_converter=data_converter(settings),
+            search_attributes=SEARCH_ATTRIBUTE_KEYS,
+            dev_server_existing_path=str(temporal_cli_path()),
+            dev_server_log_level="never",
+        )
+        try:
+            yield settings, engine, temporal, pg_pid
+        finally:
+            await temporal.shutdown()
+            await engine.dispose()
+
+
+async def run(rate: float, seconds: float) -> dict[str, Any]:
+    count = max(1, round(rate * seconds))
+    with tempfile.TemporaryDirectory(prefix="gridjourney-bench-latency-") as tmp_name:
+        tmp = Path(tmp_name)
+        async with servers(tmp) as (settings, engine, temporal, pg_pid):
+            standin = TwilioStandIn(
+                account_sid=settings.twilio_account_sid,
+                auth_token=settings.twilio_auth_token.get_secret_value(),
+            )
+            await standin.start()
+            os.environ["GRIDJOURNEY_TWILIO_BASE_URL"] = standin.base_url
+            os.environ["GRIDJOURNEY_TEMPORAL_ADDRESS"] = temporal.client.service_client.config.target_host
+            settings = Settings()
+            await registry.publish(engine, LATENCY_JOURNEY, "bench_latency_sms.yaml", settings.templates_dir)
+            _, key = await create_key(engine, "bench", ["events:write"])
+            api_process = ApiProcess(dict(os.environ), 1, tmp / "api.log")
+            await asyncio.to_thread(api_process.start)
+            side = WorkerSide(engine, temporal.client, settings, route=True)
+            stop = asyncio.Event()
+            running = asyncio.create_task(side.run(stop))
+            headers = {"Authorization": f"Bearer {key}"}
+            try:
+                async with httpx.AsyncClient(base_url=api_process.url, headers=headers, timeout=60) as api:
+                    await seed_customers(api, count)
+                    await settled(engine)
+                    temporal_pid = temporal_server_pid()
+                    cpu = Cpu(
+                        api=api_process.cpu_seconds,
+                        workers_router_standin_and_load=own_cpu_seconds,
+                        postgres=lambda: tree_cpu_seconds(pg_pid),
+                        temporal=lambda: tree_cpu_seconds(temporal_pid) if temporal_pid else 0.0,
+                    )
+                    sent_at, statuses = await fire(api, rate, count)
+                    await received_all(standin, count)
+                    spent = cpu.spent()
+            finally:
+                stop.set()
+                await running
+                await asyncio.to_thread(api_process.stop)
+                await standin.stop()
+            latencies = sorted(
+                m.received_at.timestamp() - sent_at[m.to] for m in standin.received if m.to in sent_at
+            )
+    return {
+        "events_posted": count,
+        "rate_per_second": rate,
+        "seconds": seconds,
+        "posts_refused": sum(s >= 300 for s in statuses),
+        "sms_received": len(latencies),
+        "latency_ms": {f"p{p}": percentile_ms(latencies, p) for p in (50, 90, 99)}
+        | {"max": percentile_ms(latencies, 100)},
+        "cpu_seconds": spent,
+    }
+
+
+def temporal_server_pid() -> int | None:
+    """The Temporal dev server this process started (a child named `temporal`)."""
+    for child in psutil.Process().children():
+        with contextlib.suppress(psutil.NoSuchProcess):
+            if child.name().startswith("temporal"):
+                return int(child.pid)
+    return None
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--rate", type=float, default=20.0, help="events posted per second")
+    parser.add_argument("--seconds", type=float, default=60.0, help="seconds of posting")
+    args = parser.parse_args(argv)
+    if args.rate <= 0 or args.seconds <= 0:
+        parser.error("--rate and --seconds must be positive")
+    load_before = os.getloadavg()
+    figures = asyncio.run(run(args.rate, args.seconds))
+    figures |= {
+        "goals_ms": GOALS_MS,
+        "baseline_ms": BASELINE_MS,
+        "load_average_before": [round(v, 2) for v in load_before],
+        "load_average_after": [round(v, 2) for v in os.getloadavg()],
+        "machine": f"{platform.machine()}, {platform.python_version()}, {os.cpu_count()} cpus",
+        "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+    print(report(figures))
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    out = RESULTS_DIR / f"latency-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"
+    out.write_text(json.dumps(figures, indent=2) + "\n")
+    print(f"saved {out}")
+
+
+def report(figures: dict[str, Any]) -> str:
+    lat = figures["latency_ms"]
+    return "\n".join(
+        [
+            f"POST -> SMS at the stand-in, {figures['rate_per_second']} events/s for {figures['seconds']} s: "
+            f"{figures['sms_received']}/{figures['events_posted']} SMS received, "
+            f"{figures['posts_refused']} POSTs refused",
+            f"latency ms: p50 {lat['p50']}  p90 {lat['p90']}  p99 {lat['p99']}  max {lat['max']}",
+            f"baseline: p50 {BASELINE_MS['p50']}, p90 {BASELINE_MS['p90']}; "
+            f"goals: p50 <= {GOALS_MS['p50']}, p99 <= {GOALS_MS['p99']}",
+            "CPU s: " + ", ".join(f"{k} {v}" for k, v in figures["cpu_seconds"].items()),
+            f"load average before/after: {figures['load_average_before']} / {figures['load_average_after']}",
+        ]
+    )
+
+
+if __name__ == "__main__":
+    main()
