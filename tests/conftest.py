@@ -152,7 +152,10 @@ def pytest_runtest_makereport(
 def _unwind_hung_test(test_code: object) -> str:
     """Where the loop's pending tasks wait (none if the test's own task is not among them: a test that
     is not a coroutine); cancels the test's task."""
-    loop = asyncio.get_event_loop_policy().get_event_loop()
+    try:
+        loop = asyncio.get_event_loop_policy().get_event_loop()
+    except RuntimeError:
+        return ""  # no loop in this thread: a plain (not coroutine) test, nothing to unwind
     pending = asyncio.all_tasks(loop)
     hung = [task for task in pending if getattr(task.get_coro(), "cr_code", None) is test_code]
     if not hung:
