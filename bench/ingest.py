@@ -249,6 +249,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seconds", type=float, default=10.0, help="measured seconds per mode and variant")
     parser.add_argument("--workers", default="1,2", help="uvicorn worker counts to measure, e.g. 1,2")
     parser.add_argument("--profile", type=Path, help="cProfile the first API process: PROFILE.<pid>")
+    parser.add_argument("--results", type=Path, default=RESULTS_DIR, help="where the JSON is saved")
     args = parser.parse_args(argv)
     try:
         workers = [int(w) for w in args.workers.split(",")]
@@ -271,8 +272,8 @@ def main(argv: list[str] | None = None) -> None:
         "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
     print(report(figures))
-    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-    out = RESULTS_DIR / f"ingest-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"
+    args.results.mkdir(parents=True, exist_ok=True)
+    out = args.results / f"ingest-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"
     out.write_text(json.dumps(figures, indent=2) + "\n")
     print(f"saved {out}")
 

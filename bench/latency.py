@@ -249,6 +249,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--rate", type=float, default=20.0, help="events posted per second")
     parser.add_argument("--seconds", type=float, default=60.0, help="seconds of posting")
+    parser.add_argument("--results", type=Path, default=RESULTS_DIR, help="where the JSON is saved")
     args = parser.parse_args(argv)
     if args.rate <= 0 or args.seconds <= 0:
         parser.error("--rate and --seconds must be positive")
@@ -263,8 +264,8 @@ def main(argv: list[str] | None = None) -> None:
         "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
     print(report(figures))
-    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-    out = RESULTS_DIR / f"latency-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"
+    args.results.mkdir(parents=True, exist_ok=True)
+    out = args.results / f"latency-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"
     out.write_text(json.dumps(figures, indent=2) + "\n")
     print(f"saved {out}")
 
