@@ -14,7 +14,11 @@ from collections import Counter as Tally
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Histogram, disable_created_metrics
+
+# The text format shows each counter's creation time as a gauge family of its own (`..._created`):
+# a series per label set that no dashboard or alert reads.
+disable_created_metrics()  # type: ignore[no-untyped-call]
 
 EVENTS_APPENDED = Counter(
     "gridjourney_events_appended", "Events written to the log, by type (duplicates not counted).", ["type"]
