@@ -5,9 +5,10 @@ fits here fits for real customers too."""
 
 from __future__ import annotations
 
+import re
 import types
 import typing
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,7 @@ from gridjourney.content.render import (
     template_variables,
 )
 from gridjourney.content.sms import sms_segments
-from gridjourney.dsl.schema import JourneyDefinition, SendStep
+from gridjourney.dsl.schema import JourneyDefinition, SendStep, SplitStep, WaitForStep
 from gridjourney.dsl.vocabulary import AttributeSpec, CustomerAttributes
 from gridjourney.events.types import known_event_types
 
@@ -133,6 +134,7 @@ class MessagePreview:
     encoding: str | None = None  # SMS only
     segments: int | None = None  # SMS only
     problem: str | None = None  # could not render: the rest is None
+    variant: str | None = None  # the split arm's `vars` it was rendered with (an A/B test)
 
 
 def send_uses(definition: JourneyDefinition) -> list[SendUse]:
@@ -205,12 +207,35 @@ def generated_customer(
     return customer
 
 
+def arm_variants(definition: JourneyDefinition) -> list[dict[str, Any]]:
+    """The distinct `vars` of the journey's split arms, in file order: each is one version of the
+    messages that read `vars` (an A/B test of a subject line)."""
+    variants: list[dict[str, Any]] = []
+    for step in definition.steps:
+        if isinstance(step, SplitStep):
+            for arm in step.split:
+                if arm.vars and arm.vars not in variants:
+                    variants.append(dict(arm.vars))
+    return variants
+
+
+def waited_sample(definition: JourneyDefinition) -> dict[str, Any] | None:
+    """A sample of the first event a `wait_for` step awaits: what `waited_event` is in templates."""
+    for step in definition.steps:
+        if isinstance(step, WaitForStep):
+            awaited = step.wait_for.event
+            return sample_event(awaited) if awaited in known_event_types() else {"type": awaited}
+    return None
+
+
 def preview_journey(
     definition: JourneyDefinition, templates_dir: Path, customer: dict[str, Any]
 ) -> list[MessagePreview]:
-    """Every message of every send, on each of its channels, in each locale that has the template.
-    `customer` is the sample customer; its `locale` is replaced by each one in turn."""
+    """Every message of every send, on each of its channels, in each locale that has the template,
+    and once per split arm's `vars` when the template reads them. `customer` is the sample customer;
+    its `locale` is replaced by each one in turn."""
     previews = []
+    variants, waited = arm_variants(definition), waited_sample(definition)
     for use in send_uses(definition):
         known = use.event_type in known_event_types()
         event = sample_event(use.event_type) if known else {"type": use.event_type}
@@ -220,13 +245,33 @@ def preview_journey(
                 problem = f"no template {template_path(channel, use.template, 'en')}"
                 previews.append(MessagePreview(use.step_id, channel, use.template, "-", problem=problem))
             for locale in locales:
-                context = {
+                context: dict[str, Any] = {
                     "customer": {**customer, "locale": locale},
                     "event": event,
                     "journey": {"id": definition.id, "version": 1},
                 }
-                previews.append(_one(templates_dir, use, channel, locale, context))
+                if waited is not None:
+                    context["waited_event"] = waited
+                for variant in _variants_read(templates_dir, use, channel, locale, variants):
+                    one = _one(templates_dir, use, channel, locale, {**context, "vars": variant or {}})
+                    if variant is not None:
+                        label = ", ".join(f"{name}={value!r}" for name, value in variant.items())
+                        one = replace(one, variant=label)
+                    previews.append(one)
     return previews
+
+
+def _variants_read(
+    templates_dir: Path, use: SendUse, channel: str, locale: str, variants: list[dict[str, Any]]
+) -> list[dict[str, Any] | None]:
+    """One rendering per arm's `vars` if the template reads `vars`; else one, without."""
+    if not variants:
+        return [None]
+    try:
+        read = template_variables(templates_dir, channel, use.template, locale)
+    except TemplateProblem:
+        return [None]  # reported when the message is rendered
+    return list(variants) if any(path.split(".")[0] == "vars" for path in read) else [None]
 
 
 def _one(
@@ -252,12 +297,17 @@ def _one(
 
 
 def html_file_name(preview: MessagePreview) -> str:
-    return f"{preview.step_id.replace(':', '_')}.{preview.template}.{preview.locale}.html"
+    name = f"{preview.step_id.replace(':', '_')}.{preview.template}.{preview.locale}"
+    if preview.variant is not None:  # one file per arm of an A/B test
+        name += "." + re.sub(r"[^A-Za-z0-9]+", "_", preview.variant).strip("_")[:60]
+    return f"{name}.html"
 
 
 def preview_text(preview: MessagePreview) -> str:
     """One message as `journeys preview` prints it."""
     head = f"== {preview.step_id} · {preview.channel} · {preview.template} · {preview.locale}"
+    if preview.variant is not None:
+        head += f" · vars: {preview.variant}"
     if preview.problem is not None:
         return f"{head}\n   cannot render: {preview.problem}"
     lines = [head]

@@ -104,3 +104,41 @@ def test_a_declared_event_type_gets_sample_fields() -> None:
     # bill.past_due is declared in events/billing.yaml, not built in
     event = sample_event("bill.past_due")
     assert (event["type"], event["amount_due"], event["days_past_due"]) == ("bill.past_due", 1234.56, 30)
+
+
+AB_JOURNEY = """
+id: budget_ab
+purpose: marketing
+trigger: bill.issued
+steps:
+  - id: pick_subject
+    split:
+      - {weight: 50, goto: invite, vars: {subject: "Save on your bill"}}
+      - {weight: 50, goto: invite, vars: {subject: "Your bill, lower"}}
+  - id: invite
+    send: {channels: [email], template: budget_invite}
+  - id: await_audit
+    wait_for: {event: audit.booked, timeout: 14d, on_event: confirm, on_timeout: end}
+  - id: confirm
+    send: {channels: [sms], template: audit_confirm}
+"""
+
+
+def test_an_a_b_test_shows_each_arm_s_message_and_a_confirmation_its_awaited_event(tmp_path: Path) -> None:
+    files = {
+        "email/en/budget_invite.j2": "Subject: {{ vars.subject }}\n\nHi {{ customer.name }}, join us.",
+        "sms/en/audit_confirm.j2": "Your audit is booked for {{ waited_event.scheduled_for }}.",
+    }
+    for name, text in files.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text, encoding="utf-8")
+    journey = definition(AB_JOURNEY)
+    previews = preview_journey(journey, tmp_path, generated_customer(tmp_path, send_uses(journey)))
+    assert [(p.step_id, p.subject, p.variant, p.problem) for p in previews] == [
+        ("invite", "Save on your bill", "subject='Save on your bill'", None),
+        ("invite", "Your bill, lower", "subject='Your bill, lower'", None),
+        ("confirm", None, None, None),
+    ]
+    confirm = previews[2]
+    assert confirm.text is not None
+    assert sample_event("audit.booked")["scheduled_for"] in confirm.text
