@@ -50,7 +50,13 @@ def create(
         typer.Option("--scope", help=f"Repeat for several: {', '.join(SCOPES)} (admin implies all)."),
     ],
     expires_in_days: Annotated[
-        float | None, typer.Option("--expires-in-days", min=0.0, help="The key stops working after this.")
+        float | None,
+        typer.Option(
+            "--expires-in-days",
+            min=0.0,
+            max=36_500.0,
+            help="The key stops working after this (at most 100 years).",
+        ),
     ] = None,
     rate: Annotated[
         float | None,
@@ -114,7 +120,12 @@ def rotate(
     key_id: Annotated[str, typer.Argument(help="The key id (the part after gj_).")],
     grace_minutes: Annotated[
         float,
-        typer.Option("--grace-minutes", min=0.0, help="The old key keeps working this long (0: stops now)."),
+        typer.Option(
+            "--grace-minutes",
+            min=0.0,
+            max=43_200.0,
+            help="The old key keeps working this long (0: stops now; at most 30 days).",
+        ),
     ] = 0.0,
 ) -> None:
     """Replace a key by a new one with the same name, scopes, expiry and rate; print the new key once."""

@@ -47,3 +47,14 @@ async def test_rotate_prints_a_working_successor_and_list_shows_last_use(
 
     code, out = await _gridjourney(database_url, "keys", "rotate", "nope")
     assert code == 1 and "no active key" in out
+
+
+async def test_an_expiry_or_grace_beyond_what_dates_can_hold_is_a_usage_error(database_url: str) -> None:
+    for args in (
+        ("keys", "create", "--name", "x", "--scope", "admin", "--expires-in-days", "1e308"),
+        ("keys", "create", "--name", "x", "--scope", "admin", "--expires-in-days", "inf"),
+        ("keys", "rotate", "k", "--grace-minutes", "1e308"),
+    ):
+        code, output = await _gridjourney(database_url, *args)
+        assert code == 2, output
+        assert "Invalid value" in output and "Traceback" not in output
