@@ -66,3 +66,16 @@ async def test_bad_input_is_problem_json_naming_the_field(
     body = {"from": "2026-01-01", "to": "2026-01-31"}
     response = await client.post("/v1/journeys/nowhere/backtest", json=body, headers=headers)
     assert response.status_code == 404 and response.json()["errors"][0]["field"] == "journey_id"
+
+
+async def test_a_period_outside_the_years_an_event_log_holds_is_a_422_not_an_overflow(
+    client: httpx.AsyncClient, settings: Settings, make_key: KeyFactory
+) -> None:
+    write_templates(settings.templates_dir)
+    headers = await make_key("journeys:read")
+    for start, end, field in (("0001-01-01", "2026-01-31", "from"), ("2026-01-01", "9999-12-31", "to")):
+        body = {"source_yaml": JOURNEY, "from": start, "to": end}
+        response = await client.post("/v1/journeys/bill_nudge/backtest", json=body, headers=headers)
+        assert response.status_code == 422, response.text
+        [error] = response.json()["errors"]
+        assert error["field"] == field and "between the years 1900 and 2199" in error["reason"]
