@@ -23,7 +23,6 @@ import asyncio
 import contextlib
 import json
 import os
-import platform
 import random
 import signal
 import subprocess
@@ -46,6 +45,7 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
 from bench.chaos_setup import BENCH_POLICY, TEMPLATE, add_customers, chaos_journey
+from bench.saving import save, stamped
 from gridjourney.db.tables import send_ledger
 
 RESULTS_DIR = Path(__file__).parent / "results"
@@ -380,8 +380,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     print(HEADER, flush=True)
     figures = asyncio.run(run(args.trials, args.messages, args.customers, args.kills, args.seed))
-    figures["machine"] = f"{platform.machine()}, {platform.python_version()}, {os.cpu_count()} cpus"
-    figures["measured_at"] = datetime.now(UTC).isoformat(timespec="seconds")
+    stamped(figures)
     print(
         f"trials {figures['trials']}  messages {figures['messages']}  kills {figures['kills']} "
         f"({figures['kills_while_claimed']} while a row was claimed, {figures['kills_while_sending']} while "
@@ -389,10 +388,7 @@ def main(argv: list[str] | None = None) -> None:
         f"{figures['ambiguous']}  misrecorded {figures['misrecorded']}  not sent on purpose "
         f"{figures['not_sent_on_purpose']}"
     )
-    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-    out = RESULTS_DIR / f"chaos-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"
-    out.write_text(json.dumps(figures, indent=2) + "\n")
-    print(f"saved {out}")
+    save(figures, RESULTS_DIR, "chaos")
     failed = figures["duplicates"] or figures["lost"] or figures["misrecorded"]
     raise SystemExit(1 if failed else 0)
 

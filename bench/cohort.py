@@ -23,11 +23,7 @@ The customers are written straight into the projection tables (bench/cohort_seed
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import platform
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +32,7 @@ import uvloop
 from bench.cohort_runs import killed, rate_limited, throughput
 from bench.cohort_seed import PUSH_SHARE, SMS_SHARE, Population, journeys
 from bench.cohort_stack import CHECKOUT, bench_servers
+from bench.saving import save, stamped
 
 RESULTS_DIR = Path(__file__).parent / "results"
 GOAL_SECONDS_PER_100K = 60.0
@@ -182,12 +179,7 @@ def main(argv: list[str] | None = None) -> None:
     # uvloop, as the production worker and router processes run (gridjourney/worker.py): this process
     # hosts their side (workflows, projections, router) during the benchmark
     figures = uvloop.run(run(args))
-    figures["machine"] = f"{platform.machine()}, {platform.python_version()}, {os.cpu_count()} cpus"
-    figures["measured_at"] = datetime.now(UTC).isoformat(timespec="seconds")
-    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-    out = RESULTS_DIR / f"cohort-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"
-    out.write_text(json.dumps(figures, indent=2) + "\n")
-    print(f"saved {out}")
+    save(stamped(figures), RESULTS_DIR, "cohort")
 
 
 if __name__ == "__main__":

@@ -15,9 +15,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
-import os
-import platform
 import resource
 import time
 import uuid
@@ -29,6 +26,7 @@ import numpy as np
 from sqlalchemy import insert, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bench.saving import save, stamped
 from gridjourney.cohorts.audience import resolve_audience
 from gridjourney.config import get_settings
 from gridjourney.db.engine import create_engine
@@ -161,12 +159,7 @@ async def resolve(target_kw: float) -> None:
         print(
             f"{name:<18}{f['members']:>10,}{f['holdout']:>9,}{expected:>13}{f['seconds']:>9}{f['peak_rss_mb']:>13}"
         )
-    figures["machine"] = f"{platform.machine()}, {platform.python_version()}, {os.cpu_count()} cpus"
-    figures["measured_at"] = datetime.now(UTC).isoformat(timespec="seconds")
-    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-    out = RESULTS_DIR / f"dr-target-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"
-    out.write_text(json.dumps(figures, indent=2) + "\n")
-    print(f"saved {out}")
+    save(stamped(figures), RESULTS_DIR, "dr-target")
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -15,7 +15,6 @@ import asyncio
 import contextlib
 import json
 import os
-import platform
 import tempfile
 import time
 import uuid
@@ -31,6 +30,7 @@ import psutil  # type: ignore[import-untyped]
 import psycopg
 
 from bench.api_process import PROFILE_ENV, ApiProcess
+from bench.saving import save, stamped
 from gridjourney.api.auth import create_key
 from gridjourney.config import Settings
 from gridjourney.db.engine import create_engine
@@ -268,14 +268,9 @@ def main(argv: list[str] | None = None) -> None:
         "seconds_per_mode": args.seconds,
         "load_average_before": [round(v, 2) for v in load_before],
         "load_average_after": [round(v, 2) for v in os.getloadavg()],
-        "machine": f"{platform.machine()}, {platform.python_version()}, {os.cpu_count()} cpus",
-        "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
-    print(report(figures))
-    args.results.mkdir(parents=True, exist_ok=True)
-    out = args.results / f"ingest-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"
-    out.write_text(json.dumps(figures, indent=2) + "\n")
-    print(f"saved {out}")
+    print(report(stamped(figures)))
+    save(figures, args.results, "ingest")
 
 
 def report(figures: dict[str, Any]) -> str:

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
-import platform
 import resource
 import tempfile
 import time
@@ -27,6 +25,7 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
 from bench.handwritten import HandWrittenThreeSteps
+from bench.saving import save, stamped
 from gridjourney.activities import JourneyActivities
 from gridjourney.channels.registry import build_senders, close_senders
 from gridjourney.channels.twilio_standin import TwilioStandIn
@@ -185,8 +184,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     figures = asyncio.run(run(args.journeys))
     figures["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
-    figures["machine"] = f"{platform.machine()}, {platform.python_version()}, {_cpus()} cpus"
-    figures["measured_at"] = datetime.now(UTC).isoformat(timespec="seconds")
+    stamped(figures, cpus=_cpus())
     print(f"{'variant':<32}{'seconds':>10}{'journeys/s':>12}")
     for label, key in (("hand-written workflow", "handwritten"), ("journey interpreter", "journey")):
         print(f"{label:<32}{figures[f'{key}_seconds']:>10}{figures[f'{key}_per_second']:>12}")
@@ -194,10 +192,7 @@ def main(argv: list[str] | None = None) -> None:
     print(
         f"SMS at the stand-in: {figures['sms_received_by_standin']}   peak RSS: {figures['peak_rss_mb']} MB"
     )
-    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-    out = RESULTS_DIR / f"journeys-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"
-    out.write_text(json.dumps(figures, indent=2) + "\n")
-    print(f"saved {out}")
+    save(figures, RESULTS_DIR, "journeys")
 
 
 def _cpus() -> int:

@@ -18,7 +18,6 @@ import asyncio
 import contextlib
 import json
 import os
-import platform
 import tempfile
 import time
 import uuid
@@ -36,6 +35,7 @@ from temporalio.testing import WorkflowEnvironment
 from bench.api_process import ApiProcess
 from bench.cohort_seed import all_day_policy
 from bench.ingest import Cpu, own_cpu_seconds, percentile_ms, postgres, tree_cpu_seconds
+from bench.saving import save, stamped
 from gridjourney.api.auth import create_key
 from gridjourney.channels.twilio_standin import TwilioStandIn
 from gridjourney.config import Settings, get_settings
@@ -260,14 +260,9 @@ def main(argv: list[str] | None = None) -> None:
         "baseline_ms": BASELINE_MS,
         "load_average_before": [round(v, 2) for v in load_before],
         "load_average_after": [round(v, 2) for v in os.getloadavg()],
-        "machine": f"{platform.machine()}, {platform.python_version()}, {os.cpu_count()} cpus",
-        "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
-    print(report(figures))
-    args.results.mkdir(parents=True, exist_ok=True)
-    out = args.results / f"latency-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"
-    out.write_text(json.dumps(figures, indent=2) + "\n")
-    print(f"saved {out}")
+    print(report(stamped(figures)))
+    save(figures, args.results, "latency")
 
 
 def report(figures: dict[str, Any]) -> str:
