@@ -28,7 +28,6 @@ from gridjourney.activities.customers import update_customer
 from gridjourney.activities.journey_events import record_journey_event
 from gridjourney.activities.ledger import ClaimLost
 from gridjourney.activities.rate_limit import buckets_from_settings
-from gridjourney.activities.scores import Scoring
 from gridjourney.activities.send import MessageSending, SendHeld, SendInProgress
 from gridjourney.activities.send_batch import BatchIncomplete, BatchProgress, CohortSending
 from gridjourney.channels.base import Sender
@@ -74,6 +73,10 @@ class JourneyActivities:
         `gridjourney models train` saves them. `policy`: default the settings' policy file."""
         self.engine = engine
         self.store = EventStore(engine)
+        # Here, not at the top: scoring brings scikit-learn, which the CLI's commands that only read
+        # the ledger (cli/sends.py) should not pay for at every start.
+        from gridjourney.activities.scores import Scoring
+
         self.scoring = Scoring(engine, models_dir or settings.home / "models")
         self.sending = MessageSending(
             self.store,
