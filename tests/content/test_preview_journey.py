@@ -9,6 +9,7 @@ from gridjourney.content.preview_graph import journey_mermaid
 from gridjourney.dsl.loader import load_journey_with_positions
 from gridjourney.dsl.schema import JourneyDefinition
 from gridjourney.dsl.vocabulary import CustomerAttributes
+from tests.files import write_files
 
 JOURNEY = """
 id: winter_prep
@@ -37,10 +38,7 @@ def templates(root: Path) -> Path:
         "sms/es/winter_tips.j2": "Hola {{ customer.name }}, ¿su calefacción {{ customer.heating }}? 🔥",
         "email/en/winter_tips.j2": "Subject: Winter is coming\n\nHi {{ customer.name }},\n\nTurn it down.",
     }
-    for name, text in files.items():
-        (root / name).parent.mkdir(parents=True, exist_ok=True)
-        (root / name).write_text(text, encoding="utf-8")
-    return root
+    return write_files(root, files)
 
 
 def test_every_channel_and_locale_is_rendered_with_the_attributes_templates_read(tmp_path: Path) -> None:
@@ -129,9 +127,7 @@ def test_an_a_b_test_shows_each_arm_s_message_and_a_confirmation_its_awaited_eve
         "email/en/budget_invite.j2": "Subject: {{ vars.subject }}\n\nHi {{ customer.name }}, join us.",
         "sms/en/audit_confirm.j2": "Your audit is booked for {{ waited_event.scheduled_for }}.",
     }
-    for name, text in files.items():
-        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
-        (tmp_path / name).write_text(text, encoding="utf-8")
+    write_files(tmp_path, files)
     journey = definition(AB_JOURNEY)
     previews = preview_journey(journey, tmp_path, generated_customer(tmp_path, send_uses(journey)))
     assert [(p.step_id, p.subject, p.variant, p.problem) for p in previews] == [

@@ -14,6 +14,7 @@ from gridjourney.dsl.compiler import check_journey, definition_hash, successors
 from gridjourney.dsl.json_schema import journey_json_schema
 from gridjourney.dsl.loader import JourneyError, load_journey_with_positions
 from gridjourney.dsl.run_vars import vars_at_steps
+from tests.files import write_files
 
 # The split is on line 6; its arms on lines 7 and 8; the send on line 9.
 AB_SUBJECT = """\
@@ -32,14 +33,13 @@ steps:
 
 @pytest.fixture
 def templates(tmp_path: Path) -> Path:
-    for name, body in [
-        ("budget_invite", "Subject: {{ vars.subject }}\n\nHello {{ customer.name }}"),
-        ("budget_typo", "Subject: {{ vars.subjct }}\n\nHello"),
-    ]:
-        path = tmp_path / "email" / "en" / f"{name}.j2"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(body, encoding="utf-8")
-    return tmp_path
+    return write_files(
+        tmp_path,
+        {
+            "email/en/budget_invite.j2": "Subject: {{ vars.subject }}\n\nHello {{ customer.name }}",
+            "email/en/budget_typo.j2": "Subject: {{ vars.subjct }}\n\nHello",
+        },
+    )
 
 
 def problems(source: str, templates: Path) -> list[JourneyError]:

@@ -8,6 +8,7 @@ import pytest
 
 from gridjourney.dsl.compiler import check_journey
 from gridjourney.dsl.loader import JourneyError, load_journey_with_positions
+from tests.files import write_files
 
 # The confirmation's send is on line 13, the reminder's on line 10.
 AUDIT_OFFER = """\
@@ -29,18 +30,16 @@ steps:
 
 @pytest.fixture
 def templates(tmp_path: Path) -> Path:
-    for name, body in [
-        ("audit_offer", "A free home energy audit? Book at example.com"),
-        (
-            "audit_confirm",
-            "Booked: {{ waited_event.scheduled_for | local_datetime }} ({{ waited_event.audit_id }})",
-        ),
-        ("audit_typo", "Booked: {{ waited_event.scheduled_at }}"),
-    ]:
-        path = tmp_path / "sms" / "en" / f"{name}.j2"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(body, encoding="utf-8")
-    return tmp_path
+    return write_files(
+        tmp_path,
+        {
+            "sms/en/audit_offer.j2": "A free home energy audit? Book at example.com",
+            "sms/en/audit_confirm.j2": (
+                "Booked: {{ waited_event.scheduled_for | local_datetime }} ({{ waited_event.audit_id }})"
+            ),
+            "sms/en/audit_typo.j2": "Booked: {{ waited_event.scheduled_at }}",
+        },
+    )
 
 
 def problems(source: str, templates: Path) -> list[JourneyError]:
