@@ -6,10 +6,12 @@ It is pure data: the workflow imports it, so nothing here may do I/O.
 
 from __future__ import annotations
 
+import math
 from datetime import time, timedelta
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Discriminator,
@@ -35,7 +37,19 @@ Expression = Annotated[
     ),
 ]
 END = "end"  # as a `next`/`goto` target: finish the journey
-VarValue = str | int | float | bool  # a split arm's template variable: a literal
+MAX_VAR_TEXT = 1_000
+
+
+def _var_value(value: str | int | float | bool) -> str | int | float | bool:
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError("must be a finite number")
+    if isinstance(value, str) and len(value) > MAX_VAR_TEXT:
+        raise ValueError(f"is {len(value)} characters; a variable may have at most {MAX_VAR_TEXT}")
+    return value
+
+
+# A split arm's template variable: a literal a message can hold (bounded text, a finite number).
+VarValue = Annotated[str | int | float | bool, AfterValidator(_var_value)]
 
 
 class Strict(BaseModel):

@@ -2,8 +2,10 @@
 
 A journey is a page of YAML. The bounds keep a hostile file cheap to refuse: no anchors or aliases (an
 alias bomb expands a kilobyte into gigabytes), limited nesting (PyYAML's composer recurses once per
-level) and a limited number of values. They are checked on the parser's event stream, which is
-produced iteratively, so even a file nested thousands of levels deep is refused without recursion.
+level), a limited number of values, and text a database can hold (no NUL, no lone surrogate: a
+journey's values reach events, templates and messages). They are checked on the parser's event
+stream, which is produced iteratively, so even a file nested thousands of levels deep is refused
+without recursion.
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import yaml
+
+from gridjourney.events.fields import clean_text_problem
 
 MAX_JOURNEY_BYTES = 256 * 1024
 MAX_DEPTH = 32
@@ -49,6 +53,8 @@ def structure_problem(text: str) -> BoundsProblem | None:
                 return BoundsProblem(line, column, f"nested deeper than {MAX_DEPTH} levels", "flatten it")
         elif isinstance(event, yaml.CollectionEndEvent):
             depth -= 1
+        if isinstance(event, yaml.ScalarEvent) and (unstorable := clean_text_problem(event.value)):
+            return BoundsProblem(line, column, f"the value {unstorable}", "remove the character")
         if isinstance(event, yaml.NodeEvent):
             nodes += 1
             if nodes > MAX_NODES:

@@ -61,6 +61,8 @@ def test_a_file_over_the_size_limit_is_refused() -> None:
     ("text", "line", "column"),
     [
         ("id: x\nname: a\x00b\n", 2, 8),  # a NUL character
+        ('id: x\nname: "a\\0b"\n', 2, 7),  # a NUL written as an escape: it would reach events
+        ('id: x\nname: "\\ud800"\n', 2, 7),  # a lone surrogate, escaped
         ("id: x\nversion: " + "9" * 5_000 + "\n", 2, 10),  # an integer beyond int()'s digit limit
         ("id: x\nname: 2025-02-30\n", 2, 7),  # a date that does not exist
     ],

@@ -12,7 +12,7 @@ import yaml
 
 from gridjourney.dsl.compiler import check_journey, definition_hash, successors
 from gridjourney.dsl.json_schema import journey_json_schema
-from gridjourney.dsl.loader import JourneyError, load_journey_with_positions
+from gridjourney.dsl.loader import JourneyError, JourneyErrors, load_journey_with_positions
 from gridjourney.dsl.run_vars import vars_at_steps
 from tests.files import write_files
 
@@ -143,3 +143,15 @@ def test_the_json_schema_accepts_arms_with_vars_and_documents_them() -> None:
     bad = yaml.safe_load(AB_SUBJECT.replace("vars: {subject:", "vars: {Subject Line:"))
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate(bad, schema)
+
+
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [(".inf", "must be a finite number"), ('"' + "z" * 1_001 + '"', "a variable may have at most 1000")],
+)
+def test_an_arm_s_value_must_fit_in_a_message(value: str, reason: str, templates: Path) -> None:
+    source = AB_SUBJECT.replace('vars: {subject: "Your bill, lower"}', f"vars: {{subject: {value}}}")
+    with pytest.raises(JourneyErrors) as caught:
+        problems(source, templates)
+    [error] = caught.value.errors
+    assert error.line == 8 and reason in error.message

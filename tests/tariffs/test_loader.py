@@ -134,7 +134,7 @@ def test_a_good_file_keeps_decimal_amounts() -> None:
         (  # the name travels in customer.updated payloads, which cannot hold a NUL
             "    flat: {rate: 0.16}",
             '    flat: {rate: 0.16}\n    name: "Flat\\0rate"',
-            ["8:11: tariffs.flat.name: contains a NUL character (\\u0000)"],
+            ["8:11: the value contains a NUL character (\\u0000)"],
         ),
     ],
 )
