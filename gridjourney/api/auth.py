@@ -26,6 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.sql.elements import ColumnElement
 
 from gridjourney.db.tables import api_keys
+from gridjourney.events.fields import clean_text_problem
 
 Scope = Literal["events:write", "journeys:read", "journeys:write", "admin"]
 SCOPES: tuple[str, ...] = get_args(Scope)
@@ -78,6 +79,19 @@ def validate_scopes(scopes: list[str]) -> list[str]:
     if not scopes:
         raise ValueError(f"give at least one scope: {', '.join(SCOPES)}")
     return sorted(set(scopes))
+
+
+MAX_KEY_NAME = 200  # api_keys.name is String(200)
+
+
+def validate_name(name: str) -> str:
+    """A key's name as `api_keys.name` can hold it: 1 to 200 characters of storable text."""
+    limit = MAX_KEY_NAME
+    if not name.strip() or len(name) > limit:
+        raise ValueError(f"give 1 to {limit} characters (got {len(name)})")
+    if (problem := clean_text_problem(name)) is not None:
+        raise ValueError(f"the name {problem}")
+    return name
 
 
 def validate_rate(rate_per_second: float | None) -> float | None:

@@ -19,6 +19,7 @@ from gridjourney.api.auth import (
     list_keys,
     revoke_key,
     rotate_key,
+    validate_name,
     validate_rate,
     validate_scopes,
 )
@@ -64,6 +65,10 @@ def create(
     ] = None,
 ) -> None:
     """Create a key and print it once (only its hash is stored)."""
+    try:
+        validate_name(name)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--name") from None
     try:
         validate_scopes(scope)
     except ValueError as exc:

@@ -58,3 +58,10 @@ async def test_an_expiry_or_grace_beyond_what_dates_can_hold_is_a_usage_error(da
         code, output = await _gridjourney(database_url, *args)
         assert code == 2, output
         assert "Invalid value" in output and "Traceback" not in output
+
+
+async def test_a_name_the_key_table_cannot_hold_is_a_usage_error(database_url: str) -> None:
+    for name in ("n" * 201, " ", "bad\udcff"):  # too long, blank, a lone surrogate (invalid UTF-8 bytes)
+        code, output = await _gridjourney(database_url, "keys", "create", "--name", name, "--scope", "admin")
+        assert code == 2, output
+        assert "Invalid value for --name" in output and "Traceback" not in output
