@@ -1,6 +1,7 @@
-"""POST /v1/journeys/{journey_id}/backtest: `gridjourney journeys backtest` over HTTP
-(gridjourney/backtest/). The journey is named in the path, not at /v1/journeys/backtest: that path is
-already GET /v1/journeys/{journey_id} of a journey called `backtest`."""
+"""POST /v1/journeys/backtest: `gridjourney journeys backtest` over HTTP (gridjourney/backtest/).
+The journey is named in the body (`journey_id`, the latest published version) or given whole as a
+draft (`source_yaml`). No POST route takes /v1/journeys/{journey_id}, so a journey called `backtest`
+is still GET /v1/journeys/backtest."""
 
 from __future__ import annotations
 
@@ -34,10 +35,15 @@ steps:
 class BacktestRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
+    journey_id: str | None = Field(
+        None,
+        description="A published journey: its latest version is replayed. Optional with `source_yaml` "
+        "(then it must be the draft's `id`).",
+        examples=["high_bill_alert"],
+    )
     source_yaml: str | None = Field(
         None,
-        description="A draft of the journey (its `id` is the path's): replayed instead of the latest "
-        "published version.",
+        description="A draft of the journey, not published yet: replayed instead of a published version.",
     )
     start: str = Field(
         alias="from",
@@ -97,7 +103,7 @@ class BacktestResult(BaseModel):
 
 
 @router.post(
-    "/{journey_id}/backtest",
+    "/backtest",
     summary="Replay a period of the event log through a journey, without sending",
     description="Per step: who reaches it, the messages per channel, template and locale, the messages "
     "the compliance policy holds back and why, entries the re-entry rule keeps out, and the first 10 "
@@ -106,14 +112,13 @@ class BacktestResult(BaseModel):
     responses=problem_responses(401, 403, 404, 422),
 )
 async def post_backtest(
-    journey_id: str,
     body: Annotated[
         BacktestRequest,
         Body(
             openapi_examples={
                 "published": {
                     "summary": "A published journey over November",
-                    "value": {"from": "2026-11-01", "to": "2026-11-30"},
+                    "value": {"journey_id": "high_bill_alert", "from": "2026-11-01", "to": "2026-11-30"},
                 },
                 "draft": {
                     "summary": "A draft of winter_prep, not published yet",
@@ -135,7 +140,7 @@ async def post_backtest(
             errors.append(FieldError(field=name, reason=str(error)))
     if errors:
         raise invalid("the backtest request is invalid", errors)
-    journey = await _journey(journey_id, body.source_yaml, engine, settings)
+    journey = await _journey(body.journey_id, body.source_yaml, engine, settings)
     try:
         policy = policy_from_settings(settings)
         report = await backtest(
@@ -153,9 +158,12 @@ async def post_backtest(
 
 
 async def _journey(
-    journey_id: str, source_yaml: str | None, engine: EngineDep, settings: SettingsDep
+    journey_id: str | None, source_yaml: str | None, engine: EngineDep, settings: SettingsDep
 ) -> CompiledJourney:
     if source_yaml is None:
+        if journey_id is None:
+            reason = "name a published journey, or give a draft in source_yaml"
+            raise invalid(reason, [FieldError(field="journey_id", reason=reason)])
         journey = await registry.latest(engine, journey_id)
         if journey is None:
             raise not_found("journey", journey_id, field="journey_id")
@@ -170,7 +178,7 @@ async def _journey(
             for e in exc.errors
         ]
         raise invalid(f"{len(errors)} error(s) in the journey", errors) from exc
-    if draft.journey_id != journey_id:
-        reason = f"the draft's id is {draft.journey_id!r}, the path's {journey_id!r}"
+    if journey_id is not None and draft.journey_id != journey_id:
+        reason = f"the draft's id is {draft.journey_id!r}, journey_id is {journey_id!r}"
         raise invalid(reason, [FieldError(field="source_yaml", reason=reason)])
     return draft
