@@ -84,7 +84,7 @@ async def _resolve(
             target, expected = await queries.run_figures(conn, request.run_id)
             return AudienceOutcome(members=members, holdout=holdout, target_kw=target, expected_kw=expected)
         audience = request.audience
-        program, grid = _program(audience, request.subject), _grid(audience, request.subject)
+        program, grid = audience_program(audience, request.subject), audience_grid(audience, request.subject)
         no_target = audience.target is None or _target_kw(audience.target, request.subject) is None
         if audience.where is None and no_target:  # all in SQL: 100,000 in a few seconds
             count, held = await queries.insert_audience(
@@ -105,7 +105,7 @@ async def _resolve(
             candidates = [
                 candidate
                 for candidate in candidates
-                if _holds(audience.where, _namespace(candidate, request))
+                if audience_holds(audience.where, _namespace(candidate, request))
             ]
         picked = [_member(candidate, request.run_id, audience.holdout) for candidate in candidates]
         target_kw: float | None = None
@@ -134,14 +134,14 @@ async def audience_members(conn: AsyncConnection, request: ResolveAudienceInput)
     """The audience's members on `request.subject` by its sources, `where` and holdout, without a
     target: the customers a later event of a running run names (cohorts/joining.py)."""
     audience = request.audience
-    program, grid = _program(audience, request.subject), _grid(audience, request.subject)
+    program, grid = audience_program(audience, request.subject), audience_grid(audience, request.subject)
     candidates = await queries.audience_candidates(conn, program=program, grid=grid)
     if audience.where is not None:
-        candidates = [c for c in candidates if _holds(audience.where, _namespace(c, request))]
+        candidates = [c for c in candidates if audience_holds(audience.where, _namespace(c, request))]
     return [_member(candidate, request.run_id, audience.holdout) for candidate in candidates]
 
 
-def _program(audience: AudienceSpec, subject: dict[str, Any]) -> str | None:
+def audience_program(audience: AudienceSpec, subject: dict[str, Any]) -> str | None:
     if audience.program is None:
         return None
     try:
@@ -150,7 +150,9 @@ def _program(audience: AudienceSpec, subject: dict[str, Any]) -> str | None:
         raise BadCohortInput(f"audience.program {audience.program!r}: {error}") from error
 
 
-def _grid(audience: AudienceSpec, subject: dict[str, Any]) -> tuple[list[str], list[str], list[str]] | None:
+def audience_grid(
+    audience: AudienceSpec, subject: dict[str, Any]
+) -> tuple[list[str], list[str], list[str]] | None:
     if not audience.grid:
         return None
     return (
@@ -176,7 +178,7 @@ def _namespace(candidate: Candidate, request: ResolveAudienceInput) -> dict[str,
     }
 
 
-def _holds(expression: str, namespace: dict[str, Any]) -> bool:
+def audience_holds(expression: str, namespace: dict[str, Any]) -> bool:
     try:
         return bool(evaluate(expression, namespace))
     except ExpressionError:  # a field the customer lacks: not in the audience (as in branches)
@@ -191,9 +193,14 @@ def _member(candidate: Candidate, run_id: str, holdout: float) -> NewMember:
         transformer_id=candidate.transformer_id,
         feeder_id=candidate.feeder_id,
         segment=None if segment is None else str(segment),
-        holdout=holdout > 0 and unit_interval("holdout", run_id, candidate.customer_id) < holdout,
+        holdout=held_out(run_id, candidate.customer_id, holdout),
         expected_kw=None,
     )
+
+
+def held_out(run_id: str, customer_id: str, fraction: float) -> bool:
+    """Whether the member is in the run's holdout (`_in_holdout` in audience_queries.py is its SQL)."""
+    return fraction > 0 and unit_interval("holdout", run_id, customer_id) < fraction
 
 
 def _target_kw(target: TargetSpec, subject: dict[str, Any]) -> float | None:
