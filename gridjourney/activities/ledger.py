@@ -47,6 +47,7 @@ from gridjourney.activities.ledger_rows import (
     STATUSES,
     ClaimLost,
     LedgerRow,
+    is_open,
     ledger_row,
     take_over,
     unowned,
@@ -276,6 +277,8 @@ async def list_rows(
     query = select(send_ledger).order_by(send_ledger.c.idempotency_key).limit(limit)
     if status is not None:
         query = query.where(send_ledger.c.status == status)
+        if status not in COMPLETED:
+            query = query.where(is_open())  # through the open rows' index, not every row
     if after_key is not None:
         query = query.where(send_ledger.c.idempotency_key > after_key)
     return [ledger_row(row) for row in (await conn.execute(query)).mappings()]

@@ -101,6 +101,12 @@ def ledger_row_of_columns(values: Sequence[object]) -> LedgerRow:
     return LedgerRow(*values)  # type: ignore[arg-type]
 
 
+def is_open() -> ColumnElement[bool]:
+    """Not completed: the predicate of `ix_send_ledger_open` (db/tables.py), the index a read of open
+    rows by status goes through (no index covers `status`, so that its moves stay heap-only)."""
+    return send_ledger.c.completed_at.is_(None)
+
+
 def unowned() -> ColumnElement[bool]:
     """Free to take: released, or its lease ran out (or it has none). An ambiguous row has no owner
     but keeps a lease until it may be looked up (`look_up_after` in ledger.mark_ambiguous)."""

@@ -6,7 +6,7 @@ from __future__ import annotations
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from gridjourney.activities.ledger_rows import IN_DOUBT, unowned
+from gridjourney.activities.ledger_rows import IN_DOUBT, is_open, unowned
 from gridjourney.db.tables import send_ledger
 
 
@@ -15,7 +15,7 @@ async def ledger_rows_in_doubt(conn: AsyncConnection) -> dict[str, int]:
     ambiguous): what `gridjourney sends resolve` is for. A call in flight is not in doubt."""
     query = (
         select(send_ledger.c.status, func.count())
-        .where(send_ledger.c.status.in_(IN_DOUBT), unowned())
+        .where(is_open(), send_ledger.c.status.in_(IN_DOUBT), unowned())
         .group_by(send_ledger.c.status)
     )
     found = {str(row[0]): int(row[1]) for row in await conn.execute(query)}

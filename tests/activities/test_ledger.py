@@ -7,11 +7,12 @@ import uuid
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import update
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy import text, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from gridjourney.activities import ledger
 from gridjourney.db.tables import send_ledger
+from gridjourney.observability.queries import ledger_rows_in_doubt
 
 KEY = "journey:outage:c1:2026-11/notify/c1"
 LEASE = timedelta(seconds=60)
@@ -141,9 +142,40 @@ async def test_list_rows_by_status_in_key_order(engine: AsyncEngine) -> None:
             await ledger.acquire(conn, name, owner, LEASE, customer_id="c1")
             if name != "c":
                 await ledger.mark_ambiguous(conn, name, owner, "timeout", timedelta(0))
+        owner = token()
+        await ledger.acquire(conn, "d", owner, LEASE, customer_id="c1")
+        assert await ledger.complete(conn, "d", owner, "sent", channel="sms", provider_message_id="SM1")
         assert [r.idempotency_key for r in await ledger.list_rows(conn, "ambiguous")] == ["a", "b"]
-        assert [r.idempotency_key for r in await ledger.list_rows(conn, None, after_key="a")] == ["b", "c"]
+        assert [r.idempotency_key for r in await ledger.list_rows(conn, "sent")] == ["d"]
+        assert await ledger.list_rows(conn, "calling") == []
+        after_a = await ledger.list_rows(conn, None, after_key="a")
+        assert [r.idempotency_key for r in after_a] == ["b", "c", "d"]
         assert [r.idempotency_key for r in await ledger.list_rows(conn, None, limit=1)] == ["a"]
+
+
+async def _updates(conn: AsyncConnection) -> tuple[int, int]:
+    """This transaction's updates of send_ledger so far: (all, heap-only)."""
+    query = text(
+        "SELECT n_tup_upd, n_tup_hot_upd FROM pg_stat_xact_user_tables WHERE relname = 'send_ledger'"
+    )
+    all_updates, heap_only = (await conn.execute(query)).one()
+    return int(all_updates), int(heap_only)
+
+
+async def test_the_moves_of_a_reserved_row_write_no_index_entry(engine: AsyncEngine) -> None:
+    # No index covers the status, the owner or the lease (migration 0007): calling, renewing and
+    # marking in doubt are heap-only (HOT) updates; the completion leaves the open rows' index.
+    owner = token()
+    async with engine.begin() as conn:
+        await ledger.acquire(conn, KEY, owner, LEASE, customer_id="c1", purpose="safety")
+        assert await ledger.reserve(conn, KEY, owner, "sms", "safety", LEASE)
+        before = await _updates(conn)
+        assert await ledger.start_call(conn, KEY, owner, LEASE)
+        assert await ledger.renew(conn, KEY, owner, LEASE)
+        await ledger.mark_ambiguous(conn, KEY, owner, "timeout", timedelta(0))
+        after = await _updates(conn)
+        assert (after[0] - before[0], after[1] - before[1]) == (3, 3)
+        assert await ledger_rows_in_doubt(conn) == {"calling": 0, "ambiguous": 1}
 
 
 async def test_a_row_is_calling_from_right_before_the_provider_call_and_still_counts(
