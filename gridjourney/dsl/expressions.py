@@ -4,8 +4,9 @@ Language: Python expression syntax over the names `event`, `customer` and `journ
 inside `wait_for` and `goal` conditions, where `event` is the awaited event), all plain dicts.
 `event.projected_amount` reads the key `projected_amount`; `event["projected_amount"]` does too.
 Allowed: literals, arithmetic, comparisons (also chained and `in`), `and`/`or`/`not`,
-`x if c else y`, and calls of the functions in FUNCTIONS. Nothing else: no other calls, no attribute
-access on anything but those dicts, no names starting with `_`, no comprehensions or lambdas.
+`x if c else y`, and calls of the functions in FUNCTIONS and of the date and history functions
+(dsl/functions.py: now, days_since, local_date, had, in_journey). Nothing else: no other calls, no
+attribute access on anything but those dicts, no names starting with `_`, no comprehensions or lambdas.
 
 Semantics at run time (`evaluate`): a missing key or name, a type error (`None > 1`), a division by
 zero and every other failure raise ExpressionError. Callers decide what that means; the engine treats
@@ -26,6 +27,8 @@ from typing import Any
 
 from simpleeval import EvalWithCompoundTypes
 
+from gridjourney.dsl import functions
+from gridjourney.dsl.functions import FACTS, SIGNATURES, USAGE, Facts, bound_functions, had_arguments
 from gridjourney.events.types import known_event_types
 
 FUNCTIONS: dict[str, Callable[..., Any]] = {
@@ -39,6 +42,8 @@ FUNCTIONS: dict[str, Callable[..., Any]] = {
     "str": str,
     "bool": bool,
 }
+# Every function an expression may call: the plain ones and the date and history ones.
+ALL_FUNCTIONS = (*FUNCTIONS, *SIGNATURES)
 NAMES = ("event", "customer", "journey", "trigger")
 # Keys every event has in its expression view (see EventRef.namespace), besides its payload fields.
 EVENT_ENVELOPE = frozenset({"type", "occurred_at"})
@@ -80,7 +85,10 @@ _NODES: tuple[type[ast.AST], ...] = (
     ast.List,
     ast.Tuple,
     ast.Load,
+    ast.keyword,
 )
+# Close enough to be a typo of a known event type (as the compiler judges triggers' types).
+EVENT_TYPE_CUTOFF = 0.75
 
 
 class ExpressionError(ValueError):
@@ -126,23 +134,52 @@ def event_fields(event_type: str) -> frozenset[str] | None:
     return frozenset(model.model_fields) | EVENT_ENVELOPE
 
 
-def check_expression(expr: str, allowed_fields: Mapping[str, Scope]) -> list[str]:
+def check_expression(expr: str, allowed_fields: Mapping[str, Scope], *, names: bool = True) -> list[str]:
     """Problems with `expr`, or [] when it is fine. Run at load time; never evaluates anything.
 
     `allowed_fields` maps each name the expression may use to the keys it may read from it: a set
     of keys (each holding anything), a Shape (nested keys, string values), or None (any key).
+    `names=False` checks the structure only (no names, no event types: nothing is read from files).
     """
     try:
-        tree = ast.parse(expr.strip(), mode="eval")
+        tree, durations = functions.parse(expr)
     except SyntaxError as error:
         where = f" at character {error.offset}" if error.offset else ""
         return [f"not a valid expression: {error.msg}{where}"]
     problems: list[str] = []
-    _visit(tree, allowed_fields, problems)
+    _visit(tree, allowed_fields, problems, names)
+    if not names:
+        return [p for p in dict.fromkeys(problems) if not p.startswith("unknown name")]
     shapes = {name: as_shape(scope) for name, scope in allowed_fields.items()}
     problems.extend(_check_fields(tree, shapes))
     problems.extend(_check_literals(tree, shapes))
+    problems.extend(_check_durations(tree, durations))
     return list(dict.fromkeys(problems))
+
+
+def _outside_where(tree: ast.AST) -> list[ast.AST]:
+    """The nodes of `tree` but those of had()'s `where`, which reads a past event, not this one."""
+    skipped: set[int] = set()
+    for call in functions.calls(tree, "had"):
+        where = had_arguments(call)[2]
+        if where is not None:
+            skipped.update(id(node) for node in ast.walk(where))
+    return [node for node in ast.walk(tree) if id(node) not in skipped]
+
+
+def _check_durations(tree: ast.AST, durations: frozenset[tuple[int, int]]) -> list[str]:
+    """A duration literal (`60d`) is had()'s window; anywhere else it would be mere text."""
+    if not durations:
+        return []
+    windows = {id(had_arguments(call)[1]) for call in functions.calls(tree, "had")}
+    return [
+        f"`{node.value!s}` is a duration: only had()'s `within` takes one; count days with "
+        "days_since(...) (a number)"
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Constant)
+        and (node.lineno, node.col_offset) in durations
+        and id(node) not in windows
+    ]
 
 
 def as_shape(scope: Scope) -> Shape:
@@ -161,7 +198,7 @@ def did_you_mean(name: str, candidates: Iterable[str], what: str) -> str:
     return f"did you mean `{close[0]}`? {what}: {listed}" if close else f"{what}: {listed}"
 
 
-def _visit(node: ast.AST, allowed_fields: Mapping[str, Any], problems: list[str]) -> None:
+def _visit(node: ast.AST, allowed_fields: Mapping[str, Any], problems: list[str], names: bool) -> None:
     """Report forbidden constructs, without descending into them (one message per construct)."""
     if not isinstance(node, _NODES):
         problems.append(f"{_describe(node)} is not allowed in expressions")
@@ -170,32 +207,100 @@ def _visit(node: ast.AST, allowed_fields: Mapping[str, Any], problems: list[str]
     if isinstance(node, ast.Call):
         call_problems = _check_call(node)
         problems.extend(call_problems)
-        children = [] if call_problems else list(node.args)
+        children = [] if call_problems else [*node.args, *(k.value for k in node.keywords)]
+        if not call_problems and isinstance(node.func, ast.Name) and node.func.id == "had":
+            problems.extend(_check_had(node, names))
+            where = had_arguments(node)[2]
+            children = [child for child in children if child is not where]
     elif isinstance(node, ast.Attribute) and node.attr.startswith("_"):
         problems.append(f"`.{node.attr}`: names starting with `_` are not allowed")
+    elif isinstance(node, ast.Name) and node.id.startswith("_"):
+        problems.append(f"`{node.id}`: names starting with `_` are not allowed")
     elif isinstance(node, ast.Name) and node.id not in allowed_fields:
-        if node.id in FUNCTIONS:
+        if node.id in ALL_FUNCTIONS:
             problems.append(f"`{node.id}` is a function: call it, e.g. {node.id}(...)")
         elif node.id.lower() in CONSTANTS:
             problems.append(f"unknown name `{node.id}`: write `{CONSTANTS[node.id.lower()]}`")
         else:
             problems.append(f"unknown name `{node.id}`; use {_names(allowed_fields)}")
     for child in children:
-        _visit(child, allowed_fields, problems)
+        _visit(child, allowed_fields, problems, names)
 
 
 def _check_call(node: ast.Call) -> list[str]:
-    if not isinstance(node.func, ast.Name) or node.func.id not in FUNCTIONS:
-        return [f"calling `{ast.unparse(node.func)}` is not allowed; functions: {', '.join(FUNCTIONS)}"]
-    if node.keywords or any(isinstance(arg, ast.Starred) for arg in node.args):
-        return [f"`{node.func.id}` takes plain positional arguments only"]
+    if not isinstance(node.func, ast.Name):
+        return [f"calling `{ast.unparse(node.func)}` is not allowed; functions: {', '.join(ALL_FUNCTIONS)}"]
+    name = node.func.id
+    if name not in ALL_FUNCTIONS:
+        return [
+            f"calling `{name}` is not allowed: unknown function; "
+            + did_you_mean(name, ALL_FUNCTIONS, "functions")
+        ]
+    starred = any(isinstance(arg, ast.Starred) for arg in node.args)
+    if name in FUNCTIONS:
+        return [f"`{name}` takes plain positional arguments only"] if node.keywords or starred else []
+    if starred or any(k.arg is None for k in node.keywords):
+        return [f"`{name}` takes plain arguments only; write e.g. {USAGE[name]}"]
+    least, most, keywords = SIGNATURES[name]
+    usage = f"write e.g. {USAGE[name]}"
+    unknown = [k.arg for k in node.keywords if k.arg not in keywords]
+    if unknown:
+        takes = f"it takes {', '.join(keywords)}" if keywords else "it takes no named arguments"
+        return [f"`{name}()` has no argument `{unknown[0]}`: {takes}; {usage}"]
+    count = len(node.args)
+    if not least <= count <= most:
+        wanted = f"{least}" if least == most else f"{least} to {most}"
+        plural = "" if wanted == "1" else "s"
+        return [f"`{name}()` takes {wanted} argument{plural}, not {count}; {usage}"]
+    if name == "had" and count == 2 and any(k.arg == "within" for k in node.keywords):
+        return [f"`had()` was given its window twice; {usage}"]
+    if name in ("had", "in_journey") and not (
+        isinstance(node.args[0], ast.Constant) and isinstance(node.args[0].value, str)
+    ):
+        what = "an event type" if name == "had" else "a journey id"
+        return [f"`{name}()` takes {what} written as text; {usage}"]
     return []
+
+
+def _check_had(node: ast.Call, names: bool) -> list[str]:
+    """had()'s window is a bounded duration; with `names`, its event type is known and its `where`
+    reads that type's fields (checked like any expression, with `event` the past event)."""
+    type_node, within, where = had_arguments(node)
+    assert isinstance(type_node, ast.Constant)  # _check_call made sure
+    event_type = str(type_node.value)
+    problems = []
+    window = functions.window_problem(within)
+    if window is not None:
+        problems.append(window)
+    if not names:
+        return problems
+    fields = event_fields(event_type)
+    if fields is None:
+        known = sorted(known_event_types())
+        close = difflib.get_close_matches(event_type, known, n=1, cutoff=EVENT_TYPE_CUTOFF)
+        hint = (
+            f"did you mean `{close[0]}`?"
+            if close
+            else "declare it in events/*.yaml, or see `journeys schema`"
+        )
+        problems.append(f"had(): unknown event type `{event_type}`; {hint}")
+    elif where is not None:
+        text = ast.unparse(where)
+        for problem in check_expression(text, {"event": fields}):
+            if "had()" in problem or "in_journey" in problem:
+                continue
+            problems.append(f"had()'s where {text!r}: {problem}")
+        if any(functions.uses_functions(text, [n]) for n in SIGNATURES):
+            problems.append(
+                f"had()'s where {text!r}: reads the past event only (no date or history functions)"
+            )
+    return problems
 
 
 def _check_fields(tree: ast.AST, shapes: Mapping[str, Shape]) -> list[str]:
     """`event.x` / `event["x"]` / `customer.scores.y` must name known keys, all the way down."""
     problems = []
-    for node in ast.walk(tree):
+    for node in _outside_where(tree):
         chain = _chain(node)
         if chain is None or chain[0] not in shapes:
             continue
@@ -237,7 +342,7 @@ def shape_at(chain: list[str], shapes: Mapping[str, Shape]) -> Shape | None:
 def _check_literals(tree: ast.AST, shapes: Mapping[str, Shape]) -> list[str]:
     """`customer.segment == 'evening_peek'` compares with a value the name never has."""
     problems = []
-    for node in ast.walk(tree):
+    for node in _outside_where(tree):
         if not isinstance(node, ast.Compare):
             continue
         operands = [node.left, *node.comparators]
@@ -290,10 +395,10 @@ def _chain(node: ast.AST) -> list[str] | None:
 def fields_read(expr: str, name: str) -> frozenset[str]:
     """The keys `expr` reads from `name` (`event.x`, `event["x"]`); empty when it does not parse."""
     try:
-        tree = ast.parse(expr.strip(), mode="eval")
+        tree, _ = functions.parse(expr)
     except SyntaxError:
         return frozenset()
-    found = (_first_key(node) for node in ast.walk(tree))
+    found = (_first_key(node) for node in _outside_where(tree))
     return frozenset(key for root, key in found if root == name and key is not None)
 
 
@@ -335,7 +440,9 @@ def _names(allowed_fields: Mapping[str, Any]) -> str:
 
 
 class _Evaluator(EvalWithCompoundTypes):  # type: ignore[misc]  # simpleeval ships no type hints
-    """simpleeval with attribute access narrowed to reading keys of dicts."""
+    """simpleeval with attribute access narrowed to reading keys of dicts, and had() read from facts."""
+
+    facts: Facts | None = None
 
     def _eval_attribute(self, node: ast.Attribute) -> Any:
         if node.attr.startswith("_"):
@@ -349,6 +456,17 @@ class _Evaluator(EvalWithCompoundTypes):  # type: ignore[misc]  # simpleeval shi
             raise ExpressionError(f"missing key `{ast.unparse(node)}`")
         return value[node.attr]
 
+    def _eval_call(self, node: ast.Call) -> Any:
+        if isinstance(node.func, ast.Name) and node.func.id == "had":
+            # `where` is not evaluated here: the loader did, over the past events (dsl/functions.py)
+            event_type, within, where = had_arguments(node)
+            if self.facts is None:
+                raise ExpressionError("had() has no facts here (a date or history is not known)")
+            return self.facts.had(
+                self._eval(event_type), self._eval(within), None if where is None else ast.unparse(where)
+            )
+        return super()._eval_call(node)
+
     def _eval_subscript(self, node: ast.Subscript) -> Any:
         container = self._eval(node.value)
         key = self._eval(node.slice)
@@ -360,22 +478,26 @@ class _Evaluator(EvalWithCompoundTypes):  # type: ignore[misc]  # simpleeval shi
 
 @lru_cache(maxsize=1024)
 def _parse(expr: str) -> ast.Expression:
-    """Parsed and checked once per expression text (same result every time: safe in workflows)."""
-    anything: dict[str, None] = dict.fromkeys(NAMES)
-    structural = [p for p in check_expression(expr, anything) if not p.startswith("unknown name")]
+    """Parsed and checked once per expression text (same result every time: safe in workflows).
+    Only the structure is checked here: names and event types were checked when the journey loaded."""
+    structural = check_expression(expr, dict.fromkeys(NAMES), names=False)
     if structural:
         raise ExpressionError("; ".join(structural))
-    return ast.parse(expr.strip(), mode="eval")
+    return functions.parse(expr)[0]
 
 
 def evaluate(expr: str, namespace: Mapping[str, Any]) -> Any:
     """The value of `expr` with `namespace` (e.g. {"event": {...}, "customer": {...}, "journey": {...}}).
+    The date and history functions read the namespace's Facts (under FACTS), if it has them.
 
     Raises ExpressionError for every failure, including a key the dicts lack.
     """
     tree = _parse(expr)
+    facts = namespace.get(FACTS)
     # copies: simpleeval adds its own entries to the dicts it is given
-    evaluator = _Evaluator(functions=dict(FUNCTIONS), names=dict(namespace))
+    names = {name: value for name, value in namespace.items() if name != FACTS}
+    evaluator = _Evaluator(functions={**FUNCTIONS, **bound_functions(facts)}, names=names)
+    evaluator.facts = facts
     try:
         return evaluator.eval(expr.strip(), previously_parsed=tree.body)
     except ExpressionError:
