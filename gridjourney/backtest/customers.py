@@ -30,6 +30,8 @@ STATE_EVENT_TYPES = frozenset(
         "push.unsubscribed",
     }
 )
+# A cohort's audience also reads program enrolments (projections/programs.py).
+PROGRAM_EVENT_TYPES = frozenset({"program.enrolled", "program.unenrolled"})
 # How a STOP reply shows in the log: consent revoked by SMS reply (inbound/), or the carrier's opt-out.
 STOP_METHODS = frozenset({"sms_reply"})
 STOP_SUPPRESSIONS = frozenset({"carrier_opt_out", "stop"})
@@ -43,6 +45,9 @@ class CustomerState:
     consent_methods: dict[tuple[str, str], str | None] = field(default_factory=dict)
     suppressed: dict[tuple[str, str], str] = field(default_factory=dict)
     push_endpoints: list[str] = field(default_factory=list)
+    profiled: bool = False  # a customer.created or customer.updated made them a row of `customers`
+    erased: bool = False
+    programs: set[str] = field(default_factory=set)  # current enrolments (customer_programs)
 
 
 class Customers:
@@ -56,7 +61,7 @@ class Customers:
         return self._states.get(customer_id)
 
     def apply(self, event: StoredEvent) -> None:
-        """One state event (STATE_EVENT_TYPES); other types change nothing."""
+        """One state event (STATE_EVENT_TYPES, PROGRAM_EVENT_TYPES); other types change nothing."""
         if event.customer_id is None:
             return
         if event.type in ("customer.created", "customer.updated"):
@@ -70,6 +75,12 @@ class Customers:
         payload = event.payload
         if event.type == "customer.erased":
             state.record = state.record.model_copy(update={name: None for name in PERSONAL_FIELDS})
+            state.erased = True
+            state.programs.clear()
+        elif event.type == "program.enrolled":
+            state.programs.add(str(payload["program"]))
+        elif event.type == "program.unenrolled":
+            state.programs.discard(str(payload["program"]))
         elif event.type == "consent.changed":
             key = (payload["channel"], payload["purpose"])
             state.consents[key] = bool(payload["granted"])
@@ -100,6 +111,11 @@ class Customers:
         merged = {**current.attributes, **attributes}
         changes["attributes"] = {key: value for key, value in merged.items() if value is not None}
         state.record = current.model_copy(update=changes)
+        state.profiled = True
+
+    def all(self) -> list[CustomerState]:
+        """Every customer folded so far, in customer id order (a cohort audience's order)."""
+        return [self._states[customer_id] for customer_id in sorted(self._states)]
 
     def set_attribute(self, customer_id: str, name: str, value: Any) -> None:
         """An `update` step's write (the engine appends customer.updated; here it is folded at once)."""

@@ -1,5 +1,5 @@
-"""All SQL of a backtest: the log's events it replays, and the other journeys' messages the send
-ledger counts against frequency caps. Read only."""
+"""All SQL of a backtest: the log's events it replays, the other journeys' messages the send ledger
+counts against frequency caps, and which outage incidents duplicate others. Read only."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gridjourney.activities.ledger_rows import RESERVED
-from gridjourney.db.tables import events, send_ledger
+from gridjourney.db.tables import events, outages, send_ledger
 from gridjourney.events.models import StoredEvent
 from gridjourney.events.store import EventStore
 
@@ -71,3 +71,12 @@ async def other_journeys_sends(
         for row in rows
         if row.purpose is not None and row.channel is not None and row.reserved_at is not None
     ]
+
+
+async def canonical_incidents(conn: AsyncConnection) -> dict[str, str]:
+    """incident id → the incident it was found to duplicate (router/cohorts.py keys outage runs by
+    it), for the incidents that have one other than themselves."""
+    query = select(outages.c.incident_id, outages.c.canonical_incident_id).where(
+        outages.c.canonical_incident_id != outages.c.incident_id
+    )
+    return {row.incident_id: row.canonical_incident_id for row in await conn.execute(query)}

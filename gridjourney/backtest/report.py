@@ -1,6 +1,7 @@
 """What a backtest found: per step, the customers who reached it, the messages it would send (per
 channel, template and locale), the messages held back and why, and the first example customers; for
-the journey, the entries, the entries kept out by the re-entry rule, the holdout, exits and goals.
+the journey, the entries (a cohort's members), the entries kept out by the re-entry rule, the holdout,
+exits and goals, and what was not replayed.
 `as_json` is what `--json` prints and POST /v1/journeys/backtest returns."""
 
 from __future__ import annotations
@@ -64,6 +65,10 @@ class BacktestReport:
     exits: Counter[str] = field(default_factory=Counter)  # completed, an exit_on event, unknown_customer
     still_active: int = 0  # at the end of the replay's horizon
     steps: dict[str, StepReport] = field(default_factory=dict)
+    # cohort journeys (backtest/cohort_replay.py): runs started, runs whose audience failed (by reason)
+    cohort_runs: int = 0
+    failed_runs: Counter[str] = field(default_factory=Counter)
+    not_replayed: list[str] = field(default_factory=list)  # what the replay left out, for people
 
     def as_json(self) -> dict[str, Any]:
         messages: Counter[str] = Counter()
@@ -90,6 +95,9 @@ class BacktestReport:
             "suppressed_by_reason": dict(sorted(suppressed.items())),
             "deferred_quiet_hours": sum(step.deferred for step in self.steps.values()),
             "steps": [step.as_json() for step in self.steps.values()],
+            "cohort_runs": self.cohort_runs,
+            "failed_runs": dict(sorted(self.failed_runs.items())),
+            "not_replayed": list(self.not_replayed),
         }
 
 
@@ -108,6 +116,8 @@ def report_text(report: BacktestReport) -> str:
         f"(by channel tried: {_counts(data['suppressed_by_reason'])}); "
         f"deferred by quiet hours: {data['deferred_quiet_hours']}",
     ]
+    if report.cohort_runs:
+        lines.append(f"  cohort runs: {report.cohort_runs} (audience failed: {_counts(report.failed_runs)})")
     if report.entry_examples:
         lines.append(f"  e.g. {', '.join(report.entry_examples)}")
     for step in report.steps.values():
@@ -124,6 +134,7 @@ def report_text(report: BacktestReport) -> str:
             lines.append(f"      deferred by quiet hours: {step.deferred} (sent later, counted above)")
         if step.examples:
             lines.append(f"      e.g. {', '.join(step.examples)}")
+    lines.extend(f"  not replayed: {what}" for what in report.not_replayed)
     return "\n".join(lines)
 
 

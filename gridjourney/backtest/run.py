@@ -9,12 +9,14 @@ from pathlib import Path
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gridjourney.backtest import queries
+from gridjourney.backtest.cohort_replay import COHORT_STATE_EVENT_TYPES, CohortReplay
 from gridjourney.backtest.customers import STATE_EVENT_TYPES
 from gridjourney.backtest.replay import ALL_CHANNELS, Replay
 from gridjourney.backtest.report import BacktestReport
 from gridjourney.dsl.schema import Channel, CompiledJourney
 from gridjourney.events.store import EventStore
 from gridjourney.policy.model import Policy
+from gridjourney.router.cohorts import cohort_listened_types
 from gridjourney.router.matching import listened_event_types
 
 
@@ -24,10 +26,8 @@ class NotReplayable(ValueError):
 
 def check_replayable(journey: CompiledJourney) -> None:
     """Raises NotReplayable for a journey a backtest cannot replay (before any database work)."""
-    if journey.definition.mode != "per_customer":
-        raise NotReplayable(
-            "a backtest replays per-customer journeys; a cohort journey's audience is not replayed"
-        )
+    if journey.definition.mode == "cohort" and journey.definition.cohort is None:
+        raise NotReplayable("a cohort journey without a `cohort` block is not replayed")
 
 
 async def backtest(
@@ -40,18 +40,36 @@ async def backtest(
     templates_dir: Path | None = None,
     channels: tuple[Channel, ...] = ALL_CHANNELS,
 ) -> BacktestReport:
-    """The report of replaying [start, end). Raises NotReplayable for a cohort journey or an empty
-    or reversed period (the report of a period without events has `events_in_range` 0)."""
+    """The report of replaying [start, end), per customer or, for a cohort journey, per run
+    (backtest/cohort_replay.py). Raises NotReplayable for an empty or reversed period (the report of
+    a period without events has `events_in_range` 0)."""
     check_replayable(journey)
     if start.tzinfo is None or end.tzinfo is None:
         raise NotReplayable("give the period's bounds with a time zone")
     if end <= start:
         raise NotReplayable(f"the period ends ({end.isoformat()}) before it starts ({start.isoformat()})")
+    cohort = journey.definition.mode == "cohort"
+    replay: Replay | CohortReplay
     try:
-        replay = Replay(journey, policy, start, end, templates_dir=templates_dir, channels=channels)
+        if cohort:
+            async with engine.connect() as conn:
+                canonical = await queries.canonical_incidents(conn)
+            replay = CohortReplay(
+                journey,
+                policy,
+                start,
+                end,
+                templates_dir=templates_dir,
+                channels=channels,
+                canonical_incidents=canonical,
+            )
+        else:
+            replay = Replay(journey, policy, start, end, templates_dir=templates_dir, channels=channels)
     except ValueError as error:
         raise NotReplayable(str(error)) from error
-    routed = {t.event for t in journey.definition.trigger} | listened_event_types(journey)
+    triggers = {t.event for t in journey.definition.trigger}
+    routed = triggers | (cohort_listened_types(journey) if cohort else listened_event_types(journey))
+    state_types = COHORT_STATE_EVENT_TYPES if cohort else STATE_EVENT_TYPES
     longest_cap = max((cap.per for rules in policy.purposes.values() for cap in rules.caps), default=None)
     store = EventStore(engine)
     async with engine.connect() as conn:
@@ -62,6 +80,6 @@ async def backtest(
             sends = await queries.other_journeys_sends(conn, journey.journey_id, start - longest_cap, end)
             for customer_id, at, purpose, channel in sends:
                 replay.seed_send(customer_id, at, purpose, channel)
-        async for event in queries.replayed_events(conn, store, STATE_EVENT_TYPES, routed, start, end):
+        async for event in queries.replayed_events(conn, store, state_types, routed, start, end):
             replay.feed(event)
     return replay.finish()
