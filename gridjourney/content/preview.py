@@ -21,6 +21,7 @@ from gridjourney.content.render import (
     template_variables,
 )
 from gridjourney.content.sms import sms_segments
+from gridjourney.dsl.schedule import SCHEDULE_EVENT
 from gridjourney.dsl.schema import JourneyDefinition, SendStep, SplitStep, WaitForStep
 from gridjourney.dsl.vocabulary import AttributeSpec, CustomerAttributes
 from gridjourney.events.types import known_event_types
@@ -62,6 +63,9 @@ def _sample(annotation: Any, name: str) -> Any:
 
 def sample_event(event_type: str) -> dict[str, Any]:
     """The event as templates see it, with sample values for every payload field."""
+    if event_type == SCHEDULE_EVENT:  # a schedule trigger's fire (dsl/schedule.py)
+        fire = {"scheduled_for": SAMPLE_TIME, "journey_id": "JOURNEY_ID-0001"}
+        return {**fire, "type": event_type, "occurred_at": SAMPLE_TIME}
     model = known_event_types()[event_type]  # built-in or declared in events/*.yaml
     payload = {name: _sample(field.annotation, name) for name, field in model.model_fields.items()}
     return {**payload, "type": event_type, "occurred_at": SAMPLE_TIME}

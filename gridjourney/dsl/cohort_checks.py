@@ -46,14 +46,20 @@ def check_cohort(
     if definition.cohort is None:
         yield from _dr_performance_needs_cohort(definition, positions)
         return
-    yield from _per_customer_only(definition, positions)
-    yield from _run_expressions_without_customer(definition, positions)
-    yield from _dr_performance_needs_dr_trigger(definition, positions)
+    yield from check_run_wide(definition, positions)
     yield from _check_block(definition, definition.cohort, positions, event_scope)
     key_fields = fields_read(definition.cohort.key, "event")
     if event_scope is not None and not key_fields <= event_scope:
         key_fields = frozenset()  # the key itself is reported; its fields would be reported again here
     yield from _heard_events_carry_the_key(definition, definition.cohort, key_fields, positions)
+
+
+def check_run_wide(definition: JourneyDefinition, positions: Positions) -> Iterator[JourneyError]:
+    """What one run over a whole audience cannot do, whatever starts it: an event (`cohort`) or a
+    schedule (dsl/schedule_checks.py)."""
+    yield from _per_customer_only(definition, positions)
+    yield from _run_expressions_without_customer(definition, positions)
+    yield from _dr_performance_needs_dr_trigger(definition, positions)
 
 
 def _dr_performance_needs_cohort(

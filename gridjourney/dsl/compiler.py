@@ -41,6 +41,8 @@ from gridjourney.dsl.loader import (
 )
 from gridjourney.dsl.pointing import pointed_error
 from gridjourney.dsl.run_vars import check_split_vars, vars_at_steps
+from gridjourney.dsl.schedule import SCHEDULE_EVENT_FIELDS
+from gridjourney.dsl.schedule_checks import check_schedule
 from gridjourney.dsl.schema import (
     END,
     SCORE_MODELS,
@@ -76,6 +78,10 @@ def definition_hash(definition: JourneyDefinition) -> str:
     data = definition.model_dump(mode="json")
     if data.get("cohort") is None:  # per-customer journeys published before cohort mode existed
         data.pop("cohort", None)
+    for trigger in data["trigger"]:  # event triggers published before schedule triggers existed
+        for key in ("schedule", "audience"):
+            if trigger.get(key) is None:
+                trigger.pop(key, None)
     for step in data["steps"]:
         # A key added to the language after journeys were published: unset, it leaves their hash as
         # it was, so publishing an unchanged file makes no new version.
@@ -154,7 +160,11 @@ def check_journey(
         *_check_scores(definition, positions),
         *_check_graph(definition, positions),
         *check_split_vars(definition, positions),
-        *check_cohort(definition, positions, trigger_fields(definition)),
+        *(
+            check_schedule(definition, positions)
+            if definition.schedule is not None
+            else check_cohort(definition, positions, trigger_fields(definition))
+        ),
     ]
     if templates_dir is not None:
         customer = journey_customer_shape(definition)
@@ -270,7 +280,7 @@ def _check_event_types(definition: JourneyDefinition, positions: Positions) -> I
 
     known = known_event_types()
     refs: list[tuple[DataPath, str]] = [
-        (("trigger", i, "event"), t.event) for i, t in enumerate(definition.trigger)
+        (("trigger", i, "event"), t.event) for i, t in enumerate(definition.trigger) if t.schedule is None
     ]
     refs += [(_exit_path(definition, i), event) for i, event in enumerate(definition.exit_event_types)]
     if definition.goal is not None:
@@ -319,7 +329,7 @@ def trigger_fields(definition: JourneyDefinition) -> Fields:
     """Keys `event` has in steps and templates: those of every trigger's payload (any may start it)."""
     fields: frozenset[str] | None = None
     for trigger in definition.trigger:
-        known = event_fields(trigger.event)
+        known = SCHEDULE_EVENT_FIELDS if trigger.schedule is not None else event_fields(trigger.event)
         if known is None:
             return None  # reported as an unknown event type; do not pile up follow-on errors
         fields = known if fields is None else fields & known
@@ -338,6 +348,8 @@ def journey_customer_shape(definition: JourneyDefinition) -> Shape | None:
 def steps_event_scope(definition: JourneyDefinition, customer: Shape | None) -> Scope:
     """What `event` has in steps: one trigger's shape, nested fields included; of several triggers,
     the keys they all have."""
+    if definition.schedule is not None:
+        return SCHEDULE_EVENT_FIELDS
     if len(definition.trigger) == 1:
         return event_shape(definition.trigger[0].event, customer)
     return trigger_fields(definition)

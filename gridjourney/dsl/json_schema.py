@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from gridjourney.content.filters import FILTERS
+from gridjourney.dsl.schedule import MONTHS, WEEKDAYS
 from gridjourney.dsl.schema import SCORE_MODELS, JourneyDefinition, WaitSpec
 
 # One example per property, by the schema definition ("Journey": the file itself) and property name.
@@ -64,7 +65,20 @@ EXAMPLES: dict[str, dict[str, Any]] = {
     },
     "ExitOnSpec": {"event": "usage.reduced", "when": "event.kwh_saved >= 50"},
     "TargetSpec": {"kw": "event.target_kw", "rank_by": "expected_reduction"},
-    "TriggerSpec": {"event": "bill.projection_updated", "when": "event.days_left >= 7"},
+    "TriggerSpec": {
+        "event": "bill.projection_updated",
+        "when": "event.days_left >= 7",
+        "schedule": {"month": "november", "day": 1, "at": "10:00"},
+        "audience": "customer.heating == 'electric'",
+    },
+    "ScheduleSpec": {
+        "cron": "0 10 1 11 *",
+        "at": "10:00",
+        "month": "november",
+        "day": 1,
+        "weekday": "monday",
+        "zone": "America/New_York",
+    },
     "UpdateNotice": {
         "event": "outage.etr_updated",
         "send": {"channels": ["sms"], "template": "outage_etr_updated"},
@@ -143,6 +157,7 @@ def journey_json_schema(event_types: Iterable[str] | None = None) -> dict[str, A
         "`{{ event.amount | money(event.currency) }}`.",
     }
     defs["ScoreSpec"]["properties"]["model"]["enum"] = sorted(SCORE_MODELS)
+    _schedule_trigger(defs)
     _add_examples(document, defs)
     document["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     document["title"] = "gridjourney journey"
@@ -193,3 +208,21 @@ def _add_examples(document: dict[str, Any], defs: dict[str, Any]) -> None:
         holder = document if definition == "Journey" else defs[definition]
         for name, prop in holder["properties"].items():
             prop["examples"] = [examples[name]]
+
+
+def _schedule_trigger(defs: dict[str, Any]) -> None:
+    """A trigger names an `event`, or is a `schedule` with its `audience` (the model fills in the
+    fire's event type); the calendar keys take one value or a list, months and weekdays by name."""
+    trigger = defs["TriggerSpec"]
+    trigger["required"] = [name for name in trigger.get("required", []) if name != "event"]
+    trigger["anyOf"] = [{"required": ["event"]}, {"required": ["schedule", "audience"]}]
+    properties = defs["ScheduleSpec"]["properties"]
+    named = {"month": (MONTHS, 1, 12), "weekday": (WEEKDAYS, 0, 6), "day": ((), 1, 31)}
+    for key, (names, low, high) in named.items():
+        one: list[dict[str, Any]] = [{"type": "integer", "minimum": low, "maximum": high}]
+        if names:
+            one.append({"type": "string", "enum": list(dict.fromkeys([*names, *(n[:3] for n in names)]))})
+        properties[key] = {
+            "description": properties[key]["description"],
+            "anyOf": [*one, {"type": "array", "items": {"anyOf": one}, "minItems": 1}, {"type": "null"}],
+        }

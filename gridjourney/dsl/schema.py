@@ -23,6 +23,7 @@ from pydantic import (
 )
 
 from gridjourney.dsl.durations import Duration
+from gridjourney.dsl.schedule import SCHEDULE_EVENT, ScheduleSpec
 from gridjourney.dsl.windows import WINDOWS_JSON_SCHEMA, TimeWindow, check_no_overlap, windows_from_text
 
 Channel = Literal["sms", "email", "push"]
@@ -322,6 +323,33 @@ class TriggerSpec(Strict):
     when: Expression | None = Field(
         None, description="Start only when this holds for the event (and the customer)."
     )
+    schedule: ScheduleSpec | None = Field(
+        None,
+        description="Instead of `event`: start at set times, in the utility's time zone "
+        '(`{month: november, day: 1, at: "10:00"}` or `{cron: "0 10 1 11 *"}`), once per fire as a '
+        "cohort run over `audience`. Its messages see the fire as `event` (`event.scheduled_for`).",
+    )
+    audience: Expression | None = Field(
+        None,
+        description="With `schedule`: who the run reaches, an expression over `customer`, e.g. "
+        "\"customer.heating == 'electric'\" (`True`: every customer).",
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _scheduled(cls, value: Any) -> Any:
+        # a schedule trigger's runs see the fire as their event (dsl/schedule.py)
+        if isinstance(value, dict) and "schedule" in value and "event" not in value:
+            return {**value, "event": SCHEDULE_EVENT}
+        return value
+
+    @model_validator(mode="after")
+    def _audience_with_schedule(self) -> TriggerSpec:
+        if self.schedule is not None and self.event != SCHEDULE_EVENT:
+            raise ValueError("a trigger is an `event` or a `schedule`, not both")
+        if (self.schedule is None) != (self.audience is None):
+            raise ValueError("`schedule` and `audience` go together: who a scheduled journey reaches")
+        return self
 
 
 class EntrySpec(Strict):
@@ -454,7 +482,8 @@ class JourneyDefinition(Strict):
     mode: Literal["per_customer", "cohort"] = Field(
         "per_customer",
         description="`per_customer`: one run per customer and entry. `cohort`: one run per triggering "
-        "event (a DR event, an outage incident) for its whole audience (needs `cohort`).",
+        "event (a DR event, an outage incident) for its whole audience (needs `cohort`), or per fire "
+        "of a `schedule` trigger (implied by it).",
     )
     cohort: CohortSpec | None = Field(
         None, description="Cohort mode: what makes one run and who its audience is (with `mode: cohort`)."
@@ -465,7 +494,9 @@ class JourneyDefinition(Strict):
         "(safety triggers and templates marked `Purpose: safety` only; skips quiet hours and caps)."
     )
     trigger: list[TriggerSpec] = Field(
-        min_length=1, description="The events that start the journey (one, or a list: any of them)."
+        min_length=1,
+        description="The events that start the journey (one, or a list: any of them), or one "
+        "`schedule` with its `audience`.",
     )
     entry: EntrySpec = Field(EntrySpec(), description="Re-entry rule and hold-out.")
     exit_on: list[str | ExitOnSpec] = Field(
@@ -508,13 +539,33 @@ class JourneyDefinition(Strict):
         ]
         return plain, conditions
 
+    @model_validator(mode="before")
+    @classmethod
+    def _scheduled_is_cohort(cls, value: Any) -> Any:
+        # a schedule trigger runs as a cohort: `mode` may be left out
+        if isinstance(value, dict) and "mode" not in value and _has_schedule(value.get("trigger")):
+            return {**value, "mode": "cohort"}
+        return value
+
+    @property
+    def schedule(self) -> TriggerSpec | None:
+        """The schedule trigger, when the journey starts at set times (dsl/schedule.py)."""
+        return next((trigger for trigger in self.trigger if trigger.schedule is not None), None)
+
     @model_validator(mode="after")
     def _cohort_with_mode(self) -> JourneyDefinition:
-        if self.mode == "cohort" and self.cohort is None:
+        if self.schedule is not None and self.mode != "cohort":
+            raise ValueError("a schedule trigger runs as a cohort: leave `mode` out (or `mode: cohort`)")
+        if self.mode == "cohort" and self.cohort is None and self.schedule is None:
             raise ValueError("mode cohort needs a `cohort` block")
         if self.mode != "cohort" and self.cohort is not None:
             raise ValueError("a `cohort` block needs `mode: cohort`")
         return self
+
+
+def _has_schedule(trigger: Any) -> bool:
+    items = trigger if isinstance(trigger, list) else [trigger]
+    return any(isinstance(item, dict) and "schedule" in item for item in items)
 
 
 AnyStep = (
