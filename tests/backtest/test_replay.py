@@ -33,7 +33,7 @@ DAY_1 = at("2026-01-05T12:00:00")
 positions = itertools.count(1)
 
 
-def stored(event_type: str, customer_id: str, when: datetime, **payload: Any) -> StoredEvent:
+def stored(event_type: str, customer_id: str | None, when: datetime, **payload: Any) -> StoredEvent:
     return StoredEvent(
         event_id=uuid.uuid4(),
         type=event_type,

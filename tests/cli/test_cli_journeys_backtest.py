@@ -88,10 +88,6 @@ def test_bad_dates_and_bad_journeys_are_one_line_naming_the_file(tmp_path: Path,
     assert stderr == f"{journey_file}: --from: '2026-13-01' is not a day (YYYY-MM-DD) or an ISO 8601 time\n"
     code, _, stderr = invoke(str(journey_file), "--from", "2026-02-01", "--to", "2026-01-31")
     assert code == 2 and stderr.startswith(f"{journey_file}: --to: the period ends")
-    cohort = (str(ROOT / "journeys" / "dr_event.yaml"), "--templates", str(ROOT / "templates"))
-    code, _, stderr = invoke(*cohort, "--from", "2026-01-01", "--to", "2026-01-31")
-    assert code == 2, stderr
-    assert "a backtest replays per-customer journeys" in stderr and stderr.count("\n") == 1
     broken = tmp_path / "broken.yaml"
     broken.write_text(JOURNEY.replace("bill.projection_updated", "bill.projection_update"))
     code, _, stderr = invoke(str(broken), "--from", "2026-01-01", "--to", "2026-01-31")

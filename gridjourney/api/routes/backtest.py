@@ -100,6 +100,17 @@ class BacktestResult(BaseModel):
     suppressed_by_reason: dict[str, int]
     deferred_quiet_hours: int
     steps: list[StepResult]
+    cohort_runs: int = Field(
+        0, description="A cohort journey: the runs its triggering events started (one per key)."
+    )
+    failed_runs: dict[str, int] = Field(
+        default_factory=dict, description="A cohort journey: runs whose audience failed, by reason."
+    )
+    not_replayed: list[str] = Field(
+        default_factory=list,
+        description="What the replay left out and how that affects the counts (a DR target's pick, "
+        "on_update notices, dr_performance), for people.",
+    )
 
 
 @router.post(

@@ -1,0 +1,185 @@
+"""A cohort journey's replay in memory (no database): the audience as the log held it at each trigger,
+joins, restorations naming places, updates moving waits, exits, and what is not replayed."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+from gridjourney.backtest.cohort_replay import NOT_REPLAYED, RUN_OVER, CohortReplay
+from gridjourney.dsl.compiler import compile_journey
+from gridjourney.dsl.loader import load_journey_with_positions
+from gridjourney.events.models import StoredEvent
+from gridjourney.policy.model import Policy
+from gridjourney.workflows.assignment import unit_interval
+from tests.backtest.builders import ZONE, at, compiled
+from tests.backtest.test_replay import stored
+
+ROOT = Path(__file__).resolve().parents[2]
+T0 = at("2026-01-05T12:00:00")
+DR = """
+id: peak_rewards
+mode: cohort
+purpose: informational
+trigger: {event: dr.event_scheduled}
+cohort:
+  key: event.dr_event_id
+  audience: {program: event.program, holdout: 0.25}
+  updates: [dr.event_modified]
+exit_on: [dr.event_cancelled]
+steps:
+  - id: notice
+    send: {channels: [sms], template: dr_notice}
+  - id: before_start
+    wait: {until: event.start, before: 1h}
+  - id: reminder
+    send: {channels: [sms], template: dr_reminder}
+"""
+
+
+def on_the_grid(i: int) -> list[StoredEvent]:
+    """Customer c-{i:02d} at premise p-{i}, transformer t-{i % 4}, with an SMS consent."""
+    customer_id = f"c-{i:02d}"
+    created = T0 - timedelta(days=30)
+    return [
+        stored(
+            "customer.created",
+            customer_id,
+            created,
+            name="Ana",
+            phone=f"+1503555{i:04d}",
+            time_zone=ZONE,
+            premise_id=f"p-{i}",
+            transformer_id=f"t-{i % 4}",
+            feeder_id="f-1",
+        ),
+        stored("consent.changed", customer_id, created, channel="sms", purpose="informational", granted=True),
+    ]
+
+
+def replayed(
+    journey_text: str | None,
+    log: list[StoredEvent],
+    policy: Policy,
+    canonical_incidents: dict[str, str] | None = None,
+) -> CohortReplay:
+    if journey_text is None:  # the shipped outage notice
+        path = ROOT / "journeys" / "outage_notice.yaml"
+        definition = load_journey_with_positions(path.read_text(encoding="utf-8"), str(path)).definition
+        journey = compile_journey(definition, version=1, content_hash="test", templates_dir=None)
+    else:
+        journey = compiled(journey_text)
+    replay = CohortReplay(
+        journey,
+        policy,
+        T0 - timedelta(days=1),
+        T0 + timedelta(days=5),
+        canonical_incidents=canonical_incidents,
+    )
+    for event in sorted(log, key=lambda e: (e.occurred_at, e.position)):
+        replay.feed(event)
+    replay.finish()
+    return replay
+
+
+def test_an_outage_run_joins_a_second_report_and_follows_restorations_by_premise(policy: Policy) -> None:
+    log = [event for i in range(8) for event in on_the_grid(i)]
+    log += [
+        stored("outage.detected", None, T0, incident_id="inc-1", transformer_ids=["t-0"]),
+        # a second report the incidents projection found to duplicate inc-1: its customers join the run
+        stored(
+            "outage.detected", None, T0 + timedelta(minutes=1), incident_id="inc-2", transformer_ids=["t-1"]
+        ),
+        # c-01's power is back within the 5-minute hold: no notice for them
+        stored("outage.restored", None, T0 + timedelta(minutes=3), incident_id="inc-1", premise_ids=["p-1"]),
+        stored(
+            "outage.etr_updated",
+            None,
+            T0 + timedelta(minutes=30),
+            incident_id="inc-1",
+            etr="2026-01-05T20:00:00+00:00",
+        ),
+        stored("outage.restored", None, T0 + timedelta(hours=2), incident_id="inc-1", premise_ids=["p-0"]),
+        stored("outage.restored", None, T0 + timedelta(hours=6), incident_id="inc-1"),  # everyone
+        stored("outage.detected", None, T0 + timedelta(days=1), incident_id="inc-1", transformer_ids=["t-2"]),
+    ]
+    report = replayed(None, log, policy, canonical_incidents={"inc-2": "inc-1"}).report
+
+    assert (report.cohort_runs, report.triggers_matched, report.entered) == (1, 3, 4)
+    assert report.blocked_by_reentry == {RUN_OVER: 1}  # the run id stays taken once the run is over
+    assert report.entry_examples == ["c-00", "c-04", "c-01", "c-05"]
+    steps = report.steps
+    assert steps["hold"].outcomes == {"event": 1, "timeout": 3}
+    assert steps["notice"].messages == {("sms", "outage_detected", "en"): 3}
+    assert steps["await_restoration"].outcomes == {"event": 1, "timeout": 2}
+    assert steps["still_working"].examples == ["c-04", "c-05"]
+    assert steps["await_restoration_later"].outcomes == {"event": 2}
+    assert steps["restored"].messages == {("sms", "outage_restored", "en"): 3}
+    assert (report.exits, report.still_active) == ({"completed": 4}, 0)
+    assert report.not_replayed == [NOT_REPLAYED["on_update"]]
+
+
+def test_a_dr_audience_is_the_program_at_the_trigger_and_its_wait_moves_with_the_event(
+    policy: Policy,
+) -> None:
+    log = [event for i in range(12) for event in on_the_grid(i)]
+    log += [
+        stored("program.enrolled", f"c-{i:02d}", T0 - timedelta(days=10), program="ptr")
+        for i in range(0, 12, 2)
+    ]
+    log += [
+        stored("program.unenrolled", "c-02", T0 - timedelta(days=1), program="ptr"),
+        stored("customer.erased", "c-04", T0 - timedelta(days=1)),
+        stored("program.enrolled", "c-11", T0 + timedelta(minutes=5), program="ptr"),  # too late
+        stored(
+            "dr.event_scheduled",
+            None,
+            T0,
+            dr_event_id="dr-1",
+            program="ptr",
+            start=(T0 + timedelta(days=1, hours=3)).isoformat(),
+            end=(T0 + timedelta(days=1, hours=6)).isoformat(),
+        ),
+        # moved to 22:00: the reminder an hour before falls in quiet hours and waits for 08:00
+        stored(
+            "dr.event_modified",
+            None,
+            T0 + timedelta(hours=2),
+            dr_event_id="dr-1",
+            modification_number=1,
+            start=(T0 + timedelta(days=1, hours=10)).isoformat(),
+            end=(T0 + timedelta(days=1, hours=12)).isoformat(),
+        ),
+        stored(
+            "dr.event_scheduled",
+            None,
+            T0 + timedelta(hours=1),
+            dr_event_id="dr-2",
+            program="ptr",
+            start=(T0 + timedelta(days=2)).isoformat(),
+            end=(T0 + timedelta(days=2, hours=2)).isoformat(),
+        ),
+        stored("dr.event_cancelled", None, T0 + timedelta(hours=3), dr_event_id="dr-2"),
+    ]
+    report = replayed(DR, log, policy).report
+
+    members = ["c-00", "c-06", "c-08", "c-10"]
+    later = [*members, "c-11"]  # enrolled between the two events: in dr-2's audience only
+    assert (report.cohort_runs, report.entered) == (2, len(members) + len(later))
+    assert report.entry_examples == members + later
+    held = [
+        (run, c)
+        for run, audience in (("dr-1", members), ("dr-2", later))
+        for c in audience
+        if unit_interval("holdout", f"cohort:peak_rewards:{run}", c) < 0.25
+    ]
+    assert report.holdout == len(held)
+    notice, reminder = report.steps["notice"], report.steps["reminder"]
+    assert notice.held_out == len(held)
+    assert sum(notice.messages.values()) == report.entered - len(held)
+    dr_1_held = sum(1 for run, _ in held if run == "dr-1")
+    # only dr-1's members reach the reminder (dr-2 was cancelled): deferred to 08:00, then sent
+    assert reminder.reached == len(members)
+    assert (reminder.deferred, sum(reminder.messages.values())) == (len(members) - dr_1_held,) * 2
+    assert report.exits == {"completed": len(members), "dr.event_cancelled": len(later)}
+    assert report.not_replayed == []
