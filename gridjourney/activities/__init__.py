@@ -98,7 +98,7 @@ class JourneyActivities:
 
     @activity.defn(name=LOAD_CONTEXT)
     async def load_context(self, request: LoadContextInput) -> CustomerContext:
-        return await load_context(self.engine, request.customer_id)
+        return await load_context(self.engine, request, self.sending.policy.default_time_zone)
 
     @activity.defn(name=RECORD_JOURNEY_EVENT)
     async def record_journey_event(self, request: RecordJourneyEventInput) -> None:

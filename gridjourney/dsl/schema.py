@@ -122,6 +122,12 @@ class WaitSpec(Strict):
         'e.g. "event.start"; a time already past does not wait.',
     )
     before: Duration | None = Field(None, description="With `until`: wake this long before that time.")
+    after: Expression | None = Field(
+        None,
+        description="Wait until `duration` after the time this expression gives (an ISO 8601 timestamp "
+        'with a zone), e.g. "event.due_date" with `duration: 3d`: three days after the due date; a time '
+        "already past does not wait. Before a time: `until` with `before`.",
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -131,9 +137,13 @@ class WaitSpec(Strict):
 
     @model_validator(mode="after")
     def _exactly_one(self) -> WaitSpec:
+        if self.after is not None:  # `duration` is then the time after it
+            if self.until_local_time is not None or self.until is not None or self.before is not None:
+                raise ValueError("`after` goes with `duration` only (`after: event.due_date, duration: 3d`)")
+            return self
         given = [value for value in (self.duration, self.until_local_time, self.until) if value is not None]
         if len(given) != 1:
-            raise ValueError("give exactly one of `duration`, `until_local_time` or `until`")
+            raise ValueError("give exactly one of `duration`, `until_local_time`, `until` or `after`")
         if self.before is not None and self.until is None:
             raise ValueError("`before` goes with `until` only")
         return self
@@ -141,8 +151,8 @@ class WaitSpec(Strict):
 
 class WaitStep(StepBase):
     wait: WaitSpec = Field(
-        description="Pause the journey: for a duration (`wait: 3d`), until a local time of day, or until "
-        "a time the event gives."
+        description="Pause the journey: for a duration (`wait: 3d`), until a local time of day, until "
+        "a time the event gives (`until`, `before`), or a duration after it (`after`, `duration`)."
     )
 
 

@@ -11,11 +11,13 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from gridjourney.dsl.functions import Facts
 from gridjourney.dsl.schema import Channel, CompiledJourney, Purpose
 
 # Activity names (implemented in gridjourney/activities/).
 LOAD_CONTEXT = "load_context"
 RECORD_JOURNEY_EVENT = "record_journey_event"
+RECORD_JOURNEY_EVENTS = "record_journey_events"
 SCORE_CUSTOMER = "score_customer"
 SEND_MESSAGE = "send_message"
 RECORD_SEND_GIVEN_UP = "record_send_given_up"
@@ -101,8 +103,24 @@ class JourneyInput(Contract):
 
 
 # --- activity inputs and outputs ------------------------------------------------------------------
+class HistoryQuery(Contract):
+    """One had() of the journey (dsl/functions.py HistoryUse): the newest event of `event_type`
+    within `within` before `as_of` for which `where` holds."""
+
+    event_type: str
+    within: timedelta
+    where: str | None = None
+
+
 class LoadContextInput(Contract):
     customer_id: str
+    # What the journey's had() and in_journey() read (empty for journeys without them).
+    history: list[HistoryQuery] = Field(default_factory=list)
+    journeys: list[str] = Field(default_factory=list)
+    as_of: datetime | None = Field(None, description="had()'s moment: the workflow's now.")
+    exclude_event_id: str | None = Field(
+        None, description="The event that started the journey: it never counts in had()."
+    )
 
 
 class CustomerContext(Contract):
@@ -115,6 +133,24 @@ class CustomerContext(Contract):
     time_zone: str = "UTC"
     attributes: dict[str, Any] = Field(default_factory=dict)
     exists: bool = True
+    local_zone: str | None = Field(
+        None, description="local_date()'s zone: the customer's own, else the policy's default."
+    )
+    last_seen: dict[str, datetime] | None = Field(
+        None, description="had()'s facts: history key -> the newest matching event's time (None: not asked)."
+    )
+    in_journeys: list[str] | None = Field(
+        None, description="in_journey()'s facts: the asked journeys the customer is in (None: not asked)."
+    )
+
+    def facts(self, now: datetime) -> Facts:
+        """What the date and history functions read at `now` (the workflow's)."""
+        return Facts(
+            now=now,
+            zone=self.local_zone or self.time_zone,
+            last_seen=self.last_seen,
+            journeys=None if self.in_journeys is None else frozenset(self.in_journeys),
+        )
 
     def namespace(self) -> dict[str, Any]:
         """`customer` as expressions and templates see it: the attributes, with the profile's own
@@ -126,16 +162,6 @@ class CustomerContext(Contract):
             "locale": self.locale,
             "time_zone": self.time_zone,
         }
-
-
-class RecordJourneyEventInput(Contract):
-    event_id: str = Field(
-        description="Deterministic (uuid5 of instance id and sequence): retries are idempotent."
-    )
-    type: Literal["journey.entered", "journey.step_completed", "journey.exited", "journey.converted"]
-    customer_id: str
-    occurred_at: datetime
-    payload: dict[str, Any]
 
 
 class SendMessageInput(Contract):
@@ -159,6 +185,10 @@ class SendMessageInput(Contract):
         False,
         description="The workflow waits out quiet hours itself (outcome `deferred`). Histories from "
         "before quiet hours send without it: then a message in quiet hours is suppressed instead.",
+    )
+    journey_events: list[RecordJourneyEventInput] = Field(
+        default_factory=list,
+        description="The run's journey events not yet recorded: appended (idempotently) before the work.",
     )
 
 
@@ -187,6 +217,10 @@ class UpdateCustomerInput(Contract):
     attribute: str
     value: Any
     occurred_at: datetime
+    journey_events: list[RecordJourneyEventInput] = Field(
+        default_factory=list,
+        description="The run's journey events not yet recorded: appended (idempotently) before the work.",
+    )
 
 
 class ScoreCustomerInput(Contract):
@@ -199,6 +233,10 @@ class ScoreCustomerInput(Contract):
     version: int | None = Field(None, description="The model version; None: the latest.")
     max_age: timedelta | None = Field(None, description="A score refreshed less long ago is kept.")
     occurred_at: datetime
+    journey_events: list[RecordJourneyEventInput] = Field(
+        default_factory=list,
+        description="The run's journey events not yet recorded: appended (idempotently) before the work.",
+    )
 
 
 class ScoreOutcome(Contract):

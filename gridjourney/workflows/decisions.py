@@ -14,12 +14,14 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from gridjourney.dsl.expressions import evaluate, evaluate_datetime
+from gridjourney.dsl.functions import FACTS, Facts, HistoryUse, history_uses, journeys_named
 from gridjourney.dsl.schema import (
     END,
     AnyStep,
     BranchStep,
     CompiledJourney,
     EndStep,
+    ExitOnSpec,
     JourneyDefinition,
     ScoreStep,
     SendStep,
@@ -32,7 +34,7 @@ from gridjourney.dsl.schema import (
 )
 from gridjourney.workflows.assignment import split_arm
 from gridjourney.workflows.clock import next_local_time
-from gridjourney.workflows.contracts import EventRef, ScoreOutcome
+from gridjourney.workflows.contracts import EventRef, HistoryQuery, LoadContextInput, ScoreOutcome
 
 # uuid5 namespace of the ids of events a run records.
 EVENT_ID_NAMESPACE = uuid.UUID("6f1c3a52-93d4-4f0e-9b7a-2c51d8e0a4b7")
@@ -75,11 +77,14 @@ def choose_split(step: SplitStep, journey_id: str, customer_id: str) -> SplitArm
 
 def wait_deadline(spec: WaitSpec, now: datetime, namespace: dict[str, Any]) -> datetime:
     """When a `wait` step ends. Raises ExpressionError when `until` gives no timestamp."""
+    if spec.after is not None:  # `duration` after a time the event gives
+        at = evaluate_datetime(spec.after, namespace) + (spec.duration or timedelta(0))
+        return max(now, at)  # a time already past does not wait
     if spec.duration is not None:
         return now + spec.duration
     if spec.until_local_time is not None:
         return next_local_time(now, spec.until_local_time, namespace["customer"]["time_zone"])
-    assert spec.until is not None  # the schema requires exactly one of the three
+    assert spec.until is not None  # the schema requires exactly one of the four
     at = evaluate_datetime(spec.until, namespace) - (spec.before or timedelta(0))
     return max(now, at)  # a time already past does not wait
 
@@ -131,20 +136,65 @@ def journey_namespace(journey: CompiledJourney) -> dict[str, Any]:
     return {"id": journey.journey_id, "version": journey.version}
 
 
-def step_namespace(journey: CompiledJourney, trigger: EventRef, customer: dict[str, Any]) -> dict[str, Any]:
-    """For branches, updates and waits: `event` is the trigger."""
-    return {"event": trigger.namespace(), "customer": customer, "journey": journey_namespace(journey)}
+def step_namespace(
+    journey: CompiledJourney, trigger: EventRef, customer: dict[str, Any], facts: Facts | None = None
+) -> dict[str, Any]:
+    """For branches, updates and waits: `event` is the trigger. `facts`: what the date and history
+    functions read (dsl/functions.py); without them those functions fail (a condition is false)."""
+    namespace: dict[str, Any] = {
+        "event": trigger.namespace(),
+        "customer": customer,
+        "journey": journey_namespace(journey),
+    }
+    if facts is not None:
+        namespace[FACTS] = facts
+    return namespace
 
 
 def event_namespace(
-    journey: CompiledJourney, trigger: EventRef, customer: dict[str, Any], event: EventRef
+    journey: CompiledJourney,
+    trigger: EventRef,
+    customer: dict[str, Any],
+    event: EventRef,
+    facts: Facts | None = None,
 ) -> dict[str, Any]:
     """For wait_for and goal conditions: `event` is the awaited event, `trigger` the trigger."""
     return {
-        **step_namespace(journey, trigger, customer),
+        **step_namespace(journey, trigger, customer, facts),
         "event": event.namespace(),
         "trigger": trigger.namespace(),
     }
+
+
+def expressions(definition: JourneyDefinition) -> list[str]:
+    """Every expression of a journey: conditions of triggers, goal, exits, waits, branches; updates."""
+    found = [trigger.when for trigger in definition.trigger]
+    found.append(definition.goal.when if definition.goal is not None else None)
+    found += [item.when for item in definition.exit_on if isinstance(item, ExitOnSpec)]
+    for step in definition.steps:
+        if isinstance(step, WaitForStep):
+            found.append(step.wait_for.when)
+        elif isinstance(step, BranchStep):
+            found += [case.when for case in step.branch]
+        elif isinstance(step, UpdateStep):
+            found.append(step.update.expression)
+        elif isinstance(step, WaitStep):
+            found += [step.wait.until, step.wait.after]
+    return [expr for expr in found if expr is not None]
+
+
+def wanted_facts(definition: JourneyDefinition) -> tuple[list[HistoryUse], list[str]]:
+    """What the customer-context loader must read for this journey's had() and in_journey() calls:
+    each history once (by its key, with the longest window asked), and the journey ids, sorted."""
+    longest: dict[str, HistoryUse] = {}
+    journeys: set[str] = set()
+    for expr in expressions(definition):
+        for use in history_uses(expr):
+            known = longest.get(use.key)
+            if known is None or known.within < use.within:
+                longest[use.key] = use
+        journeys |= journeys_named(expr)
+    return [longest[key] for key in sorted(longest)], sorted(journeys)
 
 
 def instance_key(workflow_id: str, trigger: EventRef) -> str:
@@ -161,3 +211,19 @@ def idempotency_key(instance: str, step_id: str, customer_id: str, visit: int) -
     """One send per (instance, step, customer); a step visited again in a loop sends again."""
     key = f"{instance}:{step_id}:{customer_id}"
     return key if visit <= 1 else f"{key}:{visit}"
+
+
+def context_request(
+    wanted: tuple[list[HistoryUse], list[str]], customer_id: str, trigger: EventRef, now: datetime
+) -> LoadContextInput:
+    """LOAD_CONTEXT's input: the customer, and what `wanted` (wanted_facts) asks of their history."""
+    history, journeys = wanted
+    if not history and not journeys:
+        return LoadContextInput(customer_id=customer_id)
+    return LoadContextInput(
+        customer_id=customer_id,
+        history=[HistoryQuery(event_type=u.event_type, within=u.within, where=u.where) for u in history],
+        journeys=journeys,
+        as_of=now,
+        exclude_event_id=trigger.event_id,
+    )

@@ -50,6 +50,7 @@ from temporalio.exceptions import ActivityError, is_cancelled_exception
 with workflow.unsafe.imports_passed_through():
     # import modules by name: `from package import module` would bypass the sandbox's pass-through
     from gridjourney.dsl.expressions import evaluate
+    from gridjourney.dsl.functions import Facts
     from gridjourney.dsl.schema import (
         AnyStep,
         BranchStep,
@@ -75,7 +76,6 @@ with workflow.unsafe.imports_passed_through():
         EventRef,
         JourneyInput,
         JourneyState,
-        LoadContextInput,
         RecordJourneyEventInput,
         ScoreCustomerInput,
         ScoreOutcome,
@@ -90,6 +90,7 @@ with workflow.unsafe.imports_passed_through():
         accepts,
         choose_branch,
         choose_split,
+        context_request,
         event_namespace,
         exits,
         idempotency_key,
@@ -100,6 +101,7 @@ with workflow.unsafe.imports_passed_through():
         step_namespace,
         target,
         wait_deadline,
+        wanted_facts,
         with_scores,
     )
 
@@ -148,6 +150,8 @@ class JourneyWorkflow:
         self._seen: list[str] = list(input.seen_event_ids) or [input.trigger.event_id]
         self._seen_set = set(self._seen)
         self._customer: dict[str, Any] | None = None
+        self._context: CustomerContext | None = None  # the last loaded, for the date and history functions
+        self._wanted = wanted_facts(input.journey.definition)  # what its had() and in_journey() read
         self._scores: dict[str, ScoreOutcome] = {}  # refreshed by score steps, laid over loaded contexts
         # A run continued mid-wait keeps the deadline it had.
         resume = input.resume
@@ -517,9 +521,9 @@ class JourneyWorkflow:
         return instance_key(workflow.info().workflow_id, self._input.trigger)
 
     async def _load_context(self) -> CustomerContext:
-        context: CustomerContext = await self._bookkeeping(
-            LOAD_CONTEXT, LoadContextInput(customer_id=self._customer_id), result_type=CustomerContext
-        )
+        request = context_request(self._wanted, self._customer_id, self._input.trigger, workflow.now())
+        context: CustomerContext = await self._bookkeeping(LOAD_CONTEXT, request, result_type=CustomerContext)
+        self._context = context
         self._customer = context.namespace()
         if self._scores:
             self._customer.update(with_scores(self._customer, self._scores.values()))
@@ -529,7 +533,7 @@ class JourneyWorkflow:
         if self._customer is None:
             await self._load_context()
         assert self._customer is not None
-        return step_namespace(self._journey, self._input.trigger, self._customer)
+        return step_namespace(self._journey, self._input.trigger, self._customer, self._facts())
 
     def _template_variables(self) -> dict[str, Any]:
         """What a message's templates read besides `customer` (added by the send activity)."""
@@ -545,7 +549,11 @@ class JourneyWorkflow:
 
     def _event_namespace(self, event: EventRef) -> dict[str, Any]:
         # synchronous (called from a wait's matcher): the last loaded context serves
-        return event_namespace(self._journey, self._input.trigger, self._customer or {}, event)
+        return event_namespace(self._journey, self._input.trigger, self._customer or {}, event, self._facts())
+
+    def _facts(self) -> Facts | None:
+        """What now(), local_date(), had() and in_journey() read: the last loaded context, now."""
+        return None if self._context is None else self._context.facts(workflow.now())
 
     def _next_event_id(self) -> str:
         self._state.journey_event_seq += 1

@@ -23,6 +23,7 @@ async def test_loads_the_customer_from_the_projection(
         time_zone="America/Los_Angeles",
         attributes={"plan": "TOU-D", "scores": {"dr": 0.7}},
         exists=True,
+        local_zone="America/Los_Angeles",
     )
 
 
