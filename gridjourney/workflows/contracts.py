@@ -112,8 +112,28 @@ class HistoryQuery(Contract):
     where: str | None = None
 
 
+class RecordJourneyEventInput(Contract):
+    event_id: str = Field(
+        description="Deterministic (uuid5 of instance id and sequence): retries are idempotent."
+    )
+    type: Literal["journey.entered", "journey.step_completed", "journey.exited", "journey.converted"]
+    customer_id: str
+    occurred_at: datetime
+    payload: dict[str, Any]
+
+
+class RecordJourneyEventsInput(Contract):
+    """The run's journey events not yet recorded, appended together (before a wait and at the end)."""
+
+    events: list[RecordJourneyEventInput]
+
+
 class LoadContextInput(Contract):
     customer_id: str
+    journey_events: list[RecordJourneyEventInput] = Field(
+        default_factory=list,
+        description="The run's journey events not yet recorded: appended (idempotently) before the work.",
+    )
     # What the journey's had() and in_journey() read (empty for journeys without them).
     history: list[HistoryQuery] = Field(default_factory=list)
     journeys: list[str] = Field(default_factory=list)
