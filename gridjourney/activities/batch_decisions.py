@@ -5,6 +5,7 @@ unknown), deferred by quiet hours, or on its way to the provider with its render
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -66,12 +67,19 @@ def member_request(
 
 
 async def decide_chunk(
-    sending: MessageSending, request: CohortSendInput, requests: list[SendMessageInput], token: str
+    sending: MessageSending,
+    request: CohortSendInput,
+    requests: list[SendMessageInput],
+    token: str,
+    new_keys: Collection[str] = (),
 ) -> ChunkPlan:
-    """The decisions and reservations of `requests` (their keys owned by `token`)."""
+    """The decisions and reservations of `requests`: their keys owned by `token`, except `new_keys`,
+    which have no ledger row yet and are claimed here, each with its decision (already reserved when
+    a channel is chosen: ledger_many.claim_new_many)."""
     policy, senders, lease = sending.policy, sending.senders, sending.claim_lease
     now = sending.clock()  # one clock for the decisions and the reservations their caps count
     decisions: dict[str, eligibility.SendDecision] = {}
+    by_key = {r.idempotency_key: r for r in requests}
     async with sending.engine.begin() as conn:  # one checkout for the reads, decisions and reservations
         customers = await customer_records(conn, [r.customer_id for r in requests])
         await ledger.lock_customers(conn, list(customers))
@@ -86,12 +94,27 @@ async def decide_chunk(
             for key, d in decisions.items()
             if d.deferred_until is None and d.channel is not None and d.recipient is not None
         }
-        reserved = await ledger.reserve_many(conn, chosen, token, request.purpose, lease, at=now)
+        owned = {key: channel for key, channel in chosen.items() if key not in new_keys}
+        reserved = await ledger.reserve_many(conn, owned, token, request.purpose, lease, at=now)
+        first = {key: (by_key[key].customer_id, chosen.get(key)) for key in new_keys}
+        claimed = await ledger.claim_new_many(
+            conn,
+            first,
+            token,
+            lease,
+            purpose=request.purpose,
+            journey_id=request.journey_id,
+            step_id=request.batch.step_id,
+            at=now,
+        )
+        reserved |= claimed & chosen.keys()
     plan = ChunkPlan()
     lookups = TemplateLookups()  # the chunk's messages rendered from the templates as its first found them
     for r in requests:
         decision = decisions.get(r.idempotency_key)
-        if decision is None:
+        if r.idempotency_key in new_keys and r.idempotency_key not in claimed:
+            plan.taken_over.append(r.customer_id)  # another attempt claimed it first
+        elif decision is None:
             unknown = SendOutcome(status="suppressed", reason="unknown_customer")
             plan.finished.append((r, unknown, [outcome_event(r, unknown)]))
         elif decision.deferred_until is not None and r.can_defer:

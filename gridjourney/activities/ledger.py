@@ -23,6 +23,7 @@ from gridjourney.activities.ledger_caps import (
 from gridjourney.activities.ledger_many import (
     Completion,
     acquire_many,
+    claim_new_many,
     complete_many,
     mark_ambiguous_many,
     release_many,
@@ -72,6 +73,7 @@ __all__ = [
     "LedgerRow",
     "acquire",
     "acquire_many",
+    "claim_new_many",
     "complete",
     "complete_many",
     "count_reserved",

@@ -29,6 +29,7 @@ from sqlalchemy import (
     and_,
     any_,
     bindparam,
+    case,
     func,
     literal,
     select,
@@ -36,7 +37,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import ARRAY, insert
 from sqlalchemy.ext.asyncio import AsyncConnection
-from sqlalchemy.sql.dml import ReturningUpdate
+from sqlalchemy.sql.dml import ReturningInsert, ReturningUpdate
 from sqlalchemy.sql.selectable import CTE
 
 from gridjourney.activities.ledger_rows import (
@@ -82,7 +83,9 @@ def _moving(*statuses: str, skip_locked: bool = False, **values: Any) -> Returni
     )
 
 
-async def _moved_keys(conn: AsyncConnection, statement: ReturningUpdate[str], **params: Any) -> set[str]:
+async def _moved_keys(
+    conn: AsyncConnection, statement: ReturningUpdate[str] | ReturningInsert[str], **params: Any
+) -> set[str]:
     # .all(): one fetch of the buffered rows, not a driver call per row
     return set((await conn.execute(statement, params)).scalars().all())
 
@@ -138,6 +141,86 @@ async def acquire_many(
     }
     rows = map(ledger_row_of_columns, (await conn.execute(_ACQUIRE, params)).all())
     return {row.idempotency_key: row for row in rows}
+
+
+_FIRST = (
+    func.unnest(
+        KEYS,
+        bindparam("customer_ids", type_=_TEXTS),
+        bindparam("channels", type_=_TEXTS),
+    )
+    .table_valued("key", "customer_id", "channel")
+    .render_derived(name="first")
+)
+_CHOSEN_FIRST = _FIRST.c.channel.is_not(None)
+_FIRST_ROWS = select(
+    _FIRST.c.key,
+    _FIRST.c.customer_id,
+    case((_CHOSEN_FIRST, literal(SENDING)), else_=literal(CLAIMED)),
+    _FIRST.c.channel,
+    case((_CHOSEN_FIRST, bindparam("at", type_=DateTime(timezone=True)))),
+    TOKEN,
+    _EXPIRES,
+    bindparam("purpose", type_=String),
+    bindparam("journey_id", type_=String),
+    bindparam("step_id", type_=String),
+    literal(1),
+).order_by(_FIRST.c.key)
+_CLAIM_NEW = (
+    insert(send_ledger)
+    .from_select(
+        [
+            "idempotency_key",
+            "customer_id",
+            "status",
+            "channel",
+            "reserved_at",
+            "owner",
+            "lease_expires_at",
+            "purpose",
+            "journey_id",
+            "step_id",
+            "attempts",
+        ],
+        _FIRST_ROWS,
+    )
+    .on_conflict_do_nothing(index_elements=[send_ledger.c.idempotency_key])
+    .returning(send_ledger.c.idempotency_key)
+)
+
+
+async def claim_new_many(
+    conn: AsyncConnection,
+    entries: Mapping[str, tuple[str, str | None]],
+    token: str,
+    lease: timedelta,
+    *,
+    purpose: str,
+    journey_id: str,
+    step_id: str,
+    at: datetime,
+) -> set[str]:
+    """The first claim of keys that have no row yet, key → (customer id, chosen channel or None), in
+    one statement, after `lock_customers`: a key whose channel is chosen starts as `sending`, reserved
+    at `at` (it counts against the caps from now, as `reserve_many` would make it), the others as
+    `claimed`. One write a message fewer than `acquire_many` then `reserve_many`. The keys this
+    attempt now owns: a key that another attempt claimed in between is left to it."""
+    if not entries:
+        return set()
+    keys = list(entries)
+    return await _moved_keys(
+        conn,
+        _CLAIM_NEW,
+        keys=keys,
+        customer_ids=[entries[key][0] for key in keys],
+        channels=[entries[key][1] for key in keys],
+        token=token,
+        lease=lease,
+        purpose=purpose,
+        journey_id=journey_id,
+        step_id=step_id,
+        at=at,
+    )
 
 
 async def rows_of(conn: AsyncConnection, keys: Collection[str]) -> dict[str, LedgerRow]:

@@ -7,7 +7,9 @@ ran out (and was taken over) can then neither reserve, send, complete nor releas
 match no row and it raises ClaimLost. Statuses:
 
     claimed     an attempt owns the key; the provider has not been called
-    sending     a channel is reserved (it counts against frequency caps); the provider is not called yet
+    sending     a channel is reserved (it counts against frequency caps); the provider is not called yet.
+                A cohort chunk claims a key with no row straight as `sending` when its channel is
+                already chosen (ledger_many.claim_new_many)
     calling     the provider is being called (set right before the call): it may have the message
     ambiguous   the provider may have the message and cannot tell us: the next attempt looks it up,
                 or, when the provider cannot answer, the row waits for an operator (`note` says why).

@@ -1,12 +1,12 @@
 """SEND_COHORT_BATCH: one send step for the members of one cohort batch, through the per-customer
 send's own pieces (activities/send.py) in bulk.
 
-Per chunk of members: acquire their ledger keys in one statement → recover rows an earlier attempt
-left in doubt (MessageSending's look-up, per member) → the decisions and reservations, rendered
-(activities/batch_decisions.py) → per provider request, `calling` just before it goes, then its
-outcomes, their events and the members' moves in one transaction as soon as it answers
-(activities/batch_calls.py; recorded here). Counts and heartbeat
-details: activities/batch_tally.py.
+Per chunk of members: read their ledger rows and take over the open ones an earlier attempt left →
+recover rows left in doubt (MessageSending's look-up, per member) → the decisions and reservations,
+rendered (activities/batch_decisions.py; a key with no row is claimed there, reserved at once) → per
+provider request, `calling` just before it goes, then its outcomes, their events and the members'
+moves in one transaction as soon as it answers (activities/batch_calls.py; recorded here). Counts and
+heartbeat details: activities/batch_tally.py.
 
 A retry finds the chunk's members where the last attempt left them: moved members are gone from the
 track, completed ledger rows are duplicates, rows in doubt are looked up. The heartbeat details carry
@@ -108,32 +108,38 @@ class CohortSending:
         numbers = {m.customer_id: m.member_no for m in chunk}
         tally.numbers.update(numbers)
         token = str(uuid.uuid4())
-        # One transaction (one pool checkout, one BEGIN/COMMIT) reads the members' DR figures and
-        # acquires their keys: a request's key does not depend on its figures.
+        # One transaction (one pool checkout, one BEGIN/COMMIT) reads the members' DR figures and their
+        # ledger rows, and takes over the open rows an earlier attempt left: a request's key does not
+        # depend on its figures. Keys with no row are claimed with their decisions (one write fewer).
         async with self.engine.begin() as conn:
             performance = await performance_of(conn, request.batch.run_id, ids)
             requests = {
                 m.customer_id: member_request(request, m, performance.get(m.customer_id)) for m in chunk
             }
             by_key = {r.idempotency_key: r for r in requests.values()}
+            found = await ledger.rows_of(conn, by_key.keys())
             owned = await ledger.acquire_many(
                 conn,
-                {key: r.customer_id for key, r in by_key.items()},
+                {key: by_key[key].customer_id for key, row in found.items() if not row.completed},
                 token,
                 self.sending.claim_lease,
                 purpose=request.purpose,
                 journey_id=request.journey_id,
                 step_id=request.batch.step_id,
             )
-            others = await ledger.rows_of(conn, by_key.keys() - owned.keys())
+            others = {key: row for key, row in found.items() if key not in owned}
             duplicates = [by_key[k].customer_id for k, row in others.items() if row.completed]
             await self._move(conn, request, duplicates, tally)
+        new_keys = by_key.keys() - found.keys()
         tally.count("duplicate", sum(1 for c in duplicates if tally.new(numbers[c])))
         tally.left_to_retry([by_key[k].customer_id for k, row in others.items() if not row.completed])
-        async with self._kept_alive(list(owned), token, tally, heartbeat):
+        # The keeper renews whatever of the chunk this attempt owns, the new keys once claimed.
+        async with self._kept_alive(list(by_key.keys() - others.keys()), token, tally, heartbeat):
             ready = await self._recover(request, by_key, owned, token, tally)
-            if ready:
-                await self._decide_and_send(request, [by_key[k] for k in ready], token, tally)
+            if ready or new_keys:
+                deciding = {*ready, *new_keys}
+                keys = [key for key in by_key if key in deciding]  # in member order
+                await self._decide_and_send(request, by_key, keys, new_keys, token, tally)
 
     async def _recover(
         self,
@@ -184,9 +190,15 @@ class CohortSending:
         return ready
 
     async def _decide_and_send(
-        self, request: CohortSendInput, requests: list[SendMessageInput], token: str, tally: Tally
+        self,
+        request: CohortSendInput,
+        by_key: dict[str, SendMessageInput],
+        keys: list[str],
+        new_keys: set[str],
+        token: str,
+        tally: Tally,
     ) -> None:
-        plan = await decide_chunk(self.sending, request, requests, token)
+        plan = await decide_chunk(self.sending, request, [by_key[k] for k in keys], token, new_keys)
         tally.left_to_retry(plan.taken_over)  # taken over while deciding: the retry sees to it
         await self._record(request, token, plan.finished, tally)
         await self._defer(request, token, plan.deferred, tally)

@@ -189,3 +189,35 @@ async def test_caps_count_and_lock_many_customers(engine: AsyncEngine) -> None:
         assert await ledger.count_reserved_many(conn, customers, "safety", None, since) == {}
         await conn.execute(update(send_ledger).values(reserved_at=since - timedelta(seconds=1)))
         assert await ledger.count_reserved_many(conn, customers, "informational", None, since) == {}
+
+
+async def claim_new(conn: AsyncConnection, first: dict[str, str | None], owner: str) -> set[str]:
+    entries = {key: (key.rsplit(":", 1)[1], channel) for key, channel in first.items()}
+    return await ledger.claim_new_many(
+        conn, entries, owner, LEASE, purpose="informational", journey_id="dr", step_id="notice", at=NOW
+    )
+
+
+async def test_new_keys_are_claimed_with_their_decision_in_one_statement(engine: AsyncEngine) -> None:
+    owner, other, keys = token(), token(), keys_of(3)
+    async with engine.begin() as conn:
+        await acquire(conn, keys[2:], other)
+        with statements_sent(engine) as sent:
+            claimed = await claim_new(conn, {keys[0]: "sms", keys[1]: None, keys[2]: "email"}, owner)
+        assert claimed == {keys[0], keys[1]} and len(sent) == 1  # keys[2] was another attempt's
+        rows = await ledger.rows_of(conn, keys)
+        assert [(rows[k].status, rows[k].channel, rows[k].reserved_at, rows[k].owner) for k in keys] == [
+            ("sending", "sms", NOW, owner),
+            ("claimed", None, None, owner),
+            ("claimed", None, None, other),
+        ]
+        assert rows[keys[0]].lease_expires_at is not None and rows[keys[0]].attempts == 1
+        since = NOW - timedelta(hours=1)
+        assert await ledger.count_reserved_many(conn, ["c0000", "c0001"], "informational", None, since) == {
+            "c0000": 1
+        }
+        # The owner moves them on as rows it acquired: calling, or an outcome.
+        assert await ledger.start_call_many(conn, keys, owner, LEASE) == {keys[0]}
+        suppressed = [ledger.Completion(keys[1], "suppressed", None, None)]
+        assert await ledger.complete_many(conn, suppressed, owner) == {keys[1]}
+        assert await claim_new(conn, {keys[0]: "sms"}, other) == set()
