@@ -27,6 +27,7 @@ from gridjourney.openadr.vtn import LocalVtn
 from gridjourney.projections.runner import ProjectionRunner
 from gridjourney.router.leader import LeaderElection
 from gridjourney.router.router import SUBSCRIPTION_NAME, EventRouter, is_routed
+from gridjourney.schedules.run import sync_journey_schedules
 from gridjourney.temporal import connect
 from gridjourney.worker import build_workers, cohort_activities, ensure_scoring_schedule
 
@@ -150,6 +151,8 @@ class WorkerSide:
                     await stack.enter_async_context(worker)
                 if self.settings.scoring_schedule and "journeys" in self.queues:
                     await ensure_scoring_schedule(self.client, self.settings)
+                if "journeys" in self.queues:  # the journeys' schedule triggers (schedules/sync.py)
+                    await sync_journey_schedules(self.engine, self.client, self.settings)
                 if self.local_vtn is not None:
                     await self.local_vtn.start()
                     stack.push_async_callback(self.local_vtn.stop)

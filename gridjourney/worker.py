@@ -38,6 +38,7 @@ from gridjourney.cohorts.activities import CohortActivities
 from gridjourney.config import Settings
 from gridjourney.dr.activities import DrActivities
 from gridjourney.metering.holidays import US
+from gridjourney.schedules.workflow import ScheduleFireWorkflow
 from gridjourney.workflows.cohort import CohortWorkflow
 from gridjourney.workflows.journey import JourneyWorkflow
 from gridjourney.workflows.scoring import SCHEDULE_HOUR_UTC, SCHEDULE_ID, DailyScoringWorkflow, ScanInput
@@ -57,7 +58,7 @@ def build_workers(
     journeys = Worker(
         client,
         task_queue=settings.task_queue,
-        workflows=[JourneyWorkflow, CohortWorkflow, DailyScoringWorkflow],
+        workflows=[JourneyWorkflow, CohortWorkflow, DailyScoringWorkflow, ScheduleFireWorkflow],
         activities=[*journey_activities, *scoring_activities, *cohort_activities],
     )
     sends = Worker(

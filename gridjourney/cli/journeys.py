@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -92,6 +93,12 @@ def _sms_warnings(definition: JourneyDefinition, templates_dir: Path, path: Path
 
 def _summary(definition: JourneyDefinition) -> str:
     mode = "" if definition.cohort is None else f", cohort: one run per {definition.cohort.key}"
+    if definition.schedule is not None and definition.schedule.schedule is not None:
+        from gridjourney.dsl.schedule import next_runs_text
+        from gridjourney.dsl.schedule_checks import utility_zone
+
+        runs = next_runs_text(definition.schedule.schedule, utility_zone(), datetime.now(UTC))
+        mode = f", cohort: one run per fire of {runs}"
     return f"{definition.id}, {len(definition.steps)} steps, {definition.purpose}{mode}"
 
 
@@ -261,6 +268,19 @@ def preview(
     typer.echo(journey_mermaid(definition))
     if errors or any(message.problem for message in previews):
         raise typer.Exit(1)
+
+
+@journeys_app.command()
+def schedules(
+    sync: Annotated[
+        bool, typer.Option("--sync", help="Create, update and delete the Temporal Schedules.")
+    ] = False,
+) -> None:
+    """List the published journeys that start on a schedule, with their next runs; with --sync, bring
+    their Temporal Schedules in step (the worker does at start). Reads GRIDJOURNEY_DATABASE_URL."""
+    from gridjourney.cli.journey_schedules import show_schedules
+
+    show_schedules(sync=sync)
 
 
 @journeys_app.command()

@@ -272,3 +272,15 @@ def fire_times(spec: ScheduleSpec, default_zone: str, after: datetime, count: in
             break
         found.append(fire)
     return found
+
+
+def next_runs_text(spec: ScheduleSpec, default_zone: str, after: datetime, count: int = 3) -> str:
+    """`'0 10 1 11 *' in America/Chicago, next runs: 2026-11-01 10:00 CST, ...` (preview, listings)."""
+    zone = schedule_zone(spec, default_zone)
+    head = f"{spec.cron_expression()!r} in {zone}"
+    if schedule_problems(spec, default_zone):
+        return f"{head}: cannot run (see `gridjourney journeys validate`)"
+    runs = ", ".join(
+        fire.strftime("%Y-%m-%d %H:%M %Z") for fire in fire_times(spec, default_zone, after, count)
+    )
+    return f"{head}, next runs: {runs}"
