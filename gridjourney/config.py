@@ -156,6 +156,20 @@ class Settings(BaseSettings):
         "key may make, per API process, unless the key has its own rate (`keys create --rate`); bursts of "
         "one second's worth. Beyond it: 429 with Retry-After. Unset: no limit.",
     )
+    api_key_cache_seconds: float = Field(
+        5.0,
+        ge=0,
+        le=300,
+        description="Seconds an API process trusts a key it has read (api/key_cache.py): a revocation, a "
+        "rotation's end or a changed rate takes effect within this time. 0: read the key on every request.",
+    )
+    api_workers: int = Field(
+        1,
+        ge=1,
+        le=64,
+        description="Processes `gridjourney api` serves with (uvicorn workers sharing the port); rate "
+        "limits and the key cache are per process.",
+    )
     log_level: str | None = Field(
         None,
         description="Level of the JSON-lines log (DEBUG, INFO, WARNING, ...). Unset: each command's own.",

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gridjourney.api.auth import RateLimiter
 from gridjourney.api.deps import TemporalClientProvider
+from gridjourney.api.key_cache import KeyCache
 from gridjourney.api.middleware import install_middleware
 from gridjourney.api.problems import COMMON_PROBLEMS, install_problem_handlers
 from gridjourney.api.routes import (
@@ -103,6 +104,7 @@ def create_app(
     app.state.store = EventStore(engine)
     app.state.temporal_client_provider = temporal_client_provider
     app.state.rate_limiter = RateLimiter(settings.api_key_rate_per_second)
+    app.state.key_cache = KeyCache(engine, settings.api_key_cache_seconds)
     install_problem_handlers(app)
     install_middleware(app, settings, app.state.rate_limiter)
     for module in (

@@ -6,7 +6,8 @@ For operations: a key may expire (`expires_at`; expired keys are refused like re
 hands out a successor with the same name, scopes, expiry and rate, and the old key stops at once or
 after a grace period; `last_used_at` is kept to the minute (one write per key per minute at most, not
 one per request). Each key's event writes are rate limited per API process (`RateLimiter`): its own
-`rate_per_second`, else settings.api_key_rate_per_second.
+`rate_per_second`, else settings.api_key_rate_per_second. The API reads keys through a short-lived
+cache (api/key_cache.py): a revocation or rotation reaches it within settings.api_key_cache_seconds.
 """
 
 from __future__ import annotations
@@ -191,31 +192,60 @@ async def revoke_key(engine: AsyncEngine, key_id: str) -> bool:
     return result.rowcount > 0
 
 
-async def authenticate(engine: AsyncEngine, raw_key: str) -> Principal | None:
-    """The principal of an active (not revoked, not expired) key whose secret matches, else None.
-    Notes its use when the last one noted is over a minute old."""
-    parsed = parse_key(raw_key)
-    if parsed is None:
-        return None
-    key_id, secret = parsed
+@dataclass(frozen=True)
+class ActiveKey:
+    """An active key's row as authentication needs it."""
+
+    principal: Principal
+    secret_hash: str
+    expires_at: float | None  # POSIX seconds
+    stale: bool  # its last use was noted over LAST_USED_RESOLUTION ago (or never)
+
+
+async def active_key(engine: AsyncEngine, key_id: str) -> ActiveKey | None:
+    """The key's row when it is active (not revoked, not expired), else None."""
     stale = or_(
         api_keys.c.last_used_at.is_(None), api_keys.c.last_used_at < func.now() - LAST_USED_RESOLUTION
     ).label("stale")
     query = select(
-        api_keys.c.name, api_keys.c.secret_hash, api_keys.c.scopes, api_keys.c.rate_per_second, stale
+        api_keys.c.name,
+        api_keys.c.secret_hash,
+        api_keys.c.scopes,
+        api_keys.c.rate_per_second,
+        api_keys.c.expires_at,
+        stale,
     ).where(api_keys.c.key_id == key_id, _active())
     async with engine.connect() as conn:
         row = (await conn.execute(query)).first()
-    if row is None or not hmac.compare_digest(row.secret_hash, hash_secret(key_id, secret)):
+    if row is None:
         return None
-    if row.stale:
-        async with engine.begin() as conn:
-            await conn.execute(
-                update(api_keys).where(api_keys.c.key_id == key_id).values(last_used_at=func.now())
-            )
-    return Principal(
+    principal = Principal(
         key_id=key_id, name=row.name, scopes=list(row.scopes), rate_per_second=row.rate_per_second
     )
+    expires_at = None if row.expires_at is None else row.expires_at.timestamp()
+    return ActiveKey(principal, row.secret_hash, expires_at, bool(row.stale))
+
+
+async def note_use(engine: AsyncEngine, key_id: str) -> None:
+    async with engine.begin() as conn:
+        noted = update(api_keys).where(api_keys.c.key_id == key_id).values(last_used_at=func.now())
+        await conn.execute(noted)
+
+
+async def authenticate(engine: AsyncEngine, raw_key: str) -> Principal | None:
+    """The principal of an active (not revoked, not expired) key whose secret matches, else None.
+    Notes its use when the last one noted is over a minute old. The API reads keys through its
+    cache (api/key_cache.py); this is the uncached check."""
+    parsed = parse_key(raw_key)
+    if parsed is None:
+        return None
+    key_id, secret = parsed
+    key = await active_key(engine, key_id)
+    if key is None or not hmac.compare_digest(key.secret_hash, hash_secret(key_id, secret)):
+        return None
+    if key.stale:
+        await note_use(engine, key_id)
+    return key.principal
 
 
 @dataclass

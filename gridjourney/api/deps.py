@@ -12,7 +12,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client
 from temporalio.converter import DataConverter
 
-from gridjourney.api.auth import Principal, authenticate
+from gridjourney.api.auth import Principal
+from gridjourney.api.key_cache import KeyCache
 from gridjourney.api.middleware import rate_limited
 from gridjourney.api.problems import ApiProblem, FieldError, unavailable
 from gridjourney.config import Settings
@@ -42,17 +43,18 @@ def lazy_temporal_client(address: str, namespace: str, converter: DataConverter)
     return provide
 
 
-def _settings(request: Request) -> Settings:
+# Coroutines, not plain functions: FastAPI runs a plain function dependency in a worker thread.
+async def _settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
 
-def _engine(request: Request) -> AsyncEngine:
+async def _engine(request: Request) -> AsyncEngine:
     engine: AsyncEngine = request.app.state.engine
     return engine
 
 
-def _store(request: Request) -> EventStore:
+async def _store(request: Request) -> EventStore:
     store: EventStore = request.app.state.store
     return store
 
@@ -84,14 +86,15 @@ def _unauthorized(detail: str) -> ApiProblem:
 
 
 async def _principal(
-    engine: EngineDep,
+    request: Request,
     bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     api_key: Annotated[str | None, Depends(_api_key_header)],
 ) -> Principal:
     raw = bearer.credentials if bearer is not None else api_key
     if not raw:
         raise _unauthorized("send an API key as `Authorization: Bearer <key>` or `X-API-Key: <key>`")
-    principal = await authenticate(engine, raw)
+    keys: KeyCache = request.app.state.key_cache
+    principal = await keys.authenticate(raw)
     if principal is None:
         raise _unauthorized(
             "the API key is unknown, revoked or malformed (create one: gridjourney keys create)"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+from pathlib import Path
 
 import httpx
 import pytest
@@ -12,8 +13,21 @@ from typer.testing import CliRunner
 
 from gridjourney.api.auth import authenticate, create_key, list_keys, revoke_key
 from gridjourney.cli.keys import keys_app
-from gridjourney.config import get_settings
+from gridjourney.config import Settings, get_settings
 from tests.api.conftest import KeyFactory
+
+# The API trusts a key it has read for this long (api/key_cache.py): a revocation is seen after it.
+KEY_CACHE_SECONDS = 0.2
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return Settings(
+        home=tmp_path / "home",
+        templates_dir=tmp_path / "templates",
+        max_event_body_bytes=50_000,
+        api_key_cache_seconds=KEY_CACHE_SECONDS,
+    )
 
 
 def assert_unauthorized(response: httpx.Response) -> None:
@@ -100,6 +114,7 @@ async def test_keys_cli_create_list_revoke(
         assert code == 0 and key_id in output and "billing" in output and key.group(1) not in output
         assert (await asyncio.to_thread(invoke, "revoke", key_id))[0] == 0
         assert (await asyncio.to_thread(invoke, "revoke", key_id))[0] == 1
+        await asyncio.sleep(KEY_CACHE_SECONDS)
         assert_unauthorized(await client.post("/v1/events", json={}, headers=headers))
         code, output = await asyncio.to_thread(invoke, "create", "--name", "x", "--scope", "root")
         assert code != 0 and "unknown scope" in output

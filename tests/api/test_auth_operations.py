@@ -103,7 +103,8 @@ async def test_the_last_use_is_noted(engine: AsyncEngine, http: httpx.AsyncClien
 async def test_a_flood_from_one_key_gets_429_with_retry_after_and_never_a_5xx(
     engine: AsyncEngine, http: httpx.AsyncClient
 ) -> None:
-    _, flooding = await create_key(engine, "flood", ["events:write"], rate_per_second=5.0)
+    # One request per 2 s: the bucket is still empty when the flood's answers are all in.
+    _, flooding = await create_key(engine, "flood", ["events:write"], rate_per_second=0.5)
     _, other = await create_key(engine, "other", ["events:write"])
     answers = await asyncio.gather(
         *(http.post("/v1/events", json=_event(), headers=_bearer(flooding)) for _ in range(40))
