@@ -211,7 +211,7 @@ class CohortReplay:
         run = self._runs[run_id] = _Run(run_id, trigger.namespace())
         self.report.cohort_runs += 1
         audience = self.cohort.audience
-        if audience.target is not None:
+        if audience.target is not None and self._target_kw(audience.target.kw, run.subject) is not None:
             self._not_replayed("target")
         try:
             members = self._audience(run.subject)
@@ -248,6 +248,14 @@ class CohortReplay:
                     continue
             chosen.append(state)
         return chosen
+
+    @staticmethod
+    def _target_kw(expression: str, subject: dict[str, Any]) -> Any:
+        """The event's kW target (None: the event gives none, and the engine notifies everyone)."""
+        try:
+            return evaluate(expression, {"event": subject})
+        except ExpressionError:
+            return None
 
     def _join(self, run: _Run, states: list[CustomerState]) -> None:
         """New members at the first step (those already members stay where they are)."""
