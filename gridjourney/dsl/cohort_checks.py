@@ -146,6 +146,8 @@ def _run_expressions_without_customer(
     for i, step in enumerate(definition.steps):
         if isinstance(step, WaitStep) and step.wait.until is not None:
             decided_once.append((("steps", i, "wait", "until"), "wait", step.wait.until))
+        if isinstance(step, WaitStep) and step.wait.after is not None:
+            decided_once.append((("steps", i, "wait", "after"), "wait", step.wait.after))
         if isinstance(step, WaitForStep) and step.wait_for.when is not None:
             decided_once.append((("steps", i, "wait_for", "when"), "wait_for", step.wait_for.when))
     for path, what, expr in decided_once:

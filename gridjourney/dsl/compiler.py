@@ -21,6 +21,7 @@ from gridjourney.config import get_settings
 from gridjourney.dsl.cohort_checks import check_cohort
 from gridjourney.dsl.declarations import DeclarationErrors
 from gridjourney.dsl.expressions import (
+    ALL_FUNCTIONS,
     ANY,
     EVENT_ENVELOPE,
     JOURNEY_FIELDS,
@@ -29,6 +30,7 @@ from gridjourney.dsl.expressions import (
     check_expression,
     event_fields,
 )
+from gridjourney.dsl.function_checks import check_functions
 from gridjourney.dsl.loader import (
     JourneyError,
     JourneyErrors,
@@ -87,6 +89,8 @@ def definition_hash(definition: JourneyDefinition) -> str:
         # it was, so publishing an unchanged file makes no new version.
         if "send" in step and step["send"].get("sending_hours") is None:
             step["send"].pop("sending_hours", None)
+        if "wait" in step and step["wait"].get("after") is None:
+            step["wait"].pop("after", None)
         for arm in step.get("split") or []:
             if arm.get("vars") is None:
                 arm.pop("vars", None)
@@ -157,6 +161,7 @@ def check_journey(
         *_check_event_types(definition, positions),
         *_check_safety_triggers(definition, positions, safety_types),
         *_check_expressions(definition, positions),
+        *check_functions(definition, positions),
         *_check_scores(definition, positions),
         *_check_graph(definition, positions),
         *check_split_vars(definition, positions),
@@ -392,6 +397,8 @@ def _check_expressions(definition: JourneyDefinition, positions: Positions) -> I
             checks.append((("steps", i, "update", "expression"), step.update.expression, in_steps))
         if isinstance(step, WaitStep) and step.wait.until is not None:
             checks.append((("steps", i, "wait", "until"), step.wait.until, in_steps))
+        if isinstance(step, WaitStep) and step.wait.after is not None:
+            checks.append((("steps", i, "wait", "after"), step.wait.after, in_steps))
     for path, expr, scope in checks:
         for problem in check_expression(expr, scope):
             message = f"expression {expr!r}: {problem}"
@@ -415,7 +422,7 @@ def _expression_hint(scope: dict[str, Scope], problem: str) -> str:
     if problem.startswith(("`event", "`trigger")):
         return EVENT_FIELDS_HINT
     names = ", ".join(scope)
-    return f"expressions use {names} and min, max, abs, round, len, int, float, str, bool"
+    return f"expressions use {names} and the functions {', '.join(ALL_FUNCTIONS)}"
 
 
 def _check_graph(definition: JourneyDefinition, positions: Positions) -> Iterator[JourneyError]:

@@ -95,7 +95,13 @@ EXAMPLES: dict[str, dict[str, Any]] = {
         "on_event": "confirm",
         "on_timeout": "reminder",
     },
-    "WaitSpec": {"duration": "3d", "until_local_time": "10:00", "until": "event.start", "before": "1h"},
+    "WaitSpec": {
+        "duration": "3d",
+        "until_local_time": "10:00",
+        "until": "event.start",
+        "before": "1h",
+        "after": "event.due_date",
+    },
 }
 # Every step has an id and may name the next step.
 STEP_EXAMPLES: dict[str, dict[str, Any]] = {

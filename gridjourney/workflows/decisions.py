@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
+from gridjourney.dsl.expression_paths import expression_paths
 from gridjourney.dsl.expressions import evaluate, evaluate_datetime
 from gridjourney.dsl.functions import FACTS, Facts, HistoryUse, history_uses, journeys_named
 from gridjourney.dsl.schema import (
@@ -21,7 +22,6 @@ from gridjourney.dsl.schema import (
     BranchStep,
     CompiledJourney,
     EndStep,
-    ExitOnSpec,
     JourneyDefinition,
     ScoreStep,
     SendStep,
@@ -166,29 +166,12 @@ def event_namespace(
     }
 
 
-def expressions(definition: JourneyDefinition) -> list[str]:
-    """Every expression of a journey: conditions of triggers, goal, exits, waits, branches; updates."""
-    found = [trigger.when for trigger in definition.trigger]
-    found.append(definition.goal.when if definition.goal is not None else None)
-    found += [item.when for item in definition.exit_on if isinstance(item, ExitOnSpec)]
-    for step in definition.steps:
-        if isinstance(step, WaitForStep):
-            found.append(step.wait_for.when)
-        elif isinstance(step, BranchStep):
-            found += [case.when for case in step.branch]
-        elif isinstance(step, UpdateStep):
-            found.append(step.update.expression)
-        elif isinstance(step, WaitStep):
-            found += [step.wait.until, step.wait.after]
-    return [expr for expr in found if expr is not None]
-
-
 def wanted_facts(definition: JourneyDefinition) -> tuple[list[HistoryUse], list[str]]:
     """What the customer-context loader must read for this journey's had() and in_journey() calls:
     each history once (by its key, with the longest window asked), and the journey ids, sorted."""
     longest: dict[str, HistoryUse] = {}
     journeys: set[str] = set()
-    for expr in expressions(definition):
+    for _path, expr in expression_paths(definition):
         for use in history_uses(expr):
             known = longest.get(use.key)
             if known is None or known.within < use.within:
