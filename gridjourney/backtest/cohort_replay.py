@@ -31,7 +31,7 @@ import heapq
 import itertools
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
 
@@ -47,6 +47,7 @@ from gridjourney.cohorts.audience import (
     held_out,
 )
 from gridjourney.dsl.expressions import ExpressionError, evaluate
+from gridjourney.dsl.schedule import SCHEDULE_EVENT, ScheduleSpec, fire_times
 from gridjourney.dsl.schema import (
     AnyStep,
     BranchStep,
@@ -71,6 +72,7 @@ from gridjourney.router.cohorts import (
     triggered_cohorts,
 )
 from gridjourney.router.router import event_ref, is_routed
+from gridjourney.schedules.workflow import fire_run_id, scheduled_cohort
 from gridjourney.workflows.cohort_decisions import (
     batch_subject,
     cohort_wait_end,
@@ -93,7 +95,8 @@ NOT_REPLAYED = {
     "score": "score steps do not score (no models run in a backtest)",
 }
 Waiting = Literal["wait", "wait_for", "send"]
-RUN_OVER = "cohort run already over"  # a triggering event of a finished run's key starts nothing
+RUN_OVER = "cohort run already over"
+FIRES_AT_ONCE = 1000  # a triggering event of a finished run's key starts nothing
 
 
 @dataclass
@@ -135,6 +138,12 @@ class CohortReplay:
         horizon: timedelta = HORIZON,
         canonical_incidents: Mapping[str, str] | None = None,
     ) -> None:
+        self._fires: list[datetime] = []  # a schedule trigger's fire times in the period, in UTC
+        self._fired = 0
+        schedule = journey.definition.schedule
+        if schedule is not None and schedule.schedule is not None:
+            self._fires = schedule_fires(schedule.schedule, policy.default_time_zone, start, end)
+            journey = scheduled_cohort(journey)  # as ScheduleFireWorkflow runs it
         if journey.definition.mode != "cohort" or journey.definition.cohort is None:
             raise ValueError("a cohort backtest replays journeys with `mode: cohort` and a `cohort` block")
         self.journey, self.policy = journey, policy
@@ -199,6 +208,24 @@ class CohortReplay:
             1 for run in self._runs.values() for member in run.members.values() if member.open
         )
         return self.report
+
+    def _fire(self, at: datetime) -> None:
+        """One fire of the schedule trigger: a run over the audience, its event the fire (as
+        schedules/workflow.py ScheduleFireWorkflow starts it)."""
+        run_id = fire_run_id(self.journey.journey_id, at)
+        if run_id in self._runs:  # the same minute twice: the run id is taken
+            self.report.blocked_by_reentry[RUN_OVER] += 1
+            return
+        self.report.triggers_matched += 1
+        fired = EventRef(
+            event_id=run_id,
+            type=SCHEDULE_EVENT,
+            customer_id=None,
+            occurred_at=at,
+            payload={"scheduled_for": at.isoformat(), "journey_id": self.journey.journey_id},
+            position=0,
+        )
+        self._start(run_id, fired)
 
     def _key(self, event: EventRef) -> str | None:
         key = event_key(self.journey, event)
@@ -476,7 +503,17 @@ class CohortReplay:
         heapq.heappush(self._timers, (deadline, member.timer, member.timer, member))
 
     def _run_timers(self, before: datetime) -> None:
-        while self._timers and self._timers[0][0] < before:
+        """The members' timers and the schedule's fires before `before`, in time order."""
+        while True:
+            fire = self._fires[self._fired] if self._fired < len(self._fires) else None
+            timer = self._timers[0][0] if self._timers else None
+            if fire is not None and fire < before and (timer is None or fire <= timer):
+                self._fired += 1
+                self.now = max(self.now, fire)
+                self._fire(fire)
+                continue
+            if timer is None or timer >= before:
+                return
             deadline, _, number, member = heapq.heappop(self._timers)
             if not member.open or number != member.timer:
                 continue
@@ -513,3 +550,15 @@ class CohortReplay:
     def _not_replayed(self, what: str) -> None:
         if NOT_REPLAYED[what] not in self.report.not_replayed:
             self.report.not_replayed.append(NOT_REPLAYED[what])
+
+
+def schedule_fires(spec: ScheduleSpec, default_zone: str, start: datetime, end: datetime) -> list[datetime]:
+    """The schedule's fire times in [start, end), in UTC, to the minute (dsl/schedule.py fire_times)."""
+    fires: list[datetime] = []
+    after = start - timedelta(minutes=1)
+    while True:
+        found = fire_times(spec, default_zone, after, FIRES_AT_ONCE)
+        fires += [fire.astimezone(UTC) for fire in found if start <= fire < end]
+        if len(found) < FIRES_AT_ONCE or found[-1] >= end:
+            return fires
+        after = found[-1]

@@ -26,7 +26,8 @@ class NotReplayable(ValueError):
 
 def check_replayable(journey: CompiledJourney) -> None:
     """Raises NotReplayable for a journey a backtest cannot replay (before any database work)."""
-    if journey.definition.mode == "cohort" and journey.definition.cohort is None:
+    definition = journey.definition
+    if definition.mode == "cohort" and definition.cohort is None and definition.schedule is None:
         raise NotReplayable("a cohort journey without a `cohort` block is not replayed")
 
 

@@ -183,3 +183,46 @@ def test_a_dr_audience_is_the_program_at_the_trigger_and_its_wait_moves_with_the
     assert (reminder.deferred, sum(reminder.messages.values())) == (len(members) - dr_1_held,) * 2
     assert report.exits == {"completed": len(members), "dr.event_cancelled": len(later)}
     assert report.not_replayed == []
+
+
+WINTER = """
+id: winter_tips
+purpose: informational
+trigger:
+  schedule: {month: november, day: [1, 15], at: "10:00"}
+  audience: "customer.heating == 'electric'"
+steps:
+  - id: tips
+    send: {channels: [sms], template: winter_tips}
+  - id: a_week_later
+    wait: 7d
+  - id: checklist
+    send: {channels: [sms], template: winter_checklist}
+"""
+
+
+def test_a_schedule_fires_a_run_over_the_audience_as_it_is_at_each_fire(policy: Policy) -> None:
+    day = at("2026-10-01T00:00:00")
+    log = [event for i in range(6) for event in on_the_grid(i)]
+    log += [
+        stored("customer.updated", f"c-{i:02d}", day, attributes={"heating": "electric"}) for i in (0, 2, 4)
+    ]
+    log += [
+        stored("customer.updated", "c-01", at("2026-11-05T09:00:00"), attributes={"heating": "electric"}),
+        stored("customer.erased", "c-04", at("2026-11-12T09:00:00")),
+        *on_the_grid(6),
+        # 10:00 in the utility's zone (policy.yaml: America/Chicago) is 16:00 UTC: c-06 is electric by
+        # the second fire, c-03 only after it
+        stored("customer.updated", "c-06", at("2026-11-15T15:30:00"), attributes={"heating": "electric"}),
+        stored("customer.updated", "c-03", at("2026-11-15T16:30:00"), attributes={"heating": "electric"}),
+    ]
+    replay = CohortReplay(compiled(WINTER), policy, at("2026-11-01T00:00:00"), at("2026-12-01T00:00:00"))
+    for event in sorted(log, key=lambda e: (e.occurred_at, e.position)):
+        replay.feed(event)
+    report = replay.finish()
+
+    assert (report.triggers_matched, report.cohort_runs) == (2, 2)
+    assert report.entry_examples == ["c-00", "c-02", "c-04", "c-00", "c-01", "c-02", "c-06"]
+    assert report.steps["tips"].messages == {("sms", "winter_tips", "en"): 7}
+    assert report.steps["checklist"].messages == {("sms", "winter_checklist", "en"): 7}
+    assert report.exits == {"completed": 7}
