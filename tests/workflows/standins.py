@@ -53,6 +53,7 @@ class StandIns:
     sends: list[SendMessageInput] = field(default_factory=list)
     updates: list[UpdateCustomerInput] = field(default_factory=list)
     context_loads: int = 0
+    context_requests: list[LoadContextInput] = field(default_factory=list)
     # score_customer: the value each (customer, score) gets; absent means "no trained model"
     model_scores: dict[tuple[str, str], float] = field(default_factory=dict)
     score_requests: list[ScoreCustomerInput] = field(default_factory=list)
@@ -69,6 +70,7 @@ class StandIns:
     @activity.defn(name=LOAD_CONTEXT)
     async def load_context(self, request: LoadContextInput) -> CustomerContext:
         self.context_loads += 1
+        self.context_requests.append(request)
         return self.customers.get(request.customer_id) or CustomerContext(customer_id=request.customer_id)
 
     @activity.defn(name=RECORD_JOURNEY_EVENT)
