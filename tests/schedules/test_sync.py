@@ -13,7 +13,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncEngine
-from temporalio.client import Client, ScheduleDescription
+from temporalio.client import Client, ScheduleActionExecutionStartWorkflow, ScheduleDescription
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
@@ -160,8 +160,8 @@ async def test_a_fire_texts_the_audience_once_however_often_its_time_is_fired(
                 fired = recent[0]
                 break
             await asyncio.sleep(0.1)
-        assert fired is not None
-        run_id = await client.get_workflow_handle(fired.action.workflow_id).result()
+        assert fired is not None and isinstance(fired.action, ScheduleActionExecutionStartWorkflow)
+        run_id = await client.get_workflow_handle(fired.action.workflow_id, result_type=str).result()
         assert run_id == fire_run_id(journey_id, fired.scheduled_at)
         state = await client.get_workflow_handle(run_id, result_type=CohortState).result()
         assert (state.status, state.members) == ("completed", len(electric))
