@@ -27,14 +27,12 @@ What is not replayed is listed in the report's `not_replayed` (see NOT_REPLAYED)
 from __future__ import annotations
 
 import contextlib
-import heapq
-import itertools
 from collections.abc import Collection, Mapping
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
+from gridjourney.backtest.cohort_members import CohortRun, Member, MemberSteps
 from gridjourney.backtest.customers import PROGRAM_EVENT_TYPES, STATE_EVENT_TYPES, Customers, CustomerState
 from gridjourney.backtest.messages import MessageJudge
 from gridjourney.backtest.replay import ALL_CHANNELS, HORIZON
@@ -48,20 +46,7 @@ from gridjourney.cohorts.audience import (
 )
 from gridjourney.dsl.expressions import ExpressionError, evaluate
 from gridjourney.dsl.schedule import SCHEDULE_EVENT, ScheduleSpec, fire_times
-from gridjourney.dsl.schema import (
-    AnyStep,
-    BranchStep,
-    Channel,
-    CohortSpec,
-    CompiledJourney,
-    DrPerformanceStep,
-    ScoreStep,
-    SendStep,
-    SplitStep,
-    UpdateStep,
-    WaitForStep,
-    WaitStep,
-)
+from gridjourney.dsl.schema import Channel, CohortSpec, CompiledJourney, WaitForStep, WaitStep
 from gridjourney.events.models import StoredEvent
 from gridjourney.policy.model import Policy
 from gridjourney.router.cohorts import (
@@ -74,58 +59,19 @@ from gridjourney.router.cohorts import (
 from gridjourney.router.router import event_ref, is_routed
 from gridjourney.schedules.workflow import fire_run_id, scheduled_cohort
 from gridjourney.workflows.cohort_decisions import (
-    batch_subject,
     cohort_wait_end,
     newer_update,
     updated_subject,
-    wait_for_accepts,
 )
 from gridjourney.workflows.contracts import EventRef
-from gridjourney.workflows.decisions import KINDS, choose_branch, choose_split, target
+from gridjourney.workflows.decisions import KINDS
 
 COHORT_STATE_EVENT_TYPES = STATE_EVENT_TYPES | PROGRAM_EVENT_TYPES
-# What a cohort backtest does not replay, as the report says it (`not_replayed`) when it applies.
-NOT_REPLAYED = {
-    "target": "audience.target: the DR target's pick by expected reduction is not replayed; every "
-    "customer of the audience is counted",
-    "on_update": "on_update notices (a DR event moved or cancelled, a new outage estimate) are not "
-    "replayed: they are not counted",
-    "dr_performance": "dr_performance: nothing is measured; members go on at once (the engine waits "
-    "up to wait_for_reads for meter reads)",
-    "score": "score steps do not score (no models run in a backtest)",
-}
-Waiting = Literal["wait", "wait_for", "send"]
-RUN_OVER = "cohort run already over"
-FIRES_AT_ONCE = 1000  # a triggering event of a finished run's key starts nothing
+RUN_OVER = "cohort run already over"  # a trigger of a finished run's key starts nothing (id taken)
+FIRES_AT_ONCE = 1000  # fire times asked for at once
 
 
-@dataclass
-class _Run:
-    """One cohort run: CohortWorkflow's subject and the events its wait_for steps read."""
-
-    run_id: str
-    subject: dict[str, Any]
-    members: dict[str, _Member] = field(default_factory=dict)
-    heard: list[EventRef] = field(default_factory=list)  # events of the journey's wait_for types
-    open: bool = True
-
-
-@dataclass
-class _Member:
-    run: _Run
-    customer_id: str
-    holdout: bool
-    grid: tuple[str | None, str | None, str | None]  # premise, transformer, feeder when they joined
-    since: int  # the first of run.heard its wait_for steps read (members who joined later: their join)
-    step_id: str | None = None
-    waiting: Waiting | None = None
-    started: datetime | None = None  # when the member reached its wait step (the wait is aimed from it)
-    timer: int = 0  # the live timer's number; a timer with another number was cancelled
-    visits: dict[str, int] = field(default_factory=dict)
-    open: bool = True
-
-
-class CohortReplay:
+class CohortReplay(MemberSteps):
     def __init__(
         self,
         journey: CompiledJourney,
@@ -138,6 +84,7 @@ class CohortReplay:
         horizon: timedelta = HORIZON,
         canonical_incidents: Mapping[str, str] | None = None,
     ) -> None:
+        super().__init__()
         self._fires: list[datetime] = []  # a schedule trigger's fire times in the period, in UTC
         self._fired = 0
         schedule = journey.definition.schedule
@@ -158,9 +105,7 @@ class CohortReplay:
                 step.id, StepReport(step.id, KINDS.get(type(step), "dr_performance"))
             )
         self.now = start
-        self._timers: list[tuple[datetime, int, int, _Member]] = []
-        self._sequence = itertools.count()
-        self._runs: dict[str, _Run] = {}  # run id → the run (finished ones too: their ids stay taken)
+        self._runs: dict[str, CohortRun] = {}  # run id → the run (finished ones too: their ids stay taken)
         self._listened = cohort_listened_types(journey)
         self._exits = set(journey.definition.exit_event_types)
         self._trigger_types = {trigger.event for trigger in journey.definition.trigger}
@@ -235,7 +180,7 @@ class CohortReplay:
 
     # --- the audience -----------------------------------------------------------------------------
     def _start(self, run_id: str, trigger: EventRef) -> None:
-        run = self._runs[run_id] = _Run(run_id, trigger.namespace())
+        run = self._runs[run_id] = CohortRun(run_id, trigger.namespace())
         self.report.cohort_runs += 1
         audience = self.cohort.audience
         if audience.target is not None and self._target_kw(audience.target.kw, run.subject) is not None:
@@ -284,7 +229,7 @@ class CohortReplay:
         except ExpressionError:
             return None
 
-    def _join(self, run: _Run, states: list[CustomerState]) -> None:
+    def _join(self, run: CohortRun, states: list[CustomerState]) -> None:
         """New members at the first step (those already members stay where they are)."""
         since = len(run.heard)
         joining = []
@@ -293,7 +238,7 @@ class CohortReplay:
             if customer_id in run.members:
                 continue
             record = state.record
-            member = _Member(
+            member = Member(
                 run,
                 customer_id,
                 held_out(run.run_id, customer_id, self.cohort.audience.holdout),
@@ -313,7 +258,7 @@ class CohortReplay:
             run.open = False
 
     # --- events a running run hears (CohortWorkflow.on_event) -------------------------------------
-    def _heard(self, run: _Run, event: EventRef) -> None:
+    def _heard(self, run: CohortRun, event: EventRef) -> None:
         if event.type in self._exits:
             if event.type in self._notices:
                 self._not_replayed("on_update")
@@ -344,7 +289,7 @@ class CohortReplay:
                     self._after_wait_for(member, step, "event")
         self._close_run_if_done(run)
 
-    def _aim_again(self, run: _Run) -> None:
+    def _aim_again(self, run: CohortRun) -> None:
         """An `updates` event moved the subject: the members' waits end where it now says."""
         for member in list(run.members.values()):
             step = self.journey.step(member.step_id) if member.step_id is not None else None
@@ -361,195 +306,19 @@ class CohortReplay:
             else:
                 self._wait(member, "wait", deadline)
 
-    # --- steps --------------------------------------------------------------------------------------
-    def _go(self, member: _Member, step_id: str | None) -> None:
-        """Run the member's steps from `step_id` until one waits or the steps end."""
-        while step_id is not None:
-            member.step_id = step_id
-            step = self.journey.step(step_id)
-            self.report.steps[step_id].reach(member.customer_id)
-            following = self.journey.successors.get(step_id)
-            if isinstance(step, SendStep):
-                if self._send(member, step):
-                    return
-                step_id = following
-            elif isinstance(step, WaitStep):
-                member.started = self.now
-                try:
-                    deadline = cohort_wait_end(
-                        step.wait, self.now, member.run.subject, self._journey_namespace
-                    )
-                except ExpressionError:  # as the workflow: `until` gave no time, go on
-                    self._done(member, step, "skipped")
-                    step_id = following
-                    continue
-                if deadline <= self.now:
-                    self._done(member, step, "waited")
-                    step_id = following
-                    continue
-                self._wait(member, "wait", deadline)
-                return
-            elif isinstance(step, WaitForStep):
-                if any(self._counts(member, step, e) for e in member.run.heard[member.since :]):
-                    step_id = self._outcome_of_wait_for(member, step, "event")
-                    continue
-                self._wait(member, "wait_for", self.now + step.wait_for.timeout)
-                return
-            else:
-                step_id = self._instant(member, step, following)
-        member.step_id = None
-        self._close(member, "completed")
-
-    def _instant(self, member: _Member, step: AnyStep, following: str | None) -> str | None:
-        """A step that takes no time: the step after it."""
-        subject = batch_subject(member.run.subject)
-        if isinstance(step, BranchStep):
-            namespace = {
-                "event": subject,
-                "customer": self._customer(member),
-                "journey": {"id": self.journey.journey_id},
-            }
-            goto = choose_branch(step, namespace)
-            self._done(member, step, goto or "no_case")
-            return target(goto) if goto else following
-        if isinstance(step, SplitStep):
-            arm = choose_split(step, self.journey.journey_id, member.customer_id)
-            self._done(member, step, arm.label or arm.goto)
-            return target(arm.goto)
-        if isinstance(step, ScoreStep):
-            self._not_replayed("score")
-            self._done(member, step, "not_scored")
-            return following
-        if isinstance(step, UpdateStep):
-            value: Any = step.update.value
-            if step.update.expression is not None:
-                namespace = {
-                    "event": subject,
-                    "customer": self._customer(member),
-                    "journey": self._journey_namespace,
-                }
-                try:
-                    value = evaluate(step.update.expression, namespace)
-                except ExpressionError:  # as UPDATE_BATCH: keep the attribute as it was
-                    self._done(member, step, "skipped")
-                    return following
-            self.customers.set_attribute(member.customer_id, step.update.attribute, value)
-            self._done(member, step, "updated")
-            return following
-        if isinstance(step, DrPerformanceStep):
-            self._not_replayed("dr_performance")
-            self._done(member, step, "not_measured")
-            return following
-        return None  # end
-
-    def _send(self, member: _Member, step: SendStep) -> bool:
-        """Judge the member's message now; True when quiet hours deferred it (the member waits)."""
-        stats = self.report.steps[step.id]
-        if member.holdout:
-            stats.held_out += 1
-            self._done(member, step, "holdout")
-            return False
-        judged = self.messages.judge(member.run.run_id, member.customer_id, step, self.now)
-        if judged.deferred_until is not None:
-            stats.deferred += 1
-            self._wait(member, "send", judged.deferred_until)
-            return True
-        if judged.channel is None or judged.locale is None:
-            stats.refused += 1
-            stats.suppressed.update(judged.refusals)
-            self._done(member, step, "suppressed")
-            return False
-        stats.messages[(judged.channel, step.send.template, judged.locale)] += 1
-        self.customers.record_send(
-            member.customer_id, self.now, self.journey.definition.purpose, judged.channel
-        )
-        self._done(member, step, f"sent:{judged.channel}")
-        return False
-
-    def _counts(self, member: _Member, step: WaitForStep, event: EventRef) -> bool:
-        """Whether `event` ends the member's wait_for: its type and `when` (over the event and the
-        run's subject), and the places it names (MATCH_EVENT: naming none, it names every member)."""
-        spec = step.wait_for
-        if event.type != spec.event or not wait_for_accepts(
-            spec.when, event.namespace(), member.run.subject, self._journey_namespace
-        ):
-            return False
-        named = [
-            [str(v) for v in event.payload.get(name) or []]
-            for name in ("premise_ids", "transformer_ids", "feeder_ids")
-        ]
-        if not any(named):
-            return True
-        return any(place is not None and place in ids for place, ids in zip(member.grid, named, strict=True))
-
-    def _outcome_of_wait_for(self, member: _Member, step: WaitForStep, outcome: str) -> str | None:
-        self._done(member, step, outcome)
-        spec = step.wait_for
-        chosen = spec.on_event if outcome == "event" else spec.on_timeout
-        return self.journey.successors.get(step.id) if chosen is None else target(chosen)
-
-    def _after_wait_for(self, member: _Member, step: WaitForStep, outcome: str) -> None:
-        self._go(member, self._outcome_of_wait_for(member, step, outcome))
-
-    def _done(self, member: _Member, step: AnyStep, outcome: str) -> None:
-        member.visits[step.id] = member.visits.get(step.id, 0) + 1
-        if not isinstance(step, SendStep):
-            self.report.steps[step.id].outcomes[outcome] += 1
-
-    # --- time -------------------------------------------------------------------------------------
-    def _wait(self, member: _Member, kind: Waiting, deadline: datetime) -> None:
-        member.waiting = kind
-        member.timer = next(self._sequence)
-        heapq.heappush(self._timers, (deadline, member.timer, member.timer, member))
-
     def _run_timers(self, before: datetime) -> None:
         """The members' timers and the schedule's fires before `before`, in time order."""
         while True:
             fire = self._fires[self._fired] if self._fired < len(self._fires) else None
-            timer = self._timers[0][0] if self._timers else None
+            timer = self._next_timer(before)
             if fire is not None and fire < before and (timer is None or fire <= timer):
                 self._fired += 1
                 self.now = max(self.now, fire)
                 self._fire(fire)
-                continue
-            if timer is None or timer >= before:
+            elif timer is not None:
+                self._run_timer()
+            else:
                 return
-            deadline, _, number, member = heapq.heappop(self._timers)
-            if not member.open or number != member.timer:
-                continue
-            self.now = max(self.now, deadline)
-            self._wake(member)
-            self._close_run_if_done(member.run)
-
-    def _wake(self, member: _Member) -> None:
-        kind, member.waiting = member.waiting, None
-        assert member.step_id is not None
-        step = self.journey.step(member.step_id)
-        following = self.journey.successors.get(step.id)
-        if kind == "send" and isinstance(step, SendStep):
-            if self._send(member, step):
-                return
-        elif kind == "wait_for" and isinstance(step, WaitForStep):
-            following = self._outcome_of_wait_for(member, step, "timeout")
-        else:
-            self._done(member, step, "waited")
-        self._go(member, following)
-
-    def _customer(self, member: _Member) -> dict[str, Any]:
-        state = self.customers.get(member.customer_id)
-        return state.record.namespace() if state is not None else {}
-
-    def _close(self, member: _Member, reason: str) -> None:
-        member.open, member.waiting = False, None
-        self.report.exits[reason] += 1
-
-    def _close_run_if_done(self, run: _Run) -> None:
-        if run.open and not any(member.open for member in run.members.values()):
-            run.open = False
-
-    def _not_replayed(self, what: str) -> None:
-        if NOT_REPLAYED[what] not in self.report.not_replayed:
-            self.report.not_replayed.append(NOT_REPLAYED[what])
 
 
 def schedule_fires(spec: ScheduleSpec, default_zone: str, start: datetime, end: datetime) -> list[datetime]:

@@ -6,7 +6,8 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
-from gridjourney.backtest.cohort_replay import NOT_REPLAYED, RUN_OVER, CohortReplay
+from gridjourney.backtest.cohort_members import NOT_REPLAYED
+from gridjourney.backtest.cohort_replay import RUN_OVER, CohortReplay
 from gridjourney.dsl.compiler import compile_journey
 from gridjourney.dsl.loader import load_journey_with_positions
 from gridjourney.events.models import StoredEvent
