@@ -4,6 +4,8 @@
 - `in_journey("x")` names a journey: one of the journey files in the journeys directory
   (GRIDJOURNEY_JOURNEYS_DIR) or beside the file being checked, or the journey itself. An id found in
   neither is an error with a "did you mean": a journey that exists elsewhere belongs beside the others.
+  Checked when a file is (`journeys validate`, `journeys publish`); a journey checked from text alone
+  (POST /v1/journeys, a test's string) has no neighbours to compare with, and is not.
 - A cohort run (mode cohort) decides for a whole audience in batches; its conditions have no single
   customer's moment, zone or history, so the functions are refused there.
 """
@@ -39,10 +41,11 @@ def check_functions(definition: JourneyDefinition, positions: Positions) -> Iter
                 COHORT_HINT,
             )
         named = journeys_named(expr)
-        if not named:
+        if not named or not Path(positions.file).is_file():
             continue
         if known is None:
-            known = {definition.id, *journey_ids(get_settings().journeys_dir), *_beside(positions.file)}
+            beside = journey_ids(Path(positions.file).parent)
+            known = {definition.id, *journey_ids(get_settings().journeys_dir), *beside}
         for journey_id in sorted(named - known):
             yield positions.error(
                 path,
@@ -67,8 +70,3 @@ def _ids(files: tuple[tuple[str, int], ...]) -> frozenset[str]:
         if match is not None:
             found.add(match.group(1))
     return frozenset(found)
-
-
-def _beside(file: str) -> frozenset[str]:
-    path = Path(file)
-    return journey_ids(path.parent) if path.is_file() else frozenset()

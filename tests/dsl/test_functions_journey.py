@@ -30,6 +30,13 @@ def problems(source: str, file: str = "reminder.yaml") -> list[JourneyError]:
     return check_journey(loaded.definition, loaded.positions, None)
 
 
+def file_problems(source: str, directory: Path) -> list[JourneyError]:
+    """Checked as `journeys validate` checks a file: in_journey()'s ids against its neighbours too."""
+    path = directory / "reminder.yaml"
+    path.write_text(source)
+    return problems(source, str(path))
+
+
 def test_the_functions_load_in_a_journey() -> None:
     assert problems(REMINDER) == []
     both = REMINDER.replace(
@@ -49,9 +56,9 @@ def test_a_misspelt_field_in_where_reads_the_past_events_fields() -> None:
     assert "had()'s where" in error.message and "did you mean `journey_id`?" in error.message
 
 
-def test_an_unknown_journey_gets_a_did_you_mean() -> None:
+def test_an_unknown_journey_gets_a_did_you_mean(tmp_path: Path) -> None:
     source = REMINDER.replace("not had(", 'in_journey("onbording") or had(')
-    [error] = problems(source)
+    [error] = file_problems(source, tmp_path)
     assert error.line == 7 and "in_journey(): unknown journey `onbording`" in error.message
     assert error.hint is not None and "did you mean `onboarding`?" in error.hint
 
@@ -59,11 +66,12 @@ def test_an_unknown_journey_gets_a_did_you_mean() -> None:
 def test_a_journey_beside_the_file_is_known(tmp_path: Path) -> None:
     (tmp_path / "sibling.yaml").write_text("id: price_watch\npurpose: informational\n")
     source = REMINDER.replace("not had(", 'in_journey("price_watch") or had(')
-    path = tmp_path / "reminder.yaml"
-    path.write_text(source)
-    assert problems(source, str(path)) == []
-    [error] = problems(source)  # checked on its own, away from its sibling
+    assert file_problems(source, tmp_path) == []
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    [error] = file_problems(source, elsewhere)  # away from its sibling
     assert "unknown journey `price_watch`" in error.message
+    assert problems(source) == []  # text alone (POST /v1/journeys) has no neighbours to compare
 
 
 def test_a_cohort_journey_refuses_them() -> None:
