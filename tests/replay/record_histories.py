@@ -8,7 +8,8 @@ Each journey in journeys/ runs through the time-skipping test server along its m
 activities need Postgres and the SMS stand-in; replay needs only the history), and so do a few more
 paths worth keeping (a send deferred by quiet hours, then sent; a send given up), and journeys of
 tests/replay/journeys/ that use what the shipped ones do not (split `vars`, a conditional `exit_on`,
-`waited_event`: budget_billing_ab). The history is saved
+`waited_event`: budget_billing_ab; `wait: {after:}` and the date and history functions:
+past_due_follow_up). The history is saved
 as tests/replay/histories/quiet-hours/<recording>.json: {"workflow_id": ..., "history": <history
 JSON>}, its payloads sealed by the encryption codec under REPLAY_KEYRING (a key for these recordings
 only).
@@ -172,6 +173,15 @@ async def budget_billing_ab(env: WorkflowEnvironment, journey: CompiledJourney) 
     return handle
 
 
+async def past_due_follow_up(env: WorkflowEnvironment, journey: CompiledJourney) -> Handle:
+    """Due four days ago: the wait ends ten days after the due date; no reminder in the last 30 days
+    and no budget-billing run (the loaded facts), so the reminder goes."""
+    customer = customer_outside_holdout(journey)
+    due = await env.get_current_time() - timedelta(days=4)
+    past_due = event("bill.past_due", customer, amount_due=96.5, days_past_due=4, due_date=due.isoformat())
+    return await start(env, journey, customer, past_due)
+
+
 SCENARIOS: dict[str, Scenario] = {
     "onboarding": onboarding,
     "high_bill_alert": high_bill_alert,
@@ -185,6 +195,14 @@ SCENARIOS: dict[str, Scenario] = {
 async def quiet_night(env: WorkflowEnvironment, standins: StandIns) -> None:
     """Triggered at night: the alert is deferred until the morning, then sent."""
     standins.quiet_until = await env.get_current_time() + timedelta(hours=10)
+
+
+async def history_loaded(env: WorkflowEnvironment, standins: StandIns) -> None:
+    """The customers' facts as LOAD_CONTEXT reads them: nothing in their history, the policy's zone."""
+    for customer_id, context in standins.customers.items():
+        standins.customers[customer_id] = context.model_copy(
+            update={"last_seen": {}, "in_journeys": [], "local_zone": "America/Chicago"}
+        )
 
 
 async def provider_refuses(env: WorkflowEnvironment, standins: StandIns) -> None:
@@ -205,6 +223,9 @@ RECORDINGS: dict[str, Recording] = {
     "high_bill_alert_deferred": Recording("high_bill_alert", high_bill_alert, quiet_night),
     "usage_spike_given_up": Recording("usage_spike", usage_spike, provider_refuses),
     "budget_billing_ab": Recording("budget_billing_ab", budget_billing_ab, journeys_dir=TEST_JOURNEYS_DIR),
+    "past_due_follow_up": Recording(
+        "past_due_follow_up", past_due_follow_up, history_loaded, journeys_dir=TEST_JOURNEYS_DIR
+    ),
 }
 
 
