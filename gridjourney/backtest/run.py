@@ -75,8 +75,8 @@ async def backtest(
     store = EventStore(engine)
     async with engine.connect() as conn:
         replay.report.events_in_range = await queries.count_in_range(conn, start, end)
-        if replay.report.events_in_range == 0:
-            return replay.report
+        if replay.report.events_in_range == 0 and journey.definition.schedule is None:
+            return replay.report  # (a schedule still fires, over the customers the log made before)
         if longest_cap is not None:
             sends = await queries.other_journeys_sends(conn, journey.journey_id, start - longest_cap, end)
             for customer_id, at, purpose, channel in sends:

@@ -348,7 +348,7 @@ def backtest(
         raise typer.Exit(2) from None
     if as_json:
         typer.echo(json.dumps(report.as_json(), indent=2))
-    if report.events_in_range == 0:
+    if report.events_in_range == 0 and not report.cohort_runs:  # a schedule fires without events
         typer.echo(f"{path}: no events in the log from {start} to {end}: nothing to replay", err=as_json)
     elif not as_json:
         typer.echo(report_text(report))
