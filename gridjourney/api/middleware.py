@@ -38,6 +38,8 @@ from gridjourney.outages import outage
 
 log = logging.getLogger(__name__)
 
+# The request state's entry for a JSON body InputGuard has parsed and checked (request.state.json_body).
+JSON_BODY = "json_body"
 TEXT_TYPES = ("text/", "application/xml", "application/yaml", "application/x-yaml", "application/csv")
 
 
@@ -65,15 +67,60 @@ def _parse_constant(text: str) -> _Unfit:
     return _Unfit(f"{text} is not valid JSON (numbers must be finite)")
 
 
+class _MayBeUnfit(ValueError):
+    """The fast parse met a value that cannot be stored: the careful parse names where."""
+
+
+def _fit_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise _MayBeUnfit
+    return value
+
+
+def _fit_int(text: str) -> int:
+    value = int(text) if len(text) <= 20 else INT64_MAX + 1
+    if abs(value) > INT64_MAX:
+        raise _MayBeUnfit
+    return value
+
+
+def _unfit(_: str) -> float:
+    raise _MayBeUnfit
+
+
+def parsed_json_body(raw: bytes) -> tuple[Any, list[FieldError] | None]:
+    """(the body, []) when it is JSON whose every value can be stored; (None, the values that cannot)
+    when some cannot; (None, None) when it is not JSON at all (the route reports that in its own words).
+    Routes take the body from the request's state (JSON_BODY) instead of parsing it again."""
+    # A NUL or a lone surrogate can only be written as a \\u escape, or (a surrogate) as bytes that
+    # start with 0xED: a body without either holds clean text, and the parse checks its numbers.
+    if b"\\u" not in raw and b"\xed" not in raw:
+        try:
+            return json.loads(raw, parse_float=_fit_float, parse_int=_fit_int, parse_constant=_unfit), []
+        except RecursionError:
+            return None, [FieldError(field="body", reason="nested too deeply")]
+        except _MayBeUnfit:
+            pass
+        except ValueError:
+            return None, None
+    return _carefully_parsed(raw)
+
+
 def json_body_problems(raw: bytes) -> list[FieldError] | None:
     """The values of a JSON body no route can store (an empty list: none), or None when it is not
-    JSON at all (the route reports that in its own words)."""
+    JSON at all."""
+    return parsed_json_body(raw)[1]
+
+
+def _carefully_parsed(raw: bytes) -> tuple[Any, list[FieldError] | None]:
+    """parsed_json_body by a parse that keeps unfit numbers in place and a walk over every value."""
     try:
         body = json.loads(raw, parse_float=_parse_float, parse_int=_parse_int, parse_constant=_parse_constant)
     except RecursionError:
-        return [FieldError(field="body", reason="nested too deeply")]
+        return None, [FieldError(field="body", reason="nested too deeply")]
     except ValueError:
-        return None
+        return None, None
     errors: list[FieldError] = []
     stack: list[tuple[Any, list[int | str]]] = [(body, [])]
     while stack and len(errors) < 20:
@@ -91,7 +138,9 @@ def json_body_problems(raw: bytes) -> list[FieldError] | None:
                 errors.append(FieldError(field=field_path(path) or "body", reason=problem))
         elif isinstance(value, _Unfit):
             errors.append(FieldError(field=field_path(path) or "body", reason=value.reason))
-    return sorted(errors, key=lambda error: error.field)
+    if errors:
+        return None, sorted(errors, key=lambda error: error.field)
+    return body, []
 
 
 def url_problems(scope: Scope) -> list[FieldError]:
@@ -159,11 +208,16 @@ class InputGuard:
                 return
             if not message.get("more_body", False):
                 break
-        if body and (errors := json_body_problems(bytes(body))):
-            detail = f"{len(errors)} value(s) that cannot be stored; nothing was done"
-            await _refuse(scope, receive, send, invalid(detail, errors))
-            return
-        await self.app(scope, _replaying(bytes(body), receive), send)
+        raw = bytes(body)
+        if raw:
+            parsed, errors = parsed_json_body(raw)
+            if errors:
+                detail = f"{len(errors)} value(s) that cannot be stored; nothing was done"
+                await _refuse(scope, receive, send, invalid(detail, errors))
+                return
+            if errors is not None:
+                scope.setdefault("state", {})[JSON_BODY] = parsed
+        await self.app(scope, _replaying(raw, receive), send)
 
 
 def _replaying(body: bytes, receive: Receive) -> Receive:

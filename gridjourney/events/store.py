@@ -22,7 +22,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import BigInteger, DateTime, Integer, String, any_, bindparam, func, select, text
+from pydantic_core import to_json
+from sqlalchemy import BigInteger, DateTime, Integer, String, Text, any_, bindparam, cast, func, select, text
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID, insert
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -37,7 +38,7 @@ from gridjourney.privacy import customer_keys, fields
 from gridjourney.privacy.customer_keys import CustomerErased
 from gridjourney.privacy.keyring import Keyring, process_keyring
 
-__all__ = ["CustomerErased", "EventIdConflict", "EventStore"]
+__all__ = ["CheckedEvent", "CustomerErased", "EventIdConflict", "EventStore"]
 
 # Arbitrary constant naming the "event log append" lock; NOTIFY channel woken on every commit.
 APPEND_LOCK_KEY = 0x6A6F75726E6579
@@ -72,7 +73,8 @@ _NEW = (
         bindparam("customer_ids", type_=ARRAY(String)),
         bindparam("occurred_ats", type_=ARRAY(DateTime(timezone=True))),
         bindparam("sources", type_=ARRAY(String)),
-        bindparam("payloads", type_=ARRAY(JSONB)),
+        # Sent as JSON text (pydantic_core's encoder, several times faster than json.dumps per payload)
+        cast(bindparam("payloads", type_=ARRAY(Text)), ARRAY(JSONB)),
         bindparam("schema_versions", type_=ARRAY(Integer)),
         bindparam("fingerprints", type_=ARRAY(String)),
         bindparam("traceparents", type_=ARRAY(String)),
@@ -122,6 +124,15 @@ class EventIdConflict(ValueError):
 
 
 @dataclass(frozen=True)
+class CheckedEvent:
+    """An event whose payload a door has validated already: `payload` is what validate_payload
+    (events/types.py) returned for it, and the store writes it without validating it again."""
+
+    event: NewEvent
+    payload: dict[str, Any]
+
+
+@dataclass(frozen=True)
 class _NewRow:
     """A validated event before it is written: its row holds the plain payload until it is sealed."""
 
@@ -156,7 +167,7 @@ class EventStore:
     def keyring(self) -> Keyring:
         return self._keyring if self._keyring is not None else process_keyring()
 
-    async def append(self, new_events: Sequence[NewEvent]) -> list[AppendResult]:
+    async def append(self, new_events: Sequence[NewEvent | CheckedEvent]) -> list[AppendResult]:
         """Validate every payload, then append all events in one transaction (all or nothing).
 
         Raises UnknownEventType or pydantic.ValidationError before anything is written, EventIdConflict
@@ -204,7 +215,9 @@ class EventStore:
                     item.done.set_result(results[start : start + len(item.rows)])
                 start += len(item.rows)
 
-    async def append_in(self, conn: AsyncConnection, new_events: Sequence[NewEvent]) -> list[AppendResult]:
+    async def append_in(
+        self, conn: AsyncConnection, new_events: Sequence[NewEvent | CheckedEvent]
+    ) -> list[AppendResult]:
         """Append inside the caller's transaction on `conn`, so the events commit (or roll back) with the
         caller's own writes. The append lock is held until that transaction ends: keep it short."""
         rows = _rows(new_events)
@@ -258,6 +271,7 @@ class EventStore:
                 fresh.append(row)
         if fresh:
             columns = {f"{name}s": [row[name] for row in fresh] for name in _COLUMNS}
+            columns["payloads"] = [to_json(row["payload"]).decode() for row in fresh]
             inserted = (await conn.execute(_INSERT, columns)).all()
             for event_id, position in inserted:
                 results[event_id] = AppendResult(event_id=event_id, position=position, duplicate=False)
@@ -332,12 +346,16 @@ def _count_fresh(rows: list[_NewRow], results: list[AppendResult]) -> None:
     count_appended(row.values for row, result in zip(rows, results, strict=True) if not result.duplicate)
 
 
-def _rows(new_events: Sequence[NewEvent]) -> list[_NewRow]:
-    """The rows to insert, every payload validated first (nothing is written if one is refused)."""
+def _rows(new_events: Sequence[NewEvent | CheckedEvent]) -> list[_NewRow]:
+    """The rows to insert, every payload validated first (a CheckedEvent's by its door; nothing is
+    written if one is refused)."""
     rows: list[_NewRow] = []
     traceparent = current_traceparent()  # the router continues this trace (router/router.py)
-    for event in new_events:
-        payload = validate_payload(event.type, event.payload)
+    for item in new_events:
+        if isinstance(item, CheckedEvent):
+            event, payload = item.event, item.payload
+        else:
+            event, payload = item, validate_payload(item.type, item.payload)
         content = canonical_content(
             event_type=event.type,
             customer_id=event.customer_id,

@@ -17,6 +17,7 @@ from pydantic import BaseModel, Field, ValidationError
 
 from gridjourney.api.deps import EngineDep, EventsWriter, SettingsDep, StoreDep, read_limited_body
 from gridjourney.api.dr_rescheduling import refuse_rescheduling
+from gridjourney.api.middleware import JSON_BODY
 from gridjourney.api.problems import (
     ApiProblem,
     FieldError,
@@ -29,7 +30,7 @@ from gridjourney.api.problems import (
 from gridjourney.config import Settings
 from gridjourney.events.fields import ADMISSION, Admission
 from gridjourney.events.models import AppendResult, NewEvent
-from gridjourney.events.store import EventIdConflict
+from gridjourney.events.store import CheckedEvent, EventIdConflict
 from gridjourney.events.types import (
     ENGINE_EVENT_PREFIXES,
     UnknownEventType,
@@ -140,8 +141,8 @@ def _admission(settings: Settings) -> dict[str, Any]:
 
 def _check_event(
     item: Any, prefix: list[int | str], context: dict[str, Any]
-) -> tuple[NewEvent | None, list[FieldError]]:
-    """The event and every error found in it: envelope, type and payload."""
+) -> tuple[CheckedEvent | None, list[FieldError]]:
+    """The event with its payload as stored, and every error found in it: envelope, type and payload."""
     errors: list[FieldError] = []
     event: NewEvent | None = None
     try:
@@ -149,7 +150,7 @@ def _check_event(
     except ValidationError as exc:
         errors += pydantic_errors(exc.errors(), prefix)  # type: ignore[arg-type]
     if not isinstance(item, dict) or not isinstance(item.get("type"), str):
-        return event, errors
+        return None, errors
     event_type: str = item["type"]
     if event_type.startswith(ENGINE_EVENT_PREFIXES):
         reason = "journey.* and message.* events are recorded by the engine; integrations may not post them"
@@ -159,12 +160,14 @@ def _check_event(
     except UnknownEventType as exc:
         return None, [*errors, FieldError(field=field_path([*prefix, "type"]), reason=str(exc))]
     payload = item.get("payload", {})
-    if isinstance(payload, dict):
-        try:
-            model.model_validate(payload, context=context)
-        except ValidationError as exc:
-            errors += pydantic_errors(exc.errors(), [*prefix, "payload"])  # type: ignore[arg-type]
-    return (event if not errors else None), errors
+    if not isinstance(payload, dict):
+        return None, errors  # the envelope's error names it
+    try:
+        stored = model.model_validate(payload, context=context).model_dump(mode="json")
+    except ValidationError as exc:
+        return None, [*errors, *pydantic_errors(exc.errors(), [*prefix, "payload"])]  # type: ignore[arg-type]
+    # Validated here, the payload is not validated again by the store (events/store.py CheckedEvent).
+    return (CheckedEvent(event, stored) if event is not None and not errors else None), errors
 
 
 def _items(body: Any, max_batch: int) -> tuple[list[Any], bool]:
@@ -203,6 +206,7 @@ def _conflict(conflict: EventIdConflict, events: list[NewEvent], is_batch: bool)
 @router.post(
     "",
     status_code=status.HTTP_201_CREATED,
+    response_model=EventsAccepted,
     summary="Append events",
     description=(
         'Append one event, or a batch as `{"events": [...]}`. Every event is validated against its '
@@ -227,20 +231,51 @@ def _conflict(conflict: EventIdConflict, events: list[NewEvent], is_batch: bool)
 )
 async def post_events(
     request: Request,
-    response: Response,
     _: EventsWriter,
     store: StoreDep,
     engine: EngineDep,
     settings: SettingsDep,
-) -> EventsAccepted:
+) -> Response:
     content_type = request.headers.get("content-type", "application/json").split(";")[0].strip().lower()
     if content_type not in ("application/json", "") and not content_type.endswith("+json"):
         raise ApiProblem(
             415, "unsupported-media-type", "Send JSON", f"got {content_type}; use application/json"
         )
+    items, is_batch = _items(await _body(request, settings), settings.max_events_per_batch)
+    checked: list[CheckedEvent] = []
+    errors: list[FieldError] = []
+    context = _admission(settings)
+    for index, item in enumerate(items):
+        event, item_errors = _check_event(item, ["events", index] if is_batch else [], context)
+        errors += item_errors
+        if event is not None:
+            checked.append(event)
+    if errors:
+        raise invalid(f"{len(errors)} invalid value(s); nothing was appended", errors)
+    events = [item.event for item in checked]
+    await refuse_rescheduling(engine, store, events, is_batch)
+    try:
+        results = await store.append(checked)
+    except EventIdConflict as conflict:
+        raise _conflict(conflict, events, is_batch) from conflict
+    duplicates = sum(r.duplicate for r in results)
+    accepted = EventsAccepted(events=results, appended=len(results) - duplicates, duplicates=duplicates)
+    # Rendered here: FastAPI would validate the answer against its model once more (1,000 results).
+    return Response(
+        accepted.model_dump_json(),
+        status_code=status.HTTP_200_OK if duplicates == len(results) else status.HTTP_201_CREATED,
+        media_type="application/json",
+    )
+
+
+async def _body(request: Request, settings: Settings) -> Any:
+    """The JSON body: as InputGuard parsed and checked it (api/middleware.py), else read and parsed."""
+    state = request.scope.get("state", {})
+    if JSON_BODY in state:
+        return state[JSON_BODY]
     raw = await read_limited_body(request, settings.max_event_body_bytes)
     try:
-        body = json.loads(raw)
+        return json.loads(raw)
     except ValueError as exc:
         raise ApiProblem(
             400,
@@ -249,23 +284,3 @@ async def post_events(
             str(exc),
             [FieldError(field="body", reason=str(exc))],
         ) from exc
-    items, is_batch = _items(body, settings.max_events_per_batch)
-    events: list[NewEvent] = []
-    errors: list[FieldError] = []
-    context = _admission(settings)
-    for index, item in enumerate(items):
-        event, item_errors = _check_event(item, ["events", index] if is_batch else [], context)
-        errors += item_errors
-        if event is not None:
-            events.append(event)
-    if errors:
-        raise invalid(f"{len(errors)} invalid value(s); nothing was appended", errors)
-    await refuse_rescheduling(engine, store, events, is_batch)
-    try:
-        results = await store.append(events)
-    except EventIdConflict as conflict:
-        raise _conflict(conflict, events, is_batch) from conflict
-    duplicates = sum(r.duplicate for r in results)
-    if duplicates == len(results):
-        response.status_code = status.HTTP_200_OK
-    return EventsAccepted(events=results, appended=len(results) - duplicates, duplicates=duplicates)
