@@ -5,20 +5,16 @@ HISTORY_ROWS events read per had())."""
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Sequence
-from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from gridjourney.activities.context_queries import active_journeys, recent_events
-from gridjourney.dsl.expressions import evaluate
-from gridjourney.dsl.functions import HISTORY_ROWS, MAX_WINDOW, history_key
 from gridjourney.policy.quiet_hours import zone_for
+from gridjourney.projections.history import active_journeys, last_seen
 from gridjourney.projections.queries import CustomerView, customer_rows, get_customer
-from gridjourney.workflows.contracts import CustomerContext, HistoryQuery, LoadContextInput
+from gridjourney.workflows.contracts import CustomerContext, LoadContextInput
 
 
 class CustomerRecord(BaseModel):
@@ -101,45 +97,3 @@ async def load_context(
             found = await active_journeys(conn, request.customer_id, request.journeys)
         context.in_journeys = sorted(found)
     return context
-
-
-async def last_seen(
-    conn: AsyncConnection,
-    customer_id: str,
-    queries: Sequence[HistoryQuery],
-    as_of: datetime,
-    exclude_event_id: str | None,
-) -> dict[str, datetime]:
-    """had()'s facts: for each query, the time of the newest event of its type, at most its window
-    before `as_of` (and not after it), for which its `where` holds; absent when there is none among
-    the newest HISTORY_ROWS. A `where` that cannot be evaluated for an event is false for it."""
-    found: dict[str, datetime] = {}
-    for query in queries:
-        since = as_of - min(query.within, MAX_WINDOW)
-        rows = await recent_events(
-            conn, customer_id, query.event_type, since, as_of, HISTORY_ROWS, _uuid_or_none(exclude_event_id)
-        )
-        for occurred_at, payload in rows:
-            past = {**payload, "type": query.event_type, "occurred_at": occurred_at.isoformat()}
-            if query.where is None or _holds(query.where, past):
-                found[history_key(query.event_type, query.where)] = occurred_at
-                break
-    return found
-
-
-def _holds(where: str, event: dict[str, Any]) -> bool:
-    try:
-        return bool(evaluate(where, {"event": event}))
-    except Exception:  # a failing condition is false (DSL rule)
-        return False
-
-
-def _uuid_or_none(event_id: str | None) -> str | None:
-    """Only an event id the log could hold (a uuid) is excluded; another never matches anyway."""
-    if event_id is None:
-        return None
-    try:
-        uuid.UUID(event_id)
-    except ValueError:
-        return None
-    return event_id

@@ -232,6 +232,20 @@ def journeys_named(expr: str) -> set[str]:
     }
 
 
+def wanted_by(expressions: Iterable[str]) -> tuple[list[HistoryUse], list[str]]:
+    """What the loader must read for these expressions' had() and in_journey() calls: each history
+    once (by its key, with the longest window asked), in key order, and the journey ids, sorted."""
+    longest: dict[str, HistoryUse] = {}
+    journeys: set[str] = set()
+    for expr in expressions:
+        for use in history_uses(expr):
+            known = longest.get(use.key)
+            if known is None or known.within < use.within:
+                longest[use.key] = use
+        journeys |= journeys_named(expr)
+    return [longest[key] for key in sorted(longest)], sorted(journeys)
+
+
 def uses_functions(expr: str, names: Iterable[str]) -> bool:
     try:
         tree, _ = parse(expr)

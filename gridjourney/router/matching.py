@@ -1,4 +1,9 @@
-"""Which journeys an event starts, and which running journeys want to hear about it. Pure functions."""
+"""Which journeys an event starts, and which running journeys want to hear about it. Pure functions.
+
+Trigger conditions may use the date and history functions (dsl/functions.py): the router gives them
+facts in which `now()` is the event's own time (activities/context.py trigger_facts loads them, only
+when a trigger condition of a journey the event may start asks).
+"""
 
 from __future__ import annotations
 
@@ -6,20 +11,27 @@ from collections.abc import Iterable
 from typing import Any
 
 from gridjourney.dsl.expressions import evaluate
+from gridjourney.dsl.functions import FACTS, SIGNATURES, Facts, HistoryUse, uses_functions, wanted_by
 from gridjourney.dsl.schema import CompiledJourney, WaitForStep
 from gridjourney.workflows.contracts import EventRef
 
 
 def triggered_journeys(
-    event: EventRef, journeys: Iterable[CompiledJourney], customer: dict[str, Any] | None
+    event: EventRef,
+    journeys: Iterable[CompiledJourney],
+    customer: dict[str, Any] | None,
+    facts: Facts | None = None,
 ) -> list[CompiledJourney]:
     """Per-customer journeys whose trigger matches: the event type is listed and its `when` holds.
 
-    A `when` that cannot be evaluated (a field the event lacks) counts as false, as in branches.
+    A `when` that cannot be evaluated (a field the event lacks, a function without `facts`) counts
+    as false, as in branches.
     """
     if event.customer_id is None:
         return []
-    namespace = {"event": event.namespace(), "customer": customer or {}, "journey": {}}
+    namespace: dict[str, Any] = {"event": event.namespace(), "customer": customer or {}, "journey": {}}
+    if facts is not None:
+        namespace[FACTS] = facts
     matched = []
     for journey in journeys:
         if journey.definition.mode == "cohort":  # one run per event: router/cohorts.py
@@ -32,6 +44,22 @@ def triggered_journeys(
                 matched.append(journey)
                 break
     return matched
+
+
+def trigger_wants(
+    event_type: str, journeys: Iterable[CompiledJourney]
+) -> tuple[list[HistoryUse], list[str]] | None:
+    """What the trigger conditions an event of `event_type` is matched against read through had() and
+    in_journey(); None when none of them uses a date or history function (no facts to load)."""
+    conditions = [
+        trigger.when
+        for journey in journeys
+        if journey.definition.mode != "cohort"
+        for trigger in journey.definition.trigger
+        if trigger.event == event_type and trigger.when is not None
+    ]
+    using = [when for when in conditions if uses_functions(when, SIGNATURES)]
+    return wanted_by(using) if using else None
 
 
 def listened_event_types(journey: CompiledJourney) -> set[str]:

@@ -35,6 +35,7 @@ from gridjourney.observability import tracing
 from gridjourney.projections import runner as projections
 from gridjourney.router import queries
 from gridjourney.router.cohorts import CohortRouting
+from gridjourney.router.facts import trigger_facts
 from gridjourney.router.matching import listened_event_types, triggered_journeys
 from gridjourney.workflows.contracts import JOURNEY_EVENT_SIGNAL, EventRef
 
@@ -139,7 +140,8 @@ class EventRouter:
 
     async def _route(self, event: EventRef, customer_id: str, journeys: list[CompiledJourney]) -> None:
         customer = await queries.customer_namespace(self.engine, customer_id)
-        for journey in triggered_journeys(event, journeys, customer):
+        facts = await trigger_facts(self.engine, event, customer, journeys)  # None unless a `when` asks
+        for journey in triggered_journeys(event, journeys, customer, facts):
             result = await enter_journey(
                 self.engine,
                 self.client,

@@ -15,7 +15,7 @@ from typing import Any
 
 from gridjourney.dsl.expression_paths import expression_paths
 from gridjourney.dsl.expressions import evaluate, evaluate_datetime
-from gridjourney.dsl.functions import FACTS, Facts, HistoryUse, history_uses, journeys_named
+from gridjourney.dsl.functions import FACTS, Facts, HistoryUse, wanted_by
 from gridjourney.dsl.schema import (
     END,
     AnyStep,
@@ -167,17 +167,8 @@ def event_namespace(
 
 
 def wanted_facts(definition: JourneyDefinition) -> tuple[list[HistoryUse], list[str]]:
-    """What the customer-context loader must read for this journey's had() and in_journey() calls:
-    each history once (by its key, with the longest window asked), and the journey ids, sorted."""
-    longest: dict[str, HistoryUse] = {}
-    journeys: set[str] = set()
-    for _path, expr in expression_paths(definition):
-        for use in history_uses(expr):
-            known = longest.get(use.key)
-            if known is None or known.within < use.within:
-                longest[use.key] = use
-        journeys |= journeys_named(expr)
-    return [longest[key] for key in sorted(longest)], sorted(journeys)
+    """What the customer-context loader must read for this journey's had() and in_journey() calls."""
+    return wanted_by(expr for _path, expr in expression_paths(definition))
 
 
 def instance_key(workflow_id: str, trigger: EventRef) -> str:
