@@ -39,6 +39,7 @@ def test_validate_shipped_journeys() -> None:
         "outage_notice.yaml",
         "rate_coach.yaml",
         "usage_spike.yaml",
+        "winter_prep.yaml",
     ]
     assert all(": OK (" in line for line in out.splitlines())
 
