@@ -141,39 +141,57 @@ def json_value_problem(value: Any, *, json_only: bool = True, max_nodes: int = J
     """Why a JSON value cannot be kept (naming the path inside it), or None. Iterative: no recursion.
     Without `json_only`, other Python values (datetimes, ...) pass: a payload model converts them."""
     nodes = 0
-    stack: list[tuple[Any, str, int]] = [(value, "", 0)]
+    # Each entry: the value, its level, and where it is as (parent's where, key or index): the path's
+    # text is only written out for a value found wanting.
+    stack: list[tuple[Any, int, _Where]] = [(value, 0, None)]
     while stack:
-        item, where, level = stack.pop()
+        item, level, where = stack.pop()
         nodes += 1
         if nodes > max_nodes:
             return f"more than {max_nodes} values"
         if level > JSON_MAX_DEPTH:
-            return f"nested deeper than {JSON_MAX_DEPTH} levels at {where or 'the top'}"
+            return f"nested deeper than {JSON_MAX_DEPTH} levels at {_path(where) or 'the top'}"
         if isinstance(item, dict):
             for key, child in item.items():
                 if not isinstance(key, str) or len(key) > JSON_MAX_KEY_LENGTH:
-                    return f"a key longer than {JSON_MAX_KEY_LENGTH} characters at {where or 'the top'}"
+                    at = _path(where) or "the top"
+                    return f"a key longer than {JSON_MAX_KEY_LENGTH} characters at {at}"
                 if (problem := clean_text_problem(key)) is not None:
-                    return f"key at {where or 'the top'} {problem}"
-                stack.append((child, f"{where}.{key}" if where else key, level + 1))
+                    return f"key at {_path(where) or 'the top'} {problem}"
+                stack.append((child, level + 1, (where, key)))
         elif isinstance(item, list):
-            stack.extend((child, f"{where}[{index}]", level + 1) for index, child in enumerate(item))
+            stack.extend((child, level + 1, (where, index)) for index, child in enumerate(item))
         elif isinstance(item, str):
             if len(item) > JSON_MAX_STRING_LENGTH:
-                return f"a string longer than {JSON_MAX_STRING_LENGTH} characters at {where}"
+                return f"a string longer than {JSON_MAX_STRING_LENGTH} characters at {_path(where)}"
             if (problem := clean_text_problem(item)) is not None:
-                return f"{where} {problem}"
+                return f"{_path(where)} {problem}"
         elif isinstance(item, bool) or item is None:
             continue
         elif isinstance(item, int):
             if abs(item) > INT64_MAX:
-                return f"{where} is out of range (64-bit integers only)"
+                return f"{_path(where)} is out of range (64-bit integers only)"
         elif isinstance(item, float):
             if item != item or item in (float("inf"), float("-inf")):
-                return f"{where} is not a finite number"
+                return f"{_path(where)} is not a finite number"
         elif json_only:
-            return f"{where} is not a JSON value"
+            return f"{_path(where)} is not a JSON value"
     return None
+
+
+_Where = tuple["_Where", str | int] | None
+
+
+def _path(where: _Where) -> str:
+    """`a.b[2].c` of a value's (parent, key) chain."""
+    parts: list[str | int] = []
+    while where is not None:
+        where, part = where
+        parts.append(part)
+    text = ""
+    for part in reversed(parts):
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else part)
+    return text
 
 
 def _bounded_json(value: dict[str, Any]) -> dict[str, Any]:

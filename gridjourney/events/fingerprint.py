@@ -12,6 +12,9 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
+# One encoder for every event: json.dumps with these options builds a new one on each call.
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
 
 def canonical_content(
     *,
@@ -30,7 +33,7 @@ def canonical_content(
         "payload": payload,
         "schema_version": schema_version,
     }
-    return json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    return _CANONICAL.encode(content).encode()
 
 
 def fingerprint(content: bytes) -> str:
