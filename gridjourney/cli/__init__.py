@@ -1,4 +1,5 @@
-"""The `gridjourney` command. Each command group lives in its own module and is added here."""
+"""The `gridjourney` command. Each command group lives in its own module, imported when it runs
+(gridjourney/cli/lazy.py)."""
 
 from __future__ import annotations
 
@@ -8,52 +9,107 @@ import typer
 from pydantic import ValidationError
 from pydantic_settings import SettingsError
 
-from gridjourney.cli.bench import bench_app
-from gridjourney.cli.codec_server import codec_server
-from gridjourney.cli.db import db_app
-from gridjourney.cli.dr import dr_app
-from gridjourney.cli.ingest import ingest_app
-from gridjourney.cli.journeys import journeys_app
-from gridjourney.cli.keys import keys_app
-from gridjourney.cli.models import models_app
-from gridjourney.cli.policy import policy_app
-from gridjourney.cli.projections import projections_app
-from gridjourney.cli.run import api, router, run, worker
-from gridjourney.cli.sends import sends_app
+from gridjourney.cli.lazy import Subcommand, lazy_group
 from gridjourney.cli.settings_errors import is_settings_error, settings_error_lines, settings_source_line
-from gridjourney.cli.simulate import simulate_app
-from gridjourney.cli.standins import standins
-from gridjourney.cli.subscriptions import subscriptions_app
-from gridjourney.cli.tariffs import tariffs_app
-from gridjourney.cli.ven import ven
+
+# In `gridjourney --help` order. Each help line is its command's (tests/cli/test_lazy.py checks).
+SUBCOMMANDS = {
+    "run": Subcommand(
+        "gridjourney.cli.run",
+        "run",
+        "Start the embedded stack (Postgres, Temporal, SMS stand-in, API, workers, router) and the demo.",
+    ),
+    "worker": Subcommand(
+        "gridjourney.cli.run",
+        "worker",
+        "Run the Temporal workers against configured servers (routing is `gridjourney router`'s job).",
+    ),
+    "router": Subcommand(
+        "gridjourney.cli.run",
+        "router",
+        "Run the projections and the event router against configured servers. Start two or more for "
+        "availability: a Postgres advisory lock elects one to route; the others stand by and take over "
+        "within seconds if it dies.",
+    ),
+    "api": Subcommand("gridjourney.cli.run", "api", "Serve the HTTP API against configured servers."),
+    "codec-server": Subcommand(
+        "gridjourney.cli.codec_server",
+        "codec_server",
+        "Serve /encode and /decode for the Temporal UI (admin API keys only).",
+    ),
+    "ven": Subcommand(
+        "gridjourney.cli.ven",
+        "ven",
+        "Run the OpenADR VEN against GRIDJOURNEY_VTN_URL until stopped (Ctrl-C): each VTN event becomes "
+        "dr.event_scheduled / dr.event_modified / dr.event_cancelled, answered optIn (optOut when refused).",
+    ),
+    "standins": Subcommand(
+        "gridjourney.cli.standins",
+        "standins",
+        "Serve the provider stand-ins on the configured ports (sms_standin_port, email_standin_port, "
+        "push_standin_port) until stopped. The SendGrid stand-in signs its webhook posts to "
+        "public_base_url; the key to verify them with is printed at start "
+        "(GRIDJOURNEY_SENDGRID_WEBHOOK_PUBLIC_KEY of the API).",
+    ),
+    "db": Subcommand("gridjourney.cli.db", "db_app", "Migrate the database and check its schema."),
+    "journeys": Subcommand(
+        "gridjourney.cli.journeys",
+        "journeys_app",
+        "Validate, inspect, preview, backtest and publish journey definitions.",
+    ),
+    "policy": Subcommand(
+        "gridjourney.cli.policy", "policy_app", "Validate and inspect the compliance policy (policy.yaml)."
+    ),
+    "keys": Subcommand("gridjourney.cli.keys", "keys_app", "Create, list, rotate and revoke API keys."),
+    "projections": Subcommand(
+        "gridjourney.cli.projections", "projections_app", "Rebuild and inspect the projections."
+    ),
+    "subscriptions": Subcommand(
+        "gridjourney.cli.subscriptions",
+        "subscriptions_app",
+        "The subscriptions that read the event log: position, lag, dead letters.",
+    ),
+    "sends": Subcommand(
+        "gridjourney.cli.sends",
+        "sends_app",
+        "The send ledger: sends in flight or in doubt, and their resolution.",
+    ),
+    "bench": Subcommand(
+        "gridjourney.cli.bench",
+        "bench_app",
+        "Run benchmarks: figures are printed and saved under bench/results/.",
+    ),
+    "simulate": Subcommand(
+        "gridjourney.cli.simulate",
+        "simulate_app",
+        "Simulate a utility: customers, interval reads, planted anomalies, labels.",
+    ),
+    "models": Subcommand(
+        "gridjourney.cli.models", "models_app", "Train, list and evaluate the scoring models."
+    ),
+    "ingest": Subcommand("gridjourney.cli.ingest", "ingest_app", "Import meter reads and weather."),
+    "dr": Subcommand("gridjourney.cli.dr", "dr_app", "Demand response: the event performance report."),
+    "tariffs": Subcommand(
+        "gridjourney.cli.tariffs",
+        "tariffs_app",
+        "Check the tariffs (tariffs.yaml) and price customers' reads.",
+    ),
+}
 
 app = typer.Typer(
     name="gridjourney",
     help="Event-sourced journey orchestration for energy utilities.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    cls=lazy_group(SUBCOMMANDS),
 )
 
-app.command()(run)
-app.command()(worker)
-app.command()(router)
-app.command()(api)
-app.command(name="codec-server")(codec_server)
-app.command()(ven)
-app.command()(standins)
-app.add_typer(db_app, name="db")
-app.add_typer(journeys_app, name="journeys")
-app.add_typer(policy_app, name="policy")
-app.add_typer(keys_app, name="keys")
-app.add_typer(projections_app, name="projections")
-app.add_typer(subscriptions_app, name="subscriptions")
-app.add_typer(sends_app, name="sends")
-app.add_typer(bench_app, name="bench")
-app.add_typer(simulate_app, name="simulate")
-app.add_typer(models_app, name="models")
-app.add_typer(ingest_app, name="ingest")
-app.add_typer(dr_app, name="dr")
-app.add_typer(tariffs_app, name="tariffs")
+
+@app.callback()
+def _group() -> None:
+    # Typer builds a group (rather than a single command) only for an app with a callback or commands
+    # of its own; the subcommands are the group class's.
+    pass
 
 
 def main() -> None:
