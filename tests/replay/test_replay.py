@@ -32,6 +32,7 @@ from tests.replay.record_histories import (
     RECORDINGS,
     REPLAY_CONVERTER,
 )
+from tests.schedules.record_fire_history import RECORDED as SCHEDULE_FIRES
 
 CURRENT = sorted(HISTORIES_DIR.glob("*.json"))
 ENCRYPTED = sorted(ENCRYPTED_DIR.glob("*.json"))
@@ -43,7 +44,8 @@ CUSTOMER_NAME = b"Ana Diaz"
 
 
 def test_every_shipped_journey_has_a_history() -> None:
-    shipped = {path.stem for path in JOURNEYS_DIR.glob("*.yaml")}
+    # a schedule-triggered journey's fire is recorded in tests/schedules/histories/
+    shipped = {path.stem for path in JOURNEYS_DIR.glob("*.yaml")} - set(SCHEDULE_FIRES)
     missing = shipped - set(RECORDINGS)
     assert not missing, f"add a scenario to record_histories.py for {missing}"
     assert set(RECORDINGS) == {path.stem for path in CURRENT}
