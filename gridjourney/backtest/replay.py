@@ -11,6 +11,8 @@ facts folded from the log in backtest/customers.py). What the replay does in pla
 - a send judged eligible counts as sent at that moment (and against the caps of later ones);
   deferred by quiet hours, it is judged again at the moment `judge` named, as the workflow does;
 - a `score` step does not score (no models run in a backtest): branches read the scores the log set;
+- the date functions read the simulated time (`now()` is the event's time at a trigger), and had()
+  the history folded from the log (backtest/history.py); a journey using in_journey() is refused;
 - an `update` step changes the customer in the fold, as its customer.updated event would;
 - the replay is one state machine, like the workflow it mirrors (workflows/journey.py), so it is one
   module; messages are judged in backtest/messages.py;
@@ -30,9 +32,11 @@ from pathlib import Path
 from typing import Any, Literal
 
 from gridjourney.backtest.customers import STATE_EVENT_TYPES, Customers
+from gridjourney.backtest.history import History
 from gridjourney.backtest.messages import MessageJudge
 from gridjourney.backtest.report import EXAMPLES, BacktestReport, StepReport
 from gridjourney.dsl.expressions import evaluate
+from gridjourney.dsl.functions import Facts
 from gridjourney.dsl.schema import (
     AnyStep,
     BranchStep,
@@ -48,6 +52,7 @@ from gridjourney.dsl.schema import (
 from gridjourney.entry.plan import entry_plan, kept_out_by_record, window_start
 from gridjourney.events.models import StoredEvent
 from gridjourney.policy.model import Policy
+from gridjourney.policy.quiet_hours import zone_for
 from gridjourney.router.matching import listened_event_types, triggered_journeys
 from gridjourney.router.router import event_ref, is_routed
 from gridjourney.workflows.assignment import in_holdout
@@ -63,6 +68,7 @@ from gridjourney.workflows.decisions import (
     step_namespace,
     target,
     wait_deadline,
+    wanted_facts,
 )
 
 ALL_CHANNELS: tuple[Channel, ...] = ("sms", "email", "push")
@@ -119,6 +125,12 @@ class Replay:
         self._entered_at: dict[str, list[datetime]] = {}  # customer → their entries' trigger times
         self._listened = listened_event_types(journey)
         self._trigger_types = {t.event for t in journey.definition.trigger}
+        history, journeys_asked = wanted_facts(journey.definition)
+        if journeys_asked:
+            raise ValueError(
+                "a backtest does not replay in_journey(): it would need every other journey's runs"
+            )
+        self.history = History(history)
         self._awaited = {s.wait_for.event for s in journey.definition.steps if isinstance(s, WaitForStep)}
 
     # --- the log ----------------------------------------------------------------------------------
@@ -128,6 +140,7 @@ class Replay:
         self.now = max(self.now, event.occurred_at)
         if event.type in STATE_EVENT_TYPES:
             self.customers.apply(event)
+        self.history.apply(event)
         if not self.start <= event.occurred_at < self.end:
             return
         customer_id = event.customer_id
@@ -140,7 +153,8 @@ class Replay:
         if event.type in self._trigger_types:
             state = self.customers.get(customer_id)
             customer = state.record.namespace() if state is not None else None
-            if triggered_journeys(ref, [self.journey], customer):
+            facts = self._facts(customer_id, customer, ref.event_id)
+            if triggered_journeys(ref, [self.journey], customer, facts):
                 self.report.triggers_matched += 1
                 self._enter(ref, customer_id)
         if event.type in self._listened:
@@ -331,7 +345,9 @@ class Replay:
         ):
             run.converted = True
             self.report.converted += 1
-        namespace = partial(event_namespace, self.journey, run.trigger, self._customer(run), event)
+        namespace = partial(
+            event_namespace, self.journey, run.trigger, self._customer(run), event, self._run_facts(run)
+        )
         if exits(definition, event, namespace):
             self._close(run, event.type)
             return
@@ -352,10 +368,20 @@ class Replay:
 
     def _accepts(self, run: _Run, event: EventRef, event_type: str, when: str | None) -> bool:
         customer = self._customer(run)
-        return accepts(event, event_type, when, event_namespace(self.journey, run.trigger, customer, event))
+        namespace = event_namespace(self.journey, run.trigger, customer, event, self._run_facts(run))
+        return accepts(event, event_type, when, namespace)
 
     def _namespace(self, run: _Run) -> dict[str, Any]:
-        return step_namespace(self.journey, run.trigger, self._customer(run))
+        return step_namespace(self.journey, run.trigger, self._customer(run), self._run_facts(run))
+
+    def _run_facts(self, run: _Run) -> Facts:
+        return self._facts(run.customer_id, self._customer(run), run.trigger.event_id)
+
+    def _facts(self, customer_id: str, customer: dict[str, Any] | None, trigger_id: str) -> Facts:
+        """What the date and history functions read now, as the engine gives them (its trigger never
+        counts in had()); local_date()'s zone is the customer's, else the policy's."""
+        zone = zone_for((customer or {}).get("time_zone"), self.policy.default_time_zone)
+        return self.history.facts(customer_id, self.now, zone, trigger_id)
 
     def _customer(self, run: _Run) -> dict[str, Any]:
         state = self.customers.get(run.customer_id)

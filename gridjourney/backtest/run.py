@@ -71,6 +71,8 @@ async def backtest(
     triggers = {t.event for t in journey.definition.trigger}
     routed = triggers | (cohort_listened_types(journey) if cohort else listened_event_types(journey))
     state_types = COHORT_STATE_EVENT_TYPES if cohort else STATE_EVENT_TYPES
+    if isinstance(replay, Replay):  # what had() reads, from before the period too
+        state_types = state_types | replay.history.event_types
     longest_cap = max((cap.per for rules in policy.purposes.values() for cap in rules.caps), default=None)
     store = EventStore(engine)
     async with engine.connect() as conn:

@@ -37,7 +37,7 @@ async def last_seen(
         )
         for occurred_at, payload in rows:
             past = {**payload, "type": query.event_type, "occurred_at": occurred_at.isoformat()}
-            if query.where is None or _holds(query.where, past):
+            if query.where is None or where_holds(query.where, past):
                 found[history_key(query.event_type, query.where)] = occurred_at
                 break
     return found
@@ -80,7 +80,7 @@ async def active_journeys(conn: AsyncConnection, customer_id: str, journey_ids: 
     return {str(row.journey_id) for row in await conn.execute(query)}
 
 
-def _holds(where: str, event: dict[str, Any]) -> bool:
+def where_holds(where: str, event: dict[str, Any]) -> bool:
     try:
         return bool(evaluate(where, {"event": event}))
     except Exception:  # a failing condition is false (DSL rule)
