@@ -3,7 +3,8 @@ and signalling CohortWorkflow runs on the time-skipping Temporal server, the rea
 (the audience, joins, restorations matched by premise) and the real SEND_COHORT_BATCH (eligibility,
 ledger, render, outbox) over Postgres. The shipped journeys: journeys/dr_event.yaml (a program's
 members, a tenth held out, a notice, a reminder, a thank-you after dr_performance) and
-journeys/outage_notice.yaml (a 5-minute hold, a notice, restorations, still-working updates).
+journeys/outage_notice.yaml (a 5-minute hold, a notice, restorations, still-working updates); and a
+schedule trigger's fire, started as its Temporal Schedule starts it (ScheduleFireWorkflow).
 
 Quiet hours are off for informational messages, as in test_matches_engine.py (the send activity
 judges them by the wall clock, which a time-skipping run does not follow)."""
@@ -11,6 +12,7 @@ judges them by the wall clock, which a time-skipping run does not follow)."""
 from __future__ import annotations
 
 import asyncio
+import shutil
 import uuid
 from collections import Counter
 from datetime import datetime, timedelta
@@ -20,6 +22,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.api.testservice.v1 import LockTimeSkippingRequest, UnlockTimeSkippingRequest
+from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
@@ -30,20 +33,47 @@ from gridjourney.config import Settings
 from gridjourney.db.tables import cohort_members, cohort_runs
 from gridjourney.devstack import register_search_attributes
 from gridjourney.dsl import registry
+from gridjourney.dsl.schema import CompiledJourney
 from gridjourney.events.models import NewEvent, StoredEvent
 from gridjourney.events.store import EventStore
 from gridjourney.policy.model import Policy
 from gridjourney.projections.runner import ProjectionRunner
 from gridjourney.router.router import EventRouter
+from gridjourney.schedules.workflow import ScheduleFireInput, ScheduleFireWorkflow, fire_run_id
 from gridjourney.worker import cohort_activities
 from gridjourney.workflows.cohort import CohortWorkflow
-from gridjourney.workflows.cohort_contracts import CohortState
+from gridjourney.workflows.cohort_contracts import COHORT_STATE_QUERY, CohortState
 from tests.backtest.test_matches_engine import all_day, codes
 from tests.cohorts.support import until_waiting
+from tests.files import write_files
 from tests.workflows.standins import SEND_TASK_QUEUE, TASK_QUEUE
 
 ROOT = Path(__file__).resolve().parents[2]
 ZONE = "Europe/London"
+# The schedule's audience: customers neither in the DR program nor in the outage (a backtest of one
+# journey sees another's messages only once in the send ledger, and does not replay outages).
+ELECTRIC = ("o-3", "o-7", "d-19")
+
+
+def winter_tips(fire: datetime) -> str:
+    """A journey that fires once a year, at `fire` (UTC, to the minute)."""
+    return f"""
+id: winter_tips
+purpose: informational
+trigger:
+  schedule: {{cron: "{fire.minute} {fire.hour} {fire.day} {fire.month} *", zone: UTC}}
+  audience: "customer.heating == 'electric'"
+steps:
+  - id: tips
+    send: {{channels: [sms, email], template: winter_tips}}
+  - id: a_day_later
+    wait: 1d
+  - id: checklist
+    send: {{channels: [email], template: winter_tips}}
+"""
+
+
+TIPS_EMAIL = "Subject: Winter tips\n\nSeal the drafts."
 
 
 def new(event_type: str, customer_id: str | None, when: datetime, **payload: Any) -> NewEvent:
@@ -76,6 +106,7 @@ def grid_customers(when: datetime) -> list[NewEvent]:
                     premise_id=f"p-{customer_id}",
                     transformer_id=f"t-{i % 4}" if prefix == "o" else "t-9",
                     feeder_id="f-1",
+                    attributes={"heating": "electric" if customer_id in ELECTRIC else "gas"},
                 )
             )
             granted = customer_id != "d-7"
@@ -114,6 +145,14 @@ async def test_cohort_backtest_counts_match_the_engine_on_the_same_events(
         assert compiled is not None
         journeys[name] = compiled
     now = (await env.get_current_time()).replace(microsecond=0)
+    fire = (now + timedelta(hours=2)).replace(second=0)
+    winter = tmp_path / "templates"
+    shutil.copytree(templates, winter)
+    write_files(winter, {"sms/en/winter_tips.j2": "Winter is coming.", "email/en/winter_tips.j2": TIPS_EMAIL})
+    await registry.publish(engine, winter_tips(fire), "winter_tips.yaml", winter)
+    scheduled = await registry.latest(engine, "winter_tips")
+    assert scheduled is not None
+    journeys["winter_tips"] = scheduled
     early = [
         *grid_customers(now - timedelta(days=1)),
         new(
@@ -153,12 +192,12 @@ async def test_cohort_backtest_counts_match_the_engine_on_the_same_events(
     await store.append([*early, later])
     period = (now - timedelta(days=2), now + timedelta(days=2))
     reports = {
-        name: await backtest(engine, journey, policy, *period, templates_dir=templates)
+        name: await backtest(engine, journey, policy, *period, templates_dir=winter)
         for name, journey in journeys.items()
     }
     later_position = (await store.read_after(0, limit=1000))[-1].position
 
-    await run_engine(engine, env, policy, templates, tmp_path, later_position)
+    await run_engine(engine, env, policy, winter, tmp_path, later_position, journeys["winter_tips"], fire)
     recorded = [e for e in await store.read_after(0, limit=10_000) if e.type.startswith("message.")]
 
     for name, report in reports.items():
@@ -186,6 +225,8 @@ async def test_cohort_backtest_counts_match_the_engine_on_the_same_events(
         ("sms", "outage_detected", "en"): 4,
         ("email", "outage_detected", "en"): 1,
     }
+    tips = reports["winter_tips"]
+    assert (tips.cohort_runs, tips.entered, tips.entry_examples) == (1, 3, ["d-19", "o-3", "o-7"])
     working = outage.steps["still_working"]
     assert (working.examples, sum(working.messages.values()), working.refused) == (
         ["o-4", "o-5", "o-6"],
@@ -195,7 +236,14 @@ async def test_cohort_backtest_counts_match_the_engine_on_the_same_events(
 
 
 async def run_engine(
-    engine: AsyncEngine, env: WorkflowEnvironment, policy: Policy, templates: Path, models: Path, later: int
+    engine: AsyncEngine,
+    env: WorkflowEnvironment,
+    policy: Policy,
+    templates: Path,
+    models: Path,
+    later: int,
+    scheduled: CompiledJourney,
+    fire: datetime,
 ) -> None:
     """Route the log as the running stack does; the restoration an hour on is routed once the
     members wait for it (past the 5-minute hold); then every run finishes, skipping time."""
@@ -216,7 +264,7 @@ async def run_engine(
         Worker(
             client,
             task_queue=TASK_QUEUE,
-            workflows=[CohortWorkflow],
+            workflows=[CohortWorkflow, ScheduleFireWorkflow],
             activities=cohort_activities(engine, models),
         ),
         Worker(client, task_queue=SEND_TASK_QUEUE, activities=activities.send_activities),
@@ -233,6 +281,29 @@ async def run_engine(
             await asyncio.gather(outage.result(), dr.result())
         finally:
             await client.test_service.lock_time_skipping(LockTimeSkippingRequest())
+        # the schedule's fire, as its Temporal Schedule would start it (schedules/sync.py)
+        await client.execute_workflow(
+            ScheduleFireWorkflow.run,
+            ScheduleFireInput(journey=scheduled, send_task_queue=SEND_TASK_QUEUE, scheduled_for=fire),
+            id=f"fire:{uuid.uuid4()}",
+            task_queue=TASK_QUEUE,
+        )
+        tips = client.get_workflow_handle(fire_run_id("winter_tips", fire), result_type=CohortState)
+        await client.test_service.unlock_time_skipping(UnlockTimeSkippingRequest())
+        try:
+            # (the result of a run a parent started abandoned is not awaited: its state is asked)
+            await until_finished(tips)
+        finally:
+            await client.test_service.lock_time_skipping(LockTimeSkippingRequest())
+
+
+async def until_finished(handle: WorkflowHandle[Any, CohortState]) -> None:
+    for _ in range(300):
+        state = await handle.query(COHORT_STATE_QUERY, result_type=CohortState)
+        if state.status == "completed":
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"{handle.id} is {state.status}")
 
 
 def only(log: list[StoredEvent], position: int) -> list[StoredEvent]:
