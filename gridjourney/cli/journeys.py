@@ -91,13 +91,20 @@ def _sms_warnings(definition: JourneyDefinition, templates_dir: Path, path: Path
     return warnings
 
 
+def _next_runs(definition: JourneyDefinition) -> str | None:
+    """A schedule trigger's cron, zone and next fire times (None: the journey has no schedule)."""
+    if definition.schedule is None or definition.schedule.schedule is None:
+        return None
+    from gridjourney.dsl.schedule import next_runs_text
+    from gridjourney.dsl.schedule_checks import utility_zone
+
+    return next_runs_text(definition.schedule.schedule, utility_zone(), datetime.now(UTC))
+
+
 def _summary(definition: JourneyDefinition) -> str:
     mode = "" if definition.cohort is None else f", cohort: one run per {definition.cohort.key}"
-    if definition.schedule is not None and definition.schedule.schedule is not None:
-        from gridjourney.dsl.schedule import next_runs_text
-        from gridjourney.dsl.schedule_checks import utility_zone
-
-        runs = next_runs_text(definition.schedule.schedule, utility_zone(), datetime.now(UTC))
+    runs = _next_runs(definition)
+    if runs is not None:
         mode = f", cohort: one run per fire of {runs}"
     return f"{definition.id}, {len(definition.steps)} steps, {definition.purpose}{mode}"
 
@@ -250,6 +257,9 @@ def preview(
     generated = generated_customer(templates_dir, send_uses(definition), _declared_attributes())
     sample = _sample_customer(path, customer, customer_id, generated)
     previews = preview_journey(definition, templates_dir, sample)
+    trigger, runs = definition.schedule, _next_runs(definition)
+    if trigger is not None and runs is not None:
+        typer.echo(f"== schedule: {runs}; audience: {trigger.audience}")
     if out is not None:
         try:
             out.mkdir(parents=True, exist_ok=True)

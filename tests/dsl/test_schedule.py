@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 
@@ -188,3 +189,29 @@ steps:
         + SEND
     )
     assert located(check(two)) == ["w.yaml:4:5: a journey with a `schedule` trigger has no other trigger"]
+
+
+def test_validate_and_preview_show_the_next_runs_in_the_utilitys_zone() -> None:
+    from typer.testing import CliRunner
+
+    from gridjourney.cli.journeys import journeys_app
+    from gridjourney.dsl.schedule_checks import utility_zone
+
+    root = Path(__file__).resolve().parents[2]
+    journey = root / "journeys" / "winter_prep.yaml"
+    zone = utility_zone()
+    trigger = load_journey_with_positions(journey.read_text(), str(journey)).definition.schedule
+    assert trigger is not None and trigger.schedule is not None
+    nexts = [
+        f.strftime("%Y-%m-%d %H:%M %Z") for f in fire_times(trigger.schedule, zone, datetime.now(UTC), 3)
+    ]
+    expected = f"'0 10 1 11 *' in {zone}, next runs: {', '.join(nexts)}"
+    templates = ["--templates", str(root / "templates")]
+    validated = CliRunner().invoke(journeys_app, ["validate", str(journey), *templates])
+    assert validated.exit_code == 0, validated.stderr
+    assert f"cohort: one run per fire of {expected})" in validated.stdout
+    previewed = CliRunner().invoke(journeys_app, ["preview", str(journey), *templates])
+    assert previewed.exit_code == 0, previewed.stderr
+    assert previewed.stdout.splitlines()[0] == (
+        f"== schedule: {expected}; audience: customer.heating == 'electric'"
+    )
