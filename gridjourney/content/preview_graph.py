@@ -6,6 +6,7 @@ picture is the graph the workflow runs."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import timedelta
 
 from gridjourney.dsl.compiler import successors
 from gridjourney.dsl.durations import format_duration
@@ -39,6 +40,8 @@ def _label(step: AnyStep) -> str:
         return f"send: {step.send.template} via {', '.join(step.send.channels)}"
     if isinstance(step, WaitStep):
         spec = step.wait
+        if spec.after is not None:
+            return f"wait: {format_duration(spec.duration or timedelta(0))} after {spec.after}"
         if spec.duration is not None:
             return f"wait: {format_duration(spec.duration)}"
         if spec.until_local_time is not None:

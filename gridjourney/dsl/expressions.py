@@ -160,10 +160,11 @@ def check_expression(expr: str, allowed_fields: Mapping[str, Scope], *, names: b
 def _outside_where(tree: ast.AST) -> list[ast.AST]:
     """The nodes of `tree` but those of had()'s `where`, which reads a past event, not this one."""
     skipped: set[int] = set()
-    for call in functions.calls(tree, "had"):
-        where = had_arguments(call)[2]
-        if where is not None:
-            skipped.update(id(node) for node in ast.walk(where))
+    # any call's: a misspelt had() is reported as such, not for its `where` too
+    for call in (node for node in ast.walk(tree) if isinstance(node, ast.Call)):
+        for keyword in call.keywords:
+            if keyword.arg == "where":
+                skipped.update(id(node) for node in ast.walk(keyword.value))
     return [node for node in ast.walk(tree) if id(node) not in skipped]
 
 
@@ -172,6 +173,13 @@ def _check_durations(tree: ast.AST, durations: frozenset[tuple[int, int]]) -> li
     if not durations:
         return []
     windows = {id(had_arguments(call)[1]) for call in functions.calls(tree, "had")}
+    windows |= {  # a misspelt had()'s too: its name is what is wrong
+        id(k.value)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call)
+        for k in node.keywords
+        if k.arg == "within"
+    }
     return [
         f"`{node.value!s}` is a duration: only had()'s `within` takes one; count days with "
         "days_since(...) (a number)"

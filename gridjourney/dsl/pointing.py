@@ -14,6 +14,8 @@ _CULPRITS = (
     (re.compile(r"has no field `([^`]+)`"), r"(?<=[.\[\"']){}\b"),
     (re.compile(r"is never '((?:[^'\\]|\\.)*)'"), r"(['\"]){}\1"),
     (re.compile(r"unknown name `([^`]+)`"), r"(?<![.\w]){}\b"),
+    (re.compile(r"calling `(\w+)` is not allowed: unknown function"), r"(?<![.\w]){}\s*\("),
+    (re.compile(r"unknown (?:event type|journey) `([^`]+)`"), r"(['\"]){}\1"),
 )
 
 

@@ -195,8 +195,9 @@ def test_bad_expressions_at_their_position() -> None:
     wait_for: {event: outage.restored, when: "event.incident_id == trigger.incident", timeout: 1d}
 """
     errors = check(steps, head=head)
-    # a name an expression lacks is pointed at; a forbidden construct at the expression
-    assert [(e.line, e.column) for e in errors] == [(5, 15), (7, 29), (9, 76)]
+    # a name an expression lacks, or a function it calls, is pointed at; a forbidden construct at the
+    # expression
+    assert [(e.line, e.column) for e in errors] == [(5, 15), (7, 30), (9, 76)]
     assert "`event` has no field `bill`" in errors[0].message
     assert "calling `open` is not allowed" in errors[1].message
     assert "`trigger` has no field `incident`" in errors[2].message

@@ -45,10 +45,16 @@ def test_the_functions_load_in_a_journey() -> None:
     assert problems(both) == []
 
 
-def test_an_unknown_event_type_in_had_is_reported_at_the_expression() -> None:
+def test_an_unknown_event_type_in_had_is_reported_at_the_type() -> None:
     [error] = problems(REMINDER.replace('"message.sent"', '"message.snt"'))
-    assert error.line == 7
+    assert (error.line, error.column) == (7, 24)  # the opening quote of "message.snt"
     assert "had(): unknown event type `message.snt`; did you mean `message.sent`?" in error.message
+
+
+def test_a_misspelt_function_is_the_one_error_at_its_name() -> None:
+    [error] = problems(REMINDER.replace("not had(", "not hda("))
+    assert (error.line, error.column) == (7, 20)
+    assert "calling `hda` is not allowed: unknown function; did you mean `had`?" in error.message
 
 
 def test_a_misspelt_field_in_where_reads_the_past_events_fields() -> None:

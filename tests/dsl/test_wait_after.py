@@ -9,6 +9,7 @@ import jsonschema
 import pytest
 import yaml
 
+from gridjourney.content.preview_graph import journey_mermaid
 from gridjourney.dsl.compiler import check_journey, content_hash
 from gridjourney.dsl.json_schema import journey_json_schema
 from gridjourney.dsl.loader import JourneyError, JourneyErrors, load_journey_with_positions
@@ -76,3 +77,8 @@ def test_journeys_without_it_keep_their_published_hash() -> None:
     source = PAST_DUE.replace("{after: event.due_date, duration: 10d}", "{until: event.due_date, before: 1d}")
     assert content_hash(source) == "b1bb081fdb15f0c1e96e25de1e58d712e7d1aa3d02b5706fb1427b535ba09608"
     assert content_hash(PAST_DUE) != content_hash(PAST_DUE.replace("event.due_date", "event.occurred_at"))
+
+
+def test_the_preview_graph_names_it() -> None:
+    definition = load_journey_with_positions(PAST_DUE, "past_due.yaml").definition
+    assert "settle — wait: 10d after event.due_date" in journey_mermaid(definition)
