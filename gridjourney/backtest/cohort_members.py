@@ -36,8 +36,6 @@ from gridjourney.workflows.decisions import choose_branch, choose_split, target
 NOT_REPLAYED = {
     "target": "audience.target: the DR target's pick by expected reduction is not replayed; every "
     "customer of the audience is counted",
-    "on_update": "on_update notices (a DR event moved or cancelled, a new outage estimate) are not "
-    "replayed: they are not counted",
     "dr_performance": "dr_performance: nothing is measured; members go on at once (the engine waits "
     "up to wait_for_reads for meter reads)",
     "score": "score steps do not score (no models run in a backtest)",
@@ -54,6 +52,12 @@ class CohortRun:
     members: dict[str, Member] = field(default_factory=dict)
     heard: list[EventRef] = field(default_factory=list)  # events of the journey's wait_for types
     open: bool = True
+    # on_update notices (backtest/cohort_notices.py): the subject as the first message showed it, and
+    # per notice (its index in on_update) when it was last sent, the value and fields it told
+    first_shown: dict[str, Any] | None = None
+    notice_at: dict[int, datetime] = field(default_factory=dict)
+    notice_value: dict[int, Any] = field(default_factory=dict)
+    notice_fields: dict[int, dict[str, Any]] = field(default_factory=dict)
 
 
 @dataclass
@@ -69,6 +73,7 @@ class Member:
     timer: int = 0  # the live timer's number; a timer with another number was cancelled
     visits: dict[str, int] = field(default_factory=dict)
     open: bool = True
+    told: bool = False  # a message of the run was sent to them
 
 
 class MemberSteps:
@@ -94,6 +99,8 @@ class MemberSteps:
             self.report.steps[step_id].reach(member.customer_id)
             following = self.journey.successors.get(step_id)
             if isinstance(step, SendStep):
+                if member.run.first_shown is None:  # as CohortSteps._send
+                    member.run.first_shown = dict(member.run.subject)
                 if self._send(member, step):
                     return
                 step_id = following
@@ -187,6 +194,7 @@ class MemberSteps:
         self.customers.record_send(
             member.customer_id, self.now, self.journey.definition.purpose, judged.channel
         )
+        member.told = True
         self._done(member, step, f"sent:{judged.channel}")
         return False
 

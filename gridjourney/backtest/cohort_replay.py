@@ -20,7 +20,10 @@ member as a small state machine, like backtest/replay.py follows a per-customer 
 - a second triggering event of a running run's key adds the customers it names who are not members
   yet (an audience of places only, cohorts/activities.py ADD_MEMBERS); one of a finished run starts
   nothing (the run id stays taken);
-- exit_on: every member still in the run leaves with the event type as reason.
+- on_update notices: to the members waiting at their steps, by the notice's rules
+  (backtest/cohort_notices.py);
+- exit_on: the exit event's notice, then every member still in the run leaves with the event type as
+  reason.
 What is not replayed is listed in the report's `not_replayed` (see NOT_REPLAYED).
 """
 
@@ -32,7 +35,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from gridjourney.backtest.cohort_members import CohortRun, Member, MemberSteps
+from gridjourney.backtest.cohort_members import CohortRun, Member
+from gridjourney.backtest.cohort_notices import CohortNotices
 from gridjourney.backtest.customers import PROGRAM_EVENT_TYPES, STATE_EVENT_TYPES, Customers, CustomerState
 from gridjourney.backtest.messages import MessageJudge
 from gridjourney.backtest.replay import ALL_CHANNELS, HORIZON
@@ -71,7 +75,7 @@ RUN_OVER = "cohort run already over"  # a trigger of a finished run's key starts
 FIRES_AT_ONCE = 1000  # fire times asked for at once
 
 
-class CohortReplay(MemberSteps):
+class CohortReplay(CohortNotices):
     def __init__(
         self,
         journey: CompiledJourney,
@@ -260,8 +264,7 @@ class CohortReplay(MemberSteps):
     # --- events a running run hears (CohortWorkflow.on_event) -------------------------------------
     def _heard(self, run: CohortRun, event: EventRef) -> None:
         if event.type in self._exits:
-            if event.type in self._notices:
-                self._not_replayed("on_update")
+            self._notify_exit(run, event)
             for member in list(run.members.values()):
                 if member.open:
                     self._close(member, event.type)
@@ -275,7 +278,7 @@ class CohortReplay(MemberSteps):
             run.subject = updated_subject(run.subject, event.payload)
             self._aim_again(run)
         if event.type in self._notices:
-            self._not_replayed("on_update")
+            self._notify(run, event)
         if event.type in self._awaited:
             run.heard.append(event)
             for member in list(run.members.values()):

@@ -13,10 +13,11 @@ from pathlib import Path
 from gridjourney.activities.eligibility import judge
 from gridjourney.backtest.customers import Customers, refusal_reason
 from gridjourney.content.render import candidate_locales, template_exists
-from gridjourney.dsl.schema import Channel, CompiledJourney, SendStep
+from gridjourney.dsl.schema import Channel, CompiledJourney, SendSpec, SendStep
 from gridjourney.policy.model import Policy
 from gridjourney.workflows.contracts import SendMessageInput
 
+QUIET_HOURS = "quiet_hours"  # a message that may not wait, refused by quiet hours
 UNKNOWN_CUSTOMER = "unknown_customer"  # as activities/send.py records a customer it cannot load
 
 
@@ -42,31 +43,47 @@ class MessageJudge:
         self._locales: dict[tuple[str, str, str], str] = {}
 
     def judge(self, instance_id: str, customer_id: str, step: SendStep, now: datetime) -> Judgement:
+        return self.judge_send(instance_id, customer_id, step.id, step.send, now)
+
+    def judge_send(
+        self,
+        instance_id: str,
+        customer_id: str,
+        step_id: str,
+        send: SendSpec,
+        now: datetime,
+        *,
+        can_defer: bool = True,
+    ) -> Judgement:
+        """`send` under `step_id`; without `can_defer` (a cohort's on_update notice), quiet hours
+        refuse the message (`quiet_hours`), as activities/batch_decisions.py does."""
         state = self.customers.get(customer_id)
         if state is None:
             return Judgement(None, None, None, (UNKNOWN_CUSTOMER,))
         purpose = self.journey.definition.purpose
         request = SendMessageInput(
-            idempotency_key=f"{instance_id}:{step.id}",
+            idempotency_key=f"{instance_id}:{step_id}",
             customer_id=customer_id,
             journey_id=self.journey.journey_id,
             journey_version=self.journey.version,
             instance_id=instance_id,
-            step_id=step.id,
-            channels=step.send.channels,
-            template=step.send.template,
+            step_id=step_id,
+            channels=send.channels,
+            template=send.template,
             purpose=purpose,
-            sending_hours=step.send.sending_hours_text(),
-            can_defer=True,
+            sending_hours=send.sending_hours_text(),
+            can_defer=can_defer,
         )
         facts = self.customers.facts(self.policy, state, purpose, now)
         decision = judge(self.policy, state.record, request, self.channels, now, facts)
         if decision.deferred_until is not None:
+            if not can_defer:
+                return Judgement(None, None, None, (QUIET_HOURS,))
             return Judgement(None, None, max(decision.deferred_until, now))
         if decision.channel is None:
             refusals = tuple(refusal_reason(state, d.channel, purpose, d.code) for d in decision.checked)
             return Judgement(None, None, None, refusals)
-        locale = self.locale(decision.channel, step.send.template, state.record.locale)
+        locale = self.locale(decision.channel, send.template, state.record.locale)
         return Judgement(decision.channel, locale, None)
 
     def locale(self, channel: str, template: str, locale: str) -> str:

@@ -6,7 +6,6 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
-from gridjourney.backtest.cohort_members import NOT_REPLAYED
 from gridjourney.backtest.cohort_replay import RUN_OVER, CohortReplay
 from gridjourney.dsl.compiler import compile_journey
 from gridjourney.dsl.loader import load_journey_with_positions
@@ -117,7 +116,13 @@ def test_an_outage_run_joins_a_second_report_and_follows_restorations_by_premise
     assert steps["await_restoration_later"].outcomes == {"event": 2}
     assert steps["restored"].messages == {("sms", "outage_restored", "en"): 3}
     assert (report.exits, report.still_active) == ({"completed": 4}, 0)
-    assert report.not_replayed == [NOT_REPLAYED["on_update"]]
+    # the first estimate, at 30 minutes: to the three members waiting for power by then
+    etr = report.steps["on_update:outage.etr_updated"]
+    assert (etr.examples, etr.messages) == (
+        ["c-00", "c-04", "c-05"],
+        {("sms", "outage_etr_updated", "en"): 3},
+    )
+    assert report.not_replayed == []
 
 
 def test_a_dr_audience_is_the_program_at_the_trigger_and_its_wait_moves_with_the_event(
