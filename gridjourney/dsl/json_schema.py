@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from gridjourney.content.filters import FILTERS
-from gridjourney.dsl.schedule import MONTHS, WEEKDAYS
+from gridjourney.dsl.schedule import CLOCK_PATTERN, MONTHS, WEEKDAYS
 from gridjourney.dsl.schema import SCORE_MODELS, JourneyDefinition, WaitSpec
 
 # One example per property, by the schema definition ("Journey": the file itself) and property name.
@@ -223,6 +223,7 @@ def _schedule_trigger(defs: dict[str, Any]) -> None:
     trigger["required"] = [name for name in trigger.get("required", []) if name != "event"]
     trigger["anyOf"] = [{"required": ["event"]}, {"required": ["schedule", "audience"]}]
     properties = defs["ScheduleSpec"]["properties"]
+    properties["at"]["anyOf"][0]["pattern"] = CLOCK_PATTERN
     named = {"month": (MONTHS, 1, 12), "weekday": (WEEKDAYS, 0, 6), "day": ((), 1, 31)}
     for key, (names, low, high) in named.items():
         one: list[dict[str, Any]] = [{"type": "integer", "minimum": low, "maximum": high}]

@@ -35,7 +35,8 @@ WEEKDAYS = ("sunday", "monday", "tuesday", "wednesday", "thursday", "friday", "s
 NEVER_FIRES_HORIZON = timedelta(days=8 * 366)
 # Cron syntax Temporal reads differently from cron (or refuses): L, W, # and ? in the day fields.
 _EXTENSIONS = re.compile(r"[LW#?]", re.IGNORECASE)
-_CLOCK = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
+CLOCK_PATTERN = r"^([01]?\d|2[0-3]):([0-5]\d)$"  # `at`: HH:MM, 24-hour
+_CLOCK = re.compile(CLOCK_PATTERN)
 
 
 def _named(value: Any, names: tuple[str, ...], first: int) -> Any:

@@ -215,3 +215,24 @@ def test_validate_and_preview_show_the_next_runs_in_the_utilitys_zone() -> None:
     assert previewed.stdout.splitlines()[0] == (
         f"== schedule: {expected}; audience: customer.heating == 'electric'"
     )
+
+
+@pytest.mark.parametrize(
+    ("trigger", "valid"),
+    [
+        ({"schedule": {"cron": "0 10 1 11 *", "zone": "Europe/London"}, "audience": "True"}, True),
+        ({"schedule": {"at": "9:30", "month": ["nov", 12], "day": 1}, "audience": "True"}, True),
+        ({"schedule": {"at": "10:00", "weekday": "monday"}, "audience": "True"}, True),
+        ({"schedule": {"at": "25:00"}, "audience": "True"}, False),
+        ({"schedule": {"at": "10:00", "month": "brumaire"}, "audience": "True"}, False),
+        ({"schedule": {"at": "10:00"}}, False),
+    ],
+)
+def test_the_json_schema_knows_the_schedule_trigger(trigger: dict[str, object], valid: bool) -> None:
+    import jsonschema
+
+    from gridjourney.dsl.json_schema import journey_json_schema
+
+    journey = {"id": "w", "purpose": "marketing", "trigger": trigger, "steps": [{"id": "e", "end": True}]}
+    validator = jsonschema.Draft202012Validator(journey_json_schema())
+    assert validator.is_valid(journey) is valid
