@@ -16,6 +16,7 @@ _CULPRITS = (
     (re.compile(r"unknown name `([^`]+)`"), r"(?<![.\w]){}\b"),
     (re.compile(r"calling `(\w+)` is not allowed: unknown function"), r"(?<![.\w]){}\s*\("),
     (re.compile(r"unknown (?:event type|journey) `([^`]+)`"), r"(['\"]){}\1"),
+    (re.compile(r"had\(\)'s `within` '([^']+)'"), r"(?<![\w.]){}"),
 )
 
 

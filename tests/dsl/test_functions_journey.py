@@ -114,3 +114,9 @@ def test_the_loader_is_asked_each_history_once_with_its_longest_window() -> None
     assert wanted_facts(
         load_journey_with_positions(REMINDER.replace("not had", "not max"), "x.yaml").definition
     ) == ([], [])
+
+
+def test_a_window_too_long_is_reported_at_the_window() -> None:
+    [error] = problems(REMINDER.replace("within=30d", "within=500d"))
+    assert (error.line, error.column) == (7, 47)
+    assert "had()'s `within` '500d' is too long: at most 400d" in error.message
