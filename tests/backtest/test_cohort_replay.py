@@ -232,3 +232,64 @@ def test_a_schedule_fires_a_run_over_the_audience_as_it_is_at_each_fire(policy: 
     assert report.steps["tips"].messages == {("sms", "winter_tips", "en"): 7}
     assert report.steps["checklist"].messages == {("sms", "winter_checklist", "en"): 7}
     assert report.exits == {"completed": 7}
+
+
+def test_a_moved_then_cancelled_dr_event_tells_those_already_told(policy: Policy) -> None:
+    log = [event for i in range(4) for event in on_the_grid(i)]
+    log += [
+        stored("program.enrolled", f"c-{i:02d}", T0 - timedelta(days=10), program="ptr") for i in range(4)
+    ]
+    # c-03 gets no texts: told nothing, it hears of the move as its first notice instead
+    log.append(
+        stored(
+            "consent.changed",
+            "c-03",
+            T0 - timedelta(days=2),
+            channel="sms",
+            purpose="informational",
+            granted=False,
+        )
+    )
+    window = {
+        "start": (T0 + timedelta(days=1)).isoformat(),
+        "end": (T0 + timedelta(days=1, hours=2)).isoformat(),
+    }
+    log += [
+        stored("dr.event_scheduled", None, T0, dr_event_id="dr-1", program="ptr", **window),
+        stored(
+            "consent.changed",
+            "c-03",
+            T0 + timedelta(hours=1),
+            channel="sms",
+            purpose="informational",
+            granted=True,
+        ),
+        stored(
+            "dr.event_modified",
+            None,
+            T0 + timedelta(hours=2),
+            dr_event_id="dr-1",
+            modification_number=1,
+            start=(T0 + timedelta(days=1, hours=1)).isoformat(),
+            end=(T0 + timedelta(days=1, hours=3)).isoformat(),
+        ),
+        stored("dr.event_cancelled", None, T0 + timedelta(hours=3), dr_event_id="dr-1"),
+    ]
+    path = ROOT / "journeys" / "dr_event.yaml"
+    definition = load_journey_with_positions(path.read_text(encoding="utf-8"), str(path)).definition
+    journey = compile_journey(definition, version=1, content_hash="test", templates_dir=None)
+    replay = CohortReplay(journey, policy, T0 - timedelta(days=1), T0 + timedelta(days=5))
+    for event in sorted(log, key=lambda e: (e.occurred_at, e.position)):
+        replay.feed(event)
+    report = replay.finish()
+
+    held = [c for c in report.entry_examples if unit_interval("holdout", "cohort:dr_event:dr-1", c) < 0.1]
+    told = [c for c in report.entry_examples if c not in held and c != "c-03"]
+    notice, moved = report.steps["day_ahead_notice"], report.steps["on_update:dr.event_modified"]
+    assert notice.refused == (0 if "c-03" in held else 1)
+    # the told hear of the move; c-03, told nothing, gets the day-ahead notice in its place
+    assert moved.messages[("sms", "dr_event_moved", "en")] == len(told)
+    assert moved.messages[("sms", "dr_day_ahead", "en")] == (0 if "c-03" in held else 1)
+    cancelled = report.steps["on_update:dr.event_cancelled"]
+    assert sum(cancelled.messages.values()) == len(told) + (0 if "c-03" in held else 1)
+    assert report.exits == {"dr.event_cancelled": 4} and report.steps["reminder"].reached == 0
