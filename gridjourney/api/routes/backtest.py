@@ -109,7 +109,7 @@ class BacktestResult(BaseModel):
     not_replayed: list[str] = Field(
         default_factory=list,
         description="What the replay left out and how that affects the counts (a DR target's pick, "
-        "on_update notices, dr_performance), for people.",
+        "dr_performance, score steps), for people.",
     )
 
 
