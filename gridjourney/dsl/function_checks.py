@@ -6,8 +6,9 @@
   neither is an error with a "did you mean": a journey that exists elsewhere belongs beside the others.
   Checked when a file is (`journeys validate`, `journeys publish`); a journey checked from text alone
   (POST /v1/journeys, a test's string) has no neighbours to compare with, and is not.
-- A cohort run (mode cohort) decides for a whole audience in batches; its conditions have no single
-  customer's moment, zone or history, so the functions are refused there.
+- A cohort run (mode cohort, schedule triggers too) decides for a whole audience in batches; its
+  conditions and a schedule's `audience` have no single customer's moment, zone or history loaded,
+  so the functions are refused there.
 """
 
 from __future__ import annotations
@@ -33,7 +34,10 @@ COHORT_HINT = (
 
 def check_functions(definition: JourneyDefinition, positions: Positions) -> Iterator[JourneyError]:
     known: set[str] | None = None
-    for path, expr in expression_paths(definition):
+    audiences = [
+        (("trigger", i, "audience"), t.audience) for i, t in enumerate(definition.trigger) if t.audience
+    ]
+    for path, expr in [*expression_paths(definition), *audiences]:
         if definition.mode == "cohort" and uses_functions(expr, SIGNATURES):
             yield positions.error(
                 path,

@@ -120,3 +120,19 @@ def test_a_window_too_long_is_reported_at_the_window() -> None:
     [error] = problems(REMINDER.replace("within=30d", "within=500d"))
     assert (error.line, error.column) == (7, 47)
     assert "had()'s `within` '500d' is too long: at most 400d" in error.message
+
+
+def test_a_schedule_audience_refuses_them() -> None:
+    source = """\
+id: november_tips
+purpose: informational
+trigger:
+  schedule: {month: november, day: 1, at: "10:00"}
+  audience: 'not had("message.sent", within=30d)'
+steps:
+  - {id: tips, send: {channels: [email], template: saving_tips}}
+"""
+    errors = problems(source)
+    assert any(
+        e.line == 5 and "a cohort run has no single customer's date or history" in e.message for e in errors
+    ), errors
