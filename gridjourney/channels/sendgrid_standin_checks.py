@@ -9,7 +9,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from email_validator import EmailNotValidError, validate_email
+from email_validator import SPECIAL_USE_DOMAIN_NAMES, EmailNotValidError, validate_email
 from pydantic import BaseModel
 
 # Headers SendGrid sets itself and refuses in `headers`.
@@ -81,9 +81,33 @@ class SentEmail(BaseModel):
 Predicate = Callable[[SentEmail], bool]
 
 
+# The shape nearly every address has: ASCII dot-atoms at a host name with a letters-only top-level
+# domain. email_validator accepts every such address that is short enough and not at a special-use
+# domain, so those skip it (it was 15 % of the stand-ins' CPU in bench cohort); anything else, IDNA
+# labels (`--`) included, goes through it.
+_PLAIN_ADDRESS = re.compile(
+    r"[A-Za-z0-9_+-]{1,64}(?:\.[A-Za-z0-9_+-]+)*@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}"
+)
+_SPECIAL_USE = tuple(name for name in SPECIAL_USE_DOMAIN_NAMES if name != "test")  # test_environment
+
+
+def _plainly_valid(address: str) -> bool:
+    if len(address) > 254 or not _PLAIN_ADDRESS.fullmatch(address):
+        return False
+    local, domain = address.rsplit("@", 1)
+    domain = domain.lower()
+    return (
+        len(local) <= 64
+        and "--" not in domain
+        and not any(domain == name or domain.endswith("." + name) for name in _SPECIAL_USE)
+    )
+
+
 def _valid_address(value: object) -> bool:
     if not isinstance(value, str):
         return False
+    if _plainly_valid(value):
+        return True
     try:
         validate_email(value, check_deliverability=False, test_environment=True)
     except EmailNotValidError:
