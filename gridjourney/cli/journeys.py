@@ -8,11 +8,14 @@ import asyncio
 import json
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from gridjourney.config import get_settings
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncEngine
 from gridjourney.content.preview import (
     generated_customer,
     html_file_name,
@@ -147,6 +150,7 @@ def publish(paths: PathsArg, templates: TemplatesOpt = None) -> None:
     from gridjourney.db.engine import create_engine
     from gridjourney.devstack import resolve_database_url
     from gridjourney.dsl import registry
+    from gridjourney.schedules.run import touches_schedules
 
     templates_dir = _templates_dir(templates)
     files = _files(paths)
@@ -163,21 +167,51 @@ def publish(paths: PathsArg, templates: TemplatesOpt = None) -> None:
     database_url = resolve_database_url(get_settings())
     require_current_schema(database_url)
 
-    async def run() -> None:
+    async def run() -> list[str]:
         engine = create_engine(database_url, pool_size=1)
+        scheduled: list[str] = []  # journeys whose Temporal Schedule a publish changes
         try:
             for path in files:
-                result = await registry.publish(
-                    engine, path.read_text(encoding="utf-8"), str(path), templates_dir
-                )
+                compiled = registry.prepare(path.read_text(encoding="utf-8"), str(path), templates_dir)
+                previous = await registry.latest(engine, compiled.journey_id)
+                result = await registry.store(engine, path.read_text(encoding="utf-8"), compiled)
                 state = "new" if result.created else "unchanged"
                 typer.echo(
                     f"{result.journey_id}  version {result.version}  {result.content_hash[:12]}  {state}"
                 )
+                if touches_schedules(compiled, previous):
+                    scheduled.append(result.journey_id)
+            if scheduled:
+                await _sync_published_schedules(engine, scheduled)
         finally:
             await engine.dispose()
+        return scheduled
 
     asyncio.run(run())
+
+
+async def _sync_published_schedules(engine: AsyncEngine, journey_ids: list[str]) -> None:
+    """A published scheduled journey fires without a worker restart: its Temporal Schedule is set now
+    (Temporal unreachable: a warning)."""
+    from gridjourney.schedules.run import sync_published_schedule
+    from gridjourney.temporal import connect, data_converter
+
+    settings = get_settings()
+    address = settings.temporal_address or f"127.0.0.1:{settings.temporal_port}"
+    try:
+        client = await connect(address, settings.temporal_namespace, data_converter(settings))
+        for journey_id in journey_ids:
+            change = await sync_published_schedule(engine, client, settings, journey_id)
+            if change is not None:
+                typer.echo(f"schedule {change.schedule_id}: {change.change}")
+    except RuntimeError as error:  # the SDK's error when Temporal cannot be reached
+        # Not a failure: a deployment may publish before Temporal is up (docker-compose.yml), and
+        # every worker syncs the schedules when it starts.
+        typer.echo(
+            f"warning: Temporal at {address}: {error}; the journeys are stored, their schedules are set "
+            "when a worker starts, or now by `gridjourney journeys schedules --sync`",
+            err=True,
+        )
 
 
 def _sample_customer(

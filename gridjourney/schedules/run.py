@@ -8,8 +8,9 @@ from temporalio.client import Client
 
 from gridjourney.config import Settings
 from gridjourney.dsl import registry
+from gridjourney.dsl.schema import CompiledJourney
 from gridjourney.policy.loader import policy_from_settings
-from gridjourney.schedules.sync import Queues, ScheduleChange, scheduled_journeys, sync
+from gridjourney.schedules.sync import Queues, ScheduleChange, scheduled_journeys, sync, sync_one
 
 
 def deployment_queues(settings: Settings) -> Queues:
@@ -28,3 +29,23 @@ async def sync_journey_schedules(
     # the policy is read only when a journey has a schedule (deleting stale schedules needs no zone)
     zone = policy_from_settings(settings).default_time_zone if scheduled_journeys(journeys) else "UTC"
     return await sync(client, journeys, deployment_queues(settings), zone)
+
+
+def touches_schedules(published: CompiledJourney, previous: CompiledJourney | None) -> bool:
+    """Whether publishing `published` over `previous` (the latest version before it) changes a
+    schedule: only then need a publish reach Temporal."""
+    return published.definition.schedule is not None or (
+        previous is not None and previous.definition.schedule is not None
+    )
+
+
+async def sync_published_schedule(
+    engine: AsyncEngine, client: Client, settings: Settings, journey_id: str
+) -> ScheduleChange | None:
+    """The journey's schedule in step with its latest published version (a publish just stored it),
+    so a scheduled journey published through the API or the CLI fires without a worker restart."""
+    journey = await registry.latest(engine, journey_id)
+    if journey is None:
+        return None
+    zone = policy_from_settings(settings).default_time_zone if journey.definition.schedule else "UTC"
+    return await sync_one(client, journey, deployment_queues(settings), zone)

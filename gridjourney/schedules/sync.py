@@ -32,6 +32,7 @@ from temporalio.client import (
     ScheduleUpdate,
     ScheduleUpdateInput,
 )
+from temporalio.service import RPCError, RPCStatusCode
 
 from gridjourney.dsl.schedule import schedule_zone
 from gridjourney.dsl.schema import CompiledJourney
@@ -116,6 +117,24 @@ async def sync(
             await client.get_schedule_handle(sid).delete()
             changes.append(ScheduleChange(sid, sid.rsplit(":", 1)[-1], "deleted"))
     return changes
+
+
+async def sync_one(
+    client: Client, journey: CompiledJourney, queues: Queues, default_zone: str
+) -> ScheduleChange | None:
+    """After a publish: the schedule of one journey in step with `journey` (its latest version):
+    created or updated when it has a schedule trigger, deleted when it no longer has (None: there was
+    none to delete)."""
+    sid = schedule_id(queues.task_queue, journey.journey_id)
+    if journey.definition.schedule is not None:
+        return await _put(client, sid, journey.journey_id, journey_schedule(journey, queues, default_zone))
+    try:
+        await client.get_schedule_handle(sid).delete()
+    except RPCError as error:
+        if error.status == RPCStatusCode.NOT_FOUND:
+            return None
+        raise
+    return ScheduleChange(sid, journey.journey_id, "deleted")
 
 
 async def _put(client: Client, sid: str, journey_id: str, schedule: Schedule) -> ScheduleChange:

@@ -16,11 +16,13 @@ from gridjourney.api.deps import (
     JourneysWriter,
     SettingsDep,
     StoreDep,
+    TemporalClientProvider,
     TemporalDep,
     read_limited_body,
 )
 from gridjourney.api.pagination import Page, PageQuery, decode_cursor, decode_time_cursor
 from gridjourney.api.problems import (
+    RETRY_AFTER_SECONDS,
     ApiProblem,
     FieldError,
     customer_erased,
@@ -33,6 +35,7 @@ from gridjourney.dsl.loader import JourneyErrors, load_journey_with_positions
 from gridjourney.entry.enter import enter_journey
 from gridjourney.privacy.erasure import erased_at
 from gridjourney.projections import queries
+from gridjourney.schedules.run import sync_published_schedule, touches_schedules
 from gridjourney.workflows.contracts import EventRef
 
 router = APIRouter(prefix="/v1/journeys", tags=["journeys"])
@@ -79,6 +82,11 @@ class JourneyPublished(BaseModel):
     version: int
     content_hash: str
     created: bool = Field(description="False when this exact content was already published (same version).")
+    schedule: Literal["created", "updated", "unchanged", "deleted"] | None = Field(
+        None,
+        description="For a journey with a `schedule` trigger (or one that had it): what publishing did "
+        "to its Temporal Schedule. Absent: the journey has no schedule.",
+    )
 
 
 class StartInstance(BaseModel):
@@ -149,10 +157,13 @@ async def get_journey(journey_id: str, _: JourneysReader, engine: EngineDep) -> 
         "file answers 422 with every error's `line`, `column` and `hint`; nothing is stored. A journey "
         "with `purpose: safety` is sent without consent: it needs the `admin` scope (else **403**), "
         "safety triggers (GRIDJOURNEY_SAFETY_EVENT_TYPES, default `outage.*`) and templates whose "
-        "first line is `Purpose: safety` (else 422)."
+        "first line is `Purpose: safety` (else 422). A journey with a `schedule` trigger has its "
+        "Temporal Schedule created or updated at once (and deleted when a new version drops the "
+        "trigger); if Temporal cannot be reached the journey is stored and the answer is **503**: "
+        "publish again (nothing more is stored) to set the schedule."
     ),
     responses={
-        **problem_responses(400, 401, 403, 413, 415, 422),
+        **problem_responses(400, 401, 403, 413, 415, 422, 503),
         200: {"description": "Already published; nothing stored", "model": JourneyPublished},
     },
     openapi_extra={
@@ -203,14 +214,33 @@ async def publish_journey(
             for e in exc.errors
         ]
         raise invalid(f"{len(errors)} error(s) in {filename}; nothing was stored", errors) from exc
+    previous = await registry.latest(engine, compiled.journey_id)
     result = await registry.store(engine, source, compiled)
     if not result.created:
         response.status_code = status.HTTP_200_OK
+    schedule = None
+    if touches_schedules(compiled, previous):
+        provider: TemporalClientProvider = request.app.state.temporal_client_provider
+        try:
+            client = await provider()
+            change = await sync_published_schedule(engine, client, settings, result.journey_id)
+        except Exception as exc:  # not reachable or refused: stored, the schedule not yet set
+            raise ApiProblem(
+                503,
+                "temporal-unavailable",
+                "The journey is stored; its schedule is not set yet",
+                f"version {result.version} of {result.journey_id} is stored, but Temporal could not set "
+                "its schedule: publish the same file again (nothing more is stored) or run "
+                "`gridjourney journeys schedules --sync`",
+                headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+            ) from exc
+        schedule = change.change if change is not None else None
     return JourneyPublished(
         journey_id=result.journey_id,
         version=result.version,
         content_hash=result.content_hash,
         created=result.created,
+        schedule=schedule,
     )
 
 
