@@ -10,6 +10,7 @@ from pathlib import Path
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gridjourney.api.auth import authenticate, create_key
+from tests.cli.in_process import gridjourney_in_process
 
 GRIDJOURNEY = Path(sys.executable).parent / "gridjourney"
 
@@ -30,14 +31,16 @@ async def test_rotate_prints_a_working_successor_and_list_shows_last_use(
     key_id, key = await create_key(engine, "billing", ["events:write"])
     assert await authenticate(engine, key) is not None  # noted as used
 
-    code, out = await _gridjourney(database_url, "keys", "rotate", key_id, "--grace-minutes", "10")
+    code, out = await gridjourney_in_process(
+        database_url, "keys", "rotate", key_id, "--grace-minutes", "10", COLUMNS="120"
+    )
     assert code == 0, out
     new_key = out.strip().splitlines()[-1]
     successor = await authenticate(engine, new_key)
     assert successor is not None and successor.key_id != key_id and successor.name == "billing"
     assert await authenticate(engine, key) is not None  # the grace period
 
-    code, out = await _gridjourney(database_url, "keys", "list")
+    code, out = await gridjourney_in_process(database_url, "keys", "list", COLUMNS="120")
     assert code == 0, out
     header = next(line for line in out.splitlines() if "key id" in line)
     assert "last used" in header and "expires" in header
@@ -45,7 +48,7 @@ async def test_rotate_prints_a_working_successor_and_list_shows_last_use(
     # created, last used and (the grace period's) expiry: three timestamps on the old key's line
     assert old_line.count(":") >= 3, out
 
-    code, out = await _gridjourney(database_url, "keys", "rotate", "nope")
+    code, out = await gridjourney_in_process(database_url, "keys", "rotate", "nope")
     assert code == 1 and "no active key" in out
 
 
@@ -55,11 +58,12 @@ async def test_an_expiry_or_grace_beyond_what_dates_can_hold_is_a_usage_error(da
         ("keys", "create", "--name", "x", "--scope", "admin", "--expires-in-days", "inf"),
         ("keys", "rotate", "k", "--grace-minutes", "1e308"),
     ):
-        code, output = await _gridjourney(database_url, *args)
+        code, output = await gridjourney_in_process(database_url, *args)
         assert code == 2, output
         assert "Invalid value" in output and "Traceback" not in output
 
 
+# As installed (a fresh process): a name that is not UTF-8 reaches the command as the shell passes it.
 async def test_a_name_the_key_table_cannot_hold_is_a_usage_error(database_url: str) -> None:
     for name in ("n" * 201, " ", "bad\udcff"):  # too long, blank, a lone surrogate (invalid UTF-8 bytes)
         code, output = await _gridjourney(database_url, "keys", "create", "--name", name, "--scope", "admin")

@@ -14,6 +14,7 @@ from temporalio.testing import WorkflowEnvironment
 from gridjourney.events import dead_letters
 from gridjourney.events.store import EventStore
 from gridjourney.events.subscription import set_checkpoint
+from tests.cli.in_process import gridjourney_in_process
 from tests.events.builders import new_event, usage
 from tests.projections.helpers import rows
 from tests.projections.test_runner import append_legacy_customer
@@ -46,6 +47,7 @@ async def test_status_then_retry_of_the_projections(engine: AsyncEngine, databas
         await dead_letters.record(conn, "projections", broken, "DataError: value too long", 3)
         await set_checkpoint(conn, "projections", legacy)
 
+    # As installed (a fresh process) once; in the test process after (tests/cli/in_process.py).
     code, status = await gridjourney(database_url, "subscriptions", "status")
     assert code == 0, status
     cells = [[cell.strip() for cell in line.split("│")[1:-1]] for line in status.splitlines()]
@@ -55,7 +57,7 @@ async def test_status_then_retry_of_the_projections(engine: AsyncEngine, databas
     assert ["projections", "1", "customer.created", "3"] in [row[:4] for row in cells]
     assert "KeyError: 'bug'" in status and "gridjourney subscriptions retry NAME" in status
 
-    code, retried = await gridjourney(database_url, "subscriptions", "retry", "projections")
+    code, retried = await gridjourney_in_process(database_url, "subscriptions", "retry", "projections")
     assert code == 1, retried  # one still fails
     assert "retried 2 dead letters: 1 succeeded (deleted), 1 still failing" in retried
     assert [row["customer_id"] for row in await rows(engine, "customers")] == ["c-1"]
@@ -75,7 +77,7 @@ async def test_retry_of_the_router_and_of_an_unknown_subscription(
         await set_checkpoint(conn, "projections", 1)
     address = temporal_dev_env.client.service_client.config.target_host
 
-    code, output = await gridjourney(
+    code, output = await gridjourney_in_process(
         database_url, "subscriptions", "retry", "router", GRIDJOURNEY_TEMPORAL_ADDRESS=address
     )
     assert code == 0, output
@@ -83,5 +85,5 @@ async def test_retry_of_the_router_and_of_an_unknown_subscription(
     async with engine.connect() as conn:
         assert await dead_letters.counts(conn) == {}
 
-    code, output = await gridjourney(database_url, "subscriptions", "retry", "nothing")
+    code, output = await gridjourney_in_process(database_url, "subscriptions", "retry", "nothing")
     assert code == 2 and "no subscription 'nothing'" in output
