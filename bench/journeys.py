@@ -1,8 +1,11 @@
 """Per-customer journey throughput: the journey interpreter against a hand-written workflow.
 
 Both run the same three activities (SMS, attribute update, email) for the same customers, on the
-same Temporal dev server, Postgres and SMS stand-in, one after the other in one run. The journey
-also records its own progress events (entered, three steps completed) — that is the price measured.
+same Temporal dev server, Postgres and SMS stand-in, one after the other in one run, under the
+sandboxed workflow runner production uses. The journey also loads the customer and records its own
+progress events (entered, three steps completed, exited): that is the price measured. Besides the
+wall-clock rates, the CPU each variant cost per journey is given by process (this process: workers,
+client and stand-in; the Temporal dev server; Postgres), which a shared machine does not distort.
 
     gridjourney bench journeys [--journeys 300]       (or: make bench)
 """
@@ -22,12 +25,14 @@ from typing import Any
 import psycopg
 from temporalio.client import Client, WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
-from temporalio.worker import UnsandboxedWorkflowRunner, Worker
+from temporalio.worker import Worker
 
 from bench.handwritten import HandWrittenThreeSteps
+from bench.process_cpu import CpuSample, ProcessCpu
 from bench.saving import save, stamped
 from gridjourney.activities import JourneyActivities
 from gridjourney.channels.registry import build_senders, close_senders
+from gridjourney.channels.sendgrid_standin import SendGridStandIn
 from gridjourney.channels.twilio_standin import TwilioStandIn
 from gridjourney.config import Settings
 from gridjourney.db.engine import create_engine
@@ -82,20 +87,27 @@ async def run(journeys: int) -> dict[str, Any]:
             auth_token=settings.twilio_auth_token.get_secret_value(),
         )
         await standin.start()
-        settings = settings.model_copy(update={"twilio_base_url": standin.base_url})
+        email_standin = SendGridStandIn(api_key=settings.sendgrid_api_key.get_secret_value())
+        await email_standin.start()
+        settings = settings.model_copy(
+            update={"twilio_base_url": standin.base_url, "sendgrid_base_url": email_standin.base_url}
+        )
         senders = build_senders(settings, engine)
         try:
             customers = make_customers(journeys, datetime.now(UTC), seed=11)
             now = datetime.now(UTC)
             await EventStore(engine).append([e for c in customers for e in customer_events(c, now)])
             await ProjectionRunner(engine).catch_up()
+            cpu = ProcessCpu(Path(tmp) / "pg")
             figures = await _measure(
-                env.client, engine, settings, senders, [c.customer_id for c in customers]
+                env.client, engine, settings, senders, [c.customer_id for c in customers], cpu
             )
             figures["sms_received_by_standin"] = len(standin.received)
+            figures["email_received_by_standin"] = len(email_standin.received)
         finally:
             await close_senders(senders)
             await standin.stop()
+            await email_standin.stop()
             await env.shutdown()
             await engine.dispose()
             server.cleanup()
@@ -103,7 +115,12 @@ async def run(journeys: int) -> dict[str, Any]:
 
 
 async def _measure(
-    client: Client, engine: Any, settings: Settings, senders: Any, customer_ids: list[str]
+    client: Client,
+    engine: Any,
+    settings: Settings,
+    senders: Any,
+    customer_ids: list[str],
+    cpu: ProcessCpu,
 ) -> dict[str, Any]:
     activities = JourneyActivities(engine, settings, senders)
     journey = compile_journey(
@@ -119,7 +136,6 @@ async def _measure(
             task_queue=settings.task_queue,
             workflows=[JourneyWorkflow, HandWrittenThreeSteps],
             activities=activities.journey_activities,
-            workflow_runner=UnsandboxedWorkflowRunner(),
         ),
         Worker(
             client,
@@ -129,6 +145,7 @@ async def _measure(
         ),
     ]
     async with workers[0], workers[1]:
+        before = cpu.sample()
         started = time.perf_counter()
         handles = [
             await client.start_workflow(
@@ -141,6 +158,7 @@ async def _measure(
         ]
         await _wait_all(handles)
         baseline_seconds = time.perf_counter() - started
+        between = cpu.sample()
 
         started = time.perf_counter()
         journey_handles = []
@@ -164,6 +182,7 @@ async def _measure(
             journey_handles.append(client.get_workflow_handle(result.workflow_id))
         await _wait_all(journey_handles)
         journey_seconds = time.perf_counter() - started
+        after = cpu.sample()
 
     count = len(customer_ids)
     return {
@@ -173,7 +192,20 @@ async def _measure(
         "journey_seconds": round(journey_seconds, 3),
         "journey_per_second": round(count / journey_seconds, 1),
         "journey_to_handwritten_ratio": round((count / journey_seconds) / (count / baseline_seconds), 3),
+        **_cpu_per_journey("handwritten", between - before, count),
+        **_cpu_per_journey("journey", after - between, count),
     }
+
+
+def _cpu_per_journey(variant: str, used: CpuSample, count: int) -> dict[str, float]:
+    """Milliseconds of CPU per journey, by process, and the ratio of the totals is the other figure to
+    compare: wall-clock rates move with whatever else the machine runs."""
+    by_process = {"bench": used.bench, "temporal": used.temporal, "postgres": used.postgres}
+    figures = {
+        f"{variant}_cpu_ms_{name}": round(1000 * seconds / count, 1) for name, seconds in by_process.items()
+    }
+    figures[f"{variant}_cpu_ms_total"] = round(1000 * sum(by_process.values()) / count, 1)
+    return figures
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -183,14 +215,23 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--journeys", type=int, default=300, help="customers (workflows) per variant")
     args = parser.parse_args(argv)
     figures = asyncio.run(run(args.journeys))
+    figures["cpu_ratio"] = round(figures["handwritten_cpu_ms_total"] / figures["journey_cpu_ms_total"], 3)
     figures["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
     stamped(figures, cpus=_cpus())
     print(f"{'variant':<32}{'seconds':>10}{'journeys/s':>12}")
     for label, key in (("hand-written workflow", "handwritten"), ("journey interpreter", "journey")):
         print(f"{label:<32}{figures[f'{key}_seconds']:>10}{figures[f'{key}_per_second']:>12}")
     print(f"ratio (journey / hand-written): {figures['journey_to_handwritten_ratio']}")
+    print(f"{'CPU ms per journey':<32}{'bench':>10}{'temporal':>10}{'postgres':>10}{'total':>10}")
+    for label, key in (("hand-written workflow", "handwritten"), ("journey interpreter", "journey")):
+        cells = "".join(
+            f"{figures[f'{key}_cpu_ms_{name}']:>10}" for name in ("bench", "temporal", "postgres", "total")
+        )
+        print(f"{label:<32}{cells}")
+    print(f"CPU ratio (hand-written / journey): {figures['cpu_ratio']}")
     print(
-        f"SMS at the stand-in: {figures['sms_received_by_standin']}   peak RSS: {figures['peak_rss_mb']} MB"
+        f"SMS and email at the stand-ins: {figures['sms_received_by_standin']}, "
+        f"{figures['email_received_by_standin']}   peak RSS: {figures['peak_rss_mb']} MB"
     )
     save(figures, RESULTS_DIR, "journeys")
 

@@ -25,7 +25,7 @@ from temporalio.exceptions import ApplicationError
 
 from gridjourney.activities.context import load_context
 from gridjourney.activities.customers import update_customer
-from gridjourney.activities.journey_events import record_journey_event
+from gridjourney.activities.journey_events import record_journey_event, record_journey_events
 from gridjourney.activities.ledger import ClaimLost
 from gridjourney.activities.rate_limit import buckets_from_settings
 from gridjourney.activities.send import MessageSending, SendHeld, SendInProgress
@@ -43,6 +43,7 @@ from gridjourney.workflows.cohort_contracts import SEND_COHORT_BATCH, BatchOutco
 from gridjourney.workflows.contracts import (
     LOAD_CONTEXT,
     RECORD_JOURNEY_EVENT,
+    RECORD_JOURNEY_EVENTS,
     RECORD_SEND_GIVEN_UP,
     SCORE_CUSTOMER,
     SEND_MESSAGE,
@@ -50,6 +51,7 @@ from gridjourney.workflows.contracts import (
     CustomerContext,
     LoadContextInput,
     RecordJourneyEventInput,
+    RecordJourneyEventsInput,
     ScoreCustomerInput,
     ScoreOutcome,
     SendGivenUpInput,
@@ -98,6 +100,7 @@ class JourneyActivities:
 
     @activity.defn(name=LOAD_CONTEXT)
     async def load_context(self, request: LoadContextInput) -> CustomerContext:
+        await self._record_carried(request.journey_events)
         return await load_context(self.engine, request, self.sending.policy.default_time_zone)
 
     @activity.defn(name=RECORD_JOURNEY_EVENT)
@@ -110,8 +113,24 @@ class JourneyActivities:
         except CustomerErased as error:
             raise _erased(error) from error
 
+    @activity.defn(name=RECORD_JOURNEY_EVENTS)
+    async def record_journey_events(self, request: RecordJourneyEventsInput) -> None:
+        await self._record_carried(request.events)
+
+    async def _record_carried(self, events: list[RecordJourneyEventInput]) -> None:
+        """The run's journey events an activity carries, appended before its own work (idempotent)."""
+        if not events:
+            return
+        try:
+            await record_journey_events(self.store, events)
+        except (UnknownEventType, ValidationError) as error:
+            raise ApplicationError(str(error), type="InvalidEvent", non_retryable=True) from error
+        except CustomerErased as error:
+            raise _erased(error) from error
+
     @activity.defn(name=UPDATE_CUSTOMER)
     async def update_customer(self, request: UpdateCustomerInput) -> None:
+        await self._record_carried(request.journey_events)
         try:
             await update_customer(self.store, request)
         except ValidationError as error:
@@ -122,6 +141,7 @@ class JourneyActivities:
     @activity.defn(name=SCORE_CUSTOMER)
     async def score_customer(self, request: ScoreCustomerInput) -> ScoreOutcome:
         # No model, too little data: a `skipped` outcome. Database errors propagate and are retried.
+        await self._record_carried(request.journey_events)
         try:
             return await self.scoring.score(request)
         except ValidationError as error:
@@ -132,6 +152,7 @@ class JourneyActivities:
         # Transient provider errors, SendInProgress, SendHeld and ClaimLost propagate: Temporal's retry
         # policy retries them. Heartbeats (which renew the ledger lease) only inside an activity.
         heartbeat = activity.heartbeat if activity.in_activity() else None
+        await self._record_carried(request.journey_events)
         try:
             return await self.sending.send(request, heartbeat)
         except CustomerErased as error:
@@ -167,6 +188,7 @@ class JourneyActivities:
         return [
             self.load_context,
             self.record_journey_event,
+            self.record_journey_events,
             self.update_customer,
             self.score_customer,
             self.record_send_given_up,

@@ -68,6 +68,7 @@ with workflow.unsafe.imports_passed_through():
         JOURNEY_STATE_QUERY,
         LOAD_CONTEXT,
         RECORD_JOURNEY_EVENT,
+        RECORD_JOURNEY_EVENTS,
         RECORD_SEND_GIVEN_UP,
         SCORE_CUSTOMER,
         SEND_MESSAGE,
@@ -77,6 +78,7 @@ with workflow.unsafe.imports_passed_through():
         JourneyInput,
         JourneyState,
         RecordJourneyEventInput,
+        RecordJourneyEventsInput,
         ScoreCustomerInput,
         ScoreOutcome,
         SendGivenUpInput,
@@ -119,6 +121,12 @@ _PAST_DEFERRAL = timedelta(minutes=1)
 # Quiet hours: send steps pass the step's sending hours, wait out a deferral on a timer and record a
 # send given up. Runs started before it keep sending as they did (tests/replay/ proves both).
 QUIET_HOURS_PATCH = "quiet-hours-1"
+# Journey events ride on the activity the run calls next anyway, which appends them before its own
+# work (their ids make a retry append nothing twice), or go together through one local
+# RECORD_JOURNEY_EVENTS before the run waits, continues as new or ends; the customer is loaded by a
+# local activity. One Temporal activity per step, as a hand-written workflow would have; runs started
+# before it record one activity per event (tests/replay/ proves both).
+EVENTS_IN_STEP_PATCH = "journey-events-in-step-1"
 # Permanent reasons are a `skipped` outcome, not an error; a few tries cover a database hiccup.
 _SCORE_RETRY = RetryPolicy(
     maximum_interval=timedelta(minutes=1), maximum_attempts=5, non_retryable_error_types=["InvalidEvent"]
@@ -150,6 +158,7 @@ class JourneyWorkflow:
         self._seen: list[str] = list(input.seen_event_ids) or [input.trigger.event_id]
         self._seen_set = set(self._seen)
         self._customer: dict[str, Any] | None = None
+        self._unrecorded: list[RecordJourneyEventInput] = []  # the next activity appends them first
         self._context: CustomerContext | None = None  # the last loaded, for the date and history functions
         self._wanted = wanted_facts(input.journey.definition)  # what its had() and in_journey() read
         self._scores: dict[str, ScoreOutcome] = {}  # refreshed by score steps, laid over loaded contexts
@@ -263,6 +272,7 @@ class JourneyWorkflow:
         self._state.waiting_for = None
         self._state.waiting_until = None
         await self._record("journey.exited", reason=reason)
+        await self._record_unrecorded()
         await workflow.wait_condition(workflow.all_handlers_finished)
 
     # --- steps ------------------------------------------------------------------------------------
@@ -347,9 +357,10 @@ class JourneyWorkflow:
     async def _send_message(
         self, request: SendMessageInput, heartbeat_timeout: timedelta | None
     ) -> SendOutcome:
+        carried = list(self._unrecorded)
         outcome: SendOutcome = await workflow.execute_activity(
             SEND_MESSAGE,
-            request,
+            request.model_copy(update={"journey_events": carried}) if carried else request,
             task_queue=self._input.send_task_queue,
             result_type=SendOutcome,
             start_to_close_timeout=timedelta(minutes=2),
@@ -357,6 +368,7 @@ class JourneyWorkflow:
             heartbeat_timeout=heartbeat_timeout,
             retry_policy=_SEND_RETRY,
         )
+        self._appended(carried)
         return outcome
 
     async def _wait_step(self, step: WaitStep) -> str:
@@ -405,8 +417,10 @@ class JourneyWorkflow:
             attribute=spec.attribute,
             value=value,
             occurred_at=workflow.now(),
+            journey_events=list(self._unrecorded),
         )
         await self._bookkeeping(UPDATE_CUSTOMER, request)
+        self._appended(request.journey_events)
         namespace["customer"][spec.attribute] = value  # later conditions see the new value
         return "updated"
 
@@ -422,6 +436,7 @@ class JourneyWorkflow:
             version=spec.version,
             max_age=spec.max_age,
             occurred_at=workflow.now(),
+            journey_events=list(self._unrecorded),
         )
         try:
             outcome: ScoreOutcome = await workflow.execute_activity(
@@ -435,6 +450,7 @@ class JourneyWorkflow:
             if is_cancelled_exception(error):
                 raise
             return f"failed:{error.cause or error}"
+        self._appended(request.journey_events)
         if outcome.value is not None and outcome.updated_at is not None:
             self._scores[outcome.score] = outcome
         self._customer = None  # the next condition loads the customer again, with the new score
@@ -452,6 +468,7 @@ class JourneyWorkflow:
             if remaining <= timedelta(0):
                 break
             await self._continue_as_new_if_due()
+            await self._record_unrecorded()  # the log shows the run's progress while it waits
             try:
                 await workflow.wait_condition(lambda: bool(self._inbox), timeout=remaining)
             except TimeoutError:
@@ -499,6 +516,7 @@ class JourneyWorkflow:
             or info.get_current_history_length() >= self._input.history_budget
         ):
             return
+        await self._record_unrecorded()
         await workflow.wait_condition(workflow.all_handlers_finished)
         workflow.continue_as_new(
             self._input.model_copy(
@@ -522,7 +540,14 @@ class JourneyWorkflow:
 
     async def _load_context(self) -> CustomerContext:
         request = context_request(self._wanted, self._customer_id, self._input.trigger, workflow.now())
-        context: CustomerContext = await self._bookkeeping(LOAD_CONTEXT, request, result_type=CustomerContext)
+        context: CustomerContext
+        if self._events_in_step():
+            carried = list(self._unrecorded)
+            request = request.model_copy(update={"journey_events": carried})
+            context = await self._local_bookkeeping(LOAD_CONTEXT, request, result_type=CustomerContext)
+            self._appended(carried)
+        else:
+            context = await self._bookkeeping(LOAD_CONTEXT, request, result_type=CustomerContext)
         self._context = context
         self._customer = context.namespace()
         if self._scores:
@@ -575,10 +600,39 @@ class JourneyWorkflow:
             occurred_at=occurred_at or workflow.now(),
             payload=payload,
         )
-        await self._bookkeeping(RECORD_JOURNEY_EVENT, request)
+        if self._events_in_step():
+            self._unrecorded.append(request)
+        else:
+            await self._bookkeeping(RECORD_JOURNEY_EVENT, request)
+
+    def _events_in_step(self) -> bool:
+        return workflow.patched(EVENTS_IN_STEP_PATCH)  # the SDK keeps the first answer for the run
+
+    def _appended(self, carried: list[RecordJourneyEventInput]) -> None:
+        """The activity that carried them succeeded: they are in the log. (One activity runs at a time,
+        so they are still the oldest unrecorded; a failed activity's are carried again.)"""
+        del self._unrecorded[: len(carried)]
+
+    async def _record_unrecorded(self) -> None:
+        if not self._unrecorded:
+            return
+        carried = list(self._unrecorded)
+        await self._local_bookkeeping(RECORD_JOURNEY_EVENTS, RecordJourneyEventsInput(events=carried))
+        self._appended(carried)
 
     async def _bookkeeping(self, activity: str, arg: Any, result_type: type | None = None) -> Any:
         return await workflow.execute_activity(
+            activity,
+            arg,
+            result_type=result_type,
+            start_to_close_timeout=timedelta(seconds=30),
+            retry_policy=_BOOKKEEPING_RETRY,
+        )
+
+    async def _local_bookkeeping(self, activity: str, arg: Any, result_type: type | None = None) -> Any:
+        """Our own reads and records, in the workflow's worker: no task queue round trip and no
+        activity events in the history (a marker instead)."""
+        return await workflow.execute_local_activity(
             activity,
             arg,
             result_type=result_type,

@@ -25,6 +25,7 @@ from gridjourney.dsl.schema import CompiledJourney
 from gridjourney.workflows.contracts import (
     LOAD_CONTEXT,
     RECORD_JOURNEY_EVENT,
+    RECORD_JOURNEY_EVENTS,
     RECORD_SEND_GIVEN_UP,
     SCORE_CUSTOMER,
     SEND_MESSAGE,
@@ -33,6 +34,7 @@ from gridjourney.workflows.contracts import (
     EventRef,
     LoadContextInput,
     RecordJourneyEventInput,
+    RecordJourneyEventsInput,
     ScoreCustomerInput,
     ScoreOutcome,
     SendGivenUpInput,
@@ -69,17 +71,28 @@ class StandIns:
 
     @activity.defn(name=LOAD_CONTEXT)
     async def load_context(self, request: LoadContextInput) -> CustomerContext:
+        self._record(request.journey_events)
         self.context_loads += 1
         self.context_requests.append(request)
         return self.customers.get(request.customer_id) or CustomerContext(customer_id=request.customer_id)
 
     @activity.defn(name=RECORD_JOURNEY_EVENT)
     async def record_journey_event(self, request: RecordJourneyEventInput) -> None:
-        if all(record.event_id != request.event_id for record in self.records):
-            self.records.append(request)
+        self._record([request])
+
+    @activity.defn(name=RECORD_JOURNEY_EVENTS)
+    async def record_journey_events(self, request: RecordJourneyEventsInput) -> None:
+        self._record(request.events)
+
+    def _record(self, events: list[RecordJourneyEventInput]) -> None:
+        """Journey events, alone or carried by another activity's input: each once."""
+        for event in events:
+            if all(record.event_id != event.event_id for record in self.records):
+                self.records.append(event)
 
     @activity.defn(name=SEND_MESSAGE)
     async def send_message(self, request: SendMessageInput) -> SendOutcome:
+        self._record(request.journey_events)
         self.send_requests.append(request)
         if self.send_error is not None:
             raise ApplicationError(self.send_error, non_retryable=True)
@@ -104,6 +117,7 @@ class StandIns:
 
     @activity.defn(name=UPDATE_CUSTOMER)
     async def update_customer(self, request: UpdateCustomerInput) -> None:
+        self._record(request.journey_events)
         self.updates.append(request)
         context = self.customers.setdefault(
             request.customer_id, CustomerContext(customer_id=request.customer_id)
@@ -112,6 +126,7 @@ class StandIns:
 
     @activity.defn(name=SCORE_CUSTOMER)
     async def score_customer(self, request: ScoreCustomerInput) -> ScoreOutcome:
+        self._record(request.journey_events)
         self.score_requests.append(request)
         value = self.model_scores.get((request.customer_id, request.score))
         if value is None:
@@ -169,6 +184,7 @@ async def running_workers(client: Client, standins: StandIns) -> AsyncIterator[N
     journey_activities: Sequence[Callable[..., Any]] = [
         standins.load_context,
         standins.record_journey_event,
+        standins.record_journey_events,
         standins.update_customer,
         standins.score_customer,
         standins.record_send_given_up,
