@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from gridjourney.dsl.expressions import condition
 from gridjourney.dsl.functions import Facts, HistoryUse
 from gridjourney.events.models import StoredEvent
-from gridjourney.projections.history import where_holds
 from gridjourney.router.router import event_ref
 
 
@@ -18,6 +18,7 @@ class History:
         self._uses: dict[str, list[HistoryUse]] = {}
         for use in uses:
             self._uses.setdefault(use.event_type, []).append(use)
+        self._tests = {use.key: condition(use.where) for use in uses if use.where is not None}
         # (customer, history key) -> the two newest matching (occurred_at, event_id): one may be the
         # trigger, which never counts
         self._newest: dict[tuple[str, str], list[tuple[datetime, str]]] = {}
@@ -32,7 +33,7 @@ class History:
             return
         past = event_ref(event).namespace()
         for use in uses:
-            if use.where is None or where_holds(use.where, past):
+            if use.where is None or self._tests[use.key]({"event": past}):
                 newest = self._newest.setdefault((event.customer_id, use.key), [])
                 newest.append((event.occurred_at, str(event.event_id)))
                 del newest[:-2]

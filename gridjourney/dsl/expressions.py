@@ -514,6 +514,23 @@ def evaluate(expr: str, namespace: Mapping[str, Any]) -> Any:
         raise ExpressionError(f"{expr!r}: {error}") from error
 
 
+def condition(expr: str) -> Callable[[Mapping[str, Any]], bool]:
+    """`expr` as a test of many namespaces (the past events a had() reads), with one evaluator for
+    them all: building one costs more than most evaluations. A failing evaluation is false."""
+    tree = _parse(expr)
+    evaluator = _Evaluator(functions={**FUNCTIONS, **bound_functions(None)}, names={})
+    text = expr.strip()
+
+    def test(namespace: Mapping[str, Any]) -> bool:
+        evaluator.names = dict(namespace)
+        try:
+            return bool(evaluator.eval(text, previously_parsed=tree.body))
+        except Exception:  # a failing condition is false (DSL rule)
+            return False
+
+    return test
+
+
 def evaluate_datetime(expr: str, namespace: Mapping[str, Any]) -> datetime:
     """The aware datetime `expr` gives (a datetime or an ISO 8601 string with a zone), for `wait.until`."""
     value = evaluate(expr, namespace)

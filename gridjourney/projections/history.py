@@ -14,7 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gridjourney.db.tables import events, journey_instances
-from gridjourney.dsl.expressions import evaluate
+from gridjourney.dsl.expressions import condition
 from gridjourney.dsl.functions import HISTORY_ROWS, MAX_WINDOW, history_key
 from gridjourney.workflows.contracts import HistoryQuery
 
@@ -32,12 +32,14 @@ async def last_seen(
     found: dict[str, datetime] = {}
     for query in queries:
         since = as_of - min(query.within, MAX_WINDOW)
+        limit = HISTORY_ROWS if query.where is not None else 1  # without a condition the newest is it
         rows = await recent_events(
-            conn, customer_id, query.event_type, since, as_of, HISTORY_ROWS, _uuid_or_none(exclude_event_id)
+            conn, customer_id, query.event_type, since, as_of, limit, _uuid_or_none(exclude_event_id)
         )
+        holds = None if query.where is None else condition(query.where)
         for occurred_at, payload in rows:
             past = {**payload, "type": query.event_type, "occurred_at": occurred_at.isoformat()}
-            if query.where is None or where_holds(query.where, past):
+            if holds is None or holds({"event": past}):
                 found[history_key(query.event_type, query.where)] = occurred_at
                 break
     return found
@@ -78,13 +80,6 @@ async def active_journeys(conn: AsyncConnection, customer_id: str, journey_ids: 
         journey_instances.c.status == "active",
     )
     return {str(row.journey_id) for row in await conn.execute(query)}
-
-
-def where_holds(where: str, event: dict[str, Any]) -> bool:
-    try:
-        return bool(evaluate(where, {"event": event}))
-    except Exception:  # a failing condition is false (DSL rule)
-        return False
 
 
 def _uuid_or_none(event_id: str | None) -> str | None:

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from gridjourney.dsl.expressions import ExpressionError, check_expression, evaluate
+from gridjourney.dsl.expressions import ExpressionError, check_expression, condition, evaluate
 from gridjourney.dsl.functions import (
     FACTS,
     MAX_WINDOW,
@@ -146,3 +146,9 @@ def test_history_not_loaded_fails() -> None:
         value('had("bill.issued", within=1d)', facts(last_seen=None))
     with pytest.raises(ExpressionError, match="not loaded"):
         value('in_journey("onboarding")', facts(journeys=None))
+
+
+def test_a_condition_tests_many_events_with_one_evaluator() -> None:
+    test = condition("event.amount > 100")
+    assert [test({"event": {"amount": a}}) for a in (50, 150, 101)] == [False, True, True]
+    assert test({"event": {}}) is False  # a failing evaluation is false
