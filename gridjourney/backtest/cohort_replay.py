@@ -73,6 +73,9 @@ from gridjourney.workflows.decisions import KINDS
 COHORT_STATE_EVENT_TYPES = STATE_EVENT_TYPES | PROGRAM_EVENT_TYPES
 RUN_OVER = "cohort run already over"  # a trigger of a finished run's key starts nothing (id taken)
 FIRES_AT_ONCE = 1000  # fire times asked for at once
+# Each fire is a run over its whole audience: a backtest over more than this many (an hourly
+# schedule over 300 years: 2.6 million) would hold the API for hours. A year of a daily schedule fits.
+MAX_FIRES = 2000
 
 
 class CohortReplay(CohortNotices):
@@ -325,12 +328,18 @@ class CohortReplay(CohortNotices):
 
 
 def schedule_fires(spec: ScheduleSpec, default_zone: str, start: datetime, end: datetime) -> list[datetime]:
-    """The schedule's fire times in [start, end), in UTC, to the minute (dsl/schedule.py fire_times)."""
+    """The schedule's fire times in [start, end), in UTC, to the minute (dsl/schedule.py fire_times).
+    ValueError: more than MAX_FIRES."""
     fires: list[datetime] = []
     after = start - timedelta(minutes=1)
     while True:
         found = fire_times(spec, default_zone, after, FIRES_AT_ONCE)
         fires += [fire.astimezone(UTC) for fire in found if start <= fire < end]
+        if len(fires) > MAX_FIRES:
+            raise ValueError(
+                f"the schedule fires more than {MAX_FIRES} times in the period, each a run over its "
+                "audience: backtest a shorter period"
+            )
         if len(found) < FIRES_AT_ONCE or found[-1] >= end:
             return fires
         after = found[-1]

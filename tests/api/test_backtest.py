@@ -96,3 +96,25 @@ async def test_a_journey_called_backtest_is_still_read_at_its_own_path(
     )
     response = await client.get("/v1/journeys/backtest", headers=headers)
     assert response.status_code == 200 and response.json()["journey_id"] == "backtest"
+
+
+async def test_a_schedule_that_would_fire_too_often_in_the_period_is_a_422_not_hours_of_work(
+    client: httpx.AsyncClient, settings: Settings, make_key: KeyFactory
+) -> None:
+    write_templates(settings.templates_dir)
+    hourly = """\
+id: hourly_nudge
+purpose: informational
+trigger:
+  schedule: {cron: "0 * * * *"}
+  audience: "True"
+steps:
+  - id: nudge
+    send: {channels: [email], template: tips}
+"""
+    headers = await make_key("journeys:read")
+    body = {"source_yaml": hourly, "from": "1900-01-01", "to": "2199-12-31"}
+    response = await client.post("/v1/journeys/backtest", json=body, headers=headers)
+    assert response.status_code == 422, response.text
+    [error] = response.json()["errors"]
+    assert error["field"] == "to" and "more than 2000 times" in error["reason"]
