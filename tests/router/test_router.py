@@ -240,3 +240,37 @@ async def test_an_inbound_reply_reaches_the_journey_waiting_for_it(
         final = await client.get_workflow_handle(instance_id, result_type=JourneyState).result()
     assert final.status == "completed"
     assert (final.steps_taken[-1].step_id, final.steps_taken[-1].outcome) == ("await_reply", "event")
+
+
+async def test_a_batch_is_routed_customers_side_by_side_each_customers_events_in_order(
+    engine: AsyncEngine, temporal_dev_env: WorkflowEnvironment
+) -> None:
+    # One batch: each customer's trigger, then their exit event. Routed out of order, the exit would
+    # find no running instance (nothing signalled) and the run would wait out its 3 days.
+    client = temporal_dev_env.client
+    customers = [f"c-{uuid.uuid4().hex[:8]}" for _ in range(6)]
+    await registry.publish(engine, BILL_WATCH, "bill_watch.yaml", None)
+    store = EventStore(engine)
+    projections = ProjectionRunner(engine)
+    router = EventRouter(
+        engine, client, task_queue=TASK_QUEUE, send_task_queue=SEND_TASK_QUEUE, concurrency=4
+    )
+    await store.append([_new("customer.created", customer, name="Ana") for customer in customers])
+    await store.append(
+        [
+            _new(
+                "bill.projection_updated", customer, projected_amount=200.0, typical_amount=100.0, days_left=9
+            )
+            for customer in customers
+        ]
+        + [_new("bill.issued", customer, amount=180.0) for customer in reversed(customers)]
+    )
+    await projections.catch_up()
+    standins = StandIns()
+    async with running_workers(client, standins):
+        await router.handle(await store.read_after(0))
+        assert (router.started, router.signalled) == (len(customers), len(customers))
+        for customer in customers:
+            [instance_id] = await _entered_instances(customer, standins)
+            final = await client.get_workflow_handle(instance_id, result_type=JourneyState).result()
+            assert (final.status, final.exit_reason) == ("exited", "bill.issued")
