@@ -1,4 +1,5 @@
-"""`gridjourney ingest weather FILE` as installed, against a real database."""
+"""`gridjourney ingest weather FILE` against a real database, in the test's process (the ingest
+commands as installed: tests/cli/test_ingest_greenbutton.py)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from gridjourney.cli import app
-from tests.cli.test_subscriptions import gridjourney
+from tests.cli.in_process import gridjourney_in_process
 
 HEATHROW_2013 = Path(__file__).resolve().parents[1] / "weather" / "data" / "london_2013_temperature.csv"
 
@@ -17,17 +18,17 @@ async def test_ingest_weather_prints_what_it_stored_and_changes_nothing_the_seco
     database_url: str,
 ) -> None:
     args = ("ingest", "weather", str(HEATHROW_2013), "--station", "UKM00003772")
-    code, out = await gridjourney(database_url, *args)
+    code, out = await gridjourney_in_process(database_url, *args)
     assert code == 0, out
     assert "london_2013_temperature.csv (plain, °C)" in out
     assert "UKM00003772" in out and "365" in out and "2013-01-01" in out and "2013-12-31" in out
-    code, again = await gridjourney(database_url, *args)
+    code, again = await gridjourney_in_process(database_url, *args)
     assert code == 0, again
     assert "already stored: nothing changed" in again
 
 
 async def test_bad_files_and_options_are_one_line_naming_the_file(database_url: str, tmp_path: Path) -> None:
-    code, out = await gridjourney(database_url, "ingest", "weather", str(HEATHROW_2013))
+    code, out = await gridjourney_in_process(database_url, "ingest", "weather", str(HEATHROW_2013))
     assert code == 1 and "Traceback" not in out
     assert f"refused {HEATHROW_2013}: no column for a station column (or give --station)" in out.replace(
         "\n", ""
@@ -37,7 +38,7 @@ async def test_bad_files_and_options_are_one_line_naming_the_file(database_url: 
     bad_rows.write_text(
         "station,date,temperature_c\nS1,2024-01-01,3.5\nS1,2024-01-0x,4\nS1,2024-01-03,warm\n"
     )
-    code, out = await gridjourney(database_url, "ingest", "weather", str(bad_rows))
+    code, out = await gridjourney_in_process(database_url, "ingest", "weather", str(bad_rows))
     assert code == 0, out
     assert "obs.csv line 3: time '2024-01-0x'" in out and "obs.csv line 4: temperature 'warm'" in out
 

@@ -11,6 +11,7 @@ from gridjourney.cli import app
 from gridjourney.events.store import EventStore
 from gridjourney.metering.store import copy_reads
 from gridjourney.projections.runner import ProjectionRunner
+from tests.cli.in_process import gridjourney_in_process
 from tests.cli.test_subscriptions import gridjourney
 from tests.events.builders import new_event
 from tests.tariffs.support import hourly_reads
@@ -61,7 +62,7 @@ async def test_bills_of_a_customer_from_stored_reads(
     assert "best_tariff tou; best_tariff_savings 328.50 a year" in lines
     assert "peak_shift_kwh 200.0 a year on tou saves 60 more" in lines
 
-    code, out = await gridjourney(
+    code, out = await gridjourney_in_process(
         database_url, "tariffs", "bills", "--customer", "nobody", "--file", str(tariffs)
     )
     assert (code, out) == (1, "nobody: no customer 'nobody'\n")
