@@ -294,6 +294,16 @@ def _check_had(node: ast.Call, names: bool) -> list[str]:
         problems.append(f"had(): unknown event type `{event_type}`; {hint}")
     elif where is not None:
         text = ast.unparse(where)
+        # here, not at the top: the workflows import this module, and this brings in cryptography
+        from gridjourney.privacy.fields import PERSONAL_FIELDS
+
+        # sealed in the log with the customer's key (privacy/fields.py): the loader reads them sealed
+        personal = sorted(fields_read(text, "event") & set(PERSONAL_FIELDS.get(event_type, {})))
+        if personal:
+            problems.append(
+                f"had()'s where {text!r}: `{personal[0]}` is personal data, sealed in the log; "
+                "had() cannot read it"
+            )
         for problem in check_expression(text, {"event": fields}):
             if "had()" in problem or "in_journey" in problem:
                 continue

@@ -79,6 +79,7 @@ def test_check_accepts(expr: str) -> None:
         ('had("bill.issued", within=60d, where=had("bill.issued", within=1d))', "reads the past event only"),
         ("event.amount > 60d", "`60d` is a duration: only had()'s `within` takes one"),
         ("_facts", "names starting with `_` are not allowed"),
+        ('had("message.received", within=7d, where=event.body == "STOP")', "`body` is personal data, sealed"),
     ],
 )
 def test_check_refuses(expr: str, problem: str) -> None:
