@@ -209,7 +209,9 @@ def schedule_problems(spec: ScheduleSpec, default_zone: str) -> list[SchedulePro
         parsed = CronSim(expression, datetime(2000, 1, 1))
     except CronSimError as error:
         reason = str(error).rstrip(".")
-        never = reason.lower() == "bad day-of-month"  # e.g. 30 February: no month has that day
+        # cronsim says "bad day-of-month" both for 30 February (a real day no month named has) and
+        # for a day that is no day at all (32, a step of 0): only the first never fires
+        never = reason.lower() == "bad day-of-month" and _days_of_month_valid(fields[2])
         problems.append(
             ScheduleProblem(
                 key,
@@ -241,6 +243,18 @@ def schedule_problems(spec: ScheduleSpec, default_zone: str) -> list[SchedulePro
             )
         )
     return problems
+
+
+def _days_of_month_valid(field: str) -> bool:
+    """Whether each part of a day-of-month field (`*`, `d`, `d-d`, with `/step`) names days 1-31."""
+    for part in field.split(","):
+        days, _, step = part.partition("/")
+        if step and not (step.isdigit() and int(step) > 0):
+            return False
+        bounds = [] if days == "*" else days.split("-")
+        if len(bounds) > 2 or not all(b.isdigit() and 1 <= int(b) <= 31 for b in bounds):
+            return False
+    return True
 
 
 def _zone(name: str) -> zoneinfo.ZoneInfo | None:

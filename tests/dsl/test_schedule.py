@@ -89,6 +89,8 @@ def test_fire_times_are_in_the_zone_across_daylight_saving() -> None:
         ('{cron: "0 10 L * *"}', "4:20", "uses cron extensions"),
         ('{cron: "0 10 1-7 * MON"}', "4:20", "names both days of the month (1-7) and days of the week (MON)"),
         ('{cron: "0 25 * * *"}', "4:20", "is not a cron expression"),
+        ('{cron: "0 10 32 11 *"}', "4:20", "is not a cron expression: bad day-of-month"),
+        ('{cron: "0 10 1-31/0 11 *"}', "4:20", "is not a cron expression: bad day-of-month"),
         ('{at: "10:00", zone: America/Chicgo}', "4:33", "unknown time zone `America/Chicgo`"),
     ],
 )
