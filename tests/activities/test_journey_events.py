@@ -10,7 +10,12 @@ from temporalio.exceptions import ApplicationError
 from gridjourney.activities import JourneyActivities
 from gridjourney.events.store import EventStore
 from gridjourney.privacy.erasure import erase_customer
-from gridjourney.workflows.contracts import RecordJourneyEventInput, UpdateCustomerInput
+from gridjourney.workflows.contracts import (
+    LoadContextInput,
+    RecordJourneyEventInput,
+    RecordJourneyEventsInput,
+    UpdateCustomerInput,
+)
 
 
 def entered(event_id: uuid.UUID, **payload_changes: object) -> RecordJourneyEventInput:
@@ -76,3 +81,40 @@ async def test_recording_for_an_erased_customer_fails_without_retry(
     # Retrying could never succeed: the journey must fail, not retry without end.
     assert raised.value.non_retryable
     assert raised.value.type == "CustomerErased"
+
+
+async def test_events_a_step_carries_are_appended_before_its_work_and_once_when_it_is_retried(
+    engine: AsyncEngine, activities: JourneyActivities
+) -> None:
+    first, second = (uuid.uuid5(uuid.NAMESPACE_URL, f"journey:onboarding:c1:once#{n}") for n in (1, 2))
+    exited = entered(second)
+    exited.type, exited.payload = "journey.exited", {**exited.payload, "reason": "completed"}
+    del exited.payload["holdout"]
+    carried = [entered(first), exited]
+    update = UpdateCustomerInput(
+        event_id=str(uuid.uuid4()),
+        customer_id="c1",
+        attribute="onboarded",
+        value=True,
+        occurred_at=datetime(2026, 11, 23, 9, 0, tzinfo=UTC),
+        journey_events=carried,
+    )
+    await activities.update_customer(update)
+    await activities.update_customer(update)  # a retried attempt
+    await activities.record_journey_events(RecordJourneyEventsInput(events=carried))  # and again at the end
+    events = await EventStore(engine).read_customer("c1")
+    assert [(event.event_id, event.type) for event in events] == [
+        (first, "journey.entered"),
+        (second, "journey.exited"),
+        (uuid.UUID(update.event_id), "customer.updated"),
+    ]
+
+
+async def test_a_carried_event_the_schema_refuses_fails_the_step_without_retry(
+    activities: JourneyActivities,
+) -> None:
+    request = LoadContextInput(customer_id="c1", journey_events=[entered(uuid.uuid4(), version="one")])
+    with pytest.raises(ApplicationError) as raised:
+        await activities.load_context(request)
+    assert raised.value.non_retryable
+    assert "version" in str(raised.value)
