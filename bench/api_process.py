@@ -20,27 +20,15 @@ import httpx
 import psutil  # type: ignore[import-untyped]
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from gridjourney.api.app import create_app
-from gridjourney.api.deps import lazy_temporal_client
-from gridjourney.config import get_settings
-from gridjourney.db.engine import create_engine
-from gridjourney.devstack import resolve_database_url
-from gridjourney.temporal import data_converter
+from gridjourney.api.server import app_from_environment
 
 PROFILE_ENV = "BENCH_API_PROFILE"
-READY_TIMEOUT_S = 60.0
+READY_TIMEOUT_S = 180.0  # a loaded machine starts two workers slowly
 
 
 def app() -> ASGIApp:
-    """The uvicorn factory (`uvicorn --factory bench.api_process:app`)."""
-    settings = get_settings()
-    address = settings.temporal_address or f"127.0.0.1:{settings.temporal_port}"
-    served = create_app(
-        settings,
-        create_engine(resolve_database_url(settings)),
-        lazy_temporal_client(address, settings.temporal_namespace, data_converter(settings)),
-        dispose_engine=True,
-    )
+    """The uvicorn factory (`uvicorn --factory bench.api_process:app`): `gridjourney api`'s own."""
+    served = app_from_environment()
     profile_to = os.environ.get(PROFILE_ENV)
     return served if not profile_to else profiled(served, Path(f"{profile_to}.{os.getpid()}"))
 
@@ -90,7 +78,8 @@ class ApiProcess:
     def start(self) -> None:
         command = [sys.executable, "-m", "uvicorn", "--factory", "bench.api_process:app"]
         command += ["--host", "127.0.0.1", "--port", str(self.port), "--workers", str(self.workers)]
-        command += ["--log-level", "warning", "--no-access-log"]
+        # Keep-alive beyond the loaded machine's pauses: a connection closed as the client reuses it fails.
+        command += ["--log-level", "warning", "--no-access-log", "--timeout-keep-alive", "60"]
         with self.log.open("ab") as out:
             self.process = subprocess.Popen(
                 command, env=self.env, stdout=out, stderr=subprocess.STDOUT, cwd=Path(__file__).parents[1]

@@ -1,20 +1,28 @@
-"""Serving the API with uvicorn: for `gridjourney api` and for the embedded stack of `gridjourney run`."""
+"""Serving the API with uvicorn: for `gridjourney api` and for the embedded stack of `gridjourney run`.
+
+`gridjourney api` serves in one process, or with settings.api_workers processes sharing its port
+(`serve_api_processes`): each builds the app from the environment (`app_from_environment`).
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import errno
+import logging
 import socket
 from collections.abc import Generator
 
 import uvicorn
+from fastapi import FastAPI
+from uvicorn.supervisors import Multiprocess
 
 from gridjourney.api.app import create_app
 from gridjourney.api.deps import lazy_temporal_client
-from gridjourney.config import Settings
+from gridjourney.config import Settings, get_settings
 from gridjourney.db.engine import create_engine
-from gridjourney.devstack import PortBusyError
+from gridjourney.devstack import PortBusyError, resolve_database_url
+from gridjourney.logs import configure_logging
 from gridjourney.temporal import data_converter
 
 
@@ -91,3 +99,35 @@ async def serve_until_cancelled(server: uvicorn.Server, sockets: list[socket.soc
         server.should_exit = True
         await serving
         raise
+
+
+def app_from_environment() -> FastAPI:
+    """The API of one worker process (`uvicorn --factory`), from the settings and servers that
+    `gridjourney api` reads: GRIDJOURNEY_DATABASE_URL, GRIDJOURNEY_TEMPORAL_ADDRESS and the rest."""
+    configure_logging(logging.INFO)  # a spawned worker starts without the parent's logging
+    settings = get_settings()
+    address = settings.temporal_address or f"127.0.0.1:{settings.temporal_port}"
+    return create_app(
+        settings,
+        create_engine(resolve_database_url(settings)),
+        lazy_temporal_client(address, settings.temporal_namespace, data_converter(settings)),
+        dispose_engine=True,
+    )
+
+
+def serve_api_processes(settings: Settings) -> None:
+    """Serve with settings.api_workers processes sharing one socket, until SIGINT or SIGTERM (uvicorn's
+    supervisor replaces a worker that dies). Raises PortInUse before anything starts."""
+    data_converter(settings)  # missing keys are a startup error, before binding
+    sock = bind_socket(settings.api_host, settings.api_port)
+    config = uvicorn.Config(
+        f"{__name__}:app_from_environment",
+        factory=True,
+        workers=settings.api_workers,
+        log_config=None,
+        lifespan="on",
+    )
+    try:
+        Multiprocess(config, sockets=[sock]).run()
+    finally:
+        sock.close()

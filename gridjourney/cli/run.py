@@ -342,7 +342,7 @@ def _serve_side(*, route: bool, queues: frozenset[str] = frozenset({"journeys", 
 
 def api() -> None:
     """Serve the HTTP API against configured servers."""
-    from gridjourney.api.server import serve_api
+    from gridjourney.api.server import serve_api, serve_api_processes
 
     configure_logging(logging.INFO)
     settings = get_settings()
@@ -351,7 +351,10 @@ def api() -> None:
     address = settings.temporal_address or f"127.0.0.1:{settings.temporal_port}"
     try:
         with contextlib.suppress(KeyboardInterrupt):
-            asyncio.run(serve_api(settings, database_url, address))
+            if settings.api_workers > 1:  # worker processes sharing the port (api/server.py)
+                serve_api_processes(settings)
+            else:
+                asyncio.run(serve_api(settings, database_url, address))
     except (PortBusyError, KeyConfigurationError) as error:
         console.print(f"[red]error:[/] {error}")
         raise typer.Exit(2) from None
