@@ -19,6 +19,10 @@ Definitions (hours are local clock hours, `h` = the hour starting at h:00):
 - hdd, cdd: heating and cooling degree-days from the day's mean temperature in °F, base 65.
 - median_hour_kwh: the median of the day's hourly kWh (a change of the whole day moves it; one busy
   evening does not).
+- profile_log_ratio: the median over the day's hours of log((kWh + 0.02) / (usual + 0.02)), where an
+  hour's usual is the median of that clock hour over the 20 workdays or 8 weekend days before (the
+  day's kind); NaN before half of those days have reads or when fewer than 20 hours have one. A whole
+  day scaled by x lifts every hour alike and gives about log(x); a few busy hours leave it.
 - distinct_hours: how many different hourly kWh values the day has (1: a flat line, a stuck meter).
 - deviation_28d: kwh / median(kwh over the 28 calendar days before this day) - 1; NaN until at least
   7 of those days have reads (the day itself is excluded so that an anomaly does not mask itself).
@@ -34,6 +38,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from numpy.lib.stride_tricks import sliding_window_view
 
 HDD_BASE_F = 65.0
 OVERNIGHT_HOURS = (1, 2, 3, 4)
@@ -49,6 +54,12 @@ TimeZones = str | Mapping[str, str]
 
 HOUR_NS = 3_600_000_000_000
 DAY_NS = 24 * HOUR_NS
+# profile_log_ratio: each hour against the same hour of the last PROFILE_DAYS days of the same kind
+# (workdays, weekend days); PROFILE_FLOOR_KWH keeps an hour near zero from making a ratio of noise.
+PROFILE_DAYS = {"workday": 20, "weekend": 8}
+PROFILE_FLOOR_KWH = 0.02
+PROFILE_MIN_HOURS = 20
+PROFILE_CHUNK = 2000  # customers at a time: the hour-by-day cube of a utility would not fit in memory
 
 
 @dataclass(frozen=True)
@@ -286,6 +297,7 @@ def daily_features(
     )
     out.loc[hours == 0, "peak_hour"] = pd.NA
     out["median_hour_kwh"] = _per_group_median(g, kwh, n)
+    out["profile_log_ratio"] = _profile_log_ratio(hourly, len(local.customers), day_code, day_index)
     # Distinct hourly values: a stuck meter repeats one reading all day.
     rounded = pd.DataFrame({"g": g, "kwh": np.round(kwh, 4)}).drop_duplicates()
     out["distinct_hours"] = np.bincount(rounded["g"].to_numpy(), minlength=n).astype("int64")
@@ -302,6 +314,7 @@ def daily_features(
         "peak_kw",
         "peak_hour",
         "median_hour_kwh",
+        "profile_log_ratio",
         "load_factor",
         "evening_morning_ratio",
         "is_weekday",
@@ -314,6 +327,80 @@ def daily_features(
         "coverage",
     ]
     return out[columns]
+
+
+def _nanmedian_last(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(median over the last axis ignoring NaN, count of values): one sort, NaN last (np.nanmedian
+    along an axis is an order of magnitude slower)."""
+    ordered = np.sort(values, axis=-1)
+    count = (~np.isnan(ordered)).sum(axis=-1)
+    low = np.take_along_axis(ordered, np.maximum((count - 1) // 2, 0)[..., None], axis=-1)[..., 0]
+    high = np.take_along_axis(ordered, np.minimum(count // 2, values.shape[-1] - 1)[..., None], axis=-1)[
+        ..., 0
+    ]
+    return np.where(count > 0, (low + high) / 2.0, np.nan), count
+
+
+def _trailing_median(values: np.ndarray, window: int, min_count: int) -> np.ndarray:
+    """Median of the `window` columns before each column (NaN with fewer than `min_count` values)."""
+    padded = np.concatenate([np.full((values.shape[0], window), np.nan), values[:, :-1]], axis=1)
+    median, count = _nanmedian_last(sliding_window_view(padded, window, axis=1)[:, : values.shape[1]])
+    return np.where(count >= min_count, median, np.nan)
+
+
+def _profile_cube(hourly: pd.DataFrame, codes: np.ndarray, first_day: int, days: int) -> np.ndarray:
+    """kWh of the customers `codes` (a range) as a (customer, day, hour) cube; a repeated DST hour is
+    summed."""
+    code = hourly["code"].to_numpy()
+    rows = (code >= codes[0]) & (code <= codes[-1])
+    code = code[rows] - codes[0]
+    day = hourly["day"].to_numpy()[rows] // DAY_NS - first_day
+    flat = (code * days + day) * 24 + hourly["hour"].to_numpy()[rows]
+    size = len(codes) * days * 24
+    sums = np.bincount(flat, weights=hourly["kwh"].to_numpy()[rows], minlength=size)
+    present = np.bincount(flat, minlength=size) > 0
+    return np.where(present, sums, np.nan).reshape(len(codes), days, 24)
+
+
+def _profile_chunk(cube: np.ndarray, weekend: np.ndarray) -> np.ndarray:
+    n, days, _ = cube.shape
+    out = np.full((n, days), np.nan)
+    for kind, window in ((~weekend, PROFILE_DAYS["workday"]), (weekend, PROFILE_DAYS["weekend"])):
+        cols = np.flatnonzero(kind)
+        if not len(cols):
+            continue
+        hours = cube[:, cols, :].transpose(0, 2, 1).reshape(n * 24, len(cols))
+        usual = _trailing_median(hours, window, window // 2)
+        with np.errstate(invalid="ignore"):
+            ratio = np.log(
+                (np.maximum(hours, 0.0) + PROFILE_FLOOR_KWH) / (np.maximum(usual, 0.0) + PROFILE_FLOOR_KWH)
+            )
+        stat, hours_seen = _nanmedian_last(ratio.reshape(n, 24, len(cols)).transpose(0, 2, 1))
+        out[:, cols] = np.where(hours_seen >= PROFILE_MIN_HOURS, stat, np.nan)
+    return out
+
+
+def _profile_log_ratio(
+    hourly: pd.DataFrame, n_customers: int, day_code: np.ndarray, day_index: np.ndarray
+) -> np.ndarray:
+    """Per (customer, day) row of the daily frame: the median over the day's hours of the log of each
+    hour's kWh over that hour's median on the same kind of day (workday or weekend) before it."""
+    result = np.full(len(day_code), np.nan)
+    if not len(hourly):
+        return result
+    days_all = hourly["day"].to_numpy() // DAY_NS
+    first, days = int(days_all.min()), int(days_all.max() - days_all.min()) + 1
+    weekend = ((np.arange(first, first + days) + 3) % 7) >= 5  # 1970-01-01 was a Thursday
+    for start in range(0, n_customers, PROFILE_CHUNK):
+        codes = np.arange(start, min(start + PROFILE_CHUNK, n_customers))
+        stat = _profile_chunk(_profile_cube(hourly, codes, first, days), weekend)
+        rows = (day_code >= codes[0]) & (day_code <= codes[-1])
+        cols = day_index[rows] - first
+        inside = (cols >= 0) & (cols < days)
+        picked = np.full(int(rows.sum()), np.nan)
+        picked[inside] = stat[day_code[rows][inside] - codes[0], cols[inside]]
+        result[rows] = picked
+    return result
 
 
 def _with_degree_days(out: pd.DataFrame, temperatures: pd.DataFrame | None) -> pd.DataFrame:

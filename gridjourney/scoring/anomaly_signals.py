@@ -8,9 +8,10 @@ thresholds).
   not follow them: nothing is taken off (the weather-free form).
 - No use: a whole day with reads but (almost) no use, or one flat reading all day. Such days are left
   out of every baseline, so a vacancy neither hides later changes nor makes the return look like one.
-- A whole day's rise: the least of the log rises of the day's total, its median hour and its night
-  (hours 1-4), averaged over 4 days. A +50 % week lifts all three; guests or a busy evening lift the
-  total alone, and a 4-day mean stands out where single days swing.
+- A whole day's rise: the least of the log rises of the day's total, its hours (the median of each
+  hour against that hour's usual) and its night (hours 1-4), averaged over 4 days. A +50 % week lifts
+  all three; guests or a busy evening lift the total alone, and a 4-day mean stands out where single
+  days swing.
 - Baselines: the trailing 28-day median, workdays against workdays and weekends/holidays against
   weekends; the day itself is never in its own baseline.
 """
@@ -41,6 +42,7 @@ SOURCE_COLUMNS = (
     "peak_kw",
     "peak_hour",
     "median_hour_kwh",
+    "profile_log_ratio",
     "temperature_c",
     "distinct_hours",
     "hours",
@@ -162,6 +164,11 @@ def signals_of(daily: pd.DataFrame, *, excluded: pd.DataFrame | None = None) -> 
         # A whole day up lifts its total, its median hour and its night alike; guests or a busy
         # evening lift the first but seldom the night. The least of the three rises is the day's rise
         # (fmin: a day without night reads is judged on the other two).
+        # Each hour against that hour's usual (gridjourney/metering/features.py profile_log_ratio):
+        # x1.5 lifts every hour alike, so their median says it more steadily than the day's median
+        # hour against earlier median hours, which moves with the day's shape. Without it (too few
+        # days of hourly reads), the median hour.
+        mid = np.where(np.isnan(m["profile_log_ratio"]), mid, np.expm1(m["profile_log_ratio"]))
         whole_day = np.log(np.clip(1.0 + np.fmin(np.minimum(level, mid), base), *WHOLE_DAY_BOUNDS))
     raw = {
         "level": level,

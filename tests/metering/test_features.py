@@ -7,6 +7,7 @@ import math
 import pandas as pd
 import pytest
 
+from gridjourney.metering import features
 from gridjourney.metering.features import daily_features, hourly_kwh, load_shapes
 
 NY = "America/New_York"
@@ -122,3 +123,27 @@ def test_median_hour_distinct_hours_and_temperature_in_celsius() -> None:
     assert math.isnan(flat["temperature_c"])
     with pytest.raises(ValueError, match="temperature_c"):
         daily_features(stuck, time_zone=NY, temperatures=pd.DataFrame({"date": ["2024-01-09"], "t": [1.0]}))
+
+
+def test_the_profile_log_ratio_compares_each_hour_with_that_hour_on_days_of_the_same_kind() -> None:
+    # Four weeks from Monday 2024-01-01 (UTC): workdays 1 kWh an hour, weekends 2. Then a week with
+    # every hour x1.5, and a week whose four evening hours are x3.
+    days = pd.date_range("2024-01-01", periods=42, freq="D")
+    rows = []
+    for n, day in enumerate(days):
+        for hour in range(24):
+            kwh = 2.0 if day.weekday() >= 5 else 1.0
+            if 28 <= n < 35:
+                kwh *= 1.5
+            elif n >= 35 and 17 <= hour <= 20:
+                kwh *= 3.0
+            rows.append(_row("p", f"{day.date()} {hour:02d}:00", 3600, kwh, "UTC"))
+    ratio = daily_features(pd.DataFrame(rows), time_zone="UTC").set_index("date")["profile_log_ratio"]
+    floor = features.PROFILE_FLOOR_KWH
+    scaled = math.log((1.5 + floor) / (1.0 + floor))
+    assert math.isnan(ratio.iloc[0])  # no day before it
+    assert ratio[pd.Timestamp("2024-01-29")] == pytest.approx(scaled)  # a raised Monday
+    assert ratio[pd.Timestamp("2024-02-03")] == pytest.approx(math.log((3.0 + floor) / (2.0 + floor)))
+    # A weekend of 2 kWh hours is usual for a weekend, and four busy evenings leave the median hour.
+    assert ratio[pd.Timestamp("2024-01-27")] == pytest.approx(0.0)
+    assert ratio[pd.Timestamp("2024-02-07")] == pytest.approx(0.0)
