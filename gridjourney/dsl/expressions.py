@@ -280,6 +280,13 @@ def _check_had(node: ast.Call, names: bool) -> list[str]:
     window = functions.window_problem(within)
     if window is not None:
         problems.append(window)
+    if isinstance(where, ast.Constant):
+        # a quoted condition is a string, always true: the filter would silently match every event
+        problems.append(
+            f"had()'s where {ast.unparse(where)} is a value, not a condition over the past event: "
+            "write it without quotes, e.g. where=event.amount > 100"
+        )
+        where = None
     if not names:
         return problems
     fields = event_fields(event_type)

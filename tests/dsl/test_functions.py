@@ -80,6 +80,8 @@ def test_check_accepts(expr: str) -> None:
         ("event.amount > 60d", "`60d` is a duration: only had()'s `within` takes one"),
         ("_facts", "names starting with `_` are not allowed"),
         ('had("message.received", within=7d, where=event.body == "STOP")', "`body` is personal data, sealed"),
+        ('had("bill.issued", within=60d, where="event.amount > 1")', "is a value, not a condition"),
+        ('had("bill.issued", within=60d, where=True)', "write it without quotes"),
     ],
 )
 def test_check_refuses(expr: str, problem: str) -> None:
