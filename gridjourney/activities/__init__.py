@@ -1,6 +1,6 @@
 """Temporal activities: everything a journey does that touches the world.
 
-Construct once per worker and register the bound methods::
+Construct once per worker (activities/journey_activities.py) and register the bound methods::
 
     senders = build_senders(settings, engine)          # gridjourney.channels.registry
     activities = JourneyActivities(engine, settings, senders)
@@ -13,196 +13,28 @@ workflows/cohort_contracts.py (SEND_COHORT_BATCH, on the send task queue: `send_
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from datetime import UTC, datetime
-from pathlib import Path
-from typing import Any
+import importlib
+from typing import TYPE_CHECKING, Any
 
-from pydantic import ValidationError
-from sqlalchemy.ext.asyncio import AsyncEngine
-from temporalio import activity
-from temporalio.exceptions import ApplicationError
+if TYPE_CHECKING:
+    from gridjourney.activities.journey_activities import JourneyActivities as JourneyActivities
+    from gridjourney.activities.journey_activities import decision_time as decision_time
+    from gridjourney.activities.ledger import ClaimLost as ClaimLost
+    from gridjourney.activities.send import SendHeld as SendHeld
+    from gridjourney.activities.send import SendInProgress as SendInProgress
+    from gridjourney.activities.send_batch import BatchIncomplete as BatchIncomplete
 
-from gridjourney.activities.context import load_context
-from gridjourney.activities.customers import update_customer
-from gridjourney.activities.journey_events import record_journey_event, record_journey_events
-from gridjourney.activities.ledger import ClaimLost
-from gridjourney.activities.rate_limit import buckets_from_settings
-from gridjourney.activities.send import MessageSending, SendHeld, SendInProgress
-from gridjourney.activities.send_batch import BatchIncomplete, BatchProgress, CohortSending
-from gridjourney.channels.base import Sender
-from gridjourney.channels.bulk import ProviderCalls
-from gridjourney.config import Settings, public_base_url
-from gridjourney.dsl.schema import Channel
-from gridjourney.events.store import EventStore
-from gridjourney.events.types import UnknownEventType
-from gridjourney.policy.loader import policy_from_settings
-from gridjourney.policy.model import Policy
-from gridjourney.privacy.customer_keys import CustomerErased
-from gridjourney.workflows.cohort_contracts import SEND_COHORT_BATCH, BatchOutcome, CohortSendInput
-from gridjourney.workflows.contracts import (
-    LOAD_CONTEXT,
-    RECORD_JOURNEY_EVENT,
-    RECORD_JOURNEY_EVENTS,
-    RECORD_SEND_GIVEN_UP,
-    SCORE_CUSTOMER,
-    SEND_MESSAGE,
-    UPDATE_CUSTOMER,
-    CustomerContext,
-    LoadContextInput,
-    RecordJourneyEventInput,
-    RecordJourneyEventsInput,
-    ScoreCustomerInput,
-    ScoreOutcome,
-    SendGivenUpInput,
-    SendMessageInput,
-    SendOutcome,
-    UpdateCustomerInput,
-)
-
-
-class JourneyActivities:
-    def __init__(
-        self,
-        engine: AsyncEngine,
-        settings: Settings,
-        senders: Mapping[Channel, Sender],
-        *,
-        policy: Policy | None = None,
-        models_dir: Path | None = None,
-    ) -> None:
-        """`models_dir`: the saved models `score` steps use; default <home>/models, where
-        `gridjourney models train` saves them. `policy`: default the settings' policy file."""
-        self.engine = engine
-        self.store = EventStore(engine)
-        # Here, not at the top: scoring brings scikit-learn, which the CLI's commands that only read
-        # the ledger (cli/sends.py) should not pay for at every start.
-        from gridjourney.activities.scores import Scoring
-
-        self.scoring = Scoring(engine, models_dir or settings.home / "models")
-        self.sending = MessageSending(
-            self.store,
-            settings.templates_dir,
-            senders,
-            policy or policy_from_settings(settings),
-            claim_lease=settings.send_claim_lease,
-            look_up_after=settings.send_look_up_after,
-            status_callback_base=public_base_url(settings),
-            clock=decision_time,
-        )
-        # Cohort batches: the same send, in bulk; provider rates shared by every worker.
-        calls = ProviderCalls(
-            senders,
-            throttles=buckets_from_settings(engine, settings),
-            concurrency={"sms": settings.sms_concurrency, "push": settings.sms_concurrency},
-        )
-        self.cohort_sending = CohortSending(self.sending, calls)
-
-    @activity.defn(name=LOAD_CONTEXT)
-    async def load_context(self, request: LoadContextInput) -> CustomerContext:
-        await self._record_carried(request.journey_events)
-        return await load_context(self.engine, request, self.sending.policy.default_time_zone)
-
-    @activity.defn(name=RECORD_JOURNEY_EVENT)
-    async def record_journey_event(self, request: RecordJourneyEventInput) -> None:
-        try:
-            await record_journey_event(self.store, request)
-        except (UnknownEventType, ValidationError) as error:
-            # A payload the schema refuses is refused on every retry: fail the activity for good.
-            raise ApplicationError(str(error), type="InvalidEvent", non_retryable=True) from error
-        except CustomerErased as error:
-            raise _erased(error) from error
-
-    @activity.defn(name=RECORD_JOURNEY_EVENTS)
-    async def record_journey_events(self, request: RecordJourneyEventsInput) -> None:
-        await self._record_carried(request.events)
-
-    async def _record_carried(self, events: list[RecordJourneyEventInput]) -> None:
-        """The run's journey events an activity carries, appended before its own work (idempotent)."""
-        if not events:
-            return
-        try:
-            await record_journey_events(self.store, events)
-        except (UnknownEventType, ValidationError) as error:
-            raise ApplicationError(str(error), type="InvalidEvent", non_retryable=True) from error
-        except CustomerErased as error:
-            raise _erased(error) from error
-
-    @activity.defn(name=UPDATE_CUSTOMER)
-    async def update_customer(self, request: UpdateCustomerInput) -> None:
-        await self._record_carried(request.journey_events)
-        try:
-            await update_customer(self.store, request)
-        except ValidationError as error:
-            raise ApplicationError(str(error), type="InvalidEvent", non_retryable=True) from error
-        except CustomerErased as error:
-            raise _erased(error) from error
-
-    @activity.defn(name=SCORE_CUSTOMER)
-    async def score_customer(self, request: ScoreCustomerInput) -> ScoreOutcome:
-        # No model, too little data: a `skipped` outcome. Database errors propagate and are retried.
-        await self._record_carried(request.journey_events)
-        try:
-            return await self.scoring.score(request)
-        except ValidationError as error:
-            raise ApplicationError(str(error), type="InvalidEvent", non_retryable=True) from error
-
-    @activity.defn(name=SEND_MESSAGE)
-    async def send_message(self, request: SendMessageInput) -> SendOutcome:
-        # Transient provider errors, SendInProgress, SendHeld and ClaimLost propagate: Temporal's retry
-        # policy retries them. Heartbeats (which renew the ledger lease) only inside an activity.
-        heartbeat = activity.heartbeat if activity.in_activity() else None
-        await self._record_carried(request.journey_events)
-        try:
-            return await self.sending.send(request, heartbeat)
-        except CustomerErased as error:
-            raise _erased(error) from error
-
-    @activity.defn(name=SEND_COHORT_BATCH)
-    async def send_cohort_batch(self, request: CohortSendInput) -> BatchOutcome:
-        # A retried batch carries on from its last heartbeat (plain dicts: validated again). Transient
-        # provider errors (BatchIncomplete) propagate and Temporal retries what is left.
-        heartbeat = None
-        resumed = None
-        if activity.in_activity():
-            details = activity.info().heartbeat_details
-            resumed = BatchProgress.model_validate(details[0]) if details else None
-
-            def heartbeat(progress: BatchProgress) -> None:
-                activity.heartbeat(progress.model_dump(mode="json"))
-
-        try:
-            return await self.cohort_sending.send_batch(request, heartbeat, resumed)
-        except CustomerErased as error:
-            raise _erased(error) from error
-
-    @activity.defn(name=RECORD_SEND_GIVEN_UP)
-    async def record_send_given_up(self, request: SendGivenUpInput) -> None:
-        try:
-            await self.sending.give_up(request.request, request.reason)
-        except CustomerErased as error:
-            raise _erased(error) from error
-
-    @property
-    def journey_activities(self) -> list[Callable[..., Any]]:
-        return [
-            self.load_context,
-            self.record_journey_event,
-            self.record_journey_events,
-            self.update_customer,
-            self.score_customer,
-            self.record_send_given_up,
-        ]
-
-    @property
-    def send_activities(self) -> list[Callable[..., Any]]:
-        """For the dedicated send task queue, whose rate limit throttles provider calls."""
-        return [self.send_message, self.send_cohort_batch]
-
-    @property
-    def all(self) -> list[Callable[..., Any]]:
-        return [*self.journey_activities, *self.send_activities]
-
+# Where each name the package answers lives. Imported on first use, not with the package: importing
+# one activity module (the ledger, for `gridjourney sends`) ran this file, and importing them all
+# cost every command seconds at start (pandas, OpenTelemetry, Temporal's client).
+_LOCATIONS = {
+    "BatchIncomplete": "gridjourney.activities.send_batch",
+    "ClaimLost": "gridjourney.activities.ledger",
+    "JourneyActivities": "gridjourney.activities.journey_activities",
+    "SendHeld": "gridjourney.activities.send",
+    "SendInProgress": "gridjourney.activities.send",
+    "decision_time": "gridjourney.activities.journey_activities",
+}
 
 __all__ = [
     "BatchIncomplete",
@@ -214,19 +46,7 @@ __all__ = [
 ]
 
 
-def decision_time() -> datetime:
-    """The time a send is judged at (quiet hours): the wall clock, or the Temporal server's when it is
-    ahead. A time-skipping server (tests, the demo's night) fires a timer at its own time; a message
-    deferred to 09:00 must be judged at 09:00 then, not at the wall clock's 22:00."""
-    now = datetime.now(UTC)
-    if activity.in_activity():
-        return max(now, activity.info().current_attempt_scheduled_time)
-    return now
-
-
-def _erased(error: CustomerErased) -> ApplicationError:
-    """Nothing more may be recorded about an erased customer, on this attempt or any later one: the
-    journey fails for good instead of retrying without end."""
-    return ApplicationError(
-        f"customer {error.customer_id} was erased", type="CustomerErased", non_retryable=True
-    )
+def __getattr__(name: str) -> Any:
+    if name not in _LOCATIONS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(_LOCATIONS[name]), name)
