@@ -173,7 +173,7 @@ async def reserve(
 ) -> bool:
     """claimed → sending: the channel is chosen and counts against the customer's caps from `at` on.
     Run in the eligibility transaction, after `lock_customer`. `at`: the decision's time, on the
-    clock the caps' windows are counted by (activities/__init__.py `decision_time`); None: the
+    clock the caps' windows are counted by (activities/journey_activities.py `decision_time`); None: the
     database's now."""
     statement = (
         update(send_ledger)

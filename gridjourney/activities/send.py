@@ -106,7 +106,7 @@ class MessageSending:
         heartbeat_every: timedelta | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
-        """`clock`: the time eligibility is judged at (quiet hours); see activities/__init__.py."""
+        """`clock`: the time eligibility is judged at (quiet hours); see activities/journey_activities.py."""
         self.store = store
         self.engine = store.engine
         self.templates_dir = templates_dir

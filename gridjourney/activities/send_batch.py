@@ -53,7 +53,7 @@ class BatchInProgress(BatchIncomplete):
 
 
 class CohortSending:
-    """The batch activity's logic, independent of Temporal (activities/__init__.py wraps it).
+    """The batch activity's logic, independent of Temporal (activities/journey_activities.py wraps it).
 
     `sending`: the per-customer send, whose store, senders, policy, templates, lease and clock this
     shares; `calls`: the provider paths; `chunk_size`: members per ledger/decision/record round."""
