@@ -13,7 +13,7 @@ import ast
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from gridjourney.dsl.expressions import Scope, check_expression, event_fields, fields_read
+from gridjourney.dsl.expressions import Scope, check_condition, check_expression, event_fields, fields_read
 from gridjourney.dsl.loader import JourneyError, Positions, did_you_mean
 from gridjourney.dsl.loader import Path as DataPath
 from gridjourney.dsl.pointing import pointed_error
@@ -182,7 +182,8 @@ def _check_block(
     if audience.target is not None:
         checks.append((("cohort", "audience", "target", "kw"), audience.target.kw, over_event))
     for path, expr, scope in checks:
-        for problem in check_expression(expr, scope):
+        check = check_condition if path[-1] == "where" else check_expression
+        for problem in check(expr, scope):
             names = " and ".join(f"`{name}`" for name in scope)
             message = f"expression {expr!r}: {problem}"
             yield pointed_error(positions, path, expr, message, f"this expression reads {names}")

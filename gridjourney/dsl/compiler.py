@@ -27,6 +27,7 @@ from gridjourney.dsl.expressions import (
     JOURNEY_FIELDS,
     Scope,
     Shape,
+    check_condition,
     check_expression,
     event_fields,
 )
@@ -400,7 +401,8 @@ def _check_expressions(definition: JourneyDefinition, positions: Positions) -> I
         if isinstance(step, WaitStep) and step.wait.after is not None:
             checks.append((("steps", i, "wait", "after"), step.wait.after, in_steps))
     for path, expr, scope in checks:
-        for problem in check_expression(expr, scope):
+        check = check_condition if path[-1] == "when" else check_expression
+        for problem in check(expr, scope):
             message = f"expression {expr!r}: {problem}"
             yield pointed_error(positions, path, expr, message, _expression_hint(scope, problem))
 

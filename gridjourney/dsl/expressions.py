@@ -157,6 +157,23 @@ def check_expression(expr: str, allowed_fields: Mapping[str, Scope], *, names: b
     return list(dict.fromkeys(problems))
 
 
+def check_condition(expr: str, allowed_fields: Mapping[str, Scope]) -> list[str]:
+    """check_expression for a condition (`when`, an audience, a `where`): also refuses a value that
+    is not True or False. A condition written in quotes inside the YAML string (`when: "'a == b'"`)
+    is a non-empty string, always true: it would silently match everyone."""
+    problems = check_expression(expr, allowed_fields)
+    try:
+        tree = ast.parse(expr.strip(), mode="eval")
+    except SyntaxError:
+        return problems
+    if isinstance(tree.body, ast.Constant) and not isinstance(tree.body.value, bool):
+        problems.append(
+            f"{ast.unparse(tree.body)} is a value, not a condition: it would always hold (or never); "
+            "write the comparison itself, without quotes around it"
+        )
+    return problems
+
+
 def _outside_where(tree: ast.AST) -> list[ast.AST]:
     """The nodes of `tree` but those of had()'s `where`, which reads a past event, not this one."""
     skipped: set[int] = set()

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from gridjourney.dsl.cohort_checks import check_run_wide
-from gridjourney.dsl.expressions import Scope, check_expression
+from gridjourney.dsl.expressions import Scope, check_condition
 from gridjourney.dsl.loader import JourneyError, Positions
 from gridjourney.dsl.pointing import pointed_error
 from gridjourney.dsl.schedule import SCHEDULE_EVENT_FIELDS, ScheduleSpec, schedule_problems
@@ -87,7 +87,7 @@ def _schedule_problems(spec: ScheduleSpec, i: int, zone: str, positions: Positio
 
 def _audience_problems(audience: str, i: int, positions: Positions) -> Iterator[JourneyError]:
     scope: dict[str, Scope] = {"customer": customer_shape(), "event": SCHEDULE_EVENT_FIELDS}
-    for problem in check_expression(audience, scope):
+    for problem in check_condition(audience, scope):
         hint = CUSTOMER_HINT if problem.startswith("`customer") else "the audience reads `customer`"
         yield pointed_error(
             positions, ("trigger", i, "audience"), audience, f"expression {audience!r}: {problem}", hint

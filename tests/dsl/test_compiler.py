@@ -385,3 +385,27 @@ def test_a_cohort_journey_hashes_its_cohort_block() -> None:
     other_key = cohort.replace("key: event.incident_id", "key: event.cause")
     hashes = {content_hash(cohort), content_hash(other_key), HASH_BEFORE_COHORTS}
     assert len(hashes) == 3
+
+
+@pytest.mark.parametrize("condition", ["\"'event.projected_amount > 100'\"", "\"1\"", "\"'yes'\""])
+def test_a_condition_that_is_a_value_is_refused_since_it_would_match_everyone(condition: str) -> None:
+    steps = f"""\
+  - id: pick
+    branch:
+      - {{when: {condition}, goto: tell}}
+      - {{goto: end}}
+  - {{id: tell, send: {{channels: [sms], template: alert}}}}
+"""
+    [error] = check(steps)
+    assert "is a value, not a condition" in error.message and error.line == 8
+
+
+def test_true_and_false_are_conditions() -> None:
+    steps = """\
+  - id: pick
+    branch:
+      - {when: "False", goto: tell}
+      - {goto: end}
+  - {id: tell, send: {channels: [sms], template: alert}}
+"""
+    assert check(steps) == []
