@@ -122,10 +122,11 @@ _PAST_DEFERRAL = timedelta(minutes=1)
 # send given up. Runs started before it keep sending as they did (tests/replay/ proves both).
 QUIET_HOURS_PATCH = "quiet-hours-1"
 # Journey events ride on the activity the run calls next anyway, which appends them before its own
-# work (their ids make a retry append nothing twice), or go together through one local
-# RECORD_JOURNEY_EVENTS before the run waits, continues as new or ends; the customer is loaded by a
-# local activity. One Temporal activity per step, as a hand-written workflow would have; runs started
-# before it record one activity per event (tests/replay/ proves both).
+# work (their ids make a retry append nothing twice), or go together through one RECORD_JOURNEY_EVENTS
+# before the run waits, continues as new or ends. Runs started before it record one activity per
+# event (tests/replay/ proves both). No local activities: one that writes runs before its workflow
+# task completes, so a task retried at a later workflow.now() would reuse an id with other content;
+# and a patch first asked after a local activity that outlasted its task did not replay.
 EVENTS_IN_STEP_PATCH = "journey-events-in-step-1"
 # Permanent reasons are a `skipped` outcome, not an error; a few tries cover a database hiccup.
 _SCORE_RETRY = RetryPolicy(
@@ -540,14 +541,10 @@ class JourneyWorkflow:
 
     async def _load_context(self) -> CustomerContext:
         request = context_request(self._wanted, self._customer_id, self._input.trigger, workflow.now())
-        context: CustomerContext
         if self._events_in_step():
-            carried = list(self._unrecorded)
-            request = request.model_copy(update={"journey_events": carried})
-            context = await self._local_bookkeeping(LOAD_CONTEXT, request, result_type=CustomerContext)
-            self._appended(carried)
-        else:
-            context = await self._bookkeeping(LOAD_CONTEXT, request, result_type=CustomerContext)
+            request = request.model_copy(update={"journey_events": list(self._unrecorded)})
+        context: CustomerContext = await self._bookkeeping(LOAD_CONTEXT, request, result_type=CustomerContext)
+        self._appended(request.journey_events)
         self._context = context
         self._customer = context.namespace()
         if self._scores:
@@ -617,22 +614,11 @@ class JourneyWorkflow:
         if not self._unrecorded:
             return
         carried = list(self._unrecorded)
-        await self._local_bookkeeping(RECORD_JOURNEY_EVENTS, RecordJourneyEventsInput(events=carried))
+        await self._bookkeeping(RECORD_JOURNEY_EVENTS, RecordJourneyEventsInput(events=carried))
         self._appended(carried)
 
     async def _bookkeeping(self, activity: str, arg: Any, result_type: type | None = None) -> Any:
         return await workflow.execute_activity(
-            activity,
-            arg,
-            result_type=result_type,
-            start_to_close_timeout=timedelta(seconds=30),
-            retry_policy=_BOOKKEEPING_RETRY,
-        )
-
-    async def _local_bookkeeping(self, activity: str, arg: Any, result_type: type | None = None) -> Any:
-        """Our own reads and records, in the workflow's worker: no task queue round trip and no
-        activity events in the history (a marker instead)."""
-        return await workflow.execute_local_activity(
             activity,
             arg,
             result_type=result_type,

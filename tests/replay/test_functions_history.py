@@ -9,10 +9,9 @@ from datetime import timedelta
 from temporalio.client import WorkflowHistory
 
 from gridjourney.workflows.contracts import LOAD_CONTEXT, SEND_MESSAGE, HistoryQuery, LoadContextInput
-from tests.replay.record_histories import QUIET_HOURS_DIR, REPLAY_CONVERTER
+from tests.replay.record_histories import HISTORIES_DIR, REPLAY_CONVERTER
 
-# recorded with one activity per load (before journey-events-in-step-1): their inputs are in the history
-PATH = QUIET_HOURS_DIR / "past_due_follow_up.json"
+PATH = HISTORIES_DIR / "past_due_follow_up.json"
 
 
 def history() -> WorkflowHistory:

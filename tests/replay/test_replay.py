@@ -24,7 +24,9 @@ from temporalio.worker import Replayer
 
 from gridjourney.privacy.codec import ENCODING
 from gridjourney.workflows.contracts import (
+    LOAD_CONTEXT,
     RECORD_JOURNEY_EVENT,
+    RECORD_JOURNEY_EVENTS,
     RECORD_SEND_GIVEN_UP,
     SEND_MESSAGE,
     JourneyState,
@@ -139,8 +141,9 @@ def test_the_older_sets_replay_the_path_from_before_quiet_hours() -> None:
 
 
 def test_the_current_set_records_journey_events_inside_the_steps_activities() -> None:
-    # The older sets scheduled one activity per journey event; the current one none: the events ride on
-    # the step's own activity or on a local activity (a marker), so only the steps' work is scheduled.
+    # The older sets scheduled one activity per journey event; in the current one the events ride on the
+    # activity the run calls next (load, send, update, score), the rest together in one
+    # RECORD_JOURNEY_EVENTS before a wait and at the end.
     for path in QUIET_HOURS + ENCRYPTED + PRE_CODEC:
         history = load(path)
         assert not _patched(history, EVENTS_IN_STEP_PATCH)
@@ -151,7 +154,9 @@ def test_the_current_set_records_journey_events_inside_the_steps_activities() ->
         assert RECORD_JOURNEY_EVENT not in _activities(history)
     before = _activities(load(QUIET_HOURS_DIR / "usage_spike.json"))
     after = _activities(load(HISTORIES_DIR / "usage_spike.json"))
-    assert after == [name for name in before if name == SEND_MESSAGE] == [SEND_MESSAGE, SEND_MESSAGE]
+    assert before.count(RECORD_JOURNEY_EVENT) == 4 and before.count(LOAD_CONTEXT) == 1
+    # the last step's record before the run waits for its goal, then the exit's
+    assert after == [LOAD_CONTEXT, SEND_MESSAGE, SEND_MESSAGE, RECORD_JOURNEY_EVENTS, RECORD_JOURNEY_EVENTS]
 
 
 def test_the_current_set_holds_a_deferral_and_a_give_up() -> None:
