@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -169,11 +168,13 @@ def test_the_expected_window_load_is_the_like_day_baseline() -> None:
     assert window_loads_kw(weekend, EVENT_START, EVENT_END, {"c": "UTC"}) == {}
 
 
-async def test_a_hundred_thousand_members_resolve_in_seconds(engine: AsyncEngine) -> None:
-    # Rows written straight into the projections' tables: 100,000 customer.created events would take
-    # the projections minutes to fold, and what is measured here is the resolution.
+async def test_a_program_of_thousands_resolves_into_the_members_table_with_its_holdout(
+    engine: AsyncEngine,
+) -> None:
+    # Rows written straight into the projections' tables (folding customer.created events is not what
+    # is tested). Its speed at 100,000 members is measured by `gridjourney bench cohort`, not here.
     now = datetime.now(UTC)
-    count = 100_000
+    count = 5_000
     async with engine.begin() as conn:
         await conn.execute(
             insert(customers),
@@ -198,18 +199,14 @@ async def test_a_hundred_thousand_members_resolve_in_seconds(engine: AsyncEngine
                 for i in range(count)
             ],
         )
-    started = time.perf_counter()
     outcome = await resolve_audience(
         engine, _request("cohort:j:big", {"program": "event.program", "holdout": 0.05}, program="ptr")
     )
-    elapsed = time.perf_counter() - started
     assert outcome.members == count
     async with engine.connect() as conn:
         stored = (await conn.execute(select(func.count()).select_from(cohort_members))).scalar()
     assert stored == count
-    print(f"resolved {count} members in {elapsed:.2f}s")
-    assert elapsed < 10.0  # 4.3 s measured on the shared 2-core machine
-    assert 4_000 < outcome.holdout < 6_000
+    assert 175 < outcome.holdout < 325  # 5 % of 5,000 is 250, give or take 5 standard deviations
 
 
 async def test_an_event_without_a_target_notifies_the_whole_audience(engine: AsyncEngine) -> None:
