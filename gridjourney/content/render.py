@@ -8,6 +8,7 @@ value a template prints lands in the HTML escaped: a customer named `<b>` reads 
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
 from collections.abc import Iterator, Mapping
@@ -366,12 +367,29 @@ def template_variables(templates_dir: Path | str, channel: str, template: str, l
     try:
         source, _, _ = env.loader.get_source(env, name)  # type: ignore[union-attr]
         tree = env.parse(source, name=name)
+        # compiles the tree: an unknown filter or test is found here, not by the parser
+        free = meta.find_undeclared_variables(tree)
     except TemplateNotFound:
         raise TemplateProblem(f"no template {name} in {templates_dir}") from None
     except TemplateError as error:
-        raise TemplateProblem(f"{name}: {error}") from error
-    free = meta.find_undeclared_variables(tree)
+        raise TemplateProblem(f"{name}: {_with_suggestion(error, env)}") from error
     return {path for path in _paths(tree) if path.split(".")[0] in free}
+
+
+_UNKNOWN_FILTER = re.compile(r"No (filter|test) named '([^']*)'")
+
+
+def _with_suggestion(error: TemplateError, env: Environment) -> str:
+    """The error's message, with the line and a did-you-mean for an unknown filter or test."""
+    message = str(error.message or error).rstrip(".")
+    found = _UNKNOWN_FILTER.search(message)
+    if found is not None:
+        kind, unknown = found.groups()
+        known = sorted(env.filters if kind == "filter" else env.tests)
+        close = difflib.get_close_matches(unknown, known, n=1)
+        message += f" (did you mean `{close[0]}`?)" if close else f" (filters: {', '.join(known)})"
+    line = getattr(error, "lineno", None)
+    return f"line {line}: {message}" if line else message
 
 
 def _paths(node: nodes.Node) -> Iterator[str]:

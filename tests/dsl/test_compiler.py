@@ -34,6 +34,7 @@ def templates(tmp_path: Path) -> Path:
             "{% for t in customer.programs %}{{ t.name }}{% endfor %}{% set x = 1 %}{{ x }}",
         ),
         ("sms", "en", "broken", "{{ event.projected_amount "),
+        ("sms", "en", "unknown_filter", "Bill:\n{{ event.projected_amount | mony }}"),
     ]:
         path = tmp_path / channel / locale / f"{name}.j2"
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -225,6 +226,11 @@ def test_templates_are_not_checked_without_a_folder() -> None:
             "template sms/en/uses_unknown_name.j2 uses `account`, which messages do not have",
         ),
         ("broken", "template sms/en/broken.j2 does not compile"),
+        (
+            "unknown_filter",
+            "template sms/en/unknown_filter.j2 does not compile: sms/en/unknown_filter.j2: line 2: "
+            "No filter named 'mony' (did you mean `money`?)",
+        ),
     ],
 )
 def test_template_variables_the_context_lacks(templates: Path, template: str, message: str) -> None:
@@ -387,7 +393,7 @@ def test_a_cohort_journey_hashes_its_cohort_block() -> None:
     assert len(hashes) == 3
 
 
-@pytest.mark.parametrize("condition", ["\"'event.projected_amount > 100'\"", "\"1\"", "\"'yes'\""])
+@pytest.mark.parametrize("condition", ["\"'event.projected_amount > 100'\"", '"1"', "\"'yes'\""])
 def test_a_condition_that_is_a_value_is_refused_since_it_would_match_everyone(condition: str) -> None:
     steps = f"""\
   - id: pick
