@@ -241,7 +241,7 @@ def preview_journey(
     previews = []
     variants, waited = arm_variants(definition), waited_sample(definition)
     for use in send_uses(definition):
-        known = use.event_type in known_event_types()
+        known = use.event_type in known_event_types() or use.event_type == SCHEDULE_EVENT
         event = sample_event(use.event_type) if known else {"type": use.event_type}
         for channel in use.channels:
             locales = template_locales(templates_dir, channel, use.template)

@@ -138,3 +138,22 @@ def test_an_a_b_test_shows_each_arm_s_message_and_a_confirmation_its_awaited_eve
     confirm = previews[2]
     assert confirm.text is not None
     assert sample_event("audit.booked")["scheduled_for"] in confirm.text
+
+
+def test_a_scheduled_journey_s_messages_read_the_fire(tmp_path: Path) -> None:
+    root = write_files(tmp_path, {"email/en/fired.j2": "Subject: Run {{ event.scheduled_for }}\n\nHi."})
+    journey = definition(
+        """
+id: fired
+purpose: informational
+trigger:
+  schedule: {month: november, day: 1, at: "10:00"}
+  audience: "True"
+steps:
+  - id: tell
+    send: {channels: [email], template: fired}
+"""
+    )
+    [email] = preview_journey(journey, root, generated_customer(root, send_uses(journey)))
+    assert email.problem is None
+    assert email.subject == f"Run {sample_event('schedule.fired')['scheduled_for']}"
