@@ -11,8 +11,9 @@ facts folded from the log in backtest/customers.py). What the replay does in pla
 - a send judged eligible counts as sent at that moment (and against the caps of later ones);
   deferred by quiet hours, it is judged again at the moment `judge` named, as the workflow does;
 - a `score` step does not score (no models run in a backtest): branches read the scores the log set;
-- the date functions read the simulated time (`now()` is the event's time at a trigger), and had()
-  the history folded from the log (backtest/history.py); a journey using in_journey() is refused;
+- the date functions read the simulated time (`now()` is the event's time at a trigger), had() and
+  in_journey() the history folded from the log (backtest/history.py); in_journey() sees other
+  journeys' runs as the log recorded them, and this journey's own as the replay runs them;
 - an `update` step changes the customer in the fold, as its customer.updated event would;
 - the replay is one state machine, like the workflow it mirrors (workflows/journey.py), so it is one
   module; messages are judged in backtest/messages.py;
@@ -126,11 +127,7 @@ class Replay:
         self._listened = listened_event_types(journey)
         self._trigger_types = {t.event for t in journey.definition.trigger}
         history, journeys_asked = wanted_facts(journey.definition)
-        if journeys_asked:
-            raise ValueError(
-                "a backtest does not replay in_journey(): it would need every other journey's runs"
-            )
-        self.history = History(history)
+        self.history = History(history, journeys_asked, journey.journey_id)
         self._awaited = {s.wait_for.event for s in journey.definition.steps if isinstance(s, WaitForStep)}
 
     # --- the log ----------------------------------------------------------------------------------
@@ -381,7 +378,8 @@ class Replay:
         """What the date and history functions read now, as the engine gives them (its trigger never
         counts in had()); local_date()'s zone is the customer's, else the policy's."""
         zone = zone_for((customer or {}).get("time_zone"), self.policy.default_time_zone)
-        return self.history.facts(customer_id, self.now, zone, trigger_id)
+        in_own = bool(self._runs.get(customer_id))
+        return self.history.facts(customer_id, self.now, zone, trigger_id, in_own_journey=in_own)
 
     def _customer(self, run: _Run) -> dict[str, Any]:
         state = self.customers.get(run.customer_id)
