@@ -25,22 +25,22 @@ async def _gridjourney(database_url: str, *args: str) -> tuple[int, str]:
     return process.returncode, stdout.decode()
 
 
+# As installed: the table's width is the COLUMNS a fresh process starts with (in the test's process, the
+# command module's console keeps the width it was imported with).
 async def test_rotate_prints_a_working_successor_and_list_shows_last_use(
     engine: AsyncEngine, database_url: str
 ) -> None:
     key_id, key = await create_key(engine, "billing", ["events:write"])
     assert await authenticate(engine, key) is not None  # noted as used
 
-    code, out = await gridjourney_in_process(
-        database_url, "keys", "rotate", key_id, "--grace-minutes", "10", COLUMNS="120"
-    )
+    code, out = await _gridjourney(database_url, "keys", "rotate", key_id, "--grace-minutes", "10")
     assert code == 0, out
     new_key = out.strip().splitlines()[-1]
     successor = await authenticate(engine, new_key)
     assert successor is not None and successor.key_id != key_id and successor.name == "billing"
     assert await authenticate(engine, key) is not None  # the grace period
 
-    code, out = await gridjourney_in_process(database_url, "keys", "list", COLUMNS="120")
+    code, out = await _gridjourney(database_url, "keys", "list")
     assert code == 0, out
     header = next(line for line in out.splitlines() if "key id" in line)
     assert "last used" in header and "expires" in header
@@ -48,7 +48,7 @@ async def test_rotate_prints_a_working_successor_and_list_shows_last_use(
     # created, last used and (the grace period's) expiry: three timestamps on the old key's line
     assert old_line.count(":") >= 3, out
 
-    code, out = await gridjourney_in_process(database_url, "keys", "rotate", "nope")
+    code, out = await _gridjourney(database_url, "keys", "rotate", "nope")
     assert code == 1 and "no active key" in out
 
 
