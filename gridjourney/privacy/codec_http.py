@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.api.common.v1 import Payloads
 
 from gridjourney.api.deps import Admin
+from gridjourney.api.key_cache import KeyCache
 from gridjourney.api.middleware import install_middleware
 from gridjourney.api.problems import FieldError, install_problem_handlers, invalid
 from gridjourney.config import Settings
@@ -47,7 +48,8 @@ def _dump(payloads: Payloads) -> dict[str, Any]:
 def create_codec_app(settings: Settings, keyring: Keyring, engine: AsyncEngine) -> FastAPI:
     codec = EncryptionCodec(keyring)
     app = FastAPI(title="gridjourney codec server", docs_url=None, redoc_url=None)
-    app.state.engine = engine  # read by the API's authentication (api/deps.py)
+    app.state.engine = engine  # read by the API's authentication (api/deps.py), through its key cache
+    app.state.key_cache = KeyCache(engine, settings.api_key_cache_seconds)
     install_problem_handlers(app)
     # The API's own door: bodies bounded and checked before anything (authentication included) reads them.
     install_middleware(app, settings)
