@@ -59,6 +59,7 @@ class ScheduleSpec(BaseModel):
 
     cron: str | None = Field(
         None,
+        max_length=200,  # the Temporal Schedule carries it; a 40 KB list of minutes is no schedule
         description="Five cron fields: minute hour day-of-month month day-of-week, e.g. "
         '"0 10 1 11 *" (10:00 on 1 November). At most one minute per hour; not with `at`.',
     )
@@ -67,18 +68,21 @@ class ScheduleSpec(BaseModel):
     )
     month: list[int] | None = Field(
         None,
+        max_length=12,
         description="With `at`: only in these months (a name, `november`, or a number, 11; one or a "
         "list). Default: every month.",
     )
     day: list[int] | None = Field(
-        None, description="With `at`: only on these days of the month (1-31; one or a list)."
+        None, max_length=31, description="With `at`: only on these days of the month (1-31; one or a list)."
     )
     weekday: list[int] | None = Field(
         None,
+        max_length=7,
         description="With `at`: only on these days of the week (`monday`, or a list); not with `day`.",
     )
     zone: str | None = Field(
         None,
+        max_length=64,
         description="The IANA time zone the times are in, e.g. America/New_York. Default: the "
         "utility's (the compliance policy's `default_time_zone`).",
     )

@@ -121,6 +121,8 @@ def test_an_unknown_zone_gets_a_did_you_mean() -> None:
         ('{at: "10:00", month: brumaire}', "`brumaire` is not one of january"),
         ('{at: "10:00", day: 32}', "32 is not a day of the month (1-31)"),
         ('{cron: "0 10 1 11 *", month: 11}', "`month` goes with `at`"),
+        ('{cron: "' + ",".join(["0"] * 200) + ' 10 1 11 *"}', "at most 200 characters"),
+        ('{at: "10:00", month: [1,2,3,4,5,6,7,8,9,10,11,12,1]}', "at most 12 items"),
     ],
 )
 def test_malformed_schedules_are_refused_at_load(schedule: str, expected: str) -> None:
