@@ -6,20 +6,15 @@ engine's own functions (workflows/decisions.py), updates folded into the custome
 
 from __future__ import annotations
 
-import heapq
-import itertools
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 
-from gridjourney.backtest.customers import Customers
-from gridjourney.backtest.messages import MessageJudge
-from gridjourney.backtest.report import BacktestReport
+from gridjourney.backtest.steps import ReplaySteps, Waiting
 from gridjourney.dsl.expressions import ExpressionError, evaluate
 from gridjourney.dsl.schema import (
     AnyStep,
     BranchStep,
-    CompiledJourney,
     DrPerformanceStep,
     ScoreStep,
     SendStep,
@@ -40,7 +35,6 @@ NOT_REPLAYED = {
     "up to wait_for_reads for meter reads)",
     "score": "score steps do not score (no models run in a backtest)",
 }
-Waiting = Literal["wait", "wait_for", "send"]
 
 
 @dataclass
@@ -75,20 +69,15 @@ class Member:
     open: bool = True
     told: bool = False  # a message of the run was sent to them
 
+    @property
+    def instance_id(self) -> str:
+        return self.run.run_id
 
-class MemberSteps:
-    """The members' steps and timers; CohortReplay sets the state below."""
 
-    journey: CompiledJourney
-    customers: Customers
-    messages: MessageJudge
-    report: BacktestReport
-    now: datetime
+class MemberSteps(ReplaySteps[Member]):
+    """The members' steps; CohortReplay sets the state below."""
+
     _journey_namespace: dict[str, Any]
-
-    def __init__(self) -> None:
-        self._timers: list[tuple[datetime, int, int, Member]] = []
-        self._sequence = itertools.count()
 
     # --- steps --------------------------------------------------------------------------------------
     def _go(self, member: Member, step_id: str | None) -> None:
@@ -122,7 +111,7 @@ class MemberSteps:
                 return
             elif isinstance(step, WaitForStep):
                 if any(self._counts(member, step, e) for e in member.run.heard[member.since :]):
-                    step_id = self._outcome_of_wait_for(member, step, "event")
+                    step_id = self._after_wait_for(member, step, "event")
                     continue
                 self._wait(member, "wait_for", self.now + step.wait_for.timeout)
                 return
@@ -173,30 +162,8 @@ class MemberSteps:
             return following
         return None  # end
 
-    def _send(self, member: Member, step: SendStep) -> bool:
-        """Judge the member's message now; True when quiet hours deferred it (the member waits)."""
-        stats = self.report.steps[step.id]
-        if member.holdout:
-            stats.held_out += 1
-            self._done(member, step, "holdout")
-            return False
-        judged = self.messages.judge(member.run.run_id, member.customer_id, step, self.now)
-        if judged.deferred_until is not None:
-            stats.deferred += 1
-            self._wait(member, "send", judged.deferred_until)
-            return True
-        if judged.channel is None or judged.locale is None:
-            stats.refused += 1
-            stats.suppressed.update(judged.refusals)
-            self._done(member, step, "suppressed")
-            return False
-        stats.messages[(judged.channel, step.send.template, judged.locale)] += 1
-        self.customers.record_send(
-            member.customer_id, self.now, self.journey.definition.purpose, judged.channel
-        )
+    def _sent(self, member: Member) -> None:
         member.told = True
-        self._done(member, step, f"sent:{judged.channel}")
-        return False
 
     def _counts(self, member: Member, step: WaitForStep, event: EventRef) -> bool:
         """Whether `event` ends the member's wait_for: its type and `when` (over the event and the
@@ -214,59 +181,10 @@ class MemberSteps:
             return True
         return any(place is not None and place in ids for place, ids in zip(member.grid, named, strict=True))
 
-    def _outcome_of_wait_for(self, member: Member, step: WaitForStep, outcome: str) -> str | None:
-        self._done(member, step, outcome)
-        spec = step.wait_for
-        chosen = spec.on_event if outcome == "event" else spec.on_timeout
-        return self.journey.successors.get(step.id) if chosen is None else target(chosen)
-
-    def _after_wait_for(self, member: Member, step: WaitForStep, outcome: str) -> None:
-        self._go(member, self._outcome_of_wait_for(member, step, outcome))
-
-    def _done(self, member: Member, step: AnyStep, outcome: str) -> None:
-        member.visits[step.id] = member.visits.get(step.id, 0) + 1
-        if not isinstance(step, SendStep):
-            self.report.steps[step.id].outcomes[outcome] += 1
-
-    # --- time -------------------------------------------------------------------------------------
-    def _wait(self, member: Member, kind: Waiting, deadline: datetime) -> None:
-        member.waiting = kind
-        member.timer = next(self._sequence)
-        heapq.heappush(self._timers, (deadline, member.timer, member.timer, member))
-
-    def _next_timer(self, before: datetime) -> datetime | None:
-        """When the next live timer before `before` ends (None: none does)."""
-        while self._timers and self._timers[0][0] < before:
-            _, _, number, member = self._timers[0]
-            if member.open and number == member.timer:
-                return self._timers[0][0]
-            heapq.heappop(self._timers)
-        return None
-
-    def _run_timer(self) -> None:
-        """The next timer (`_next_timer` found it live)."""
-        deadline, _, _, member = heapq.heappop(self._timers)
-        self.now = max(self.now, deadline)
-        self._wake(member)
+    def _run_timer(self) -> Member:
+        member = super()._run_timer()
         self._close_run_if_done(member.run)
-
-    def _wake(self, member: Member) -> None:
-        kind, member.waiting = member.waiting, None
-        assert member.step_id is not None
-        step = self.journey.step(member.step_id)
-        following = self.journey.successors.get(step.id)
-        if kind == "send" and isinstance(step, SendStep):
-            if self._send(member, step):
-                return
-        elif kind == "wait_for" and isinstance(step, WaitForStep):
-            following = self._outcome_of_wait_for(member, step, "timeout")
-        else:
-            self._done(member, step, "waited")
-        self._go(member, following)
-
-    def _customer(self, member: Member) -> dict[str, Any]:
-        state = self.customers.get(member.customer_id)
-        return state.record.namespace() if state is not None else {}
+        return member
 
     def _close(self, member: Member, reason: str) -> None:
         member.open, member.waiting = False, None

@@ -78,14 +78,8 @@ class CohortNotices(MemberSteps):
             judged = self.messages.judge_send(
                 run.run_id, member.customer_id, step_id, spec, self.now, can_defer=False
             )
-            if judged.channel is None or judged.locale is None:
-                stats.refused += 1
-                stats.suppressed.update(judged.refusals)
+            if not self._count(stats, judged, spec.template, member.customer_id):
                 continue
-            stats.messages[(judged.channel, spec.template, judged.locale)] += 1
-            self.customers.record_send(
-                member.customer_id, self.now, self.journey.definition.purpose, judged.channel
-            )
             member.told = True
             sent += 1
         return sent

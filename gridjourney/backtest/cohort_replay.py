@@ -37,10 +37,9 @@ from typing import Any
 
 from gridjourney.backtest.cohort_members import CohortRun, Member
 from gridjourney.backtest.cohort_notices import CohortNotices
-from gridjourney.backtest.customers import PROGRAM_EVENT_TYPES, STATE_EVENT_TYPES, Customers, CustomerState
-from gridjourney.backtest.messages import MessageJudge
-from gridjourney.backtest.replay import ALL_CHANNELS, HORIZON
-from gridjourney.backtest.report import EXAMPLES, BacktestReport, StepReport
+from gridjourney.backtest.customers import PROGRAM_EVENT_TYPES, STATE_EVENT_TYPES, CustomerState
+from gridjourney.backtest.report import EXAMPLES, BacktestReport
+from gridjourney.backtest.steps import ALL_CHANNELS, HORIZON
 from gridjourney.cohorts.audience import (
     BadCohortInput,
     audience_grid,
@@ -68,7 +67,6 @@ from gridjourney.workflows.cohort_decisions import (
     updated_subject,
 )
 from gridjourney.workflows.contracts import EventRef
-from gridjourney.workflows.decisions import KINDS
 
 COHORT_STATE_EVENT_TYPES = STATE_EVENT_TYPES | PROGRAM_EVENT_TYPES
 RUN_OVER = "cohort run already over"  # a trigger of a finished run's key starts nothing (id taken)
@@ -91,7 +89,6 @@ class CohortReplay(CohortNotices):
         horizon: timedelta = HORIZON,
         canonical_incidents: Mapping[str, str] | None = None,
     ) -> None:
-        super().__init__()
         self._fires: list[datetime] = []  # a schedule trigger's fire times in the period, in UTC
         self._fired = 0
         schedule = journey.definition.schedule
@@ -100,18 +97,10 @@ class CohortReplay(CohortNotices):
             journey = scheduled_cohort(journey)  # as ScheduleFireWorkflow runs it
         if journey.definition.mode != "cohort" or journey.definition.cohort is None:
             raise ValueError("a cohort backtest replays journeys with `mode: cohort` and a `cohort` block")
-        self.journey, self.policy = journey, policy
+        super().__init__(journey, policy, start, end, channels, templates_dir)
         self.cohort: CohortSpec = journey.definition.cohort
         self.start, self.end, self.horizon = start, end, horizon
         self.canonical_incidents = canonical_incidents or {}
-        self.customers = Customers()
-        self.messages = MessageJudge(journey, policy, self.customers, channels, templates_dir)
-        self.report = BacktestReport(journey.journey_id, start, end)
-        for step in journey.definition.steps:
-            self.report.steps.setdefault(
-                step.id, StepReport(step.id, KINDS.get(type(step), "dr_performance"))
-            )
-        self.now = start
         self._runs: dict[str, CohortRun] = {}  # run id → the run (finished ones too: their ids stay taken)
         self._listened = cohort_listened_types(journey)
         self._exits = set(journey.definition.exit_event_types)
@@ -149,10 +138,6 @@ class CohortReplay(CohortNotices):
             run = None if key is None else self._runs.get(cohort_run_id(self.journey.journey_id, key))
             if run is not None and run.open:
                 self._heard(run, ref)
-
-    def seed_send(self, customer_id: str, at: datetime, purpose: str, channel: str) -> None:
-        """A message of another journey (the send ledger): it counts against the caps."""
-        self.customers.record_send(customer_id, at, purpose, channel)
 
     def finish(self) -> BacktestReport:
         self._run_timers(before=self.end + self.horizon)
@@ -292,7 +277,7 @@ class CohortReplay(CohortNotices):
                     and self._counts(member, step, event)
                 ):
                     member.waiting, member.timer = None, -1
-                    self._after_wait_for(member, step, "event")
+                    self._go(member, self._after_wait_for(member, step, "event"))
         self._close_run_if_done(run)
 
     def _aim_again(self, run: CohortRun) -> None:

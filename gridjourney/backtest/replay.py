@@ -15,27 +15,26 @@ facts folded from the log in backtest/customers.py). What the replay does in pla
   in_journey() the history folded from the log (backtest/history.py); in_journey() sees other
   journeys' runs as the log recorded them, and this journey's own as the replay runs them;
 - an `update` step changes the customer in the fold, as its customer.updated event would;
-- the replay is one state machine, like the workflow it mirrors (workflows/journey.py), so it is one
-  module; messages are judged in backtest/messages.py;
+- the replay is one state machine, like the workflow it mirrors (workflows/journey.py); what it
+  shares with the cohort replay (sends, timers, waking) is in backtest/steps.py, and messages are
+  judged in backtest/messages.py;
 - runs still waiting when the log's period ends go on in simulated time (with no more events) until
   they finish or `horizon` has passed, so a run's later messages are counted too.
 """
 
 from __future__ import annotations
 
-import heapq
-import itertools
 from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import partial
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-from gridjourney.backtest.customers import STATE_EVENT_TYPES, Customers
+from gridjourney.backtest.customers import STATE_EVENT_TYPES
 from gridjourney.backtest.history import History
-from gridjourney.backtest.messages import MessageJudge
-from gridjourney.backtest.report import EXAMPLES, BacktestReport, StepReport
+from gridjourney.backtest.report import EXAMPLES, BacktestReport
+from gridjourney.backtest.steps import ALL_CHANNELS, HORIZON, ReplaySteps, Waiting
 from gridjourney.dsl.expressions import evaluate
 from gridjourney.dsl.functions import Facts
 from gridjourney.dsl.schema import (
@@ -59,7 +58,6 @@ from gridjourney.router.router import event_ref, is_routed
 from gridjourney.workflows.assignment import in_holdout
 from gridjourney.workflows.contracts import EventRef
 from gridjourney.workflows.decisions import (
-    KINDS,
     accepts,
     choose_branch,
     choose_split,
@@ -72,21 +70,19 @@ from gridjourney.workflows.decisions import (
     wanted_facts,
 )
 
-ALL_CHANNELS: tuple[Channel, ...] = ("sms", "email", "push")
-HORIZON = timedelta(days=366)
-WaitKind = Literal["wait", "wait_for", "send", "goal"]
+__all__ = ["ALL_CHANNELS", "HORIZON", "Replay"]
 
 
 @dataclass
 class _Run:
     """One journey instance in the replay (JourneyWorkflow's state, as far as counting needs it)."""
 
-    workflow_id: str
+    instance_id: str  # the workflow id
     customer_id: str
     trigger: EventRef
     holdout: bool
     step_id: str | None = None
-    waiting: WaitKind | None = None
+    waiting: Waiting | None = None
     timer: int = 0  # the live timer's number; a timer with another number was cancelled
     converted: bool = False
     held: list[EventRef] = field(default_factory=list)
@@ -94,7 +90,7 @@ class _Run:
     open: bool = True
 
 
-class Replay:
+class Replay(ReplaySteps[_Run]):
     def __init__(
         self,
         journey: CompiledJourney,
@@ -108,19 +104,8 @@ class Replay:
     ) -> None:
         if journey.definition.mode != "per_customer":
             raise ValueError("a backtest replays per-customer journeys; cohort journeys are not replayed")
-        self.journey = journey
-        self.policy = policy
+        super().__init__(journey, policy, start, end, channels, templates_dir)
         self.start, self.end, self.horizon = start, end, horizon
-        self.customers = Customers()
-        self.messages = MessageJudge(journey, policy, self.customers, channels, templates_dir)
-        self.report = BacktestReport(journey.journey_id, start, end)
-        for step in journey.definition.steps:
-            self.report.steps.setdefault(
-                step.id, StepReport(step.id, KINDS.get(type(step), "dr_performance"))
-            )
-        self.now = start
-        self._timers: list[tuple[datetime, int, int, _Run]] = []
-        self._sequence = itertools.count()
         self._runs: dict[str, list[_Run]] = {}  # customer → open runs
         self._recorded: set[str] = set()  # the entry record: instance ids entered
         self._entered_at: dict[str, list[datetime]] = {}  # customer → their entries' trigger times
@@ -159,10 +144,6 @@ class Replay:
                 if run.trigger.event_id != ref.event_id:  # a run has seen its own trigger
                     self._signal(run, ref)
 
-    def seed_send(self, customer_id: str, at: datetime, purpose: str, channel: str) -> None:
-        """A message of another journey (the send ledger): it counts against the caps."""
-        self.customers.record_send(customer_id, at, purpose, channel)
-
     def finish(self) -> BacktestReport:
         self._run_timers(before=self.end + self.horizon)
         self.report.still_active = sum(len(runs) for runs in self._runs.values())
@@ -181,7 +162,7 @@ class Replay:
         if kept_out_by_record(entry, recorded=recorded, entered_in_window=in_window):
             self.report.blocked_by_reentry[entry.reentry] += 1
             return
-        if any(run.workflow_id == workflow_id for run in self._runs.get(customer_id, [])):
+        if any(run.instance_id == workflow_id for run in self._runs.get(customer_id, [])):
             # Temporal's conflict policy: a run still open under the id refuses the start
             self.report.blocked_by_reentry[f"{entry.reentry} (still in the journey)"] += 1
             return
@@ -260,38 +241,6 @@ class Replay:
             return following
         return None  # end (and dr_performance, which only cohort journeys have)
 
-    def _send(self, run: _Run, step: SendStep) -> bool:
-        """Judge the message now; True when quiet hours deferred it (the run waits)."""
-        stats = self.report.steps[step.id]
-        if run.holdout:
-            stats.held_out += 1
-            self._done(run, step, "holdout")
-            return False
-        judged = self.messages.judge(run.workflow_id, run.customer_id, step, self.now)
-        if judged.deferred_until is not None:
-            stats.deferred += 1
-            self._wait(run, "send", judged.deferred_until)
-            return True
-        if judged.channel is None or judged.locale is None:
-            stats.refused += 1
-            stats.suppressed.update(judged.refusals)
-            self._done(run, step, "suppressed")
-            return False
-        stats.messages[(judged.channel, step.send.template, judged.locale)] += 1
-        self.customers.record_send(run.customer_id, self.now, self.journey.definition.purpose, judged.channel)
-        self._done(run, step, f"sent:{judged.channel}")
-        return False
-
-    def _done(self, run: _Run, step: AnyStep, outcome: str) -> None:
-        run.visits[step.id] = run.visits.get(step.id, 0) + 1
-        if not isinstance(step, SendStep):
-            self.report.steps[step.id].outcomes[outcome] += 1
-
-    def _after_wait_for(self, run: _Run, step: WaitForStep, outcome: str) -> str | None:
-        self._done(run, step, outcome)
-        chosen = step.wait_for.on_event if outcome == "event" else step.wait_for.on_timeout
-        return self.journey.successors.get(step.id) if chosen is None else target(chosen)
-
     def _after_steps(self, run: _Run) -> None:
         goal = self.journey.definition.goal
         if goal is None or run.converted:
@@ -300,35 +249,16 @@ class Replay:
         self._wait(run, "goal", run.trigger.occurred_at + goal.within)
 
     # --- waiting and events -------------------------------------------------------------------------
-    def _wait(self, run: _Run, kind: WaitKind, deadline: datetime) -> None:
-        run.waiting = kind
-        run.timer = next(self._sequence)
-        heapq.heappush(self._timers, (deadline, run.timer, run.timer, run))
-
     def _run_timers(self, before: datetime) -> None:
-        while self._timers and self._timers[0][0] < before:
-            deadline, _, number, run = heapq.heappop(self._timers)
-            if not run.open or number != run.timer:
-                continue
-            self.now = max(self.now, deadline)
-            self._wake(run)
+        while self._next_timer(before) is not None:
+            self._run_timer()
 
     def _wake(self, run: _Run) -> None:
-        kind, run.waiting = run.waiting, None
-        if kind == "goal":
+        if run.waiting == "goal":
+            run.waiting = None
             self._close(run, "completed")
             return
-        assert run.step_id is not None
-        step = self.journey.step(run.step_id)
-        following = self.journey.successors.get(step.id)
-        if kind == "send" and isinstance(step, SendStep):
-            if self._send(run, step):
-                return
-        elif kind == "wait_for" and isinstance(step, WaitForStep):
-            following = self._after_wait_for(run, step, "timeout")
-        else:
-            self._done(run, step, "waited")
-        self._go(run, following)
+        super()._wake(run)
 
     def _signal(self, run: _Run, event: EventRef) -> None:
         """An event the run listens to (JourneyWorkflow `_drain`): goal, then exit, then the wait."""
@@ -380,10 +310,6 @@ class Replay:
         zone = zone_for((customer or {}).get("time_zone"), self.policy.default_time_zone)
         in_own = bool(self._runs.get(customer_id))
         return self.history.facts(customer_id, self.now, zone, trigger_id, in_own_journey=in_own)
-
-    def _customer(self, run: _Run) -> dict[str, Any]:
-        state = self.customers.get(run.customer_id)
-        return state.record.namespace() if state is not None else {}
 
     def _close(self, run: _Run, reason: str) -> None:
         run.open, run.waiting = False, None
