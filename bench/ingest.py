@@ -1,6 +1,7 @@
 """Ingest throughput of `POST /v1/events`: batches of 1,000 events and single-event requests, from an
-async load generator (httpx, bounded concurrency), against the API as its own process (uvicorn with 1
-and 2 workers, as production runs it).
+async load generator (bench/http_load.py: keep-alive HTTP/1.1 connections, bounded concurrency; httpx
+took a core of its own), against the API as its own process (uvicorn with 1 and 2 workers, as
+production runs it).
 
     gridjourney bench ingest [--seconds 10] [--workers 1,2] [--profile ingest.prof]
 
@@ -25,11 +26,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import httpx
 import psutil  # type: ignore[import-untyped]
 import psycopg
 
 from bench.api_process import PROFILE_ENV, ApiProcess
+from bench.http_load import Connection
 from bench.saving import save, stamped
 from gridjourney.api.auth import create_key
 from gridjourney.config import Settings
@@ -97,39 +98,42 @@ async def drive(
     latencies: list[float] = []
     errors: Counter[int] = Counter()
     counting = False
-    limits = httpx.Limits(max_connections=load.concurrency, max_keepalive_connections=load.concurrency)
     headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
-    async with httpx.AsyncClient(base_url=url, headers=headers, limits=limits, timeout=60) as client:
-        deadline = time.perf_counter() + WARM_UP_S + seconds
+    connections = [Connection(url, "/v1/events", headers) for _ in range(load.concurrency)]
+    deadline = time.perf_counter() + WARM_UP_S + seconds
 
-        async def one_client(worker: int) -> None:
-            nonlocal errors
-            n = worker
-            while time.perf_counter() < deadline:
-                body = bodies[n % len(bodies)].replace(REQUEST_MARK.encode(), f"{n:08x}".encode())
-                n += load.concurrency
-                started = time.perf_counter()
-                try:
-                    status = (await client.post("/v1/events", content=body)).status_code
-                except httpx.TransportError:  # a dropped connection: an error, not the end of the run
-                    status = TRANSPORT_ERROR
-                if counting:
-                    latencies.append(time.perf_counter() - started)
-                    errors[status] += status != 201
-
-        async def clock() -> tuple[float, dict[str, float]]:
-            nonlocal counting
-            await asyncio.sleep(WARM_UP_S)
-            counting = True
-            cpu = Cpu(**(cpu_readers or {}))
+    async def one_client(worker: int) -> None:
+        n = worker
+        connection = connections[worker]
+        while time.perf_counter() < deadline:
+            body = bodies[n % len(bodies)].replace(REQUEST_MARK.encode(), f"{n:08x}".encode())
+            n += load.concurrency
             started = time.perf_counter()
-            await asyncio.sleep(seconds)
-            return time.perf_counter() - started, cpu.spent()
+            try:
+                status = await connection.post(body)
+            except (ConnectionError, asyncio.IncompleteReadError):  # counted, and the run goes on
+                status = TRANSPORT_ERROR
+            if counting:
+                latencies.append(time.perf_counter() - started)
+                errors[status] += status != 201
 
+    async def clock() -> tuple[float, dict[str, float]]:
+        nonlocal counting
+        await asyncio.sleep(WARM_UP_S)
+        counting = True
+        cpu = Cpu(**(cpu_readers or {}))
+        started = time.perf_counter()
+        await asyncio.sleep(seconds)
+        return time.perf_counter() - started, cpu.spent()
+
+    try:
         timing = asyncio.create_task(clock())
         await asyncio.gather(*(one_client(w) for w in range(load.concurrency)))
         elapsed, cpu_seconds = await timing
         elapsed = max(elapsed, 1e-9)
+    finally:
+        for connection in connections:
+            await connection.close()
     latencies.sort()
     ok = len(latencies) - errors.total()
     return {
