@@ -38,6 +38,9 @@ from gridjourney.workflows.cohort_contracts import AudienceOutcome, ResolveAudie
 from gridjourney.workflows.contracts import CustomerContext
 
 READS_PER_HOUR_AT_MOST = READS_PER_DAY_AT_MOST // 24
+# A run this large is analyzed once its members are in (audience_queries.refresh_member_statistics):
+# its batches' statements are then planned on figures that know it. A small run's plans hardly matter.
+ANALYZED_FROM = 1_000
 MAX_GROUP_GROWTH = 4  # a group of hourly-read customers may be 4x one sized for 15-minute reads
 
 
@@ -56,12 +59,16 @@ async def resolve_audience(
     the reason (cohort_runs.exit_reason). `customers_per_load`: see `expected_reductions`;
     `holiday_calendar`: the DR target's when the run's event names none (settings.holiday_calendar)."""
     try:
-        return await _resolve(engine, request, customers_per_load, holiday_calendar)
+        outcome = await _resolve(engine, request, customers_per_load, holiday_calendar)
     except BadCohortInput as error:
         async with engine.begin() as conn:
             await queries.claim_run(conn, _new_run(request))
             await queries.set_run_status(conn, request.run_id, "failed", exit_reason=str(error), subject=None)
         raise
+    if outcome.members >= ANALYZED_FROM:
+        async with engine.begin() as conn:
+            await queries.refresh_member_statistics(conn)
+    return outcome
 
 
 def _new_run(request: ResolveAudienceInput) -> NewRun:

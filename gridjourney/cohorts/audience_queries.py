@@ -20,6 +20,7 @@ from sqlalchemy import (
     literal,
     or_,
     select,
+    text,
 )
 from sqlalchemy.dialects.postgresql import BIT, insert
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -149,3 +150,14 @@ async def insert_audience(
         await conn.execute(select(func.count(), func.count().filter(m.holdout)).where(m.run_id == run_id))
     ).one()
     return row[0], row[1]
+
+
+async def refresh_member_statistics(conn: AsyncConnection) -> None:
+    """ANALYZE cohort_members, so that the planner knows a run's members as soon as they are in.
+
+    Without it, the rows of a large new run are unknown to the planner until autovacuum analyzes the
+    table (up to a minute and more later): it then estimates that a member move's keys
+    (`customer_id = ANY(...)`, member_queries.move_members) match the whole run, and scans the
+    track index instead, reading every member still waiting in the track for each batch of 500
+    (measured: 5.7 million index reads in one minute of a 100,000-member run)."""
+    await conn.execute(text("ANALYZE cohort_members"))

@@ -12,7 +12,12 @@ from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from gridjourney.cohorts.audience_queries import Candidate, audience_candidates, insert_audience
+from gridjourney.cohorts.audience_queries import (
+    Candidate,
+    audience_candidates,
+    insert_audience,
+    refresh_member_statistics,
+)
 from gridjourney.cohorts.member_queries import (
     FINISHED,
     Member,
@@ -46,6 +51,7 @@ __all__ = [
     "mark_resolved",
     "move_members",
     "move_track",
+    "refresh_member_statistics",
     "release_all",
     "run_figures",
     "run_finished",

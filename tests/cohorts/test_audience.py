@@ -8,10 +8,10 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import pandas as pd
 import pytest
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from gridjourney.cohorts.audience import BadCohortInput, resolve_audience
+from gridjourney.cohorts.audience import ANALYZED_FROM, BadCohortInput, resolve_audience
 from gridjourney.db.tables import cohort_members, cohort_runs, customer_programs, customers
 from gridjourney.dr.like_days import LikeDayRule
 from gridjourney.dr.target import baseline_spans, window_loads_kw
@@ -168,13 +168,10 @@ def test_the_expected_window_load_is_the_like_day_baseline() -> None:
     assert window_loads_kw(weekend, EVENT_START, EVENT_END, {"c": "UTC"}) == {}
 
 
-async def test_a_program_of_thousands_resolves_into_the_members_table_with_its_holdout(
-    engine: AsyncEngine,
-) -> None:
-    # Rows written straight into the projections' tables (folding customer.created events is not what
-    # is tested). Its speed at 100,000 members is measured by `gridjourney bench cohort`, not here.
+async def _enrol(engine: AsyncEngine, count: int, program: str = "ptr") -> None:
+    """`count` customers enrolled in `program`, written straight into the projections' tables (folding
+    customer.created events is not what is tested)."""
     now = datetime.now(UTC)
-    count = 5_000
     async with engine.begin() as conn:
         await conn.execute(
             insert(customers),
@@ -195,10 +192,25 @@ async def test_a_program_of_thousands_resolves_into_the_members_table_with_its_h
         await conn.execute(
             insert(customer_programs),
             [
-                {"customer_id": f"m-{i:06d}", "program": "ptr", "enrolled_at": now, "last_position": 0}
+                {"customer_id": f"m-{i:06d}", "program": program, "enrolled_at": now, "last_position": 0}
                 for i in range(count)
             ],
         )
+
+
+async def _planner_rows(engine: AsyncEngine) -> float:
+    """What the planner believes cohort_members holds (-1: never analyzed)."""
+    async with engine.connect() as conn:
+        found = await conn.execute(text("SELECT reltuples FROM pg_class WHERE relname = 'cohort_members'"))
+        return float(found.scalar_one())
+
+
+async def test_a_program_of_thousands_resolves_into_the_members_table_with_its_holdout(
+    engine: AsyncEngine,
+) -> None:
+    # Its speed at 100,000 members is measured by `gridjourney bench cohort`, not here.
+    count = 5_000
+    await _enrol(engine, count)
     outcome = await resolve_audience(
         engine, _request("cohort:j:big", {"program": "event.program", "holdout": 0.05}, program="ptr")
     )
@@ -207,6 +219,35 @@ async def test_a_program_of_thousands_resolves_into_the_members_table_with_its_h
         stored = (await conn.execute(select(func.count()).select_from(cohort_members))).scalar()
     assert stored == count
     assert 175 < outcome.holdout < 325  # 5 % of 5,000 is 250, give or take 5 standard deviations
+
+
+async def test_a_large_run_is_analyzed_once_its_members_are_in(engine: AsyncEngine) -> None:
+    # Unanalyzed, the planner took a batch's member move for the whole run and read the whole track
+    # for each batch (audience_queries.refresh_member_statistics). A small run is left to autovacuum.
+    await _enrol(engine, ANALYZED_FROM - 1, program="small")
+    await resolve_audience(engine, _request("cohort:j:small", {"program": "event.program"}, program="small"))
+    assert await _planner_rows(engine) == -1
+    async with engine.begin() as conn:
+        await conn.execute(text("UPDATE customer_programs SET program = 'large'"))
+        await conn.execute(
+            insert(customer_programs).values(
+                customer_id="m-999999", program="large", enrolled_at=datetime.now(UTC), last_position=0
+            )
+        )
+        await conn.execute(
+            insert(customers).values(
+                customer_id="m-999999",
+                attributes={},
+                created_at=datetime.now(UTC),
+                updated_at=datetime.now(UTC),
+                last_position=0,
+            )
+        )
+    outcome = await resolve_audience(
+        engine, _request("cohort:j:large", {"program": "event.program"}, program="large")
+    )
+    assert outcome.members == ANALYZED_FROM
+    assert await _planner_rows(engine) == ANALYZED_FROM + ANALYZED_FROM - 1  # both runs' members
 
 
 async def test_an_event_without_a_target_notifies_the_whole_audience(engine: AsyncEngine) -> None:
