@@ -1,7 +1,7 @@
 """Latency of the per-customer path: `POST /v1/events` → the SMS at the provider stand-in, at a fixed
 rate (20 events/s for 60 s by default), for a journey whose first step sends an SMS.
 
-    gridjourney bench latency [--rate 20] [--seconds 60]
+    gridjourney bench latency [--rate 20] [--seconds 60] [--profile latency.prof]
 
 The API runs as its own process (uvicorn, as production runs it); the Temporal workers, the
 projections and the router run in this process (gridjourney/stack.py WorkerSide) beside the Twilio
@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import cProfile
 import json
 import os
 import tempfile
@@ -35,6 +36,7 @@ from temporalio.testing import WorkflowEnvironment
 from bench.api_process import ApiProcess
 from bench.cohort_seed import all_day_policy
 from bench.ingest import Cpu, own_cpu_seconds, percentile_ms, postgres, tree_cpu_seconds
+from bench.latency_stages import stages, thread_cpu_seconds
 from bench.saving import save, stamped
 from gridjourney.api.auth import create_key
 from gridjourney.channels.twilio_standin import TwilioStandIn
@@ -179,7 +181,7 @@ async def servers(tmp: Path) -> AsyncIterator[tuple[Settings, AsyncEngine, Workf
             await engine.dispose()
 
 
-async def run(rate: float, seconds: float) -> dict[str, Any]:
+async def run(rate: float, seconds: float, profile: Path | None = None) -> dict[str, Any]:
     count = max(1, round(rate * seconds))
     with tempfile.TemporaryDirectory(prefix="gridjourney-bench-latency-") as tmp_name:
         tmp = Path(tmp_name)
@@ -211,9 +213,29 @@ async def run(rate: float, seconds: float) -> dict[str, Any]:
                         postgres=lambda: tree_cpu_seconds(pg_pid),
                         temporal=lambda: tree_cpu_seconds(temporal_pid) if temporal_pid else 0.0,
                     )
+                    threads_before = thread_cpu_seconds()
+                    # the event loop's thread only (router, activities, stand-in, load): its own CPU time
+                    profiler = cProfile.Profile(time.thread_time) if profile else None
+                    if profiler is not None:
+                        profiler.enable()
                     sent_at, statuses = await fire(api, rate, count)
                     await received_all(standin, count)
                     spent = cpu.spent()
+                    if profiler is not None and profile is not None:
+                        profiler.disable()
+                        profiler.dump_stats(profile)
+                    threads = {
+                        group: round(seconds - threads_before.get(group, 0.0), 3)
+                        for group, seconds in thread_cpu_seconds().items()
+                    }
+                    received_at = {m.to: m.received_at.timestamp() for m in standin.received}
+                    milestones = await stages(
+                        engine,
+                        temporal.client,
+                        sent_at,
+                        received_at,
+                        {phone(n): customer_id(n) for n in range(count)},
+                    )
             finally:
                 stop.set()
                 await running
@@ -231,6 +253,12 @@ async def run(rate: float, seconds: float) -> dict[str, Any]:
         "latency_ms": {f"p{p}": percentile_ms(latencies, p) for p in (50, 90, 99)}
         | {"max": percentile_ms(latencies, 100)},
         "cpu_seconds": spent,
+        "cpu_ms_per_sms": {
+            name: round(1000 * seconds / len(latencies), 1) if latencies else None
+            for name, seconds in spent.items()
+        },
+        "bench_process_cpu_seconds_by_thread": threads,
+        "milestones_ms_after_post": milestones,
     }
 
 
@@ -250,11 +278,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rate", type=float, default=20.0, help="events posted per second")
     parser.add_argument("--seconds", type=float, default=60.0, help="seconds of posting")
     parser.add_argument("--results", type=Path, default=RESULTS_DIR, help="where the JSON is saved")
+    parser.add_argument(
+        "--profile", type=Path, help="cProfile the event loop's thread while posting (pstats file)"
+    )
     args = parser.parse_args(argv)
     if args.rate <= 0 or args.seconds <= 0:
         parser.error("--rate and --seconds must be positive")
     load_before = os.getloadavg()
-    figures = asyncio.run(run(args.rate, args.seconds))
+    figures = asyncio.run(run(args.rate, args.seconds, args.profile))
     figures |= {
         "goals_ms": GOALS_MS,
         "baseline_ms": BASELINE_MS,
@@ -276,6 +307,14 @@ def report(figures: dict[str, Any]) -> str:
             f"baseline: p50 {BASELINE_MS['p50']}, p90 {BASELINE_MS['p90']}; "
             f"goals: p50 <= {GOALS_MS['p50']}, p99 <= {GOALS_MS['p99']}",
             "CPU s: " + ", ".join(f"{k} {v}" for k, v in figures["cpu_seconds"].items()),
+            "CPU ms per SMS: " + ", ".join(f"{k} {v}" for k, v in figures["cpu_ms_per_sms"].items()),
+            "bench process CPU s by thread: "
+            + ", ".join(f"{k} {v}" for k, v in figures["bench_process_cpu_seconds_by_thread"].items()),
+            "milestones, ms after the POST (p50 / p90):",
+            *(
+                f"  {name:<32} {at['p50']:>9} / {at['p90']}"
+                for name, at in figures["milestones_ms_after_post"].items()
+            ),
             f"load average before/after: {figures['load_average_before']} / {figures['load_average_after']}",
         ]
     )

@@ -95,6 +95,7 @@ class RouterSide:
             stop=resign,
             cohort_batch_size=self.settings.cohort_batch_size,
             cohort_concurrency=self.settings.cohort_concurrency,
+            projections_subscription=self.projections.subscription,
         )
         self.router = router
         subscription = Subscription(self.engine, SUBSCRIPTION_NAME, router.handle, wanted=is_routed)

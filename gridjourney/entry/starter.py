@@ -63,6 +63,10 @@ async def start_journey(
                 ]
             ),
             memo={MEMO_TRIGGER_EVENT_ID: trigger.event_id, MEMO_TRIGGER_POSITION: trigger.position},
+            # A worker of this client on the task queue (`gridjourney run`, a router beside its
+            # workers) gets the first workflow task in the start's answer: no trip through the
+            # queue. Elsewhere the server queues the task as usual.
+            request_eager_start=True,
         )
     except WorkflowAlreadyStartedError:
         return StartResult(plan.workflow_id, started=False)

@@ -107,6 +107,7 @@ class Subscription:
         self._handler = handler
         self._transactional = transactional
         self._position: int | None = None
+        self._moved = asyncio.Event()  # set, then replaced, each time `_position` moves forward
         self._wake = asyncio.Event()
         self._listen_attempted = asyncio.Event()
 
@@ -114,6 +115,18 @@ class Subscription:
         """The saved checkpoint, as in the database."""
         async with self.engine.connect() as conn:
             return await load_checkpoint(conn, self.name)
+
+    @property
+    def position(self) -> int | None:
+        """The position this instance has handled and saved up to, as it last knew it (None before it
+        first read its checkpoint). Another process, or a rebuild, may have moved the saved one further."""
+        return self._position
+
+    def next_move(self) -> asyncio.Event:
+        """Set when this instance next moves its position forward: a reader in the same process (the
+        router waiting for the projections) wakes at once instead of polling. Take it before reading
+        `position`, so that a move in between is not missed."""
+        return self._moved
 
     async def catch_up(self) -> int:
         """Handle every event up to the head as of the call; return how many were handed over."""
@@ -227,7 +240,7 @@ class Subscription:
                 saved = await lock_checkpoint(conn, self.name)
                 if saved != position:
                     # Someone else (another instance, a rebuild) moved it: continue from theirs.
-                    self._position = saved
+                    self._move_to(saved)
                     return 0
                 if batch:
                     await handle_isolating_failures(
@@ -252,8 +265,13 @@ class Subscription:
                 await self._handle_one_by_one(batch)
             async with self.engine.begin() as conn:
                 await save_checkpoint(conn, self.name, last)
-        self._position = last
+        self._move_to(last)
         return read
+
+    def _move_to(self, position: int) -> None:
+        self._position = position
+        self._moved.set()
+        self._moved = asyncio.Event()
 
     async def _handle_one_by_one(self, batch: list[StoredEvent]) -> None:
         """Each event of a failed batch on its own, with quick retries; the checkpoint follows each."""
@@ -276,7 +294,7 @@ class Subscription:
                 if failure is not None:
                     await set_aside(conn, self.name, event, failure, self.attempts)
                 await save_checkpoint(conn, self.name, event.position)
-            self._position = event.position
+            self._move_to(event.position)
 
     async def _retry(self, event: StoredEvent) -> bool:
         """One more try for a dead letter's event: True (and the dead letter deleted) if it went through."""

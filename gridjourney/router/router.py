@@ -35,7 +35,7 @@ from gridjourney.dsl.schema import CompiledJourney
 from gridjourney.entry.enter import enter_journey
 from gridjourney.events.failures import Interrupted
 from gridjourney.events.models import StoredEvent
-from gridjourney.events.subscription import load_checkpoint
+from gridjourney.events.subscription import Subscription, load_checkpoint
 from gridjourney.observability import tracing
 from gridjourney.projections import runner as projections
 from gridjourney.router import queries
@@ -84,8 +84,12 @@ class EventRouter:
         cohort_batch_size: int = 500,
         cohort_concurrency: int = 8,
         concurrency: int = 16,
+        projections_subscription: Subscription | None = None,
     ) -> None:
+        """`projections_subscription`: the projections' when they run in this process (stack.py
+        RouterSide): the wait for them then ends as soon as they fold the event, not at the next poll."""
         self.engine = engine
+        self.projections_subscription = projections_subscription
         self.client = client
         self.task_queue = task_queue
         self.send_task_queue = send_task_queue
@@ -220,7 +224,11 @@ class EventRouter:
         started = loop.time()
         delay = 0.01  # the projections usually fold an event within tens of milliseconds
         told = False
+        in_process = self.projections_subscription
         while True:
+            moved = in_process.next_move() if in_process is not None else None
+            if in_process is not None and (in_process.position or 0) >= position:
+                return  # folded and committed in this process: no need to ask the database
             async with self.engine.connect() as conn:
                 reached = await load_checkpoint(conn, projections.SUBSCRIPTION_NAME)
             if reached >= position or self.stop.is_set():
@@ -244,6 +252,17 @@ class EventRouter:
                     position,
                     self.projections_wait,
                 )
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.stop.wait(), min(delay, self.projections_wait - waited))
+            await self._pause(min(delay, self.projections_wait - waited), moved)
             delay = min(delay * 2, 0.2)
+
+    async def _pause(self, seconds: float, moved: asyncio.Event | None) -> None:
+        """Sleep `seconds`, or less: until a stop, or until `moved` (the in-process projections moved)."""
+        waits = [asyncio.ensure_future(self.stop.wait())]
+        if moved is not None:
+            waits.append(asyncio.ensure_future(moved.wait()))
+        try:
+            await asyncio.wait(waits, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for wait in waits:
+                wait.cancel()
+            await asyncio.gather(*waits, return_exceptions=True)

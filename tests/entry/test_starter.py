@@ -18,7 +18,7 @@ from gridjourney.entry.starter import start_journey
 from gridjourney.workflows.contracts import EventRef
 from tests.entry.builders import journey, trigger
 from tests.workflows.helpers import finish
-from tests.workflows.standins import SEND_TASK_QUEUE, TASK_QUEUE
+from tests.workflows.standins import SEND_TASK_QUEUE, TASK_QUEUE, StandIns, running_workers
 
 
 async def _start(env: WorkflowEnvironment, compiled_journey: CompiledJourney, event: EventRef) -> bool:
@@ -71,3 +71,26 @@ async def test_once_and_every_trigger_on_the_dev_server(temporal_dev_env: Workfl
         assert first.started and not second.started and first.workflow_id == second.workflow_id
         # no worker serves this queue here: the instance would wait forever
         await temporal_dev_env.client.get_workflow_handle(first.workflow_id).terminate("test done")
+
+
+async def test_a_worker_of_the_same_client_takes_the_first_task_eagerly(
+    temporal_dev_env: WorkflowEnvironment,
+) -> None:
+    """The router beside its workers (`gridjourney run`): the start's answer carries the first
+    workflow task, which saves the trip through the task queue on the way to the SMS."""
+    rule = journey("{reentry: once}")
+    event = trigger(f"e-{uuid.uuid4()}", customer_id=f"c-{uuid.uuid4().hex[:8]}")
+    async with running_workers(temporal_dev_env.client, StandIns()):
+        result = await start_journey(
+            temporal_dev_env.client,
+            rule,
+            event.customer_id or "",
+            event,
+            task_queue=TASK_QUEUE,
+            send_task_queue=SEND_TASK_QUEUE,
+        )
+        handle = temporal_dev_env.client.get_workflow_handle(result.workflow_id)
+        await handle.result()
+    history = await handle.fetch_history()
+    started = history.events[0].workflow_execution_started_event_attributes
+    assert result.started and started.eager_execution_accepted

@@ -15,7 +15,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from gridjourney.dsl import registry
 from gridjourney.events import dead_letters
-from gridjourney.events.models import NewEvent
+from gridjourney.events.models import NewEvent, StoredEvent
 from gridjourney.events.store import EventStore
 from gridjourney.events.subscription import Subscription
 from gridjourney.projections.runner import ProjectionRunner
@@ -148,6 +148,37 @@ async def test_the_router_waits_for_the_projections_only_so_long_then_routes(
     await asyncio.wait_for(router.handle(await store.read_after(0)), timeout=30)
     assert loop.time() - started >= 0.5
     assert router.started == 1
+
+
+async def test_projections_folded_in_this_process_end_the_wait_without_the_database(
+    engine: AsyncEngine, temporal_dev_env: WorkflowEnvironment
+) -> None:
+    """RouterSide hands the router the projections' subscription: once it has folded the event, the
+    router routes, whatever the saved checkpoint the database poll reads says."""
+    customer = f"c-{uuid.uuid4().hex[:8]}"
+    await registry.publish(engine, BILL_WATCH, "bill_watch.yaml", None)
+    store = EventStore(engine)
+    await store.append(
+        [_new("bill.projection_updated", customer, projected_amount=200.0, typical_amount=100.0, days_left=9)]
+    )
+    # Another subscription stands in for the projections: "projections" in the database stays at 0,
+    # so only what this process knows can end a wait of an hour.
+    folded = Subscription(engine, "projections-in-this-process", _ignore)
+    await folded.catch_up()
+    router = EventRouter(
+        engine,
+        temporal_dev_env.client,
+        task_queue=TASK_QUEUE,
+        send_task_queue=SEND_TASK_QUEUE,
+        projections_wait=3600,
+        projections_subscription=folded,
+    )
+    await asyncio.wait_for(router.handle(await store.read_after(0)), timeout=30)
+    assert router.started == 1
+
+
+async def _ignore(batch: list[StoredEvent]) -> None:
+    del batch
 
 
 async def test_stopping_ends_the_wait_for_the_projections_without_moving_the_checkpoint(
