@@ -7,24 +7,35 @@ client, and so on its workers), provider calls by observability/provider_calls.p
 API and the router is the event log: the store writes the appending span's `traceparent` with each
 event (events/store.py), and the router continues that trace when it routes the event (router/).
 Everything here is a no-op while tracing is off: no span, no header, no column value.
+
+The event store imports this module, and so does every command that touches the event log: the
+OpenTelemetry SDK and Temporal's client are imported only where tracing is configured or used, not
+when this module loads.
 """
 
 from __future__ import annotations
 
 import os
-
-from opentelemetry import context, trace
-from opentelemetry.sdk.resources import SERVICE_NAME, Resource
-from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor
-from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
-from temporalio.client import Interceptor
+from functools import cache
+from typing import TYPE_CHECKING
 
 from gridjourney.config import Settings
 
+if TYPE_CHECKING:
+    from opentelemetry.context import Context
+    from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
+    from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+    from temporalio.client import Interceptor
+
 STANDARD_ENDPOINT = "OTEL_EXPORTER_OTLP_ENDPOINT"
-_PROPAGATOR = TraceContextTextMapPropagator()
 _provider: TracerProvider | None = None
+
+
+@cache
+def _propagator() -> TraceContextTextMapPropagator:
+    from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+
+    return TraceContextTextMapPropagator()
 
 
 def enabled() -> bool:
@@ -34,6 +45,10 @@ def enabled() -> bool:
 def install(processor: SpanProcessor, service_name: str = "gridjourney") -> TracerProvider:
     """Trace this process into `processor` (OTLP export; tests: an in-memory exporter). Once per
     process: OpenTelemetry's global provider cannot be replaced, so a second call returns the first."""
+    from opentelemetry import trace
+    from opentelemetry.sdk.resources import SERVICE_NAME, Resource
+    from opentelemetry.sdk.trace import TracerProvider
+
     global _provider
     if _provider is None:
         provider = TracerProvider(resource=Resource.create({SERVICE_NAME: service_name}))
@@ -47,8 +62,9 @@ def configure_tracing(settings: Settings) -> TracerProvider | None:
     """Export by OTLP/HTTP when an endpoint is configured; None (tracing off) otherwise."""
     if not settings.otlp_endpoint and not os.environ.get(STANDARD_ENDPOINT):
         return None
-    # imported only when used: the exporter brings protobuf, which every command would load otherwise
+    # the exporter brings protobuf, which every command would load otherwise
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
     if settings.otlp_endpoint:
         exporter = OTLPSpanExporter(endpoint=f"{settings.otlp_endpoint.rstrip('/')}/v1/traces")
@@ -71,10 +87,10 @@ def current_traceparent() -> str | None:
     if not enabled():
         return None
     carrier: dict[str, str] = {}
-    _PROPAGATOR.inject(carrier)
+    _propagator().inject(carrier)
     return carrier.get("traceparent")
 
 
-def context_of(traceparent: str | None) -> context.Context | None:
+def context_of(traceparent: str | None) -> Context | None:
     """The context a stored traceparent continues (None: a new trace)."""
-    return _PROPAGATOR.extract({"traceparent": traceparent}) if traceparent else None
+    return _propagator().extract({"traceparent": traceparent}) if traceparent else None

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import logging
 import os
+import subprocess
+import sys
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
@@ -99,3 +101,19 @@ def test_a_log_line_inside_a_span_names_its_trace(spans: InMemorySpanExporter) -
 def test_without_an_endpoint_tracing_stays_off(tmp_path: Path) -> None:
     assert "OTEL_EXPORTER_OTLP_ENDPOINT" not in os.environ  # the suite runs without one
     assert configure_tracing(Settings(home=tmp_path)) is None
+
+
+def test_the_event_store_loads_without_the_sdk_or_temporals_client() -> None:
+    # a fresh interpreter: this one has both loaded by the tests above
+    loaded = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys, gridjourney.events.store\n"
+            "print(sorted(m for m in ('opentelemetry.sdk.trace', 'temporalio.client') if m in sys.modules))",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert loaded.strip() == "[]"
