@@ -127,6 +127,7 @@ def create_app(
     app.include_router(webhooks_sendgrid.router)
     app.include_router(webhooks_twilio.router)
     app.include_router(metrics_route(engine, settings))
+    events.serve_bare(app)
     if tracing.enabled():
         from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 

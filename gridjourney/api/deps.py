@@ -85,12 +85,17 @@ def _unauthorized(detail: str) -> ApiProblem:
     )
 
 
-async def _principal(
-    request: Request,
-    bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-    api_key: Annotated[str | None, Depends(_api_key_header)],
-) -> Principal:
-    raw = bearer.credentials if bearer is not None else api_key
+def _raw_key(request: Request) -> str | None:
+    """The key as `_bearer` and then `_api_key_header` read it (for routes served without FastAPI's
+    dependencies): a Bearer credential first, else X-API-Key."""
+    authorization = request.headers.get("authorization")
+    scheme, _, credentials = (authorization or "").partition(" ")
+    if scheme.lower() == "bearer" and credentials.strip():
+        return credentials.strip()
+    return request.headers.get("x-api-key") or None
+
+
+async def _authenticated(request: Request, raw: str | None) -> Principal:
     if not raw:
         raise _unauthorized("send an API key as `Authorization: Bearer <key>` or `X-API-Key: <key>`")
     keys: KeyCache = request.app.state.key_cache
@@ -102,29 +107,52 @@ async def _principal(
     return principal
 
 
+async def _principal(
+    request: Request,
+    bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    api_key: Annotated[str | None, Depends(_api_key_header)],
+) -> Principal:
+    return await _authenticated(request, bearer.credentials if bearer is not None else api_key)
+
+
+def _allowed(principal: Principal, scope: str) -> Principal:
+    if not principal.allows(scope):
+        raise ApiProblem(
+            403,
+            "forbidden",
+            "The API key lacks the scope",
+            f"this operation needs the scope {scope!r}; the key {principal.key_id} has "
+            f"{', '.join(principal.scopes)}",
+        )
+    return principal
+
+
 def require_scope(scope: str) -> Callable[[Principal], Awaitable[Principal]]:
     async def check(principal: Annotated[Principal, Depends(_principal)]) -> Principal:
-        if not principal.allows(scope):
-            raise ApiProblem(
-                403,
-                "forbidden",
-                "The API key lacks the scope",
-                f"this operation needs the scope {scope!r}; the key {principal.key_id} has "
-                f"{', '.join(principal.scopes)}",
-            )
-        return principal
+        return _allowed(principal, scope)
 
     return check
 
 
-async def _rate_limited_writer(
-    request: Request, principal: Annotated[Principal, Depends(require_scope("events:write"))]
-) -> Principal:
+def _within_rate(request: Request, principal: Principal) -> Principal:
     """An `events:write` caller within its key's rate (api/auth.py RateLimiter), else 429."""
     wait = request.app.state.rate_limiter.retry_after(principal)
     if wait is not None:
         raise rate_limited(principal.key_id, wait)
     return principal
+
+
+async def _rate_limited_writer(
+    request: Request, principal: Annotated[Principal, Depends(require_scope("events:write"))]
+) -> Principal:
+    return _within_rate(request, principal)
+
+
+async def events_writer(request: Request) -> Principal:
+    """What `EventsWriter` resolves to, without FastAPI's dependency machinery: for the bare route of
+    `POST /v1/events` (api/routes/events.py), the path of every ingested event."""
+    principal = await _authenticated(request, _raw_key(request))
+    return _within_rate(request, _allowed(principal, "events:write"))
 
 
 EventsWriter = Annotated[Principal, Depends(_rate_limited_writer)]
