@@ -69,6 +69,15 @@ def to_matrix(
     return DailyMatrix(customers=customers, dates=dates, values=values)
 
 
+def _nanmedian_last(values: Matrix, count: npt.NDArray[np.int64]) -> Matrix:
+    """The median over the last axis ignoring NaN (`count`: the values that are not NaN). One sort
+    with NaN last: np.nanmedian goes through masked arrays and is an order of magnitude slower."""
+    ordered = np.sort(values, axis=-1)
+    low = np.take_along_axis(ordered, np.maximum((count - 1) // 2, 0)[..., None], axis=-1)[..., 0]
+    high = np.take_along_axis(ordered, np.minimum(count // 2, values.shape[-1] - 1)[..., None], axis=-1)
+    return np.where(count > 0, (low + high[..., 0]) / 2.0, np.nan)
+
+
 def trailing(values: Matrix, window: int, how: str) -> tuple[Matrix, npt.NDArray[np.int64]]:
     """Statistic of the `window` days before each day (the day itself excluded, so an anomaly cannot
     hide in its own baseline) and how many of those days had values."""
@@ -78,12 +87,12 @@ def trailing(values: Matrix, window: int, how: str) -> tuple[Matrix, npt.NDArray
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN windows give NaN, as intended
         if how == "median":
-            stat = np.nanmedian(windows, axis=2)
+            stat = _nanmedian_last(windows, count)
         elif how == "mean":
             stat = np.nanmean(windows, axis=2)
         elif how == "mad":
-            med = np.nanmedian(windows, axis=2)
-            stat = np.nanmedian(np.abs(windows - med[:, :, None]), axis=2)
+            med = _nanmedian_last(windows, count)
+            stat = _nanmedian_last(np.abs(windows - med[:, :, None]), count)
         else:
             raise ValueError(how)
     return np.asarray(stat, dtype=np.float64), count.astype(np.int64)
