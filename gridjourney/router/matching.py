@@ -46,19 +46,23 @@ def triggered_journeys(
     return matched
 
 
-def trigger_wants(
-    event_type: str, journeys: Iterable[CompiledJourney]
-) -> tuple[list[HistoryUse], list[str]] | None:
-    """What the trigger conditions an event of `event_type` is matched against read through had() and
-    in_journey(); None when none of them uses a date or history function (no facts to load)."""
-    conditions = [
+def trigger_conditions(event_type: str, journeys: Iterable[CompiledJourney]) -> list[str]:
+    """The `when` of every per-customer trigger an event of `event_type` is matched against."""
+    return [
         trigger.when
         for journey in journeys
         if journey.definition.mode != "cohort"
         for trigger in journey.definition.trigger
         if trigger.event == event_type and trigger.when is not None
     ]
-    using = [when for when in conditions if uses_functions(when, SIGNATURES)]
+
+
+def trigger_wants(
+    event_type: str, journeys: Iterable[CompiledJourney]
+) -> tuple[list[HistoryUse], list[str]] | None:
+    """What the trigger conditions an event of `event_type` is matched against read through had() and
+    in_journey(); None when none of them uses a date or history function (no facts to load)."""
+    using = [when for when in trigger_conditions(event_type, journeys) if uses_functions(when, SIGNATURES)]
     return wanted_by(using) if using else None
 
 

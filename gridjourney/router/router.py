@@ -41,7 +41,7 @@ from gridjourney.projections import runner as projections
 from gridjourney.router import queries
 from gridjourney.router.cohorts import CohortRouting
 from gridjourney.router.facts import trigger_facts
-from gridjourney.router.matching import listened_event_types, triggered_journeys
+from gridjourney.router.matching import listened_event_types, trigger_conditions, triggered_journeys
 from gridjourney.workflows.contracts import JOURNEY_EVENT_SIGNAL, EventRef
 
 log = logging.getLogger(__name__)
@@ -185,7 +185,9 @@ class EventRouter:
         )
 
     async def _route(self, event: EventRef, customer_id: str, journeys: list[CompiledJourney]) -> None:
-        customer = await queries.customer_namespace(self.engine, customer_id)
+        # Only a trigger condition reads the customer: without one, a read less per event.
+        needed = trigger_conditions(event.type, journeys)
+        customer = await queries.customer_namespace(self.engine, customer_id) if needed else None
         facts = await trigger_facts(self.engine, event, customer, journeys)  # None unless a `when` asks
         for journey in triggered_journeys(event, journeys, customer, facts):
             result = await enter_journey(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from gridjourney.router.matching import listened_event_types, triggered_journeys
+from gridjourney.router.matching import listened_event_types, trigger_conditions, triggered_journeys
 from tests.workflows.standins import compiled, event
 
 HIGH_BILL = compiled(
@@ -49,6 +49,13 @@ def test_a_condition_on_the_customer_sees_the_customer() -> None:
     updated = event("customer.updated", "c-1")
     assert triggered_journeys(updated, [WELCOME], {"segment": "ev_charging"}) == [WELCOME]
     assert triggered_journeys(updated, [WELCOME], {"segment": "flat"}) == []
+
+
+def test_the_router_reads_the_customer_only_for_a_trigger_with_a_condition() -> None:
+    journeys = [HIGH_BILL, WELCOME]
+    assert trigger_conditions("customer.updated", journeys) == ["customer.segment == 'ev_charging'"]
+    assert trigger_conditions("customer.created", journeys) == []  # its trigger has no `when`
+    assert trigger_conditions("usage.reduced", journeys) == []  # a goal, not a trigger
 
 
 def test_a_condition_that_cannot_be_evaluated_does_not_match() -> None:
