@@ -24,7 +24,7 @@ from gridjourney.channels.base import Sender
 from gridjourney.channels.bulk import ProviderCalls
 from gridjourney.config import Settings, public_base_url
 from gridjourney.dsl.schema import Channel
-from gridjourney.events.store import EventStore
+from gridjourney.events.store import EventIdConflict, EventStore
 from gridjourney.events.types import UnknownEventType
 from gridjourney.policy.loader import policy_from_settings
 from gridjourney.policy.model import Policy
@@ -48,6 +48,7 @@ from gridjourney.workflows.contracts import (
     SendMessageInput,
     SendOutcome,
     UpdateCustomerInput,
+    with_step_outcome,
 )
 
 
@@ -143,10 +144,27 @@ class JourneyActivities:
         # policy retries them. Heartbeats (which renew the ledger lease) only inside an activity.
         heartbeat = activity.heartbeat if activity.in_activity() else None
         await self._record_carried(request.journey_events)
+        context = None
+        if request.with_context is not None:  # the run's entry: it learns here whether the customer exists
+            context = await self.load_context(request.with_context)
+            if not context.exists:
+                return SendOutcome(status="suppressed", reason="unknown_customer", context=context)
         try:
-            return await self.sending.send(request, heartbeat)
+            outcome = await self.sending.send(request, heartbeat)
         except CustomerErased as error:
             raise _erased(error) from error
+        if request.recorded_after and outcome.status != "deferred":
+            await self._record_after(with_step_outcome(request.recorded_after, outcome.step_outcome))
+            outcome = outcome.model_copy(update={"recorded_after": True})
+        return outcome if context is None else outcome.model_copy(update={"context": context})
+
+    async def _record_after(self, events: list[RecordJourneyEventInput]) -> None:
+        """The last step's completion and the exit, after the send. An earlier attempt that appended
+        them may have had another outcome text (a retry reads the recorded outcome back): its stand."""
+        try:
+            await self._record_carried(events)
+        except EventIdConflict:
+            return
 
     @activity.defn(name=SEND_COHORT_BATCH)
     async def send_cohort_batch(self, request: CohortSendInput) -> BatchOutcome:

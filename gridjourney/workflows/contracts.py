@@ -210,6 +210,18 @@ class SendMessageInput(Contract):
         default_factory=list,
         description="The run's journey events not yet recorded: appended (idempotently) before the work.",
     )
+    with_context: LoadContextInput | None = Field(
+        None,
+        description="The run's first context load, done here (its journey_events stay empty): the "
+        "outcome carries the context; an unknown customer is `suppressed: unknown_customer`, nothing "
+        "sent or claimed.",
+    )
+    recorded_after: list[RecordJourneyEventInput] = Field(
+        default_factory=list,
+        description="The last step's journey.step_completed (its `outcome` left None: the send's "
+        "SendOutcome.step_outcome fills it) and journey.exited, appended after a final outcome "
+        "(not `deferred`); the outcome's recorded_after says so.",
+    )
 
 
 class SendOutcome(Contract):
@@ -221,6 +233,24 @@ class SendOutcome(Contract):
     deferred_until: datetime | None = Field(
         None, description="With `deferred`: the next allowed moment (UTC); ask again then."
     )
+    context: CustomerContext | None = Field(None, description="Loaded when the input's with_context asked.")
+    recorded_after: bool = Field(False, description="The input's recorded_after events are in the log.")
+
+    @property
+    def step_outcome(self) -> str:
+        """As recorded in journey.step_completed: `sent:sms`, `suppressed:<reason>`, `failed:<reason>`."""
+        detail = self.channel if self.status == "sent" else self.reason
+        return f"{self.status}:{detail}" if detail else self.status
+
+
+def with_step_outcome(events: list[RecordJourneyEventInput], outcome: str) -> list[RecordJourneyEventInput]:
+    """`events` (a SendMessageInput's recorded_after) with the step's outcome filled in."""
+    return [
+        event.model_copy(update={"payload": {**event.payload, "outcome": outcome}})
+        if event.type == "journey.step_completed"
+        else event
+        for event in events
+    ]
 
 
 class SendGivenUpInput(Contract):

@@ -23,7 +23,15 @@ Decisions worth knowing (the module is the reference for them):
 - Finishing records `journey.exited` with reason "completed"; an exit event records its type as the
   reason; cancellation records "cancelled" and ends the run as cancelled.
 - The customer context is loaded at entry and again (lazily) after every wait: a wait of days may
-  see a changed time zone or score.
+  see a changed time zone or score. At entry it rides on the first step's send when that step is a
+  send (not held out) and nothing else is queued yet (patch `journey-context-and-exit-in-steps-1`):
+  nothing reads it before then. The send activity loads it first; an unknown customer sends nothing
+  and exits "unknown_customer", as the entry load would have.
+- Under the same patch the last step's send, when no goal is left to observe, appends the step's
+  journey.step_completed and the journey.exited itself after a final outcome: a plain journey runs
+  one activity per step and nothing else. Their ids are taken before the send; when the send fails
+  for good the run records both under new ids. (A run cancelled while that send completes may thus
+  log both its completion and its cancellation.)
 - Quiet hours (patch `quiet-hours-1`): a send step passes its own `sending_hours` and may be
   deferred; it then waits on a timer until the moment the activity named (exit events still end the
   run meanwhile) and asks again with the same idempotency key, so eligibility is judged anew. A send
@@ -128,6 +136,9 @@ QUIET_HOURS_PATCH = "quiet-hours-1"
 # task completes, so a task retried at a later workflow.now() would reuse an id with other content;
 # and a patch first asked after a local activity that outlasted its task did not replay.
 EVENTS_IN_STEP_PATCH = "journey-events-in-step-1"
+# The entry's context load and the end's records ride on the first and last sends (see the docstring).
+# Runs started before it load at entry and record the end in RECORD_JOURNEY_EVENTS (tests/replay/).
+STEPS_CARRY_PATCH = "journey-context-and-exit-in-steps-1"
 # Permanent reasons are a `skipped` outcome, not an error; a few tries cover a database hiccup.
 _SCORE_RETRY = RetryPolicy(
     maximum_interval=timedelta(minutes=1), maximum_attempts=5, non_retryable_error_types=["InvalidEvent"]
@@ -163,6 +174,8 @@ class JourneyWorkflow:
         self._context: CustomerContext | None = None  # the last loaded, for the date and history functions
         self._wanted = wanted_facts(input.journey.definition)  # what its had() and in_journey() read
         self._scores: dict[str, ScoreOutcome] = {}  # refreshed by score steps, laid over loaded contexts
+        self._entry_context_on_send = False  # the first send loads the context (STEPS_CARRY_PATCH)
+        self._end_recorded = False  # the last send appended the step's completion and the exit
         # A run continued mid-wait keeps the deadline it had.
         resume = input.resume
         self._resumed_wait = (
@@ -210,17 +223,32 @@ class JourneyWorkflow:
     async def _enter(self) -> None:
         self._state.entered_at = workflow.now()
         self._state.current_step = self._journey.first_step
-        context = await self._load_context()
         entry = self._journey.definition.entry
-        self._state.holdout = in_holdout(self._journey.journey_id, self._customer_id, entry.holdout)
+        holdout = in_holdout(self._journey.journey_id, self._customer_id, entry.holdout)
+        self._entry_context_on_send = self._first_send_loads_context(holdout)
+        context = None if self._entry_context_on_send else await self._load_context()
+        self._state.holdout = holdout
         await self._record(
             "journey.entered",
             occurred_at=self._state.entered_at,  # the moment the goal window counts from
             holdout=self._state.holdout,
             trigger_event_id=self._input.trigger.event_id,
         )
-        if not context.exists:
+        if context is not None and not context.exists:
             raise _Exited("unknown_customer")
+
+    def _first_send_loads_context(self, holdout: bool) -> bool:
+        """Whether the first step's send can load the entry's context: nothing reads it before (no
+        queued event to judge) and the step calls the send activity (not held out)."""
+        first = self._journey.step(self._journey.first_step)
+        return (
+            isinstance(first, SendStep)
+            and not holdout
+            and not self._inbox
+            and self._events_in_step()
+            # asked last, so runs from before it never record it; runs with it take every patch's path
+            and workflow.patched(STEPS_CARRY_PATCH)
+        )
 
     def _upsert_search_attributes(self) -> None:
         # start_journey sets them at start; this covers runs started otherwise. Opaque ids only.
@@ -249,9 +277,10 @@ class JourneyWorkflow:
                 StepRecord(step_id=step_id, kind=kind, outcome=outcome, completed_at=workflow.now())
             )
             del self._state.steps_taken[:-STEPS_KEPT]
-            await self._record(
-                "journey.step_completed", step_id=step_id, kind=kind, outcome=outcome, next_step=following
-            )
+            if not self._end_recorded:
+                await self._record(
+                    "journey.step_completed", step_id=step_id, kind=kind, outcome=outcome, next_step=following
+                )
             step_id = following
         self._state.current_step = None
 
@@ -272,7 +301,8 @@ class JourneyWorkflow:
             self._state.exit_reason = reason
         self._state.waiting_for = None
         self._state.waiting_until = None
-        await self._record("journey.exited", reason=reason)
+        if not (self._end_recorded and reason == "completed"):
+            await self._record("journey.exited", reason=reason)
         await self._record_unrecorded()
         await workflow.wait_condition(workflow.all_handlers_finished)
 
@@ -281,7 +311,7 @@ class JourneyWorkflow:
         """(outcome, next step id) of one step."""
         following = self._journey.successors.get(step.id)
         if isinstance(step, SendStep):
-            return await self._send(step), following
+            return await self._send(step, last=following is None), following
         if isinstance(step, WaitStep):
             return await self._wait_step(step), following
         if isinstance(step, WaitForStep):
@@ -299,7 +329,7 @@ class JourneyWorkflow:
             return await self._update(step), following
         return None, None  # EndStep
 
-    async def _send(self, step: SendStep) -> str:
+    async def _send(self, step: SendStep, last: bool) -> str:
         if self._state.holdout:
             return "holdout"
         visit = self._state.step_visits.get(step.id, 0) + 1
@@ -318,7 +348,11 @@ class JourneyWorkflow:
         if not workflow.patched(QUIET_HOURS_PATCH):
             return await self._send_once(request)
         request = request.model_copy(
-            update={"sending_hours": step.send.sending_hours_text(), "can_defer": True}
+            update={
+                "sending_hours": step.send.sending_hours_text(),
+                "can_defer": True,
+                **self._carried_by_send(step, last),
+            }
         )
         # continued as new while deferred: wait out the rest before asking again
         deferred_until = self._resumed_deadline(step.id)
@@ -326,18 +360,29 @@ class JourneyWorkflow:
             if deferred_until is not None:
                 await self._wait(deferred_until, None)  # an exit event still ends the run here
                 self._customer = None
+                # the end happens when the message goes, not when it was first asked for
+                ended = [
+                    event.model_copy(update={"occurred_at": workflow.now()})
+                    for event in request.recorded_after
+                ]
+                request = request.model_copy(update={"recorded_after": ended})
             try:
                 outcome = await self._send_message(request, heartbeat_timeout=_SEND_HEARTBEAT)
             except ActivityError as error:
                 if is_cancelled_exception(error):
                     raise
                 reason = str(error.cause or error)
+                given_up = request.model_copy(update={"with_context": None, "recorded_after": []})
                 await self._bookkeeping(
-                    RECORD_SEND_GIVEN_UP, SendGivenUpInput(request=request, reason=reason)
+                    RECORD_SEND_GIVEN_UP, SendGivenUpInput(request=given_up, reason=reason)
                 )
                 return f"failed:{reason}"
+            if request.with_context is not None:
+                self._took_context(outcome.context or CustomerContext(customer_id=self._customer_id))
+                request = request.model_copy(update={"with_context": None})
+            self._end_recorded = outcome.recorded_after
             if outcome.status != "deferred" or outcome.deferred_until is None:
-                return _outcome_text(outcome)
+                return outcome.step_outcome
             # Asked again at the next allowed minute with the same key: the activity checks eligibility
             # anew (consent may have been revoked meanwhile). A moment already past (clocks differ)
             # waits a minute rather than ask again at once, round after round.
@@ -353,7 +398,7 @@ class JourneyWorkflow:
             if is_cancelled_exception(error):
                 raise
             return f"failed:{error.cause or error}"
-        return _outcome_text(outcome)
+        return outcome.step_outcome
 
     async def _send_message(
         self, request: SendMessageInput, heartbeat_timeout: timedelta | None
@@ -545,11 +590,38 @@ class JourneyWorkflow:
             request = request.model_copy(update={"journey_events": list(self._unrecorded)})
         context: CustomerContext = await self._bookkeeping(LOAD_CONTEXT, request, result_type=CustomerContext)
         self._appended(request.journey_events)
+        self._took_context(context)
+        return context
+
+    def _took_context(self, context: CustomerContext) -> None:
+        """A context loaded (by LOAD_CONTEXT, or by the first send). The entry's, when the first send
+        loaded it, decides whether the customer exists."""
         self._context = context
         self._customer = context.namespace()
         if self._scores:
             self._customer.update(with_scores(self._customer, self._scores.values()))
-        return context
+        if self._entry_context_on_send:
+            self._entry_context_on_send = False
+            if not context.exists:
+                raise _Exited("unknown_customer")
+
+    def _carried_by_send(self, step: SendStep, last: bool) -> dict[str, Any]:
+        """What a send also does under STEPS_CARRY_PATCH: the entry's context load (the first send), and
+        the step's completion and the exit (the last step, when no goal is left to observe)."""
+        carried: dict[str, Any] = {}
+        if self._entry_context_on_send:
+            carried["with_context"] = context_request(
+                self._wanted, self._customer_id, self._input.trigger, workflow.now()
+            )
+        goal_left = self._journey.definition.goal is not None and not self._state.converted
+        if last and not goal_left and self._events_in_step() and workflow.patched(STEPS_CARRY_PATCH):
+            carried["recorded_after"] = [
+                self._journey_event(
+                    "journey.step_completed", step_id=step.id, kind="send", outcome=None, next_step=None
+                ),
+                self._journey_event("journey.exited", reason="completed"),
+            ]
+        return carried
 
     async def _step_namespace(self) -> dict[str, Any]:
         if self._customer is None:
@@ -581,22 +653,28 @@ class JourneyWorkflow:
         self._state.journey_event_seq += 1
         return recorded_event_id(self._instance, self._state.journey_event_seq)
 
-    async def _record(
+    def _journey_event(
         self, event_type: JourneyEventType, occurred_at: datetime | None = None, **fields: Any
-    ) -> None:
+    ) -> RecordJourneyEventInput:
+        """The next journey event of the run (it takes the next id)."""
         payload = {
             "journey_id": self._journey.journey_id,
             "version": self._journey.version,
             "instance_id": workflow.info().workflow_id,
             **fields,
         }
-        request = RecordJourneyEventInput(
+        return RecordJourneyEventInput(
             event_id=self._next_event_id(),
             type=event_type,
             customer_id=self._customer_id,
             occurred_at=occurred_at or workflow.now(),
             payload=payload,
         )
+
+    async def _record(
+        self, event_type: JourneyEventType, occurred_at: datetime | None = None, **fields: Any
+    ) -> None:
+        request = self._journey_event(event_type, occurred_at, **fields)
         if self._events_in_step():
             self._unrecorded.append(request)
         else:
@@ -625,9 +703,3 @@ class JourneyWorkflow:
             start_to_close_timeout=timedelta(seconds=30),
             retry_policy=_BOOKKEEPING_RETRY,
         )
-
-
-def _outcome_text(outcome: SendOutcome) -> str:
-    """As recorded in journey.step_completed: `sent:sms`, `suppressed:<reason>`, `failed:<reason>`."""
-    detail = outcome.channel if outcome.status == "sent" else outcome.reason
-    return f"{outcome.status}:{detail}" if detail else outcome.status

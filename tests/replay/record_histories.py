@@ -10,14 +10,16 @@ paths worth keeping (a send deferred by quiet hours, then sent; a send given up)
 tests/replay/journeys/ that use what the shipped ones do not (split `vars`, a conditional `exit_on`,
 `waited_event`: budget_billing_ab; `wait: {after:}` and the date and history functions:
 past_due_follow_up). The history is saved
-as tests/replay/histories/events-in-step/<recording>.json: {"workflow_id": ..., "history": <history
+as tests/replay/histories/steps-carry/<recording>.json: {"workflow_id": ..., "history": <history
 JSON>}, its payloads sealed by the encryption codec under REPLAY_KEYRING (a key for these recordings
 only).
 
 Older sets stay, and replay, untouched: histories/pre-codec/ (recorded before the codec existed: the
 codec passes unmarked payloads through), histories/encrypted/ (before quiet hours: the workflow
-takes its pre-`quiet-hours-1` path for them) and histories/quiet-hours/ (one RECORD_JOURNEY_EVENT
-activity per journey event: the pre-`journey-events-in-step-1` path).
+takes its pre-`quiet-hours-1` path for them), histories/quiet-hours/ (one RECORD_JOURNEY_EVENT
+activity per journey event: the pre-`journey-events-in-step-1` path) and histories/events-in-step/
+(the entry's LOAD_CONTEXT and the end's RECORD_JOURNEY_EVENTS: the pre-
+`journey-context-and-exit-in-steps-1` path).
 
 Re-record after publishing a journey's new shape; never after changing JourneyWorkflow itself: the
 old histories are what prove a change of the interpreter is replay-safe (guard it with
@@ -58,7 +60,8 @@ HISTORIES_ROOT = Path(__file__).resolve().parent / "histories"
 PRE_CODEC_DIR = HISTORIES_ROOT / "pre-codec"  # issue 2, before the codec
 ENCRYPTED_DIR = HISTORIES_ROOT / "encrypted"  # issue 2, sealed; before quiet hours
 QUIET_HOURS_DIR = HISTORIES_ROOT / "quiet-hours"  # quiet hours; one activity per journey event
-HISTORIES_DIR = HISTORIES_ROOT / "events-in-step"  # the current interpreter: where recordings go
+EVENTS_IN_STEP_DIR = HISTORIES_ROOT / "events-in-step"  # the entry's load, the end's own record
+HISTORIES_DIR = HISTORIES_ROOT / "steps-carry"  # the current interpreter: where recordings go
 
 # Not a secret: it seals only these recordings, so that the replay test can open them.
 REPLAY_KEY = base64.b64decode("cmVwbGF5LWhpc3Rvcmllcy1rZXktMzItYnl0ZXMhISE=")

@@ -2,11 +2,13 @@
 
 A failure here means a change of the interpreter would break running journeys: guard the change
 with `workflow.patched(...)` instead of re-recording. Histories are made by
-`python -m tests.replay.record_histories` (see there). Four sets replay: those recorded before the
+`python -m tests.replay.record_histories` (see there). Five sets replay: those recorded before the
 codec (it must keep reading unmarked payloads), those sealed by it before quiet hours (the interpreter
 takes its pre-`quiet-hours-1` path for them), those with one activity per journey event (before
-`journey-events-in-step-1`), and the current ones, which include a send deferred by quiet hours, a
-send given up, and a journey using split `vars`, a conditional `exit_on` and `waited_event`.
+`journey-events-in-step-1`), those with the entry's own LOAD_CONTEXT and the end's own
+RECORD_JOURNEY_EVENTS (before `journey-context-and-exit-in-steps-1`), and the current ones, which
+include a send deferred by quiet hours, a send given up, and a journey using split `vars`, a
+conditional `exit_on` and `waited_event`.
 """
 
 from __future__ import annotations
@@ -32,9 +34,15 @@ from gridjourney.workflows.contracts import (
     JourneyState,
     SendMessageInput,
 )
-from gridjourney.workflows.journey import EVENTS_IN_STEP_PATCH, QUIET_HOURS_PATCH, JourneyWorkflow
+from gridjourney.workflows.journey import (
+    EVENTS_IN_STEP_PATCH,
+    QUIET_HOURS_PATCH,
+    STEPS_CARRY_PATCH,
+    JourneyWorkflow,
+)
 from tests.replay.record_histories import (
     ENCRYPTED_DIR,
+    EVENTS_IN_STEP_DIR,
     HISTORIES_DIR,
     JOURNEYS_DIR,
     PRE_CODEC_DIR,
@@ -45,11 +53,12 @@ from tests.replay.record_histories import (
 from tests.schedules.record_fire_history import RECORDED as SCHEDULE_FIRES
 
 CURRENT = sorted(HISTORIES_DIR.glob("*.json"))
+EVENTS_IN_STEP = sorted(EVENTS_IN_STEP_DIR.glob("*.json"))
 QUIET_HOURS = sorted(QUIET_HOURS_DIR.glob("*.json"))
 ENCRYPTED = sorted(ENCRYPTED_DIR.glob("*.json"))
 PRE_CODEC = sorted(PRE_CODEC_DIR.glob("*.json"))
-SEALED = CURRENT + QUIET_HOURS + ENCRYPTED
-HISTORIES = CURRENT + QUIET_HOURS + ENCRYPTED + PRE_CODEC
+SEALED = CURRENT + EVENTS_IN_STEP + QUIET_HOURS + ENCRYPTED
+HISTORIES = CURRENT + EVENTS_IN_STEP + QUIET_HOURS + ENCRYPTED + PRE_CODEC
 # Cohort-mode journeys since f8ab0a5 and b232cd2: their per-customer recordings cannot be made again, and
 # their last ones (histories/quiet-hours/) keep proving the per-customer interpreter replays them.
 PER_CUSTOMER_RECORDED_BEFORE_COHORT_MODE = {"dr_event", "outage_notice"}
@@ -137,7 +146,7 @@ def _activities(history: WorkflowHistory) -> list[str]:
 def test_the_older_sets_replay_the_path_from_before_quiet_hours() -> None:
     # Without the patch marker the replay takes the old path: these histories are what prove it unchanged.
     assert not any(_patched(load(path)) for path in ENCRYPTED + PRE_CODEC)
-    assert all(_patched(load(path)) for path in CURRENT + QUIET_HOURS)
+    assert all(_patched(load(path)) for path in CURRENT + EVENTS_IN_STEP + QUIET_HOURS)
 
 
 def test_the_current_set_records_journey_events_inside_the_steps_activities() -> None:
@@ -148,15 +157,40 @@ def test_the_current_set_records_journey_events_inside_the_steps_activities() ->
         history = load(path)
         assert not _patched(history, EVENTS_IN_STEP_PATCH)
         assert RECORD_JOURNEY_EVENT in _activities(history)
-    for path in CURRENT:
+    for path in CURRENT + EVENTS_IN_STEP:
         history = load(path)
         assert _patched(history, EVENTS_IN_STEP_PATCH)
         assert RECORD_JOURNEY_EVENT not in _activities(history)
     before = _activities(load(QUIET_HOURS_DIR / "usage_spike.json"))
-    after = _activities(load(HISTORIES_DIR / "usage_spike.json"))
+    after = _activities(load(EVENTS_IN_STEP_DIR / "usage_spike.json"))
     assert before.count(RECORD_JOURNEY_EVENT) == 4 and before.count(LOAD_CONTEXT) == 1
     # the last step's record before the run waits for its goal, then the exit's
     assert after == [LOAD_CONTEXT, SEND_MESSAGE, SEND_MESSAGE, RECORD_JOURNEY_EVENTS, RECORD_JOURNEY_EVENTS]
+
+
+def test_the_current_set_loads_the_entry_context_and_records_the_end_in_the_sends() -> None:
+    # Older sets load at entry and record the end on their own; in the current one a journey whose first
+    # step is a send loads the customer in that send, and a last send with no goal left records the end.
+    for path in EVENTS_IN_STEP + QUIET_HOURS + ENCRYPTED + PRE_CODEC:
+        history = load(path)
+        assert not _patched(history, STEPS_CARRY_PATCH)
+        assert _activities(history)[0] == LOAD_CONTEXT
+    carried = [path.stem for path in CURRENT if _activities(load(path))[0] == SEND_MESSAGE]
+    assert sorted(carried) == ["high_bill_alert", "high_bill_alert_deferred", "onboarding", "rate_coach"]
+    assert all(_patched(load(HISTORIES_DIR / f"{name}.json"), STEPS_CARRY_PATCH) for name in carried)
+    # rate_coach: offer (sms), details (email); its goal is observed after the steps
+    before = _activities(load(EVENTS_IN_STEP_DIR / "rate_coach.json"))
+    after = _activities(load(HISTORIES_DIR / "rate_coach.json"))
+    assert before == [LOAD_CONTEXT, SEND_MESSAGE, SEND_MESSAGE, RECORD_JOURNEY_EVENTS, RECORD_JOURNEY_EVENTS]
+    assert after == [SEND_MESSAGE, SEND_MESSAGE, RECORD_JOURNEY_EVENTS, RECORD_JOURNEY_EVENTS]
+    # high_bill_alert ends with its offer (a send, goal converted): the offer records the end
+    assert _activities(load(EVENTS_IN_STEP_DIR / "high_bill_alert.json"))[-2:] == [
+        SEND_MESSAGE,
+        RECORD_JOURNEY_EVENTS,
+    ]
+    assert _activities(load(HISTORIES_DIR / "high_bill_alert.json"))[-1] == SEND_MESSAGE
+    # usage_spike branches first: it reads the customer, so the entry loads it as before
+    assert _activities(load(HISTORIES_DIR / "usage_spike.json"))[0] == LOAD_CONTEXT
 
 
 def test_the_current_set_holds_a_deferral_and_a_give_up() -> None:

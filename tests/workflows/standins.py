@@ -41,6 +41,7 @@ from gridjourney.workflows.contracts import (
     SendMessageInput,
     SendOutcome,
     UpdateCustomerInput,
+    with_step_outcome,
 )
 from gridjourney.workflows.journey import JourneyWorkflow
 
@@ -92,7 +93,21 @@ class StandIns:
 
     @activity.defn(name=SEND_MESSAGE)
     async def send_message(self, request: SendMessageInput) -> SendOutcome:
+        """As activities/journey_activities.py's: the entry's context first when asked, the last step's
+        completion and the exit after a final outcome."""
         self._record(request.journey_events)
+        context = None
+        if request.with_context is not None:
+            context = await self.load_context(request.with_context)
+            if not context.exists:
+                return SendOutcome(status="suppressed", reason="unknown_customer", context=context)
+        outcome = await self._send(request)
+        if request.recorded_after and outcome.status != "deferred":
+            self._record(with_step_outcome(request.recorded_after, outcome.step_outcome))
+            outcome = outcome.model_copy(update={"recorded_after": True})
+        return outcome if context is None else outcome.model_copy(update={"context": context})
+
+    async def _send(self, request: SendMessageInput) -> SendOutcome:
         self.send_requests.append(request)
         if self.send_error is not None:
             raise ApplicationError(self.send_error, non_retryable=True)
