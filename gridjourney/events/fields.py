@@ -8,6 +8,7 @@ raises ValueError, which pydantic reports at the field's location.
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -140,6 +141,8 @@ def iana_time_zone(value: str) -> str:
 def json_value_problem(value: Any, *, json_only: bool = True, max_nodes: int = JSON_MAX_NODES) -> str | None:
     """Why a JSON value cannot be kept (naming the path inside it), or None. Iterative: no recursion.
     Without `json_only`, other Python values (datetimes, ...) pass: a payload model converts them."""
+    if type(value) is dict and len(value) < max_nodes and _flat_and_fit(value):
+        return None  # the common payload, settled without the walk (which also names what is wrong)
     nodes = 0
     # Each entry: the value, its level, and where it is as (parent's where, key or index): the path's
     # text is only written out for a value found wanting.
@@ -177,6 +180,31 @@ def json_value_problem(value: Any, *, json_only: bool = True, max_nodes: int = J
         elif json_only:
             return f"{_path(where)} is not a JSON value"
     return None
+
+
+def _flat_and_fit(value: dict[Any, Any]) -> bool:
+    """Whether `value` is one level of ASCII keys and plain values that json_value_problem would pass:
+    False sends it through the walk, which finds what (if anything) is wrong."""
+    for key, item in value.items():
+        if type(key) is not str or len(key) > JSON_MAX_KEY_LENGTH or not _plain_ascii(key):
+            return False
+        kind = type(item)
+        if kind is str:
+            if len(item) > JSON_MAX_STRING_LENGTH or not _plain_ascii(item):
+                return False
+        elif kind is float:
+            if not math.isfinite(item):
+                return False
+        elif kind is int:
+            if not -INT64_MAX <= item <= INT64_MAX:
+                return False
+        elif item is not None and kind is not bool:
+            return False
+    return True
+
+
+def _plain_ascii(text: str) -> bool:
+    return text.isascii() and "\x00" not in text
 
 
 _Where = tuple["_Where", str | int] | None

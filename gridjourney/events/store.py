@@ -251,9 +251,9 @@ class EventStore:
         ids = [row["event_id"] for row in rows]
         found = (await conn.execute(_KNOWN, {"event_ids": ids})).all()
         existing = {row.event_id: (row.position, row.fingerprint) for row in found}
-        results: dict[uuid.UUID, AppendResult] = {
-            event_id: AppendResult(event_id=event_id, position=position, duplicate=True)
-            for event_id, (position, _) in existing.items()
+        # (position, whether it was in the log before): each result is built once, at the end.
+        results: dict[uuid.UUID, tuple[int, bool]] = {
+            event_id: (position, True) for event_id, (position, _) in existing.items()
         }
         fresh: list[dict[str, object]] = []
         fingerprints: dict[uuid.UUID, object] = {}
@@ -267,22 +267,23 @@ class EventStore:
                 raise EventIdConflict(event_id, position)
             fingerprints.setdefault(event_id, row["fingerprint"])
             if event_id not in results:
-                results[event_id] = AppendResult(event_id=event_id, position=-1, duplicate=False)
+                results[event_id] = (-1, False)
                 fresh.append(row)
         if fresh:
             columns = {f"{name}s": [row[name] for row in fresh] for name in _COLUMNS}
             columns["payloads"] = [to_json(row["payload"]).decode() for row in fresh]
             inserted = (await conn.execute(_INSERT, columns)).all()
             for event_id, position in inserted:
-                results[event_id] = AppendResult(event_id=event_id, position=position, duplicate=False)
+                results[event_id] = (position, False)
         out: list[AppendResult] = []
         answered: set[uuid.UUID] = set()
         for row in rows:
             event_id = row["event_id"]
             assert isinstance(event_id, uuid.UUID)
-            result = results[event_id]
+            position, duplicate = results[event_id]
             # An event repeated inside one batch: the first copy wrote it, the later ones are duplicates.
-            out.append(result if event_id not in answered else result.model_copy(update={"duplicate": True}))
+            duplicate = duplicate or event_id in answered
+            out.append(AppendResult(event_id=event_id, position=position, duplicate=duplicate))
             answered.add(event_id)
         return out
 
