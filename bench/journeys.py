@@ -3,9 +3,12 @@
 Both run the same three activities (SMS, attribute update, email) for the same customers, on the
 same Temporal dev server, Postgres and SMS stand-in, one after the other in one run, under the
 sandboxed workflow runner production uses. The journey also loads the customer and records its own
-progress events (entered, three steps completed, exited): that is the price measured. Besides the
-wall-clock rates, the CPU each variant cost per journey is given by process (this process: workers,
-client and stand-in; the Temporal dev server; Postgres), which a shared machine does not distort.
+progress events (entered, three steps completed, exited), inside those three activities (the first
+send loads the customer, each activity appends the events before it, the last send the step's
+completion and the exit): that is the price measured. Besides the wall-clock rates, the CPU each
+variant cost per journey is given by process (this process: workers, client and stand-in; the
+Temporal dev server; Postgres), which a shared machine does not distort, and the shape of one
+journey's history (activities, workflow tasks, events), which nothing distorts.
 
     gridjourney bench journeys [--journeys 300]       (or: make bench)
 """
@@ -23,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
-from temporalio.client import Client, WorkflowHandle
+from temporalio.client import Client, WorkflowHandle, WorkflowHistory
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
@@ -183,6 +186,10 @@ async def _measure(
         await _wait_all(journey_handles)
         journey_seconds = time.perf_counter() - started
         after = cpu.sample()
+        shapes = {
+            "handwritten": history_shape(await handles[0].fetch_history()),
+            "journey": history_shape(await journey_handles[0].fetch_history()),
+        }
 
     count = len(customer_ids)
     return {
@@ -194,6 +201,17 @@ async def _measure(
         "journey_to_handwritten_ratio": round((count / journey_seconds) / (count / baseline_seconds), 3),
         **_cpu_per_journey("handwritten", between - before, count),
         **_cpu_per_journey("journey", after - between, count),
+        **{f"{variant}_{name}": n for variant, shape in shapes.items() for name, n in shape.items()},
+    }
+
+
+def history_shape(history: WorkflowHistory) -> dict[str, int]:
+    """What one run cost Temporal: activities scheduled, workflow tasks completed, history events."""
+    events = history.events
+    return {
+        "activities": sum(e.HasField("activity_task_scheduled_event_attributes") for e in events),
+        "workflow_tasks": sum(e.HasField("workflow_task_completed_event_attributes") for e in events),
+        "history_events": len(events),
     }
 
 
@@ -229,6 +247,13 @@ def main(argv: list[str] | None = None) -> None:
         )
         print(f"{label:<32}{cells}")
     print(f"CPU ratio (hand-written / journey): {figures['cpu_ratio']}")
+    print(f"{'one run':<32}{'activities':>12}{'wf tasks':>10}{'events':>10}")
+    for label, key in (("hand-written workflow", "handwritten"), ("journey interpreter", "journey")):
+        cells = "".join(
+            f"{figures[f'{key}_{name}']:>{width}}"
+            for name, width in (("activities", 12), ("workflow_tasks", 10), ("history_events", 10))
+        )
+        print(f"{label:<32}{cells}")
     print(
         f"SMS and email at the stand-ins: {figures['sms_received_by_standin']}, "
         f"{figures['email_received_by_standin']}   peak RSS: {figures['peak_rss_mb']} MB"
