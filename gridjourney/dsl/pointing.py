@@ -1,12 +1,13 @@
 """Pointing inside an expression: an error about one name of `when: "customer.segmnet == 'flat'"` is
-placed at that name (`segmnet`), not at the start of the expression, when the file has it on one line
-as written."""
+placed at that name (`segmnet`), not at the start of the expression, however the expression is written
+(quoted with escapes, over lines, as a block: dsl/scalar_source.py)."""
 
 from __future__ import annotations
 
 import re
 
 from gridjourney.dsl.loader import JourneyError, Path, Positions
+from gridjourney.dsl.scalar_source import value_places
 
 # What a problem of dsl/expressions.py names, and how that name appears in the expression ({} is the
 # name, escaped).
@@ -21,17 +22,18 @@ _CULPRITS = (
 
 
 def pointed_error(positions: Positions, path: Path, expr: str, message: str, hint: str) -> JourneyError:
-    """The error at the name `message` is about, inside `expr`; at the expression when that name or
-    the expression cannot be found as written on its line."""
+    """The error at the name `message` is about, inside `expr`; at the expression when that name
+    cannot be found in it, or the file's text there does not read as `expr`."""
     error = positions.error(path, message, hint)
     offset = _offset(expr.strip(), message)
-    if offset is None or not 0 < error.line <= len(positions.lines):
+    if offset is None:
         return error
-    line = positions.lines[error.line - 1]
-    start = line.find(expr.strip(), error.column - 1)
-    if start < 0 or start - (error.column - 1) > 1:  # not there as written (folded, escaped)
+    places = value_places(positions.lines, error.line, error.column, expr)
+    offset += len(expr) - len(expr.lstrip())
+    if places is None or offset >= len(places):
         return error
-    return JourneyError(error.file, error.line, start + offset + 1, message, hint)
+    line, column = places[offset]
+    return JourneyError(error.file, line + 1, column + 1, message, hint)
 
 
 def _offset(expr: str, message: str) -> int | None:
