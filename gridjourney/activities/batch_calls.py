@@ -3,8 +3,7 @@
 Each provider request (one SMS, one push, one SendGrid request of identical emails) moves its rows to
 `calling` just before it goes, and hands its answers to the recorder as soon as it has them. The
 requests waiting at the same moment share one ledger statement (`GroupCommit`), so this costs a
-statement per wave of requests, not per message; answers wait a few milliseconds for others to join
-their write (`RECORD_GATHER_SECONDS`). A kill at any moment thus leaves in doubt only the
+statement per wave of requests, not per message. A kill at any moment thus leaves in doubt only the
 requests in flight and the answers not yet recorded, never the chunk's rows still to be called
 (those stay `sending`, and a retry decides them afresh without a look-up).
 """
@@ -28,12 +27,6 @@ from gridjourney.projections.suppressions import suppression_added
 from gridjourney.workflows.contracts import SendOutcome
 
 Item = TypeVar("Item")
-# How long the answers' recorder lets answers gather before it writes them. Each write is a
-# transaction of five statements and a NOTIFY, whatever its size: answered one by one (about seven a
-# write at full speed) that was most of a message's recording. Longer would make fewer writes still,
-# but answers not yet written are in doubt after a kill (a push, which has no look-up, is then held
-# for an operator), and they are at most this much longer.
-RECORD_GATHER_SECONDS = 0.02
 
 
 @dataclass
@@ -53,20 +46,12 @@ Recorder = Callable[[CallResults], Awaitable[None]]
 
 class GroupCommit(Generic[Item]):
     """Callers hand in items and wait; whatever arrived while the last group was being written goes
-    in the next one, in one `write`. Each caller gets the write's answer (or its error).
+    in the next one, in one `write`. Each caller gets the write's answer (or its error)."""
 
-    `gather`: seconds the writer waits, once a group's first items are in, for more to join it (0:
-    it writes at once). A write costs about as much for one item as for dozens (a transaction, its
-    statements, a NOTIFY), so a short wait makes fewer, larger writes."""
-
-    def __init__(
-        self, write: Callable[[list[Item]], Awaitable[Collection[Item]]], *, gather: float = 0.0
-    ) -> None:
+    def __init__(self, write: Callable[[list[Item]], Awaitable[Collection[Item]]]) -> None:
         self._write = write
-        self._gather = gather
         self._waiting: list[tuple[list[Item], asyncio.Future[set[Item]]]] = []
         self._writer: asyncio.Task[None] | None = None
-        self.writes = 0  # writes made (groups), for tests and profiles
 
     async def __call__(self, items: Sequence[Item]) -> set[Item]:
         future: asyncio.Future[set[Item]] = asyncio.get_running_loop().create_future()
@@ -77,10 +62,7 @@ class GroupCommit(Generic[Item]):
 
     async def _drain(self) -> None:
         while self._waiting:
-            if self._gather > 0:
-                await asyncio.sleep(self._gather)
             group, self._waiting = self._waiting, []
-            self.writes += 1
             try:
                 written = set(await self._write([item for items, _ in group for item in items]))
             except BaseException as error:
@@ -114,7 +96,7 @@ async def call_providers(
 
     answers_by_index: dict[int, Answer] = {}
     mark_calling = GroupCommit[str](start)
-    recording = GroupCommit[int](write, gather=RECORD_GATHER_SECONDS)
+    recording = GroupCommit[int](write)
 
     async def starting(indexes: Sequence[int]) -> Collection[int]:
         wanted = [keys[i] for i in indexes]
