@@ -252,8 +252,10 @@ class CohortSending:
         async with self.engine.begin() as conn:
             done = await ledger.complete_many(conn, completions, token)
             recorded = [(r, o, e) for r, o, e in finished if r.idempotency_key in done]
-            await self.sending.store.append_in(conn, [event for _, _, events in recorded for event in events])
             await self._move(conn, request, [r.customer_id for r, _, _ in recorded], tally)
+            # Last: the append takes the event log's lock (events/store.py), held to the commit, which
+            # every worker's record waits for; the members' move is not done under it.
+            await self.sending.store.append_in(conn, [event for _, _, events in recorded for event in events])
         for _, outcome, _ in recorded:
             tally.count(outcome.status, 1)
         # taken over: the retry sees to it
