@@ -24,3 +24,9 @@ def test_latency_saves_its_percentiles(tmp_path: Path) -> None:
     cpu = figures["cpu_seconds"]
     assert set(cpu) == {"api", "workers_router_standin_and_load", "postgres", "temporal"}
     assert cpu["workers_router_standin_and_load"] > 0
+    assert figures["bench_process_cpu_seconds_by_thread"]["event_loop"] > 0
+    milestones = figures["milestones_ms_after_post"]
+    # each leg read back from the log and Temporal's histories, in the order a journey passes them
+    legs = [name for name in milestones if name in {"appended", "workflow_started", "sms_received"}]
+    assert legs == ["appended", "workflow_started", "sms_received"]
+    assert 0 < milestones["sms_received"]["p50"] <= milestones["sms_received"]["p90"]
