@@ -59,12 +59,12 @@ class JsonLines(logging.Formatter):
         return json.dumps(line, ensure_ascii=False)
 
 
-def temporal_telemetry(settings: Settings) -> TelemetryConfig:
+def temporal_telemetry(settings: Settings, *, export_metrics: bool = True) -> TelemetryConfig:
     """The SDK core's records through Python logging (and so through JsonLines); its metrics by its own
-    Prometheus exporter when settings.temporal_metrics_port is set."""
+    Prometheus exporter when settings.temporal_metrics_port is set and `export_metrics`."""
     forwarding = LogForwardingConfig(logger=logging.getLogger("temporalio.core"))
     metrics = None
-    if settings.temporal_metrics_port is not None:
+    if export_metrics and settings.temporal_metrics_port is not None:
         metrics = PrometheusConfig(
             bind_address=f"{settings.metrics_host}:{settings.temporal_metrics_port}",
             durations_as_seconds=True,
@@ -77,10 +77,10 @@ def temporal_telemetry(settings: Settings) -> TelemetryConfig:
     )
 
 
-def _configure_temporal_runtime(settings: Settings) -> None:
+def _configure_temporal_runtime(settings: Settings, *, export_metrics: bool) -> None:
     """Only possible before the first Temporal client of the process exists, which is when the commands
     configure logging."""
-    telemetry = temporal_telemetry(settings)
+    telemetry = temporal_telemetry(settings, export_metrics=export_metrics)
     try:
         Runtime.set_default(Runtime(telemetry=telemetry), error_if_already_set=True)
     except RuntimeError:
@@ -89,10 +89,11 @@ def _configure_temporal_runtime(settings: Settings) -> None:
         )
 
 
-def configure_logging(level: int = logging.INFO) -> None:
+def configure_logging(level: int = logging.INFO, *, temporal_metrics: bool = True) -> None:
     """JSON lines on stderr for the whole process (replaces any earlier configuration), tracing when an
     OTLP endpoint is configured, and the Temporal runtime. Every command calls it first.
-    GRIDJOURNEY_LOG_LEVEL, when set, overrides the command's `level`."""
+    GRIDJOURNEY_LOG_LEVEL, when set, overrides the command's `level`. `temporal_metrics=False` leaves
+    out the SDK's Prometheus exporter: the API's worker processes would all bind its one port."""
     settings = get_settings()
     configured = settings.log_level
     handler = logging.StreamHandler()
@@ -100,4 +101,4 @@ def configure_logging(level: int = logging.INFO) -> None:
     logging.basicConfig(level=configured.upper() if configured else level, handlers=[handler], force=True)
     logging.captureWarnings(True)
     configure_tracing(settings)
-    _configure_temporal_runtime(settings)
+    _configure_temporal_runtime(settings, export_metrics=temporal_metrics)

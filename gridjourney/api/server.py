@@ -106,7 +106,9 @@ async def serve_until_cancelled(server: uvicorn.Server, sockets: list[socket.soc
 def app_from_environment() -> FastAPI:
     """The API of one worker process (`uvicorn --factory`), from the settings and servers that
     `gridjourney api` reads: GRIDJOURNEY_DATABASE_URL, GRIDJOURNEY_TEMPORAL_ADDRESS and the rest."""
-    configure_logging(logging.INFO)  # a spawned worker starts without the parent's logging
+    # A spawned worker starts without the parent's logging. The SDK's metrics exporter is left out:
+    # every worker process would bind the same port, and the API's Temporal client does little.
+    configure_logging(logging.INFO, temporal_metrics=False)
     settings = get_settings()
     address = settings.temporal_address or f"127.0.0.1:{settings.temporal_port}"
     app = create_app(
