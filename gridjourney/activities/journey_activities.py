@@ -128,6 +128,7 @@ class JourneyActivities:
             raise ApplicationError(str(error), type="InvalidEvent", non_retryable=True) from error
         except CustomerErased as error:
             raise _erased(error) from error
+        await self._record_carried(request.recorded_after)
 
     @activity.defn(name=SCORE_CUSTOMER)
     async def score_customer(self, request: ScoreCustomerInput) -> ScoreOutcome:

@@ -271,6 +271,10 @@ class UpdateCustomerInput(Contract):
         default_factory=list,
         description="The run's journey events not yet recorded: appended (idempotently) before the work.",
     )
+    recorded_after: list[RecordJourneyEventInput] = Field(
+        default_factory=list,
+        description="The last step's journey.step_completed and journey.exited, appended after the update.",
+    )
 
 
 class ScoreCustomerInput(Contract):

@@ -27,9 +27,9 @@ Decisions worth knowing (the module is the reference for them):
   send (not held out) and nothing else is queued yet (patch `journey-context-and-exit-in-steps-1`):
   nothing reads it before then. The send activity loads it first; an unknown customer sends nothing
   and exits "unknown_customer", as the entry load would have.
-- Under the same patch the last step's send, when no goal is left to observe, appends the step's
-  journey.step_completed and the journey.exited itself after a final outcome: a plain journey runs
-  one activity per step and nothing else. Their ids are taken before the send; when the send fails
+- Under the same patch the last step's send or update, when no goal is left to observe, appends the
+  step's journey.step_completed and the journey.exited itself after a final outcome: a plain journey
+  runs one activity per step and nothing else. Their ids are taken before the send; when the send fails
   for good the run records both under new ids. (A run cancelled while that send completes may thus
   log both its completion and its cancellation.)
 - Quiet hours (patch `quiet-hours-1`): a send step passes its own `sending_hours` and may be
@@ -175,7 +175,7 @@ class JourneyWorkflow:
         self._wanted = wanted_facts(input.journey.definition)  # what its had() and in_journey() read
         self._scores: dict[str, ScoreOutcome] = {}  # refreshed by score steps, laid over loaded contexts
         self._entry_context_on_send = False  # the first send loads the context (STEPS_CARRY_PATCH)
-        self._end_recorded = False  # the last send appended the step's completion and the exit
+        self._end_recorded = False  # the last step's activity appended its completion and the exit
         # A run continued mid-wait keeps the deadline it had.
         resume = input.resume
         self._resumed_wait = (
@@ -326,7 +326,7 @@ class JourneyWorkflow:
         if isinstance(step, ScoreStep):
             return await self._score(step), following
         if isinstance(step, UpdateStep):
-            return await self._update(step), following
+            return await self._update(step, last=following is None), following
         return None, None  # EndStep
 
     async def _send(self, step: SendStep, last: bool) -> str:
@@ -448,7 +448,7 @@ class JourneyWorkflow:
             return "event", following if spec.on_event is None else target(spec.on_event)
         return "timeout", following if spec.on_timeout is None else target(spec.on_timeout)
 
-    async def _update(self, step: UpdateStep) -> str:
+    async def _update(self, step: UpdateStep, last: bool) -> str:
         spec = step.update
         namespace = await self._step_namespace()
         value: Any = spec.value
@@ -465,8 +465,11 @@ class JourneyWorkflow:
             occurred_at=workflow.now(),
             journey_events=list(self._unrecorded),
         )
+        if last:  # its ids after the update's own, as the run would record them
+            request.recorded_after = self._end_events(step.id, "update", "updated")
         await self._bookkeeping(UPDATE_CUSTOMER, request)
         self._appended(request.journey_events)
+        self._end_recorded = bool(request.recorded_after)
         namespace["customer"][spec.attribute] = value  # later conditions see the new value
         return "updated"
 
@@ -613,15 +616,23 @@ class JourneyWorkflow:
             carried["with_context"] = context_request(
                 self._wanted, self._customer_id, self._input.trigger, workflow.now()
             )
-        goal_left = self._journey.definition.goal is not None and not self._state.converted
-        if last and not goal_left and self._events_in_step() and workflow.patched(STEPS_CARRY_PATCH):
-            carried["recorded_after"] = [
-                self._journey_event(
-                    "journey.step_completed", step_id=step.id, kind="send", outcome=None, next_step=None
-                ),
-                self._journey_event("journey.exited", reason="completed"),
-            ]
+        if last:
+            carried["recorded_after"] = self._end_events(step.id, "send", None)
         return carried
+
+    def _end_events(self, step_id: str, kind: str, outcome: str | None) -> list[RecordJourneyEventInput]:
+        """The last step's journey.step_completed and the journey.exited, for its activity to append
+        after its work (STEPS_CARRY_PATCH); none when a goal is left to observe after the steps. A
+        send's outcome is None here: the activity fills it in."""
+        goal_left = self._journey.definition.goal is not None and not self._state.converted
+        if goal_left or not self._events_in_step() or not workflow.patched(STEPS_CARRY_PATCH):
+            return []
+        return [
+            self._journey_event(
+                "journey.step_completed", step_id=step_id, kind=kind, outcome=outcome, next_step=None
+            ),
+            self._journey_event("journey.exited", reason="completed"),
+        ]
 
     async def _step_namespace(self) -> dict[str, Any]:
         if self._customer is None:

@@ -110,6 +110,32 @@ async def test_events_a_step_carries_are_appended_before_its_work_and_once_when_
     ]
 
 
+async def test_the_last_update_appends_the_end_after_its_own_event_and_once(
+    engine: AsyncEngine, activities: JourneyActivities
+) -> None:
+    first, second = (uuid.uuid5(uuid.NAMESPACE_URL, f"journey:onboarding:c1:once#{n}") for n in (1, 2))
+    exited = entered(second)
+    exited.type, exited.payload = "journey.exited", {**exited.payload, "reason": "completed"}
+    del exited.payload["holdout"]
+    update = UpdateCustomerInput(
+        event_id=str(uuid.uuid4()),
+        customer_id="c1",
+        attribute="onboarded",
+        value=True,
+        occurred_at=datetime(2026, 11, 23, 9, 0, tzinfo=UTC),
+        journey_events=[entered(first)],
+        recorded_after=[exited],
+    )
+    await activities.update_customer(update)
+    await activities.update_customer(update)  # a retried attempt
+    events = await EventStore(engine).read_customer("c1")
+    assert [(event.event_id, event.type) for event in events] == [
+        (first, "journey.entered"),
+        (uuid.UUID(update.event_id), "customer.updated"),
+        (second, "journey.exited"),
+    ]
+
+
 async def test_a_carried_event_the_schema_refuses_fails_the_step_without_retry(
     activities: JourneyActivities,
 ) -> None:

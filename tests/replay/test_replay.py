@@ -31,6 +31,7 @@ from gridjourney.workflows.contracts import (
     RECORD_JOURNEY_EVENTS,
     RECORD_SEND_GIVEN_UP,
     SEND_MESSAGE,
+    UPDATE_CUSTOMER,
     JourneyState,
     SendMessageInput,
 )
@@ -189,6 +190,9 @@ def test_the_current_set_loads_the_entry_context_and_records_the_end_in_the_send
         RECORD_JOURNEY_EVENTS,
     ]
     assert _activities(load(HISTORIES_DIR / "high_bill_alert.json"))[-1] == SEND_MESSAGE
+    # onboarding ends with an update (its goal converted): the update records the end
+    assert _activities(load(EVENTS_IN_STEP_DIR / "onboarding.json"))[-1] == RECORD_JOURNEY_EVENTS
+    assert _activities(load(HISTORIES_DIR / "onboarding.json"))[-1] == UPDATE_CUSTOMER
     # usage_spike branches first: it reads the customer, so the entry loads it as before
     assert _activities(load(HISTORIES_DIR / "usage_spike.json"))[0] == LOAD_CONTEXT
 

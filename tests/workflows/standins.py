@@ -138,6 +138,7 @@ class StandIns:
             request.customer_id, CustomerContext(customer_id=request.customer_id)
         )
         context.attributes[request.attribute] = request.value
+        self._record(request.recorded_after)
 
     @activity.defn(name=SCORE_CUSTOMER)
     async def score_customer(self, request: ScoreCustomerInput) -> ScoreOutcome:

@@ -174,3 +174,25 @@ async def test_a_last_send_deferred_overnight_records_the_end_when_it_goes(
     ]
     assert standins.of_type("journey.exited")[0].occurred_at >= standins.quiet_until
     assert await activities(handle) == [SEND_MESSAGE, SEND_MESSAGE]
+
+
+async def test_a_last_update_records_the_end_after_its_own_event(
+    env: WorkflowEnvironment, standins: StandIns
+) -> None:
+    journey = compiled(
+        THREE_STEPS.replace("  - id: email\n    send: {channels: [email], template: welcome}\n", "")
+    )
+    handle = await start(env, journey)
+    final = await finish(env, handle)
+
+    assert final.status == "completed"
+    assert await activities(handle) == [SEND_MESSAGE, UPDATE_CUSTOMER]
+    [update] = standins.updates
+    assert [(r.type, r.payload.get("outcome")) for r in update.recorded_after] == [
+        ("journey.step_completed", "updated"),
+        ("journey.exited", None),
+    ]
+    # the ids the run would have given them itself: the update's own event first
+    ids = [update.event_id, *(r.event_id for r in standins.records)]
+    assert len(set(ids)) == len(ids) == 5
+    assert [r.type for r in standins.records][-2:] == ["journey.step_completed", "journey.exited"]
