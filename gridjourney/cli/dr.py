@@ -167,7 +167,9 @@ def report_command(
         _print_event(reports[0])
     else:
         _print_summary(reports, pooled_report(datas))
-    if plot is not None:
+    if plot is not None and all(data.window.empty for data in datas):
+        console.print(f"no reads cover the event window: {plot} not written")
+    elif plot is not None:
         plot_event(datas, plot)
         console.print(f"plot written to {plot}")
     console.print(f"({time.monotonic() - began:.1f} s)")

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gridjourney.dr import queries
 from gridjourney.dr.like_days import LikeDayRule
-from gridjourney.dr.performance import empty_window, full_hours, window_hours
+from gridjourney.dr.performance import empty_hours, empty_window, full_hours, window_hours
 from gridjourney.dr.report import EventData
 from gridjourney.metering.dr_baseline import MAX_LOOKBACK_DAYS
 from gridjourney.metering.holidays import US
@@ -121,4 +121,4 @@ async def load_full_hours(
         ids = customer_ids[offset : offset + group]
         reads = await load_reads(engine, customer_ids=ids, start=start, end=end)
         parts.append(full_hours(reads, {customer_id: time_zones[customer_id] for customer_id in ids}))
-    return pd.concat(parts, ignore_index=True) if parts else full_hours(pd.DataFrame(), {})
+    return pd.concat(parts, ignore_index=True) if parts else empty_hours()

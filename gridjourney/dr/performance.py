@@ -51,9 +51,24 @@ class MemberPerformance:
 def full_hours(reads: pd.DataFrame, time_zones: Mapping[str, str]) -> pd.DataFrame:
     """kWh per member and local clock hour, keeping only hours whose reads cover the whole hour."""
     if reads.empty:
-        return pd.DataFrame(columns=["customer_id", "date", "hour", "kwh", "seconds"])
+        return empty_hours()
     hourly = hourly_kwh(reads, time_zone=dict(time_zones))
     return hourly[hourly["seconds"] >= HOUR_SECONDS]
+
+
+def empty_hours() -> pd.DataFrame:
+    """The frame of `full_hours` without reads, typed as one with reads: it is concatenated with
+    others (dr/gather.py loads a group of members at a time), and an untyped `date` column would turn
+    the joined column to objects."""
+    return pd.DataFrame(
+        {
+            "customer_id": pd.Series(dtype=object),
+            "date": pd.Series(dtype="datetime64[ns]"),
+            "hour": pd.Series(dtype="int64"),
+            "kwh": pd.Series(dtype="float64"),
+            "seconds": pd.Series(dtype="int64"),
+        }
+    )
 
 
 def window_hours(
@@ -67,7 +82,7 @@ def window_hours(
     """customer_id, hour_start (UTC), baseline_kwh, actual_kwh for every event hour of every member
     whose reads cover the window (`hourly` from `full_hours`), like days chosen by `rule`. Members
     without figures are absent."""
-    if hourly.empty:  # no reads at all (its `date` column is not even a datetime then)
+    if hourly.empty:
         return empty_window()
     frames: list[pd.DataFrame] = []
     zones = pd.Series(time_zones, dtype=object)

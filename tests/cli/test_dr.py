@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -59,3 +60,15 @@ async def test_import_lcl_then_report_on_a_slice_of_the_real_homes(database_url:
     )
     assert code == 0, out
     assert "all 2 events" in out and "(3 treated, 3 holdout, 0 on each side" in out
+
+
+async def test_the_plot_of_an_event_without_reads_is_one_line_not_an_empty_picture(
+    engine: AsyncEngine, database_url: str, tmp_path: Path
+) -> None:
+    trial = build_trial(treated=3, holdout=3)
+    await store_trial(engine, replace(trial, reads=trial.reads.iloc[0:0]))
+    plot = tmp_path / "ev-1.png"
+    code, out = await gridjourney_in_process(database_url, "dr", "report", "ev-1", "--plot", str(plot))
+    assert code == 0, out
+    assert f"no reads cover the event window: {plot} not written" in out
+    assert not plot.exists()
