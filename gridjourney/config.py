@@ -5,15 +5,42 @@ Unset `database_url` / `temporal_address` mean "use the embedded stack" (see dev
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 from functools import lru_cache
 from pathlib import Path
+from typing import Annotated, Any
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import BeforeValidator, Field, SecretStr, TypeAdapter, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from gridjourney.dsl.durations import DURATION_PATTERN, parse_duration
 from gridjourney.metering.holidays import US, check_calendar
 from gridjourney.weather.stations import SIMULATOR_STATIONS, check_stations
+
+DURATION_FORMS = "seconds (60), a number and a unit (10s, 30m, 2h, 7d, 1d12h) or ISO 8601 (PT10S)"
+_SECONDS = re.compile(r"\d+(\.\d+)?")
+_PYDANTIC_DURATION = TypeAdapter(timedelta)  # ISO 8601 and pydantic's other forms ([-][DD]HH:MM:SS)
+
+
+def _setting_duration(value: Any) -> timedelta:
+    """A duration as an operator writes it in the environment: the journey language's units
+    (dsl/durations.py), plain seconds, or ISO 8601; one reason naming the forms otherwise."""
+    try:
+        if isinstance(value, str) and _SECONDS.fullmatch(value.strip()):
+            duration = timedelta(seconds=float(value))
+        elif isinstance(value, str) and re.fullmatch(DURATION_PATTERN, value.strip()):
+            duration = parse_duration(value)
+        else:
+            duration = _PYDANTIC_DURATION.validate_python(value)
+    except (ValueError, ValidationError, OverflowError):
+        raise ValueError(f"not a duration; write {DURATION_FORMS}") from None
+    if duration < timedelta(0):
+        raise ValueError(f"a duration cannot be negative; write {DURATION_FORMS}")
+    return duration
+
+
+SettingDuration = Annotated[timedelta, BeforeValidator(_setting_duration)]
 
 
 class Settings(BaseSettings):
@@ -71,14 +98,14 @@ class Settings(BaseSettings):
         None,
         description="Web Push VAPID private key (base64url raw P-256). Unset: generated once under `home`.",
     )
-    webhook_max_age: timedelta = Field(
+    webhook_max_age: SettingDuration = Field(
         timedelta(minutes=10), description="Signed webhook requests older than this are refused as replays."
     )
-    send_claim_lease: timedelta = Field(
+    send_claim_lease: SettingDuration = Field(
         timedelta(seconds=60),
         description="How long a claimed send is presumed in flight without a heartbeat renewing it.",
     )
-    send_look_up_after: timedelta = Field(
+    send_look_up_after: SettingDuration = Field(
         timedelta(seconds=30),
         description=(
             "How long a send whose provider call may have succeeded (a timeout, a dropped "
@@ -104,10 +131,10 @@ class Settings(BaseSettings):
     locales: list[str] = Field(
         ["en", "es"], description="Message languages a customer may have (templates exist for each)."
     )
-    occurred_at_max_future: timedelta = Field(
+    occurred_at_max_future: SettingDuration = Field(
         timedelta(days=1), description="How far ahead of now an event's occurred_at may lie."
     )
-    occurred_at_max_past: timedelta = Field(
+    occurred_at_max_past: SettingDuration = Field(
         timedelta(days=3650), description="How far back an event's occurred_at may lie."
     )
 
@@ -232,7 +259,7 @@ class Settings(BaseSettings):
         return check_stations(value)
 
     # --- power outages (gridjourney/incidents) -----------------------------------------------------
-    outage_dedup_window: timedelta = Field(
+    outage_dedup_window: SettingDuration = Field(
         timedelta(minutes=30),
         description="Incidents on the same transformer or feeder detected within this are one incident.",
     )
@@ -244,7 +271,7 @@ class Settings(BaseSettings):
         "Unset: no VEN.",
     )
     ven_name: str = Field("gridjourney", description="This VEN's name at the VTN.")
-    ven_poll_interval: timedelta = Field(
+    ven_poll_interval: SettingDuration = Field(
         timedelta(seconds=10), description="How often the VEN polls the VTN."
     )
     ven_cert: Path | None = Field(

@@ -26,6 +26,7 @@ def _gridjourney(env: dict[str, str], *args: str) -> subprocess.CompletedProcess
     [
         ("GRIDJOURNEY_COHORT_BATCH_SIZE", "0", "greater than or equal to 1"),
         ("GRIDJOURNEY_HOLIDAY_CALENDAR", "XX", "no holiday calendar 'XX'"),
+        ("GRIDJOURNEY_VEN_POLL_INTERVAL", "10x", "not a duration; write seconds (60), a number and a unit"),
     ],
 )
 def test_a_bad_setting_is_one_line_without_a_traceback(variable: str, value: str, reason: str) -> None:
@@ -38,7 +39,8 @@ def test_a_bad_setting_is_one_line_without_a_traceback(variable: str, value: str
 
 
 def test_good_settings_run_the_command() -> None:
-    result = _gridjourney({}, "policy", "validate")
+    durations = {"GRIDJOURNEY_VEN_POLL_INTERVAL": "60", "GRIDJOURNEY_OUTAGE_DEDUP_WINDOW": "30m"}
+    result = _gridjourney({**durations, "GRIDJOURNEY_SEND_CLAIM_LEASE": "PT90S"}, "policy", "validate")
     assert result.returncode == 0, result.stderr
 
 
