@@ -1,8 +1,8 @@
 """The outages projection: outage.detected, outage.etr_updated and outage.restored into `outages`.
 
 Deduplication: an incident whose places overlap those of an open incident detected within
-`settings.outage_dedup_window` (a premise, transformer or feeder in common, or a premise of one on a
-transformer or feeder of the other: `queries.duplicated_incident`, the one copy of the rule) is the
+`settings.outage_dedup_window` (a premise, transformer or feeder in common, or a customer both reach,
+as a transformer on a feeder that is out: `queries.duplicated_incident`, the one copy of the rule) is the
 same incident. It keeps its own row, and its `canonical_incident_id` is that incident's: the router
 keys the cohort run by it, so one run notifies both. The incidents sharing a canonical id are one
 incident from then on: an ETR or a restoration of any of them applies to all of them that are still

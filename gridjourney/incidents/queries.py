@@ -99,41 +99,36 @@ async def duplicated_incident(
     window: timedelta,
 ) -> str | None:
     """The canonical id of the earliest open incident detected within `window` of `detected_at` whose
-    places overlap these: a premise, transformer or feeder in common, or a premise of one on a
-    transformer or feeder the other names (a customer's premise_id with their transformer_id or
-    feeder_id, as the customers projection knows them). None when there is none.
+    places overlap these: a premise, transformer or feeder named by both, or a customer (as the
+    customers projection knows their premise, transformer and feeder) that both reach. So a
+    transformer on a feeder already out joins the feeder's incident, and a feeder incident joins the
+    open incident of a transformer or premise on it. None when there is none.
+
+    Why containment both ways: the router keys the outage cohort run by the canonical id
+    (router/cohorts.py), and a later report of the same incident joins the running run, which adds
+    only the customers who are not members yet. So each premise is told "detected" once per
+    incident, a wider report reaches the customers the first did not, and no premise hears of one
+    fault twice; an ETR or restoration of any of them then applies to all (incidents/projection.py).
 
     The rule is symmetric, so two reports of one outage are one incident whichever arrives first."""
     if not (premise_ids or transformer_ids or feeder_ids):
         return None
     premises, transformers, feeders = list(premise_ids), list(transformer_ids), list(feeder_ids)
-    # a premise the earlier incident names, supplied through a transformer or feeder named here
-    its_premise_on_ours = (
-        select(customers.c.premise_id)
-        .where(
-            customers.c.premise_id == any_(outages.c.premise_ids),
-            or_(customers.c.transformer_id.in_(transformers), customers.c.feeder_id.in_(feeders)),
-        )
-        .exists()
+    reached_here = or_(
+        customers.c.premise_id.in_(premises),
+        customers.c.transformer_id.in_(transformers),
+        customers.c.feeder_id.in_(feeders),
     )
-    # a premise named here, supplied through a transformer or feeder the earlier incident names
-    our_premise_on_its = (
-        select(customers.c.premise_id)
-        .where(
-            customers.c.premise_id.in_(premises),
-            or_(
-                customers.c.transformer_id == any_(outages.c.transformer_ids),
-                customers.c.feeder_id == any_(outages.c.feeder_ids),
-            ),
-        )
-        .exists()
+    reached_there = or_(
+        customers.c.premise_id == any_(outages.c.premise_ids),
+        customers.c.transformer_id == any_(outages.c.transformer_ids),
+        customers.c.feeder_id == any_(outages.c.feeder_ids),
     )
     same_place = or_(
         outages.c.premise_ids.overlap(premises),
         outages.c.transformer_ids.overlap(transformers),
         outages.c.feeder_ids.overlap(feeders),
-        its_premise_on_ours,
-        our_premise_on_its,
+        select(customers.c.customer_id).where(reached_here, reached_there).exists(),
     )
     query = (
         select(outages.c.canonical_incident_id)

@@ -240,3 +240,49 @@ async def test_folding_the_outages_again_changes_nothing(engine: AsyncEngine) ->
         await apply_events(conn, batch)
 
     assert await dump(engine) == before
+
+
+async def test_a_transformer_on_a_feeder_out_and_a_feeder_over_a_transformer_out_are_one_incident(
+    engine: AsyncEngine,
+) -> None:
+    await project(
+        engine,
+        customer("c-1", "P-1", "T-1-1", "F-1"),
+        customer("c-2", "P-2", "T-1-2", "F-1"),
+        customer("c-3", "P-3", "T-2-1", "F-2"),
+        customer("c-4", "P-4", "T-3-1", "F-3"),
+        # the feeder first, then a transformer on it
+        outage("outage.detected", "inc-a", 0, feeder_ids=["F-1"]),
+        outage("outage.detected", "inc-b", 1, transformer_ids=["T-1-1"]),
+        # a transformer first, then the feeder over it
+        outage("outage.detected", "inc-c", 2, transformer_ids=["T-2-1"]),
+        outage("outage.detected", "inc-d", 3, feeder_ids=["F-2", "F-9"]),
+        # a transformer on another feeder is not contained in either
+        outage("outage.detected", "inc-e", 4, transformer_ids=["T-3-1"]),
+        # a transformer nobody is known on: by name only
+        outage("outage.detected", "inc-f", 5, transformer_ids=["T-7"]),
+    )
+
+    assert [await canonical(engine, i) for i in ("inc-a", "inc-b", "inc-c", "inc-d", "inc-e", "inc-f")] == [
+        "inc-a",
+        "inc-a",
+        "inc-c",
+        "inc-c",
+        "inc-e",
+        "inc-f",
+    ]
+
+
+async def test_restoring_the_feeder_incident_ends_the_transformer_incident_on_it(engine: AsyncEngine) -> None:
+    restored_at = (BASE_TIME + timedelta(hours=1)).isoformat()
+    await project(
+        engine,
+        customer("c-1", "P-1", "T-1-1", "F-1"),
+        customer("c-2", "P-2", "T-1-2", "F-1"),
+        outage("outage.detected", "inc-a", 0, feeder_ids=["F-1"]),
+        outage("outage.detected", "inc-b", 1, transformer_ids=["T-1-1"]),
+        outage("outage.restored", "inc-a", 2, feeder_ids=["F-1"], restored_at=restored_at),
+    )
+
+    for incident_id in ("inc-a", "inc-b"):
+        assert (await incident(engine, incident_id)).restored_at == BASE_TIME + timedelta(hours=1)
