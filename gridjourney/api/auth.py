@@ -226,6 +226,24 @@ async def active_key(engine: AsyncEngine, key_id: str) -> ActiveKey | None:
     return ActiveKey(principal, row.secret_hash, expires_at, bool(row.stale))
 
 
+async def expired_at(engine: AsyncEngine, raw_key: str) -> datetime | None:
+    """When the key expired, if it is one of ours, unrevoked, past its expiry and its secret matches;
+    else None. Only a caller holding the whole key learns it: a guessed key id learns nothing."""
+    parsed = parse_key(raw_key)
+    if parsed is None:
+        return None
+    key_id, secret = parsed
+    query = select(api_keys.c.secret_hash, api_keys.c.expires_at).where(
+        api_keys.c.key_id == key_id, api_keys.c.revoked_at.is_(None), api_keys.c.expires_at <= func.now()
+    )
+    async with engine.connect() as conn:
+        row = (await conn.execute(query)).first()
+    if row is None or not hmac.compare_digest(row.secret_hash, hash_secret(key_id, secret)):
+        return None
+    expired: datetime = row.expires_at
+    return expired
+
+
 async def note_use(engine: AsyncEngine, key_id: str) -> None:
     async with engine.begin() as conn:
         noted = update(api_keys).where(api_keys.c.key_id == key_id).values(last_used_at=func.now())

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from datetime import UTC
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -12,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client
 from temporalio.converter import DataConverter
 
-from gridjourney.api.auth import Principal
+from gridjourney.api.auth import Principal, expired_at
 from gridjourney.api.key_cache import KeyCache
 from gridjourney.api.middleware import rate_limited
 from gridjourney.api.problems import ApiProblem, FieldError, unavailable
@@ -101,6 +102,12 @@ async def _authenticated(request: Request, raw: str | None) -> Principal:
     keys: KeyCache = request.app.state.key_cache
     principal = await keys.authenticate(raw)
     if principal is None:
+        expired = await expired_at(keys.engine, raw)
+        if expired is not None:  # told only to a caller holding the whole key (api/auth.py expired_at)
+            raise _unauthorized(
+                f"the API key expired at {expired.astimezone(UTC):%Y-%m-%d %H:%M} UTC (create another: "
+                "gridjourney keys create)"
+            )
         raise _unauthorized(
             "the API key is unknown, revoked or malformed (create one: gridjourney keys create)"
         )

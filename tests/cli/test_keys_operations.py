@@ -5,11 +5,17 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import httpx
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from gridjourney.api.auth import authenticate, create_key
+from gridjourney.api.app import create_app
+from gridjourney.api.auth import authenticate, create_key, revoke_key
+from gridjourney.api.deps import lazy_temporal_client
+from gridjourney.config import Settings
+from gridjourney.temporal import data_converter
 from tests.cli.in_process import gridjourney_in_process
 
 GRIDJOURNEY = Path(sys.executable).parent / "gridjourney"
@@ -69,3 +75,25 @@ async def test_a_name_the_key_table_cannot_hold_is_a_usage_error(database_url: s
         code, output = await _gridjourney(database_url, "keys", "create", "--name", name, "--scope", "admin")
         assert code == 2, output
         assert "Invalid value for --name" in output and "Traceback" not in output
+
+
+async def test_an_expired_key_is_told_expired_only_to_its_holder(engine: AsyncEngine, tmp_path: Path) -> None:
+    expired = datetime.now(UTC) - timedelta(hours=1)
+    key_id, key = await create_key(engine, "billing", ["events:write"], expires_at=expired)
+    revoked_id, revoked = await create_key(engine, "old", ["events:write"], expires_at=expired)
+    await revoke_key(engine, revoked_id)
+    settings = Settings(home=tmp_path / "home", api_key_cache_seconds=0)
+    app = create_app(
+        settings, engine, lazy_temporal_client("127.0.0.1:1", "default", data_converter(settings))
+    )
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://api.test") as http:
+
+        async def detail(raw: str) -> str:
+            answer = await http.get("/v1/journeys", headers={"Authorization": f"Bearer {raw}"})
+            assert answer.status_code == 401, answer.text
+            return str(answer.json()["detail"])
+
+        assert f"the API key expired at {expired:%Y-%m-%d %H:%M} UTC" in await detail(key)
+        # Without the secret, the key id of an expired key reads as any unknown key: nothing is told.
+        for guess in (f"gj_{key_id}_wrong-secret", revoked, "gj_nosuchkey_secret"):
+            assert "unknown, revoked or malformed" in await detail(guess)
