@@ -67,7 +67,7 @@ async def gather_facts(
             since = min((run.started_at for run in runs), default=event.start)
             until = max([event.end, *(run.finished_at for run in runs if run.finished_at)])
             expected = [run.expected_kw for run in runs if run.expected_kw is not None]
-            subject = runs[0].subject if runs else {}
+            subject = runs[0].subject if runs else {}  # the run with the most members
             rules.append(await queries.like_day_rule(conn, event_id, subject, default_calendar))
             datas.append(
                 EventData(

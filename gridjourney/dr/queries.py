@@ -67,6 +67,7 @@ class RunView:
     target_kw: float | None
     expected_kw: float | None
     subject: dict[str, Any]
+    members: int
 
 
 @dataclass(frozen=True)
@@ -166,12 +167,24 @@ async def run_subject(conn: AsyncConnection, run_id: str) -> dict[str, Any]:
 
 
 async def runs_of_event(conn: AsyncConnection, dr_event_id: str) -> list[RunView]:
-    """The cohort runs the event started (one per DR journey)."""
+    """The cohort runs the event started (one per DR journey), the one with the most members first
+    (then the earliest started, then by id): the run whose subject the report reads. A live router
+    may also have started the shipped dr_event journey on an imported event, with no members and
+    without the imported run's like-day terms; the order of run ids must not choose it."""
     c = cohort_runs.c
     rows = await conn.execute(
-        select(c.run_id, c.journey_id, c.started_at, c.finished_at, c.target_kw, c.expected_kw, c.subject)
+        select(
+            c.run_id,
+            c.journey_id,
+            c.started_at,
+            c.finished_at,
+            c.target_kw,
+            c.expected_kw,
+            c.subject,
+            c.members,
+        )
         .where(c.cohort_key == dr_event_id)
-        .order_by(c.run_id)
+        .order_by(c.members.desc(), c.started_at, c.run_id)
     )
     return [RunView(**row._mapping) for row in rows]
 

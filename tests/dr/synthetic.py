@@ -7,6 +7,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -82,6 +83,7 @@ async def store_trial(
     run_id: str = "cohort:dr_event:ev-1",
     dr_event_id: str = "ev-1",
     expected_kw: float = 10.0,
+    subject: dict[str, Any] | None = None,
 ) -> None:
     """The event in the log, the reads in the metering store and the run with its members (the treated
     homes step `perf`, track `t`, in segments by parity)."""
@@ -120,7 +122,7 @@ async def store_trial(
             conn,
             {
                 "run_id": run_id,
-                "journey_id": "dr_event",
+                "journey_id": run_id.split(":")[1],  # cohort:{journey}:{key}
                 "version": 1,
                 "cohort_key": dr_event_id,
                 "trigger_event_id": uuid.uuid5(uuid.NAMESPACE_URL, f"test-dr/{dr_event_id}"),
@@ -128,6 +130,7 @@ async def store_trial(
                 "members": len(members),
                 "holdout": len(trial.holdout),
                 "expected_kw": expected_kw,
+                "subject": subject or {},
                 "started_at": EVENT_START - timedelta(days=1),
             },
             members,
