@@ -11,10 +11,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gridjourney.dr import queries
 from gridjourney.dr.gather import customers_per_read_load, gather, gather_facts
-from gridjourney.dr.lcl import ENGLAND
 from gridjourney.dr.like_days import HOLIDAY_CALENDAR, NOT_LIKE_DAYS
 from gridjourney.dr.report import build_report
 from gridjourney.metering.dr_baseline import MAX_LOOKBACK_DAYS
+from gridjourney.metering.holidays import ENGLAND
 from tests.dr.synthetic import EVENT_END, EVENT_START, Trial, build_trial, store_trial
 
 
