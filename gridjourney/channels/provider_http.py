@@ -15,11 +15,12 @@ from gridjourney.observability.provider_calls import provider_trace_config
 NO_SESSION_TIMEOUT = aiohttp.ClientTimeout()  # total, connect, sock_read, sock_connect: all None
 
 
-def provider_session() -> aiohttp.ClientSession:
-    """A session for provider calls whose deadline the caller sets (inside a running event loop)."""
+def provider_session(provider: str) -> aiohttp.ClientSession:
+    """A session for calls to `provider` (the metrics' label: twilio, webpush) whose deadline the
+    caller sets (inside a running event loop)."""
     # the trace config measures each call's latency (and traces it when tracing is on)
     return aiohttp.ClientSession(
         timeout=NO_SESSION_TIMEOUT,
         cookie_jar=aiohttp.DummyCookieJar(),
-        trace_configs=[provider_trace_config()],
+        trace_configs=[provider_trace_config(provider)],
     )

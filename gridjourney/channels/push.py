@@ -269,7 +269,7 @@ class WebPushSender:
     def _session(self) -> aiohttp.ClientSession:
         # Created lazily inside the running event loop: aiohttp sessions belong to one loop.
         if self._http is None or self._http.closed:
-            self._http = provider_session()
+            self._http = provider_session(PROVIDER)
         return self._http
 
     async def _push(self, subscription: PushSubscription, data: str, message: OutgoingMessage) -> _Delivery:

@@ -89,7 +89,7 @@ class _TwilioTransport(AsyncTwilioHttpClient):  # type: ignore[misc]  # twilio h
     def __init__(self, *, timeout: float, logger: logging.Logger) -> None:
         # Twilio's own session (pool_connections) would be a default aiohttp one: ours instead.
         super().__init__(pool_connections=False, timeout=timeout, logger=logger)
-        self.session = provider_session()
+        self.session = provider_session("twilio")
         self._authorization: tuple[tuple[str, str], str] | None = None
 
     async def request(

@@ -47,7 +47,7 @@ MESSAGES = Counter(
 )
 PROVIDER_CALL_SECONDS = Histogram(
     "gridjourney_provider_call_seconds",
-    "Provider HTTP calls (Twilio, SendGrid, Web Push), by provider host and outcome.",
+    "Provider HTTP calls (Twilio, SendGrid, Web Push), by provider (twilio, sendgrid, webpush) and outcome.",
     ["provider", "outcome"],
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
 )

@@ -19,12 +19,6 @@ from gridjourney.observability import tracing
 from gridjourney.observability.metrics import PROVIDER_CALL_SECONDS
 
 
-def _provider(url: object) -> str:
-    host = getattr(url, "host", None) or "unknown"
-    port = getattr(url, "explicit_port", None)
-    return f"{host}:{port}" if port else str(host)
-
-
 async def _start(
     _: aiohttp.ClientSession, context: SimpleNamespace, params: aiohttp.TraceRequestStartParams
 ) -> None:
@@ -38,8 +32,8 @@ async def _start(
         )
 
 
-def _finish(context: SimpleNamespace, url: object, outcome: str, status: int | None) -> None:
-    PROVIDER_CALL_SECONDS.labels(_provider(url), outcome).observe(time.perf_counter() - context.started)
+def _finish(context: SimpleNamespace, provider: str, outcome: str, status: int | None) -> None:
+    PROVIDER_CALL_SECONDS.labels(provider, outcome).observe(time.perf_counter() - context.started)
     span: trace.Span | None = context.span
     if span is not None:
         if status is not None:
@@ -53,13 +47,13 @@ async def _end(
     _: aiohttp.ClientSession, context: SimpleNamespace, params: aiohttp.TraceRequestEndParams
 ) -> None:
     status = params.response.status
-    _finish(context, params.url, f"{status // 100}xx", status)
+    _finish(context, context.provider, f"{status // 100}xx", status)
 
 
 async def _error(
     _: aiohttp.ClientSession, context: SimpleNamespace, params: aiohttp.TraceRequestExceptionParams
 ) -> None:
-    _finish(context, params.url, "error", None)
+    _finish(context, context.provider, "error", None)
 
 
 @contextlib.contextmanager
@@ -68,19 +62,26 @@ def observed_call(provider: str, name: str) -> Iterator[None]:
     context = SimpleNamespace(started=time.perf_counter(), span=None)
     if tracing.enabled():
         context.span = trace.get_tracer(__name__).start_span(name, kind=SpanKind.CLIENT)
-    url = SimpleNamespace(host=provider, explicit_port=None)
     try:
         yield
     except BaseException as error:
         status = getattr(error, "status_code", None)
         code = status if isinstance(status, int) else None
-        _finish(context, url, f"{code // 100}xx" if code else "error", code)
+        _finish(context, provider, f"{code // 100}xx" if code else "error", code)
         raise
-    _finish(context, url, "2xx", None)
+    _finish(context, provider, "2xx", None)
 
 
-def provider_trace_config() -> aiohttp.TraceConfig:
-    config = aiohttp.TraceConfig()
+def provider_trace_config(provider: str) -> aiohttp.TraceConfig:
+    """Hooks that measure each call of a session to `provider` (twilio, webpush): the label is the
+    provider's name, never the host (a push service's hosts are as many as the browsers' vendors, and
+    a stand-in's host:port differs from the real one's)."""
+
+    class ProviderCall(SimpleNamespace):  # the context aiohttp makes for each call of the session
+        def __init__(self, trace_request_ctx: object = None) -> None:
+            super().__init__(trace_request_ctx=trace_request_ctx, provider=provider)
+
+    config = aiohttp.TraceConfig(trace_config_ctx_factory=ProviderCall)
     config.on_request_start.append(_start)
     config.on_request_end.append(_end)
     config.on_request_exception.append(_error)

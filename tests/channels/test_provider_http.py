@@ -38,7 +38,7 @@ async def provider() -> AsyncIterator[str]:
 
 
 async def test_a_cookie_the_provider_sets_is_not_sent_back(provider: str) -> None:
-    async with provider_session() as session:
+    async with provider_session("twilio") as session:
         for _ in range(2):
             async with session.get(f"{provider}/cookie") as answer:
                 assert await answer.text() == "no cookie"
@@ -46,7 +46,7 @@ async def test_a_cookie_the_provider_sets_is_not_sent_back(provider: str) -> Non
 
 
 async def test_the_callers_deadline_is_the_only_one(provider: str) -> None:
-    async with provider_session() as session:
+    async with provider_session("twilio") as session:
         assert session.timeout.total is None and session.timeout.sock_connect is None
         with pytest.raises(TimeoutError):
             async with asyncio.timeout(0.05):
