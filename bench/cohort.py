@@ -101,6 +101,7 @@ def _print_throughput(figures: dict[str, Any]) -> None:
     print(f"cohort CPU seconds: {c['cpu_seconds']}; ms per message: {c['cpu_ms_per_message']}")
     print(f"Postgres per message (projections included): {c['postgres_per_message']}")
     print(f"  rows [inserted, updated, updated in place] by table: {c['postgres_table_writes_per_message']}")
+    print(f"  rows [read by seq scans, fetched by index] by table: {c['postgres_table_reads_per_message']}")
     print(
         f"goals: 100,000 in <= {GOAL_SECONDS_PER_100K:.0f} s (>= {GOAL_MSG_PER_SECOND:.0f} msg/s): "
         f"{c['messages_per_second']} msg/s, {scaled:.1f} s per 100,000 -> "

@@ -152,7 +152,7 @@ async def _per_customer_path(bench: Bench, population: Population, journey: Any)
 async def _cohort_path(bench: Bench, population: Population, workers: list[SendWorker]) -> dict[str, Any]:
     cpu_before = _cpu_seconds(bench, workers)
     postgres_before = await bench.postgres_activity()
-    tables_before = await bench.table_writes()
+    tables_before = await bench.table_rows()
     before = await bench.standins.receipts()
     run_id, appended_at = await bench.schedule_dr_event(population.program)
     state = await bench.finished(run_id)
@@ -191,12 +191,14 @@ async def _cohort_path(bench: Bench, population: Population, workers: list[SendW
     tables = {
         name: [
             round((n - b) * per_message, 2)
-            for n, b in zip(counts, tables_before.get(name, (0, 0, 0)), strict=True)
+            for n, b in zip(counts, tables_before.get(name, (0,) * len(counts)), strict=True)
         ]
-        for name, counts in (await bench.table_writes()).items()
+        for name, counts in (await bench.table_rows()).items()
     }
-    # by table: rows inserted, updated, updated in place (HOT), per message
-    figures["postgres_table_writes_per_message"] = {n: c for n, c in tables.items() if any(c)}
+    # by table, per message: rows inserted, updated, updated in place (HOT); rows read by sequential
+    # scans and fetched through indexes
+    figures["postgres_table_writes_per_message"] = {n: c[:3] for n, c in tables.items() if any(c[:3])}
+    figures["postgres_table_reads_per_message"] = {n: c[3:] for n, c in tables.items() if any(c[3:])}
     return figures
 
 

@@ -197,15 +197,17 @@ class Bench:
         names = ("transactions", "rows_inserted", "rows_updated", "rows_deleted", "wal_records", "wal_bytes")
         return dict(zip(names, (int(v) for v in row), strict=True))
 
-    async def table_writes(self) -> dict[str, tuple[int, int, int]]:
-        """Rows inserted, updated and updated in place (HOT: no index entry written) so far, by table."""
+    async def table_rows(self) -> dict[str, tuple[int, ...]]:
+        """By table so far: rows inserted, updated, updated in place (HOT: no index entry written), read
+        by sequential scans and fetched through indexes (a plan that reads more than the statement's
+        own rows shows there: unanalyzed, a batch's member move read the whole track)."""
         query = text(
-            "SELECT relname, n_tup_ins, n_tup_upd, n_tup_hot_upd FROM pg_stat_user_tables "
-            "WHERE n_tup_ins + n_tup_upd > 0"
+            "SELECT relname, n_tup_ins, n_tup_upd, n_tup_hot_upd, seq_tup_read, coalesce(idx_tup_fetch, 0) "
+            "FROM pg_stat_user_tables WHERE n_tup_ins + n_tup_upd > 0"
         )
         async with self.engine.connect() as conn:
             await conn.execute(text("SELECT pg_stat_force_next_flush()"))
-            return {name: (int(i), int(u), int(h)) for name, i, u, h in await conn.execute(query)}
+            return {name: tuple(int(n) for n in counts) for name, *counts in await conn.execute(query)}
 
     def postgres_pid(self) -> int | None:
         """The postmaster's pid (the first line of its data directory's postmaster.pid)."""
