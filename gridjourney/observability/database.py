@@ -1,6 +1,8 @@
 """Gauges read from Postgres when Prometheus scrapes: subscription lag, dead letters, ledger rows in
-doubt. `DatabaseGauges.refresh` reads them (async, before the exposition is rendered); the collector
-then yields that snapshot, so a subscription that disappears leaves no stale series behind."""
+doubt; and the cohort runs' members entered and exited (counters: the cohort path writes no
+journey.entered per member, so observability/metrics.py cannot count them as it appends).
+`DatabaseGauges.refresh` reads them (async, before the exposition is rendered); the collector then
+yields that snapshot, so a subscription that disappears leaves no stale series behind."""
 
 from __future__ import annotations
 
@@ -8,7 +10,7 @@ import logging
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -28,6 +30,8 @@ class DatabaseGauges(Collector):
     engine: AsyncEngine
     subscriptions: list[SubscriptionStatus] = field(default_factory=list)
     in_doubt: dict[str, int] = field(default_factory=dict)
+    cohort_entered: dict[tuple[str, bool], int] = field(default_factory=dict)
+    cohort_exited: dict[str, int] = field(default_factory=dict)
     up: bool = False
 
     async def refresh(self) -> None:
@@ -37,12 +41,14 @@ class DatabaseGauges(Collector):
             async with self.engine.connect() as conn:
                 self.subscriptions = await subscription_statuses(conn, EXPECTED_SUBSCRIPTIONS)
                 self.in_doubt = await queries.ledger_rows_in_doubt(conn)
+                self.cohort_entered, self.cohort_exited = await queries.cohort_members(conn)
             self.up = True
         except Exception as error:  # any failure means the same here: no figures this scrape
             log.warning("metrics: the database cannot be read (%s)", describe(error))
             self.subscriptions, self.in_doubt, self.up = [], {}, False
+            self.cohort_entered, self.cohort_exited = {}, {}
 
-    def collect(self) -> Iterator[GaugeMetricFamily]:
+    def collect(self) -> Iterator[Metric]:
         up = GaugeMetricFamily("gridjourney_database_up", "1 when the last scrape could read Postgres.")
         up.add_metric([], 1.0 if self.up else 0.0)
         yield up
@@ -73,3 +79,21 @@ class DatabaseGauges(Collector):
         for ledger_status, count in self.in_doubt.items():
             doubt.add_metric([ledger_status], count)
         yield from (positions, seconds, dead, doubt)
+        yield from self._cohort_members()
+
+    def _cohort_members(self) -> Iterator[Metric]:
+        entered = CounterMetricFamily(
+            "gridjourney_cohort_members_entered",
+            "Members cohort runs took in (dr_event, outage_notice, ...), by journey and holdout.",
+            labels=["journey", "holdout"],
+        )
+        for (journey, holdout), count in sorted(self.cohort_entered.items()):
+            entered.add_metric([journey, "true" if holdout else "false"], count)
+        exited = CounterMetricFamily(
+            "gridjourney_cohort_members_exited",
+            "Members of cohort runs that are over (completed, exited, failed), by journey.",
+            labels=["journey"],
+        )
+        for journey, count in sorted(self.cohort_exited.items()):
+            exited.add_metric([journey], count)
+        yield from (entered, exited)

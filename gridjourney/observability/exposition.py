@@ -29,6 +29,7 @@ class SendRateLimits(Collector):
     """The configured provider send rates, so that alerts can compare the send rate with its ceiling."""
 
     def __init__(self, settings: Settings) -> None:
+        self.task_queue = settings.send_task_queue
         self.limits = {
             "all": settings.send_rate_per_second,
             "sms": settings.sms_rate_per_second,
@@ -40,12 +41,13 @@ class SendRateLimits(Collector):
         family = GaugeMetricFamily(
             "gridjourney_send_rate_limit_per_second",
             "Configured provider calls per second across all send workers (channel `all`: the send "
-            "queue's limit; sms/email/push: a channel's own, when set).",
-            labels=["channel"],
+            "queue's limit; sms/email/push: a channel's own, when set). `task_queue`: the send task "
+            "queue, to divide its activity dispatch rate (Temporal's metrics) by the limit.",
+            labels=["channel", "task_queue"],
         )
         for channel, limit in self.limits.items():
             if limit is not None:
-                family.add_metric([channel], limit)
+                family.add_metric([channel, self.task_queue], limit)
         yield family
 
 

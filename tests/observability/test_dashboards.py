@@ -20,8 +20,10 @@ from temporalio.client import Client
 from temporalio.runtime import Runtime
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
+from typer.testing import CliRunner
 
 from gridjourney.api.app import create_app
+from gridjourney.cli import app
 from gridjourney.config import Settings
 from gridjourney.logs import temporal_telemetry
 
@@ -117,3 +119,57 @@ async def test_temporal_queries_name_metrics_the_sdk_runtime_exports(
     queried = _queried("temporal_")
     assert queried, "the dashboard shows none of Temporal's metrics"
     assert queried <= exported, sorted(queried - exported)
+
+
+def _rule(name: str) -> dict[str, Any]:
+    [rule] = [rule for group in ALERTS["groups"] for rule in group["rules"] if rule["alert"] == name]
+    return dict(rule)
+
+
+def test_every_command_an_alert_names_exists() -> None:
+    named = {
+        tuple(words.split())
+        for group in ALERTS["groups"]
+        for rule in group["rules"]
+        for words in re.findall(
+            r"gridjourney((?: [a-z][a-z-]+)+)", rule["annotations"].get("description", "")
+        )
+    }
+    assert ("subscriptions", "status") in {words[:2] for words in named}
+    for words in named:
+        # the command and its subcommand (what follows may be its arguments)
+        result = CliRunner().invoke(app, [*words[:2], "--help"])
+        assert result.exit_code == 0, (words, result.output)
+
+
+def test_provider_errors_are_5xx_and_transport_errors_not_a_push_subscription_gone() -> None:
+    expr = _rule("ProviderErrorRate")["expr"]
+    numerator = expr.split("/")[0]
+    [(operator, pattern)] = re.findall(r'outcome(=~|!=|=)"([^"]*)"', numerator)
+    matched = {
+        outcome
+        for outcome in ("2xx", "3xx", "4xx", "5xx", "error")
+        if (re.fullmatch(pattern, outcome) is not None) == (operator != "!=")
+    }
+    assert matched == {"5xx", "error"}
+
+
+async def test_the_send_rate_alert_divides_the_send_queues_dispatch_rate_by_its_limit(
+    engine: AsyncEngine, tmp_path: Path
+) -> None:
+    expr = _rule("SendRateSaturated")["expr"]
+    assert "gridjourney_messages_total" not in expr  # cohort batches and SendGrid calls carry many
+    assert "temporal_activity_schedule_to_start_latency_count" in expr and "on (task_queue)" in expr
+    settings = Settings(home=tmp_path, send_task_queue="sends-here")
+
+    async def no_temporal() -> Client:
+        raise ConnectionError("not needed")
+
+    app_ = create_app(settings, engine, no_temporal)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app_), base_url="http://api.test") as http:
+        text = (await http.get("/metrics")).text
+    [family] = [
+        f for f in text_string_to_metric_families(text) if f.name == "gridjourney_send_rate_limit_per_second"
+    ]
+    limits = {sample.labels["channel"]: sample.labels["task_queue"] for sample in family.samples}
+    assert limits["all"] == "sends-here"  # the label the alert joins on, as Temporal labels the queue

@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from gridjourney.api.app import create_app
 from gridjourney.api.auth import create_key
 from gridjourney.config import Settings
-from gridjourney.db.tables import send_ledger
+from gridjourney.db.tables import cohort_runs, send_ledger
 from gridjourney.events import dead_letters
 from gridjourney.events.models import engine_event
 from gridjourney.events.store import EventStore
@@ -144,3 +144,29 @@ async def test_lag_dead_letters_and_rows_in_doubt_are_read_from_the_database(
     assert value(text, "gridjourney_subscription_lag_seconds", subscription="router") >= 0
     assert value(text, "gridjourney_dead_letters", subscription="projections") == 1
     assert value(text, "gridjourney_ledger_rows_in_doubt", status="ambiguous") == 1
+
+
+async def test_cohort_runs_members_are_counted_as_entered_and_exited(
+    engine: AsyncEngine, http: httpx.AsyncClient
+) -> None:
+    def run(key: str, status: str, members: int, holdout: int) -> dict[str, Any]:
+        return {
+            "run_id": f"cohort:{JOURNEY}:{key}",
+            "journey_id": JOURNEY,
+            "version": 1,
+            "cohort_key": key,
+            "trigger_event_id": uuid.uuid4(),
+            "status": status,
+            "members": members,
+            "holdout": holdout,
+        }
+
+    async with engine.begin() as conn:
+        await conn.execute(
+            insert(cohort_runs).values([run("a", "running", 10, 2), run("b", "completed", 5, 1)])
+        )
+    text = await _scrape(http)
+    entered = "gridjourney_cohort_members_entered_total"
+    assert value(text, entered, journey=JOURNEY, holdout="false") == 8 + 4
+    assert value(text, entered, journey=JOURNEY, holdout="true") == 2 + 1
+    assert value(text, "gridjourney_cohort_members_exited_total", journey=JOURNEY) == 5
