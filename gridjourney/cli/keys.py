@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gridjourney.api.auth import (
     SCOPES,
+    ApiKeyInfo,
     create_key,
     list_keys,
     revoke_key,
@@ -54,9 +55,9 @@ def create(
         float | None,
         typer.Option(
             "--expires-in-days",
-            min=0.0,
             max=36_500.0,
-            help="The key stops working after this (at most 100 years).",
+            help="The key stops working after this many days, fractions allowed (0.5: 12 hours); more "
+            "than 0, at most 100 years.",
         ),
     ] = None,
     rate: Annotated[
@@ -77,6 +78,11 @@ def create(
         validate_rate(rate)
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="--rate") from None
+    if expires_in_days is not None and not expires_in_days > 0:  # 0 would make a key dead on arrival
+        raise typer.BadParameter(
+            f"{expires_in_days:g} is not more than 0 days (leave it out for a key that never expires)",
+            param_hint="--expires-in-days",
+        )
     expires_at = None if expires_in_days is None else datetime.now(UTC) + timedelta(days=expires_in_days)
     key_id, key = _run(
         lambda engine: create_key(engine, name, scope, expires_at=expires_at, rate_per_second=rate)
@@ -94,30 +100,47 @@ def _when(moment: datetime | None) -> str:
     return moment.strftime("%Y-%m-%d %H:%M") if moment else ""  # a space to fold at
 
 
+def _ends(info: ApiKeyInfo, now: datetime) -> str:
+    """When the key stops (stopped) working, and why: a revocation wins over an expiry."""
+    if info.revoked_at is not None:
+        return f"revoked {_when(info.revoked_at)}"
+    if info.expires_at is not None:
+        return f"{'expired' if info.expires_at <= now else 'expires'} {_when(info.expires_at)}"
+    return ""
+
+
 @keys_app.command("list")
 def list_() -> None:
-    """List keys (never their secrets)."""
+    """List keys (never their secrets), with each one's rate of event writes."""
     keys = _run(list_keys)
-    table = Table(box=box.SIMPLE_HEAD)
-    # The key id is what `keys revoke` takes: whole on one line at any width (80 columns included);
-    # the other columns give way, a scope never split inside.
-    table.add_column("key id", no_wrap=True, min_width=max((len(info.key_id) for info in keys), default=0))
+    if not keys:
+        console.print("no API keys yet: gridjourney keys create --name NAME --scope SCOPE")
+        return
+    # Fixed widths but the name's, one space between columns and none at the edges, so that rich never
+    # drops a column: at 80 columns the dates fold (date, then time) and the name takes what is left.
+    # The key id is what `keys revoke` takes: whole on one line at any width; a scope is never split.
+    key_width = max(len(info.key_id) for info in keys)
+    scopes_width = max(len(scope) for scope in SCOPES)
+    rates = ["default" if info.rate_per_second is None else f"{info.rate_per_second:g}" for info in keys]
+    rate_width = max(len(rate) for rate in rates)
+    left = console.width - key_width - scopes_width - rate_width - 7  # 7 separators
+    wide = left - (16 + 16 + 24) >= 12  # the dates on one line and a name of 12 or more
+    table = Table(box=box.SIMPLE_HEAD, padding=0, show_edge=False)
+    table.add_column("key id", no_wrap=True, width=key_width)
     table.add_column("name", overflow="fold", ratio=1)
-    table.add_column("scopes", min_width=max(len(scope) for scope in SCOPES))
-    # Dates fold onto a second line in a narrow terminal (date, then time), never cut short.
-    for moment in ("created", "last used", "expires", "revoked"):
-        table.add_column(moment, overflow="fold", min_width=10)
-    for info in keys:
-        table.add_row(
-            info.key_id,
-            info.name,
-            " ".join(info.scopes),
-            _when(info.created_at),
-            _when(info.last_used_at),
-            _when(info.expires_at),
-            _when(info.revoked_at),
-        )
-    console.print(table if keys else "no API keys yet: gridjourney keys create --name NAME --scope SCOPE")
+    table.add_column("scopes", width=scopes_width)
+    for moment, width in (("created", 16), ("last used", 16), ("ends", 24)):
+        table.add_column(moment, overflow="fold", width=width if wide else 10)
+    table.add_column("rate/s", justify="right", no_wrap=True, width=rate_width)
+    now = datetime.now(UTC)
+    for info, rate in zip(keys, rates, strict=True):
+        row = (_when(info.created_at), _when(info.last_used_at), _ends(info, now), rate)
+        table.add_row(info.key_id, info.name, " ".join(info.scopes), *row)
+    console.print(table)
+    default = get_settings().api_key_rate_per_second
+    console.print("rate/s: a key's event writes per second, per API process")
+    shown = "(unset: no limit)" if default is None else f"{default:g}"
+    console.print(f"default: GRIDJOURNEY_API_KEY_RATE_PER_SECOND={shown}")
 
 
 @keys_app.command("rotate")
@@ -139,7 +162,7 @@ def rotate(
         console.print(f"no active key {key_id!r}", style="red")
         raise typer.Exit(1)
     new_id, key = rotated
-    ends = f"in {grace_minutes:g} minutes" if grace_minutes else "now"
+    ends = f"in {grace_minutes:g} minute{'' if grace_minutes == 1 else 's'}" if grace_minutes else "now"
     console.print(f"rotated {key_id} to [bold]{new_id}[/]; the old key stops {ends}")
     _print_once(key)
 

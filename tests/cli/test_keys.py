@@ -19,6 +19,7 @@ async def test_list_shows_whole_key_ids_at_80_columns(engine: AsyncEngine, datab
     created = [
         await create_key(engine, "billing-integration-production-east-region", every_scope),
         await create_key(engine, "operator", ["admin"]),
+        await create_key(engine, "meter-feed", ["events:write"], rate_per_second=2.5),
     ]
     await revoke_key(engine, created[1][0])
     env = {**os.environ, "COLUMNS": "80", "GRIDJOURNEY_DATABASE_URL": database_url}
@@ -34,3 +35,10 @@ async def test_list_shows_whole_key_ids_at_80_columns(engine: AsyncEngine, datab
         assert any(key_id in line.split() for line in lines), listed
     assert all(any(scope in line.split() for line in lines) for scope in every_scope), listed
     assert "…" not in listed
+    header = next(line for line in lines if "key id" in line)
+    assert "rate/s" in header.split(), listed
+    [rated] = [line for line in lines if created[2][0] in line.split()]
+    assert rated.split()[-1] == "2.5", listed
+    [operator] = [line for line in lines if created[1][0] in line.split()]
+    assert operator.split()[-1] == "default" and "revoked" in operator.split(), listed
+    assert "default: GRIDJOURNEY_API_KEY_RATE_PER_SECOND=1000" in lines, listed

@@ -49,10 +49,11 @@ async def test_rotate_prints_a_working_successor_and_list_shows_last_use(
     code, out = await _gridjourney(database_url, "keys", "list")
     assert code == 0, out
     header = next(line for line in out.splitlines() if "key id" in line)
-    assert "last used" in header and "expires" in header
+    assert "last used" in header and "ends" in header
     [old_line] = [line for line in out.splitlines() if key_id in line]
     # created, last used and (the grace period's) expiry: three timestamps on the old key's line
     assert old_line.count(":") >= 3, out
+    assert "expires 20" in old_line, out
 
     code, out = await _gridjourney(database_url, "keys", "rotate", "nope")
     assert code == 1 and "no active key" in out
@@ -97,3 +98,26 @@ async def test_an_expired_key_is_told_expired_only_to_its_holder(engine: AsyncEn
         # Without the secret, the key id of an expired key reads as any unknown key: nothing is told.
         for guess in (f"gj_{key_id}_wrong-secret", revoked, "gj_nosuchkey_secret"):
             assert "unknown, revoked or malformed" in await detail(guess)
+
+
+async def test_a_key_cannot_be_created_already_expired(database_url: str) -> None:
+    for days in ("0", "-1"):
+        args = ("keys", "create", "--name", "x", "--scope", "admin", "--expires-in-days", days)
+        code, output = await gridjourney_in_process(database_url, *args)
+        assert code == 2, output
+        assert "Invalid value for --expires-in-days" in output and "not more than 0 days" in output
+    code, output = await gridjourney_in_process(database_url, "keys", "list")
+    assert "no API keys yet" in output, output  # nothing was created
+    code, output = await gridjourney_in_process(
+        database_url, "keys", "create", "--name", "x", "--scope", "admin", "--expires-in-days", "0.5"
+    )
+    assert code == 0, output
+
+
+async def test_rotate_says_one_minute_in_the_singular(engine: AsyncEngine, database_url: str) -> None:
+    for grace, said in (("1", "stops in 1 minute\n"), ("2", "stops in 2 minutes\n")):
+        key_id, _ = await create_key(engine, "billing", ["events:write"])
+        code, output = await gridjourney_in_process(
+            database_url, "keys", "rotate", key_id, "--grace-minutes", grace
+        )
+        assert code == 0 and said in output, output
