@@ -1,7 +1,8 @@
 """Latency of the per-customer path: `POST /v1/events` → the SMS at the provider stand-in, at a fixed
 rate (20 events/s for 60 s by default), for a journey whose first step sends an SMS.
 
-    gridjourney bench latency [--rate 20] [--seconds 60] [--profile latency.prof]
+    gridjourney bench latency [--rate 20] [--seconds 60]
+    .venv/bin/python -m bench.latency [--rate 20] [--seconds 60] [--profile latency.prof]
 
 The API runs as its own process (uvicorn, as production runs it); the Temporal workers, the
 projections and the router run in this process (gridjourney/stack.py WorkerSide) beside the Twilio
@@ -9,6 +10,10 @@ stand-in, on a Temporal dev server and an embedded Postgres. Each trigger goes t
 (the SMS cap is never reached), created and given SMS consent through the API before the clock starts.
 The load is open: each POST leaves at its scheduled moment whatever the answers before it took.
 Latency is the stand-in's receive time minus the moment the POST was sent.
+
+Where the time goes: CPU per SMS by process, this process's CPU by thread, and each leg of the path
+read back after the run for a sample of the triggers (bench/latency_stages.py); `--profile` saves a
+cProfile of the event loop's thread while posting.
 """
 
 from __future__ import annotations
@@ -39,7 +44,7 @@ from temporalio.testing import WorkflowEnvironment
 from bench.api_process import ApiProcess
 from bench.cohort_seed import all_day_policy
 from bench.ingest import Cpu, own_cpu_seconds, percentile_ms, postgres, tree_cpu_seconds
-from bench.latency_stages import stages, thread_cpu_seconds
+from bench.latency_stages import appended_per_sms, log_head, stages, thread_cpu_seconds
 from bench.saving import save, stamped
 from gridjourney.api.auth import create_key
 from gridjourney.channels.twilio_standin import TwilioStandIn
@@ -217,6 +222,7 @@ async def run(rate: float, seconds: float, profile: Path | None = None) -> dict[
                         temporal=lambda: tree_cpu_seconds(temporal_pid) if temporal_pid else 0.0,
                     )
                     threads_before = thread_cpu_seconds()
+                    head_before = await log_head(engine)
                     # the event loop's thread only (router, activities, stand-in, load): its own CPU time
                     profiler = cProfile.Profile(time.thread_time) if profile else None
                     if profiler is not None:
@@ -239,6 +245,7 @@ async def run(rate: float, seconds: float, profile: Path | None = None) -> dict[
                         received_at,
                         {phone(n): customer_id(n) for n in range(count)},
                     )
+                    appended = await appended_per_sms(engine, head_before, len(received_at))
             finally:
                 stop.set()
                 await running
@@ -262,6 +269,7 @@ async def run(rate: float, seconds: float, profile: Path | None = None) -> dict[
         },
         "bench_process_cpu_seconds_by_thread": threads,
         "milestones_ms_after_post": milestones,
+        "events_appended_per_sms": appended,
     }
 
 
@@ -314,6 +322,8 @@ def report(figures: dict[str, Any]) -> str:
             "CPU ms per SMS: " + ", ".join(f"{k} {v}" for k, v in figures["cpu_ms_per_sms"].items()),
             "bench process CPU s by thread: "
             + ", ".join(f"{k} {v}" for k, v in figures["bench_process_cpu_seconds_by_thread"].items()),
+            "events appended per SMS (the trigger included): "
+            + ", ".join(f"{k} {v}" for k, v in figures["events_appended_per_sms"].items()),
             "milestones, ms after the POST (p50 / p90):",
             *(
                 f"  {name:<32} {at['p50']:>9} / {at['p90']}"

@@ -103,6 +103,20 @@ def summarize(timelines: list[dict[str, float]]) -> dict[str, dict[str, float]]:
     return summary
 
 
+async def log_head(engine: AsyncEngine) -> int:
+    async with engine.connect() as conn:
+        return int((await conn.execute(text("SELECT coalesce(max(position), 0) FROM events"))).scalar_one())
+
+
+async def appended_per_sms(engine: AsyncEngine, after: int, sms: int) -> dict[str, float]:
+    """Events appended to the log after position `after`, by type, per SMS received: each one is an
+    append, a fold by the projections and a read by the router's subscription."""
+    query = text("SELECT type, count(*) FROM events WHERE position > :after GROUP BY type ORDER BY 2 DESC")
+    async with engine.connect() as conn:
+        rows = (await conn.execute(query, {"after": after})).all()
+    return {str(kind): round(count / sms, 2) for kind, count in rows} if sms else {}
+
+
 async def stages(
     engine: AsyncEngine,
     client: Client,

@@ -30,3 +30,4 @@ def test_latency_saves_its_percentiles(tmp_path: Path) -> None:
     legs = [name for name in milestones if name in {"appended", "workflow_started", "sms_received"}]
     assert legs == ["appended", "workflow_started", "sms_received"]
     assert 0 < milestones["sms_received"]["p50"] <= milestones["sms_received"]["p90"]
+    assert figures["events_appended_per_sms"]["bill.projection_updated"] == 1.0  # one trigger each
