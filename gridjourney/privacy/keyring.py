@@ -15,7 +15,7 @@ import os
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from pathlib import Path
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -48,23 +48,27 @@ class Keyring:
                 f"({', '.join(sorted(self.keys)) or 'none'})"
             )
 
+    @cached_property
+    def _ciphers(self) -> dict[str, AESGCM]:
+        # One cipher per key, built once: building one costs about as much CPU as the decryption
+        # itself, and every append unwraps its customers' data keys (privacy/customer_keys.py).
+        return {key_id: AESGCM(key) for key_id, key in self.keys.items()}
+
     def encrypt(self, plaintext: bytes, context: bytes = b"") -> tuple[str, bytes]:
         """(key id, nonce + ciphertext) under the active key. `context` is authenticated, not stored."""
         nonce = secrets.token_bytes(NONCE_BYTES)
-        sealed = AESGCM(self.keys[self.active_id]).encrypt(
-            nonce, plaintext, self.active_id.encode() + context
-        )
+        sealed = self._ciphers[self.active_id].encrypt(nonce, plaintext, self.active_id.encode() + context)
         return self.active_id, nonce + sealed
 
     def decrypt(self, key_id: str, sealed: bytes, context: bytes = b"") -> bytes:
         """Raises UnknownKeyId, or cryptography's InvalidTag when the data or its context was altered."""
         try:
-            key = self.keys[key_id]
+            cipher = self._ciphers[key_id]
         except KeyError:
             raise UnknownKeyId(
                 f"data is encrypted with key id {key_id!r}, which GRIDJOURNEY_ENCRYPTION_KEYS does not list"
             ) from None
-        return AESGCM(key).decrypt(sealed[:NONCE_BYTES], sealed[NONCE_BYTES:], key_id.encode() + context)
+        return cipher.decrypt(sealed[:NONCE_BYTES], sealed[NONCE_BYTES:], key_id.encode() + context)
 
 
 def generate_key() -> str:
