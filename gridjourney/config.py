@@ -5,11 +5,13 @@ Unset `database_url` / `temporal_address` mean "use the embedded stack" (see dev
 
 from __future__ import annotations
 
+import logging
 import re
 from datetime import timedelta
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 
 from pydantic import BeforeValidator, Field, SecretStr, TypeAdapter, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -18,6 +20,7 @@ from gridjourney.dsl.durations import DURATION_PATTERN, parse_duration
 from gridjourney.metering.holidays import US, check_calendar
 from gridjourney.weather.stations import SIMULATOR_STATIONS, check_stations
 
+WILDCARD_HOSTS = frozenset({"0.0.0.0", "::", "", "[::]"})  # listen on every address; never callable
 DURATION_FORMS = "seconds (60), a number and a unit (10s, 30m, 2h, 7d, 1d12h) or ISO 8601 (PT10S)"
 _SECONDS = re.compile(r"\d+(\.\d+)?")
 _PYDANTIC_DURATION = TypeAdapter(timedelta)  # ISO 8601 and pydantic's other forms ([-][DD]HH:MM:SS)
@@ -44,7 +47,10 @@ SettingDuration = Annotated[timedelta, BeforeValidator(_setting_duration)]
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="GRIDJOURNEY_", env_file=".env", extra="ignore")
+    # An empty variable is an unset one: docker-compose.yml passes `${GRIDJOURNEY_X:-}` for optional ones.
+    model_config = SettingsConfigDict(
+        env_prefix="GRIDJOURNEY_", env_file=".env", extra="ignore", env_ignore_empty=True
+    )
 
     home: Path = Field(Path(".gridjourney"), description="Data folder of the embedded stack.")
     database_url: str | None = Field(
@@ -74,8 +80,25 @@ class Settings(BaseSettings):
     public_base_url: str | None = Field(
         None,
         description="The API's public URL, as providers call it: Twilio signs requests to it, status "
-        "callbacks and unsubscribe links point at it. Unset: http://<api_host>:<api_port>.",
+        "callbacks and unsubscribe links point at it. Unset: http://<api_host>:<api_port> (127.0.0.1 "
+        "for a wildcard api_host such as 0.0.0.0, which no provider can call).",
     )
+
+    @field_validator("public_base_url")
+    @classmethod
+    def _callable_public_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        url = urlsplit(value.strip())
+        if url.scheme not in ("http", "https") or not url.hostname:
+            raise ValueError("write the API's URL as providers call it, e.g. https://gridjourney.example")
+        if url.hostname in WILDCARD_HOSTS:
+            raise ValueError(
+                f"{url.hostname} is an address to listen on, not one to call: write the API's URL as "
+                "providers call it, e.g. https://gridjourney.example"
+            )
+        return value.strip()
+
     policy_file: Path = Field(Path("policy.yaml"), description="The compliance policy (policy/).")
     tariffs_file: Path = Field(Path("tariffs.yaml"), description="Tariffs rate coaching compares (tariffs/).")
     sendgrid_api_key: SecretStr = SecretStr("SG.dev-key")
@@ -293,5 +316,21 @@ def get_settings() -> Settings:
 
 
 def public_base_url(settings: Settings) -> str:
-    """The URL providers reach the API at (no trailing slash)."""
-    return (settings.public_base_url or f"http://{settings.api_host}:{settings.api_port}").rstrip("/")
+    """The URL providers reach the API at (no trailing slash). Unset with a configured database (a
+    deployment, not the embedded stack): a warning, once, since providers cannot call the fallback."""
+    if settings.public_base_url is not None:
+        return settings.public_base_url.rstrip("/")
+    host = "127.0.0.1" if settings.api_host in WILDCARD_HOSTS else settings.api_host
+    fallback = f"http://{host}:{settings.api_port}"
+    if settings.database_url is not None:
+        _warn_unset_public_url(fallback)
+    return fallback
+
+
+@lru_cache
+def _warn_unset_public_url(fallback: str) -> None:
+    logging.getLogger(__name__).warning(
+        "GRIDJOURNEY_PUBLIC_BASE_URL is unset: Twilio signatures are checked against %s and status "
+        "callbacks and unsubscribe links point at it; set it to the URL providers call the API at",
+        fallback,
+    )

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
 
-from gridjourney.config import DURATION_FORMS, Settings
+from gridjourney.config import DURATION_FORMS, Settings, public_base_url
 
 
 def test_an_unknown_holiday_calendar_is_refused_at_start_up() -> None:
@@ -59,3 +61,33 @@ def test_a_bad_duration_is_refused_naming_the_accepted_forms(written: str) -> No
     with pytest.raises(ValidationError, match="ven_poll_interval") as refused:
         Settings.model_validate({"ven_poll_interval": written})
     assert f"write {DURATION_FORMS}" in str(refused.value)
+
+
+@pytest.mark.parametrize("url", ["http://0.0.0.0:8000", "https://[::]/", "api:8000", "gridjourney.example"])
+def test_a_public_url_providers_cannot_call_is_refused(url: str) -> None:
+    with pytest.raises(ValidationError, match="public_base_url") as refused:
+        Settings(public_base_url=url)
+    assert "as providers call it" in str(refused.value)
+
+
+def test_a_wildcard_api_host_never_becomes_the_public_url(caplog: pytest.LogCaptureFixture) -> None:
+    embedded = Settings(api_host="0.0.0.0", api_port=8123)
+    assert public_base_url(embedded) == "http://127.0.0.1:8123"
+    assert "GRIDJOURNEY_PUBLIC_BASE_URL is unset" not in caplog.text  # the embedded stack: loopback is right
+    deployed = Settings(api_host="0.0.0.0", api_port=8124, database_url="postgresql+psycopg://db/gridjourney")
+    with caplog.at_level(logging.WARNING, logger="gridjourney.config"):
+        assert public_base_url(deployed) == "http://127.0.0.1:8124"
+    assert "GRIDJOURNEY_PUBLIC_BASE_URL is unset" in caplog.text
+    configured = Settings(api_host="0.0.0.0", public_base_url="https://gridjourney.example/")
+    assert public_base_url(configured) == "https://gridjourney.example"
+
+
+def test_an_empty_variable_is_an_unset_one(tmp_path: Path) -> None:
+    # docker-compose.yml passes optional settings as `${GRIDJOURNEY_X:-}`: empty when the operator has none
+    env_file = tmp_path / "compose.env"
+    env_file.write_text(
+        "GRIDJOURNEY_VAPID_PRIVATE_KEY=\nGRIDJOURNEY_TWILIO_BASE_URL=\nGRIDJOURNEY_API_PORT=\n"
+    )
+    settings = Settings(_env_file=env_file)
+    assert settings.vapid_private_key is None and settings.twilio_base_url is None
+    assert settings.api_port == 8000
