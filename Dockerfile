@@ -10,7 +10,11 @@ COPY policy.yaml tariffs.yaml customer_attributes.yaml ./
 RUN pip install --no-cache-dir --no-deps .
 # Log lines reach `docker compose logs` as they are written; the processes need no root.
 ENV PYTHONUNBUFFERED=1
-RUN useradd --system --no-create-home gridjourney
+# The home (generated keys, scoring models) belongs to the user the processes run as: a named volume
+# mounted there starts as a copy of this directory, owner included (docker-compose.yml, gridjourney-home).
+ENV GRIDJOURNEY_HOME=/app/.gridjourney
+RUN useradd --system --no-create-home gridjourney \
+    && mkdir -p /app/.gridjourney && chown gridjourney:gridjourney /app/.gridjourney
 USER gridjourney
 # docker-compose.yml runs `gridjourney db upgrade`, `journeys publish journeys/`, `api`, `worker`, `router`.
 CMD ["gridjourney", "api"]

@@ -4,9 +4,11 @@ before the long-running services. Docker itself is not needed: the file is read 
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 import typer.main
@@ -15,7 +17,7 @@ from typer.core import TyperCommand, TyperGroup
 from typer.testing import CliRunner
 
 from gridjourney.cli import app
-from gridjourney.config import Settings
+from gridjourney.config import Settings, public_base_url
 
 REPO = Path(__file__).resolve().parents[1]
 COMPOSE: dict[str, Any] = yaml.safe_load((REPO / "docker-compose.yml").read_text())
@@ -146,3 +148,110 @@ def test_the_provider_stand_ins_run_only_in_staging() -> None:
     assert all(
         "profiles" not in SERVICES[name] for name in (*ONE_SHOT, *LONG_RUNNING, "prometheus", "grafana")
     )
+
+
+_VARIABLE = re.compile(r"\$\{(?P<name>\w+)(?:(?P<op>:?[-?])(?P<word>[^}]*))?\}")
+
+
+def _interpolated(value: str, variables: dict[str, str]) -> str:
+    """Compose's `${NAME}`, `${NAME:-default}`, `${NAME-default}`, `${NAME:?error}`, `${NAME?error}`."""
+
+    def replace(found: re.Match[str]) -> str:
+        name, op, word = found["name"], found["op"], found["word"] or ""
+        given = variables.get(name)
+        missing = given is None or (given == "" and op is not None and op.startswith(":"))
+        if op is not None and op.endswith("?") and missing:
+            raise ValueError(f"{name}: {word}")
+        if op is not None and op.endswith("-") and missing:
+            return word
+        return given or ""
+
+    return _VARIABLE.sub(replace, value)
+
+
+def _settings_of(service: str, variables: dict[str, str]) -> Settings:
+    """The settings the service's processes read, as compose and gridjourney/config.py would (an empty
+    variable is an unset setting)."""
+    fields = {}
+    for variable, value in _environment(SERVICES[service]).items():
+        given = _interpolated(value, variables)
+        if variable.startswith(PREFIX) and given != "":
+            # a mapping or list setting is JSON in the environment (pydantic-settings decodes it)
+            fields[variable.removeprefix(PREFIX).lower()] = json.loads(given) if given[0] in "{[" else given
+    return Settings.model_validate(fields)
+
+
+def _env_file(path: Path) -> dict[str, str]:
+    lines = [line.strip() for line in path.read_text().splitlines()]
+    return dict(line.split("=", 1) for line in lines if line and not line.startswith("#"))
+
+
+ENCRYPTION = {"GRIDJOURNEY_ENCRYPTION_KEYS": '{"2026-11": "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="}'}
+PRODUCTION = {
+    **ENCRYPTION,
+    "GRIDJOURNEY_PUBLIC_BASE_URL": "https://gridjourney.example",
+    "GRIDJOURNEY_TWILIO_ACCOUNT_SID": "AC0123",
+    "GRIDJOURNEY_TWILIO_AUTH_TOKEN": "token",
+}
+GRIDJOURNEY_PROCESSES = (*LONG_RUNNING, "codec-server")
+
+
+def test_the_home_is_one_shared_volume_the_image_s_user_owns() -> None:
+    dockerfile = (REPO / "Dockerfile").read_text()
+    [home] = re.findall(r"^ENV GRIDJOURNEY_HOME=(\S+)$", dockerfile, re.M)
+    [user] = re.findall(r"^USER (\S+)$", dockerfile, re.M)
+    setup = dockerfile[: dockerfile.index(f"USER {user}")]  # done as root, before the switch
+    assert re.search(rf"mkdir -p {home}\b", setup) and re.search(rf"chown {user}:{user} {home}\b", setup)
+    mounts = {name: [str(v) for v in SERVICES[name].get("volumes", [])] for name in _commands()}
+    for name in (*GRIDJOURNEY_PROCESSES, "standins"):  # each may write a generated key there
+        [volume] = [mount.split(":")[0] for mount in mounts[name] if mount.split(":")[1] == home]
+        assert volume == "gridjourney-home" and volume in COMPOSE["volumes"], name
+
+
+def test_every_process_gets_the_providers_settings() -> None:
+    passed = {
+        "GRIDJOURNEY_PUBLIC_BASE_URL",
+        "GRIDJOURNEY_VAPID_PRIVATE_KEY",
+        "GRIDJOURNEY_SENDGRID_API_KEY",
+        "GRIDJOURNEY_SENDGRID_WEBHOOK_PUBLIC_KEY",
+        "GRIDJOURNEY_TWILIO_ACCOUNT_SID",
+        "GRIDJOURNEY_TWILIO_AUTH_TOKEN",
+        "GRIDJOURNEY_TWILIO_BASE_URL",
+        "GRIDJOURNEY_SENDGRID_BASE_URL",
+    }
+    for name in GRIDJOURNEY_PROCESSES:
+        assert passed <= set(_environment(SERVICES[name])), name
+    settings = _settings_of("api", PRODUCTION)
+    assert public_base_url(settings) == "https://gridjourney.example"
+    assert settings.twilio_base_url == "https://api.twilio.com" and settings.vapid_private_key is None
+    assert settings.twilio_auth_token.get_secret_value() == "token"
+
+
+@pytest.mark.parametrize(
+    "required",
+    ["GRIDJOURNEY_PUBLIC_BASE_URL", "GRIDJOURNEY_TWILIO_AUTH_TOKEN", "GRIDJOURNEY_ENCRYPTION_KEYS"],
+)
+def test_production_refuses_to_start_without_a_required_setting(required: str) -> None:
+    for left_out in ({}, {required: ""}):
+        with pytest.raises(ValueError, match=f"^{required}: set {required}"):
+            _settings_of("api", {**{k: v for k, v in PRODUCTION.items() if k != required}, **left_out})
+
+
+def test_the_staging_env_file_points_the_providers_at_the_stand_ins() -> None:
+    staging = {**_env_file(REPO / "deploy/compose/staging.env"), **ENCRYPTION}
+    published = {int(str(port).split(":")[1]) for port in SERVICES["standins"]["ports"]}
+    stand_ins = _settings_of("standins", staging)
+    for name in GRIDJOURNEY_PROCESSES:
+        settings = _settings_of(name, staging)
+        for base_url in (settings.twilio_base_url, settings.sendgrid_base_url):
+            url = urlsplit(base_url or "")
+            assert url.hostname == "standins" and url.port in published, (name, base_url)
+        # Twilio's stand-in signs with the credentials the API checks, to the URL the API knows as its own
+        assert settings.twilio_account_sid == stand_ins.twilio_account_sid
+        assert settings.twilio_auth_token == stand_ins.twilio_auth_token
+        url = urlsplit(public_base_url(settings))
+        assert (url.hostname, url.port) == ("api", settings.api_port)
+        assert public_base_url(settings) == public_base_url(stand_ins)
+        # unset: the API verifies SendGrid's events with the stand-in's key in the shared home
+        assert settings.sendgrid_webhook_public_key is None
+        assert settings.push_local_endpoints  # the push stand-in is on compose's private network
