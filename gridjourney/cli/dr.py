@@ -1,11 +1,12 @@
-"""`gridjourney dr report EVENT_ID|--all [--plot FILE.png]` and `gridjourney dr import-lcl DIR`: the
-DR program manager's report, and the London 2013 trial as DR events to run it on."""
+"""`gridjourney dr report EVENT_ID|--all [--plot FILE.png]`, `gridjourney dr import-lcl DIR` and
+`gridjourney dr vtn-event`: the DR program manager's report, the London 2013 trial as DR events to
+run it on, and a DR event sent by hand from the local OpenADR VTN."""
 
 from __future__ import annotations
 
 import asyncio
 import time
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -217,3 +218,86 @@ def import_lcl_command(
 
 def _day(value: datetime | None) -> date | None:
     return value.date() if value is not None else None
+
+
+@dr_app.command("vtn-event")
+def vtn_event_command(
+    program: Annotated[str | None, typer.Option(help="The DR program (a new event).")] = None,
+    start: Annotated[
+        str | None, typer.Option(help="When it starts, ISO 8601 with its offset: 2026-07-01T17:00:00-04:00.")
+    ] = None,
+    duration: Annotated[
+        str | None, typer.Option(help="How long, ISO 8601 (PT2H, PT30M) or seconds (7200).")
+    ] = None,
+    level: Annotated[float | None, typer.Option(help="The SIMPLE signal level, 1-3 (new: 1).")] = None,
+    event_id: Annotated[
+        str | None, typer.Option("--event-id", help="The new event's id (default: made up).")
+    ] = None,
+    modify: Annotated[
+        str | None, typer.Option("--modify", metavar="ID", help="Change this event instead.")
+    ] = None,
+    cancel: Annotated[str | None, typer.Option("--cancel", metavar="ID", help="Cancel this event.")] = None,
+    ven: Annotated[
+        str | None, typer.Option(help="The VEN it is for (default: GRIDJOURNEY_VEN_NAME).")
+    ] = None,
+) -> None:
+    """Schedule, modify or cancel a DR event on the running local OpenADR VTN (the one `gridjourney
+    run` serves on GRIDJOURNEY_LOCAL_VTN_PORT); the VEN picks it up at its next poll."""
+    import httpx
+
+    from gridjourney.openadr.vtn_operator import OPERATOR_PATH
+
+    settings = get_settings()
+    base = f"http://127.0.0.1:{settings.local_vtn_port}{OPERATOR_PATH}"
+    body: dict[str, object] = {"ven_name": ven or settings.ven_name}
+    if start is not None:
+        body["start"] = start
+    if duration is not None:
+        body["duration_seconds"] = _seconds(duration)
+    if level is not None:
+        body["level"] = level
+    if modify is not None and cancel is not None:
+        raise typer.BadParameter("--modify or --cancel, not both")
+    if cancel is not None:
+        url, what = f"{base}/{cancel}/cancel", "cancelled"
+    elif modify is not None:
+        url, what = f"{base}/{modify}/modify", "modified"
+    else:
+        if program is None or start is None or duration is None:
+            raise typer.BadParameter("a new event needs --program, --start and --duration")
+        body |= {"program": program, **({"event_id": event_id} if event_id else {})}
+        url, what = base, "scheduled"
+    try:
+        answer = httpx.post(url, json=body, timeout=10)
+    except httpx.TransportError as error:
+        console.print(
+            f"[red]error:[/] no local VTN answers at 127.0.0.1:{settings.local_vtn_port} ({error}): "
+            "`gridjourney run` serves it (GRIDJOURNEY_LOCAL_VTN_PORT)"
+        )
+        raise typer.Exit(1) from None
+    if answer.status_code >= 400:
+        json_answer = answer.headers.get("content-type", "").startswith("application/json")
+        detail = answer.json().get("detail") if json_answer else answer.text
+        console.print(f"[red]error:[/] the local VTN refused it: {detail}")
+        raise typer.Exit(1)
+    done = answer.json()
+    console.print(
+        f"{what} event {done['event_id']} (modification {done['modification_number']}) for VEN "
+        f"{body['ven_name']}: it reaches the VEN at its next poll"
+    )
+
+
+def _seconds(duration: str) -> float:
+    from pydantic import TypeAdapter, ValidationError
+
+    try:
+        seconds = (
+            float(duration)
+            if duration.replace(".", "", 1).isdigit()
+            else TypeAdapter(timedelta).validate_python(duration).total_seconds()
+        )
+    except ValidationError:
+        raise typer.BadParameter(f"{duration!r} is no duration: PT2H, PT30M or seconds") from None
+    if seconds <= 0:
+        raise typer.BadParameter(f"{duration!r}: a duration is positive")
+    return seconds

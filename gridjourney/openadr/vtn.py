@@ -1,5 +1,7 @@
-"""A local OpenADR 2.0b VTN (openleadr's server) for the demo and the tests: it schedules, modifies and
-cancels DR events for our VEN and records the VEN's optIn / optOut answers.
+"""A local OpenADR 2.0b VTN (openleadr's server) for the demo, the tests and an operator trying DR by
+hand: it schedules, modifies and cancels DR events for our VEN (from this process, or from
+`gridjourney dr vtn-event` through openadr/vtn_operator.py) and records the VEN's optIn / optOut
+answers.
 
 It speaks plain HTTP and registers any VEN that asks, without certificates or fingerprint checks
 (openleadr authenticates only requests that arrive over TLS). That is safe only because it listens on a
@@ -24,6 +26,7 @@ from aiohttp import web
 from openleadr import OpenADRServer, hooks, objects, utils
 
 from gridjourney.channels.standin_server import bind_socket
+from gridjourney.openadr.vtn_operator import operator_routes
 
 log = logging.getLogger(__name__)
 
@@ -124,6 +127,8 @@ class LocalVtn:
             show_fingerprint=False,
         )
         self.server.add_handler("on_create_party_registration", self._register)
+        # the operator's door (gridjourney dr vtn-event), beside the OpenADR routes
+        self.server.app.add_routes(operator_routes(self))
         self._runner: web.AppRunner | None = None
         _VTNS.add(self)
 

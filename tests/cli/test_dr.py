@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from gridjourney.openadr.ven import running_ven
+from gridjourney.openadr.vtn import local_vtn
 from tests.cli.in_process import gridjourney_in_process
 from tests.cli.test_subscriptions import gridjourney
 from tests.dr.synthetic import build_trial, store_trial
+from tests.openadr.test_ven import dr_events, handed_over, settings, window_of
 
 # A slice of the real London homes (its README says which), kept in the repository so that a fresh
 # clone tests it wherever it lives.
@@ -72,3 +77,52 @@ async def test_the_plot_of_an_event_without_reads_is_one_line_not_an_empty_pictu
     assert code == 0, out
     assert f"no reads cover the event window: {plot} not written" in out
     assert not plot.exists()
+
+
+async def test_an_operator_schedules_modifies_and_cancels_an_event_on_the_local_vtn(
+    engine: AsyncEngine, database_url: str
+) -> None:
+    ven_name = f"operator-{uuid.uuid4().hex[:6]}"
+    start = (datetime.now(UTC) + timedelta(hours=20)).replace(microsecond=0)
+    async with (
+        local_vtn(poll_interval=timedelta(seconds=30)) as vtn,
+        running_ven(engine, settings(ven_name), vtn_url=vtn.url),
+    ):
+        env = {"GRIDJOURNEY_LOCAL_VTN_PORT": str(vtn.port), "GRIDJOURNEY_VEN_NAME": ven_name}
+
+        async def vtn_event(*args: str) -> str:
+            code, out = await gridjourney_in_process(database_url, "dr", "vtn-event", *args, **env)
+            assert code == 0, out
+            return out
+
+        out = await vtn_event(
+            "--program", "Peak Time Rewards", "--start", start.isoformat(), "--duration", "PT2H",
+            "--level", "2", "--event-id", "OP-1",
+        )  # fmt: skip
+        assert f"scheduled event OP-1 (modification 0) for VEN {ven_name}" in out
+        assert (await vtn.answer_for("OP-1", 0)).opt_type == "optIn"
+        out = await vtn_event("--modify", "OP-1", "--start", (start + timedelta(hours=1)).isoformat())
+        assert "modified event OP-1 (modification 1)" in out
+        assert (await vtn.answer_for("OP-1", 1)).opt_type == "optIn"
+        assert "cancelled event OP-1 (modification 2)" in await vtn_event("--cancel", "OP-1")
+        assert (await vtn.answer_for("OP-1", 2)).opt_type == "optIn"
+        await handed_over(vtn, ven_name)
+
+        code, out = await gridjourney_in_process(database_url, "dr", "vtn-event", "--cancel", "OP-9", **env)
+        assert (
+            code == 1
+            and f"the local VTN refused it: the local VTN has no event OP-9 for VEN {ven_name}" in out
+        )
+
+    found = await dr_events(engine)
+    assert [kind for kind, _ in found] == ["dr.event_scheduled", "dr.event_modified", "dr.event_cancelled"]
+    scheduled, modified, _ = (payload for _, payload in found)
+    assert (scheduled["program"], scheduled["signal_level"]) == ("Peak Time Rewards", 2.0)
+    assert window_of(scheduled) == (start, start + timedelta(hours=2))
+    assert window_of(modified) == (start + timedelta(hours=1), start + timedelta(hours=3))
+
+    # no VTN listening: one line saying which port and what serves it
+    code, out = await gridjourney_in_process(
+        database_url, "dr", "vtn-event", "--cancel", "OP-1", GRIDJOURNEY_LOCAL_VTN_PORT=str(vtn.port)
+    )
+    assert code == 1 and f"no local VTN answers at 127.0.0.1:{vtn.port}" in out

@@ -7,6 +7,7 @@ has a name of its own, so it is handed its own events only."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -285,3 +286,14 @@ async def test_the_ven_keeps_only_recent_outcomes_and_the_answers_of_events_it_s
     assert len(ven.handled) == RECENT_HANDLED
     assert client.responded_events == {"held": "optIn"}
     await Ven._close(client)
+
+
+async def test_polling_logs_nothing_from_the_scheduler_below_a_warning(
+    engine: AsyncEngine, vtn: LocalVtn, ven_name: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    async with running_ven(engine, settings(ven_name), vtn_url=vtn.url):
+        await asyncio.sleep(POLL.total_seconds() * 5)  # a few polls
+    chatter = [r for r in caplog.records if r.name.startswith("apscheduler") and r.levelno < logging.WARNING]
+    assert chatter == []
+    assert any(r.name == "gridjourney.openadr.ven" for r in caplog.records)  # our own lines still show
