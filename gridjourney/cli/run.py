@@ -105,6 +105,8 @@ async def run_embedded(settings: Settings, *, demo: bool, exit_after_demo: bool,
 
     # The push stand-in listens on 127.0.0.1: browsers the demo subscribes there must be accepted.
     settings = settings.model_copy(update={"push_local_endpoints": True})
+    # GRIDJOURNEY_LOCAL_VTN=true: the demo's VTN and VEN keep running after it, for `gridjourney dr ...`
+    demo_vtn = DemoVtn(keep=settings.local_vtn)
     if demo:
         # The demo runs its own local VTN and a VEN polling it (_demo_vtn): the stack must not start
         # a second VTN on the same port, nor a second VEN appending the same events.
@@ -157,7 +159,11 @@ async def run_embedded(settings: Settings, *, demo: bool, exit_after_demo: bool,
         client = await connect_when_available(temporal.address, settings.temporal_namespace, converter, stop)
         if client is None:
             return 130
-        async with worker_side(settings, database_url, client) as workers, asyncio.TaskGroup() as tasks:
+        async with (
+            worker_side(settings, database_url, client) as workers,
+            demo_vtn,
+            asyncio.TaskGroup() as tasks,
+        ):
             worker_task = tasks.create_task(workers.run(stop))
             api_task = tasks.create_task(
                 serve_api(settings, database_url, temporal.address, handle_signals=False, log_level="warning")
@@ -176,9 +182,14 @@ async def run_embedded(settings: Settings, *, demo: bool, exit_after_demo: bool,
                 async with httpx.AsyncClient(base_url=local_api_url(settings)) as api:
                     providers = Providers(sms=standin, email=email_standin, push=push_standin, api=api)
                     exit_code = await _demo_unless_stopped(
-                        workers.engine, client, settings, providers, customers, stop
+                        workers.engine, client, settings, providers, customers, stop, demo_vtn
                     )
+                await demo_vtn.demo_ended()
                 console.print(urls)
+                if demo_vtn.kept is not None:
+                    console.print(
+                        f"Local OpenADR VTN: {demo_vtn.kept.url} keeps running (GRIDJOURNEY_LOCAL_VTN)"
+                    )
                 if exit_after_demo:
                     stop.set()
             if not stop.is_set():
@@ -205,14 +216,47 @@ async def _demo_unless_stopped(
     providers: Providers,
     customers: int,
     stop: asyncio.Event,
+    demo_vtn: DemoVtn,
 ) -> int:
     """0 if the demo's journeys reached their expected states, 1 if not, 130 if stopped before."""
     from gridjourney.demo.runner import run_demo
 
-    async with _demo_vtn(engine, settings) as vtn:
-        return await _until_stopped(
-            run_demo(engine, client, settings, providers, console, customers=customers, vtn=vtn), stop
-        )
+    vtn = await demo_vtn.open(engine, settings)
+    return await _until_stopped(
+        run_demo(engine, client, settings, providers, console, customers=customers, vtn=vtn), stop
+    )
+
+
+class DemoVtn:
+    """The lifetime of the demo's local VTN and VEN (_demo_vtn): closed when the demo ends, or, with
+    `keep` (GRIDJOURNEY_LOCAL_VTN=true), kept until the stack stops, so that an operator can put DR
+    events into it (`gridjourney dr vtn-event`, which calls its operator routes)."""
+
+    def __init__(self, *, keep: bool) -> None:
+        self.keep = keep
+        self._scope = contextlib.AsyncExitStack()
+        self._vtn: LocalVtn | None = None
+
+    async def open(self, engine: AsyncEngine, settings: Settings) -> LocalVtn:
+        self._vtn = await self._scope.enter_async_context(_demo_vtn(engine, settings))
+        return self._vtn
+
+    @property
+    def kept(self) -> LocalVtn | None:
+        """The VTN still running after the demo, if any."""
+        return self._vtn if self.keep else None
+
+    async def demo_ended(self) -> None:
+        if not self.keep:
+            self._vtn = None
+            await self._scope.aclose()
+
+    async def __aenter__(self) -> DemoVtn:
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        self._vtn = None
+        await self._scope.aclose()
 
 
 @contextlib.asynccontextmanager
