@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -227,7 +227,7 @@ def vtn_event_command(
         str | None, typer.Option(help="When it starts, ISO 8601 with its offset: 2026-07-01T17:00:00-04:00.")
     ] = None,
     duration: Annotated[
-        str | None, typer.Option(help="How long, ISO 8601 (PT2H, PT30M) or seconds (7200).")
+        str | None, typer.Option(help="How long: 2h, 90m, 1h30m, seconds (7200) or ISO 8601 (PT2H).")
     ] = None,
     level: Annotated[float | None, typer.Option(help="The SIMPLE signal level, 1-3 (new: 1).")] = None,
     event_id: Annotated[
@@ -288,16 +288,16 @@ def vtn_event_command(
 
 
 def _seconds(duration: str) -> float:
+    """A duration as settings take one (2h, 90m, 7200, PT2H: config.py SettingDuration), in seconds."""
     from pydantic import TypeAdapter, ValidationError
 
+    from gridjourney.config import SettingDuration
+
     try:
-        seconds = (
-            float(duration)
-            if duration.replace(".", "", 1).isdigit()
-            else TypeAdapter(timedelta).validate_python(duration).total_seconds()
-        )
-    except ValidationError:
-        raise typer.BadParameter(f"{duration!r} is no duration: PT2H, PT30M or seconds") from None
+        seconds = TypeAdapter(SettingDuration).validate_python(duration).total_seconds()
+    except ValidationError as error:
+        reason = str(error.errors()[0]["msg"]).removeprefix("Value error, ")
+        raise typer.BadParameter(f"{duration!r}: {reason}") from None
     if seconds <= 0:
         raise typer.BadParameter(f"{duration!r}: a duration is positive")
     return seconds

@@ -96,7 +96,7 @@ async def test_an_operator_schedules_modifies_and_cancels_an_event_on_the_local_
             return out
 
         out = await vtn_event(
-            "--program", "Peak Time Rewards", "--start", start.isoformat(), "--duration", "PT2H",
+            "--program", "Peak Time Rewards", "--start", start.isoformat(), "--duration", "2h",
             "--level", "2", "--event-id", "OP-1",
         )  # fmt: skip
         assert f"scheduled event OP-1 (modification 0) for VEN {ven_name}" in out
