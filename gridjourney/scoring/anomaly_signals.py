@@ -52,6 +52,7 @@ CALIBRATED: tuple[str, ...] = ("level_4d", "baseload_dev", "peak_dev", "shift_3d
 # The whole day's rise is a log ratio, bounded so that one empty or extreme day cannot dominate the
 # mean of LEVEL_DAYS (a day at a fifth or five times its usual use says enough).
 WHOLE_DAY_BOUNDS = (0.2, 5.0)
+QUIET_HOUR_KWH = 0.03  # a usual median hour below 30 Wh: most hours are off
 SPREAD_FLOORS = {"level_4d": 0.05, "baseload_dev": 0.03, "peak_dev": 0.2, "shift_3d": 0.5}
 
 
@@ -169,7 +170,11 @@ def signals_of(daily: pd.DataFrame, *, excluded: pd.DataFrame | None = None) -> 
         # hour against earlier median hours, which moves with the day's shape. Without it (too few
         # days of hourly reads), the median hour.
         mid = np.where(np.isnan(m["profile_log_ratio"]), mid, np.expm1(m["profile_log_ratio"]))
-        whole_day = np.log(np.clip(1.0 + np.fmin(np.minimum(level, mid), base), *WHOLE_DAY_BOUNDS))
+        # A home whose usual median hour is near nothing (a fridge cycling, most hours off): the
+        # median hour stays near zero however the day scales, so its hours say nothing of a rise,
+        # and the day is judged on its total and its night (fmin: without the hours).
+        mid = np.where(med_mid < QUIET_HOUR_KWH, np.nan, mid)
+        whole_day = np.log(np.clip(1.0 + np.fmin(np.fmin(level, mid), base), *WHOLE_DAY_BOUNDS))
     raw = {
         "level": level,
         "mid": mid,

@@ -197,3 +197,26 @@ def test_a_rise_across_a_new_billing_period_is_one_alert(detector: anomaly.Anoma
     alerts = _alerts(detector, reads)
     assert alerts["anomaly_type"].tolist() == ["step_increase"]
     assert pd.Timestamp(alerts["alert_date"].iloc[0]) < pd.Timestamp("2013-03-01")
+
+
+def test_a_whole_day_up_in_a_home_whose_hours_are_mostly_off_is_a_step(
+    detector: anomaly.AnomalyDetector,
+) -> None:
+    # A fridge that runs in 10 of the 24 hours and an evening: the median hour is zero, so x1.5 leaves
+    # the hours' median at zero; the total and the night tell it.
+    rng = np.random.default_rng(10)
+    on = np.isin(np.arange(24), [1, 3, 6, 9, 12, 15, 18, 19, 20, 22])
+    day_noise = rng.lognormal(0.0, 0.05, (DAYS, 1))
+    load = np.where(on, 0.25, 0.0) * day_noise * rng.lognormal(0.0, 0.05, (DAYS, 24))
+    load[:, 18:21] += 0.6
+    load[66:71] *= 1.5
+    read_at = pd.date_range("2013-01-01", periods=DAYS * 24, freq="h", tz="UTC")
+    reads = pd.DataFrame(
+        {"customer_id": "fridge", "read_at": read_at, "interval_seconds": 3600, "kwh": load.ravel()}
+    )
+    sig = signals_of(daily_features(reads, time_zone=ZONE))
+    first = int(sig.daily.dates.get_loc(pd.Timestamp("2013-03-08")))
+    assert np.isnan(sig.raw["mid"][0, first : first + 5]).all()
+    alerts = _alerts(detector, reads)
+    assert alerts["anomaly_type"].tolist() == ["step_increase"]
+    assert "2013-03-08" <= str(alerts["alert_date"].iloc[0]) <= "2013-03-15"
