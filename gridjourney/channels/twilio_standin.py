@@ -129,9 +129,10 @@ def list_filter(
     ]
 
     def within(sent: datetime, name: str, bound: date | datetime) -> bool:
+        if name == "DateSent":  # a day, as Twilio documents it, even when written as a moment
+            day = bound.date() if isinstance(bound, datetime) else bound
+            return sent.date() == day
         value: date | datetime = sent if isinstance(bound, datetime) else sent.date()
-        if name == "DateSent":
-            return value == bound
         return value >= bound if name == "DateSent>" else value <= bound
 
     def matches(message: ReceivedMessage) -> bool:
