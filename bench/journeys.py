@@ -26,12 +26,14 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+import uvloop
 from temporalio.client import Client, WorkflowHandle, WorkflowHistory
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from bench.handwritten import HandWrittenThreeSteps
 from bench.process_cpu import CpuSample, ProcessCpu
+from bench.production import as_production_process
 from bench.saving import save, stamped
 from gridjourney.activities import JourneyActivities
 from gridjourney.channels.registry import build_senders, close_senders
@@ -232,7 +234,8 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--journeys", type=int, default=300, help="customers (workflows) per variant")
     args = parser.parse_args(argv)
-    figures = asyncio.run(run(args.journeys))
+    # uvloop, as the production worker processes run (gridjourney/worker.py); both variants alike
+    figures = uvloop.run(run(args.journeys))
     figures["cpu_ratio"] = round(figures["handwritten_cpu_ms_total"] / figures["journey_cpu_ms_total"], 3)
     figures["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
     stamped(figures, cpus=_cpus())
@@ -268,4 +271,5 @@ def _cpus() -> int:
 
 
 if __name__ == "__main__":
+    as_production_process()
     main()

@@ -22,10 +22,8 @@ import argparse
 import asyncio
 import contextlib
 import cProfile
-import gc
 import json
 import os
-import sys
 import tempfile
 import time
 import uuid
@@ -45,6 +43,7 @@ from bench.api_process import ApiProcess
 from bench.cohort_seed import all_day_policy
 from bench.ingest import Cpu, own_cpu_seconds, percentile_ms, postgres, tree_cpu_seconds
 from bench.latency_stages import appended_per_sms, log_head, stages, thread_cpu_seconds
+from bench.production import as_production_process
 from bench.saving import save, stamped
 from gridjourney.api.auth import create_key
 from gridjourney.channels.twilio_standin import TwilioStandIn
@@ -332,19 +331,6 @@ def report(figures: dict[str, Any]) -> str:
             f"load average before/after: {figures['load_average_before']} / {figures['load_average_after']}",
         ]
     )
-
-
-def as_production_process() -> None:
-    """Run as `gridjourney worker` and `router` processes do: bytecode read from a cache, and the
-    imported modules frozen out of the garbage collector's walks (gridjourney/worker.py).
-
-    The workflow sandbox imports the workflow's module afresh for every run. An installed package has
-    its bytecode compiled (pip compiles at install); a machine with PYTHONDONTWRITEBYTECODE set would
-    compile journey.py from source for every journey instead, which production never does."""
-    if sys.dont_write_bytecode:
-        sys.pycache_prefix = str(Path(tempfile.gettempdir()) / "gridjourney-bench-pycache")
-        sys.dont_write_bytecode = False
-    gc.freeze()
 
 
 if __name__ == "__main__":

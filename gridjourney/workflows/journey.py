@@ -138,6 +138,9 @@ QUIET_HOURS_PATCH = "quiet-hours-1"
 EVENTS_IN_STEP_PATCH = "journey-events-in-step-1"
 # The entry's context load and the end's records ride on the first and last sends (see the docstring).
 # Runs started before it load at entry and record the end in RECORD_JOURNEY_EVENTS (tests/replay/).
+# Asked once, first thing, it stands for the two patches above as well: each patch a run asks adds a
+# marker and a TemporalChangeVersion upsert to its history (the SDK's core does that), which cost the
+# server about as much as the journey's own bookkeeping. Runs without it ask the older ones as before.
 STEPS_CARRY_PATCH = "journey-context-and-exit-in-steps-1"
 # Permanent reasons are a `skipped` outcome, not an error; a few tries cover a database hiccup.
 _SCORE_RETRY = RetryPolicy(
@@ -174,6 +177,7 @@ class JourneyWorkflow:
         self._context: CustomerContext | None = None  # the last loaded, for the date and history functions
         self._wanted = wanted_facts(input.journey.definition)  # what its had() and in_journey() read
         self._scores: dict[str, ScoreOutcome] = {}  # refreshed by score steps, laid over loaded contexts
+        self._current = False  # every patch's path: STEPS_CARRY_PATCH, asked first thing in run()
         self._entry_context_on_send = False  # the first send loads the context (STEPS_CARRY_PATCH)
         self._end_recorded = False  # the last step's activity appended its completion and the exit
         # A run continued mid-wait keeps the deadline it had.
@@ -202,6 +206,7 @@ class JourneyWorkflow:
     # --- the run ----------------------------------------------------------------------------------
     @workflow.run
     async def run(self, input: JourneyInput) -> JourneyState:
+        self._current = workflow.patched(STEPS_CARRY_PATCH)  # before any other patch is asked
         try:
             if input.resume is None:
                 await self._enter()
@@ -241,14 +246,7 @@ class JourneyWorkflow:
         """Whether the first step's send can load the entry's context: nothing reads it before (no
         queued event to judge) and the step calls the send activity (not held out)."""
         first = self._journey.step(self._journey.first_step)
-        return (
-            isinstance(first, SendStep)
-            and not holdout
-            and not self._inbox
-            and self._events_in_step()
-            # asked last, so runs from before it never record it; runs with it take every patch's path
-            and workflow.patched(STEPS_CARRY_PATCH)
-        )
+        return isinstance(first, SendStep) and not holdout and not self._inbox and self._current
 
     def _upsert_search_attributes(self) -> None:
         # start_journey sets them at start; this covers runs started otherwise. Opaque ids only.
@@ -345,7 +343,7 @@ class JourneyWorkflow:
             purpose=self._journey.definition.purpose,
             variables=self._template_variables(),
         )
-        if not workflow.patched(QUIET_HOURS_PATCH):
+        if not (self._current or workflow.patched(QUIET_HOURS_PATCH)):
             return await self._send_once(request)
         request = request.model_copy(
             update={
@@ -625,7 +623,7 @@ class JourneyWorkflow:
         after its work (STEPS_CARRY_PATCH); none when a goal is left to observe after the steps. A
         send's outcome is None here: the activity fills it in."""
         goal_left = self._journey.definition.goal is not None and not self._state.converted
-        if goal_left or not self._events_in_step() or not workflow.patched(STEPS_CARRY_PATCH):
+        if goal_left or not self._current:
             return []
         return [
             self._journey_event(
@@ -692,7 +690,8 @@ class JourneyWorkflow:
             await self._bookkeeping(RECORD_JOURNEY_EVENT, request)
 
     def _events_in_step(self) -> bool:
-        return workflow.patched(EVENTS_IN_STEP_PATCH)  # the SDK keeps the first answer for the run
+        # the SDK keeps the first answer for the run
+        return self._current or workflow.patched(EVENTS_IN_STEP_PATCH)
 
     def _appended(self, carried: list[RecordJourneyEventInput]) -> None:
         """The activity that carried them succeeded: they are in the log. (One activity runs at a time,

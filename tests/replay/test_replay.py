@@ -147,7 +147,17 @@ def _activities(history: WorkflowHistory) -> list[str]:
 def test_the_older_sets_replay_the_path_from_before_quiet_hours() -> None:
     # Without the patch marker the replay takes the old path: these histories are what prove it unchanged.
     assert not any(_patched(load(path)) for path in ENCRYPTED + PRE_CODEC)
-    assert all(_patched(load(path)) for path in CURRENT + EVENTS_IN_STEP + QUIET_HOURS)
+    assert all(_patched(load(path)) for path in EVENTS_IN_STEP + QUIET_HOURS)
+
+
+def test_the_current_set_asks_one_patch_for_all() -> None:
+    # Each patch asked costs the history a marker and a TemporalChangeVersion upsert: the current runs ask
+    # only the newest, which stands for the older ones.
+    for path in CURRENT:
+        markers = [event for event in load(path).events if event.HasField("marker_recorded_event_attributes")]
+        assert len(markers) == 1 and _patched(load(path), STEPS_CARRY_PATCH)
+        assert not _patched(load(path)) and not _patched(load(path), EVENTS_IN_STEP_PATCH)
+    assert all(_patched(load(path), EVENTS_IN_STEP_PATCH) for path in EVENTS_IN_STEP)
 
 
 def test_the_current_set_records_journey_events_inside_the_steps_activities() -> None:
@@ -159,9 +169,7 @@ def test_the_current_set_records_journey_events_inside_the_steps_activities() ->
         assert not _patched(history, EVENTS_IN_STEP_PATCH)
         assert RECORD_JOURNEY_EVENT in _activities(history)
     for path in CURRENT + EVENTS_IN_STEP:
-        history = load(path)
-        assert _patched(history, EVENTS_IN_STEP_PATCH)
-        assert RECORD_JOURNEY_EVENT not in _activities(history)
+        assert RECORD_JOURNEY_EVENT not in _activities(load(path))
     before = _activities(load(QUIET_HOURS_DIR / "usage_spike.json"))
     after = _activities(load(EVENTS_IN_STEP_DIR / "usage_spike.json"))
     assert before.count(RECORD_JOURNEY_EVENT) == 4 and before.count(LOAD_CONTEXT) == 1
