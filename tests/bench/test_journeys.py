@@ -22,5 +22,6 @@ def test_the_shape_counts_activities_workflow_tasks_and_events() -> None:
     before = history_shape(load("events-in-step/rate_coach.json"))
     after = history_shape(load("steps-carry/rate_coach.json"))
     assert before == {"activities": 5, "workflow_tasks": 7, "history_events": 44}
-    # one task at the start, one after each activity, one when the goal's window closes
-    assert after == {"activities": 4, "workflow_tasks": 6, "history_events": 40}
+    # one task at the start, one after each activity, one when the goal's window closes; one patch
+    # marker and its search-attribute upsert where there were three of each
+    assert after == {"activities": 4, "workflow_tasks": 6, "history_events": 36}
