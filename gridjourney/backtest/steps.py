@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import heapq
 import itertools
+from abc import ABC, abstractmethod
 from collections.abc import Collection
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -43,7 +44,7 @@ class Walker(Protocol):
 W = TypeVar("W", bound=Walker)
 
 
-class ReplaySteps(Generic[W]):
+class ReplaySteps(ABC, Generic[W]):
     """Each replay says how a walker goes on (`_go`); the rest is here."""
 
     def __init__(
@@ -71,8 +72,9 @@ class ReplaySteps(Generic[W]):
         """A message of another journey (the send ledger): it counts against the caps."""
         self.customers.record_send(customer_id, at, purpose, channel)
 
+    @abstractmethod
     def _go(self, walker: W, step_id: str | None) -> None:
-        raise NotImplementedError
+        """Walk the walker from `step_id` (None: its end) until it waits or ends."""
 
     def _sent(self, walker: W) -> None:
         """A message of the walker's steps went out (the cohort replay remembers who was told)."""
