@@ -122,10 +122,13 @@ class Settings(BaseSettings):
         description="Web Push VAPID private key (base64url raw P-256). Unset: generated once under `home`.",
     )
     webhook_max_age: SettingDuration = Field(
-        timedelta(minutes=10), description="Signed webhook requests older than this are refused as replays."
+        timedelta(minutes=10),
+        gt=timedelta(0),  # 0 would refuse every webhook as a replay
+        description="Signed webhook requests older than this are refused as replays.",
     )
     send_claim_lease: SettingDuration = Field(
         timedelta(seconds=60),
+        gt=timedelta(0),  # 0: every claim lapsed at once, so another worker could send it again
         description="How long a claimed send is presumed in flight without a heartbeat renewing it.",
     )
     send_look_up_after: SettingDuration = Field(
@@ -295,7 +298,7 @@ class Settings(BaseSettings):
     )
     ven_name: str = Field("gridjourney", description="This VEN's name at the VTN.")
     ven_poll_interval: SettingDuration = Field(
-        timedelta(seconds=10), description="How often the VEN polls the VTN."
+        timedelta(seconds=10), gt=timedelta(0), description="How often the VEN polls the VTN."
     )
     ven_cert: Path | None = Field(
         None, description="The VEN's TLS certificate (PEM); optional for a local VTN."

@@ -63,6 +63,15 @@ def test_a_bad_duration_is_refused_naming_the_accepted_forms(written: str) -> No
     assert f"write {DURATION_FORMS}" in str(refused.value)
 
 
+@pytest.mark.parametrize("setting", ["ven_poll_interval", "send_claim_lease", "webhook_max_age"])
+def test_a_zero_duration_is_refused_where_it_would_break_the_setting(setting: str) -> None:
+    # a VEN polling without pause, claims lapsing at once (a second worker could send again), every
+    # webhook a replay
+    with pytest.raises(ValidationError, match=setting):
+        Settings.model_validate({setting: "0"})
+    assert getattr(Settings.model_validate({setting: "1s"}), setting) == timedelta(seconds=1)
+
+
 @pytest.mark.parametrize("url", ["http://0.0.0.0:8000", "https://[::]/", "api:8000", "gridjourney.example"])
 def test_a_public_url_providers_cannot_call_is_refused(url: str) -> None:
     with pytest.raises(ValidationError, match="public_base_url") as refused:
