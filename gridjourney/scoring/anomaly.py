@@ -155,8 +155,11 @@ def _flags(det: AnomalyDetector, sig: Signals) -> dict[str, tuple[npt.NDArray[np
     # ... and leaves the rest of the day as it was: a whole day up is the start of a step, not a spike.
     spike &= raw["whole_day"] < SPIKE_DAY_RISE
     # The days of a rise already named added baseload are not a second, whole-day one (nor are the
-    # days after it ends, while the multi-day mean still holds them).
-    rise = level & ~_within(added, LEVEL_DAYS) & ~spike
+    # days after it, while the multi-day mean still holds them). A lone day of raised nights is no
+    # added baseload (that needs 2 days running): it holds the whole-day rise back on that day only,
+    # or a +50 % week whose nights crossed the bar on one day went unreported.
+    added_alert = _running(added, 2)
+    rise = level & ~added & ~_within(added_alert, LEVEL_DAYS) & ~spike
     # A whole-day rise found in a home whose nights swing too much for the base signal alone is still
     # typed by where its extra kWh sit: all in a raised night is added baseload (and the days after
     # it, while the multi-day mean still holds it, no step).
@@ -167,7 +170,7 @@ def _flags(det: AnomalyDetector, sig: Signals) -> dict[str, tuple[npt.NDArray[np
     return {
         "no_use": (no_use, np.where(no_use, 1.0, np.nan)),
         "added_baseload": (
-            _running(added, 2) | night_rise,
+            added_alert | night_rise,
             np.where(night_rise, z["level_4d"] / k["level_4d"], z["baseload_dev"] / k["baseload_dev"]),
         ),
         "spike": (spike, z["peak_dev"] / k["peak_dev"]),

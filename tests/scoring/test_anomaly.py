@@ -220,3 +220,21 @@ def test_a_whole_day_up_in_a_home_whose_hours_are_mostly_off_is_a_step(
     alerts = _alerts(detector, reads)
     assert alerts["anomaly_type"].tolist() == ["step_increase"]
     assert "2013-03-08" <= str(alerts["alert_date"].iloc[0]) <= "2013-03-15"
+
+
+def test_a_whole_day_up_with_a_lone_raised_night_is_still_a_step(detector: anomaly.AnomalyDetector) -> None:
+    # +50 % for 5 days; on the first and the last of them the night rose further, enough to look like
+    # added baseload on that day alone. Two lone days are no added baseload (it needs 2 days running),
+    # and they must not hide the week's rise either.
+    rng = np.random.default_rng(11)
+    shape = np.where(np.arange(24) < 6, 0.3, 0.5) + 1.5 * np.isin(np.arange(24), [18, 19, 20])
+    load = shape * rng.lognormal(0.0, 0.05, (DAYS, 1)) * rng.lognormal(0.0, 0.03, (DAYS, 24))
+    load[66:71] *= 1.5
+    load[[66, 70], :6] += 0.3
+    read_at = pd.date_range("2013-01-01", periods=DAYS * 24, freq="h", tz="UTC")
+    reads = pd.DataFrame(
+        {"customer_id": "nights", "read_at": read_at, "interval_seconds": 3600, "kwh": load.ravel()}
+    )
+    alerts = _alerts(detector, reads)
+    assert alerts["anomaly_type"].tolist() == ["step_increase"]
+    assert "2013-03-08" <= str(alerts["alert_date"].iloc[0]) <= "2013-03-15"
