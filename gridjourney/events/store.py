@@ -30,6 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from gridjourney.db.tables import events
 from gridjourney.events.fingerprint import canonical_content, fingerprint
+from gridjourney.events.fingerprint import content as compact_content
 from gridjourney.events.models import AppendResult, NewEvent, StoredEvent
 from gridjourney.events.types import validate_payload
 from gridjourney.observability.metrics import count_appended
@@ -66,6 +67,8 @@ _COLUMNS = (
     "fingerprint",
     "traceparent",
 )
+# The columns written as the event gives them (the payload is sealed and the fingerprint made first).
+_PLAIN_COLUMNS = tuple(name for name in _COLUMNS if name not in ("payload", "fingerprint"))
 _NEW = (
     func.unnest(
         _EVENT_IDS,
@@ -137,7 +140,38 @@ class _NewRow:
     """A validated event before it is written: its row holds the plain payload until it is sealed."""
 
     values: dict[str, Any]
-    content: bytes  # canonical content (events/fingerprint.py), fingerprinted when written
+    content: bytes  # compact content (events/fingerprint.py), fingerprinted when written
+
+    def first_form_content(self) -> bytes:
+        """The content as rows written before the compact form were fingerprinted."""
+        values = self.values
+        return canonical_content(
+            event_type=values["type"],
+            customer_id=values["customer_id"],
+            occurred_at=values["occurred_at"],
+            source=values["source"],
+            payload=values["payload"],
+            schema_version=values["schema_version"],
+        )
+
+
+@dataclass(frozen=True)
+class _Sealed:
+    """What an append writes of each row beside its plain values: the payload with its personal fields
+    sealed, and the fingerprint (keyed by the customer's data key when it has a customer)."""
+
+    payloads: list[dict[str, Any]]
+    fingerprints: list[str]
+    keys: dict[str, bytes]
+
+    def first_form_fingerprint(self, row: _NewRow) -> str:
+        customer_id = row.values["customer_id"]
+        content = row.first_form_content()
+        return (
+            fingerprint(content)
+            if customer_id is None
+            else fields.keyed_fingerprint(content, self.keys[customer_id])
+        )
 
 
 @dataclass
@@ -228,64 +262,79 @@ class EventStore:
         _count_fresh(rows, results)
         return results
 
-    async def _sealed(self, conn: AsyncConnection, new_rows: list[_NewRow]) -> list[dict[str, object]]:
-        """The rows as stored: personal fields sealed, fingerprints keyed by the customer's data key."""
+    async def _sealed(self, conn: AsyncConnection, new_rows: list[_NewRow]) -> _Sealed:
+        """The rows' payloads as stored (personal fields sealed) and their fingerprints."""
         customer_ids = {row.values["customer_id"] for row in new_rows} - {None}
         keys = await customer_keys.keys_for_writing(conn, self.keyring, customer_ids)
-        rows: list[dict[str, object]] = []
+        payloads: list[dict[str, Any]] = []
+        fingerprints: list[str] = []
+        personal = fields.PERSONAL_FIELDS
         for row in new_rows:
-            customer_id = row.values["customer_id"]
+            values = row.values
+            customer_id = values["customer_id"]
             if customer_id is None:
-                rows.append(row.values | {"fingerprint": fingerprint(row.content)})
+                payloads.append(values["payload"])
+                fingerprints.append(fingerprint(row.content))
                 continue
             key = keys[customer_id]
-            payload = fields.seal(row.values["type"], customer_id, row.values["payload"], key)
-            rows.append(
-                row.values | {"payload": payload, "fingerprint": fields.keyed_fingerprint(row.content, key)}
+            # Most events hold no personal field: their payload is written as it is, not copied.
+            event_type = values["type"]
+            payload = values["payload"]
+            payloads.append(
+                fields.seal(event_type, customer_id, payload, key) if event_type in personal else payload
             )
-        return rows
+            fingerprints.append(fields.keyed_fingerprint(row.content, key))
+        return _Sealed(payloads, fingerprints, keys)
 
     async def _append_rows(self, conn: AsyncConnection, new_rows: list[_NewRow]) -> list[AppendResult]:
         await conn.execute(_LOCK_AND_NOTIFY)
-        rows = await self._sealed(conn, new_rows)
-        ids = [row["event_id"] for row in rows]
+        sealed = await self._sealed(conn, new_rows)
+        ids = [row.values["event_id"] for row in new_rows]
         found = (await conn.execute(_KNOWN, {"event_ids": ids})).all()
-        existing = {row.event_id: (row.position, row.fingerprint) for row in found}
-        # (position, whether it was in the log before): each result is built once, at the end.
-        results: dict[uuid.UUID, tuple[int, bool]] = {
-            event_id: (position, True) for event_id, (position, _) in existing.items()
-        }
-        fresh: list[dict[str, object]] = []
-        fingerprints: dict[uuid.UUID, object] = {}
-        for row in rows:
-            event_id = row["event_id"]
-            assert isinstance(event_id, uuid.UUID)
-            known = existing[event_id][1] if event_id in existing else fingerprints.get(event_id)
+        # Keyed by the UUIDs' integers: a UUID hashes in Python code, several times per event.
+        existing = {row.event_id.int: (row.position, row.fingerprint) for row in found}
+        # Each event_id's first row in this request: its index, or -1 when the log held it already.
+        first: dict[int, int] = dict.fromkeys(existing, -1)
+        fresh: list[int] = []
+        for index, event_id in enumerate(ids):
+            number = event_id.int
+            earlier = first.get(number)
+            if earlier is None:
+                first[number] = index
+                fresh.append(index)
+                continue
+            # A repeat: of a row in the log, or of an earlier row of this request.
+            known = existing[number][1] if earlier < 0 else sealed.fingerprints[earlier]
             # Rows written before fingerprints existed (None) cannot be compared: they stay duplicates.
-            if known is not None and known != row["fingerprint"]:
-                position = existing[event_id][0] if event_id in existing else None
-                raise EventIdConflict(event_id, position)
-            fingerprints.setdefault(event_id, row["fingerprint"])
-            if event_id not in results:
-                results[event_id] = (-1, False)
-                fresh.append(row)
+            if known is not None and not self._same(
+                known, sealed, new_rows[index], index, from_log=earlier < 0
+            ):
+                raise EventIdConflict(event_id, existing[number][0] if earlier < 0 else None)
+        positions: dict[int, int] = {number: position for number, (position, _) in existing.items()}
         if fresh:
-            columns = {f"{name}s": [row[name] for row in fresh] for name in _COLUMNS}
-            columns["payloads"] = [to_json(row["payload"]).decode() for row in fresh]
-            inserted = (await conn.execute(_INSERT, columns)).all()
-            for event_id, position in inserted:
-                results[event_id] = (position, False)
-        out: list[AppendResult] = []
-        answered: set[uuid.UUID] = set()
-        for row in rows:
-            event_id = row["event_id"]
-            assert isinstance(event_id, uuid.UUID)
-            position, duplicate = results[event_id]
-            # An event repeated inside one batch: the first copy wrote it, the later ones are duplicates.
-            duplicate = duplicate or event_id in answered
-            out.append(AppendResult(event_id=event_id, position=position, duplicate=duplicate))
-            answered.add(event_id)
-        return out
+            columns: dict[str, list[Any]] = {
+                f"{name}s": [new_rows[index].values[name] for index in fresh] for name in _PLAIN_COLUMNS
+            }
+            columns["payloads"] = [to_json(sealed.payloads[index]).decode() for index in fresh]
+            columns["fingerprints"] = [sealed.fingerprints[index] for index in fresh]
+            for event_id, position in (await conn.execute(_INSERT, columns)).all():
+                positions[event_id.int] = position
+        # An event repeated inside one batch: the first copy wrote it, the later ones are duplicates.
+        return [
+            AppendResult.model_construct(
+                event_id=event_id,
+                position=positions[event_id.int],
+                duplicate=first[event_id.int] != index,
+            )
+            for index, event_id in enumerate(ids)
+        ]
+
+    @staticmethod
+    def _same(known: str, sealed: _Sealed, row: _NewRow, index: int, *, from_log: bool) -> bool:
+        """Whether a repeat's fingerprint matches `known`: in either form for a row of the log."""
+        if known == sealed.fingerprints[index]:
+            return True
+        return from_log and known == sealed.first_form_fingerprint(row)
 
     async def read_after(self, position: int, limit: int = 500) -> list[StoredEvent]:
         """Events with a position greater than `position`, in order."""
@@ -357,7 +406,7 @@ def _rows(new_events: Sequence[NewEvent | CheckedEvent]) -> list[_NewRow]:
             event, payload = item.event, item.payload
         else:
             event, payload = item, validate_payload(item.type, item.payload)
-        content = canonical_content(
+        content = compact_content(
             event_type=event.type,
             customer_id=event.customer_id,
             occurred_at=event.occurred_at,

@@ -8,15 +8,16 @@ from typing import Any
 
 import pytest
 from pydantic import ValidationError
-from sqlalchemy import Row, func, select
+from sqlalchemy import Row, func, select, update
 from sqlalchemy import event as sa_event
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gridjourney.db.tables import events
-from gridjourney.events.fingerprint import canonical_content, fingerprint
+from gridjourney.events.fingerprint import canonical_content, content, fingerprint
 from gridjourney.events.store import CustomerErased, EventIdConflict, EventStore
 from gridjourney.events.types import UnknownEventType
 from gridjourney.privacy import customer_keys
+from gridjourney.privacy.fields import keyed_fingerprint
 from tests.events.builders import new_event, usage
 
 
@@ -282,16 +283,57 @@ async def test_a_customers_fingerprint_is_keyed_by_their_data_key(engine: AsyncE
 
     for event, keyed in ((about_a_customer, True), (about_a_feeder, False)):
         row = await _stored_row(engine, event.event_id)
-        content = canonical_content(
-            event_type=row.type,
-            customer_id=row.customer_id,
-            occurred_at=row.occurred_at,
-            source=row.source,
-            payload=row.payload,
-            schema_version=row.schema_version,
+        digest = fingerprint(
+            content(
+                event_type=row.type,
+                customer_id=row.customer_id,
+                occurred_at=row.occurred_at,
+                source=row.source,
+                payload=row.payload,
+                schema_version=row.schema_version,
+            )
         )
-        assert (row.fingerprint != fingerprint(content)) is keyed
+        assert (row.fingerprint != digest) is keyed
         assert len(row.fingerprint) == 64
+
+
+@pytest.mark.parametrize("customer_id", ["c-1", None])
+async def test_a_row_fingerprinted_in_the_first_form_is_still_recognised(
+    engine: AsyncEngine, customer_id: str | None
+) -> None:
+    """Rows written before the compact form hold the digest of the first (sorted JSON) form: their
+    repeats stay duplicates, and other content under their event_id stays a conflict."""
+    store = EventStore(engine)
+    event = (
+        usage(kwh=3.0)
+        if customer_id
+        else new_event("outage.restored", None, {"incident_id": "i-1", "restored_at": "2026-07-01T13:00:00Z"})
+    )
+    [written] = await store.append([event])
+    row = await _stored_row(engine, event.event_id)
+    first_form = canonical_content(
+        event_type=row.type,
+        customer_id=row.customer_id,
+        occurred_at=row.occurred_at,
+        source=row.source,
+        payload=(await store.get(event.event_id)).payload,  # type: ignore[union-attr]
+        schema_version=row.schema_version,
+    )
+    async with engine.begin() as conn:
+        customers = {customer_id} if customer_id else set()
+        keys = await customer_keys.keys_for_writing(conn, store.keyring, customers)
+        digest = keyed_fingerprint(first_form, keys[customer_id]) if customer_id else fingerprint(first_form)
+        assert digest != row.fingerprint  # the forms differ: what follows tests the comparison with both
+        written_by_an_older_version = events.c.event_id == event.event_id
+        await conn.execute(update(events).where(written_by_an_older_version).values(fingerprint=digest))
+
+    [again] = await store.append([event])
+    assert again.duplicate and again.position == written.position
+    changed = event.model_copy(update={"source": "another-system"})
+    with pytest.raises(EventIdConflict) as raised:
+        await store.append([changed])
+    assert raised.value.position == written.position
+    assert await store.head() == written.position
 
 
 async def test_new_events_about_an_erased_customer_are_refused(engine: AsyncEngine) -> None:
