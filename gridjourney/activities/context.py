@@ -81,7 +81,13 @@ async def load_context(
     `default_zone`: the policy's, local_date()'s zone for a customer without one of their own."""
     if isinstance(request, str):
         request = LoadContextInput(customer_id=request)
-    record = await load_customer(engine, request.customer_id)
+    return await context_of(engine, await load_customer(engine, request.customer_id), request, default_zone)
+
+
+async def context_of(
+    engine: AsyncEngine, record: CustomerRecord | None, request: LoadContextInput, default_zone: str | None
+) -> CustomerContext:
+    """`load_context` for a customer read already (None: unknown)."""
     if record is None:
         return CustomerContext(customer_id=request.customer_id, exists=False)
     context = record.context()

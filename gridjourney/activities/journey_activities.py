@@ -4,6 +4,7 @@ the clock a send is judged at. Its own module, so that importing one activity mo
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
@@ -14,12 +15,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from gridjourney.activities.context import load_context
+from gridjourney.activities.context import context_of, load_context, load_customer
 from gridjourney.activities.customers import update_customer
 from gridjourney.activities.journey_events import record_journey_event, record_journey_events
 from gridjourney.activities.rate_limit import buckets_from_settings
 from gridjourney.activities.send import MessageSending
 from gridjourney.activities.send_batch import BatchProgress, CohortSending
+from gridjourney.activities.send_carry import JourneyCarry, carrying
 from gridjourney.channels.base import Sender
 from gridjourney.channels.bulk import ProviderCalls
 from gridjourney.config import Settings, public_base_url
@@ -144,18 +146,33 @@ class JourneyActivities:
         # Transient provider errors, SendInProgress, SendHeld and ClaimLost propagate: Temporal's retry
         # policy retries them. Heartbeats (which renew the ledger lease) only inside an activity.
         heartbeat = activity.heartbeat if activity.in_activity() else None
-        await self._record_carried(request.journey_events)
+        # The run's journey events ride on the outcome's own append (activities/send_carry.py).
+        carry = JourneyCarry(before=request.journey_events, after=request.recorded_after)
         context = None
         if request.with_context is not None:  # the run's entry: it learns here whether the customer exists
-            context = await self.load_context(request.with_context)
+            await self._record_carried(request.with_context.journey_events)
+            carry.customer = await load_customer(self.engine, request.customer_id)
+            policy_zone = self.sending.policy.default_time_zone
+            context = await context_of(self.engine, carry.customer, request.with_context, policy_zone)
             if not context.exists:
+                await self._record_carried(request.journey_events)
                 return SendOutcome(status="suppressed", reason="unknown_customer", context=context)
         try:
-            outcome = await self.sending.send(request, heartbeat)
+            with carrying(carry):
+                outcome = await self.sending.send(request, heartbeat)
         except CustomerErased as error:
             raise _erased(error) from error
+        except Exception:
+            # As before the carry: the run's entry is in the log even when its first send fails.
+            if not carry.before_appended:
+                with contextlib.suppress(Exception):
+                    await self._record_carried(request.journey_events)
+            raise
+        if not carry.before_appended:  # a duplicate answered from the ledger: appended already (no-op)
+            await self._record_carried(request.journey_events)
         if request.recorded_after and outcome.status != "deferred":
-            await self._record_after(with_step_outcome(request.recorded_after, outcome.step_outcome))
+            if not carry.after_appended:
+                await self._record_after(with_step_outcome(request.recorded_after, outcome.step_outcome))
             outcome = outcome.model_copy(update={"recorded_after": True})
         return outcome if context is None else outcome.model_copy(update={"context": context})
 

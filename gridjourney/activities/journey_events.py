@@ -19,19 +19,22 @@ async def record_journey_events(
 ) -> list[AppendResult]:
     """Idempotent: the event ids are deterministic in the workflow, so a retried activity (or a
     replayed workflow) appends nothing new and gets the first append's results."""
-    return await store.append(
-        [
-            NewEvent(
-                event_id=uuid.UUID(request.event_id),
-                type=request.type,
-                customer_id=request.customer_id,
-                occurred_at=request.occurred_at,
-                source=SOURCE,
-                payload=request.payload,
-            )
-            for request in requests
-        ]
-    )
+    return await store.append(journey_new_events(requests))
+
+
+def journey_new_events(requests: Sequence[RecordJourneyEventInput]) -> list[NewEvent]:
+    """The run's journey events as the log takes them."""
+    return [
+        NewEvent(
+            event_id=uuid.UUID(request.event_id),
+            type=request.type,
+            customer_id=request.customer_id,
+            occurred_at=request.occurred_at,
+            source=SOURCE,
+            payload=request.payload,
+        )
+        for request in requests
+    ]
 
 
 async def record_journey_event(store: EventStore, request: RecordJourneyEventInput) -> AppendResult:

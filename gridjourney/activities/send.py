@@ -28,6 +28,7 @@ from pathlib import Path
 from gridjourney.activities import eligibility, ledger
 from gridjourney.activities.context import CustomerRecord, load_customer
 from gridjourney.activities.lease import Heartbeat, kept_alive
+from gridjourney.activities.send_carry import current_carry
 from gridjourney.activities.send_content import ledger_note, lookup_address, outgoing_message
 from gridjourney.activities.send_events import (
     OUTCOME_TYPES,
@@ -49,7 +50,7 @@ from gridjourney.channels.base import (
 )
 from gridjourney.dsl.schema import Channel
 from gridjourney.events.models import NewEvent
-from gridjourney.events.store import EventStore
+from gridjourney.events.store import EventIdConflict, EventStore
 from gridjourney.outages import outage
 from gridjourney.policy.model import Policy
 from gridjourney.projections.suppressions import suppression_added
@@ -286,7 +287,10 @@ class MessageSending:
         self, request: SendMessageInput, token: str, called: _ProviderCall
     ) -> SendOutcome:
         key = request.idempotency_key
-        customer = await load_customer(self.engine, request.customer_id)
+        carry = current_carry()
+        customer = carry.customer if carry is not None and carry.customer is not None else None
+        if customer is None:  # not read already by the journey's entry (activities/send_carry.py)
+            customer = await load_customer(self.engine, request.customer_id)
         if customer is None:
             unknown = SendOutcome(status="suppressed", reason="unknown_customer")
             return await self._record(request, token, unknown, [outcome_event(request, unknown)])
@@ -326,13 +330,25 @@ class MessageSending:
             quiet = SendOutcome(status="suppressed", reason="quiet_hours")
             return await self._record(request, token, quiet, [outcome_event(request, quiet)])
         event = deferred_event(request, until, decision.time_zone, decision.reason())
-        async with self.engine.begin() as conn:
-            if not await ledger.release(
-                conn, request.idempotency_key, token, f"deferred to {until.isoformat()}"
-            ):
-                raise ledger.ClaimLost(request.idempotency_key, "deferring")
-            await self.store.append_in(conn, [event])
-        return SendOutcome(status="deferred", deferred_until=until, reason=decision.reason())
+        deferred = SendOutcome(status="deferred", deferred_until=until, reason=decision.reason())
+        carry = current_carry()
+        while True:
+            try:
+                async with self.engine.begin() as conn:
+                    if not await ledger.release(
+                        conn, request.idempotency_key, token, f"deferred to {until.isoformat()}"
+                    ):
+                        raise ledger.ClaimLost(request.idempotency_key, "deferring")
+                    events = [event] if carry is None else carry.around(deferred, [event])
+                    await self.store.append_in(conn, events)
+            except EventIdConflict:
+                if carry is None:
+                    raise
+                carry = None  # the run's events go on their own, as before the carry (send_carry.py)
+                continue
+            if carry is not None:
+                carry.appended(deferred)
+            return deferred
 
     async def _call_provider(
         self,
@@ -400,6 +416,8 @@ class MessageSending:
         accepted is recorded as sent, never lost to a suppression."""
         key = request.idempotency_key
         delay = 0.1
+        # A journey's own events ride along (activities/send_carry.py); not with a duplicate's record.
+        carry = current_carry() if events else None
         while True:
             try:
                 async with self.engine.begin() as conn:
@@ -408,8 +426,16 @@ class MessageSending:
                     )
                     if not done:
                         raise ledger.ClaimLost(key, f"recording {outcome.status}")
-                    await self.store.append_in(conn, events)
+                    carried = events if carry is None else carry.around(outcome, events)
+                    await self.store.append_in(conn, carried)
+                if carry is not None:
+                    carry.appended(outcome)
                 return outcome
+            except EventIdConflict:
+                if carry is None:
+                    raise
+                carry = None  # the run's events go on their own, as before the carry
+                continue
             except ledger.ClaimLost:
                 # A commit whose answer was lost in an outage, then retried: the row is ours, done.
                 row = await ledger.get(self.engine, key)

@@ -12,13 +12,17 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gridjourney.activities import JourneyActivities, ledger
-from gridjourney.channels.base import Sender
+from gridjourney.channels.base import Sender, TransientSendError
 from gridjourney.channels.twilio_standin import TwilioStandIn
 from gridjourney.config import Settings
 from gridjourney.dsl.schema import Channel
 from gridjourney.events.store import EventStore
 from gridjourney.policy.model import Policy
-from gridjourney.workflows.contracts import LoadContextInput, RecordJourneyEventInput
+from gridjourney.workflows.contracts import (
+    LoadContextInput,
+    RecordJourneyEventInput,
+    RecordJourneyEventsInput,
+)
 from tests.activities.conftest import add_customer, message_events
 from tests.activities.test_send import ALL_PURPOSES, open_policy, request
 
@@ -129,3 +133,70 @@ async def test_a_suppressed_last_send_records_its_reason_as_the_outcome(
     [(_, completed), (_, exited)] = await journey_records(engine, "c1")
     assert completed["outcome"] == f"suppressed:{outcome.reason}"
     assert exited["reason"] == "completed"
+
+
+async def test_the_entry_the_message_and_the_end_are_one_append(
+    engine: AsyncEngine, activities: JourneyActivities, standin: TwilioStandIn
+) -> None:
+    """One transaction (one `recorded_at`), in the run's order: a single wake-up of every subscription."""
+    await add_customer(engine, "c1", consent=ALL_PURPOSES)
+    entered = journey_event(1, "journey.entered", holdout=False)
+    carried = request().model_copy(
+        update={
+            "with_context": LoadContextInput(customer_id="c1"),
+            "journey_events": [entered],
+            "recorded_after": the_end(),
+        }
+    )
+    outcome = await activities.send_message(carried)
+
+    assert (outcome.status, outcome.recorded_after) == ("sent", True)
+    stored = [e for e in await EventStore(engine).read_customer("c1") if e.source != "test"]
+    assert [e.type for e in stored] == [
+        "journey.entered",
+        "message.sent",
+        "journey.step_completed",
+        "journey.exited",
+    ]
+    assert len({e.recorded_at for e in stored}) == 1
+    assert [e.position for e in stored] == list(range(stored[0].position, stored[0].position + 4))
+    assert len(standin.received) == 1
+
+
+async def test_a_first_send_that_fails_still_records_the_entry_first(
+    engine: AsyncEngine, activities: JourneyActivities, standin: TwilioStandIn
+) -> None:
+    await add_customer(engine, "c1", consent=ALL_PURPOSES)
+    entered = journey_event(1, "journey.entered", holdout=False)
+    carried = request().model_copy(update={"journey_events": [entered], "recorded_after": the_end()})
+    standin.fail_next(503, 20503, "Service Unavailable")
+    with pytest.raises(TransientSendError):
+        await activities.send_message(carried)
+    assert [t for t, _ in await journey_records(engine, "c1")] == ["journey.entered"]
+
+    outcome = await activities.send_message(carried)  # the retry: the entry is not appended twice
+    assert outcome.status == "sent"
+    stored = await EventStore(engine).read_customer("c1")
+    types = [e.type for e in stored if e.type.startswith(("message.", "journey."))]
+    assert types == ["journey.entered", "message.sent", "journey.step_completed", "journey.exited"]
+
+
+async def test_an_end_recorded_otherwise_before_leaves_the_message_recorded(
+    engine: AsyncEngine, activities: JourneyActivities, standin: TwilioStandIn
+) -> None:
+    """The end's ids taken by an earlier record with another outcome text: the message's own record
+    goes through without them, and the earlier end stands."""
+    await add_customer(engine, "c1", consent=ALL_PURPOSES)
+    earlier = the_end()
+    earlier[0] = earlier[0].model_copy(update={"payload": {**earlier[0].payload, "outcome": "failed:x"}})
+    await activities.record_journey_events(RecordJourneyEventsInput(events=earlier))
+
+    outcome = await activities.send_message(request().model_copy(update={"recorded_after": the_end()}))
+
+    assert (outcome.status, outcome.recorded_after) == ("sent", True)
+    assert len(standin.received) == 1
+    assert [e.type for e in await EventStore(engine).read_customer("c1") if e.type == "message.sent"] == [
+        "message.sent"
+    ]
+    [(_, completed), _] = await journey_records(engine, "c1")
+    assert completed["outcome"] == "failed:x"
