@@ -26,6 +26,8 @@ from gridjourney.workflows.journey import JourneyWorkflow
 from tests.workflows.helpers import finish, start
 from tests.workflows.standins import StandIns, compiled
 
+Handle = WorkflowHandle[JourneyWorkflow, JourneyState]
+
 THREE_STEPS = """
 id: three_steps
 purpose: informational
@@ -75,7 +77,13 @@ steps:
 """
 
 
-async def activities(handle: WorkflowHandle[JourneyWorkflow, JourneyState]) -> list[str]:
+async def run(env: WorkflowEnvironment, journey_yaml: str) -> tuple[Handle, JourneyState]:
+    """The journey started for the stand-ins' customer and run to its end: (its handle, its last state)."""
+    handle = await start(env, compiled(journey_yaml))
+    return handle, await finish(env, handle)
+
+
+async def activities(handle: Handle) -> list[str]:
     history = await handle.fetch_history()
     return [
         event.activity_task_scheduled_event_attributes.activity_type.name
@@ -87,8 +95,7 @@ async def activities(handle: WorkflowHandle[JourneyWorkflow, JourneyState]) -> l
 async def test_a_plain_journey_calls_one_activity_per_step(
     env: WorkflowEnvironment, standins: StandIns
 ) -> None:
-    handle = await start(env, compiled(THREE_STEPS))
-    final = await finish(env, handle)
+    handle, final = await run(env, THREE_STEPS)
 
     assert final.status == "completed"
     assert await activities(handle) == [SEND_MESSAGE, UPDATE_CUSTOMER, SEND_MESSAGE]
@@ -115,8 +122,7 @@ async def test_an_unknown_customer_exits_at_the_first_send_without_a_message(
     env: WorkflowEnvironment, standins: StandIns
 ) -> None:
     standins.customers["c-1"] = CustomerContext(customer_id="c-1", exists=False)
-    handle = await start(env, compiled(THREE_STEPS))
-    final = await finish(env, handle)
+    handle, final = await run(env, THREE_STEPS)
 
     assert (final.status, final.exit_reason) == ("exited", "unknown_customer")
     assert final.steps_taken == []
@@ -131,8 +137,7 @@ async def test_an_unknown_customer_exits_at_the_first_send_without_a_message(
 async def test_a_goal_still_open_after_the_last_send_is_observed_before_the_exit(
     env: WorkflowEnvironment, standins: StandIns
 ) -> None:
-    handle = await start(env, compiled(WITH_GOAL))
-    final = await finish(env, handle)
+    handle, final = await run(env, WITH_GOAL)
 
     assert final.status == "completed"
     [send] = standins.send_requests
@@ -146,8 +151,7 @@ async def test_a_journey_that_reads_the_customer_first_loads_it_at_entry(
     env: WorkflowEnvironment, standins: StandIns
 ) -> None:
     standins.customers["c-1"] = CustomerContext(customer_id="c-1", locale="es")
-    handle = await start(env, compiled(BRANCH_FIRST))
-    await finish(env, handle)
+    handle, _ = await run(env, BRANCH_FIRST)
 
     assert await activities(handle) == [LOAD_CONTEXT, SEND_MESSAGE]
     assert [send.step_id for send in standins.sends] == ["hola"]
@@ -159,8 +163,7 @@ async def test_a_last_send_deferred_overnight_records_the_end_when_it_goes(
     env: WorkflowEnvironment, standins: StandIns
 ) -> None:
     standins.quiet_until = await env.get_current_time() + timedelta(hours=10)
-    handle = await start(env, compiled(ONE_SEND))
-    final = await finish(env, handle)
+    handle, final = await run(env, ONE_SEND)
 
     assert final.status == "completed"
     deferred, sent = standins.send_requests
@@ -179,11 +182,8 @@ async def test_a_last_send_deferred_overnight_records_the_end_when_it_goes(
 async def test_a_last_update_records_the_end_after_its_own_event(
     env: WorkflowEnvironment, standins: StandIns
 ) -> None:
-    journey = compiled(
-        THREE_STEPS.replace("  - id: email\n    send: {channels: [email], template: welcome}\n", "")
-    )
-    handle = await start(env, journey)
-    final = await finish(env, handle)
+    two_steps = THREE_STEPS.replace("  - id: email\n    send: {channels: [email], template: welcome}\n", "")
+    handle, final = await run(env, two_steps)
 
     assert final.status == "completed"
     assert await activities(handle) == [SEND_MESSAGE, UPDATE_CUSTOMER]
