@@ -153,4 +153,18 @@ class AppendResult(BaseModel):
     duplicate: bool = Field(description="True when this event_id was appended before; nothing was written.")
 
 
-__all__ = ["AppendResult", "NewEvent", "StoredEvent", "engine_event"]
+def append_result(event_id: uuid.UUID, position: int, duplicate: bool) -> AppendResult:
+    """What `AppendResult.model_construct` makes of the three values, without its walk over the fields:
+    the store answers one per event (a third of a microsecond here, several there)."""
+    result = _new_event(AppendResult)
+    _set_attribute(result, "__dict__", {"event_id": event_id, "position": position, "duplicate": duplicate})
+    _set_attribute(result, "__pydantic_fields_set__", {"event_id", "position", "duplicate"})
+    _set_attribute(result, "__pydantic_extra__", None)
+    _set_attribute(result, "__pydantic_private__", None)
+    return result
+
+
+assert tuple(AppendResult.model_fields) == ("event_id", "position", "duplicate")
+assert not AppendResult.__private_attributes__ and not AppendResult.__pydantic_post_init__
+
+__all__ = ["AppendResult", "NewEvent", "StoredEvent", "append_result", "engine_event"]

@@ -31,7 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from gridjourney.db.tables import events
 from gridjourney.events.fingerprint import canonical_content, fingerprint
 from gridjourney.events.fingerprint import content as compact_content
-from gridjourney.events.models import AppendResult, NewEvent, StoredEvent
+from gridjourney.events.models import AppendResult, NewEvent, StoredEvent, append_result
 from gridjourney.events.types import validate_payload
 from gridjourney.observability.metrics import count_appended
 from gridjourney.observability.tracing import current_traceparent
@@ -108,11 +108,12 @@ _AT_POSITIONS = (
     .where(events.c.position == any_(bindparam("positions", type_=ARRAY(BigInteger))))
     .order_by(events.c.position)
 )
-# Positions are drawn in the order the rows come: the request's order.
+# Positions are drawn in the order the rows come: the request's order. Only they are returned (the
+# i-th smallest is the i-th row's): loading each row's event_id back made a UUID object per event.
 _INSERT = (
     insert(events)
     .from_select(list(_COLUMNS), select(*(_NEW.c[name] for name in _COLUMNS)).order_by(_NEW.c.n))
-    .returning(events.c.event_id, events.c.position)
+    .returning(events.c.position)
 )
 
 
@@ -317,15 +318,12 @@ class EventStore:
             }
             columns["payloads"] = [to_json(sealed.payloads[index]).decode() for index in fresh]
             columns["fingerprints"] = [sealed.fingerprints[index] for index in fresh]
-            for event_id, position in (await conn.execute(_INSERT, columns)).all():
-                positions[event_id.int] = position
+            drawn = sorted((await conn.execute(_INSERT, columns)).scalars())
+            for index, position in zip(fresh, drawn, strict=True):
+                positions[ids[index].int] = position
         # An event repeated inside one batch: the first copy wrote it, the later ones are duplicates.
         return [
-            AppendResult.model_construct(
-                event_id=event_id,
-                position=positions[event_id.int],
-                duplicate=first[event_id.int] != index,
-            )
+            append_result(event_id, positions[event_id.int], first[event_id.int] != index)
             for index, event_id in enumerate(ids)
         ]
 
