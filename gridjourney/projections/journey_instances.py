@@ -16,9 +16,10 @@ the log says happened is lost.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import case
+from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -39,66 +40,82 @@ def _exit_status(reason: str, converted: bool) -> str:
     return "converted" if converted else "completed"
 
 
+JourneyPayload = JourneyEntered | JourneyStepCompleted | JourneyConverted | JourneyExited
+_PAYLOADS: dict[str, type[JourneyPayload]] = {
+    "journey.entered": JourneyEntered,
+    "journey.step_completed": JourneyStepCompleted,
+    "journey.converted": JourneyConverted,
+    "journey.exited": JourneyExited,
+}
+
+
 async def apply(conn: AsyncConnection, event: StoredEvent) -> None:
-    if event.customer_id is None:
-        log.warning("journey_instances: %s at %d names no customer; ignored", event.type, event.position)
+    await apply_many(conn, [event])
+
+
+async def apply_many(conn: AsyncConnection, batch: Sequence[StoredEvent]) -> None:
+    """Fold the batch's events in log order over the rows they name, read once, and write each
+    changed row once: a journey's entry, steps and exit in one batch are one read and one upsert,
+    where they were an upsert each (their SQL built anew per event)."""
+    folds: list[tuple[StoredEvent, JourneyPayload]] = []
+    for event in batch:
+        if event.customer_id is None:
+            log.warning("journey_instances: %s at %d names no customer; ignored", event.type, event.position)
+            continue
+        folds.append((event, _PAYLOADS[event.type].model_validate(event.payload)))
+    if not folds:
         return
-    row: dict[str, Any] = {
-        "customer_id": event.customer_id,
-        "status": "active",
-        "entered_at": event.occurred_at,
-        "updated_at": event.occurred_at,
-        "last_position": event.position,
-    }
-    changes: dict[str, Any]
-    if event.type == "journey.entered":
-        entered = JourneyEntered.model_validate(event.payload)
-        row |= {"holdout": entered.holdout, "steps_completed": 0}
-        reopened = table.status != "active"
-        changes = {
+    wanted = sorted({payload.instance_id for _, payload in folds})
+    found = await conn.execute(select(journey_instances).where(table.instance_id.in_(wanted)))
+    rows: dict[str, dict[str, Any]] = {row.instance_id: dict(row._mapping) for row in found}
+    changed: dict[str, dict[str, Any]] = {}
+    for event, payload in folds:
+        row = rows.get(payload.instance_id)
+        if row is not None and row["last_position"] >= event.position:
+            continue  # folded already: a replay changes nothing
+        rows[payload.instance_id] = changed[payload.instance_id] = _folded(row, event, payload)
+    if not changed:
+        return
+    statement = insert(journey_instances).values(list(changed.values()))
+    written = {name: statement.excluded[name] for name in _COLUMNS if name != "instance_id"}
+    await conn.execute(statement.on_conflict_do_update(index_elements=[table.instance_id], set_=written))
+
+
+_COLUMNS = tuple(column.name for column in journey_instances.columns)
+
+
+def _folded(row: dict[str, Any] | None, event: StoredEvent, payload: JourneyPayload) -> dict[str, Any]:
+    """The row after one event. A row the log has not opened yet is opened by any of its events."""
+    at = event.occurred_at
+    if row is None:
+        row = {
+            "instance_id": payload.instance_id,
+            "journey_id": payload.journey_id,
+            "customer_id": event.customer_id,
             "status": "active",
-            "holdout": entered.holdout,
-            "current_step": case((reopened, None), else_=table.current_step),
-            "steps_completed": case((reopened, 0), else_=table.steps_completed),
-            "exit_reason": case((reopened, None), else_=table.exit_reason),
-            "converted_at": case((reopened, None), else_=table.converted_at),
-            "entered_at": case((reopened, event.occurred_at), else_=table.entered_at),
+            "current_step": None,
+            "holdout": False,
+            "steps_completed": 0,
+            "exit_reason": None,
+            "converted_at": None,
+            "entered_at": at,
         }
-        ids: JourneyEntered | JourneyStepCompleted | JourneyConverted | JourneyExited = entered
-    elif event.type == "journey.step_completed":
-        step = JourneyStepCompleted.model_validate(event.payload)
-        row |= {"current_step": step.next_step, "steps_completed": 1}
-        changes = {"current_step": step.next_step, "steps_completed": table.steps_completed + 1}
-        ids = step
-    elif event.type == "journey.converted":
-        converted = JourneyConverted.model_validate(event.payload)
-        row |= {"converted_at": event.occurred_at}
-        changes = {"converted_at": event.occurred_at}
-        ids = converted
     else:
-        exited = JourneyExited.model_validate(event.payload)
-        exit_reason = None if exited.reason == COMPLETED else exited.reason
-        row |= {"status": _exit_status(exited.reason, converted=False), "exit_reason": exit_reason}
-        status = case(
-            (table.converted_at.is_not(None), _exit_status(exited.reason, converted=True)),
-            else_=_exit_status(exited.reason, converted=False),
-        )
-        changes = {"status": status, "exit_reason": exit_reason}
-        ids = exited
-    row |= {"instance_id": ids.instance_id, "journey_id": ids.journey_id, "version": ids.version}
-    statement = insert(journey_instances).values(row)
-    changes |= {
-        "version": ids.version,
-        "updated_at": statement.excluded.updated_at,
-        "last_position": statement.excluded.last_position,
-    }
-    await conn.execute(
-        statement.on_conflict_do_update(
-            index_elements=[table.instance_id],
-            set_=changes,
-            where=table.last_position < statement.excluded.last_position,
-        )
-    )
+        row = dict(row)
+    row |= {"version": payload.version, "updated_at": at, "last_position": event.position}
+    if isinstance(payload, JourneyEntered):
+        if row["status"] != "active":  # an `after_exit` re-entry: the instance starts afresh
+            row |= {"current_step": None, "steps_completed": 0, "exit_reason": None, "converted_at": None}
+            row["entered_at"] = at
+        row |= {"status": "active", "holdout": payload.holdout}
+    elif isinstance(payload, JourneyStepCompleted):
+        row |= {"current_step": payload.next_step, "steps_completed": row["steps_completed"] + 1}
+    elif isinstance(payload, JourneyConverted):
+        row["converted_at"] = at
+    else:
+        row["status"] = _exit_status(payload.reason, converted=row["converted_at"] is not None)
+        row["exit_reason"] = None if payload.reason == COMPLETED else payload.reason
+    return row
 
 
 PROJECTION = Projection(
@@ -108,4 +125,5 @@ PROJECTION = Projection(
         {"journey.entered", "journey.step_completed", "journey.converted", "journey.exited"}
     ),
     apply=apply,
+    apply_many=apply_many,
 )

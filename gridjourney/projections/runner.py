@@ -63,7 +63,8 @@ async def apply_events(conn: AsyncConnection, batch: list[StoredEvent]) -> None:
 
     A projection with a batch fold (`apply_many`) gets all its events of the batch in one call, after
     the others have folded theirs. The tables are the same as event by event because no fold reads a
-    table that a batch fold writes (the messages projection's folds read only `messages`)."""
+    table that a batch fold writes (the messages and journey instances projections' folds read only
+    their own tables)."""
     held: dict[str, list[StoredEvent]] = {}
     for event in batch:
         for projection in _BY_TYPE.get(event.type, ()):

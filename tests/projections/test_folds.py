@@ -225,3 +225,32 @@ async def test_an_erasure_clears_a_failure_reason_folded_after_it_was_read(engin
 
     [row] = await rows(engine, "messages")
     assert row["status"] == "failed" and row["reason"] is None
+
+
+async def test_journey_instances_fold_a_whole_batch_as_one_event_at_a_time(engine: AsyncEngine) -> None:
+    """A run's entry, steps, exit and `after_exit` re-entry in one batch (one read, one upsert) give
+    the row that folding them one batch each gives."""
+
+    def run(instance: str) -> list[NewEvent]:
+        return [
+            journey("entered", 0, instance, holdout=True),
+            journey("step_completed", 1, instance, step_id="alert", kind="send", next_step="pause"),
+            journey("converted", 2, instance, goal_event="usage.reduced"),
+            journey("exited", 3, instance, reason="completed"),
+            journey("entered", 4, instance, holdout=False),
+            journey("step_completed", 5, instance, step_id="alert", kind="send", next_step="pause"),
+            journey("exited", 6, instance, reason="bill.issued"),
+        ]
+
+    assert await project(engine, *run("one-at-a-time"), batch_size=1) == 7
+    assert await project(engine, *run("in-one-batch")) == 7
+
+    batched, single = await rows(engine, "journey_instances")
+    assert (batched["instance_id"], single["instance_id"]) == ("in-one-batch", "one-at-a-time")
+    differ = {"instance_id", "last_position"}
+    assert {k: v for k, v in batched.items() if k not in differ} == {
+        k: v for k, v in single.items() if k not in differ
+    }
+    ended = (single["status"], single["exit_reason"], single["steps_completed"])
+    assert ended == ("exited", "bill.issued", 1)
+    assert (single["holdout"], single["converted_at"], single["entered_at"]) == (False, None, at(4))
