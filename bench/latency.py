@@ -27,7 +27,8 @@ import os
 import tempfile
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -155,8 +156,40 @@ async def received_all(standin: TwilioStandIn, count: int, timeout: float = DRAI
         await asyncio.sleep(0.1)
 
 
+@dataclass(frozen=True)
+class TemporalTuning:
+    """The dev server's tuning, the operator's to choose: dynamic config values (`KEY=VALUE`, as
+    `temporal server start-dev --dynamic-config-value` takes them) and GOGC for its process."""
+
+    dynamic_config: tuple[str, ...] = ()
+    gogc: int | None = None
+
+    def extra_args(self) -> list[str]:
+        return [arg for value in self.dynamic_config for arg in ("--dynamic-config-value", value)]
+
+    def figures(self) -> dict[str, Any]:
+        return {"dynamic_config": list(self.dynamic_config), "gogc": self.gogc}
+
+
+@contextlib.contextmanager
+def go_gc(percent: int | None) -> Iterator[None]:
+    """GOGC for the processes started meanwhile (the dev server inherits the environment)."""
+    before = os.environ.get("GOGC")
+    if percent is not None:
+        os.environ["GOGC"] = str(percent)
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop("GOGC", None)
+        else:
+            os.environ["GOGC"] = before
+
+
 @contextlib.asynccontextmanager
-async def servers(tmp: Path) -> AsyncIterator[tuple[Settings, AsyncEngine, WorkflowEnvironment, int]]:
+async def servers(
+    tmp: Path, tuning: TemporalTuning = TemporalTuning()
+) -> AsyncIterator[tuple[Settings, AsyncEngine, WorkflowEnvironment, int]]:
     """Postgres, the Temporal dev server and the configuration: (settings, engine, Temporal, the
     postmaster's pid)."""
     os.environ.update(
@@ -175,12 +208,14 @@ async def servers(tmp: Path) -> AsyncIterator[tuple[Settings, AsyncEngine, Workf
         os.environ["GRIDJOURNEY_DATABASE_URL"] = url
         settings = Settings()
         engine = create_engine(url)
-        temporal = await WorkflowEnvironment.start_local(
-            data_converter=data_converter(settings),
-            search_attributes=SEARCH_ATTRIBUTE_KEYS,
-            dev_server_existing_path=str(temporal_cli_path()),
-            dev_server_log_level="never",
-        )
+        with go_gc(tuning.gogc):
+            temporal = await WorkflowEnvironment.start_local(
+                data_converter=data_converter(settings),
+                search_attributes=SEARCH_ATTRIBUTE_KEYS,
+                dev_server_existing_path=str(temporal_cli_path()),
+                dev_server_log_level="never",
+                dev_server_extra_args=tuning.extra_args(),
+            )
         try:
             yield settings, engine, temporal, pg_pid
         finally:
@@ -188,11 +223,13 @@ async def servers(tmp: Path) -> AsyncIterator[tuple[Settings, AsyncEngine, Workf
             await engine.dispose()
 
 
-async def run(rate: float, seconds: float, profile: Path | None = None) -> dict[str, Any]:
+async def run(
+    rate: float, seconds: float, profile: Path | None = None, tuning: TemporalTuning = TemporalTuning()
+) -> dict[str, Any]:
     count = max(1, round(rate * seconds))
     with tempfile.TemporaryDirectory(prefix="gridjourney-bench-latency-") as tmp_name:
         tmp = Path(tmp_name)
-        async with servers(tmp) as (settings, engine, temporal, pg_pid):
+        async with servers(tmp, tuning) as (settings, engine, temporal, pg_pid):
             standin = TwilioStandIn(
                 account_sid=settings.twilio_account_sid,
                 auth_token=settings.twilio_auth_token.get_secret_value(),
@@ -269,6 +306,7 @@ async def run(rate: float, seconds: float, profile: Path | None = None) -> dict[
         "bench_process_cpu_seconds_by_thread": threads,
         "milestones_ms_after_post": milestones,
         "events_appended_per_sms": appended,
+        "temporal_tuning": tuning.figures(),
     }
 
 
@@ -291,12 +329,26 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--profile", type=Path, help="cProfile the event loop's thread while posting (pstats file)"
     )
+    parser.add_argument(
+        "--temporal-config",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a dynamic config value for the Temporal dev server (repeatable), e.g. "
+        "matching.numTaskqueueReadPartitions=1",
+    )
+    parser.add_argument("--temporal-gogc", type=int, help="GOGC for the Temporal dev server's process")
     args = parser.parse_args(argv)
     if args.rate <= 0 or args.seconds <= 0:
         parser.error("--rate and --seconds must be positive")
+    if any("=" not in value for value in args.temporal_config):
+        parser.error("--temporal-config takes KEY=VALUE")
+    if args.temporal_gogc is not None and args.temporal_gogc <= 0:
+        parser.error("--temporal-gogc must be positive")
+    tuning = TemporalTuning(tuple(args.temporal_config), args.temporal_gogc)
     load_before = os.getloadavg()
     # uvloop, as the production worker and router processes run (gridjourney/worker.py)
-    figures = uvloop.run(run(args.rate, args.seconds, args.profile))
+    figures = uvloop.run(run(args.rate, args.seconds, args.profile, tuning))
     figures |= {
         "goals_ms": GOALS_MS,
         "baseline_ms": BASELINE_MS,
@@ -328,6 +380,7 @@ def report(figures: dict[str, Any]) -> str:
                 f"  {name:<32} {at['p50']:>9} / {at['p90']}"
                 for name, at in figures["milestones_ms_after_post"].items()
             ),
+            f"Temporal tuning: {figures['temporal_tuning']}",
             f"load average before/after: {figures['load_average_before']} / {figures['load_average_after']}",
         ]
     )

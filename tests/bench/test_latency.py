@@ -4,9 +4,12 @@ the saved JSON holds the percentiles."""
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
-from bench.latency import main
+import pytest
+
+from bench.latency import TemporalTuning, go_gc, main
 from tests.bench.environment import restored_environment
 
 
@@ -31,3 +34,29 @@ def test_latency_saves_its_percentiles(tmp_path: Path) -> None:
     assert legs == ["appended", "workflow_started", "sms_received"]
     assert 0 < milestones["sms_received"]["p50"] <= milestones["sms_received"]["p90"]
     assert figures["events_appended_per_sms"]["bill.projection_updated"] == 1.0  # one trigger each
+
+
+def test_the_dev_server_tuning_becomes_its_arguments_and_environment() -> None:
+    tuning = TemporalTuning(("matching.numTaskqueueReadPartitions=1", "limit.x=2"), gogc=400)
+    assert tuning.extra_args() == [
+        "--dynamic-config-value",
+        "matching.numTaskqueueReadPartitions=1",
+        "--dynamic-config-value",
+        "limit.x=2",
+    ]
+    with restored_environment():
+        os.environ.pop("GOGC", None)
+        with go_gc(400):
+            assert os.environ["GOGC"] == "400"
+        assert "GOGC" not in os.environ
+        with go_gc(None):
+            assert "GOGC" not in os.environ
+
+
+@pytest.mark.parametrize(
+    "arguments", [["--temporal-config", "no-value"], ["--temporal-gogc", "0"], ["--rate", "0"]]
+)
+def test_bad_options_are_refused_before_anything_starts(arguments: list[str]) -> None:
+    with pytest.raises(SystemExit) as refused:
+        main(arguments)
+    assert refused.value.code == 2
