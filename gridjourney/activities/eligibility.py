@@ -99,15 +99,21 @@ async def decide(
     available_channels: Collection[Channel],
     now: datetime,
 ) -> SendDecision:
-    facts = await gather(conn, policy, customer.customer_id, request.purpose, now)
+    facts = await gather(conn, policy, customer.customer_id, request.purpose, now, request.channels)
     return judge(policy, customer, request, available_channels, now, facts)
 
 
 async def gather(
-    conn: AsyncConnection, policy: Policy, customer_id: str, purpose: Purpose, now: datetime
+    conn: AsyncConnection,
+    policy: Policy,
+    customer_id: str,
+    purpose: Purpose,
+    now: datetime,
+    channels: Collection[Channel] | None = None,
 ) -> Facts:
     """Every database read of a decision. Cap counts are read for every cap of the purpose (a few),
-    whichever channel ends up being judged."""
+    whichever channel ends up being judged. `channels`: the step's; push subscriptions are read only
+    when push is one of them (None: every channel may be judged)."""
     consents = {(c.channel, c.purpose): c.granted for c in await list_consents(conn, customer_id)}
     rules = policy.rules(purpose)
     counts: dict[FrequencyCap, int] = {}
@@ -119,7 +125,9 @@ async def gather(
     return Facts(
         consents=consents,
         suppressed=await suppressed_addresses(conn, customer_id),
-        push_endpoints=[s.endpoint for s in await subscriptions_of(conn, customer_id)],
+        push_endpoints=[s.endpoint for s in await subscriptions_of(conn, customer_id)]
+        if channels is None or "push" in channels
+        else [],
         cap_counts=counts,
         without_power=purpose in REFUSED_IN_OUTAGE
         and customer_id in await customers_without_power(conn, [customer_id], now),

@@ -332,7 +332,11 @@ async def test_decide_reads_consent_suppressions_subscriptions_and_the_ledger(
     await record(engine, subscribed)
     async with engine.begin() as conn:
         decision = await decide(conn, daytime, who, request(["sms", "email", "push"]), ALL, now)
+        # a step without push does not read the subscriptions (a query less per message)
+        without_push = await gather(conn, daytime, "c1", "marketing", now, ["sms", "email"])
+        any_channel = await gather(conn, daytime, "c1", "marketing", now)
     assert (decision.channel, decision.recipient) == ("push", ENDPOINT)
+    assert (list(without_push.push_endpoints), list(any_channel.push_endpoints)) == ([], [ENDPOINT])
 
 
 async def test_a_reservation_older_than_the_window_does_not_count(
