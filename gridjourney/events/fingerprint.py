@@ -42,7 +42,7 @@ def content(
     may not)."""
     instant = (occurred_at - _EPOCH) // _MICROSECOND  # the same instant in any zone: the same number
     head = to_json((event_type, customer_id, instant, source, schema_version))
-    if all(type(value) in _PLAIN for value in payload.values()):
+    if _PLAIN.issuperset(map(type, payload.values())):
         body = to_json(dict(sorted(payload.items())))
     else:
         body = _CANONICAL.encode(payload).encode()

@@ -98,21 +98,24 @@ def engine_event(
         raise ValueError(f"customer_id {customer_id!r} does not match {CUSTOMER_ID_PATTERN}")
     # What NewEvent.model_construct makes of these seven values (every field given, in the fields'
     # order), without its walk over each field's aliases (tests/events/test_models_engine_event.py).
+    values = {
+        "event_id": event_id,
+        "type": event_type,
+        "customer_id": customer_id,
+        "occurred_at": occurred_at,
+        "source": source,
+        "payload": payload,
+        "schema_version": 1,
+    }
+    return constructed_event(values, set(_ENGINE_FIELDS))
+
+
+def constructed_event(values: dict[str, Any], fields_set: set[str]) -> NewEvent:
+    """A NewEvent of `values` (every field, in the fields' order) as validated elsewhere, the fields the
+    sender gave being `fields_set`: what model_construct makes of them, without its walk."""
     event = _new_event(NewEvent)
-    _set_attribute(
-        event,
-        "__dict__",
-        {
-            "event_id": event_id,
-            "type": event_type,
-            "customer_id": customer_id,
-            "occurred_at": occurred_at,
-            "source": source,
-            "payload": payload,
-            "schema_version": 1,
-        },
-    )
-    _set_attribute(event, "__pydantic_fields_set__", set(_ENGINE_FIELDS))
+    _set_attribute(event, "__dict__", values)
+    _set_attribute(event, "__pydantic_fields_set__", fields_set)
     _set_attribute(event, "__pydantic_extra__", None)
     _set_attribute(event, "__pydantic_private__", None)
     return event
@@ -167,4 +170,4 @@ def append_result(event_id: uuid.UUID, position: int, duplicate: bool) -> Append
 assert tuple(AppendResult.model_fields) == ("event_id", "position", "duplicate")
 assert not AppendResult.__private_attributes__ and not AppendResult.__pydantic_post_init__
 
-__all__ = ["AppendResult", "NewEvent", "StoredEvent", "append_result", "engine_event"]
+__all__ = ["AppendResult", "NewEvent", "StoredEvent", "append_result", "constructed_event", "engine_event"]

@@ -235,10 +235,11 @@ class OutageScope(Payload):
             return value
         value = dict(value)
         premise, feeder = value.pop("premise_id", None), value.pop("feeder", None)
-        if premise is not None:
-            value["premise_ids"] = [*value.get("premise_ids", []), premise]
-        if feeder is not None:
-            value["feeder_ids"] = [*value.get("feeder_ids", []), feeder]
+        for single, field in ((premise, "premise_ids"), (feeder, "feeder_ids")):
+            listed = value.get(field, [])
+            # Anything but a list in the plural field is refused by the model, naming that field.
+            if single is not None and isinstance(listed, list):
+                value[field] = [*listed, single]
         return value
 
     @property

@@ -9,11 +9,16 @@ import pytest
 
 from gridjourney.api.server import GC_YOUNG_THRESHOLD, freeze_start_up
 
+PYTHONS_DEFAULT = (700, 10, 10)
+
 
 @pytest.fixture
 def restored_gc() -> Iterator[tuple[int, int, int]]:
+    """Python's default thresholds for the test (another test may have started an API in this
+    process), the process's own afterwards."""
     before = gc.get_threshold()
-    yield before
+    gc.set_threshold(*PYTHONS_DEFAULT)
+    yield PYTHONS_DEFAULT
     gc.unfreeze()
     gc.set_threshold(*before)
 

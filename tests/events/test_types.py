@@ -107,3 +107,14 @@ def test_times_in_payloads_are_rfc3339_strings_in_a_sane_range() -> None:
     assert "etr" in refused("outage.etr_updated", {**outage, "etr": "9999-12-31T23:59:59-14:00"})
     stored = validate_payload("outage.restored", {**outage, "restored_at": "2026-07-01T13:00:00+02:00"})
     assert stored["restored_at"] == "2026-07-01T13:00:00+02:00"
+
+
+@pytest.mark.parametrize("field", ["premise_ids", "feeder_ids"])
+@pytest.mark.parametrize("listed", [None, "P-2", 7])
+def test_a_single_premise_or_feeder_beside_a_plural_field_that_is_no_list_is_refused_there(
+    field: str, listed: object
+) -> None:
+    single = "premise_id" if field == "premise_ids" else "feeder"
+    with pytest.raises(ValidationError) as refused:
+        validate_payload("outage.detected", {"incident_id": "I-1", single: "X-1", field: listed})
+    assert [error["loc"] for error in refused.value.errors()] == [(field,)]

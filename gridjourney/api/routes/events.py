@@ -25,6 +25,7 @@ from gridjourney.api.deps import (
     read_limited_body,
 )
 from gridjourney.api.dr_rescheduling import refuse_rescheduling
+from gridjourney.api.event_batch import quickly_checked, warm
 from gridjourney.api.middleware import JSON_BODY
 from gridjourney.api.problems import (
     ApiProblem,
@@ -51,6 +52,8 @@ router = APIRouter(prefix="/v1/events", tags=["events"])
 
 # Built-in and declared (events/*.yaml, read here once: the OpenAPI document lists them).
 INTEGRATION_EVENT_TYPES = sorted(t for t in known_event_types() if not t.startswith(ENGINE_EVENT_PREFIXES))
+# The same, as the quick check takes them (api/event_batch.py).
+_CHECKED_TYPES = tuple(INTEGRATION_EVENT_TYPES)
 
 
 class EventsAccepted(BaseModel):
@@ -178,6 +181,20 @@ def _check_event(
     return (CheckedEvent(event, stored) if event is not None and not errors else None), errors
 
 
+def _carefully_checked(items: list[Any], is_batch: bool, context: dict[str, Any]) -> list[CheckedEvent]:
+    """Each event checked on its own; raises 422 listing every error of every event."""
+    checked: list[CheckedEvent] = []
+    errors: list[FieldError] = []
+    for index, item in enumerate(items):
+        event, item_errors = _check_event(item, ["events", index] if is_batch else [], context)
+        errors += item_errors
+        if event is not None:
+            checked.append(event)
+    if errors:
+        raise invalid(f"{len(errors)} invalid value(s); nothing was appended", errors)
+    return checked
+
+
 def _items(body: Any, max_batch: int) -> tuple[list[Any], bool]:
     """(the events of the body, whether it was a batch)."""
     if isinstance(body, dict) and "events" in body:
@@ -250,16 +267,10 @@ async def post_events(
             415, "unsupported-media-type", "Send JSON", f"got {content_type}; use application/json"
         )
     items, is_batch = _items(await _body(request, settings), settings.max_events_per_batch)
-    checked: list[CheckedEvent] = []
-    errors: list[FieldError] = []
     context = _admission(settings)
-    for index, item in enumerate(items):
-        event, item_errors = _check_event(item, ["events", index] if is_batch else [], context)
-        errors += item_errors
-        if event is not None:
-            checked.append(event)
-    if errors:
-        raise invalid(f"{len(errors)} invalid value(s); nothing was appended", errors)
+    # All events in one call; only a request it refuses is checked event by event, to name each error.
+    quick = quickly_checked(items, _CHECKED_TYPES, context)
+    checked = quick if quick is not None else _carefully_checked(items, is_batch, context)
     events = [item.event for item in checked]
     await refuse_rescheduling(engine, store, events, is_batch)
     try:
@@ -289,6 +300,7 @@ def serve_bare(app: FastAPI) -> None:
     same middleware and problem handlers. FastAPI's route stays for the OpenAPI document, and for
     any other method on the path (405 as before)."""
     app.router.routes.insert(0, Route(router.prefix, _serve_post_events, methods=["POST"]))
+    warm(_CHECKED_TYPES)  # before the process freezes its start-up objects (api/server.py)
 
 
 async def _body(request: Request, settings: Settings) -> Any:
