@@ -32,9 +32,13 @@ _NEW_KEYS = (
     .render_derived(name="new")
 )
 _INSERT_KEYS = insert(customer_keys).from_select(list(_KEY_COLUMNS), select(*_NEW_KEYS.c))
-_KEYS_OF = select(customer_keys).where(
-    customer_keys.c.customer_id == any_(bindparam("ids", type_=ARRAY(String)))
-)
+# What a key's use needs of its row (not created_at: a timestamp loaded per customer of every append).
+_KEYS_OF = select(
+    customer_keys.c.customer_id,
+    customer_keys.c.wrapping_key_id,
+    customer_keys.c.wrapped_key,
+    customer_keys.c.erased_at,
+).where(customer_keys.c.customer_id == any_(bindparam("ids", type_=ARRAY(String))))
 
 
 class CustomerErased(ValueError):
