@@ -113,7 +113,8 @@ def _group() -> None:
 
 
 def main() -> None:
-    """The console script: the app, with bad settings answered in one line each (exit 2)."""
+    """The console script: the app, with bad settings answered in one line each (exit 2), and a database
+    it cannot reach in one line (exit 1)."""
     try:
         app()
     except ValidationError as error:
@@ -125,3 +126,11 @@ def main() -> None:
     except SettingsError as error:
         print(f"gridjourney: {settings_source_line(error)}", file=sys.stderr)
         sys.exit(2)
+    except Exception as error:
+        from gridjourney.cli.database_errors import unreachable_database
+
+        reason = unreachable_database(error)
+        if reason is None:
+            raise
+        print(f"gridjourney: cannot reach the database (GRIDJOURNEY_DATABASE_URL): {reason}", file=sys.stderr)
+        sys.exit(1)
