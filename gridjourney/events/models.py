@@ -47,7 +47,7 @@ class NewEvent(BaseModel):
     @classmethod
     def _about_a_customer(cls, value: str | None, info: ValidationInfo) -> str | None:
         event_type = info.data.get("type")
-        if value is None and isinstance(event_type, str) and _about_a_customer_or_unknown(event_type):
+        if value is None and isinstance(event_type, str) and about_a_customer_or_unknown(event_type):
             raise ValueError(f"required for {event_type} events (they are about one customer)")
         return value
 
@@ -64,7 +64,8 @@ class NewEvent(BaseModel):
         return value
 
 
-def _about_a_customer_or_unknown(event_type: str) -> bool:
+def about_a_customer_or_unknown(event_type: str) -> bool:
+    """Whether NewEvent requires a customer_id for this type."""
     try:
         return is_about_a_customer(event_type)
     except FileErrors:  # events/*.yaml is broken: the type is reported unknown instead
