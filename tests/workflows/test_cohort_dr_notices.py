@@ -109,9 +109,26 @@ async def test_a_cancellation_before_anyone_was_told_sends_no_cancel_notice(
         # the time-skipping server can lose a cancellation of an activity not yet started.)
         await until_counted(handle, "deferred", 4)
         await handle.signal(JOURNEY_EVENT_SIGNAL, subject_event("dr.event_cancelled", dr_event_id="dr-c"))
-        final = await handle.result()
+        final = await bounded_result(handle)
     assert final.status == "exited"
     assert sends.sent == []
+
+
+async def bounded_result(handle: WorkflowHandle[Any, CohortState], seconds: float = 120) -> CohortState:
+    """The run's result within `seconds` (it once hung 10 minutes under -n 2); past it, the test fails
+    with what the run waits for: its pending activities and the last events of its history."""
+    try:
+        return await asyncio.wait_for(handle.result(), timeout=seconds)
+    except TimeoutError:
+        described = await handle.describe()
+        pending = [
+            (a.activity_type.name, a.state, a.attempt) for a in described.raw_description.pending_activities
+        ]
+        events = [event.event_type for event in (await handle.fetch_history()).events][-15:]
+        raise AssertionError(
+            f"no result after {seconds} s: status {described.status}, pending activities {pending}, "
+            f"last history events {events}"
+        ) from None
 
 
 async def until_counted(handle: WorkflowHandle[Any, Any], outcome: str, count: int) -> None:
