@@ -160,7 +160,7 @@ async def _cohort_path(bench: Bench, population: Population, workers: list[SendW
     received = _since(before, await bench.standins.receipts())
     figures = _delivery_figures(received, appended_at)
     cpu = {
-        part: round(seconds - cpu_before[part], 1) for part, seconds in _cpu_seconds(bench, workers).items()
+        part: round(seconds - cpu_before[part], 2) for part, seconds in _cpu_seconds(bench, workers).items()
     }
     requests = sum(received.requests().values())
     figures |= {
@@ -186,7 +186,7 @@ async def _cohort_path(bench: Bench, population: Population, workers: list[SendW
     postgres = await bench.postgres_activity()
     per_message = 1 / max(figures["messages"], 1)
     figures["postgres_per_message"] = {
-        name: round((count - postgres_before[name]) * per_message, 2) for name, count in postgres.items()
+        name: round((count - postgres_before[name]) * per_message, 3) for name, count in postgres.items()
     }
     tables = {
         name: [
