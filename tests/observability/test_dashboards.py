@@ -173,3 +173,24 @@ async def test_the_send_rate_alert_divides_the_send_queues_dispatch_rate_by_its_
     ]
     limits = {sample.labels["channel"]: sample.labels["task_queue"] for sample in family.samples}
     assert limits["all"] == "sends-here"  # the label the alert joins on, as Temporal labels the queue
+
+
+async def test_figures_read_from_postgres_are_never_added_up_over_the_processes(engine: AsyncEngine) -> None:
+    """Every process (API, workers, routers) exports the same Postgres-read figures: a query adding
+    them up would show them once per process scraped. Each use must take their max or min over the
+    processes first (never grouped by `instance`, which keeps one series per process)."""
+    from gridjourney.observability.database import DatabaseGauges
+
+    shared = {family.name for family in DatabaseGauges(engine).collect()}
+    assert "gridjourney_ledger_rows_in_doubt" in shared
+    for query in [*_dashboard_queries(), *_alert_queries()]:
+        for name in shared:
+            uses = len(re.findall(rf"\b{name}(_total)?\b", query))
+            over_processes = [
+                grouping
+                for grouping in re.findall(
+                    rf"\b(?:max|min)\s*(by\s*\([^)]*\))?\s*\(\s*(?:rate\()?{name}(?:_total)?\b", query
+                )
+                if "instance" not in grouping
+            ]
+            assert len(over_processes) == uses, f"{name} is added up over the processes in: {query}"
