@@ -178,6 +178,12 @@ async def run_embedded(settings: Settings, *, demo: bool, exit_after_demo: bool,
             )
             console.print(urls)
             exit_code = 0
+            if demo and await _played_before(workers.engine, settings):
+                demo = False
+                # nothing was checked: a run asked to check the demo says so by its exit code
+                exit_code = 1 if exit_after_demo else 0
+                if exit_after_demo:
+                    stop.set()
             if demo:
                 async with httpx.AsyncClient(base_url=local_api_url(settings)) as api:
                     providers = Providers(sms=standin, email=email_standin, push=push_standin, api=api)
@@ -207,6 +213,20 @@ async def run_embedded(settings: Settings, *, demo: bool, exit_after_demo: bool,
         if settings.database_url is None:
             stop_embedded_postgres(postgres_dir)
         temporal.stop()
+
+
+async def _played_before(engine: AsyncEngine, settings: Settings) -> bool:
+    from gridjourney.demo.runner import played_before
+
+    if not await played_before(engine):
+        return False
+    console.print(
+        f"[yellow]The demo has already played in this home ({settings.home}): it plays once per "
+        "home. The stack runs on, and the journeys it started carry on. To play the demo again, start "
+        f"from a fresh home: remove {settings.home} (Postgres and Temporal's data), or set another "
+        "GRIDJOURNEY_HOME.[/]"
+    )
+    return True
 
 
 async def _demo_unless_stopped(

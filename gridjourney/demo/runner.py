@@ -35,7 +35,7 @@ from gridjourney.demo.grid_day import (
 from gridjourney.demo.grid_play import feeder_outage, momentary_restored, move_dr_event
 from gridjourney.demo.night import play_night
 from gridjourney.demo.scenario import Expectation, build_scenario
-from gridjourney.demo.utility import make_customers
+from gridjourney.demo.utility import event_id, make_customers
 from gridjourney.dsl import registry
 from gridjourney.events.models import NewEvent
 from gridjourney.events.store import EventStore
@@ -124,6 +124,14 @@ async def run_demo(
             "every compliance case held[/]"
         )
     return passed
+
+
+async def played_before(engine: AsyncEngine) -> bool:
+    """Whether this home's log already holds the demo. Its events' ids are stable, but their content
+    depends on when it played (the zones where it is daytime, the times of the day), so the same ids
+    would arrive with other content: the demo plays once per home."""
+    first = make_customers(1, datetime.now(UTC))[0]
+    return await EventStore(engine).get(event_id("customer.created", first.customer_id)) is not None
 
 
 async def _dr_holdout(engine: AsyncEngine) -> float:

@@ -18,7 +18,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from gridjourney.db.tables import cohort_runs, events, journey_instances
 from gridjourney.demo.compliance import Providers
-from gridjourney.demo.runner import run_demo
+from gridjourney.demo.runner import played_before, run_demo
 from gridjourney.openadr.ven import running_ven
 from gridjourney.openadr.vtn import local_vtn
 from tests.stack import api_stack
@@ -37,10 +37,13 @@ async def test_the_demo_reaches_its_expected_states(
         running = api.running
         providers = Providers(sms=running.standin, email=running.email, push=running.push, api=api.http)
         console = Console(record=True, width=160)
+        assert not await played_before(engine)
         passed = await run_demo(
             engine, temporal_dev_env.client, running.settings, providers, console, customers=20, vtn=vtn
         )
         assert passed, console.export_text()
+        # a second `gridjourney run` on this home skips the demo instead of refusing its ids' new content
+        assert await played_before(engine)
         assert running.standin.received, "the demo's SMS reached the Twilio stand-in"
         assert running.email.received, "its emails reached the SendGrid stand-in"
         assert running.push.received, "its push notifications reached the push stand-in"
