@@ -205,9 +205,10 @@ class Settings(BaseSettings):
     api_key_rate_per_second: float | None = Field(
         1000.0,
         gt=0,
-        description="Event writes (POST /v1/events and other `events:write` operations) per second one API "
-        "key may make, per API process, unless the key has its own rate (`keys create --rate`); bursts of "
-        "one second's worth. Beyond it: 429 with Retry-After. Unset: no limit.",
+        description="Write requests (POST /v1/events and other `events:write` operations; a batch is one "
+        "request) per second one API key may make, per API process, unless the key has its own rate "
+        "(`keys create --rate`); bursts of one second's worth. Beyond it: 429 with Retry-After. Unset: "
+        "no limit.",
     )
     api_key_cache_seconds: float = Field(
         5.0,

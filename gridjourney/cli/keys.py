@@ -62,7 +62,11 @@ def create(
     ] = None,
     rate: Annotated[
         float | None,
-        typer.Option("--rate", help="Event writes per second for this key (default: the configured rate)."),
+        typer.Option(
+            "--rate",
+            help="Write requests per second for this key, a batch counting as one (default: the "
+            "configured rate).",
+        ),
     ] = None,
 ) -> None:
     """Create a key and print it once (only its hash is stored)."""
@@ -111,7 +115,7 @@ def _ends(info: ApiKeyInfo, now: datetime) -> str:
 
 @keys_app.command("list")
 def list_() -> None:
-    """List keys (never their secrets), with each one's rate of event writes."""
+    """List keys (never their secrets), with each one's rate of write requests."""
     keys = _run(list_keys)
     if not keys:
         console.print("no API keys yet: gridjourney keys create --name NAME --scope SCOPE")
@@ -138,7 +142,7 @@ def list_() -> None:
         table.add_row(info.key_id, info.name, " ".join(info.scopes), *row)
     console.print(table)
     default = get_settings().api_key_rate_per_second
-    console.print("rate/s: a key's event writes per second, per API process")
+    console.print("rate/s: a key's write requests per second (a batch is one), per API process")
     shown = "(unset: no limit)" if default is None else f"{default:g}"
     console.print(f"default: GRIDJOURNEY_API_KEY_RATE_PER_SECOND={shown}")
 
