@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from datetime import timedelta
 from pathlib import Path
 
@@ -100,3 +101,36 @@ def test_an_empty_variable_is_an_unset_one(tmp_path: Path) -> None:
     settings = Settings(_env_file=env_file)
     assert settings.vapid_private_key is None and settings.twilio_base_url is None
     assert settings.api_port == 8000
+
+
+def _configuration_rows() -> list[str]:
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    section = readme[
+        readme.index("## Configuration") : readme.index("\n## ", readme.index("## Configuration") + 1)
+    ]
+    return [line for line in section.splitlines() if line.startswith("| `GRIDJOURNEY_")]
+
+
+def _named(row: str, settings: set[str]) -> set[str]:
+    """The settings a row of the table names. A shorthand stands for the row's first name with its
+    first words (`GRIDJOURNEY_SMS_RATE_PER_SECOND` / `_EMAIL_`) or its last words (`GRIDJOURNEY_API_HOST`
+    / `_API_PORT`) replaced; one that names no setting that way is kept as written, and fails below."""
+    cell = row.split("|")[1]
+    full = re.findall(r"`GRIDJOURNEY_([A-Z0-9_]+)`", cell)
+    named = set(full)
+    for short in re.findall(r"`_([A-Z0-9_]+)`", cell):
+        words = full[0].split("_")
+        replaced = short.strip("_").split("_")
+        if short.endswith("_"):
+            candidates = ["_".join([*replaced, *words[k:]]) for k in range(len(words) + 1)]
+        else:
+            candidates = ["_".join([*words[:k], *replaced]) for k in range(len(words), -1, -1)]
+        named.add(next((name for name in candidates if name in settings), short))
+    return named
+
+
+def test_every_setting_is_in_the_readme_configuration_table() -> None:
+    settings = {name.upper() for name in Settings.model_fields}
+    documented = set().union(*(_named(row, settings) for row in _configuration_rows()))
+    assert settings <= documented, sorted(settings - documented)
+    assert documented <= settings, sorted(documented - settings)
