@@ -1,7 +1,8 @@
 FROM python:3.11-slim
 WORKDIR /app
-COPY requirements.lock pyproject.toml README.md ./
-RUN pip install --no-cache-dir --require-hashes -r requirements.lock
+# The production lock: requirements.lock's pins without the test and lint tools (`make lock` makes both).
+COPY requirements-prod.lock pyproject.toml README.md ./
+RUN pip install --no-cache-dir --require-hashes -r requirements-prod.lock
 COPY gridjourney ./gridjourney
 COPY journeys ./journeys
 COPY templates ./templates

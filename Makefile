@@ -29,10 +29,12 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/gridjourney bench journeys
 
-# Regenerate the lock file after changing dependencies in pyproject.toml.
+# Regenerate the lock files after changing dependencies in pyproject.toml: requirements.lock for
+# development and CI, requirements-prod.lock (the same pins, without the dev extra) for the image.
 lock:
 	$(BIN)/python -m pip install --quiet uv
 	$(BIN)/uv pip compile pyproject.toml --extra dev --python-version 3.11 --generate-hashes -o requirements.lock
+	$(BIN)/uv pip compile pyproject.toml --python-version 3.11 --generate-hashes -c requirements.lock -o requirements-prod.lock
 
 clean:
 	rm -rf $(VENV) .gridjourney .pytest_cache .mypy_cache .ruff_cache

@@ -255,3 +255,19 @@ def test_the_staging_env_file_points_the_providers_at_the_stand_ins() -> None:
         # unset: the API verifies SendGrid's events with the stand-in's key in the shared home
         assert settings.sendgrid_webhook_public_key is None
         assert settings.push_local_endpoints  # the push stand-in is on compose's private network
+
+
+def _pins(lock: str) -> dict[str, str]:
+    text = (REPO / lock).read_text()
+    return {
+        name.lower(): version for name, version in re.findall(r"^([A-Za-z0-9_.\-\[\]]+)==(\S+)", text, re.M)
+    }
+
+
+def test_the_image_installs_the_development_pins_without_the_development_tools() -> None:
+    dockerfile = (REPO / "Dockerfile").read_text()
+    assert re.search(r"--require-hashes -r requirements-prod\.lock", dockerfile)
+    development, production = _pins("requirements.lock"), _pins("requirements-prod.lock")
+    assert {name: development.get(name) for name in production} == production
+    for tool in ("pytest", "mypy", "ruff", "hypothesis", "schemathesis"):
+        assert tool in development and tool not in production, tool
