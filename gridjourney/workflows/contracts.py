@@ -238,8 +238,13 @@ class SendOutcome(Contract):
 
     @property
     def step_outcome(self) -> str:
-        """As recorded in journey.step_completed: `sent:sms`, `suppressed:<reason>`, `failed:<reason>`."""
+        """As recorded in journey.step_completed: `sent:sms`, `suppressed:<reason>`, `failed:<code>`.
+        A failure keeps only its code (`invalid_recipient`, `provider_refused`, `template_error`): the
+        words after it are the provider's or the template's, may quote the address (Twilio's do), and
+        belong in message.failed, whose reason is sealed; a journey event's payload is not."""
         detail = self.channel if self.status == "sent" else self.reason
+        if self.status == "failed" and detail:
+            detail = detail.split(":", 1)[0]
         return f"{self.status}:{detail}" if detail else self.status
 
 

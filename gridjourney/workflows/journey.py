@@ -374,7 +374,8 @@ class JourneyWorkflow:
                 await self._bookkeeping(
                     RECORD_SEND_GIVEN_UP, SendGivenUpInput(request=given_up, reason=reason)
                 )
-                return f"failed:{reason}"
+                # the reason (sealed in message.failed) may quote the provider's words, the address too
+                return "failed:given_up"
             if request.with_context is not None:
                 self._took_context(outcome.context or CustomerContext(customer_id=self._customer_id))
                 request = request.model_copy(update={"with_context": None})
@@ -395,7 +396,7 @@ class JourneyWorkflow:
         except ActivityError as error:
             if is_cancelled_exception(error):
                 raise
-            return f"failed:{error.cause or error}"
+            return "failed:given_up"
         return outcome.step_outcome
 
     async def _send_message(
