@@ -54,6 +54,12 @@ for _projection in PROJECTIONS:
     for _event_type in _projection.event_types:
         _BY_TYPE.setdefault(_event_type, []).append(_projection)
 
+
+def is_folded(event_type: str) -> bool:
+    """Whether some projection folds events of this type."""
+    return event_type in _BY_TYPE
+
+
 Progress = Callable[[int, int], None]
 """Called with (position reached, head of the log) as a rebuild goes."""
 
@@ -87,6 +93,9 @@ class ProjectionRunner:
             transactional=apply_events,
             batch_size=batch_size,
             poll_interval=poll_interval,
+            # Events no projection folds (triggers such as bill.projection_updated, meter reads) are
+            # passed over for their position and type: not fetched whole, opened or folded.
+            wanted=is_folded,
         )
 
     async def run_forever(self, stop: asyncio.Event) -> None:
