@@ -9,9 +9,9 @@ thresholds).
 - No use: a whole day with reads but (almost) no use, or one flat reading all day. Such days are left
   out of every baseline, so a vacancy neither hides later changes nor makes the return look like one.
 - A whole day's rise: the least of the log rises of the day's total, its hours (the median of each
-  hour against that hour's usual) and its night (hours 1-4), averaged over 4 days. A +50 % week lifts
-  all three; guests or a busy evening lift the total alone, and a 4-day mean stands out where single
-  days swing.
+  hour against that hour's usual) and its night (hours 1-4), averaged over the best 4 of the last 5
+  days. A +50 % week lifts all three; guests or a busy evening lift the total alone, and a multi-day
+  mean stands out where single days swing.
 - Baselines: the trailing 28-day median, workdays against workdays and weekends/holidays against
   weekends; the day itself is never in its own baseline.
 """
@@ -47,7 +47,10 @@ SOURCE_COLUMNS = (
     "distinct_hours",
     "hours",
 )
-LEVEL_DAYS = 4  # a change of the whole day is judged on the mean of this many days
+# A change of the whole day is judged on this many days, less the lowest of them: one day of a raised
+# week that a home spends out, or whose night is low anyway, no longer drags the week under the floor
+# (the signal keeps its name level_4d for detectors saved before).
+LEVEL_DAYS = 5
 CALIBRATED: tuple[str, ...] = ("level_4d", "baseload_dev", "peak_dev", "shift_3d")
 # The whole day's rise is a log ratio, bounded so that one empty or extreme day cannot dominate the
 # mean of LEVEL_DAYS (a day at a fifth or five times its usual use says enough).
@@ -98,6 +101,20 @@ def _mean(values: Matrix, days: int) -> Matrix:
         warnings.simplefilter("ignore", RuntimeWarning)
         out = np.nanmean(stacked, axis=0)
     return np.where(np.isnan(values), np.nan, out)
+
+
+def _mean_but_lowest(values: Matrix, days: int) -> Matrix:
+    """The mean of each day and the days-1 before it (over those with values), the lowest left out
+    when at least 2 have values."""
+    padded = np.concatenate([np.full((values.shape[0], days - 1), np.nan), values], axis=1)
+    width = values.shape[1]
+    stacked = np.stack([padded[:, days - 1 - i : days - 1 - i + width] for i in range(days)])
+    count = (~np.isnan(stacked)).sum(axis=0)
+    total = np.nansum(stacked, axis=0)
+    lowest = np.min(np.where(np.isnan(stacked), np.inf, stacked), axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out = np.where(count >= 2, (total - lowest) / (count - 1), total / np.maximum(count, 1))
+    return np.where(np.isnan(values) | (count == 0), np.nan, out)
 
 
 def _weather(m: DailyMatrix, kwh: Matrix) -> tuple[Matrix, npt.NDArray[np.bool_]]:
@@ -180,9 +197,9 @@ def signals_of(daily: pd.DataFrame, *, excluded: pd.DataFrame | None = None) -> 
         "mid": mid,
         "base": base,
         "whole_day": whole_day,
-        # A sustained change: the mean of the whole day's rise over LEVEL_DAYS days, so that a +50 %
-        # week stands out of a home whose single days swing by as much.
-        "level_4d": _mean(whole_day, LEVEL_DAYS),
+        # A sustained change: the mean of the whole day's rise over LEVEL_DAYS days but the lowest, so
+        # that a +50 % week stands out of a home whose single days swing by as much.
+        "level_4d": _mean_but_lowest(whole_day, LEVEL_DAYS),
         "extra_kwh": adj - med_kwh,
         "baseload_dev": base_adj - med_base,
         "peak_dev": peak - med_peak,

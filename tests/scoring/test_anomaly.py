@@ -238,3 +238,16 @@ def test_a_whole_day_up_with_a_lone_raised_night_is_still_a_step(detector: anoma
     alerts = _alerts(detector, reads)
     assert alerts["anomaly_type"].tolist() == ["step_increase"]
     assert "2013-03-08" <= str(alerts["alert_date"].iloc[0]) <= "2013-03-15"
+
+
+def test_a_whole_day_up_for_five_days_with_one_day_out_is_a_step(detector: anomaly.AnomalyDetector) -> None:
+    # +50 % for 5 days, but the household was out for most of the middle one: the week is judged on
+    # its best 4 days, so the day out does not pull the rise under the floor.
+    reads = _scaled(home("out", seed=12), [(66, 5, 1.5), (68, 1, 0.3)])
+    alerts = _alerts(detector, reads)
+    assert alerts["anomaly_type"].tolist() == ["step_increase"]
+    assert "2013-03-08" <= str(alerts["alert_date"].iloc[0]) <= "2013-03-15"
+    sig = signals_of(daily_features(reads, time_zone=ZONE))
+    last = sig.daily.dates.get_loc(pd.Timestamp("2013-03-12"))
+    assert sig.raw["whole_day"][0, last - 2] < -1.0  # the day out
+    assert sig.raw["level_4d"][0, last] >= 0.35
