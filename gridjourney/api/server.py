@@ -24,6 +24,7 @@ from gridjourney.config import Settings, get_settings
 from gridjourney.db.engine import create_engine
 from gridjourney.devstack import PortBusyError, resolve_database_url
 from gridjourney.logs import configure_logging
+from gridjourney.observability.exposition import shared_process_metrics
 from gridjourney.temporal import data_converter
 
 
@@ -151,7 +152,10 @@ def serve_api_processes(settings: Settings) -> None:
         log_config=None,
         lifespan="on",
     )
+    # Each scrape reaches one of the processes: with several, they count into files they share.
+    shared = shared_process_metrics() if settings.api_workers > 1 else contextlib.nullcontext()
     try:
-        Multiprocess(config, sockets=[sock]).run()
+        with shared:
+            Multiprocess(config, sockets=[sock]).run()
     finally:
         sock.close()

@@ -3,17 +3,23 @@ own for `gridjourney worker` and `gridjourney router` (`serve_metrics`, on setti
 
 Both render the process's counters (the default registry: observability/metrics.py, and the Python
 process collectors) followed by the database gauges, read at that moment (observability/database.py).
+When several API processes serve one port (`GRIDJOURNEY_API_WORKERS`), a scrape reaches one of them:
+`shared_process_metrics` then puts prometheus-client in its multiprocess mode, each process writing
+its counters to files in one directory, and every process's `/metrics` shows their sums.
 The Temporal SDK's own metrics have their own endpoint, the SDK runtime's (gridjourney/logs.py)."""
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import os
+import shutil
+import tempfile
 from collections.abc import AsyncIterator, Iterator
 
 from aiohttp import web
 from fastapi import APIRouter, Request, Response
-from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest, multiprocess
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -51,6 +57,39 @@ class SendRateLimits(Collector):
         yield family
 
 
+# prometheus-client reads it when imported: set before the serving processes start, it makes their
+# counters and histograms files in that directory.
+MULTIPROCESS_DIRECTORY = "PROMETHEUS_MULTIPROC_DIR"
+
+
+@contextlib.contextmanager
+def shared_process_metrics() -> Iterator[str]:
+    """While inside, processes started from this one count into one fresh directory (removed after),
+    so that each one's `/metrics` shows all of theirs: the counts of processes that died (uvicorn
+    replaces them) stay in, as a counter's must."""
+    directory = tempfile.mkdtemp(prefix="gridjourney-metrics-")
+    earlier = os.environ.get(MULTIPROCESS_DIRECTORY)
+    os.environ[MULTIPROCESS_DIRECTORY] = directory
+    try:
+        yield directory
+    finally:
+        if earlier is None:
+            os.environ.pop(MULTIPROCESS_DIRECTORY, None)
+        else:
+            os.environ[MULTIPROCESS_DIRECTORY] = earlier
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+def process_metrics() -> CollectorRegistry:
+    """This process's metrics, or, in multiprocess mode, the sums over the processes sharing its
+    directory (the Python process collectors, per process, are then left out)."""
+    if not os.environ.get(MULTIPROCESS_DIRECTORY):
+        return REGISTRY
+    registry = CollectorRegistry(auto_describe=False)
+    multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]  # untyped upstream
+    return registry
+
+
 class Exposition:
     """The text Prometheus scrapes: the process's metrics, then the database's and the settings'."""
 
@@ -59,10 +98,11 @@ class Exposition:
         self._registry = CollectorRegistry(auto_describe=False)
         self._registry.register(self.gauges)
         self._registry.register(SendRateLimits(settings))
+        self._process = process_metrics()
 
     async def render(self) -> bytes:
         await self.gauges.refresh()
-        return generate_latest(REGISTRY) + generate_latest(self._registry)
+        return generate_latest(self._process) + generate_latest(self._registry)
 
 
 def metrics_route(engine: AsyncEngine, settings: Settings) -> APIRouter:
