@@ -55,8 +55,27 @@ def _consent(p: Payload) -> str:
 
 
 def _customer_updated(p: Payload) -> str:
-    fields = [name for name, value in p.items() if value not in (None, {}, [])]
+    """Names what changed, never the values (a name, a phone number)."""
+    fields = [
+        f"attributes ({', '.join(sorted(value))})"
+        if name == "attributes" and isinstance(value, dict)
+        else name
+        for name, value in p.items()
+        if value not in (None, {}, [])
+    ]
     return "customer updated: " + (", ".join(fields) or "nothing changed")
+
+
+def _reads_imported(p: Payload) -> str:
+    period = f", {p['first_read_at']} to {p['last_read_at']}" if p.get("first_read_at") else ""
+    counts = f"{p['reads_stored']} new of {p['reads_in_file']} in the file"
+    return f"meter reads imported: {counts} ({p['format']}{period})"
+
+
+def _outage_reported(p: Payload) -> str:
+    by = f" by {p['channel']}" if p.get("channel") else ""
+    about = f" (outage {p['incident_id']})" if p.get("incident_id") else ""
+    return f"the customer reported no power{by}{about}"
 
 
 def _entered(p: Payload) -> str:
@@ -146,6 +165,10 @@ LINES: dict[str, Callable[[Payload], str]] = {
     "dr.event_scheduled": lambda p: (
         f"demand-response event {p['dr_event_id']} ({p['program']}) scheduled from {p['start']} to {p['end']}"
     ),
+    "dr.event_modified": lambda p: (
+        f"demand-response event {p['dr_event_id']} changed (modification {p['modification_number']}): "
+        f"now from {p['start']} to {p['end']}"
+    ),
     "dr.event_cancelled": lambda p: (
         f"demand-response event {p['dr_event_id']} cancelled"
         + (f": {p['reason']}" if p.get("reason") else "")
@@ -156,6 +179,11 @@ LINES: dict[str, Callable[[Payload], str]] = {
     ),
     "outage.etr_updated": lambda p: f"outage {p['incident_id']}: restoration now estimated at {p['etr']}",
     "outage.restored": lambda p: f"outage {p['incident_id']}: power restored at {p['restored_at']}",
+    "outage.reported": _outage_reported,
+    "customer.erased": lambda p: "customer erased: their personal data is unreadable from here on",
+    "program.enrolled": lambda p: f"enrolled in program {p['program']}",
+    "program.unenrolled": lambda p: f"left program {p['program']}",
+    "meter.reads_imported": _reads_imported,
     "journey.entered": _entered,
     "journey.step_completed": _step,
     "journey.exited": lambda p: f"left journey {p['journey_id']}: {p['reason']}",

@@ -155,3 +155,47 @@ def test_suppression_list_changes_never_show_the_address() -> None:
 
 def test_a_payload_missing_a_field_still_gives_a_line() -> None:
     assert explain("message.deferred", {"idempotency_key": "k1"}) == "message deferred"
+
+
+def test_every_built_in_event_type_has_a_line_of_its_own() -> None:
+    from gridjourney.api.explain import LINES
+    from gridjourney.events.types import EVENT_TYPES
+
+    assert set(EVENT_TYPES) - set(LINES) == {"message.suppressed"}  # it reads the consents too: explain()
+
+
+@pytest.mark.parametrize(
+    ("event_type", "payload", "line"),
+    [
+        ("program.enrolled", {"program": "peak_time_rewards"}, "enrolled in program peak_time_rewards"),
+        ("program.unenrolled", {"program": "peak_time_rewards"}, "left program peak_time_rewards"),
+        (
+            "meter.reads_imported",
+            {
+                "format": "csv",
+                "reads_in_file": 744,
+                "reads_stored": 24,
+                "first_read_at": "a",
+                "last_read_at": "b",
+            },
+            "meter reads imported: 24 new of 744 in the file (csv, a to b)",
+        ),
+        (
+            "dr.event_modified",
+            {"dr_event_id": "PTR-1", "modification_number": 2, "start": "s", "end": "e"},
+            "demand-response event PTR-1 changed (modification 2): now from s to e",
+        ),
+        (
+            "outage.reported",
+            {"channel": "sms", "incident_id": "I-1"},
+            "the customer reported no power by sms (outage I-1)",
+        ),
+        (
+            "customer.updated",
+            {"phone": "+15035550100", "attributes": {"segment": "ev", "plan": "E-1"}},
+            "customer updated: phone, attributes (plan, segment)",
+        ),
+    ],
+)
+def test_the_timeline_says_what_each_event_means(event_type: str, payload: dict[str, Any], line: str) -> None:
+    assert explain(event_type, payload) == line
