@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -76,7 +76,6 @@ _NEW = (
         bindparam("customer_ids", type_=ARRAY(String)),
         bindparam("occurred_ats", type_=ARRAY(DateTime(timezone=True))),
         bindparam("sources", type_=ARRAY(String)),
-        # Sent as JSON text (pydantic_core's encoder, several times faster than json.dumps per payload)
         cast(bindparam("payloads", type_=ARRAY(Text)), ARRAY(JSONB)),
         bindparam("schema_versions", type_=ARRAY(Integer)),
         bindparam("fingerprints", type_=ARRAY(String)),
@@ -159,11 +158,39 @@ class _NewRow:
 @dataclass(frozen=True)
 class _Sealed:
     """What an append writes of each row beside its plain values: the payload with its personal fields
-    sealed, and the fingerprint (keyed by the customer's data key when it has a customer)."""
+    sealed (as JSON text), and the fingerprint (keyed by the customer's data key when it has a customer).
+    Made before the append lock is taken; a row whose customer's key changed meanwhile is made again."""
 
-    payloads: list[dict[str, Any]]
+    payloads: list[str]
     fingerprints: list[str]
     keys: dict[str, bytes]
+
+    @classmethod
+    def of(cls, new_rows: list[_NewRow], keys: dict[str, bytes]) -> _Sealed:
+        sealed = cls([""] * len(new_rows), [""] * len(new_rows), keys)
+        sealed.make(new_rows, range(len(new_rows)))
+        return sealed
+
+    def make(self, new_rows: list[_NewRow], indexes: Iterable[int]) -> None:
+        """Seal and fingerprint the rows at `indexes` with their customers' keys in `self.keys`."""
+        keys = self.keys
+        personal = fields.PERSONAL_FIELDS
+        for index in indexes:
+            row = new_rows[index]
+            values = row.values
+            customer_id = values["customer_id"]
+            payload = values["payload"]
+            if customer_id is None:
+                self.fingerprints[index] = fingerprint(row.content)
+            else:
+                key = keys[customer_id]
+                # Most events hold no personal field: their payload is written as it is, not copied.
+                event_type = values["type"]
+                if event_type in personal:
+                    payload = fields.seal(event_type, customer_id, payload, key)
+                self.fingerprints[index] = fields.keyed_fingerprint(row.content, key)
+            # Sent as JSON text (pydantic_core's encoder, several times faster than json.dumps)
+            self.payloads[index] = to_json(payload).decode()
 
     def first_form_fingerprint(self, row: _NewRow) -> str:
         customer_id = row.values["customer_id"]
@@ -263,34 +290,27 @@ class EventStore:
         _count_fresh(rows, results)
         return results
 
-    async def _sealed(self, conn: AsyncConnection, new_rows: list[_NewRow]) -> _Sealed:
-        """The rows' payloads as stored (personal fields sealed) and their fingerprints."""
-        customer_ids = {row.values["customer_id"] for row in new_rows} - {None}
-        keys = await customer_keys.keys_for_writing(conn, self.keyring, customer_ids)
-        payloads: list[dict[str, Any]] = []
-        fingerprints: list[str] = []
-        personal = fields.PERSONAL_FIELDS
-        for row in new_rows:
-            values = row.values
-            customer_id = values["customer_id"]
-            if customer_id is None:
-                payloads.append(values["payload"])
-                fingerprints.append(fingerprint(row.content))
-                continue
-            key = keys[customer_id]
-            # Most events hold no personal field: their payload is written as it is, not copied.
-            event_type = values["type"]
-            payload = values["payload"]
-            payloads.append(
-                fields.seal(event_type, customer_id, payload, key) if event_type in personal else payload
-            )
-            fingerprints.append(fields.keyed_fingerprint(row.content, key))
-        return _Sealed(payloads, fingerprints, keys)
-
     async def _append_rows(self, conn: AsyncConnection, new_rows: list[_NewRow]) -> list[AppendResult]:
-        await conn.execute(_LOCK_AND_NOTIFY)
-        sealed = await self._sealed(conn, new_rows)
+        # The per-event work (unwrapping the customers' keys, sealing, fingerprints, JSON) comes before
+        # the append lock, so that another process's append can hold the lock meanwhile; under it, only
+        # what must be there: the erasure re-check, the new keys, the duplicates and the insert.
+        customer_ids = {row.values["customer_id"] for row in new_rows} - {None}
+        prepared = await customer_keys.prepare_keys(conn, self.keyring, customer_ids)
+        sealed = _Sealed.of(new_rows, prepared.keys)
         ids = [row.values["event_id"] for row in new_rows]
+        columns: dict[str, list[Any]] = {
+            f"{name}s": [row.values[name] for row in new_rows] for name in _PLAIN_COLUMNS
+        }
+        # The sealed lists themselves: a row sealed again below is written as sealed again.
+        columns["payloads"] = sealed.payloads
+        columns["fingerprints"] = sealed.fingerprints
+
+        await conn.execute(_LOCK_AND_NOTIFY)
+        replaced = await customer_keys.confirm_keys(conn, self.keyring, prepared)
+        if replaced:  # another append created these customers' keys meanwhile: seal with theirs
+            sealed.make(
+                new_rows, (i for i, row in enumerate(new_rows) if row.values["customer_id"] in replaced)
+            )
         found = (await conn.execute(_KNOWN, {"event_ids": ids})).all()
         # Keyed by the UUIDs' integers: a UUID hashes in Python code, several times per event.
         existing = {row.event_id.int: (row.position, row.fingerprint) for row in found}
@@ -313,11 +333,8 @@ class EventStore:
                 raise EventIdConflict(event_id, existing[number][0] if earlier < 0 else None)
         positions: dict[int, int] = {number: position for number, (position, _) in existing.items()}
         if fresh:
-            columns: dict[str, list[Any]] = {
-                f"{name}s": [new_rows[index].values[name] for index in fresh] for name in _PLAIN_COLUMNS
-            }
-            columns["payloads"] = [to_json(sealed.payloads[index]).decode() for index in fresh]
-            columns["fingerprints"] = [sealed.fingerprints[index] for index in fresh]
+            if len(fresh) < len(new_rows):  # only the rows not written yet
+                columns = {name: [column[index] for index in fresh] for name, column in columns.items()}
             drawn = sorted((await conn.execute(_INSERT, columns)).scalars())
             for index, position in zip(fresh, drawn, strict=True):
                 positions[ids[index].int] = position

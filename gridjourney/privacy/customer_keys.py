@@ -6,12 +6,15 @@ settings' key; erasure destroys the wrapped key, and what it sealed can never be
 from __future__ import annotations
 
 import secrets
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from cryptography.exceptions import InvalidTag
-from sqlalchemy import LargeBinary, String, any_, bindparam, func, select, update
+from sqlalchemy import LargeBinary, String, any_, bindparam, func, or_, select, update
 from sqlalchemy.dialects.postgresql import ARRAY, insert
+from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gridjourney.db.tables import customer_keys
@@ -41,6 +44,17 @@ _KEYS_OF = select(
 ).where(customer_keys.c.customer_id == any_(bindparam("ids", type_=ARRAY(String))))
 
 
+# Under the append lock, what may have changed since an append prepared its keys: customers erased
+# meanwhile, and keys another append created meanwhile for customers it found without one (a key is
+# never replaced otherwise). Usually no row at all.
+_CHANGED_KEYS = _KEYS_OF.where(
+    or_(
+        customer_keys.c.erased_at.is_not(None),
+        customer_keys.c.customer_id == any_(bindparam("new_ids", type_=ARRAY(String))),
+    )
+)
+
+
 class CustomerErased(ValueError):
     """The customer was erased: nothing new may be recorded about them."""
 
@@ -63,11 +77,7 @@ async def keys_for_writing(
     if not customer_ids:
         return {}
     rows = (await conn.execute(_KEYS_OF, {"ids": list(customer_ids)})).all()
-    keys: dict[str, bytes] = {}
-    for row in rows:
-        if row.erased_at is not None:
-            raise CustomerErased(row.customer_id, row.erased_at)
-        keys[row.customer_id] = _unwrap(keyring, row.customer_id, row.wrapping_key_id, row.wrapped_key)
+    keys = _opened_for_writing(keyring, rows)
     missing = sorted(set(customer_ids) - set(keys))
     key_ids: list[str] = []
     wrapped_keys: list[bytes] = []
@@ -79,6 +89,64 @@ async def keys_for_writing(
     if missing:
         new = {"customer_ids": missing, "wrapping_key_ids": key_ids, "wrapped_keys": wrapped_keys}
         await conn.execute(_INSERT_KEYS, new)
+    return keys
+
+
+@dataclass
+class PreparedKeys:
+    """Data keys read before the append lock is taken: those in the table, unwrapped, and a new one
+    (already wrapped) for each customer without one, written only by confirm_keys under the lock."""
+
+    keys: dict[str, bytes]
+    new: dict[str, tuple[str, bytes]] = field(default_factory=dict)  # customer -> (key id, wrapped key)
+
+
+async def prepare_keys(
+    conn: AsyncConnection, keyring: Keyring, customer_ids: Collection[str]
+) -> PreparedKeys:
+    """keys_for_writing's work, done before the append lock: nothing is written. Raises CustomerErased
+    for a customer already erased. Its keys are final only once confirm_keys has run under the lock."""
+    if not customer_ids:
+        return PreparedKeys({})
+    rows = (await conn.execute(_KEYS_OF, {"ids": list(customer_ids)})).all()
+    prepared = PreparedKeys(_opened_for_writing(keyring, rows))
+    for customer_id in sorted(set(customer_ids) - set(prepared.keys)):
+        prepared.keys[customer_id] = secrets.token_bytes(KEY_BYTES)
+        prepared.new[customer_id] = keyring.encrypt(
+            prepared.keys[customer_id], _WRAP_CONTEXT + customer_id.encode()
+        )
+    return prepared
+
+
+async def confirm_keys(conn: AsyncConnection, keyring: Keyring, prepared: PreparedKeys) -> dict[str, bytes]:
+    """Under the append lock: raise CustomerErased if one of the customers was erased since their keys
+    were prepared (erasure takes the same lock), and write the new keys. A customer whose key another
+    append created meanwhile gets that key: returned (and set in `prepared.keys`), to seal their
+    events with it instead of the one prepared."""
+    if not prepared.keys:
+        return {}
+    ids = list(prepared.keys)
+    rows = (await conn.execute(_CHANGED_KEYS, {"ids": ids, "new_ids": list(prepared.new)})).all()
+    replaced = _opened_for_writing(keyring, rows)
+    prepared.keys.update(replaced)
+    missing = [customer_id for customer_id in prepared.new if customer_id not in replaced]
+    if missing:
+        new = {
+            "customer_ids": missing,
+            "wrapping_key_ids": [prepared.new[customer_id][0] for customer_id in missing],
+            "wrapped_keys": [prepared.new[customer_id][1] for customer_id in missing],
+        }
+        await conn.execute(_INSERT_KEYS, new)
+    return replaced
+
+
+def _opened_for_writing(keyring: Keyring, rows: Sequence[Row[Any, Any, Any, Any]]) -> dict[str, bytes]:
+    """The rows' keys, unwrapped; CustomerErased for an erased customer's row."""
+    keys: dict[str, bytes] = {}
+    for row in rows:
+        if row.erased_at is not None:
+            raise CustomerErased(row.customer_id, row.erased_at)
+        keys[row.customer_id] = _unwrap(keyring, row.customer_id, row.wrapping_key_id, row.wrapped_key)
     return keys
 
 
