@@ -124,16 +124,21 @@ def score_frame(
 
 
 async def latest_read_day(engine: AsyncEngine, customer_ids: list[str]) -> date | None:
-    """The UTC day of the latest stored read of these customers (at most today), None without reads."""
+    """The latest day with a stored read of these customers, each read's day in its customer's own
+    zone (at most today), None without reads. In UTC, a US home's last evening falls on the next
+    day: a year of reads to 31 December would be priced from 2 January, short of a day."""
     query = text(
-        "SELECT max(last.read_at) FROM unnest(CAST(:ids AS text[])) AS c(id), "
-        "LATERAL (SELECT max(read_at) AS read_at FROM meter_reads WHERE customer_id = c.id) AS last"
+        "SELECT max(CAST(timezone(coalesce(customers.time_zone, 'UTC'), last.read_at) AS date)) "
+        "FROM unnest(CAST(:ids AS text[])) AS c(id) "
+        "CROSS JOIN LATERAL "
+        "(SELECT max(read_at) AS read_at FROM meter_reads WHERE customer_id = c.id) AS last "
+        "LEFT JOIN customers ON customers.customer_id = c.id"
     )
     async with engine.connect() as conn:
         latest = await conn.scalar(query, {"ids": customer_ids})
-    if not isinstance(latest, datetime):
+    if not isinstance(latest, date):
         return None
-    return min(latest.astimezone(UTC).date(), datetime.now(UTC).date())
+    return min(latest, datetime.now(UTC).date())
 
 
 async def write_customer_scores(
@@ -145,9 +150,9 @@ async def write_customer_scores(
     progress: Callable[[int], None] = lambda done: None,
 ) -> ScoreReport:
     """Score the given customers (default: every customer with a profile), from the reads of the
-    HISTORY_DAYS days up to `as_of` (default: the UTC day of their latest stored read, at most today,
-    so that a simulation or a back-filled import is scored on its own reads), and append their
-    customer.updated."""
+    HISTORY_DAYS days up to `as_of` (default: the day of their latest stored read, in each one's
+    zone, at most today, so that a simulation or a back-filled import is scored on its own reads),
+    and append their customer.updated."""
     models = load_models(models_dir)
     report = ScoreReport(models=dict(models.versions))
     if models.segments is None and not models.scores:

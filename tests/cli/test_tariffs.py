@@ -73,3 +73,25 @@ def test_bills_of_an_unusable_tariffs_file_is_one_line(tmp_path: Path) -> None:
     result = runner.invoke(app, ["tariffs", "bills", "--customer", "c-1", "--file", str(missing)])
     assert result.exit_code == 1
     assert result.stderr == f"{missing}:1:1: cannot read the tariffs: No such file or directory\n"
+
+
+async def test_a_year_of_reads_west_of_utc_is_priced_as_that_year(
+    engine: AsyncEngine, database_url: str, tmp_path: Path
+) -> None:
+    """The last read, 23:00 on 31 December in Los Angeles, is 07:00 on 1 January in UTC: the year is
+    the customer's, not shifted a day and scaled up from 364 days."""
+    tariffs = tmp_path / "tariffs.yaml"
+    tariffs.write_text(TARIFFS)
+    zone = "America/Los_Angeles"
+    await EventStore(engine).append(
+        [new_event("customer.created", "c-la", {"name": "Bo", "time_zone": zone})]
+    )
+    await ProjectionRunner(engine).catch_up()
+    await copy_reads(engine, hourly_reads("c-la", *YEAR, zone=zone).assign(meter_id="m-la", source="test"))
+    code, out = await gridjourney(
+        database_url, "tariffs", "bills", "--customer", "c-la", "--file", str(tariffs)
+    )
+    assert code == 0, out
+    lines = [" ".join(line.split()) for line in out.splitlines()]
+    assert "c-la: a year of bills to 2023-12-31 (USD)" in lines, out
+    assert any(line.startswith("│ flat (current) │ flat │ residential │ 1,752.00") for line in lines), out

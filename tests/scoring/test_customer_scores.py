@@ -88,8 +88,8 @@ async def test_scores_a_fresh_simulation_on_its_own_reads(
     sim = Simulation(SimulationConfig(customers=12, days=30, seed=5, interval_minutes=60))
     await write_simulation(sim, parquet_dir=None, engine=engine)
     report = await write_customer_scores(engine, tmp_path)
-    # The last local day's evening in US zones is the next day in UTC.
-    assert report.as_of == sim.config.start + timedelta(days=sim.config.days)
+    # The simulation's last day, in its customers' zones (in UTC, a US evening is the next day).
+    assert report.as_of == sim.config.start + timedelta(days=sim.config.days - 1)
     assert report.scored == 12 and report.skipped == []
 
 
