@@ -131,6 +131,14 @@ class Settings(BaseSettings):
         gt=timedelta(0),  # 0: every claim lapsed at once, so another worker could send it again
         description="How long a claimed send is presumed in flight without a heartbeat renewing it.",
     )
+    worker_shutdown_grace: SettingDuration = Field(
+        timedelta(seconds=25),
+        description=(
+            "How long a stopping `gridjourney worker` lets its running activities finish before it "
+            "cancels them: a send cut mid-call leaves its ledger row in doubt until it is looked up. "
+            "Keep it under the orchestrator's stop timeout (docker-compose.yml gives the worker 30 s)."
+        ),
+    )
     send_look_up_after: SettingDuration = Field(
         timedelta(seconds=30),
         description=(

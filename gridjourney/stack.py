@@ -10,6 +10,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client
@@ -142,6 +143,9 @@ class WorkerSide:
             cohort_activities=cohort_activities(
                 self.engine, self.settings.home / "models", self.settings.holiday_calendar
             ),
+            # `gridjourney worker` (no routing) lets running sends finish when stopped; the embedded
+            # stack and the tests stop at once (Ctrl-C within seconds; the ledger covers a cut send)
+            shutdown_grace=timedelta(0) if self.route else self.settings.worker_shutdown_grace,
         )
         workers = [
             worker for name, worker in zip(("journeys", "send"), workers, strict=True) if name in self.queues

@@ -12,6 +12,7 @@ import gc
 import os
 import time
 from collections.abc import Callable, Coroutine, Sequence
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -52,14 +53,17 @@ def build_workers(
     send_activities: Sequence[Callable[..., Any]],
     scoring_activities: Sequence[Callable[..., Any]] = (),
     cohort_activities: Sequence[Callable[..., Any]] = (),
+    shutdown_grace: timedelta = timedelta(0),
 ) -> list[Worker]:
     """`send_activities` carry SEND_COHORT_BATCH (JourneyActivities.send_activities);
-    `cohort_activities` the rest of what CohortWorkflow calls (see `cohort_activities()`)."""
+    `cohort_activities` the rest of what CohortWorkflow calls (see `cohort_activities()`). Stopping,
+    the workers let running activities finish for up to `shutdown_grace`, then cancel them."""
     journeys = Worker(
         client,
         task_queue=settings.task_queue,
         workflows=[JourneyWorkflow, CohortWorkflow, DailyScoringWorkflow, ScheduleFireWorkflow],
         activities=[*journey_activities, *scoring_activities, *cohort_activities],
+        graceful_shutdown_timeout=shutdown_grace,
     )
     sends = Worker(
         client,
@@ -68,6 +72,7 @@ def build_workers(
         max_task_queue_activities_per_second=settings.send_rate_per_second,
         # Eager execution would run sends in the workflow's worker and bypass the queue's rate limit.
         disable_eager_activity_execution=True,
+        graceful_shutdown_timeout=shutdown_grace,
     )
     return [journeys, sends]
 

@@ -24,6 +24,7 @@ DURATION_SETTINGS = [
     "webhook_max_age",
     "send_claim_lease",
     "send_look_up_after",
+    "worker_shutdown_grace",
     "occurred_at_max_future",
     "occurred_at_max_past",
     "outage_dedup_window",

@@ -1,5 +1,5 @@
-"""The worker process's event loop (gridjourney/worker.py `run_worker_process`): uvloop, and a CPU
-profile written when PROFILE_ENV names a file."""
+"""The worker process (gridjourney/worker.py): its event loop (`run_worker_process`: uvloop, and a CPU
+profile written when PROFILE_ENV names a file), and its workers' stop (`build_workers`)."""
 
 from __future__ import annotations
 
@@ -8,11 +8,20 @@ import os
 import pstats
 import subprocess
 import sys
+import uuid
+from datetime import timedelta
 from pathlib import Path
 
+import pytest
 import uvloop
+from temporalio import activity, workflow
+from temporalio.client import WorkflowFailureError
+from temporalio.common import RetryPolicy
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
 
-from gridjourney.worker import PROFILE_ENV, run_worker_process
+from gridjourney.config import Settings
+from gridjourney.worker import PROFILE_ENV, build_workers, run_worker_process
 
 
 def test_a_worker_process_runs_on_uvloop() -> None:
@@ -44,3 +53,53 @@ def test_a_profiled_worker_process_writes_its_stats_when_it_ends(tmp_path: Path)
     stats = pstats.Stats(str(profile))
     profiled = {name for (_, _, name) in stats.stats}  # type: ignore[attr-defined]
     assert "busy_for_a_while" in profiled
+
+
+SEND_STARTED = asyncio.Event()
+
+
+@activity.defn(name="slow_send")
+async def slow_send() -> str:
+    SEND_STARTED.set()
+    await asyncio.sleep(1.5)
+    return "finished"
+
+
+@workflow.defn(sandboxed=False)
+class CallsSlowSend:
+    @workflow.run
+    async def run(self, send_queue: str) -> str:
+        return str(
+            await workflow.execute_activity(
+                "slow_send",
+                task_queue=send_queue,
+                start_to_close_timeout=timedelta(seconds=30),
+                retry_policy=RetryPolicy(maximum_attempts=1),
+            )
+        )
+
+
+@pytest.mark.parametrize(("grace", "finished"), [(timedelta(seconds=10), True), (timedelta(0), False)])
+async def test_a_stopping_worker_lets_a_running_send_finish_within_its_grace(
+    temporal_dev_env: WorkflowEnvironment, grace: timedelta, finished: bool
+) -> None:
+    client = temporal_dev_env.client
+    name = uuid.uuid4().hex[:8]
+    settings = Settings(task_queue=f"journeys-{name}", send_task_queue=f"send-{name}")
+    _, sends = build_workers(
+        client, settings, journey_activities=[], send_activities=[slow_send], shutdown_grace=grace
+    )
+    SEND_STARTED.clear()
+    async with Worker(client, task_queue=f"caller-{name}", workflows=[CallsSlowSend]):
+        handle = await client.start_workflow(
+            CallsSlowSend.run, settings.send_task_queue, id=f"caller-{name}", task_queue=f"caller-{name}"
+        )
+        serving = asyncio.create_task(sends.run())
+        await asyncio.wait_for(SEND_STARTED.wait(), 30)
+        await sends.shutdown()  # as SIGTERM does
+        await serving
+        if finished:
+            assert await handle.result() == "finished"
+        else:
+            with pytest.raises(WorkflowFailureError):
+                await handle.result()
