@@ -17,7 +17,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -26,14 +26,12 @@ from typing import Any
 import psycopg
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
-from temporalio.api.enums.v1 import TaskQueueType
-from temporalio.api.taskqueue.v1 import TaskQueue
-from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client, WorkflowHandle
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
 from bench.chaos import SendWorker
+from bench.child_processes import polled_by
 from bench.cohort_seed import COHORT_JOURNEY, Population, all_day_policy, push_customers, seed
 from bench.cohort_standins import ChildStandIns, InlineStandIns
 from gridjourney.config import Settings
@@ -56,7 +54,6 @@ CHECKOUT = Path(__file__).resolve().parents[1]
 # in bench/chaos.py). The other phases run with the configured lease (60 s by default), as production
 # does: a chunk's lease keeper then renews its rows every 10 s, not every 1.25 s.
 KILL_LEASE = "PT5S"
-WORKERS_READY_TIMEOUT_S = 120.0
 
 
 @dataclass
@@ -103,28 +100,10 @@ class Bench:
         try:
             for worker in workers:
                 worker.start()
-            await self._polling(self.phase_settings(phase).send_task_queue, workers)
+            await polled_by(self.client, self.phase_settings(phase).send_task_queue, workers, self.tmp)
             yield workers
         finally:
             await asyncio.gather(*(asyncio.to_thread(worker.stop) for worker in workers))
-
-    async def _polling(self, task_queue: str, workers: Sequence[SendWorker]) -> None:
-        """Wait until every worker process polls `task_queue` (Temporal names a poller pid@host)."""
-        pids = {str(w.process.pid) for w in workers if w.process is not None}
-        request = DescribeTaskQueueRequest(
-            namespace=self.client.namespace,
-            task_queue=TaskQueue(name=task_queue),
-            task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY,
-        )
-        deadline = time.monotonic() + WORKERS_READY_TIMEOUT_S
-        while pids:
-            described = await self.client.workflow_service.describe_task_queue(request)
-            pids -= {poller.identity.split("@", 1)[0] for poller in described.pollers}
-            if any(w.process is not None and w.process.poll() is not None for w in workers):
-                raise RuntimeError(f"a send worker exited at start-up: see its log under {self.tmp}")
-            if pids and time.monotonic() > deadline:
-                raise RuntimeError(f"send workers {sorted(pids)} never polled {task_queue}")
-            await asyncio.sleep(0.2)
 
     async def schedule_dr_event(self, program: str) -> tuple[str, float]:
         """Append dr.event_scheduled for `program` (tomorrow 17:00-20:00 UTC): the router starts the

@@ -4,16 +4,21 @@ rate (20 events/s for 60 s by default), for a journey whose first step sends an 
     gridjourney bench latency [--rate 20] [--seconds 60]
     .venv/bin/python -m bench.latency [--rate 20] [--seconds 60] [--profile latency.prof]
 
-The API runs as its own process (uvicorn, as production runs it); the Temporal workers, the
-projections and the router run in this process (gridjourney/stack.py WorkerSide) beside the Twilio
-stand-in, on a Temporal dev server and an embedded Postgres. Each trigger goes to a customer of its own
-(the SMS cap is never reached), created and given SMS consent through the API before the clock starts.
-The load is open: each POST leaves at its scheduled moment whatever the answers before it took.
-Latency is the stand-in's receive time minus the moment the POST was sent.
+The system runs as production runs it (README "Production", docker-compose.yml), each part its own
+child process with this process's settings: the API (uvicorn, bench/api_process.py), one `gridjourney
+worker` (the Temporal workers, both queues) and one `gridjourney router` (the projections and the event
+router), on a Temporal dev server and an embedded Postgres. This process stands for the outside world:
+the Twilio stand-in and the load. Each trigger goes to a customer of its own (the SMS cap is never
+reached), created and given SMS consent through the API before the clock starts. The load is open:
+each POST leaves at its scheduled moment whatever the answers before it took. Latency is the
+stand-in's receive time minus the moment the POST was sent.
 
-Where the time goes: CPU per SMS by process, this process's CPU by thread, and each leg of the path
-read back after the run for a sample of the triggers (bench/latency_stages.py); `--profile` saves a
-cProfile of the event loop's thread while posting.
+Where the time goes: CPU per SMS by process (api, worker, router, standin_and_load: this process,
+postgres, temporal), this process's CPU by thread, and each leg of the path read back after the run for
+a sample of the triggers (bench/latency_stages.py). `--profile PATH` saves a cProfile of this process's
+event loop thread while posting, and makes each child profile itself for its whole life (start-up and
+seeding included) beside it, written as it stops: for latency.prof, latency-api.prof.<pid>,
+latency-worker.prof and latency-router.prof.
 """
 
 from __future__ import annotations
@@ -40,7 +45,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.testing import WorkflowEnvironment
 
-from bench.api_process import ApiProcess
+from bench.child_processes import production_processes
 from bench.cohort_seed import all_day_policy
 from bench.ingest import Cpu, own_cpu_seconds, percentile_ms, postgres, tree_cpu_seconds
 from bench.latency_stages import appended_per_sms, log_head, stages, thread_cpu_seconds
@@ -52,7 +57,8 @@ from gridjourney.config import Settings, get_settings
 from gridjourney.db.engine import create_engine
 from gridjourney.dsl import registry
 from gridjourney.privacy.keyring import generate_key, process_keyring
-from gridjourney.stack import WorkerSide
+from gridjourney.projections.runner import SUBSCRIPTION_NAME as PROJECTIONS_SUBSCRIPTION
+from gridjourney.router.router import SUBSCRIPTION_NAME as ROUTER_SUBSCRIPTION
 from gridjourney.temporal import SEARCH_ATTRIBUTE_KEYS, data_converter, temporal_cli_path
 
 RESULTS_DIR = Path(__file__).parent / "results"
@@ -108,16 +114,19 @@ def trigger(n: int) -> dict[str, Any]:
 
 
 async def settled(engine: AsyncEngine, timeout: float = SETTLE_TIMEOUT_S) -> None:
-    """Wait until the projections and the router have handled every event stored so far."""
+    """Wait until the projections and the router (the router process's subscriptions, both saved once
+    at least) have handled every event stored so far."""
     query = text(
         "SELECT (SELECT coalesce(max(position), 0) FROM events), "
-        "(SELECT coalesce(min(position), 0) FROM subscription_checkpoints)"
+        "(SELECT coalesce(min(position), 0) FROM subscription_checkpoints), "
+        "(SELECT count(*) FROM subscription_checkpoints WHERE name = ANY(:names))"
     )
+    names = [ROUTER_SUBSCRIPTION, PROJECTIONS_SUBSCRIPTION]
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         async with engine.connect() as conn:
-            head, slowest = (await conn.execute(query)).one()
-        if slowest >= head:
+            head, slowest, saved = (await conn.execute(query, {"names": names})).one()
+        if saved == len(names) and slowest >= head:
             return
         await asyncio.sleep(0.2)
     raise RuntimeError(f"the projections and the router did not catch up within {timeout:.0f} s")
@@ -240,26 +249,26 @@ async def run(
             settings = Settings()
             await registry.publish(engine, LATENCY_JOURNEY, "bench_latency_sms.yaml", settings.templates_dir)
             _, key = await create_key(engine, "bench", ["events:write"])
-            api_process = ApiProcess(dict(os.environ), 1, tmp / "api.log")
-            await asyncio.to_thread(api_process.start)
-            side = WorkerSide(engine, temporal.client, settings, route=True)
-            stop = asyncio.Event()
-            running = asyncio.create_task(side.run(stop))
             headers = {"Authorization": f"Bearer {key}"}
             try:
-                async with httpx.AsyncClient(base_url=api_process.url, headers=headers, timeout=60) as api:
+                async with (
+                    production_processes(tmp, temporal.client, settings, profile) as children,
+                    httpx.AsyncClient(base_url=children.api.url, headers=headers, timeout=60) as api,
+                ):
                     await seed_customers(api, count)
                     await settled(engine)
                     temporal_pid = temporal_server_pid()
                     cpu = Cpu(
-                        api=api_process.cpu_seconds,
-                        workers_router_standin_and_load=own_cpu_seconds,
+                        api=children.api.cpu_seconds,
+                        worker=children.worker.cpu_seconds,
+                        router=children.router.cpu_seconds,
+                        standin_and_load=own_cpu_seconds,
                         postgres=lambda: tree_cpu_seconds(pg_pid),
                         temporal=lambda: tree_cpu_seconds(temporal_pid) if temporal_pid else 0.0,
                     )
                     threads_before = thread_cpu_seconds()
                     head_before = await log_head(engine)
-                    # the event loop's thread only (router, activities, stand-in, load): its own CPU time
+                    # this process's event loop thread (the stand-in and the load): its own CPU time
                     profiler = cProfile.Profile(time.thread_time) if profile else None
                     if profiler is not None:
                         profiler.enable()
@@ -283,9 +292,6 @@ async def run(
                     )
                     appended = await appended_per_sms(engine, head_before, len(received_at))
             finally:
-                stop.set()
-                await running
-                await asyncio.to_thread(api_process.stop)
                 await standin.stop()
             latencies = sorted(
                 m.received_at.timestamp() - sent_at[m.to] for m in standin.received if m.to in sent_at
@@ -327,7 +333,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seconds", type=float, default=60.0, help="seconds of posting")
     parser.add_argument("--results", type=Path, default=RESULTS_DIR, help="where the JSON is saved")
     parser.add_argument(
-        "--profile", type=Path, help="cProfile the event loop's thread while posting (pstats file)"
+        "--profile",
+        type=Path,
+        help="cProfile this process's event loop while posting (pstats file), and each child process "
+        "for its life beside it (PATH-api.<pid>, PATH-worker, PATH-router)",
     )
     parser.add_argument(
         "--temporal-config",
@@ -370,7 +379,8 @@ def report(figures: dict[str, Any]) -> str:
             f"baseline: p50 {BASELINE_MS['p50']}, p90 {BASELINE_MS['p90']}; "
             f"goals: p50 <= {GOALS_MS['p50']}, p99 <= {GOALS_MS['p99']}",
             "CPU s: " + ", ".join(f"{k} {v}" for k, v in figures["cpu_seconds"].items()),
-            "CPU ms per SMS: " + ", ".join(f"{k} {v}" for k, v in figures["cpu_ms_per_sms"].items()),
+            "CPU ms per SMS by process (standin_and_load: this benchmark's own): "
+            + ", ".join(f"{k} {v}" for k, v in figures["cpu_ms_per_sms"].items()),
             "bench process CPU s by thread: "
             + ", ".join(f"{k} {v}" for k, v in figures["bench_process_cpu_seconds_by_thread"].items()),
             "events appended per SMS (the trigger included): "
