@@ -12,6 +12,7 @@ caller assumes a unit). A file is refused only when nothing is left. The XML is 
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import pandas as pd
@@ -294,13 +295,13 @@ def parse_espi(data: bytes, *, assume_uom: str | None = None) -> EspiFeed:
     left_out = [s for s in series if s.skip is not None and s.blocks]
     for s in left_out:
         assert s.skip is not None
-        blocks = ", ".join(f"entry[{b}]/IntervalBlock" for b in s.blocks)
+        blocks = _block_list(s.blocks)
         skipped.append(SkippedSeries(f"{s.skip.element} ({blocks})", s.skip.reason, s.readings))
     if frame.empty:
         first = left_out[0].skip if left_out else None
         if first is not None:
             others = f"; {len(left_out) - 1} other series skipped too" if len(left_out) > 1 else ""
-            blocks = ", ".join(f"entry[{b}]/IntervalBlock" for b in left_out[0].blocks)
+            blocks = _block_list(left_out[0].blocks)
             raise GreenButtonError(first.element, f"{first.reason} (in {blocks}{others})")
         raise GreenButtonError("feed", "no IntervalReading in the file")
     scales = [series[i].scale or 0.0 for i in frame["series"]]
@@ -309,3 +310,12 @@ def parse_espi(data: bytes, *, assume_uom: str | None = None) -> EspiFeed:
     frame["quality"] = frame["quality"].astype("Int16")
     del frame["start"], frame["value"]
     return EspiFeed(reads=frame, local_time=local_time, skipped=skipped, notes=notes)
+
+
+def _block_list(blocks: Sequence[int]) -> str:
+    """The interval blocks a message names: each of a few, or how many and the first and last (a
+    year of daily blocks listed one by one made a 19 KB line)."""
+    if len(blocks) <= 3:
+        return ", ".join(f"entry[{b}]/IntervalBlock" for b in blocks)
+    first, last = blocks[0], blocks[-1]
+    return f"{len(blocks)} interval blocks, entry[{first}]/IntervalBlock to entry[{last}]/IntervalBlock"

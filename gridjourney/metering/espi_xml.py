@@ -86,12 +86,13 @@ def _declare_prefixes(data: bytes) -> tuple[bytes, list[str]]:
         uris = declared.get(prefix, set())
         if len(uris) > 1:
             raise GreenButtonError(
-                f"{prefix}:", f"the prefix is declared with {len(uris)} different namespaces: ambiguous"
+                f"prefix {prefix}", f"it is declared with {len(uris)} different namespaces: ambiguous"
             )
         uri = next(iter(uris)) if uris else KNOWN_PREFIXES.get(prefix)
         if uri is None:
             raise GreenButtonError(
-                f"{prefix}:", "namespace prefix used without a declaration, and not a Green Button prefix"
+                f"prefix {prefix}",
+                "used without a declaration, and not a Green Button prefix",
             )
         additions[prefix] = uri
     text = b"".join(f' xmlns:{p}="{u}"'.encode() for p, u in additions.items())
@@ -128,5 +129,5 @@ def parse_xml(data: bytes) -> tuple[ET.Element, list[str]]:
         except _UnboundPrefix:
             raise GreenButtonError("document", "a namespace prefix is used without a declaration") from None
     if moved := _qualify(root, inside_content=False):
-        notes.append(f"{moved} element(s) without the Atom or ESPI namespace read as their place means")
+        notes.append(f"{moved} elements had no namespace: each read as Atom or ESPI by where it stands")
     return root, notes

@@ -203,6 +203,8 @@ def parse_greenbutton(
     """Parse and check a file (XML or CSV, told apart by content). CSV times are local to `time_zone`;
     `assume_uom` (Wh or kWh) is the unit of ESPI blocks that have no ReadingType."""
     head = data.lstrip()[:200]
+    if not head.lstrip(b"\xef\xbb\xbf").strip():
+        raise GreenButtonError("file", "the file is empty")
     nonexistent: list[ImportIssue] = []
     skipped: list[SkippedPart] = []
     notes: list[str] = []

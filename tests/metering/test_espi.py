@@ -104,7 +104,7 @@ def test_an_unknown_undeclared_prefix_is_refused_by_name() -> None:
     data = espi_wild_feed([Point([ELECTRIC])], prefixed=True).replace(b"espi:value", b"x:value")
     with pytest.raises(GreenButtonError) as refused:
         parse_espi(data)
-    assert refused.value.element == "x:" and "not a Green Button prefix" in refused.value.reason
+    assert refused.value.element == "prefix x" and "not a Green Button prefix" in refused.value.reason
 
 
 def test_a_prefix_declared_on_one_element_and_used_elsewhere_takes_that_declaration() -> None:
@@ -131,5 +131,16 @@ def test_elements_with_no_namespace_are_read_by_their_place() -> None:
     for data in (bare, inherited):
         feed = parse_espi(data)
         assert feed.reads["kwh"].tolist() == pytest.approx([0.5, 0.7, 0.3, 0.4])
-        assert feed.notes and "read as their place means" in feed.notes[-1]
+        assert (
+            feed.notes
+            and "elements had no namespace: each read as Atom or ESPI by where it stands" in feed.notes[-1]
+        )
     assert parse_espi(tidy).notes == []
+
+
+def test_a_message_names_a_few_blocks_and_counts_many() -> None:
+    from gridjourney.metering.espi import _block_list
+
+    assert _block_list([3, 5]) == "entry[3]/IntervalBlock, entry[5]/IntervalBlock"
+    many = _block_list(list(range(5, 735)))
+    assert many == "730 interval blocks, entry[5]/IntervalBlock to entry[734]/IntervalBlock"

@@ -281,3 +281,10 @@ async def test_a_csv_export_with_gas_rows_imports_the_electricity(engine: AsyncE
     [part] = report.skipped
     assert part.element == "rows of Natural gas usage from line 3" and part.readings == 1
     assert "'therms' is not electric energy" in part.reason
+
+
+@pytest.mark.parametrize("empty", [b"", b"  \n", b"\xef\xbb\xbf\n"])
+def test_an_empty_file_is_said_to_be_empty(empty: bytes) -> None:
+    with pytest.raises(GreenButtonError) as refused:
+        parse_greenbutton(empty, "c-1")
+    assert (refused.value.element, refused.value.reason) == ("file", "the file is empty")
