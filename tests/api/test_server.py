@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -9,6 +10,8 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
@@ -22,9 +25,17 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def serve_and_ask(database_url: str, home: Path, requests: int, **settings: str) -> list[dict[str, str]]:
-    """Run `gridjourney api` until it has answered `requests` requests, stop it with SIGTERM, and return
-    its log records (every stderr line must be one JSON object)."""
+@dataclass
+class ServedApi:
+    url: str
+    records: list[dict[str, str]] = field(default_factory=list)
+    """Its log records, once it has stopped (every stderr line must be one JSON object)."""
+
+
+@contextlib.contextmanager
+def serving_api(database_url: str, home: Path, **settings: str) -> Iterator[ServedApi]:
+    """`gridjourney api` as its own process, answering by the time this yields; stopped with SIGTERM
+    on the way out. `settings`: more GRIDJOURNEY_* variables, by lowercase name."""
     port = free_port()
     environment = os.environ | {  # the session's encryption keys come along (tests/conftest.py)
         "GRIDJOURNEY_HOME": str(home),
@@ -40,26 +51,35 @@ def serve_and_ask(database_url: str, home: Path, requests: int, **settings: str)
         stderr=subprocess.PIPE,
         text=True,
     )
+    served = ServedApi(f"http://127.0.0.1:{port}")
     try:
         deadline = time.monotonic() + 90
-        answered = 0
-        while answered < requests:
+        while True:
             try:
-                httpx.get(f"http://127.0.0.1:{port}/v1/customers/c-1", timeout=2)
-                answered += 1
+                httpx.get(f"{served.url}/healthz", timeout=2)
+                break
             except httpx.TransportError:
                 assert api.poll() is None and time.monotonic() < deadline, "the API did not start"
                 time.sleep(0.2)
+        yield served
     finally:
         api.send_signal(signal.SIGTERM)
         _, stderr = api.communicate(timeout=30)
-    return [json.loads(line) for line in stderr.splitlines()]
+        served.records.extend(json.loads(line) for line in stderr.splitlines())
+
+
+def serve_and_ask(database_url: str, home: Path, requests: int, **settings: str) -> list[dict[str, str]]:
+    """Run `gridjourney api` until it has answered `requests` requests, and return its log records."""
+    with serving_api(database_url, home, **settings) as served:
+        for _ in range(requests):
+            httpx.get(f"{served.url}/v1/customers/c-1", timeout=2)
+    return served.records
 
 
 def test_the_api_logs_uvicorns_records_as_json_lines(database_url: str, tmp_path: Path) -> None:
     records = serve_and_ask(database_url, tmp_path, requests=1)
     access = [record for record in records if record["logger"] == "uvicorn.access"]
-    assert access and "/v1/customers/c-1" in access[0]["message"]
+    assert any("/v1/customers/c-1" in record["message"] for record in access)
     assert any(record["logger"] == "uvicorn.error" for record in records)  # "Started server process"
 
 

@@ -4,10 +4,6 @@ work of all of them (prometheus-client's multiprocess mode, observability/exposi
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
-import subprocess
-import time
 import uuid
 from pathlib import Path
 
@@ -16,7 +12,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gridjourney.api.auth import create_key
-from tests.api.test_server import GRIDJOURNEY, free_port
+from tests.api.test_server import serving_api
 
 EVENTS = 40
 
@@ -45,36 +41,13 @@ def _event(number: int) -> dict[str, object]:
 def _count_over_two_processes(database_url: str, home: Path, key: str) -> list[float]:
     """Serve with two processes, post EVENTS events one connection each (the kernel hands them to
     either process), and return what each of a dozen scrapes counts."""
-    port = free_port()
-    environment = os.environ | {  # the session's encryption keys come along (tests/conftest.py)
-        "GRIDJOURNEY_HOME": str(home),
-        "GRIDJOURNEY_DATABASE_URL": database_url,
-        "GRIDJOURNEY_TEMPORAL_ADDRESS": "127.0.0.1:1",  # down: the API serves without it
-        "GRIDJOURNEY_API_PORT": str(port),
-        "GRIDJOURNEY_API_WORKERS": "2",
-    }
-    api = subprocess.Popen(
-        [str(GRIDJOURNEY), "api"], env=environment, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
-    try:
-        base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                httpx.get(f"{base}/healthz", timeout=2)
-                break
-            except httpx.TransportError:
-                assert api.poll() is None and time.monotonic() < deadline, "the API did not start"
-                time.sleep(0.2)
+    with serving_api(database_url, home, api_workers="2") as served:
         for number in range(EVENTS):
             answer = httpx.post(
-                f"{base}/v1/events", json=_event(number), headers={"X-API-Key": key}, timeout=10
+                f"{served.url}/v1/events", json=_event(number), headers={"X-API-Key": key}, timeout=10
             )
             assert answer.status_code == 201, answer.text
-        return [_appended(httpx.get(f"{base}/metrics", timeout=10).text) for _ in range(12)]
-    finally:
-        api.send_signal(signal.SIGTERM)
-        api.communicate(timeout=30)
+        return [_appended(httpx.get(f"{served.url}/metrics", timeout=10).text) for _ in range(12)]
 
 
 async def test_every_api_process_shows_the_counts_of_all_of_them(
