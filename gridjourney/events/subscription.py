@@ -146,7 +146,7 @@ class Subscription:
         listener = asyncio.create_task(self._listen(stop), name=f"subscription-{self.name}-listen")
         try:
             # Listen before the first read, so an append committed in between still wakes us.
-            await _wait_any(stop, self._listen_attempted, seconds=None)
+            await wait_any(stop, self._listen_attempted, seconds=None)
             backoff = self.initial_backoff
             while not stop.is_set():
                 self._wake.clear()
@@ -158,14 +158,14 @@ class Subscription:
                     self.errors += 1
                     log.warning("subscription %s: %s; retrying in %.1fs", self.name, describe(error), backoff)
                     self._position = None  # re-read the checkpoint: the failed batch is retried, not skipped
-                    await _wait_any(stop, seconds=backoff)
+                    await wait_any(stop, seconds=backoff)
                     backoff = min(backoff * 2, self.max_backoff)
                     continue
                 if stop.is_set():
                     break
                 backoff = self.initial_backoff
                 self.ready.set()
-                await _wait_any(stop, self._wake, seconds=self.poll_interval)
+                await wait_any(stop, self._wake, seconds=self.poll_interval)
         finally:
             listener.cancel()
             await asyncio.gather(listener, return_exceptions=True)
@@ -343,12 +343,12 @@ class Subscription:
                 log.warning("subscription %s: LISTEN connection failed (%s); retrying", self.name, error)
             self.listening.clear()
             self._listen_attempted.set()
-            await _wait_any(stop, seconds=backoff)
+            await wait_any(stop, seconds=backoff)
             backoff = min(backoff * 2, self.max_backoff)
 
 
-async def _wait_any(*events: asyncio.Event, seconds: float | None) -> None:
-    """Return when any of `events` is set or after `seconds`."""
+async def wait_any(*events: asyncio.Event, seconds: float | None) -> None:
+    """Return when any of `events` is set or after `seconds` (None: no time limit)."""
     waiters = [asyncio.ensure_future(event.wait()) for event in events]
     try:
         await asyncio.wait(waiters, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)

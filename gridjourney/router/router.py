@@ -35,7 +35,7 @@ from gridjourney.dsl.schema import CompiledJourney
 from gridjourney.entry.enter import enter_journey
 from gridjourney.events.failures import Interrupted
 from gridjourney.events.models import StoredEvent
-from gridjourney.events.subscription import Subscription, load_checkpoint
+from gridjourney.events.subscription import Subscription, load_checkpoint, wait_any
 from gridjourney.observability import tracing
 from gridjourney.projections import runner as projections
 from gridjourney.router import queries
@@ -268,12 +268,4 @@ class EventRouter:
 
     async def _pause(self, seconds: float, moved: asyncio.Event | None) -> None:
         """Sleep `seconds`, or less: until a stop, or until `moved` (the in-process projections moved)."""
-        waits = [asyncio.ensure_future(self.stop.wait())]
-        if moved is not None:
-            waits.append(asyncio.ensure_future(moved.wait()))
-        try:
-            await asyncio.wait(waits, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for wait in waits:
-                wait.cancel()
-            await asyncio.gather(*waits, return_exceptions=True)
+        await wait_any(self.stop, *([moved] if moved is not None else []), seconds=seconds)
