@@ -9,8 +9,9 @@ Each milestone is read where it is recorded, after the run, for a sample of the 
 - `sms_received`: the stand-in's receive time.
 
 Every milestone is an offset from the moment the POST left; medians and p90 per milestone show which
-leg grows. The bench process's own CPU is split by thread: the event loop (router, activities,
-stand-in, load generator), the workflow threads (the sandboxed workflow code) and Temporal's Rust core.
+leg grows. The bench process's own CPU is split by thread: the event loop (the stand-in and the load
+generator), and any workflow threads (sandboxed workflow code) or Temporal Rust core threads, which
+show up only when the workers run in this process (bench latency runs them in their own since a991470).
 """
 
 from __future__ import annotations
