@@ -1,14 +1,17 @@
 """Latency of the per-customer path: `POST /v1/events` → the SMS at the provider stand-in, at a fixed
 rate (20 events/s for 60 s by default), for a journey whose first step sends an SMS.
 
-    gridjourney bench latency [--rate 20] [--seconds 60]
+    gridjourney bench latency [--rate 20] [--seconds 60] [--layout production|embedded]
     .venv/bin/python -m bench.latency [--rate 20] [--seconds 60] [--profile latency.prof]
 
 The system runs as production runs it (README "Production", docker-compose.yml), each part its own
 child process with this process's settings: the API (uvicorn, bench/api_process.py), one `gridjourney
 worker` (the Temporal workers, both queues) and one `gridjourney router` (the projections and the event
 router), on a Temporal dev server and an embedded Postgres. This process stands for the outside world:
-the Twilio stand-in and the load. Each trigger goes to a customer of its own (the SMS cap is never
+the Twilio stand-in and the load. `--layout embedded` runs the workers, the projections and the router
+in this process instead (gridjourney/stack.py WorkerSide, as `gridjourney run` does; the API stays its
+own process), beside the stand-in and the load: its router's client has a worker, so journeys start
+eagerly. Each trigger goes to a customer of its own (the SMS cap is never
 reached), created and given SMS consent through the API before the clock starts. The load is open:
 each POST leaves at its scheduled moment whatever the answers before it took. Latency is the
 stand-in's receive time minus the moment the POST was sent.
@@ -45,6 +48,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.testing import WorkflowEnvironment
 
+from bench.api_process import ApiProcess
 from bench.child_processes import production_processes
 from bench.cohort_seed import all_day_policy
 from bench.ingest import Cpu, own_cpu_seconds, percentile_ms, postgres, tree_cpu_seconds
@@ -59,6 +63,7 @@ from gridjourney.dsl import registry
 from gridjourney.privacy.keyring import generate_key, process_keyring
 from gridjourney.projections.runner import SUBSCRIPTION_NAME as PROJECTIONS_SUBSCRIPTION
 from gridjourney.router.router import SUBSCRIPTION_NAME as ROUTER_SUBSCRIPTION
+from gridjourney.stack import WorkerSide
 from gridjourney.temporal import SEARCH_ATTRIBUTE_KEYS, data_converter, temporal_cli_path
 
 RESULTS_DIR = Path(__file__).parent / "results"
@@ -232,8 +237,53 @@ async def servers(
             await engine.dispose()
 
 
+LAYOUTS = ("production", "embedded")
+
+
+@dataclass(frozen=True)
+class System:
+    """The system under load: where the API answers, and a CPU-seconds reader per process."""
+
+    api_url: str
+    cpu_readers: dict[str, Any]
+
+
+@contextlib.asynccontextmanager
+async def system(
+    layout: str, tmp: Path, temporal: WorkflowEnvironment, engine: AsyncEngine, settings: Settings,
+    profile: Path | None,
+) -> AsyncIterator[System]:  # fmt: skip
+    """`production`: the API, `gridjourney worker` and `gridjourney router` as processes of their own;
+    `embedded`: the API as its own process, the workers, projections and router in this one."""
+    if layout == "production":
+        async with production_processes(tmp, temporal.client, settings, profile) as children:
+            readers = {
+                "api": children.api.cpu_seconds,
+                "worker": children.worker.cpu_seconds,
+                "router": children.router.cpu_seconds,
+                "standin_and_load": own_cpu_seconds,
+            }
+            yield System(children.api.url, readers)
+        return
+    api = ApiProcess(dict(os.environ), 1, tmp / "api.log")
+    await asyncio.to_thread(api.start)
+    side = WorkerSide(engine, temporal.client, settings, route=True)
+    stop = asyncio.Event()
+    running = asyncio.create_task(side.run(stop))
+    try:
+        yield System(api.url, {"api": api.cpu_seconds, "workers_router_standin_and_load": own_cpu_seconds})
+    finally:
+        stop.set()
+        await running
+        await asyncio.to_thread(api.stop)
+
+
 async def run(
-    rate: float, seconds: float, profile: Path | None = None, tuning: TemporalTuning = TemporalTuning()
+    rate: float,
+    seconds: float,
+    profile: Path | None = None,
+    tuning: TemporalTuning = TemporalTuning(),
+    layout: str = "production",
 ) -> dict[str, Any]:
     count = max(1, round(rate * seconds))
     with tempfile.TemporaryDirectory(prefix="gridjourney-bench-latency-") as tmp_name:
@@ -252,17 +302,14 @@ async def run(
             headers = {"Authorization": f"Bearer {key}"}
             try:
                 async with (
-                    production_processes(tmp, temporal.client, settings, profile) as children,
-                    httpx.AsyncClient(base_url=children.api.url, headers=headers, timeout=60) as api,
+                    system(layout, tmp, temporal, engine, settings, profile) as under_load,
+                    httpx.AsyncClient(base_url=under_load.api_url, headers=headers, timeout=60) as api,
                 ):
                     await seed_customers(api, count)
                     await settled(engine)
                     temporal_pid = temporal_server_pid()
                     cpu = Cpu(
-                        api=children.api.cpu_seconds,
-                        worker=children.worker.cpu_seconds,
-                        router=children.router.cpu_seconds,
-                        standin_and_load=own_cpu_seconds,
+                        **under_load.cpu_readers,
                         postgres=lambda: tree_cpu_seconds(pg_pid),
                         temporal=lambda: tree_cpu_seconds(temporal_pid) if temporal_pid else 0.0,
                     )
@@ -297,6 +344,7 @@ async def run(
                 m.received_at.timestamp() - sent_at[m.to] for m in standin.received if m.to in sent_at
             )
     return {
+        "layout": layout,
         "events_posted": count,
         "rate_per_second": rate,
         "seconds": seconds,
@@ -347,6 +395,13 @@ def main(argv: list[str] | None = None) -> None:
         "matching.numTaskqueueReadPartitions=1",
     )
     parser.add_argument("--temporal-gogc", type=int, help="GOGC for the Temporal dev server's process")
+    parser.add_argument(
+        "--layout",
+        choices=LAYOUTS,
+        default="production",
+        help="production: the API, a worker and a router as processes; embedded: the workers and the "
+        "router in this process (as `gridjourney run`), the API its own",
+    )
     args = parser.parse_args(argv)
     if args.rate <= 0 or args.seconds <= 0:
         parser.error("--rate and --seconds must be positive")
@@ -357,7 +412,7 @@ def main(argv: list[str] | None = None) -> None:
     tuning = TemporalTuning(tuple(args.temporal_config), args.temporal_gogc)
     load_before = os.getloadavg()
     # uvloop, as the production worker and router processes run (gridjourney/worker.py)
-    figures = uvloop.run(run(args.rate, args.seconds, args.profile, tuning))
+    figures = uvloop.run(run(args.rate, args.seconds, args.profile, tuning, args.layout))
     figures |= {
         "goals_ms": GOALS_MS,
         "baseline_ms": BASELINE_MS,
@@ -372,15 +427,16 @@ def report(figures: dict[str, Any]) -> str:
     lat = figures["latency_ms"]
     return "\n".join(
         [
-            f"POST -> SMS at the stand-in, {figures['rate_per_second']} events/s for {figures['seconds']} s: "
+            f"POST -> SMS at the stand-in ({figures['layout']} layout), "
+            f"{figures['rate_per_second']} events/s for {figures['seconds']} s: "
             f"{figures['sms_received']}/{figures['events_posted']} SMS received, "
             f"{figures['posts_refused']} POSTs refused",
             f"latency ms: p50 {lat['p50']}  p90 {lat['p90']}  p99 {lat['p99']}  max {lat['max']}",
             f"baseline: p50 {BASELINE_MS['p50']}, p90 {BASELINE_MS['p90']}; "
             f"goals: p50 <= {GOALS_MS['p50']}, p99 <= {GOALS_MS['p99']}",
             "CPU s: " + ", ".join(f"{k} {v}" for k, v in figures["cpu_seconds"].items()),
-            "CPU ms per SMS by process (standin_and_load: this benchmark's own): "
-            + ", ".join(f"{k} {v}" for k, v in figures["cpu_ms_per_sms"].items()),
+            "CPU ms per SMS by process (standin_and_load or workers_router_standin_and_load: this "
+            "benchmark's own): " + ", ".join(f"{k} {v}" for k, v in figures["cpu_ms_per_sms"].items()),
             "bench process CPU s by thread: "
             + ", ".join(f"{k} {v}" for k, v in figures["bench_process_cpu_seconds_by_thread"].items()),
             "events appended per SMS (the trigger included): "

@@ -137,7 +137,14 @@ def ingest(
 def latency(
     rate: Annotated[float, typer.Option(min=0.1, help="Events posted per second.")] = 20.0,
     seconds: Annotated[float, typer.Option(min=0.5, help="Seconds of posting.")] = 60.0,
+    layout: Annotated[
+        str,
+        typer.Option(
+            help="production: the API, a worker and a router as processes; embedded: the workers and "
+            "the router in one process, as `gridjourney run`.",
+        ),
+    ] = "production",
 ) -> None:
     """POST /v1/events -> SMS at the stand-in at a fixed rate: p50/p90/p99 from the stand-in's receive
     times, for a journey whose first step sends an SMS."""
-    _run_module("bench.latency", "--rate", str(rate), "--seconds", str(seconds))
+    _run_module("bench.latency", "--rate", str(rate), "--seconds", str(seconds), "--layout", layout)

@@ -13,10 +13,18 @@ import pytest
 from bench.latency import TemporalTuning, go_gc, main
 from tests.bench.environment import restored_environment
 
+# the production layout: each part its own process, this one only the stand-in and the load; the
+# embedded one: the workers and the router in this process, as `gridjourney run` has them
+PROCESSES = {
+    "production": {"api", "worker", "router", "standin_and_load"},
+    "embedded": {"api", "workers_router_standin_and_load"},
+}
 
-def test_latency_saves_its_percentiles(tmp_path: Path) -> None:
+
+@pytest.mark.parametrize("layout", ["production", "embedded"])
+def test_latency_saves_its_percentiles(tmp_path: Path, layout: str) -> None:
     with restored_environment():  # the benchmark configures its servers through the environment
-        main(["--rate", "4", "--seconds", "1", "--results", str(tmp_path)])
+        main(["--rate", "4", "--seconds", "1", "--results", str(tmp_path), "--layout", layout])
 
     [saved] = tmp_path.glob("latency-*.json")
     figures = json.loads(saved.read_text())
@@ -26,9 +34,9 @@ def test_latency_saves_its_percentiles(tmp_path: Path) -> None:
     latency = figures["latency_ms"]
     assert 0 < latency["p50"] <= latency["p90"] <= latency["p99"] <= latency["max"]
     cpu = figures["cpu_seconds"]
-    # each production part its own process, this one only the stand-in and the load
-    assert set(cpu) == {"api", "worker", "router", "standin_and_load", "postgres", "temporal"}
-    assert cpu["api"] > 0 and cpu["worker"] > 0 and cpu["router"] > 0 and cpu["standin_and_load"] > 0
+    assert figures["layout"] == layout
+    assert set(cpu) == PROCESSES[layout] | {"postgres", "temporal"}
+    assert all(cpu[process] > 0 for process in PROCESSES[layout])
     assert figures["bench_process_cpu_seconds_by_thread"]["event_loop"] > 0
     milestones = figures["milestones_ms_after_post"]
     # each leg read back from the log and Temporal's histories, in the order a journey passes them
@@ -56,7 +64,8 @@ def test_the_dev_server_tuning_becomes_its_arguments_and_environment() -> None:
 
 
 @pytest.mark.parametrize(
-    "arguments", [["--temporal-config", "no-value"], ["--temporal-gogc", "0"], ["--rate", "0"]]
+    "arguments",
+    [["--temporal-config", "no-value"], ["--temporal-gogc", "0"], ["--rate", "0"], ["--layout", "cloud"]],
 )
 def test_bad_options_are_refused_before_anything_starts(arguments: list[str]) -> None:
     with pytest.raises(SystemExit) as refused:
