@@ -35,6 +35,7 @@ import os
 import tempfile
 import time
 import uuid
+from collections import Counter
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -246,6 +247,8 @@ class System:
 
     api_url: str
     cpu_readers: dict[str, Any]
+    processes: dict[int, str]
+    """The processes that may run workflow tasks, by pid."""
 
 
 @contextlib.asynccontextmanager
@@ -263,7 +266,12 @@ async def system(
                 "router": children.router.cpu_seconds,
                 "standin_and_load": own_cpu_seconds,
             }
-            yield System(children.api.url, readers)
+            pids = {
+                process.process.pid: name
+                for name, process in (("router", children.router), ("worker", children.worker))
+                if process.process is not None
+            }
+            yield System(children.api.url, readers, pids)
         return
     api = ApiProcess(dict(os.environ), 1, tmp / "api.log")
     await asyncio.to_thread(api.start)
@@ -271,7 +279,8 @@ async def system(
     stop = asyncio.Event()
     running = asyncio.create_task(side.run(stop))
     try:
-        yield System(api.url, {"api": api.cpu_seconds, "workers_router_standin_and_load": own_cpu_seconds})
+        own = {"api": api.cpu_seconds, "workers_router_standin_and_load": own_cpu_seconds}
+        yield System(api.url, own, {os.getpid(): "workers_router_standin_and_load"})
     finally:
         stop.set()
         await running
@@ -330,7 +339,7 @@ async def run(
                         for group, seconds in thread_cpu_seconds().items()
                     }
                     received_at = {m.to: m.received_at.timestamp() for m in standin.received}
-                    milestones = await stages(
+                    milestones, first_tasks = await stages(
                         engine,
                         temporal.client,
                         sent_at,
@@ -338,6 +347,11 @@ async def run(
                         {phone(n): customer_id(n) for n in range(count)},
                     )
                     appended = await appended_per_sms(engine, head_before, len(received_at))
+                    # eager start: the first task taken by the process that started the journey
+                    first_task_by = Counter(
+                        under_load.processes.get(int(identity.split("@", 1)[0] or 0), identity)
+                        for identity in first_tasks
+                    )
             finally:
                 await standin.stop()
             latencies = sorted(
@@ -360,6 +374,7 @@ async def run(
         "bench_process_cpu_seconds_by_thread": threads,
         "milestones_ms_after_post": milestones,
         "events_appended_per_sms": appended,
+        "first_workflow_task_by": dict(first_task_by),
         "temporal_tuning": tuning.figures(),
     }
 
@@ -439,6 +454,8 @@ def report(figures: dict[str, Any]) -> str:
             "benchmark's own): " + ", ".join(f"{k} {v}" for k, v in figures["cpu_ms_per_sms"].items()),
             "bench process CPU s by thread: "
             + ", ".join(f"{k} {v}" for k, v in figures["bench_process_cpu_seconds_by_thread"].items()),
+            "first workflow task taken by (sampled journeys): "
+            + ", ".join(f"{k} {v}" for k, v in figures["first_workflow_task_by"].items()),
             "events appended per SMS (the trigger included): "
             + ", ".join(f"{k} {v}" for k, v in figures["events_appended_per_sms"].items()),
             "milestones, ms after the POST (p50 / p90):",

@@ -62,6 +62,14 @@ def thread_cpu_seconds() -> dict[str, float]:
     return groups
 
 
+def first_task_worker(events: Iterable[HistoryEvent]) -> str:
+    """The identity (pid@host) of the worker that took a run's first workflow task."""
+    for event in events:
+        if event.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_STARTED:
+            return str(event.workflow_task_started_event_attributes.identity)
+    return ""
+
+
 def history_milestones(events: Iterable[HistoryEvent]) -> dict[str, datetime]:
     """The first time of each milestone in one journey's history."""
     found: dict[str, datetime] = {}
@@ -125,8 +133,9 @@ async def stages(
     received_at: Mapping[str, float],
     customer_of_phone: Mapping[str, str],
     sample: int = SAMPLE,
-) -> dict[str, dict[str, float]]:
-    """Milestones of up to `sample` triggers spread over the run, as offsets from their POST."""
+) -> tuple[dict[str, dict[str, float]], list[str]]:
+    """Milestones of up to `sample` triggers spread over the run, as offsets from their POST, and the
+    identity of the worker that took each one's first workflow task."""
     phones = sorted(sent_at)
     step = max(1, len(phones) // sample)
     chosen = {customer_of_phone[p]: p for p in phones[::step][:sample]}
@@ -138,6 +147,7 @@ async def stages(
     async with engine.connect() as conn:
         rows = (await conn.execute(query, {"customers": list(chosen)})).all()
     timelines = []
+    first_tasks = []
     for customer, recorded_at, instance_id in rows:
         phone = chosen[customer]
         posted = sent_at[phone]
@@ -148,5 +158,6 @@ async def stages(
             history = await client.get_workflow_handle(instance_id).fetch_history()
             for milestone, at in history_milestones(history.events).items():
                 timeline[milestone] = at.timestamp() - posted
+            first_tasks.append(first_task_worker(history.events))
         timelines.append(timeline)
-    return summarize(timelines)
+    return summarize(timelines), first_tasks

@@ -44,6 +44,17 @@ from gridjourney.workflows.cohort import CohortWorkflow
 from gridjourney.workflows.journey import JourneyWorkflow
 from gridjourney.workflows.scoring import SCHEDULE_HOUR_UTC, SCHEDULE_ID, DailyScoringWorkflow, ScanInput
 
+# The workflows of the journeys' task queue.
+WORKFLOWS = (JourneyWorkflow, CohortWorkflow, DailyScoringWorkflow, ScheduleFireWorkflow)
+
+
+def build_workflow_worker(client: Client, settings: Settings) -> Worker:
+    """The journeys' workflows alone, no activity, for a process that starts journeys (`gridjourney
+    router`): with a worker of its own client on the task queue, a start asked eagerly gets the
+    journey's first workflow task in its answer instead of a trip through Temporal's queue (about
+    46 ms at p50 on this machine). Activities stay with `gridjourney worker`."""
+    return Worker(client, task_queue=settings.task_queue, workflows=list(WORKFLOWS))
+
 
 def build_workers(
     client: Client,
@@ -61,7 +72,7 @@ def build_workers(
     journeys = Worker(
         client,
         task_queue=settings.task_queue,
-        workflows=[JourneyWorkflow, CohortWorkflow, DailyScoringWorkflow, ScheduleFireWorkflow],
+        workflows=list(WORKFLOWS),
         activities=[*journey_activities, *scoring_activities, *cohort_activities],
         graceful_shutdown_timeout=shutdown_grace,
     )

@@ -29,7 +29,8 @@ SUBCOMMANDS = {
         "router",
         "Run the projections and the event router against configured servers. Start two or more for "
         "availability: a Postgres advisory lock elects one to route; the others stand by and take over "
-        "within seconds if it dies.",
+        "within seconds if it dies. It also runs the journeys' workflows (no activity), so that a journey "
+        "it starts gets its first workflow task at once (eager start).",
     ),
     "api": Subcommand("gridjourney.cli.run", "api", "Serve the HTTP API against configured servers."),
     "codec-server": Subcommand(

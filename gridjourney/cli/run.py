@@ -359,7 +359,8 @@ def worker(
 def router() -> None:
     """Run the projections and the event router against configured servers. Start two or more for
     availability: a Postgres advisory lock elects one to route; the others stand by and take over
-    within seconds if it dies."""
+    within seconds if it dies. It also runs the journeys' workflows (no activity), so that a journey
+    it starts gets its first workflow task at once (eager start)."""
     _serve_side(route=True)
 
 
@@ -382,9 +383,13 @@ def _serve_side(*, route: bool, queues: frozenset[str] = frozenset({"journeys", 
         if client is None:
             return
         if route:
+            from gridjourney.worker import build_workflow_worker
+
             async with (
                 serve_metrics(settings, database_url),  # settings.metrics_port
                 router_side(settings, database_url, client) as routing,
+                # journeys the router starts get their first workflow task here, eagerly
+                build_workflow_worker(client, settings),
             ):
                 await routing.run(stop)
         else:

@@ -44,6 +44,9 @@ def test_latency_saves_its_percentiles(tmp_path: Path, layout: str) -> None:
     assert legs == ["appended", "workflow_started", "sms_received"]
     assert 0 < milestones["sms_received"]["p50"] <= milestones["sms_received"]["p90"]
     assert figures["events_appended_per_sms"]["bill.projection_updated"] == 1.0  # one trigger each
+    # eager start: the process that started a journey (the router, in production) takes its first task
+    starter = "router" if layout == "production" else "workers_router_standin_and_load"
+    assert figures["first_workflow_task_by"].get(starter, 0) >= 1, figures["first_workflow_task_by"]
 
 
 def test_the_dev_server_tuning_becomes_its_arguments_and_environment() -> None:
