@@ -19,11 +19,12 @@ from gridjourney.events.models import NewEvent, StoredEvent
 from gridjourney.events.store import EventStore
 from gridjourney.events.subscription import Subscription
 from gridjourney.projections.runner import ProjectionRunner
-from gridjourney.router.router import SUBSCRIPTION_NAME, EventRouter, is_routed
+from gridjourney.router.router import SUBSCRIPTION_NAME, is_routed
 from gridjourney.workflows.contracts import JourneyState
 from tests.entry.retention import forget_run
 from tests.events.builders import new_event
-from tests.workflows.standins import SEND_TASK_QUEUE, TASK_QUEUE, StandIns, running_workers
+from tests.router.routers import router_on_test_queues
+from tests.workflows.standins import StandIns, running_workers
 
 BILL_WATCH = """
 id: bill_watch
@@ -51,7 +52,7 @@ async def test_triggers_start_once_and_later_events_are_signalled(
     await registry.publish(engine, BILL_WATCH, "bill_watch.yaml", None)
     store = EventStore(engine)
     projections = ProjectionRunner(engine)
-    router = EventRouter(engine, client, task_queue=TASK_QUEUE, send_task_queue=SEND_TASK_QUEUE)
+    router = router_on_test_queues(engine, client)
     await store.append(
         [
             _new("customer.created", customer, name="Ana"),
@@ -117,7 +118,7 @@ async def test_once_holds_after_temporal_has_forgotten_the_run(
     projections = ProjectionRunner(engine)
     await store.append([_new("customer.created", customer), _new("customer.updated", customer)])
     await projections.catch_up()
-    router = EventRouter(engine, client, task_queue=TASK_QUEUE, send_task_queue=SEND_TASK_QUEUE)
+    router = router_on_test_queues(engine, client)
     batch = await store.read_after(0)
     await router.handle(batch)
     assert router.started == 1
@@ -140,9 +141,7 @@ async def test_the_router_waits_for_the_projections_only_so_long_then_routes(
         [_new("bill.projection_updated", customer, projected_amount=200.0, typical_amount=100.0, days_left=9)]
     )
     # No projection runner: their checkpoint never reaches the event.
-    router = EventRouter(
-        engine, client, task_queue=TASK_QUEUE, send_task_queue=SEND_TASK_QUEUE, projections_wait=0.5
-    )
+    router = router_on_test_queues(engine, client, projections_wait=0.5)
     loop = asyncio.get_running_loop()
     started = loop.time()
     await asyncio.wait_for(router.handle(await store.read_after(0)), timeout=30)
@@ -165,11 +164,9 @@ async def test_projections_folded_in_this_process_end_the_wait_without_the_datab
     # so only what this process knows can end a wait of an hour.
     folded = Subscription(engine, "projections-in-this-process", _ignore)
     await folded.catch_up()
-    router = EventRouter(
+    router = router_on_test_queues(
         engine,
         temporal_dev_env.client,
-        task_queue=TASK_QUEUE,
-        send_task_queue=SEND_TASK_QUEUE,
         projections_wait=3600,
         projections_subscription=folded,
     )
@@ -187,11 +184,9 @@ async def test_stopping_ends_the_wait_for_the_projections_without_moving_the_che
     store = EventStore(engine)
     await store.append([_new("customer.created", "c-1", name="Ana")])
     stop = asyncio.Event()
-    router = EventRouter(
+    router = router_on_test_queues(
         engine,
         temporal_dev_env.client,
-        task_queue=TASK_QUEUE,
-        send_task_queue=SEND_TASK_QUEUE,
         projections_wait=3600,
         stop=stop,
     )
@@ -241,7 +236,7 @@ async def test_an_inbound_reply_reaches_the_journey_waiting_for_it(
     await registry.publish(engine, STILL_OUT, "still_out.yaml", None)
     store = EventStore(engine)
     projections = ProjectionRunner(engine)
-    router = EventRouter(engine, client, task_queue=TASK_QUEUE, send_task_queue=SEND_TASK_QUEUE)
+    router = router_on_test_queues(engine, client)
     await store.append(
         [
             _new("customer.created", customer, name="Ana"),
@@ -283,9 +278,7 @@ async def test_a_batch_is_routed_customers_side_by_side_each_customers_events_in
     await registry.publish(engine, BILL_WATCH, "bill_watch.yaml", None)
     store = EventStore(engine)
     projections = ProjectionRunner(engine)
-    router = EventRouter(
-        engine, client, task_queue=TASK_QUEUE, send_task_queue=SEND_TASK_QUEUE, concurrency=4
-    )
+    router = router_on_test_queues(engine, client, concurrency=4)
     await store.append([_new("customer.created", customer, name="Ana") for customer in customers])
     await store.append(
         [

@@ -14,10 +14,9 @@ from gridjourney.events.models import StoredEvent
 from gridjourney.events.store import EventStore
 from gridjourney.events.subscription import Subscription, save_checkpoint
 from gridjourney.projections import runner as projections
-from gridjourney.router.router import EventRouter
 from tests.events.builders import new_event
+from tests.router.routers import router_on_test_queues
 from tests.router.test_router import BILL_WATCH
-from tests.workflows.standins import SEND_TASK_QUEUE, TASK_QUEUE
 
 
 async def _ignore(batch: list[StoredEvent]) -> None:
@@ -37,11 +36,9 @@ async def test_a_checkpoint_moved_elsewhere_ends_the_wait_when_the_in_process_pr
     async with engine.begin() as conn:
         await save_checkpoint(conn, projections.SUBSCRIPTION_NAME, batch[-1].position)
     idle = Subscription(engine, "projections-in-this-process", _ignore)
-    router = EventRouter(
+    router = router_on_test_queues(
         engine,
         temporal_dev_env.client,
-        task_queue=TASK_QUEUE,
-        send_task_queue=SEND_TASK_QUEUE,
         projections_wait=3600,
         projections_subscription=idle,
     )

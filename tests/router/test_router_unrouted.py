@@ -11,9 +11,8 @@ from temporalio.testing import WorkflowEnvironment
 from gridjourney.activities.send_events import outcome_event
 from gridjourney.events.models import NewEvent
 from gridjourney.events.store import EventStore
-from gridjourney.router.router import EventRouter
 from gridjourney.workflows.contracts import SendMessageInput, SendOutcome
-from tests.workflows.standins import SEND_TASK_QUEUE, TASK_QUEUE
+from tests.router.routers import router_on_test_queues
 
 
 def _sent(customer_id: str) -> NewEvent:
@@ -38,11 +37,9 @@ async def test_a_batch_of_message_events_returns_at_once_though_the_projections_
     await store.append([_sent(f"c-{n}") for n in range(3)])
     # No projection runner: their checkpoint never reaches these events, and the router would wait an
     # hour for them before routing anything.
-    router = EventRouter(
+    router = router_on_test_queues(
         engine,
         temporal_dev_env.client,
-        task_queue=TASK_QUEUE,
-        send_task_queue=SEND_TASK_QUEUE,
         projections_wait=3600,
     )
     await asyncio.wait_for(router.handle(await store.read_after(0)), timeout=5)
