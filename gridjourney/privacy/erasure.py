@@ -5,6 +5,12 @@ key is destroyed, and the personal data held outside the log is removed: the cus
 profile fields, the dev outbox's copies of the messages sent to them (recipient, subject, body) and
 the failure reasons of their messages (a provider's error can quote the number). Their sealed event
 fields read null from then on, and the store refuses new events about them (CustomerErased).
+
+One exception to "without rewriting the log": journey.step_completed events written before
+2026-11-30 kept a failed send's whole reason in their (unsealed) outcome, the provider's words and
+the number they quote included. Erasure cuts those outcomes to their code (`failed:invalid_recipient`),
+as the journey records them now; nothing else of the log changes. The store refuses any later
+append about an erased customer, so the rewritten events' fingerprints are never compared again.
 """
 
 from __future__ import annotations
@@ -13,7 +19,8 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import exists, or_, select, update
+from sqlalchemy import String, bindparam, exists, func, literal, or_, select, update
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from gridjourney.db.tables import customer_keys, customers, events, messages, outbox_messages, send_ledger
@@ -68,6 +75,25 @@ async def _remove_personal_data(conn: AsyncConnection, customer_id: str, erased_
         .where(messages.c.customer_id == customer_id, messages.c.status == "failed")
         .values(reason=None)
     )
+    await conn.execute(_OLD_FAILED_OUTCOMES_TO_CODES, {"erased_customer": customer_id})
+
+
+# `failed:<code>: <provider's words>` -> `failed:<code>` (SendOutcome.step_outcome's form).
+_OLD_FAILED_OUTCOMES_TO_CODES = (
+    update(events)
+    .where(
+        events.c.customer_id == bindparam("erased_customer"),
+        events.c.type == "journey.step_completed",
+        events.c.payload["outcome"].astext.like("failed:%:%"),
+    )
+    .values(
+        payload=func.jsonb_set(
+            events.c.payload,
+            literal(["outcome"], ARRAY(String)),
+            func.to_jsonb(literal("failed:") + func.split_part(events.c.payload["outcome"].astext, ":", 2)),
+        )
+    )
+)
 
 
 async def erase_customer(engine: AsyncEngine, store: EventStore, customer_id: str) -> Erasure | None:

@@ -51,6 +51,20 @@ async def _customer_with_history(
                 },
                 minute=2,
             ),
+            # as a journey recorded a failed send before 2026-11-30: the provider's words, unsealed
+            new_event(
+                "journey.step_completed",
+                customer_id,
+                {
+                    "journey_id": "outage_notice",
+                    "version": 1,
+                    "instance_id": f"outage_notice:{customer_id}",
+                    "step_id": "notify",
+                    "kind": "send",
+                    "outcome": f"failed:invalid_recipient: twilio 400: 'To' {phone} is not valid",
+                },
+                minute=3,
+            ),
         ]
     )
     key = f"k-{customer_id}-email"
@@ -102,6 +116,14 @@ async def test_after_erasure_a_database_dump_holds_no_personal_data_and_a_rebuil
         event for event in await store.read_customer("c-erased") if event.type == "customer.erased"
     ]
     assert len(erased_events) == 1
+    outcomes = {
+        event.customer_id: event.payload["outcome"]
+        for customer_id in ("c-erased", "c-kept")
+        for event in await store.read_customer(customer_id)
+        if event.type == "journey.step_completed"
+    }
+    assert outcomes["c-erased"] == "failed:invalid_recipient"  # cut to its code, as journeys record it now
+    assert OTHER_PHONE in str(outcomes["c-kept"])  # nobody else's log changed
 
 
 async def test_erasure_is_idempotent_and_unknown_customers_are_not_erased(engine: AsyncEngine) -> None:
