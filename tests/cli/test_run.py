@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import socket
 import uuid
+from pathlib import Path
 
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -39,3 +40,34 @@ async def test_the_demo_s_vtn_outlives_the_demo_only_with_local_vtn(engine: Asyn
         assert _answers(port) is keep
         assert (demo_vtn.kept is vtn) is keep
     assert not _answers(port)
+
+
+async def test_every_taken_port_is_named_at_once_before_anything_starts(
+    database_url: str, tmp_path: Path
+) -> None:
+    """Two of the stack's ports are taken: one message names both and the settings that move them,
+    and nothing was started (no Postgres or Temporal directory under the home)."""
+    with socket.socket() as api, socket.socket() as temporal_ui:
+        for sock in (api, temporal_ui):
+            sock.bind(("127.0.0.1", 0))
+            sock.listen()
+        api_port, ui_port = api.getsockname()[1], temporal_ui.getsockname()[1]
+        code, out = await gridjourney(
+            database_url,
+            "run",
+            "--no-demo",
+            GRIDJOURNEY_HOME=str(tmp_path),
+            GRIDJOURNEY_API_HOST="127.0.0.1",
+            GRIDJOURNEY_API_PORT=str(api_port),
+            GRIDJOURNEY_TEMPORAL_UI_PORT=str(ui_port),
+            GRIDJOURNEY_TEMPORAL_PORT=str(free_port()),
+            GRIDJOURNEY_SMS_STANDIN_PORT=str(free_port()),
+            GRIDJOURNEY_PUSH_STANDIN_PORT=str(free_port()),
+            GRIDJOURNEY_EMAIL_STANDIN_PORT=str(free_port()),
+        )
+    assert code == 2, out
+    flat = " ".join(out.split())
+    assert "2 ports are already in use" in flat
+    assert f"port {api_port} on 127.0.0.1: the API (GRIDJOURNEY_API_PORT=...)" in flat
+    assert f"port {ui_port} on 127.0.0.1: the Temporal UI (GRIDJOURNEY_TEMPORAL_UI_PORT=...)" in flat
+    assert not (tmp_path / "postgres").exists() and not (tmp_path / "temporal").exists()
