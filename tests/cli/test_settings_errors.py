@@ -50,3 +50,20 @@ def test_a_mapping_setting_that_is_not_json_is_one_line() -> None:
     assert "Traceback" not in result.stderr
     [line] = result.stderr.strip().splitlines()
     assert line.startswith("gridjourney: setting GRIDJOURNEY_WEATHER_STATIONS: not valid JSON (")
+
+
+def test_a_configured_database_without_encryption_keys_is_one_line(database_url: str) -> None:
+    """The keys are checked where personal data would be sealed: in a command that reaches the
+    store, not at start; the refusal is still one line (it was a traceback)."""
+    env = {key: value for key, value in os.environ.items() if key != "GRIDJOURNEY_ENCRYPTION_KEYS"}
+    result = subprocess.run(
+        [sys.executable, "-c", COMMAND, "journeys", "schedules", "--sync"],
+        env={**env, "GRIDJOURNEY_DATABASE_URL": database_url, "GRIDJOURNEY_TEMPORAL_ADDRESS": "127.0.0.1:1"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    [line] = result.stderr.strip().splitlines()
+    assert line.startswith("gridjourney: GRIDJOURNEY_ENCRYPTION_KEYS is not set: ")
