@@ -22,7 +22,6 @@ from zoneinfo import ZoneInfo
 
 import pandas as pd
 from pydantic import ValidationError
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
@@ -33,7 +32,7 @@ from gridjourney.events.types import UnknownEventType
 from gridjourney.metering.features import customer_temperatures, daily_features
 from gridjourney.metering.store import load_reads
 from gridjourney.projections.queries import scoring_profiles
-from gridjourney.scoring import anomaly
+from gridjourney.scoring import anomaly, queries
 from gridjourney.scoring.bill_projection import QUIET_DAYS, project_bills
 from gridjourney.scoring.customer_scores import NO_WEATHER
 from gridjourney.scoring.events import anomaly_events, projection_events
@@ -216,15 +215,10 @@ class ScoringActivities:
         start = _midnight(request.since)
         end = _midnight(request.through + timedelta(days=2))
         async with self.engine.connect() as conn:
-            rows = await conn.execute(
-                text(
-                    "SELECT DISTINCT customer_id FROM meter_reads WHERE read_at >= :start "
-                    "AND read_at < :end AND (CAST(:after AS text) IS NULL OR customer_id > :after) "
-                    "ORDER BY customer_id LIMIT :limit"
-                ),
-                {"start": start, "end": end, "after": request.after, "limit": request.limit},
+            customer_ids = await queries.customers_with_reads(
+                conn, start=start, end=end, after=request.after, limit=request.limit
             )
-            return CustomerPage(customer_ids=[str(cid) for cid in rows.scalars()])
+        return CustomerPage(customer_ids=customer_ids)
 
     @activity.defn(name=SCORE_CUSTOMERS)
     async def score_customers(self, request: ScoreInput) -> ScoreResult:
@@ -303,24 +297,14 @@ class ScoringActivities:
         )
         return pd.concat([last_year, recent], ignore_index=True) if len(last_year) else recent
 
-    async def _exclusion_events(
-        self, ids: list[str], through: date
-    ) -> list[tuple[str, str | None, datetime, dict[str, Any]]]:
+    async def _exclusion_events(self, ids: list[str], through: date) -> list[queries.ExclusionEvent]:
         async with self.engine.connect() as conn:
-            rows = await conn.execute(
-                text(
-                    "SELECT type, customer_id, occurred_at, payload FROM events WHERE type IN "
-                    "('dr.event_scheduled', 'dr.event_cancelled', 'outage.detected', 'outage.restored') "
-                    "AND (customer_id IS NULL OR customer_id = ANY(:ids)) "
-                    "AND occurred_at >= :start AND occurred_at < :end ORDER BY position"
-                ),
-                {
-                    "ids": ids,
-                    "start": _midnight(through - timedelta(days=RECENT_DAYS + QUIET_DAYS)),
-                    "end": _midnight(through + timedelta(days=2)),
-                },
+            return await queries.exclusion_events(
+                conn,
+                ids,
+                start=_midnight(through - timedelta(days=RECENT_DAYS + QUIET_DAYS)),
+                end=_midnight(through + timedelta(days=2)),
             )
-            return [(row.type, row.customer_id, row.occurred_at, dict(row.payload)) for row in rows]
 
     @property
     def activities(self) -> list[Any]:

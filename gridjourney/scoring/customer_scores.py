@@ -20,7 +20,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gridjourney.events.models import NewEvent
@@ -29,7 +28,7 @@ from gridjourney.metering.features import customer_temperatures, daily_features,
 from gridjourney.metering.store import load_reads
 from gridjourney.projections.queries import scoring_profiles
 from gridjourney.projections.runner import ProjectionRunner
-from gridjourney.scoring import propensity, segmentation
+from gridjourney.scoring import propensity, queries, segmentation
 from gridjourney.scoring.registry import FeatureMismatch, load_model
 from gridjourney.scoring.tariff_scores import add_tariff_scores
 from gridjourney.weather.queries import daily_temperatures
@@ -127,16 +126,9 @@ async def latest_read_day(engine: AsyncEngine, customer_ids: list[str]) -> date 
     """The latest day with a stored read of these customers, each read's day in its customer's own
     zone (at most today), None without reads. In UTC, a US home's last evening falls on the next
     day: a year of reads to 31 December would be priced from 2 January, short of a day."""
-    query = text(
-        "SELECT max(CAST(timezone(coalesce(customers.time_zone, 'UTC'), last.read_at) AS date)) "
-        "FROM unnest(CAST(:ids AS text[])) AS c(id) "
-        "CROSS JOIN LATERAL "
-        "(SELECT max(read_at) AS read_at FROM meter_reads WHERE customer_id = c.id) AS last "
-        "LEFT JOIN customers ON customers.customer_id = c.id"
-    )
     async with engine.connect() as conn:
-        latest = await conn.scalar(query, {"ids": customer_ids})
-    if not isinstance(latest, date):
+        latest = await queries.latest_read_day(conn, customer_ids)
+    if latest is None:
         return None
     return min(latest, datetime.now(UTC).date())
 
