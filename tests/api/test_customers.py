@@ -226,6 +226,8 @@ async def test_erasure_is_admin_only_idempotent_and_answers_erased_afterwards(
     first = await client.delete("/v1/customers/C-1", headers=admin)
     assert first.status_code == 200, first.text
     assert first.json()["already_erased"] is False
+    # Temporal is unreachable here: the erasure stands, the deletion of their workflows is pending
+    assert first.json()["temporal"] == "pending" and first.json()["workflows_deleted"] == 0
     again = await client.delete("/v1/customers/C-1", headers=admin)
     assert again.status_code == 200
     assert again.json() == first.json() | {"already_erased": True}

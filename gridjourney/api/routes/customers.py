@@ -4,21 +4,25 @@ with `"erased": true`."""
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
-from gridjourney.api.deps import Admin, EngineDep, JourneysReader, StoreDep
+from gridjourney.api.deps import Admin, EngineDep, JourneysReader, OptionalTemporalDep, StoreDep
 from gridjourney.api.explain import explain, with_derived_fields
 from gridjourney.api.pagination import Page, PageQuery, decode_cursor
 from gridjourney.api.problems import customer_erased, not_found, problem_responses
 from gridjourney.privacy import customer_keys, fields
 from gridjourney.privacy.erasure import erase_customer, erased_at
+from gridjourney.privacy.workflow_erasure import delete_customer_workflows
 from gridjourney.projections import queries
+
+log = logging.getLogger(__name__)
 
 router = APIRouter(prefix="/v1/customers", tags=["customers"])
 
@@ -133,19 +137,41 @@ class Erased(BaseModel):
     customer_id: str
     erased_at: datetime
     already_erased: bool = Field(description="An earlier request erased them; nothing was done this time.")
+    temporal: Literal["deleted", "pending"] = Field(
+        description="`deleted`: their workflow executions in Temporal (whose histories hold their "
+        "data under the deployment's keys) are deleted, running ones terminated; `pending`: Temporal "
+        "could not be reached, repeat the request to complete it (the erasure in the database stands)."
+    )
+    workflows_deleted: int = Field(0, description="Workflow executions deleted by this request.")
 
 
 @router.delete(
     "/{customer_id}",
     summary="Erase a customer's personal data (admin)",
     description="Destroys the customer's data key, so their personal fields in the event log can never "
-    "be read again, removes their personal data from the projections and the outbox, and records "
-    "`customer.erased`. Idempotent. Afterwards their reads give 404 with `erased: true` and new events "
-    "about them 410.",
+    "be read again, removes their personal data from the projections, the outbox and their meter reads, "
+    "records `customer.erased`, and deletes their workflow executions in Temporal. Idempotent: "
+    "repeating it completes a Temporal part left `pending`. Afterwards their reads give 404 with "
+    "`erased: true` and new events about them 410.",
     responses=problem_responses(401, 403, 404),
 )
-async def delete_customer(customer_id: str, _: Admin, engine: EngineDep, store: StoreDep) -> Erased:
+async def delete_customer(
+    customer_id: str, _: Admin, engine: EngineDep, store: StoreDep, temporal: OptionalTemporalDep
+) -> Erased:
     erasure = await erase_customer(engine, store, customer_id)
     if erasure is None:
         raise not_found("customer", customer_id)
-    return Erased(customer_id=customer_id, erased_at=erasure.erased_at, already_erased=erasure.already)
+    erased = Erased(
+        customer_id=customer_id,
+        erased_at=erasure.erased_at,
+        already_erased=erasure.already,
+        temporal="pending",
+    )
+    if temporal is None:
+        return erased
+    try:
+        deleted = await delete_customer_workflows(temporal, customer_id)
+    except Exception:  # unreachable or failing: the same to the caller, repeat the request later
+        log.warning("erasure: Temporal part pending for an erased customer", exc_info=True)
+        return erased
+    return erased.model_copy(update={"temporal": "deleted", "workflows_deleted": deleted})
