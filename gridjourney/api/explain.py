@@ -11,6 +11,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from gridjourney.api.send_words import deferral_words, suppression_words
+from gridjourney.policy.quiet_hours import UNSET_ZONES
 
 Payload = dict[str, Any]
 
@@ -148,10 +149,19 @@ def _suppression(p: Payload, added: bool) -> str:
     )
 
 
+def _customer_created(p: Payload) -> str:
+    return f"customer created (language {p.get('locale')}, {_zone(p.get('time_zone'))})"
+
+
+def _zone(zone: object) -> str:
+    # customer.created's default, UTC, reads as "not given" where the zone matters (quiet hours)
+    if zone is None or zone in UNSET_ZONES:
+        return "no time zone given: the policy's default_time_zone applies"
+    return f"time zone {zone}"
+
+
 LINES: dict[str, Callable[[Payload], str]] = {
-    "customer.created": lambda p: (
-        f"customer created (language {p.get('locale')}, time zone {p.get('time_zone')})"
-    ),
+    "customer.created": _customer_created,
     "customer.updated": _customer_updated,
     "consent.changed": _consent,
     "bill.projection_updated": _bill_projection,

@@ -195,6 +195,18 @@ def test_every_built_in_event_type_has_a_line_of_its_own() -> None:
             {"phone": "+15035550100", "attributes": {"segment": "ev", "plan": "E-1"}},
             "customer updated: phone, attributes (plan, segment)",
         ),
+        (
+            "customer.created",
+            {"locale": "es", "time_zone": "America/Denver"},
+            "customer created (language es, time zone America/Denver)",
+        ),
+        # customer.created's default zone is UTC, which quiet hours read as unset: the line must not
+        # say UTC when the customer's hours are judged in the policy's zone
+        (
+            "customer.created",
+            {"locale": "en", "time_zone": "UTC"},
+            "customer created (language en, no time zone given: the policy's default_time_zone applies)",
+        ),
     ],
 )
 def test_the_timeline_says_what_each_event_means(event_type: str, payload: dict[str, Any], line: str) -> None:
