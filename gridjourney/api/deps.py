@@ -8,6 +8,8 @@ from datetime import UTC
 from typing import Annotated
 
 from fastapi import Depends, Request
+from fastapi.dependencies.models import Dependant
+from fastapi.routing import APIRoute
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client
@@ -198,3 +200,44 @@ async def _optional_temporal(request: Request) -> Client | None:
 
 
 OptionalTemporalDep = Annotated[Client | None, Depends(_optional_temporal)]
+
+
+# --- query parameters: a name a route does not read is refused, not ignored ---------------------
+# An unknown filter (`GET /v1/sends?customer_id=C-1`) silently ignored answers with rows the caller
+# did not ask for: other customers' sends.
+MAX_UNKNOWN_SHOWN = 20
+MAX_NAME_SHOWN = 100
+
+
+def _route_query_names(dependant: Dependant) -> set[str]:
+    """The query parameters a route reads, its dependencies' included (`limit` and `cursor` of
+    PageQuery, say). A walk of a few dependants: cheaper than a cache keyed on unhashable routes."""
+    names = {param.alias for param in dependant.query_params}
+    for sub in dependant.dependencies:
+        names |= _route_query_names(sub)
+    return names
+
+
+async def known_query_parameters(request: Request) -> None:
+    """422 naming every query parameter the matched route does not read (for list routes, whose
+    filters a typo would otherwise widen)."""
+    route = request.scope.get("route")
+    if not isinstance(route, APIRoute):
+        return
+    known = _route_query_names(route.dependant)
+    unknown = sorted({name for name in request.query_params if name not in known})
+    if not unknown:
+        return
+    # named back to the caller, so bounded: a few names, each cut short
+    named = [name[:MAX_NAME_SHOWN] for name in unknown[:MAX_UNKNOWN_SHOWN]]
+    accepted = ", ".join(sorted(known)) or "none"
+    raise ApiProblem(
+        422,
+        "unknown-query-parameter",
+        "Unknown query parameter",
+        f"this route does not read {', '.join(named)}; it reads: {accepted}",
+        [FieldError(field=name, reason=f"unknown query parameter; known: {accepted}") for name in named],
+    )
+
+
+KnownQueryParameters = Depends(known_query_parameters)

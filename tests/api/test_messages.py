@@ -106,3 +106,16 @@ async def test_deferred_and_reported_statuses_are_listed(
         assert [m["idempotency_key"] for m in listed] == [f"k-{status}"]
     unknown = await client.get("/v1/messages", params={"status": "lost"}, headers=admin)
     assert unknown.status_code == 422 and unknown.json()["errors"][0]["field"] == "status"
+
+
+async def test_an_unknown_filter_is_refused_not_ignored(
+    client: httpx.AsyncClient, admin: dict[str, str], engine: AsyncEngine
+) -> None:
+    await add_messages(engine)
+    answer = await client.get("/v1/messages", params={"customer": "C-1"}, headers=admin)
+    assert answer.status_code == 422, answer.text
+    assert [error["field"] for error in answer.json()["errors"]] == ["customer"]
+    assert "customer_id" in answer.json()["detail"]
+    filtered = await client.get("/v1/messages", params={"customer_id": "C-1"}, headers=admin)
+    assert filtered.status_code == 200
+    assert {item["customer_id"] for item in filtered.json()["items"]} == {"C-1"}

@@ -78,3 +78,21 @@ async def test_bad_input_is_a_problem_naming_the_field(
         assert answer.status_code == 422, params
         assert answer.headers["content-type"] == "application/problem+json"
         assert field in answer.text
+
+
+async def test_an_unknown_filter_is_refused_not_ignored(
+    client: httpx.AsyncClient, engine: AsyncEngine, admin: dict[str, str]
+) -> None:
+    """`?customer_id=` is no filter of the ledger: ignored, it answered with every customer's sends."""
+    await add_sends(engine)
+    answer = await client.get(
+        "/v1/sends", params={"customer_id": "c2", "status": "ambiguous", "limt": 1}, headers=admin
+    )
+    assert answer.status_code == 422, answer.text
+    assert answer.headers["content-type"] == "application/problem+json"
+    problem = answer.json()
+    assert [error["field"] for error in problem["errors"]] == ["customer_id", "limt"]
+    assert "cursor, limit, status" in problem["detail"]
+    assert "idempotency_key" not in answer.text
+    known = await client.get("/v1/sends", params={"status": "ambiguous", "limit": 1}, headers=admin)
+    assert known.status_code == 200 and len(known.json()["items"]) == 1

@@ -6,13 +6,13 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
 
-from gridjourney.api.deps import EngineDep, JourneysReader
+from gridjourney.api.deps import EngineDep, JourneysReader, KnownQueryParameters
 from gridjourney.api.pagination import Page, PageQuery, decode_time_cursor
 from gridjourney.api.problems import problem_responses
 from gridjourney.events.types import Channel
 from gridjourney.projections import queries
 
-router = APIRouter(prefix="/v1/messages", tags=["messages"])
+router = APIRouter(prefix="/v1/messages", tags=["messages"], dependencies=[KnownQueryParameters])
 
 # the stages of projections/messages.py
 MessageStatus = Literal[

@@ -10,11 +10,11 @@ from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
 from gridjourney.activities import ledger
-from gridjourney.api.deps import Admin, EngineDep
+from gridjourney.api.deps import Admin, EngineDep, KnownQueryParameters
 from gridjourney.api.pagination import Page, PageQuery, decode_cursor
 from gridjourney.api.problems import problem_responses
 
-router = APIRouter(prefix="/v1/sends", tags=["sends"])
+router = APIRouter(prefix="/v1/sends", tags=["sends"], dependencies=[KnownQueryParameters])
 
 SendStatus = Literal["claimed", "sending", "calling", "ambiguous", "released", "sent", "suppressed", "failed"]
 
