@@ -151,6 +151,9 @@ async def run_embedded(settings: Settings, *, demo: bool, exit_after_demo: bool,
         await standin.start()
         await push_standin.start()
         await email_standin.start()
+        # decided before publishing: a demo that will not play must not publish its short-hold variants
+        replayed_demo = demo and await _played_before(database_url, settings)
+        demo = demo and not replayed_demo
         sources = journey_sources(settings)
         if demo:
             from gridjourney.demo.journeys import DEMO_HOLD, demo_journey_sources
@@ -182,8 +185,7 @@ async def run_embedded(settings: Settings, *, demo: bool, exit_after_demo: bool,
             )
             console.print(urls)
             exit_code = 0
-            if demo and await _played_before(workers.engine, settings):
-                demo = False
+            if replayed_demo:
                 # nothing was checked: a run asked to check the demo says so by its exit code
                 exit_code = 1 if exit_after_demo else 0
                 if exit_after_demo:
@@ -219,11 +221,16 @@ async def run_embedded(settings: Settings, *, demo: bool, exit_after_demo: bool,
         temporal.stop()
 
 
-async def _played_before(engine: AsyncEngine, settings: Settings) -> bool:
+async def _played_before(database_url: str, settings: Settings) -> bool:
+    from gridjourney.db.engine import create_engine
     from gridjourney.demo.runner import played_before
 
-    if not await played_before(engine):
-        return False
+    engine = create_engine(database_url, pool_size=1)
+    try:
+        if not await played_before(engine):
+            return False
+    finally:
+        await engine.dispose()
     console.print(
         f"[yellow]The demo has already played in this home ({settings.home}): it plays once per "
         "home. The stack runs on, and the journeys it started carry on. To play the demo again, start "
