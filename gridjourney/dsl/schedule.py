@@ -31,7 +31,8 @@ SCHEDULE_EVENT_FIELDS = frozenset({"scheduled_for", "journey_id", "type", "occur
 MONTHS = ("january", "february", "march", "april", "may", "june", "july", "august", "september",
           "october", "november", "december")  # fmt: skip
 WEEKDAYS = ("sunday", "monday", "tuesday", "wednesday", "thursday", "friday", "saturday")  # cron: 0 = Sunday
-# Far enough to meet 29 February and every weekday of every month.
+# The longest gap between two fires of a schedule that fires at all: far enough to meet 29 February
+# (2096 to 2104 is the longest) and every weekday of every month.
 NEVER_FIRES_HORIZON = timedelta(days=8 * 366)
 # Cron syntax Temporal reads differently from cron (or refuses): L, W, # and ? in the day fields.
 _EXTENSIONS = re.compile(r"[LW#?]", re.IGNORECASE)
@@ -279,17 +280,25 @@ def _zone_problem(spec: ScheduleSpec, default_zone: str) -> ScheduleProblem:
 
 
 def fire_times(spec: ScheduleSpec, default_zone: str, after: datetime, count: int) -> list[datetime]:
-    """The next `count` fire times after `after`, in the schedule's zone, within NEVER_FIRES_HORIZON
-    (fewer: it fires no more in that time). The schedule must have no problems."""
+    """The next `count` fire times after `after`, in the schedule's zone. Fewer: it fires no more
+    (no fire came within NEVER_FIRES_HORIZON of `after` or of the fire before). The horizon bounds
+    the gap between fires, never the span of all of them: a weekly schedule gives its 1,000 fires
+    over 19 years. The schedule must have no problems."""
     from cronsim import CronSim
 
     zone = zoneinfo.ZoneInfo(schedule_zone(spec, default_zone))
-    start = after.astimezone(zone).replace(second=0, microsecond=0)
+    previous = after.astimezone(zone).replace(second=0, microsecond=0)
     found: list[datetime] = []
-    for fire in CronSim(spec.cron_expression(), start):
-        if fire - start > NEVER_FIRES_HORIZON or len(found) == count:
+    fires = CronSim(spec.cron_expression(), previous)
+    while len(found) < count:
+        try:
+            fire = next(fires, None)
+        except OverflowError:  # past 9999-12-31: Python's calendar ends
+            break
+        if fire is None or fire - previous > NEVER_FIRES_HORIZON:
             break
         found.append(fire)
+        previous = fire
     return found
 
 

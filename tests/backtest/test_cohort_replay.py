@@ -3,12 +3,13 @@ joins, restorations naming places, updates moving waits, exits, and what is not 
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
-from gridjourney.backtest.cohort_replay import RUN_OVER, CohortReplay
+from gridjourney.backtest.cohort_replay import RUN_OVER, CohortReplay, schedule_fires
 from gridjourney.dsl.compiler import compile_journey
 from gridjourney.dsl.loader import load_journey_with_positions
+from gridjourney.dsl.schedule import ScheduleSpec
 from gridjourney.events.models import StoredEvent
 from gridjourney.policy.model import Policy
 from gridjourney.workflows.assignment import unit_interval
@@ -293,3 +294,13 @@ def test_a_moved_then_cancelled_dr_event_tells_those_already_told(policy: Policy
     cancelled = report.steps["on_update:dr.event_cancelled"]
     assert sum(cancelled.messages.values()) == len(told) + (0 if "c-03" in held else 1)
     assert report.exits == {"dr.event_cancelled": 4} and report.steps["reminder"].reached == 0
+
+
+def test_a_weekly_schedule_fires_every_week_of_nine_years() -> None:
+    """2018 to 2026: every Monday, the last ones too (the fires once stopped 8 years after the start)."""
+    weekly = ScheduleSpec.model_validate({"at": "09:00", "weekday": "monday", "zone": "UTC"})
+    fires = schedule_fires(weekly, "America/Chicago", at("2018-01-01T00:00:00"), at("2027-01-01T00:00:00"))
+    mondays = [date(2018, 1, 1) + timedelta(days=7 * n) for n in range(470)]
+    expected = [datetime(d.year, d.month, d.day, 9, tzinfo=UTC) for d in mondays if d.year < 2027]
+    assert fires == expected
+    assert len(fires) == 470 and fires[-1] == at("2026-12-28T09:00:00")

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import itertools
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -72,6 +73,19 @@ def test_fire_times_are_in_the_zone_across_daylight_saving() -> None:
     assert [f.astimezone(UTC).hour for f in fires] == [15, 16, 16]
     leap = ScheduleSpec.model_validate({"cron": "0 8 29 2 *", "zone": "Europe/London"})
     assert fire_times(leap, "America/Chicago", after, 2)[0].strftime("%Y-%m-%d %H:%M") == "2028-02-29 08:00"
+
+
+def test_fire_times_go_on_past_the_never_fires_horizon() -> None:
+    """The horizon bounds the gap between two fires, not the span of all: 1,000 weekly fires reach 19
+    years on, and a 29 February schedule goes over 2100 (no leap day) to 2104."""
+    weekly = ScheduleSpec.model_validate({"at": "09:00", "weekday": "monday"})
+    fires = fire_times(weekly, "America/Chicago", datetime(2018, 1, 1, tzinfo=UTC), 1000)
+    assert len(fires) == 1000
+    assert {later - earlier for earlier, later in itertools.pairwise(fires)} == {timedelta(days=7)}
+    assert fires[-1].strftime("%Y-%m-%d %H:%M %a") == "2037-02-23 09:00 Mon"
+    leap = ScheduleSpec.model_validate({"cron": "0 8 29 2 *", "zone": "Europe/London"})
+    leap_fires = fire_times(leap, "America/Chicago", datetime(2090, 1, 1, tzinfo=UTC), 3)
+    assert [f.year for f in leap_fires] == [2092, 2096, 2104]
 
 
 @pytest.mark.parametrize(
