@@ -4,13 +4,15 @@ consent history as the log tells it."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gridjourney.db.tables import events, webhook_receipts
 from gridjourney.events.types import ConsentChanged
+from gridjourney.projections.consents import ConsentRecord, in_effect_order
 
 
 async def first_receipt(conn: AsyncConnection, provider: str, receipt_id: str) -> bool:
@@ -34,32 +36,55 @@ class ConsentChange:
     method: str | None
 
 
-async def sms_consent_changes(conn: AsyncConnection, customer_id: str) -> list[ConsentChange]:
-    """Every consent.changed of the customer for SMS, in log order (the payload holds no sealed field).
+def _effective_at() -> ColumnElement[datetime]:
+    # projections/consents.py in_effect_from, in SQL
+    return func.least(events.c.occurred_at, events.c.recorded_at)
 
-    From the log rather than the consents projection: the projection keeps only the latest state, and
-    undoing a STOP needs the state before it."""
+
+async def consent_history(
+    conn: AsyncConnection, customer_id: str, channel: str | None = None
+) -> list[ConsentRecord]:
+    """Every consent.changed of the customer (of one channel, when given), in log order; the payload
+    holds no sealed field. From the log rather than the consents projection: the projection keeps
+    only the change in force, and undoing a STOP needs the state before it."""
     query = (
-        select(events.c.payload)
-        .where(
-            events.c.customer_id == customer_id,
-            events.c.type == "consent.changed",
-            events.c.payload["channel"].astext == "sms",
-        )
+        select(events.c.position, events.c.payload, _effective_at())
+        .where(events.c.customer_id == customer_id, events.c.type == "consent.changed")
         .order_by(events.c.position)
     )
-    changes = []
-    for (payload,) in await conn.execute(query):
+    if channel is not None:
+        query = query.where(events.c.payload["channel"].astext == channel)
+    history = []
+    for position, payload, effective_at in await conn.execute(query):
         change = ConsentChanged.model_validate(payload)
-        changes.append(ConsentChange(change.purpose, change.granted, change.method))
-    return changes
+        history.append(
+            ConsentRecord(
+                position=position,
+                channel=change.channel,
+                purpose=change.purpose,
+                granted=change.granted,
+                method=change.method,
+                effective_at=effective_at,
+            )
+        )
+    return history
+
+
+async def sms_consent_changes(conn: AsyncConnection, customer_id: str) -> list[ConsentChange]:
+    """The customer's SMS consent changes in the order they take effect (projections/consents.py):
+    a late change sorts before the newer one it does not override."""
+    return [
+        ConsentChange(record.purpose, record.granted, record.method)
+        for record in in_effect_order(await consent_history(conn, customer_id, "sms"))
+    ]
 
 
 async def latest_consent(
     conn: AsyncConnection, customer_id: str, channel: str, purpose: str
 ) -> tuple[int, bool] | None:
-    """(position, granted) of the customer's last consent.changed for this channel and purpose, read
-    from the log itself: the consents projection may not have folded a change made a moment ago."""
+    """(position, granted) of the customer's consent.changed in force for this channel and purpose
+    (the newest, projections/consents.py), read from the log itself: the consents projection may not
+    have folded a change made a moment ago."""
     query = (
         select(events.c.position, events.c.payload["granted"].as_boolean())
         .where(
@@ -68,7 +93,7 @@ async def latest_consent(
             events.c.payload["channel"].as_string() == channel,
             events.c.payload["purpose"].as_string() == purpose,
         )
-        .order_by(events.c.position.desc())
+        .order_by(_effective_at().desc(), events.c.position.desc())
         .limit(1)
     )
     row = (await conn.execute(query)).first()

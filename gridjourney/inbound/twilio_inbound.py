@@ -1,13 +1,13 @@
 """Inbound SMS (Twilio's incoming-message webhook) as events and the one reply the law asks for.
 
 STOP (and its plain-language forms, inbound/keywords.py) revokes SMS consent for every purpose with
-method `sms_reply` and puts the number on the suppression list; START and UNSTOP restore what the
-STOP took away; YES does too, but only for a customer who opted out (otherwise it is an ordinary
-reply); HELP answers with the policy's help text and records nothing. OUT ("still out", "no power")
-from a known customer is `outage.reported` for their premise and the open outage covering them, if
-any, besides `message.received`, and is answered with the policy's outage text when it has one.
-Anything else is `message.received`, for journeys to wait for. Replies come from the policy, in the
-customer's locale.
+method `sms_reply` and puts the number on the suppression list, both only where not done already (a
+repeated STOP is answered and records nothing); START and UNSTOP restore what the STOP took away; YES
+does too, but only for a customer who opted out (otherwise it is an ordinary reply); HELP answers with
+the policy's help text and records nothing. OUT ("still out", "no power") from a known customer is
+`outage.reported` for their premise and the open outage covering them, if any, besides
+`message.received`, and is answered with the policy's outage text when it has one. Anything else is
+`message.received`, for journeys to wait for. Replies come from the policy, in the customer's locale.
 
 A number may belong to several customers (a household): each is handled. An unknown number still
 gets its STOP or HELP answered (carriers require it), and nothing is recorded. Event ids derive from
@@ -67,13 +67,15 @@ class InboundAnswer:
 
 @dataclass(frozen=True)
 class OptOutState:
-    stopped: frozenset[str]  # purposes whose latest SMS consent is a STOP reply's revocation
+    stopped: frozenset[str]  # purposes whose SMS consent in force is a STOP reply's revocation
     restorable: frozenset[str]  # of those, the ones the customer could be texted for before it
+    revoked: frozenset[str]  # purposes whose SMS consent in force is a revocation, however made
 
 
 def opt_out_state(changes: Sequence[ConsentChange], implied: Collection[str]) -> OptOutState:
-    """What a START would undo, from the customer's SMS consent changes in log order. `implied`: the
-    purposes whose policy needs no consent (they were allowed before a STOP even without a grant)."""
+    """What a START would undo (and what a STOP need not revoke again), from the customer's SMS
+    consent changes in the order they take effect (inbound/queries.py). `implied`: the purposes whose
+    policy needs no consent (they were allowed before a STOP even without a grant)."""
     current: dict[str, ConsentChange] = {}
     before_stop: dict[str, bool | None] = {}
     for change in changes:
@@ -88,7 +90,8 @@ def opt_out_state(changes: Sequence[ConsentChange], implied: Collection[str]) ->
         for purpose in stopped
         if before_stop[purpose] is True or (before_stop[purpose] is None and purpose in implied)
     )
-    return OptOutState(stopped, restorable)
+    revoked = frozenset(purpose for purpose, change in current.items() if not change.granted)
+    return OptOutState(stopped, restorable, revoked)
 
 
 def _is_stop(change: ConsentChange) -> bool:
@@ -110,8 +113,18 @@ def _consent(sms: InboundSms, customer_id: str, purpose: str, granted: bool, now
     )
 
 
-def stop_events(sms: InboundSms, customer_id: str, now: datetime) -> list[NewEvent]:
-    revoked = [_consent(sms, customer_id, purpose, False, now) for purpose in SMS_PURPOSES]
+def stop_events(
+    sms: InboundSms, customer_id: str, state: OptOutState, number_suppressed: bool, now: datetime
+) -> list[NewEvent]:
+    """SMS consent revoked for every purpose not revoked already, and the number suppressed unless it
+    is: a STOP from a customer already opted out records nothing (it is still answered)."""
+    revoked = [
+        _consent(sms, customer_id, purpose, False, now)
+        for purpose in SMS_PURPOSES
+        if purpose not in state.revoked
+    ]
+    if number_suppressed:
+        return revoked
     suppression = suppression_added(
         customer_id=customer_id,
         channel="sms",
@@ -192,11 +205,10 @@ async def answer_inbound(
             action = "start" if keyword.kind == "yes" else keyword.kind
         new_events: list[NewEvent] = []
         for customer_id, state in states.items():
-            if action == "stop":
-                new_events += stop_events(sms, customer_id, now)
-            elif action == "start":
-                suppressed = await get_suppression(conn, customer_id, "sms", sms.from_number)
-                new_events += start_events(sms, customer_id, state, suppressed is not None, now)
+            if action in ("stop", "start"):
+                suppressed = await get_suppression(conn, customer_id, "sms", sms.from_number) is not None
+                make_events = stop_events if action == "stop" else start_events
+                new_events += make_events(sms, customer_id, state, suppressed, now)
             elif action == "received":
                 new_events.append(received_event(sms, customer_id, now))
         if action == "out":

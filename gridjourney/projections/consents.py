@@ -1,9 +1,25 @@
-"""The consents projection: the latest consent.changed per (customer, channel, purpose)."""
+"""The consents projection: the consent in force per (customer, channel, purpose).
+
+The change in force is the one that happened last, not the one that arrived last: a CRM that posts a
+grant dated before the customer's STOP (a sync catching up, a retried export) must not undo the
+STOP. Every change is kept in the log and the timeline; one older than the change in force when it
+arrives is not applied, whatever its source (SMS replies, unsubscribe links, CRM events, the API).
+
+"Happened" is `occurred_at`, but never later than `recorded_at`: a sender's clock ahead of ours (the
+door lets occurred_at lie up to a day ahead) cannot make a grant outrank a STOP that arrives after it.
+Two changes at the same moment keep arrival order (the later position wins). Since the state is the
+greatest (in_effect_from, position) per key, folding the log in any order, or again, gives the same
+rows: a rebuild equals the live table.
+"""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
 
+from sqlalchemy import tuple_
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -13,6 +29,61 @@ from gridjourney.events.types import ConsentChanged
 from gridjourney.projections.model import Projection
 
 log = logging.getLogger(__name__)
+
+
+def in_effect_from(occurred_at: datetime, recorded_at: datetime) -> datetime:
+    """The moment that orders a consent change against the others of its channel and purpose."""
+    return min(occurred_at, recorded_at)
+
+
+@dataclass(frozen=True)
+class ConsentRecord:
+    """One consent.changed as the log holds it (inbound/queries.py reads them)."""
+
+    position: int
+    channel: str
+    purpose: str
+    granted: bool
+    method: str | None
+    effective_at: datetime  # in_effect_from(occurred_at, recorded_at)
+
+    @property
+    def order(self) -> tuple[datetime, int]:
+        return (self.effective_at, self.position)
+
+
+def in_effect_order(history: Sequence[ConsentRecord]) -> list[ConsentRecord]:
+    """The changes in the order they take effect: folding them, the last one per key is in force."""
+    return sorted(history, key=lambda record: record.order)
+
+
+def overruled_on_arrival(history: Sequence[ConsentRecord]) -> dict[int, ConsentRecord]:
+    """Position of each change that did not apply → the newer change in force when it arrived.
+
+    `history`: one customer's changes in log order. A change that did not apply on arrival never
+    applies later: whatever overrules the change in force overrules it too."""
+    in_force: dict[tuple[str, str], ConsentRecord] = {}
+    overruled: dict[int, ConsentRecord] = {}
+    for record in sorted(history, key=lambda record: record.position):
+        key = (record.channel, record.purpose)
+        current = in_force.get(key)
+        if current is not None and current.order > record.order:
+            overruled[record.position] = current
+        else:
+            in_force[key] = record
+    return overruled
+
+
+def not_applied_words(standing: ConsentRecord) -> str:
+    """Why a late change left the consent as it was, for the timeline line of that change, e.g.
+    "not applied: older than the revocation in force (by SMS reply, 2026-12-01 00:50 UTC)"."""
+    what = "grant" if standing.granted else "revocation"
+    how = _METHOD_WORDS.get(standing.method or "", standing.method or "no method given")
+    when = standing.effective_at.astimezone(UTC)
+    return f"not applied: older than the {what} in force ({how}, {when:%Y-%m-%d %H:%M} UTC)"
+
+
+_METHOD_WORDS = {"sms_reply": "by SMS reply", "unsubscribe_link": "by unsubscribe link"}
 
 
 async def apply(conn: AsyncConnection, event: StoredEvent) -> None:
@@ -27,17 +98,20 @@ async def apply(conn: AsyncConnection, event: StoredEvent) -> None:
         granted=change.granted,
         source=event.source,
         method=change.method,
-        updated_at=event.occurred_at,
+        updated_at=in_effect_from(event.occurred_at, event.recorded_at),
         last_position=event.position,
     )
+    excluded = statement.excluded
     await conn.execute(
         statement.on_conflict_do_update(
             index_elements=[consents.c.customer_id, consents.c.channel, consents.c.purpose],
             set_={
-                column: statement.excluded[column]
+                column: excluded[column]
                 for column in ("granted", "source", "method", "updated_at", "last_position")
             },
-            where=consents.c.last_position < statement.excluded.last_position,
+            # Only a change newer than the one in force replaces it (ties: the later arrival).
+            where=tuple_(consents.c.updated_at, consents.c.last_position)
+            < tuple_(excluded.updated_at, excluded.last_position),
         )
     )
 
