@@ -76,9 +76,13 @@ def admission(info: ValidationInfo) -> Admission | None:
 
 def _configured_locale(value: str, info: ValidationInfo) -> str:
     door = admission(info)
-    if door is not None and value not in door.locales:
-        raise ValueError(f"not a configured locale; use one of: {', '.join(sorted(door.locales))}")
-    return value
+    if door is None or value in door.locales:
+        return value
+    # Templates are per language: a CRM's es-MX or en-US is stored as the language it is written in.
+    language = value.split("-", 1)[0]
+    if language in door.locales:
+        return language
+    raise ValueError(f"not a configured locale; use one of: {', '.join(sorted(door.locales))}")
 
 
 def _clean_text(value: str) -> str:
@@ -265,7 +269,10 @@ Locale = Annotated[
     str,
     StringConstraints(min_length=2, max_length=10, pattern=LOCALE_PATTERN),
     AfterValidator(_configured_locale),
-    Field(description="Language for messages, one of the configured locales (GRIDJOURNEY_LOCALES)."),
+    Field(
+        description="Language for messages, one of the configured locales (GRIDJOURNEY_LOCALES); a regional "
+        "tag of one (es-MX) is stored as its language (es)."
+    ),
 ]
 CustomerId = Annotated[str, StringConstraints(pattern=CUSTOMER_ID_PATTERN)]
 Timestamp = Annotated[

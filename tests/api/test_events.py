@@ -258,10 +258,13 @@ async def test_occurred_at_bounds_come_from_the_settings(
 async def test_phone_and_email_are_stored_normalised(
     client: httpx.AsyncClient, admin: dict[str, str], app: FastAPI
 ) -> None:
-    event = customer_event(phone="+1 503-555-0142", email="ana@EXAMPLE.com")
+    event = customer_event(phone="+1 503-555-0142", email="ana@EXAMPLE.com", locale="es-MX")
     assert (await client.post("/v1/events", json=event, headers=admin)).status_code == 201
     (stored,) = await app.state.store.read_customer("C-9")
     assert (stored.payload["phone"], stored.payload["email"]) == ("+15035550142", "ana@example.com")
+    assert stored.payload["locale"] == "es"  # a regional tag is stored as its configured language
+    refused = customer_event(locale="pt-BR")  # Portuguese is no configured language
+    assert_problem(await client.post("/v1/events", json=refused, headers=admin), 422, "payload.locale")
 
 
 async def test_an_event_id_reused_for_other_content_is_a_conflict(
