@@ -6,6 +6,8 @@ no database writes."""
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -56,13 +58,33 @@ class Customers:
         # (at, purpose, channel) of every message counted by caps: other journeys' (the send ledger)
         # and the backtest's own
         self._sends: dict[str, list[tuple[datetime, str, str]]] = {}
+        # state events ordered after a routed event of their own append, by (append, customer or
+        # None), until that append's first routed event folds them (`fold_append`); then their ids,
+        # so that the log's order does not fold them twice
+        self._appended: dict[tuple[datetime, str | None], list[StoredEvent]] = {}
+        self._folded_early: set[uuid.UUID] = set()
+
+    def hold_appended(self, events: Iterable[StoredEvent], *, by_customer: bool) -> None:
+        """State events the log orders after a routed event of the same append (backtest/queries.py
+        `appended_after_routed`), kept for `fold_append`."""
+        for event in events:
+            key = (event.recorded_at, event.customer_id if by_customer else None)
+            self._appended.setdefault(key, []).append(event)
+
+    def fold_append(self, recorded_at: datetime, customer_id: str | None = None) -> None:
+        """A routed event of the append committed at `recorded_at` is handled: the router waited for
+        the projections to fold its append (router/router.py `_projections_reach`), so the state
+        events appended with it count from now, even those the log orders later."""
+        for event in self._appended.pop((recorded_at, customer_id), []):
+            self.apply(event)
+            self._folded_early.add(event.event_id)
 
     def get(self, customer_id: str) -> CustomerState | None:
         return self._states.get(customer_id)
 
     def apply(self, event: StoredEvent) -> None:
         """One state event (STATE_EVENT_TYPES, PROGRAM_EVENT_TYPES); other types change nothing."""
-        if event.customer_id is None:
+        if event.customer_id is None or event.event_id in self._folded_early:
             return
         if event.type in ("customer.created", "customer.updated"):
             self._profile(event.customer_id, event.type, event.payload)

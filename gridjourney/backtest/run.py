@@ -83,6 +83,17 @@ async def backtest(
             sends = await queries.other_journeys_sends(conn, journey.journey_id, start - longest_cap, end)
             for customer_id, at, purpose, channel in sends:
                 replay.seed_send(customer_id, at, purpose, channel)
+        # the router handles an event once the projections have folded its whole append
+        appended = await queries.appended_after_routed(
+            conn,
+            store,
+            COHORT_STATE_EVENT_TYPES if cohort else STATE_EVENT_TYPES,
+            routed,
+            start,
+            end,
+            same_customer=not cohort,
+        )
+        replay.customers.hold_appended(appended, by_customer=not cohort)
         async for event in queries.replayed_events(conn, store, state_types, routed, start, end):
             replay.feed(event)
     return replay.finish()

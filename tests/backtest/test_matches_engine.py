@@ -179,3 +179,101 @@ def exit_only(log: list[StoredEvent], position: int) -> list[StoredEvent]:
 async def instance_ids(engine: AsyncEngine) -> list[str]:
     async with engine.connect() as conn:
         return [row.instance_id for row in await conn.execute(select(routed_instances.c.instance_id))]
+
+
+WELCOME = """
+id: welcome_batch
+purpose: informational
+trigger: {event: customer.created}
+entry: {reentry: once}
+steps:
+  - id: welcome
+    send: {channels: [sms, email], template: welcome}
+"""
+
+
+async def test_backtest_reads_consent_appended_with_the_trigger_as_the_engine_does(
+    engine: AsyncEngine, time_skipping_env: WorkflowEnvironment, policy: Policy, tmp_path: Path
+) -> None:
+    """customer.created and consent.changed posted in one batch (the README tour): the router handles
+    the trigger once the projections have folded the whole append, so the welcome goes out, whether
+    the consent comes at the same moment or a second later; the backtest must say so too."""
+    policy = all_day(policy)
+    templates = write_templates(tmp_path / "templates")
+    for channel, text in (
+        ("sms", "Welcome! Reply STOP to opt out."),
+        ("email", "Subject: Welcome\n\nHello."),
+    ):
+        (templates / channel / "en" / "welcome.j2").write_text(text, encoding="utf-8")
+    journey = (await registry.publish(engine, WELCOME, "welcome_batch.yaml", templates)).journey_id
+    compiled = await registry.latest(engine, journey)
+    assert compiled is not None
+    now = datetime.now(UTC).replace(microsecond=0)
+    later_consent = new(
+        "consent.changed",
+        "c-later",
+        now + timedelta(seconds=1),
+        channel="email",
+        purpose="informational",
+        granted=True,
+        method="web",
+    )
+    store = EventStore(engine)
+    await store.append(
+        [
+            *customer("c-batch", now, phone="+15035550111", grants=("sms",)),
+            *customer("c-later", now, email="l@example.com", grants=()),
+            later_consent,
+            *customer("c-none", now, phone="+15035550113", grants=()),
+        ]
+    )
+    period = (now - timedelta(days=1), now + timedelta(days=1))
+    report = await backtest(engine, compiled, policy, *period, templates_dir=templates)
+
+    await run_batch(engine, time_skipping_env, policy, templates)
+    recorded = await store.read_after(0, limit=1000)
+    sent = Counter(
+        (e.payload["channel"], e.payload["template"], e.payload["locale"])
+        for e in recorded
+        if e.type == "message.sent"
+    )
+    refused = Counter(
+        code for e in recorded if e.type == "message.suppressed" for code in codes(e.payload["reason"])
+    )
+    assert sent == {("sms", "welcome", "en"): 1, ("email", "welcome", "en"): 1}
+    assert refused == {"no_consent": 2}  # c-none, on both channels
+    assert report.entered == 3
+    assert report.steps["welcome"].messages == sent
+    assert report.steps["welcome"].suppressed == refused
+
+
+async def run_batch(engine: AsyncEngine, env: WorkflowEnvironment, policy: Policy, templates: Path) -> None:
+    """The running stack on the whole log: projections first (the router waits for them), then the
+    router, then every run to its end."""
+    outbox = OutboxSender(engine)
+    activities = JourneyActivities(
+        engine,
+        Settings(templates_dir=templates),
+        {"sms": outbox, "email": outbox, "push": outbox},
+        policy=policy,
+    )
+    await register_search_attributes(env.client)
+    router = EventRouter(engine, env.client, task_queue=TASK_QUEUE, send_task_queue=SEND_TASK_QUEUE)
+    projections = ProjectionRunner(engine)
+    await projections.catch_up()
+    async with (
+        Worker(
+            env.client,
+            task_queue=TASK_QUEUE,
+            workflows=[JourneyWorkflow],
+            activities=activities.journey_activities,
+        ),
+        Worker(env.client, task_queue=SEND_TASK_QUEUE, activities=activities.send_activities),
+    ):
+        await router.handle(await EventStore(engine).read_after(0, limit=1000))
+        handles = [
+            env.client.get_workflow_handle(instance_id, result_type=JourneyState)
+            for instance_id in await instance_ids(engine)
+        ]
+        await asyncio.gather(*(handle.result() for handle in handles))
+        await projections.catch_up()
