@@ -4,15 +4,13 @@ consent history as the log tells it."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
 
-from sqlalchemy import ColumnElement, func, select
+from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gridjourney.db.tables import events, webhook_receipts
-from gridjourney.events.types import ConsentChanged
-from gridjourney.projections.consents import ConsentRecord, in_effect_order
+from gridjourney.projections.consents import consent_history, effective_at, in_effect_order
 
 
 async def first_receipt(conn: AsyncConnection, provider: str, receipt_id: str) -> bool:
@@ -34,40 +32,6 @@ class ConsentChange:
     purpose: str
     granted: bool
     method: str | None
-
-
-def _effective_at() -> ColumnElement[datetime]:
-    # projections/consents.py in_effect_from, in SQL
-    return func.least(events.c.occurred_at, events.c.recorded_at)
-
-
-async def consent_history(
-    conn: AsyncConnection, customer_id: str, channel: str | None = None
-) -> list[ConsentRecord]:
-    """Every consent.changed of the customer (of one channel, when given), in log order; the payload
-    holds no sealed field. From the log rather than the consents projection: the projection keeps
-    only the change in force, and undoing a STOP needs the state before it."""
-    query = (
-        select(events.c.position, events.c.payload, _effective_at())
-        .where(events.c.customer_id == customer_id, events.c.type == "consent.changed")
-        .order_by(events.c.position)
-    )
-    if channel is not None:
-        query = query.where(events.c.payload["channel"].astext == channel)
-    history = []
-    for position, payload, effective_at in await conn.execute(query):
-        change = ConsentChanged.model_validate(payload)
-        history.append(
-            ConsentRecord(
-                position=position,
-                channel=change.channel,
-                purpose=change.purpose,
-                granted=change.granted,
-                method=change.method,
-                effective_at=effective_at,
-            )
-        )
-    return history
 
 
 async def sms_consent_changes(conn: AsyncConnection, customer_id: str) -> list[ConsentChange]:
@@ -93,7 +57,7 @@ async def latest_consent(
             events.c.payload["channel"].as_string() == channel,
             events.c.payload["purpose"].as_string() == purpose,
         )
-        .order_by(_effective_at().desc(), events.c.position.desc())
+        .order_by(effective_at().desc(), events.c.position.desc())
         .limit(1)
     )
     row = (await conn.execute(query)).first()

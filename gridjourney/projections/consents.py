@@ -19,11 +19,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import tuple_
+from sqlalchemy import ColumnElement, func, select, tuple_
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from gridjourney.db.tables import consents
+from gridjourney.db.tables import consents, events
 from gridjourney.events.models import StoredEvent
 from gridjourney.events.types import ConsentChanged
 from gridjourney.projections.model import Projection
@@ -38,7 +38,7 @@ def in_effect_from(occurred_at: datetime, recorded_at: datetime) -> datetime:
 
 @dataclass(frozen=True)
 class ConsentRecord:
-    """One consent.changed as the log holds it (inbound/queries.py reads them)."""
+    """One consent.changed as the log holds it."""
 
     position: int
     channel: str
@@ -50,6 +50,40 @@ class ConsentRecord:
     @property
     def order(self) -> tuple[datetime, int]:
         return (self.effective_at, self.position)
+
+
+def effective_at() -> ColumnElement[datetime]:
+    """in_effect_from of a consent.changed row, in SQL."""
+    return func.least(events.c.occurred_at, events.c.recorded_at)
+
+
+async def consent_history(
+    conn: AsyncConnection, customer_id: str, channel: str | None = None
+) -> list[ConsentRecord]:
+    """Every consent.changed of the customer (of one channel, when given), in log order (the payload
+    holds no sealed field). From the log: this projection keeps only the change in force, and undoing
+    a STOP, or telling why a change did not apply, needs the others."""
+    query = (
+        select(events.c.position, events.c.payload, effective_at())
+        .where(events.c.customer_id == customer_id, events.c.type == "consent.changed")
+        .order_by(events.c.position)
+    )
+    if channel is not None:
+        query = query.where(events.c.payload["channel"].astext == channel)
+    history = []
+    for position, payload, effective in await conn.execute(query):
+        change = ConsentChanged.model_validate(payload)
+        history.append(
+            ConsentRecord(
+                position=position,
+                channel=change.channel,
+                purpose=change.purpose,
+                granted=change.granted,
+                method=change.method,
+                effective_at=effective,
+            )
+        )
+    return history
 
 
 def in_effect_order(history: Sequence[ConsentRecord]) -> list[ConsentRecord]:
@@ -84,6 +118,13 @@ def not_applied_words(standing: ConsentRecord) -> str:
 
 
 _METHOD_WORDS = {"sms_reply": "by SMS reply", "unsubscribe_link": "by unsubscribe link"}
+
+
+async def not_applied_notes(conn: AsyncConnection, customer_id: str) -> dict[int, str]:
+    """Position of each of the customer's consent changes that did not apply → why, in words: what
+    the timeline adds to that change's line."""
+    overruled = overruled_on_arrival(await consent_history(conn, customer_id))
+    return {position: not_applied_words(standing) for position, standing in overruled.items()}
 
 
 async def apply(conn: AsyncConnection, event: StoredEvent) -> None:

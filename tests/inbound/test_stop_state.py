@@ -1,5 +1,6 @@
-"""STOP against the consent in force: a CRM grant older than a STOP does not undo it (the send stays
-refused on consent, not only on the suppression list); a repeated STOP records nothing new."""
+"""STOP and unsubscribe links against the consent in force: a CRM grant older than a STOP does not
+undo it (the send stays refused on consent, not only on the suppression list); a repeated STOP
+records nothing new."""
 
 from __future__ import annotations
 
@@ -11,9 +12,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from gridjourney.activities.eligibility import gather
 from gridjourney.events.models import NewEvent
 from gridjourney.events.store import EventStore
-from gridjourney.inbound.queries import consent_history
+from gridjourney.inbound.unsubscribe import Unsubscribe, record_unsubscribe
 from gridjourney.policy.model import Policy
-from gridjourney.projections.consents import overruled_on_arrival
+from gridjourney.projections.consents import consent_history, not_applied_notes
 from gridjourney.projections.runner import ProjectionRunner
 from gridjourney.projections.suppressions import get_suppression, suppression_removed
 from tests.inbound.test_twilio_inbound import PHONE, PURPOSES, add_customer, answer, sms, sms_consents
@@ -49,9 +50,11 @@ async def test_a_crm_grant_older_than_a_stop_does_not_undo_it(engine: AsyncEngin
     async with engine.connect() as conn:
         facts = await gather(conn, policy, "c-1", "informational", datetime.now(UTC))
         history = await consent_history(conn, "c-1")
+        notes = await not_applied_notes(conn, "c-1")  # what the timeline says of the late grant
     assert facts.consents[("sms", "informational")] is False and not facts.suppressed
     [late] = [record for record in history if record.method == "web"]
-    assert overruled_on_arrival(history)[late.position].method == "sms_reply"
+    assert list(notes) == [late.position]
+    assert notes[late.position].startswith("not applied: older than the revocation in force (by SMS reply")
 
     # START gives back what the STOP took, the grant the customer gave before it included.
     await answer(engine, policy, sms("START"))
@@ -101,3 +104,18 @@ async def test_a_stop_revokes_only_the_purposes_still_granted(engine: AsyncEngin
         ("consent.changed", "marketing")
     ]
     assert await sms_consents(engine) == {purpose: (False, "sms_reply") for purpose in PURPOSES}
+
+
+async def test_an_unsubscribe_link_reads_the_consent_in_force_not_the_last_arrived(
+    engine: AsyncEngine,
+) -> None:
+    store = EventStore(engine)
+    request = Unsubscribe("c-1", "sms", "informational")
+    assert await record_unsubscribe(store, request, datetime.now(UTC)) is True
+    await crm_grant(engine, datetime.now(UTC) - timedelta(days=3))  # late: the revocation stays in force
+    assert await record_unsubscribe(store, request, datetime.now(UTC)) is False  # nothing to revoke
+
+    await crm_grant(engine, datetime.now(UTC) + timedelta(hours=20))  # dated ahead: counts from now
+    assert await record_unsubscribe(store, request, datetime.now(UTC)) is True
+    await ProjectionRunner(engine).catch_up()
+    assert (await sms_consents(engine))["informational"] == (False, "unsubscribe_link")

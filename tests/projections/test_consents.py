@@ -11,8 +11,12 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gridjourney.events.models import NewEvent
-from gridjourney.inbound.queries import consent_history
-from gridjourney.projections.consents import not_applied_words, overruled_on_arrival
+from gridjourney.projections.consents import (
+    consent_history,
+    not_applied_notes,
+    not_applied_words,
+    overruled_on_arrival,
+)
 from gridjourney.projections.runner import rebuild
 from tests.events.builders import BASE_TIME
 from tests.projections.helpers import project, rows
@@ -55,6 +59,8 @@ async def test_a_change_older_than_the_one_in_force_is_logged_but_not_applied(en
     assert not_applied_words(stop) == (
         "not applied: older than the revocation in force (by SMS reply, 2026-07-01 12:10 UTC)"
     )
+    async with engine.connect() as conn:
+        assert await not_applied_notes(conn, "c-1") == {late.position: not_applied_words(stop)}
 
     await project(engine, consent(at(20), True, "web"))  # a newer grant does apply
     assert await in_force(engine) == {("c-1", "informational"): (True, "web", at(20))}
