@@ -14,8 +14,10 @@ from datetime import UTC, datetime
 
 import pandas as pd
 import psycopg
-from sqlalchemy import text
+from sqlalchemy import delete, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from gridjourney.db.tables import meter_reads
 
 READ_COLUMNS = ["customer_id", "meter_id", "read_at", "interval_seconds", "kwh", "quality", "source"]
 ALL_COLUMNS = [*READ_COLUMNS, "import_id"]
@@ -236,3 +238,10 @@ def _empty_reads() -> pd.DataFrame:
             "import_id": pd.Series(dtype=object),
         }
     )
+
+
+async def delete_customer_reads(conn: AsyncConnection, customer_id: str) -> int:
+    """Delete every read of the customer (their erasure, privacy/erasure.py), in the caller's
+    transaction; the number deleted. By the (customer_id, read_at) index, in every partition."""
+    result = await conn.execute(delete(meter_reads).where(meter_reads.c.customer_id == customer_id))
+    return result.rowcount

@@ -2,9 +2,13 @@
 
 In one transaction: `customer.erased` is appended (while the customer's key still exists), the data
 key is destroyed, and the personal data held outside the log is removed: the customers projection's
-profile fields, the dev outbox's copies of the messages sent to them (recipient, subject, body) and
-the failure reasons of their messages (a provider's error can quote the number). Their sealed event
-fields read null from then on, and the store refuses new events about them (CustomerErased).
+profile fields and free-form attributes (integrators put addresses and birth dates there), their
+meter reads (a year of a household's consumption), the dev outbox's copies of the messages sent to
+them (recipient, subject, body) and the failure reasons of their messages (a provider's error can
+quote the number). Their workflow histories in Temporal are deleted after it (workflow_erasure.py).
+The log's copies of their attributes are not sealed and stay: keep personal data out of them.
+Their sealed event fields read null from then on, and the store refuses new events about them
+(CustomerErased).
 
 One exception to "without rewriting the log": journey.step_completed events written before
 2026-11-30 kept a failed send's whole reason in their (unsealed) outcome, the provider's words and
@@ -26,6 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from gridjourney.db.tables import customer_keys, customers, events, messages, outbox_messages, send_ledger
 from gridjourney.events.models import NewEvent
 from gridjourney.events.store import EventStore
+from gridjourney.metering.store import delete_customer_reads
 from gridjourney.privacy import customer_keys as keys
 
 ERASED_EVENT_NAMESPACE = uuid.UUID("5b0c3f9e-8a51-4e0b-9d47-1c2f6a7e0d13")
@@ -56,8 +61,9 @@ async def _remove_personal_data(conn: AsyncConnection, customer_id: str, erased_
     await conn.execute(
         update(customers)
         .where(customers.c.customer_id == customer_id)
-        .values(name=None, phone=None, email=None, erased_at=erased_at)
+        .values(name=None, phone=None, email=None, attributes={}, erased_at=erased_at)
     )
+    await delete_customer_reads(conn, customer_id)
     their_sends = select(send_ledger.c.idempotency_key).where(send_ledger.c.customer_id == customer_id)
     their_messages = select(messages.c.idempotency_key).where(messages.c.customer_id == customer_id)
     await conn.execute(

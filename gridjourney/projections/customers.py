@@ -4,7 +4,8 @@ An attribute set to null by an event is removed, so a journey's `update` step ca
 Profile and grid fields (premise, transformer, feeder) absent (null) from customer.updated keep their
 value. The personal fields of an erased
 customer read null from the store (gridjourney/privacy/fields.py), so a rebuild stores none, and
-customer.erased clears them from the row and marks it.
+customer.erased clears them and the free-form attributes (which the log keeps unsealed: a rebuild
+folds them, and the erasure clears them again) from the row and marks it.
 """
 
 from __future__ import annotations
@@ -58,6 +59,7 @@ async def _erase(conn: AsyncConnection, customer_id: str, event: StoredEvent) ->
             index_elements=[customers.c.customer_id],
             set_={field: None for field in PERSONAL_FIELDS}
             | {
+                "attributes": literal({}, JSONB),
                 "erased_at": statement.excluded.erased_at,
                 "updated_at": statement.excluded.updated_at,
                 "last_position": statement.excluded.last_position,

@@ -1,21 +1,23 @@
 """Erasure without rewriting the log: after it, a dump of the whole database holds neither the
-customer's phone number, name nor email, a projection rebuild shows them erased, and everyone else's
-data is untouched."""
+customer's phone number, name, email nor meter reads, the customers projection keeps none of their
+attributes, a projection rebuild shows them erased, and everyone else's data is untouched."""
 
 from __future__ import annotations
 
 import subprocess
 import uuid
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import select
+import pandas as pd
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gridjourney.activities import ledger
 from gridjourney.channels.base import OutgoingMessage
 from gridjourney.channels.outbox import OutboxSender
-from gridjourney.db.tables import customer_keys, outbox_messages
+from gridjourney.db.tables import customer_keys, meter_reads, outbox_messages
 from gridjourney.events.store import EventStore
+from gridjourney.metering.store import copy_reads
 from gridjourney.privacy.erasure import erase_customer
 from gridjourney.projections.runner import ProjectionRunner, rebuild
 from tests.events.builders import new_event
@@ -34,13 +36,39 @@ def pg_dump(database_url: str) -> str:
     return subprocess.run([str(binary), "--dbname", url], capture_output=True, text=True, check=True).stdout
 
 
+READS_PER_CUSTOMER = 48
+
+
+def _attributes(customer_id: str) -> dict[str, str]:
+    """What integrators put in `attributes` although the README asks them not to."""
+    return {"street_address": f"1428 Elm St, {customer_id}", "date_of_birth": "1961-04-02", "rate": "TOU"}
+
+
+async def _reads(engine: AsyncEngine, customer_id: str) -> None:
+    """Two days of hourly reads on a meter named after the customer."""
+    start = datetime(2026, 1, 5, tzinfo=UTC)
+    frame = pd.DataFrame(
+        {
+            "customer_id": customer_id,
+            "meter_id": f"meter-of-{customer_id}",
+            "read_at": [start + timedelta(hours=hour) for hour in range(READS_PER_CUSTOMER)],
+            "interval_seconds": 3600,
+            "kwh": [0.5 + hour / 100 for hour in range(READS_PER_CUSTOMER)],
+            "source": "test",
+        }
+    )
+    assert await copy_reads(engine, frame) == READS_PER_CUSTOMER
+
+
 async def _customer_with_history(
     engine: AsyncEngine, store: EventStore, customer_id: str, name: str, phone: str, email: str
 ) -> None:
-    """A customer with a profile, an update, a failed send quoting the number, and an outbox copy."""
+    """A customer with a profile and attributes, an update, a failed send quoting the number, an
+    outbox copy and meter reads."""
+    profile = {"name": name, "phone": phone, "email": email, "attributes": _attributes(customer_id)}
     await store.append(
         [
-            new_event("customer.created", customer_id, {"name": name, "phone": phone, "email": email}),
+            new_event("customer.created", customer_id, profile),
             new_event("customer.updated", customer_id, {"name": name.upper()}, minute=1),
             new_event(
                 "message.failed",
@@ -76,6 +104,7 @@ async def _customer_with_history(
             idempotency_key=key, channel="email", recipient=email, subject=f"Hi {name}", body=f"Dear {name}"
         )
     )
+    await _reads(engine, customer_id)
 
 
 async def test_after_erasure_a_database_dump_holds_no_personal_data_and_a_rebuild_shows_the_erasure(
@@ -94,7 +123,7 @@ async def test_after_erasure_a_database_dump_holds_no_personal_data_and_a_rebuil
     await rebuild(engine)
 
     after = pg_dump(database_url)
-    for secret in (PHONE, NAME, NAME.upper(), EMAIL, PHONE.lstrip("+")):
+    for secret in (PHONE, NAME, NAME.upper(), EMAIL, PHONE.lstrip("+"), "meter-of-c-erased"):
         assert secret not in after, secret
     assert OTHER_PHONE in after and OTHER_NAME in after and OTHER_EMAIL in after  # nobody else was touched
     customers = {row["customer_id"]: row for row in await rows(engine, "customers")}
@@ -102,6 +131,10 @@ async def test_after_erasure_a_database_dump_holds_no_personal_data_and_a_rebuil
     assert (erased["name"], erased["phone"], erased["email"]) == (None, None, None)
     assert erased["erased_at"] is not None
     assert customers["c-kept"]["phone"] == OTHER_PHONE and customers["c-kept"]["erased_at"] is None
+    # Their attributes are gone from the projection (the log keeps its copy: the README asks
+    # integrators to keep personal data out of attributes); nobody else's.
+    assert erased["attributes"] == {}
+    assert customers["c-kept"]["attributes"] == _attributes("c-kept")
     messages = {row["idempotency_key"]: row for row in await rows(engine, "messages")}
     assert messages["k-c-erased-sms"]["reason"] is None  # customer.erased clears it in the fold too
     async with engine.connect() as conn:
@@ -109,6 +142,14 @@ async def test_after_erasure_a_database_dump_holds_no_personal_data_and_a_rebuil
             await conn.execute(select(customer_keys).where(customer_keys.c.customer_id == "c-erased"))
         ).one()
         outbox = {row.idempotency_key: row for row in await conn.execute(select(outbox_messages))}
+        reads: dict[str, int] = dict(
+            (
+                await conn.execute(
+                    select(meter_reads.c.customer_id, func.count()).group_by(meter_reads.c.customer_id)
+                )
+            ).all()
+        )
+    assert reads == {"c-kept": READS_PER_CUSTOMER}  # theirs deleted, everyone else's kept
     assert key.wrapped_key is None and key.wrapping_key_id is None
     assert outbox["k-c-erased-email"].recipient == "[erased]"
     assert outbox["k-c-kept-email"].body == f"Dear {OTHER_NAME}"
