@@ -35,6 +35,8 @@ steps:
   - id: later
     wait: 1d
 """
+# A usage.reduced payload: what the journey's trigger type takes (api/manual_entry.py)
+REDUCED = {"kwh_saved": 4.2, "period_days": 7}
 
 
 @pytest.fixture
@@ -85,7 +87,11 @@ async def test_start_query_list_and_cancel(live: httpx.AsyncClient, admin: dict[
         return (await live.get("/v1/customers/C-1", headers=admin)).status_code == 200
 
     await eventually(customer_known, "the customers projection")
-    request = {"customer_id": "C-1", "payload": {"note": "pilot"}, "request_id": str(uuid.uuid4())}
+    request = {
+        "customer_id": "C-1",
+        "payload": REDUCED,
+        "request_id": str(uuid.uuid4()),
+    }
     started = await live.post("/v1/journeys/api_manual/instances", json=request, headers=admin)
     assert started.status_code == 201, started.text
     instance_id = started.json()["instance_id"]
@@ -133,7 +139,7 @@ async def test_unknown_ids(live: httpx.AsyncClient, admin: dict[str, str]) -> No
     assert unknown_journey.status_code == 404
     assert (await live.post("/v1/journeys", content=JOURNEY, headers=admin | YAML)).status_code == 201
     unknown_customer = await live.post(
-        "/v1/journeys/api_manual/instances", json={"customer_id": "C-9"}, headers=admin
+        "/v1/journeys/api_manual/instances", json={"customer_id": "C-9", "payload": REDUCED}, headers=admin
     )
     assert unknown_customer.status_code == 404
     assert unknown_customer.json()["errors"][0]["field"] == "customer_id"

@@ -20,6 +20,7 @@ from gridjourney.api.deps import (
     TemporalDep,
     read_limited_body,
 )
+from gridjourney.api.manual_entry import require_per_customer, trigger_payload
 from gridjourney.api.pagination import Page, PageQuery, decode_cursor, decode_time_cursor
 from gridjourney.api.problems import (
     RETRY_AFTER_SECONDS,
@@ -267,10 +268,13 @@ def _require_admin_for_safety(principal: Principal, purpose: str, doing: str) ->
         f"`{MANUAL_ENTRY_TYPE}` (so the run records that it was entered by hand, by which key). The "
         "journey's re-entry rule still applies: **201** when a run started, **200** with "
         "`started: false` when the rule kept the customer out. A journey with `purpose: safety` "
-        "(sent without consent) needs the `admin` scope: else **403**."
+        "(sent without consent) needs the `admin` scope: else **403**. `payload` is the run's `event`: "
+        "it must be a payload of the journey's trigger event type, validated as `POST /v1/events` "
+        "validates it (else **422** naming each field). A cohort or scheduled journey has no "
+        "per-customer runs: **409**."
     ),
     responses={
-        **problem_responses(401, 403, 404, 410, 422, 503),
+        **problem_responses(401, 403, 404, 409, 410, 422, 503),
         200: {"description": "Not started (re-entry rule)", "model": InstanceStarted},
     },
 )
@@ -301,7 +305,9 @@ async def start_instance(
     journey = await registry.latest(engine, journey_id)
     if journey is None:
         raise not_found("journey", journey_id)
+    require_per_customer(journey)
     _require_admin_for_safety(principal, journey.definition.purpose, "starting")
+    payload = trigger_payload(journey, body.payload, settings)
     async with engine.connect() as conn:
         known = await queries.customer_exists(conn, body.customer_id)
     if not known:
@@ -314,7 +320,7 @@ async def start_instance(
         type=MANUAL_ENTRY_TYPE,
         customer_id=body.customer_id,
         occurred_at=datetime.now(UTC),
-        payload={**body.payload, "entered_by": principal.name},
+        payload={**payload, "entered_by": principal.name},
         position=0,  # not in the event log: the run's input and journey.entered record it
     )
     # The same entry as the router's: the re-entry record decides, and the recorded run receives later
