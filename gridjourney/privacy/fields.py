@@ -32,6 +32,8 @@ PERSONAL_FIELDS: dict[str, dict[str, str | None]] = {
     "suppression.removed": {"address": "erased"},
     "push.subscribed": {"endpoint": "erased", "auth": "erased", "p256dh": "erased"},
     "push.unsubscribed": {"endpoint": "erased"},
+    # the uploaded file's name: Green Button downloads are named after the account, often the person
+    "meter.reads_imported": {"file_name": None},
 }
 SEALED = "sealed"
 
