@@ -1,18 +1,20 @@
 """Rendering a journey's messages with sample values: `journeys validate` warns about SMS segment
 counts (counted by gridjourney/content/sms.py), `journeys preview` shows every message in every locale.
-Sample values are deliberately on the long side (a four-digit amount, a long name) so a template that
-fits here fits for real customers too."""
+Sample values (content/preview_samples.py) are deliberately on the long side (four-digit amounts, a
+long name) so a template that fits here fits for real customers too."""
 
 from __future__ import annotations
 
 import re
-import types
-import typing
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from gridjourney.content.preview_samples import declared_sample, fire_sample
+from gridjourney.content.preview_samples import (
+    sample_event as sample_event,  # tests and callers import it here
+)
 from gridjourney.content.render import (
     TemplateProblem,
     render,
@@ -23,11 +25,10 @@ from gridjourney.content.render import (
 from gridjourney.content.sms import sms_segments
 from gridjourney.dsl.schedule import SCHEDULE_EVENT
 from gridjourney.dsl.schema import JourneyDefinition, SendStep, SplitStep, WaitForStep
-from gridjourney.dsl.vocabulary import AttributeSpec, CustomerAttributes
+from gridjourney.dsl.vocabulary import CustomerAttributes
 from gridjourney.events.types import known_event_types
 
 MAX_SEGMENTS = 2
-SAMPLE_TIME = "2026-07-14T22:00:00+00:00"
 OPT_OUT_WORDS = ("STOP",)
 
 
@@ -37,38 +38,6 @@ class SmsPreview:
     encoding: str
     segments: int
     warning: str | None
-
-
-def _sample(annotation: Any, name: str) -> Any:
-    if typing.get_origin(annotation) is typing.Annotated:  # constrained types: sample the base type
-        return _sample(typing.get_args(annotation)[0], name)
-    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
-        options = [a for a in typing.get_args(annotation) if a is not type(None)]
-        return _sample(options[0], name) if options else None
-    if typing.get_origin(annotation) is typing.Literal:
-        return typing.get_args(annotation)[0]
-    if annotation is bool:
-        return True
-    if annotation is int:
-        return 30
-    if annotation is float:
-        return 1234.56
-    # pydantic's AwareDatetime & co. are marker classes, not datetime subclasses
-    if annotation is datetime or getattr(annotation, "__name__", "").endswith("Datetime"):
-        return SAMPLE_TIME
-    if typing.get_origin(annotation) in (list, dict):
-        return typing.get_origin(annotation)()
-    return f"{name.upper()}-0001"
-
-
-def sample_event(event_type: str) -> dict[str, Any]:
-    """The event as templates see it, with sample values for every payload field."""
-    if event_type == SCHEDULE_EVENT:  # a schedule trigger's fire (dsl/schedule.py)
-        fire = {"scheduled_for": SAMPLE_TIME, "journey_id": "JOURNEY_ID-0001"}
-        return {**fire, "type": event_type, "occurred_at": SAMPLE_TIME}
-    model = known_event_types()[event_type]  # built-in or declared in events/*.yaml
-    payload = {name: _sample(field.annotation, name) for name, field in model.model_fields.items()}
-    return {**payload, "type": event_type, "occurred_at": SAMPLE_TIME}
 
 
 def sample_context(event_type: str, journey_id: str, locale: str) -> dict[str, Any]:
@@ -165,22 +134,6 @@ def _set_path(target: dict[str, Any], path: list[str], value: Any) -> None:
     target.setdefault(path[-1], value)
 
 
-_DECLARED_SAMPLES: dict[str, Any] = {
-    "number": 1234.56,
-    "integer": 12,
-    "boolean": True,
-    "timestamp": SAMPLE_TIME,
-    "list": [],
-    "object": {},
-}
-
-
-def _declared_sample(name: str, spec: AttributeSpec) -> Any:
-    if spec.type == "string":
-        return spec.values[0] if spec.values else name.upper()
-    return _DECLARED_SAMPLES[spec.type]
-
-
 def generated_customer(
     templates_dir: Path, uses: list[SendUse], declared: CustomerAttributes | None = None
 ) -> dict[str, Any]:
@@ -193,10 +146,10 @@ def generated_customer(
         "time_zone": "America/Los_Angeles",
     }
     if declared is not None:
-        customer |= {name: _declared_sample(name, spec) for name, spec in declared.attributes.items()}
+        customer |= {name: declared_sample(name, spec) for name, spec in declared.attributes.items()}
         if declared.segments:
             customer["segment"] = declared.segments[0]
-        customer["scores"] = {name: _declared_sample(name, spec) for name, spec in declared.scores.items()}
+        customer["scores"] = {name: declared_sample(name, spec) for name, spec in declared.scores.items()}
     for use in uses:
         for channel in use.channels:
             for locale in template_locales(templates_dir, channel, use.template):
@@ -233,16 +186,24 @@ def waited_sample(definition: JourneyDefinition) -> dict[str, Any] | None:
 
 
 def preview_journey(
-    definition: JourneyDefinition, templates_dir: Path, customer: dict[str, Any]
+    definition: JourneyDefinition,
+    templates_dir: Path,
+    customer: dict[str, Any],
+    *,
+    zone: str | None = None,
+    now: datetime | None = None,
 ) -> list[MessagePreview]:
     """Every message of every send, on each of its channels, in each locale that has the template,
     and once per split arm's `vars` when the template reads them. `customer` is the sample customer;
-    its `locale` is replaced by each one in turn."""
+    its `locale` is replaced by each one in turn. A scheduled journey's `event` is its next fire after
+    `now` in `zone` (default: the utility's, dsl/schedule_checks.py)."""
     previews = []
     variants, waited = arm_variants(definition), waited_sample(definition)
     for use in send_uses(definition):
         known = use.event_type in known_event_types() or use.event_type == SCHEDULE_EVENT
         event = sample_event(use.event_type) if known else {"type": use.event_type}
+        if use.event_type == SCHEDULE_EVENT:
+            event = _next_fire(definition, zone, now) or event
         for channel in use.channels:
             locales = template_locales(templates_dir, channel, use.template)
             if not locales:
@@ -263,6 +224,16 @@ def preview_journey(
                         one = replace(one, variant=label)
                     previews.append(one)
     return previews
+
+
+def _next_fire(
+    definition: JourneyDefinition, zone: str | None, now: datetime | None
+) -> dict[str, Any] | None:
+    if zone is None:
+        from gridjourney.dsl.schedule_checks import utility_zone  # reads the policy file
+
+        zone = utility_zone()
+    return fire_sample(definition, zone, now or datetime.now(UTC))
 
 
 def _variants_read(

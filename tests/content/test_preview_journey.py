@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 from gridjourney.content.preview import generated_customer, preview_journey, sample_event, send_uses
 from gridjourney.content.preview_graph import journey_mermaid
+from gridjourney.content.preview_samples import customer_warnings
 from gridjourney.dsl.loader import load_journey_with_positions
 from gridjourney.dsl.schema import JourneyDefinition
 from gridjourney.dsl.vocabulary import CustomerAttributes
@@ -95,13 +97,48 @@ def test_declared_attributes_get_a_value_of_their_type(tmp_path: Path) -> None:
     )
     customer = generated_customer(templates(tmp_path), send_uses(definition()), declared)
     assert (customer["heating"], customer["sqft"], customer["budget_billing"]) == ("electric", 1234.56, True)
-    assert (customer["segment"], customer["scores"]) == ("evening_peak", {"dr_propensity": 1234.56})
+    # a score reads as one (0-1), not as an amount
+    assert (customer["segment"], customer["scores"]) == ("evening_peak", {"dr_propensity": 0.62})
 
 
 def test_a_declared_event_type_gets_sample_fields() -> None:
     # bill.past_due is declared in events/billing.yaml, not built in
     event = sample_event("bill.past_due")
-    assert (event["type"], event["amount_due"], event["days_past_due"]) == ("bill.past_due", 1234.56, 30)
+    assert (event["type"], event["amount_due"], event["days_past_due"]) == ("bill.past_due", 1234.56, 12)
+
+
+def test_an_event_s_amounts_differ_and_read_as_one_story() -> None:
+    """The high-bill text once read "between $1,234.56 and $1,234.56, above your usual $1,234.56"."""
+    event = sample_event("bill.projection_updated")
+    low, projected, high = (
+        event["projected_amount_low"],
+        event["projected_amount"],
+        event["projected_amount_high"],
+    )
+    assert event["typical_amount"] < low < projected < high
+    assert 0 < event["ratio"] < 10
+    assert event["bill_period_start"] < event["bill_period_end"]
+    root = Path(__file__).parents[2] / "templates"
+    journey = load_journey_with_positions(
+        (root.parent / "journeys" / "high_bill_alert.yaml").read_text(encoding="utf-8"),
+        "high_bill_alert.yaml",
+    ).definition
+    texts = [p.text for p in preview_journey(journey, root, {"name": "Ana"}) if p.channel == "sms"]
+    assert texts and all(text is not None for text in texts)
+    assert "between $1,049.38 and $1,419.74, above your usual $802.46" in str(texts[0])
+
+
+def test_a_given_customer_s_undeclared_field_is_a_warning_with_the_nearest_name() -> None:
+    declared = CustomerAttributes.model_validate(
+        {"attributes": {"heating": {"type": "string"}}, "scores": {"dr_propensity": {"type": "number"}}}
+    )
+    given = {"name": "Zoë", "heatng": "gas", "heating": "gas", "scores": {}, "zzz": 1}
+    assert customer_warnings(given, declared) == [
+        "--customer: `heatng` is not a declared customer attribute: did you mean `heating`?",
+        "--customer: `zzz` is not a declared customer attribute (declared: customer_id, heating, locale, "
+        "name, scores, scores_updated_at, time_zone)",
+    ]
+    assert customer_warnings(given, None) == []  # without declarations, attributes are not checked
 
 
 AB_JOURNEY = """
@@ -156,4 +193,20 @@ steps:
     )
     [email] = preview_journey(journey, root, generated_customer(root, send_uses(journey)))
     assert email.problem is None
-    assert email.subject == f"Run {sample_event('schedule.fired')['scheduled_for']}"
+    assert email.subject is not None and email.subject.startswith("Run ")
+    # the next fire, not a fixed sample day (a Monday digest once read "Tuesday, July 14")
+    monday = definition(
+        """
+id: digest
+purpose: informational
+trigger:
+  schedule: {weekday: monday, at: "09:00"}
+  audience: "True"
+steps:
+  - id: tell
+    send: {channels: [email], template: fired}
+"""
+    )
+    now = datetime(2026, 12, 1, 1, 0, tzinfo=UTC)  # a Tuesday
+    [email] = preview_journey(monday, root, {"name": "Ana"}, zone="America/Chicago", now=now)
+    assert email.subject == "Run 2026-12-07T15:00:00+00:00"  # Monday 09:00 CST
