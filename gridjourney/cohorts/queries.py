@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select, update
@@ -41,11 +42,13 @@ __all__ = [
     "Member",
     "NewMember",
     "NewRun",
+    "RunRow",
     "add_members",
     "audience_candidates",
     "batch_members",
     "claim_run",
     "defer_members",
+    "get_run",
     "insert_audience",
     "insert_members",
     "mark_resolved",
@@ -150,3 +153,45 @@ async def run_finished(conn: AsyncConnection, run_id: str) -> bool:
         await conn.execute(select(cohort_runs.c.status).where(cohort_runs.c.run_id == run_id))
     ).scalar_one_or_none()
     return status in FINISHED_STATUSES
+
+
+@dataclass(frozen=True)
+class RunRow:
+    """A run as `GET /v1/instances/{run id}` shows it (not its subject: the event may name thousands
+    of premises)."""
+
+    run_id: str
+    journey_id: str
+    version: int
+    cohort_key: str
+    status: str
+    members: int
+    holdout: int
+    target_kw: float | None
+    expected_kw: float | None
+    exit_reason: str | None
+    started_at: datetime
+    finished_at: datetime | None
+
+
+async def get_run(conn: AsyncConnection, run_id: str) -> RunRow | None:
+    c = cohort_runs.c
+    row = (
+        await conn.execute(
+            select(
+                c.run_id,
+                c.journey_id,
+                c.version,
+                c.cohort_key,
+                c.status,
+                c.members,
+                c.holdout,
+                c.target_kw,
+                c.expected_kw,
+                c.exit_reason,
+                c.started_at,
+                c.finished_at,
+            ).where(c.run_id == run_id)
+        )
+    ).one_or_none()
+    return None if row is None else RunRow(**row._asdict())

@@ -156,12 +156,16 @@ async def test_starting_without_temporal_is_503(client: httpx.AsyncClient, admin
 async def test_only_journey_workflows_are_instances(
     live: httpx.AsyncClient, make_key: KeyFactory, temporal_dev_env: WorkflowEnvironment
 ) -> None:
-    """The scoring schedule's runs (and any workflow that is not a journey, even under a journey-like
-    id) can be neither read nor cancelled through the instance endpoints."""
+    """The scoring schedule's runs (and any workflow that is not a journey or a cohort run, even under
+    a journey-like or cohort-like id) can be neither read nor cancelled through the instance endpoints."""
     writer = await make_key("journeys:read", "journeys:write")
     client = temporal_dev_env.client
     queue = f"nobody-{uuid.uuid4().hex[:8]}"  # no worker polls it: the workflows stay running
-    others = [f"daily-scoring-{uuid.uuid4().hex[:8]}", f"journey:fake:C-1:{uuid.uuid4().hex[:8]}"]
+    others = [
+        f"daily-scoring-{uuid.uuid4().hex[:8]}",
+        f"journey:fake:C-1:{uuid.uuid4().hex[:8]}",
+        f"cohort:fake:{uuid.uuid4().hex[:8]}",
+    ]
     handles = [await client.start_workflow("ScoringWorkflow", id=other, task_queue=queue) for other in others]
     try:
         for other in others:
