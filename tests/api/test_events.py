@@ -165,6 +165,16 @@ async def test_engine_events_are_refused(
     )
     problem = assert_problem(await client.post("/v1/events", json=event, headers=admin), 422, "type")
     assert "engine" in problem["errors"][0]["reason"]
+    # the engine's records that have a door of their own name it
+    for event_type, door in (
+        ("customer.erased", "DELETE /v1/customers/{id}"),
+        ("suppression.added", "DELETE /v1/suppressions/{channel}/{address}"),
+        ("push.subscribed", "POST /v1/customers/{id}/push-subscriptions"),
+    ):
+        refused = bill_event(type=event_type, payload={})
+        problem = assert_problem(await client.post("/v1/events", json=refused, headers=admin), 422, "type")
+        reason = problem["errors"][0]["reason"]
+        assert reason.startswith(f"{event_type} events are recorded by the engine") and door in reason
     assert await event_count(engine) == 0
 
 

@@ -150,6 +150,21 @@ def _admission(settings: Settings) -> dict[str, Any]:
     return {ADMISSION: door}
 
 
+# What an integration does instead of posting an event the engine records itself.
+_ENGINE_EVENT_DOORS = {
+    "customer.erased": "erase a customer with DELETE /v1/customers/{id}",
+    "suppression.": "the engine suppresses an address from provider reports and replies; lift one with "
+    "DELETE /v1/suppressions/{channel}/{address}",
+    "push.": "register a browser with POST /v1/customers/{id}/push-subscriptions",
+}
+
+
+def _engine_event_reason(event_type: str) -> str:
+    door = next((door for start, door in _ENGINE_EVENT_DOORS.items() if event_type.startswith(start)), None)
+    recorded = f"{event_type} events are recorded by the engine; integrations may not post them"
+    return f"{recorded}: {door}" if door else recorded
+
+
 def _check_event(
     item: Any, prefix: list[int | str], context: dict[str, Any]
 ) -> tuple[CheckedEvent | None, list[FieldError]]:
@@ -164,7 +179,7 @@ def _check_event(
         return None, errors
     event_type: str = item["type"]
     if event_type.startswith(ENGINE_EVENT_PREFIXES):
-        reason = "journey.* and message.* events are recorded by the engine; integrations may not post them"
+        reason = _engine_event_reason(event_type)
         return None, [*errors, FieldError(field=field_path([*prefix, "type"]), reason=reason)]
     try:
         model = payload_model(event_type)
