@@ -213,7 +213,10 @@ async def test_malformed_bodies(client: httpx.AsyncClient, admin: dict[str, str]
     headers = {**admin, "Content-Type": "application/json"}
     assert_problem(await client.post("/v1/events", content=b'{"event_id": ', headers=headers), 400, "body")
     assert_problem(await client.post("/v1/events", json=[bill_event()], headers=admin), 422, "body")
-    assert_problem(await client.post("/v1/events", json={"events": []}, headers=admin), 422, "events")
+    empty = assert_problem(await client.post("/v1/events", json={"events": []}, headers=admin), 422, "events")
+    assert empty["errors"][0]["reason"] == "an empty list"
+    not_a_list = await client.post("/v1/events", json={"events": {}}, headers=admin)
+    assert assert_problem(not_a_list, 422, "events")["errors"][0]["reason"] == "not a list"
     wrong_type = await client.post(
         "/v1/events", content=b"x", headers={**admin, "Content-Type": "text/plain"}
     )

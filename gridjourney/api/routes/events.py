@@ -218,9 +218,8 @@ def _items(body: Any, max_batch: int) -> tuple[list[Any], bool]:
             raise invalid("a batch has only `events`", [FieldError(field=extra[0], reason="unknown field")])
         items = body["events"]
         if not isinstance(items, list) or not items:
-            raise invalid(
-                "`events` must be a non-empty list", [FieldError(field="events", reason="not a list")]
-            )
+            reason = "an empty list" if isinstance(items, list) else "not a list"
+            raise invalid("`events` must be a non-empty list", [FieldError(field="events", reason=reason)])
         if len(items) > max_batch:
             reason = f"{len(items)} events; at most {max_batch} per request"
             raise ApiProblem(
