@@ -28,7 +28,13 @@ from gridjourney.content.preview_graph import journey_mermaid
 from gridjourney.dsl.compiler import check_journey, file_warnings
 from gridjourney.dsl.declarations import DeclarationErrors
 from gridjourney.dsl.json_schema import journey_json_schema
-from gridjourney.dsl.loader import JourneyError, JourneyErrors, iter_yaml_files, load_journey_with_positions
+from gridjourney.dsl.loader import (
+    JourneyError,
+    JourneyErrors,
+    iter_yaml_files,
+    journey_text,
+    load_journey_with_positions,
+)
 from gridjourney.dsl.schema import JourneyDefinition, SendStep
 from gridjourney.dsl.vocabulary import CustomerAttributes, customer_attributes
 
@@ -61,7 +67,7 @@ def _files(paths: list[Path]) -> list[Path]:
 
 def validate_file(path: Path, templates_dir: Path) -> tuple[JourneyDefinition | None, list[JourneyError]]:
     try:
-        loaded = load_journey_with_positions(path.read_text(encoding="utf-8"), str(path))
+        loaded = load_journey_with_positions(journey_text(path), str(path))
     except JourneyErrors as errors:
         return None, errors.errors
     return loaded.definition, check_journey(loaded.definition, loaded.positions, templates_dir)
@@ -172,9 +178,10 @@ def publish(paths: PathsArg, templates: TemplatesOpt = None) -> None:
         scheduled: list[str] = []  # journeys whose Temporal Schedule a publish changes
         try:
             for path in files:
-                compiled = registry.prepare(path.read_text(encoding="utf-8"), str(path), templates_dir)
+                source = journey_text(path)  # read as validated: UTF-8, no byte-order mark
+                compiled = registry.prepare(source, str(path), templates_dir)
                 previous = await registry.latest(engine, compiled.journey_id)
-                result = await registry.store(engine, path.read_text(encoding="utf-8"), compiled)
+                result = await registry.store(engine, source, compiled)
                 state = "new" if result.created else "unchanged"
                 typer.echo(
                     f"{result.journey_id}  version {result.version}  {result.content_hash[:12]}  {state}"
@@ -359,7 +366,7 @@ def backtest(
         typer.echo(f"{path}: --{error}", err=True)
         raise typer.Exit(2) from None
     try:
-        journey = registry.prepare(path.read_text(encoding="utf-8"), str(path), templates_dir)
+        journey = registry.prepare(journey_text(path), str(path), templates_dir)
     except JourneyErrors as errors:
         for problem in errors.errors:
             typer.echo(str(problem), err=True)

@@ -19,7 +19,6 @@ from typing import Any
 
 from jinja2 import (
     Environment,
-    FileSystemLoader,
     StrictUndefined,
     Template,
     TemplateError,
@@ -32,6 +31,15 @@ from jinja2.sandbox import SandboxedEnvironment
 
 from gridjourney.content.email_layout import render_shaped, shaped_layout, shaped_source
 from gridjourney.content.filters import FILTERS
+from gridjourney.content.template_source import (
+    TOO_DEEP,
+    BoundedCompilation,
+    NotUtf8,
+    TemplateFiles,
+    TemplateUnreadable,
+    located,
+    read_text,
+)
 
 DEFAULT_LOCALE = "en"
 SUFFIX = ".j2"
@@ -59,7 +67,24 @@ BARE_LAYOUT = (
 
 
 class TemplateProblem(ValueError):
-    """A template is missing, does not compile, or uses a variable the context lacks."""
+    """A template is missing, cannot be read, does not compile, or uses a variable the context lacks.
+    `where` is the template's path, with the line (and column) when known: `sms/en/alert.j2:2`;
+    `reason` is the message without it; `unreadable`: the file is not UTF-8 text."""
+
+    def __init__(self, message: str, *, where: str = "", reason: str = "", unreadable: bool = False) -> None:
+        super().__init__(message)
+        self.where, self.reason, self.unreadable = where, reason or message, unreadable
+
+
+def template_problem(name: str, error: Exception, reason: str | None = None) -> TemplateProblem:
+    """`name:line: reason` of a Jinja error, or of a filter's (the line when Jinja or its traceback
+    gives one)."""
+    where = located(name, error)
+    if reason is None:
+        reason = str(error.message or error) if isinstance(error, TemplateError) else str(error)
+    return TemplateProblem(
+        f"{where}: {reason}", where=where, reason=reason, unreadable=isinstance(error, TemplateUnreadable)
+    )
 
 
 @dataclass(frozen=True)
@@ -108,7 +133,7 @@ class TemplateLookups:
 _DICT_ATTRIBUTES = frozenset(dir(dict)) | frozenset(dir(type))
 
 
-class _Sandbox(SandboxedEnvironment):
+class _Sandbox(BoundedCompilation, SandboxedEnvironment):
     """Jinja's sandbox, reading `customer.name` from a plain dict without first raising and catching
     AttributeError for the name (about a microsecond a lookup, several per message). What it returns
     is the sandbox's own answer: a dict has no attribute of a name outside `_DICT_ATTRIBUTES`, so the
@@ -126,7 +151,7 @@ class _Sandbox(SandboxedEnvironment):
 @lru_cache(maxsize=32)
 def environment(templates_dir: str) -> SandboxedEnvironment:
     env = _Sandbox(
-        loader=FileSystemLoader(templates_dir),
+        loader=TemplateFiles(templates_dir),
         undefined=StrictUndefined,
         autoescape=False,  # plain-text bodies: SMS, text email, push
         trim_blocks=True,
@@ -140,7 +165,7 @@ def environment(templates_dir: str) -> SandboxedEnvironment:
 @lru_cache(maxsize=32)
 def html_environment(templates_dir: str) -> SandboxedEnvironment:
     env = _Sandbox(
-        loader=FileSystemLoader(templates_dir),
+        loader=TemplateFiles(templates_dir),
         undefined=StrictUndefined,
         autoescape=True,
         trim_blocks=True,
@@ -213,13 +238,13 @@ def render(
         except TemplateNotFound:
             continue
         except TemplateError as error:
-            raise TemplateProblem(f"{name}: {error}") from error
+            raise template_problem(name, error) from error
         try:
             text = render_template(compiled, variables)
         except TemplateError as error:
-            raise TemplateProblem(f"{name}: {error}") from error
+            raise template_problem(name, error) from error
         except (TypeError, ValueError) as error:  # a filter given the wrong kind of value
-            raise TemplateProblem(f"{name}: {error}") from error
+            raise template_problem(name, error) from error
         _, text = split_purpose(text)
         subject, body = split_subject(text, channel, name)
         url = None
@@ -268,11 +293,15 @@ def template_purpose(templates_dir: Path | str, channel: str, template: str, loc
     """
     name = template_path(channel, template, locale)
     try:
-        with (Path(templates_dir) / name).open(encoding="utf-8") as file:
-            first = file.readline()
-    except (OSError, UnicodeDecodeError) as error:
+        first = read_text(Path(templates_dir) / name).partition("\n")[0]
+    except NotUtf8 as error:
+        where = f"{name}:{error.line}:{error.column}"
+        raise TemplateProblem(
+            f"{where}: {error.reason}", where=where, reason=error.reason, unreadable=True
+        ) from error
+    except OSError as error:
         raise TemplateProblem(f"{name}: {error}") from error
-    declared, _ = split_purpose(first.rstrip("\r\n"))
+    declared, _ = split_purpose(first.rstrip("\r"))
     if declared is not None and declared not in PURPOSES:
         raise TemplateProblem(
             f"{name}: unknown purpose {declared!r} in the `{PURPOSE_PREFIX}` line; "
@@ -353,7 +382,7 @@ def render_html(
                 return page
         return render_template(compiled or env.from_string(BARE_LAYOUT), context).strip()
     except (TemplateError, TypeError, ValueError) as error:
-        raise TemplateProblem(f"{name or 'the bare email layout'}: {error}") from error
+        raise template_problem(name or "the bare email layout", error) from error
 
 
 def template_variables(templates_dir: Path | str, channel: str, template: str, locale: str) -> set[str]:
@@ -372,15 +401,24 @@ def template_variables(templates_dir: Path | str, channel: str, template: str, l
     except TemplateNotFound:
         raise TemplateProblem(f"no template {name} in {templates_dir}") from None
     except TemplateError as error:
-        raise TemplateProblem(f"{name}: {_with_suggestion(error, env)}") from error
-    return {path for path in _paths(tree) if path.split(".")[0] in free}
+        raise template_problem(name, error, _with_suggestion(error, env)) from error
+    except RecursionError:  # a tree the parser built but the walks cannot follow
+        raise _too_deep(name) from None
+    try:
+        return {path for path in _paths(tree) if path.split(".")[0] in free}
+    except RecursionError:
+        raise _too_deep(name) from None
+
+
+def _too_deep(name: str) -> TemplateProblem:
+    return TemplateProblem(f"{name}:1: {TOO_DEEP}", where=f"{name}:1", reason=TOO_DEEP)
 
 
 _UNKNOWN_FILTER = re.compile(r"No (filter|test) named '([^']*)'")
 
 
 def _with_suggestion(error: TemplateError, env: Environment) -> str:
-    """The error's message, with the line and a did-you-mean for an unknown filter or test."""
+    """The error's message, with a did-you-mean for an unknown filter or test."""
     message = str(error.message or error).rstrip(".")
     found = _UNKNOWN_FILTER.search(message)
     if found is not None:
@@ -388,8 +426,7 @@ def _with_suggestion(error: TemplateError, env: Environment) -> str:
         known = sorted(env.filters if kind == "filter" else env.tests)
         close = difflib.get_close_matches(unknown, known, n=1)
         message += f" (did you mean `{close[0]}`?)" if close else f" (filters: {', '.join(known)})"
-    line = getattr(error, "lineno", None)
-    return f"line {line}: {message}" if line else message
+    return message
 
 
 def _paths(node: nodes.Node) -> Iterator[str]:

@@ -13,6 +13,7 @@ import ast
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+from gridjourney.dsl.expression_bounds import parse_bounded, shown
 from gridjourney.dsl.expressions import Scope, check_condition, check_expression, event_fields, fields_read
 from gridjourney.dsl.loader import JourneyError, Positions, did_you_mean
 from gridjourney.dsl.loader import Path as DataPath
@@ -154,7 +155,7 @@ def _run_expressions_without_customer(
         if "customer" in _names_used(expr):
             yield positions.error(
                 path,
-                f"expression {expr!r}: a cohort's `{what}` is decided once for the whole run; it has no "
+                f"expression {shown(expr)}: a cohort's `{what}` is decided once for the whole run; it has no "
                 "`customer`",
                 "choose members with `cohort.audience.where`, or route them with a `branch` step",
             )
@@ -162,7 +163,7 @@ def _run_expressions_without_customer(
 
 def _names_used(expr: str) -> set[str]:
     try:
-        tree = ast.parse(expr.strip(), mode="eval")
+        tree = parse_bounded(expr.strip())
     except SyntaxError:
         return set()  # reported by the expression checks
     return {node.id for node in ast.walk(tree) if isinstance(node, ast.Name)}
@@ -185,7 +186,7 @@ def _check_block(
         check = check_condition if path[-1] == "where" else check_expression
         for problem in check(expr, scope):
             names = " and ".join(f"`{name}`" for name in scope)
-            message = f"expression {expr!r}: {problem}"
+            message = f"expression {shown(expr)}: {problem}"
             yield pointed_error(positions, path, expr, message, f"this expression reads {names}")
     if audience.holdout > 0 and definition.purpose == "safety":
         yield positions.error(

@@ -18,8 +18,10 @@ from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
 from gridjourney.config import get_settings
+from gridjourney.content.template_source import NotUtf8
 from gridjourney.dsl.cohort_checks import check_cohort
-from gridjourney.dsl.declarations import DeclarationErrors
+from gridjourney.dsl.declarations import DeclarationErrors, declaration_text
+from gridjourney.dsl.expression_bounds import shown
 from gridjourney.dsl.expressions import (
     ALL_FUNCTIONS,
     ANY,
@@ -37,6 +39,7 @@ from gridjourney.dsl.loader import (
     JourneyErrors,
     Positions,
     did_you_mean,
+    journey_text,
     load_journey_with_positions,
 )
 from gridjourney.dsl.loader import (
@@ -194,13 +197,27 @@ def _vocabulary_problems() -> list[JourneyError]:
         customer_shape()
     except DeclarationErrors as errors:
         return [JourneyError(e.file, e.line, e.column, e.message, e.hint) for e in errors.errors]
+    except UnicodeDecodeError:  # events/declared.py reads its files without locating this
+        return _undecodable_event_files()
     return []
+
+
+def _undecodable_event_files() -> list[JourneyError]:
+    """Each events/*.yaml that is not UTF-8, at its first bad byte."""
+    folder = get_settings().events_dir
+    found = []
+    for path in sorted(p for p in folder.iterdir() if p.suffix in (".yaml", ".yml") and p.is_file()):
+        try:
+            declaration_text(path)
+        except DeclarationErrors as errors:
+            found += [JourneyError(e.file, e.line, e.column, e.message, e.hint) for e in errors.errors]
+    return found or [JourneyError(str(folder), 1, 1, "a declaration file is not UTF-8", NotUtf8.hint)]
 
 
 def file_warnings(path: Path, templates_dir: Path) -> list[JourneyError]:
     """The warnings of a journey file that loads (journey_warnings); [] when it does not load."""
     try:
-        loaded = load_journey_with_positions(path.read_text(encoding="utf-8"), str(path))
+        loaded = load_journey_with_positions(journey_text(path), str(path))
     except JourneyErrors:
         return []
     return journey_warnings(loaded.definition, loaded.positions, templates_dir)
@@ -403,7 +420,7 @@ def _check_expressions(definition: JourneyDefinition, positions: Positions) -> I
     for path, expr, scope in checks:
         check = check_condition if path[-1] == "when" else check_expression
         for problem in check(expr, scope):
-            message = f"expression {expr!r}: {problem}"
+            message = f"expression {shown(expr)}: {problem}"
             yield pointed_error(positions, path, expr, message, _expression_hint(scope, problem))
 
 

@@ -4,10 +4,12 @@ every problem located as `file:line:column`, as journey files are (dsl/loader.py
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
+from gridjourney.content.template_source import NotUtf8, read_text
 from gridjourney.dsl.loader import Positions, compose_with_positions, did_you_mean
 from gridjourney.file_errors import FileError, FileErrors, located_in
 
@@ -20,6 +22,19 @@ class DeclarationError(FileError):
 
 class DeclarationErrors(FileErrors[DeclarationError]):
     """Declaration files that cannot be used; `errors` holds every problem found."""
+
+
+def declaration_text(path: Path) -> str:
+    """A declaration file's text; raises DeclarationErrors when it is not UTF-8 or cannot be read."""
+    try:
+        return read_text(path)
+    except NotUtf8 as error:
+        raise DeclarationErrors(
+            [DeclarationError(str(path), error.line, error.column, error.reason, error.hint)]
+        ) from None
+    except OSError as error:
+        reason = f"cannot read the file: {error.strerror or error}"
+        raise DeclarationErrors([DeclarationError(str(path), 1, 1, reason)]) from None
 
 
 def read_declaration(text: str, filename: str, hint: str) -> tuple[dict[str, Any], Positions]:

@@ -28,6 +28,7 @@ from typing import Any
 from simpleeval import EvalWithCompoundTypes
 
 from gridjourney.dsl import functions
+from gridjourney.dsl.expression_bounds import ExpressionTooComplex, parse_bounded
 from gridjourney.dsl.functions import FACTS, SIGNATURES, USAGE, Facts, bound_functions, had_arguments
 from gridjourney.events.types import known_event_types
 
@@ -144,6 +145,8 @@ def check_expression(expr: str, allowed_fields: Mapping[str, Scope], *, names: b
     try:
         tree, durations = functions.parse(expr)
     except SyntaxError as error:
+        if isinstance(error, ExpressionTooComplex):
+            return [error.msg]
         where = f" at character {error.offset}" if error.offset else ""
         return [f"not a valid expression: {error.msg}{where}"]
     problems: list[str] = []
@@ -163,7 +166,7 @@ def check_condition(expr: str, allowed_fields: Mapping[str, Scope]) -> list[str]
     is a non-empty string, always true: it would silently match everyone."""
     problems = check_expression(expr, allowed_fields)
     try:
-        tree = ast.parse(expr.strip(), mode="eval")
+        tree = parse_bounded(expr.strip())
     except SyntaxError:
         return problems
     if isinstance(tree.body, ast.Constant) and not isinstance(tree.body.value, bool):

@@ -19,6 +19,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from gridjourney.config import get_settings
+from gridjourney.dsl.expression_bounds import shown
 from gridjourney.dsl.expression_paths import expression_paths
 from gridjourney.dsl.expressions import did_you_mean
 from gridjourney.dsl.functions import SIGNATURES, journeys_named, uses_functions
@@ -41,7 +42,7 @@ def check_functions(definition: JourneyDefinition, positions: Positions) -> Iter
         if definition.mode == "cohort" and uses_functions(expr, SIGNATURES):
             yield positions.error(
                 path,
-                f"expression {expr!r}: a cohort run has no single customer's date or history",
+                f"expression {shown(expr)}: a cohort run has no single customer's date or history",
                 COHORT_HINT,
             )
         named = journeys_named(expr)
@@ -53,7 +54,7 @@ def check_functions(definition: JourneyDefinition, positions: Positions) -> Iter
         for journey_id in sorted(named - known):
             yield positions.error(
                 path,
-                f"expression {expr!r}: in_journey(): unknown journey `{journey_id}`",
+                f"expression {shown(expr)}: in_journey(): unknown journey `{journey_id}`",
                 did_you_mean(journey_id, known, "journeys"),
             )
 

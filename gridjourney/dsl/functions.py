@@ -30,6 +30,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from gridjourney.dsl.durations import DURATION_PATTERN, parse_duration
+from gridjourney.dsl.expression_bounds import MAX_EXPRESSION_CHARS, parse_bounded
 
 # The longest `within` of had(), and the rows one had() reads at most per load: bounded work per customer.
 MAX_WINDOW = timedelta(days=400)
@@ -177,9 +178,12 @@ def with_duration_literals(expr: str) -> tuple[str, frozenset[tuple[int, int]]]:
 
 def parse(expr: str) -> tuple[ast.Expression, frozenset[tuple[int, int]]]:
     """The tree of `expr` (duration literals as text) and where its duration literals are; raises
-    SyntaxError."""
-    text, durations = with_duration_literals(expr.strip())
-    return ast.parse(text, mode="eval"), durations
+    SyntaxError (ExpressionTooComplex beyond the bounds of dsl/expression_bounds.py)."""
+    text = expr.strip()
+    if len(text) > MAX_EXPRESSION_CHARS:  # refused before tokenizing it: parse_bounded says why
+        parse_bounded(text)
+    text, durations = with_duration_literals(text)
+    return parse_bounded(text), durations
 
 
 def calls(tree: ast.AST, name: str) -> Iterable[ast.Call]:

@@ -17,6 +17,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from gridjourney.content.template_source import NotUtf8, read_text
 from gridjourney.dsl import expressions, schema
 from gridjourney.dsl.schema import JourneyDefinition
 from gridjourney.dsl.yaml_bounds import size_problem, structure_problem
@@ -70,8 +71,21 @@ def load_journey_text(text: str, filename: str) -> JourneyDefinition:
 
 
 def load_journey_file(path: str | FsPath) -> JourneyDefinition:
-    path = FsPath(path)
-    return load_journey_text(path.read_text(encoding="utf-8"), str(path))
+    return load_journey_text(journey_text(FsPath(path)), str(path))
+
+
+def journey_text(path: FsPath) -> str:
+    """A journey file's text (a byte-order mark dropped); raises JourneyErrors when it is not UTF-8
+    (at the first bad byte) or cannot be read."""
+    try:
+        return read_text(path)
+    except NotUtf8 as error:
+        found = JourneyError(str(path), error.line, error.column, error.reason, error.hint)
+        raise JourneyErrors([found]) from None
+    except OSError as error:
+        reason = f"cannot read the file: {error.strerror or error}"
+        unreadable = JourneyError(str(path), 1, 1, reason, "check the path and its permissions")
+        raise JourneyErrors([unreadable]) from None
 
 
 def load_journey_with_positions(text: str, filename: str) -> LoadedJourney:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from gridjourney.dsl.cohort_checks import check_run_wide
+from gridjourney.dsl.expression_bounds import shown
 from gridjourney.dsl.expressions import Scope, check_condition
 from gridjourney.dsl.loader import JourneyError, Positions
 from gridjourney.dsl.pointing import pointed_error
@@ -90,5 +91,5 @@ def _audience_problems(audience: str, i: int, positions: Positions) -> Iterator[
     for problem in check_condition(audience, scope):
         hint = CUSTOMER_HINT if problem.startswith("`customer") else "the audience reads `customer`"
         yield pointed_error(
-            positions, ("trigger", i, "audience"), audience, f"expression {audience!r}: {problem}", hint
+            positions, ("trigger", i, "audience"), audience, f"expression {shown(audience)}: {problem}", hint
         )

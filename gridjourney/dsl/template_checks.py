@@ -22,6 +22,7 @@ from gridjourney.content import (
     template_variables,
 )
 from gridjourney.content.render import SUBJECT_PREFIX, split_purpose, template_path
+from gridjourney.content.template_source import NotUtf8, read_text
 from gridjourney.dsl.expressions import JOURNEY_FIELDS, Shape, event_fields, field_problem
 from gridjourney.dsl.loader import JourneyError, Positions, did_you_mean
 from gridjourney.dsl.loader import Path as DataPath
@@ -136,8 +137,8 @@ def _check_subject(
     """The first line a rendering gives (after `Purpose:`, comments and `{% set %}`s) is `Subject:`."""
     relative = template_path(channel, name, locale)
     try:
-        source = (templates_dir / relative).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError):
+        source = read_text(templates_dir / relative)  # a byte-order mark is no first character
+    except (OSError, NotUtf8):
         return  # reported by the variables' check
     _, text = split_purpose(source)
     first = _JINJA_TAGS.sub("", text).lstrip().partition("\n")[0]
@@ -184,7 +185,16 @@ def _check_variables(
     try:
         used = template_variables(templates_dir, channel, name, locale)
     except TemplateProblem as problem:
-        yield positions.error(path, f"template {where} does not compile: {problem}", "fix the Jinja syntax")
+        if problem.unreadable:
+            hint = (
+                f"save {templates_dir / where} as UTF-8 (in most editors: Save with Encoding, UTF-8)"
+                if "UTF-8" in problem.reason
+                else f"remove it from {templates_dir / where}"
+            )
+            yield positions.error(path, f"template {problem.where}: {problem.reason}", hint)
+        else:
+            message = f"template {problem.where or where} does not compile: {problem.reason}"
+            yield positions.error(path, message, "fix the Jinja syntax")
         return
     fields = use.event_fields
     for variable in sorted(used):

@@ -23,7 +23,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from gridjourney.dsl.declarations import DeclarationErrors, read_declaration, validate_at
+from gridjourney.dsl.declarations import DeclarationErrors, declaration_text, read_declaration, validate_at
 from gridjourney.dsl.expressions import ANY, EVENT_ENVELOPE, Shape
 from gridjourney.events.types import known_event_types
 
@@ -73,7 +73,7 @@ def load_customer_attributes(path: Path) -> CustomerAttributes | None:
     """The declared attributes (None: no such file, nothing is checked); raises DeclarationErrors."""
     if not path.is_file():
         return None
-    data, positions = read_declaration(path.read_text(encoding="utf-8"), str(path), FORMAT_HINT)
+    data, positions = read_declaration(declaration_text(path), str(path), FORMAT_HINT)
     found = validate_at(data, (), positions, CustomerAttributes, FORMAT_HINT)
     if isinstance(found, list):
         raise DeclarationErrors(found)

@@ -225,10 +225,10 @@ def test_templates_are_not_checked_without_a_folder() -> None:
             "uses_unknown_name",
             "template sms/en/uses_unknown_name.j2 uses `account`, which messages do not have",
         ),
-        ("broken", "template sms/en/broken.j2 does not compile"),
+        ("broken", "template sms/en/broken.j2:1 does not compile"),
         (
-            "unknown_filter",
-            "template sms/en/unknown_filter.j2 does not compile: sms/en/unknown_filter.j2: line 2: "
+            "unknown_filter",  # the template's own line, after its path
+            "template sms/en/unknown_filter.j2:2 does not compile: "
             "No filter named 'mony' (did you mean `money`?)",
         ),
     ],

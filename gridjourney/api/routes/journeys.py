@@ -31,6 +31,7 @@ from gridjourney.api.problems import (
     not_found,
     problem_responses,
 )
+from gridjourney.content.template_source import NotUtf8, decode_text
 from gridjourney.dsl import registry
 from gridjourney.dsl.loader import JourneyErrors, load_journey_with_positions
 from gridjourney.entry.enter import enter_journey
@@ -198,11 +199,10 @@ async def publish_journey(
         )
     raw = await read_limited_body(request, settings.max_event_body_bytes)
     try:
-        source = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise ApiProblem(
-            400, "not-utf8", "The body is not UTF-8", str(exc), [FieldError(field="body", reason=str(exc))]
-        ) from exc
+        source = decode_text(raw, filename)  # a byte-order mark is dropped, as from a file
+    except NotUtf8 as exc:
+        error = FieldError(field="body", reason=exc.reason, line=exc.line, column=exc.column, hint=exc.hint)
+        raise invalid(f"{filename} is not UTF-8; nothing was stored", [error]) from exc
     try:
         loaded = load_journey_with_positions(source, filename)
         _require_admin_for_safety(principal, loaded.definition.purpose, "publishing")
