@@ -9,6 +9,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
+from gridjourney.dsl.durations import format_duration
 from gridjourney.events.fields import (
     CUSTOMER_ID_PATTERN,
     INT32_MAX,
@@ -58,7 +59,8 @@ class NewEvent(BaseModel):
         if door is None:
             return value
         if value > door.now + door.max_future:
-            raise ValueError(f"lies more than {door.max_future} in the future")
+            limit = format_duration(door.max_future)
+            raise ValueError(f"lies more than {limit} in the future (GRIDJOURNEY_OCCURRED_AT_MAX_FUTURE)")
         if value < door.now - door.max_past:
             raise ValueError(f"lies more than {door.max_past.days} days in the past")
         return value

@@ -262,7 +262,8 @@ async def test_occurred_at_bounds_come_from_the_settings(
     problem = assert_problem(
         await client.post("/v1/events", json=bill_event(occurred_at=ahead), headers=admin), 422, "occurred_at"
     )
-    assert "future" in problem["errors"][0]["reason"]
+    reason = "lies more than 1h in the future (GRIDJOURNEY_OCCURRED_AT_MAX_FUTURE)"
+    assert problem["errors"][0]["reason"] == reason
     settings.locales = ["en", "fr"]
     accepted = await client.post("/v1/events", json=customer_event(locale="fr"), headers=admin)
     assert accepted.status_code == 201, accepted.text
