@@ -118,7 +118,7 @@ class CohortReplay(CohortNotices):
             self.customers.apply(event)
         if not self.start <= event.occurred_at < self.end or not is_routed(event.type):
             return
-        self.customers.fold_append(event.recorded_at)
+        self.customers.fold_append(event)
         ref = event_ref(event)
         # the router's order (router/cohorts.py `CohortRouting.route`): a triggering event starts its
         # key's run (or reaches the running one); otherwise a listened type reaches its key's run

@@ -58,26 +58,28 @@ class Customers:
         # (at, purpose, channel) of every message counted by caps: other journeys' (the send ledger)
         # and the backtest's own
         self._sends: dict[str, list[tuple[datetime, str, str]]] = {}
-        # state events ordered after a routed event of their own append, by (append, customer or
-        # None), until that append's first routed event folds them (`fold_append`); then their ids,
-        # so that the log's order does not fold them twice
-        self._appended: dict[tuple[datetime, str | None], list[StoredEvent]] = {}
+        # the state events of the moment being replayed, by (append, customer or None), and those a
+        # routed event folded ahead of the log's order (`fold_append`)
+        self._moment: dict[tuple[datetime, str | None], list[StoredEvent]] = {}
         self._folded_early: set[uuid.UUID] = set()
 
-    def hold_appended(self, events: Iterable[StoredEvent], *, by_customer: bool) -> None:
-        """State events the log orders after a routed event of the same append (backtest/queries.py
-        `appended_after_routed`), kept for `fold_append`."""
+    def hold_moment(self, events: Iterable[StoredEvent], *, by_customer: bool) -> None:
+        """The state events that occurred at the moment about to be replayed, for `fold_append`."""
+        self._moment, self._folded_early = {}, set()
         for event in events:
             key = (event.recorded_at, event.customer_id if by_customer else None)
-            self._appended.setdefault(key, []).append(event)
+            self._moment.setdefault(key, []).append(event)
 
-    def fold_append(self, recorded_at: datetime, customer_id: str | None = None) -> None:
-        """A routed event of the append committed at `recorded_at` is handled: the router waited for
-        the projections to fold its append (router/router.py `_projections_reach`), so the state
-        events appended with it count from now, even those the log orders later."""
-        for event in self._appended.pop((recorded_at, customer_id), []):
-            self.apply(event)
-            self._folded_early.add(event.event_id)
+    def fold_append(self, routed: StoredEvent, customer_id: str | None = None) -> None:
+        """`routed` is handled: the router waited for the projections to fold its whole append
+        (router/router.py `_projections_reach`), so the state events appended with it at the same
+        moment count already, even those the log orders after it (a customer.created posted with
+        its consent.changed). One the batch dates later counts from its own time, as the replay's
+        clock is the events' time: a log imported in bulk must not show a customer's year at once."""
+        for event in self._moment.get((routed.recorded_at, customer_id), []):
+            if event.position > routed.position and event.event_id not in self._folded_early:
+                self.apply(event)
+                self._folded_early.add(event.event_id)
 
     def get(self, customer_id: str) -> CustomerState | None:
         return self._states.get(customer_id)

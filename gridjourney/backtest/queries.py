@@ -1,13 +1,12 @@
-"""All SQL of a backtest: the log's events it replays (and the state events appended with a routed
-event but ordered after it), the other journeys' messages the send ledger counts against frequency
-caps, and which outage incidents duplicate others. Read only."""
+"""All SQL of a backtest: the log's events it replays, the other journeys' messages the send ledger
+counts against frequency caps, and which outage incidents duplicate others. Read only."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Collection
 from datetime import datetime
 
-from sqlalchemy import exists, func, or_, select, tuple_
+from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gridjourney.activities.ledger_rows import RESERVED
@@ -52,39 +51,6 @@ async def replayed_events(
     async for rows in result.partitions(CHUNK):
         for event in await store.opened(conn, list(rows)):
             yield event
-
-
-async def appended_after_routed(
-    conn: AsyncConnection,
-    store: EventStore,
-    state_types: Collection[str],
-    routed_types: Collection[str],
-    start: datetime,
-    end: datetime,
-    *,
-    same_customer: bool,
-) -> list[StoredEvent]:
-    """In position order: the state events committed in the same append (one `recorded_at`: one
-    transaction) as an event of `routed_types` in [start, end), and ordered after it in the replay's
-    (occurred_at, position) order; with `same_customer`, only the routed event's customer's. The router
-    handles an event once the projections have folded its whole append, so these were already folded."""
-    routed = events.alias("routed")
-    appended_with = (
-        (routed.c.recorded_at == events.c.recorded_at)
-        & routed.c.type.in_(list(routed_types))
-        & (routed.c.occurred_at >= start)
-        & (routed.c.occurred_at < end)
-        & (tuple_(routed.c.occurred_at, routed.c.position) < tuple_(events.c.occurred_at, events.c.position))
-    )
-    if same_customer:
-        appended_with &= routed.c.customer_id == events.c.customer_id
-    query = (
-        select(events)
-        .where(events.c.type.in_(list(state_types)), exists(select(routed.c.position).where(appended_with)))
-        .order_by(events.c.position)
-    )
-    rows = list(await conn.execute(query))
-    return await store.opened(conn, rows)
 
 
 async def other_journeys_sends(

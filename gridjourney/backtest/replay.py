@@ -8,8 +8,8 @@ holdout and split groups (workflows/assignment.py), branches, waits, `wait_for` 
 facts folded from the log in backtest/customers.py). What the replay does in place of I/O:
 
 - the customer is read from the fold as the projections would have held them at that moment: every
-  state event that occurred by then, and those committed in the same append as the event being
-  handled even when the log orders them after it (the router waits for the projections to fold its
+  state event that occurred before, and those appended with the event being handled at the same
+  moment even when the log orders them after it (the router waits for the projections to fold its
   whole batch: a customer.created posted with its consent.changed is welcomed with that consent);
 - a send judged eligible counts as sent at that moment (and against the caps of later ones);
   deferred by quiet hours, it is judged again at the moment `judge` named, as the workflow does;
@@ -133,7 +133,7 @@ class Replay(ReplaySteps[_Run]):
             return
         if event.type not in self._trigger_types and event.type not in self._listened:
             return
-        self.customers.fold_append(event.recorded_at, customer_id)
+        self.customers.fold_append(event, customer_id)
         ref = event_ref(event)
         # the router's order (router/router.py `_route`): start what the event triggers, then signal
         if event.type in self._trigger_types:

@@ -3,6 +3,7 @@ customers), replay them through the journey (backtest/replay.py), and report."""
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import datetime
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from gridjourney.backtest.customers import STATE_EVENT_TYPES
 from gridjourney.backtest.replay import ALL_CHANNELS, Replay
 from gridjourney.backtest.report import BacktestReport
 from gridjourney.dsl.schema import Channel, CompiledJourney
+from gridjourney.events.models import StoredEvent
 from gridjourney.events.store import EventStore
 from gridjourney.policy.model import Policy
 from gridjourney.router.cohorts import cohort_listened_types
@@ -70,7 +72,7 @@ async def backtest(
         raise NotReplayable(str(error)) from error
     triggers = {t.event for t in journey.definition.trigger}
     routed = triggers | (cohort_listened_types(journey) if cohort else listened_event_types(journey))
-    state_types = COHORT_STATE_EVENT_TYPES if cohort else STATE_EVENT_TYPES
+    state_types = fold_types = COHORT_STATE_EVENT_TYPES if cohort else STATE_EVENT_TYPES
     if isinstance(replay, Replay):  # what had() reads, from before the period too
         state_types = state_types | replay.history.event_types
     longest_cap = max((cap.per for rules in policy.purposes.values() for cap in rules.caps), default=None)
@@ -83,17 +85,25 @@ async def backtest(
             sends = await queries.other_journeys_sends(conn, journey.journey_id, start - longest_cap, end)
             for customer_id, at, purpose, channel in sends:
                 replay.seed_send(customer_id, at, purpose, channel)
-        # the router handles an event once the projections have folded its whole append
-        appended = await queries.appended_after_routed(
-            conn,
-            store,
-            COHORT_STATE_EVENT_TYPES if cohort else STATE_EVENT_TYPES,
-            routed,
-            start,
-            end,
-            same_customer=not cohort,
-        )
-        replay.customers.hold_appended(appended, by_customer=not cohort)
+        moment: list[StoredEvent] = []  # the events that occurred at one time
         async for event in queries.replayed_events(conn, store, state_types, routed, start, end):
-            replay.feed(event)
+            if moment and event.occurred_at != moment[0].occurred_at:
+                _replay_moment(replay, moment, fold_types, by_customer=not cohort)
+                moment = []
+            moment.append(event)
+        _replay_moment(replay, moment, fold_types, by_customer=not cohort)
     return replay.finish()
+
+
+def _replay_moment(
+    replay: Replay | CohortReplay,
+    moment: list[StoredEvent],
+    fold_types: Collection[str],
+    *,
+    by_customer: bool,
+) -> None:
+    """The events of one moment, in log order; each routed one sees the state events appended with it
+    at that moment (Customers.fold_append)."""
+    replay.customers.hold_moment((e for e in moment if e.type in fold_types), by_customer=by_customer)
+    for event in moment:
+        replay.feed(event)

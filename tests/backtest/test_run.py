@@ -63,3 +63,46 @@ async def test_a_period_without_events_reports_none(engine: AsyncEngine, policy:
     await append(engine, [*customer("c-1", BEFORE, phone="+15035550101")])
     report = await backtest(engine, compiled(), policy, at("2026-01-01T00:00:00"), at("2026-02-01T00:00:00"))
     assert (report.events_in_range, report.entered, report.steps["alert"].reached) == (0, 0, 0)
+
+
+async def test_state_appended_with_a_trigger_counts_at_its_moment_and_a_later_one_at_its_own_time(
+    engine: AsyncEngine, policy: Policy
+) -> None:
+    """One append (as a bulk import writes a log): the consent posted with the trigger at its moment
+    counts for it, though the log orders it after; a STOP the same append dates two weeks later
+    refuses only the alerts after it (the replay's clock is the events' time)."""
+    moment = at("2026-01-06T12:00:00")
+    await append(
+        engine,
+        [
+            *customer("c-year", BEFORE, phone="+15035550101", grants=("sms",)),
+            projection("c-year", at("2026-01-05T12:00:00")),
+            new(
+                "consent.changed",
+                "c-year",
+                at("2026-01-20T09:00:00"),
+                channel="sms",
+                purpose="informational",
+                granted=False,
+                method="sms_reply",
+            ),
+            projection("c-year", at("2026-02-10T12:00:00")),  # a new 30-day window
+            *customer("c-moment", BEFORE, phone="+15035550102", grants=()),
+            projection("c-moment", moment),
+            new(
+                "consent.changed",
+                "c-moment",
+                moment,
+                channel="sms",
+                purpose="informational",
+                granted=True,
+                method="web",
+            ),
+        ],
+    )
+    report = await backtest(engine, compiled(), policy, at("2026-01-01T00:00:00"), at("2026-03-01T00:00:00"))
+
+    alert = report.steps["alert"]
+    assert (report.entered, alert.reached) == (3, 3)
+    assert alert.messages == {("sms", "nudge", "en"): 2}  # c-year's first, c-moment's
+    assert (alert.refused, alert.suppressed) == (1, {"stop": 1, "no_consent": 1})  # c-year's second
