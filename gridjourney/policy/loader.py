@@ -45,9 +45,14 @@ def load_policy_text(text: str, filename: str) -> Policy:
             [PolicyError(filename, line, column, "a policy file must be a mapping", GENERIC_HINT)]
         )
     try:
-        return Policy.model_validate(data)
+        policy = Policy.model_validate(data)
     except ValidationError as error:
         raise PolicyErrors(_located(error, data, positions)) from None
+    untranslated = policy.untranslated()
+    if untranslated:
+        hint = "add that locale's text to the program field, or give the field one text for every locale"
+        raise PolicyErrors(_at(positions, path, why, hint) for path, why in untranslated)
+    return policy
 
 
 def load_policy(path: str | FsPath) -> Policy:

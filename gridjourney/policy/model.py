@@ -10,10 +10,19 @@ Pure data, no I/O: the loader (policy/loader.py) gives file:line:column errors.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Mapping
 from datetime import timedelta
 from typing import Annotated, Any, Literal, overload
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, WithJsonSchema, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainValidator,
+    WithJsonSchema,
+    field_validator,
+)
 
 from gridjourney.dsl.durations import Duration
 from gridjourney.dsl.schema import Channel, Purpose
@@ -112,12 +121,74 @@ class Senders(Strict):
     push: PushSender
 
 
+def in_locale(texts: str | Mapping[str, str], locale: str | None) -> str:
+    """The text for `locale`, else for its language ("es" for "es-MX"), else the English one; a plain
+    string is the text of every locale."""
+    if isinstance(texts, str):
+        return texts
+    language = (locale or "en").split("-")[0]
+    return texts.get(locale or "en") or texts.get(language) or texts["en"]
+
+
+def _localizable(max_length: int) -> Callable[[Any], str | dict[str, str]]:
+    def check(value: Any) -> str | dict[str, str]:
+        if isinstance(value, str):
+            texts: dict[Any, Any] = {"en": value}
+        elif isinstance(value, dict):
+            texts = value
+            if "en" not in texts:
+                raise ValueError("a text per locale needs at least the `en` one")
+        else:
+            raise ValueError("write a text, or a text per locale such as {en: ..., es: ...}")
+        for locale, text in texts.items():
+            if not isinstance(locale, str) or not isinstance(text, str) or not 0 < len(text) <= max_length:
+                raise ValueError(f"the `{locale}` text must be a string of 1 to {max_length} characters")
+        return value if isinstance(value, str) else dict(texts)
+
+    return check
+
+
+def _localizable_schema(max_length: int, description: str) -> dict[str, Any]:
+    text_schema = {"type": "string", "minLength": 1, "maxLength": max_length}
+    by_locale = {"type": "object", "additionalProperties": text_schema, "required": ["en"]}
+    return {"description": description, "anyOf": [text_schema, by_locale]}
+
+
+# Texts the replies fill in: one for every language, or one per locale (`en` required).
+ProgramName = Annotated[
+    str | dict[str, str],
+    PlainValidator(_localizable(100)),
+    WithJsonSchema(_localizable_schema(100, "Named in HELP answers and footers; a text, or one per locale.")),
+]
+Contact = Annotated[
+    str | dict[str, str],
+    PlainValidator(_localizable(200)),
+    WithJsonSchema(_localizable_schema(200, "A phone number or URL for help; a text, or one per locale.")),
+]
+Frequency = Annotated[
+    str | dict[str, str],
+    PlainValidator(_localizable(100)),
+    WithJsonSchema(
+        _localizable_schema(100, 'Message frequency, e.g. "up to 8 msgs/month"; a text, or one per locale.')
+    ),
+]
+
+
 class Program(Strict):
-    name: str = Field(min_length=1, max_length=100, description="Named in HELP answers and footers.")
-    contact: str = Field(min_length=1, max_length=200, description="A phone number or URL for help.")
-    frequency: str = Field(
-        min_length=1, max_length=100, description='Message frequency for HELP, e.g. "up to 8 msgs/month".'
-    )
+    """Filled into the replies. Each field is one text, or a text per locale ({en: ..., es: ...}),
+    which the reply in that locale uses: a Spanish HELP then reads Spanish throughout."""
+
+    name: ProgramName
+    contact: Contact
+    frequency: Frequency
+
+    def words(self, locale: str | None) -> dict[str, str]:
+        """The placeholders of a reply in `locale`."""
+        return {
+            "program": in_locale(self.name, locale),
+            "contact": in_locale(self.contact, locale),
+            "frequency": in_locale(self.frequency, locale),
+        }
 
 
 REPLY_PLACEHOLDERS = ("program", "contact", "frequency")
@@ -139,6 +210,10 @@ def _known_placeholders(text: str) -> str:
     return text
 
 
+def _placeholders(text: str) -> set[str]:
+    return {part.group(1) for part in _FORMAT_PART.finditer(text) if part.group(1) is not None}
+
+
 LocalizedText = dict[
     str, Annotated[str, Field(min_length=1, max_length=1_600), AfterValidator(_known_placeholders)]
 ]
@@ -146,7 +221,8 @@ LocalizedText = dict[
 
 class Replies(Strict):
     """Answers to inbound keywords, per locale (`en` required). `{program}`, `{contact}` and
-    `{frequency}` are filled from `program`; any other brace is refused at load (`{{` writes one)."""
+    `{frequency}` are filled from `program`, in the reply's locale; any other brace is refused at
+    load (`{{` writes one)."""
 
     help: LocalizedText
     stop: LocalizedText
@@ -173,9 +249,7 @@ class Replies(Strict):
         texts: dict[str, str] | None = getattr(self, kind)
         if texts is None:
             return None
-        language = (locale or "en").split("-")[0]
-        chosen = texts.get(locale or "en") or texts.get(language) or texts["en"]
-        return chosen.format(program=program.name, contact=program.contact, frequency=program.frequency)
+        return in_locale(texts, locale).format(**program.words(locale))
 
 
 class Policy(Strict):
@@ -199,3 +273,23 @@ class Policy(Strict):
 
     def rules(self, purpose: Purpose) -> PurposeRules:
         return self.purposes[purpose]
+
+    def untranslated(self) -> list[tuple[tuple[str, str], str]]:
+        """(where, why) for each program text given per locale but not in a locale a reply that uses
+        it is written in: that reply would carry the English text. A plain text is every locale's."""
+        problems: dict[tuple[str, str, str], str] = {}
+        for field, placeholder in (("name", "program"), ("contact", "contact"), ("frequency", "frequency")):
+            texts = getattr(self.program, field)
+            if isinstance(texts, str):
+                continue
+            for kind in ("help", "stop", "start", "outage"):
+                for locale, reply in (getattr(self.replies, kind) or {}).items():
+                    language = locale.split("-")[0]
+                    if placeholder not in _placeholders(reply) or locale in texts or language in texts:
+                        continue
+                    problems.setdefault(
+                        ("program", field, locale),
+                        f"program.{field} has no `{locale}` text, but replies.{kind}.{locale} uses "
+                        f"{{{placeholder}}}: that reply would carry the `en` one",
+                    )
+        return [((program, field), why) for (program, field, _), why in problems.items()]

@@ -193,4 +193,4 @@ def test_policy_from_settings_reads_the_file_again_when_it_changes(tmp_path: Pat
 def test_policy_from_settings_defaults_to_the_working_directory(monkeypatch: pytest.MonkeyPatch) -> None:
     # `monkeypatch.chdir` only: the default setting is a path relative to the working directory.
     monkeypatch.chdir(SHIPPED_POLICY.parent)
-    assert policy_from_settings(Settings()).program.name == "Cascade Power Alerts"
+    assert policy_from_settings(Settings()).program.words("en")["program"] == "Cascade Power Alerts"
