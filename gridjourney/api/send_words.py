@@ -100,9 +100,14 @@ def suppression_words(reason: str, revoked_by: Mapping[str, str]) -> str | None:
         return "capped: " + "; ".join(dict.fromkeys(cap_words(check.detail) for check in checks))
     if len(checks) == 1:
         return f"not sent: {check_words(checks[0], revoked_by)}"
-    return "not sent: " + "; ".join(
-        f"{CHANNEL_NAMES.get(c.channel, c.channel)} {check_words(c, revoked_by)}" for c in checks
-    )
+    return "not sent: " + "; ".join(_on_channel(check, check_words(check, revoked_by)) for check in checks)
+
+
+def _on_channel(check: Check, words: str) -> str:
+    """One channel's refusal in a list of several: named once ("SMS address suppressed", not "SMS SMS
+    address suppressed")."""
+    channel = CHANNEL_NAMES.get(check.channel, check.channel)
+    return words if words.startswith((f"{channel} ", f"no {channel} ")) else f"{channel} {words}"
 
 
 def deferral_words(until: str, zone: str) -> tuple[str, str]:

@@ -75,9 +75,14 @@ def test_a_deferral_reads_in_the_zone_it_was_judged_in(until: str, zone: str, li
         ),
         ("email: suppressed_address (hard_bounce)", {}, "not sent: email address suppressed (hard bounce)"),
         (
+            "sms: suppressed_address (stop_reply); email: no_consent",
+            {},
+            "not sent: SMS address suppressed (stop reply); no email consent",
+        ),
+        (
             "sms: no_contact_point; push: no_contact_point (no push subscription)",
             {},
-            "not sent: SMS no phone number; push no push subscription",
+            "not sent: SMS no phone number; no push subscription",
         ),
         ("sms: no_consent", {}, "not sent: no SMS consent"),
         (
