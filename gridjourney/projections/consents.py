@@ -110,11 +110,11 @@ def overruled_on_arrival(history: Sequence[ConsentRecord]) -> dict[int, ConsentR
 
 def not_applied_words(standing: ConsentRecord) -> str:
     """Why a late change left the consent as it was, for the timeline line of that change, e.g.
-    "not applied: older than the revocation in force (by SMS reply, 2026-12-01 00:50 UTC)"."""
+    "not applied: older than the revocation already in force (by SMS reply, 2026-12-01 00:50 UTC)"."""
     what = "grant" if standing.granted else "revocation"
     how = _METHOD_WORDS.get(standing.method or "", standing.method or "no method given")
     when = standing.effective_at.astimezone(UTC)
-    return f"not applied: older than the {what} in force ({how}, {when:%Y-%m-%d %H:%M} UTC)"
+    return f"not applied: older than the {what} already in force ({how}, {when:%Y-%m-%d %H:%M} UTC)"
 
 
 _METHOD_WORDS = {"sms_reply": "by SMS reply", "unsubscribe_link": "by unsubscribe link"}

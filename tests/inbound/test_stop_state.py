@@ -54,7 +54,8 @@ async def test_a_crm_grant_older_than_a_stop_does_not_undo_it(engine: AsyncEngin
     assert facts.consents[("sms", "informational")] is False and not facts.suppressed
     [late] = [record for record in history if record.method == "web"]
     assert list(notes) == [late.position]
-    assert notes[late.position].startswith("not applied: older than the revocation in force (by SMS reply")
+    why = "not applied: older than the revocation already in force (by SMS reply"
+    assert notes[late.position].startswith(why)
 
     # START gives back what the STOP took, the grant the customer gave before it included.
     await answer(engine, policy, sms("START"))

@@ -57,7 +57,7 @@ async def test_a_change_older_than_the_one_in_force_is_logged_but_not_applied(en
     assert (late.granted, late.method) == (True, "web")  # kept in the log
     assert overruled_on_arrival(history) == {late.position: stop}
     assert not_applied_words(stop) == (
-        "not applied: older than the revocation in force (by SMS reply, 2026-07-01 12:10 UTC)"
+        "not applied: older than the revocation already in force (by SMS reply, 2026-07-01 12:10 UTC)"
     )
     async with engine.connect() as conn:
         assert await not_applied_notes(conn, "c-1") == {late.position: not_applied_words(stop)}
