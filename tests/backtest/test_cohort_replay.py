@@ -6,7 +6,10 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
+import pytest
+
 from gridjourney.backtest.cohort_replay import RUN_OVER, CohortReplay, schedule_fires
+from gridjourney.backtest.period import parse_period
 from gridjourney.dsl.compiler import compile_journey
 from gridjourney.dsl.loader import load_journey_with_positions
 from gridjourney.dsl.schedule import ScheduleSpec
@@ -304,3 +307,15 @@ def test_a_weekly_schedule_fires_every_week_of_nine_years() -> None:
     expected = [datetime(d.year, d.month, d.day, 9, tzinfo=UTC) for d in mondays if d.year < 2027]
     assert fires == expected
     assert len(fires) == 470 and fires[-1] == at("2026-12-28T09:00:00")
+
+
+def test_every_period_the_api_takes_fires_in_full_or_is_refused_naming_the_longest() -> None:
+    """1900 to 2198 (events/fields.py's years): a yearly schedule's 299 fires; a weekly one's 15,600
+    runs are refused with the day the longest period that fits ends."""
+    start, end = parse_period("1900-01-01", "2198-12-31")
+    yearly = ScheduleSpec.model_validate({"at": "10:00", "month": "november", "day": 1, "zone": "UTC"})
+    fires = schedule_fires(yearly, "America/Chicago", start, end)
+    assert [f.year for f in fires] == list(range(1900, 2199))
+    weekly = ScheduleSpec.model_validate({"at": "09:00", "weekday": "monday", "zone": "UTC"})
+    with pytest.raises(ValueError, match=r"from 1900-01-01, to 1938-04-25 at most"):
+        schedule_fires(weekly, "America/Chicago", start, end)
