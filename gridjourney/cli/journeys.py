@@ -25,6 +25,7 @@ from gridjourney.content.preview import (
     send_uses,
 )
 from gridjourney.content.preview_graph import journey_mermaid
+from gridjourney.content.preview_samples import customer_warnings
 from gridjourney.dsl.compiler import check_journey, file_warnings
 from gridjourney.dsl.declarations import DeclarationErrors
 from gridjourney.dsl.json_schema import journey_json_schema
@@ -222,9 +223,14 @@ async def _sync_published_schedules(engine: AsyncEngine, journey_ids: list[str])
 
 
 def _sample_customer(
-    journey_file: Path, option: str | None, customer_id: str | None, generated: dict[str, Any]
+    journey_file: Path,
+    option: str | None,
+    customer_id: str | None,
+    generated: dict[str, Any],
+    declared: CustomerAttributes | None = None,
 ) -> dict[str, Any]:
-    """--customer (JSON text or a .json file), else --customer-id from the database, else generated."""
+    """--customer (JSON text or a .json file), else --customer-id from the database, else generated.
+    A --customer field that is not declared is a warning (a typo would show the generated value)."""
     if option is not None:
         source = Path(option)
         text = source.read_text(encoding="utf-8") if source.suffix == ".json" and source.is_file() else option
@@ -236,6 +242,8 @@ def _sample_customer(
         if not isinstance(given, dict):
             typer.echo(f"{journey_file}: --customer must be a JSON object of customer fields", err=True)
             raise typer.Exit(2)
+        for warning in customer_warnings(given, declared):
+            typer.echo(f"{journey_file}: warning: {warning}", err=True)
         return {**generated, **given}
     if customer_id is not None:
         return {**generated, **_stored_customer(journey_file, customer_id)}
@@ -295,8 +303,9 @@ def preview(
         typer.echo(str(error), err=True)
     if definition is None:
         raise typer.Exit(1)
-    generated = generated_customer(templates_dir, send_uses(definition), _declared_attributes())
-    sample = _sample_customer(path, customer, customer_id, generated)
+    declared = _declared_attributes()
+    generated = generated_customer(templates_dir, send_uses(definition), declared)
+    sample = _sample_customer(path, customer, customer_id, generated, declared)
     previews = preview_journey(definition, templates_dir, sample)
     trigger, runs = definition.schedule, _next_runs(definition)
     if trigger is not None and runs is not None:

@@ -41,6 +41,24 @@ def test_preview_prints_every_message_saves_the_html_and_prints_the_graph(tmp_pa
     assert "flowchart TD" in stdout
 
 
+def test_an_undeclared_customer_field_is_a_warning_with_the_nearest_name(tmp_path: Path) -> None:
+    root = templates(tmp_path / "templates")
+    journey = tmp_path / "winter_prep.yaml"
+    journey.write_text(JOURNEY)
+    code, stdout, stderr = invoke(
+        "preview", str(journey), "--templates", str(root), "--customer", '{"heatng": "gas"}'
+    )
+    assert code == 0, stderr
+    warning = "--customer: `heatng` is not a declared customer attribute: did you mean `heating`?"
+    assert stderr == f"{journey}: warning: {warning}\n"
+    assert "your electric heat" in stdout  # the typo changed nothing: the generated value shows
+
+    code, _, stderr = invoke(
+        "preview", str(journey), "--templates", str(root), "--customer", '{"heating": "gas"}'
+    )
+    assert code == 0 and stderr == ""
+
+
 def test_bad_input_is_one_line_naming_the_file(tmp_path: Path) -> None:
     root = templates(tmp_path / "templates")
     journey = tmp_path / "winter_prep.yaml"
