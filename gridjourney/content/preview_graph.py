@@ -30,8 +30,14 @@ _END_NODE = "_end"
 _START_NODE = "_trigger"
 
 
+# A label longer than this is cut: a graph is read at a glance (the file has the whole condition).
+LABEL_CHARS = 200
+
+
 def _quoted(text: str) -> str:
     # Mermaid labels are quoted; a double quote inside one is written as an entity.
+    if len(text) > LABEL_CHARS:
+        text = text[: LABEL_CHARS - 1] + "…"
     return '"' + text.replace('"', "#quot;") + '"'
 
 

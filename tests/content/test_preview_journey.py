@@ -210,3 +210,10 @@ steps:
     now = datetime(2026, 12, 1, 1, 0, tzinfo=UTC)  # a Tuesday
     [email] = preview_journey(monday, root, {"name": "Ana"}, zone="America/Chicago", now=now)
     assert email.subject == "Run 2026-12-07T15:00:00+00:00"  # Monday 09:00 CST
+
+
+def test_a_long_condition_is_cut_short_in_the_graph() -> None:
+    flat = " or ".join(f"customer.sqft == {n}" for n in range(300))  # 6 KB
+    text = journey_mermaid(definition(JOURNEY.replace("customer.heating == 'electric'", flat)))
+    edge = next(line for line in text.splitlines() if line.startswith("  pick -->|") and "tips" in line)
+    assert edge.endswith('…"| tips') and len(edge) < 250
