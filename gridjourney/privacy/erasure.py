@@ -10,6 +10,10 @@ The log's copies of their attributes are not sealed and stay: keep personal data
 Their sealed event fields read null from then on, and the store refuses new events about them
 (CustomerErased).
 
+Their suppressions (a STOP, a hard bounce) outlive them: before the key is destroyed, each active one
+is appended again for the reserved customer `ANYONE` with the address as a keyed hash
+(privacy/address_hash.py), so the number or email stays refused to whoever holds it next.
+
 One exception to "without rewriting the log": journey.step_completed events written before
 2026-11-30 kept a failed send's whole reason in their (unsealed) outcome, the provider's words and
 the number they quote included. Erasure cuts those outcomes to their code (`failed:invalid_recipient`),
@@ -28,10 +32,13 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from gridjourney.db.tables import customer_keys, customers, events, messages, outbox_messages, send_ledger
+from gridjourney.dsl.schema import Channel
 from gridjourney.events.models import NewEvent
 from gridjourney.events.store import EventStore
 from gridjourney.metering.store import delete_customer_reads
 from gridjourney.privacy import customer_keys as keys
+from gridjourney.privacy.address_hash import ANYONE
+from gridjourney.projections.suppressions import kept_for_anyone
 
 ERASED_EVENT_NAMESPACE = uuid.UUID("5b0c3f9e-8a51-4e0b-9d47-1c2f6a7e0d13")
 ERASED_TEXT = "[erased]"
@@ -55,6 +62,32 @@ async def _known(conn: AsyncConnection, customer_id: str) -> bool:
         )
     )
     return bool((await conn.execute(query)).scalar_one())
+
+
+async def _suppressions_kept(
+    conn: AsyncConnection, store: EventStore, customer_id: str, now: datetime
+) -> list[NewEvent]:
+    """The customer's active suppressions, from their log (the projection may lag), as events that
+    keep them for anyone by the address's hash."""
+    query = (
+        select(events)
+        .where(
+            events.c.customer_id == customer_id,
+            events.c.type.in_(("suppression.added", "suppression.removed")),
+        )
+        .order_by(events.c.position)
+    )
+    active: dict[tuple[Channel, str], str] = {}
+    for event in await store.opened(conn, list(await conn.execute(query))):
+        held = (event.payload["channel"], event.payload["address"])
+        if event.type == "suppression.added":
+            active[held] = event.payload["reason"]
+        else:
+            active.pop(held, None)
+    return [
+        kept_for_anyone(customer_id, channel, address, reason, now)
+        for (channel, address), reason in active.items()
+    ]
 
 
 async def _remove_personal_data(conn: AsyncConnection, customer_id: str, erased_at: datetime) -> None:
@@ -103,7 +136,10 @@ _OLD_FAILED_OUTCOMES_TO_CODES = (
 
 
 async def erase_customer(engine: AsyncEngine, store: EventStore, customer_id: str) -> Erasure | None:
-    """Erase the customer (idempotent). None when nothing was ever recorded about them."""
+    """Erase the customer (idempotent). None when nothing was ever recorded about them (or the id is
+    the reserved holder of address-wide suppressions, which is no customer)."""
+    if customer_id == ANYONE:
+        return None
     try:
         return await _erase(engine, store, customer_id)
     except keys.CustomerErased as concurrent:  # another request erased them first
@@ -117,14 +153,16 @@ async def _erase(engine: AsyncEngine, store: EventStore, customer_id: str) -> Er
             return Erasure(customer_id, already, already=True)
         if not await _known(conn, customer_id):
             return None
+        now = datetime.now(UTC)
         erased = NewEvent(
             event_id=uuid.uuid5(ERASED_EVENT_NAMESPACE, customer_id),
             type="customer.erased",
             customer_id=customer_id,
-            occurred_at=datetime.now(UTC),
+            occurred_at=now,
             source=SOURCE,
         )
-        await store.append_in(conn, [erased])
+        kept = await _suppressions_kept(conn, store, customer_id, now)
+        await store.append_in(conn, [*kept, erased])
         erased_at = await keys.destroy_key(conn, customer_id)
         await _remove_personal_data(conn, customer_id, erased_at)
     return Erasure(customer_id, erased_at, already=False)

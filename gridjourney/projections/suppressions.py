@@ -6,6 +6,13 @@ Producers (the Twilio sender and webhooks, the SendGrid webhook, an admin) appen
 number or email changes is reachable at the new one. A removal keeps its row (`removed_at`) with the
 position, so the fold stays idempotent; customer.erased deletes the customer's rows (the addresses are
 personal data).
+
+A suppression that outlives its holder (privacy/address_hash.py) is a row of the reserved customer
+`ANYONE` whose address is a keyed hash: the erasure turns the customer's suppressions into such rows
+(appending their events before the key is destroyed, so a rebuild folds them back), and a STOP from a
+number no customer has becomes one. `suppressed_addresses` reports them for whoever holds the address
+now, under the address in the clear, so a check needs no other change; a START from the number
+removes it (`address_wide_removal`).
 """
 
 from __future__ import annotations
@@ -21,10 +28,11 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gridjourney.db.any_of import any_of
-from gridjourney.db.tables import suppressions
+from gridjourney.db.tables import customers, suppressions
 from gridjourney.dsl.schema import Channel
 from gridjourney.events.models import NewEvent, StoredEvent
 from gridjourney.events.types import SuppressionAdded, SuppressionRemoved
+from gridjourney.privacy.address_hash import ANYONE, address_hash, address_hashes
 from gridjourney.projections.model import Projection
 
 log = logging.getLogger(__name__)
@@ -71,6 +79,73 @@ def suppression_removed(
         source=source,
         payload=payload.model_dump(mode="json"),
     )
+
+
+# Address-wide suppressions: ids derived from what they hold, so a repeat appends nothing new.
+ADDRESS_WIDE_NAMESPACE = uuid.UUID("0f6a3c2e-5d1b-4c8e-9a7f-2b4e6d8c1a35")
+ERASURE_SOURCE = "erasure"
+
+
+def kept_for_anyone(
+    erased_customer_id: str, channel: Channel, address: str, reason: str, occurred_at: datetime
+) -> NewEvent:
+    """An erased customer's suppression, kept for whoever holds the address next (by its hash)."""
+    hashed = address_hash(channel, address)
+    return suppression_added(
+        customer_id=ANYONE,
+        channel=channel,
+        address=hashed,
+        reason=reason,
+        source=ERASURE_SOURCE,
+        event_id=uuid.uuid5(ADDRESS_WIDE_NAMESPACE, f"erased#{erased_customer_id}#{channel}#{hashed}"),
+        occurred_at=occurred_at,
+    )
+
+
+def address_wide_suppression(
+    channel: Channel, address: str, reason: str, source: str, event_id: uuid.UUID, occurred_at: datetime
+) -> NewEvent:
+    """The address suppressed for anyone who holds it (a STOP from a number no customer has)."""
+    return suppression_added(
+        customer_id=ANYONE,
+        channel=channel,
+        address=address_hash(channel, address),
+        reason=reason,
+        source=source,
+        event_id=event_id,
+        occurred_at=occurred_at,
+    )
+
+
+async def address_wide_removal(
+    conn: AsyncConnection,
+    channel: Channel,
+    address: str,
+    source: str,
+    event_id: uuid.UUID,
+    reason: str | None,
+    occurred_at: datetime,
+) -> list[NewEvent]:
+    """The removal of the address-wide suppressions of the address (a START from the number): one
+    per key it was hashed under; none when it has none."""
+    query = select(suppressions.c.address).where(
+        suppressions.c.customer_id == ANYONE,
+        suppressions.c.channel == channel,
+        any_of(suppressions.c.address, address_hashes(channel, address)),
+        suppressions.c.removed_at.is_(None),
+    )
+    return [
+        suppression_removed(
+            customer_id=ANYONE,
+            channel=channel,
+            address=hashed,
+            source=source,
+            event_id=uuid.uuid5(event_id, hashed),
+            reason=reason,
+            occurred_at=occurred_at,
+        )
+        for hashed in (await conn.execute(query)).scalars()
+    ]
 
 
 # --- the fold ------------------------------------------------------------------------------------------
@@ -150,11 +225,9 @@ _COLUMNS = (
 
 
 async def suppressed_addresses(conn: AsyncConnection, customer_id: str) -> dict[tuple[str, str], str]:
-    """The customer's suppressed addresses: (channel, address) → reason."""
-    query = select(suppressions.c.channel, suppressions.c.address, suppressions.c.reason).where(
-        suppressions.c.customer_id == customer_id, suppressions.c.removed_at.is_(None)
-    )
-    return {(channel, address): reason for channel, address, reason in await conn.execute(query)}
+    """The customer's suppressed addresses: (channel, address) → reason; their current phone and
+    email count as suppressed when suppressed for anyone who holds them."""
+    return (await suppressed_addresses_of_many(conn, [customer_id])).get(customer_id, {})
 
 
 async def suppressed_addresses_of_many(
@@ -167,7 +240,45 @@ async def suppressed_addresses_of_many(
     found: dict[str, dict[tuple[str, str], str]] = {}
     for customer_id, channel, address, reason in (await conn.execute(query)).all():
         found.setdefault(customer_id, {})[(channel, address)] = reason
+    for customer_id, suppressed in (await _held_for_anyone(conn, customer_ids)).items():
+        found.setdefault(customer_id, {}).update(suppressed)
     return found
+
+
+async def _held_for_anyone(
+    conn: AsyncConnection, customer_ids: Sequence[str]
+) -> dict[str, dict[tuple[str, str], str]]:
+    """The customers' current phones and emails that are suppressed for anyone (by their hashes)."""
+    contacts = select(customers.c.customer_id, customers.c.phone, customers.c.email).where(
+        any_of(customers.c.customer_id, customer_ids)
+    )
+    holders: dict[str, list[tuple[str, str, str]]] = {}  # hash → (customer, channel, address)
+    for customer_id, phone, email in (await conn.execute(contacts)).all():
+        for channel, address in (("sms", phone), ("email", email)):
+            if address:
+                for hashed in address_hashes(channel, address):
+                    holders.setdefault(hashed, []).append((customer_id, channel, address))
+    if not holders:
+        return {}
+    query = select(suppressions.c.channel, suppressions.c.address, suppressions.c.reason).where(
+        suppressions.c.customer_id == ANYONE,
+        any_of(suppressions.c.address, list(holders)),
+        suppressions.c.removed_at.is_(None),
+    )
+    found: dict[str, dict[tuple[str, str], str]] = {}
+    for channel, hashed, reason in (await conn.execute(query)).all():
+        for customer_id, held_channel, address in holders[hashed]:
+            if held_channel == channel:
+                found.setdefault(customer_id, {})[(channel, address)] = reason
+    return found
+
+
+async def own_suppressions(conn: AsyncConnection, customer_id: str) -> list[tuple[Channel, str, str]]:
+    """The customer's own active suppressions: (channel, address, reason), for their erasure."""
+    query = select(suppressions.c.channel, suppressions.c.address, suppressions.c.reason).where(
+        suppressions.c.customer_id == customer_id, suppressions.c.removed_at.is_(None)
+    )
+    return [(channel, address, reason) for channel, address, reason in (await conn.execute(query)).all()]
 
 
 async def list_suppressions(

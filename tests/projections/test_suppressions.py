@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gridjourney.events.models import NewEvent
 from gridjourney.events.store import EventStore
+from gridjourney.privacy.address_hash import ANYONE, address_hash
 from gridjourney.privacy.erasure import erase_customer
 from gridjourney.projections.runner import ProjectionRunner, apply_events, rebuild
 from gridjourney.projections.suppressions import (
@@ -92,20 +93,33 @@ async def test_a_repeat_of_an_older_add_does_not_undo_a_removal(engine: AsyncEng
     assert await active(engine, "c-1") == {}
 
 
-async def test_erasure_deletes_the_customers_rows_and_a_rebuild_agrees(engine: AsyncEngine) -> None:
+async def test_erasure_deletes_the_customers_rows_keeps_their_suppressions_by_hash_and_a_rebuild_agrees(
+    engine: AsyncEngine,
+) -> None:
     store = EventStore(engine)
     await project(
         engine,
         new_event("customer.created", "c-1", {"name": "Ana", "phone": PHONE}),
         added("c-1", "sms", PHONE, "carrier_opt_out", minute=1),
-        added("c-2", "email", EMAIL, "spam_report", minute=2),
+        added("c-1", "email", "gone@example.com", "hard_bounce", minute=2),
+        removed("c-1", "email", "gone@example.com", minute=3),
+        added("c-2", "email", EMAIL, "spam_report", minute=4),
     )
     assert await erase_customer(engine, store, "c-1") is not None
     await ProjectionRunner(engine).catch_up()
-    assert [(r["customer_id"], r["address"]) for r in await rows(engine, "suppressions")] == [("c-2", EMAIL)]
+    found = [
+        (r["customer_id"], r["channel"], r["address"], r["reason"])
+        for r in await rows(engine, "suppressions")
+    ]
+    # the active one is kept for anyone by its hash, the number nowhere; the removed one is not kept
+    assert sorted(found) == [
+        ("c-2", "email", EMAIL, "spam_report"),
+        (ANYONE, "sms", address_hash("sms", PHONE), "carrier_opt_out"),
+    ]
     folded = await dump(engine)
     await rebuild(engine)
     assert await dump(engine) == folded
+    assert PHONE not in str(folded)
 
 
 async def test_the_listing_filters_and_pages_newest_first(engine: AsyncEngine) -> None:

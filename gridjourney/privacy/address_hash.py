@@ -1,0 +1,55 @@
+"""Suppressed addresses that outlive their holder, without keeping the address in the clear.
+
+A STOP (or a hard bounce, a carrier opt-out) belongs to the number or address, not only to the
+customer who had it: when that customer is erased, or when a number no customer has sends STOP, the
+address stays suppressed for whoever holds it later, until a START from it. It is kept as a keyed
+hash: HMAC-SHA256 under a key derived from the deployment's encryption keys
+(GRIDJOURNEY_ENCRYPTION_KEYS) of the channel and the normalised address, so the database and the log
+hold no number or email of an erased customer, and without the keys the hash cannot be tested
+against a list of numbers. The hash names the key id it was made with; a check computes it under
+every configured key, so a key rotation (the old key kept, as it must be for old payloads) keeps
+them.
+
+These suppressions are rows (and events) of the reserved customer id `ANYONE`
+(projections/suppressions.py).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+
+from gridjourney.privacy.keyring import Keyring, process_keyring
+
+ANYONE = "gridjourney.anyone"  # reserved: the customer id of address-wide suppressions
+PREFIX = "hmac-sha256:"
+# Domain separation: the HMAC key is derived from, never equal to, an AES-GCM payload key.
+_DERIVATION = b"gridjourney suppressed address v1"
+
+
+def normalised(channel: str, address: str) -> str:
+    """The form that is hashed: emails compare without case, numbers (E.164) without spaces."""
+    stripped = "".join(address.split()) if channel == "sms" else address.strip()
+    return stripped.lower() if channel == "email" else stripped
+
+
+def is_address_hash(address: str) -> bool:
+    return address.startswith(PREFIX)
+
+
+def _digest(key: bytes, channel: str, address: str) -> str:
+    derived = hmac.digest(key, _DERIVATION, hashlib.sha256)
+    message = f"{channel}\x00{normalised(channel, address)}".encode()
+    return hmac.digest(derived, message, hashlib.sha256).hex()
+
+
+def address_hash(channel: str, address: str, keyring: Keyring | None = None) -> str:
+    """The address's hash under the active key, as it is stored."""
+    keys = keyring or process_keyring()
+    return f"{PREFIX}{keys.active_id}:{_digest(keys.keys[keys.active_id], channel, address)}"
+
+
+def address_hashes(channel: str, address: str, keyring: Keyring | None = None) -> list[str]:
+    """The address's hash under every configured key: what a check looks for."""
+    keys = keyring or process_keyring()
+    return [f"{PREFIX}{key_id}:{_digest(key, channel, address)}" for key_id, key in keys.keys.items()]
