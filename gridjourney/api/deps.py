@@ -240,4 +240,6 @@ async def known_query_parameters(request: Request) -> None:
     )
 
 
-KnownQueryParameters = Depends(known_query_parameters)
+# A route's parameter after its caller's (so a caller without a key hears 401 first):
+# `_: KnownQueryParameters`.
+KnownQueryParameters = Annotated[None, Depends(known_query_parameters)]

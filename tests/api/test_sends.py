@@ -31,6 +31,9 @@ async def test_needs_the_admin_scope(client: httpx.AsyncClient, make_key: KeyFac
     answer = await client.get("/v1/sends")
     assert answer.status_code == 401
     assert answer.headers["content-type"] == "application/problem+json"
+    # the key first, then the parameters: an unknown one does not answer a caller without a key
+    answer = await client.get("/v1/sends", params={"customer_id": "c1"})
+    assert answer.status_code == 401
     reader = await make_key("journeys:read", "events:write")
     answer = await client.get("/v1/sends", headers=reader)
     assert answer.status_code == 403

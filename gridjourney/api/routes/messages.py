@@ -12,7 +12,7 @@ from gridjourney.api.problems import problem_responses
 from gridjourney.events.types import Channel
 from gridjourney.projections import queries
 
-router = APIRouter(prefix="/v1/messages", tags=["messages"], dependencies=[KnownQueryParameters])
+router = APIRouter(prefix="/v1/messages", tags=["messages"])
 
 # the stages of projections/messages.py
 MessageStatus = Literal[
@@ -37,6 +37,7 @@ class Message(queries.MessageView):
 @router.get("", summary="Messages, newest first", responses=problem_responses(401, 403, 422))
 async def list_messages(
     _: JourneysReader,
+    _known: KnownQueryParameters,
     engine: EngineDep,
     page: PageQuery,
     customer_id: Annotated[str | None, Query(max_length=100)] = None,

@@ -14,7 +14,7 @@ from gridjourney.api.deps import Admin, EngineDep, KnownQueryParameters
 from gridjourney.api.pagination import Page, PageQuery, decode_cursor
 from gridjourney.api.problems import problem_responses
 
-router = APIRouter(prefix="/v1/sends", tags=["sends"], dependencies=[KnownQueryParameters])
+router = APIRouter(prefix="/v1/sends", tags=["sends"])
 
 SendStatus = Literal["claimed", "sending", "calling", "ambiguous", "released", "sent", "suppressed", "failed"]
 
@@ -38,7 +38,11 @@ class Send(BaseModel):
 
 @router.get("", summary="Sends in the ledger, by key", responses=problem_responses(401, 403, 422))
 async def list_sends(
-    _: Admin, engine: EngineDep, page: PageQuery, status: SendStatus | None = None
+    _: Admin,
+    _known: KnownQueryParameters,
+    engine: EngineDep,
+    page: PageQuery,
+    status: SendStatus | None = None,
 ) -> Page[Send]:
     limit, cursor = page
     after = str(decode_cursor(cursor, ("key",))["key"]) if cursor else None
