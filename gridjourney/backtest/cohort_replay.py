@@ -324,7 +324,7 @@ def schedule_fires(spec: ScheduleSpec, default_zone: str, start: datetime, end: 
         if len(fires) > MAX_FIRES:
             last = fires[MAX_FIRES - 1].date().isoformat()  # the longest period that fits ends that day
             raise ValueError(
-                f"the schedule fires more than {MAX_FIRES:,} times in the period, each a run over its "
+                f"the schedule fires more than {MAX_FIRES} times in the period, each a run over its "
                 f"audience: backtest a shorter period (from {start.date().isoformat()}, to {last} at most)"
             )
         if len(found) < FIRES_AT_ONCE or found[-1] >= end:
