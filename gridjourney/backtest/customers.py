@@ -7,7 +7,7 @@ no database writes."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -58,28 +58,41 @@ class Customers:
         # (at, purpose, channel) of every message counted by caps: other journeys' (the send ledger)
         # and the backtest's own
         self._sends: dict[str, list[tuple[datetime, str, str]]] = {}
-        # the state events of the moment being replayed, by (append, customer or None), and those a
-        # routed event folded ahead of the log's order (`fold_append`)
+        # the events of the moment being replayed, by (append, customer or None); the types folded
+        # here; and the events a routed event took ahead of the log's order (`fold_append`)
         self._moment: dict[tuple[datetime, str | None], list[StoredEvent]] = {}
+        self._fold_types: Collection[str] = ()
         self._folded_early: set[uuid.UUID] = set()
 
-    def hold_moment(self, events: Iterable[StoredEvent], *, by_customer: bool) -> None:
-        """The state events that occurred at the moment about to be replayed, for `fold_append`."""
-        self._moment, self._folded_early = {}, set()
+    def hold_moment(
+        self, events: Iterable[StoredEvent], fold_types: Collection[str], *, by_customer: bool
+    ) -> None:
+        """The events that occurred at the moment about to be replayed, for `fold_append`; those of
+        `fold_types` are folded here."""
+        self._moment, self._fold_types, self._folded_early = {}, fold_types, set()
         for event in events:
             key = (event.recorded_at, event.customer_id if by_customer else None)
             self._moment.setdefault(key, []).append(event)
 
-    def fold_append(self, routed: StoredEvent, customer_id: str | None = None) -> None:
+    def fold_append(self, routed: StoredEvent, customer_id: str | None = None) -> list[StoredEvent]:
         """`routed` is handled: the router waited for the projections to fold its whole append
-        (router/router.py `_projections_reach`), so the state events appended with it at the same
-        moment count already, even those the log orders after it (a customer.created posted with
-        its consent.changed). One the batch dates later counts from its own time, as the replay's
-        clock is the events' time: a log imported in bulk must not show a customer's year at once."""
+        (router/router.py `_projections_reach`), so the events appended with it at the same moment
+        count already, even those the log orders after it (a customer.created posted with its
+        consent.changed). One the batch dates later counts from its own time, as the replay's clock
+        is the events' time: a log imported in bulk must not show a customer's year at once.
+        The events taken ahead (the caller folds them into its other projections, as history)."""
+        taken = []
         for event in self._moment.get((routed.recorded_at, customer_id), []):
             if event.position > routed.position and event.event_id not in self._folded_early:
-                self.apply(event)
+                if event.type in self._fold_types:
+                    self.apply(event)
                 self._folded_early.add(event.event_id)
+                taken.append(event)
+        return taken
+
+    def folded_early(self, event: StoredEvent) -> bool:
+        """Whether a routed event took `event` ahead of the log's order (fold it no more)."""
+        return event.event_id in self._folded_early
 
     def get(self, customer_id: str) -> CustomerState | None:
         return self._states.get(customer_id)

@@ -7,10 +7,11 @@ holdout and split groups (workflows/assignment.py), branches, waits, `wait_for` 
 (workflows/decisions.py), and each message's eligibility (activities/eligibility.py `judge`, over
 facts folded from the log in backtest/customers.py). What the replay does in place of I/O:
 
-- the customer is read from the fold as the projections would have held them at that moment: every
-  state event that occurred before, and those appended with the event being handled at the same
-  moment even when the log orders them after it (the router waits for the projections to fold its
-  whole batch: a customer.created posted with its consent.changed is welcomed with that consent);
+- the customer (and the history had() reads) is read from the fold as the projections would have
+  held them at that moment: every event that occurred before, and those appended with the event
+  being handled at the same moment even when the log orders them after it (the router waits for
+  the projections to fold its whole batch: a customer.created posted with its consent.changed is
+  welcomed with that consent);
 - a send judged eligible counts as sent at that moment (and against the caps of later ones);
   deferred by quiet hours, it is judged again at the moment `judge` named, as the workflow does;
 - a `score` step does not score (no models run in a backtest): branches read the scores the log set;
@@ -125,7 +126,8 @@ class Replay(ReplaySteps[_Run]):
         self.now = max(self.now, event.occurred_at)
         if event.type in STATE_EVENT_TYPES:
             self.customers.apply(event)
-        self.history.apply(event)
+        if not self.customers.folded_early(event):
+            self.history.apply(event)
         if not self.start <= event.occurred_at < self.end:
             return
         customer_id = event.customer_id
@@ -133,7 +135,8 @@ class Replay(ReplaySteps[_Run]):
             return
         if event.type not in self._trigger_types and event.type not in self._listened:
             return
-        self.customers.fold_append(event, customer_id)
+        for early in self.customers.fold_append(event, customer_id):  # its append, at this moment
+            self.history.apply(early)
         ref = event_ref(event)
         # the router's order (router/router.py `_route`): start what the event triggers, then signal
         if event.type in self._trigger_types:

@@ -102,8 +102,8 @@ def _replay_moment(
     *,
     by_customer: bool,
 ) -> None:
-    """The events of one moment, in log order; each routed one sees the state events appended with it
-    at that moment (Customers.fold_append)."""
-    replay.customers.hold_moment((e for e in moment if e.type in fold_types), by_customer=by_customer)
+    """The events of one moment, in log order; each routed one sees the events appended with it at
+    that moment (Customers.fold_append)."""
+    replay.customers.hold_moment(moment, fold_types, by_customer=by_customer)
     for event in moment:
         replay.feed(event)

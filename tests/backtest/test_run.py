@@ -6,7 +6,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gridjourney.backtest.run import backtest
 from gridjourney.policy.model import Policy
-from tests.backtest.builders import append, at, compiled, customer, new, projection
+from tests.backtest.builders import JOURNEY, append, at, compiled, customer, new, projection
 
 BEFORE = at("2025-12-01T10:00:00")
 
@@ -106,3 +106,30 @@ async def test_state_appended_with_a_trigger_counts_at_its_moment_and_a_later_on
     assert (report.entered, alert.reached) == (3, 3)
     assert alert.messages == {("sms", "nudge", "en"): 2}  # c-year's first, c-moment's
     assert (alert.refused, alert.suppressed) == (1, {"stop": 1, "no_consent": 1})  # c-year's second
+
+
+async def test_history_appended_with_a_trigger_at_its_moment_counts_in_its_condition(
+    engine: AsyncEngine, policy: Policy
+) -> None:
+    """had() reads the history projection, which the router waits for as it waits for the customers'."""
+    text = JOURNEY.replace(
+        'when: "event.projected_amount > 100"',
+        "when: 'had(\"consent.changed\", within=1d, where=event.granted)'",
+    )
+    moment = at("2026-01-06T12:00:00")
+    grant = {"channel": "sms", "purpose": "informational", "granted": True, "method": "web"}
+    await append(
+        engine,
+        [
+            *customer("c-granted", BEFORE, phone="+15035550101", grants=()),
+            projection("c-granted", moment),
+            new("consent.changed", "c-granted", moment, **grant),
+            *customer("c-later", BEFORE, phone="+15035550102", grants=()),
+            projection("c-later", moment),
+            new("consent.changed", "c-later", at("2026-01-06T12:00:01"), **grant),
+        ],
+    )
+    period = (at("2026-01-01T00:00:00"), at("2026-02-01T00:00:00"))
+    report = await backtest(engine, compiled(text), policy, *period)
+    assert (report.triggers_matched, report.entry_examples) == (1, ["c-granted"])
+    assert report.steps["alert"].messages == {("sms", "nudge", "en"): 1}
