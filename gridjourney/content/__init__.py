@@ -31,9 +31,9 @@ from gridjourney.content.render import (
     template_exists,
     template_locales,
     template_purpose,
-    template_variables,
 )
 from gridjourney.content.sms import sms_segments
+from gridjourney.content.template_reads import template_reads, template_variables
 
 __all__ = [
     "RenderedMessage",
@@ -44,5 +44,6 @@ __all__ = [
     "template_exists",
     "template_locales",
     "template_purpose",
+    "template_reads",
     "template_variables",
 ]

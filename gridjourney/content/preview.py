@@ -20,9 +20,9 @@ from gridjourney.content.render import (
     render,
     template_locales,
     template_path,
-    template_variables,
 )
 from gridjourney.content.sms import sms_segments
+from gridjourney.content.template_reads import template_variables
 from gridjourney.dsl.schedule import SCHEDULE_EVENT
 from gridjourney.dsl.schema import JourneyDefinition, SendStep, SplitStep, WaitForStep
 from gridjourney.dsl.vocabulary import CustomerAttributes

@@ -8,10 +8,9 @@ value a template prints lands in the HTML escaped: a customer named `<b>` reads 
 
 from __future__ import annotations
 
-import difflib
 import os
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -23,8 +22,6 @@ from jinja2 import (
     Template,
     TemplateError,
     TemplateNotFound,
-    meta,
-    nodes,
 )
 from jinja2.runtime import new_context
 from jinja2.sandbox import SandboxedEnvironment
@@ -32,7 +29,6 @@ from jinja2.sandbox import SandboxedEnvironment
 from gridjourney.content.email_layout import render_shaped, shaped_layout, shaped_source
 from gridjourney.content.filters import FILTERS
 from gridjourney.content.template_source import (
-    TOO_DEEP,
     BoundedCompilation,
     NotUtf8,
     TemplateFiles,
@@ -183,6 +179,11 @@ def _resolved(templates_dir: Path | str) -> str:
 
 def _env(templates_dir: Path | str) -> SandboxedEnvironment:
     return environment(_resolved(templates_dir))
+
+
+def text_environment(templates_dir: Path | str) -> SandboxedEnvironment:
+    """The environment text templates (SMS, text email, push) of `templates_dir` are rendered in."""
+    return _env(templates_dir)
 
 
 def _html_env(templates_dir: Path | str) -> SandboxedEnvironment:
@@ -383,73 +384,3 @@ def render_html(
         return render_template(compiled or env.from_string(BARE_LAYOUT), context).strip()
     except (TemplateError, TypeError, ValueError) as error:
         raise template_problem(name or "the bare email layout", error) from error
-
-
-def template_variables(templates_dir: Path | str, channel: str, template: str, locale: str) -> set[str]:
-    """The context paths a template reads: `customer`, `event.projected_amount`, `customer.plan.name`...
-
-    A path stops at the first dynamic part (`event[key]` gives `event`). Names the template sets
-    itself (`{% set %}`, loop variables) are not included. Raises TemplateProblem if it does not parse.
-    """
-    env = _env(templates_dir)
-    name = template_path(channel, template, locale)
-    try:
-        source, _, _ = env.loader.get_source(env, name)  # type: ignore[union-attr]
-        tree = env.parse(source, name=name)
-        # compiles the tree: an unknown filter or test is found here, not by the parser
-        free = meta.find_undeclared_variables(tree)
-    except TemplateNotFound:
-        raise TemplateProblem(f"no template {name} in {templates_dir}") from None
-    except TemplateError as error:
-        raise template_problem(name, error, _with_suggestion(error, env)) from error
-    except RecursionError:  # a tree the parser built but the walks cannot follow
-        raise _too_deep(name) from None
-    try:
-        return {path for path in _paths(tree) if path.split(".")[0] in free}
-    except RecursionError:
-        raise _too_deep(name) from None
-
-
-def _too_deep(name: str) -> TemplateProblem:
-    return TemplateProblem(f"{name}:1: {TOO_DEEP}", where=f"{name}:1", reason=TOO_DEEP)
-
-
-_UNKNOWN_FILTER = re.compile(r"No (filter|test) named '([^']*)'")
-
-
-def _with_suggestion(error: TemplateError, env: Environment) -> str:
-    """The error's message, with a did-you-mean for an unknown filter or test."""
-    message = str(error.message or error).rstrip(".")
-    found = _UNKNOWN_FILTER.search(message)
-    if found is not None:
-        kind, unknown = found.groups()
-        known = sorted(env.filters if kind == "filter" else env.tests)
-        close = difflib.get_close_matches(unknown, known, n=1)
-        message += f" (did you mean `{close[0]}`?)" if close else f" (filters: {', '.join(known)})"
-    return message
-
-
-def _paths(node: nodes.Node) -> Iterator[str]:
-    """Dotted paths of the outermost `a.b.c` / `a["b"]` chains; recurse elsewhere."""
-    chain = _chain(node)
-    if chain is not None:
-        yield ".".join(chain)
-        return
-    for child in node.iter_child_nodes():
-        yield from _paths(child)
-
-
-def _chain(node: nodes.Node) -> list[str] | None:
-    if isinstance(node, nodes.Name) and node.ctx == "load":
-        return [node.name]
-    if isinstance(node, nodes.Getattr):
-        inner = _chain(node.node)
-        return [*inner, node.attr] if inner is not None else None
-    if isinstance(node, nodes.Getitem):
-        inner = _chain(node.node)
-        if inner is None:
-            return None
-        if isinstance(node.arg, nodes.Const) and isinstance(node.arg.value, str):
-            return [*inner, node.arg.value]
-        return None
-    return None

@@ -19,7 +19,7 @@ from gridjourney.content import (
     template_exists,
     template_locales,
     template_purpose,
-    template_variables,
+    template_reads,
 )
 from gridjourney.content.render import SUBJECT_PREFIX, split_purpose, template_path
 from gridjourney.content.template_source import NotUtf8, read_text
@@ -183,7 +183,7 @@ def _check_variables(
     channel, locale, name = where.split("/")
     where += ".j2"
     try:
-        used = template_variables(templates_dir, channel, name, locale)
+        used = template_reads(templates_dir, channel, name, locale)
     except TemplateProblem as problem:
         if problem.unreadable:
             hint = (
@@ -197,7 +197,9 @@ def _check_variables(
             yield positions.error(path, message, "fix the Jinja syntax")
         return
     fields = use.event_fields
+    file = where
     for variable in sorted(used):
+        where = f"{file}:{used[variable]}"  # the line of the template that reads it
         root, _, rest = variable.partition(".")
         field = rest.split(".")[0]
         if root == "performance":

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from gridjourney.content import TemplateProblem, render, template_purpose, template_variables
+from gridjourney.content import TemplateProblem, render, template_purpose, template_reads, template_variables
 from gridjourney.content.template_source import NotUtf8, decode_text
 
 CONTEXT: dict[str, Any] = {
@@ -86,3 +86,9 @@ def test_a_render_error_names_the_templates_own_line(tmp_path: Path) -> None:
         render(tmp_path, "sms", "late", "en", CONTEXT)
     assert raised.value.where == "sms/en/late.j2:3"
     assert "nickname" in raised.value.reason
+
+
+def test_what_a_template_reads_comes_with_the_line_it_is_first_read_on(tmp_path: Path) -> None:
+    source = b"Hi {{ customer.name }}\n{% if event.amount %}\n{{ event.amount }} {{ x }}\n{% endif %}\n"
+    write(tmp_path, "sms/en/lines.j2", source)
+    assert template_reads(tmp_path, "sms", "lines", "en") == {"customer.name": 1, "event.amount": 2, "x": 3}

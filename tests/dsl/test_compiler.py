@@ -220,10 +220,10 @@ def test_templates_are_not_checked_without_a_folder() -> None:
 @pytest.mark.parametrize(
     ("template", "message"),
     [
-        ("uses_unknown_field", "template sms/en/uses_unknown_field.j2 uses `event.projected`"),
+        ("uses_unknown_field", "template sms/en/uses_unknown_field.j2:1 uses `event.projected`"),
         (
             "uses_unknown_name",
-            "template sms/en/uses_unknown_name.j2 uses `account`, which messages do not have",
+            "template sms/en/uses_unknown_name.j2:1 uses `account`, which messages do not have",
         ),
         ("broken", "template sms/en/broken.j2:1 does not compile"),
         (

@@ -88,9 +88,9 @@ def test_performance_before_any_dr_performance_step_is_refused(templates: Path) 
 """
     errors = check(DR_HEAD + steps, templates)
     assert located(errors) == [
-        "run.yaml:10:55: template sms/en/thanks.j2 uses `performance`, which only messages after a "
+        "run.yaml:10:55: template sms/en/thanks.j2:1 uses `performance`, which only messages after a "
         "`dr_performance` step have",
-        "run.yaml:10:55: template sms/es/thanks.j2 uses `performance`, which only messages after a "
+        "run.yaml:10:55: template sms/es/thanks.j2:1 uses `performance`, which only messages after a "
         "`dr_performance` step have",
     ]
     assert errors[0].hint is not None and "put a `dr_performance` step before this send" in errors[0].hint
@@ -113,7 +113,7 @@ def test_an_unknown_performance_field_is_named(templates: Path) -> None:
   - {id: thank_you, send: {channels: [sms], template: misspelt}}
 """
     errors = check(DR_HEAD + steps, templates)
-    assert located(errors) == ["run.yaml:11:55: template sms/en/misspelt.j2 uses `performance.kwh_save`"]
+    assert located(errors) == ["run.yaml:11:55: template sms/en/misspelt.j2:1 uses `performance.kwh_save`"]
     assert errors[0].hint == (
         "did you mean `kwh_saved`? performance fields: credit, known, kwh_saved, responded"
     )
@@ -146,7 +146,8 @@ def test_update_notice_templates_are_checked_like_sends(templates: Path) -> None
     assert check(OUTAGE, templates) == []
     errors = check(OUTAGE.replace("template: etr}", "template: etr_typo}"), templates)
     assert located(errors) == [
-        "run.yaml:10:41: template sms/en/etr_typo.j2 uses `event.eta`, which the trigger event does not have"
+        "run.yaml:10:41: template sms/en/etr_typo.j2:2 uses `event.eta`, which the trigger event does "
+        "not have"
     ]
     missing = check(OUTAGE.replace("[sms], template: etr}", "[sms, email], template: etr}"), templates)
     assert located(missing) == ["run.yaml:10:48: no email template `etr` in English"]
@@ -165,7 +166,7 @@ def test_update_notices_see_the_fields_of_the_updates_types(templates: Path) -> 
         "event: outage.etr_updated", "event: outage.restored"
     )
     assert located(check(notice, templates)) == [
-        "run.yaml:10:41: template sms/en/back.j2 uses `event.restored_at`, which the trigger event does "
+        "run.yaml:10:41: template sms/en/back.j2:2 uses `event.restored_at`, which the trigger event does "
         "not have"
     ]
     updated = notice.replace("  on_update:", "  updates: [outage.restored]\n  on_update:")

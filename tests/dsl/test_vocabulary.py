@@ -181,9 +181,9 @@ def test_templates_are_checked_for_subjects_and_customer_names(templates: Path) 
     messages = [e.message for e in check(text, templates)]
     assert messages == [
         "template email/es/reminder.j2 has no subject line: an email's first line is `Subject: ...`",
-        "template email/es/reminder.j2 uses `customer.first_name`: `customer` has no field `first_name`: "
+        "template email/es/reminder.j2:1 uses `customer.first_name`: `customer` has no field `first_name`: "
         "write `customer.name`",
-        "template sms/en/reminder.j2 uses `customer.scores.churn`: `customer.scores` has no field `churn`; "
+        "template sms/en/reminder.j2:1 uses `customer.scores.churn`: `customer.scores` has no field `churn`; "
         "did you mean `churn_risk`? its scores: best_tariff, best_tariff_name, best_tariff_savings, "
         "churn_risk, dr_propensity, dr_response, peak_shift_kwh, peak_shift_savings, peak_shift_tariff, "
         "peak_shift_tariff_name, tariff_year_scaled",
@@ -249,7 +249,7 @@ def test_templates_read_the_declared_attributes_an_update_event_carries(tmp_path
         "  - {id: offer, send: {channels: [sms], template: coach}}\n"
     )
     assert [e.message for e in check(text, tmp_path)] == [
-        "template sms/en/coach.j2 uses `event.attributes.scores.best_tariff_saving`: "
+        "template sms/en/coach.j2:1 uses `event.attributes.scores.best_tariff_saving`: "
         "`event.attributes.scores` has no field `best_tariff_saving`; did you mean `best_tariff_savings`? "
         "its scores: best_tariff, best_tariff_name, best_tariff_savings, churn_risk, dr_propensity, "
         "dr_response, peak_shift_kwh, peak_shift_savings, peak_shift_tariff, peak_shift_tariff_name, "
