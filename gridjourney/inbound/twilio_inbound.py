@@ -10,8 +10,12 @@ the policy's help text and records nothing. OUT ("still out", "no power") from a
 `message.received`, for journeys to wait for. Replies come from the policy, in the customer's locale.
 
 A number may belong to several customers (a household): each is handled. An unknown number still
-gets its STOP or HELP answered (carriers require it), and nothing is recorded. Event ids derive from
-the MessageSid and a receipt row is written with them, so Twilio's retries record nothing twice.
+gets its STOP or HELP answered (carriers require it). Its STOP is recorded too, for the number and not
+a customer (an address-wide suppression, kept as a keyed hash: projections/suppressions.py): an
+opt-out belongs to the number, so whoever has it later (a customer created afterwards, with a CRM
+consent) is not texted until a START from it, which removes it. Nothing else of an unknown number is
+recorded. Event ids derive from the MessageSid and a receipt row is written with them, so Twilio's
+retries record nothing twice.
 """
 
 from __future__ import annotations
@@ -33,9 +37,16 @@ from gridjourney.inbound.keywords import classify, first_word
 from gridjourney.inbound.queries import ConsentChange, first_receipt, sms_consent_changes
 from gridjourney.incidents.queries import open_incident_covering
 from gridjourney.policy.model import Policy
+from gridjourney.privacy.address_hash import ANYONE
 from gridjourney.projections import queries
 from gridjourney.projections.queries import CustomerView
-from gridjourney.projections.suppressions import get_suppression, suppression_added, suppression_removed
+from gridjourney.projections.suppressions import (
+    address_wide_removal,
+    address_wide_suppression,
+    get_suppression,
+    suppression_added,
+    suppression_removed,
+)
 
 log = logging.getLogger(__name__)
 
@@ -211,6 +222,15 @@ async def answer_inbound(
                 new_events += make_events(sms, customer_id, state, suppressed, now)
             elif action == "received":
                 new_events.append(received_event(sms, customer_id, now))
+        anyone_id = _event_id(sms, ANYONE, "suppression")
+        if action == "stop" and not customers:
+            new_events.append(
+                address_wide_suppression("sms", sms.from_number, STOP_REASON, SOURCE, anyone_id, now)
+            )
+        elif action == "start":
+            new_events += await address_wide_removal(
+                conn, "sms", sms.from_number, SOURCE, anyone_id, START_REASON, now
+            )
         if action == "out":
             for customer in customers:
                 incident_id = await open_incident_covering(conn, customer.customer_id)

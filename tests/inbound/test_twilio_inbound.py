@@ -1,6 +1,7 @@
 """Inbound SMS: STOP revokes every SMS purpose and suppresses the number, START restores what STOP
 took, HELP answers in the customer's language, OUT reports the power still out, anything else is
-message.received; retries are idempotent, unknown numbers get their answer and nothing is recorded."""
+message.received; retries are idempotent, unknown numbers get their answer and only their STOP is
+recorded (for the number, by its hash: tests/privacy/test_unknown_number_stop.py)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from gridjourney.events.store import EventStore
 from gridjourney.inbound.queries import ConsentChange
 from gridjourney.inbound.twilio_inbound import InboundSms, answer_inbound, opt_out_state
 from gridjourney.policy.model import Policy
+from gridjourney.privacy.address_hash import ANYONE
 from gridjourney.privacy.erasure import erase_customer
 from gridjourney.projections import queries
 from gridjourney.projections.runner import ProjectionRunner
@@ -202,13 +204,14 @@ async def test_every_customer_of_a_shared_number_is_stopped(engine: AsyncEngine,
     ("body", "kind", "locale"),
     [("STOP", "stop", "en"), ("HELP", "help", "en"), ("ayuda", "help", "es"), ("baja", "stop", "es")],
 )
-async def test_an_unknown_number_is_answered_and_nothing_is_recorded(
+async def test_an_unknown_number_is_answered_and_only_its_stop_is_recorded(
     engine: AsyncEngine, policy: Policy, body: str, kind: Literal["stop", "help"], locale: str
 ) -> None:
     await add_customer(engine)
     reply, recorded = await answer(engine, policy, sms(body, from_number="+15035550199"))
     assert reply == policy.replies.text(kind, locale, policy.program)
-    assert recorded == []
+    expected = [("suppression.added", ANYONE)] if kind == "stop" else []
+    assert [(event.type, event.customer_id) for event in recorded] == expected
 
 
 async def test_an_ordinary_message_from_an_unknown_number_is_dropped(
@@ -262,7 +265,7 @@ async def test_an_erased_customers_number_is_unknown(engine: AsyncEngine, policy
     await ProjectionRunner(engine).catch_up()
     reply, recorded = await answer(engine, policy, sms("STOP"))
     assert reply == policy.replies.text("stop", "en", policy.program)
-    assert recorded == []
+    assert [(event.type, event.customer_id) for event in recorded] == [("suppression.added", ANYONE)]
 
 
 GRID = {"premise_id": "P-1", "transformer_id": "T-1", "feeder_id": "F-1"}
