@@ -9,7 +9,7 @@ arrives is not applied, whatever its source (SMS replies, unsubscribe links, CRM
 door lets occurred_at lie up to a day ahead) cannot make a grant outrank a STOP that arrives after it.
 Two changes at the same moment keep arrival order (the later position wins). Since the state is the
 greatest (in_effect_from, position) per key, folding the log in any order, or again, gives the same
-rows: a rebuild equals the live table.
+rows: a rebuild equals the live table. A row's `updated_at` is the occurred_at of its change, as sent.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import ColumnElement, func, select, tuple_
+from sqlalchemy import BigInteger, ColumnElement, DateTime, func, literal, literal_column, select, tuple_
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -139,10 +139,21 @@ async def apply(conn: AsyncConnection, event: StoredEvent) -> None:
         granted=change.granted,
         source=event.source,
         method=change.method,
-        updated_at=in_effect_from(event.occurred_at, event.recorded_at),
+        updated_at=event.occurred_at,
         last_position=event.position,
     )
     excluded = statement.excluded
+    # The row keeps occurred_at as the sender gave it; the moment in effect of the change in force
+    # is read from its event (a primary-key look-up; the row's own time if the event were gone).
+    in_force_from = func.coalesce(
+        # The row in conflict, named as SQL: SQLAlchemy does not correlate into an INSERT's ON
+        # CONFLICT, and would otherwise join a second `consents`.
+        select(effective_at())
+        .where(events.c.position == literal_column("consents.last_position", BigInteger))
+        .scalar_subquery(),
+        consents.c.updated_at,
+    )
+    new_from = literal(in_effect_from(event.occurred_at, event.recorded_at), DateTime(timezone=True))
     await conn.execute(
         statement.on_conflict_do_update(
             index_elements=[consents.c.customer_id, consents.c.channel, consents.c.purpose],
@@ -151,8 +162,7 @@ async def apply(conn: AsyncConnection, event: StoredEvent) -> None:
                 for column in ("granted", "source", "method", "updated_at", "last_position")
             },
             # Only a change newer than the one in force replaces it (ties: the later arrival).
-            where=tuple_(consents.c.updated_at, consents.c.last_position)
-            < tuple_(excluded.updated_at, excluded.last_position),
+            where=tuple_(in_force_from, consents.c.last_position) < tuple_(new_from, excluded.last_position),
         )
     )
 

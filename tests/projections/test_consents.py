@@ -78,12 +78,14 @@ async def test_changes_of_the_same_moment_keep_arrival_order(engine: AsyncEngine
 async def test_a_change_dated_ahead_of_the_clock_counts_from_its_arrival(engine: AsyncEngine) -> None:
     # The door accepts occurred_at up to a day ahead: a sender's fast clock must not make its grant
     # outrank a revocation recorded after it.
-    now = datetime.now(UTC)
-    await project(engine, consent(now + timedelta(hours=20), True, "web"))
-    [(granted, _, since)] = (await in_force(engine)).values()
-    assert granted and since <= datetime.now(UTC)
-    await project(engine, consent(datetime.now(UTC), False, "unsubscribe_link"))
-    assert [v[:2] for v in (await in_force(engine)).values()] == [(False, "unsubscribe_link")]
+    ahead = datetime.now(UTC) + timedelta(hours=20)
+    await project(engine, consent(ahead, True, "web"))
+    assert list((await in_force(engine)).values()) == [(True, "web", ahead)]  # as the sender dated it
+    revoked = datetime.now(UTC)
+    await project(engine, consent(revoked, False, "unsubscribe_link"))
+    assert list((await in_force(engine)).values()) == [(False, "unsubscribe_link", revoked)]
+    await project(engine, consent(ahead - timedelta(hours=1), True, "web"))  # arrived later: applies
+    assert [v[:2] for v in (await in_force(engine)).values()] == [(True, "web")]
 
 
 async def test_the_rebuild_gives_the_live_state_whatever_the_arrival_order(engine: AsyncEngine) -> None:
