@@ -36,7 +36,8 @@ def require_per_customer(journey: CompiledJourney) -> None:
         how = (
             f"{journey.journey_id} is a scheduled journey: each fire of its schedule is one cohort run over "
             f"its audience ({schedule.audience}), never a run for one customer. To run it now, trigger "
-            "its Temporal Schedule (`gridjourney journeys schedules` lists them)"
+            "its Temporal Schedule: `temporal schedule trigger --schedule-id "
+            f"journey-schedule:<task queue>:{journey.journey_id}`"
         )
     else:
         types = " or ".join(f"`{trigger.event}`" for trigger in definition.trigger)

@@ -167,6 +167,6 @@ async def test_cohort_and_scheduled_journeys_are_not_started_per_customer(
     assert "dr.event_scheduled" in cohort.json()["detail"] and "POST /v1/events" in cohort.json()["detail"]
     scheduled = await _start(http, admin, "winter_tips")
     assert scheduled.status_code == 409, scheduled.text
-    assert "schedule" in scheduled.json()["detail"]
+    assert "--schedule-id journey-schedule:<task queue>:winter_tips" in scheduled.json()["detail"]
     listing = (await http.get("/v1/journeys/precool/instances", headers=admin)).json()
     assert listing["items"] == []
