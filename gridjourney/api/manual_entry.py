@@ -15,9 +15,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import ValidationError
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gridjourney.api.problems import ApiProblem, FieldError, invalid, pydantic_errors
 from gridjourney.config import Settings
+from gridjourney.dsl import registry
 from gridjourney.dsl.schema import CompiledJourney
 from gridjourney.events.fields import ADMISSION, Admission
 from gridjourney.events.types import validate_payload
@@ -43,10 +45,27 @@ def require_per_customer(journey: CompiledJourney) -> None:
         types = " or ".join(f"`{trigger.event}`" for trigger in definition.trigger)
         how = (
             f"{journey.journey_id} is a cohort journey (`mode: cohort`): one run per {types} event for "
-            f"its whole audience, never a run for one customer. To start a run, post that event to "
-            "POST /v1/events; a cohort run is read and cancelled at /v1/instances/{run id}"
+            "its whole audience, never a run for one customer. To start a run, post that event to "
+            "POST /v1/events; the run is read and cancelled at "
+            f"/v1/instances/cohort:{journey.journey_id}:<key>"
         )
     raise ApiProblem(409, "not-per-customer", "The journey does not run per customer", how)
+
+
+async def require_active(engine: AsyncEngine, journey_id: str) -> None:
+    """409 for a retired journey: it starts no new runs, by hand or otherwise, until reinstated."""
+    retired = await registry.retirement(engine, journey_id)
+    if retired is None:
+        return
+    raise ApiProblem(
+        409,
+        "journey-retired",
+        "The journey is retired",
+        f"{journey_id} is retired (since {retired.retired_at.isoformat()}, by {retired.retired_by}): it "
+        f"starts no new runs. Reinstate it first: POST /v1/journeys/{journey_id}/reinstate or "
+        f"`gridjourney journeys reinstate {journey_id}`",
+        extensions={"state": "retired"},
+    )
 
 
 def _door(settings: Settings) -> dict[str, Any]:
