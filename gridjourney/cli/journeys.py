@@ -16,6 +16,7 @@ from gridjourney.config import get_settings
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncEngine
+from gridjourney.cli.journey_lifecycle import register as register_lifecycle
 from gridjourney.content.preview import (
     generated_customer,
     html_file_name,
@@ -26,6 +27,7 @@ from gridjourney.content.preview import (
 )
 from gridjourney.content.preview_graph import journey_mermaid
 from gridjourney.content.preview_samples import customer_warnings
+from gridjourney.content.template_source import NotUtf8, read_text
 from gridjourney.dsl.compiler import check_journey, file_warnings
 from gridjourney.dsl.declarations import DeclarationErrors
 from gridjourney.dsl.json_schema import journey_json_schema
@@ -38,10 +40,12 @@ from gridjourney.dsl.loader import (
 )
 from gridjourney.dsl.schema import JourneyDefinition, SendStep
 from gridjourney.dsl.vocabulary import CustomerAttributes, customer_attributes
+from gridjourney.events.fields import clean_text_problem
 
 journeys_app = typer.Typer(
     help="Validate, inspect, preview, backtest and publish journey definitions.", no_args_is_help=True
 )
+register_lifecycle(journeys_app)  # retire, reinstate: cli/journey_lifecycle.py
 
 PathsArg = Annotated[list[Path], typer.Argument(help="Journey files, or folders of *.yaml files.")]
 TemplatesOpt = Annotated[
@@ -233,7 +237,11 @@ def _sample_customer(
     A --customer field that is not declared is a warning (a typo would show the generated value)."""
     if option is not None:
         source = Path(option)
-        text = source.read_text(encoding="utf-8") if source.suffix == ".json" and source.is_file() else option
+        try:
+            text = read_text(source) if source.suffix == ".json" and source.is_file() else option
+        except NotUtf8 as error:
+            typer.echo(f"{journey_file}: --customer {error}", err=True)
+            raise typer.Exit(2) from None
         try:
             given = json.loads(text)
         except json.JSONDecodeError as error:
@@ -242,12 +250,33 @@ def _sample_customer(
         if not isinstance(given, dict):
             typer.echo(f"{journey_file}: --customer must be a JSON object of customer fields", err=True)
             raise typer.Exit(2)
+        unprintable = _unprintable(given)
+        if unprintable is not None:
+            typer.echo(f"{journey_file}: --customer: {unprintable}", err=True)
+            raise typer.Exit(2)
         for warning in customer_warnings(given, declared):
             typer.echo(f"{journey_file}: warning: {warning}", err=True)
         return {**generated, **given}
     if customer_id is not None:
         return {**generated, **_stored_customer(journey_file, customer_id)}
     return generated
+
+
+def _unprintable(value: Any, path: str = "") -> str | None:
+    """Why a --customer value cannot be shown (a NUL, a lone surrogate from a `\\ud800` escape)."""
+    where = f"`{path}`" if path else "the object"
+    if isinstance(value, str):
+        problem = clean_text_problem(value)
+        return None if problem is None else f"{where} {problem}"
+    children: list[tuple[str, Any]] = []
+    if isinstance(value, dict):
+        for key, child in value.items():
+            if (problem := clean_text_problem(str(key))) is not None:
+                return f"a key of {where} {problem}"
+            children.append((f"{path}.{key}" if path else str(key), child))
+    elif isinstance(value, list):
+        children = [(f"{path}[{i}]", child) for i, child in enumerate(value)]
+    return next((found for path, child in children if (found := _unprintable(child, path)) is not None), None)
 
 
 def _stored_customer(journey_file: Path, customer_id: str) -> dict[str, Any]:

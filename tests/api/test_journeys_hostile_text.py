@@ -119,3 +119,13 @@ async def test_a_draft_with_a_lone_surrogate_is_422(client: httpx.AsyncClient, m
         "/v1/journeys/backtest", content=body, headers=headers | {"Content-Type": "application/json"}
     )
     assert response.status_code == 422, response.text
+
+
+async def test_a_body_nested_thousands_deep_is_refused_not_a_500(
+    client: httpx.AsyncClient, make_key: KeyFactory
+) -> None:
+    headers = await make_key("journeys:read") | {"Content-Type": "application/json"}
+    nested = '{"source_yaml": "id: x", "from": "2026-01-01", "to": "2026-01-31", "extra": ' + "[" * 50_000
+    body = nested + "]" * 50_000 + "}"
+    response = await client.post("/v1/journeys/backtest", content=body, headers=headers)
+    assert 400 <= response.status_code < 500, response.text

@@ -134,3 +134,24 @@ def test_declarations_that_are_not_utf8_are_located(
     code, _, err = invoke("validate", str(tmp_path / "good.yaml"), "--templates", str(tmp_path))
     assert code == 1
     assert err.splitlines()[0].startswith(f"{attributes}:2:40: not UTF-8 (byte 0x93)")
+
+
+@pytest.mark.parametrize(
+    ("customer", "message"),
+    [
+        ('{"name": "\\ud800"}', "--customer: `name` contains a lone UTF-16 surrogate (not valid Unicode)"),
+        ('{"plan": {"t": ["a\\u0000"]}}', "--customer: `plan.t[0]` contains a NUL character (\\u0000)"),
+        ("FILE", "--customer {file}:1:13: not UTF-8 (byte 0xeb)"),
+    ],
+    ids=["surrogate", "nul", "latin-1 file"],
+)
+def test_preview_refuses_a_customer_it_cannot_print_in_one_line(
+    tmp_path: Path, customer: str, message: str
+) -> None:
+    journey = tmp_path / "good.yaml"
+    journey.write_text(GOOD)
+    file = tmp_path / "customer.json"
+    file.write_bytes(b'{"name": "Zo\xeb"}')
+    option = str(file) if customer == "FILE" else customer
+    code, _, err = invoke("preview", str(journey), "--templates", str(tmp_path), "--customer", option)
+    assert code == 2 and err == f"{journey}: {message.format(file=file)}\n"
