@@ -11,9 +11,12 @@ thresholds).
 - A whole day's rise: the least of the log rises of the day's total, its hours (the median of each
   hour against that hour's usual) and its night (hours 1-4), averaged over the best 4 of the last 5
   days. A +50 % week lifts all three; guests or a busy evening lift the total alone, and a multi-day
-  mean stands out where single days swing.
-- Baselines: the trailing 28-day median, workdays against workdays and weekends/holidays against
-  weekends; the day itself is never in its own baseline.
+  mean stands out where single days swing. The total is judged against a regression expectation
+  (gridjourney/scoring/anomaly_expectation.py: the home's recent level, its weekend gap and the
+  day's weather) fitted on the days before the 5 being judged, so none of them is in its own
+  expectation.
+- Other baselines: the trailing 28-day median, workdays against workdays and weekends/holidays
+  against weekends; the day itself is never in its own baseline.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from gridjourney.metering.holidays import holidays_between
+from gridjourney.scoring import anomaly_expectation as expectation
 from gridjourney.scoring.baselines import DailyMatrix, Matrix, to_matrix, trailing
 from gridjourney.scoring.degree_days import MIN_DAYS, expected_kwh, fit_balance_points
 
@@ -103,24 +107,23 @@ def _mean(values: Matrix, days: int) -> Matrix:
     return np.where(np.isnan(values), np.nan, out)
 
 
-def _mean_but_lowest(values: Matrix, days: int) -> Matrix:
-    """The mean of each day and the days-1 before it (over those with values), the lowest left out
-    when at least 2 have values."""
-    padded = np.concatenate([np.full((values.shape[0], days - 1), np.nan), values], axis=1)
-    width = values.shape[1]
-    stacked = np.stack([padded[:, days - 1 - i : days - 1 - i + width] for i in range(days)])
+def _mean_but_lowest(stacked: npt.NDArray[np.float64]) -> Matrix:
+    """The mean over the first axis (over values that are not NaN), the lowest left out when at least
+    2 have values; NaN where none has."""
     count = (~np.isnan(stacked)).sum(axis=0)
     total = np.nansum(stacked, axis=0)
     lowest = np.min(np.where(np.isnan(stacked), np.inf, stacked), axis=0)
     with np.errstate(invalid="ignore", divide="ignore"):
         out = np.where(count >= 2, (total - lowest) / (count - 1), total / np.maximum(count, 1))
-    return np.where(np.isnan(values) | (count == 0), np.nan, out)
+    return np.where(count == 0, np.nan, out)
 
 
-def _weather(m: DailyMatrix, kwh: Matrix) -> tuple[Matrix, npt.NDArray[np.bool_]]:
-    """Per meter-day, the kWh the day's temperature explains under the meter's own model."""
+def _weather(m: DailyMatrix, kwh: Matrix) -> tuple[Matrix, npt.NDArray[np.bool_], Matrix]:
+    """Per meter-day, the kWh the day's temperature explains under the meter's own model, and the
+    day's whole expected kWh under it (1 for a meter that does not follow the weather)."""
     temps = m["temperature_c"]
     share = np.zeros(m.shape)
+    whole = np.ones(m.shape)
     fitted = np.zeros(m.shape[0], dtype=bool)
     for r in range(m.shape[0]):
         t = temps[r]
@@ -131,7 +134,32 @@ def _weather(m: DailyMatrix, kwh: Matrix) -> tuple[Matrix, npt.NDArray[np.bool_]
             fitted[r] = True
             # A day without a temperature gets no weather share: its expectation is the base.
             share[r] = np.nan_to_num(expected_kwh(fit, t) - fit.base_kwh, nan=0.0)
-    return share, fitted
+            whole[r] = fit.base_kwh + share[r]
+    return share, fitted, whole
+
+
+def _window_rise(
+    clean: Matrix, weather_kwh: Matrix, workday_row: npt.NDArray[np.bool_], mid: Matrix, base: Matrix
+) -> Matrix:
+    """The whole day's rise over the LEVEL_DAYS days ending at each day, the lowest day left out:
+    each day's least of three log rises, its total against the regression expectation fitted
+    before the window began, its hours and its night. (The night against its usual before the
+    window began, too, measured more false alerts: its trailing median is steady enough.)"""
+    log_adj = expectation.log_use(clean, weather_kwh)
+    off_day = ~workday_row
+    level, gap, _ = expectation.fit_expectation(log_adj, off_day)
+    totals = expectation.window_residuals(log_adj, off_day, level, gap, LEVEL_DAYS)
+    with np.errstate(invalid="ignore"):
+        others = np.log(np.clip(1.0 + np.fmin(mid, base), *WHOLE_DAY_BOUNDS))
+    lo, hi = np.log(WHOLE_DAY_BOUNDS[0]), np.log(WHOLE_DAY_BOUNDS[1])
+    # The day j days before the window's end: the least of its three rises (fmin: a day without
+    # night or hour figures is judged on the rest), no figure at all without a total.
+    stacked = [
+        np.where(np.isnan(total), np.nan, np.clip(np.fmin(total, expectation.lagged(others, j)), lo, hi))
+        for j, total in enumerate(totals)
+    ]
+    rise = _mean_but_lowest(np.stack(stacked))
+    return np.where(np.isnan(clean), np.nan, rise)
 
 
 def _calibrated(values: Matrix, floor: float) -> Matrix:
@@ -157,7 +185,7 @@ def signals_of(daily: pd.DataFrame, *, excluded: pd.DataFrame | None = None) -> 
     # Only meters that normally use something: a day at zero in an empty flat is not news.
     no_use_alert = no_use & (np.nan_to_num(usual, nan=0.0) > USED_KWH)
     clean = np.where(no_use, np.nan, kwh)
-    share, fitted = _weather(m, clean)
+    share, fitted, weather_kwh = _weather(m, clean)
     adj = clean - share
     base_adj = np.where(no_use, np.nan, m["baseload_kwh"]) - share / 24.0
     peak = np.where(no_use, np.nan, m["peak_kw"])
@@ -199,7 +227,7 @@ def signals_of(daily: pd.DataFrame, *, excluded: pd.DataFrame | None = None) -> 
         "whole_day": whole_day,
         # A sustained change: the mean of the whole day's rise over LEVEL_DAYS days but the lowest, so
         # that a +50 % week stands out of a home whose single days swing by as much.
-        "level_4d": _mean_but_lowest(whole_day, LEVEL_DAYS),
+        "level_4d": _window_rise(clean, weather_kwh, workday_row, mid, base),
         "extra_kwh": adj - med_kwh,
         "baseload_dev": base_adj - med_base,
         "peak_dev": peak - med_peak,

@@ -174,10 +174,10 @@ def test_a_rise_of_the_whole_day_is_a_step_and_busy_evenings_are_not(
 def test_a_whole_day_up_in_a_home_with_a_shower_peak_is_a_step_not_a_spike(
     detector: anomaly.AnomalyDetector,
 ) -> None:
-    # 120 W all day and a 6.5 kW shower hour: x1.5 lifts the peak by 3 kW and adds 4.7 kWh, as a spike
-    # would, but the night and the median hour rose with it.
+    # 140 W all day and a 9.5 kW shower hour: x1.5 lifts the peak by 4.75 kW and adds 6.4 kWh, as a
+    # spike would, but the night and the median hour rose with it.
     rng = np.random.default_rng(8)
-    shape = np.where(np.arange(24) == 19, 6.5, 0.12)
+    shape = np.where(np.arange(24) == 19, 9.5, 0.14)
     load = shape * rng.lognormal(0.0, 0.05, (DAYS, 24))
     load[66:71] *= 1.5
     read_at = pd.date_range("2013-01-01", periods=DAYS * 24, freq="h", tz="UTC")
