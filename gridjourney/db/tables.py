@@ -98,6 +98,17 @@ journey_versions = Table(
     UniqueConstraint("journey_id", "content_hash"),
 )
 
+# A journey retired by a marketer: no new runs start on it (events, manual starts, schedule fires,
+# cohort triggers) until it is reinstated, which deletes the row. Runs already going carry on. Kept
+# apart from journey_versions (immutable) so that a new version of a retired journey stays retired.
+journey_retirements = Table(
+    "journey_retirements",
+    metadata,
+    Column("journey_id", String(100), primary_key=True),
+    Column("retired_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("retired_by", Text, nullable=False),
+)
+
 # Exactly-once sends: a row is claimed before the provider call (see activities/send.py and
 # activities/ledger.py for the statuses). `owner` is the token of the attempt that holds the row; only
 # it may move the row on. `reserved_at` is when a channel was chosen: from then on the row counts

@@ -5,6 +5,11 @@ the same content hash exists (then that version is returned and nothing is writt
 an older version too, since (journey_id, content_hash) is unique: re-publishing an earlier text
 gives back that earlier version). Concurrent publishes of one journey are serialised by a
 transaction-scoped advisory lock.
+
+A journey may be retired (journey_retirements): no new runs start on it until it is reinstated, a new
+version published meanwhile included (retirement belongs to the journey, not to a version). Runs
+already going carry on. `all_latest` is what new runs start on; `latest_with_retired` adds the retired
+journeys, whose running runs the router still signals.
 """
 
 from __future__ import annotations
@@ -15,11 +20,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, select, text
-from sqlalchemy.dialects.postgresql import distinct_on
+from sqlalchemy import exists, func, select, text
+from sqlalchemy.dialects.postgresql import distinct_on, insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from gridjourney.db.tables import journey_versions
+from gridjourney.db.tables import journey_retirements, journey_versions
 from gridjourney.dsl.compiler import check_journey, definition_hash, successors
 from gridjourney.dsl.loader import JourneyErrors, LoadedJourney, load_journey_with_positions
 from gridjourney.dsl.schema import CompiledJourney
@@ -41,6 +46,28 @@ class VersionInfo:
     published_at: datetime
     name: str | None
     purpose: str
+    retired_at: datetime | None = None
+    """When the journey (every version of it) was retired; None: active."""
+
+    @property
+    def state(self) -> str:
+        return "active" if self.retired_at is None else "retired"
+
+
+@dataclass(frozen=True)
+class Retirement:
+    journey_id: str
+    retired_at: datetime
+    retired_by: str
+
+
+@dataclass(frozen=True)
+class LatestJourneys:
+    """The latest version of every journey: `active` start new runs, `retired` do not (their running
+    runs still hear their events)."""
+
+    active: list[CompiledJourney]
+    retired: list[CompiledJourney]
 
 
 def prepare(
@@ -159,8 +186,14 @@ async def get_source(engine: AsyncEngine, journey_id: str, version: int) -> str 
     return str(result) if result is not None else None
 
 
+def _with_retirement(query: Any) -> Any:
+    return query.add_columns(journey_retirements.c.retired_at).outerjoin(
+        journey_retirements, journey_retirements.c.journey_id == journey_versions.c.journey_id
+    )
+
+
 def _latest_rows() -> Any:
-    return (
+    return _with_retirement(
         select(journey_versions)
         .ext(distinct_on(journey_versions.c.journey_id))
         .order_by(journey_versions.c.journey_id, journey_versions.c.version.desc())
@@ -176,6 +209,7 @@ def _info(row: Any) -> VersionInfo:
         published_at=row.published_at,
         name=definition.get("name"),
         purpose=definition["purpose"],
+        retired_at=row.retired_at,
     )
 
 
@@ -191,7 +225,7 @@ async def list_versions(engine: AsyncEngine, journey_id: str) -> list[VersionInf
     async with engine.connect() as conn:
         rows = (
             await conn.execute(
-                select(journey_versions)
+                _with_retirement(select(journey_versions))
                 .where(journey_versions.c.journey_id == journey_id)
                 .order_by(journey_versions.c.version)
             )
@@ -199,8 +233,69 @@ async def list_versions(engine: AsyncEngine, journey_id: str) -> list[VersionInf
     return [_info(row) for row in rows]
 
 
-async def all_latest(engine: AsyncEngine) -> list[CompiledJourney]:
-    """The latest version of every journey: what new entries start on."""
+async def latest_with_retired(engine: AsyncEngine) -> LatestJourneys:
+    """The latest version of every journey, retired ones apart: one query, so the router reading it
+    for each batch sees a retirement at its next batch without a query per event."""
     async with engine.connect() as conn:
         rows = (await conn.execute(_latest_rows())).all()
-    return [_compiled(row) for row in rows]
+    return LatestJourneys(
+        active=[_compiled(row) for row in rows if row.retired_at is None],
+        retired=[_compiled(row) for row in rows if row.retired_at is not None],
+    )
+
+
+async def all_latest(engine: AsyncEngine) -> list[CompiledJourney]:
+    """The latest version of every journey not retired: what new entries start on."""
+    return (await latest_with_retired(engine)).active
+
+
+async def _published(conn: Any, journey_id: str) -> bool:
+    return bool(await conn.scalar(select(exists().where(journey_versions.c.journey_id == journey_id))))
+
+
+async def retirement(engine: AsyncEngine, journey_id: str) -> Retirement | None:
+    """The journey's retirement; None while it is active (or was never published)."""
+    async with engine.connect() as conn:
+        row = (
+            await conn.execute(
+                select(journey_retirements).where(journey_retirements.c.journey_id == journey_id)
+            )
+        ).first()
+    return Retirement(row.journey_id, row.retired_at, row.retired_by) if row is not None else None
+
+
+async def retire(engine: AsyncEngine, journey_id: str, retired_by: str) -> tuple[Retirement, bool] | None:
+    """Retire a published journey: (its retirement, whether this call retired it; False: it already
+    was, and the first retirement stands). None: no such journey."""
+    async with engine.begin() as conn:
+        if not await _published(conn, journey_id):
+            return None
+        inserted = (
+            await conn.execute(
+                insert(journey_retirements)
+                .values(journey_id=journey_id, retired_by=retired_by)
+                .on_conflict_do_nothing(index_elements=[journey_retirements.c.journey_id])
+                .returning(journey_retirements)
+            )
+        ).first()
+        row = (
+            inserted
+            or (
+                await conn.execute(
+                    select(journey_retirements).where(journey_retirements.c.journey_id == journey_id)
+                )
+            ).one()
+        )
+    return Retirement(row.journey_id, row.retired_at, row.retired_by), inserted is not None
+
+
+async def reinstate(engine: AsyncEngine, journey_id: str) -> bool | None:
+    """Make a retired journey start new runs again: whether it was retired (False: it was active).
+    None: no such journey."""
+    async with engine.begin() as conn:
+        if not await _published(conn, journey_id):
+            return None
+        deleted = await conn.execute(
+            journey_retirements.delete().where(journey_retirements.c.journey_id == journey_id)
+        )
+    return bool(deleted.rowcount)
