@@ -244,7 +244,8 @@ def render(
             text = render_template(compiled, variables)
         except TemplateError as error:
             raise template_problem(name, error) from error
-        except (TypeError, ValueError) as error:  # a filter given the wrong kind of value
+        except (TypeError, ValueError, RecursionError) as error:  # a filter given a wrong value; a loop
+            # of macros (a RecursionError is no TemplateError: it would be retried)
             raise template_problem(name, error) from error
         _, text = split_purpose(text)
         subject, body = split_subject(text, channel, name)
@@ -382,5 +383,5 @@ def render_html(
             if page is not None:
                 return page
         return render_template(compiled or env.from_string(BARE_LAYOUT), context).strip()
-    except (TemplateError, TypeError, ValueError) as error:
+    except (TemplateError, TypeError, ValueError, RecursionError) as error:
         raise template_problem(name or "the bare email layout", error) from error

@@ -34,8 +34,9 @@ def activities(
             "sms/en/cp1252.j2:1:3: not UTF-8 (byte 0x92)",
         ),
         (b"{{ " + b"(" * 3000 + b"1" + b")" * 3000 + b" }}", "sms/en/cp1252.j2:1: nested too deeply"),
+        (b"{% macro f() %}{{ f() }}{% endmacro %}{{ f() }}", "sms/en/cp1252.j2:1: maximum recursion depth"),
     ],
-    ids=["windows-1252", "nested"],
+    ids=["windows-1252", "nested", "macro loop"],
 )
 async def test_an_unreadable_template_fails_the_message_once_with_its_line(
     engine: AsyncEngine,

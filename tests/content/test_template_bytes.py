@@ -92,3 +92,9 @@ def test_what_a_template_reads_comes_with_the_line_it_is_first_read_on(tmp_path:
     source = b"Hi {{ customer.name }}\n{% if event.amount %}\n{{ event.amount }} {{ x }}\n{% endif %}\n"
     write(tmp_path, "sms/en/lines.j2", source)
     assert template_reads(tmp_path, "sms", "lines", "en") == {"customer.name": 1, "event.amount": 2, "x": 3}
+
+
+def test_a_macro_that_calls_itself_is_a_problem_at_render_time(tmp_path: Path) -> None:
+    write(tmp_path, "sms/en/loop.j2", b"Hi\n{% macro f() %}{{ f() }}{% endmacro %}{{ f() }}")
+    with pytest.raises(TemplateProblem, match=r"^sms/en/loop.j2:2: maximum recursion depth exceeded"):
+        render(tmp_path, "sms", "loop", "en", CONTEXT)
