@@ -18,6 +18,7 @@ from gridjourney.dsl.schema import Purpose
 from gridjourney.events.models import StoredEvent
 from gridjourney.policy import caps
 from gridjourney.policy.model import FrequencyCap, Policy
+from gridjourney.projections.consents import in_effect_from
 from gridjourney.projections.customers import GRID_FIELDS, PERSONAL_FIELDS, PROFILE_FIELDS
 
 STATE_EVENT_TYPES = frozenset(
@@ -45,6 +46,9 @@ class CustomerState:
     record: CustomerRecord
     consents: dict[tuple[str, str], bool] = field(default_factory=dict)
     consent_methods: dict[tuple[str, str], str | None] = field(default_factory=dict)
+    # (in force from, position) of the change in force per key: a later-arriving but older change
+    # does not replace it (projections/consents.py)
+    consent_order: dict[tuple[str, str], tuple[datetime, int]] = field(default_factory=dict)
     suppressed: dict[tuple[str, str], str] = field(default_factory=dict)
     push_endpoints: list[str] = field(default_factory=list)
     profiled: bool = False  # a customer.created or customer.updated made them a row of `customers`
@@ -120,6 +124,10 @@ class Customers:
             state.programs.discard(str(payload["program"]))
         elif event.type == "consent.changed":
             key = (payload["channel"], payload["purpose"])
+            order = (in_effect_from(event.occurred_at, event.recorded_at), event.position)
+            if key in state.consent_order and order <= state.consent_order[key]:
+                return  # older than the change in force: logged, not applied, as the projection does
+            state.consent_order[key] = order
             state.consents[key] = bool(payload["granted"])
             state.consent_methods[key] = payload.get("method")
         elif event.type == "suppression.added":

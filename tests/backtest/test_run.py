@@ -133,3 +133,21 @@ async def test_history_appended_with_a_trigger_at_its_moment_counts_in_its_condi
     report = await backtest(engine, compiled(text), policy, *period)
     assert (report.triggers_matched, report.entry_examples) == (1, ["c-granted"])
     assert report.steps["alert"].messages == {("sms", "nudge", "en"): 1}
+
+
+async def test_a_consent_change_older_than_the_one_in_force_is_not_applied(
+    engine: AsyncEngine, policy: Policy
+) -> None:
+    """As the consents projection: a CRM grant dated before a STOP but arriving after it changes
+    nothing, so the alert after it is refused as the engine refuses it."""
+    stop = {"channel": "sms", "purpose": "informational", "granted": False, "method": "sms_reply"}
+    await append(engine, [*customer("c-1", BEFORE, phone="+15035550101", grants=("sms",))])
+    await append(engine, [new("consent.changed", "c-1", at("2026-01-10T09:00:00"), **stop)])
+    stale_grant = {**stop, "granted": True, "method": "crm"}
+    await append(engine, [new("consent.changed", "c-1", at("2026-01-05T09:00:00"), **stale_grant)])
+    await append(engine, [projection("c-1", at("2026-01-12T12:00:00"))])
+    report = await backtest(engine, compiled(), policy, at("2026-01-01T00:00:00"), at("2026-02-01T00:00:00"))
+
+    alert = report.steps["alert"]
+    assert (report.entered, alert.reached, alert.messages) == (1, 1, {})
+    assert alert.suppressed == {"stop": 1, "no_consent": 1}
