@@ -324,7 +324,7 @@ async def test_starting_a_safety_journey_by_hand_needs_the_admin_scope(
     assert (await http.post("/v1/journeys", content=SAFETY, headers=admin | YAML)).status_code == 201
     await _post_and_route(http, engine, router, admin, "customer.created")
     writer = await make_key("journeys:write")
-    start = {"customer_id": "C-1", "payload": {"incident_id": "INC-1"}}
+    start = {"customer_id": "C-1", "payload": {"incident_id": "INC-1", "premise_ids": ["P-1"]}}
     refused = await http.post("/v1/journeys/outage_watch/instances", json=start, headers=writer)
     assert refused.status_code == 403, refused.text
     assert refused.json()["title"] == "Starting a safety journey needs the admin scope"
