@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, literal, null, select, union_all
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -234,38 +234,34 @@ async def suppressed_addresses_of_many(
     conn: AsyncConnection, customer_ids: Sequence[str]
 ) -> dict[str, dict[tuple[str, str], str]]:
     """`suppressed_addresses` for many customers at once (a cohort batch), by customer id."""
-    query = select(
+    # Their suppressions and, in the same round trip, their phones and emails (reason NULL), whose
+    # hashes are then looked up among the address-wide suppressions.
+    own = select(
         suppressions.c.customer_id, suppressions.c.channel, suppressions.c.address, suppressions.c.reason
     ).where(any_of(suppressions.c.customer_id, customer_ids), suppressions.c.removed_at.is_(None))
-    found: dict[str, dict[tuple[str, str], str]] = {}
-    for customer_id, channel, address, reason in (await conn.execute(query)).all():
-        found.setdefault(customer_id, {})[(channel, address)] = reason
-    for customer_id, suppressed in (await _held_for_anyone(conn, customer_ids)).items():
-        found.setdefault(customer_id, {}).update(suppressed)
-    return found
-
-
-async def _held_for_anyone(
-    conn: AsyncConnection, customer_ids: Sequence[str]
-) -> dict[str, dict[tuple[str, str], str]]:
-    """The customers' current phones and emails that are suppressed for anyone (by their hashes)."""
-    contacts = select(customers.c.customer_id, customers.c.phone, customers.c.email).where(
-        any_of(customers.c.customer_id, customer_ids)
+    theirs = any_of(customers.c.customer_id, customer_ids)
+    no_reason = null().cast(suppressions.c.reason.type)
+    phones = select(customers.c.customer_id, literal("sms"), customers.c.phone, no_reason).where(
+        theirs, customers.c.phone.is_not(None)
     )
+    emails = select(customers.c.customer_id, literal("email"), customers.c.email, no_reason).where(
+        theirs, customers.c.email.is_not(None)
+    )
+    found: dict[str, dict[tuple[str, str], str]] = {}
     holders: dict[str, list[tuple[str, str, str]]] = {}  # hash → (customer, channel, address)
-    for customer_id, phone, email in (await conn.execute(contacts)).all():
-        for channel, address in (("sms", phone), ("email", email)):
-            if address:
-                for hashed in address_hashes(channel, address):
-                    holders.setdefault(hashed, []).append((customer_id, channel, address))
+    for customer_id, channel, address, reason in (await conn.execute(union_all(own, phones, emails))).all():
+        if reason is not None:
+            found.setdefault(customer_id, {})[(channel, address)] = reason
+            continue
+        for hashed in address_hashes(channel, address):
+            holders.setdefault(hashed, []).append((customer_id, channel, address))
     if not holders:
-        return {}
+        return found
     query = select(suppressions.c.channel, suppressions.c.address, suppressions.c.reason).where(
         suppressions.c.customer_id == ANYONE,
         any_of(suppressions.c.address, list(holders)),
         suppressions.c.removed_at.is_(None),
     )
-    found: dict[str, dict[tuple[str, str], str]] = {}
     for channel, hashed, reason in (await conn.execute(query)).all():
         for customer_id, held_channel, address in holders[hashed]:
             if held_channel == channel:
