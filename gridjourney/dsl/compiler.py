@@ -21,7 +21,7 @@ from gridjourney.config import get_settings
 from gridjourney.content.template_source import NotUtf8
 from gridjourney.dsl.cohort_checks import check_cohort
 from gridjourney.dsl.declarations import DeclarationErrors, declaration_text
-from gridjourney.dsl.expression_bounds import shown
+from gridjourney.dsl.expression_bounds import BOUNDS_HINT, TOO_COMPLEX, shown
 from gridjourney.dsl.expressions import (
     ALL_FUNCTIONS,
     ANY,
@@ -440,6 +440,8 @@ def _expression_hint(scope: dict[str, Scope], problem: str) -> str:
         return CUSTOMER_HINT
     if problem.startswith(("`event", "`trigger")):
         return EVENT_FIELDS_HINT
+    if problem.startswith(TOO_COMPLEX):
+        return BOUNDS_HINT
     names = ", ".join(scope)
     return f"expressions use {names} and the functions {', '.join(ALL_FUNCTIONS)}"
 
@@ -464,10 +466,10 @@ def _check_graph(definition: JourneyDefinition, positions: Positions) -> Iterato
             )
     waits = {s.id for s in definition.steps if isinstance(s, WaitStep | WaitForStep)}
     for cycle in _cycles_without(graph, waits):
-        shown = " → ".join([*cycle, cycle[0]])
+        loop = " → ".join([*cycle, cycle[0]])
         yield positions.error(
             ("steps", index[cycle[0]], "id"),
-            f"the steps {shown} loop without a wait: the journey would never stop",
+            f"the steps {loop} loop without a wait: the journey would never stop",
             "put a `wait` or `wait_for` step on the loop",
         )
 

@@ -14,6 +14,12 @@ import ast
 
 MAX_EXPRESSION_CHARS = 20_000
 MAX_EXPRESSION_DEPTH = 100
+# How the problems start, and what to do about them.
+TOO_COMPLEX = ("expression nested too deeply", "expression too long")
+BOUNDS_HINT = (
+    "write it flat (`a or b or c`, `x in [1, 2, 3]`), or split it over `branch` steps; a journey's "
+    "conditions are a line or two"
+)
 
 
 class ExpressionTooComplex(SyntaxError):

@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from gridjourney.cli.journeys import journeys_app
 from gridjourney.config import get_settings
-from gridjourney.dsl.expression_bounds import MAX_EXPRESSION_DEPTH
+from gridjourney.dsl.expression_bounds import BOUNDS_HINT, MAX_EXPRESSION_DEPTH
 from gridjourney.dsl.expressions import ExpressionError, check_condition, evaluate
 from gridjourney.dsl.loader import JourneyErrors, load_journey_file
 
@@ -80,6 +80,7 @@ def test_validate_checks_every_file_of_a_folder_one_line_per_problem(tmp_path: P
     assert lines[1].startswith(f"{tmp_path / 'b_utf16.yaml'}:1:1: not UTF-8 (byte 0xff)")
     assert lines[2].startswith(f"{tmp_path / 'c_deep.yaml'}:5:9: expression '-----")
     assert "expression nested too deeply" in lines[2] and len(lines[2]) < 600
+    assert lines[2].endswith(f"(hint: {BOUNDS_HINT})") and "split it over `branch` steps" in BOUNDS_HINT
     assert lines[3].startswith(f"{tmp_path / 'd_terms.yaml'}:5:9: ") and "expression too long" in lines[3]
     assert len(lines) == 4
     assert out.splitlines() == [
