@@ -62,6 +62,16 @@ def is_routed(event_type: str) -> bool:
     return event_type in ROUTED_ENGINE_EVENTS or not event_type.startswith(UNROUTED_PREFIXES)
 
 
+def routed_journeys(latest: registry.LatestJourneys) -> list[CompiledJourney]:
+    """The journeys a batch is routed to, read with each batch (so a retirement holds from the next
+    batch, in every router process): a retired journey without its triggers, so that it starts nothing
+    (per customer or cohort) while its running runs still hear the events they wait for or exit on."""
+    return latest.active + [
+        journey.model_copy(update={"definition": journey.definition.model_copy(update={"trigger": []})})
+        for journey in latest.retired
+    ]
+
+
 def event_ref(event: StoredEvent) -> EventRef:
     return EventRef(
         event_id=str(event.event_id),
@@ -130,7 +140,7 @@ class EventRouter:
             await self._projections_reach(routed[-1].position)
             if self.stop.is_set():
                 raise Interrupted("the router is stopping")
-        journeys = await registry.all_latest(self.engine)
+        journeys = routed_journeys(await registry.latest_with_retired(self.engine))
         traceparents: dict[int, str] = {}
         if tracing.enabled():
             traceparents = await queries.traceparents(self.engine, [event.position for event in routed])
