@@ -129,3 +129,17 @@ async def test_a_body_nested_thousands_deep_is_refused_not_a_500(
     body = nested + "]" * 50_000 + "}"
     response = await client.post("/v1/journeys/backtest", content=body, headers=headers)
     assert 400 <= response.status_code < 500, response.text
+
+
+async def test_a_raw_nul_byte_or_a_nul_in_the_file_name_is_422(
+    client: httpx.AsyncClient, admin: dict[str, str]
+) -> None:
+    body = JOURNEY.replace("id: bill_nudge", "id: bill_nudge\x00").encode()
+    response = await client.post("/v1/journeys", content=body, headers=admin | YAML)
+    assert response.status_code == 422, response.text
+    assert response.json()["errors"][0], response.text
+    broken = JOURNEY.replace("bill.projection_updated", "bill.projection_update")
+    response = await client.post(
+        "/v1/journeys?filename=a%00b%ED%A0%80.yaml", content=broken, headers=admin | YAML
+    )
+    assert response.status_code == 422, response.text
