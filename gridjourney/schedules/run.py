@@ -1,16 +1,27 @@
 """Syncing the journeys' schedules as the deployment runs them: the latest published versions
-(dsl/registry.py), this deployment's queues and the utility's zone (the compliance policy)."""
+(dsl/registry.py), this deployment's queues and the utility's zone (the compliance policy).
+
+A retired journey has no schedule: retiring deletes it, and neither a sync nor a publish sets it
+again until the journey is reinstated (which sets it from the latest version)."""
 
 from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client
+from temporalio.service import RPCError, RPCStatusCode
 
 from gridjourney.config import Settings
 from gridjourney.dsl import registry
 from gridjourney.dsl.schema import CompiledJourney
 from gridjourney.policy.loader import policy_from_settings
-from gridjourney.schedules.sync import Queues, ScheduleChange, scheduled_journeys, sync, sync_one
+from gridjourney.schedules.sync import (
+    Queues,
+    ScheduleChange,
+    schedule_id,
+    scheduled_journeys,
+    sync,
+    sync_one,
+)
 
 
 def deployment_queues(settings: Settings) -> Queues:
@@ -25,7 +36,7 @@ def deployment_queues(settings: Settings) -> Queues:
 async def sync_journey_schedules(
     engine: AsyncEngine, client: Client, settings: Settings
 ) -> list[ScheduleChange]:
-    journeys = await registry.all_latest(engine)
+    journeys = await registry.all_latest(engine)  # not the retired: their schedules are deleted
     # the policy is read only when a journey has a schedule (deleting stale schedules needs no zone)
     zone = policy_from_settings(settings).default_time_zone if scheduled_journeys(journeys) else "UTC"
     return await sync(client, journeys, deployment_queues(settings), zone)
@@ -43,9 +54,24 @@ async def sync_published_schedule(
     engine: AsyncEngine, client: Client, settings: Settings, journey_id: str
 ) -> ScheduleChange | None:
     """The journey's schedule in step with its latest published version (a publish just stored it),
-    so a scheduled journey published through the API or the CLI fires without a worker restart."""
+    so a scheduled journey published through the API or the CLI fires without a worker restart; and
+    with its state: retired, it has none (retiring and reinstating call this too)."""
     journey = await registry.latest(engine, journey_id)
     if journey is None:
         return None
+    if await registry.retirement(engine, journey_id) is not None:
+        return await delete_schedule(client, settings, journey_id)
     zone = policy_from_settings(settings).default_time_zone if journey.definition.schedule else "UTC"
     return await sync_one(client, journey, deployment_queues(settings), zone)
+
+
+async def delete_schedule(client: Client, settings: Settings, journey_id: str) -> ScheduleChange | None:
+    """Delete the journey's Temporal Schedule, if it has one (None: it had none)."""
+    sid = schedule_id(settings.task_queue, journey_id)
+    try:
+        await client.get_schedule_handle(sid).delete()
+    except RPCError as error:
+        if error.status == RPCStatusCode.NOT_FOUND:
+            return None
+        raise
+    return ScheduleChange(sid, journey_id, "deleted")
