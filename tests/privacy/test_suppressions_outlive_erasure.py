@@ -9,10 +9,9 @@ from datetime import UTC, datetime
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from gridjourney.activities.context import load_customer
-from gridjourney.activities.eligibility import decide, gather_many
+from gridjourney.activities.eligibility import gather_many
 from gridjourney.events.store import EventStore
-from gridjourney.policy.model import Policy, PurposeRules, TimeWindow
+from gridjourney.policy.model import Policy
 from gridjourney.privacy.address_hash import address_hash, address_hashes, normalised
 from gridjourney.privacy.erasure import erase_customer
 from gridjourney.privacy.keyring import Keyring
@@ -22,47 +21,19 @@ from gridjourney.projections.suppressions import (
     suppressed_addresses,
     suppression_added,
 )
-from gridjourney.workflows.contracts import SendMessageInput
 from tests.activities.conftest import add_customer
+from tests.privacy.support import all_day_policy, send_decision
 from tests.privacy.test_erasure import pg_dump
 
 PHONE = "+15035550142"
 EMAIL = "Rosa.Diaz@Example.com"
 
 
-def _request(customer_id: str) -> SendMessageInput:
-    return SendMessageInput(
-        idempotency_key=f"k-{uuid.uuid4()}",
-        customer_id=customer_id,
-        journey_id="onboarding",
-        journey_version=1,
-        instance_id=f"onboarding:{customer_id}",
-        step_id="welcome",
-        channels=["sms", "email"],
-        template="welcome",
-        purpose="informational",
-        can_defer=True,
-    )
-
-
-def _all_day(policy: Policy) -> Policy:
-    rules = PurposeRules(sending_hours=[TimeWindow.parse("00:00-24:00")])
-    return policy.model_copy(update={"purposes": {**policy.purposes, "informational": rules}})
-
-
-async def _decision(engine: AsyncEngine, policy: Policy, customer_id: str) -> str:
-    who = await load_customer(engine, customer_id)
-    assert who is not None
-    async with engine.begin() as conn:
-        decision = await decide(conn, policy, who, _request(customer_id), {"sms", "email"}, datetime.now(UTC))
-    return decision.reason() if decision.channel is None else f"{decision.channel} to {decision.recipient}"
-
-
 async def test_a_stop_outlives_the_erasure_for_the_next_holder_of_the_number_until_start(
     engine: AsyncEngine, database_url: str, policy: Policy
 ) -> None:
     store = EventStore(engine)
-    all_day = _all_day(policy)
+    all_day = all_day_policy(policy)
     consent = [("sms", "informational", True), ("email", "informational", True)]
     await add_customer(engine, "c-rosa", phone=PHONE, email=EMAIL, consent=consent)
     await store.append(
@@ -81,7 +52,7 @@ async def test_a_stop_outlives_the_erasure_for_the_next_holder_of_the_number_unt
 
     # The number and the address come back with a new customer who consented in the CRM.
     await add_customer(engine, "c-next", phone=PHONE, email=EMAIL.lower(), consent=consent)
-    assert await _decision(engine, all_day, "c-next") == (
+    assert await send_decision(engine, all_day, "c-next") == (
         "sms: suppressed_address (stop_reply); email: suppressed_address (hard_bounce)"
     )
     async with engine.connect() as conn:
@@ -99,7 +70,7 @@ async def test_a_stop_outlives_the_erasure_for_the_next_holder_of_the_number_unt
     assert len(removals) == 1
     await store.append(removals)
     await ProjectionRunner(engine).catch_up()
-    assert await _decision(engine, all_day, "c-next") == f"sms to {PHONE}"
+    assert await send_decision(engine, all_day, "c-next") == f"sms to {PHONE}"
     async with engine.connect() as conn:
         assert await suppressed_addresses(conn, "c-next") == {("email", EMAIL.lower()): "hard_bounce"}
 

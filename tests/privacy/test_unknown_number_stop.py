@@ -14,8 +14,8 @@ from gridjourney.inbound.twilio_inbound import InboundSms, answer_inbound
 from gridjourney.policy.model import Policy
 from gridjourney.projections.runner import ProjectionRunner
 from tests.activities.conftest import add_customer
+from tests.privacy.support import all_day_policy, send_decision
 from tests.privacy.test_erasure import pg_dump
-from tests.privacy.test_suppressions_outlive_erasure import _all_day, _decision
 
 NUMBER = "+15035559999"
 
@@ -31,16 +31,16 @@ async def _text(engine: AsyncEngine, policy: Policy, body: str) -> int:
 async def test_a_stop_from_an_unknown_number_holds_for_its_next_holder_until_start(
     engine: AsyncEngine, database_url: str, policy: Policy
 ) -> None:
-    all_day = _all_day(policy)
+    all_day = all_day_policy(policy)
     assert await _text(engine, policy, "STOP") == 1
     dumped = pg_dump(database_url)
     assert NUMBER not in dumped and NUMBER.lstrip("+") not in dumped  # kept by its hash only
 
     consent = [("sms", "informational", True)]
     await add_customer(engine, "c-new", phone=NUMBER, email=None, consent=consent)
-    assert await _decision(engine, all_day, "c-new") == (
+    assert await send_decision(engine, all_day, "c-new") == (
         "sms: suppressed_address (stop_reply); email: no_consent"
     )
 
     assert await _text(engine, policy, "START") >= 1
-    assert await _decision(engine, all_day, "c-new") == f"sms to {NUMBER}"
+    assert await send_decision(engine, all_day, "c-new") == f"sms to {NUMBER}"
