@@ -1,0 +1,148 @@
+"""Retiring a journey, and reinstating it: `POST /v1/journeys/{id}/retire` and `.../reinstate`.
+
+A retired journey starts no new runs: no entries from its trigger events (the router reads the state
+with the journeys at each batch), no manual starts (409), no cohort runs, and no schedule fires (its
+Temporal Schedule is deleted; reinstating sets it again from the latest version). Runs already going
+carry on to their end. A version published while the journey is retired stays retired until it is
+reinstated: retirement belongs to the journey, not to a version. Both calls are idempotent.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from fastapi import APIRouter, Request
+from pydantic import BaseModel, Field
+
+from gridjourney.api.auth import Principal
+from gridjourney.api.deps import EngineDep, JourneysWriter, SettingsDep, TemporalClientProvider
+from gridjourney.api.problems import RETRY_AFTER_SECONDS, ApiProblem, FieldError, not_found, problem_responses
+from gridjourney.config import Settings
+from gridjourney.dsl import registry
+from gridjourney.dsl.schema import CompiledJourney
+from gridjourney.schedules.run import sync_published_schedule
+
+router = APIRouter(prefix="/v1/journeys", tags=["journeys"])
+
+RUNNING_CARRY_ON = (
+    "runs already going carry on to their end (cancel one with POST /v1/instances/{instance_id}/cancel)"
+)
+NEW_VERSIONS = "a version published while the journey is retired stays retired until it is reinstated"
+
+
+class JourneyState(BaseModel):
+    journey_id: str
+    state: Literal["active", "retired"]
+    changed: bool = Field(description="False when the journey was already in this state (nothing changed).")
+    retired_at: datetime | None = None
+    retired_by: str | None = Field(None, description="The name of the key that retired it.")
+    schedule: Literal["created", "updated", "unchanged", "deleted"] | None = Field(
+        None,
+        description="For a journey with a `schedule` trigger: what this did to its Temporal Schedule "
+        "(deleted on retire, set again on reinstate).",
+    )
+    note: str = Field(description="What the state means for new and running runs.")
+
+
+def _require_admin_for_safety(principal: Principal, journey: CompiledJourney, doing: str) -> None:
+    # As publishing (api/routes/journeys.py): a safety journey is sent without consent, and stopping
+    # one stops outage notices; only an admin key may change it.
+    if journey.definition.purpose == "safety" and not principal.allows("admin"):
+        raise ApiProblem(
+            403,
+            "forbidden",
+            f"{doing.capitalize()} a safety journey needs the admin scope",
+            f"{journey.journey_id} has `purpose: safety`, so {doing} it needs the scope 'admin'; the key "
+            f"{principal.key_id} has {', '.join(principal.scopes)}",
+            [FieldError(field="purpose", reason="`safety` needs the admin scope")],
+        )
+
+
+async def _latest(engine: EngineDep, journey_id: str) -> CompiledJourney:
+    journey = await registry.latest(engine, journey_id)
+    if journey is None:
+        raise not_found("journey", journey_id)
+    return journey
+
+
+async def _sync_schedule(
+    request: Request, engine: EngineDep, settings: Settings, journey: CompiledJourney, done: str
+) -> Literal["created", "updated", "unchanged", "deleted"] | None:
+    """The journey's schedule in step with its state; only a scheduled journey needs Temporal."""
+    if journey.definition.schedule is None:
+        return None
+    provider: TemporalClientProvider = request.app.state.temporal_client_provider
+    try:
+        client = await provider()
+        change = await sync_published_schedule(engine, client, settings, journey.journey_id)
+    except Exception as exc:  # not reachable or refused: the state is stored, the schedule not yet
+        raise ApiProblem(
+            503,
+            "temporal-unavailable",
+            f"The journey is {done}; its schedule is not in step yet",
+            f"{journey.journey_id} is {done}, but Temporal could not update its schedule: send the same "
+            "request again (it is idempotent) or run `gridjourney journeys schedules --sync`",
+            headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+        ) from exc
+    return change.change if change is not None else None
+
+
+@router.post(
+    "/{journey_id}/retire",
+    summary="Retire a journey: it starts no new runs",
+    description=(
+        "From the next event on, the journey starts no new runs: not from its trigger events, not by "
+        "hand (**409**), not as a cohort, not on its schedule (its Temporal Schedule is deleted). "
+        f"Runs already going carry on. Idempotent: retiring a retired journey changes nothing "
+        f"(`changed: false`). A `safety` journey needs the `admin` scope. Then {NEW_VERSIONS}."
+    ),
+    responses=problem_responses(401, 403, 404, 503),
+)
+async def retire_journey(
+    journey_id: str, request: Request, principal: JourneysWriter, engine: EngineDep, settings: SettingsDep
+) -> JourneyState:
+    journey = await _latest(engine, journey_id)
+    _require_admin_for_safety(principal, journey, "retiring")
+    retired = await registry.retire(engine, journey_id, principal.name)
+    if retired is None:  # versions are never deleted: only a journey never published is unknown
+        raise not_found("journey", journey_id)
+    retirement, changed = retired
+    schedule = await _sync_schedule(request, engine, settings, journey, "retired")
+    return JourneyState(
+        journey_id=journey_id,
+        state="retired",
+        changed=changed,
+        retired_at=retirement.retired_at,
+        retired_by=retirement.retired_by,
+        schedule=schedule,
+        note=f"no new runs start; {RUNNING_CARRY_ON}; {NEW_VERSIONS}",
+    )
+
+
+@router.post(
+    "/{journey_id}/reinstate",
+    summary="Reinstate a retired journey: it starts new runs again",
+    description=(
+        "The latest version starts new runs again, from the next event on (events before it are not "
+        "replayed); a scheduled journey's Temporal Schedule is set again. Idempotent: reinstating an "
+        "active journey changes nothing (`changed: false`). A `safety` journey needs the `admin` scope."
+    ),
+    responses=problem_responses(401, 403, 404, 503),
+)
+async def reinstate_journey(
+    journey_id: str, request: Request, principal: JourneysWriter, engine: EngineDep, settings: SettingsDep
+) -> JourneyState:
+    journey = await _latest(engine, journey_id)
+    _require_admin_for_safety(principal, journey, "reinstating")
+    changed = await registry.reinstate(engine, journey_id)
+    if changed is None:
+        raise not_found("journey", journey_id)
+    schedule = await _sync_schedule(request, engine, settings, journey, "reinstated")
+    return JourneyState(
+        journey_id=journey_id,
+        state="active",
+        changed=changed,
+        schedule=schedule,
+        note=f"version {journey.version} starts new runs from the next event on",
+    )

@@ -1,0 +1,123 @@
+"""POST /v1/journeys/{id}/retire and /reinstate over a real Postgres: idempotent, 404 for a journey
+never published, `journeys:write` (a safety journey: `admin`), and a manual start of a retired
+journey is 409 naming the state; a scheduled journey's schedule needs Temporal (503 when it cannot be
+reached, the state stored: the same request again finishes it)."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from gridjourney.api.manual_entry import require_active
+from gridjourney.api.problems import ApiProblem
+from gridjourney.dsl import registry
+from tests.api.conftest import KeyFactory
+
+MISTAKE = """\
+id: bill_watch
+purpose: informational
+trigger: {event: bill.projection_updated}
+steps:
+  - {id: pause, wait: 3d}
+"""
+SAFETY = """\
+id: outage_watch
+purpose: safety
+trigger: {event: outage.detected}
+steps:
+  - {id: pause, wait: 3d}
+"""
+SCHEDULED = """\
+id: winter_tips
+purpose: marketing
+trigger:
+  schedule: {month: november, day: 1, at: "10:00"}
+  audience: "customer.heating == 'electric'"
+steps:
+  - {id: pause, wait: 3d}
+"""
+
+
+async def test_retire_and_reinstate_are_idempotent(
+    client: httpx.AsyncClient, engine: AsyncEngine, make_key: KeyFactory
+) -> None:
+    await registry.publish(engine, MISTAKE, "bill_watch.yaml", None)
+    writer = await make_key("journeys:write")
+
+    retired = await client.post("/v1/journeys/bill_watch/retire", headers=writer)
+    assert retired.status_code == 200, retired.text
+    body = retired.json()
+    assert (body["state"], body["changed"], body["retired_by"], body["schedule"]) == (
+        "retired",
+        True,
+        "test",
+        None,
+    )
+    assert "runs already going carry on" in body["note"] and "stays retired" in body["note"]
+    again = (await client.post("/v1/journeys/bill_watch/retire", headers=writer)).json()
+    assert (again["state"], again["changed"], again["retired_at"]) == ("retired", False, body["retired_at"])
+    assert await registry.all_latest(engine) == []
+
+    reinstated = (await client.post("/v1/journeys/bill_watch/reinstate", headers=writer)).json()
+    assert (reinstated["state"], reinstated["changed"], reinstated["retired_at"]) == ("active", True, None)
+    again = (await client.post("/v1/journeys/bill_watch/reinstate", headers=writer)).json()
+    assert (again["state"], again["changed"]) == ("active", False)
+    assert [journey.journey_id for journey in await registry.all_latest(engine)] == ["bill_watch"]
+
+
+@pytest.mark.parametrize("action", ["retire", "reinstate"])
+async def test_an_unknown_journey_is_404(
+    client: httpx.AsyncClient, make_key: KeyFactory, action: str
+) -> None:
+    response = await client.post(
+        f"/v1/journeys/no_such_journey/{action}", headers=await make_key("journeys:write")
+    )
+    assert response.status_code == 404
+    assert "no_such_journey" in response.json()["detail"]
+
+
+async def test_the_scope_is_journeys_write_and_admin_for_a_safety_journey(
+    client: httpx.AsyncClient, engine: AsyncEngine, make_key: KeyFactory, admin: dict[str, str]
+) -> None:
+    await registry.publish(engine, MISTAKE, "bill_watch.yaml", None)
+    await registry.publish(engine, SAFETY, "outage_watch.yaml", None)
+    reader = await make_key("journeys:read")
+    assert (await client.post("/v1/journeys/bill_watch/retire", headers=reader)).status_code == 403
+    assert (await client.post("/v1/journeys/bill_watch/retire")).status_code == 401
+
+    writer = await make_key("journeys:write")
+    refused = await client.post("/v1/journeys/outage_watch/retire", headers=writer)
+    assert refused.status_code == 403
+    assert "admin" in refused.json()["detail"]
+    assert await registry.retirement(engine, "outage_watch") is None  # nothing changed
+    assert (await client.post("/v1/journeys/outage_watch/retire", headers=admin)).json()["state"] == "retired"
+    assert (await client.post("/v1/journeys/outage_watch/reinstate", headers=writer)).status_code == 403
+    assert (await client.post("/v1/journeys/outage_watch/reinstate", headers=admin)).json()["changed"] is True
+
+
+async def test_a_manual_start_of_a_retired_journey_is_409_naming_the_state(engine: AsyncEngine) -> None:
+    await registry.publish(engine, MISTAKE, "bill_watch.yaml", None)
+    await require_active(engine, "bill_watch")  # active: no objection
+    await registry.retire(engine, "bill_watch", "marketer")
+    with pytest.raises(ApiProblem) as refused:
+        await require_active(engine, "bill_watch")
+    problem = refused.value
+    assert (problem.status, problem.slug, problem.extensions) == (
+        409,
+        "journey-retired",
+        {"state": "retired"},
+    )
+    assert problem.detail is not None and "retired" in problem.detail and "reinstate" in problem.detail
+    await registry.reinstate(engine, "bill_watch")
+    await require_active(engine, "bill_watch")
+
+
+async def test_a_scheduled_journey_without_temporal_is_503_with_the_state_stored(
+    client: httpx.AsyncClient, engine: AsyncEngine, make_key: KeyFactory
+) -> None:
+    await registry.publish(engine, SCHEDULED, "winter_tips.yaml", None)
+    response = await client.post("/v1/journeys/winter_tips/retire", headers=await make_key("journeys:write"))
+    assert response.status_code == 503  # the fixture's Temporal cannot be reached
+    assert "send the same request again" in response.json()["detail"]
+    assert await registry.retirement(engine, "winter_tips") is not None
