@@ -12,6 +12,7 @@ from typing import Annotated, Any, Generic, Self, TypeVar
 from fastapi import Depends, Query
 from pydantic import BaseModel, Field
 
+from gridjourney.api.deps import KnownQueryParameters
 from gridjourney.api.problems import FieldError, invalid
 
 T = TypeVar("T")
@@ -56,6 +57,7 @@ def decode_cursor(cursor: str, required: tuple[str, ...]) -> dict[str, Any]:
 
 
 def page_params(
+    _known: KnownQueryParameters,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Items per page.")] = 50,
     cursor: Annotated[str | None, Query(description="`next_cursor` of the previous page.")] = None,
 ) -> tuple[int, str | None]:
