@@ -63,8 +63,9 @@ def _line_column(text: str, index: int) -> tuple[int, int]:
 
 
 def read_text(path: Path | str) -> str:
-    """The file's text; raises NotUtf8, or OSError when it cannot be read."""
-    return decode_text(Path(path).read_bytes(), str(path))
+    """The file's text, its line ends made `\\n` as Python's text files make them; raises NotUtf8, or
+    OSError when it cannot be read."""
+    return decode_text(Path(path).read_bytes(), str(path)).replace("\r\n", "\n").replace("\r", "\n")
 
 
 class TemplateFiles(FileSystemLoader):

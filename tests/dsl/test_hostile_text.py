@@ -15,7 +15,7 @@ from gridjourney.cli.journeys import journeys_app
 from gridjourney.config import get_settings
 from gridjourney.dsl.expression_bounds import BOUNDS_HINT, MAX_EXPRESSION_DEPTH
 from gridjourney.dsl.expressions import ExpressionError, check_condition, evaluate
-from gridjourney.dsl.loader import JourneyErrors, load_journey_file
+from gridjourney.dsl.loader import JourneyErrors, journey_text, load_journey_file
 
 runner = CliRunner()
 GOOD = "id: good\npurpose: informational\ntrigger: bill.issued\nsteps:\n  - {id: e, end: true}\n"
@@ -156,3 +156,9 @@ def test_preview_refuses_a_customer_it_cannot_print_in_one_line(
     option = str(file) if customer == "FILE" else customer
     code, _, err = invoke("preview", str(journey), "--templates", str(tmp_path), "--customer", option)
     assert code == 2 and err == f"{journey}: {message.format(file=file)}\n"
+
+
+def test_a_journey_file_is_read_as_python_reads_text_files(tmp_path: Path) -> None:
+    journey = tmp_path / "windows.yaml"
+    journey.write_bytes(b"\xef\xbb\xbf" + GOOD.replace("\n", "\r\n").encode())
+    assert journey_text(journey) == GOOD  # no byte-order mark, and `\n` line ends (as stored before)
