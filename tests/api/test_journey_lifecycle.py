@@ -1,18 +1,31 @@
 """POST /v1/journeys/{id}/retire and /reinstate over a real Postgres: idempotent, 404 for a journey
 never published, `journeys:write` (a safety journey: `admin`), and a manual start of a retired
 journey is 409 naming the state; a scheduled journey's schedule needs Temporal (503 when it cannot be
-reached, the state stored: the same request again finishes it)."""
+reached, the state stored: the same request again finishes it); `cancel_running` cancels the runs
+going (the Temporal dev server)."""
 
 from __future__ import annotations
+
+import asyncio
+import uuid
 
 import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
+from temporalio.client import Client, WorkflowExecutionStatus, WorkflowFailureError
+from temporalio.testing import WorkflowEnvironment
 
+from gridjourney.api.deps import TemporalClientProvider
 from gridjourney.api.manual_entry import require_active
 from gridjourney.api.problems import ApiProblem
 from gridjourney.dsl import registry
+from gridjourney.events.store import EventStore
+from gridjourney.projections.runner import ProjectionRunner
 from tests.api.conftest import KeyFactory
+from tests.events.builders import new_event
+from tests.router.routers import router_on_test_queues
+from tests.router.test_router import _entered_instances
+from tests.workflows.standins import StandIns, running_workers
 
 MISTAKE = """\
 id: bill_watch
@@ -121,3 +134,53 @@ async def test_a_scheduled_journey_without_temporal_is_503_with_the_state_stored
     assert response.status_code == 503  # the fixture's Temporal cannot be reached
     assert "send the same request again" in response.json()["detail"]
     assert await registry.retirement(engine, "winter_tips") is not None
+
+
+class TestWithTemporal:
+    @pytest.fixture
+    def temporal_provider(self, temporal_dev_env: WorkflowEnvironment) -> TemporalClientProvider:
+        async def provide() -> Client:
+            return temporal_dev_env.client
+
+        return provide
+
+    async def test_cancel_running_cancels_the_runs_going(
+        self,
+        client: httpx.AsyncClient,
+        engine: AsyncEngine,
+        make_key: KeyFactory,
+        temporal_dev_env: WorkflowEnvironment,
+    ) -> None:
+        temporal = temporal_dev_env.client
+        customer = f"c-{uuid.uuid4().hex[:8]}"
+        await registry.publish(engine, MISTAKE, "bill_watch.yaml", None)
+        store = EventStore(engine)
+        projection = {"projected_amount": 200.0, "typical_amount": 100.0, "days_left": 9}
+        await store.append([new_event("customer.created", customer, {"name": "Ana"})])
+        await store.append([new_event("bill.projection_updated", customer, projection)])
+        await ProjectionRunner(engine).catch_up()
+        writer = await make_key("journeys:write")
+        standins = StandIns()
+        async with running_workers(temporal, standins):
+            await router_on_test_queues(engine, temporal).handle(await store.read_after(0))
+            [running] = await _entered_instances(customer, standins)
+
+            # without cancel_running the run carries on
+            carried = (await client.post("/v1/journeys/bill_watch/retire", headers=writer)).json()
+            assert carried["cancelled"] is None and "carry on" in carried["note"]
+            handle = temporal.get_workflow_handle(running)
+            assert (await handle.describe()).status == WorkflowExecutionStatus.RUNNING
+
+            for _ in range(100):  # Temporal's list shows a new run after a moment: ask again, as a caller may
+                response = await client.post(
+                    "/v1/journeys/bill_watch/retire", headers=writer, json={"cancel_running": True}
+                )
+                assert response.status_code == 200, response.text
+                if response.json()["cancelled"]:
+                    break
+                await asyncio.sleep(0.1)
+            assert response.json()["cancelled"] == [running]
+            assert "were cancelled" in response.json()["note"]
+            with pytest.raises(WorkflowFailureError):
+                await handle.result()
+            assert (await handle.describe()).status == WorkflowExecutionStatus.CANCELED

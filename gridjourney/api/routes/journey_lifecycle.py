@@ -3,21 +3,26 @@
 A retired journey starts no new runs: no entries from its trigger events (the router reads the state
 with the journeys at each batch), no manual starts (409), no cohort runs, and no schedule fires (its
 Temporal Schedule is deleted; reinstating sets it again from the latest version). Runs already going
-carry on to their end. A version published while the journey is retired stays retired until it is
-reinstated: retirement belongs to the journey, not to a version. Both calls are idempotent.
+carry on to their end, unless the retirement asks `cancel_running`: then each is cancelled as
+POST /v1/instances/{id}/cancel cancels one (the runs Temporal lists as running under the journey). A
+version published while the journey is retired stays retired until it is reinstated: retirement
+belongs to the journey, not to a version. Both calls are idempotent.
 """
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Body, Request
 from pydantic import BaseModel, Field
+from temporalio.client import Client
 
 from gridjourney.api.auth import Principal
 from gridjourney.api.deps import EngineDep, JourneysWriter, SettingsDep, TemporalClientProvider
 from gridjourney.api.problems import RETRY_AFTER_SECONDS, ApiProblem, FieldError, not_found, problem_responses
+from gridjourney.api.routes.instances import COHORT_WORKFLOW_TYPE, JOURNEY_WORKFLOW_TYPE, RPC_TIMEOUT
 from gridjourney.config import Settings
 from gridjourney.dsl import registry
 from gridjourney.dsl.schema import CompiledJourney
@@ -31,6 +36,18 @@ RUNNING_CARRY_ON = (
 NEW_VERSIONS = "a version published while the journey is retired stays retired until it is reinstated"
 
 
+# A journey id as the language admits it (dsl/schema.py): safe inside a visibility query's quotes.
+JOURNEY_ID = re.compile(r"[A-Za-z0-9_.:-]{1,100}")
+
+
+class RetireOptions(BaseModel):
+    cancel_running: bool = Field(
+        False,
+        description="Also cancel the journey's runs going now (each records its exit, reason cancelled), "
+        "as POST /v1/instances/{id}/cancel does. Default: they carry on to their end.",
+    )
+
+
 class JourneyState(BaseModel):
     journey_id: str
     state: Literal["active", "retired"]
@@ -42,7 +59,26 @@ class JourneyState(BaseModel):
         description="For a journey with a `schedule` trigger: what this did to its Temporal Schedule "
         "(deleted on retire, set again on reinstate).",
     )
+    cancelled: list[str] | None = Field(
+        None, description="With `cancel_running`: the runs whose cancellation was requested (workflow ids)."
+    )
     note: str = Field(description="What the state means for new and running runs.")
+
+
+async def cancel_journey_runs(client: Client, journey_id: str, reason: str) -> list[str]:
+    """Request the cancellation of every run of the journey Temporal lists as running (its journey
+    instances and cohort runs, by their JourneyId search attribute), as the cancel route does one.
+    Temporal's list lags a start briefly: a run started in that moment is missed (ask again)."""
+    if JOURNEY_ID.fullmatch(journey_id) is None:
+        raise ValueError(f"not a journey id: {journey_id!r}")
+    cancelled = []
+    query = f"JourneyId = '{journey_id}' AND ExecutionStatus = 'Running'"
+    async for execution in client.list_workflows(query):
+        if execution.workflow_type in (JOURNEY_WORKFLOW_TYPE, COHORT_WORKFLOW_TYPE):
+            handle = client.get_workflow_handle(execution.id, run_id=execution.run_id)
+            await handle.cancel(reason=reason, rpc_timeout=RPC_TIMEOUT)
+            cancelled.append(execution.id)
+    return sorted(cancelled)
 
 
 def _require_admin_for_safety(principal: Principal, journey: CompiledJourney, doing: str) -> None:
@@ -66,6 +102,17 @@ async def _latest(engine: EngineDep, journey_id: str) -> CompiledJourney:
     return journey
 
 
+def _temporal_unavailable(journey_id: str, done: str, what: str) -> ApiProblem:
+    return ApiProblem(
+        503,
+        "temporal-unavailable",
+        f"The journey is {done}; {what} not done yet",
+        f"{journey_id} is {done}, but Temporal could not be reached for {what}: send the same request "
+        "again (it is idempotent)",
+        headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+    )
+
+
 async def _sync_schedule(
     request: Request, engine: EngineDep, settings: Settings, journey: CompiledJourney, done: str
 ) -> Literal["created", "updated", "unchanged", "deleted"] | None:
@@ -77,14 +124,7 @@ async def _sync_schedule(
         client = await provider()
         change = await sync_published_schedule(engine, client, settings, journey.journey_id)
     except Exception as exc:  # not reachable or refused: the state is stored, the schedule not yet
-        raise ApiProblem(
-            503,
-            "temporal-unavailable",
-            f"The journey is {done}; its schedule is not in step yet",
-            f"{journey.journey_id} is {done}, but Temporal could not update its schedule: send the same "
-            "request again (it is idempotent) or run `gridjourney journeys schedules --sync`",
-            headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
-        ) from exc
+        raise _temporal_unavailable(journey.journey_id, done, "its schedule") from exc
     return change.change if change is not None else None
 
 
@@ -94,13 +134,26 @@ async def _sync_schedule(
     description=(
         "From the next event on, the journey starts no new runs: not from its trigger events, not by "
         "hand (**409**), not as a cohort, not on its schedule (its Temporal Schedule is deleted). "
-        f"Runs already going carry on. Idempotent: retiring a retired journey changes nothing "
-        f"(`changed: false`). A `safety` journey needs the `admin` scope. Then {NEW_VERSIONS}."
+        'Runs already going carry on, unless the body asks `{"cancel_running": true}`. Idempotent: '
+        "retiring a retired journey changes nothing (`changed: false`). A `safety` journey needs the "
+        f"`admin` scope. Then {NEW_VERSIONS}."
     ),
     responses=problem_responses(401, 403, 404, 503),
 )
 async def retire_journey(
-    journey_id: str, request: Request, principal: JourneysWriter, engine: EngineDep, settings: SettingsDep
+    journey_id: str,
+    request: Request,
+    principal: JourneysWriter,
+    engine: EngineDep,
+    settings: SettingsDep,
+    options: Annotated[
+        RetireOptions | None,
+        Body(
+            openapi_examples={
+                "stop_now": {"summary": "Retire and stop its runs", "value": {"cancel_running": True}}
+            }
+        ),
+    ] = None,
 ) -> JourneyState:
     journey = await _latest(engine, journey_id)
     _require_admin_for_safety(principal, journey, "retiring")
@@ -109,6 +162,16 @@ async def retire_journey(
         raise not_found("journey", journey_id)
     retirement, changed = retired
     schedule = await _sync_schedule(request, engine, settings, journey, "retired")
+    cancelled = None
+    if options is not None and options.cancel_running:
+        provider: TemporalClientProvider = request.app.state.temporal_client_provider
+        try:
+            client = await provider()
+            reason = f"journey {journey_id} retired through the API by key {principal.key_id}"
+            cancelled = await cancel_journey_runs(client, journey_id, reason)
+        except Exception as exc:
+            raise _temporal_unavailable(journey_id, "retired", "cancelling its runs") from exc
+    going = "runs already going were cancelled" if cancelled is not None else RUNNING_CARRY_ON
     return JourneyState(
         journey_id=journey_id,
         state="retired",
@@ -116,7 +179,8 @@ async def retire_journey(
         retired_at=retirement.retired_at,
         retired_by=retirement.retired_by,
         schedule=schedule,
-        note=f"no new runs start; {RUNNING_CARRY_ON}; {NEW_VERSIONS}",
+        cancelled=cancelled,
+        note=f"no new runs start; {going}; {NEW_VERSIONS}",
     )
 
 
