@@ -4,7 +4,8 @@ optional byte-order mark, and a located error when it is not.
 A template saved as Latin-1 or Windows-1252 (a Word curly quote is the byte 0x92) is refused as
 `file:line:column: not UTF-8 (byte 0x92)`, never a UnicodeDecodeError traceback. The templates'
 loader raises that as a TemplateError, which every caller of Jinja already handles: the compiler
-reports it, and a send gives up with a permanent `template_error` instead of retrying.
+reports it, and a send gives up with a permanent `template_error` instead of retrying. So is a
+template nested deeper than Jinja's recursive parser and code generator can follow (BoundedCompilation).
 """
 
 from __future__ import annotations
@@ -17,8 +18,6 @@ from types import CodeType, TracebackType
 
 from jinja2 import Environment, FileSystemLoader, TemplateError, TemplateNotFound, TemplateSyntaxError, nodes
 from jinja2.loaders import split_template_path
-
-BOM = b"\xef\xbb\xbf"
 
 
 class NotUtf8(ValueError):
