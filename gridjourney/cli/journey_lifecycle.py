@@ -26,9 +26,16 @@ def register(journeys_app: typer.Typer) -> None:
     journeys_app.command("reinstate")(reinstate)
 
 
-def retire(journey_id: JourneyArg) -> None:
+def retire(
+    journey_id: JourneyArg,
+    cancel_running: Annotated[
+        bool,
+        typer.Option("--cancel-running", help="Also cancel its runs going now (each records its exit)."),
+    ] = False,
+) -> None:
     """Retire a journey: it starts no new runs (events, manual starts, cohorts, its schedule) until
-    reinstated, a version published meanwhile included. Runs already going carry on."""
+    reinstated, a version published meanwhile included. Runs already going carry on, unless
+    --cancel-running."""
     from gridjourney.dsl import registry
 
     async def change(engine: AsyncEngine) -> bool | None:
@@ -39,11 +46,12 @@ def retire(journey_id: JourneyArg) -> None:
         how = "retired" if changed else "already retired"
         typer.echo(
             f"{journey_id}: {how} (since {retirement.retired_at.isoformat()}, by {retirement.retired_by}); "
-            "no new runs start; runs already going carry on"
+            "no new runs start; runs already going "
+            + ("are cancelled" if cancel_running else "carry on (--cancel-running cancels them)")
         )
         return changed
 
-    _run(journey_id, change)
+    _run(journey_id, change, cancel_running=cancel_running)
 
 
 def reinstate(journey_id: JourneyArg) -> None:
@@ -66,7 +74,7 @@ def _operator() -> str:
         return "cli"
 
 
-def _run(journey_id: str, change: Change) -> None:
+def _run(journey_id: str, change: Change, *, cancel_running: bool = False) -> None:
     from gridjourney.cli.db import require_current_schema
     from gridjourney.db.engine import create_engine
     from gridjourney.devstack import resolve_database_url
@@ -81,8 +89,8 @@ def _run(journey_id: str, change: Change) -> None:
             if await change(engine) is None:
                 return False
             journey = await registry.latest(engine, journey_id)
-            if journey is not None and journey.definition.schedule is not None:
-                await _sync_schedule(engine, journey_id)
+            if (journey is not None and journey.definition.schedule is not None) or cancel_running:
+                await _in_temporal(engine, journey_id, cancel_running=cancel_running)
             return True
         finally:
             await engine.dispose()
@@ -94,9 +102,10 @@ def _run(journey_id: str, change: Change) -> None:
         raise typer.Exit(1)
 
 
-async def _sync_schedule(engine: AsyncEngine, journey_id: str) -> None:
-    """A scheduled journey's Temporal Schedule in step with its state (Temporal unreachable: exit 1,
-    the state stored; running the command again sets it)."""
+async def _in_temporal(engine: AsyncEngine, journey_id: str, *, cancel_running: bool) -> None:
+    """A scheduled journey's Temporal Schedule in step with its state, and with --cancel-running its
+    runs going cancelled (Temporal unreachable: exit 1, the state stored; run the command again)."""
+    from gridjourney.api.routes.journey_lifecycle import cancel_journey_runs
     from gridjourney.schedules.run import sync_published_schedule
     from gridjourney.temporal import connect, data_converter
 
@@ -105,12 +114,16 @@ async def _sync_schedule(engine: AsyncEngine, journey_id: str) -> None:
     try:
         client = await connect(address, settings.temporal_namespace, data_converter(settings))
         change = await sync_published_schedule(engine, client, settings, journey_id)
+        if change is not None:
+            typer.echo(f"schedule {change.schedule_id}: {change.change}")
+        if cancel_running:
+            reason = f"journey {journey_id} retired by {_operator()}"
+            cancelled = await cancel_journey_runs(client, journey_id, reason)
+            typer.echo(f"cancelled {len(cancelled)} run(s) going: {', '.join(cancelled) or 'none'}")
     except RuntimeError as error:  # the SDK's error when Temporal cannot be reached
         typer.echo(
-            f"Temporal at {address}: {error}; the state is stored but the journey's schedule is not in "
-            "step: run the command again, or `gridjourney journeys schedules --sync`",
+            f"Temporal at {address}: {error}; the state is stored but its schedule or runs are not "
+            "done: run the command again",
             err=True,
         )
         raise typer.Exit(1) from None
-    if change is not None:
-        typer.echo(f"schedule {change.schedule_id}: {change.change}")

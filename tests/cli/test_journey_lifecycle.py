@@ -1,19 +1,28 @@
 """`gridjourney journeys retire ID` / `reinstate ID` against a real Postgres (and the Temporal dev
 server for a scheduled journey): idempotent, exit 1 for a journey never published, the schedule
-deleted on retire and set again on reinstate."""
+deleted on retire and set again on reinstate, --cancel-running cancelling the runs going."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from pathlib import Path
 
+import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
+from temporalio.client import WorkflowFailureError
 from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import WorkflowEnvironment
 
 from gridjourney.dsl import registry
+from gridjourney.events.store import EventStore
+from gridjourney.projections.runner import ProjectionRunner
 from gridjourney.schedules.sync import schedule_id
 from tests.cli.in_process import gridjourney_in_process
+from tests.events.builders import new_event
+from tests.router.routers import router_on_test_queues
+from tests.router.test_router import _entered_instances
+from tests.workflows.standins import StandIns, running_workers
 
 ROOT = Path(__file__).resolve().parents[2]
 MISTAKE = """\
@@ -89,3 +98,32 @@ async def test_without_temporal_a_scheduled_journey_is_retired_and_the_command_e
     assert status == 1
     assert "run the command again" in output
     assert await registry.retirement(engine, "winter_prep") is not None
+
+
+async def test_cancel_running_cancels_the_runs_going(
+    engine: AsyncEngine, database_url: str, temporal_dev_env: WorkflowEnvironment
+) -> None:
+    temporal = temporal_dev_env.client
+    customer = f"c-{uuid.uuid4().hex[:8]}"
+    await registry.publish(engine, MISTAKE, "bill_watch.yaml", None)
+    store = EventStore(engine)
+    projection = {"projected_amount": 200.0, "typical_amount": 100.0, "days_left": 9}
+    await store.append([new_event("customer.created", customer, {"name": "Ana"})])
+    await store.append([new_event("bill.projection_updated", customer, projection)])
+    await ProjectionRunner(engine).catch_up()
+    env = {"GRIDJOURNEY_TEMPORAL_ADDRESS": temporal.service_client.config.target_host}
+    standins = StandIns()
+    async with running_workers(temporal, standins):
+        await router_on_test_queues(engine, temporal).handle(await store.read_after(0))
+        [running] = await _entered_instances(customer, standins)
+        for _ in range(100):  # Temporal's list shows a new run after a moment: run the command again
+            status, output = await gridjourney_in_process(
+                database_url, "journeys", "retire", "bill_watch", "--cancel-running", **env
+            )
+            assert status == 0, output
+            if f"cancelled 1 run(s) going: {running}" in output:
+                break
+            await asyncio.sleep(0.1)
+        assert f"cancelled 1 run(s) going: {running}" in output
+        with pytest.raises(WorkflowFailureError):
+            await temporal.get_workflow_handle(running).result()
