@@ -59,6 +59,9 @@ from gridjourney.workflows.cohort_updates import CohortUpdates
 
 # workflow.patched id: histories recorded before it cancelled a notice or join in progress on exit.
 EXIT_LETS_NOTICES_FINISH = "exit-lets-notices-finish"
+# workflow.patched id: histories recorded before a cancellation became an exit (reason `cancelled`).
+CANCEL_EXITS = "cancel-exits"
+CANCELLED = "cancelled"
 
 
 @workflow.defn(name="CohortWorkflow")
@@ -107,11 +110,23 @@ class CohortWorkflow(CohortUpdates):
             return self._state
         notices = asyncio.create_task(self._notice_loop())
         joins = asyncio.create_task(self._join_loop())
-        await workflow.wait_condition(
-            lambda: (
-                self._exit_reason is not None or (self._live == 0 and not self._joins) or self._may_continue()
+        cancelled = False
+        try:
+            await workflow.wait_condition(
+                lambda: (
+                    self._exit_reason is not None
+                    or (self._live == 0 and not self._joins)
+                    or self._may_continue()
+                )
             )
-        )
+        except asyncio.CancelledError:
+            # Cancelled (POST /v1/instances/{id}/cancel, or Temporal): an exit like exit_on's, reason
+            # `cancelled`: the batches stop, every member leaves, the run records it; then Temporal
+            # marks the run cancelled.
+            if not workflow.patched(CANCEL_EXITS):
+                raise
+            cancelled = True
+            self._exit_reason = self._exit_reason or CANCELLED
         if self._exit_reason is None and self._live > 0 and self._may_continue():
             carry = self._carry()  # before the tracks stop (a stopped track is parked no more)
             notices.cancel()
@@ -136,6 +151,8 @@ class CohortWorkflow(CohortUpdates):
             self._state.exit_reason = self._exit_reason
             self._state.tracks.clear()
             await self._record("exited", self._exit_reason)
+            if cancelled:
+                raise asyncio.CancelledError("cohort run cancelled")
         else:
             await asyncio.gather(notices, joins, return_exceptions=True)
             self._state.status = "completed"
