@@ -118,7 +118,7 @@ async def _in_temporal(engine: AsyncEngine, journey_id: str, *, cancel_running: 
             typer.echo(f"schedule {change.schedule_id}: {change.change}")
         if cancel_running:
             reason = f"journey {journey_id} retired by {_operator()}"
-            cancelled = await cancel_journey_runs(client, journey_id, reason)
+            cancelled = await cancel_journey_runs(client, settings.task_queue, journey_id, reason)
             typer.echo(f"cancelled {len(cancelled)} run(s) going: {', '.join(cancelled) or 'none'}")
     except RuntimeError as error:  # the SDK's error when Temporal cannot be reached
         typer.echo(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from pathlib import Path
 
 import httpx
 import pytest
@@ -18,6 +19,7 @@ from temporalio.testing import WorkflowEnvironment
 from gridjourney.api.deps import TemporalClientProvider
 from gridjourney.api.manual_entry import require_active
 from gridjourney.api.problems import ApiProblem
+from gridjourney.config import Settings
 from gridjourney.dsl import registry
 from gridjourney.events.store import EventStore
 from gridjourney.projections.runner import ProjectionRunner
@@ -25,7 +27,7 @@ from tests.api.conftest import KeyFactory
 from tests.events.builders import new_event
 from tests.router.routers import router_on_test_queues
 from tests.router.test_router import _entered_instances
-from tests.workflows.standins import StandIns, running_workers
+from tests.workflows.standins import TASK_QUEUE, StandIns, running_workers
 
 MISTAKE = """\
 id: bill_watch
@@ -138,6 +140,11 @@ async def test_a_scheduled_journey_without_temporal_is_503_with_the_state_stored
 
 class TestWithTemporal:
     @pytest.fixture
+    def settings(self, tmp_path: Path) -> Settings:
+        # the queue the test router starts journeys on: the runs cancelled are this deployment's
+        return Settings(home=tmp_path / "home", templates_dir=tmp_path / "templates", task_queue=TASK_QUEUE)
+
+    @pytest.fixture
     def temporal_provider(self, temporal_dev_env: WorkflowEnvironment) -> TemporalClientProvider:
         async def provide() -> Client:
             return temporal_dev_env.client
@@ -153,7 +160,8 @@ class TestWithTemporal:
     ) -> None:
         temporal = temporal_dev_env.client
         customer = f"c-{uuid.uuid4().hex[:8]}"
-        await registry.publish(engine, MISTAKE, "bill_watch.yaml", None)
+        journey_id = f"cancel_api_{uuid.uuid4().hex[:8]}"  # the dev server is shared by the session's tests
+        await registry.publish(engine, MISTAKE.replace("bill_watch", journey_id), f"{journey_id}.yaml", None)
         store = EventStore(engine)
         projection = {"projected_amount": 200.0, "typical_amount": 100.0, "days_left": 9}
         await store.append([new_event("customer.created", customer, {"name": "Ana"})])
@@ -166,14 +174,14 @@ class TestWithTemporal:
             [running] = await _entered_instances(customer, standins)
 
             # without cancel_running the run carries on
-            carried = (await client.post("/v1/journeys/bill_watch/retire", headers=writer)).json()
+            carried = (await client.post(f"/v1/journeys/{journey_id}/retire", headers=writer)).json()
             assert carried["cancelled"] is None and "carry on" in carried["note"]
             handle = temporal.get_workflow_handle(running)
             assert (await handle.describe()).status == WorkflowExecutionStatus.RUNNING
 
             for _ in range(100):  # Temporal's list shows a new run after a moment: ask again, as a caller may
                 response = await client.post(
-                    "/v1/journeys/bill_watch/retire", headers=writer, json={"cancel_running": True}
+                    f"/v1/journeys/{journey_id}/retire", headers=writer, json={"cancel_running": True}
                 )
                 assert response.status_code == 200, response.text
                 if response.json()["cancelled"]:

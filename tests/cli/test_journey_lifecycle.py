@@ -22,7 +22,7 @@ from tests.cli.in_process import gridjourney_in_process
 from tests.events.builders import new_event
 from tests.router.routers import router_on_test_queues
 from tests.router.test_router import _entered_instances
-from tests.workflows.standins import StandIns, running_workers
+from tests.workflows.standins import TASK_QUEUE, StandIns, running_workers
 
 ROOT = Path(__file__).resolve().parents[2]
 MISTAKE = """\
@@ -105,20 +105,24 @@ async def test_cancel_running_cancels_the_runs_going(
 ) -> None:
     temporal = temporal_dev_env.client
     customer = f"c-{uuid.uuid4().hex[:8]}"
-    await registry.publish(engine, MISTAKE, "bill_watch.yaml", None)
+    journey_id = f"cancel_cli_{uuid.uuid4().hex[:8]}"  # the dev server is shared by the session's tests
+    await registry.publish(engine, MISTAKE.replace("bill_watch", journey_id), f"{journey_id}.yaml", None)
     store = EventStore(engine)
     projection = {"projected_amount": 200.0, "typical_amount": 100.0, "days_left": 9}
     await store.append([new_event("customer.created", customer, {"name": "Ana"})])
     await store.append([new_event("bill.projection_updated", customer, projection)])
     await ProjectionRunner(engine).catch_up()
-    env = {"GRIDJOURNEY_TEMPORAL_ADDRESS": temporal.service_client.config.target_host}
+    env = {
+        "GRIDJOURNEY_TEMPORAL_ADDRESS": temporal.service_client.config.target_host,
+        "GRIDJOURNEY_TASK_QUEUE": TASK_QUEUE,
+    }
     standins = StandIns()
     async with running_workers(temporal, standins):
         await router_on_test_queues(engine, temporal).handle(await store.read_after(0))
         [running] = await _entered_instances(customer, standins)
         for _ in range(100):  # Temporal's list shows a new run after a moment: run the command again
             status, output = await gridjourney_in_process(
-                database_url, "journeys", "retire", "bill_watch", "--cancel-running", **env
+                database_url, "journeys", "retire", journey_id, "--cancel-running", **env
             )
             assert status == 0, output
             if f"cancelled 1 run(s) going: {running}" in output:

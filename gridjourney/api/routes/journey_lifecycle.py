@@ -36,8 +36,8 @@ RUNNING_CARRY_ON = (
 NEW_VERSIONS = "a version published while the journey is retired stays retired until it is reinstated"
 
 
-# A journey id as the language admits it (dsl/schema.py): safe inside a visibility query's quotes.
-JOURNEY_ID = re.compile(r"[A-Za-z0-9_.:-]{1,100}")
+# A journey id (as the language admits it) or a task queue name: safe inside a visibility query's quotes.
+QUOTABLE = re.compile(r"[A-Za-z0-9_.:-]{1,100}")
 
 
 class RetireOptions(BaseModel):
@@ -65,14 +65,15 @@ class JourneyState(BaseModel):
     note: str = Field(description="What the state means for new and running runs.")
 
 
-async def cancel_journey_runs(client: Client, journey_id: str, reason: str) -> list[str]:
-    """Request the cancellation of every run of the journey Temporal lists as running (its journey
-    instances and cohort runs, by their JourneyId search attribute), as the cancel route does one.
-    Temporal's list lags a start briefly: a run started in that moment is missed (ask again)."""
-    if JOURNEY_ID.fullmatch(journey_id) is None:
-        raise ValueError(f"not a journey id: {journey_id!r}")
+async def cancel_journey_runs(client: Client, task_queue: str, journey_id: str, reason: str) -> list[str]:
+    """Request the cancellation of every run of the journey Temporal lists as running on this
+    deployment's task queue (its journey instances and cohort runs, by their JourneyId search
+    attribute; another deployment sharing the namespace has its own queue), as the cancel route does
+    one. Temporal's list lags a start briefly: a run started in that moment is missed (ask again)."""
+    if QUOTABLE.fullmatch(journey_id) is None or QUOTABLE.fullmatch(task_queue) is None:
+        raise ValueError(f"not a journey id and task queue: {journey_id!r}, {task_queue!r}")
     cancelled = []
-    query = f"JourneyId = '{journey_id}' AND ExecutionStatus = 'Running'"
+    query = f"JourneyId = '{journey_id}' AND TaskQueue = '{task_queue}' AND ExecutionStatus = 'Running'"
     async for execution in client.list_workflows(query):
         if execution.workflow_type in (JOURNEY_WORKFLOW_TYPE, COHORT_WORKFLOW_TYPE):
             handle = client.get_workflow_handle(execution.id, run_id=execution.run_id)
@@ -168,7 +169,7 @@ async def retire_journey(
         try:
             client = await provider()
             reason = f"journey {journey_id} retired through the API by key {principal.key_id}"
-            cancelled = await cancel_journey_runs(client, journey_id, reason)
+            cancelled = await cancel_journey_runs(client, settings.task_queue, journey_id, reason)
         except Exception as exc:
             raise _temporal_unavailable(journey_id, "retired", "cancelling its runs") from exc
     going = "runs already going were cancelled" if cancelled is not None else RUNNING_CARRY_ON
