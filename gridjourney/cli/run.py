@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.text import Text
 
 from gridjourney.cli.db import require_current_schema
 from gridjourney.config import Settings, get_settings
@@ -28,6 +29,7 @@ from gridjourney.devstack import (
     resolve_database_url,
     stop_embedded_postgres,
 )
+from gridjourney.file_errors import FileErrors
 from gridjourney.logs import configure_logging
 from gridjourney.privacy.keyring import KeyConfigurationError
 
@@ -74,7 +76,9 @@ def _force_exit(why: str) -> None:
 
 
 def journey_sources(settings: Settings) -> list[tuple[Path, str]]:
-    return [(path, path.read_text()) for path in sorted(Path(settings.journeys_dir).glob("*.yaml"))]
+    from gridjourney.dsl.loader import journey_text
+
+    return [(path, journey_text(path)) for path in sorted(Path(settings.journeys_dir).glob("*.yaml"))]
 
 
 async def publish_journeys(database_url: str, sources: list[tuple[Path, str]], settings: Settings) -> None:
@@ -345,6 +349,10 @@ def run(
         )
     except (PortBusyError, KeyConfigurationError) as error:
         console.print(f"[red]error:[/] {error}")
+        raise typer.Exit(2) from None
+    except FileErrors as errors:  # a journey in GRIDJOURNEY_JOURNEYS_DIR that cannot be published
+        for problem in errors.errors:  # as text: a message may hold brackets rich would read as markup
+            console.print(Text.assemble(("error: ", "red"), str(problem)))
         raise typer.Exit(2) from None
     raise typer.Exit(code)
 

@@ -18,9 +18,8 @@ from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
 from gridjourney.config import get_settings
-from gridjourney.content.template_source import NotUtf8
 from gridjourney.dsl.cohort_checks import check_cohort
-from gridjourney.dsl.declarations import DeclarationErrors, declaration_text
+from gridjourney.dsl.declarations import DeclarationErrors
 from gridjourney.dsl.expression_bounds import BOUNDS_HINT, TOO_COMPLEX, shown
 from gridjourney.dsl.expressions import (
     ALL_FUNCTIONS,
@@ -197,21 +196,7 @@ def _vocabulary_problems() -> list[JourneyError]:
         customer_shape()
     except DeclarationErrors as errors:
         return [JourneyError(e.file, e.line, e.column, e.message, e.hint) for e in errors.errors]
-    except UnicodeDecodeError:  # events/declared.py reads its files without locating this
-        return _undecodable_event_files()
     return []
-
-
-def _undecodable_event_files() -> list[JourneyError]:
-    """Each events/*.yaml that is not UTF-8, at its first bad byte."""
-    folder = get_settings().events_dir
-    found = []
-    for path in sorted(p for p in folder.iterdir() if p.suffix in (".yaml", ".yml") and p.is_file()):
-        try:
-            declaration_text(path)
-        except DeclarationErrors as errors:
-            found += [JourneyError(e.file, e.line, e.column, e.message, e.hint) for e in errors.errors]
-    return found or [JourneyError(str(folder), 1, 1, "a declaration file is not UTF-8", NotUtf8.hint)]
 
 
 def file_warnings(path: Path, templates_dir: Path) -> list[JourneyError]:

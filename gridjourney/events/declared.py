@@ -88,7 +88,13 @@ class DeclaredEvents:
 def load_declared_events(directory: Path) -> DeclaredEvents:
     """Every `*.yaml` of `directory` (none, or no directory: no declared types). Raises
     DeclarationErrors listing every problem of every file."""
-    from gridjourney.dsl.declarations import DeclarationErrors, key_at, read_declaration, validate_at
+    from gridjourney.dsl.declarations import (
+        DeclarationErrors,
+        declaration_text,
+        key_at,
+        read_declaration,
+        validate_at,
+    )
 
     if not directory.is_dir():
         return DeclaredEvents()
@@ -98,7 +104,7 @@ def load_declared_events(directory: Path) -> DeclaredEvents:
     problems = []
     for path in sorted(p for p in directory.iterdir() if p.suffix in (".yaml", ".yml") and p.is_file()):
         try:
-            data, positions = read_declaration(path.read_text(encoding="utf-8"), str(path), FORMAT_HINT)
+            data, positions = read_declaration(declaration_text(path), str(path), FORMAT_HINT)
         except DeclarationErrors as errors:
             problems += errors.errors
             continue

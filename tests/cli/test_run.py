@@ -71,3 +71,37 @@ async def test_every_taken_port_is_named_at_once_before_anything_starts(
     assert f"port {api_port} on 127.0.0.1: the API (GRIDJOURNEY_API_PORT=...)" in flat
     assert f"port {ui_port} on 127.0.0.1: the Temporal UI (GRIDJOURNEY_TEMPORAL_UI_PORT=...)" in flat
     assert not (tmp_path / "postgres").exists() and not (tmp_path / "temporal").exists()
+
+
+async def test_a_journey_file_that_is_not_utf8_stops_the_stack_with_its_position(
+    database_url: str, tmp_path: Path
+) -> None:
+    """Saved as Latin-1 (café): one located line and exit 2, after the servers it started are stopped
+    (it was a UnicodeDecodeError traceback)."""
+    journeys = tmp_path / "journeys"
+    journeys.mkdir()
+    (journeys / "latin.yaml").write_bytes(b"id: latin\nname: caf\xe9\n")
+    ports = {
+        f"GRIDJOURNEY_{name}": str(free_port())
+        for name in (
+            "API_PORT",
+            "TEMPORAL_PORT",
+            "TEMPORAL_UI_PORT",
+            "SMS_STANDIN_PORT",
+            "PUSH_STANDIN_PORT",
+            "EMAIL_STANDIN_PORT",
+        )
+    }
+    code, out = await gridjourney(
+        database_url,
+        "run",
+        "--no-demo",
+        GRIDJOURNEY_HOME=str(tmp_path / "home"),
+        GRIDJOURNEY_JOURNEYS_DIR=str(journeys),
+        GRIDJOURNEY_API_HOST="127.0.0.1",
+        **ports,
+    )
+    assert code == 2, out
+    assert f"error: {journeys / 'latin.yaml'}:2:10: not UTF-8 (byte 0xe9)" in " ".join(out.split())
+    assert "Traceback" not in out
+    assert not _answers(int(ports["GRIDJOURNEY_TEMPORAL_PORT"]))  # the dev server it started is stopped

@@ -106,3 +106,11 @@ def test_mistakes_in_a_declaration_get_a_did_you_mean(tmp_path: Path) -> None:
 
 def test_no_folder_declares_nothing(tmp_path: Path) -> None:
     assert load_declared_events(tmp_path / "missing").models == {}
+
+
+def test_a_declaration_file_that_is_not_utf8_is_located(tmp_path: Path) -> None:
+    """Read where the API and the workers load them too, not only in `journeys validate` (a Latin-1
+    file was a UnicodeDecodeError at start-up)."""
+    (tmp_path / "billing.yaml").write_bytes(b"bill.past_due:\n  description: Factura vencida \xa1\n")
+    [problem] = problems(tmp_path)
+    assert problem.startswith(f"{tmp_path / 'billing.yaml'}:2:32: not UTF-8 (byte 0xa1)")
