@@ -348,3 +348,30 @@ async def test_a_revocation_before_the_page_still_says_how(
         "/v1/customers/C-1/timeline", params={"limit": 1, "cursor": first["next_cursor"]}, headers=admin
     )
     assert [item["line"] for item in page.json()["items"]] == ["not sent: consent revoked (high_bill_alert)"]
+
+
+async def test_a_late_consent_change_that_did_not_apply_says_why(
+    client: httpx.AsyncClient, admin: dict[str, str], engine: AsyncEngine
+) -> None:
+    """A CRM grant dated before the STOP in force arrives after it: the log and the timeline keep it,
+    and its line says it changed nothing (the consent shown stays revoked)."""
+    now = datetime.now(UTC).replace(second=0, microsecond=0)
+    stop = {"channel": "sms", "purpose": "informational", "granted": False, "method": "sms_reply"}
+    store = EventStore(engine)
+    revoked = engine_event("consent.changed", stop).model_copy(
+        update={"occurred_at": now - timedelta(minutes=30)}
+    )
+    await store.append([revoked])
+    grant = {**stop, "granted": True, "method": "web"}
+    late = engine_event("consent.changed", grant).model_copy(
+        update={"occurred_at": now - timedelta(minutes=60)}
+    )
+    await store.append([late])
+    await ProjectionRunner(engine).catch_up()
+    timeline = (await client.get("/v1/customers/C-1/timeline", headers=admin)).json()["items"]
+    lines = [item["line"] for item in timeline if item["type"] == "consent.changed"]
+    stopped_at = (now - timedelta(minutes=30)).strftime("%Y-%m-%d %H:%M")
+    assert lines[1].endswith(
+        f"; not applied: older than the revocation already in force (by SMS reply, {stopped_at} UTC)"
+    )
+    assert "not applied" not in lines[0]

@@ -21,6 +21,7 @@ from gridjourney.privacy import customer_keys, fields
 from gridjourney.privacy.erasure import erase_customer, erased_at
 from gridjourney.privacy.workflow_erasure import delete_customer_workflows
 from gridjourney.projections import queries
+from gridjourney.projections.consents import not_applied_notes
 
 log = logging.getLogger(__name__)
 
@@ -93,6 +94,12 @@ async def get_timeline(
             raise not_found("customer", customer_id)
         keys = await customer_keys.keys_for_reading(conn, store.keyring, {customer_id})
         consents = await queries.list_consents(conn, customer_id)
+        # a consent change older than the one in force is in the log but did not apply: its line says so
+        not_applied = (
+            await not_applied_notes(conn, customer_id)
+            if any(row.type == "consent.changed" for row in rows)
+            else {}
+        )
     rows = [
         row.model_copy(
             update={"payload": fields.open_sealed(row.type, customer_id, row.payload, keys[customer_id])}
@@ -103,7 +110,8 @@ async def get_timeline(
         TimelineEntry(
             **row.model_dump(exclude={"payload"}),
             payload=with_derived_fields(row.type, row.payload),
-            line=explain(row.type, row.payload, revoked_by),
+            line=explain(row.type, row.payload, revoked_by)
+            + (f"; {not_applied[row.position]}" if row.position in not_applied else ""),
         )
         for row, revoked_by in zip(rows, revocations(rows, consents), strict=True)
     ]
