@@ -4,6 +4,7 @@ retired, and reinstating sets it from the latest version."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from pathlib import Path
 
@@ -69,3 +70,28 @@ async def test_an_unknown_journey_has_no_schedule_to_change(
 ) -> None:
     settings = Settings(task_queue=f"retire-{uuid.uuid4().hex[:8]}", policy_file=ROOT / "policy.yaml")
     assert await sync_published_schedule(engine, temporal_dev_env.client, settings, "never_published") is None
+
+
+async def test_a_schedule_left_by_a_retirement_temporal_missed_goes_at_the_next_sync(
+    engine: AsyncEngine, temporal_dev_env: WorkflowEnvironment
+) -> None:
+    source = (ROOT / "journeys" / "winter_prep.yaml").read_text(encoding="utf-8")
+    await registry.publish(engine, source, "winter_prep.yaml", ROOT / "templates")
+    suffix = uuid.uuid4().hex[:8]
+    settings = Settings(
+        task_queue=f"retire-{suffix}",
+        send_task_queue=f"retire-sends-{suffix}",
+        policy_file=ROOT / "policy.yaml",
+    )
+    client = temporal_dev_env.client
+    assert [c.change for c in await sync_journey_schedules(engine, client, settings)] == ["created"]
+    # retired while Temporal was down (the API answered 503): only the state is stored
+    await registry.retire(engine, "winter_prep", "marketer")
+    assert await has_schedule(client, settings, "winter_prep")
+    for _ in range(100):  # a worker starting, or `journeys schedules --sync` (Temporal's list lags a moment)
+        changes = await sync_journey_schedules(engine, client, settings)
+        if changes:
+            break
+        await asyncio.sleep(0.1)
+    assert [(c.journey_id, c.change) for c in changes] == [("winter_prep", "deleted")]
+    assert not await has_schedule(client, settings, "winter_prep")
