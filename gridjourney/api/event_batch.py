@@ -33,7 +33,12 @@ from gridjourney.events.fields import (
     CustomerId,
     json_value_problem,
 )
-from gridjourney.events.models import NewEvent, about_a_customer_or_unknown, constructed_event
+from gridjourney.events.models import (
+    ENGINE_CUSTOMER_PREFIX,
+    NewEvent,
+    about_a_customer_or_unknown,
+    constructed_event,
+)
 from gridjourney.events.store import CheckedEvent
 from gridjourney.events.types import payload_model
 
@@ -110,6 +115,7 @@ def quickly_checked(
             or not RFC3339.match(occurred_at)
             or not earliest <= values["occurred_at"] <= latest
             or (values["customer_id"] is None and values["type"] in about_a_customer)
+            or (values["customer_id"] or "").startswith(ENGINE_CUSTOMER_PREFIX)
             or not source.isascii()
             or "\x00" in source
             or json_value_problem(raw_payload, json_only=False, max_nodes=PAYLOAD_MAX_NODES) is not None

@@ -22,6 +22,8 @@ from gridjourney.events.fields import (
 from gridjourney.events.types import CUSTOMER_EVENT_PREFIXES, is_about_a_customer
 from gridjourney.file_errors import FileErrors
 
+ENGINE_CUSTOMER_PREFIX = "gridjourney."
+
 
 class NewEvent(BaseModel):
     """An event to append. `event_id` is the idempotency key: a repeat returns the first result."""
@@ -50,6 +52,9 @@ class NewEvent(BaseModel):
         event_type = info.data.get("type")
         if value is None and isinstance(event_type, str) and about_a_customer_or_unknown(event_type):
             raise ValueError(f"required for {event_type} events (they are about one customer)")
+        # the engine's own ids (privacy/address_hash.py ANYONE holds the suppressions of no customer)
+        if value is not None and value.startswith(ENGINE_CUSTOMER_PREFIX) and admission(info) is not None:
+            raise ValueError(f"ids starting with {ENGINE_CUSTOMER_PREFIX!r} are reserved for the engine")
         return value
 
     @field_validator("occurred_at")

@@ -19,9 +19,12 @@ from __future__ import annotations
 import hashlib
 import hmac
 
+from gridjourney.events.models import ENGINE_CUSTOMER_PREFIX
 from gridjourney.privacy.keyring import Keyring, process_keyring
 
-ANYONE = "gridjourney.anyone"  # reserved: the customer id of address-wide suppressions
+# reserved (events/models.py ENGINE_CUSTOMER_PREFIX: the API refuses such ids): the customer id of
+# address-wide suppressions
+ANYONE = f"{ENGINE_CUSTOMER_PREFIX}anyone"
 PREFIX = "hmac-sha256:"
 # Domain separation: the HMAC key is derived from, never equal to, an AES-GCM payload key.
 _DERIVATION = b"gridjourney suppressed address v1"
