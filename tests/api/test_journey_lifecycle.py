@@ -192,3 +192,34 @@ class TestWithTemporal:
             with pytest.raises(WorkflowFailureError):
                 await handle.result()
             assert (await handle.describe()).status == WorkflowExecutionStatus.CANCELED
+
+    async def test_the_state_shows_in_the_journeys_and_a_manual_start_is_409(
+        self, client: httpx.AsyncClient, engine: AsyncEngine, admin: dict[str, str]
+    ) -> None:
+        await registry.publish(engine, MISTAKE, "bill_watch.yaml", None)
+        assert (await client.post("/v1/journeys/bill_watch/retire", headers=admin)).status_code == 200
+        listed = (await client.get("/v1/journeys", headers=admin)).json()["items"]
+        assert [(j["journey_id"], j["state"]) for j in listed] == [("bill_watch", "retired")]
+        detail = (await client.get("/v1/journeys/bill_watch", headers=admin)).json()
+        assert detail["latest"]["state"] == "retired" and detail["latest"]["retired_at"] is not None
+
+        started = await client.post(
+            "/v1/journeys/bill_watch/instances", headers=admin, json={"customer_id": "C-1"}
+        )
+        assert started.status_code == 409, started.text
+        assert (started.json()["state"], "reinstate" in started.json()["detail"]) == ("retired", True)
+
+        published = await client.post(
+            "/v1/journeys",
+            content=MISTAKE.replace("3d", "4d"),
+            headers={**admin, "Content-Type": "application/yaml"},
+        )
+        assert (published.status_code, published.json()["version"], published.json()["state"]) == (
+            201,
+            2,
+            "retired",
+        )
+
+        assert (await client.post("/v1/journeys/bill_watch/reinstate", headers=admin)).status_code == 200
+        listed = (await client.get("/v1/journeys", headers=admin)).json()["items"]
+        assert [(j["journey_id"], j["version"], j["state"]) for j in listed] == [("bill_watch", 2, "active")]

@@ -20,7 +20,7 @@ from gridjourney.api.deps import (
     TemporalDep,
     read_limited_body,
 )
-from gridjourney.api.manual_entry import require_per_customer, trigger_payload
+from gridjourney.api.manual_entry import require_active, require_per_customer, trigger_payload
 from gridjourney.api.pagination import Page, PageQuery, decode_cursor, decode_time_cursor
 from gridjourney.api.problems import (
     RETRY_AFTER_SECONDS,
@@ -69,6 +69,11 @@ class JourneyVersion(BaseModel):
     published_at: datetime
     name: str | None
     purpose: str
+    state: Literal["active", "retired"] = Field(
+        "active",
+        description="The journey's: `retired` starts no new runs (POST /v1/journeys/{id}/reinstate).",
+    )
+    retired_at: datetime | None = None
 
 
 class JourneyDetail(BaseModel):
@@ -84,6 +89,11 @@ class JourneyPublished(BaseModel):
     version: int
     content_hash: str
     created: bool = Field(description="False when this exact content was already published (same version).")
+    state: Literal["active", "retired"] = Field(
+        "active",
+        description="`retired`: the journey was retired, and this version starts no runs until it is "
+        "reinstated (POST /v1/journeys/{id}/reinstate).",
+    )
     schedule: Literal["created", "updated", "unchanged", "deleted"] | None = Field(
         None,
         description="For a journey with a `schedule` trigger (or one that had it): what publishing did "
@@ -241,6 +251,7 @@ async def publish_journey(
         version=result.version,
         content_hash=result.content_hash,
         created=result.created,
+        state="retired" if await registry.retirement(engine, result.journey_id) else "active",
         schedule=schedule,
     )
 
@@ -271,7 +282,7 @@ def _require_admin_for_safety(principal: Principal, purpose: str, doing: str) ->
         "(sent without consent) needs the `admin` scope: else **403**. `payload` is the run's `event`: "
         "it must be a payload of the journey's trigger event type, validated as `POST /v1/events` "
         "validates it (else **422** naming each field). A cohort or scheduled journey has no "
-        "per-customer runs: **409**."
+        "per-customer runs: **409**; a retired journey too (`journey-retired`)."
     ),
     responses={
         **problem_responses(401, 403, 404, 409, 410, 422, 503),
@@ -306,6 +317,7 @@ async def start_instance(
     if journey is None:
         raise not_found("journey", journey_id)
     require_per_customer(journey)
+    await require_active(engine, journey_id)
     _require_admin_for_safety(principal, journey.definition.purpose, "starting")
     payload = trigger_payload(journey, body.payload, settings)
     async with engine.connect() as conn:
