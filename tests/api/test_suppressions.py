@@ -9,9 +9,11 @@ import httpx
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gridjourney.events.store import EventStore
+from gridjourney.privacy.address_hash import ANYONE, address_hash
 from gridjourney.projections.runner import ProjectionRunner
 from gridjourney.projections.suppressions import suppressed_addresses, suppression_added
 from tests.api.conftest import KeyFactory
+from tests.events.builders import new_event
 
 PHONE = "+15035550100"
 EMAIL = "ana@example.com"
@@ -131,3 +133,22 @@ async def test_delete_needs_a_customer_and_a_known_channel(
     assert missing.status_code == 422 and "customer_id" in missing.text
     fax = await client.delete(f"/v1/suppressions/fax/{quote(PHONE)}?customer_id=c1", headers=admin)
     assert fax.status_code == 422 and "channel" in fax.text
+
+
+async def test_an_admin_lifts_a_suppression_kept_for_the_address_itself(
+    client: httpx.AsyncClient, engine: AsyncEngine, admin: dict[str, str]
+) -> None:
+    """A STOP from a number no customer had is kept for the number, as a keyed hash: the admin names
+    the number in full under the reserved customer, and it is lifted (it was 404: no row holds it)."""
+    await EventStore(engine).append([new_event("customer.created", "c-new", {"phone": PHONE})])
+    await suppress(engine, (ANYONE, "sms", address_hash("sms", PHONE), "stop_reply"))
+    async with engine.connect() as conn:
+        assert await suppressed_addresses(conn, "c-new") == {("sms", PHONE): "stop_reply"}
+    url = f"/v1/suppressions/sms/{quote(PHONE)}"
+    lifted = await client.delete(url, params={"customer_id": ANYONE}, headers=admin)
+    assert lifted.status_code == 200, lifted.text
+    await ProjectionRunner(engine).catch_up()
+    async with engine.connect() as conn:
+        assert await suppressed_addresses(conn, "c-new") == {}
+    again = await client.delete(url, params={"customer_id": ANYONE}, headers=admin)
+    assert again.status_code == 404

@@ -9,7 +9,7 @@ projections fold it (a DELETE repeated before then records a second removal, whi
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
@@ -20,8 +20,10 @@ from gridjourney.api.pagination import Page, PageQuery, decode_cursor, encode_cu
 from gridjourney.api.problems import FieldError, invalid, not_found, problem_responses
 from gridjourney.dsl.schema import Channel
 from gridjourney.events.fields import CUSTOMER_ID_PATTERN
+from gridjourney.privacy.address_hash import ANYONE
 from gridjourney.projections.suppressions import (
     Suppression,
+    address_wide_removal,
     get_suppression,
     list_suppressions,
     suppression_removed,
@@ -30,6 +32,7 @@ from gridjourney.projections.suppressions import (
 router = APIRouter(prefix="/v1/suppressions", tags=["suppressions"])
 
 SOURCE = "admin"
+REMOVED_BY_ADMIN = "removed by an admin"
 VISIBLE_CHARS = 4
 CustomerQuery = Annotated[str, Query(pattern=CUSTOMER_ID_PATTERN, description="The customer's id.")]
 
@@ -96,7 +99,9 @@ async def list_suppressed(
     "/{channel}/{address:path}",
     summary="Remove an address from the suppression list",
     description="Records `suppression.removed`: the address may be sent to again (consent permitting). "
-    "URL-encode the address (`+` as `%2B`, `/` as `%2F`). 404 when the customer has no suppression of it.",
+    "URL-encode the address (`+` as `%2B`, `/` as `%2F`). 404 when the customer has no suppression of it. "
+    f"`customer_id={ANYONE}` lifts a suppression kept for the address itself (a STOP from a number no "
+    "customer had, or an erased customer's), given the address in full.",
     responses=problem_responses(401, 403, 404, 410, 422),
 )
 async def remove_suppression(
@@ -108,13 +113,20 @@ async def remove_suppression(
     store: StoreDep,
 ) -> SuppressionRemoved:
     async with engine.connect() as conn:
-        found = await get_suppression(conn, customer_id, channel, address)
-    if found is None:
+        if customer_id == ANYONE:  # kept as a keyed hash of the address: found by hashing the one given
+            removals = await address_wide_removal(
+                conn, channel, address, SOURCE, uuid.uuid4(), REMOVED_BY_ADMIN, datetime.now(UTC)
+            )
+        elif await get_suppression(conn, customer_id, channel, address) is not None:
+            removal = suppression_removed(
+                customer_id, channel, address, SOURCE, uuid.uuid4(), reason=REMOVED_BY_ADMIN
+            )
+            removals = [removal]
+        else:
+            removals = []
+    if not removals:
         raise not_found("suppression", f"{customer_id} {channel} {mask(address)}", field="address")
-    event = suppression_removed(
-        customer_id, channel, address, SOURCE, uuid.uuid4(), reason="removed by an admin"
-    )
-    [result] = await store.append([event])  # CustomerErased (erased meanwhile) answers 410
+    result = (await store.append(removals))[0]  # CustomerErased (erased meanwhile) answers 410
     return SuppressionRemoved(
         customer_id=customer_id,
         channel=channel,
