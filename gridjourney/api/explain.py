@@ -208,8 +208,10 @@ LINES: dict[str, Callable[[Payload], str]] = {
     "message.spam_reported": _engagement("reported as spam"),
     "message.opened": _engagement("opened"),
     "message.clicked": _engagement("link clicked"),
+    # the body is the customer's own words (sealed): the line gives only its first word, as matched
     "message.received": lambda p: (
-        f"{p.get('channel') or 'sms'} reply received" + (f": {p['keyword']}" if p.get("keyword") else "")
+        f"{p.get('channel') or 'sms'} reply received"
+        + (f" (first word: {p['keyword']})" if p.get("keyword") else "")
     ),
     "suppression.added": lambda p: _suppression(p, added=True),
     "suppression.removed": lambda p: _suppression(p, added=False),

@@ -120,7 +120,8 @@ def _summary(definition: JourneyDefinition) -> str:
     runs = _next_runs(definition)
     if runs is not None:
         mode = f", cohort: one run per fire of {runs}"
-    return f"{definition.id}, {len(definition.steps)} steps, {definition.purpose}{mode}"
+    steps = len(definition.steps)
+    return f"{definition.id}, {steps} step{'' if steps == 1 else 's'}, {definition.purpose}{mode}"
 
 
 @journeys_app.command()

@@ -130,7 +130,7 @@ def test_provider_reports() -> None:
     assert explain("message.spam_reported", email) == "email reported as spam (high_bill_alert)"
     assert (
         explain("message.received", {"channel": "sms", "body": "out please", "keyword": "OUT"})
-        == "sms reply received: OUT"
+        == "sms reply received (first word: OUT)"
     )
 
 

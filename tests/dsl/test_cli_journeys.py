@@ -59,7 +59,7 @@ def test_validate_reports_positions_and_exits_1(tmp_path: Path) -> None:
         f"{bad}:5:13: unknown key `wiat` (hint: did you mean `wait`? allowed keys: "
         "branch, dr_performance, end, id, next, score, send, split, update, wait, wait_for)"
     ]
-    assert out == f"{good}: OK (good, 1 steps, safety)\n"
+    assert out == f"{good}: OK (good, 1 step, safety)\n"
 
 
 def test_validate_warns_about_long_sms(tmp_path: Path) -> None:
@@ -71,7 +71,7 @@ def test_validate_warns_about_long_sms(tmp_path: Path) -> None:
         "steps:\n  - {id: a, send: {channels: [sms], template: long}}\n"
     )
     code, out, err = invoke("validate", str(journey), "--templates", str(tmp_path))
-    assert code == 0 and out == f"{journey}: OK (j, 1 steps, marketing)\n"
+    assert code == 0 and out == f"{journey}: OK (j, 1 step, marketing)\n"
     assert "warning: sms/en/long.j2: 8 segments (UCS-2, 509 characters)" in err
 
 

@@ -84,8 +84,8 @@ def test_validate_checks_every_file_of_a_folder_one_line_per_problem(tmp_path: P
     assert lines[3].startswith(f"{tmp_path / 'd_terms.yaml'}:5:9: ") and "expression too long" in lines[3]
     assert len(lines) == 4
     assert out.splitlines() == [
-        f"{tmp_path / 'e_bom_crlf.yaml'}: OK (good, 1 steps, informational)",
-        f"{tmp_path / 'f_good.yaml'}: OK (fine, 1 steps, informational)",
+        f"{tmp_path / 'e_bom_crlf.yaml'}: OK (good, 1 step, informational)",
+        f"{tmp_path / 'f_good.yaml'}: OK (fine, 1 step, informational)",
     ]
 
 
