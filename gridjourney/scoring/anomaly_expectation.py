@@ -27,7 +27,7 @@ MIN_SPREAD = 0.02  # a log spread below this is taken as this: a steady home's d
 GAP_PRIOR_DAYS = 0.5  # the workday gap is shrunk toward 0 as if half a recent day had shown none
 MIN_FIT_DAYS = 10
 LOG_FLOOR_KWH = 0.05
-ROW_CHUNK = 2000  # meters per batch: the windows are (meters x days x FIT_DAYS)
+WINDOW_CELLS = 4_000_000  # meters per batch so that each (meters x days x FIT_DAYS) array stays ~32 MB
 
 
 def _windows(values: Matrix) -> Matrix:
@@ -61,8 +61,9 @@ def fit_expectation(
     days = np.zeros(log_use.shape, dtype=np.int64)
     decay = 0.5 ** (np.arange(FIT_DAYS, 0, -1, dtype=np.float64) / HALF_LIFE_DAYS)
     off_all = np.broadcast_to(off_day, log_use.shape).astype(np.float64)
-    for start in range(0, log_use.shape[0], ROW_CHUNK):
-        rows = slice(start, start + ROW_CHUNK)
+    chunk = max(1, WINDOW_CELLS // max(1, log_use.shape[1] * FIT_DAYS))
+    for start in range(0, log_use.shape[0], chunk):
+        rows = slice(start, start + chunk)
         y = _windows(log_use[rows])
         off = _windows(off_all[rows])
         present = ~np.isnan(y)

@@ -78,3 +78,12 @@ def test_a_missing_day_is_left_out() -> None:
     assert level[0, 60] == pytest.approx(2.0, abs=0.06)
     residuals = expectation.window_residuals(use[None, :], _weekends(), level, np.zeros_like(level), 5)
     assert np.isnan(residuals[0][0, 45])
+
+
+def test_meters_fitted_in_batches_get_the_same_fit(monkeypatch: pytest.MonkeyPatch) -> None:
+    homes = np.stack([_home(seed) for seed in range(6)])
+    whole = expectation.fit_expectation(homes, _weekends())
+    monkeypatch.setattr(expectation, "WINDOW_CELLS", DAYS * expectation.FIT_DAYS * 4)  # 4 meters a batch
+    batched = expectation.fit_expectation(homes, _weekends())
+    for one, other in zip(whole, batched, strict=True):
+        np.testing.assert_array_equal(one, other)
