@@ -46,6 +46,7 @@ def test_earlier_outliers_bend_the_fit_less_than_least_squares(monkeypatch: pyte
     spoiled[90:95] += 1.5  # an earlier anomaly in the history
     clean_level, _, _ = expectation.fit_expectation(use[None, :], _weekends())
     robust, _, _ = expectation.fit_expectation(spoiled[None, :], _weekends())
+    # not a mock: the same fit with its robust rounds turned off, the baseline the rounds must beat
     monkeypatch.setattr(expectation, "HUBER_ROUNDS", 0)
     plain, _, _ = expectation.fit_expectation(spoiled[None, :], _weekends())
     robust_shift = abs(robust[0, 100] - clean_level[0, 100])
@@ -83,7 +84,8 @@ def test_a_missing_day_is_left_out() -> None:
 def test_meters_fitted_in_batches_get_the_same_fit(monkeypatch: pytest.MonkeyPatch) -> None:
     homes = np.stack([_home(seed) for seed in range(6)])
     whole = expectation.fit_expectation(homes, _weekends())
-    monkeypatch.setattr(expectation, "WINDOW_CELLS", DAYS * expectation.FIT_DAYS * 4)  # 4 meters a batch
+    # not a mock: a smaller batch budget, so that 6 meters are fitted 4 and 2 at a time
+    monkeypatch.setattr(expectation, "WINDOW_CELLS", DAYS * expectation.FIT_DAYS * 4)
     batched = expectation.fit_expectation(homes, _weekends())
     for one, other in zip(whole, batched, strict=True):
         np.testing.assert_array_equal(one, other)
