@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from datetime import UTC
-from typing import Annotated
+from datetime import UTC, datetime
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from fastapi.dependencies.models import Dependant
@@ -20,6 +20,7 @@ from gridjourney.api.key_cache import KeyCache
 from gridjourney.api.middleware import rate_limited
 from gridjourney.api.problems import ApiProblem, FieldError, unavailable
 from gridjourney.config import Settings
+from gridjourney.events.fields import ADMISSION, Admission
 from gridjourney.events.store import EventStore
 from gridjourney.temporal import connect
 
@@ -243,3 +244,15 @@ async def known_query_parameters(request: Request) -> None:
 # A route's parameter after its caller's (so a caller without a key hears 401 first):
 # `_: KnownQueryParameters`.
 KnownQueryParameters = Annotated[None, Depends(known_query_parameters)]
+
+
+def admission_context(settings: Settings) -> dict[str, Any]:
+    """The validation context of an event's door (POST /v1/events, a manual start's payload): the
+    configured locales and the occurred_at bounds, as of now."""
+    door = Admission(
+        now=datetime.now(UTC),
+        max_future=settings.occurred_at_max_future,
+        max_past=settings.occurred_at_max_past,
+        locales=frozenset(settings.locales),
+    )
+    return {ADMISSION: door}

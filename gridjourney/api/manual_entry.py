@@ -11,17 +11,16 @@ model, field limits and door checks), and stored as validated (defaults filled):
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from gridjourney.api.deps import admission_context
 from gridjourney.api.problems import ApiProblem, FieldError, invalid, pydantic_errors
 from gridjourney.config import Settings
 from gridjourney.dsl import registry
 from gridjourney.dsl.schema import CompiledJourney
-from gridjourney.events.fields import ADMISSION, Admission
 from gridjourney.events.types import validate_payload
 
 
@@ -68,21 +67,10 @@ async def require_active(engine: AsyncEngine, journey_id: str) -> None:
     )
 
 
-def _door(settings: Settings) -> dict[str, Any]:
-    """The validation context POST /v1/events uses: configured locales, occurred_at bounds."""
-    door = Admission(
-        now=datetime.now(UTC),
-        max_future=settings.occurred_at_max_future,
-        max_past=settings.occurred_at_max_past,
-        locales=frozenset(settings.locales),
-    )
-    return {ADMISSION: door}
-
-
 def trigger_payload(journey: CompiledJourney, payload: dict[str, Any], settings: Settings) -> dict[str, Any]:
     """`payload` as the journey's trigger event type stores it; of several triggers, the first type
     that admits it (the steps read only the fields they all have). 422 naming each field at fault."""
-    context = _door(settings)
+    context = admission_context(settings)
     types = [trigger.event for trigger in journey.definition.trigger]
     errors: list[FieldError] = []
     for event_type in types:

@@ -11,9 +11,10 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from gridjourney.api.deps import admission_context
 from gridjourney.api.event_batch import quickly_checked
 from gridjourney.api.problems import ApiProblem
-from gridjourney.api.routes.events import _CHECKED_TYPES, _admission, _carefully_checked
+from gridjourney.api.routes.events import _CHECKED_TYPES, _carefully_checked
 from gridjourney.config import Settings
 from gridjourney.events.store import CheckedEvent
 
@@ -187,7 +188,7 @@ def same(quick: CheckedEvent, checked: CheckedEvent) -> bool:
     )
 
 
-CONTEXT = _admission(Settings(locales=["en", "es"]))
+CONTEXT = admission_context(Settings(locales=["en", "es"]))
 
 
 def test_every_template_is_accepted_quickly_as_the_careful_check_accepts_it() -> None:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import copy
 import json
-from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request, Response, status
@@ -21,6 +20,7 @@ from gridjourney.api.deps import (
     EventsWriter,
     SettingsDep,
     StoreDep,
+    admission_context,
     events_writer,
     read_limited_body,
 )
@@ -37,7 +37,6 @@ from gridjourney.api.problems import (
     pydantic_errors,
 )
 from gridjourney.config import Settings
-from gridjourney.events.fields import ADMISSION, Admission
 from gridjourney.events.models import AppendResult, NewEvent
 from gridjourney.events.store import CheckedEvent, EventIdConflict
 from gridjourney.events.types import (
@@ -137,17 +136,6 @@ def _request_body_schema() -> dict[str, Any]:
             }
         },
     }
-
-
-def _admission(settings: Settings) -> dict[str, Any]:
-    """The validation context of the door: configured locales and occurred_at bounds, as of now."""
-    door = Admission(
-        now=datetime.now(UTC),
-        max_future=settings.occurred_at_max_future,
-        max_past=settings.occurred_at_max_past,
-        locales=frozenset(settings.locales),
-    )
-    return {ADMISSION: door}
 
 
 # What an integration does instead of posting an event the engine records itself.
@@ -281,7 +269,7 @@ async def post_events(
             415, "unsupported-media-type", "Send JSON", f"got {content_type}; use application/json"
         )
     items, is_batch = _items(await _body(request, settings), settings.max_events_per_batch)
-    context = _admission(settings)
+    context = admission_context(settings)
     # All events in one call; only a request it refuses is checked event by event, to name each error.
     quick = quickly_checked(items, _CHECKED_TYPES, context)
     checked = quick if quick is not None else _carefully_checked(items, is_batch, context)
