@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client
-from temporalio.service import RPCError, RPCStatusCode
 
 from gridjourney.config import Settings
 from gridjourney.dsl import registry
@@ -17,7 +16,7 @@ from gridjourney.policy.loader import policy_from_settings
 from gridjourney.schedules.sync import (
     Queues,
     ScheduleChange,
-    schedule_id,
+    delete_schedule,
     scheduled_journeys,
     sync,
     sync_one,
@@ -60,18 +59,6 @@ async def sync_published_schedule(
     if journey is None:
         return None
     if await registry.retirement(engine, journey_id) is not None:
-        return await delete_schedule(client, settings, journey_id)
+        return await delete_schedule(client, settings.task_queue, journey_id)
     zone = policy_from_settings(settings).default_time_zone if journey.definition.schedule else "UTC"
     return await sync_one(client, journey, deployment_queues(settings), zone)
-
-
-async def delete_schedule(client: Client, settings: Settings, journey_id: str) -> ScheduleChange | None:
-    """Delete the journey's Temporal Schedule, if it has one (None: it had none)."""
-    sid = schedule_id(settings.task_queue, journey_id)
-    try:
-        await client.get_schedule_handle(sid).delete()
-    except RPCError as error:
-        if error.status == RPCStatusCode.NOT_FOUND:
-            return None
-        raise
-    return ScheduleChange(sid, journey_id, "deleted")

@@ -128,13 +128,19 @@ async def sync_one(
     sid = schedule_id(queues.task_queue, journey.journey_id)
     if journey.definition.schedule is not None:
         return await _put(client, sid, journey.journey_id, journey_schedule(journey, queues, default_zone))
+    return await delete_schedule(client, queues.task_queue, journey.journey_id)
+
+
+async def delete_schedule(client: Client, task_queue: str, journey_id: str) -> ScheduleChange | None:
+    """Delete the journey's Temporal Schedule, if it has one (None: it had none)."""
+    sid = schedule_id(task_queue, journey_id)
     try:
         await client.get_schedule_handle(sid).delete()
     except RPCError as error:
         if error.status == RPCStatusCode.NOT_FOUND:
             return None
         raise
-    return ScheduleChange(sid, journey.journey_id, "deleted")
+    return ScheduleChange(sid, journey_id, "deleted")
 
 
 async def _put(client: Client, sid: str, journey_id: str, schedule: Schedule) -> ScheduleChange:
