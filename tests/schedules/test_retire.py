@@ -21,6 +21,23 @@ from gridjourney.schedules.sync import schedule_id
 ROOT = Path(__file__).resolve().parents[2]
 
 
+WINTER_PREP = (ROOT / "journeys" / "winter_prep.yaml").read_text(encoding="utf-8")
+
+
+async def winter_prep_scheduled(engine: AsyncEngine, client: Client) -> Settings:
+    """The shipped scheduled journey published, and its Temporal Schedule created by the deployment's
+    sync, on task queues of this test's own."""
+    await registry.publish(engine, WINTER_PREP, "winter_prep.yaml", ROOT / "templates")
+    suffix = uuid.uuid4().hex[:8]
+    settings = Settings(
+        task_queue=f"retire-{suffix}",
+        send_task_queue=f"retire-sends-{suffix}",
+        policy_file=ROOT / "policy.yaml",
+    )
+    assert [c.change for c in await sync_journey_schedules(engine, client, settings)] == ["created"]
+    return settings
+
+
 async def has_schedule(client: Client, settings: Settings, journey_id: str) -> bool:
     try:
         await client.get_schedule_handle(schedule_id(settings.task_queue, journey_id)).describe()
@@ -34,16 +51,8 @@ async def has_schedule(client: Client, settings: Settings, journey_id: str) -> b
 async def test_retiring_a_scheduled_journey_deletes_its_schedule_until_it_is_reinstated(
     engine: AsyncEngine, temporal_dev_env: WorkflowEnvironment
 ) -> None:
-    source = (ROOT / "journeys" / "winter_prep.yaml").read_text(encoding="utf-8")
-    await registry.publish(engine, source, "winter_prep.yaml", ROOT / "templates")
-    suffix = uuid.uuid4().hex[:8]
-    settings = Settings(
-        task_queue=f"retire-{suffix}",
-        send_task_queue=f"retire-sends-{suffix}",
-        policy_file=ROOT / "policy.yaml",
-    )
     client = temporal_dev_env.client
-    assert [c.change for c in await sync_journey_schedules(engine, client, settings)] == ["created"]
+    settings = await winter_prep_scheduled(engine, client)
 
     await registry.retire(engine, "winter_prep", "marketer")
     change = await sync_published_schedule(engine, client, settings, "winter_prep")
@@ -53,7 +62,7 @@ async def test_retiring_a_scheduled_journey_deletes_its_schedule_until_it_is_rei
     assert await sync_journey_schedules(engine, client, settings) == []
     # nor does a new version published while retired
     await registry.publish(
-        engine, source.replace('at: "10:00"', 'at: "11:00"'), "winter_prep.yaml", ROOT / "templates"
+        engine, WINTER_PREP.replace('at: "10:00"', 'at: "11:00"'), "winter_prep.yaml", ROOT / "templates"
     )
     assert await sync_published_schedule(engine, client, settings, "winter_prep") is None
     assert not await has_schedule(client, settings, "winter_prep")
@@ -75,16 +84,8 @@ async def test_an_unknown_journey_has_no_schedule_to_change(
 async def test_a_schedule_left_by_a_retirement_temporal_missed_goes_at_the_next_sync(
     engine: AsyncEngine, temporal_dev_env: WorkflowEnvironment
 ) -> None:
-    source = (ROOT / "journeys" / "winter_prep.yaml").read_text(encoding="utf-8")
-    await registry.publish(engine, source, "winter_prep.yaml", ROOT / "templates")
-    suffix = uuid.uuid4().hex[:8]
-    settings = Settings(
-        task_queue=f"retire-{suffix}",
-        send_task_queue=f"retire-sends-{suffix}",
-        policy_file=ROOT / "policy.yaml",
-    )
     client = temporal_dev_env.client
-    assert [c.change for c in await sync_journey_schedules(engine, client, settings)] == ["created"]
+    settings = await winter_prep_scheduled(engine, client)
     # retired while Temporal was down (the API answered 503): only the state is stored
     await registry.retire(engine, "winter_prep", "marketer")
     assert await has_schedule(client, settings, "winter_prep")

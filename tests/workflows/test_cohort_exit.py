@@ -4,14 +4,17 @@ releases the members, so nothing is sent after the run has exited."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio import activity
-from temporalio.client import WorkflowFailureError
+from temporalio.client import WorkflowFailureError, WorkflowHandle
 from temporalio.exceptions import CancelledError
 from temporalio.testing import WorkflowEnvironment
 
@@ -61,14 +64,14 @@ class SlowSends:
             raise
 
 
-async def test_an_exit_waits_for_running_batches_to_stop_before_releasing_members(
-    engine: AsyncEngine, time_skipping_env: WorkflowEnvironment, tmp_path: Path
-) -> None:
-    env = time_skipping_env
+@asynccontextmanager
+async def in_its_first_batch(
+    engine: AsyncEngine, env: WorkflowEnvironment, tmp_path: Path, sends: SlowSends
+) -> AsyncIterator[WorkflowHandle[Any, Any]]:
+    """A DR run of 5 members, its workers running, once its first send batch has begun (and hangs)."""
     await add_customers(engine, 5, program="ptr")
     now = await env.get_current_time()
     trigger = dr_scheduled("dr-1", now + timedelta(days=1))
-    sends = SlowSends()
     async with cohort_workers(
         env.client,
         engine,
@@ -79,6 +82,14 @@ async def test_an_exit_waits_for_running_batches_to_stop_before_releasing_member
     ):
         handle = await start_cohort(env.client, DR_EVENT, "dr-1", trigger)
         await asyncio.wait_for(sends.started.wait(), timeout=30)
+        yield handle
+
+
+async def test_an_exit_waits_for_running_batches_to_stop_before_releasing_members(
+    engine: AsyncEngine, time_skipping_env: WorkflowEnvironment, tmp_path: Path
+) -> None:
+    sends = SlowSends()
+    async with in_its_first_batch(engine, time_skipping_env, tmp_path, sends) as handle:
         await handle.signal(JOURNEY_EVENT_SIGNAL, subject_event("dr.event_cancelled", dr_event_id="dr-1"))
         final = await asyncio.wait_for(handle.result(), timeout=60)
         history = await handle.fetch_history()
@@ -106,21 +117,8 @@ async def test_a_cancelled_run_exits_as_cancelled_after_its_batches_stop(
     (reason `cancelled`), the running batch stopped first and every member released, then Temporal
     marks it cancelled. Before workflow.patched('cancel-exits') the run stopped where it was: its row
     said running for ever, its members still waited at their step."""
-    env = time_skipping_env
-    await add_customers(engine, 5, program="ptr")
-    now = await env.get_current_time()
-    trigger = dr_scheduled("dr-1", now + timedelta(days=1))
     sends = SlowSends()
-    async with cohort_workers(
-        env.client,
-        engine,
-        [sends.send_cohort_batch],
-        tmp_path,
-        max_heartbeat_throttle_interval=timedelta(milliseconds=100),
-        default_heartbeat_throttle_interval=timedelta(milliseconds=100),
-    ):
-        handle = await start_cohort(env.client, DR_EVENT, "dr-1", trigger)
-        await asyncio.wait_for(sends.started.wait(), timeout=30)
+    async with in_its_first_batch(engine, time_skipping_env, tmp_path, sends) as handle:
         await handle.cancel()
         with pytest.raises(WorkflowFailureError) as failure:
             await asyncio.wait_for(handle.result(), timeout=60)
