@@ -10,12 +10,17 @@ door lets occurred_at lie up to a day ahead) cannot make a grant outrank a STOP 
 Two changes at the same moment keep arrival order (the later position wins). Since the state is the
 greatest (in_effect_from, position) per key, folding the log in any order, or again, gives the same
 rows: a rebuild equals the live table. A row's `updated_at` is the occurred_at of its change, as sent.
+
+A change that did not apply also moves no journey: the router (router/router.py) does not route it,
+and the backtest must not either. `supersedes` is the one rule (the SQL of `apply` states it too),
+`overruled_on_arrival` applies it to a customer's log, and `applied_on_arrival` /
+`not_applied_positions` ask it of one change or of a whole log.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -29,6 +34,8 @@ from gridjourney.events.types import ConsentChanged
 from gridjourney.projections.model import Projection
 
 log = logging.getLogger(__name__)
+
+PROJECTION_EVENT_TYPE = "consent.changed"
 
 
 def in_effect_from(occurred_at: datetime, recorded_at: datetime) -> datetime:
@@ -52,24 +59,50 @@ class ConsentRecord:
         return (self.effective_at, self.position)
 
 
+Order = tuple[datetime, int]
+"""(in_effect_from, position) of a consent change: the greater of two is the one in force."""
+
+
+def supersedes(change: Order, in_force: Order | None) -> bool:
+    """Whether a change arriving when `in_force` is the change in force for its channel and purpose
+    (None: there is none yet) replaces it, i.e. applies. The one rule of every fold of consents."""
+    return in_force is None or change > in_force
+
+
+def consent_record(event: StoredEvent) -> ConsentRecord:
+    """A consent.changed event as a ConsentRecord."""
+    change = ConsentChanged.model_validate(event.payload)
+    return ConsentRecord(
+        position=event.position,
+        channel=change.channel,
+        purpose=change.purpose,
+        granted=change.granted,
+        method=change.method,
+        effective_at=in_effect_from(event.occurred_at, event.recorded_at),
+    )
+
+
 def effective_at() -> ColumnElement[datetime]:
     """in_effect_from of a consent.changed row, in SQL."""
     return func.least(events.c.occurred_at, events.c.recorded_at)
 
 
 async def consent_history(
-    conn: AsyncConnection, customer_id: str, channel: str | None = None
+    conn: AsyncConnection, customer_id: str, channel: str | None = None, *, through: int | None = None
 ) -> list[ConsentRecord]:
-    """Every consent.changed of the customer (of one channel, when given), in log order (the payload
-    holds no sealed field). From the log: this projection keeps only the change in force, and undoing
-    a STOP, or telling why a change did not apply, needs the others."""
+    """Every consent.changed of the customer (of one channel, when given; up to position `through`,
+    when given), in log order (the payload holds no sealed field). From the log: this projection
+    keeps only the change in force, and undoing a STOP, or telling why a change did not apply, needs
+    the others."""
     query = (
         select(events.c.position, events.c.payload, effective_at())
-        .where(events.c.customer_id == customer_id, events.c.type == "consent.changed")
+        .where(events.c.customer_id == customer_id, events.c.type == PROJECTION_EVENT_TYPE)
         .order_by(events.c.position)
     )
     if channel is not None:
         query = query.where(events.c.payload["channel"].astext == channel)
+    if through is not None:
+        query = query.where(events.c.position <= through)
     history = []
     for position, payload, effective in await conn.execute(query):
         change = ConsentChanged.model_validate(payload)
@@ -101,11 +134,35 @@ def overruled_on_arrival(history: Sequence[ConsentRecord]) -> dict[int, ConsentR
     for record in sorted(history, key=lambda record: record.position):
         key = (record.channel, record.purpose)
         current = in_force.get(key)
-        if current is not None and current.order > record.order:
-            overruled[record.position] = current
-        else:
+        if supersedes(record.order, None if current is None else current.order):
             in_force[key] = record
+        else:
+            assert current is not None  # nothing in force: every change applies
+            overruled[record.position] = current
     return overruled
+
+
+async def applied_on_arrival(conn: AsyncConnection, event: StoredEvent) -> bool:
+    """Whether a consent.changed of the log changed the consent in force when it arrived (False: a
+    newer change of its channel and purpose was in force; it was logged, not applied). Decided by the
+    changes before it in the log alone, so it is the same however often it is asked."""
+    if event.customer_id is None:
+        return False  # the projection ignores it
+    record = consent_record(event)
+    history = await consent_history(conn, event.customer_id, record.channel, through=event.position)
+    if all(earlier.position != event.position for earlier in history):
+        history.append(record)  # asked before it is read back (not committed yet): as it will be
+    return event.position not in overruled_on_arrival(history)
+
+
+def not_applied_positions(log: Iterable[StoredEvent]) -> set[int]:
+    """The positions of the consent changes in `log` (events in any order, every customer's) that
+    did not apply on arrival: what a replay of the log routes to no journey, as the router does not."""
+    by_customer: dict[str, list[ConsentRecord]] = {}
+    for event in log:
+        if event.type == PROJECTION_EVENT_TYPE and event.customer_id is not None:
+            by_customer.setdefault(event.customer_id, []).append(consent_record(event))
+    return {position for history in by_customer.values() for position in overruled_on_arrival(history)}
 
 
 def not_applied_words(standing: ConsentRecord) -> str:
@@ -132,6 +189,7 @@ async def apply(conn: AsyncConnection, event: StoredEvent) -> None:
         log.warning("consents: consent.changed at %d names no customer; ignored", event.position)
         return
     change = ConsentChanged.model_validate(event.payload)
+    # The WHERE of the upsert below is `supersedes(new, in force)`, in SQL.
     statement = insert(consents).values(
         customer_id=event.customer_id,
         channel=change.channel,
@@ -168,5 +226,5 @@ async def apply(conn: AsyncConnection, event: StoredEvent) -> None:
 
 
 PROJECTION = Projection(
-    name="consents", table=consents, event_types=frozenset({"consent.changed"}), apply=apply
+    name="consents", table=consents, event_types=frozenset({PROJECTION_EVENT_TYPE}), apply=apply
 )

@@ -14,6 +14,14 @@ in log order, one after the other (a journey's start before the signal of the ne
 without a customer (a DR event, an outage) is routed alone, after everything before it in the batch
 and before everything after it.
 
+A consent change that did not apply (older than the consent in force when it arrived: the consents
+projection logged it and kept the newer one) is not routed: it changed nothing, so it starts,
+advances and ends no journey (projections/consents.py `applied_on_arrival`, the projection's rule).
+
+The batch reads the journeys' state and starts runs on it holding the start gate shared
+(router/start_gate.py): a retirement waits for the batch in flight, so once it returns no batch that
+read the journey as active is still starting runs of it.
+
 With tracing on, each event is routed in a span that continues the trace it was appended in (the
 `traceparent` the store kept with it): the workflows it starts or signals join that trace.
 """
@@ -37,8 +45,9 @@ from gridjourney.events.failures import Interrupted
 from gridjourney.events.models import StoredEvent
 from gridjourney.events.subscription import Subscription, load_checkpoint, wait_any
 from gridjourney.observability import tracing
+from gridjourney.projections import consents
 from gridjourney.projections import runner as projections
-from gridjourney.router import queries
+from gridjourney.router import queries, start_gate
 from gridjourney.router.cohorts import CohortRouting
 from gridjourney.router.facts import trigger_facts
 from gridjourney.router.matching import listened_event_types, trigger_conditions, triggered_journeys
@@ -55,6 +64,7 @@ IN_PROCESS_TRUSTED_FOR = 0.5
 # The engine's own records are not routed (a journey reacting to its own bookkeeping could loop),
 # except what a customer said: an inbound reply such as "OUT" after a restoration notice.
 UNROUTED_PREFIXES = ("journey.", "message.", "suppression.", "push.")
+CONSENT_CHANGED = consents.PROJECTION_EVENT_TYPE
 ROUTED_ENGINE_EVENTS = frozenset({"message.received"})
 
 
@@ -113,6 +123,7 @@ class EventRouter:
         """Set when the router's subscription stops: a wait for the projections ends at once."""
         self._started = 0
         self._signalled = 0
+        self._not_applied = 0
         self.cohorts = CohortRouting(
             engine,
             client,
@@ -131,6 +142,11 @@ class EventRouter:
     def signalled(self) -> int:
         return self._signalled + self.cohorts.signalled
 
+    @property
+    def not_applied(self) -> int:
+        """Consent changes not routed: they did not change the consent in force."""
+        return self._not_applied
+
     async def handle(self, batch: list[StoredEvent]) -> None:
         # A cohort send's batches hold only message events: nothing to wait for, load or route.
         routed = [event for event in batch if is_routed(event.type)]
@@ -140,19 +156,26 @@ class EventRouter:
             await self._projections_reach(routed[-1].position)
             if self.stop.is_set():
                 raise Interrupted("the router is stopping")
-        journeys = routed_journeys(await registry.latest_with_retired(self.engine))
         traceparents: dict[int, str] = {}
         if tracing.enabled():
             traceparents = await queries.traceparents(self.engine, [event.position for event in routed])
-        lanes: dict[str, list[StoredEvent]] = {}
-        for event in routed:
-            if event.customer_id is not None:
-                lanes.setdefault(event.customer_id, []).append(event)
-                continue
-            await self._route_lanes(lanes, journeys, traceparents)  # what came before it, first
-            lanes = {}
-            await self._route_one(event, journeys, traceparents)
-        await self._route_lanes(lanes, journeys, traceparents)
+        # From reading the journeys' state to the last start on it: a retirement waits for this batch,
+        # and the next batch reads it (router/start_gate.py).
+        async with start_gate.starting_runs(self.engine):
+            journeys = await self._journeys()
+            lanes: dict[str, list[StoredEvent]] = {}
+            for event in routed:
+                if event.customer_id is not None:
+                    lanes.setdefault(event.customer_id, []).append(event)
+                    continue
+                await self._route_lanes(lanes, journeys, traceparents)  # what came before it, first
+                lanes = {}
+                await self._route_one(event, journeys, traceparents)
+            await self._route_lanes(lanes, journeys, traceparents)
+
+    async def _journeys(self) -> list[CompiledJourney]:
+        """The journeys this batch is routed to, as the registry holds them now."""
+        return routed_journeys(await registry.latest_with_retired(self.engine))
 
     async def _route_lanes(
         self,
@@ -182,10 +205,25 @@ class EventRouter:
     ) -> None:
         ref = event_ref(event)
         with self._span(event, traceparents.get(event.position)):
+            if event.type == CONSENT_CHANGED and not await self._consent_applied(event):
+                return
             # events about a DR event or an outage (no customer) and a customer's (a reply OUT) alike
             await self.cohorts.route(ref, journeys)
             if event.customer_id is not None:
                 await self._route(ref, event.customer_id, journeys)
+
+    async def _consent_applied(self, event: StoredEvent) -> bool:
+        """A consent change older than the one in force when it arrived was logged, not applied (the
+        consents projection): it changed nothing, so it starts, advances and ends no journey."""
+        async with self.engine.connect() as conn:
+            applied = await consents.applied_on_arrival(conn, event)
+        if not applied:
+            self._not_applied += 1
+            log.info(
+                "router: consent.changed at %d did not apply (older than the consent in force); not routed",
+                event.position,
+            )
+        return applied
 
     def _span(self, event: StoredEvent, traceparent: str | None) -> contextlib.AbstractContextManager[object]:
         if not tracing.enabled():

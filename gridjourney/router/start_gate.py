@@ -1,0 +1,62 @@
+"""The start gate: once a journey's retirement is stored and `retire_journey` has returned, no new run
+of it starts, not even from a batch the router loaded the journeys for a moment before.
+
+Whatever reads the journeys' state and then starts runs on it (the router's batch, a schedule's
+fire: schedules/activities.py) holds the gate shared, from the read to the last start; retiring
+takes it exclusive around the retirement's commit. So a retirement waits for the starts in flight
+(which began while the journey was active: runs already going) and every later read sees it. The
+gate is a Postgres advisory lock, transaction-scoped: a process that dies, or loses its connection,
+releases it with the transaction.
+
+Retiring waits at most `RETIRE_WAIT` for the gate (a batch stuck on a Temporal that does not answer
+holds it): then it stores nothing and says so (`GateBusy`); the caller asks again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from sqlalchemy import func, select, text
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from gridjourney.dsl import registry
+
+START_GATE_LOCK = 0x67_6A_73_67  # "gjsg": any key, as long as nothing else in the database uses it
+RETIRE_WAIT = 15.0
+"""Seconds a retirement waits for the starts in flight before it gives up (and stores nothing)."""
+LOCK_NOT_AVAILABLE = "55P03"  # Postgres: lock_timeout expired
+
+
+class GateBusy(Exception):
+    """Runs were still being started after the wait: the retirement was not stored."""
+
+
+@asynccontextmanager
+async def starting_runs(engine: AsyncEngine) -> AsyncIterator[None]:
+    """Hold the gate shared: read the journeys' state and start runs on it inside. Many holders at
+    once (they only exclude a retirement); one pooled connection, in a transaction, while inside."""
+    async with engine.begin() as conn:
+        await conn.execute(select(func.pg_advisory_xact_lock_shared(START_GATE_LOCK)))
+        yield
+
+
+async def retire_journey(
+    engine: AsyncEngine, journey_id: str, retired_by: str, *, wait: float = RETIRE_WAIT
+) -> tuple[registry.Retirement, bool] | None:
+    """registry.retire, once no runs are being started (the gate held exclusive around its commit):
+    when it returns, no reader that could still start a run of the journey has missed it. None: no
+    such journey. Raises GateBusy when starts kept the gate `wait` seconds (nothing is stored)."""
+    async with engine.begin() as conn:
+        # SET LOCAL takes no bind parameters; the figure is ours, not the caller's text.
+        await conn.execute(text(f"SET LOCAL lock_timeout = '{int(wait * 1000)}ms'"))
+        try:
+            await conn.execute(select(func.pg_advisory_xact_lock(START_GATE_LOCK)))
+        except DBAPIError as error:
+            if getattr(error.orig, "sqlstate", None) != LOCK_NOT_AVAILABLE:
+                raise
+            raise GateBusy(
+                f"runs were still being started after {wait:.0f}s (the router's batch, a schedule's fire)"
+            ) from error
+        return await registry.retire(engine, journey_id, retired_by)
