@@ -35,12 +35,8 @@ from gridjourney.workflows.contracts import (
     JourneyState,
     SendMessageInput,
 )
-from gridjourney.workflows.journey import (
-    EVENTS_IN_STEP_PATCH,
-    QUIET_HOURS_PATCH,
-    STEPS_CARRY_PATCH,
-    JourneyWorkflow,
-)
+from gridjourney.workflows.journey import JourneyWorkflow
+from gridjourney.workflows.journey_patches import EVENTS_IN_STEP_PATCH, QUIET_HOURS_PATCH, STEPS_CARRY_PATCH
 from tests.replay.record_histories import (
     ENCRYPTED_DIR,
     EVENTS_IN_STEP_DIR,
