@@ -1,7 +1,7 @@
 """JourneyWorkflow's waits and its event queue (workflows/journey.py): signalled events are handled
 in arrival order at the run's own pace (a goal converts, an exit_on event ends the run, a wait_for
-takes the first it accepts, events some wait_for awaits are held for it), and a long wait continues
-as new when Temporal suggests it. Deterministic, no I/O."""
+takes the first it accepts, events some wait_for awaits are held for it), and the run continues as
+new when Temporal suggests it (asked before each step and while waiting). Deterministic, no I/O."""
 
 from __future__ import annotations
 
