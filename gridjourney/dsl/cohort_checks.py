@@ -4,7 +4,9 @@ A cohort run has no single customer: it cannot wait for each member's local time
 member's goal, or hear an event that is about one customer. Every event it hears (updates, notices,
 exits, `wait_for`) must carry the field its `cohort.key` reads, since that field is how the event is
 routed to the run. `dr_performance` measures a DR event's members, so it needs cohort mode and a
-`dr.*` trigger.
+`dr.*` trigger. A run is shared by its members and outlives their erasure, so the events it gets
+carry no personal fields (router/cohorts.py): nothing of the journey may read one
+(dsl/cohort_personal_checks.py).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import ast
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+from gridjourney.dsl.cohort_personal_checks import no_personal_fields_read
 from gridjourney.dsl.expression_bounds import parse_bounded, shown
 from gridjourney.dsl.expressions import Scope, check_condition, check_expression, event_fields, fields_read
 from gridjourney.dsl.loader import JourneyError, Positions, did_you_mean
@@ -53,6 +56,7 @@ def check_cohort(
     if event_scope is not None and not key_fields <= event_scope:
         key_fields = frozenset()  # the key itself is reported; its fields would be reported again here
     yield from _heard_events_carry_the_key(definition, definition.cohort, key_fields, positions)
+    yield from no_personal_fields_read(definition, definition.cohort, positions)
 
 
 def check_run_wide(definition: JourneyDefinition, positions: Positions) -> Iterator[JourneyError]:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import hmac
 import secrets
+from collections.abc import Iterable
 from typing import Any
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -86,3 +87,15 @@ def open_sealed(
 def keyed_fingerprint(content: bytes, key: bytes) -> str:
     """The fingerprint of a customer's event (same length as events/fingerprint.py's digest)."""
     return hmac.digest(key, content, "sha256").hex()  # one-shot: half the cost of hmac.new per event
+
+
+def without_personal_fields(event_type: str, payload: dict[str, Any]) -> dict[str, Any]:
+    """The payload less its personal fields: what may reach a history no erasure deletes (a cohort
+    run is shared by its members: router/cohorts.py)."""
+    personal = PERSONAL_FIELDS.get(event_type, {})
+    return {name: value for name, value in payload.items() if name not in personal}
+
+
+def personal_fields_of(event_types: Iterable[str]) -> frozenset[str]:
+    """The personal fields of any of these event types (a cohort journey must not read them)."""
+    return frozenset(name for event_type in event_types for name in PERSONAL_FIELDS.get(event_type, {}))

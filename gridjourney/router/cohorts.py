@@ -9,6 +9,12 @@ run's id taken), and a run `cohort_runs` shows finished is not started again onc
 forgotten it. A triggering event that finds its key's run running is signalled to it: the customers
 it names who are not members yet join (a second outage report merged into the incident); the run
 ignores an event it has seen, so a redelivered trigger adds nobody.
+
+A run is shared by its members and outlives their erasure (privacy/workflow_erasure.py deletes a
+customer's own executions only), so what reaches it, a start's trigger or a signal (a member's reply,
+a `customer.updated`), goes without its personal fields (privacy/fields.py); the compiler refuses a
+cohort journey that reads one (dsl/cohort_checks.py). The key and a trigger's `when` are decided here
+on the whole event.
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ from gridjourney.cohorts import queries as cohort_queries
 from gridjourney.dsl.expressions import ExpressionError, evaluate
 from gridjourney.dsl.schema import CompiledJourney, WaitForStep
 from gridjourney.incidents.queries import canonical_incident_id
+from gridjourney.privacy.fields import without_personal_fields
 from gridjourney.router.matching import holds
 from gridjourney.temporal import JOURNEY_ID, JOURNEY_VERSION
 from gridjourney.workflows.cohort import CohortWorkflow
@@ -77,6 +84,12 @@ def cohort_listened_types(journey: CompiledJourney) -> set[str]:
     types.update(journey.definition.exit_event_types)
     types.update(step.wait_for.event for step in journey.definition.steps if isinstance(step, WaitForStep))
     return types
+
+
+def shared_copy(event: EventRef) -> EventRef:
+    """The event as a cohort run may keep it: without its personal fields."""
+    payload = without_personal_fields(event.type, event.payload)
+    return event if len(payload) == len(event.payload) else event.model_copy(update={"payload": payload})
 
 
 def event_key(journey: CompiledJourney, event: EventRef) -> str | None:
@@ -138,7 +151,7 @@ class CohortRouting:
                 CohortInput(
                     journey=journey,
                     cohort_key=key,
-                    trigger=event,
+                    trigger=shared_copy(event),
                     send_task_queue=self.send_task_queue,
                     batch_size=self.batch_size,
                     concurrency=self.concurrency,
@@ -159,7 +172,7 @@ class CohortRouting:
 
     async def _signal(self, run_id: str, event: EventRef) -> None:
         try:
-            await self.client.get_workflow_handle(run_id).signal(JOURNEY_EVENT_SIGNAL, event)
+            await self.client.get_workflow_handle(run_id).signal(JOURNEY_EVENT_SIGNAL, shared_copy(event))
             self.signalled += 1
         except RPCError as error:
             if error.status != RPCStatusCode.NOT_FOUND:
