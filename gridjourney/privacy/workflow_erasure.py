@@ -7,8 +7,9 @@ the `CustomerId` search attribute (workflows/journey.py, entry/starter.py): ever
 it is deleted (deleting a running one terminates it). A NOT_FOUND (deleted meanwhile) counts as done.
 
 Cohort runs carry many customers and no `CustomerId`: they are not deleted. They hold member ids,
-not profiles; but a customer's event that reaches a run (a reply such as "OUT", signalled with its
-payload) stays in the run's history until Temporal's retention drops it.
+not profiles: a member's event reaches a run (its start's trigger, or a signal: a reply, a
+`customer.updated`) without its personal fields (router/cohorts.py shared_copy), so what stays in the
+run's history until Temporal's retention drops it is the event's type, ids and other fields.
 
 Temporal deletes asynchronously: for a moment after the call, the visibility store may still list
 an execution whose deletion is under way. A repeated erasure deletes it again (idempotent).
