@@ -43,11 +43,13 @@ async def starting_runs(engine: AsyncEngine) -> AsyncIterator[None]:
 
 
 async def retire_journey(
-    engine: AsyncEngine, journey_id: str, retired_by: str, *, wait: float = RETIRE_WAIT
+    engine: AsyncEngine, journey_id: str, retired_by: str, *, wait: float | None = None
 ) -> tuple[registry.Retirement, bool] | None:
     """registry.retire, once no runs are being started (the gate held exclusive around its commit):
-    when it returns, no reader that could still start a run of the journey has missed it. None: no
-    such journey. Raises GateBusy when starts kept the gate `wait` seconds (nothing is stored)."""
+        when it returns, no reader that could still start a run of the journey has missed it. None: no
+        such journey. Raises GateBusy when starts kept the gate `wait` seconds (default RETIRE_WAIT;
+    nothing is stored then)."""
+    wait = RETIRE_WAIT if wait is None else wait
     async with engine.begin() as conn:
         # SET LOCAL takes no bind parameters; the figure is ours, not the caller's text.
         await conn.execute(text(f"SET LOCAL lock_timeout = '{int(wait * 1000)}ms'"))

@@ -1,9 +1,11 @@
-"""Retiring a journey, and reinstating it: `POST /v1/journeys/{id}/retire` and `.../reinstate`.
+"""Retiring and reinstating a journey: `POST /v1/journeys/{id}/retire` and `.../reinstate`.
 
 A retired journey starts no new runs: no entries from its trigger events (the router reads the state
-with the journeys at each batch), no manual starts (409), no cohort runs, and no schedule fires (its
-Temporal Schedule is deleted; reinstating sets it again from the latest version). Runs already going
-carry on to their end, unless the retirement asks `cancel_running`: then each is cancelled as
+with the journeys at each batch, and retiring waits for the batch in flight: router/start_gate.py),
+no manual starts (409), no cohort runs, and no schedule fires (its Temporal Schedule is deleted; a
+fire that still comes, the deletion having failed, finds the journey retired and starts nothing:
+schedules/activities.py; reinstating sets the schedule again from the latest version). Runs already
+going carry on to their end, unless the retirement asks `cancel_running`: then each is cancelled as
 POST /v1/instances/{id}/cancel cancels one (the runs Temporal lists as running under the journey). A
 version published while the journey is retired stays retired until it is reinstated: retirement
 belongs to the journey, not to a version. Both calls are idempotent.
@@ -26,6 +28,7 @@ from gridjourney.api.routes.instances import COHORT_WORKFLOW_TYPE, JOURNEY_WORKF
 from gridjourney.config import Settings
 from gridjourney.dsl import registry
 from gridjourney.dsl.schema import CompiledJourney
+from gridjourney.router import start_gate
 from gridjourney.schedules.run import sync_published_schedule
 
 router = APIRouter(prefix="/v1/journeys", tags=["journeys"])
@@ -158,7 +161,16 @@ async def retire_journey(
 ) -> JourneyState:
     journey = await _latest(engine, journey_id)
     _require_admin_for_safety(principal, journey, "retiring")
-    retired = await registry.retire(engine, journey_id, principal.name)
+    try:
+        retired = await start_gate.retire_journey(engine, journey_id, principal.name)
+    except start_gate.GateBusy as busy:
+        raise ApiProblem(
+            503,
+            "runs-being-started",
+            "The journey is not retired yet: runs are being started",
+            f"{journey_id} is still active: {busy}; send the same request again (it is idempotent)",
+            headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+        ) from busy
     if retired is None:  # versions are never deleted: only a journey never published is unknown
         raise not_found("journey", journey_id)
     retirement, changed = retired
