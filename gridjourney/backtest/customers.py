@@ -18,6 +18,7 @@ from gridjourney.dsl.schema import Purpose
 from gridjourney.events.models import StoredEvent
 from gridjourney.policy import caps
 from gridjourney.policy.model import FrequencyCap, Policy
+from gridjourney.privacy.address_hash import ANYONE, held_suppressions
 from gridjourney.projections.consents import in_effect_from
 from gridjourney.projections.customers import GRID_FIELDS, PERSONAL_FIELDS, PROFILE_FIELDS
 
@@ -175,6 +176,21 @@ class Customers:
     def record_send(self, customer_id: str, at: datetime, purpose: str, channel: str) -> None:
         self._sends.setdefault(customer_id, []).append((at, purpose, channel))
 
+    def suppressed(self, state: CustomerState) -> dict[tuple[str, str], str]:
+        """The customer's suppressed addresses as projections/suppressions.py `suppressed_addresses`
+        gives them: their own, and their phone and email when suppressed for anyone who holds them (a
+        STOP kept as a keyed hash after its holder's erasure, or from a number no customer had)."""
+        anyone = self._states.get(ANYONE)
+        if anyone is None or not anyone.suppressed:
+            return state.suppressed
+        record = state.record
+        held = [
+            (channel, address)
+            for channel, address in (("sms", record.phone), ("email", record.email))
+            if address
+        ]
+        return {**state.suppressed, **held_suppressions(held, anyone.suppressed)}
+
     def facts(self, policy: Policy, state: CustomerState, purpose: Purpose, now: datetime) -> Facts:
         """What activities/eligibility.py `gather` reads from the database, from the fold. Outages are
         not replayed: a backtest never refuses for `active_outage`."""
@@ -194,18 +210,18 @@ class Customers:
                 )
         return Facts(
             consents=state.consents,
-            suppressed=state.suppressed,
+            suppressed=self.suppressed(state),
             push_endpoints=state.push_endpoints,
             cap_counts=counts,
         )
 
 
-def refusal_reason(state: CustomerState, channel: str, purpose: str, code: str) -> str:
+def refusal_reason(state: CustomerState, facts: Facts, channel: str, purpose: str, code: str) -> str:
     """The eligibility code, with a STOP reply (or the carrier's opt-out) told apart as `stop`."""
     if code == CONSENT_REVOKED and state.consent_methods.get((channel, purpose)) in STOP_METHODS:
         return STOP
     if code == SUPPRESSED_ADDRESS and any(
-        reason in STOP_SUPPRESSIONS for (ch, _), reason in state.suppressed.items() if ch == channel
+        reason in STOP_SUPPRESSIONS for (ch, _), reason in facts.suppressed.items() if ch == channel
     ):
         return STOP
     return code

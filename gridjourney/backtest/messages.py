@@ -81,7 +81,9 @@ class MessageJudge:
                 return Judgement(None, None, None, (QUIET_HOURS,))
             return Judgement(None, None, max(decision.deferred_until, now))
         if decision.channel is None:
-            refusals = tuple(refusal_reason(state, d.channel, purpose, d.code) for d in decision.checked)
+            refusals = tuple(
+                refusal_reason(state, facts, d.channel, purpose, d.code) for d in decision.checked
+            )
             return Judgement(None, None, None, refusals)
         locale = self.locale(decision.channel, send.template, state.record.locale)
         return Judgement(decision.channel, locale, None)

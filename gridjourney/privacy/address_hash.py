@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from collections.abc import Iterable, Mapping
 
 from gridjourney.events.models import ENGINE_CUSTOMER_PREFIX
 from gridjourney.privacy.keyring import Keyring, process_keyring
@@ -56,3 +57,22 @@ def address_hashes(channel: str, address: str, keyring: Keyring | None = None) -
     """The address's hash under every configured key: what a check looks for."""
     keys = keyring or process_keyring()
     return [f"{PREFIX}{key_id}:{_digest(key, channel, address)}" for key_id, key in keys.keys.items()]
+
+
+def held_suppressions(
+    held: Iterable[tuple[str, str]],
+    suppressed_for_anyone: Mapping[tuple[str, str], str],
+    keyring: Keyring | None = None,
+) -> dict[tuple[str, str], str]:
+    """Which of the addresses a customer holds, (channel, address), are suppressed for anyone who
+    holds them, given those suppressions as (channel, hash) → reason: (channel, address) → reason.
+    A backtest's fold (backtest/customers.py) asks this of its in-memory state; the sender's look-up
+    (projections/suppressions.py) asks Postgres for the same hashes (address_hashes, every key)."""
+    found: dict[tuple[str, str], str] = {}
+    for channel, address in held:
+        for hashed in address_hashes(channel, address, keyring):
+            reason = suppressed_for_anyone.get((channel, hashed))
+            if reason is not None:
+                found[(channel, address)] = reason
+                break
+    return found
