@@ -2,7 +2,8 @@
 
 One Schedule per such journey (the latest published version), id `journey-schedule:{task queue}:
 {journey id}`: the task queue keeps deployments (and tests) that share a Temporal namespace apart.
-It starts ScheduleFireWorkflow (schedules/workflow.py) at each fire time, in the schedule's zone
+It starts ScheduleFireWorkflow (schedules/workflow.py) at each fire time (which starts nothing if
+the journey has been retired meanwhile: schedules/activities.py), in the schedule's zone
 (the utility's, the policy's `default_time_zone`, unless the journey names one), so Temporal keeps
 the clock: durable, daylight-saving aware, and a fire missed while the cluster was down is still
 run within CATCH_UP_WINDOW (later, the campaign's moment has passed: it is skipped). `sync` creates
@@ -43,6 +44,8 @@ ID_PREFIX = "journey-schedule"
 # messages a day late are still worth sending, a week late they are not.
 CATCH_UP_WINDOW = timedelta(days=1)
 Change = Literal["created", "updated", "unchanged", "deleted"]
+# What the fires' input asks beyond the journey and queues; a new value rewrites every schedule.
+FIRE_INPUT_VERSION = "checks-retirement"
 
 
 @dataclass(frozen=True)
@@ -83,8 +86,12 @@ def journey_schedule(journey: CompiledJourney, queues: Queues, default_zone: str
         send_task_queue=queues.send_task_queue,
         batch_size=queues.batch_size,
         concurrency=queues.concurrency,
+        check_retirement=True,
     )
-    fingerprint = hashlib.sha256(f"{journey.content_hash}|{zone}|{queues}".encode()).hexdigest()[:12]
+    # FIRE_INPUT_VERSION in it: a schedule written before fires checked retirement is updated.
+    fingerprint = hashlib.sha256(
+        f"{journey.content_hash}|{zone}|{queues}|{FIRE_INPUT_VERSION}".encode()
+    ).hexdigest()[:12]
     return Schedule(
         action=ScheduleActionStartWorkflow(
             ScheduleFireWorkflow.run,

@@ -9,15 +9,22 @@ run's send ledger keys `{run}:{step}:{visit}:{customer}` (workflows/cohort_contr
 after Temporal forgets it. The run's `event` is the fire: `scheduled_for`, `journey_id`. Its
 audience is the trigger's `audience`, resolved by the cohort audience code (cohorts/audience.py) as
 a `where` filter over every customer. Deterministic, no I/O.
+
+A fire whose input asks `check_retirement` (every schedule the sync writes does) starts its run
+through START_FIRE_RUN (schedules/activities.py) instead: the activity reads the journey's state and
+starts the run under the start gate (router/start_gate.py), so a fire that comes after a retirement
+(its schedule's deletion failed: Temporal was down) starts nothing, and deletes the schedule.
 """
 
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from typing import Literal
 
 from temporalio import workflow
 from temporalio.common import (
+    RetryPolicy,
     SearchAttributeKey,
     SearchAttributePair,
     TypedSearchAttributes,
@@ -51,6 +58,34 @@ class ScheduleFireInput(Contract):
     scheduled_for: datetime | None = Field(
         None, description="The fire time; default: the one the Schedule that started this gives."
     )
+    check_retirement: bool = Field(
+        False,
+        description="Start the run through START_FIRE_RUN, which starts nothing for a retired journey "
+        "(the sync's schedules ask it; a fire started by hand may not).",
+    )
+
+
+START_FIRE_RUN = "schedule.start_fire_run"
+FIRE_CHECKS_RETIREMENT = "fire-checks-retirement"  # the workflow.patched id of that path
+# START_FIRE_RUN is retried until the database and Temporal answer, as long as a missed fire is
+# still worth running (sync.py CATCH_UP_WINDOW); then the fire fails, having started nothing.
+START_FIRE_RUN_TIMEOUT = timedelta(days=1)
+StartOutcome = Literal["started", "already started", "retired"]
+
+
+class StartFireRunInput(Contract):
+    run_id: str
+    cohort: CohortInput
+    task_queue: str = Field(description="Where the run goes: the fire's own queue (its schedule's id).")
+
+
+def run_search_attributes(journey: CompiledJourney) -> TypedSearchAttributes:
+    return TypedSearchAttributes(
+        [
+            SearchAttributePair(JOURNEY_ID, journey.journey_id),
+            SearchAttributePair(JOURNEY_VERSION, journey.version),
+        ]
+    )
 
 
 def fire_key(at: datetime) -> str:
@@ -75,7 +110,8 @@ def scheduled_cohort(journey: CompiledJourney) -> CompiledJourney:
 class ScheduleFireWorkflow:
     @workflow.run
     async def run(self, input: ScheduleFireInput) -> str:
-        """The run id of this fire's cohort run (started now, or already by an earlier delivery)."""
+        """The run id of this fire's cohort run (started now, or already by an earlier delivery);
+        empty when the journey is retired (checked: `check_retirement`), and no run started."""
         info = workflow.info()
         due = input.scheduled_for or info.typed_search_attributes.get(SCHEDULED_START_TIME) or info.start_time
         fire = due.astimezone(UTC).replace(second=0, microsecond=0)
@@ -89,26 +125,37 @@ class ScheduleFireWorkflow:
             payload={"scheduled_for": fire.isoformat(), "journey_id": journey.journey_id},
             position=0,
         )
+        cohort = CohortInput(
+            journey=scheduled_cohort(journey),
+            cohort_key=fire_key(fire),
+            trigger=trigger,
+            send_task_queue=input.send_task_queue,
+            batch_size=input.batch_size,
+            concurrency=input.concurrency,
+        )
+        if input.check_retirement and workflow.patched(FIRE_CHECKS_RETIREMENT):
+            outcome: str = await workflow.execute_activity(
+                START_FIRE_RUN,
+                StartFireRunInput(run_id=run_id, cohort=cohort, task_queue=info.task_queue),
+                result_type=str,  # one of StartOutcome's
+                schedule_to_close_timeout=START_FIRE_RUN_TIMEOUT,
+                start_to_close_timeout=timedelta(minutes=1),
+                retry_policy=RetryPolicy(maximum_interval=timedelta(minutes=1)),
+            )
+            if outcome == "retired":
+                workflow.logger.info("%s is retired: this fire starts nothing", journey.journey_id)
+                return ""
+            if outcome == "already started":
+                workflow.logger.info("%s has already run: this fire starts nothing", run_id)
+            return run_id
         try:
             await workflow.start_child_workflow(
                 CohortWorkflow.run,
-                CohortInput(
-                    journey=scheduled_cohort(journey),
-                    cohort_key=fire_key(fire),
-                    trigger=trigger,
-                    send_task_queue=input.send_task_queue,
-                    batch_size=input.batch_size,
-                    concurrency=input.concurrency,
-                ),
+                cohort,
                 id=run_id,
                 id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
                 parent_close_policy=workflow.ParentClosePolicy.ABANDON,
-                search_attributes=TypedSearchAttributes(
-                    [
-                        SearchAttributePair(JOURNEY_ID, journey.journey_id),
-                        SearchAttributePair(JOURNEY_VERSION, journey.version),
-                    ]
-                ),
+                search_attributes=run_search_attributes(journey),
             )
         except WorkflowAlreadyStartedError:
             workflow.logger.info("%s has already run: this fire starts nothing", run_id)

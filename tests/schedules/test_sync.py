@@ -20,6 +20,7 @@ from temporalio.worker import Worker
 from gridjourney.activities import JourneyActivities
 from gridjourney.channels.twilio_standin import TwilioStandIn
 from gridjourney.dsl.schedule import fire_times
+from gridjourney.schedules.activities import ScheduleActivities
 from gridjourney.schedules.sync import Queues, existing_ids, schedule_id, sync
 from gridjourney.schedules.workflow import ScheduleFireInput, ScheduleFireWorkflow, fire_run_id
 from gridjourney.worker import cohort_activities
@@ -120,7 +121,7 @@ async def fire_workers(
             client,
             task_queue=where.task_queue,
             workflows=[ScheduleFireWorkflow, CohortWorkflow],
-            activities=cohort_activities(engine, models),
+            activities=[*cohort_activities(engine, models), *ScheduleActivities(engine).activities],
         ),
         Worker(client, task_queue=where.send_task_queue, activities=journey.send_activities),
     ):
@@ -174,6 +175,7 @@ async def test_a_fire_texts_the_audience_once_however_often_its_time_is_fired(
                 journey=journey,
                 send_task_queue=where.send_task_queue,
                 scheduled_for=fired.scheduled_at.replace(second=59),
+                check_retirement=True,
             ),
             id=f"refire-{uuid.uuid4()}",
             task_queue=where.task_queue,

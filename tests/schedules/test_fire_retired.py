@@ -1,0 +1,78 @@
+"""A fire that comes after its journey was retired starts nothing (the real dev server and Postgres).
+
+Retiring deletes the journey's Temporal Schedule; when Temporal cannot be reached then, the schedule
+stays, and fires (a missed one is caught up when Temporal is back). The fire asks the journey's state
+before it starts its run (schedules/activities.py): retired, it starts no run, and deletes the
+schedule the retirement could not."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Awaitable
+from pathlib import Path
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+from temporalio.client import ScheduleActionExecutionStartWorkflow, ScheduleActionResult, ScheduleHandle
+from temporalio.service import RPCError, RPCStatusCode
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
+
+from gridjourney.dsl import registry
+from gridjourney.schedules.activities import ScheduleActivities
+from gridjourney.schedules.sync import schedule_id, sync
+from gridjourney.schedules.workflow import ScheduleFireWorkflow, fire_run_id
+from gridjourney.worker import cohort_activities
+from gridjourney.workflows.cohort import CohortWorkflow
+from tests.schedules.test_sync import ZONE, journey_yaml, queues
+
+
+async def fired(schedule: ScheduleHandle) -> ScheduleActionResult:
+    """The schedule's first action, once Temporal shows it."""
+    for _ in range(100):
+        recent = (await schedule.describe()).info.recent_actions
+        if recent:
+            return recent[0]
+        await asyncio.sleep(0.1)
+    raise AssertionError("the schedule never fired")
+
+
+async def test_a_fire_after_the_retirement_starts_nothing_and_deletes_the_schedule(
+    engine: AsyncEngine, temporal_dev_env: WorkflowEnvironment, tmp_path: Path
+) -> None:
+    client, where = temporal_dev_env.client, queues()
+    journey_id = f"winter_{uuid.uuid4().hex[:6]}"
+    await registry.publish(engine, journey_yaml(journey_id), f"{journey_id}.yaml", None)
+    journey = await registry.latest(engine, journey_id)
+    assert journey is not None
+    assert [c.change for c in await sync(client, [journey], where, ZONE)] == ["created"]
+    # retired while Temporal could not be reached: the state is stored, the schedule is still there
+    assert await registry.retire(engine, journey_id, "marketer") is not None
+    schedule = client.get_schedule_handle(schedule_id(where.task_queue, journey_id))
+
+    async with Worker(
+        client,
+        task_queue=where.task_queue,
+        workflows=[ScheduleFireWorkflow, CohortWorkflow],
+        activities=[*cohort_activities(engine, tmp_path), *ScheduleActivities(engine).activities],
+    ):
+        await schedule.trigger()  # Temporal back: the fire comes
+        result = await fired(schedule)
+        assert isinstance(result.action, ScheduleActionExecutionStartWorkflow)
+        fire = client.get_workflow_handle(result.action.workflow_id, result_type=str)
+        assert await fire.result() == ""  # no run
+
+    assert not await exists(
+        client.get_workflow_handle(fire_run_id(journey_id, result.scheduled_at)).describe()
+    )
+    assert not await exists(schedule.describe())  # the deletion the retirement could not do
+
+
+async def exists(describing: Awaitable[object]) -> bool:
+    try:
+        await describing
+    except RPCError as error:
+        if error.status != RPCStatusCode.NOT_FOUND:
+            raise
+        return False
+    return True
