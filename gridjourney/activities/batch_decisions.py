@@ -109,6 +109,7 @@ async def decide_chunk(
         )
         reserved |= claimed & chosen.keys()
     plan = ChunkPlan()
+    templates = await sending.version_templates.of(request.journey_id, request.version)
     lookups = TemplateLookups()  # the chunk's messages rendered from the templates as its first found them
     for r in requests:
         decision = decisions.get(r.idempotency_key)
@@ -127,7 +128,7 @@ async def decide_chunk(
         elif r.idempotency_key in reserved:
             assert decision.channel is not None and decision.recipient is not None
             prepared = outgoing_message(
-                sending.templates_dir,
+                templates,
                 r,
                 customers[r.customer_id],
                 decision.channel,

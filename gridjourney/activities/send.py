@@ -29,7 +29,12 @@ from gridjourney.activities import eligibility, ledger
 from gridjourney.activities.context import CustomerRecord, load_customer
 from gridjourney.activities.lease import Heartbeat, kept_alive
 from gridjourney.activities.send_carry import current_carry
-from gridjourney.activities.send_content import ledger_note, lookup_address, outgoing_message
+from gridjourney.activities.send_content import (
+    VersionTemplates,
+    ledger_note,
+    lookup_address,
+    outgoing_message,
+)
 from gridjourney.activities.send_events import (
     OUTCOME_TYPES,
     deferred_event,
@@ -111,6 +116,7 @@ class MessageSending:
         self.store = store
         self.engine = store.engine
         self.templates_dir = templates_dir
+        self.version_templates = VersionTemplates(store.engine, templates_dir)
         self.senders = senders
         self.policy = policy
         self.claim_lease = claim_lease
@@ -266,7 +272,7 @@ class MessageSending:
         if customer is None or row.channel is None or row.channel not in self.senders:
             return None
         address = lookup_address(customer, row.channel)
-        prepared = self._message(request, customer, row.channel, address)  # type: ignore[arg-type]
+        prepared = await self._message(request, customer, row.channel, address)  # type: ignore[arg-type]
         if isinstance(prepared, SendOutcome):
             return None
         message = prepared[0]
@@ -314,7 +320,7 @@ class MessageSending:
         if decision.channel is None or decision.recipient is None:
             refused = SendOutcome(status="suppressed", reason=decision.reason())
             return await self._record(request, token, refused, [outcome_event(request, refused)])
-        prepared = self._message(request, customer, decision.channel, decision.recipient)
+        prepared = await self._message(request, customer, decision.channel, decision.recipient)
         if isinstance(prepared, SendOutcome):
             return await self._record(request, token, prepared, [outcome_event(request, prepared)])
         message, locale = prepared
@@ -456,9 +462,9 @@ class MessageSending:
                 return outcome_from_event(status, event)
         return None
 
-    def _message(
+    async def _message(
         self, request: SendMessageInput, customer: CustomerRecord, channel: Channel, recipient: str
     ) -> SendOutcome | tuple[OutgoingMessage, str]:
-        return outgoing_message(
-            self.templates_dir, request, customer, channel, recipient, self.status_callback_base
-        )
+        # the templates the run's version pinned (the folder's for a version from before pinning)
+        templates = await self.version_templates.of(request.journey_id, request.journey_version)
+        return outgoing_message(templates, request, customer, channel, recipient, self.status_callback_base)

@@ -1,23 +1,54 @@
-"""What a send puts on the wire: the rendered OutgoingMessage, and what operators may read of it."""
+"""What a send puts on the wire: the rendered OutgoingMessage, from the templates its run's journey
+version pinned (VersionTemplates), and what operators may read of it."""
 
 from __future__ import annotations
 
 import re
+from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+from sqlalchemy.ext.asyncio import AsyncEngine
+
 from gridjourney.activities.context import CustomerRecord
 from gridjourney.channels.base import OutgoingMessage
 from gridjourney.content import TemplateLookups, TemplateProblem, render
+from gridjourney.content.pinned import PinnedTemplates
+from gridjourney.content.render import Templates
+from gridjourney.dsl import registry
 from gridjourney.dsl.schema import Channel
 from gridjourney.workflows.contracts import SendMessageInput, SendOutcome
 
 _CONTACT_POINT = re.compile(r"\+\d{7,15}|[\w.+-]+@[\w-]+(\.[\w-]+)+")
+# Versions whose templates a worker keeps: a few per journey is plenty (runs drain off old versions).
+VERSIONS_KEPT = 256
+
+
+class VersionTemplates:
+    """The templates a journey version's sends render from: the sources it pinned when published
+    (dsl/registry.py), read once per (journey, version) per worker, since a version never changes;
+    or the templates folder, for a version that pinned none (published before pinning)."""
+
+    def __init__(self, engine: AsyncEngine, templates_dir: Path) -> None:
+        self.engine, self.templates_dir = engine, templates_dir
+        self._pinned: OrderedDict[tuple[str, int], PinnedTemplates | None] = OrderedDict()
+
+    async def of(self, journey_id: str, version: int) -> Templates:
+        key = (journey_id, version)
+        if key in self._pinned:
+            self._pinned.move_to_end(key)
+        else:
+            sources = await registry.pinned_templates(self.engine, journey_id, version)
+            label = f"{journey_id} version {version}"
+            self._pinned[key] = PinnedTemplates(sources, label) if sources else None
+            if len(self._pinned) > VERSIONS_KEPT:
+                self._pinned.popitem(last=False)
+        return self._pinned[key] or self.templates_dir
 
 
 def outgoing_message(
-    templates_dir: Path,
+    templates: Templates,
     request: SendMessageInput,
     customer: CustomerRecord,
     channel: Channel,
@@ -26,14 +57,15 @@ def outgoing_message(
     lookups: TemplateLookups | None = None,
 ) -> SendOutcome | tuple[OutgoingMessage, str]:
     """The message and its locale, or the `failed` outcome of a template that cannot render;
-    `lookups`: the batch's template look-ups (content/render.py TemplateLookups), if it sends many."""
+    `templates`: the run's version's (VersionTemplates); `lookups`: the batch's template look-ups
+    (content/render.py TemplateLookups), if it sends many."""
     variables: dict[str, Any] = {
         "journey": {"id": request.journey_id, "version": request.journey_version},
         **request.variables,
         "customer": customer.namespace(),
     }
     try:
-        rendered = render(templates_dir, channel, request.template, customer.locale, variables, lookups)
+        rendered = render(templates, channel, request.template, customer.locale, variables, lookups)
     except TemplateProblem as error:
         return SendOutcome(status="failed", channel=channel, reason=f"template_error: {error}")
     callback = None

@@ -16,6 +16,8 @@ from gridjourney.config import get_settings
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncEngine
+
+    from gridjourney.dsl.registry import TemplateChanges
 from gridjourney.cli.journey_lifecycle import register as register_lifecycle
 from gridjourney.content.preview import (
     generated_customer,
@@ -71,11 +73,21 @@ def _files(paths: list[Path]) -> list[Path]:
 
 
 def validate_file(path: Path, templates_dir: Path) -> tuple[JourneyDefinition | None, list[JourneyError]]:
+    """The file's definition and its errors: the compiler's checks, then (when those pass) whether its
+    templates can be pinned to a published version (dsl/registry.py pin_templates)."""
+    from gridjourney.dsl import registry
+
     try:
         loaded = load_journey_with_positions(journey_text(path), str(path))
-    except JourneyErrors as errors:
-        return None, errors.errors
-    return loaded.definition, check_journey(loaded.definition, loaded.positions, templates_dir)
+    except JourneyErrors as unloadable:
+        return None, unloadable.errors
+    found = check_journey(loaded.definition, loaded.positions, templates_dir)
+    if not found:
+        try:
+            registry.pin_templates(loaded, templates_dir)
+        except JourneyErrors as unpinnable:
+            found = unpinnable.errors
+    return loaded.definition, found
 
 
 def _sms_sends(definition: JourneyDefinition) -> list[tuple[str, str]]:
@@ -185,13 +197,17 @@ def publish(paths: PathsArg, templates: TemplatesOpt = None) -> None:
         try:
             for path in files:
                 source = journey_text(path)  # read as validated: UTF-8, no byte-order mark
-                compiled = registry.prepare(source, str(path), templates_dir)
+                loaded = load_journey_with_positions(source, str(path))
+                compiled, templates = registry.prepare_version(loaded, templates_dir)
                 previous = await registry.latest(engine, compiled.journey_id)
-                result = await registry.store(engine, source, compiled)
+                result = await registry.store(engine, source, compiled, templates)
                 state = "new" if result.created else "unchanged"
                 typer.echo(
                     f"{result.journey_id}  version {result.version}  {result.content_hash[:12]}  {state}"
                 )
+                if previous is not None:  # a first version's templates are all new: not listed
+                    for line in _template_changes(result.templates):
+                        typer.echo(f"  {line}")
                 if touches_schedules(compiled, previous):
                     scheduled.append(result.journey_id)
             if scheduled:
@@ -201,6 +217,12 @@ def publish(paths: PathsArg, templates: TemplatesOpt = None) -> None:
         return scheduled
 
     asyncio.run(run())
+
+
+def _template_changes(changes: TemplateChanges) -> list[str]:
+    """How a new version's pinned templates differ from the version before it (content/pinned.py)."""
+    kinds = (("changed", changes.changed), ("added", changes.added), ("removed", changes.removed))
+    return [f"template {kind}: {path}" for kind, paths in kinds for path in paths]
 
 
 async def _sync_published_schedules(engine: AsyncEngine, journey_ids: list[str]) -> None:

@@ -4,6 +4,9 @@ Email gets two parts: the text template's output, and an HTML part rendered with
 `email/{locale}/{name}.html.j2` when that exists, else the text's paragraphs and lists poured into
 `email/layout.html.j2` (or a bare page when the templates folder has no layout). Either way every
 value a template prints lands in the HTML escaped: a customer named `<b>` reads as text.
+
+Templates come from a folder (`templates/`), or from the sources a published journey version pinned
+(content/pinned.py PinnedTemplates), which a send of that version renders from.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from jinja2 import (
+    BaseLoader,
     Environment,
     StrictUndefined,
     Template,
@@ -28,6 +32,10 @@ from jinja2.sandbox import SandboxedEnvironment
 
 from gridjourney.content.email_layout import render_shaped, shaped_layout, shaped_source
 from gridjourney.content.filters import FILTERS
+from gridjourney.content.pinned import EMAIL_LAYOUT as EMAIL_LAYOUT
+from gridjourney.content.pinned import HTML_SUFFIX as HTML_SUFFIX
+from gridjourney.content.pinned import SUFFIX as SUFFIX
+from gridjourney.content.pinned import PinnedLoader, PinnedTemplates
 from gridjourney.content.template_source import (
     BoundedCompilation,
     NotUtf8,
@@ -38,9 +46,6 @@ from gridjourney.content.template_source import (
 )
 
 DEFAULT_LOCALE = "en"
-SUFFIX = ".j2"
-HTML_SUFFIX = ".html.j2"
-EMAIL_LAYOUT = "email/layout.html.j2"
 SUBJECT_PREFIX = "Subject:"
 # Push templates name the page a notification opens on the line after the subject (the title).
 URL_PREFIX = "URL:"
@@ -144,30 +149,42 @@ class _Sandbox(BoundedCompilation, SandboxedEnvironment):
         return super().getattr(obj, attribute)
 
 
-@lru_cache(maxsize=32)
-def environment(templates_dir: str) -> SandboxedEnvironment:
+# Where templates come from: a folder, or a published version's pinned sources.
+Templates = Path | str | PinnedTemplates
+
+
+def _sandbox(loader: BaseLoader, *, autoescape: bool, auto_reload: bool = True) -> SandboxedEnvironment:
     env = _Sandbox(
-        loader=TemplateFiles(templates_dir),
+        loader=loader,
         undefined=StrictUndefined,
-        autoescape=False,  # plain-text bodies: SMS, text email, push
+        autoescape=autoescape,  # off for plain-text bodies: SMS, text email, push
         trim_blocks=True,
         lstrip_blocks=True,
         keep_trailing_newline=False,
+        auto_reload=auto_reload,
     )
     env.filters.update(FILTERS)
     return env
 
 
 @lru_cache(maxsize=32)
+def environment(templates_dir: str) -> SandboxedEnvironment:
+    return _sandbox(TemplateFiles(templates_dir), autoescape=False)
+
+
+@lru_cache(maxsize=32)
 def html_environment(templates_dir: str) -> SandboxedEnvironment:
-    env = _Sandbox(
-        loader=TemplateFiles(templates_dir),
-        undefined=StrictUndefined,
-        autoescape=True,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
-    env.filters.update(FILTERS)
+    return _sandbox(TemplateFiles(templates_dir), autoescape=True)
+
+
+def pinned_environment(pinned: PinnedTemplates, *, autoescape: bool) -> SandboxedEnvironment:
+    """The environment a version's pinned templates render in, made once per PinnedTemplates."""
+    env = pinned.environments.get(autoescape)
+    if env is None:
+        # the sources never change: no up-to-date check on each get_template
+        env = _sandbox(PinnedLoader(pinned.sources), autoescape=autoescape, auto_reload=False)
+        pinned.environments[autoescape] = env
+    assert isinstance(env, SandboxedEnvironment)
     return env
 
 
@@ -177,8 +194,10 @@ def _resolved(templates_dir: Path | str) -> str:
     return str(Path(templates_dir).resolve())
 
 
-def _env(templates_dir: Path | str) -> SandboxedEnvironment:
-    return environment(_resolved(templates_dir))
+def _env(templates: Templates) -> SandboxedEnvironment:
+    if isinstance(templates, PinnedTemplates):
+        return pinned_environment(templates, autoescape=False)
+    return environment(_resolved(templates))
 
 
 def text_environment(templates_dir: Path | str) -> SandboxedEnvironment:
@@ -186,8 +205,17 @@ def text_environment(templates_dir: Path | str) -> SandboxedEnvironment:
     return _env(templates_dir)
 
 
-def _html_env(templates_dir: Path | str) -> SandboxedEnvironment:
-    return html_environment(_resolved(templates_dir))
+def _html_env(templates: Templates) -> SandboxedEnvironment:
+    if isinstance(templates, PinnedTemplates):
+        return pinned_environment(templates, autoescape=True)
+    return html_environment(_resolved(templates))
+
+
+def _has(templates: Templates, name: str, lookups: TemplateLookups) -> bool:
+    """Whether the templates have the file `name`."""
+    if isinstance(templates, PinnedTemplates):
+        return name in templates
+    return lookups.is_file(_resolved(templates), name)
 
 
 def template_path(channel: str, template: str, locale: str) -> str:
@@ -204,13 +232,17 @@ def candidate_locales(locale: str | None) -> list[str]:
 
 
 def template_exists(
-    templates_dir: Path | str, channel: str, template: str, locale: str = DEFAULT_LOCALE
+    templates_dir: Templates, channel: str, template: str, locale: str = DEFAULT_LOCALE
 ) -> bool:
+    if isinstance(templates_dir, PinnedTemplates):
+        return template_path(channel, template, locale) in templates_dir
     return (Path(templates_dir) / template_path(channel, template, locale)).is_file()
 
 
-def template_locales(templates_dir: Path | str, channel: str, template: str) -> list[str]:
+def template_locales(templates_dir: Templates, channel: str, template: str) -> list[str]:
     """Every locale that has this template, sorted."""
+    if isinstance(templates_dir, PinnedTemplates):
+        return templates_dir.locales(channel, template)
     channel_dir = Path(templates_dir) / channel
     if not channel_dir.is_dir():
         return []
@@ -218,15 +250,16 @@ def template_locales(templates_dir: Path | str, channel: str, template: str) -> 
 
 
 def render(
-    templates_dir: Path | str,
+    templates_dir: Templates,
     channel: str,
     template: str,
     locale: str | None,
     variables: Mapping[str, Any],
     lookups: TemplateLookups | None = None,
 ) -> RenderedMessage:
-    """Render `template` for `channel` in the customer's locale (falling back to `en`); `lookups`:
-    the batch's look-ups (TemplateLookups), if it renders many.
+    """Render `template` for `channel` in the customer's locale (falling back to `en`), from a folder
+    or a version's pinned templates; `lookups`: the batch's look-ups (TemplateLookups), if it renders
+    many.
 
     Raises TemplateProblem when no template exists, or a variable is missing or a filter fails.
     """
@@ -352,7 +385,7 @@ def text_blocks(body: str) -> list[dict[str, Any]]:
 
 
 def render_html(
-    templates_dir: Path | str,
+    templates_dir: Templates,
     template: str,
     locale: str,
     variables: Mapping[str, Any],
@@ -364,13 +397,12 @@ def render_html(
     text, else the text's blocks in the folder's layout."""
     env = _html_env(templates_dir)
     lookups = lookups or TemplateLookups()
-    root = _resolved(templates_dir)
     own = f"email/{locale}/{template}{HTML_SUFFIX}"
     context = {**variables, "subject": subject, "locale": locale}
-    if lookups.is_file(root, own):
+    if _has(templates_dir, own, lookups):
         name = own
     else:
-        name = EMAIL_LAYOUT if lookups.is_file(root, EMAIL_LAYOUT) else ""
+        name = EMAIL_LAYOUT if _has(templates_dir, EMAIL_LAYOUT, lookups) else ""
         context["blocks"] = text_blocks(body)
     try:
         if name == own:

@@ -9,6 +9,8 @@ from sqlalchemy import (
     Date,
     DateTime,
     Float,
+    ForeignKey,
+    ForeignKeyConstraint,
     Identity,
     Index,
     Integer,
@@ -96,6 +98,31 @@ journey_versions = Table(
     Column("published_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     PrimaryKeyConstraint("journey_id", "version"),
     UniqueConstraint("journey_id", "content_hash"),
+)
+
+# The template sources journey versions pinned when they were published, stored once by their sha256
+# (over the UTF-8 text the templates' loader reads: content/pinned.py) however many versions send them.
+template_sources = Table(
+    "template_sources",
+    metadata,
+    Column("sha256", String(64), primary_key=True),
+    Column("source", Text, nullable=False),
+)
+
+# Each version's templates: path in the templates folder (`sms/en/high_bill_alert.j2`) → its source. A
+# version's rows are written with it and never change; a version without rows (published before
+# pinning, or without the template checks) renders from the templates folder.
+journey_version_templates = Table(
+    "journey_version_templates",
+    metadata,
+    Column("journey_id", String(100), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("path", Text, nullable=False),
+    Column("sha256", String(64), ForeignKey("template_sources.sha256"), nullable=False),
+    PrimaryKeyConstraint("journey_id", "version", "path"),
+    ForeignKeyConstraint(
+        ["journey_id", "version"], ["journey_versions.journey_id", "journey_versions.version"]
+    ),
 )
 
 # A journey retired by a marketer: no new runs start on it (events, manual starts, schedule fires,

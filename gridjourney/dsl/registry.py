@@ -6,6 +6,12 @@ an older version too, since (journey_id, content_hash) is unique: re-publishing 
 gives back that earlier version). Concurrent publishes of one journey are serialised by a
 transaction-scoped advisory lock.
 
+Publishing also pins the templates the journey sends (content/pinned.py): their sources are stored once
+per sha256 in `template_sources` and the version's paths in `journey_version_templates`, written with
+the version. The content hash covers them, so a template edit publishes a new version, and a send
+renders from its run's version's pinned sources (`pinned_templates`). A version without pinned
+templates (published before pinning, or without a templates folder) renders from the folder.
+
 A journey may be retired (journey_retirements): no new runs start on it until it is reinstated, a new
 version published meanwhile included (retirement belongs to the journey, not to a version). Runs
 already going carry on. `all_latest` is what new runs start on; `latest_with_retired` adds the retired
@@ -14,8 +20,9 @@ journeys, whose running runs the router still signals.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+import hashlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -24,10 +31,30 @@ from sqlalchemy import exists, func, select, text
 from sqlalchemy.dialects.postgresql import distinct_on, insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from gridjourney.db.tables import journey_retirements, journey_versions
+from gridjourney.content.pinned import PinProblem, collect, send_paths, source_sha256
+from gridjourney.content.render import text_environment
+from gridjourney.db.tables import (
+    journey_retirements,
+    journey_version_templates,
+    journey_versions,
+    template_sources,
+)
 from gridjourney.dsl.compiler import check_journey, definition_hash, successors
-from gridjourney.dsl.loader import JourneyErrors, LoadedJourney, load_journey_with_positions
+from gridjourney.dsl.loader import JourneyError, JourneyErrors, LoadedJourney, load_journey_with_positions
 from gridjourney.dsl.schema import CompiledJourney
+from gridjourney.dsl.template_checks import sends
+
+
+@dataclass(frozen=True)
+class TemplateChanges:
+    """How a new version's pinned templates differ from the version before it (paths, sorted)."""
+
+    added: list[str] = field(default_factory=list)
+    changed: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return bool(self.added or self.changed or self.removed)
 
 
 @dataclass(frozen=True)
@@ -36,6 +63,14 @@ class PublishResult:
     version: int
     content_hash: str
     created: bool
+    templates: TemplateChanges = field(default_factory=TemplateChanges)
+    """Against the latest version before it; empty when nothing was stored."""
+
+
+@dataclass(frozen=True)
+class PinnedTemplate:
+    path: str
+    sha256: str
 
 
 @dataclass(frozen=True)
@@ -103,6 +138,51 @@ def compile_loaded(
     )
 
 
+def pin_templates(loaded: LoadedJourney, templates_dir: Path | None) -> dict[str, str]:
+    """The sources the journey's sends render from (content/pinned.py: every locale, the email's
+    HTML part and layout, what they include, extend or import), by path. Raises JourneyErrors, each at
+    its send's `template`, for a reference that cannot be pinned. None: no templates folder, no pins."""
+    if templates_dir is None:
+        return {}
+    environment = text_environment(templates_dir)
+    sources: dict[str, str] = {}
+    errors: list[JourneyError] = []
+    reported: set[str] = set()
+    for use in sends(loaded.definition, None, set()):
+        for channel in dict.fromkeys(use.send.channels):
+            found, problems = collect(environment, send_paths(templates_dir, channel, use.send.template))
+            sources.update(found)
+            for problem in problems:
+                if problem.where not in reported:
+                    reported.add(problem.where)
+                    errors.append(_pin_error(loaded, (*use.path, "template"), problem))
+    if errors:
+        raise JourneyErrors(errors)
+    return sources
+
+
+def _pin_error(loaded: LoadedJourney, path: tuple[str | int, ...], problem: PinProblem) -> JourneyError:
+    return loaded.positions.error(path, str(problem), problem.hint)
+
+
+def prepare_version(
+    loaded: LoadedJourney, templates_dir: Path | None, *, safety_event_types: Sequence[str] | None = None
+) -> tuple[CompiledJourney, dict[str, str]]:
+    """What publishing stores: the compiled journey and its pinned template sources. Raises
+    JourneyErrors."""
+    compiled = compile_loaded(loaded, templates_dir, safety_event_types=safety_event_types)
+    return compiled, pin_templates(loaded, templates_dir)
+
+
+def version_hash(definition_digest: str, templates: Mapping[str, str]) -> str:
+    """A version's content hash: its definition's, and each pinned template's path and sha256 (none
+    pinned: the definition's alone, as before pinning)."""
+    if not templates:
+        return definition_digest
+    lines = [definition_digest, *(f"{path} {source_sha256(templates[path])}" for path in sorted(templates))]
+    return hashlib.sha256("\n".join(lines).encode()).hexdigest()
+
+
 async def publish(
     engine: AsyncEngine,
     source_yaml: str,
@@ -111,14 +191,22 @@ async def publish(
     *,
     safety_event_types: Sequence[str] | None = None,
 ) -> PublishResult:
-    compiled = prepare(source_yaml, filename, templates_dir, safety_event_types=safety_event_types)
-    return await store(engine, source_yaml, compiled)
+    loaded = load_journey_with_positions(source_yaml, filename)
+    compiled, templates = prepare_version(loaded, templates_dir, safety_event_types=safety_event_types)
+    return await store(engine, source_yaml, compiled, templates)
 
 
-async def store(engine: AsyncEngine, source_yaml: str, compiled: CompiledJourney) -> PublishResult:
-    """Store a compiled journey as its next version, unless this content is already stored."""
+async def store(
+    engine: AsyncEngine,
+    source_yaml: str,
+    compiled: CompiledJourney,
+    templates: Mapping[str, str] | None = None,
+) -> PublishResult:
+    """Store a compiled journey as its next version, with its pinned `templates` (path → source),
+    unless this content (the definition and the templates) is already stored."""
     journey_id = compiled.journey_id
-    digest = compiled.content_hash
+    templates = templates or {}
+    digest = version_hash(compiled.content_hash, templates)
     async with engine.begin() as conn:
         await conn.execute(
             text("SELECT pg_advisory_xact_lock(hashtext(:key))"), {"key": f"journey:{journey_id}"}
@@ -134,7 +222,7 @@ async def store(engine: AsyncEngine, source_yaml: str, compiled: CompiledJourney
             select(func.max(journey_versions.c.version)).where(journey_versions.c.journey_id == journey_id)
         )
         version = (current or 0) + 1
-        stored = compiled.model_copy(update={"version": version})
+        stored = compiled.model_copy(update={"version": version, "content_hash": digest})
         await conn.execute(
             journey_versions.insert().values(
                 journey_id=journey_id,
@@ -144,7 +232,72 @@ async def store(engine: AsyncEngine, source_yaml: str, compiled: CompiledJourney
                 compiled=stored.model_dump(mode="json"),
             )
         )
-    return PublishResult(journey_id, version, digest, created=True)
+        pins = {path: source_sha256(source) for path, source in templates.items()}
+        before = await _pins(conn, journey_id, current) if current else {}
+        await _store_pins(conn, journey_id, version, templates, pins)
+    return PublishResult(journey_id, version, digest, created=True, templates=_changes(before, pins))
+
+
+async def _store_pins(
+    conn: Any, journey_id: str, version: int, templates: Mapping[str, str], pins: Mapping[str, str]
+) -> None:
+    if not pins:
+        return
+    # A source another version pinned already is stored once (its sha256 is the key).
+    await conn.execute(
+        insert(template_sources)
+        .values([{"sha256": pins[path], "source": templates[path]} for path in sorted(pins)])
+        .on_conflict_do_nothing(index_elements=[template_sources.c.sha256])
+    )
+    await conn.execute(
+        journey_version_templates.insert().values(
+            [
+                {"journey_id": journey_id, "version": version, "path": path, "sha256": pins[path]}
+                for path in sorted(pins)
+            ]
+        )
+    )
+
+
+async def _pins(conn: Any, journey_id: str, version: int) -> dict[str, str]:
+    t = journey_version_templates.c
+    rows = await conn.execute(
+        select(t.path, t.sha256).where(t.journey_id == journey_id, t.version == version).order_by(t.path)
+    )
+    return {row.path: row.sha256 for row in rows}
+
+
+def _changes(before: Mapping[str, str], after: Mapping[str, str]) -> TemplateChanges:
+    return TemplateChanges(
+        added=sorted(after.keys() - before.keys()),
+        changed=sorted(path for path in after.keys() & before.keys() if after[path] != before[path]),
+        removed=sorted(before.keys() - after.keys()),
+    )
+
+
+async def pinned_templates(engine: AsyncEngine, journey_id: str, version: int) -> dict[str, str]:
+    """The template sources `version` pinned, by path ({}: none, it renders from the folder)."""
+    t, s = journey_version_templates.c, template_sources.c
+    async with engine.connect() as conn:
+        rows = await conn.execute(
+            select(t.path, s.source)
+            .join_from(journey_version_templates, template_sources, t.sha256 == s.sha256)
+            .where(t.journey_id == journey_id, t.version == version)
+        )
+        return {row.path: row.source for row in rows}
+
+
+async def version_pins(engine: AsyncEngine, journey_id: str) -> dict[int, list[PinnedTemplate]]:
+    """Each version's pinned templates (path and sha256, by path); a version without any is absent."""
+    t = journey_version_templates.c
+    async with engine.connect() as conn:
+        rows = await conn.execute(
+            select(t.version, t.path, t.sha256).where(t.journey_id == journey_id).order_by(t.version, t.path)
+        )
+        pins: dict[int, list[PinnedTemplate]] = {}
+        for row in rows:
+            pins.setdefault(row.version, []).append(PinnedTemplate(row.path, row.sha256))
+    return pins
 
 
 def _compiled(row: Any) -> CompiledJourney:

@@ -62,6 +62,11 @@ steps:
 """
 
 
+class PinnedTemplate(BaseModel):
+    path: str = Field(description="In the templates folder, e.g. `sms/en/high_bill_alert.j2`.")
+    sha256: str = Field(description="Of the template's text as published (UTF-8).")
+
+
 class JourneyVersion(BaseModel):
     journey_id: str
     version: int
@@ -74,6 +79,18 @@ class JourneyVersion(BaseModel):
         description="The journey's: `retired` starts no new runs (POST /v1/journeys/{id}/reinstate).",
     )
     retired_at: datetime | None = None
+    templates: list[PinnedTemplate] | None = Field(
+        None,
+        description="GET /v1/journeys/{id} only: the templates this version pinned when published, "
+        "which its messages are rendered from. Empty: published before templates were pinned (or "
+        "without a templates folder); its messages read the templates folder.",
+    )
+
+
+class TemplateChanges(BaseModel):
+    added: list[str] = Field(default_factory=list)
+    changed: list[str] = Field(default_factory=list)
+    removed: list[str] = Field(default_factory=list)
 
 
 class JourneyDetail(BaseModel):
@@ -89,6 +106,11 @@ class JourneyPublished(BaseModel):
     version: int
     content_hash: str
     created: bool = Field(description="False when this exact content was already published (same version).")
+    templates: TemplateChanges = Field(
+        default_factory=TemplateChanges,
+        description="A new version's pinned templates against the version before it (paths); a "
+        "template edit alone makes a new version. Empty when nothing was stored.",
+    )
     state: Literal["active", "retired"] = Field(
         "active",
         description="`retired`: the journey was retired, and this version starts no runs until it is "
@@ -145,17 +167,25 @@ async def get_journey(journey_id: str, _: JourneysReader, engine: EngineDep) -> 
     if not versions:
         raise not_found("journey", journey_id)
     newest = versions[-1]
+    pins = await registry.version_pins(engine, journey_id)
     compiled = await registry.get(engine, journey_id, newest.version)
     source = await registry.get_source(engine, journey_id, newest.version)
     if compiled is None or source is None:  # versions are immutable; only a concurrent delete could do this
         raise not_found("journey", journey_id)
+    shown = [_with_templates(v, pins.get(v.version, [])) for v in versions]
     return JourneyDetail(
         journey_id=journey_id,
-        latest=JourneyVersion.model_validate(newest, from_attributes=True),
+        latest=shown[-1],
         source_yaml=source,
         definition=compiled.definition.model_dump(mode="json", exclude_none=True),
-        versions=[JourneyVersion.model_validate(v, from_attributes=True) for v in versions],
+        versions=shown,
     )
+
+
+def _with_templates(info: registry.VersionInfo, pins: list[registry.PinnedTemplate]) -> JourneyVersion:
+    shown = JourneyVersion.model_validate(info, from_attributes=True)
+    shown.templates = [PinnedTemplate(path=pin.path, sha256=pin.sha256) for pin in pins]
+    return shown
 
 
 @router.post(
@@ -216,7 +246,7 @@ async def publish_journey(
     try:
         loaded = load_journey_with_positions(source, filename)
         _require_admin_for_safety(principal, loaded.definition.purpose, "publishing")
-        compiled = registry.compile_loaded(
+        compiled, templates = registry.prepare_version(
             loaded, settings.templates_dir, safety_event_types=settings.safety_event_types
         )
     except JourneyErrors as exc:
@@ -226,7 +256,7 @@ async def publish_journey(
         ]
         raise invalid(f"{len(errors)} error(s) in {filename}; nothing was stored", errors) from exc
     previous = await registry.latest(engine, compiled.journey_id)
-    result = await registry.store(engine, source, compiled)
+    result = await registry.store(engine, source, compiled, templates)
     if not result.created:
         response.status_code = status.HTTP_200_OK
     schedule = None
@@ -251,6 +281,9 @@ async def publish_journey(
         version=result.version,
         content_hash=result.content_hash,
         created=result.created,
+        templates=TemplateChanges(
+            added=result.templates.added, changed=result.templates.changed, removed=result.templates.removed
+        ),
         state="retired" if await registry.retirement(engine, result.journey_id) else "active",
         schedule=schedule,
     )
