@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -114,6 +114,20 @@ async def upsert_performance(
             | {"computed_at": func.now()},
         )
     )
+
+
+async def delete_customer_performance(conn: AsyncConnection, customer_id: str) -> int:
+    """Delete the customer's DR figures (their erasure, privacy/erasure.py), in the caller's
+    transaction; the number deleted.
+
+    Deleted rather than kept under a token: a row is the household's consumption over an event window
+    (baseline and actual kWh), personal data as their meter reads are, which erasure deletes too. No
+    total depends on the rows: the program manager's report computes every figure from the members'
+    reads (dr/report.py), which are gone with the customer, and a row is read only to fill the
+    customer's own thank-you message (performance_of). The bill credit it names is settled by billing
+    from its own records, not from this table, so nothing is left that a token could serve."""
+    result = await conn.execute(delete(dr_performance).where(dr_performance.c.customer_id == customer_id))
+    return result.rowcount
 
 
 async def time_zones_of(conn: AsyncConnection, customer_ids: Collection[str]) -> dict[str, str]:

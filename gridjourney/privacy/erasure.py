@@ -3,12 +3,13 @@
 In one transaction: `customer.erased` is appended (while the customer's key still exists), the data
 key is destroyed, and the personal data held outside the log is removed: the customers projection's
 profile fields and free-form attributes (integrators put addresses and birth dates there), their
-meter reads (a year of a household's consumption), the dev outbox's copies of the messages sent to
-them (recipient, subject, body) and the failure reasons of their messages (a provider's error can
-quote the number). Their workflow histories in Temporal are deleted after it (workflow_erasure.py).
-The log's copies of their attributes are not sealed and stay: keep personal data out of them.
-Their sealed event fields read null from then on, and the store refuses new events about them
-(CustomerErased).
+meter reads (a year of a household's consumption), their DR figures (kWh over each event window:
+dr/queries.py delete_customer_performance says why they are deleted, not kept under a token), the
+dev outbox's copies of the messages sent to them (recipient, subject, body) and the failure reasons
+of their messages (a provider's error can quote the number). Their workflow histories in Temporal
+are deleted after it (workflow_erasure.py). The log's copies of their attributes are not sealed and
+stay: keep personal data out of them. Their sealed event fields read null from then on, and the
+store refuses new events about them (CustomerErased).
 
 Their suppressions (a STOP, a hard bounce) outlive them: before the key is destroyed, each active one
 is appended again for the reserved customer `ANYONE` with the address as a keyed hash
@@ -32,6 +33,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from gridjourney.db.tables import customer_keys, customers, events, messages, outbox_messages, send_ledger
+from gridjourney.dr.queries import delete_customer_performance
 from gridjourney.dsl.schema import Channel
 from gridjourney.events.models import NewEvent
 from gridjourney.events.store import EventStore
@@ -97,6 +99,7 @@ async def _remove_personal_data(conn: AsyncConnection, customer_id: str, erased_
         .values(name=None, phone=None, email=None, attributes={}, erased_at=erased_at)
     )
     await delete_customer_reads(conn, customer_id)
+    await delete_customer_performance(conn, customer_id)
     their_sends = select(send_ledger.c.idempotency_key).where(send_ledger.c.customer_id == customer_id)
     their_messages = select(messages.c.idempotency_key).where(messages.c.customer_id == customer_id)
     await conn.execute(
