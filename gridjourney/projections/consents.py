@@ -13,8 +13,8 @@ rows: a rebuild equals the live table. A row's `updated_at` is the occurred_at o
 
 A change that did not apply also moves no journey: the router (router/router.py) does not route it,
 and the backtest must not either. `supersedes` is the one rule (the SQL of `apply` states it too),
-`overruled_on_arrival` applies it to a customer's log, and `applied_on_arrival` /
-`not_applied_positions` ask it of one change or of a whole log.
+`overruled_on_arrival` applies it to a customer's log, and `applied_on_arrival` (the router),
+`not_applied_in_log` and `not_applied_positions` (a replay) ask it of one change or of a whole log.
 """
 
 from __future__ import annotations
@@ -103,20 +103,21 @@ async def consent_history(
         query = query.where(events.c.payload["channel"].astext == channel)
     if through is not None:
         query = query.where(events.c.position <= through)
-    history = []
-    for position, payload, effective in await conn.execute(query):
-        change = ConsentChanged.model_validate(payload)
-        history.append(
-            ConsentRecord(
-                position=position,
-                channel=change.channel,
-                purpose=change.purpose,
-                granted=change.granted,
-                method=change.method,
-                effective_at=effective,
-            )
-        )
-    return history
+    return [
+        _record(position, payload, effective) for position, payload, effective in await conn.execute(query)
+    ]
+
+
+def _record(position: int, payload: dict[str, object], effective: datetime) -> ConsentRecord:
+    change = ConsentChanged.model_validate(payload)
+    return ConsentRecord(
+        position=position,
+        channel=change.channel,
+        purpose=change.purpose,
+        granted=change.granted,
+        method=change.method,
+        effective_at=effective,
+    )
 
 
 def in_effect_order(history: Sequence[ConsentRecord]) -> list[ConsentRecord]:
@@ -153,6 +154,20 @@ async def applied_on_arrival(conn: AsyncConnection, event: StoredEvent) -> bool:
     if all(earlier.position != event.position for earlier in history):
         history.append(record)  # asked before it is read back (not committed yet): as it will be
     return event.position not in overruled_on_arrival(history)
+
+
+async def not_applied_in_log(conn: AsyncConnection) -> set[int]:
+    """The positions of every consent change of the log that did not apply on arrival: what a
+    backtest, which replays in the order things occurred, must not route (the router did not)."""
+    query = (
+        select(events.c.customer_id, events.c.position, events.c.payload, effective_at())
+        .where(events.c.type == PROJECTION_EVENT_TYPE, events.c.customer_id.is_not(None))
+        .order_by(events.c.position)
+    )
+    by_customer: dict[str, list[ConsentRecord]] = {}
+    for customer_id, position, payload, effective in await conn.execute(query):
+        by_customer.setdefault(customer_id, []).append(_record(position, payload, effective))
+    return {position for history in by_customer.values() for position in overruled_on_arrival(history)}
 
 
 def not_applied_positions(log: Iterable[StoredEvent]) -> set[int]:
