@@ -1,4 +1,5 @@
-"""A fire that comes after its journey was retired starts nothing (the real dev server and Postgres).
+"""A fire that comes after its journey was retired starts nothing (the real dev server and Postgres),
+nor does one that comes while the retirement is being stored (it waits at the start gate).
 
 Retiring deletes the journey's Temporal Schedule; when Temporal cannot be reached then, the schedule
 stays, and fires (a missed one is caught up when Temporal is back). The fire asks the journey's state
@@ -12,6 +13,7 @@ import uuid
 from collections.abc import Awaitable
 from pathlib import Path
 
+from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import ScheduleActionExecutionStartWorkflow, ScheduleActionResult, ScheduleHandle
 from temporalio.service import RPCError, RPCStatusCode
@@ -19,6 +21,7 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from gridjourney.dsl import registry
+from gridjourney.router.start_gate import START_GATE_LOCK
 from gridjourney.schedules.activities import ScheduleActivities
 from gridjourney.schedules.sync import schedule_id, sync
 from gridjourney.schedules.workflow import ScheduleFireWorkflow, fire_run_id
@@ -76,3 +79,47 @@ async def exists(describing: Awaitable[object]) -> bool:
             raise
         return False
     return True
+
+
+async def test_a_fire_in_flight_during_a_retirement_waits_for_it_and_starts_nothing(
+    engine: AsyncEngine, temporal_dev_env: WorkflowEnvironment, tmp_path: Path
+) -> None:
+    client, where = temporal_dev_env.client, queues()
+    journey_id = f"winter_{uuid.uuid4().hex[:6]}"
+    await registry.publish(engine, journey_yaml(journey_id), f"{journey_id}.yaml", None)
+    journey = await registry.latest(engine, journey_id)
+    assert journey is not None
+    await sync(client, [journey], where, ZONE)
+    schedule = client.get_schedule_handle(schedule_id(where.task_queue, journey_id))
+
+    async with Worker(
+        client,
+        task_queue=where.task_queue,
+        workflows=[ScheduleFireWorkflow, CohortWorkflow],
+        activities=[*cohort_activities(engine, tmp_path), *ScheduleActivities(engine).activities],
+    ):
+        # a retirement holding the gate (router/start_gate.py retire_journey, before its commit)
+        async with engine.begin() as retiring:
+            await retiring.execute(select(func.pg_advisory_xact_lock(START_GATE_LOCK)))
+            await schedule.trigger()
+            await gate_waited_for(engine)  # the fire's START_FIRE_RUN waits at the gate
+            assert await registry.retire(engine, journey_id, "marketer") is not None
+        result = await fired(schedule)
+        assert isinstance(result.action, ScheduleActionExecutionStartWorkflow)
+        assert await client.get_workflow_handle(result.action.workflow_id, result_type=str).result() == ""
+    assert not await exists(
+        client.get_workflow_handle(fire_run_id(journey_id, result.scheduled_at)).describe()
+    )
+
+
+async def gate_waited_for(engine: AsyncEngine) -> None:
+    """Until a session waits for the start gate."""
+    waiting = text(
+        "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND objid = :key AND NOT granted"
+    ).bindparams(key=START_GATE_LOCK)
+    for _ in range(200):
+        async with engine.connect() as conn:
+            if (await conn.execute(waiting)).scalar_one():
+                return
+        await asyncio.sleep(0.05)
+    raise AssertionError("nothing waited for the start gate")
