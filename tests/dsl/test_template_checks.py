@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from gridjourney.dsl.compiler import check_journey, measured_steps
+from gridjourney.dsl.compiler import check_journey, successors
 from gridjourney.dsl.loader import JourneyError, load_journey_with_positions
+from gridjourney.dsl.step_graph import measured_steps, step_edges
 
 # Lines 1-9; steps start on line 10.
 DR_HEAD = """\
@@ -138,8 +139,8 @@ def test_measured_steps_are_those_reached_only_through_dr_performance() -> None:
   - {id: b, wait: 1h}
   - {id: c, wait: 1h}
 """
-    loaded = load_journey_with_positions(DR_HEAD + steps, "run.yaml")
-    assert measured_steps(loaded.definition) == {"b"}
+    definition = load_journey_with_positions(DR_HEAD + steps, "run.yaml").definition
+    assert measured_steps(definition, step_edges(definition, successors(definition))) == {"b"}
 
 
 def test_update_notice_templates_are_checked_like_sends(templates: Path) -> None:
