@@ -1,0 +1,83 @@
+"""Rendering from a version's pinned templates (content/pinned.py) as from a folder: the same message,
+the locale fallback, the email's HTML part, a failing line named, and nothing read from the folder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from gridjourney.content import TemplateProblem, render, template_exists, template_locales
+from gridjourney.content.pinned import PinnedTemplates, collect, send_paths
+from gridjourney.content.render import text_environment
+
+FILES = {
+    "sms/en/alert.j2": 'Hi {{ customer.name }}. {% include "parts/sign.j2" %}',
+    "sms/es/alert.j2": "Hola {{ customer.name }}.",
+    "email/en/alert.j2": "Subject: Bill for {{ customer.name }}\n\nHi {{ customer.name }}.\n\n- one\n- two",
+    "email/es/alert.j2": "Subject: Factura\n\nHola.",
+    "email/es/alert.html.j2": "<p>Hola {{ customer.name }}</p>",
+    "email/layout.html.j2": "<h1>{{ subject }}</h1>{% for block in blocks %}{{ block.kind }}{% endfor %}",
+    "parts/sign.j2": "Your utility",
+    "sms/en/broken.j2": "line one\n{{ customer.nickname }}",
+}
+CONTEXT = {"customer": {"name": "<Ana>"}, "event": {}, "journey": {"id": "j", "version": 1}}
+
+
+@pytest.fixture
+def folder(tmp_path: Path) -> Path:
+    for name, text in FILES.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text, encoding="utf-8")
+    return tmp_path
+
+
+def pinned_from(folder: Path, *sends: tuple[str, str]) -> PinnedTemplates:
+    roots = [path for channel, name in sends for path in send_paths(folder, channel, name)]
+    sources, problems = collect(text_environment(folder), roots)
+    assert problems == []
+    return PinnedTemplates(sources, "j version 1")
+
+
+@pytest.mark.parametrize(
+    ("channel", "locale"), [("sms", "en"), ("sms", "es-MX"), ("sms", "fr"), ("email", "en"), ("email", "es")]
+)
+def test_pinned_templates_render_as_the_folder_does(folder: Path, channel: str, locale: str) -> None:
+    pinned = pinned_from(folder, ("sms", "alert"), ("email", "alert"))
+    assert render(pinned, channel, "alert", locale, CONTEXT) == render(
+        folder, channel, "alert", locale, CONTEXT
+    )
+
+
+def test_pinned_templates_are_read_from_the_version_not_the_folder(folder: Path) -> None:
+    pinned = pinned_from(folder, ("sms", "alert"), ("email", "alert"))
+    for name in FILES:
+        (folder / name).write_text("Subject: edited\n\nedited", encoding="utf-8")
+    (folder / "email/en/alert.html.j2").write_text("<p>a new HTML part</p>", encoding="utf-8")
+    sms = render(pinned, "sms", "alert", "en", CONTEXT)
+    assert sms.body == "Hi <Ana>. Your utility"
+    email = render(pinned, "email", "alert", "en", CONTEXT)
+    assert email.subject == "Bill for <Ana>"
+    assert email.html == "<h1>Bill for &lt;Ana&gt;</h1>paragraphlist"  # the pinned layout, escaped
+    assert template_exists(pinned, "email", "alert", "es") and not template_exists(pinned, "push", "alert")
+    assert template_locales(pinned, "email", "alert") == ["en", "es"]
+
+
+def test_a_pinned_template_that_fails_names_its_line(folder: Path) -> None:
+    pinned = pinned_from(folder, ("sms", "broken"))
+    with pytest.raises(TemplateProblem) as failed:
+        render(pinned, "sms", "broken", "en", CONTEXT)
+    assert failed.value.where == "sms/en/broken.j2:2"
+    with pytest.raises(
+        TemplateProblem, match=r"no template 'absent' for sms; .* the templates pinned by j version 1"
+    ):
+        render(pinned, "sms", "absent", "en", CONTEXT)
+
+
+def test_collect_leaves_out_a_missing_reference_and_locates_a_computed_one(folder: Path) -> None:
+    (folder / "sms/en/alert.j2").write_text(
+        '{% include "parts/none.j2" ignore missing %}\n{% import customer.macros as m %}', encoding="utf-8"
+    )
+    sources, problems = collect(text_environment(folder), ["sms/en/alert.j2"])
+    assert list(sources) == ["sms/en/alert.j2"]
+    assert [(p.where, p.reason.split("`")[1]) for p in problems] == [("sms/en/alert.j2:2", "{% import %}")]
