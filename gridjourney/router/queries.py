@@ -1,13 +1,13 @@
 """All SQL of the router: the open instances that events are signalled to, from the entry record
-that gridjourney/entry/queries.py writes, and the traces events were appended in. The customer comes
-from the projections' queries."""
+that gridjourney/entry/queries.py writes, the traces events were appended in, and the start gate's
+lock (router/start_gate.py). The customer comes from the projections' queries."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select, update
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy import func, select, text, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from gridjourney.db.tables import events, journey_instances, routed_instances
 from gridjourney.projections.queries import get_customer
@@ -62,3 +62,19 @@ async def traceparents(engine: AsyncEngine, positions: list[int]) -> dict[int, s
     )
     async with engine.connect() as conn:
         return {int(row.position): str(row.traceparent) for row in await conn.execute(query)}
+
+
+START_GATE_LOCK = 0x67_6A_73_67  # "gjsg": any key, as long as nothing else in the database uses it
+
+
+async def hold_start_gate_shared(conn: AsyncConnection) -> None:
+    """The start gate, shared, until `conn`'s transaction ends."""
+    await conn.execute(select(func.pg_advisory_xact_lock_shared(START_GATE_LOCK)))
+
+
+async def hold_start_gate(conn: AsyncConnection, wait: float) -> None:
+    """The start gate, exclusive, until `conn`'s transaction ends; waiting `wait` seconds at most
+    (then Postgres raises lock_not_available, 55P03, and the transaction is aborted)."""
+    # SET LOCAL takes no bind parameters; the figure is a number of ours, not the caller's text.
+    await conn.execute(text(f"SET LOCAL lock_timeout = '{int(wait * 1000)}ms'"))
+    await conn.execute(select(func.pg_advisory_xact_lock(START_GATE_LOCK)))

@@ -17,13 +17,12 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from sqlalchemy import func, select, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gridjourney.dsl import registry
+from gridjourney.router import queries
 
-START_GATE_LOCK = 0x67_6A_73_67  # "gjsg": any key, as long as nothing else in the database uses it
 RETIRE_WAIT = 15.0
 """Seconds a retirement waits for the starts in flight before it gives up (and stores nothing)."""
 LOCK_NOT_AVAILABLE = "55P03"  # Postgres: lock_timeout expired
@@ -38,7 +37,7 @@ async def starting_runs(engine: AsyncEngine) -> AsyncIterator[None]:
     """Hold the gate shared: read the journeys' state and start runs on it inside. Many holders at
     once (they only exclude a retirement); one pooled connection, in a transaction, while inside."""
     async with engine.begin() as conn:
-        await conn.execute(select(func.pg_advisory_xact_lock_shared(START_GATE_LOCK)))
+        await queries.hold_start_gate_shared(conn)
         yield
 
 
@@ -46,19 +45,17 @@ async def retire_journey(
     engine: AsyncEngine, journey_id: str, retired_by: str, *, wait: float | None = None
 ) -> tuple[registry.Retirement, bool] | None:
     """registry.retire, once no runs are being started (the gate held exclusive around its commit):
-        when it returns, no reader that could still start a run of the journey has missed it. None: no
-        such journey. Raises GateBusy when starts kept the gate `wait` seconds (default RETIRE_WAIT;
-    nothing is stored then)."""
+    when it returns, no reader that could still start a run of the journey has missed it. None: no
+    such journey. Raises GateBusy when starts kept the gate `wait` seconds (default RETIRE_WAIT);
+    nothing is stored then."""
     wait = RETIRE_WAIT if wait is None else wait
     async with engine.begin() as conn:
-        # SET LOCAL takes no bind parameters; the figure is ours, not the caller's text.
-        await conn.execute(text(f"SET LOCAL lock_timeout = '{int(wait * 1000)}ms'"))
         try:
-            await conn.execute(select(func.pg_advisory_xact_lock(START_GATE_LOCK)))
+            await queries.hold_start_gate(conn, wait)
         except DBAPIError as error:
             if getattr(error.orig, "sqlstate", None) != LOCK_NOT_AVAILABLE:
                 raise
             raise GateBusy(
-                f"runs were still being started after {wait:.0f}s (the router's batch, a schedule's fire)"
+                f"runs were still being started after {wait:g} s (the router's batch, a schedule's fire)"
             ) from error
         return await registry.retire(engine, journey_id, retired_by)

@@ -21,7 +21,7 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from gridjourney.dsl import registry
-from gridjourney.router.start_gate import START_GATE_LOCK
+from gridjourney.router.queries import START_GATE_LOCK
 from gridjourney.schedules.activities import ScheduleActivities
 from gridjourney.schedules.sync import schedule_id, sync
 from gridjourney.schedules.workflow import ScheduleFireWorkflow, fire_run_id
