@@ -15,11 +15,14 @@ Their suppressions (a STOP, a hard bounce) outlive them: before the key is destr
 is appended again for the reserved customer `ANYONE` with the address as a keyed hash
 (privacy/address_hash.py), so the number or email stays refused to whoever holds it next.
 
-One exception to "without rewriting the log": journey.step_completed events written before
-2026-11-30 kept a failed send's whole reason in their (unsealed) outcome, the provider's words and
-the number they quote included. Erasure cuts those outcomes to their code (`failed:invalid_recipient`),
-as the journey records them now; nothing else of the log changes. The store refuses any later
-append about an erased customer, so the rewritten events' fingerprints are never compared again.
+Two exceptions to "without rewriting the log", for provider words that can quote the number or the
+address and were written unsealed: journey.step_completed events written before 2026-11-30 kept a
+failed send's whole reason in their outcome, which erasure cuts to its code
+(`failed:invalid_recipient`), as the journey records them now; message.bounced and message.dropped
+events written before 2026-12-01 kept SendGrid's reason in the clear (it is sealed since), which
+erasure sets to null, as it reads once sealed and erased. Nothing else of the log changes. The store
+refuses any later append about an erased customer, so the rewritten events' fingerprints are never
+compared again.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from sqlalchemy import String, bindparam, exists, func, literal, or_, select, update
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from gridjourney.db.tables import customer_keys, customers, events, messages, outbox_messages, send_ledger
@@ -40,6 +43,7 @@ from gridjourney.events.store import EventStore
 from gridjourney.metering.store import delete_customer_reads
 from gridjourney.privacy import customer_keys as keys
 from gridjourney.privacy.address_hash import ANYONE
+from gridjourney.projections.messages import PROVIDER_REASONS
 from gridjourney.projections.suppressions import kept_for_anyone
 
 ERASED_EVENT_NAMESPACE = uuid.UUID("5b0c3f9e-8a51-4e0b-9d47-1c2f6a7e0d13")
@@ -114,10 +118,11 @@ async def _remove_personal_data(conn: AsyncConnection, customer_id: str, erased_
     )
     await conn.execute(
         update(messages)
-        .where(messages.c.customer_id == customer_id, messages.c.status == "failed")
+        .where(messages.c.customer_id == customer_id, messages.c.status.in_(PROVIDER_REASONS))
         .values(reason=None)
     )
     await conn.execute(_OLD_FAILED_OUTCOMES_TO_CODES, {"erased_customer": customer_id})
+    await conn.execute(_OLD_PROVIDER_REASONS_TO_NULL, {"erased_customer": customer_id})
 
 
 # `failed:<code>: <provider's words>` -> `failed:<code>` (SendOutcome.step_outcome's form).
@@ -133,6 +138,22 @@ _OLD_FAILED_OUTCOMES_TO_CODES = (
             events.c.payload,
             literal(["outcome"], ARRAY(String)),
             func.to_jsonb(literal("failed:") + func.split_part(events.c.payload["outcome"].astext, ":", 2)),
+        )
+    )
+)
+
+
+# A reason written before these types were sealed (a JSON string; sealed, it is an object) -> null.
+_OLD_PROVIDER_REASONS_TO_NULL = (
+    update(events)
+    .where(
+        events.c.customer_id == bindparam("erased_customer"),
+        events.c.type.in_(("message.bounced", "message.dropped")),
+        func.jsonb_typeof(events.c.payload["reason"]) == "string",
+    )
+    .values(
+        payload=func.jsonb_set(
+            events.c.payload, literal(["reason"], ARRAY(String)), literal("null").cast(JSONB)
         )
     )
 )

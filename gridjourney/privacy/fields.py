@@ -28,6 +28,9 @@ PERSONAL_FIELDS: dict[str, dict[str, str | None]] = {
     "customer.updated": _PROFILE,
     # a provider's error can quote the recipient ("the 'To' number +1503... is not valid")
     "message.failed": {"reason": "erased"},
+    # so can SendGrid's words for a bounce or a drop ("550 5.1.1 <rosa@...>: Recipient address rejected")
+    "message.bounced": {"reason": None},
+    "message.dropped": {"reason": None},
     "message.received": {"body": "erased"},
     "suppression.added": {"address": "erased"},
     "suppression.removed": {"address": "erased"},

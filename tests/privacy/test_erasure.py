@@ -9,18 +9,19 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import pandas as pd
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gridjourney.activities import ledger
 from gridjourney.channels.base import OutgoingMessage
 from gridjourney.channels.outbox import OutboxSender
-from gridjourney.db.tables import customer_keys, metadata, meter_reads, outbox_messages
+from gridjourney.db.tables import customer_keys, events, metadata, meter_reads, outbox_messages
 from gridjourney.dr.performance import MemberPerformance
 from gridjourney.dr.queries import record_imported_run, upsert_performance
 from gridjourney.events.store import EventStore
 from gridjourney.metering.store import copy_reads
 from gridjourney.privacy.erasure import erase_customer
+from gridjourney.privacy.fields import is_sealed
 from gridjourney.projections.runner import ProjectionRunner, rebuild
 from tests.events.builders import new_event
 from tests.projections.helpers import rows
@@ -77,6 +78,10 @@ async def _reads(engine: AsyncEngine, customer_id: str) -> None:
         }
     )
     assert await copy_reads(engine, frame) == READS_PER_CUSTOMER
+
+
+def _bounce(email: str) -> str:
+    return f"550 5.1.1 <{email}>: Recipient address rejected: User unknown"
 
 
 async def _dr_figures(engine: AsyncEngine, customer_ids: list[str]) -> None:
@@ -152,6 +157,19 @@ async def _customer_with_history(
                 },
                 minute=2,
             ),
+            # SendGrid's words for a bounce and a drop quote the address
+            new_event(
+                "message.bounced",
+                customer_id,
+                {"idempotency_key": f"k-{customer_id}-email", "channel": "email", "reason": _bounce(email)},
+                minute=2,
+            ),
+            new_event(
+                "message.dropped",
+                customer_id,
+                {"idempotency_key": f"k-{customer_id}-email-2", "channel": "email", "reason": _bounce(email)},
+                minute=2,
+            ),
             # as a journey recorded a failed send before 2026-11-30: the provider's words, unsealed
             new_event(
                 "journey.step_completed",
@@ -168,6 +186,12 @@ async def _customer_with_history(
             ),
         ]
     )
+    async with engine.begin() as conn:  # the drop as written before 2026-12-01: its reason unsealed
+        await conn.execute(
+            update(events)
+            .where(events.c.customer_id == customer_id, events.c.type == "message.dropped")
+            .values(payload={"idempotency_key": f"k-{customer_id}-email-2", "reason": _bounce(email)})
+        )
     key = f"k-{customer_id}-email"
     async with engine.begin() as conn:
         attempt = str(uuid.uuid4())
@@ -245,6 +269,25 @@ async def test_after_erasure_a_database_dump_holds_no_personal_data_and_a_rebuil
     }
     assert outcomes["c-erased"] == "failed:invalid_recipient"  # cut to its code, as journeys record it now
     assert OTHER_PHONE in str(outcomes["c-kept"])  # nobody else's log changed
+    async with engine.connect() as conn:  # at rest, a bounce's reason is sealed like the other fields
+        stored = await conn.execute(
+            select(events.c.payload).where(
+                events.c.customer_id == "c-kept", events.c.type == "message.bounced"
+            )
+        )
+        assert is_sealed(stored.scalar_one()["reason"])
+    reasons = {
+        (event.customer_id, event.type): event.payload["reason"]
+        for customer_id in ("c-erased", "c-kept")
+        for event in await store.read_customer(customer_id)
+        if event.type in ("message.bounced", "message.dropped")
+    }
+    assert reasons == {
+        ("c-erased", "message.bounced"): None,  # sealed under the destroyed key
+        ("c-erased", "message.dropped"): None,  # written unsealed: set to null by the erasure
+        ("c-kept", "message.bounced"): _bounce(OTHER_EMAIL),
+        ("c-kept", "message.dropped"): _bounce(OTHER_EMAIL),
+    }
 
 
 async def test_erasure_is_idempotent_and_unknown_customers_are_not_erased(engine: AsyncEngine) -> None:
