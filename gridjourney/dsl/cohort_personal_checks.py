@@ -4,13 +4,18 @@ A cohort run is shared by its members and no erasure deletes it (privacy/workflo
 a customer's own executions), so the router hands it events without their personal fields
 (privacy/fields.py PERSONAL_FIELDS, router/cohorts.py shared_copy): a member's reply body, a
 `customer.updated`'s name, phone and email. An expression or an `on_update` field that would read one
-would find nothing; it is refused at load, where it reads it.
+would find nothing; it is refused at load, where it reads it: expressions and `on_update` fields by
+check_cohort (dsl/cohort_checks.py), templates by no_personal_fields_in_templates, which needs the
+templates folder (the compiler's template checks, when it has one).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
+from gridjourney.content import TemplateProblem, template_locales, template_reads
+from gridjourney.content.render import template_path
 from gridjourney.dsl.expression_bounds import shown
 from gridjourney.dsl.expressions import fields_read
 from gridjourney.dsl.loader import JourneyError, Positions
@@ -20,6 +25,8 @@ from gridjourney.dsl.schema import (
     BranchStep,
     CohortSpec,
     JourneyDefinition,
+    SendSpec,
+    SendStep,
     UpdateStep,
     WaitForStep,
     WaitStep,
@@ -33,6 +40,10 @@ PERSONAL_FIELD_HINT = (
 )
 
 
+def _trigger_types(definition: JourneyDefinition) -> list[str]:
+    return [trigger.event for trigger in definition.trigger if trigger.schedule is None]
+
+
 def no_personal_fields_read(
     definition: JourneyDefinition, cohort: CohortSpec, positions: Positions
 ) -> Iterator[JourneyError]:
@@ -41,7 +52,7 @@ def no_personal_fields_read(
     audience is the run's subject (the trigger, then its `updates`); the key reads every event heard;
     a wait_for's `when` reads the awaited event as `event` and the subject as `trigger`. (A trigger's
     `when` is decided by the router on the whole event, before the run gets it.)"""
-    triggers = [trigger.event for trigger in definition.trigger if trigger.schedule is None]
+    triggers = _trigger_types(definition)
     in_subject = personal_fields_of([*triggers, *cohort.updates])
     heard = [*cohort.updates, *(n.event for n in cohort.on_update), *definition.exit_event_types]
     heard += [step.wait_for.event for step in definition.steps if isinstance(step, WaitForStep)]
@@ -84,3 +95,39 @@ def no_personal_fields_read(
                     f"`{field}` is {NEVER_GETS}",
                     PERSONAL_FIELD_HINT,
                 )
+
+
+def no_personal_fields_in_templates(
+    definition: JourneyDefinition, positions: Positions, templates_dir: Path
+) -> Iterator[JourneyError]:
+    """The templates a cohort journey sends (its steps' and its `on_update` notices') read `event`,
+    the run's subject: one that reads a personal field of it is refused, with the template's line.
+    A template that does not compile is reported by the template checks (dsl/template_checks.py)."""
+    cohort = definition.cohort
+    if cohort is None:
+        return
+    in_subject = personal_fields_of([*_trigger_types(definition), *cohort.updates])
+    if not in_subject:
+        return
+    sends: list[tuple[DataPath, SendSpec]] = [
+        (("steps", i, "send", "template"), step.send)
+        for i, step in enumerate(definition.steps)
+        if isinstance(step, SendStep)
+    ]
+    sends += [
+        (("cohort", "on_update", j, "send", "template"), n.send) for j, n in enumerate(cohort.on_update)
+    ]
+    for path, send in sends:
+        for channel in dict.fromkeys(send.channels):
+            for locale in template_locales(templates_dir, channel, send.template):
+                try:
+                    used = template_reads(templates_dir, channel, send.template, locale)
+                except TemplateProblem:
+                    continue
+                for variable, line in sorted(used.items()):
+                    root, _, rest = variable.partition(".")
+                    field = rest.split(".")[0]
+                    if root == "event" and field in in_subject:
+                        where = f"{template_path(channel, send.template, locale)}:{line}"
+                        message = f"template {where} reads `event.{field}`, {NEVER_GETS}"
+                        yield positions.error(path, message, PERSONAL_FIELD_HINT)

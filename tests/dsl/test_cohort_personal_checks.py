@@ -3,6 +3,9 @@ is shared and outlives its members' erasure); each read is refused at its file:l
 
 from __future__ import annotations
 
+from pathlib import Path
+
+from gridjourney.dsl.cohort_personal_checks import no_personal_fields_in_templates
 from gridjourney.dsl.loader import JourneyError, load_journey_with_positions
 from tests.dsl.test_cohort_checks import check, located
 
@@ -98,3 +101,20 @@ steps:
     loaded = load_journey_with_positions(per_customer, "run.yaml")
     assert loaded.definition.cohort is None
     assert check(per_customer) == []
+
+
+def test_a_template_may_not_read_the_subjects_personal_fields(tmp_path: Path) -> None:
+    (tmp_path / "sms" / "en").mkdir(parents=True)
+    (tmp_path / "sms" / "en" / "hello.j2").write_text("Power is back at {{ event.premise_id }}.\n")
+    (tmp_path / "sms" / "es").mkdir(parents=True)
+    (tmp_path / "sms" / "es" / "hello.j2").write_text("Hola\n{{ event.name }}, {{ customer.name }}\n")
+    loaded = load_journey_with_positions(
+        PREMISE_HEAD + "  - id: hello\n    send: {channels: [sms], template: hello}\n", "run.yaml"
+    )
+    errors = list(no_personal_fields_in_templates(loaded.definition, loaded.positions, tmp_path))
+    assert len(errors) == 1 and HINT in (errors[0].hint or "")
+    # the customer's own name is read from the projection per member, not from the run's event
+    assert located(errors) == [
+        "run.yaml:11:39: template sms/es/hello.j2:2 reads `event.name`, personal data, which a cohort "
+        "run never gets"
+    ]
