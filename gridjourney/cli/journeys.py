@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 
     from gridjourney.dsl.registry import TemplateChanges
 from gridjourney.cli.journey_lifecycle import register as register_lifecycle
+from gridjourney.content.pinning import pin_templates
 from gridjourney.content.preview import (
     generated_customer,
     html_file_name,
@@ -74,9 +75,7 @@ def _files(paths: list[Path]) -> list[Path]:
 
 def validate_file(path: Path, templates_dir: Path) -> tuple[JourneyDefinition | None, list[JourneyError]]:
     """The file's definition and its errors: the compiler's checks, then (when those pass) whether its
-    templates can be pinned to a published version (dsl/registry.py pin_templates)."""
-    from gridjourney.dsl import registry
-
+    templates can be pinned to a published version (content/pinning.py)."""
     try:
         loaded = load_journey_with_positions(journey_text(path), str(path))
     except JourneyErrors as unloadable:
@@ -84,7 +83,7 @@ def validate_file(path: Path, templates_dir: Path) -> tuple[JourneyDefinition | 
     found = check_journey(loaded.definition, loaded.positions, templates_dir)
     if not found:
         try:
-            registry.pin_templates(loaded, templates_dir)
+            pin_templates(loaded, templates_dir)
         except JourneyErrors as unpinnable:
             found = unpinnable.errors
     return loaded.definition, found

@@ -6,11 +6,12 @@ an older version too, since (journey_id, content_hash) is unique: re-publishing 
 gives back that earlier version). Concurrent publishes of one journey are serialised by a
 transaction-scoped advisory lock.
 
-Publishing also pins the templates the journey sends (content/pinned.py): their sources are stored once
-per sha256 in `template_sources` and the version's paths in `journey_version_templates`, written with
-the version. The content hash covers them, so a template edit publishes a new version, and a send
-renders from its run's version's pinned sources (`pinned_templates`). A version without pinned
-templates (published before pinning, or without a templates folder) renders from the folder.
+Publishing also pins the templates the journey sends (content/pinning.py says which): their sources
+are stored once per sha256 in `template_sources` and the version's paths in
+`journey_version_templates`, written with the version. The content hash covers them, so a template
+edit publishes a new version, and a send renders from its run's version's pinned sources
+(`pinned_templates`). A version without pinned templates (published before pinning, or without a
+templates folder) renders from the folder.
 
 A journey may be retired (journey_retirements): no new runs start on it until it is reinstated, a new
 version published meanwhile included (retirement belongs to the journey, not to a version). Runs
@@ -31,8 +32,8 @@ from sqlalchemy import exists, func, select, text
 from sqlalchemy.dialects.postgresql import distinct_on, insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from gridjourney.content.pinned import PinProblem, collect, send_paths, source_sha256
-from gridjourney.content.render import text_environment
+from gridjourney.content.pinned import source_sha256
+from gridjourney.content.pinning import pin_templates
 from gridjourney.db.tables import (
     journey_retirements,
     journey_version_templates,
@@ -40,9 +41,8 @@ from gridjourney.db.tables import (
     template_sources,
 )
 from gridjourney.dsl.compiler import check_journey, definition_hash, successors
-from gridjourney.dsl.loader import JourneyError, JourneyErrors, LoadedJourney, load_journey_with_positions
+from gridjourney.dsl.loader import JourneyErrors, LoadedJourney, load_journey_with_positions
 from gridjourney.dsl.schema import CompiledJourney
-from gridjourney.dsl.template_checks import sends
 
 
 @dataclass(frozen=True)
@@ -136,33 +136,6 @@ def compile_loaded(
         definition=loaded.definition,
         successors=successors(loaded.definition),
     )
-
-
-def pin_templates(loaded: LoadedJourney, templates_dir: Path | None) -> dict[str, str]:
-    """The sources the journey's sends render from (content/pinned.py: every locale, the email's
-    HTML part and layout, what they include, extend or import), by path. Raises JourneyErrors, each at
-    its send's `template`, for a reference that cannot be pinned. None: no templates folder, no pins."""
-    if templates_dir is None:
-        return {}
-    environment = text_environment(templates_dir)
-    sources: dict[str, str] = {}
-    errors: list[JourneyError] = []
-    reported: set[str] = set()
-    for use in sends(loaded.definition, None, set()):
-        for channel in dict.fromkeys(use.send.channels):
-            found, problems = collect(environment, send_paths(templates_dir, channel, use.send.template))
-            sources.update(found)
-            for problem in problems:
-                if problem.where not in reported:
-                    reported.add(problem.where)
-                    errors.append(_pin_error(loaded, (*use.path, "template"), problem))
-    if errors:
-        raise JourneyErrors(errors)
-    return sources
-
-
-def _pin_error(loaded: LoadedJourney, path: tuple[str | int, ...], problem: PinProblem) -> JourneyError:
-    return loaded.positions.error(path, str(problem), problem.hint)
 
 
 def prepare_version(
