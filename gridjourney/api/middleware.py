@@ -1,9 +1,12 @@
 """ASGI middleware that keeps malformed input and unexpected errors from ever becoming a bare 500.
 
-`InputGuard` refuses, before routing, what no route can store: NUL characters in the path or query,
-and JSON bodies that are over the size limit, nested too deeply, or carry non-finite numbers
-(`NaN`, `Infinity`, `1e400`), integers beyond 64 bits, NUL characters or lone surrogates. Text bodies
-(YAML, XML, CSV) are checked for NUL bytes as the route reads them. `LastResort` answers any exception
+`InputGuard` refuses, before routing, what no route can store: NUL characters in the path or query;
+a body of a type its route does not take (415 naming the types it takes, before a byte is read, so that
+a large body of the wrong type is not answered 413 first: api/body_types.py); JSON bodies that are over
+the size limit (read as they stream in, never past the limit), nested too deeply, or carry non-finite
+numbers (`NaN`, `Infinity`, `1e400`), integers beyond 64 bits, NUL characters or lone surrogates. Text
+bodies (YAML, XML, CSV) are checked for NUL bytes as the route reads them, and bounded by it
+(api/deps.py read_limited_body). `LastResort` answers any exception
 that escaped every handler with a problem document (503 for an outage, else 500) and logs it without
 its message, which may quote personal data. `RateGate` answers 429 to event writes of a key whose rate
 limit bucket is empty (api/auth.py RateLimiter) before anything else runs, the database included.
@@ -23,6 +26,7 @@ from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gridjourney.api.auth import RateLimiter, parse_key
+from gridjourney.api.body_types import BodyTypes, is_json, takes, unsupported_type
 from gridjourney.api.problems import (
     ApiProblem,
     FieldError,
@@ -160,14 +164,29 @@ def _content_type(scope: Scope) -> str:
     return raw.decode("latin-1").split(";")[0].strip().lower()
 
 
-def _is_json(content_type: str) -> bool:
-    return content_type in ("", "application/json") or content_type.endswith("+json")
+def _declared_length(scope: Scope) -> int | None:
+    raw: bytes = dict(scope.get("headers", [])).get(b"content-length", b"")
+    return int(raw) if raw.isdigit() else None
+
+
+def too_large(limit: int) -> ApiProblem:
+    return ApiProblem(
+        413,
+        "body-too-large",
+        "The body is over the size limit",
+        f"the limit is {limit} bytes; split the request",
+        [FieldError(field="body", reason=f"larger than {limit} bytes")],
+    )
 
 
 class InputGuard:
-    def __init__(self, app: ASGIApp, settings: Settings) -> None:
+    """`api` is the FastAPI application whose routes say which body types they take (None: every
+    type goes on to the route, which checks its own)."""
+
+    def __init__(self, app: ASGIApp, settings: Settings, api: FastAPI | None = None) -> None:
         self.app = app
         self.settings = settings
+        self.body_types = BodyTypes(api) if api is not None else None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -180,15 +199,36 @@ class InputGuard:
         if scope["method"] in ("GET", "HEAD", "OPTIONS", "DELETE") and content_type == "":
             await self.app(scope, receive, send)
             return
-        if _is_json(content_type):
+        accepted = self.body_types.of(scope) if self.body_types is not None else None
+        if accepted is not None and not takes(content_type, accepted):
+            # The type first, whatever the size: a client that shrank the body would be refused again.
+            await self._refuse_type(scope, receive, send, content_type, accepted)
+        elif is_json(content_type):
             await self._guard_json(scope, receive, send)
         elif content_type.startswith(TEXT_TYPES):
             await self.app(scope, _refusing_nul(receive), send)
         else:
             await self.app(scope, receive, send)
 
+    async def _refuse_type(
+        self, scope: Scope, receive: Receive, send: Send, content_type: str, accepted: tuple[str, ...]
+    ) -> None:
+        """415, unless the request has no body at all (`curl -d ''` labels an empty body as a form):
+        only the first chunk that holds a byte is read to tell."""
+        message = await receive()
+        while message["type"] == "http.request" and not message.get("body") and message.get("more_body"):
+            message = await receive()
+        if message["type"] == "http.request" and not message.get("body"):
+            await self.app(scope, _replaying(b"", receive), send)
+            return
+        await _refuse(scope, receive, send, unsupported_type(scope["method"], content_type, accepted))
+
     async def _guard_json(self, scope: Scope, receive: Receive, send: Send) -> None:
         limit = self.settings.max_event_body_bytes
+        declared = _declared_length(scope)
+        if declared is not None and declared > limit:
+            await _refuse(scope, receive, send, too_large(limit))  # refused before a byte is read
+            return
         body = bytearray()
         while True:
             message = await receive()
@@ -196,15 +236,7 @@ class InputGuard:
                 break  # the client went away: let the app see it as usual
             body += message.get("body", b"")
             if len(body) > limit:
-                reason = f"larger than {limit} bytes"
-                problem = ApiProblem(
-                    413,
-                    "body-too-large",
-                    "The body is over the size limit",
-                    f"the limit is {limit} bytes; split the request",
-                    [FieldError(field="body", reason=reason)],
-                )
-                await _refuse(scope, receive, send, problem)
+                await _refuse(scope, receive, send, too_large(limit))
                 return
             if not message.get("more_body", False):
                 break
@@ -328,7 +360,7 @@ class RateGate:
 def install_middleware(app: FastAPI, settings: Settings, limiter: RateLimiter | None = None) -> None:
     # Added last = outermost: LastResort also answers for errors of InputGuard and of any middleware;
     # RateGate (the API's, with `limiter`) before InputGuard, so that a flood's bodies are not parsed.
-    app.add_middleware(InputGuard, settings=settings)
+    app.add_middleware(InputGuard, settings=settings, api=app)
     if limiter is not None:
         app.add_middleware(RateGate, limiter=limiter)
     app.add_middleware(LastResort)
