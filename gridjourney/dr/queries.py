@@ -12,7 +12,15 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gridjourney.db.any_of import any_of
-from gridjourney.db.tables import cohort_members, cohort_runs, customers, dr_performance, events, meter_reads
+from gridjourney.db.tables import (
+    cohort_members,
+    cohort_runs,
+    customer_keys,
+    customers,
+    dr_performance,
+    events,
+    meter_reads,
+)
 from gridjourney.dr.like_days import LikeDayRule, rule_of
 from gridjourney.dr.performance import MemberPerformance
 from gridjourney.metering.holidays import US
@@ -85,7 +93,21 @@ async def upsert_performance(
     figures: Collection[MemberPerformance],
     credit_per_kwh: float,
 ) -> None:
-    """Write (or rewrite, when a batch is retried or later reads arrive) each member's figures."""
+    """Write (or rewrite, when a batch is retried or later reads arrive) each member's figures, but
+    none of an erased member's: figures computed from reads read before their erasure committed are
+    dropped. Their key rows are locked (shared) first, so an erasure under way (privacy/erasure.py
+    locks the row as it destroys the key) is waited for and seen, and one that starts later waits for
+    this transaction and then deletes what it wrote (delete_customer_performance)."""
+    if not figures:
+        return
+    ids = sorted({figure.customer_id for figure in figures})
+    locked = select(customer_keys.c.customer_id, customer_keys.c.erased_at).where(
+        any_of(customer_keys.c.customer_id, ids)
+    )
+    erased = {
+        row.customer_id for row in await conn.execute(locked.with_for_update(read=True)) if row.erased_at
+    }
+    figures = [figure for figure in figures if figure.customer_id not in erased]
     if not figures:
         return
     c = dr_performance.c
