@@ -15,15 +15,20 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from gridjourney.activities import ledger
 from gridjourney.channels.base import OutgoingMessage
 from gridjourney.channels.outbox import OutboxSender
-from gridjourney.db.tables import customer_keys, events, metadata, meter_reads, outbox_messages
-from gridjourney.dr.performance import MemberPerformance
-from gridjourney.dr.queries import record_imported_run, upsert_performance
+from gridjourney.db.tables import customer_keys, events, meter_reads, outbox_messages
 from gridjourney.events.store import EventStore
 from gridjourney.metering.store import copy_reads
 from gridjourney.privacy.erasure import erase_customer
 from gridjourney.privacy.fields import is_sealed
 from gridjourney.projections.runner import ProjectionRunner, rebuild
 from tests.events.builders import new_event
+from tests.privacy.erasure_tables import (
+    ENDPOINT,
+    KEEP_THE_ID,
+    NAMING_CUSTOMERS,
+    everything_else,
+    tables_naming,
+)
 from tests.projections.helpers import rows
 
 NAME, PHONE, EMAIL = "Imelda Okonkwo-Baptiste", "+15035550177", "imelda.ob@example.com"
@@ -40,23 +45,6 @@ def pg_dump(database_url: str) -> str:
 
 
 READS_PER_CUSTOMER = 48
-DR_RUN = "cohort:dr_event:PTR-7"
-
-# The tables that may still name an erased customer by id, and why: each holds no personal value (the
-# dump test looks for those), only what the engine must keep about the id. A new table that names
-# customers must be erased (privacy/erasure.py) or listed here with its reason.
-KEEP_THE_ID = {
-    "events": "the log is not rewritten: their events stay, personal fields sealed under a destroyed key",
-    "customers": "the erased row: erased_at, no profile, no attributes",
-    "customer_keys": "the destroyed key's row: when they were erased, so nothing about them is accepted",
-    "consents": "channel, purpose, granted and when: what consent was given and withdrawn, and how",
-    "messages": "status and ids of each message, its failure reason cleared",
-    "send_ledger": "idempotency keys: a retried send never goes twice",
-    "outbox_messages": "the key of each dev outbox copy; recipient, subject and body erased",
-    "journey_instances": "each journey instance's status and steps (its Temporal execution is deleted)",
-    "routed_instances": "the router's record of the instances it started",
-    "cohort_members": "membership of a cohort run: its premise, step and holdout flag",
-}
 
 
 def _attributes(customer_id: str) -> dict[str, str]:
@@ -82,45 +70,6 @@ async def _reads(engine: AsyncEngine, customer_id: str) -> None:
 
 def _bounce(email: str) -> str:
     return f"550 5.1.1 <{email}>: Recipient address rejected: User unknown"
-
-
-async def _dr_figures(engine: AsyncEngine, customer_ids: list[str]) -> None:
-    """A DR event's run with the customers as members, and their figures after a `dr_performance` step."""
-    run = {
-        "run_id": DR_RUN,
-        "journey_id": "dr_event",
-        "version": 1,
-        "cohort_key": "PTR-7",
-        "trigger_event_id": uuid.uuid4(),
-        "status": "completed",
-        "members": len(customer_ids),
-    }
-    members = [
-        {
-            "run_id": DR_RUN,
-            "customer_id": customer_id,
-            "member_no": n,
-            "premise_id": f"premise-of-{customer_id}",
-        }
-        for n, customer_id in enumerate(customer_ids)
-    ]
-    figures = [
-        MemberPerformance(customer_id, baseline_kwh=4.2, actual_kwh=2.9) for customer_id in customer_ids
-    ]
-    async with engine.begin() as conn:
-        assert await record_imported_run(conn, run, members)
-        await upsert_performance(conn, DR_RUN, "PTR-7", figures, credit_per_kwh=0.5)
-
-
-async def _tables_naming(engine: AsyncEngine, customer_id: str) -> dict[str, int]:
-    """Every table of the schema with rows that name the customer id in any column: how many."""
-    found: dict[str, int] = {}
-    async with engine.connect() as conn:
-        for table in metadata.sorted_tables:
-            named = sum(customer_id in str(tuple(row)) for row in await conn.execute(select(table)))
-            if named:
-                found[table.name] = named
-    return found
 
 
 async def _customer_with_history(
@@ -210,11 +159,12 @@ async def test_after_erasure_a_database_dump_holds_no_personal_data_and_a_rebuil
     store = EventStore(engine)
     await _customer_with_history(engine, store, "c-erased", NAME, PHONE, EMAIL)
     await _customer_with_history(engine, store, "c-kept", OTHER_NAME, OTHER_PHONE, OTHER_EMAIL)
-    await _dr_figures(engine, ["c-erased", "c-kept"])
+    await everything_else(engine, store, ["c-erased", "c-kept"], {"c-erased": PHONE, "c-kept": OTHER_PHONE})
     await ProjectionRunner(engine).catch_up()
     before = pg_dump(database_url)
     assert PHONE in before and NAME in before  # the projections and the outbox hold them in the clear
-    assert {"dr_performance", "meter_reads"} <= set(await _tables_naming(engine, "c-erased"))
+    # every table that names customers names them both: the scenario covers the whole schema
+    assert set(NAMING_CUSTOMERS) <= set(await tables_naming(engine, "c-erased"))
 
     erasure = await erase_customer(engine, store, "c-erased")
     assert erasure is not None and not erasure.already
@@ -222,14 +172,14 @@ async def test_after_erasure_a_database_dump_holds_no_personal_data_and_a_rebuil
     await rebuild(engine)
 
     after = pg_dump(database_url)
-    for secret in (PHONE, NAME, NAME.upper(), EMAIL, PHONE.lstrip("+")):
+    for secret in (PHONE, NAME, NAME.upper(), EMAIL, PHONE.lstrip("+"), ENDPOINT + "c-erased"):
         assert secret not in after, secret
     assert OTHER_PHONE in after and OTHER_NAME in after and OTHER_EMAIL in after  # nobody else was touched
     # Table by table: what still names them by id is what the engine keeps (KEEP_THE_ID); their
     # consumption (meter reads, DR figures) is gone, everyone else's is kept.
-    naming = await _tables_naming(engine, "c-erased")
+    naming = await tables_naming(engine, "c-erased")
     assert set(naming) <= set(KEEP_THE_ID), sorted(set(naming) - set(KEEP_THE_ID))
-    assert {"dr_performance", "meter_reads"} <= set(await _tables_naming(engine, "c-kept"))
+    assert set(NAMING_CUSTOMERS) <= set(await tables_naming(engine, "c-kept"))
     customers = {row["customer_id"]: row for row in await rows(engine, "customers")}
     erased = customers["c-erased"]
     assert (erased["name"], erased["phone"], erased["email"]) == (None, None, None)
