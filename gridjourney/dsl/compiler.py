@@ -30,7 +30,7 @@ from gridjourney.dsl.expression_checks import (
     steps_event_scope,
     trigger_fields,
 )
-from gridjourney.dsl.expressions import Shape
+from gridjourney.dsl.field_shapes import Shape
 from gridjourney.dsl.function_checks import check_functions
 from gridjourney.dsl.loader import (
     JourneyError,

@@ -8,15 +8,14 @@ from collections.abc import Iterator
 from gridjourney.dsl.expression_bounds import BOUNDS_HINT, TOO_COMPLEX, shown
 from gridjourney.dsl.expressions import (
     ALL_FUNCTIONS,
-    ANY,
     EVENT_ENVELOPE,
     JOURNEY_FIELDS,
     Scope,
-    Shape,
     check_condition,
     check_expression,
     event_fields,
 )
+from gridjourney.dsl.field_shapes import ANY, Shape
 from gridjourney.dsl.loader import JourneyError, Positions
 from gridjourney.dsl.loader import Path as DataPath
 from gridjourney.dsl.pointing import pointed_error

@@ -7,6 +7,8 @@ Allowed: literals, arithmetic, comparisons (also chained and `in`), `and`/`or`/`
 `x if c else y`, and calls of the functions in FUNCTIONS and of the date and history functions
 (dsl/functions.py: now, days_since, local_date, had, in_journey). Nothing else: no other calls, no
 attribute access on anything but those dicts, no names starting with `_`, no comprehensions or lambdas.
+At load time `check_expression` also checks the keys and string values it reads against what each
+name holds (dsl/field_shapes.py).
 
 Semantics at run time (`evaluate`): a missing key or name, a type error (`None > 1`), a division by
 zero and every other failure raise ExpressionError. Callers decide what that means; the engine treats
@@ -19,8 +21,7 @@ from __future__ import annotations
 
 import ast
 import difflib
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from functools import lru_cache
 from typing import Any
@@ -29,7 +30,9 @@ from simpleeval import EvalWithCompoundTypes
 
 from gridjourney.dsl import functions
 from gridjourney.dsl.expression_bounds import ExpressionTooComplex, parse_bounded
+from gridjourney.dsl.field_shapes import ANY, Shape, check_fields, check_literals, outside_where
 from gridjourney.dsl.functions import FACTS, SIGNATURES, USAGE, Facts, bound_functions, had_arguments
+from gridjourney.dsl.suggestions import did_you_mean
 from gridjourney.events.types import known_event_types
 
 FUNCTIONS: dict[str, Callable[..., Any]] = {
@@ -96,31 +99,6 @@ class ExpressionError(ValueError):
     """An expression could not be evaluated (missing key, wrong type, forbidden construct)."""
 
 
-@dataclass(frozen=True)
-class Shape:
-    """What a name holds, for the load-time check: its keys, each with its own shape (None: any key,
-    e.g. a free-form JSON object), and, for a string, the values it can have (None: any), which
-    literals it is compared with must be among (`customer.segment == 'evening_peak'`)."""
-
-    keys: Mapping[str, Shape] | None = None
-    values: frozenset[str] | None = None
-    # What its keys are called in messages ("customer attributes", "scores").
-    keys_are: str = "fields"
-
-
-ANY = Shape()
-# What one may mean by a name a customer does not have (no "did you mean" reaches them: too far).
-CUSTOMER_ALIASES = {
-    "first_name": "name",
-    "last_name": "name",
-    "full_name": "name",
-    "firstname": "name",
-    "id": "customer_id",
-    "language": "locale",
-    "lang": "locale",
-    "timezone": "time_zone",
-    "tz": "time_zone",
-}
 # Words from other languages for Python's constants.
 CONSTANTS = {"true": "True", "false": "False", "null": "None", "none": "None", "nil": "None"}
 Scope = frozenset[str] | set[str] | Shape | None
@@ -154,8 +132,8 @@ def check_expression(expr: str, allowed_fields: Mapping[str, Scope], *, names: b
     if not names:
         return [p for p in dict.fromkeys(problems) if not p.startswith("unknown name")]
     shapes = {name: as_shape(scope) for name, scope in allowed_fields.items()}
-    problems.extend(_check_fields(tree, shapes))
-    problems.extend(_check_literals(tree, shapes))
+    problems.extend(check_fields(tree, shapes))
+    problems.extend(check_literals(tree, shapes))
     problems.extend(_check_durations(tree, durations))
     return list(dict.fromkeys(problems))
 
@@ -175,17 +153,6 @@ def check_condition(expr: str, allowed_fields: Mapping[str, Scope]) -> list[str]
             "write the comparison itself, without quotes around it"
         )
     return problems
-
-
-def _outside_where(tree: ast.AST) -> list[ast.AST]:
-    """The nodes of `tree` but those of had()'s `where`, which reads a past event, not this one."""
-    skipped: set[int] = set()
-    # any call's: a misspelt had() is reported as such, not for its `where` too
-    for call in (node for node in ast.walk(tree) if isinstance(node, ast.Call)):
-        for keyword in call.keywords:
-            if keyword.arg == "where":
-                skipped.update(id(node) for node in ast.walk(keyword.value))
-    return [node for node in ast.walk(tree) if id(node) not in skipped]
 
 
 def _check_durations(tree: ast.AST, durations: frozenset[tuple[int, int]]) -> list[str]:
@@ -216,14 +183,6 @@ def as_shape(scope: Scope) -> Shape:
     if isinstance(scope, Shape):
         return scope
     return Shape(keys=dict.fromkeys(scope, ANY))
-
-
-def did_you_mean(name: str, candidates: Iterable[str], what: str) -> str:
-    """`did you mean `x`? {what}: a, b, c` when one is close, else the list alone."""
-    known = sorted(set(candidates))
-    close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
-    listed = ", ".join(known)
-    return f"did you mean `{close[0]}`? {what}: {listed}" if close else f"{what}: {listed}"
 
 
 def _visit(node: ast.AST, allowed_fields: Mapping[str, Any], problems: list[str], names: bool) -> None:
@@ -342,108 +301,13 @@ def _check_had(node: ast.Call, names: bool) -> list[str]:
     return problems
 
 
-def _check_fields(tree: ast.AST, shapes: Mapping[str, Shape]) -> list[str]:
-    """`event.x` / `event["x"]` / `customer.scores.y` must name known keys, all the way down."""
-    problems = []
-    for node in _outside_where(tree):
-        chain = _chain(node)
-        if chain is None or chain[0] not in shapes:
-            continue
-        problem = field_problem(chain, shapes[chain[0]])
-        if problem is not None:
-            problems.append(problem)
-    return problems
-
-
-def field_problem(chain: list[str], shape: Shape) -> str | None:
-    """Why `chain` (["customer", "scores", "x"]) names no key of `shape`, the root's; None when it does."""
-    for depth, key in enumerate(chain[1:], start=1):
-        if shape.keys is None:
-            return None
-        if key not in shape.keys:
-            holder = ".".join(chain[:depth])
-            if not shape.keys:
-                return f"`{holder}` is a single value: it has no field `{key}`"
-            alias = CUSTOMER_ALIASES.get(key) if chain[0] == "customer" and depth == 1 else None
-            if alias is not None and alias in shape.keys:
-                return f"`{holder}` has no field `{key}`: write `{holder}.{alias}`"
-            return f"`{holder}` has no field `{key}`; " + did_you_mean(
-                key, shape.keys, f"its {shape.keys_are}"
-            )
-        shape = shape.keys[key]
-    return None
-
-
-def shape_at(chain: list[str], shapes: Mapping[str, Shape]) -> Shape | None:
-    """The shape `customer.segment` (as a chain of names) has; None when it is not known."""
-    shape = shapes.get(chain[0])
-    for key in chain[1:]:
-        if shape is None or shape.keys is None:
-            return None
-        shape = shape.keys.get(key)
-    return shape
-
-
-def _check_literals(tree: ast.AST, shapes: Mapping[str, Shape]) -> list[str]:
-    """`customer.segment == 'evening_peek'` compares with a value the name never has."""
-    problems = []
-    for node in _outside_where(tree):
-        if not isinstance(node, ast.Compare):
-            continue
-        operands = [node.left, *node.comparators]
-        for op, left, right in zip(node.ops, operands, operands[1:], strict=False):
-            if not isinstance(op, ast.Eq | ast.NotEq | ast.In | ast.NotIn):
-                continue
-            for name_side, literal_side in ((left, right), (right, left)):
-                chain = _chain(name_side)
-                shape = shape_at(chain, shapes) if chain is not None else None
-                if shape is None or shape.values is None:
-                    continue
-                for literal in _string_literals(literal_side):
-                    if literal not in shape.values:
-                        shown = ".".join(chain or [])
-                        problems.append(
-                            f"`{shown}` is never {literal!r}; "
-                            + did_you_mean(literal, shape.values, "its values")
-                        )
-    return problems
-
-
-def _string_literals(node: ast.AST) -> list[str]:
-    if isinstance(node, ast.Constant) and isinstance(node.value, str):
-        return [node.value]
-    if isinstance(node, ast.List | ast.Tuple):
-        return [e.value for e in node.elts if isinstance(e, ast.Constant) and isinstance(e.value, str)]
-    return []
-
-
-def _chain(node: ast.AST) -> list[str] | None:
-    """["customer", "scores", "x"] for `customer.scores.x` or `customer["scores"]["x"]`; else None."""
-    keys: list[str] = []
-    while True:
-        if isinstance(node, ast.Attribute):
-            keys.append(node.attr)
-            node = node.value
-        elif (
-            isinstance(node, ast.Subscript)
-            and isinstance(node.slice, ast.Constant)
-            and isinstance(node.slice.value, str)
-        ):
-            keys.append(node.slice.value)
-            node = node.value
-        elif isinstance(node, ast.Name) and keys:
-            return [node.id, *reversed(keys)]
-        else:
-            return None
-
-
 def fields_read(expr: str, name: str) -> frozenset[str]:
     """The keys `expr` reads from `name` (`event.x`, `event["x"]`); empty when it does not parse."""
     try:
         tree, _ = functions.parse(expr)
     except SyntaxError:
         return frozenset()
-    found = (_first_key(node) for node in _outside_where(tree))
+    found = (_first_key(node) for node in outside_where(tree))
     return frozenset(key for root, key in found if root == name and key is not None)
 
 

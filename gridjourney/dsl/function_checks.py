@@ -21,10 +21,10 @@ from pathlib import Path
 from gridjourney.config import get_settings
 from gridjourney.dsl.expression_bounds import shown
 from gridjourney.dsl.expression_paths import expression_paths
-from gridjourney.dsl.expressions import did_you_mean
 from gridjourney.dsl.functions import SIGNATURES, journeys_named, uses_functions
 from gridjourney.dsl.loader import JourneyError, Positions
 from gridjourney.dsl.schema import JourneyDefinition
+from gridjourney.dsl.suggestions import did_you_mean
 
 _ID_LINE = re.compile(r"""^id:\s*["']?([A-Za-z0-9_.\-]+)""", re.MULTILINE)
 COHORT_HINT = (

@@ -19,7 +19,7 @@ import yaml
 from pydantic import ValidationError
 
 from gridjourney.content.template_source import NotUtf8, read_text
-from gridjourney.dsl import expressions
+from gridjourney.dsl import suggestions
 from gridjourney.dsl.schema import JourneyDefinition
 from gridjourney.dsl.validation_errors import GENERIC_HINT, validation_errors
 from gridjourney.dsl.yaml_bounds import size_problem, structure_problem
@@ -210,7 +210,7 @@ def _alias_single_trigger(data: dict[str, Any], positions: Positions) -> None:
 
 def did_you_mean(name: str, candidates: Iterable[str], what: str = "one of") -> str:
     """A hint naming the closest candidate (for the compiler's unknown ids and event types)."""
-    return expressions.did_you_mean(name, candidates, what)
+    return suggestions.did_you_mean(name, candidates, what)
 
 
 def iter_yaml_files(paths: Iterable[str | FsPath]) -> Iterator[FsPath]:

@@ -23,7 +23,8 @@ from gridjourney.content import (
 )
 from gridjourney.content.render import SUBJECT_PREFIX, split_purpose, template_path
 from gridjourney.content.template_source import NotUtf8, read_text
-from gridjourney.dsl.expressions import JOURNEY_FIELDS, Shape, event_fields, field_problem
+from gridjourney.dsl.expressions import JOURNEY_FIELDS, event_fields
+from gridjourney.dsl.field_shapes import Shape, field_problem
 from gridjourney.dsl.loader import JourneyError, Positions, did_you_mean
 from gridjourney.dsl.loader import Path as DataPath
 from gridjourney.dsl.run_vars import all_var_names

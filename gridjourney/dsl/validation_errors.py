@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING, Any
 from pydantic import ValidationError
 
 from gridjourney.dsl import schema
-from gridjourney.dsl.expressions import did_you_mean
 from gridjourney.dsl.schema import JourneyDefinition
+from gridjourney.dsl.suggestions import did_you_mean
 
 if TYPE_CHECKING:  # the loader imports this module
     from gridjourney.dsl.loader import JourneyError, Path, Positions

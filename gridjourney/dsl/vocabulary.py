@@ -24,7 +24,8 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from gridjourney.dsl.declarations import DeclarationErrors, declaration_text, read_declaration, validate_at
-from gridjourney.dsl.expressions import ANY, EVENT_ENVELOPE, Shape
+from gridjourney.dsl.expressions import EVENT_ENVELOPE
+from gridjourney.dsl.field_shapes import ANY, Shape
 from gridjourney.events.types import known_event_types
 
 # What `customer` has besides its attributes (workflows/contracts.py CustomerContext.namespace).

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from gridjourney.dsl.expressions import Shape
+from gridjourney.dsl.field_shapes import Shape
 from gridjourney.dsl.schema import JourneyDefinition, WaitForStep
 from gridjourney.dsl.vocabulary import event_shape
 
