@@ -23,11 +23,36 @@ from gridjourney.api.app import create_app
 from gridjourney.api.deps import lazy_temporal_client
 from gridjourney.demo.utility import daytime_zones
 from gridjourney.privacy.workflow_erasure import customer_query
+from gridjourney.temporal import SEARCH_ATTRIBUTE_KEYS, temporal_cli_path
 from tests.api.conftest import UNREACHABLE_TEMPORAL
+from tests.conftest import DATA_CONVERTER
 from tests.stack import ApiStack, api_stack, eventually
 
 CUSTOMER, OTHER = "C-ERASE-T", "C-KEEP-T"
 NAME, PHONE, EMAIL = "Rosa Diaz", "+15035550142", "rosa@example.com"
+
+
+# Temporal deletes a closed execution (a journey that ended) once its history shard has checkpointed
+# the execution's close in the transfer queue, which it does every
+# history.transferProcessorUpdateAckInterval: 30 s by default, hence deletions that took up to 30 s
+# while a running one (terminated by the deletion) went at once. This module's dev server checkpoints
+# every second, so every deletion is done within about a second.
+PROMPT_DELETION = ["--dynamic-config-value", 'history.transferProcessorUpdateAckInterval="1s"']
+
+
+@pytest.fixture(scope="module")
+async def temporal_dev_env() -> AsyncIterator[WorkflowEnvironment]:
+    """The session's dev server (tests/conftest.py), with deletions done promptly (above)."""
+    env = await WorkflowEnvironment.start_local(
+        data_converter=DATA_CONVERTER,
+        search_attributes=SEARCH_ATTRIBUTE_KEYS,
+        dev_server_existing_path=str(temporal_cli_path()),
+        dev_server_extra_args=PROMPT_DELETION,
+    )
+    try:
+        yield env
+    finally:
+        await env.shutdown()
 
 
 @pytest.fixture
@@ -133,14 +158,14 @@ async def test_erasure_deletes_the_customers_workflow_histories_and_a_repeat_com
             return True
         return False  # Temporal deletes asynchronously: a moment later
 
-    # each history is gone (deletion terminated the running one). Temporal terminates, then deletes
-    # from a queue of its own: on a loaded machine (CI: a full suite beside it) that took over 30 s.
+    # each history is gone (deletion terminated the running one). Temporal deletes from a queue of its
+    # own, here within a second or so (PROMPT_DELETION); the wait allows a minute for a loaded machine.
     for workflow_id in histories:
-        await eventually(functools.partial(gone, workflow_id), f"{workflow_id} deleted", attempts=1800)
+        await eventually(functools.partial(gone, workflow_id), f"{workflow_id} deleted", attempts=600)
 
     async def unlisted() -> bool:  # visibility forgets them a moment after the deletion
         return not [w async for w in client.list_workflows(customer_query(CUSTOMER))]
 
-    await eventually(unlisted, "the erased customer's executions gone from visibility", attempts=1800)
+    await eventually(unlisted, "the erased customer's executions gone from visibility", attempts=600)
     kept = await _decoded_histories(client, OTHER)  # nobody else's were touched
     assert kept and any("+13035550166" in text for text in kept.values())
