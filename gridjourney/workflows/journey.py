@@ -7,7 +7,7 @@ loop, the goal's observation, the end); the parts: the run's state, context and 
 the other steps (journey_steps.py), and the patch ids that histories replay against
 (journey_patches.py).
 
-Decisions worth knowing (the module is the reference for them):
+Decisions worth knowing (this docstring is the reference for them, for all the parts):
 - Everything the run does is recorded through RECORD_JOURNEY_EVENT with ids derived from the
   workflow id, the trigger event id and a counter kept in state. The trigger id is part of it because
   `after_exit` re-entry reuses the workflow id: the next instance must not collide with the last one.
