@@ -16,6 +16,7 @@ from gridjourney.activities.context import CustomerRecord
 from gridjourney.activities.eligibility import CONSENT_REVOKED, SUPPRESSED_ADDRESS, Facts
 from gridjourney.dsl.schema import Purpose
 from gridjourney.events.models import StoredEvent
+from gridjourney.inbound.twilio_inbound import STOP_REASON
 from gridjourney.policy import caps
 from gridjourney.policy.model import FrequencyCap, Policy
 from gridjourney.privacy.address_hash import ANYONE, held_suppressions
@@ -36,9 +37,11 @@ STATE_EVENT_TYPES = frozenset(
 )
 # A cohort's audience also reads program enrolments (projections/programs.py).
 PROGRAM_EVENT_TYPES = frozenset({"program.enrolled", "program.unenrolled"})
-# How a STOP reply shows in the log: consent revoked by SMS reply (inbound/), or the carrier's opt-out.
+# How a STOP reply shows in the log: consent revoked by SMS reply (inbound/), the number suppressed by
+# it (for a later holder of the number, the suppression kept for anyone is all that is left of it),
+# or the carrier's opt-out.
 STOP_METHODS = frozenset({"sms_reply"})
-STOP_SUPPRESSIONS = frozenset({"carrier_opt_out", "stop"})
+STOP_SUPPRESSIONS = frozenset({"carrier_opt_out", "stop", STOP_REASON})
 STOP = "stop"
 
 

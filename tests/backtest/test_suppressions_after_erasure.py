@@ -47,4 +47,5 @@ async def test_a_backtest_after_an_erasure_refuses_the_number_the_sender_refuses
     alert = report.steps["alert"]
     assert (report.entered, alert.reached, alert.examples) == (1, 1, ["c-next"])
     assert alert.messages == {}  # the engine would not text the number: neither does the backtest
-    assert (alert.refused, alert.suppressed) == (1, {"suppressed_address": 1, "no_consent": 1})
+    # reported as a STOP: the suppression kept for anyone comes from c-gone's STOP reply
+    assert (alert.refused, alert.suppressed) == (1, {"stop": 1, "no_consent": 1})
