@@ -39,9 +39,7 @@ class VersionTemplates:
         if key in self._pinned:
             self._pinned.move_to_end(key)
         else:
-            sources = await registry.pinned_templates(self.engine, journey_id, version)
-            label = f"{journey_id} version {version}"
-            self._pinned[key] = PinnedTemplates(sources, label) if sources else None
+            self._pinned[key] = await registry.version_templates(self.engine, journey_id, version)
             if len(self._pinned) > VERSIONS_KEPT:
                 self._pinned.popitem(last=False)
         return self._pinned[key] or self.templates_dir

@@ -32,7 +32,7 @@ from sqlalchemy import exists, func, select, text
 from sqlalchemy.dialects.postgresql import distinct_on, insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from gridjourney.content.pinned import source_sha256
+from gridjourney.content.pinned import PinnedTemplates, source_sha256
 from gridjourney.content.pinning import pin_templates
 from gridjourney.db.tables import (
     journey_retirements,
@@ -258,6 +258,13 @@ async def pinned_templates(engine: AsyncEngine, journey_id: str, version: int) -
             .where(t.journey_id == journey_id, t.version == version)
         )
         return {row.path: row.source for row in rows}
+
+
+async def version_templates(engine: AsyncEngine, journey_id: str, version: int) -> PinnedTemplates | None:
+    """What `version`'s messages render from (content/render.py accepts it where it takes a folder);
+    None: it pinned none, its messages read the templates folder."""
+    sources = await pinned_templates(engine, journey_id, version)
+    return PinnedTemplates(sources, f"{journey_id} version {version}") if sources else None
 
 
 async def version_pins(engine: AsyncEngine, journey_id: str) -> dict[int, list[PinnedTemplate]]:
