@@ -21,6 +21,11 @@ The context a template sees at send time:
     journey   id, version
     performance  after a cohort's `dr_performance` step: known, kwh_saved, credit, responded
 Undefined names are errors (StrictUndefined); templates run in Jinja2's sandbox.
+
+A published journey version pins the templates it sends (content/pinning.py says which, content/
+pinned.py holds them): its messages render from those sources, not from the folder as it is when they
+go out, so an edited template reaches only versions published after the edit. Versions published
+before pinning, and previews of unpublished files, read the folder.
 """
 
 from gridjourney.content.render import (

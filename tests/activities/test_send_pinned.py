@@ -19,6 +19,7 @@ from gridjourney.activities.send_batch import CohortSending
 from gridjourney.channels.base import Sender
 from gridjourney.channels.bulk import ProviderCalls
 from gridjourney.channels.twilio_standin import TwilioStandIn
+from gridjourney.content.pinned import PinnedTemplates
 from gridjourney.devstack import register_search_attributes
 from gridjourney.dsl import registry
 from gridjourney.dsl.schema import Channel
@@ -95,6 +96,19 @@ async def test_a_running_run_sends_its_versions_text_after_the_template_is_edite
         assert (await finish(env, await start(env, latest, "c-v2", trigger))).status == "completed"
         new = standin.received[-1]
         assert (new.to, new.body) == ("+15035550102", "Edited: Ben, about $99.5. Reply STOP to opt out.")
+
+
+async def test_a_workers_templates_are_read_once_per_version(
+    engine: AsyncEngine, activities: JourneyActivities, templates_dir: Path
+) -> None:
+    await registry.publish(engine, JOURNEY, "pinned_alert.yaml", templates_dir)
+    await registry.publish(engine, JOURNEY.replace("pinned_alert", "unpinned"), "unpinned.yaml", None)
+    versions = activities.sending.version_templates
+    pinned = await versions.of("pinned_alert", 1)
+    assert isinstance(pinned, PinnedTemplates) and "sms/en/high_bill.j2" in pinned
+    assert await versions.of("pinned_alert", 1) is pinned  # its compiled templates are kept with it
+    # a version that pinned nothing (published before pinning) renders from the folder
+    assert await versions.of("unpinned", 1) == templates_dir
 
 
 async def test_a_cohort_batch_sends_its_versions_text(
