@@ -1,15 +1,19 @@
 """What a cohort run keeps of its members' events: a run is shared and no erasure deletes it, so a
 member's reply or profile change reaches it (start input or signal) without its personal fields.
-Against real Postgres and the Temporal dev server, read back through the client's codec; no worker
-runs: what is tested is what the router hands Temporal."""
+Against real Postgres and the Temporal dev server, read back through the client's codec; the first
+test runs no worker (what is tested is what the router hands Temporal), the second runs the cohort
+workers to show that a run still hears the reply it waits for."""
 
 from __future__ import annotations
 
+import contextlib
 import uuid
+from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.api.common.v1 import Payload
 from temporalio.client import Client
+from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
 from gridjourney.dsl import registry
@@ -17,6 +21,7 @@ from gridjourney.events.store import EventStore
 from gridjourney.projections.runner import ProjectionRunner
 from gridjourney.router.router import EventRouter
 from gridjourney.workflows.contracts import EventRef
+from tests.cohorts import support as cohorts
 from tests.events.builders import new_event
 from tests.workflows.standins import SEND_TASK_QUEUE, TASK_QUEUE
 
@@ -121,3 +126,52 @@ async def test_a_members_reply_and_profile_reach_cohort_runs_without_their_perso
     finally:
         for run_id in ("cohort:reply_poll:sms", f"cohort:premise_watch:{premise}"):
             await client.get_workflow_handle(run_id).terminate("test over")
+
+
+# A run per channel for a program's members: ask, then thank them once a member replies YES.
+ASK_AND_THANK = """
+id: ask_and_thank
+mode: cohort
+purpose: informational
+trigger: {event: outage.reported}
+cohort:
+  key: event.channel
+  audience: {program: "'ptr'"}
+steps:
+  - id: ask
+    send: {channels: [sms], template: ask}
+  - id: await_reply
+    wait_for: {event: message.received, timeout: 2d, when: "event.keyword == 'YES'", on_timeout: end}
+  - id: thanks
+    send: {channels: [sms], template: thanks}
+"""
+
+
+async def test_a_run_still_hears_the_reply_it_waits_for_without_its_body(
+    engine: AsyncEngine, temporal_dev_env: WorkflowEnvironment, tmp_path: Path
+) -> None:
+    client = temporal_dev_env.client
+    members = [member.customer_id for member in await cohorts.add_customers(engine, 2, program="ptr")]
+    await registry.publish(engine, ASK_AND_THANK, "ask_and_thank.yaml", None)
+    store = EventStore(engine)
+    router = EventRouter(
+        engine, client, task_queue=cohorts.TASK_QUEUE, send_task_queue=cohorts.SEND_TASK_QUEUE
+    )
+    sends = cohorts.RecordingSends(engine)
+    async with cohorts.cohort_workers(client, engine, sends, tmp_path):
+        await store.append([new_event("outage.reported", members[0], {"channel": "email"})])
+        await ProjectionRunner(engine).catch_up()
+        await router.handle(await store.read_after(0))
+        try:
+            await sends.until_sent("ask", 2)
+            reply = {"channel": "email", "body": REPLY, "keyword": "YES"}
+            await store.append([new_event("message.received", members[1], reply, minute=1)])
+            await ProjectionRunner(engine).catch_up()
+            await router.handle((await store.read_after(0))[-1:])
+            await sends.until_sent("thanks", 2)
+        finally:
+            with contextlib.suppress(RPCError):  # completed once both are thanked
+                await client.get_workflow_handle("cohort:ask_and_thank:email").terminate("test over")
+    assert sends.to("ask") == sends.to("thanks") == members
+    _, opened = await _events_in_history(client, "cohort:ask_and_thank:email")
+    assert all(REPLY.encode() not in data for data in opened)
