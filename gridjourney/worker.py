@@ -39,6 +39,7 @@ from gridjourney.cohorts.activities import CohortActivities
 from gridjourney.config import Settings
 from gridjourney.dr.activities import DrActivities
 from gridjourney.metering.holidays import US
+from gridjourney.schedules.activities import ScheduleActivities
 from gridjourney.schedules.workflow import ScheduleFireWorkflow
 from gridjourney.workflows.cohort import CohortWorkflow
 from gridjourney.workflows.journey import JourneyWorkflow
@@ -117,11 +118,17 @@ def run_worker_process(main: Coroutine[Any, Any, None]) -> None:
 def cohort_activities(
     engine: AsyncEngine, models_dir: Path, holiday_calendar: str = US
 ) -> list[Callable[..., Any]]:
-    """The main-queue activities of CohortWorkflow: the cohort engine's (gridjourney/cohorts) and
-    DR_PERFORMANCE_BATCH (gridjourney/dr). `models_dir`: the saved models of `score` steps;
-    `holiday_calendar`: settings.holiday_calendar (DR like days of runs whose event names none)."""
+    """The main-queue activities of CohortWorkflow and ScheduleFireWorkflow: the cohort engine's
+    (gridjourney/cohorts), DR_PERFORMANCE_BATCH (gridjourney/dr) and START_FIRE_RUN (a schedule's fire
+    starts its cohort run through it, unless the journey is retired: gridjourney/schedules).
+    `models_dir`: the saved models of `score` steps; `holiday_calendar`: settings.holiday_calendar
+    (DR like days of runs whose event names none)."""
     cohort = CohortActivities(engine, Scoring(engine, models_dir), holiday_calendar)
-    return [*cohort.all, *DrActivities(engine, holiday_calendar).activities]
+    return [
+        *cohort.all,
+        *DrActivities(engine, holiday_calendar).activities,
+        *ScheduleActivities(engine).activities,
+    ]
 
 
 def scoring_schedule(settings: Settings) -> Schedule:

@@ -36,10 +36,14 @@ def retire(
     """Retire a journey: it starts no new runs (events, manual starts, cohorts, its schedule) until
     reinstated, a version published meanwhile included. Runs already going carry on, unless
     --cancel-running."""
-    from gridjourney.dsl import registry
+    from gridjourney.router import start_gate
 
     async def change(engine: AsyncEngine) -> bool | None:
-        retired = await registry.retire(engine, journey_id, _operator())
+        try:
+            retired = await start_gate.retire_journey(engine, journey_id, _operator())
+        except start_gate.GateBusy as busy:
+            typer.echo(f"{journey_id}: not retired: {busy}; run the command again", err=True)
+            raise typer.Exit(1) from None
         if retired is None:
             return None
         retirement, changed = retired

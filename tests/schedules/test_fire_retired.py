@@ -22,7 +22,6 @@ from temporalio.worker import Worker
 
 from gridjourney.dsl import registry
 from gridjourney.router.queries import START_GATE_LOCK
-from gridjourney.schedules.activities import ScheduleActivities
 from gridjourney.schedules.sync import schedule_id, sync
 from gridjourney.schedules.workflow import ScheduleFireWorkflow, fire_run_id
 from gridjourney.worker import cohort_activities
@@ -57,7 +56,7 @@ async def test_a_fire_after_the_retirement_starts_nothing_and_deletes_the_schedu
         client,
         task_queue=where.task_queue,
         workflows=[ScheduleFireWorkflow, CohortWorkflow],
-        activities=[*cohort_activities(engine, tmp_path), *ScheduleActivities(engine).activities],
+        activities=cohort_activities(engine, tmp_path),
     ):
         await schedule.trigger()  # Temporal back: the fire comes
         result = await fired(schedule)
@@ -96,7 +95,7 @@ async def test_a_fire_in_flight_during_a_retirement_waits_for_it_and_starts_noth
         client,
         task_queue=where.task_queue,
         workflows=[ScheduleFireWorkflow, CohortWorkflow],
-        activities=[*cohort_activities(engine, tmp_path), *ScheduleActivities(engine).activities],
+        activities=cohort_activities(engine, tmp_path),
     ):
         # a retirement holding the gate (router/start_gate.py retire_journey, before its commit)
         async with engine.begin() as retiring:

@@ -20,7 +20,6 @@ from temporalio.worker import Worker
 from gridjourney.activities import JourneyActivities
 from gridjourney.channels.twilio_standin import TwilioStandIn
 from gridjourney.dsl.schedule import fire_times
-from gridjourney.schedules.activities import ScheduleActivities
 from gridjourney.schedules.sync import Queues, existing_ids, schedule_id, sync
 from gridjourney.schedules.workflow import ScheduleFireInput, ScheduleFireWorkflow, fire_run_id
 from gridjourney.worker import cohort_activities
@@ -121,7 +120,7 @@ async def fire_workers(
             client,
             task_queue=where.task_queue,
             workflows=[ScheduleFireWorkflow, CohortWorkflow],
-            activities=[*cohort_activities(engine, models), *ScheduleActivities(engine).activities],
+            activities=cohort_activities(engine, models),
         ),
         Worker(client, task_queue=where.send_task_queue, activities=journey.send_activities),
     ):
