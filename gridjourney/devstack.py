@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import ctypes
 import signal
 import socket
@@ -188,6 +189,48 @@ class TemporalDevServer:
         raise RuntimeError(
             f"the Temporal dev server did not answer on port {self.port} within {timeout:.0f}s"
         )
+
+    async def keep_running(
+        self,
+        stop: asyncio.Event,
+        say: Callable[[str], None],
+        *,
+        on_launch: Callable[[int], None] | None = None,
+        poll: float = 1.0,
+        most_restarts: int = 3,
+        within: float = 60.0,
+    ) -> bool:
+        """Until `stop` is set, restart the server whenever it exits (a crash, an out-of-memory kill):
+        its SQLite file keeps the runs, and the workers and the API reconnect by themselves. False when
+        it died more than `most_restarts` times within `within` seconds, or would not start again:
+        then something is wrong that a restart does not mend, and the caller stops the stack."""
+        restarts: list[float] = []
+        while not stop.is_set():
+            try:
+                await asyncio.wait_for(stop.wait(), timeout=poll)
+                break
+            except TimeoutError:
+                pass
+            if self.process is None or self.process.poll() is None:
+                continue
+            code = self.process.returncode
+            now = time.monotonic()
+            restarts = [when for when in restarts if now - when < within] + [now]
+            if len(restarts) > most_restarts:
+                exits = "1 exit" if len(restarts) == 1 else f"{len(restarts)} exits"
+                say(
+                    f"the Temporal dev server keeps stopping (exit code {code}; {exits} in "
+                    f"{within:.0f} s); see {self.home / 'temporal.log'}"
+                )
+                return False
+            say(f"the Temporal dev server stopped (exit code {code}); starting it again")
+            try:
+                await asyncio.to_thread(self.start, on_launch=on_launch)
+            except RuntimeError as error:
+                say(str(error))
+                return False
+            say("the Temporal dev server is back; the runs carry on")
+        return True
 
     def request_stop(self) -> None:
         """Send SIGTERM and return at once (`stop()` waits)."""

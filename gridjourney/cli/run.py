@@ -10,7 +10,7 @@ import os
 import signal
 import sys
 import threading
-from collections.abc import AsyncIterator, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine
 from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -176,6 +176,7 @@ async def run_embedded(settings: Settings, *, demo: bool, exit_after_demo: bool,
             asyncio.TaskGroup() as tasks,
         ):
             worker_task = tasks.create_task(workers.run(stop))
+            temporal_kept = tasks.create_task(_keep_temporal(temporal, stop, watchdog.group))
             api_task = tasks.create_task(
                 serve_api(settings, database_url, temporal.address, handle_signals=False, log_level="warning")
             )
@@ -214,6 +215,9 @@ async def run_embedded(settings: Settings, *, demo: bool, exit_after_demo: bool,
             console.print("Stopping …")
             api_task.cancel()
             await worker_task
+            if not await temporal_kept:
+                console.print("[red]stopped: the Temporal dev server could not be kept running[/]")
+                exit_code = 1
         return exit_code
     finally:
         await standin.stop()
@@ -223,6 +227,19 @@ async def run_embedded(settings: Settings, *, demo: bool, exit_after_demo: bool,
         if settings.database_url is None:
             stop_embedded_postgres(postgres_dir)
         temporal.stop()
+
+
+async def _keep_temporal(
+    temporal: TemporalDevServer, stop: asyncio.Event, on_launch: Callable[[int], None]
+) -> bool:
+    """Restart the embedded Temporal whenever it dies, saying so; when it cannot be kept running, stop
+    the stack (a stack whose journeys cannot move must not look healthy). False then."""
+    kept = await temporal.keep_running(
+        stop, lambda line: console.print(f"[yellow]{line}[/]"), on_launch=on_launch
+    )
+    if not kept:
+        stop.set()
+    return kept
 
 
 async def _played_before(database_url: str, settings: Settings) -> bool:
