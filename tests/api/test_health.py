@@ -27,6 +27,7 @@ from gridjourney.events.models import StoredEvent
 from gridjourney.events.store import EventStore
 from gridjourney.events.subscription import set_checkpoint
 from tests.events.builders import usage
+from tests.ports import free_port
 
 
 async def healthz(settings: Settings, engine: AsyncEngine, provider: object) -> httpx.Response:
@@ -123,12 +124,6 @@ async def test_unavailable_when_the_database_is_down(
     assert (body["status"], body["reasons"]) == ("unavailable", ["database_unreachable"])
     assert body["temporal"]["status"] == "ok" and body["subscriptions"]["status"] == "unknown"
     assert str(tmp_path) not in response.text and "Error" not in response.text
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 async def test_serve_api_answers_over_http_and_stops_when_cancelled(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -15,13 +14,7 @@ from gridjourney.channels.sms import TwilioSmsSender
 from gridjourney.channels.twilio_standin import standin_from_settings
 from gridjourney.config import Settings
 from tests.conftest import SHIPPED_POLICY
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
+from tests.ports import free_port
 
 
 def test_an_explicit_base_url_wins_over_the_standin() -> None:

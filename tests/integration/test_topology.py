@@ -15,7 +15,6 @@ import inspect
 import itertools
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -36,6 +35,7 @@ from gridjourney.channels.twilio_standin import TwilioStandIn
 from gridjourney.devstack import postgres_database_url
 from gridjourney.privacy.keyring import generate_key
 from tests.integration.cohort_journeys import outage_notice_without_hold
+from tests.ports import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 GRIDJOURNEY = Path(sys.executable).parent / "gridjourney"
@@ -52,13 +52,6 @@ def compose_command(service: str) -> list[str]:
     command = [str(arg) for arg in SERVICES[service]["command"]]
     assert command[0] == "gridjourney", command
     return [str(GRIDJOURNEY), *command[1:]]
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 @dataclass

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import re
-import socket
 import uuid
 from datetime import timedelta
 from pathlib import Path
@@ -26,6 +25,7 @@ from gridjourney.api.app import create_app
 from gridjourney.cli import app
 from gridjourney.config import Settings
 from gridjourney.logs import temporal_telemetry
+from tests.ports import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 DASHBOARD: dict[str, Any] = json.loads((REPO / "deploy/grafana/gridjourney.json").read_text())
@@ -96,16 +96,10 @@ class EchoWorkflow:
         return await workflow.execute_activity(echo, "hi", start_to_close_timeout=timedelta(seconds=10))
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 async def test_temporal_queries_name_metrics_the_sdk_runtime_exports(
     temporal_dev_env: WorkflowEnvironment,
 ) -> None:
-    port = _free_port()
+    port = free_port()
     runtime = Runtime(telemetry=temporal_telemetry(Settings(temporal_metrics_port=port)))
     target = temporal_dev_env.client.service_client.config.target_host
     client = await Client.connect(target, runtime=runtime)
