@@ -32,7 +32,6 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Collection, Mapping
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 from gridjourney.backtest.cohort_members import CohortRun, Member
@@ -47,6 +46,7 @@ from gridjourney.cohorts.audience import (
     audience_program,
     held_out,
 )
+from gridjourney.content.render import Templates
 from gridjourney.dsl.expressions import ExpressionError, evaluate
 from gridjourney.dsl.schedule import SCHEDULE_EVENT, ScheduleSpec, fire_times
 from gridjourney.dsl.schema import Channel, CohortSpec, CompiledJourney, WaitForStep, WaitStep
@@ -84,7 +84,7 @@ class CohortReplay(CohortNotices):
         start: datetime,
         end: datetime,
         *,
-        templates_dir: Path | None = None,
+        templates_dir: Templates | None = None,
         channels: Collection[Channel] = ALL_CHANNELS,
         horizon: timedelta = HORIZON,
         canonical_incidents: Mapping[str, str] | None = None,
@@ -116,6 +116,8 @@ class CohortReplay(CohortNotices):
         self.now = max(self.now, event.occurred_at)
         if event.type in COHORT_STATE_EVENT_TYPES:
             self.customers.apply(event)
+        if event.position in self.not_applied:
+            return  # a consent change that did not apply: the router routed it nowhere
         if not self.start <= event.occurred_at < self.end or not is_routed(event.type):
             return
         self.customers.fold_append(event)

@@ -20,7 +20,7 @@ from gridjourney.inbound.twilio_inbound import STOP_REASON
 from gridjourney.policy import caps
 from gridjourney.policy.model import FrequencyCap, Policy
 from gridjourney.privacy.address_hash import ANYONE, held_suppressions
-from gridjourney.projections.consents import in_effect_from
+from gridjourney.projections.consents import in_effect_from, supersedes
 from gridjourney.projections.customers import GRID_FIELDS, PERSONAL_FIELDS, PROFILE_FIELDS
 
 STATE_EVENT_TYPES = frozenset(
@@ -71,6 +71,10 @@ class Customers:
         self._moment: dict[tuple[datetime, str | None], list[StoredEvent]] = {}
         self._fold_types: Collection[str] = ()
         self._folded_early: set[uuid.UUID] = set()
+        # positions of the log's consent changes that did not apply on arrival (projections/
+        # consents.py `not_applied_in_log`): the consents table never held them, so neither does
+        # the fold, though the replay meets them in the order they occurred, not arrived
+        self.not_applied: Collection[int] = frozenset()
 
     def hold_moment(
         self, events: Iterable[StoredEvent], fold_types: Collection[str], *, by_customer: bool
@@ -109,6 +113,8 @@ class Customers:
         """One state event (STATE_EVENT_TYPES, PROGRAM_EVENT_TYPES); other types change nothing."""
         if event.customer_id is None or event.event_id in self._folded_early:
             return
+        if event.position in self.not_applied:
+            return
         if event.type in ("customer.created", "customer.updated"):
             self._profile(event.customer_id, event.type, event.payload)
             return
@@ -129,7 +135,7 @@ class Customers:
         elif event.type == "consent.changed":
             key = (payload["channel"], payload["purpose"])
             order = (in_effect_from(event.occurred_at, event.recorded_at), event.position)
-            if key in state.consent_order and order <= state.consent_order[key]:
+            if not supersedes(order, state.consent_order.get(key)):
                 return  # older than the change in force: logged, not applied, as the projection does
             state.consent_order[key] = order
             state.consents[key] = bool(payload["granted"])

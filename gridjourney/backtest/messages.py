@@ -8,11 +8,10 @@ from __future__ import annotations
 from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 
 from gridjourney.activities.eligibility import judge
 from gridjourney.backtest.customers import Customers, refusal_reason
-from gridjourney.content.render import candidate_locales, template_exists
+from gridjourney.content.render import Templates, candidate_locales, template_exists
 from gridjourney.dsl.schema import Channel, CompiledJourney, SendSpec, SendStep
 from gridjourney.policy.model import Policy
 from gridjourney.workflows.contracts import SendMessageInput
@@ -36,7 +35,7 @@ class MessageJudge:
         policy: Policy,
         customers: Customers,
         channels: Collection[Channel],
-        templates_dir: Path | None,
+        templates_dir: Templates | None,
     ) -> None:
         self.journey, self.policy, self.customers = journey, policy, customers
         self.channels, self.templates_dir = channels, templates_dir

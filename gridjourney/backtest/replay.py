@@ -32,13 +32,13 @@ from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import partial
-from pathlib import Path
 from typing import Any
 
 from gridjourney.backtest.customers import STATE_EVENT_TYPES
 from gridjourney.backtest.history import History
 from gridjourney.backtest.report import EXAMPLES, BacktestReport
 from gridjourney.backtest.steps import ALL_CHANNELS, HORIZON, ReplaySteps, Waiting
+from gridjourney.content.render import Templates
 from gridjourney.dsl.expressions import evaluate
 from gridjourney.dsl.functions import Facts
 from gridjourney.dsl.schema import (
@@ -102,7 +102,7 @@ class Replay(ReplaySteps[_Run]):
         start: datetime,
         end: datetime,
         *,
-        templates_dir: Path | None = None,
+        templates_dir: Templates | None = None,
         channels: Collection[Channel] = ALL_CHANNELS,
         horizon: timedelta = HORIZON,
     ) -> None:
@@ -126,8 +126,10 @@ class Replay(ReplaySteps[_Run]):
         self.now = max(self.now, event.occurred_at)
         if event.type in STATE_EVENT_TYPES:
             self.customers.apply(event)
-        if not self.customers.folded_early(event):
+        if not self.customers.folded_early(event) and event.position not in self.not_applied:
             self.history.apply(event)
+        if event.position in self.not_applied:
+            return  # a consent change that did not apply: the router routed it nowhere
         if not self.start <= event.occurred_at < self.end:
             return
         customer_id = event.customer_id
@@ -136,7 +138,8 @@ class Replay(ReplaySteps[_Run]):
         if event.type not in self._trigger_types and event.type not in self._listened:
             return
         for early in self.customers.fold_append(event, customer_id):  # its append, at this moment
-            self.history.apply(early)
+            if early.position not in self.not_applied:
+                self.history.apply(early)
         ref = event_ref(event)
         # the router's order (router/router.py `_route`): start what the event triggers, then signal
         if event.type in self._trigger_types:

@@ -14,10 +14,13 @@ from gridjourney.backtest.cohort_replay import COHORT_STATE_EVENT_TYPES, CohortR
 from gridjourney.backtest.customers import STATE_EVENT_TYPES
 from gridjourney.backtest.replay import ALL_CHANNELS, Replay
 from gridjourney.backtest.report import BacktestReport
+from gridjourney.content.render import Templates
+from gridjourney.dsl import registry
 from gridjourney.dsl.schema import Channel, CompiledJourney
 from gridjourney.events.models import StoredEvent
 from gridjourney.events.store import EventStore
 from gridjourney.policy.model import Policy
+from gridjourney.projections.consents import not_applied_in_log
 from gridjourney.router.cohorts import cohort_listened_types
 from gridjourney.router.matching import listened_event_types
 
@@ -45,12 +48,20 @@ async def backtest(
 ) -> BacktestReport:
     """The report of replaying [start, end), per customer or, for a cohort journey, per run
     (backtest/cohort_replay.py). Raises NotReplayable for an empty or reversed period (the report of
-    a period without events has `events_in_range` 0)."""
+    a period without events has `events_in_range` 0).
+
+    A published version (version > 0) is judged against the templates it pinned, as its sends
+    render from them (content/render.py), whatever the folder holds now; `templates_dir` is for a
+    version that pinned none, or a draft."""
     check_replayable(journey)
     if start.tzinfo is None or end.tzinfo is None:
         raise NotReplayable("give the period's bounds with a time zone")
     if end <= start:
         raise NotReplayable(f"the period ends ({end.isoformat()}) before it starts ({start.isoformat()})")
+    templates: Templates | None = templates_dir
+    if journey.version > 0:
+        pinned = await registry.version_templates(engine, journey.journey_id, journey.version)
+        templates = pinned if pinned is not None else templates_dir
     cohort = journey.definition.mode == "cohort"
     replay: Replay | CohortReplay
     try:
@@ -62,12 +73,12 @@ async def backtest(
                 policy,
                 start,
                 end,
-                templates_dir=templates_dir,
+                templates_dir=templates,
                 channels=channels,
                 canonical_incidents=canonical,
             )
         else:
-            replay = Replay(journey, policy, start, end, templates_dir=templates_dir, channels=channels)
+            replay = Replay(journey, policy, start, end, templates_dir=templates, channels=channels)
     except ValueError as error:
         raise NotReplayable(str(error)) from error
     triggers = {t.event for t in journey.definition.trigger}
@@ -78,6 +89,8 @@ async def backtest(
     longest_cap = max((cap.per for rules in policy.purposes.values() for cap in rules.caps), default=None)
     store = EventStore(engine)
     async with engine.connect() as conn:
+        # the consent changes that did not apply on arrival: the router routed none of them
+        replay.not_applied = await not_applied_in_log(conn)
         replay.report.events_in_range = await queries.count_in_range(conn, start, end)
         if replay.report.events_in_range == 0 and journey.definition.schedule is None:
             return replay.report  # (a schedule still fires, over the customers the log made before)

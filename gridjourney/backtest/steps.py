@@ -10,12 +10,12 @@ import itertools
 from abc import ABC, abstractmethod
 from collections.abc import Collection
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any, Generic, Literal, Protocol, TypeVar
 
 from gridjourney.backtest.customers import Customers
 from gridjourney.backtest.messages import Judgement, MessageJudge
 from gridjourney.backtest.report import BacktestReport, StepReport
+from gridjourney.content.render import Templates
 from gridjourney.dsl.schema import AnyStep, Channel, CompiledJourney, SendStep, WaitForStep
 from gridjourney.policy.model import Policy
 from gridjourney.workflows.decisions import KINDS, target
@@ -54,7 +54,7 @@ class ReplaySteps(ABC, Generic[W]):
         start: datetime,
         end: datetime,
         channels: Collection[Channel],
-        templates_dir: Path | None,
+        templates_dir: Templates | None,
     ) -> None:
         self.journey, self.policy = journey, policy
         self.customers = Customers()
@@ -67,6 +67,17 @@ class ReplaySteps(ABC, Generic[W]):
         self.now = start
         self._timers: list[tuple[datetime, int, int, W]] = []
         self._sequence = itertools.count()
+
+    @property
+    def not_applied(self) -> Collection[int]:
+        """Positions of the log's consent changes that did not apply on arrival (projections/
+        consents.py `not_applied_in_log`): the fold skips them and the replay routes them nowhere,
+        as the router does not route them."""
+        return self.customers.not_applied
+
+    @not_applied.setter
+    def not_applied(self, positions: Collection[int]) -> None:
+        self.customers.not_applied = positions
 
     def seed_send(self, customer_id: str, at: datetime, purpose: str, channel: str) -> None:
         """A message of another journey (the send ledger): it counts against the caps."""
