@@ -37,7 +37,7 @@ from gridjourney.api.problems import (
     unavailable,
 )
 from gridjourney.config import Settings
-from gridjourney.events.fields import INT64_MAX, clean_text_problem
+from gridjourney.events.fields import FLOAT_LIMIT, INT64_MAX, clean_text_problem, json_number_problem
 from gridjourney.outages import outage
 
 log = logging.getLogger(__name__)
@@ -55,8 +55,10 @@ class _Unfit:
 
 
 def _parse_float(text: str) -> float | _Unfit:
+    # What jsonb cannot give back as it was sent (1e19, 1e-400) is refused, not changed (events/fields.py).
     value = float(text)
-    return value if math.isfinite(value) else _Unfit(f"{text} is not a finite number")
+    problem = json_number_problem(text, value)
+    return value if problem is None else _Unfit(problem)
 
 
 def _parse_int(text: str) -> int | _Unfit:
@@ -77,9 +79,10 @@ class _MayBeUnfit(ValueError):
 
 def _fit_float(text: str) -> float:
     value = float(text)
-    if not math.isfinite(value):
-        raise _MayBeUnfit
-    return value
+    # A 0.0 not written as a zero (1e-400) underflowed: refused as well (json_number_problem).
+    if -FLOAT_LIMIT < value < FLOAT_LIMIT and (value != 0.0 or json_number_problem(text, value) is None):
+        return value
+    raise _MayBeUnfit
 
 
 def _fit_int(text: str) -> int:

@@ -22,6 +22,10 @@ from pydantic import AfterValidator, AwareDatetime, BeforeValidator, Field, Stri
 
 INT32_MAX = 2**31 - 1
 INT64_MAX = 2**63 - 1
+# Postgres keeps a jsonb number as `numeric` and writes it back in plain decimal: a float of 2**63 or
+# more (1e19) comes back as an integer beyond 64 bits, which no reader of the log takes. Below it, a
+# float reads back as the same number (1e17 as 100000000000000000).
+FLOAT_LIMIT = 2.0**63
 # Beyond any plausible event (and far from the limits of datetime arithmetic and time zone shifts).
 EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)
 LATEST = datetime(2200, 1, 1, tzinfo=UTC)
@@ -39,6 +43,27 @@ LOCALE_PATTERN = r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$"
 # An RFC 3339 date-time (seconds may be left out, as ISO 8601 allows). The zone is optional here so
 # that a missing one gets its own, clearer error.
 RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?([Zz]|[+-]\d{2}:\d{2})?$")
+
+
+def float_problem(value: float) -> str | None:
+    """Why a JSON float cannot be stored and read back as the same number, or None when it can."""
+    if not math.isfinite(value):
+        return "is not a finite number"
+    if not -FLOAT_LIMIT < value < FLOAT_LIMIT:
+        return "is out of range (numbers must lie strictly between -2^63 and 2^63, about ±9.2e18)"
+    return None
+
+
+def json_number_problem(text: str, value: float) -> str | None:
+    """Why the JSON number written `text`, parsed as `value`, cannot be stored as it was sent, or None:
+    float_problem, and a number too small for a float (1e-400), which would be kept as 0."""
+    if value == 0.0:
+        significand = text.partition("e")[0].partition("E")[0]
+        if any(digit in significand for digit in "123456789"):
+            return f"{text} is too close to zero to be kept (it would read back as 0)"
+        return None
+    problem = float_problem(value)
+    return None if problem is None else f"{text} {problem}"
 
 
 def clean_text_problem(value: str) -> str | None:
@@ -179,8 +204,8 @@ def json_value_problem(value: Any, *, json_only: bool = True, max_nodes: int = J
             if abs(item) > INT64_MAX:
                 return f"{_path(where)} is out of range (64-bit integers only)"
         elif isinstance(item, float):
-            if item != item or item in (float("inf"), float("-inf")):
-                return f"{_path(where)} is not a finite number"
+            if (problem := float_problem(item)) is not None:
+                return f"{_path(where)} {problem}"
         elif json_only:
             return f"{_path(where)} is not a JSON value"
     return None
@@ -198,7 +223,7 @@ def _flat_and_fit(value: dict[Any, Any]) -> bool:
             if len(item) > JSON_MAX_STRING_LENGTH or not item.isascii() or "\x00" in item:
                 return False
         elif kind is float:
-            if not math.isfinite(item):
+            if not -FLOAT_LIMIT < item < FLOAT_LIMIT:  # NaN fails too
                 return False
         elif kind is int:
             if not -INT64_MAX <= item <= INT64_MAX:
