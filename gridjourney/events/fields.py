@@ -66,6 +66,25 @@ def json_number_problem(text: str, value: float) -> str | None:
     return None if problem is None else f"{text} {problem}"
 
 
+def unstorable_number(value: Any) -> str | None:
+    """The first number in a JSON-like tree that jsonb cannot give back as it is (naming its path, as
+    `steps[3].update.value is out of range ...`), or None. Unlike json_value_problem, no bound on depth,
+    size or text: for documents bounded elsewhere (a journey definition) that are stored as jsonb."""
+    stack: list[tuple[Any, _Where]] = [(value, None)]
+    while stack:
+        item, where = stack.pop()
+        if isinstance(item, dict):
+            stack.extend((child, (where, str(key))) for key, child in item.items())
+        elif isinstance(item, list | tuple):
+            stack.extend((child, (where, index)) for index, child in enumerate(item))
+        elif isinstance(item, float):
+            if (problem := float_problem(item)) is not None:
+                return f"{_path(where) or 'the value'} {problem}"
+        elif isinstance(item, int) and not isinstance(item, bool) and not -INT64_MAX <= item <= INT64_MAX:
+            return f"{_path(where) or 'the value'} is out of range (64-bit integers only)"
+    return None
+
+
 def clean_text_problem(value: str) -> str | None:
     """Why `value` cannot be stored as text, or None when it can."""
     if "\x00" in value:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from gridjourney.events.fields import FLOAT_LIMIT, json_number_problem, json_value_problem
+from gridjourney.events.fields import FLOAT_LIMIT, json_number_problem, json_value_problem, unstorable_number
 
 
 @pytest.mark.parametrize("value", [1e19, -1e19, FLOAT_LIMIT, -FLOAT_LIMIT, 1e308, float("nan"), float("inf")])
@@ -35,3 +35,15 @@ def test_a_float_jsonb_gives_back_is_kept(value: float) -> None:
 )
 def test_a_number_written_as_text_is_judged_by_what_it_said(text: str, kept: bool) -> None:
     assert (json_number_problem(text, float(text)) is None) is kept
+
+
+def test_an_unstorable_number_is_found_at_any_depth_and_named() -> None:
+    deep: dict[str, object] = {"leaf": 1e19}
+    for level in range(20):  # deeper than json_value_problem's bound: a journey definition is
+        deep = {f"l{level}": [deep]}
+    found = unstorable_number({"steps": [{"id": "a"}, deep]})
+    assert found is not None and found.startswith("steps[1].l19[0].l18[0]") and "2^63" in found
+    assert unstorable_number({"steps": [{"update": {"value": 2**64}}]}) == (
+        "steps[0].update.value is out of range (64-bit integers only)"
+    )
+    assert unstorable_number({"weights": [1.5, 9.2e18, -(2**63) + 1, True, None, "1e19"]}) is None
