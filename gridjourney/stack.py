@@ -25,6 +25,7 @@ from gridjourney.db.engine import create_engine, libpq_url
 from gridjourney.events.subscription import Subscription
 from gridjourney.openadr.ven import Ven, client_options
 from gridjourney.openadr.vtn import LocalVtn
+from gridjourney.privacy.temporal_erasures import retry_forever
 from gridjourney.projections.runner import ProjectionRunner
 from gridjourney.router.leader import LeaderElection
 from gridjourney.router.router import SUBSCRIPTION_NAME, EventRouter, is_routed
@@ -103,6 +104,8 @@ class RouterSide:
         async with asyncio.TaskGroup() as tasks:
             tasks.create_task(self.projections.run_forever(resign))
             tasks.create_task(subscription.run_forever(resign))
+            # erasures whose Temporal part is pending, retried by one process (it never raises)
+            tasks.create_task(retry_forever(self.engine, self.client, resign))
             if self.vtn_url:
                 self.ven = Ven(self.engine, self.settings, vtn_url=self.vtn_url)
                 tasks.create_task(self.ven.run(resign))

@@ -77,6 +77,11 @@ SUBCOMMANDS = {
         "sends_app",
         "The send ledger: sends in flight or in doubt, and their resolution.",
     ),
+    "privacy": Subcommand(
+        "gridjourney.cli.privacy",
+        "privacy_app",
+        "Erasures: the Temporal parts still pending, and finishing them.",
+    ),
     "bench": Subcommand(
         "gridjourney.cli.bench",
         "bench_app",

@@ -497,3 +497,19 @@ rate_limit_buckets = Table(
     Column("tokens", Float, nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
 )
+
+# The Temporal part of each erasure (privacy/temporal_erasures.py): written in the erasure's own
+# transaction, pending (completed_at null) until the customer's workflow executions are deleted in
+# Temporal; retried with backoff by the router's leader and `gridjourney privacy pending --retry`.
+temporal_erasures = Table(
+    "temporal_erasures",
+    metadata,
+    Column("customer_id", String(100), primary_key=True),
+    Column("erased_at", DateTime(timezone=True), nullable=False),
+    Column("attempts", Integer, nullable=False, server_default=text("0")),
+    Column("last_error", Text),  # the last failed attempt's error (class and message: no personal data)
+    Column("last_attempt_at", DateTime(timezone=True)),
+    Column("next_attempt_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("completed_at", DateTime(timezone=True)),  # null: pending
+    Column("workflows_deleted", Integer, nullable=False, server_default=text("0")),
+)

@@ -1,6 +1,8 @@
 """Gauges read from Postgres when Prometheus scrapes: subscription lag, dead letters, ledger rows in
 doubt; and the cohort runs' members entered and exited (counters: the cohort path writes no
-journey.entered per member, so observability/metrics.py cannot count them as it appends).
+journey.entered per member, so observability/metrics.py cannot count them as it appends); the
+erasures whose Temporal part is pending, and those completed (privacy/temporal_erasures.py: any
+process may complete one, so the count is the table's, not a process's).
 `DatabaseGauges.refresh` reads them (async, before the exposition is rendered); the collector then
 yields that snapshot, so a subscription that disappears leaves no stale series behind."""
 
@@ -17,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from gridjourney.events.failures import describe
 from gridjourney.events.subscription_status import SubscriptionStatus, subscription_statuses
 from gridjourney.observability import queries
+from gridjourney.privacy import queries as erasures
 from gridjourney.projections.runner import SUBSCRIPTION_NAME as PROJECTIONS
 from gridjourney.router.router import SUBSCRIPTION_NAME as ROUTER
 
@@ -32,6 +35,8 @@ class DatabaseGauges(Collector):
     in_doubt: dict[str, int] = field(default_factory=dict)
     cohort_entered: dict[tuple[str, bool], int] = field(default_factory=dict)
     cohort_exited: dict[str, int] = field(default_factory=dict)
+    erasures_pending: int | None = None  # None: not read (the database is down)
+    erasures_completed: int | None = None
     up: bool = False
 
     async def refresh(self) -> None:
@@ -42,11 +47,13 @@ class DatabaseGauges(Collector):
                 self.subscriptions = await subscription_statuses(conn, EXPECTED_SUBSCRIPTIONS)
                 self.in_doubt = await queries.ledger_rows_in_doubt(conn)
                 self.cohort_entered, self.cohort_exited = await queries.cohort_members(conn)
+                self.erasures_pending, self.erasures_completed = await erasures.counts(conn)
             self.up = True
         except Exception as error:  # any failure means the same here: no figures this scrape
             log.warning("metrics: the database cannot be read (%s)", describe(error))
             self.subscriptions, self.in_doubt, self.up = [], {}, False
             self.cohort_entered, self.cohort_exited = {}, {}
+            self.erasures_pending = self.erasures_completed = None
 
     def collect(self) -> Iterator[Metric]:
         up = GaugeMetricFamily("gridjourney_database_up", "1 when the last scrape could read Postgres.")
@@ -80,6 +87,7 @@ class DatabaseGauges(Collector):
             doubt.add_metric([ledger_status], count)
         yield from (positions, seconds, dead, doubt)
         yield from self._cohort_members()
+        yield from self._erasures()
 
     def _cohort_members(self) -> Iterator[Metric]:
         entered = CounterMetricFamily(
@@ -97,3 +105,20 @@ class DatabaseGauges(Collector):
         for journey, count in sorted(self.cohort_exited.items()):
             exited.add_metric([journey], count)
         yield from (entered, exited)
+
+    def _erasures(self) -> Iterator[Metric]:
+        """The Temporal parts of erasures (privacy/temporal_erasures.py): pending and completed."""
+        pending = GaugeMetricFamily(
+            "gridjourney_erasures_pending",
+            "Erased customers whose workflow executions in Temporal are not deleted yet (retried until "
+            "done; gridjourney privacy pending).",
+        )
+        if self.erasures_pending is not None:
+            pending.add_metric([], self.erasures_pending)
+        completed = CounterMetricFamily(
+            "gridjourney_erasures_completed",
+            "Erasures whose Temporal part is done (their workflow executions deleted).",
+        )
+        if self.erasures_completed is not None:
+            completed.add_metric([], self.erasures_completed)
+        yield from (pending, completed)

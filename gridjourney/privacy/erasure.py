@@ -7,7 +7,8 @@ meter reads (a year of a household's consumption), their DR figures (kWh over ea
 dr/queries.py delete_customer_performance says why they are deleted, not kept under a token), the
 dev outbox's copies of the messages sent to them (recipient, subject, body) and the failure reasons
 of their messages (a provider's error can quote the number). Their workflow histories in Temporal
-are deleted after it (workflow_erasure.py). The log's copies of their attributes are not sealed and
+are deleted after it (workflow_erasure.py): the transaction records that part pending, until done
+(temporal_erasures.py). The log's copies of their attributes are not sealed and
 stay: keep personal data out of them. Their sealed event fields read null from then on, and the
 store refuses new events about them (CustomerErased).
 
@@ -42,7 +43,9 @@ from gridjourney.events.models import NewEvent
 from gridjourney.events.store import EventStore
 from gridjourney.metering.store import delete_customer_reads
 from gridjourney.privacy import customer_keys as keys
+from gridjourney.privacy import queries
 from gridjourney.privacy.address_hash import ANYONE
+from gridjourney.privacy.temporal_erasures import FIRST_DELAY
 from gridjourney.projections.messages import PROVIDER_REASONS
 from gridjourney.projections.suppressions import kept_for_anyone
 
@@ -189,6 +192,9 @@ async def _erase(engine: AsyncEngine, store: EventStore, customer_id: str) -> Er
         await store.append_in(conn, [*kept, erased])
         erased_at = await keys.destroy_key(conn, customer_id)
         await _remove_personal_data(conn, customer_id, erased_at)
+        # pending until their workflow executions are deleted in Temporal (temporal_erasures.py): the
+        # request tries at once; the retrier, if it is still pending after the first delay
+        await queries.record_pending(conn, customer_id, erased_at, erased_at + FIRST_DELAY)
     return Erasure(customer_id, erased_at, already=False)
 
 

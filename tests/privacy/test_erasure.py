@@ -24,6 +24,7 @@ from gridjourney.projections.runner import ProjectionRunner, rebuild
 from tests.events.builders import new_event
 from tests.privacy.erasure_tables import (
     ENDPOINT,
+    ERASED_ONLY,
     KEEP_THE_ID,
     NAMING_CUSTOMERS,
     everything_else,
@@ -179,6 +180,7 @@ async def test_after_erasure_a_database_dump_holds_no_personal_data_and_a_rebuil
     # consumption (meter reads, DR figures) is gone, everyone else's is kept.
     naming = await tables_naming(engine, "c-erased")
     assert set(naming) <= set(KEEP_THE_ID), sorted(set(naming) - set(KEEP_THE_ID))
+    assert set(ERASED_ONLY) <= set(naming)  # the erasure's record of its Temporal part
     assert set(NAMING_CUSTOMERS) <= set(await tables_naming(engine, "c-kept"))
     customers = {row["customer_id"]: row for row in await rows(engine, "customers")}
     erased = customers["c-erased"]

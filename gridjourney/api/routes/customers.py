@@ -4,7 +4,6 @@ with `"erased": true`."""
 
 from __future__ import annotations
 
-import logging
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
@@ -19,11 +18,9 @@ from gridjourney.api.pagination import Page, PageQuery, decode_cursor
 from gridjourney.api.problems import customer_erased, not_found, problem_responses
 from gridjourney.privacy import customer_keys, fields
 from gridjourney.privacy.erasure import erase_customer, erased_at
-from gridjourney.privacy.workflow_erasure import delete_customer_workflows
+from gridjourney.privacy.temporal_erasures import finish
 from gridjourney.projections import queries
 from gridjourney.projections.consents import not_applied_notes
-
-log = logging.getLogger(__name__)
 
 router = APIRouter(prefix="/v1/customers", tags=["customers"])
 
@@ -148,7 +145,8 @@ class Erased(BaseModel):
     temporal: Literal["deleted", "pending"] = Field(
         description="`deleted`: their workflow executions in Temporal (whose histories hold their "
         "data under the deployment's keys) are deleted, running ones terminated; `pending`: Temporal "
-        "could not be reached, repeat the request to complete it (the erasure in the database stands)."
+        "could not be reached (the erasure in the database stands): the deletion is retried until done "
+        "(`gridjourney privacy pending` lists them), and repeating the request tries it at once."
     )
     workflows_deleted: int = Field(0, description="Workflow executions deleted by this request.")
 
@@ -169,17 +167,12 @@ async def delete_customer(
     erasure = await erase_customer(engine, store, customer_id)
     if erasure is None:
         raise not_found("customer", customer_id)
-    erased = Erased(
+    # one attempt now (recorded: a pending one is retried by the router's leader, temporal_erasures.py)
+    part = await finish(engine, temporal, customer_id, erasure.erased_at)
+    return Erased(
         customer_id=customer_id,
         erased_at=erasure.erased_at,
         already_erased=erasure.already,
-        temporal="pending",
+        temporal="pending" if part.deleted is None else "deleted",
+        workflows_deleted=part.deleted or 0,
     )
-    if temporal is None:
-        return erased
-    try:
-        deleted = await delete_customer_workflows(temporal, customer_id)
-    except Exception:  # unreachable or failing: the same to the caller, repeat the request later
-        log.warning("erasure: Temporal part pending for an erased customer", exc_info=True)
-        return erased
-    return erased.model_copy(update={"temporal": "deleted", "workflows_deleted": deleted})

@@ -1,0 +1,194 @@
+"""The Temporal part of an erasure is recorded until done (privacy/temporal_erasures.py), on real
+Postgres and the Temporal dev server: with Temporal unreachable the erasure leaves a pending row (the
+attempts, the last error, the next attempt after a doubling delay), the log names the customer with
+no traceback, the metrics count it, and a retry (the CLI's, or the retrier the router's leader runs)
+completes it once Temporal answers: the execution is gone and the row says completed."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from prometheus_client.core import Metric
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncEngine
+from temporalio.client import Client
+from temporalio.common import SearchAttributePair, TypedSearchAttributes
+from temporalio.service import RPCError, RPCStatusCode
+from temporalio.testing import WorkflowEnvironment
+
+from gridjourney.db.tables import temporal_erasures
+from gridjourney.events.store import EventStore
+from gridjourney.observability.database import DatabaseGauges
+from gridjourney.privacy.erasure import erase_customer
+from gridjourney.privacy.temporal_erasures import (
+    FIRST_DELAY,
+    NO_CLIENT,
+    finish,
+    retry_forever,
+    retry_pending,
+    unreachable,
+)
+from gridjourney.privacy.workflow_erasure import customer_query
+from gridjourney.temporal import CUSTOMER_ID
+from tests.cli.in_process import gridjourney_in_process
+from tests.events.builders import new_event
+from tests.stack import eventually
+
+
+async def _customer(engine: AsyncEngine, customer_id: str) -> None:
+    await EventStore(engine).append([new_event("customer.created", customer_id, {"name": "Ana Ruiz"})])
+
+
+async def _running_workflow(client: Client, customer_id: str) -> str:
+    """An execution carrying the customer's CustomerId, running (no worker polls its queue), listed."""
+    workflow_id = f"journey:{customer_id}:{uuid.uuid4()}"
+    await client.start_workflow(
+        "JourneyWorkflow",
+        id=workflow_id,
+        task_queue=f"nobody-{uuid.uuid4()}",
+        search_attributes=TypedSearchAttributes([SearchAttributePair(CUSTOMER_ID, customer_id)]),
+    )
+
+    async def listed() -> bool:
+        return any([w async for w in client.list_workflows(customer_query(customer_id))])
+
+    await eventually(listed, f"{workflow_id} in visibility", attempts=600)
+    return workflow_id
+
+
+async def _gone(client: Client, workflow_id: str) -> None:
+    async def gone() -> bool:
+        try:
+            await client.get_workflow_handle(workflow_id).describe()
+        except RPCError as error:
+            assert error.status == RPCStatusCode.NOT_FOUND, error
+            return True
+        return False  # Temporal deletes asynchronously: a moment later
+
+    await eventually(gone, f"{workflow_id} deleted", attempts=600)
+
+
+async def _row(engine: AsyncEngine, customer_id: str) -> dict[str, object]:
+    async with engine.connect() as conn:
+        query = select(temporal_erasures).where(temporal_erasures.c.customer_id == customer_id)
+        return dict((await conn.execute(query)).one()._mapping)
+
+
+def _samples(families: list[Metric]) -> dict[str, float]:
+    return {sample.name: sample.value for family in families for sample in family.samples}
+
+
+async def _metrics(engine: AsyncEngine) -> dict[str, float]:
+    gauges = DatabaseGauges(engine)
+    await gauges.refresh()
+    return _samples(list(gauges.collect()))
+
+
+async def test_unreachable_temporal_leaves_a_pending_row_with_backoff_and_a_one_line_log(
+    engine: AsyncEngine, caplog: pytest.LogCaptureFixture
+) -> None:
+    await _customer(engine, "C-PEND-1")
+    erasure = await erase_customer(engine, EventStore(engine), "C-PEND-1")
+    assert erasure is not None
+    row = await _row(engine, "C-PEND-1")  # written by the erasure's own transaction
+    assert row["completed_at"] is None and row["attempts"] == 0 and row["erased_at"] == erasure.erased_at
+
+    with caplog.at_level(logging.WARNING, logger="gridjourney.privacy.temporal_erasures"):
+        first = await finish(engine, None, "C-PEND-1", erasure.erased_at)
+    assert first.deleted is None and first.unreachable and first.error == NO_CLIENT
+    [record] = [r for r in caplog.records if r.name == "gridjourney.privacy.temporal_erasures"]
+    assert "C-PEND-1" in record.getMessage() and "unreachable" in record.getMessage()
+    assert record.exc_info is None  # an outage is one line, not a traceback
+
+    row = await _row(engine, "C-PEND-1")
+    assert row["attempts"] == 1 and row["last_error"] == NO_CLIENT and row["completed_at"] is None
+    last, next_at = row["last_attempt_at"], row["next_attempt_at"]
+    assert isinstance(last, datetime) and isinstance(next_at, datetime)
+    assert next_at - last == FIRST_DELAY
+    await finish(engine, None, "C-PEND-1", erasure.erased_at)
+    row = await _row(engine, "C-PEND-1")
+    last, next_at = row["last_attempt_at"], row["next_attempt_at"]
+    assert isinstance(last, datetime) and isinstance(next_at, datetime)
+    assert row["attempts"] == 2 and next_at - last == 2 * FIRST_DELAY  # the delay doubles
+
+    assert await retry_pending(engine, None) == []  # not due yet
+    assert [p.customer_id for p in await retry_pending(engine, None, due_only=False)] == ["C-PEND-1"]
+    metrics = await _metrics(engine)
+    assert metrics["gridjourney_erasures_pending"] == 1
+    assert metrics["gridjourney_erasures_completed_total"] == 0
+
+
+def test_an_outage_is_told_from_a_failure_of_the_deletion() -> None:
+    assert unreachable(RPCError("connection refused", RPCStatusCode.UNAVAILABLE, b""))
+    assert unreachable(RPCError("deadline", RPCStatusCode.DEADLINE_EXCEEDED, b""))
+    assert unreachable(RuntimeError("Failed client connect: Server connection error"))
+    assert not unreachable(RPCError("bad query", RPCStatusCode.INVALID_ARGUMENT, b""))
+    assert not unreachable(ValueError("not a customer id"))
+
+
+async def test_the_cli_lists_a_pending_erasure_and_its_retry_completes_it_once_temporal_answers(
+    engine: AsyncEngine, database_url: str, temporal_dev_env: WorkflowEnvironment
+) -> None:
+    client = temporal_dev_env.client
+    await _customer(engine, "C-PEND-2")
+    workflow_id = await _running_workflow(client, "C-PEND-2")
+    erasure = await erase_customer(engine, EventStore(engine), "C-PEND-2")
+    assert erasure is not None
+    assert (await finish(engine, None, "C-PEND-2", erasure.erased_at)).deleted is None
+
+    status, output = await gridjourney_in_process(database_url, "privacy", "pending")
+    assert status == 0, output
+    assert "C-PEND-2" in output and NO_CLIENT in output and "1 erasure(s)" in output
+    # --retry with Temporal unreachable: still pending, one attempt more, exit 1
+    status, output = await gridjourney_in_process(
+        database_url, "privacy", "pending", "--retry", GRIDJOURNEY_TEMPORAL_ADDRESS="127.0.0.1:1"
+    )
+    assert status == 1, output
+    assert "C-PEND-2: still pending" in output and (await _row(engine, "C-PEND-2"))["attempts"] == 2
+    assert (await _metrics(engine))["gridjourney_erasures_pending"] == 1
+
+    address = client.service_client.config.target_host
+    status, output = await gridjourney_in_process(
+        database_url, "privacy", "pending", "--retry", GRIDJOURNEY_TEMPORAL_ADDRESS=address
+    )
+    assert status == 0, output
+    assert "C-PEND-2: completed, 1 workflow execution(s) deleted" in output and "0 erasure(s)" in output
+    row = await _row(engine, "C-PEND-2")
+    assert row["completed_at"] is not None and row["workflows_deleted"] == 1 and row["last_error"] is None
+    await _gone(client, workflow_id)
+    metrics = await _metrics(engine)
+    assert metrics["gridjourney_erasures_pending"] == 0
+    assert metrics["gridjourney_erasures_completed_total"] == 1
+
+
+async def test_the_retrier_completes_a_due_erasure_without_anyone_asking(
+    engine: AsyncEngine, temporal_dev_env: WorkflowEnvironment
+) -> None:
+    client = temporal_dev_env.client
+    await _customer(engine, "C-PEND-3")
+    workflow_id = await _running_workflow(client, "C-PEND-3")
+    erasure = await erase_customer(engine, EventStore(engine), "C-PEND-3")
+    assert erasure is not None
+    await finish(engine, None, "C-PEND-3", erasure.erased_at)
+    async with engine.begin() as conn:  # its next attempt is due (as it is 30 s later)
+        await conn.execute(
+            update(temporal_erasures).values(next_attempt_at=datetime.now(UTC) - timedelta(seconds=1))
+        )
+
+    stop = asyncio.Event()
+    retrier = asyncio.create_task(retry_forever(engine, client, stop, interval=timedelta(milliseconds=100)))
+    try:
+
+        async def completed() -> bool:
+            return (await _row(engine, "C-PEND-3"))["completed_at"] is not None
+
+        await eventually(completed, "the retrier completed the erasure", attempts=600)
+    finally:
+        stop.set()
+        await retrier  # returns once stopped: it never raises
+    assert (await _row(engine, "C-PEND-3"))["workflows_deleted"] == 1
+    await _gone(client, workflow_id)
