@@ -21,6 +21,8 @@ from gridjourney.metering.holidays import US, check_calendar
 from gridjourney.weather.stations import SIMULATOR_STATIONS, check_stations
 
 WILDCARD_HOSTS = frozenset({"0.0.0.0", "::", "", "[::]"})  # listen on every address; never callable
+# Browsers a customer keeps subscribed to push; browsers rotate subscriptions (pushsubscriptionchange).
+DEFAULT_PUSH_SUBSCRIPTIONS_PER_CUSTOMER = 10
 DURATION_FORMS = "seconds (60), a number and a unit (10s, 30m, 2h, 7d, 1d12h) or ISO 8601 (PT10S)"
 _SECONDS = re.compile(r"\d+(\.\d+)?")
 _PYDANTIC_DURATION = TypeAdapter(timedelta)  # ISO 8601 and pydantic's other forms ([-][DD]HH:MM:SS)
@@ -114,8 +116,16 @@ class Settings(BaseSettings):
     push_standin_port: int = 8091
     push_local_endpoints: bool = Field(
         False,
-        description="Allow push endpoints on this machine: the embedded stack's stand-in. Off, the API "
-        "refuses push subscriptions on loopback, private, link-local or reserved addresses.",
+        description="Allow push endpoints on this machine or a private network: the embedded stack's "
+        "stand-in. Off, the API refuses push subscriptions whose host is, or resolves to, a loopback, "
+        "private, link-local, multicast or reserved address, and the sender does not connect to one.",
+    )
+    push_subscriptions_per_customer: int = Field(
+        DEFAULT_PUSH_SUBSCRIPTIONS_PER_CUSTOMER,
+        ge=1,
+        le=100,
+        description="Push subscriptions (browsers) one customer keeps: a new one beyond it replaces the "
+        "oldest, and a message goes to at most this many.",
     )
     vapid_private_key: SecretStr | None = Field(
         None,

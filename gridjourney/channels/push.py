@@ -9,6 +9,12 @@ recorded and the others still count. Web Push has no way to ask whether a messag
 `lookup` raises LookupUnavailable and the purpose decides (activities/send.py).
 
 aiohttp keeps the worker's event loop free; the deadline is ours (asyncio.timeout).
+
+The endpoint is a URL anyone with an `events:write` key can give, and the worker posts to it from inside
+our network: the sender connects only to addresses on the internet (channels/push_address.py; the
+embedded stack's stand-in is allowed by `local_endpoints`), follows no redirect (a push service never
+redirects a push: a 3xx is a failed send), and posts to at most `max_subscriptions` browsers of a
+customer, the newest (the API keeps that many, projections/push_subscriptions.py).
 """
 
 from __future__ import annotations
@@ -41,12 +47,14 @@ from gridjourney.channels.base import (
     SendError,
     TransientSendError,
 )
-from gridjourney.channels.provider_http import provider_session
+from gridjourney.channels.provider_http import NO_SESSION_TIMEOUT
+from gridjourney.channels.push_address import PublicAddressResolver, RefusedAddress, send_time_problem
 from gridjourney.channels.push_encryption import encrypt
 from gridjourney.channels.push_vapid import VapidTokens
-from gridjourney.config import Settings
+from gridjourney.config import DEFAULT_PUSH_SUBSCRIPTIONS_PER_CUSTOMER, Settings
 from gridjourney.events.models import NewEvent
 from gridjourney.events.store import CustomerErased, EventIdConflict, EventStore
+from gridjourney.observability.provider_calls import provider_trace_config
 from gridjourney.projections.push_subscriptions import (
     PushSubscription,
     subscription_at,
@@ -195,6 +203,8 @@ class WebPushSender:
         vapid_subject: str,
         store: EventStore | None = None,
         timeout_seconds: float = 10.0,
+        local_endpoints: bool = False,
+        max_subscriptions: int = DEFAULT_PUSH_SUBSCRIPTIONS_PER_CUSTOMER,
     ) -> None:
         self.engine = engine
         self.store = store or EventStore(engine)
@@ -202,6 +212,8 @@ class WebPushSender:
         self.vapid_subject = checked_subject(vapid, vapid_subject)
         self.vapid_tokens = VapidTokens(vapid, self.vapid_subject)
         self._timeout = timeout_seconds
+        self.local_endpoints = local_endpoints  # settings.push_local_endpoints: the local stand-in
+        self.max_subscriptions = max_subscriptions
         self._http: aiohttp.ClientSession | None = None
 
     async def send(self, message: OutgoingMessage) -> ProviderReceipt:
@@ -228,6 +240,16 @@ class WebPushSender:
     ) -> ProviderReceipt:
         if not subscriptions:
             raise PermanentSendError("the customer has no push subscription", invalid_recipient=True)
+        if len(subscriptions) > self.max_subscriptions:
+            # The API replaces the oldest beyond the cap, but its projection may lag a burst of
+            # subscriptions: one message never becomes more requests than the cap.
+            log.warning(
+                "customer %s has %d push subscriptions; the newest %d are sent to",
+                message.customer_id,
+                len(subscriptions),
+                self.max_subscriptions,
+            )
+            subscriptions = subscriptions[-self.max_subscriptions :]  # oldest first
         if len(subscriptions) == 1:  # most customers: no task of its own
             deliveries = [await self._push(subscriptions[0], data, message)]
         else:
@@ -269,10 +291,20 @@ class WebPushSender:
     def _session(self) -> aiohttp.ClientSession:
         # Created lazily inside the running event loop: aiohttp sessions belong to one loop.
         if self._http is None or self._http.closed:
-            self._http = provider_session(PROVIDER)
+            # Every connection of the pool resolves names through the check (push_address.py).
+            resolver = None if self.local_endpoints else PublicAddressResolver()
+            # as provider_session (provider_http.py), with the checking connector
+            self._http = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(resolver=resolver),
+                timeout=NO_SESSION_TIMEOUT,
+                cookie_jar=aiohttp.DummyCookieJar(),
+                trace_configs=[provider_trace_config(PROVIDER)],
+            )
         return self._http
 
     async def _push(self, subscription: PushSubscription, data: str, message: OutgoingMessage) -> _Delivery:
+        if (problem := send_time_problem(subscription.endpoint, self.local_endpoints)) is not None:
+            return _Delivery(subscription, error=_refused(problem))
         purpose = message.purpose or ""
         ttl = TTL_BY_PURPOSE.get(purpose, DEFAULT_TTL)
         try:
@@ -291,11 +323,16 @@ class WebPushSender:
         try:
             async with asyncio.timeout(self._timeout):
                 session = self._session()
-                async with session.post(subscription.endpoint, data=body, headers=headers) as response:
+                # A push service never redirects a push: a 3xx is not followed (it could point anywhere).
+                async with session.post(
+                    subscription.endpoint, data=body, headers=headers, allow_redirects=False
+                ) as response:
                     # read to the end, so that the connection goes back to the pool
                     answer = await response.read()
                     status, location = response.status, response.headers.get("Location")
         except aiohttp.ClientConnectorError as error:
+            if isinstance(error.os_error, RefusedAddress):
+                return _Delivery(subscription, error=_refused(str(error.os_error)))
             # The connection was never made: nothing reached the push service.
             return _Delivery(
                 subscription, error=TransientSendError(f"cannot reach the push service: {error}")
@@ -303,6 +340,12 @@ class WebPushSender:
         except (TimeoutError, aiohttp.ClientError) as error:
             reason = f"push interrupted: {type(error).__name__}: {error}"
             return _Delivery(subscription, error=TransientSendError(reason, maybe_accepted=True))
+        if 300 <= status < 400:
+            reason = (
+                f"push service {status} redirecting to {location or '(no Location)'}: "
+                "not followed (a push service does not redirect a push)"
+            )
+            return _Delivery(subscription, error=PermanentSendError(reason[:400], code=str(status)))
         if status >= 300:
             refusal = classify_push_status(status, answer.decode(errors="replace"))
             if refusal is None:
@@ -344,6 +387,14 @@ class WebPushSender:
         if self._http is not None:
             await self._http.close()
         self._http = None
+
+
+def _refused(problem: str) -> PermanentSendError:
+    return PermanentSendError(
+        f"push endpoint refused: {problem}; the sender posts only to push services on the internet "
+        "(GRIDJOURNEY_PUSH_LOCAL_ENDPOINTS allows the local stand-in)",
+        code="endpoint_refused",
+    )
 
 
 def _payload(message: OutgoingMessage) -> str:

@@ -61,7 +61,10 @@ def vapid() -> Any:
 
 @pytest.fixture
 async def sender(engine: AsyncEngine, vapid: Any) -> AsyncIterator[WebPushSender]:
-    push = WebPushSender(engine=engine, vapid=vapid, vapid_subject=SUBJECT, timeout_seconds=2.0)
+    # the stand-in listens on 127.0.0.1: allowed as the embedded stack allows it
+    push = WebPushSender(
+        engine=engine, vapid=vapid, vapid_subject=SUBJECT, timeout_seconds=2.0, local_endpoints=True
+    )
     yield push
     await push.close()
 
