@@ -6,7 +6,7 @@ HISTORY_ROWS events read per had()."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -16,6 +16,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from gridjourney.db.tables import events, journey_instances
 from gridjourney.dsl.expressions import condition
 from gridjourney.dsl.functions import HISTORY_ROWS, MAX_WINDOW, history_key
+from gridjourney.projections.consents import PROJECTION_EVENT_TYPE as CONSENT_EVENT_TYPE
+from gridjourney.projections.consents import consent_history, overruled_on_arrival
 from gridjourney.workflows.contracts import HistoryQuery
 
 
@@ -28,13 +30,29 @@ async def last_seen(
 ) -> dict[str, datetime]:
     """had()'s facts: for each query, the time of the newest event of its type, at most its window
     before `as_of` (and not after it), for which its `where` holds; absent when there is none among
-    the newest HISTORY_ROWS. A `where` that cannot be evaluated for an event is false for it."""
+    the newest HISTORY_ROWS. A `where` that cannot be evaluated for an event is false for it.
+
+    A consent change that did not apply on arrival (projections/consents.py) is not had: it changed
+    no consent and the router routed it nowhere."""
     found: dict[str, datetime] = {}
+    not_applied: set[int] | None = None  # the customer's, read once if a query asks for consents
     for query in queries:
         since = as_of - min(query.within, MAX_WINDOW)
         limit = HISTORY_ROWS if query.where is not None else 1  # without a condition the newest is it
+        skipped: set[int] = set()
+        if query.event_type == CONSENT_EVENT_TYPE:
+            if not_applied is None:
+                not_applied = set(overruled_on_arrival(await consent_history(conn, customer_id)))
+            skipped = not_applied
         rows = await recent_events(
-            conn, customer_id, query.event_type, since, as_of, limit, _uuid_or_none(exclude_event_id)
+            conn,
+            customer_id,
+            query.event_type,
+            since,
+            as_of,
+            limit,
+            _uuid_or_none(exclude_event_id),
+            skipped,
         )
         holds = None if query.where is None else condition(query.where)
         for occurred_at, payload in rows:
@@ -53,9 +71,11 @@ async def recent_events(
     until: datetime,
     limit: int,
     exclude_event_id: str | None,
+    exclude_positions: Collection[int] = (),
 ) -> list[tuple[datetime, dict[str, Any]]]:
     """(occurred_at, payload) of the customer's events of `event_type` in [since, until], newest
-    first, at most `limit` (ix_events_customer_position narrows them to the customer's)."""
+    first, at most `limit` (ix_events_customer_position narrows them to the customer's), but those
+    at `exclude_positions`."""
     query = (
         select(events.c.occurred_at, events.c.payload)
         .where(
@@ -69,6 +89,8 @@ async def recent_events(
     )
     if exclude_event_id is not None:
         query = query.where(events.c.event_id != uuid.UUID(exclude_event_id))
+    if exclude_positions:
+        query = query.where(events.c.position.not_in(sorted(exclude_positions)))
     return [(row.occurred_at, dict(row.payload)) for row in await conn.execute(query)]
 
 
