@@ -46,6 +46,10 @@ from gridjourney.events.types import (
     known_event_types,
     payload_model,
 )
+from gridjourney.inbound.sendgrid_events import SOURCE as SENDGRID_SOURCE
+from gridjourney.inbound.twilio_inbound import REPLY_METHOD
+from gridjourney.inbound.twilio_inbound import SOURCE as TWILIO_SOURCE
+from gridjourney.inbound.unsubscribe import METHOD as UNSUBSCRIBE_METHOD
 
 router = APIRouter(prefix="/v1/events", tags=["events"])
 
@@ -153,6 +157,41 @@ def _engine_event_reason(event_type: str) -> str:
     return f"{recorded}: {door}" if door else recorded
 
 
+# The engine's own `source` names: its namespace (gridjourney, gridjourney.send, .journey, .operator,
+# .unsubscribe: activities/, inbound/, privacy/erasure.py) and the provider webhooks it records from
+# (inbound/twilio_*.py, inbound/sendgrid_events.py). And the consent methods only the engine records:
+# a customer's STOP/START reply, a click on an unsubscribe link. An integration claiming either would
+# forge the customer's own act in the consent audit trail ("opted in by reply START"). The engine's
+# own appends do not come through this door.
+ENGINE_SOURCE_PREFIX = "gridjourney"
+ENGINE_SOURCES = frozenset({TWILIO_SOURCE, SENDGRID_SOURCE})
+ENGINE_CONSENT_METHODS = frozenset({REPLY_METHOD, UNSUBSCRIBE_METHOD})
+
+
+def is_engine_source(source: str) -> bool:
+    name = source.strip().lower()
+    return name.startswith(ENGINE_SOURCE_PREFIX) or name in ENGINE_SOURCES
+
+
+def _engine_claims(checked: list[CheckedEvent], is_batch: bool) -> list[FieldError]:
+    """The events of a request that claim to be the engine's own: by their source, or (a consent
+    change) by a method only the engine records."""
+    errors: list[FieldError] = []
+    for index, item in enumerate(checked):
+        prefix: list[int | str] = ["events", index] if is_batch else []
+        if is_engine_source(item.event.source):
+            reason = f"{item.event.source!r} is a source the engine records under; name your system instead"
+            errors.append(FieldError(field=field_path([*prefix, "source"]), reason=reason))
+        method = item.payload.get("method") if item.event.type == "consent.changed" else None
+        if isinstance(method, str) and method.strip().lower() in ENGINE_CONSENT_METHODS:
+            reason = (
+                f"{method!r} is recorded by the engine only (from the customer's reply or unsubscribe "
+                "link); say how your system got the change, e.g. web, call, paper"
+            )
+            errors.append(FieldError(field=field_path([*prefix, "payload", "method"]), reason=reason))
+    return errors
+
+
 def _check_event(
     item: Any, prefix: list[int | str], context: dict[str, Any]
 ) -> tuple[CheckedEvent | None, list[FieldError]]:
@@ -246,7 +285,10 @@ def _conflict(conflict: EventIdConflict, events: list[NewEvent], is_batch: bool)
         "target is refused with 409 naming `payload.dr_event_id`: change an event with "
         "`dr.event_modified`. "
         "Answers **201** when anything was appended and **200** when every event was a duplicate, only "
-        "after the events are committed (durable). Engine events (`journey.*`, `message.*`) are refused. "
+        "after the events are committed (durable). Engine events (`journey.*`, `message.*`) are refused, "
+        "and so are the engine's own sources (`gridjourney...`, `twilio`, `sendgrid`) and the consent "
+        "methods only it records (`sms_reply`, `unsubscribe_link`): 422 naming `source` or "
+        "`payload.method`. "
         "Limits: `GRIDJOURNEY_MAX_EVENT_BODY_BYTES` (default 1 MB) and `GRIDJOURNEY_MAX_EVENTS_PER_BATCH` "
         "(default 1000), both answered with 413."
     ),
@@ -273,6 +315,8 @@ async def post_events(
     # All events in one call; only a request it refuses is checked event by event, to name each error.
     quick = quickly_checked(items, _CHECKED_TYPES, context)
     checked = quick if quick is not None else _carefully_checked(items, is_batch, context)
+    if claims := _engine_claims(checked, is_batch):
+        raise invalid(f"{len(claims)} invalid value(s); nothing was appended", claims)
     events = [item.event for item in checked]
     await refuse_rescheduling(engine, store, events, is_batch)
     try:
