@@ -298,7 +298,10 @@ async def test_a_browser_subscribed_with_the_served_key_receives_what_the_sender
         assert (await client.post(PATH, json=browser.subscription(), headers=writer)).status_code == 201
         await ProjectionRunner(engine).catch_up()
         sender = WebPushSender(
-            engine=engine, vapid=vapid_signer(settings), vapid_subject="mailto:ops@utility.example"
+            engine=engine,
+            vapid=vapid_signer(settings),
+            vapid_subject="mailto:ops@utility.example",
+            local_endpoints=True,  # as the embedded stack builds it (registry.py)
         )
         try:
             receipt = await sender.send(

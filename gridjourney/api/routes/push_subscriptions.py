@@ -5,9 +5,18 @@ records `push.unsubscribed`. The push sender reaches every subscription (gridjou
 
 A subscription is checked as a push service would use it: an https endpoint, a P-256 public key that
 is a point on the curve, a 16-byte auth secret. The sender posts to the endpoint from inside our
-network, so an endpoint naming this machine or a private network (by address or as `localhost`) is
-refused: only the embedded stack's stand-in may be local (settings.push_local_endpoints), and plain
-http is allowed only there, on loopback.
+network, so an endpoint on this machine or a private network is refused: written as an address, as
+`localhost`, or a name that resolves to one now (channels/push_address.py; a name that does not
+resolve yet is accepted: the sender checks the address it connects to). Only the embedded stack's
+stand-in may be local (settings.push_local_endpoints), and plain http is allowed only there, on
+loopback.
+
+A customer keeps at most settings.push_subscriptions_per_customer browsers: a new one beyond that
+replaces the oldest (recorded as push.unsubscribed with the new push.subscribed, and named in the
+answer). Browsers rotate their subscriptions (pushsubscriptionchange) and a page seldom removes the old
+one, so the newest are the live ones: refusing the new one would keep dead endpoints and lose the
+browser the customer uses now. The projection this counts in may lag a burst of subscriptions; the
+sender never posts to more than that many of a customer's browsers either (channels/push.py).
 """
 
 from __future__ import annotations
@@ -29,11 +38,12 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from gridjourney.api.deps import EngineDep, EventsWriter, SettingsDep, StoreDep
 from gridjourney.api.problems import FieldError, customer_erased, invalid, not_found, problem_responses
 from gridjourney.channels.push import application_server_key, vapid_signer
+from gridjourney.channels.push_address import address_problem, is_loopback_name, resolved_problem
 from gridjourney.events.fields import CUSTOMER_ID_PATTERN, clean_text_problem
 from gridjourney.events.models import NewEvent
 from gridjourney.privacy.erasure import erased_at
 from gridjourney.projections import queries
-from gridjourney.projections.push_subscriptions import subscription_at
+from gridjourney.projections.push_subscriptions import PushSubscription, subscription_at, subscriptions_of
 
 router = APIRouter(tags=["customers"])
 
@@ -58,7 +68,7 @@ def push_service_url(value: str) -> str:
         raise ValueError(problem)
     try:
         url = urlsplit(value)
-        host = url.hostname
+        host, _port = url.hostname, url.port  # a port out of range is a ValueError
     except ValueError as error:
         raise ValueError(f"is not a URL: {error}") from error
     if not host or url.username is not None or url.password is not None:
@@ -84,34 +94,37 @@ def _literal_address(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address
 
 def _is_loopback(host: str) -> bool:
     address = _literal_address(host)
-    return host == "localhost" or host.endswith(".localhost") or (address is not None and address.is_loopback)
-
-
-def _is_local(host: str) -> bool:
-    """This machine or a network that is not the internet's: no push service lives there."""
-    address = _literal_address(host)
-    return _is_loopback(host) or (
-        address is not None
-        and (
-            address.is_private
-            or address.is_link_local
-            or address.is_reserved
-            or address.is_multicast
-            or address.is_unspecified
-        )
-    )
+    return is_loopback_name(host) or (address is not None and address.is_loopback)
 
 
 def endpoint_problem(endpoint: str, local_allowed: bool) -> str | None:
-    """Why the sender must not post to this (well-formed) endpoint, or None.
-
-    Only hosts spelled as addresses are judged: a name resolving to a private address is not."""
+    """Why the sender must not post to this (well-formed) endpoint as it is written, or None. Names
+    are judged as they resolve: `resolved_endpoint_problem`."""
     url = urlsplit(endpoint)
     host = (url.hostname or "").rstrip(".")
     if url.scheme == "http" and not (local_allowed and _is_loopback(host)):
         return "must be an https URL (plain http only for the local push stand-in)"
-    if _is_local(host) and not local_allowed:
-        return f"must be a push service on the internet; {host} is this machine or a private network"
+    if local_allowed:
+        return None
+    address = _literal_address(host)
+    problem = f"{host} is this machine" if is_loopback_name(host) else None
+    if address is not None:
+        problem = address_problem(address)
+    if problem is not None:
+        return f"must be a push service on the internet; {problem} (this machine or a private network)"
+    return None
+
+
+async def resolved_endpoint_problem(endpoint: str, local_allowed: bool) -> str | None:
+    """`endpoint_problem` for a host written as a name: refused when it resolves now to an address
+    no push service has (this machine, a compose service, a private network)."""
+    if local_allowed:
+        return None
+    url = urlsplit(endpoint)
+    host = (url.hostname or "").rstrip(".")
+    problem = await resolved_problem(host, url.port or 443)
+    if problem is not None:
+        return f"must be a push service on the internet; {problem} (this machine or a private network)"
     return None
 
 
@@ -193,6 +206,11 @@ class PushSubscriptionRecorded(BaseModel):
         description="The push.subscribed / push.unsubscribed event; null: nothing new."
     )
     position: int | None = Field(description="Its position in the log.")
+    replaced: list[str] = Field(
+        default_factory=list,
+        description="The customer's oldest subscriptions this one replaced (push.unsubscribed): a "
+        "customer keeps at most GRIDJOURNEY_PUSH_SUBSCRIPTIONS_PER_CUSTOMER browsers.",
+    )
 
 
 async def _writable_customer(engine: EngineDep, customer_id: str) -> None:
@@ -209,7 +227,10 @@ async def _writable_customer(engine: EngineDep, customer_id: str) -> None:
     summary="Register a browser for push notifications",
     description="Records `push.subscribed` with the body of the browser's PushSubscription.toJSON(). "
     "Registering a subscription the customer already has, with the same keys, answers 200 and records "
-    "nothing. The endpoint is removed again when the customer or the push service says it is gone.",
+    "nothing. The endpoint is removed again when the customer or the push service says it is gone. "
+    "A customer keeps at most GRIDJOURNEY_PUSH_SUBSCRIPTIONS_PER_CUSTOMER (10) subscriptions: a new one "
+    "beyond that replaces the oldest (`replaced`). An endpoint on this machine or a private network, "
+    "written as an address or a name resolving to one, is 422.",
     responses={
         **problem_responses(401, 403, 404, 410, 422),
         200: {"description": "Already registered; nothing recorded", "model": PushSubscriptionRecorded},
@@ -224,11 +245,16 @@ async def register_push_subscription(
     store: StoreDep,
     settings: SettingsDep,
 ) -> PushSubscriptionRecorded:
-    if (problem := endpoint_problem(body.endpoint, settings.push_local_endpoints)) is not None:
+    local_allowed = settings.push_local_endpoints
+    problem = endpoint_problem(body.endpoint, local_allowed) or await resolved_endpoint_problem(
+        body.endpoint, local_allowed
+    )
+    if problem is not None:
         raise invalid(f"endpoint {problem}", [FieldError(field="endpoint", reason=problem)])
     await _writable_customer(engine, customer_id)
     async with engine.connect() as conn:
         known = await subscription_at(conn, body.endpoint)
+        others = [s for s in await subscriptions_of(conn, customer_id) if s.endpoint != body.endpoint]
     if known is not None and (known.customer_id, known.p256dh, known.auth) == (
         customer_id,
         body.keys.p256dh,
@@ -238,18 +264,47 @@ async def register_push_subscription(
         return PushSubscriptionRecorded(
             customer_id=customer_id, endpoint=body.endpoint, event_id=None, position=None
         )
+    now = datetime.now(UTC)
+    limit = settings.push_subscriptions_per_customer
+    replaced = _oldest_beyond(others, limit)
+    removals = [
+        NewEvent(
+            event_id=uuid.uuid4(),
+            type="push.unsubscribed",
+            customer_id=customer_id,
+            occurred_at=now,
+            source=SOURCE,
+            payload={
+                "endpoint": old.endpoint,
+                "reason": f"replaced by a newer subscription: a customer keeps at most {limit}",
+            },
+        )
+        for old in replaced
+    ]
     event = NewEvent(
         event_id=uuid.uuid4(),
         type="push.subscribed",
         customer_id=customer_id,
-        occurred_at=datetime.now(UTC),
+        occurred_at=now,
         source=SOURCE,
         payload={"endpoint": body.endpoint, "p256dh": body.keys.p256dh, "auth": body.keys.auth},
     )
-    [result] = await store.append([event])  # CustomerErased (erased meanwhile) answers 410
+    # One append: the oldest go only if the new one is recorded. CustomerErased (erased meanwhile)
+    # answers 410.
+    result = (await store.append([*removals, event]))[-1]
     return PushSubscriptionRecorded(
-        customer_id=customer_id, endpoint=body.endpoint, event_id=result.event_id, position=result.position
+        customer_id=customer_id,
+        endpoint=body.endpoint,
+        event_id=result.event_id,
+        position=result.position,
+        replaced=[old.endpoint for old in replaced],
     )
+
+
+def _oldest_beyond(subscriptions: list[PushSubscription], limit: int) -> list[PushSubscription]:
+    """The oldest of the customer's other subscriptions (oldest first) to remove so that, with the new
+    one, they keep `limit`."""
+    return subscriptions[: max(0, len(subscriptions) - limit + 1)]
 
 
 @router.delete(
