@@ -37,6 +37,7 @@ from gridjourney.dsl.loader import JourneyErrors, load_journey_with_positions
 from gridjourney.entry.enter import enter_journey
 from gridjourney.privacy.erasure import erased_at
 from gridjourney.projections import queries
+from gridjourney.router import start_gate
 from gridjourney.schedules.run import sync_published_schedule, touches_schedules
 from gridjourney.workflows.contracts import EventRef
 
@@ -350,7 +351,7 @@ async def start_instance(
     if journey is None:
         raise not_found("journey", journey_id)
     require_per_customer(journey)
-    await require_active(engine, journey_id)
+    await require_active(engine, journey_id)  # a retired journey is 409 before the payload is judged
     _require_admin_for_safety(principal, journey.definition.purpose, "starting")
     payload = trigger_payload(journey, body.payload, settings)
     async with engine.connect() as conn:
@@ -369,17 +370,21 @@ async def start_instance(
         position=0,  # not in the event log: the run's input and journey.entered record it
     )
     # The same entry as the router's: the re-entry record decides, and the recorded run receives later
-    # events (wait_for, goal, exit) as signals from the router.
-    result = await enter_journey(
-        engine,
-        client,
-        journey,
-        body.customer_id,
-        trigger,
-        position=await store.head(),
-        task_queue=settings.task_queue,
-        send_task_queue=settings.send_task_queue,
-    )
+    # events (wait_for, goal, exit) as signals from the router. Whether the journey is retired is read
+    # again inside the start gate, with the start (router/start_gate.py): a retirement since the check
+    # above waits for this start, and one that has returned is seen here (409).
+    async with start_gate.starting_runs(engine):
+        await require_active(engine, journey_id)
+        result = await enter_journey(
+            engine,
+            client,
+            journey,
+            body.customer_id,
+            trigger,
+            position=await store.head(),
+            task_queue=settings.task_queue,
+            send_task_queue=settings.send_task_queue,
+        )
     if not result.started:
         response.status_code = status.HTTP_200_OK
     return InstanceStarted(
