@@ -107,14 +107,16 @@ async def retry_pending(
 
 
 async def retry_forever(
-    engine: AsyncEngine, client: Client, stop: asyncio.Event, *, interval: timedelta = RETRY_INTERVAL
+    engine: AsyncEngine, client: Client, stop: asyncio.Event, *, interval: timedelta | None = None
 ) -> None:
     """Retry the due pending parts every `interval` until `stop`. Never raises: a database or Temporal
-    outage is logged and tried again next time (the process's own work does not depend on this)."""
+    outage is logged and tried again next time (the process's own work does not depend on this).
+    `interval` None: RETRY_INTERVAL."""
+    wait = (interval or RETRY_INTERVAL).total_seconds()
     while not stop.is_set():
         try:
             await retry_pending(engine, client)
         except Exception as error:
             log.warning("erasure: pending Temporal parts not retried this time (%s)", describe(error))
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), interval.total_seconds())
+            await asyncio.wait_for(stop.wait(), wait)

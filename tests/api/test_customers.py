@@ -13,6 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from gridjourney.db.tables import consents, customers
 from gridjourney.events.models import NewEvent
 from gridjourney.events.store import EventStore
+from gridjourney.privacy import queries as erasures
+from gridjourney.privacy.temporal_erasures import NO_CLIENT
 from gridjourney.projections.runner import ProjectionRunner
 from tests.api.conftest import KeyFactory
 from tests.api.test_events import bill_event
@@ -215,6 +217,12 @@ async def test_the_timeline_shows_personal_fields_opened(
     assert response.json()["items"][0]["payload"]["phone"] == "+15035550142"
 
 
+async def pending(engine: AsyncEngine) -> list[tuple[str, int, str | None]]:
+    """The erasures whose Temporal part is pending: customer, attempts, last error."""
+    async with engine.connect() as conn:
+        return [(row.customer_id, row.attempts, row.last_error) for row in await erasures.pending(conn)]
+
+
 async def test_erasure_is_admin_only_idempotent_and_answers_erased_afterwards(
     client: httpx.AsyncClient, admin: dict[str, str], make_key: KeyFactory, engine: AsyncEngine
 ) -> None:
@@ -228,9 +236,11 @@ async def test_erasure_is_admin_only_idempotent_and_answers_erased_afterwards(
     assert first.json()["already_erased"] is False
     # Temporal is unreachable here: the erasure stands, the deletion of their workflows is pending
     assert first.json()["temporal"] == "pending" and first.json()["workflows_deleted"] == 0
+    assert await pending(engine) == [("C-1", 1, NO_CLIENT)]  # recorded, to be retried
     again = await client.delete("/v1/customers/C-1", headers=admin)
     assert again.status_code == 200
     assert again.json() == first.json() | {"already_erased": True}
+    assert await pending(engine) == [("C-1", 2, NO_CLIENT)]  # the repeat tried again
 
     for path in ("/v1/customers/C-1", "/v1/customers/C-1/timeline"):
         read = await client.get(path, headers=admin)

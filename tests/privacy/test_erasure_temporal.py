@@ -22,6 +22,7 @@ from temporalio.testing import WorkflowEnvironment
 from gridjourney.api.app import create_app
 from gridjourney.api.deps import lazy_temporal_client
 from gridjourney.demo.utility import daytime_zones
+from gridjourney.privacy import queries as erasures
 from gridjourney.privacy.workflow_erasure import customer_query
 from gridjourney.temporal import SEARCH_ATTRIBUTE_KEYS, temporal_cli_path
 from tests.api.conftest import UNREACHABLE_TEMPORAL
@@ -144,11 +145,15 @@ async def test_erasure_deletes_the_customers_workflow_histories_and_a_repeat_com
     assert pending.status_code == 200, pending.text
     assert pending.json()["already_erased"] is False and pending.json()["temporal"] == "pending"
     assert await _decoded_histories(client, CUSTOMER)  # still there
+    async with engine.connect() as conn:  # recorded, for the retrier and `gridjourney privacy pending`
+        assert [row.customer_id for row in await erasures.pending(conn)] == [CUSTOMER]
 
     again = await stack.http.delete(f"/v1/customers/{CUSTOMER}", headers=stack.admin)
     assert again.status_code == 200, again.text
     assert again.json()["already_erased"] is True and again.json()["temporal"] == "deleted"
     assert again.json()["workflows_deleted"] >= len(histories)  # a later-routed event may add one
+    async with engine.connect() as conn:
+        assert await erasures.pending(conn) == [] and await erasures.counts(conn) == (0, 1)
 
     async def gone(workflow_id: str) -> bool:
         try:

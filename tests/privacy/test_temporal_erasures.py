@@ -23,6 +23,7 @@ from temporalio.testing import WorkflowEnvironment
 from gridjourney.db.tables import temporal_erasures
 from gridjourney.events.store import EventStore
 from gridjourney.observability.database import DatabaseGauges
+from gridjourney.privacy import temporal_erasures as temporal_part
 from gridjourney.privacy.erasure import erase_customer
 from gridjourney.privacy.temporal_erasures import (
     FIRST_DELAY,
@@ -33,10 +34,11 @@ from gridjourney.privacy.temporal_erasures import (
     unreachable,
 )
 from gridjourney.privacy.workflow_erasure import customer_query
-from gridjourney.temporal import CUSTOMER_ID
+from gridjourney.temporal import CUSTOMER_ID, SEARCH_ATTRIBUTE_KEYS, temporal_cli_path
 from tests.cli.in_process import gridjourney_in_process
+from tests.conftest import DATA_CONVERTER
 from tests.events.builders import new_event
-from tests.stack import eventually
+from tests.stack import eventually, running_stack
 
 
 async def _customer(engine: AsyncEngine, customer_id: str) -> None:
@@ -191,4 +193,53 @@ async def test_the_retrier_completes_a_due_erasure_without_anyone_asking(
         stop.set()
         await retrier  # returns once stopped: it never raises
     assert (await _row(engine, "C-PEND-3"))["workflows_deleted"] == 1
+    await _gone(client, workflow_id)
+
+
+async def test_a_killed_temporal_is_an_outage_logged_in_one_line_naming_the_customer(
+    engine: AsyncEngine, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The reviewer's case: a client connected to a Temporal that then died (its calls fail UNAVAILABLE
+    after the SDK's retries)."""
+    killed = await WorkflowEnvironment.start_local(
+        data_converter=DATA_CONVERTER,
+        search_attributes=SEARCH_ATTRIBUTE_KEYS,
+        dev_server_existing_path=str(temporal_cli_path()),
+    )
+    client = killed.client
+    await killed.shutdown()
+    await _customer(engine, "C-PEND-4")
+    erasure = await erase_customer(engine, EventStore(engine), "C-PEND-4")
+    assert erasure is not None
+    with caplog.at_level(logging.WARNING, logger="gridjourney.privacy.temporal_erasures"):
+        attempt = await finish(engine, client, "C-PEND-4", erasure.erased_at)
+    assert attempt.deleted is None and attempt.unreachable
+    [record] = [r for r in caplog.records if r.name == "gridjourney.privacy.temporal_erasures"]
+    assert "C-PEND-4" in record.getMessage() and record.exc_info is None
+    row = await _row(engine, "C-PEND-4")
+    assert row["attempts"] == 1 and row["completed_at"] is None
+    assert isinstance(row["last_error"], str) and row["last_error"].startswith("RPCError")
+
+
+async def test_the_router_leader_retries_pending_erasures(
+    engine: AsyncEngine, temporal_dev_env: WorkflowEnvironment, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The running stack's leader (stack.py RouterSide) runs the retrier: nobody asks."""
+    monkeypatch.setattr(temporal_part, "RETRY_INTERVAL", timedelta(milliseconds=200))
+    client = temporal_dev_env.client
+    await _customer(engine, "C-PEND-5")
+    workflow_id = await _running_workflow(client, "C-PEND-5")
+    erasure = await erase_customer(engine, EventStore(engine), "C-PEND-5")
+    assert erasure is not None
+    await finish(engine, None, "C-PEND-5", erasure.erased_at)
+    async with engine.begin() as conn:  # due, as it is 30 s later
+        await conn.execute(
+            update(temporal_erasures).values(next_attempt_at=datetime.now(UTC) - timedelta(seconds=1))
+        )
+    async with running_stack(engine, client):
+
+        async def completed() -> bool:
+            return (await _row(engine, "C-PEND-5"))["completed_at"] is not None
+
+        await eventually(completed, "the leader's retrier completed the erasure", attempts=600)
     await _gone(client, workflow_id)
