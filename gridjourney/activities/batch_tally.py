@@ -42,6 +42,12 @@ class Tally:
             self.done_through = resumed.done_through
             self._resumed_left = frozenset(resumed.left)
         self._resumed_through = self.done_through
+        # The heartbeat's details: the progress as of the last finished chunk (done_through and the
+        # counts agree), never counts of a chunk under way that a retry would count again.
+        self.checkpoint = self.progress()
+
+    def take_checkpoint(self) -> None:
+        self.checkpoint = self.progress()
 
     def new(self, member_no: int) -> bool:
         """Not counted by an earlier attempt: past its last chunk, or left by it to this retry."""

@@ -9,8 +9,11 @@ moves in one transaction as soon as it answers (activities/batch_calls.py; recor
 heartbeat details: activities/batch_tally.py.
 
 A retry finds the chunk's members where the last attempt left them: moved members are gone from the
-track, completed ledger rows are duplicates, rows in doubt are looked up. The heartbeat details carry
-the counts of what is done, so a retried batch reports the whole batch.
+track, completed ledger rows are duplicates, rows in doubt are looked up. It reports the whole batch:
+the members earlier attempts moved on are counted from the database (their moves and ledger rows are
+committed together, while the heartbeat that counted them may have died with the worker), then what
+it does itself. Only a `stay` batch, whose members do not move, carries its counts on from the last
+heartbeat (a checkpoint taken between chunks: activities/batch_tally.py).
 """
 
 from __future__ import annotations
@@ -20,9 +23,10 @@ import contextlib
 import logging
 import uuid
 from collections.abc import AsyncIterator, Callable, Collection, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncConnection
+from temporalio import activity
 
 from gridjourney.activities import ledger
 from gridjourney.activities.batch_calls import CallResults, call_providers
@@ -31,7 +35,14 @@ from gridjourney.activities.batch_tally import BatchProgress, Tally
 from gridjourney.activities.send import MessageSending, SendHeld
 from gridjourney.channels.base import LookupUnavailable
 from gridjourney.channels.bulk import ProviderCalls
-from gridjourney.cohorts.queries import FINISHED, Member, batch_members, defer_members, move_members
+from gridjourney.cohorts.queries import (
+    FINISHED,
+    Member,
+    batch_members,
+    defer_members,
+    move_members,
+    moved_on_by,
+)
 from gridjourney.dr.queries import performance_of
 from gridjourney.events.models import NewEvent
 from gridjourney.workflows.cohort_contracts import BatchOutcome, CohortSendInput
@@ -41,6 +52,9 @@ log = logging.getLogger(__name__)
 BatchHeartbeat = Callable[[BatchProgress], None]
 # Provider look-ups at once when a retry finds rows an earlier attempt left in doubt.
 RECOVERY_CONCURRENCY = 16
+# How far the database's clock may lag Temporal's: a retry counts the members finished since the batch
+# was first scheduled, less this (a send step asks its deferred members again a minute later at least).
+CLOCK_SKEW = timedelta(seconds=30)
 
 
 class BatchIncomplete(RuntimeError):
@@ -70,8 +84,12 @@ class CohortSending:
         heartbeat: BatchHeartbeat | None = None,
         resumed: BatchProgress | None = None,
     ) -> BatchOutcome:
-        """`resumed`: the last heartbeat of an earlier attempt of this batch (its counts carry on)."""
-        tally = Tally(resumed)
+        """`resumed`: the last heartbeat of an earlier attempt of this batch (a `stay` batch carries its
+        counts on; any other counts what earlier attempts moved on from the database)."""
+        tally = Tally(resumed if request.stay else None)
+        retry, since = _earlier_attempts()
+        if retry and not request.stay:
+            await self._count_moved_on(request, tally, since)
         # begin(), not connect(): a read that ends in ROLLBACK makes psycopg forget the connection's
         # prepared statements (db/engine.py), and the chunk's statements would be planned anew.
         async with self.engine.begin() as conn:
@@ -91,14 +109,31 @@ class CohortSending:
             chunk = others[start : start + self.chunk_size]
             await self._chunk(request, chunk, tally, heartbeat)
             tally.done_through = chunk[-1].member_no
+            tally.take_checkpoint()
             if heartbeat is not None:
-                heartbeat(tally.progress())
+                heartbeat(tally.checkpoint)
         if tally.counts.get("retrying"):
             raise BatchIncomplete(f"{tally.counts['retrying']} members met a transient provider error")
         if tally.counts.get("in_progress"):
             # Not done: the workflow would take the step as finished and leave them in the track.
             raise BatchInProgress(f"{tally.counts['in_progress']} members are held by another attempt")
         return tally.outcome()
+
+    async def _count_moved_on(self, request: CohortSendInput, tally: Tally, since: datetime | None) -> None:
+        """Count the members earlier attempts of this batch moved on, from what the database has: a
+        holdout, or its ledger row's outcome (a row still in doubt: held for an operator, by _recover)."""
+        async with self.engine.begin() as conn:
+            moved = await moved_on_by(conn, request.batch, request.next_track, since=since)
+            keys = [request.idempotency_key(m.customer_id) for m in moved if not m.holdout]
+            rows = await ledger.rows_of(conn, keys)
+        if not moved:
+            return
+        tally.count("holdout", len(moved) - len(keys))
+        for key in keys:
+            row = rows.get(key)
+            tally.count(row.status if row is not None and row.completed else "held", 1)
+        where = request.next_track or "end"
+        tally.moved[where] = tally.moved.get(where, 0) + len(moved)
 
     # --- one chunk ---------------------------------------------------------------------------------
     async def _chunk(
@@ -304,7 +339,7 @@ class CohortSending:
         async def keep() -> None:
             while True:
                 if heartbeat is not None:
-                    heartbeat(tally.progress())
+                    heartbeat(tally.checkpoint)  # not the chunk's counts so far: a retry redoes it
                 await asyncio.sleep(every)
                 try:
                     async with self.engine.begin() as conn:
@@ -318,6 +353,16 @@ class CohortSending:
         finally:
             keeper.cancel()
             await asyncio.gather(keeper, return_exceptions=True)
+
+
+def _earlier_attempts() -> tuple[bool, datetime | None]:
+    """Whether earlier attempts of this batch may have moved members on, and since when: Temporal's
+    first scheduling of the batch, less CLOCK_SKEW. Outside an activity (CohortSending called
+    directly), maybe, at any time."""
+    if not activity.in_activity():
+        return True, None
+    info = activity.info()
+    return info.attempt > 1, info.scheduled_time - CLOCK_SKEW
 
 
 __all__ = ["BatchHeartbeat", "BatchInProgress", "BatchIncomplete", "BatchProgress", "CohortSending"]

@@ -97,7 +97,8 @@ async def move_members(
     """Move the members to `step_id` in `track` (step None: they have finished, for `left_reason`).
     Only members still waiting in `from_track` (the track the caller works on) move: a late batch
     attempt (after an exit released them, or a retry after they went on) moves nobody it no longer
-    owns. A move clears any deferral. Returns the number of members moved."""
+    owns. A move clears any deferral; a member who finishes keeps `from_track` (a track's name is
+    never reused, so a retried batch finds whom it finished: moved_on_by). Returns how many moved."""
     if not customer_ids:
         return 0
     result = await conn.execute(
@@ -105,13 +106,42 @@ async def move_members(
         .where(_still_waiting(run_id, from_track, customer_ids))
         .values(
             step_id=step_id,
-            track=track if step_id is not None else None,
+            track=track if step_id is not None else from_track,
             deferred_until=None,
             left_reason=left_reason if step_id is None else None,
             updated_at=func.now(),
         )
     )
     return result.rowcount or 0
+
+
+@dataclass(frozen=True)
+class MovedMember:
+    customer_id: str
+    member_no: int
+    holdout: bool
+
+
+async def moved_on_by(
+    conn: AsyncConnection, batch: MemberBatch, next_track: str | None, *, since: datetime | None = None
+) -> list[MovedMember]:
+    """The members of `batch`'s range that a batch over it already moved on (an earlier attempt, whose
+    counts died with it): those now in `next_track` (a fresh track, not started before the step ends),
+    or with `next_track` None those who finished from `batch.track` (since `since`: a send step that
+    deferred members asks its track again later, and the members an earlier round finished are not
+    this batch's)."""
+    c = cohort_members.c
+    query = select(c.customer_id, c.member_no, c.holdout).where(
+        c.run_id == batch.run_id, c.member_no >= batch.lo, c.member_no < batch.hi
+    )
+    if next_track is not None:
+        query = query.where(c.track == next_track, c.step_id.is_not(None))
+    else:
+        query = query.where(c.track == batch.track, c.step_id.is_(None), c.left_reason == FINISHED)
+        if since is not None:
+            query = query.where(c.updated_at >= since)
+    rows = (await conn.execute(query.order_by(c.member_no))).all()
+    return [MovedMember(*row) for row in rows]
 
 
 async def defer_members(

@@ -72,7 +72,7 @@ async def test_a_branch_partitions_a_batch_by_each_members_customer(
     places = await _places(engine)
     assert outcome.moved == {"t2": 3}
     assert {c.customer_id for c in made[:3]} == {k for k, v in places.items() if v == ("gold", "t2", None)}
-    assert {k for k, v in places.items() if v == (None, None, "completed")} == {
+    assert {k for k, v in places.items() if v == (None, "t1", "completed")} == {
         c.customer_id for c in made[3:]
     }
     sizes = await activities.count_tracks(CountTracksInput(run_id=RUN, tracks=["t1", "t2", "t3"]))

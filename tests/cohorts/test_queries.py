@@ -57,9 +57,38 @@ async def test_a_retried_batch_moves_only_the_members_still_in_its_track(engine:
     assert [rows[i][:3] for i in ids] == [
         ("next", "t2", None),
         ("next", "t2", None),
-        (None, None, queries.FINISHED),
-        (None, None, queries.FINISHED),
+        (None, "t1", queries.FINISHED),  # a finished member keeps the track it finished from
+        (None, "t1", queries.FINISHED),
     ]
+
+
+async def test_a_retried_batch_finds_the_members_its_step_moved_on(engine: AsyncEngine) -> None:
+    """An attempt died after moving members on: its retry finds them (moved_on_by), and no others."""
+    ids = await _resolved(engine, 6)
+    c = cohort_members.c
+    async with engine.begin() as conn:
+        numbers = dict((await conn.execute(select(c.customer_id, c.member_no).where(c.run_id == RUN))).all())
+        # an earlier round of the step (it deferred the others) finished the first an hour ago
+        await queries.move_members(conn, RUN, ids[:1], None, None, queries.FINISHED, from_track="t1")
+        an_hour_ago = datetime.now(UTC) - timedelta(hours=1)
+        earlier = cohort_members.update().where(c.run_id == RUN, c.customer_id == ids[0])
+        await conn.execute(earlier.values(updated_at=an_hour_ago))
+        await queries.move_members(conn, RUN, ids[1:3], None, None, queries.FINISHED, from_track="t1")
+        await queries.move_members(conn, RUN, ids[3:4], "next", "t2", from_track="t1")
+        await queries.move_members(conn, RUN, ids[4:5], None, None, "left", from_track="t1")  # another reason
+        batch = MemberBatch(run_id=RUN, step_id="s", track="t1", lo=0, hi=max(numbers.values()) + 1)
+        since = datetime.now(UTC) - timedelta(minutes=1)
+
+        def found(moved: list[queries.MovedMember]) -> set[str]:
+            return {m.customer_id for m in moved}
+
+        assert found(await queries.moved_on_by(conn, batch, None, since=since)) == set(ids[1:3])
+        assert found(await queries.moved_on_by(conn, batch, None)) == set(ids[:3])
+        assert found(await queries.moved_on_by(conn, batch, "t2")) == {ids[3]}
+        assert found(await queries.moved_on_by(conn, batch, "t3")) == set()
+        # another batch of the track: its own range only
+        other = batch.model_copy(update={"lo": numbers[ids[2]], "hi": numbers[ids[2]] + 1})
+        assert found(await queries.moved_on_by(conn, other, None, since=since)) == {ids[2]}
 
 
 async def test_a_late_deferral_leaves_members_that_went_on_alone(engine: AsyncEngine) -> None:
