@@ -3,7 +3,8 @@
 check_journey gathers the checks, each in its own module: the step graph (step_graph.py), event
 types and purpose governance (event_type_checks.py), expressions (expression_checks.py), function
 calls (function_checks.py), split vars (run_vars.py), schedules (schedule_checks.py), cohort mode
-(cohort_checks.py) and templates (template_checks.py); score models are checked here.
+(cohort_checks.py; cohort_personal_checks.py for the templates a cohort sends) and templates
+(template_checks.py); score models are checked here.
 
 Successors: a step's `next` if given (`end` → None), else the next step in the list, else None.
 A `branch` whose cases all have a `when` and none holds continues with its successor; `wait_for`
@@ -22,6 +23,7 @@ from pathlib import Path
 
 from gridjourney.config import get_settings
 from gridjourney.dsl.cohort_checks import check_cohort
+from gridjourney.dsl.cohort_personal_checks import no_personal_fields_in_templates
 from gridjourney.dsl.declarations import DeclarationErrors
 from gridjourney.dsl.event_type_checks import check_event_types, check_safety_triggers
 from gridjourney.dsl.expression_checks import (
@@ -174,6 +176,8 @@ def check_journey(
         )
         errors.extend(check_templates(uses, positions, templates_dir, customer))
         errors.extend(check_safety_templates(definition, uses, positions, templates_dir))
+        # a cohort run gets events without their personal fields: a template reading one is refused
+        errors.extend(no_personal_fields_in_templates(definition, positions, templates_dir))
     return sorted(dict.fromkeys(errors), key=lambda e: (e.line, e.column, e.message))
 
 
