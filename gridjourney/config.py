@@ -182,7 +182,8 @@ class Settings(BaseSettings):
         timedelta(days=3650), description="How far back an event's occurred_at may lie."
     )
 
-    # --- purpose governance (dsl/compiler.py)
+    # --- purpose governance (dsl/event_type_checks.py for safety triggers, dsl/template_checks.py
+    # for templates)
     safety_event_types: list[str] = Field(
         ["outage.*"],
         description="Event types (glob patterns) that may trigger a journey with purpose `safety`.",

@@ -66,7 +66,7 @@ log = logging.getLogger(__name__)
 # Purposes resent when the provider cannot say whether an earlier attempt reached it: a duplicate
 # outage notice is better than none. The others wait as `ambiguous` for an operator.
 RESENT_PURPOSES = frozenset({"safety"})
-# Keep it well under the workflow's heartbeat_timeout for SEND_MESSAGE (workflows/journey.py).
+# Keep it well under the workflow's heartbeat_timeout for SEND_MESSAGE (workflows/journey_sending.py).
 MAX_HEARTBEAT_INTERVAL = timedelta(seconds=10)
 
 

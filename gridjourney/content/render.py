@@ -51,7 +51,7 @@ SUBJECT_PREFIX = "Subject:"
 URL_PREFIX = "URL:"
 URL_STARTS = ("https://", "http://", "/")
 # A template's first line may declare its purpose (`Purpose: safety`): metadata, never sent. Only
-# templates marked safety may go out under a journey's `purpose: safety` (gridjourney/dsl/compiler.py).
+# templates marked safety may go out under a journey's `purpose: safety` (dsl/template_checks.py).
 PURPOSE_PREFIX = "Purpose:"
 PURPOSES = ("marketing", "informational", "safety")
 # Channels whose templates carry a subject line (push uses it as the notification title).
