@@ -16,15 +16,20 @@ from typing import Any, Literal, TypeVar
 
 from fastapi import APIRouter, status
 from pydantic import BaseModel, Field
-from temporalio.client import Client, WorkflowExecutionStatus
+from sqlalchemy.ext.asyncio import AsyncEngine
+from temporalio.client import Client, WorkflowExecutionDescription, WorkflowExecutionStatus
 from temporalio.service import RPCError, RPCStatusCode
 
+from gridjourney.api.auth import Principal
 from gridjourney.api.cohort_runs import CohortRunView, cohort_run_view
 from gridjourney.api.deps import EngineDep, JourneysReader, JourneysWriter, OptionalTemporalDep, TemporalDep
 from gridjourney.api.problems import ApiProblem, not_found, problem_responses
-from gridjourney.api.routes.journeys import InstanceRow
+from gridjourney.api.routes.journeys import InstanceRow, _require_admin_for_safety
 from gridjourney.cohorts.queries import FINISHED_STATUSES
+from gridjourney.dsl import registry
+from gridjourney.dsl.schema import CompiledJourney
 from gridjourney.projections import queries
+from gridjourney.temporal import JOURNEY_ID, JOURNEY_VERSION
 from gridjourney.workflows.cohort_contracts import COHORT_STATE_QUERY, CohortState
 from gridjourney.workflows.contracts import JOURNEY_STATE_QUERY, JourneyState
 
@@ -88,20 +93,52 @@ def _workflow_type(instance_id: str) -> str:
     raise not_found("instance", instance_id)
 
 
-async def _workflow_status(
+async def _described(
     client: Client, instance_id: str, workflow_type: str
-) -> WorkflowExecutionStatus | None:
-    """The status of the workflow of that type with this id; None when there is none (or it is of
-    another type)."""
+) -> WorkflowExecutionDescription | None:
+    """The workflow of that type with this id; None when there is none (or it is of another type)."""
     try:
         description = await client.get_workflow_handle(instance_id).describe(rpc_timeout=RPC_TIMEOUT)
     except RPCError as error:
         if error.status == RPCStatusCode.NOT_FOUND:
             return None
         raise
-    if description.workflow_type != workflow_type:
-        return None
-    return description.status
+    return description if description.workflow_type == workflow_type else None
+
+
+async def _workflow_status(
+    client: Client, instance_id: str, workflow_type: str
+) -> WorkflowExecutionStatus | None:
+    """The status of the workflow of that type with this id; None when there is none (or it is of
+    another type)."""
+    description = await _described(client, instance_id, workflow_type)
+    return None if description is None else description.status
+
+
+async def _run_journey(
+    engine: AsyncEngine, description: WorkflowExecutionDescription
+) -> CompiledJourney | None:
+    """The journey version a run runs: by the search attributes it was started with, else (a run
+    started without them) the latest version of the journey its id names (`journey:{id}:...`,
+    `cohort:{id}:...`)."""
+    attributes = description.typed_search_attributes
+    journey_id = attributes.get(JOURNEY_ID) or description.id.split(":")[1]
+    version = attributes.get(JOURNEY_VERSION)
+    if version is not None:
+        journey = await registry.get(engine, journey_id, version)
+        if journey is not None:
+            return journey
+    return await registry.latest(engine, journey_id)
+
+
+async def _require_admin_for_a_safety_run(
+    engine: AsyncEngine, principal: Principal, description: WorkflowExecutionDescription
+) -> None:
+    # A safety run sends outage notices without consent: stopping one takes them from every member, so
+    # it needs what publishing, starting and retiring a safety journey need (api/routes/journeys.py).
+    journey = await _run_journey(engine, description)
+    if journey is not None:
+        _require_admin_for_safety(principal, journey.definition.purpose, "cancelling")
 
 
 State = TypeVar("State", JourneyState, CohortState)
@@ -204,18 +241,24 @@ async def get_instance(
     summary="Cancel a running instance or cohort run",
     description="Requests cancellation. A journey instance records `journey.exited` (reason: cancelled) "
     "and stops; a cohort run stops its batches and sends nothing more. Only journey instances and "
-    "cohort runs can be cancelled; any other workflow id is 404.",
+    "cohort runs can be cancelled; any other workflow id is 404. A run of a journey with "
+    "`purpose: safety` (an outage's notices) needs the `admin` scope: else **403**.",
     responses=problem_responses(401, 403, 404, 409, 503),
 )
 async def cancel_instance(
-    instance_id: str, principal: JourneysWriter, client: TemporalDep
+    instance_id: str, principal: JourneysWriter, engine: EngineDep, client: TemporalDep
 ) -> CancelRequested:
-    workflow_status = await _workflow_status(client, instance_id, _workflow_type(instance_id))
-    if workflow_status is None:
+    description = await _described(client, instance_id, _workflow_type(instance_id))
+    if description is None:
         raise not_found("instance", instance_id)
+    await _require_admin_for_a_safety_run(engine, principal, description)
+    workflow_status = description.status
     if workflow_status != WorkflowExecutionStatus.RUNNING:
         raise ApiProblem(
-            409, "not-running", "The instance is not running", f"it is {workflow_status.name.lower()}"
+            409,
+            "not-running",
+            "The instance is not running",
+            f"it is {workflow_status.name.lower() if workflow_status else 'in no known state'}",
         )
     await client.get_workflow_handle(instance_id).cancel(
         reason=f"cancelled through the API by key {principal.key_id}", rpc_timeout=RPC_TIMEOUT
