@@ -4,6 +4,7 @@ with `changed` and on an exit type), on the time-skipping server."""
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import Counter
 from datetime import timedelta, timezone
 from pathlib import Path
@@ -44,6 +45,11 @@ steps:
 """
     + DR_STEPS
 )
+# How long a wait in real time may take before the test fails: a run these tests finish in about a
+# second took 5-13 s with three CPU hogs beside it, and CI runs them beside a whole suite; the helpers'
+# default of 300 polls (about 30 s) was within reach of that.
+WAIT_SECONDS = 120.0
+POLL = 0.1
 
 
 async def test_notified_members_hear_of_the_move_and_of_the_cancellation_once(
@@ -59,7 +65,7 @@ async def test_notified_members_hear_of_the_move_and_of_the_cancellation_once(
     sends.defer[late] = now + timedelta(hours=3)  # quiet hours: not told of the event yet
     async with cohort_workers(env.client, engine, sends, tmp_path):
         handle = await start_cohort(env.client, DR_EVENT, "dr-m", trigger)
-        await until_waiting(handle, {"before_start": 9, "notice": 1})
+        await until_waiting(handle, {"before_start": 9, "notice": 1}, interval=WAIT_SECONDS / 300)
         moved = start + timedelta(hours=4)
         modified = subject_event(
             "dr.event_modified",
@@ -69,7 +75,7 @@ async def test_notified_members_hear_of_the_move_and_of_the_cancellation_once(
             end=(moved + timedelta(hours=2)).isoformat(),
         )
         await handle.signal(JOURNEY_EVENT_SIGNAL, modified)
-        await sends.until_sent("dr_event_moved", 9)
+        await sends.until_sent("dr_event_moved", 9, tries=round(WAIT_SECONDS / POLL))
         # a modification that moves nothing (the same times, written another way) tells nobody
         same = subject_event(
             "dr.event_modified",
@@ -80,7 +86,7 @@ async def test_notified_members_hear_of_the_move_and_of_the_cancellation_once(
         )
         await handle.signal(JOURNEY_EVENT_SIGNAL, same)
         await handle.signal(JOURNEY_EVENT_SIGNAL, subject_event("dr.event_cancelled", dr_event_id="dr-m"))
-        final = await handle.result()
+        final = await bounded_result(handle)
     assert (final.status, final.exit_reason) == ("exited", "dr.event_cancelled")
     notified = sorted(set(ids) - {late})
     assert sends.to("dr_notice") == notified
@@ -103,7 +109,7 @@ async def test_a_cancellation_before_anyone_was_told_sends_no_cancel_notice(
         sends.defer[customer] = now + timedelta(hours=3)
     async with cohort_workers(env.client, engine, sends, tmp_path):
         handle = await start_cohort(env.client, DR_EVENT, "dr-c", trigger)
-        await until_waiting(handle, {"notice": 4})
+        await until_waiting(handle, {"notice": 4}, interval=WAIT_SECONDS / 300)
         # Cancelled once the deferring batch has answered: "before anyone was told" is after the notice
         # was held back. (Cancelling the batch activity itself in flight is not what this checks, and
         # the time-skipping server can lose a cancellation of an activity not yet started.)
@@ -114,7 +120,9 @@ async def test_a_cancellation_before_anyone_was_told_sends_no_cancel_notice(
     assert sends.sent == []
 
 
-async def bounded_result(handle: WorkflowHandle[Any, CohortState], seconds: float = 120) -> CohortState:
+async def bounded_result(
+    handle: WorkflowHandle[Any, CohortState], seconds: float = WAIT_SECONDS
+) -> CohortState:
     """The run's result within `seconds` (it once hung 10 minutes under -n 2); past it, the test fails
     with what the run waits for: its pending activities and the last events of its history."""
     try:
@@ -132,10 +140,13 @@ async def bounded_result(handle: WorkflowHandle[Any, CohortState], seconds: floa
 
 
 async def until_counted(handle: WorkflowHandle[Any, Any], outcome: str, count: int) -> None:
-    """Poll (in real time) until the run's batches have reported `count` members with `outcome`."""
-    for _ in range(300):
+    """Poll (in real time) until the run's batches have reported `count` members with `outcome`, for
+    up to WAIT_SECONDS (a deadline, not a number of polls: each query takes longer on a busy machine)."""
+    deadline = time.monotonic() + WAIT_SECONDS
+    while True:
         state = await handle.query(COHORT_STATE_QUERY, result_type=CohortState)
         if state.counts.get(outcome, 0) >= count:
             return
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"the run's batches never reported {count} {outcome}: {state.counts}")
+        if time.monotonic() > deadline:
+            raise AssertionError(f"the run's batches never reported {count} {outcome}: {state.counts}")
+        await asyncio.sleep(POLL)
