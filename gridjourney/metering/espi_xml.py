@@ -6,13 +6,17 @@ where a prefix can mean only one namespace (a Green Button prefix, or one the fi
 with a single URI), it is declared on the root element and the file parsed again. Any other undeclared
 prefix is refused by name. Elements written with no namespace at all are read as Atom outside an entry's
 content and as ESPI inside it (and so are ESPI elements that inherited the feed's default Atom one).
+
+Every pass is expat over the whole file, once: linear in its size whatever it holds (no regex scans
+the raw bytes, so an unterminated comment or processing instruction cannot make a pass rescan the
+rest of the file; expat refuses it with its line). Nothing recurses on the depth of the tree.
 """
 
 from __future__ import annotations
 
 import pyexpat
-import re
 import xml.etree.ElementTree as ET
+from dataclasses import dataclass, field
 from typing import Any
 
 from gridjourney.metering.errors import GreenButtonError
@@ -25,65 +29,122 @@ KNOWN_PREFIXES = {
 }
 ATOM_NS = KNOWN_PREFIXES["atom"]
 ESPI_NS = KNOWN_PREFIXES["espi"]
-_USED = re.compile(rb"</?([A-Za-z_][\w.-]*):[A-Za-z_]|\s([A-Za-z_][\w.-]*):[\w.-]+\s*=")
-_DECLARED = re.compile(rb"""xmlns:([A-Za-z_][\w.-]*)\s*=\s*["']([^"']*)["']""")
-_ROOT = re.compile(rb"<(?![?!])[A-Za-z_][\w.:-]*")
-_COMMENT_OR_PI = re.compile(rb"<!--.*?-->|<\?.*?\?>", re.S)
+# The element path in a refusal names at most this many innermost elements (a file may nest deeply).
+PATH_SHOWN = 8
 
 
-def _parse(data: bytes) -> ET.Element:
-    builder = ET.TreeBuilder()
-    parser = pyexpat.ParserCreate(namespace_separator="}")
-    stack: list[str] = []
+def _refuse_doctype(*_: Any) -> None:
+    raise GreenButtonError("DOCTYPE", "document type declarations are refused (entities could expand)")
 
-    def start(tag: str, attrs: dict[str, str]) -> None:
-        name = "{" + tag if "}" in tag else tag
-        stack.append(name.rsplit("}", 1)[-1])
-        builder.start(name, attrs)
 
-    def end(tag: str) -> None:
-        stack.pop()
-        builder.end("{" + tag if "}" in tag else tag)
+def _guarded_parser(namespace_separator: str | None) -> pyexpat.XMLParserType:
+    parser = pyexpat.ParserCreate(namespace_separator=namespace_separator)
+    parser.StartDoctypeDeclHandler = _refuse_doctype
+    parser.EntityDeclHandler = _refuse_doctype
+    return parser
 
-    def refuse_doctype(*_: Any) -> None:
-        raise GreenButtonError("DOCTYPE", "document type declarations are refused (entities could expand)")
 
-    parser.StartElementHandler = start
-    parser.EndElementHandler = end
-    parser.CharacterDataHandler = builder.data
-    parser.StartDoctypeDeclHandler = refuse_doctype
-    parser.EntityDeclHandler = refuse_doctype
-    try:
-        parser.Parse(data, True)
-    except pyexpat.ExpatError as exc:
-        if exc.code == pyexpat.errors.codes[pyexpat.errors.XML_ERROR_UNBOUND_PREFIX]:
-            raise _UnboundPrefix() from None
-        element = "/".join(stack) or "document"
-        raise GreenButtonError(
-            element, f"malformed XML: {pyexpat.errors.messages[exc.code]}", exc.lineno
-        ) from None
-    return builder.close()
+def _malformed(exc: pyexpat.ExpatError, stack: list[str]) -> GreenButtonError:
+    shown = "/".join(stack[-PATH_SHOWN:]) or "document"
+    element = ("…/" if len(stack) > PATH_SHOWN else "") + shown
+    reason = f"malformed XML: {pyexpat.errors.messages[exc.code]} at column {exc.offset + 1}"
+    return GreenButtonError(element, reason, exc.lineno)
 
 
 class _UnboundPrefix(Exception):
     pass
 
 
+def _parse(data: bytes) -> ET.Element:
+    builder = ET.TreeBuilder()
+    parser = _guarded_parser(namespace_separator="}")
+    stack: list[str] = []
+
+    def start(tag: str, attrs: dict[str, str]) -> None:
+        name = "{" + tag if "}" in tag else tag
+        stack.append(name.rsplit("}", 1)[-1])
+        # Namespaced attributes in ElementTree's {uri}name form too (expat writes uri}name).
+        builder.start(name, {("{" + k if "}" in k else k): v for k, v in attrs.items()})
+
+    def end(tag: str) -> None:
+        stack.pop()
+        builder.end("{" + tag if "}" in tag else tag)
+
+    parser.StartElementHandler = start
+    parser.EndElementHandler = end
+    parser.CharacterDataHandler = builder.data
+    try:
+        parser.Parse(data, True)
+    except pyexpat.ExpatError as exc:
+        if exc.code == pyexpat.errors.codes[pyexpat.errors.XML_ERROR_UNBOUND_PREFIX]:
+            raise _UnboundPrefix() from None
+        raise _malformed(exc, stack) from None
+    return builder.close()
+
+
+@dataclass
+class _Prefixes:
+    """What one pass without namespace processing saw: prefixes as the file writes them."""
+
+    used: set[str] = field(default_factory=set)
+    declared: dict[str, set[str]] = field(default_factory=dict)
+    on_root: set[str] = field(default_factory=set)
+    root_name_end: int | None = None
+    """Byte offset just past the root element's name, where declarations can be added."""
+
+
+def _prefix(name: str) -> str | None:
+    prefix, colon, _ = name.partition(":")
+    return prefix if colon else None
+
+
+def _scan_prefixes(data: bytes) -> _Prefixes:
+    """The prefixes the file uses on elements and attributes, the URIs each is declared with, and
+    those its root declares: expat reads comments, processing instructions and CDATA as such."""
+    parser = _guarded_parser(namespace_separator=None)
+    seen = _Prefixes()
+    stack: list[str] = []
+
+    def start(name: str, attrs: dict[str, str]) -> None:
+        if seen.root_name_end is None:
+            at = parser.CurrentByteIndex + 1  # past the "<"
+            written = name.encode()
+            if data[at - 1 : at] != b"<" or data[at : at + len(written)] != written:
+                raise GreenButtonError(
+                    "document", "undeclared namespace prefixes are repaired only in UTF-8 (or ASCII) files"
+                )
+            seen.root_name_end = at + len(written)
+            seen.on_root = {p for a in attrs if (p := a.removeprefix("xmlns:")) != a}
+        stack.append(name.rpartition(":")[2])
+        if (prefix := _prefix(name)) is not None:
+            seen.used.add(prefix)
+        for attribute, value in attrs.items():
+            if attribute.startswith("xmlns:"):
+                seen.declared.setdefault(attribute.removeprefix("xmlns:"), set()).add(value)
+            elif (prefix := _prefix(attribute)) is not None:
+                seen.used.add(prefix)
+
+    def end(_: str) -> None:
+        stack.pop()
+
+    parser.StartElementHandler = start
+    parser.EndElementHandler = end
+    try:
+        parser.Parse(data, True)
+    except pyexpat.ExpatError as exc:
+        raise _malformed(exc, stack) from None
+    seen.used -= {"xml", "xmlns"}
+    return seen
+
+
 def _declare_prefixes(data: bytes) -> tuple[bytes, list[str]]:
     """The document with its undeclared prefixes declared on the root element, and their names."""
-    body = _COMMENT_OR_PI.sub(lambda m: b" " * len(m.group(0)), data)
-    used = {(m.group(1) or m.group(2)).decode() for m in _USED.finditer(body)} - {"xml", "xmlns"}
-    declared: dict[str, set[str]] = {}
-    for m in _DECLARED.finditer(body):
-        declared.setdefault(m.group(1).decode(), set()).add(m.group(2).decode())
-    root = _ROOT.search(body)
-    if root is None:
+    seen = _scan_prefixes(data)
+    if seen.root_name_end is None:
         raise GreenButtonError("document", "no root element")
-    root_end = body.index(b">", root.end())
-    on_root = {m.group(1).decode() for m in _DECLARED.finditer(body[root.start() : root_end])}
     additions: dict[str, str] = {}
-    for prefix in sorted(used - on_root):
-        uris = declared.get(prefix, set())
+    for prefix in sorted(seen.used - seen.on_root):
+        uris = seen.declared.get(prefix, set())
         if len(uris) > 1:
             raise GreenButtonError(
                 f"prefix {prefix}", f"it is declared with {len(uris)} different namespaces: ambiguous"
@@ -95,21 +156,29 @@ def _declare_prefixes(data: bytes) -> tuple[bytes, list[str]]:
                 "used without a declaration, and not a Green Button prefix",
             )
         additions[prefix] = uri
-    text = b"".join(f' xmlns:{p}="{u}"'.encode() for p, u in additions.items())
-    return data[: root.end()] + text + data[root.end() :], sorted(additions)
+    # Expat gave the URIs unescaped: escape them again for the attribute value.
+    text = b"".join(
+        f' xmlns:{p}="{u.replace("&", "&amp;").replace("<", "&lt;").replace(chr(34), "&quot;")}"'.encode()
+        for p, u in additions.items()
+    )
+    at = seen.root_name_end
+    return data[:at] + text + data[at:], sorted(additions)
 
 
-def _qualify(element: ET.Element, inside_content: bool) -> int:
+def _qualify(root: ET.Element) -> int:
     """Put un-namespaced elements (and Atom-namespaced ones inside content) in the namespace their
-    place means; returns how many were moved."""
+    place means; returns how many were moved. Iterative: the tree may be deeper than Python recurses."""
     moved = 0
-    namespace, _, local = element.tag.rpartition("}")
-    if not namespace or (inside_content and namespace == "{" + ATOM_NS):
-        element.tag = f"{{{ESPI_NS if inside_content else ATOM_NS}}}{local}"
-        moved += 1
-    inside = inside_content or element.tag == f"{{{ATOM_NS}}}content"
-    for child in element:
-        moved += _qualify(child, inside)
+    atom_content = f"{{{ATOM_NS}}}content"
+    pending: list[tuple[ET.Element, bool]] = [(root, False)]
+    while pending:
+        element, inside_content = pending.pop()
+        namespace, _, local = element.tag.rpartition("}")
+        if not namespace or (inside_content and namespace == "{" + ATOM_NS):
+            element.tag = f"{{{ESPI_NS if inside_content else ATOM_NS}}}{local}"
+            moved += 1
+        inside = inside_content or element.tag == atom_content
+        pending.extend((child, inside) for child in element)
     return moved
 
 
@@ -128,6 +197,6 @@ def parse_xml(data: bytes) -> tuple[ET.Element, list[str]]:
             root = _parse(fixed)
         except _UnboundPrefix:
             raise GreenButtonError("document", "a namespace prefix is used without a declaration") from None
-    if moved := _qualify(root, inside_content=False):
+    if moved := _qualify(root):
         notes.append(f"{moved} elements had no namespace: each read as Atom or ESPI by where it stands")
     return root, notes
