@@ -43,12 +43,14 @@ async def _client(settings: Settings) -> Client | None:
 @privacy_app.command("pending")
 def pending_command(
     retry: Annotated[
-        bool, typer.Option("--retry", help="Try each one's Temporal part now (exit 1 if any stays pending).")
+        bool, typer.Option("--retry", help="Try each one's Temporal part now (exit 1 if an attempt fails).")
     ] = False,
     limit: Annotated[int, typer.Option(min=1, max=10_000, help="Erasures shown (or retried) at most.")] = 100,
 ) -> None:
-    """Erased customers whose workflow executions in Temporal are not deleted yet: when erased, the
-    attempts so far, the last error and the next automatic attempt (the router's leader retries them)."""
+    """Erased customers whose workflow executions in Temporal are not shown deleted yet: when erased,
+    the attempts so far, the executions deleted, the last error and the next automatic attempt (the
+    router's leader retries them). A part completes when a listing made 30 s after the erasure and
+    after any deletion finds none of their executions left."""
     settings = get_settings()
 
     async def main() -> tuple[list[queries.PendingErasure], list[TemporalPart]]:
@@ -66,21 +68,26 @@ def pending_command(
     for attempt in attempts:
         if attempt.deleted is None:
             console.print(f"{attempt.customer_id}: still pending ({attempt.error})")
-        else:
+        elif attempt.completed:
+            console.print(f"{attempt.customer_id}: completed, no workflow execution of theirs left")
+        else:  # checked again once Temporal's deletions and its visibility store have caught up
             console.print(
-                f"{attempt.customer_id}: completed, {attempt.deleted} workflow execution(s) deleted"
+                f"{attempt.customer_id}: {attempt.deleted} workflow execution(s) deleted, to be checked"
             )
-    table = Table("customer", "erased at", "attempts", "last attempt", "next attempt", "last error")
+    table = Table(
+        "customer", "erased at", "attempts", "deleted", "last attempt", "next attempt", "last error"
+    )
     for row in rows:
         table.add_row(
             row.customer_id,
             _when(row.erased_at),
             str(row.attempts),
+            str(row.workflows_deleted),
             _when(row.last_attempt_at),
             _when(row.next_attempt_at),
             row.last_error or "",
         )
     console.print(table)
     console.print(f"{len(rows)} erasure(s) with the Temporal part pending")
-    if retry and rows:
+    if any(attempt.deleted is None for attempt in attempts):
         raise typer.Exit(1)

@@ -110,14 +110,14 @@ class DatabaseGauges(Collector):
         """The Temporal parts of erasures (privacy/temporal_erasures.py): pending and completed."""
         pending = GaugeMetricFamily(
             "gridjourney_erasures_pending",
-            "Erased customers whose workflow executions in Temporal are not deleted yet (retried until "
-            "done; gridjourney privacy pending).",
+            "Erased customers whose workflow executions in Temporal are not shown deleted yet (retried "
+            "and checked until none is left; gridjourney privacy pending).",
         )
         if self.erasures_pending is not None:
             pending.add_metric([], self.erasures_pending)
         completed = CounterMetricFamily(
             "gridjourney_erasures_completed",
-            "Erasures whose Temporal part is done (their workflow executions deleted).",
+            "Erasures whose Temporal part is done: a check found none of their workflow executions left.",
         )
         if self.erasures_completed is not None:
             completed.add_metric([], self.erasures_completed)

@@ -23,6 +23,7 @@ class PendingErasure:
     last_error: str | None
     last_attempt_at: datetime | None
     next_attempt_at: datetime
+    workflows_deleted: int
 
 
 async def record_pending(
@@ -40,7 +41,7 @@ async def record_pending(
 async def record_completed(
     conn: AsyncConnection, customer_id: str, erased_at: datetime, deleted: int, now: datetime
 ) -> None:
-    """Their executions are deleted: completed (a repeat of a completed one keeps its first time)."""
+    """A listing found none of their executions left: completed (a repeat keeps the first time)."""
     statement = insert(temporal_erasures).values(
         customer_id=customer_id,
         erased_at=erased_at,
@@ -58,6 +59,39 @@ async def record_completed(
                 "last_attempt_at": now,
                 "last_error": None,
                 "completed_at": func.coalesce(t.completed_at, now),
+                "workflows_deleted": t.workflows_deleted + deleted,
+            },
+        )
+    )
+
+
+async def record_deleted(
+    conn: AsyncConnection,
+    customer_id: str,
+    erased_at: datetime,
+    deleted: int,
+    now: datetime,
+    verify_at: datetime,
+) -> None:
+    """Executions were deleted (or it is too early to trust a listing that found none): pending until
+    a listing at `verify_at` or later finds none left. Reopens a completed one that had some left."""
+    statement = insert(temporal_erasures).values(
+        customer_id=customer_id,
+        erased_at=erased_at,
+        attempts=1,
+        last_attempt_at=now,
+        next_attempt_at=verify_at,
+        workflows_deleted=deleted,
+    )
+    await conn.execute(
+        statement.on_conflict_do_update(
+            index_elements=[t.customer_id],
+            set_={
+                "attempts": t.attempts + 1,
+                "last_attempt_at": now,
+                "last_error": None,
+                "next_attempt_at": verify_at,
+                "completed_at": None,
                 "workflows_deleted": t.workflows_deleted + deleted,
             },
         )
@@ -105,7 +139,13 @@ async def pending(
 ) -> list[PendingErasure]:
     """The pending ones, the most overdue first; with `due_at`, only those due by then."""
     query = select(
-        t.customer_id, t.erased_at, t.attempts, t.last_error, t.last_attempt_at, t.next_attempt_at
+        t.customer_id,
+        t.erased_at,
+        t.attempts,
+        t.last_error,
+        t.last_attempt_at,
+        t.next_attempt_at,
+        t.workflows_deleted,
     ).where(t.completed_at.is_(None))
     if due_at is not None:
         query = query.where(t.next_attempt_at <= due_at)

@@ -2,8 +2,10 @@
 
 An erasure in the database (erasure.py) writes a pending row in its own transaction, so the part
 that follows it (deleting the customer's workflow executions: workflow_erasure.py) is tracked even
-if the process dies in between. `finish` makes one attempt and records it: completed, or failed with
-its error and the time of the next attempt (30 s after the first failure, doubling up to an hour).
+if the process dies in between. `finish` makes one attempt and records it: failed, with its error and the
+time of the next attempt (30 s after the first failure, doubling up to an hour); or executions
+deleted, to be checked VERIFY_AFTER later; or completed: a listing made VERIFY_AFTER after the
+erasure and after any deletion found none of the customer's executions left.
 `retry_forever` runs beside the router's leader (stack.py RouterSide): one process retries however
 many routers run, and a failure of the retry never stops routing. Operators see them with `gridjourney
 privacy pending` (`--retry` finishes them now) and the metrics gridjourney_erasures_pending and
@@ -29,6 +31,10 @@ from gridjourney.privacy.workflow_erasure import delete_customer_workflows
 log = logging.getLogger(__name__)
 
 FIRST_DELAY = timedelta(seconds=30)
+# A listing is trusted to show every execution this long after the erasure or a deletion: Temporal
+# deletes asynchronously and its visibility store lags (a journey started just before the erasure may
+# not be listed yet), so completion is a listing that finds none left, made this long after both.
+VERIFY_AFTER = timedelta(seconds=30)
 LONGEST_DELAY = timedelta(hours=1)
 RETRY_INTERVAL = timedelta(seconds=30)  # how often the retrier looks for pending parts that are due
 NO_CLIENT = "Temporal unreachable: no connection"
@@ -37,12 +43,14 @@ _UNREACHABLE_STATUSES = (RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEE
 
 @dataclass(frozen=True)
 class TemporalPart:
-    """One attempt: `deleted` executions (None: still pending, for `error`)."""
+    """One attempt: `deleted` executions (None: it failed, for `error`); `completed`: none was left
+    (else a later attempt checks)."""
 
     customer_id: str
     deleted: int | None
     error: str | None = None
     unreachable: bool = False  # the error was Temporal being down or not answering
+    completed: bool = False
 
 
 def unreachable(error: BaseException) -> bool:
@@ -84,9 +92,19 @@ async def finish(
                 longest_delay=LONGEST_DELAY,
             )
         return TemporalPart(customer_id, None, text, unreachable=outage)
+    now = datetime.now(UTC)
+    verify_from = erased_at + VERIFY_AFTER
     async with engine.begin() as conn:
-        await queries.record_completed(conn, customer_id, erased_at, deleted, datetime.now(UTC))
-    log.info("erasure: Temporal part of customer %s completed (%d executions deleted)", customer_id, deleted)
+        if deleted == 0 and now >= verify_from:
+            await queries.record_completed(conn, customer_id, erased_at, 0, now)
+        else:
+            verify_at = max(now + VERIFY_AFTER, verify_from) if deleted else verify_from
+            await queries.record_deleted(conn, customer_id, erased_at, deleted, now, verify_at)
+    if deleted == 0 and now >= verify_from:
+        log.info("erasure: Temporal part of customer %s completed: no execution of theirs left", customer_id)
+        return TemporalPart(customer_id, 0, completed=True)
+    if deleted:
+        log.info("erasure: %d executions of customer %s deleted in Temporal", deleted, customer_id)
     return TemporalPart(customer_id, deleted)
 
 

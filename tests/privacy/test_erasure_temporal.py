@@ -152,8 +152,9 @@ async def test_erasure_deletes_the_customers_workflow_histories_and_a_repeat_com
     assert again.status_code == 200, again.text
     assert again.json()["already_erased"] is True and again.json()["temporal"] == "deleted"
     assert again.json()["workflows_deleted"] >= len(histories)  # a later-routed event may add one
-    async with engine.connect() as conn:
-        assert await erasures.pending(conn) == [] and await erasures.counts(conn) == (0, 1)
+    async with engine.connect() as conn:  # deleted: pending until a check 30 s later finds none left
+        [row] = await erasures.pending(conn)
+    assert row.workflows_deleted >= len(histories) and row.last_error is None
 
     async def gone(workflow_id: str) -> bool:
         try:

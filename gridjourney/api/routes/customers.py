@@ -144,7 +144,8 @@ class Erased(BaseModel):
     already_erased: bool = Field(description="An earlier request erased them; nothing was done this time.")
     temporal: Literal["deleted", "pending"] = Field(
         description="`deleted`: their workflow executions in Temporal (whose histories hold their "
-        "data under the deployment's keys) are deleted, running ones terminated; `pending`: Temporal "
+        "data under the deployment's keys) are deleted, running ones terminated (a check 30 s later "
+        "completes it: `gridjourney privacy pending` lists it until then); `pending`: Temporal "
         "could not be reached (the erasure in the database stands): the deletion is retried until done "
         "(`gridjourney privacy pending` lists them), and repeating the request tries it at once."
     )
