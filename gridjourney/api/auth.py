@@ -95,10 +95,27 @@ def validate_name(name: str) -> str:
     return name
 
 
+# A key's own rate: at least one write every 100 s (so a Retry-After never exceeds 100 s), at most
+# 100,000 a second (beyond what one API process serves; leave the rate unset for the default).
+MIN_RATE_PER_SECOND = 0.01
+MAX_RATE_PER_SECOND = 100_000.0
+
+
 def validate_rate(rate_per_second: float | None) -> float | None:
-    if rate_per_second is not None and not (math.isfinite(rate_per_second) and rate_per_second > 0):
-        raise ValueError(f"{rate_per_second} is not a rate: give a positive number of requests per second")
+    if rate_per_second is None:
+        return None
+    if not (math.isfinite(rate_per_second) and MIN_RATE_PER_SECOND <= rate_per_second <= MAX_RATE_PER_SECOND):
+        raise ValueError(
+            f"{rate_per_second:g} is not a rate for a key: give {MIN_RATE_PER_SECOND:g} (one write every "
+            f"{1 / MIN_RATE_PER_SECOND:g} s) to {MAX_RATE_PER_SECOND:,.0f} write requests per second"
+        )
     return rate_per_second
+
+
+def bounded_rate(rate_per_second: float) -> float:
+    """A rate within the bounds validate_rate keeps: a key stored before them (1e-300) or a configured
+    default out of them is limited as the nearest bound, never with a Retry-After of 300 digits."""
+    return min(max(rate_per_second, MIN_RATE_PER_SECOND), MAX_RATE_PER_SECOND)
 
 
 async def create_key(
@@ -287,9 +304,10 @@ class RateLimiter:
 
     def retry_after(self, principal: Principal) -> float | None:
         """None: admitted (a token is taken). Else the seconds until the key may try again."""
-        rate = principal.rate_per_second or self.default_rate
-        if rate is None:
+        given = principal.rate_per_second or self.default_rate
+        if given is None:
             return None
+        rate = bounded_rate(given)
         now = time.monotonic()
         bucket = self._buckets.get(principal.key_id)
         if bucket is None or bucket.rate != rate:
