@@ -64,8 +64,8 @@ def create(
         float | None,
         typer.Option(
             "--rate",
-            help="Write requests per second for this key, a batch counting as one (default: the "
-            "configured rate).",
+            help="Write requests per second for this key, a batch counting as one: 0.01 (one every "
+            "100 s) to 100000 (default: the configured rate).",
         ),
     ] = None,
 ) -> None:
@@ -161,14 +161,33 @@ def rotate(
     ] = 0.0,
 ) -> None:
     """Replace a key by a new one with the same name, scopes, expiry and rate; print the new key once."""
-    rotated = _run(lambda engine: rotate_key(engine, key_id, timedelta(minutes=grace_minutes)))
-    if rotated is None:
+
+    async def rotate_and_read(engine: AsyncEngine) -> tuple[str, str, ApiKeyInfo, ApiKeyInfo] | None:
+        rotated = await rotate_key(engine, key_id, timedelta(minutes=grace_minutes))
+        if rotated is None:
+            return None
+        keys = {info.key_id: info for info in await list_keys(engine)}
+        return rotated[0], rotated[1], keys[key_id], keys[rotated[0]]
+
+    done = _run(rotate_and_read)
+    if done is None:
         console.print(f"no active key {key_id!r}", style="red")
         raise typer.Exit(1)
-    new_id, key = rotated
-    ends = f"in {grace_minutes:g} minute{'' if grace_minutes == 1 else 's'}" if grace_minutes else "now"
+    new_id, key, old, successor = done
+    ends = _rotated_ends(old, successor, grace_minutes)
     console.print(f"rotated {key_id} to [bold]{new_id}[/]; the old key stops {ends}")
     _print_once(key)
+
+
+def _rotated_ends(old: ApiKeyInfo, successor: ApiKeyInfo, grace_minutes: float) -> str:
+    """When the rotated key stops, as stored: now, after the grace asked, or at its own expiry when
+    that comes sooner (the successor keeps the expiry the old key had)."""
+    if old.revoked_at is not None or old.expires_at is None:
+        return "now"
+    at = f"{old.expires_at.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC"
+    if old.expires_at == successor.expires_at:
+        return f"at its own expiry, {at}, sooner than the {grace_minutes:g} minutes asked"
+    return f"in {grace_minutes:g} minute{'' if grace_minutes == 1 else 's'}, at {at}"
 
 
 @keys_app.command("revoke")

@@ -12,7 +12,7 @@ import httpx
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gridjourney.api.app import create_app
-from gridjourney.api.auth import authenticate, create_key, revoke_key
+from gridjourney.api.auth import authenticate, create_key, list_keys, revoke_key
 from gridjourney.api.deps import lazy_temporal_client
 from gridjourney.config import Settings
 from gridjourney.temporal import data_converter
@@ -115,9 +115,34 @@ async def test_a_key_cannot_be_created_already_expired(database_url: str) -> Non
 
 
 async def test_rotate_says_one_minute_in_the_singular(engine: AsyncEngine, database_url: str) -> None:
-    for grace, said in (("1", "stops in 1 minute\n"), ("2", "stops in 2 minutes\n")):
+    for grace, said in (("1", "stops in 1 minute, at 20"), ("2", "stops in 2 minutes, at 20")):
         key_id, _ = await create_key(engine, "billing", ["events:write"])
         code, output = await gridjourney_in_process(
             database_url, "keys", "rotate", key_id, "--grace-minutes", grace
         )
         assert code == 0 and said in output, output
+
+
+async def test_rotate_says_when_the_old_key_really_stops(engine: AsyncEngine, database_url: str) -> None:
+    """A grace beyond the key's own expiry does not extend it: the old key stops at that expiry, and
+    rotate says so (not "in 60 minutes"); with a grace within it, the time the grace ends."""
+    expires = (datetime.now(UTC) + timedelta(minutes=10)).replace(microsecond=0)
+    key_id, _ = await create_key(engine, "billing", ["events:write"], expires_at=expires)
+    code, output = await gridjourney_in_process(
+        database_url, "keys", "rotate", key_id, "--grace-minutes", "60"
+    )
+    assert code == 0, output
+    assert f"stops at its own expiry, {expires:%Y-%m-%d %H:%M:%S} UTC, sooner than the 60 minutes" in output
+    assert "in 60 minutes" not in output
+
+    key_id, _ = await create_key(engine, "meters", ["events:write"])
+    before = datetime.now(UTC)
+    code, output = await gridjourney_in_process(
+        database_url, "keys", "rotate", key_id, "--grace-minutes", "30"
+    )
+    assert code == 0, output
+    said = output.split("stops in 30 minutes, at ", 1)[1][:19]
+    ends = datetime.strptime(said, "%Y-%m-%d %H:%M:%S").replace(tzinfo=UTC)
+    assert before + timedelta(minutes=29) < ends < datetime.now(UTC) + timedelta(minutes=31)
+    [info] = [info for info in await list_keys(engine) if info.key_id == key_id]
+    assert info.expires_at is not None and abs(info.expires_at - ends) < timedelta(seconds=1)
