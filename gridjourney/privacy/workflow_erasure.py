@@ -17,7 +17,6 @@ an execution whose deletion is under way. A repeated erasure deletes it again (i
 
 from __future__ import annotations
 
-import logging
 from datetime import timedelta
 
 from temporalio.api.common.v1 import WorkflowExecution
@@ -26,8 +25,6 @@ from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
 from gridjourney.events.fields import CUSTOMER_ID_PATTERN
-
-log = logging.getLogger(__name__)
 
 # Per call: an erasure request does not hang on a Temporal that stopped answering (it reports pending).
 RPC_TIMEOUT = timedelta(seconds=10)
@@ -61,6 +58,4 @@ async def delete_customer_workflows(client: Client, customer_id: str) -> int:
                 raise
             continue
         deleted += 1
-    if deleted:
-        log.info("erasure: %d workflow executions of an erased customer deleted in Temporal", deleted)
-    return deleted
+    return deleted  # logged with the customer's id by temporal_erasures.finish
