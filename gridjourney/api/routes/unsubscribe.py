@@ -3,7 +3,8 @@ token is signed (gridjourney/inbound/unsubscribe.py).
 
 GET shows a page with one button; only the POST it sends (or the one-click POST a mail client makes
 from `List-Unsubscribe-Post`, RFC 8058) records anything, so a link scanner that follows every URL
-in a message unsubscribes no one.
+in a message unsubscribes no one. Neither page may be framed (X-Frame-Options, CSP frame-ancestors):
+a page of another site could otherwise lay the button under a decoy and have the customer click it.
 """
 
 from __future__ import annotations
@@ -69,6 +70,22 @@ PAGE = """<!DOCTYPE html>
 """
 
 
+# The pages load nothing (their only styles are inline), post only back to themselves, and may not be
+# framed (clickjacking the one button); the token in the URL is never sent on as a referrer, nor cached.
+PAGE_HEADERS = {
+    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; "
+    "base-uri 'none'; frame-ancestors 'none'",
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-store",
+}
+
+
+def _page(language: str, title: str, content: str) -> HTMLResponse:
+    return HTMLResponse(PAGE.format(lang=language, title=title, content=content), headers=PAGE_HEADERS)
+
+
 def _read(settings: SettingsDep, token: str) -> Unsubscribe:
     try:
         return unsubscribe_links(settings).read(token)
@@ -108,7 +125,7 @@ async def unsubscribe_page(token: Token, settings: SettingsDep, engine: EngineDe
         '<form method="post"><button type="submit" style="font-size:16px;padding:8px 16px;">'
         f"{words['button']}</button></form>"
     )
-    return HTMLResponse(PAGE.format(lang=language, title=words["title"], content=content))
+    return _page(language, words["title"], content)
 
 
 @router.post(
@@ -123,4 +140,4 @@ async def unsubscribe(token: Token, settings: SettingsDep, store: StoreDep) -> H
     await record_unsubscribe(store, request, datetime.now(UTC))
     language, words = await _words(store.engine, request.customer_id)
     content = f"<p>{words['done'].format(what=_what(words, request))}</p>"
-    return HTMLResponse(PAGE.format(lang=language, title=words["done_title"], content=content))
+    return _page(language, words["done_title"], content)
