@@ -46,6 +46,7 @@ __all__ = [
     "ImportReport",
     "SkippedPart",
     "import_greenbutton",
+    "looks_like_xml",
     "parse_greenbutton",
 ]
 
@@ -197,6 +198,15 @@ def _check_storable(reads: pd.DataFrame) -> None:
         )
 
 
+# Blanks, then an optional UTF-8 byte order mark, then "<": matched in place (a 64 MB body is not copied).
+_XML_START = re.compile(rb"[ \t\n\r\x0b\x0c]*(?:\xef\xbb\xbf)?<")
+
+
+def looks_like_xml(data: bytes) -> bool:
+    """Whether the file is XML rather than CSV, by its first character."""
+    return _XML_START.match(data) is not None
+
+
 def parse_greenbutton(
     data: bytes, customer_id: str, *, time_zone: str | None = None, assume_uom: str | None = None
 ) -> ParsedFile:
@@ -249,6 +259,13 @@ def parse_greenbutton(
     return ParsedFile(format=fmt, reads=net.drop(columns="wall"), issues=issues, skipped=skipped, notes=notes)
 
 
+def _parse_and_hash(
+    data: bytes, customer_id: str, *, time_zone: str | None, assume_uom: str | None
+) -> tuple[ParsedFile, str]:
+    parsed = parse_greenbutton(data, customer_id, time_zone=time_zone, assume_uom=assume_uom)
+    return parsed, hashlib.sha256(data).hexdigest()
+
+
 async def _customer_time_zone(engine: AsyncEngine, customer_id: str) -> str | None:
     async with engine.connect() as conn:
         zone = await conn.scalar(select(customers.c.time_zone).where(customers.c.customer_id == customer_id))
@@ -273,7 +290,7 @@ async def import_greenbutton(
     else:
         data = await asyncio.to_thread(Path(path_or_bytes).read_bytes)
         file_name = file_name or Path(path_or_bytes).name
-    is_csv = not data.lstrip().lstrip(b"\xef\xbb\xbf").startswith(b"<")
+    is_csv = not looks_like_xml(data)
     if is_csv and time_zone is None:
         time_zone = await _customer_time_zone(engine, customer_id)
     if time_zone is not None:
@@ -281,8 +298,11 @@ async def import_greenbutton(
             iana_time_zone(time_zone)
         except ValueError:
             raise GreenButtonError("time zone", f"unknown IANA time zone {time_zone!r}") from None
-    parsed = parse_greenbutton(data, customer_id, time_zone=time_zone, assume_uom=assume_uom)
-    digest = hashlib.sha256(data).hexdigest()
+    # Parsing (and hashing) a file of up to 64 MB is CPU work: off the event loop, so that one upload
+    # does not stall every other request the process serves.
+    parsed, digest = await asyncio.to_thread(
+        _parse_and_hash, data, customer_id, time_zone=time_zone, assume_uom=assume_uom
+    )
     import_id = f"gb-{digest[:24]}"
     event_id = uuid.uuid5(EVENT_NAMESPACE, f"{digest}:{customer_id}")
     reads = parsed.reads.assign(customer_id=customer_id, source=f"greenbutton-{parsed.format}")

@@ -9,7 +9,12 @@ from fastapi import APIRouter, Path, Query, Request, status
 from gridjourney.api.deps import EngineDep, EventsWriter, read_limited_body
 from gridjourney.api.problems import ApiProblem, FieldError, invalid, problem_responses
 from gridjourney.events.fields import CUSTOMER_ID_PATTERN
-from gridjourney.metering.greenbutton import GreenButtonError, ImportReport, import_greenbutton
+from gridjourney.metering.greenbutton import (
+    GreenButtonError,
+    ImportReport,
+    import_greenbutton,
+    looks_like_xml,
+)
 
 router = APIRouter(prefix="/v1/customers", tags=["customers"])
 
@@ -91,7 +96,7 @@ async def import_reads(
             f"got {content_type or 'no content type'}; use application/xml or text/csv",
         )
     body = await read_limited_body(request, MAX_GREENBUTTON_BYTES)
-    looks_xml = body.lstrip().lstrip(b"\xef\xbb\xbf").startswith(b"<")
+    looks_xml = looks_like_xml(body)
     if looks_xml != (content_type in XML_TYPES):
         raise invalid(
             "the body does not match its content type",

@@ -1,0 +1,60 @@
+"""An upload's parse runs off the event loop: the API keeps answering while a big file is read."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from pathlib import Path
+
+import httpx
+import pytest
+
+from gridjourney.metering import greenbutton
+from gridjourney.metering.greenbutton import ParsedFile
+from tests.api.conftest import KeyFactory
+
+SAMPLE = Path(__file__).parents[1] / "metering" / "data" / "coastal_multi_family_hourly_2011.xml"
+URL = "/v1/customers/cust-9/reads/greenbutton"
+# Only a safety net for the test itself (a parse on the loop never lets /healthz in): no figure is asserted.
+HELD_AT_MOST_S = 30
+
+
+async def test_healthz_answers_while_an_upload_is_being_parsed(
+    client: httpx.AsyncClient, make_key: KeyFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    parsing, finish = threading.Event(), threading.Event()
+    released_by_the_test: list[bool] = []
+    real_parse = greenbutton.parse_greenbutton
+
+    def held_parse(data: bytes, customer_id: str, **options: str | None) -> ParsedFile:
+        # The parse, held open until the test has had its /healthz answer: the upload is in flight then.
+        # On the event loop, it would wait in vain: the test could not run to release it.
+        parsing.set()
+        released_by_the_test.append(finish.wait(HELD_AT_MOST_S))
+        return real_parse(data, customer_id, **options)
+
+    monkeypatch.setattr(greenbutton, "parse_greenbutton", held_parse)
+    headers = await make_key("events:write") | {"Content-Type": "application/xml"}
+    upload = asyncio.create_task(client.post(URL, content=SAMPLE.read_bytes(), headers=headers))
+    assert await asyncio.to_thread(parsing.wait, HELD_AT_MOST_S), "the upload never reached its parse"
+    health = await client.get("/healthz")
+    # Answered (503: this client's Temporal is down, as in test_health) while the parse still waits.
+    upload_pending = not upload.done()
+    finish.set()
+    response = await upload
+    assert health.status_code == 503 and health.json()["database"]["status"] == "ok"
+    assert released_by_the_test == [True] and upload_pending
+    assert response.status_code == 200, response.text
+    assert response.json()["reads_stored"] == 8760
+
+
+async def test_hostile_uploads_answer_422_with_the_position(
+    client: httpx.AsyncClient, make_key: KeyFactory
+) -> None:
+    headers = await make_key("events:write") | {"Content-Type": "application/xml"}
+    body = b"<feed><x:y/>" + b"<!--" * 500_000  # 2 MB of the reviewer's file
+    response = await client.post(URL, content=body, headers=headers)
+    assert response.status_code == 422, response.text
+    (error,) = response.json()["errors"]
+    assert error["field"] == "body.feed (line 1)" and error["line"] == 1
+    assert error["reason"] == "malformed XML: not well-formed (invalid token) at column 21"
