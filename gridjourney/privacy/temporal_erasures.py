@@ -94,18 +94,18 @@ async def finish(
         return TemporalPart(customer_id, None, text, unreachable=outage)
     now = datetime.now(UTC)
     verify_from = erased_at + VERIFY_AFTER
+    completed = deleted == 0 and now >= verify_from  # none left, by a listing late enough to trust
     async with engine.begin() as conn:
-        if deleted == 0 and now >= verify_from:
+        if completed:
             await queries.record_completed(conn, customer_id, erased_at, 0, now)
-        else:
+        else:  # checked again once Temporal's deletions and its visibility store have caught up
             verify_at = max(now + VERIFY_AFTER, verify_from) if deleted else verify_from
             await queries.record_deleted(conn, customer_id, erased_at, deleted, now, verify_at)
-    if deleted == 0 and now >= verify_from:
+    if completed:
         log.info("erasure: Temporal part of customer %s completed: no execution of theirs left", customer_id)
-        return TemporalPart(customer_id, 0, completed=True)
-    if deleted:
+    elif deleted:
         log.info("erasure: %d executions of customer %s deleted in Temporal", deleted, customer_id)
-    return TemporalPart(customer_id, deleted)
+    return TemporalPart(customer_id, deleted, completed=completed)
 
 
 async def retry_pending(
