@@ -14,7 +14,7 @@ The endpoint is a URL anyone with an `events:write` key can give, and the worker
 our network: the sender connects only to addresses on the internet (channels/push_address.py; the
 embedded stack's stand-in is allowed by `local_endpoints`), follows no redirect (a push service never
 redirects a push: a 3xx is a failed send), and posts to at most `max_subscriptions` browsers of a
-customer, the newest (the API keeps that many, projections/push_subscriptions.py).
+customer, the newest (the API keeps that many: api/routes/push_subscriptions.py).
 """
 
 from __future__ import annotations
