@@ -41,6 +41,24 @@ def _normal(name: str) -> str:
     return re.sub(r"\s+", "_", name.strip().lower())
 
 
+def _without_unit(name: str) -> str:
+    """The name less a trailing unit and its separators ("tmean_c" -> "tmean", "temp_(°f)" -> "temp").
+    Read from the end in one pass: the regex it replaces (separators, then an optional unit, up to the
+    end) rescanned a run of separators from each of its characters (a 100 KB header cell took minutes)."""
+    end = len(name)
+    if name[end - 1 : end] in (")", "]"):
+        end -= 1
+    if name[end - 1 : end] in ("c", "f", "k"):
+        end -= 1
+    for word in ("deg", "°"):
+        if name.endswith(word, 0, end):
+            end -= len(word)
+            break
+    while end and (name[end - 1] in "_([" or name[end - 1].isspace()):
+        end -= 1
+    return name[:end]
+
+
 def _columns(header: list[str], station: str | None) -> tuple[int | None, int, int]:
     names = [_normal(h) for h in header]
     station_at = next((i for i, n in enumerate(names) if n in STATION_NAMES), None)
@@ -49,8 +67,7 @@ def _columns(header: list[str], station: str | None) -> tuple[int | None, int, i
         (
             i
             for i, n in enumerate(names)
-            if MEAN_NAME.match(re.sub(r"[_\s(\[]*(°|deg)?[cfk]?[)\]]?$", "", n) or n)
-            and not re.search(r"min|max|dew", n)
+            if MEAN_NAME.match(_without_unit(n) or n) and not re.search(r"min|max|dew", n)
         ),
         None,
     )

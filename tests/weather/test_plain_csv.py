@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from datetime import date
 from pathlib import Path
 
@@ -63,3 +65,50 @@ def test_an_unstated_unit_is_celsius_and_said_so_and_implausible_values_are_repo
         (4, True),
         (5, True),
     ]
+
+
+# A linear read of the header takes milliseconds; the quadratic regex it replaced took minutes on this
+# cell (4 s at 20 KB, growing with the square): a bound for a runaway, not a measurement.
+GENEROUS_S = 120
+READ_IN_A_CHILD = """
+import sys
+from pathlib import Path
+from gridjourney.weather.importer import parse_weather_file
+parsed = parse_weather_file(Path(sys.argv[1]), stations={"America/Chicago": "KORD"})
+print(parsed.units, len(parsed.days))
+"""
+
+
+def test_a_header_cell_of_120_kb_is_read_in_one_pass(tmp_path: Path) -> None:
+    # The csv module's field limit is 128 KB; separators with no unit after them, in a column to ignore.
+    path = tmp_path / "obs.csv"
+    rows = ["station,time," + "_" * 120_000 + "x,temperature (°F)"]
+    rows += [f"KORD,2013-01-10T{h:02d}:00:00-06:00,1,{32 + h}" for h in range(24)]
+    path.write_text("\n".join(rows) + "\n")
+    done = subprocess.run(
+        [sys.executable, "-c", READ_IN_A_CHILD, str(path)],
+        capture_output=True,
+        text=True,
+        timeout=GENEROUS_S,
+        check=True,
+    )
+    assert done.stdout.split() == ["°F", "1"]
+
+
+@pytest.mark.parametrize(
+    ("header", "value", "unit"),
+    [
+        ("tmean_c", "14.5", "°C"),
+        ("temp_(°f)", "58.1", "°F"),
+        ("temperature [degk]", "287.65", "K"),
+        ("mean_temp__", "14.5", "°C (not"),
+    ],
+)
+def test_the_temperature_column_is_found_with_its_unit(
+    tmp_path: Path, header: str, value: str, unit: str
+) -> None:
+    path = tmp_path / "daily.csv"
+    path.write_text(f"station_id,date,{header}\nA1,2024-05-01,{value}\n")
+    parsed = parse_weather_file(path, stations={})
+    assert parsed.units.startswith(unit)
+    assert parsed.days["temperature_c"].tolist() == [pytest.approx(14.5)]
