@@ -79,6 +79,7 @@ def evaluate_real(
         run_protocol,
         simulated_population,
         train_on_simulation,
+        training_seeds,
     )
     from gridjourney.scoring.real_eval_data import RealDataError, load_real, load_temperatures
 
@@ -124,7 +125,8 @@ def evaluate_real(
             "command": {"paths": [str(p) for p in paths], "seed": seed, "copies": copies,
                         "temperatures": str(temperatures) if temperatures else None},
             "detector": {"multipliers": detector.multipliers, "quantiles": detector.quantiles,
-                         "training_simulation": TRAINING_SIMULATION},
+                         "training_simulation": TRAINING_SIMULATION,
+                         "training_seeds": training_seeds(seed)},
             "simulation": {"config": SIDE_BY_SIDE_SIMULATION, **simulated},
             "real": {"sources": sorted(set(real.sources.values())), **measured},
             "seconds": round(elapsed, 1),

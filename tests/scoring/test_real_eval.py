@@ -100,3 +100,23 @@ def test_real_series_keep_their_days_and_zone() -> None:
     assert (real.reads["interval_seconds"] == 1800).all()
     assert real.reads["read_at"].dt.tz is not None
     assert pd.Timestamp(real.reads["read_at"].min()) == pd.Timestamp("2013-01-01", tz="UTC")
+
+
+def test_training_pools_several_weather_draws_apart_from_the_side_by_side_homes() -> None:
+    from gridjourney.scoring.dataset import from_simulation
+    from gridjourney.scoring.real_eval import (
+        TRAINING_SIMULATION,
+        TRAINING_WEATHER_DRAWS,
+        _config,
+        train_on_simulation,
+        training_seeds,
+    )
+    from gridjourney.simulate import Simulation
+
+    seeds = training_seeds(3)
+    # Each draw is a simulation of its own, and none is the side-by-side population's (seed + 1).
+    assert len(set(seeds)) == TRAINING_WEATHER_DRAWS >= 2 and 4 not in seeds
+    pooled = train_on_simulation(3)
+    one = anomaly.fit_detector(from_simulation(Simulation(_config(seeds[0], TRAINING_SIMULATION))).daily)
+    # The homes of every draw are counted as homes of their own (their ids repeat across draws).
+    assert pooled.trained_days > (TRAINING_WEATHER_DRAWS - 1) * one.trained_days
