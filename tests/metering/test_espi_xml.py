@@ -144,3 +144,15 @@ def test_a_doctype_is_refused_also_when_prefixes_need_repair() -> None:
         with pytest.raises(GreenButtonError) as refused:
             parse_xml(data)
         assert refused.value.element == "DOCTYPE"
+
+
+def test_prefixes_are_repaired_only_where_the_bytes_can_take_the_declaration() -> None:
+    utf16 = '<?xml version="1.0" encoding="UTF-16"?><feed><espi:v/></feed>'.encode("utf-16")
+    with pytest.raises(GreenButtonError) as refused:
+        parse_xml(utf16)
+    assert refused.value.element == "document" and "only in UTF-8" in refused.value.reason
+    declared = (
+        '<?xml version="1.0" encoding="UTF-16"?><feed xmlns:espi="http://naesb.org/espi"><espi:v/></feed>'
+    )
+    root, notes = parse_xml(declared.encode("utf-16"))
+    assert root[0].tag == f"{{{ESPI_NS}}}v" and not any("prefix" in note for note in notes)
