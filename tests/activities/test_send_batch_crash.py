@@ -9,20 +9,26 @@ whatever it had not sent yet. Whatever heartbeat the retry gets, its counts must
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections import Counter
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
+from temporalio.testing import ActivityEnvironment
 
 from gridjourney.activities import JourneyActivities, ledger
 from gridjourney.activities.send_batch import BatchProgress, CohortSending
 from gridjourney.channels.base import Sender
 from gridjourney.channels.bulk import ProviderCalls
 from gridjourney.channels.twilio_standin import TwilioStandIn
+from gridjourney.cohorts.queries import FINISHED, move_members
+from gridjourney.db.tables import cohort_members
 from gridjourney.dsl.schema import Channel
 from gridjourney.workflows.cohort_contracts import CohortSendInput
 from tests.activities.cohort_fixtures import (
+    RUN_ID,
     Person,
     add_members,
     add_people,
@@ -109,3 +115,42 @@ async def test_a_last_step_s_retry_counts_the_holdouts_and_sends_an_attempt_fini
     assert outcome.moved == {"end": 120}
     places = await member_places(engine)
     assert {places[p.customer_id][0] for p in people} == {None}  # all finished
+
+
+async def test_in_temporal_a_second_attempt_counts_what_the_first_finished_and_no_earlier_round(
+    engine: AsyncEngine, activities: JourneyActivities, standin: TwilioStandIn
+) -> None:
+    """SEND_COHORT_BATCH as Temporal runs it (its attempt, first scheduling and heartbeat details), for
+    a last step: a member an earlier round of the step finished an hour before is not this batch's."""
+    people = await members(engine, "tm", 150, 15)
+    request = batch_input(len(people)).model_copy(update={"next_step": None, "next_track": None})
+    earlier = people[0].customer_id
+    c = cohort_members.c
+    async with engine.begin() as conn:
+        await move_members(conn, RUN_ID, [earlier], None, None, FINISHED, from_track="t0")
+        aged = cohort_members.update().where(c.run_id == RUN_ID, c.customer_id == earlier)
+        await conn.execute(aged.values(updated_at=datetime.now(UTC) - timedelta(hours=1)))
+    standin.response_delay_seconds = 0.02
+    scheduled = datetime.now(UTC)
+    heard: list[Any] = []
+    first = ActivityEnvironment()
+    first.info = dataclasses.replace(first.info, attempt=1, scheduled_time=scheduled)
+    first.on_heartbeat = lambda *details: heard.append(details[0])
+    attempt = asyncio.create_task(first.run(activities.send_cohort_batch, request))
+    while len(standin.received) < 70:
+        await asyncio.sleep(0.005)
+    first.cancel()  # the attempt records the calls under way (as a kill after their commit leaves them)
+    with pytest.raises(asyncio.CancelledError):
+        await attempt
+    assert len(standin.received) == 149  # one chunk: all were called before the attempt ended
+    second = ActivityEnvironment()
+    # Temporal heard the first heartbeat only: the holdouts, no send
+    second.info = dataclasses.replace(
+        second.info, attempt=2, scheduled_time=scheduled, heartbeat_details=heard[:1]
+    )
+
+    outcome = await second.run(activities.send_cohort_batch, request)
+
+    assert await sent_in_ledger(engine, request, people) == 149
+    assert outcome.counts == {"holdout": 15, "sent": 149}
+    assert outcome.moved == {"end": 164}
