@@ -275,6 +275,27 @@ async def test_a_journeys_write_key_cannot_publish_safety(
 
 
 @pytest.mark.usefixtures("safety_templates")
+async def test_a_journeys_write_key_cannot_turn_a_safety_journey_into_another_purpose(
+    client: httpx.AsyncClient, admin: dict[str, str], make_key: KeyFactory
+) -> None:
+    # A new version of another purpose would let the write scope retire it, or stop its notices.
+    assert (await client.post("/v1/journeys", content=SAFETY, headers=admin | YAML)).status_code == 201
+    demoted = SAFETY.replace("purpose: safety", "purpose: informational")
+    writer = await make_key("journeys:write")
+    refused = await client.post("/v1/journeys", content=demoted, headers=writer | YAML)
+    assert refused.status_code == 403, refused.text
+    assert refused.json()["title"] == "Changing a safety journey needs the admin scope"
+    assert "outage_watch has `purpose: safety`" in refused.json()["detail"]
+    versions = (await client.get("/v1/journeys/outage_watch", headers=admin)).json()["versions"]
+    assert [version["version"] for version in versions] == [1]  # nothing stored
+    assert (await client.post("/v1/journeys", content=demoted, headers=admin | YAML)).status_code == 201
+    # Its older version was safety: retiring it still needs admin.
+    retire = await client.post("/v1/journeys/outage_watch/retire", headers=writer)
+    assert retire.status_code == 403, retire.text
+    assert (await client.post("/v1/journeys/outage_watch/retire", headers=admin)).status_code == 200
+
+
+@pytest.mark.usefixtures("safety_templates")
 async def test_even_an_admin_cannot_send_marketing_content_as_safety(
     client: httpx.AsyncClient, admin: dict[str, str]
 ) -> None:

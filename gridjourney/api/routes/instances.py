@@ -24,7 +24,8 @@ from gridjourney.api.auth import Principal
 from gridjourney.api.cohort_runs import CohortRunView, cohort_run_view
 from gridjourney.api.deps import EngineDep, JourneysReader, JourneysWriter, OptionalTemporalDep, TemporalDep
 from gridjourney.api.problems import ApiProblem, not_found, problem_responses
-from gridjourney.api.routes.journeys import InstanceRow, _require_admin_for_safety
+from gridjourney.api.routes.journeys import InstanceRow
+from gridjourney.api.safety import require_admin_for_safety
 from gridjourney.cohorts.queries import FINISHED_STATUSES
 from gridjourney.dsl import registry
 from gridjourney.dsl.schema import CompiledJourney
@@ -138,7 +139,7 @@ async def _require_admin_for_a_safety_run(
     # it needs what publishing, starting and retiring a safety journey need (api/routes/journeys.py).
     journey = await _run_journey(engine, description)
     if journey is not None:
-        _require_admin_for_safety(principal, journey.definition.purpose, "cancelling")
+        require_admin_for_safety(principal, journey.definition.purpose, "cancelling", journey.journey_id)
 
 
 State = TypeVar("State", JourneyState, CohortState)

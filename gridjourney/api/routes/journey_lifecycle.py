@@ -21,10 +21,10 @@ from fastapi import APIRouter, Body, Request
 from pydantic import BaseModel, Field
 from temporalio.client import Client
 
-from gridjourney.api.auth import Principal
 from gridjourney.api.deps import EngineDep, JourneysWriter, SettingsDep, TemporalClientProvider
-from gridjourney.api.problems import RETRY_AFTER_SECONDS, ApiProblem, FieldError, not_found, problem_responses
+from gridjourney.api.problems import RETRY_AFTER_SECONDS, ApiProblem, not_found, problem_responses
 from gridjourney.api.routes.instances import COHORT_WORKFLOW_TYPE, JOURNEY_WORKFLOW_TYPE, RPC_TIMEOUT
+from gridjourney.api.safety import require_admin_if_ever_safety
 from gridjourney.config import Settings
 from gridjourney.dsl import registry
 from gridjourney.dsl.schema import CompiledJourney
@@ -83,20 +83,6 @@ async def cancel_journey_runs(client: Client, task_queue: str, journey_id: str, 
             await handle.cancel(reason=reason, rpc_timeout=RPC_TIMEOUT)
             cancelled.append(execution.id)
     return sorted(cancelled)
-
-
-def _require_admin_for_safety(principal: Principal, journey: CompiledJourney, doing: str) -> None:
-    # As publishing (api/routes/journeys.py): a safety journey is sent without consent, and stopping
-    # one stops outage notices; only an admin key may change it.
-    if journey.definition.purpose == "safety" and not principal.allows("admin"):
-        raise ApiProblem(
-            403,
-            "forbidden",
-            f"{doing.capitalize()} a safety journey needs the admin scope",
-            f"{journey.journey_id} has `purpose: safety`, so {doing} it needs the scope 'admin'; the key "
-            f"{principal.key_id} has {', '.join(principal.scopes)}",
-            [FieldError(field="purpose", reason="`safety` needs the admin scope")],
-        )
 
 
 async def _latest(engine: EngineDep, journey_id: str) -> CompiledJourney:
@@ -160,7 +146,7 @@ async def retire_journey(
     ] = None,
 ) -> JourneyState:
     journey = await _latest(engine, journey_id)
-    _require_admin_for_safety(principal, journey, "retiring")
+    await require_admin_if_ever_safety(engine, principal, journey_id, "retiring")
     try:
         retired = await start_gate.retire_journey(engine, journey_id, principal.name)
     except start_gate.GateBusy as busy:
@@ -211,7 +197,7 @@ async def reinstate_journey(
     journey_id: str, request: Request, principal: JourneysWriter, engine: EngineDep, settings: SettingsDep
 ) -> JourneyState:
     journey = await _latest(engine, journey_id)
-    _require_admin_for_safety(principal, journey, "reinstating")
+    await require_admin_if_ever_safety(engine, principal, journey_id, "reinstating")
     changed = await registry.reinstate(engine, journey_id)
     if changed is None:
         raise not_found("journey", journey_id)

@@ -9,7 +9,6 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Body, Query, Request, Response, status
 from pydantic import BaseModel, Field
 
-from gridjourney.api.auth import Principal
 from gridjourney.api.deps import (
     EngineDep,
     JourneysReader,
@@ -31,6 +30,7 @@ from gridjourney.api.problems import (
     not_found,
     problem_responses,
 )
+from gridjourney.api.safety import require_admin_for_safety, require_admin_if_ever_safety
 from gridjourney.content.template_source import NotUtf8, decode_text
 from gridjourney.dsl import registry
 from gridjourney.dsl.loader import JourneyErrors, load_journey_with_positions
@@ -246,7 +246,7 @@ async def publish_journey(
         raise invalid(f"{filename} is not UTF-8; nothing was stored", [error]) from exc
     try:
         loaded = load_journey_with_positions(source, filename)
-        _require_admin_for_safety(principal, loaded.definition.purpose, "publishing")
+        require_admin_for_safety(principal, loaded.definition.purpose, "publishing")
         compiled, templates = registry.prepare_version(
             loaded, settings.templates_dir, safety_event_types=settings.safety_event_types
         )
@@ -256,6 +256,8 @@ async def publish_journey(
             for e in exc.errors
         ]
         raise invalid(f"{len(errors)} error(s) in {filename}; nothing was stored", errors) from exc
+    # changing a safety journey (into another purpose too) needs what publishing one needs
+    await require_admin_if_ever_safety(engine, principal, compiled.journey_id, "changing")
     previous = await registry.latest(engine, compiled.journey_id)
     result = await registry.store(engine, source, compiled, templates)
     if not result.created:
@@ -288,20 +290,6 @@ async def publish_journey(
         state="retired" if await registry.retirement(engine, result.journey_id) else "active",
         schedule=schedule,
     )
-
-
-def _require_admin_for_safety(principal: Principal, purpose: str, doing: str) -> None:
-    # `safety` messages go out without consent (activities/eligibility.py): only an admin may publish
-    # a safety journey or enter a customer into one by hand.
-    if purpose == "safety" and not principal.allows("admin"):
-        raise ApiProblem(
-            403,
-            "forbidden",
-            f"{doing.capitalize()} a safety journey needs the admin scope",
-            f"`purpose: safety` journeys are sent without the customer's consent, so {doing} one "
-            f"needs the scope 'admin'; the key {principal.key_id} has {', '.join(principal.scopes)}",
-            [FieldError(field="purpose", reason="`safety` needs the admin scope")],
-        )
 
 
 @router.post(
@@ -352,7 +340,7 @@ async def start_instance(
         raise not_found("journey", journey_id)
     require_per_customer(journey)
     await require_active(engine, journey_id)  # a retired journey is 409 before the payload is judged
-    _require_admin_for_safety(principal, journey.definition.purpose, "starting")
+    require_admin_for_safety(principal, journey.definition.purpose, "starting", journey.journey_id)
     payload = trigger_payload(journey, body.payload, settings)
     async with engine.connect() as conn:
         known = await queries.customer_exists(conn, body.customer_id)
