@@ -23,6 +23,7 @@ from gridjourney.dsl import suggestions
 from gridjourney.dsl.schema import JourneyDefinition
 from gridjourney.dsl.validation_errors import GENERIC_HINT, validation_errors
 from gridjourney.dsl.yaml_bounds import size_problem, structure_problem
+from gridjourney.events.fields import INT64_MAX, float_problem
 from gridjourney.file_errors import FileError, FileErrors
 
 Path = tuple[str | int, ...]
@@ -100,11 +101,30 @@ def load_journey_with_positions(text: str, filename: str) -> LoadedJourney:
             [positions.error((), "a journey file must be a mapping", "start with `id: my_journey`")]
         )
     _alias_single_trigger(data, positions)
+    if (unstorable := _unstorable_number(data, positions)) is not None:
+        raise JourneyErrors([unstorable])
     try:
         definition = JourneyDefinition.model_validate(data)
     except ValidationError as error:
         raise JourneyErrors(validation_errors(error, data, positions)) from None
     return LoadedJourney(definition, positions)
+
+
+def _unstorable_number(data: Any, positions: Positions) -> JourneyError | None:
+    """The first number the version's jsonb cannot give back as written (1.0e+19 comes back as a
+    20-digit integer, which the customers projection then refuses), at its line and column."""
+    pending: list[tuple[Any, Path]] = [(data, ())]
+    while pending:
+        value, path = pending.pop()
+        if isinstance(value, dict):
+            pending.extend((child, (*path, key)) for key, child in value.items())
+        elif isinstance(value, list):
+            pending.extend((child, (*path, index)) for index, child in enumerate(value))
+        elif isinstance(value, float) and (problem := float_problem(value)) is not None:
+            return positions.error(path, f"the number {problem}", "write a number within ±9.2e18")
+        elif isinstance(value, int) and not isinstance(value, bool) and not -INT64_MAX <= value <= INT64_MAX:
+            return positions.error(path, "the number is out of range (64-bit integers only)")
+    return None
 
 
 # --- YAML → data with positions --------------------------------------------------------------------
