@@ -41,6 +41,8 @@ def build_senders(settings: Settings, engine: AsyncEngine) -> dict[Channel, Send
             engine=engine,
             vapid=vapid_signer(settings),
             vapid_subject=policy.senders.push.vapid_subject,
+            local_endpoints=settings.push_local_endpoints,
+            max_subscriptions=settings.push_subscriptions_per_customer,
         ),
     }
 
