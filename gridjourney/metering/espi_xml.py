@@ -31,6 +31,16 @@ ATOM_NS = KNOWN_PREFIXES["atom"]
 ESPI_NS = KNOWN_PREFIXES["espi"]
 # The element path in a refusal names at most this many innermost elements (a file may nest deeply).
 PATH_SHOWN = 8
+# A tree costs ~160 bytes of memory per element. Real files have ~25 bytes or more per element (the
+# sample: 42), so the 64 MB upload limit holds at most ~2.5 million; a file of bare `<a/>` would hold
+# 16 million (2.6 GB) and is refused here instead.
+MAX_ELEMENTS = 4_000_000
+
+
+def _too_many_elements() -> GreenButtonError:
+    return GreenButtonError(
+        "document", f"more than {MAX_ELEMENTS:,} elements: larger than any Green Button file (split it)"
+    )
 
 
 def _refuse_doctype(*_: Any) -> None:
@@ -59,8 +69,13 @@ def _parse(data: bytes) -> ET.Element:
     builder = ET.TreeBuilder()
     parser = _guarded_parser(namespace_separator="}")
     stack: list[str] = []
+    elements = 0
 
     def start(tag: str, attrs: dict[str, str]) -> None:
+        nonlocal elements
+        elements += 1
+        if elements > MAX_ELEMENTS:
+            raise _too_many_elements()
         name = "{" + tag if "}" in tag else tag
         stack.append(name.rsplit("}", 1)[-1])
         # Namespaced attributes in ElementTree's {uri}name form too (expat writes uri}name).
@@ -115,6 +130,8 @@ def _scan_prefixes(data: bytes) -> _Prefixes:
                 )
             seen.root_name_end = at + len(written)
             seen.on_root = {p for a in attrs if (p := a.removeprefix("xmlns:")) != a}
+        if len(stack) >= MAX_ELEMENTS:
+            raise _too_many_elements()  # open at once; the tree pass counts them all
         stack.append(name.rpartition(":")[2])
         if (prefix := _prefix(name)) is not None:
             seen.used.add(prefix)

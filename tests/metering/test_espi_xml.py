@@ -11,6 +11,7 @@ from collections.abc import Callable
 
 import pytest
 
+from gridjourney.metering import espi_xml
 from gridjourney.metering.espi_xml import ATOM_NS, ESPI_NS, KNOWN_PREFIXES, PATH_SHOWN, parse_xml
 from gridjourney.metering.greenbutton import GreenButtonError
 
@@ -156,3 +157,17 @@ def test_prefixes_are_repaired_only_where_the_bytes_can_take_the_declaration() -
     )
     root, notes = parse_xml(declared.encode("utf-16"))
     assert root[0].tag == f"{{{ESPI_NS}}}v" and not any("prefix" in note for note in notes)
+
+
+def test_more_elements_than_any_green_button_file_are_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Each element costs a tree ~160 bytes: 64 MB of `<a/>` would take 2.6 GB. The limit, made small here.
+    monkeypatch.setattr(espi_xml, "MAX_ELEMENTS", 100)
+    root, _ = parse_xml(b"<feed>" + b"<a/>" * 99 + b"</feed>")
+    assert len(root) == 99
+    for data in (
+        b"<feed>" + b"<a/>" * 100 + b"</feed>",
+        b"<feed><espi:x/>" + b"<a>" * 100 + b"</a>" * 100 + b"</feed>",  # in the prefix repair's pass
+    ):
+        with pytest.raises(GreenButtonError) as refused:
+            parse_xml(data)
+        assert refused.value.element == "document" and "more than 100 elements" in refused.value.reason
