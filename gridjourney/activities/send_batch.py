@@ -39,9 +39,9 @@ from gridjourney.cohorts.queries import (
     FINISHED,
     Member,
     batch_members,
+    batch_members_and_moved_on,
     defer_members,
     move_members,
-    moved_on_by,
 )
 from gridjourney.dr.queries import performance_of
 from gridjourney.events.models import NewEvent
@@ -88,12 +88,13 @@ class CohortSending:
         counts on; any other counts what earlier attempts moved on from the database)."""
         tally = Tally(resumed if request.stay else None)
         retry, since = _earlier_attempts()
-        if retry and not request.stay:
-            await self._count_moved_on(request, tally, since)
         # begin(), not connect(): a read that ends in ROLLBACK makes psycopg forget the connection's
         # prepared statements (db/engine.py), and the chunk's statements would be planned anew.
         async with self.engine.begin() as conn:
-            members = await batch_members(conn, request.batch)
+            if retry and not request.stay:
+                members = await self._count_moved_on(conn, request, tally, since)
+            else:
+                members = await batch_members(conn, request.batch)
         now = self.sending.clock()
         holdout = [m for m in members if m.holdout]
         waiting = [m for m in members if not m.holdout and m.deferred_until and m.deferred_until > now]
@@ -119,21 +120,26 @@ class CohortSending:
             raise BatchInProgress(f"{tally.counts['in_progress']} members are held by another attempt")
         return tally.outcome()
 
-    async def _count_moved_on(self, request: CohortSendInput, tally: Tally, since: datetime | None) -> None:
+    async def _count_moved_on(
+        self, conn: AsyncConnection, request: CohortSendInput, tally: Tally, since: datetime | None
+    ) -> list[Member]:
         """Count the members earlier attempts of this batch moved on, from what the database has: a
-        holdout, or its ledger row's outcome (a row still in doubt: held for an operator, by _recover)."""
-        async with self.engine.begin() as conn:
-            moved = await moved_on_by(conn, request.batch, request.next_track, since=since)
-            keys = [request.idempotency_key(m.customer_id) for m in moved if not m.holdout]
-            rows = await ledger.rows_of(conn, keys)
+        holdout, or its ledger row's outcome (a row still in doubt: held for an operator, by _recover).
+        Returns the members still waiting."""
+        waiting, moved = await batch_members_and_moved_on(
+            conn, request.batch, request.next_track, since=since
+        )
+        keys = [request.idempotency_key(m.customer_id) for m in moved if not m.holdout]
+        rows = await ledger.rows_of(conn, keys)
         if not moved:
-            return
+            return waiting
         tally.count("holdout", len(moved) - len(keys))
         for key in keys:
             row = rows.get(key)
             tally.count(row.status if row is not None and row.completed else "held", 1)
         where = request.next_track or "end"
         tally.moved[where] = tally.moved.get(where, 0) + len(moved)
+        return waiting
 
     # --- one chunk ---------------------------------------------------------------------------------
     async def _chunk(

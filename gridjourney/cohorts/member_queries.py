@@ -98,7 +98,8 @@ async def move_members(
     Only members still waiting in `from_track` (the track the caller works on) move: a late batch
     attempt (after an exit released them, or a retry after they went on) moves nobody it no longer
     owns. A move clears any deferral; a member who finishes keeps `from_track` (a track's name is
-    never reused, so a retried batch finds whom it finished: moved_on_by). Returns how many moved."""
+    never reused: a retried batch finds whom it finished, batch_members_and_moved_on). Returns how
+    many moved."""
     if not customer_ids:
         return 0
     result = await conn.execute(
@@ -115,33 +116,32 @@ async def move_members(
     return result.rowcount or 0
 
 
-@dataclass(frozen=True)
-class MovedMember:
-    customer_id: str
-    member_no: int
-    holdout: bool
-
-
-async def moved_on_by(
+async def batch_members_and_moved_on(
     conn: AsyncConnection, batch: MemberBatch, next_track: str | None, *, since: datetime | None = None
-) -> list[MovedMember]:
-    """The members of `batch`'s range that a batch over it already moved on (an earlier attempt, whose
-    counts died with it): those now in `next_track` (a fresh track, not started before the step ends),
-    or with `next_track` None those who finished from `batch.track` (since `since`: a send step that
-    deferred members asks its track again later, and the members an earlier round finished are not
-    this batch's)."""
+) -> tuple[list[Member], list[Member]]:
+    """For a retried batch that moves its members on: the members still waiting (batch_members), and
+    those of its range a batch over it already moved on (an earlier attempt, whose counts died with
+    it): now in `next_track` (a fresh track, not started before the step ends), or with `next_track`
+    None finished from `batch.track` (since `since`: a send step that deferred members asks its track
+    again later, and whom an earlier round finished is not this batch's). One statement, one
+    snapshot: a member an earlier attempt still alive moves meanwhile is in exactly one of the two."""
     c = cohort_members.c
-    query = select(c.customer_id, c.member_no, c.holdout).where(
-        c.run_id == batch.run_id, c.member_no >= batch.lo, c.member_no < batch.hi
-    )
+    waiting = and_(c.track == batch.track, c.step_id.is_not(None))
     if next_track is not None:
-        query = query.where(c.track == next_track, c.step_id.is_not(None))
+        moved_on = and_(c.track == next_track, c.step_id.is_not(None))
     else:
-        query = query.where(c.track == batch.track, c.step_id.is_(None), c.left_reason == FINISHED)
+        moved_on = and_(c.track == batch.track, c.step_id.is_(None), c.left_reason == FINISHED)
         if since is not None:
-            query = query.where(c.updated_at >= since)
+            moved_on = and_(moved_on, c.updated_at >= since)
+    query = select(*_MEMBER_COLUMNS, waiting.label("waiting")).where(
+        c.run_id == batch.run_id, c.member_no >= batch.lo, c.member_no < batch.hi, or_(waiting, moved_on)
+    )
     rows = (await conn.execute(query.order_by(c.member_no))).all()
-    return [MovedMember(*row) for row in rows]
+    members = [Member(*row[:-1]) for row in rows]
+    return (
+        [m for m, row in zip(members, rows, strict=True) if row[-1]],
+        [m for m, row in zip(members, rows, strict=True) if not row[-1]],
+    )
 
 
 async def defer_members(

@@ -63,7 +63,7 @@ async def test_a_retried_batch_moves_only_the_members_still_in_its_track(engine:
 
 
 async def test_a_retried_batch_finds_the_members_its_step_moved_on(engine: AsyncEngine) -> None:
-    """An attempt died after moving members on: its retry finds them (moved_on_by), and no others."""
+    """An attempt died after moving members on: its retry finds them and those still waiting, no others."""
     ids = await _resolved(engine, 6)
     c = cohort_members.c
     async with engine.begin() as conn:
@@ -79,16 +79,20 @@ async def test_a_retried_batch_finds_the_members_its_step_moved_on(engine: Async
         batch = MemberBatch(run_id=RUN, step_id="s", track="t1", lo=0, hi=max(numbers.values()) + 1)
         since = datetime.now(UTC) - timedelta(minutes=1)
 
-        def found(moved: list[queries.MovedMember]) -> set[str]:
+        async def found(batch: MemberBatch, next_track: str | None, since: datetime | None) -> set[str]:
+            waiting, moved = await queries.batch_members_and_moved_on(conn, batch, next_track, since=since)
+            assert {m.customer_id for m in waiting} == {
+                i for i in ids[5:] if batch.lo <= numbers[i] < batch.hi
+            }
             return {m.customer_id for m in moved}
 
-        assert found(await queries.moved_on_by(conn, batch, None, since=since)) == set(ids[1:3])
-        assert found(await queries.moved_on_by(conn, batch, None)) == set(ids[:3])
-        assert found(await queries.moved_on_by(conn, batch, "t2")) == {ids[3]}
-        assert found(await queries.moved_on_by(conn, batch, "t3")) == set()
+        assert await found(batch, None, since) == set(ids[1:3])
+        assert await found(batch, None, None) == set(ids[:3])
+        assert await found(batch, "t2", since) == {ids[3]}
+        assert await found(batch, "t3", since) == set()
         # another batch of the track: its own range only
         other = batch.model_copy(update={"lo": numbers[ids[2]], "hi": numbers[ids[2]] + 1})
-        assert found(await queries.moved_on_by(conn, other, None, since=since)) == {ids[2]}
+        assert await found(other, None, since) == {ids[2]}
 
 
 async def test_a_late_deferral_leaves_members_that_went_on_alone(engine: AsyncEngine) -> None:
