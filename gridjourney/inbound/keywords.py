@@ -116,15 +116,29 @@ def classify(body: str) -> Keyword | None:
     return None
 
 
-_EDGE_PUNCTUATION = re.compile(r"^\W+|\W+$")
 KEYWORD_MAX_CHARS = 100  # events/types.py: MessageReceived.keyword is a Label
+
+
+def _is_word_character(character: str) -> bool:
+    return character.isalnum() or character == "_"  # what a regex's \w matches
+
+
+def _without_edge_punctuation(token: str) -> str:
+    """`token` without the non-word characters at either end, in one pass: the regex `^\\W+|\\W+$`
+    this replaces tried `\\W+$` from every position of a long run of punctuation (quadratic)."""
+    start, end = 0, len(token)
+    while start < end and not _is_word_character(token[start]):
+        start += 1
+    while end > start and not _is_word_character(token[end - 1]):
+        end -= 1
+    return token[start:end]
 
 
 def first_word(body: str) -> str | None:
     """The first word, upper-cased and without surrounding punctuation ("out." -> "OUT"): what a
     journey's wait_for matches on. None when the message has no word at all."""
     for token in body.split():
-        word = _EDGE_PUNCTUATION.sub("", token)
+        word = _without_edge_punctuation(token)
         if word:
             return word.upper()[:KEYWORD_MAX_CHARS]
     return None

@@ -8,6 +8,7 @@ skipped, so re-importing a file changes nothing and overlapping files merge.
 
 from __future__ import annotations
 
+import asyncio
 import io
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
@@ -119,13 +120,12 @@ async def _copy_normalised(conn: AsyncConnection, frame: pd.DataFrame) -> int:
         await cur.execute("TRUNCATE meter_reads_incoming")
         columns = ", ".join(ALL_COLUMNS)
         async with cur.copy(f"COPY meter_reads_incoming ({columns}) FROM STDIN WITH (FORMAT csv)") as copy:
-            # CSV made by pandas in chunks: far faster than Python row by row.
+            # CSV made by pandas in chunks: far faster than Python row by row. Each chunk is made in a
+            # thread: 300,000 reads take about 2 s of CPU, which on the event loop would hold up every
+            # other request of the API while a large file is imported.
             for offset in range(0, len(frame), COPY_CHUNK_ROWS):
-                buffer = io.StringIO()
-                frame.iloc[offset : offset + COPY_CHUNK_ROWS].to_csv(
-                    buffer, header=False, index=False, date_format="%Y-%m-%dT%H:%M:%S%z"
-                )
-                await copy.write(buffer.getvalue().encode())
+                chunk = await asyncio.to_thread(_csv_bytes, frame.iloc[offset : offset + COPY_CHUNK_ROWS])
+                await copy.write(chunk)
         await cur.execute(
             f"INSERT INTO meter_reads ({columns}) SELECT {columns} FROM meter_reads_incoming "
             "ON CONFLICT (meter_id, read_at, interval_seconds) DO NOTHING"
@@ -133,6 +133,12 @@ async def _copy_normalised(conn: AsyncConnection, frame: pd.DataFrame) -> int:
         inserted = cur.rowcount
         await cur.execute("TRUNCATE meter_reads_incoming")
     return max(inserted, 0)
+
+
+def _csv_bytes(frame: pd.DataFrame) -> bytes:
+    buffer = io.StringIO()
+    frame.to_csv(buffer, header=False, index=False, date_format="%Y-%m-%dT%H:%M:%S%z")
+    return buffer.getvalue().encode()
 
 
 async def prepare_partitions(engine: AsyncEngine, reads: pd.DataFrame) -> None:
