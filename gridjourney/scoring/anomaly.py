@@ -75,10 +75,10 @@ SHIFT_STRICTNESS = 2.0
 DEFAULT_MULTIPLIERS = {"level_4d": 1.25, "baseload_dev": 4.5, "peak_dev": 5.7, "shift_3d": 7.7}
 # The level is a 5-day mean of the whole day's least rise (total, hours and night) with a
 # physical floor, so a common quantile will do; one-day signals need rarer values first. The level's
-# two gates trade against each other: its quantile 0.875 (a multiplier of 1.19-1.29) with a floor of
-# 0.165 found 0.02-0.03 more of the planted +50 % weeks on the LCL homes than 0.9 (1.36-1.47) with
-# 0.16, at the same false alerts (0.18 per meter-month): a home's own spread says less of a week than
-# the physical size of its rise.
+# two gates trade against each other: its quantile 0.875 (a multiplier of 1.22-1.26) with a floor of
+# 0.165 found 0.02 more of the planted +50 % weeks on the LCL homes (seeds 0 and 1) than a multiplier
+# of 1.45 with 0.16, for 0.005 more false alerts (0.18 per meter-month): a home's own spread says less
+# of a week than the physical size of its rise.
 QUANTILES = {"level_4d": 0.875, "baseload_dev": 0.99, "peak_dev": 0.995, "shift_3d": 0.995}
 
 

@@ -179,8 +179,9 @@ def halves(meters: list[str]) -> dict[str, list[str]]:
 
 
 # Training pools TRAINING_WEATHER_DRAWS simulations of this shape, each its own seed: a simulation's
-# homes share a few zones' weather, so one draw of it moved the learnt whole-day multiplier from 1.20 to
-# 1.47 across seeds (at 300 customers or 1,200 alike); six draws of 50 homes keep it within 1.19-1.29.
+# homes share a few zones' weather, so with one draw the learnt whole-day multiplier (quantile 0.875)
+# ranged from 1.08 to 1.33 over seeds 0-5, at 300 customers or 1,200 alike; six draws of 50 homes
+# keep it within 1.22-1.26.
 TRAINING_SIMULATION: dict[str, int] = {"customers": 50, "days": 120, "interval_minutes": 60}
 TRAINING_WEATHER_DRAWS = 6
 SIDE_BY_SIDE_SIMULATION: dict[str, int] = {"customers": 40, "days": 365, "interval_minutes": 30}
