@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from urllib.parse import parse_qs, urlsplit, urlunsplit
 
 import pytest
@@ -47,13 +48,19 @@ async def worker(database_url: str, standin: TwilioStandIn, number: int, count: 
 async def test_two_workers_under_100_per_second_achieve_100_per_second(
     database_url: str, standin: TwilioStandIn
 ) -> None:
+    started = datetime.now(UTC)  # before the bucket exists: it starts empty and fills at 100/s
     await asyncio.gather(worker(database_url, standin, 1, 250), worker(database_url, standin, 2, 250))
 
     times = sorted(m.received_at for m in standin.received)
     assert len(times) == 500
     span = (times[-1] - times[0]).total_seconds()
     rate = (len(times) - 1) / span  # messages over the measured span, as the provider saw them
-    assert 95 <= rate <= 105, f"{rate:.1f} messages/s"
+    assert rate >= 95, f"{rate:.1f} messages/s: the workers fall short of the limit"
+    # Never more than the rate since the bucket began. Measured from the first message instead, a
+    # loaded machine that stalls the start lets the bucket keep its second's worth and send it at once
+    # (by design), which read as 107/s.
+    since_start = len(times) / (times[-1] - started).total_seconds()
+    assert since_start <= 101, f"{since_start:.1f} messages/s since the bucket began"
     assert {m.to[5] for m in standin.received} == {"1", "2"}  # both workers sent
 
 
