@@ -10,7 +10,6 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.table import Table
 from temporalio.client import Client
 
 from gridjourney.config import Settings, get_settings
@@ -74,20 +73,18 @@ def pending_command(
             console.print(
                 f"{attempt.customer_id}: {attempt.deleted} workflow execution(s) deleted, to be checked"
             )
-    table = Table(
-        "customer", "erased at", "attempts", "deleted", "last attempt", "next attempt", "last error"
-    )
+    # One line each, never a table: an operator greps and pipes this, and a table in a narrow
+    # terminal (or none, under cron) cuts the customer ids it is there to show.
     for row in rows:
-        table.add_row(
-            row.customer_id,
-            _when(row.erased_at),
-            str(row.attempts),
-            str(row.workflows_deleted),
-            _when(row.last_attempt_at),
-            _when(row.next_attempt_at),
-            row.last_error or "",
+        error = f"; last error: {row.last_error}" if row.last_error else ""
+        console.print(
+            f"{row.customer_id}: erased {_when(row.erased_at)}, {row.attempts} attempt(s), "
+            f"{row.workflows_deleted} execution(s) deleted, last attempt {_when(row.last_attempt_at)}, "
+            f"next {_when(row.next_attempt_at)}{error}",
+            soft_wrap=True,
+            highlight=False,
+            markup=False,
         )
-    console.print(table)
     console.print(f"{len(rows)} erasure(s) with the Temporal part pending")
     if any(attempt.deleted is None for attempt in attempts):
         raise typer.Exit(1)
