@@ -10,6 +10,7 @@ positions (dsl/validation_errors.py); a missing field is reported at the mapping
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path as FsPath
@@ -23,7 +24,7 @@ from gridjourney.dsl import suggestions
 from gridjourney.dsl.schema import JourneyDefinition
 from gridjourney.dsl.validation_errors import GENERIC_HINT, validation_errors
 from gridjourney.dsl.yaml_bounds import size_problem, structure_problem
-from gridjourney.events.fields import INT64_MAX, float_problem
+from gridjourney.events.fields import INT64_MAX, float_problem, json_number_problem
 from gridjourney.file_errors import FileError, FileErrors
 
 Path = tuple[str | int, ...]
@@ -122,9 +123,23 @@ def _unstorable_number(data: Any, positions: Positions) -> JourneyError | None:
             pending.extend((child, (*path, index)) for index, child in enumerate(value))
         elif isinstance(value, float) and (problem := float_problem(value)) is not None:
             return positions.error(path, f"the number {problem}", "write a number within ±9.2e18")
+        elif value == 0.0 and isinstance(value, float) and (problem := _underflow(positions, path)):
+            return positions.error(path, f"the number {problem}", "write 0, or a number nearer 1")
         elif isinstance(value, int) and not isinstance(value, bool) and not -INT64_MAX <= value <= INT64_MAX:
             return positions.error(path, "the number is out of range (64-bit integers only)")
     return None
+
+
+_NUMBER_TEXT = re.compile(r"[-+]?[0-9_.]+(?:[eE][-+]?[0-9]+)?")
+
+
+def _underflow(positions: Positions, path: Path) -> str | None:
+    """Why a YAML float read as 0.0 is not the number written (1.0e-400 underflows to 0.0, and the
+    version would quietly keep 0), or None: read back from the file's text at the value's position."""
+    line, column = positions.at(path)
+    text = positions.lines[line - 1] if line <= len(positions.lines) else ""
+    written = _NUMBER_TEXT.match(text, column - 1)
+    return None if written is None else json_number_problem(written.group().replace("_", ""), 0.0)
 
 
 # --- YAML → data with positions --------------------------------------------------------------------
