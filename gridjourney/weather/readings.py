@@ -59,9 +59,12 @@ def open_text(path: Path) -> io.TextIOBase:
 def csv_rows(handle: io.TextIOBase) -> Iterator[tuple[int, list[str]]]:
     """(line number, cells) of each non-blank row."""
     reader = csv.reader(handle)
-    for cells in reader:
-        if cells and any(c.strip() for c in cells):
-            yield reader.line_num, [c.strip() for c in cells]
+    try:
+        for cells in reader:
+            if cells and any(c.strip() for c in cells):
+                yield reader.line_num, [c.strip() for c in cells]
+    except csv.Error as error:  # a cell past the csv module's 128 KiB, a NUL: no weather file has one
+        raise WeatherFileError(f"line {max(reader.line_num, 1)}: not readable as CSV ({error})") from None
 
 
 _UNIT_IN_NAME = re.compile(

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from gridjourney.weather.importer import import_weather, parse_weather_file
+from gridjourney.weather.importer import FORMATS, import_weather, parse_weather_file
 from gridjourney.weather.queries import daily_temperatures
 from gridjourney.weather.readings import WeatherFileError
 
@@ -70,3 +70,25 @@ def test_a_bad_zone_or_unit_is_one_line() -> None:
         parse_weather_file(HEATHROW_2013, station="S1", time_zone="Mars/Olympus", stations={})
     with pytest.raises(WeatherFileError, match="unknown units 'R'"):
         parse_weather_file(HEATHROW_2013, station="S1", units="R", stations={})
+
+
+# (NOAA Global Hourly refuses these by their header first, in one line too)
+@pytest.mark.parametrize("fmt", [fmt for fmt in FORMATS if fmt != "noaa-global-hourly"])
+@pytest.mark.parametrize(
+    ("text", "line"),
+    [
+        (
+            'station,time,temp\nS1,2026-01-01T00:00:00Z,"' + "5" * 200_000 + '"\n',
+            2,
+        ),  # a 200,000-character cell
+        ("station,time,temp" + "(" * 300_000 + "\nS1,2026-01-01T00:00:00Z,5\n", 1),
+    ],
+)
+def test_a_cell_the_csv_reader_cannot_hold_is_one_line_naming_it(
+    tmp_path: Path, fmt: str, text: str, line: int
+) -> None:
+    # The csv module stops at 128 KiB a cell with _csv.Error: it was a traceback for any format.
+    path = tmp_path / "huge.csv"
+    path.write_text(text)
+    with pytest.raises(WeatherFileError, match=rf"^line {line}: not readable as CSV \(field larger than"):
+        parse_weather_file(path, fmt=fmt, station="S1", stations={})
