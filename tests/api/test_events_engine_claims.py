@@ -36,7 +36,18 @@ async def test_a_forged_start_reply_is_refused_naming_source_and_method(
 
 
 @pytest.mark.parametrize(
-    "source", ["gridjourney", "gridjourney.send", "GridJourney.Unsubscribe", " twilio", "sendgrid"]
+    "source",
+    [
+        "gridjourney",
+        "gridjourney.send",
+        "GridJourney.Unsubscribe",
+        " twilio",
+        "sendgrid",
+        # look-alikes a reader of the audit trail would take for the engine's (review R4)
+        "\uff27\uff32\uff29\uff24\uff2a\uff2f\uff35\uff32\uff2e\uff25\uff39",  # fullwidth
+        "twilio\u200b",  # a zero-width space
+        "send-grid",
+    ],
 )
 async def test_an_engine_source_is_refused(
     client: httpx.AsyncClient, admin: dict[str, str], engine: AsyncEngine, source: str
@@ -46,7 +57,18 @@ async def test_an_engine_source_is_refused(
     assert await event_count(engine) == 0
 
 
-@pytest.mark.parametrize("method", ["sms_reply", "unsubscribe_link", "SMS_Reply "])
+@pytest.mark.parametrize(
+    "method",
+    [
+        "sms_reply",
+        "unsubscribe_link",
+        "SMS_Reply ",
+        "\uff53\uff4d\uff53_\uff52\uff45\uff50\uff4c\uff59",  # fullwidth
+        "sms_reply\u200b",
+        "unsubscribe_link\u00ad",  # a soft hyphen
+        "sms\u2010reply",  # a Unicode hyphen
+    ],
+)
 async def test_a_method_only_the_engine_records_is_refused_in_a_batch(
     client: httpx.AsyncClient, admin: dict[str, str], engine: AsyncEngine, method: str
 ) -> None:

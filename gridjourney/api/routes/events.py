@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import json
+import unicodedata
 from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request, Response, status
@@ -168,9 +169,21 @@ ENGINE_SOURCES = frozenset({TWILIO_SOURCE, SENDGRID_SOURCE})
 ENGINE_CONSENT_METHODS = frozenset({REPLY_METHOD, UNSUBSCRIBE_METHOD})
 
 
+def _skeleton(name: str) -> str:
+    """`name` as a reader of the audit trail would see it: compatibility forms folded (fullwidth
+    letters), case folded, and everything but letters and digits dropped (spaces, zero-width and
+    soft hyphens, dashes and underscores of any kind), so a look-alike of an engine name matches it."""
+    folded = unicodedata.normalize("NFKC", name).casefold()
+    return "".join(character for character in folded if character.isalnum())
+
+
+_ENGINE_SOURCE_SKELETONS = frozenset(_skeleton(source) for source in ENGINE_SOURCES)
+_ENGINE_METHOD_SKELETONS = frozenset(_skeleton(method) for method in ENGINE_CONSENT_METHODS)
+
+
 def is_engine_source(source: str) -> bool:
-    name = source.strip().lower()
-    return name.startswith(ENGINE_SOURCE_PREFIX) or name in ENGINE_SOURCES
+    name = _skeleton(source)
+    return name.startswith(ENGINE_SOURCE_PREFIX) or name in _ENGINE_SOURCE_SKELETONS
 
 
 def _engine_claims(checked: list[CheckedEvent], is_batch: bool) -> list[FieldError]:
@@ -183,7 +196,7 @@ def _engine_claims(checked: list[CheckedEvent], is_batch: bool) -> list[FieldErr
             reason = f"{item.event.source!r} is a source the engine records under; name your system instead"
             errors.append(FieldError(field=field_path([*prefix, "source"]), reason=reason))
         method = item.payload.get("method") if item.event.type == "consent.changed" else None
-        if isinstance(method, str) and method.strip().lower() in ENGINE_CONSENT_METHODS:
+        if isinstance(method, str) and _skeleton(method) in _ENGINE_METHOD_SKELETONS:
             reason = (
                 f"{method!r} is recorded by the engine only (from the customer's reply or unsubscribe "
                 "link); say how your system got the change, e.g. web, call, paper"
