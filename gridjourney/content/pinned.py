@@ -5,7 +5,10 @@ What a version pins (`collect`): for each (channel, template) its sends use, the
 locale present, for email its `.html.j2` part in those locales and the folder's `email/layout.html.j2`,
 and every template those include, extend or import (jinja2.meta's find_referenced_templates), followed
 to the end. A reference whose name is computed when rendering (`{% include "parts/" ~ name %}`) could
-not be pinned: it is a problem located at the template's line, and the version is not published.
+not be pinned, and one naming a template that does not exist (a name outside the folder is never
+found) could never render from the pins, even once the file is back: each is a problem located at the
+template's line, and the version is not published. Accepted: `{% include ... ignore missing %}`, and a
+list include (`{% include ["a.j2", "b.j2"] %}`) one of whose names exists (those that exist are pinned).
 
 A source is the text the templates' loader reads (a byte-order mark dropped, line ends `\\n`); its
 sha256 is over that text in UTF-8, which for a plain UTF-8 file is the file's own sha256.
@@ -83,7 +86,7 @@ class PinProblem(ValueError):
 
 
 def _unpinnable(path: str, node: nodes.Node) -> PinProblem:
-    tag = "from ... import" if isinstance(node, nodes.FromImport) else type(node).__name__.lower()
+    tag = _tag(node)
     return PinProblem(
         f"{path}:{node.lineno}",
         f"`{{% {tag} %}}` names its template with an expression, which cannot be pinned to the "
@@ -105,31 +108,96 @@ def send_paths(templates_dir: Path, channel: str, template: str) -> list[str]:
 
 def collect(environment: Environment, roots: Iterable[str]) -> tuple[dict[str, str], list[PinProblem]]:
     """The sources of `roots` and of every template they reach by include/extends/import, as
-    `environment`'s loader reads them, and what could not be pinned. A reference to a template that
-    does not exist is left out (a rendering would not find it either); one that cannot be read or
-    parsed is a problem, as is a name computed when rendering."""
-    assert environment.loader is not None
-    sources: dict[str, str] = {}
+    `environment`'s loader reads them, and what could not be pinned: a reference to a template that
+    does not exist (a send of the version could never render it, even once the file is back, since
+    its pins never change), one that cannot be read or parsed, and a name computed when rendering.
+    Still pinned: `{% include ... ignore missing %}` of a template that does not exist (left out),
+    and a list include at least one of whose names exists (those that exist)."""
+    reader = _Reader(environment)
     problems: list[PinProblem] = []
-    pending = list(roots)
+    pending = [root for root in roots if reader.exists(root)]  # a root gone meanwhile: not sent
+    parsed: set[str] = set()
     while pending:
         path = pending.pop()
-        if path in sources:
+        if path in parsed or path not in reader.sources:  # done, or unreadable (its problem is said)
             continue
+        parsed.add(path)
         try:
-            source, _, _ = environment.loader.get_source(environment, path)
-            sources[path] = source
-            tree = environment.parse(source, name=path)
-        except TemplateNotFound:
-            continue
+            tree = environment.parse(reader.sources[path], name=path)
         except TemplateError as error:
-            where = located(path, error)
-            problems.append(PinProblem(where, str(error.message or error), "fix the template"))
+            problems.append(PinProblem(located(path, error), str(error.message or error), "fix the template"))
             continue
         for node in tree.find_all(_REFERENCES):
-            for name in meta.find_referenced_templates(nodes.Template([node], lineno=node.lineno)):
-                if name is None:
-                    problems.append(_unpinnable(path, node))
-                elif name not in sources:
-                    pending.append(name)
-    return sources, problems
+            names, problem = _referenced(reader, path, node)
+            pending += names
+            if problem is not None:
+                problems.append(problem)
+    problems += reader.problems
+    return reader.sources, problems
+
+
+class _Reader:
+    """The templates `collect` has read (path → source), each read once. One that exists but cannot
+    be read is a problem at its own path (and counts as existing: the reference is not to blame)."""
+
+    def __init__(self, environment: Environment) -> None:
+        assert environment.loader is not None
+        self.environment, self.loader = environment, environment.loader
+        self.sources: dict[str, str] = {}
+        self.missing: set[str] = set()
+        self.unreadable: set[str] = set()
+        self.problems: list[PinProblem] = []
+
+    def exists(self, path: str) -> bool:
+        """Whether `path` is a template (a name outside the folder never is); read it if so."""
+        if path in self.sources or path in self.unreadable:
+            return True
+        if path in self.missing:
+            return False
+        try:
+            self.sources[path], _, _ = self.loader.get_source(self.environment, path)
+        except TemplateNotFound:
+            self.missing.add(path)
+            return False
+        except TemplateError as error:
+            self.unreadable.add(path)
+            self.problems.append(
+                PinProblem(located(path, error), str(error.message or error), "fix the template")
+            )
+        return True
+
+
+def _referenced(reader: _Reader, path: str, node: nodes.Node) -> tuple[list[str], PinProblem | None]:
+    """The templates `node` (an include, extends or import in `path`) names that can be read, and
+    its problem if any: a name computed when rendering, or a name that does not exist."""
+    names = list(meta.find_referenced_templates(nodes.Template([node], lineno=node.lineno)))
+    if None in names:
+        return [], _unpinnable(path, node)
+    wanted = [name for name in names if name is not None]
+    absent = [name for name in wanted if not reader.exists(name)]
+    found = [name for name in wanted if name in reader.sources]
+    if not absent or (isinstance(node, nodes.Include) and node.ignore_missing):
+        return found, None
+    # a list include renders the first of its names that exists: one is enough
+    if isinstance(node, nodes.Include) and len(absent) < len(wanted):
+        return found, None
+    return found, _missing(path, node, absent)
+
+
+def _missing(path: str, node: nodes.Node, absent: list[str]) -> PinProblem:
+    tag = _tag(node)
+    named = ", ".join(f'"{name}"' for name in absent)
+    which = "which does not exist" if len(absent) == 1 else "none of which exists"
+    hint = (
+        "create it or fix its name (from the templates folder): the published version pins its "
+        "templates, so none of its sends could render this, even once the file is back"
+    )
+    if isinstance(node, nodes.Include):
+        hint += "; if the message may go without it, write `{% include ... ignore missing %}`"
+    return PinProblem(
+        f"{path}:{node.lineno}", f"`{{% {tag} %}}` names {named}, {which} in the templates folder", hint
+    )
+
+
+def _tag(node: nodes.Node) -> str:
+    return "from ... import" if isinstance(node, nodes.FromImport) else type(node).__name__.lower()

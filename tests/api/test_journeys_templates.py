@@ -74,3 +74,23 @@ async def test_a_template_named_by_an_expression_is_422_and_nothing_is_stored(
     assert (error["line"], error["column"]) == (6, 39)
     assert error["reason"].startswith("template sms/en/bill_watch.j2:2: `{% include %}` names its template")
     assert (await client.get("/v1/journeys/bill_watch", headers=admin)).status_code == 404
+
+
+@pytest.mark.parametrize("missing", ["sms/en/parts/gone.j2", "../../../../../etc/passwd"])
+async def test_an_include_of_a_template_that_does_not_exist_is_422_and_nothing_is_stored(
+    client: httpx.AsyncClient, admin: dict[str, str], template: Path, missing: str
+) -> None:
+    write(template, f'Hi.\n{{% include "{missing}" %}}\nReply STOP to opt out.\n')
+    refused = await client.post("/v1/journeys", content=JOURNEY, headers=admin | YAML)
+    assert refused.status_code == 422, refused.text
+    [error] = refused.json()["errors"]
+    assert (error["line"], error["column"]) == (6, 39)
+    assert error["reason"] == (
+        f'template sms/en/bill_watch.j2:2: `{{% include %}}` names "{missing}", which does not exist in '
+        "the templates folder"
+    )
+    assert (await client.get("/v1/journeys/bill_watch", headers=admin)).status_code == 404
+
+    write(template, f'Hi.\n{{% include "{missing}" ignore missing %}}\nReply STOP to opt out.\n')
+    published = await client.post("/v1/journeys", content=JOURNEY, headers=admin | YAML)
+    assert published.status_code == 201, published.text

@@ -81,3 +81,80 @@ def test_collect_leaves_out_a_missing_reference_and_locates_a_computed_one(folde
     sources, problems = collect(text_environment(folder), ["sms/en/alert.j2"])
     assert list(sources) == ["sms/en/alert.j2"]
     assert [(p.where, p.reason.split("`")[1]) for p in problems] == [("sms/en/alert.j2:2", "{% import %}")]
+
+
+def problems_of(folder: Path, text: str) -> tuple[list[str], list[tuple[str, str]]]:
+    """What `collect` pins and refuses when sms/en/alert.j2 reads `text`."""
+    (folder / "sms/en/alert.j2").write_text(text, encoding="utf-8")
+    sources, problems = collect(text_environment(folder), ["sms/en/alert.j2"])
+    return sorted(sources), [(p.where, p.reason) for p in problems]
+
+
+@pytest.mark.parametrize(
+    ("reference", "tag", "missing"),
+    [
+        ('{% include "sms/en/parts/gone.j2" %}', "include", "sms/en/parts/gone.j2"),
+        ('{% include "../../../../../etc/passwd" %}', "include", "../../../../../etc/passwd"),
+        ('{% extends "parts/page.j2" %}', "extends", "parts/page.j2"),
+        ('{% import "parts/macros.j2" as m %}', "import", "parts/macros.j2"),
+        ('{% from "parts/macros.j2" import sign %}', "from ... import", "parts/macros.j2"),
+    ],
+)
+def test_a_reference_to_a_template_that_does_not_exist_is_a_problem_at_its_line(
+    folder: Path, reference: str, tag: str, missing: str
+) -> None:
+    pinned, problems = problems_of(folder, f"Hi.\n{reference}\n")
+    assert pinned == ["sms/en/alert.j2"]
+    assert problems == [
+        (
+            "sms/en/alert.j2:2",
+            f'`{{% {tag} %}}` names "{missing}", which does not exist in the templates folder',
+        )
+    ]
+
+
+def test_a_reference_is_looked_for_in_the_template_it_reaches_too(folder: Path) -> None:
+    (folder / "parts/sign.j2").write_text('Your utility\n\n{% include "parts/gone.j2" %}', encoding="utf-8")
+    pinned, problems = problems_of(folder, '{% include "parts/sign.j2" %}')
+    assert pinned == ["parts/sign.j2", "sms/en/alert.j2"]
+    assert [where for where, _ in problems] == ["parts/sign.j2:3"]
+
+
+def test_a_deleted_include_is_a_problem_and_its_return_mends_it(folder: Path) -> None:
+    (folder / "parts/sign.j2").unlink()
+    assert problems_of(folder, FILES["sms/en/alert.j2"])[1] == [
+        (
+            "sms/en/alert.j2:1",
+            '`{% include %}` names "parts/sign.j2", which does not exist in the templates folder',
+        )
+    ]
+    (folder / "parts/sign.j2").write_text("Your utility", encoding="utf-8")
+    assert problems_of(folder, FILES["sms/en/alert.j2"]) == (["parts/sign.j2", "sms/en/alert.j2"], [])
+
+
+@pytest.mark.parametrize(
+    ("reference", "pinned"),
+    [
+        ('{% include "parts/gone.j2" ignore missing %}', []),
+        ('{% include ["parts/gone.j2", "../outside.j2"] ignore missing %}', []),
+        ('{% include ["parts/gone.j2", "parts/sign.j2"] %}', ["parts/sign.j2"]),
+        (
+            '{% include ("parts/sign.j2", "sms/es/alert.j2", "parts/gone.j2") %}',
+            ["parts/sign.j2", "sms/es/alert.j2"],
+        ),
+    ],
+)
+def test_an_optional_include_or_a_list_one_of_whose_names_exists_is_pinned(
+    folder: Path, reference: str, pinned: list[str]
+) -> None:
+    assert problems_of(folder, f"Hi. {reference}") == (sorted(["sms/en/alert.j2", *pinned]), [])
+
+
+def test_a_list_include_none_of_whose_names_exists_is_a_problem(folder: Path) -> None:
+    assert problems_of(folder, 'Hi. {% include ["parts/gone.j2", "/etc/passwd"] %}')[1] == [
+        (
+            "sms/en/alert.j2:1",
+            '`{% include %}` names "parts/gone.j2", "/etc/passwd", none of which exists in the '
+            "templates folder",
+        )
+    ]

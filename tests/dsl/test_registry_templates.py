@@ -1,6 +1,7 @@
 """Publishing pins the templates a version sends (content/pinned.py), against a real Postgres: the
 exact sources are stored with the version, a template edit publishes a new version, a source shared by
-versions is stored once, and a template named by an expression is refused where the journey sends it."""
+versions is stored once, and a template named by an expression, or including one that does not exist,
+is refused where the journey sends it (by `journeys validate` too)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
+from typer.testing import CliRunner
 
+from gridjourney.cli.journeys import journeys_app
 from gridjourney.db.tables import journey_version_templates, journey_versions, template_sources
 from gridjourney.dsl import registry
 from gridjourney.dsl.compiler import definition_hash
@@ -124,3 +127,58 @@ async def test_without_a_templates_folder_nothing_is_pinned(engine: AsyncEngine)
     assert published.content_hash == definition_hash(definition)
     assert await registry.pinned_templates(engine, "pinned", 1) == {}
     assert await count(engine, template_sources) == 0
+
+
+MISSING = (
+    'template parts/footer.j2:2: `{% include %}` names "parts/gone.j2", which does not exist in the '
+    "templates folder"
+)
+
+
+async def test_an_include_of_a_template_that_does_not_exist_is_refused_where_the_journey_sends_it(
+    engine: AsyncEngine, templates: Path
+) -> None:
+    (templates / "parts/footer.j2").write_text('Thanks.\n{% include "parts/gone.j2" %}', encoding="utf-8")
+    with pytest.raises(JourneyErrors) as refused:
+        await registry.publish(engine, SOURCE, "pinned.yaml", templates)
+    [error] = refused.value.errors
+    assert (error.line, error.column, error.message) == (7, 46, MISSING)
+    assert error.hint is not None and "ignore missing" in error.hint
+    assert await count(engine, journey_versions) == 0
+
+    # optional, it is published (and what is not there is not pinned)
+    (templates / "parts/footer.j2").write_text(
+        'Thanks.\n{% include "parts/gone.j2" ignore missing %}'
+        '{% include ["parts/gone.j2", "parts/macros.j2"] %}',
+        encoding="utf-8",
+    )
+    published = await registry.publish(engine, SOURCE, "pinned.yaml", templates)
+    pinned = await registry.pinned_templates(engine, "pinned", published.version)
+    assert "parts/macros.j2" in pinned and "parts/gone.j2" not in pinned
+
+
+async def test_an_included_template_deleted_before_publishing_refuses_the_next_version(
+    engine: AsyncEngine, templates: Path
+) -> None:
+    first = await registry.publish(engine, SOURCE, "pinned.yaml", templates)
+    (templates / "parts/macros.j2").unlink()
+    with pytest.raises(JourneyErrors) as refused:
+        await registry.publish(engine, SOURCE, "pinned.yaml", templates)
+    [error] = refused.value.errors
+    assert error.message.startswith(
+        'template parts/footer.j2:1: `{% from ... import %}` names "parts/macros.j2"'
+    )
+    assert [v.version for v in await registry.list_versions(engine, "pinned")] == [first.version]
+
+
+def test_journeys_validate_refuses_an_include_that_does_not_exist(templates: Path, tmp_path: Path) -> None:
+    journey = tmp_path / "pinned.yaml"
+    journey.write_text(SOURCE, encoding="utf-8")
+    (templates / "parts/footer.j2").write_text('Thanks.\n{% include "parts/gone.j2" %}', encoding="utf-8")
+    result = CliRunner().invoke(journeys_app, ["validate", str(journey), "--templates", str(templates)])
+    assert result.exit_code == 1 and result.stdout == ""
+    assert result.stderr.startswith(f"{journey}:7:46: {MISSING} (hint: create it")
+
+    (templates / "parts/gone.j2").write_text("Your utility", encoding="utf-8")
+    result = CliRunner().invoke(journeys_app, ["validate", str(journey), "--templates", str(templates)])
+    assert result.exit_code == 0, result.stderr
