@@ -9,6 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from gridjourney.api.routes import reads
 from gridjourney.metering import greenbutton
 from gridjourney.metering.greenbutton import ParsedFile
 from tests.api.conftest import KeyFactory
@@ -58,3 +59,39 @@ async def test_hostile_uploads_answer_422_with_the_position(
     (error,) = response.json()["errors"]
     assert error["field"] == "body.feed (line 1)" and error["line"] == 1
     assert error["reason"] == "malformed XML: not well-formed (invalid token) at column 21"
+
+
+async def test_beyond_the_import_slots_an_upload_waits_then_gets_503_and_nothing_is_lost(
+    client: httpx.AsyncClient, make_key: KeyFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Each file at the limit can take about 0.7 GB parsed: three at once from one key took an API
+    # process from 1.5 to 3.8 GB. The wait is shortened (a setting of the module, not a mock).
+    monkeypatch.setattr(reads, "IMPORT_SLOT_WAIT_S", 0.5)
+    parsing, finish = threading.Semaphore(0), threading.Event()
+    real_parse = greenbutton.parse_greenbutton
+
+    def held_parse(data: bytes, customer_id: str, **options: str | None) -> ParsedFile:
+        parsing.release()
+        finish.wait(HELD_AT_MOST_S)
+        return real_parse(data, customer_id, **options)
+
+    monkeypatch.setattr(greenbutton, "parse_greenbutton", held_parse)
+    headers = await make_key("events:write") | {"Content-Type": "application/xml"}
+    body = SAMPLE.read_bytes()
+    held = [
+        asyncio.create_task(
+            client.post(f"/v1/customers/cust-{n}/reads/greenbutton", content=body, headers=headers)
+        )
+        for n in range(reads.IMPORTS_AT_ONCE)
+    ]
+    for _ in held:
+        assert await asyncio.to_thread(parsing.acquire, True, HELD_AT_MOST_S), (
+            "an upload never reached its parse"
+        )
+    refused = await client.post("/v1/customers/cust-x/reads/greenbutton", content=body, headers=headers)
+    finish.set()
+    assert refused.status_code == 503, refused.text
+    assert refused.json()["type"].endswith("imports-busy") and refused.headers["Retry-After"]
+    assert [(await upload).status_code for upload in held] == [200] * reads.IMPORTS_AT_ONCE
+    again = await client.post("/v1/customers/cust-x/reads/greenbutton", content=body, headers=headers)
+    assert again.status_code == 200 and again.json()["reads_stored"] == 8760  # the slots are free again

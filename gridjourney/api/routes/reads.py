@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Query, Request, status
 
 from gridjourney.api.deps import EngineDep, EventsWriter, read_limited_body
-from gridjourney.api.problems import ApiProblem, FieldError, invalid, problem_responses
+from gridjourney.api.problems import RETRY_AFTER_SECONDS, ApiProblem, FieldError, invalid, problem_responses
 from gridjourney.events.fields import CUSTOMER_ID_PATTERN
 from gridjourney.metering.greenbutton import (
     GreenButtonError,
@@ -20,6 +23,36 @@ router = APIRouter(prefix="/v1/customers", tags=["customers"])
 
 # A year of 15-minute ESPI XML is ~10 MB; the event body limit (1 MB) is far too small for files.
 MAX_GREENBUTTON_BYTES = 64 * 1024 * 1024
+# A file at the limit holds its body and, parsed, up to about 0.7 GB: a few at once per API process,
+# the rest wait their turn a while, then 503 (a utility's imports are a few files at a time).
+IMPORTS_AT_ONCE = 2
+IMPORT_SLOT_WAIT_S = 30.0
+
+
+@asynccontextmanager
+async def _import_slot(request: Request) -> AsyncIterator[None]:
+    """One of the app's import slots, taken before the body is read (a waiting upload stays in the
+    socket, not in memory); 503 with Retry-After when none frees within IMPORT_SLOT_WAIT_S."""
+    slots: asyncio.Semaphore | None = getattr(request.app.state, "import_slots", None)
+    if slots is None:  # one set per app (per API process), made on its loop at its first import
+        slots = request.app.state.import_slots = asyncio.Semaphore(IMPORTS_AT_ONCE)
+    try:
+        await asyncio.wait_for(slots.acquire(), IMPORT_SLOT_WAIT_S)
+    except TimeoutError:
+        raise ApiProblem(
+            503,
+            "imports-busy",
+            "Other files are being imported",
+            f"this API process imports {IMPORTS_AT_ONCE} files at once and none finished within "
+            f"{IMPORT_SLOT_WAIT_S:g} s; send the file again",
+            headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+        ) from None
+    try:
+        yield
+    finally:
+        slots.release()
+
+
 XML_TYPES = {"application/xml", "text/xml", "application/atom+xml"}
 # Trimmed examples for the OpenAPI document: one hourly reading of each format.
 ESPI_EXAMPLE = """<feed xmlns="http://www.w3.org/2005/Atom" xmlns:espi="http://naesb.org/espi">
@@ -57,7 +90,7 @@ CSV_TYPES = {"text/csv", "application/csv"}
         "nothing; overlapping files merge). Gaps, duplicates, negative values and DST repeats are "
         "reported, not dropped. One `meter.reads_imported` event is appended per file."
     ),
-    responses=problem_responses(401, 403, 410, 413, 415, 422),
+    responses=problem_responses(401, 403, 410, 413, 415, 422, 503),
     openapi_extra={
         "requestBody": {
             "required": True,
@@ -95,6 +128,18 @@ async def import_reads(
             "Unsupported content type",
             f"got {content_type or 'no content type'}; use application/xml or text/csv",
         )
+    async with _import_slot(request):
+        return await _import(request, engine, content_type, customer_id, time_zone, assume_uom)
+
+
+async def _import(
+    request: Request,
+    engine: EngineDep,
+    content_type: str,
+    customer_id: str,
+    time_zone: str | None,
+    assume_uom: Literal["Wh", "kWh"] | None,
+) -> ImportReport:
     body = await read_limited_body(request, MAX_GREENBUTTON_BYTES)
     looks_xml = looks_like_xml(body)
     if looks_xml != (content_type in XML_TYPES):
