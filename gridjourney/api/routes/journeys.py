@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
@@ -9,6 +10,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Body, Query, Request, Response, status
 from pydantic import BaseModel, Field
 
+from gridjourney.api.auth import Principal
 from gridjourney.api.deps import (
     EngineDep,
     JourneysReader,
@@ -31,9 +33,11 @@ from gridjourney.api.problems import (
     problem_responses,
 )
 from gridjourney.api.safety import require_admin_for_safety, require_admin_if_ever_safety
+from gridjourney.config import Settings
 from gridjourney.content.template_source import NotUtf8, decode_text
 from gridjourney.dsl import registry
 from gridjourney.dsl.loader import JourneyErrors, load_journey_with_positions
+from gridjourney.dsl.schema import CompiledJourney
 from gridjourney.entry.enter import enter_journey
 from gridjourney.privacy.erasure import erased_at
 from gridjourney.projections import queries
@@ -245,11 +249,10 @@ async def publish_journey(
         error = FieldError(field="body", reason=exc.reason, line=exc.line, column=exc.column, hint=exc.hint)
         raise invalid(f"{filename} is not UTF-8; nothing was stored", [error]) from exc
     try:
-        loaded = load_journey_with_positions(source, filename)
-        require_admin_for_safety(principal, loaded.definition.purpose, "publishing")
-        compiled, templates = registry.prepare_version(
-            loaded, settings.templates_dir, safety_event_types=settings.safety_event_types
-        )
+        # Loading, checking and pinning parse every template the journey sends (seconds for a big
+        # one, and as long again for a re-publish that stores nothing): off the event loop, so the
+        # API goes on answering meanwhile.
+        compiled, templates = await asyncio.to_thread(_prepare_publish, source, filename, principal, settings)
     except JourneyErrors as exc:
         errors = [
             FieldError(field="body", reason=e.message, line=e.line, column=e.column, hint=e.hint)
@@ -289,6 +292,18 @@ async def publish_journey(
         ),
         state="retired" if await registry.retirement(engine, result.journey_id) else "active",
         schedule=schedule,
+    )
+
+
+def _prepare_publish(
+    source: str, filename: str, principal: Principal, settings: Settings
+) -> tuple[CompiledJourney, dict[str, str]]:
+    """What publishing `source` stores (registry.prepare_version), after the safety scope check;
+    raises JourneyErrors or ApiProblem (403). Runs in a worker thread."""
+    loaded = load_journey_with_positions(source, filename)
+    require_admin_for_safety(principal, loaded.definition.purpose, "publishing")
+    return registry.prepare_version(
+        loaded, settings.templates_dir, safety_event_types=settings.safety_event_types
     )
 
 
