@@ -18,9 +18,11 @@ A consent change that did not apply (older than the consent in force when it arr
 projection logged it and kept the newer one) is not routed: it changed nothing, so it starts,
 advances and ends no journey (projections/consents.py `applied_on_arrival`, the projection's rule).
 
-The batch reads the journeys' state and starts runs on it holding the start gate shared
-(router/start_gate.py): a retirement waits for the batch in flight, so once it returns no batch that
-read the journey as active is still starting runs of it.
+A batch reads the journeys once; each event that may start runs (its type is in an active journey's
+trigger) is routed holding the start gates of those journeys shared (router/start_gate.py), after
+reading again, under them, whether they are retired: a retirement waits only for the event in
+flight that may start its journey's runs, and once it returns the batch's next events start none
+(`skipped_retired` counts the events that found a journey retired since the batch read them).
 
 With tracing on, each event is routed in a span that continues the trace it was appended in (the
 `traceparent` the store kept with it): the workflows it starts or signals join that trace.
@@ -76,10 +78,21 @@ def routed_journeys(latest: registry.LatestJourneys) -> list[CompiledJourney]:
     """The journeys a batch is routed to, read with each batch (so a retirement holds from the next
     batch, in every router process): a retired journey without its triggers, so that it starts nothing
     (per customer or cohort) while its running runs still hear the events they wait for or exit on."""
-    return latest.active + [
-        journey.model_copy(update={"definition": journey.definition.model_copy(update={"trigger": []})})
-        for journey in latest.retired
-    ]
+    return latest.active + [without_triggers(journey) for journey in latest.retired]
+
+
+def without_triggers(journey: CompiledJourney) -> CompiledJourney:
+    """A retired journey as the router sees it: it starts nothing, its runs going still hear events."""
+    return journey.model_copy(update={"definition": journey.definition.model_copy(update={"trigger": []})})
+
+
+def startable_journey_ids(event_type: str, journeys: list[CompiledJourney]) -> set[str]:
+    """The journeys an event of `event_type` may start (per customer or cohort), `when` aside."""
+    return {
+        journey.journey_id
+        for journey in journeys
+        if any(trigger.event == event_type for trigger in journey.definition.trigger)
+    }
 
 
 def event_ref(event: StoredEvent) -> EventRef:
@@ -124,6 +137,7 @@ class EventRouter:
         self._started = 0
         self._signalled = 0
         self._not_applied = 0
+        self._skipped_retired = 0
         self.cohorts = CohortRouting(
             engine,
             client,
@@ -147,6 +161,11 @@ class EventRouter:
         """Consent changes not routed: they did not change the consent in force."""
         return self._not_applied
 
+    @property
+    def skipped_retired(self) -> int:
+        """Events that found a journey they may start retired since their batch read the journeys."""
+        return self._skipped_retired
+
     async def handle(self, batch: list[StoredEvent]) -> None:
         # A cohort send's batches hold only message events: nothing to wait for, load or route.
         routed = [event for event in batch if is_routed(event.type)]
@@ -159,19 +178,16 @@ class EventRouter:
         traceparents: dict[int, str] = {}
         if tracing.enabled():
             traceparents = await queries.traceparents(self.engine, [event.position for event in routed])
-        # From reading the journeys' state to the last start on it: a retirement waits for this batch,
-        # and the next batch reads it (router/start_gate.py).
-        async with start_gate.starting_runs(self.engine):
-            journeys = await self._journeys()
-            lanes: dict[str, list[StoredEvent]] = {}
-            for event in routed:
-                if event.customer_id is not None:
-                    lanes.setdefault(event.customer_id, []).append(event)
-                    continue
-                await self._route_lanes(lanes, journeys, traceparents)  # what came before it, first
-                lanes = {}
-                await self._route_one(event, journeys, traceparents)
-            await self._route_lanes(lanes, journeys, traceparents)
+        journeys = await self._journeys()  # a retirement since is read again per event (_route_one)
+        lanes: dict[str, list[StoredEvent]] = {}
+        for event in routed:
+            if event.customer_id is not None:
+                lanes.setdefault(event.customer_id, []).append(event)
+                continue
+            await self._route_lanes(lanes, journeys, traceparents)  # what came before it, first
+            lanes = {}
+            await self._route_one(event, journeys, traceparents)
+        await self._route_lanes(lanes, journeys, traceparents)
 
     async def _journeys(self) -> list[CompiledJourney]:
         """The journeys this batch is routed to, as the registry holds them now."""
@@ -207,10 +223,36 @@ class EventRouter:
         with self._span(event, traceparents.get(event.position)):
             if event.type == CONSENT_CHANGED and not await self._consent_applied(event):
                 return
-            # events about a DR event or an outage (no customer) and a customer's (a reply OUT) alike
-            await self.cohorts.route(ref, journeys)
-            if event.customer_id is not None:
-                await self._route(ref, event.customer_id, journeys)
+            startable = startable_journey_ids(event.type, journeys)
+            if not startable:  # it only advances runs going: no gate to hold
+                await self._route_event(ref, journeys)
+                return
+            # The gates of the journeys it may start, around this one event's starts: a retirement of
+            # one of them waits for this event only, and the next event reads it here.
+            async with start_gate.starting_runs(self.engine, startable) as retired:
+                if retired:
+                    journeys = self._without_retired(event, journeys, retired)
+                await self._route_event(ref, journeys)
+
+    async def _route_event(self, event: EventRef, journeys: list[CompiledJourney]) -> None:
+        # events about a DR event or an outage (no customer) and a customer's (a reply OUT) alike
+        await self.cohorts.route(event, journeys)
+        if event.customer_id is not None:
+            await self._route(event, event.customer_id, journeys)
+
+    def _without_retired(
+        self, event: StoredEvent, journeys: list[CompiledJourney], retired: set[str]
+    ) -> list[CompiledJourney]:
+        """The batch's journeys with those retired since it read them as retired ones: no triggers."""
+        self._skipped_retired += 1
+        log.info(
+            "router: %s retired since this batch began; the event at %d starts no run of it",
+            ", ".join(sorted(retired)),
+            event.position,
+        )
+        return [
+            without_triggers(journey) if journey.journey_id in retired else journey for journey in journeys
+        ]
 
     async def _consent_applied(self, event: StoredEvent) -> bool:
         """A consent change older than the one in force when it arrived was logged, not applied (the

@@ -1,5 +1,5 @@
 """START_FIRE_RUN: a schedule's fire starts its cohort run here, not as a child of the fire, so that
-the journey's state is read and the run started under the start gate (router/start_gate.py): a fire
+the journey's state is read and the run started under the journey's start gate (router/start_gate.py): a fire
 that comes after a retirement (the schedule's deletion failed: Temporal was down at the time, and a
 fire missed meanwhile is caught up) starts nothing; and one in flight when the journey is retired
 has started its run before the retirement returns. A fire that finds its journey retired deletes its
@@ -18,7 +18,6 @@ from temporalio.client import Client
 from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
-from gridjourney.dsl import registry
 from gridjourney.events.failures import describe
 from gridjourney.router.start_gate import starting_runs
 from gridjourney.schedules.sync import delete_schedule
@@ -42,9 +41,8 @@ class ScheduleActivities:
         """Start the fire's cohort run unless its journey is retired; idempotent (the run's id)."""
         journey_id = request.cohort.journey.journey_id
         client = activity.client()
-        async with starting_runs(self.engine):
-            retired = await registry.retirement(self.engine, journey_id) is not None
-            if not retired:
+        async with starting_runs(self.engine, [journey_id]) as retired:  # this journey's gate only
+            if journey_id not in retired:
                 return await _start(client, request)
         await _delete_schedule(client, request.task_queue, journey_id)
         return "retired"

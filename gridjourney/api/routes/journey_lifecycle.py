@@ -1,7 +1,8 @@
 """Retiring and reinstating a journey: `POST /v1/journeys/{id}/retire` and `.../reinstate`.
 
 A retired journey starts no new runs: no entries from its trigger events (the router reads the state
-with the journeys at each batch, and retiring waits for the batch in flight: router/start_gate.py),
+again, under the journey's start gate, for each event that may start it, and retiring waits only for
+the starts of this journey in flight, not for other journeys' or a whole batch: router/start_gate.py),
 no manual starts (409), no cohort runs, and no schedule fires (its Temporal Schedule is deleted; a
 fire that still comes, the deletion having failed, finds the journey retired and starts nothing:
 schedules/activities.py; reinstating sets the schedule again from the latest version). Runs already
@@ -153,7 +154,7 @@ async def retire_journey(
         raise ApiProblem(
             503,
             "runs-being-started",
-            "The journey is not retired yet: runs are being started",
+            "The journey is not retired yet: runs of it are being started",
             f"{journey_id} is still active: {busy}; send the same request again (it is idempotent)",
             headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
         ) from busy
