@@ -28,6 +28,9 @@ EMAIL_LAYOUT = "email/layout.html.j2"
 SUFFIX = ".j2"
 HTML_SUFFIX = ".html.j2"
 _REFERENCES = (nodes.Extends, nodes.Include, nodes.Import, nodes.FromImport)
+# Templates are short texts (an SMS, an email of a few paragraphs): a bigger file is refused before it
+# is parsed, which costs seconds per megabyte on every publish and validate.
+MAX_TEMPLATE_BYTES = 64 * 1024
 
 
 def source_sha256(source: str) -> str:
@@ -85,6 +88,17 @@ class PinProblem(ValueError):
         super().__init__(f"template {where}: {reason}")
 
 
+def oversized(path: str, size: int) -> PinProblem | None:
+    """The problem with a template of `size` bytes (in UTF-8), if it is past MAX_TEMPLATE_BYTES."""
+    if size <= MAX_TEMPLATE_BYTES:
+        return None
+    return PinProblem(
+        path,
+        f"{size:,} bytes, more than the {MAX_TEMPLATE_BYTES:,} (64 KiB) a template may have",
+        "shorten it, or split it into parts it includes",
+    )
+
+
 def _unpinnable(path: str, node: nodes.Node) -> PinProblem:
     tag = _tag(node)
     return PinProblem(
@@ -110,7 +124,8 @@ def collect(environment: Environment, roots: Iterable[str]) -> tuple[dict[str, s
     """The sources of `roots` and of every template they reach by include/extends/import, as
     `environment`'s loader reads them, and what could not be pinned: a reference to a template that
     does not exist (a send of the version could never render it, even once the file is back, since
-    its pins never change), one that cannot be read or parsed, and a name computed when rendering.
+    its pins never change), one that cannot be read or parsed or is past MAX_TEMPLATE_BYTES, and a
+    name computed when rendering.
     Still pinned: `{% include ... ignore missing %}` of a template that does not exist (left out),
     and a list include at least one of whose names exists (those that exist)."""
     reader = _Reader(environment)
@@ -164,6 +179,12 @@ class _Reader:
             self.problems.append(
                 PinProblem(located(path, error), str(error.message or error), "fix the template")
             )
+            return True
+        too_big = oversized(path, len(self.sources[path].encode("utf-8")))
+        if too_big is not None:  # neither parsed nor pinned
+            del self.sources[path]
+            self.unreadable.add(path)
+            self.problems.append(too_big)
         return True
 
 

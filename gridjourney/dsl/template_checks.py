@@ -21,6 +21,7 @@ from gridjourney.content import (
     template_purpose,
     template_reads,
 )
+from gridjourney.content.pinned import PinProblem, oversized
 from gridjourney.content.render import SUBJECT_PREFIX, split_purpose, template_path
 from gridjourney.content.template_source import NotUtf8, read_text
 from gridjourney.dsl.expressions import JOURNEY_FIELDS, event_fields
@@ -122,9 +123,20 @@ def check_templates(
                 )
             for locale in template_locales(templates_dir, channel, name):
                 where = f"{channel}/{locale}/{name}"
+                too_big = _oversized(templates_dir, template_path(channel, name, locale))
+                if too_big is not None:  # refused before its parse, which a big file makes slow
+                    yield positions.error(path, str(too_big), too_big.hint)
+                    continue
                 yield from _check_variables(positions, path, templates_dir, where, use, customer)
                 if channel in SUBJECT_CHANNELS_REQUIRED:
                     yield from _check_subject(positions, path, templates_dir, channel, name, locale)
+
+
+def _oversized(templates_dir: Path, name: str) -> PinProblem | None:
+    try:
+        return oversized(name, (templates_dir / name).stat().st_size)
+    except OSError:  # gone meanwhile: the checks after this one say so
+        return None
 
 
 # Email needs a subject (the send fails without one); a push notification's title is its subject.

@@ -33,7 +33,7 @@ HELD_AT_MOST_S = 30
 @pytest.fixture
 def big_template(settings: Settings) -> str:
     """An SMS template of some 50 KB (many short conditional lines), as a slow parse would have."""
-    text = "".join(f"{{% if event.days_left > {n} %}}Day {n}.{{% endif %}}\n" for n in range(1200))
+    text = "".join(f"{{% if event.days_left > {n} %}}Day {n}.{{% endif %}}\n" for n in range(1000))
     text += "Reply STOP to opt out.\n"
     path = settings.templates_dir / "sms" / "en" / "bill_watch.j2"
     path.parent.mkdir(parents=True)

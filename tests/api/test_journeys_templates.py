@@ -94,3 +94,19 @@ async def test_an_include_of_a_template_that_does_not_exist_is_422_and_nothing_i
     write(template, f'Hi.\n{{% include "{missing}" ignore missing %}}\nReply STOP to opt out.\n')
     published = await client.post("/v1/journeys", content=JOURNEY, headers=admin | YAML)
     assert published.status_code == 201, published.text
+
+
+async def test_a_template_past_64_kib_is_422_with_its_size_and_nothing_is_stored(
+    client: httpx.AsyncClient, admin: dict[str, str], template: Path
+) -> None:
+    # never closed: the size is said, before a parse that would say so (and take long on a big file)
+    unclosed_if = "{% if event.days_left > 5 %}"
+    write(template, unclosed_if + "Your bill is trending high. " * 2400 + "Reply STOP to opt out.\n")
+    refused = await client.post("/v1/journeys", content=JOURNEY, headers=admin | YAML)
+    assert refused.status_code == 422, refused.text
+    [error] = refused.json()["errors"]
+    assert (error["line"], error["column"]) == (6, 39)
+    assert error["reason"] == (
+        "template sms/en/bill_watch.j2: 67,251 bytes, more than the 65,536 (64 KiB) a template may have"
+    )
+    assert (await client.get("/v1/journeys/bill_watch", headers=admin)).status_code == 404

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from gridjourney.content import TemplateProblem, render, template_exists, template_locales
-from gridjourney.content.pinned import PinnedTemplates, collect, send_paths
+from gridjourney.content.pinned import MAX_TEMPLATE_BYTES, PinnedTemplates, collect, send_paths
 from gridjourney.content.render import text_environment
 
 FILES = {
@@ -158,3 +158,16 @@ def test_a_list_include_none_of_whose_names_exists_is_a_problem(folder: Path) ->
             "templates folder",
         )
     ]
+
+
+def test_a_template_past_the_size_bound_is_a_problem_and_is_not_parsed(folder: Path) -> None:
+    at_the_bound = "x" * (MAX_TEMPLATE_BYTES - 2) + "é"  # 2 bytes in UTF-8: exactly the bound
+    (folder / "parts/sign.j2").write_text(at_the_bound, encoding="utf-8")
+    assert problems_of(folder, FILES["sms/en/alert.j2"]) == (["parts/sign.j2", "sms/en/alert.j2"], [])
+
+    # one byte more, and an unclosed tag the parser would report: the size is said, the parse not tried
+    (folder / "parts/sign.j2").write_text("{% if " + at_the_bound[6:] + "é", encoding="utf-8")
+    assert problems_of(folder, FILES["sms/en/alert.j2"]) == (
+        ["sms/en/alert.j2"],
+        [("parts/sign.j2", "65,538 bytes, more than the 65,536 (64 KiB) a template may have")],
+    )

@@ -182,3 +182,15 @@ def test_journeys_validate_refuses_an_include_that_does_not_exist(templates: Pat
     (templates / "parts/gone.j2").write_text("Your utility", encoding="utf-8")
     result = CliRunner().invoke(journeys_app, ["validate", str(journey), "--templates", str(templates)])
     assert result.exit_code == 0, result.stderr
+
+
+def test_journeys_validate_refuses_a_template_past_64_kib(templates: Path, tmp_path: Path) -> None:
+    journey = tmp_path / "pinned.yaml"
+    journey.write_text(SOURCE, encoding="utf-8")
+    (templates / "parts/macros.j2").write_text("{# padding #}" * 6000, encoding="utf-8")  # an import's
+    result = CliRunner().invoke(journeys_app, ["validate", str(journey), "--templates", str(templates)])
+    assert result.exit_code == 1 and result.stdout == ""
+    assert result.stderr.startswith(
+        f"{journey}:7:46: template parts/macros.j2: 78,000 bytes, more than the 65,536 (64 KiB) a "
+        "template may have (hint: shorten it"
+    )
