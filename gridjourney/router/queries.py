@@ -83,6 +83,8 @@ async def hold_start_gates_shared(conn: AsyncConnection, journey_ids: Collection
     """The start gates of `journey_ids`, shared, until `conn`'s transaction ends; then which of them
     are retired, read under the gates (a retirement stored before they were taken is seen)."""
     await conn.execute(_HOLD_SHARED, {"ids": sorted(journey_ids)})
+    # A statement of its own, after the locks: under READ COMMITTED its snapshot is taken now, so it
+    # sees a retirement committed while the locks were awaited (one statement would not).
     retired = select(journey_retirements.c.journey_id).where(
         journey_retirements.c.journey_id.in_(list(journey_ids))
     )

@@ -374,7 +374,7 @@ async def start_instance(
     )
     # The same entry as the router's: the re-entry record decides, and the recorded run receives later
     # events (wait_for, goal, exit) as signals from the router. Whether the journey is retired is read
-    # again inside the start gate, with the start (router/start_gate.py): a retirement since the check
+    # again inside its start gate, with the start (router/start_gate.py): a retirement since the check
     # above waits for this start, and one that has returned is seen here (409).
     async with start_gate.starting_runs(engine, [journey_id]):  # this journey's gate only
         await require_active(engine, journey_id)
