@@ -10,6 +10,7 @@ positions (dsl/validation_errors.py); a missing field is reported at the mapping
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -121,6 +122,8 @@ def _unstorable_number(data: Any, positions: Positions) -> JourneyError | None:
             pending.extend((child, (*path, key)) for key, child in value.items())
         elif isinstance(value, list):
             pending.extend((child, (*path, index)) for index, child in enumerate(value))
+        elif isinstance(value, float) and not math.isfinite(value):
+            return positions.error(path, "the value must be a finite number (not .inf or .nan)")
         elif isinstance(value, float) and (problem := float_problem(value)) is not None:
             return positions.error(path, f"the number {problem}", "write a number within ±9.2e18")
         elif value == 0.0 and isinstance(value, float) and (problem := _underflow(positions, path)):

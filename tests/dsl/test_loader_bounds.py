@@ -95,6 +95,6 @@ def test_a_number_the_store_cannot_give_back_is_refused_where_it_is(value: str, 
     )
     error = refusal(text)
     assert (error.line, error.column) == (6, column)
-    assert "the number " in error.message
+    assert "the number " in error.message or "must be a finite number" in error.message
     for fine in ("1.0e+18", "0.0", "0", "-0.0", "1.0e-300"):
         assert load_journey_text(text.replace(value, fine), "fine.yaml").id == "big"
