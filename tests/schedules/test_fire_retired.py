@@ -99,7 +99,9 @@ async def test_a_fire_in_flight_during_a_retirement_waits_for_it_and_starts_noth
     ):
         # a retirement holding the gate (router/start_gate.py retire_journey, before its commit)
         async with engine.begin() as retiring:
-            await retiring.execute(select(func.pg_advisory_xact_lock(START_GATE_LOCK)))
+            await retiring.execute(
+                select(func.pg_advisory_xact_lock(START_GATE_LOCK, func.hashtext(journey_id)))
+            )
             await schedule.trigger()
             await gate_waited_for(engine)  # the fire's START_FIRE_RUN waits at the gate
             assert await registry.retire(engine, journey_id, "marketer") is not None
@@ -112,9 +114,10 @@ async def test_a_fire_in_flight_during_a_retirement_waits_for_it_and_starts_noth
 
 
 async def gate_waited_for(engine: AsyncEngine) -> None:
-    """Until a session waits for the start gate."""
+    """Until a session waits for a start gate (a journey's: router/queries.py START_GATE_LOCK)."""
     waiting = text(
-        "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND objid = :key AND NOT granted"
+        "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND classid = :key AND objsubid = 2 "
+        "AND NOT granted"
     ).bindparams(key=START_GATE_LOCK)
     for _ in range(200):
         async with engine.connect() as conn:
