@@ -17,12 +17,14 @@ sha256 is over that text in UTF-8, which for a plain UTF-8 file is the file's ow
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 
 from jinja2 import BaseLoader, Environment, TemplateError, TemplateNotFound, meta, nodes
 
 from gridjourney.content.template_source import located
+from gridjourney.events.fields import LOCALE_PATTERN
 
 EMAIL_LAYOUT = "email/layout.html.j2"
 SUFFIX = ".j2"
@@ -109,10 +111,19 @@ def _unpinnable(path: str, node: nodes.Node) -> PinProblem:
     )
 
 
+_LOCALE = re.compile(LOCALE_PATTERN)
+
+
 def send_paths(templates_dir: Path, channel: str, template: str) -> list[str]:
     """The files a send of `template` on `channel` renders from directly (before their references)."""
     channel_dir = templates_dir / channel
-    locales = sorted(d.name for d in channel_dir.iterdir() if d.is_dir()) if channel_dir.is_dir() else []
+    # Only folders a customer's locale can name (a language tag, as events/fields.py takes them): a
+    # `.hidden` or `e n` folder is never rendered, so it is not pinned either.
+    locales = (
+        sorted(d.name for d in channel_dir.iterdir() if d.is_dir() and _LOCALE.match(d.name))
+        if channel_dir.is_dir()
+        else []
+    )
     paths = [f"{channel}/{locale}/{template}{SUFFIX}" for locale in locales]
     if channel == "email":
         paths += [f"email/{locale}/{template}{HTML_SUFFIX}" for locale in locales]

@@ -171,3 +171,14 @@ def test_a_template_past_the_size_bound_is_a_problem_and_is_not_parsed(folder: P
         ["sms/en/alert.j2"],
         [("parts/sign.j2", "65,538 bytes, more than the 65,536 (64 KiB) a template may have")],
     )
+
+
+def test_only_folders_a_customer_locale_can_name_are_pinned(folder: Path) -> None:
+    # A backup folder or a typo is never rendered (a customer's locale is a language tag), so a version
+    # does not pin it (a reviewer saw `sms/.hidden/` and `sms/e n/` listed as added templates).
+    for odd in (".hidden", "e n", "EN_backup"):
+        (folder / "sms" / odd).mkdir()
+        (folder / "sms" / odd / "alert.j2").write_text("never sent")
+    (folder / "sms" / "pt-BR").mkdir()
+    (folder / "sms" / "pt-BR" / "alert.j2").write_text("Olá")
+    assert send_paths(folder, "sms", "alert") == ["sms/en/alert.j2", "sms/es/alert.j2", "sms/pt-BR/alert.j2"]
