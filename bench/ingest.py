@@ -32,7 +32,7 @@ import psycopg
 from bench.api_process import PROFILE_ENV, ApiProcess
 from bench.http_load import Connection
 from bench.saving import save, stamped
-from gridjourney.api.auth import create_key
+from gridjourney.api.auth import MAX_RATE_PER_SECOND, create_key
 from gridjourney.config import Settings
 from gridjourney.db.engine import create_engine
 from gridjourney.db.migrate import upgrade
@@ -248,7 +248,7 @@ async def run(seconds: float, workers: list[int], profile: Path | None) -> dict[
             os.environ.update({k: v for k, v in env.items() if k.startswith("GRIDJOURNEY_")})
             engine = create_engine(url)
             # Its own rate, far above the default per-key limit: the API's speed is measured, not the limit.
-            _, key = await create_key(engine, "bench", ["events:write"], rate_per_second=1e6)
+            _, key = await create_key(engine, "bench", ["events:write"], rate_per_second=MAX_RATE_PER_SECOND)
             async with engine.begin() as conn:
                 keyring = keyring_from_settings(Settings())
                 await keys_for_writing(conn, keyring, [customer_id(n) for n in range(CUSTOMERS)])

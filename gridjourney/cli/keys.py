@@ -175,7 +175,8 @@ def rotate(
         raise typer.Exit(1)
     new_id, key, old, successor = done
     ends = _rotated_ends(old, successor, grace_minutes)
-    console.print(f"rotated {key_id} to [bold]{new_id}[/]; the old key stops {ends}")
+    # soft_wrap: one line whatever the terminal (under CI, 80 columns), as scripts read it
+    console.print(f"rotated {key_id} to [bold]{new_id}[/]; the old key stops {ends}", soft_wrap=True)
     _print_once(key)
 
 
