@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import func, literal, select
 from sqlalchemy.dialects.postgresql import insert
@@ -38,64 +39,39 @@ async def record_pending(
     )
 
 
-async def record_completed(
-    conn: AsyncConnection, customer_id: str, erased_at: datetime, deleted: int, now: datetime
-) -> None:
-    """A listing found none of their executions left: completed (a repeat keeps the first time)."""
-    statement = insert(temporal_erasures).values(
-        customer_id=customer_id,
-        erased_at=erased_at,
-        attempts=1,
-        last_attempt_at=now,
-        next_attempt_at=now,
-        completed_at=now,
-        workflows_deleted=deleted,
-    )
-    await conn.execute(
-        statement.on_conflict_do_update(
-            index_elements=[t.customer_id],
-            set_={
-                "attempts": t.attempts + 1,
-                "last_attempt_at": now,
-                "last_error": None,
-                "completed_at": func.coalesce(t.completed_at, now),
-                "workflows_deleted": t.workflows_deleted + deleted,
-            },
-        )
-    )
-
-
-async def record_deleted(
+async def record_listing(
     conn: AsyncConnection,
     customer_id: str,
     erased_at: datetime,
     deleted: int,
     now: datetime,
-    verify_at: datetime,
+    *,
+    check_again_at: datetime | None,
 ) -> None:
-    """Executions were deleted (or it is too early to trust a listing that found none): pending until
-    a listing at `verify_at` or later finds none left. Reopens a completed one that had some left."""
+    """An attempt that reached Temporal: `deleted` executions deleted, then listed. `check_again_at`
+    None: none of theirs is left, completed (a repeat keeps the first time). Else some were deleted,
+    or it is too early to trust a listing that found none: pending until a listing at
+    `check_again_at` or later finds none left (reopening a completed one that had some left)."""
+    completed = check_again_at is None
     statement = insert(temporal_erasures).values(
         customer_id=customer_id,
         erased_at=erased_at,
         attempts=1,
         last_attempt_at=now,
-        next_attempt_at=verify_at,
+        next_attempt_at=check_again_at or now,
+        completed_at=now if completed else None,
         workflows_deleted=deleted,
     )
-    await conn.execute(
-        statement.on_conflict_do_update(
-            index_elements=[t.customer_id],
-            set_={
-                "attempts": t.attempts + 1,
-                "last_attempt_at": now,
-                "last_error": None,
-                "next_attempt_at": verify_at,
-                "completed_at": None,
-                "workflows_deleted": t.workflows_deleted + deleted,
-            },
-        )
-    )
+    changes: dict[str, Any] = {
+        "attempts": t.attempts + 1,
+        "last_attempt_at": now,
+        "last_error": None,
+        "workflows_deleted": t.workflows_deleted + deleted,
+        "completed_at": func.coalesce(t.completed_at, now) if completed else None,
+    }
+    if check_again_at is not None:
+        changes["next_attempt_at"] = check_again_at
+    await conn.execute(statement.on_conflict_do_update(index_elements=[t.customer_id], set_=changes))
 
 
 async def record_failed(

@@ -95,12 +95,11 @@ async def finish(
     now = datetime.now(UTC)
     verify_from = erased_at + VERIFY_AFTER
     completed = deleted == 0 and now >= verify_from  # none left, by a listing late enough to trust
+    again = None  # completed
+    if not completed:  # checked again once Temporal's deletions and its visibility store have caught up
+        again = max(now + VERIFY_AFTER, verify_from) if deleted else verify_from
     async with engine.begin() as conn:
-        if completed:
-            await queries.record_completed(conn, customer_id, erased_at, 0, now)
-        else:  # checked again once Temporal's deletions and its visibility store have caught up
-            verify_at = max(now + VERIFY_AFTER, verify_from) if deleted else verify_from
-            await queries.record_deleted(conn, customer_id, erased_at, deleted, now, verify_at)
+        await queries.record_listing(conn, customer_id, erased_at, deleted, now, check_again_at=again)
     if completed:
         log.info("erasure: Temporal part of customer %s completed: no execution of theirs left", customer_id)
     elif deleted:
