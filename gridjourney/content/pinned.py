@@ -143,6 +143,7 @@ def collect(environment: Environment, roots: Iterable[str]) -> tuple[dict[str, s
     problems: list[PinProblem] = []
     pending = [root for root in roots if reader.exists(root)]  # a root gone meanwhile: not sent
     parsed: set[str] = set()
+    references: dict[str, list[tuple[str, nodes.Node]]] = {}  # path → (name, the node naming it)
     while pending:
         path = pending.pop()
         if path in parsed or path not in reader.sources:  # done, or unreadable (its problem is said)
@@ -156,10 +157,45 @@ def collect(environment: Environment, roots: Iterable[str]) -> tuple[dict[str, s
         for node in tree.find_all(_REFERENCES):
             names, problem = _referenced(reader, path, node)
             pending += names
+            references.setdefault(path, []).extend((name, node) for name in names)
             if problem is not None:
                 problems.append(problem)
-    problems += reader.problems
+    problems += reader.problems + _cycles(references)
     return reader.sources, problems
+
+
+def _cycles(references: Mapping[str, list[tuple[str, nodes.Node]]]) -> list[PinProblem]:
+    """A template that reaches itself again (`a` includes `b`, which includes `a`) renders without
+    end: every send of the version would fail, and its pins never change. One problem per cycle,
+    at the reference that closes it. Walked without recursion: chains may be long."""
+    problems: list[PinProblem] = []
+    done: set[str] = set()
+    for start in references:
+        if start in done:
+            continue
+        trail: list[str] = [start]  # the templates on the current path, in order
+        branches = [iter(references.get(start, []))]
+        while branches:
+            step = next(branches[-1], None)
+            if step is None:
+                done.add(trail.pop())
+                branches.pop()
+                continue
+            name, node = step
+            if name in trail:
+                chain = " → ".join([*trail[trail.index(name) :], name])
+                problems.append(
+                    PinProblem(
+                        f"{trail[-1]}:{node.lineno}",
+                        f'`{{% {_tag(node)} %}}` of "{name}" leads back to itself ({chain}): it would '
+                        "render without end",
+                        "take the repeated part into a template of its own that includes nothing back",
+                    )
+                )
+            elif name not in done:
+                trail.append(name)
+                branches.append(iter(references.get(name, [])))
+    return problems
 
 
 class _Reader:

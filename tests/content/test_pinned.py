@@ -182,3 +182,26 @@ def test_only_folders_a_customer_locale_can_name_are_pinned(folder: Path) -> Non
     (folder / "sms" / "pt-BR").mkdir()
     (folder / "sms" / "pt-BR" / "alert.j2").write_text("Olá")
     assert send_paths(folder, "sms", "alert") == ["sms/en/alert.j2", "sms/es/alert.j2", "sms/pt-BR/alert.j2"]
+
+
+def test_a_template_that_reaches_itself_again_is_a_problem_and_a_shared_part_is_not(folder: Path) -> None:
+    # A send of it would recurse until Python gives up, for every message of the version, for good.
+    parts = {
+        "sms/en/self.j2": 'x {% include "sms/en/self.j2" %}',
+        "sms/en/a.j2": 'a\n{% include "sms/en/b.j2" %}',
+        "sms/en/b.j2": 'b {% include "sms/en/a.j2" %}',
+        "sms/en/diamond.j2": '{% include "sms/en/left.j2" %}{% include "sms/en/right.j2" %}',
+        "sms/en/left.j2": '{% include "sms/en/shared.j2" %}',
+        "sms/en/right.j2": '{% include "sms/en/shared.j2" %}',
+        "sms/en/shared.j2": "the same footer twice is fine",
+    }
+    for name, text in parts.items():
+        (folder / name).write_text(text)
+    environment = text_environment(folder)
+    _, problems = collect(environment, ["sms/en/self.j2", "sms/en/a.j2"])
+    assert sorted((problem.where, problem.reason.split(" (")[1]) for problem in problems) == [
+        ("sms/en/b.j2:1", "sms/en/a.j2 → sms/en/b.j2 → sms/en/a.j2): it would render without end"),
+        ("sms/en/self.j2:1", "sms/en/self.j2 → sms/en/self.j2): it would render without end"),
+    ]
+    sources, problems = collect(environment, ["sms/en/diamond.j2"])
+    assert problems == [] and "sms/en/shared.j2" in sources
