@@ -265,6 +265,7 @@ def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
         401: "Missing or invalid API key",
         403: "The API key lacks the scope",
         404: "Not found",
+        408: "The body did not arrive in time",
         409: "Conflict with the current state",
         410: "The customer was erased: nothing more is recorded about them",
         413: "Body over the size limit",

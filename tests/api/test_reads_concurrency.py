@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
@@ -95,3 +96,26 @@ async def test_beyond_the_import_slots_an_upload_waits_then_gets_503_and_nothing
     assert [(await upload).status_code for upload in held] == [200] * reads.IMPORTS_AT_ONCE
     again = await client.post("/v1/customers/cust-x/reads/greenbutton", content=body, headers=headers)
     assert again.status_code == 200 and again.json()["reads_stored"] == 8760  # the slots are free again
+
+
+async def test_a_body_trickling_in_past_the_deadline_is_408_and_frees_its_slot(
+    client: httpx.AsyncClient, make_key: KeyFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A sender sending a byte a second held an import slot as long as it liked: two of them stopped
+    # every import of an API process (review R5). The deadline is shortened (a module setting).
+    monkeypatch.setattr(reads, "BODY_READ_DEADLINE_S", 0.5)
+    headers = await make_key("events:write") | {"Content-Type": "application/xml"}
+
+    async def trickle() -> AsyncIterator[bytes]:
+        for byte in b"<feed>":
+            yield bytes([byte])
+            await asyncio.sleep(0.3)
+
+    slow = await client.post("/v1/customers/cust-1/reads/greenbutton", content=trickle(), headers=headers)
+    assert slow.status_code == 408, slow.text
+    assert slow.json()["type"].endswith("body-too-slow")
+    # both slots are free: two imports at once still go through
+    body = SAMPLE.read_bytes()
+    urls = [f"/v1/customers/{who}/reads/greenbutton" for who in ("cust-a", "cust-b")]
+    both = await asyncio.gather(*(client.post(url, content=body, headers=headers) for url in urls))
+    assert [response.status_code for response in both] == [200, 200]

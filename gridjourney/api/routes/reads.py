@@ -27,6 +27,9 @@ MAX_GREENBUTTON_BYTES = 64 * 1024 * 1024
 # the rest wait their turn a while, then 503 (a utility's imports are a few files at a time).
 IMPORTS_AT_ONCE = 2
 IMPORT_SLOT_WAIT_S = 30.0
+# A slot is held while the body arrives: a sender trickling bytes would otherwise keep it as long as it
+# likes. 120 s lets 64 MB come at about 0.5 MB/s.
+BODY_READ_DEADLINE_S = 120.0
 
 
 @asynccontextmanager
@@ -90,7 +93,7 @@ CSV_TYPES = {"text/csv", "application/csv"}
         "nothing; overlapping files merge). Gaps, duplicates, negative values and DST repeats are "
         "reported, not dropped. One `meter.reads_imported` event is appended per file."
     ),
-    responses=problem_responses(401, 403, 410, 413, 415, 422, 503),
+    responses=problem_responses(401, 403, 408, 410, 413, 415, 422, 503),
     openapi_extra={
         "requestBody": {
             "required": True,
@@ -140,7 +143,15 @@ async def _import(
     time_zone: str | None,
     assume_uom: Literal["Wh", "kWh"] | None,
 ) -> ImportReport:
-    body = await read_limited_body(request, MAX_GREENBUTTON_BYTES)
+    try:
+        body = await asyncio.wait_for(read_limited_body(request, MAX_GREENBUTTON_BYTES), BODY_READ_DEADLINE_S)
+    except TimeoutError:
+        raise ApiProblem(
+            408,
+            "body-too-slow",
+            "The file did not arrive in time",
+            f"the body must arrive within {BODY_READ_DEADLINE_S:g} s; nothing was stored, send it again",
+        ) from None
     looks_xml = looks_like_xml(body)
     if looks_xml != (content_type in XML_TYPES):
         raise invalid(
