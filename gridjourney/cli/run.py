@@ -104,10 +104,14 @@ async def run_embedded(settings: Settings, *, demo: bool, exit_after_demo: bool,
     from gridjourney.channels.sendgrid_standin import standin_from_settings as email_standin_from_settings
     from gridjourney.channels.twilio_standin import standin_from_settings
     from gridjourney.demo.compliance import Providers
+    from gridjourney.policy.loader import load_policy
     from gridjourney.stack import connect_when_available, worker_side
     from gridjourney.temporal import data_converter
     from gridjourney.watchdog import Watchdog
 
+    # Read before anything starts: a policy that cannot be read is one located line (FileErrors, in
+    # run()), not a traceback out of the workers' task group once the stack is up.
+    load_policy(settings.policy_file)
     # The push stand-in listens on 127.0.0.1: browsers the demo subscribes there must be accepted.
     settings = settings.model_copy(update={"push_local_endpoints": True})
     # GRIDJOURNEY_LOCAL_VTN=true: the demo's VTN and VEN keep running after it, for `gridjourney dr ...`

@@ -105,3 +105,25 @@ async def test_a_journey_file_that_is_not_utf8_stops_the_stack_with_its_position
     assert f"error: {journeys / 'latin.yaml'}:2:10: not UTF-8 (byte 0xe9)" in " ".join(out.split())
     assert "Traceback" not in out
     assert not _answers(int(ports["GRIDJOURNEY_TEMPORAL_PORT"]))  # the dev server it started is stopped
+
+
+@pytest.mark.parametrize("policy", [None, "senders: [unclosed\n"])
+async def test_a_policy_that_cannot_be_read_stops_the_stack_before_anything_starts(
+    database_url: str, tmp_path: Path, policy: str | None
+) -> None:
+    """Missing or broken: one located line and exit 2 (it was an ExceptionGroup traceback out of the
+    workers' task group, after the stack had said it was running)."""
+    policy_file = tmp_path / "policy.yaml"
+    if policy is not None:
+        policy_file.write_text(policy)
+    code, out = await gridjourney(
+        database_url,
+        "run",
+        "--no-demo",
+        GRIDJOURNEY_HOME=str(tmp_path / "home"),
+        GRIDJOURNEY_POLICY_FILE=str(policy_file),
+    )
+    assert code == 2, out
+    assert f"error: {policy_file}:" in " ".join(out.split())
+    assert "Traceback" not in out and "Running" not in out
+    assert not (tmp_path / "home").exists()  # nothing was started
