@@ -73,14 +73,12 @@ async def finish(
     except Exception as error:
         text = NO_CLIENT if client is None else describe(error)
         outage = client is None or unreachable(error)
+        # an outage is its one line (NO_CLIENT already says "Temporal unreachable"); else a traceback
+        why = f"Temporal unreachable ({text})" if outage and client is not None else text
         if outage:
-            log.warning(
-                "erasure: Temporal part pending for customer %s: Temporal unreachable (%s)", customer_id, text
-            )
-        else:  # not an outage: the traceback tells what went wrong
-            log.warning(
-                "erasure: Temporal part pending for customer %s (%s)", customer_id, text, exc_info=True
-            )
+            log.warning("erasure: Temporal part pending for customer %s: %s", customer_id, why)
+        else:
+            log.warning("erasure: Temporal part pending for customer %s: %s", customer_id, why, exc_info=True)
         async with engine.begin() as conn:
             await queries.record_failed(
                 conn,
