@@ -26,7 +26,7 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
-from simpleeval import EvalWithCompoundTypes
+from simpleeval import EvalWithCompoundTypes, IterableTooLong, NumberTooHigh
 
 from gridjourney.dsl import functions
 from gridjourney.dsl.expression_bounds import ExpressionTooComplex, parse_bounded
@@ -97,6 +97,11 @@ EVENT_TYPE_CUTOFF = 0.75
 
 class ExpressionError(ValueError):
     """An expression could not be evaluated (missing key, wrong type, forbidden construct)."""
+
+
+class ExpressionTooCostly(ExpressionError):
+    """An expression went past the evaluator's bounds on a value (a string or list too long to build,
+    a number too large): unlike a missing key, that is the expression's fault, whatever the event."""
 
 
 # Words from other languages for Python's constants.
@@ -411,6 +416,8 @@ def evaluate(expr: str, namespace: Mapping[str, Any]) -> Any:
         return evaluator.eval(expr.strip(), previously_parsed=tree.body)
     except ExpressionError:
         raise
+    except (IterableTooLong, NumberTooHigh) as error:
+        raise ExpressionTooCostly(f"{expr!r}: {error}") from error
     except Exception as error:  # simpleeval and Python raise many kinds; callers need one
         raise ExpressionError(f"{expr!r}: {error}") from error
 

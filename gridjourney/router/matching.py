@@ -1,4 +1,5 @@
-"""Which journeys an event starts, and which running journeys want to hear about it. Pure functions.
+"""Which journeys an event starts, and which running journeys want to hear about it. Pure functions
+(but for one warning: a trigger condition past the evaluator's bounds, said once).
 
 Trigger conditions may use the date and history functions (dsl/functions.py): the router gives them
 facts in which `now()` is the event's own time (activities/context.py trigger_facts loads them, only
@@ -7,13 +8,16 @@ when a trigger condition of a journey the event may start asks).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 from typing import Any
 
-from gridjourney.dsl.expressions import evaluate
+from gridjourney.dsl.expressions import ExpressionTooCostly, evaluate
 from gridjourney.dsl.functions import FACTS, SIGNATURES, Facts, HistoryUse, uses_functions, wanted_by
 from gridjourney.dsl.schema import CompiledJourney, WaitForStep
 from gridjourney.workflows.contracts import EventRef
+
+log = logging.getLogger(__name__)
 
 
 def triggered_journeys(
@@ -81,5 +85,14 @@ def listened_event_types(journey: CompiledJourney) -> set[str]:
 def holds(expression: str, namespace: dict[str, Any]) -> bool:
     try:
         return bool(evaluate(expression, namespace))
+    except ExpressionTooCostly as error:  # false too, but an operator must hear of it: it never matches
+        if expression not in _said_too_costly:
+            _said_too_costly.add(expression)
+            log.warning("a trigger condition went past the evaluator's bounds and counts as false: %s", error)
+        return False
     except Exception:  # a failing condition is false: the event does not match
         return False
+
+
+# Each such condition is said once per process: it fails the same way for every event.
+_said_too_costly: set[str] = set()

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import logging
+
+import pytest
+
 from gridjourney.router.matching import listened_event_types, trigger_conditions, triggered_journeys
 from tests.workflows.standins import compiled, event
 
@@ -62,6 +66,36 @@ def test_a_condition_that_cannot_be_evaluated_does_not_match() -> None:
     # no typical_amount: the expression fails, which counts as false rather than starting anything
     partial = event("bill.projection_updated", "c-1", projected_amount=200.0)
     assert triggered_journeys(partial, [HIGH_BILL], None) == []
+
+
+def test_a_condition_past_the_evaluator_s_bounds_does_not_match_and_is_said_once(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # Accepted at publish (a key's value decides), it never matches: an operator must hear of it, once.
+    costly = compiled(
+        """
+id: costly
+purpose: informational
+trigger:
+  event: bill.projection_updated
+  when: "len(str(event.days_left) * 100000000) > 0"
+steps:
+  - id: alert
+    send: {channels: [sms], template: high_bill_alert}
+"""
+    )
+    bill = event("bill.projection_updated", "c-1", projected_amount=200.0, typical_amount=100.0, days_left=9)
+    with caplog.at_level(logging.WARNING, logger="gridjourney.router.matching"):
+        assert triggered_journeys(bill, [costly], None) == []
+        assert triggered_journeys(bill, [costly], None) == []
+    [record] = caplog.records
+    assert "went past the evaluator's bounds and counts as false" in record.getMessage()
+    assert "len(str(event.days_left) * 100000000) > 0" in record.getMessage()
+    # a missing key is the event's doing, not the condition's: nothing said
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="gridjourney.router.matching"):
+        assert triggered_journeys(event("bill.projection_updated", "c-1"), [HIGH_BILL], None) == []
+    assert caplog.records == []
 
 
 def test_events_without_a_customer_start_no_per_customer_journey() -> None:
