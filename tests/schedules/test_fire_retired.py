@@ -15,14 +15,19 @@ from pathlib import Path
 
 from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
-from temporalio.client import ScheduleActionExecutionStartWorkflow, ScheduleActionResult, ScheduleHandle
+from temporalio.client import (
+    Client,
+    ScheduleActionExecutionStartWorkflow,
+    ScheduleActionResult,
+    ScheduleHandle,
+)
 from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from gridjourney.dsl import registry
 from gridjourney.router.queries import START_GATE_LOCK
-from gridjourney.schedules.sync import schedule_id, sync
+from gridjourney.schedules.sync import Queues, schedule_id, sync
 from gridjourney.schedules.workflow import ScheduleFireWorkflow, fire_run_id
 from gridjourney.worker import cohort_activities
 from gridjourney.workflows.cohort import CohortWorkflow
@@ -39,25 +44,35 @@ async def fired(schedule: ScheduleHandle) -> ScheduleActionResult:
     raise AssertionError("the schedule never fired")
 
 
-async def test_a_fire_after_the_retirement_starts_nothing_and_deletes_the_schedule(
-    engine: AsyncEngine, temporal_dev_env: WorkflowEnvironment, tmp_path: Path
-) -> None:
-    client, where = temporal_dev_env.client, queues()
+async def scheduled_journey(engine: AsyncEngine, client: Client, where: Queues) -> tuple[str, ScheduleHandle]:
+    """A new scheduled journey, published, and its Temporal Schedule created by the sync."""
     journey_id = f"winter_{uuid.uuid4().hex[:6]}"
     await registry.publish(engine, journey_yaml(journey_id), f"{journey_id}.yaml", None)
     journey = await registry.latest(engine, journey_id)
     assert journey is not None
     assert [c.change for c in await sync(client, [journey], where, ZONE)] == ["created"]
-    # retired while Temporal could not be reached: the state is stored, the schedule is still there
-    assert await registry.retire(engine, journey_id, "marketer") is not None
-    schedule = client.get_schedule_handle(schedule_id(where.task_queue, journey_id))
+    return journey_id, client.get_schedule_handle(schedule_id(where.task_queue, journey_id))
 
-    async with Worker(
+
+def fire_worker(engine: AsyncEngine, client: Client, where: Queues, models: Path) -> Worker:
+    """A worker for the schedule's fire and the cohort run it would start (START_FIRE_RUN included)."""
+    return Worker(
         client,
         task_queue=where.task_queue,
         workflows=[ScheduleFireWorkflow, CohortWorkflow],
-        activities=cohort_activities(engine, tmp_path),
-    ):
+        activities=cohort_activities(engine, models),
+    )
+
+
+async def test_a_fire_after_the_retirement_starts_nothing_and_deletes_the_schedule(
+    engine: AsyncEngine, temporal_dev_env: WorkflowEnvironment, tmp_path: Path
+) -> None:
+    client, where = temporal_dev_env.client, queues()
+    journey_id, schedule = await scheduled_journey(engine, client, where)
+    # retired while Temporal could not be reached: the state is stored, the schedule is still there
+    assert await registry.retire(engine, journey_id, "marketer") is not None
+
+    async with fire_worker(engine, client, where, tmp_path):
         await schedule.trigger()  # Temporal back: the fire comes
         result = await fired(schedule)
         assert isinstance(result.action, ScheduleActionExecutionStartWorkflow)
@@ -84,19 +99,9 @@ async def test_a_fire_in_flight_during_a_retirement_waits_for_it_and_starts_noth
     engine: AsyncEngine, temporal_dev_env: WorkflowEnvironment, tmp_path: Path
 ) -> None:
     client, where = temporal_dev_env.client, queues()
-    journey_id = f"winter_{uuid.uuid4().hex[:6]}"
-    await registry.publish(engine, journey_yaml(journey_id), f"{journey_id}.yaml", None)
-    journey = await registry.latest(engine, journey_id)
-    assert journey is not None
-    await sync(client, [journey], where, ZONE)
-    schedule = client.get_schedule_handle(schedule_id(where.task_queue, journey_id))
+    journey_id, schedule = await scheduled_journey(engine, client, where)
 
-    async with Worker(
-        client,
-        task_queue=where.task_queue,
-        workflows=[ScheduleFireWorkflow, CohortWorkflow],
-        activities=cohort_activities(engine, tmp_path),
-    ):
+    async with fire_worker(engine, client, where, tmp_path):
         # a retirement holding the gate (router/start_gate.py retire_journey, before its commit)
         async with engine.begin() as retiring:
             await retiring.execute(
