@@ -123,7 +123,8 @@ def _unstorable_number(data: Any, positions: Positions) -> JourneyError | None:
         elif isinstance(value, list):
             pending.extend((child, (*path, index)) for index, child in enumerate(value))
         elif isinstance(value, float) and not math.isfinite(value):
-            return positions.error(path, "the value must be a finite number (not .inf or .nan)")
+            why = "the value must be a finite number (not .inf, .nan, or one past ±1.8e308)"
+            return positions.error(path, why)
         elif isinstance(value, float) and (problem := float_problem(value)) is not None:
             return positions.error(path, f"the number {problem}", "write a number within ±9.2e18")
         elif value == 0.0 and isinstance(value, float) and (problem := _underflow(positions, path)):
